@@ -1,0 +1,222 @@
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  RawServerDefault,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+} from 'fastify';
+import { errorEnvelope } from '../protocols/errors.js';
+import { protocolForPath, type Protocol } from '../protocols/types.js';
+import type { BruteForceGuard } from './brute-force.js';
+import { isCorsPreflight, type BypassMatcher } from './bypass.js';
+import type { CidrMatcher } from './client-address.js';
+import { extractCredential, type PresentedCredential } from './credentials.js';
+import type { KeySet } from './keys.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The name of the proxy key that authenticated the request (never the key), `trusted-ip` for a
+     * trusted address, null for public endpoints and when authentication is disabled.
+     */
+    authKeyName: string | null;
+  }
+}
+
+/** Declares `request.authKeyName`; call once on the root instance before adding the gate. */
+export function registerAuthDecorations<Logger extends FastifyBaseLogger>(
+  app: FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>,
+): void {
+  if (!app.hasRequestDecorator('authKeyName')) app.decorateRequest('authKeyName', null);
+}
+
+/** What metrics and logs call a failed attempt (SPEC §2.6 `auth failures by reason`). */
+export type AuthFailureReason = 'missing' | 'invalid';
+
+export interface AuthLogger {
+  warn(obj: object, msg: string): void;
+  error?(obj: object, msg: string): void;
+}
+
+export interface AuthEvents {
+  onFailure?(reason: AuthFailureReason): void;
+  /** A failure started a block. */
+  onBlock?(): void;
+  onSuccess?(keyName: string): void;
+}
+
+export interface AuthGateOptions {
+  /** Read on every request, since keys rotate without a restart. */
+  getKeys: () => KeySet;
+  /** Null when brute-force protection is disabled. */
+  guard: BruteForceGuard | null;
+  bypass: BypassMatcher;
+  trustedIps: CidrMatcher;
+  log: AuthLogger;
+  events?: AuthEvents;
+  /** Clock for throttling store-error logs; defaults to Date.now. */
+  now?: () => number;
+}
+
+export const TRUSTED_IP_KEY_NAME = 'trusted-ip';
+
+const REALM = 'Bearer realm="llm-interactive-proxy"';
+const STORE_ERROR_LOG_INTERVAL_MS = 60_000;
+const MAX_LOGGED_PATH_LENGTH = 256;
+
+/** Why a request failed: a malformed credential (wrong scheme, empty, repeated) counts as `invalid`. */
+type FailureKind = 'missing' | 'malformed' | 'invalid';
+
+const FAILURES: Record<FailureKind, { reason: AuthFailureReason; challenge: string; lead: string }> = {
+  missing: { reason: 'missing', challenge: REALM, lead: 'Missing API key.' },
+  malformed: {
+    reason: 'invalid',
+    challenge: `${REALM}, error="invalid_request"`,
+    lead: 'Malformed API key credentials (empty, repeated, or not a Bearer token).',
+  },
+  invalid: {
+    reason: 'invalid',
+    challenge: `${REALM}, error="invalid_token"`,
+    lead: 'Invalid API key: use the proxy API key, not a provider key.',
+  },
+};
+
+/** Which header to send, in the words of each protocol's SDK. */
+const HEADER_HINTS: Record<Protocol, string> = {
+  openai: 'Send it as "Authorization: Bearer <key>" (or in the x-api-key or x-goog-api-key header).',
+  anthropic: 'Send it in the "x-api-key: <key>" header (or as "Authorization: Bearer <key>").',
+  gemini: 'Send it in the "x-goog-api-key: <key>" header (or as "Authorization: Bearer <key>").',
+};
+
+/**
+ * A fresh body per answer (failures are not the hot path), so a later hook that decorates error bodies,
+ * e.g. with a request id, cannot leak into other responses.
+ */
+function unauthorizedBody(url: string, kind: FailureKind): Record<string, unknown> {
+  const protocol = protocolForPath(url);
+  const message = `${FAILURES[kind].lead} ${HEADER_HINTS[protocol]}`;
+  return errorEnvelope(protocol, { status: 401, code: 'invalid_api_key', message });
+}
+
+export const BLOCKED_MESSAGE = 'Too many failed authentication attempts. Please try again later.';
+
+function failureKind(credential: PresentedCredential | null): FailureKind {
+  if (credential === null) return 'missing';
+  return credential.value === null ? 'malformed' : 'invalid';
+}
+
+function pathOf(url: string): string {
+  const queryStart = url.indexOf('?');
+  const path = queryStart < 0 ? url : url.slice(0, queryStart);
+  return path.length > MAX_LOGGED_PATH_LENGTH ? `${path.slice(0, MAX_LOGGED_PATH_LENGTH)}…` : path;
+}
+
+/**
+ * The Fastify `onRequest` hook that authenticates every request (SPEC §2.3–2.5). Order: CORS pre-flight,
+ * bypass list, trusted IPs, block check (a blocked client gets 429 before its key is looked at), then the
+ * key. Answers go through `reply` so later hooks (CORS, security headers, request id) still apply.
+ */
+export function createAuthGate(
+  options: AuthGateOptions,
+): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  const { getKeys, guard, bypass, trustedIps, log, events = {} } = options;
+  const now = options.now ?? Date.now;
+  let lastStoreErrorLogMs = -Infinity;
+
+  // A broken shared store must not lock everyone out or let everyone in: the key check still runs.
+  const reportStoreError = (error: unknown): void => {
+    const at = now();
+    if (at - lastStoreErrorLogMs < STORE_ERROR_LOG_INTERVAL_MS) return;
+    lastStoreErrorLogMs = at;
+    const message = error instanceof Error ? error.message : String(error);
+    (log.error ?? log.warn).call(
+      log,
+      { err: message },
+      'Brute-force store failed; authenticating without it',
+    );
+  };
+
+  return async function authGate(request, reply) {
+    const { method, url, headers } = request;
+    if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return undefined;
+
+    const ip = request.ip;
+    if (trustedIps.contains(ip)) {
+      request.authKeyName = TRUSTED_IP_KEY_NAME;
+      return undefined;
+    }
+
+    let tracked = false;
+    if (guard !== null) {
+      try {
+        const state = await guard.check(ip);
+        if (state.blocked) return sendBlocked(reply, url, state.retryAfterSeconds);
+        tracked = state.tracked;
+      } catch (error) {
+        reportStoreError(error);
+      }
+    }
+
+    const queryStart = url.indexOf('?');
+    const credential = extractCredential(headers, queryStart < 0 ? '' : url.slice(queryStart + 1));
+    const keyName =
+      credential !== null && credential.value !== null ? getKeys().verify(credential.value) : null;
+
+    if (keyName !== null) {
+      if (tracked && guard !== null) await guard.recordSuccess(ip).catch(reportStoreError);
+      request.authKeyName = keyName;
+      events.onSuccess?.(keyName);
+      return undefined;
+    }
+
+    const kind = failureKind(credential);
+    const failure = FAILURES[kind];
+    const path = pathOf(url);
+    log.warn(
+      {
+        method,
+        path,
+        clientAddress: ip,
+        reason: failure.reason,
+        credentialSource: credential?.source ?? null,
+      },
+      `Authentication failed (${failure.reason} API key)`,
+    );
+    events.onFailure?.(failure.reason);
+
+    if (guard !== null) {
+      try {
+        const outcome = await guard.recordFailure(ip);
+        if (outcome.blockedForSeconds !== undefined) {
+          log.warn(
+            {
+              method,
+              path,
+              clientAddress: ip,
+              clientKey: outcome.clientKey,
+              blockSeconds: outcome.blockedForSeconds,
+            },
+            `Blocked IP ${outcome.clientKey} for ${outcome.blockedForSeconds}s after ${outcome.failures} failed authentication attempts`,
+          );
+          events.onBlock?.();
+        }
+      } catch (error) {
+        reportStoreError(error);
+      }
+    }
+
+    return reply.code(401).header('www-authenticate', failure.challenge).send(unauthorizedBody(url, kind));
+  };
+}
+
+function sendBlocked(reply: FastifyReply, url: string, retryAfterSeconds: number): FastifyReply {
+  const body = errorEnvelope(protocolForPath(url), {
+    status: 429,
+    code: 'rate_limit_exceeded',
+    message: BLOCKED_MESSAGE,
+    retryAfter: retryAfterSeconds,
+  });
+  return reply.code(429).header('retry-after', String(retryAfterSeconds)).send(body);
+}

@@ -1,0 +1,142 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+// Wrap timingSafeEqual so the tests can count comparisons; behaviour stays the real one.
+vi.mock('node:crypto', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:crypto')>();
+  return { ...actual, timingSafeEqual: vi.fn(actual.timingSafeEqual) };
+});
+
+const crypto = await import('node:crypto');
+const { KeySet, generateProxyKey, hashKey, parseKeysFile } = await import('./keys.js');
+
+const timingSafeEqual = vi.mocked(crypto.timingSafeEqual);
+
+describe('hashKey', () => {
+  it('is the hex SHA-256 of the UTF-8 key', () => {
+    expect(hashKey('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+});
+
+describe('generateProxyKey', () => {
+  it('makes 32 random bytes in base64url and their digest', () => {
+    const first = generateProxyKey();
+    const second = generateProxyKey();
+    expect(first.key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(first.key, 'base64url')).toHaveLength(32);
+    expect(first.sha256).toBe(hashKey(first.key));
+    expect(second.key).not.toBe(first.key);
+  });
+});
+
+describe('KeySet', () => {
+  beforeEach(() => {
+    timingSafeEqual.mockClear();
+  });
+
+  const keys = new KeySet([
+    { name: 'env', key: 'primary-secret' },
+    { name: 'team', sha256: hashKey('team-secret').toUpperCase() },
+    { name: 'ci', key: 'a-much-longer-secret-for-continuous-integration' },
+  ]);
+
+  it('returns the name of the matching key, plaintext or sha256 entry', () => {
+    expect(keys.size).toBe(3);
+    expect(keys.verify('primary-secret')).toBe('env');
+    expect(keys.verify('team-secret')).toBe('team');
+    expect(keys.verify('a-much-longer-secret-for-continuous-integration')).toBe('ci');
+  });
+
+  it('refuses anything else, including prefixes, case changes and the digest itself', () => {
+    for (const wrong of [
+      '',
+      'primary',
+      'primary-secret ',
+      'PRIMARY-SECRET',
+      hashKey('team-secret'),
+      'x'.repeat(10_000),
+    ]) {
+      expect(keys.verify(wrong)).toBeNull();
+    }
+  });
+
+  it('compares the presented key with every entry, whichever matches', () => {
+    for (const presented of ['primary-secret', 'team-secret', 'nope']) {
+      timingSafeEqual.mockClear();
+      keys.verify(presented);
+      expect(timingSafeEqual).toHaveBeenCalledTimes(3);
+      for (const [a, b] of timingSafeEqual.mock.calls) {
+        expect(a).toHaveLength(32);
+        expect(b).toHaveLength(32);
+      }
+    }
+  });
+
+  it('picks the first name when two entries hold the same key', () => {
+    const duplicate = new KeySet([
+      { name: 'old', key: 'same' },
+      { name: 'new', sha256: hashKey('same') },
+    ]);
+    expect(duplicate.verify('same')).toBe('old');
+  });
+
+  it('matches nothing when empty', () => {
+    expect(new KeySet([]).verify('anything')).toBeNull();
+  });
+
+  it('rejects bad entries without quoting the secret', () => {
+    expect(() => new KeySet([{ name: 'x', sha256: 'abc' }])).toThrow(/x.*64 hexadecimal/);
+    expect(() => new KeySet([{ name: 'x', sha256: 'g'.repeat(64) }])).toThrow(/64 hexadecimal/);
+    expect(() => new KeySet([{ name: 'x', key: '' }])).toThrow(/"x" is empty/);
+    expect(() => new KeySet([{ name: '', key: 'hunter2' }])).toThrow(/entry #1 has an empty name/);
+    expect(() => new KeySet([{ name: '', key: 'hunter2' }])).not.toThrow(/hunter2/);
+  });
+});
+
+describe('parseKeysFile', () => {
+  it('reads name:key and name:sha256:<hex> lines, skipping comments and blank lines', () => {
+    const digest = hashKey('rotated');
+    const text = [
+      '\uFEFF# proxy keys',
+      '',
+      'alice:alice-secret',
+      '  bob : bob:secret:with:colons  ',
+      `carol:sha256:${digest.toUpperCase()}`,
+      '   # indented comment',
+      `dave:SHA256:${digest}\r`,
+    ].join('\n');
+    expect(parseKeysFile(text)).toEqual([
+      { name: 'alice', key: 'alice-secret' },
+      { name: 'bob', key: 'bob:secret:with:colons' },
+      { name: 'carol', sha256: digest },
+      { name: 'dave', sha256: digest },
+    ]);
+  });
+
+  it('accepts an empty file', () => {
+    expect(parseKeysFile('')).toEqual([]);
+    expect(parseKeysFile('# nothing yet\n\n')).toEqual([]);
+  });
+
+  it.each([
+    ['a line without a colon', 'ok:one\nsecret-without-name', /line 2: expected "name:key"/],
+    ['an empty name', '# c\n:secret-value', /line 2: missing key name/],
+    ['an empty key', 'alice:', /line 1: missing key for "alice"/],
+    ['a short digest', `x:sha256:${'a'.repeat(63)}`, /line 1: sha256 of "x" must be 64 hexadecimal/],
+    ['a non-hex digest', `x:sha256:${'z'.repeat(64)}`, /line 1: sha256 of "x" must be 64 hexadecimal/],
+    ['a duplicate name', 'a:one\n\na:two', /line 3: duplicate key name "a" \(first on line 1\)/],
+  ])('rejects %s, naming the line', (_label, text, expected) => {
+    expect(() => parseKeysFile(text)).toThrow(expected);
+  });
+
+  it('never puts the key into the error message', () => {
+    const secrets = ['secret-without-name', 'secret-value'];
+    for (const text of ['secret-without-name', ':secret-value']) {
+      try {
+        parseKeysFile(text);
+        expect.unreachable('should have thrown');
+      } catch (error) {
+        for (const secret of secrets) expect((error as Error).message).not.toContain(secret);
+      }
+    }
+  });
+});

@@ -1,0 +1,104 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** A configured proxy key: the secret itself, or only its SHA-256 (hex) so a config file need not hold it. */
+export type KeyEntry = { name: string; key: string } | { name: string; sha256: string };
+
+const SHA256_HEX = /^[0-9a-f]{64}$/i;
+
+/** Hex SHA-256 of a key, the form stored by `name:sha256:<hex>` entries and printed by `keygen`. */
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** A new random proxy key (32 random bytes, base64url) and its digest, for `llm-interactive-proxy keygen`. */
+export function generateProxyKey(): { key: string; sha256: string } {
+  const key = randomBytes(32).toString('base64url');
+  return { key, sha256: hashKey(key) };
+}
+
+/**
+ * The set of keys that authenticate a request. Every entry is kept only as its 32-byte digest, so plaintext
+ * and `sha256` entries are compared the same way and the set itself holds no plaintext key.
+ */
+export class KeySet {
+  private readonly names: readonly string[];
+  private readonly digests: readonly Buffer[];
+
+  constructor(entries: readonly KeyEntry[]) {
+    const names: string[] = [];
+    const digests: Buffer[] = [];
+    entries.forEach((entry, index) => {
+      if (entry.name.length === 0) throw new Error(`API key entry #${index + 1} has an empty name`);
+      if ('key' in entry) {
+        if (entry.key.length === 0) throw new Error(`API key "${entry.name}" is empty`);
+        digests.push(createHash('sha256').update(entry.key, 'utf8').digest());
+      } else {
+        if (!SHA256_HEX.test(entry.sha256)) {
+          throw new Error(`API key "${entry.name}": sha256 must be 64 hexadecimal characters`);
+        }
+        digests.push(Buffer.from(entry.sha256, 'hex'));
+      }
+      names.push(entry.name);
+    });
+    this.names = names;
+    this.digests = digests;
+  }
+
+  get size(): number {
+    return this.digests.length;
+  }
+
+  /**
+   * The name of the key equal to `presented`, or null. Constant time with respect to the secrets: the
+   * presented key is hashed once (so its length does not matter) and compared with every entry; the loop
+   * never exits early and the first match is chosen without a data-dependent branch.
+   */
+  verify(presented: string): string | null {
+    const digest = createHash('sha256').update(presented, 'utf8').digest();
+    let matched = -1;
+    for (let i = 0; i < this.digests.length; i++) {
+      const equal = timingSafeEqual(digest, this.digests[i] as Buffer);
+      // Keep the first match: (equal && matched < 0) selects i, computed arithmetically.
+      const take = Number(equal) & Number(matched < 0);
+      matched = take * i + (1 - take) * matched;
+    }
+    return matched < 0 ? null : (this.names[matched] ?? null);
+  }
+}
+
+const KEYS_FILE_FORMAT = 'expected "name:key" or "name:sha256:<64 hex digits>"';
+
+/**
+ * Parses a keys file (SPEC §2.1): one `name:key` or `name:sha256:<hex>` a line, `#` comments, blank lines.
+ * Errors name the line number and never quote the line, since it may hold a key.
+ */
+export function parseKeysFile(text: string): KeyEntry[] {
+  const entries: KeyEntry[] = [];
+  const firstLineOfName = new Map<string, number>();
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  lines.forEach((raw, index) => {
+    const lineNumber = index + 1;
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const fail = (why: string): never => {
+      throw new Error(`keys file line ${lineNumber}: ${why}`);
+    };
+    const colon = line.indexOf(':');
+    if (colon < 0) fail(KEYS_FILE_FORMAT);
+    const name = line.slice(0, colon).trim();
+    const rest = line.slice(colon + 1).trim();
+    if (name === '') fail(`missing key name (${KEYS_FILE_FORMAT})`);
+    if (rest === '') fail(`missing key for "${name}"`);
+    const earlier = firstLineOfName.get(name);
+    if (earlier !== undefined) fail(`duplicate key name "${name}" (first on line ${earlier})`);
+    firstLineOfName.set(name, lineNumber);
+    if (rest.toLowerCase().startsWith('sha256:')) {
+      const hex = rest.slice('sha256:'.length).trim();
+      if (!SHA256_HEX.test(hex)) fail(`sha256 of "${name}" must be 64 hexadecimal characters`);
+      entries.push({ name, sha256: hex.toLowerCase() });
+    } else {
+      entries.push({ name, key: rest });
+    }
+  });
+  return entries;
+}

@@ -1,0 +1,125 @@
+import {
+  applyFailure,
+  checkRecord,
+  describeRecord,
+  isBlocked,
+  isForgotten,
+  validatePolicy,
+} from './algorithm.js';
+import type {
+  BruteForcePolicy,
+  BruteForceStore,
+  CheckResult,
+  FailureOutcome,
+  FailureRecord,
+  TrackedClient,
+} from './types.js';
+
+const NOT_TRACKED: CheckResult = Object.freeze({ blocked: false, tracked: false });
+
+/**
+ * Brute-force records in process memory, bounded at `maxTrackedClients` (SPEC §2.5.5).
+ *
+ * Records live in two insertion-ordered Maps so eviction is O(1): `unblocked` is ordered by last failure
+ * (a failure re-inserts the record at the end), `blocked` by block start. When full, the oldest record
+ * that is not blocked goes first — the head of `unblocked`, or the head of `blocked` if that block has
+ * already ended and is older — and a record still blocked goes only when every record is blocked. A flood
+ * from many addresses thus churns through unblocked records and cannot free an attacker from its block.
+ */
+export class MemoryBruteForceStore implements BruteForceStore {
+  private readonly unblocked = new Map<string, FailureRecord>();
+  private readonly blocked = new Map<string, FailureRecord>();
+
+  constructor(private readonly policy: BruteForcePolicy) {
+    validatePolicy(policy);
+  }
+
+  async check(clientKey: string, nowMs: number): Promise<CheckResult> {
+    return this.checkNow(clientKey, nowMs);
+  }
+
+  async recordFailure(clientKey: string, nowMs: number): Promise<FailureOutcome> {
+    return this.recordFailureNow(clientKey, nowMs);
+  }
+
+  async recordSuccess(clientKey: string): Promise<void> {
+    this.forget(clientKey);
+  }
+
+  async list(nowMs: number): Promise<TrackedClient[]> {
+    const clients: TrackedClient[] = [];
+    for (const map of [this.blocked, this.unblocked]) {
+      for (const [key, record] of map) {
+        if (isForgotten(record, nowMs, this.policy)) map.delete(key);
+        else clients.push(describeRecord(key, record, nowMs));
+      }
+    }
+    return clients;
+  }
+
+  async unblock(clientKey: string): Promise<boolean> {
+    return this.forget(clientKey);
+  }
+
+  async size(): Promise<number> {
+    return this.count();
+  }
+
+  /** Synchronous forms, for a shared store that falls back to memory while its backend is down. */
+  checkNow(clientKey: string, nowMs: number): CheckResult {
+    if (this.count() === 0) return NOT_TRACKED;
+    const record = this.get(clientKey);
+    if (record === undefined) return NOT_TRACKED;
+    if (isForgotten(record, nowMs, this.policy)) {
+      this.forget(clientKey);
+      return NOT_TRACKED;
+    }
+    return checkRecord(record, nowMs, this.policy);
+  }
+
+  recordFailureNow(clientKey: string, nowMs: number): FailureOutcome {
+    const previous = this.get(clientKey);
+    if (previous === undefined) this.makeRoom(nowMs);
+    else this.forget(clientKey);
+    const { record, outcome } = applyFailure(previous, nowMs, this.policy);
+    (isBlocked(record, nowMs) ? this.blocked : this.unblocked).set(clientKey, record);
+    return outcome;
+  }
+
+  count(): number {
+    return this.unblocked.size + this.blocked.size;
+  }
+
+  private get(clientKey: string): FailureRecord | undefined {
+    return this.blocked.get(clientKey) ?? this.unblocked.get(clientKey);
+  }
+
+  private forget(clientKey: string): boolean {
+    const wasBlocked = this.blocked.delete(clientKey);
+    return this.unblocked.delete(clientKey) || wasBlocked;
+  }
+
+  private makeRoom(nowMs: number): void {
+    while (this.count() >= this.policy.maxTrackedClients) this.evictOne(nowMs);
+  }
+
+  private evictOne(nowMs: number): void {
+    const oldestUnblocked = first(this.unblocked);
+    const oldestBlocked = first(this.blocked);
+    if (oldestBlocked === undefined) {
+      if (oldestUnblocked !== undefined) this.unblocked.delete(oldestUnblocked[0]);
+      return;
+    }
+    const [blockedKey, blockedRecord] = oldestBlocked;
+    const blockEnded = !isBlocked(blockedRecord, nowMs);
+    const blockEndedFirst =
+      blockEnded &&
+      (oldestUnblocked === undefined || blockedRecord.blockedUntilMs <= oldestUnblocked[1].lastFailureMs);
+    if (oldestUnblocked === undefined || blockEndedFirst) this.blocked.delete(blockedKey);
+    else this.unblocked.delete(oldestUnblocked[0]);
+  }
+}
+
+function first<K, V>(map: Map<K, V>): [K, V] | undefined {
+  return map.entries().next().value;
+}

@@ -1,0 +1,73 @@
+/** Brute-force protection settings (SPEC §2.5). */
+export interface BruteForcePolicy {
+  /** Failures within the window that start the first block. */
+  maxFailedAttempts: number;
+  /** Counting window in seconds; it slides from the client's last failure (or the end of its last block). */
+  ttlSeconds: number;
+  initialBlockSeconds: number;
+  /** Each further block lasts the previous one times this factor ... */
+  blockMultiplier: number;
+  /** ... but never longer than this. */
+  maxBlockSeconds: number;
+  /** Bound on the number of clients a memory store remembers. */
+  maxTrackedClients: number;
+}
+
+export const DEFAULT_BRUTE_FORCE_POLICY: Readonly<BruteForcePolicy> = {
+  maxFailedAttempts: 5,
+  ttlSeconds: 900,
+  initialBlockSeconds: 30,
+  blockMultiplier: 2,
+  maxBlockSeconds: 3600,
+  maxTrackedClients: 100_000,
+};
+
+/** What a store remembers about one client key. Times are epoch milliseconds. */
+export interface FailureRecord {
+  /** Failed attempts since the record was created (the window restarts the count when it lapses). */
+  failures: number;
+  lastFailureMs: number;
+  /** End of the current or last block; 0 if the client was never blocked in this window. */
+  blockedUntilMs: number;
+  /** Length of the last block in seconds, the base of the next one; 0 if never blocked. */
+  lastBlockSeconds: number;
+}
+
+export type CheckResult =
+  /** `tracked` says whether the store holds a record, so a success only touches the store when needed. */
+  { blocked: false; tracked: boolean } | { blocked: true; retryAfterSeconds: number };
+
+export interface FailureOutcome {
+  /** Failures counted for the client, this one included. */
+  failures: number;
+  /** Set when this failure started a block: its length in seconds. */
+  blockedForSeconds?: number;
+}
+
+/** One tracked client, for `GET /admin/auth/blocks`. */
+export interface TrackedClient {
+  /** The client key: an IPv4 address or an IPv6 /64 prefix. */
+  address: string;
+  failures: number;
+  blocked: boolean;
+  /** Whole seconds until the block ends (0 when not blocked). */
+  blockSecondsLeft: number;
+  /** Seconds since the last failure (whole, rounded down). */
+  secondsSinceLastFailure: number;
+}
+
+/**
+ * Where failure counts and blocks live. Promise-based so a shared (Redis) store can implement the same
+ * algorithm atomically in one round trip; the memory store resolves at once.
+ */
+export interface BruteForceStore {
+  check(clientKey: string, nowMs: number): Promise<CheckResult>;
+  recordFailure(clientKey: string, nowMs: number): Promise<FailureOutcome>;
+  /** Forgets the client's failures and blocks (a successful authentication). */
+  recordSuccess(clientKey: string): Promise<void>;
+  list(nowMs: number): Promise<TrackedClient[]>;
+  /** Forgets the client's record; false if there was none. */
+  unblock(clientKey: string): Promise<boolean>;
+  size(): Promise<number>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,168 @@
+import { ProxyError } from '../errors.js';
+import type { CustomBackendConfig, ProxyConfig } from '../config/schema.js';
+import { ConfigError } from '../config/errors.js';
+import { MockBackend } from './mock.js';
+import { OpenAICompatibleBackend } from './openai-compatible.js';
+import type { Backend } from './types.js';
+import type { Protocol } from '../protocols/types.js';
+
+interface BuiltinBackend {
+  name: string;
+  type: Protocol;
+  keyEnv: string;
+  baseUrlEnv: string;
+  defaultBaseUrl: string;
+}
+
+/** SPEC §5.2: the backends every install knows, with the env vars that configure them. */
+export const BUILTIN_BACKENDS: readonly BuiltinBackend[] = [
+  {
+    name: 'openai',
+    type: 'openai',
+    keyEnv: 'OPENAI_API_KEY',
+    baseUrlEnv: 'OPENAI_API_BASE_URL',
+    defaultBaseUrl: 'https://api.openai.com/v1',
+  },
+  {
+    name: 'openrouter',
+    type: 'openai',
+    keyEnv: 'OPENROUTER_API_KEY',
+    baseUrlEnv: 'OPENROUTER_API_BASE_URL',
+    defaultBaseUrl: 'https://openrouter.ai/api/v1',
+  },
+  {
+    name: 'anthropic',
+    type: 'anthropic',
+    keyEnv: 'ANTHROPIC_API_KEY',
+    baseUrlEnv: 'ANTHROPIC_API_BASE_URL',
+    defaultBaseUrl: 'https://api.anthropic.com/v1',
+  },
+  {
+    name: 'gemini',
+    type: 'gemini',
+    keyEnv: 'GEMINI_API_KEY',
+    baseUrlEnv: 'GEMINI_API_BASE_URL',
+    defaultBaseUrl: 'https://generativelanguage.googleapis.com',
+  },
+];
+
+export interface BackendOptions {
+  name: string;
+  baseUrl: string;
+  apiKey: string | undefined;
+  apiKeyEnv: string;
+}
+
+export type BackendFactory = (opts: BackendOptions) => Backend;
+
+/** One constructor per wire protocol; the Anthropic and Gemini ones register themselves in backends/index. */
+export const BACKEND_FACTORIES: Partial<Record<Protocol, BackendFactory>> = {
+  openai: (opts) => new OpenAICompatibleBackend(opts),
+};
+
+export interface ResolvedRoute {
+  backend: Backend;
+  /** The model to send upstream, backend prefix removed. */
+  model: string;
+}
+
+/** Knows every backend by name and picks one for a request's model (SPEC §5.2). */
+export class BackendRegistry {
+  private readonly byName = new Map<string, Backend>();
+  readonly defaultBackend: Backend;
+  /** From `--default-backend NAME:MODEL`: replaces the model of requests that do not name a backend. */
+  readonly defaultModel: string | undefined;
+  /** True when no backend was configured and the embedded mock became the default. */
+  readonly mockIsFallback: boolean;
+
+  constructor(backends: Backend[], defaultSpec: string | undefined) {
+    for (const backend of backends) this.byName.set(backend.name, backend);
+    if (defaultSpec) {
+      const cut = defaultSpec.indexOf(':');
+      const name = cut === -1 ? defaultSpec : defaultSpec.slice(0, cut);
+      const backend = this.byName.get(name);
+      if (!backend) {
+        throw new ConfigError(
+          `default backend "${name}" is unknown; known backends: ${[...this.byName.keys()].join(', ')}`,
+        );
+      }
+      this.defaultBackend = backend;
+      this.defaultModel = cut === -1 ? undefined : defaultSpec.slice(cut + 1) || undefined;
+      this.mockIsFallback = false;
+    } else {
+      const usable = backends.find((b) => b.name !== 'mock' && b.missingCredential === null);
+      this.defaultBackend = usable ?? (this.byName.get('mock') as Backend);
+      this.defaultModel = undefined;
+      this.mockIsFallback = usable === undefined;
+    }
+  }
+
+  get(name: string): Backend | undefined {
+    return this.byName.get(name);
+  }
+
+  all(): Backend[] {
+    return [...this.byName.values()];
+  }
+
+  /** Backends with credentials (names only: safe for /internal/health and the banner). */
+  configuredNames(): string[] {
+    return this.all()
+      .filter((b) => b.missingCredential === null)
+      .map((b) => b.name);
+  }
+
+  resolve(requestModel: string): ResolvedRoute {
+    const cut = requestModel.indexOf(':');
+    const named = cut > 0 ? this.byName.get(requestModel.slice(0, cut)) : undefined;
+    const route: ResolvedRoute = named
+      ? { backend: named, model: requestModel.slice(cut + 1) }
+      : { backend: this.defaultBackend, model: this.defaultModel ?? requestModel };
+    if (route.backend.missingCredential) {
+      throw new ProxyError(
+        400,
+        `Backend '${route.backend.name}' is not configured: set ${route.backend.missingCredential} in the proxy's environment`,
+        { code: 'backend_not_configured', param: 'model' },
+      );
+    }
+    return route;
+  }
+}
+
+function customOptions(name: string, cfg: CustomBackendConfig, env: NodeJS.ProcessEnv): BackendOptions {
+  return {
+    name,
+    baseUrl: cfg.base_url,
+    apiKey: cfg.api_key_env ? env[cfg.api_key_env] : undefined,
+    apiKeyEnv: cfg.api_key_env ?? '',
+  };
+}
+
+/** Builds every backend from the environment (built-ins) and the YAML `backends` section (custom ones). */
+export function createBackendRegistry(config: ProxyConfig, env: NodeJS.ProcessEnv): BackendRegistry {
+  const backends: Backend[] = [];
+  for (const builtin of BUILTIN_BACKENDS) {
+    const factory = BACKEND_FACTORIES[builtin.type];
+    if (!factory) continue;
+    backends.push(
+      factory({
+        name: builtin.name,
+        baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
+        apiKey: env[builtin.keyEnv] || undefined,
+        apiKeyEnv: builtin.keyEnv,
+      }),
+    );
+  }
+  const { default_backend: defaultSpec, ...custom } = config.backends;
+  for (const [name, cfg] of Object.entries(custom)) {
+    if (!cfg || typeof cfg !== 'object') continue;
+    const factory = BACKEND_FACTORIES[cfg.type];
+    if (!factory) throw new ConfigError(`backends.${name}.type: backend type "${cfg.type}" is not available`);
+    if (name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name)) {
+      throw new ConfigError(`backends.${name}: "${name}" is a built-in backend; choose another name`);
+    }
+    backends.push(factory(customOptions(name, cfg, env)));
+  }
+  backends.push(new MockBackend());
+  return new BackendRegistry(backends, defaultSpec);
+}

@@ -1,0 +1,40 @@
+import type { Protocol } from '../protocols/types.js';
+
+/** One chat call to a backend, already in the backend's own wire protocol. */
+export interface BackendCall {
+  /** Model name as the provider knows it (any `backend:` prefix already stripped). */
+  model: string;
+  stream: boolean;
+  /** Request body in `backend.protocol`'s wire format. */
+  body: Record<string, unknown>;
+  /** Aborted when the client goes away or the proxy shuts down. */
+  signal: AbortSignal;
+  requestId: string;
+}
+
+/** A backend's answer, body not yet read: streamed bodies are passed on chunk by chunk. */
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Uint8Array>;
+  /** Releases the upstream connection early (client gone, answer not needed). */
+  dispose(): void;
+}
+
+export interface ModelInfo {
+  id: string;
+  ownedBy: string;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** The wire protocol this backend speaks; requests are translated into it. */
+  readonly protocol: Protocol;
+  /** Null when usable, else the name of what must be set (e.g. `OPENAI_API_KEY`). */
+  readonly missingCredential: string | null;
+  /** Provider key *name* for captures and logs (never the key). */
+  readonly credentialName: string | null;
+  /** Throws ProxyError (502 unreachable, 504 timeout) when no response head arrives. */
+  chat(call: BackendCall): Promise<UpstreamResponse>;
+  listModels(signal: AbortSignal): Promise<ModelInfo[]>;
+}

@@ -1,0 +1,244 @@
+import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+
+export type CaptureDropReason = 'queue_full' | 'closed' | 'unserialisable' | 'write_failed';
+
+export interface CaptureDropInfo {
+  readonly reason: CaptureDropReason;
+  /** Entries dropped by this event (a failed write drops its whole batch). */
+  readonly entries: number;
+  /** Total entries dropped since the writer was created. */
+  readonly totalDropped: number;
+  readonly error?: unknown;
+}
+
+export interface CaptureWriterOptions {
+  readonly path: string;
+  /** Rotate before a write would take the file past this size; 0 = never rotate. Default 0. */
+  readonly maxBytes?: number;
+  /** Rotated files kept (`PATH.1` newest … `PATH.N` oldest); 0 = keep none. Default 5. */
+  readonly maxFiles?: number;
+  /** Bound of queued, not yet written data in UTF-16 code units (≈ bytes). Default 8 MiB. */
+  readonly maxQueueBytes?: number;
+  /** Bound of queued, not yet written entries. Default 10 000. */
+  readonly maxQueueEntries?: number;
+  /** Called for every drop, for metrics and a (rate-limited, by the caller) log line. Must not throw. */
+  readonly onDrop?: (info: CaptureDropInfo) => void;
+  /** Injected clock for `timestamp`. */
+  readonly now?: () => Date;
+}
+
+/** Largest chunk of queued lines handed to one `write` call. */
+const MAX_BATCH_BYTES = 256 * 1024;
+/** Compact the queue array once this many entries at its head have been consumed. */
+const QUEUE_COMPACT_AT = 1024;
+
+/**
+ * The wire-capture file (SPEC §4): JSON Lines, written in the background so that capture never slows or
+ * fails client traffic.
+ *
+ * `write` stamps, serialises and enqueues synchronously and returns; it never blocks or throws. When the
+ * queue is over its bound (a slow or full disk), the entry is dropped and counted instead. One background
+ * loop writes queued lines in batches, awaiting each write before pulling more (that await is the
+ * backpressure), and rotates the file by size: `PATH` → `PATH.1` → … → `PATH.N`, the oldest deleted.
+ *
+ * Each entry gets `timestamp` (ISO 8601) and `sequence` (1, 2, …, in `write` order). Dropped entries
+ * keep their sequence number, so gaps in a capture file show where entries were lost.
+ */
+export class CaptureWriter {
+  readonly path: string;
+  private readonly maxBytes: number;
+  private readonly maxFiles: number;
+  private readonly maxQueueBytes: number;
+  private readonly maxQueueEntries: number;
+  private readonly onDrop: ((info: CaptureDropInfo) => void) | undefined;
+  private readonly now: () => Date;
+
+  private sequence = 0;
+  private droppedCount = 0;
+  private queue: string[] = [];
+  private head = 0;
+  private queuedChars = 0;
+  private file: FileHandle | undefined;
+  private fileBytes = 0;
+  /** The running background loop, if any; flush() waits for it. */
+  private pumping: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: CaptureWriterOptions) {
+    this.path = options.path;
+    this.maxBytes = options.maxBytes ?? 0;
+    this.maxFiles = options.maxFiles ?? 5;
+    this.maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
+    this.maxQueueEntries = options.maxQueueEntries ?? 10_000;
+    this.onDrop = options.onDrop;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Entries dropped so far (queue full, unserialisable, failed writes, writes after close). */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** Entries waiting to be written. */
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  write(event: object): void {
+    try {
+      const sequence = ++this.sequence;
+      if (this.closed) return this.drop('closed', 1);
+      let line: string;
+      try {
+        // The writer's stamps come first in the line and win over same-named fields of the event.
+        const stamped = Object.assign({ timestamp: '', sequence }, event, {
+          timestamp: this.now().toISOString(),
+          sequence,
+        });
+        line = JSON.stringify(stamped) + '\n';
+      } catch (error) {
+        return this.drop('unserialisable', 1, error);
+      }
+      if (this.queued >= this.maxQueueEntries || this.queuedChars + line.length > this.maxQueueBytes) {
+        return this.drop('queue_full', 1);
+      }
+      this.queue.push(line);
+      this.queuedChars += line.length;
+      // Started on the next turn of the event loop: the caller's request path does no file work, and the
+      // entries written meanwhile go out in one batch.
+      this.pumping ??= new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => this.pump())
+        .catch(() => undefined);
+    } catch {
+      // Capture must never break traffic; an unexpected failure here is as good as a drop.
+      this.droppedCount++;
+    }
+  }
+
+  /** Resolves when everything queued before the call (and since) is written. */
+  async flush(): Promise<void> {
+    while (this.pumping !== undefined) await this.pumping;
+  }
+
+  /** Flushes, closes the file; later writes are dropped (reason `closed`). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+    const file = this.file;
+    this.file = undefined;
+    await file?.close().catch(() => undefined);
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.queued > 0) {
+        let file: FileHandle;
+        try {
+          file = await this.openFile();
+        } catch (error) {
+          this.dropBatch(this.takeBatch(MAX_BATCH_BYTES, Infinity), error);
+          continue;
+        }
+        const room = this.maxBytes > 0 ? this.maxBytes - this.fileBytes : Infinity;
+        const batch = this.takeBatch(MAX_BATCH_BYTES, room);
+        if (batch === undefined) {
+          await this.rotate();
+          continue;
+        }
+        try {
+          await file.write(batch.data);
+          this.fileBytes += batch.data.length;
+        } catch (error) {
+          this.dropBatch(batch, error);
+          await this.closeFile();
+        }
+      }
+    } finally {
+      this.pumping = undefined;
+    }
+  }
+
+  /**
+   * Takes queued lines up to `maxBatch` bytes that fit in `room` bytes of the current file. Returns
+   * undefined when the next line does not fit (rotate first) — unless the file is empty, where any line
+   * goes, so that a line larger than `maxBytes` still gets written (alone in its file).
+   */
+  private takeBatch(maxBatch: number, room: number): { data: Buffer; entries: number } | undefined {
+    const lines: string[] = [];
+    let bytes = 0;
+    while (this.head < this.queue.length) {
+      const line = this.queue[this.head]!;
+      const lineBytes = Buffer.byteLength(line);
+      const fits = bytes + lineBytes <= room || (bytes === 0 && this.fileBytes === 0);
+      if (!fits || (bytes > 0 && bytes + lineBytes > maxBatch)) break;
+      lines.push(line);
+      bytes += lineBytes;
+      this.queuedChars -= line.length;
+      this.head++;
+    }
+    this.compactQueue();
+    return lines.length === 0 ? undefined : { data: Buffer.from(lines.join('')), entries: lines.length };
+  }
+
+  private compactQueue(): void {
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head >= QUEUE_COMPACT_AT) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private async openFile(): Promise<FileHandle> {
+    if (this.file !== undefined) return this.file;
+    const file = await fs.open(this.path, 'a');
+    this.fileBytes = (await file.stat()).size;
+    this.file = file;
+    return file;
+  }
+
+  private async closeFile(): Promise<void> {
+    const file = this.file;
+    this.file = undefined;
+    await file?.close().catch(() => undefined);
+  }
+
+  /** `PATH.N` deleted, `PATH.i` → `PATH.i+1`, `PATH` → `PATH.1`; the next write opens a fresh `PATH`. */
+  private async rotate(): Promise<void> {
+    await this.closeFile();
+    const rotated = (n: number): string => `${this.path}.${n}`;
+    try {
+      if (this.maxFiles === 0) {
+        await fs.rm(this.path, { force: true });
+        return;
+      }
+      await fs.rm(rotated(this.maxFiles), { force: true });
+      for (let n = this.maxFiles - 1; n >= 1; n--) {
+        await fs.rename(rotated(n), rotated(n + 1)).catch(ignoreMissing);
+      }
+      await fs.rename(this.path, rotated(1)).catch(ignoreMissing);
+    } catch (error) {
+      // Cannot rotate (permissions, disk): drop what is queued rather than grow the file without bound.
+      this.dropBatch(this.takeBatch(Infinity, Infinity), error);
+    }
+  }
+
+  private dropBatch(batch: { entries: number } | undefined, error: unknown): void {
+    if (batch !== undefined) this.drop('write_failed', batch.entries, error);
+  }
+
+  private drop(reason: CaptureDropReason, entries: number, error?: unknown): void {
+    this.droppedCount += entries;
+    try {
+      this.onDrop?.({ reason, entries, totalDropped: this.droppedCount, error });
+    } catch {
+      // A failing observer must not turn a drop into a failed request.
+    }
+  }
+}
+
+function ignoreMissing(error: unknown): void {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+}

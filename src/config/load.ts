@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { parseSettingValue } from './parse.js';
+import { ConfigSchema, type ProxyConfig } from './schema.js';
+import { SETTINGS, settingAt } from './settings.js';
+
+type Tree = Record<string, unknown>;
+
+export interface ConfigSources {
+  /** Path of the YAML file, if any (from `--config` or `CONFIG_FILE`). */
+  configFile?: string | undefined;
+  env: NodeJS.ProcessEnv;
+  /** Values given on the command line, keyed by dotted YAML path. */
+  cli: Map<string, unknown>;
+}
+
+export interface LoadedConfig {
+  config: ProxyConfig;
+  /** Where each non-default setting came from, for the startup banner and error messages. */
+  origins: Map<string, string>;
+}
+
+function setPath(tree: Tree, path: readonly string[], value: unknown): void {
+  let node = tree;
+  for (const part of path.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
+    node = node[part] as Tree;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+export function readYamlFile(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`config file ${file}: cannot be read (${code})`);
+  }
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const first = doc.errors[0];
+  if (first) {
+    const line = first.linePos?.[0]?.line;
+    throw new ConfigError(
+      `config file ${file}${line ? `, line ${line}` : ''}: ${first.message.split('\n')[0]}`,
+    );
+  }
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`config file ${file}: expected a mapping of settings at the top level`);
+  }
+  return value as Tree;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const leaf = settingAt(issue.path as (string | number)[]);
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${issue.expected === 'number' && leaf?.meta.kind === 'int' ? 'integer' : issue.expected}`;
+    case 'too_small':
+    case 'too_big': {
+      const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
+      const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+      if (issue.origin === 'number') {
+        return `expected ${leaf?.meta.kind === 'int' ? 'integer' : 'number'} ${op} ${String(bound)}`;
+      }
+      return `expected ${issue.origin} with length ${op} ${String(bound)}`;
+    }
+    case 'unrecognized_keys':
+      return `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    case 'invalid_union':
+      return 'expected a key string, {name, key} or {name, sha256}';
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return issue.message;
+  }
+}
+
+function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string>, configFile?: string): string {
+  const dotted = issue.path.map(String).join('.');
+  const origin = origins.get(dotted);
+  const where = origin ?? (dotted ? `${dotted}` : 'configuration');
+  const suffix = !origin && configFile && dotted ? ` (in ${configFile})` : '';
+  return `${where}: ${describeIssue(issue)}${suffix}`;
+}
+
+/**
+ * Merges defaults < YAML < environment < command line and validates the result. Every error names the
+ * setting the way the user wrote it: the env var, the flag, or the YAML path.
+ */
+export function loadConfig(sources: ConfigSources): LoadedConfig {
+  const tree: Tree = sources.configFile ? readYamlFile(sources.configFile) : {};
+  const origins = new Map<string, string>();
+
+  for (const setting of SETTINGS) {
+    const name = setting.meta.env;
+    const raw = name ? sources.env[name] : undefined;
+    if (name && raw !== undefined && raw.trim() !== '') {
+      setPath(tree, setting.path, parseSettingValue(setting.meta.kind, raw, name));
+      origins.set(setting.key, name);
+    }
+  }
+  for (const [key, value] of sources.cli) {
+    const setting = SETTINGS.find((s) => s.key === key);
+    if (!setting) continue;
+    setPath(tree, setting.path, value);
+    origins.set(key, setting.meta.flag ?? setting.meta.offFlag ?? key);
+  }
+
+  const parsed = ConfigSchema.safeParse(tree);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => formatIssue(issue, origins, sources.configFile));
+    throw new ConfigError(lines.join('\n'));
+  }
+  return { config: parsed.data, origins };
+}

@@ -1,0 +1,356 @@
+import { z } from 'zod';
+
+/**
+ * The one source of truth for every setting: its YAML path (the object nesting below), its type and range,
+ * its default, and — through `.meta()` — its CLI flag, env var, help group and help text. `--help`, env
+ * parsing and YAML validation are all generated from this file.
+ */
+export type SettingKind = 'string' | 'int' | 'number' | 'bool' | 'list';
+
+export interface SettingMeta {
+  kind: SettingKind;
+  group: HelpGroup;
+  help: string;
+  /** Flag that takes a value (`--port <n>`), or for booleans the flag that sets `true`. */
+  flag?: string;
+  /** For booleans: the flag that sets `false`. */
+  offFlag?: string;
+  /** Value placeholder shown in help. */
+  arg?: string;
+  env?: string;
+  /** Not settable from YAML (e.g. the path of the YAML file itself). */
+  cliOnly?: boolean;
+}
+
+export const HELP_GROUPS = [
+  'Server',
+  'Backends',
+  'Authentication',
+  'Brute-force protection',
+  'Logging and capture',
+] as const;
+export type HelpGroup = (typeof HELP_GROUPS)[number];
+
+// A string key: zod ignores metadata objects that have only symbol keys.
+const SETTING = 'llmProxySetting';
+
+function setting<T extends z.ZodType>(schema: T, meta: SettingMeta): T {
+  return schema.meta({ [SETTING]: meta } as Record<string, unknown>) as T;
+}
+
+export function settingMeta(schema: z.ZodType): SettingMeta | undefined {
+  const meta = schema.meta() as Record<string, unknown> | undefined;
+  return meta?.[SETTING] as SettingMeta | undefined;
+}
+
+const seconds = (min: number) => z.number().min(min);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+
+const ServerSchema = z
+  .object({
+    host: setting(z.string().min(1).default('127.0.0.1'), {
+      kind: 'string',
+      group: 'Server',
+      flag: '--host',
+      arg: 'HOST',
+      env: 'APP_HOST',
+      help: 'Address to listen on',
+    }),
+    port: setting(int(0, 65535).default(8000), {
+      kind: 'int',
+      group: 'Server',
+      flag: '--port',
+      arg: 'PORT',
+      env: 'APP_PORT',
+      help: 'Port to listen on (0 picks a free port)',
+    }),
+    timeout_seconds: setting(seconds(0.001).default(120), {
+      kind: 'number',
+      group: 'Server',
+      flag: '--timeout',
+      arg: 'S',
+      env: 'PROXY_TIMEOUT',
+      help: 'Longest wait for a backend’s first byte (and between stream bytes)',
+    }),
+    max_body_bytes: setting(int(1).default(10 * 1024 * 1024), {
+      kind: 'int',
+      group: 'Server',
+      flag: '--max-body-bytes',
+      arg: 'N',
+      env: 'MAX_BODY_BYTES',
+      help: 'Largest request body accepted; larger bodies get 413',
+    }),
+    shutdown_timeout_seconds: setting(seconds(0).default(10), {
+      kind: 'number',
+      group: 'Server',
+      flag: '--shutdown-timeout',
+      arg: 'S',
+      env: 'SHUTDOWN_TIMEOUT',
+      help: 'On SIGINT/SIGTERM, how long in-flight requests and streams may take to finish',
+    }),
+    cors_origins: setting(z.array(z.string().min(1)).default([]), {
+      kind: 'list',
+      group: 'Server',
+      flag: '--cors-origin',
+      arg: 'ORIGIN',
+      env: 'CORS_ORIGINS',
+      help: 'Allowed CORS origin (repeatable; env comma-separated); empty allows any origin',
+    }),
+  })
+  .strict();
+
+const BruteForceSchema = z
+  .object({
+    enabled: setting(z.boolean().default(true), {
+      kind: 'bool',
+      group: 'Brute-force protection',
+      flag: '--enable-brute-force-protection',
+      offFlag: '--disable-brute-force-protection',
+      env: 'BRUTE_FORCE_PROTECTION_ENABLED',
+      help: 'Block client addresses that send too many bad keys',
+    }),
+    max_failed_attempts: setting(int(1).default(5), {
+      kind: 'int',
+      group: 'Brute-force protection',
+      flag: '--auth-max-failed-attempts',
+      arg: 'N',
+      env: 'BRUTE_FORCE_MAX_FAILED_ATTEMPTS',
+      help: 'Failed attempts allowed before an address is blocked',
+    }),
+    ttl_seconds: setting(int(1).default(900), {
+      kind: 'int',
+      group: 'Brute-force protection',
+      flag: '--auth-brute-force-ttl',
+      arg: 'S',
+      env: 'BRUTE_FORCE_TTL_SECONDS',
+      help: 'Counting window; it slides from the last failure',
+    }),
+    initial_block_seconds: setting(int(1).default(30), {
+      kind: 'int',
+      group: 'Brute-force protection',
+      flag: '--auth-brute-force-initial-block',
+      arg: 'S',
+      env: 'BRUTE_FORCE_INITIAL_BLOCK_SECONDS',
+      help: 'Length of the first block',
+    }),
+    block_multiplier: setting(z.number().min(1).default(2), {
+      kind: 'number',
+      group: 'Brute-force protection',
+      flag: '--auth-brute-force-multiplier',
+      arg: 'F',
+      env: 'BRUTE_FORCE_BLOCK_MULTIPLIER',
+      help: 'Each repeated block lasts this many times longer',
+    }),
+    max_block_seconds: setting(int(1).default(3600), {
+      kind: 'int',
+      group: 'Brute-force protection',
+      flag: '--auth-brute-force-max-block',
+      arg: 'S',
+      env: 'BRUTE_FORCE_MAX_BLOCK_SECONDS',
+      help: 'Longest block',
+    }),
+    max_tracked_clients: setting(int(1).default(100_000), {
+      kind: 'int',
+      group: 'Brute-force protection',
+      flag: '--auth-brute-force-max-tracked',
+      arg: 'N',
+      env: 'BRUTE_FORCE_MAX_TRACKED',
+      help: 'Most client addresses remembered at once (memory bound)',
+    }),
+    store: setting(
+      z
+        .string()
+        .regex(/^(memory|rediss?:\/\/.+)$/, 'expected "memory" or a redis:// URL')
+        .default('memory'),
+      {
+        kind: 'string',
+        group: 'Brute-force protection',
+        flag: '--brute-force-store',
+        arg: 'URL',
+        env: 'BRUTE_FORCE_STORE',
+        help: 'Where counts and blocks live: memory, or redis://host:port/db to share them across replicas',
+      },
+    ),
+  })
+  .strict();
+
+const ApiKeyEntrySchema = z.union([
+  z.string().min(1),
+  z.object({ name: z.string().min(1), key: z.string().min(1) }).strict(),
+  z
+    .object({
+      name: z.string().min(1),
+      sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits'),
+    })
+    .strict(),
+]);
+export type ApiKeyEntry = z.infer<typeof ApiKeyEntrySchema>;
+
+const AuthSchema = z
+  .object({
+    disable_auth: setting(z.boolean().default(false), {
+      kind: 'bool',
+      group: 'Authentication',
+      flag: '--disable-auth',
+      env: 'DISABLE_AUTH',
+      help: 'Turn authentication off (local development only)',
+    }),
+    allow_unauthenticated_remote: setting(z.boolean().default(false), {
+      kind: 'bool',
+      group: 'Authentication',
+      flag: '--allow-unauthenticated-remote',
+      env: 'ALLOW_UNAUTHENTICATED_REMOTE',
+      help: 'Allow --disable-auth on a non-loopback --host',
+    }),
+    api_keys: z.array(ApiKeyEntrySchema).default([]),
+    api_keys_file: setting(z.string().min(1).optional(), {
+      kind: 'string',
+      group: 'Authentication',
+      flag: '--api-keys-file',
+      arg: 'PATH',
+      env: 'API_KEYS_FILE',
+      help: 'File of proxy keys, one "name:key" or "name:sha256:<hex>" a line',
+    }),
+    bypass_paths: z.array(z.string().regex(/^\//, 'expected a path starting with /')).optional(),
+    trusted_proxies: setting(z.array(z.string().min(1)).default([]), {
+      kind: 'list',
+      group: 'Authentication',
+      flag: '--trusted-proxy',
+      arg: 'CIDR',
+      env: 'TRUSTED_PROXIES',
+      help: 'Reverse proxy whose X-Forwarded-For is believed (repeatable)',
+    }),
+    trusted_ips: setting(z.array(z.string().min(1)).default([]), {
+      kind: 'list',
+      group: 'Authentication',
+      flag: '--trusted-ip',
+      arg: 'IP|CIDR',
+      env: 'TRUSTED_IPS',
+      help: 'Client addresses that skip authentication (repeatable)',
+    }),
+    redact_api_keys_in_prompts: setting(z.boolean().default(true), {
+      kind: 'bool',
+      group: 'Authentication',
+      offFlag: '--disable-redact-api-keys-in-prompts',
+      env: 'REDACT_API_KEYS_IN_PROMPTS',
+      help: 'Replace configured secrets found in prompts before they reach a backend',
+    }),
+    brute_force_protection: BruteForceSchema.prefault({}),
+  })
+  .strict();
+
+export const BACKEND_TYPES = ['openai', 'anthropic', 'gemini'] as const;
+
+const CustomBackendSchema = z
+  .object({
+    type: z.enum(BACKEND_TYPES).default('openai'),
+    base_url: z.url({ protocol: /^https?$/ }),
+    api_key_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .optional(),
+  })
+  .strict();
+export type CustomBackendConfig = z.infer<typeof CustomBackendSchema>;
+
+const BackendsSchema = z
+  .object({
+    default_backend: setting(z.string().min(1).optional(), {
+      kind: 'string',
+      group: 'Backends',
+      flag: '--default-backend',
+      arg: 'NAME[:MODEL]',
+      env: 'LLM_BACKEND',
+      help: 'Backend for requests whose model names none (openai, openrouter, anthropic, gemini, mock, or custom)',
+    }),
+  })
+  .catchall(CustomBackendSchema);
+
+const LoggingSchema = z
+  .object({
+    level: setting(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'), {
+      kind: 'string',
+      group: 'Logging and capture',
+      flag: '--log-level',
+      arg: 'LEVEL',
+      env: 'LOG_LEVEL',
+      help: 'trace, debug, info, warn, error, fatal or silent',
+    }),
+    file: setting(z.string().min(1).optional(), {
+      kind: 'string',
+      group: 'Logging and capture',
+      flag: '--log-file',
+      arg: 'PATH',
+      env: 'LOG_FILE',
+      help: 'Also write JSON log lines to this file',
+    }),
+    format: setting(z.enum(['auto', 'json', 'pretty']).default('auto'), {
+      kind: 'string',
+      group: 'Logging and capture',
+      flag: '--log-format',
+      arg: 'FORMAT',
+      env: 'LOG_FORMAT',
+      help: 'auto (readable on a terminal, JSON lines otherwise), json or pretty',
+    }),
+    capture_file: setting(z.string().min(1).optional(), {
+      kind: 'string',
+      group: 'Logging and capture',
+      flag: '--capture-file',
+      arg: 'PATH',
+      env: 'CAPTURE_FILE',
+      help: 'Write a redacted wire capture (JSON Lines) of every request and response',
+    }),
+    capture_max_bytes: setting(int(0).default(0), {
+      kind: 'int',
+      group: 'Logging and capture',
+      flag: '--capture-max-bytes',
+      arg: 'N',
+      env: 'CAPTURE_MAX_BYTES',
+      help: 'Rotate the capture file at this size (0: never)',
+    }),
+    capture_max_files: setting(int(1, 1000).default(5), {
+      kind: 'int',
+      group: 'Logging and capture',
+      flag: '--capture-max-files',
+      arg: 'N',
+      env: 'CAPTURE_MAX_FILES',
+      help: 'Rotated capture files kept (PATH.1 … PATH.N)',
+    }),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    server: ServerSchema.prefault({}),
+    auth: AuthSchema.prefault({}),
+    backends: BackendsSchema.prefault({}),
+    logging: LoggingSchema.prefault({}),
+  })
+  .strict();
+
+export type ProxyConfig = z.infer<typeof ConfigSchema>;
+
+/** Settings that exist only on the command line or in the environment, not in YAML. */
+export const CONFIG_FILE_SETTING: SettingMeta = {
+  kind: 'string',
+  group: 'Server',
+  flag: '--config',
+  arg: 'FILE',
+  env: 'CONFIG_FILE',
+  help: 'YAML configuration file',
+  cliOnly: true,
+};
+
+/** Environment variables read directly (not settings with a YAML path); listed in --help. */
+export const EXTRA_ENV_HELP: Array<{ group: HelpGroup; env: string; help: string }> = [
+  {
+    group: 'Authentication',
+    env: 'LLM_INTERACTIVE_PROXY_API_KEY',
+    help: 'The primary proxy key (key name "env")',
+  },
+  { group: 'Authentication', env: 'API_KEYS', help: 'More proxy keys, comma-separated (named API_KEYS[i])' },
+  { group: 'Backends', env: 'OPENAI_API_KEY, OPENAI_API_BASE_URL', help: 'openai backend key and base URL' },
+  { group: 'Backends', env: 'OPENROUTER_API_KEY, OPENROUTER_API_BASE_URL', help: 'openrouter backend' },
+  { group: 'Backends', env: 'ANTHROPIC_API_KEY, ANTHROPIC_API_BASE_URL', help: 'anthropic backend' },
+  { group: 'Backends', env: 'GEMINI_API_KEY, GEMINI_API_BASE_URL', help: 'gemini backend' },
+];

@@ -1,0 +1,59 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric the proxy exports on /metrics (SPEC §2.6), created once per server. */
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'llm_proxy_requests_total',
+    help: 'Requests answered, by route, backend and status',
+    labelNames: ['route', 'backend', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'llm_proxy_request_duration_seconds',
+    help: 'Time from request to response end, by route and backend',
+    labelNames: ['route', 'backend'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'llm_proxy_auth_failures_total',
+    help: 'Failed authentication attempts, by reason (missing, invalid)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly authBlocked = new Counter({
+    name: 'llm_proxy_auth_blocked_requests_total',
+    help: 'Requests refused with 429 because the client address is blocked',
+    registers: [this.registry],
+  });
+  readonly blocksStarted = new Counter({
+    name: 'llm_proxy_auth_blocks_started_total',
+    help: 'Client addresses blocked by brute-force protection',
+    registers: [this.registry],
+  });
+  /** Set by the auth wiring: how many client addresses the brute-force store tracks right now. */
+  trackedClientsSource: () => Promise<number> = () => Promise.resolve(0);
+  readonly trackedClients = new Gauge({
+    name: 'llm_proxy_auth_tracked_clients',
+    help: 'Client addresses currently tracked by brute-force protection',
+    registers: [this.registry],
+    collect: async () => {
+      this.trackedClients.set(await this.trackedClientsSource());
+    },
+  });
+  readonly captureDropped = new Counter({
+    name: 'llm_proxy_capture_dropped_total',
+    help: 'Wire capture entries dropped because the writer could not keep up',
+    registers: [this.registry],
+  });
+  readonly storeDegraded = new Gauge({
+    name: 'llm_proxy_auth_store_degraded',
+    help: '1 while the shared brute-force store is unreachable and the memory fallback is in use',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'llm_proxy_' });
+  }
+}

@@ -1,0 +1,55 @@
+import type { ModelInfo } from '../backends/types.js';
+import type { ChatRequest, ChatResponse, StreamEvent } from './canonical.js';
+import type { ErrorInfo } from './errors.js';
+
+/** One parsed server-sent event. */
+export interface SseMessage {
+  event?: string | undefined;
+  data: string;
+}
+
+export interface DecodeContext {
+  /** Model name the client asked for (Gemini carries it in the URL, not the body). */
+  model: string;
+  stream: boolean;
+}
+
+/** Turns one protocol's SSE events into canonical events; keeps whatever state the protocol needs. */
+export interface StreamDecoder {
+  push(message: SseMessage): StreamEvent[];
+  /** The source ended: events still owed (a finish the protocol never terminated explicitly). */
+  end(): StreamEvent[];
+}
+
+/** Turns canonical events into one protocol's exact SSE text. Events after a finish or error are ignored. */
+export interface StreamEncoder {
+  encode(event: StreamEvent): string;
+  /** True once a finish or an error has been written. */
+  readonly done: boolean;
+}
+
+export interface StreamMeta {
+  model: string;
+  id: string;
+}
+
+export interface ProtocolCodec {
+  /** Throws ProxyError(400, …, { param }) for anything the canonical model cannot hold. */
+  decodeRequest(body: unknown, ctx: DecodeContext): ChatRequest;
+  /** Throws ProxyError(400, …, { param }) for anything this protocol cannot express. */
+  encodeRequest(req: ChatRequest): Record<string, unknown>;
+  decodeResponse(body: unknown): ChatResponse;
+  encodeResponse(res: ChatResponse): Record<string, unknown>;
+  createStreamDecoder(): StreamDecoder;
+  createStreamEncoder(meta: StreamMeta): StreamEncoder;
+  /** One SSE error event, for a failure in the middle of a stream. */
+  encodeError(info: ErrorInfo): string;
+  /** Reads a backend's error body; the status is kept as given. */
+  decodeError(status: number, bodyText: string): ErrorInfo;
+  encodeModelList(models: ModelInfo[]): Record<string, unknown>;
+}
+
+/** Clock for the `created` timestamps the wire formats carry; injectable so tests are deterministic. */
+export interface CodecOptions {
+  now?: () => number;
+}

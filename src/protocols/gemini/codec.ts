@@ -1,0 +1,664 @@
+/** Gemini generateContent / streamGenerateContent ⇄ canonical. */
+import { randomBytes } from 'node:crypto';
+import { ProxyError } from '../../errors.js';
+import type { ModelInfo } from '../../backends/types.js';
+import type {
+  ChatResponse,
+  ContentPart,
+  Message,
+  ResponsePart,
+  StopReason,
+  StreamEvent,
+  ToolChoice,
+  ToolDefinition,
+  Usage,
+} from '../canonical.js';
+import type { ProtocolCodec, SseMessage, StreamDecoder, StreamEncoder, StreamMeta } from '../codec.js';
+import { errorEnvelope, type ErrorInfo } from '../errors.js';
+import {
+  array,
+  codeForStatus,
+  fallbackError,
+  guessImageType,
+  invalid,
+  isRecord,
+  optInteger,
+  optNumber,
+  optStringList,
+  parseArguments,
+  parseJson,
+  record,
+  rejectUnknownFields,
+  sseData,
+  string,
+  untranslatable,
+  type Json,
+} from '../shared.js';
+
+const FINISH_REASONS: Record<string, StopReason> = {
+  STOP: 'end_turn',
+  MAX_TOKENS: 'max_tokens',
+  SAFETY: 'content_filter',
+  RECITATION: 'content_filter',
+  BLOCKLIST: 'content_filter',
+  PROHIBITED_CONTENT: 'content_filter',
+  SPII: 'content_filter',
+  IMAGE_SAFETY: 'content_filter',
+  MALFORMED_FUNCTION_CALL: 'error',
+  OTHER: 'error',
+  LANGUAGE: 'error',
+};
+const CANONICAL_TO_FINISH: Record<StopReason, string> = {
+  end_turn: 'STOP',
+  stop_sequence: 'STOP',
+  tool_use: 'STOP',
+  max_tokens: 'MAX_TOKENS',
+  content_filter: 'SAFETY',
+  error: 'OTHER',
+};
+
+const REQUEST_FIELDS = new Set([
+  'contents',
+  'systemInstruction',
+  'generationConfig',
+  'tools',
+  'toolConfig',
+  // The model travels in the URL; a copy in the body changes nothing.
+  'model',
+]);
+
+const GENERATION_FIELDS = new Set([
+  'temperature',
+  'topP',
+  'topK',
+  'maxOutputTokens',
+  'stopSequences',
+  'presencePenalty',
+  'frequencyPenalty',
+  'seed',
+  'candidateCount',
+  'responseMimeType',
+  'thinkingConfig',
+]);
+
+/** Generation settings accepted only at their neutral value. */
+const NEUTRAL_GENERATION: Record<string, (v: unknown) => boolean> = {
+  candidateCount: (v) => v === 1,
+  responseMimeType: (v) => v === 'text/plain',
+  // Turning thinking off (budget 0) is what every other protocol does by default.
+  thinkingConfig: (v) =>
+    isRecord(v) &&
+    Object.entries(v).every(
+      ([k, x]) => (k === 'thinkingBudget' && x === 0) || (k === 'includeThoughts' && x === false),
+    ),
+};
+
+const PART_FIELDS = new Set([
+  'text',
+  'inlineData',
+  'fileData',
+  'functionCall',
+  'functionResponse',
+  'thought',
+  'thoughtSignature',
+]);
+
+/** Ids for Gemini function calls, which usually carry none: unique per answer, derived from its id when known. */
+function callIdFactory(seed: string | undefined): (n: number) => string {
+  const safe = (seed ?? '').replace(/[^A-Za-z0-9_-]/g, '') || randomBytes(6).toString('hex');
+  return (n) => `call_${safe}_${n}`;
+}
+
+function decodeText(content: unknown, param: string): string {
+  if (typeof content === 'string') return content;
+  const c = record(content, param);
+  return array(c.parts, `${param}.parts`)
+    .map((p, i) => string(record(p, `${param}.parts[${i}]`).text, `${param}.parts[${i}].text`))
+    .join('\n');
+}
+
+/** A functionResponse's `response` object as tool-result text; `{output: "…"}` unwraps to its string. */
+function responseToText(response: Json): { content: string; isError: boolean } {
+  const keys = Object.keys(response);
+  if (keys.length === 1) {
+    const key = keys[0] as string;
+    const value = response[key];
+    if (key === 'error')
+      return { content: typeof value === 'string' ? value : JSON.stringify(value), isError: true };
+    if ((key === 'output' || key === 'result' || key === 'content') && typeof value === 'string') {
+      return { content: value, isError: false };
+    }
+  }
+  return { content: JSON.stringify(response), isError: false };
+}
+
+function textToResponse(content: string, isError: boolean | undefined): Json {
+  const parsed = parseJson(content);
+  const value = isRecord(parsed) ? parsed : content;
+  if (isError) return { error: value };
+  return isRecord(value) ? value : { output: value };
+}
+
+function decodeMedia(part: Json, at: string): ContentPart {
+  if (part.inlineData !== undefined) {
+    const data = record(part.inlineData, `${at}.inlineData`);
+    const mimeType = string(data.mimeType, `${at}.inlineData.mimeType`);
+    if (!mimeType.startsWith('image/'))
+      throw untranslatable(`${at}.inlineData`, `'${mimeType}' data cannot be translated`);
+    return {
+      type: 'image',
+      source: 'base64',
+      mediaType: mimeType,
+      data: string(data.data, `${at}.inlineData.data`),
+    };
+  }
+  const file = record(part.fileData, `${at}.fileData`);
+  const mimeType = typeof file.mimeType === 'string' ? file.mimeType : undefined;
+  if (mimeType !== undefined && !mimeType.startsWith('image/')) {
+    throw untranslatable(`${at}.fileData`, `'${mimeType}' files cannot be translated`);
+  }
+  return {
+    type: 'image',
+    source: 'url',
+    url: string(file.fileUri, `${at}.fileData.fileUri`),
+    mediaType: mimeType,
+  };
+}
+
+/**
+ * Gemini pairs calls and responses by function name (ids are optional), so every call gets a position-derived
+ * id and each response takes the id of the oldest unanswered call with its name.
+ */
+function decodeContents(value: unknown): Message[] {
+  const out: Message[] = [];
+  let pending: Array<{ id: string; name: string }> = [];
+  array(value, 'contents').forEach((c, i) => {
+    const at = `contents[${i}]`;
+    const content = record(c, at);
+    const role = content.role ?? 'user';
+    if (role !== 'user' && role !== 'model' && role !== 'function')
+      throw invalid(`${at}.role`, "expected 'user' or 'model'");
+    const parts: ContentPart[] = [];
+    const results: ContentPart[] = [];
+    array(content.parts, `${at}.parts`).forEach((p, j) => {
+      const pat = `${at}.parts[${j}]`;
+      const part = record(p, pat);
+      rejectUnknownFields(part, PART_FIELDS, `${pat}.`);
+      if (part.thought === true) throw untranslatable(`${pat}.thought`);
+      if (typeof part.text === 'string') {
+        parts.push({ type: 'text', text: part.text });
+      } else if (part.inlineData !== undefined || part.fileData !== undefined) {
+        if (role === 'model') throw untranslatable(pat, 'images in model turns cannot be translated');
+        parts.push(decodeMedia(part, pat));
+      } else if (part.functionCall !== undefined && role === 'model') {
+        const call = record(part.functionCall, `${pat}.functionCall`);
+        const name = string(call.name, `${pat}.functionCall.name`);
+        const id = typeof call.id === 'string' && call.id ? call.id : `call_${i}_${j}`;
+        pending.push({ id, name });
+        parts.push({
+          type: 'tool_call',
+          id,
+          name,
+          arguments: JSON.stringify(record(call.args ?? {}, `${pat}.functionCall.args`)),
+        });
+      } else if (part.functionResponse !== undefined && role !== 'model') {
+        const res = record(part.functionResponse, `${pat}.functionResponse`);
+        const name = string(res.name, `${pat}.functionResponse.name`);
+        const byId = typeof res.id === 'string' && res.id ? pending.findIndex((p) => p.id === res.id) : -1;
+        const index = byId >= 0 ? byId : pending.findIndex((p) => p.name === name);
+        const match = pending[index];
+        if (!match)
+          throw invalid(
+            `${pat}.functionResponse`,
+            `no earlier functionCall named '${name}' is waiting for a response`,
+          );
+        pending = pending.filter((_, k) => k !== index);
+        results.push({
+          type: 'tool_result',
+          toolCallId: match.id,
+          name,
+          ...responseToText(record(res.response ?? {}, `${pat}.functionResponse.response`)),
+        });
+      } else {
+        throw untranslatable(pat, 'this part cannot be translated');
+      }
+    });
+    if (results.length) out.push({ role: 'tool', content: results });
+    if (parts.length || !results.length)
+      out.push({ role: role === 'model' ? 'assistant' : 'user', content: parts });
+  });
+  return out;
+}
+
+/** Gemini's OpenAPI-style schemas spell types in capitals (`OBJECT`); JSON Schema wants lower case. */
+function normaliseSchema(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(normaliseSchema);
+  if (!isRecord(value)) return value;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = k === 'type' && typeof v === 'string' ? v.toLowerCase() : normaliseSchema(v);
+  }
+  return out;
+}
+
+function decodeTools(value: unknown): ToolDefinition[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  return array(value, 'tools').flatMap((t, i) => {
+    const tool = record(t, `tools[${i}]`);
+    rejectUnknownFields(tool, new Set(['functionDeclarations']), `tools[${i}].`);
+    return array(tool.functionDeclarations ?? [], `tools[${i}].functionDeclarations`).map((d, j) => {
+      const at = `tools[${i}].functionDeclarations[${j}]`;
+      const decl = record(d, at);
+      const schema = decl.parametersJsonSchema ?? decl.parameters;
+      return {
+        name: string(decl.name, `${at}.name`),
+        description: typeof decl.description === 'string' ? decl.description : undefined,
+        parameters:
+          schema === undefined
+            ? { type: 'object', properties: {} }
+            : (normaliseSchema(record(schema, `${at}.parameters`)) as Json),
+      };
+    });
+  });
+}
+
+function decodeToolConfig(value: unknown): ToolChoice | undefined {
+  if (value === undefined || value === null) return undefined;
+  const config = record(
+    record(value, 'toolConfig').functionCallingConfig ?? {},
+    'toolConfig.functionCallingConfig',
+  );
+  const names =
+    config.allowedFunctionNames === undefined
+      ? []
+      : array(config.allowedFunctionNames, 'toolConfig.functionCallingConfig.allowedFunctionNames');
+  switch (config.mode ?? 'AUTO') {
+    case 'AUTO':
+      if (names.length) throw untranslatable('toolConfig.functionCallingConfig.allowedFunctionNames');
+      return { type: 'auto' };
+    case 'NONE':
+      return { type: 'none' };
+    case 'ANY':
+      if (names.length > 1)
+        throw untranslatable(
+          'toolConfig.functionCallingConfig.allowedFunctionNames',
+          'with more than one name cannot be translated',
+        );
+      return names.length
+        ? { type: 'tool', name: string(names[0], 'toolConfig.functionCallingConfig.allowedFunctionNames[0]') }
+        : { type: 'required' };
+    default:
+      throw untranslatable('toolConfig.functionCallingConfig.mode');
+  }
+}
+
+function encodePart(part: ContentPart, at: string, names: Map<string, string>): Json | null {
+  switch (part.type) {
+    case 'text':
+      return part.text ? { text: part.text } : null;
+    case 'image':
+      return part.source === 'base64'
+        ? { inlineData: { mimeType: part.mediaType, data: part.data } }
+        : { fileData: { mimeType: part.mediaType ?? guessImageType(part.url), fileUri: part.url } };
+    case 'tool_call':
+      return { functionCall: { name: part.name, args: parseArguments(part.arguments, at) } };
+    case 'tool_result': {
+      const name = names.get(part.toolCallId) ?? part.name;
+      if (!name) throw invalid(at, `no tool call with id '${part.toolCallId}' precedes this result`);
+      return { functionResponse: { name, response: textToResponse(part.content, part.isError) } };
+    }
+  }
+}
+
+/** Gemini wants every response to a turn's calls in one content, so consecutive same-role turns merge. */
+function encodeContents(messages: Message[]): Json[] {
+  const names = new Map<string, string>();
+  for (const m of messages) for (const p of m.content) if (p.type === 'tool_call') names.set(p.id, p.name);
+  const out: Array<{ role: string; parts: Json[] }> = [];
+  messages.forEach((msg, i) => {
+    const role = msg.role === 'assistant' ? 'model' : 'user';
+    const parts = msg.content
+      .map((p, j) => encodePart(p, `messages[${i}].content[${j}]`, names))
+      .filter((p): p is Json => p !== null);
+    if (!parts.length) return;
+    const last = out[out.length - 1];
+    if (last?.role === role) last.parts.push(...parts);
+    else out.push({ role, parts });
+  });
+  return out;
+}
+
+function encodeToolConfig(choice: ToolChoice): Json {
+  const table: Record<ToolChoice['type'], Json> = {
+    auto: { mode: 'AUTO' },
+    none: { mode: 'NONE' },
+    required: { mode: 'ANY' },
+    tool: { mode: 'ANY', allowedFunctionNames: choice.type === 'tool' ? [choice.name] : [] },
+  };
+  return { functionCallingConfig: table[choice.type] };
+}
+
+function decodeUsage(value: unknown): Usage | undefined {
+  if (!isRecord(value)) return undefined;
+  // Thinking tokens are output the caller pays for, as other protocols count them.
+  return {
+    inputTokens: Number(value.promptTokenCount ?? 0),
+    outputTokens: Number(value.candidatesTokenCount ?? 0) + Number(value.thoughtsTokenCount ?? 0),
+  };
+}
+
+function encodeUsage(u: Usage): Json {
+  return {
+    promptTokenCount: u.inputTokens,
+    candidatesTokenCount: u.outputTokens,
+    totalTokenCount: u.inputTokens + u.outputTokens,
+  };
+}
+
+/** Response parts worth translating: text (not thought summaries) and function calls. */
+function decodeParts(candidate: Json, nextId: () => string): ResponsePart[] {
+  const content = isRecord(candidate.content) ? candidate.content : {};
+  const out: ResponsePart[] = [];
+  for (const p of Array.isArray(content.parts) ? content.parts : []) {
+    if (!isRecord(p) || p.thought === true) continue;
+    if (typeof p.text === 'string' && p.text) out.push({ type: 'text', text: p.text });
+    if (isRecord(p.functionCall)) {
+      const fc = p.functionCall;
+      out.push({
+        type: 'tool_call',
+        id: typeof fc.id === 'string' && fc.id ? fc.id : nextId(),
+        name: typeof fc.name === 'string' ? fc.name : '',
+        arguments: JSON.stringify(fc.args ?? {}),
+      });
+    }
+  }
+  return out;
+}
+
+function stopReasonOf(
+  candidate: Json | undefined,
+  sawToolCall: boolean,
+  blocked: boolean,
+): StopReason | undefined {
+  if (blocked) return 'content_filter';
+  if (typeof candidate?.finishReason !== 'string') return undefined;
+  const reason = FINISH_REASONS[candidate.finishReason] ?? 'end_turn';
+  return reason === 'end_turn' && sawToolCall ? 'tool_use' : reason;
+}
+
+/** A prompt blocked before generation has promptFeedback.blockReason and no candidates. */
+function isBlocked(body: Json): boolean {
+  return (
+    isRecord(body.promptFeedback) &&
+    typeof body.promptFeedback.blockReason === 'string' &&
+    !Array.isArray(body.candidates)
+  );
+}
+
+class GeminiStreamDecoder implements StreamDecoder {
+  private started = false;
+  private nextId: ((n: number) => string) | undefined;
+  private toolCount = 0;
+  private usage: Usage | undefined;
+  private finished = false;
+
+  push(msg: SseMessage): StreamEvent[] {
+    if (this.finished) return [];
+    const chunk = parseJson(msg.data);
+    if (!isRecord(chunk)) return [];
+    if (isRecord(chunk.error)) {
+      this.finished = true;
+      const status = typeof chunk.error.code === 'number' ? chunk.error.code : 500;
+      return [{ type: 'error', error: errorFromBody(chunk, status) }];
+    }
+    const out: StreamEvent[] = [];
+    if (!this.started) {
+      this.started = true;
+      const id = typeof chunk.responseId === 'string' ? chunk.responseId : undefined;
+      this.nextId = callIdFactory(id);
+      out.push({
+        type: 'start',
+        id,
+        model: typeof chunk.modelVersion === 'string' ? chunk.modelVersion : undefined,
+      });
+    }
+    this.usage = decodeUsage(chunk.usageMetadata) ?? this.usage;
+    const candidate =
+      Array.isArray(chunk.candidates) && isRecord(chunk.candidates[0]) ? chunk.candidates[0] : undefined;
+    const makeId = this.nextId as (n: number) => string;
+    let n = this.toolCount;
+    for (const part of candidate ? decodeParts(candidate, () => makeId(n++)) : []) {
+      if (part.type === 'text') out.push({ type: 'text', text: part.text });
+      else {
+        const index = this.toolCount++;
+        out.push({ type: 'tool_call_start', index, id: part.id, name: part.name });
+        out.push({ type: 'tool_call_delta', index, arguments: part.arguments });
+      }
+    }
+    const stopReason = stopReasonOf(candidate, this.toolCount > 0, isBlocked(chunk));
+    if (stopReason) {
+      this.finished = true;
+      out.push({ type: 'finish', stopReason, usage: this.usage });
+    }
+    return out;
+  }
+
+  end(): StreamEvent[] {
+    return [];
+  }
+}
+
+class GeminiStreamEncoder implements StreamEncoder {
+  done = false;
+  /** Gemini sends whole function calls, so streamed arguments are held until the call is complete. */
+  private pending: Array<{ id: string; name: string; args: string }> = [];
+  private readonly base: Json;
+
+  constructor(meta: StreamMeta) {
+    this.base = { modelVersion: meta.model, responseId: meta.id };
+  }
+
+  private chunk(parts: Json[], extra: Json = {}, candidateExtra: Json = {}): string {
+    return sseData({
+      candidates: [{ content: { role: 'model', parts }, ...candidateExtra, index: 0 }],
+      ...extra,
+      ...this.base,
+    });
+  }
+
+  private flushCalls(): Json[] {
+    const parts = this.pending.map((c) => ({
+      functionCall: { id: c.id, name: c.name, args: answerArguments(c.args) },
+    }));
+    this.pending = [];
+    return parts;
+  }
+
+  encode(event: StreamEvent): string {
+    if (this.done) return '';
+    switch (event.type) {
+      case 'start':
+        return '';
+      case 'tool_call_start': {
+        const ready = this.flushCalls();
+        this.pending.push({ id: event.id, name: event.name, args: '' });
+        return ready.length ? this.chunk(ready) : '';
+      }
+      case 'tool_call_delta': {
+        const call = this.pending.find((_, i) => i === this.pending.length - 1);
+        if (call) call.args += event.arguments;
+        return '';
+      }
+      case 'text': {
+        const ready = this.flushCalls();
+        return this.chunk([...ready, { text: event.text }]);
+      }
+      case 'finish': {
+        this.done = true;
+        const parts = this.flushCalls();
+        return this.chunk(
+          parts.length ? parts : [{ text: '' }],
+          event.usage ? { usageMetadata: encodeUsage(event.usage) } : {},
+          { finishReason: CANONICAL_TO_FINISH[event.stopReason] },
+        );
+      }
+      case 'error':
+        this.done = true;
+        return encodeError(event.error);
+    }
+  }
+}
+
+function answerArguments(text: string): Json {
+  try {
+    return parseArguments(text, 'arguments');
+  } catch {
+    throw new ProxyError(502, 'Backend returned tool-call arguments that are not a JSON object', {
+      code: 'upstream_invalid_response',
+    });
+  }
+}
+
+function encodeError(info: ErrorInfo): string {
+  return sseData(errorEnvelope('gemini', info));
+}
+
+function errorFromBody(body: Json, status: number): ErrorInfo {
+  const err = isRecord(body.error) ? body.error : {};
+  return {
+    status,
+    message: typeof err.message === 'string' ? err.message : `Backend answered HTTP ${status}`,
+    code: codeForStatus(status),
+  };
+}
+
+export function createGeminiCodec(): ProtocolCodec {
+  return {
+    decodeRequest(body, ctx) {
+      const b = record(body, 'body');
+      rejectUnknownFields(b, REQUEST_FIELDS);
+      const gen = b.generationConfig === undefined ? {} : record(b.generationConfig, 'generationConfig');
+      for (const [field, neutral] of Object.entries(NEUTRAL_GENERATION)) {
+        if (gen[field] !== undefined && gen[field] !== null && !neutral(gen[field]))
+          throw untranslatable(`generationConfig.${field}`);
+      }
+      rejectUnknownFields(gen, GENERATION_FIELDS, 'generationConfig.');
+      return {
+        model: ctx.model,
+        system:
+          b.systemInstruction === undefined || b.systemInstruction === null
+            ? undefined
+            : decodeText(b.systemInstruction, 'systemInstruction'),
+        messages: decodeContents(b.contents),
+        temperature: optNumber(gen.temperature, 'generationConfig.temperature'),
+        topP: optNumber(gen.topP, 'generationConfig.topP'),
+        topK: optInteger(gen.topK, 'generationConfig.topK'),
+        maxTokens: optInteger(gen.maxOutputTokens, 'generationConfig.maxOutputTokens'),
+        stop: optStringList(gen.stopSequences, 'generationConfig.stopSequences'),
+        presencePenalty: optNumber(gen.presencePenalty, 'generationConfig.presencePenalty'),
+        frequencyPenalty: optNumber(gen.frequencyPenalty, 'generationConfig.frequencyPenalty'),
+        seed: optInteger(gen.seed, 'generationConfig.seed'),
+        tools: decodeTools(b.tools),
+        toolChoice: decodeToolConfig(b.toolConfig),
+        stream: ctx.stream,
+      };
+    },
+
+    encodeRequest(req) {
+      if (req.parallelToolCalls === false) {
+        throw untranslatable('parallel_tool_calls', 'cannot be translated to the Gemini protocol');
+      }
+      const body: Json = { contents: encodeContents(req.messages) };
+      if (req.system) body.systemInstruction = { parts: [{ text: req.system }] };
+      const generation: Json = {};
+      const settings: Json = {
+        temperature: req.temperature,
+        topP: req.topP,
+        topK: req.topK,
+        maxOutputTokens: req.maxTokens,
+        stopSequences: req.stop,
+        presencePenalty: req.presencePenalty,
+        frequencyPenalty: req.frequencyPenalty,
+        seed: req.seed,
+      };
+      for (const [k, v] of Object.entries(settings)) if (v !== undefined) generation[k] = v;
+      if (Object.keys(generation).length) body.generationConfig = generation;
+      if (req.tools?.length) {
+        body.tools = [
+          {
+            functionDeclarations: req.tools.map((t) => ({
+              name: t.name,
+              ...(t.description !== undefined ? { description: t.description } : {}),
+              parametersJsonSchema: t.parameters,
+            })),
+          },
+        ];
+      }
+      if (req.toolChoice) body.toolConfig = encodeToolConfig(req.toolChoice);
+      return body;
+    },
+
+    decodeResponse(body) {
+      const b = record(body, 'response');
+      const candidate =
+        Array.isArray(b.candidates) && isRecord(b.candidates[0]) ? b.candidates[0] : undefined;
+      const nextId = callIdFactory(typeof b.responseId === 'string' ? b.responseId : undefined);
+      let n = 0;
+      const content = candidate ? decodeParts(candidate, () => nextId(n++)) : [];
+      return {
+        id: typeof b.responseId === 'string' ? b.responseId : '',
+        model: typeof b.modelVersion === 'string' ? b.modelVersion : '',
+        content,
+        stopReason:
+          stopReasonOf(
+            candidate,
+            content.some((p) => p.type === 'tool_call'),
+            isBlocked(b),
+          ) ?? 'end_turn',
+        usage: decodeUsage(b.usageMetadata) ?? { inputTokens: 0, outputTokens: 0 },
+      };
+    },
+
+    encodeResponse(res: ChatResponse) {
+      const parts = res.content.map((p) =>
+        p.type === 'text'
+          ? { text: p.text }
+          : { functionCall: { id: p.id, name: p.name, args: answerArguments(p.arguments) } },
+      );
+      return {
+        candidates: [
+          {
+            content: { role: 'model', parts: parts.length ? parts : [{ text: '' }] },
+            finishReason: CANONICAL_TO_FINISH[res.stopReason],
+            index: 0,
+          },
+        ],
+        usageMetadata: encodeUsage(res.usage),
+        modelVersion: res.model,
+        responseId: res.id,
+      };
+    },
+
+    createStreamDecoder: () => new GeminiStreamDecoder(),
+    createStreamEncoder: (meta) => new GeminiStreamEncoder(meta),
+    encodeError,
+
+    decodeError(status, bodyText) {
+      let body = parseJson(bodyText);
+      // Some Gemini endpoints wrap the error object in a one-element array.
+      if (Array.isArray(body)) body = body[0];
+      if (isRecord(body) && isRecord(body.error)) return errorFromBody(body, status);
+      return fallbackError(status, bodyText, codeForStatus(status));
+    },
+
+    encodeModelList(models: ModelInfo[]) {
+      return {
+        models: models.map((m) => ({
+          name: `models/${m.id}`,
+          displayName: m.id,
+          supportedGenerationMethods: ['generateContent', 'streamGenerateContent'],
+        })),
+      };
+    },
+  };
+}

@@ -1,0 +1,346 @@
+/**
+ * End to end through the official SDKs: each SDK talks to a tiny server that does what the proxy's route
+ * handler does (decode the client protocol, encode the backend protocol, call a real backend class against a
+ * mock upstream over HTTP, translate the answer back). If an SDK reassembles the text and tool calls and raises
+ * its own error type on failure, our wire output satisfies it.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI, type FunctionDeclaration } from '@google/genai';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAnthropicUpstream, type MockUpstream } from '../../test/helpers/anthropic-upstream.js';
+import { startGeminiUpstream } from '../../test/helpers/gemini-upstream.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from '../../test/helpers/openai-upstream.js';
+import { AnthropicBackend } from '../backends/anthropic.js';
+import { GeminiBackend } from '../backends/gemini.js';
+import { readText } from '../backends/http.js';
+import { OpenAICompatibleBackend } from '../backends/openai-compatible.js';
+import type { Backend } from '../backends/types.js';
+import { errorEnvelope } from './errors.js';
+import { codecs } from './registry.js';
+import { translateStream } from './translate.js';
+import type { Protocol } from './types.js';
+
+let anthropicUp: MockUpstream;
+let geminiUp: MockUpstream;
+let openaiUp: OpenAIUpstream;
+const backends = {} as Record<Protocol, Backend>;
+let server: Server;
+let baseUrl: string;
+/** Which backend the next requests go to (tests run sequentially within this file). */
+let target: Protocol = 'anthropic';
+
+/** What the lead's route handler does for a client protocol C and a backend protocol B ≠ C. */
+async function relay(
+  client: Protocol,
+  body: unknown,
+  model: string,
+  stream: boolean,
+): Promise<{ status: number; json?: unknown; sse?: AsyncGenerator<string> }> {
+  const backend = backends[target];
+  const req = codecs[client].decodeRequest(body, { model, stream });
+  const wire = codecs[backend.protocol].encodeRequest(req);
+  const up = await backend.chat({
+    model,
+    stream,
+    body: wire,
+    signal: new AbortController().signal,
+    requestId: 'req_e2e',
+  });
+  if (up.status >= 400) {
+    const info = codecs[backend.protocol].decodeError(up.status, await readText(up.body));
+    return { status: info.status, json: errorEnvelope(client, info) };
+  }
+  if (!stream) {
+    const res = codecs[backend.protocol].decodeResponse(JSON.parse(await readText(up.body)));
+    return { status: 200, json: codecs[client].encodeResponse(res) };
+  }
+  return {
+    status: 200,
+    sse: translateStream(up.body, backend.protocol, client, { model, requestId: 'req_e2e' }),
+  };
+}
+
+const GEMINI_PATH = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)/;
+
+beforeAll(async () => {
+  [anthropicUp, geminiUp, openaiUp] = await Promise.all([
+    startAnthropicUpstream(),
+    startGeminiUpstream(),
+    startOpenAIUpstream(),
+  ]);
+  backends.anthropic = new AnthropicBackend({
+    name: 'anthropic',
+    baseUrl: anthropicUp.url,
+    apiKey: 'k',
+    apiKeyEnv: 'ANTHROPIC_API_KEY',
+  });
+  backends.gemini = new GeminiBackend({
+    name: 'gemini',
+    baseUrl: geminiUp.url,
+    apiKey: 'k',
+    apiKeyEnv: 'GEMINI_API_KEY',
+  });
+  backends.openai = new OpenAICompatibleBackend({
+    name: 'openai',
+    baseUrl: openaiUp.url,
+    apiKey: 'k',
+    apiKeyEnv: 'OPENAI_API_KEY',
+  });
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+        const url = req.url ?? '';
+        const gemini = GEMINI_PATH.exec(url);
+        const client: Protocol = url.startsWith('/anthropic/') ? 'anthropic' : gemini ? 'gemini' : 'openai';
+        const model = gemini ? decodeURIComponent(gemini[1] as string) : String(body.model);
+        const stream = gemini ? gemini[2] === 'streamGenerateContent' : body.stream === true;
+        try {
+          const out = await relay(client, body, model, stream);
+          if (out.sse) {
+            res.writeHead(200, { 'content-type': 'text/event-stream' });
+            for await (const text of out.sse) res.write(text);
+            res.end();
+          } else {
+            res.writeHead(out.status, { 'content-type': 'application/json' });
+            res.end(JSON.stringify(out.json));
+          }
+        } catch (err) {
+          const e = err as { status?: number; message: string; code?: string; param?: string };
+          res.writeHead(e.status ?? 500, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify(
+              errorEnvelope(client, {
+                status: e.status ?? 500,
+                message: e.message,
+                code: e.code ?? 'x',
+                param: e.param ?? null,
+              }),
+            ),
+          );
+        }
+      })();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+  await Promise.all([anthropicUp.close(), geminiUp.close(), openaiUp.close()]);
+});
+
+const openai = () => new OpenAI({ apiKey: 'proxy-key', baseURL: `${baseUrl}/v1`, maxRetries: 0 });
+const anthropic = () =>
+  new Anthropic({ apiKey: 'proxy-key', baseURL: `${baseUrl}/anthropic`, maxRetries: 0 });
+const genai = () => new GoogleGenAI({ apiKey: 'proxy-key', httpOptions: { baseUrl } });
+
+/** Backend model names that echo text, and that fail mid-stream, per backend. */
+const MODELS: Record<Protocol, { ok: string; midstream: string }> = {
+  anthropic: { ok: 'claude-mock-1', midstream: 'fail-midstream' },
+  gemini: { ok: 'gemini-mock-flash', midstream: 'fail-midstream' },
+  openai: { ok: 'gpt-4o-mini', midstream: 'reset-mid-stream' },
+};
+const echo = (b: Protocol, text: string): string => (b === 'openai' ? `echo: ${text}` : `Echo: ${text}`);
+const QUESTION = 'Grüße 👋 aus Zürich';
+const weatherParams = {
+  type: 'object',
+  properties: { query: { type: 'string' }, units: { type: 'string' } },
+};
+
+describe.each(['anthropic', 'gemini'] as const)('openai SDK → %s backend', (b) => {
+  beforeAll(() => {
+    target = b;
+  });
+
+  it('gets a completion, streamed text and streamed tool-call arguments', async () => {
+    const client = openai();
+    const plain = await client.chat.completions.create({
+      model: MODELS[b].ok,
+      messages: [{ role: 'user', content: QUESTION }],
+    });
+    expect(plain.choices[0]?.message.content).toBe(echo(b, QUESTION));
+    expect(plain.choices[0]?.finish_reason).toBe('stop');
+
+    let text = '';
+    for await (const chunk of await client.chat.completions.create({
+      model: MODELS[b].ok,
+      stream: true,
+      messages: [{ role: 'user', content: QUESTION }],
+    })) {
+      text += chunk.choices[0]?.delta.content ?? '';
+    }
+    expect(text).toBe(echo(b, QUESTION));
+
+    const runner = client.chat.completions.stream({
+      model: MODELS[b].ok,
+      messages: [{ role: 'user', content: 'Paris' }],
+      tools: [{ type: 'function', function: { name: 'weather', parameters: weatherParams } }],
+    });
+    const final = await runner.finalChatCompletion();
+    const call = final.choices[0]?.message.tool_calls?.[0];
+    expect(call?.type === 'function' && call.function.name).toBe('weather');
+    expect(call?.type === 'function' && JSON.parse(call.function.arguments)).toEqual({
+      query: 'Paris',
+      units: 'metric',
+    });
+    expect(final.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(final.usage?.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('raises the SDK error for a backend failure before and during the stream', async () => {
+    const client = openai();
+    await expect(
+      client.chat.completions.create({ model: 'fail-429', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+    const consume = async () => {
+      for await (const _ of await client.chat.completions.create({
+        model: MODELS[b].midstream,
+        stream: true,
+        messages: [{ role: 'user', content: QUESTION }],
+      })) {
+        // drain
+      }
+    };
+    await expect(consume()).rejects.toBeInstanceOf(OpenAI.APIError);
+  });
+});
+
+describe.each(['openai', 'gemini'] as const)('anthropic SDK → %s backend', (b) => {
+  beforeAll(() => {
+    target = b;
+  });
+
+  it('gets a message and a streamed message', async () => {
+    const client = anthropic();
+    const msg = await client.messages.create({
+      model: MODELS[b].ok,
+      max_tokens: 100,
+      messages: [{ role: 'user', content: QUESTION }],
+    });
+    expect(msg.content).toEqual([{ type: 'text', text: echo(b, QUESTION) }]);
+    const final = await client.messages
+      .stream({ model: MODELS[b].ok, max_tokens: 100, messages: [{ role: 'user', content: QUESTION }] })
+      .finalMessage();
+    expect(final.content).toMatchObject([{ type: 'text', text: echo(b, QUESTION) }]);
+    expect(final.stop_reason).toBe('end_turn');
+  });
+
+  it('raises the SDK error for a backend failure during the stream', async () => {
+    const stream = anthropic().messages.stream({
+      model: MODELS[b].midstream,
+      max_tokens: 100,
+      messages: [{ role: 'user', content: QUESTION }],
+    });
+    await expect(stream.finalMessage()).rejects.toBeInstanceOf(Anthropic.APIError);
+  });
+});
+
+describe('anthropic SDK → gemini backend, tools', () => {
+  beforeAll(() => {
+    target = 'gemini';
+  });
+
+  it('reassembles a tool_use block and finishes a tool round trip', async () => {
+    const client = anthropic();
+    const tools = [{ name: 'weather', input_schema: weatherParams as Anthropic.Tool.InputSchema }];
+    const first = await client.messages
+      .stream({
+        model: 'gemini-mock-flash',
+        max_tokens: 100,
+        tools,
+        messages: [{ role: 'user', content: 'Oslo' }],
+      })
+      .finalMessage();
+    const use = first.content.find((c) => c.type === 'tool_use');
+    expect(use).toMatchObject({
+      type: 'tool_use',
+      name: 'weather',
+      input: { query: 'Oslo', units: 'metric' },
+    });
+    expect(first.stop_reason).toBe('tool_use');
+    const second = await client.messages.create({
+      model: 'gemini-mock-flash',
+      max_tokens: 100,
+      tools,
+      messages: [
+        { role: 'user', content: 'Oslo' },
+        { role: 'assistant', content: first.content },
+        {
+          role: 'user',
+          content: [{ type: 'tool_result', tool_use_id: (use as { id: string }).id, content: 'snow' }],
+        },
+      ],
+    });
+    expect(second.content).toEqual([{ type: 'text', text: 'Tool said: {"output":"snow"}' }]);
+    // The function response reached Gemini named after its call, though Anthropic only gave the call id.
+    const sent = geminiUp.requests.at(-1)?.body as { contents: Array<{ parts: unknown[] }> };
+    expect(sent.contents.at(-1)?.parts).toEqual([
+      { functionResponse: { name: 'weather', response: { output: 'snow' } } },
+    ]);
+  });
+});
+
+describe.each(['openai', 'anthropic'] as const)('@google/genai SDK → %s backend', (b) => {
+  beforeAll(() => {
+    target = b;
+  });
+
+  it('gets generateContent and streamed chunks', async () => {
+    const ai = genai();
+    const res = await ai.models.generateContent({ model: MODELS[b].ok, contents: QUESTION });
+    expect(res.text).toBe(echo(b, QUESTION));
+    let text = '';
+    for await (const chunk of await ai.models.generateContentStream({
+      model: MODELS[b].ok,
+      contents: QUESTION,
+    }))
+      text += chunk.text ?? '';
+    expect(text).toBe(echo(b, QUESTION));
+  });
+
+  it('raises the SDK error for a failure during the stream', async () => {
+    const consume = async () => {
+      for await (const _ of await genai().models.generateContentStream({
+        model: MODELS[b].midstream,
+        contents: QUESTION,
+      })) {
+        // drain
+      }
+    };
+    await expect(consume()).rejects.toMatchObject({ name: 'ApiError', status: expect.any(Number) });
+  });
+});
+
+describe('@google/genai SDK → anthropic backend, tools', () => {
+  beforeAll(() => {
+    target = 'anthropic';
+  });
+
+  it('receives a whole function call assembled from streamed input_json deltas', async () => {
+    const decl: FunctionDeclaration = { name: 'weather', parametersJsonSchema: weatherParams };
+    const calls = [];
+    for await (const chunk of await genai().models.generateContentStream({
+      model: 'claude-mock-1',
+      contents: 'Lima',
+      config: { tools: [{ functionDeclarations: [decl] }] },
+    })) {
+      calls.push(...(chunk.functionCalls ?? []));
+    }
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ name: 'weather', args: { query: 'Lima', units: 'metric' } });
+    const sent = anthropicUp.requests.at(-1)?.body as Record<string, unknown>;
+    expect(sent).toMatchObject({
+      max_tokens: 4096,
+      stream: true,
+      tools: [{ name: 'weather', input_schema: weatherParams }],
+    });
+  });
+});

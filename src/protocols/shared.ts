@@ -1,0 +1,139 @@
+/** Small helpers every codec uses: strict field reading that fails with a 400 naming the field. */
+import { ProxyError } from '../errors.js';
+import type { StopReason } from './canonical.js';
+import type { ErrorInfo } from './errors.js';
+
+export type Json = Record<string, unknown>;
+
+export function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function invalid(param: string, message: string): ProxyError {
+  return new ProxyError(400, `${param}: ${message}`, { param });
+}
+
+export function untranslatable(
+  param: string,
+  detail = 'cannot be translated to the backend protocol',
+): ProxyError {
+  return new ProxyError(400, `'${param}' ${detail}`, { param });
+}
+
+export function record(value: unknown, param: string): Json {
+  if (!isRecord(value)) throw invalid(param, 'expected an object');
+  return value;
+}
+
+export function array(value: unknown, param: string): unknown[] {
+  if (!Array.isArray(value)) throw invalid(param, 'expected an array');
+  return value;
+}
+
+export function string(value: unknown, param: string): string {
+  if (typeof value !== 'string') throw invalid(param, 'expected a string');
+  return value;
+}
+
+export function optString(value: unknown, param: string): string | undefined {
+  return value === undefined || value === null ? undefined : string(value, param);
+}
+
+export function optNumber(value: unknown, param: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(param, 'expected a number');
+  return value;
+}
+
+export function optInteger(value: unknown, param: string): number | undefined {
+  const n = optNumber(value, param);
+  if (n !== undefined && !Number.isInteger(n)) throw invalid(param, 'expected an integer');
+  return n;
+}
+
+/** Stop sequences given as one string or a list. */
+export function optStringList(value: unknown, param: string): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return [value];
+  return array(value, param).map((s, i) => string(s, `${param}[${i}]`));
+}
+
+/**
+ * Rejects every field that is neither translated nor a harmless hint. `known` lists both; the caller reads
+ * the translated ones. This is what turns "silently dropped" into "400 naming the field".
+ */
+export function rejectUnknownFields(obj: Json, known: ReadonlySet<string>, prefix = ''): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.has(key) && obj[key] !== undefined) throw untranslatable(prefix + key);
+  }
+}
+
+/** Parses tool-call arguments (JSON text) into the object Anthropic and Gemini carry. */
+export function parseArguments(text: string, param: string): Json {
+  if (text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalid(param, 'tool call arguments are not valid JSON');
+  }
+  if (!isRecord(parsed)) throw invalid(param, 'tool call arguments must be a JSON object');
+  return parsed;
+}
+
+const DATA_URL = /^data:([^;,]+)(?:;[^,]*)?;base64,(.*)$/s;
+
+export function parseDataUrl(url: string): { mediaType: string; data: string } | null {
+  const m = DATA_URL.exec(url);
+  return m ? { mediaType: m[1] as string, data: m[2] as string } : null;
+}
+
+const IMAGE_TYPES_BY_EXTENSION: Record<string, string> = {
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  heic: 'image/heic',
+  heif: 'image/heif',
+};
+
+/** Gemini needs a MIME type for a URL image; guessed from the extension, JPEG when it says nothing. */
+export function guessImageType(url: string): string {
+  const ext = /\.([a-z0-9]+)(?:[?#].*)?$/i.exec(url)?.[1]?.toLowerCase();
+  return (ext && IMAGE_TYPES_BY_EXTENSION[ext]) ?? 'image/jpeg';
+}
+
+export function sseData(payload: unknown): string {
+  return `data: ${JSON.stringify(payload)}\n\n`;
+}
+
+export function sseEvent(event: string, payload: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`;
+}
+
+/** Inverts a `wire → canonical` table; the first wire name listed for a canonical value wins. */
+export function invert<W extends string>(table: Record<W, StopReason>): Partial<Record<StopReason, W>> {
+  const out: Partial<Record<StopReason, W>> = {};
+  for (const [wire, canonical] of Object.entries(table) as Array<[W, StopReason]>) out[canonical] ??= wire;
+  return out;
+}
+
+/** The message of a non-JSON or unfamiliar error body, trimmed so an HTML page doesn't flood the client. */
+export function fallbackError(status: number, bodyText: string, code: string): ErrorInfo {
+  const text = bodyText.trim().slice(0, 500);
+  return { status, message: text || `Backend answered HTTP ${status}`, code };
+}
+
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Default error codes by status, the same table ProxyError uses for its own errors. */
+export function codeForStatus(status: number): string {
+  return new ProxyError(status, '').code;
+}

@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { ProxyError } from '../errors.js';
+import { translateStream } from './translate.js';
+import { ARGS, TEXT, TRANSCRIPTS, chunked, decodeSseText, reassemble } from './testing/fixtures.js';
+import type { Protocol } from './types.js';
+
+const PROTOCOLS: Protocol[] = ['openai', 'anthropic', 'gemini'];
+const PAIRS = PROTOCOLS.flatMap((from) => PROTOCOLS.map((to) => [from, to] as const));
+const meta = { model: 'client-model', requestId: 'req_1' };
+
+/** The transcript up to (not including) the second text delta, cut at an event boundary. */
+function headOf(from: Protocol): string {
+  const head = TRANSCRIPTS[from].slice(0, TRANSCRIPTS[from].indexOf(' wörld'));
+  const end = Math.max(head.lastIndexOf('\n\n') + 2, head.lastIndexOf('\r\n\r\n') + 4, 0);
+  return head.slice(0, end);
+}
+
+/** Anthropic's wire error carries a type, not a status: a 502 reads back as api_error, i.e. 500. */
+const readBackStatus = (to: Protocol, status: number): number => (to === 'anthropic' ? 500 : status);
+
+async function collect(gen: AsyncGenerator<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const s of gen) out.push(s);
+  return out;
+}
+
+describe('translateStream', () => {
+  describe.each(PAIRS)('%s → %s', (from, to) => {
+    it.each([1, 3, 7, 64])(
+      'keeps text, streamed tool arguments, stop reason and usage with %i-byte chunks',
+      async (size) => {
+        const out = await collect(translateStream(chunked(TRANSCRIPTS[from], size), from, to, meta));
+        const answer = reassemble(await decodeSseText(to, out.join('')));
+        expect(answer.errors).toEqual([]);
+        expect(answer.text).toBe(TEXT);
+        expect(answer.toolCalls).toHaveLength(1);
+        expect(answer.toolCalls[0]?.name).toBe('weather');
+        expect(JSON.parse(answer.toolCalls[0]?.arguments ?? '')).toEqual(JSON.parse(ARGS));
+        expect(answer.stopReason).toBe('tool_use');
+        expect(answer.usage).toEqual({ inputTokens: 11, outputTokens: 22 });
+      },
+    );
+
+    it('ends with the target protocol error event when the source fails mid-stream', async () => {
+      async function* failing(): AsyncGenerator<Uint8Array> {
+        yield* chunked(headOf(from), 5);
+        throw Object.assign(new Error('socket hang up at 10.0.0.1'), { code: 'ECONNRESET' });
+      }
+      const out = (await collect(translateStream(failing(), from, to, meta))).join('');
+      const answer = reassemble(await decodeSseText(to, out));
+      expect(answer.text).toBe('Héllo 👋');
+      expect(answer.errors).toHaveLength(1);
+      expect(answer.errors[0]).toMatchObject({
+        error: { status: readBackStatus(to, 502), code: expect.any(String) },
+      });
+      expect(out).not.toContain('10.0.0.1');
+    });
+
+    it('turns a stream that stops without finishing into an error event', async () => {
+      const out = (await collect(translateStream(chunked(headOf(from), 9), from, to, meta))).join('');
+      const answer = reassemble(await decodeSseText(to, out));
+      expect(answer.stopReason).toBeUndefined();
+      expect(answer.text).toBe('Héllo 👋');
+      expect(answer.errors[0]).toMatchObject({
+        error: { status: readBackStatus(to, 502), message: expect.stringContaining('ended before') },
+      });
+    });
+  });
+
+  it('yields each event as soon as it is parsed, without waiting for the rest of the answer', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    async function* slow(): AsyncGenerator<Uint8Array> {
+      yield* chunked(
+        TRANSCRIPTS.anthropic.slice(0, TRANSCRIPTS.anthropic.indexOf('event: content_block_delta')),
+        1000,
+      );
+      await gate;
+      yield* chunked(
+        TRANSCRIPTS.anthropic.slice(TRANSCRIPTS.anthropic.indexOf('event: content_block_delta')),
+        1000,
+      );
+    }
+    const gen = translateStream(slow(), 'anthropic', 'openai', meta);
+    const first = await gen.next();
+    expect(first.value).toContain('"role":"assistant"');
+    release();
+    const rest = await collect(gen);
+    expect(rest.join('')).toContain('data: [DONE]');
+  });
+
+  it.each([
+    [
+      'openai',
+      'data: {"error":{"message":"Rate limited","type":"rate_limit_exceeded","code":"rate_limit_exceeded"}}\n\n',
+    ],
+    [
+      'anthropic',
+      'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n',
+    ],
+    ['gemini', 'data: {"error":{"code":503,"message":"Overloaded","status":"UNAVAILABLE"}}\n\n'],
+  ] as const)('passes a %s upstream error event on in every protocol', async (from, errorEvent) => {
+    for (const to of PROTOCOLS) {
+      const source = headOf(from) + errorEvent;
+      const out = (await collect(translateStream(chunked(source, 4), from, to, meta))).join('');
+      const answer = reassemble(await decodeSseText(to, out));
+      expect(answer.errors).toHaveLength(1);
+      expect(answer.stopReason).toBeUndefined();
+    }
+  });
+
+  it('maps a ProxyError from the source to its status, and a body timeout to 504', async () => {
+    async function* throwing(err: Error): AsyncGenerator<Uint8Array> {
+      yield new Uint8Array(0);
+      throw err;
+    }
+    const timeoutErr = new (await import('undici')).errors.BodyTimeoutError();
+    const timedOut = (await collect(translateStream(throwing(timeoutErr), 'openai', 'anthropic', meta))).join(
+      '',
+    );
+    expect(timedOut).toContain('event: error');
+    expect(reassemble(await decodeSseText('anthropic', timedOut)).errors[0]).toMatchObject({
+      error: { status: 500 },
+    });
+    // The Anthropic wire format carries the error *type*; 504 is an api_error there.
+    expect(timedOut).toContain('"type":"api_error"');
+    const proxyErr = (
+      await collect(translateStream(throwing(new ProxyError(429, 'Slow down')), 'openai', 'gemini', meta))
+    ).join('');
+    expect(JSON.parse(proxyErr.slice('data: '.length))).toEqual({
+      error: { code: 429, message: 'Slow down', status: 'RESOURCE_EXHAUSTED' },
+    });
+  });
+});

@@ -1,0 +1,55 @@
+import { errors as undiciErrors } from 'undici';
+import { ProxyError } from '../errors.js';
+import type { StreamEvent } from './canonical.js';
+import type { ProtocolCodec } from './codec.js';
+import type { ErrorInfo } from './errors.js';
+import { codecs as defaultCodecs } from './registry.js';
+import { parseSse } from './sse.js';
+import type { Protocol } from './types.js';
+
+/** What a client is told when the backend stream breaks; the cause's own text may name hosts, so it stays out. */
+function interruption(err: unknown): ErrorInfo {
+  if (err instanceof ProxyError) return { status: err.status, message: err.message, code: err.code };
+  if (err instanceof undiciErrors.BodyTimeoutError) {
+    return { status: 504, message: 'Backend stream stalled and timed out', code: 'upstream_timeout' };
+  }
+  return { status: 502, message: 'Backend stream was interrupted', code: 'upstream_interrupted' };
+}
+
+const INCOMPLETE: ErrorInfo = {
+  status: 502,
+  message: 'Backend stream ended before the answer was finished',
+  code: 'upstream_incomplete',
+};
+
+/**
+ * Translates a backend's SSE stream from one protocol to another, event by event: each SSE event is decoded
+ * and re-encoded as soon as it is parsed, so nothing waits for the whole answer. A broken source, an error
+ * event from the backend, or a stream that stops without finishing ends in the target protocol's error event.
+ */
+export async function* translateStream(
+  source: AsyncIterable<Uint8Array>,
+  from: Protocol,
+  to: Protocol,
+  meta: { model: string; requestId: string },
+  codecs: Record<Protocol, ProtocolCodec> = defaultCodecs,
+): AsyncGenerator<string> {
+  const decoder = codecs[from].createStreamDecoder();
+  const encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
+  const emit = (events: StreamEvent[]): string => {
+    let out = '';
+    for (const event of events) out += encoder.encode(event);
+    return out;
+  };
+  try {
+    for await (const message of parseSse(source)) {
+      const text = emit(decoder.push(message));
+      if (text) yield text;
+    }
+    const tail = emit(decoder.end());
+    if (tail) yield tail;
+    if (!encoder.done) yield encoder.encode({ type: 'error', error: INCOMPLETE });
+  } catch (err) {
+    if (!encoder.done) yield encoder.encode({ type: 'error', error: interruption(err) });
+  }
+}

@@ -1,0 +1,22 @@
+import type { LoggerOptions } from 'pino';
+import type { Redactor } from './redactor.js';
+
+/**
+ * The single place where redaction plugs into logging: every serialised log line (message, bound and
+ * object fields, `err` with its stack, request URLs, headers objects) passes through the current redactor
+ * before it reaches any destination — stdout, a log file, pino-pretty or a transport.
+ *
+ * `getRedactor` is called per line so that a redactor rebuilt after key rotation takes effect at once.
+ * Redacting the finished JSON line (rather than chosen fields) means nothing logged by any module, a
+ * library or a future change can slip past; the masks are plain characters, so the line stays valid JSON.
+ *
+ * Usage: `pino({ ...redactingLoggerOptions(() => current.redactor), level }, destination)`. When merging
+ * with other `hooks`, keep this `streamWrite`.
+ */
+export function redactingLoggerOptions(getRedactor: () => Redactor): Pick<LoggerOptions, 'hooks'> {
+  return {
+    hooks: {
+      streamWrite: (line: string) => getRedactor().redact(line),
+    },
+  };
+}

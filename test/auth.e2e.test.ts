@@ -1,0 +1,342 @@
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import OpenAI, { AuthenticationError, RateLimitError } from 'openai';
+import { Pool } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { rawRequest } from './helpers/http.js';
+import { runCli, startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+
+const KEY = 'your-secret-proxy-key-for-tests';
+const CHAT = {
+  model: 'gpt-4',
+  messages: [{ role: 'user', content: 'Hello!' }],
+};
+
+function post(url: string, headers: Record<string, string> = {}, body: unknown = CHAT) {
+  return fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+describe('startup rules', () => {
+  it('refuses to start without a key: exit 1, "API key not configured", no stack trace', async () => {
+    const { code, stderr, stdout } = await runCli(['--port', '0']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('API key not configured');
+    expect(stderr).toContain('LLM_INTERACTIVE_PROXY_API_KEY');
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(stdout).toBe('');
+  });
+
+  it('refuses to run unauthenticated on a non-loopback host unless --allow-unauthenticated-remote', async () => {
+    const refused = await runCli(['--port', '0', '--disable-auth', '--host', '0.0.0.0']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('--allow-unauthenticated-remote');
+    const allowed = await startProxyProcess([
+      '--disable-auth',
+      '--host',
+      '0.0.0.0',
+      '--allow-unauthenticated-remote',
+    ]);
+    await allowed.stop();
+  });
+
+  it('keygen prints a random key and its sha256 form', async () => {
+    const { code, stdout } = await runCli(['keygen']);
+    expect(code).toBe(0);
+    const key = stdout.split('\n')[0] ?? '';
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(stdout).toContain(`sha256: ${createHash('sha256').update(key).digest('hex')}`);
+  });
+});
+
+describe('authentication disabled for development', () => {
+  let proxy: ProxyProcess | undefined;
+  afterEach(async () => {
+    await proxy?.stop();
+    proxy = undefined;
+  });
+
+  const cases: Array<[string, string[], Record<string, string>, string?]> = [
+    ['--disable-auth', ['--disable-auth'], {}],
+    ['DISABLE_AUTH=true', [], { DISABLE_AUTH: 'true' }],
+    ['auth.disable_auth: true', [], {}, 'auth:\n  disable_auth: true\n'],
+  ];
+  for (const [label, args, env, yaml] of cases) {
+    it(`${label}: clients connect without an Authorization header, with a startup warning`, async () => {
+      const extra = [...args];
+      if (yaml) {
+        const dir = mkdtempSync(join(tmpdir(), 'lip-'));
+        writeFileSync(join(dir, 'config.yaml'), yaml);
+        extra.push('--config', join(dir, 'config.yaml'));
+      }
+      proxy = await startProxyProcess(extra, env);
+      expect(proxy.stdout()).toContain('Authentication is DISABLED');
+      const res = await post(proxy.url);
+      expect(res.status).toBe(200);
+    });
+  }
+
+  it('--enable... a CLI flag beats the environment: DISABLE_AUTH=false with --disable-auth disables', async () => {
+    proxy = await startProxyProcess(['--disable-auth'], { DISABLE_AUTH: 'false' });
+    expect((await post(proxy.url)).status).toBe(200);
+  });
+});
+
+describe('authentication enabled (the default)', () => {
+  let proxy: ProxyProcess;
+  let dir: string;
+  const second = 'second-team-key-abcdefgh';
+  const hashed = 'hashed-yaml-key-ijklmnop';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lip-auth-'));
+    const config = join(dir, 'config.yaml');
+    writeFileSync(
+      config,
+      [
+        'auth:',
+        '  api_keys:',
+        `    - name: ci-bot`,
+        `      sha256: ${createHash('sha256').update(hashed).digest('hex')}`,
+        '  brute_force_protection:',
+        '    enabled: true',
+        '    max_failed_attempts: 5',
+        '    ttl_seconds: 900',
+      ].join('\n'),
+    );
+    proxy = await startProxyProcess(['--config', config, '--log-file', join(dir, 'proxy.log')], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      API_KEYS: second,
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it('accepts the key as a Bearer token (the seed curl example) and logs the key name, never the key', async () => {
+    const res = await post(proxy.url, { Authorization: `Bearer ${KEY}` });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { choices: Array<{ message: { content: string } }> };
+    expect(body.choices[0]?.message.content).toBe('Hello!');
+    expect((await post(proxy.url, { authorization: `bearer ${second}` })).status).toBe(200);
+    expect((await post(proxy.url, { authorization: `BEARER ${hashed}` })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 100));
+    const out = proxy.stdout();
+    expect(out).toContain('"key_name":"env"');
+    expect(out).toContain('"key_name":"API_KEYS[0]"');
+    expect(out).toContain('"key_name":"ci-bot"');
+    expect(out).not.toContain(KEY);
+    expect(out).not.toContain(second);
+  });
+
+  it('works with the OpenAI JavaScript SDK exactly as the seed shows', async () => {
+    const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY });
+    const response = await client.chat.completions.create({
+      model: 'gpt-4',
+      messages: [{ role: 'user', content: 'Hello!' }],
+    });
+    expect(response.choices[0]?.message.content).toBe('Hello!');
+  });
+
+  it('accepts x-api-key, x-goog-api-key and ?key=', async () => {
+    expect((await post(proxy.url, { 'x-api-key': KEY })).status).toBe(200);
+    expect((await post(proxy.url, { 'x-goog-api-key': KEY })).status).toBe(200);
+    const viaQuery = await fetch(`${proxy.url}/v1/models?key=${KEY}`);
+    expect(viaQuery.status).toBe(200);
+  });
+
+  it('answers 401 with WWW-Authenticate for a missing key, without counting public endpoints', async () => {
+    const res = await post(proxy.url, {}, CHAT);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="llm-interactive-proxy"');
+    const body = (await res.json()) as { error: { message: string; code: string; type: string } };
+    expect(body.error.code).toBe('invalid_api_key');
+    expect(body.error.message).toMatch(/Missing API key/);
+    expect(body.error.message).toContain('Authorization: Bearer');
+    for (const path of ['/health', '/docs', '/openapi.json']) {
+      expect((await fetch(`${proxy.url}${path}`)).status).toBe(200);
+    }
+  });
+
+  it('cannot reach a protected route through path tricks on the bypass list', async () => {
+    for (const path of [
+      '/docs/../v1/models',
+      '/health/..%2Fv1/models',
+      '//health',
+      '/docs/%2e%2e/v1/models',
+      '/%68ealth',
+    ]) {
+      const res = await rawRequest(proxy.url, path);
+      // 429 once the tricks themselves have used up the address's failed attempts: still no way in.
+      expect([401, 404, 429], `${path} answered ${res.status}`).toContain(res.status);
+      expect(res.body).not.toContain('"object":"list"');
+    }
+  });
+
+  it('answers CORS pre-flights without a key', async () => {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://ui.example', 'access-control-request-method': 'POST' },
+    });
+    expect(res.status).toBeLessThan(300);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+  });
+});
+
+describe('brute-force protection', () => {
+  let proxy: ProxyProcess | undefined;
+  afterEach(async () => {
+    await proxy?.stop();
+    proxy = undefined;
+  });
+
+  it('five bad keys get 401, the sixth request gets 429 with Retry-After — even with a valid key', async () => {
+    proxy = await startProxyProcess([], { LLM_INTERACTIVE_PROXY_API_KEY: KEY });
+    const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'wrong-key-123456', maxRetries: 0 });
+    for (let i = 1; i <= 5; i++) {
+      const err = await client.chat.completions.create(CHAT as never).catch((e: unknown) => e);
+      expect(err, `attempt ${i}`).toBeInstanceOf(AuthenticationError);
+      expect((err as AuthenticationError).headers?.get('www-authenticate')).toContain(
+        'error="invalid_token"',
+      );
+      expect((err as AuthenticationError).message).not.toContain('wrong-key-123456');
+    }
+    const blocked = await client.chat.completions.create(CHAT as never).catch((e: unknown) => e);
+    expect(blocked).toBeInstanceOf(RateLimitError);
+
+    const withValidKey = await post(proxy.url, { authorization: `Bearer ${KEY}` });
+    expect(withValidKey.status).toBe(429);
+    const retryAfter = Number(withValidKey.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(30);
+    const body = (await withValidKey.json()) as {
+      error: { message: string; type: string; retry_after: number };
+    };
+    expect(body.error).toMatchObject({
+      message: 'Too many failed authentication attempts. Please try again later.',
+      type: 'rate_limit_exceeded',
+    });
+    expect(body.error.retry_after).toBe(retryAfter);
+
+    await new Promise((r) => setTimeout(r, 100));
+    expect(proxy.stdout()).toContain('Blocked IP 127.0.0.1 for 30s after 5 failed authentication attempts');
+
+    // The operator sees the block and lifts it without a restart.
+    const list = (await (
+      await fetch(`${proxy.url}/admin/auth/blocks`, { headers: { 'x-request-id': 'op' } })
+    ).json()) as unknown;
+    expect(list).toMatchObject({ error: {} }); // still blocked: even the operator's request from this address is refused
+  });
+
+  it('the operator endpoints list and lift a block; /metrics counts failures (settings from env and flags)', async () => {
+    proxy = await startProxyProcess(['--trusted-proxy', '127.0.0.1', '--auth-max-failed-attempts', '2'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      BRUTE_FORCE_MAX_FAILED_ATTEMPTS: '9',
+      BRUTE_FORCE_INITIAL_BLOCK_SECONDS: '45',
+    });
+    const attacker = { 'x-forwarded-for': '203.0.113.7', authorization: 'Bearer nope-nope-nope' };
+    expect((await post(proxy.url, attacker)).status).toBe(401);
+    expect((await post(proxy.url, attacker)).status).toBe(401);
+    const third = await post(proxy.url, attacker);
+    expect(third.status).toBe(429);
+    expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(30);
+
+    const operator = { authorization: `Bearer ${KEY}` };
+    const list = (await (await fetch(`${proxy.url}/admin/auth/blocks`, { headers: operator })).json()) as {
+      blocked: Array<{ address: string }>;
+    };
+    expect(list.blocked.map((b) => b.address)).toContain('203.0.113.7');
+    const lifted = await fetch(`${proxy.url}/admin/auth/blocks/203.0.113.7`, {
+      method: 'DELETE',
+      headers: operator,
+    });
+    expect(lifted.status).toBe(200);
+    expect(
+      (await post(proxy.url, { 'x-forwarded-for': '203.0.113.7', authorization: `Bearer ${KEY}` })).status,
+    ).toBe(200);
+
+    const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: operator })).text();
+    expect(metrics).toMatch(/llm_proxy_auth_failures_total\{reason="invalid"\} 2/);
+    expect(metrics).toMatch(/llm_proxy_auth_blocks_started_total 1/);
+    expect((await fetch(`${proxy.url}/metrics`)).status).toBe(401);
+  });
+
+  it('ignores a spoofed X-Forwarded-For from an untrusted peer', async () => {
+    proxy = await startProxyProcess([], { LLM_INTERACTIVE_PROXY_API_KEY: KEY });
+    for (let i = 0; i < 5; i++) {
+      expect(
+        (await post(proxy.url, { 'x-forwarded-for': `198.51.100.${i}`, authorization: 'Bearer bad' })).status,
+      ).toBe(401);
+    }
+    expect(
+      (await post(proxy.url, { 'x-forwarded-for': '198.51.100.99', authorization: 'Bearer bad' })).status,
+    ).toBe(429);
+  });
+
+  it('a flood of 10,000 addresses via a trusted proxy stays under the tracking cap while a valid client is served', async () => {
+    proxy = await startProxyProcess(
+      ['--trusted-proxy', '127.0.0.1', '--auth-brute-force-max-tracked', '1000'],
+      {
+        LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      },
+    );
+    const pool = new Pool(proxy.url, { connections: 16 });
+    try {
+      const statuses = new Map<number, number>();
+      const send = async (i: number) => {
+        const res = await pool.request({
+          path: '/v1/models',
+          method: 'GET',
+          headers: {
+            authorization: 'Bearer flood',
+            'x-forwarded-for': `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+          },
+        });
+        await res.body.dump();
+        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+      };
+      for (let batch = 0; batch < 10_000; batch += 200) {
+        await Promise.all(Array.from({ length: 200 }, (_, j) => send(batch + j)));
+        if (batch % 2000 === 0) {
+          const ok = await pool.request({
+            path: '/v1/models',
+            method: 'GET',
+            headers: { authorization: `Bearer ${KEY}` },
+          });
+          await ok.body.dump();
+          expect(ok.statusCode).toBe(200);
+        }
+      }
+      expect(statuses.get(401)).toBe(10_000);
+      const metrics = await pool.request({
+        path: '/metrics',
+        method: 'GET',
+        headers: { authorization: `Bearer ${KEY}` },
+      });
+      const text = await metrics.body.text();
+      const tracked = Number(/llm_proxy_auth_tracked_clients (\d+)/.exec(text)?.[1]);
+      expect(tracked).toBeGreaterThan(0);
+      expect(tracked).toBeLessThanOrEqual(1000);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('--trusted-ip skips authentication', async () => {
+    proxy = await startProxyProcess(['--trusted-ip', '127.0.0.0/8'], { LLM_INTERACTIVE_PROXY_API_KEY: KEY });
+    expect((await post(proxy.url)).status).toBe(200);
+  });
+
+  it('--disable-brute-force-protection never blocks', async () => {
+    proxy = await startProxyProcess(['--disable-brute-force-protection'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+    });
+    for (let i = 0; i < 8; i++)
+      expect((await post(proxy.url, { authorization: 'Bearer bad' })).status).toBe(401);
+  });
+});

@@ -1,0 +1,223 @@
+import OpenAI, { APIError } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
+import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+
+const PROXY_KEY = 'test-proxy-key-0123456789';
+const PROVIDER_KEY = 'sk-provider-test-abcdefghijklmnop';
+
+describe('proxy core against a local OpenAI-compatible upstream', () => {
+  let upstream: OpenAIUpstream;
+  let proxy: ProxyProcess;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    upstream = await startOpenAIUpstream();
+    proxy = await startProxyProcess(
+      ['--default-backend', 'openai', '--timeout', '1', '--max-body-bytes', '20000'],
+      {
+        LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
+        OPENAI_API_KEY: PROVIDER_KEY,
+        OPENAI_API_BASE_URL: upstream.url,
+      },
+    );
+    client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: PROXY_KEY, maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  it('answers a non-streaming completion and forwards the provider key, never the proxy key', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello!' }] })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('echo: Hello!');
+    expect((data as unknown as Record<string, unknown>).extra_field_from_upstream).toBe('kept');
+    expect(response.headers.get('x-request-id')).toBeTruthy();
+    expect(Number(response.headers.get('x-proxy-overhead-ms'))).toBeGreaterThanOrEqual(0);
+
+    const seen = upstream.requests.at(-1);
+    expect(seen?.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+    expect(JSON.stringify(seen?.headers)).not.toContain(PROXY_KEY);
+    expect((seen?.body as { model: string }).model).toBe('gpt-4o-mini');
+  });
+
+  it('keeps a client-sent x-request-id', async () => {
+    const res = await fetch(`${proxy.url}/v1/models`, {
+      headers: { authorization: `Bearer ${PROXY_KEY}`, 'x-request-id': 'my-trace-123' },
+    });
+    expect(res.headers.get('x-request-id')).toBe('my-trace-123');
+    const body = (await res.json()) as { data: Array<{ id: string }> };
+    expect(body.data.map((m) => m.id)).toContain('gpt-4o-mini');
+  });
+
+  it('relays a stream chunk by chunk: the first chunk arrives before the upstream has finished', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'hold-1',
+      stream: true,
+      messages: [{ role: 'user', content: 'stream me' }],
+    });
+    const iterator = stream[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    // The upstream is still holding the rest of its answer: this chunk was relayed on its own.
+    expect(first.value?.choices[0]?.delta.content).toBe('ech');
+    upstream.release();
+    let rest = '';
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      rest += next.value.choices[0]?.delta.content ?? '';
+    }
+    expect(`ech${rest}`).toBe('echo: stream me');
+  });
+
+  it('aborts the upstream request when the client disconnects mid-stream', async () => {
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create(
+      { model: 'hold-2', stream: true, messages: [{ role: 'user', content: 'abort me' }] },
+      { signal: controller.signal },
+    );
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+    controller.abort();
+    await expect(upstream.aborted).resolves.toBeUndefined();
+  });
+
+  it('ends the client stream with an error event when the upstream fails mid-stream', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'reset-mid-stream',
+      stream: true,
+      messages: [{ role: 'user', content: 'break' }],
+    });
+    const received: string[] = [];
+    await expect(
+      (async () => {
+        for await (const chunk of stream) received.push(chunk.choices[0]?.delta.content ?? '');
+      })(),
+    ).rejects.toThrow(/failed mid-stream/);
+    expect(received[0]).toBe('ech');
+  });
+
+  it('routes backend:model to the named backend and strips the prefix', async () => {
+    await client.chat.completions.create({
+      model: 'openai:gpt-4o',
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    expect((upstream.requests.at(-1)?.body as { model: string }).model).toBe('gpt-4o');
+
+    const viaMock = await client.chat.completions.create({
+      model: 'mock:anything',
+      messages: [{ role: 'user', content: 'to the mock' }],
+    });
+    expect(viaMock.choices[0]?.message.content).toBe('to the mock');
+  });
+
+  it('treats a prefix that names no backend as part of the model', async () => {
+    await client.chat.completions.create({
+      model: 'meta-llama:llama-3',
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    expect((upstream.requests.at(-1)?.body as { model: string }).model).toBe('meta-llama:llama-3');
+  });
+
+  it('answers 400 naming the env var for a backend without credentials', async () => {
+    const err = await client.chat.completions
+      .create({ model: 'openrouter:some/model', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIError);
+    expect((err as APIError).status).toBe(400);
+    expect((err as APIError).message).toContain('OPENROUTER_API_KEY');
+  });
+
+  it('passes upstream errors on with their status and Retry-After, in the OpenAI envelope, scrub-free of the proxy key', async () => {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PROXY_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'error-429', messages: [{ role: 'user', content: 'x' }] }),
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('7');
+    const body = (await res.json()) as { error: { message: string } };
+    expect(body.error.message).toBe('Rate limit reached');
+  });
+
+  it('answers 504 when the backend sends no first byte within --timeout', async () => {
+    const err = await client.chat.completions
+      .create({ model: 'no-head', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
+    expect((err as APIError).status).toBe(504);
+    expect((err as APIError).error).toMatchObject({ code: 'upstream_timeout' });
+  });
+
+  it('answers 413 for a body over --max-body-bytes and 400 for malformed JSON, in the OpenAI envelope', async () => {
+    const big = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(30_000) }] })
+      .catch((e: unknown) => e);
+    expect((big as APIError).status).toBe(413);
+
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PROXY_KEY}`, 'content-type': 'application/json' },
+      body: '{"model": "gpt-4o-mini", "messages": [',
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { message: string; type: string; code: string } };
+    expect(body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
+  });
+
+  it('answers 400 when the model is missing', async () => {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PROXY_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [] }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { param: string } }).error.param).toBe('model');
+  });
+
+  it('serves public /health, /openapi.json and /docs, and keeps /internal/health behind the key', async () => {
+    const health = await fetch(`${proxy.url}/health`);
+    expect(await health.json()).toEqual({ status: 'ok' });
+
+    const spec = (await (await fetch(`${proxy.url}/openapi.json`)).json()) as {
+      paths: Record<string, unknown>;
+    };
+    expect(Object.keys(spec.paths)).toContain('/v1/chat/completions');
+
+    const docs = await fetch(`${proxy.url}/docs/`);
+    expect(docs.status).toBe(200);
+    const html = await docs.text();
+    expect(html).toContain('swagger-ui');
+    // Air-gapped: every script and stylesheet is served by the proxy itself.
+    expect(html).not.toMatch(/(src|href)="https?:\/\//);
+
+    expect((await fetch(`${proxy.url}/internal/health`)).status).toBe(401);
+    const internal = await fetch(`${proxy.url}/internal/health`, {
+      headers: { authorization: `Bearer ${PROXY_KEY}` },
+    });
+    const detail = (await internal.json()) as { backends: string[] };
+    expect(detail.backends).toEqual(expect.arrayContaining(['openai', 'mock']));
+    expect(JSON.stringify(detail)).not.toContain(PROVIDER_KEY);
+  });
+
+  it('answers 502 when the backend is unreachable', async () => {
+    const closed = await startOpenAIUpstream();
+    const deadUrl = closed.url;
+    await closed.close();
+    const other = await startProxyProcess(['--default-backend', 'openai'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
+      OPENAI_API_KEY: PROVIDER_KEY,
+      OPENAI_API_BASE_URL: deadUrl,
+    });
+    try {
+      const c = new OpenAI({ baseURL: `${other.url}/v1`, apiKey: PROXY_KEY, maxRetries: 0 });
+      const err = await c.chat.completions
+        .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] })
+        .catch((e: unknown) => e);
+      expect((err as APIError).status).toBe(502);
+      expect((err as APIError).message).toContain("Backend 'openai' is unreachable");
+    } finally {
+      await other.stop();
+    }
+  });
+});

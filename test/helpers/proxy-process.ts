@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface ProxyProcess {
+  url: string;
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Env for a child proxy: only what the test gives, plus PATH, so the developer's own keys never leak in. */
+export function cleanEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', NODE_ENV: 'test' };
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+/** Starts the real CLI on a free loopback port and waits for its "listening" log line. */
+export async function startProxyProcess(
+  args: string[] = [],
+  env: Record<string, string | undefined> = {},
+): Promise<ProxyProcess> {
+  const child = spawn(process.execPath, [CLI, '--port', '0', '--log-format', 'json', ...args], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const match = /"msg":"LLM Interactive Proxy listening on (http:\/\/[^"]+)"/.exec(out);
+      if (match?.[1]) {
+        child.stdout?.off('data', onData);
+        child.stdout?.on('data', (c: Buffer) => (out += c.toString('utf8')));
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    void exited.then((code) =>
+      reject(new Error(`proxy exited with ${code} before listening:\n${err}\n${out}`)),
+    );
+    // The port is read from the info-level banner: a child started above info would never show it.
+    setTimeout(
+      () => reject(new Error(`proxy did not log its listening line in time:\n${err}\n${out}`)),
+      15_000,
+    ).unref();
+  });
+  return {
+    url,
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs the CLI to completion (for startup errors, --help, keygen). */
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: cleanEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}

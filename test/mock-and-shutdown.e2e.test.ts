@@ -1,0 +1,88 @@
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
+import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+
+const KEY = 'test-proxy-key-shutdown';
+
+describe('embedded mock backend', () => {
+  let proxy: ProxyProcess | undefined;
+  afterEach(async () => {
+    await proxy?.stop();
+  });
+
+  it('echoes the last user message, streaming and not, with no backend configured', async () => {
+    proxy = await startProxyProcess([], { LLM_INTERACTIVE_PROXY_API_KEY: KEY });
+    expect(proxy.stdout()).toContain('embedded mock backend');
+    const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const whole = await client.chat.completions.create({
+      model: 'gpt-4',
+      messages: [
+        { role: 'user', content: 'first' },
+        { role: 'assistant', content: 'ok' },
+        { role: 'user', content: 'Hello, mock world!' },
+      ],
+    });
+    expect(whole.choices[0]?.message.content).toBe('Hello, mock world!');
+
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4',
+      stream: true,
+      messages: [{ role: 'user', content: 'one two three' }],
+    });
+    const pieces: string[] = [];
+    for await (const chunk of stream) pieces.push(chunk.choices[0]?.delta.content ?? '');
+    expect(pieces.join('')).toBe('one two three');
+    expect(pieces.filter(Boolean).length).toBeGreaterThan(1);
+  });
+
+  it('is not chosen when a real backend is configured', async () => {
+    proxy = await startProxyProcess([], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      OPENAI_API_KEY: 'sk-test-not-used-1234567890',
+    });
+    const health = await fetch(`${proxy.url}/internal/health`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+    expect(((await health.json()) as { default_backend: string }).default_backend).toBe('openai');
+  });
+});
+
+describe('graceful shutdown', () => {
+  let upstream: OpenAIUpstream | undefined;
+  afterEach(async () => {
+    await upstream?.close();
+  });
+
+  it('lets an in-flight stream finish after SIGTERM, then exits 0', async () => {
+    upstream = await startOpenAIUpstream();
+    const proxy = await startProxyProcess(['--default-backend', 'openai', '--shutdown-timeout', '20'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      OPENAI_API_KEY: 'sk-test-provider-1234567890abc',
+      OPENAI_API_BASE_URL: upstream.url,
+    });
+    const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: 'hold-shutdown',
+      stream: true,
+      messages: [{ role: 'user', content: 'drain me' }],
+    });
+    const iterator = stream[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.value?.choices[0]?.delta.content).toBe('ech');
+
+    proxy.child.kill('SIGTERM');
+    // Wait until the proxy has begun shutting down, then let the upstream finish its answer.
+    await new Promise<void>((resolve) => {
+      const check = () => (proxy.stdout().includes('shutting down') ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    upstream.release();
+    let rest = '';
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      rest += next.value.choices[0]?.delta.content ?? '';
+    }
+    expect(`ech${rest}`).toBe('echo: drain me');
+    expect(await proxy.exited).toBe(0);
+  });
+});
