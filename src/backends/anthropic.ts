@@ -29,7 +29,7 @@ export class AnthropicBackend implements Backend {
   constructor(opts: AnthropicOptions) {
     this.name = opts.name;
     this.credentialName = opts.apiKeyEnv;
-    this.missingCredential = opts.apiKey ? null : opts.apiKeyEnv;
+    this.missingCredential = opts.apiKey || !opts.apiKeyEnv ? null : opts.apiKeyEnv;
     const base = opts.baseUrl.replace(/\/+$/, '');
     this.messagesUrl = `${base}/messages`;
     this.modelsUrl = `${base}/models?limit=1000`;

@@ -27,7 +27,7 @@ export class GeminiBackend implements Backend {
   constructor(opts: GeminiOptions) {
     this.name = opts.name;
     this.credentialName = opts.apiKeyEnv;
-    this.missingCredential = opts.apiKey ? null : opts.apiKeyEnv;
+    this.missingCredential = opts.apiKey || !opts.apiKeyEnv ? null : opts.apiKeyEnv;
     this.modelsBase = `${opts.baseUrl.replace(/\/+$/, '')}/v1beta/models`;
     this.headers = {
       'content-type': 'application/json',

@@ -1,6 +1,8 @@
 import { ProxyError } from '../errors.js';
 import type { CustomBackendConfig, ProxyConfig } from '../config/schema.js';
 import { ConfigError } from '../config/errors.js';
+import { AnthropicBackend } from './anthropic.js';
+import { GeminiBackend } from './gemini.js';
 import { MockBackend } from './mock.js';
 import { OpenAICompatibleBackend } from './openai-compatible.js';
 import type { Backend } from './types.js';
@@ -55,9 +57,11 @@ export interface BackendOptions {
 
 export type BackendFactory = (opts: BackendOptions) => Backend;
 
-/** One constructor per wire protocol; the Anthropic and Gemini ones register themselves in backends/index. */
-export const BACKEND_FACTORIES: Partial<Record<Protocol, BackendFactory>> = {
+/** One constructor per wire protocol. */
+export const BACKEND_FACTORIES: Record<Protocol, BackendFactory> = {
   openai: (opts) => new OpenAICompatibleBackend(opts),
+  anthropic: (opts) => new AnthropicBackend(opts),
+  gemini: (opts) => new GeminiBackend(opts),
 };
 
 export interface ResolvedRoute {
@@ -142,10 +146,8 @@ function customOptions(name: string, cfg: CustomBackendConfig, env: NodeJS.Proce
 export function createBackendRegistry(config: ProxyConfig, env: NodeJS.ProcessEnv): BackendRegistry {
   const backends: Backend[] = [];
   for (const builtin of BUILTIN_BACKENDS) {
-    const factory = BACKEND_FACTORIES[builtin.type];
-    if (!factory) continue;
     backends.push(
-      factory({
+      BACKEND_FACTORIES[builtin.type]({
         name: builtin.name,
         baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
         apiKey: env[builtin.keyEnv] || undefined,
@@ -157,7 +159,6 @@ export function createBackendRegistry(config: ProxyConfig, env: NodeJS.ProcessEn
   for (const [name, cfg] of Object.entries(custom)) {
     if (!cfg || typeof cfg !== 'object') continue;
     const factory = BACKEND_FACTORIES[cfg.type];
-    if (!factory) throw new ConfigError(`backends.${name}.type: backend type "${cfg.type}" is not available`);
     if (name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name)) {
       throw new ConfigError(`backends.${name}: "${name}" is a built-in backend; choose another name`);
     }

@@ -31,12 +31,9 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const loaded = loadConfig({
-    configFile: cli.configFile ?? process.env.CONFIG_FILE,
-    env: process.env,
-    cli: cli.values,
-  });
-  const running = await startProxy({ loaded, env: process.env });
+  const configFile = cli.configFile ?? process.env.CONFIG_FILE;
+  const loaded = loadConfig({ configFile, env: process.env, cli: cli.values });
+  const running = await startProxy({ loaded, env: process.env, configFile });
   const stop = (signal: string) => {
     running.app.log.info({ signal }, 'signal received');
     running

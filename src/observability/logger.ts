@@ -1,15 +1,14 @@
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { redactingLoggerOptions } from '../redaction/pino.js';
+import type { Redactor } from '../redaction/redactor.js';
 
 export interface LoggerOptions {
   level: string;
   file?: string | undefined;
   format: 'auto' | 'json' | 'pretty';
-  /**
-   * Scrubs every serialised line before it is written: the one place where redaction applies to logs, so
-   * messages, objects, errors and stack traces are all covered. A getter, because keys rotate.
-   */
-  redact: () => (line: string) => string;
+  /** The redactor in force; every serialised line passes through it (a getter, because keys rotate). */
+  redactor: () => Redactor;
   /** Where console output goes (stdout by default); tests pass a stream. */
   stdout?: NodeJS.WritableStream & { fd?: number };
   isTTY?: boolean;
@@ -43,7 +42,7 @@ export function createLogger(opts: LoggerOptions): ProxyLogger {
       level: opts.level,
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
-      hooks: { streamWrite: (line: string) => opts.redact()(line) },
+      ...redactingLoggerOptions(opts.redactor),
     },
     streams.length === 1 ? consoleDest : pino.multistream(streams),
   );

@@ -150,7 +150,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     staticCSP: true,
   });
 
-  registerErrorHandling(app);
+  registerErrorHandling(app, (text) => opts.routes.redactor().redact(text));
   registerRoutes(app, { ...opts.routes, registry: opts.registry, metrics: opts.metrics, config });
   opts.registerExtraRoutes?.(app);
   return app;

@@ -66,7 +66,8 @@ export function sendProxyError(
   );
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+/** `redact` scrubs the one piece of client input an error echoes: the path of an unknown route. */
+export function registerErrorHandling(app: FastifyInstance, redact: (text: string) => string): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const proxyError = toProxyError(error);
     if (proxyError.status >= 500 && !(error instanceof ProxyError)) {
@@ -84,9 +85,13 @@ export function registerErrorHandling(app: FastifyInstance): void {
     sendProxyError(
       request,
       reply,
-      new ProxyError(404, `No route for ${request.method} ${request.url.split('?')[0] ?? ''}`, {
-        code: 'not_found',
-      }),
+      new ProxyError(
+        404,
+        `No route for ${request.method} ${redact((request.url.split('?')[0] ?? '').slice(0, 200))}`,
+        {
+          code: 'not_found',
+        },
+      ),
     ),
   );
 }

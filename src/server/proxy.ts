@@ -1,26 +1,28 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CaptureRecorder } from '../capture/events.js';
 import { readText, upstreamFailure } from '../backends/http.js';
 import type { BackendRegistry } from '../backends/registry.js';
-import type { UpstreamResponse } from '../backends/types.js';
+import type { Backend, UpstreamResponse } from '../backends/types.js';
 import { ProxyError } from '../errors.js';
-import { errorEnvelope } from '../protocols/errors.js';
+import { codecs } from '../protocols/registry.js';
+import { errorEnvelope, type ErrorInfo } from '../protocols/errors.js';
+import { translateStream } from '../protocols/translate.js';
 import type { Protocol } from '../protocols/types.js';
+import type { Redactor } from '../redaction/redactor.js';
+import { RequestCapture } from './capture.js';
+import type { FrontEnd } from './frontends.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
   registry: BackendRegistry;
-  /** Rewrites configured secrets in a request body before it leaves for a backend (identity when off). */
-  scrubPrompt: (body: Record<string, unknown>) => Record<string, unknown>;
-  /** Scrubs secrets from text the proxy passes on from a backend (error bodies). */
-  redactText: (text: string) => string;
-}
-
-/** Where a front-end finds the model and the stream flag: in the body, or (Gemini) in the path. */
-export interface ChatTarget {
-  model: string;
-  stream: boolean;
+  /** The current redactor (rebuilt when keys rotate). */
+  redactor: () => Redactor;
+  /** Replace configured secrets found in prompts before forwarding (SPEC §3). */
+  scrubPrompts: boolean;
+  /** Null when wire capture is off: then the pipeline does no capture work at all. */
+  capture: CaptureRecorder | null;
 }
 
 const SSE_HEADERS = {
@@ -37,21 +39,14 @@ const PASSED_ERROR_HEADERS = [
   'x-ratelimit-reset-tokens',
 ];
 
+/** Upper bound for an error body read from a backend: enough for any real error, not a memory hazard. */
+const ERROR_BODY_LIMIT = 1024 * 1024;
+
 function requireObjectBody(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ProxyError(400, 'Request body must be a JSON object', { code: 'invalid_request' });
   }
   return body as Record<string, unknown>;
-}
-
-export function openaiTarget(body: Record<string, unknown>): ChatTarget {
-  if (typeof body.model !== 'string' || body.model.length === 0) {
-    throw new ProxyError(400, 'Missing required parameter: model', {
-      code: 'missing_required_parameter',
-      param: 'model',
-    });
-  }
-  return { model: body.model, stream: body.stream === true };
 }
 
 /** Ties the upstream request's life to the client's: a client that goes away aborts the backend call. */
@@ -63,18 +58,20 @@ function abortOnClientGone(reply: FastifyReply): AbortController {
   return controller;
 }
 
-function mirrorErrorHeaders(reply: FastifyReply, upstream: UpstreamResponse): void {
-  for (const name of PASSED_ERROR_HEADERS) {
-    const value = upstream.headers[name];
-    if (typeof value === 'string') reply.header(name, value);
+/** The body to send upstream: the client's own (same protocol), or translated through the canonical model. */
+function wireBody(
+  body: Record<string, unknown>,
+  from: Protocol,
+  backend: Backend,
+  model: string,
+  stream: boolean,
+): Record<string, unknown> {
+  if (backend.protocol === from) {
+    // Gemini carries the model in the URL; the others in the body, where a backend prefix must go.
+    if (from === 'gemini' || body.model === model) return body;
+    return { ...body, model };
   }
-}
-
-/** A stream error event in the client's protocol, for a backend that fails mid-answer. */
-function streamErrorEvent(protocol: Protocol, error: ProxyError): string {
-  const body = errorEnvelope(protocol, { status: error.status, message: error.message, code: error.code });
-  if (protocol === 'anthropic') return `event: error\ndata: ${JSON.stringify(body)}\n\n`;
-  return `data: ${JSON.stringify(body)}\n\n`;
+  return codecs[backend.protocol].encodeRequest(codecs[from].decodeRequest(body, { model, stream }));
 }
 
 /**
@@ -83,52 +80,21 @@ function streamErrorEvent(protocol: Protocol, error: ProxyError): string {
  * event instead of a silently truncated answer.
  */
 async function* passThroughStream(
-  upstream: UpstreamResponse,
+  source: AsyncIterable<Uint8Array>,
   protocol: Protocol,
   backendName: string,
   signal: AbortSignal,
 ): AsyncGenerator<Uint8Array | string> {
   try {
-    for await (const chunk of upstream.body) yield chunk;
+    for await (const chunk of source) yield chunk;
   } catch (err) {
     if (signal.aborted) return;
-    const reason = (err as { code?: string }).code ?? 'stream error';
-    const status = reason.includes('TIMEOUT') ? 504 : 502;
-    yield streamErrorEvent(
-      protocol,
-      new ProxyError(status, `Backend '${backendName}' failed mid-stream (${reason})`, {
-        code: 'upstream_stream_error',
-      }),
-    );
-  } finally {
-    upstream.dispose();
-  }
-}
-
-/** Turns a backend's error answer into one in the client's protocol, keeping its status, scrubbed. */
-async function relayUpstreamError(
-  reply: FastifyReply,
-  upstream: UpstreamResponse,
-  protocol: Protocol,
-  backendProtocol: Protocol,
-  deps: ChatPipelineDeps,
-): Promise<FastifyReply> {
-  const text = deps.redactText(await readText(upstream.body, 1024 * 1024));
-  mirrorErrorHeaders(reply, upstream);
-  reply.code(upstream.status);
-  if (protocol === backendProtocol && looksLikeJson(text)) {
-    return reply.type('application/json').send(text);
-  }
-  const message = extractMessage(text) ?? `Backend answered HTTP ${upstream.status}`;
-  return reply.send(errorEnvelope(protocol, { status: upstream.status, message, code: 'upstream_error' }));
-}
-
-function looksLikeJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
+    const failure = upstreamFailure(err, backendName) as ProxyError;
+    yield codecs[protocol].encodeError({
+      status: failure.status,
+      message: `Backend '${backendName}' failed mid-stream`,
+      code: 'upstream_stream_error',
+    });
   }
 }
 
@@ -145,69 +111,155 @@ function extractMessage(text: string): string | undefined {
   return trimmed ? trimmed.slice(0, 500) : undefined;
 }
 
+/** A backend's error, in the client's protocol, with the backend's status kept. */
+function upstreamErrorBody(
+  text: string,
+  status: number,
+  from: Protocol,
+  backendProtocol: Protocol,
+): string | object {
+  if (from === backendProtocol) {
+    try {
+      JSON.parse(text);
+      return text;
+    } catch {
+      // Not an error body the client's SDK could read: wrap it below.
+    }
+  }
+  let info: ErrorInfo;
+  try {
+    info = codecs[backendProtocol].decodeError(status, text);
+  } catch {
+    info = {
+      status,
+      message: extractMessage(text) ?? `Backend answered HTTP ${status}`,
+      code: 'upstream_error',
+    };
+  }
+  return errorEnvelope(from, { ...info, status });
+}
+
 /** The chat pipeline: front-end body → route → backend → back to the client, streamed or whole. */
-export function createChatHandler(
-  protocol: Protocol,
-  targetOf: (body: Record<string, unknown>, request: FastifyRequest) => ChatTarget,
-  deps: ChatPipelineDeps,
-) {
+export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
+  const from = frontEnd.protocol;
   return async function handleChat(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const state = request.proxyState;
     const clientBody = requireObjectBody(request.body);
-    const target = targetOf(clientBody, request);
+    const target = frontEnd.target(clientBody, request);
     const route = deps.registry.resolve(target.model);
-    state.backend = route.backend.name;
+    const backend = route.backend;
+    state.backend = backend.name;
     state.model = route.model;
+    const capture = deps.capture
+      ? new RequestCapture(deps.capture, request, backend.name, route.model, backend.credentialName)
+      : null;
+    capture?.record('inbound_request', {
+      headers: request.headers,
+      payload: clientBody,
+      metadata: { method: request.method, url: request.url, protocol: from },
+    });
 
-    if (route.backend.protocol !== protocol) {
-      throw new ProxyError(
-        400,
-        `Backend '${route.backend.name}' speaks ${route.backend.protocol}; translation from ${protocol} is not available`,
-        {
-          code: 'unsupported_translation',
-          param: 'model',
-        },
-      );
+    const redactor = deps.redactor();
+    let body = clientBody;
+    if (deps.scrubPrompts) {
+      const scrubbed = redactor.redactPromptSecrets(clientBody);
+      if (scrubbed.changed) body = scrubbed.body as Record<string, unknown>;
     }
-    const scrubbed = deps.scrubPrompt(clientBody);
-    const wireBody = scrubbed.model === route.model ? scrubbed : { ...scrubbed, model: route.model };
+    const outbound = wireBody(body, from, backend, route.model, target.stream);
+    capture?.record('outbound_request', {
+      payload: outbound,
+      metadata: { protocol: backend.protocol, stream: target.stream },
+    });
 
     const controller = abortOnClientGone(reply);
     const sentAt = performance.now();
-    const upstream = await route.backend.chat({
+    const upstream: UpstreamResponse = await backend.chat({
       model: route.model,
       stream: target.stream,
-      body: wireBody,
+      body: outbound,
       signal: controller.signal,
       requestId: request.id,
     });
     state.backendMs += performance.now() - sentAt;
 
+    const readWhole = async (limit?: number): Promise<string> => {
+      const started = performance.now();
+      try {
+        return await readText(upstream.body, limit);
+      } catch (err) {
+        throw upstreamFailure(err, backend.name, controller.signal);
+      } finally {
+        state.backendMs += performance.now() - started;
+      }
+    };
+
     if (upstream.status >= 400) {
-      return relayUpstreamError(reply, upstream, protocol, route.backend.protocol, deps);
+      const text = redactor.redact(await readWhole(ERROR_BODY_LIMIT));
+      capture?.record('inbound_response', {
+        headers: upstream.headers,
+        payload: text,
+        metadata: { status: upstream.status },
+      });
+      for (const name of PASSED_ERROR_HEADERS) {
+        const value = upstream.headers[name];
+        if (typeof value === 'string') reply.header(name, value);
+      }
+      const answer = upstreamErrorBody(text, upstream.status, from, backend.protocol);
+      capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
+      return reply.code(upstream.status).type('application/json; charset=utf-8').send(answer);
     }
-    const contentType = upstream.headers['content-type'];
-    if (target.stream && typeof contentType === 'string' && contentType.includes('text/event-stream')) {
+
+    const contentType = String(upstream.headers['content-type'] ?? '');
+    if (target.stream && contentType.includes('text/event-stream')) {
+      let source: AsyncIterable<Uint8Array> = upstream.body;
+      if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
+      let out: AsyncIterable<Uint8Array | string> =
+        backend.protocol === from
+          ? passThroughStream(source, from, backend.name, controller.signal)
+          : translateStream(source, backend.protocol, from, { model: route.model, requestId: request.id });
+      if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
+      reply.raw.once('close', () => upstream.dispose());
       reply.code(upstream.status).headers(SSE_HEADERS);
-      const stream = Readable.from(
-        passThroughStream(upstream, protocol, route.backend.name, controller.signal),
-        {
-          objectMode: false,
-        },
-      );
-      return reply.send(stream);
+      return reply.send(Readable.from(out, { objectMode: false }));
     }
-    const readStart = performance.now();
-    let text: string;
+
+    const text = await readWhole();
+    capture?.record('inbound_response', {
+      headers: upstream.headers,
+      payload: text,
+      metadata: { status: upstream.status },
+    });
+    if (backend.protocol === from) {
+      capture?.record('outbound_response', { payload: text, metadata: { status: upstream.status } });
+      return reply
+        .code(upstream.status)
+        .type(contentType || 'application/json')
+        .send(text);
+    }
+    let parsed: unknown;
     try {
-      text = await readText(upstream.body);
-    } catch (err) {
-      throw upstreamFailure(err, route.backend.name, controller.signal);
+      parsed = JSON.parse(text);
+    } catch {
+      throw new ProxyError(502, `Backend '${backend.name}' answered with invalid JSON`, {
+        code: 'upstream_invalid',
+      });
     }
-    state.backendMs += performance.now() - readStart;
-    return reply
-      .code(upstream.status)
-      .type(typeof contentType === 'string' ? contentType : 'application/json')
-      .send(text);
+    const answer = codecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
+    capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
+    return reply.code(upstream.status).send(answer);
+  };
+}
+
+/** Lists the default backend's models in the client's protocol. */
+export function createModelsHandler(protocol: Protocol, registry: BackendRegistry) {
+  return async function listModels(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const backend = registry.defaultBackend;
+    request.proxyState.backend = backend.name;
+    const controller = abortOnClientGone(reply);
+    try {
+      return reply.send(codecs[protocol].encodeModelList(await backend.listModels(controller.signal)));
+    } catch (err) {
+      throw upstreamFailure(err, backend.name, controller.signal);
+    }
   };
 }

@@ -1,13 +1,11 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { upstreamFailure } from '../backends/http.js';
-import type { BackendRegistry } from '../backends/registry.js';
-import type { ModelInfo } from '../backends/types.js';
+import type { FastifyInstance } from 'fastify';
 import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
-import { createChatHandler, openaiTarget, type ChatPipelineDeps } from './proxy.js';
+import type { Protocol } from '../protocols/types.js';
+import { FRONT_ENDS } from './frontends.js';
+import { createChatHandler, createModelsHandler, type ChatPipelineDeps } from './proxy.js';
 
 export interface RouteDeps extends ChatPipelineDeps {
-  registry: BackendRegistry;
   metrics: ProxyMetrics;
   config: ProxyConfig;
   /** Readiness detail for /internal/health (names and states only, never secrets). */
@@ -17,56 +15,68 @@ export interface RouteDeps extends ChatPipelineDeps {
 /** Bodies are checked by the pipeline itself (unknown fields pass through), not by Fastify's validator. */
 const noValidation = () => () => true;
 
-const chatBodyDoc = {
-  type: 'object',
-  required: ['model', 'messages'],
-  properties: {
-    model: {
-      type: 'string',
-      description: 'Model, optionally prefixed with a backend: `openrouter:anthropic/claude-3-haiku`',
+const chatBodyDoc = (required: string[]) =>
+  ({
+    type: 'object',
+    required,
+    properties: {
+      model: {
+        type: 'string',
+        description: 'Model, optionally prefixed with a backend: `openrouter:anthropic/claude-3-haiku`',
+      },
+      stream: { type: 'boolean' },
     },
-    messages: { type: 'array', items: { type: 'object', additionalProperties: true } },
-    stream: { type: 'boolean' },
-  },
-  additionalProperties: true,
-} as const;
+    additionalProperties: true,
+  }) as const;
 
-function openaiModelList(models: ModelInfo[]): Record<string, unknown> {
-  const created = Math.floor(Date.now() / 1000);
-  return {
-    object: 'list',
-    data: models.map((m) => ({ id: m.id, object: 'model', created, owned_by: m.ownedBy })),
-  };
-}
+/** The front-end route table (SPEC §5.1): one chat route and the model routes per protocol. */
+const CHAT_ROUTES: Array<{ protocol: Protocol; url: string; summary: string; required: string[] }> = [
+  {
+    protocol: 'openai',
+    url: '/v1/chat/completions',
+    summary: 'Chat completion (OpenAI protocol); `stream: true` for server-sent events',
+    required: ['model', 'messages'],
+  },
+  {
+    protocol: 'anthropic',
+    url: '/anthropic/v1/messages',
+    summary: 'Messages (Anthropic protocol); `stream: true` for server-sent events',
+    required: ['model', 'messages'],
+  },
+  {
+    protocol: 'gemini',
+    url: '/v1beta/models/*',
+    summary: 'Gemini `{model}:generateContent` and `{model}:streamGenerateContent?alt=sse`',
+    required: [],
+  },
+];
+
+const MODEL_ROUTES: Array<{ protocol: Protocol; url: string }> = [
+  { protocol: 'openai', url: '/v1/models' },
+  { protocol: 'openai', url: '/models' },
+  { protocol: 'anthropic', url: '/anthropic/v1/models' },
+  { protocol: 'gemini', url: '/v1beta/models' },
+];
+
+const TAGS: Record<Protocol, string> = { openai: 'OpenAI', anthropic: 'Anthropic', gemini: 'Gemini' };
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const chat = createChatHandler('openai', (body) => openaiTarget(body), deps);
-
-  app.post(
-    '/v1/chat/completions',
-    {
-      validatorCompiler: noValidation,
-      schema: {
-        tags: ['OpenAI'],
-        summary: 'Chat completion (OpenAI protocol), streaming with `stream: true`',
-        body: chatBodyDoc,
+  for (const route of CHAT_ROUTES) {
+    app.post(
+      route.url,
+      {
+        validatorCompiler: noValidation,
+        schema: { tags: [TAGS[route.protocol]], summary: route.summary, body: chatBodyDoc(route.required) },
       },
-    },
-    chat,
-  );
-
-  const listModels = async (request: FastifyRequest, reply: FastifyReply) => {
-    const backend = deps.registry.defaultBackend;
-    request.proxyState.backend = backend.name;
-    const controller = new AbortController();
-    try {
-      return reply.send(openaiModelList(await backend.listModels(controller.signal)));
-    } catch (err) {
-      throw upstreamFailure(err, backend.name, controller.signal);
-    }
-  };
-  for (const url of ['/v1/models', '/models']) {
-    app.get(url, { schema: { tags: ['OpenAI'], summary: 'Models of the default backend' } }, listModels);
+      createChatHandler(FRONT_ENDS[route.protocol], deps),
+    );
+  }
+  for (const route of MODEL_ROUTES) {
+    app.get(
+      route.url,
+      { schema: { tags: [TAGS[route.protocol]], summary: 'Models of the default backend' } },
+      createModelsHandler(route.protocol, deps.registry),
+    );
   }
 
   app.get(
@@ -83,7 +93,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get(
     '/internal/health',
     { schema: { tags: ['Health'], summary: 'Readiness with detail (needs a key)' } },
-    async () => deps.readiness(),
+    async () => deps.redactor().redactValue(deps.readiness()),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(

@@ -1,15 +1,22 @@
 import type { FastifyInstance } from 'fastify';
-import { setupAuth } from './auth-setup.js';
+import { CaptureRecorder } from '../capture/events.js';
+import { CaptureWriter } from '../capture/writer.js';
 import { closeUpstreamHttp, configureUpstreamHttp } from '../backends/http.js';
 import { createBackendRegistry } from '../backends/registry.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { ProxyConfig } from '../config/schema.js';
 import { createLogger, type ProxyLogger } from '../observability/logger.js';
 import { ProxyMetrics } from '../observability/metrics.js';
+import { RedactorHolder } from '../redaction/holder.js';
+import { collectEnvSecrets } from '../redaction/redactor.js';
 import { buildApp } from './app.js';
+import { setupAuth } from './auth-setup.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
   env: NodeJS.ProcessEnv;
+  /** The YAML file the config came from, re-read when keys are reloaded. */
+  configFile?: string | undefined;
 }
 
 export interface RunningProxy {
@@ -20,21 +27,58 @@ export interface RunningProxy {
   shutdown(): Promise<void>;
 }
 
-const identity = (text: string): string => text;
+/** Secrets known from the environment: provider keys (any custom `api_key_env` too) and env proxy keys. */
+function environmentSecrets(config: ProxyConfig, env: NodeJS.ProcessEnv): string[] {
+  const secrets = collectEnvSecrets(env);
+  const { default_backend: _default, ...custom } = config.backends;
+  for (const backend of Object.values(custom)) {
+    const value = backend?.api_key_env ? env[backend.api_key_env] : undefined;
+    if (value) secrets.push(value);
+  }
+  return secrets;
+}
 
-export async function startProxy({ loaded, env }: StartOptions): Promise<RunningProxy> {
+/** Drop notices are rate-limited: a full disk must not turn into a flood of log lines. */
+function dropLogger(log: ProxyLogger['logger']): (total: number) => void {
+  let lastLogged = 0;
+  return (total) => {
+    const now = Date.now();
+    if (now - lastLogged < 10_000) return;
+    lastLogged = now;
+    log.warn({ dropped_total: total }, 'Wire capture is falling behind: entries dropped');
+  };
+}
+
+export async function startProxy({ loaded, env, configFile }: StartOptions): Promise<RunningProxy> {
   const { config } = loaded;
+  const secrets = new RedactorHolder(environmentSecrets(config, env));
   const log: ProxyLogger = createLogger({
     level: config.logging.level,
     file: config.logging.file,
     format: config.logging.format,
-    redact: () => identity,
+    redactor: () => secrets.current,
   });
   const logger = log.logger;
   const metrics = new ProxyMetrics();
   const registry = createBackendRegistry(config, env);
   configureUpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });
   const auth = await setupAuth({ config, env, logger, metrics });
+  void configFile;
+  secrets.update(auth.secrets());
+
+  const captureFile = config.logging.capture_file;
+  const reportDrop = dropLogger(logger);
+  const captureWriter = captureFile
+    ? new CaptureWriter({
+        path: captureFile,
+        maxBytes: config.logging.capture_max_bytes,
+        maxFiles: config.logging.capture_max_files,
+        onDrop: (info) => {
+          metrics.captureDropped.inc(info.entries);
+          reportDrop(info.totalDropped);
+        },
+      })
+    : null;
 
   const app = await buildApp({
     config,
@@ -45,13 +89,15 @@ export async function startProxy({ loaded, env }: StartOptions): Promise<Running
     trustProxy: auth.trustProxy,
     registerExtraRoutes: (instance) => auth.registerRoutes(instance),
     routes: {
-      scrubPrompt: (body) => body,
-      redactText: identity,
+      redactor: () => secrets.current,
+      scrubPrompts: config.auth.redact_api_keys_in_prompts,
+      capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: () => ({
         status: 'ok',
         backends: registry.configuredNames(),
         default_backend: registry.defaultBackend.name,
         auth: auth.readiness(),
+        capture: captureWriter ? { file: captureFile, dropped: captureWriter.dropped } : null,
       }),
     },
   });
@@ -74,7 +120,7 @@ export async function startProxy({ loaded, env }: StartOptions): Promise<Running
       backends: registry.configuredNames(),
       default_backend: registry.defaultBackend.name,
       brute_force: auth.bruteForceSummary(),
-      capture_file: config.logging.capture_file ?? null,
+      capture_file: captureFile ?? null,
     },
     `LLM Interactive Proxy listening on ${url}`,
   );
@@ -98,6 +144,7 @@ export async function startProxy({ loaded, env }: StartOptions): Promise<Running
       clearTimeout(deadline);
       await auth.close();
       await closeUpstreamHttp();
+      await captureWriter?.close();
       logger.info('stopped');
       await log.flush();
     })();

@@ -1,0 +1,249 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI } from '@google/genai';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAnthropicUpstream } from './helpers/anthropic-upstream.js';
+import { startGeminiUpstream } from './helpers/gemini-upstream.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
+import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+
+/**
+ * The canary test (SPEC §3): real traffic with canary secrets, then every byte the proxy wrote — stdout,
+ * stderr, its log file, every capture file, every response body — is searched for them. Zero hits.
+ */
+const CANARY = {
+  proxy: 'canary-proxy-key-Zq7xW2vB9nL4',
+  teamKey: 'canary-team-key-Hy3kP8sD1mR6',
+  openai: 'sk-proj-CANARYopenaiKey1234567890abcdef',
+  anthropic: 'sk-ant-CANARYanthropicKey1234567890abc',
+  gemini: 'AIzaCANARYgeminiKey1234567890abcdefghij',
+  authToken: 'canary-auth-token-Qm5tV0cX2',
+  wrongKey: 'canary-wrong-key-Jd8fL3nZ7',
+};
+
+describe('canary: no secret ever leaves the proxy', () => {
+  let openai: OpenAIUpstream;
+  const closers: Array<() => Promise<void>> = [];
+  let proxy: ProxyProcess;
+  let dir: string;
+  const bodies: string[] = [];
+
+  const record = async (res: Response): Promise<Response> => {
+    bodies.push(await res.clone().text());
+    bodies.push(JSON.stringify([...res.headers]));
+    return res;
+  };
+  /** fetch that keeps every response body and header for the final search. */
+  const recordingFetch: typeof fetch = async (input, init) => record(await fetch(input, init));
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lip-canary-'));
+    openai = await startOpenAIUpstream();
+    const anthropic = await startAnthropicUpstream({ apiKey: CANARY.anthropic });
+    const gemini = await startGeminiUpstream({ apiKey: CANARY.gemini });
+    closers.push(
+      () => openai.close(),
+      () => anthropic.close(),
+      () => gemini.close(),
+    );
+    proxy = await startProxyProcess(
+      [
+        '--default-backend',
+        'openai',
+        '--log-file',
+        join(dir, 'proxy.log'),
+        '--capture-file',
+        join(dir, 'capture.jsonl'),
+        '--capture-max-bytes',
+        '20000',
+        '--capture-max-files',
+        '50',
+        '--log-level',
+        'debug',
+      ],
+      {
+        LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
+        API_KEYS: CANARY.teamKey,
+        OPENAI_API_KEY: CANARY.openai,
+        OPENAI_API_BASE_URL: openai.url,
+        ANTHROPIC_API_KEY: CANARY.anthropic,
+        ANTHROPIC_API_BASE_URL: anthropic.url,
+        GEMINI_API_KEY: CANARY.gemini,
+        GEMINI_API_BASE_URL: gemini.url,
+        AUTH_TOKEN: CANARY.authToken,
+      },
+    );
+
+    // --- the traffic ---
+    const oa = new OpenAI({
+      baseURL: `${proxy.url}/v1`,
+      apiKey: CANARY.proxy,
+      maxRetries: 0,
+      fetch: recordingFetch,
+    });
+    const secretPrompt = `my keys are ${CANARY.openai} and ${CANARY.proxy} and ${CANARY.anthropic}`;
+    const echoed = await oa.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: secretPrompt }],
+    });
+    expect(echoed.choices[0]?.message.content).toContain('(API_KEY_HAS_BEEN_REDACTED)');
+    const stream = await oa.chat.completions.create({
+      model: 'gpt-4o',
+      stream: true,
+      messages: [{ role: 'user', content: `stream ${CANARY.gemini} ${CANARY.teamKey}` }],
+    });
+    for await (const _ of stream) void _;
+    // A backend error body that echoes the provider key it was sent.
+    await oa.chat.completions
+      .create({ model: 'error-401', messages: [{ role: 'user', content: 'x' }] })
+      .catch(() => undefined);
+    // Failed authentication, the wrong key in a header and in the query string.
+    await recordingFetch(`${proxy.url}/v1/models`, {
+      headers: { authorization: `Bearer ${CANARY.wrongKey}` },
+    });
+    await recordingFetch(`${proxy.url}/v1/models?key=${CANARY.wrongKey}`);
+    // A valid key in the query string (Gemini REST style).
+    await recordingFetch(`${proxy.url}/v1beta/models/openai:gpt-4o:generateContent?key=${CANARY.proxy}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        contents: [{ role: 'user', parts: [{ text: `gemini rest ${CANARY.openai}` }] }],
+      }),
+    });
+    const an = new Anthropic({
+      baseURL: `${proxy.url}/anthropic`,
+      apiKey: CANARY.teamKey,
+      maxRetries: 0,
+      fetch: recordingFetch,
+    });
+    await an.messages.create({
+      model: 'anthropic:claude',
+      max_tokens: 200,
+      messages: [{ role: 'user', content: `hi ${CANARY.anthropic}` }],
+    });
+    await an.messages
+      .stream({
+        model: 'gemini:gemini-2.0-flash',
+        max_tokens: 200,
+        messages: [{ role: 'user', content: `s ${CANARY.proxy}` }],
+      })
+      .finalMessage();
+    const ge = new GoogleGenAI({ apiKey: CANARY.proxy, httpOptions: { baseUrl: proxy.url } });
+    await ge.models.generateContent({ model: 'anthropic:claude', contents: `gemini sdk ${CANARY.gemini}` });
+    await recordingFetch(`${proxy.url}/internal/health`, { headers: { 'x-api-key': CANARY.proxy } });
+    await recordingFetch(`${proxy.url}/metrics`, { headers: { 'x-api-key': CANARY.proxy } });
+    await recordingFetch(`${proxy.url}/admin/auth/blocks`, { headers: { 'x-api-key': CANARY.proxy } });
+    expect(await proxy.stop()).toBe(0);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    for (const close of closers) await close();
+  });
+
+  it('finds no canary in stdout, stderr, the log file, any capture file or any response', () => {
+    const captureFiles = readdirSync(dir).filter((f) => f.startsWith('capture.jsonl'));
+    expect(captureFiles.length).toBeGreaterThan(1); // rotation happened: every rotated file is searched too
+    const written: Record<string, string> = {
+      stdout: proxy.stdout(),
+      stderr: proxy.stderr(),
+      'proxy.log': readFileSync(join(dir, 'proxy.log'), 'utf8'),
+      responses: bodies.join('\n'),
+    };
+    for (const f of captureFiles) written[f] = readFileSync(join(dir, f), 'utf8');
+    for (const [where, text] of Object.entries(written)) {
+      if (where !== 'stderr') expect(text.length, `${where} is empty`).toBeGreaterThan(0);
+      for (const [name, canary] of Object.entries(CANARY)) {
+        expect(text.includes(canary), `${name} canary found in ${where}`).toBe(false);
+      }
+    }
+  });
+
+  it('shows the expected redaction marks where secrets were', () => {
+    const capture = readdirSync(dir)
+      .filter((f) => f.startsWith('capture.jsonl'))
+      .map((f) => readFileSync(join(dir, f), 'utf8'))
+      .join('\n');
+    expect(capture).toContain('Bearer ****');
+    expect(capture).toContain('sk-proj-****');
+    expect(capture).toContain('(API_KEY_HAS_BEEN_REDACTED)');
+    // The upstream's error body echoed the provider key: the client saw it scrubbed.
+    expect(bodies.join('\n')).toMatch(/Incorrect API key provided: Bearer \*\*\*\*|sk-proj-\*\*\*\*/);
+  });
+
+  it('never sent the proxy key upstream, and sent secrets in prompts only as the redaction mark', () => {
+    const upstreamSaw = JSON.stringify(openai.requests);
+    expect(upstreamSaw).not.toContain(CANARY.proxy);
+    expect(upstreamSaw).not.toContain(CANARY.teamKey);
+    expect(upstreamSaw).toContain('(API_KEY_HAS_BEEN_REDACTED)');
+    for (const req of openai.requests) expect(req.headers.authorization).toBe(`Bearer ${CANARY.openai}`);
+  });
+});
+
+describe('wire capture', () => {
+  it('records both legs and both directions, with key names and never key values', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lip-capture-'));
+    const upstream = await startOpenAIUpstream();
+    const proxy = await startProxyProcess(
+      ['--default-backend', 'openai', '--capture-file', join(dir, 'cap.jsonl')],
+      {
+        LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
+        OPENAI_API_KEY: CANARY.openai,
+        OPENAI_API_BASE_URL: upstream.url,
+      },
+    );
+    try {
+      const oa = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: CANARY.proxy, maxRetries: 0 });
+      await oa.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'whole' }] });
+      const s = await oa.chat.completions.create({
+        model: 'gpt-4o',
+        stream: true,
+        messages: [{ role: 'user', content: 'streamed' }],
+      });
+      for await (const _ of s) void _;
+    } finally {
+      expect(await proxy.stop()).toBe(0);
+      await upstream.close();
+    }
+    const events = readFileSync(join(dir, 'cap.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const directions = events.map((e) => e.direction);
+    for (const d of [
+      'inbound_request',
+      'outbound_request',
+      'inbound_response',
+      'outbound_response',
+      'stream_start',
+      'stream_chunk',
+      'stream_end',
+    ]) {
+      expect(directions).toContain(d);
+    }
+    const legs = events
+      .filter((e) => e.direction === 'stream_end')
+      .map((e) => (e.metadata as { leg: string }).leg);
+    expect(legs.sort()).toEqual(['inbound', 'outbound']);
+    const first = events[0]!;
+    expect(first).toMatchObject({
+      direction: 'inbound_request',
+      backend: 'openai',
+      model: 'gpt-4o',
+      key_name: { proxy: 'env', provider: 'OPENAI_API_KEY' },
+    });
+    expect(typeof first.timestamp).toBe('string');
+    expect((first.headers as Record<string, string>).authorization).toBe('Bearer ****');
+    expect(events.map((e) => e.sequence)).toEqual(
+      [...events.keys()].map((i) => (events[0]!.sequence as number) + i),
+    );
+    const streamedText = events
+      .filter((e) => e.direction === 'stream_chunk' && (e.metadata as { leg: string }).leg === 'outbound')
+      .map((e) => e.payload)
+      .join('');
+    expect(streamedText).toContain('"content":"ech"');
+  });
+});
