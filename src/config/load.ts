@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseSettingValue } from './parse.js';
@@ -40,10 +40,12 @@ export function readYamlFile(file: string): Tree {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError(`config file ${file}: cannot be read (${code})`);
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  // Plain (not pretty) errors: a pretty one quotes the offending line, which could hold a key.
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   const first = doc.errors[0];
   if (first) {
-    const line = first.linePos?.[0]?.line;
+    const line = lineCounter.linePos(first.pos[0]).line;
     throw new ConfigError(
       `config file ${file}${line ? `, line ${line}` : ''}: ${first.message.split('\n')[0]}`,
     );

@@ -1,0 +1,212 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseCli } from '../src/cli/program.js';
+import { ConfigError } from '../src/config/errors.js';
+import { loadConfig } from '../src/config/load.js';
+import { ConfigSchema } from '../src/config/schema.js';
+import { SETTINGS, type SettingEntry } from '../src/config/settings.js';
+import { runCli } from './helpers/proxy-process.js';
+
+const DEFAULTS = ConfigSchema.parse({});
+const defaultAt = (key: string): unknown =>
+  key
+    .split('.')
+    .reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], DEFAULTS);
+
+function yamlFile(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lip-config-'));
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+/** A valid value for a setting that differs from its default, in each source's spelling. */
+function sample(setting: SettingEntry): { value: unknown; text: string; yaml: string } {
+  switch (setting.meta.kind) {
+    case 'bool': {
+      const value = !(defaultAt(setting.key) as boolean);
+      return { value, text: String(value), yaml: String(value) };
+    }
+    case 'int':
+    case 'number': {
+      const value = setting.key === 'server.port' ? 8123 : setting.key.endsWith('capture_max_files') ? 7 : 42;
+      return { value, text: String(value), yaml: String(value) };
+    }
+    case 'list':
+      return {
+        value: ['10.0.0.0/8', '192.0.2.1'],
+        text: '10.0.0.0/8,192.0.2.1',
+        yaml: '["10.0.0.0/8", "192.0.2.1"]',
+      };
+    default: {
+      const byKey: Record<string, string> = {
+        'logging.level': 'debug',
+        'logging.format': 'json',
+        'auth.brute_force_protection.store': 'redis://127.0.0.1:6390/2',
+        'backends.default_backend': 'openrouter',
+      };
+      const value = byKey[setting.key] ?? '/tmp/some/path';
+      return { value, text: value, yaml: JSON.stringify(value) };
+    }
+  }
+}
+
+function valueAt(config: unknown, key: string): unknown {
+  return key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], config);
+}
+
+function yamlFor(setting: SettingEntry, yaml: string): string {
+  return setting.path
+    .map((part, i) => `${'  '.repeat(i)}${part}:${i === setting.path.length - 1 ? ` ${yaml}` : ''}`)
+    .join('\n');
+}
+
+describe('every setting in every form', () => {
+  for (const setting of SETTINGS) {
+    it(`${setting.key}: YAML, env ${setting.meta.env ?? '-'} and flag ${setting.meta.flag ?? setting.meta.offFlag ?? '-'}`, () => {
+      const { value, text, yaml } = sample(setting);
+      const fromYaml = loadConfig({ configFile: yamlFile(yamlFor(setting, yaml)), env: {}, cli: new Map() });
+      expect(valueAt(fromYaml.config, setting.key)).toEqual(value);
+
+      if (setting.meta.env) {
+        const fromEnv = loadConfig({ env: { [setting.meta.env]: text }, cli: new Map() });
+        expect(valueAt(fromEnv.config, setting.key)).toEqual(value);
+      }
+
+      const flag =
+        setting.meta.kind === 'bool' ? (value ? setting.meta.flag : setting.meta.offFlag) : setting.meta.flag;
+      if (flag) {
+        const argv =
+          setting.meta.kind === 'bool'
+            ? [flag]
+            : setting.meta.kind === 'list'
+              ? text.split(',').flatMap((v) => [flag, v])
+              : [flag, text];
+        const cli = parseCli(argv, defaultAt);
+        expect(valueAt(loadConfig({ env: {}, cli: cli.values }).config, setting.key)).toEqual(value);
+      }
+    });
+  }
+});
+
+describe('precedence: CLI > env > YAML > default', () => {
+  const file = yamlFile(
+    'server:\n  port: 9001\n  timeout_seconds: 30\nauth:\n  brute_force_protection:\n    max_failed_attempts: 3\n',
+  );
+
+  it('layers the four sources', () => {
+    const cli = parseCli(['--port', '9003'], defaultAt);
+    const { config } = loadConfig({
+      configFile: file,
+      env: { APP_PORT: '9002', PROXY_TIMEOUT: '45', BRUTE_FORCE_TTL_SECONDS: '60' },
+      cli: cli.values,
+    });
+    expect(config.server.port).toBe(9003); // CLI over env over YAML
+    expect(config.server.timeout_seconds).toBe(45); // env over YAML
+    expect(config.auth.brute_force_protection.max_failed_attempts).toBe(3); // YAML over default
+    expect(config.auth.brute_force_protection.ttl_seconds).toBe(60);
+    expect(config.auth.brute_force_protection.initial_block_seconds).toBe(30); // default
+  });
+});
+
+describe('configuration errors name what the user wrote', () => {
+  const cases: Array<[string, () => unknown, RegExp]> = [
+    [
+      'env boolean',
+      () => loadConfig({ env: { DISABLE_AUTH: 'maybe' }, cli: new Map() }),
+      /^DISABLE_AUTH: expected a boolean/,
+    ],
+    [
+      'env number',
+      () => loadConfig({ env: { APP_PORT: 'eighty' }, cli: new Map() }),
+      /^APP_PORT: expected an integer/,
+    ],
+    [
+      'env range',
+      () => loadConfig({ env: { APP_PORT: '70000' }, cli: new Map() }),
+      /^APP_PORT: expected integer <= 65535/,
+    ],
+    [
+      'YAML range',
+      () =>
+        loadConfig({
+          configFile: yamlFile('auth:\n  brute_force_protection:\n    max_failed_attempts: 0\n'),
+          env: {},
+          cli: new Map(),
+        }),
+      /auth\.brute_force_protection\.max_failed_attempts: expected integer >= 1/,
+    ],
+    [
+      'YAML type',
+      () => loadConfig({ configFile: yamlFile('server:\n  port: "x"\n'), env: {}, cli: new Map() }),
+      /server\.port: expected integer/,
+    ],
+    [
+      'YAML unknown key',
+      () => loadConfig({ configFile: yamlFile('auth:\n  disable_auht: true\n'), env: {}, cli: new Map() }),
+      /auth: unknown setting "disable_auht"/,
+    ],
+    [
+      'YAML syntax',
+      () => loadConfig({ configFile: yamlFile('server: [\n'), env: {}, cli: new Map() }),
+      /line \d+/,
+    ],
+    [
+      'missing file',
+      () => loadConfig({ configFile: '/nonexistent/config.yaml', env: {}, cli: new Map() }),
+      /cannot be read \(ENOENT\)/,
+    ],
+    [
+      'bad store URL',
+      () => loadConfig({ env: { BRUTE_FORCE_STORE: 'postgres://x' }, cli: new Map() }),
+      /^BRUTE_FORCE_STORE: expected "memory" or a redis:\/\/ URL/,
+    ],
+    [
+      'bad api key entry',
+      () =>
+        loadConfig({
+          configFile: yamlFile('auth:\n  api_keys:\n    - name: x\n      sha256: nothex\n'),
+          env: {},
+          cli: new Map(),
+        }),
+      /auth\.api_keys\.0/,
+    ],
+  ];
+  for (const [label, run, message] of cases) {
+    it(label, () => {
+      expect(run).toThrow(ConfigError);
+      expect(run).toThrow(message);
+    });
+  }
+
+  it('a bad flag value exits 1 with the flag named and no stack trace', async () => {
+    const { code, stderr } = await runCli(['--auth-max-failed-attempts', 'lots']);
+    expect(code).toBe(1);
+    expect(stderr).toContain("'--auth-max-failed-attempts <N>' argument 'lots' is invalid");
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('--help', () => {
+  it('lists every flag with its env var, grouped by topic', async () => {
+    const { code, stdout } = await runCli(['--help']);
+    expect(code).toBe(0);
+    for (const heading of [
+      'Server:',
+      'Backends:',
+      'Authentication:',
+      'Brute-force protection:',
+      'Logging and capture:',
+    ]) {
+      expect(stdout).toContain(heading);
+    }
+    const flat = stdout.replace(/\s+/g, ' ');
+    for (const setting of SETTINGS) {
+      for (const flag of [setting.meta.flag, setting.meta.offFlag]) if (flag) expect(flat).toContain(flag);
+      if (setting.meta.env) expect(flat).toContain(setting.meta.env);
+    }
+    expect(flat).toContain('LLM_INTERACTIVE_PROXY_API_KEY');
+  });
+});
