@@ -13,6 +13,6 @@ describe('README', () => {
   it('has a Quick start with the start and test commands', () => {
     expect(readme).toMatch(/## Quick start/);
     expect(readme).toContain('npm ci && npm run build && LLM_INTERACTIVE_PROXY_API_KEY=');
-    expect(readme).toContain('npm ci && npm test');
+    expect(readme).toContain('bash scripts/install-test-deps.sh && npm ci && npm test');
   });
 });

@@ -7,9 +7,15 @@ import { BruteForceGuard } from '../auth/brute-force.js';
 import { BypassMatcher, DEFAULT_BYPASS_PATHS } from '../auth/bypass.js';
 import { CidrMatcher, compileTrustProxy } from '../auth/client-address.js';
 import { createAuthGate } from '../auth/gate.js';
-import { KeySet, parseKeysFile, type KeyEntry } from '../auth/keys.js';
+import { KeyReloader, registerKeyReloadRoute } from '../auth/key-reloader.js';
+import { parseKeysFile, type KeyEntry } from '../auth/keys.js';
+import { FallbackBruteForceStore } from '../auth/stores/fallback.js';
+import { RedisBruteForceStore } from '../auth/stores/redis.js';
+import { validatePolicy } from '../auth/stores/algorithm.js';
+import type { BruteForcePolicy } from '../auth/stores/types.js';
 import { ConfigError } from '../config/errors.js';
-import type { ProxyConfig } from '../config/schema.js';
+import { readYamlFile } from '../config/load.js';
+import { ConfigSchema, type ApiKeyEntry, type ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 
 export interface AuthRuntime {
@@ -20,16 +26,23 @@ export interface AuthRuntime {
   /** For the banner: `on (2 keys)` / `OFF`. */
   describe(): string;
   bruteForceSummary(): Record<string, unknown> | 'off';
-  /** Every configured plaintext proxy key, for the redactor. */
+  /** Every plaintext proxy key in use now (they change on reload), for the redactor. */
   secrets(): string[];
+  /** Called after every successful key reload, e.g. to rebuild the redactor from `secrets()`. */
+  onKeysChanged(listener: () => void): void;
   close(): Promise<void>;
 }
 
-interface AuthSetupOptions {
+export interface AuthSetupOptions {
   config: ProxyConfig;
   env: NodeJS.ProcessEnv;
   logger: Logger;
   metrics: ProxyMetrics;
+  /**
+   * The YAML file the config came from (`--config` / `CONFIG_FILE`), re-read on reload for `auth.api_keys`.
+   * Defaults to `env.CONFIG_FILE`.
+   */
+  configFile?: string | undefined;
 }
 
 export const KEY_NOT_CONFIGURED =
@@ -37,17 +50,33 @@ export const KEY_NOT_CONFIGURED =
   '(e.g. export LLM_INTERACTIVE_PROXY_API_KEY="$(llm-interactive-proxy keygen | head -n 1)"), or API_KEYS, ' +
   'auth.api_keys / --api-keys-file; or pass --disable-auth for local development.';
 
+const PLAINTEXT_YAML_WARNING =
+  'auth.api_keys holds a plaintext key: keys belong in the environment (LLM_INTERACTIVE_PROXY_API_KEY, API_KEYS); ' +
+  'in YAML prefer {name, sha256} entries (see `llm-interactive-proxy keygen`)';
+
 function isLoopbackHost(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1' || host === '[::1]';
 }
 
+export interface KeySources {
+  env: NodeJS.ProcessEnv;
+  /** The YAML `auth.api_keys`, validated. */
+  apiKeys: readonly ApiKeyEntry[];
+  keysFile?: string | undefined;
+}
+
 /**
  * Every proxy key from every source (SPEC §2.1), each with the name that logs and captures show in its
- * place. Plaintext keys in the YAML file are accepted but warned about once.
+ * place. Errors name the file and line, never a key. `onPlaintextInYaml` is told when the YAML holds a key
+ * in plaintext, so the caller can warn (once).
  */
-export function collectKeyEntries(config: ProxyConfig, env: NodeJS.ProcessEnv, logger: Logger): KeyEntry[] {
+export function collectKeyEntries(
+  sources: KeySources,
+  onPlaintextInYaml: () => void = () => undefined,
+): KeyEntry[] {
+  const { env, apiKeys, keysFile } = sources;
   const entries: KeyEntry[] = [];
   const primary = env.LLM_INTERACTIVE_PROXY_API_KEY?.trim();
   if (primary) entries.push({ name: 'env', key: primary });
@@ -57,7 +86,7 @@ export function collectKeyEntries(config: ProxyConfig, env: NodeJS.ProcessEnv, l
     .filter(Boolean)
     .forEach((key, i) => entries.push({ name: `API_KEYS[${i}]`, key }));
   let plaintextInYaml = false;
-  config.auth.api_keys.forEach((entry, i) => {
+  apiKeys.forEach((entry, i) => {
     if (typeof entry === 'string') {
       plaintextInYaml = true;
       entries.push({ name: `api_keys[${i}]`, key: entry });
@@ -66,29 +95,43 @@ export function collectKeyEntries(config: ProxyConfig, env: NodeJS.ProcessEnv, l
       entries.push(entry);
     }
   });
-  if (plaintextInYaml) {
-    logger.warn(
-      'auth.api_keys holds a plaintext key: keys belong in the environment (LLM_INTERACTIVE_PROXY_API_KEY, API_KEYS); ' +
-        'in YAML prefer {name, sha256} entries (see `llm-interactive-proxy keygen`)',
+  if (plaintextInYaml) onPlaintextInYaml();
+  if (keysFile) entries.push(...readKeysFile(keysFile));
+  return entries;
+}
+
+function readKeysFile(file: string): KeyEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `api keys file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
-  const file = config.auth.api_keys_file;
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new ConfigError(
-        `api keys file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      );
-    }
-    try {
-      entries.push(...parseKeysFile(text));
-    } catch (err) {
-      throw new ConfigError(`api keys file ${file}: ${(err as Error).message}`);
-    }
+  try {
+    return parseKeysFile(text);
+  } catch (err) {
+    throw new ConfigError(`api keys file ${file}: ${(err as Error).message}`);
   }
-  return entries;
+}
+
+/**
+ * `auth.api_keys` as the YAML file says now, validated by the same schema as at startup. Only this list is
+ * taken: other settings need a restart.
+ */
+export function readYamlApiKeys(configFile: string): ApiKeyEntry[] {
+  const tree = readYamlFile(configFile);
+  const auth = tree.auth;
+  const apiKeys =
+    typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>).api_keys : undefined;
+  const parsed = ConfigSchema.safeParse({ auth: { api_keys: apiKeys } });
+  if (parsed.success) return parsed.data.auth.api_keys;
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.map(String).join('.') ?? 'auth.api_keys';
+  const why =
+    issue?.code === 'invalid_union' ? 'expected a key string, {name, key} or {name, sha256}' : issue?.message;
+  throw new ConfigError(`config file ${configFile}: ${where}: ${why ?? 'invalid'}`);
 }
 
 function configError<T>(what: string, build: () => T): T {
@@ -99,13 +142,61 @@ function configError<T>(what: string, build: () => T): T {
   }
 }
 
-export async function setupAuth({ config, env, logger, metrics }: AuthSetupOptions): Promise<AuthRuntime> {
+function policyOf(bf: ProxyConfig['auth']['brute_force_protection']): BruteForcePolicy {
+  const policy = {
+    maxFailedAttempts: bf.max_failed_attempts,
+    ttlSeconds: bf.ttl_seconds,
+    initialBlockSeconds: bf.initial_block_seconds,
+    blockMultiplier: bf.block_multiplier,
+    maxBlockSeconds: bf.max_block_seconds,
+    maxTrackedClients: bf.max_tracked_clients,
+  };
+  validatePolicy(policy);
+  return policy;
+}
+
+interface BruteForceSetup {
+  guard: BruteForceGuard | null;
+  /** The shared store, when `store` is a redis:// URL. */
+  shared: FallbackBruteForceStore | null;
+}
+
+async function setupBruteForce(
+  bf: ProxyConfig['auth']['brute_force_protection'],
+  logger: Logger,
+  metrics: ProxyMetrics,
+): Promise<BruteForceSetup> {
+  if (!bf.enabled) return { guard: null, shared: null };
+  const policy = configError('auth.brute_force_protection', () => policyOf(bf));
+  if (bf.store === 'memory') {
+    return {
+      guard: configError('auth.brute_force_protection', () => new BruteForceGuard({ policy })),
+      shared: null,
+    };
+  }
+  const primary = configError(
+    'auth.brute_force_protection.store',
+    () => new RedisBruteForceStore({ url: bf.store, policy }),
+  );
+  const shared = new FallbackBruteForceStore({
+    primary,
+    policy,
+    log: logger,
+    onDegradedChange: (degraded) => metrics.storeDegraded.set(degraded ? 1 : 0),
+  });
+  metrics.storeDegraded.set(0);
+  // Redis down at start is not a startup error: the proxy starts degraded and says so.
+  await shared.start();
+  return { guard: new BruteForceGuard({ policy, store: shared }), shared };
+}
+
+export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime> {
+  const { config, env, logger, metrics } = options;
   const auth = config.auth;
   const trustProxy =
     auth.trusted_proxies.length > 0
       ? configError('auth.trusted_proxies', () => compileTrustProxy(auth.trusted_proxies))
       : false;
-  const noSecrets = () => [];
 
   if (auth.disable_auth) {
     if (!isLoopbackHost(config.server.host) && !auth.allow_unauthenticated_remote) {
@@ -117,55 +208,67 @@ export async function setupAuth({ config, env, logger, metrics }: AuthSetupOptio
     logger.warn(
       'Authentication is DISABLED (--disable-auth / DISABLE_AUTH / auth.disable_auth): every client is trusted',
     );
+    // A `systemctl reload` must not kill the process (SIGHUP's default) just because there are no keys.
+    const ignoreReload = () => logger.info('SIGHUP received: authentication is disabled, no keys to reload');
+    process.on('SIGHUP', ignoreReload);
     return {
       hook: null,
       trustProxy,
-      registerRoutes: (app) => registerAuthAdminRoutes(app, { guard: null }),
+      registerRoutes: (app) => {
+        registerAuthAdminRoutes(app, { guard: null });
+        registerKeyReloadRoute(app, null);
+      },
       readiness: () => ({ enabled: false }),
       describe: () => 'OFF',
       bruteForceSummary: () => 'off',
-      secrets: noSecrets,
-      close: async () => undefined,
+      secrets: () => [],
+      onKeysChanged: () => undefined,
+      close: async () => {
+        process.off('SIGHUP', ignoreReload);
+      },
     };
   }
 
-  const entries = collectKeyEntries(config, env, logger);
-  if (entries.length === 0) throw new ConfigError(KEY_NOT_CONFIGURED);
-  const keys = configError('proxy keys', () => new KeySet(entries));
-  const plaintext = entries.flatMap((e) => ('key' in e ? [e.key] : []));
+  let warnedPlaintext = false;
+  const warnPlaintextOnce = () => {
+    if (!warnedPlaintext) logger.warn(PLAINTEXT_YAML_WARNING);
+    warnedPlaintext = true;
+  };
+  const keysFile = auth.api_keys_file;
+  const initial = collectKeyEntries({ env, apiKeys: auth.api_keys, keysFile }, warnPlaintextOnce);
+  if (initial.length === 0) throw new ConfigError(KEY_NOT_CONFIGURED);
+  const configFile = options.configFile ?? env.CONFIG_FILE;
+  const reloader = configError(
+    'proxy keys',
+    () =>
+      new KeyReloader({
+        initial,
+        // Env keys stay as they were (a process's environment does not change); the files are read again.
+        load: () =>
+          collectKeyEntries(
+            { env, apiKeys: configFile ? readYamlApiKeys(configFile) : auth.api_keys, keysFile },
+            warnPlaintextOnce,
+          ),
+        watchFile: keysFile,
+        log: logger,
+      }),
+  );
 
+  const bypass = configError(
+    'auth.bypass_paths',
+    () => new BypassMatcher(auth.bypass_paths ?? DEFAULT_BYPASS_PATHS),
+  );
+  const trustedIps = configError('auth.trusted_ips', () => new CidrMatcher(auth.trusted_ips));
+  // Last, since it may open a connection: every configuration error above comes first.
   const bf = auth.brute_force_protection;
-  if (bf.store !== 'memory') {
-    throw new ConfigError(
-      `auth.brute_force_protection.store: the Redis store is not available in this version; use "memory"`,
-    );
-  }
-  const guard = bf.enabled
-    ? configError(
-        'auth.brute_force_protection',
-        () =>
-          new BruteForceGuard({
-            policy: {
-              maxFailedAttempts: bf.max_failed_attempts,
-              ttlSeconds: bf.ttl_seconds,
-              initialBlockSeconds: bf.initial_block_seconds,
-              blockMultiplier: bf.block_multiplier,
-              maxBlockSeconds: bf.max_block_seconds,
-              maxTrackedClients: bf.max_tracked_clients,
-            },
-          }),
-      )
-    : null;
+  const { guard, shared } = await setupBruteForce(bf, logger, metrics);
   if (guard) metrics.trackedClientsSource = () => guard.size();
 
   const hook = createAuthGate({
-    getKeys: () => keys,
+    getKeys: () => reloader.keys,
     guard,
-    bypass: configError(
-      'auth.bypass_paths',
-      () => new BypassMatcher(auth.bypass_paths ?? DEFAULT_BYPASS_PATHS),
-    ),
-    trustedIps: configError('auth.trusted_ips', () => new CidrMatcher(auth.trusted_ips)),
+    bypass,
+    trustedIps,
     log: logger,
     events: {
       onFailure: (reason) => metrics.authFailures.inc({ reason }),
@@ -173,16 +276,28 @@ export async function setupAuth({ config, env, logger, metrics }: AuthSetupOptio
     },
   }) as onRequestHookHandler;
 
+  reloader.start();
+  const storeName = shared ? 'redis' : 'memory';
+  const storeStatus = () => ({
+    store: storeName,
+    ...(shared ? { url: shared.description } : {}),
+    status: shared?.degraded ? 'degraded' : 'ok',
+  });
+
   return {
     hook,
     trustProxy,
-    registerRoutes: (app) => registerAuthAdminRoutes(app, { guard }),
+    registerRoutes: (app) => {
+      registerAuthAdminRoutes(app, { guard });
+      registerKeyReloadRoute(app, reloader);
+    },
     readiness: () => ({
       enabled: true,
-      keys: keys.size,
-      brute_force: guard ? { enabled: true, store: 'memory', status: 'ok' } : { enabled: false },
+      keys: reloader.keys.size,
+      ...(reloader.lastReloadError !== null ? { last_reload_error: reloader.lastReloadError } : {}),
+      brute_force: guard ? { enabled: true, ...storeStatus() } : { enabled: false },
     }),
-    describe: () => `on (${keys.size} key${keys.size === 1 ? '' : 's'})`,
+    describe: () => `on (${reloader.keys.size} key${reloader.keys.size === 1 ? '' : 's'})`,
     bruteForceSummary: () =>
       guard
         ? {
@@ -191,11 +306,14 @@ export async function setupAuth({ config, env, logger, metrics }: AuthSetupOptio
             initial_block_seconds: bf.initial_block_seconds,
             block_multiplier: bf.block_multiplier,
             max_block_seconds: bf.max_block_seconds,
-            store: bf.store,
+            store: shared ? shared.description : 'memory',
+            ...(shared?.degraded ? { store_status: 'degraded' } : {}),
           }
         : 'off',
-    secrets: () => plaintext,
+    secrets: () => [...reloader.secrets()],
+    onKeysChanged: (listener) => reloader.onChange(listener),
     close: async () => {
+      reloader.close();
       await guard?.close();
     },
   };

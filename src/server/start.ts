@@ -62,8 +62,8 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
   const metrics = new ProxyMetrics();
   const registry = createBackendRegistry(config, env);
   configureUpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });
-  const auth = await setupAuth({ config, env, logger, metrics });
-  void configFile;
+  const auth = await setupAuth({ config, env, logger, metrics, configFile });
+  auth.onKeysChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
 
   const captureFile = config.logging.capture_file;
@@ -92,13 +92,17 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
       redactor: () => secrets.current,
       scrubPrompts: config.auth.redact_api_keys_in_prompts,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
-      readiness: () => ({
-        status: 'ok',
-        backends: registry.configuredNames(),
-        default_backend: registry.defaultBackend.name,
-        auth: auth.readiness(),
-        capture: captureWriter ? { file: captureFile, dropped: captureWriter.dropped } : null,
-      }),
+      readiness: () => {
+        const authState = auth.readiness();
+        const store = authState.brute_force as { status?: string } | undefined;
+        return {
+          status: store?.status === 'degraded' ? 'degraded' : 'ok',
+          backends: registry.configuredNames(),
+          default_backend: registry.defaultBackend.name,
+          auth: authState,
+          capture: captureWriter ? { file: captureFile, dropped: captureWriter.dropped } : null,
+        };
+      },
     },
   });
 

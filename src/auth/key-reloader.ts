@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import { errorEnvelope } from '../protocols/errors.js';
+import { KeySet, type KeyEntry } from './keys.js';
+
+export type ReloadResult = { ok: true; keys: number } | { ok: false; error: string };
+
+export interface ReloadLogger {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface KeyReloaderOptions {
+  /** The keys in use at start (already validated by the caller, which turns errors into startup errors). */
+  initial: readonly KeyEntry[];
+  /**
+   * Reads every key source again. Throws an Error whose message is safe to log: it names the file and line,
+   * never a key.
+   */
+  load: () => KeyEntry[];
+  /** A keys file to reload on change (the directory is watched: editors replace files). */
+  watchFile?: string | undefined;
+  log: ReloadLogger;
+  /** Quiet time after the last change event before reloading (default 100 ms). */
+  debounceMs?: number;
+  /** Signal that triggers a reload (default SIGHUP); null for none. */
+  signal?: NodeJS.Signals | null;
+}
+
+const DEFAULT_DEBOUNCE_MS = 100;
+
+function plaintextOf(entries: readonly KeyEntry[]): string[] {
+  return entries.flatMap((entry) => ('key' in entry ? [entry.key] : []));
+}
+
+/** A digest of the file's bytes, or of why it cannot be read, to tell a real change from a touch. */
+function fingerprint(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch (err) {
+    return `unreadable:${(err as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
+}
+
+/**
+ * The proxy keys in use, swapped atomically on reload (SPEC §2.1 rotation). The gate reads `keys` on every
+ * request, so a removed key stops working at the next request while requests already authenticated carry
+ * on. A reload that fails — unreadable or malformed source, or no key left — keeps the old keys and logs
+ * an ERROR naming the line.
+ */
+export class KeyReloader {
+  private current: KeySet;
+  private plaintext: readonly string[];
+  private names: readonly string[];
+  private readonly listeners: Array<() => void> = [];
+  private watcher: FSWatcher | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  private fileFingerprint = '';
+  private readonly signal: NodeJS.Signals | null;
+  private readonly onSignal = () => void this.reload(this.signal ?? 'signal');
+  private lastError: string | null = null;
+
+  constructor(private readonly options: KeyReloaderOptions) {
+    this.signal = options.signal === undefined ? 'SIGHUP' : options.signal;
+    this.current = new KeySet(options.initial);
+    this.plaintext = plaintextOf(options.initial);
+    this.names = options.initial.map((entry) => entry.name);
+  }
+
+  get keys(): KeySet {
+    return this.current;
+  }
+
+  /** Every plaintext key in use, for the secret redactor. */
+  secrets(): readonly string[] {
+    return this.plaintext;
+  }
+
+  /** The error of the last reload, or null if it succeeded (or none happened). */
+  get lastReloadError(): string | null {
+    return this.lastError;
+  }
+
+  /** Called after every successful reload. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  reload(trigger: string): ReloadResult {
+    let next: KeySet;
+    let entries: KeyEntry[];
+    try {
+      entries = this.options.load();
+      if (entries.length === 0) throw new Error('no proxy key would be left');
+      next = new KeySet(entries);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      this.lastError = error;
+      this.options.log.error(
+        { trigger, keys: this.current.size },
+        `Proxy keys not reloaded (${trigger}): ${error}; the ${this.current.size} keys in use stay in use`,
+      );
+      return { ok: false, error };
+    }
+    const names = entries.map((entry) => entry.name);
+    const added = names.filter((name) => !this.names.includes(name));
+    const removed = this.names.filter((name) => !names.includes(name));
+    this.current = next;
+    this.plaintext = plaintextOf(entries);
+    this.names = names;
+    this.lastError = null;
+    this.options.log.info(
+      { trigger, keys: next.size, added, removed },
+      `Proxy keys reloaded (${trigger}): ${next.size} keys`,
+    );
+    for (const listener of this.listeners) listener();
+    return { ok: true, keys: next.size };
+  }
+
+  /** Starts watching the keys file and listening for the reload signal. */
+  start(): void {
+    if (this.signal !== null) process.on(this.signal, this.onSignal);
+    const file = this.options.watchFile;
+    if (file === undefined) return;
+    const target = resolve(file);
+    const name = basename(target);
+    this.fileFingerprint = fingerprint(target);
+    try {
+      this.watcher = watch(dirname(target), { persistent: false }, (_event, changed) => {
+        // Some platforms omit the name; Kubernetes swaps a `..data` symlink: check the content either way.
+        if (changed !== null && changed !== name && !changed.startsWith('..')) return;
+        this.scheduleFileCheck(target);
+      });
+      this.watcher.on('error', (err) => this.watchFailed(target, err));
+    } catch (err) {
+      this.watchFailed(target, err);
+    }
+  }
+
+  close(): void {
+    if (this.signal !== null) process.off(this.signal, this.onSignal);
+    if (this.debounce !== null) clearTimeout(this.debounce);
+    this.debounce = null;
+    this.watcher?.close();
+    this.watcher = null;
+  }
+
+  private scheduleFileCheck(target: string): void {
+    if (this.debounce !== null) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      const now = fingerprint(target);
+      if (now === this.fileFingerprint) return;
+      this.fileFingerprint = now;
+      this.reload('keys file changed');
+    }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.debounce.unref();
+  }
+
+  private watchFailed(target: string, err: unknown): void {
+    this.options.log.error(
+      { file: target, err: err instanceof Error ? err.message : String(err) },
+      'Cannot watch the keys file for changes: reload with SIGHUP or POST /admin/reload instead',
+    );
+  }
+}
+
+/**
+ * `POST /admin/reload` (behind the auth gate like every admin route): re-reads the keys now. Answers
+ * `{reloaded: true, keys: <count>}`, or 500 with the error (file and line, never a key) while the old keys
+ * stay in use.
+ */
+export function registerKeyReloadRoute<Logger extends FastifyBaseLogger>(
+  app: FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>,
+  reloader: KeyReloader | null,
+): void {
+  app.post('/admin/reload', async (request, reply) => {
+    if (reloader === null) {
+      return reply.code(400).send(
+        errorEnvelope('openai', {
+          status: 400,
+          code: 'auth_disabled',
+          message: 'Authentication is disabled: there are no proxy keys to reload',
+        }),
+      );
+    }
+    request.log.info({ keyName: request.authKeyName }, 'Proxy key reload requested');
+    const result = reloader.reload('POST /admin/reload');
+    if (result.ok) return { reloaded: true, keys: result.keys };
+    return reply.code(500).send(
+      errorEnvelope('openai', {
+        status: 500,
+        code: 'reload_failed',
+        message: `Proxy keys not reloaded; the previous keys stay in use. ${result.error}`,
+      }),
+    );
+  });
+}

@@ -1,0 +1,172 @@
+/**
+ * Lua for the Redis brute-force store: `algorithm.ts` and the memory store's eviction, translated line by
+ * line so every replica applies exactly the same rules, each call atomic in one round trip. Kept in a .ts
+ * file (not .lua) so the build ships it without a copy step.
+ *
+ * Layout (all keys share one hash tag, so a script only touches one cluster slot):
+ * - KEYS[1] `<prefix>c:<client>`: hash {f failures, l lastFailureMs, b blockedUntilMs, s lastBlockSeconds},
+ *   expiring a window after the client's last activity — Redis expiry does the forgetting in production;
+ * - KEYS[2] `<prefix>unblocked`, KEYS[3] `<prefix>blocked`: sorted sets of client keys scored by a global
+ *   sequence (KEYS[4] `<prefix>seq`), the two insertion-ordered Maps of the memory store;
+ * - ARGV[1] is the record-key prefix, so eviction can name other clients' hashes.
+ *
+ * The clock is the caller's (ARGV), never Redis TIME, as in the memory store: tests inject it, and replicas
+ * stay consistent as long as their clocks are. Numbers go back and forth as strings with %.17g, which
+ * round-trips IEEE doubles exactly (Redis would truncate a Lua number reply to an integer).
+ */
+
+const COMMON = `
+local RECORD_PREFIX = ARGV[1]
+local UNBLOCKED, BLOCKED = KEYS[2], KEYS[3]
+
+local function num(x) return string.format('%.17g', x) end
+
+local function load(key)
+  local v = redis.call('HMGET', key, 'f', 'l', 'b', 's')
+  if not v[1] then return nil end
+  return { f = tonumber(v[1]), l = tonumber(v[2]), b = tonumber(v[3]), s = tonumber(v[4]) }
+end
+
+local function isForgotten(r, now, ttlSeconds) return now - math.max(r.l, r.b) > ttlSeconds * 1000 end
+local function isBlocked(r, now) return now < r.b end
+
+-- Removes a client's record and index entries; true if any existed.
+local function drop(member)
+  local removed = redis.call('DEL', RECORD_PREFIX .. member)
+  removed = removed + redis.call('ZREM', UNBLOCKED, member) + redis.call('ZREM', BLOCKED, member)
+  return removed > 0
+end
+`;
+
+/**
+ * KEYS: record, unblocked, blocked. ARGV: prefix, client, now, ttlSeconds. Returns the live record's
+ * fields, or nil (a forgotten record is dropped, as the memory store's checkNow does).
+ */
+export const CHECK_SCRIPT = `${COMMON}
+local now, ttlSeconds = tonumber(ARGV[3]), tonumber(ARGV[4])
+local r = load(KEYS[1])
+if not r then return false end
+if isForgotten(r, now, ttlSeconds) then
+  drop(ARGV[2])
+  return false
+end
+return { num(r.f), num(r.l), num(r.b), num(r.s) }
+`;
+
+/**
+ * KEYS: record, unblocked, blocked, seq. ARGV: prefix, client, now, maxFailedAttempts, ttlSeconds,
+ * initialBlockSeconds, blockMultiplier, maxBlockSeconds, maxTrackedClients. Returns {failures, blockSeconds}
+ * (blockSeconds '' when this failure started no block).
+ */
+export const FAILURE_SCRIPT = `${COMMON}
+local member, now = ARGV[2], tonumber(ARGV[3])
+local maxFailed, ttlSeconds = tonumber(ARGV[4]), tonumber(ARGV[5])
+local initialBlock, multiplier = tonumber(ARGV[6]), tonumber(ARGV[7])
+local maxBlock, maxTracked = tonumber(ARGV[8]), tonumber(ARGV[9])
+
+local function count() return redis.call('ZCARD', UNBLOCKED) + redis.call('ZCARD', BLOCKED) end
+local function first(set) return redis.call('ZRANGE', set, 0, 0)[1] end
+
+-- Index entries whose record Redis has expired are free room; clear a few from the oldest end.
+local function pruneExpired(set)
+  for _ = 1, 16 do
+    local oldest = first(set)
+    if not oldest or redis.call('EXISTS', RECORD_PREFIX .. oldest) == 1 then return end
+    redis.call('ZREM', set, oldest)
+  end
+end
+
+-- memory.ts evictOne: the oldest unblocked record, or the oldest block if it has ended before that.
+local function evictOne()
+  local u, b = first(UNBLOCKED), first(BLOCKED)
+  if not b then
+    if u then drop(u) end
+    return
+  end
+  local br = load(RECORD_PREFIX .. b)
+  if not br then drop(b) return end
+  local ur = u and load(RECORD_PREFIX .. u)
+  if u and not ur then drop(u) return end
+  local blockEndedFirst = not isBlocked(br, now) and (not u or br.b <= ur.l)
+  if not u or blockEndedFirst then drop(b) else drop(u) end
+end
+
+local previous = load(KEYS[1])
+if previous then
+  drop(member)
+else
+  redis.call('ZREM', UNBLOCKED, member)
+  redis.call('ZREM', BLOCKED, member)
+  pruneExpired(UNBLOCKED)
+  pruneExpired(BLOCKED)
+  while count() >= maxTracked do evictOne() end
+end
+
+-- algorithm.ts applyFailure / nextBlockSeconds
+local current = previous
+if current and isForgotten(current, now, ttlSeconds) then current = nil end
+local failures = (current and current.f or 0) + 1
+local nextBlock = 0
+if current and isBlocked(current, now) then
+  nextBlock = 0
+elseif current and current.s > 0 then
+  nextBlock = math.ceil(current.s * multiplier)
+elseif failures >= maxFailed then
+  nextBlock = initialBlock
+end
+local blockSeconds = math.min(nextBlock, maxBlock)
+local r
+if blockSeconds == 0 then
+  r = { f = failures, l = now, b = current and current.b or 0, s = current and current.s or 0 }
+else
+  r = { f = failures, l = now, b = now + blockSeconds * 1000, s = blockSeconds }
+end
+
+redis.call('HSET', KEYS[1], 'f', num(r.f), 'l', num(r.l), 'b', num(r.b), 's', num(r.s))
+-- Forgotten a window after the last activity (isForgotten), +1 ms so expiry never precedes the rule.
+redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(r.l, r.b) + ttlSeconds * 1000 - now) + 1)
+local seq = redis.call('INCR', KEYS[4])
+redis.call('ZADD', isBlocked(r, now) and BLOCKED or UNBLOCKED, seq, member)
+-- Every record is gone once the longest block and a window have passed: so are the indexes then.
+local indexLifeMs = (maxBlock + ttlSeconds) * 1000 + 1000
+for _, key in ipairs({ UNBLOCKED, BLOCKED, KEYS[4] }) do redis.call('PEXPIRE', key, indexLifeMs) end
+
+return { num(failures), blockSeconds > 0 and num(blockSeconds) or '' }
+`;
+
+/** KEYS: record, unblocked, blocked. ARGV: prefix, client. Returns 1 if the client had a record. */
+export const FORGET_SCRIPT = `${COMMON}
+return drop(ARGV[2]) and 1 or 0
+`;
+
+/**
+ * KEYS: -, unblocked, blocked. ARGV: prefix, now, ttlSeconds. Drops forgotten records (as the memory store's
+ * list does) and returns the rest flat: client, f, l, b, s, client, … — blocked clients first.
+ */
+export const LIST_SCRIPT = `${COMMON}
+local now, ttlSeconds = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for _, set in ipairs({ BLOCKED, UNBLOCKED }) do
+  for _, member in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+    local r = load(RECORD_PREFIX .. member)
+    if not r or isForgotten(r, now, ttlSeconds) then
+      drop(member)
+    else
+      for _, v in ipairs({ member, num(r.f), num(r.l), num(r.b), num(r.s) }) do out[#out + 1] = v end
+    end
+  end
+end
+return out
+`;
+
+/** KEYS: -, unblocked, blocked. ARGV: prefix. Tracked clients, after dropping index entries Redis expired. */
+export const SIZE_SCRIPT = `${COMMON}
+for _, set in ipairs({ UNBLOCKED, BLOCKED }) do
+  for _ = 1, 64 do
+    local oldest = redis.call('ZRANGE', set, 0, 0)[1]
+    if not oldest or redis.call('EXISTS', RECORD_PREFIX .. oldest) == 1 then break end
+    redis.call('ZREM', set, oldest)
+  end
+end
+return redis.call('ZCARD', UNBLOCKED) + redis.call('ZCARD', BLOCKED)
+`;

@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServer, type RedisServer } from '../../../test/helpers/redis-server.js';
+import { RedisBruteForceStore, describeRedisUrl, type RedisStoreOptions } from './redis.js';
+import { DEFAULT_BRUTE_FORCE_POLICY } from './types.js';
+
+const policy = DEFAULT_BRUTE_FORCE_POLICY;
+const T0 = 1_700_000_000_000;
+
+let redis: RedisServer;
+let inspector: Redis;
+const stores: RedisBruteForceStore[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  inspector = new Redis(redis.url, { lazyConnect: true });
+  await inspector.connect();
+});
+afterEach(async () => {
+  redis.resume();
+  await Promise.all(stores.splice(0).map((store) => store.close()));
+});
+afterAll(async () => {
+  inspector.disconnect();
+  await redis.stop();
+});
+
+/** `count` stores on one Redis and one key prefix: replicas of one deployment. */
+function replicas(count: number, options: Partial<RedisStoreOptions> = {}): RedisBruteForceStore[] {
+  const keyPrefix = `t:${randomUUID()}:{bf}:`;
+  return Array.from({ length: count }, () => {
+    const store = new RedisBruteForceStore({ url: redis.url, policy, keyPrefix, ...options });
+    stores.push(store);
+    return store;
+  });
+}
+
+async function waitUntilAnswers(store: RedisBruteForceStore): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      await store.ping();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  throw new Error('Redis store did not reconnect');
+}
+
+describe('RedisBruteForceStore', () => {
+  it('shares counts and blocks between replicas', async () => {
+    const [a, b] = replicas(2) as [RedisBruteForceStore, RedisBruteForceStore];
+    for (let i = 0; i < 3; i++) await a.recordFailure('198.51.100.7', T0);
+    expect(await b.recordFailure('198.51.100.7', T0)).toEqual({ failures: 4 });
+    expect(await a.recordFailure('198.51.100.7', T0 + 1)).toEqual({ failures: 5, blockedForSeconds: 30 });
+    expect(await b.check('198.51.100.7', T0 + 1)).toEqual({ blocked: true, retryAfterSeconds: 30 });
+    expect(await b.list(T0 + 1)).toEqual([
+      {
+        address: '198.51.100.7',
+        failures: 5,
+        blocked: true,
+        blockSecondsLeft: 30,
+        secondsSinceLastFailure: 0,
+      },
+    ]);
+    expect(await b.unblock('198.51.100.7')).toBe(true);
+    expect(await a.check('198.51.100.7', T0 + 1)).toEqual({ blocked: false, tracked: false });
+  });
+
+  it('applies concurrent failures from several replicas atomically: one count each, one block', async () => {
+    const group = replicas(3);
+    const outcomes = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        (group[i % 3] as RedisBruteForceStore).recordFailure('192.0.2.1', T0),
+      ),
+    );
+    expect(outcomes.map((o) => o.failures).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 60 }, (_, i) => i + 1),
+    );
+    expect(outcomes.filter((o) => o.blockedForSeconds !== undefined)).toEqual([
+      { failures: 5, blockedForSeconds: 30 },
+    ]);
+  });
+
+  it('lets Redis expire a record a window after its last activity', async () => {
+    const keyPrefix = `t:${randomUUID()}:{bf}:`;
+    const [store] = replicas(1, { keyPrefix });
+    const now = Date.now();
+    await store?.recordFailure('192.0.2.2', now);
+    const unblockedTtl = await inspector.pttl(`${keyPrefix}c:192.0.2.2`);
+    expect(unblockedTtl).toBeGreaterThan(0);
+    expect(unblockedTtl).toBeLessThanOrEqual(900_001);
+    for (let i = 0; i < 4; i++) await store?.recordFailure('192.0.2.2', now);
+    // Blocked for 30 s: forgotten a window after the block ends.
+    const blockedTtl = await inspector.pttl(`${keyPrefix}c:192.0.2.2`);
+    expect(blockedTtl).toBeGreaterThan(900_001);
+    expect(blockedTtl).toBeLessThanOrEqual(930_001);
+    await store?.recordSuccess('192.0.2.2');
+    expect(await inspector.exists(`${keyPrefix}c:192.0.2.2`)).toBe(0);
+  });
+
+  it('counts a record Redis has expired as gone, also in the size and the bound', async () => {
+    const keyPrefix = `t:${randomUUID()}:{bf}:`;
+    const [store] = replicas(1, { keyPrefix, policy: { ...policy, maxTrackedClients: 2 } });
+    await store?.recordFailure('192.0.2.3', T0);
+    await store?.recordFailure('192.0.2.4', T0);
+    await inspector.del(`${keyPrefix}c:192.0.2.3`); // what expiry does
+    expect(await store?.size()).toBe(1);
+    await store?.recordFailure('192.0.2.5', T0);
+    expect(await store?.check('192.0.2.4', T0)).toEqual({ blocked: false, tracked: true });
+    expect(await store?.size()).toBe(2);
+  });
+
+  it('survives a script cache flush (a restarted Redis)', async () => {
+    const [store] = replicas(1);
+    await store?.recordFailure('192.0.2.6', T0);
+    await inspector.script('FLUSH');
+    expect(await store?.recordFailure('192.0.2.6', T0)).toEqual({ failures: 2 });
+  });
+
+  it('fails fast while Redis is down and reconnects when it returns', async () => {
+    const [store] = replicas(1) as [RedisBruteForceStore];
+    await store.recordFailure('192.0.2.7', T0);
+    await redis.stop();
+    try {
+      await expect(store.check('192.0.2.7', T0)).rejects.toThrow();
+      await expect(store.recordFailure('192.0.2.7', T0)).rejects.toThrow();
+    } finally {
+      await redis.restart();
+      await inspector.connect().catch(() => undefined);
+    }
+    await waitUntilAnswers(store);
+    // An empty Redis (nothing persisted): the store works again from scratch.
+    expect(await store.recordFailure('192.0.2.7', T0)).toEqual({ failures: 1 });
+  });
+
+  it('gives up on a stalled Redis after its command timeout instead of waiting', async () => {
+    const [store] = replicas(1, { commandTimeoutMs: 100 }) as [RedisBruteForceStore];
+    await store.ping();
+    redis.pause();
+    try {
+      await expect(store.check('192.0.2.8', T0)).rejects.toThrow(/timed out/i);
+    } finally {
+      redis.resume();
+    }
+    await waitUntilAnswers(store);
+  });
+
+  it('hides credentials when it describes its URL', () => {
+    expect(describeRedisUrl('redis://:s3cret@cache.internal:6380/2')).toBe(
+      'redis://:****@cache.internal:6380/2',
+    );
+    expect(describeRedisUrl('rediss://user:s3cret@cache/0')).not.toContain('s3cret');
+    expect(describeRedisUrl('redis://127.0.0.1:6379/0')).toBe('redis://127.0.0.1:6379/0');
+  });
+
+  it('validates its policy', () => {
+    expect(() => new RedisBruteForceStore({ url: redis.url, policy: { ...policy, ttlSeconds: 0 } })).toThrow(
+      /ttlSeconds/,
+    );
+  });
+});
