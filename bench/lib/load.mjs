@@ -1,0 +1,86 @@
+// The load generator: autocannon, in the benchmark's own process (the servers under test are separate
+// processes). Latencies are collected per response from autocannon's 'response' event, at full precision.
+import autocannon from 'autocannon';
+import { LatencySamples } from './stats.mjs';
+
+export const CHAT_PATH = '/v1/chat/completions';
+
+/** A typical small chat request (~400 bytes). */
+export function chatRequestBody({ stream }) {
+  return JSON.stringify({
+    model: 'gpt-4o-mini',
+    stream,
+    temperature: 0.2,
+    messages: [
+      { role: 'system', content: 'You are a helpful assistant. Answer briefly and precisely.' },
+      {
+        role: 'user',
+        content:
+          'Summarise the trade-offs between connection pooling and per-request connections for an HTTP ' +
+          'reverse proxy in two sentences.',
+      },
+    ],
+  });
+}
+
+/**
+ * One autocannon run against origin. Returns throughput, latency and error counts. Throws nothing on
+ * error responses: the caller decides (the benchmark fails loudly on any).
+ */
+export async function measure({ origin, key, stream, connections, durationS }) {
+  const latencies = new LatencySamples();
+  const run = autocannon({
+    url: `${origin}${CHAT_PATH}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: chatRequestBody({ stream }),
+    connections,
+    pipelining: 1,
+    duration: durationS,
+    timeout: 10,
+  });
+  run.on('response', (_client, statusCode, _bytes, ms) => {
+    if (statusCode >= 200 && statusCode < 300) latencies.add(ms);
+  });
+  const result = await run;
+  return {
+    reqPerSec: result.requests.total / result.duration,
+    requests: result.requests.total,
+    ...latencies.summary(),
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes: Object.keys(result.statusCodeStats).join(','),
+  };
+}
+
+/** Sends exactly `amount` requests (for the memory benchmark). */
+export async function sendAmount({ origin, key, stream, connections, amount }) {
+  const result = await autocannon({
+    url: `${origin}${CHAT_PATH}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: chatRequestBody({ stream }),
+    connections,
+    pipelining: 1,
+    amount,
+    timeout: 10,
+  });
+  return {
+    reqPerSec: result.requests.total / result.duration,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+  };
+}
+
+/** A run is only worth reporting if every response was a 2xx and nothing failed at the socket level. */
+export function failuresOf(stats) {
+  const problems = [];
+  if (stats.non2xx > 0)
+    problems.push(`${stats.non2xx} non-2xx responses (status codes seen: ${stats.statusCodes})`);
+  if (stats.errors > 0) problems.push(`${stats.errors} socket errors`);
+  if (stats.timeouts > 0) problems.push(`${stats.timeouts} timeouts`);
+  return problems;
+}

@@ -1,0 +1,83 @@
+// Correctness checks before any measurement, so the benchmark never times error responses or a proxy
+// that answers fast because it answers wrong.
+import { request } from 'undici';
+import { MOCK_ANSWER_MARKER } from './constants.mjs';
+import { CHAT_PATH, chatRequestBody } from './load.mjs';
+
+async function post(origin, headers, body) {
+  const res = await request(`${origin}${CHAT_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+  return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+}
+
+function expect(condition, target, what) {
+  if (!condition) throw new Error(`verification failed for ${target}: ${what}`);
+}
+
+/** A non-streaming answer: 200 and the mock's content, intact. */
+export async function verifyCompletion(target) {
+  const res = await post(
+    target.origin,
+    { authorization: `Bearer ${target.key}` },
+    chatRequestBody({ stream: false }),
+  );
+  expect(
+    res.status === 200,
+    target.name,
+    `non-streaming answer has status ${res.status}: ${res.text.slice(0, 300)}`,
+  );
+  const content = JSON.parse(res.text).choices?.[0]?.message?.content;
+  expect(
+    typeof content === 'string' && content.includes(MOCK_ANSWER_MARKER),
+    target.name,
+    'unexpected content',
+  );
+}
+
+/** A streaming answer: 200, SSE, every chunk the mock sent and the final [DONE]. */
+export async function verifyStream(target, streamChunks) {
+  const res = await post(
+    target.origin,
+    { authorization: `Bearer ${target.key}` },
+    chatRequestBody({ stream: true }),
+  );
+  expect(
+    res.status === 200,
+    target.name,
+    `streaming answer has status ${res.status}: ${res.text.slice(0, 300)}`,
+  );
+  expect(String(res.headers['content-type']).includes('text/event-stream'), target.name, 'stream is not SSE');
+  const events = res.text
+    .split('\n')
+    .filter((line) => line.startsWith('data: '))
+    .map((line) => line.slice(6));
+  expect(
+    events.length === streamChunks + 1,
+    target.name,
+    `got ${events.length} SSE events, want ${streamChunks + 1}`,
+  );
+  expect(events.at(-1) === '[DONE]', target.name, 'stream does not end with [DONE]');
+  expect(
+    JSON.parse(events[0]).choices[0].delta.content.includes(MOCK_ANSWER_MARKER),
+    target.name,
+    'bad first chunk',
+  );
+}
+
+/**
+ * A wrong key and a missing key are refused with 401. Two failures only: the project's brute-force
+ * protection blocks an address after five, and the valid requests that follow clear the count.
+ */
+export async function verifyRejectsBadKeys(target) {
+  const wrong = await post(
+    target.origin,
+    { authorization: 'Bearer wrong-key' },
+    chatRequestBody({ stream: false }),
+  );
+  expect(wrong.status === 401, target.name, `wrong key answered ${wrong.status}, want 401`);
+  const missing = await post(target.origin, {}, chatRequestBody({ stream: false }));
+  expect(missing.status === 401, target.name, `missing key answered ${missing.status}, want 401`);
+}
