@@ -48,7 +48,10 @@ export class AnthropicBackend implements Backend {
       method: 'POST',
       headers: this.headers,
       // The provider's own model name wins over whatever the client wrote (a `backend:` prefix, say).
-      body: JSON.stringify({ ...call.body, model: call.model }),
+      body:
+        call.rawBody !== undefined && call.body.model === call.model
+          ? call.rawBody
+          : JSON.stringify({ ...call.body, model: call.model }),
       signal: call.signal,
       backendName: this.name,
     });

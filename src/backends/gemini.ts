@@ -48,7 +48,7 @@ export class GeminiBackend implements Backend {
       url: this.modelUrl(call.model, call.stream),
       method: 'POST',
       headers: this.headers,
-      body: JSON.stringify(call.body),
+      body: call.rawBody ?? JSON.stringify(call.body),
       signal: call.signal,
       backendName: this.name,
     });

@@ -44,7 +44,7 @@ export class OpenAICompatibleBackend implements Backend {
       url: this.chatUrl,
       method: 'POST',
       headers: this.headers,
-      body: JSON.stringify(call.body),
+      body: call.rawBody ?? JSON.stringify(call.body),
       signal: call.signal,
       backendName: this.name,
     });

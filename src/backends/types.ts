@@ -7,6 +7,11 @@ export interface BackendCall {
   stream: boolean;
   /** Request body in `backend.protocol`'s wire format. */
   body: Record<string, unknown>;
+  /**
+   * The same body as the client's exact JSON text, when it passes through unchanged (same protocol, nothing
+   * rewritten): sent as is, sparing a re-serialisation on the hot path.
+   */
+  rawBody?: string | undefined;
   /** Aborted when the client goes away or the proxy shuts down. */
   signal: AbortSignal;
   requestId: string;

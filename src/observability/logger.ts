@@ -1,5 +1,4 @@
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import { redactingLoggerOptions } from '../redaction/pino.js';
 import type { Redactor } from '../redaction/redactor.js';
 
@@ -20,11 +19,13 @@ export interface ProxyLogger {
   flush(): Promise<void>;
 }
 
-export function createLogger(opts: LoggerOptions): ProxyLogger {
+export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
   const tty = opts.isTTY ?? Boolean(process.stdout.isTTY);
   const usePretty = opts.format === 'pretty' || (opts.format === 'auto' && tty);
   const fileDest = opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false }) : null;
-  const consoleDest: DestinationStream = usePretty
+  // pino-pretty is loaded only for a terminal: JSON-lines deployments never pay its memory.
+  const pretty = usePretty ? (await import('pino-pretty')).default : null;
+  const consoleDest: DestinationStream = pretty
     ? pretty({
         colorize: tty,
         translateTime: 'SYS:HH:MM:ss.l',

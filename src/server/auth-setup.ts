@@ -10,7 +10,6 @@ import { createAuthGate } from '../auth/gate.js';
 import { KeyReloader, registerKeyReloadRoute } from '../auth/key-reloader.js';
 import { parseKeysFile, type KeyEntry } from '../auth/keys.js';
 import { FallbackBruteForceStore } from '../auth/stores/fallback.js';
-import { RedisBruteForceStore } from '../auth/stores/redis.js';
 import { validatePolicy } from '../auth/stores/algorithm.js';
 import type { BruteForcePolicy } from '../auth/stores/types.js';
 import { ConfigError } from '../config/errors.js';
@@ -174,6 +173,8 @@ async function setupBruteForce(
       shared: null,
     };
   }
+  // Loaded only when configured: ioredis costs ~20 MB of memory that a memory-store proxy never needs.
+  const { RedisBruteForceStore } = await import('../auth/stores/redis.js');
   const primary = configError(
     'auth.brute_force_protection.store',
     () => new RedisBruteForceStore({ url: bf.store, policy }),

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CaptureRecorder } from '../capture/events.js';
 import { readText, upstreamFailure } from '../backends/http.js';
@@ -74,12 +74,40 @@ function wireBody(
   return codecs[backend.protocol].encodeRequest(codecs[from].decodeRequest(body, { model, stream }));
 }
 
+function midStreamError(protocol: Protocol, backendName: string, err: unknown): string {
+  const failure = upstreamFailure(err, backendName) as ProxyError;
+  return codecs[protocol].encodeError({
+    status: failure.status,
+    message: `Backend '${backendName}' failed mid-stream`,
+    code: 'upstream_stream_error',
+  });
+}
+
 /**
- * Same-protocol streaming: bytes go to the client as they arrive. Pulled by the response stream, so a slow
- * client slows the upstream read (backpressure). A backend that fails mid-stream gets a protocol error
- * event instead of a silently truncated answer.
+ * Same-protocol streaming: bytes go to the client as they arrive, through `pipe` (Node's cheapest path,
+ * with backpressure: a slow client slows the upstream read). A backend that fails mid-stream gets a protocol
+ * error event instead of a silently truncated answer.
  */
-async function* passThroughStream(
+function passThroughStream(
+  source: AsyncIterable<Uint8Array>,
+  protocol: Protocol,
+  backendName: string,
+  signal: AbortSignal,
+): Readable {
+  if (!(source instanceof Readable)) {
+    return Readable.from(passThroughIterable(source, protocol, backendName, signal), { objectMode: false });
+  }
+  const out = new PassThrough();
+  source.once('error', (err) => {
+    if (signal.aborted) out.destroy();
+    else out.end(midStreamError(protocol, backendName, err));
+  });
+  source.pipe(out);
+  return out;
+}
+
+/** The same for a body that is only an async iterable (a tee into the wire capture). */
+async function* passThroughIterable(
   source: AsyncIterable<Uint8Array>,
   protocol: Protocol,
   backendName: string,
@@ -89,12 +117,7 @@ async function* passThroughStream(
     for await (const chunk of source) yield chunk;
   } catch (err) {
     if (signal.aborted) return;
-    const failure = upstreamFailure(err, backendName) as ProxyError;
-    yield codecs[protocol].encodeError({
-      status: failure.status,
-      message: `Backend '${backendName}' failed mid-stream`,
-      code: 'upstream_stream_error',
-    });
+    yield midStreamError(protocol, backendName, err);
   }
 }
 
@@ -177,6 +200,7 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       model: route.model,
       stream: target.stream,
       body: outbound,
+      rawBody: outbound === clientBody ? request.rawBody : undefined,
       signal: controller.signal,
       requestId: request.id,
     });
@@ -220,7 +244,7 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
       reply.raw.once('close', () => upstream.dispose());
       reply.code(upstream.status).headers(SSE_HEADERS);
-      return reply.send(Readable.from(out, { objectMode: false }));
+      return reply.send(out instanceof Readable ? out : Readable.from(out, { objectMode: false }));
     }
 
     const text = await readWhole();

@@ -9,7 +9,7 @@ import { createLogger, type ProxyLogger } from '../observability/logger.js';
 import { ProxyMetrics } from '../observability/metrics.js';
 import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets } from '../redaction/redactor.js';
-import { buildApp } from './app.js';
+import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from './auth-setup.js';
 
 export interface StartOptions {
@@ -51,8 +51,9 @@ function dropLogger(log: ProxyLogger['logger']): (total: number) => void {
 
 export async function startProxy({ loaded, env, configFile }: StartOptions): Promise<RunningProxy> {
   const { config } = loaded;
+  const tls = readTlsFiles(config);
   const secrets = new RedactorHolder(environmentSecrets(config, env));
-  const log: ProxyLogger = createLogger({
+  const log: ProxyLogger = await createLogger({
     level: config.logging.level,
     file: config.logging.file,
     format: config.logging.format,
@@ -87,6 +88,7 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
     metrics,
     authHook: auth.hook,
     trustProxy: auth.trustProxy,
+    tls,
     registerExtraRoutes: (instance) => auth.registerRoutes(instance),
     routes: {
       redactor: () => secrets.current,
@@ -110,7 +112,7 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-  const url = `http://${host}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
 
   if (registry.mockIsFallback) {
     logger.warn(

@@ -1,0 +1,27 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON body exactly as received, so an unchanged body can be forwarded without re-serialising. */
+    rawBody: string | undefined;
+  }
+}
+
+/**
+ * Fastify's own JSON parser (prototype-poisoning protection included), keeping the raw text beside the
+ * parsed body.
+ */
+export function registerRawJsonParser(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.decorateRequest('rawBody', undefined);
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string' },
+    (request: FastifyRequest, body: string | Buffer, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      request.rawBody = text;
+      parseJson(request, text, done);
+    },
+  );
+}
