@@ -1,3 +1,4 @@
+import type { CancelSignal } from './cancel.js';
 import { ProxyError } from '../errors.js';
 import { readText, sendUpstream } from './http.js';
 import type { Backend, BackendCall, ModelInfo, UpstreamResponse } from './types.js';
@@ -54,7 +55,7 @@ export class GeminiBackend implements Backend {
     });
   }
 
-  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+  async listModels(signal: CancelSignal): Promise<ModelInfo[]> {
     const res = await sendUpstream({
       url: `${this.modelsBase}?pageSize=1000`,
       method: 'GET',

@@ -1,3 +1,4 @@
+import type { CancelSignal } from './cancel.js';
 import { Agent, errors as undiciErrors, request } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { UpstreamResponse } from './types.js';
@@ -41,7 +42,7 @@ export interface UpstreamRequest {
   method: 'GET' | 'POST';
   headers: Record<string, string>;
   body?: string;
-  signal: AbortSignal;
+  signal: CancelSignal;
   backendName: string;
 }
 
@@ -73,7 +74,7 @@ export async function sendUpstream(req: UpstreamRequest): Promise<UpstreamRespon
   }
 }
 
-export function upstreamFailure(err: unknown, backendName: string, signal?: AbortSignal): Error {
+export function upstreamFailure(err: unknown, backendName: string, signal?: CancelSignal): Error {
   if (err instanceof ProxyError) return err;
   if (signal?.aborted) return new ProxyError(499, 'Client closed the request', { code: 'client_closed' });
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {

@@ -1,3 +1,4 @@
+import type { CancelSignal } from './cancel.js';
 import type { Protocol } from '../protocols/types.js';
 
 /** One chat call to a backend, already in the backend's own wire protocol. */
@@ -13,7 +14,7 @@ export interface BackendCall {
    */
   rawBody?: string | undefined;
   /** Aborted when the client goes away or the proxy shuts down. */
-  signal: AbortSignal;
+  signal: CancelSignal;
   requestId: string;
 }
 
@@ -41,5 +42,5 @@ export interface Backend {
   readonly credentialName: string | null;
   /** Throws ProxyError (502 unreachable, 504 timeout) when no response head arrives. */
   chat(call: BackendCall): Promise<UpstreamResponse>;
-  listModels(signal: AbortSignal): Promise<ModelInfo[]>;
+  listModels(signal: CancelSignal): Promise<ModelInfo[]>;
 }

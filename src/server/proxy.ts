@@ -1,3 +1,4 @@
+import { Cancellation, type CancelSignal } from '../backends/cancel.js';
 import { performance } from 'node:perf_hooks';
 import { PassThrough, Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -50,8 +51,8 @@ function requireObjectBody(body: unknown): Record<string, unknown> {
 }
 
 /** Ties the upstream request's life to the client's: a client that goes away aborts the backend call. */
-function abortOnClientGone(reply: FastifyReply): AbortController {
-  const controller = new AbortController();
+function abortOnClientGone(reply: FastifyReply): Cancellation {
+  const controller = new Cancellation();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort();
   });
@@ -92,7 +93,7 @@ function passThroughStream(
   source: AsyncIterable<Uint8Array>,
   protocol: Protocol,
   backendName: string,
-  signal: AbortSignal,
+  signal: CancelSignal,
 ): Readable {
   if (!(source instanceof Readable)) {
     return Readable.from(passThroughIterable(source, protocol, backendName, signal), { objectMode: false });
@@ -111,7 +112,7 @@ async function* passThroughIterable(
   source: AsyncIterable<Uint8Array>,
   protocol: Protocol,
   backendName: string,
-  signal: AbortSignal,
+  signal: CancelSignal,
 ): AsyncGenerator<Uint8Array | string> {
   try {
     for await (const chunk of source) yield chunk;
@@ -201,7 +202,7 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       stream: target.stream,
       body: outbound,
       rawBody: outbound === clientBody ? request.rawBody : undefined,
-      signal: controller.signal,
+      signal: controller,
       requestId: request.id,
     });
     state.backendMs += performance.now() - sentAt;
@@ -211,7 +212,7 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       try {
         return await readText(upstream.body, limit);
       } catch (err) {
-        throw upstreamFailure(err, backend.name, controller.signal);
+        throw upstreamFailure(err, backend.name, controller);
       } finally {
         state.backendMs += performance.now() - started;
       }
@@ -239,7 +240,7 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
       let out: AsyncIterable<Uint8Array | string> =
         backend.protocol === from
-          ? passThroughStream(source, from, backend.name, controller.signal)
+          ? passThroughStream(source, from, backend.name, controller)
           : translateStream(source, backend.protocol, from, { model: route.model, requestId: request.id });
       if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
       reply.raw.once('close', () => upstream.dispose());
@@ -281,9 +282,9 @@ export function createModelsHandler(protocol: Protocol, registry: BackendRegistr
     request.proxyState.backend = backend.name;
     const controller = abortOnClientGone(reply);
     try {
-      return reply.send(codecs[protocol].encodeModelList(await backend.listModels(controller.signal)));
+      return reply.send(codecs[protocol].encodeModelList(await backend.listModels(controller)));
     } catch (err) {
-      throw upstreamFailure(err, backend.name, controller.signal);
+      throw upstreamFailure(err, backend.name, controller);
     }
   };
 }
