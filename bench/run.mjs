@@ -46,7 +46,13 @@ const config = {
   keepFiles: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_KEEP_FILES ?? '').toLowerCase()),
 };
 
-const TARGETS = { throughputRatio: 0.8, addedLatencyMs: 0.2, rssMb: 120, redactionMBps: 100 };
+const TARGETS = {
+  throughputRatio: 0.8,
+  addedLatencyMs: 0.2,
+  rssMb: 120,
+  redactionMBps: 100,
+  captureRatio: 0.7,
+};
 
 const SCENARIOS = [
   { id: 'nonstream_c1', label: 'non-streaming, 1 connection', stream: false, connections: 1 },
@@ -80,13 +86,27 @@ async function startTargets(workDir) {
     logFile: path.join(workDir, 'project.log'),
     nodeArgs: config.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
   });
+  // The same proxy with the wire capture on (SPEC §7: capture may cost at most 30 % of throughput).
+  const captured = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-capture.log'),
+    extraArgs: [
+      '--capture-file',
+      path.join(workDir, 'capture.jsonl'),
+      '--capture-max-bytes',
+      String(50 * 1024 * 1024),
+      '--capture-max-files',
+      '2',
+    ],
+  });
   return {
-    processes: { mock, passthrough, project },
+    processes: { mock, passthrough, project, captured },
     profileDir,
     targets: [
       { name: 'direct', origin: mock.origin, key: UPSTREAM_KEY },
       { name: 'passthrough', origin: passthrough.origin, key: PROXY_KEY },
       { name: 'project', origin: project.origin, key: PROXY_KEY },
+      { name: 'capture', origin: captured.origin, key: PROXY_KEY },
     ],
   };
 }
@@ -252,6 +272,7 @@ async function main() {
 
   const sendStop = [
     stopChild(project.child),
+    stopChild(processes.captured.child),
     stopChild(processes.passthrough.child),
     stopChild(processes.mock.child),
   ];
@@ -274,6 +295,7 @@ async function main() {
 
   const nonstreamRatio = table[HIGH.id].project.reqPerSec / table[HIGH.id].passthrough.reqPerSec;
   const streamRatio = table[STREAM.id].project.reqPerSec / table[STREAM.id].passthrough.reqPerSec;
+  const captureRatio = table[HIGH.id].capture.reqPerSec / table[HIGH.id].project.reqPerSec;
   const c1 = table[C1.id];
   const added = {
     project: c1.project.mean - c1.direct.mean,
@@ -287,6 +309,7 @@ async function main() {
     added.project <= TARGETS.addedLatencyMs,
     rss.project <= TARGETS.rssMb,
     redactionMBps === null || redactionMBps >= TARGETS.redactionMBps,
+    captureRatio >= TARGETS.captureRatio,
   ];
 
   console.log(
@@ -297,8 +320,9 @@ async function main() {
       `added_latency_c1(p50): project=${added.projectP50.toFixed(3)}ms passthrough=${added.passthroughP50.toFixed(3)}ms ` +
       `project_rss=${rss.project.toFixed(0)}MB(${verdict(checks[3])}) ` +
       `redaction=${redactionMBps === null ? 'n/a' : `${redactionMBps.toFixed(0)}MB/s(${verdict(checks[4])})`} ` +
+      `capture_on/off_${HIGH.id}=${fmt.ratio(captureRatio)}(${verdict(checks[5])}) ` +
       `(targets: >=${TARGETS.throughputRatio}x, <=${TARGETS.addedLatencyMs}ms, <=${TARGETS.rssMb}MB, ` +
-      `>=${TARGETS.redactionMBps}MB/s)`,
+      `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x)`,
   );
   if (config.strict && checks.includes(false)) process.exitCode = 1;
   // The log is ~25 MB a run: kept only on request (or when it sits beside a CPU profile).

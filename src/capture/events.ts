@@ -60,9 +60,14 @@ export interface CaptureStream {
  * capture must not break traffic.
  */
 export class CaptureRecorder {
+  /**
+   * `sinkRedactsLines`: the sink redacts each serialised line itself (CaptureWriter's `transformLine`), so
+   * only the name-based header masking happens here and payloads are not deep-copied per event.
+   */
   constructor(
     private readonly getRedactor: () => Redactor,
     private readonly sink: CaptureSink,
+    private readonly sinkRedactsLines = false,
   ) {}
 
   /** Records one event; for streamed text prefer {@link openStream}, which catches secrets split across chunks. */
@@ -117,6 +122,19 @@ export class CaptureRecorder {
 
   /** The event in SPEC §4 field order; `undefined` fields vanish when serialised. */
   private redacted(redactor: Redactor, direction: CaptureDirection, fields: CaptureFields): object {
+    if (this.sinkRedactsLines) {
+      return {
+        request_id: fields.request_id,
+        direction,
+        client: fields.client,
+        backend: fields.backend,
+        model: fields.model,
+        key_name: fields.key_name,
+        headers: fields.headers === undefined ? undefined : redactor.redactHeaders(fields.headers),
+        payload: fields.payload,
+        metadata: fields.metadata,
+      };
+    }
     return {
       request_id: redactor.redact(fields.request_id),
       direction,

@@ -2,7 +2,7 @@
 import { CommanderError } from 'commander';
 import { generateProxyKey } from '../auth/keys.js';
 import { ConfigError } from '../config/errors.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { ConfigSchema } from '../config/schema.js';
 import { startProxy } from '../server/start.js';
 
@@ -19,6 +19,33 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+/**
+ * Loads the configuration; anything it throws that is not already a ConfigError (the YAML parser refusing
+ * an alias bomb, say) still becomes one line naming the file, never a stack trace.
+ */
+function loadOrExplain(configFile: string | undefined, cli: Map<string, unknown>): LoadedConfig {
+  try {
+    return loadConfig({ configFile, env: process.env, cli });
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const where = configFile ? `config file ${configFile}` : 'configuration';
+    throw new ConfigError(`${where}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** `host:port` once the configuration is known, so a listen failure can say where it tried. */
+let listenTarget: string | null = null;
+
+/** Errors from `listen()` and name resolution: the fix is in --host / --port. */
+const LISTEN_ERRORS = new Set([
+  'EADDRINUSE',
+  'EADDRNOTAVAIL',
+  'EACCES',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_FAIL',
+]);
+
 async function main(): Promise<void> {
   const { parseCli } = await import('./program.js');
   const cli = parseCli(process.argv.slice(2), defaultAt);
@@ -32,7 +59,8 @@ async function main(): Promise<void> {
     return;
   }
   const configFile = cli.configFile ?? process.env.CONFIG_FILE;
-  const loaded = loadConfig({ configFile, env: process.env, cli: cli.values });
+  const loaded = loadOrExplain(configFile, cli.values);
+  listenTarget = `${loaded.config.server.host}:${loaded.config.server.port}`;
   const running = await startProxy({ loaded, env: process.env, configFile });
   const stop = (signal: string) => {
     running.app.log.info({ signal }, 'signal received');
@@ -49,8 +77,9 @@ main().catch((err: unknown) => {
   if (err instanceof ConfigError) fail(err.message);
   if (err instanceof CommanderError) process.exit(err.exitCode);
   const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
-    fail(`cannot listen: ${(err as Error).message}`);
+  if (code && LISTEN_ERRORS.has(code)) {
+    const where = listenTarget ? ` on ${listenTarget} (--host/--port)` : '';
+    fail(`cannot listen${where}: ${(err as Error).message}`);
   }
   fail(`failed to start: ${err instanceof Error ? err.message : String(err)}`);
 });

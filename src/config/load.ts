@@ -22,13 +22,20 @@ export interface LoadedConfig {
   origins: Map<string, string>;
 }
 
-function setPath(tree: Tree, path: readonly string[], value: unknown): void {
+/** Sets a value inside the YAML tree; a section the YAML gave as something other than a mapping is an error. */
+function setPath(tree: Tree, path: readonly string[], value: unknown, configFile?: string): void {
   let node = tree;
-  for (const part of path.slice(0, -1)) {
+  path.slice(0, -1).forEach((part, i) => {
     const next = node[part];
-    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
+    if (next === undefined || next === null) node[part] = {};
+    else if (typeof next !== 'object' || Array.isArray(next)) {
+      const where = path.slice(0, i + 1).join('.');
+      throw new ConfigError(
+        `${where}: expected a mapping of settings${configFile ? ` (in ${configFile})` : ''}`,
+      );
+    }
     node = node[part] as Tree;
-  }
+  });
   node[path[path.length - 1] as string] = value;
 }
 
@@ -103,14 +110,14 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
     const name = setting.meta.env;
     const raw = name ? sources.env[name] : undefined;
     if (name && raw !== undefined && raw.trim() !== '') {
-      setPath(tree, setting.path, parseSettingValue(setting.meta.kind, raw, name));
+      setPath(tree, setting.path, parseSettingValue(setting.meta.kind, raw, name), sources.configFile);
       origins.set(setting.key, name);
     }
   }
   for (const [key, value] of sources.cli) {
     const setting = SETTINGS.find((s) => s.key === key);
     if (!setting) continue;
-    setPath(tree, setting.path, value);
+    setPath(tree, setting.path, value, sources.configFile);
     origins.set(key, setting.meta.flag ?? setting.meta.offFlag ?? key);
   }
 

@@ -96,8 +96,49 @@ const ServerSchema = z
       env: 'CORS_ORIGINS',
       help: 'Allowed CORS origin (repeatable; env comma-separated); empty allows any origin',
     }),
+    client_headers_timeout_seconds: setting(seconds(0.1).default(30), {
+      kind: 'number',
+      group: 'Server',
+      flag: '--client-headers-timeout',
+      arg: 'S',
+      env: 'CLIENT_HEADERS_TIMEOUT',
+      help: 'Longest time a client may take to send its request headers (slow-loris guard)',
+    }),
+    client_request_timeout_seconds: setting(seconds(0.1).default(60), {
+      kind: 'number',
+      group: 'Server',
+      flag: '--client-request-timeout',
+      arg: 'S',
+      env: 'CLIENT_REQUEST_TIMEOUT',
+      help: 'Longest time a client may take to send a whole request, body included (not the answer)',
+    }),
+    tls_cert: setting(z.string().min(1).optional(), {
+      kind: 'string',
+      group: 'Server',
+      flag: '--tls-cert',
+      arg: 'PATH',
+      env: 'TLS_CERT_FILE',
+      help: 'Serve HTTPS with this PEM certificate (chain); needs --tls-key',
+    }),
+    tls_key: setting(z.string().min(1).optional(), {
+      kind: 'string',
+      group: 'Server',
+      flag: '--tls-key',
+      arg: 'PATH',
+      env: 'TLS_KEY_FILE',
+      help: 'PEM private key for --tls-cert',
+    }),
   })
-  .strict();
+  .strict()
+  .superRefine((server, ctx) => {
+    if (server.client_headers_timeout_seconds > server.client_request_timeout_seconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['client_headers_timeout_seconds'],
+        message: `expected at most server.client_request_timeout_seconds (${server.client_request_timeout_seconds}): headers are part of the request`,
+      });
+    }
+  });
 
 const BruteForceSchema = z
   .object({
@@ -244,7 +285,7 @@ export const BACKEND_TYPES = ['openai', 'anthropic', 'gemini'] as const;
 const CustomBackendSchema = z
   .object({
     type: z.enum(BACKEND_TYPES).default('openai'),
-    base_url: z.url({ protocol: /^https?$/ }),
+    base_url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
     api_key_env: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { createSecureContext } from 'node:tls';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -10,10 +12,12 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import type { BackendRegistry } from '../backends/registry.js';
+import { ConfigError } from '../config/errors.js';
 import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import { registerAuthDecorations } from '../auth/gate.js';
 import { registerErrorHandling } from './errors.js';
+import { registerRawJsonParser } from './raw-json.js';
 import { requestIdFor } from './request-id.js';
 import { registerRoutes, type RouteDeps } from './routes.js';
 import { registerRequestState } from './state.js';
@@ -30,6 +34,64 @@ export interface AppOptions {
   routes: Omit<RouteDeps, 'registry' | 'metrics' | 'config'>;
   /** Extra routes registered inside the authenticated scope (operator endpoints). */
   registerExtraRoutes?: (app: FastifyInstance) => void;
+  /** Certificate and key to serve HTTPS (`--tls-cert`/`--tls-key`); plain HTTP when absent. */
+  tls?: TlsFiles | null;
+}
+
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+function readTlsFile(what: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`${what} ${path}: cannot be read (${code})`);
+  }
+}
+
+/**
+ * Reads `server.tls_cert`/`server.tls_key` at startup, or null when TLS is off. A file that cannot be read,
+ * or a pair that does not make a usable certificate, is a startup error naming it — never plain HTTP.
+ */
+export function readTlsFiles(config: ProxyConfig): TlsFiles | null {
+  const { tls_cert: certPath, tls_key: keyPath } = config.server;
+  if (!certPath && !keyPath) return null;
+  if (!certPath || !keyPath) {
+    // One half alone must not quietly fall back to plain HTTP.
+    throw new ConfigError(
+      `HTTPS needs both a certificate and a key: ${certPath ? 'the certificate' : 'the key'} is set but not the ` +
+        `${certPath ? 'key (--tls-key, TLS_KEY_FILE, server.tls_key)' : 'certificate (--tls-cert, TLS_CERT_FILE, server.tls_cert)'}`,
+    );
+  }
+  const files = {
+    cert: readTlsFile('TLS certificate file (--tls-cert)', certPath),
+    key: readTlsFile('TLS key file (--tls-key)', keyPath),
+  };
+  try {
+    createSecureContext(files);
+  } catch (err) {
+    // OpenSSL's reason (no PEM data, key mismatch) without any of the key material.
+    const reason = (err as Error).message.replace(/^error:[0-9A-F]+:/, '');
+    throw new ConfigError(`TLS certificate ${certPath} and key ${keyPath} are not a usable pair: ${reason}`);
+  }
+  return files;
+}
+
+/**
+ * Slow-loris guards for the listening socket: how long a client may take to send its headers and its whole
+ * request. Node checks them every `connectionsCheckingInterval`, so that follows the shortest timeout.
+ */
+function clientTimeouts(server: ProxyConfig['server']) {
+  const headersTimeout = Math.round(server.client_headers_timeout_seconds * 1000);
+  const requestTimeout = Math.round(server.client_request_timeout_seconds * 1000);
+  return {
+    headersTimeout,
+    requestTimeout,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(headersTimeout / 4))),
+  };
 }
 
 /** Constant security headers, set once per response (SPEC §2.3, §6.5). */
@@ -44,7 +106,9 @@ function routeLabel(url: string | undefined): string {
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts;
+  const timeouts = clientTimeouts(config.server);
   const app = Fastify({
+    ...(opts.tls ? { https: { ...opts.tls, ...timeouts } } : { http: timeouts }),
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Our own access line (onResponse) replaces Fastify's two request log lines.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
@@ -54,11 +118,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Slow-loris guard: a client must finish sending its request (not receiving the answer) in this time.
-    requestTimeout: 60_000,
+    requestTimeout: timeouts.requestTimeout,
     keepAliveTimeout: 72_000,
     routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
   });
   registerRequestState(app);
+  registerRawJsonParser(app);
   registerAuthDecorations(app);
 
   app.addHook('onRequest', (request, reply, done) => {

@@ -41,6 +41,11 @@ function toProxyError(error: FastifyError | Error): ProxyError {
   if (known) return new ProxyError(known.status, known.message, { code: known.code });
   if (error instanceof SyntaxError)
     return new ProxyError(400, 'Request body is not valid JSON', { code: 'invalid_json' });
+  // JSON.parse copes with any depth, but walking such a body (redaction, translation, re-serialising it for
+  // the backend) overflows the stack: that is the client's body, not a fault of the proxy.
+  if (error instanceof RangeError && /call stack/i.test(error.message)) {
+    return new ProxyError(400, 'Request body is nested too deeply', { code: 'invalid_request' });
+  }
   const status = (error as FastifyError).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new ProxyError(status, 'The request could not be processed', { code: 'invalid_request' });

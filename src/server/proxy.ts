@@ -28,7 +28,7 @@ export interface ChatPipelineDeps {
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache',
+  'cache-control': 'no-store',
   'x-accel-buffering': 'no',
 } as const;
 
@@ -85,9 +85,47 @@ function midStreamError(protocol: Protocol, backendName: string, err: unknown): 
 }
 
 /**
+ * How each protocol's stream says "this answer is complete" (or ends in the backend's own error event).
+ * A stream that ends without one was cut short, and the client is told so rather than left with a
+ * silently truncated answer.
+ */
+const STREAM_FINISHED: Record<Protocol, RegExp> = {
+  openai: /data: \[DONE\]|"finish_reason"\s*:\s*"|"error"\s*:/,
+  anthropic: /message_stop|event: error/,
+  gemini: /"finishReason"\s*:|"error"\s*:/,
+};
+
+const TAIL_CHARS = 512;
+
+/** Watches the end of a pass-through stream for the protocol's finish marker. */
+class FinishWatch {
+  private tail = '';
+
+  constructor(private readonly protocol: Protocol) {}
+
+  see(chunk: Uint8Array | string): void {
+    const text =
+      typeof chunk === 'string'
+        ? chunk
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
+    this.tail = text.length >= TAIL_CHARS ? text.slice(-TAIL_CHARS) : (this.tail + text).slice(-TAIL_CHARS);
+  }
+
+  /** The error event owed to the client when the stream ended unfinished, else null. */
+  missingEnd(backendName: string): string | null {
+    if (STREAM_FINISHED[this.protocol].test(this.tail)) return null;
+    return codecs[this.protocol].encodeError({
+      status: 502,
+      message: `Backend '${backendName}' ended the stream before the answer was finished`,
+      code: 'upstream_incomplete',
+    });
+  }
+}
+
+/**
  * Same-protocol streaming: bytes go to the client as they arrive, through `pipe` (Node's cheapest path,
- * with backpressure: a slow client slows the upstream read). A backend that fails mid-stream gets a protocol
- * error event instead of a silently truncated answer.
+ * with backpressure: a slow client slows the upstream read). A backend that fails or stops mid-stream gets a
+ * protocol error event instead of a silently truncated answer.
  */
 function passThroughStream(
   source: AsyncIterable<Uint8Array>,
@@ -99,11 +137,14 @@ function passThroughStream(
     return Readable.from(passThroughIterable(source, protocol, backendName, signal), { objectMode: false });
   }
   const out = new PassThrough();
+  const watch = new FinishWatch(protocol);
+  source.on('data', (chunk: Buffer) => watch.see(chunk));
   source.once('error', (err) => {
     if (signal.aborted) out.destroy();
     else out.end(midStreamError(protocol, backendName, err));
   });
-  source.pipe(out);
+  source.once('end', () => out.end(watch.missingEnd(backendName) ?? undefined));
+  source.pipe(out, { end: false });
   return out;
 }
 
@@ -114,12 +155,19 @@ async function* passThroughIterable(
   backendName: string,
   signal: CancelSignal,
 ): AsyncGenerator<Uint8Array | string> {
+  const watch = new FinishWatch(protocol);
   try {
-    for await (const chunk of source) yield chunk;
+    for await (const chunk of source) {
+      watch.see(chunk);
+      yield chunk;
+    }
   } catch (err) {
     if (signal.aborted) return;
     yield midStreamError(protocol, backendName, err);
+    return;
   }
+  const owed = watch.missingEnd(backendName);
+  if (owed) yield owed;
 }
 
 function extractMessage(text: string): string | undefined {
@@ -254,20 +302,21 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       payload: text,
       metadata: { status: upstream.status },
     });
+    let parsed: unknown;
+    try {
+      // Checked even when passed through as is: a client must never get a 200 its SDK cannot read.
+      parsed = JSON.parse(text);
+    } catch {
+      throw new ProxyError(502, `Backend '${backend.name}' answered with invalid JSON`, {
+        code: 'upstream_invalid',
+      });
+    }
     if (backend.protocol === from) {
       capture?.record('outbound_response', { payload: text, metadata: { status: upstream.status } });
       return reply
         .code(upstream.status)
         .type(contentType || 'application/json')
         .send(text);
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new ProxyError(502, `Backend '${backend.name}' answered with invalid JSON`, {
-        code: 'upstream_invalid',
-      });
     }
     const answer = codecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
     capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });

@@ -35,7 +35,7 @@ export async function startProxyProcess(
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       out += chunk.toString('utf8');
-      const match = /"msg":"LLM Interactive Proxy listening on (http:\/\/[^"]+)"/.exec(out);
+      const match = /"msg":"LLM Interactive Proxy listening on (https?:\/\/[^"]+)"/.exec(out);
       if (match?.[1]) {
         child.stdout?.off('data', onData);
         child.stdout?.on('data', (c: Buffer) => (out += c.toString('utf8')));

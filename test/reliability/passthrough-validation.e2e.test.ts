@@ -1,0 +1,66 @@
+/**
+ * When client and backend speak the same protocol, the backend's bytes pass through — but never unchecked:
+ * a backend that answers 200 with broken JSON, or a stream that stops before its finish marker or holds no
+ * JSON, must give the client a 502 in its envelope (whole answers) or a final error event (streams), as it
+ * does when the protocols differ (upstream-faults.e2e.test.ts).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';
+import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
+import { FRONTS, chatRequest, envelopeMessage, exchange, parseSseText } from './support.js';
+
+const KEY = 'pending-proxy-key-0123456789';
+const AUTH = { authorization: `Bearer ${KEY}` };
+
+describe('same-protocol pass-through of a broken backend answer', () => {
+  let upstream: FaultyUpstream;
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    upstream = await startFaultyUpstream();
+    proxy = await startProxyProcess(['--default-backend', 'openai', '--timeout', '0.5'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      OPENAI_API_KEY: 'sk-provider-openai-000',
+      ANTHROPIC_API_KEY: 'sk-ant-provider-000',
+      GEMINI_API_KEY: 'AIza-provider-000',
+      OPENAI_API_BASE_URL: `${upstream.url}/v1`,
+      ANTHROPIC_API_BASE_URL: `${upstream.url}/v1`,
+      GEMINI_API_BASE_URL: upstream.url,
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  for (const front of FRONTS) {
+    it(`${front} ← ${front}: a 200 whose body is not JSON becomes a 502 in the ${front} envelope`, async () => {
+      const result = await exchange(
+        proxy.url,
+        front,
+        chatRequest(front, `${front}:fault-invalid-json`, false),
+        AUTH,
+      );
+      expect(result.outcome).toMatchObject({ kind: 'error', status: 502 });
+    });
+
+    for (const fault of ['truncated-stream', 'invalid-sse'] as const) {
+      it(`${front} ← ${front}: a ${fault} ends with a ${front} error event, not a silent cut`, async () => {
+        const result = await exchange(
+          proxy.url,
+          front,
+          chatRequest(front, `${front}:fault-${fault}`, true),
+          AUTH,
+        );
+        const last = parseSseText(result.text).at(-1);
+        let data: unknown;
+        try {
+          data = JSON.parse(last?.data ?? '');
+        } catch {
+          data = undefined;
+        }
+        expect(envelopeMessage(front, data), `last event: ${JSON.stringify(last)}`).not.toBeNull();
+      });
+    }
+  }
+});

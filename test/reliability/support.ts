@@ -1,0 +1,374 @@
+/**
+ * Shared pieces of the reliability suite: building a chat request for each front-end, judging whether an
+ * answer is well-formed in its protocol, counting a process's open file descriptors, and running the CLI
+ * with a deadline (a startup error must end the process; a silent default would leave it listening).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { connect as connectTcp, createServer } from 'node:net';
+import { Agent, request } from 'undici';
+import { CLI, cleanEnv } from '../helpers/proxy-process.js';
+
+export type Front = 'openai' | 'anthropic' | 'gemini';
+export const FRONTS: readonly Front[] = ['openai', 'anthropic', 'gemini'];
+
+export interface ChatRequest {
+  path: string;
+  body: string;
+}
+
+/** A chat request in `front`'s protocol for `model`, asking for `prompt`. */
+export function chatRequest(front: Front, model: string, stream: boolean, prompt = 'ping'): ChatRequest {
+  switch (front) {
+    case 'openai':
+      return {
+        path: '/v1/chat/completions',
+        body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: prompt }] }),
+      };
+    case 'anthropic':
+      return {
+        path: '/anthropic/v1/messages',
+        body: JSON.stringify({
+          model,
+          stream,
+          max_tokens: 256,
+          messages: [{ role: 'user', content: prompt }],
+        }),
+      };
+    case 'gemini':
+      return {
+        path: `/v1beta/models/${model}:${stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`,
+        body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: prompt }] }] }),
+      };
+  }
+}
+
+/** What a client made of an answer: a complete one, a well-formed error (HTTP or in-stream), or garbage. */
+export type Outcome =
+  | { kind: 'answer'; status: number; text: string; streamed: boolean }
+  | { kind: 'error'; status: number; message: string; streamed: boolean }
+  | { kind: 'malformed'; status: number; why: string };
+
+export interface SseEvent {
+  event?: string;
+  data: string;
+}
+
+/** Splits an SSE body into events (enough of the format for what the proxy writes). */
+export function parseSseText(text: string): SseEvent[] {
+  const events: SseEvent[] = [];
+  for (const block of text.split(/\r?\n\r?\n/)) {
+    if (block.trim() === '') continue;
+    const event: SseEvent = { data: '' };
+    const data: string[] = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith('event:')) event.event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    event.data = data.join('\n');
+    events.push(event);
+  }
+  return events;
+}
+
+type Json = Record<string, unknown>;
+const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The protocol's error envelope, or null when `body` is not one (SPEC §2.3). */
+export function envelopeMessage(front: Front, body: unknown): string | null {
+  if (!isRecord(body) || !isRecord(body.error)) return null;
+  const error = body.error;
+  if (typeof error.message !== 'string' || error.message === '') return null;
+  const wellFormed = {
+    openai: typeof error.type === 'string' && 'code' in error,
+    anthropic: body.type === 'error' && typeof error.type === 'string',
+    gemini: typeof error.code === 'number' && typeof error.status === 'string',
+  }[front];
+  return wellFormed ? error.message : null;
+}
+
+/** Per protocol: the text a stream event adds, and whether it finishes the answer. */
+const STREAM_READERS: Record<
+  Front,
+  (data: Json, event: string | undefined) => { text: string; done: boolean }
+> = {
+  openai: (data) => {
+    const choice = Array.isArray(data.choices) ? (data.choices[0] as Json | undefined) : undefined;
+    const delta = isRecord(choice?.delta) ? choice.delta : {};
+    return { text: typeof delta.content === 'string' ? delta.content : '', done: false };
+  },
+  anthropic: (data, event) => {
+    const delta = isRecord(data.delta) ? data.delta : {};
+    const text = event === 'content_block_delta' && typeof delta.text === 'string' ? delta.text : '';
+    return { text, done: event === 'message_stop' };
+  },
+  gemini: (data) => {
+    const candidate = Array.isArray(data.candidates) ? (data.candidates[0] as Json | undefined) : undefined;
+    const content = isRecord(candidate?.content) ? candidate.content : {};
+    const parts = Array.isArray(content.parts) ? (content.parts as Json[]) : [];
+    const text = parts.map((p) => (typeof p.text === 'string' ? p.text : '')).join('');
+    return { text, done: typeof candidate?.finishReason === 'string' };
+  },
+};
+
+function wholeText(front: Front, body: Json): string | null {
+  if (front === 'openai') {
+    const choice = Array.isArray(body.choices) ? (body.choices[0] as Json | undefined) : undefined;
+    const message = isRecord(choice?.message) ? choice.message : undefined;
+    return typeof message?.content === 'string' ? message.content : null;
+  }
+  if (front === 'anthropic') {
+    if (body.type !== 'message' || !Array.isArray(body.content)) return null;
+    return (body.content as Json[]).map((b) => (typeof b.text === 'string' ? b.text : '')).join('');
+  }
+  const { text, done } = STREAM_READERS.gemini(body, undefined);
+  return done ? text : null;
+}
+
+function classifyStream(front: Front, status: number, text: string): Outcome {
+  const events = parseSseText(text);
+  let answer = '';
+  let finished = false;
+  for (const [index, event] of events.entries()) {
+    const isLast = index === events.length - 1;
+    if (front === 'openai' && event.data === '[DONE]') {
+      if (!isLast) return { kind: 'malformed', status, why: 'events after [DONE]' };
+      finished = true;
+      continue;
+    }
+    const data = parseJson(event.data);
+    if (!isRecord(data))
+      return { kind: 'malformed', status, why: `event data is not JSON: ${event.data.slice(0, 80)}` };
+    const isError = front === 'anthropic' ? event.event === 'error' : 'error' in data;
+    if (isError) {
+      const message = envelopeMessage(front, data);
+      if (message === null) return { kind: 'malformed', status, why: `malformed error event ${event.data}` };
+      if (!isLast) return { kind: 'malformed', status, why: 'events after the error event' };
+      return { kind: 'error', status, message, streamed: true };
+    }
+    const read = STREAM_READERS[front](data, event.event);
+    answer += read.text;
+    if (read.done) finished = true;
+  }
+  if (!finished)
+    return { kind: 'malformed', status, why: `stream ended without finishing: ${text.slice(-200)}` };
+  return { kind: 'answer', status, text: answer, streamed: true };
+}
+
+/** Judges a raw answer as the client's SDK would see it. */
+export function classify(front: Front, status: number, contentType: string, text: string): Outcome {
+  if (status >= 200 && status < 300 && contentType.includes('text/event-stream')) {
+    return classifyStream(front, status, text);
+  }
+  const body = parseJson(text);
+  if (status >= 400) {
+    const message = envelopeMessage(front, body);
+    return message === null
+      ? { kind: 'malformed', status, why: `not a ${front} error envelope: ${text.slice(0, 200)}` }
+      : { kind: 'error', status, message, streamed: false };
+  }
+  const answer = isRecord(body) ? wholeText(front, body) : null;
+  return answer === null
+    ? { kind: 'malformed', status, why: `not a ${front} answer: ${text.slice(0, 200)}` }
+    : { kind: 'answer', status, text: answer, streamed: false };
+}
+
+export interface Exchange {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  outcome: Outcome;
+}
+
+/**
+ * Sends one chat request and reads the whole answer. A deadline turns a hang into a failure with a clear
+ * message instead of a stuck test.
+ */
+export async function exchange(
+  base: string,
+  front: Front,
+  req: ChatRequest,
+  headers: Record<string, string>,
+  options: { dispatcher?: Agent; deadlineMs?: number } = {},
+): Promise<Exchange> {
+  const signal = AbortSignal.timeout(options.deadlineMs ?? 10_000);
+  try {
+    const res = await request(`${base}${req.path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: req.body,
+      signal,
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    });
+    const text = await res.body.text();
+    const contentType = String(res.headers['content-type'] ?? '');
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      text,
+      outcome: classify(front, res.statusCode, contentType, text),
+    };
+  } catch (err) {
+    if (signal.aborted)
+      throw new Error(`${front} ${req.path}: no complete answer within the deadline (hang)`, {
+        cause: err,
+      });
+    throw err;
+  }
+}
+
+/** Open file descriptors of a process (Linux), e.g. to show sockets are not leaked. */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** A port nothing listens on: bound once, then released. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Polls `check` until it holds or the deadline passes; returns its last value. */
+export async function eventually<T>(
+  read: () => T,
+  check: (value: T) => boolean,
+  deadlineMs = 5_000,
+): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  let value = read();
+  while (!check(value) && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    value = read();
+  }
+  return value;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** True when the process was still running at the deadline (and was killed). */
+  timedOut: boolean;
+}
+
+/** Runs the CLI to completion, killing it after `deadlineMs`: a config error must exit, never serve. */
+export function runCliWithin(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  deadlineMs = 8_000,
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: cleanEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, deadlineMs);
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, timedOut });
+    });
+  });
+}
+
+export interface RawAnswer {
+  /** Status of the first response on the connection, 0 if the server closed without answering. */
+  status: number;
+  /** Everything the server wrote. */
+  raw: string;
+}
+
+/**
+ * Writes `bytes` as they are (no client-side validation of header names or values) on a fresh connection,
+ * half-closes it, and collects whatever the server answers until it closes.
+ */
+export function rawExchange(base: string, bytes: Buffer | string, deadlineMs = 5_000): Promise<RawAnswer> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connectTcp(Number(port), hostname, () => socket.end(bytes));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new Error(`no answer to ${JSON.stringify(String(bytes).slice(0, 120))} within ${deadlineMs} ms`),
+      );
+    }, deadlineMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => undefined);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      const raw = Buffer.concat(chunks).toString('latin1');
+      const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(raw)?.[1] ?? 0);
+      resolve({ status, raw });
+    });
+  });
+}
+
+export interface StartedProxy {
+  url: string;
+  child: ChildProcess;
+  stdout(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Like startProxyProcess, but for either scheme: the shared helper only recognises `http://` banners, and
+ * an HTTPS proxy announces `https://`.
+ */
+export async function startProxyAnyScheme(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<StartedProxy> {
+  const child = spawn(process.execPath, [CLI, '--port', '0', '--log-format', 'json', ...args], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line:\n${err}\n${out}`)), 15_000);
+    const poll = setInterval(() => {
+      const match = /"msg":"LLM Interactive Proxy listening on (https?:\/\/[^"]+)"/.exec(out);
+      if (match?.[1]) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    }, 20);
+    void exited.then(() => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      reject(new Error(`proxy exited before listening:\n${err}\n${out}`));
+    });
+  });
+  return {
+    url,
+    child,
+    stdout: () => out,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

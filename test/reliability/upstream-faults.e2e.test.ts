@@ -1,0 +1,213 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFaultyUpstream, type Fault, type FaultyUpstream } from '../helpers/faulty-upstream.js';
+import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
+import {
+  FRONTS,
+  chatRequest,
+  closedPort,
+  eventually,
+  exchange,
+  fdCount,
+  type Exchange,
+  type Front,
+} from './support.js';
+
+const KEY = 'reliability-proxy-key-0123456789';
+const AUTH = { authorization: `Bearer ${KEY}` };
+
+type Expected =
+  | { kind: 'answer' }
+  | { kind: 'error'; status: number; streamed: boolean; retryAfter?: string }
+  /** A same-protocol pass-through gap, covered by pending-passthrough-validation.test.ts. */
+  | { kind: 'pending' };
+
+const answer: Expected = { kind: 'answer' };
+const httpError = (status: number, retryAfter?: string): Expected => ({
+  kind: 'error',
+  status,
+  streamed: false,
+  ...(retryAfter ? { retryAfter } : {}),
+});
+const streamError: Expected = { kind: 'error', status: 200, streamed: true };
+
+/**
+ * What the client must get for each upstream fault: `(stream, sameProtocol) => Expected`. Failures before
+ * the upstream's head are HTTP errors (502 unreachable, 504 timeout); failures after a stream began are an
+ * error event in the client's protocol.
+ */
+const EXPECTATIONS: Record<Fault | 'ok', (stream: boolean, same: boolean) => Expected> = {
+  ok: () => answer,
+  drip: () => answer,
+  hold: () => answer,
+  'reset-before-headers': () => httpError(502),
+  'no-head': () => httpError(504),
+  'reset-mid-stream': (stream) => (stream ? streamError : httpError(502)),
+  'stall-mid-stream': (stream) => (stream ? streamError : httpError(504)),
+  'invalid-json': (_stream, same) => (same ? { kind: 'pending' } : httpError(502)),
+  'invalid-sse': (stream, same) => (same ? { kind: 'pending' } : stream ? streamError : httpError(502)),
+  'truncated-stream': (stream, same) => (!stream ? answer : same ? { kind: 'pending' } : streamError),
+  'status-429': () => httpError(429, '7'),
+  'status-500': () => httpError(500, '3'),
+  'html-502': () => httpError(502),
+};
+
+function check(label: string, result: Exchange, expected: Expected, prompt: string): void {
+  const { outcome } = result;
+  expect(outcome.kind, `${label}: ${JSON.stringify(outcome)}`).not.toBe('malformed');
+  // Security headers hold on answers, errors and streams alike.
+  expect(result.headers['x-content-type-options'], label).toBe('nosniff');
+  if (expected.kind === 'answer') {
+    expect(outcome, label).toMatchObject({ kind: 'answer', status: 200, text: `echo: ${prompt}` });
+  } else if (expected.kind === 'error') {
+    expect(outcome, label).toMatchObject({
+      kind: 'error',
+      status: expected.status,
+      streamed: expected.streamed,
+    });
+    if (expected.retryAfter) expect(result.headers['retry-after'], label).toBe(expected.retryAfter);
+  }
+}
+
+interface Case {
+  label: string;
+  front: Front;
+  back: Front;
+  stream: boolean;
+}
+
+const PAIRS: Case[] = FRONTS.flatMap((front) =>
+  FRONTS.flatMap((back) =>
+    [false, true].map((stream) => ({
+      label: `${front} ← ${back} ${stream ? 'stream' : 'whole'}`,
+      front,
+      back,
+      stream,
+    })),
+  ),
+);
+
+describe('faults from backends: every front-end gets a well-formed answer or error, for every backend', () => {
+  let upstream: FaultyUpstream;
+  let proxy: ProxyProcess;
+  let client: Agent;
+  let baselineFds = 0;
+
+  beforeAll(async () => {
+    upstream = await startFaultyUpstream();
+    proxy = await startProxyProcess(['--default-backend', 'openai', '--timeout', '0.5'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      OPENAI_API_KEY: 'sk-provider-openai-000',
+      ANTHROPIC_API_KEY: 'sk-ant-provider-000',
+      GEMINI_API_KEY: 'AIza-provider-000',
+      OPENAI_API_BASE_URL: `${upstream.url}/v1`,
+      ANTHROPIC_API_BASE_URL: `${upstream.url}/v1`,
+      GEMINI_API_BASE_URL: upstream.url,
+    });
+    client = new Agent({ connections: 32 });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  const faults: Array<Fault | 'ok'> = [
+    'ok',
+    'reset-before-headers',
+    'no-head',
+    'reset-mid-stream',
+    'stall-mid-stream',
+    'invalid-json',
+    'invalid-sse',
+    'truncated-stream',
+    'status-429',
+    'status-500',
+    'html-502',
+    'drip',
+  ];
+  for (const fault of faults) {
+    it(`${fault}: 3 front-ends × 3 backends × stream/whole`, async () => {
+      await Promise.all(
+        PAIRS.map(async ({ label, front, back, stream }) => {
+          const expected = EXPECTATIONS[fault](stream, front === back);
+          if (expected.kind === 'pending') return;
+          const prompt = `${fault} ${label}`;
+          const result = await exchange(
+            proxy.url,
+            front,
+            chatRequest(front, `${back}:fault-${fault}`, stream, prompt),
+            AUTH,
+            { dispatcher: client },
+          );
+          check(`${fault} ${label}`, result, expected, prompt);
+        }),
+      );
+      expect((await fetch(`${proxy.url}/health`)).status).toBe(200);
+      if (fault === 'ok') baselineFds = fdCount(proxy.child.pid as number);
+    });
+  }
+
+  it('leaves nothing behind: no upstream request still open, no growth in open descriptors, no crash', async () => {
+    // Stalled and timed-out upstream requests were closed by the proxy, not left hanging.
+    expect(
+      await eventually(
+        () => upstream.inFlight(),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
+    expect(upstream.aborted).toBeGreaterThan(0);
+    const fds = await eventually(
+      () => fdCount(proxy.child.pid as number),
+      (n) => n <= baselineFds + 24,
+    );
+    // Pooled keep-alive connections to the upstream and the client may differ a little; a leak per fault would not.
+    expect(fds).toBeLessThanOrEqual(baselineFds + 24);
+    expect(proxy.child.exitCode).toBeNull();
+    expect(proxy.stderr()).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('faults from backends: connection refused', () => {
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    const port = await closedPort();
+    const dir = mkdtempSync(join(tmpdir(), 'lip-refused-'));
+    const config = join(dir, 'config.yaml');
+    writeFileSync(
+      config,
+      [
+        'backends:',
+        '  deadopenai: { type: openai, base_url: "http://127.0.0.1:PORT/v1" }',
+        '  deadanthropic: { type: anthropic, base_url: "http://127.0.0.1:PORT/v1" }',
+        '  deadgemini: { type: gemini, base_url: "http://127.0.0.1:PORT" }',
+      ]
+        .join('\n')
+        .replaceAll('PORT', String(port)),
+    );
+    proxy = await startProxyProcess(
+      ['--config', config, '--default-backend', 'deadopenai', '--timeout', '0.5'],
+      {
+        LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      },
+    );
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it('answers 502 in the client protocol, stream or not, and stays healthy', async () => {
+    await Promise.all(
+      PAIRS.map(async ({ label, front, back, stream }) => {
+        const result = await exchange(proxy.url, front, chatRequest(front, `dead${back}:m`, stream), AUTH);
+        check(`refused ${label}`, result, httpError(502), '');
+        expect(result.outcome.kind === 'error' && result.outcome.message).toContain('unreachable');
+      }),
+    );
+    expect((await fetch(`${proxy.url}/health`)).status).toBe(200);
+  });
+});
