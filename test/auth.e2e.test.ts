@@ -263,6 +263,7 @@ describe('brute-force protection', () => {
     const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: operator })).text();
     expect(metrics).toMatch(/llm_proxy_auth_failures_total\{reason="invalid"\} 2/);
     expect(metrics).toMatch(/llm_proxy_auth_blocks_started_total 1/);
+    expect(metrics).toMatch(/llm_proxy_auth_blocked_requests_total 1/);
     expect((await fetch(`${proxy.url}/metrics`)).status).toBe(401);
   });
 

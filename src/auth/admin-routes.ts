@@ -103,7 +103,7 @@ export function registerAuthAdminRoutes<Logger extends FastifyBaseLogger>(
       return sendError(reply, 404, 'not_found', `Address ${clientKey} is not tracked`);
     }
     request.log.info(
-      { clientKey, keyName: request.authKeyName },
+      { request_id: request.id, clientKey, keyName: request.authKeyName },
       `Unblocked ${clientKey} by operator request`,
     );
     return { unblocked: true, address: clientKey };

@@ -44,6 +44,8 @@ export interface AuthEvents {
   onFailure?(reason: AuthFailureReason): void;
   /** A failure started a block. */
   onBlock?(): void;
+  /** A request was refused with 429 because its address is blocked. */
+  onRefused?(): void;
   onSuccess?(keyName: string): void;
 }
 
@@ -120,7 +122,7 @@ function pathOf(url: string): string {
  */
 export function createAuthGate(
   options: AuthGateOptions,
-): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
   const { getKeys, guard, bypass, trustedIps, log, events = {} } = options;
   const now = options.now ?? Date.now;
   let lastStoreErrorLogMs = -Infinity;
@@ -138,7 +140,55 @@ export function createAuthGate(
     );
   };
 
-  return async function authGate(request, reply) {
+  /**
+   * The hot path, synchronous: a valid key from an untracked address on a memory store (or with no guard)
+   * is let through without any Promise. Everything else — blocked or tracked addresses, failures, a shared
+   * store — takes the full path below.
+   */
+  const fastPass = (request: FastifyRequest): boolean => {
+    const { method, url, headers } = request;
+    if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return true;
+    const ip = request.ip;
+    if (trustedIps.contains(ip)) {
+      request.authKeyName = TRUSTED_IP_KEY_NAME;
+      return true;
+    }
+    if (guard !== null) {
+      const state = guard.checkSync(ip);
+      if (state === undefined || state.blocked || state.tracked) return false;
+    }
+    const queryStart = url.indexOf('?');
+    const credential = extractCredential(headers, queryStart < 0 ? '' : url.slice(queryStart + 1));
+    const keyName =
+      credential !== null && credential.value !== null ? getKeys().verify(credential.value) : null;
+    if (keyName === null) return false;
+    request.authKeyName = keyName;
+    events.onSuccess?.(keyName);
+    return true;
+  };
+
+  return function authGate(request, reply, done) {
+    let passed: boolean;
+    try {
+      passed = fastPass(request);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (passed) {
+      done();
+      return;
+    }
+    // When the full path answered (401/429), Fastify must not go on: `done` is called only to continue.
+    fullPath(request, reply).then(
+      (answered) => {
+        if (answered === undefined) done();
+      },
+      (error: unknown) => done(error as Error),
+    );
+  };
+
+  async function fullPath(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const { method, url, headers } = request;
     if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return undefined;
 
@@ -152,7 +202,10 @@ export function createAuthGate(
     if (guard !== null) {
       try {
         const state = await guard.check(ip);
-        if (state.blocked) return sendBlocked(reply, url, state.retryAfterSeconds);
+        if (state.blocked) {
+          events.onRefused?.();
+          return sendBlocked(reply, url, state.retryAfterSeconds);
+        }
         tracked = state.tracked;
       } catch (error) {
         reportStoreError(error);
@@ -208,7 +261,7 @@ export function createAuthGate(
     }
 
     return reply.code(401).header('www-authenticate', failure.challenge).send(unauthorizedBody(url, kind));
-  };
+  }
 }
 
 function sendBlocked(reply: FastifyReply, url: string, retryAfterSeconds: number): FastifyReply {

@@ -192,7 +192,7 @@ export function registerKeyReloadRoute<Logger extends FastifyBaseLogger>(
         }),
       );
     }
-    request.log.info({ keyName: request.authKeyName }, 'Proxy key reload requested');
+    request.log.info({ request_id: request.id, keyName: request.authKeyName }, 'Proxy key reload requested');
     const result = reloader.reload('POST /admin/reload');
     if (result.ok) return { reloaded: true, keys: result.keys };
     return reply.code(500).send(

@@ -1,9 +1,15 @@
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A configured proxy key: the secret itself, or only its SHA-256 (hex) so a config file need not hold it. */
 export type KeyEntry = { name: string; key: string } | { name: string; sha256: string };
 
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
+
+/** One-shot hashing (Node >= 20.12) skips the Hash object a per-request check would otherwise build. */
+const oneShot = crypto.hash as typeof crypto.hash | undefined;
+const sha256 = (text: string): Buffer =>
+  oneShot ? oneShot('sha256', text, 'buffer') : createHash('sha256').update(text, 'utf8').digest();
 
 /** Hex SHA-256 of a key, the form stored by `name:sha256:<hex>` entries and printed by `keygen`. */
 export function hashKey(key: string): string {
@@ -54,7 +60,7 @@ export class KeySet {
    * never exits early and the first match is chosen without a data-dependent branch.
    */
   verify(presented: string): string | null {
-    const digest = createHash('sha256').update(presented, 'utf8').digest();
+    const digest = sha256(presented);
     let matched = -1;
     for (let i = 0; i < this.digests.length; i++) {
       const equal = timingSafeEqual(digest, this.digests[i] as Buffer);

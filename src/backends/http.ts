@@ -1,10 +1,8 @@
+import { Readable } from 'node:stream';
+import { Pool, errors as undiciErrors } from 'undici';
 import type { CancelSignal } from './cancel.js';
-import { Agent, errors as undiciErrors, request } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { UpstreamResponse } from './types.js';
-
-/** One pooled dispatcher for all backends: keep-alive connections are reused across requests. */
-let sharedAgent: Agent | null = null;
 
 export interface HttpSettings {
   /** Longest wait for the response head, and longest silence between body bytes. */
@@ -13,28 +11,48 @@ export interface HttpSettings {
 
 let settings: HttpSettings = { timeoutMs: 120_000 };
 
+/** One keep-alive connection pool per backend origin, reused across requests. */
+const pools = new Map<string, Pool>();
+
+/** Request URLs split once into pool origin and path: no URL parsing per request. */
+const targets = new Map<string, { origin: string; path: string }>();
+const MAX_CACHED_TARGETS = 1024;
+
 export function configureUpstreamHttp(next: HttpSettings): void {
   settings = next;
-  const old = sharedAgent;
-  sharedAgent = null;
-  void old?.close();
+  void closeUpstreamHttp();
 }
 
-function agent(): Agent {
-  sharedAgent ??= new Agent({
-    headersTimeout: settings.timeoutMs,
-    bodyTimeout: settings.timeoutMs,
-    keepAliveTimeout: 10_000,
-    connections: 256,
-    pipelining: 1,
-  });
-  return sharedAgent;
+function poolFor(origin: string): Pool {
+  let pool = pools.get(origin);
+  if (!pool) {
+    pool = new Pool(origin, {
+      headersTimeout: settings.timeoutMs,
+      bodyTimeout: settings.timeoutMs,
+      keepAliveTimeout: 10_000,
+      connections: 256,
+      pipelining: 1,
+    });
+    pools.set(origin, pool);
+  }
+  return pool;
+}
+
+function targetOf(url: string): { origin: string; path: string } {
+  let target = targets.get(url);
+  if (!target) {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+    if (targets.size >= MAX_CACHED_TARGETS) targets.clear();
+    targets.set(url, target);
+  }
+  return target;
 }
 
 export async function closeUpstreamHttp(): Promise<void> {
-  const old = sharedAgent;
-  sharedAgent = null;
-  await old?.close();
+  const closing = [...pools.values()].map((pool) => pool.close());
+  pools.clear();
+  await Promise.all(closing);
 }
 
 export interface UpstreamRequest {
@@ -53,12 +71,13 @@ export interface UpstreamRequest {
  */
 export async function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   try {
-    const res = await request(req.url, {
+    const { origin, path } = targetOf(req.url);
+    const res = await poolFor(origin).request({
+      path,
       method: req.method,
       headers: req.headers,
       body: req.body,
       signal: req.signal,
-      dispatcher: agent(),
     });
     const body = res.body;
     return {
@@ -88,17 +107,35 @@ export function upstreamFailure(err: unknown, backendName: string, signal?: Canc
   });
 }
 
-/** Reads a whole (small, non-streamed) upstream body as text. */
-export async function readText(
-  body: AsyncIterable<Uint8Array>,
-  limitBytes = 32 * 1024 * 1024,
-): Promise<string> {
+const tooLarge = () => new ProxyError(502, 'Backend answer is too large', { code: 'upstream_too_large' });
+
+/** Reads a whole (small, non-streamed) upstream body as text, refusing one over `limitBytes`. */
+export function readText(body: AsyncIterable<Uint8Array>, limitBytes = 32 * 1024 * 1024): Promise<string> {
+  if (!(body instanceof Readable)) return readIterable(body, limitBytes);
+  // Plain 'data' events: far cheaper per request than an async iterator over the stream.
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        body.destroy();
+        reject(tooLarge());
+      } else chunks.push(chunk);
+    });
+    body.once('end', () =>
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')),
+    );
+    body.once('error', reject);
+  });
+}
+
+async function readIterable(body: AsyncIterable<Uint8Array>, limitBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.byteLength;
-    if (size > limitBytes)
-      throw new ProxyError(502, 'Backend answer is too large', { code: 'upstream_too_large' });
+    if (size > limitBytes) throw tooLarge();
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks).toString('utf8');

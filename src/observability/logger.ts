@@ -42,7 +42,6 @@ export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
     {
       level: opts.level,
       base: undefined,
-      timestamp: pino.stdTimeFunctions.isoTime,
       ...redactingLoggerOptions(opts.redactor),
     },
     streams.length === 1 ? consoleDest : pino.multistream(streams),

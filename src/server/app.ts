@@ -112,6 +112,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Our own access line (onResponse) replaces Fastify's two request log lines.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    // No child logger per request (a measurable cost on the hot path): lines that concern a request name
+    // its request_id themselves.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: config.server.max_body_bytes,
     trustProxy: opts.trustProxy,
     genReqId: requestIdFor,
@@ -149,6 +152,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     opts.metrics.duration.observe({ route, backend }, durationMs / 1000);
     request.log.info(
       {
+        request_id: request.id,
         method: request.method,
         path: request.url.split('?', 1)[0],
         status: reply.statusCode,

@@ -274,6 +274,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
     events: {
       onFailure: (reason) => metrics.authFailures.inc({ reason }),
       onBlock: () => metrics.blocksStarted.inc(),
+      onRefused: () => metrics.authBlocked.inc(),
     },
   }) as onRequestHookHandler;
 

@@ -76,7 +76,7 @@ export function registerErrorHandling(app: FastifyInstance, redact: (text: strin
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const proxyError = toProxyError(error);
     if (proxyError.status >= 500 && !(error instanceof ProxyError)) {
-      request.log.error({ err: error }, 'unhandled error');
+      request.log.error({ request_id: request.id, err: error }, 'unhandled error');
     }
     if (reply.sent || reply.raw.headersSent) return;
     // 499 is our internal "client went away": nobody is listening for an answer.
