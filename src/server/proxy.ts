@@ -97,23 +97,33 @@ const STREAM_FINISHED: Record<Protocol, RegExp> = {
 
 const TAIL_CHARS = 512;
 
-/** Watches the end of a pass-through stream for the protocol's finish marker. */
+/**
+ * Watches the end of a pass-through stream for the protocol's finish marker. Per chunk it only keeps a
+ * reference to the last few chunks; text is decoded once, at the end.
+ */
 class FinishWatch {
-  private tail = '';
+  private recent: Array<Uint8Array | string> = [];
+  private recentLength = 0;
 
   constructor(private readonly protocol: Protocol) {}
 
   see(chunk: Uint8Array | string): void {
-    const text =
-      typeof chunk === 'string'
-        ? chunk
-        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
-    this.tail = text.length >= TAIL_CHARS ? text.slice(-TAIL_CHARS) : (this.tail + text).slice(-TAIL_CHARS);
+    this.recent.push(chunk);
+    this.recentLength += chunk.length;
+    while (this.recent.length > 1 && this.recentLength - this.recent[0]!.length >= TAIL_CHARS) {
+      this.recentLength -= this.recent.shift()!.length;
+    }
   }
 
   /** The error event owed to the client when the stream ended unfinished, else null. */
   missingEnd(backendName: string): string | null {
-    if (STREAM_FINISHED[this.protocol].test(this.tail)) return null;
+    const tail = this.recent
+      .map((c) =>
+        typeof c === 'string' ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1'),
+      )
+      .join('')
+      .slice(-TAIL_CHARS);
+    if (STREAM_FINISHED[this.protocol].test(tail)) return null;
     return codecs[this.protocol].encodeError({
       status: 502,
       message: `Backend '${backendName}' ended the stream before the answer was finished`,
