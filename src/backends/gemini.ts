@@ -1,6 +1,5 @@
 import type { CancelSignal } from './cancel.js';
-import { ProxyError } from '../errors.js';
-import { readText, sendUpstream } from './http.js';
+import { getJson, sendUpstream } from './http.js';
 import type { Backend, BackendCall, ModelInfo, UpstreamResponse } from './types.js';
 
 export interface GeminiOptions {
@@ -56,18 +55,9 @@ export class GeminiBackend implements Backend {
   }
 
   async listModels(signal: CancelSignal): Promise<ModelInfo[]> {
-    const res = await sendUpstream({
-      url: `${this.modelsBase}?pageSize=1000`,
-      method: 'GET',
-      headers: this.headers,
-      signal,
-      backendName: this.name,
-    });
-    const text = await readText(res.body);
-    if (res.status >= 400) {
-      throw new ProxyError(res.status, `Backend '${this.name}' refused to list models (HTTP ${res.status})`);
-    }
-    const parsed = JSON.parse(text) as { models?: Array<{ name?: unknown }> };
+    const parsed = (await getJson(`${this.modelsBase}?pageSize=1000`, this.headers, signal, this.name)) as {
+      models?: Array<{ name?: unknown }>;
+    };
     return (parsed.models ?? [])
       .filter((m): m is { name: string } => typeof m.name === 'string')
       .map((m) => ({ id: m.name.replace(/^models\//, ''), ownedBy: this.name }));

@@ -140,3 +140,24 @@ async function readIterable(body: AsyncIterable<Uint8Array>, limitBytes: number)
   }
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/** GETs a small JSON document from a backend (its model list); refusals and non-JSON become ProxyErrors. */
+export async function getJson(
+  url: string,
+  headers: Record<string, string>,
+  signal: CancelSignal,
+  backendName: string,
+): Promise<unknown> {
+  const res = await sendUpstream({ url, method: 'GET', headers, signal, backendName });
+  const text = await readText(res.body);
+  if (res.status >= 400) {
+    throw new ProxyError(res.status, `Backend '${backendName}' refused to list models (HTTP ${res.status})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ProxyError(502, `Backend '${backendName}' answered with invalid JSON`, {
+      code: 'upstream_invalid',
+    });
+  }
+}

@@ -1,6 +1,5 @@
 import type { CancelSignal } from './cancel.js';
-import { ProxyError } from '../errors.js';
-import { readText, sendUpstream } from './http.js';
+import { getJson, sendUpstream } from './http.js';
 import type { Backend, BackendCall, ModelInfo, UpstreamResponse } from './types.js';
 
 export interface OpenAICompatibleOptions {
@@ -52,18 +51,9 @@ export class OpenAICompatibleBackend implements Backend {
   }
 
   async listModels(signal: CancelSignal): Promise<ModelInfo[]> {
-    const res = await sendUpstream({
-      url: this.modelsUrl,
-      method: 'GET',
-      headers: this.headers,
-      signal,
-      backendName: this.name,
-    });
-    const text = await readText(res.body);
-    if (res.status >= 400) {
-      throw new ProxyError(res.status, `Backend '${this.name}' refused to list models (HTTP ${res.status})`);
-    }
-    const parsed = JSON.parse(text) as { data?: Array<{ id?: unknown; owned_by?: unknown }> };
+    const parsed = (await getJson(this.modelsUrl, this.headers, signal, this.name)) as {
+      data?: Array<{ id?: unknown; owned_by?: unknown }>;
+    };
     return (parsed.data ?? [])
       .filter((m): m is { id: string; owned_by?: unknown } => typeof m.id === 'string')
       .map((m) => ({ id: m.id, ownedBy: typeof m.owned_by === 'string' ? m.owned_by : this.name }));
