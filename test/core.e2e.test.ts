@@ -71,6 +71,42 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
     expect(`ech${rest}`).toBe('echo: stream me');
   });
 
+  it('logs an access line and counts metrics for a streamed answer, whose headers carry the usual extras', async () => {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${PROXY_KEY}`,
+        'content-type': 'application/json',
+        'x-request-id': 'stream-log-1',
+      },
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'log me' }],
+      }),
+    });
+    expect(res.headers.get('x-request-id')).toBe('stream-log-1');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(Number(res.headers.get('x-proxy-overhead-ms'))).toBeGreaterThanOrEqual(0);
+    expect(await res.text()).toContain('data: [DONE]');
+    await expect
+      .poll(
+        () =>
+          proxy
+            .stdout()
+            .split('\n')
+            .find((line) => line.includes('"request_id":"stream-log-1"')) ?? '',
+      )
+      .toMatch(/"status":200.*"backend":"openai".*"msg":"request"/);
+    const metrics = await (
+      await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${PROXY_KEY}` } })
+    ).text();
+    expect(metrics).toMatch(
+      /llm_proxy_requests_total\{route="\/v1\/chat\/completions",backend="openai",status="200"\} \d+/,
+    );
+  });
+
   it('aborts the upstream request when the client disconnects mid-stream', async () => {
     const controller = new AbortController();
     const stream = await client.chat.completions.create(

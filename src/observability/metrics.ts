@@ -53,7 +53,28 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
 
+  /** Labelled children, looked up once per label set: prom-client otherwise hashes labels on every call. */
+  private readonly perRoute = new Map<
+    string,
+    { requests: Counter.Internal; duration: Histogram.Internal<'route' | 'backend'> }
+  >();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'llm_proxy_' });
+  }
+
+  /** Records one answered request. Label values come from the route table and backend names: bounded. */
+  observeRequest(route: string, backend: string, status: number, seconds: number): void {
+    const key = `${route}\u0000${backend}\u0000${status}`;
+    let children = this.perRoute.get(key);
+    if (!children) {
+      children = {
+        requests: this.requests.labels({ route, backend, status: String(status) }),
+        duration: this.duration.labels({ route, backend }),
+      };
+      this.perRoute.set(key, children);
+    }
+    children.requests.inc();
+    children.duration.observe(seconds);
   }
 }

@@ -148,15 +148,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const durationMs = state ? performance.now() - state.start : 0;
     const route = routeLabel(request.routeOptions.url);
     const backend = state?.backend ?? '';
-    opts.metrics.requests.inc({ route, backend, status: String(reply.statusCode) });
-    opts.metrics.duration.observe({ route, backend }, durationMs / 1000);
+    opts.metrics.observeRequest(route, backend, reply.statusCode, durationMs / 1000);
     request.log.info(
       {
         request_id: request.id,
         method: request.method,
         path: request.url.split('?', 1)[0],
         status: reply.statusCode,
-        duration_ms: Number(durationMs.toFixed(3)),
+        duration_ms: Math.round(durationMs * 1000) / 1000,
         backend: state?.backend ?? undefined,
         model: state?.model ?? undefined,
         key_name: request.authKeyName ?? undefined,

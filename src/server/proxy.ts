@@ -1,6 +1,6 @@
 import { Cancellation, type CancelSignal } from '../backends/cancel.js';
 import { performance } from 'node:perf_hooks';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CaptureRecorder } from '../capture/events.js';
 import { readText, upstreamFailure } from '../backends/http.js';
@@ -133,32 +133,10 @@ class FinishWatch {
 }
 
 /**
- * Same-protocol streaming: bytes go to the client as they arrive, through `pipe` (Node's cheapest path,
- * with backpressure: a slow client slows the upstream read). A backend that fails or stops mid-stream gets a
- * protocol error event instead of a silently truncated answer.
+ * Same-protocol streaming when the body is only an async iterable (a tee into the wire capture): bytes go
+ * on as they arrive, pulled by the response (backpressure); a failed or unfinished stream ends in the
+ * protocol's error event.
  */
-function passThroughStream(
-  source: AsyncIterable<Uint8Array>,
-  protocol: Protocol,
-  backendName: string,
-  signal: CancelSignal,
-): Readable {
-  if (!(source instanceof Readable)) {
-    return Readable.from(passThroughIterable(source, protocol, backendName, signal), { objectMode: false });
-  }
-  const out = new PassThrough();
-  const watch = new FinishWatch(protocol);
-  source.on('data', (chunk: Buffer) => watch.see(chunk));
-  source.once('error', (err) => {
-    if (signal.aborted) out.destroy();
-    else out.end(midStreamError(protocol, backendName, err));
-  });
-  source.once('end', () => out.end(watch.missingEnd(backendName) ?? undefined));
-  source.pipe(out, { end: false });
-  return out;
-}
-
-/** The same for a body that is only an async iterable (a tee into the wire capture). */
 async function* passThroughIterable(
   source: AsyncIterable<Uint8Array>,
   protocol: Protocol,
@@ -178,6 +156,40 @@ async function* passThroughIterable(
   }
   const owed = watch.missingEnd(backendName);
   if (owed) yield owed;
+}
+
+/**
+ * The hottest streaming case — same protocol, no capture — written straight to the socket: Fastify is told
+ * the reply is handled (its onResponse hooks, the access log and metrics, still run at the end), the head
+ * carries every header set so far, and the upstream body is piped into the response with no stream in
+ * between. Mid-stream failures and unfinished streams still end in the protocol's error event.
+ */
+function pipeToClient(
+  reply: FastifyReply,
+  status: number,
+  source: Readable,
+  protocol: Protocol,
+  backendName: string,
+  signal: CancelSignal,
+): FastifyReply {
+  const state = reply.request.proxyState;
+  const res = reply.raw;
+  reply.hijack();
+  res.writeHead(status, {
+    ...(reply.getHeaders() as Record<string, string | string[]>),
+    ...SSE_HEADERS,
+    'x-proxy-overhead-ms': Math.max(0, performance.now() - state.start - state.backendMs).toFixed(3),
+  });
+  const watch = new FinishWatch(protocol);
+  source.on('data', (chunk: Buffer) => watch.see(chunk));
+  source.once('error', (err) => {
+    source.unpipe(res);
+    if (signal.aborted || res.destroyed) res.destroy();
+    else res.end(midStreamError(protocol, backendName, err));
+  });
+  source.once('end', () => res.end(watch.missingEnd(backendName) ?? undefined));
+  source.pipe(res, { end: false });
+  return reply;
 }
 
 function extractMessage(text: string): string | undefined {
@@ -294,14 +306,17 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
 
     const contentType = String(upstream.headers['content-type'] ?? '');
     if (target.stream && contentType.includes('text/event-stream')) {
+      reply.raw.once('close', () => upstream.dispose());
+      if (!capture && backend.protocol === from && upstream.body instanceof Readable) {
+        return pipeToClient(reply, upstream.status, upstream.body, from, backend.name, controller);
+      }
       let source: AsyncIterable<Uint8Array> = upstream.body;
       if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
       let out: AsyncIterable<Uint8Array | string> =
         backend.protocol === from
-          ? passThroughStream(source, from, backend.name, controller)
+          ? passThroughIterable(source, from, backend.name, controller)
           : translateStream(source, backend.protocol, from, { model: route.model, requestId: request.id });
       if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
-      reply.raw.once('close', () => upstream.dispose());
       reply.code(upstream.status).headers(SSE_HEADERS);
       return reply.send(out instanceof Readable ? out : Readable.from(out, { objectMode: false }));
     }
