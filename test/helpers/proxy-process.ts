@@ -20,6 +20,12 @@ export function cleanEnv(extra: Record<string, string | undefined>): NodeJS.Proc
   return env;
 }
 
+/** Every proxy a test started: killed when the test worker exits, so a failed test leaves none behind. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
 /** Starts the real CLI on a free loopback port and waits for its "listening" log line. */
 export async function startProxyProcess(
   args: string[] = [],
@@ -29,6 +35,8 @@ export async function startProxyProcess(
     env: cleanEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let out = '';
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -48,10 +56,10 @@ export async function startProxyProcess(
       reject(new Error(`proxy exited with ${code} before listening:\n${err}\n${out}`)),
     );
     // The port is read from the info-level banner: a child started above info would never show it.
-    setTimeout(
-      () => reject(new Error(`proxy did not log its listening line in time:\n${err}\n${out}`)),
-      15_000,
-    ).unref();
+    setTimeout(() => {
+      child.kill('SIGKILL'); // never leave a half-started proxy behind
+      reject(new Error(`proxy did not log its listening line in time:\n${err}\n${out}`));
+    }, 15_000).unref();
   });
   return {
     url,
