@@ -11,6 +11,7 @@ import {
   exchange,
   fdCount,
   type Front,
+  backendsAt,
 } from './support.js';
 
 const KEY = 'client-faults-proxy-key-0123456789';
@@ -61,15 +62,7 @@ describe('faults from clients', () => {
         '3',
         '--disable-brute-force-protection',
       ],
-      {
-        LLM_INTERACTIVE_PROXY_API_KEY: KEY,
-        OPENAI_API_KEY: 'sk-provider-openai-000',
-        ANTHROPIC_API_KEY: 'sk-ant-provider-000',
-        GEMINI_API_KEY: 'AIza-provider-000',
-        OPENAI_API_BASE_URL: `${upstream.url}/v1`,
-        ANTHROPIC_API_BASE_URL: `${upstream.url}/v1`,
-        GEMINI_API_BASE_URL: upstream.url,
-      },
+      backendsAt(upstream.url, KEY),
     );
   });
   afterAll(async () => {

@@ -2,7 +2,15 @@ import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
-import { FRONTS, chatRequest, eventually, exchange, type Front, type Outcome } from './support.js';
+import {
+  FRONTS,
+  backendsAt,
+  chatRequest,
+  eventually,
+  exchange,
+  type Front,
+  type Outcome,
+} from './support.js';
 
 const KEY = 'load-chaos-proxy-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}` };
@@ -15,15 +23,10 @@ describe('load and chaos', () => {
 
   beforeAll(async () => {
     upstream = await startFaultyUpstream({ chunks: 8 });
-    proxy = await startProxyProcess(['--default-backend', 'openai', '--timeout', '2'], {
-      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
-      OPENAI_API_KEY: 'sk-provider-openai-000',
-      ANTHROPIC_API_KEY: 'sk-ant-provider-000',
-      GEMINI_API_KEY: 'AIza-provider-000',
-      OPENAI_API_BASE_URL: `${upstream.url}/v1`,
-      ANTHROPIC_API_BASE_URL: `${upstream.url}/v1`,
-      GEMINI_API_BASE_URL: upstream.url,
-    });
+    proxy = await startProxyProcess(
+      ['--default-backend', 'openai', '--timeout', '2'],
+      backendsAt(upstream.url, KEY),
+    );
     client = new Agent({ connections: 300 });
   });
   afterAll(async () => {

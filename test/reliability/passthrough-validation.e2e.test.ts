@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
-import { FRONTS, chatRequest, envelopeMessage, exchange, parseSseText } from './support.js';
+import { FRONTS, backendsAt, chatRequest, envelopeMessage, exchange, parseSseText } from './support.js';
 
 const KEY = 'pending-proxy-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}` };
@@ -18,15 +18,10 @@ describe('same-protocol pass-through of a broken backend answer', () => {
 
   beforeAll(async () => {
     upstream = await startFaultyUpstream();
-    proxy = await startProxyProcess(['--default-backend', 'openai', '--timeout', '0.5'], {
-      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
-      OPENAI_API_KEY: 'sk-provider-openai-000',
-      ANTHROPIC_API_KEY: 'sk-ant-provider-000',
-      GEMINI_API_KEY: 'AIza-provider-000',
-      OPENAI_API_BASE_URL: `${upstream.url}/v1`,
-      ANTHROPIC_API_BASE_URL: `${upstream.url}/v1`,
-      GEMINI_API_BASE_URL: upstream.url,
-    });
+    proxy = await startProxyProcess(
+      ['--default-backend', 'openai', '--timeout', '0.5'],
+      backendsAt(upstream.url, KEY),
+    );
   });
   afterAll(async () => {
     await proxy?.stop();

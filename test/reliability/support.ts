@@ -372,3 +372,16 @@ export async function startProxyAnyScheme(
     },
   };
 }
+
+/** The env that points all three built-in backends at one faulty upstream, with placeholder provider keys. */
+export function backendsAt(upstreamUrl: string, proxyKey: string): Record<string, string> {
+  return {
+    LLM_INTERACTIVE_PROXY_API_KEY: proxyKey,
+    OPENAI_API_KEY: 'sk-provider-openai-000',
+    ANTHROPIC_API_KEY: 'sk-ant-provider-000',
+    GEMINI_API_KEY: 'AIza-provider-000',
+    OPENAI_API_BASE_URL: `${upstreamUrl}/v1`,
+    ANTHROPIC_API_BASE_URL: `${upstreamUrl}/v1`,
+    GEMINI_API_BASE_URL: upstreamUrl,
+  };
+}

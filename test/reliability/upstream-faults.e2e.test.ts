@@ -14,6 +14,7 @@ import {
   fdCount,
   type Exchange,
   type Front,
+  backendsAt,
 } from './support.js';
 
 const KEY = 'reliability-proxy-key-0123456789';
@@ -98,15 +99,10 @@ describe('faults from backends: every front-end gets a well-formed answer or err
 
   beforeAll(async () => {
     upstream = await startFaultyUpstream();
-    proxy = await startProxyProcess(['--default-backend', 'openai', '--timeout', '0.5'], {
-      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
-      OPENAI_API_KEY: 'sk-provider-openai-000',
-      ANTHROPIC_API_KEY: 'sk-ant-provider-000',
-      GEMINI_API_KEY: 'AIza-provider-000',
-      OPENAI_API_BASE_URL: `${upstream.url}/v1`,
-      ANTHROPIC_API_BASE_URL: `${upstream.url}/v1`,
-      GEMINI_API_BASE_URL: upstream.url,
-    });
+    proxy = await startProxyProcess(
+      ['--default-backend', 'openai', '--timeout', '0.5'],
+      backendsAt(upstream.url, KEY),
+    );
     client = new Agent({ connections: 32 });
   });
   afterAll(async () => {
