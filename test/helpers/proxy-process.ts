@@ -74,11 +74,23 @@ export async function startProxyProcess(
   };
 }
 
-/** Runs the CLI to completion (for startup errors, --help, keygen). */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** True when the process was still running at the deadline (and was killed). */
+  timedOut: boolean;
+}
+
+/**
+ * Runs the CLI to completion (startup errors, --help, keygen), killing it after `deadlineMs`: a config that
+ * should fail must exit, and one that wrongly starts serving fails the test instead of hanging it.
+ */
 export function runCli(
   args: string[],
   env: Record<string, string | undefined> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  deadlineMs = 8_000,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: cleanEnv(env),
@@ -86,8 +98,16 @@ export function runCli(
     });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, deadlineMs);
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, timedOut });
+    });
   });
 }

@@ -6,14 +6,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCliWithin } from './support.js';
+import { runCli } from '../helpers/proxy-process.js';
 
 describe('a YAML section of the wrong type is an error even when a flag sets a key inside it', () => {
   it('server: 5 with --port 0', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'lip-section-')), 'config.yaml');
     writeFileSync(file, 'server: 5\n');
     // A config error exits within a second; 4 s means it started and is listening.
-    const result = await runCliWithin(
+    const result = await runCli(
       ['--config', file, '--port', '0'],
       { LLM_INTERACTIVE_PROXY_API_KEY: 'k-0123456789' },
       4_000,

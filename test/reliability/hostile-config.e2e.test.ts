@@ -7,8 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxyProcess } from '../helpers/proxy-process.js';
-import { runCliWithin } from './support.js';
+import { runCli, startProxyProcess } from '../helpers/proxy-process.js';
 
 const KEY = 'hostile-config-key-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'lip-hostile-'));
@@ -262,7 +261,7 @@ describe.concurrent('hostile configuration: a clear startup error naming it', ()
     it(label, async () => {
       // --port 0 keeps a proxy that wrongly starts off port 8000; it would mask APP_PORT (flags win).
       const port = env.APP_PORT === undefined ? ['--port', '0'] : [];
-      const result = await runCliWithin([...port, ...args], { LLM_INTERACTIVE_PROXY_API_KEY: KEY, ...env });
+      const result = await runCli([...port, ...args], { LLM_INTERACTIVE_PROXY_API_KEY: KEY, ...env });
       expect(result.timedOut, `${label}: the proxy started instead of refusing\n${result.stdout}`).toBe(
         false,
       );

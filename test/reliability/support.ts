@@ -3,11 +3,9 @@
  * answer is well-formed in its protocol, counting a process's open file descriptors, and running the CLI
  * with a deadline (a startup error must end the process; a silent default would leave it listening).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { connect as connectTcp, createServer } from 'node:net';
 import { Agent, request } from 'undici';
-import { CLI, cleanEnv } from '../helpers/proxy-process.js';
 
 export type Front = 'openai' | 'anthropic' | 'gemini';
 export const FRONTS: readonly Front[] = ['openai', 'anthropic', 'gemini'];
@@ -254,41 +252,6 @@ export async function eventually<T>(
   return value;
 }
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  /** True when the process was still running at the deadline (and was killed). */
-  timedOut: boolean;
-}
-
-/** Runs the CLI to completion, killing it after `deadlineMs`: a config error must exit, never serve. */
-export function runCliWithin(
-  args: string[],
-  env: Record<string, string | undefined> = {},
-  deadlineMs = 8_000,
-): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: cleanEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, deadlineMs);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, timedOut });
-    });
-  });
-}
-
 export interface RawAnswer {
   /** Status of the first response on the connection, 0 if the server closed without answering. */
   status: number;
@@ -320,57 +283,6 @@ export function rawExchange(base: string, bytes: Buffer | string, deadlineMs = 5
       resolve({ status, raw });
     });
   });
-}
-
-export interface StartedProxy {
-  url: string;
-  child: ChildProcess;
-  stdout(): string;
-  stop(): Promise<void>;
-}
-
-/**
- * Like startProxyProcess, but for either scheme: the shared helper only recognises `http://` banners, and
- * an HTTPS proxy announces `https://`.
- */
-export async function startProxyAnyScheme(
-  args: string[],
-  env: Record<string, string | undefined>,
-): Promise<StartedProxy> {
-  const child = spawn(process.execPath, [CLI, '--port', '0', '--log-format', 'json', ...args], {
-    env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line:\n${err}\n${out}`)), 15_000);
-    const poll = setInterval(() => {
-      const match = /"msg":"LLM Interactive Proxy listening on (https?:\/\/[^"]+)"/.exec(out);
-      if (match?.[1]) {
-        clearInterval(poll);
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    }, 20);
-    void exited.then(() => {
-      clearInterval(poll);
-      clearTimeout(timer);
-      reject(new Error(`proxy exited before listening:\n${err}\n${out}`));
-    });
-  });
-  return {
-    url,
-    child,
-    stdout: () => out,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 /** The env that points all three built-in backends at one faulty upstream, with placeholder provider keys. */

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawExchange, runCliWithin, startProxyAnyScheme, type StartedProxy } from './support.js';
+import { runCli, startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
+import { rawExchange } from './support.js';
 
 const KEY = 'tls-proxy-key-0123456789abcdef';
 const dir = mkdtempSync(join(tmpdir(), 'lip-tls-'));
@@ -41,12 +42,12 @@ function selfSigned(name: string): { cert: string; key: string } {
 describe('HTTPS without a fronting proxy (--tls-cert / --tls-key)', () => {
   let files: { cert: string; key: string };
   let trusting: Agent;
-  let proxy: StartedProxy;
+  let proxy: ProxyProcess;
 
   beforeAll(async () => {
     files = selfSigned('server');
     trusting = new Agent({ connect: { ca: readFileSync(files.cert) } });
-    proxy = await startProxyAnyScheme(['--tls-cert', files.cert, '--tls-key', files.key], {
+    proxy = await startProxyProcess(['--tls-cert', files.cert, '--tls-key', files.key], {
       LLM_INTERACTIVE_PROXY_API_KEY: KEY,
     });
   });
@@ -101,7 +102,7 @@ describe('HTTPS without a fronting proxy (--tls-cert / --tls-key)', () => {
       [[], { TLS_CERT_FILE: files.cert, TLS_KEY_FILE: files.key }],
       [['--config', yaml], {}],
     ] as const) {
-      const other = await startProxyAnyScheme([...args], { LLM_INTERACTIVE_PROXY_API_KEY: KEY, ...env });
+      const other = await startProxyProcess([...args], { LLM_INTERACTIVE_PROXY_API_KEY: KEY, ...env });
       try {
         expect(other.url).toMatch(/^https:/);
         const res = await undiciFetch(`${other.url}/health`, { dispatcher: trusting });
@@ -114,7 +115,7 @@ describe('HTTPS without a fronting proxy (--tls-cert / --tls-key)', () => {
 
   it('refuses to start with a certificate and a key that do not belong together', async () => {
     const other = selfSigned('other');
-    const result = await runCliWithin(['--port', '0', '--tls-cert', files.cert, '--tls-key', other.key], {
+    const result = await runCli(['--port', '0', '--tls-cert', files.cert, '--tls-key', other.key], {
       LLM_INTERACTIVE_PROXY_API_KEY: KEY,
     });
     expect(result.timedOut).toBe(false);
