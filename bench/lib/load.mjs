@@ -23,22 +23,26 @@ export function chatRequestBody({ stream }) {
   });
 }
 
-/**
- * One autocannon run against origin. Returns throughput, latency and error counts. Throws nothing on
- * error responses: the caller decides (the benchmark fails loudly on any).
- */
-export async function measure({ origin, key, stream, connections, durationS }) {
-  const latencies = new LatencySamples();
-  const run = autocannon({
+/** The autocannon options shared by every run: chat completions with the target's key. */
+function chatLoad({ origin, key, stream, connections }) {
+  return {
     url: `${origin}${CHAT_PATH}`,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     body: chatRequestBody({ stream }),
     connections,
     pipelining: 1,
-    duration: durationS,
     timeout: 10,
-  });
+  };
+}
+
+/**
+ * One autocannon run against origin. Returns throughput, latency and error counts. Throws nothing on
+ * error responses: the caller decides (the benchmark fails loudly on any).
+ */
+export async function measure({ origin, key, stream, connections, durationS }) {
+  const latencies = new LatencySamples();
+  const run = autocannon({ ...chatLoad({ origin, key, stream, connections }), duration: durationS });
   run.on('response', (_client, statusCode, _bytes, ms) => {
     if (statusCode >= 200 && statusCode < 300) latencies.add(ms);
   });
@@ -56,16 +60,7 @@ export async function measure({ origin, key, stream, connections, durationS }) {
 
 /** Sends exactly `amount` requests (for the memory benchmark). */
 export async function sendAmount({ origin, key, stream, connections, amount }) {
-  const result = await autocannon({
-    url: `${origin}${CHAT_PATH}`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: chatRequestBody({ stream }),
-    connections,
-    pipelining: 1,
-    amount,
-    timeout: 10,
-  });
+  const result = await autocannon({ ...chatLoad({ origin, key, stream, connections }), amount });
   return {
     reqPerSec: result.requests.total / result.duration,
     requests: result.requests.total,

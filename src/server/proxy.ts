@@ -8,7 +8,7 @@ import type { BackendRegistry } from '../backends/registry.js';
 import type { Backend, UpstreamResponse } from '../backends/types.js';
 import { ProxyError } from '../errors.js';
 import { codecs } from '../protocols/registry.js';
-import { errorEnvelope, type ErrorInfo } from '../protocols/errors.js';
+import { errorEnvelope } from '../protocols/errors.js';
 import { translateStream } from '../protocols/translate.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
@@ -192,19 +192,6 @@ function pipeToClient(
   return reply;
 }
 
-function extractMessage(text: string): string | undefined {
-  try {
-    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
-    if (typeof parsed.error === 'string') return parsed.error;
-    if (typeof parsed.error?.message === 'string') return parsed.error.message;
-    if (typeof parsed.message === 'string') return parsed.message;
-  } catch {
-    // Not JSON: fall through to a short excerpt.
-  }
-  const trimmed = text.trim();
-  return trimmed ? trimmed.slice(0, 500) : undefined;
-}
-
 /** A backend's error, in the client's protocol, with the backend's status kept. */
 function upstreamErrorBody(
   text: string,
@@ -220,16 +207,8 @@ function upstreamErrorBody(
       // Not an error body the client's SDK could read: wrap it below.
     }
   }
-  let info: ErrorInfo;
-  try {
-    info = codecs[backendProtocol].decodeError(status, text);
-  } catch {
-    info = {
-      status,
-      message: extractMessage(text) ?? `Backend answered HTTP ${status}`,
-      code: 'upstream_error',
-    };
-  }
+  // The codec reads the backend's envelope, or falls back to a short excerpt of a body that is not one.
+  const info = codecs[backendProtocol].decodeError(status, text);
   return errorEnvelope(from, { ...info, status });
 }
 
