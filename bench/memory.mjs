@@ -14,11 +14,8 @@ import { request } from 'undici';
 import { DEFAULT_STREAM_CHUNKS, PROXY_KEY } from './lib/constants.mjs';
 import { failuresOf, sendAmount } from './lib/load.mjs';
 import { installCleanup, rssMb, startMock, startProject, stopChild } from './lib/processes.mjs';
+import { formatGrowth, judgeRss, RSS_GROWTH_TOLERANCE_MB, RSS_TARGET_MB } from './lib/rss.mjs';
 import { verifyCompletion, verifyStream } from './lib/verify.mjs';
-
-const RSS_TARGET_MB = 120;
-// RSS moves with GC timing; growth below this between the first and the last batch is noise.
-const GROWTH_TOLERANCE_MB = 8;
 
 function envNumber(name, fallback) {
   const value = Number(process.env[name] ?? fallback);
@@ -92,14 +89,11 @@ async function main() {
   await stopChild(mock.child);
   rmSync(workDir, { recursive: true, force: true });
 
-  const peak = Math.max(...rss);
-  const growth = rss.at(-1) - rss[0];
-  const rssOk = peak <= RSS_TARGET_MB;
-  const growthOk = growth <= GROWTH_TOLERANCE_MB;
+  const { peak, growth, rssOk, growthOk } = judgeRss(rss);
   console.log(
     `MEMORY rss_peak=${peak.toFixed(0)}MB(${rssOk ? 'ok' : 'MISS'}) ` +
-      `growth_batch1_to_${BATCHES}=${growth >= 0 ? '+' : ''}${growth.toFixed(1)}MB(${growthOk ? 'ok' : 'MISS'}) ` +
-      `(targets: <=${RSS_TARGET_MB}MB, growth <=${GROWTH_TOLERANCE_MB}MB)`,
+      `growth_batch1_to_${BATCHES}=${formatGrowth(growth)}(${growthOk ? 'ok' : 'MISS'}) ` +
+      `(targets: <=${RSS_TARGET_MB}MB, growth <=${RSS_GROWTH_TOLERANCE_MB}MB)`,
   );
   process.exitCode = rssOk && growthOk ? 0 : 1;
 }

@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { attackSummary, ATTACK_P99_RATIO_TARGET, runAttackScenario } from './lib/attack.mjs';
 import { DEFAULT_STREAM_CHUNKS, PROXY_KEY, UPSTREAM_KEY } from './lib/constants.mjs';
+import { fmt, verdict } from './lib/format.mjs';
 import { failuresOf, measure } from './lib/load.mjs';
 import {
   installCleanup,
@@ -20,6 +22,13 @@ import {
   stopChild,
 } from './lib/processes.mjs';
 import { formatProfileSummary, summariseProfile } from './lib/profile.mjs';
+import {
+  formatGrowth,
+  judgeRss,
+  RSS_GROWTH_TOLERANCE_MB,
+  RSS_MIN_REQUESTS,
+  RSS_TARGET_MB,
+} from './lib/rss.mjs';
 import { median } from './lib/stats.mjs';
 import { verifyCompletion, verifyRejectsBadKeys, verifyStream } from './lib/verify.mjs';
 
@@ -41,6 +50,8 @@ const config = {
   streamChunks: envNumber('BENCH_STREAM_CHUNKS', DEFAULT_STREAM_CHUNKS),
   highConnections: envNumber('BENCH_CONNECTIONS', 32),
   streamConnections: envNumber('BENCH_STREAM_CONNECTIONS', 16),
+  attackConnections: envNumber('BENCH_ATTACK_CONNECTIONS', 32),
+  attackAddresses: envNumber('BENCH_ATTACK_ADDRESSES', 1000),
   strict: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_STRICT ?? '').toLowerCase()),
   cpuProfile: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_CPU_PROF ?? '').toLowerCase()),
   keepFiles: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_KEEP_FILES ?? '').toLowerCase()),
@@ -48,8 +59,9 @@ const config = {
 
 const TARGETS = {
   throughputRatio: 0.8,
-  addedLatencyMs: 0.2,
-  rssMb: 120,
+  // Added mean latency at 1 connection: at most this, and at most this many times the pass-through's.
+  addedLatencyMs: 0.25,
+  addedLatencyVsPassthrough: 1.5,
   redactionMBps: 100,
   captureRatio: 0.7,
 };
@@ -70,12 +82,6 @@ const SCENARIOS = [
   },
 ];
 const [C1, HIGH, STREAM] = SCENARIOS;
-
-const fmt = {
-  rps: (v) => Math.round(v).toLocaleString('en-US'),
-  ms: (v) => v.toFixed(3),
-  ratio: (v) => `${v.toFixed(2)}x`,
-};
 
 async function startTargets(workDir) {
   const mock = await startMock({ streamChunks: config.streamChunks });
@@ -150,11 +156,15 @@ async function warmUp(targets) {
   }
 }
 
-/** Rounds of A B C A B C …, so drift (thermal, other load, GC state) hits every target alike. */
-async function measureRounds(targets) {
+/**
+ * Rounds of A B C A B C …, so drift (thermal, other load, GC state) hits every target alike. After each
+ * round, the project's VmRSS and the requests it has served so far (SPEC §7: no growth across runs).
+ */
+async function measureRounds(targets, project) {
   const results = Object.fromEntries(
     SCENARIOS.map((s) => [s.id, Object.fromEntries(targets.map((t) => [t.name, []]))]),
   );
+  const rssByRound = [];
   for (let round = 1; round <= config.rounds; round++) {
     for (const scenario of SCENARIOS) {
       for (const target of targets) {
@@ -167,8 +177,9 @@ async function measureRounds(targets) {
         );
       }
     }
+    rssByRound.push({ mb: rssMb(project.pid), served: requestsServed.get('project') ?? 0 });
   }
-  return results;
+  return { results, rssByRound };
 }
 
 /** Per target: the median over rounds of each statistic. */
@@ -221,8 +232,86 @@ function logStats(file) {
   return { mb: bytes.length / 1024 / 1024, lines };
 }
 
-function verdict(ok) {
-  return ok ? 'ok' : 'MISS';
+/**
+ * The project's VmRSS after each round, its growth from the first round to the last, and how many
+ * requests it had served (warm-up included) when the last reading was taken.
+ */
+function reportMemory(rssByRound, rssAfterWarmup, processes) {
+  const readings = rssByRound.map((r) => r.mb);
+  const memory = { ...judgeRss(readings), last: readings.at(-1), served: rssByRound.at(-1).served };
+  memory.enoughRequests = memory.served >= RSS_MIN_REQUESTS;
+  console.log(
+    `\nmemory (VmRSS): project after warm-up ${rssAfterWarmup.toFixed(1)} MB, after each round ` +
+      rssByRound.map((r) => `${r.mb.toFixed(1)} MB (${fmt.count(r.served)} requests)`).join(', ') +
+      `; growth round 1 → ${rssByRound.length}: ${formatGrowth(memory.growth)} ` +
+      `(up to ${RSS_GROWTH_TOLERANCE_MB} MB is GC noise)`,
+  );
+  console.log(
+    `  pass-through ${rssMb(processes.passthrough.pid).toFixed(1)} MB, mock ${rssMb(processes.mock.pid).toFixed(1)} MB`,
+  );
+  if (!memory.enoughRequests) {
+    console.log(
+      `  NOTE: the project had served only ${fmt.count(memory.served)} requests when its RSS was read; ` +
+        `SPEC §7 reads it after ${fmt.count(RSS_MIN_REQUESTS)} (raise BENCH_DURATION or BENCH_ROUNDS)`,
+    );
+  }
+  return memory;
+}
+
+function printCpuProfiles(profileDir) {
+  const profiles = existsSync(profileDir)
+    ? readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))
+    : [];
+  if (profiles.length === 0) console.log('\n(no CPU profile was written: did the project exit cleanly?)');
+  for (const file of profiles) {
+    console.log(`\n${path.join(profileDir, file)}`);
+    console.log(formatProfileSummary(summariseProfile(path.join(profileDir, file))));
+  }
+}
+
+/** Every SPEC §7 row as `field=value(ok|MISS)`, plus the targets; and whether all were met. */
+function summarise({ table, memory, redactionMBps, attack }) {
+  const c1 = table[C1.id];
+  const added = {
+    project: c1.project.mean - c1.direct.mean,
+    passthrough: c1.passthrough.mean - c1.direct.mean,
+    projectP50: c1.project.p50 - c1.direct.p50,
+    passthroughP50: c1.passthrough.p50 - c1.direct.p50,
+  };
+  // The pass-through's added latency is the floor on this machine; a ratio means nothing if it is <= 0.
+  const addedRatio = added.passthrough > 0 ? fmt.ratio(added.project / added.passthrough) : 'n/a';
+  const nonstreamRatio = table[HIGH.id].project.reqPerSec / table[HIGH.id].passthrough.reqPerSec;
+  const streamRatio = table[STREAM.id].project.reqPerSec / table[STREAM.id].passthrough.reqPerSec;
+  const captureRatio = table[HIGH.id].capture.reqPerSec / table[HIGH.id].project.reqPerSec;
+  const ok = {
+    nonstream: nonstreamRatio >= TARGETS.throughputRatio,
+    stream: streamRatio >= TARGETS.throughputRatio,
+    addedAbs: added.project <= TARGETS.addedLatencyMs,
+    addedRel: added.project <= TARGETS.addedLatencyVsPassthrough * added.passthrough,
+    rss: memory.rssOk,
+    growth: memory.growthOk,
+    redaction: redactionMBps === null || redactionMBps >= TARGETS.redactionMBps,
+    capture: captureRatio >= TARGETS.captureRatio,
+    attackP99: attack.p99Ok,
+    attackRss: attack.rssOk,
+  };
+  const rssCount = `@${Math.round(memory.served / 1000)}k_requests${memory.enoughRequests ? '' : '(<100k!)'}`;
+  const line =
+    `SUMMARY ${HIGH.id}=${fmt.ratio(nonstreamRatio)}(${verdict(ok.nonstream)}) ` +
+    `${STREAM.id}=${fmt.ratio(streamRatio)}(${verdict(ok.stream)}) ` +
+    `added_latency_c1(mean): project=${added.project.toFixed(3)}ms(${verdict(ok.addedAbs)}) ` +
+    `passthrough=${added.passthrough.toFixed(3)}ms project/passthrough=${addedRatio}(${verdict(ok.addedRel)}) ` +
+    `added_latency_c1(p50): project=${added.projectP50.toFixed(3)}ms passthrough=${added.passthroughP50.toFixed(3)}ms ` +
+    `project_rss=${memory.last.toFixed(0)}MB${rssCount}(${verdict(ok.rss)}) ` +
+    `rss_growth_round1_to_${config.rounds}=${formatGrowth(memory.growth)}(${verdict(ok.growth)}) ` +
+    `${attackSummary(attack)} ` +
+    `redaction=${redactionMBps === null ? 'n/a' : `${redactionMBps.toFixed(0)}MB/s(${verdict(ok.redaction)})`} ` +
+    `capture_on/off_${HIGH.id}=${fmt.ratio(captureRatio)}(${verdict(ok.capture)}) ` +
+    `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
+    `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
+    `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
+    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x)`;
+  return { line, allOk: Object.values(ok).every(Boolean) };
 }
 
 async function main() {
@@ -246,7 +335,7 @@ async function main() {
   const rssAfterWarmup = rssMb(project.pid);
 
   console.log('measuring:');
-  const results = await measureRounds(targets);
+  const { results, rssByRound } = await measureRounds(targets, project);
   const table = Object.fromEntries(
     SCENARIOS.map((s) => [
       s.id,
@@ -255,78 +344,33 @@ async function main() {
   );
   for (const scenario of SCENARIOS) printScenarioTable(scenario, table[scenario.id]);
 
-  const rss = {
-    project: rssMb(project.pid),
-    passthrough: rssMb(processes.passthrough.pid),
-    mock: rssMb(processes.mock.pid),
-  };
+  const memory = reportMemory(rssByRound, rssAfterWarmup, processes);
   const log = logStats(path.join(workDir, 'project.log'));
   console.log(
-    `\nmemory (VmRSS after the runs): project ${rss.project.toFixed(1)} MB (after warm-up ` +
-      `${rssAfterWarmup.toFixed(1)} MB), pass-through ${rss.passthrough.toFixed(1)} MB, mock ${rss.mock.toFixed(1)} MB`,
-  );
-  console.log(
-    `project log: ${log.mb.toFixed(1)} MB, ${log.lines.toLocaleString('en-US')} lines for ` +
-      `${(requestsServed.get('project') ?? 0).toLocaleString('en-US')} requests under load (one access line each)`,
+    `project log: ${log.mb.toFixed(1)} MB, ${fmt.count(log.lines)} lines for ` +
+      `${fmt.count(requestsServed.get('project') ?? 0)} requests under load (one access line each)`,
   );
 
-  const sendStop = [
+  // The attack scenario has the machine to itself but the mock, which stays as its upstream.
+  await Promise.all([
     stopChild(project.child),
     stopChild(processes.captured.child),
     stopChild(processes.passthrough.child),
-    stopChild(processes.mock.child),
-  ];
-  await Promise.all(sendStop);
+  ]);
+  const attack = await runAttackScenario({ upstreamOrigin: processes.mock.origin, workDir, config });
+  await stopChild(processes.mock.child);
 
-  if (config.cpuProfile) {
-    const profiles = existsSync(profileDir)
-      ? readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))
-      : [];
-    if (profiles.length === 0) console.log('\n(no CPU profile was written: did the project exit cleanly?)');
-    for (const file of profiles) {
-      console.log(`\n${path.join(profileDir, file)}`);
-      console.log(formatProfileSummary(summariseProfile(path.join(profileDir, file))));
-    }
-  }
+  if (config.cpuProfile) printCpuProfiles(profileDir);
 
   console.log('\nredaction:');
   const redactionMBps = await runRedactionBench();
   if (redactionMBps === null) console.log('  (bench/redaction.mjs not available)');
 
-  const nonstreamRatio = table[HIGH.id].project.reqPerSec / table[HIGH.id].passthrough.reqPerSec;
-  const streamRatio = table[STREAM.id].project.reqPerSec / table[STREAM.id].passthrough.reqPerSec;
-  const captureRatio = table[HIGH.id].capture.reqPerSec / table[HIGH.id].project.reqPerSec;
-  const c1 = table[C1.id];
-  const added = {
-    project: c1.project.mean - c1.direct.mean,
-    passthrough: c1.passthrough.mean - c1.direct.mean,
-    projectP50: c1.project.p50 - c1.direct.p50,
-    passthroughP50: c1.passthrough.p50 - c1.direct.p50,
-  };
-  const checks = [
-    nonstreamRatio >= TARGETS.throughputRatio,
-    streamRatio >= TARGETS.throughputRatio,
-    added.project <= TARGETS.addedLatencyMs,
-    rss.project <= TARGETS.rssMb,
-    redactionMBps === null || redactionMBps >= TARGETS.redactionMBps,
-    captureRatio >= TARGETS.captureRatio,
-  ];
-
-  console.log(
-    `\nSUMMARY ${HIGH.id}=${fmt.ratio(nonstreamRatio)}(${verdict(checks[0])}) ` +
-      `${STREAM.id}=${fmt.ratio(streamRatio)}(${verdict(checks[1])}) ` +
-      `added_latency_c1(mean): project=${added.project.toFixed(3)}ms(${verdict(checks[2])}) ` +
-      `passthrough=${added.passthrough.toFixed(3)}ms ` +
-      `added_latency_c1(p50): project=${added.projectP50.toFixed(3)}ms passthrough=${added.passthroughP50.toFixed(3)}ms ` +
-      `project_rss=${rss.project.toFixed(0)}MB(${verdict(checks[3])}) ` +
-      `redaction=${redactionMBps === null ? 'n/a' : `${redactionMBps.toFixed(0)}MB/s(${verdict(checks[4])})`} ` +
-      `capture_on/off_${HIGH.id}=${fmt.ratio(captureRatio)}(${verdict(checks[5])}) ` +
-      `(targets: >=${TARGETS.throughputRatio}x, <=${TARGETS.addedLatencyMs}ms, <=${TARGETS.rssMb}MB, ` +
-      `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x)`,
-  );
-  if (config.strict && checks.includes(false)) process.exitCode = 1;
-  // The log is ~25 MB a run: kept only on request (or when it sits beside a CPU profile).
-  if (config.keepFiles || config.cpuProfile) console.log(`(log and profiles kept in ${workDir})`);
+  const summary = summarise({ table, memory, redactionMBps, attack });
+  console.log(`\n${summary.line}`);
+  if (config.strict && !summary.allOk) process.exitCode = 1;
+  // The logs are ~25 MB a run: kept only on request (or when they sit beside a CPU profile).
+  if (config.keepFiles || config.cpuProfile) console.log(`(logs and profiles kept in ${workDir})`);
   else rmSync(workDir, { recursive: true, force: true });
 }
 

@@ -23,12 +23,15 @@ export function chatRequestBody({ stream }) {
   });
 }
 
-/** The autocannon options shared by every run: chat completions with the target's key. */
-function chatLoad({ origin, key, stream, connections }) {
+/**
+ * The autocannon options shared by every run: chat completions with the target's key. `headers` adds to
+ * the defaults (the attack scenario's clients say who they are in X-Forwarded-For).
+ */
+export function chatLoad({ origin, key, stream, connections, headers = {} }) {
   return {
     url: `${origin}${CHAT_PATH}`,
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
     body: chatRequestBody({ stream }),
     connections,
     pipelining: 1,
@@ -40,9 +43,9 @@ function chatLoad({ origin, key, stream, connections }) {
  * One autocannon run against origin. Returns throughput, latency and error counts. Throws nothing on
  * error responses: the caller decides (the benchmark fails loudly on any).
  */
-export async function measure({ origin, key, stream, connections, durationS }) {
+export async function measure({ origin, key, stream, connections, durationS, headers }) {
   const latencies = new LatencySamples();
-  const run = autocannon({ ...chatLoad({ origin, key, stream, connections }), duration: durationS });
+  const run = autocannon({ ...chatLoad({ origin, key, stream, connections, headers }), duration: durationS });
   run.on('response', (_client, statusCode, _bytes, ms) => {
     if (statusCode >= 200 && statusCode < 300) latencies.add(ms);
   });

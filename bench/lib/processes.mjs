@@ -28,6 +28,14 @@ const PROJECT_ENV_OVERRIDES = [
   'LLM_BACKEND',
   'TRUSTED_IPS',
   'TRUSTED_PROXIES',
+  'BRUTE_FORCE_PROTECTION_ENABLED',
+  'BRUTE_FORCE_MAX_FAILED_ATTEMPTS',
+  'BRUTE_FORCE_TTL_SECONDS',
+  'BRUTE_FORCE_INITIAL_BLOCK_SECONDS',
+  'BRUTE_FORCE_BLOCK_MULTIPLIER',
+  'BRUTE_FORCE_MAX_BLOCK_SECONDS',
+  'BRUTE_FORCE_MAX_TRACKED',
+  'BRUTE_FORCE_STORE',
   'APP_HOST',
   'APP_PORT',
 ];
@@ -84,8 +92,8 @@ export async function stopChild(child, graceMs = 5_000) {
   }
 }
 
-/** Forks one of the bench's own servers; it reports its port over IPC once listening. */
-function forkServer(script, env) {
+/** Forks one of the bench's own scripts; resolves with its first IPC message (it sends one when ready). */
+function forkChild(script, env) {
   const child = track(
     fork(path.join(BENCH_DIR, script), [], {
       env: { ...process.env, ...env },
@@ -96,17 +104,29 @@ function forkServer(script, env) {
     const timer = setTimeout(() => reject(new Error(`${script} did not start`)), STARTUP_TIMEOUT_MS);
     child.once('message', (msg) => {
       clearTimeout(timer);
-      resolve({ child, pid: child.pid, origin: `http://127.0.0.1:${msg.port}` });
+      resolve({ child, msg });
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${script} exited with code ${code} before listening`));
+      reject(new Error(`${script} exited with code ${code} before it was ready`));
     });
   });
 }
 
+/** Forks one of the bench's own servers; it reports its port over IPC once listening. */
+async function forkServer(script, env) {
+  const { child, msg } = await forkChild(script, env);
+  return { child, pid: child.pid, origin: `http://127.0.0.1:${msg.port}` };
+}
+
 export function startMock({ streamChunks }) {
   return forkServer('mock-upstream.mjs', { MOCK_STREAM_CHUNKS: String(streamChunks) });
+}
+
+/** Forks the attack scenario's attacker (lib/attacker.mjs): a load generator of its own, driven over IPC. */
+export async function startAttacker() {
+  const { child } = await forkChild('lib/attacker.mjs', {});
+  return { child, pid: child.pid };
 }
 
 export function startPassthrough({ upstreamOrigin }) {

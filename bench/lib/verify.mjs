@@ -17,11 +17,11 @@ function expect(condition, target, what) {
   if (!condition) throw new Error(`verification failed for ${target}: ${what}`);
 }
 
-/** A non-streaming answer: 200 and the mock's content, intact. */
+/** A non-streaming answer: 200 and the mock's content, intact. `target.headers` are sent as well. */
 export async function verifyCompletion(target) {
   const res = await post(
     target.origin,
-    { authorization: `Bearer ${target.key}` },
+    { authorization: `Bearer ${target.key}`, ...target.headers },
     chatRequestBody({ stream: false }),
   );
   expect(
@@ -41,7 +41,7 @@ export async function verifyCompletion(target) {
 export async function verifyStream(target, streamChunks) {
   const res = await post(
     target.origin,
-    { authorization: `Bearer ${target.key}` },
+    { authorization: `Bearer ${target.key}`, ...target.headers },
     chatRequestBody({ stream: true }),
   );
   expect(
@@ -80,4 +80,37 @@ export async function verifyRejectsBadKeys(target) {
   expect(wrong.status === 401, target.name, `wrong key answered ${wrong.status}, want 401`);
   const missing = await post(target.origin, {}, chatRequestBody({ stream: false }));
   expect(missing.status === 401, target.name, `missing key answered ${missing.status}, want 401`);
+}
+
+/**
+ * Brute-force protection is on and tells clients apart by X-Forwarded-For (the target trusts 127.0.0.1 as
+ * a reverse proxy): wrong keys from `address` get 401 until it is blocked, then 429; a valid key from
+ * `otherAddress` still gets 200. `address` stays blocked: use it for nothing else.
+ */
+export async function verifyBruteForceBlocks(target, address, otherAddress) {
+  const statuses = [];
+  for (let attempt = 0; attempt < 20 && statuses.at(-1) !== 429; attempt++) {
+    const res = await post(
+      target.origin,
+      { authorization: 'Bearer wrong-key', 'x-forwarded-for': address },
+      chatRequestBody({ stream: false }),
+    );
+    statuses.push(res.status);
+  }
+  expect(
+    statuses.at(-1) === 429 && statuses.slice(0, -1).every((status) => status === 401),
+    target.name,
+    `wrong keys from ${address} answered ${statuses.join(',')}, want 401s then 429 (brute-force protection on?)`,
+  );
+  const valid = await post(
+    target.origin,
+    { authorization: `Bearer ${target.key}`, 'x-forwarded-for': otherAddress },
+    chatRequestBody({ stream: false }),
+  );
+  expect(
+    valid.status === 200,
+    target.name,
+    `a valid key from ${otherAddress} answered ${valid.status} while ${address} is blocked ` +
+      '(is X-Forwarded-For believed from 127.0.0.1?)',
+  );
 }
