@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import proxyAddr from 'proxy-addr';
+import type { IncomingMessage } from 'node:http';
 
 type IPAddress = ipaddr.IPv4 | ipaddr.IPv6;
 type Range = [IPAddress, number];
@@ -104,4 +105,16 @@ export function compileTrustProxy(cidrs: readonly string[]): (address: string, h
     }
   }
   return proxyAddr.compile(entries);
+}
+
+/**
+ * The client's address as Fastify's `request.ip` computes it: the peer, or with trusted proxies the first
+ * address in X-Forwarded-For (from the right) that is not a trusted proxy.
+ */
+export function resolveClientAddress(
+  req: IncomingMessage,
+  trustProxy: ((address: string, hop: number) => boolean) | false,
+): string {
+  if (trustProxy === false) return req.socket.remoteAddress ?? '';
+  return proxyAddr(req, trustProxy);
 }

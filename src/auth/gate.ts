@@ -7,6 +7,7 @@ import type {
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
 } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { errorEnvelope } from '../protocols/errors.js';
 import { protocolForPath, type Protocol } from '../protocols/types.js';
 import type { BruteForceGuard } from './brute-force.js';
@@ -115,14 +116,49 @@ function pathOf(url: string): string {
   return path.length > MAX_LOGGED_PATH_LENGTH ? `${path.slice(0, MAX_LOGGED_PATH_LENGTH)}…` : path;
 }
 
+/** What a request must show the gate: FastifyRequest has it, and so has the chat lane's own request. */
+export interface AuthSubject {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The client address (after trusted-proxy resolution). */
+  readonly ip: string;
+}
+
+/** A refused request: the answer to send, in the protocol of the path. */
+export interface AuthRefusal {
+  status: 401 | 429;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
 /**
- * The Fastify `onRequest` hook that authenticates every request (SPEC §2.3–2.5). Order: CORS pre-flight,
- * bypass list, trusted IPs, block check (a blocked client gets 429 before its key is looked at), then the
- * key. Answers go through `reply` so later hooks (CORS, security headers, request id) still apply.
+ * A verdict: the name of the key that authenticated the request (or `trusted-ip`), null for a request that
+ * needs none (pre-flight, bypass list), or the refusal to answer with.
  */
-export function createAuthGate(
-  options: AuthGateOptions,
-): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+export type AuthVerdict = string | null | AuthRefusal;
+
+export function isRefusal(verdict: AuthVerdict): verdict is AuthRefusal {
+  return typeof verdict === 'object' && verdict !== null;
+}
+
+/** The gate's logic, apart from any HTTP framework: used by the Fastify hook and by the chat lane. */
+export interface AuthCheck {
+  /**
+   * The hot path, synchronous: the verdict for a valid key from an untracked address on a memory store (or
+   * with no guard), or for a public request; undefined when `decide` must run (blocked or tracked addresses,
+   * failures, a shared store).
+   */
+  passFast(subject: AuthSubject): string | null | undefined;
+  /** The full check (SPEC §2.3–2.5), with the brute-force store. */
+  decide(subject: AuthSubject): Promise<AuthVerdict>;
+}
+
+/**
+ * Authenticates requests (SPEC §2.3–2.5). Order: CORS pre-flight, bypass list, trusted IPs, block check (a
+ * blocked client gets 429 before its key is looked at), then the key.
+ */
+export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   const { getKeys, guard, bypass, trustedIps, log, events = {} } = options;
   const now = options.now ?? Date.now;
   let lastStoreErrorLogMs = -Infinity;
@@ -140,63 +176,35 @@ export function createAuthGate(
     );
   };
 
-  /**
-   * The hot path, synchronous: a valid key from an untracked address on a memory store (or with no guard)
-   * is let through without any Promise. Everything else — blocked or tracked addresses, failures, a shared
-   * store — takes the full path below.
-   */
-  const fastPass = (request: FastifyRequest): boolean => {
-    const { method, url, headers } = request;
-    if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return true;
-    const ip = request.ip;
-    if (trustedIps.contains(ip)) {
-      request.authKeyName = TRUSTED_IP_KEY_NAME;
-      return true;
-    }
-    if (guard !== null) {
-      const state = guard.checkSync(ip);
-      if (state === undefined || state.blocked || state.tracked) return false;
-    }
+  const presentedKeyName = (url: string, headers: IncomingHttpHeaders) => {
     const queryStart = url.indexOf('?');
     const credential = extractCredential(headers, queryStart < 0 ? '' : url.slice(queryStart + 1));
     const keyName =
       credential !== null && credential.value !== null ? getKeys().verify(credential.value) : null;
-    if (keyName === null) return false;
-    request.authKeyName = keyName;
+    return { credential, keyName };
+  };
+
+  const passFast = (subject: AuthSubject): string | null | undefined => {
+    const { method, url, headers } = subject;
+    if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return null;
+    const ip = subject.ip;
+    if (trustedIps.contains(ip)) return TRUSTED_IP_KEY_NAME;
+    if (guard !== null) {
+      const state = guard.checkSync(ip);
+      if (state === undefined || state.blocked || state.tracked) return undefined;
+    }
+    const { keyName } = presentedKeyName(url, headers);
+    if (keyName === null) return undefined;
     events.onSuccess?.(keyName);
-    return true;
+    return keyName;
   };
 
-  return function authGate(request, reply, done) {
-    let passed: boolean;
-    try {
-      passed = fastPass(request);
-    } catch (error) {
-      done(error as Error);
-      return;
-    }
-    if (passed) {
-      done();
-      return;
-    }
-    // When the full path answered (401/429), Fastify must not go on: `done` is called only to continue.
-    fullPath(request, reply).then(
-      (answered) => {
-        if (answered === undefined) done();
-      },
-      (error: unknown) => done(error as Error),
-    );
-  };
+  const decide = async (subject: AuthSubject): Promise<AuthVerdict> => {
+    const { method, url, headers } = subject;
+    if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return null;
 
-  async function fullPath(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-    const { method, url, headers } = request;
-    if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return undefined;
-
-    const ip = request.ip;
-    if (trustedIps.contains(ip)) {
-      request.authKeyName = TRUSTED_IP_KEY_NAME;
-      return undefined;
-    }
+    const ip = subject.ip;
+    if (trustedIps.contains(ip)) return TRUSTED_IP_KEY_NAME;
 
     let tracked = false;
     if (guard !== null) {
@@ -204,7 +212,7 @@ export function createAuthGate(
         const state = await guard.check(ip);
         if (state.blocked) {
           events.onRefused?.();
-          return sendBlocked(reply, url, state.retryAfterSeconds);
+          return blockedRefusal(url, state.retryAfterSeconds);
         }
         tracked = state.tracked;
       } catch (error) {
@@ -212,16 +220,11 @@ export function createAuthGate(
       }
     }
 
-    const queryStart = url.indexOf('?');
-    const credential = extractCredential(headers, queryStart < 0 ? '' : url.slice(queryStart + 1));
-    const keyName =
-      credential !== null && credential.value !== null ? getKeys().verify(credential.value) : null;
-
+    const { credential, keyName } = presentedKeyName(url, headers);
     if (keyName !== null) {
       if (tracked && guard !== null) await guard.recordSuccess(ip).catch(reportStoreError);
-      request.authKeyName = keyName;
       events.onSuccess?.(keyName);
-      return undefined;
+      return keyName;
     }
 
     const kind = failureKind(credential);
@@ -260,16 +263,64 @@ export function createAuthGate(
       }
     }
 
-    return reply.code(401).header('www-authenticate', failure.challenge).send(unauthorizedBody(url, kind));
-  }
+    return {
+      status: 401,
+      headers: { 'www-authenticate': failure.challenge },
+      body: unauthorizedBody(url, kind),
+    };
+  };
+
+  return { passFast, decide };
 }
 
-function sendBlocked(reply: FastifyReply, url: string, retryAfterSeconds: number): FastifyReply {
+/**
+ * The Fastify `onRequest` hook around an AuthCheck. Refusals go through `reply` so later hooks (CORS,
+ * security headers, request id) still apply.
+ */
+export function fastifyAuthHook(
+  check: AuthCheck,
+): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+  return function authGate(request, reply, done) {
+    let verdict: string | null | undefined;
+    try {
+      verdict = check.passFast(request);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (verdict !== undefined) {
+      request.authKeyName = verdict;
+      done();
+      return;
+    }
+    // When the gate refuses, Fastify must not go on: `done` is called only to continue.
+    check.decide(request).then(
+      (outcome) => {
+        if (isRefusal(outcome)) {
+          reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
+          return;
+        }
+        request.authKeyName = outcome;
+        done();
+      },
+      (error: unknown) => done(error as Error),
+    );
+  };
+}
+
+/** The Fastify `onRequest` hook that authenticates every request (SPEC §2.3–2.5). */
+export function createAuthGate(
+  options: AuthGateOptions,
+): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+  return fastifyAuthHook(createAuthCheck(options));
+}
+
+function blockedRefusal(url: string, retryAfterSeconds: number): AuthRefusal {
   const body = errorEnvelope(protocolForPath(url), {
     status: 429,
     code: 'rate_limit_exceeded',
     message: BLOCKED_MESSAGE,
     retryAfter: retryAfterSeconds,
   });
-  return reply.code(429).header('retry-after', String(retryAfterSeconds)).send(body);
+  return { status: 429, headers: { 'retry-after': String(retryAfterSeconds) }, body };
 }

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { createSecureContext } from 'node:tls';
 import cors from '@fastify/cors';
@@ -8,6 +10,7 @@ import Fastify, {
   LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyServerFactoryHandler,
   type onRequestHookHandler,
 } from 'fastify';
 import type { Logger } from 'pino';
@@ -15,11 +18,14 @@ import type { BackendRegistry } from '../backends/registry.js';
 import { ConfigError } from '../config/errors.js';
 import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
-import { registerAuthDecorations } from '../auth/gate.js';
+import { fastifyAuthHook, registerAuthDecorations, type AuthCheck } from '../auth/gate.js';
+import { createAccessRecorder } from './access-log.js';
+import { createChatLane, type ChatLane } from './chat-lane.js';
 import { registerErrorHandling } from './errors.js';
 import { registerRawJsonParser } from './raw-json.js';
 import { requestIdFor } from './request-id.js';
-import { registerRoutes, type RouteDeps } from './routes.js';
+import { overheadHeader, SECURITY_HEADERS } from './respond.js';
+import { createChatRoutes, registerRoutes, type RouteDeps } from './routes.js';
 import { registerRequestState } from './state.js';
 
 export interface AppOptions {
@@ -27,11 +33,11 @@ export interface AppOptions {
   logger: Logger;
   registry: BackendRegistry;
   metrics: ProxyMetrics;
-  /** The authentication gate, run on every request before routing; null when auth is disabled. */
-  authHook: onRequestHookHandler | null;
+  /** The authentication check, run on every request before routing; null when auth is disabled. */
+  auth: AuthCheck | null;
   /** Trust function for X-Forwarded-For (only peers in --trusted-proxy); false to ignore the header. */
   trustProxy: ((address: string, hop: number) => boolean) | false;
-  routes: Omit<RouteDeps, 'registry' | 'metrics' | 'config'>;
+  routes: Omit<RouteDeps, 'registry' | 'metrics' | 'config' | 'log'>;
   /** Extra routes registered inside the authenticated scope (operator endpoints). */
   registerExtraRoutes?: (app: FastifyInstance) => void;
   /** Certificate and key to serve HTTPS (`--tls-cert`/`--tls-key`); plain HTTP when absent. */
@@ -94,79 +100,40 @@ function clientTimeouts(server: ProxyConfig['server']) {
   };
 }
 
-/** Constant security headers, set once per response (SPEC §2.3, §6.5). */
-const SECURITY_HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'cache-control': 'no-store',
-} as const;
-
-function routeLabel(url: string | undefined): string {
-  return url ?? 'unmatched';
+/**
+ * The listening server, made here rather than by Fastify so that the chat lane sees each request first:
+ * what it takes it answers, the rest goes to Fastify's handler. `lane()` is read per request because the
+ * lane is built after the routes, once the server exists.
+ */
+function laneFirstServer(
+  tls: TlsFiles | null | undefined,
+  timeouts: ReturnType<typeof clientTimeouts>,
+  lane: () => ChatLane | null,
+) {
+  return (fastifyHandler: FastifyServerFactoryHandler) => {
+    const dispatch = (req: IncomingMessage, res: ServerResponse) => {
+      const chatLane = lane();
+      if (chatLane === null || !chatLane(req, res)) fastifyHandler(req, res);
+    };
+    const server = tls
+      ? https.createServer({ ...tls, ...timeouts }, dispatch)
+      : http.createServer(timeouts, dispatch);
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    // Fastify's types expect a plain http.Server; an https.Server is one for everything Fastify does with it.
+    return server as http.Server;
+  };
 }
 
-export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
-  const { config } = opts;
-  const timeouts = clientTimeouts(config.server);
-  const app = Fastify({
-    ...(opts.tls ? { https: { ...opts.tls, ...timeouts } } : { http: timeouts }),
-    loggerInstance: opts.logger as FastifyBaseLogger,
-    // Our own access line (onResponse) replaces Fastify's two request log lines.
-    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
-    // No child logger per request (a measurable cost on the hot path): lines that concern a request name
-    // its request_id themselves.
-    childLoggerFactory: (logger) => logger,
-    bodyLimit: config.server.max_body_bytes,
-    trustProxy: opts.trustProxy,
-    genReqId: requestIdFor,
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
-    // Slow-loris guard: a client must finish sending its request (not receiving the answer) in this time.
-    requestTimeout: timeouts.requestTimeout,
-    keepAliveTimeout: 72_000,
-    routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
-  });
-  registerRequestState(app);
-  registerRawJsonParser(app);
-  registerAuthDecorations(app);
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
-  app.addHook('onRequest', (request, reply, done) => {
-    request.proxyState = { start: performance.now(), backendMs: 0, backend: null, model: null };
-    reply.header('x-request-id', request.id);
-    reply.headers(SECURITY_HEADERS);
-    done();
-  });
-  app.addHook('onSend', (request, reply, payload, done) => {
-    const state = request.proxyState;
-    if (state) {
-      const overhead = Math.max(0, performance.now() - state.start - state.backendMs);
-      reply.header('x-proxy-overhead-ms', overhead.toFixed(3));
-    }
-    done(null, payload);
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    const state = request.proxyState;
-    const durationMs = state ? performance.now() - state.start : 0;
-    const route = routeLabel(request.routeOptions.url);
-    const backend = state?.backend ?? '';
-    opts.metrics.observeRequest(route, backend, reply.statusCode, durationMs / 1000);
-    request.log.info(
-      {
-        request_id: request.id,
-        method: request.method,
-        path: request.url.split('?', 1)[0],
-        status: reply.statusCode,
-        duration_ms: Math.round(durationMs * 1000) / 1000,
-        backend: state?.backend ?? undefined,
-        model: state?.model ?? undefined,
-        key_name: request.authKeyName ?? undefined,
-        client: request.ip,
-      },
-      'request',
-    );
-    done();
-  });
+type CorsOptions = {
+  origin: string | string[];
+  exposedHeaders: string[];
+  [option: string]: unknown;
+};
 
-  await app.register(cors, {
+function corsOptionsFor(config: ProxyConfig): CorsOptions {
+  return {
     origin: config.server.cors_origins.length > 0 ? config.server.cors_origins : '*',
     credentials: false,
     methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
@@ -191,8 +158,77 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ],
     exposedHeaders: ['x-request-id', 'x-proxy-overhead-ms', 'retry-after'],
     maxAge: 600,
+  };
+}
+
+/**
+ * What @fastify/cors adds to an answer for a request without an Origin header (no browser): the chat lane
+ * only takes such requests and adds the same, computed once.
+ */
+function corsHeadersWithoutOrigin(options: CorsOptions): Record<string, string> {
+  const headers: Record<string, string> =
+    options.origin === '*' ? { 'access-control-allow-origin': '*' } : { vary: 'Origin' };
+  headers['access-control-expose-headers'] = options.exposedHeaders.join(', ');
+  return headers;
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const { config } = opts;
+  const timeouts = clientTimeouts(config.server);
+  let lane: ChatLane | null = null;
+  const corsOptions = corsOptionsFor(config);
+  const app = Fastify({
+    serverFactory: laneFirstServer(opts.tls, timeouts, () => lane),
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    // Our own access line (onResponse) replaces Fastify's two request log lines.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    // No child logger per request (a measurable cost on the hot path): lines that concern a request name
+    // its request_id themselves.
+    childLoggerFactory: (logger) => logger,
+    bodyLimit: config.server.max_body_bytes,
+    trustProxy: opts.trustProxy,
+    genReqId: requestIdFor,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Slow-loris guard: a client must finish sending its request (not receiving the answer) in this time.
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
   });
-  if (opts.authHook) app.addHook('onRequest', opts.authHook);
+  registerRequestState(app);
+  registerRawJsonParser(app);
+  registerAuthDecorations(app);
+
+  app.addHook('onRequest', (request, reply, done) => {
+    request.proxyState = { start: performance.now(), backendMs: 0, backend: null, model: null };
+    reply.header('x-request-id', request.id);
+    reply.headers(SECURITY_HEADERS);
+    done();
+  });
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (request.proxyState) reply.header('x-proxy-overhead-ms', overheadHeader(request.proxyState));
+    done(null, payload);
+  });
+  const recordAccess = createAccessRecorder(opts.logger, opts.metrics);
+  app.addHook('onResponse', (request, reply, done) => {
+    recordAccess(
+      {
+        id: request.id,
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        route: request.routeOptions.url ?? 'unmatched',
+        state: request.proxyState,
+        keyName: request.authKeyName,
+        client: request.ip,
+      },
+      performance.now(),
+    );
+    done();
+  });
+
+  await app.register(cors, corsOptions);
+  if (opts.auth) app.addHook('onRequest', fastifyAuthHook(opts.auth) as onRequestHookHandler);
 
   await app.register(swagger, {
     openapi: {
@@ -219,7 +255,25 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   registerErrorHandling(app, (text) => opts.routes.redactor().redact(text));
-  registerRoutes(app, { ...opts.routes, registry: opts.registry, metrics: opts.metrics, config });
+  const deps: RouteDeps = {
+    ...opts.routes,
+    registry: opts.registry,
+    metrics: opts.metrics,
+    config,
+    log: opts.logger,
+  };
+  const chatRoutes = createChatRoutes(deps);
+  registerRoutes(app, deps, chatRoutes);
   opts.registerExtraRoutes?.(app);
+  lane = createChatLane({
+    routes: chatRoutes,
+    auth: opts.auth,
+    trustProxy: opts.trustProxy,
+    maxBodyBytes: config.server.max_body_bytes,
+    recordAccess,
+    headers: { ...SECURITY_HEADERS, ...corsHeadersWithoutOrigin(corsOptions) },
+    isOpen: () => app.server.listening,
+    log: opts.logger,
+  });
   return app;
 }

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { registerAuthAdminRoutes } from '../auth/admin-routes.js';
 import { BruteForceGuard } from '../auth/brute-force.js';
 import { BypassMatcher, DEFAULT_BYPASS_PATHS } from '../auth/bypass.js';
 import { CidrMatcher, compileTrustProxy } from '../auth/client-address.js';
-import { createAuthGate } from '../auth/gate.js';
+import { createAuthCheck, type AuthCheck } from '../auth/gate.js';
 import { KeyReloader, registerKeyReloadRoute } from '../auth/key-reloader.js';
 import { parseKeysFile, type KeyEntry } from '../auth/keys.js';
 import { FallbackBruteForceStore } from '../auth/stores/fallback.js';
@@ -18,7 +18,8 @@ import { ConfigSchema, type ApiKeyEntry, type ProxyConfig } from '../config/sche
 import type { ProxyMetrics } from '../observability/metrics.js';
 
 export interface AuthRuntime {
-  hook: onRequestHookHandler | null;
+  /** The gate's check (the server wraps it for Fastify and for the chat lane); null when auth is off. */
+  check: AuthCheck | null;
   trustProxy: ((address: string, hop: number) => boolean) | false;
   registerRoutes(app: FastifyInstance): void;
   readiness(): Record<string, unknown>;
@@ -213,7 +214,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
     const ignoreReload = () => logger.info('SIGHUP received: authentication is disabled, no keys to reload');
     process.on('SIGHUP', ignoreReload);
     return {
-      hook: null,
+      check: null,
       trustProxy,
       registerRoutes: (app) => {
         registerAuthAdminRoutes(app, { guard: null });
@@ -265,7 +266,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   const { guard, shared } = await setupBruteForce(bf, logger, metrics);
   if (guard) metrics.trackedClientsSource = () => guard.size();
 
-  const hook = createAuthGate({
+  const check = createAuthCheck({
     getKeys: () => reloader.keys,
     guard,
     bypass,
@@ -276,7 +277,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
       onBlock: () => metrics.blocksStarted.inc(),
       onRefused: () => metrics.authBlocked.inc(),
     },
-  }) as onRequestHookHandler;
+  });
 
   reloader.start();
   const storeName = shared ? 'redis' : 'memory';
@@ -287,7 +288,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   });
 
   return {
-    hook,
+    check,
     trustProxy,
     registerRoutes: (app) => {
       registerAuthAdminRoutes(app, { guard });

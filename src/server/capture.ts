@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import type {
   CaptureDirection,
   CaptureFields,
@@ -6,6 +5,7 @@ import type {
   CaptureStream,
   StreamLeg,
 } from '../capture/events.js';
+import type { ChatExchange } from './exchange.js';
 
 /** The capture of one request: the fields every event shares, filled once. */
 export class RequestCapture {
@@ -13,7 +13,7 @@ export class RequestCapture {
 
   constructor(
     private readonly recorder: CaptureRecorder,
-    request: FastifyRequest,
+    request: Pick<ChatExchange, 'id' | 'headers' | 'ip' | 'authKeyName'>,
     backend: string,
     model: string,
     providerKeyName: string | null,

@@ -1,46 +1,46 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProxyError } from '../errors.js';
-import { errorEnvelope } from '../protocols/errors.js';
-import { protocolForPath } from '../protocols/types.js';
+import { proxyErrorAnswer, writeProxyError, type Responder } from './respond.js';
 
 /**
- * Fastify's own failures, re-worded: its messages can quote the request (a JSON parse error shows the
- * offending text), so the client gets a fixed sentence instead.
+ * What is wrong with a request body, in fixed sentences: parser messages can quote the request (a JSON parse
+ * error shows the offending text). The chat lane answers with these directly; Fastify's errors map onto them.
  */
-const FASTIFY_ERRORS: Record<string, { status: number; message: string; code: string }> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: {
-    status: 413,
-    message: 'Request body is too large',
-    code: 'request_too_large',
-  },
-  FST_ERR_CTP_INVALID_JSON_BODY: {
-    status: 400,
-    message: 'Request body is not valid JSON',
-    code: 'invalid_json',
-  },
-  FST_ERR_CTP_EMPTY_JSON_BODY: {
-    status: 400,
-    message: 'Request body is empty; expected JSON',
-    code: 'invalid_json',
-  },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+export const BODY_ERRORS = {
+  tooLarge: { status: 413, message: 'Request body is too large', code: 'request_too_large' },
+  invalidJson: { status: 400, message: 'Request body is not valid JSON', code: 'invalid_json' },
+  emptyJson: { status: 400, message: 'Request body is empty; expected JSON', code: 'invalid_json' },
+  unsupportedMediaType: {
     status: 415,
     message: 'Unsupported Content-Type; send application/json',
     code: 'unsupported_media_type',
   },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+  invalidContentLength: {
     status: 400,
     message: 'Content-Length does not match the body',
     code: 'invalid_request',
   },
+} as const;
+
+export function bodyError(kind: keyof typeof BODY_ERRORS): ProxyError {
+  const { status, message, code } = BODY_ERRORS[kind];
+  return new ProxyError(status, message, { code });
+}
+
+const FASTIFY_ERRORS: Record<string, keyof typeof BODY_ERRORS> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'tooLarge',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalidJson',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'emptyJson',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupportedMediaType',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalidContentLength',
 };
 
-function toProxyError(error: FastifyError | Error): ProxyError {
+/** Any error thrown while serving a request, as the answer the client gets. */
+export function toProxyError(error: FastifyError | Error): ProxyError {
   if (error instanceof ProxyError) return error;
   const known = FASTIFY_ERRORS[(error as FastifyError).code ?? ''];
-  if (known) return new ProxyError(known.status, known.message, { code: known.code });
-  if (error instanceof SyntaxError)
-    return new ProxyError(400, 'Request body is not valid JSON', { code: 'invalid_json' });
+  if (known) return bodyError(known);
+  if (error instanceof SyntaxError) return bodyError('invalidJson');
   // JSON.parse copes with any depth, but walking such a body (redaction, translation, re-serialising it for
   // the backend) overflows the stack: that is the client's body, not a fault of the proxy.
   if (error instanceof RangeError && /call stack/i.test(error.message)) {
@@ -58,17 +58,8 @@ export function sendProxyError(
   reply: FastifyReply,
   error: ProxyError,
 ): FastifyReply {
-  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
-  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-  return reply.code(error.status).send(
-    errorEnvelope(protocolForPath(request.url), {
-      status: error.status,
-      message: error.message,
-      code: error.code,
-      param: error.param,
-      retryAfter: error.retryAfter,
-    }),
-  );
+  const answer = proxyErrorAnswer(request.url, error);
+  return reply.code(error.status).headers(answer.headers).send(answer.body);
 }
 
 /** `redact` scrubs the one piece of client input an error echoes: the path of an unknown route. */
@@ -99,4 +90,27 @@ export function registerErrorHandling(app: FastifyInstance, redact: (text: strin
       ),
     ),
   );
+}
+
+/**
+ * Answers a failure on a response the proxy writes itself (chat lane, chat pipeline): the envelope while
+ * nothing is sent yet; mid-answer, or for a client that went away (499), the connection is closed.
+ */
+export function answerFailure(
+  to: Responder,
+  requestId: string,
+  err: Error,
+  log: { error(obj: object, msg: string): void },
+): void {
+  const failure = toProxyError(err);
+  if (failure.status >= 500 && !(err instanceof ProxyError)) {
+    log.error({ request_id: requestId, err }, 'unhandled error');
+  }
+  if (to.res.headersSent || failure.status === 499) {
+    to.res.destroy();
+    return;
+  }
+  // The rest of a refused body is never read: the connection cannot be reused.
+  if (failure.status === 413) to.res.shouldKeepAlive = false;
+  writeProxyError(to, failure);
 }

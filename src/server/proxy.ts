@@ -1,7 +1,8 @@
-import { Cancellation, type CancelSignal } from '../backends/cancel.js';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Cancellation, type CancelSignal } from '../backends/cancel.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import { readText, upstreamFailure } from '../backends/http.js';
 import type { BackendRegistry } from '../backends/registry.js';
@@ -13,7 +14,10 @@ import { translateStream } from '../protocols/translate.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { RequestCapture } from './capture.js';
+import { answerFailure } from './errors.js';
+import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './frontends.js';
+import { responseHead, writeJson } from './respond.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -24,6 +28,8 @@ export interface ChatPipelineDeps {
   scrubPrompts: boolean;
   /** Null when wire capture is off: then the pipeline does no capture work at all. */
   capture: CaptureRecorder | null;
+  /** Where failures that are the proxy's own fault are logged. */
+  log: { error(obj: object, msg: string): void };
 }
 
 const SSE_HEADERS = {
@@ -51,10 +57,10 @@ function requireObjectBody(body: unknown): Record<string, unknown> {
 }
 
 /** Ties the upstream request's life to the client's: a client that goes away aborts the backend call. */
-function abortOnClientGone(reply: FastifyReply): Cancellation {
+function abortOnClientGone(res: ServerResponse): Cancellation {
   const controller = new Cancellation();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
   });
   return controller;
 }
@@ -159,27 +165,19 @@ async function* passThroughIterable(
 }
 
 /**
- * The hottest streaming case — same protocol, no capture — written straight to the socket: Fastify is told
- * the reply is handled (its onResponse hooks, the access log and metrics, still run at the end), the head
- * carries every header set so far, and the upstream body is piped into the response with no stream in
- * between. Mid-stream failures and unfinished streams still end in the protocol's error event.
+ * The hottest streaming case — same protocol, no capture: the upstream body is piped into the response with
+ * no stream in between. Mid-stream failures and unfinished streams still end in the protocol's error event.
  */
 function pipeToClient(
-  reply: FastifyReply,
+  ex: ChatExchange,
   status: number,
   source: Readable,
   protocol: Protocol,
   backendName: string,
   signal: CancelSignal,
-): FastifyReply {
-  const state = reply.request.proxyState;
-  const res = reply.raw;
-  reply.hijack();
-  res.writeHead(status, {
-    ...(reply.getHeaders() as Record<string, string | string[]>),
-    ...SSE_HEADERS,
-    'x-proxy-overhead-ms': Math.max(0, performance.now() - state.start - state.backendMs).toFixed(3),
-  });
+): void {
+  const res = ex.res;
+  res.writeHead(status, sseHead(ex));
   const watch = new FinishWatch(protocol);
   source.on('data', (chunk: Buffer) => watch.see(chunk));
   source.once('error', (err) => {
@@ -189,7 +187,10 @@ function pipeToClient(
   });
   source.once('end', () => res.end(watch.missingEnd(backendName) ?? undefined));
   source.pipe(res, { end: false });
-  return reply;
+}
+
+function sseHead(ex: ChatExchange): OutgoingHttpHeaders {
+  return responseHead(ex, SSE_HEADERS);
 }
 
 /** A backend's error, in the client's protocol, with the backend's status kept. */
@@ -212,24 +213,42 @@ function upstreamErrorBody(
   return errorEnvelope(from, { ...info, status });
 }
 
-/** The chat pipeline: front-end body → route → backend → back to the client, streamed or whole. */
-export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
+/**
+ * The chat pipeline: front-end body → route → backend → back to the client, streamed or whole. It writes
+ * its answer, errors included, straight to the response, so the chat lane and a Fastify route (that hands
+ * its reply over) share it whole.
+ */
+export function createChatPipeline(
+  frontEnd: FrontEnd,
+  deps: ChatPipelineDeps,
+): (ex: ChatExchange) => Promise<void> {
+  const handle = chatHandler(frontEnd, deps);
+  return async function runChat(ex) {
+    try {
+      await handle(ex);
+    } catch (err) {
+      answerFailure(ex, ex.id, err as Error, deps.log);
+    }
+  };
+}
+
+function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
   const from = frontEnd.protocol;
-  return async function handleChat(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const state = request.proxyState;
-    const clientBody = requireObjectBody(request.body);
-    const target = frontEnd.target(clientBody, request);
+  return async function handleChat(ex: ChatExchange): Promise<void> {
+    const state = ex.state;
+    const clientBody = requireObjectBody(ex.body);
+    const target = frontEnd.target(clientBody, ex.url);
     const route = deps.registry.resolve(target.model);
     const backend = route.backend;
     state.backend = backend.name;
     state.model = route.model;
     const capture = deps.capture
-      ? new RequestCapture(deps.capture, request, backend.name, route.model, backend.credentialName)
+      ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
       : null;
     capture?.record('inbound_request', {
-      headers: request.headers,
+      headers: ex.headers,
       payload: clientBody,
-      metadata: { method: request.method, url: request.url, protocol: from },
+      metadata: { method: ex.method, url: ex.url, protocol: from },
     });
 
     const redactor = deps.redactor();
@@ -244,15 +263,15 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       metadata: { protocol: backend.protocol, stream: target.stream },
     });
 
-    const controller = abortOnClientGone(reply);
+    const controller = abortOnClientGone(ex.res);
     const sentAt = performance.now();
     const upstream: UpstreamResponse = await backend.chat({
       model: route.model,
       stream: target.stream,
       body: outbound,
-      rawBody: outbound === clientBody ? request.rawBody : undefined,
+      rawBody: outbound === clientBody ? ex.rawBody : undefined,
       signal: controller,
-      requestId: request.id,
+      requestId: ex.id,
     });
     state.backendMs += performance.now() - sentAt;
 
@@ -274,30 +293,36 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
         payload: text,
         metadata: { status: upstream.status },
       });
+      const passed: Record<string, string> = {};
       for (const name of PASSED_ERROR_HEADERS) {
         const value = upstream.headers[name];
-        if (typeof value === 'string') reply.header(name, value);
+        if (typeof value === 'string') passed[name] = value;
       }
       const answer = upstreamErrorBody(text, upstream.status, from, backend.protocol);
       capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
-      return reply.code(upstream.status).type('application/json; charset=utf-8').send(answer);
+      writeJson(ex, upstream.status, answer, passed);
+      return;
     }
 
     const contentType = String(upstream.headers['content-type'] ?? '');
     if (target.stream && contentType.includes('text/event-stream')) {
-      reply.raw.once('close', () => upstream.dispose());
+      ex.res.once('close', () => upstream.dispose());
       if (!capture && backend.protocol === from && upstream.body instanceof Readable) {
-        return pipeToClient(reply, upstream.status, upstream.body, from, backend.name, controller);
+        pipeToClient(ex, upstream.status, upstream.body, from, backend.name, controller);
+        return;
       }
       let source: AsyncIterable<Uint8Array> = upstream.body;
       if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
       let out: AsyncIterable<Uint8Array | string> =
         backend.protocol === from
           ? passThroughIterable(source, from, backend.name, controller)
-          : translateStream(source, backend.protocol, from, { model: route.model, requestId: request.id });
+          : translateStream(source, backend.protocol, from, { model: route.model, requestId: ex.id });
       if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
-      reply.code(upstream.status).headers(SSE_HEADERS);
-      return reply.send(out instanceof Readable ? out : Readable.from(out, { objectMode: false }));
+      ex.res.writeHead(upstream.status, sseHead(ex));
+      // Backpressure comes from pipe; a failure on either side destroys both (the generators end in an
+      // error event of their own when the backend fails).
+      pipeline(Readable.from(out, { objectMode: false }), ex.res, () => undefined);
+      return;
     }
 
     const text = await readWhole();
@@ -317,14 +342,32 @@ export function createChatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     }
     if (backend.protocol === from) {
       capture?.record('outbound_response', { payload: text, metadata: { status: upstream.status } });
-      return reply
-        .code(upstream.status)
-        .type(contentType || 'application/json')
-        .send(text);
+      writeJson(ex, upstream.status, text, { 'content-type': contentType || 'application/json' });
+      return;
     }
     const answer = codecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
     capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
-    return reply.code(upstream.status).send(answer);
+    writeJson(ex, upstream.status, answer);
+  };
+}
+
+/** A Fastify route that hands its reply to the chat pipeline (onResponse hooks still run at the end). */
+export function fastifyChatHandler(run: (ex: ChatExchange) => Promise<void>) {
+  return function chatRoute(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    reply.hijack();
+    return run({
+      id: request.id,
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      ip: request.ip,
+      authKeyName: request.authKeyName,
+      body: request.body,
+      rawBody: request.rawBody,
+      state: request.proxyState,
+      res: reply.raw,
+      baseHeaders: reply.getHeaders() as OutgoingHttpHeaders,
+    });
   };
 }
 
@@ -333,7 +376,7 @@ export function createModelsHandler(protocol: Protocol, registry: BackendRegistr
   return async function listModels(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const backend = registry.defaultBackend;
     request.proxyState.backend = backend.name;
-    const controller = abortOnClientGone(reply);
+    const controller = abortOnClientGone(reply.raw);
     try {
       return reply.send(codecs[protocol].encodeModelList(await backend.listModels(controller)));
     } catch (err) {

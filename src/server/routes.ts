@@ -3,7 +3,13 @@ import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import type { Protocol } from '../protocols/types.js';
 import { FRONT_ENDS } from './frontends.js';
-import { createChatHandler, createModelsHandler, type ChatPipelineDeps } from './proxy.js';
+import type { ChatExchange } from './exchange.js';
+import {
+  createChatPipeline,
+  createModelsHandler,
+  fastifyChatHandler,
+  type ChatPipelineDeps,
+} from './proxy.js';
 
 export interface RouteDeps extends ChatPipelineDeps {
   metrics: ProxyMetrics;
@@ -30,7 +36,15 @@ const chatBodyDoc = (required: string[]) =>
   }) as const;
 
 /** The front-end route table (SPEC §5.1): one chat route and the model routes per protocol. */
-const CHAT_ROUTES: Array<{ protocol: Protocol; url: string; summary: string; required: string[] }> = [
+interface ChatRouteSpec {
+  protocol: Protocol;
+  /** Fastify's pattern; a trailing `*` makes a prefix route. */
+  url: string;
+  summary: string;
+  required: string[];
+}
+
+const CHAT_ROUTES: ChatRouteSpec[] = [
   {
     protocol: 'openai',
     url: '/v1/chat/completions',
@@ -51,6 +65,18 @@ const CHAT_ROUTES: Array<{ protocol: Protocol; url: string; summary: string; req
   },
 ];
 
+/** A chat route with its pipeline, built once: served by the chat lane and by Fastify alike. */
+export interface ChatRoute extends ChatRouteSpec {
+  run: (ex: ChatExchange) => Promise<void>;
+}
+
+export function createChatRoutes(deps: ChatPipelineDeps): ChatRoute[] {
+  return CHAT_ROUTES.map((route) => ({
+    ...route,
+    run: createChatPipeline(FRONT_ENDS[route.protocol], deps),
+  }));
+}
+
 const MODEL_ROUTES: Array<{ protocol: Protocol; url: string }> = [
   { protocol: 'openai', url: '/v1/models' },
   { protocol: 'openai', url: '/models' },
@@ -60,15 +86,15 @@ const MODEL_ROUTES: Array<{ protocol: Protocol; url: string }> = [
 
 const TAGS: Record<Protocol, string> = { openai: 'OpenAI', anthropic: 'Anthropic', gemini: 'Gemini' };
 
-export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  for (const route of CHAT_ROUTES) {
+export function registerRoutes(app: FastifyInstance, deps: RouteDeps, chatRoutes: ChatRoute[]): void {
+  for (const route of chatRoutes) {
     app.post(
       route.url,
       {
         validatorCompiler: noValidation,
         schema: { tags: [TAGS[route.protocol]], summary: route.summary, body: chatBodyDoc(route.required) },
       },
-      createChatHandler(FRONT_ENDS[route.protocol], deps),
+      fastifyChatHandler(route.run),
     );
   }
   for (const route of MODEL_ROUTES) {

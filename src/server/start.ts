@@ -87,7 +87,7 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
     logger,
     registry,
     metrics,
-    authHook: auth.hook,
+    auth: auth.check,
     trustProxy: auth.trustProxy,
     tls,
     registerExtraRoutes: (instance) => auth.registerRoutes(instance),

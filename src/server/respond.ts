@@ -1,0 +1,85 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { ProxyError } from '../errors.js';
+import { errorEnvelope } from '../protocols/errors.js';
+import { protocolForPath } from '../protocols/types.js';
+import type { RequestState } from './state.js';
+
+/** Constant security headers on every response (SPEC §2.3, §6.5). */
+export const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+} as const;
+
+/**
+ * Where an answer goes when the chat pipeline writes it straight to the socket (the chat lane, or a Fastify
+ * route that handed its reply over).
+ */
+export interface Responder {
+  readonly res: ServerResponse;
+  /** The request's URL: its path picks the protocol of error envelopes. */
+  readonly url: string;
+  /** Headers every answer carries: request id, security headers (and CORS, when Fastify set them). */
+  readonly baseHeaders: OutgoingHttpHeaders;
+  readonly state: RequestState;
+}
+
+/** Time spent in the proxy itself so far: everything but waiting on the backend. */
+export function overheadHeader(state: RequestState): string {
+  return Math.max(0, performance.now() - state.start - state.backendMs).toFixed(3);
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The head of an answer: the base headers, then `extra` (which may replace them), then the overhead. Built
+ * with plain loops into a fresh object: object spread here measured ~30 µs slower per request (npm run bench).
+ */
+export function responseHead(
+  to: Responder,
+  extra: Readonly<OutgoingHttpHeaders> | undefined,
+): OutgoingHttpHeaders {
+  const head: OutgoingHttpHeaders = {};
+  const base = to.baseHeaders;
+  for (const name in base) head[name] = base[name];
+  if (extra !== undefined) for (const name in extra) head[name] = extra[name];
+  head['x-proxy-overhead-ms'] = overheadHeader(to.state);
+  return head;
+}
+
+/** A whole JSON answer: one head, one write. */
+export function writeJson(
+  to: Responder,
+  status: number,
+  body: string | object,
+  headers?: OutgoingHttpHeaders,
+): void {
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  const head = responseHead(to, headers);
+  head['content-type'] ??= JSON_TYPE;
+  head['content-length'] = Buffer.byteLength(payload);
+  to.res.writeHead(status, head);
+  to.res.end(payload);
+}
+
+/** A ProxyError as its answer: the envelope of the path's protocol, with retry-after and extra headers. */
+export function proxyErrorAnswer(
+  url: string,
+  error: ProxyError,
+): { headers: Record<string, string>; body: Record<string, unknown> } {
+  const headers: Record<string, string> = { ...error.headers };
+  if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
+  const body = errorEnvelope(protocolForPath(url), {
+    status: error.status,
+    message: error.message,
+    code: error.code,
+    param: error.param,
+    retryAfter: error.retryAfter,
+  });
+  return { headers, body };
+}
+
+export function writeProxyError(to: Responder, error: ProxyError): void {
+  const answer = proxyErrorAnswer(to.url, error);
+  writeJson(to, error.status, answer.body, answer.headers);
+}
