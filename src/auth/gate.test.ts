@@ -1,10 +1,16 @@
 import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BruteForceGuard, type BruteForcePolicy } from './brute-force.js';
 import { BypassMatcher, DEFAULT_BYPASS_PATHS } from './bypass.js';
 import { CidrMatcher, compileTrustProxy } from './client-address.js';
-import { BLOCKED_MESSAGE, createAuthGate, registerAuthDecorations, type AuthFailureReason } from './gate.js';
+import {
+  BLOCKED_MESSAGE,
+  createAuthCheck,
+  createAuthGate,
+  registerAuthDecorations,
+  type AuthFailureReason,
+} from './gate.js';
 import { hashKey, KeySet } from './keys.js';
 import type { BruteForceStore } from './stores/types.js';
 
@@ -434,5 +440,41 @@ describe('auth gate: property', () => {
       ),
       { numRuns: 150 },
     );
+  });
+});
+
+describe('tarpit for blocked clients', () => {
+  const subject = (ip: string, key: string) => ({
+    method: 'POST',
+    url: '/v1/chat/completions',
+    headers: { authorization: `Bearer ${key}` },
+    ip,
+  });
+
+  it("holds a blocked client's 429 for blockedDelayMs; other clients are not held", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const check = createAuthCheck({
+        getKeys: () => new KeySet([{ name: 'env', key: KEY }]),
+        guard: new BruteForceGuard({ policy: { maxFailedAttempts: 1 } }),
+        bypass: new BypassMatcher(DEFAULT_BYPASS_PATHS),
+        trustedIps: new CidrMatcher([]),
+        log: { warn: () => undefined },
+        blockedDelayMs: 1000,
+      });
+      // The first failure answers at once (401) and blocks the address.
+      expect(await check.decide(subject(CLIENT, 'wrong'))).toMatchObject({ status: 401 });
+
+      let answered: unknown;
+      void check.decide(subject(CLIENT, KEY)).then((verdict) => (answered = verdict));
+      await vi.advanceTimersByTimeAsync(999);
+      expect(answered).toBeUndefined();
+      // Meanwhile another address is answered without waiting.
+      expect(await check.decide(subject('198.51.100.1', KEY))).toBe('env');
+      await vi.advanceTimersByTimeAsync(1);
+      expect(answered).toMatchObject({ status: 429, headers: { 'retry-after': expect.any(String) } });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

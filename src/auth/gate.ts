@@ -61,7 +61,14 @@ export interface AuthGateOptions {
   events?: AuthEvents;
   /** Clock for throttling store-error logs; defaults to Date.now. */
   now?: () => number;
+  /**
+   * How long a blocked client's 429 is held before it is sent (a tarpit); 0 (the default here) sends it at
+   * once. At most MAX_HELD_REFUSALS wait at a time; beyond that they are sent at once (memory bound).
+   */
+  blockedDelayMs?: number;
 }
+
+const MAX_HELD_REFUSALS = 10_000;
 
 export const TRUSTED_IP_KEY_NAME = 'trusted-ip';
 
@@ -163,6 +170,17 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   const now = options.now ?? Date.now;
   let lastStoreErrorLogMs = -Infinity;
 
+  // A blocked attacker answered at once comes straight back: at full speed its refusals take the CPU that
+  // valid clients need (SPEC §7, under attack). Held on a timer, each of its connections costs almost nothing.
+  const blockedDelayMs = options.blockedDelayMs ?? 0;
+  let held = 0;
+  const holdBlocked = async (): Promise<void> => {
+    if (blockedDelayMs <= 0 || held >= MAX_HELD_REFUSALS) return;
+    held++;
+    await new Promise<void>((resolve) => setTimeout(resolve, blockedDelayMs).unref());
+    held--;
+  };
+
   // A broken shared store must not lock everyone out or let everyone in: the key check still runs.
   const reportStoreError = (error: unknown): void => {
     const at = now();
@@ -212,6 +230,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
         const state = await guard.check(ip);
         if (state.blocked) {
           events.onRefused?.();
+          await holdBlocked();
           return blockedRefusal(url, state.retryAfterSeconds);
         }
         tracked = state.tracked;

@@ -190,6 +190,16 @@ const BruteForceSchema = z
       env: 'BRUTE_FORCE_MAX_BLOCK_SECONDS',
       help: 'Longest block',
     }),
+    blocked_delay_ms: setting(int(0, 60_000).default(1000), {
+      kind: 'int',
+      group: 'Brute-force protection',
+      flag: '--auth-blocked-delay',
+      arg: 'MS',
+      env: 'BRUTE_FORCE_BLOCKED_DELAY_MS',
+      help:
+        "Hold a blocked client's 429 this long before sending it (a tarpit: an attacker's connections wait " +
+        'on a timer instead of taking the CPU that valid clients need); 0 answers at once',
+    }),
     max_tracked_clients: setting(int(1).default(100_000), {
       kind: 'int',
       group: 'Brute-force protection',

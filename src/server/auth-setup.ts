@@ -269,6 +269,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   const check = createAuthCheck({
     getKeys: () => reloader.keys,
     guard,
+    blockedDelayMs: bf.blocked_delay_ms,
     bypass,
     trustedIps,
     log: logger,

@@ -241,9 +241,13 @@ describe('spoofed forwarding headers', () => {
   );
 
   it('from an untrusted peer change nothing: once blocked, every request is 429 whatever it claims', async () => {
-    const proxy = await startProxyProcess(['--auth-max-failed-attempts', '3'], {
-      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
-    });
+    const proxy = await startProxyProcess(
+      // Hundreds of refusals: the tarpit (which delays each 429) is not what this test is about.
+      ['--auth-max-failed-attempts', '3', '--auth-blocked-delay', '0'],
+      {
+        LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      },
+    );
     const send = (name: string, value: string, auth: string) =>
       rawExchange(
         proxy.url,
@@ -270,7 +274,7 @@ describe('spoofed forwarding headers', () => {
 
   it('through a trusted proxy, arbitrary X-Forwarded-For values never cause a 5xx or let a bad key in', async () => {
     const proxy = await startProxyProcess(
-      ['--trusted-proxy', '127.0.0.1', '--auth-max-failed-attempts', '2'],
+      ['--trusted-proxy', '127.0.0.1', '--auth-max-failed-attempts', '2', '--auth-blocked-delay', '0'],
       {
         LLM_INTERACTIVE_PROXY_API_KEY: KEY,
       },
