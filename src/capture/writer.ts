@@ -98,12 +98,7 @@ export class CaptureWriter {
       if (this.closed) return this.drop('closed', 1);
       let line: string;
       try {
-        // The writer's stamps come first in the line and win over same-named fields of the event.
-        const stamped = Object.assign({ timestamp: '', sequence }, event, {
-          timestamp: this.now().toISOString(),
-          sequence,
-        });
-        line = JSON.stringify(stamped) + '\n';
+        line = this.serialise(event, sequence);
         if (this.transformLine) line = this.transformLine(line);
       } catch (error) {
         return this.drop('unserialisable', 1, error);
@@ -122,6 +117,23 @@ export class CaptureWriter {
       // Capture must never break traffic; an unexpected failure here is as good as a drop.
       this.droppedCount++;
     }
+  }
+
+  /**
+   * The writer's stamps come first in the line and win over same-named fields of the event. The event is
+   * serialised as it is and the stamps spliced in front: copying it into a stamped object first measured
+   * several times slower (a large merged object takes JSON.stringify's slow path).
+   */
+  private serialise(event: object, sequence: number): string {
+    const timestamp = this.now().toISOString();
+    if (Object.hasOwn(event, 'timestamp') || Object.hasOwn(event, 'sequence')) {
+      return (
+        JSON.stringify(Object.assign({ timestamp: '', sequence }, event, { timestamp, sequence })) + '\n'
+      );
+    }
+    const json = JSON.stringify(event);
+    const stamps = `{"timestamp":"${timestamp}","sequence":${sequence}`;
+    return json.length > 2 ? `${stamps},${json.slice(1)}\n` : `${stamps}}\n`;
   }
 
   /** Resolves when everything queued before the call (and since) is written. */

@@ -32,7 +32,18 @@ export class RequestCapture {
   }
 
   record(direction: CaptureDirection, fields: Omit<CaptureFields, 'request_id'>): void {
-    this.recorder.record(direction, { ...this.base, ...fields });
+    // Field by field rather than spread: spread measured several µs per event on this path.
+    const base = this.base;
+    this.recorder.record(direction, {
+      request_id: base.request_id,
+      client: fields.client ?? base.client,
+      backend: fields.backend ?? base.backend,
+      model: fields.model ?? base.model,
+      key_name: fields.key_name ?? base.key_name,
+      headers: fields.headers,
+      payload: fields.payload,
+      metadata: fields.metadata,
+    });
   }
 
   /** Tees a byte stream into a capture leg as it flows; the bytes pass on untouched. */
