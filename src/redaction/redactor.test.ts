@@ -270,6 +270,29 @@ describe('Redactor.redactPromptSecrets', () => {
     const body = { content: 'x' };
     expect(new Redactor().redactPromptSecrets(body)).toEqual({ body, changed: false });
   });
+
+  it('given the raw JSON, answers from one scan of it, with the same result as the walk', () => {
+    const clean = '{"messages":[{"role":"user","content":"nothing secret\\nhere"}]}';
+    const cleanBody = JSON.parse(clean) as unknown;
+    expect(redactor.redactPromptSecrets(cleanBody, clean)).toEqual({ body: cleanBody, changed: false });
+    const leaky = JSON.stringify({ messages: [{ role: 'user', content: `key: ${secret}` }] });
+    const leakyBody = JSON.parse(leaky) as unknown;
+    expect(redactor.redactPromptSecrets(leakyBody, leaky)).toEqual(redactor.redactPromptSecrets(leakyBody));
+    expect(redactor.redactPromptSecrets(leakyBody, leaky).changed).toBe(true);
+  });
+
+  it.each([
+    ['a slash, escaped by some encoders', 'tok/abc-0123456789', '{"c":"tok\\/abc-0123456789"}'],
+    ['non-ASCII, escaped by ensure_ascii encoders', 'clé-0123456789', '{"c":"cl\\u00e9-0123456789"}'],
+    ['an ampersand, escaped by Go and .NET', 'a&b-0123456789', '{"c":"a\\u0026b-0123456789"}'],
+  ])('walks the body when a secret holds %s (its JSON text may not show it verbatim)', (_what, key, raw) => {
+    const withEscapable = new Redactor([key]);
+    const body = JSON.parse(raw) as { c: string };
+    expect(body.c).toBe(key);
+    const result = withEscapable.redactPromptSecrets(body, raw);
+    expect(result.changed).toBe(true);
+    expect(result.body).toEqual({ c: PROMPT_SECRET_REPLACEMENT });
+  });
 });
 
 describe('collectEnvSecrets', () => {

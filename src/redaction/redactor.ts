@@ -52,6 +52,8 @@ export class Redactor {
    */
   readonly holdback: number;
 
+  /** True when every secret shows up unescaped in any JSON text that holds it (see redactPromptSecrets). */
+  private readonly promptSecretsVerbatimInJson: boolean;
   /** Exact secrets in all their forms; undefined when none are configured. */
   private readonly exactPattern: RegExp | undefined;
   /** The pattern rules, one capturing group each (group i + 1 is `PATTERN_RULES[i]`). */
@@ -66,6 +68,7 @@ export class Redactor {
     this.exactPattern = exact === undefined ? undefined : new RegExp(exact, 'g');
     this.rulePattern = new RegExp(PATTERN_RULES.map((rule) => `(${rule.source(exact)})`).join('|'), 'g');
     this.promptPattern = raw.length > 0 ? new RegExp(raw.map(escapeRegExp).join('|'), 'g') : undefined;
+    this.promptSecretsVerbatimInJson = raw.every((secret) => VERBATIM_IN_JSON.test(secret));
     const longestExact = forms[0]?.length ?? 0;
     this.holdback = Math.max(...PATTERN_RULES.map((r) => r.decisionLength)) + longestExact + 1;
   }
@@ -146,9 +149,15 @@ export class Redactor {
    * in any string of a request body with `(API_KEY_HAS_BEEN_REDACTED)`. Object keys are left alone.
    * Copy-on-write: when nothing matched, `body` is returned as is with `changed: false`.
    */
-  redactPromptSecrets(body: unknown): { body: unknown; changed: boolean } {
+  redactPromptSecrets(body: unknown, rawJson?: string): { body: unknown; changed: boolean } {
     const re = this.promptPattern;
     if (re === undefined) return { body, changed: false };
+    // The body's own JSON text, when given, is scanned once instead of walking every string of the body:
+    // secrets made only of characters no JSON encoder escapes appear in it exactly as they are.
+    if (rawJson !== undefined && this.promptSecretsVerbatimInJson) {
+      re.lastIndex = 0;
+      if (!re.test(rawJson)) return { body, changed: false };
+    }
     const redacted = replaceInStrings(body, re);
     return { body: redacted, changed: redacted !== body };
   }
@@ -191,6 +200,12 @@ export class Redactor {
     return out;
   }
 }
+
+/**
+ * Characters that JSON encoders write as they are: not `"`, `\\`, `/` (escaped by some), `<>&'` (escaped by
+ * Go's and .NET's), control or non-ASCII characters (escaped by ensure_ascii encoders).
+ */
+const VERBATIM_IN_JSON = /^[A-Za-z0-9._~+=:-]+$/;
 
 function execFrom(re: RegExp | undefined, text: string, from: number): RegExpExecArray | null {
   if (re === undefined) return null;

@@ -254,7 +254,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     const redactor = deps.redactor();
     let body = clientBody;
     if (deps.scrubPrompts) {
-      const scrubbed = redactor.redactPromptSecrets(clientBody);
+      const scrubbed = redactor.redactPromptSecrets(clientBody, ex.rawBody);
       if (scrubbed.changed) body = scrubbed.body as Record<string, unknown>;
     }
     const outbound = wireBody(body, from, backend, route.model, target.stream);
