@@ -130,10 +130,14 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
     res.once('close', () => {
       // A response that never finished was cut off (the client left, or the backend failed mid-stream).
       const status = res.writableFinished ? res.statusCode : 499;
-      recordAccess(
-        { id, method: 'POST', url, status, route: route.url, state, keyName, client: ip },
-        performance.now(),
-      );
+      try {
+        recordAccess(
+          { id, method: 'POST', url, status, route: route.url, state, keyName, client: ip },
+          performance.now(),
+        );
+      } catch {
+        // An event handler that throws would take the process down; a lost access line must not.
+      }
     });
     try {
       if (auth !== null) {
@@ -171,7 +175,11 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
     const queryStart = url.indexOf('?');
     const route = match(queryStart < 0 ? url : url.slice(0, queryStart));
     if (route === undefined || !isJsonContentType(req.headers['content-type']) || !isOpen()) return false;
-    void serve(req, res, route, url);
+    serve(req, res, route, url).catch((err: unknown) => {
+      // serve answers its own failures; this is the last resort for one in its own set-up.
+      log.error({ err }, 'unhandled error');
+      res.destroy();
+    });
     return true;
   };
 }
