@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, poolRequest, UNDICI_BODY_TIMEOUT, UNDICI_HEADERS_TIMEOUT } from './undici-lean.js';
 import type { CancelSignal } from './cancel.js';
 import { ProxyError } from '../errors.js';
 import type { UpstreamResponse } from './types.js';
@@ -72,7 +72,7 @@ export interface UpstreamRequest {
 export async function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   try {
     const { origin, path } = targetOf(req.url);
-    const res = await poolFor(origin).request({
+    const res = await poolRequest(poolFor(origin), {
       path,
       method: req.method,
       headers: req.headers,
@@ -96,13 +96,13 @@ export async function sendUpstream(req: UpstreamRequest): Promise<UpstreamRespon
 export function upstreamFailure(err: unknown, backendName: string, signal?: CancelSignal): Error {
   if (err instanceof ProxyError) return err;
   if (signal?.aborted) return new ProxyError(499, 'Client closed the request', { code: 'client_closed' });
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+  const code = (err as { code?: string } | null)?.code;
+  if (code === UNDICI_HEADERS_TIMEOUT || code === UNDICI_BODY_TIMEOUT) {
     return new ProxyError(504, `Backend '${backendName}' did not answer in time`, {
       code: 'upstream_timeout',
     });
   }
-  const code = (err as { code?: string } | null)?.code ?? 'unknown';
-  return new ProxyError(502, `Backend '${backendName}' is unreachable (${code})`, {
+  return new ProxyError(502, `Backend '${backendName}' is unreachable (${code ?? 'unknown'})`, {
     code: 'upstream_unreachable',
   });
 }

@@ -1,4 +1,3 @@
-import { errors as undiciErrors } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { StreamEvent } from './canonical.js';
 import type { ProtocolCodec } from './codec.js';
@@ -10,7 +9,8 @@ import type { Protocol } from './types.js';
 /** What a client is told when the backend stream breaks; the cause's own text may name hosts, so it stays out. */
 function interruption(err: unknown): ErrorInfo {
   if (err instanceof ProxyError) return { status: err.status, message: err.message, code: err.code };
-  if (err instanceof undiciErrors.BodyTimeoutError) {
+  // undici's BodyTimeoutError, by its documented code (this module stays free of HTTP client imports).
+  if ((err as { code?: unknown } | null)?.code === 'UND_ERR_BODY_TIMEOUT') {
     return { status: 504, message: 'Backend stream stalled and timed out', code: 'upstream_timeout' };
   }
   return { status: 502, message: 'Backend stream was interrupted', code: 'upstream_interrupted' };
