@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type * as Prom from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom-lean.js';
 
 /** Every metric the proxy exports on /metrics (SPEC §2.6), created once per server. */
 export class ProxyMetrics {
@@ -56,7 +57,7 @@ export class ProxyMetrics {
   /** Labelled children, looked up once per label set: prom-client otherwise hashes labels on every call. */
   private readonly perRoute = new Map<
     string,
-    { requests: Counter.Internal; duration: Histogram.Internal<'route' | 'backend'> }
+    { requests: Prom.Counter.Internal; duration: Prom.Histogram.Internal<'route' | 'backend'> }
   >();
 
   constructor() {
