@@ -53,6 +53,7 @@ export class AnthropicBackend implements Backend {
           ? call.rawBody
           : JSON.stringify({ ...call.body, model: call.model }),
       signal: call.signal,
+      whole: !call.stream,
       backendName: this.name,
     });
   }

@@ -23,3 +23,13 @@ export class Cancellation extends EventEmitter implements EmitterSignal {
     this.emit('abort');
   }
 }
+
+/** Calls `listener` once when `signal` aborts; returns the function that stops listening. */
+export function onCancel(signal: CancelSignal, listener: () => void): () => void {
+  if ('addEventListener' in signal) {
+    signal.addEventListener('abort', listener, { once: true });
+    return () => signal.removeEventListener('abort', listener);
+  }
+  signal.once('abort', listener);
+  return () => signal.removeListener('abort', listener);
+}

@@ -50,6 +50,7 @@ export class GeminiBackend implements Backend {
       headers: this.headers,
       body: call.rawBody ?? JSON.stringify(call.body),
       signal: call.signal,
+      whole: !call.stream,
       backendName: this.name,
     });
   }

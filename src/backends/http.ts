@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Pool, poolRequest, UNDICI_BODY_TIMEOUT, UNDICI_HEADERS_TIMEOUT } from './undici-lean.js';
-import type { CancelSignal } from './cancel.js';
+import { onCancel, type CancelSignal } from './cancel.js';
 import { ProxyError } from '../errors.js';
 import type { UpstreamResponse } from './types.js';
 
@@ -62,7 +62,12 @@ export interface UpstreamRequest {
   body?: string;
   signal: CancelSignal;
   backendName: string;
+  /** Read the answer whole (a non-streamed call): no body stream is made for it. */
+  whole?: boolean;
 }
+
+/** Largest whole answer read from a backend. */
+const WHOLE_BODY_LIMIT = 32 * 1024 * 1024;
 
 /**
  * Sends a request upstream and resolves once the response head arrives. The body is left unread so that
@@ -72,6 +77,15 @@ export interface UpstreamRequest {
 export async function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   try {
     const { origin, path } = targetOf(req.url);
+    if (req.whole) {
+      return await new Promise<UpstreamResponse>((resolve, reject) => {
+        const answer = new WholeAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject);
+        poolFor(origin).dispatch(
+          { path, method: req.method, headers: req.headers, body: req.body ?? null },
+          answer,
+        );
+      });
+    }
     const res = await poolRequest(poolFor(origin), {
       path,
       method: req.method,
@@ -110,7 +124,14 @@ export function upstreamFailure(err: unknown, backendName: string, signal?: Canc
 const tooLarge = () => new ProxyError(502, 'Backend answer is too large', { code: 'upstream_too_large' });
 
 /** Reads a whole (small, non-streamed) upstream body as text, refusing one over `limitBytes`. */
-export function readText(body: AsyncIterable<Uint8Array>, limitBytes = 32 * 1024 * 1024): Promise<string> {
+export function readText(
+  body: AsyncIterable<Uint8Array> | UpstreamResponse,
+  limitBytes = WHOLE_BODY_LIMIT,
+): Promise<string> {
+  if ('status' in body) {
+    if (body.text === undefined) return readText(body.body, limitBytes);
+    return body.text.length > limitBytes ? Promise.reject(tooLarge()) : Promise.resolve(body.text);
+  }
   if (!(body instanceof Readable)) return readIterable(body, limitBytes);
   // Plain 'data' events: far cheaper per request than an async iterator over the stream.
   return new Promise<string>((resolve, reject) => {
@@ -159,5 +180,90 @@ export async function getJson(
     throw new ProxyError(502, `Backend '${backendName}' answered with invalid JSON`, {
       code: 'upstream_invalid',
     });
+  }
+}
+
+/** A whole answer's body for readers of `body`: its bytes as one chunk, made only if iterated. */
+function oneChunk(bytes: Buffer): AsyncIterable<Uint8Array> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield bytes;
+    },
+  };
+}
+
+/** Header names and values as undici hands them to a dispatch handler: [name, value, name, value, …]. */
+function parseRawHeaders(raw: Buffer[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    const value = raw[i + 1]!.toString('latin1');
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else headers[name] = [seen, value];
+  }
+  return headers;
+}
+
+/**
+ * A non-streamed answer collected straight from undici's dispatch callbacks: no body stream, no async
+ * resource, no promise per chunk — the request API's machinery, which a whole answer does not need. Honours
+ * the pool's timeouts, the client going away (`signal`) and a size limit.
+ */
+class WholeAnswer {
+  private status = 0;
+  private headers: Record<string, string | string[]> = {};
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private abort: ((err: Error) => void) | null = null;
+  private readonly stopListening: () => void;
+
+  constructor(
+    private readonly signal: CancelSignal,
+    private readonly limitBytes: number,
+    private readonly resolve: (answer: UpstreamResponse) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.stopListening = onCancel(signal, () => this.abort?.(new Error('client gone')));
+  }
+
+  onConnect(abort: (err: Error) => void): void {
+    if (this.signal.aborted) abort(new Error('client gone'));
+    else this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    this.headers = parseRawHeaders(rawHeaders);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    if (this.size > this.limitBytes) {
+      this.abort?.(tooLarge());
+      return false;
+    }
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.stopListening();
+    const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.resolve({
+      status: this.status,
+      headers: this.headers,
+      body: oneChunk(whole),
+      text: whole.toString('utf8'),
+      dispose: () => undefined,
+    });
+  }
+
+  onError(err: Error): void {
+    this.stopListening();
+    this.reject(err);
   }
 }

@@ -46,6 +46,7 @@ export class OpenAICompatibleBackend implements Backend {
       headers: this.headers,
       body: call.rawBody ?? JSON.stringify(call.body),
       signal: call.signal,
+      whole: !call.stream,
       backendName: this.name,
     });
   }

@@ -23,6 +23,11 @@ export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: AsyncIterable<Uint8Array>;
+  /**
+   * The whole body as text, when the call was not streamed: read then without a body stream (`body` still
+   * yields the same bytes). `readText(response)` takes whichever there is.
+   */
+  text?: string;
   /** Releases the upstream connection early (client gone, answer not needed). */
   dispose(): void;
 }

@@ -278,7 +278,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     const readWhole = async (limit?: number): Promise<string> => {
       const started = performance.now();
       try {
-        return await readText(upstream.body, limit);
+        return await readText(upstream, limit);
       } catch (err) {
         throw upstreamFailure(err, backend.name, controller);
       } finally {

@@ -1,0 +1,79 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProxyError } from '../errors.js';
+import { Cancellation } from './cancel.js';
+import { closeUpstreamHttp, configureUpstreamHttp, readText, sendUpstream } from './http.js';
+
+/** A local upstream whose behaviour is picked by the path. */
+let server: http.Server;
+let origin: string;
+const held: http.ServerResponse[] = [];
+
+beforeAll(async () => {
+  configureUpstreamHttp({ timeoutMs: 300 });
+  server = http.createServer((req, res) => {
+    req.resume();
+    if (req.url === '/json') {
+      res.setHeader('set-cookie', ['a=1', 'b=2']);
+      res.writeHead(201, { 'content-type': 'application/json', 'X-Upstream': 'yes' });
+      res.end('{"ok":"✓"}');
+    } else if (req.url === '/huge') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const block = Buffer.alloc(1024 * 1024, 0x20);
+      for (let i = 0; i < 33; i++) res.write(block);
+      res.end('{}');
+    } else if (req.url === '/silent') {
+      held.push(res); // never answers
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  for (const res of held) res.destroy();
+  await closeUpstreamHttp();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const whole = (path: string, signal = new Cancellation()) =>
+  sendUpstream({
+    url: `${origin}${path}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+    signal,
+    backendName: 'test',
+    whole: true,
+  });
+
+describe('sendUpstream, whole answers (no body stream)', () => {
+  it('gives status, lower-cased headers (repeats as a list) and the text, also readable as `body`', async () => {
+    const answer = await whole('/json');
+    expect(answer.status).toBe(201);
+    expect(answer.headers['x-upstream']).toBe('yes');
+    expect(answer.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect(answer.text).toBe('{"ok":"✓"}');
+    expect(await readText(answer)).toBe('{"ok":"✓"}');
+    expect(await readText(answer.body)).toBe('{"ok":"✓"}');
+    await expect(readText(answer, 4)).rejects.toMatchObject({ status: 502, code: 'upstream_too_large' });
+  });
+
+  it('refuses an answer over 32 MB with 502', async () => {
+    await expect(whole('/huge')).rejects.toMatchObject({ status: 502, code: 'upstream_too_large' });
+  });
+
+  it('gives up with 504 when no answer comes within the timeout', async () => {
+    await expect(whole('/silent')).rejects.toMatchObject({ status: 504, code: 'upstream_timeout' });
+  });
+
+  it('stops with 499 when the client goes away first', async () => {
+    const signal = new Cancellation();
+    const pending = whole('/silent', signal);
+    setTimeout(() => signal.abort(), 20);
+    const err = (await pending.catch((e: unknown) => e)) as ProxyError;
+    expect(err).toBeInstanceOf(ProxyError);
+    expect(err.status).toBe(499);
+  });
+});
