@@ -207,8 +207,14 @@ describe('faults from clients', () => {
       AUTH,
     );
     expect(closedEarly).toBe(0);
-    expect(whole.outcome).toMatchObject({ kind: 'answer', text: 'echo: still here' });
-    expect(streamed.outcome).toMatchObject({ kind: 'answer', text: 'echo: me too' });
+    expect(whole.outcome, JSON.stringify(whole.outcome)).toMatchObject({
+      kind: 'answer',
+      text: 'echo: still here',
+    });
+    expect(streamed.outcome, JSON.stringify(streamed.outcome)).toMatchObject({
+      kind: 'answer',
+      text: 'echo: me too',
+    });
 
     // Then the server's header (1 s) and request (3 s) timeouts close every one of them with a 408.
     const answers = await Promise.all(stalled.map((s) => s.answer));
