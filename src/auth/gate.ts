@@ -202,11 +202,16 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     return { credential, keyName };
   };
 
-  const passFast = (subject: AuthSubject): string | null | undefined => {
-    const { method, url, headers } = subject;
+  /** Requests let in without a key: pre-flights and the bypass list (null), trusted addresses; else undefined. */
+  const exempt = ({ method, url, headers, ip }: AuthSubject): string | null | undefined => {
     if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return null;
-    const ip = subject.ip;
-    if (trustedIps.contains(ip)) return TRUSTED_IP_KEY_NAME;
+    return trustedIps.contains(ip) ? TRUSTED_IP_KEY_NAME : undefined;
+  };
+
+  const passFast = (subject: AuthSubject): string | null | undefined => {
+    const exemption = exempt(subject);
+    if (exemption !== undefined) return exemption;
+    const { url, headers, ip } = subject;
     if (guard !== null) {
       const state = guard.checkSync(ip);
       if (state === undefined || state.blocked || state.tracked) return undefined;
@@ -218,11 +223,9 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   };
 
   const decide = async (subject: AuthSubject): Promise<AuthVerdict> => {
-    const { method, url, headers } = subject;
-    if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return null;
-
-    const ip = subject.ip;
-    if (trustedIps.contains(ip)) return TRUSTED_IP_KEY_NAME;
+    const exemption = exempt(subject);
+    if (exemption !== undefined) return exemption;
+    const { method, url, headers, ip } = subject;
 
     let tracked = false;
     if (guard !== null) {

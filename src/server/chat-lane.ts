@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import secureJson from 'secure-json-parse';
 import { isRefusal, type AuthCheck, type AuthSubject } from '../auth/gate.js';
@@ -122,10 +122,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
     const state: RequestState = { start: performance.now(), backendMs: 0, backend: null, model: null };
     const id = requestIdFor(req);
     const ip = resolveClientAddress(req, trustProxy);
-    // Plain loops, not spread: see responseHead.
-    const baseHeaders: OutgoingHttpHeaders = { 'x-request-id': id };
-    for (const name in headers) baseHeaders[name] = headers[name];
-    const responder: Responder = { res, url, baseHeaders, state };
+    const responder: Responder = { res, id, url, baseHeaders: headers, state };
     let keyName: string | null = null;
     res.once('close', () => {
       // A response that never finished was cut off (the client left, or the backend failed mid-stream).
@@ -154,7 +151,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
       await route.run({
         res,
         url,
-        baseHeaders,
+        baseHeaders: headers,
         state,
         id,
         method: 'POST',
@@ -165,7 +162,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         rawBody,
       });
     } catch (err) {
-      answerFailure(responder, id, err as Error, log);
+      answerFailure(responder, err as Error, log);
     }
   }
 

@@ -62,16 +62,15 @@ export function sendProxyError(
   return reply.code(error.status).headers(answer.headers).send(answer.body);
 }
 
+/** Our internal status for "the client went away": nobody is listening for an answer. */
+const CLIENT_GONE = 499;
+
 /** `redact` scrubs the one piece of client input an error echoes: the path of an unknown route. */
 export function registerErrorHandling(app: FastifyInstance, redact: (text: string) => string): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const proxyError = toProxyError(error);
-    if (proxyError.status >= 500 && !(error instanceof ProxyError)) {
-      request.log.error({ request_id: request.id, err: error }, 'unhandled error');
-    }
+    const proxyError = failureAnswer(error, request.id, request.log);
     if (reply.sent || reply.raw.headersSent) return;
-    // 499 is our internal "client went away": nobody is listening for an answer.
-    if (proxyError.status === 499) {
+    if (proxyError.status === CLIENT_GONE) {
       reply.raw.destroy();
       return;
     }
@@ -93,20 +92,26 @@ export function registerErrorHandling(app: FastifyInstance, redact: (text: strin
 }
 
 /**
- * Answers a failure on a response the proxy writes itself (chat lane, chat pipeline): the envelope while
- * nothing is sent yet; mid-answer, or for a client that went away (499), the connection is closed.
+ * A failure as the answer the client gets, logging the ones that are the proxy's own fault (a 5xx that is
+ * not a ProxyError): the one policy for Fastify's error handler and for answers the proxy writes itself.
  */
-export function answerFailure(
-  to: Responder,
-  requestId: string,
-  err: Error,
-  log: { error(obj: object, msg: string): void },
-): void {
+function failureAnswer(err: Error, requestId: string, log: FailureLog): ProxyError {
   const failure = toProxyError(err);
   if (failure.status >= 500 && !(err instanceof ProxyError)) {
     log.error({ request_id: requestId, err }, 'unhandled error');
   }
-  if (to.res.headersSent || failure.status === 499) {
+  return failure;
+}
+
+type FailureLog = { error(obj: object, msg: string): void };
+
+/**
+ * Answers a failure on a response the proxy writes itself (chat lane, chat pipeline): the envelope while
+ * nothing is sent yet; mid-answer, or for a client that went away (499), the connection is closed.
+ */
+export function answerFailure(to: Responder, err: Error, log: FailureLog): void {
+  const failure = failureAnswer(err, to.id, log);
+  if (to.res.headersSent || failure.status === CLIENT_GONE) {
     to.res.destroy();
     return;
   }

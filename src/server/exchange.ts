@@ -6,7 +6,6 @@ import type { Responder } from './respond.js';
  * the hot path) or a Fastify route (requests the lane leaves to Fastify, e.g. CORS ones).
  */
 export interface ChatExchange extends Responder {
-  readonly id: string;
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
   /** The client address, after trusted-proxy resolution. */

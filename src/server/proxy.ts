@@ -227,7 +227,7 @@ export function createChatPipeline(
     try {
       await handle(ex);
     } catch (err) {
-      answerFailure(ex, ex.id, err as Error, deps.log);
+      answerFailure(ex, err as Error, deps.log);
     }
   };
 }
