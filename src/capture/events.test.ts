@@ -13,7 +13,7 @@ function memorySink(): CaptureSink & { events: Record<string, unknown>[] } {
   const events: Record<string, unknown>[] = [];
   return {
     events,
-    write: (event) => events.push(JSON.parse(JSON.stringify(event)) as Record<string, unknown>),
+    writeMembers: (members) => events.push(JSON.parse(`{${members}}`) as Record<string, unknown>),
   };
 }
 
@@ -22,13 +22,14 @@ const redactor = new Redactor([PROXY_KEY, PROVIDER_KEY]);
 describe('CaptureRecorder', () => {
   it('redacts headers and payload and names keys without their values', () => {
     const sink = memorySink();
-    const recorder = new CaptureRecorder(() => redactor, sink);
-    recorder.record('inbound_request', {
+    const recorder = new CaptureRecorder(() => redactor, sink).forRequest({
       request_id: 'req-1',
       client: { address: '127.0.0.1', user_agent: 'openai-node/6' },
       backend: 'openai',
       model: 'gpt-4o',
       key_name: { proxy: 'team-a', provider: 'OPENAI_API_KEY' },
+    });
+    recorder.record('inbound_request', {
       headers: {
         authorization: `Bearer ${PROXY_KEY}`,
         'content-type': 'application/json',
@@ -54,8 +55,12 @@ describe('CaptureRecorder', () => {
 
   it('captures a stream leg with a secret split across chunks redacted', () => {
     const sink = memorySink();
-    const recorder = new CaptureRecorder(() => redactor, sink);
-    const leg = recorder.openStream('inbound', { request_id: 'req-2', backend: 'openai', model: 'gpt-4o' });
+    const recorder = new CaptureRecorder(() => redactor, sink).forRequest({
+      request_id: 'req-2',
+      backend: 'openai',
+      model: 'gpt-4o',
+    });
+    const leg = recorder.openStream('inbound');
     const wire = `data: {"delta":"the key is ${PROVIDER_KEY} and ${PROXY_KEY}"}\n\n` + 'data: [DONE]\n\n';
     const cuts = [20, 33, 40, 70, 75, wire.length];
     let previous = 0;
@@ -93,14 +98,67 @@ describe('CaptureRecorder', () => {
     });
   });
 
+  it('splices a payload given as one-line JSON text as it is, still redacted; other text is serialised', () => {
+    const members: string[] = [];
+    const recorder = new CaptureRecorder(() => redactor, {
+      writeMembers: (m) => members.push(m),
+    }).forRequest({ request_id: 'req-3' });
+    recorder.record('inbound_request', {
+      payload: { a: 1 },
+      payloadJson: `{"a":  1, "k": "${PROXY_KEY}"}`,
+    });
+    recorder.record('inbound_request', { payload: { a: 1 }, payloadJson: '{\n  "a": 1\n}' });
+    expect(members[0]).toBe(
+      `"request_id":"req-3","direction":"inbound_request","payload":{"a":  1, "k": "****"}`,
+    );
+    expect(members[1]).toBe('"request_id":"req-3","direction":"inbound_request","payload":{"a":1}');
+  });
+
+  it('redacts a payload passed on unchanged once, and again under a rotated key set', () => {
+    const rotated = 'rotated-proxy-key-424242';
+    let current = redactor;
+    const sink = memorySink();
+    const recorder = new CaptureRecorder(() => current, sink).forRequest({ request_id: 'req-5' });
+    const answer = `{"content":"${PROXY_KEY} ${rotated}"}`;
+    recorder.record('inbound_response', { payload: answer, metadata: { status: 200 } });
+    recorder.record('outbound_response', { payload: answer, metadata: { status: 200 } });
+    current = new Redactor([PROXY_KEY, rotated]);
+    recorder.record('outbound_response', { payload: answer, metadata: { status: 200 } });
+    expect(sink.events.map((e) => e['payload'])).toEqual([
+      `{"content":"**** ${rotated}"}`,
+      `{"content":"**** ${rotated}"}`,
+      '{"content":"**** ****"}',
+    ]);
+    expect(Object.keys(sink.events[0]!)).toEqual(['request_id', 'direction', 'payload', 'metadata']);
+  });
+
+  it('redacts a stream chunk again when JSON-encoding could form a secret', () => {
+    // A secret holding a backslash-quote: the raw text `odd"secret…` is no secret, its JSON encoding is.
+    const oddSecret = 'odd\\"secret-0123456789abcdef';
+    const raw = oddSecret.replace('\\"', '"');
+    const sink = memorySink();
+    const members: string[] = [];
+    const recorder = new CaptureRecorder(() => new Redactor([oddSecret]), {
+      writeMembers: (m) => {
+        members.push(m);
+        sink.writeMembers(m);
+      },
+    }).forRequest({ request_id: 'req-4' });
+    const leg = recorder.openStream('outbound');
+    leg.chunk(`data: ${raw}\n\n`);
+    leg.end();
+    expect(members.join('\n')).not.toContain(oddSecret);
+    expect(sink.events.some((e) => e['direction'] === 'stream_chunk')).toBe(true);
+  });
+
   it('never throws, even when the sink does', () => {
     const recorder = new CaptureRecorder(() => redactor, {
-      write: () => {
+      writeMembers: () => {
         throw new Error('disk on fire');
       },
-    });
-    expect(() => recorder.record('outbound_response', { request_id: 'r', payload: 'x' })).not.toThrow();
-    const leg = recorder.openStream('outbound', { request_id: 'r' });
+    }).forRequest({ request_id: 'r' });
+    expect(() => recorder.record('outbound_response', { payload: 'x' })).not.toThrow();
+    const leg = recorder.openStream('outbound');
     expect(() => {
       leg.chunk('a'.repeat(500));
       leg.end();
@@ -112,13 +170,12 @@ describe('CaptureRecorder', () => {
     try {
       const path = join(dir, 'wire.jsonl');
       const writer = new CaptureWriter({ path });
-      const recorder = new CaptureRecorder(() => redactor, writer);
+      const recorder = new CaptureRecorder(() => redactor, writer).forRequest({ request_id: 'r' });
       recorder.record('outbound_request', {
-        request_id: 'r',
         headers: { authorization: `Bearer ${PROVIDER_KEY}` },
         payload: { input: PROXY_KEY },
       });
-      const leg = recorder.openStream('outbound', { request_id: 'r' });
+      const leg = recorder.openStream('outbound');
       leg.chunk(PROXY_KEY.slice(0, 9));
       leg.chunk(PROXY_KEY.slice(9));
       leg.end();

@@ -30,21 +30,35 @@ export interface CaptureEvent {
   readonly metadata?: Record<string, unknown>;
 }
 
-/** What a caller supplies for one event: anything but the writer's stamps, headers not yet redacted. */
-export interface CaptureFields {
+/** The fields every event of one request shares (SPEC §4), serialised and redacted once per request. */
+export interface SharedFields {
   readonly request_id: string;
   readonly client?: { readonly address?: string; readonly user_agent?: string };
   readonly backend?: string;
   readonly model?: string;
+  /** Names only, never the keys. */
   readonly key_name?: { readonly proxy?: string; readonly provider?: string };
+}
+
+/** What a caller supplies for one event: headers not yet redacted, the payload as a value. */
+export interface EventFields {
   readonly headers?: Readonly<Record<string, HeaderValue>>;
   readonly payload?: unknown;
+  /**
+   * The payload's own JSON text, when the caller has it (a client's body as received): spliced in as it is
+   * rather than serialised again. Used only when it is one line.
+   */
+  readonly payloadJson?: string | undefined;
   readonly metadata?: Record<string, unknown>;
 }
 
-/** Where recorded events go; `CaptureWriter` is one (tests use an array). */
+/**
+ * Where recorded events go. `writeMembers` takes one event's members as JSON text without the braces,
+ * already redacted (`"request_id":…,"direction":…`); the sink adds its own stamps in front. CaptureWriter is
+ * one; tests collect them.
+ */
 export interface CaptureSink {
-  write(event: object): void;
+  writeMembers(members: string): void;
 }
 
 /** One streamed leg being captured: chunks redacted as a whole, so a secret split across chunks is caught. */
@@ -58,46 +72,87 @@ export interface CaptureStream {
 /**
  * Records capture events with every header and payload redacted before they reach the sink. Never throws:
  * capture must not break traffic.
+ *
+ * Events are built as JSON text: the members a request's events share are serialised and redacted once
+ * (`forRequest`), each event adds its own and redacts only those. One redaction pass over the final text
+ * catches whatever a field holds — the masks are plain characters, so the text stays valid JSON — and costs
+ * far less than walking and copying every payload.
  */
 export class CaptureRecorder {
-  /**
-   * `sinkRedactsLines`: the sink redacts each serialised line itself (CaptureWriter's `transformLine`), so
-   * only the name-based header masking happens here and payloads are not deep-copied per event.
-   */
   constructor(
     private readonly getRedactor: () => Redactor,
     private readonly sink: CaptureSink,
-    private readonly sinkRedactsLines = false,
   ) {}
 
-  /** Records one event; for streamed text prefer {@link openStream}, which catches secrets split across chunks. */
-  record(direction: CaptureDirection, fields: CaptureFields): void {
+  forRequest(shared: SharedFields): RequestRecorder {
+    return new RequestRecorder(this.getRedactor, this.sink, shared);
+  }
+}
+
+/** The capture of one request. */
+export class RequestRecorder {
+  /** `"request_id":…` — only the direction comes between it and {@link rest}, as SPEC §4 orders them. */
+  private readonly id: string;
+  /** `,"client":…,"backend":…,"model":…,"key_name":…`, redacted. */
+  private readonly rest: string;
+  private lastPayload: { source: unknown; redactor: Redactor; json: string } | undefined;
+
+  constructor(
+    private readonly getRedactor: () => Redactor,
+    private readonly sink: CaptureSink,
+    shared: SharedFields,
+  ) {
+    const redactor = getRedactor();
+    this.id = redactor.redact(`"request_id":${JSON.stringify(shared.request_id)}`);
+    let rest = '';
+    if (shared.client !== undefined) rest += `,"client":${JSON.stringify(shared.client)}`;
+    if (shared.backend !== undefined) rest += `,"backend":${JSON.stringify(shared.backend)}`;
+    if (shared.model !== undefined) rest += `,"model":${JSON.stringify(shared.model)}`;
+    if (shared.key_name !== undefined) rest += `,"key_name":${JSON.stringify(shared.key_name)}`;
+    this.rest = redactor.redact(rest);
+  }
+
+  /** Records one event; for streamed text use {@link openStream}, which catches secrets split across chunks. */
+  record(direction: CaptureDirection, fields: EventFields): void {
     try {
-      this.sink.write(this.redacted(this.getRedactor(), direction, fields));
+      const redactor = this.getRedactor();
+      let line = this.head(direction);
+      if (fields.headers !== undefined) {
+        line += redactor.redact(`,"headers":${JSON.stringify(redactor.redactHeaders(fields.headers))}`);
+      }
+      const payload = this.redactedPayload(redactor, fields);
+      if (payload !== undefined) line += `,"payload":${payload}`;
+      if (fields.metadata !== undefined) {
+        line += redactor.redact(`,"metadata":${JSON.stringify(fields.metadata)}`);
+      }
+      this.sink.writeMembers(line);
     } catch {
       // Dropped: the writer counts its own drops; a redaction failure is not worth failing a request.
     }
   }
 
   /**
-   * Records `stream_start` now and returns the leg's recorder. `fields` are repeated on every event of
-   * the leg (`payload` only on `stream_start`). Chunk payloads are the redacted text released so far:
-   * concatenating a leg's `stream_chunk` payloads gives the whole redacted stream, though the split points
-   * may differ from the wire's by up to a small held-back tail (`stream_end` carries the wire counts:
-   * `metadata.chunks`, `metadata.bytes`).
+   * Records `stream_start` (with `metadata` and the leg) now and returns the leg's recorder. Chunk payloads
+   * are the redacted text released so far: concatenating a leg's `stream_chunk` payloads gives the whole
+   * redacted stream, though the split points may differ from the wire's by up to a small held-back tail
+   * (`stream_end` carries the wire counts: `metadata.chunks`, `metadata.bytes`).
    */
-  openStream(leg: StreamLeg, fields: CaptureFields): CaptureStream {
+  openStream(leg: StreamLeg, metadata: Record<string, unknown> = {}): CaptureStream {
     const redactor = this.getRedactor();
     const stream = new StreamRedactor(redactor);
-    const { payload: _payload, headers: _headers, metadata: _metadata, ...legFields } = fields;
-    // Redacted once for the leg; chunk payloads are redacted by the stream, not again per event.
-    const chunkBase = this.redacted(redactor, 'stream_chunk', legFields);
+    const chunkHead = this.head('stream_chunk');
+    const legJson = JSON.stringify(leg);
+    // The released text is already redacted; JSON-encoding it cannot form a secret when every secret is
+    // made of characters JSON leaves alone, so the event needs no second pass then.
+    const encodedIsClean = redactor.secretsVerbatimInJson;
     let chunks = 0;
     let bytes = 0;
-    this.record('stream_start', { ...fields, metadata: { ...fields.metadata, leg } });
+    this.record('stream_start', { metadata: { ...metadata, leg } });
     const recordText = (text: string): void => {
+      if (text === '') return;
       // `chunk`: how many wire chunks had arrived when this text was released.
-      if (text !== '') this.sink.write({ ...chunkBase, payload: text, metadata: { leg, chunk: chunks } });
+      const own = `,"payload":${JSON.stringify(text)},"metadata":{"leg":${legJson},"chunk":${chunks}}`;
+      this.sink.writeMembers(chunkHead + (encodedIsClean ? own : redactor.redact(own)));
     };
     return {
       chunk: (text) => {
@@ -109,10 +164,10 @@ export class CaptureRecorder {
           // See record().
         }
       },
-      end: (metadata) => {
+      end: (endMetadata) => {
         try {
           recordText(stream.flush());
-          this.record('stream_end', { ...legFields, metadata: { ...metadata, leg, chunks, bytes } });
+          this.record('stream_end', { metadata: { ...endMetadata, leg, chunks, bytes } });
         } catch {
           // See record().
         }
@@ -120,31 +175,32 @@ export class CaptureRecorder {
     };
   }
 
-  /** The event in SPEC §4 field order; `undefined` fields vanish when serialised. */
-  private redacted(redactor: Redactor, direction: CaptureDirection, fields: CaptureFields): object {
-    if (this.sinkRedactsLines) {
-      return {
-        request_id: fields.request_id,
-        direction,
-        client: fields.client,
-        backend: fields.backend,
-        model: fields.model,
-        key_name: fields.key_name,
-        headers: fields.headers === undefined ? undefined : redactor.redactHeaders(fields.headers),
-        payload: fields.payload,
-        metadata: fields.metadata,
-      };
-    }
-    return {
-      request_id: redactor.redact(fields.request_id),
-      direction,
-      client: redactor.redactValue(fields.client),
-      backend: fields.backend,
-      model: fields.model === undefined ? undefined : redactor.redact(fields.model),
-      key_name: fields.key_name,
-      headers: fields.headers === undefined ? undefined : redactor.redactHeaders(fields.headers),
-      payload: redactor.redactValue(fields.payload),
-      metadata: redactor.redactValue(fields.metadata),
-    };
+  /**
+   * The payload as redacted JSON text. A request's payload often goes out as it came in (the client's body
+   * to a same-protocol backend, the backend's answer to the client): the last one is kept and not redacted
+   * twice. Redacting it apart from the rest of the event finds the same matches: a JSON value is
+   * self-contained (no rule's match runs past a closing quote, and outside strings JSON has nothing to match).
+   */
+  private redactedPayload(redactor: Redactor, fields: EventFields): string | undefined {
+    const source = fields.payloadJson ?? fields.payload;
+    if (source === undefined) return undefined;
+    const last = this.lastPayload;
+    if (last !== undefined && last.source === source && last.redactor === redactor) return last.json;
+    const text = payloadJson(fields);
+    if (text === undefined) return undefined;
+    const json = redactor.redact(text);
+    this.lastPayload = { source, redactor, json };
+    return json;
   }
+
+  private head(direction: CaptureDirection): string {
+    return `${this.id},"direction":"${direction}"${this.rest}`;
+  }
+}
+
+/** The payload as JSON text: the caller's own text when it has one that fits on the line, else serialised. */
+function payloadJson(fields: EventFields): string | undefined {
+  const raw = fields.payloadJson;
+  if (raw !== undefined && !raw.includes('\n') && !raw.includes('\r')) return raw;
+  return fields.payload === undefined ? undefined : JSON.stringify(fields.payload);
 }

@@ -26,11 +26,6 @@ export interface CaptureWriterOptions {
   readonly onDrop?: (info: CaptureDropInfo) => void;
   /** Injected clock for `timestamp`. */
   readonly now?: () => Date;
-  /**
-   * Applied to each serialised line before it is queued (the redactor): one pass over the final text is
-   * far cheaper than redacting every field of every event as a deep copy.
-   */
-  readonly transformLine?: (line: string) => string;
 }
 
 /** Largest chunk of queued lines handed to one `write` call. */
@@ -58,7 +53,6 @@ export class CaptureWriter {
   private readonly maxQueueEntries: number;
   private readonly onDrop: ((info: CaptureDropInfo) => void) | undefined;
   private readonly now: () => Date;
-  private readonly transformLine: ((line: string) => string) | undefined;
 
   private sequence = 0;
   private droppedCount = 0;
@@ -79,7 +73,6 @@ export class CaptureWriter {
     this.maxQueueEntries = options.maxQueueEntries ?? 10_000;
     this.onDrop = options.onDrop;
     this.now = options.now ?? (() => new Date());
-    this.transformLine = options.transformLine;
   }
 
   /** Entries dropped so far (queue full, unserialisable, failed writes, writes after close). */
@@ -92,17 +85,33 @@ export class CaptureWriter {
     return this.queue.length - this.head;
   }
 
+  /** Stamps, serialises and enqueues one event; the writer's stamps win over same-named fields. */
   write(event: object): void {
+    let members: string;
+    try {
+      // Undefined members vanish when serialised: the stamps spliced in front are the only ones.
+      const fields =
+        Object.hasOwn(event, 'timestamp') || Object.hasOwn(event, 'sequence')
+          ? { ...event, timestamp: undefined, sequence: undefined }
+          : event;
+      members = JSON.stringify(fields).slice(1, -1);
+    } catch (error) {
+      this.sequence++;
+      return this.drop('unserialisable', 1, error);
+    }
+    this.writeMembers(members);
+  }
+
+  /**
+   * Enqueues one event given as its JSON members without the braces (`"request_id":…,"direction":…`): the
+   * writer splices its stamps in front, so an event built as text is never parsed or copied again.
+   */
+  writeMembers(members: string): void {
     try {
       const sequence = ++this.sequence;
       if (this.closed) return this.drop('closed', 1);
-      let line: string;
-      try {
-        line = this.serialise(event, sequence);
-        if (this.transformLine) line = this.transformLine(line);
-      } catch (error) {
-        return this.drop('unserialisable', 1, error);
-      }
+      const stamps = `{"timestamp":"${this.now().toISOString()}","sequence":${sequence}`;
+      const line = members === '' ? `${stamps}}\n` : `${stamps},${members}}\n`;
       if (this.queued >= this.maxQueueEntries || this.queuedChars + line.length > this.maxQueueBytes) {
         return this.drop('queue_full', 1);
       }
@@ -117,23 +126,6 @@ export class CaptureWriter {
       // Capture must never break traffic; an unexpected failure here is as good as a drop.
       this.droppedCount++;
     }
-  }
-
-  /**
-   * The writer's stamps come first in the line and win over same-named fields of the event. The event is
-   * serialised as it is and the stamps spliced in front: copying it into a stamped object first measured
-   * several times slower (a large merged object takes JSON.stringify's slow path).
-   */
-  private serialise(event: object, sequence: number): string {
-    const timestamp = this.now().toISOString();
-    if (Object.hasOwn(event, 'timestamp') || Object.hasOwn(event, 'sequence')) {
-      return (
-        JSON.stringify(Object.assign({ timestamp: '', sequence }, event, { timestamp, sequence })) + '\n'
-      );
-    }
-    const json = JSON.stringify(event);
-    const stamps = `{"timestamp":"${timestamp}","sequence":${sequence}`;
-    return json.length > 2 ? `${stamps},${json.slice(1)}\n` : `${stamps}}\n`;
   }
 
   /** Resolves when everything queued before the call (and since) is written. */

@@ -1,21 +1,17 @@
 import type * as Prom from 'prom-client';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom-lean.js';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom-lean.js';
+import { RequestStats } from './request-stats.js';
 
 /** Every metric the proxy exports on /metrics (SPEC §2.6), created once per server. */
 export class ProxyMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'llm_proxy_requests_total',
-    help: 'Requests answered, by route, backend and status',
-    labelNames: ['route', 'backend', 'status'] as const,
-    registers: [this.registry],
-  });
-  readonly duration = new Histogram({
-    name: 'llm_proxy_request_duration_seconds',
-    help: 'Time from request to response end, by route and backend',
-    labelNames: ['route', 'backend'] as const,
+  /** Requests answered (`llm_proxy_requests_total`) and their durations, counted without prom-client. */
+  private readonly requestStats = new RequestStats({
+    requestsName: 'llm_proxy_requests_total',
+    requestsHelp: 'Requests answered, by route, backend and status',
+    durationName: 'llm_proxy_request_duration_seconds',
+    durationHelp: 'Time from request to response end, by route and backend',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
-    registers: [this.registry],
   });
   readonly authFailures = new Counter({
     name: 'llm_proxy_auth_failures_total',
@@ -54,28 +50,14 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
 
-  /** Labelled children, looked up once per label set: prom-client otherwise hashes labels on every call. */
-  private readonly perRoute = new Map<
-    string,
-    { requests: Prom.Counter.Internal; duration: Prom.Histogram.Internal<'route' | 'backend'> }
-  >();
-
   constructor() {
+    this.registry.registerMetric(this.requestStats.requests as unknown as Prom.Metric);
+    this.registry.registerMetric(this.requestStats.duration as unknown as Prom.Metric);
     collectDefaultMetrics({ register: this.registry, prefix: 'llm_proxy_' });
   }
 
   /** Records one answered request. Label values come from the route table and backend names: bounded. */
   observeRequest(route: string, backend: string, status: number, seconds: number): void {
-    const key = `${route}\u0000${backend}\u0000${status}`;
-    let children = this.perRoute.get(key);
-    if (!children) {
-      children = {
-        requests: this.requests.labels({ route, backend, status: String(status) }),
-        duration: this.duration.labels({ route, backend }),
-      };
-      this.perRoute.set(key, children);
-    }
-    children.requests.inc();
-    children.duration.observe(seconds);
+    this.requestStats.observe(route, backend, status, seconds);
   }
 }

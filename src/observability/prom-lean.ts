@@ -5,7 +5,6 @@
 import type * as Prom from 'prom-client';
 import CounterModule from 'prom-client/lib/counter.js';
 import GaugeModule from 'prom-client/lib/gauge.js';
-import HistogramModule from 'prom-client/lib/histogram.js';
 import eventLoopLag from 'prom-client/lib/metrics/eventLoopLag.js';
 import gc from 'prom-client/lib/metrics/gc.js';
 import heapSizeAndUsed from 'prom-client/lib/metrics/heapSizeAndUsed.js';
@@ -26,8 +25,6 @@ export const Counter = CounterModule as typeof Prom.Counter;
 export type Counter<T extends string = string> = Prom.Counter<T>;
 export const Gauge = GaugeModule as typeof Prom.Gauge;
 export type Gauge<T extends string = string> = Prom.Gauge<T>;
-export const Histogram = HistogramModule as typeof Prom.Histogram;
-export type Histogram<T extends string = string> = Prom.Histogram<T>;
 
 type DefaultMetric = (registry: Registry, config: Record<string, unknown>) => void;
 

@@ -52,8 +52,11 @@ export class Redactor {
    */
   readonly holdback: number;
 
-  /** True when every secret shows up unescaped in any JSON text that holds it (see redactPromptSecrets). */
-  private readonly promptSecretsVerbatimInJson: boolean;
+  /**
+   * True when every secret shows up unescaped in any JSON text that holds it: JSON-encoding redacted text
+   * can then never form a secret (see redactPromptSecrets and the capture's stream chunks).
+   */
+  readonly secretsVerbatimInJson: boolean;
   /** Exact secrets in all their forms; undefined when none are configured. */
   private readonly exactPattern: RegExp | undefined;
   /** The pattern rules, one capturing group each (group i + 1 is `PATTERN_RULES[i]`). */
@@ -68,7 +71,7 @@ export class Redactor {
     this.exactPattern = exact === undefined ? undefined : new RegExp(exact, 'g');
     this.rulePattern = new RegExp(PATTERN_RULES.map((rule) => `(${rule.source(exact)})`).join('|'), 'g');
     this.promptPattern = raw.length > 0 ? new RegExp(raw.map(escapeRegExp).join('|'), 'g') : undefined;
-    this.promptSecretsVerbatimInJson = raw.every((secret) => VERBATIM_IN_JSON.test(secret));
+    this.secretsVerbatimInJson = raw.every((secret) => VERBATIM_IN_JSON.test(secret));
     const longestExact = forms[0]?.length ?? 0;
     this.holdback = Math.max(...PATTERN_RULES.map((r) => r.decisionLength)) + longestExact + 1;
   }
@@ -154,7 +157,7 @@ export class Redactor {
     if (re === undefined) return { body, changed: false };
     // The body's own JSON text, when given, is scanned once instead of walking every string of the body:
     // secrets made only of characters no JSON encoder escapes appear in it exactly as they are.
-    if (rawJson !== undefined && this.promptSecretsVerbatimInJson) {
+    if (rawJson !== undefined && this.secretsVerbatimInJson) {
       re.lastIndex = 0;
       if (!re.test(rawJson)) return { body, changed: false };
     }

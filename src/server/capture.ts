@@ -1,49 +1,42 @@
 import type {
-  CaptureDirection,
-  CaptureFields,
   CaptureRecorder,
+  CaptureDirection,
   CaptureStream,
+  EventFields,
+  RequestRecorder,
   StreamLeg,
 } from '../capture/events.js';
 import type { ChatExchange } from './exchange.js';
 
-/** The capture of one request: the fields every event shares, filled once. */
+/** The capture of one chat request: the fields every event shares come from the exchange and the route. */
 export class RequestCapture {
-  private readonly base: CaptureFields;
+  private readonly events: RequestRecorder;
 
   constructor(
-    private readonly recorder: CaptureRecorder,
+    recorder: CaptureRecorder,
     request: Pick<ChatExchange, 'id' | 'headers' | 'ip' | 'authKeyName'>,
     backend: string,
     model: string,
     providerKeyName: string | null,
   ) {
     const userAgent = request.headers['user-agent'];
-    this.base = {
+    const keyName: { proxy?: string; provider?: string } = {};
+    if (request.authKeyName) keyName.proxy = request.authKeyName;
+    if (providerKeyName) keyName.provider = providerKeyName;
+    this.events = recorder.forRequest({
       request_id: request.id,
-      client: { address: request.ip, ...(typeof userAgent === 'string' ? { user_agent: userAgent } : {}) },
+      client:
+        typeof userAgent === 'string'
+          ? { address: request.ip, user_agent: userAgent }
+          : { address: request.ip },
       backend,
       model,
-      key_name: {
-        ...(request.authKeyName ? { proxy: request.authKeyName } : {}),
-        ...(providerKeyName ? { provider: providerKeyName } : {}),
-      },
-    };
+      key_name: keyName,
+    });
   }
 
-  record(direction: CaptureDirection, fields: Omit<CaptureFields, 'request_id'>): void {
-    // Field by field rather than spread: spread measured several µs per event on this path.
-    const base = this.base;
-    this.recorder.record(direction, {
-      request_id: base.request_id,
-      client: fields.client ?? base.client,
-      backend: fields.backend ?? base.backend,
-      model: fields.model ?? base.model,
-      key_name: fields.key_name ?? base.key_name,
-      headers: fields.headers,
-      payload: fields.payload,
-      metadata: fields.metadata,
-    });
+  record(direction: CaptureDirection, fields: EventFields): void {
+    this.events.record(direction, fields);
   }
 
   /** Tees a byte stream into a capture leg as it flows; the bytes pass on untouched. */
@@ -52,7 +45,7 @@ export class RequestCapture {
     leg: StreamLeg,
     metadata: Record<string, unknown>,
   ): AsyncGenerator<T> {
-    const stream: CaptureStream = this.recorder.openStream(leg, { ...this.base, metadata });
+    const stream: CaptureStream = this.events.openStream(leg, metadata);
     const decoder = new TextDecoder();
     let failure: string | undefined;
     try {

@@ -248,6 +248,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     capture?.record('inbound_request', {
       headers: ex.headers,
       payload: clientBody,
+      payloadJson: ex.rawBody,
       metadata: { method: ex.method, url: ex.url, protocol: from },
     });
 
@@ -260,6 +261,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     const outbound = wireBody(body, from, backend, route.model, target.stream);
     capture?.record('outbound_request', {
       payload: outbound,
+      payloadJson: outbound === clientBody ? ex.rawBody : undefined,
       metadata: { protocol: backend.protocol, stream: target.stream },
     });
 

@@ -74,7 +74,6 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
         path: captureFile,
         maxBytes: config.logging.capture_max_bytes,
         maxFiles: config.logging.capture_max_files,
-        transformLine: (line) => secrets.current.redact(line),
         onDrop: (info) => {
           metrics.captureDropped.inc(info.entries);
           reportDrop(info.totalDropped);
@@ -94,7 +93,7 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
     routes: {
       redactor: () => secrets.current,
       scrubPrompts: config.auth.redact_api_keys_in_prompts,
-      capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter, true) : null,
+      capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: () => {
         const authState = auth.readiness();
         const store = authState.brute_force as { status?: string } | undefined;
