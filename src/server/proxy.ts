@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Readable, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Cancellation, type CancelSignal } from '../backends/cancel.js';
 import type { CaptureRecorder } from '../capture/events.js';
@@ -17,7 +17,7 @@ import { RequestCapture } from './capture.js';
 import { answerFailure } from './errors.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './frontends.js';
-import { responseHead, writeJson } from './respond.js';
+import { responseHead, writeJson, writeStream } from './respond.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -321,9 +321,8 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
           : translateStream(source, backend.protocol, from, { model: route.model, requestId: ex.id });
       if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
       ex.res.writeHead(upstream.status, sseHead(ex));
-      // Backpressure comes from pipe; a failure on either side destroys both (the generators end in an
-      // error event of their own when the backend fails).
-      pipeline(Readable.from(out, { objectMode: false }), ex.res, () => undefined);
+      // The generators end in an error event of their own when the backend fails.
+      void writeStream(ex.res, out);
       return;
     }
 

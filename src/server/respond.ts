@@ -88,3 +88,53 @@ export function writeProxyError(to: Responder, error: ProxyError): void {
   const answer = proxyErrorAnswer(to.url, error);
   writeJson(to, error.status, answer.body, answer.headers);
 }
+
+/**
+ * Writes a streamed answer (an async iterable of chunks) to the response and ends it, waiting for `drain`
+ * whenever the client reads slower than the backend sends. When the client goes away the iterable is
+ * returned (its `finally` blocks run); when it throws, the response is destroyed. Never rejects.
+ *
+ * A loop rather than `pipeline(Readable.from(...))`: on Node 20 that pair builds a stream, an
+ * AbortController and, at the end of every answer, an AbortError with its stack trace — several times
+ * the cost of the writes themselves for a 20-chunk answer.
+ */
+export async function writeStream(
+  res: ServerResponse,
+  source: AsyncIterable<Uint8Array | string>,
+): Promise<void> {
+  const chunks = source[Symbol.asyncIterator]();
+  let wake: (() => void) | undefined;
+  // A client that left before the first chunk closed the response already: no 'close' will come.
+  let gone = res.destroyed;
+  const onClose = (): void => {
+    gone = true;
+    wake?.();
+  };
+  res.once('close', onClose);
+  try {
+    for (;;) {
+      if (gone) break;
+      const next = await chunks.next();
+      if (next.done === true || gone) break;
+      if (!res.write(next.value)) {
+        if (res.destroyed) {
+          gone = true;
+          break;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          res.once('drain', resolve);
+        });
+        res.off('drain', wake as () => void);
+        wake = undefined;
+        if (gone) break;
+      }
+    }
+    if (!gone) res.end();
+  } catch (err) {
+    res.destroy(err as Error);
+  } finally {
+    res.off('close', onClose);
+    if (gone) await chunks.return?.().catch(() => undefined);
+  }
+}

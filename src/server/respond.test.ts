@@ -1,0 +1,116 @@
+import http from 'node:http';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { writeStream } from './respond.js';
+
+/** A loopback server whose one handler streams `source()` with writeStream. */
+async function serve(
+  source: () => AsyncIterable<Uint8Array | string>,
+): Promise<{ url: string; done: Promise<void>; close: () => Promise<void> }> {
+  let finished: (() => void) | undefined;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    void writeStream(res, source()).then(finished);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    done,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let stop: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await stop?.();
+  stop = undefined;
+});
+
+describe('writeStream', () => {
+  it('writes every chunk, strings and bytes, then ends the answer', async () => {
+    const s = await serve(async function* () {
+      yield 'data: 1\n\n';
+      yield new TextEncoder().encode('data: 2\n\n');
+      yield 'data: é\n\n';
+    });
+    stop = s.close;
+    const res = await fetch(s.url);
+    expect(await res.text()).toBe('data: 1\n\ndata: 2\n\ndata: é\n\n');
+    await s.done;
+  });
+
+  it('waits for a slow reader instead of buffering: the source is pulled only as the client reads', async () => {
+    let produced = 0;
+    const chunk = 'x'.repeat(64 * 1024);
+    const s = await serve(async function* () {
+      for (let i = 0; i < 400; i++) {
+        produced++;
+        yield chunk;
+      }
+    });
+    stop = s.close;
+    const { port } = new URL(s.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    socket.pause();
+    // 400 chunks are 25 MB; with the client not reading, only what fits in the socket buffers is pulled.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(produced).toBeLessThan(200);
+    const everything = new Promise<void>((resolve) => {
+      let text = '';
+      socket.on('data', (d: Buffer) => {
+        text = (text + d.toString('latin1')).slice(-16);
+        if (text.endsWith('\r\n0\r\n\r\n')) resolve();
+      });
+    });
+    socket.resume();
+    await s.done;
+    await everything;
+    expect(produced).toBe(400);
+    socket.destroy();
+  });
+
+  it('returns the source (its finally runs) when the client goes away mid-answer', async () => {
+    let cleanedUp = false;
+    let release: (() => void) | undefined;
+    const s = await serve(async function* () {
+      try {
+        yield 'data: first\n\n';
+        // Held until the test lets it go: the client leaves meanwhile.
+        await new Promise<void>((resolve) => (release = resolve));
+        yield 'data: never read\n\n';
+        yield 'data: never made\n\n';
+      } finally {
+        cleanedUp = true;
+      }
+    });
+    stop = s.close;
+    const controller = new AbortController();
+    const res = await fetch(s.url, { signal: controller.signal });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    controller.abort();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release?.();
+    await s.done;
+    expect(cleanedUp).toBe(true);
+  });
+
+  it('destroys the response when the source throws', async () => {
+    const s = await serve(async function* () {
+      yield 'data: 1\n\n';
+      throw new Error('source broke');
+    });
+    stop = s.close;
+    // Whether the head got out first or not, the client never sees a complete answer.
+    await expect(fetch(s.url).then((res) => res.text())).rejects.toThrow();
+    await s.done;
+  });
+});
