@@ -5,6 +5,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { ConfigSchema } from '../config/schema.js';
 import { startProxy } from '../server/start.js';
+import { capYoungGeneration } from './young-generation.js';
 
 const DEFAULTS = ConfigSchema.parse({});
 
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
   const configFile = cli.configFile ?? process.env.CONFIG_FILE;
   const loaded = loadOrExplain(configFile, cli.values);
   listenTarget = `${loaded.config.server.host}:${loaded.config.server.port}`;
+  capYoungGeneration();
   const running = await startProxy({ loaded, env: process.env, configFile });
   const stop = (signal: string) => {
     running.app.log.info({ signal }, 'signal received');
