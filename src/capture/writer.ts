@@ -55,6 +55,8 @@ export class CaptureWriter {
   private readonly now: () => Date;
 
   private sequence = 0;
+  private stampedAt = NaN;
+  private stamp = '';
   private droppedCount = 0;
   private queue: string[] = [];
   private head = 0;
@@ -110,7 +112,7 @@ export class CaptureWriter {
     try {
       const sequence = ++this.sequence;
       if (this.closed) return this.drop('closed', 1);
-      const stamps = `{"timestamp":"${this.now().toISOString()}","sequence":${sequence}`;
+      const stamps = `{"timestamp":"${this.timestamp()}","sequence":${sequence}`;
       const line = members === '' ? `${stamps}}\n` : `${stamps},${members}}\n`;
       if (this.queued >= this.maxQueueEntries || this.queuedChars + line.length > this.maxQueueBytes) {
         return this.drop('queue_full', 1);
@@ -126,6 +128,17 @@ export class CaptureWriter {
       // Capture must never break traffic; an unexpected failure here is as good as a drop.
       this.droppedCount++;
     }
+  }
+
+  /** ISO 8601 of now, formatted once per millisecond: a busy proxy writes many events in each. */
+  private timestamp(): string {
+    const now = this.now();
+    const ms = now.getTime();
+    if (ms !== this.stampedAt) {
+      this.stampedAt = ms;
+      this.stamp = now.toISOString();
+    }
+    return this.stamp;
   }
 
   /** Resolves when everything queued before the call (and since) is written. */
