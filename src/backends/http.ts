@@ -183,13 +183,13 @@ export async function getJson(
   }
 }
 
-/** A whole answer's body for readers of `body`: its bytes as one chunk, made only if iterated. */
-function oneChunk(bytes: Buffer): AsyncIterable<Uint8Array> {
-  return {
-    async *[Symbol.asyncIterator]() {
-      yield bytes;
-    },
-  };
+/** A whole answer's body for readers of `body`: its bytes as one chunk (a class: no closure per answer). */
+class OneChunk implements AsyncIterable<Uint8Array> {
+  constructor(private readonly bytes: Buffer) {}
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    yield this.bytes;
+  }
 }
 
 /** Header names and values as undici hands them to a dispatch handler: [name, value, name, value, …]. */
@@ -256,7 +256,7 @@ class WholeAnswer {
     this.resolve({
       status: this.status,
       headers: this.headers,
-      body: oneChunk(whole),
+      body: new OneChunk(whole),
       text: whole.toString('utf8'),
       dispose: () => undefined,
     });
