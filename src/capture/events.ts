@@ -74,9 +74,9 @@ export interface CaptureStream {
  * capture must not break traffic.
  *
  * Events are built as JSON text: the members a request's events share are serialised and redacted once
- * (`forRequest`), each event adds its own and redacts only those. One redaction pass over the final text
- * catches whatever a field holds — the masks are plain characters, so the text stays valid JSON — and costs
- * far less than walking and copying every payload.
+ * (`forRequest`), each event adds its own and redacts only those. Redacting the serialised text catches
+ * whatever a field holds — the masks are plain characters, so the text stays valid JSON — and costs far
+ * less than walking and copying every payload.
  */
 export class CaptureRecorder {
   constructor(
