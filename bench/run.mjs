@@ -21,6 +21,7 @@ import {
   startProject,
   stopChild,
 } from './lib/processes.mjs';
+import { peersFromEnv, startPeer } from './lib/peers.mjs';
 import { formatProfileSummary, summariseProfile } from './lib/profile.mjs';
 import {
   formatGrowth,
@@ -55,6 +56,7 @@ const config = {
   strict: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_STRICT ?? '').toLowerCase()),
   cpuProfile: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_CPU_PROF ?? '').toLowerCase()),
   keepFiles: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_KEEP_FILES ?? '').toLowerCase()),
+  peers: peersFromEnv(process.env.BENCH_PEERS),
 };
 
 const TARGETS = {
@@ -105,26 +107,42 @@ async function startTargets(workDir) {
       '2',
     ],
   });
+  // Other gateways, when asked for (BENCH_PEERS): measured like the others, but not judged.
+  const peers = [];
+  for (const peer of config.peers) peers.push(await startPeer(peer, { upstreamOrigin: mock.origin }));
   return {
     processes: { mock, passthrough, project, captured },
+    peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
       { name: 'direct', origin: mock.origin, key: UPSTREAM_KEY },
       { name: 'passthrough', origin: passthrough.origin, key: PROXY_KEY },
       { name: 'project', origin: project.origin, key: PROXY_KEY },
       { name: 'capture', origin: captured.origin, key: PROXY_KEY },
+      ...peers.map((p) => ({ ...p.target, peer: true })),
     ],
   };
 }
 
 async function verifyTargets(targets) {
   for (const target of targets) {
-    if (target.name !== 'direct') await verifyRejectsBadKeys(target);
+    // A peer forwards the client's key to the provider: it has no proxy key of its own to refuse.
+    if (target.name !== 'direct' && !target.peer) await verifyRejectsBadKeys(target);
     await verifyCompletion(target);
-    await verifyStream(target, config.streamChunks);
+    try {
+      await verifyStream(target, config.streamChunks);
+    } catch (err) {
+      // A peer that cannot stream this mock's answers is measured without streaming, and says so.
+      if (!target.peer) throw err;
+      target.skipStream = err instanceof Error ? err.message : String(err);
+      console.log(`peer ${target.name} left out of the streaming scenario: ${target.skipStream}`);
+    }
   }
   console.log('verified: every target answers 200 with the mock content (JSON and SSE); bad keys get 401');
 }
+
+/** Whether a target takes part in a scenario (a peer that failed the stream check does not stream). */
+const takesPart = (target, scenario) => !(scenario.stream && target.skipStream);
 
 /** Requests each target answered under load: the project's log must hold an access line for each. */
 const requestsServed = new Map();
@@ -137,6 +155,7 @@ async function runOnce(target, scenario, durationS) {
     stream: scenario.stream,
     connections: scenario.connections,
     durationS,
+    headers: target.headers,
   });
   const problems = failuresOf(stats);
   if (problems.length > 0) {
@@ -152,7 +171,9 @@ async function runOnce(target, scenario, durationS) {
 
 async function warmUp(targets) {
   for (const target of targets) {
-    for (const scenario of [HIGH, STREAM]) await runOnce(target, scenario, config.warmupS);
+    for (const scenario of [HIGH, STREAM]) {
+      if (takesPart(target, scenario)) await runOnce(target, scenario, config.warmupS);
+    }
   }
 }
 
@@ -168,6 +189,7 @@ async function measureRounds(targets, project) {
   for (let round = 1; round <= config.rounds; round++) {
     for (const scenario of SCENARIOS) {
       for (const target of targets) {
+        if (!takesPart(target, scenario)) continue;
         const stats = await runOnce(target, scenario, config.durationS);
         results[scenario.id][target.name].push(stats);
         console.log(
@@ -314,6 +336,17 @@ function summarise({ table, memory, redactionMBps, attack }) {
   return { line, allOk: Object.values(ok).every(Boolean) };
 }
 
+/** How the project compares with a peer gateway: throughput ratios and added latency (no target: context). */
+function peerLine(name, table) {
+  const ratio = (id) =>
+    table[id][name] ? fmt.ratio(table[id].project.reqPerSec / table[id][name].reqPerSec) : 'n/a';
+  const added = (who) => (table[C1.id][who].mean - table[C1.id].direct.mean).toFixed(3);
+  return (
+    `PEER ${name}: project/${name} ${HIGH.id}=${ratio(HIGH.id)} ${STREAM.id}=${ratio(STREAM.id)} ` +
+    `${C1.id}=${ratio(C1.id)} added_latency_c1(mean): ${name}=${added(name)}ms project=${added('project')}ms`
+  );
+}
+
 async function main() {
   installCleanup();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-proxy-bench-'));
@@ -325,7 +358,7 @@ async function main() {
     'load generator: autocannon in this process; mock, pass-through and project are child processes',
   );
 
-  const { processes, targets, profileDir } = await startTargets(workDir);
+  const { processes, peerProcesses, targets, profileDir } = await startTargets(workDir);
   const { project } = processes;
   console.log(`project log (level info): ${path.join(workDir, 'project.log')}`);
   await verifyTargets(targets);
@@ -339,7 +372,9 @@ async function main() {
   const table = Object.fromEntries(
     SCENARIOS.map((s) => [
       s.id,
-      Object.fromEntries(targets.map((t) => [t.name, medians(results[s.id][t.name])])),
+      Object.fromEntries(
+        targets.filter((t) => takesPart(t, s)).map((t) => [t.name, medians(results[s.id][t.name])]),
+      ),
     ]),
   );
   for (const scenario of SCENARIOS) printScenarioTable(scenario, table[scenario.id]);
@@ -356,6 +391,7 @@ async function main() {
     stopChild(project.child),
     stopChild(processes.captured.child),
     stopChild(processes.passthrough.child),
+    ...peerProcesses.map((p) => stopChild(p.child)),
   ]);
   const attack = await runAttackScenario({ upstreamOrigin: processes.mock.origin, workDir, config });
   await stopChild(processes.mock.child);
@@ -368,6 +404,7 @@ async function main() {
 
   const summary = summarise({ table, memory, redactionMBps, attack });
   console.log(`\n${summary.line}`);
+  for (const peer of config.peers) console.log(peerLine(peer.name, table));
   if (config.strict && !summary.allOk) process.exitCode = 1;
   // The logs are ~25 MB a run: kept only on request (or when they sit beside a CPU profile).
   if (config.keepFiles || config.cpuProfile) console.log(`(logs and profiles kept in ${workDir})`);

@@ -93,10 +93,11 @@ export async function stopChild(child, graceMs = 5_000) {
 }
 
 /** Forks one of the bench's own scripts; resolves with its first IPC message (it sends one when ready). */
-function forkChild(script, env) {
+function forkChild(script, env, { args = [], execArgv = [] } = {}) {
   const child = track(
-    fork(path.join(BENCH_DIR, script), [], {
+    fork(path.isAbsolute(script) ? script : path.join(BENCH_DIR, script), args, {
       env: { ...process.env, ...env },
+      execArgv,
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     }),
   );
@@ -113,9 +114,9 @@ function forkChild(script, env) {
   });
 }
 
-/** Forks one of the bench's own servers; it reports its port over IPC once listening. */
-async function forkServer(script, env) {
-  const { child, msg } = await forkChild(script, env);
+/** Forks one of the bench's own servers (or a peer); it reports its port over IPC once listening. */
+export async function forkServer(script, env, options) {
+  const { child, msg } = await forkChild(script, env, options);
   return { child, pid: child.pid, origin: `http://127.0.0.1:${msg.port}` };
 }
 

@@ -1,0 +1,72 @@
+// Other gateways measured beside the project, on request (BENCH_PEERS=portkey): installed once from the npm
+// registry into bench/.peers (git-ignored), started on loopback against the same mock upstream.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UPSTREAM_KEY } from './constants.mjs';
+import { forkServer } from './processes.mjs';
+
+const PEERS_DIR = path.join(path.dirname(path.dirname(fileURLToPath(import.meta.url))), '.peers');
+const LOOPBACK_PRELOAD = fileURLToPath(new URL('./loopback-listen.mjs', import.meta.url));
+
+/**
+ * Portkey's AI gateway, the TypeScript gateway SPEC §7 compares with, at the versions it names. It has no
+ * host setting, so a preload binds it to 127.0.0.1; `--headless` and NODE_ENV=production leave its UI out.
+ */
+const PORTKEY = {
+  name: 'portkey',
+  packages: ['@portkey-ai/gateway@1.15.2', 'hono@4.9.7', '@hono/node-server@1.13.5'],
+  main: 'node_modules/@portkey-ai/gateway/build/start-server.js',
+  args: ['--headless', '--port=0'],
+  /** It forwards the client's Authorization to the provider, so clients send the upstream key. */
+  target: (upstreamOrigin) => ({
+    key: UPSTREAM_KEY,
+    headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${upstreamOrigin}/v1` },
+  }),
+};
+
+const KNOWN = new Map([[PORTKEY.name, PORTKEY]]);
+
+/** The peers named in BENCH_PEERS (comma-separated); an unknown name is an error, not silently skipped. */
+export function peersFromEnv(value) {
+  const names = String(value ?? '')
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter(Boolean);
+  return names.map((name) => {
+    const peer = KNOWN.get(name);
+    if (!peer)
+      throw new Error(`BENCH_PEERS: unknown peer '${name}' (known: ${[...KNOWN.keys()].join(', ')})`);
+    return peer;
+  });
+}
+
+function install(peer) {
+  const dir = path.join(PEERS_DIR, peer.name);
+  if (existsSync(path.join(dir, peer.main))) return dir;
+  console.log(`installing peer ${peer.name} (${peer.packages.join(', ')}) into ${dir} — once`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ private: true }, null, 2)}\n`);
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', ...peer.packages], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (!existsSync(path.join(dir, peer.main)))
+    throw new Error(`peer ${peer.name}: ${peer.main} missing after install`);
+  return dir;
+}
+
+/** Installs (first time) and starts a peer; returns its process and benchmark target. */
+export async function startPeer(peer, { upstreamOrigin }) {
+  const dir = install(peer);
+  const server = await forkServer(
+    path.join(dir, peer.main),
+    { NODE_ENV: 'production' },
+    { args: peer.args, execArgv: ['--import', LOOPBACK_PRELOAD] },
+  );
+  return {
+    process: server,
+    target: { name: peer.name, origin: server.origin, ...peer.target(upstreamOrigin) },
+  };
+}
