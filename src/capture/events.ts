@@ -31,14 +31,7 @@ export interface CaptureEvent {
 }
 
 /** The fields every event of one request shares (SPEC §4), serialised and redacted once per request. */
-export interface SharedFields {
-  readonly request_id: string;
-  readonly client?: { readonly address?: string; readonly user_agent?: string };
-  readonly backend?: string;
-  readonly model?: string;
-  /** Names only, never the keys. */
-  readonly key_name?: { readonly proxy?: string; readonly provider?: string };
-}
+export type SharedFields = Pick<CaptureEvent, 'request_id' | 'client' | 'backend' | 'model' | 'key_name'>;
 
 /** What a caller supplies for one event: headers not yet redacted, the payload as a value. */
 export interface EventFields {
