@@ -1,5 +1,6 @@
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 import { redactingLoggerOptions } from '../redaction/pino.js';
+import { LineBatcher } from './line-batcher.js';
 import type { Redactor } from '../redaction/redactor.js';
 
 export interface LoggerOptions {
@@ -19,10 +20,19 @@ export interface ProxyLogger {
   flush(): Promise<void>;
 }
 
+/** JSON lines under load: a write per batch of lines rather than per line (see LineBatcher). */
+const LOG_BATCH = { maxBytes: 16 * 1024, maxDelayMs: 25 };
+
+function batched(destination: DestinationStream): DestinationStream {
+  return new LineBatcher(destination, LOG_BATCH);
+}
+
 export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
   const tty = opts.isTTY ?? Boolean(process.stdout.isTTY);
   const usePretty = opts.format === 'pretty' || (opts.format === 'auto' && tty);
-  const fileDest = opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false }) : null;
+  const fileDest = opts.file
+    ? batched(pino.destination({ dest: opts.file, mkdir: true, sync: false }))
+    : null;
   // pino-pretty is loaded only for a terminal: JSON-lines deployments never pay its memory.
   const pretty = usePretty ? (await import('pino-pretty')).default : null;
   const consoleDest: DestinationStream = pretty
@@ -35,7 +45,7 @@ export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
       })
     : opts.stdout
       ? (opts.stdout as DestinationStream)
-      : pino.destination({ dest: 1, sync: false });
+      : batched(pino.destination({ dest: 1, sync: false }));
   const streams = [{ stream: consoleDest, level: opts.level as Level }];
   if (fileDest) streams.push({ stream: fileDest, level: opts.level as Level });
   const logger = pino(
