@@ -1,5 +1,5 @@
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
-import { redactingLoggerOptions } from '../redaction/pino.js';
+import { lineRedactor, redactingLoggerOptions } from '../redaction/pino.js';
 import { LineBatcher } from './line-batcher.js';
 import type { Redactor } from '../redaction/redactor.js';
 
@@ -18,6 +18,12 @@ export interface ProxyLogger {
   logger: Logger;
   /** Writes out anything buffered; called at shutdown. */
   flush(): Promise<void>;
+  /**
+   * Writes a finished info-level JSON line, in pino's shape, to every destination that takes info lines,
+   * redacted like every other line: for the one line per request, serialised by a template rather than
+   * by pino's generic walk over an object. Null when lines are formatted for a terminal (pino-pretty).
+   */
+  writeInfoLine: ((line: string) => void) | null;
 }
 
 /** JSON lines under load: a write per batch of lines rather than per line (see LineBatcher). */
@@ -56,6 +62,16 @@ export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
     },
     streams.length === 1 ? consoleDest : pino.multistream(streams),
   );
+  const redact = lineRedactor(opts.redactor);
+  // 'silent' has no number: it takes nothing.
+  const takesInfo = (pino.levels.values[opts.level] ?? Infinity) <= pino.levels.values.info!;
+  const infoDestinations = takesInfo ? streams.map((s) => s.stream) : [];
+  const writeInfoLine = pretty
+    ? null
+    : (line: string): void => {
+        const safe = redact(line);
+        for (const destination of infoDestinations) destination.write(safe);
+      };
   const flush = async (): Promise<void> => {
     for (const dest of [consoleDest, fileDest]) {
       const sonic = dest as unknown as { flushSync?: () => void; fd?: number };
@@ -67,5 +83,5 @@ export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
   };
-  return { logger, flush };
+  return { logger, flush, writeInfoLine };
 }

@@ -16,7 +16,12 @@ import type { Redactor } from './redactor.js';
 export function redactingLoggerOptions(getRedactor: () => Redactor): Pick<LoggerOptions, 'hooks'> {
   return {
     hooks: {
-      streamWrite: (line: string) => getRedactor().redact(line),
+      streamWrite: lineRedactor(getRedactor),
     },
   };
+}
+
+/** The same redaction, for finished lines written past pino (the access line, see `writeInfoLine`). */
+export function lineRedactor(getRedactor: () => Redactor): (line: string) => string {
+  return (line) => getRedactor().redact(line);
 }

@@ -31,6 +31,8 @@ import { registerRequestState } from './state.js';
 export interface AppOptions {
   config: ProxyConfig;
   logger: Logger;
+  /** The logger's writer for pre-formatted info lines (the access line); absent: through `logger`. */
+  writeInfoLine?: ((line: string) => void) | null;
   registry: BackendRegistry;
   metrics: ProxyMetrics;
   /** The authentication check, run on every request before routing; null when auth is disabled. */
@@ -209,7 +211,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (request.proxyState) reply.header('x-proxy-overhead-ms', overheadHeader(request.proxyState));
     done(null, payload);
   });
-  const recordAccess = createAccessRecorder(opts.logger, opts.metrics);
+  const recordAccess = createAccessRecorder(opts.logger, opts.metrics, opts.writeInfoLine);
   app.addHook('onResponse', (request, reply, done) => {
     recordAccess(
       {

@@ -84,6 +84,7 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
   const app = await buildApp({
     config,
     logger,
+    writeInfoLine: log.writeInfoLine,
     registry,
     metrics,
     auth: auth.check,
