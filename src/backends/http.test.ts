@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyError } from '../errors.js';
 import { Cancellation } from './cancel.js';
-import { closeUpstreamHttp, configureUpstreamHttp, readText, sendUpstream } from './http.js';
+import { closeUpstreamHttp, configureUpstreamHttp, readBytes, readText, sendUpstream } from './http.js';
 
 /** A local upstream whose behaviour is picked by the path. */
 let server: http.Server;
@@ -49,13 +49,14 @@ const whole = (path: string, signal = new Cancellation()) =>
   });
 
 describe('sendUpstream, whole answers (no body stream)', () => {
-  it('gives status, lower-cased headers (repeats as a list) and the text, also readable as `body`', async () => {
+  it('gives status, lower-cased headers (repeats as a list) and the bytes, also readable as `body`', async () => {
     const answer = await whole('/json');
     expect(answer.status).toBe(201);
     expect(answer.headers['x-upstream']).toBe('yes');
     expect(answer.headers['set-cookie']).toEqual(['a=1', 'b=2']);
-    expect(answer.text).toBe('{"ok":"✓"}');
+    expect(answer.bytes?.toString('utf8')).toBe('{"ok":"✓"}');
     expect(await readText(answer)).toBe('{"ok":"✓"}');
+    expect((await readBytes(answer)).equals(Buffer.from('{"ok":"✓"}'))).toBe(true);
     expect(await readText(answer.body)).toBe('{"ok":"✓"}');
     await expect(readText(answer, 4)).rejects.toMatchObject({ status: 502, code: 'upstream_too_large' });
   });

@@ -124,17 +124,25 @@ export function upstreamFailure(err: unknown, backendName: string, signal?: Canc
 const tooLarge = () => new ProxyError(502, 'Backend answer is too large', { code: 'upstream_too_large' });
 
 /** Reads a whole (small, non-streamed) upstream body as text, refusing one over `limitBytes`. */
-export function readText(
+export async function readText(
   body: AsyncIterable<Uint8Array> | UpstreamResponse,
   limitBytes = WHOLE_BODY_LIMIT,
 ): Promise<string> {
+  return (await readBytes(body, limitBytes)).toString('utf8');
+}
+
+/** Reads a whole (small, non-streamed) upstream body as bytes, refusing one over `limitBytes`. */
+export function readBytes(
+  body: AsyncIterable<Uint8Array> | UpstreamResponse,
+  limitBytes = WHOLE_BODY_LIMIT,
+): Promise<Buffer> {
   if ('status' in body) {
-    if (body.text === undefined) return readText(body.body, limitBytes);
-    return body.text.length > limitBytes ? Promise.reject(tooLarge()) : Promise.resolve(body.text);
+    if (body.bytes === undefined) return readBytes(body.body, limitBytes);
+    return body.bytes.length > limitBytes ? Promise.reject(tooLarge()) : Promise.resolve(body.bytes);
   }
   if (!(body instanceof Readable)) return readIterable(body, limitBytes);
   // Plain 'data' events: far cheaper per request than an async iterator over the stream.
-  return new Promise<string>((resolve, reject) => {
+  return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     body.on('data', (chunk: Buffer) => {
@@ -144,14 +152,12 @@ export function readText(
         reject(tooLarge());
       } else chunks.push(chunk);
     });
-    body.once('end', () =>
-      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')),
-    );
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     body.once('error', reject);
   });
 }
 
-async function readIterable(body: AsyncIterable<Uint8Array>, limitBytes: number): Promise<string> {
+async function readIterable(body: AsyncIterable<Uint8Array>, limitBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -159,7 +165,7 @@ async function readIterable(body: AsyncIterable<Uint8Array>, limitBytes: number)
     if (size > limitBytes) throw tooLarge();
     chunks.push(Buffer.from(chunk));
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks, size);
 }
 
 /** GETs a small JSON document from a backend (its model list); refusals and non-JSON become ProxyErrors. */
@@ -257,7 +263,7 @@ class WholeAnswer {
       status: this.status,
       headers: this.headers,
       body: new OneChunk(whole),
-      text: whole.toString('utf8'),
+      bytes: whole,
       dispose: () => undefined,
     });
   }

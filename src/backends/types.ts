@@ -24,10 +24,10 @@ export interface UpstreamResponse {
   headers: Record<string, string | string[] | undefined>;
   body: AsyncIterable<Uint8Array>;
   /**
-   * The whole body as text, when the call was not streamed: read then without a body stream (`body` still
-   * yields the same bytes). `readText(response)` takes whichever there is.
+   * The whole body, when the call was not streamed: read then without a body stream (`body` still yields
+   * the same bytes). `readBytes(response)` and `readText(response)` take whichever there is.
    */
-  text?: string;
+  bytes?: Buffer;
   /** Releases the upstream connection early (client gone, answer not needed). */
   dispose(): void;
 }

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Cancellation, type CancelSignal } from '../backends/cancel.js';
 import type { CaptureRecorder } from '../capture/events.js';
-import { readText, upstreamFailure } from '../backends/http.js';
+import { readBytes, upstreamFailure } from '../backends/http.js';
 import type { BackendRegistry } from '../backends/registry.js';
 import type { Backend, UpstreamResponse } from '../backends/types.js';
 import { ProxyError } from '../errors.js';
@@ -213,6 +213,26 @@ function upstreamErrorBody(
   return errorEnvelope(from, { ...info, status });
 }
 
+const invalidAnswer = (backendName: string) =>
+  new ProxyError(502, `Backend '${backendName}' answered with invalid JSON`, { code: 'upstream_invalid' });
+
+const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+/**
+ * Whether a whole answer passed on as is can be a JSON object: it starts with `{` and ends with `}`, give
+ * or take whitespace. What goes wrong in practice — an HTML or plain-text page from a wrong base URL, a
+ * proxy's error page, an empty or cut-off body — fails it, so a client's SDK is not handed a 200 it
+ * cannot read. A full parse would also catch a backend writing broken JSON inside the braces, at the price
+ * of parsing every answer (and building its object tree) only to throw it away: SPEC §7's budget.
+ */
+export function isJsonObject(bytes: Uint8Array): boolean {
+  let first = 0;
+  let last = bytes.length - 1;
+  while (first <= last && WHITESPACE.has(bytes[first]!)) first++;
+  while (last > first && WHITESPACE.has(bytes[last]!)) last--;
+  return last > first && bytes[first] === 0x7b && bytes[last] === 0x7d;
+}
+
 /**
  * The chat pipeline: front-end body → route → backend → back to the client, streamed or whole. It writes
  * its answer, errors included, straight to the response, so the chat lane and a Fastify route (that hands
@@ -277,10 +297,10 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     });
     state.backendMs += performance.now() - sentAt;
 
-    const readWhole = async (limit?: number): Promise<string> => {
+    const readWhole = async (limit?: number): Promise<Buffer> => {
       const started = performance.now();
       try {
-        return await readText(upstream, limit);
+        return await readBytes(upstream, limit);
       } catch (err) {
         throw upstreamFailure(err, backend.name, controller);
       } finally {
@@ -289,7 +309,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     };
 
     if (upstream.status >= 400) {
-      const text = redactor.redact(await readWhole(ERROR_BODY_LIMIT));
+      const text = redactor.redact((await readWhole(ERROR_BODY_LIMIT)).toString('utf8'));
       capture?.record('inbound_response', {
         headers: upstream.headers,
         payload: text,
@@ -326,25 +346,26 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       return;
     }
 
-    const text = await readWhole();
+    const bytes = await readWhole();
+    // Text only for the capture and for translation: an answer passed on as is goes out as the bytes it
+    // came in as.
+    const text = capture || backend.protocol !== from ? bytes.toString('utf8') : '';
     capture?.record('inbound_response', {
       headers: upstream.headers,
       payload: text,
       metadata: { status: upstream.status },
     });
+    if (backend.protocol === from) {
+      if (!isJsonObject(bytes)) throw invalidAnswer(backend.name);
+      capture?.record('outbound_response', { payload: text, metadata: { status: upstream.status } });
+      writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
+      return;
+    }
     let parsed: unknown;
     try {
-      // Checked even when passed through as is: a client must never get a 200 its SDK cannot read.
       parsed = JSON.parse(text);
     } catch {
-      throw new ProxyError(502, `Backend '${backend.name}' answered with invalid JSON`, {
-        code: 'upstream_invalid',
-      });
-    }
-    if (backend.protocol === from) {
-      capture?.record('outbound_response', { payload: text, metadata: { status: upstream.status } });
-      writeJson(ex, upstream.status, text, { 'content-type': contentType || 'application/json' });
-      return;
+      throw invalidAnswer(backend.name);
     }
     const answer = codecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
     capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });

@@ -51,17 +51,17 @@ export function responseHead(
   return head;
 }
 
-/** A whole JSON answer: one head, one write. */
+/** A whole JSON answer (text, bytes passed on as received, or an object): one head, one write. */
 export function writeJson(
   to: Responder,
   status: number,
-  body: string | object,
+  body: string | Buffer | object,
   headers?: OutgoingHttpHeaders,
 ): void {
-  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   const head = responseHead(to, headers);
   head['content-type'] ??= JSON_TYPE;
-  head['content-length'] = Buffer.byteLength(payload);
+  head['content-length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   to.res.writeHead(status, head);
   to.res.end(payload);
 }

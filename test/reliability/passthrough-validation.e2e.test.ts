@@ -1,8 +1,10 @@
 /**
  * When client and backend speak the same protocol, the backend's bytes pass through — but never unchecked:
- * a backend that answers 200 with broken JSON, or a stream that stops before its finish marker or holds no
- * JSON, must give the client a 502 in its envelope (whole answers) or a final error event (streams), as it
- * does when the protocols differ (upstream-faults.e2e.test.ts).
+ * a backend that answers 200 with a body that is not a JSON object (cut off, a text or HTML page), or a
+ * stream that stops before its finish marker or holds no JSON, must give the client a 502 in its envelope
+ * (whole answers) or a final error event (streams), as it does when the protocols differ
+ * (upstream-faults.e2e.test.ts). Whole answers are checked for the braces of an object, not parsed
+ * (isJsonObject in src/server/proxy.ts says why).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';
