@@ -53,6 +53,23 @@ describe('CaptureRecorder', () => {
     ]);
   });
 
+  it('redacts secrets in any header, whether or not secrets need escaping in JSON', () => {
+    const gemini = 'AIzaSyCanary-0123456789abcdefghijklmnop';
+    const escaped = 'canary\\"quoted\\secret-0123';
+    for (const secrets of [[PROXY_KEY], [PROXY_KEY, escaped]]) {
+      const sink = memorySink();
+      const r = new Redactor(secrets);
+      expect(r.secretsVerbatimInJson).toBe(secrets.length === 1);
+      new CaptureRecorder(() => r, sink).forRequest({ request_id: 'req-h' }).record('inbound_response', {
+        headers: { 'x-note': `key ${gemini}`, 'x-echo': [PROXY_KEY, escaped], 'set-cookie': ['a=1', 'b=2'] },
+      });
+      const line = JSON.stringify(sink.events);
+      for (const secret of [gemini, ...secrets])
+        expect(line).not.toContain(JSON.stringify(secret).slice(1, -1));
+      expect(sink.events[0]?.headers).toMatchObject({ 'set-cookie': ['****', '****'] });
+    }
+  });
+
   it('captures a stream leg with a secret split across chunks redacted', () => {
     const sink = memorySink();
     const recorder = new CaptureRecorder(() => redactor, sink).forRequest({

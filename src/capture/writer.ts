@@ -52,7 +52,8 @@ export class CaptureWriter {
   private readonly maxQueueBytes: number;
   private readonly maxQueueEntries: number;
   private readonly onDrop: ((info: CaptureDropInfo) => void) | undefined;
-  private readonly now: () => Date;
+  /** Milliseconds since the epoch: Date.now unless a test set a clock (no Date object per event). */
+  private readonly clock: () => number;
 
   private sequence = 0;
   private stampedAt = NaN;
@@ -74,7 +75,8 @@ export class CaptureWriter {
     this.maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
     this.maxQueueEntries = options.maxQueueEntries ?? 10_000;
     this.onDrop = options.onDrop;
-    this.now = options.now ?? (() => new Date());
+    const now = options.now;
+    this.clock = now ? () => now().getTime() : Date.now;
   }
 
   /** Entries dropped so far (queue full, unserialisable, failed writes, writes after close). */
@@ -132,11 +134,10 @@ export class CaptureWriter {
 
   /** ISO 8601 of now, formatted once per millisecond: a busy proxy writes many events in each. */
   private timestamp(): string {
-    const now = this.now();
-    const ms = now.getTime();
+    const ms = this.clock();
     if (ms !== this.stampedAt) {
       this.stampedAt = ms;
-      this.stamp = now.toISOString();
+      this.stamp = new Date(ms).toISOString();
     }
     return this.stamp;
   }
