@@ -54,6 +54,8 @@ describe('sendUpstream, whole answers (no body stream)', () => {
     expect(answer.status).toBe(201);
     expect(answer.headers['x-upstream']).toBe('yes');
     expect(answer.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect(answer.contentType).toBe('application/json');
+    expect(answer.headers['content-type']).toBe('application/json');
     expect(answer.bytes?.toString('utf8')).toBe('{"ok":"✓"}');
     expect(await readText(answer)).toBe('{"ok":"✓"}');
     expect((await readBytes(answer)).equals(Buffer.from('{"ok":"✓"}'))).toBe(true);

@@ -59,7 +59,7 @@ export interface UpstreamRequest {
   url: string;
   method: 'GET' | 'POST';
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
   signal: CancelSignal;
   backendName: string;
   /** Read the answer whole (a non-streamed call): no body stream is made for it. */
@@ -212,6 +212,44 @@ function parseRawHeaders(raw: Buffer[]): Record<string, string | string[]> {
   return headers;
 }
 
+const CONTENT_TYPE = 'content-type';
+
+/** The content type among raw headers, looked up without decoding the other names. */
+function rawContentType(raw: Buffer[]): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === CONTENT_TYPE.length && name.toString('latin1').toLowerCase() === CONTENT_TYPE) {
+      return raw[i + 1]!.toString('latin1');
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A whole answer. Its headers are decoded only when read (an error to pass on, a capture): an answer that
+ * goes to the client needs only its content type.
+ */
+class WholeResponse implements UpstreamResponse {
+  private decoded: Record<string, string | string[]> | undefined;
+  readonly body: OneChunk;
+  readonly contentType: string | undefined;
+
+  constructor(
+    readonly status: number,
+    private readonly rawHeaders: Buffer[],
+    readonly bytes: Buffer,
+  ) {
+    this.body = new OneChunk(bytes);
+    this.contentType = rawContentType(rawHeaders);
+  }
+
+  get headers(): Record<string, string | string[]> {
+    return (this.decoded ??= parseRawHeaders(this.rawHeaders));
+  }
+
+  dispose(): void {}
+}
+
 /**
  * A non-streamed answer collected straight from undici's dispatch callbacks: no body stream, no async
  * resource, no promise per chunk — the request API's machinery, which a whole answer does not need. Honours
@@ -219,7 +257,7 @@ function parseRawHeaders(raw: Buffer[]): Record<string, string | string[]> {
  */
 class WholeAnswer {
   private status = 0;
-  private headers: Record<string, string | string[]> = {};
+  private rawHeaders: Buffer[] = [];
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private abort: ((err: Error) => void) | null = null;
@@ -242,7 +280,7 @@ class WholeAnswer {
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
     if (statusCode < 200) return true;
     this.status = statusCode;
-    this.headers = parseRawHeaders(rawHeaders);
+    this.rawHeaders = rawHeaders;
     return true;
   }
 
@@ -259,13 +297,7 @@ class WholeAnswer {
   onComplete(): void {
     this.stopListening();
     const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-    this.resolve({
-      status: this.status,
-      headers: this.headers,
-      body: new OneChunk(whole),
-      bytes: whole,
-      dispose: () => undefined,
-    });
+    this.resolve(new WholeResponse(this.status, this.rawHeaders, whole));
   }
 
   onError(err: Error): void {

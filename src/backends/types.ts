@@ -9,10 +9,10 @@ export interface BackendCall {
   /** Request body in `backend.protocol`'s wire format. */
   body: Record<string, unknown>;
   /**
-   * The same body as the client's exact JSON text, when it passes through unchanged (same protocol, nothing
-   * rewritten): sent as is, sparing a re-serialisation on the hot path.
+   * The same body as the client's exact JSON (text, or the bytes received), when it passes through
+   * unchanged (same protocol, nothing rewritten): sent as is, sparing a re-serialisation on the hot path.
    */
-  rawBody?: string | undefined;
+  rawBody?: string | Buffer | undefined;
   /** Aborted when the client goes away or the proxy shuts down. */
   signal: CancelSignal;
   requestId: string;
@@ -28,6 +28,8 @@ export interface UpstreamResponse {
    * the same bytes). `readBytes(response)` and `readText(response)` take whichever there is.
    */
   bytes?: Buffer;
+  /** The content-type header, when the answer knows it without decoding all its headers. */
+  contentType?: string | undefined;
   /** Releases the upstream connection early (client gone, answer not needed). */
   dispose(): void;
 }

@@ -63,8 +63,8 @@ function compileMatcher(routes: readonly ChatRoute[]): (path: string) => ChatRou
   };
 }
 
-/** Reads the whole request body as UTF-8 text, refusing more than `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/** Reads the whole request body, refusing more than `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limit) {
@@ -90,8 +90,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     };
     const onEnd = () => {
       stop();
-      const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      resolve(whole.toString('utf8'));
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const onGone = () => {
       stop();
@@ -146,7 +145,8 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         }
         keyName = verdict;
       }
-      const rawBody = await readBody(req, maxBodyBytes);
+      const rawBytes = await readBody(req, maxBodyBytes);
+      const rawBody = rawBytes.toString('utf8');
       const body = parseJsonBody(rawBody);
       await route.run({
         res,
@@ -160,6 +160,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         authKeyName: keyName,
         body,
         rawBody,
+        rawBytes,
       });
     } catch (err) {
       answerFailure(responder, err as Error, log);

@@ -15,4 +15,6 @@ export interface ChatExchange extends Responder {
   readonly body: unknown;
   /** The JSON body exactly as received, so an unchanged body is forwarded without re-serialising. */
   readonly rawBody: string | undefined;
+  /** The same body as the bytes received, when the server path kept them: forwarded without encoding. */
+  readonly rawBytes?: Buffer | undefined;
 }

@@ -291,7 +291,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       model: route.model,
       stream: target.stream,
       body: outbound,
-      rawBody: outbound === clientBody ? ex.rawBody : undefined,
+      rawBody: outbound === clientBody ? (ex.rawBytes ?? ex.rawBody) : undefined,
       signal: controller,
       requestId: ex.id,
     });
@@ -326,7 +326,9 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       return;
     }
 
-    const contentType = String(upstream.headers['content-type'] ?? '');
+    const contentType = String(
+      'contentType' in upstream ? (upstream.contentType ?? '') : (upstream.headers['content-type'] ?? ''),
+    );
     if (target.stream && contentType.includes('text/event-stream')) {
       ex.res.once('close', () => upstream.dispose());
       if (!capture && backend.protocol === from && upstream.body instanceof Readable) {
