@@ -54,6 +54,7 @@ export class AnthropicBackend implements Backend {
           : JSON.stringify({ ...call.body, model: call.model }),
       signal: call.signal,
       whole: !call.stream,
+      direct: call.direct === true,
       backendName: this.name,
     });
   }

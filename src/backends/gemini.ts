@@ -51,6 +51,7 @@ export class GeminiBackend implements Backend {
       body: call.rawBody ?? JSON.stringify(call.body),
       signal: call.signal,
       whole: !call.stream,
+      direct: call.direct === true,
       backendName: this.name,
     });
   }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { Pool, poolRequest, UNDICI_BODY_TIMEOUT, UNDICI_HEADERS_TIMEOUT } from './undici-lean.js';
-import { onCancel, type CancelSignal } from './cancel.js';
+import type { CancelSignal } from './cancel.js';
+import { StreamingAnswer, tooLarge, WholeAnswer } from './dispatch-answers.js';
 import { ProxyError } from '../errors.js';
 import type { UpstreamResponse } from './types.js';
 
@@ -64,6 +65,8 @@ export interface UpstreamRequest {
   backendName: string;
   /** Read the answer whole (a non-streamed call): no body stream is made for it. */
   whole?: boolean;
+  /** A streamed call whose event stream the caller takes whole (UpstreamResponse.take). */
+  direct?: boolean;
 }
 
 /** Largest whole answer read from a backend. */
@@ -77,9 +80,11 @@ const WHOLE_BODY_LIMIT = 32 * 1024 * 1024;
 export async function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   try {
     const { origin, path } = targetOf(req.url);
-    if (req.whole) {
+    if (req.whole || req.direct) {
       return await new Promise<UpstreamResponse>((resolve, reject) => {
-        const answer = new WholeAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject);
+        const answer = req.whole
+          ? new WholeAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject)
+          : new StreamingAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject);
         poolFor(origin).dispatch(
           { path, method: req.method, headers: req.headers, body: req.body ?? null },
           answer,
@@ -120,8 +125,6 @@ export function upstreamFailure(err: unknown, backendName: string, signal?: Canc
     code: 'upstream_unreachable',
   });
 }
-
-const tooLarge = () => new ProxyError(502, 'Backend answer is too large', { code: 'upstream_too_large' });
 
 /** Reads a whole (small, non-streamed) upstream body as text, refusing one over `limitBytes`. */
 export async function readText(
@@ -186,122 +189,5 @@ export async function getJson(
     throw new ProxyError(502, `Backend '${backendName}' answered with invalid JSON`, {
       code: 'upstream_invalid',
     });
-  }
-}
-
-/** A whole answer's body for readers of `body`: its bytes as one chunk (a class: no closure per answer). */
-class OneChunk implements AsyncIterable<Uint8Array> {
-  constructor(private readonly bytes: Buffer) {}
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-    yield this.bytes;
-  }
-}
-
-/** Header names and values as undici hands them to a dispatch handler: [name, value, name, value, …]. */
-function parseRawHeaders(raw: Buffer[]): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase();
-    const value = raw[i + 1]!.toString('latin1');
-    const seen = headers[name];
-    if (seen === undefined) headers[name] = value;
-    else if (Array.isArray(seen)) seen.push(value);
-    else headers[name] = [seen, value];
-  }
-  return headers;
-}
-
-const CONTENT_TYPE = 'content-type';
-
-/** The content type among raw headers, looked up without decoding the other names. */
-function rawContentType(raw: Buffer[]): string | undefined {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === CONTENT_TYPE.length && name.toString('latin1').toLowerCase() === CONTENT_TYPE) {
-      return raw[i + 1]!.toString('latin1');
-    }
-  }
-  return undefined;
-}
-
-/**
- * A whole answer. Its headers are decoded only when read (an error to pass on, a capture): an answer that
- * goes to the client needs only its content type.
- */
-class WholeResponse implements UpstreamResponse {
-  private decoded: Record<string, string | string[]> | undefined;
-  readonly body: OneChunk;
-  readonly contentType: string | undefined;
-
-  constructor(
-    readonly status: number,
-    private readonly rawHeaders: Buffer[],
-    readonly bytes: Buffer,
-  ) {
-    this.body = new OneChunk(bytes);
-    this.contentType = rawContentType(rawHeaders);
-  }
-
-  get headers(): Record<string, string | string[]> {
-    return (this.decoded ??= parseRawHeaders(this.rawHeaders));
-  }
-
-  dispose(): void {}
-}
-
-/**
- * A non-streamed answer collected straight from undici's dispatch callbacks: no body stream, no async
- * resource, no promise per chunk — the request API's machinery, which a whole answer does not need. Honours
- * the pool's timeouts, the client going away (`signal`) and a size limit.
- */
-class WholeAnswer {
-  private status = 0;
-  private rawHeaders: Buffer[] = [];
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private abort: ((err: Error) => void) | null = null;
-  private readonly stopListening: () => void;
-
-  constructor(
-    private readonly signal: CancelSignal,
-    private readonly limitBytes: number,
-    private readonly resolve: (answer: UpstreamResponse) => void,
-    private readonly reject: (err: Error) => void,
-  ) {
-    this.stopListening = onCancel(signal, () => this.abort?.(new Error('client gone')));
-  }
-
-  onConnect(abort: (err: Error) => void): void {
-    if (this.signal.aborted) abort(new Error('client gone'));
-    else this.abort = abort;
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
-    if (statusCode < 200) return true;
-    this.status = statusCode;
-    this.rawHeaders = rawHeaders;
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    this.size += chunk.length;
-    if (this.size > this.limitBytes) {
-      this.abort?.(tooLarge());
-      return false;
-    }
-    this.chunks.push(chunk);
-    return true;
-  }
-
-  onComplete(): void {
-    this.stopListening();
-    const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-    this.resolve(new WholeResponse(this.status, this.rawHeaders, whole));
-  }
-
-  onError(err: Error): void {
-    this.stopListening();
-    this.reject(err);
   }
 }

@@ -47,6 +47,7 @@ export class OpenAICompatibleBackend implements Backend {
       body: call.rawBody ?? JSON.stringify(call.body),
       signal: call.signal,
       whole: !call.stream,
+      direct: call.direct === true,
       backendName: this.name,
     });
   }

@@ -16,6 +16,26 @@ export interface BackendCall {
   /** Aborted when the client goes away or the proxy shuts down. */
   signal: CancelSignal;
   requestId: string;
+  /**
+   * The caller takes a 2xx event stream whole with `take` (it passes the stream on as it is): the answer
+   * is then read without a body stream.
+   */
+  direct?: boolean;
+}
+
+/** Where a taken event stream goes, chunk by chunk. */
+export interface StreamSink {
+  /** False when the sink is full: no more until it calls `resume`. */
+  write(chunk: Buffer): boolean;
+  /** The stream ended as the backend ended it. */
+  end(): void;
+  /** The stream failed (or was aborted) mid-way. */
+  fail(err: Error): void;
+}
+
+export interface StreamControl {
+  /** The sink can take more again. */
+  resume(): void;
 }
 
 /** A backend's answer, body not yet read: streamed bodies are passed on chunk by chunk. */
@@ -32,6 +52,11 @@ export interface UpstreamResponse {
   contentType?: string | undefined;
   /** Releases the upstream connection early (client gone, answer not needed). */
   dispose(): void;
+  /**
+   * For a `direct` call answered with an event stream: hands the stream to one sink (once; `body` is then
+   * not to be read).
+   */
+  take?(sink: StreamSink): StreamControl;
 }
 
 export interface ModelInfo {

@@ -1,6 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Cancellation, type CancelSignal } from '../backends/cancel.js';
 import type { CaptureRecorder } from '../capture/events.js';
@@ -165,28 +164,42 @@ async function* passThroughIterable(
 }
 
 /**
- * The hottest streaming case — same protocol, no capture: the upstream body is piped into the response with
- * no stream in between. Mid-stream failures and unfinished streams still end in the protocol's error event.
+ * The hottest streaming case — same protocol, no capture: the backend's chunks are written to the response
+ * as undici reads them (no body stream, no pipe), the response's backpressure passed back to the socket.
+ * Mid-stream failures and unfinished streams still end in the protocol's error event.
  */
-function pipeToClient(
+function streamToClient(
   ex: ChatExchange,
-  status: number,
-  source: Readable,
+  upstream: UpstreamResponse & Pick<Required<UpstreamResponse>, 'take'>,
   protocol: Protocol,
   backendName: string,
   signal: CancelSignal,
 ): void {
   const res = ex.res;
-  res.writeHead(status, sseHead(ex));
+  res.writeHead(upstream.status, sseHead(ex));
   const watch = new FinishWatch(protocol);
-  source.on('data', (chunk: Buffer) => watch.see(chunk));
-  source.once('error', (err) => {
-    source.unpipe(res);
-    if (signal.aborted || res.destroyed) res.destroy();
-    else res.end(midStreamError(protocol, backendName, err));
+  const control = upstream.take({
+    write(chunk) {
+      // A client that left is not written to; the abort that follows stops the backend.
+      if (res.destroyed) return true;
+      watch.see(chunk);
+      return res.write(chunk);
+    },
+    end() {
+      res.end(watch.missingEnd(backendName) ?? undefined);
+    },
+    fail(err) {
+      if (signal.aborted || res.destroyed) res.destroy();
+      else res.end(midStreamError(protocol, backendName, err));
+    },
   });
-  source.once('end', () => res.end(watch.missingEnd(backendName) ?? undefined));
-  source.pipe(res, { end: false });
+  res.on('drain', () => control.resume());
+}
+
+function isTakeable(
+  upstream: UpstreamResponse,
+): upstream is UpstreamResponse & Pick<Required<UpstreamResponse>, 'take'> {
+  return upstream.take !== undefined;
 }
 
 function sseHead(ex: ChatExchange): OutgoingHttpHeaders {
@@ -294,6 +307,8 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       rawBody: outbound === clientBody ? (ex.rawBytes ?? ex.rawBody) : undefined,
       signal: controller,
       requestId: ex.id,
+      // Passed on as it comes: the stream goes straight from undici to the response.
+      direct: target.stream && !capture && backend.protocol === from,
     });
     state.backendMs += performance.now() - sentAt;
 
@@ -331,8 +346,8 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     );
     if (target.stream && contentType.includes('text/event-stream')) {
       ex.res.once('close', () => upstream.dispose());
-      if (!capture && backend.protocol === from && upstream.body instanceof Readable) {
-        pipeToClient(ex, upstream.status, upstream.body, from, backend.name, controller);
+      if (isTakeable(upstream)) {
+        streamToClient(ex, upstream, from, backend.name, controller);
         return;
       }
       let source: AsyncIterable<Uint8Array> = upstream.body;

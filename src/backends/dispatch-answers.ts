@@ -1,0 +1,332 @@
+import { ProxyError } from '../errors.js';
+import { onCancel, type CancelSignal } from './cancel.js';
+import type { StreamControl, StreamSink, UpstreamResponse } from './types.js';
+
+// undici dispatch handlers for the two answers the proxy reads without a body stream: a whole answer, and
+// an event stream handed straight to one consumer (the client's response).
+
+export const tooLarge = () =>
+  new ProxyError(502, 'Backend answer is too large', { code: 'upstream_too_large' });
+
+/** A whole answer's body for readers of `body`: its bytes as one chunk (a class: no closure per answer). */
+class OneChunk implements AsyncIterable<Uint8Array> {
+  constructor(private readonly bytes: Buffer) {}
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    yield this.bytes;
+  }
+}
+
+/** Header names and values as undici hands them to a dispatch handler: [name, value, name, value, …]. */
+function parseRawHeaders(raw: Buffer[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    const value = raw[i + 1]!.toString('latin1');
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else headers[name] = [seen, value];
+  }
+  return headers;
+}
+
+const CONTENT_TYPE = 'content-type';
+
+/** The content type among raw headers, looked up without decoding the other names. */
+function rawContentType(raw: Buffer[]): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === CONTENT_TYPE.length && name.toString('latin1').toLowerCase() === CONTENT_TYPE) {
+      return raw[i + 1]!.toString('latin1');
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A whole answer. Its headers are decoded only when read (an error to pass on, a capture): an answer that
+ * goes to the client needs only its content type.
+ */
+class WholeResponse implements UpstreamResponse {
+  private decoded: Record<string, string | string[]> | undefined;
+  readonly body: OneChunk;
+  readonly contentType: string | undefined;
+
+  constructor(
+    readonly status: number,
+    private readonly rawHeaders: Buffer[],
+    readonly bytes: Buffer,
+  ) {
+    this.body = new OneChunk(bytes);
+    this.contentType = rawContentType(rawHeaders);
+  }
+
+  get headers(): Record<string, string | string[]> {
+    return (this.decoded ??= parseRawHeaders(this.rawHeaders));
+  }
+
+  dispose(): void {}
+}
+
+/**
+ * A non-streamed answer collected straight from undici's dispatch callbacks: no body stream, no async
+ * resource, no promise per chunk — the request API's machinery, which a whole answer does not need. Honours
+ * the pool's timeouts, the client going away (`signal`) and a size limit.
+ */
+export class WholeAnswer {
+  private status = 0;
+  private rawHeaders: Buffer[] = [];
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private abort: ((err: Error) => void) | null = null;
+  private readonly stopListening: () => void;
+
+  constructor(
+    private readonly signal: CancelSignal,
+    private readonly limitBytes: number,
+    private readonly resolve: (answer: UpstreamResponse) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.stopListening = onCancel(signal, () => this.abort?.(new Error('client gone')));
+  }
+
+  onConnect(abort: (err: Error) => void): void {
+    if (this.signal.aborted) abort(new Error('client gone'));
+    else this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    this.rawHeaders = rawHeaders;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    if (this.size > this.limitBytes) {
+      this.abort?.(tooLarge());
+      return false;
+    }
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.stopListening();
+    const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.resolve(new WholeResponse(this.status, this.rawHeaders, whole));
+  }
+
+  onError(err: Error): void {
+    this.stopListening();
+    this.reject(err);
+  }
+}
+
+/**
+ * A streamed call whose event stream goes to one consumer (`take`): chunks are handed to it as undici
+ * reads them, with its backpressure passed back to the socket — no body stream, no pipe, no promise per
+ * chunk (SPEC §7: a body stream and a pipe cost about a quarter of a streamed request's CPU). An answer
+ * that is not a 2xx event stream (an error, a JSON body) is read whole instead, as WholeAnswer does.
+ */
+export class StreamingAnswer {
+  private mode: 'head' | 'whole' | 'stream' = 'head';
+  private status = 0;
+  private rawHeaders: Buffer[] = [];
+  /** A whole answer's chunks; for a stream, chunks the sink has not taken yet (not yet taken, or full). */
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private sink: StreamSink | null = null;
+  /** The sink said it is full, and has not resumed since. */
+  private sinkFull = false;
+  /** undici was told to stop reading (onData returned false). */
+  private upstreamPaused = false;
+  private finished = false;
+  private failure: Error | null = null;
+  private resumeUpstream: (() => void) | null = null;
+  private abort: ((err: Error) => void) | null = null;
+  private readonly stopListening: () => void;
+
+  constructor(
+    private readonly signal: CancelSignal,
+    private readonly limitBytes: number,
+    private readonly resolve: (answer: UpstreamResponse) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.stopListening = onCancel(signal, () => this.abort?.(new Error('client gone')));
+  }
+
+  onConnect(abort: (err: Error) => void): void {
+    if (this.signal.aborted) abort(new Error('client gone'));
+    else this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    this.rawHeaders = rawHeaders;
+    const contentType = rawContentType(rawHeaders);
+    if (statusCode < 400 && contentType?.includes('text/event-stream')) {
+      this.mode = 'stream';
+      this.resumeUpstream = resume;
+      this.resolve(new StreamedResponse(statusCode, rawHeaders, contentType, this));
+    } else {
+      this.mode = 'whole';
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.mode === 'stream') {
+      if (this.sink === null || this.sinkFull || this.chunks.length > 0) {
+        // Not taken yet (a microtask or two after the head): kept, and undici reads on. Otherwise the sink
+        // is full and undici should not be reading: kept, and told again to stop.
+        this.chunks.push(chunk);
+        if (this.sink === null) return true;
+        this.upstreamPaused = true;
+        return false;
+      }
+      if (this.sink.write(chunk)) return true;
+      this.sinkFull = true;
+      this.upstreamPaused = true;
+      return false;
+    }
+    this.size += chunk.length;
+    if (this.size > this.limitBytes) {
+      this.abort?.(tooLarge());
+      return false;
+    }
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.stopListening();
+    if (this.mode !== 'stream') {
+      const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+      this.resolve(new WholeResponse(this.status, this.rawHeaders, whole));
+      return;
+    }
+    this.finished = true;
+    this.deliver();
+  }
+
+  onError(err: Error): void {
+    this.stopListening();
+    if (this.mode !== 'stream') {
+      this.reject(err);
+      return;
+    }
+    if (this.finished || this.failure !== null) return;
+    this.failure = err;
+    this.chunks.length = 0;
+    this.sink?.fail(err);
+  }
+
+  /** Hands the stream to `sink`: what arrived so far at once (as far as it takes), the rest as it comes. */
+  take(sink: StreamSink): StreamControl {
+    if (this.sink !== null) throw new Error('the stream was already taken');
+    this.sink = sink;
+    if (this.failure !== null) sink.fail(this.failure);
+    else this.deliver();
+    return this;
+  }
+
+  /** The sink can take more: what waits goes to it, then undici reads on. */
+  resume(): void {
+    if (!this.sinkFull) return;
+    this.sinkFull = false;
+    this.deliver();
+    if (!this.sinkFull && this.upstreamPaused && !this.finished) {
+      this.upstreamPaused = false;
+      this.resumeUpstream?.();
+    }
+  }
+
+  /** The consumer is gone: the upstream request is aborted (its connection is not reused). */
+  dispose(): void {
+    if (this.finished || this.failure !== null) return;
+    this.abort?.(new Error('client gone'));
+  }
+
+  /** Writes waiting chunks while the sink takes them; ends the sink once all are written and undici is done. */
+  private deliver(): void {
+    const sink = this.sink;
+    if (sink === null || this.failure !== null) return;
+    while (this.chunks.length > 0 && !this.sinkFull) {
+      if (!sink.write(this.chunks.shift()!)) this.sinkFull = true;
+    }
+    if (this.chunks.length === 0 && this.finished && !this.sinkFull) sink.end();
+  }
+}
+
+/** The answer of a StreamingAnswer that is an event stream: taken by one consumer, or iterated. */
+class StreamedResponse implements UpstreamResponse {
+  private decoded: Record<string, string | string[]> | undefined;
+
+  constructor(
+    readonly status: number,
+    private readonly rawHeaders: Buffer[],
+    readonly contentType: string,
+    private readonly answer: StreamingAnswer,
+  ) {}
+
+  get headers(): Record<string, string | string[]> {
+    return (this.decoded ??= parseRawHeaders(this.rawHeaders));
+  }
+
+  take(sink: StreamSink): StreamControl {
+    return this.answer.take(sink);
+  }
+
+  dispose(): void {
+    this.answer.dispose();
+  }
+
+  /** For a reader that iterates rather than takes: chunks queued, a few at most before undici waits. */
+  get body(): AsyncIterable<Uint8Array> {
+    return iterate(this);
+  }
+}
+
+const QUEUED_CHUNKS = 16;
+
+async function* iterate(response: StreamedResponse): AsyncGenerator<Uint8Array> {
+  const queue: Buffer[] = [];
+  let done = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const control = response.take({
+    write: (chunk) => {
+      queue.push(chunk);
+      wake?.();
+      return queue.length < QUEUED_CHUNKS;
+    },
+    end: () => {
+      done = true;
+      wake?.();
+    },
+    fail: (err) => {
+      failure = err;
+      wake?.();
+    },
+  });
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        control.resume();
+        yield chunk;
+        continue;
+      }
+      if (failure !== null) throw failure;
+      if (done) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+  } finally {
+    if (!done) response.dispose();
+  }
+}
