@@ -63,6 +63,25 @@ describe('CaptureWriter', () => {
     expect((await readLines(path)).map((l) => Object.keys(l).pop())).toEqual(['old', 'new']);
   });
 
+  it('keeps files within the size bound when lines hold characters beyond ASCII', async () => {
+    const path = join(dir, 'u.jsonl');
+    const writer = new CaptureWriter({ path, maxBytes: 600, maxFiles: 50, now: fixedClock });
+    const total = 60;
+    // Varying widths (1- to 4-byte characters) so that character counts and byte counts disagree.
+    for (let n = 1; n <= total; n++) {
+      writer.write({ n, text: ['ascii', 'é'.repeat(n % 9), '✓'.repeat(n % 5), '🦊'.repeat(n % 3)].join('') });
+      if (n % 11 === 0) await writer.flush();
+    }
+    await writer.close();
+    const files = (await readdir(dir)).filter((f) => f.startsWith('u.jsonl'));
+    let seen = 0;
+    for (const name of files) {
+      expect(Buffer.byteLength(await readFile(join(dir, name)))).toBeLessThanOrEqual(600);
+      seen += (await readLines(join(dir, name))).length;
+    }
+    expect(seen).toBe(total);
+  });
+
   it('rotates by size into PATH.1..PATH.N, newest first, deleting the oldest', async () => {
     const path = join(dir, 'c.jsonl');
     const writer = new CaptureWriter({ path, maxBytes: 400, maxFiles: 3, now: fixedClock });

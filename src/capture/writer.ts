@@ -189,22 +189,55 @@ export class CaptureWriter {
    * Takes queued lines up to `maxBatch` bytes that fit in `room` bytes of the current file. Returns
    * undefined when the next line does not fit (rotate first) — unless the file is empty, where any line
    * goes, so that a line larger than `maxBytes` still gets written (alone in its file).
+   *
+   * Lines are taken by their length in characters (no more bytes than that for ASCII, the usual case) and
+   * encoded once, as a batch: measuring each line's bytes first would copy every line once more. Only a
+   * batch whose bytes overshoot the room (characters beyond ASCII, near a rotation) is taken again line by
+   * line.
    */
   private takeBatch(maxBatch: number, room: number): { data: Buffer; entries: number } | undefined {
+    const start = this.head;
+    let chars = 0;
+    let end = start;
+    while (end < this.queue.length) {
+      const length = this.queue[end]!.length;
+      const fits = chars + length <= room || (chars === 0 && this.fileBytes === 0);
+      if (!fits || (chars > 0 && chars + length > maxBatch)) break;
+      chars += length;
+      end++;
+    }
+    if (end === start) return undefined;
+    const lines = this.queue.slice(start, end);
+    const data = Buffer.from(lines.join(''));
+    const alone = lines.length === 1 && this.fileBytes === 0;
+    if (data.length > room && !alone) return this.takeBatchByBytes(maxBatch, room);
+    this.take(end - start, chars);
+    return { data, entries: lines.length };
+  }
+
+  private takeBatchByBytes(maxBatch: number, room: number): { data: Buffer; entries: number } | undefined {
     const lines: string[] = [];
     let bytes = 0;
-    while (this.head < this.queue.length) {
-      const line = this.queue[this.head]!;
+    let chars = 0;
+    for (let at = this.head; at < this.queue.length; at++) {
+      const line = this.queue[at]!;
       const lineBytes = Buffer.byteLength(line);
       const fits = bytes + lineBytes <= room || (bytes === 0 && this.fileBytes === 0);
       if (!fits || (bytes > 0 && bytes + lineBytes > maxBatch)) break;
       lines.push(line);
       bytes += lineBytes;
-      this.queuedChars -= line.length;
-      this.head++;
+      chars += line.length;
     }
+    if (lines.length === 0) return undefined;
+    this.take(lines.length, chars);
+    return { data: Buffer.from(lines.join('')), entries: lines.length };
+  }
+
+  /** Removes `count` lines (`chars` characters) from the head of the queue. */
+  private take(count: number, chars: number): void {
+    this.head += count;
+    this.queuedChars -= chars;
     this.compactQueue();
-    return lines.length === 0 ? undefined : { data: Buffer.from(lines.join('')), entries: lines.length };
   }
 
   private compactQueue(): void {
