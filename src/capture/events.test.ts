@@ -70,6 +70,29 @@ describe('CaptureRecorder', () => {
     }
   });
 
+  it('redacts the shared fields of every request, the same way each time', () => {
+    const sink = memorySink();
+    const recorder = new CaptureRecorder(() => redactor, sink);
+    for (const userAgent of [
+      'plain-agent/1',
+      `agent ${PROVIDER_KEY}`,
+      'plain-agent/1',
+      `agent ${PROVIDER_KEY}`,
+    ]) {
+      recorder
+        .forRequest({
+          request_id: 'req-s',
+          client: { address: '127.0.0.1', user_agent: userAgent },
+          backend: 'openai',
+          model: 'gpt-4o',
+          key_name: { proxy: 'team-a' },
+        })
+        .record('outbound_request', { metadata: { n: 1 } });
+    }
+    const agents = sink.events.map((e) => (e.client as { user_agent: string }).user_agent);
+    expect(agents).toEqual(['plain-agent/1', 'agent sk-proj-****', 'plain-agent/1', 'agent sk-proj-****']);
+  });
+
   it('captures a stream leg with a secret split across chunks redacted', () => {
     const sink = memorySink();
     const recorder = new CaptureRecorder(() => redactor, sink).forRequest({

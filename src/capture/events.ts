@@ -73,39 +73,63 @@ export interface CaptureStream {
  * less than walking and copying every payload.
  */
 export class CaptureRecorder {
+  /**
+   * `,"client":…,"key_name":…` redacted, by its text before redaction: requests from one client to one
+   * model share it. Emptied when the redactor changes (keys rotated) or it grows large.
+   */
+  private readonly restCache = new Map<string, string>();
+  private cachedFor: Redactor | undefined;
+
   constructor(
     private readonly getRedactor: () => Redactor,
     private readonly sink: CaptureSink,
   ) {}
 
   forRequest(shared: SharedFields): RequestRecorder {
-    return new RequestRecorder(this.getRedactor, this.sink, shared);
+    const redactor = this.getRedactor();
+    if (redactor !== this.cachedFor || this.restCache.size >= REST_CACHE_SIZE) {
+      this.restCache.clear();
+      this.cachedFor = redactor;
+    }
+    // The serialised text is the key: unambiguous, and it is the redaction pass that costs.
+    const members = sharedMembers(shared);
+    let rest = this.restCache.get(members);
+    if (rest === undefined) {
+      rest = redactor.redact(members);
+      // Only text with nothing to redact is kept: the cache never holds a secret.
+      if (rest === members) this.restCache.set(members, rest);
+    }
+    const id = redactor.redact(`"request_id":${JSON.stringify(shared.request_id)}`);
+    return new RequestRecorder(this.getRedactor, this.sink, id, rest);
   }
+}
+
+const REST_CACHE_SIZE = 1024;
+
+/** `,"client":…,"backend":…,"model":…,"key_name":…` as JSON text, not yet redacted. */
+function sharedMembers(shared: SharedFields): string {
+  let rest = '';
+  if (shared.client !== undefined) rest += `,"client":${JSON.stringify(shared.client)}`;
+  if (shared.backend !== undefined) rest += `,"backend":${JSON.stringify(shared.backend)}`;
+  if (shared.model !== undefined) rest += `,"model":${JSON.stringify(shared.model)}`;
+  if (shared.key_name !== undefined) rest += `,"key_name":${JSON.stringify(shared.key_name)}`;
+  return rest;
 }
 
 /** The capture of one request. */
 export class RequestRecorder {
-  /** `"request_id":…` — only the direction comes between it and {@link rest}, as SPEC §4 orders them. */
-  private readonly id: string;
-  /** `,"client":…,"backend":…,"model":…,"key_name":…`, redacted. */
-  private readonly rest: string;
   private lastPayload: { source: unknown; redactor: Redactor; json: string } | undefined;
 
+  /**
+   * `id`: `"request_id":…`, redacted — only the direction comes between it and `rest`
+   * (`,"client":…,"backend":…,"model":…,"key_name":…`, redacted), as SPEC §4 orders them.
+   */
   constructor(
     private readonly getRedactor: () => Redactor,
     private readonly sink: CaptureSink,
-    shared: SharedFields,
-  ) {
-    let rest = '';
-    if (shared.client !== undefined) rest += `,"client":${JSON.stringify(shared.client)}`;
-    if (shared.backend !== undefined) rest += `,"backend":${JSON.stringify(shared.backend)}`;
-    if (shared.model !== undefined) rest += `,"model":${JSON.stringify(shared.model)}`;
-    if (shared.key_name !== undefined) rest += `,"key_name":${JSON.stringify(shared.key_name)}`;
-    [this.id, this.rest] = redactApart(getRedactor(), [
-      `"request_id":${JSON.stringify(shared.request_id)}`,
-      rest,
-    ]) as [string, string];
-  }
+    private readonly id: string,
+    private readonly rest: string,
+  ) {}
 
   /** Records one event; for streamed text use {@link openStream}, which catches secrets split across chunks. */
   record(direction: CaptureDirection, fields: EventFields): void {
@@ -223,7 +247,17 @@ function headersToRedact(
  * escapes it) and no rule matches across: every piece is complete JSON, so no match can run past it.
  */
 function redactApart(redactor: Redactor, pieces: readonly string[]): string[] {
-  return redactor.redact(pieces.join('\u0000')).split('\u0000');
+  // One piece with text (an event without headers, say): redacted alone, with no joining and splitting.
+  let only = -1;
+  for (let i = 0; i < pieces.length; i++) {
+    if (pieces[i] === '') continue;
+    if (only >= 0) return redactor.redact(pieces.join('\u0000')).split('\u0000');
+    only = i;
+  }
+  if (only < 0) return [...pieces];
+  const out = [...pieces];
+  out[only] = redactor.redact(pieces[only]!);
+  return out;
 }
 
 /** The payload as JSON text: the caller's own text when it has one that fits on the line, else serialised. */
