@@ -74,7 +74,7 @@ export interface CaptureStream {
  */
 export class CaptureRecorder {
   /**
-   * `,"client":…,"key_name":…` redacted, by its text before redaction: requests from one client to one
+   * `,"client":…,"key_name":…` redacted, by the values it is made of: requests from one client to one
    * model share it. Emptied when the redactor changes (keys rotated) or it grows large.
    */
   private readonly restCache = new Map<string, string>();
@@ -91,13 +91,13 @@ export class CaptureRecorder {
       this.restCache.clear();
       this.cachedFor = redactor;
     }
-    // The serialised text is the key: unambiguous, and it is the redaction pass that costs.
-    const members = sharedMembers(shared);
-    let rest = this.restCache.get(members);
+    const key = sharedKey(shared);
+    let rest = this.restCache.get(key);
     if (rest === undefined) {
+      const members = sharedMembers(shared);
       rest = redactor.redact(members);
       // Only text with nothing to redact is kept: the cache never holds a secret.
-      if (rest === members) this.restCache.set(members, rest);
+      if (rest === members) this.restCache.set(key, rest);
     }
     const id = redactor.redact(`"request_id":${JSON.stringify(shared.request_id)}`);
     return new RequestRecorder(this.getRedactor, this.sink, id, rest);
@@ -105,6 +105,22 @@ export class CaptureRecorder {
 }
 
 const REST_CACHE_SIZE = 1024;
+
+/** The shared fields' values, length-prefixed (so unambiguous): cheaper to build than their JSON. */
+function sharedKey(shared: SharedFields): string {
+  const client = shared.client;
+  const keys = shared.key_name;
+  return (
+    (client === undefined ? '-' : `+${field(client.address)}${field(client.user_agent)}`) +
+    field(shared.backend) +
+    field(shared.model) +
+    (keys === undefined ? '-' : `+${field(keys.proxy)}${field(keys.provider)}`)
+  );
+}
+
+function field(value: string | undefined): string {
+  return value === undefined ? '~' : `${value.length}:${value}`;
+}
 
 /** `,"client":…,"backend":…,"model":…,"key_name":…` as JSON text, not yet redacted. */
 function sharedMembers(shared: SharedFields): string {

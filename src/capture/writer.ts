@@ -28,6 +28,13 @@ export interface CaptureWriterOptions {
   readonly now?: () => Date;
 }
 
+/** Lines taken from the queue for one write: the file encodes the text (no Buffer copy of it here). */
+interface Batch {
+  text: string;
+  bytes: number;
+  entries: number;
+}
+
 /** Largest chunk of queued lines handed to one `write` call. */
 const MAX_BATCH_BYTES = 256 * 1024;
 /** Compact the queue array once this many entries at its head have been consumed. */
@@ -173,8 +180,8 @@ export class CaptureWriter {
           continue;
         }
         try {
-          await file.write(batch.data);
-          this.fileBytes += batch.data.length;
+          await file.write(batch.text, null, 'utf8');
+          this.fileBytes += batch.bytes;
         } catch (error) {
           this.dropBatch(batch, error);
           await this.closeFile();
@@ -191,11 +198,11 @@ export class CaptureWriter {
    * goes, so that a line larger than `maxBytes` still gets written (alone in its file).
    *
    * Lines are taken by their length in characters (no more bytes than that for ASCII, the usual case) and
-   * encoded once, as a batch: measuring each line's bytes first would copy every line once more. Only a
+   * measured once, as a batch: measuring each line's bytes first would copy every line once more. Only a
    * batch whose bytes overshoot the room (characters beyond ASCII, near a rotation) is taken again line by
    * line.
    */
-  private takeBatch(maxBatch: number, room: number): { data: Buffer; entries: number } | undefined {
+  private takeBatch(maxBatch: number, room: number): Batch | undefined {
     const start = this.head;
     let chars = 0;
     let end = start;
@@ -208,14 +215,15 @@ export class CaptureWriter {
     }
     if (end === start) return undefined;
     const lines = this.queue.slice(start, end);
-    const data = Buffer.from(lines.join(''));
+    const text = lines.join('');
+    const bytes = Buffer.byteLength(text);
     const alone = lines.length === 1 && this.fileBytes === 0;
-    if (data.length > room && !alone) return this.takeBatchByBytes(maxBatch, room);
+    if (bytes > room && !alone) return this.takeBatchByBytes(maxBatch, room);
     this.take(end - start, chars);
-    return { data, entries: lines.length };
+    return { text, bytes, entries: lines.length };
   }
 
-  private takeBatchByBytes(maxBatch: number, room: number): { data: Buffer; entries: number } | undefined {
+  private takeBatchByBytes(maxBatch: number, room: number): Batch | undefined {
     const lines: string[] = [];
     let bytes = 0;
     let chars = 0;
@@ -230,7 +238,7 @@ export class CaptureWriter {
     }
     if (lines.length === 0) return undefined;
     this.take(lines.length, chars);
-    return { data: Buffer.from(lines.join('')), entries: lines.length };
+    return { text: lines.join(''), bytes, entries: lines.length };
   }
 
   /** Removes `count` lines (`chars` characters) from the head of the queue. */
