@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cancellation } from './cancel.js';
+import { StreamingAnswer } from './dispatch-answers.js';
 import { closeUpstreamHttp, configureUpstreamHttp, readText, sendUpstream } from './http.js';
 import type { StreamControl, StreamSink, UpstreamResponse } from './types.js';
 
@@ -160,5 +161,25 @@ describe('sendUpstream, direct event streams (taken by one sink)', () => {
     expect(Buffer.concat(parts).toString('utf8')).toBe(
       Array.from({ length: 50 }, (_, i) => event(i, 1000)).join('') + 'data: [DONE]\n\n',
     );
+  });
+});
+
+describe('StreamingAnswer', () => {
+  it('holds no more than a whole answer’s limit for a stream nobody takes', () => {
+    const aborted: Error[] = [];
+    let resolved: UpstreamResponse | undefined;
+    const answer = new StreamingAnswer(
+      new Cancellation(),
+      100,
+      (r) => (resolved = r),
+      () => undefined,
+    );
+    answer.onConnect((err) => aborted.push(err));
+    answer.onHeaders(200, [Buffer.from('content-type'), Buffer.from('text/event-stream')], () => undefined);
+    expect(resolved?.take).toBeDefined();
+    expect(answer.onData(Buffer.alloc(60))).toBe(true);
+    expect(aborted).toEqual([]);
+    expect(answer.onData(Buffer.alloc(60))).toBe(false);
+    expect(aborted.map((e) => (e as { code?: string }).code)).toEqual(['upstream_too_large']);
   });
 });

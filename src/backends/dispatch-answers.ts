@@ -181,8 +181,14 @@ export class StreamingAnswer {
   onData(chunk: Buffer): boolean {
     if (this.mode === 'stream') {
       if (this.sink === null || this.sinkFull || this.chunks.length > 0) {
-        // Not taken yet (a microtask or two after the head): kept, and undici reads on. Otherwise the sink
-        // is full and undici should not be reading: kept, and told again to stop.
+        // Not taken yet (a microtask or two after the head): kept, and undici reads on — up to the limit
+        // of a whole answer, should the taker never come. Otherwise the sink is full and undici should not
+        // be reading: kept, and told again to stop.
+        this.size += chunk.length;
+        if (this.sink === null && this.size > this.limitBytes) {
+          this.abort?.(tooLarge());
+          return false;
+        }
         this.chunks.push(chunk);
         if (this.sink === null) return true;
         this.upstreamPaused = true;
