@@ -75,17 +75,17 @@ class WholeResponse implements UpstreamResponse {
  * the pool's timeouts, the client going away (`signal`) and a size limit.
  */
 export class WholeAnswer {
-  private status = 0;
-  private rawHeaders: Buffer[] = [];
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private abort: ((err: Error) => void) | null = null;
-  private readonly stopListening: () => void;
+  protected status = 0;
+  protected rawHeaders: Buffer[] = [];
+  protected readonly chunks: Buffer[] = [];
+  protected size = 0;
+  protected abort: ((err: Error) => void) | null = null;
+  protected readonly stopListening: () => void;
 
   constructor(
     private readonly signal: CancelSignal,
-    private readonly limitBytes: number,
-    private readonly resolve: (answer: UpstreamResponse) => void,
+    protected readonly limitBytes: number,
+    protected readonly resolve: (answer: UpstreamResponse) => void,
     private readonly reject: (err: Error) => void,
   ) {
     this.stopListening = onCancel(signal, () => this.abort?.(new Error('client gone')));
@@ -96,7 +96,7 @@ export class WholeAnswer {
     else this.abort = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+  onHeaders(statusCode: number, rawHeaders: Buffer[], _resume?: () => void): boolean {
     if (statusCode < 200) return true;
     this.status = statusCode;
     this.rawHeaders = rawHeaders;
@@ -131,13 +131,10 @@ export class WholeAnswer {
  * chunk (SPEC §7: a body stream and a pipe cost about a quarter of a streamed request's CPU). An answer
  * that is not a 2xx event stream (an error, a JSON body) is read whole instead, as WholeAnswer does.
  */
-export class StreamingAnswer {
-  private mode: 'head' | 'whole' | 'stream' = 'head';
-  private status = 0;
-  private rawHeaders: Buffer[] = [];
-  /** A whole answer's chunks; for a stream, chunks the sink has not taken yet (not yet taken, or full). */
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
+export class StreamingAnswer extends WholeAnswer {
+  /** The answer is a 2xx event stream (else it is read whole, by WholeAnswer's callbacks). */
+  private streaming = false;
+  /** For a stream, `chunks` holds what the sink has not taken yet (not taken yet, or full). */
   private sink: StreamSink | null = null;
   /** The sink said it is full, and has not resumed since. */
   private sinkFull = false;
@@ -146,85 +143,50 @@ export class StreamingAnswer {
   private finished = false;
   private failure: Error | null = null;
   private resumeUpstream: (() => void) | null = null;
-  private abort: ((err: Error) => void) | null = null;
-  private readonly stopListening: () => void;
 
-  constructor(
-    private readonly signal: CancelSignal,
-    private readonly limitBytes: number,
-    private readonly resolve: (answer: UpstreamResponse) => void,
-    private readonly reject: (err: Error) => void,
-  ) {
-    this.stopListening = onCancel(signal, () => this.abort?.(new Error('client gone')));
-  }
-
-  onConnect(abort: (err: Error) => void): void {
-    if (this.signal.aborted) abort(new Error('client gone'));
-    else this.abort = abort;
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) return true;
-    this.status = statusCode;
-    this.rawHeaders = rawHeaders;
-    const contentType = rawContentType(rawHeaders);
+  override onHeaders(statusCode: number, rawHeaders: Buffer[], resume?: () => void): boolean {
+    super.onHeaders(statusCode, rawHeaders);
+    const contentType = statusCode < 200 ? undefined : rawContentType(rawHeaders);
     if (statusCode < 400 && contentType?.includes('text/event-stream')) {
-      this.mode = 'stream';
-      this.resumeUpstream = resume;
+      this.streaming = true;
+      this.resumeUpstream = resume ?? null;
       this.resolve(new StreamedResponse(statusCode, rawHeaders, contentType, this));
-    } else {
-      this.mode = 'whole';
     }
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.mode === 'stream') {
-      if (this.sink === null || this.sinkFull || this.chunks.length > 0) {
-        // Not taken yet (a microtask or two after the head): kept, and undici reads on — up to the limit
-        // of a whole answer, should the taker never come. Otherwise the sink is full and undici should not
-        // be reading: kept, and told again to stop.
-        this.size += chunk.length;
-        if (this.sink === null && this.size > this.limitBytes) {
-          this.abort?.(tooLarge());
-          return false;
-        }
-        this.chunks.push(chunk);
-        if (this.sink === null) return true;
-        this.upstreamPaused = true;
+  override onData(chunk: Buffer): boolean {
+    if (!this.streaming) return super.onData(chunk);
+    if (this.sink === null || this.sinkFull || this.chunks.length > 0) {
+      // Not taken yet (a microtask or two after the head): kept, and undici reads on — up to the limit
+      // of a whole answer, should the taker never come. Otherwise the sink is full and undici should not
+      // be reading: kept, and told again to stop.
+      this.size += chunk.length;
+      if (this.sink === null && this.size > this.limitBytes) {
+        this.abort?.(tooLarge());
         return false;
       }
-      if (this.sink.write(chunk)) return true;
-      this.sinkFull = true;
+      this.chunks.push(chunk);
+      if (this.sink === null) return true;
       this.upstreamPaused = true;
       return false;
     }
-    this.size += chunk.length;
-    if (this.size > this.limitBytes) {
-      this.abort?.(tooLarge());
-      return false;
-    }
-    this.chunks.push(chunk);
-    return true;
+    if (this.sink.write(chunk)) return true;
+    this.sinkFull = true;
+    this.upstreamPaused = true;
+    return false;
   }
 
-  onComplete(): void {
+  override onComplete(): void {
+    if (!this.streaming) return super.onComplete();
     this.stopListening();
-    if (this.mode !== 'stream') {
-      const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-      this.resolve(new WholeResponse(this.status, this.rawHeaders, whole));
-      return;
-    }
     this.finished = true;
     this.deliver();
   }
 
-  onError(err: Error): void {
+  override onError(err: Error): void {
+    if (!this.streaming) return super.onError(err);
     this.stopListening();
-    if (this.mode !== 'stream') {
-      this.reject(err);
-      return;
-    }
     if (this.finished || this.failure !== null) return;
     this.failure = err;
     this.chunks.length = 0;
