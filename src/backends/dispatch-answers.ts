@@ -45,25 +45,34 @@ function rawContentType(raw: Buffer[]): string | undefined {
 }
 
 /**
- * A whole answer. Its headers are decoded only when read (an error to pass on, a capture): an answer that
- * goes to the client needs only its content type.
+ * An answer read from dispatch callbacks. Its headers are decoded only when read (an error to pass on, a
+ * capture): an answer that goes to the client needs only its content type.
  */
-class WholeResponse implements UpstreamResponse {
+abstract class DispatchedResponse {
   private decoded: Record<string, string | string[]> | undefined;
-  readonly body: OneChunk;
-  readonly contentType: string | undefined;
 
   constructor(
     readonly status: number,
     private readonly rawHeaders: Buffer[],
-    readonly bytes: Buffer,
-  ) {
-    this.body = new OneChunk(bytes);
-    this.contentType = rawContentType(rawHeaders);
-  }
+    readonly contentType: string | undefined,
+  ) {}
 
   get headers(): Record<string, string | string[]> {
     return (this.decoded ??= parseRawHeaders(this.rawHeaders));
+  }
+}
+
+/** A whole answer: its bytes, also readable as `body`. */
+class WholeResponse extends DispatchedResponse implements UpstreamResponse {
+  readonly body: OneChunk;
+
+  constructor(
+    status: number,
+    rawHeaders: Buffer[],
+    readonly bytes: Buffer,
+  ) {
+    super(status, rawHeaders, rawContentType(rawHeaders));
+    this.body = new OneChunk(bytes);
   }
 
   dispose(): void {}
@@ -231,18 +240,14 @@ export class StreamingAnswer extends WholeAnswer {
 }
 
 /** The answer of a StreamingAnswer that is an event stream: taken by one consumer, or iterated. */
-class StreamedResponse implements UpstreamResponse {
-  private decoded: Record<string, string | string[]> | undefined;
-
+class StreamedResponse extends DispatchedResponse implements UpstreamResponse {
   constructor(
-    readonly status: number,
-    private readonly rawHeaders: Buffer[],
-    readonly contentType: string,
+    status: number,
+    rawHeaders: Buffer[],
+    contentType: string,
     private readonly answer: StreamingAnswer,
-  ) {}
-
-  get headers(): Record<string, string | string[]> {
-    return (this.decoded ??= parseRawHeaders(this.rawHeaders));
+  ) {
+    super(status, rawHeaders, contentType);
   }
 
   take(sink: StreamSink): StreamControl {

@@ -1,5 +1,4 @@
 import type { HeaderValue, RedactedHeaders, Redactor } from '../redaction/redactor.js';
-import { CREDENTIAL_HEADERS, maskCredentialHeader } from '../redaction/patterns.js';
 import { StreamRedactor } from '../redaction/stream.js';
 
 /** Where an event sits on the wire (SPEC §4). */
@@ -154,7 +153,7 @@ export class RequestRecorder {
       const [headers, metadata] = redactApart(redactor, [
         fields.headers === undefined
           ? ''
-          : `,"headers":${JSON.stringify(headersToRedact(redactor, fields.headers))}`,
+          : `,"headers":${JSON.stringify(redactor.headersForTextRedaction(fields.headers))}`,
         fields.metadata === undefined ? '' : `,"metadata":${JSON.stringify(fields.metadata)}`,
       ]) as [string, string];
       const payload = this.redactedPayload(redactor, fields);
@@ -231,30 +230,6 @@ export class RequestRecorder {
   private head(direction: CaptureDirection): string {
     return `${this.id},"direction":"${direction}"${this.rest}`;
   }
-}
-
-/**
- * Headers ready for serialising and redacting as text: credential headers masked whatever their value. The
- * other values need no pass of their own when every secret appears verbatim in JSON text — the pass over
- * the serialised event finds them there — else each is redacted first, as `redactHeaders` does.
- */
-function headersToRedact(
-  redactor: Redactor,
-  headers: Readonly<Record<string, HeaderValue>>,
-): Record<string, HeaderValue> {
-  if (!redactor.secretsVerbatimInJson) return redactor.redactHeaders(headers);
-  let masked: Record<string, HeaderValue> | undefined;
-  for (const name in headers) {
-    const lower = name.toLowerCase();
-    if (!CREDENTIAL_HEADERS.has(lower)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    masked ??= { ...headers };
-    masked[name] = Array.isArray(value)
-      ? value.map((v) => maskCredentialHeader(lower, String(v)))
-      : maskCredentialHeader(lower, String(value));
-  }
-  return masked ?? headers;
 }
 
 /**

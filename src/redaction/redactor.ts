@@ -43,6 +43,13 @@ export interface SecretMatch {
  * a tie). V8 scans a large alternation of long literals several times faster on its own than mixed with
  * short patterns, so the two halves together are faster than the single alternation (bench/redaction.mjs).
  */
+/** A credential header's value (or values) masked; `lower` is the lower-case name. */
+function maskHeaderValue(lower: string, value: string | string[] | number): string | string[] {
+  return Array.isArray(value)
+    ? value.map((v) => maskCredentialHeader(lower, String(v)))
+    : maskCredentialHeader(lower, String(value));
+}
+
 export class Redactor {
   /** Configured exact secrets (raw form, longest first) — the ones replaced in prompts. */
   readonly secrets: readonly string[];
@@ -133,12 +140,33 @@ export class Redactor {
     for (const [name, value] of Object.entries(headers)) {
       if (value === undefined) continue;
       const lower = name.toLowerCase();
-      const redactOne = CREDENTIAL_HEADERS.has(lower)
-        ? (v: string) => maskCredentialHeader(lower, v)
-        : (v: string) => this.redact(v);
-      out[name] = Array.isArray(value) ? value.map((v) => redactOne(String(v))) : redactOne(String(value));
+      out[name] = CREDENTIAL_HEADERS.has(lower)
+        ? maskHeaderValue(lower, value)
+        : Array.isArray(value)
+          ? value.map((v) => this.redact(String(v)))
+          : this.redact(String(value));
     }
     return out;
+  }
+
+  /**
+   * Headers to be serialised and then redacted as text: the same as {@link redactHeaders} when every secret
+   * appears verbatim in JSON (the pass over the text finds the others' secrets there), with only credential
+   * headers masked here — `headers` itself when it has none. Otherwise {@link redactHeaders}.
+   */
+  headersForTextRedaction(
+    headers: Readonly<Record<string, HeaderValue>>,
+  ): Readonly<Record<string, HeaderValue>> {
+    if (!this.secretsVerbatimInJson) return this.redactHeaders(headers);
+    let masked: Record<string, HeaderValue> | undefined;
+    for (const name in headers) {
+      const lower = name.toLowerCase();
+      const value = headers[name];
+      if (value === undefined || !CREDENTIAL_HEADERS.has(lower)) continue;
+      masked ??= { ...headers };
+      masked[name] = maskHeaderValue(lower, value);
+    }
+    return masked ?? headers;
   }
 
   /** `…?key=AIza…&alt=sse` → `…?key=****&alt=sse`, plus {@link redact} for secrets in the path. */

@@ -341,9 +341,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       return;
     }
 
-    const contentType = String(
-      'contentType' in upstream ? (upstream.contentType ?? '') : (upstream.headers['content-type'] ?? ''),
-    );
+    const contentType = String(upstream.contentType ?? upstream.headers['content-type'] ?? '');
     if (target.stream && contentType.includes('text/event-stream')) {
       ex.res.once('close', () => upstream.dispose());
       if (isTakeable(upstream)) {
