@@ -9,11 +9,18 @@ import { CaptureWriter } from './writer.js';
 const PROXY_KEY = 'canary-proxy-key-31337';
 const PROVIDER_KEY = 'sk-proj-CanaryProvider0123456789abcdefXYZ';
 
-function memorySink(): CaptureSink & { events: Record<string, unknown>[] } {
+/** A sink as the contract asks: every event redacted with the redactor it comes with, then kept. */
+function memorySink(): CaptureSink & { events: Record<string, unknown>[]; members: string[] } {
   const events: Record<string, unknown>[] = [];
+  const members: string[] = [];
   return {
     events,
-    writeMembers: (members) => events.push(JSON.parse(`{${members}}`) as Record<string, unknown>),
+    members,
+    writeEvent: (pieces, redactor) => {
+      const redacted = redactor.redact(pieces.join(''));
+      members.push(redacted);
+      events.push(JSON.parse(`{${redacted}}`) as Record<string, unknown>);
+    },
   };
 }
 
@@ -139,10 +146,8 @@ describe('CaptureRecorder', () => {
   });
 
   it('splices a payload given as one-line JSON text as it is, still redacted; other text is serialised', () => {
-    const members: string[] = [];
-    const recorder = new CaptureRecorder(() => redactor, {
-      writeMembers: (m) => members.push(m),
-    }).forRequest({ request_id: 'req-3' });
+    const { members, ...sink } = memorySink();
+    const recorder = new CaptureRecorder(() => redactor, sink).forRequest({ request_id: 'req-3' });
     recorder.record('inbound_request', {
       payload: { a: 1 },
       payloadJson: `{"a":  1, "k": "${PROXY_KEY}"}`,
@@ -177,23 +182,19 @@ describe('CaptureRecorder', () => {
     const oddSecret = 'odd\\"secret-0123456789abcdef';
     const raw = oddSecret.replace('\\"', '"');
     const sink = memorySink();
-    const members: string[] = [];
-    const recorder = new CaptureRecorder(() => new Redactor([oddSecret]), {
-      writeMembers: (m) => {
-        members.push(m);
-        sink.writeMembers(m);
-      },
-    }).forRequest({ request_id: 'req-4' });
+    const recorder = new CaptureRecorder(() => new Redactor([oddSecret]), sink).forRequest({
+      request_id: 'req-4',
+    });
     const leg = recorder.openStream('outbound');
     leg.chunk(`data: ${raw}\n\n`);
     leg.end();
-    expect(members.join('\n')).not.toContain(oddSecret);
+    expect(sink.members.join('\n')).not.toContain(oddSecret);
     expect(sink.events.some((e) => e['direction'] === 'stream_chunk')).toBe(true);
   });
 
   it('never throws, even when the sink does', () => {
     const recorder = new CaptureRecorder(() => redactor, {
-      writeMembers: () => {
+      writeEvent: () => {
         throw new Error('disk on fire');
       },
     }).forRequest({ request_id: 'r' });

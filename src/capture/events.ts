@@ -46,12 +46,17 @@ export interface EventFields {
 }
 
 /**
- * Where recorded events go. `writeMembers` takes one event's members as JSON text without the braces,
- * already redacted (`"request_id":…,"direction":…`); the sink adds its own stamps in front. CaptureWriter is
- * one; tests collect them.
+ * Where recorded events go. `writeEvent` takes one event's members as JSON text without the braces
+ * (`"request_id":…,"direction":…`), in pieces to be joined, **not yet redacted**, and the redactor in force
+ * when it was recorded: the sink must pass the text through `redactor` before it goes anywhere, and adds
+ * its own stamps in front. WorkerCaptureWriter (redacts and writes in a worker thread) and CaptureWriter (in
+ * this thread) are sinks.
+ *
+ * Redacting a whole event's text catches whatever a field holds — the masks are plain characters, so the
+ * text stays valid JSON — and costs far less than walking and copying every value.
  */
 export interface CaptureSink {
-  writeMembers(members: string): void;
+  writeEvent(members: readonly string[], redactor: Redactor): void;
 }
 
 /** One streamed leg being captured: chunks redacted as a whole, so a secret split across chunks is caught. */
@@ -63,62 +68,20 @@ export interface CaptureStream {
 }
 
 /**
- * Records capture events with every header and payload redacted before they reach the sink. Never throws:
- * capture must not break traffic.
- *
- * Events are built as JSON text: the members a request's events share are serialised and redacted once
- * (`forRequest`), each event adds its own and redacts only those. Redacting the serialised text catches
- * whatever a field holds — the masks are plain characters, so the text stays valid JSON — and costs far
- * less than walking and copying every payload.
+ * Records capture events as JSON text and hands them to the sink with the redactor in force, which
+ * redacts them there (see {@link CaptureSink}). Never throws: capture must not break traffic.
  */
 export class CaptureRecorder {
-  /**
-   * `,"client":…,"key_name":…` redacted, by the values it is made of: requests from one client to one
-   * model share it. Emptied when the redactor changes (keys rotated) or it grows large.
-   */
-  private readonly restCache = new Map<string, string>();
-  private cachedFor: Redactor | undefined;
-
   constructor(
     private readonly getRedactor: () => Redactor,
     private readonly sink: CaptureSink,
   ) {}
 
+  /** The recorder of one request's events; the members they share are serialised once, here. */
   forRequest(shared: SharedFields): RequestRecorder {
-    const redactor = this.getRedactor();
-    if (redactor !== this.cachedFor || this.restCache.size >= REST_CACHE_SIZE) {
-      this.restCache.clear();
-      this.cachedFor = redactor;
-    }
-    const key = sharedKey(shared);
-    let rest = this.restCache.get(key);
-    if (rest === undefined) {
-      const members = sharedMembers(shared);
-      rest = redactor.redact(members);
-      // Only text with nothing to redact is kept: the cache never holds a secret.
-      if (rest === members) this.restCache.set(key, rest);
-    }
-    const id = redactor.redact(`"request_id":${JSON.stringify(shared.request_id)}`);
-    return new RequestRecorder(this.getRedactor, this.sink, id, rest);
+    const id = `"request_id":${JSON.stringify(shared.request_id)}`;
+    return new RequestRecorder(this.getRedactor, this.sink, id, sharedMembers(shared));
   }
-}
-
-const REST_CACHE_SIZE = 1024;
-
-/** The shared fields' values, length-prefixed (so unambiguous): cheaper to build than their JSON. */
-function sharedKey(shared: SharedFields): string {
-  const client = shared.client;
-  const keys = shared.key_name;
-  return (
-    (client === undefined ? '-' : `+${field(client.address)}${field(client.user_agent)}`) +
-    field(shared.backend) +
-    field(shared.model) +
-    (keys === undefined ? '-' : `+${field(keys.proxy)}${field(keys.provider)}`)
-  );
-}
-
-function field(value: string | undefined): string {
-  return value === undefined ? '~' : `${value.length}:${value}`;
 }
 
 /** `,"client":…,"backend":…,"model":…,"key_name":…` as JSON text, not yet redacted. */
@@ -133,11 +96,11 @@ function sharedMembers(shared: SharedFields): string {
 
 /** The capture of one request. */
 export class RequestRecorder {
-  private lastPayload: { source: unknown; redactor: Redactor; json: string } | undefined;
+  private lastPayload: { source: unknown; json: string | undefined } | undefined;
 
   /**
-   * `id`: `"request_id":…`, redacted — only the direction comes between it and `rest`
-   * (`,"client":…,"backend":…,"model":…,"key_name":…`, redacted), as SPEC §4 orders them.
+   * `id`: `"request_id":…` — only the direction comes between it and `rest`
+   * (`,"client":…,"backend":…,"model":…,"key_name":…`), as SPEC §4 orders them.
    */
   constructor(
     private readonly getRedactor: () => Redactor,
@@ -150,16 +113,15 @@ export class RequestRecorder {
   record(direction: CaptureDirection, fields: EventFields): void {
     try {
       const redactor = this.getRedactor();
-      const [headers, metadata] = redactApart(redactor, [
-        fields.headers === undefined
-          ? ''
-          : `,"headers":${JSON.stringify(redactor.headersForTextRedaction(fields.headers))}`,
-        fields.metadata === undefined ? '' : `,"metadata":${JSON.stringify(fields.metadata)}`,
-      ]) as [string, string];
-      const payload = this.redactedPayload(redactor, fields);
-      const line =
-        this.head(direction) + headers + (payload === undefined ? '' : `,"payload":${payload}`) + metadata;
-      this.sink.writeMembers(line);
+      const members = [this.head(direction)];
+      if (fields.headers !== undefined) {
+        members.push(`,"headers":${JSON.stringify(redactor.headersForTextRedaction(fields.headers))}`);
+      }
+      const payload = this.payload(fields);
+      // A payload can be large: it stays a piece of its own rather than being copied into a longer string.
+      if (payload !== undefined) members.push(',"payload":', payload);
+      if (fields.metadata !== undefined) members.push(`,"metadata":${JSON.stringify(fields.metadata)}`);
+      this.sink.writeEvent(members, redactor);
     } catch {
       // Dropped: the writer counts its own drops; a redaction failure is not worth failing a request.
     }
@@ -169,16 +131,15 @@ export class RequestRecorder {
    * Records `stream_start` (with `metadata` and the leg) now and returns the leg's recorder. Chunk payloads
    * are the redacted text released so far: concatenating a leg's `stream_chunk` payloads gives the whole
    * redacted stream, though the split points may differ from the wire's by up to a small held-back tail
-   * (`stream_end` carries the wire counts: `metadata.chunks`, `metadata.bytes`).
+   * (`stream_end` carries the wire counts: `metadata.chunks`, `metadata.bytes`). The stream is redacted
+   * here, as a whole, so that a secret split across chunks is caught; the sink redacts each event again,
+   * which catches what JSON-encoding the released text could form.
    */
   openStream(leg: StreamLeg, metadata: Record<string, unknown> = {}): CaptureStream {
     const redactor = this.getRedactor();
     const stream = new StreamRedactor(redactor);
     const chunkHead = this.head('stream_chunk');
     const legJson = JSON.stringify(leg);
-    // The released text is already redacted; JSON-encoding it cannot form a secret when every secret is
-    // made of characters JSON leaves alone, so the event needs no second pass then.
-    const encodedIsClean = redactor.secretsVerbatimInJson;
     let chunks = 0;
     let bytes = 0;
     this.record('stream_start', { metadata: { ...metadata, leg } });
@@ -186,7 +147,7 @@ export class RequestRecorder {
       if (text === '') return;
       // `chunk`: how many wire chunks had arrived when this text was released.
       const own = `,"payload":${JSON.stringify(text)},"metadata":{"leg":${legJson},"chunk":${chunks}}`;
-      this.sink.writeMembers(chunkHead + (encodedIsClean ? own : redactor.redact(own)));
+      this.sink.writeEvent([chunkHead, own], redactor);
     };
     return {
       chunk: (text) => {
@@ -210,45 +171,23 @@ export class RequestRecorder {
   }
 
   /**
-   * The payload as redacted JSON text. A request's payload often goes out as it came in (the client's body
-   * to a same-protocol backend, the backend's answer to the client): the last one is kept and not redacted
-   * twice. Redacting it apart from the rest of the event finds the same matches: a JSON value is
-   * self-contained (no rule's match runs past a closing quote, and outside strings JSON has nothing to match).
+   * The payload as JSON text. A request's payload often goes out as it came in (the client's body to a
+   * same-protocol backend, the backend's answer to the client): the last one is kept and not serialised
+   * twice.
    */
-  private redactedPayload(redactor: Redactor, fields: EventFields): string | undefined {
+  private payload(fields: EventFields): string | undefined {
     const source = fields.payloadJson ?? fields.payload;
     if (source === undefined) return undefined;
     const last = this.lastPayload;
-    if (last !== undefined && last.source === source && last.redactor === redactor) return last.json;
-    const text = payloadJson(fields);
-    if (text === undefined) return undefined;
-    const json = redactor.redact(text);
-    this.lastPayload = { source, redactor, json };
+    if (last !== undefined && last.source === source) return last.json;
+    const json = payloadJson(fields);
+    this.lastPayload = { source, json };
     return json;
   }
 
   private head(direction: CaptureDirection): string {
     return `${this.id},"direction":"${direction}"${this.rest}`;
   }
-}
-
-/**
- * Redacts several pieces of JSON text in one pass (each pass has a fixed cost that dominates for short
- * pieces) and returns them apart. They are joined with NUL, which JSON text never holds raw (JSON.stringify
- * escapes it) and no rule matches across: every piece is complete JSON, so no match can run past it.
- */
-function redactApart(redactor: Redactor, pieces: readonly string[]): string[] {
-  // One piece with text (an event without headers, say): redacted alone, with no joining and splitting.
-  let only = -1;
-  for (let i = 0; i < pieces.length; i++) {
-    if (pieces[i] === '') continue;
-    if (only >= 0) return redactor.redact(pieces.join('\u0000')).split('\u0000');
-    only = i;
-  }
-  if (only < 0) return [...pieces];
-  const out = [...pieces];
-  out[only] = redactor.redact(pieces[only]!);
-  return out;
 }
 
 /** The payload as JSON text: the caller's own text when it has one that fits on the line, else serialised. */

@@ -1,5 +1,7 @@
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import type { Redactor } from '../redaction/redactor.js';
+import { CaptureStamps } from './stamps.js';
 
 export type CaptureDropReason = 'queue_full' | 'closed' | 'unserialisable' | 'write_failed';
 
@@ -24,6 +26,11 @@ export interface CaptureWriterOptions {
   readonly maxQueueEntries?: number;
   /** Called for every drop, for metrics and a (rate-limited, by the caller) log line. Must not throw. */
   readonly onDrop?: (info: CaptureDropInfo) => void;
+  /**
+   * Called whenever entries are settled — written, or dropped for any reason — with the number settled
+   * since the writer was created. Must not throw.
+   */
+  readonly onProgress?: (settled: number) => void;
   /** Injected clock for `timestamp`. */
   readonly now?: () => Date;
 }
@@ -59,13 +66,11 @@ export class CaptureWriter {
   private readonly maxQueueBytes: number;
   private readonly maxQueueEntries: number;
   private readonly onDrop: ((info: CaptureDropInfo) => void) | undefined;
-  /** Milliseconds since the epoch: Date.now unless a test set a clock (no Date object per event). */
-  private readonly clock: () => number;
+  private readonly onProgress: ((settled: number) => void) | undefined;
+  private readonly stamps: CaptureStamps;
 
-  private sequence = 0;
-  private stampedAt = NaN;
-  private stamp = '';
   private droppedCount = 0;
+  private writtenCount = 0;
   private queue: string[] = [];
   private head = 0;
   private queuedChars = 0;
@@ -82,8 +87,9 @@ export class CaptureWriter {
     this.maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
     this.maxQueueEntries = options.maxQueueEntries ?? 10_000;
     this.onDrop = options.onDrop;
+    this.onProgress = options.onProgress;
     const now = options.now;
-    this.clock = now ? () => now().getTime() : Date.now;
+    this.stamps = new CaptureStamps(now ? () => now().getTime() : Date.now);
   }
 
   /** Entries dropped so far (queue full, unserialisable, failed writes, writes after close). */
@@ -107,7 +113,7 @@ export class CaptureWriter {
           : event;
       members = JSON.stringify(fields).slice(1, -1);
     } catch (error) {
-      this.sequence++;
+      this.stamps.skip();
       return this.drop('unserialisable', 1, error);
     }
     this.writeMembers(members);
@@ -115,14 +121,26 @@ export class CaptureWriter {
 
   /**
    * Enqueues one event given as its JSON members without the braces (`"request_id":…,"direction":…`): the
-   * writer splices its stamps in front, so an event built as text is never parsed or copied again.
+   * writer splices its stamps in front, so an event built as text is never parsed or copied again. With a
+   * `redactor`, the members are redacted first (a {@link CaptureSink} is handed them unredacted).
    */
-  writeMembers(members: string): void {
+  writeMembers(members: string, redactor?: Redactor): void {
     try {
-      const sequence = ++this.sequence;
+      this.writeLine(this.stamps.line(redactor === undefined ? members : redactor.redact(members)));
+    } catch {
+      this.droppedCount++;
+    }
+  }
+
+  /** {@link writeMembers} for members given in pieces ({@link CaptureSink}). */
+  writeEvent(members: readonly string[], redactor: Redactor): void {
+    this.writeMembers(members.join(''), redactor);
+  }
+
+  /** Enqueues one whole line as it is (stamped and redacted already, ending in a newline). */
+  writeLine(line: string): void {
+    try {
       if (this.closed) return this.drop('closed', 1);
-      const stamps = `{"timestamp":"${this.timestamp()}","sequence":${sequence}`;
-      const line = members === '' ? `${stamps}}\n` : `${stamps},${members}}\n`;
       if (this.queued >= this.maxQueueEntries || this.queuedChars + line.length > this.maxQueueBytes) {
         return this.drop('queue_full', 1);
       }
@@ -137,16 +155,6 @@ export class CaptureWriter {
       // Capture must never break traffic; an unexpected failure here is as good as a drop.
       this.droppedCount++;
     }
-  }
-
-  /** ISO 8601 of now, formatted once per millisecond: a busy proxy writes many events in each. */
-  private timestamp(): string {
-    const ms = this.clock();
-    if (ms !== this.stampedAt) {
-      this.stampedAt = ms;
-      this.stamp = new Date(ms).toISOString();
-    }
-    return this.stamp;
   }
 
   /** Resolves when everything queued before the call (and since) is written. */
@@ -182,6 +190,8 @@ export class CaptureWriter {
         try {
           await file.write(batch.text, null, 'utf8');
           this.fileBytes += batch.bytes;
+          this.writtenCount += batch.entries;
+          this.progress();
         } catch (error) {
           this.dropBatch(batch, error);
           await this.closeFile();
@@ -302,6 +312,15 @@ export class CaptureWriter {
       this.onDrop?.({ reason, entries, totalDropped: this.droppedCount, error });
     } catch {
       // A failing observer must not turn a drop into a failed request.
+    }
+    this.progress();
+  }
+
+  private progress(): void {
+    try {
+      this.onProgress?.(this.writtenCount + this.droppedCount);
+    } catch {
+      // As for onDrop.
     }
   }
 }

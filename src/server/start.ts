@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { CaptureRecorder } from '../capture/events.js';
-import { CaptureWriter } from '../capture/writer.js';
+import { WorkerCaptureWriter } from '../capture/worker-writer.js';
 import { closeUpstreamHttp, configureUpstreamHttp } from '../backends/http.js';
 import { createBackendRegistry } from '../backends/registry.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -70,7 +70,7 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
   const captureFile = config.logging.capture_file;
   const reportDrop = dropLogger(logger);
   const captureWriter = captureFile
-    ? new CaptureWriter({
+    ? new WorkerCaptureWriter({
         path: captureFile,
         maxBytes: config.logging.capture_max_bytes,
         maxFiles: config.logging.capture_max_files,

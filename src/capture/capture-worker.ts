@@ -1,0 +1,98 @@
+/**
+ * The capture worker thread: redacts the lines the proxy records and writes them to the capture file, off
+ * the event loop that serves clients. Started by WorkerCaptureWriter; see there.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Redactor } from '../redaction/redactor.js';
+import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
+import { CaptureWriter } from './writer.js';
+
+const port = parentPort!;
+const data = workerData as CaptureWorkerData;
+const post = (message: FromCaptureWorker): void => port.postMessage(message);
+
+let redactor = new Redactor();
+/** Where each batch received ends, in entries; a batch is settled once that many entries are. */
+const batchEnds: number[] = [];
+let received = 0;
+/** Entries lost before reaching the writer (a redaction that threw). */
+let lost = 0;
+let settled = 0;
+
+function acknowledge(): void {
+  let batches = 0;
+  while (batchEnds.length > 0 && batchEnds[0]! <= settled + lost) {
+    batchEnds.shift();
+    batches++;
+  }
+  if (batches > 0) post({ type: 'settled', batches });
+}
+
+const writer = new CaptureWriter({
+  path: data.path,
+  maxBytes: data.maxBytes,
+  maxFiles: data.maxFiles,
+  // The proxy bounds what it has sent and not yet seen settled; the worker holds no more than that.
+  maxQueueBytes: Infinity,
+  maxQueueEntries: Infinity,
+  onDrop: (info) =>
+    post({ type: 'drop', reason: info.reason, entries: info.entries, error: describe(info.error) }),
+  onProgress: (count) => {
+    settled = count;
+    acknowledge();
+  },
+});
+
+port.on('message', (message: ToCaptureWorker) => {
+  switch (message.type) {
+    case 'lines': {
+      const text = Buffer.from(message.buffer, 0, message.length).toString('utf8');
+      port.postMessage({ type: 'spare', buffer: message.buffer } satisfies FromCaptureWorker, [
+        message.buffer,
+      ]);
+      received += message.entries;
+      batchEnds.push(received);
+      let start = 0;
+      for (let i = 0; i < message.entries; i++) {
+        const end = text.indexOf('\n', start) + 1;
+        if (end === 0) {
+          // Never expected (the proxy counts the lines it writes); counted as lost rather than guessed at.
+          lost += message.entries - i;
+          post({ type: 'drop', reason: 'unserialisable', entries: message.entries - i });
+          break;
+        }
+        const line = text.slice(start, end);
+        start = end;
+        let redacted: string;
+        try {
+          redacted = redactor.redact(line);
+        } catch (error) {
+          lost++;
+          post({ type: 'drop', reason: 'unserialisable', entries: 1, error: describe(error) });
+          continue;
+        }
+        writer.writeLine(redacted);
+      }
+      acknowledge();
+      break;
+    }
+    case 'secrets':
+      redactor = new Redactor(message.secrets);
+      break;
+    case 'flush':
+      void writer.flush().then(() => post({ type: 'flushed', id: message.id }));
+      break;
+    case 'close':
+      void writer.close().then(() => port.close());
+      break;
+  }
+});
+
+function describe(error: unknown): { message: string; code?: string } | undefined {
+  if (error === undefined) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return {
+    message: error instanceof Error ? error.message : String(error),
+    ...(typeof code === 'string' ? { code } : {}),
+  };
+}

@@ -1,0 +1,42 @@
+import type { CaptureDropReason } from './writer.js';
+
+/** What the capture worker is started with. */
+export interface CaptureWorkerData {
+  readonly path: string;
+  readonly maxBytes: number;
+  readonly maxFiles: number;
+}
+
+/** Messages to the capture worker, handled in the order sent. */
+export type ToCaptureWorker =
+  /**
+   * `entries` stamped lines, not yet redacted, as UTF-8 in the first `length` bytes of `buffer` (moved, not
+   * copied, to the worker, which moves it back as a `spare` once read). Each line ends in `\n` and holds
+   * no other: JSON text has its line breaks escaped.
+   */
+  | {
+      readonly type: 'lines';
+      readonly buffer: ArrayBuffer;
+      readonly length: number;
+      readonly entries: number;
+    }
+  /** The exact secrets of the redactor for every line sent after this message. */
+  | { readonly type: 'secrets'; readonly secrets: readonly string[] }
+  /** Answered by `flushed` once every line sent before it is written (or dropped). */
+  | { readonly type: 'flush'; readonly id: number }
+  /** Flushes, closes the file and ends the worker. */
+  | { readonly type: 'close' };
+
+/** Messages from the capture worker. */
+export type FromCaptureWorker =
+  /** A buffer of `lines`, read: the proxy fills it again. */
+  | { readonly type: 'spare'; readonly buffer: ArrayBuffer }
+  /** The oldest `batches` batches of lines are settled: written or dropped. */
+  | { readonly type: 'settled'; readonly batches: number }
+  | {
+      readonly type: 'drop';
+      readonly reason: CaptureDropReason;
+      readonly entries: number;
+      readonly error?: { readonly message: string; readonly code?: string };
+    }
+  | { readonly type: 'flushed'; readonly id: number };

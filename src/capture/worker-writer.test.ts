@@ -1,0 +1,156 @@
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Redactor } from '../redaction/redactor.js';
+import { WorkerCaptureWriter } from './worker-writer.js';
+import type { CaptureDropInfo } from './writer.js';
+
+const OLD_KEY = 'canary-old-proxy-key-0001';
+const NEW_KEY = 'canary-new-proxy-key-0002';
+
+let dir: string;
+const writers: WorkerCaptureWriter[] = [];
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'capture-worker-'));
+});
+afterEach(async () => {
+  await Promise.all(writers.splice(0).map((w) => w.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+function open(options: Partial<ConstructorParameters<typeof WorkerCaptureWriter>[0]> = {}) {
+  const drops: CaptureDropInfo[] = [];
+  const writer = new WorkerCaptureWriter({
+    path: join(dir, 'wire.jsonl'),
+    now: () => new Date('2025-01-02T03:04:05.678Z'),
+    onDrop: (info) => drops.push(info),
+    ...options,
+  });
+  writers.push(writer);
+  return { writer, drops };
+}
+
+async function lines(file = 'wire.jsonl'): Promise<Record<string, unknown>[]> {
+  const text = await readFile(join(dir, file), 'utf8');
+  expect(text.endsWith('\n')).toBe(true);
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('WorkerCaptureWriter', () => {
+  it('stamps events here and has the worker redact and write them, in order', async () => {
+    const { writer, drops } = open();
+    const redactor = new Redactor([OLD_KEY]);
+    for (let i = 0; i < 300; i++) {
+      writer.writeEvent(
+        [`"n":${i}`, `,"payload":"key ${OLD_KEY} and sk-proj-Abcdefgh12345678XYZ"`],
+        redactor,
+      );
+    }
+    writer.writeEvent([], redactor);
+    await writer.close();
+
+    const written = await lines();
+    expect(written).toHaveLength(301);
+    written.slice(0, 300).forEach((line, i) => {
+      expect(line).toEqual({
+        timestamp: '2025-01-02T03:04:05.678Z',
+        sequence: i + 1,
+        n: i,
+        payload: 'key **** and sk-proj-****',
+      });
+    });
+    expect(written[300]).toEqual({ timestamp: '2025-01-02T03:04:05.678Z', sequence: 301 });
+    expect(drops).toEqual([]);
+    expect(writer.dropped).toBe(0);
+    expect(writer.queued).toBe(0);
+  });
+
+  it('redacts each event with the secrets of the redactor it was recorded under', async () => {
+    const { writer } = open();
+    const before = new Redactor([OLD_KEY]);
+    const after = new Redactor([NEW_KEY]);
+    const payload = `,"payload":"${OLD_KEY} ${NEW_KEY}"`;
+    writer.writeEvent(['"at":"before"', payload], before);
+    writer.writeEvent(['"at":"after"', payload], after);
+    writer.writeEvent(['"at":"before again"', payload], before);
+    await writer.flush();
+    expect((await lines()).map((l) => [l['at'], l['payload']])).toEqual([
+      ['before', `**** ${NEW_KEY}`],
+      ['after', `${OLD_KEY} ****`],
+      ['before again', `**** ${NEW_KEY}`],
+    ]);
+  });
+
+  it('writes text beyond ASCII and a line larger than its buffer intact', async () => {
+    const { writer } = open();
+    const redactor = new Redactor();
+    const big = 'ü€😀'.repeat(300_000); // ~2.7 MB of UTF-8 in one line
+    writer.writeEvent(['"small":"Grüße 😀"'], redactor);
+    writer.writeEvent([`"big":${JSON.stringify(big)}`], redactor);
+    writer.writeEvent(['"after":"ok"'], redactor);
+    await writer.flush();
+    const written = await lines();
+    expect(written.map((l) => l['sequence'])).toEqual([1, 2, 3]);
+    expect(written[0]?.['small']).toBe('Grüße 😀');
+    expect(written[1]?.['big']).toBe(big);
+    expect(written[2]?.['after']).toBe('ok');
+  });
+
+  it('drops and counts what is over its bound, keeping the dropped sequence numbers', async () => {
+    const { writer, drops } = open({ maxQueueEntries: 5 });
+    const redactor = new Redactor();
+    for (let i = 0; i < 8; i++) writer.writeEvent([`"n":${i}`], redactor);
+    expect(writer.dropped).toBe(3);
+    expect(drops.map((d) => d.reason)).toEqual(['queue_full', 'queue_full', 'queue_full']);
+    await writer.flush();
+    // Written entries leave the bound: recording goes on.
+    writer.writeEvent(['"n":8'], redactor);
+    await writer.close();
+    expect((await lines()).map((l) => [l['sequence'], l['n']])).toEqual([
+      [1, 0],
+      [2, 1],
+      [3, 2],
+      [4, 3],
+      [5, 4],
+      [9, 8],
+    ]);
+  });
+
+  it('reports writes the worker could not do as drops, and never throws', async () => {
+    const path = join(dir, 'a-directory');
+    await mkdir(path);
+    const { writer, drops } = open({ path });
+    const redactor = new Redactor();
+    for (let i = 0; i < 4; i++) writer.writeEvent([`"n":${i}`], redactor);
+    await writer.flush();
+    expect(writer.dropped).toBe(4);
+    expect(drops.every((d) => d.reason === 'write_failed')).toBe(true);
+    expect(drops.reduce((sum, d) => sum + d.entries, 0)).toBe(4);
+    expect(writer.queued).toBe(0);
+  });
+
+  it('rotates the file in the worker', async () => {
+    const { writer } = open({ maxBytes: 1000, maxFiles: 2 });
+    const redactor = new Redactor();
+    for (let i = 0; i < 60; i++) writer.writeEvent([`"n":${i}`, `,"pad":"${'x'.repeat(80)}"`], redactor);
+    await writer.close();
+    expect((await readdir(dir)).sort()).toEqual(['wire.jsonl', 'wire.jsonl.1', 'wire.jsonl.2']);
+    const newest = await lines();
+    expect(newest.at(-1)?.['n']).toBe(59);
+  });
+
+  it('drops what comes after close, and closes once', async () => {
+    const { writer, drops } = open();
+    const redactor = new Redactor();
+    writer.writeEvent(['"n":1'], redactor);
+    await Promise.all([writer.close(), writer.close()]);
+    writer.writeEvent(['"n":2'], redactor);
+    await writer.flush();
+    expect(drops.map((d) => d.reason)).toEqual(['closed']);
+    expect((await lines()).map((l) => l['n'])).toEqual([1]);
+  });
+});

@@ -1,0 +1,292 @@
+import { Worker } from 'node:worker_threads';
+import type { Redactor } from '../redaction/redactor.js';
+import type { CaptureSink } from './events.js';
+import { CaptureStamps } from './stamps.js';
+import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
+import type { CaptureDropInfo, CaptureDropReason } from './writer.js';
+
+export interface WorkerCaptureWriterOptions {
+  readonly path: string;
+  /** Rotate before a write would take the file past this size; 0 = never rotate. Default 0. */
+  readonly maxBytes?: number;
+  /** Rotated files kept (`PATH.1` newest … `PATH.N` oldest); 0 = keep none. Default 5. */
+  readonly maxFiles?: number;
+  /** Bound of recorded, not yet written data in UTF-16 code units (≈ bytes). Default 8 MiB. */
+  readonly maxQueueBytes?: number;
+  /** Bound of recorded, not yet written entries. Default 10 000. */
+  readonly maxQueueEntries?: number;
+  /** Called for every drop, for metrics and a (rate-limited, by the caller) log line. Must not throw. */
+  readonly onDrop?: (info: CaptureDropInfo) => void;
+  /** Injected clock for `timestamp`. */
+  readonly now?: () => Date;
+}
+
+/** Lines wait this long to be sent to the worker together … */
+const SEND_DELAY_MS = 5;
+/** … unless their buffer (this size, unless one line needs more) is full. */
+const BUFFER_BYTES = 256 * 1024;
+/** Buffers the worker has handed back, kept for reuse. */
+const SPARE_BUFFERS = 2;
+const COMMA = 0x2c;
+const CLOSING = 0x7d; // }
+const NEWLINE = 0x0a;
+
+/** Lines handed to the worker in one message and not yet settled there. */
+interface Batch {
+  readonly entries: number;
+  readonly chars: number;
+}
+
+/**
+ * The wire-capture file (SPEC §4) written by a worker thread: the proxy's event loop only stamps each event
+ * and queues its line; redacting the lines, batching, writing and rotating the file happen in the worker
+ * (a {@link CaptureWriter} there), on another core. Capture is the heaviest per-request work the proxy can
+ * be asked for, and this keeps it out of the path that serves clients.
+ *
+ * Lines cross to the worker unredacted, a few milliseconds' worth at a time, each with the secrets of the
+ * redactor they were recorded under (a key rotated between two events applies from the second on). They are
+ * encoded straight into a buffer that is moved to the worker, not copied, and comes back to be filled again:
+ * the pieces of an event are never joined into one string here. The queue is bounded here, by what is recorded and not yet settled (written or dropped) in the
+ * worker — a slow or full disk drops and counts entries (reason `queue_full`) and never slows traffic.
+ * Stamps are taken when the event is recorded; dropped entries keep their sequence numbers.
+ */
+export class WorkerCaptureWriter implements CaptureSink {
+  readonly path: string;
+  private readonly maxQueueBytes: number;
+  private readonly maxQueueEntries: number;
+  private readonly onDrop: ((info: CaptureDropInfo) => void) | undefined;
+  private readonly stamps: CaptureStamps;
+  private readonly worker: Worker;
+  private readonly exited: Promise<void>;
+
+  /** Lines not yet sent: UTF-8 in `buffer` up to `used`. */
+  private buffer: Buffer = Buffer.allocUnsafeSlow(BUFFER_BYTES);
+  private used = 0;
+  private pendingEntries = 0;
+  private pendingChars = 0;
+  private readonly spares: ArrayBuffer[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly sendLater = (): void => this.send();
+  private readonly inFlight: Batch[] = [];
+  private inFlightEntries = 0;
+  private inFlightChars = 0;
+  /** The redactor whose secrets the worker holds. */
+  private sentRedactor: Redactor | undefined;
+  private droppedCount = 0;
+  private nextFlushId = 0;
+  private readonly flushes = new Map<number, () => void>();
+  private closing: Promise<void> | undefined;
+  /** Set when the worker has ended: everything after is dropped. */
+  private ended: { reason: CaptureDropReason; error?: unknown } | undefined;
+
+  constructor(options: WorkerCaptureWriterOptions) {
+    this.path = options.path;
+    this.maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
+    this.maxQueueEntries = options.maxQueueEntries ?? 10_000;
+    this.onDrop = options.onDrop;
+    const now = options.now;
+    this.stamps = new CaptureStamps(now ? () => now().getTime() : Date.now);
+    const workerData: CaptureWorkerData = {
+      path: options.path,
+      maxBytes: options.maxBytes ?? 0,
+      maxFiles: options.maxFiles ?? 5,
+    };
+    this.worker = new Worker(workerEntry(), { workerData });
+    // The worker never keeps the process alive by itself; flush() and close() hold it while they wait.
+    this.worker.unref();
+    this.worker.on('message', (message: FromCaptureWorker) => this.receive(message));
+    this.exited = new Promise<void>((resolve) => {
+      this.worker.once('error', (error) => this.end('write_failed', error));
+      this.worker.once('exit', () => {
+        this.end(this.closing ? 'closed' : 'write_failed', new Error('capture worker exited'));
+        resolve();
+      });
+    });
+  }
+
+  /** Entries dropped so far (queue full, failed writes, writes after close). */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** Entries recorded and not yet written. */
+  get queued(): number {
+    return this.pendingEntries + this.inFlightEntries;
+  }
+
+  /** Stamps one event and queues it for the worker, which redacts it with `redactor` and writes it. */
+  writeEvent(members: readonly string[], redactor: Redactor): void {
+    try {
+      const opening = this.stamps.opening();
+      if (this.ended !== undefined || this.closing !== undefined) {
+        return this.drop(this.ended?.reason ?? 'closed', 1, this.ended?.error);
+      }
+      let chars = opening.length + 3;
+      for (const piece of members) chars += piece.length;
+      if (
+        this.queued >= this.maxQueueEntries ||
+        this.pendingChars + this.inFlightChars + chars > this.maxQueueBytes
+      ) {
+        return this.drop('queue_full', 1);
+      }
+      if (redactor !== this.sentRedactor) {
+        this.send();
+        this.post({ type: 'secrets', secrets: redactor.secrets });
+        this.sentRedactor = redactor;
+      }
+      this.reserve(chars, opening, members);
+      const buffer = this.buffer;
+      let at = this.used;
+      at += buffer.write(opening, at);
+      if (members.length > 0) buffer[at++] = COMMA;
+      for (const piece of members) at += buffer.write(piece, at);
+      buffer[at++] = CLOSING;
+      buffer[at++] = NEWLINE;
+      this.used = at;
+      this.pendingEntries++;
+      this.pendingChars += chars;
+      if (this.timer === undefined) {
+        // Each message to the worker has a fixed cost on this thread: the events of a few milliseconds
+        // cross in one. Their stamps were taken as they were recorded.
+        this.timer = setTimeout(this.sendLater, SEND_DELAY_MS);
+        this.timer.unref();
+      }
+    } catch {
+      // Capture must never break traffic; an unexpected failure here is as good as a drop.
+      this.droppedCount++;
+    }
+  }
+
+  /** Resolves when everything recorded before the call is written (or dropped). */
+  async flush(): Promise<void> {
+    this.send();
+    if (this.ended !== undefined) return;
+    const id = ++this.nextFlushId;
+    const done = new Promise<void>((resolve) => this.flushes.set(id, resolve));
+    this.post({ type: 'flush', id });
+    await this.held(done);
+  }
+
+  /** Flushes, closes the file and ends the worker; later events are dropped (reason `closed`). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.send();
+      if (this.ended === undefined) {
+        this.post({ type: 'close' });
+        await this.held(this.exited);
+      }
+    })();
+    return this.closing;
+  }
+
+  /**
+   * Makes room in the buffer for a line of `chars` UTF-16 units: at most three bytes each in UTF-8, the
+   * bound checked first; the exact size is measured only for a line that might not fit an empty buffer.
+   */
+  private reserve(chars: number, opening: string, members: readonly string[]): void {
+    if (this.used + chars * 3 <= this.buffer.length) return;
+    this.send();
+    if (chars * 3 <= this.buffer.length) return;
+    let bytes = Buffer.byteLength(opening) + 3;
+    for (const piece of members) bytes += Buffer.byteLength(piece);
+    if (bytes > this.buffer.length) this.buffer = Buffer.allocUnsafeSlow(bytes);
+  }
+
+  /** Waits for the worker with the process kept alive meanwhile. */
+  private async held(done: Promise<void>): Promise<void> {
+    this.worker.ref();
+    try {
+      await Promise.race([done, this.exited]);
+    } finally {
+      this.worker.unref();
+    }
+  }
+
+  private send(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.pendingEntries === 0 || this.ended !== undefined) return;
+    const batch: Batch = { entries: this.pendingEntries, chars: this.pendingChars };
+    const buffer = this.buffer.buffer as ArrayBuffer;
+    this.worker.postMessage(
+      { type: 'lines', buffer, length: this.used, entries: batch.entries } satisfies ToCaptureWorker,
+      [buffer],
+    );
+    this.inFlight.push(batch);
+    this.inFlightEntries += batch.entries;
+    this.inFlightChars += batch.chars;
+    const spare = this.spares.pop();
+    this.buffer = spare === undefined ? Buffer.allocUnsafeSlow(BUFFER_BYTES) : Buffer.from(spare);
+    this.used = 0;
+    this.pendingEntries = 0;
+    this.pendingChars = 0;
+  }
+
+  private post(message: ToCaptureWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  private receive(message: FromCaptureWorker): void {
+    switch (message.type) {
+      case 'settled':
+        for (let i = 0; i < message.batches; i++) {
+          const batch = this.inFlight.shift();
+          if (batch === undefined) break;
+          this.inFlightEntries -= batch.entries;
+          this.inFlightChars -= batch.chars;
+        }
+        break;
+      case 'spare':
+        // An oversized buffer (one long line) is left to the garbage collector.
+        if (this.spares.length < SPARE_BUFFERS && message.buffer.byteLength === BUFFER_BYTES) {
+          this.spares.push(message.buffer);
+        }
+        break;
+      case 'drop':
+        this.drop(message.reason, message.entries, message.error);
+        break;
+      case 'flushed':
+        this.flushes.get(message.id)?.();
+        this.flushes.delete(message.id);
+        break;
+    }
+  }
+
+  /** The worker is gone: whatever it had not settled is lost, and so is everything recorded from now on. */
+  private end(reason: CaptureDropReason, error: unknown): void {
+    if (this.ended !== undefined) return;
+    this.ended = { reason, error };
+    const lost = this.inFlightEntries + this.pendingEntries;
+    this.inFlight.length = 0;
+    this.inFlightEntries = 0;
+    this.inFlightChars = 0;
+    this.used = 0;
+    this.pendingEntries = 0;
+    this.pendingChars = 0;
+    if (lost > 0) this.drop('write_failed', lost, error);
+    for (const resolve of this.flushes.values()) resolve();
+    this.flushes.clear();
+  }
+
+  private drop(reason: CaptureDropReason, entries: number, error?: unknown): void {
+    this.droppedCount += entries;
+    try {
+      this.onDrop?.({ reason, entries, totalDropped: this.droppedCount, error });
+    } catch {
+      // A failing observer must not turn a drop into a failed request.
+    }
+  }
+}
+
+/**
+ * The compiled worker module beside this one. Under the TypeScript sources (the tests, which `npm test`
+ * runs after a build) that is the one in `dist/`: a worker thread cannot load TypeScript.
+ */
+function workerEntry(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts')
+    ? new URL('../../dist/capture/capture-worker.js', here)
+    : new URL('./capture-worker.js', here);
+}
