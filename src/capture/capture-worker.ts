@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redactor } from '../redaction/redactor.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
+import { readEventFrames } from './event-frames.js';
 import { CaptureWriter } from './writer.js';
 
 const port = parentPort!;
@@ -46,23 +47,21 @@ const writer = new CaptureWriter({
 port.on('message', (message: ToCaptureWorker) => {
   switch (message.type) {
     case 'lines': {
-      const text = Buffer.from(message.buffer, 0, message.length).toString('utf8');
+      let lines: string[];
+      try {
+        lines = readEventFrames(Buffer.from(message.buffer, 0, message.length), message.length);
+      } catch (error) {
+        // Never expected (the proxy wrote these frames); counted as lost rather than guessed at.
+        lines = [];
+        post({ type: 'drop', reason: 'unserialisable', entries: message.entries, error: describe(error) });
+      }
       port.postMessage({ type: 'spare', buffer: message.buffer } satisfies FromCaptureWorker, [
         message.buffer,
       ]);
       received += message.entries;
+      lost += message.entries - lines.length;
       batchEnds.push(received);
-      let start = 0;
-      for (let i = 0; i < message.entries; i++) {
-        const end = text.indexOf('\n', start) + 1;
-        if (end === 0) {
-          // Never expected (the proxy counts the lines it writes); counted as lost rather than guessed at.
-          lost += message.entries - i;
-          post({ type: 'drop', reason: 'unserialisable', entries: message.entries - i });
-          break;
-        }
-        const line = text.slice(start, end);
-        start = end;
+      for (const line of lines) {
         let redacted: string;
         try {
           redacted = redactor.redact(line);

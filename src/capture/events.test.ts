@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Redactor } from '../redaction/redactor.js';
-import { CaptureRecorder, type CaptureSink } from './events.js';
+import { CaptureRecorder, eventText, type CaptureSink } from './events.js';
 import { CaptureWriter } from './writer.js';
 
 const PROXY_KEY = 'canary-proxy-key-31337';
@@ -17,7 +17,7 @@ function memorySink(): CaptureSink & { events: Record<string, unknown>[]; member
     events,
     members,
     writeEvent: (pieces, redactor) => {
-      const redacted = redactor.redact(pieces.join(''));
+      const redacted = redactor.redact(eventText(pieces));
       members.push(redacted);
       events.push(JSON.parse(`{${redacted}}`) as Record<string, unknown>);
     },
@@ -157,6 +157,21 @@ describe('CaptureRecorder', () => {
       `"request_id":"req-3","direction":"inbound_request","payload":{"a":  1, "k": "****"}`,
     );
     expect(members[1]).toBe('"request_id":"req-3","direction":"inbound_request","payload":{"a":1}');
+  });
+
+  it('records bodies given as bytes: JSON text spliced in, answers as strings', () => {
+    const sink = memorySink();
+    const recorder = new CaptureRecorder(() => redactor, sink).forRequest({ request_id: 'req-b' });
+    const body = Buffer.from(`{"k":"${PROXY_KEY}"}`);
+    const answer = Buffer.from(`{"choices":[{"text":"${PROVIDER_KEY}"}]}`);
+    recorder.record('inbound_request', { payload: JSON.parse(body.toString()), payloadJson: body });
+    recorder.record('inbound_response', { payload: answer, metadata: { status: 200 } });
+    recorder.record('outbound_response', { payload: answer, metadata: { status: 200 } });
+    expect(sink.events.map((e) => e['payload'])).toEqual([
+      { k: '****' },
+      '{"choices":[{"text":"sk-proj-****"}]}',
+      '{"choices":[{"text":"sk-proj-****"}]}',
+    ]);
   });
 
   it('redacts a payload passed on unchanged once, and again under a rotated key set', () => {

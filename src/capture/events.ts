@@ -36,13 +36,47 @@ export type SharedFields = Pick<CaptureEvent, 'request_id' | 'client' | 'backend
 /** What a caller supplies for one event: headers not yet redacted, the payload as a value. */
 export interface EventFields {
   readonly headers?: Readonly<Record<string, HeaderValue>>;
+  /** The payload as a value; bytes (an answer's body as received) are UTF-8 text, recorded as a string. */
   readonly payload?: unknown;
   /**
-   * The payload's own JSON text, when the caller has it (a client's body as received): spliced in as it is
-   * rather than serialised again. Used only when it is one line.
+   * The payload's own JSON text, when the caller has it (a client's body as received, as text or bytes):
+   * spliced in as it is rather than serialised again, when it is one line.
    */
-  readonly payloadJson?: string | undefined;
+  readonly payloadJson?: string | Uint8Array | undefined;
   readonly metadata?: Record<string, unknown>;
+}
+
+/**
+ * A piece of an event given as UTF-8 bytes, turned into JSON text by the sink (wherever it does its work):
+ * `json` — JSON text, spliced in if it is one line, else parsed and serialised again; `string` — text,
+ * recorded as a JSON string. Bytes as received need no decoding or encoding on the request path.
+ */
+export interface EncodedPiece {
+  readonly utf8: Uint8Array;
+  readonly as: 'json' | 'string';
+}
+
+/** One piece of an event's members: JSON text, or bytes that become JSON text. */
+export type EventPiece = string | EncodedPiece;
+
+/** The JSON text of an event's pieces, joined. */
+export function eventText(members: readonly EventPiece[]): string {
+  let text = '';
+  for (const piece of members) text += typeof piece === 'string' ? piece : encodedText(piece);
+  return text;
+}
+
+/** The JSON text of an {@link EncodedPiece}. */
+export function encodedText(piece: EncodedPiece): string {
+  const text = Buffer.from(piece.utf8.buffer, piece.utf8.byteOffset, piece.utf8.byteLength).toString('utf8');
+  if (piece.as === 'string') return JSON.stringify(text);
+  if (!text.includes('\n') && !text.includes('\r')) return text;
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch {
+    // Not JSON after all: kept, as a string, rather than breaking the line.
+    return JSON.stringify(text);
+  }
 }
 
 /**
@@ -56,7 +90,7 @@ export interface EventFields {
  * text stays valid JSON — and costs far less than walking and copying every value.
  */
 export interface CaptureSink {
-  writeEvent(members: readonly string[], redactor: Redactor): void;
+  writeEvent(members: readonly EventPiece[], redactor: Redactor): void;
 }
 
 /** One streamed leg being captured: chunks redacted as a whole, so a secret split across chunks is caught. */
@@ -96,7 +130,7 @@ function sharedMembers(shared: SharedFields): string {
 
 /** The capture of one request. */
 export class RequestRecorder {
-  private lastPayload: { source: unknown; json: string | undefined } | undefined;
+  private lastPayload: { source: unknown; json: EventPiece | undefined } | undefined;
 
   /**
    * `id`: `"request_id":…` — only the direction comes between it and `rest`
@@ -113,7 +147,7 @@ export class RequestRecorder {
   record(direction: CaptureDirection, fields: EventFields): void {
     try {
       const redactor = this.getRedactor();
-      const members = [this.head(direction)];
+      const members: EventPiece[] = [this.head(direction)];
       if (fields.headers !== undefined) {
         members.push(`,"headers":${JSON.stringify(redactor.headersForTextRedaction(fields.headers))}`);
       }
@@ -175,7 +209,7 @@ export class RequestRecorder {
    * same-protocol backend, the backend's answer to the client): the last one is kept and not serialised
    * twice.
    */
-  private payload(fields: EventFields): string | undefined {
+  private payload(fields: EventFields): EventPiece | undefined {
     const source = fields.payloadJson ?? fields.payload;
     if (source === undefined) return undefined;
     const last = this.lastPayload;
@@ -191,8 +225,11 @@ export class RequestRecorder {
 }
 
 /** The payload as JSON text: the caller's own text when it has one that fits on the line, else serialised. */
-function payloadJson(fields: EventFields): string | undefined {
+function payloadJson(fields: EventFields): EventPiece | undefined {
   const raw = fields.payloadJson;
+  if (raw instanceof Uint8Array) return { utf8: raw, as: 'json' };
   if (raw !== undefined && !raw.includes('\n') && !raw.includes('\r')) return raw;
-  return fields.payload === undefined ? undefined : JSON.stringify(fields.payload);
+  const payload = fields.payload;
+  if (payload instanceof Uint8Array) return { utf8: payload, as: 'string' };
+  return payload === undefined ? undefined : JSON.stringify(payload);
 }

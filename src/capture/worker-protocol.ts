@@ -10,9 +10,8 @@ export interface CaptureWorkerData {
 /** Messages to the capture worker, handled in the order sent. */
 export type ToCaptureWorker =
   /**
-   * `entries` stamped lines, not yet redacted, as UTF-8 in the first `length` bytes of `buffer` (moved, not
-   * copied, to the worker, which moves it back as a `spare` once read). Each line ends in `\n` and holds
-   * no other: JSON text has its line breaks escaped.
+   * `entries` stamped events, not yet redacted, framed (event-frames.ts) in the first `length` bytes of
+   * `buffer` (moved, not copied, to the worker, which moves it back as a `spare` once read).
    */
   | {
       readonly type: 'lines';

@@ -85,6 +85,20 @@ describe('WorkerCaptureWriter', () => {
     ]);
   });
 
+  it('turns bodies given as bytes into JSON in the worker, redacted there', async () => {
+    const { writer } = open();
+    const redactor = new Redactor([OLD_KEY]);
+    const body = Buffer.from(`{"messages":[{"content":"${OLD_KEY} ü"}]}`);
+    const answer = Buffer.from(`{"text":"answer with ${OLD_KEY}"}`);
+    writer.writeEvent(['"payload":', { utf8: body, as: 'json' }], redactor);
+    writer.writeEvent(['"payload":', { utf8: answer, as: 'string' }, ',"metadata":{"status":200}'], redactor);
+    await writer.flush();
+    const written = await lines();
+    expect(written[0]?.['payload']).toEqual({ messages: [{ content: '**** ü' }] });
+    expect(written[1]).toMatchObject({ payload: '{"text":"answer with ****"}', metadata: { status: 200 } });
+    expect(await readFile(join(dir, 'wire.jsonl'), 'utf8')).not.toContain(OLD_KEY);
+  });
+
   it('writes text beyond ASCII and a line larger than its buffer intact', async () => {
     const { writer } = open();
     const redactor = new Redactor();

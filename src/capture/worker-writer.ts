@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Redactor } from '../redaction/redactor.js';
-import type { CaptureSink } from './events.js';
+import { eventChars, eventFramesBound, writeEventFrames } from './event-frames.js';
+import type { CaptureSink, EventPiece } from './events.js';
 import { CaptureStamps } from './stamps.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
 import type { CaptureDropInfo, CaptureDropReason } from './writer.js';
@@ -27,9 +28,6 @@ const SEND_DELAY_MS = 5;
 const BUFFER_BYTES = 256 * 1024;
 /** Buffers the worker has handed back, kept for reuse. */
 const SPARE_BUFFERS = 2;
-const COMMA = 0x2c;
-const CLOSING = 0x7d; // }
-const NEWLINE = 0x0a;
 
 /** Lines handed to the worker in one message and not yet settled there. */
 interface Batch {
@@ -45,8 +43,9 @@ interface Batch {
  *
  * Lines cross to the worker unredacted, a few milliseconds' worth at a time, each with the secrets of the
  * redactor they were recorded under (a key rotated between two events applies from the second on). They are
- * encoded straight into a buffer that is moved to the worker, not copied, and comes back to be filled again:
- * the pieces of an event are never joined into one string here. The queue is bounded here, by what is recorded and not yet settled (written or dropped) in the
+ * encoded straight into a buffer (event-frames.ts) that is moved to the worker, not copied, and comes back to
+ * be filled again: the pieces of an event are never joined into one string here, and bodies given as bytes
+ * are copied as they are — the worker decodes and JSON-encodes them. The queue is bounded here, by what is recorded and not yet settled (written or dropped) in the
  * worker — a slow or full disk drops and counts entries (reason `queue_full`) and never slows traffic.
  * Stamps are taken when the event is recorded; dropped entries keep their sequence numbers.
  */
@@ -115,14 +114,13 @@ export class WorkerCaptureWriter implements CaptureSink {
   }
 
   /** Stamps one event and queues it for the worker, which redacts it with `redactor` and writes it. */
-  writeEvent(members: readonly string[], redactor: Redactor): void {
+  writeEvent(members: readonly EventPiece[], redactor: Redactor): void {
     try {
       const opening = this.stamps.opening();
       if (this.ended !== undefined || this.closing !== undefined) {
         return this.drop(this.ended?.reason ?? 'closed', 1, this.ended?.error);
       }
-      let chars = opening.length + 3;
-      for (const piece of members) chars += piece.length;
+      const chars = eventChars(opening, members);
       if (
         this.queued >= this.maxQueueEntries ||
         this.pendingChars + this.inFlightChars + chars > this.maxQueueBytes
@@ -134,15 +132,8 @@ export class WorkerCaptureWriter implements CaptureSink {
         this.post({ type: 'secrets', secrets: redactor.secrets });
         this.sentRedactor = redactor;
       }
-      this.reserve(chars, opening, members);
-      const buffer = this.buffer;
-      let at = this.used;
-      at += buffer.write(opening, at);
-      if (members.length > 0) buffer[at++] = COMMA;
-      for (const piece of members) at += buffer.write(piece, at);
-      buffer[at++] = CLOSING;
-      buffer[at++] = NEWLINE;
-      this.used = at;
+      this.reserve(eventFramesBound(opening, members));
+      this.used = writeEventFrames(this.buffer, this.used, opening, members);
       this.pendingEntries++;
       this.pendingChars += chars;
       if (this.timer === undefined) {
@@ -179,16 +170,10 @@ export class WorkerCaptureWriter implements CaptureSink {
     return this.closing;
   }
 
-  /**
-   * Makes room in the buffer for a line of `chars` UTF-16 units: at most three bytes each in UTF-8, the
-   * bound checked first; the exact size is measured only for a line that might not fit an empty buffer.
-   */
-  private reserve(chars: number, opening: string, members: readonly string[]): void {
-    if (this.used + chars * 3 <= this.buffer.length) return;
+  /** Makes room in the buffer for `bytes`: sends what it holds if needed, grows it for one large event. */
+  private reserve(bytes: number): void {
+    if (this.used + bytes <= this.buffer.length) return;
     this.send();
-    if (chars * 3 <= this.buffer.length) return;
-    let bytes = Buffer.byteLength(opening) + 3;
-    for (const piece of members) bytes += Buffer.byteLength(piece);
     if (bytes > this.buffer.length) this.buffer = Buffer.allocUnsafeSlow(bytes);
   }
 

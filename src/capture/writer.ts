@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Redactor } from '../redaction/redactor.js';
+import { eventText, type EventPiece } from './events.js';
 import { CaptureStamps } from './stamps.js';
 
 export type CaptureDropReason = 'queue_full' | 'closed' | 'unserialisable' | 'write_failed';
@@ -133,8 +134,13 @@ export class CaptureWriter {
   }
 
   /** {@link writeMembers} for members given in pieces ({@link CaptureSink}). */
-  writeEvent(members: readonly string[], redactor: Redactor): void {
-    this.writeMembers(members.join(''), redactor);
+  writeEvent(members: readonly EventPiece[], redactor: Redactor): void {
+    try {
+      this.writeMembers(eventText(members), redactor);
+    } catch {
+      this.stamps.skip();
+      this.droppedCount++;
+    }
   }
 
   /** Enqueues one whole line as it is (stamped and redacted already, ending in a newline). */

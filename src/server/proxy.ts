@@ -281,7 +281,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     capture?.record('inbound_request', {
       headers: ex.headers,
       payload: clientBody,
-      payloadJson: ex.rawBody,
+      payloadJson: ex.rawBytes ?? ex.rawBody,
       metadata: { method: ex.method, url: ex.url, protocol: from },
     });
 
@@ -294,7 +294,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     const outbound = wireBody(body, from, backend, route.model, target.stream);
     capture?.record('outbound_request', {
       payload: outbound,
-      payloadJson: outbound === clientBody ? ex.rawBody : undefined,
+      payloadJson: outbound === clientBody ? (ex.rawBytes ?? ex.rawBody) : undefined,
       metadata: { protocol: backend.protocol, stream: target.stream },
     });
 
@@ -362,23 +362,22 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     }
 
     const bytes = await readWhole();
-    // Text only for the capture and for translation: an answer passed on as is goes out as the bytes it
-    // came in as.
-    const text = capture || backend.protocol !== from ? bytes.toString('utf8') : '';
+    // The capture records the answer's bytes as text (decoded off this thread); an answer passed on as is
+    // goes out as the bytes it came in as, so only translation needs it decoded here.
     capture?.record('inbound_response', {
       headers: upstream.headers,
-      payload: text,
+      payload: bytes,
       metadata: { status: upstream.status },
     });
     if (backend.protocol === from) {
       if (!isJsonObject(bytes)) throw invalidAnswer(backend.name);
-      capture?.record('outbound_response', { payload: text, metadata: { status: upstream.status } });
+      capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
       writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
       return;
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = JSON.parse(bytes.toString('utf8'));
     } catch {
       throw invalidAnswer(backend.name);
     }

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { eventChars, eventFramesBound, readEventFrames, writeEventFrames } from './event-frames.js';
+import { eventText, type EventPiece } from './events.js';
+
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+describe('event frames', () => {
+  const events: [string, EventPiece[]][] = [
+    ['{"sequence":1', []],
+    ['{"sequence":2', ['"a":1', ',"b":"Grüße 😀"']],
+    ['{"sequence":3', ['"p":', { utf8: utf8('{"x":"ü","y":[1,2]}'), as: 'json' }, ',"m":2']],
+    ['{"sequence":4', ['"p":', { utf8: utf8('{\n  "x": 1\r\n}'), as: 'json' }]],
+    ['{"sequence":5', ['"p":', { utf8: utf8('not json\n"quoted" 😀'), as: 'json' }]],
+    [
+      '{"sequence":6',
+      ['"p":', { utf8: utf8('answer "text"\n€'), as: 'string' }, ',"q":', { utf8: utf8(''), as: 'string' }],
+    ],
+  ];
+
+  it('carries events, text and encoded pieces alike, to the lines the sink would write', () => {
+    const buffer = Buffer.alloc(events.reduce((n, [o, m]) => n + eventFramesBound(o, m), 0));
+    let at = 0;
+    for (const [opening, members] of events) {
+      const end = writeEventFrames(buffer, at, opening, members);
+      expect(end - at).toBeLessThanOrEqual(eventFramesBound(opening, members));
+      at = end;
+    }
+    const lines = readEventFrames(buffer, at);
+    expect(lines).toEqual(
+      events.map(
+        ([opening, members]) => `${opening}${members.length > 0 ? ',' : ''}${eventText(members)}}\n`,
+      ),
+    );
+    expect(lines.map((line) => JSON.parse(line) as unknown)).toEqual([
+      { sequence: 1 },
+      { sequence: 2, a: 1, b: 'Grüße 😀' },
+      { sequence: 3, p: { x: 'ü', y: [1, 2] }, m: 2 },
+      { sequence: 4, p: { x: 1 } },
+      { sequence: 5, p: 'not json\n"quoted" 😀' },
+      { sequence: 6, p: 'answer "text"\n€', q: '' },
+    ]);
+    for (const line of lines) expect(line.indexOf('\n')).toBe(line.length - 1);
+  });
+
+  it('counts text in UTF-16 units and encoded pieces in bytes', () => {
+    expect(eventChars('{"s":1', ['"a":"ü"', { utf8: utf8('"€"'), as: 'json' }])).toBe(6 + 3 + 7 + 5);
+  });
+
+  it('refuses a buffer that does not hold frames', () => {
+    expect(() => readEventFrames(Buffer.from([9, 0, 0, 0, 0]), 5)).toThrow(/unknown type 9/);
+  });
+});

@@ -1,0 +1,104 @@
+import { encodedText, type EventPiece } from './events.js';
+
+/**
+ * How recorded events cross to the capture worker: frames in a byte buffer, so that the request path only
+ * copies bytes. A `TEXT` frame is JSON text as UTF-8; `JSON` and `STRING` frames are an event's encoded
+ * pieces (see EncodedPiece), made JSON text by the worker; `END` closes one event's line. The other frames
+ * are `tag, u32 little-endian length, bytes`.
+ */
+const TEXT = 1;
+const JSON_TEXT = 2;
+const STRING = 3;
+const END = 4;
+const HEADER = 5;
+const COMMA = 0x2c;
+const CLOSING = 0x7d; // }
+const NEWLINE = 0x0a;
+
+/**
+ * An upper bound of the bytes {@link writeEventFrames} takes for one event: three per UTF-16 unit of text
+ * (UTF-8's most), the encoded pieces' own length, and the frame headers.
+ */
+export function eventFramesBound(opening: string, members: readonly EventPiece[]): number {
+  let bytes = HEADER + opening.length * 3 + 1 + HEADER + 2 + 1;
+  for (const piece of members) {
+    bytes += HEADER + (typeof piece === 'string' ? piece.length * 3 : piece.utf8.byteLength);
+  }
+  return bytes;
+}
+
+/** The length of one event's text in UTF-16 units (encoded pieces by their bytes): what queue bounds count. */
+export function eventChars(opening: string, members: readonly EventPiece[]): number {
+  let chars = opening.length + 3;
+  for (const piece of members) chars += typeof piece === 'string' ? piece.length : piece.utf8.byteLength;
+  return chars;
+}
+
+/**
+ * Writes one event — `{` stamps `,` members `}` and a newline — as frames at `at` (room for
+ * {@link eventFramesBound} bytes is the caller's job); returns where they end.
+ */
+export function writeEventFrames(
+  buffer: Buffer,
+  at: number,
+  opening: string,
+  members: readonly EventPiece[],
+): number {
+  // `text`: where the open TEXT frame's length goes, or -1 when none is open.
+  buffer[at] = TEXT;
+  let text = at + 1;
+  at += HEADER;
+  at += buffer.write(opening, at);
+  if (members.length > 0) buffer[at++] = COMMA;
+  for (const piece of members) {
+    if (typeof piece === 'string') {
+      if (text < 0) {
+        buffer[at] = TEXT;
+        text = at + 1;
+        at += HEADER;
+      }
+      at += buffer.write(piece, at);
+      continue;
+    }
+    if (text >= 0) buffer.writeUInt32LE(at - text - 4, text);
+    text = -1;
+    buffer[at] = piece.as === 'json' ? JSON_TEXT : STRING;
+    buffer.writeUInt32LE(piece.utf8.byteLength, at + 1);
+    buffer.set(piece.utf8, at + HEADER);
+    at += HEADER + piece.utf8.byteLength;
+  }
+  if (text < 0) {
+    buffer[at] = TEXT;
+    text = at + 1;
+    at += HEADER;
+  }
+  buffer[at++] = CLOSING;
+  buffer[at++] = NEWLINE;
+  buffer.writeUInt32LE(at - text - 4, text);
+  buffer[at++] = END;
+  return at;
+}
+
+/** The lines of the events framed in `buffer` up to `length`, in order. */
+export function readEventFrames(buffer: Buffer, length: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  let at = 0;
+  while (at < length) {
+    const tag = buffer[at];
+    if (tag === END) {
+      lines.push(line);
+      line = '';
+      at++;
+      continue;
+    }
+    const start = at + HEADER;
+    const end = start + buffer.readUInt32LE(at + 1);
+    if (tag === TEXT) line += buffer.toString('utf8', start, end);
+    else if (tag === JSON_TEXT || tag === STRING) {
+      line += encodedText({ utf8: buffer.subarray(start, end), as: tag === STRING ? 'string' : 'json' });
+    } else throw new Error(`capture frame of unknown type ${tag}`);
+    at = end;
+  }
+  return lines;
+}
