@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cancellation } from './cancel.js';
+import { UpstreamDeadlines } from './deadlines.js';
 import { StreamingAnswer } from './dispatch-answers.js';
 import { closeUpstreamHttp, configureUpstreamHttp, readText, sendUpstream } from './http.js';
 import type { StreamControl, StreamSink, UpstreamResponse } from './types.js';
@@ -173,6 +174,7 @@ describe('StreamingAnswer', () => {
       100,
       (r) => (resolved = r),
       () => undefined,
+      new UpstreamDeadlines(60_000),
     );
     answer.onConnect((err) => aborted.push(err));
     answer.onHeaders(200, [Buffer.from('content-type'), Buffer.from('text/event-stream')], () => undefined);

@@ -1,5 +1,6 @@
 import { ProxyError } from '../errors.js';
 import { onCancel, type CancelSignal } from './cancel.js';
+import { silenceError, type UpstreamDeadlines, type WatchedCall } from './deadlines.js';
 import type { StreamControl, StreamSink, UpstreamResponse } from './types.js';
 
 // undici dispatch handlers for the two answers the proxy reads without a body stream: a whole answer, and
@@ -81,38 +82,79 @@ class WholeResponse extends DispatchedResponse implements UpstreamResponse {
 /**
  * A non-streamed answer collected straight from undici's dispatch callbacks: no body stream, no async
  * resource, no promise per chunk — the request API's machinery, which a whole answer does not need. Honours
- * the pool's timeouts, the client going away (`signal`) and a size limit.
+ * the upstream timeouts (`deadlines`: no head, or no body bytes, for the timeout), the client going away
+ * (`signal`) and a size limit.
  */
-export class WholeAnswer {
+export class WholeAnswer implements WatchedCall {
   protected status = 0;
   protected rawHeaders: Buffer[] = [];
   protected readonly chunks: Buffer[] = [];
   protected size = 0;
   protected abort: ((err: Error) => void) | null = null;
-  protected readonly stopListening: () => void;
+  private readonly stopListening: () => void;
+  /** Bytes or a head arrived since the last deadline sweep. */
+  private lively = false;
+  private quietSince = 0;
+  private headersArrived = false;
+  private over = false;
+  deadlinePrev: WatchedCall | null | undefined = undefined;
+  deadlineNext: WatchedCall | null = null;
 
   constructor(
     private readonly signal: CancelSignal,
     protected readonly limitBytes: number,
     protected readonly resolve: (answer: UpstreamResponse) => void,
     private readonly reject: (err: Error) => void,
+    private readonly deadlines: UpstreamDeadlines,
   ) {
     this.stopListening = onCancel(signal, () => this.abort?.(new Error('client gone')));
   }
 
   onConnect(abort: (err: Error) => void): void {
-    if (this.signal.aborted) abort(new Error('client gone'));
-    else this.abort = abort;
+    if (this.signal.aborted) return abort(new Error('client gone'));
+    this.abort = abort;
+    this.quietSince = Date.now();
+    this.deadlines.watch(this);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], _resume?: () => void): boolean {
+    this.lively = true;
     if (statusCode < 200) return true;
+    this.headersArrived = true;
     this.status = statusCode;
     this.rawHeaders = rawHeaders;
     return true;
   }
 
+  checkDeadline(now: number, timeoutMs: number): void {
+    if (this.over) return;
+    if (this.lively || this.held()) {
+      this.lively = false;
+      this.quietSince = now;
+    } else if (now - this.quietSince >= timeoutMs) {
+      this.settle();
+      this.abort?.(silenceError(this.headersArrived));
+    }
+  }
+
+  protected markLively(): void {
+    this.lively = true;
+  }
+
+  /** The consumer holds the answer back (it is not the backend that is silent). */
+  protected held(): boolean {
+    return false;
+  }
+
+  /** Stops listening for the client and for the deadline: the call is over. */
+  protected settle(): void {
+    this.over = true;
+    this.stopListening();
+    this.deadlines.unwatch(this);
+  }
+
   onData(chunk: Buffer): boolean {
+    this.lively = true;
     this.size += chunk.length;
     if (this.size > this.limitBytes) {
       this.abort?.(tooLarge());
@@ -123,13 +165,13 @@ export class WholeAnswer {
   }
 
   onComplete(): void {
-    this.stopListening();
+    this.settle();
     const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
     this.resolve(new WholeResponse(this.status, this.rawHeaders, whole));
   }
 
   onError(err: Error): void {
-    this.stopListening();
+    this.settle();
     this.reject(err);
   }
 }
@@ -166,6 +208,7 @@ export class StreamingAnswer extends WholeAnswer {
 
   override onData(chunk: Buffer): boolean {
     if (!this.streaming) return super.onData(chunk);
+    this.markLively();
     if (this.sink === null || this.sinkFull || this.chunks.length > 0) {
       // Not taken yet (a microtask or two after the head): kept, and undici reads on — up to the limit
       // of a whole answer, should the taker never come. Otherwise the sink is full and undici should not
@@ -188,14 +231,14 @@ export class StreamingAnswer extends WholeAnswer {
 
   override onComplete(): void {
     if (!this.streaming) return super.onComplete();
-    this.stopListening();
+    this.settle();
     this.finished = true;
     this.deliver();
   }
 
   override onError(err: Error): void {
     if (!this.streaming) return super.onError(err);
-    this.stopListening();
+    this.settle();
     if (this.finished || this.failure !== null) return;
     this.failure = err;
     this.chunks.length = 0;
@@ -209,6 +252,11 @@ export class StreamingAnswer extends WholeAnswer {
     if (this.failure !== null) sink.fail(this.failure);
     else this.deliver();
     return this;
+  }
+
+  /** Paused for a slow client: the backend is not the one keeping quiet. */
+  protected override held(): boolean {
+    return this.upstreamPaused;
   }
 
   /** The sink can take more: what waits goes to it, then undici reads on. */

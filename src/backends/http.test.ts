@@ -25,6 +25,14 @@ beforeAll(async () => {
       res.end('{}');
     } else if (req.url === '/silent') {
       held.push(res); // never answers
+    } else if (req.url === '/stalls') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"partial":');
+      held.push(res); // the head and a first chunk, then nothing
+    } else if (req.url === '/stalls-sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"n":1}\n\n');
+      held.push(res);
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -69,6 +77,32 @@ describe('sendUpstream, whole answers (no body stream)', () => {
 
   it('gives up with 504 when no answer comes within the timeout', async () => {
     await expect(whole('/silent')).rejects.toMatchObject({ status: 504, code: 'upstream_timeout' });
+  });
+
+  it('gives up with 504 when the body stalls after the head', async () => {
+    await expect(whole('/stalls')).rejects.toMatchObject({ status: 504, code: 'upstream_timeout' });
+  });
+
+  it('fails a stream taken whole that stalls, after what had arrived', async () => {
+    const answer = await sendUpstream({
+      url: `${origin}/stalls-sse`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+      signal: new Cancellation(),
+      backendName: 'test',
+      direct: true,
+    });
+    const got: string[] = [];
+    const failure = await new Promise<Error>((resolve) => {
+      answer.take!({
+        write: (chunk) => got.push(chunk.toString('utf8')) > 0,
+        end: () => resolve(new Error('ended')),
+        fail: resolve,
+      });
+    });
+    expect(got.join('')).toBe('data: {"n":1}\n\n');
+    expect((failure as { code?: string }).code).toBe('UND_ERR_BODY_TIMEOUT');
   });
 
   it('stops with 499 when the client goes away first', async () => {

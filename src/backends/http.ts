@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { Pool, poolRequest, UNDICI_BODY_TIMEOUT, UNDICI_HEADERS_TIMEOUT } from './undici-lean.js';
 import type { CancelSignal } from './cancel.js';
+import { UpstreamDeadlines } from './deadlines.js';
 import { StreamingAnswer, tooLarge, WholeAnswer } from './dispatch-answers.js';
 import { ProxyError } from '../errors.js';
 import type { UpstreamResponse } from './types.js';
@@ -11,6 +12,8 @@ export interface HttpSettings {
 }
 
 let settings: HttpSettings = { timeoutMs: 120_000 };
+/** The timeouts of dispatched calls (whole answers, direct streams): one sweep, not a timer per call. */
+const deadlines = new UpstreamDeadlines(settings.timeoutMs);
 
 /** One keep-alive connection pool per backend origin, reused across requests. */
 const pools = new Map<string, Pool>();
@@ -21,6 +24,7 @@ const MAX_CACHED_TARGETS = 1024;
 
 export function configureUpstreamHttp(next: HttpSettings): void {
   settings = next;
+  deadlines.configure(next.timeoutMs);
   void closeUpstreamHttp();
 }
 
@@ -28,8 +32,9 @@ function poolFor(origin: string): Pool {
   let pool = pools.get(origin);
   if (!pool) {
     pool = new Pool(origin, {
-      headersTimeout: settings.timeoutMs,
-      bodyTimeout: settings.timeoutMs,
+      // Off here: dispatched calls are timed by `deadlines`; request-API calls set their own (below).
+      headersTimeout: 0,
+      bodyTimeout: 0,
       keepAliveTimeout: 10_000,
       connections: 256,
       pipelining: 1,
@@ -83,8 +88,8 @@ export async function sendUpstream(req: UpstreamRequest): Promise<UpstreamRespon
     if (req.whole || req.direct) {
       return await new Promise<UpstreamResponse>((resolve, reject) => {
         const answer = req.whole
-          ? new WholeAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject)
-          : new StreamingAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject);
+          ? new WholeAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject, deadlines)
+          : new StreamingAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject, deadlines);
         poolFor(origin).dispatch(
           { path, method: req.method, headers: req.headers, body: req.body ?? null },
           answer,
@@ -97,6 +102,8 @@ export async function sendUpstream(req: UpstreamRequest): Promise<UpstreamRespon
       headers: req.headers,
       body: req.body,
       signal: req.signal,
+      headersTimeout: settings.timeoutMs,
+      bodyTimeout: settings.timeoutMs,
     });
     const body = res.body;
     return {
