@@ -4,23 +4,16 @@ import { eventChars, eventFramesBound, writeEventFrames } from './event-frames.j
 import type { CaptureSink, EventPiece } from './events.js';
 import { CaptureStamps } from './stamps.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
-import type { CaptureDropInfo, CaptureDropReason } from './writer.js';
+import {
+  DEFAULT_MAX_QUEUE_BYTES,
+  DEFAULT_MAX_QUEUE_ENTRIES,
+  type CaptureDropInfo,
+  type CaptureDropReason,
+  type CaptureWriterOptions,
+} from './writer.js';
 
-export interface WorkerCaptureWriterOptions {
-  readonly path: string;
-  /** Rotate before a write would take the file past this size; 0 = never rotate. Default 0. */
-  readonly maxBytes?: number;
-  /** Rotated files kept (`PATH.1` newest … `PATH.N` oldest); 0 = keep none. Default 5. */
-  readonly maxFiles?: number;
-  /** Bound of recorded, not yet written data in UTF-16 code units (≈ bytes). Default 8 MiB. */
-  readonly maxQueueBytes?: number;
-  /** Bound of recorded, not yet written entries. Default 10 000. */
-  readonly maxQueueEntries?: number;
-  /** Called for every drop, for metrics and a (rate-limited, by the caller) log line. Must not throw. */
-  readonly onDrop?: (info: CaptureDropInfo) => void;
-  /** Injected clock for `timestamp`. */
-  readonly now?: () => Date;
-}
+/** As for CaptureWriter; the bounds count what is recorded here and not yet written by the worker. */
+export type WorkerCaptureWriterOptions = Omit<CaptureWriterOptions, 'onProgress'>;
 
 /** Lines wait this long to be sent to the worker together … */
 const SEND_DELAY_MS = 5;
@@ -43,11 +36,13 @@ interface Batch {
  *
  * Lines cross to the worker unredacted, a few milliseconds' worth at a time, each with the secrets of the
  * redactor they were recorded under (a key rotated between two events applies from the second on). They are
- * encoded straight into a buffer (event-frames.ts) that is moved to the worker, not copied, and comes back to
- * be filled again: the pieces of an event are never joined into one string here, and bodies given as bytes
- * are copied as they are — the worker decodes and JSON-encodes them. The queue is bounded here, by what is recorded and not yet settled (written or dropped) in the
- * worker — a slow or full disk drops and counts entries (reason `queue_full`) and never slows traffic.
- * Stamps are taken when the event is recorded; dropped entries keep their sequence numbers.
+ * encoded straight into a buffer (event-frames.ts) that is moved to the worker, not copied, and comes back
+ * to be filled again: the pieces of an event are never joined into one string here, and bodies given as
+ * bytes are copied as they are — the worker decodes and JSON-encodes them.
+ *
+ * The queue is bounded here, by what is recorded and not yet settled (written or dropped) in the worker: a
+ * slow or full disk drops and counts entries (reason `queue_full`) and never slows traffic. Stamps are taken
+ * when the event is recorded; dropped entries keep their sequence numbers.
  */
 export class WorkerCaptureWriter implements CaptureSink {
   readonly path: string;
@@ -80,8 +75,8 @@ export class WorkerCaptureWriter implements CaptureSink {
 
   constructor(options: WorkerCaptureWriterOptions) {
     this.path = options.path;
-    this.maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
-    this.maxQueueEntries = options.maxQueueEntries ?? 10_000;
+    this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
+    this.maxQueueEntries = options.maxQueueEntries ?? DEFAULT_MAX_QUEUE_ENTRIES;
     this.onDrop = options.onDrop;
     const now = options.now;
     this.stamps = new CaptureStamps(now ? () => now().getTime() : Date.now);

@@ -36,6 +36,9 @@ export interface CaptureWriterOptions {
   readonly now?: () => Date;
 }
 
+export const DEFAULT_MAX_QUEUE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_MAX_QUEUE_ENTRIES = 10_000;
+
 /** Lines taken from the queue for one write: the file encodes the text (no Buffer copy of it here). */
 interface Batch {
   text: string;
@@ -85,8 +88,8 @@ export class CaptureWriter {
     this.path = options.path;
     this.maxBytes = options.maxBytes ?? 0;
     this.maxFiles = options.maxFiles ?? 5;
-    this.maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
-    this.maxQueueEntries = options.maxQueueEntries ?? 10_000;
+    this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
+    this.maxQueueEntries = options.maxQueueEntries ?? DEFAULT_MAX_QUEUE_ENTRIES;
     this.onDrop = options.onDrop;
     this.onProgress = options.onProgress;
     const now = options.now;
