@@ -8,6 +8,15 @@ import type {
 } from '../capture/events.js';
 import type { ChatExchange } from './exchange.js';
 
+/** Where a stream passed on as it arrives is told what flows (see RequestCapture.passThrough). */
+export interface StreamTap {
+  chunk(bytes: Uint8Array): void;
+  /** The stream ended; `added`: what the proxy wrote after the backend's chunks, if anything. */
+  end(added: string | null): void;
+  /** The backend's stream failed; `added` as for end (null when the client had gone). */
+  fail(err: Error, added: string | null): void;
+}
+
 /** The capture of one chat request: the fields every event shares come from the exchange and the route. */
 export class RequestCapture {
   private readonly events: RequestRecorder;
@@ -37,6 +46,56 @@ export class RequestCapture {
 
   record(direction: CaptureDirection, fields: EventFields): void {
     this.events.record(direction, fields);
+  }
+
+  /**
+   * The capture of a same-protocol stream passed on as it arrives: both legs are recorded from the one
+   * flow of chunks — what the backend sent (`inbound`) and what the client got (`outbound`: the same
+   * chunks, then whatever the proxy added: the error event of a failed stream, the end an unfinished one
+   * was owed). Chunks are decoded once for both.
+   */
+  passThrough(metadata: Record<string, unknown>): StreamTap {
+    const inbound = this.events.openStream('inbound', metadata);
+    const outbound = this.events.openStream('outbound', metadata);
+    const decoder = new TextDecoder();
+    // Chunks that arrive together (one read from the socket holds many) are recorded as one piece: an event
+    // per wire chunk would cost more than the stream itself.
+    let pending: Uint8Array[] = [];
+    const record = (text: string): void => {
+      if (text === '') return;
+      inbound.chunk(text);
+      outbound.chunk(text);
+    };
+    const flush = (): void => {
+      if (pending.length === 0) return;
+      const chunks = pending;
+      pending = [];
+      let text = '';
+      for (const chunk of chunks) text += decoder.decode(chunk, { stream: true });
+      record(text);
+    };
+    const finish = (): void => {
+      flush();
+      record(decoder.decode());
+    };
+    return {
+      chunk: (bytes) => {
+        if (pending.length === 0) queueMicrotask(flush);
+        pending.push(bytes);
+      },
+      end: (added) => {
+        finish();
+        inbound.end({});
+        if (added !== null) outbound.chunk(added);
+        outbound.end({});
+      },
+      fail: (err, added) => {
+        finish();
+        inbound.end({ error: (err as { code?: string }).code ?? 'stream_error' });
+        if (added !== null) outbound.chunk(added);
+        outbound.end({});
+      },
+    };
   }
 
   /** Tees a byte stream into a capture leg as it flows; the bytes pass on untouched. */

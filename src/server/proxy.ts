@@ -12,7 +12,7 @@ import { errorEnvelope } from '../protocols/errors.js';
 import { translateStream } from '../protocols/translate.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
-import { RequestCapture } from './capture.js';
+import { RequestCapture, type StreamTap } from './capture.js';
 import { answerFailure } from './errors.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './frontends.js';
@@ -174,23 +174,33 @@ function streamToClient(
   protocol: Protocol,
   backendName: string,
   signal: CancelSignal,
+  tap: StreamTap | undefined,
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
   const watch = new FinishWatch(protocol);
   const control = upstream.take({
     write(chunk) {
+      tap?.chunk(chunk);
       // A client that left is not written to; the abort that follows stops the backend.
       if (res.destroyed) return true;
       watch.see(chunk);
       return res.write(chunk);
     },
     end() {
-      res.end(watch.missingEnd(backendName) ?? undefined);
+      const owed = watch.missingEnd(backendName);
+      tap?.end(owed);
+      res.end(owed ?? undefined);
     },
     fail(err) {
-      if (signal.aborted || res.destroyed) res.destroy();
-      else res.end(midStreamError(protocol, backendName, err));
+      if (signal.aborted || res.destroyed) {
+        tap?.fail(err, null);
+        res.destroy();
+      } else {
+        const event = midStreamError(protocol, backendName, err);
+        tap?.fail(err, event);
+        res.end(event);
+      }
     },
   });
   res.on('drain', () => control.resume());
@@ -307,8 +317,8 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       rawBody: outbound === clientBody ? (ex.rawBytes ?? ex.rawBody) : undefined,
       signal: controller,
       requestId: ex.id,
-      // Passed on as it comes: the stream goes straight from undici to the response.
-      direct: target.stream && !capture && backend.protocol === from,
+      // Passed on as it comes: the stream goes straight from undici to the response (and the capture).
+      direct: target.stream && backend.protocol === from,
     });
     state.backendMs += performance.now() - sentAt;
 
@@ -345,7 +355,8 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     if (target.stream && contentType.includes('text/event-stream')) {
       ex.res.once('close', () => upstream.dispose());
       if (isTakeable(upstream)) {
-        streamToClient(ex, upstream, from, backend.name, controller);
+        const tap = capture?.passThrough({ status: upstream.status });
+        streamToClient(ex, upstream, from, backend.name, controller, tap);
         return;
       }
       let source: AsyncIterable<Uint8Array> = upstream.body;
