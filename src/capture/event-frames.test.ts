@@ -15,6 +15,7 @@ describe('event frames', () => {
       '{"sequence":6',
       ['"p":', { utf8: utf8('answer "text"\n€'), as: 'string' }, ',"q":', { utf8: utf8(''), as: 'string' }],
     ],
+    ['{"sequence":7', ['"p":', { text: 'data: {"q":"ü 😀"}\n\n' }, ',"m":1']],
   ];
 
   it('carries events, text and encoded pieces alike, to the lines the sink would write', () => {
@@ -38,6 +39,7 @@ describe('event frames', () => {
       { sequence: 4, p: { x: 1 } },
       { sequence: 5, p: 'not json\n"quoted" 😀' },
       { sequence: 6, p: 'answer "text"\n€', q: '' },
+      { sequence: 7, p: 'data: {"q":"ü 😀"}\n\n', m: 1 },
     ]);
     for (const line of lines) expect(line.indexOf('\n')).toBe(line.length - 1);
   });

@@ -3,7 +3,8 @@ import { encodedText, type EventPiece } from './events.js';
 /**
  * How recorded events cross to the capture worker: frames in a byte buffer, so that the request path only
  * copies bytes. A `TEXT` frame is JSON text as UTF-8; `JSON` and `STRING` frames are an event's encoded
- * pieces (see EncodedPiece), made JSON text by the worker; `END` closes one event's line. The other frames
+ * pieces (EncodedPiece; a StringPiece is a `STRING` frame), made JSON text by the worker; `END` closes one
+ * event's line. The other frames
  * are `tag, u32 little-endian length, bytes`.
  */
 const TEXT = 1;
@@ -22,7 +23,13 @@ const NEWLINE = 0x0a;
 export function eventFramesBound(opening: string, members: readonly EventPiece[]): number {
   let bytes = HEADER + opening.length * 3 + 1 + HEADER + 2 + 1;
   for (const piece of members) {
-    bytes += HEADER + (typeof piece === 'string' ? piece.length * 3 : piece.utf8.byteLength);
+    bytes +=
+      HEADER +
+      (typeof piece === 'string'
+        ? piece.length * 3
+        : 'text' in piece
+          ? piece.text.length * 3
+          : piece.utf8.byteLength);
   }
   return bytes;
 }
@@ -30,7 +37,10 @@ export function eventFramesBound(opening: string, members: readonly EventPiece[]
 /** The length of one event's text in UTF-16 units (encoded pieces by their bytes): what queue bounds count. */
 export function eventChars(opening: string, members: readonly EventPiece[]): number {
   let chars = opening.length + 3;
-  for (const piece of members) chars += typeof piece === 'string' ? piece.length : piece.utf8.byteLength;
+  for (const piece of members) {
+    chars +=
+      typeof piece === 'string' ? piece.length : 'text' in piece ? piece.text.length : piece.utf8.byteLength;
+  }
   return chars;
 }
 
@@ -62,6 +72,13 @@ export function writeEventFrames(
     }
     if (text >= 0) buffer.writeUInt32LE(at - text - 4, text);
     text = -1;
+    if ('text' in piece) {
+      buffer[at] = STRING;
+      const start = at + HEADER;
+      at = start + buffer.write(piece.text, start);
+      buffer.writeUInt32LE(at - start, start - 4);
+      continue;
+    }
     buffer[at] = piece.as === 'json' ? JSON_TEXT : STRING;
     buffer.writeUInt32LE(piece.utf8.byteLength, at + 1);
     buffer.set(piece.utf8, at + HEADER);

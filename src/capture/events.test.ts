@@ -145,6 +145,44 @@ describe('CaptureRecorder', () => {
     });
   });
 
+  it('captures a stream passed on as it arrives on both legs, redacted once, with what the proxy added', () => {
+    const sink = memorySink();
+    const recorder = new CaptureRecorder(() => redactor, sink).forRequest({ request_id: 'req-p' });
+    const legs = recorder.openPassThrough({ status: 200 });
+    const wire = `data: {"delta":"key ${PROVIDER_KEY} end"}\n\n`;
+    legs.chunk(wire.slice(0, 30));
+    legs.chunk(wire.slice(30));
+    const added = `data: {"error":"cut off, ${PROXY_KEY}"}\n\n`;
+    legs.end({ error: 'UND_ERR_SOCKET' }, added);
+
+    const leg = (name: string, direction: string) =>
+      sink.events.filter(
+        (e) => e['direction'] === direction && (e['metadata'] as { leg: string }).leg === name,
+      );
+    const text = (name: string) =>
+      leg(name, 'stream_chunk')
+        .map((e) => e['payload'] as string)
+        .join('');
+    expect(leg('inbound', 'stream_start')).toHaveLength(1);
+    expect(leg('outbound', 'stream_start')).toHaveLength(1);
+    expect(text('inbound')).toBe(redactor.redact(wire));
+    expect(text('outbound')).toBe(redactor.redact(wire) + redactor.redact(added));
+    expect(JSON.stringify(sink.events)).not.toContain(PROVIDER_KEY);
+    expect(JSON.stringify(sink.events)).not.toContain(PROXY_KEY);
+    expect(leg('inbound', 'stream_end')[0]?.['metadata']).toEqual({
+      error: 'UND_ERR_SOCKET',
+      leg: 'inbound',
+      chunks: 2,
+      bytes: Buffer.byteLength(wire),
+    });
+    expect(leg('outbound', 'stream_end')[0]?.['metadata']).toEqual({
+      leg: 'outbound',
+      chunks: 3,
+      bytes: Buffer.byteLength(wire + added),
+    });
+    expect(sink.events.at(-1)?.['direction']).toBe('stream_end');
+  });
+
   it('splices a payload given as one-line JSON text as it is, still redacted; other text is serialised', () => {
     const { members, ...sink } = memorySink();
     const recorder = new CaptureRecorder(() => redactor, sink).forRequest({ request_id: 'req-3' });

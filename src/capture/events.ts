@@ -56,13 +56,24 @@ export interface EncodedPiece {
   readonly as: 'json' | 'string';
 }
 
-/** One piece of an event's members: JSON text, or bytes that become JSON text. */
-export type EventPiece = string | EncodedPiece;
+/**
+ * A piece of an event that is a string value, JSON-encoded by the sink: streamed text, full of quotes to
+ * escape, is encoded off the request path.
+ */
+export interface StringPiece {
+  readonly text: string;
+}
+
+/** One piece of an event's members: JSON text, or what the sink turns into JSON text. */
+export type EventPiece = string | EncodedPiece | StringPiece;
 
 /** The JSON text of an event's pieces, joined. */
 export function eventText(members: readonly EventPiece[]): string {
   let text = '';
-  for (const piece of members) text += typeof piece === 'string' ? piece : encodedText(piece);
+  for (const piece of members) {
+    text +=
+      typeof piece === 'string' ? piece : 'text' in piece ? JSON.stringify(piece.text) : encodedText(piece);
+  }
   return text;
 }
 
@@ -92,6 +103,19 @@ export function encodedText(piece: EncodedPiece): string {
 export interface CaptureSink {
   writeEvent(members: readonly EventPiece[], redactor: Redactor): void;
 }
+
+/** See RequestRecorder.openPassThrough. */
+export interface PassThroughCapture {
+  /** Records the text released so far (redacted) on both legs. */
+  chunk(text: string): void;
+  /**
+   * Records what was held back, `stream_end` of the inbound leg (with `inboundMetadata`, e.g. an error),
+   * then `added` and `stream_end` on the outbound leg.
+   */
+  end(inboundMetadata: Record<string, unknown>, added: string | null): void;
+}
+
+const BOTH_LEGS: readonly StreamLeg[] = ['inbound', 'outbound'];
 
 /** One streamed leg being captured: chunks redacted as a whole, so a secret split across chunks is caught. */
 export interface CaptureStream {
@@ -180,8 +204,8 @@ export class RequestRecorder {
     const recordText = (text: string): void => {
       if (text === '') return;
       // `chunk`: how many wire chunks had arrived when this text was released.
-      const own = `,"payload":${JSON.stringify(text)},"metadata":{"leg":${legJson},"chunk":${chunks}}`;
-      this.sink.writeEvent([chunkHead, own], redactor);
+      const metadata = `,"metadata":{"leg":${legJson},"chunk":${chunks}}`;
+      this.sink.writeEvent([chunkHead, ',"payload":', { text }, metadata], redactor);
     };
     return {
       chunk: (text) => {
@@ -197,6 +221,55 @@ export class RequestRecorder {
         try {
           recordText(stream.flush());
           this.record('stream_end', { metadata: { ...endMetadata, leg, chunks, bytes } });
+        } catch {
+          // See record().
+        }
+      },
+    };
+  }
+
+  /**
+   * Both legs of a stream passed on as it arrives, which carry the same text: `inbound` as the backend sent
+   * it, `outbound` as the client got it — which may end with text of the proxy's own (`added`: the error
+   * event of a failed stream, the end an unfinished one was owed). The text is redacted once, for both.
+   */
+  openPassThrough(metadata: Record<string, unknown> = {}): PassThroughCapture {
+    const redactor = this.getRedactor();
+    const stream = new StreamRedactor(redactor);
+    const chunkHead = this.head('stream_chunk');
+    let chunks = 0;
+    let bytes = 0;
+    this.record('stream_start', { metadata: { ...metadata, leg: 'inbound' } });
+    this.record('stream_start', { metadata: { ...metadata, leg: 'outbound' } });
+    const recordText = (text: string, legs: readonly StreamLeg[], chunk: number): void => {
+      if (text === '') return;
+      for (const leg of legs) {
+        const own = `,"metadata":{"leg":"${leg}","chunk":${chunk}}`;
+        this.sink.writeEvent([chunkHead, ',"payload":', { text }, own], redactor);
+      }
+    };
+    return {
+      chunk: (text) => {
+        try {
+          chunks++;
+          bytes += Buffer.byteLength(text);
+          recordText(stream.push(text), BOTH_LEGS, chunks);
+        } catch {
+          // See record().
+        }
+      },
+      end: (inboundMetadata, added) => {
+        try {
+          recordText(stream.flush(), BOTH_LEGS, chunks);
+          this.record('stream_end', { metadata: { ...inboundMetadata, leg: 'inbound', chunks, bytes } });
+          let outChunks = chunks;
+          let outBytes = bytes;
+          if (added !== null && added !== '') {
+            outChunks++;
+            outBytes += Buffer.byteLength(added);
+            recordText(redactor.redact(added), ['outbound'], outChunks);
+          }
+          this.record('stream_end', { metadata: { leg: 'outbound', chunks: outChunks, bytes: outBytes } });
         } catch {
           // See record().
         }

@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import type {
   CaptureRecorder,
   CaptureDirection,
@@ -55,28 +56,23 @@ export class RequestCapture {
    * was owed). Chunks are decoded once for both.
    */
   passThrough(metadata: Record<string, unknown>): StreamTap {
-    const inbound = this.events.openStream('inbound', metadata);
-    const outbound = this.events.openStream('outbound', metadata);
-    const decoder = new TextDecoder();
+    const legs = this.events.openPassThrough(metadata);
+    const decoder = new StringDecoder('utf8');
     // Chunks that arrive together (one read from the socket holds many) are recorded as one piece: an event
     // per wire chunk would cost more than the stream itself.
     let pending: Uint8Array[] = [];
-    const record = (text: string): void => {
-      if (text === '') return;
-      inbound.chunk(text);
-      outbound.chunk(text);
-    };
     const flush = (): void => {
       if (pending.length === 0) return;
       const chunks = pending;
       pending = [];
       let text = '';
-      for (const chunk of chunks) text += decoder.decode(chunk, { stream: true });
-      record(text);
+      for (const chunk of chunks) text += decoder.write(chunk as Buffer);
+      if (text !== '') legs.chunk(text);
     };
     const finish = (): void => {
       flush();
-      record(decoder.decode());
+      const rest = decoder.end();
+      if (rest !== '') legs.chunk(rest);
     };
     return {
       chunk: (bytes) => {
@@ -85,15 +81,11 @@ export class RequestCapture {
       },
       end: (added) => {
         finish();
-        inbound.end({});
-        if (added !== null) outbound.chunk(added);
-        outbound.end({});
+        legs.end({}, added);
       },
       fail: (err, added) => {
         finish();
-        inbound.end({ error: (err as { code?: string }).code ?? 'stream_error' });
-        if (added !== null) outbound.chunk(added);
-        outbound.end({});
+        legs.end({ error: (err as { code?: string }).code ?? 'stream_error' }, added);
       },
     };
   }
@@ -105,18 +97,18 @@ export class RequestCapture {
     metadata: Record<string, unknown>,
   ): AsyncGenerator<T> {
     const stream: CaptureStream = this.events.openStream(leg, metadata);
-    const decoder = new TextDecoder();
+    const decoder = new StringDecoder('utf8');
     let failure: string | undefined;
     try {
       for await (const chunk of source) {
-        stream.chunk(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+        stream.chunk(typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
         yield chunk;
       }
     } catch (err) {
       failure = (err as { code?: string }).code ?? 'stream_error';
       throw err;
     } finally {
-      const rest = decoder.decode();
+      const rest = decoder.end();
       if (rest) stream.chunk(rest);
       stream.end(failure ? { error: failure } : {});
     }
