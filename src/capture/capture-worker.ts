@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redactor } from '../redaction/redactor.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
-import { readEventFrames } from './event-frames.js';
+import { PieceCache, readEventFrames } from './event-frames.js';
 import { CaptureWriter } from './writer.js';
 
 const port = parentPort!;
@@ -13,6 +13,7 @@ const data = workerData as CaptureWorkerData;
 const post = (message: FromCaptureWorker): void => port.postMessage(message);
 
 let redactor = new Redactor();
+const pieces = new PieceCache();
 /** Where each batch received ends, in entries; a batch is settled once that many entries are. */
 const batchEnds: number[] = [];
 let received = 0;
@@ -49,7 +50,7 @@ port.on('message', (message: ToCaptureWorker) => {
     case 'lines': {
       let lines: string[];
       try {
-        lines = readEventFrames(Buffer.from(message.buffer, 0, message.length), message.length);
+        lines = readEventFrames(Buffer.from(message.buffer, 0, message.length), message.length, pieces);
       } catch (error) {
         // Never expected (the proxy wrote these frames); counted as lost rather than guessed at.
         lines = [];

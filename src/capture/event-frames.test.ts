@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { eventChars, eventFramesBound, readEventFrames, writeEventFrames } from './event-frames.js';
+import {
+  eventChars,
+  eventFramesBound,
+  PieceCache,
+  readEventFrames,
+  writeEventFrames,
+} from './event-frames.js';
 import { eventText, type EventPiece } from './events.js';
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -46,6 +52,20 @@ describe('event frames', () => {
 
   it('counts text in UTF-16 units and encoded pieces in bytes', () => {
     expect(eventChars('{"s":1', ['"a":"ü"', { utf8: utf8('"€"'), as: 'json' }])).toBe(6 + 3 + 7 + 5);
+  });
+
+  it('turns a piece that comes again into JSON text once, and tells pieces apart by bytes and kind', () => {
+    const cache = new PieceCache();
+    const scratch = Buffer.from('{"a":"x"}');
+    const first = cache.text(scratch, 'string');
+    scratch.write('{"a":"y"}'); // the buffer is filled again: the cache kept its own copy
+    expect(cache.text(Buffer.from('{"a":"x"}'), 'string')).toBe(first);
+    expect(first).toBe(JSON.stringify('{"a":"x"}'));
+    expect(cache.text(Buffer.from('{"a":"x"}'), 'json')).toBe('{"a":"x"}');
+    expect(cache.text(scratch, 'string')).toBe(JSON.stringify('{"a":"y"}'));
+    const big = Buffer.from(JSON.stringify({ pad: 'z'.repeat(70_000) }));
+    expect(cache.text(big, 'json')).toBe(big.toString());
+    expect(cache.text(big, 'json')).toBe(big.toString());
   });
 
   it('refuses a buffer that does not hold frames', () => {

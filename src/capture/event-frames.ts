@@ -1,4 +1,4 @@
-import { encodedText, type EventPiece } from './events.js';
+import { encodedText, type EncodedPiece, type EventPiece } from './events.js';
 
 /**
  * How recorded events cross to the capture worker: frames in a byte buffer, so that the request path only
@@ -96,26 +96,55 @@ export function writeEventFrames(
   return at;
 }
 
-/** The lines of the events framed in `buffer` up to `length`, in order. */
-export function readEventFrames(buffer: Buffer, length: number): string[] {
+/**
+ * The lines of the events framed in `buffer` up to `length`, in order. Each line is joined from its pieces
+ * at once, into one flat string: appending piece by piece would make a rope that every later step (the
+ * redaction's scan, the file's batch) would have to flatten again.
+ */
+export function readEventFrames(buffer: Buffer, length: number, pieces = new PieceCache()): string[] {
   const lines: string[] = [];
-  let line = '';
+  let parts: string[] = [];
   let at = 0;
   while (at < length) {
     const tag = buffer[at];
     if (tag === END) {
-      lines.push(line);
-      line = '';
+      lines.push(parts.length === 1 ? parts[0]! : parts.join(''));
+      parts = [];
       at++;
       continue;
     }
     const start = at + HEADER;
     const end = start + buffer.readUInt32LE(at + 1);
-    if (tag === TEXT) line += buffer.toString('utf8', start, end);
+    if (tag === TEXT) parts.push(buffer.toString('utf8', start, end));
     else if (tag === JSON_TEXT || tag === STRING) {
-      line += encodedText({ utf8: buffer.subarray(start, end), as: tag === STRING ? 'string' : 'json' });
+      parts.push(pieces.text(buffer.subarray(start, end), tag === STRING ? 'string' : 'json'));
     } else throw new Error(`capture frame of unknown type ${tag}`);
     at = end;
   }
   return lines;
+}
+
+/** Pieces longer than this are not kept by PieceCache. */
+const CACHED_PIECE_BYTES = 64 * 1024;
+const CACHED_PIECES = 4;
+
+/**
+ * The JSON text of the last few encoded pieces read: a body passed on unchanged comes twice (as received
+ * and as sent), and is decoded and encoded once. Pieces are compared by their bytes.
+ */
+export class PieceCache {
+  private readonly entries: { bytes: Buffer; as: EncodedPiece['as']; text: string }[] = [];
+
+  text(bytes: Buffer, as: EncodedPiece['as']): string {
+    for (const entry of this.entries) {
+      if (entry.as === as && entry.bytes.equals(bytes)) return entry.text;
+    }
+    const text = encodedText({ utf8: bytes, as });
+    if (bytes.length <= CACHED_PIECE_BYTES) {
+      // A copy: `bytes` is a view of a buffer that is filled again.
+      this.entries.unshift({ bytes: Buffer.from(bytes), as, text });
+      if (this.entries.length > CACHED_PIECES) this.entries.pop();
+    }
+    return text;
+  }
 }

@@ -41,13 +41,15 @@ export const DEFAULT_MAX_QUEUE_ENTRIES = 10_000;
 
 /** Lines taken from the queue for one write: the file encodes the text (no Buffer copy of it here). */
 interface Batch {
-  text: string;
-  bytes: number;
+  /** The lines, encoded (a view of the writer's scratch buffer: valid until the next batch). */
+  data: Buffer;
   entries: number;
 }
 
 /** Largest chunk of queued lines handed to one `write` call. */
 const MAX_BATCH_BYTES = 256 * 1024;
+/** A scratch buffer grown past this (by a very long line) is not kept for the next batch. */
+const SCRATCH_KEPT_BYTES = 1024 * 1024;
 /** Compact the queue array once this many entries at its head have been consumed. */
 const QUEUE_COMPACT_AT = 1024;
 
@@ -80,6 +82,7 @@ export class CaptureWriter {
   private queuedChars = 0;
   private file: FileHandle | undefined;
   private fileBytes = 0;
+  private scratch: Buffer = Buffer.alloc(0);
   /** The running background loop, if any; flush() waits for it. */
   private pumping: Promise<void> | undefined;
   private closed = false;
@@ -187,7 +190,7 @@ export class CaptureWriter {
         try {
           file = await this.openFile();
         } catch (error) {
-          this.dropBatch(this.takeBatch(MAX_BATCH_BYTES, Infinity), error);
+          this.dropLines(this.pick(MAX_BATCH_BYTES, Infinity), error);
           continue;
         }
         const room = this.maxBytes > 0 ? this.maxBytes - this.fileBytes : Infinity;
@@ -197,14 +200,15 @@ export class CaptureWriter {
           continue;
         }
         try {
-          await file.write(batch.text, null, 'utf8');
-          this.fileBytes += batch.bytes;
+          await file.write(batch.data, 0, batch.data.length, null);
+          this.fileBytes += batch.data.length;
           this.writtenCount += batch.entries;
           this.progress();
         } catch (error) {
           this.dropBatch(batch, error);
           await this.closeFile();
         }
+        if (this.scratch.length > SCRATCH_KEPT_BYTES) this.scratch = Buffer.alloc(0);
       }
     } finally {
       this.pumping = undefined;
@@ -212,19 +216,29 @@ export class CaptureWriter {
   }
 
   /**
-   * Takes queued lines up to `maxBatch` bytes that fit in `room` bytes of the current file. Returns
-   * undefined when the next line does not fit (rotate first) — unless the file is empty, where any line
-   * goes, so that a line larger than `maxBytes` still gets written (alone in its file).
+   * Takes queued lines up to `maxBatch` bytes that fit in `room` bytes of the current file, encoded.
+   * Returns undefined when the next line does not fit (rotate first) — unless the file is empty, where any
+   * line goes, so that a line larger than `maxBytes` still gets written (alone in its file).
    *
-   * Lines are taken by their length in characters (no more bytes than that for ASCII, the usual case) and
-   * measured once, as a batch: measuring each line's bytes first would copy every line once more. Only a
+   * Lines are picked by their length in characters (no more bytes than that for ASCII, the usual case) and
+   * encoded one after the other into one buffer: no joined copy of the batch, no pass to measure it. Only a
    * batch whose bytes overshoot the room (characters beyond ASCII, near a rotation) is taken again line by
    * line.
    */
   private takeBatch(maxBatch: number, room: number): Batch | undefined {
-    const start = this.head;
+    const picked = this.pick(maxBatch, room);
+    if (picked === undefined) return undefined;
+    const data = this.encode(this.head, this.head + picked.count, picked.chars * 3);
+    const alone = picked.count === 1 && this.fileBytes === 0;
+    if (data.length > room && !alone) return this.takeBatchByBytes(maxBatch, room);
+    this.take(picked.count, picked.chars);
+    return { data, entries: picked.count };
+  }
+
+  /** How many queued lines (and characters) make a batch up to `maxBatch` characters within `room`. */
+  private pick(maxBatch: number, room: number): { count: number; chars: number } | undefined {
     let chars = 0;
-    let end = start;
+    let end = this.head;
     while (end < this.queue.length) {
       const length = this.queue[end]!.length;
       const fits = chars + length <= room || (chars === 0 && this.fileBytes === 0);
@@ -232,32 +246,42 @@ export class CaptureWriter {
       chars += length;
       end++;
     }
-    if (end === start) return undefined;
-    const lines = this.queue.slice(start, end);
-    const text = lines.join('');
-    const bytes = Buffer.byteLength(text);
-    const alone = lines.length === 1 && this.fileBytes === 0;
-    if (bytes > room && !alone) return this.takeBatchByBytes(maxBatch, room);
-    this.take(end - start, chars);
-    return { text, bytes, entries: lines.length };
+    return end === this.head ? undefined : { count: end - this.head, chars };
   }
 
   private takeBatchByBytes(maxBatch: number, room: number): Batch | undefined {
-    const lines: string[] = [];
     let bytes = 0;
     let chars = 0;
-    for (let at = this.head; at < this.queue.length; at++) {
-      const line = this.queue[at]!;
+    let end = this.head;
+    for (; end < this.queue.length; end++) {
+      const line = this.queue[end]!;
       const lineBytes = Buffer.byteLength(line);
       const fits = bytes + lineBytes <= room || (bytes === 0 && this.fileBytes === 0);
       if (!fits || (bytes > 0 && bytes + lineBytes > maxBatch)) break;
-      lines.push(line);
       bytes += lineBytes;
       chars += line.length;
     }
-    if (lines.length === 0) return undefined;
-    this.take(lines.length, chars);
-    return { text: lines.join(''), bytes, entries: lines.length };
+    const count = end - this.head;
+    if (count === 0) return undefined;
+    const data = this.encode(this.head, end, bytes);
+    this.take(count, chars);
+    return { data, entries: count };
+  }
+
+  /** Queued lines `start` to `end` as UTF-8 in the scratch buffer (`bound`: bytes they take at most). */
+  private encode(start: number, end: number, bound: number): Buffer {
+    if (this.scratch.length < bound)
+      this.scratch = Buffer.allocUnsafeSlow(Math.max(bound, MAX_BATCH_BYTES * 3));
+    let bytes = 0;
+    for (let i = start; i < end; i++) bytes += this.scratch.write(this.queue[i]!, bytes);
+    return this.scratch.subarray(0, bytes);
+  }
+
+  /** Drops picked lines without writing them (the file cannot be opened). */
+  private dropLines(picked: { count: number; chars: number } | undefined, error: unknown): void {
+    if (picked === undefined) return;
+    this.take(picked.count, picked.chars);
+    this.drop('write_failed', picked.count, error);
   }
 
   /** Removes `count` lines (`chars` characters) from the head of the queue. */
@@ -307,7 +331,7 @@ export class CaptureWriter {
       await fs.rename(this.path, rotated(1)).catch(ignoreMissing);
     } catch (error) {
       // Cannot rotate (permissions, disk): drop what is queued rather than grow the file without bound.
-      this.dropBatch(this.takeBatch(Infinity, Infinity), error);
+      this.dropLines(this.pick(Infinity, Infinity), error);
     }
   }
 
