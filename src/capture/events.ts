@@ -30,7 +30,7 @@ export interface CaptureEvent {
   readonly metadata?: Record<string, unknown>;
 }
 
-/** The fields every event of one request shares (SPEC §4), serialised and redacted once per request. */
+/** The fields every event of one request shares (SPEC §4), serialised once per request. */
 export type SharedFields = Pick<CaptureEvent, 'request_id' | 'client' | 'backend' | 'model' | 'key_name'>;
 
 /** What a caller supplies for one event: headers not yet redacted, the payload as a value. */
@@ -181,7 +181,7 @@ export class RequestRecorder {
       if (fields.metadata !== undefined) members.push(`,"metadata":${JSON.stringify(fields.metadata)}`);
       this.sink.writeEvent(members, redactor);
     } catch {
-      // Dropped: the writer counts its own drops; a redaction failure is not worth failing a request.
+      // Dropped: the writer counts its own drops; a capture failure is not worth failing a request.
     }
   }
 
@@ -194,37 +194,14 @@ export class RequestRecorder {
    * which catches what JSON-encoding the released text could form.
    */
   openStream(leg: StreamLeg, metadata: Record<string, unknown> = {}): CaptureStream {
-    const redactor = this.getRedactor();
-    const stream = new StreamRedactor(redactor);
-    const chunkHead = this.head('stream_chunk');
-    const legJson = JSON.stringify(leg);
-    let chunks = 0;
-    let bytes = 0;
-    this.record('stream_start', { metadata: { ...metadata, leg } });
-    const recordText = (text: string): void => {
-      if (text === '') return;
-      // `chunk`: how many wire chunks had arrived when this text was released.
-      const metadata = `,"metadata":{"leg":${legJson},"chunk":${chunks}}`;
-      this.sink.writeEvent([chunkHead, ',"payload":', { text }, metadata], redactor);
-    };
+    const legs = this.streamLegs([leg], metadata);
     return {
-      chunk: (text) => {
-        try {
-          chunks++;
-          bytes += Buffer.byteLength(text);
-          recordText(stream.push(text));
-        } catch {
-          // See record().
-        }
-      },
-      end: (endMetadata) => {
-        try {
-          recordText(stream.flush());
-          this.record('stream_end', { metadata: { ...endMetadata, leg, chunks, bytes } });
-        } catch {
-          // See record().
-        }
-      },
+      chunk: (text) => quietly(() => legs.push(text)),
+      end: (endMetadata) =>
+        quietly(() => {
+          legs.flush();
+          this.record('stream_end', { metadata: { ...endMetadata, ...legs.counts(leg) } });
+        }),
     };
   }
 
@@ -234,46 +211,58 @@ export class RequestRecorder {
    * event of a failed stream, the end an unfinished one was owed). The text is redacted once, for both.
    */
   openPassThrough(metadata: Record<string, unknown> = {}): PassThroughCapture {
+    const legs = this.streamLegs(BOTH_LEGS, metadata);
+    return {
+      chunk: (text) => quietly(() => legs.push(text)),
+      end: (inboundMetadata, added) =>
+        quietly(() => {
+          legs.flush();
+          this.record('stream_end', { metadata: { ...inboundMetadata, ...legs.counts('inbound') } });
+          if (added !== null) legs.add('outbound', added);
+          this.record('stream_end', { metadata: legs.counts('outbound') });
+        }),
+    };
+  }
+
+  /**
+   * Records `stream_start` for each of `legs` and returns what records their chunks: text pushed is
+   * redacted as one stream and recorded on every leg; `add` records text of the proxy's own on one leg.
+   */
+  private streamLegs(legs: readonly StreamLeg[], metadata: Record<string, unknown>) {
     const redactor = this.getRedactor();
     const stream = new StreamRedactor(redactor);
     const chunkHead = this.head('stream_chunk');
     let chunks = 0;
     let bytes = 0;
-    this.record('stream_start', { metadata: { ...metadata, leg: 'inbound' } });
-    this.record('stream_start', { metadata: { ...metadata, leg: 'outbound' } });
-    const recordText = (text: string, legs: readonly StreamLeg[], chunk: number): void => {
+    let addedChunks = 0;
+    let addedBytes = 0;
+    for (const leg of legs) this.record('stream_start', { metadata: { ...metadata, leg } });
+    const recordText = (text: string, on: readonly StreamLeg[], chunk: number): void => {
       if (text === '') return;
-      for (const leg of legs) {
+      for (const leg of on) {
+        // `chunk`: how many wire chunks had arrived when this text was released.
         const own = `,"metadata":{"leg":"${leg}","chunk":${chunk}}`;
         this.sink.writeEvent([chunkHead, ',"payload":', { text }, own], redactor);
       }
     };
     return {
-      chunk: (text) => {
-        try {
-          chunks++;
-          bytes += Buffer.byteLength(text);
-          recordText(stream.push(text), BOTH_LEGS, chunks);
-        } catch {
-          // See record().
-        }
+      push: (text: string): void => {
+        chunks++;
+        bytes += Buffer.byteLength(text);
+        recordText(stream.push(text), legs, chunks);
       },
-      end: (inboundMetadata, added) => {
-        try {
-          recordText(stream.flush(), BOTH_LEGS, chunks);
-          this.record('stream_end', { metadata: { ...inboundMetadata, leg: 'inbound', chunks, bytes } });
-          let outChunks = chunks;
-          let outBytes = bytes;
-          if (added !== null && added !== '') {
-            outChunks++;
-            outBytes += Buffer.byteLength(added);
-            recordText(redactor.redact(added), ['outbound'], outChunks);
-          }
-          this.record('stream_end', { metadata: { leg: 'outbound', chunks: outChunks, bytes: outBytes } });
-        } catch {
-          // See record().
-        }
+      flush: (): void => recordText(stream.flush(), legs, chunks),
+      add: (leg: StreamLeg, text: string): void => {
+        if (text === '') return;
+        addedChunks++;
+        addedBytes += Buffer.byteLength(text);
+        recordText(redactor.redact(text), [leg], chunks + addedChunks);
       },
+      /** A leg's `stream_end` metadata: the leg and its wire counts (text the proxy added included). */
+      counts: (leg: StreamLeg) =>
+        leg === 'outbound' && addedChunks > 0
+          ? { leg, chunks: chunks + addedChunks, bytes: bytes + addedBytes }
+          : { leg, chunks, bytes },
     };
   }
 
@@ -294,6 +283,15 @@ export class RequestRecorder {
 
   private head(direction: CaptureDirection): string {
     return `${this.id},"direction":"${direction}"${this.rest}`;
+  }
+}
+
+/** Runs `work`, swallowing a failure: capture must not break traffic (the sink counts its own drops). */
+function quietly(work: () => void): void {
+  try {
+    work();
+  } catch {
+    // See RequestRecorder.record().
   }
 }
 

@@ -190,10 +190,7 @@ export class WorkerCaptureWriter implements CaptureSink {
     if (this.pendingEntries === 0 || this.ended !== undefined) return;
     const batch: Batch = { entries: this.pendingEntries, chars: this.pendingChars };
     const buffer = this.buffer.buffer as ArrayBuffer;
-    this.worker.postMessage(
-      { type: 'lines', buffer, length: this.used, entries: batch.entries } satisfies ToCaptureWorker,
-      [buffer],
-    );
+    this.post({ type: 'lines', buffer, length: this.used, entries: batch.entries }, [buffer]);
     this.inFlight.push(batch);
     this.inFlightEntries += batch.entries;
     this.inFlightChars += batch.chars;
@@ -204,8 +201,9 @@ export class WorkerCaptureWriter implements CaptureSink {
     this.pendingChars = 0;
   }
 
-  private post(message: ToCaptureWorker): void {
-    this.worker.postMessage(message);
+  /** `transfer`: buffers moved to the worker rather than copied. */
+  private post(message: ToCaptureWorker, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(message, transfer);
   }
 
   private receive(message: FromCaptureWorker): void {

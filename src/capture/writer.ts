@@ -39,7 +39,7 @@ export interface CaptureWriterOptions {
 export const DEFAULT_MAX_QUEUE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_QUEUE_ENTRIES = 10_000;
 
-/** Lines taken from the queue for one write: the file encodes the text (no Buffer copy of it here). */
+/** Lines taken from the queue for one write. */
 interface Batch {
   /** The lines, encoded (a view of the writer's scratch buffer: valid until the next batch). */
   data: Buffer;

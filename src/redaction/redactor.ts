@@ -24,6 +24,13 @@ export interface SecretMatch {
   readonly continuation: RegExp | undefined;
 }
 
+/** A credential header's value (or values) masked; `lower` is the lower-case name. */
+function maskHeaderValue(lower: string, value: string | string[] | number): string | string[] {
+  return Array.isArray(value)
+    ? value.map((v) => maskCredentialHeader(lower, String(v)))
+    : maskCredentialHeader(lower, String(value));
+}
+
 /**
  * Redacts secrets from text and values. Built once from the configured secrets (at startup and again when
  * keys change) — every method is then a scan with precompiled regular expressions.
@@ -43,13 +50,6 @@ export interface SecretMatch {
  * a tie). V8 scans a large alternation of long literals several times faster on its own than mixed with
  * short patterns, so the two halves together are faster than the single alternation (bench/redaction.mjs).
  */
-/** A credential header's value (or values) masked; `lower` is the lower-case name. */
-function maskHeaderValue(lower: string, value: string | string[] | number): string | string[] {
-  return Array.isArray(value)
-    ? value.map((v) => maskCredentialHeader(lower, String(v)))
-    : maskCredentialHeader(lower, String(value));
-}
-
 export class Redactor {
   /** Configured exact secrets (raw form, longest first) — the ones replaced in prompts. */
   readonly secrets: readonly string[];

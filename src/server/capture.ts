@@ -18,6 +18,11 @@ export interface StreamTap {
   fail(err: Error, added: string | null): void;
 }
 
+/** What a failed stream's `stream_end` names: the error's code. */
+function failureCode(err: unknown): string {
+  return (err as { code?: string } | null)?.code ?? 'stream_error';
+}
+
 /** The capture of one chat request: the fields every event shares come from the exchange and the route. */
 export class RequestCapture {
   private readonly events: RequestRecorder;
@@ -85,7 +90,7 @@ export class RequestCapture {
       },
       fail: (err, added) => {
         finish();
-        legs.end({ error: (err as { code?: string }).code ?? 'stream_error' }, added);
+        legs.end({ error: failureCode(err) }, added);
       },
     };
   }
@@ -105,7 +110,7 @@ export class RequestCapture {
         yield chunk;
       }
     } catch (err) {
-      failure = (err as { code?: string }).code ?? 'stream_error';
+      failure = failureCode(err);
       throw err;
     } finally {
       const rest = decoder.end();

@@ -138,8 +138,8 @@ class FinishWatch {
 }
 
 /**
- * Same-protocol streaming when the body is only an async iterable (a tee into the wire capture): bytes go
- * on as they arrive, pulled by the response (backpressure); a failed or unfinished stream ends in the
+ * Same-protocol streaming when the backend's answer is only an async iterable (one that cannot be taken
+ * whole, as the embedded mock's): bytes go on as they arrive, pulled by the response (backpressure); a failed or unfinished stream ends in the
  * protocol's error event.
  */
 async function* passThroughIterable(
@@ -164,9 +164,10 @@ async function* passThroughIterable(
 }
 
 /**
- * The hottest streaming case — same protocol, no capture: the backend's chunks are written to the response
- * as undici reads them (no body stream, no pipe), the response's backpressure passed back to the socket.
- * Mid-stream failures and unfinished streams still end in the protocol's error event.
+ * The hottest streaming case — same protocol: the backend's chunks are written to the response as undici
+ * reads them (no body stream, no pipe), the response's backpressure passed back to the socket, and shown to
+ * the capture's `tap` when there is one. Mid-stream failures and unfinished streams still end in the
+ * protocol's error event.
  */
 function streamToClient(
   ex: ChatExchange,
@@ -288,10 +289,12 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     const capture = deps.capture
       ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
       : null;
+    // The client's body as received: bytes when the server path kept them, else text.
+    const received = ex.rawBytes ?? ex.rawBody;
     capture?.record('inbound_request', {
       headers: ex.headers,
       payload: clientBody,
-      payloadJson: ex.rawBytes ?? ex.rawBody,
+      payloadJson: received,
       metadata: { method: ex.method, url: ex.url, protocol: from },
     });
 
@@ -304,7 +307,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     const outbound = wireBody(body, from, backend, route.model, target.stream);
     capture?.record('outbound_request', {
       payload: outbound,
-      payloadJson: outbound === clientBody ? (ex.rawBytes ?? ex.rawBody) : undefined,
+      payloadJson: outbound === clientBody ? received : undefined,
       metadata: { protocol: backend.protocol, stream: target.stream },
     });
 
@@ -314,7 +317,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       model: route.model,
       stream: target.stream,
       body: outbound,
-      rawBody: outbound === clientBody ? (ex.rawBytes ?? ex.rawBody) : undefined,
+      rawBody: outbound === clientBody ? received : undefined,
       signal: controller,
       requestId: ex.id,
       // Passed on as it comes: the stream goes straight from undici to the response (and the capture).
