@@ -3,6 +3,7 @@ import { validatePolicy } from './stores/algorithm.js';
 import { MemoryBruteForceStore } from './stores/memory.js';
 import {
   DEFAULT_BRUTE_FORCE_POLICY,
+  type AttemptResult,
   type BruteForcePolicy,
   type BruteForceStore,
   type CheckResult,
@@ -10,7 +11,20 @@ import {
   type TrackedClient,
 } from './stores/types.js';
 
-export { DEFAULT_BRUTE_FORCE_POLICY, type BruteForcePolicy, type CheckResult, type TrackedClient };
+export {
+  DEFAULT_BRUTE_FORCE_POLICY,
+  type AttemptResult,
+  type BruteForcePolicy,
+  type CheckResult,
+  type TrackedClient,
+};
+
+/** The guard's synchronous forms, by client address, when its store lives in this process. */
+export interface LocalGuard {
+  check(ip: string): CheckResult;
+  /** One attempt checked and recorded with no await in between (see AttemptResult). */
+  attempt(ip: string, succeeded: boolean): AttemptResult;
+}
 
 export interface BruteForceGuardOptions {
   policy?: Partial<BruteForcePolicy>;
@@ -27,6 +41,11 @@ export interface BruteForceGuardOptions {
 export class BruteForceGuard {
   readonly policy: Readonly<BruteForcePolicy>;
   readonly store: BruteForceStore;
+  /**
+   * Synchronous forms when the store keeps its records in this process (the memory store), else null: the
+   * auth gate then decides a request without a microtask, and atomically by construction.
+   */
+  readonly local: LocalGuard | null;
   private readonly now: () => number;
 
   constructor(options: BruteForceGuardOptions = {}) {
@@ -34,17 +53,21 @@ export class BruteForceGuard {
     validatePolicy(policy);
     this.policy = policy;
     this.store = options.store ?? new MemoryBruteForceStore(policy);
-    this.now = options.now ?? Date.now;
+    const now = options.now ?? Date.now;
+    this.now = now;
+    const local = this.store.local;
+    this.local =
+      local === undefined
+        ? null
+        : {
+            check: (ip) => local.checkNow(clientKeyFor(ip), now()),
+            attempt: (ip, succeeded) => local.attemptNow(clientKeyFor(ip), now(), succeeded),
+          };
   }
 
-  /**
-   * The same answer without a Promise, when the store can give it synchronously (the memory store);
-   * undefined otherwise. Lets the auth hook finish a valid request without a microtask round trip.
-   */
-  checkSync(ip: string): CheckResult | undefined {
-    return this.store instanceof MemoryBruteForceStore
-      ? this.store.checkNow(clientKeyFor(ip), this.now())
-      : undefined;
+  /** One attempt, checked and recorded atomically by the store (see AttemptResult). */
+  attempt(ip: string, succeeded: boolean): Promise<AttemptResult> {
+    return this.store.attempt(clientKeyFor(ip), this.now(), succeeded);
   }
 
   /** Whether the client at `ip` is blocked, and whether it has a record at all. */

@@ -317,6 +317,7 @@ describe('auth gate: brute-force protection', () => {
     const fail = () => Promise.reject(broken);
     const store: BruteForceStore = {
       check: fail,
+      attempt: fail,
       recordFailure: fail,
       recordSuccess: fail,
       list: fail,
@@ -466,7 +467,7 @@ describe('tarpit for blocked clients', () => {
       expect(await check.decide(subject(CLIENT, 'wrong'))).toMatchObject({ status: 401 });
 
       let answered: unknown;
-      void check.decide(subject(CLIENT, KEY)).then((verdict) => (answered = verdict));
+      void Promise.resolve(check.decide(subject(CLIENT, KEY))).then((verdict) => (answered = verdict));
       await vi.advanceTimersByTimeAsync(999);
       expect(answered).toBeUndefined();
       // Meanwhile another address is answered without waiting.

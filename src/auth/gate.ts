@@ -10,9 +10,10 @@ import type {
 import type { IncomingHttpHeaders } from 'node:http';
 import { errorEnvelope } from '../protocols/errors.js';
 import { protocolForPath, type Protocol } from '../protocols/types.js';
-import type { BruteForceGuard } from './brute-force.js';
+import type { AttemptResult, BruteForceGuard, LocalGuard } from './brute-force.js';
+import type { FailureOutcome } from './stores/types.js';
 import { isCorsPreflight, type BypassMatcher } from './bypass.js';
-import type { CidrMatcher } from './client-address.js';
+import { clientKeyFor, type CidrMatcher } from './client-address.js';
 import { extractCredential, type PresentedCredential } from './credentials.js';
 import type { KeySet } from './keys.js';
 
@@ -61,6 +62,11 @@ export interface AuthGateOptions {
   events?: AuthEvents;
   /** Clock for throttling store-error logs; defaults to Date.now. */
   now?: () => number;
+  /**
+   * Whether a browser's `Origin` may call the proxy (the CORS setting); key-less requests from other origins
+   * are not counted as failures. Defaults to every origin.
+   */
+  isAllowedOrigin?: (origin: string) => boolean;
   /**
    * How long a blocked client's 429 is held before it is sent (a tarpit); 0 (the default here) sends it at
    * once. At most MAX_HELD_REFUSALS wait at a time; beyond that they are sent at once (memory bound).
@@ -135,6 +141,8 @@ export interface AuthSubject {
 /** A refused request: the answer to send, in the protocol of the path. */
 export interface AuthRefusal {
   status: 401 | 429;
+  /** For a 429: the seconds in its Retry-After. */
+  retryAfterSeconds?: number;
   headers: Record<string, string>;
   body: Record<string, unknown>;
 }
@@ -152,21 +160,23 @@ export function isRefusal(verdict: AuthVerdict): verdict is AuthRefusal {
 /** The gate's logic, apart from any HTTP framework: used by the Fastify hook and by the chat lane. */
 export interface AuthCheck {
   /**
-   * The hot path, synchronous: the verdict for a valid key from an untracked address on a memory store (or
-   * with no guard), or for a public request; undefined when `decide` must run (blocked or tracked addresses,
-   * failures, a shared store).
+   * The full check (SPEC §2.3–2.5). Synchronous whenever it can be — a request that needs no key, no guard,
+   * or a guard whose records live in this process — so a valid request costs no microtask; a Promise for a
+   * shared store (one atomic round trip) and for a held 429. Either way the check of an address and the
+   * record of its attempt are one atomic step: the k-th failure is recorded before the (k+1)-th request
+   * from that address is judged, however the requests arrive (pipelined, parallel, over several replicas).
    */
-  passFast(subject: AuthSubject): string | null | undefined;
-  /** The full check (SPEC §2.3–2.5), with the brute-force store. */
-  decide(subject: AuthSubject): Promise<AuthVerdict>;
+  decide(subject: AuthSubject): AuthVerdict | Promise<AuthVerdict>;
 }
 
 /**
  * Authenticates requests (SPEC §2.3–2.5). Order: CORS pre-flight, bypass list, trusted IPs, block check (a
- * blocked client gets 429 before its key is looked at), then the key.
+ * blocked client gets 429 and its key is not looked at; with a shared store the key is verified first, in
+ * constant time, so that check and record are one round trip — the answer is the same 429), then the key.
  */
 export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   const { getKeys, guard, bypass, trustedIps, log, events = {} } = options;
+  const isAllowedOrigin = options.isAllowedOrigin ?? (() => true);
   const now = options.now ?? Date.now;
   let lastStoreErrorLogMs = -Infinity;
 
@@ -174,11 +184,17 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   // valid clients need (SPEC §7, under attack). Held on a timer, each of its connections costs almost nothing.
   const blockedDelayMs = options.blockedDelayMs ?? 0;
   let held = 0;
-  const holdBlocked = async (): Promise<void> => {
-    if (blockedDelayMs <= 0 || held >= MAX_HELD_REFUSALS) return;
+  const refuseBlocked = (url: string, retryAfterSeconds: number): AuthVerdict | Promise<AuthVerdict> => {
+    events.onRefused?.();
+    const refusal = blockedRefusal(url, retryAfterSeconds);
+    if (blockedDelayMs <= 0 || held >= MAX_HELD_REFUSALS) return refusal;
     held++;
-    await new Promise<void>((resolve) => setTimeout(resolve, blockedDelayMs).unref());
-    held--;
+    return new Promise<AuthVerdict>((resolve) => {
+      setTimeout(() => {
+        held--;
+        resolve(refusal);
+      }, blockedDelayMs).unref();
+    });
   };
 
   // A broken shared store must not lock everyone out or let everyone in: the key check still runs.
@@ -208,91 +224,114 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     return trustedIps.contains(ip) ? TRUSTED_IP_KEY_NAME : undefined;
   };
 
-  const passFast = (subject: AuthSubject): string | null | undefined => {
-    const exemption = exempt(subject);
-    if (exemption !== undefined) return exemption;
-    const { url, headers, ip } = subject;
-    if (guard !== null) {
-      const state = guard.checkSync(ip);
-      if (state === undefined || state.blocked || state.tracked) return undefined;
-    }
-    const { keyName } = presentedKeyName(url, headers);
-    if (keyName === null) return undefined;
-    events.onSuccess?.(keyName);
-    return keyName;
+  /**
+   * A key-less request that a browser made for another site's page (an `<img>` or a form pointed at the
+   * proxy): answered 401 but not counted, or any web page could get a local user's address blocked.
+   */
+  const isCrossSiteWithoutKey = (credential: PresentedCredential | null, headers: IncomingHttpHeaders) => {
+    if (credential !== null) return false;
+    if (headers['sec-fetch-site'] === 'cross-site') return true;
+    const origin = headers.origin;
+    return origin !== undefined && !isAllowedOrigin(origin);
   };
 
-  const decide = async (subject: AuthSubject): Promise<AuthVerdict> => {
-    const exemption = exempt(subject);
-    if (exemption !== undefined) return exemption;
-    const { method, url, headers, ip } = subject;
-
-    let tracked = false;
-    if (guard !== null) {
-      try {
-        const state = await guard.check(ip);
-        if (state.blocked) {
-          events.onRefused?.();
-          await holdBlocked();
-          return blockedRefusal(url, state.retryAfterSeconds);
-        }
-        tracked = state.tracked;
-      } catch (error) {
-        reportStoreError(error);
-      }
-    }
-
-    const { credential, keyName } = presentedKeyName(url, headers);
-    if (keyName !== null) {
-      if (tracked && guard !== null) await guard.recordSuccess(ip).catch(reportStoreError);
-      events.onSuccess?.(keyName);
-      return keyName;
-    }
-
+  const logFailure = (subject: AuthSubject, credential: PresentedCredential | null, counted: boolean) => {
     const kind = failureKind(credential);
     const failure = FAILURES[kind];
-    const path = pathOf(url);
     log.warn(
       {
-        method,
-        path,
-        clientAddress: ip,
+        method: subject.method,
+        path: pathOf(subject.url),
+        clientAddress: subject.ip,
         reason: failure.reason,
         credentialSource: credential?.source ?? null,
+        ...(counted ? {} : { counted: false }),
       },
       `Authentication failed (${failure.reason} API key)`,
     );
     events.onFailure?.(failure.reason);
-
-    if (guard !== null) {
-      try {
-        const outcome = await guard.recordFailure(ip);
-        if (outcome.blockedForSeconds !== undefined) {
-          log.warn(
-            {
-              method,
-              path,
-              clientAddress: ip,
-              clientKey: outcome.clientKey,
-              blockSeconds: outcome.blockedForSeconds,
-            },
-            `Blocked IP ${outcome.clientKey} for ${outcome.blockedForSeconds}s after ${outcome.failures} failed authentication attempts`,
-          );
-          events.onBlock?.();
-        }
-      } catch (error) {
-        reportStoreError(error);
-      }
-    }
-
-    return {
-      status: 401,
-      headers: { 'www-authenticate': failure.challenge },
-      body: unauthorizedBody(url, kind),
-    };
+    return kind;
   };
 
-  return { passFast, decide };
+  const logBlock = (subject: AuthSubject, outcome: FailureOutcome) => {
+    if (outcome.blockedForSeconds === undefined) return;
+    const clientKey = clientKeyFor(subject.ip);
+    log.warn(
+      {
+        method: subject.method,
+        path: pathOf(subject.url),
+        clientAddress: subject.ip,
+        clientKey,
+        blockSeconds: outcome.blockedForSeconds,
+      },
+      `Blocked IP ${clientKey} for ${outcome.blockedForSeconds}s after ${outcome.failures} failed authentication attempts`,
+    );
+    events.onBlock?.();
+  };
+
+  const unauthorized = (url: string, kind: FailureKind): AuthRefusal => ({
+    status: 401,
+    headers: { 'www-authenticate': FAILURES[kind].challenge },
+    body: unauthorizedBody(url, kind),
+  });
+
+  const succeed = (keyName: string): string => {
+    events.onSuccess?.(keyName);
+    return keyName;
+  };
+
+  /** The memory store's path: check, verify and record with no await between them. */
+  const decideLocally = (subject: AuthSubject, local: LocalGuard): AuthVerdict | Promise<AuthVerdict> => {
+    const { url, headers, ip } = subject;
+    const state = local.check(ip);
+    if (state.blocked) return refuseBlocked(url, state.retryAfterSeconds);
+    const { credential, keyName } = presentedKeyName(url, headers);
+    if (keyName !== null) {
+      if (state.tracked) local.attempt(ip, true);
+      return succeed(keyName);
+    }
+    if (isCrossSiteWithoutKey(credential, headers))
+      return unauthorized(url, logFailure(subject, credential, false));
+    const kind = logFailure(subject, credential, true);
+    const result = local.attempt(ip, false);
+    // Only a failure during a block is refused here; check() just said there is none, and nothing ran since.
+    if (result.blocked) return refuseBlocked(url, result.retryAfterSeconds);
+    logBlock(subject, result);
+    return unauthorized(url, kind);
+  };
+
+  /** A shared store's path: the key verified first, then one atomic check-and-record round trip. */
+  const decideShared = async (subject: AuthSubject, guard: BruteForceGuard): Promise<AuthVerdict> => {
+    const { url, headers, ip } = subject;
+    const { credential, keyName } = presentedKeyName(url, headers);
+    if (keyName === null && isCrossSiteWithoutKey(credential, headers)) {
+      return unauthorized(url, logFailure(subject, credential, false));
+    }
+    let result: AttemptResult | null = null;
+    try {
+      result = await guard.attempt(ip, keyName !== null);
+    } catch (error) {
+      reportStoreError(error);
+    }
+    if (result?.blocked) return refuseBlocked(url, result.retryAfterSeconds);
+    if (keyName !== null) return succeed(keyName);
+    const kind = logFailure(subject, credential, true);
+    if (result !== null) logBlock(subject, result);
+    return unauthorized(url, kind);
+  };
+
+  const decide = (subject: AuthSubject): AuthVerdict | Promise<AuthVerdict> => {
+    const exemption = exempt(subject);
+    if (exemption !== undefined) return exemption;
+    if (guard !== null) {
+      return guard.local !== null ? decideLocally(subject, guard.local) : decideShared(subject, guard);
+    }
+    const { credential, keyName } = presentedKeyName(subject.url, subject.headers);
+    if (keyName !== null) return succeed(keyName);
+    return unauthorized(subject.url, logFailure(subject, credential, true));
+  };
+
+  return { decide };
 }
 
 /**
@@ -301,32 +340,39 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
  */
 export function fastifyAuthHook(
   check: AuthCheck,
+  onRefusal?: (request: FastifyRequest, reply: FastifyReply, refusal: AuthRefusal) => void,
 ): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+  // When the gate refuses, Fastify must not go on: `done` is called only to continue.
+  const apply = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: (err?: Error) => void,
+    verdict: AuthVerdict,
+  ) => {
+    if (isRefusal(verdict)) {
+      onRefusal?.(request, reply, verdict);
+      reply.code(verdict.status).headers(verdict.headers).send(verdict.body);
+      return;
+    }
+    request.authKeyName = verdict;
+    done();
+  };
   return function authGate(request, reply, done) {
-    let verdict: string | null | undefined;
+    let verdict: AuthVerdict | Promise<AuthVerdict>;
     try {
-      verdict = check.passFast(request);
+      verdict = check.decide(request);
     } catch (error) {
       done(error as Error);
       return;
     }
-    if (verdict !== undefined) {
-      request.authKeyName = verdict;
-      done();
-      return;
+    if (verdict instanceof Promise) {
+      verdict.then(
+        (outcome) => apply(request, reply, done, outcome),
+        (error: unknown) => done(error as Error),
+      );
+    } else {
+      apply(request, reply, done, verdict);
     }
-    // When the gate refuses, Fastify must not go on: `done` is called only to continue.
-    check.decide(request).then(
-      (outcome) => {
-        if (isRefusal(outcome)) {
-          reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
-          return;
-        }
-        request.authKeyName = outcome;
-        done();
-      },
-      (error: unknown) => done(error as Error),
-    );
   };
 }
 
@@ -344,5 +390,5 @@ function blockedRefusal(url: string, retryAfterSeconds: number): AuthRefusal {
     message: BLOCKED_MESSAGE,
     retryAfter: retryAfterSeconds,
   });
-  return { status: 429, headers: { 'retry-after': String(retryAfterSeconds) }, body };
+  return { status: 429, retryAfterSeconds, headers: { 'retry-after': String(retryAfterSeconds) }, body };
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createSecureContext } from 'node:tls';
 import cors from '@fastify/cors';
@@ -10,6 +11,8 @@ import Fastify, {
   LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   type FastifyServerFactoryHandler,
   type onRequestHookHandler,
 } from 'fastify';
@@ -18,9 +21,10 @@ import type { BackendRegistry } from '../backends/registry.js';
 import { ConfigError } from '../config/errors.js';
 import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
-import { fastifyAuthHook, registerAuthDecorations, type AuthCheck } from '../auth/gate.js';
+import { fastifyAuthHook, registerAuthDecorations, type AuthCheck, type AuthRefusal } from '../auth/gate.js';
 import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
+import { ConnectionGuard } from './connections.js';
 import { registerErrorHandling } from './errors.js';
 import { registerRawJsonParser } from './raw-json.js';
 import { requestIdFor } from './request-id.js';
@@ -111,15 +115,19 @@ function laneFirstServer(
   tls: TlsFiles | null | undefined,
   timeouts: ReturnType<typeof clientTimeouts>,
   lane: () => ChatLane | null,
+  connections: ConnectionGuard,
 ) {
   return (fastifyHandler: FastifyServerFactoryHandler) => {
     const dispatch = (req: IncomingMessage, res: ServerResponse) => {
       const chatLane = lane();
       if (chatLane === null || !chatLane(req, res)) fastifyHandler(req, res);
     };
+    // Every request of a connection passes the connection's bounds first (src/server/connections.ts).
+    const admit = (req: IncomingMessage, res: ServerResponse) => connections.admit(req, res, dispatch);
     const server = tls
-      ? https.createServer({ ...tls, ...timeouts }, dispatch)
-      : http.createServer(timeouts, dispatch);
+      ? https.createServer({ ...tls, ...timeouts }, admit)
+      : http.createServer(timeouts, admit);
+    server.on('connection', (socket: Socket) => connections.accept(socket));
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     // Fastify's types expect a plain http.Server; an https.Server is one for everything Fastify does with it.
     return server as http.Server;
@@ -179,8 +187,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const timeouts = clientTimeouts(config.server);
   let lane: ChatLane | null = null;
   const corsOptions = corsOptionsFor(config);
+  const trustProxy = opts.trustProxy;
+  const connections = new ConnectionGuard({
+    isTrustedPeer: trustProxy === false ? () => false : (address) => trustProxy(address, 0),
+    // The pace at which a blocked client is answered (the tarpit's hold) is also how long its reconnects
+    // are closed at accept after an answer: with the hold off, every reconnect is answered 429.
+    quietMs: config.auth.brute_force_protection.blocked_delay_ms,
+  });
+  const closeAfterRefusal = (req: IncomingMessage, res: ServerResponse, refusal: AuthRefusal) =>
+    connections.refuse(req, res, refusal.status, refusal.retryAfterSeconds);
   const app = Fastify({
-    serverFactory: laneFirstServer(opts.tls, timeouts, () => lane),
+    serverFactory: laneFirstServer(opts.tls, timeouts, () => lane, connections),
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Our own access line (onResponse) replaces Fastify's two request log lines.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
@@ -230,7 +247,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(cors, corsOptions);
-  if (opts.auth) app.addHook('onRequest', fastifyAuthHook(opts.auth) as onRequestHookHandler);
+  if (opts.auth) {
+    const onRefusal = (request: FastifyRequest, reply: FastifyReply, refusal: AuthRefusal) =>
+      closeAfterRefusal(request.raw, reply.raw, refusal);
+    app.addHook('onRequest', fastifyAuthHook(opts.auth, onRefusal) as onRequestHookHandler);
+  }
 
   await app.register(swagger, {
     openapi: {
@@ -274,6 +295,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     maxBodyBytes: config.server.max_body_bytes,
     recordAccess,
     headers: { ...SECURITY_HEADERS, ...corsHeadersWithoutOrigin(corsOptions) },
+    onRefusal: closeAfterRefusal,
     isOpen: () => app.server.listening,
     log: opts.logger,
   });

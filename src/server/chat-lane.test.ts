@@ -155,7 +155,6 @@ describe('chat lane: what it answers itself', () => {
 
   it('runs the auth check first: a refusal is answered before the body is read', async () => {
     const refusing: AuthCheck = {
-      passFast: () => undefined,
       decide: async () => ({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: { error: 'no' } }),
     };
     const h = await start({ auth: refusing });
@@ -168,7 +167,7 @@ describe('chat lane: what it answers itself', () => {
   });
 
   it('passes the key name on, and records one access entry per request', async () => {
-    const passing: AuthCheck = { passFast: () => 'team-a', decide: async () => 'never' };
+    const passing: AuthCheck = { decide: () => 'team-a' };
     const h = await start({ auth: passing });
     await post(h.url, '/v1/chat/completions', '{"model":"m"}');
     expect(h.served[0]?.authKeyName).toBe('team-a');

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import secureJson from 'secure-json-parse';
-import { isRefusal, type AuthCheck, type AuthSubject } from '../auth/gate.js';
+import { isRefusal, type AuthCheck, type AuthRefusal, type AuthSubject } from '../auth/gate.js';
 import { resolveClientAddress } from '../auth/client-address.js';
 import { ProxyError } from '../errors.js';
 import type { AccessRecorder } from './access-log.js';
@@ -28,6 +28,8 @@ export interface ChatLaneOptions {
   recordAccess: AccessRecorder;
   /** Headers every answer carries besides its request id: security headers and CORS (SPEC §2.3, §6.5). */
   headers: Readonly<Record<string, string>>;
+  /** Told of every refusal before it is written (it may close the connection behind it). */
+  onRefusal?: (req: IncomingMessage, res: ServerResponse, refusal: AuthRefusal) => void;
   /** False once the server stops accepting: Fastify then answers 503. */
   isOpen: () => boolean;
   log: { error(obj: object, msg: string): void };
@@ -114,7 +116,7 @@ function parseJsonBody(text: string): unknown {
 }
 
 export function createChatLane(options: ChatLaneOptions): ChatLane {
-  const { auth, trustProxy, maxBodyBytes, recordAccess, headers, isOpen, log } = options;
+  const { auth, trustProxy, maxBodyBytes, recordAccess, headers, isOpen, log, onRefusal } = options;
   const match = compileMatcher(options.routes);
 
   async function serve(req: IncomingMessage, res: ServerResponse, route: ChatRoute, url: string) {
@@ -138,8 +140,10 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
     try {
       if (auth !== null) {
         const subject: AuthSubject = { method: 'POST', url, headers: req.headers, ip };
-        const verdict = auth.passFast(subject) ?? (await auth.decide(subject));
+        const decided = auth.decide(subject);
+        const verdict = decided instanceof Promise ? await decided : decided;
         if (isRefusal(verdict)) {
+          onRefusal?.(req, res, verdict);
           writeJson(responder, verdict.status, verdict.body, verdict.headers);
           return;
         }

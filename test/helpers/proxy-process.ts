@@ -40,11 +40,14 @@ export async function startProxyProcess(
   let out = '';
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let watchdog: NodeJS.Timeout | undefined;
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       out += chunk.toString('utf8');
       const match = /"msg":"LLM Interactive Proxy listening on (https?:\/\/[^"]+)"/.exec(out);
       if (match?.[1]) {
+        // Started: the watchdog is for start-up only and must never kill a proxy in the middle of a test.
+        clearTimeout(watchdog);
         child.stdout?.off('data', onData);
         child.stdout?.on('data', (c: Buffer) => (out += c.toString('utf8')));
         resolve(match[1]);
@@ -56,7 +59,7 @@ export async function startProxyProcess(
       reject(new Error(`proxy exited with ${code} before listening:\n${err}\n${out}`)),
     );
     // The port is read from the info-level banner: a child started above info would never show it.
-    setTimeout(() => {
+    watchdog = setTimeout(() => {
       child.kill('SIGKILL'); // never leave a half-started proxy behind
       reject(new Error(`proxy did not log its listening line in time:\n${err}\n${out}`));
     }, 15_000).unref();

@@ -1,5 +1,6 @@
 import { MemoryBruteForceStore } from './memory.js';
 import type {
+  AttemptResult,
   BruteForcePolicy,
   BruteForceStore,
   CheckResult,
@@ -88,6 +89,10 @@ export class FallbackBruteForceStore implements BruteForceStore {
 
   check(clientKey: string, nowMs: number): Promise<CheckResult> {
     return this.run((store) => store.check(clientKey, nowMs));
+  }
+
+  attempt(clientKey: string, nowMs: number, succeeded: boolean): Promise<AttemptResult> {
+    return this.run((store) => store.attempt(clientKey, nowMs, succeeded));
   }
 
   recordFailure(clientKey: string, nowMs: number): Promise<FailureOutcome> {

@@ -7,15 +7,18 @@ import {
   validatePolicy,
 } from './algorithm.js';
 import type {
+  AttemptResult,
   BruteForcePolicy,
   BruteForceStore,
   CheckResult,
   FailureOutcome,
   FailureRecord,
+  LocalBruteForceStore,
   TrackedClient,
 } from './types.js';
 
 const NOT_TRACKED: CheckResult = Object.freeze({ blocked: false, tracked: false });
+const SUCCEEDED: AttemptResult = Object.freeze({ blocked: false, failures: 0 });
 
 /**
  * Brute-force records in process memory, bounded at `maxTrackedClients` (SPEC §2.5.5).
@@ -26,7 +29,8 @@ const NOT_TRACKED: CheckResult = Object.freeze({ blocked: false, tracked: false 
  * already ended and is older — and a record still blocked goes only when every record is blocked. A flood
  * from many addresses thus churns through unblocked records and cannot free an attacker from its block.
  */
-export class MemoryBruteForceStore implements BruteForceStore {
+export class MemoryBruteForceStore implements BruteForceStore, LocalBruteForceStore {
+  readonly local: LocalBruteForceStore = this;
   private readonly unblocked = new Map<string, FailureRecord>();
   private readonly blocked = new Map<string, FailureRecord>();
 
@@ -36,6 +40,10 @@ export class MemoryBruteForceStore implements BruteForceStore {
 
   async check(clientKey: string, nowMs: number): Promise<CheckResult> {
     return this.checkNow(clientKey, nowMs);
+  }
+
+  async attempt(clientKey: string, nowMs: number, succeeded: boolean): Promise<AttemptResult> {
+    return this.attemptNow(clientKey, nowMs, succeeded);
   }
 
   async recordFailure(clientKey: string, nowMs: number): Promise<FailureOutcome> {
@@ -75,6 +83,19 @@ export class MemoryBruteForceStore implements BruteForceStore {
       return NOT_TRACKED;
     }
     return checkRecord(record, nowMs, this.policy);
+  }
+
+  attemptNow(clientKey: string, nowMs: number, succeeded: boolean): AttemptResult {
+    const state = this.checkNow(clientKey, nowMs);
+    if (state.blocked) return state;
+    if (succeeded) {
+      if (state.tracked) this.forget(clientKey);
+      return SUCCEEDED;
+    }
+    const outcome = this.recordFailureNow(clientKey, nowMs);
+    return outcome.blockedForSeconds === undefined
+      ? { blocked: false, failures: outcome.failures }
+      : { blocked: false, failures: outcome.failures, blockedForSeconds: outcome.blockedForSeconds };
   }
 
   recordFailureNow(clientKey: string, nowMs: number): FailureOutcome {

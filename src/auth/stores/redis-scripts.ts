@@ -54,11 +54,12 @@ return { num(r.f), num(r.l), num(r.b), num(r.s) }
 `;
 
 /**
- * KEYS: record, unblocked, blocked, seq. ARGV: prefix, client, now, maxFailedAttempts, ttlSeconds,
- * initialBlockSeconds, blockMultiplier, maxBlockSeconds, maxTrackedClients. Returns {failures, blockSeconds}
- * (blockSeconds '' when this failure started no block).
+ * The failure logic shared by FAILURE_SCRIPT and ATTEMPT_SCRIPT. KEYS: record, unblocked, blocked, seq.
+ * ARGV: prefix, client, now, maxFailedAttempts, ttlSeconds, initialBlockSeconds, blockMultiplier,
+ * maxBlockSeconds, maxTrackedClients. Defines `recordFailure(previous)`, which stores the failure and
+ * returns (failures, blockSeconds), blockSeconds 0 when this failure started no block.
  */
-export const FAILURE_SCRIPT = `${COMMON}
+const FAILURE_LOGIC = `${COMMON}
 local member, now = ARGV[2], tonumber(ARGV[3])
 local maxFailed, ttlSeconds = tonumber(ARGV[4]), tonumber(ARGV[5])
 local initialBlock, multiplier = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -91,47 +92,77 @@ local function evictOne()
   if not u or blockEndedFirst then drop(b) else drop(u) end
 end
 
-local previous = load(KEYS[1])
-if previous then
-  drop(member)
-else
-  redis.call('ZREM', UNBLOCKED, member)
-  redis.call('ZREM', BLOCKED, member)
-  pruneExpired(UNBLOCKED)
-  pruneExpired(BLOCKED)
-  while count() >= maxTracked do evictOne() end
-end
+local function recordFailure(previous)
+  if previous then
+    drop(member)
+  else
+    redis.call('ZREM', UNBLOCKED, member)
+    redis.call('ZREM', BLOCKED, member)
+    pruneExpired(UNBLOCKED)
+    pruneExpired(BLOCKED)
+    while count() >= maxTracked do evictOne() end
+  end
 
--- algorithm.ts applyFailure / nextBlockSeconds
-local current = previous
-if current and isForgotten(current, now, ttlSeconds) then current = nil end
-local failures = (current and current.f or 0) + 1
-local nextBlock = 0
-if current and isBlocked(current, now) then
-  nextBlock = 0
-elseif current and current.s > 0 then
-  nextBlock = math.ceil(current.s * multiplier)
-elseif failures >= maxFailed then
-  nextBlock = initialBlock
-end
-local blockSeconds = math.min(nextBlock, maxBlock)
-local r
-if blockSeconds == 0 then
-  r = { f = failures, l = now, b = current and current.b or 0, s = current and current.s or 0 }
-else
-  r = { f = failures, l = now, b = now + blockSeconds * 1000, s = blockSeconds }
-end
+  -- algorithm.ts applyFailure / nextBlockSeconds
+  local current = previous
+  if current and isForgotten(current, now, ttlSeconds) then current = nil end
+  local failures = (current and current.f or 0) + 1
+  local nextBlock = 0
+  if current and isBlocked(current, now) then
+    nextBlock = 0
+  elseif current and current.s > 0 then
+    nextBlock = math.ceil(current.s * multiplier)
+  elseif failures >= maxFailed then
+    nextBlock = initialBlock
+  end
+  local blockSeconds = math.min(nextBlock, maxBlock)
+  local r
+  if blockSeconds == 0 then
+    r = { f = failures, l = now, b = current and current.b or 0, s = current and current.s or 0 }
+  else
+    r = { f = failures, l = now, b = now + blockSeconds * 1000, s = blockSeconds }
+  end
 
-redis.call('HSET', KEYS[1], 'f', num(r.f), 'l', num(r.l), 'b', num(r.b), 's', num(r.s))
--- Forgotten a window after the last activity (isForgotten), +1 ms so expiry never precedes the rule.
-redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(r.l, r.b) + ttlSeconds * 1000 - now) + 1)
-local seq = redis.call('INCR', KEYS[4])
-redis.call('ZADD', isBlocked(r, now) and BLOCKED or UNBLOCKED, seq, member)
--- Every record is gone once the longest block and a window have passed: so are the indexes then.
-local indexLifeMs = (maxBlock + ttlSeconds) * 1000 + 1000
-for _, key in ipairs({ UNBLOCKED, BLOCKED, KEYS[4] }) do redis.call('PEXPIRE', key, indexLifeMs) end
+  redis.call('HSET', KEYS[1], 'f', num(r.f), 'l', num(r.l), 'b', num(r.b), 's', num(r.s))
+  -- Forgotten a window after the last activity (isForgotten), +1 ms so expiry never precedes the rule.
+  redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(r.l, r.b) + ttlSeconds * 1000 - now) + 1)
+  local seq = redis.call('INCR', KEYS[4])
+  redis.call('ZADD', isBlocked(r, now) and BLOCKED or UNBLOCKED, seq, member)
+  -- Every record is gone once the longest block and a window have passed: so are the indexes then.
+  local indexLifeMs = (maxBlock + ttlSeconds) * 1000 + 1000
+  for _, key in ipairs({ UNBLOCKED, BLOCKED, KEYS[4] }) do redis.call('PEXPIRE', key, indexLifeMs) end
+  return failures, blockSeconds
+end
+`;
 
+/**
+ * A failure recorded whatever the client's state (the store's primitive; the gate uses ATTEMPT_SCRIPT).
+ * KEYS and ARGV as FAILURE_LOGIC. Returns {failures, blockSeconds} (blockSeconds '' when this failure
+ * started no block).
+ */
+export const FAILURE_SCRIPT = `${FAILURE_LOGIC}
+local failures, blockSeconds = recordFailure(load(KEYS[1]))
 return { num(failures), blockSeconds > 0 and num(blockSeconds) or '' }
+`;
+
+/**
+ * One authentication attempt, checked and recorded in one atomic step (memory.ts attemptNow). KEYS and ARGV
+ * as FAILURE_LOGIC, plus ARGV[10] '1' when the presented key was valid. Returns {'blocked', blockedUntilMs}
+ * (nothing recorded), {'ok'} (the record cleared) or {'failed', failures, blockSeconds}.
+ */
+export const ATTEMPT_SCRIPT = `${FAILURE_LOGIC}
+local previous = load(KEYS[1])
+if previous and isForgotten(previous, now, ttlSeconds) then
+  drop(member)
+  previous = nil
+end
+if previous and isBlocked(previous, now) then return { 'blocked', num(previous.b) } end
+if ARGV[10] == '1' then
+  if previous then drop(member) end
+  return { 'ok' }
+end
+local failures, blockSeconds = recordFailure(previous)
+return { 'failed', num(failures), blockSeconds > 0 and num(blockSeconds) or '' }
 `;
 
 /** KEYS: record, unblocked, blocked. ARGV: prefix, client. Returns 1 if the client had a record. */
@@ -140,22 +171,30 @@ return drop(ARGV[2]) and 1 or 0
 `;
 
 /**
- * KEYS: -, unblocked, blocked. ARGV: prefix, now, ttlSeconds. Drops forgotten records (as the memory store's
- * list does) and returns the rest flat: client, f, l, b, s, client, … — blocked clients first.
+ * One page of the tracked clients, so that listing 100k records never holds Redis (and every replica's
+ * authentication) for one long script. KEYS: -, unblocked, blocked. ARGV: prefix, now, ttlSeconds, set
+ * ('b' blocked, 'u' unblocked), after (the sequence score the previous page ended at, '-inf' to start),
+ * count. Pages are keyed by score, which never changes for a member, so records added or dropped between
+ * pages do not shift the ones still to come. Drops forgotten records (as the memory store's list does).
+ * Returns {lastScore or '', client, f, l, b, s, client, …}; '' when the set has no more members.
  */
-export const LIST_SCRIPT = `${COMMON}
+export const LIST_PAGE_SCRIPT = `${COMMON}
 local now, ttlSeconds = tonumber(ARGV[2]), tonumber(ARGV[3])
-local out = {}
-for _, set in ipairs({ BLOCKED, UNBLOCKED }) do
-  for _, member in ipairs(redis.call('ZRANGE', set, 0, -1)) do
-    local r = load(RECORD_PREFIX .. member)
-    if not r or isForgotten(r, now, ttlSeconds) then
-      drop(member)
-    else
-      for _, v in ipairs({ member, num(r.f), num(r.l), num(r.b), num(r.s) }) do out[#out + 1] = v end
-    end
+local set = ARGV[4] == 'b' and BLOCKED or UNBLOCKED
+local after = ARGV[5] == '-inf' and '-inf' or ('(' .. ARGV[5])
+local page = redis.call('ZRANGEBYSCORE', set, after, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))
+local out = { '' }
+for i = 1, #page, 2 do
+  local member = page[i]
+  out[1] = page[i + 1]
+  local r = load(RECORD_PREFIX .. member)
+  if not r or isForgotten(r, now, ttlSeconds) then
+    drop(member)
+  else
+    for _, v in ipairs({ member, num(r.f), num(r.l), num(r.b), num(r.s) }) do out[#out + 1] = v end
   end
 end
+if #page < tonumber(ARGV[6]) * 2 then out[1] = '' end
 return out
 `;
 

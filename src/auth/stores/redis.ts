@@ -1,7 +1,15 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { checkRecord, describeRecord, validatePolicy } from './algorithm.js';
-import { CHECK_SCRIPT, FAILURE_SCRIPT, FORGET_SCRIPT, LIST_SCRIPT, SIZE_SCRIPT } from './redis-scripts.js';
+import { checkRecord, describeRecord, secondsLeft, validatePolicy } from './algorithm.js';
+import {
+  ATTEMPT_SCRIPT,
+  CHECK_SCRIPT,
+  FAILURE_SCRIPT,
+  FORGET_SCRIPT,
+  LIST_PAGE_SCRIPT,
+  SIZE_SCRIPT,
+} from './redis-scripts.js';
 import type {
+  AttemptResult,
   BruteForcePolicy,
   BruteForceStore,
   CheckResult,
@@ -29,11 +37,14 @@ export const DEFAULT_REDIS_KEY_PREFIX = 'llm-interactive-proxy:{brute-force}:';
 const DEFAULT_COMMAND_TIMEOUT_MS = 250;
 const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 const MAX_RECONNECT_DELAY_MS = 2000;
+/** Records per list script call: each call holds Redis for well under a millisecond. */
+const LIST_PAGE_SIZE = 500;
 
 type Reply = string | null;
 interface ScriptCommands {
   bfCheck(k1: string, k2: string, k3: string, ...argv: string[]): Promise<Reply[] | null>;
   bfFailure(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<[string, string]>;
+  bfAttempt(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<string[]>;
   bfForget(k1: string, k2: string, k3: string, ...argv: string[]): Promise<number>;
   bfList(k1: string, k2: string, k3: string, ...argv: string[]): Promise<string[]>;
   bfSize(k1: string, k2: string, k3: string, ...argv: string[]): Promise<number>;
@@ -115,7 +126,8 @@ export class RedisBruteForceStore implements BruteForceStore {
     client.defineCommand('bfCheck', { numberOfKeys: 3, lua: CHECK_SCRIPT });
     client.defineCommand('bfFailure', { numberOfKeys: 4, lua: FAILURE_SCRIPT });
     client.defineCommand('bfForget', { numberOfKeys: 3, lua: FORGET_SCRIPT });
-    client.defineCommand('bfList', { numberOfKeys: 3, lua: LIST_SCRIPT });
+    client.defineCommand('bfAttempt', { numberOfKeys: 4, lua: ATTEMPT_SCRIPT });
+    client.defineCommand('bfList', { numberOfKeys: 3, lua: LIST_PAGE_SCRIPT });
     client.defineCommand('bfSize', { numberOfKeys: 3, lua: SIZE_SCRIPT });
     this.client = client;
     this.firstConnection = this.waitUntilReady(redisOptions.connectTimeout as number, true).finally(() => {
@@ -182,6 +194,31 @@ export class RedisBruteForceStore implements BruteForceStore {
     return outcome;
   }
 
+  async attempt(clientKey: string, nowMs: number, succeeded: boolean): Promise<AttemptResult> {
+    await this.connected();
+    const [state, a, b] = await this.client.bfAttempt(
+      this.recordKey(clientKey),
+      ...this.indexKeys,
+      this.seqKey,
+      this.recordPrefix,
+      clientKey,
+      String(nowMs),
+      ...this.policyArgs,
+      succeeded ? '1' : '0',
+    );
+    if (state === 'blocked') {
+      const retryAfterSeconds = secondsLeft(
+        { failures: 0, lastFailureMs: 0, blockedUntilMs: Number(a), lastBlockSeconds: 0 },
+        nowMs,
+      );
+      return { blocked: true, retryAfterSeconds };
+    }
+    if (state === 'ok') return { blocked: false, failures: 0 };
+    const result: AttemptResult = { blocked: false, failures: Number(a) };
+    if (b !== '' && b !== undefined) result.blockedForSeconds = Number(b);
+    return result;
+  }
+
   async recordSuccess(clientKey: string): Promise<void> {
     await this.forget(clientKey);
   }
@@ -190,18 +227,28 @@ export class RedisBruteForceStore implements BruteForceStore {
     return this.forget(clientKey);
   }
 
+  /** Every tracked client, blocked first, read in pages (see LIST_PAGE_SCRIPT). */
   async list(nowMs: number): Promise<TrackedClient[]> {
     await this.connected();
-    const flat = await this.client.bfList(
-      this.indexKeys[0],
-      ...this.indexKeys,
-      this.recordPrefix,
-      String(nowMs),
-      String(this.options.policy.ttlSeconds),
-    );
     const clients: TrackedClient[] = [];
-    for (let i = 0; i + 4 < flat.length; i += 5) {
-      clients.push(describeRecord(flat[i] as string, toRecord(flat, i + 1), nowMs));
+    for (const set of ['b', 'u']) {
+      let after = '-inf';
+      do {
+        const [last, ...flat] = await this.client.bfList(
+          this.indexKeys[0],
+          ...this.indexKeys,
+          this.recordPrefix,
+          String(nowMs),
+          String(this.options.policy.ttlSeconds),
+          set,
+          after,
+          String(LIST_PAGE_SIZE),
+        );
+        for (let i = 0; i + 4 < flat.length; i += 5) {
+          clients.push(describeRecord(flat[i] as string, toRecord(flat, i + 1), nowMs));
+        }
+        after = last ?? '';
+      } while (after !== '');
     }
     return clients;
   }

@@ -37,8 +37,18 @@ export type CheckResult =
   /** `tracked` says whether the store holds a record, so a success only touches the store when needed. */
   { blocked: false; tracked: boolean } | { blocked: true; retryAfterSeconds: number };
 
+/**
+ * The outcome of one authentication attempt, decided and recorded as one atomic step: refused while the
+ * address is blocked (the attempt is then not recorded), else the success clears the record or the failure
+ * is counted. Nothing can happen to the address's record between the check and the record, so a burst of
+ * attempts (pipelined on one connection or parallel over many, on any replica) is judged exactly as the
+ * same attempts one at a time.
+ */
+export type AttemptResult =
+  { blocked: true; retryAfterSeconds: number } | ({ blocked: false } & FailureOutcome);
+
 export interface FailureOutcome {
-  /** Failures counted for the client, this one included. */
+  /** Failures counted for the client, this one included (0 after a success). */
   failures: number;
   /** Set when this failure started a block: its length in seconds. */
   blockedForSeconds?: number;
@@ -62,6 +72,8 @@ export interface TrackedClient {
  */
 export interface BruteForceStore {
   check(clientKey: string, nowMs: number): Promise<CheckResult>;
+  /** One attempt, checked and recorded atomically (see {@link AttemptResult}). */
+  attempt(clientKey: string, nowMs: number, succeeded: boolean): Promise<AttemptResult>;
   recordFailure(clientKey: string, nowMs: number): Promise<FailureOutcome>;
   /** Forgets the client's failures and blocks (a successful authentication). */
   recordSuccess(clientKey: string): Promise<void>;
@@ -70,4 +82,15 @@ export interface BruteForceStore {
   unblock(clientKey: string): Promise<boolean>;
   size(): Promise<number>;
   close?(): Promise<void>;
+  /**
+   * The same operations without a Promise, when the records live in this process (the memory store): the
+   * auth gate then decides with no await at all between the check and the record.
+   */
+  readonly local?: LocalBruteForceStore;
+}
+
+/** Synchronous forms of a store whose records live in this process. */
+export interface LocalBruteForceStore {
+  checkNow(clientKey: string, nowMs: number): CheckResult;
+  attemptNow(clientKey: string, nowMs: number, succeeded: boolean): AttemptResult;
 }
