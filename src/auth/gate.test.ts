@@ -46,6 +46,7 @@ function build(
     store?: BruteForceStore;
     trustedIps?: string[];
     trustedProxies?: string[];
+    corsOrigins?: string[];
   } = {},
 ): Harness {
   const clock = { ms: 1_700_000_000_000 };
@@ -73,6 +74,9 @@ function build(
       guard,
       bypass: new BypassMatcher(DEFAULT_BYPASS_PATHS),
       trustedIps: new CidrMatcher(options.trustedIps ?? []),
+      isAllowedOrigin: options.corsOrigins
+        ? (origin) => options.corsOrigins?.includes(origin) === true
+        : undefined,
       log: {
         warn: (obj, msg) => logs.push({ level: 'warn', obj, msg }),
         error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
@@ -332,6 +336,51 @@ describe('auth gate: brute-force protection', () => {
     await h.send({ method: 'GET', url: '/v1/models' });
     expect(h.logs.filter((line) => line.level === 'error')).toHaveLength(2);
     expect(h.logs.find((line) => line.level === 'error')?.obj).toEqual({ err: broken.message });
+  });
+});
+
+describe('auth gate: key-less requests a browser made for another site', () => {
+  it('answers cross-site key-less requests 401 without counting them, so no web page can block a user', async () => {
+    const h = build();
+    for (let i = 0; i < 20; i++) {
+      const res = await h.send({
+        method: 'GET',
+        url: '/v1/models',
+        headers: { 'sec-fetch-site': 'cross-site' },
+      });
+      expect(res.statusCode).toBe(401);
+    }
+    expect(await h.guard?.size()).toBe(0);
+    expect(h.logs.filter((line) => line.msg.startsWith('Authentication failed'))).toHaveLength(20);
+    expect(h.logs[0]?.obj).toMatchObject({ reason: 'missing', counted: false });
+    const res = await h.send({ method: 'GET', url: '/v1/models', headers: bearer(KEY) });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('does not count a key-less request from an Origin outside --cors-origin, counts one from inside', async () => {
+    const h = build({ corsOrigins: ['https://chat.example'] });
+    for (let i = 0; i < 6; i++) {
+      const res = await h.send({
+        method: 'GET',
+        url: '/v1/models',
+        headers: { origin: 'https://evil.example' },
+      });
+      expect(res.statusCode).toBe(401);
+    }
+    expect(await h.guard?.size()).toBe(0);
+    await h.send({ method: 'GET', url: '/v1/models', headers: { origin: 'https://chat.example' } });
+    expect((await h.guard?.list())?.map((client) => client.failures)).toEqual([1]);
+  });
+
+  it('still counts a wrong key, whoever sends it, and a same-site key-less request', async () => {
+    const h = build({ policy: { maxFailedAttempts: 2 } });
+    const crossSiteWrongKey = { 'sec-fetch-site': 'cross-site', ...bearer('wrong') };
+    expect((await h.send({ method: 'GET', url: '/v1/models', headers: crossSiteWrongKey })).statusCode).toBe(
+      401,
+    );
+    const sameSite = { 'sec-fetch-site': 'same-origin' };
+    expect((await h.send({ method: 'GET', url: '/v1/models', headers: sameSite })).statusCode).toBe(401);
+    expect((await h.send({ method: 'GET', url: '/v1/models', headers: bearer(KEY) })).statusCode).toBe(429);
   });
 });
 

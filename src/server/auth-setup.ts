@@ -266,9 +266,12 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   const { guard, shared } = await setupBruteForce(bf, logger, metrics);
   if (guard) metrics.trackedClientsSource = () => guard.size();
 
+  const corsOrigins = new Set(config.server.cors_origins);
   const check = createAuthCheck({
     getKeys: () => reloader.keys,
     guard,
+    // With no --cors-origin every origin may call the proxy; cross-site key-less requests still go uncounted.
+    isAllowedOrigin: corsOrigins.size > 0 ? (origin) => corsOrigins.has(origin) : undefined,
     blockedDelayMs: bf.blocked_delay_ms,
     bypass,
     trustedIps,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
@@ -130,5 +131,69 @@ describe.each(STORES)('brute-force bursts on the $name', (store) => {
     expect(statuses.filter((status) => status === 429)).toHaveLength(295);
     expect(await pipelined(url, [guess(REAL_KEY_AT)])).toEqual([429]);
     await expect.poll(() => failuresLogged(proxy as ProxyProcess)).toBe(5);
+  });
+});
+
+describe('a pipelined flood from one address', () => {
+  let proxy: ProxyProcess | undefined;
+  afterEach(async () => {
+    await proxy?.stop();
+    proxy = undefined;
+  });
+
+  /** One connection from `localAddress` writing `requests` at once, until the proxy closes it. */
+  function pump(url: string, localAddress: string, requests: string): Promise<void> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve) => {
+      const socket = connect({ port: Number(port), host: hostname, localAddress }, () =>
+        socket.write(requests),
+      );
+      socket.on('data', () => undefined);
+      socket.on('error', () => undefined);
+      socket.once('close', () => resolve());
+    });
+  }
+
+  function rssMb(pid: number): number {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+  }
+
+  it('neither starves a valid client nor grows memory: 320 connections of 1,000 guesses each', async () => {
+    // Default settings (the 1 s tarpit included): what a user runs.
+    proxy = await startProxyProcess([], { LLM_INTERACTIVE_PROXY_API_KEY: KEY });
+    const { url } = proxy;
+    const pid = proxy.child.pid as number;
+    const burst = Array.from({ length: GUESSES }, (_, i) => guess(i === REAL_KEY_AT ? 0 : i)).join('');
+    let flooding = true;
+    let peakRss = rssMb(pid);
+    // The attacker is 127.0.0.2 (any 127/8 address is this machine); the valid client 127.0.0.1.
+    const attacker = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 40; i++) {
+          await pump(url, '127.0.0.2', burst);
+          peakRss = Math.max(peakRss, rssMb(pid));
+        }
+      }),
+    ).finally(() => {
+      flooding = false;
+    });
+    const valid: number[] = [];
+    while (flooding && valid.length < 5000) {
+      const res = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } });
+      await res.arrayBuffer();
+      valid.push(res.status);
+    }
+    await attacker;
+    expect(valid.length).toBeGreaterThan(0);
+    expect(valid.every((status) => status === 200)).toBe(true);
+    // Before per-connection bounds the same flood took the proxy to 400–870 MB.
+    expect(peakRss).toBeLessThan(200);
+    const failures = proxy
+      .stdout()
+      .split('\n')
+      .filter((line) => line.includes('Authentication failed'));
+    expect(failures).toHaveLength(5);
+    expect(failures.every((line) => line.includes('"clientAddress":"127.0.0.2"'))).toBe(true);
   });
 });

@@ -112,6 +112,31 @@ describe('RedisBruteForceStore', () => {
     expect(await store?.size()).toBe(2);
   });
 
+  it('lists every tracked client in pages of 500, blocked first', async () => {
+    const [store] = replicas(1, { policy: { ...policy, maxFailedAttempts: 2 } });
+    const address = (i: number) => `10.1.${i >> 8}.${i & 255}`;
+    // 700 clients blocked (two failures) and 501 only tracked (one): two pages of each kind.
+    const clients = Array.from({ length: 1201 }, (_, i) => address(i));
+    await Promise.all(clients.map((client) => store?.recordFailure(client, T0)));
+    await Promise.all(clients.slice(0, 700).map((client) => store?.recordFailure(client, T0)));
+    // ioredis sends EVALSHA, and EVAL the first time a script is not cached yet.
+    const scriptCalls = async () => {
+      const stats = await inspector.info('commandstats');
+      return [...stats.matchAll(/cmdstat_eval(?:sha)?:calls=(\d+)/g)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
+    };
+    const before = await scriptCalls();
+    const listed = (await store?.list(T0)) ?? [];
+    // One bounded script call per page (500 + 200 blocked, 500 + 1 tracked), never one over everything.
+    expect((await scriptCalls()) - before).toBe(4);
+    expect(listed).toHaveLength(1201);
+    expect(listed.slice(0, 700).every((client) => client.blocked)).toBe(true);
+    expect(listed.slice(700).some((client) => client.blocked)).toBe(false);
+    expect(new Set(listed.map((client) => client.address))).toEqual(new Set(clients));
+  });
+
   it('survives a script cache flush (a restarted Redis)', async () => {
     const [store] = replicas(1);
     await store?.recordFailure('192.0.2.6', T0);
