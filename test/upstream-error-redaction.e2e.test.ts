@@ -144,7 +144,7 @@ describe('upstream errors are redacted after decoding, same protocol and transla
     ['anthropic', 'openai:body-json', 'translated'],
     ['anthropic', 'anthropic:body-json', 'same protocol'],
     ['openai', 'anthropic:body-json', 'translated'],
-  ] as const)('a JSON error body with an escaped key: %s client, %s (%s)', async (client, model) => {
+  ] as const)('a JSON error body with an escaped key: %s client, %s (%s)', async (client, model, _path) => {
     const answer = await ask(client, model);
     expect(answer.status).toBe(401);
     for (const secret of SECRETS) expect(answer.all).not.toContain(secret);
@@ -166,7 +166,7 @@ describe('upstream errors are redacted after decoding, same protocol and transla
     ['anthropic', 'anthropic:stream-error', 'same protocol'],
     ['anthropic', 'openai:stream-error', 'translated'],
     ['openai', 'anthropic:stream-error', 'translated'],
-  ] as const)('an error event inside a 200 stream: %s client, %s (%s)', async (client, model) => {
+  ] as const)('an error event inside a 200 stream: %s client, %s (%s)', async (client, model, _path) => {
     const answer = await ask(client, model, true);
     expect(answer.status).toBe(200);
     expect(answer.all).toContain('partial');
