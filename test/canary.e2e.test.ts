@@ -9,10 +9,14 @@ import { startAnthropicUpstream } from './helpers/anthropic-upstream.js';
 import { startGeminiUpstream } from './helpers/gemini-upstream.js';
 import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { rawExchange } from './reliability/support.js';
 
 /**
  * The canary test (SPEC §3): real traffic with canary secrets, then every byte the proxy wrote — stdout,
  * stderr, its log file, every capture file, every response body — is searched for them. Zero hits.
+ * Run at debug and at trace level (where the HTTP server logs what it could not parse), with well-formed
+ * traffic and with requests the proxy must refuse: broken HTTP, oversized headers, bad JSON, a body over
+ * the limit.
  */
 const CANARY = {
   proxy: 'canary-proxy-key-Zq7xW2vB9nL4',
@@ -24,12 +28,56 @@ const CANARY = {
   wrongKey: 'canary-wrong-key-Jd8fL3nZ7',
 };
 
-describe('canary: no secret ever leaves the proxy', () => {
+/** Small enough that a body over it is quick to send; every well-formed request below fits. */
+const MAX_BODY_BYTES = 65_536;
+
+/** Requests the proxy refuses, each carrying canaries where a careless log would copy them. */
+function malformedRequests(): Array<[string, string]> {
+  const creds = `Authorization: Bearer ${CANARY.proxy}\r\nx-api-key: ${CANARY.wrongKey}\r\n`;
+  const json = (body: string) =>
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const badJson = `{"model":"gpt-4o","messages":[{"role":"user","content":"${CANARY.openai} ${CANARY.teamKey}"}`;
+  const overLimit = JSON.stringify({
+    model: 'gpt-4o',
+    messages: [{ role: 'user', content: `${CANARY.anthropic} ${'x'.repeat(MAX_BODY_BYTES)}` }],
+  });
+  return [
+    [
+      'invalid header',
+      `GET /v1/models HTTP/1.1\r\nHost: a\r\n${creds}Bad Header ${CANARY.authToken}\r\n\r\n`,
+    ],
+    ['invalid method', `G@T /v1/models?key=${CANARY.teamKey} HTTP/1.1\r\nHost: a\r\n${creds}\r\n`],
+    ['header overflow', `GET /v1/models HTTP/1.1\r\nHost: a\r\n${creds}X-Big: ${'y'.repeat(20_000)}\r\n\r\n`],
+    [
+      'length and chunked',
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\n${creds}Transfer-Encoding: chunked\r\n` +
+        json(`${CANARY.gemini}`),
+    ],
+    ['bad JSON (chat)', `POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\n${creds}${json(badJson)}`],
+    [
+      'bad JSON (anthropic)',
+      `POST /anthropic/v1/messages HTTP/1.1\r\nHost: a\r\nx-api-key: ${CANARY.teamKey}\r\n${json(badJson)}`,
+    ],
+    ['body over the limit', `POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\n${creds}${json(overLimit)}`],
+  ];
+}
+
+/**
+ * Every JSON array of byte values in `text` (how JSON writes a Buffer), decoded: a secret written as bytes
+ * is still written.
+ */
+function withBytesDecoded(text: string): string {
+  const arrays = text.match(/\[\d{1,3}(?:,\d{1,3}){3,}\]/g) ?? [];
+  return arrays.map((a) => Buffer.from(JSON.parse(a) as number[]).toString('latin1')).join('\n');
+}
+
+describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves the proxy', (level) => {
   let openai: OpenAIUpstream;
   const closers: Array<() => Promise<void>> = [];
   let proxy: ProxyProcess;
   let dir: string;
   const bodies: string[] = [];
+  const refused: Array<[string, number]> = [];
 
   const record = async (res: Response): Promise<Response> => {
     bodies.push(await res.clone().text());
@@ -62,7 +110,9 @@ describe('canary: no secret ever leaves the proxy', () => {
         '--capture-max-files',
         '50',
         '--log-level',
-        'debug',
+        level,
+        '--max-body-bytes',
+        String(MAX_BODY_BYTES),
       ],
       {
         LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
@@ -136,6 +186,11 @@ describe('canary: no secret ever leaves the proxy', () => {
     await recordingFetch(`${proxy.url}/internal/health`, { headers: { 'x-api-key': CANARY.proxy } });
     await recordingFetch(`${proxy.url}/metrics`, { headers: { 'x-api-key': CANARY.proxy } });
     await recordingFetch(`${proxy.url}/admin/auth/blocks`, { headers: { 'x-api-key': CANARY.proxy } });
+    for (const [what, bytes] of malformedRequests()) {
+      const answer = await rawExchange(proxy.url, bytes);
+      refused.push([what, answer.status]);
+      bodies.push(answer.raw);
+    }
     expect(await proxy.stop()).toBe(0);
   });
 
@@ -156,10 +211,27 @@ describe('canary: no secret ever leaves the proxy', () => {
     for (const f of captureFiles) written[f] = readFileSync(join(dir, f), 'utf8');
     for (const [where, text] of Object.entries(written)) {
       if (where !== 'stderr') expect(text.length, `${where} is empty`).toBeGreaterThan(0);
+      const searched = text + withBytesDecoded(text);
       for (const [name, canary] of Object.entries(CANARY)) {
-        expect(text.includes(canary), `${name} canary found in ${where}`).toBe(false);
+        expect(searched.includes(canary), `${name} canary found in ${where}`).toBe(false);
       }
     }
+  });
+
+  it('refused every malformed request with the right status', () => {
+    expect(refused).toEqual([
+      ['invalid header', 400],
+      ['invalid method', 400],
+      ['header overflow', 431],
+      ['length and chunked', 400],
+      ['bad JSON (chat)', 400],
+      ['bad JSON (anthropic)', 400],
+      ['body over the limit', 413],
+    ]);
+    // At trace level the HTTP server's parse errors are logged, without the packet's bytes.
+    const log = readFileSync(join(dir, 'proxy.log'), 'utf8');
+    if (level === 'trace') expect(log).toMatch(/"rawPacket":"\[\d+ bytes withheld\]"/);
+    expect(log).not.toMatch(/"data":\[\d/);
   });
 
   it('shows the expected redaction marks where secrets were', () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -198,5 +198,26 @@ describe('CaptureWriter', () => {
     await writer.close();
     expect(await readLines(path)).toHaveLength(3);
     expect(writer.queued).toBe(0);
+  });
+
+  it('creates its files 0600 and never writes through a symbolic link at its path (the lines are dropped)', async () => {
+    const path = join(dir, 'capture.jsonl');
+    const writer = new CaptureWriter({ path, maxBytes: 200, maxFiles: 2, now: fixedClock });
+    for (let i = 0; i < 5; i++) writer.write({ request_id: `r${i}`, payload: 'x'.repeat(100) });
+    await writer.flush();
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await stat(`${path}.1`)).mode & 0o777).toBe(0o600);
+    await writer.close();
+
+    const target = join(dir, 'elsewhere.txt');
+    await writeFile(target, 'precious\n');
+    const link = join(dir, 'linked.jsonl');
+    await symlink(target, link);
+    const drops: CaptureDropInfo[] = [];
+    const linked = new CaptureWriter({ path: link, onDrop: (info) => drops.push(info) });
+    linked.write({ request_id: 'r', payload: 'secret-ish' });
+    await linked.close();
+    expect(await readFile(target, 'utf8')).toBe('precious\n');
+    expect(drops).toMatchObject([{ reason: 'write_failed', entries: 1, error: { code: 'ELOOP' } }]);
   });
 });

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { APPEND_NOFOLLOW, PRIVATE_FILE_MODE } from '../observability/private-files.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { eventText, type EventPiece } from './events.js';
 import { CaptureStamps } from './stamps.js';
@@ -303,7 +304,8 @@ export class CaptureWriter {
 
   private async openFile(): Promise<FileHandle> {
     if (this.file !== undefined) return this.file;
-    const file = await fs.open(this.path, 'a');
+    // Private, and never through a symbolic link planted at the path (ELOOP: the lines are dropped).
+    const file = await fs.open(this.path, APPEND_NOFOLLOW, PRIVATE_FILE_MODE);
     this.fileBytes = (await file.stat()).size;
     this.file = file;
     return file;

@@ -1,6 +1,7 @@
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 import { lineRedactor, redactingLoggerOptions } from '../redaction/pino.js';
 import { LineBatcher } from './line-batcher.js';
+import { openPrivateAppend } from './private-files.js';
 import type { Redactor } from '../redaction/redactor.js';
 
 export interface LoggerOptions {
@@ -37,7 +38,8 @@ export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
   const tty = opts.isTTY ?? Boolean(process.stdout.isTTY);
   const usePretty = opts.format === 'pretty' || (opts.format === 'auto' && tty);
   const fileDest = opts.file
-    ? batched(pino.destination({ dest: opts.file, mkdir: true, sync: false }))
+    ? // Opened here rather than by path in sonic-boom: private mode, no symbolic link (README, Logs).
+      batched(pino.destination({ dest: openPrivateAppend('log file (--log-file)', opts.file), sync: false }))
     : null;
   // pino-pretty is loaded only for a terminal: JSON-lines deployments never pay its memory.
   const pretty = usePretty ? (await import('pino-pretty')).default : null;

@@ -85,4 +85,33 @@ describe('redactingLoggerOptions', () => {
     expect(before).toBe('new-key-bbbb');
     expect(after).toBe('****');
   });
+
+  it('withholds the raw packet of a malformed request and any other bytes, whatever they hold', () => {
+    const { logger, lines } = capturingLogger(() => new Redactor([PROXY_KEY]));
+    // What Node's HTTP parser hands to 'clientError' (and Fastify logs at trace): the request's bytes,
+    // credential headers included, with a key no redactor knows.
+    const packet = Buffer.from(`GET / HTTP/1.1\r\nx-api-key: unknown-wrong-key-9f8e\r\nBad Header\r\n\r\n`);
+    const parseError = Object.assign(new Error('Parse Error: Invalid header token'), {
+      code: 'HPE_INVALID_HEADER_TOKEN',
+      rawPacket: packet,
+      response: { body: new Uint8Array([1, 2, 3]), status: 400 },
+    });
+    const wrapped = new Error('wrapped', { cause: parseError });
+    logger.trace({ err: parseError }, 'client error');
+    logger.debug({ err: wrapped, chunk: Buffer.from('unknown-wrong-key-9f8e') }, 'other bytes');
+
+    const all = lines().join('\n');
+    expect(all).not.toContain('unknown-wrong-key-9f8e');
+    expect(all).not.toMatch(/"data":\[/);
+    const [first, second] = lines().map((line) => JSON.parse(line) as { err: unknown; chunk: unknown });
+    expect(first!.err).toMatchObject({
+      code: 'HPE_INVALID_HEADER_TOKEN',
+      rawPacket: `[${packet.length} bytes withheld]`,
+      response: { body: '[3 bytes withheld]', status: 400 },
+    });
+    expect(second!.chunk).toBe('[22 bytes withheld]');
+    // The logged error itself is left as it was.
+    expect(parseError.rawPacket).toBe(packet);
+    expect(parseError.response.body).toBeInstanceOf(Uint8Array);
+  });
 });

@@ -12,6 +12,12 @@ import { errorEnvelope } from '../protocols/errors.js';
 import { translateStream } from '../protocols/translate.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
+import {
+  ErrorEventGuard,
+  guardErrorEvents,
+  guardTranslatedEvents,
+  redactErrorText,
+} from '../redaction/upstream-errors.js';
 import { RequestCapture, type StreamTap } from './capture.js';
 import { answerFailure } from './errors.js';
 import type { ChatExchange } from './exchange.js';
@@ -166,8 +172,9 @@ async function* passThroughIterable(
 /**
  * The hottest streaming case — same protocol: the backend's chunks are written to the response as undici
  * reads them (no body stream, no pipe), the response's backpressure passed back to the socket, and shown to
- * the capture's `tap` when there is one. Mid-stream failures and unfinished streams still end in the
- * protocol's error event.
+ * the capture's `tap` when there is one. A backend's error event is redacted on its way (the guard passes
+ * every other chunk as it is). Mid-stream failures and unfinished streams still end in the protocol's
+ * error event.
  */
 function streamToClient(
   ex: ChatExchange,
@@ -176,24 +183,31 @@ function streamToClient(
   backendName: string,
   signal: CancelSignal,
   tap: StreamTap | undefined,
+  guard: ErrorEventGuard,
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
   const watch = new FinishWatch(protocol);
+  const pass = (chunk: Uint8Array | string): boolean => {
+    if (chunk.length === 0) return true;
+    tap?.chunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    // A client that left is not written to; the abort that follows stops the backend.
+    if (res.destroyed) return true;
+    watch.see(chunk);
+    return res.write(chunk);
+  };
   const control = upstream.take({
     write(chunk) {
-      tap?.chunk(chunk);
-      // A client that left is not written to; the abort that follows stops the backend.
-      if (res.destroyed) return true;
-      watch.see(chunk);
-      return res.write(chunk);
+      return pass(guard.see(chunk));
     },
     end() {
+      pass(guard.end());
       const owed = watch.missingEnd(backendName);
       tap?.end(owed);
       res.end(owed ?? undefined);
     },
     fail(err) {
+      pass(guard.end());
       if (signal.aborted || res.destroyed) {
         tap?.fail(err, null);
         res.destroy();
@@ -337,7 +351,7 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
     };
 
     if (upstream.status >= 400) {
-      const text = redactor.redact((await readWhole(ERROR_BODY_LIMIT)).toString('utf8'));
+      const text = redactErrorText(redactor, (await readWhole(ERROR_BODY_LIMIT)).toString('utf8'));
       capture?.record('inbound_response', {
         headers: upstream.headers,
         payload: text,
@@ -359,15 +373,19 @@ function chatHandler(frontEnd: FrontEnd, deps: ChatPipelineDeps) {
       ex.res.once('close', () => upstream.dispose());
       if (isTakeable(upstream)) {
         const tap = capture?.passThrough({ status: upstream.status });
-        streamToClient(ex, upstream, from, backend.name, controller, tap);
+        streamToClient(ex, upstream, from, backend.name, controller, tap, new ErrorEventGuard(redactor));
         return;
       }
-      let source: AsyncIterable<Uint8Array> = upstream.body;
+      // The backend's error events redacted before anything reads them: capture, translator, client.
+      let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
       if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
       let out: AsyncIterable<Uint8Array | string> =
         backend.protocol === from
           ? passThroughIterable(source, from, backend.name, controller)
-          : translateStream(source, backend.protocol, from, { model: route.model, requestId: ex.id });
+          : guardTranslatedEvents(
+              translateStream(source, backend.protocol, from, { model: route.model, requestId: ex.id }),
+              redactor,
+            );
       if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
       ex.res.writeHead(upstream.status, sseHead(ex));
       // The generators end in an error event of their own when the backend fails.

@@ -7,6 +7,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { ProxyConfig } from '../config/schema.js';
 import { createLogger, type ProxyLogger } from '../observability/logger.js';
 import { ProxyMetrics } from '../observability/metrics.js';
+import { loosePermissionWarnings, refuseSymlink, type PathToCheck } from '../observability/private-files.js';
 import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets } from '../redaction/redactor.js';
 import { buildApp, readTlsFiles } from './app.js';
@@ -49,9 +50,29 @@ function dropLogger(log: ProxyLogger['logger']): (total: number) => void {
   };
 }
 
+/** The files that hold logs, captures and keys, as configured: checked once at startup. */
+function privateFiles(config: ProxyConfig): PathToCheck[] {
+  const { file, capture_file: capture, capture_max_files: rotated } = config.logging;
+  const paths: PathToCheck[] = [];
+  if (file) paths.push({ what: 'log file (--log-file)', path: file, directory: true });
+  if (capture) {
+    paths.push({ what: 'capture file (--capture-file)', path: capture, directory: true });
+    for (let n = 1; n <= rotated; n++) {
+      paths.push({ what: 'rotated capture file', path: `${capture}.${n}`, directory: false });
+    }
+  }
+  const keysFile = config.auth.api_keys_file;
+  if (keysFile) paths.push({ what: 'API keys file (--api-keys-file)', path: keysFile, directory: false });
+  return paths;
+}
+
 export async function startProxy({ loaded, env, configFile }: StartOptions): Promise<RunningProxy> {
   const { config } = loaded;
   const tls = readTlsFiles(config);
+  // The capture file is opened later, by its writer (which refuses a link too): a link planted there is a
+  // startup error now rather than a stream of dropped entries.
+  if (config.logging.capture_file)
+    refuseSymlink('capture file (--capture-file)', config.logging.capture_file);
   const secrets = new RedactorHolder(environmentSecrets(config, env));
   const log: ProxyLogger = await createLogger({
     level: config.logging.level,
@@ -60,6 +81,7 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
     redactor: () => secrets.current,
   });
   const logger = log.logger;
+  for (const warning of loosePermissionWarnings(privateFiles(config))) logger.warn(warning);
   const metrics = new ProxyMetrics();
   const registry = createBackendRegistry(config, env);
   configureUpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });

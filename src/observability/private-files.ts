@@ -1,0 +1,101 @@
+import { constants, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError } from '../config/errors.js';
+
+// Log and capture files hold what clients and backends said (redacted, but still private), the keys file
+// holds keys: they are created readable by the proxy's user only, never written through a symbolic link
+// someone planted at their path, and a file or directory others can read is reported at startup
+// (README, Deployment).
+
+/** Mode of every file the proxy creates: read and write for its own user only. */
+export const PRIVATE_FILE_MODE = 0o600;
+/** Mode of a directory the proxy creates for one of them. */
+export const PRIVATE_DIR_MODE = 0o700;
+
+/**
+ * Flags for opening a log or capture file to append: created if missing (with {@link PRIVATE_FILE_MODE}),
+ * and refused (ELOOP) when the path is a symbolic link.
+ */
+export const APPEND_NOFOLLOW =
+  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
+/** The error a refused symbolic link gives, in words an operator can act on. */
+export function describeOpenFailure(what: string, path: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code ?? 'unknown error';
+  return code === 'ELOOP'
+    ? `${what} ${path} is a symbolic link: refusing to write through it (give the real path)`
+    : `${what} ${path} cannot be opened (${code})`;
+}
+
+/**
+ * Opens `path` to append, as {@link APPEND_NOFOLLOW} says (its directory made first, private), and returns
+ * the descriptor; a startup error naming `what` when it cannot be.
+ */
+export function openPrivateAppend(what: string, path: string): number {
+  try {
+    mkdirSync(dirname(resolve(path)), { recursive: true, mode: PRIVATE_DIR_MODE });
+    return openSync(path, APPEND_NOFOLLOW, PRIVATE_FILE_MODE);
+  } catch (err) {
+    throw new ConfigError(describeOpenFailure(what, path, err));
+  }
+}
+
+/** A startup error when `path` exists as a symbolic link (checked before anything is written there). */
+export function refuseSymlink(what: string, path: string): void {
+  let isLink: boolean;
+  try {
+    isLink = lstatSync(path).isSymbolicLink();
+  } catch {
+    return; // Missing: it will be created, private.
+  }
+  if (isLink) throw new ConfigError(describeOpenFailure(what, path, { code: 'ELOOP' }));
+}
+
+/** Group and other permission bits. */
+const OTHERS = 0o077;
+
+/** "group- and world-readable" and the like, from a mode's group and other bits. */
+function who(mode: number): string {
+  const group = (mode & 0o070) !== 0;
+  const world = (mode & 0o007) !== 0;
+  return group && world ? 'group and others' : group ? 'its group' : 'others';
+}
+
+export interface PathToCheck {
+  /** What it is, as the operator configured it: `log file (--log-file)`. */
+  what: string;
+  path: string;
+  /** Also check the directory it is in. */
+  directory: boolean;
+}
+
+/**
+ * One warning per existing file (and, where asked, its directory) that other users can access: nothing
+ * is changed, the operator decides. Returns the messages (for the startup log).
+ */
+export function loosePermissionWarnings(paths: readonly PathToCheck[]): string[] {
+  const warnings: string[] = [];
+  const seen = new Set<string>();
+  const check = (what: string, path: string): void => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    let mode: number;
+    try {
+      mode = statSync(path).mode;
+    } catch {
+      return; // Missing or unreadable: nothing others can read there either.
+    }
+    if ((mode & OTHERS) === 0) return;
+    const octal = (mode & 0o777).toString(8).padStart(3, '0');
+    warnings.push(
+      `${what} ${path} can be accessed by ${who(mode)} (mode ${octal}); restrict it: chmod ${
+        what.startsWith('directory') ? '700' : '600'
+      } ${path}`,
+    );
+  };
+  for (const { what, path, directory } of paths) {
+    check(what, path);
+    if (directory) check(`directory of the ${what}`, dirname(resolve(path)));
+  }
+  return warnings;
+}
