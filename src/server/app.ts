@@ -118,7 +118,7 @@ function laneFirstServer(
       if (chatLane === null || !chatLane(req, res)) fastifyHandler(req, res);
     };
     const server = tls
-      ? https.createServer({ ...tls, ...timeouts }, dispatch)
+      ? https.createServer({ ...tls, ...TLS_POLICY, ...timeouts }, dispatch)
       : http.createServer(timeouts, dispatch);
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     // Fastify's types expect a plain http.Server; an https.Server is one for everything Fastify does with it.
@@ -127,6 +127,26 @@ function laneFirstServer(
 }
 
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
+/**
+ * The HTTPS server's protocol policy (README "HTTPS without a fronting proxy"): TLS 1.2 and 1.3 only, and on TLS 1.2 only
+ * forward-secret AEAD suites — ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 — so a recorded session
+ * cannot be decrypted later with the server's key, and no CBC suite (padding-oracle history) is offered.
+ * The list names no TLS 1.3 suite, so Node keeps its TLS 1.3 defaults (all of them AEAD and forward-secret).
+ * The server's order wins: a client that also offers weaker suites still gets the first of these it knows.
+ */
+export const TLS_POLICY = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+} as const;
 
 type CorsOptions = {
   origin: string | string[];
