@@ -21,7 +21,8 @@ import type { ProxyMetrics } from '../observability/metrics.js';
 import { fastifyAuthHook, registerAuthDecorations, type AuthCheck } from '../auth/gate.js';
 import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
-import { registerErrorHandling } from './errors.js';
+import { registerErrorHandling, sendProxyError } from './errors.js';
+import { createHostCheck, misdirected, type HostCheck } from './host-check.js';
 import { registerRawJsonParser } from './raw-json.js';
 import { requestIdFor } from './request-id.js';
 import { overheadHeader, SECURITY_HEADERS } from './respond.js';
@@ -154,7 +155,13 @@ type CorsOptions = {
   [option: string]: unknown;
 };
 
-function corsOptionsFor(config: ProxyConfig): CorsOptions {
+/**
+ * CORS for browser-based clients: any origin unless `--cors-origin` narrows it — but with authentication off,
+ * none unless `--cors-origin` names some (README "Turning it off"): any web page could otherwise spend the
+ * provider keys and read the answers. Null: no CORS at all.
+ */
+function corsOptionsFor(config: ProxyConfig, authOn: boolean): CorsOptions | null {
+  if (!authOn && config.server.cors_origins.length === 0) return null;
   return {
     origin: config.server.cors_origins.length > 0 ? config.server.cors_origins : '*',
     credentials: false,
@@ -187,7 +194,8 @@ function corsOptionsFor(config: ProxyConfig): CorsOptions {
  * What @fastify/cors adds to an answer for a request without an Origin header (no browser): the chat lane
  * only takes such requests and adds the same, computed once.
  */
-function corsHeadersWithoutOrigin(options: CorsOptions): Record<string, string> {
+function corsHeadersWithoutOrigin(options: CorsOptions | null): Record<string, string> {
+  if (options === null) return {};
   const headers: Record<string, string> =
     options.origin === '*' ? { 'access-control-allow-origin': '*' } : { vary: 'Origin' };
   headers['access-control-expose-headers'] = options.exposedHeaders.join(', ');
@@ -198,7 +206,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts;
   const timeouts = clientTimeouts(config.server);
   let lane: ChatLane | null = null;
-  const corsOptions = corsOptionsFor(config);
+  const corsOptions = corsOptionsFor(config, opts.auth !== null);
+  // With auth on, a load balancer may use any name: Host is not checked (README "Turning it off").
+  const hostCheck: HostCheck | null =
+    opts.auth === null ? createHostCheck(config.server.host, config.server.allowed_hosts) : null;
   const app = Fastify({
     serverFactory: laneFirstServer(opts.tls, timeouts, () => lane),
     loggerInstance: opts.logger as FastifyBaseLogger,
@@ -249,7 +260,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done();
   });
 
-  await app.register(cors, corsOptions);
+  if (hostCheck !== null) {
+    // Before CORS: a misdirected pre-flight gets its 421 and no CORS headers.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (hostCheck(request.headers.host)) done();
+      else void sendProxyError(request, reply, misdirected());
+    });
+  }
+  if (corsOptions !== null) await app.register(cors, corsOptions);
   if (opts.auth) app.addHook('onRequest', fastifyAuthHook(opts.auth) as onRequestHookHandler);
 
   await app.register(swagger, {
@@ -290,6 +308,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   lane = createChatLane({
     routes: chatRoutes,
     auth: opts.auth,
+    hostCheck,
     trustProxy: opts.trustProxy,
     maxBodyBytes: config.server.max_body_bytes,
     recordAccess,

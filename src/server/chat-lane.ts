@@ -6,6 +6,7 @@ import { resolveClientAddress } from '../auth/client-address.js';
 import { ProxyError } from '../errors.js';
 import type { AccessRecorder } from './access-log.js';
 import { answerFailure, bodyError } from './errors.js';
+import { misdirected, type HostCheck } from './host-check.js';
 import { requestIdFor } from './request-id.js';
 import { writeJson, type Responder } from './respond.js';
 import type { ChatRoute } from './routes.js';
@@ -23,6 +24,8 @@ export interface ChatLaneOptions {
   routes: readonly ChatRoute[];
   /** Null when authentication is disabled. */
   auth: AuthCheck | null;
+  /** With authentication disabled, which `Host` values name this proxy; null (nothing checked) with auth on. */
+  hostCheck: HostCheck | null;
   trustProxy: ((address: string, hop: number) => boolean) | false;
   maxBodyBytes: number;
   recordAccess: AccessRecorder;
@@ -114,7 +117,7 @@ function parseJsonBody(text: string): unknown {
 }
 
 export function createChatLane(options: ChatLaneOptions): ChatLane {
-  const { auth, trustProxy, maxBodyBytes, recordAccess, headers, isOpen, log } = options;
+  const { auth, hostCheck, trustProxy, maxBodyBytes, recordAccess, headers, isOpen, log } = options;
   const match = compileMatcher(options.routes);
 
   async function serve(req: IncomingMessage, res: ServerResponse, route: ChatRoute, url: string) {
@@ -136,6 +139,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
       }
     });
     try {
+      if (hostCheck !== null && !hostCheck(req.headers.host)) throw misdirected();
       if (auth !== null) {
         const subject: AuthSubject = { method: 'POST', url, headers: req.headers, ip };
         const verdict = auth.passFast(subject) ?? (await auth.decide(subject));
