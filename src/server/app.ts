@@ -22,6 +22,7 @@ import { fastifyAuthHook, registerAuthDecorations, type AuthCheck } from '../aut
 import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
 import { registerErrorHandling, sendProxyError } from './errors.js';
+import { awaitContinue, continueIfAwaited } from './expect-continue.js';
 import { createHostCheck, misdirected, type HostCheck } from './host-check.js';
 import { registerRawJsonParser } from './raw-json.js';
 import { requestIdFor } from './request-id.js';
@@ -122,6 +123,10 @@ function laneFirstServer(
       ? https.createServer({ ...tls, ...TLS_POLICY, ...timeouts }, dispatch)
       : http.createServer(timeouts, dispatch);
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      awaitContinue(req);
+      dispatch(req, res);
+    });
     // Fastify's types expect a plain http.Server; an https.Server is one for everything Fastify does with it.
     return server as http.Server;
   };
@@ -269,6 +274,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   }
   if (corsOptions !== null) await app.register(cors, corsOptions);
   if (opts.auth) app.addHook('onRequest', fastifyAuthHook(opts.auth) as onRequestHookHandler);
+  // After every onRequest check (Host, authentication), before the body is read.
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    continueIfAwaited(request.raw, reply.raw);
+    done(null, payload);
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -6,7 +6,9 @@ import { resolveClientAddress } from '../auth/client-address.js';
 import { ProxyError } from '../errors.js';
 import type { AccessRecorder } from './access-log.js';
 import { answerFailure, bodyError } from './errors.js';
+import { continueIfAwaited } from './expect-continue.js';
 import { misdirected, type HostCheck } from './host-check.js';
+import { nestedTooDeeply } from './json-depth.js';
 import { requestIdFor } from './request-id.js';
 import { writeJson, type Responder } from './respond.js';
 import type { ChatRoute } from './routes.js';
@@ -106,14 +108,17 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** Fastify's default JSON parsing: `__proto__` keys refused, `constructor` left alone. */
+/** Fastify's default JSON parsing (`__proto__` keys refused, `constructor` left alone) and the depth cap. */
 function parseJsonBody(text: string): unknown {
   if (text.length === 0) throw bodyError('emptyJson');
+  let body: unknown;
   try {
-    return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'ignore' });
+    body = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'ignore' });
   } catch {
     throw bodyError('invalidJson');
   }
+  if (nestedTooDeeply(text, body)) throw bodyError('tooDeep');
+  return body;
 }
 
 export function createChatLane(options: ChatLaneOptions): ChatLane {
@@ -149,6 +154,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         }
         keyName = verdict;
       }
+      continueIfAwaited(req, res);
       const rawBytes = await readBody(req, maxBodyBytes);
       const rawBody = rawBytes.toString('utf8');
       const body = parseJsonBody(rawBody);
