@@ -1,4 +1,5 @@
 import { ProxyError } from '../errors.js';
+import { MAX_SSE_LINE_BYTES, sseLineTooLong } from '../protocols/sse.js';
 import { onCancel, type CancelSignal } from './cancel.js';
 import { silenceError, type UpstreamDeadlines, type WatchedCall } from './deadlines.js';
 import type { StreamControl, StreamSink, UpstreamResponse } from './types.js';
@@ -33,6 +34,8 @@ function parseRawHeaders(raw: Buffer[]): Record<string, string | string[]> {
 }
 
 const CONTENT_TYPE = 'content-type';
+const LF = 0x0a;
+const CR = 0x0d;
 
 /** The content type among raw headers, looked up without decoding the other names. */
 function rawContentType(raw: Buffer[]): string | undefined {
@@ -194,6 +197,8 @@ export class StreamingAnswer extends WholeAnswer {
   private finished = false;
   private failure: Error | null = null;
   private resumeUpstream: (() => void) | null = null;
+  /** Bytes since the stream's last line break: an endless line is cut off (MAX_SSE_LINE_BYTES). */
+  private lineBytes = 0;
 
   override onHeaders(statusCode: number, rawHeaders: Buffer[], resume?: () => void): boolean {
     super.onHeaders(statusCode, rawHeaders);
@@ -209,6 +214,15 @@ export class StreamingAnswer extends WholeAnswer {
   override onData(chunk: Buffer): boolean {
     if (!this.streaming) return super.onData(chunk);
     this.markLively();
+    // Searched from the end: a chunk of whole events ends in a line break, found at once (CR only for a
+    // stream whose lines end in a bare CR).
+    let lineBreak = chunk.lastIndexOf(LF);
+    if (lineBreak < 0) lineBreak = chunk.lastIndexOf(CR);
+    this.lineBytes = lineBreak < 0 ? this.lineBytes + chunk.length : chunk.length - 1 - lineBreak;
+    if (this.lineBytes > MAX_SSE_LINE_BYTES) {
+      this.abort?.(sseLineTooLong());
+      return false;
+    }
     if (this.sink === null || this.sinkFull || this.chunks.length > 0) {
       // Not taken yet (a microtask or two after the head): kept, and undici reads on — up to the limit
       // of a whole answer, should the taker never come. Otherwise the sink is full and undici should not

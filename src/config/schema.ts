@@ -94,7 +94,15 @@ const ServerSchema = z
       flag: '--cors-origin',
       arg: 'ORIGIN',
       env: 'CORS_ORIGINS',
-      help: 'Allowed CORS origin (repeatable; env comma-separated); empty allows any origin',
+      help: 'Allowed CORS origin (repeatable; env comma-separated); empty allows any origin, none with auth off',
+    }),
+    allowed_hosts: setting(z.array(z.string().min(1)).default([]), {
+      kind: 'list',
+      group: 'Server',
+      flag: '--allowed-host',
+      arg: 'HOST',
+      env: 'ALLOWED_HOSTS',
+      help: 'With auth off, another Host name to answer besides localhost and loopback (repeatable)',
     }),
     client_headers_timeout_seconds: setting(seconds(0.1).default(30), {
       kind: 'number',

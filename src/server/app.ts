@@ -25,7 +25,9 @@ import { fastifyAuthHook, registerAuthDecorations, type AuthCheck, type AuthRefu
 import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
 import { ConnectionGuard } from './connections.js';
-import { registerErrorHandling } from './errors.js';
+import { registerErrorHandling, sendProxyError } from './errors.js';
+import { awaitContinue, continueIfAwaited } from './expect-continue.js';
+import { createHostCheck, misdirected, type HostCheck } from './host-check.js';
 import { registerRawJsonParser } from './raw-json.js';
 import { requestIdFor } from './request-id.js';
 import { overheadHeader, SECURITY_HEADERS } from './respond.js';
@@ -125,10 +127,14 @@ function laneFirstServer(
     // Every request of a connection passes the connection's bounds first (src/server/connections.ts).
     const admit = (req: IncomingMessage, res: ServerResponse) => connections.admit(req, res, dispatch);
     const server = tls
-      ? https.createServer({ ...tls, ...timeouts }, admit)
+      ? https.createServer({ ...tls, ...TLS_POLICY, ...timeouts }, admit)
       : http.createServer(timeouts, admit);
     server.on('connection', (socket: Socket) => connections.accept(socket));
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      awaitContinue(req);
+      admit(req, res);
+    });
     // Fastify's types expect a plain http.Server; an https.Server is one for everything Fastify does with it.
     return server as http.Server;
   };
@@ -136,13 +142,39 @@ function laneFirstServer(
 
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
+/**
+ * The HTTPS server's protocol policy (README "HTTPS without a fronting proxy"): TLS 1.2 and 1.3 only, and on TLS 1.2 only
+ * forward-secret AEAD suites — ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 — so a recorded session
+ * cannot be decrypted later with the server's key, and no CBC suite (padding-oracle history) is offered.
+ * The list names no TLS 1.3 suite, so Node keeps its TLS 1.3 defaults (all of them AEAD and forward-secret).
+ * The server's order wins: a client that also offers weaker suites still gets the first of these it knows.
+ */
+export const TLS_POLICY = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+} as const;
+
 type CorsOptions = {
   origin: string | string[];
   exposedHeaders: string[];
   [option: string]: unknown;
 };
 
-function corsOptionsFor(config: ProxyConfig): CorsOptions {
+/**
+ * CORS for browser-based clients: any origin unless `--cors-origin` narrows it — but with authentication off,
+ * none unless `--cors-origin` names some (README "Turning it off"): any web page could otherwise spend the
+ * provider keys and read the answers. Null: no CORS at all.
+ */
+function corsOptionsFor(config: ProxyConfig, authOn: boolean): CorsOptions | null {
+  if (!authOn && config.server.cors_origins.length === 0) return null;
   return {
     origin: config.server.cors_origins.length > 0 ? config.server.cors_origins : '*',
     credentials: false,
@@ -175,7 +207,8 @@ function corsOptionsFor(config: ProxyConfig): CorsOptions {
  * What @fastify/cors adds to an answer for a request without an Origin header (no browser): the chat lane
  * only takes such requests and adds the same, computed once.
  */
-function corsHeadersWithoutOrigin(options: CorsOptions): Record<string, string> {
+function corsHeadersWithoutOrigin(options: CorsOptions | null): Record<string, string> {
+  if (options === null) return {};
   const headers: Record<string, string> =
     options.origin === '*' ? { 'access-control-allow-origin': '*' } : { vary: 'Origin' };
   headers['access-control-expose-headers'] = options.exposedHeaders.join(', ');
@@ -186,7 +219,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts;
   const timeouts = clientTimeouts(config.server);
   let lane: ChatLane | null = null;
-  const corsOptions = corsOptionsFor(config);
+  const corsOptions = corsOptionsFor(config, opts.auth !== null);
+  // With auth on, a load balancer may use any name: Host is not checked (README "Turning it off").
+  const hostCheck: HostCheck | null =
+    opts.auth === null ? createHostCheck(config.server.host, config.server.allowed_hosts) : null;
   const trustProxy = opts.trustProxy;
   const connections = new ConnectionGuard({
     isTrustedPeer: trustProxy === false ? () => false : (address) => trustProxy(address, 0),
@@ -246,12 +282,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done();
   });
 
-  await app.register(cors, corsOptions);
+  if (hostCheck !== null) {
+    // Before CORS: a misdirected pre-flight gets its 421 and no CORS headers.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (hostCheck(request.headers.host)) done();
+      else void sendProxyError(request, reply, misdirected());
+    });
+  }
+  if (corsOptions !== null) await app.register(cors, corsOptions);
   if (opts.auth) {
     const onRefusal = (request: FastifyRequest, reply: FastifyReply, refusal: AuthRefusal) =>
       closeAfterRefusal(request.raw, reply.raw, refusal);
     app.addHook('onRequest', fastifyAuthHook(opts.auth, onRefusal) as onRequestHookHandler);
   }
+  // After every onRequest check (Host, authentication), before the body is read.
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    continueIfAwaited(request.raw, reply.raw);
+    done(null, payload);
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -291,6 +339,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   lane = createChatLane({
     routes: chatRoutes,
     auth: opts.auth,
+    hostCheck,
     trustProxy: opts.trustProxy,
     maxBodyBytes: config.server.max_body_bytes,
     recordAccess,

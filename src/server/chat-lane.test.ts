@@ -38,6 +38,7 @@ async function start(options: Partial<ChatLaneOptions> = {}): Promise<Harness> {
   const lane = createChatLane({
     routes: [route('/v1/chat/completions'), route('/v1beta/models/*')],
     auth: null,
+    hostCheck: null,
     trustProxy: false,
     maxBodyBytes: 100,
     recordAccess: (entry) => access.push(entry),

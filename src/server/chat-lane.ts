@@ -6,6 +6,9 @@ import { resolveClientAddress } from '../auth/client-address.js';
 import { ProxyError } from '../errors.js';
 import type { AccessRecorder } from './access-log.js';
 import { answerFailure, bodyError } from './errors.js';
+import { continueIfAwaited } from './expect-continue.js';
+import { misdirected, type HostCheck } from './host-check.js';
+import { nestedTooDeeply } from './json-depth.js';
 import { requestIdFor } from './request-id.js';
 import { writeJson, type Responder } from './respond.js';
 import type { ChatRoute } from './routes.js';
@@ -23,6 +26,8 @@ export interface ChatLaneOptions {
   routes: readonly ChatRoute[];
   /** Null when authentication is disabled. */
   auth: AuthCheck | null;
+  /** With authentication disabled, which `Host` values name this proxy; null (nothing checked) with auth on. */
+  hostCheck: HostCheck | null;
   trustProxy: ((address: string, hop: number) => boolean) | false;
   maxBodyBytes: number;
   recordAccess: AccessRecorder;
@@ -105,18 +110,22 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** Fastify's default JSON parsing: `__proto__` keys refused, `constructor` left alone. */
+/** Fastify's default JSON parsing (`__proto__` keys refused, `constructor` left alone) and the depth cap. */
 function parseJsonBody(text: string): unknown {
   if (text.length === 0) throw bodyError('emptyJson');
+  let body: unknown;
   try {
-    return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'ignore' });
+    body = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'ignore' });
   } catch {
     throw bodyError('invalidJson');
   }
+  if (nestedTooDeeply(text, body)) throw bodyError('tooDeep');
+  return body;
 }
 
 export function createChatLane(options: ChatLaneOptions): ChatLane {
-  const { auth, trustProxy, maxBodyBytes, recordAccess, headers, isOpen, log, onRefusal } = options;
+  const { auth, hostCheck, trustProxy, maxBodyBytes, recordAccess, headers, isOpen, log, onRefusal } =
+    options;
   const match = compileMatcher(options.routes);
 
   async function serve(req: IncomingMessage, res: ServerResponse, route: ChatRoute, url: string) {
@@ -138,6 +147,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
       }
     });
     try {
+      if (hostCheck !== null && !hostCheck(req.headers.host)) throw misdirected();
       if (auth !== null) {
         const subject: AuthSubject = { method: 'POST', url, headers: req.headers, ip };
         const decided = auth.decide(subject);
@@ -149,6 +159,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         }
         keyName = verdict;
       }
+      continueIfAwaited(req, res);
       const rawBytes = await readBody(req, maxBodyBytes);
       const rawBody = rawBytes.toString('utf8');
       const body = parseJsonBody(rawBody);

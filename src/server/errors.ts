@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProxyError } from '../errors.js';
+import { MAX_JSON_DEPTH } from './json-depth.js';
 import { proxyErrorAnswer, writeProxyError, type Responder } from './respond.js';
 
 /**
@@ -14,6 +15,11 @@ export const BODY_ERRORS = {
     status: 415,
     message: 'Unsupported Content-Type; send application/json',
     code: 'unsupported_media_type',
+  },
+  tooDeep: {
+    status: 400,
+    message: `Request body is nested too deeply (more than ${MAX_JSON_DEPTH} levels of arrays and objects)`,
+    code: 'invalid_request',
   },
   invalidContentLength: {
     status: 400,
@@ -41,11 +47,9 @@ export function toProxyError(error: FastifyError | Error): ProxyError {
   const known = FASTIFY_ERRORS[(error as FastifyError).code ?? ''];
   if (known) return bodyError(known);
   if (error instanceof SyntaxError) return bodyError('invalidJson');
-  // JSON.parse copes with any depth, but walking such a body (redaction, translation, re-serialising it for
-  // the backend) overflows the stack: that is the client's body, not a fault of the proxy.
-  if (error instanceof RangeError && /call stack/i.test(error.message)) {
-    return new ProxyError(400, 'Request body is nested too deeply', { code: 'invalid_request' });
-  }
+  // Bodies deeper than MAX_JSON_DEPTH are refused when parsed; should a walk still overflow the stack, that
+  // is the client's body, not a fault of the proxy.
+  if (error instanceof RangeError && /call stack/i.test(error.message)) return bodyError('tooDeep');
   const status = (error as FastifyError).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new ProxyError(status, 'The request could not be processed', { code: 'invalid_request' });

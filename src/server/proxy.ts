@@ -88,6 +88,11 @@ function wireBody(
 
 function midStreamError(protocol: Protocol, backendName: string, err: unknown): string {
   const failure = upstreamFailure(err, backendName) as ProxyError;
+  if (failure.code === 'upstream_line_too_long') {
+    // Cut off in the middle of a line the client has partly received: a blank line ends it first, so that
+    // the error event is read as an event of its own.
+    return `\n\n${codecs[protocol].encodeError({ status: failure.status, message: failure.message, code: failure.code })}`;
+  }
   return codecs[protocol].encodeError({
     status: failure.status,
     message: `Backend '${backendName}' failed mid-stream`,

@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { bodyError } from './errors.js';
+import { nestedTooDeeply } from './json-depth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -9,7 +11,7 @@ declare module 'fastify' {
 
 /**
  * Fastify's own JSON parser (prototype-poisoning protection included), keeping the raw text beside the
- * parsed body.
+ * parsed body, with the chat lane's depth cap.
  */
 export function registerRawJsonParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'ignore');
@@ -21,7 +23,10 @@ export function registerRawJsonParser(app: FastifyInstance): void {
     (request: FastifyRequest, body: string | Buffer, done) => {
       const text = typeof body === 'string' ? body : body.toString('utf8');
       request.rawBody = text;
-      parseJson(request, text, done);
+      parseJson(request, text, (err, body) => {
+        if (!err && nestedTooDeeply(text, body)) done(bodyError('tooDeep'), undefined);
+        else done(err, body);
+      });
     },
   );
 }

@@ -27,6 +27,8 @@ export const FAULTS = [
   'html-502', // 502 with an HTML page, as a load balancer in front of a provider would send
   'drip', // a normal answer whose pieces arrive `dripMs` apart (each gap under the proxy's timeout)
   'hold', // a normal answer that waits for release() after the first piece
+  'endless-line', // a stream that, after a first piece, sends one line that never ends
+  'endless-event', // a stream that, after a first piece, sends short data lines but never ends the event
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -354,6 +356,16 @@ export async function startFaultyUpstream(options: FaultyUpstreamOptions = {}): 
       return;
     }
     if (fault === 'stall-mid-stream') return;
+    if (fault === 'endless-line' || fault === 'endless-event') {
+      // Written as fast as the reader takes it (backpressure), until the reader goes away.
+      const filler = fault === 'endless-line' ? 'x'.repeat(64 * 1024) : 'data: x\n'.repeat(8 * 1024);
+      if (fault === 'endless-line') res.write('data: {"text": "');
+      while (!res.destroyed) {
+        if (!res.write(filler))
+          await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      }
+      return;
+    }
     if (fault === 'hold') await new Promise<void>((resolve) => held.push(resolve));
     for (const part of parts.slice(1)) {
       if (fault === 'drip') await new Promise((resolve) => setTimeout(resolve, dripMs));

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import OpenAI from 'openai';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +38,26 @@ function selfSigned(name: string): { cert: string; key: string } {
     { stdio: 'ignore' },
   );
   return { cert, key };
+}
+
+/** A TLS handshake with the proxy: the suite and version agreed on, or the error's code. */
+function handshake(
+  url: string,
+  options: ConnectionOptions,
+): Promise<{ cipher: string; version: string } | { code: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connectTls({ host: hostname, port: Number(port), rejectUnauthorized: false, ...options });
+    socket.once('secureConnect', () => {
+      const result = { cipher: socket.getCipher().standardName, version: String(socket.getProtocol()) };
+      socket.destroy();
+      resolve(result);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      socket.destroy();
+      resolve({ code: err.code ?? err.message });
+    });
+  });
 }
 
 describe('HTTPS without a fronting proxy (--tls-cert / --tls-key)', () => {
@@ -90,6 +111,45 @@ describe('HTTPS without a fronting proxy (--tls-cert / --tls-key)', () => {
     expect(denied.status).toBe(401);
     expect(denied.headers.get('x-content-type-options')).toBe('nosniff');
     expect(denied.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('offers only forward-secret AEAD suites on TLS 1.2, TLS 1.3 as Node has it, and nothing older', async () => {
+    const tls12 = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
+    expect(await handshake(proxy.url, { ...tls12, ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' })).toEqual({
+      cipher: 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
+      version: 'TLSv1.2',
+    });
+    expect(await handshake(proxy.url, { ...tls12, ciphers: 'ECDHE-RSA-CHACHA20-POLY1305' })).toEqual({
+      cipher: 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
+      version: 'TLSv1.2',
+    });
+    // The server's order wins over a client that prefers a suite the policy does not have.
+    expect(
+      await handshake(proxy.url, {
+        ...tls12,
+        ciphers: 'ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-GCM-SHA384',
+      }),
+    ).toEqual({ cipher: 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384', version: 'TLSv1.2' });
+    // CBC (with and without ECDHE) and RSA key exchange (no forward secrecy, even with GCM): no common suite.
+    for (const ciphers of [
+      'AES128-SHA256',
+      'ECDHE-RSA-AES128-SHA256',
+      'ECDHE-RSA-AES256-SHA',
+      'AES128-GCM-SHA256',
+    ]) {
+      expect(await handshake(proxy.url, { ...tls12, ciphers }), ciphers).toEqual({
+        code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+      });
+    }
+    expect(await handshake(proxy.url, { minVersion: 'TLSv1.3' })).toMatchObject({ version: 'TLSv1.3' });
+    // SECLEVEL=0 lets this client offer TLS 1.1 at all: the refusal is the server's.
+    expect(
+      await handshake(proxy.url, {
+        minVersion: 'TLSv1.1',
+        maxVersion: 'TLSv1.1',
+        ciphers: 'DEFAULT@SECLEVEL=0',
+      }),
+    ).toEqual({ code: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' });
   });
 
   it('takes the same files from the environment and from YAML', async () => {
