@@ -361,8 +361,15 @@ export async function startFaultyUpstream(options: FaultyUpstreamOptions = {}): 
       const filler = fault === 'endless-line' ? 'x'.repeat(64 * 1024) : 'data: x\n'.repeat(8 * 1024);
       if (fault === 'endless-line') res.write('data: {"text": "');
       while (!res.destroyed) {
-        if (!res.write(filler))
-          await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+        if (res.write(filler)) continue;
+        // Both listeners go once either fires: one 'close' listener per drain would pile up.
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done).off('close', done);
+            resolve();
+          };
+          res.on('drain', done).on('close', done);
+        });
       }
       return;
     }
