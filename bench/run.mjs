@@ -21,7 +21,7 @@ import {
   startProject,
   stopChild,
 } from './lib/processes.mjs';
-import { peersFromEnv, startPeer } from './lib/peers.mjs';
+import { baselineMain, peersFromEnv, startPeer } from './lib/peers.mjs';
 import { formatProfileSummary, summariseProfile } from './lib/profile.mjs';
 import {
   formatGrowth,
@@ -109,7 +109,10 @@ async function startTargets(workDir) {
   });
   // Other gateways, when asked for (BENCH_PEERS): measured like the others, but not judged.
   const peers = [];
-  for (const peer of config.peers) peers.push(await startPeer(peer, { upstreamOrigin: mock.origin }));
+  for (const peer of config.peers) {
+    const logFile = path.join(workDir, `${peer.name}.log`);
+    peers.push(await startPeer(peer, { upstreamOrigin: mock.origin, logFile }));
+  }
   return {
     processes: { mock, passthrough, project, captured },
     peerProcesses: peers.map((p) => p.process),
@@ -394,6 +397,16 @@ async function main() {
     ...peerProcesses.map((p) => stopChild(p.child)),
   ]);
   const attack = await runAttackScenario({ upstreamOrigin: processes.mock.origin, workDir, config });
+  // The baseline build under the same attack, for a before/after comparison in one run.
+  const baselineAttack = config.peers.some((peer) => peer.project)
+    ? await runAttackScenario({
+        upstreamOrigin: processes.mock.origin,
+        workDir,
+        config,
+        main: baselineMain(),
+        label: 'baseline',
+      })
+    : null;
   await stopChild(processes.mock.child);
 
   if (config.cpuProfile) printCpuProfiles(profileDir);
@@ -405,6 +418,7 @@ async function main() {
   const summary = summarise({ table, memory, redactionMBps, attack });
   console.log(`\n${summary.line}`);
   for (const peer of config.peers) console.log(peerLine(peer.name, table));
+  if (baselineAttack) console.log(`PEER baseline: ${attackSummary(baselineAttack)}`);
   if (config.strict && !summary.allOk) process.exitCode = 1;
   // The logs are ~25 MB a run: kept only on request (or when they sit beside a CPU profile).
   if (config.keepFiles || config.cpuProfile) console.log(`(logs and profiles kept in ${workDir})`);

@@ -206,19 +206,20 @@ function printAttackReport(config, runs, result, blocks) {
  * Runs the attack scenario against a fresh project instance in front of `upstreamOrigin`. Returns the
  * median p99s, their ratio and the instance's peak RSS after an attack, with verdicts.
  */
-export async function runAttackScenario({ upstreamOrigin, workDir, config }) {
+export async function runAttackScenario({ upstreamOrigin, workDir, config, main, label = 'project' }) {
   console.log(
-    `\nattack scenario: a second project instance (--trusted-proxy 127.0.0.1, brute-force protection on), ` +
+    `\nattack scenario (${label}): a second instance (--trusted-proxy 127.0.0.1, brute-force protection on), ` +
       `the attacker in its own process`,
   );
   const project = await startProject({
     upstreamOrigin,
-    logFile: path.join(workDir, 'project-attack.log'),
+    logFile: path.join(workDir, `${label}-attack.log`),
     extraArgs: ['--trusted-proxy', '127.0.0.1', '--enable-brute-force-protection'],
+    ...(main ? { main } : {}),
   });
   const attacker = await startAttacker();
   try {
-    const target = { name: 'project (attack)', origin: project.origin, key: PROXY_KEY, pid: project.pid };
+    const target = { name: `${label} (attack)`, origin: project.origin, key: PROXY_KEY, pid: project.pid };
     await verifyCompletion({ ...target, headers: { 'x-forwarded-for': VALID_CLIENT } });
     await verifyBruteForceBlocks(target, VERIFY_BLOCKED, VALID_CLIENT);
     console.log(

@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UPSTREAM_KEY } from './constants.mjs';
-import { forkServer } from './processes.mjs';
+import { PROXY_KEY, UPSTREAM_KEY } from './constants.mjs';
+import { forkServer, startProject } from './processes.mjs';
 
 const PEERS_DIR = path.join(path.dirname(path.dirname(fileURLToPath(import.meta.url))), '.peers');
 const LOOPBACK_PRELOAD = fileURLToPath(new URL('./loopback-listen.mjs', import.meta.url));
@@ -26,7 +26,25 @@ const PORTKEY = {
   }),
 };
 
-const KNOWN = new Map([[PORTKEY.name, PORTKEY]]);
+/**
+ * The project as built in another checkout (`BENCH_BASELINE_DIR`, its `dist/` built), e.g. the commit before a
+ * change: "before" and "after" measured in the same rounds of one run, set up exactly as the project is.
+ */
+const BASELINE = { name: 'baseline', project: true };
+
+const KNOWN = new Map([
+  [PORTKEY.name, PORTKEY],
+  [BASELINE.name, BASELINE],
+]);
+
+/** The baseline checkout's CLI, or an error saying what to set. */
+export function baselineMain() {
+  const dir = process.env.BENCH_BASELINE_DIR;
+  if (!dir) throw new Error('BENCH_PEERS=baseline needs BENCH_BASELINE_DIR: a checkout with dist/ built');
+  const main = path.join(path.resolve(dir), 'dist', 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error(`BENCH_BASELINE_DIR: ${main} is missing (run npm run build there)`);
+  return main;
+}
 
 /** The peers named in BENCH_PEERS (comma-separated); an unknown name is an error, not silently skipped. */
 export function peersFromEnv(value) {
@@ -58,7 +76,11 @@ function install(peer) {
 }
 
 /** Installs (first time) and starts a peer; returns its process and benchmark target. */
-export async function startPeer(peer, { upstreamOrigin }) {
+export async function startPeer(peer, { upstreamOrigin, logFile }) {
+  if (peer.project) {
+    const server = await startProject({ upstreamOrigin, logFile, main: baselineMain() });
+    return { process: server, target: { name: peer.name, origin: server.origin, key: PROXY_KEY } };
+  }
   const dir = install(peer);
   const server = await forkServer(
     path.join(dir, peer.main),

@@ -143,8 +143,14 @@ export function startPassthrough({ upstreamOrigin }) {
  * backend pointed at the mock. Its stdout (the log) goes to logFile rather than a pipe, so that neither a
  * full pipe nor the benchmark's own event loop (busy generating load) can slow it down.
  */
-export async function startProject({ upstreamOrigin, logFile, nodeArgs = [], extraArgs = [] }) {
-  if (!existsFile(PROJECT_MAIN)) throw new Error(`${PROJECT_MAIN} is missing: run \`npm run build\` first`);
+export async function startProject({
+  upstreamOrigin,
+  logFile,
+  nodeArgs = [],
+  extraArgs = [],
+  main = PROJECT_MAIN,
+}) {
+  if (!existsFile(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
   const env = { ...process.env };
   for (const name of PROJECT_ENV_OVERRIDES) delete env[name];
   Object.assign(env, {
@@ -155,7 +161,7 @@ export async function startProject({ upstreamOrigin, logFile, nodeArgs = [], ext
   const logFd = openSync(logFile, 'w');
   const args = [
     ...nodeArgs,
-    PROJECT_MAIN,
+    main,
     '--host',
     '127.0.0.1',
     '--port',
