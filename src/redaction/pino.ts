@@ -23,5 +23,16 @@ export function redactingLoggerOptions(getRedactor: () => Redactor): Pick<Logger
 
 /** The same redaction, for finished lines written past pino (the access line, see `writeInfoLine`). */
 export function lineRedactor(getRedactor: () => Redactor): (line: string) => string {
-  return (line) => getRedactor().redact(line);
+  return (line) => {
+    try {
+      return getRedactor().redact(line);
+    } catch {
+      // Never the raw line, and never an exception into the code that logged (it would stop logging, or
+      // turn a log call into a crash): a line that says one was withheld.
+      return `{"level":50,"time":${Date.now()},"msg":"${WITHHELD}"}\n`;
+    }
+  };
 }
+
+/** The message of a log line put in place of one the redactor failed on. */
+export const WITHHELD = 'A log line was withheld: it could not be redacted';

@@ -8,7 +8,7 @@ import type { ProxyConfig } from '../config/schema.js';
 import { createLogger, type ProxyLogger } from '../observability/logger.js';
 import { ProxyMetrics } from '../observability/metrics.js';
 import { RedactorHolder } from '../redaction/holder.js';
-import { collectEnvSecrets } from '../redaction/redactor.js';
+import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from './auth-setup.js';
 
@@ -17,6 +17,12 @@ export interface StartOptions {
   env: NodeJS.ProcessEnv;
   /** The YAML file the config came from, re-read when keys are reloaded. */
   configFile?: string | undefined;
+  /**
+   * Told as soon as the logger and the redactor exist (before keys are checked, backends built or the port
+   * bound): what a crash report from then on goes through.
+   */
+  onLoggingReady?:
+    ((logging: { logger: ProxyLogger['logger']; redactor: () => Redactor }) => void) | undefined;
 }
 
 export interface RunningProxy {
@@ -49,7 +55,12 @@ function dropLogger(log: ProxyLogger['logger']): (total: number) => void {
   };
 }
 
-export async function startProxy({ loaded, env, configFile }: StartOptions): Promise<RunningProxy> {
+export async function startProxy({
+  loaded,
+  env,
+  configFile,
+  onLoggingReady,
+}: StartOptions): Promise<RunningProxy> {
   const { config } = loaded;
   const tls = readTlsFiles(config);
   const secrets = new RedactorHolder(environmentSecrets(config, env));
@@ -60,6 +71,7 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
     redactor: () => secrets.current,
   });
   const logger = log.logger;
+  onLoggingReady?.({ logger, redactor: () => secrets.current });
   const metrics = new ProxyMetrics();
   const registry = createBackendRegistry(config, env);
   configureUpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });
