@@ -179,3 +179,77 @@ describe('POST /admin/reload', () => {
     expect(res.statusCode).toBe(400);
   });
 });
+
+describe('KeyReloader: oversized and weak keys', () => {
+  const strong = 'strong-env-key-0123456789abcdef';
+
+  function reloaderOver(initial: KeyEntry[]) {
+    let entries = initial;
+    const logs: Array<{ level: string; obj: object; msg: string }> = [];
+    const log: ReloadLogger = {
+      info: (obj, msg) => logs.push({ level: 'info', obj, msg }),
+      warn: (obj, msg) => logs.push({ level: 'warn', obj, msg }),
+      error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
+    };
+    const reloader = new KeyReloader({ initial, load: () => entries, log, signal: null });
+    return { reloader, logs, set: (next: KeyEntry[]) => (entries = next) };
+  }
+
+  it('refuses a key over 1 KiB at construction (startup), naming it', () => {
+    const big = 'B'.repeat(40 * 1024);
+    expect(() => reloaderOver([{ name: 'huge', key: big }])).toThrow(/^API key "huge" is 40960 bytes long/);
+  });
+
+  it('keeps the old keys when a reload brings a key over 1 KiB, and logs an ERROR without it', () => {
+    const { reloader, logs, set } = reloaderOver([{ name: 'env', key: strong }]);
+    const big = `${'C'.repeat(2000)}-tail`;
+    set([
+      { name: 'env', key: strong },
+      { name: 'pasted', key: big },
+    ]);
+    const result = reloader.reload('test');
+    expect(result).toEqual({
+      ok: false,
+      error: expect.stringContaining('API key "pasted" is 2005 bytes long'),
+    });
+    expect(reloader.keys.verify(strong)).toBe('env');
+    expect(reloader.keys.size).toBe(1);
+    expect(logs.map((l) => l.level)).toEqual(['error']);
+    expect(JSON.stringify(logs)).not.toContain('CCCCCCCC');
+  });
+
+  it('warns once per weak key at startup, by name, and on reload only for keys newly weak', () => {
+    const { reloader, logs, set } = reloaderOver([
+      { name: 'env', key: strong },
+      { name: 'tiny', key: 'abc' },
+      { name: 'docs', key: 'your-secret-proxy-key' },
+    ]);
+    expect(logs).toEqual([
+      {
+        level: 'warn',
+        obj: { keyName: 'tiny' },
+        msg: expect.stringMatching(/^Proxy key "tiny" is weak: it is shorter than 20/),
+      },
+      {
+        level: 'warn',
+        obj: { keyName: 'docs' },
+        msg: expect.stringMatching(/^Proxy key "docs" is weak: it is an example key/),
+      },
+    ]);
+    expect(logs.every((l) => l.msg.includes('llm-interactive-proxy keygen'))).toBe(true);
+    logs.length = 0;
+    // The same weak keys again: no new warning. A weak key changed, and a new one: one warning each.
+    set([
+      { name: 'env', key: strong },
+      { name: 'tiny', key: 'abd' },
+      { name: 'docs', key: 'your-secret-proxy-key' },
+      { name: 'new', sha256: hashKey('shared-team-key') },
+    ]);
+    expect(reloader.reload('test').ok).toBe(true);
+    expect(logs.filter((l) => l.level === 'warn').map((l) => l.obj)).toEqual([
+      { keyName: 'tiny' },
+      { keyName: 'new' },
+    ]);
+    expect(JSON.stringify(logs)).not.toMatch(/"abc"|"abd"|your-secret-proxy-key|shared-team-key/);
+  });
+});

@@ -9,13 +9,15 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import { errorEnvelope } from '../protocols/errors.js';
-import { KeySet, type KeyEntry } from './keys.js';
+import { KeySet, hashKey, weakKeyReason, weakKeyWarning, type KeyEntry } from './keys.js';
 
 export type ReloadResult = { ok: true; keys: number } | { ok: false; error: string };
 
 export interface ReloadLogger {
   info(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+  /** Weak keys (see `weakKeyReason`); without it they are not reported. */
+  warn?(obj: object, msg: string): void;
 }
 
 export interface KeyReloaderOptions {
@@ -41,6 +43,11 @@ function plaintextOf(entries: readonly KeyEntry[]): string[] {
   return entries.flatMap((entry) => ('key' in entry ? [entry.key] : []));
 }
 
+/** Tells one weak key from another without holding it: its name and digest. */
+function weakKeyId(entry: KeyEntry): string {
+  return `${entry.name}\0${'key' in entry ? hashKey(entry.key) : entry.sha256.toLowerCase()}`;
+}
+
 /** A digest of the file's bytes, or of why it cannot be read, to tell a real change from a touch. */
 function fingerprint(file: string): string {
   try {
@@ -53,8 +60,9 @@ function fingerprint(file: string): string {
 /**
  * The proxy keys in use, swapped atomically on reload (SPEC §2.1 rotation). The gate reads `keys` on every
  * request, so a removed key stops working at the next request while requests already authenticated carry
- * on. A reload that fails — unreadable or malformed source, or no key left — keeps the old keys and logs
- * an ERROR naming the line.
+ * on. A reload that fails — unreadable or malformed source, a key over 1 KiB, or no key left — keeps the
+ * old keys and logs an ERROR naming the line or the key (never quoting a key). Weak keys (`weakKeyReason`)
+ * are logged as a WARNING each, by name: at construction (startup), and on reload when a key is newly weak.
  */
 export class KeyReloader {
   private current: KeySet;
@@ -67,12 +75,15 @@ export class KeyReloader {
   private readonly signal: NodeJS.Signals | null;
   private readonly onSignal = () => void this.reload(this.signal ?? 'signal');
   private lastError: string | null = null;
+  /** The weak keys already warned about (see {@link weakKeyId}). */
+  private weak: ReadonlySet<string> = new Set();
 
   constructor(private readonly options: KeyReloaderOptions) {
     this.signal = options.signal === undefined ? 'SIGHUP' : options.signal;
     this.current = new KeySet(options.initial);
     this.plaintext = plaintextOf(options.initial);
     this.names = options.initial.map((entry) => entry.name);
+    this.warnWeakKeys(options.initial);
   }
 
   get keys(): KeySet {
@@ -121,8 +132,23 @@ export class KeyReloader {
       { trigger, keys: next.size, added, removed },
       `Proxy keys reloaded (${trigger}): ${next.size} keys`,
     );
+    this.warnWeakKeys(entries);
     for (const listener of this.listeners) listener();
     return { ok: true, keys: next.size };
+  }
+
+  /** One WARNING per weak key not warned about before (by name and digest: a weak key replaced is new). */
+  private warnWeakKeys(entries: readonly KeyEntry[]): void {
+    const weak = new Set<string>();
+    for (const entry of entries) {
+      const reason = weakKeyReason(entry);
+      if (reason === null) continue;
+      const id = weakKeyId(entry);
+      weak.add(id);
+      if (!this.weak.has(id))
+        this.options.log.warn?.({ keyName: entry.name }, weakKeyWarning(entry.name, reason));
+    }
+    this.weak = weak;
   }
 
   /** Starts watching the keys file and listening for the reload signal. */

@@ -7,7 +7,15 @@ vi.mock('node:crypto', async (importOriginal) => {
 });
 
 const crypto = await import('node:crypto');
-const { KeySet, generateProxyKey, hashKey, parseKeysFile } = await import('./keys.js');
+const {
+  KeySet,
+  MAX_PROXY_KEY_BYTES,
+  generateProxyKey,
+  hashKey,
+  parseKeysFile,
+  weakKeyReason,
+  weakKeyWarning,
+} = await import('./keys.js');
 
 const timingSafeEqual = vi.mocked(crypto.timingSafeEqual);
 
@@ -138,5 +146,63 @@ describe('parseKeysFile', () => {
         for (const secret of secrets) expect((error as Error).message).not.toContain(secret);
       }
     }
+  });
+});
+
+describe('KeySet: key size', () => {
+  it('accepts a key of exactly 1 KiB and refuses a longer one, naming it and never quoting it', () => {
+    const max = 'k'.repeat(MAX_PROXY_KEY_BYTES);
+    expect(new KeySet([{ name: 'max', key: max }]).verify(max)).toBe('max');
+    const over = `${'q'.repeat(MAX_PROXY_KEY_BYTES - 5)}-END-`;
+    let message = '';
+    try {
+      new KeySet([
+        { name: 'ok', key: 'fine-key-0123456789abcdef' },
+        { name: 'team-x', key: over + 'z' },
+      ]);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toBe(
+      'API key "team-x" is 1025 bytes long: a proxy key may be at most 1024 bytes ' +
+        '(`llm-interactive-proxy keygen` makes a strong 43-character one)',
+    );
+  });
+
+  it('counts UTF-8 bytes, not characters', () => {
+    const multibyte = 'é'.repeat(513); // 1026 bytes
+    expect(() => new KeySet([{ name: 'accents', key: multibyte }])).toThrow(/"accents" is 1026 bytes long/);
+    expect(() => new KeySet([{ name: 'fits', key: 'é'.repeat(512) }])).not.toThrow();
+  });
+});
+
+describe('weakKeyReason', () => {
+  it.each([
+    [{ name: 'a', key: 'abc' }, 'it is shorter than 20 characters'],
+    [{ name: 'a', key: 'x'.repeat(19) }, 'it is shorter than 20 characters'],
+    [{ name: 'a', key: 'your-secret-proxy-key' }, 'it is an example key from the documentation'],
+    [{ name: 'a', key: 'dev-secret-key' }, 'it is an example key from the documentation'],
+    [{ name: 'a', key: 'shared-team-key' }, 'it is an example key from the documentation'],
+    [
+      { name: 'a', sha256: hashKey('dev-secret-key').toUpperCase() },
+      'it is the digest of an example key from the documentation',
+    ],
+  ])('%j is weak: %s', (entry, reason) => {
+    expect(weakKeyReason(entry)).toBe(reason);
+  });
+
+  it.each([
+    { name: 'a', key: 'x'.repeat(20) },
+    { name: 'a', key: generateProxyKey().key },
+    { name: 'a', sha256: hashKey('abc') },
+  ])('%j is not', (entry) => {
+    expect(weakKeyReason(entry)).toBeNull();
+  });
+
+  it('words the warning with the name and keygen, never the key', () => {
+    expect(weakKeyWarning('alice', 'it is shorter than 20 characters')).toBe(
+      'Proxy key "alice" is weak: it is shorter than 20 characters. Anyone who guesses it can use your ' +
+        'provider keys; replace it with one from `llm-interactive-proxy keygen`',
+    );
   });
 });

@@ -6,6 +6,23 @@ export type KeyEntry = { name: string; key: string } | { name: string; sha256: s
 
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 
+/**
+ * Longest proxy key accepted, in UTF-8 bytes. A generated key is 43 characters; a key of kilobytes is a
+ * mistake (a file's content pasted, a certificate), and every key is a secret that each log line, capture
+ * line and error body is scanned for.
+ */
+export const MAX_PROXY_KEY_BYTES = 1024;
+
+/** Proxy keys shorter than this are weak: logged as a WARNING at startup and when they appear on reload. */
+export const MIN_STRONG_KEY_LENGTH = 20;
+
+/** Example keys from the documentation: whoever kept one has a key the whole world knows. */
+export const PLACEHOLDER_KEYS: readonly string[] = [
+  'your-secret-proxy-key',
+  'dev-secret-key',
+  'shared-team-key',
+];
+
 /** One-shot hashing (Node >= 20.12) skips the Hash object a per-request check would otherwise build. */
 const oneShot = crypto.hash as typeof crypto.hash | undefined;
 const sha256 = (text: string): Buffer =>
@@ -16,6 +33,33 @@ export function hashKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
+const PLACEHOLDER_DIGESTS: ReadonlySet<string> = new Set(PLACEHOLDER_KEYS.map(hashKey));
+
+/**
+ * Why a key entry is weak (a documentation placeholder, or shorter than {@link MIN_STRONG_KEY_LENGTH}), or
+ * null. A `sha256` entry can only be recognised as a placeholder's digest. Never quotes the key.
+ */
+export function weakKeyReason(entry: KeyEntry): string | null {
+  if ('key' in entry) {
+    if (PLACEHOLDER_KEYS.includes(entry.key)) return 'it is an example key from the documentation';
+    if (entry.key.length < MIN_STRONG_KEY_LENGTH) {
+      return `it is shorter than ${MIN_STRONG_KEY_LENGTH} characters`;
+    }
+    return null;
+  }
+  return PLACEHOLDER_DIGESTS.has(entry.sha256.toLowerCase())
+    ? 'it is the digest of an example key from the documentation'
+    : null;
+}
+
+/** The WARNING for a weak key: its name and why, never the key, and how to make a strong one. */
+export function weakKeyWarning(name: string, reason: string): string {
+  return (
+    `Proxy key "${name}" is weak: ${reason}. Anyone who guesses it can use your provider keys; ` +
+    'replace it with one from `llm-interactive-proxy keygen`'
+  );
+}
+
 /** A new random proxy key (32 random bytes, base64url) and its digest, for `llm-interactive-proxy keygen`. */
 export function generateProxyKey(): { key: string; sha256: string } {
   const key = randomBytes(32).toString('base64url');
@@ -24,7 +68,9 @@ export function generateProxyKey(): { key: string; sha256: string } {
 
 /**
  * The set of keys that authenticate a request. Every entry is kept only as its 32-byte digest, so plaintext
- * and `sha256` entries are compared the same way and the set itself holds no plaintext key.
+ * and `sha256` entries are compared the same way and the set itself holds no plaintext key. Refuses (throws)
+ * an empty name or key, a malformed digest and a key over {@link MAX_PROXY_KEY_BYTES}; the messages name
+ * the key, never quote it.
  */
 export class KeySet {
   private readonly names: readonly string[];
@@ -37,6 +83,13 @@ export class KeySet {
       if (entry.name.length === 0) throw new Error(`API key entry #${index + 1} has an empty name`);
       if ('key' in entry) {
         if (entry.key.length === 0) throw new Error(`API key "${entry.name}" is empty`);
+        const bytes = Buffer.byteLength(entry.key, 'utf8');
+        if (bytes > MAX_PROXY_KEY_BYTES) {
+          throw new Error(
+            `API key "${entry.name}" is ${bytes} bytes long: a proxy key may be at most ${MAX_PROXY_KEY_BYTES} ` +
+              'bytes (`llm-interactive-proxy keygen` makes a strong 43-character one)',
+          );
+        }
         digests.push(createHash('sha256').update(entry.key, 'utf8').digest());
       } else {
         if (!SHA256_HEX.test(entry.sha256)) {

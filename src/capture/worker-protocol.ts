@@ -19,7 +19,7 @@ export type ToCaptureWorker =
       readonly length: number;
       readonly entries: number;
     }
-  /** The exact secrets of the redactor for every line sent after this message. */
+  /** The configured secrets (short ones too) of the redactor for every line sent after this message. */
   | { readonly type: 'secrets'; readonly secrets: readonly string[] }
   /** Answered by `flushed` once every line sent before it is written (or dropped). */
   | { readonly type: 'flush'; readonly id: number }

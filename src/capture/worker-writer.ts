@@ -124,7 +124,7 @@ export class WorkerCaptureWriter implements CaptureSink {
       }
       if (redactor !== this.sentRedactor) {
         this.send();
-        this.post({ type: 'secrets', secrets: redactor.secrets });
+        this.post({ type: 'secrets', secrets: [...redactor.secrets, ...redactor.shortSecrets] });
         this.sentRedactor = redactor;
       }
       this.reserve(eventFramesBound(opening, members));

@@ -4,6 +4,8 @@ import { generateProxyKey } from '../auth/keys.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { ConfigSchema } from '../config/schema.js';
+import { installFatalHandlers, UNREDACTED_ERROR_WITHHELD } from '../observability/fatal.js';
+import { Redactor, collectEnvSecrets } from '../redaction/redactor.js';
 import { startProxy } from '../server/start.js';
 import { capYoungGeneration } from './young-generation.js';
 
@@ -15,8 +17,34 @@ function defaultAt(key: string): unknown {
     .reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], DEFAULTS);
 }
 
+let envRedactor: Redactor | undefined;
+/**
+ * The redactor for whatever is printed on the way out (startup errors, crashes): the proxy's own once it has
+ * one (it knows the keys from every source and follows rotation), until then one of the environment's.
+ */
+let exitRedactor: () => Redactor = () => (envRedactor ??= new Redactor(collectEnvSecrets(process.env)));
+/** The log, once there is one: a crash is also written there. */
+let exitLog: ((what: string, redactedText: string) => void) | undefined;
+
+/** `text` redacted, or the fixed notice if the redactor fails: never raw text. */
+function redacted(text: string): string {
+  try {
+    return exitRedactor().redact(text);
+  } catch {
+    return UNREDACTED_ERROR_WITHHELD;
+  }
+}
+
+function messageOf(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return 'an error that cannot be shown';
+  }
+}
+
 function fail(message: string): never {
-  process.stderr.write(`llm-interactive-proxy: ${message}\n`);
+  process.stderr.write(`llm-interactive-proxy: ${redacted(message)}\n`);
   process.exit(1);
 }
 
@@ -48,6 +76,10 @@ const LISTEN_ERRORS = new Set([
 ]);
 
 async function main(): Promise<void> {
+  installFatalHandlers({
+    redactor: () => exitRedactor(),
+    log: (what, text) => exitLog?.(what, text),
+  });
   const { parseCli } = await import('./program.js');
   const cli = parseCli(process.argv.slice(2), defaultAt);
   if (cli.command === 'keygen') {
@@ -63,7 +95,15 @@ async function main(): Promise<void> {
   const loaded = loadOrExplain(configFile, cli.values);
   listenTarget = `${loaded.config.server.host}:${loaded.config.server.port}`;
   capYoungGeneration();
-  const running = await startProxy({ loaded, env: process.env, configFile });
+  const running = await startProxy({
+    loaded,
+    env: process.env,
+    configFile,
+    onLoggingReady: ({ logger, redactor }) => {
+      exitRedactor = redactor;
+      exitLog = (what, text) => logger.fatal({ error: text }, `${what}: the proxy stops`);
+    },
+  });
   const stop = (signal: string) => {
     running.app.log.info({ signal }, 'signal received');
     running
@@ -81,7 +121,7 @@ main().catch((err: unknown) => {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (code && LISTEN_ERRORS.has(code)) {
     const where = listenTarget ? ` on ${listenTarget} (--host/--port)` : '';
-    fail(`cannot listen${where}: ${(err as Error).message}`);
+    fail(`cannot listen${where}: ${messageOf(err)}`);
   }
-  fail(`failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  fail(`failed to start: ${messageOf(err)}`);
 });

@@ -6,8 +6,23 @@
 
 export const MASK = '****';
 
-/** Shortest configured secret that is redacted as an exact value (see `Redactor` for why). */
+/**
+ * Shortest configured secret that is redacted wherever it occurs, as an exact value. Shorter ones (1–3
+ * characters) are redacted only where they stand as a whole value (see `Redactor` for why and where).
+ */
 export const MIN_EXACT_SECRET_LENGTH = 4;
+
+/**
+ * Characters that may sit between two JSON strings (`","`, `":"`, `"]`…) or stand for a quote or an
+ * escape: a short secret holding none of them can be masked inside quotes without changing the structure
+ * of any JSON text (see {@link shortSecretValueRule}).
+ */
+const JSON_STRUCTURAL = /["\\,:[\]{}\s\p{Cc}]/u;
+
+/** Whether a short secret (under {@link MIN_EXACT_SECRET_LENGTH}) can be matched inside text at all. */
+export function isMaskableShortSecret(secret: string): boolean {
+  return secret.length > 0 && secret.length < MIN_EXACT_SECRET_LENGTH && !JSON_STRUCTURAL.test(secret);
+}
 
 /** Replaces configured secrets in prompts bound for a backend (SPEC §3). */
 export const PROMPT_SECRET_REPLACEMENT = '(API_KEY_HAS_BEEN_REDACTED)';
@@ -78,8 +93,13 @@ export function escapeRegExp(text: string): string {
  */
 export interface PatternRule {
   readonly name: string;
-  /** Builds the source; receives the alternation of exact secrets (or undefined when there are none). */
-  source(exactSecrets: string | undefined): string;
+  /**
+   * Builds the source, or undefined when the rule has nothing to match. Receives the alternation of the
+   * short secrets' forms (under {@link MIN_EXACT_SECRET_LENGTH} characters; undefined when there are none).
+   * Longer exact secrets are never part of a regular expression: `Redactor` finds them with an
+   * `ExactMatcher` and merges them in by position.
+   */
+  source(shortSecrets: string | undefined): string | undefined;
   mask(match: string): string;
   /**
    * Characters that would have extended a match of this rule: a stream that had to release a very long
@@ -88,7 +108,8 @@ export interface PatternRule {
   readonly continuation: RegExp;
   /**
    * Upper bound of characters after a match's start that decide whether (and how) it matches, apart from
-   * greedy runs that end at the first character outside the run; exact secrets add their own length.
+   * greedy runs that end at the first character outside the run; exact secrets (short ones included) add
+   * their own length.
    */
   readonly decisionLength: number;
 }
@@ -109,15 +130,44 @@ const MAX_PROSE_WORD = 24;
 
 const CREDENTIAL_HEADER_NAMES = [...CREDENTIAL_HEADERS].sort((a, b) => b.length - a.length).map(anyCase);
 
+/** Spaces a JSON encoder may put between a key and its colon (`"a" : 1`); a short secret there is a key. */
+const MAX_SPACES_BEFORE_COLON = 4;
+
+/** `Bearer <token>`'s mask: the scheme as written, one space, the mask. */
+export const bearerMask = (match: string): string => `${match.slice(0, 6)} ${MASK}`;
+
+/**
+ * A short configured secret (1–3 characters) standing as a whole JSON string value: `"ab"`, or `\"ab\"`
+ * inside a JSON string (a JSON text logged as a string). Not an object key (`"ab":`), which names a field
+ * rather than holding a value. Only secrets for which {@link isMaskableShortSecret} holds are given: the
+ * masked part is then free of quotes, backslashes and separators, so masking it can never change where a
+ * JSON string starts or ends, whatever the text around it.
+ */
+export const shortSecretValueRule: PatternRule = {
+  name: 'short-secret-value',
+  source: (short) =>
+    short === undefined
+      ? undefined
+      : `(?:"(?:${short})"|\\\\"(?:${short})\\\\")(?![ \\t]{0,${MAX_SPACES_BEFORE_COLON}}:)`,
+  mask: (match) => {
+    const quote = match.startsWith('"') ? '"' : '\\"';
+    return quote + MASK + quote;
+  },
+  continuation: /(?:)/y,
+  decisionLength: 2 + 2 + MAX_SPACES_BEFORE_COLON + 1,
+};
+
 export const PATTERN_RULES: readonly PatternRule[] = [
   {
     name: 'bearer',
-    source: (exact) =>
+    source: (short) =>
       `${BEARER}${notPrecededByWordChar(BEARER)}[ \\t]{1,${MAX_BEARER_SPACES}}(?:` +
-      // A configured secret first: it may hold characters a b64token may not, and must be covered whole.
-      (exact === undefined ? '' : `(?:${exact})|`) +
+      // A short configured secret only as the whole token (`Bearer ab` but not `Bearer abstract`). Longer
+      // configured secrets, which may hold characters a b64token may not, are found by the exact matcher
+      // and extend a match to cover them whole (see `Redactor`).
+      (short === undefined ? '' : `(?:${short})(?![${BEARER_TOKEN_CHARS}])|`) +
       `(?![a-z]{1,${MAX_PROSE_WORD}}(?![${BEARER_TOKEN_CHARS}]))[${BEARER_TOKEN_CHARS}]{${MIN_BEARER_TOKEN},})`,
-    mask: (match) => `${match.slice(0, 6)} ${MASK}`,
+    mask: bearerMask,
     continuation: new RegExp(`[${BEARER_TOKEN_CHARS}]*`, 'y'),
     decisionLength: 6 + MAX_BEARER_SPACES + MAX_PROSE_WORD + 1,
   },
@@ -153,4 +203,36 @@ export const PATTERN_RULES: readonly PatternRule[] = [
     continuation: /[^"]*/y,
     decisionLength: '"proxy-authorization"'.length + 10,
   },
+  shortSecretValueRule,
 ];
+
+/** The bearer rule, whose matches the redactor extends over a configured secret right after the scheme. */
+export const BEARER_RULE = PATTERN_RULES[0]!;
+
+/**
+ * Where a bearer match would start whose token starts at `tokenStart`: the position of `Bearer` (any case)
+ * when it and 1–8 spaces or tabs come right before `tokenStart`, at or after `from`, and not after a letter
+ * or digit — the bearer rule's own conditions. Otherwise -1.
+ */
+export function bearerStartBefore(text: string, tokenStart: number, from: number): number {
+  let spaces = 0;
+  while (spaces <= MAX_BEARER_SPACES) {
+    const ch = text.charCodeAt(tokenStart - spaces - 1);
+    if (ch !== 0x20 && ch !== 0x09) break;
+    spaces++;
+  }
+  if (spaces === 0 || spaces > MAX_BEARER_SPACES) return -1;
+  const start = tokenStart - spaces - 6;
+  if (start < from || !BEARER_WORD.test(text.slice(start, start + 6))) return -1;
+  return start > 0 && WORD_CHAR.test(text.charAt(start - 1)) ? -1 : start;
+}
+
+/** The length of `Bearer` and its spaces at `start` (a bearer match's start). */
+export function bearerTokenOffset(text: string, start: number): number {
+  let offset = 6;
+  while (text.charCodeAt(start + offset) === 0x20 || text.charCodeAt(start + offset) === 0x09) offset++;
+  return offset;
+}
+
+const BEARER_WORD = new RegExp(`^${BEARER}$`);
+const WORD_CHAR = /[A-Za-z0-9]/;

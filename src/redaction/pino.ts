@@ -32,7 +32,15 @@ export function redactingLoggerOptions(
 
 /** The same redaction, for finished lines written past pino (the access line, see `writeInfoLine`). */
 export function lineRedactor(getRedactor: () => Redactor): (line: string) => string {
-  return (line) => getRedactor().redact(line);
+  return (line) => {
+    try {
+      return getRedactor().redact(line);
+    } catch {
+      // Never the raw line, and never an exception into the code that logged (it would stop logging, or
+      // turn a log call into a crash): a line that says one was withheld.
+      return `{"level":50,"time":${Date.now()},"msg":"${WITHHELD}"}\n`;
+    }
+  };
 }
 
 /** How a withheld run of bytes shows in a log line: its length only. */
@@ -86,3 +94,6 @@ export function withholdBufferJson(line: string): string {
     JSON.stringify(withheldBytes(data === '' ? 0 : data.split(',').length)),
   );
 }
+
+/** The message of a log line put in place of one the redactor failed on. */
+export const WITHHELD = 'A log line was withheld: it could not be redacted';

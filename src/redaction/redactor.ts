@@ -1,9 +1,16 @@
+import { ExactMatcher, type ExactHit } from './exact.js';
 import {
+  BEARER_RULE,
   CREDENTIAL_HEADERS,
+  MASK,
   MIN_EXACT_SECRET_LENGTH,
   PATTERN_RULES,
   PROMPT_SECRET_REPLACEMENT,
+  bearerMask,
+  bearerStartBefore,
+  bearerTokenOffset,
   escapeRegExp,
+  isMaskableShortSecret,
   maskCredentialHeader,
   prefixMask,
   type PatternRule,
@@ -33,26 +40,36 @@ function maskHeaderValue(lower: string, value: string | string[] | number): stri
 
 /**
  * Redacts secrets from text and values. Built once from the configured secrets (at startup and again when
- * keys change) — every method is then a scan with precompiled regular expressions.
+ * keys change) — every method is then a scan with precompiled matchers. Building never fails, whatever the
+ * secrets: no secret is ever put whole into a regular expression (V8 refuses a literal of ~32 K characters,
+ * and its error message would quote the secret).
  *
  * Secrets: each configured value (proxy keys, provider keys) plus the key formats of SPEC §3 (`sk-proj-`,
  * `sk-ant-`, `sk-or-`, `sk-`, `AIza`, the token after `Bearer`), `?key=` style query parameters and
  * credential headers inside JSON text.
  *
- * Exact values shorter than {@link MIN_EXACT_SECRET_LENGTH} (4) characters are ignored: a one-character
- * "secret" would turn every log line into asterisks while protecting nothing (it is guessable anyway).
- * Any key of 4+ characters is redacted, however common the word — a configured key is a secret first.
- * Each exact secret is also matched in its JSON-escaped and URL-encoded forms, as it appears in a log line
- * or a URL.
+ * A configured value of {@link MIN_EXACT_SECRET_LENGTH} (4) characters or more is redacted wherever it occurs,
+ * however common the word — a configured key is a secret first. Each is also matched in its JSON-escaped and
+ * URL-encoded forms, as it appears in a log line or a URL.
  *
- * Matching is one leftmost-first alternation — exact secrets (longest first, so a longer secret wins over
- * its prefix), then the patterns — run as two regular expressions merged by position (an exact match wins
- * a tie). V8 scans a large alternation of long literals several times faster on its own than mixed with
- * short patterns, so the two halves together are faster than the single alternation (bench/redaction.mjs).
+ * A shorter configured value (1–3 characters: a weak key, warned about at startup) is redacted only where it
+ * stands as a whole value, never inside other text: masking every `a` or `:` of a log line would destroy the
+ * line (and its JSON) while protecting nothing. Whole values are: a JSON string value (`"ab"` → `"****"`, also
+ * `\"ab\"` inside a JSON string, but not an object key `"ab":`), the whole token after `Bearer`, a whole
+ * string in {@link redactValue} / {@link redactHeaders}, and a whole string of a prompt. One holding a JSON
+ * quote, backslash, separator (`,` `:` brackets, braces) or whitespace is redacted only in the last two
+ * (whole strings), since masking it inside text could change the text's JSON structure.
+ *
+ * Matching: exact secrets (4+) are found by an {@link ExactMatcher} (leftmost, then longest), the patterns
+ * and short secrets by one regular expression; the two are merged by position, an exact match winning a tie.
+ * An exact secret right after `Bearer ` is covered together with the scheme (`Bearer ****`), as is one at the
+ * start of a bearer match's token.
  */
 export class Redactor {
-  /** Configured exact secrets (raw form, longest first) — the ones replaced in prompts. */
+  /** Configured exact secrets of 4+ characters (raw form, longest first) — the ones replaced in prompts. */
   readonly secrets: readonly string[];
+  /** Configured secrets of 1–3 characters (see the class comment for where they are redacted). */
+  readonly shortSecrets: readonly string[];
   /**
    * Characters a stream must hold back so that no match can change once more text arrives (see
    * `StreamRedactor`): the longest decision window of any rule.
@@ -60,44 +77,62 @@ export class Redactor {
   readonly holdback: number;
 
   /**
-   * True when every secret shows up unescaped in any JSON text that holds it: JSON-encoding redacted text
-   * can then never form a secret (see redactPromptSecrets and the capture's stream chunks).
+   * True when every secret shows up unescaped in any JSON text that holds it, and is matched there:
+   * JSON-encoding redacted text can then never form a secret (see redactPromptSecrets and the capture's
+   * stream chunks).
    */
   readonly secretsVerbatimInJson: boolean;
-  /** Exact secrets in all their forms; undefined when none are configured. */
-  private readonly exactPattern: RegExp | undefined;
-  /** The pattern rules, one capturing group each (group i + 1 is `PATTERN_RULES[i]`). */
+  /** Exact secrets (4+) in all their forms; undefined when none are configured. */
+  private readonly exact: ExactMatcher | undefined;
+  /** The pattern rules in force, one capturing group each (group i + 1 is `rules[i]`). */
+  private readonly rules: readonly PatternRule[];
   private readonly rulePattern: RegExp;
-  private readonly promptPattern: RegExp | undefined;
+  private readonly bearerGroup: number;
+  /** Exact secrets (4+) in raw form, for prompts. */
+  private readonly prompt: ExactMatcher | undefined;
+  private readonly shortSet: ReadonlySet<string>;
 
   constructor(secrets: Iterable<string> = []) {
-    const raw = uniqueLongestFirst([...secrets].filter((s) => s.length >= MIN_EXACT_SECRET_LENGTH));
+    const all = uniqueLongestFirst([...secrets].filter((s) => s.length > 0));
+    const raw = all.filter((s) => s.length >= MIN_EXACT_SECRET_LENGTH);
+    const short = all.filter((s) => s.length < MIN_EXACT_SECRET_LENGTH);
     this.secrets = raw;
+    this.shortSecrets = short;
+    this.shortSet = new Set(short);
     const forms = uniqueLongestFirst(raw.flatMap(secretForms));
-    const exact = forms.length > 0 ? forms.map(escapeRegExp).join('|') : undefined;
-    this.exactPattern = exact === undefined ? undefined : new RegExp(exact, 'g');
-    this.rulePattern = new RegExp(PATTERN_RULES.map((rule) => `(${rule.source(exact)})`).join('|'), 'g');
-    this.promptPattern = raw.length > 0 ? new RegExp(raw.map(escapeRegExp).join('|'), 'g') : undefined;
-    this.secretsVerbatimInJson = raw.every((secret) => VERBATIM_IN_JSON.test(secret));
-    const longestExact = forms[0]?.length ?? 0;
+    this.exact = ExactMatcher.of(forms);
+    this.prompt = ExactMatcher.of(raw);
+    const shortForms = uniqueLongestFirst(short.filter(isMaskableShortSecret).flatMap(secretForms));
+    const shortSource = shortForms.length > 0 ? shortForms.map(escapeRegExp).join('|') : undefined;
+    const rules: PatternRule[] = [];
+    const sources: string[] = [];
+    for (const rule of PATTERN_RULES) {
+      const source = rule.source(shortSource);
+      if (source === undefined) continue;
+      rules.push(rule);
+      sources.push(`(${source})`);
+    }
+    this.rules = rules;
+    this.bearerGroup = rules.indexOf(BEARER_RULE) + 1;
+    this.rulePattern = new RegExp(sources.join('|'), 'g');
+    this.secretsVerbatimInJson =
+      raw.every((secret) => VERBATIM_IN_JSON.test(secret)) &&
+      short.every((secret) => VERBATIM_IN_JSON.test(secret) && isMaskableShortSecret(secret));
+    const longestExact = Math.max(forms[0]?.length ?? 0, shortForms[0]?.length ?? 0);
     this.holdback = Math.max(...PATTERN_RULES.map((r) => r.decisionLength)) + longestExact + 1;
   }
 
   /** Returns `text` itself (no copy) when nothing matches. */
   redact(text: string): string {
-    let exact = execFrom(this.exactPattern, text, 0);
-    let rule = execFrom(this.rulePattern, text, 0);
-    if (exact === null && rule === null) return text;
+    const pending = this.pendingFrom(text, 0);
+    let match = this.next(text, 0, pending);
+    if (match === null) return text;
     let out = '';
     let pos = 0;
-    while (exact !== null || rule !== null) {
-      const exactFirst = exact !== null && (rule === null || exact.index <= rule.index);
-      const match = (exactFirst ? exact : rule)!;
-      out +=
-        text.slice(pos, match.index) + (exactFirst ? prefixMask(match[0]) : ruleOf(match).mask(match[0]));
-      pos = match.index + match[0].length;
-      if (exact !== null && exact.index < pos) exact = execFrom(this.exactPattern, text, pos);
-      if (rule !== null && rule.index < pos) rule = execFrom(this.rulePattern, text, pos);
+    while (match !== null) {
+      out += text.slice(pos, match.start) + match.mask;
+      pos = match.end;
+      match = this.next(text, pos, pending);
     }
     return out + text.slice(pos);
   }
@@ -107,26 +142,64 @@ export class Redactor {
    * `from` are still seen by the rules' "not preceded by a word character" checks).
    */
   *scan(text: string, from = 0): Generator<SecretMatch, void, undefined> {
-    let exact = execFrom(this.exactPattern, text, from);
-    let rule = execFrom(this.rulePattern, text, from);
-    while (exact !== null || rule !== null) {
-      const exactFirst = exact !== null && (rule === null || exact.index <= rule.index);
-      const match = (exactFirst ? exact : rule)!;
-      const start = match.index;
-      const end = start + match[0].length;
-      if (exactFirst) {
-        yield { start, end, mask: prefixMask(match[0]), continuation: undefined };
-      } else {
-        const matched = ruleOf(match);
-        yield { start, end, mask: matched.mask(match[0]), continuation: matched.continuation };
-      }
-      if (exact !== null && exact.index < end) exact = execFrom(this.exactPattern, text, end);
-      if (rule !== null && rule.index < end) rule = execFrom(this.rulePattern, text, end);
+    const pending = this.pendingFrom(text, from);
+    let match = this.next(text, from, pending);
+    while (match !== null) {
+      yield match;
+      match = this.next(text, match.end, pending);
     }
   }
 
+  /** The next exact hit and the next rule match from `from`, each searched again only once passed. */
+  private pendingFrom(text: string, from: number): Pending {
+    return { hit: this.exact?.find(text, from) ?? null, rule: execFrom(this.rulePattern, text, from) };
+  }
+
   /**
-   * A deep copy of `value` safe to serialise: every string redacted, credential-header keys masked whatever
+   * The first match at or after `pos`: the earlier of the next exact secret and the next rule match (the
+   * exact secret on a tie). An exact secret right after `Bearer` and 1–8 spaces starts at the scheme; a
+   * bearer match whose token starts with an exact secret ends with that secret — as when the secrets were
+   * the first alternative of the bearer rule.
+   */
+  private next(text: string, pos: number, pending: Pending): SecretMatch | null {
+    if (pending.hit !== null && pending.hit.start < pos) pending.hit = this.exact!.find(text, pos);
+    if (pending.rule !== null && pending.rule.index < pos) {
+      pending.rule = execFrom(this.rulePattern, text, pos);
+    }
+    const { hit, rule } = pending;
+    if (hit !== null) {
+      const bearerStart = bearerStartBefore(text, hit.start, pos);
+      const start = bearerStart >= 0 ? bearerStart : hit.start;
+      if (rule === null || start <= rule.index) {
+        const end = hit.start + hit.needle.length;
+        return bearerStart >= 0
+          ? { start, end, mask: bearerMask(text.slice(start, end)), continuation: undefined }
+          : { start, end, mask: prefixMask(hit.needle), continuation: undefined };
+      }
+    }
+    if (rule === null) return null;
+    const start = rule.index;
+    const group = groupOf(rule);
+    if (group === this.bearerGroup && this.exact !== undefined) {
+      const tokenStart = start + bearerTokenOffset(text, start);
+      const secret = this.exact.longestAt(text, tokenStart);
+      if (secret !== undefined) {
+        const end = tokenStart + secret.length;
+        return { start, end, mask: bearerMask(text.slice(start, end)), continuation: undefined };
+      }
+    }
+    const matched = this.rules[group - 1]!;
+    return {
+      start,
+      end: start + rule[0].length,
+      mask: matched.mask(rule[0]),
+      continuation: matched.continuation,
+    };
+  }
+
+  /**
+   * A deep copy of `value` safe to serialise: every string redacted (as a whole value: a string that is a
+   * short secret is masked), credential-header keys masked whatever
    * their value, `Error`s turned into plain `{ name, message, stack, ...own fields }` (JSON would drop
    * message and stack), `Buffer`/typed arrays decoded as UTF-8 text, cycles replaced by `'[Circular]'`.
    */
@@ -134,7 +207,10 @@ export class Redactor {
     return this.copyRedacted(value, new WeakSet());
   }
 
-  /** Credential headers masked whatever their value; all others through {@link redact}. Drops `undefined`. */
+  /**
+   * Credential headers masked whatever their value; all others as whole values (see {@link redactValue}).
+   * Drops `undefined`.
+   */
   redactHeaders(headers: Readonly<Record<string, HeaderValue>>): RedactedHeaders {
     const out: RedactedHeaders = {};
     for (const [name, value] of Object.entries(headers)) {
@@ -143,10 +219,15 @@ export class Redactor {
       out[name] = CREDENTIAL_HEADERS.has(lower)
         ? maskHeaderValue(lower, value)
         : Array.isArray(value)
-          ? value.map((v) => this.redact(String(v)))
-          : this.redact(String(value));
+          ? value.map((v) => this.redactWhole(String(v)))
+          : this.redactWhole(String(value));
     }
     return out;
+  }
+
+  /** A string that is a whole value: `****` when it is a short secret, else {@link redact}. */
+  private redactWhole(value: string): string {
+    return this.shortSet.has(value) ? MASK : this.redact(value);
   }
 
   /**
@@ -171,30 +252,40 @@ export class Redactor {
 
   /** `…?key=AIza…&alt=sse` → `…?key=****&alt=sse`, plus {@link redact} for secrets in the path. */
   redactUrl(url: string): string {
-    // The query rule is part of `pattern`; this exists so callers say what they redact.
+    // The query rule is one of the pattern rules; this exists so callers say what they redact.
     return this.redact(url);
   }
 
   /**
    * Replaces every configured secret (exact values only — a prompt may legitimately discuss `sk-…` formats)
-   * in any string of a request body with `(API_KEY_HAS_BEEN_REDACTED)`. Object keys are left alone.
+   * in any string of a request body with `(API_KEY_HAS_BEEN_REDACTED)`; a short secret (1–3 characters)
+   * only when it is the whole string. Object keys are left alone.
    * Copy-on-write: when nothing matched, `body` is returned as is with `changed: false`.
    */
   redactPromptSecrets(body: unknown, rawJson?: string): { body: unknown; changed: boolean } {
-    const re = this.promptPattern;
-    if (re === undefined) return { body, changed: false };
+    const prompt = this.prompt;
+    const short = this.shortSet;
+    if (prompt === undefined && short.size === 0) return { body, changed: false };
     // The body's own JSON text, when given, is scanned once instead of walking every string of the body:
     // secrets made only of characters no JSON encoder escapes appear in it exactly as they are.
-    if (rawJson !== undefined && this.secretsVerbatimInJson) {
-      re.lastIndex = 0;
-      if (!re.test(rawJson)) return { body, changed: false };
+    if (
+      rawJson !== undefined &&
+      this.secretsVerbatimInJson &&
+      !(prompt?.test(rawJson) ?? false) &&
+      !this.shortSecrets.some((secret) => rawJson.includes(`"${secret}"`))
+    ) {
+      return { body, changed: false };
     }
-    const redacted = replaceInStrings(body, re);
+    const redacted = replaceInStrings(body, (text) =>
+      short.has(text)
+        ? PROMPT_SECRET_REPLACEMENT
+        : (prompt?.replaceAll(text, PROMPT_SECRET_REPLACEMENT) ?? text),
+    );
     return { body: redacted, changed: redacted !== body };
   }
 
   private copyRedacted(value: unknown, seen: WeakSet<object>): unknown {
-    if (typeof value === 'string') return this.redact(value);
+    if (typeof value === 'string') return this.redactWhole(value);
     if (typeof value !== 'object' || value === null) return value;
     if (seen.has(value)) return '[Circular]';
     seen.add(value);
@@ -244,37 +335,47 @@ function execFrom(re: RegExp | undefined, text: string, from: number): RegExpExe
   return re.exec(text);
 }
 
-/** Which rule of `rulePattern` produced `match`: the one whose group took part. */
-function ruleOf(match: RegExpExecArray): PatternRule {
+/** Where a scan stands: the next exact hit and rule match found so far (null: none left). */
+interface Pending {
+  hit: ExactHit | null;
+  rule: RegExpExecArray | null;
+}
+
+/** Which group of `rulePattern` produced `match` (the rule is `rules[group - 1]`). */
+function groupOf(match: RegExpExecArray): number {
   for (let i = 1; i < match.length; i++) {
-    if (match[i] !== undefined) return PATTERN_RULES[i - 1]!;
+    if (match[i] !== undefined) return i;
   }
   throw new Error('redaction: a match outside every rule group');
 }
 
 /** The forms in which a secret shows up in text we write: raw, JSON-escaped, URL-encoded. */
 function secretForms(secret: string): string[] {
-  return [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)];
+  const forms = [secret, JSON.stringify(secret).slice(1, -1)];
+  try {
+    forms.push(encodeURIComponent(secret));
+  } catch {
+    // A lone surrogate has no URL encoding (URIError): such a secret cannot appear URL-encoded either.
+  }
+  return forms;
 }
 
 function uniqueLongestFirst(values: string[]): string[] {
   return [...new Set(values)].sort((a, b) => b.length - a.length);
 }
 
-/** Copy-on-write replacement: returns the same reference for any subtree in which nothing matched. */
-function replaceInStrings(value: unknown, re: RegExp): unknown {
-  if (typeof value === 'string') {
-    re.lastIndex = 0;
-    if (!re.test(value)) return value;
-    re.lastIndex = 0;
-    return value.replace(re, PROMPT_SECRET_REPLACEMENT);
-  }
+/**
+ * Copy-on-write replacement of every string by `replace(string)` (which returns the string itself when it
+ * changes nothing): returns the same reference for any subtree in which nothing changed.
+ */
+function replaceInStrings(value: unknown, replace: (text: string) => string): unknown {
+  if (typeof value === 'string') return replace(value);
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      const redacted = replaceInStrings(item, re);
+      const redacted = replaceInStrings(item, replace);
       if (redacted !== item) {
         copy ??= value.slice();
         copy[i] = redacted;
@@ -284,7 +385,7 @@ function replaceInStrings(value: unknown, re: RegExp): unknown {
   }
   let copy: Record<string, unknown> | undefined;
   for (const [key, item] of Object.entries(value)) {
-    const redacted = replaceInStrings(item, re);
+    const redacted = replaceInStrings(item, replace);
     if (redacted !== item) {
       copy ??= { ...(value as Record<string, unknown>) };
       copy[key] = redacted;

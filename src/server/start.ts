@@ -9,7 +9,7 @@ import { createLogger, type ProxyLogger } from '../observability/logger.js';
 import { ProxyMetrics } from '../observability/metrics.js';
 import { loosePermissionWarnings, refuseSymlink, type PathToCheck } from '../observability/private-files.js';
 import { RedactorHolder } from '../redaction/holder.js';
-import { collectEnvSecrets } from '../redaction/redactor.js';
+import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from './auth-setup.js';
 
@@ -18,6 +18,12 @@ export interface StartOptions {
   env: NodeJS.ProcessEnv;
   /** The YAML file the config came from, re-read when keys are reloaded. */
   configFile?: string | undefined;
+  /**
+   * Told as soon as the logger and the redactor exist (before keys are checked, backends built or the port
+   * bound): what a crash report from then on goes through.
+   */
+  onLoggingReady?:
+    ((logging: { logger: ProxyLogger['logger']; redactor: () => Redactor }) => void) | undefined;
 }
 
 export interface RunningProxy {
@@ -66,7 +72,12 @@ function privateFiles(config: ProxyConfig): PathToCheck[] {
   return paths;
 }
 
-export async function startProxy({ loaded, env, configFile }: StartOptions): Promise<RunningProxy> {
+export async function startProxy({
+  loaded,
+  env,
+  configFile,
+  onLoggingReady,
+}: StartOptions): Promise<RunningProxy> {
   const { config } = loaded;
   const tls = readTlsFiles(config);
   // The capture file is opened later, by its writer (which refuses a link too): a link planted there is a
@@ -82,6 +93,7 @@ export async function startProxy({ loaded, env, configFile }: StartOptions): Pro
   });
   const logger = log.logger;
   for (const warning of loosePermissionWarnings(privateFiles(config))) logger.warn(warning);
+  onLoggingReady?.({ logger, redactor: () => secrets.current });
   const metrics = new ProxyMetrics();
   const registry = createBackendRegistry(config, env);
   configureUpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });
