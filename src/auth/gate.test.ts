@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BruteForceGuard, type BruteForcePolicy } from './brute-force.js';
 import { BypassMatcher, DEFAULT_BYPASS_PATHS } from './bypass.js';
-import { CidrMatcher, compileTrustProxy } from './client-address.js';
+import { CidrMatcher, compileTrustProxy, installClientAddress } from './client-address.js';
 import {
   BLOCKED_MESSAGE,
   createAuthCheck,
@@ -63,7 +63,8 @@ function build(
     ]),
   };
 
-  const app = Fastify({ trustProxy: compileTrustProxy(options.trustedProxies ?? []) });
+  const app = Fastify();
+  installClientAddress(app, compileTrustProxy(options.trustedProxies ?? []));
   apps.push(app);
   registerAuthDecorations(app);
   app.addHook(

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import secureJson from 'secure-json-parse';
 import { isRefusal, type AuthCheck, type AuthSubject } from '../auth/gate.js';
-import { resolveClientAddress } from '../auth/client-address.js';
+import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { ProxyError } from '../errors.js';
 import type { AccessRecorder } from './access-log.js';
 import { answerFailure, bodyError } from './errors.js';
@@ -23,7 +23,7 @@ export interface ChatLaneOptions {
   routes: readonly ChatRoute[];
   /** Null when authentication is disabled. */
   auth: AuthCheck | null;
-  trustProxy: ((address: string, hop: number) => boolean) | false;
+  trustProxy: TrustedProxies | false;
   maxBodyBytes: number;
   recordAccess: AccessRecorder;
   /** Headers every answer carries besides its request id: security headers and CORS (SPEC §2.3, §6.5). */
