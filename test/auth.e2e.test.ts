@@ -7,6 +7,7 @@ import { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest } from './helpers/http.js';
 import { runCli, startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { rawExchange } from './reliability/support.js';
 
 const KEY = 'your-secret-proxy-key-for-tests';
 const CHAT = {
@@ -402,6 +403,61 @@ describe('brute-force protection', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  describe('a credential header sent twice', () => {
+    const twice = (method: string, path: string, lines: string[]) =>
+      Buffer.from(
+        `${method} ${path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n` +
+          `${lines.map((line) => `${line}\r\n`).join('')}content-length: 2\r\nconnection: close\r\n\r\n{}`,
+        'latin1',
+      );
+
+    it('is refused with 401 and counted as a failed attempt, on both doors, even with the right key', async () => {
+      proxy = await startProxyProcess(['--auth-blocked-delay', '0'], { LLM_INTERACTIVE_PROXY_API_KEY: KEY });
+      const url = proxy.url;
+      const attempts = [
+        twice('POST', '/v1/chat/completions', [
+          `Authorization: Bearer ${KEY}`,
+          'authorization: Bearer other',
+        ]),
+        twice('POST', '/v1/chat/completions', [
+          `Authorization: Bearer ${KEY}`,
+          `Authorization: Bearer ${KEY}`,
+        ]),
+        twice('GET', '/v1/models', [`authorization: Bearer ${KEY}`, `AUTHORIZATION: Bearer ${KEY}`]),
+        twice('POST', '/anthropic/v1/messages', [`x-api-key: ${KEY}`, `X-Api-Key: ${KEY}`]),
+        twice('GET', '/v1beta/models', [
+          `authorization: Bearer ${KEY}`,
+          `x-goog-api-key: ${KEY}`,
+          'x-goog-api-key: x',
+        ]),
+      ];
+      for (const bytes of attempts) {
+        const { status, raw } = await rawExchange(url, bytes);
+        expect(status, String(bytes).split('\r\n').slice(0, 5).join(' | ')).toBe(401);
+        expect(raw.toLowerCase()).toContain(
+          'www-authenticate: bearer realm="llm-interactive-proxy", error="invalid_request"',
+        );
+      }
+      // Five failures: the address is blocked, even for a request with one good header.
+      expect((await post(url, { authorization: `Bearer ${KEY}` })).status).toBe(429);
+
+      await proxy.stop();
+      proxy = await startProxyProcess(['--auth-max-failed-attempts', '100'], {
+        LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      });
+      const single = twice('GET', '/v1/models', [`Authorization: Bearer ${KEY}`]);
+      expect((await rawExchange(proxy.url, single)).status).toBe(200);
+      await rawExchange(
+        proxy.url,
+        twice('GET', '/v1/models', [`Authorization: Bearer ${KEY}`, 'Authorization: x']),
+      );
+      const metrics = await (
+        await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })
+      ).text();
+      expect(metrics).toMatch(/llm_proxy_auth_failures_total\{reason="invalid"\} 1/);
+    });
   });
 
   it('--trusted-ip skips authentication', async () => {

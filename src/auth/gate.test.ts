@@ -159,6 +159,29 @@ describe('auth gate: 401 answers', () => {
     expect(h.events.failures).toEqual(['invalid']);
   });
 
+  it('refuses a credential header sent twice, even with the right key both times, and counts it', async () => {
+    const h = build({ policy: { maxFailedAttempts: 2 } });
+    const twice = { method: 'GET', url: '/v1/models' } as const;
+    // light-my-request sends an array as one raw header line per value, as Node's parser reports them.
+    const repeated: Array<Record<string, string[]>> = [
+      { authorization: [`Bearer ${KEY}`, `Bearer ${KEY}`] },
+      { 'x-api-key': [KEY, KEY] },
+    ];
+    for (const headers of repeated as unknown as Array<Record<string, string>>) {
+      const response = await h.send({ ...twice, headers });
+      expect(response.statusCode).toBe(401);
+      expect(response.headers['www-authenticate']).toBe(
+        'Bearer realm="llm-interactive-proxy", error="invalid_request"',
+      );
+    }
+    expect(h.events.failures).toEqual(['invalid', 'invalid']);
+    expect(h.logs.map((line) => (line.obj as { credentialSource?: string }).credentialSource)).toContain(
+      'x-api-key',
+    );
+    // Two failures block the address: now even one good header is refused.
+    expect((await h.send({ ...twice, headers: bearer(KEY) })).statusCode).toBe(429);
+  });
+
   it('uses the Anthropic envelope on /anthropic paths', async () => {
     const h = build();
     const response = await h.send({ method: 'POST', url: '/anthropic/v1/messages', payload: {} });
@@ -449,6 +472,7 @@ describe('tarpit for blocked clients', () => {
     method: 'POST',
     url: '/v1/chat/completions',
     headers: { authorization: `Bearer ${key}` },
+    raw: { rawHeaders: ['authorization', `Bearer ${key}`] },
     ip,
   });
 

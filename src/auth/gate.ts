@@ -128,6 +128,8 @@ export interface AuthSubject {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** The request as received: its rawHeaders show a credential header sent twice, which `headers` hides. */
+  readonly raw: { readonly rawHeaders: readonly string[] };
   /** The client address (after trusted-proxy resolution). */
   readonly ip: string;
 }
@@ -194,9 +196,10 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     );
   };
 
-  const presentedKeyName = (url: string, headers: IncomingHttpHeaders) => {
+  const presentedKeyName = ({ url, headers, raw }: AuthSubject) => {
     const queryStart = url.indexOf('?');
-    const credential = extractCredential(headers, queryStart < 0 ? '' : url.slice(queryStart + 1));
+    const query = queryStart < 0 ? '' : url.slice(queryStart + 1);
+    const credential = extractCredential(headers, query, raw.rawHeaders);
     const keyName =
       credential !== null && credential.value !== null ? getKeys().verify(credential.value) : null;
     return { credential, keyName };
@@ -211,12 +214,12 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   const passFast = (subject: AuthSubject): string | null | undefined => {
     const exemption = exempt(subject);
     if (exemption !== undefined) return exemption;
-    const { url, headers, ip } = subject;
+    const { ip } = subject;
     if (guard !== null) {
       const state = guard.checkSync(ip);
       if (state === undefined || state.blocked || state.tracked) return undefined;
     }
-    const { keyName } = presentedKeyName(url, headers);
+    const { keyName } = presentedKeyName(subject);
     if (keyName === null) return undefined;
     events.onSuccess?.(keyName);
     return keyName;
@@ -225,7 +228,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   const decide = async (subject: AuthSubject): Promise<AuthVerdict> => {
     const exemption = exempt(subject);
     if (exemption !== undefined) return exemption;
-    const { method, url, headers, ip } = subject;
+    const { method, url, ip } = subject;
 
     let tracked = false;
     if (guard !== null) {
@@ -242,7 +245,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
       }
     }
 
-    const { credential, keyName } = presentedKeyName(url, headers);
+    const { credential, keyName } = presentedKeyName(subject);
     if (keyName !== null) {
       if (tracked && guard !== null) await guard.recordSuccess(ip).catch(reportStoreError);
       events.onSuccess?.(keyName);

@@ -137,7 +137,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
     });
     try {
       if (auth !== null) {
-        const subject: AuthSubject = { method: 'POST', url, headers: req.headers, ip };
+        const subject: AuthSubject = { method: 'POST', url, headers: req.headers, raw: req, ip };
         const verdict = auth.passFast(subject) ?? (await auth.decide(subject));
         if (isRefusal(verdict)) {
           writeJson(responder, verdict.status, verdict.body, verdict.headers);
