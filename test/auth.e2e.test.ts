@@ -7,6 +7,7 @@ import { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest } from './helpers/http.js';
 import { runCli, startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { rawExchange } from './reliability/support.js';
 
 const KEY = 'your-secret-proxy-key-for-tests';
 const CHAT = {
@@ -281,6 +282,82 @@ describe('brute-force protection', () => {
     ).toBe(429);
   });
 
+  describe('one client however a trusted proxy spells its address', () => {
+    /** Through both doors: the chat lane (POST chat) and Fastify (GET models). */
+    const attempt = async (url: string, i: number, headers: Record<string, string>) => {
+      const all = { authorization: 'Bearer wrong-wrong-wrong', ...headers };
+      if (i % 2 === 0) return (await post(url, all)).status;
+      return (await fetch(`${url}/v1/models`, { headers: all })).status;
+    };
+
+    it.each<[string, string, Array<Record<string, string>>, Record<string, string>]>([
+      [
+        'IPv4',
+        '203.0.113.7',
+        [
+          { 'x-forwarded-for': '203.0.113.7:4711' },
+          { 'x-forwarded-for': '198.51.100.1, ::ffff:203.0.113.7' },
+          { forwarded: 'for="203.0.113.7:80";proto=https' },
+          { 'x-forwarded-for': '[::ffff:cb00:7107]:443' },
+          { forwarded: 'for=198.51.100.1, For="[::FFFF:203.0.113.7]"' },
+        ],
+        { 'x-forwarded-for': '0:0:0:0:0:ffff:203.0.113.7' },
+      ],
+      [
+        'IPv6',
+        '2001:db8:7::/64',
+        [
+          { 'x-forwarded-for': '[2001:db8:7::1]:4711' },
+          { 'x-forwarded-for': '2001:DB8:7:0:0:0:0:1' },
+          { forwarded: 'for="[2001:db8:7::1]:80"' },
+          { 'x-forwarded-for': '[2001:0db8:0007:0000:0000:0000:0000:0001]' },
+          { forwarded: 'for="[2001:db8:7::1]"' },
+        ],
+        { forwarded: 'for="[2001:db8:7:0::1]:1"' },
+      ],
+    ])(
+      '%s: five spellings are five failures of one address, the sixth is 429 — the proxy itself is not blocked',
+      async (_family, blockedKey, spellings, sixth) => {
+        proxy = await startProxyProcess(['--trusted-proxy', '127.0.0.1', '--auth-blocked-delay', '0'], {
+          LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+        });
+        for (const [i, headers] of spellings.entries()) {
+          expect(await attempt(proxy.url, i, headers), JSON.stringify(headers)).toBe(401);
+        }
+        const valid = { authorization: `Bearer ${KEY}` };
+        expect((await post(proxy.url, { ...valid, ...sixth })).status).toBe(429);
+        expect((await fetch(`${proxy.url}/v1/models`, { headers: { ...valid, ...sixth } })).status).toBe(429);
+        // Another client behind the same proxy, and the proxy's own address, are served.
+        expect((await post(proxy.url, { ...valid, 'x-forwarded-for': '198.51.100.1' })).status).toBe(200);
+        expect((await post(proxy.url, valid)).status).toBe(200);
+
+        const blocks = (await (await fetch(`${proxy.url}/admin/auth/blocks`, { headers: valid })).json()) as {
+          blocked: Array<{ address: string }>;
+        };
+        expect(blocks.blocked.map((b) => b.address)).toEqual([blockedKey]);
+      },
+    );
+
+    it('a forwarded value that is not an address counts against the proxy, with one warning', async () => {
+      proxy = await startProxyProcess(
+        ['--trusted-proxy', '127.0.0.1', '--auth-max-failed-attempts', '3', '--auth-blocked-delay', '0'],
+        { LLM_INTERACTIVE_PROXY_API_KEY: KEY },
+      );
+      const unusable: Array<Record<string, string>> = [
+        { 'x-forwarded-for': '203.0.113.007' },
+        { 'x-forwarded-for': 'garbageé' },
+        { forwarded: 'for=_hidden' },
+      ];
+      for (const [i, headers] of unusable.entries()) expect(await attempt(proxy.url, i, headers)).toBe(401);
+      // All three counted against 127.0.0.1, the peer: now it is blocked.
+      expect((await post(proxy.url, { authorization: `Bearer ${KEY}` })).status).toBe(429);
+      await new Promise((r) => setTimeout(r, 100));
+      const warnings = proxy.stdout().match(/whose client is not an IP address/g) ?? [];
+      expect(warnings).toHaveLength(2); // once per header name
+      expect(proxy.stdout()).toContain('"header":"x-forwarded-for","value":"203.0.113.007"');
+    });
+  });
+
   it('a flood of 10,000 addresses via a trusted proxy stays under the tracking cap while a valid client is served', async () => {
     proxy = await startProxyProcess(
       ['--trusted-proxy', '127.0.0.1', '--auth-brute-force-max-tracked', '1000'],
@@ -328,6 +405,61 @@ describe('brute-force protection', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  describe('a credential header sent twice', () => {
+    const twice = (method: string, path: string, lines: string[]) =>
+      Buffer.from(
+        `${method} ${path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n` +
+          `${lines.map((line) => `${line}\r\n`).join('')}content-length: 2\r\nconnection: close\r\n\r\n{}`,
+        'latin1',
+      );
+
+    it('is refused with 401 and counted as a failed attempt, on both doors, even with the right key', async () => {
+      proxy = await startProxyProcess(['--auth-blocked-delay', '0'], { LLM_INTERACTIVE_PROXY_API_KEY: KEY });
+      const url = proxy.url;
+      const attempts = [
+        twice('POST', '/v1/chat/completions', [
+          `Authorization: Bearer ${KEY}`,
+          'authorization: Bearer other',
+        ]),
+        twice('POST', '/v1/chat/completions', [
+          `Authorization: Bearer ${KEY}`,
+          `Authorization: Bearer ${KEY}`,
+        ]),
+        twice('GET', '/v1/models', [`authorization: Bearer ${KEY}`, `AUTHORIZATION: Bearer ${KEY}`]),
+        twice('POST', '/anthropic/v1/messages', [`x-api-key: ${KEY}`, `X-Api-Key: ${KEY}`]),
+        twice('GET', '/v1beta/models', [
+          `authorization: Bearer ${KEY}`,
+          `x-goog-api-key: ${KEY}`,
+          'x-goog-api-key: x',
+        ]),
+      ];
+      for (const bytes of attempts) {
+        const { status, raw } = await rawExchange(url, bytes);
+        expect(status, String(bytes).split('\r\n').slice(0, 5).join(' | ')).toBe(401);
+        expect(raw.toLowerCase()).toContain(
+          'www-authenticate: bearer realm="llm-interactive-proxy", error="invalid_request"',
+        );
+      }
+      // Five failures: the address is blocked, even for a request with one good header.
+      expect((await post(url, { authorization: `Bearer ${KEY}` })).status).toBe(429);
+
+      await proxy.stop();
+      proxy = await startProxyProcess(['--auth-max-failed-attempts', '100'], {
+        LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      });
+      const single = twice('GET', '/v1/models', [`Authorization: Bearer ${KEY}`]);
+      expect((await rawExchange(proxy.url, single)).status).toBe(200);
+      await rawExchange(
+        proxy.url,
+        twice('GET', '/v1/models', [`Authorization: Bearer ${KEY}`, 'Authorization: x']),
+      );
+      const metrics = await (
+        await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })
+      ).text();
+      expect(metrics).toMatch(/llm_proxy_auth_failures_total\{reason="invalid"\} 1/);
+    });
   });
 
   it('--trusted-ip skips authentication', async () => {

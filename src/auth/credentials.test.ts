@@ -45,6 +45,75 @@ describe('extractCredential', () => {
     expect(extractCredential({}, 'api_key=e&key=d')?.value).toBe('d');
   });
 
+  describe('a credential header sent more than once (seen only in rawHeaders) is malformed', () => {
+    it.each<[string, IncomingHttpHeaders, string[], ReturnType<typeof extractCredential>]>([
+      [
+        'two Authorization (Node keeps the first)',
+        { authorization: 'Bearer k1' },
+        ['Authorization', 'Bearer k1', 'authorization', 'Bearer k2'],
+        { source: 'authorization', value: null },
+      ],
+      [
+        'the same Authorization twice',
+        { authorization: 'Bearer k1' },
+        ['AUTHORIZATION', 'Bearer k1', 'Authorization', 'Bearer k1'],
+        { source: 'authorization', value: null },
+      ],
+      [
+        'two x-api-key (Node joins them)',
+        { 'x-api-key': 'k1, k2' },
+        ['x-api-key', 'k1', 'X-Api-Key', 'k2'],
+        { source: 'x-api-key', value: null },
+      ],
+      [
+        'two x-goog-api-key, one empty',
+        { 'x-goog-api-key': 'k1, ' },
+        ['x-goog-api-key', 'k1', 'X-Goog-Api-Key', ''],
+        { source: 'x-goog-api-key', value: null },
+      ],
+      [
+        'a good Authorization beside two x-api-key',
+        { authorization: 'Bearer k1', 'x-api-key': 'a, b' },
+        ['authorization', 'Bearer k1', 'x-api-key', 'a', 'x-api-key', 'b'],
+        { source: 'x-api-key', value: null },
+      ],
+      [
+        'one of each source (not a repeat)',
+        { authorization: 'Bearer k1', 'x-api-key': 'k2', 'x-goog-api-key': 'k3' },
+        ['Authorization', 'Bearer k1', 'X-API-KEY', 'k2', 'x-goog-api-key', 'k3'],
+        { source: 'authorization', value: 'k1' },
+      ],
+      [
+        'look-alike names of the same lengths',
+        { authorization: 'Bearer k1' },
+        [
+          'authorization',
+          'Bearer k1',
+          'authorizatiox',
+          'v',
+          'x-api-kex',
+          'v',
+          'content-length',
+          '0',
+          'proxy-authorization',
+          'Bearer p',
+        ],
+        { source: 'authorization', value: 'k1' },
+      ],
+    ])('%s', (_label, headers, rawHeaders, expected) => {
+      expect(extractCredential(headers, '', rawHeaders)).toEqual(expected);
+    });
+
+    it('does not read rawHeaders when no credential header is present', () => {
+      const rawHeaders = new Proxy(['x', 'y'], {
+        get: () => {
+          throw new Error('read');
+        },
+      });
+      expect(extractCredential({}, 'key=k4', rawHeaders)).toEqual({ source: 'query', value: 'k4' });
+    });
+  });
+
   it('does not fall through to a later source when an earlier one is malformed', () => {
     expect(extractCredential({ authorization: 'Basic x', 'x-api-key': 'good' }, '')).toEqual({
       source: 'authorization',

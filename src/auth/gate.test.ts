@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BruteForceGuard, type BruteForcePolicy } from './brute-force.js';
 import { BypassMatcher, DEFAULT_BYPASS_PATHS } from './bypass.js';
-import { CidrMatcher, compileTrustProxy } from './client-address.js';
+import { CidrMatcher, compileTrustProxy, installClientAddress } from './client-address.js';
 import {
   BLOCKED_MESSAGE,
   createAuthCheck,
@@ -64,7 +64,8 @@ function build(
     ]),
   };
 
-  const app = Fastify({ trustProxy: compileTrustProxy(options.trustedProxies ?? []) });
+  const app = Fastify();
+  installClientAddress(app, compileTrustProxy(options.trustedProxies ?? []));
   apps.push(app);
   registerAuthDecorations(app);
   app.addHook(
@@ -160,6 +161,29 @@ describe('auth gate: 401 answers', () => {
     expect(response.json().error.message).toMatch(/^Malformed API key credentials/);
     expect(response.body).not.toContain('dXNlcg==');
     expect(h.events.failures).toEqual(['invalid']);
+  });
+
+  it('refuses a credential header sent twice, even with the right key both times, and counts it', async () => {
+    const h = build({ policy: { maxFailedAttempts: 2 } });
+    const twice = { method: 'GET', url: '/v1/models' } as const;
+    // light-my-request sends an array as one raw header line per value, as Node's parser reports them.
+    const repeated: Array<Record<string, string[]>> = [
+      { authorization: [`Bearer ${KEY}`, `Bearer ${KEY}`] },
+      { 'x-api-key': [KEY, KEY] },
+    ];
+    for (const headers of repeated as unknown as Array<Record<string, string>>) {
+      const response = await h.send({ ...twice, headers });
+      expect(response.statusCode).toBe(401);
+      expect(response.headers['www-authenticate']).toBe(
+        'Bearer realm="llm-interactive-proxy", error="invalid_request"',
+      );
+    }
+    expect(h.events.failures).toEqual(['invalid', 'invalid']);
+    expect(h.logs.map((line) => (line.obj as { credentialSource?: string }).credentialSource)).toContain(
+      'x-api-key',
+    );
+    // Two failures block the address: now even one good header is refused.
+    expect((await h.send({ ...twice, headers: bearer(KEY) })).statusCode).toBe(429);
   });
 
   it('uses the Anthropic envelope on /anthropic paths', async () => {
@@ -498,6 +522,7 @@ describe('tarpit for blocked clients', () => {
     method: 'POST',
     url: '/v1/chat/completions',
     headers: { authorization: `Bearer ${key}` },
+    raw: { rawHeaders: ['authorization', `Bearer ${key}`] },
     ip,
   });
 

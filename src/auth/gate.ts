@@ -134,6 +134,8 @@ export interface AuthSubject {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** The request as received: its rawHeaders show a credential header sent twice, which `headers` hides. */
+  readonly raw: { readonly rawHeaders: readonly string[] };
   /** The client address (after trusted-proxy resolution). */
   readonly ip: string;
 }
@@ -210,9 +212,10 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     );
   };
 
-  const presentedKeyName = (url: string, headers: IncomingHttpHeaders) => {
+  const presentedKeyName = ({ url, headers, raw }: AuthSubject) => {
     const queryStart = url.indexOf('?');
-    const credential = extractCredential(headers, queryStart < 0 ? '' : url.slice(queryStart + 1));
+    const query = queryStart < 0 ? '' : url.slice(queryStart + 1);
+    const credential = extractCredential(headers, query, raw.rawHeaders);
     const keyName =
       credential !== null && credential.value !== null ? getKeys().verify(credential.value) : null;
     return { credential, keyName };
@@ -285,7 +288,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     const { url, headers, ip } = subject;
     const state = local.check(ip);
     if (state.blocked) return refuseBlocked(url, state.retryAfterSeconds);
-    const { credential, keyName } = presentedKeyName(url, headers);
+    const { credential, keyName } = presentedKeyName(subject);
     if (keyName !== null) {
       if (state.tracked) local.attempt(ip, true);
       return succeed(keyName);
@@ -303,7 +306,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   /** A shared store's path: the key verified first, then one atomic check-and-record round trip. */
   const decideShared = async (subject: AuthSubject, guard: BruteForceGuard): Promise<AuthVerdict> => {
     const { url, headers, ip } = subject;
-    const { credential, keyName } = presentedKeyName(url, headers);
+    const { credential, keyName } = presentedKeyName(subject);
     if (keyName === null && isCrossSiteWithoutKey(credential, headers)) {
       return unauthorized(url, logFailure(subject, credential, false));
     }
@@ -326,7 +329,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     if (guard !== null) {
       return guard.local !== null ? decideLocally(subject, guard.local) : decideShared(subject, guard);
     }
-    const { credential, keyName } = presentedKeyName(subject.url, subject.headers);
+    const { credential, keyName } = presentedKeyName(subject);
     if (keyName !== null) return succeed(keyName);
     return unauthorized(subject.url, logFailure(subject, credential, true));
   };

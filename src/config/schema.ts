@@ -277,7 +277,7 @@ const AuthSchema = z
       flag: '--trusted-proxy',
       arg: 'CIDR',
       env: 'TRUSTED_PROXIES',
-      help: 'Reverse proxy whose X-Forwarded-For is believed (repeatable)',
+      help: 'Reverse proxy whose X-Forwarded-For / Forwarded is believed (repeatable)',
     }),
     trusted_ips: setting(z.array(z.string().min(1)).default([]), {
       kind: 'list',

@@ -21,6 +21,7 @@ import type { BackendRegistry } from '../backends/registry.js';
 import { ConfigError } from '../config/errors.js';
 import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
+import { installClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { fastifyAuthHook, registerAuthDecorations, type AuthCheck, type AuthRefusal } from '../auth/gate.js';
 import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
@@ -43,8 +44,8 @@ export interface AppOptions {
   metrics: ProxyMetrics;
   /** The authentication check, run on every request before routing; null when auth is disabled. */
   auth: AuthCheck | null;
-  /** Trust function for X-Forwarded-For (only peers in --trusted-proxy); false to ignore the header. */
-  trustProxy: ((address: string, hop: number) => boolean) | false;
+  /** The reverse proxies whose forwarding headers are believed (--trusted-proxy); false to ignore them. */
+  trustProxy: TrustedProxies | false;
   routes: Omit<RouteDeps, 'registry' | 'metrics' | 'config' | 'log'>;
   /** Extra routes registered inside the authenticated scope (operator endpoints). */
   registerExtraRoutes?: (app: FastifyInstance) => void;
@@ -225,7 +226,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     opts.auth === null ? createHostCheck(config.server.host, config.server.allowed_hosts) : null;
   const trustProxy = opts.trustProxy;
   const connections = new ConnectionGuard({
-    isTrustedPeer: trustProxy === false ? () => false : (address) => trustProxy(address, 0),
+    isTrustedPeer: trustProxy === false ? () => false : (address) => trustProxy.trusts(address),
     // The pace at which a blocked client is answered (the tarpit's hold) is also how long its reconnects
     // are closed at accept after an answer: with the hold off, every reconnect is answered 429.
     quietMs: config.auth.brute_force_protection.blocked_delay_ms,
@@ -241,7 +242,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // its request_id themselves.
     childLoggerFactory: (logger) => logger,
     bodyLimit: config.server.max_body_bytes,
-    trustProxy: opts.trustProxy,
+    // No Fastify trustProxy: request.ip comes from our resolver (installClientAddress), as in the chat lane.
     genReqId: requestIdFor,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -250,6 +251,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
   });
+  installClientAddress(app, opts.trustProxy);
   registerRequestState(app);
   registerRawJsonParser(app);
   registerAuthDecorations(app);

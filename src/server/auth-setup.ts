@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { registerAuthAdminRoutes } from '../auth/admin-routes.js';
 import { BruteForceGuard } from '../auth/brute-force.js';
 import { BypassMatcher, DEFAULT_BYPASS_PATHS } from '../auth/bypass.js';
-import { CidrMatcher, compileTrustProxy } from '../auth/client-address.js';
+import { CidrMatcher, compileTrustProxy, type TrustedProxies } from '../auth/client-address.js';
 import { createAuthCheck, type AuthCheck } from '../auth/gate.js';
 import { KeyReloader, registerKeyReloadRoute } from '../auth/key-reloader.js';
 import { parseKeysFile, type KeyEntry } from '../auth/keys.js';
@@ -20,7 +20,8 @@ import type { ProxyMetrics } from '../observability/metrics.js';
 export interface AuthRuntime {
   /** The gate's check (the server wraps it for Fastify and for the chat lane); null when auth is off. */
   check: AuthCheck | null;
-  trustProxy: ((address: string, hop: number) => boolean) | false;
+  /** The reverse proxies whose forwarding headers are believed (`--trusted-proxy`); false for none. */
+  trustProxy: TrustedProxies | false;
   registerRoutes(app: FastifyInstance): void;
   readiness(): Record<string, unknown>;
   /** For the banner: `on (2 keys)` / `OFF`. */
@@ -197,7 +198,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   const auth = config.auth;
   const trustProxy =
     auth.trusted_proxies.length > 0
-      ? configError('auth.trusted_proxies', () => compileTrustProxy(auth.trusted_proxies))
+      ? configError('auth.trusted_proxies', () => compileTrustProxy(auth.trusted_proxies, logger))
       : false;
 
   if (auth.disable_auth) {

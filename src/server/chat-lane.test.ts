@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { compileTrustProxy } from '../auth/client-address.js';
 import type { AuthCheck } from '../auth/gate.js';
 import type { AccessEntry } from './access-log.js';
 import { createChatLane, type ChatLaneOptions } from './chat-lane.js';
@@ -182,7 +183,7 @@ describe('chat lane: what it answers itself', () => {
   });
 
   it('resolves the client address through a trusted proxy', async () => {
-    const h = await start({ trustProxy: (address) => address === '127.0.0.1' });
+    const h = await start({ trustProxy: compileTrustProxy(['127.0.0.1']) });
     await post(h.url, '/v1/chat/completions', '{}', {
       'content-type': 'application/json',
       'x-forwarded-for': '203.0.113.5',

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import secureJson from 'secure-json-parse';
 import { isRefusal, type AuthCheck, type AuthRefusal, type AuthSubject } from '../auth/gate.js';
-import { resolveClientAddress } from '../auth/client-address.js';
+import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { ProxyError } from '../errors.js';
 import type { AccessRecorder } from './access-log.js';
 import { answerFailure, bodyError } from './errors.js';
@@ -28,7 +28,7 @@ export interface ChatLaneOptions {
   auth: AuthCheck | null;
   /** With authentication disabled, which `Host` values name this proxy; null (nothing checked) with auth on. */
   hostCheck: HostCheck | null;
-  trustProxy: ((address: string, hop: number) => boolean) | false;
+  trustProxy: TrustedProxies | false;
   maxBodyBytes: number;
   recordAccess: AccessRecorder;
   /** Headers every answer carries besides its request id: security headers and CORS (SPEC §2.3, §6.5). */
@@ -149,7 +149,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
     try {
       if (hostCheck !== null && !hostCheck(req.headers.host)) throw misdirected();
       if (auth !== null) {
-        const subject: AuthSubject = { method: 'POST', url, headers: req.headers, ip };
+        const subject: AuthSubject = { method: 'POST', url, headers: req.headers, raw: req, ip };
         const decided = auth.decide(subject);
         const verdict = decided instanceof Promise ? await decided : decided;
         if (isRefusal(verdict)) {
