@@ -5,7 +5,7 @@ import { compileTrustProxy } from '../auth/client-address.js';
 import type { AuthCheck } from '../auth/gate.js';
 import type { AccessEntry } from './access-log.js';
 import { createChatLane, type ChatLaneOptions } from './chat-lane.js';
-import type { ChatExchange } from './exchange.js';
+import type { ChatExchange } from '../pipeline/exchange.js';
 import { writeJson } from './respond.js';
 import type { ChatRoute } from './routes.js';
 

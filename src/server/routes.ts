@@ -2,14 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import type { Protocol } from '../protocols/types.js';
-import { FRONT_ENDS } from './frontends.js';
-import type { ChatExchange } from './exchange.js';
-import {
-  createChatPipeline,
-  createModelsHandler,
-  fastifyChatHandler,
-  type ChatPipelineDeps,
-} from './proxy.js';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createChatPipeline, type ChatPipelineDeps } from '../pipeline/chat.js';
+import { abortOnClientGone } from '../pipeline/dispatch.js';
+import type { ChatExchange } from '../pipeline/exchange.js';
+import { FRONT_ENDS } from '../pipeline/front-ends.js';
+import { listModels } from '../pipeline/models.js';
 
 export interface RouteDeps extends ChatPipelineDeps {
   metrics: ProxyMetrics;
@@ -84,6 +83,35 @@ const MODEL_ROUTES: Array<{ protocol: Protocol; url: string }> = [
   { protocol: 'gemini', url: '/v1beta/models' },
 ];
 
+/** A Fastify route that hands its reply to the chat pipeline (onResponse hooks still run at the end). */
+function fastifyChatHandler(run: (ex: ChatExchange) => Promise<void>) {
+  return function chatRoute(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    reply.hijack();
+    return run({
+      id: request.id,
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      ip: request.ip,
+      authKeyName: request.authKeyName,
+      body: request.body,
+      rawBody: request.rawBody,
+      state: request.proxyState,
+      res: reply.raw,
+      baseHeaders: reply.getHeaders() as OutgoingHttpHeaders,
+    });
+  };
+}
+
+/** Lists the default backend's models in the client's protocol. */
+function modelsHandler(protocol: Protocol, deps: RouteDeps) {
+  return async function listModelsRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    return reply.send(
+      await listModels(protocol, deps.registry, request.proxyState, abortOnClientGone(reply.raw)),
+    );
+  };
+}
+
 const TAGS: Record<Protocol, string> = { openai: 'OpenAI', anthropic: 'Anthropic', gemini: 'Gemini' };
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps, chatRoutes: ChatRoute[]): void {
@@ -101,7 +129,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps, chatRoutes
     app.get(
       route.url,
       { schema: { tags: [TAGS[route.protocol]], summary: 'Models of the default backend' } },
-      createModelsHandler(route.protocol, deps.registry),
+      modelsHandler(route.protocol, deps),
     );
   }
 

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Responder } from './respond.js';
+import type { Responder } from '../server/respond.js';
 
 /**
  * One chat request as the pipeline sees it, whichever server path took it: the chat lane (plain node:http,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isJsonObject } from './proxy.js';
+import { isJsonObject } from './relay.js';
 
 const bytes = (text: string) => Buffer.from(text, 'utf8');
 

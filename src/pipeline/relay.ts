@@ -1,0 +1,264 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { CancelSignal } from '../backends/cancel.js';
+import type { UpstreamResponse } from '../backends/types.js';
+import { ProxyError } from '../errors.js';
+import { errorEnvelope } from '../protocols/errors.js';
+import { codecs } from '../protocols/registry.js';
+import { translateStream } from '../protocols/translate.js';
+import type { Protocol } from '../protocols/types.js';
+import type { Redactor } from '../redaction/redactor.js';
+import {
+  ErrorEventGuard,
+  guardErrorEvents,
+  guardTranslatedEvents,
+  redactErrorText,
+} from '../redaction/upstream-errors.js';
+import { responseHead, writeJson, writeStream } from '../server/respond.js';
+import type { Dispatched } from './dispatch.js';
+import type { ChatExchange } from './exchange.js';
+import type { RequestCapture, StreamTap } from './record.js';
+import type { ChatRoute } from './route.js';
+import { FinishWatch, midStreamError, passThroughIterable } from './stream-end.js';
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-accel-buffering': 'no',
+} as const;
+
+/** Headers from an upstream error that a client can act on. */
+const PASSED_ERROR_HEADERS = [
+  'retry-after',
+  'retry-after-ms',
+  'x-ratelimit-reset-requests',
+  'x-ratelimit-reset-tokens',
+];
+
+/** Upper bound for an error body read from a backend: enough for any real error, not a memory hazard. */
+const ERROR_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * The hottest streaming case — same protocol: the backend's chunks are written to the response as undici
+ * reads them (no body stream, no pipe), the response's backpressure passed back to the socket, and shown to
+ * the capture's `tap` when there is one. A backend's error event is redacted on its way (the guard passes
+ * every other chunk as it is). Mid-stream failures and unfinished streams still end in the protocol's
+ * error event.
+ */
+function streamToClient(
+  ex: ChatExchange,
+  upstream: UpstreamResponse & Pick<Required<UpstreamResponse>, 'take'>,
+  protocol: Protocol,
+  backendName: string,
+  signal: CancelSignal,
+  tap: StreamTap | undefined,
+  guard: ErrorEventGuard,
+): void {
+  const res = ex.res;
+  res.writeHead(upstream.status, sseHead(ex));
+  const watch = new FinishWatch(protocol);
+  const pass = (chunk: Uint8Array | string): boolean => {
+    if (chunk.length === 0) return true;
+    tap?.chunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    // A client that left is not written to; the abort that follows stops the backend.
+    if (res.destroyed) return true;
+    watch.see(chunk);
+    return res.write(chunk);
+  };
+  const control = upstream.take({
+    write(chunk) {
+      return pass(guard.see(chunk));
+    },
+    end() {
+      pass(guard.end());
+      const owed = watch.missingEnd(backendName);
+      tap?.end(owed);
+      res.end(owed ?? undefined);
+    },
+    fail(err) {
+      pass(guard.end());
+      if (signal.aborted || res.destroyed) {
+        tap?.fail(err, null);
+        res.destroy();
+      } else {
+        const event = midStreamError(protocol, backendName, err);
+        tap?.fail(err, event);
+        res.end(event);
+      }
+    },
+  });
+  res.on('drain', () => control.resume());
+}
+
+function isTakeable(
+  upstream: UpstreamResponse,
+): upstream is UpstreamResponse & Pick<Required<UpstreamResponse>, 'take'> {
+  return upstream.take !== undefined;
+}
+
+function sseHead(ex: ChatExchange): OutgoingHttpHeaders {
+  return responseHead(ex, SSE_HEADERS);
+}
+
+/** A backend's error, in the client's protocol, with the backend's status kept. */
+function upstreamErrorBody(
+  text: string,
+  status: number,
+  from: Protocol,
+  backendProtocol: Protocol,
+): string | object {
+  if (from === backendProtocol) {
+    try {
+      JSON.parse(text);
+      return text;
+    } catch {
+      // Not an error body the client's SDK could read: wrap it below.
+    }
+  }
+  // The codec reads the backend's envelope, or falls back to a short excerpt of a body that is not one.
+  const info = codecs[backendProtocol].decodeError(status, text);
+  return errorEnvelope(from, { ...info, status });
+}
+
+const invalidAnswer = (backendName: string) =>
+  new ProxyError(502, `Backend '${backendName}' answered with invalid JSON`, { code: 'upstream_invalid' });
+
+const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+/**
+ * Whether a whole answer passed on as is can be a JSON object: it starts with `{` and ends with `}`, give
+ * or take whitespace. What goes wrong in practice — an HTML or plain-text page from a wrong base URL, a
+ * proxy's error page, an empty or cut-off body — fails it, so a client's SDK is not handed a 200 it
+ * cannot read. A full parse would also catch a backend writing broken JSON inside the braces, at the price
+ * of parsing every answer (and building its object tree) only to throw it away: SPEC §7's budget.
+ */
+export function isJsonObject(bytes: Uint8Array): boolean {
+  let first = 0;
+  let last = bytes.length - 1;
+  while (first <= last && WHITESPACE.has(bytes[first]!)) first++;
+  while (last > first && WHITESPACE.has(bytes[last]!)) last--;
+  return last > first && bytes[first] === 0x7b && bytes[last] === 0x7d;
+}
+
+/** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
+async function relayError(
+  ex: ChatExchange,
+  route: ChatRoute,
+  dispatched: Dispatched,
+  from: Protocol,
+  redactor: Redactor,
+  capture: RequestCapture | null,
+): Promise<void> {
+  const { upstream } = dispatched;
+  const text = redactErrorText(redactor, (await dispatched.readWhole(ERROR_BODY_LIMIT)).toString('utf8'));
+  capture?.record('inbound_response', {
+    headers: upstream.headers,
+    payload: text,
+    metadata: { status: upstream.status },
+  });
+  const passed: Record<string, string> = {};
+  for (const name of PASSED_ERROR_HEADERS) {
+    const value = upstream.headers[name];
+    if (typeof value === 'string') passed[name] = value;
+  }
+  const answer = upstreamErrorBody(text, upstream.status, from, route.backend.protocol);
+  capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
+  writeJson(ex, upstream.status, answer, passed);
+}
+
+/**
+ * A streamed answer: same protocol and takeable, straight from undici to the client; otherwise through
+ * async iterables (an embedded backend's stream, or translation), the backend's error events redacted
+ * before anything reads them (capture, translator, client).
+ */
+function relayStream(
+  ex: ChatExchange,
+  route: ChatRoute,
+  dispatched: Dispatched,
+  from: Protocol,
+  redactor: Redactor,
+  capture: RequestCapture | null,
+): void {
+  const { upstream, signal } = dispatched;
+  const { backend } = route;
+  ex.res.once('close', () => upstream.dispose());
+  if (isTakeable(upstream)) {
+    const tap = capture?.passThrough({ status: upstream.status });
+    streamToClient(ex, upstream, from, backend.name, signal, tap, new ErrorEventGuard(redactor));
+    return;
+  }
+  let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
+  if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
+  let out: AsyncIterable<Uint8Array | string> =
+    backend.protocol === from
+      ? passThroughIterable(source, from, backend.name, signal)
+      : guardTranslatedEvents(
+          translateStream(source, backend.protocol, from, { model: route.model, requestId: ex.id }),
+          redactor,
+        );
+  if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
+  ex.res.writeHead(upstream.status, sseHead(ex));
+  // The generators end in an error event of their own when the backend fails.
+  void writeStream(ex.res, out);
+}
+
+/** A whole answer: passed on as the bytes it came in as (same protocol), or translated. */
+async function relayWhole(
+  ex: ChatExchange,
+  route: ChatRoute,
+  dispatched: Dispatched,
+  from: Protocol,
+  contentType: string,
+  capture: RequestCapture | null,
+): Promise<void> {
+  const { upstream } = dispatched;
+  const { backend } = route;
+  const bytes = await dispatched.readWhole();
+  // The capture records the answer's bytes as text (decoded off this thread); an answer passed on as is
+  // goes out as the bytes it came in as, so only translation needs it decoded here.
+  capture?.record('inbound_response', {
+    headers: upstream.headers,
+    payload: bytes,
+    metadata: { status: upstream.status },
+  });
+  if (backend.protocol === from) {
+    if (!isJsonObject(bytes)) throw invalidAnswer(backend.name);
+    capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
+    writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
+    return;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw invalidAnswer(backend.name);
+  }
+  const answer = codecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
+  capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
+  writeJson(ex, upstream.status, answer);
+}
+
+/**
+ * Step 4, relay the answer to the client in its protocol: a backend error with its status kept, a stream
+ * chunk by chunk, or a whole answer. Writes straight to the response; errors it throws are answered by
+ * the pipeline.
+ */
+export async function relayAnswer(
+  ex: ChatExchange,
+  route: ChatRoute,
+  dispatched: Dispatched,
+  from: Protocol,
+  redactor: Redactor,
+  capture: RequestCapture | null,
+): Promise<void> {
+  const { upstream } = dispatched;
+  if (upstream.status >= 400) {
+    await relayError(ex, route, dispatched, from, redactor, capture);
+    return;
+  }
+  const contentType = String(upstream.contentType ?? upstream.headers['content-type'] ?? '');
+  if (route.stream && contentType.includes('text/event-stream')) {
+    relayStream(ex, route, dispatched, from, redactor, capture);
+    return;
+  }
+  await relayWhole(ex, route, dispatched, from, contentType, capture);
+}

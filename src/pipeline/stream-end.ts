@@ -1,0 +1,99 @@
+import { upstreamFailure } from '../backends/http.js';
+import type { CancelSignal } from '../backends/cancel.js';
+import type { ProxyError } from '../errors.js';
+import { codecs } from '../protocols/registry.js';
+import type { Protocol } from '../protocols/types.js';
+
+/**
+ * How a stream relayed to the client ends when the backend's does not end well: the protocol's error event
+ * for a stream that failed mid-way, and for one that stopped before its finish marker (never a truncated
+ * answer dressed as complete).
+ */
+
+export function midStreamError(protocol: Protocol, backendName: string, err: unknown): string {
+  const failure = upstreamFailure(err, backendName) as ProxyError;
+  if (failure.code === 'upstream_line_too_long') {
+    // Cut off in the middle of a line the client has partly received: a blank line ends it first, so that
+    // the error event is read as an event of its own.
+    return `\n\n${codecs[protocol].encodeError({ status: failure.status, message: failure.message, code: failure.code })}`;
+  }
+  return codecs[protocol].encodeError({
+    status: failure.status,
+    message: `Backend '${backendName}' failed mid-stream`,
+    code: 'upstream_stream_error',
+  });
+}
+
+/**
+ * How each protocol's stream says "this answer is complete" (or ends in the backend's own error event).
+ * A stream that ends without one was cut short, and the client is told so rather than left with a
+ * silently truncated answer.
+ */
+const STREAM_FINISHED: Record<Protocol, RegExp> = {
+  openai: /data: \[DONE\]|"finish_reason"\s*:\s*"|"error"\s*:/,
+  anthropic: /message_stop|event: error/,
+  gemini: /"finishReason"\s*:|"error"\s*:/,
+};
+
+const TAIL_CHARS = 512;
+
+/**
+ * Watches the end of a pass-through stream for the protocol's finish marker. Per chunk it only keeps a
+ * reference to the last few chunks; text is decoded once, at the end.
+ */
+export class FinishWatch {
+  private recent: Array<Uint8Array | string> = [];
+  private recentLength = 0;
+
+  constructor(private readonly protocol: Protocol) {}
+
+  see(chunk: Uint8Array | string): void {
+    this.recent.push(chunk);
+    this.recentLength += chunk.length;
+    while (this.recent.length > 1 && this.recentLength - this.recent[0]!.length >= TAIL_CHARS) {
+      this.recentLength -= this.recent.shift()!.length;
+    }
+  }
+
+  /** The error event owed to the client when the stream ended unfinished, else null. */
+  missingEnd(backendName: string): string | null {
+    const tail = this.recent
+      .map((c) =>
+        typeof c === 'string' ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1'),
+      )
+      .join('')
+      .slice(-TAIL_CHARS);
+    if (STREAM_FINISHED[this.protocol].test(tail)) return null;
+    return codecs[this.protocol].encodeError({
+      status: 502,
+      message: `Backend '${backendName}' ended the stream before the answer was finished`,
+      code: 'upstream_incomplete',
+    });
+  }
+}
+
+/**
+ * Same-protocol streaming when the backend's answer is only an async iterable (one that cannot be taken
+ * whole, as the embedded mock's): bytes go on as they arrive, pulled by the response (backpressure); a failed or unfinished stream ends in the
+ * protocol's error event.
+ */
+export async function* passThroughIterable(
+  source: AsyncIterable<Uint8Array>,
+  protocol: Protocol,
+  backendName: string,
+  signal: CancelSignal,
+): AsyncGenerator<Uint8Array | string> {
+  const watch = new FinishWatch(protocol);
+  try {
+    for await (const chunk of source) {
+      watch.see(chunk);
+      yield chunk;
+    }
+  } catch (err) {
+    if (signal.aborted) return;
+    yield midStreamError(protocol, backendName, err);
+    return;
+  }
+  const owed = watch.missingEnd(backendName);
+  if (owed) yield owed;
+}
