@@ -26,13 +26,14 @@ import { fastifyAuthHook, registerAuthDecorations, type AuthCheck, type AuthRefu
 import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
 import { ConnectionGuard } from './connections.js';
+import { corsOptionsFor, laneHeaders } from './cors.js';
 import { registerErrorHandling, sendProxyError } from './errors.js';
 import { awaitContinue, continueIfAwaited } from './expect-continue.js';
 import { createHostCheck, misdirected, type HostCheck } from './host-check.js';
 import { registerRawJsonParser } from './raw-json.js';
 import { requestIdFor } from './request-id.js';
 import { overheadHeader, SECURITY_HEADERS } from './respond.js';
-import { createChatRoutes, registerRoutes, type RouteDeps } from './routes.js';
+import { chatRoutePaths, createChatRoutes, registerRoutes, type RouteDeps } from './routes.js';
 import { registerRequestState } from './state.js';
 
 export interface AppOptions {
@@ -163,59 +164,6 @@ export const TLS_POLICY = {
   honorCipherOrder: true,
 } as const;
 
-type CorsOptions = {
-  origin: string | string[];
-  exposedHeaders: string[];
-  [option: string]: unknown;
-};
-
-/**
- * CORS for browser-based clients: any origin unless `--cors-origin` narrows it — but with authentication off,
- * none unless `--cors-origin` names some (README "Turning it off"): any web page could otherwise spend the
- * provider keys and read the answers. Null: no CORS at all.
- */
-function corsOptionsFor(config: ProxyConfig, authOn: boolean): CorsOptions | null {
-  if (!authOn && config.server.cors_origins.length === 0) return null;
-  return {
-    origin: config.server.cors_origins.length > 0 ? config.server.cors_origins : '*',
-    credentials: false,
-    methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: [
-      'authorization',
-      'content-type',
-      'x-api-key',
-      'x-goog-api-key',
-      'anthropic-version',
-      'anthropic-beta',
-      'x-request-id',
-      'x-stainless-arch',
-      'x-stainless-lang',
-      'x-stainless-os',
-      'x-stainless-package-version',
-      'x-stainless-retry-count',
-      'x-stainless-runtime',
-      'x-stainless-runtime-version',
-      'x-stainless-timeout',
-      'x-goog-api-client',
-      'anthropic-dangerous-direct-browser-access',
-    ],
-    exposedHeaders: ['x-request-id', 'x-proxy-overhead-ms', 'retry-after'],
-    maxAge: 600,
-  };
-}
-
-/**
- * What @fastify/cors adds to an answer for a request without an Origin header (no browser): the chat lane
- * only takes such requests and adds the same, computed once.
- */
-function corsHeadersWithoutOrigin(options: CorsOptions | null): Record<string, string> {
-  if (options === null) return {};
-  const headers: Record<string, string> =
-    options.origin === '*' ? { 'access-control-allow-origin': '*' } : { vary: 'Origin' };
-  headers['access-control-expose-headers'] = options.exposedHeaders.join(', ');
-  return headers;
-}
-
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts;
   const timeouts = clientTimeouts(config.server);
@@ -305,6 +253,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
+      paths: chatRoutePaths(),
       info: {
         title: 'LLM Interactive Proxy',
         description:
@@ -336,7 +285,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     log: opts.logger,
   };
   const chatRoutes = createChatRoutes(deps);
-  registerRoutes(app, deps, chatRoutes);
+  registerRoutes(app, deps);
   opts.registerExtraRoutes?.(app);
   lane = createChatLane({
     routes: chatRoutes,
@@ -345,7 +294,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     trustProxy: opts.trustProxy,
     maxBodyBytes: config.server.max_body_bytes,
     recordAccess,
-    headers: { ...SECURITY_HEADERS, ...corsHeadersWithoutOrigin(corsOptions) },
+    headers: laneHeaders(SECURITY_HEADERS, corsOptions),
     onRefusal: closeAfterRefusal,
     isOpen: () => app.server.listening,
     log: opts.logger,

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { compileTrustProxy } from '../auth/client-address.js';
 import type { AuthCheck } from '../auth/gate.js';
 import type { AccessEntry } from './access-log.js';
+import { laneHeaders } from './cors.js';
 import { createChatLane, type ChatLaneOptions } from './chat-lane.js';
 import type { ChatExchange } from '../pipeline/exchange.js';
 import { writeJson } from './respond.js';
@@ -43,7 +44,7 @@ async function start(options: Partial<ChatLaneOptions> = {}): Promise<Harness> {
     trustProxy: false,
     maxBodyBytes: 100,
     recordAccess: (entry) => access.push(entry),
-    headers: { 'x-content-type-options': 'nosniff' },
+    headers: laneHeaders({ 'x-content-type-options': 'nosniff' }, CORS),
     isOpen: () => open.value,
     log: { error: () => undefined },
     ...options,
@@ -59,6 +60,9 @@ async function start(options: Partial<ChatLaneOptions> = {}): Promise<Harness> {
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, served, access, open };
 }
+
+/** CORS as with `--cors-origin http://a.example`: one listed origin. */
+const CORS = { origin: ['http://a.example'], exposedHeaders: ['x-request-id'] };
 
 async function post(
   url: string,
@@ -94,27 +98,77 @@ describe('chat lane: which requests it takes', () => {
   });
 
   it.each([
-    ['another path', '/v1/chat/completions/', { 'content-type': 'application/json' }],
-    [
-      'a CORS request',
-      '/v1/chat/completions',
-      { 'content-type': 'application/json', origin: 'http://a.example' },
-    ],
-    ['another content type', '/v1/chat/completions', { 'content-type': 'text/plain' }],
-    ['no content type', '/v1/chat/completions', {}],
-    ['a JSON look-alike', '/v1/chat/completions', { 'content-type': 'application/jsonx' }],
-  ])('leaves %s to Fastify', async (_name, path, headers) => {
+    ['another path', '/v1/chat/completions/'],
+    ['a look-alike prefix', '/v1/chat/completionsx'],
+  ])('leaves %s to Fastify', async (_name, path) => {
     const h = await start();
-    const res = await post(h.url, path, '{}', headers as Record<string, string>);
+    const res = await post(h.url, path, '{}');
     expect(res.status).toBe(299);
     expect(h.served).toHaveLength(0);
   });
 
-  it('leaves GET to Fastify, and everything once the server is closing (Fastify answers 503)', async () => {
+  it('leaves every method but POST to Fastify (pre-flights, GET)', async () => {
     const h = await start();
     expect((await fetch(`${h.url}/v1/chat/completions`)).status).toBe(299);
+    expect((await fetch(`${h.url}/v1/chat/completions`, { method: 'OPTIONS' })).status).toBe(299);
+  });
+
+  it("takes a browser's request, with the CORS headers of its origin", async () => {
+    const h = await start();
+    const listed = await post(h.url, '/v1/chat/completions', '{}', {
+      'content-type': 'application/json',
+      origin: 'http://a.example',
+    });
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('access-control-allow-origin')).toBe('http://a.example');
+    expect(listed.headers.get('vary')).toBe('Origin');
+    expect(listed.headers.get('access-control-expose-headers')).toBe('x-request-id');
+    const unlisted = await post(h.url, '/v1/chat/completions', '{}', {
+      'content-type': 'application/json',
+      origin: 'http://b.example',
+    });
+    expect(unlisted.status).toBe(200);
+    expect(unlisted.headers.get('access-control-allow-origin')).toBeNull();
+    expect(unlisted.headers.get('vary')).toBe('Origin');
+    expect(h.served).toHaveLength(2);
+  });
+
+  it.each([
+    ['another content type', { 'content-type': 'text/plain' }],
+    ['a JSON look-alike', { 'content-type': 'application/jsonx' }],
+    ['no content type, with a body', {}],
+  ])('answers %s with 415, the body unread', async (_name, headers) => {
+    const h = await start();
+    const res = await post(h.url, '/v1/chat/completions', '{}', headers as Record<string, string>);
+    expect(res.status).toBe(415);
+    expect(JSON.parse(res.text)).toEqual({
+      error: {
+        message: 'Unsupported Content-Type; send application/json',
+        type: 'invalid_request_error',
+        code: 'unsupported_media_type',
+        param: null,
+      },
+    });
+    expect(h.served).toHaveLength(0);
+  });
+
+  it('hands a request with no content type and no body to the pipeline with the body absent', async () => {
+    const h = await start();
+    const res = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(h.served[0]).toMatchObject({ body: undefined, rawBody: undefined });
+  });
+
+  it('answers 503 and closes the connection once the server is draining', async () => {
+    const h = await start();
     h.open.value = false;
-    expect((await post(h.url, '/v1/chat/completions', '{}')).status).toBe(299);
+    const res = await post(h.url, '/v1/chat/completions', '{}');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(JSON.parse(res.text)).toMatchObject({
+      error: { message: 'The proxy is shutting down; send the request again', code: 'service_unavailable' },
+    });
+    expect(h.served).toHaveLength(0);
   });
 });
 

@@ -1,10 +1,11 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import secureJson from 'secure-json-parse';
 import { isRefusal, type AuthCheck, type AuthRefusal, type AuthSubject } from '../auth/gate.js';
 import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { ProxyError } from '../errors.js';
 import type { AccessRecorder } from './access-log.js';
+import type { LaneHeaders } from './cors.js';
 import { answerFailure, bodyError } from './errors.js';
 import { continueIfAwaited } from './expect-continue.js';
 import { misdirected, type HostCheck } from './host-check.js';
@@ -15,12 +16,13 @@ import type { ChatRoute } from './routes.js';
 import type { RequestState } from './state.js';
 
 /**
- * The chat lane: the hot path of the proxy, on plain node:http in front of Fastify (SPEC §7). It takes the
- * common chat request — POST to a chat route, a JSON body, no CORS `Origin` — and runs the same auth check
- * and the same chat pipeline as the Fastify routes, without Fastify's per-request machinery (request and
- * reply objects, hook runners, content-type parser). Everything else, and anything unusual (another
- * content type, a browser's CORS request, a server that is closing), it leaves to Fastify, which answers
- * those as before: one implementation of each behaviour, two doors.
+ * The chat lane: the one door for chat requests (POST to a chat route), on plain node:http in front of
+ * Fastify — the hot path (README, Performance). It reads the client address, answers a draining server
+ * (503), checks Host (auth off) and authentication, reads and parses the body, and hands the request to the
+ * chat pipeline (src/pipeline/), without Fastify's per-request machinery (request and reply objects, hook
+ * runners, content-type parsers). A browser's request is served here too, with the CORS headers
+ * @fastify/cors would add (src/server/cors.ts); Fastify keeps everything else: pre-flights, models, docs,
+ * health, metrics, operator endpoints.
  */
 export interface ChatLaneOptions {
   routes: readonly ChatRoute[];
@@ -31,8 +33,8 @@ export interface ChatLaneOptions {
   trustProxy: TrustedProxies | false;
   maxBodyBytes: number;
   recordAccess: AccessRecorder;
-  /** Headers every answer carries besides its request id: security headers and CORS (SPEC §2.3, §6.5). */
-  headers: Readonly<Record<string, string>>;
+  /** Headers every answer carries besides its request id, by the request's Origin: security and CORS. */
+  headers: LaneHeaders;
   /** Told of every refusal before it is written (it may close the connection behind it). */
   onRefusal?: (req: IncomingMessage, res: ServerResponse, refusal: AuthRefusal) => void;
   /** False once the server stops accepting: Fastify then answers 503. */
@@ -51,6 +53,23 @@ function isJsonContentType(value: string | undefined): boolean {
   const semicolon = value.indexOf(';');
   return (semicolon < 0 ? value : value.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
 }
+
+/**
+ * How a chat body is read, by its Content-Type, as HTTP servers commonly do: JSON is parsed; no type and no
+ * body leaves the body absent (the pipeline then asks for a JSON object); anything else is a 415.
+ */
+function bodyKind(headers: IncomingHttpHeaders): 'json' | 'none' | 'unsupported' {
+  const type = headers['content-type'];
+  if (type !== undefined) return isJsonContentType(type) ? 'json' : 'unsupported';
+  const length = headers['content-length'];
+  const empty = headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+  return empty ? 'none' : 'unsupported';
+}
+
+/** What a chat request gets once the proxy is draining: a load balancer sends it elsewhere. */
+const SHUTTING_DOWN = new ProxyError(503, 'The proxy is shutting down; send the request again', {
+  code: 'service_unavailable',
+});
 
 /** Exact paths, plus prefixes from patterns that end in `*` (which Fastify matches only with a tail). */
 function compileMatcher(routes: readonly ChatRoute[]): (path: string) => ChatRoute | undefined {
@@ -124,15 +143,16 @@ function parseJsonBody(text: string): unknown {
 }
 
 export function createChatLane(options: ChatLaneOptions): ChatLane {
-  const { auth, hostCheck, trustProxy, maxBodyBytes, recordAccess, headers, isOpen, log, onRefusal } =
-    options;
+  const { auth, hostCheck, trustProxy, maxBodyBytes, recordAccess, isOpen, log, onRefusal } = options;
+  const headersFor = options.headers;
   const match = compileMatcher(options.routes);
 
   async function serve(req: IncomingMessage, res: ServerResponse, route: ChatRoute, url: string) {
     const state: RequestState = { start: performance.now(), backendMs: 0, backend: null, model: null };
     const id = requestIdFor(req);
     const ip = resolveClientAddress(req, trustProxy);
-    const responder: Responder = { res, id, url, baseHeaders: headers, state };
+    const baseHeaders = headersFor(req.headers.origin);
+    const responder: Responder = { res, id, url, baseHeaders, state };
     let keyName: string | null = null;
     res.once('close', () => {
       // A response that never finished was cut off (the client left, or the backend failed mid-stream).
@@ -147,6 +167,10 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
       }
     });
     try {
+      if (!isOpen()) {
+        res.shouldKeepAlive = false;
+        throw SHUTTING_DOWN;
+      }
       if (hostCheck !== null && !hostCheck(req.headers.host)) throw misdirected();
       if (auth !== null) {
         const subject: AuthSubject = { method: 'POST', url, headers: req.headers, raw: req, ip };
@@ -159,14 +183,21 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         }
         keyName = verdict;
       }
-      continueIfAwaited(req, res);
-      const rawBytes = await readBody(req, maxBodyBytes);
-      const rawBody = rawBytes.toString('utf8');
-      const body = parseJsonBody(rawBody);
+      const kind = bodyKind(req.headers);
+      if (kind === 'unsupported') throw bodyError('unsupportedMediaType');
+      let rawBytes: Buffer | undefined;
+      let rawBody: string | undefined;
+      let body: unknown;
+      if (kind === 'json') {
+        continueIfAwaited(req, res);
+        rawBytes = await readBody(req, maxBodyBytes);
+        rawBody = rawBytes.toString('utf8');
+        body = parseJsonBody(rawBody);
+      }
       await route.run({
         res,
         url,
-        baseHeaders: headers,
+        baseHeaders,
         state,
         id,
         method: 'POST',
@@ -183,11 +214,11 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
   }
 
   return function chatLane(req, res) {
-    if (req.method !== 'POST' || req.headers.origin !== undefined) return false;
+    if (req.method !== 'POST') return false;
     const url = req.url ?? '';
     const queryStart = url.indexOf('?');
     const route = match(queryStart < 0 ? url : url.slice(0, queryStart));
-    if (route === undefined || !isJsonContentType(req.headers['content-type']) || !isOpen()) return false;
+    if (route === undefined) return false;
     serve(req, res, route, url).catch((err: unknown) => {
       // serve answers its own failures; this is the last resort for one in its own set-up.
       log.error({ err }, 'unhandled error');

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import type { OpenAPIV3 } from 'openapi-types';
 import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import type { Protocol } from '../protocols/types.js';
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createChatPipeline, type ChatPipelineDeps } from '../pipeline/chat.js';
 import { abortOnClientGone } from '../pipeline/dispatch.js';
@@ -16,9 +16,6 @@ export interface RouteDeps extends ChatPipelineDeps {
   /** Readiness detail for /internal/health (names and states only, never secrets). */
   readiness: () => Record<string, unknown>;
 }
-
-/** Bodies are checked by the pipeline itself (unknown fields pass through), not by Fastify's validator. */
-const noValidation = () => () => true;
 
 const chatBodyDoc = (required: string[]) =>
   ({
@@ -64,7 +61,7 @@ const CHAT_ROUTES: ChatRouteSpec[] = [
   },
 ];
 
-/** A chat route with its pipeline, built once: served by the chat lane and by Fastify alike. */
+/** A chat route with its pipeline, built once: served by the chat lane. */
 export interface ChatRoute extends ChatRouteSpec {
   run: (ex: ChatExchange) => Promise<void>;
 }
@@ -83,26 +80,6 @@ const MODEL_ROUTES: Array<{ protocol: Protocol; url: string }> = [
   { protocol: 'gemini', url: '/v1beta/models' },
 ];
 
-/** A Fastify route that hands its reply to the chat pipeline (onResponse hooks still run at the end). */
-function fastifyChatHandler(run: (ex: ChatExchange) => Promise<void>) {
-  return function chatRoute(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    reply.hijack();
-    return run({
-      id: request.id,
-      method: request.method,
-      url: request.url,
-      headers: request.headers,
-      ip: request.ip,
-      authKeyName: request.authKeyName,
-      body: request.body,
-      rawBody: request.rawBody,
-      state: request.proxyState,
-      res: reply.raw,
-      baseHeaders: reply.getHeaders() as OutgoingHttpHeaders,
-    });
-  };
-}
-
 /** Lists the default backend's models in the client's protocol. */
 function modelsHandler(protocol: Protocol, deps: RouteDeps) {
   return async function listModelsRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -114,17 +91,43 @@ function modelsHandler(protocol: Protocol, deps: RouteDeps) {
 
 const TAGS: Record<Protocol, string> = { openai: 'OpenAI', anthropic: 'Anthropic', gemini: 'Gemini' };
 
-export function registerRoutes(app: FastifyInstance, deps: RouteDeps, chatRoutes: ChatRoute[]): void {
-  for (const route of chatRoutes) {
-    app.post(
-      route.url,
-      {
-        validatorCompiler: noValidation,
-        schema: { tags: [TAGS[route.protocol]], summary: route.summary, body: chatBodyDoc(route.required) },
+/**
+ * The chat routes as OpenAPI paths: the chat lane serves them (src/server/chat-lane.ts), not Fastify, so
+ * they are described here for /openapi.json and /docs rather than discovered from Fastify's routes.
+ */
+export function chatRoutePaths(): OpenAPIV3.PathsObject {
+  const paths: OpenAPIV3.PathsObject = {};
+  for (const route of CHAT_ROUTES) {
+    const url = route.url.endsWith('*') ? `${route.url.slice(0, -1)}{modelAction}` : route.url;
+    paths[url] = {
+      post: {
+        tags: [TAGS[route.protocol]],
+        summary: route.summary,
+        ...(url.includes('{modelAction}')
+          ? {
+              parameters: [
+                {
+                  name: 'modelAction',
+                  in: 'path',
+                  required: true,
+                  description: '`{model}:generateContent` or `{model}:streamGenerateContent`',
+                  schema: { type: 'string' },
+                },
+              ],
+            }
+          : {}),
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: chatBodyDoc(route.required) } },
+        },
+        responses: { 200: { description: 'The answer, or server-sent events with `stream: true`' } },
       },
-      fastifyChatHandler(route.run),
-    );
+    };
   }
+  return paths;
+}
+
+export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   for (const route of MODEL_ROUTES) {
     app.get(
       route.url,
