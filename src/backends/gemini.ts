@@ -1,6 +1,7 @@
 import type { CancelSignal } from './cancel.js';
 import { getJson, sendUpstream } from './http.js';
-import type { Backend, BackendCall, ModelInfo, UpstreamResponse } from './types.js';
+import type { ModelInfo } from '../protocols/canonical.js';
+import type { Backend, BackendCall, UpstreamResponse } from './types.js';
 
 export interface GeminiOptions {
   name: string;
