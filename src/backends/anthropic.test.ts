@@ -3,22 +3,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicUpstream, type MockUpstream } from '../../test/helpers/anthropic-upstream.js';
 import { ProxyError } from '../errors.js';
 import { AnthropicBackend } from './anthropic.js';
-import { readText } from './http.js';
+import { readText, UpstreamHttp } from './http.js';
 
+/** The proxy's side of the calls: its own pools, closed with the fake provider. */
+const upstreamHttp = new UpstreamHttp({ timeoutMs: 30_000 });
 const KEY = 'sk-ant-test-123';
 let upstream: MockUpstream;
 let backend: AnthropicBackend;
 
 beforeAll(async () => {
   upstream = await startAnthropicUpstream({ apiKey: KEY });
-  backend = new AnthropicBackend({
-    name: 'anthropic',
-    baseUrl: `${upstream.url}/`,
-    apiKey: KEY,
-    apiKeyEnv: 'ANTHROPIC_API_KEY',
-  });
+  backend = new AnthropicBackend(
+    {
+      name: 'anthropic',
+      baseUrl: `${upstream.url}/`,
+      apiKey: KEY,
+      apiKeyEnv: 'ANTHROPIC_API_KEY',
+    },
+    upstreamHttp,
+  );
 });
-afterAll(() => upstream.close());
+afterAll(() => Promise.all([upstream.close(), upstreamHttp.close()]));
 
 const call = (model: string, stream = false) => ({
   model,
@@ -76,12 +81,15 @@ describe('AnthropicBackend', () => {
   });
 
   it('is refused by the provider with a wrong key', async () => {
-    const wrong = new AnthropicBackend({
-      name: 'anthropic',
-      baseUrl: upstream.url,
-      apiKey: 'nope',
-      apiKeyEnv: 'ANTHROPIC_API_KEY',
-    });
+    const wrong = new AnthropicBackend(
+      {
+        name: 'anthropic',
+        baseUrl: upstream.url,
+        apiKey: 'nope',
+        apiKeyEnv: 'ANTHROPIC_API_KEY',
+      },
+      upstreamHttp,
+    );
     const res = await wrong.chat(call('claude-mock-1'));
     expect(res.status).toBe(401);
     await readText(res.body);
@@ -96,12 +104,15 @@ describe('AnthropicBackend', () => {
   });
 
   it('names the missing key variable and sends no key header without one', () => {
-    const none = new AnthropicBackend({
-      name: 'anthropic',
-      baseUrl: upstream.url,
-      apiKey: undefined,
-      apiKeyEnv: 'ANTHROPIC_API_KEY',
-    });
+    const none = new AnthropicBackend(
+      {
+        name: 'anthropic',
+        baseUrl: upstream.url,
+        apiKey: undefined,
+        apiKeyEnv: 'ANTHROPIC_API_KEY',
+      },
+      upstreamHttp,
+    );
     expect(none.missingCredential).toBe('ANTHROPIC_API_KEY');
     expect(backend.missingCredential).toBeNull();
     expect(backend.credentialName).toBe('ANTHROPIC_API_KEY');
@@ -109,12 +120,15 @@ describe('AnthropicBackend', () => {
 
   it('answers 502 when the provider is unreachable, without the key in the message', async () => {
     const port = await closedPort();
-    const dead = new AnthropicBackend({
-      name: 'anthropic',
-      baseUrl: `http://127.0.0.1:${port}/v1`,
-      apiKey: KEY,
-      apiKeyEnv: 'ANTHROPIC_API_KEY',
-    });
+    const dead = new AnthropicBackend(
+      {
+        name: 'anthropic',
+        baseUrl: `http://127.0.0.1:${port}/v1`,
+        apiKey: KEY,
+        apiKeyEnv: 'ANTHROPIC_API_KEY',
+      },
+      upstreamHttp,
+    );
     const err = await dead.chat(call('claude-mock-1')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProxyError);
     expect(err).toMatchObject({ status: 502, code: 'upstream_unreachable' });

@@ -1,5 +1,5 @@
 import type { CancelSignal } from './cancel.js';
-import { getJson, sendUpstream } from './http.js';
+import type { UpstreamHttp } from './http.js';
 import type { ModelInfo } from '../protocols/canonical.js';
 import type { Backend, BackendCall, UpstreamResponse } from './types.js';
 
@@ -27,7 +27,10 @@ export class AnthropicBackend implements Backend {
   /** Built once: every call sends the same credential headers. */
   private readonly headers: Record<string, string>;
 
-  constructor(opts: AnthropicOptions) {
+  constructor(
+    opts: AnthropicOptions,
+    private readonly upstream: UpstreamHttp,
+  ) {
     this.name = opts.name;
     this.credentialName = opts.apiKeyEnv;
     this.missingCredential = opts.apiKey || !opts.apiKeyEnv ? null : opts.apiKeyEnv;
@@ -44,7 +47,7 @@ export class AnthropicBackend implements Backend {
   }
 
   chat(call: BackendCall): Promise<UpstreamResponse> {
-    return sendUpstream({
+    return this.upstream.send({
       url: this.messagesUrl,
       method: 'POST',
       headers: this.headers,
@@ -61,7 +64,7 @@ export class AnthropicBackend implements Backend {
   }
 
   async listModels(signal: CancelSignal): Promise<ModelInfo[]> {
-    const parsed = (await getJson(this.modelsUrl, this.headers, signal, this.name)) as {
+    const parsed = (await this.upstream.getJson(this.modelsUrl, this.headers, signal, this.name)) as {
       data?: Array<{ id?: unknown }>;
     };
     return (parsed.data ?? [])

@@ -3,22 +3,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGeminiUpstream, type MockUpstream } from '../../test/helpers/gemini-upstream.js';
 import { ProxyError } from '../errors.js';
 import { GeminiBackend } from './gemini.js';
-import { readText } from './http.js';
+import { readText, UpstreamHttp } from './http.js';
 
+/** The proxy's side of the calls: its own pools, closed with the fake provider. */
+const upstreamHttp = new UpstreamHttp({ timeoutMs: 30_000 });
 const KEY = 'AIza-test-456';
 let upstream: MockUpstream;
 let backend: GeminiBackend;
 
 beforeAll(async () => {
   upstream = await startGeminiUpstream({ apiKey: KEY });
-  backend = new GeminiBackend({
-    name: 'gemini',
-    baseUrl: upstream.url,
-    apiKey: KEY,
-    apiKeyEnv: 'GEMINI_API_KEY',
-  });
+  backend = new GeminiBackend(
+    {
+      name: 'gemini',
+      baseUrl: upstream.url,
+      apiKey: KEY,
+      apiKeyEnv: 'GEMINI_API_KEY',
+    },
+    upstreamHttp,
+  );
 });
-afterAll(() => upstream.close());
+afterAll(() => Promise.all([upstream.close(), upstreamHttp.close()]));
 
 const call = (model: string, stream = false) => ({
   model,
@@ -84,27 +89,35 @@ describe('GeminiBackend', () => {
   });
 
   it('turns a refused model listing into a ProxyError with the provider status', async () => {
-    const wrong = new GeminiBackend({
-      name: 'gemini',
-      baseUrl: upstream.url,
-      apiKey: 'bad',
-      apiKeyEnv: 'GEMINI_API_KEY',
-    });
+    const wrong = new GeminiBackend(
+      {
+        name: 'gemini',
+        baseUrl: upstream.url,
+        apiKey: 'bad',
+        apiKeyEnv: 'GEMINI_API_KEY',
+      },
+      upstreamHttp,
+    );
     await expect(wrong.listModels(new AbortController().signal)).rejects.toMatchObject({ status: 401 });
     expect(
-      new GeminiBackend({ name: 'g', baseUrl: upstream.url, apiKey: '', apiKeyEnv: 'GEMINI_API_KEY' })
-        .missingCredential,
+      new GeminiBackend(
+        { name: 'g', baseUrl: upstream.url, apiKey: '', apiKeyEnv: 'GEMINI_API_KEY' },
+        upstreamHttp,
+      ).missingCredential,
     ).toBe('GEMINI_API_KEY');
   });
 
   it('answers 502 when the provider is unreachable', async () => {
     const port = await closedPort();
-    const dead = new GeminiBackend({
-      name: 'gemini',
-      baseUrl: `http://127.0.0.1:${port}`,
-      apiKey: KEY,
-      apiKeyEnv: 'GEMINI_API_KEY',
-    });
+    const dead = new GeminiBackend(
+      {
+        name: 'gemini',
+        baseUrl: `http://127.0.0.1:${port}`,
+        apiKey: KEY,
+        apiKeyEnv: 'GEMINI_API_KEY',
+      },
+      upstreamHttp,
+    );
     const err = await dead.chat(call('gemini-mock-flash')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProxyError);
     expect(err).toMatchObject({ status: 502 });

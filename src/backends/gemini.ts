@@ -1,5 +1,5 @@
 import type { CancelSignal } from './cancel.js';
-import { getJson, sendUpstream } from './http.js';
+import type { UpstreamHttp } from './http.js';
 import type { ModelInfo } from '../protocols/canonical.js';
 import type { Backend, BackendCall, UpstreamResponse } from './types.js';
 
@@ -25,7 +25,10 @@ export class GeminiBackend implements Backend {
   /** Built once: every call sends the same credential headers. */
   private readonly headers: Record<string, string>;
 
-  constructor(opts: GeminiOptions) {
+  constructor(
+    opts: GeminiOptions,
+    private readonly upstream: UpstreamHttp,
+  ) {
     this.name = opts.name;
     this.credentialName = opts.apiKeyEnv;
     this.missingCredential = opts.apiKey || !opts.apiKeyEnv ? null : opts.apiKeyEnv;
@@ -45,7 +48,7 @@ export class GeminiBackend implements Backend {
   }
 
   chat(call: BackendCall): Promise<UpstreamResponse> {
-    return sendUpstream({
+    return this.upstream.send({
       url: this.modelUrl(call.model, call.stream),
       method: 'POST',
       headers: this.headers,
@@ -58,7 +61,12 @@ export class GeminiBackend implements Backend {
   }
 
   async listModels(signal: CancelSignal): Promise<ModelInfo[]> {
-    const parsed = (await getJson(`${this.modelsBase}?pageSize=1000`, this.headers, signal, this.name)) as {
+    const parsed = (await this.upstream.getJson(
+      `${this.modelsBase}?pageSize=1000`,
+      this.headers,
+      signal,
+      this.name,
+    )) as {
       models?: Array<{ name?: unknown }>;
     };
     return (parsed.models ?? [])

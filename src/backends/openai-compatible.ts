@@ -1,5 +1,5 @@
 import type { CancelSignal } from './cancel.js';
-import { getJson, sendUpstream } from './http.js';
+import type { UpstreamHttp } from './http.js';
 import type { ModelInfo } from '../protocols/canonical.js';
 import type { Backend, BackendCall, UpstreamResponse } from './types.js';
 
@@ -24,7 +24,10 @@ export class OpenAICompatibleBackend implements Backend {
   /** Built once: every call sends the same credential headers. */
   private readonly headers: Record<string, string>;
 
-  constructor(opts: OpenAICompatibleOptions) {
+  constructor(
+    opts: OpenAICompatibleOptions,
+    private readonly upstream: UpstreamHttp,
+  ) {
     this.name = opts.name;
     this.credentialName = opts.apiKeyEnv || null;
     // A local server (Ollama, vLLM) may need no key: only a named key env var makes one required.
@@ -41,7 +44,7 @@ export class OpenAICompatibleBackend implements Backend {
   }
 
   chat(call: BackendCall): Promise<UpstreamResponse> {
-    return sendUpstream({
+    return this.upstream.send({
       url: this.chatUrl,
       method: 'POST',
       headers: this.headers,
@@ -54,7 +57,7 @@ export class OpenAICompatibleBackend implements Backend {
   }
 
   async listModels(signal: CancelSignal): Promise<ModelInfo[]> {
-    const parsed = (await getJson(this.modelsUrl, this.headers, signal, this.name)) as {
+    const parsed = (await this.upstream.getJson(this.modelsUrl, this.headers, signal, this.name)) as {
       data?: Array<{ id?: unknown; owned_by?: unknown }>;
     };
     return (parsed.data ?? [])

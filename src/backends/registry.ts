@@ -3,6 +3,7 @@ import type { CustomBackendConfig, ProxyConfig } from '../config/schema.js';
 import { ConfigError } from '../config/errors.js';
 import { AnthropicBackend } from './anthropic.js';
 import { GeminiBackend } from './gemini.js';
+import type { UpstreamHttp } from './http.js';
 import { MockBackend } from './mock.js';
 import { OpenAICompatibleBackend } from './openai-compatible.js';
 import type { Backend } from './types.js';
@@ -55,13 +56,13 @@ export interface BackendOptions {
   apiKeyEnv: string;
 }
 
-export type BackendFactory = (opts: BackendOptions) => Backend;
+export type BackendFactory = (opts: BackendOptions, upstream: UpstreamHttp) => Backend;
 
 /** One constructor per wire protocol. */
 export const BACKEND_FACTORIES: Record<Protocol, BackendFactory> = {
-  openai: (opts) => new OpenAICompatibleBackend(opts),
-  anthropic: (opts) => new AnthropicBackend(opts),
-  gemini: (opts) => new GeminiBackend(opts),
+  openai: (opts, upstream) => new OpenAICompatibleBackend(opts, upstream),
+  anthropic: (opts, upstream) => new AnthropicBackend(opts, upstream),
+  gemini: (opts, upstream) => new GeminiBackend(opts, upstream),
 };
 
 export interface ResolvedRoute {
@@ -142,17 +143,27 @@ function customOptions(name: string, cfg: CustomBackendConfig, env: NodeJS.Proce
   };
 }
 
-/** Builds every backend from the environment (built-ins) and the YAML `backends` section (custom ones). */
-export function createBackendRegistry(config: ProxyConfig, env: NodeJS.ProcessEnv): BackendRegistry {
+/**
+ * Builds every backend from the environment (built-ins) and the YAML `backends` section (custom ones); the
+ * HTTP ones call their providers through `upstream`, whose pools the caller owns and closes.
+ */
+export function createBackendRegistry(
+  config: ProxyConfig,
+  env: NodeJS.ProcessEnv,
+  upstream: UpstreamHttp,
+): BackendRegistry {
   const backends: Backend[] = [];
   for (const builtin of BUILTIN_BACKENDS) {
     backends.push(
-      BACKEND_FACTORIES[builtin.type]({
-        name: builtin.name,
-        baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
-        apiKey: env[builtin.keyEnv] || undefined,
-        apiKeyEnv: builtin.keyEnv,
-      }),
+      BACKEND_FACTORIES[builtin.type](
+        {
+          name: builtin.name,
+          baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
+          apiKey: env[builtin.keyEnv] || undefined,
+          apiKeyEnv: builtin.keyEnv,
+        },
+        upstream,
+      ),
     );
   }
   const { default_backend: defaultSpec, ...custom } = config.backends;
@@ -162,7 +173,7 @@ export function createBackendRegistry(config: ProxyConfig, env: NodeJS.ProcessEn
     if (name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name)) {
       throw new ConfigError(`backends.${name}: "${name}" is a built-in backend; choose another name`);
     }
-    backends.push(factory(customOptions(name, cfg, env)));
+    backends.push(factory(customOptions(name, cfg, env), upstream));
   }
   backends.push(new MockBackend());
   return new BackendRegistry(backends, defaultSpec);
