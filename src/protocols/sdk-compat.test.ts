@@ -13,10 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicUpstream, type MockUpstream } from '../../test/helpers/anthropic-upstream.js';
 import { startGeminiUpstream } from '../../test/helpers/gemini-upstream.js';
 import { startOpenAIUpstream, type OpenAIUpstream } from '../../test/helpers/openai-upstream.js';
-import { AnthropicBackend } from '../backends/anthropic.js';
-import { GeminiBackend } from '../backends/gemini.js';
+import { HttpBackend } from '../backends/http-backend.js';
 import { readText, UpstreamHttp } from '../backends/http.js';
-import { OpenAICompatibleBackend } from '../backends/openai-compatible.js';
+import { HTTP_PROFILES } from '../backends/profiles.js';
 import type { Backend } from '../backends/types.js';
 import { errorEnvelope } from './errors.js';
 import { codecs } from './registry.js';
@@ -72,7 +71,8 @@ beforeAll(async () => {
     startGeminiUpstream(),
     startOpenAIUpstream(),
   ]);
-  backends.anthropic = new AnthropicBackend(
+  backends.anthropic = new HttpBackend(
+    HTTP_PROFILES.anthropic,
     {
       name: 'anthropic',
       baseUrl: anthropicUp.url,
@@ -81,7 +81,8 @@ beforeAll(async () => {
     },
     upstreamHttp,
   );
-  backends.gemini = new GeminiBackend(
+  backends.gemini = new HttpBackend(
+    HTTP_PROFILES.gemini,
     {
       name: 'gemini',
       baseUrl: geminiUp.url,
@@ -90,7 +91,8 @@ beforeAll(async () => {
     },
     upstreamHttp,
   );
-  backends.openai = new OpenAICompatibleBackend(
+  backends.openai = new HttpBackend(
+    HTTP_PROFILES.openai,
     {
       name: 'openai',
       baseUrl: openaiUp.url,

@@ -1,10 +1,12 @@
 import type { CancelSignal } from './cancel.js';
 import type { UpstreamHttp } from './http.js';
+import type { HttpProfile } from './profiles.js';
 import type { ModelInfo } from '../protocols/canonical.js';
 import type { Backend, BackendCall, UpstreamResponse } from './types.js';
 
-export interface OpenAICompatibleOptions {
+export interface HttpBackendOptions {
   name: string;
+  /** The provider's API root as its profile describes it (`/v1` included or not). */
   baseUrl: string;
   apiKey: string | undefined;
   /** Env var that holds the key, named in errors when it is missing; '' when the server needs no key. */
@@ -13,42 +15,59 @@ export interface OpenAICompatibleOptions {
   extraHeaders?: Record<string, string>;
 }
 
-/** Any server that speaks OpenAI's chat completions API: OpenAI, OpenRouter, vLLM, Ollama, LM Studio. */
-export class OpenAICompatibleBackend implements Backend {
+/**
+ * A provider reached over HTTP in one wire protocol. What differs between protocols (URLs, the key's header,
+ * the model list's shape) is the profile's; the rest is the same for all: headers built once, bodies sent as
+ * received when they can be, calls made through the server's `UpstreamHttp`.
+ */
+export class HttpBackend implements Backend {
   readonly name: string;
-  readonly protocol = 'openai' as const;
+  readonly protocol: HttpProfile['protocol'];
   readonly missingCredential: string | null;
   readonly credentialName: string | null;
-  private readonly chatUrl: string;
+  /** The chat call's URL for a model and mode, from URLs computed once where the profile allows. */
+  private readonly chatUrl: (model: string, stream: boolean) => string;
   private readonly modelsUrl: string;
   /** Built once: every call sends the same credential headers. */
   private readonly headers: Record<string, string>;
 
   constructor(
-    opts: OpenAICompatibleOptions,
+    private readonly profile: HttpProfile,
+    opts: HttpBackendOptions,
     private readonly upstream: UpstreamHttp,
   ) {
     this.name = opts.name;
+    this.protocol = profile.protocol;
     this.credentialName = opts.apiKeyEnv || null;
     // A local server (Ollama, vLLM) may need no key: only a named key env var makes one required.
     this.missingCredential = opts.apiKey || !opts.apiKeyEnv ? null : opts.apiKeyEnv;
     const base = opts.baseUrl.replace(/\/+$/, '');
-    this.chatUrl = `${base}/chat/completions`;
-    this.modelsUrl = `${base}/models`;
+    const chat = profile.chatUrl;
+    if (typeof chat === 'string') {
+      const url = `${base}${chat}`;
+      this.chatUrl = () => url;
+    } else {
+      this.chatUrl = (model, stream) => chat(base, model, stream);
+    }
+    this.modelsUrl = `${base}${profile.modelsPath}`;
     this.headers = {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
-      ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+      ...profile.fixedHeaders,
+      ...(opts.apiKey ? { [profile.keyHeader]: `${profile.keyPrefix}${opts.apiKey}` } : {}),
       ...opts.extraHeaders,
     };
   }
 
   chat(call: BackendCall): Promise<UpstreamResponse> {
     return this.upstream.send({
-      url: this.chatUrl,
+      url: this.chatUrl(call.model, call.stream),
       method: 'POST',
       headers: this.headers,
-      body: call.rawBody ?? JSON.stringify(call.body),
+      body:
+        this.profile.modelInBody && call.body.model !== call.model
+          ? JSON.stringify({ ...call.body, model: call.model })
+          : (call.rawBody ?? JSON.stringify(call.body)),
       signal: call.signal,
       whole: !call.stream,
       direct: call.direct === true,
@@ -57,11 +76,7 @@ export class OpenAICompatibleBackend implements Backend {
   }
 
   async listModels(signal: CancelSignal): Promise<ModelInfo[]> {
-    const parsed = (await this.upstream.getJson(this.modelsUrl, this.headers, signal, this.name)) as {
-      data?: Array<{ id?: unknown; owned_by?: unknown }>;
-    };
-    return (parsed.data ?? [])
-      .filter((m): m is { id: string; owned_by?: unknown } => typeof m.id === 'string')
-      .map((m) => ({ id: m.id, ownedBy: typeof m.owned_by === 'string' ? m.owned_by : this.name }));
+    const list = await this.upstream.getJson(this.modelsUrl, this.headers, signal, this.name);
+    return this.profile.decodeModels(list, this.name);
   }
 }
