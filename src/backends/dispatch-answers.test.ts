@@ -4,8 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cancellation } from './cancel.js';
 import { UpstreamDeadlines } from './deadlines.js';
 import { StreamingAnswer } from './dispatch-answers.js';
-import { closeUpstreamHttp, configureUpstreamHttp, readText, sendUpstream } from './http.js';
+import { readText, UpstreamHttp } from './http.js';
 import type { StreamControl, StreamSink, UpstreamResponse } from './types.js';
+
+/** The proxy's side: its own pools, so nothing is shared with another test file. */
+const upstream = new UpstreamHttp({ timeoutMs: 5_000 });
 
 /** A local upstream: `/sse?chunks=N&size=S` streams N events of S bytes; others answer as their name says. */
 let server: http.Server;
@@ -20,7 +23,6 @@ function event(index: number, size: number): string {
 }
 
 beforeAll(async () => {
-  configureUpstreamHttp({ timeoutMs: 5_000 });
   server = http.createServer((req, res) => {
     req.resume();
     const url = new URL(req.url ?? '/', 'http://upstream');
@@ -53,12 +55,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await closeUpstreamHttp();
+  await upstream.close();
   await new Promise((resolve) => server.close(resolve));
 });
 
 const direct = (path: string, signal = new Cancellation()) =>
-  sendUpstream({
+  upstream.send({
     url: `${origin}${path}`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -101,7 +103,7 @@ function collect(
   return { done, control, writesWhilePaused: () => violations, pauses: () => pauses };
 }
 
-describe('sendUpstream, direct event streams (taken by one sink)', () => {
+describe('UpstreamHttp.send, direct event streams (taken by one sink)', () => {
   it('hands a 2xx event stream to the sink whole and in order', async () => {
     const answer = await direct('/sse?chunks=20&size=200');
     expect(answer.status).toBe(200);

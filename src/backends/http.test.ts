@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyError } from '../errors.js';
 import { Cancellation } from './cancel.js';
-import { closeUpstreamHttp, configureUpstreamHttp, readBytes, readText, sendUpstream } from './http.js';
+import { readBytes, readText, UpstreamHttp } from './http.js';
+
+/** The proxy's side: its own pools, so nothing is shared with another test file. */
+const upstream = new UpstreamHttp({ timeoutMs: 300 });
 
 /** A local upstream whose behaviour is picked by the path. */
 let server: http.Server;
@@ -11,7 +14,6 @@ let origin: string;
 const held: http.ServerResponse[] = [];
 
 beforeAll(async () => {
-  configureUpstreamHttp({ timeoutMs: 300 });
   server = http.createServer((req, res) => {
     req.resume();
     if (req.url === '/json') {
@@ -41,12 +43,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const res of held) res.destroy();
-  await closeUpstreamHttp();
+  await upstream.close();
   await new Promise((resolve) => server.close(resolve));
 });
 
 const whole = (path: string, signal = new Cancellation()) =>
-  sendUpstream({
+  upstream.send({
     url: `${origin}${path}`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -56,7 +58,7 @@ const whole = (path: string, signal = new Cancellation()) =>
     whole: true,
   });
 
-describe('sendUpstream, whole answers (no body stream)', () => {
+describe('UpstreamHttp.send, whole answers (no body stream)', () => {
   it('gives status, lower-cased headers (repeats as a list) and the bytes, also readable as `body`', async () => {
     const answer = await whole('/json');
     expect(answer.status).toBe(201);
@@ -84,7 +86,7 @@ describe('sendUpstream, whole answers (no body stream)', () => {
   });
 
   it('fails a stream taken whole that stalls, after what had arrived', async () => {
-    const answer = await sendUpstream({
+    const answer = await upstream.send({
       url: `${origin}/stalls-sse`,
       method: 'POST',
       headers: { 'content-type': 'application/json' },

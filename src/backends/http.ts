@@ -11,56 +11,6 @@ export interface HttpSettings {
   timeoutMs: number;
 }
 
-let settings: HttpSettings = { timeoutMs: 120_000 };
-/** The timeouts of dispatched calls (whole answers, direct streams): one sweep, not a timer per call. */
-const deadlines = new UpstreamDeadlines(settings.timeoutMs);
-
-/** One keep-alive connection pool per backend origin, reused across requests. */
-const pools = new Map<string, Pool>();
-
-/** Request URLs split once into pool origin and path: no URL parsing per request. */
-const targets = new Map<string, { origin: string; path: string }>();
-const MAX_CACHED_TARGETS = 1024;
-
-export function configureUpstreamHttp(next: HttpSettings): void {
-  settings = next;
-  deadlines.configure(next.timeoutMs);
-  void closeUpstreamHttp();
-}
-
-function poolFor(origin: string): Pool {
-  let pool = pools.get(origin);
-  if (!pool) {
-    pool = new Pool(origin, {
-      // Off here: dispatched calls are timed by `deadlines`; request-API calls set their own (below).
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      keepAliveTimeout: 10_000,
-      connections: 256,
-      pipelining: 1,
-    });
-    pools.set(origin, pool);
-  }
-  return pool;
-}
-
-function targetOf(url: string): { origin: string; path: string } {
-  let target = targets.get(url);
-  if (!target) {
-    const parsed = new URL(url);
-    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
-    if (targets.size >= MAX_CACHED_TARGETS) targets.clear();
-    targets.set(url, target);
-  }
-  return target;
-}
-
-export async function closeUpstreamHttp(): Promise<void> {
-  const closing = [...pools.values()].map((pool) => pool.close());
-  pools.clear();
-  await Promise.all(closing);
-}
-
 export interface UpstreamRequest {
   url: string;
   method: 'GET' | 'POST';
@@ -77,45 +27,125 @@ export interface UpstreamRequest {
 /** Largest whole answer read from a backend. */
 const WHOLE_BODY_LIMIT = 32 * 1024 * 1024;
 
+/** Request URLs kept split into origin and path, at most (the cache starts again when full). */
+const MAX_CACHED_TARGETS = 1024;
+
 /**
- * Sends a request upstream and resolves once the response head arrives. The body is left unread so that
- * streams pass through with backpressure. Transport failures become 502/504 ProxyErrors whose messages name
- * the backend but never its URL credentials or key.
+ * The proxy's connections to its backends: one keep-alive pool per backend origin, reused across requests,
+ * and the timeout every call shares. The server makes one at start, hands it to the backends, and closes it
+ * at shutdown; a test makes its own, so no two share pools or settings by accident.
  */
-export async function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
-  try {
-    const { origin, path } = targetOf(req.url);
-    if (req.whole || req.direct) {
-      return await new Promise<UpstreamResponse>((resolve, reject) => {
-        const answer = req.whole
-          ? new WholeAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject, deadlines)
-          : new StreamingAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject, deadlines);
-        poolFor(origin).dispatch(
-          { path, method: req.method, headers: req.headers, body: req.body ?? null },
-          answer,
-        );
+export class UpstreamHttp {
+  readonly timeoutMs: number;
+  /** The timeouts of dispatched calls (whole answers, direct streams): one sweep, not a timer per call. */
+  private readonly deadlines: UpstreamDeadlines;
+  private readonly pools = new Map<string, Pool>();
+  /** Request URLs split once into pool origin and path: no URL parsing per request. */
+  private readonly targets = new Map<string, { origin: string; path: string }>();
+
+  constructor(settings: HttpSettings) {
+    this.timeoutMs = settings.timeoutMs;
+    this.deadlines = new UpstreamDeadlines(settings.timeoutMs);
+  }
+
+  /**
+   * Sends a request upstream and resolves once the response head arrives. The body is left unread so that
+   * streams pass through with backpressure. Transport failures become 502/504 ProxyErrors whose messages
+   * name the backend but never its URL credentials or key.
+   */
+  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    try {
+      const { origin, path } = this.targetOf(req.url);
+      if (req.whole || req.direct) {
+        return await new Promise<UpstreamResponse>((resolve, reject) => {
+          const answer = req.whole
+            ? new WholeAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject, this.deadlines)
+            : new StreamingAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject, this.deadlines);
+          this.poolFor(origin).dispatch(
+            { path, method: req.method, headers: req.headers, body: req.body ?? null },
+            answer,
+          );
+        });
+      }
+      const res = await poolRequest(this.poolFor(origin), {
+        path,
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      const body = res.body;
+      return {
+        status: res.statusCode,
+        headers: res.headers,
+        body,
+        dispose: () => {
+          if (!body.destroyed) body.destroy();
+        },
+      };
+    } catch (err) {
+      throw upstreamFailure(err, req.backendName, req.signal);
+    }
+  }
+
+  /** GETs a small JSON document from a backend (its model list); refusals and non-JSON become ProxyErrors. */
+  async getJson(
+    url: string,
+    headers: Record<string, string>,
+    signal: CancelSignal,
+    backendName: string,
+  ): Promise<unknown> {
+    const res = await this.send({ url, method: 'GET', headers, signal, backendName });
+    const text = await readText(res.body);
+    if (res.status >= 400) {
+      throw new ProxyError(
+        res.status,
+        `Backend '${backendName}' refused to list models (HTTP ${res.status})`,
+      );
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ProxyError(502, `Backend '${backendName}' answered with invalid JSON`, {
+        code: 'upstream_invalid',
       });
     }
-    const res = await poolRequest(poolFor(origin), {
-      path,
-      method: req.method,
-      headers: req.headers,
-      body: req.body,
-      signal: req.signal,
-      headersTimeout: settings.timeoutMs,
-      bodyTimeout: settings.timeoutMs,
-    });
-    const body = res.body;
-    return {
-      status: res.statusCode,
-      headers: res.headers,
-      body,
-      dispose: () => {
-        if (!body.destroyed) body.destroy();
-      },
-    };
-  } catch (err) {
-    throw upstreamFailure(err, req.backendName, req.signal);
+  }
+
+  /** Closes every pool once its calls in flight end; a later call opens a new pool. */
+  async close(): Promise<void> {
+    const closing = [...this.pools.values()].map((pool) => pool.close());
+    this.pools.clear();
+    await Promise.all(closing);
+  }
+
+  private poolFor(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        // Off here: dispatched calls are timed by `deadlines`; request-API calls set their own (in `send`).
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        keepAliveTimeout: 10_000,
+        connections: 256,
+        pipelining: 1,
+      });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  private targetOf(url: string): { origin: string; path: string } {
+    let target = this.targets.get(url);
+    if (!target) {
+      const parsed = new URL(url);
+      target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+      if (this.targets.size >= MAX_CACHED_TARGETS) this.targets.clear();
+      this.targets.set(url, target);
+    }
+    return target;
   }
 }
 
@@ -176,25 +206,4 @@ async function readIterable(body: AsyncIterable<Uint8Array>, limitBytes: number)
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks, size);
-}
-
-/** GETs a small JSON document from a backend (its model list); refusals and non-JSON become ProxyErrors. */
-export async function getJson(
-  url: string,
-  headers: Record<string, string>,
-  signal: CancelSignal,
-  backendName: string,
-): Promise<unknown> {
-  const res = await sendUpstream({ url, method: 'GET', headers, signal, backendName });
-  const text = await readText(res.body);
-  if (res.status >= 400) {
-    throw new ProxyError(res.status, `Backend '${backendName}' refused to list models (HTTP ${res.status})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ProxyError(502, `Backend '${backendName}' answered with invalid JSON`, {
-      code: 'upstream_invalid',
-    });
-  }
 }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import type { Backend, BackendCall, ModelInfo, UpstreamResponse } from './types.js';
+import type { ModelInfo } from '../protocols/canonical.js';
+import type { Backend, BackendCall, UpstreamResponse } from './types.js';
 
 export const MOCK_MODEL = 'mock-model';
 

@@ -1,10 +1,10 @@
 import { ProxyError } from '../errors.js';
 import type { CustomBackendConfig, ProxyConfig } from '../config/schema.js';
 import { ConfigError } from '../config/errors.js';
-import { AnthropicBackend } from './anthropic.js';
-import { GeminiBackend } from './gemini.js';
+import { HttpBackend, type HttpBackendOptions } from './http-backend.js';
+import type { UpstreamHttp } from './http.js';
 import { MockBackend } from './mock.js';
-import { OpenAICompatibleBackend } from './openai-compatible.js';
+import { HTTP_PROFILES } from './profiles.js';
 import type { Backend } from './types.js';
 import type { Protocol } from '../protocols/types.js';
 
@@ -47,22 +47,6 @@ export const BUILTIN_BACKENDS: readonly BuiltinBackend[] = [
     defaultBaseUrl: 'https://generativelanguage.googleapis.com',
   },
 ];
-
-export interface BackendOptions {
-  name: string;
-  baseUrl: string;
-  apiKey: string | undefined;
-  apiKeyEnv: string;
-}
-
-export type BackendFactory = (opts: BackendOptions) => Backend;
-
-/** One constructor per wire protocol. */
-export const BACKEND_FACTORIES: Record<Protocol, BackendFactory> = {
-  openai: (opts) => new OpenAICompatibleBackend(opts),
-  anthropic: (opts) => new AnthropicBackend(opts),
-  gemini: (opts) => new GeminiBackend(opts),
-};
 
 export interface ResolvedRoute {
   backend: Backend;
@@ -133,7 +117,7 @@ export class BackendRegistry {
   }
 }
 
-function customOptions(name: string, cfg: CustomBackendConfig, env: NodeJS.ProcessEnv): BackendOptions {
+function customOptions(name: string, cfg: CustomBackendConfig, env: NodeJS.ProcessEnv): HttpBackendOptions {
   return {
     name,
     baseUrl: cfg.base_url,
@@ -142,27 +126,37 @@ function customOptions(name: string, cfg: CustomBackendConfig, env: NodeJS.Proce
   };
 }
 
-/** Builds every backend from the environment (built-ins) and the YAML `backends` section (custom ones). */
-export function createBackendRegistry(config: ProxyConfig, env: NodeJS.ProcessEnv): BackendRegistry {
+/**
+ * Builds every backend from the environment (built-ins) and the YAML `backends` section (custom ones); the
+ * HTTP ones call their providers through `upstream`, whose pools the caller owns and closes.
+ */
+export function createBackendRegistry(
+  config: ProxyConfig,
+  env: NodeJS.ProcessEnv,
+  upstream: UpstreamHttp,
+): BackendRegistry {
   const backends: Backend[] = [];
   for (const builtin of BUILTIN_BACKENDS) {
     backends.push(
-      BACKEND_FACTORIES[builtin.type]({
-        name: builtin.name,
-        baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
-        apiKey: env[builtin.keyEnv] || undefined,
-        apiKeyEnv: builtin.keyEnv,
-      }),
+      new HttpBackend(
+        HTTP_PROFILES[builtin.type],
+        {
+          name: builtin.name,
+          baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
+          apiKey: env[builtin.keyEnv] || undefined,
+          apiKeyEnv: builtin.keyEnv,
+        },
+        upstream,
+      ),
     );
   }
   const { default_backend: defaultSpec, ...custom } = config.backends;
   for (const [name, cfg] of Object.entries(custom)) {
     if (!cfg || typeof cfg !== 'object') continue;
-    const factory = BACKEND_FACTORIES[cfg.type];
     if (name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name)) {
       throw new ConfigError(`backends.${name}: "${name}" is a built-in backend; choose another name`);
     }
-    backends.push(factory(customOptions(name, cfg, env)));
+    backends.push(new HttpBackend(HTTP_PROFILES[cfg.type], customOptions(name, cfg, env), upstream));
   }
   backends.push(new MockBackend());
   return new BackendRegistry(backends, defaultSpec);

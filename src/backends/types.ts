@@ -1,4 +1,5 @@
 import type { CancelSignal } from './cancel.js';
+import type { ModelInfo } from '../protocols/canonical.js';
 import type { Protocol } from '../protocols/types.js';
 
 /** One chat call to a backend, already in the backend's own wire protocol. */
@@ -57,11 +58,6 @@ export interface UpstreamResponse {
    * not to be read).
    */
   take?(sink: StreamSink): StreamControl;
-}
-
-export interface ModelInfo {
-  id: string;
-  ownedBy: string;
 }
 
 export interface Backend {

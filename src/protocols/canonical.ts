@@ -105,3 +105,9 @@ export type StreamEvent =
       usage?: Usage | undefined;
     }
   | { type: 'error'; error: ErrorInfo };
+
+/** One model a backend offers, as its model list names it; each codec encodes a list of them its own way. */
+export interface ModelInfo {
+  id: string;
+  ownedBy: string;
+}

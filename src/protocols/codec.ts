@@ -1,5 +1,4 @@
-import type { ModelInfo } from '../backends/types.js';
-import type { ChatRequest, ChatResponse, StreamEvent } from './canonical.js';
+import type { ChatRequest, ChatResponse, ModelInfo, StreamEvent } from './canonical.js';
 import type { ErrorInfo } from './errors.js';
 
 /** One parsed server-sent event. */

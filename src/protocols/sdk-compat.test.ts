@@ -13,10 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicUpstream, type MockUpstream } from '../../test/helpers/anthropic-upstream.js';
 import { startGeminiUpstream } from '../../test/helpers/gemini-upstream.js';
 import { startOpenAIUpstream, type OpenAIUpstream } from '../../test/helpers/openai-upstream.js';
-import { AnthropicBackend } from '../backends/anthropic.js';
-import { GeminiBackend } from '../backends/gemini.js';
-import { readText } from '../backends/http.js';
-import { OpenAICompatibleBackend } from '../backends/openai-compatible.js';
+import { HttpBackend } from '../backends/http-backend.js';
+import { readText, UpstreamHttp } from '../backends/http.js';
+import { HTTP_PROFILES } from '../backends/profiles.js';
 import type { Backend } from '../backends/types.js';
 import { errorEnvelope } from './errors.js';
 import { codecs } from './registry.js';
@@ -27,6 +26,7 @@ let anthropicUp: MockUpstream;
 let geminiUp: MockUpstream;
 let openaiUp: OpenAIUpstream;
 const backends = {} as Record<Protocol, Backend>;
+const upstreamHttp = new UpstreamHttp({ timeoutMs: 30_000 });
 let server: Server;
 let baseUrl: string;
 /** Which backend the next requests go to (tests run sequentially within this file). */
@@ -71,24 +71,36 @@ beforeAll(async () => {
     startGeminiUpstream(),
     startOpenAIUpstream(),
   ]);
-  backends.anthropic = new AnthropicBackend({
-    name: 'anthropic',
-    baseUrl: anthropicUp.url,
-    apiKey: 'k',
-    apiKeyEnv: 'ANTHROPIC_API_KEY',
-  });
-  backends.gemini = new GeminiBackend({
-    name: 'gemini',
-    baseUrl: geminiUp.url,
-    apiKey: 'k',
-    apiKeyEnv: 'GEMINI_API_KEY',
-  });
-  backends.openai = new OpenAICompatibleBackend({
-    name: 'openai',
-    baseUrl: openaiUp.url,
-    apiKey: 'k',
-    apiKeyEnv: 'OPENAI_API_KEY',
-  });
+  backends.anthropic = new HttpBackend(
+    HTTP_PROFILES.anthropic,
+    {
+      name: 'anthropic',
+      baseUrl: anthropicUp.url,
+      apiKey: 'k',
+      apiKeyEnv: 'ANTHROPIC_API_KEY',
+    },
+    upstreamHttp,
+  );
+  backends.gemini = new HttpBackend(
+    HTTP_PROFILES.gemini,
+    {
+      name: 'gemini',
+      baseUrl: geminiUp.url,
+      apiKey: 'k',
+      apiKeyEnv: 'GEMINI_API_KEY',
+    },
+    upstreamHttp,
+  );
+  backends.openai = new HttpBackend(
+    HTTP_PROFILES.openai,
+    {
+      name: 'openai',
+      baseUrl: openaiUp.url,
+      apiKey: 'k',
+      apiKeyEnv: 'OPENAI_API_KEY',
+    },
+    upstreamHttp,
+  );
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -134,7 +146,7 @@ beforeAll(async () => {
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise<void>((r) => server.close(() => r()));
-  await Promise.all([anthropicUp.close(), geminiUp.close(), openaiUp.close()]);
+  await Promise.all([anthropicUp.close(), geminiUp.close(), openaiUp.close(), upstreamHttp.close()]);
 });
 
 const openai = () => new OpenAI({ apiKey: 'proxy-key', baseURL: `${baseUrl}/v1`, maxRetries: 0 });

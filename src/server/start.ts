@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { CaptureRecorder } from '../capture/events.js';
 import { WorkerCaptureWriter } from '../capture/worker-writer.js';
-import { closeUpstreamHttp, configureUpstreamHttp } from '../backends/http.js';
+import { UpstreamHttp } from '../backends/http.js';
 import { createBackendRegistry } from '../backends/registry.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ProxyConfig } from '../config/schema.js';
@@ -95,8 +95,8 @@ export async function startProxy({
   for (const warning of loosePermissionWarnings(privateFiles(config))) logger.warn(warning);
   onLoggingReady?.({ logger, redactor: () => secrets.current });
   const metrics = new ProxyMetrics();
-  const registry = createBackendRegistry(config, env);
-  configureUpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });
+  const upstream = new UpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });
+  const registry = createBackendRegistry(config, env, upstream);
   const auth = await setupAuth({ config, env, logger, metrics, configFile });
   auth.onKeysChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
@@ -184,7 +184,7 @@ export async function startProxy({
       clearInterval(sweeper);
       clearTimeout(deadline);
       await auth.close();
-      await closeUpstreamHttp();
+      await upstream.close();
       await captureWriter?.close();
       logger.info('stopped');
       await log.flush();

@@ -1,10 +1,10 @@
 /** Anthropic Messages API ⇄ canonical. */
 import { ProxyError } from '../../errors.js';
-import type { ModelInfo } from '../../backends/types.js';
 import type {
   ChatRequest,
   ContentPart,
   Message,
+  ModelInfo,
   ResponsePart,
   StopReason,
   StreamEvent,

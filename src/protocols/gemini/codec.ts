@@ -1,11 +1,11 @@
 /** Gemini generateContent / streamGenerateContent ⇄ canonical. */
 import { randomBytes } from 'node:crypto';
 import { ProxyError } from '../../errors.js';
-import type { ModelInfo } from '../../backends/types.js';
 import type {
   ChatResponse,
   ContentPart,
   Message,
+  ModelInfo,
   ResponsePart,
   StopReason,
   StreamEvent,

@@ -1,9 +1,9 @@
 /** OpenAI chat completions ⇄ canonical. */
-import type { ModelInfo } from '../../backends/types.js';
 import type {
   ChatRequest,
   ContentPart,
   Message,
+  ModelInfo,
   ResponsePart,
   StopReason,
   StreamEvent,
