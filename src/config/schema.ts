@@ -148,7 +148,8 @@ const ServerSchema = z
     }
   });
 
-const BruteForceSchema = z
+/** `auth.brute_force_protection`; the runtime policy is derived from it by `bruteForcePolicyOf` (src/auth). */
+export const BruteForceSchema = z
   .object({
     enabled: setting(z.boolean().default(true), {
       kind: 'bool',
@@ -232,6 +233,8 @@ const BruteForceSchema = z
     ),
   })
   .strict();
+
+export type BruteForceSettings = z.infer<typeof BruteForceSchema>;
 
 const ApiKeyEntrySchema = z.union([
   z.string().min(1),
