@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -208,5 +208,35 @@ describe('--help', () => {
       if (setting.meta.env) expect(flat).toContain(setting.meta.env);
     }
     expect(flat).toContain('LLM_INTERACTIVE_PROXY_API_KEY');
+  });
+
+  it('lists each flag and the keygen command exactly once, with no fragment of a sentence', async () => {
+    const { stdout } = await runCli(['--help']);
+    const entries = [...stdout.matchAll(/^ {2}(?:-\w, )?(--?[\w-]+|keygen)\b/gm)].map((m) => m[1]);
+    const flags = SETTINGS.flatMap((s) => [s.meta.flag, s.meta.offFlag]).filter((f) => f !== undefined);
+    expect(entries.toSorted()).toEqual(['--config', '--help', '--version', ...flags, 'keygen'].toSorted());
+    const flat = stdout.replace(/\s+/g, ' ');
+    expect(flat).not.toMatch(/[;[] ?default\]/);
+    expect(flat).not.toContain('Turn off:');
+    expect(flat).toContain(
+      '--enable-brute-force-protection Block client addresses that send too many bad keys ' +
+        '[env BRUTE_FORCE_PROTECTION_ENABLED; YAML auth.brute_force_protection.enabled; default true] ' +
+        '--disable-brute-force-protection Opposite of --enable-brute-force-protection --auth-max-failed-attempts',
+    );
+    expect(flat).toContain(
+      '--disable-redact-api-keys-in-prompts Leave configured secrets found in prompts as they are ' +
+        '(they reach the backend) [env REDACT_API_KEYS_IN_PROMPTS; YAML auth.redact_api_keys_in_prompts; default true]',
+    );
+  });
+});
+
+describe('--version', () => {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+
+  it.each(['--version', '-V'])('%s prints the package.json version and exits 0', async (flag) => {
+    const { code, stdout, stderr } = await runCli([flag]);
+    expect({ code, stdout, stderr }).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 });

@@ -1,18 +1,18 @@
+import { DEFAULT_BRUTE_FORCE_POLICY, bruteForcePolicy } from './brute-force-policy.js';
 import { clientKeyFor, normalizeClientKey } from './client-address.js';
-import { validatePolicy } from './stores/algorithm.js';
 import { MemoryBruteForceStore } from './stores/memory.js';
-import {
-  DEFAULT_BRUTE_FORCE_POLICY,
-  type AttemptResult,
-  type BruteForcePolicy,
-  type BruteForceStore,
-  type CheckResult,
-  type FailureOutcome,
-  type TrackedClient,
+import type {
+  AttemptResult,
+  BruteForcePolicy,
+  BruteForceStore,
+  CheckResult,
+  FailureOutcome,
+  TrackedClient,
 } from './stores/types.js';
 
 export {
   DEFAULT_BRUTE_FORCE_POLICY,
+  bruteForcePolicy,
   type AttemptResult,
   type BruteForcePolicy,
   type CheckResult,
@@ -27,7 +27,11 @@ export interface LocalGuard {
 }
 
 export interface BruteForceGuardOptions {
-  policy?: Partial<BruteForcePolicy>;
+  /**
+   * Trusted as given: from the loaded configuration (`bruteForcePolicyOf`) or, in code, `bruteForcePolicy()`,
+   * which checks overrides against the config schema. Defaults to the schema's defaults.
+   */
+  policy?: BruteForcePolicy;
   /** Defaults to a memory store built from the policy. */
   store?: BruteForceStore;
   /** Epoch milliseconds; injectable so tests control time. */
@@ -35,7 +39,7 @@ export interface BruteForceGuardOptions {
 }
 
 /**
- * Per-client brute-force protection (SPEC §2.5): maps a peer address to its client key (IPv4 address or
+ * Per-client brute-force protection (README.md, "Brute-force protection"): maps a peer address to its client key (IPv4 address or
  * IPv6 /64) and asks the store, which holds the algorithm, at the guard's clock.
  */
 export class BruteForceGuard {
@@ -49,8 +53,7 @@ export class BruteForceGuard {
   private readonly now: () => number;
 
   constructor(options: BruteForceGuardOptions = {}) {
-    const policy = { ...DEFAULT_BRUTE_FORCE_POLICY, ...options.policy };
-    validatePolicy(policy);
+    const policy = options.policy ?? DEFAULT_BRUTE_FORCE_POLICY;
     this.policy = policy;
     this.store = options.store ?? new MemoryBruteForceStore(policy);
     const now = options.now ?? Date.now;

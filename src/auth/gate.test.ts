@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BruteForceGuard, type BruteForcePolicy } from './brute-force.js';
+import { BruteForceGuard, bruteForcePolicy, type BruteForcePolicy } from './brute-force.js';
 import { BypassMatcher, DEFAULT_BYPASS_PATHS } from './bypass.js';
 import { CidrMatcher, compileTrustProxy, installClientAddress } from './client-address.js';
 import {
@@ -54,7 +54,7 @@ function build(
   const guard =
     options.bruteForce === false
       ? null
-      : new BruteForceGuard({ policy: options.policy, store: options.store, now });
+      : new BruteForceGuard({ policy: bruteForcePolicy(options.policy), store: options.store, now });
   const logs: LogLine[] = [];
   const events = { failures: [] as AuthFailureReason[], blocks: 0, successes: [] as string[] };
   const keys = {
@@ -531,7 +531,7 @@ describe('tarpit for blocked clients', () => {
     try {
       const check = createAuthCheck({
         getKeys: () => new KeySet([{ name: 'env', key: KEY }]),
-        guard: new BruteForceGuard({ policy: { maxFailedAttempts: 1 } }),
+        guard: new BruteForceGuard({ policy: bruteForcePolicy({ maxFailedAttempts: 1 }) }),
         bypass: new BypassMatcher(DEFAULT_BYPASS_PATHS),
         trustedIps: new CidrMatcher([]),
         log: { warn: () => undefined },

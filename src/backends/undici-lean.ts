@@ -1,7 +1,9 @@
 // The parts of undici the proxy uses — a connection pool and its request API — loaded on their own. The
 // package's entry point also loads fetch, WebSocket, caches, interceptors, mocks…: about 8 MB more resident
-// memory for code the proxy never runs (SPEC §7: RSS ≤ 120 MB). The paths are undici 7's (locked in
-// package-lock.json); a change there fails every test at once, not quietly.
+// memory for code the proxy never runs (README.md, "Performance": RSS ≤ 120 MB).
+// `undici/lib/...` is not undici's public API: its paths and exports may change in any release, patch
+// releases included, so package.json pins undici to one exact version (not a ^ range) and an upgrade is a
+// deliberate edit that runs the tests against the new paths. A wrong path fails every test at once.
 import type { Dispatcher, Pool as UndiciPool } from 'undici';
 import PoolModule from 'undici/lib/dispatcher/pool.js';
 import apiModule from 'undici/lib/api/index.js';

@@ -3,6 +3,7 @@ import { parseSettingValue } from '../config/parse.js';
 import { CONFIG_FILE_SETTING, EXTRA_ENV_HELP, HELP_GROUPS, type SettingMeta } from '../config/schema.js';
 import { SETTINGS } from '../config/settings.js';
 import { ConfigError } from '../config/errors.js';
+import { PACKAGE_VERSION } from '../package-version.js';
 
 export interface ParsedCli {
   command: 'serve' | 'keygen';
@@ -11,18 +12,42 @@ export interface ParsedCli {
   values: Map<string, unknown>;
 }
 
-function describe(meta: SettingMeta, fallbackDefault: unknown, yamlKey?: string): string {
-  const parts = [meta.help];
-  const extras: string[] = [];
-  if (meta.env) extras.push(`env ${meta.env}`);
-  if (yamlKey) extras.push(`YAML ${yamlKey}`);
-  if (fallbackDefault !== undefined && !(Array.isArray(fallbackDefault) && fallbackDefault.length === 0)) {
-    extras.push(
-      `default ${Array.isArray(fallbackDefault) ? fallbackDefault.join(',') : String(fallbackDefault)}`,
-    );
+/** A default as the user would type it, or undefined when there is none worth showing (unset, empty list). */
+function shownDefault(value: unknown): string | undefined {
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) return undefined;
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+/** `text [env X; YAML y; default z]`: the other places the setting is read from, and its default. */
+function describe(text: string, meta: SettingMeta, fallbackDefault: unknown, yamlKey?: string): string {
+  const fallback = shownDefault(fallbackDefault);
+  const extras = [
+    meta.env && `env ${meta.env}`,
+    yamlKey && `YAML ${yamlKey}`,
+    fallback !== undefined && `default ${fallback}`,
+  ].filter(Boolean);
+  return extras.length > 0 ? `${text} [${extras.join('; ')}]` : text;
+}
+
+/**
+ * The flags of a boolean setting, each with its help: the on flag (or, alone, the off flag) carries the
+ * setting's sources and default; an off flag beside an on flag is only its opposite, since the line above
+ * already says where the setting comes from.
+ */
+function booleanFlags(
+  meta: SettingMeta,
+  yamlKey: string,
+  fallback: unknown,
+): Array<[string, boolean, string]> {
+  const flags: Array<[string, boolean, string]> = [];
+  if (meta.flag) flags.push([meta.flag, true, describe(meta.help, meta, fallback, yamlKey)]);
+  if (meta.offFlag) {
+    const help = meta.flag
+      ? `Opposite of ${meta.flag}`
+      : describe(meta.offHelp ?? `Set ${yamlKey} to false`, meta, fallback, yamlKey);
+    flags.push([meta.offFlag, false, help]);
   }
-  if (extras.length > 0) parts.push(`[${extras.join('; ')}]`);
-  return parts.join(' ');
+  return flags;
 }
 
 function valueParser(meta: SettingMeta, flag: string) {
@@ -53,14 +78,16 @@ export function buildProgram(defaults: (key: string) => unknown): {
     .description(
       'A secure, fast gateway between LLM clients (OpenAI, Anthropic, Gemini SDKs) and LLM providers.',
     )
-    .usage('[options]  |  keygen')
+    .usage('[options] | keygen')
+    .version(PACKAGE_VERSION, '-V, --version', 'Print the version and exit')
+    .helpOption('-h, --help', 'Print this help and exit')
     .showHelpAfterError('(run with --help for all options)')
     .allowExcessArguments(false);
   const attributes = new Map<string, [string, boolean | null]>();
 
   const configOpt = new Option(
     `${CONFIG_FILE_SETTING.flag} <${CONFIG_FILE_SETTING.arg}>`,
-    describe(CONFIG_FILE_SETTING, undefined),
+    describe(CONFIG_FILE_SETTING.help, CONFIG_FILE_SETTING, undefined),
   );
   program.addOption(configOpt.helpGroup(`${CONFIG_FILE_SETTING.group}:`));
 
@@ -69,18 +96,7 @@ export function buildProgram(defaults: (key: string) => unknown): {
       const { meta } = setting;
       const fallback = defaults(setting.key);
       if (meta.kind === 'bool') {
-        for (const [flag, value] of [
-          [meta.flag, true],
-          [meta.offFlag, false],
-        ] as const) {
-          if (!flag) continue;
-          const sources = [
-            meta.env ? `env ${meta.env}` : '',
-            `YAML ${setting.key}`,
-            fallback === value ? 'default' : '',
-          ];
-          const text = value || !meta.flag ? meta.help : `Opposite of ${meta.flag}`;
-          const help = `${value || meta.flag ? text : `Turn off: ${text}`} [${sources.filter(Boolean).join('; ')}]`;
+        for (const [flag, value, help] of booleanFlags(meta, setting.key, fallback)) {
           const option = new Option(flag, help).helpGroup(`${group}:`);
           program.addOption(option);
           attributes.set(option.attributeName(), [setting.key, value]);
@@ -90,7 +106,7 @@ export function buildProgram(defaults: (key: string) => unknown): {
       if (!meta.flag) continue;
       const option = new Option(
         `${meta.flag} <${meta.arg ?? 'VALUE'}>`,
-        describe(meta, fallback, setting.key),
+        describe(meta.help, meta, fallback, setting.key),
       )
         .argParser(valueParser(meta, meta.flag))
         .helpGroup(`${group}:`);
@@ -102,7 +118,7 @@ export function buildProgram(defaults: (key: string) => unknown): {
   const envLines = EXTRA_ENV_HELP.map((e) => `  ${e.env.padEnd(46)} ${e.help}`).join('\n');
   program.addHelpText(
     'after',
-    `\nOther environment variables:\n${envLines}\n\nPrecedence: command line > environment > YAML (--config) > defaults.\nSubcommands:\n  keygen  print a new random proxy key and its sha256: form for the YAML file\n`,
+    `\nOther environment variables:\n${envLines}\n\nPrecedence: command line > environment > YAML (--config) > defaults.\n`,
   );
   program
     .command('keygen')

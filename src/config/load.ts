@@ -65,7 +65,8 @@ export function readYamlFile(file: string): Tree {
   return value as Tree;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** What a schema issue expects, in the words the user sees (`expected integer >= 1`). */
+export function describeIssue(issue: z.core.$ZodIssue): string {
   const leaf = settingAt(issue.path as (string | number)[]);
   switch (issue.code) {
     case 'invalid_type':

@@ -15,6 +15,11 @@ export interface SettingMeta {
   flag?: string;
   /** For booleans: the flag that sets `false`. */
   offFlag?: string;
+  /**
+   * For booleans with only an `offFlag`: what that flag does, for `--help` (`help` describes the setting,
+   * i.e. what `true` does). With an on flag too, the off flag is described as its opposite.
+   */
+  offHelp?: string;
   /** Value placeholder shown in help. */
   arg?: string;
   env?: string;
@@ -148,7 +153,8 @@ const ServerSchema = z
     }
   });
 
-const BruteForceSchema = z
+/** `auth.brute_force_protection`; the runtime policy is derived from it by `bruteForcePolicyOf` (src/auth). */
+export const BruteForceSchema = z
   .object({
     enabled: setting(z.boolean().default(true), {
       kind: 'bool',
@@ -233,6 +239,8 @@ const BruteForceSchema = z
   })
   .strict();
 
+export type BruteForceSettings = z.infer<typeof BruteForceSchema>;
+
 const ApiKeyEntrySchema = z.union([
   z.string().min(1),
   z.object({ name: z.string().min(1), key: z.string().min(1) }).strict(),
@@ -293,6 +301,7 @@ const AuthSchema = z
       offFlag: '--disable-redact-api-keys-in-prompts',
       env: 'REDACT_API_KEYS_IN_PROMPTS',
       help: 'Replace configured secrets found in prompts before they reach a backend',
+      offHelp: 'Leave configured secrets found in prompts as they are (they reach the backend)',
     }),
     brute_force_protection: BruteForceSchema.prefault({}),
   })

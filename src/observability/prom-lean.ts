@@ -1,7 +1,9 @@
 // The parts of prom-client the proxy uses, loaded on their own. Its entry point also loads the Pushgateway,
 // cluster aggregation and, through its CPU metric, @opentelemetry/api: ~4 MB of resident memory for code
-// the proxy never runs (SPEC §7: RSS ≤ 120 MB). The paths are prom-client 15's (locked in
-// package-lock.json); a change there fails every test at once, not quietly.
+// the proxy never runs (README.md, "Performance": RSS ≤ 120 MB).
+// `prom-client/lib/...` is not prom-client's public API: its paths and exports may change in any release,
+// so package.json pins prom-client to one exact version (not a ^ range) and an upgrade is a deliberate
+// edit that runs the tests against the new paths. A wrong path fails every test at once.
 import type * as Prom from 'prom-client';
 import CounterModule from 'prom-client/lib/counter.js';
 import GaugeModule from 'prom-client/lib/gauge.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type * as Prom from 'prom-client';
 import { Counter, Registry } from './prom-lean.js';
+// An internal path, like those of prom-lean.ts: valid for the exact prom-client version package.json pins.
 import HistogramModule from 'prom-client/lib/histogram.js';
 import { RequestStats } from './request-stats.js';
 

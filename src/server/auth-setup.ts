@@ -10,8 +10,7 @@ import { createAuthCheck, type AuthCheck } from '../auth/gate.js';
 import { KeyReloader, registerKeyReloadRoute } from '../auth/key-reloader.js';
 import { parseKeysFile, type KeyEntry } from '../auth/keys.js';
 import { FallbackBruteForceStore } from '../auth/stores/fallback.js';
-import { validatePolicy } from '../auth/stores/algorithm.js';
-import type { BruteForcePolicy } from '../auth/stores/types.js';
+import { bruteForcePolicyOf } from '../auth/brute-force-policy.js';
 import { ConfigError } from '../config/errors.js';
 import { readYamlFile } from '../config/load.js';
 import { ConfigSchema, type ApiKeyEntry, type ProxyConfig } from '../config/schema.js';
@@ -143,19 +142,6 @@ function configError<T>(what: string, build: () => T): T {
   }
 }
 
-function policyOf(bf: ProxyConfig['auth']['brute_force_protection']): BruteForcePolicy {
-  const policy = {
-    maxFailedAttempts: bf.max_failed_attempts,
-    ttlSeconds: bf.ttl_seconds,
-    initialBlockSeconds: bf.initial_block_seconds,
-    blockMultiplier: bf.block_multiplier,
-    maxBlockSeconds: bf.max_block_seconds,
-    maxTrackedClients: bf.max_tracked_clients,
-  };
-  validatePolicy(policy);
-  return policy;
-}
-
 interface BruteForceSetup {
   guard: BruteForceGuard | null;
   /** The shared store, when `store` is a redis:// URL. */
@@ -168,13 +154,9 @@ async function setupBruteForce(
   metrics: ProxyMetrics,
 ): Promise<BruteForceSetup> {
   if (!bf.enabled) return { guard: null, shared: null };
-  const policy = configError('auth.brute_force_protection', () => policyOf(bf));
-  if (bf.store === 'memory') {
-    return {
-      guard: configError('auth.brute_force_protection', () => new BruteForceGuard({ policy })),
-      shared: null,
-    };
-  }
+  // The schema validated the settings when the configuration was loaded.
+  const policy = bruteForcePolicyOf(bf);
+  if (bf.store === 'memory') return { guard: new BruteForceGuard({ policy }), shared: null };
   // Loaded only when configured: ioredis costs ~20 MB of memory that a memory-store proxy never needs.
   const { RedisBruteForceStore } = await import('../auth/stores/redis.js');
   const primary = configError(

@@ -1,25 +1,10 @@
 /**
- * The brute-force algorithm of SPEC §2.5 as pure functions over one client's record. Every store applies
- * exactly these rules (a Redis store mirrors them in its Lua script), so they are written to translate
- * line by line: no hidden state, times in epoch milliseconds, whole seconds for block lengths.
+ * The brute-force algorithm (README.md, "Brute-force protection") as pure functions over one client's
+ * record. Every store applies exactly these rules (a Redis store mirrors them in its Lua script), so they
+ * are written to translate line by line: no hidden state, times in epoch milliseconds, whole seconds for
+ * block lengths.
  */
 import type { BruteForcePolicy, CheckResult, FailureOutcome, FailureRecord, TrackedClient } from './types.js';
-
-const POLICY_RULES: ReadonlyArray<[keyof BruteForcePolicy, (value: number) => boolean, string]> = [
-  ['maxFailedAttempts', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1'],
-  ['ttlSeconds', (v) => Number.isFinite(v) && v > 0, 'a number > 0'],
-  ['initialBlockSeconds', (v) => Number.isFinite(v) && v > 0, 'a number > 0'],
-  ['blockMultiplier', (v) => Number.isFinite(v) && v >= 1, 'a number >= 1'],
-  ['maxBlockSeconds', (v) => Number.isFinite(v) && v > 0, 'a number > 0'],
-  ['maxTrackedClients', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1'],
-];
-
-/** Throws a RangeError naming the first setting out of range. */
-export function validatePolicy(policy: BruteForcePolicy): void {
-  for (const [name, isValid, expected] of POLICY_RULES) {
-    if (!isValid(policy[name])) throw new RangeError(`brute-force policy ${name}: expected ${expected}`);
-  }
-}
 
 /**
  * A record is forgotten once the window has passed since the client's last activity: its last failure, or
@@ -34,7 +19,7 @@ export function isBlocked(record: FailureRecord, nowMs: number): boolean {
   return nowMs < record.blockedUntilMs;
 }
 
-/** Whole seconds until the block ends, at least 1 while blocked (SPEC §2.5.1: rounded up). */
+/** Whole seconds until the block ends, at least 1 while blocked (rounded up, as `Retry-After` promises). */
 export function secondsLeft(record: FailureRecord, nowMs: number): number {
   return isBlocked(record, nowMs) ? Math.max(1, Math.ceil((record.blockedUntilMs - nowMs) / 1000)) : 0;
 }

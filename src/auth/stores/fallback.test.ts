@@ -4,7 +4,7 @@ import { startRedisServer, type RedisServer } from '../../../test/helpers/redis-
 import { FallbackBruteForceStore, type SharedBruteForceStore } from './fallback.js';
 import { MemoryBruteForceStore } from './memory.js';
 import { RedisBruteForceStore } from './redis.js';
-import { DEFAULT_BRUTE_FORCE_POLICY } from './types.js';
+import { DEFAULT_BRUTE_FORCE_POLICY } from '../brute-force-policy.js';
 
 const policy = DEFAULT_BRUTE_FORCE_POLICY;
 const T0 = 1_700_000_000_000;

@@ -1,11 +1,4 @@
-import {
-  applyFailure,
-  checkRecord,
-  describeRecord,
-  isBlocked,
-  isForgotten,
-  validatePolicy,
-} from './algorithm.js';
+import { applyFailure, checkRecord, describeRecord, isBlocked, isForgotten } from './algorithm.js';
 import type {
   AttemptResult,
   BruteForcePolicy,
@@ -21,7 +14,8 @@ const NOT_TRACKED: CheckResult = Object.freeze({ blocked: false, tracked: false 
 const SUCCEEDED: AttemptResult = Object.freeze({ blocked: false, failures: 0 });
 
 /**
- * Brute-force records in process memory, bounded at `maxTrackedClients` (SPEC §2.5.5).
+ * Brute-force records in process memory, bounded at `maxTrackedClients` (README.md,
+ * "Brute-force protection").
  *
  * Records live in two insertion-ordered Maps so eviction is O(1): `unblocked` is ordered by last failure
  * (a failure re-inserts the record at the end), `blocked` by block start. When full, the oldest record
@@ -34,9 +28,8 @@ export class MemoryBruteForceStore implements BruteForceStore, LocalBruteForceSt
   private readonly unblocked = new Map<string, FailureRecord>();
   private readonly blocked = new Map<string, FailureRecord>();
 
-  constructor(private readonly policy: BruteForcePolicy) {
-    validatePolicy(policy);
-  }
+  /** `policy` is trusted: it comes from the validated configuration or `bruteForcePolicy()`. */
+  constructor(private readonly policy: BruteForcePolicy) {}
 
   async check(clientKey: string, nowMs: number): Promise<CheckResult> {
     return this.checkNow(clientKey, nowMs);

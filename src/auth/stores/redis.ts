@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { checkRecord, describeRecord, secondsLeft, validatePolicy } from './algorithm.js';
+import { checkRecord, describeRecord, secondsLeft } from './algorithm.js';
 import {
   ATTEMPT_SCRIPT,
   CHECK_SCRIPT,
@@ -72,9 +72,9 @@ function toRecord(fields: readonly Reply[], offset = 0): FailureRecord {
 }
 
 /**
- * Brute-force records in Redis, shared by every replica pointed at the same server (SPEC §2.5.7). Each
- * operation is one Lua script — one atomic round trip — running the same algorithm as the memory store,
- * bound included. Commands fail fast rather than queue: while Redis is down or slow, callers get an error
+ * Brute-force records in Redis, shared by every replica pointed at the same server (README.md, "The Redis
+ * store"). Each operation is one Lua script — one atomic round trip — running the same algorithm as the
+ * memory store, bound included. Commands fail fast rather than queue: while Redis is down or slow, callers get an error
  * within `commandTimeoutMs` and can fall back (see `FallbackBruteForceStore`).
  */
 export class RedisBruteForceStore implements BruteForceStore {
@@ -89,7 +89,6 @@ export class RedisBruteForceStore implements BruteForceStore {
   private lastConnectionError: string | null = null;
 
   constructor(private readonly options: RedisStoreOptions) {
-    validatePolicy(options.policy);
     const prefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
     this.recordPrefix = `${prefix}c:`;
     this.indexKeys = [`${prefix}unblocked`, `${prefix}blocked`];

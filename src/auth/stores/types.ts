@@ -1,4 +1,8 @@
-/** Brute-force protection settings (SPEC §2.5). */
+/**
+ * Brute-force protection settings, as the algorithm names them. Built from the validated configuration by
+ * `bruteForcePolicyOf` (src/auth/brute-force-policy.ts), which also holds the defaults; nothing downstream
+ * re-checks the ranges.
+ */
 export interface BruteForcePolicy {
   /** Failures within the window that start the first block. */
   maxFailedAttempts: number;
@@ -12,15 +16,6 @@ export interface BruteForcePolicy {
   /** Bound on the number of clients a memory store remembers. */
   maxTrackedClients: number;
 }
-
-export const DEFAULT_BRUTE_FORCE_POLICY: Readonly<BruteForcePolicy> = {
-  maxFailedAttempts: 5,
-  ttlSeconds: 900,
-  initialBlockSeconds: 30,
-  blockMultiplier: 2,
-  maxBlockSeconds: 3600,
-  maxTrackedClients: 100_000,
-};
 
 /** What a store remembers about one client key. Times are epoch milliseconds. */
 export interface FailureRecord {
