@@ -14,8 +14,11 @@ export interface OpenAIUpstream {
   requests: RecordedRequest[];
   /** Lets every currently held `hold-*` stream (one chunk sent so far) send the rest of its answer. */
   release(): void;
-  /** Resolves when a client aborted a streaming response mid-way. */
-  aborted: Promise<void>;
+  /**
+   * Resolves once the proxy closes, before it was answered in full, the request whose last user text is
+   * `text`: a request left unanswered on purpose (`hold-*`, `no-head`) is only closed this way by an abort.
+   */
+  closedEarly(text: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -35,8 +38,17 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     for (const resume of held) resume();
     held = [];
   };
-  let markAborted: () => void = () => undefined;
-  const aborted = new Promise<void>((resolve) => (markAborted = resolve));
+  const early = new Map<string, { closed: Promise<void>; resolve: () => void }>();
+  const earlyFor = (text: string) => {
+    let entry = early.get(text);
+    if (!entry) {
+      let resolve: () => void = () => undefined;
+      const closed = new Promise<void>((r) => (resolve = r));
+      entry = { closed, resolve };
+      early.set(text, entry);
+    }
+    return entry;
+  };
   const sockets = new Set<import('node:net').Socket>();
 
   const server: Server = createServer((req, res) => {
@@ -82,7 +94,11 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     const model = String(body.model);
     const messages = (body.messages as Array<{ role: string; content: unknown }>) ?? [];
     const last = [...messages].reverse().find((m) => m.role === 'user');
-    const text = `echo: ${typeof last?.content === 'string' ? last.content : JSON.stringify(last?.content ?? '')}`;
+    const said = typeof last?.content === 'string' ? last.content : JSON.stringify(last?.content ?? '');
+    const text = `echo: ${said}`;
+    res.once('close', () => {
+      if (!res.writableFinished) earlyFor(said).resolve();
+    });
 
     if (model === 'no-head') return; // never answer
     if (model === 'error-401') {
@@ -126,9 +142,6 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
       `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
     const parts = [text.slice(0, 3), text.slice(3, 6), text.slice(6)];
     res.write(chunk({ role: 'assistant', content: parts[0] }));
-    res.on('close', () => {
-      if (!res.writableFinished) markAborted();
-    });
     if (model === 'reset-mid-stream') {
       setTimeout(() => req.socket.destroy(), 20);
       return;
@@ -147,7 +160,7 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     release: releaseAll,
-    aborted,
+    closedEarly: (said) => earlyFor(said).closed,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
