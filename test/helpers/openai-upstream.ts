@@ -29,6 +29,7 @@ export interface OpenAIUpstream {
  * - `error-429`: answers 429 with Retry-After: 7
  * - `no-head`: never answers (first-byte timeout)
  * - `reset-mid-stream`: sends one chunk, then destroys the socket
+ * - `tools-reused-index` (streamed): two tool calls that both carry wire `index: 0`, told apart by their ids
  * - anything else: answers "echo: <last user text>" (streamed in 3 chunks when stream=true)
  */
 export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
@@ -141,6 +142,18 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
       `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
     const parts = [text.slice(0, 3), text.slice(3, 6), text.slice(6)];
+    if (model === 'tools-reused-index') {
+      const call = (id: string, name: string, args: string) => ({
+        tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: args } }],
+      });
+      res.write(chunk({ role: 'assistant', content: null, ...call('call_city', 'weather', '') }));
+      res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }));
+      res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }));
+      res.write(chunk(call('call_tz', 'clock', '{"tz":"CET"}')));
+      res.write(chunk({}, 'tool_calls'));
+      res.end('data: [DONE]\n\n');
+      return;
+    }
     res.write(chunk({ role: 'assistant', content: parts[0] }));
     if (model === 'reset-mid-stream') {
       setTimeout(() => req.socket.destroy(), 20);
