@@ -170,7 +170,12 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
       .create({ model: 'no-head', messages: [{ role: 'user', content: 'x' }] })
       .catch((e: unknown) => e);
     expect((err as APIError).status).toBe(504);
-    expect((err as APIError).error).toMatchObject({ code: 'upstream_timeout' });
+    expect((err as APIError).error).toEqual({
+      message: "Backend 'openai' did not answer in time",
+      type: 'server_error',
+      code: 'upstream_timeout',
+      param: null,
+    });
   });
 
   it('answers 413 for a body over --max-body-bytes and 400 for malformed JSON, in the OpenAI envelope', async () => {
@@ -186,7 +191,12 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
     });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: { message: string; type: string; code: string } };
-    expect(body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
+    expect(body.error).toEqual({
+      message: 'Request body is not valid JSON',
+      type: 'invalid_request_error',
+      code: 'invalid_json',
+      param: null,
+    });
   });
 
   it('answers 400 when the model is missing', async () => {

@@ -115,9 +115,13 @@ describe('per-protocol errors reach each SDK as its own typed error', () => {
       .create({ model: 'x', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.AuthenticationError);
-    expect((err as InstanceType<typeof Anthropic.AuthenticationError>).error).toMatchObject({
+    expect((err as InstanceType<typeof Anthropic.AuthenticationError>).error).toEqual({
       type: 'error',
-      error: { type: 'authentication_error' },
+      error: {
+        type: 'authentication_error',
+        message:
+          'Invalid API key: use the proxy API key, not a provider key. Send it in the "x-api-key: <key>" header (or as "Authorization: Bearer <key>").',
+      },
     });
 
     const gemini = new GoogleGenAI({ apiKey: 'wrong-key-gemini', httpOptions: { baseUrl: proxy.url } });

@@ -250,7 +250,12 @@ describe('faults from clients', () => {
       const before = upstream.received;
       const req = chatRequest(front, 'openai:m', false, 'x'.repeat(MAX_BODY + 1000));
       const declared = await exchange(proxy.url, front, req, AUTH);
-      expect(declared.outcome).toMatchObject({ kind: 'error', status: 413 });
+      expect(declared.outcome).toEqual({
+        kind: 'error',
+        status: 413,
+        message: 'Request body is too large',
+        streamed: false,
+      });
 
       // Chunked, with no length announced: the limit is enforced while reading.
       const socket = await openSocket(proxy.url);
