@@ -72,9 +72,13 @@ describe('authentication off: only requests addressed to this proxy, no CORS by 
       body: JSON.stringify({ model: 'm', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }),
     });
     expect(anthropic.status).toBe(421);
-    expect(JSON.parse(anthropic.body)).toMatchObject({
+    expect(JSON.parse(anthropic.body)).toEqual({
       type: 'error',
-      error: { type: 'invalid_request_error' },
+      error: {
+        type: 'invalid_request_error',
+        message:
+          'Misdirected request: with authentication disabled the proxy answers only requests addressed to localhost, a loopback address, its --host or an --allowed-host name',
+      },
     });
   });
 

@@ -73,10 +73,7 @@ describe('graceful shutdown', () => {
 
     proxy.child.kill('SIGTERM');
     // Wait until the proxy has begun shutting down, then let the upstream finish its answer.
-    await new Promise<void>((resolve) => {
-      const check = () => (proxy.stdout().includes('shutting down') ? resolve() : setTimeout(check, 20));
-      check();
-    });
+    await expect.poll(() => proxy.stdout().includes('shutting down'), { timeout: 10_000 }).toBe(true);
     upstream.release();
     let rest = '';
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) {

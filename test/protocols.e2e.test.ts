@@ -115,9 +115,13 @@ describe('per-protocol errors reach each SDK as its own typed error', () => {
       .create({ model: 'x', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.AuthenticationError);
-    expect((err as InstanceType<typeof Anthropic.AuthenticationError>).error).toMatchObject({
+    expect((err as InstanceType<typeof Anthropic.AuthenticationError>).error).toEqual({
       type: 'error',
-      error: { type: 'authentication_error' },
+      error: {
+        type: 'authentication_error',
+        message:
+          'Invalid API key: use the proxy API key, not a provider key. Send it in the "x-api-key: <key>" header (or as "Authorization: Bearer <key>").',
+      },
     });
 
     const gemini = new GoogleGenAI({ apiKey: 'wrong-key-gemini', httpOptions: { baseUrl: proxy.url } });
@@ -200,6 +204,49 @@ describe('tools round trip through translation', () => {
       ],
     });
     expect(second.choices[0]?.message.content).toContain('sunny');
+  });
+
+  describe('an OpenAI-protocol backend streaming two tool calls that both carry wire index 0', () => {
+    // Some OpenAI-compatible servers number every call 0; the new id is what starts the second call.
+    const model = 'openai:tools-reused-index';
+    const prompt = 'Weather and time in Paris?';
+
+    it('reaches an Anthropic SDK client as two tool_use blocks with their own arguments', async () => {
+      const final = await clients
+        .anthropic()
+        .messages.stream({
+          model,
+          max_tokens: 256,
+          tools: [
+            { name: 'weather', input_schema: { type: 'object' } },
+            { name: 'clock', input_schema: { type: 'object' } },
+          ],
+          messages: [{ role: 'user', content: prompt }],
+        })
+        .finalMessage();
+      expect(final.stop_reason).toBe('tool_use');
+      expect(final.content).toEqual([
+        { type: 'tool_use', id: 'call_city', name: 'weather', input: { city: 'Paris' } },
+        { type: 'tool_use', id: 'call_tz', name: 'clock', input: { tz: 'CET' } },
+      ]);
+    });
+
+    it('reaches a Gemini SDK client as two function calls with their own arguments', async () => {
+      const calls: unknown[] = [];
+      for await (const chunk of await clients.gemini().models.generateContentStream({
+        model,
+        contents: prompt,
+        config: {
+          tools: [{ functionDeclarations: [{ name: 'weather' }, { name: 'clock' }] }],
+        },
+      })) {
+        calls.push(...(chunk.functionCalls ?? []));
+      }
+      expect(calls).toEqual([
+        { id: 'call_city', name: 'weather', args: { city: 'Paris' } },
+        { id: 'call_tz', name: 'clock', args: { tz: 'CET' } },
+      ]);
+    });
   });
 
   it('Gemini SDK against the OpenAI-protocol mock backend keeps a model name containing ":"', async () => {

@@ -43,14 +43,9 @@ async function metricsText(proxy: ProxyProcess): Promise<string> {
   return res.text();
 }
 
+/** Polls until `read` gives `expected`: a store reconnects on its own schedule, not the test's. */
 async function eventually<T>(read: () => Promise<T>, expected: T, what: string): Promise<void> {
-  let last: T | undefined;
-  for (let i = 0; i < 200; i++) {
-    last = await read();
-    if (last === expected) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${what}: still ${String(last)}, expected ${String(expected)}`);
+  await expect.poll(read, { message: what, timeout: 10_000, interval: 50 }).toBe(expected);
 }
 
 function logLines(proxy: ProxyProcess): Array<Record<string, unknown>> {

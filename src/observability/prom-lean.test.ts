@@ -5,7 +5,6 @@ describe('metrics without prom-client’s entry point', () => {
   it('exports the default process and Node.js metrics under the usual names, and the proxy’s own', async () => {
     const metrics = new ProxyMetrics();
     metrics.observeRequest('/v1/chat/completions', 'openai', 200, 0.004);
-    await new Promise((resolve) => setTimeout(resolve, 20));
     const text = await metrics.registry.metrics();
     for (const name of [
       'llm_proxy_process_cpu_user_seconds_total',

@@ -15,8 +15,19 @@ function headOf(from: Protocol): string {
   return head.slice(0, end);
 }
 
-/** Anthropic's wire error carries a type, not a status: a 502 reads back as api_error, i.e. 500. */
-const readBackStatus = (to: Protocol, status: number): number => (to === 'anthropic' ? 500 : status);
+/**
+ * A 502 error event as a client of each protocol reads it back: OpenAI's wire error keeps the code,
+ * Anthropic's only a type (api_error, i.e. 500), Gemini's the status (whose code stands in).
+ */
+const READ_BACK_502: Record<Protocol, (code: string) => { status: number; code: string; param?: null }> = {
+  openai: (code) => ({ status: 502, code, param: null }),
+  anthropic: () => ({ status: 500, code: 'internal_error' }),
+  gemini: () => ({ status: 502, code: 'upstream_unreachable' }),
+};
+const readBack502 = (to: Protocol, message: string, code: string) => ({
+  type: 'error',
+  error: { message, ...READ_BACK_502[to](code) },
+});
 
 async function collect(gen: AsyncGenerator<string>): Promise<string[]> {
   const out: string[] = [];
@@ -50,9 +61,9 @@ describe('translateStream', () => {
       const answer = reassemble(await decodeSseText(to, out));
       expect(answer.text).toBe('Héllo 👋');
       expect(answer.errors).toHaveLength(1);
-      expect(answer.errors[0]).toMatchObject({
-        error: { status: readBackStatus(to, 502), code: expect.any(String) },
-      });
+      expect(answer.errors).toEqual([
+        readBack502(to, 'Backend stream was interrupted', 'upstream_interrupted'),
+      ]);
       expect(out).not.toContain('10.0.0.1');
     });
 
@@ -61,9 +72,9 @@ describe('translateStream', () => {
       const answer = reassemble(await decodeSseText(to, out));
       expect(answer.stopReason).toBeUndefined();
       expect(answer.text).toBe('Héllo 👋');
-      expect(answer.errors[0]).toMatchObject({
-        error: { status: readBackStatus(to, 502), message: expect.stringContaining('ended before') },
-      });
+      expect(answer.errors).toEqual([
+        readBack502(to, 'Backend stream ended before the answer was finished', 'upstream_incomplete'),
+      ]);
     });
   });
 
@@ -119,9 +130,12 @@ describe('translateStream', () => {
       '',
     );
     expect(timedOut).toContain('event: error');
-    expect(reassemble(await decodeSseText('anthropic', timedOut)).errors[0]).toMatchObject({
-      error: { status: 500 },
-    });
+    expect(reassemble(await decodeSseText('anthropic', timedOut)).errors).toEqual([
+      {
+        type: 'error',
+        error: { status: 500, message: 'Backend stream stalled and timed out', code: 'internal_error' },
+      },
+    ]);
     // The Anthropic wire format carries the error *type*; 504 is an api_error there.
     expect(timedOut).toContain('"type":"api_error"');
     const proxyErr = (

@@ -178,7 +178,14 @@ describe('chat lane: what it answers itself', () => {
     const res = await post(h.url, '/v1/chat/completions', JSON.stringify({ pad: 'x'.repeat(200) }));
     expect(res.status).toBe(413);
     expect(res.headers.get('connection')).toBe('close');
-    expect(JSON.parse(res.text)).toMatchObject({ error: { code: 'request_too_large' } });
+    expect(JSON.parse(res.text)).toEqual({
+      error: {
+        message: 'Request body is too large',
+        type: 'invalid_request_error',
+        code: 'request_too_large',
+        param: null,
+      },
+    });
     expect(h.served).toHaveLength(0);
   });
 

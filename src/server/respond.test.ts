@@ -5,19 +5,27 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { writeStream } from './respond.js';
 
 /** A loopback server whose one handler streams `source()` with writeStream. */
-async function serve(
-  source: () => AsyncIterable<Uint8Array | string>,
-): Promise<{ url: string; done: Promise<void>; close: () => Promise<void> }> {
+async function serve(source: (res: http.ServerResponse) => AsyncIterable<Uint8Array | string>): Promise<{
+  url: string;
+  /** The server's side of the (one) answer, once a request came in. */
+  answer: Promise<http.ServerResponse>;
+  done: Promise<void>;
+  close: () => Promise<void>;
+}> {
   let finished: (() => void) | undefined;
   const done = new Promise<void>((resolve) => (finished = resolve));
+  let answering: ((res: http.ServerResponse) => void) | undefined;
+  const answer = new Promise<http.ServerResponse>((resolve) => (answering = resolve));
   const server = http.createServer((_req, res) => {
+    answering?.(res);
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    void writeStream(res, source()).then(finished);
+    void writeStream(res, source(res)).then(finished);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
+    answer,
     done,
     close: () =>
       new Promise((resolve) => {
@@ -48,9 +56,12 @@ describe('writeStream', () => {
 
   it('waits for a slow reader instead of buffering: the source is pulled only as the client reads', async () => {
     let produced = 0;
+    let pulledWhileFull = 0;
     const chunk = 'x'.repeat(64 * 1024);
-    const s = await serve(async function* () {
+    const s = await serve(async function* (res) {
       for (let i = 0; i < 400; i++) {
+        // The source is asked for more only after the response drained what it held.
+        if (res.writableNeedDrain) pulledWhileFull++;
         produced++;
         yield chunk;
       }
@@ -60,8 +71,10 @@ describe('writeStream', () => {
     const socket = connect(Number(port), '127.0.0.1');
     socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
     socket.pause();
-    // 400 chunks are 25 MB; with the client not reading, only what fits in the socket buffers is pulled.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // 400 chunks are 25 MB; with the client not reading, only what fits in the socket buffers is pulled:
+    // once the response asks for 'drain', writeStream waits for it and takes nothing more from the source.
+    const res = await s.answer;
+    await expect.poll(() => res.writableNeedDrain, { timeout: 10_000 }).toBe(true);
     expect(produced).toBeLessThan(200);
     const everything = new Promise<void>((resolve) => {
       let text = '';
@@ -74,6 +87,7 @@ describe('writeStream', () => {
     await s.done;
     await everything;
     expect(produced).toBe(400);
+    expect(pulledWhileFull).toBe(0);
     socket.destroy();
   });
 
@@ -96,8 +110,10 @@ describe('writeStream', () => {
     const res = await fetch(s.url, { signal: controller.signal });
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
+    const answer = await s.answer;
+    const left = new Promise((resolve) => answer.once('close', resolve));
     controller.abort();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await left;
     release?.();
     await s.done;
     expect(cleanedUp).toBe(true);

@@ -10,7 +10,7 @@ export interface RawResponse {
 export function rawRequest(
   baseUrl: string,
   path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  options: { method?: string; headers?: Record<string, string | string[]>; body?: string } = {},
 ): Promise<RawResponse> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {

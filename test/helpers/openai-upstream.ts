@@ -14,8 +14,11 @@ export interface OpenAIUpstream {
   requests: RecordedRequest[];
   /** Lets every currently held `hold-*` stream (one chunk sent so far) send the rest of its answer. */
   release(): void;
-  /** Resolves when a client aborted a streaming response mid-way. */
-  aborted: Promise<void>;
+  /**
+   * Resolves once the proxy closes, before it was answered in full, the request whose last user text is
+   * `text`: a request left unanswered on purpose (`hold-*`, `no-head`) is only closed this way by an abort.
+   */
+  closedEarly(text: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -26,6 +29,7 @@ export interface OpenAIUpstream {
  * - `error-429`: answers 429 with Retry-After: 7
  * - `no-head`: never answers (first-byte timeout)
  * - `reset-mid-stream`: sends one chunk, then destroys the socket
+ * - `tools-reused-index` (streamed): two tool calls that both carry wire `index: 0`, told apart by their ids
  * - anything else: answers "echo: <last user text>" (streamed in 3 chunks when stream=true)
  */
 export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
@@ -35,8 +39,17 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     for (const resume of held) resume();
     held = [];
   };
-  let markAborted: () => void = () => undefined;
-  const aborted = new Promise<void>((resolve) => (markAborted = resolve));
+  const early = new Map<string, { closed: Promise<void>; resolve: () => void }>();
+  const earlyFor = (text: string) => {
+    let entry = early.get(text);
+    if (!entry) {
+      let resolve: () => void = () => undefined;
+      const closed = new Promise<void>((r) => (resolve = r));
+      entry = { closed, resolve };
+      early.set(text, entry);
+    }
+    return entry;
+  };
   const sockets = new Set<import('node:net').Socket>();
 
   const server: Server = createServer((req, res) => {
@@ -82,7 +95,11 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     const model = String(body.model);
     const messages = (body.messages as Array<{ role: string; content: unknown }>) ?? [];
     const last = [...messages].reverse().find((m) => m.role === 'user');
-    const text = `echo: ${typeof last?.content === 'string' ? last.content : JSON.stringify(last?.content ?? '')}`;
+    const said = typeof last?.content === 'string' ? last.content : JSON.stringify(last?.content ?? '');
+    const text = `echo: ${said}`;
+    res.once('close', () => {
+      if (!res.writableFinished) earlyFor(said).resolve();
+    });
 
     if (model === 'no-head') return; // never answer
     if (model === 'error-401') {
@@ -125,10 +142,19 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
       `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
     const parts = [text.slice(0, 3), text.slice(3, 6), text.slice(6)];
+    if (model === 'tools-reused-index') {
+      const call = (id: string, name: string, args: string) => ({
+        tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: args } }],
+      });
+      res.write(chunk({ role: 'assistant', content: null, ...call('call_city', 'weather', '') }));
+      res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }));
+      res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }));
+      res.write(chunk(call('call_tz', 'clock', '{"tz":"CET"}')));
+      res.write(chunk({}, 'tool_calls'));
+      res.end('data: [DONE]\n\n');
+      return;
+    }
     res.write(chunk({ role: 'assistant', content: parts[0] }));
-    res.on('close', () => {
-      if (!res.writableFinished) markAborted();
-    });
     if (model === 'reset-mid-stream') {
       setTimeout(() => req.socket.destroy(), 20);
       return;
@@ -147,7 +173,7 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     release: releaseAll,
-    aborted,
+    closedEarly: (said) => earlyFor(said).closed,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

@@ -82,7 +82,13 @@ describe('bounded resources', () => {
       });
       const huge = await post('/anthropic/v1/messages', deep(100_000), origin);
       expect(huge.status).toBe(400);
-      expect(await huge.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+      expect(await huge.json()).toEqual({
+        type: 'error',
+        error: {
+          type: 'invalid_request_error',
+          message: 'Request body is nested too deeply (more than 128 levels of arrays and objects)',
+        },
+      });
     }
   });
 

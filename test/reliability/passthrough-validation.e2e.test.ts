@@ -38,7 +38,12 @@ describe('same-protocol pass-through of a broken backend answer', () => {
         chatRequest(front, `${front}:fault-invalid-json`, false),
         AUTH,
       );
-      expect(result.outcome).toMatchObject({ kind: 'error', status: 502 });
+      expect(result.outcome).toEqual({
+        kind: 'error',
+        status: 502,
+        message: `Backend '${front}' answered with invalid JSON`,
+        streamed: false,
+      });
     });
 
     for (const fault of ['truncated-stream', 'invalid-sse'] as const) {

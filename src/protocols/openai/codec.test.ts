@@ -209,6 +209,73 @@ describe('OpenAI codec: responses', () => {
   });
 });
 
+describe('OpenAI codec: stream decoder', () => {
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+    data: JSON.stringify({
+      id: 'chatcmpl-s',
+      object: 'chat.completion.chunk',
+      model: 'gpt-x',
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    }),
+  });
+  const call = (index: number, id: string | undefined, name: string | undefined, args: string) => ({
+    tool_calls: [
+      {
+        index,
+        ...(id ? { id, type: 'function' } : {}),
+        function: { ...(name ? { name } : {}), arguments: args },
+      },
+    ],
+  });
+  const decode = (...deltas: Array<Record<string, unknown>>) => {
+    const dec = codec.createStreamDecoder();
+    return [
+      ...deltas.flatMap((d) => dec.push(chunk(d))),
+      ...dec.push(chunk({}, 'tool_calls')),
+      ...dec.push({ data: '[DONE]' }),
+    ];
+  };
+
+  it('starts a new tool call when a new id arrives at a wire index already used', () => {
+    expect(
+      decode(
+        call(0, 'call_city', 'weather', ''),
+        call(0, undefined, undefined, '{"city":'),
+        call(0, undefined, undefined, '"Paris"}'),
+        call(0, 'call_tz', 'clock', '{"tz":"CET"}'),
+      ),
+    ).toEqual([
+      { type: 'start', id: 'chatcmpl-s', model: 'gpt-x' },
+      { type: 'tool_call_start', index: 0, id: 'call_city', name: 'weather' },
+      { type: 'tool_call_delta', index: 0, arguments: '{"city":' },
+      { type: 'tool_call_delta', index: 0, arguments: '"Paris"}' },
+      { type: 'tool_call_start', index: 1, id: 'call_tz', name: 'clock' },
+      { type: 'tool_call_delta', index: 1, arguments: '{"tz":"CET"}' },
+      { type: 'finish', stopReason: 'tool_use', usage: undefined },
+    ]);
+  });
+
+  it('keeps one call when its id is repeated on every delta, and keeps distinct wire indexes apart', () => {
+    expect(
+      decode(
+        call(0, 'call_a', 'weather', '{"city":'),
+        call(1, 'call_b', 'clock', '{"tz":'),
+        call(0, 'call_a', undefined, '"Oslo"}'),
+        call(1, undefined, undefined, '"UTC"}'),
+      ),
+    ).toEqual([
+      { type: 'start', id: 'chatcmpl-s', model: 'gpt-x' },
+      { type: 'tool_call_start', index: 0, id: 'call_a', name: 'weather' },
+      { type: 'tool_call_delta', index: 0, arguments: '{"city":' },
+      { type: 'tool_call_start', index: 1, id: 'call_b', name: 'clock' },
+      { type: 'tool_call_delta', index: 1, arguments: '{"tz":' },
+      { type: 'tool_call_delta', index: 0, arguments: '"Oslo"}' },
+      { type: 'tool_call_delta', index: 1, arguments: '"UTC"}' },
+      { type: 'finish', stopReason: 'tool_use', usage: undefined },
+    ]);
+  });
+});
+
 describe('OpenAI codec: stream encoder', () => {
   it('writes chat.completion.chunk events ending in [DONE]', () => {
     const enc = codec.createStreamEncoder({ model: 'gpt-x', id: 'chatcmpl-r' });
