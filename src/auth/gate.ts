@@ -1,38 +1,10 @@
-import type {
-  FastifyBaseLogger,
-  FastifyInstance,
-  FastifyReply,
-  FastifyRequest,
-  RawServerDefault,
-  RawReplyDefaultExpression,
-  RawRequestDefaultExpression,
-} from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { errorEnvelope } from '../protocols/errors.js';
-import { protocolForPath, type Protocol } from '../protocols/types.js';
 import type { AttemptResult, BruteForceGuard, LocalGuard } from './brute-force.js';
 import type { FailureOutcome } from './stores/types.js';
 import { isCorsPreflight, type BypassMatcher } from './bypass.js';
 import { clientKeyFor, type CidrMatcher } from './client-address.js';
 import { extractCredential, type PresentedCredential } from './credentials.js';
 import type { KeySet } from './keys.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /**
-     * The name of the proxy key that authenticated the request (never the key), `trusted-ip` for a
-     * trusted address, null for public endpoints and when authentication is disabled.
-     */
-    authKeyName: string | null;
-  }
-}
-
-/** Declares `request.authKeyName`; call once on the root instance before adding the gate. */
-export function registerAuthDecorations<Logger extends FastifyBaseLogger>(
-  app: FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>,
-): void {
-  if (!app.hasRequestDecorator('authKeyName')) app.decorateRequest('authKeyName', null);
-}
 
 /** What metrics and logs call a failed attempt (SPEC §2.6 `auth failures by reason`). */
 export type AuthFailureReason = 'missing' | 'invalid';
@@ -78,45 +50,21 @@ const MAX_HELD_REFUSALS = 10_000;
 
 export const TRUSTED_IP_KEY_NAME = 'trusted-ip';
 
-const REALM = 'Bearer realm="llm-interactive-proxy"';
 const STORE_ERROR_LOG_INTERVAL_MS = 60_000;
 const MAX_LOGGED_PATH_LENGTH = 256;
 
-/** Why a request failed: a malformed credential (wrong scheme, empty, repeated) counts as `invalid`. */
-type FailureKind = 'missing' | 'malformed' | 'invalid';
-
-const FAILURES: Record<FailureKind, { reason: AuthFailureReason; challenge: string; lead: string }> = {
-  missing: { reason: 'missing', challenge: REALM, lead: 'Missing API key.' },
-  malformed: {
-    reason: 'invalid',
-    challenge: `${REALM}, error="invalid_request"`,
-    lead: 'Malformed API key credentials (empty, repeated, or not a Bearer token).',
-  },
-  invalid: {
-    reason: 'invalid',
-    challenge: `${REALM}, error="invalid_token"`,
-    lead: 'Invalid API key: use the proxy API key, not a provider key.',
-  },
-};
-
-/** Which header to send, in the words of each protocol's SDK. */
-const HEADER_HINTS: Record<Protocol, string> = {
-  openai: 'Send it as "Authorization: Bearer <key>" (or in the x-api-key or x-goog-api-key header).',
-  anthropic: 'Send it in the "x-api-key: <key>" header (or as "Authorization: Bearer <key>").',
-  gemini: 'Send it in the "x-goog-api-key: <key>" header (or as "Authorization: Bearer <key>").',
-};
-
 /**
- * A fresh body per answer (failures are not the hot path), so a later hook that decorates error bodies,
- * e.g. with a request id, cannot leak into other responses.
+ * Why a request was refused 401: no credential, one that cannot be a key (wrong scheme, empty, repeated),
+ * or a key that is not configured. The server words the answer (src/server/auth-answers.ts).
  */
-function unauthorizedBody(url: string, kind: FailureKind): Record<string, unknown> {
-  const protocol = protocolForPath(url);
-  const message = `${FAILURES[kind].lead} ${HEADER_HINTS[protocol]}`;
-  return errorEnvelope(protocol, { status: 401, code: 'invalid_api_key', message });
-}
+export type FailureKind = 'missing' | 'malformed' | 'invalid';
 
-export const BLOCKED_MESSAGE = 'Too many failed authentication attempts. Please try again later.';
+/** What metrics and logs call each kind: a malformed credential counts as `invalid`. */
+const REASONS: Record<FailureKind, AuthFailureReason> = {
+  missing: 'missing',
+  malformed: 'invalid',
+  invalid: 'invalid',
+};
 
 function failureKind(credential: PresentedCredential | null): FailureKind {
   if (credential === null) return 'missing';
@@ -140,14 +88,13 @@ export interface AuthSubject {
   readonly ip: string;
 }
 
-/** A refused request: the answer to send, in the protocol of the path. */
-export interface AuthRefusal {
-  status: 401 | 429;
-  /** For a 429: the seconds in its Retry-After. */
-  retryAfterSeconds?: number;
-  headers: Record<string, string>;
-  body: Record<string, unknown>;
-}
+/**
+ * A refused request, in auth's terms only: the server renders it in the protocol of the path, with the
+ * challenge and message (src/server/auth-answers.ts).
+ */
+export type AuthRefusal =
+  | { readonly status: 401; readonly kind: FailureKind }
+  | { readonly status: 429; readonly retryAfterSeconds: number };
 
 /**
  * A verdict: the name of the key that authenticated the request (or `trusted-ip`), null for a request that
@@ -186,9 +133,9 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   // valid clients need (SPEC §7, under attack). Held on a timer, each of its connections costs almost nothing.
   const blockedDelayMs = options.blockedDelayMs ?? 0;
   let held = 0;
-  const refuseBlocked = (url: string, retryAfterSeconds: number): AuthVerdict | Promise<AuthVerdict> => {
+  const refuseBlocked = (retryAfterSeconds: number): AuthVerdict | Promise<AuthVerdict> => {
     events.onRefused?.();
-    const refusal = blockedRefusal(url, retryAfterSeconds);
+    const refusal: AuthRefusal = { status: 429, retryAfterSeconds };
     if (blockedDelayMs <= 0 || held >= MAX_HELD_REFUSALS) return refusal;
     held++;
     return new Promise<AuthVerdict>((resolve) => {
@@ -240,19 +187,19 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
 
   const logFailure = (subject: AuthSubject, credential: PresentedCredential | null, counted: boolean) => {
     const kind = failureKind(credential);
-    const failure = FAILURES[kind];
+    const reason = REASONS[kind];
     log.warn(
       {
         method: subject.method,
         path: pathOf(subject.url),
         clientAddress: subject.ip,
-        reason: failure.reason,
+        reason,
         credentialSource: credential?.source ?? null,
         ...(counted ? {} : { counted: false }),
       },
-      `Authentication failed (${failure.reason} API key)`,
+      `Authentication failed (${reason} API key)`,
     );
-    events.onFailure?.(failure.reason);
+    events.onFailure?.(reason);
     return kind;
   };
 
@@ -272,11 +219,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     events.onBlock?.();
   };
 
-  const unauthorized = (url: string, kind: FailureKind): AuthRefusal => ({
-    status: 401,
-    headers: { 'www-authenticate': FAILURES[kind].challenge },
-    body: unauthorizedBody(url, kind),
-  });
+  const unauthorized = (kind: FailureKind): AuthRefusal => ({ status: 401, kind });
 
   const succeed = (keyName: string): string => {
     events.onSuccess?.(keyName);
@@ -285,30 +228,30 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
 
   /** The memory store's path: check, verify and record with no await between them. */
   const decideLocally = (subject: AuthSubject, local: LocalGuard): AuthVerdict | Promise<AuthVerdict> => {
-    const { url, headers, ip } = subject;
+    const { headers, ip } = subject;
     const state = local.check(ip);
-    if (state.blocked) return refuseBlocked(url, state.retryAfterSeconds);
+    if (state.blocked) return refuseBlocked(state.retryAfterSeconds);
     const { credential, keyName } = presentedKeyName(subject);
     if (keyName !== null) {
       if (state.tracked) local.attempt(ip, true);
       return succeed(keyName);
     }
     if (isCrossSiteWithoutKey(credential, headers))
-      return unauthorized(url, logFailure(subject, credential, false));
+      return unauthorized(logFailure(subject, credential, false));
     const kind = logFailure(subject, credential, true);
     const result = local.attempt(ip, false);
     // Only a failure during a block is refused here; check() just said there is none, and nothing ran since.
-    if (result.blocked) return refuseBlocked(url, result.retryAfterSeconds);
+    if (result.blocked) return refuseBlocked(result.retryAfterSeconds);
     logBlock(subject, result);
-    return unauthorized(url, kind);
+    return unauthorized(kind);
   };
 
   /** A shared store's path: the key verified first, then one atomic check-and-record round trip. */
   const decideShared = async (subject: AuthSubject, guard: BruteForceGuard): Promise<AuthVerdict> => {
-    const { url, headers, ip } = subject;
+    const { headers, ip } = subject;
     const { credential, keyName } = presentedKeyName(subject);
     if (keyName === null && isCrossSiteWithoutKey(credential, headers)) {
-      return unauthorized(url, logFailure(subject, credential, false));
+      return unauthorized(logFailure(subject, credential, false));
     }
     let result: AttemptResult | null = null;
     try {
@@ -316,11 +259,11 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     } catch (error) {
       reportStoreError(error);
     }
-    if (result?.blocked) return refuseBlocked(url, result.retryAfterSeconds);
+    if (result?.blocked) return refuseBlocked(result.retryAfterSeconds);
     if (keyName !== null) return succeed(keyName);
     const kind = logFailure(subject, credential, true);
     if (result !== null) logBlock(subject, result);
-    return unauthorized(url, kind);
+    return unauthorized(kind);
   };
 
   const decide = (subject: AuthSubject): AuthVerdict | Promise<AuthVerdict> => {
@@ -331,67 +274,8 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     }
     const { credential, keyName } = presentedKeyName(subject);
     if (keyName !== null) return succeed(keyName);
-    return unauthorized(subject.url, logFailure(subject, credential, true));
+    return unauthorized(logFailure(subject, credential, true));
   };
 
   return { decide };
-}
-
-/**
- * The Fastify `onRequest` hook around an AuthCheck. Refusals go through `reply` so later hooks (CORS,
- * security headers, request id) still apply.
- */
-export function fastifyAuthHook(
-  check: AuthCheck,
-  onRefusal?: (request: FastifyRequest, reply: FastifyReply, refusal: AuthRefusal) => void,
-): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
-  // When the gate refuses, Fastify must not go on: `done` is called only to continue.
-  const apply = (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    done: (err?: Error) => void,
-    verdict: AuthVerdict,
-  ) => {
-    if (isRefusal(verdict)) {
-      onRefusal?.(request, reply, verdict);
-      reply.code(verdict.status).headers(verdict.headers).send(verdict.body);
-      return;
-    }
-    request.authKeyName = verdict;
-    done();
-  };
-  return function authGate(request, reply, done) {
-    let verdict: AuthVerdict | Promise<AuthVerdict>;
-    try {
-      verdict = check.decide(request);
-    } catch (error) {
-      done(error as Error);
-      return;
-    }
-    if (verdict instanceof Promise) {
-      verdict.then(
-        (outcome) => apply(request, reply, done, outcome),
-        (error: unknown) => done(error as Error),
-      );
-    } else {
-      apply(request, reply, done, verdict);
-    }
-  };
-}
-
-/** The Fastify `onRequest` hook that authenticates every request (SPEC §2.3–2.5). */
-export function createAuthGate(
-  options: AuthGateOptions,
-): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
-  return fastifyAuthHook(createAuthCheck(options));
-}
-
-function blockedRefusal(url: string, retryAfterSeconds: number): AuthRefusal {
-  const body = errorEnvelope(protocolForPath(url), {
-    status: 429,
-    code: 'rate_limit_exceeded',
-    message: BLOCKED_MESSAGE,
-    retryAfter: retryAfterSeconds,
-  });
-  return { status: 429, retryAfterSeconds, headers: { 'retry-after': String(retryAfterSeconds) }, body };
 }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KeyReloader, registerKeyReloadRoute, type ReloadLogger } from './key-reloader.js';
+import { registerKeyReloadRoute } from '../server/admin-routes.js';
+import { KeyReloader, type ReloadLogger } from './key-reloader.js';
 import { hashKey, parseKeysFile, type KeyEntry } from './keys.js';
 
 interface Logged {

@@ -1,14 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import type {
-  FastifyBaseLogger,
-  FastifyInstance,
-  RawReplyDefaultExpression,
-  RawRequestDefaultExpression,
-  RawServerDefault,
-} from 'fastify';
-import { errorEnvelope } from '../protocols/errors.js';
 import { KeySet, hashKey, weakKeyReason, weakKeyWarning, type KeyEntry } from './keys.js';
 
 export type ReloadResult = { ok: true; keys: number } | { ok: false; error: string };
@@ -197,36 +189,4 @@ export class KeyReloader {
       'Cannot watch the keys file for changes: reload with SIGHUP or POST /admin/reload instead',
     );
   }
-}
-
-/**
- * `POST /admin/reload` (behind the auth gate like every admin route): re-reads the keys now. Answers
- * `{reloaded: true, keys: <count>}`, or 500 with the error (file and line, never a key) while the old keys
- * stay in use.
- */
-export function registerKeyReloadRoute<Logger extends FastifyBaseLogger>(
-  app: FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>,
-  reloader: KeyReloader | null,
-): void {
-  app.post('/admin/reload', async (request, reply) => {
-    if (reloader === null) {
-      return reply.code(400).send(
-        errorEnvelope('openai', {
-          status: 400,
-          code: 'auth_disabled',
-          message: 'Authentication is disabled: there are no proxy keys to reload',
-        }),
-      );
-    }
-    request.log.info({ request_id: request.id, keyName: request.authKeyName }, 'Proxy key reload requested');
-    const result = reloader.reload('POST /admin/reload');
-    if (result.ok) return { reloaded: true, keys: result.keys };
-    return reply.code(500).send(
-      errorEnvelope('openai', {
-        status: 500,
-        code: 'reload_failed',
-        message: `Proxy keys not reloaded; the previous keys stay in use. ${result.error}`,
-      }),
-    );
-  });
 }

@@ -22,7 +22,8 @@ import { ConfigError } from '../config/errors.js';
 import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import { installClientAddress, type TrustedProxies } from '../auth/client-address.js';
-import { fastifyAuthHook, registerAuthDecorations, type AuthCheck, type AuthRefusal } from '../auth/gate.js';
+import type { AuthCheck, AuthRefusal } from '../auth/gate.js';
+import { fastifyAuthHook, registerAuthDecorations } from './auth-hook.js';
 import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
 import { ConnectionGuard } from './connections.js';
@@ -180,7 +181,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     quietMs: config.auth.brute_force_protection.blocked_delay_ms,
   });
   const closeAfterRefusal = (req: IncomingMessage, res: ServerResponse, refusal: AuthRefusal) =>
-    connections.refuse(req, res, refusal.status, refusal.retryAfterSeconds);
+    connections.refuse(req, res, refusal.status === 429 ? refusal.retryAfterSeconds : undefined);
   const app = Fastify({
     serverFactory: laneFirstServer(opts.tls, timeouts, () => lane, connections),
     loggerInstance: opts.logger as FastifyBaseLogger,

@@ -216,14 +216,23 @@ describe('chat lane: what it answers itself', () => {
     expect((await post(h.url, '/v1/chat/completions', '')).status).toBe(400);
   });
 
-  it('runs the auth check first: a refusal is answered before the body is read', async () => {
-    const refusing: AuthCheck = {
-      decide: async () => ({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: { error: 'no' } }),
-    };
+  it('runs the auth check first: a refusal is rendered and answered before the body is read', async () => {
+    const refusing: AuthCheck = { decide: async () => ({ status: 401, kind: 'invalid' }) };
     const h = await start({ auth: refusing });
     const res = await post(h.url, '/v1/chat/completions', '{"model":"m"}');
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    expect(res.headers.get('www-authenticate')).toBe(
+      'Bearer realm="llm-interactive-proxy", error="invalid_token"',
+    );
+    expect(JSON.parse(res.text)).toEqual({
+      error: {
+        message:
+          'Invalid API key: use the proxy API key, not a provider key. Send it as "Authorization: Bearer <key>" (or in the x-api-key or x-goog-api-key header).',
+        type: 'invalid_request_error',
+        code: 'invalid_api_key',
+        param: null,
+      },
+    });
     expect(h.served).toHaveLength(0);
     await expect.poll(() => h.access.length).toBe(1);
     expect(h.access[0]).toMatchObject({ status: 401, route: '/v1/chat/completions', keyName: null });

@@ -5,6 +5,7 @@ import { isRefusal, type AuthCheck, type AuthRefusal, type AuthSubject } from '.
 import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { ProxyError } from '../errors.js';
 import type { AccessRecorder } from './access-log.js';
+import { renderRefusal } from './auth-answers.js';
 import type { LaneHeaders } from './cors.js';
 import { answerFailure, bodyError } from './errors.js';
 import { continueIfAwaited } from './expect-continue.js';
@@ -178,7 +179,8 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         const verdict = decided instanceof Promise ? await decided : decided;
         if (isRefusal(verdict)) {
           onRefusal?.(req, res, verdict);
-          writeJson(responder, verdict.status, verdict.body, verdict.headers);
+          const answer = renderRefusal(verdict, url);
+          writeJson(responder, answer.status, answer.body, answer.headers);
           return;
         }
         keyName = verdict;

@@ -124,9 +124,10 @@ export class ConnectionGuard {
 
   /**
    * Called when a request is refused (401 or 429) before its answer is written: on a direct connection the
-   * answer closes it, and, for a 429, the address is remembered for {@link accept}.
+   * answer closes it, and, for a 429 (`retryAfterSeconds` given), the address is remembered for
+   * {@link accept}.
    */
-  refuse(req: IncomingMessage, res: ServerResponse, status: number, retryAfterSeconds?: number): void {
+  refuse(req: IncomingMessage, res: ServerResponse, retryAfterSeconds?: number): void {
     const address = req.socket.remoteAddress;
     if (address === undefined || this.isTrustedPeer(address)) return;
     const state = (req.socket as GuardedSocket)[STATE];
@@ -135,7 +136,7 @@ export class ConnectionGuard {
       state.waiting.length = 0;
     }
     if (!res.headersSent) res.setHeader('connection', 'close');
-    if (status === 429 && retryAfterSeconds !== undefined) this.remember(address, retryAfterSeconds);
+    if (retryAfterSeconds !== undefined) this.remember(address, retryAfterSeconds);
   }
 
   private start(state: ConnectionState, req: IncomingMessage, res: ServerResponse, handle: RequestHandler) {

@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { ProxyError } from '../errors.js';
 import { errorEnvelope } from '../protocols/errors.js';
-import { protocolForPath } from '../protocols/types.js';
+import { protocolForPath } from './route-table.js';
 import type { RequestState } from './state.js';
 
 /** Constant security headers on every response (SPEC §2.3, §6.5). */

@@ -9,6 +9,7 @@ import { abortOnClientGone } from '../pipeline/dispatch.js';
 import type { ChatExchange } from '../pipeline/exchange.js';
 import { FRONT_ENDS } from '../pipeline/front-ends.js';
 import { listModels } from '../pipeline/models.js';
+import { CHAT_ROUTES, MODEL_ROUTES, type ChatRouteSpec } from './route-table.js';
 
 export interface RouteDeps extends ChatPipelineDeps {
   metrics: ProxyMetrics;
@@ -31,36 +32,6 @@ const chatBodyDoc = (required: string[]) =>
     additionalProperties: true,
   }) as const;
 
-/** The front-end route table (SPEC §5.1): one chat route and the model routes per protocol. */
-interface ChatRouteSpec {
-  protocol: Protocol;
-  /** Fastify's pattern; a trailing `*` makes a prefix route. */
-  url: string;
-  summary: string;
-  required: string[];
-}
-
-const CHAT_ROUTES: ChatRouteSpec[] = [
-  {
-    protocol: 'openai',
-    url: '/v1/chat/completions',
-    summary: 'Chat completion (OpenAI protocol); `stream: true` for server-sent events',
-    required: ['model', 'messages'],
-  },
-  {
-    protocol: 'anthropic',
-    url: '/anthropic/v1/messages',
-    summary: 'Messages (Anthropic protocol); `stream: true` for server-sent events',
-    required: ['model', 'messages'],
-  },
-  {
-    protocol: 'gemini',
-    url: '/v1beta/models/*',
-    summary: 'Gemini `{model}:generateContent` and `{model}:streamGenerateContent?alt=sse`',
-    required: [],
-  },
-];
-
 /** A chat route with its pipeline, built once: served by the chat lane. */
 export interface ChatRoute extends ChatRouteSpec {
   run: (ex: ChatExchange) => Promise<void>;
@@ -72,13 +43,6 @@ export function createChatRoutes(deps: ChatPipelineDeps): ChatRoute[] {
     run: createChatPipeline(FRONT_ENDS[route.protocol], deps),
   }));
 }
-
-const MODEL_ROUTES: Array<{ protocol: Protocol; url: string }> = [
-  { protocol: 'openai', url: '/v1/models' },
-  { protocol: 'openai', url: '/models' },
-  { protocol: 'anthropic', url: '/anthropic/v1/models' },
-  { protocol: 'gemini', url: '/v1beta/models' },
-];
 
 /** Lists the default backend's models in the client's protocol. */
 function modelsHandler(protocol: Protocol, deps: RouteDeps) {

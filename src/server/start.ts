@@ -11,7 +11,8 @@ import { loosePermissionWarnings, refuseSymlink, type PathToCheck } from '../obs
 import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { buildApp, readTlsFiles } from './app.js';
-import { setupAuth } from './auth-setup.js';
+import { setupAuth } from '../auth/setup.js';
+import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -124,7 +125,10 @@ export async function startProxy({
     auth: auth.check,
     trustProxy: auth.trustProxy,
     tls,
-    registerExtraRoutes: (instance) => auth.registerRoutes(instance),
+    registerExtraRoutes: (instance) => {
+      registerAuthAdminRoutes(instance, { guard: auth.guard });
+      registerKeyReloadRoute(instance, auth.reloader);
+    },
     routes: {
       redactor: () => secrets.current,
       scrubPrompts: config.auth.redact_api_keys_in_prompts,

@@ -1,16 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { registerAuthAdminRoutes } from '../auth/admin-routes.js';
-import { BruteForceGuard } from '../auth/brute-force.js';
-import { BypassMatcher, DEFAULT_BYPASS_PATHS } from '../auth/bypass.js';
-import { CidrMatcher, compileTrustProxy, type TrustedProxies } from '../auth/client-address.js';
-import { createAuthCheck, type AuthCheck } from '../auth/gate.js';
-import { KeyReloader, registerKeyReloadRoute } from '../auth/key-reloader.js';
-import { parseKeysFile, type KeyEntry } from '../auth/keys.js';
-import { FallbackBruteForceStore } from '../auth/stores/fallback.js';
-import { bruteForcePolicyOf } from '../auth/brute-force-policy.js';
+import { BruteForceGuard } from './brute-force.js';
+import { BypassMatcher, DEFAULT_BYPASS_PATHS } from './bypass.js';
+import { CidrMatcher, compileTrustProxy, type TrustedProxies } from './client-address.js';
+import { createAuthCheck, type AuthCheck } from './gate.js';
+import { KeyReloader } from './key-reloader.js';
+import { parseKeysFile, type KeyEntry } from './keys.js';
+import { FallbackBruteForceStore } from './stores/fallback.js';
+import { bruteForcePolicyOf } from './brute-force-policy.js';
 import { ConfigError } from '../config/errors.js';
 import { readYamlFile } from '../config/load.js';
 import { ConfigSchema, type ApiKeyEntry, type ProxyConfig } from '../config/schema.js';
@@ -21,7 +19,9 @@ export interface AuthRuntime {
   check: AuthCheck | null;
   /** The reverse proxies whose forwarding headers are believed (`--trusted-proxy`); false for none. */
   trustProxy: TrustedProxies | false;
-  registerRoutes(app: FastifyInstance): void;
+  /** What the operator endpoints act on (src/server/admin-routes.ts): null when auth or protection is off. */
+  guard: BruteForceGuard | null;
+  reloader: KeyReloader | null;
   readiness(): Record<string, unknown>;
   /** For the banner: `on (2 keys)` / `OFF`. */
   describe(): string;
@@ -199,10 +199,8 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
     return {
       check: null,
       trustProxy,
-      registerRoutes: (app) => {
-        registerAuthAdminRoutes(app, { guard: null });
-        registerKeyReloadRoute(app, null);
-      },
+      guard: null,
+      reloader: null,
       readiness: () => ({ enabled: false }),
       describe: () => 'OFF',
       bruteForceSummary: () => 'off',
@@ -277,10 +275,8 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   return {
     check,
     trustProxy,
-    registerRoutes: (app) => {
-      registerAuthAdminRoutes(app, { guard });
-      registerKeyReloadRoute(app, reloader);
-    },
+    guard,
+    reloader,
     readiness: () => ({
       enabled: true,
       keys: reloader.keys.size,

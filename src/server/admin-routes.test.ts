@@ -1,11 +1,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerAuthAdminRoutes } from './admin-routes.js';
-import { BruteForceGuard } from './brute-force.js';
-import { BypassMatcher, DEFAULT_BYPASS_PATHS } from './bypass.js';
-import { CidrMatcher } from './client-address.js';
-import { createAuthGate, registerAuthDecorations } from './gate.js';
-import { KeySet } from './keys.js';
+import { BruteForceGuard } from '../auth/brute-force.js';
+import { BypassMatcher, DEFAULT_BYPASS_PATHS } from '../auth/bypass.js';
+import { CidrMatcher } from '../auth/client-address.js';
+import { KeySet } from '../auth/keys.js';
+import { createAuthGate, registerAuthDecorations } from './auth-hook.js';
 
 const KEY = 'operator-key-0123456789';
 const OPERATOR = '192.0.2.1';

@@ -7,8 +7,9 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import { errorEnvelope } from '../protocols/errors.js';
-import type { BruteForceGuard, TrackedClient } from './brute-force.js';
-import { normalizeClientKey } from './client-address.js';
+import type { BruteForceGuard, TrackedClient } from '../auth/brute-force.js';
+import { normalizeClientKey } from '../auth/client-address.js';
+import type { KeyReloader } from '../auth/key-reloader.js';
 
 export interface AuthAdminRoutesOptions {
   /** Null when brute-force protection is disabled. */
@@ -107,5 +108,37 @@ export function registerAuthAdminRoutes<Logger extends FastifyBaseLogger>(
       `Unblocked ${clientKey} by operator request`,
     );
     return { unblocked: true, address: clientKey };
+  });
+}
+
+/**
+ * `POST /admin/reload` (behind the auth gate like every admin route): re-reads the keys now. Answers
+ * `{reloaded: true, keys: <count>}`, or 500 with the error (file and line, never a key) while the old keys
+ * stay in use.
+ */
+export function registerKeyReloadRoute<Logger extends FastifyBaseLogger>(
+  app: FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>,
+  reloader: KeyReloader | null,
+): void {
+  app.post('/admin/reload', async (request, reply) => {
+    if (reloader === null) {
+      return reply.code(400).send(
+        errorEnvelope('openai', {
+          status: 400,
+          code: 'auth_disabled',
+          message: 'Authentication is disabled: there are no proxy keys to reload',
+        }),
+      );
+    }
+    request.log.info({ request_id: request.id, keyName: request.authKeyName }, 'Proxy key reload requested');
+    const result = reloader.reload('POST /admin/reload');
+    if (result.ok) return { reloaded: true, keys: result.keys };
+    return reply.code(500).send(
+      errorEnvelope('openai', {
+        status: 500,
+        code: 'reload_failed',
+        message: `Proxy keys not reloaded; the previous keys stay in use. ${result.error}`,
+      }),
+    );
   });
 }

@@ -8,7 +8,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../config/schema.js';
 import { ProxyMetrics } from '../observability/metrics.js';
 import { freePort } from '../../test/helpers/redis-server.js';
-import { readYamlApiKeys, setupAuth, type AuthRuntime } from './auth-setup.js';
+import { registerAuthAdminRoutes, registerKeyReloadRoute } from '../server/admin-routes.js';
+import { readYamlApiKeys, setupAuth, type AuthRuntime } from './setup.js';
 
 let dir: string;
 const runtimes: AuthRuntime[] = [];
@@ -79,7 +80,8 @@ describe('setupAuth', () => {
     yaml('auth:\n  api_keys:\n    - {name: two, key: yaml-key-two}\n');
     const app = Fastify();
     app.decorateRequest('authKeyName', null);
-    runtime.registerRoutes(app);
+    registerAuthAdminRoutes(app, { guard: runtime.guard });
+    registerKeyReloadRoute(app, runtime.reloader);
     const res = await app.inject({ method: 'POST', url: '/admin/reload' });
     await app.close();
     expect(res.json()).toEqual({ reloaded: true, keys: 2 });

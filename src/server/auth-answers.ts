@@ -1,0 +1,58 @@
+import type { AuthRefusal, FailureKind } from '../auth/gate.js';
+import { errorEnvelope } from '../protocols/errors.js';
+import type { Protocol } from '../protocols/types.js';
+import { protocolForPath } from './route-table.js';
+
+/** A refusal as the client gets it: status, headers and the body in the path's protocol envelope. */
+export interface RenderedRefusal {
+  status: 401 | 429;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+const REALM = 'Bearer realm="llm-interactive-proxy"';
+
+/** The 401 of each kind (README, Authentication: Responses): its challenge and the first sentence. */
+const UNAUTHORIZED: Record<FailureKind, { challenge: string; lead: string }> = {
+  missing: { challenge: REALM, lead: 'Missing API key.' },
+  malformed: {
+    challenge: `${REALM}, error="invalid_request"`,
+    lead: 'Malformed API key credentials (empty, repeated, or not a Bearer token).',
+  },
+  invalid: {
+    challenge: `${REALM}, error="invalid_token"`,
+    lead: 'Invalid API key: use the proxy API key, not a provider key.',
+  },
+};
+
+/** Which header to send, in the words of each protocol's SDK. */
+const HEADER_HINTS: Record<Protocol, string> = {
+  openai: 'Send it as "Authorization: Bearer <key>" (or in the x-api-key or x-goog-api-key header).',
+  anthropic: 'Send it in the "x-api-key: <key>" header (or as "Authorization: Bearer <key>").',
+  gemini: 'Send it in the "x-goog-api-key: <key>" header (or as "Authorization: Bearer <key>").',
+};
+
+export const BLOCKED_MESSAGE = 'Too many failed authentication attempts. Please try again later.';
+
+/**
+ * Renders the gate's refusal for the request's path, so each SDK raises its own authentication or rate-limit
+ * error with a readable message. A fresh body per answer (refusals are not the hot path): a later hook that
+ * decorates error bodies cannot leak into other responses.
+ */
+export function renderRefusal(refusal: AuthRefusal, url: string): RenderedRefusal {
+  const protocol = protocolForPath(url);
+  if (refusal.status === 429) {
+    const { retryAfterSeconds } = refusal;
+    const body = errorEnvelope(protocol, {
+      status: 429,
+      code: 'rate_limit_exceeded',
+      message: BLOCKED_MESSAGE,
+      retryAfter: retryAfterSeconds,
+    });
+    return { status: 429, headers: { 'retry-after': String(retryAfterSeconds) }, body };
+  }
+  const { challenge, lead } = UNAUTHORIZED[refusal.kind];
+  const message = `${lead} ${HEADER_HINTS[protocol]}`;
+  const body = errorEnvelope(protocol, { status: 401, code: 'invalid_api_key', message });
+  return { status: 401, headers: { 'www-authenticate': challenge }, body };
+}

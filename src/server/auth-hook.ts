@@ -1,0 +1,85 @@
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import {
+  createAuthCheck,
+  isRefusal,
+  type AuthCheck,
+  type AuthGateOptions,
+  type AuthRefusal,
+  type AuthVerdict,
+} from '../auth/gate.js';
+import { renderRefusal } from './auth-answers.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The name of the proxy key that authenticated the request (never the key), `trusted-ip` for a
+     * trusted address, null for public endpoints and when authentication is disabled.
+     */
+    authKeyName: string | null;
+  }
+}
+
+/** Declares `request.authKeyName`; call once on the root instance before adding the gate. */
+export function registerAuthDecorations<Logger extends FastifyBaseLogger>(
+  app: FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>,
+): void {
+  if (!app.hasRequestDecorator('authKeyName')) app.decorateRequest('authKeyName', null);
+}
+
+/**
+ * The Fastify `onRequest` hook around an AuthCheck. Refusals go through `reply` so later hooks (CORS,
+ * security headers, request id) still apply.
+ */
+export function fastifyAuthHook(
+  check: AuthCheck,
+  onRefusal?: (request: FastifyRequest, reply: FastifyReply, refusal: AuthRefusal) => void,
+): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+  // When the gate refuses, Fastify must not go on: `done` is called only to continue.
+  const apply = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: (err?: Error) => void,
+    verdict: AuthVerdict,
+  ) => {
+    if (isRefusal(verdict)) {
+      onRefusal?.(request, reply, verdict);
+      const answer = renderRefusal(verdict, request.url);
+      reply.code(answer.status).headers(answer.headers).send(answer.body);
+      return;
+    }
+    request.authKeyName = verdict;
+    done();
+  };
+  return function authGate(request, reply, done) {
+    let verdict: AuthVerdict | Promise<AuthVerdict>;
+    try {
+      verdict = check.decide(request);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (verdict instanceof Promise) {
+      verdict.then(
+        (outcome) => apply(request, reply, done, outcome),
+        (error: unknown) => done(error as Error),
+      );
+    } else {
+      apply(request, reply, done, verdict);
+    }
+  };
+}
+
+/** The Fastify `onRequest` hook that authenticates every request (README, Authentication). */
+export function createAuthGate(
+  options: AuthGateOptions,
+): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+  return fastifyAuthHook(createAuthCheck(options));
+}
