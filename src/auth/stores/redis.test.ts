@@ -127,6 +127,8 @@ describe('RedisBruteForceStore', () => {
         0,
       );
     };
+    // Once first, so that Redis holds the script: a call that loads it counts twice (EVALSHA, then EVAL).
+    await store?.list(T0);
     const before = await scriptCalls();
     const listed = (await store?.list(T0)) ?? [];
     // One bounded script call per page (500 + 200 blocked, 500 + 1 tracked), never one over everything.
