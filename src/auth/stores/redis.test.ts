@@ -113,7 +113,8 @@ describe('RedisBruteForceStore', () => {
   });
 
   it('lists every tracked client in pages of 500, blocked first', async () => {
-    const [store] = replicas(1, { policy: { ...policy, maxFailedAttempts: 2 } });
+    // 1,900 scripts sent at once: more than the 250 ms command timeout allows on a busy machine.
+    const [store] = replicas(1, { policy: { ...policy, maxFailedAttempts: 2 }, commandTimeoutMs: 20_000 });
     const address = (i: number) => `10.1.${i >> 8}.${i & 255}`;
     // 700 clients blocked (two failures) and 501 only tracked (one): two pages of each kind.
     const clients = Array.from({ length: 1201 }, (_, i) => address(i));
