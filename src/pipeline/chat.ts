@@ -44,7 +44,7 @@ export function createChatPipeline(
       const redactor = deps.redactor();
       const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture);
       const dispatched = await dispatch(ex, route, request, from);
-      await relayAnswer(ex, route, dispatched, from, redactor, capture);
+      await relayAnswer({ ex, route, dispatched, from, redactor, capture });
     } catch (err) {
       answerFailure(ex, err as Error, deps.log);
     }

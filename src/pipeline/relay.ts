@@ -139,15 +139,19 @@ export function isJsonObject(bytes: Uint8Array): boolean {
   return last > first && bytes[first] === 0x7b && bytes[last] === 0x7d;
 }
 
+/** One answer on its way back: the request, where it went, the call, and what records and redacts it. */
+export interface Relay {
+  readonly ex: ChatExchange;
+  readonly route: ChatRoute;
+  readonly dispatched: Dispatched;
+  /** The client's protocol. */
+  readonly from: Protocol;
+  readonly redactor: Redactor;
+  readonly capture: RequestCapture | null;
+}
+
 /** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
-async function relayError(
-  ex: ChatExchange,
-  route: ChatRoute,
-  dispatched: Dispatched,
-  from: Protocol,
-  redactor: Redactor,
-  capture: RequestCapture | null,
-): Promise<void> {
+async function relayError({ ex, route, dispatched, from, redactor, capture }: Relay): Promise<void> {
   const { upstream } = dispatched;
   const text = redactErrorText(redactor, (await dispatched.readWhole(ERROR_BODY_LIMIT)).toString('utf8'));
   capture?.record('inbound_response', {
@@ -170,14 +174,7 @@ async function relayError(
  * async iterables (an embedded backend's stream, or translation), the backend's error events redacted
  * before anything reads them (capture, translator, client).
  */
-function relayStream(
-  ex: ChatExchange,
-  route: ChatRoute,
-  dispatched: Dispatched,
-  from: Protocol,
-  redactor: Redactor,
-  capture: RequestCapture | null,
-): void {
+function relayStream({ ex, route, dispatched, from, redactor, capture }: Relay): void {
   const { upstream, signal } = dispatched;
   const { backend } = route;
   ex.res.once('close', () => upstream.dispose());
@@ -203,12 +200,8 @@ function relayStream(
 
 /** A whole answer: passed on as the bytes it came in as (same protocol), or translated. */
 async function relayWhole(
-  ex: ChatExchange,
-  route: ChatRoute,
-  dispatched: Dispatched,
-  from: Protocol,
+  { ex, route, dispatched, from, capture }: Relay,
   contentType: string,
-  capture: RequestCapture | null,
 ): Promise<void> {
   const { upstream } = dispatched;
   const { backend } = route;
@@ -242,23 +235,17 @@ async function relayWhole(
  * chunk by chunk, or a whole answer. Writes straight to the response; errors it throws are answered by
  * the pipeline.
  */
-export async function relayAnswer(
-  ex: ChatExchange,
-  route: ChatRoute,
-  dispatched: Dispatched,
-  from: Protocol,
-  redactor: Redactor,
-  capture: RequestCapture | null,
-): Promise<void> {
+export async function relayAnswer(relay: Relay): Promise<void> {
+  const { route, dispatched } = relay;
   const { upstream } = dispatched;
   if (upstream.status >= 400) {
-    await relayError(ex, route, dispatched, from, redactor, capture);
+    await relayError(relay);
     return;
   }
   const contentType = String(upstream.contentType ?? upstream.headers['content-type'] ?? '');
   if (route.stream && contentType.includes('text/event-stream')) {
-    relayStream(ex, route, dispatched, from, redactor, capture);
+    relayStream(relay);
     return;
   }
-  await relayWhole(ex, route, dispatched, from, contentType, capture);
+  await relayWhole(relay, contentType);
 }

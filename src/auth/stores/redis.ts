@@ -179,15 +179,7 @@ export class RedisBruteForceStore implements BruteForceStore {
 
   async recordFailure(clientKey: string, nowMs: number): Promise<FailureOutcome> {
     await this.connected();
-    const [failures, blockSeconds] = await this.client.bfFailure(
-      this.recordKey(clientKey),
-      ...this.indexKeys,
-      this.seqKey,
-      this.recordPrefix,
-      clientKey,
-      String(nowMs),
-      ...this.policyArgs,
-    );
+    const [failures, blockSeconds] = await this.client.bfFailure(...this.failureArgs(clientKey, nowMs));
     const outcome: FailureOutcome = { failures: Number(failures) };
     if (blockSeconds !== '') outcome.blockedForSeconds = Number(blockSeconds);
     return outcome;
@@ -196,13 +188,7 @@ export class RedisBruteForceStore implements BruteForceStore {
   async attempt(clientKey: string, nowMs: number, succeeded: boolean): Promise<AttemptResult> {
     await this.connected();
     const [state, a, b] = await this.client.bfAttempt(
-      this.recordKey(clientKey),
-      ...this.indexKeys,
-      this.seqKey,
-      this.recordPrefix,
-      clientKey,
-      String(nowMs),
-      ...this.policyArgs,
+      ...this.failureArgs(clientKey, nowMs),
       succeeded ? '1' : '0',
     );
     if (state === 'blocked') {
@@ -279,6 +265,21 @@ export class RedisBruteForceStore implements BruteForceStore {
       const reason = this.lastConnectionError ?? this.client.status;
       throw new Error(`not connected to Redis (${reason})`);
     }
+  }
+
+  /** KEYS and ARGV of the scripts built on FAILURE_LOGIC (see redis-scripts.ts). */
+  private failureArgs(clientKey: string, nowMs: number): [string, string, string, string, ...string[]] {
+    const [unblocked, blocked] = this.indexKeys;
+    return [
+      this.recordKey(clientKey),
+      unblocked,
+      blocked,
+      this.seqKey,
+      this.recordPrefix,
+      clientKey,
+      String(nowMs),
+      ...this.policyArgs,
+    ];
   }
 
   private recordKey(clientKey: string): string {
