@@ -6,7 +6,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
-import { errorEnvelope } from '../protocols/errors.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import type { BruteForceGuard, TrackedClient } from './brute-force.js';
 import { normalizeClientKey } from './client-address.js';
 

@@ -8,7 +8,7 @@ import type {
   RawRequestDefaultExpression,
 } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { errorEnvelope } from '../protocols/errors.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { protocolForPath, type Protocol } from '../protocols/types.js';
 import type { AttemptResult, BruteForceGuard, LocalGuard } from './brute-force.js';
 import type { FailureOutcome } from './stores/types.js';

@@ -8,7 +8,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
-import { errorEnvelope } from '../protocols/errors.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { KeySet, hashKey, weakKeyReason, weakKeyWarning, type KeyEntry } from './keys.js';
 
 export type ReloadResult = { ok: true; keys: number } | { ok: false; error: string };

@@ -1,4 +1,4 @@
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import { MAX_SSE_LINE_BYTES, sseLineTooLong } from '../protocols/sse.js';
 import { onCancel, type CancelSignal } from './cancel.js';
 import { silenceError, type UpstreamDeadlines, type WatchedCall } from './deadlines.js';

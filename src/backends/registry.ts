@@ -1,6 +1,6 @@
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { CustomBackendConfig, ProxyConfig } from '../config/schema.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../config/config-error.js';
 import { HttpBackend, type HttpBackendOptions } from './http-backend.js';
 import type { UpstreamHttp } from './http.js';
 import { MockBackend } from './mock.js';

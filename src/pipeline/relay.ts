@@ -1,8 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { CancelSignal } from '../backends/cancel.js';
 import type { UpstreamResponse } from '../backends/types.js';
-import { ProxyError } from '../errors.js';
-import { errorEnvelope } from '../protocols/errors.js';
+import { ProxyError } from '../proxy-error.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
 import { translateStream } from '../protocols/translate.js';
 import type { Protocol } from '../protocols/types.js';

@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { SseMessage } from './codec.js';
 
 /**

@@ -18,7 +18,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import type { BackendRegistry } from '../backends/registry.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../config/config-error.js';
 import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import { installClientAddress, type TrustedProxies } from '../auth/client-address.js';
@@ -27,7 +27,7 @@ import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
 import { ConnectionGuard } from './connections.js';
 import { corsOptionsFor, laneHeaders } from './cors.js';
-import { registerErrorHandling, sendProxyError } from './errors.js';
+import { registerErrorHandling, sendProxyError } from './failures.js';
 import { awaitContinue, continueIfAwaited } from './expect-continue.js';
 import { createHostCheck, misdirected, type HostCheck } from './host-check.js';
 import { registerRawJsonParser } from './raw-json.js';

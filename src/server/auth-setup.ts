@@ -11,7 +11,7 @@ import { KeyReloader, registerKeyReloadRoute } from '../auth/key-reloader.js';
 import { parseKeysFile, type KeyEntry } from '../auth/keys.js';
 import { FallbackBruteForceStore } from '../auth/stores/fallback.js';
 import { bruteForcePolicyOf } from '../auth/brute-force-policy.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../config/config-error.js';
 import { readYamlFile } from '../config/load.js';
 import { ConfigSchema, type ApiKeyEntry, type ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { bodyError } from './errors.js';
+import { bodyError } from './failures.js';
 import { nestedTooDeeply } from './json-depth.js';
 
 declare module 'fastify' {

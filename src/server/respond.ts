@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { ProxyError } from '../errors.js';
-import { errorEnvelope } from '../protocols/errors.js';
+import type { ProxyError } from '../proxy-error.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { protocolForPath } from '../protocols/types.js';
 import type { RequestState } from './state.js';
 
