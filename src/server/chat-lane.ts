@@ -17,7 +17,7 @@ import type { RequestState } from './state.js';
 
 /**
  * The chat lane: the one door for chat requests (POST to a chat route), on plain node:http in front of
- * Fastify — the hot path (README, Performance). It reads the client address, answers a draining server
+ * Fastify — the hot path (docs/performance.md). It reads the client address, answers a draining server
  * (503), checks Host (auth off) and authentication, reads and parses the body, and hands the request to the
  * chat pipeline (src/pipeline/), without Fastify's per-request machinery (request and reply objects, hook
  * runners, content-type parsers). A browser's request is served here too, with the CORS headers

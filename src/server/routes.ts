@@ -31,7 +31,7 @@ const chatBodyDoc = (required: string[]) =>
     additionalProperties: true,
   }) as const;
 
-/** The front-end route table (SPEC §5.1): one chat route and the model routes per protocol. */
+/** The front-end route table (README, Endpoints): one chat route and the model routes per protocol. */
 interface ChatRouteSpec {
   protocol: Protocol;
   /** Fastify's pattern; a trailing `*` makes a prefix route. */
