@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Memory benchmark (SPEC §7: RSS <= 120 MB after 100k requests, no growth across repeated runs).
-// Starts the mock upstream and the project proxy (auth on, log level info), sends batches of requests
+// Memory benchmark (docs/performance.md targets: RSS <= 120 MB after 100k requests, no growth across repeated
+// runs). Starts the mock upstream and the project proxy (auth on, log level info), sends batches of requests
 // (non-streaming, plus a tenth as many streaming) and reads the proxy's VmRSS after each batch.
 //
 // Run after `npm run build`: node bench/memory.mjs

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Redaction throughput over realistic chat payloads (SPEC §3; target >= 100 MB/s).
-// Run after `npm run build`: node bench/redaction.mjs [--seconds N]
+// Redaction throughput over realistic chat payloads (README, Key hygiene; target >= 100 MB/s,
+// docs/performance.md). Run after `npm run build`: node bench/redaction.mjs [--seconds N]
 import { randomBytes } from 'node:crypto';
 import { Redactor } from '../dist/redaction/redactor.js';
 

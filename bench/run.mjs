@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The project's benchmark (SPEC §7): the project proxy against a bare node:http + undici pass-through and
-// against the mock upstream itself, all measured in one run on one machine. See bench/README.md.
+// The project's benchmark (targets in docs/performance.md): the project proxy against a bare node:http +
+// undici pass-through and against the mock upstream itself, all measured in one run on one machine. See
+// bench/README.md.
 //
 // Run: npm run bench   (builds first)   or   node bench/run.mjs   (uses the existing dist/)
 import { spawn } from 'node:child_process';
@@ -94,7 +95,7 @@ async function startTargets(workDir) {
     logFile: path.join(workDir, 'project.log'),
     nodeArgs: config.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
   });
-  // The same proxy with the wire capture on (SPEC §7: capture may cost at most 30 % of throughput).
+  // The same proxy with the wire capture on (target: capture may cost at most 30 % of throughput).
   const captured = await startProject({
     upstreamOrigin: mock.origin,
     logFile: path.join(workDir, 'project-capture.log'),
@@ -182,7 +183,7 @@ async function warmUp(targets) {
 
 /**
  * Rounds of A B C A B C …, so drift (thermal, other load, GC state) hits every target alike. After each
- * round, the project's VmRSS and the requests it has served so far (SPEC §7: no growth across runs).
+ * round, the project's VmRSS and the requests it has served so far (target: no growth across runs).
  */
 async function measureRounds(targets, project) {
   const results = Object.fromEntries(
@@ -277,7 +278,7 @@ function reportMemory(rssByRound, rssAfterWarmup, processes) {
   if (!memory.enoughRequests) {
     console.log(
       `  NOTE: the project had served only ${fmt.count(memory.served)} requests when its RSS was read; ` +
-        `SPEC §7 reads it after ${fmt.count(RSS_MIN_REQUESTS)} (raise BENCH_DURATION or BENCH_ROUNDS)`,
+        `the target reads it after ${fmt.count(RSS_MIN_REQUESTS)} (raise BENCH_DURATION or BENCH_ROUNDS)`,
     );
   }
   return memory;
@@ -294,7 +295,7 @@ function printCpuProfiles(profileDir) {
   }
 }
 
-/** Every SPEC §7 row as `field=value(ok|MISS)`, plus the targets; and whether all were met. */
+/** Every target (docs/performance.md) as `field=value(ok|MISS)`, plus the targets; and whether all were met. */
 function summarise({ table, memory, redactionMBps, attack }) {
   const c1 = table[C1.id];
   const added = {

@@ -12,8 +12,8 @@ import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js
 import { rawExchange } from './reliability/support.js';
 
 /**
- * The canary test (SPEC §3): real traffic with canary secrets, then every byte the proxy wrote — stdout,
- * stderr, its log file, every capture file, every response body — is searched for them. Zero hits.
+ * The canary test (README, Key hygiene): real traffic with canary secrets, then every byte the proxy wrote —
+ * stdout, stderr, its log file, every capture file, every response body — is searched for them. Zero hits.
  * Run at debug and at trace level (where the HTTP server logs what it could not parse), with well-formed
  * traffic and with requests the proxy must refuse: broken HTTP, oversized headers, bad JSON, a body over
  * the limit.

@@ -4,10 +4,9 @@ import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstr
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 
 /**
- * The proxy has two doors for chat requests: the chat lane (plain node:http, the hot path: no Origin
- * header, a JSON body) and the Fastify routes (everything else, e.g. a browser's CORS request). Both must
- * answer alike. Each case is sent twice — without Origin (lane) and with one (Fastify) — and the answers
- * compared: status, body and every header but the per-request and CORS ones.
+ * The chat lane serves every chat request, a browser's (with Origin) as well as an SDK's. Both must be
+ * answered alike but for the CORS headers. Each case is sent twice — without Origin and with one — and the
+ * answers compared: status, body and every header but the per-request and CORS ones.
  */
 const PROXY_KEY = 'lane-parity-proxy-key-0123456789';
 const PROVIDER_KEY = 'sk-lane-parity-provider-abcdefghij';
@@ -135,7 +134,7 @@ const CASES: Case[] = [
   },
 ];
 
-describe('chat lane and Fastify routes answer alike', () => {
+describe('the chat lane answers alike with and without Origin', () => {
   let upstream: OpenAIUpstream;
   let proxy: ProxyProcess;
   let nextClient = 1;
@@ -185,14 +184,14 @@ describe('chat lane and Fastify routes answer alike', () => {
     const routed = await send(c, ORIGIN);
     expect(lane.status).toBe(c.status);
     expect(comparable(lane)).toEqual(comparable(routed));
-    // The browser's request got its CORS answer from Fastify; the lane adds what Fastify adds without Origin.
+    // CORS allows any origin here (auth on, no --cors-origin): '*' with Origin and without it.
     expect(routed.headers['access-control-allow-origin']).toBe('*');
     expect(lane.headers['access-control-allow-origin']).toBe('*');
     expect(lane.headers['x-request-id']).toBeTruthy();
     expect(Number(lane.headers['x-proxy-overhead-ms'])).toBeGreaterThanOrEqual(0);
   });
 
-  it('a blocked address gets the same 429 from both doors', async () => {
+  it('a blocked address gets the same 429 with and without Origin', async () => {
     const blocked = '203.0.113.77';
     const bad: Case = {
       name: 'bad',
@@ -217,7 +216,7 @@ describe('chat lane and Fastify routes answer alike', () => {
     expect(withoutCountdown(lane)).toEqual(withoutCountdown(routed));
   });
 
-  it('logs one access line per request from either door, with the client address from X-Forwarded-For', async () => {
+  it('logs one access line per request with and without Origin, with the client address from X-Forwarded-For', async () => {
     const c = CASES[0]!;
     await send(c, undefined, '192.0.2.10');
     await send(c, ORIGIN, '192.0.2.11');

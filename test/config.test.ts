@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../src/cli/program.js';
-import { ConfigError } from '../src/config/errors.js';
+import { ConfigError } from '../src/config/config-error.js';
 import { loadConfig } from '../src/config/load.js';
 import { ConfigSchema } from '../src/config/schema.js';
 import { SETTINGS, type SettingEntry } from '../src/config/settings.js';

@@ -3,8 +3,9 @@ import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js
 import { freePort, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 /**
- * Several real proxy processes sharing one real redis-server (SPEC §2.5.7). The replicas sit behind a
- * trusted reverse proxy (loopback), so each test speaks for its own client address via X-Forwarded-For.
+ * Several real proxy processes sharing one real redis-server (README, "Several replicas behind a reverse
+ * proxy"). The replicas sit behind a trusted reverse proxy (loopback), so each test speaks for its own client
+ * address via X-Forwarded-For.
  */
 const KEY = 'redis-e2e-proxy-key-0123456789';
 const BAD_KEY = 'redis-e2e-wrong-key-9876543210';

@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 
-/** Key rotation without a restart (SPEC §2.1) against the real CLI: keys file, YAML, SIGHUP, POST /admin/reload. */
+/**
+ * Key rotation without a restart (README, "Rotating proxy keys without a restart") against the real CLI: keys
+ * file, YAML, SIGHUP, POST /admin/reload.
+ */
 const OLD = 'rotation-old-key-0123456789abcdef';
 const NEW = 'rotation-new-key-fedcba9876543210';
 const YAML_KEY = 'rotation-yaml-key-00112233445566';

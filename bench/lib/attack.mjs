@@ -1,6 +1,6 @@
-// The attack scenario (SPEC §7 "under attack"): 1,000 addresses send bad keys at full speed while one
-// valid client sends normal traffic; the valid client's p99 must stay within 2× of its unloaded p99, and
-// the proxy's memory under the cap.
+// The attack scenario (docs/performance.md, the attack row): 1,000 addresses send bad keys at full speed
+// while one valid client sends normal traffic; the valid client's p99 must stay within 2× of its unloaded
+// p99, and the proxy's memory under the cap.
 //
 // A second project instance runs as if behind a reverse proxy (--trusted-proxy 127.0.0.1), so that each
 // request can name its client in X-Forwarded-For, with brute-force protection on (the default, passed

@@ -1,6 +1,6 @@
-// The attacker of the attack scenario (SPEC §7 "under attack", see attack.mjs): wrong keys at full speed,
-// each request from the next of N client addresses, named in X-Forwarded-For (the project trusts the
-// benchmark's 127.0.0.1 as a reverse proxy). It runs as its own child process so that its event loop and
+// The attacker of the attack scenario (the attack row of docs/performance.md, see attack.mjs): wrong keys at
+// full speed, each request from the next of N client addresses, named in X-Forwarded-For (the project trusts
+// the benchmark's 127.0.0.1 as a reverse proxy). It runs as its own child process so that its event loop and
 // CPU time are apart from the benchmark process, which measures the valid client's latency.
 //
 // IPC protocol (forked by processes.mjs startAttacker):

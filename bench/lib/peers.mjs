@@ -11,8 +11,9 @@ const PEERS_DIR = path.join(path.dirname(path.dirname(fileURLToPath(import.meta.
 const LOOPBACK_PRELOAD = fileURLToPath(new URL('./loopback-listen.mjs', import.meta.url));
 
 /**
- * Portkey's AI gateway, the TypeScript gateway SPEC §7 compares with, at the versions it names. It has no
- * host setting, so a preload binds it to 127.0.0.1; `--headless` and NODE_ENV=production leave its UI out.
+ * Portkey's AI gateway, the TypeScript gateway the performance targets compare with (docs/performance.md).
+ * It has no host setting, so a preload binds it to 127.0.0.1; `--headless` and NODE_ENV=production leave
+ * its UI out.
  */
 const PORTKEY = {
   name: 'portkey',

@@ -1,10 +1,10 @@
-// The memory targets of SPEC §7 (RSS <= 120 MB after 100k requests, no growth across repeated runs) and
-// how a series of RSS readings is judged against them, shared by run.mjs and memory.mjs.
+// The memory targets of docs/performance.md (RSS <= 120 MB after 100k requests, no growth across repeated
+// runs) and how a series of RSS readings is judged against them, shared by run.mjs and memory.mjs.
 
 export const RSS_TARGET_MB = 120;
 // RSS moves with GC timing; growth below this between the first and the last reading is noise.
 export const RSS_GROWTH_TOLERANCE_MB = 8;
-// SPEC §7 reads RSS after 100k requests: a reading taken earlier says less, and the output says so.
+// The target reads RSS after 100k requests: a reading taken earlier says less, and the output says so.
 export const RSS_MIN_REQUESTS = 100_000;
 
 /** Peak and growth (last − first) of RSS readings in MB, with a verdict for each. */

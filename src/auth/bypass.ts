@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-/** Paths reachable without a key by default (SPEC §2.4). */
+/** Paths reachable without a key by default (README, Authentication: Public endpoints). */
 export const DEFAULT_BYPASS_PATHS: readonly string[] = ['/health', '/docs', '/docs/*', '/openapi.json'];
 
 /** The public endpoints are read-only pages; other methods on the same paths still need a key. */
@@ -27,7 +27,7 @@ export function isCanonicalPath(path: string): boolean {
 }
 
 /**
- * Decides whether a request may skip authentication because of its path (SPEC §2.4). Patterns are exact
+ * Decides whether a request may skip authentication because of its path (README, Authentication: Public endpoints). Patterns are exact
  * paths or prefixes ending in `/*` (`/docs/*` matches `/docs/` and everything under it, not `/docs`).
  *
  * Instead of normalising the request path (and risking disagreement with the router about what
@@ -78,7 +78,7 @@ export class BypassMatcher {
 
 /**
  * A CORS pre-flight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. Browsers never attach
- * credentials to pre-flights, so they pass without a key (SPEC §2.4). The CORS plugin must answer them:
+ * credentials to pre-flights, so they pass without a key (README, Authentication: Public endpoints). The CORS plugin must answer them:
  * no route may treat an OPTIONS request as real work.
  */
 export function isCorsPreflight(method: string, headers: IncomingHttpHeaders): boolean {

@@ -2,11 +2,11 @@ import Fastify from 'fastify';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
 import { afterAll, describe, expect, it } from 'vitest';
+import { installClientAddress } from '../server/auth-hook.js';
 import {
   CidrMatcher,
   clientKeyFor,
   compileTrustProxy,
-  installClientAddress,
   normalizeClientKey,
   resolveClientAddress,
 } from './client-address.js';
@@ -383,7 +383,7 @@ describe('TrustedProxies.clientAddress', () => {
   });
 });
 
-describe('both doors give one address: resolveClientAddress and Fastify request.ip', () => {
+describe('one address for one request: resolveClientAddress and Fastify request.ip', () => {
   const trust = compileTrustProxy(['10.0.0.0/8']);
   const app = Fastify();
   installClientAddress(app, trust);

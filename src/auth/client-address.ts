@@ -1,11 +1,3 @@
-import type {
-  FastifyBaseLogger,
-  FastifyInstance,
-  FastifyRequest,
-  RawReplyDefaultExpression,
-  RawRequestDefaultExpression,
-  RawServerDefault,
-} from 'fastify';
 import ipaddr from 'ipaddr.js';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
@@ -87,7 +79,7 @@ function ipv6Prefix64(address: ipaddr.IPv6): string {
 }
 
 /**
- * The key under which brute-force protection counts a client (SPEC §2.5): an IPv4 address as is, an
+ * The key under which brute-force protection counts a client (README, Authentication: Brute-force protection): an IPv4 address as is, an
  * IPv4-mapped IPv6 address as its IPv4 address, any other IPv6 address as its /64 prefix, because one
  * subscriber usually owns a whole /64.
  */
@@ -113,7 +105,7 @@ export function normalizeClientKey(input: string): string | null {
   return isAddressOr64 ? ipv6Prefix64(address as ipaddr.IPv6) : null;
 }
 
-/** Membership test for a list of IPs and CIDRs, e.g. `--trusted-ip` (SPEC §2.5). */
+/** Membership test for a list of IPs and CIDRs, e.g. `--trusted-ip` (README, Authentication: Brute-force protection). */
 export class CidrMatcher {
   private readonly ranges: readonly Range[];
 
@@ -236,7 +228,7 @@ export interface ClientAddressLog {
 }
 
 /**
- * The reverse proxies of `--trusted-proxy` and the client behind them (SPEC §2.5).
+ * The reverse proxies of `--trusted-proxy` and the client behind them (README, Authentication: Brute-force protection).
  *
  * - Only a peer in the list is believed; an untrusted peer's forwarding headers change nothing.
  * - `X-Forwarded-For` when the peer sent one (not empty), else `Forwarded` (RFC 7239, its `for=` values).
@@ -335,25 +327,4 @@ export function compileTrustProxy(cidrs: readonly string[], log?: ClientAddressL
 export function resolveClientAddress(req: IncomingMessage, trustProxy: TrustedProxies | false): string {
   const peer = req.socket.remoteAddress ?? '';
   return trustProxy === false ? peer : trustProxy.clientAddress(peer, req.headers);
-}
-
-const CLIENT_ADDRESS = Symbol('clientAddress');
-
-/**
- * Makes Fastify's `request.ip` resolveClientAddress, worked out once per request, so that both doors (the
- * chat lane and Fastify) see one address for one request. Fastify's own `trustProxy` (proxy-addr) takes
- * X-Forwarded-For verbatim, with ports, brackets, any spelling, and never reads `Forwarded`: it must stay
- * off. Its default `ip` (the peer) is what resolveClientAddress gives without trusted proxies.
- */
-export function installClientAddress<Logger extends FastifyBaseLogger>(
-  app: FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>,
-  trustProxy: TrustedProxies | false,
-): void {
-  // With Fastify's trustProxy on, this throws (FST_ERR_DEC_ALREADY_PRESENT) rather than run beside it.
-  if (trustProxy === false) return;
-  app.decorateRequest('ip', {
-    getter(this: FastifyRequest & { [CLIENT_ADDRESS]?: string }): string {
-      return (this[CLIENT_ADDRESS] ??= resolveClientAddress(this.raw, trustProxy));
-    },
-  });
 }

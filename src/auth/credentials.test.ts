@@ -37,7 +37,7 @@ describe('extractCredential', () => {
     expect(extractCredential(headers, query)).toEqual(expected);
   });
 
-  it('takes the first present source in the order of SPEC §2.2', () => {
+  it('takes the first present source in the order README, Authentication gives', () => {
     const all = { authorization: 'Bearer a', 'x-api-key': 'b', 'x-goog-api-key': 'c' };
     expect(extractCredential(all, 'key=d')?.value).toBe('a');
     expect(extractCredential({ 'x-api-key': 'b', 'x-goog-api-key': 'c' }, 'key=d')?.value).toBe('b');

@@ -14,7 +14,7 @@ export interface PresentedCredential {
 const QUERY_PARAMETERS = ['key', 'api_key'] as const;
 
 /**
- * Finds the proxy key a request carries (SPEC §2.2): the first present of `Authorization: Bearer`,
+ * Finds the proxy key a request carries (README, Authentication): the first present of `Authorization: Bearer`,
  * `x-api-key`, `x-goog-api-key`, query `key` / `api_key`. `query` is the raw query string without `?`.
  *
  * `rawHeaders` (Node's `IncomingMessage.rawHeaders`) shows a credential header sent twice, which `headers`
@@ -67,7 +67,7 @@ function sameName(name: string, lower: string): boolean {
 }
 
 /**
- * The first credential header (in the order of SPEC §2.2) that `rawHeaders` holds more than once, or null.
+ * The first credential header (in the order README, Authentication gives) that `rawHeaders` holds more than once, or null.
  * One pass over the names, told apart by length first: on the hot path, for every request with a key.
  */
 function repeatedCredentialHeader(rawHeaders: readonly string[]): CredentialSource | null {

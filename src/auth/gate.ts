@@ -6,7 +6,7 @@ import { clientKeyFor, type CidrMatcher } from './client-address.js';
 import { extractCredential, type PresentedCredential } from './credentials.js';
 import type { KeySet } from './keys.js';
 
-/** What metrics and logs call a failed attempt (SPEC §2.6 `auth failures by reason`). */
+/** What metrics and logs call a failed attempt (README, Logs: `auth failures by reason`). */
 export type AuthFailureReason = 'missing' | 'invalid';
 
 export interface AuthLogger {
@@ -109,7 +109,7 @@ export function isRefusal(verdict: AuthVerdict): verdict is AuthRefusal {
 /** The gate's logic, apart from any HTTP framework: used by the Fastify hook and by the chat lane. */
 export interface AuthCheck {
   /**
-   * The full check (SPEC §2.3–2.5). Synchronous whenever it can be — a request that needs no key, no guard,
+   * The full check (README, Authentication). Synchronous whenever it can be — a request that needs no key, no guard,
    * or a guard whose records live in this process — so a valid request costs no microtask; a Promise for a
    * shared store (one atomic round trip) and for a held 429. Either way the check of an address and the
    * record of its attempt are one atomic step: the k-th failure is recorded before the (k+1)-th request
@@ -119,7 +119,7 @@ export interface AuthCheck {
 }
 
 /**
- * Authenticates requests (SPEC §2.3–2.5). Order: CORS pre-flight, bypass list, trusted IPs, block check (a
+ * Authenticates requests (README, Authentication). Order: CORS pre-flight, bypass list, trusted IPs, block check (a
  * blocked client gets 429 and its key is not looked at; with a shared store the key is verified first, in
  * constant time, so that check and record are one round trip — the answer is the same 429), then the key.
  */
@@ -130,7 +130,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   let lastStoreErrorLogMs = -Infinity;
 
   // A blocked attacker answered at once comes straight back: at full speed its refusals take the CPU that
-  // valid clients need (SPEC §7, under attack). Held on a timer, each of its connections costs almost nothing.
+  // valid clients need (docs/performance.md, the attack scenario). Held on a timer, each of its connections costs almost nothing.
   const blockedDelayMs = options.blockedDelayMs ?? 0;
   let held = 0;
   const refuseBlocked = (retryAfterSeconds: number): AuthVerdict | Promise<AuthVerdict> => {

@@ -50,7 +50,7 @@ function fingerprint(file: string): string {
 }
 
 /**
- * The proxy keys in use, swapped atomically on reload (SPEC §2.1 rotation). The gate reads `keys` on every
+ * The proxy keys in use, swapped atomically on reload (README, Deployment: rotating proxy keys). The gate reads `keys` on every
  * request, so a removed key stops working at the next request while requests already authenticated carry
  * on. A reload that fails — unreadable or malformed source, a key over 1 KiB, or no key left — keeps the
  * old keys and logs an ERROR naming the line or the key (never quoting a key). Weak keys (`weakKeyReason`)

@@ -128,7 +128,7 @@ export class KeySet {
 const KEYS_FILE_FORMAT = 'expected "name:key" or "name:sha256:<64 hex digits>"';
 
 /**
- * Parses a keys file (SPEC §2.1): one `name:key` or `name:sha256:<hex>` a line, `#` comments, blank lines.
+ * Parses a keys file (README, Authentication: Keys): one `name:key` or `name:sha256:<hex>` a line, `#` comments, blank lines.
  * Errors name the line number and never quote the line, since it may hold a key.
  */
 export function parseKeysFile(text: string): KeyEntry[] {

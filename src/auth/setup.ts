@@ -9,7 +9,7 @@ import { KeyReloader } from './key-reloader.js';
 import { parseKeysFile, type KeyEntry } from './keys.js';
 import { FallbackBruteForceStore } from './stores/fallback.js';
 import { bruteForcePolicyOf } from './brute-force-policy.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../config/config-error.js';
 import { readYamlFile } from '../config/load.js';
 import { ConfigSchema, type ApiKeyEntry, type ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
@@ -68,7 +68,7 @@ export interface KeySources {
 }
 
 /**
- * Every proxy key from every source (SPEC §2.1), each with the name that logs and captures show in its
+ * Every proxy key from every source (README, Authentication: Keys), each with the name that logs and captures show in its
  * place. Errors name the file and line, never a key. `onPlaintextInYaml` is told when the YAML holds a key
  * in plaintext, so the caller can warn (once).
  */

@@ -13,8 +13,8 @@ export interface WatchedCall {
  * The upstream timeouts of dispatched backend calls — no answer head, or no body bytes, for `timeoutMs` —
  * checked by one sweep over the calls in flight rather than by a timer per call. undici's own per-request
  * timers are objects kept in a list swept every half second, so under load each request's timers outlive
- * two young-generation collections and are promoted to the old generation: ~150 bytes per request that
- * only a full collection frees, which made a steadily loaded proxy's RSS climb (~3 MB per 20k requests).
+ * two young-generation collections and are promoted to the old generation, which only a full collection
+ * frees: a steadily loaded proxy's RSS climbed (docs/performance.md).
  *
  * A call expires between `timeoutMs` and `timeoutMs` plus two sweeps; a sweep comes every quarter of the
  * timeout, at most every second. The calls in flight are a list linked through the calls themselves: adding

@@ -1,4 +1,4 @@
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import { MAX_SSE_LINE_BYTES, sseLineTooLong } from '../protocols/sse.js';
 import { onCancel, type CancelSignal } from './cancel.js';
 import { silenceError, type UpstreamDeadlines, type WatchedCall } from './deadlines.js';
@@ -13,13 +13,12 @@ import type { StreamControl, StreamSink, UpstreamResponse } from './types.js';
 // calls the legacy callbacks; a controller-API handler is adapted to them by undici's UnwrapHandler
 // (lib/handler/unwrap-handler.js), which for every call allocates an adapter and a controller and decodes
 // all the answer's headers, and its trailers, into objects. Here the raw header buffers are kept and only
-// the content type is decoded (DispatchedResponse): decoding a typical backend head of 6–13 headers took
-// 3–8 µs on the development machine, several per cent of a proxied request's CPU at the throughput in
-// README.md ("Performance"). The controller API would add that cost and change nothing else: backpressure
-// (onData returning false, then the `resume` onHeaders gave), abort (the function onConnect gave) and the
-// deadlines (deadlines.ts) work the same either way. Migrate when undici's core calls the controller API
-// itself — the exact pin makes that upgrade a deliberate edit — keeping dispatch-answers.test.ts,
-// deadlines.test.ts and http.test.ts green.
+// the content type is decoded (DispatchedResponse): decoding every header of every answer is a cost of
+// several per cent of a proxied request's CPU (docs/performance.md). The controller API would add that
+// cost and change nothing else: backpressure (onData returning false, then the `resume` onHeaders gave),
+// abort (the function onConnect gave) and the deadlines (deadlines.ts) work the same either way. Migrate
+// when undici's core calls the controller API itself — the exact pin makes that upgrade a deliberate
+// edit — keeping dispatch-answers.test.ts, deadlines.test.ts and http.test.ts green.
 
 export const tooLarge = () =>
   new ProxyError(502, 'Backend answer is too large', { code: 'upstream_too_large' });
@@ -196,8 +195,8 @@ export class WholeAnswer implements WatchedCall {
 /**
  * A streamed call whose event stream goes to one consumer (`take`): chunks are handed to it as undici
  * reads them, with its backpressure passed back to the socket — no body stream, no pipe, no promise per
- * chunk (a body stream and a pipe cost about a quarter of a streamed request's CPU; README.md,
- * "Performance"). An answer that is not a 2xx event stream (an error, a JSON body) is read whole instead,
+ * chunk (a body stream and a pipe cost about a quarter of a streamed request's CPU; docs/performance.md).
+ * An answer that is not a 2xx event stream (an error, a JSON body) is read whole instead,
  * as WholeAnswer does.
  */
 export class StreamingAnswer extends WholeAnswer {

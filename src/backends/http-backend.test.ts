@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicUpstream, type MockUpstream } from '../../test/helpers/anthropic-upstream.js';
 import { startGeminiUpstream } from '../../test/helpers/gemini-upstream.js';
 import { startOpenAIUpstream, type OpenAIUpstream } from '../../test/helpers/openai-upstream.js';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import { HttpBackend } from './http-backend.js';
 import { readText, UpstreamHttp } from './http.js';
 import { HTTP_PROFILES } from './profiles.js';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import { Cancellation } from './cancel.js';
 import { readBytes, readText, UpstreamHttp } from './http.js';
 

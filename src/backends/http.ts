@@ -3,7 +3,7 @@ import { Pool, poolRequest, UNDICI_BODY_TIMEOUT, UNDICI_HEADERS_TIMEOUT } from '
 import type { CancelSignal } from './cancel.js';
 import { UpstreamDeadlines } from './deadlines.js';
 import { StreamingAnswer, tooLarge, WholeAnswer } from './dispatch-answers.js';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { UpstreamResponse } from './types.js';
 
 export interface HttpSettings {

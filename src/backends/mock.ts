@@ -34,8 +34,9 @@ function pieces(text: string): string[] {
 }
 
 /**
- * The embedded backend (SPEC §5.3): answers in-process, with no network and no key, by echoing the last
- * user message. It speaks the OpenAI wire format; other front-ends reach it through translation.
+ * The embedded `mock` backend (README, Quick start): answers in-process, with no network and no key, by
+ * echoing the last user message. It speaks the OpenAI wire format; other front-ends reach it through
+ * translation.
  */
 export class MockBackend implements Backend {
   readonly name = 'mock';

@@ -1,6 +1,6 @@
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { CustomBackendConfig, ProxyConfig } from '../config/schema.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../config/config-error.js';
 import { HttpBackend, type HttpBackendOptions } from './http-backend.js';
 import type { UpstreamHttp } from './http.js';
 import { MockBackend } from './mock.js';
@@ -16,7 +16,7 @@ interface BuiltinBackend {
   defaultBaseUrl: string;
 }
 
-/** SPEC §5.2: the backends every install knows, with the env vars that configure them. */
+/** The backends every install knows, with the env vars that configure them (README, "Using it"). */
 export const BUILTIN_BACKENDS: readonly BuiltinBackend[] = [
   {
     name: 'openai',
@@ -54,7 +54,7 @@ export interface ResolvedRoute {
   model: string;
 }
 
-/** Knows every backend by name and picks one for a request's model (SPEC §5.2). */
+/** Knows every backend by name and picks one for a request's model (README, "With a real provider"). */
 export class BackendRegistry {
   private readonly byName = new Map<string, Backend>();
   readonly defaultBackend: Backend;

@@ -1,6 +1,6 @@
 // The parts of undici the proxy uses — a connection pool and its request API — loaded on their own. The
 // package's entry point also loads fetch, WebSocket, caches, interceptors, mocks…: about 8 MB more resident
-// memory for code the proxy never runs (README.md, "Performance": RSS ≤ 120 MB).
+// memory for code the proxy never runs (docs/performance.md: RSS ≤ 120 MB).
 // `undici/lib/...` is not undici's public API: its paths and exports may change in any release, patch
 // releases included, so package.json pins undici to one exact version (not a ^ range) and an upgrade is a
 // deliberate edit that runs the tests against the new paths. A wrong path fails every test at once.

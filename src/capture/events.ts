@@ -1,7 +1,7 @@
 import type { HeaderValue, RedactedHeaders, Redactor } from '../redaction/redactor.js';
 import { StreamRedactor } from '../redaction/stream.js';
 
-/** Where an event sits on the wire (SPEC §4). */
+/** Where an event sits on the wire (README, Wire capture: the directions). */
 export type CaptureDirection =
   | 'inbound_request' // client → proxy
   | 'outbound_request' // proxy → backend
@@ -30,7 +30,7 @@ export interface CaptureEvent {
   readonly metadata?: Record<string, unknown>;
 }
 
-/** The fields every event of one request shares (SPEC §4), serialised once per request. */
+/** The fields every event of one request shares (README, Wire capture), serialised once per request. */
 export type SharedFields = Pick<CaptureEvent, 'request_id' | 'client' | 'backend' | 'model' | 'key_name'>;
 
 /** What a caller supplies for one event: headers not yet redacted, the payload as a value. */
@@ -158,7 +158,7 @@ export class RequestRecorder {
 
   /**
    * `id`: `"request_id":…` — only the direction comes between it and `rest`
-   * (`,"client":…,"backend":…,"model":…,"key_name":…`), as SPEC §4 orders them.
+   * (`,"client":…,"backend":…,"model":…,"key_name":…`), in the order README "Wire capture" lists them.
    */
   constructor(
     private readonly getRedactor: () => Redactor,

@@ -29,10 +29,10 @@ interface Batch {
 }
 
 /**
- * The wire-capture file (SPEC §4) written by a worker thread: the proxy's event loop only stamps each event
- * and queues its line; redacting the lines, batching, writing and rotating the file happen in the worker
- * (a {@link CaptureWriter} there), on another core. Capture is the heaviest per-request work the proxy can
- * be asked for, and this keeps it out of the path that serves clients.
+ * The wire-capture file (README, Wire capture) written by a worker thread: the proxy's event loop only stamps
+ * each event and queues its line; redacting the lines, batching, writing and rotating the file happen in the
+ * worker (a {@link CaptureWriter} there), on another core. Capture is the heaviest per-request work the proxy
+ * can be asked for, and this keeps it out of the path that serves clients.
  *
  * Lines cross to the worker unredacted, a few milliseconds' worth at a time, each with the secrets of the
  * redactor they were recorded under (a key rotated between two events applies from the second on). They are

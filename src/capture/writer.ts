@@ -55,8 +55,8 @@ const SCRATCH_KEPT_BYTES = 1024 * 1024;
 const QUEUE_COMPACT_AT = 1024;
 
 /**
- * The wire-capture file (SPEC §4): JSON Lines, written in the background so that capture never slows or
- * fails client traffic.
+ * The wire-capture file (README, Wire capture): JSON Lines, written in the background so that capture never
+ * slows or fails client traffic.
  *
  * `write` stamps, serialises and enqueues synchronously and returns; it never blocks or throws. When the
  * queue is over its bound (a slow or full disk), the entry is dropped and counted instead. One background

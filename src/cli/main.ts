@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { generateProxyKey } from '../auth/keys.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../config/config-error.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { ConfigSchema } from '../config/schema.js';
 import { installFatalHandlers, UNREDACTED_ERROR_WITHHELD } from '../observability/fatal.js';

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseSettingValue } from '../config/parse.js';
 import { CONFIG_FILE_SETTING, EXTRA_ENV_HELP, HELP_GROUPS, type SettingMeta } from '../config/schema.js';
 import { SETTINGS } from '../config/settings.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../config/config-error.js';
 import { PACKAGE_VERSION } from '../package-version.js';
 
 export interface ParsedCli {

@@ -7,9 +7,9 @@ import v8 from 'node:v8';
  * dist/cli/main.js`, a container) gets it without node flags.
  *
  * Why: under load V8 doubles the new space up to 2 × 16 MB, which on its own is most of the memory the
- * proxy gains over its idle size (SPEC §7: RSS ≤ 120 MB after 100k requests). Measured in A/B runs of the
- * benchmark's load, 8 MB semi-spaces keep RSS ~15 MB lower at no measurable throughput cost, while 1–2 MB
- * cost ~10 % throughput — so a cap, not a fixed small size.
+ * proxy gains over its idle size, and the memory target is RSS ≤ 120 MB under load. 8 MB semi-spaces keep
+ * RSS well below that at no measurable throughput cost, while much smaller ones cost throughput — so a cap,
+ * not a fixed small size (measurements in docs/performance.md).
  *
  * How: `--max-semi-space-size` is read only when the heap is set up, but the growth factor is read each
  * time the new space grows. After every garbage collection the factor is set to 1 (no growth) once the

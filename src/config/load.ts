@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError } from './config-error.js';
 import { parseSettingValue } from './parse.js';
 import { ConfigSchema, type ProxyConfig } from './schema.js';
 import { SETTINGS, settingAt } from './settings.js';

@@ -1,4 +1,4 @@
-import { ConfigError } from './errors.js';
+import { ConfigError } from './config-error.js';
 import type { SettingKind } from './schema.js';
 
 const TRUE = new Set(['1', 'true', 'yes', 'on']);

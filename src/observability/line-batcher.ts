@@ -28,9 +28,8 @@ function flushAllOnExit(): void {
 /**
  * Log lines gathered and handed to the destination in batches. The asynchronous destination writes each
  * hand-over from the thread pool: one line at a time, that is a write and a worker wake-up per request
- * under load — measured as one futex call per request on the bench's streaming run. Batched, it is one
- * per `maxBytes` of lines. A quiet proxy's line waits at most `maxDelayMs`; at exit, `process.exit()`
- * included, nothing waits.
+ * under load. Batched, it is one per `maxBytes` of lines (docs/performance.md). A quiet proxy's line waits
+ * at most `maxDelayMs`; at exit, `process.exit()` included, nothing waits.
  */
 export class LineBatcher {
   private pending = '';

@@ -2,7 +2,7 @@ import type * as Prom from 'prom-client';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom-lean.js';
 import { RequestStats } from './request-stats.js';
 
-/** Every metric the proxy exports on /metrics (SPEC §2.6), created once per server. */
+/** Every metric the proxy exports on /metrics (README, Endpoints), created once per server. */
 export class ProxyMetrics {
   readonly registry = new Registry();
   /** Requests answered (`llm_proxy_requests_total`) and their durations, counted without prom-client. */

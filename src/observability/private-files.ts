@@ -1,6 +1,6 @@
 import { constants, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../config/config-error.js';
 
 // Log and capture files hold what clients and backends said (redacted, but still private), the keys file
 // holds keys: they are created readable by the proxy's user only, never written through a symbolic link

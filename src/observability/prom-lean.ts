@@ -1,6 +1,6 @@
 // The parts of prom-client the proxy uses, loaded on their own. Its entry point also loads the Pushgateway,
 // cluster aggregation and, through its CPU metric, @opentelemetry/api: ~4 MB of resident memory for code
-// the proxy never runs (README.md, "Performance": RSS ≤ 120 MB).
+// the proxy never runs (docs/performance.md: RSS ≤ 120 MB).
 // `prom-client/lib/...` is not prom-client's public API: its paths and exports may change in any release,
 // so package.json pins prom-client to one exact version (not a ^ range) and an upgrade is a deliberate
 // edit that runs the tests against the new paths. A wrong path fails every test at once.

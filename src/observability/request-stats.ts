@@ -1,8 +1,8 @@
 /**
  * Request counts and durations, kept as plain numbers on the request path and turned into Prometheus
  * samples only when /metrics is scraped. prom-client's labelled metrics validate and hash their labels on
- * every call — about 1.5 µs a request on the hot path — for series whose labels come from the route table
- * and the backend names and never change.
+ * every call, a cost on the hot path, for series whose labels come from the route table and the backend
+ * names and never change (docs/performance.md).
  *
  * The two metrics are registered in a prom-client registry as objects of its metric shape (name, help,
  * type, `get`), so /metrics prints them exactly as a prom-client Counter and Histogram would.

@@ -1,7 +1,7 @@
 import type { BackendRegistry } from '../backends/registry.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import type { Redactor } from '../redaction/redactor.js';
-import { answerFailure } from '../server/errors.js';
+import { answerFailure } from '../server/failures.js';
 import { dispatch } from './dispatch.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';

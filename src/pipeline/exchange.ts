@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Responder } from '../server/respond.js';
 
 /**
- * One chat request as the pipeline sees it, whichever server path took it: the chat lane (plain node:http,
- * the hot path) or a Fastify route (requests the lane leaves to Fastify, e.g. CORS ones).
+ * One chat request as the pipeline sees it, as the chat lane (src/server/chat-lane.ts) hands it over: the
+ * response to write to, and the request read, authenticated and parsed.
  */
 export interface ChatExchange extends Responder {
   readonly method: string;
@@ -15,6 +15,6 @@ export interface ChatExchange extends Responder {
   readonly body: unknown;
   /** The JSON body exactly as received, so an unchanged body is forwarded without re-serialising. */
   readonly rawBody: string | undefined;
-  /** The same body as the bytes received, when the server path kept them: forwarded without encoding. */
+  /** The same body as the bytes received: forwarded without encoding. */
   readonly rawBytes?: Buffer | undefined;
 }

@@ -1,4 +1,4 @@
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { Protocol } from '../protocols/types.js';
 
 /** Where a front-end finds the model and the stream flag: in the body, or (Gemini) in the path. */

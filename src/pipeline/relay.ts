@@ -1,8 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { CancelSignal } from '../backends/cancel.js';
 import type { UpstreamResponse } from '../backends/types.js';
-import { ProxyError } from '../errors.js';
-import { errorEnvelope } from '../protocols/errors.js';
+import { ProxyError } from '../proxy-error.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
 import { translateStream } from '../protocols/translate.js';
 import type { Protocol } from '../protocols/types.js';
@@ -129,7 +129,7 @@ const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
  * or take whitespace. What goes wrong in practice — an HTML or plain-text page from a wrong base URL, a
  * proxy's error page, an empty or cut-off body — fails it, so a client's SDK is not handed a 200 it
  * cannot read. A full parse would also catch a backend writing broken JSON inside the braces, at the price
- * of parsing every answer (and building its object tree) only to throw it away: SPEC §7's budget.
+ * of parsing every answer (and building its object tree) only to throw it away (docs/performance.md).
  */
 export function isJsonObject(bytes: Uint8Array): boolean {
   let first = 0;

@@ -1,6 +1,6 @@
 import type { BackendRegistry } from '../backends/registry.js';
 import type { Backend } from '../backends/types.js';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
 

@@ -1,6 +1,6 @@
 import { upstreamFailure } from '../backends/http.js';
 import type { CancelSignal } from '../backends/cancel.js';
-import type { ProxyError } from '../errors.js';
+import type { ProxyError } from '../proxy-error.js';
 import { codecs } from '../protocols/registry.js';
 import type { Protocol } from '../protocols/types.js';
 

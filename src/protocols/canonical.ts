@@ -3,7 +3,7 @@
  * translation at 2N mappings instead of N×N converters. Anything a protocol can say that this model cannot
  * hold is rejected by the decoder with a 400 naming the field, never dropped.
  */
-import type { ErrorInfo } from './errors.js';
+import type { ErrorInfo } from './error-envelopes.js';
 
 export type Role = 'user' | 'assistant' | 'tool';
 

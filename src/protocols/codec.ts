@@ -1,5 +1,5 @@
 import type { ChatRequest, ChatResponse, ModelInfo, StreamEvent } from './canonical.js';
-import type { ErrorInfo } from './errors.js';
+import type { ErrorInfo } from './error-envelopes.js';
 
 /** One parsed server-sent event. */
 export interface SseMessage {

@@ -17,7 +17,7 @@ import { HttpBackend } from '../backends/http-backend.js';
 import { readText, UpstreamHttp } from '../backends/http.js';
 import { HTTP_PROFILES } from '../backends/profiles.js';
 import type { Backend } from '../backends/types.js';
-import { errorEnvelope } from './errors.js';
+import { errorEnvelope } from './error-envelopes.js';
 import { codecs } from './registry.js';
 import { translateStream } from './translate.js';
 import type { Protocol } from './types.js';

@@ -1,7 +1,7 @@
 /** Small helpers every codec uses: strict field reading that fails with a 400 naming the field. */
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { StopReason } from './canonical.js';
-import type { ErrorInfo } from './errors.js';
+import type { ErrorInfo } from './error-envelopes.js';
 
 export type Json = Record<string, unknown>;
 

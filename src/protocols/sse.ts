@@ -1,10 +1,10 @@
 import { createParser } from 'eventsource-parser';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { SseMessage } from './codec.js';
 
 /**
- * The longest SSE line, and the most text of one event, a backend may send (README "Timeouts that protect
- * the proxy"): real events are a few KB. A backend that sends an endless line (or an endless event) would
+ * The longest SSE line, and the most text of one event, a backend may send (docs/reliability.md, "Timeouts
+ * that protect the proxy"): real events are a few KB. A backend that sends an endless line (or an endless event) would
  * otherwise grow the parser's buffer, or the client's, without bound; past this the stream ends with the
  * protocol's error event and the backend request is aborted.
  */

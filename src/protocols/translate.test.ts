@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import { translateStream } from './translate.js';
 import { ARGS, TEXT, TRANSCRIPTS, chunked, decodeSseText, reassemble } from './testing/fixtures.js';
 import type { Protocol } from './types.js';

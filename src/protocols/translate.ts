@@ -1,7 +1,7 @@
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { StreamEvent } from './canonical.js';
 import type { ProtocolCodec } from './codec.js';
-import type { ErrorInfo } from './errors.js';
+import type { ErrorInfo } from './error-envelopes.js';
 import { codecs as defaultCodecs } from './registry.js';
 import { parseSse } from './sse.js';
 import type { Protocol } from './types.js';

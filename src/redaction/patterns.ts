@@ -24,7 +24,7 @@ export function isMaskableShortSecret(secret: string): boolean {
   return secret.length > 0 && secret.length < MIN_EXACT_SECRET_LENGTH && !JSON_STRUCTURAL.test(secret);
 }
 
-/** Replaces configured secrets in prompts bound for a backend (SPEC §3). */
+/** Replaces configured secrets in prompts bound for a backend (README, Key hygiene). */
 export const PROMPT_SECRET_REPLACEMENT = '(API_KEY_HAS_BEEN_REDACTED)';
 
 /** Most specific first: the first prefix a secret starts with decides its mask. */

@@ -44,9 +44,9 @@ function maskHeaderValue(lower: string, value: string | string[] | number): stri
  * secrets: no secret is ever put whole into a regular expression (V8 refuses a literal of ~32 K characters,
  * and its error message would quote the secret).
  *
- * Secrets: each configured value (proxy keys, provider keys) plus the key formats of SPEC §3 (`sk-proj-`,
- * `sk-ant-`, `sk-or-`, `sk-`, `AIza`, the token after `Bearer`), `?key=` style query parameters and
- * credential headers inside JSON text.
+ * Secrets: each configured value (proxy keys, provider keys) plus the key formats of README "Key hygiene"
+ * (`sk-proj-`, `sk-ant-`, `sk-or-`, `sk-`, `AIza`, the token after `Bearer`), `?key=` style query parameters
+ * and credential headers inside JSON text.
  *
  * A configured value of {@link MIN_EXACT_SECRET_LENGTH} (4) characters or more is redacted wherever it occurs,
  * however common the word — a configured key is a secret first. Each is also matched in its JSON-escaped and
@@ -394,7 +394,7 @@ function replaceInStrings(value: unknown, replace: (text: string) => string): un
   return copy ?? value;
 }
 
-/** Env vars whose values are secrets (SPEC §3): `*_API_KEY`, `*_API_KEY_<n>`, `*AUTH_TOKEN`. */
+/** Env vars whose values are secrets (README, Key hygiene): `*_API_KEY`, `*_API_KEY_<n>`, `*AUTH_TOKEN`. */
 const SECRET_ENV_NAME = /(?:^|_)API_KEY(?:_\d+)?$|(?:^|_)AUTH_TOKEN$/;
 /** Env vars holding comma-separated secrets. */
 const SECRET_LIST_ENV_NAMES = ['API_KEYS'] as const;

@@ -63,7 +63,7 @@ function optional(name: string, value: string | undefined): string {
 /**
  * The access line as pino writes it at level info (`base` off, `msg` last), built by a template: pino's
  * generic serialiser walks the object, checks serialisers and escapes each value, a measurable share of a
- * proxied request's cost (SPEC §7). A test holds the two to the same output.
+ * proxied request's cost (docs/performance.md). A test holds the two to the same output.
  */
 export function formatAccessLine(fields: AccessFields, time: number): string {
   return (

@@ -6,7 +6,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
-import { errorEnvelope } from '../protocols/errors.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import type { BruteForceGuard, TrackedClient } from '../auth/brute-force.js';
 import { normalizeClientKey } from '../auth/client-address.js';
 import type { KeyReloader } from '../auth/key-reloader.js';
@@ -41,7 +41,7 @@ function parseLimit(text: unknown): number | null {
 }
 
 /**
- * Operator endpoints for brute-force protection (SPEC §2.6). They sit behind the auth gate like every
+ * Operator endpoints for brute-force protection (README, Authentication). They sit behind the auth gate like every
  * other route; the gate is installed globally by the server.
  *
  * - `GET /admin/auth/blocks[?limit=N]`: tracked and blocked clients (the `limit` newest of each, default

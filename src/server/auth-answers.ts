@@ -1,5 +1,5 @@
 import type { AuthRefusal, FailureKind } from '../auth/gate.js';
-import { errorEnvelope } from '../protocols/errors.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import type { Protocol } from '../protocols/types.js';
 import { protocolForPath } from './route-table.js';
 

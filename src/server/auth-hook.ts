@@ -15,6 +15,7 @@ import {
   type AuthRefusal,
   type AuthVerdict,
 } from '../auth/gate.js';
+import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { renderRefusal } from './auth-answers.js';
 
 declare module 'fastify' {
@@ -82,4 +83,25 @@ export function createAuthGate(
   options: AuthGateOptions,
 ): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
   return fastifyAuthHook(createAuthCheck(options));
+}
+
+const CLIENT_ADDRESS = Symbol('clientAddress');
+
+/**
+ * Makes Fastify's `request.ip` resolveClientAddress, worked out once per request, so that the chat lane
+ * and Fastify's routes see one address for one request. Fastify's own `trustProxy` (proxy-addr) takes
+ * X-Forwarded-For verbatim, with ports, brackets, any spelling, and never reads `Forwarded`: it must stay
+ * off. Its default `ip` (the peer) is what resolveClientAddress gives without trusted proxies.
+ */
+export function installClientAddress<Logger extends FastifyBaseLogger>(
+  app: FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>,
+  trustProxy: TrustedProxies | false,
+): void {
+  // With Fastify's trustProxy on, this throws (FST_ERR_DEC_ALREADY_PRESENT) rather than run beside it.
+  if (trustProxy === false) return;
+  app.decorateRequest('ip', {
+    getter(this: FastifyRequest & { [CLIENT_ADDRESS]?: string }): string {
+      return (this[CLIENT_ADDRESS] ??= resolveClientAddress(this.raw, trustProxy));
+    },
+  });
 }

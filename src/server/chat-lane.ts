@@ -3,11 +3,11 @@ import { performance } from 'node:perf_hooks';
 import secureJson from 'secure-json-parse';
 import { isRefusal, type AuthCheck, type AuthRefusal, type AuthSubject } from '../auth/gate.js';
 import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import type { AccessRecorder } from './access-log.js';
 import { renderRefusal } from './auth-answers.js';
 import type { LaneHeaders } from './cors.js';
-import { answerFailure, bodyError } from './errors.js';
+import { answerFailure, bodyError } from './failures.js';
 import { continueIfAwaited } from './expect-continue.js';
 import { misdirected, type HostCheck } from './host-check.js';
 import { nestedTooDeeply } from './json-depth.js';
@@ -18,7 +18,7 @@ import type { RequestState } from './state.js';
 
 /**
  * The chat lane: the one door for chat requests (POST to a chat route), on plain node:http in front of
- * Fastify — the hot path (README, Performance). It reads the client address, answers a draining server
+ * Fastify — the hot path (docs/performance.md). It reads the client address, answers a draining server
  * (503), checks Host (auth off) and authentication, reads and parses the body, and hands the request to the
  * chat pipeline (src/pipeline/), without Fastify's per-request machinery (request and reply objects, hook
  * runners, content-type parsers). A browser's request is served here too, with the CORS headers

@@ -3,8 +3,8 @@ import type { Socket } from 'node:net';
 import { clientKeyFor } from '../auth/client-address.js';
 
 /**
- * Per-connection bounds in front of both doors (the chat lane and Fastify), so that one client's
- * connection cannot make the proxy do unbounded work (README, Authentication: brute-force protection):
+ * Per-connection bounds in front of every request, before the chat lane or Fastify sees it, so that one
+ * client's connection cannot make the proxy do unbounded work (README, "Brute-force protection"):
  *
  * - **Requests in flight per connection.** Node's parser hands over every request of one socket read at
  *   once: a single write of 1,000 pipelined requests would otherwise start 1,000 pieces of work. Beyond
@@ -21,7 +21,7 @@ import { clientKeyFor } from '../auth/client-address.js';
 export interface ConnectionGuardOptions {
   /** Requests of one connection handled at once (default 8). */
   maxInFlight?: number;
-  /** Requests of one connection waiting behind those; more closes the connection (default 256). */
+  /** Requests of one connection waiting behind those; more closes the connection (default 4,096). */
   maxQueued?: number;
   /** True for a peer whose requests are relayed for other clients (a trusted proxy): never closed for one. */
   isTrustedPeer: (address: string) => boolean;

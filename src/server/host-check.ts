@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 
 /**
  * With authentication off nothing but the network guards the provider keys, and a web page can reach a

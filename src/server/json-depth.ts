@@ -1,6 +1,6 @@
 /**
- * The deepest nesting of arrays and objects a request body may have (README "Timeouts that protect the
- * proxy"). JSON.parse copes with any depth, but the proxy walks bodies recursively (prompt redaction,
+ * The deepest nesting of arrays and objects a request body may have (docs/reliability.md, "Timeouts that
+ * protect the proxy"). JSON.parse copes with any depth, but the proxy walks bodies recursively (prompt redaction,
  * translation, re-serialising), and a body thousands of levels deep would overflow the stack there. No real
  * chat request comes near this: tool schemas, the deepest part of one, are a few dozen levels at most.
  */

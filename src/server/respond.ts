@@ -1,19 +1,19 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { ProxyError } from '../errors.js';
-import { errorEnvelope } from '../protocols/errors.js';
+import type { ProxyError } from '../proxy-error.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { protocolForPath } from './route-table.js';
 import type { RequestState } from './state.js';
 
-/** Constant security headers on every response (SPEC §2.3, §6.5). */
+/** Constant security headers on every response (docs/reliability.md, the "Security headers and TLS" row). */
 export const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
 } as const;
 
 /**
- * Where an answer goes when the chat pipeline writes it straight to the socket (the chat lane, or a Fastify
- * route that handed its reply over).
+ * Where an answer goes when the chat lane or the chat pipeline writes it straight to the response, without
+ * Fastify.
  */
 export interface Responder {
   readonly res: ServerResponse;
@@ -35,8 +35,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * The head of an answer: the base headers, the request id, then `extra` (which may replace them), then the
- * overhead. Built with plain loops into a fresh object: object spread here measured ~30 µs slower per
- * request in an A/B run under the bench's load.
+ * overhead. Built with plain loops into a fresh object, not object spread, which costs more on this path
+ * (docs/performance.md).
  */
 export function responseHead(
   to: Responder,

@@ -63,7 +63,7 @@ const schemes = fc.constantFrom(
 );
 const separators = fc.constantFrom(' ', '  ', '\t', '', ':', '=');
 
-/** The one acceptance rule for `Authorization` (SPEC §2.2): `Bearer <key>`, scheme in any case. */
+/** The one acceptance rule for `Authorization` (README, Authentication): `Bearer <key>`, scheme in any case. */
 const acceptedAuthorization = new RegExp(`^[ \\t]*[Bb][Ee][Aa][Rr][Ee][Rr][ \\t]+${KEY}[ \\t]*$`);
 
 describe('hostile credentials against the real server', () => {

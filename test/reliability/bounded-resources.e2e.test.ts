@@ -62,7 +62,7 @@ describe('bounded resources', () => {
       body,
     });
 
-  it('refuses a body nested deeper than 128 levels with 400, through both doors and in each envelope', async () => {
+  it('refuses a body nested deeper than 128 levels with 400, with and without Origin, in each envelope', async () => {
     // Built as text: a test that parsed or stringified 100,000 levels would overflow its own stack.
     const deep = (depth: number) =>
       `{"model":"m","messages":[{"role":"user","content":"x"}],"extra":${'['.repeat(depth)}${']'.repeat(depth)}}`;
@@ -146,7 +146,7 @@ describe('bounded resources', () => {
     }
   });
 
-  it('answers Expect: 100-continue only after authentication, on the chat lane and on Fastify routes', async () => {
+  it('answers Expect: 100-continue only after authentication, with and without Origin', async () => {
     const body = JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'continued' }] });
     for (const origin of ['', 'origin: https://ui.example\r\n']) {
       for (const credentials of ['authorization: Bearer wrong-key-0123456789\r\n', '']) {

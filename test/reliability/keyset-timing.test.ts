@@ -1,10 +1,11 @@
 /**
- * The key comparison must take the same time however much of a guess is right (SPEC §2.1). Wall-clock
- * thresholds would flake on a loaded machine, so this compares *distributions*: many interleaved, randomly
- * ordered samples of two candidates, judged by a rank statistic (the probability that one candidate's
- * sample is slower than the other's; 0.5 means indistinguishable) and by the ratio of medians, both with
- * generous bounds. Load hits both candidates alike, so it widens the noise but does not bias the result.
- * The same harness run on a deliberately leaky comparison shows the test can see a real leak.
+ * The key comparison must take the same time however much of a guess is right (README, Keys: compared in
+ * constant time). Wall-clock thresholds would flake on a loaded machine, so this compares *distributions*:
+ * many interleaved, randomly ordered samples of two candidates, judged by a rank statistic (the probability
+ * that one candidate's sample is slower than the other's; 0.5 means indistinguishable) and by the ratio of
+ * medians, both with generous bounds. Load hits both candidates alike, so it widens the noise but does not
+ * bias the result. The same harness run on a deliberately leaky comparison shows the test can see a real
+ * leak.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

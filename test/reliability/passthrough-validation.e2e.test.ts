@@ -4,7 +4,7 @@
  * stream that stops before its finish marker or holds no JSON, must give the client a 502 in its envelope
  * (whole answers) or a final error event (streams), as it does when the protocols differ
  * (upstream-faults.e2e.test.ts). Whole answers are checked for the braces of an object, not parsed
- * (isJsonObject in src/server/proxy.ts says why).
+ * (isJsonObject in src/pipeline/relay.ts says why).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';

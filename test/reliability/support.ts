@@ -80,7 +80,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The protocol's error envelope, or null when `body` is not one (SPEC §2.3). */
+/** The protocol's error envelope, or null when `body` is not one (README, Endpoints). */
 export function envelopeMessage(front: Front, body: unknown): string | null {
   if (!isRecord(body) || !isRecord(body.error)) return null;
   const error = body.error;

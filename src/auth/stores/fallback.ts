@@ -32,7 +32,7 @@ export interface FallbackStoreOptions {
   now?: () => number;
   /** How often to check whether the primary is back (default 1000 ms). */
   probeIntervalMs?: number;
-  /** At most one ERROR per this interval while degraded (default one a minute, SPEC §2.5.7). */
+  /** At most one ERROR per this interval while degraded (default one a minute, README, Deployment: when Redis is down or slow). */
   errorLogIntervalMs?: number;
 }
 

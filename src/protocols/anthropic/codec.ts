@@ -1,5 +1,5 @@
 /** Anthropic Messages API ⇄ canonical. */
-import { ProxyError } from '../../errors.js';
+import { ProxyError } from '../../proxy-error.js';
 import type {
   ChatRequest,
   ContentPart,
@@ -20,7 +20,7 @@ import type {
   StreamEncoder,
   StreamMeta,
 } from '../codec.js';
-import { errorEnvelope, type ErrorInfo } from '../errors.js';
+import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
 import {
   array,
   codeForStatus,

@@ -1,6 +1,6 @@
 /** Gemini generateContent / streamGenerateContent ⇄ canonical. */
 import { randomBytes } from 'node:crypto';
-import { ProxyError } from '../../errors.js';
+import { ProxyError } from '../../proxy-error.js';
 import type {
   ChatResponse,
   ContentPart,
@@ -14,7 +14,7 @@ import type {
   Usage,
 } from '../canonical.js';
 import type { ProtocolCodec, SseMessage, StreamDecoder, StreamEncoder, StreamMeta } from '../codec.js';
-import { errorEnvelope, type ErrorInfo } from '../errors.js';
+import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
 import {
   array,
   codeForStatus,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProxyError } from '../../errors.js';
+import { ProxyError } from '../../proxy-error.js';
 import type { ChatRequest, ChatResponse } from '../canonical.js';
 import { createOpenAICodec } from './codec.js';
 

@@ -19,7 +19,7 @@ import type {
   StreamEncoder,
   StreamMeta,
 } from '../codec.js';
-import { errorEnvelope, type ErrorInfo } from '../errors.js';
+import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
 import {
   array,
   codeForStatus,

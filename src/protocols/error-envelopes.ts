@@ -7,7 +7,7 @@ export interface ErrorInfo {
   /** Machine code (OpenAI `code`), e.g. `invalid_api_key`, `rate_limit_exceeded`. */
   code: string;
   param?: string | null;
-  /** Seconds, mirrored into the body as `retry_after` (SPEC §2.3). */
+  /** Seconds, mirrored into the body as `retry_after` (README, Authentication: Responses). */
   retryAfter?: number | undefined;
 }
 
@@ -58,7 +58,7 @@ export function geminiErrorStatus(status: number): string {
   return GEMINI_STATUS[status] ?? (status >= 500 ? 'INTERNAL' : 'FAILED_PRECONDITION');
 }
 
-/** The error body each SDK recognises (SPEC §2.3), so it raises its own typed error. */
+/** The error body each SDK recognises (README, Endpoints), so it raises its own typed error. */
 export function errorEnvelope(protocol: Protocol, info: ErrorInfo): Record<string, unknown> {
   const retry = info.retryAfter !== undefined ? { retry_after: info.retryAfter } : {};
   switch (protocol) {

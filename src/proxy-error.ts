@@ -1,6 +1,6 @@
 /**
  * An error the proxy answers itself. It carries an HTTP status and a short machine code; the server turns
- * it into the envelope of the client's protocol (src/protocols/errors.ts). The message must never hold a
+ * it into the envelope of the client's protocol (src/protocols/error-envelopes.ts). The message must never hold a
  * secret or echo a credential.
  */
 export class ProxyError extends Error {

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ProxyError } from '../errors.js';
+import { ProxyError } from '../proxy-error.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
 import { proxyErrorAnswer, writeProxyError, type Responder } from './respond.js';
 
