@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { rawRequest, type RawResponse } from './helpers/http.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
 /**
  * The proxy has two doors for chat requests: the chat lane (plain node:http, the hot path: no Origin
@@ -117,8 +117,18 @@ const CASES: Case[] = [
     body: chat({ pad: 'x'.repeat(30_000) }),
     status: 413,
   },
-  { name: 'upstream 429', path: '/v1/chat/completions', body: chat({ model: 'error-429' }), status: 429 },
-  { name: 'upstream 401', path: '/v1/chat/completions', body: chat({ model: 'error-401' }), status: 401 },
+  {
+    name: 'upstream 429',
+    path: '/v1/chat/completions',
+    body: chat({ model: 'fault-status-429-retry-after-7' }),
+    status: 429,
+  },
+  {
+    name: 'upstream 401',
+    path: '/v1/chat/completions',
+    body: chat({ model: 'fault-key-in-error' }),
+    status: 401,
+  },
   {
     name: 'no key',
     path: '/anthropic/v1/messages',
@@ -136,12 +146,12 @@ const CASES: Case[] = [
 ];
 
 describe('chat lane and Fastify routes answer alike', () => {
-  let upstream: OpenAIUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
   let nextClient = 1;
 
   beforeAll(async () => {
-    upstream = await startOpenAIUpstream();
+    upstream = await startFakeProvider();
     proxy = await startProxyProcess(
       [
         '--default-backend',
@@ -156,7 +166,7 @@ describe('chat lane and Fastify routes answer alike', () => {
       {
         LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
         OPENAI_API_KEY: PROVIDER_KEY,
-        OPENAI_API_BASE_URL: upstream.url,
+        OPENAI_API_BASE_URL: upstream.baseUrls.openai,
       },
     );
   });

@@ -55,10 +55,15 @@ export function parseFault(spec) {
   return null;
 }
 
-/** The fault a model name asks for: `fault-<spec>` anywhere in it (`openai:fault-no-head` works too). */
+/** The fault a model name asks for: `fault-<spec>` anywhere in it (`openai:fault-no-head` works too), a label may follow. */
 export function faultInModel(model) {
   const match = /fault-([a-z0-9-]+)/.exec(model);
-  return match ? parseFault(match[1]) : null;
+  // A label may follow the fault (`fault-hold-shutdown`), to tell calls apart: the longest known name wins.
+  for (let spec = match?.[1]; spec; spec = spec.includes('-') ? spec.slice(0, spec.lastIndexOf('-')) : '') {
+    const fault = parseFault(spec);
+    if (fault) return fault;
+  }
+  return null;
 }
 
 // --- what a normal answer says -----------------------------------------------------------------------------
@@ -294,12 +299,15 @@ const WIRE = {
       extra_field_from_upstream: 'kept',
     }),
     stream: (model, a, pieces, body) => {
-      const writes = [sse(openaiChunk(model, { role: 'assistant', content: a.tool ? null : '' }))];
+      // No opening of its own: the role comes with the first piece, as OpenAI's first chunk carries it.
+      const writes = [''];
       if (a.tool) {
         const args = JSON.stringify(a.tool.input);
         writes.push(
           sse(
             openaiChunk(model, {
+              role: 'assistant',
+              content: null,
               tool_calls: [
                 { index: 0, id: a.tool.id, type: 'function', function: { name: a.tool.name, arguments: '' } },
               ],
@@ -310,7 +318,12 @@ const WIRE = {
           ),
         );
       } else {
-        writes.push(...split(a.text, pieces).map((part) => sse(openaiChunk(model, { content: part }))));
+        const parts = split(a.text, pieces);
+        writes.push(
+          ...(parts.length > 0 ? parts : ['']).map((part, i) =>
+            sse(openaiChunk(model, i === 0 ? { role: 'assistant', content: part } : { content: part })),
+          ),
+        );
       }
       const usage = body.stream_options?.include_usage
         ? sse({ ...openaiChunk(model, {}), choices: [], usage: openaiUsage(a) })
@@ -462,6 +475,7 @@ function reusedIndexStream(model) {
     tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: args } }],
   });
   return [
+    '',
     sse(openaiChunk(model, { role: 'assistant', content: null, ...call('call_city', 'weather', '') })),
     sse(openaiChunk(model, { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] })),
     sse(openaiChunk(model, { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] })),
