@@ -1,22 +1,23 @@
 // A bounded soak and chaos run of the real proxy (not part of `npm test`).
 // Usage: npm run soak        (SOAK_SECONDS=600 npm run soak for a longer run)
 //
-// Starts dist/cli/main.js in front of a local OpenAI-compatible upstream and drives it with a mix of
-// streamed and whole completions through all three front-ends (OpenAI, Anthropic, Gemini), bad keys from
-// many forwarded addresses, and clients that abort mid-stream. Every SOAK_CHAOS_EVERY seconds the upstream
-// "crashes" (all its connections cut, port closed) and comes back: the proxy must answer well-formed
-// errors meanwhile and recover by itself. Every SOAK_REPORT_EVERY seconds it prints the proxy's RSS and open
-// file descriptors (/proc/<pid>/fd). It fails (exit 1) if, after warm-up, RSS or descriptors grow beyond a
-// bound, if any answer is malformed, if a request fails outside a chaos window, or if the proxy dies.
+// Starts dist/cli/main.js in front of the fake provider (test/fake-provider) as its OpenAI backend and
+// drives it with a mix of streamed and whole completions through all three front-ends (OpenAI, Anthropic,
+// Gemini), bad keys from many forwarded addresses, and clients that abort mid-stream. Every
+// SOAK_CHAOS_EVERY seconds the upstream "crashes" (all its connections cut, port closed) and comes back:
+// the proxy must answer well-formed errors meanwhile and recover by itself. Every SOAK_REPORT_EVERY
+// seconds it prints the proxy's RSS and open file descriptors (/proc/<pid>/fd). It fails (exit 1) if,
+// after warm-up, RSS or descriptors grow beyond a bound, if any answer is malformed, if a request fails
+// outside a chaos window, or if the proxy dies.
 //
 // Knobs (env): SOAK_SECONDS (180), SOAK_CONCURRENCY (24), SOAK_WARMUP_SECONDS (min(30, 20% of the run)),
 // SOAK_CHAOS_EVERY (45, 0 = off), SOAK_CHAOS_DOWN_MS (1500), SOAK_REPORT_EVERY (10),
 // SOAK_MAX_RSS_GROWTH_MB (64), SOAK_MAX_FD_GROWTH (64).
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { startFakeProvider } from '../test/fake-provider/index.mjs';
 
 const num = (name, fallback) => {
   const raw = process.env[name];
@@ -40,77 +41,9 @@ const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const KEY = 'soak-proxy-key-0123456789abcdef';
 const STREAM_PIECES = 12;
 
-// --- the upstream: OpenAI chat completions, echoing the last user message -------------------------------
-const upstreamSockets = new Set();
-const upstream = http.createServer((req, res) => {
-  let raw = '';
-  req.setEncoding('utf8');
-  req.on('data', (c) => (raw += c));
-  req.on('end', () => {
-    if (req.method === 'GET' && req.url === '/v1/models') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        '{"object":"list","data":[{"id":"soak-model","object":"model","created":1,"owned_by":"soak"}]}',
-      );
-      return;
-    }
-    let body;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      res.writeHead(400, { 'content-type': 'application/json' });
-      res.end('{"error":{"message":"bad json","type":"invalid_request_error"}}');
-      return;
-    }
-    const last = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user');
-    const content = typeof last?.content === 'string' ? last.content : JSON.stringify(last?.content ?? '');
-    const text = `echo: ${content}`;
-    const base = { id: 'chatcmpl-soak', created: 1, model: body.model };
-    if (!body.stream) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          ...base,
-          object: 'chat.completion',
-          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
-          usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
-        }),
-      );
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    const chunk = (delta, finish = null) =>
-      `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-    const size = Math.ceil(text.length / STREAM_PIECES);
-    let at = 0;
-    res.write(chunk({ role: 'assistant', content: '' }));
-    const next = () => {
-      if (res.destroyed) return;
-      if (at >= text.length) {
-        res.end(`${chunk({}, 'stop')}data: [DONE]\n\n`);
-        return;
-      }
-      res.write(chunk({ content: text.slice(at, at + size) }));
-      at += size;
-      setTimeout(next, 2);
-    };
-    next();
-  });
-});
-upstream.keepAliveTimeout = 30_000;
-upstream.on('connection', (socket) => {
-  upstreamSockets.add(socket);
-  socket.on('close', () => upstreamSockets.delete(socket));
-});
-const listen = (port) => new Promise((resolve) => upstream.listen(port, '127.0.0.1', resolve));
-const crash = () =>
-  new Promise((resolve) => {
-    for (const socket of upstreamSockets) socket.destroy();
-    upstream.close(() => resolve());
-  });
-
-await listen(0);
-const upstreamPort = upstream.address().port;
+// --- the upstream: the fake provider, echoing the last user message in paced pieces ------------------------
+// Nothing recorded: a long run would otherwise keep every request in this process.
+const upstream = await startFakeProvider({ chunks: STREAM_PIECES, pieceGapMs: 2, record: false });
 
 // --- the proxy ----------------------------------------------------------------------------------------
 const proxy = spawn(
@@ -138,7 +71,7 @@ const proxy = spawn(
       PATH: process.env.PATH ?? '',
       LLM_INTERACTIVE_PROXY_API_KEY: KEY,
       OPENAI_API_KEY: 'sk-soak-provider-key-000',
-      OPENAI_API_BASE_URL: `http://127.0.0.1:${upstreamPort}/v1`,
+      OPENAI_API_BASE_URL: upstream.baseUrls.openai,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   },
@@ -341,9 +274,9 @@ const chaosTimer =
         if (Date.now() + CHAOS_DOWN_MS + 3000 > until) return;
         chaos = true;
         console.log(`chaos: upstream down for ${CHAOS_DOWN_MS} ms`);
-        await crash();
+        await upstream.down();
         await new Promise((resolve) => setTimeout(resolve, CHAOS_DOWN_MS));
-        await listen(upstreamPort);
+        await upstream.up();
         lastChaosEnd = Date.now();
         chaos = false;
         console.log('chaos: upstream back');
@@ -390,8 +323,7 @@ if (proxyExited === null) {
   const code = await new Promise((resolve) => proxy.once('exit', (c) => resolve(c)));
   if (code !== 0) problems.push(`graceful shutdown exited with ${code}`);
 }
-await new Promise((resolve) => upstream.close(() => resolve()));
-for (const socket of upstreamSockets) socket.destroy();
+await upstream.close();
 
 if (warmedUp) {
   console.log(

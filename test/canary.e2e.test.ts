@@ -5,11 +5,9 @@ import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAnthropicUpstream } from './helpers/anthropic-upstream.js';
-import { startGeminiUpstream } from './helpers/gemini-upstream.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 import { rawExchange } from './reliability/support.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
 /**
  * The canary test (README, Key hygiene): real traffic with canary secrets, then every byte the proxy wrote —
@@ -72,7 +70,7 @@ function withBytesDecoded(text: string): string {
 }
 
 describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves the proxy', (level) => {
-  let openai: OpenAIUpstream;
+  let openai: FakeProvider;
   const closers: Array<() => Promise<void>> = [];
   let proxy: ProxyProcess;
   let dir: string;
@@ -89,9 +87,9 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lip-canary-'));
-    openai = await startOpenAIUpstream();
-    const anthropic = await startAnthropicUpstream({ apiKey: CANARY.anthropic });
-    const gemini = await startGeminiUpstream({ apiKey: CANARY.gemini });
+    openai = await startFakeProvider();
+    const anthropic = await startFakeProvider({ keys: { anthropic: CANARY.anthropic } });
+    const gemini = await startFakeProvider({ keys: { gemini: CANARY.gemini } });
     closers.push(
       () => openai.close(),
       () => anthropic.close(),
@@ -118,11 +116,11 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
         LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
         API_KEYS: CANARY.teamKey,
         OPENAI_API_KEY: CANARY.openai,
-        OPENAI_API_BASE_URL: openai.url,
+        OPENAI_API_BASE_URL: openai.baseUrls.openai,
         ANTHROPIC_API_KEY: CANARY.anthropic,
-        ANTHROPIC_API_BASE_URL: anthropic.url,
+        ANTHROPIC_API_BASE_URL: anthropic.baseUrls.anthropic,
         GEMINI_API_KEY: CANARY.gemini,
-        GEMINI_API_BASE_URL: gemini.url,
+        GEMINI_API_BASE_URL: gemini.baseUrls.gemini,
         AUTH_TOKEN: CANARY.authToken,
       },
     );
@@ -148,7 +146,7 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     for await (const _ of stream) void _;
     // A backend error body that echoes the provider key it was sent.
     await oa.chat.completions
-      .create({ model: 'error-401', messages: [{ role: 'user', content: 'x' }] })
+      .create({ model: 'fault-key-in-error', messages: [{ role: 'user', content: 'x' }] })
       .catch(() => undefined);
     // Failed authentication, the wrong key in a header and in the query string.
     await recordingFetch(`${proxy.url}/v1/models`, {
@@ -258,13 +256,13 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
 describe('wire capture', () => {
   it('records both legs and both directions, with key names and never key values', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lip-capture-'));
-    const upstream = await startOpenAIUpstream();
+    const upstream = await startFakeProvider();
     const proxy = await startProxyProcess(
       ['--default-backend', 'openai', '--capture-file', join(dir, 'cap.jsonl')],
       {
         LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
         OPENAI_API_KEY: CANARY.openai,
-        OPENAI_API_BASE_URL: upstream.url,
+        OPENAI_API_BASE_URL: upstream.baseUrls.openai,
       },
     );
     try {
@@ -316,6 +314,6 @@ describe('wire capture', () => {
       .filter((e) => e.direction === 'stream_chunk' && (e.metadata as { leg: string }).leg === 'outbound')
       .map((e) => e.payload)
       .join('');
-    expect(streamedText).toContain('"content":"ech"');
+    expect(streamedText).toContain('"content":"ech');
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFaultyUpstream, type FaultyUpstream } from './helpers/faulty-upstream.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 import { startProxyProcess } from './helpers/proxy-process.js';
 import { backendsAt, chatRequest, exchange, type Front } from './reliability/support.js';
 
@@ -22,14 +22,14 @@ interface Event {
   metadata?: { leg?: string; error?: string; status?: number; chunks?: number };
 }
 
-let upstream: FaultyUpstream;
+let upstream: FakeProvider;
 let dir: string;
 /** Per protocol and case: what the client got, and the capture's events of that request. */
 const seen = new Map<string, { client: string; events: Event[] }>();
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lip-capture-streams-'));
-  upstream = await startFaultyUpstream({ chunks: 5 });
+  upstream = await startFakeProvider({ chunks: 5 });
   const proxy = await startProxyProcess(
     ['--default-backend', 'openai', '--capture-file', join(dir, 'cap.jsonl')],
     backendsAt(upstream.url, KEY),

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { rawRequest, type RawResponse } from './helpers/http.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
 /**
  * The chat lane serves every chat request, a browser's (with Origin) as well as an SDK's. Both must be
@@ -116,8 +116,18 @@ const CASES: Case[] = [
     body: chat({ pad: 'x'.repeat(30_000) }),
     status: 413,
   },
-  { name: 'upstream 429', path: '/v1/chat/completions', body: chat({ model: 'error-429' }), status: 429 },
-  { name: 'upstream 401', path: '/v1/chat/completions', body: chat({ model: 'error-401' }), status: 401 },
+  {
+    name: 'upstream 429',
+    path: '/v1/chat/completions',
+    body: chat({ model: 'fault-status-429-retry-after-7' }),
+    status: 429,
+  },
+  {
+    name: 'upstream 401',
+    path: '/v1/chat/completions',
+    body: chat({ model: 'fault-key-in-error' }),
+    status: 401,
+  },
   {
     name: 'no key',
     path: '/anthropic/v1/messages',
@@ -135,12 +145,12 @@ const CASES: Case[] = [
 ];
 
 describe('the chat lane answers alike with and without Origin', () => {
-  let upstream: OpenAIUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
   let nextClient = 1;
 
   beforeAll(async () => {
-    upstream = await startOpenAIUpstream();
+    upstream = await startFakeProvider();
     proxy = await startProxyProcess(
       [
         '--default-backend',
@@ -155,7 +165,7 @@ describe('the chat lane answers alike with and without Origin', () => {
       {
         LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
         OPENAI_API_KEY: PROVIDER_KEY,
-        OPENAI_API_BASE_URL: upstream.url,
+        OPENAI_API_BASE_URL: upstream.baseUrls.openai,
       },
     );
   });

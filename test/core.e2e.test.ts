@@ -1,24 +1,24 @@
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
 const PROXY_KEY = 'test-proxy-key-0123456789';
 const PROVIDER_KEY = 'sk-provider-test-abcdefghijklmnop';
 
 describe('proxy core against a local OpenAI-compatible upstream', () => {
-  let upstream: OpenAIUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
   let client: OpenAI;
 
   beforeAll(async () => {
-    upstream = await startOpenAIUpstream();
+    upstream = await startFakeProvider();
     proxy = await startProxyProcess(
       ['--default-backend', 'openai', '--timeout', '1', '--max-body-bytes', '20000'],
       {
         LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
         OPENAI_API_KEY: PROVIDER_KEY,
-        OPENAI_API_BASE_URL: upstream.url,
+        OPENAI_API_BASE_URL: upstream.baseUrls.openai,
       },
     );
     client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: PROXY_KEY, maxRetries: 0 });
@@ -55,20 +55,20 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
 
   it('relays a stream chunk by chunk: the first chunk arrives before the upstream has finished', async () => {
     const stream = await client.chat.completions.create({
-      model: 'hold-1',
+      model: 'fault-hold-1',
       stream: true,
       messages: [{ role: 'user', content: 'stream me' }],
     });
     const iterator = stream[Symbol.asyncIterator]();
     const first = await iterator.next();
     // The upstream is still holding the rest of its answer: this chunk was relayed on its own.
-    expect(first.value?.choices[0]?.delta.content).toBe('ech');
+    expect(first.value?.choices[0]?.delta.content).toBe('echo');
     upstream.release();
     let rest = '';
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
       rest += next.value.choices[0]?.delta.content ?? '';
     }
-    expect(`ech${rest}`).toBe('echo: stream me');
+    expect(`echo${rest}`).toBe('echo: stream me');
   });
 
   it('logs an access line and counts metrics for a streamed answer, whose headers carry the usual extras', async () => {
@@ -109,7 +109,7 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
 
   it('ends the client stream with an error event when the upstream fails mid-stream', async () => {
     const stream = await client.chat.completions.create({
-      model: 'reset-mid-stream',
+      model: 'fault-reset-mid-stream',
       stream: true,
       messages: [{ role: 'user', content: 'break' }],
     });
@@ -157,17 +157,20 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
     const res = await fetch(`${proxy.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${PROXY_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'error-429', messages: [{ role: 'user', content: 'x' }] }),
+      body: JSON.stringify({
+        model: 'fault-status-429-retry-after-7',
+        messages: [{ role: 'user', content: 'x' }],
+      }),
     });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('7');
     const body = (await res.json()) as { error: { message: string } };
-    expect(body.error.message).toBe('Rate limit reached');
+    expect(body.error.message).toBe('upstream says 429');
   });
 
   it('answers 504 when the backend sends no first byte within --timeout', async () => {
     const err = await client.chat.completions
-      .create({ model: 'no-head', messages: [{ role: 'user', content: 'x' }] })
+      .create({ model: 'fault-no-head', messages: [{ role: 'user', content: 'x' }] })
       .catch((e: unknown) => e);
     expect((err as APIError).status).toBe(504);
     expect((err as APIError).error).toEqual({
@@ -235,8 +238,8 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
   });
 
   it('answers 502 when the backend is unreachable', async () => {
-    const closed = await startOpenAIUpstream();
-    const deadUrl = closed.url;
+    const closed = await startFakeProvider();
+    const deadUrl = closed.baseUrls.openai;
     await closed.close();
     const other = await startProxyProcess(['--default-backend', 'openai'], {
       LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
@@ -257,17 +260,17 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
 });
 
 describe('a client that leaves mid-stream', () => {
-  let upstream: OpenAIUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
   let client: OpenAI;
 
   beforeAll(async () => {
-    upstream = await startOpenAIUpstream();
+    upstream = await startFakeProvider();
     // The default --timeout (120 s) outlasts the test: only the client's disconnect can end the held request.
     proxy = await startProxyProcess(['--default-backend', 'openai'], {
       LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
       OPENAI_API_KEY: PROVIDER_KEY,
-      OPENAI_API_BASE_URL: upstream.url,
+      OPENAI_API_BASE_URL: upstream.baseUrls.openai,
     });
     client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: PROXY_KEY, maxRetries: 0 });
   });
@@ -280,11 +283,11 @@ describe('a client that leaves mid-stream', () => {
   it('aborts the upstream request, and the proxy goes on serving', async () => {
     const controller = new AbortController();
     const stream = await client.chat.completions.create(
-      { model: 'hold-2', stream: true, messages: [{ role: 'user', content: 'abort me' }] },
+      { model: 'fault-hold-2', stream: true, messages: [{ role: 'user', content: 'abort me' }] },
       { signal: controller.signal },
     );
     const iterator = stream[Symbol.asyncIterator]();
-    expect((await iterator.next()).value?.choices[0]?.delta.content).toBe('ech');
+    expect((await iterator.next()).value?.choices[0]?.delta.content).toBe('echo');
     controller.abort();
     // The upstream holds the rest of its answer until release(), never called here: only an abort closes it.
     await upstream.closedEarly('abort me');

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
 const KEY = 'test-proxy-key-shutdown';
 
@@ -49,27 +49,27 @@ describe('embedded mock backend', () => {
 });
 
 describe('graceful shutdown', () => {
-  let upstream: OpenAIUpstream | undefined;
+  let upstream: FakeProvider | undefined;
   afterEach(async () => {
     await upstream?.close();
   });
 
   it('lets an in-flight stream finish after SIGTERM, then exits 0', async () => {
-    upstream = await startOpenAIUpstream();
+    upstream = await startFakeProvider();
     const proxy = await startProxyProcess(['--default-backend', 'openai', '--shutdown-timeout', '20'], {
       LLM_INTERACTIVE_PROXY_API_KEY: KEY,
       OPENAI_API_KEY: 'sk-test-provider-1234567890abc',
-      OPENAI_API_BASE_URL: upstream.url,
+      OPENAI_API_BASE_URL: upstream.baseUrls.openai,
     });
     const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
     const stream = await client.chat.completions.create({
-      model: 'hold-shutdown',
+      model: 'fault-hold-shutdown',
       stream: true,
       messages: [{ role: 'user', content: 'drain me' }],
     });
     const iterator = stream[Symbol.asyncIterator]();
     const first = await iterator.next();
-    expect(first.value?.choices[0]?.delta.content).toBe('ech');
+    expect(first.value?.choices[0]?.delta.content).toBe('echo');
 
     proxy.child.kill('SIGTERM');
     // Wait until the proxy has begun shutting down, then let the upstream finish its answer.
@@ -79,7 +79,7 @@ describe('graceful shutdown', () => {
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
       rest += next.value.choices[0]?.delta.content ?? '';
     }
-    expect(`ech${rest}`).toBe('echo: drain me');
+    expect(`echo${rest}`).toBe('echo: drain me');
     expect(await proxy.exited).toBe(0);
   });
 });

@@ -1,6 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 
 /**
@@ -11,42 +10,23 @@ import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js
 const HOLD_MS = 600;
 const KEY = 'overhead-test-proxy-key-0123456789';
 
-let upstream: Server;
+let upstream: FakeProvider;
 let proxy: ProxyProcess;
 
 beforeAll(async () => {
-  upstream = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        if (req.url?.endsWith('/models')) {
-          res.end(JSON.stringify({ object: 'list', data: [{ id: 'held-model', object: 'model' }] }));
-          return;
-        }
-        res.end(
-          JSON.stringify({
-            id: 'chatcmpl-held',
-            object: 'chat.completion',
-            model: 'held-model',
-            choices: [{ index: 0, message: { role: 'assistant', content: 'held' }, finish_reason: 'stop' }],
-          }),
-        );
-      }, HOLD_MS);
-    });
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const { port } = upstream.address() as AddressInfo;
+  upstream = await startFakeProvider();
+  // Every answer, the model list included, waits HOLD_MS before its first byte.
+  upstream.setFault(`slow-first-byte-${HOLD_MS}`);
   proxy = await startProxyProcess(['--default-backend', 'openai'], {
     LLM_INTERACTIVE_PROXY_API_KEY: KEY,
     OPENAI_API_KEY: 'sk-overhead-provider-0000',
-    OPENAI_API_BASE_URL: `http://127.0.0.1:${port}/v1`,
+    OPENAI_API_BASE_URL: upstream.baseUrls.openai,
   });
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  await new Promise((resolve) => upstream?.close(resolve));
+  await upstream?.close();
 });
 
 describe('x-proxy-overhead-ms', () => {

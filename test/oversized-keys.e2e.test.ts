@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
 import { runCli, startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
 /**
  * Keys of 40 KB through the real CLI. A proxy key that large is refused at startup with one line naming it;
@@ -72,14 +72,14 @@ describe('a 40 KB provider key', () => {
   const provider = bigSecret('sk-proj-');
   const custom = bigSecret('');
   const proxyKey = 'oversized-test-proxy-key-Zq7xW2vB9nL4';
-  let upstream: OpenAIUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
   let keysFile: string;
   const bodies: string[] = [];
   let reloadAnswer: { status: number; body: string };
 
   beforeAll(async () => {
-    upstream = await startOpenAIUpstream();
+    upstream = await startFakeProvider();
     keysFile = file('rotating-keys', `ci:${proxyKey}\n`);
     proxy = await startProxyProcess(
       [
@@ -94,7 +94,7 @@ describe('a 40 KB provider key', () => {
         '--capture-file',
         join(dir, 'capture.jsonl'),
       ],
-      { OPENAI_API_KEY: provider, OPENAI_API_BASE_URL: upstream.url, CUSTOM_API_KEY: custom },
+      { OPENAI_API_KEY: provider, OPENAI_API_BASE_URL: upstream.baseUrls.openai, CUSTOM_API_KEY: custom },
     );
     const headers = { authorization: `Bearer ${proxyKey}`, 'content-type': 'application/json' };
     const chat = async (model: string, content: string, stream = false): Promise<void> => {

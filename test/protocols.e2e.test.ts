@@ -2,10 +2,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { ApiError, GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAnthropicUpstream } from './helpers/anthropic-upstream.js';
-import { startGeminiUpstream } from './helpers/gemini-upstream.js';
-import { startOpenAIUpstream } from './helpers/openai-upstream.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider } from './fake-provider/index.mjs';
 
 const KEY = 'matrix-proxy-key-0123456789';
 const KEYS = {
@@ -26,19 +24,19 @@ const upstreams: Array<{ close(): Promise<void> }> = [];
 
 beforeAll(async () => {
   const [openai, anthropic, gemini] = await Promise.all([
-    startOpenAIUpstream(),
-    startAnthropicUpstream({ apiKey: KEYS.anthropic }),
-    startGeminiUpstream({ apiKey: KEYS.gemini }),
+    startFakeProvider(),
+    startFakeProvider({ keys: { anthropic: KEYS.anthropic } }),
+    startFakeProvider({ keys: { gemini: KEYS.gemini } }),
   ]);
   upstreams.push(openai, anthropic, gemini);
   proxy = await startProxyProcess(['--default-backend', 'openai'], {
     LLM_INTERACTIVE_PROXY_API_KEY: KEY,
     OPENAI_API_KEY: KEYS.openai,
-    OPENAI_API_BASE_URL: openai.url,
+    OPENAI_API_BASE_URL: openai.baseUrls.openai,
     ANTHROPIC_API_KEY: KEYS.anthropic,
-    ANTHROPIC_API_BASE_URL: anthropic.url,
+    ANTHROPIC_API_BASE_URL: anthropic.baseUrls.anthropic,
     GEMINI_API_KEY: KEYS.gemini,
-    GEMINI_API_BASE_URL: gemini.url,
+    GEMINI_API_BASE_URL: gemini.baseUrls.gemini,
   });
 });
 
@@ -137,7 +135,7 @@ describe('per-protocol errors reach each SDK as its own typed error', () => {
     const err = await clients
       .anthropic()
       .messages.create({
-        model: 'gemini:fail-429',
+        model: 'gemini:fault-status-429',
         max_tokens: 5,
         messages: [{ role: 'user', content: 'x' }],
       })
@@ -148,7 +146,7 @@ describe('per-protocol errors reach each SDK as its own typed error', () => {
   it('a mid-stream backend failure becomes the client protocol’s error', async () => {
     const c = clients.openai();
     const s = await c.chat.completions.create({
-      model: 'anthropic:fail-midstream',
+      model: 'anthropic:fault-error-mid-stream',
       stream: true,
       messages: [{ role: 'user', content: 'x' }],
     });
@@ -208,7 +206,7 @@ describe('tools round trip through translation', () => {
 
   describe('an OpenAI-protocol backend streaming two tool calls that both carry wire index 0', () => {
     // Some OpenAI-compatible servers number every call 0; the new id is what starts the second call.
-    const model = 'openai:tools-reused-index';
+    const model = 'openai:fault-tools-reused-index';
     const prompt = 'Weather and time in Paris?';
 
     it('reaches an Anthropic SDK client as two tool_use blocks with their own arguments', async () => {

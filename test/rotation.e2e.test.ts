@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpenAIUpstream, type OpenAIUpstream } from './helpers/openai-upstream.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
 /**
  * Key rotation without a restart (README, "Rotating proxy keys without a restart") against the real CLI: keys
@@ -22,7 +22,7 @@ describe('key rotation without a restart', () => {
   let dir: string;
   let keysFile: string;
   let configFile: string;
-  let upstream: OpenAIUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
 
   /** Replaces a file the way editors and config management do: write aside, then rename over it. */
@@ -60,12 +60,12 @@ describe('key rotation without a restart', () => {
     configFile = join(dir, 'config.yaml');
     writeFileSync(keysFile, `# proxy keys\nold:${OLD}\n`);
     writeFileSync(configFile, `auth:\n  api_keys:\n    - name: yaml\n      sha256: ${sha256(YAML_KEY)}\n`);
-    upstream = await startOpenAIUpstream();
+    upstream = await startFakeProvider();
     // No --trusted-ip: every failure in this file counts, so keep them below the block threshold.
     proxy = await startProxyProcess(['--api-keys-file', keysFile, '--default-backend', 'openai'], {
       CONFIG_FILE: configFile,
       OPENAI_API_KEY: PROVIDER_KEY,
-      OPENAI_API_BASE_URL: upstream.url,
+      OPENAI_API_BASE_URL: upstream.baseUrls.openai,
     });
   });
 
@@ -99,7 +99,7 @@ describe('key rotation without a restart', () => {
   it('lets a stream in flight finish after its key is removed; the key is refused at once after', async () => {
     const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: OLD, maxRetries: 0 });
     const stream = await client.chat.completions.create({
-      model: 'hold-rotation',
+      model: 'fault-hold-rotation',
       stream: true,
       messages: [{ role: 'user', content: 'in flight' }],
     });

@@ -10,9 +10,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAnthropicUpstream, type MockUpstream } from '../../test/helpers/anthropic-upstream.js';
-import { startGeminiUpstream } from '../../test/helpers/gemini-upstream.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from '../../test/helpers/openai-upstream.js';
 import { HttpBackend } from '../backends/http-backend.js';
 import { readText, UpstreamHttp } from '../backends/http.js';
 import { HTTP_PROFILES } from '../backends/profiles.js';
@@ -21,10 +18,11 @@ import { errorEnvelope } from './error-envelopes.js';
 import { codecs } from './registry.js';
 import { translateStream } from './translate.js';
 import type { Protocol } from './types.js';
+import { startFakeProvider, type FakeProvider } from '../../test/fake-provider/index.mjs';
 
-let anthropicUp: MockUpstream;
-let geminiUp: MockUpstream;
-let openaiUp: OpenAIUpstream;
+let anthropicUp: FakeProvider;
+let geminiUp: FakeProvider;
+let openaiUp: FakeProvider;
 const backends = {} as Record<Protocol, Backend>;
 const upstreamHttp = new UpstreamHttp({ timeoutMs: 30_000 });
 let server: Server;
@@ -67,15 +65,15 @@ const GEMINI_PATH = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerate
 
 beforeAll(async () => {
   [anthropicUp, geminiUp, openaiUp] = await Promise.all([
-    startAnthropicUpstream(),
-    startGeminiUpstream(),
-    startOpenAIUpstream(),
+    startFakeProvider(),
+    startFakeProvider(),
+    startFakeProvider(),
   ]);
   backends.anthropic = new HttpBackend(
     HTTP_PROFILES.anthropic,
     {
       name: 'anthropic',
-      baseUrl: anthropicUp.url,
+      baseUrl: anthropicUp.baseUrls.anthropic,
       apiKey: 'k',
       apiKeyEnv: 'ANTHROPIC_API_KEY',
     },
@@ -85,7 +83,7 @@ beforeAll(async () => {
     HTTP_PROFILES.gemini,
     {
       name: 'gemini',
-      baseUrl: geminiUp.url,
+      baseUrl: geminiUp.baseUrls.gemini,
       apiKey: 'k',
       apiKeyEnv: 'GEMINI_API_KEY',
     },
@@ -95,7 +93,7 @@ beforeAll(async () => {
     HTTP_PROFILES.openai,
     {
       name: 'openai',
-      baseUrl: openaiUp.url,
+      baseUrl: openaiUp.baseUrls.openai,
       apiKey: 'k',
       apiKeyEnv: 'OPENAI_API_KEY',
     },
@@ -156,11 +154,11 @@ const genai = () => new GoogleGenAI({ apiKey: 'proxy-key', httpOptions: { baseUr
 
 /** Backend model names that echo text, and that fail mid-stream, per backend. */
 const MODELS: Record<Protocol, { ok: string; midstream: string }> = {
-  anthropic: { ok: 'claude-mock-1', midstream: 'fail-midstream' },
-  gemini: { ok: 'gemini-mock-flash', midstream: 'fail-midstream' },
-  openai: { ok: 'gpt-4o-mini', midstream: 'reset-mid-stream' },
+  anthropic: { ok: 'claude-mock-1', midstream: 'fault-error-mid-stream' },
+  gemini: { ok: 'gemini-mock-flash', midstream: 'fault-error-mid-stream' },
+  openai: { ok: 'gpt-4o-mini', midstream: 'fault-reset-mid-stream' },
 };
-const echo = (b: Protocol, text: string): string => (b === 'openai' ? `echo: ${text}` : `Echo: ${text}`);
+const echo = (_b: Protocol, text: string): string => `echo: ${text}`;
 const QUESTION = 'Grüße 👋 aus Zürich';
 const weatherParams = {
   type: 'object',
@@ -210,7 +208,10 @@ describe.each(['anthropic', 'gemini'] as const)('openai SDK → %s backend', (b)
   it('raises the SDK error for a backend failure before and during the stream', async () => {
     const client = openai();
     await expect(
-      client.chat.completions.create({ model: 'fail-429', messages: [{ role: 'user', content: 'x' }] }),
+      client.chat.completions.create({
+        model: 'fault-status-429',
+        messages: [{ role: 'user', content: 'x' }],
+      }),
     ).rejects.toBeInstanceOf(OpenAI.RateLimitError);
     const consume = async () => {
       for await (const _ of await client.chat.completions.create({

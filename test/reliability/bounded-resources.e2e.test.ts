@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';
+import { startFakeProvider, type FakeProvider } from '../fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import { backendsAt, parseSseText } from './support.js';
 
@@ -43,11 +43,11 @@ function chatHead(path: string, body: string, extra: string): string {
 }
 
 describe('bounded resources', () => {
-  let upstream: FaultyUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
 
   beforeAll(async () => {
-    upstream = await startFaultyUpstream();
+    upstream = await startFakeProvider();
     proxy = await startProxyProcess(['--default-backend', 'openai'], backendsAt(upstream.url, KEY));
   });
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';
+import { startFakeProvider, type FakeProvider } from '../fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import {
   FRONTS,
@@ -54,12 +54,12 @@ function closed(socket: Socket): Promise<string> {
 }
 
 describe('faults from clients', () => {
-  let upstream: FaultyUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
   const pid = () => proxy.child.pid as number;
 
   beforeAll(async () => {
-    upstream = await startFaultyUpstream();
+    upstream = await startFakeProvider();
     proxy = await startProxyProcess(
       [
         '--default-backend',

@@ -1,6 +1,6 @@
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';
+import { startFakeProvider, type FakeProvider } from '../fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import {
   FRONTS,
@@ -17,12 +17,12 @@ const AUTH = { authorization: `Bearer ${KEY}` };
 const PAIRS = FRONTS.flatMap((front) => FRONTS.map((back) => [front, back] as const));
 
 describe('load and chaos', () => {
-  let upstream: FaultyUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
   let client: Agent;
 
   beforeAll(async () => {
-    upstream = await startFaultyUpstream({ chunks: 8 });
+    upstream = await startFakeProvider({ chunks: 8 });
     proxy = await startProxyProcess(
       ['--default-backend', 'openai', '--timeout', '2'],
       backendsAt(upstream.url, KEY),

@@ -7,7 +7,7 @@
  * (isJsonObject in src/pipeline/relay.ts says why).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';
+import { startFakeProvider, type FakeProvider } from '../fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import { FRONTS, backendsAt, chatRequest, envelopeMessage, exchange, parseSseText } from './support.js';
 
@@ -15,11 +15,11 @@ const KEY = 'pending-proxy-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}` };
 
 describe('same-protocol pass-through of a broken backend answer', () => {
-  let upstream: FaultyUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
 
   beforeAll(async () => {
-    upstream = await startFaultyUpstream();
+    upstream = await startFakeProvider();
     proxy = await startProxyProcess(
       ['--default-backend', 'openai', '--timeout', '0.5'],
       backendsAt(upstream.url, KEY),

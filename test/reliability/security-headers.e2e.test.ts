@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFaultyUpstream, type FaultyUpstream } from '../helpers/faulty-upstream.js';
+import { startFakeProvider, type FakeProvider } from '../fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import { chatRequest } from './support.js';
 
@@ -8,11 +8,11 @@ const GOOD = 'https://chat.good.example';
 const EVIL = 'https://evil.example';
 
 describe('security headers and CORS on every kind of answer', () => {
-  let upstream: FaultyUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
 
   beforeAll(async () => {
-    upstream = await startFaultyUpstream();
+    upstream = await startFakeProvider();
     proxy = await startProxyProcess(
       [
         '--default-backend',
@@ -66,7 +66,7 @@ describe('security headers and CORS on every kind of answer', () => {
     ],
     ['a body over the limit', 413, () => chat('m', {}, 'x'.repeat(3000))],
     ['a backend error page', 502, () => chat('fault-html-502')],
-    ['an upstream 429', 429, () => chat('fault-status-429')],
+    ['an upstream 429', 429, () => chat('fault-status-429-retry-after-7')],
     [
       'a model list',
       200,

@@ -285,7 +285,7 @@ export function rawExchange(base: string, bytes: Buffer | string, deadlineMs = 5
   });
 }
 
-/** The env that points all three built-in backends at one faulty upstream, with placeholder provider keys. */
+/** The env that points all three built-in backends at one fake provider, with placeholder provider keys. */
 export function backendsAt(upstreamUrl: string, proxyKey: string): Record<string, string> {
   return {
     LLM_INTERACTIVE_PROXY_API_KEY: proxyKey,

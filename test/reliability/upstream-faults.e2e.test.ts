@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFaultyUpstream, type Fault, type FaultyUpstream } from '../helpers/faulty-upstream.js';
+import { startFakeProvider, type FakeProvider, type FaultSpec } from '../fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import {
   FRONTS,
@@ -42,7 +42,7 @@ const streamError: Expected = { kind: 'error', status: 200, streamed: true };
  * the upstream's head are HTTP errors (502 unreachable, 504 timeout); failures after a stream began are an
  * error event in the client's protocol.
  */
-const EXPECTATIONS: Record<Fault | 'ok', (stream: boolean, same: boolean) => Expected> = {
+const EXPECTATIONS = {
   ok: () => answer,
   drip: () => answer,
   hold: () => answer,
@@ -53,14 +53,14 @@ const EXPECTATIONS: Record<Fault | 'ok', (stream: boolean, same: boolean) => Exp
   'invalid-json': (_stream, same) => (same ? { kind: 'pending' } : httpError(502)),
   'invalid-sse': (stream, same) => (same ? { kind: 'pending' } : stream ? streamError : httpError(502)),
   'truncated-stream': (stream, same) => (!stream ? answer : same ? { kind: 'pending' } : streamError),
-  'status-429': () => httpError(429, '7'),
-  'status-500': () => httpError(500, '3'),
+  'status-429-retry-after-7': () => httpError(429, '7'),
+  'status-500-retry-after-3': () => httpError(500, '3'),
   'html-502': () => httpError(502),
   // Cut at the line bound; a same-protocol stream passes the line's start on as it came (see the other test).
   'endless-line': (stream, same) => (!stream ? answer : same ? { kind: 'elsewhere' } : streamError),
   // Only a translated stream is parsed into events, where an endless event is cut at the bound.
   'endless-event': (stream, same) => (!stream ? answer : same ? { kind: 'elsewhere' } : streamError),
-};
+} satisfies Partial<Record<FaultSpec | 'ok', (stream: boolean, same: boolean) => Expected>>;
 
 function check(label: string, result: Exchange, expected: Expected, prompt: string): void {
   const { outcome } = result;
@@ -98,13 +98,13 @@ const PAIRS: Case[] = FRONTS.flatMap((front) =>
 );
 
 describe('faults from backends: every front-end gets a well-formed answer or error, for every backend', () => {
-  let upstream: FaultyUpstream;
+  let upstream: FakeProvider;
   let proxy: ProxyProcess;
   let client: Agent;
   let baselineFds = 0;
 
   beforeAll(async () => {
-    upstream = await startFaultyUpstream();
+    upstream = await startFakeProvider();
     proxy = await startProxyProcess(
       ['--default-backend', 'openai', '--timeout', '0.5'],
       backendsAt(upstream.url, KEY),
@@ -117,7 +117,7 @@ describe('faults from backends: every front-end gets a well-formed answer or err
     await upstream?.close();
   });
 
-  const faults: Array<Fault | 'ok'> = [
+  const faults: Array<keyof typeof EXPECTATIONS> = [
     'ok',
     'reset-before-headers',
     'no-head',
@@ -126,8 +126,8 @@ describe('faults from backends: every front-end gets a well-formed answer or err
     'invalid-json',
     'invalid-sse',
     'truncated-stream',
-    'status-429',
-    'status-500',
+    'status-429-retry-after-7',
+    'status-500-retry-after-3',
     'html-502',
     'drip',
     'endless-line',

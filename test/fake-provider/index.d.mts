@@ -1,0 +1,115 @@
+/** Types of the fake LLM provider (index.mjs); README.md beside it documents the behaviour. */
+import type { IncomingHttpHeaders } from 'node:http';
+
+export type ProviderProtocol = 'openai' | 'anthropic' | 'gemini';
+
+/** Faults without a parameter, each with a line saying what it does. */
+export declare const FAULTS: Readonly<Record<FaultName, string>>;
+
+export type FaultName =
+  | 'reset-before-headers'
+  | 'no-head'
+  | 'html-502'
+  | 'context-length-exceeded'
+  | 'content-filter'
+  | 'key-in-error'
+  | 'key-in-error-text'
+  | 'invalid-json'
+  | 'invalid-sse'
+  | 'reset-mid-stream'
+  | 'stall-mid-stream'
+  | 'error-mid-stream'
+  | 'key-in-stream-error'
+  | 'malformed-chunk'
+  | 'truncated-stream'
+  | 'endless-line'
+  | 'endless-event'
+  | 'drip'
+  | 'hold'
+  | 'tools-reused-index';
+
+/** A fault as written in a model name after `fault-`: a plain one, or a parameterised one. */
+export type FaultSpec =
+  | FaultName
+  | `status-${number}`
+  | `status-${number}-retry-after-${number}`
+  | 'slow-first-byte'
+  | `slow-first-byte-${number}`;
+
+export interface Fault {
+  name: FaultName | 'status' | 'slow-first-byte';
+  status?: number;
+  retryAfter?: string;
+  ms?: number;
+}
+
+export declare function parseFault(spec: string): Fault | null;
+export declare function faultInModel(model: string): Fault | null;
+
+export interface RecordedRequest {
+  method: string;
+  /** Path and query, as received. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body; the raw text when it was not JSON; undefined when empty. */
+  body: unknown;
+}
+
+export interface FakeProviderOptions {
+  /** Pieces a streamed answer (text, or a tool call's arguments) is cut into (default 4). */
+  chunks?: number;
+  /** Gap between pieces for the `drip` fault, and the default wait of `slow-first-byte` (default 150 ms). */
+  dripMs?: number;
+  /** Gap between the pieces of every normal stream (default 0: written at once). */
+  pieceGapMs?: number;
+  /** Port to listen on (default: a free one); `up()` reuses the port either way. */
+  port?: number;
+  /** Keep `requests` (default true); long runs turn it off. */
+  record?: boolean;
+  /** Per protocol, the only key accepted (401 in the protocol's envelope otherwise); unset: any or none. */
+  keys?: Partial<Record<ProviderProtocol, string>>;
+  /** Per protocol, the model list's JSON body, in that protocol's shape. */
+  models?: Partial<Record<ProviderProtocol, unknown>>;
+  keepAliveTimeout?: number;
+  /**
+   * The benchmark's mode: OpenAI chat completions answered from buffers built at startup, `streamChunks`
+   * chunks per stream, the text marked with `marker`; no faults, nothing recorded.
+   */
+  canned?: { marker: string; streamChunks: number };
+}
+
+export interface FakeProvider {
+  /** Root URL, e.g. `http://127.0.0.1:1234` (no path). */
+  url: string;
+  port: number;
+  /** The base URL each protocol's backend is configured with (OpenAI and Anthropic end in `/v1`). */
+  baseUrls: Record<ProviderProtocol, string>;
+  /** Every request received (model lists included), oldest first. */
+  requests: RecordedRequest[];
+  /** Chat calls received so far. */
+  readonly received: number;
+  /** Chat responses the peer closed before they were finished: aborted or timed-out requests. */
+  readonly aborted: number;
+  /** Chat responses started and neither finished nor closed yet. */
+  inFlight(): number;
+  /** Open TCP connections. */
+  connections(): number;
+  /** Resolves once `aborted` reaches `count`. */
+  waitForAborts(count: number): Promise<void>;
+  /** Resolves once the chat call whose last user text is `text` was closed before it was answered in full. */
+  closedEarly(text: string): Promise<void>;
+  /**
+   * Applies a fault to every request from now on (model lists too, for the faults that come before an
+   * answer), ahead of any fault a model name asks for; `times` limits it to that many requests; null clears.
+   */
+  setFault(spec: FaultSpec | null, options?: { times?: number }): void;
+  /** Lets every held (`hold`) answer continue. */
+  release(): void;
+  /** Stops listening and cuts every connection (a crashed provider). */
+  down(): Promise<void>;
+  /** Listens again on the same port. */
+  up(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export declare function startFakeProvider(options?: FakeProviderOptions): Promise<FakeProvider>;

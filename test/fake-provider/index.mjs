@@ -1,0 +1,984 @@
+/**
+ * The fake LLM provider used by the tests, the benchmark and the soak run: one server on loopback that speaks
+ * all three provider protocols, records what it received, and misbehaves on demand (the switchboard of
+ * faults). README.md beside this file documents the routes, the normal answers and every fault.
+ *
+ * Plain JavaScript so that `node bench/…` and `node scripts/…` import it as they are; index.d.mts types it.
+ */
+import { createServer } from 'node:http';
+
+// --- the switchboard ------------------------------------------------------------------------------------
+
+/** Faults without a parameter, each with what it does (README.md has the same table, with more detail). */
+export const FAULTS = {
+  'reset-before-headers': 'destroys the connection as soon as the request has arrived',
+  'no-head': 'never answers',
+  'html-502': '502 with an HTML page, as a load balancer in front of a provider sends',
+  'context-length-exceeded': "400: the prompt is too long, in the protocol's error envelope",
+  'content-filter': "the prompt was blocked by the provider's safety filter, as the protocol reports it",
+  'key-in-error': '401 whose JSON error message echoes the received key, JSON-escaped',
+  'key-in-error-text': '500 text/plain that echoes the received key',
+  'invalid-json': '200 application/json whose body is not JSON',
+  'invalid-sse': '200 text/event-stream whose events hold no JSON',
+  'reset-mid-stream': 'the head and a first piece, then the connection is destroyed',
+  'stall-mid-stream': 'the head and a first piece, then silence',
+  'error-mid-stream': "a stream: first piece, then the protocol's error event; whole: 500",
+  'key-in-stream-error': 'a stream: first piece, then an error event echoing the key, written in two cuts',
+  'malformed-chunk': 'a stream with one event that is not JSON between good pieces',
+  'truncated-stream': 'a stream that ends cleanly without its finish (no [DONE], no message_stop)',
+  'endless-line': 'a stream that, after a first piece, sends one line that never ends',
+  'endless-event': 'a stream that, after a first piece, sends data lines but never ends the event',
+  drip: 'a normal answer whose pieces arrive `dripMs` apart',
+  hold: 'a normal answer that waits for release() (streams: after the first piece)',
+  'tools-reused-index': 'OpenAI streams only: two tool calls that both carry wire index 0',
+};
+
+/** Faults with a parameter: a pattern and what it reads from the name. */
+const PARAMETERISED = [
+  {
+    pattern: /^status-(\d{3})(?:-retry-after-(\d+))?$/,
+    read: (m) => ({ name: 'status', status: Number(m[1]), retryAfter: m[2] }),
+  },
+  {
+    pattern: /^slow-first-byte(?:-(\d+))?$/,
+    read: (m) => ({ name: 'slow-first-byte', ms: m[1] && Number(m[1]) }),
+  },
+];
+
+/** A fault's name as written (`status-429-retry-after-7`) as what it does; null for no known fault. */
+export function parseFault(spec) {
+  if (Object.hasOwn(FAULTS, spec)) return { name: spec };
+  for (const { pattern, read } of PARAMETERISED) {
+    const match = pattern.exec(spec);
+    if (match) return read(match);
+  }
+  return null;
+}
+
+/** The fault a model name asks for: `fault-<spec>` anywhere in it (`openai:fault-no-head` works too), a label may follow. */
+export function faultInModel(model) {
+  const match = /fault-([a-z0-9-]+)/.exec(model);
+  // A label may follow the fault (`fault-hold-shutdown`), to tell calls apart: the longest known name wins.
+  for (let spec = match?.[1]; spec; spec = spec.includes('-') ? spec.slice(0, spec.lastIndexOf('-')) : '') {
+    const fault = parseFault(spec);
+    if (fault) return fault;
+  }
+  return null;
+}
+
+// --- what a normal answer says -----------------------------------------------------------------------------
+
+/** Per protocol: where the turns are, how a tool is offered and answered, and the answer's length limit. */
+const READ = {
+  openai: {
+    turns: (body) => body.messages,
+    userText: (turn) => textOf(turn.content),
+    toolResult: (turn) => (turn.role === 'tool' ? textOf(turn.content) : null),
+    tools: (body) => (body.tools ?? []).map((t) => t.function?.name),
+    toolChoice: (body) => (body.tool_choice === 'none' ? 'none' : (body.tool_choice?.function?.name ?? null)),
+    // OpenAI's limit is not applied: translated clients often send small ones, and no test needs it.
+    limit: () => undefined,
+    stopSequences: () => [],
+  },
+  anthropic: {
+    turns: (body) => body.messages,
+    userText: (turn) => textOf(turn.content),
+    toolResult: (turn) => {
+      const result = Array.isArray(turn.content) && turn.content.find((b) => b.type === 'tool_result');
+      return result ? textOf(result.content) : null;
+    },
+    tools: (body) => (body.tools ?? []).map((t) => t.name),
+    toolChoice: (body) =>
+      body.tool_choice?.type === 'none'
+        ? 'none'
+        : body.tool_choice?.type === 'tool'
+          ? body.tool_choice.name
+          : null,
+    limit: (body) => body.max_tokens,
+    stopSequences: (body) => body.stop_sequences ?? [],
+  },
+  gemini: {
+    turns: (body) => body.contents,
+    userText: (turn) => textOf(turn.parts),
+    toolResult: (turn) => {
+      const part = (turn.parts ?? []).find((p) => p.functionResponse);
+      return part ? JSON.stringify(part.functionResponse.response) : null;
+    },
+    tools: (body) => (body.tools ?? []).flatMap((t) => (t.functionDeclarations ?? []).map((d) => d.name)),
+    toolChoice: (body) => {
+      const config = body.toolConfig?.functionCallingConfig;
+      return config?.mode === 'NONE' ? 'none' : (config?.allowedFunctionNames?.[0] ?? null);
+    },
+    limit: (body) => body.generationConfig?.maxOutputTokens,
+    stopSequences: (body) => body.generationConfig?.stopSequences ?? [],
+  },
+};
+
+/** The text in a content value of any of the three shapes (string, blocks, parts). */
+function textOf(node) {
+  if (typeof node === 'string') return node;
+  if (Array.isArray(node)) return node.map(textOf).join('');
+  if (node && typeof node === 'object') {
+    if (typeof node.text === 'string') return node.text;
+    if (node.type === 'tool_result' || node.functionResponse) return '';
+    return textOf(node.content ?? node.parts ?? '');
+  }
+  return '';
+}
+
+/** The text of the last user turn, whatever the protocol: what a normal answer echoes. */
+function lastUserText(protocol, body) {
+  const read = READ[protocol];
+  const turns = read.turns(body) ?? [];
+  const last = [...turns].reverse().find((t) => t.role === 'user' || t.role === undefined);
+  return last ? read.userText(last) : '';
+}
+
+/**
+ * What the provider answers: `echo: <last user text>`; a call of the first offered tool (arguments
+ * `{query: <text>, units: "metric"}`) when tools are offered and the last turn is no tool result; `Tool
+ * said: <result>` after one. Tokens are counted as characters; a stop sequence or a length limit cuts the
+ * text (Anthropic and Gemini).
+ */
+function answerFor(protocol, body) {
+  const read = READ[protocol];
+  const turns = read.turns(body) ?? [];
+  const last = turns[turns.length - 1] ?? {};
+  const result = read.toolResult(last);
+  const userText = result === null ? lastUserText(protocol, body) : '';
+  const inputTokens = userText.length;
+  const tools = read.tools(body).filter(Boolean);
+  const choice = read.toolChoice(body);
+  if (result === null && tools.length > 0 && choice !== 'none') {
+    const input = { query: userText, units: 'metric' };
+    const tool = { id: 'call_fake_1', name: choice ?? tools[0], input };
+    return {
+      text: '',
+      tool,
+      stop: 'tool',
+      stopSequence: null,
+      inputTokens,
+      outputTokens: JSON.stringify(input).length,
+    };
+  }
+  let text = result === null ? `echo: ${userText}` : `Tool said: ${result}`;
+  let stop = 'end';
+  let stopSequence = null;
+  for (const sequence of read.stopSequences(body)) {
+    const at = text.indexOf(sequence);
+    if (at >= 0) {
+      text = text.slice(0, at);
+      stop = 'stop-sequence';
+      stopSequence = sequence;
+    }
+  }
+  const limit = Number(read.limit(body));
+  if (Number.isFinite(limit) && text.length > limit) {
+    text = text.slice(0, limit);
+    stop = 'length';
+  }
+  return { text, tool: null, stop, stopSequence, inputTokens, outputTokens: text.length };
+}
+
+/** `text` in `count` pieces, cut between code points (so multi-byte characters stay whole). */
+function split(text, count) {
+  const chars = [...text];
+  const size = Math.max(1, Math.ceil(chars.length / count));
+  const pieces = [];
+  for (let i = 0; i < chars.length; i += size) pieces.push(chars.slice(i, i + size).join(''));
+  return pieces;
+}
+
+// --- each protocol's wire format ---------------------------------------------------------------------------
+
+const sse = (data, event) => `${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`;
+/** Gemini ends its events with CRLF pairs, as Google's servers do. */
+const geminiSse = (data) => `data: ${JSON.stringify(data)}\r\n\r\n`;
+
+const OPENAI_FINISH = { end: 'stop', 'stop-sequence': 'stop', length: 'length', tool: 'tool_calls' };
+const ANTHROPIC_STOP = {
+  end: 'end_turn',
+  'stop-sequence': 'stop_sequence',
+  length: 'max_tokens',
+  tool: 'tool_use',
+};
+const GEMINI_FINISH = { end: 'STOP', 'stop-sequence': 'STOP', length: 'MAX_TOKENS', tool: 'STOP' };
+
+const ANTHROPIC_ERROR_TYPES = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  529: 'overloaded_error',
+};
+const GEMINI_STATUSES = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+const OPENAI_ERROR_TYPES = { 400: 'invalid_request_error', 401: 'invalid_request_error', 429: 'requests' };
+
+const openaiChunk = (model, delta, finish = null) => ({
+  id: 'chatcmpl-fake',
+  object: 'chat.completion.chunk',
+  created: 1,
+  model,
+  choices: [{ index: 0, delta, finish_reason: finish }],
+});
+const geminiChunk = (model, parts, extra = {}, candidateExtra = {}) => ({
+  candidates: [{ content: { role: 'model', parts }, ...candidateExtra, index: 0 }],
+  ...extra,
+  modelVersion: model,
+  responseId: 'fakeResponse1',
+});
+const geminiUsage = (a) => ({
+  promptTokenCount: a.inputTokens,
+  candidatesTokenCount: a.outputTokens,
+  totalTokenCount: a.inputTokens + a.outputTokens,
+});
+
+/**
+ * Per protocol: the whole answer, a stream as a list of writes (the opening first, the finish last, the
+ * pieces between), an error body, an error event inside a stream, and the two filter-style refusals.
+ */
+const WIRE = {
+  openai: {
+    error: (status, message, code = null) => ({
+      error: { message, type: OPENAI_ERROR_TYPES[status] ?? 'server_error', param: null, code },
+    }),
+    streamError: (message) => sse({ error: { message, type: 'server_error', param: null, code: null } }),
+    contextLength: () => ({
+      status: 400,
+      body: WIRE.openai.error(
+        400,
+        "This model's maximum context length is 128000 tokens. However, your messages resulted in 128001 tokens.",
+        'context_length_exceeded',
+      ),
+    }),
+    contentFilter: () => ({
+      status: 400,
+      body: WIRE.openai.error(
+        400,
+        "The response was filtered due to the prompt triggering the provider's content management policy.",
+        'content_filter',
+      ),
+    }),
+    whole: (model, a) => ({
+      id: 'chatcmpl-fake',
+      object: 'chat.completion',
+      created: 1,
+      model,
+      choices: [
+        {
+          index: 0,
+          message: a.tool
+            ? {
+                role: 'assistant',
+                content: null,
+                tool_calls: [
+                  {
+                    id: a.tool.id,
+                    type: 'function',
+                    function: { name: a.tool.name, arguments: JSON.stringify(a.tool.input) },
+                  },
+                ],
+              }
+            : { role: 'assistant', content: a.text },
+          finish_reason: OPENAI_FINISH[a.stop],
+        },
+      ],
+      usage: openaiUsage(a),
+      // A field the proxy does not know: a same-protocol answer must keep it.
+      extra_field_from_upstream: 'kept',
+    }),
+    stream: (model, a, pieces, body) => {
+      // No opening of its own: the role comes with the first piece, as OpenAI's first chunk carries it.
+      const writes = [''];
+      if (a.tool) {
+        const args = JSON.stringify(a.tool.input);
+        writes.push(
+          sse(
+            openaiChunk(model, {
+              role: 'assistant',
+              content: null,
+              tool_calls: [
+                { index: 0, id: a.tool.id, type: 'function', function: { name: a.tool.name, arguments: '' } },
+              ],
+            }),
+          ),
+          ...split(args, pieces).map((part) =>
+            sse(openaiChunk(model, { tool_calls: [{ index: 0, function: { arguments: part } }] })),
+          ),
+        );
+      } else {
+        const parts = split(a.text, pieces);
+        writes.push(
+          ...(parts.length > 0 ? parts : ['']).map((part, i) =>
+            sse(openaiChunk(model, i === 0 ? { role: 'assistant', content: part } : { content: part })),
+          ),
+        );
+      }
+      const usage = body.stream_options?.include_usage
+        ? sse({ ...openaiChunk(model, {}), choices: [], usage: openaiUsage(a) })
+        : '';
+      writes.push(`${sse(openaiChunk(model, {}, OPENAI_FINISH[a.stop]))}${usage}data: [DONE]\n\n`);
+      return writes;
+    },
+  },
+  anthropic: {
+    error: (status, message) => ({
+      type: 'error',
+      error: { type: ANTHROPIC_ERROR_TYPES[status] ?? 'api_error', message },
+    }),
+    streamError: (message) => sse({ type: 'error', error: { type: 'overloaded_error', message } }, 'error'),
+    contextLength: () => ({
+      status: 400,
+      body: WIRE.anthropic.error(400, 'prompt is too long: 200001 tokens > 200000 maximum'),
+    }),
+    contentFilter: () => ({
+      status: 400,
+      body: WIRE.anthropic.error(400, 'Output blocked by content filtering policy'),
+    }),
+    whole: (model, a) => ({
+      id: 'msg_fake_1',
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [
+        ...(a.text ? [{ type: 'text', text: a.text }] : []),
+        ...(a.tool ? [{ type: 'tool_use', ...a.tool }] : []),
+      ],
+      stop_reason: ANTHROPIC_STOP[a.stop],
+      stop_sequence: a.stopSequence,
+      usage: { input_tokens: a.inputTokens, output_tokens: a.outputTokens },
+    }),
+    stream: (model, a, pieces) => {
+      const opening =
+        sse(
+          {
+            type: 'message_start',
+            message: {
+              id: 'msg_fake_1',
+              type: 'message',
+              role: 'assistant',
+              model,
+              content: [],
+              stop_reason: null,
+              stop_sequence: null,
+              usage: { input_tokens: a.inputTokens, output_tokens: 1 },
+            },
+          },
+          'message_start',
+        ) + sse({ type: 'ping' }, 'ping');
+      // One block: the block's start goes with its first delta, its stop with its last.
+      const block = (index, start, deltas) =>
+        deltas.map(
+          (delta, i) =>
+            (i === 0
+              ? sse({ type: 'content_block_start', index, content_block: start }, 'content_block_start')
+              : '') +
+            sse({ type: 'content_block_delta', index, delta }, 'content_block_delta') +
+            (i === deltas.length - 1 ? sse({ type: 'content_block_stop', index }, 'content_block_stop') : ''),
+        );
+      const writes = [opening];
+      if (a.text) {
+        const deltas = split(a.text, pieces).map((text) => ({ type: 'text_delta', text }));
+        writes.push(...block(0, { type: 'text', text: '' }, deltas));
+      }
+      if (a.tool) {
+        const deltas = split(JSON.stringify(a.tool.input), pieces).map((partial_json) => ({
+          type: 'input_json_delta',
+          partial_json,
+        }));
+        const start = { type: 'tool_use', id: a.tool.id, name: a.tool.name, input: {} };
+        writes.push(...block(a.text ? 1 : 0, start, deltas));
+      }
+      writes.push(
+        sse(
+          {
+            type: 'message_delta',
+            delta: { stop_reason: ANTHROPIC_STOP[a.stop], stop_sequence: a.stopSequence },
+            usage: { output_tokens: a.outputTokens },
+          },
+          'message_delta',
+        ) + sse({ type: 'message_stop' }, 'message_stop'),
+      );
+      return writes;
+    },
+  },
+  gemini: {
+    error: (status, message) => ({
+      error: { code: status, message, status: GEMINI_STATUSES[status] ?? 'UNKNOWN' },
+    }),
+    streamError: (message) => geminiSse(WIRE.gemini.error(503, message)),
+    contextLength: () => ({
+      status: 400,
+      body: WIRE.gemini.error(
+        400,
+        'The input token count (1048577) exceeds the maximum number of tokens allowed (1048576).',
+      ),
+    }),
+    // Gemini answers a blocked prompt with 200 and no candidate, only the reason.
+    contentFilter: () => ({
+      status: 200,
+      body: {
+        promptFeedback: { blockReason: 'SAFETY' },
+        usageMetadata: { promptTokenCount: 1, totalTokenCount: 1 },
+      },
+    }),
+    whole: (model, a) =>
+      geminiChunk(
+        model,
+        [
+          ...(a.text ? [{ text: a.text }] : []),
+          ...(a.tool ? [{ functionCall: { name: a.tool.name, args: a.tool.input } }] : []),
+        ],
+        { usageMetadata: geminiUsage(a) },
+        { finishReason: GEMINI_FINISH[a.stop] },
+      ),
+    stream: (model, a, pieces) => [
+      // Gemini has no opening event: the first piece opens the stream.
+      '',
+      ...split(a.text, pieces).map((text) =>
+        geminiSse(geminiChunk(model, [{ text }], { usageMetadata: { promptTokenCount: a.inputTokens } })),
+      ),
+      geminiSse(
+        geminiChunk(
+          model,
+          a.tool ? [{ functionCall: { name: a.tool.name, args: a.tool.input } }] : [{ text: '' }],
+          { usageMetadata: geminiUsage(a) },
+          { finishReason: GEMINI_FINISH[a.stop] },
+        ),
+      ),
+    ],
+  },
+};
+
+function openaiUsage(a) {
+  return {
+    prompt_tokens: a.inputTokens,
+    completion_tokens: a.outputTokens,
+    total_tokens: a.inputTokens + a.outputTokens,
+  };
+}
+
+/** OpenAI's scripted `tools-reused-index` stream: two calls both at wire index 0, told apart by their ids. */
+function reusedIndexStream(model) {
+  const call = (id, name, args) => ({
+    tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: args } }],
+  });
+  return [
+    '',
+    sse(openaiChunk(model, { role: 'assistant', content: null, ...call('call_city', 'weather', '') })),
+    sse(openaiChunk(model, { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] })),
+    sse(openaiChunk(model, { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] })),
+    sse(openaiChunk(model, call('call_tz', 'clock', '{"tz":"CET"}'))),
+    `${sse(openaiChunk(model, {}, 'tool_calls'))}data: [DONE]\n\n`,
+  ];
+}
+
+/** Each protocol's key, read from the header its API uses. */
+const KEY_OF = {
+  openai: (headers) => headers.authorization?.replace(/^Bearer /, ''),
+  anthropic: (headers) => headers['x-api-key'],
+  gemini: (headers) => headers['x-goog-api-key'],
+};
+
+/** JSON that a decoder reads as `text`, with every character escaped: only a decoder sees the key. */
+const escapeAll = (text) =>
+  [...text].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+/** How a provider echoes a wrong key in an error message (raw JSON text, decoded it names the key twice). */
+const keyEcho = (key) => `Incorrect API key provided: ${key.replaceAll('-', '\\u002d')} (${escapeAll(key)})`;
+
+const DEFAULT_MODELS = {
+  openai: { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1, owned_by: 'openai' }] },
+  anthropic: {
+    data: ['claude-mock-1', 'claude-mock-2'].map((id, i) => ({
+      type: 'model',
+      id,
+      display_name: `Claude Mock ${i + 1}`,
+      created_at: '2025-01-01T00:00:00Z',
+    })),
+    has_more: false,
+    first_id: 'claude-mock-1',
+    last_id: 'claude-mock-2',
+  },
+  gemini: {
+    models: ['gemini-mock-flash', 'gemini-mock-pro'].map((id) => ({
+      name: `models/${id}`,
+      displayName: id,
+      supportedGenerationMethods: ['generateContent', 'streamGenerateContent'],
+    })),
+  },
+};
+
+// --- routes ------------------------------------------------------------------------------------------------
+
+const GEMINI_CHAT = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
+
+/** What a request is: a chat call or a model list of one protocol, or nothing known (404). */
+function route(req) {
+  const url = new URL(req.url ?? '/', 'http://fake');
+  const path = url.pathname;
+  if (req.method === 'GET' && path === '/v1/models') {
+    // OpenAI and Anthropic share the path; Anthropic's clients always send their API version.
+    return { kind: 'models', protocol: req.headers['anthropic-version'] ? 'anthropic' : 'openai', url };
+  }
+  if (req.method === 'GET' && path === '/v1beta/models') return { kind: 'models', protocol: 'gemini', url };
+  if (req.method !== 'POST') return null;
+  if (path === '/v1/chat/completions') return { kind: 'chat', protocol: 'openai', url };
+  if (path === '/v1/messages') return { kind: 'chat', protocol: 'anthropic', url };
+  const gemini = GEMINI_CHAT.exec(path);
+  if (gemini) {
+    return { kind: 'chat', protocol: 'gemini', url, model: decodeURIComponent(gemini[1]), method: gemini[2] };
+  }
+  return null;
+}
+
+/** A request the protocol itself refuses, with its status and message; null when well-formed. */
+const REFUSALS = {
+  openai: (body) => (Array.isArray(body.messages) ? null : [400, "'messages' is a required property"]),
+  anthropic: (body) =>
+    Array.isArray(body.messages) && typeof body.max_tokens === 'number'
+      ? null
+      : [400, 'messages and max_tokens are required'],
+  gemini: (body, r) =>
+    !Array.isArray(body.contents)
+      ? [400, '* GenerateContentRequest.contents: contents is not specified']
+      : r.method === 'streamGenerateContent' && r.url.searchParams.get('alt') !== 'sse'
+        ? [400, 'this fake provider streams with alt=sse only']
+        : null,
+};
+
+// --- the bench's canned answers ----------------------------------------------------------------------------
+
+/**
+ * The benchmark's request handler: OpenAI chat completions only, every answer built once here, nothing read
+ * from the request but whether it asks for a stream, nothing recorded. The benchmark measures the proxy, so
+ * this path must cost as little as node:http allows.
+ */
+function cannedHandler({ marker, streamChunks }) {
+  const streaming = /"stream"\s*:\s*true/;
+  const answerText =
+    `${marker}: ` +
+    'Here is a short answer, long enough to make the response about one kilobyte like a typical small chat ' +
+    'completion. '.repeat(6);
+  const completion = Buffer.from(
+    JSON.stringify({
+      id: 'chatcmpl-bench0000000000000000000000',
+      object: 'chat.completion',
+      created: 1_730_000_000,
+      model: 'gpt-4o-mini-2024-07-18',
+      system_fingerprint: 'fp_bench',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: answerText, refusal: null },
+          logprobs: null,
+          finish_reason: 'stop',
+        },
+      ],
+      usage: { prompt_tokens: 42, completion_tokens: 180, total_tokens: 222 },
+    }),
+  );
+  const chunk = (index) =>
+    Buffer.from(
+      sse({
+        id: 'chatcmpl-bench0000000000000000000000',
+        object: 'chat.completion.chunk',
+        created: 1_730_000_000,
+        model: 'gpt-4o-mini-2024-07-18',
+        choices: [
+          {
+            index: 0,
+            delta: index === 0 ? { role: 'assistant', content: `${marker} ` } : { content: `tok${index} ` },
+            logprobs: null,
+            finish_reason: index === streamChunks - 1 ? 'stop' : null,
+          },
+        ],
+      }),
+    );
+  const chunks = [
+    ...Array.from({ length: streamChunks }, (_, i) => chunk(i)),
+    Buffer.from('data: [DONE]\n\n'),
+  ];
+  const models = Buffer.from(
+    JSON.stringify({
+      object: 'list',
+      data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'bench' }],
+    }),
+  );
+  const jsonHeaders = { 'content-type': 'application/json', 'content-length': completion.length };
+  const modelsHeaders = { 'content-type': 'application/json', 'content-length': models.length };
+  const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
+
+  const answerChat = (req, res) => {
+    const parts = [];
+    req.on('data', (part) => parts.push(part));
+    req.on('end', () => {
+      const body = parts.length === 1 ? parts[0].toString('latin1') : Buffer.concat(parts).toString('latin1');
+      if (!streaming.test(body)) {
+        res.writeHead(200, jsonHeaders);
+        res.end(completion);
+        return;
+      }
+      // One write per chunk, as a real server flushes each token: the proxy sees separate chunks.
+      res.writeHead(200, sseHeaders);
+      for (const part of chunks) res.write(part);
+      res.end();
+    });
+  };
+  return (req, res) => {
+    if (req.method === 'POST' && req.url === '/v1/chat/completions') return answerChat(req, res);
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      res.writeHead(200, modelsHeaders);
+      res.end(models);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end('{"error":{"message":"not found"}}');
+  };
+}
+
+// --- the server ----------------------------------------------------------------------------------------------
+
+/** Waits until `res` can take more, or is gone. Both listeners go once either fires. */
+const drained = (res) =>
+  new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Starts the fake provider on 127.0.0.1; see index.d.mts for the options and what it returns. */
+export async function startFakeProvider(options = {}) {
+  const pieces = options.chunks ?? 4;
+  const dripMs = options.dripMs ?? 150;
+  const pieceGapMs = options.pieceGapMs ?? 0;
+  const record = options.record ?? true;
+  const keys = options.keys ?? {};
+  const models = { ...DEFAULT_MODELS, ...options.models };
+  const sockets = new Set();
+  const open = new Set();
+  const requests = [];
+  let received = 0;
+  let aborted = 0;
+  let held = [];
+  let abortWaiters = [];
+  /** Set by setFault: applies to every request, before any fault a model name asks for. */
+  let programmed = null;
+  const early = new Map();
+
+  const closedEarlyEntry = (text) => {
+    let entry = early.get(text);
+    if (!entry) {
+      let resolve;
+      const closed = new Promise((r) => (resolve = r));
+      entry = { closed, resolve };
+      early.set(text, entry);
+    }
+    return entry;
+  };
+  const noteAbort = () => {
+    aborted += 1;
+    abortWaiters = abortWaiters.filter((waiter) => {
+      if (aborted < waiter.count) return true;
+      waiter.resolve();
+      return false;
+    });
+  };
+  const release = () => {
+    for (const resume of held) resume();
+    held = [];
+  };
+  const holdHere = () => new Promise((resolve) => held.push(resolve));
+  const takeProgrammed = () => {
+    if (!programmed) return null;
+    const fault = programmed.fault;
+    if (programmed.times !== undefined && --programmed.times <= 0) programmed = null;
+    return fault;
+  };
+
+  const json = (res, status, body, headers = {}) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  };
+
+  /**
+   * Faults decided before any answer: true when handled (the request is then done, or left on purpose).
+   * Also used for model lists, where only these faults mean anything.
+   */
+  const headFault = async (fault, protocol, req, res, stream) => {
+    const wire = WIRE[protocol];
+    switch (fault?.name) {
+      case 'reset-before-headers':
+        req.socket.destroy();
+        return true;
+      case 'no-head':
+        return true;
+      case 'slow-first-byte':
+        await sleep(fault.ms ?? dripMs);
+        return res.destroyed;
+      case 'status':
+        json(res, fault.status, wire.error(fault.status, `upstream says ${fault.status}`), {
+          ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}),
+        });
+        return true;
+      case 'html-502':
+        res.writeHead(502, { 'content-type': 'text/html' });
+        res.end('<html><body><h1>502 Bad Gateway</h1></body></html>');
+        return true;
+      case 'context-length-exceeded': {
+        const { status, body } = wire.contextLength();
+        json(res, status, body);
+        return true;
+      }
+      case 'content-filter': {
+        const { status, body } = wire.contentFilter();
+        if (status === 200 && stream) {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.end(geminiSse(body));
+        } else json(res, status, body);
+        return true;
+      }
+      case 'key-in-error':
+        // Raw JSON text: the escapes are the point, JSON.stringify would undo them.
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify(wire.error(401, '@')).replace(
+            '"@"',
+            `"${keyEcho(KEY_OF[protocol](req.headers) ?? '')}"`,
+          ),
+        );
+        return true;
+      case 'key-in-error-text':
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`upstream broke while checking ${KEY_OF[protocol](req.headers) ?? ''}`);
+        return true;
+      case 'invalid-json':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"choices": [ this is not json');
+        return true;
+      case 'invalid-sse':
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"this is": not json}\n\n');
+        res.end('data: <html>oops</html>\n\n');
+        return true;
+      default:
+        return false;
+    }
+  };
+
+  const answerWhole = async (fault, protocol, model, answer, req, res) => {
+    if (fault?.name === 'error-mid-stream') {
+      json(res, 500, WIRE[protocol].error(500, 'upstream failed'));
+      return;
+    }
+    const body = JSON.stringify(WIRE[protocol].whole(model, answer));
+    if (fault?.name === 'reset-mid-stream' || fault?.name === 'stall-mid-stream') {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+      });
+      res.write(body.slice(0, 10));
+      if (fault.name === 'reset-mid-stream') setTimeout(() => req.socket.destroy(), 10);
+      return;
+    }
+    if (fault?.name === 'hold') await holdHere();
+    if (fault?.name === 'drip') await sleep(dripMs);
+    if (res.destroyed) return;
+    res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'yes' });
+    res.end(body);
+  };
+
+  const answerStream = async (fault, protocol, model, answer, body, req, res) => {
+    const wire = WIRE[protocol];
+    const writes =
+      fault?.name === 'tools-reused-index' && protocol === 'openai'
+        ? reusedIndexStream(model)
+        : wire.stream(model, answer, pieces, body);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const finish = writes.pop();
+    // The opening and the first piece: every fault below happens after the stream has begun.
+    res.write(writes[0] + (writes[1] ?? ''));
+    const rest = writes.slice(2);
+    switch (fault?.name) {
+      case 'reset-mid-stream':
+        setTimeout(() => req.socket.destroy(), 10);
+        return;
+      case 'stall-mid-stream':
+        return;
+      case 'error-mid-stream':
+        res.end(wire.streamError('upstream failed mid-stream'));
+        return;
+      case 'key-in-stream-error': {
+        // Cut inside an escape, so that only a reader that joins the pieces before decoding sees the key.
+        const error = wire
+          .streamError('@')
+          .replace('"@"', `"${keyEcho(KEY_OF[protocol](req.headers) ?? '')}"`);
+        const cut = error.indexOf('\\u') + 20;
+        res.write(error.slice(0, cut), () => res.end(error.slice(cut)));
+        return;
+      }
+      case 'endless-line':
+      case 'endless-event': {
+        // Written as fast as the reader takes it (backpressure), until the reader goes away.
+        const filler = fault.name === 'endless-line' ? 'x'.repeat(64 * 1024) : 'data: x\n'.repeat(8 * 1024);
+        if (fault.name === 'endless-line') res.write('data: {"text": "');
+        while (!res.destroyed) if (!res.write(filler)) await drained(res);
+        return;
+      }
+      case 'malformed-chunk':
+        res.write('data: {"this is": not json}\n\n');
+        break;
+      case 'hold':
+        await holdHere();
+        break;
+      default:
+        break;
+    }
+    const gap = fault?.name === 'drip' ? dripMs : pieceGapMs;
+    for (const write of rest) {
+      if (gap > 0) await sleep(gap);
+      if (res.destroyed) return;
+      res.write(write);
+    }
+    if (fault?.name === 'truncated-stream') {
+      res.end();
+      return;
+    }
+    if (gap > 0) await sleep(gap);
+    if (!res.destroyed) res.end(finish);
+  };
+
+  const handle = async (req, res, raw) => {
+    let body;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      body = raw; // recorded as text, so a test sees what malformed thing arrived
+    }
+    if (record) requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+    const r = route(req);
+    if (!r) {
+      json(res, 404, {
+        error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' },
+      });
+      return;
+    }
+    const wire = WIRE[r.protocol];
+    // Gemini's key goes in a header; a key in the URL would end up in logs, so the fake refuses it.
+    if (r.protocol === 'gemini' && r.url.searchParams.has('key')) {
+      json(res, 400, wire.error(400, 'API key must not be sent in the URL'));
+      return;
+    }
+    const expected = keys[r.protocol];
+    if (expected !== undefined && KEY_OF[r.protocol](req.headers) !== expected) {
+      json(res, 401, wire.error(401, 'invalid api key'));
+      return;
+    }
+    if (r.kind === 'models') {
+      if (await headFault(takeProgrammed(), r.protocol, req, res, false)) return;
+      json(res, 200, models[r.protocol]);
+      return;
+    }
+
+    const call = typeof body === 'object' && body !== null ? body : {};
+    const model = r.model ?? String(call.model);
+    const stream = r.protocol === 'gemini' ? r.method === 'streamGenerateContent' : call.stream === true;
+    received += 1;
+    const said = lastUserText(r.protocol, call);
+    open.add(res);
+    res.once('close', () => {
+      open.delete(res);
+      if (!res.writableFinished) {
+        noteAbort();
+        closedEarlyEntry(said).resolve();
+      }
+    });
+    const fault = takeProgrammed() ?? faultInModel(model);
+    if (await headFault(fault, r.protocol, req, res, stream)) return;
+    const refusal = REFUSALS[r.protocol](call, r);
+    if (refusal) {
+      json(res, refusal[0], wire.error(refusal[0], refusal[1]));
+      return;
+    }
+    const answer = answerFor(r.protocol, call);
+    if (stream) await answerStream(fault, r.protocol, model, answer, call, req, res);
+    else await answerWhole(fault, r.protocol, model, answer, req, res);
+  };
+
+  const server = createServer(
+    { keepAliveTimeout: options.keepAliveTimeout ?? 30_000 },
+    options.canned
+      ? cannedHandler(options.canned)
+      : (req, res) => {
+          const chunks = [];
+          req.on('data', (c) => chunks.push(c));
+          req.on('end', () => void handle(req, res, Buffer.concat(chunks).toString('utf8')));
+        },
+  );
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  const listen = (port) =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  const stop = () =>
+    new Promise((resolve) => {
+      release();
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+
+  await listen(options.port ?? 0);
+  const { port } = server.address();
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    port,
+    baseUrls: { openai: `${url}/v1`, anthropic: `${url}/v1`, gemini: url },
+    requests,
+    get received() {
+      return received;
+    },
+    get aborted() {
+      return aborted;
+    },
+    inFlight: () => open.size,
+    connections: () => sockets.size,
+    waitForAborts: (count) =>
+      aborted >= count ? Promise.resolve() : new Promise((resolve) => abortWaiters.push({ count, resolve })),
+    closedEarly: (text) => closedEarlyEntry(text).closed,
+    setFault: (spec, { times } = {}) => {
+      if (spec === null) {
+        programmed = null;
+        return;
+      }
+      const fault = parseFault(spec);
+      if (!fault) throw new Error(`fake provider: no fault named ${JSON.stringify(spec)}`);
+      programmed = { fault, times };
+    },
+    release,
+    down: stop,
+    up: () => listen(port),
+    close: () => (server.listening ? stop() : Promise.resolve()),
+  };
+}
