@@ -1,8 +1,8 @@
 /**
- * End to end through the official SDKs: each SDK talks to a tiny server that does what the proxy's route
- * handler does (decode the client protocol, encode the backend protocol, call a real backend class against a
- * mock upstream over HTTP, translate the answer back). If an SDK reassembles the text and tool calls and raises
- * its own error type on failure, our wire output satisfies it.
+ * End to end through the official SDKs: each SDK talks to the proxy's own chat lane and pipeline, in process,
+ * in front of real backend classes and a fake provider over HTTP (the client's protocol translated to
+ * another backend's and back). If an SDK reassembles the text and tool calls and raises its own error type
+ * on failure, our wire output satisfies it.
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI, type FunctionDeclaration } from '@google/genai';
@@ -11,12 +11,15 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpBackend } from '../backends/http-backend.js';
-import { readText, UpstreamHttp } from '../backends/http.js';
+import { UpstreamHttp } from '../backends/http.js';
 import { HTTP_PROFILES } from '../backends/profiles.js';
+import { BackendRegistry } from '../backends/registry.js';
 import type { Backend } from '../backends/types.js';
-import { errorEnvelope } from './error-envelopes.js';
-import { codecs } from './registry.js';
-import { translateStream } from './translate.js';
+import { Redactor } from '../redaction/redactor.js';
+import { createChatLane, type ChatLane } from '../server/chat-lane.js';
+import { laneHeaders } from '../server/cors.js';
+import { SECURITY_HEADERS } from '../server/respond.js';
+import { createChatRoutes } from '../server/routes.js';
 import type { Protocol } from './types.js';
 import { startFakeProvider, type FakeProvider } from '../../test/fake-provider/index.mjs';
 
@@ -29,39 +32,6 @@ let server: Server;
 let baseUrl: string;
 /** Which backend the next requests go to (tests run sequentially within this file). */
 let target: Protocol = 'anthropic';
-
-/** What the lead's route handler does for a client protocol C and a backend protocol B ≠ C. */
-async function relay(
-  client: Protocol,
-  body: unknown,
-  model: string,
-  stream: boolean,
-): Promise<{ status: number; json?: unknown; sse?: AsyncGenerator<string> }> {
-  const backend = backends[target];
-  const req = codecs[client].decodeRequest(body, { model, stream });
-  const wire = codecs[backend.protocol].encodeRequest(req);
-  const up = await backend.chat({
-    model,
-    stream,
-    body: wire,
-    signal: new AbortController().signal,
-    requestId: 'req_e2e',
-  });
-  if (up.status >= 400) {
-    const info = codecs[backend.protocol].decodeError(up.status, await readText(up.body));
-    return { status: info.status, json: errorEnvelope(client, info) };
-  }
-  if (!stream) {
-    const res = codecs[backend.protocol].decodeResponse(JSON.parse(await readText(up.body)));
-    return { status: 200, json: codecs[client].encodeResponse(res) };
-  }
-  return {
-    status: 200,
-    sse: translateStream(up.body, backend.protocol, client, { model, requestId: 'req_e2e' }),
-  };
-}
-
-const GEMINI_PATH = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)/;
 
 beforeAll(async () => {
   [anthropicUp, geminiUp, openaiUp] = await Promise.all([
@@ -99,43 +69,32 @@ beforeAll(async () => {
     },
     upstreamHttp,
   );
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-        const url = req.url ?? '';
-        const gemini = GEMINI_PATH.exec(url);
-        const client: Protocol = url.startsWith('/anthropic/') ? 'anthropic' : gemini ? 'gemini' : 'openai';
-        const model = gemini ? decodeURIComponent(gemini[1] as string) : String(body.model);
-        const stream = gemini ? gemini[2] === 'streamGenerateContent' : body.stream === true;
-        try {
-          const out = await relay(client, body, model, stream);
-          if (out.sse) {
-            res.writeHead(200, { 'content-type': 'text/event-stream' });
-            for await (const text of out.sse) res.write(text);
-            res.end();
-          } else {
-            res.writeHead(out.status, { 'content-type': 'application/json' });
-            res.end(JSON.stringify(out.json));
-          }
-        } catch (err) {
-          const e = err as { status?: number; message: string; code?: string; param?: string };
-          res.writeHead(e.status ?? 500, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify(
-              errorEnvelope(client, {
-                status: e.status ?? 500,
-                message: e.message,
-                code: e.code ?? 'x',
-                param: e.param ?? null,
-              }),
-            ),
-          );
-        }
-      })();
+  // The real chat lane and pipeline, in process, one per backend the tests aim at (target).
+  const lanes = {} as Record<Protocol, ChatLane>;
+  for (const protocol of ['anthropic', 'gemini', 'openai'] as const) {
+    const registry = new BackendRegistry(Object.values(backends), protocol);
+    const redactor = new Redactor([]);
+    lanes[protocol] = createChatLane({
+      routes: createChatRoutes({
+        registry,
+        redactor: () => redactor,
+        scrubPrompts: false,
+        capture: null,
+        log: { error: () => undefined },
+      }),
+      auth: null,
+      hostCheck: null,
+      trustProxy: false,
+      maxBodyBytes: 10 * 1024 * 1024,
+      recordAccess: () => undefined,
+      headers: laneHeaders(SECURITY_HEADERS, null),
+      isOpen: () => true,
+      log: { error: () => undefined },
     });
+  }
+  server = createServer((req, res) => {
+    if (lanes[target](req, res)) return;
+    res.writeHead(404).end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
