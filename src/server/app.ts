@@ -31,7 +31,7 @@ import { corsOptionsFor, laneHeaders } from './cors.js';
 import { registerErrorHandling, sendProxyError } from './failures.js';
 import { awaitContinue, continueIfAwaited } from './expect-continue.js';
 import { createHostCheck, misdirected, type HostCheck } from './host-check.js';
-import { registerRawJsonParser } from './raw-json.js';
+import { registerJsonParser } from './json-parser.js';
 import { requestIdFor } from './request-id.js';
 import { overheadHeader, SECURITY_HEADERS } from './respond.js';
 import { chatRoutePaths, createChatRoutes, registerRoutes, type RouteDeps } from './routes.js';
@@ -202,7 +202,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   installClientAddress(app, opts.trustProxy);
   registerRequestState(app);
-  registerRawJsonParser(app);
+  registerJsonParser(app);
   registerAuthDecorations(app);
 
   app.addHook('onRequest', (request, reply, done) => {
