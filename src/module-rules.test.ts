@@ -1,0 +1,55 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const SRC = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * What a folder of src/ must not import (docs/architecture.md, "Dependency rules"): protocols know nothing of
+ * backends, HTTP servers or auth; backends know nothing of auth, the server or the pipeline; auth is framework-
+ * free (the server renders its verdicts and adapts it to Fastify). Tests may drive the real thing across
+ * these lines, so they are left out.
+ */
+const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string[] }> = [
+  { folder: 'protocols', modules: ['backends', 'server', 'pipeline', 'auth'], packages: ['fastify'] },
+  { folder: 'backends', modules: ['auth', 'server', 'pipeline'], packages: ['fastify'] },
+  { folder: 'auth', modules: ['server', 'pipeline'], packages: ['fastify'] },
+];
+
+/** The modules a source file imports or re-exports (`import type` included): relative ones resolved. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'/g)].map((match) => {
+    const specifier = match[1] as string;
+    return specifier.startsWith('.') ? path.resolve(path.dirname(file), specifier) : specifier;
+  });
+}
+
+function sourcesOf(folder: string): string[] {
+  const dir = path.join(SRC, folder);
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.ts') && !name.endsWith('.test.ts'))
+    .map((name) => path.join(dir, name));
+}
+
+describe('module rules', () => {
+  it.each(RULES)('src/$folder imports none of $modules, nor $packages', ({ folder, modules, packages }) => {
+    const sources = sourcesOf(folder);
+    expect(sources.length).toBeGreaterThan(5);
+    const forbidden = modules.map((name) => path.join(SRC, name) + path.sep);
+    const reaching = sources.flatMap((file) =>
+      importsOf(file)
+        .filter(
+          (target) =>
+            forbidden.some((prefix) => target.startsWith(prefix)) ||
+            packages.some((name) => target === name || target.startsWith(`${name}/`)),
+        )
+        .map(
+          (target) =>
+            `${path.relative(SRC, file)} → ${path.isAbsolute(target) ? path.relative(SRC, target) : target}`,
+        ),
+    );
+    expect(reaching).toEqual([]);
+  });
+});
