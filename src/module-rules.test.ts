@@ -8,13 +8,20 @@ const SRC = path.dirname(fileURLToPath(import.meta.url));
 /**
  * What a folder of src/ must not import (docs/architecture.md, "Dependency rules"): protocols know nothing of
  * backends, HTTP servers or auth; backends know nothing of auth, the server or the pipeline; auth is framework-
- * free (the server renders its verdicts and adapts it to Fastify). Tests may drive the real thing across
+ * free (the server renders its verdicts and adapts it to Fastify); shared state serves every feature and
+ * imports none. Tests may drive the real thing across
  * these lines, so they are left out.
  */
 const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string[] }> = [
   { folder: 'protocols', modules: ['backends', 'server', 'pipeline', 'auth'], packages: ['fastify'] },
   { folder: 'backends', modules: ['auth', 'server', 'pipeline'], packages: ['fastify'] },
   { folder: 'auth', modules: ['server', 'pipeline'], packages: ['fastify'] },
+  // Shared state holds what replicas agree on; every feature uses it, so it uses none of them.
+  {
+    folder: 'state',
+    modules: ['server', 'pipeline', 'protocols', 'backends', 'auth'],
+    packages: ['fastify'],
+  },
 ];
 
 /** The modules a source file imports or re-exports (`import type` included): relative ones resolved. */

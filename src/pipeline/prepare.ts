@@ -21,13 +21,16 @@ function wireBody(
   backend: Backend,
   model: string,
   stream: boolean,
-): Record<string, unknown> {
+): { body: Record<string, unknown>; dropped?: string[] | undefined } {
   if (backend.protocol === from) {
     // Gemini carries the model in the URL; the others in the body, where a backend prefix must go.
-    if (from === 'gemini' || body.model === model) return body;
-    return { ...body, model };
+    if (from === 'gemini' || body.model === model) return { body };
+    return { body: { ...body, model } };
   }
-  return codecs[backend.protocol].encodeRequest(codecs[from].decodeRequest(body, { model, stream }));
+  const canonical = codecs[from].decodeRequest(body, { model, stream });
+  // The encoder may drop more (what this backend lacks), so the list is read after it ran.
+  const encoded = codecs[backend.protocol].encodeRequest(canonical);
+  return { body: encoded, dropped: canonical.dropped };
 }
 
 /**
@@ -57,12 +60,18 @@ export function prepareRequest(
     const scrubbed = redactor.redactPromptSecrets(clientBody, ex.rawBody);
     if (scrubbed.changed) body = scrubbed.body as Record<string, unknown>;
   }
-  const outbound = wireBody(body, from, route.backend, route.model, route.stream);
+  const wire = wireBody(body, from, route.backend, route.model, route.stream);
+  const outbound = wire.body;
   const rawBody = outbound === clientBody ? received : undefined;
+  // Fields left out with notice: named in `x-proxy-dropped` on the answer and in the capture.
+  if (wire.dropped !== undefined && wire.dropped.length > 0) ex.state.dropped = wire.dropped;
   capture?.record('outbound_request', {
     payload: outbound,
     payloadJson: rawBody,
-    metadata: { protocol: route.backend.protocol, stream: route.stream },
+    metadata:
+      wire.dropped === undefined
+        ? { protocol: route.backend.protocol, stream: route.stream }
+        : { protocol: route.backend.protocol, stream: route.stream, dropped: wire.dropped },
   });
   return { body: outbound, rawBody };
 }

@@ -69,6 +69,12 @@ export interface ChatRequest {
   /** False when the client forbade parallel tool calls. */
   parallelToolCalls?: boolean | undefined;
   stream: boolean;
+  /**
+   * Field paths of the client's request left out with notice because their loss changes only cost, caching,
+   * telemetry or beta behaviour (README, "Fields that do not translate"); decoders and encoders append with
+   * `dropWithNotice`. The pipeline reports them in `x-proxy-dropped`, the capture and the debug log.
+   */
+  dropped?: string[] | undefined;
 }
 
 export type StopReason =

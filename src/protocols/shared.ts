@@ -20,6 +20,12 @@ export function untranslatable(
   return new ProxyError(400, `'${param}' ${detail}`, { param });
 }
 
+/** Notes that `path` of the client's request was left out with notice (see `ChatRequest.dropped`). */
+export function dropWithNotice(req: { dropped?: string[] | undefined }, path: string): void {
+  if (req.dropped === undefined) req.dropped = [path];
+  else if (!req.dropped.includes(path)) req.dropped.push(path);
+}
+
 export function record(value: unknown, param: string): Json {
   if (!isRecord(value)) throw invalid(param, 'expected an object');
   return value;

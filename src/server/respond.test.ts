@@ -2,7 +2,7 @@ import http from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { writeStream } from './respond.js';
+import { responseHead, writeStream } from './respond.js';
 
 /** A loopback server whose one handler streams `source()` with writeStream. */
 async function serve(source: (res: http.ServerResponse) => AsyncIterable<Uint8Array | string>): Promise<{
@@ -128,5 +128,26 @@ describe('writeStream', () => {
     // Whether the head got out first or not, the client never sees a complete answer.
     await expect(fetch(s.url).then((res) => res.text())).rejects.toThrow();
     await s.done;
+  });
+});
+
+describe('responseHead', () => {
+  const to = (dropped?: readonly string[]) => ({
+    res: undefined as unknown as http.ServerResponse,
+    id: 'req-1',
+    url: '/v1/chat/completions',
+    baseHeaders: { 'x-content-type-options': 'nosniff' },
+    state: { start: performance.now(), backendMs: 0, backend: null, model: null, dropped },
+  });
+
+  it('names the fields dropped with notice in x-proxy-dropped', () => {
+    const head = responseHead(to(['metadata', 'tools[1](web_search)']), { 'content-type': 'x/y' });
+    expect(head['x-proxy-dropped']).toBe('metadata, tools[1](web_search)');
+    expect(head['x-request-id']).toBe('req-1');
+    expect(head['content-type']).toBe('x/y');
+  });
+
+  it('sends no x-proxy-dropped header when nothing was dropped', () => {
+    expect('x-proxy-dropped' in responseHead(to(), undefined)).toBe(false);
   });
 });

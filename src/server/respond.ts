@@ -47,6 +47,8 @@ export function responseHead(
   for (const name in base) head[name] = base[name];
   head['x-request-id'] = to.id;
   if (extra !== undefined) for (const name in extra) head[name] = extra[name];
+  const dropped = to.state.dropped;
+  if (dropped !== undefined) head['x-proxy-dropped'] = dropped.join(', ');
   head['x-proxy-overhead-ms'] = overheadHeader(to.state);
   return head;
 }

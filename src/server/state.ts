@@ -8,6 +8,8 @@ export interface RequestState {
   backendMs: number;
   backend: string | null;
   model: string | null;
+  /** Request fields left out with notice on the way to the backend, sent back in `x-proxy-dropped`. */
+  dropped?: readonly string[] | undefined;
 }
 
 declare module 'fastify' {
