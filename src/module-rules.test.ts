@@ -43,7 +43,8 @@ function sourcesOf(folder: string): string[] {
 describe('module rules', () => {
   it.each(RULES)('src/$folder imports none of $modules, nor $packages', ({ folder, modules, packages }) => {
     const sources = sourcesOf(folder);
-    expect(sources.length).toBeGreaterThan(5);
+    // The folder's sources were found (a renamed folder must not pass by checking nothing).
+    expect(sources.length).toBeGreaterThan(0);
     const forbidden = modules.map((name) => path.join(SRC, name) + path.sep);
     const reaching = sources.flatMap((file) =>
       importsOf(file)
