@@ -385,6 +385,47 @@ describe('hints are dropped with notice, each protocol by its table', () => {
   });
 });
 
+describe('a tool loop from another family to Gemini 3', () => {
+  /** The model turn of an OpenAI client's tool loop with two parallel calls, as sent to a Gemini model. */
+  const modelTurn = (model: string) => {
+    const req = codecs.openai.decodeRequest(
+      {
+        model,
+        messages: [
+          { role: 'user', content: 'Weather and time?' },
+          {
+            role: 'assistant',
+            tool_calls: [
+              { id: 'a', type: 'function', function: { name: 'weather', arguments: '{}' } },
+              { id: 'b', type: 'function', function: { name: 'clock', arguments: '{}' } },
+            ],
+          },
+          { role: 'tool', tool_call_id: 'a', content: 'rain' },
+          { role: 'tool', tool_call_id: 'b', content: 'noon' },
+        ],
+      },
+      { model, stream: false },
+    );
+    const contents = codecs.gemini.encodeRequest(req).contents as Array<{
+      role: string;
+      parts: Array<Record<string, unknown>>;
+    }>;
+    expect(contents[1]?.role).toBe('model');
+    return contents[1]?.parts ?? [];
+  };
+
+  it('signs the first call of each step with the documented sentinel', () => {
+    expect(modelTurn('gemini-3-pro-preview').map((p) => p.thoughtSignature)).toEqual([
+      'skip_thought_signature_validator',
+      undefined,
+    ]);
+  });
+
+  it('leaves other Gemini models without one', () => {
+    expect(modelTurn('gemini-2.5-flash').some((p) => 'thoughtSignature' in p)).toBe(false);
+  });
+});
+
 describe('what would change the answer is still a 400 naming the field', () => {
   it.each([
     ['openai', { n: 2 }, 'n'],

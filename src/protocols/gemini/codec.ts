@@ -377,8 +377,17 @@ function encodePart(part: ContentPart, at: string, names: Map<string, string>): 
   }
 }
 
+/**
+ * Gemini 3 refuses a function call of an earlier step that comes back without the thought signature it was
+ * given. A conversation that reached the proxy through another family carries no Gemini signature (one of
+ * another family is never sent), so the first call of each model step gets the sentinel Google documents for
+ * history from elsewhere. Other Gemini models do not validate signatures and get none.
+ */
+const SIGNATURE_SENTINEL = 'skip_thought_signature_validator';
+const VALIDATES_SIGNATURES = /(?:^|\/)gemini-3/;
+
 /** Gemini wants every response to a turn's calls in one content, so consecutive same-role turns merge. */
-function encodeContents(messages: Message[]): Json[] {
+function encodeContents(messages: Message[], model: string): Json[] {
   const names = new Map<string, string>();
   for (const m of messages) for (const p of m.content) if (p.type === 'tool_call') names.set(p.id, p.name);
   const out: Array<{ role: string; parts: Json[] }> = [];
@@ -392,6 +401,12 @@ function encodeContents(messages: Message[]): Json[] {
     if (last?.role === role) last.parts.push(...parts);
     else out.push({ role, parts });
   });
+  if (VALIDATES_SIGNATURES.test(model)) {
+    for (const content of out) {
+      const call = content.role === 'model' ? content.parts.find((p) => p.functionCall) : undefined;
+      if (call) call.thoughtSignature = SIGNATURE_SENTINEL;
+    }
+  }
   return out;
 }
 
@@ -648,7 +663,7 @@ export function createGeminiCodec(): ProtocolCodec {
     encodeRequest(req: ChatRequest) {
       // Gemini has no switch for parallel calls: a hint, dropped with notice.
       if (req.parallelToolCalls === false) dropSetting(req, 'parallelToolCalls', 'parallel_tool_calls');
-      const body: Json = { contents: encodeContents(req.messages) };
+      const body: Json = { contents: encodeContents(req.messages, req.model) };
       if (req.system) body.systemInstruction = { parts: [{ text: req.system }] };
       const generation: Json = {};
       const format = req.responseFormat;
