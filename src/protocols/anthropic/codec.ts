@@ -101,6 +101,9 @@ const REQUEST_FIELDS = new Set([
  */
 const HINTS = ['context_management', 'cache_control', 'metadata', 'service_tier', 'container'];
 
+/** Every top-level field this codec knows: read, or a hint. */
+const KNOWN_FIELDS = new Set([...REQUEST_FIELDS, ...HINTS]);
+
 /** The fields of `output_config` this codec reads. */
 const OUTPUT_CONFIG_FIELDS = new Set(['effort', 'format']);
 
@@ -708,7 +711,7 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
   return {
     decodeRequest(body, ctx) {
       const b = record(body, 'body');
-      rejectUnknownFields(b, new Set([...REQUEST_FIELDS, ...HINTS]));
+      rejectUnknownFields(b, KNOWN_FIELDS);
       const notes: Notes = {};
       dropHints(b, HINTS, notes);
       const config = b.output_config === undefined ? {} : record(b.output_config, 'output_config');

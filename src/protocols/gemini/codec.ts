@@ -81,6 +81,9 @@ const REQUEST_FIELDS = new Set([
  */
 const HINTS = ['safetySettings', 'labels'];
 
+/** Every top-level field this codec knows: read, or a hint. */
+const KNOWN_FIELDS = new Set([...REQUEST_FIELDS, ...HINTS]);
+
 const GENERATION_FIELDS = new Set([
   'temperature',
   'topP',
@@ -618,7 +621,7 @@ export function createGeminiCodec(): ProtocolCodec {
   return {
     decodeRequest(body, ctx) {
       const b = record(body, 'body');
-      rejectUnknownFields(b, new Set([...REQUEST_FIELDS, ...HINTS]));
+      rejectUnknownFields(b, KNOWN_FIELDS);
       const notes: { dropped?: string[] | undefined } = {};
       dropHints(b, HINTS, notes);
       const gen = b.generationConfig === undefined ? {} : record(b.generationConfig, 'generationConfig');

@@ -102,6 +102,9 @@ const NEUTRAL_VALUES: Record<string, (v: unknown) => boolean> = {
   logprobs: (v) => v === false,
 };
 
+/** Every top-level field this codec knows: read, a hint, or accepted at its neutral value. */
+const KNOWN_FIELDS = new Set([...REQUEST_FIELDS, ...HINTS, ...Object.keys(NEUTRAL_VALUES)]);
+
 /** `reasoning_effort: "none"` turns reasoning off: the backend runs at its default. */
 function decodeReasoning(value: unknown): ReasoningControl | undefined {
   const word = optString(value, 'reasoning_effort');
@@ -516,7 +519,7 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
       for (const [field, neutral] of Object.entries(NEUTRAL_VALUES)) {
         if (b[field] !== undefined && b[field] !== null && !neutral(b[field])) throw untranslatable(field);
       }
-      rejectUnknownFields(b, new Set([...REQUEST_FIELDS, ...HINTS, ...Object.keys(NEUTRAL_VALUES)]));
+      rejectUnknownFields(b, KNOWN_FIELDS);
       const notes: { dropped?: string[] | undefined } = {};
       dropHints(b, HINTS, notes);
       const { system, messages } = decodeMessages(b.messages);
