@@ -19,8 +19,8 @@ export interface ChatPipelineDeps {
   scrubPrompts: boolean;
   /** Null when wire capture is off: then the pipeline does no capture work at all. */
   capture: CaptureRecorder | null;
-  /** Where failures that are the proxy's own fault are logged. */
-  log: { error(obj: object, msg: string): void };
+  /** Where failures that are the proxy's own fault are logged, and the fields dropped with notice (debug). */
+  log: { error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
 }
 
 /**
@@ -43,6 +43,10 @@ export function createChatPipeline(
         : null;
       const redactor = deps.redactor();
       const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture);
+      // The names of the fields dropped with notice, never their values (README, "Fields that do not translate").
+      const dropped = ex.state.dropped;
+      if (dropped !== undefined)
+        deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
       const dispatched = await dispatch(ex, route, request, from);
       await relayAnswer({ ex, route, dispatched, from, redactor, capture });
     } catch (err) {

@@ -1,7 +1,8 @@
 /**
  * The canonical chat model every protocol codec decodes into and encodes from. One codec per protocol keeps
  * translation at 2N mappings instead of N×N converters. Anything a protocol can say that this model cannot
- * hold is rejected by the decoder with a 400 naming the field, never dropped.
+ * hold is rejected by the decoder with a 400 naming the field, except hints whose loss changes only cost,
+ * caching, telemetry or beta behaviour: those are dropped with notice (`ChatRequest.dropped`).
  */
 import type { ErrorInfo } from './error-envelopes.js';
 
@@ -52,6 +53,47 @@ export interface ToolDefinition {
 export type ToolChoice =
   { type: 'auto' } | { type: 'none' } | { type: 'required' } | { type: 'tool'; name: string };
 
+/** How hard the model should think (README, "Reasoning controls"); the table in `reasoning.ts` maps it. */
+export type ReasoningEffort = 'minimal' | 'low' | 'medium' | 'high' | 'max';
+
+/**
+ * Reasoning asked for by the client, whatever its protocol called it (Anthropic `thinking` and
+ * `output_config.effort`, OpenAI `reasoning_effort`, Responses `reasoning.effort`, Gemini `thinkingConfig`).
+ * Absent when the client asked for none or turned it off: then the backend runs at its default.
+ */
+export interface ReasoningControl {
+  /** `adaptive`: the model decides how much to think (Anthropic `adaptive`, Gemini budget -1). */
+  mode: 'enabled' | 'adaptive';
+  effort?: ReasoningEffort | undefined;
+  /** A token budget for thinking, when the client gave one. */
+  budgetTokens?: number | undefined;
+  /** The client wants the model's thoughts in the answer (Gemini `includeThoughts`). */
+  includeThoughts?: boolean | undefined;
+}
+
+/** Structured output: the answer is a JSON object, of a given schema or any. */
+export type ResponseFormat =
+  | { type: 'json' }
+  | {
+      type: 'json_schema';
+      /** OpenAI requires a name; other protocols have none. */
+      name?: string | undefined;
+      description?: string | undefined;
+      schema: Record<string, unknown>;
+      strict?: boolean | undefined;
+    };
+
+/**
+ * Settings an encoder may have to drop for its backend, each with the client's own field paths it was read
+ * from, so that the notice names what the client sent.
+ */
+export interface SourcePaths {
+  topK?: string[] | undefined;
+  parallelToolCalls?: string[] | undefined;
+  reasoning?: string[] | undefined;
+  responseFormat?: string[] | undefined;
+}
+
 export interface ChatRequest {
   model: string;
   system?: string | undefined;
@@ -69,6 +111,10 @@ export interface ChatRequest {
   /** False when the client forbade parallel tool calls. */
   parallelToolCalls?: boolean | undefined;
   stream: boolean;
+  reasoning?: ReasoningControl | undefined;
+  responseFormat?: ResponseFormat | undefined;
+  /** Where the droppable settings came from in the client's request (see `SourcePaths`). */
+  sourcePaths?: SourcePaths | undefined;
   /**
    * Field paths of the client's request left out with notice because their loss changes only cost, caching,
    * telemetry or beta behaviour (README, "Fields that do not translate"); decoders and encoders append with

@@ -1,6 +1,6 @@
 /** Small helpers every codec uses: strict field reading that fails with a 400 naming the field. */
 import { ProxyError } from '../proxy-error.js';
-import type { StopReason } from './canonical.js';
+import type { ChatRequest, SourcePaths, StopReason } from './canonical.js';
 import type { ErrorInfo } from './error-envelopes.js';
 
 export type Json = Record<string, unknown>;
@@ -24,6 +24,25 @@ export function untranslatable(
 export function dropWithNotice(req: { dropped?: string[] | undefined }, path: string): void {
   if (req.dropped === undefined) req.dropped = [path];
   else if (!req.dropped.includes(path)) req.dropped.push(path);
+}
+
+/**
+ * Notes every hint of `hints` present in `obj` as dropped with notice (`prefix` + its name): the per-protocol
+ * tables of fields whose loss changes only cost, caching, telemetry or beta behaviour.
+ */
+export function dropHints(
+  obj: Json,
+  hints: readonly string[],
+  req: { dropped?: string[] | undefined },
+  prefix = '',
+): void {
+  for (const name of hints)
+    if (obj[name] !== undefined && obj[name] !== null) dropWithNotice(req, prefix + name);
+}
+
+/** An encoder drops `setting` for its backend: the notice names the client's fields it came from. */
+export function dropSetting(req: ChatRequest, setting: keyof SourcePaths, fallback: string): void {
+  for (const path of req.sourcePaths?.[setting] ?? [fallback]) dropWithNotice(req, path);
 }
 
 export function record(value: unknown, param: string): Json {

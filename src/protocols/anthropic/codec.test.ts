@@ -80,6 +80,8 @@ const canonical: ChatRequest = {
   toolChoice: { type: 'required' },
   parallelToolCalls: false,
   stream: false,
+  sourcePaths: { topK: ['top_k'], parallelToolCalls: ['tool_choice.disable_parallel_tool_use'] },
+  dropped: ['metadata', 'system[0].cache_control'],
 };
 
 const strip = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T;
@@ -145,13 +147,16 @@ describe('Anthropic codec: requests', () => {
   });
 
   it.each([
-    [{ thinking: { type: 'enabled', budget_tokens: 1024 } }, 'thinking'],
+    [{ thinking: { type: 'sometimes' } }, 'thinking.type'],
+    [{ thinking: { type: 'enabled', budget_tokens: 1024, extra: 1 } }, 'thinking.extra'],
+    [{ output_config: { effort: 'extreme' } }, 'output_config.effort'],
+    [{ output_config: { verbosity: 'low' } }, 'output_config.verbosity'],
+    [{ mcp_servers: [] }, 'mcp_servers'],
     [{ tools: [{ type: 'web_search_20250305', name: 'web_search' }] }, 'tools[0].type'],
     [
       { messages: [{ role: 'user', content: [{ type: 'document', source: {} }] }] },
       'messages[0].content[0].type',
     ],
-    [{ container: 'x' }, 'container'],
   ])('rejects %j with a 400 naming %s', (extra, param) => {
     const body = { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], ...extra };
     expect(() => codec.decodeRequest(body, ctx)).toThrow(expect.objectContaining({ status: 400, param }));

@@ -5,6 +5,8 @@ import type {
   ContentPart,
   Message,
   ModelInfo,
+  ReasoningControl,
+  ResponseFormat,
   ResponsePart,
   StopReason,
   StreamEvent,
@@ -24,6 +26,9 @@ import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
 import {
   array,
   codeForStatus,
+  dropHints,
+  dropSetting,
+  dropWithNotice,
   fallbackError,
   invalid,
   isRecord,
@@ -40,6 +45,7 @@ import {
   untranslatable,
   type Json,
 } from '../shared.js';
+import { effortFromWire, reasoningBudget } from '../reasoning.js';
 
 /** Anthropic requires max_tokens; used when the client's protocol let it be omitted. */
 export const DEFAULT_MAX_TOKENS = 4096;
@@ -85,19 +91,46 @@ const REQUEST_FIELDS = new Set([
   'tools',
   'tool_choice',
   'stream',
-  // Hint: end-user id for abuse tracking, no effect on the answer.
-  'metadata',
+  'thinking',
+  'output_config',
 ]);
 
-function decodeSystem(value: unknown): string | undefined {
+/**
+ * Hints dropped with notice when the request is translated (README, "Fields that do not translate"): their
+ * loss changes only cost, caching, telemetry or beta behaviour. `cache_control` is also read on every block.
+ */
+const HINTS = ['context_management', 'cache_control', 'metadata', 'service_tier', 'container'];
+
+/** Every top-level field this codec knows: read, or a hint. */
+const KNOWN_FIELDS = new Set([...REQUEST_FIELDS, ...HINTS]);
+
+/** The fields of `output_config` this codec reads. */
+const OUTPUT_CONFIG_FIELDS = new Set(['effort', 'format']);
+
+/**
+ * Structured output reaches an Anthropic backend as a tool the model must call, whose input is the answer;
+ * the answer's decoders turn a call of it back into text. The name is the proxy's: a client tool may not use it.
+ */
+export const ANSWER_TOOL = 'lip_structured_answer';
+
+/** Collects the fields dropped with notice while a request is decoded. */
+type Notes = { dropped?: string[] | undefined };
+
+function noteCacheControl(block: Json, at: string, notes: Notes): void {
+  if (block.cache_control !== undefined && block.cache_control !== null)
+    dropWithNotice(notes, `${at}.cache_control`);
+}
+
+/** A system prompt: a string or text blocks (whose cache_control is a caching hint, dropped with notice). */
+function decodeSystem(value: unknown, at: string, notes: Notes): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return value;
-  // Blocks may carry cache_control, a caching hint other providers have no use for.
-  return array(value, 'system')
+  return array(value, at)
     .map((b, i) => {
-      const block = record(b, `system[${i}]`);
-      if (block.type !== 'text') throw untranslatable(`system[${i}].type`);
-      return string(block.text, `system[${i}].text`);
+      const block = record(b, `${at}[${i}]`);
+      if (block.type !== 'text') throw untranslatable(`${at}[${i}].type`);
+      noteCacheControl(block, `${at}[${i}]`, notes);
+      return string(block.text, `${at}[${i}].text`);
     })
     .join('\n\n');
 }
@@ -117,12 +150,13 @@ function decodeImage(block: Json, at: string): ContentPart {
   throw untranslatable(`${at}.source.type`);
 }
 
-function decodeToolResultContent(value: unknown, at: string): string {
+function decodeToolResultContent(value: unknown, at: string, notes: Notes): string {
   if (typeof value === 'string') return value;
   if (value === undefined || value === null) return '';
   return array(value, at)
     .map((b, i) => {
       const block = record(b, `${at}[${i}]`);
+      noteCacheControl(block, `${at}[${i}]`, notes);
       if (block.type !== 'text')
         throw untranslatable(
           `${at}[${i}].type`,
@@ -133,8 +167,9 @@ function decodeToolResultContent(value: unknown, at: string): string {
     .join('\n');
 }
 
-function decodeBlock(b: unknown, at: string, role: 'user' | 'assistant'): ContentPart {
+function decodeBlock(b: unknown, at: string, role: 'user' | 'assistant', notes: Notes): ContentPart | null {
   const block = record(b, at);
+  noteCacheControl(block, at, notes);
   switch (block.type) {
     case 'text':
       return { type: 'text', text: string(block.text, `${at}.text`) };
@@ -156,43 +191,62 @@ function decodeBlock(b: unknown, at: string, role: 'user' | 'assistant'): Conten
         return {
           type: 'tool_result',
           toolCallId: string(block.tool_use_id, `${at}.tool_use_id`),
-          content: decodeToolResultContent(block.content, `${at}.content`),
+          content: decodeToolResultContent(block.content, `${at}.content`, notes),
           ...(block.is_error === true ? { isError: true } : {}),
         };
+      }
+      break;
+    case 'thinking':
+    case 'redacted_thinking':
+      // Earlier thinking, signed for Anthropic only: no other family can take it back.
+      if (role === 'assistant') {
+        dropWithNotice(notes, `${at}(${block.type})`);
+        return null;
       }
       break;
   }
   throw untranslatable(`${at}.type`, `'${String(block.type)}' blocks cannot be translated`);
 }
 
-/** Tool results travel inside user messages in Anthropic; canonically they are a `tool` message of their own. */
-function decodeMessages(value: unknown): Message[] {
+/**
+ * Tool results travel inside user messages in Anthropic; canonically they are a `tool` message of their own.
+ * A `system` message among them (Claude Code sends them) joins the system prompt, in order.
+ */
+function decodeMessages(value: unknown, notes: Notes): { messages: Message[]; systems: string[] } {
   const out: Message[] = [];
+  const systems: string[] = [];
   array(value, 'messages').forEach((m, i) => {
     const at = `messages[${i}]`;
     const msg = record(m, at);
+    if (msg.role === 'system') {
+      systems.push(decodeSystem(msg.content, `${at}.content`, notes) ?? '');
+      return;
+    }
     if (msg.role !== 'user' && msg.role !== 'assistant')
-      throw invalid(`${at}.role`, "expected 'user' or 'assistant'");
+      throw invalid(`${at}.role`, "expected 'user', 'assistant' or 'system'");
     const role = msg.role;
     const blocks =
       typeof msg.content === 'string'
         ? [{ type: 'text', text: msg.content } as ContentPart]
-        : array(msg.content, `${at}.content`).map((b, j) => decodeBlock(b, `${at}.content[${j}]`, role));
+        : array(msg.content, `${at}.content`)
+            .map((b, j) => decodeBlock(b, `${at}.content[${j}]`, role, notes))
+            .filter((b): b is ContentPart => b !== null);
     const results = blocks.filter((b) => b.type === 'tool_result');
     const rest = blocks.filter((b) => b.type !== 'tool_result');
     if (results.length) out.push({ role: 'tool', content: results });
     if (rest.length || !results.length) out.push({ role, content: rest });
   });
-  return out;
+  return { messages: out, systems };
 }
 
-function decodeTools(value: unknown): ToolDefinition[] | undefined {
+function decodeTools(value: unknown, notes: Notes): ToolDefinition[] | undefined {
   if (value === undefined || value === null) return undefined;
   return array(value, 'tools').map((t, i) => {
     const tool = record(t, `tools[${i}]`);
     if (tool.type !== undefined && tool.type !== 'custom') {
       throw untranslatable(`tools[${i}].type`, `'${String(tool.type)}' server tools cannot be translated`);
     }
+    noteCacheControl(tool, `tools[${i}]`, notes);
     return {
       name: string(tool.name, `tools[${i}].name`),
       description: optString(tool.description, `tools[${i}].description`),
@@ -216,6 +270,53 @@ function decodeToolChoice(value: unknown): { choice?: ToolChoice; parallel?: boo
     default:
       throw untranslatable('tool_choice.type');
   }
+}
+
+/** The fields of `thinking` this codec reads. */
+const THINKING_FIELDS = new Set(['type', 'budget_tokens']);
+
+/**
+ * `thinking` and `output_config.effort` as one reasoning control (README, "Reasoning controls"); thinking
+ * turned off is none, and an effort beside it then has nothing to set: dropped with notice.
+ */
+function decodeReasoning(
+  thinkingValue: unknown,
+  effortValue: unknown,
+  paths: string[],
+  notes: Notes,
+): ReasoningControl | undefined {
+  let control: ReasoningControl | undefined;
+  let off = false;
+  if (thinkingValue !== undefined && thinkingValue !== null) {
+    const thinking = record(thinkingValue, 'thinking');
+    rejectUnknownFields(thinking, THINKING_FIELDS, 'thinking.');
+    if (thinking.type === 'enabled') {
+      control = {
+        mode: 'enabled',
+        budgetTokens: optInteger(thinking.budget_tokens, 'thinking.budget_tokens'),
+      };
+    } else if (thinking.type === 'adaptive') control = { mode: 'adaptive' };
+    else if (thinking.type === 'disabled') off = true;
+    else throw invalid('thinking.type', "expected 'enabled', 'adaptive' or 'disabled'");
+    if (control) paths.push('thinking');
+  }
+  const word = optString(effortValue, 'output_config.effort');
+  if (word === undefined) return control;
+  const effort = effortFromWire('anthropic', word);
+  if (effort === undefined) throw invalid('output_config.effort', `unknown effort '${word}'`);
+  if (off) {
+    dropWithNotice(notes, 'output_config.effort');
+    return undefined;
+  }
+  paths.push('output_config.effort');
+  return { ...(control ?? { mode: 'adaptive' }), effort };
+}
+
+/** `output_config.format`: Anthropic's structured output, a JSON schema. */
+function decodeFormat(value: unknown): ResponseFormat {
+  const format = record(value, 'output_config.format');
+  if (format.type !== 'json_schema') throw untranslatable('output_config.format.type');
+  return { type: 'json_schema', schema: record(format.schema, 'output_config.format.schema') };
 }
 
 function encodePart(part: ContentPart, at: string, role: Message['role']): Json | null {
@@ -278,6 +379,62 @@ function encodeToolChoice(req: ChatRequest): Json | undefined {
   }
 }
 
+/** The tool that carries a structured answer: its input schema is the answer's. */
+function answerTool(req: ChatRequest): Json {
+  const format = req.responseFormat as ResponseFormat;
+  const schema = format.type === 'json' ? { type: 'object' } : format.schema;
+  if (schema.type !== 'object') {
+    throw untranslatable(
+      req.sourcePaths?.responseFormat?.[0] ?? 'response_format',
+      'with a schema whose root is not an object cannot be translated to the Anthropic protocol',
+    );
+  }
+  const about = format.type === 'json_schema' && format.description ? ` ${format.description}` : '';
+  return {
+    name: ANSWER_TOOL,
+    description: `Give your final answer by calling this tool: its input is the answer.${about}`,
+    input_schema: schema,
+  };
+}
+
+/** The answer tool is forced, unless the client forced a tool of its own or offers tools the model may call. */
+function answerChoice(req: ChatRequest): Json {
+  const noParallel = req.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
+  const choice = req.toolChoice;
+  if (choice?.type === 'tool') return { type: 'tool', name: choice.name, ...noParallel };
+  if (choice?.type !== 'none' && req.tools?.length) return { type: 'any', ...noParallel };
+  return { type: 'tool', name: ANSWER_TOOL, ...noParallel };
+}
+
+/** Anthropic's smallest thinking budget. */
+const MIN_THINKING_BUDGET = 1024;
+
+/**
+ * Thinking with the budget the reasoning table gives (README, "Reasoning controls"), at least Anthropic's
+ * smallest and inside max_tokens (raised by the budget when the client set no limit). Anthropic refuses thinking beside a forced tool, a temperature
+ * other than 1, top_k, top_p under 0.95, or a tool loop whose earlier turn carries no thinking block: those
+ * settings change the answer, so they stay and the reasoning control is dropped with notice.
+ */
+function encodeThinking(req: ChatRequest, control: ReasoningControl, body: Json): void {
+  const choice = body.tool_choice as Json | undefined;
+  const conflict =
+    choice?.type === 'any' ||
+    choice?.type === 'tool' ||
+    (req.temperature !== undefined && req.temperature !== 1) ||
+    req.topK !== undefined ||
+    (req.topP !== undefined && req.topP < 0.95) ||
+    req.messages[req.messages.length - 1]?.role === 'tool';
+  const wanted = reasoningBudget(control);
+  const maxTokens = req.maxTokens ?? wanted + DEFAULT_MAX_TOKENS;
+  const budget = Math.min(Math.max(wanted, MIN_THINKING_BUDGET), maxTokens - 1);
+  if (conflict || budget < MIN_THINKING_BUDGET) {
+    dropSetting(req, 'reasoning', 'reasoning');
+    return;
+  }
+  body.max_tokens = maxTokens;
+  body.thinking = { type: 'enabled', budget_tokens: budget };
+}
+
 function decodeUsage(value: unknown): Usage {
   const u = isRecord(value) ? value : {};
   // Anthropic counts cached prompt tokens apart; the other protocols count them as prompt tokens.
@@ -286,6 +443,13 @@ function decodeUsage(value: unknown): Usage {
     Number(u.cache_creation_input_tokens ?? 0) +
     Number(u.cache_read_input_tokens ?? 0);
   return { inputTokens: input, outputTokens: Number(u.output_tokens ?? 0) };
+}
+
+/** A structured answer came as a call of the answer tool: with no other call, the turn simply ended. */
+function answerStop(reason: StopReason, answered: boolean, content: ResponsePart[]): StopReason {
+  return reason === 'tool_use' && answered && !content.some((p) => p.type === 'tool_call')
+    ? 'end_turn'
+    : reason;
 }
 
 /** Tool-call arguments from a backend's answer: invalid JSON there is the backend's fault, hence 502. */
@@ -302,6 +466,8 @@ function answerArguments(text: string): Json {
 class AnthropicStreamDecoder implements StreamDecoder {
   /** Anthropic content-block index → canonical tool-call index (text blocks map to undefined). */
   private readonly toolBlocks = new Map<number, number>();
+  /** Content blocks that call the answer tool: their input streams as the answer's text. */
+  private readonly answerBlocks = new Set<number>();
   private nextTool = 0;
   private inputTokens: number | undefined;
   private usage: Usage = { inputTokens: 0, outputTokens: 0 };
@@ -331,6 +497,11 @@ class AnthropicStreamDecoder implements StreamDecoder {
       case 'content_block_start': {
         const block = isRecord(data.content_block) ? data.content_block : {};
         const index = Number(data.index);
+        if (block.type === 'tool_use' && block.name === ANSWER_TOOL) {
+          this.answerBlocks.add(index);
+          const input = isRecord(block.input) && Object.keys(block.input).length ? block.input : undefined;
+          return input ? [{ type: 'text', text: JSON.stringify(input) }] : [];
+        }
         if (block.type === 'tool_use') {
           const toolIndex = this.nextTool++;
           this.toolBlocks.set(index, toolIndex);
@@ -353,6 +524,14 @@ class AnthropicStreamDecoder implements StreamDecoder {
         const delta = isRecord(data.delta) ? data.delta : {};
         if (delta.type === 'text_delta' && typeof delta.text === 'string')
           return [{ type: 'text', text: delta.text }];
+        if (
+          delta.type === 'input_json_delta' &&
+          this.answerBlocks.has(Number(data.index)) &&
+          typeof delta.partial_json === 'string' &&
+          delta.partial_json
+        ) {
+          return [{ type: 'text', text: delta.partial_json }];
+        }
         const toolIndex = this.toolBlocks.get(Number(data.index));
         if (
           delta.type === 'input_json_delta' &&
@@ -362,13 +541,16 @@ class AnthropicStreamDecoder implements StreamDecoder {
         ) {
           return [{ type: 'tool_call_delta', index: toolIndex, arguments: delta.partial_json }];
         }
-        // Thinking and signature deltas only come when thinking was requested, which translation refuses.
+        // Thinking and signature deltas: reasoning is not yet carried across protocols.
         return [];
       }
       case 'message_delta': {
         const delta = isRecord(data.delta) ? data.delta : {};
-        if (typeof delta.stop_reason === 'string')
-          this.stopReason = STOP_REASONS[delta.stop_reason] ?? 'end_turn';
+        if (typeof delta.stop_reason === 'string') {
+          const reason = STOP_REASONS[delta.stop_reason] ?? 'end_turn';
+          const onlyAnswer = this.answerBlocks.size > 0 && this.nextTool === 0;
+          this.stopReason = reason === 'tool_use' && onlyAnswer ? 'end_turn' : reason;
+        }
         if (typeof delta.stop_sequence === 'string') this.stopSequence = delta.stop_sequence;
         if (isRecord(data.usage)) {
           const u = decodeUsage(data.usage);
@@ -529,23 +711,42 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
   return {
     decodeRequest(body, ctx) {
       const b = record(body, 'body');
-      if (b.thinking !== undefined && !(isRecord(b.thinking) && b.thinking.type === 'disabled'))
-        throw untranslatable('thinking');
-      rejectUnknownFields(b, new Set([...REQUEST_FIELDS, 'thinking']));
+      rejectUnknownFields(b, KNOWN_FIELDS);
+      const notes: Notes = {};
+      dropHints(b, HINTS, notes);
+      const config = b.output_config === undefined ? {} : record(b.output_config, 'output_config');
+      rejectUnknownFields(config, OUTPUT_CONFIG_FIELDS, 'output_config.');
+      const reasoningPaths: string[] = [];
+      const reasoning = decodeReasoning(b.thinking, config.effort, reasoningPaths, notes);
+      const system = decodeSystem(b.system, 'system', notes);
+      const { messages, systems } = decodeMessages(b.messages, notes);
+      const tools = decodeTools(b.tools, notes);
       const { choice, parallel } = decodeToolChoice(b.tool_choice);
+      const topK = optInteger(b.top_k, 'top_k');
+      const sourcePaths = {
+        ...(topK !== undefined ? { topK: ['top_k'] } : {}),
+        ...(parallel === false ? { parallelToolCalls: ['tool_choice.disable_parallel_tool_use'] } : {}),
+        ...(reasoning ? { reasoning: reasoningPaths } : {}),
+        ...(config.format !== undefined ? { responseFormat: ['output_config.format'] } : {}),
+      };
+      const allSystem = system === undefined ? systems : [system, ...systems];
       return {
         model: ctx.model,
-        system: decodeSystem(b.system),
-        messages: decodeMessages(b.messages),
+        system: allSystem.length ? allSystem.join('\n\n') : undefined,
+        messages,
         temperature: optNumber(b.temperature, 'temperature'),
         topP: optNumber(b.top_p, 'top_p'),
-        topK: optInteger(b.top_k, 'top_k'),
+        topK,
         maxTokens: optInteger(b.max_tokens, 'max_tokens'),
         stop: optStringList(b.stop_sequences, 'stop_sequences'),
-        tools: decodeTools(b.tools),
+        tools,
         toolChoice: choice,
         parallelToolCalls: parallel,
         stream: ctx.stream,
+        reasoning,
+        responseFormat: config.format === undefined ? undefined : decodeFormat(config.format),
+        sourcePaths: Object.keys(sourcePaths).length ? sourcePaths : undefined,
+        dropped: notes.dropped,
       };
     },
 
@@ -564,19 +765,28 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
       const body: Json = { model: req.model, max_tokens: req.maxTokens ?? DEFAULT_MAX_TOKENS };
       if (req.system !== undefined && req.system !== '') body.system = req.system;
       body.messages = encodeMessages(req.messages);
+      let tools: Json[] | undefined = req.tools?.map((t) => ({
+        name: t.name,
+        ...(t.description !== undefined ? { description: t.description } : {}),
+        input_schema: t.parameters,
+      }));
+      let toolChoice = encodeToolChoice(req);
+      if (req.responseFormat) {
+        if (req.tools?.some((t) => t.name === ANSWER_TOOL))
+          throw invalid('tools', `the tool name '${ANSWER_TOOL}' is the proxy's own`);
+        tools = [...(tools ?? []), answerTool(req)];
+        toolChoice = answerChoice(req);
+      }
       const optional: Json = {
         temperature: req.temperature,
         top_p: req.topP,
         top_k: req.topK,
         stop_sequences: req.stop,
-        tools: req.tools?.map((t) => ({
-          name: t.name,
-          ...(t.description !== undefined ? { description: t.description } : {}),
-          input_schema: t.parameters,
-        })),
-        tool_choice: encodeToolChoice(req),
+        tools,
+        tool_choice: toolChoice,
       };
       for (const [k, v] of Object.entries(optional)) if (v !== undefined) body[k] = v;
+      if (req.reasoning) encodeThinking(req, req.reasoning, body);
       if (req.stream) body.stream = true;
       return body;
     },
@@ -584,11 +794,15 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
     decodeResponse(body) {
       const b = record(body, 'response');
       const content: ResponsePart[] = [];
+      let answered = false;
       for (const raw of array(b.content ?? [], 'response.content')) {
         if (!isRecord(raw)) continue;
         if (raw.type === 'text' && typeof raw.text === 'string')
           content.push({ type: 'text', text: raw.text });
-        if (raw.type === 'tool_use') {
+        if (raw.type === 'tool_use' && raw.name === ANSWER_TOOL) {
+          answered = true;
+          content.push({ type: 'text', text: JSON.stringify(raw.input ?? {}) });
+        } else if (raw.type === 'tool_use') {
           content.push({
             type: 'tool_call',
             id: optStr(raw.id) ?? '',
@@ -601,7 +815,7 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
         id: optStr(b.id) ?? '',
         model: optStr(b.model) ?? '',
         content,
-        stopReason: STOP_REASONS[String(b.stop_reason)] ?? 'end_turn',
+        stopReason: answerStop(STOP_REASONS[String(b.stop_reason)] ?? 'end_turn', answered, content),
         stopSequence: optStr(b.stop_sequence),
         usage: decodeUsage(b.usage),
       };

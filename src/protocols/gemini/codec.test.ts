@@ -101,6 +101,7 @@ const canonical: ChatRequest = {
   ],
   toolChoice: { type: 'tool', name: 'weather' },
   stream: false,
+  sourcePaths: { topK: ['generationConfig.topK'] },
 };
 
 const strip = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T;
@@ -180,9 +181,13 @@ describe('Gemini codec: requests', () => {
   });
 
   it.each([
-    [{ safetySettings: [] }, 'safetySettings'],
-    [{ generationConfig: { responseMimeType: 'application/json' } }, 'generationConfig.responseMimeType'],
-    [{ generationConfig: { thinkingConfig: { includeThoughts: true } } }, 'generationConfig.thinkingConfig'],
+    [{ cachedContent: 'cachedContents/1' }, 'cachedContent'],
+    [{ generationConfig: { responseMimeType: 'text/x.enum' } }, 'generationConfig.responseMimeType'],
+    [
+      { generationConfig: { thinkingConfig: { thinkingLevel: 'extreme' } } },
+      'generationConfig.thinkingConfig.thinkingLevel',
+    ],
+    [{ generationConfig: { responseModalities: ['IMAGE'] } }, 'generationConfig.responseModalities'],
     [{ tools: [{ googleSearch: {} }] }, 'tools[0].googleSearch'],
     [
       { contents: [{ role: 'user', parts: [{ inlineData: { mimeType: 'application/pdf', data: 'x' } }] }] },

@@ -2,10 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { ProxyError } from '../../proxy-error.js';
 import type {
+  ChatRequest,
   ChatResponse,
   ContentPart,
   Message,
   ModelInfo,
+  ReasoningControl,
+  ResponseFormat,
   ResponsePart,
   StopReason,
   StreamEvent,
@@ -18,12 +21,16 @@ import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
 import {
   array,
   codeForStatus,
+  dropHints,
+  dropSetting,
+  dropWithNotice,
   fallbackError,
   guessImageType,
   invalid,
   isRecord,
   optInteger,
   optNumber,
+  optString,
   optStringList,
   parseArguments,
   parseJson,
@@ -34,6 +41,7 @@ import {
   untranslatable,
   type Json,
 } from '../shared.js';
+import { effortFromWire, reasoningBudget } from '../reasoning.js';
 
 const FINISH_REASONS: Record<string, StopReason> = {
   STOP: 'end_turn',
@@ -67,6 +75,15 @@ const REQUEST_FIELDS = new Set([
   'model',
 ]);
 
+/**
+ * Hints dropped with notice when the request is translated (README, "Fields that do not translate"): their
+ * loss changes only cost, caching, telemetry or beta behaviour.
+ */
+const HINTS = ['safetySettings', 'labels'];
+
+/** Every top-level field this codec knows: read, or a hint. */
+const KNOWN_FIELDS = new Set([...REQUEST_FIELDS, ...HINTS]);
+
 const GENERATION_FIELDS = new Set([
   'temperature',
   'topP',
@@ -78,20 +95,68 @@ const GENERATION_FIELDS = new Set([
   'seed',
   'candidateCount',
   'responseMimeType',
+  'responseSchema',
+  'responseJsonSchema',
+  'responseModalities',
   'thinkingConfig',
 ]);
 
 /** Generation settings accepted only at their neutral value. */
 const NEUTRAL_GENERATION: Record<string, (v: unknown) => boolean> = {
   candidateCount: (v) => v === 1,
-  responseMimeType: (v) => v === 'text/plain',
-  // Turning thinking off (budget 0) is what every other protocol does by default.
-  thinkingConfig: (v) =>
-    isRecord(v) &&
-    Object.entries(v).every(
-      ([k, x]) => (k === 'thinkingBudget' && x === 0) || (k === 'includeThoughts' && x === false),
-    ),
+  responseModalities: (v) => Array.isArray(v) && v.length === 1 && String(v[0]).toUpperCase() === 'TEXT',
 };
+
+const THINKING_FIELDS = new Set(['thinkingBudget', 'thinkingLevel', 'includeThoughts']);
+
+/**
+ * `thinkingConfig` as a reasoning control (README, "Reasoning controls"): budget -1 lets the model decide,
+ * 0 turns thinking off (the backend's default then), a level maps through the reasoning table.
+ */
+function decodeThinking(value: unknown): ReasoningControl | undefined {
+  if (value === undefined || value === null) return undefined;
+  const at = 'generationConfig.thinkingConfig';
+  const config = record(value, at);
+  rejectUnknownFields(config, THINKING_FIELDS, `${at}.`);
+  const budget = optInteger(config.thinkingBudget, `${at}.thinkingBudget`);
+  const level = optString(config.thinkingLevel, `${at}.thinkingLevel`);
+  const include = config.includeThoughts === true ? true : undefined;
+  if (budget === 0) return undefined;
+  let effort;
+  if (level !== undefined && level.toUpperCase() !== 'THINKING_LEVEL_UNSPECIFIED') {
+    effort = effortFromWire('gemini', level);
+    if (effort === undefined) throw invalid(`${at}.thinkingLevel`, `unknown level '${level}'`);
+  }
+  if (budget === undefined && effort === undefined && !include) return undefined;
+  const fixed = budget !== undefined && budget > 0;
+  return {
+    mode: fixed || effort !== undefined ? 'enabled' : 'adaptive',
+    ...(fixed ? { budgetTokens: budget } : {}),
+    ...(effort !== undefined ? { effort } : {}),
+    ...(include ? { includeThoughts: true } : {}),
+  };
+}
+
+/** `responseMimeType` with `responseSchema` (OpenAPI style) or `responseJsonSchema`: structured output. */
+function decodeResponseFormat(gen: Json): ResponseFormat | undefined {
+  const mime = optString(gen.responseMimeType, 'generationConfig.responseMimeType');
+  const schema = gen.responseJsonSchema ?? gen.responseSchema;
+  if (mime === undefined || mime === 'text/plain') {
+    if (schema === undefined || schema === null) return undefined;
+    throw invalid('generationConfig.responseMimeType', "a response schema needs 'application/json'");
+  }
+  if (mime !== 'application/json') throw untranslatable('generationConfig.responseMimeType');
+  if (schema === undefined || schema === null) return { type: 'json' };
+  const at = gen.responseJsonSchema !== undefined ? 'responseJsonSchema' : 'responseSchema';
+  return { type: 'json_schema', schema: normaliseSchema(record(schema, `generationConfig.${at}`)) as Json };
+}
+
+/** Gemini's thinking settings for a reasoning control: budget -1 when the model is left to decide. */
+function encodeThinking(control: ReasoningControl): Json {
+  const decides =
+    control.mode === 'adaptive' && control.effort === undefined && control.budgetTokens === undefined;
+  return { thinkingBudget: decides ? -1 : reasoningBudget(control) };
+}
 
 const PART_FIELDS = new Set([
   'text',
@@ -169,7 +234,7 @@ function decodeMedia(part: Json, at: string): ContentPart {
  * Gemini pairs calls and responses by function name (ids are optional), so every call gets a position-derived
  * id and each response takes the id of the oldest unanswered call with its name.
  */
-function decodeContents(value: unknown): Message[] {
+function decodeContents(value: unknown, notes: { dropped?: string[] | undefined }): Message[] {
   const out: Message[] = [];
   let pending: Array<{ id: string; name: string }> = [];
   array(value, 'contents').forEach((c, i) => {
@@ -184,7 +249,12 @@ function decodeContents(value: unknown): Message[] {
       const pat = `${at}.parts[${j}]`;
       const part = record(p, pat);
       rejectUnknownFields(part, PART_FIELDS, `${pat}.`);
-      if (part.thought === true) throw untranslatable(`${pat}.thought`);
+      if (part.thought === true) {
+        // Earlier thoughts, Gemini's own: no other family can take them back.
+        if (role !== 'model') throw untranslatable(`${pat}.thought`);
+        dropWithNotice(notes, `${pat}(thought)`);
+        return;
+      }
       if (typeof part.text === 'string') {
         parts.push({ type: 'text', text: part.text });
       } else if (part.inlineData !== undefined || part.fileData !== undefined) {
@@ -310,8 +380,17 @@ function encodePart(part: ContentPart, at: string, names: Map<string, string>): 
   }
 }
 
+/**
+ * Gemini 3 refuses a function call of an earlier step that comes back without the thought signature it was
+ * given. A conversation that reached the proxy through another family carries no Gemini signature (one of
+ * another family is never sent), so the first call of each model step gets the sentinel Google documents for
+ * history from elsewhere. Other Gemini models do not validate signatures and get none.
+ */
+const SIGNATURE_SENTINEL = 'skip_thought_signature_validator';
+const VALIDATES_SIGNATURES = /(?:^|\/)gemini-3/;
+
 /** Gemini wants every response to a turn's calls in one content, so consecutive same-role turns merge. */
-function encodeContents(messages: Message[]): Json[] {
+function encodeContents(messages: Message[], model: string): Json[] {
   const names = new Map<string, string>();
   for (const m of messages) for (const p of m.content) if (p.type === 'tool_call') names.set(p.id, p.name);
   const out: Array<{ role: string; parts: Json[] }> = [];
@@ -325,6 +404,12 @@ function encodeContents(messages: Message[]): Json[] {
     if (last?.role === role) last.parts.push(...parts);
     else out.push({ role, parts });
   });
+  if (VALIDATES_SIGNATURES.test(model)) {
+    for (const content of out) {
+      const call = content.role === 'model' ? content.parts.find((p) => p.functionCall) : undefined;
+      if (call) call.thoughtSignature = SIGNATURE_SENTINEL;
+    }
+  }
   return out;
 }
 
@@ -536,23 +621,33 @@ export function createGeminiCodec(): ProtocolCodec {
   return {
     decodeRequest(body, ctx) {
       const b = record(body, 'body');
-      rejectUnknownFields(b, REQUEST_FIELDS);
+      rejectUnknownFields(b, KNOWN_FIELDS);
+      const notes: { dropped?: string[] | undefined } = {};
+      dropHints(b, HINTS, notes);
       const gen = b.generationConfig === undefined ? {} : record(b.generationConfig, 'generationConfig');
       for (const [field, neutral] of Object.entries(NEUTRAL_GENERATION)) {
         if (gen[field] !== undefined && gen[field] !== null && !neutral(gen[field]))
           throw untranslatable(`generationConfig.${field}`);
       }
       rejectUnknownFields(gen, GENERATION_FIELDS, 'generationConfig.');
+      const topK = optInteger(gen.topK, 'generationConfig.topK');
+      const reasoning = decodeThinking(gen.thinkingConfig);
+      const responseFormat = decodeResponseFormat(gen);
+      const sourcePaths = {
+        ...(topK !== undefined ? { topK: ['generationConfig.topK'] } : {}),
+        ...(reasoning ? { reasoning: ['generationConfig.thinkingConfig'] } : {}),
+        ...(responseFormat ? { responseFormat: ['generationConfig.responseMimeType'] } : {}),
+      };
       return {
         model: ctx.model,
         system:
           b.systemInstruction === undefined || b.systemInstruction === null
             ? undefined
             : decodeText(b.systemInstruction, 'systemInstruction'),
-        messages: decodeContents(b.contents),
+        messages: decodeContents(b.contents, notes),
         temperature: optNumber(gen.temperature, 'generationConfig.temperature'),
         topP: optNumber(gen.topP, 'generationConfig.topP'),
-        topK: optInteger(gen.topK, 'generationConfig.topK'),
+        topK,
         maxTokens: optInteger(gen.maxOutputTokens, 'generationConfig.maxOutputTokens'),
         stop: optStringList(gen.stopSequences, 'generationConfig.stopSequences'),
         presencePenalty: optNumber(gen.presencePenalty, 'generationConfig.presencePenalty'),
@@ -561,16 +656,20 @@ export function createGeminiCodec(): ProtocolCodec {
         tools: decodeTools(b.tools),
         toolChoice: decodeToolConfig(b.toolConfig),
         stream: ctx.stream,
+        reasoning,
+        responseFormat,
+        sourcePaths: Object.keys(sourcePaths).length ? sourcePaths : undefined,
+        dropped: notes.dropped,
       };
     },
 
-    encodeRequest(req) {
-      if (req.parallelToolCalls === false) {
-        throw untranslatable('parallel_tool_calls', 'cannot be translated to the Gemini protocol');
-      }
-      const body: Json = { contents: encodeContents(req.messages) };
+    encodeRequest(req: ChatRequest) {
+      // Gemini has no switch for parallel calls: a hint, dropped with notice.
+      if (req.parallelToolCalls === false) dropSetting(req, 'parallelToolCalls', 'parallel_tool_calls');
+      const body: Json = { contents: encodeContents(req.messages, req.model) };
       if (req.system) body.systemInstruction = { parts: [{ text: req.system }] };
       const generation: Json = {};
+      const format = req.responseFormat;
       const settings: Json = {
         temperature: req.temperature,
         topP: req.topP,
@@ -580,6 +679,9 @@ export function createGeminiCodec(): ProtocolCodec {
         presencePenalty: req.presencePenalty,
         frequencyPenalty: req.frequencyPenalty,
         seed: req.seed,
+        responseMimeType: format && 'application/json',
+        responseJsonSchema: format?.type === 'json_schema' ? format.schema : undefined,
+        thinkingConfig: req.reasoning && encodeThinking(req.reasoning),
       };
       for (const [k, v] of Object.entries(settings)) if (v !== undefined) generation[k] = v;
       if (Object.keys(generation).length) body.generationConfig = generation;

@@ -69,6 +69,7 @@ const canonical: ChatRequest = {
   tools: [{ name: 'weather', description: 'Weather', parameters: { type: 'object' } }],
   toolChoice: { type: 'tool', name: 'weather' },
   stream: false,
+  dropped: ['stream_options'],
 };
 
 function strip<T extends object>(o: T): T {
@@ -104,7 +105,7 @@ describe('OpenAI codec: requests', () => {
       ],
       temperature: 0.5,
       top_p: 0.9,
-      max_tokens: 100,
+      max_completion_tokens: 100,
       stop: ['END'],
       tools: [
         {
@@ -120,7 +121,9 @@ describe('OpenAI codec: requests', () => {
 
   it.each([
     [{ n: 2 }, 'n'],
-    [{ response_format: { type: 'json_object' } }, 'response_format'],
+    [{ response_format: { type: 'grammar' } }, 'response_format.type'],
+    [{ reasoning_effort: 'extreme' }, 'reasoning_effort'],
+    [{ verbosity: 'low' }, 'verbosity'],
     [{ logit_bias: { 50256: -100 } }, 'logit_bias'],
     [{ functions: [] }, 'functions'],
     [
@@ -142,10 +145,10 @@ describe('OpenAI codec: requests', () => {
     expect((caught as Error).message).toContain(param);
   });
 
-  it('refuses top_k, which OpenAI cannot express', () => {
-    expect(() => codec.encodeRequest({ ...canonical, topK: 5 })).toThrow(
-      expect.objectContaining({ status: 400, param: 'top_k' }),
-    );
+  it('drops top_k, which OpenAI cannot express, naming the client field it came from', () => {
+    const req: ChatRequest = { ...canonical, topK: 5, sourcePaths: { topK: ['generationConfig.topK'] } };
+    expect(codec.encodeRequest(req)).not.toHaveProperty('top_k');
+    expect(req.dropped).toEqual(['stream_options', 'generationConfig.topK']);
   });
 
   it('marks failed tool results so the model still learns they failed', () => {

@@ -4,6 +4,8 @@ import type {
   ContentPart,
   Message,
   ModelInfo,
+  ReasoningControl,
+  ResponseFormat,
   ResponsePart,
   StopReason,
   StreamEvent,
@@ -23,6 +25,8 @@ import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
 import {
   array,
   codeForStatus,
+  dropHints,
+  dropSetting,
   fallbackError,
   invalid,
   invert,
@@ -40,6 +44,7 @@ import {
   untranslatable,
   type Json,
 } from '../shared.js';
+import { effortFromWire, reasoningWord } from '../reasoning.js';
 
 const FINISH_REASONS: Record<string, StopReason> = {
   stop: 'end_turn',
@@ -71,19 +76,84 @@ const REQUEST_FIELDS = new Set([
   'presence_penalty',
   'frequency_penalty',
   'seed',
-  // Hints: accounting and transport options with no effect on what the model says.
-  'stream_options',
-  'user',
-  'metadata',
-  'store',
+  'reasoning_effort',
+  'response_format',
 ]);
+
+/**
+ * Hints dropped with notice when the request is translated (README, "Fields that do not translate"): their
+ * loss changes only cost, caching, telemetry or beta behaviour. `stream_options` only asks for usage, which
+ * a translated stream sends anyway.
+ */
+const HINTS = [
+  'store',
+  'prompt_cache_key',
+  'prompt_cache_retention',
+  'metadata',
+  'service_tier',
+  'user',
+  'safety_identifier',
+  'stream_options',
+];
 
 /** Fields accepted only at their neutral value: anything else would change the answer untranslated. */
 const NEUTRAL_VALUES: Record<string, (v: unknown) => boolean> = {
   n: (v) => v === 1,
   logprobs: (v) => v === false,
-  response_format: (v) => isRecord(v) && v.type === 'text',
 };
+
+/** Every top-level field this codec knows: read, a hint, or accepted at its neutral value. */
+const KNOWN_FIELDS = new Set([...REQUEST_FIELDS, ...HINTS, ...Object.keys(NEUTRAL_VALUES)]);
+
+/** `reasoning_effort: "none"` turns reasoning off: the backend runs at its default. */
+function decodeReasoning(value: unknown): ReasoningControl | undefined {
+  const word = optString(value, 'reasoning_effort');
+  if (word === undefined || word === 'none') return undefined;
+  const effort = effortFromWire('openai', word);
+  if (effort === undefined) throw invalid('reasoning_effort', `unknown effort '${word}'`);
+  return { mode: 'enabled', effort };
+}
+
+/** `response_format`: text (the default), any JSON object, or JSON of a schema. */
+function decodeResponseFormat(value: unknown): ResponseFormat | undefined {
+  if (value === undefined || value === null) return undefined;
+  const format = record(value, 'response_format');
+  switch (format.type) {
+    case 'text':
+      return undefined;
+    case 'json_object':
+      return { type: 'json' };
+    case 'json_schema': {
+      const spec = record(format.json_schema, 'response_format.json_schema');
+      return {
+        type: 'json_schema',
+        name: optString(spec.name, 'response_format.json_schema.name'),
+        description: optString(spec.description, 'response_format.json_schema.description'),
+        schema:
+          spec.schema === undefined
+            ? { type: 'object' }
+            : record(spec.schema, 'response_format.json_schema.schema'),
+        strict: typeof spec.strict === 'boolean' ? spec.strict : undefined,
+      };
+    }
+    default:
+      throw untranslatable('response_format.type');
+  }
+}
+
+function encodeResponseFormat(format: ResponseFormat): Json {
+  if (format.type === 'json') return { type: 'json_object' };
+  return {
+    type: 'json_schema',
+    json_schema: {
+      // OpenAI requires a name: [a-zA-Z0-9_-], at most 64 characters.
+      name: format.name ?? 'response',
+      ...(format.description !== undefined ? { description: format.description } : {}),
+      schema: format.schema,
+      ...(format.strict !== undefined ? { strict: format.strict } : {}),
+    },
+  };
+}
 
 const MESSAGE_FIELDS = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id', 'refusal']);
 
@@ -449,8 +519,18 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
       for (const [field, neutral] of Object.entries(NEUTRAL_VALUES)) {
         if (b[field] !== undefined && b[field] !== null && !neutral(b[field])) throw untranslatable(field);
       }
-      rejectUnknownFields(b, new Set([...REQUEST_FIELDS, ...Object.keys(NEUTRAL_VALUES)]));
+      rejectUnknownFields(b, KNOWN_FIELDS);
+      const notes: { dropped?: string[] | undefined } = {};
+      dropHints(b, HINTS, notes);
       const { system, messages } = decodeMessages(b.messages);
+      const parallel = typeof b.parallel_tool_calls === 'boolean' ? b.parallel_tool_calls : undefined;
+      const reasoning = decodeReasoning(b.reasoning_effort);
+      const responseFormat = decodeResponseFormat(b.response_format);
+      const sourcePaths = {
+        ...(parallel === false ? { parallelToolCalls: ['parallel_tool_calls'] } : {}),
+        ...(reasoning ? { reasoning: ['reasoning_effort'] } : {}),
+        ...(responseFormat ? { responseFormat: ['response_format'] } : {}),
+      };
       return {
         model: ctx.model,
         system,
@@ -466,19 +546,24 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
         seed: optInteger(b.seed, 'seed'),
         tools: decodeTools(b.tools),
         toolChoice: decodeToolChoice(b.tool_choice),
-        parallelToolCalls: typeof b.parallel_tool_calls === 'boolean' ? b.parallel_tool_calls : undefined,
+        parallelToolCalls: parallel,
         stream: ctx.stream,
+        reasoning,
+        responseFormat,
+        sourcePaths: Object.keys(sourcePaths).length ? sourcePaths : undefined,
+        dropped: notes.dropped,
       };
     },
 
     encodeRequest(req) {
-      if (req.topK !== undefined)
-        throw untranslatable('top_k', 'cannot be translated to the OpenAI protocol');
+      // OpenAI has no top_k: a sampling hint, dropped with notice.
+      if (req.topK !== undefined) dropSetting(req, 'topK', 'top_k');
       const body: Json = { model: req.model, messages: encodeMessages(req) };
       const optional: Json = {
         temperature: req.temperature,
         top_p: req.topP,
-        max_tokens: req.maxTokens,
+        // max_tokens is deprecated, and refused by reasoning models.
+        max_completion_tokens: req.maxTokens,
         stop: req.stop,
         presence_penalty: req.presencePenalty,
         frequency_penalty: req.frequencyPenalty,
@@ -493,6 +578,8 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
         })),
         tool_choice: req.toolChoice && encodeToolChoice(req.toolChoice),
         parallel_tool_calls: req.parallelToolCalls,
+        reasoning_effort: req.reasoning && reasoningWord(req.reasoning, 'openai'),
+        response_format: req.responseFormat && encodeResponseFormat(req.responseFormat),
       };
       for (const [k, v] of Object.entries(optional)) if (v !== undefined) body[k] = v;
       if (req.stream) {

@@ -1,0 +1,67 @@
+/**
+ * Reasoning controls, any protocol to any other, through ONE table (README, "Reasoning controls"): each effort
+ * level with the thinking budget it stands for and each protocol's own word for it. Decoders read the client's
+ * control into a `ReasoningControl`; encoders write it in the backend's terms with the functions below.
+ */
+import type { ReasoningControl, ReasoningEffort } from './canonical.js';
+
+export interface ReasoningRow {
+  effort: ReasoningEffort;
+  /** Thinking tokens this level stands for: Anthropic `budget_tokens`, Gemini `thinkingBudget`. */
+  budget: number;
+  /** OpenAI chat `reasoning_effort` (Responses `reasoning.effort` uses the same words). */
+  openai: string;
+  /** Anthropic `output_config.effort`. */
+  anthropic: string;
+  /** Gemini `thinkingConfig.thinkingLevel`. */
+  gemini: string;
+}
+
+/** Ordered from least to most thinking; a budget maps to the first level whose budget covers it. */
+export const REASONING_TABLE: readonly ReasoningRow[] = [
+  { effort: 'minimal', budget: 1024, openai: 'minimal', anthropic: 'low', gemini: 'minimal' },
+  { effort: 'low', budget: 4096, openai: 'low', anthropic: 'low', gemini: 'low' },
+  { effort: 'medium', budget: 12288, openai: 'medium', anthropic: 'medium', gemini: 'medium' },
+  { effort: 'high', budget: 24576, openai: 'high', anthropic: 'high', gemini: 'high' },
+  { effort: 'max', budget: 32768, openai: 'xhigh', anthropic: 'max', gemini: 'high' },
+];
+
+/** The level a client gave without one: what every protocol defaults to. */
+const DEFAULT_EFFORT: ReasoningEffort = 'medium';
+
+export type ReasoningColumn = 'openai' | 'anthropic' | 'gemini';
+
+/** A protocol's word for an effort level, as a level; undefined for a word the table does not know. */
+export function effortFromWire(column: ReasoningColumn, word: string): ReasoningEffort | undefined {
+  const w = word.toLowerCase();
+  return (
+    REASONING_TABLE.find((r) => r.effort === w && r[column] === w)?.effort ??
+    REASONING_TABLE.find((r) => r[column] === w)?.effort
+  );
+}
+
+function row(effort: ReasoningEffort): ReasoningRow {
+  return REASONING_TABLE.find((r) => r.effort === effort) as ReasoningRow;
+}
+
+/** The level a thinking budget stands for. */
+export function effortForBudget(budget: number): ReasoningEffort {
+  const most = REASONING_TABLE[REASONING_TABLE.length - 1] as ReasoningRow;
+  return (REASONING_TABLE.find((r) => r.budget >= budget) ?? most).effort;
+}
+
+/** The level of a control: its own, else its budget's, else the default. */
+export function reasoningEffort(control: ReasoningControl): ReasoningEffort {
+  if (control.effort !== undefined) return control.effort;
+  return control.budgetTokens !== undefined ? effortForBudget(control.budgetTokens) : DEFAULT_EFFORT;
+}
+
+/** The budget of a control: its own, else its level's. */
+export function reasoningBudget(control: ReasoningControl): number {
+  return control.budgetTokens ?? row(reasoningEffort(control)).budget;
+}
+
+/** A protocol's word for the control's level. */
+export function reasoningWord(control: ReasoningControl, column: ReasoningColumn): string {
+  return row(reasoningEffort(control))[column];
+}
