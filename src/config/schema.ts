@@ -33,6 +33,7 @@ export const HELP_GROUPS = [
   'Authentication',
   'Brute-force protection',
   'Logging and capture',
+  'Sessions and commands',
 ] as const;
 export type HelpGroup = (typeof HELP_GROUPS)[number];
 
@@ -334,6 +335,50 @@ const BackendsSchema = z
   })
   .catchall(CustomBackendSchema);
 
+/** `sessions`: in-chat commands and the sessions they apply to (README, "In-chat commands"). */
+const SessionsSchema = z
+  .object({
+    commands: setting(z.boolean().default(true), {
+      kind: 'bool',
+      group: 'Sessions and commands',
+      offFlag: '--disable-commands',
+      env: 'COMMANDS_ENABLED',
+      help: 'Read in-chat commands (!/help, !/set(...), …) in user messages',
+      offHelp: 'Pass messages that start with the command prefix to the model as they are',
+    }),
+    command_prefix: setting(
+      z
+        .string()
+        .regex(/^[\x21-\x7e]{1,8}$/, 'expected 1 to 8 printable characters without spaces')
+        .default('!/'),
+      {
+        kind: 'string',
+        group: 'Sessions and commands',
+        flag: '--command-prefix',
+        arg: 'TEXT',
+        env: 'COMMAND_PREFIX',
+        help: 'What starts an in-chat command',
+      },
+    ),
+    ttl_seconds: setting(int(1).default(3600), {
+      kind: 'int',
+      group: 'Sessions and commands',
+      flag: '--session-ttl',
+      arg: 'S',
+      env: 'SESSION_TTL',
+      help: 'Seconds an idle session keeps its settings',
+    }),
+    max_sessions: setting(int(1).default(10_000), {
+      kind: 'int',
+      group: 'Sessions and commands',
+      flag: '--max-sessions',
+      arg: 'N',
+      env: 'MAX_SESSIONS',
+      help: 'Sessions kept at once (the least recently used is forgotten first)',
+    }),
+  })
+  .strict();
+
 const LoggingSchema = z
   .object({
     level: setting(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'), {
@@ -393,6 +438,7 @@ export const ConfigSchema = z
     auth: AuthSchema.prefault({}),
     backends: BackendsSchema.prefault({}),
     logging: LoggingSchema.prefault({}),
+    sessions: SessionsSchema.prefault({}),
   })
   .strict();
 

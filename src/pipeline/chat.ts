@@ -7,8 +7,10 @@ import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
+import { replyLocally } from './local-reply.js';
 import { relayAnswer } from './relay.js';
-import { resolveRoute } from './route.js';
+import { requireObjectBody, resolveRoute } from './route.js';
+import type { SessionStep } from './session.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -19,6 +21,8 @@ export interface ChatPipelineDeps {
   scrubPrompts: boolean;
   /** Null when wire capture is off: then the pipeline does no capture work at all. */
   capture: CaptureRecorder | null;
+  /** Sessions and in-chat commands; null when commands are off (`--disable-commands`). */
+  sessions: SessionStep | null;
   /** Where failures that are the proxy's own fault are logged. */
   log: { error(obj: object, msg: string): void };
 }
@@ -26,7 +30,8 @@ export interface ChatPipelineDeps {
 /**
  * The chat pipeline, one request from the front-end's body to the client's answer, in named steps (see
  * docs/architecture.md): resolve the route → record (capture, when on) → prepare the request → dispatch it
- * to the backend → relay the answer. It writes its answer, errors included, straight to the response.
+ * to the backend → relay the answer. Sessions and in-chat commands come first: a command-only message is
+ * answered by the proxy, and a session's settings change the request before it is routed. It writes its answer, errors included, straight to the response.
  * Failover attempts and limits slot in around `dispatch` and `relayAnswer`.
  */
 export function createChatPipeline(
@@ -34,9 +39,24 @@ export function createChatPipeline(
   deps: ChatPipelineDeps,
 ): (ex: ChatExchange) => Promise<void> {
   const from = frontEnd.protocol;
+  const { sessions } = deps;
   return async function runChat(ex) {
     try {
-      const route = resolveRoute(frontEnd, ex, deps.registry);
+      let model: string | undefined;
+      if (sessions !== null && sessions.applies(ex)) {
+        const body = requireObjectBody(ex.body);
+        const outcome = await sessions.run(ex, from, body);
+        if (outcome.kind === 'reply') {
+          const target = frontEnd.target(body, ex.url);
+          replyLocally(ex, from, outcome.text, target.model, target.stream);
+          return;
+        }
+        // A changed body is no longer the bytes received: those must not be forwarded.
+        if (outcome.body !== undefined)
+          ex = { ...ex, body: outcome.body, rawBody: undefined, rawBytes: undefined };
+        model = outcome.model;
+      }
+      const route = resolveRoute(frontEnd, ex, deps.registry, model);
       const { backend } = route;
       const capture = deps.capture
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)

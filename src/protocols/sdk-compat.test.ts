@@ -79,6 +79,7 @@ beforeAll(async () => {
         registry,
         redactor: () => redactor,
         scrubPrompts: false,
+        sessions: null,
         capture: null,
         log: { error: () => undefined },
       }),

@@ -13,6 +13,8 @@ import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
+import { SessionStep } from '../pipeline/session.js';
+import { MemorySessionStore } from '../sessions/store.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -132,6 +134,16 @@ export async function startProxy({
     routes: {
       redactor: () => secrets.current,
       scrubPrompts: config.auth.redact_api_keys_in_prompts,
+      sessions: config.sessions.commands
+        ? new SessionStep({
+            store: new MemorySessionStore({
+              maxSessions: config.sessions.max_sessions,
+              ttlSeconds: config.sessions.ttl_seconds,
+            }),
+            prefix: config.sessions.command_prefix,
+            checkModel: (model) => void registry.resolve(model),
+          })
+        : null,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: () => {
         const authState = auth.readiness();
