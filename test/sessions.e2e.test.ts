@@ -278,3 +278,46 @@ describe('--disable-commands', () => {
     expect(calls).toHaveLength(1);
   });
 });
+
+describe('loop guard', () => {
+  it('steers an agent repeating one tool call on the 7th repeat, then refuses the loop going on', async () => {
+    const client = openai(ALICE, 'loop-1');
+    const tools = [
+      {
+        type: 'function' as const,
+        function: {
+          name: 'Bash',
+          parameters: { type: 'object', properties: { command: { type: 'string' } } },
+        },
+      },
+    ];
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'make the tests pass' }];
+    let answer: string | null = null;
+    /** One agent turn: the model's answer appended, a tool call run (always failing the same way). */
+    const turn = async () => {
+      const res = await client.chat.completions.create({ model: 'tool-loop', tools, messages });
+      const message = res.choices[0]!.message;
+      messages.push(message);
+      const call = message.tool_calls?.[0];
+      if (call === undefined) return false;
+      messages.push({ role: 'tool', tool_call_id: call.id, content: '1 test failed' });
+      return true;
+    };
+    const calls = await callsDuring(async () => {
+      while (await turn()) {
+        if (messages.length > 40) throw new Error('the loop was never stopped');
+      }
+      answer = messages.at(-1)!.content as string;
+    });
+    expect(calls).toHaveLength(7);
+    expect(answer).toContain('[proxy: tool-call loop] This conversation has made the same tool call 7 times');
+
+    // The user asks it to go on: forwarded; the model calls the same tool once more: refused.
+    messages.push({ role: 'user', content: 'go on' });
+    const more = await callsDuring(async () => {
+      expect(await turn()).toBe(true);
+      await expect(turn()).rejects.toMatchObject({ status: 400, code: 'tool_loop' });
+    });
+    expect(more).toHaveLength(1);
+  });
+});

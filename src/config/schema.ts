@@ -33,7 +33,7 @@ export const HELP_GROUPS = [
   'Authentication',
   'Brute-force protection',
   'Logging and capture',
-  'Sessions and commands',
+  'Sessions, commands and guards',
 ] as const;
 export type HelpGroup = (typeof HELP_GROUPS)[number];
 
@@ -340,7 +340,7 @@ const SessionsSchema = z
   .object({
     commands: setting(z.boolean().default(true), {
       kind: 'bool',
-      group: 'Sessions and commands',
+      group: 'Sessions, commands and guards',
       offFlag: '--disable-commands',
       env: 'COMMANDS_ENABLED',
       help: 'Read in-chat commands (!/help, !/set(...), …) in user messages',
@@ -353,7 +353,7 @@ const SessionsSchema = z
         .default('!/'),
       {
         kind: 'string',
-        group: 'Sessions and commands',
+        group: 'Sessions, commands and guards',
         flag: '--command-prefix',
         arg: 'TEXT',
         env: 'COMMAND_PREFIX',
@@ -362,7 +362,7 @@ const SessionsSchema = z
     ),
     ttl_seconds: setting(int(1).default(3600), {
       kind: 'int',
-      group: 'Sessions and commands',
+      group: 'Sessions, commands and guards',
       flag: '--session-ttl',
       arg: 'S',
       env: 'SESSION_TTL',
@@ -370,11 +370,33 @@ const SessionsSchema = z
     }),
     max_sessions: setting(int(1).default(10_000), {
       kind: 'int',
-      group: 'Sessions and commands',
+      group: 'Sessions, commands and guards',
       flag: '--max-sessions',
       arg: 'N',
       env: 'MAX_SESSIONS',
       help: 'Sessions kept at once (the least recently used is forgotten first)',
+    }),
+  })
+  .strict();
+
+/** `loop_guard`: the tool-call loop guard (README, "Agent guardrails"). */
+const LoopGuardSchema = z
+  .object({
+    enabled: setting(z.boolean().default(true), {
+      kind: 'bool',
+      group: 'Sessions, commands and guards',
+      offFlag: '--disable-loop-guard',
+      env: 'LOOP_GUARD_ENABLED',
+      help: 'Steer an agent that repeats the same tool call (or gets the same output) over and over',
+      offHelp: 'Forward repeated tool calls without a look',
+    }),
+    repeats: setting(int(2, 1000).default(7), {
+      kind: 'int',
+      group: 'Sessions, commands and guards',
+      flag: '--loop-guard-repeats',
+      arg: 'N',
+      env: 'LOOP_GUARD_REPEATS',
+      help: 'Repeats in a row that count as a loop',
     }),
   })
   .strict();
@@ -439,6 +461,7 @@ export const ConfigSchema = z
     backends: BackendsSchema.prefault({}),
     logging: LoggingSchema.prefault({}),
     sessions: SessionsSchema.prefault({}),
+    loop_guard: LoopGuardSchema.prefault({}),
   })
   .strict();
 

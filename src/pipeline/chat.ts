@@ -8,6 +8,7 @@ import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
+import { loopStep } from './loop-step.js';
 import { relayAnswer } from './relay.js';
 import { requireObjectBody, resolveRoute } from './route.js';
 import type { SessionStep } from './session.js';
@@ -23,6 +24,8 @@ export interface ChatPipelineDeps {
   capture: CaptureRecorder | null;
   /** Sessions and in-chat commands; null when commands are off (`--disable-commands`). */
   sessions: SessionStep | null;
+  /** Repeats of one tool call (or output) that trigger the loop guard; 0 when it is off. */
+  loopRepeats: number;
   /** Where failures that are the proxy's own fault are logged. */
   log: { error(obj: object, msg: string): void };
 }
@@ -39,9 +42,18 @@ export function createChatPipeline(
   deps: ChatPipelineDeps,
 ): (ex: ChatExchange) => Promise<void> {
   const from = frontEnd.protocol;
-  const { sessions } = deps;
+  const { sessions, loopRepeats } = deps;
   return async function runChat(ex) {
     try {
+      if (loopRepeats > 0) {
+        const body = requireObjectBody(ex.body);
+        const steering = loopStep(from, body, loopRepeats);
+        if (steering !== undefined) {
+          const target = frontEnd.target(body, ex.url);
+          replyLocally(ex, from, steering, target.model, target.stream);
+          return;
+        }
+      }
       let model: string | undefined;
       if (sessions !== null && sessions.applies(ex)) {
         const body = requireObjectBody(ex.body);

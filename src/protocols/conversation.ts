@@ -18,6 +18,12 @@ export interface TurnText {
   part: number;
 }
 
+export interface ToolCallText {
+  name: string;
+  /** The arguments as JSON text (a protocol's object arguments serialised). */
+  args: string;
+}
+
 export interface WireConversation {
   /** The turns of the conversation, in order; undefined when the body has none. */
   turns(body: Json): readonly unknown[] | undefined;
@@ -28,6 +34,10 @@ export interface WireConversation {
   texts(turn: unknown): TurnText[];
   /** A copy of the turn with one text replaced. */
   withText(turn: unknown, at: TurnText, text: string): unknown;
+  /** The tool calls of an assistant turn, each as its name and its arguments' JSON text. */
+  toolCalls(turn: unknown): ToolCallText[];
+  /** The tool results a turn carries back, as text (JSON for structured results). */
+  toolResults(turn: unknown): string[];
   /** A copy of the body with this sampling temperature. */
   withTemperature(body: Json, temperature: number): Json;
   /** A copy of the body asking for this reasoning effort (`off`: none). */
@@ -36,6 +46,14 @@ export interface WireConversation {
 
 function isJson(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function jsonText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value ?? null);
+}
+
+function listOf(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
 }
 
 /** Token budgets for protocols that take a budget rather than a level. */
@@ -52,7 +70,7 @@ export const REASONING_BUDGETS: Readonly<Record<Exclude<ReasoningEffort, 'off'>,
 function messagesConversation(roles: {
   user: string;
   assistant: string;
-}): Omit<WireConversation, 'withTemperature' | 'withReasoning'> {
+}): Omit<WireConversation, 'withTemperature' | 'withReasoning' | 'toolCalls' | 'toolResults'> {
   return {
     turns: (body) => (Array.isArray(body.messages) ? body.messages : undefined),
     withTurns: (body, turns) => ({ ...body, messages: turns }),
@@ -85,6 +103,17 @@ function messagesConversation(roles: {
 
 const openai: WireConversation = {
   ...messagesConversation({ user: 'user', assistant: 'assistant' }),
+  toolCalls(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.tool_calls).flatMap((call) => {
+      const fn = isJson(call) && isJson(call.function) ? call.function : undefined;
+      return fn && typeof fn.name === 'string' ? [{ name: fn.name, args: jsonText(fn.arguments) }] : [];
+    });
+  },
+  toolResults(turn) {
+    if (!isJson(turn) || turn.role !== 'tool') return [];
+    return [jsonText(turn.content)];
+  },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
   withReasoning(body, effort) {
     const { reasoning_effort: _dropped, ...rest } = body;
@@ -94,6 +123,20 @@ const openai: WireConversation = {
 
 const anthropic: WireConversation = {
   ...messagesConversation({ user: 'user', assistant: 'assistant' }),
+  toolCalls(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.content).flatMap((block) =>
+      isJson(block) && block.type === 'tool_use' && typeof block.name === 'string'
+        ? [{ name: block.name, args: jsonText(block.input) }]
+        : [],
+    );
+  },
+  toolResults(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.content).flatMap((block) =>
+      isJson(block) && block.type === 'tool_result' ? [jsonText(block.content)] : [],
+    );
+  },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
   withReasoning(body, effort) {
     const { thinking: _thinking, ...rest } = body;
@@ -138,6 +181,21 @@ const gemini: WireConversation = {
     const parts = [...(content.parts as unknown[])];
     parts[at.part] = { ...(parts[at.part] as Json), text };
     return { ...content, parts };
+  },
+  toolCalls(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.parts).flatMap((part) => {
+      const call = isJson(part) && isJson(part.functionCall) ? part.functionCall : undefined;
+      return call && typeof call.name === 'string'
+        ? [{ name: call.name, args: jsonText(call.args ?? {}) }]
+        : [];
+    });
+  },
+  toolResults(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.parts).flatMap((part) =>
+      isJson(part) && isJson(part.functionResponse) ? [jsonText(part.functionResponse.response)] : [],
+    );
   },
   withTemperature: (body, temperature) => ({
     ...body,

@@ -80,6 +80,7 @@ beforeAll(async () => {
         redactor: () => redactor,
         scrubPrompts: false,
         sessions: null,
+        loopRepeats: 0,
         capture: null,
         log: { error: () => undefined },
       }),

@@ -144,6 +144,7 @@ export async function startProxy({
             checkModel: (model) => void registry.resolve(model),
           })
         : null,
+      loopRepeats: config.loop_guard.enabled ? config.loop_guard.repeats : 0,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: () => {
         const authState = auth.readiness();
