@@ -401,6 +401,59 @@ const LoopGuardSchema = z
   })
   .strict();
 
+/** One shell rule of the dangerous-command guard, from YAML `guardrails.rules`. */
+const ShellRuleSchema = z
+  .object({
+    name: z.string().min(1).max(64),
+    /** A regular expression over each normalised simple command, `program arg arg…`. */
+    pattern: z
+      .string()
+      .min(1)
+      .max(1000)
+      .refine((text) => {
+        try {
+          new RegExp(text);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'expected a regular expression'),
+    reason: z.string().min(1).max(300),
+  })
+  .strict();
+
+/** `guardrails`: the dangerous-command guard (README, "Agent guardrails"). */
+const GuardrailsSchema = z
+  .object({
+    enabled: setting(z.boolean().default(true), {
+      kind: 'bool',
+      group: 'Sessions, commands and guards',
+      offFlag: '--disable-guardrails',
+      env: 'GUARDRAILS_ENABLED',
+      help: 'Check shell commands in agents’ tool calls against the dangerous-command rules',
+      offHelp: 'Pass every tool call on unchecked',
+    }),
+    action: setting(z.enum(['steer', 'block']).default('steer'), {
+      kind: 'string',
+      group: 'Sessions, commands and guards',
+      flag: '--guardrails-action',
+      arg: 'steer|block',
+      env: 'GUARDRAILS_ACTION',
+      help: 'steer: replace a dangerous call with an explanation; block: refuse the answer',
+    }),
+    shell_tools: setting(z.array(z.string().min(1).max(128)).default([]), {
+      kind: 'list',
+      group: 'Sessions, commands and guards',
+      flag: '--guardrails-shell-tool',
+      arg: 'NAME',
+      env: 'GUARDRAILS_SHELL_TOOLS',
+      help: 'Another tool whose calls run shell commands (repeatable; its command, cmd or script argument)',
+    }),
+    default_rules: z.boolean().default(true),
+    rules: z.array(ShellRuleSchema).default([]),
+  })
+  .strict();
+
 const LoggingSchema = z
   .object({
     level: setting(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'), {
@@ -462,6 +515,7 @@ export const ConfigSchema = z
     logging: LoggingSchema.prefault({}),
     sessions: SessionsSchema.prefault({}),
     loop_guard: LoopGuardSchema.prefault({}),
+    guardrails: GuardrailsSchema.prefault({}),
   })
   .strict();
 

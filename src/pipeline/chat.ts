@@ -12,6 +12,8 @@ import { loopStep } from './loop-step.js';
 import { relayAnswer } from './relay.js';
 import { requireObjectBody, resolveRoute } from './route.js';
 import type { SessionStep } from './session.js';
+import { TOOL_CALL_GUARDS, type ToolJudge } from '../protocols/tool-call-guard.js';
+import type { ShellGuard } from '../sessions/shell-guard.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -24,10 +26,12 @@ export interface ChatPipelineDeps {
   capture: CaptureRecorder | null;
   /** Sessions and in-chat commands; null when commands are off (`--disable-commands`). */
   sessions: SessionStep | null;
+  /** The dangerous-command guard; null when guardrails are off. */
+  shellGuard: ShellGuard | null;
   /** Repeats of one tool call (or output) that trigger the loop guard; 0 when it is off. */
   loopRepeats: number;
   /** Where failures that are the proxy's own fault are logged. */
-  log: { error(obj: object, msg: string): void };
+  log: { error(obj: object, msg: string): void; warn?(obj: object, msg: string): void };
 }
 
 /**
@@ -42,7 +46,7 @@ export function createChatPipeline(
   deps: ChatPipelineDeps,
 ): (ex: ChatExchange) => Promise<void> {
   const from = frontEnd.protocol;
-  const { sessions, loopRepeats } = deps;
+  const { sessions, loopRepeats, shellGuard } = deps;
   return async function runChat(ex) {
     try {
       if (loopRepeats > 0) {
@@ -75,8 +79,22 @@ export function createChatPipeline(
         : null;
       const redactor = deps.redactor();
       const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture);
-      const dispatched = await dispatch(ex, route, request, from);
-      await relayAnswer({ ex, route, dispatched, from, redactor, capture });
+      // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
+      const judge: ToolJudge | undefined =
+        shellGuard !== null && shellGuard.watches(TOOL_CALL_GUARDS[from].toolNames(route.clientBody))
+          ? (name, args) => {
+              const verdict = shellGuard.judge(name, args);
+              if (verdict !== undefined) {
+                deps.log.warn?.(
+                  { request_id: ex.id, key: ex.authKeyName, tool: name, action: verdict.kind },
+                  'Dangerous command in a tool call stopped by the guard',
+                );
+              }
+              return verdict;
+            }
+          : undefined;
+      const dispatched = await dispatch(ex, route, request, from, judge !== undefined);
+      await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge });
     } catch (err) {
       answerFailure(ex, err as Error, deps.log);
     }

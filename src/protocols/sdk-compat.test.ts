@@ -81,6 +81,7 @@ beforeAll(async () => {
         scrubPrompts: false,
         sessions: null,
         loopRepeats: 0,
+        shellGuard: null,
         capture: null,
         log: { error: () => undefined },
       }),

@@ -244,6 +244,19 @@ export const DEFAULT_SHELL_RULES: readonly ShellRule[] = [
   },
 ];
 
+/**
+ * A rule from the configuration: a regular expression tested against each normalised simple command,
+ * written as `program arg arg…` (quotes gone, wrappers stripped, programs without their path).
+ */
+export function patternRule(spec: { name: string; pattern: string; reason: string }): ShellRule {
+  const pattern = new RegExp(spec.pattern);
+  return {
+    name: spec.name,
+    reason: spec.reason,
+    matches: (command) => pattern.test([command.program, ...command.args].join(' ')),
+  };
+}
+
 /** The first rule a command line breaks, or undefined. */
 export function dangerIn(
   line: string,
