@@ -16,6 +16,8 @@ const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string
   { folder: 'protocols', modules: ['backends', 'server', 'pipeline', 'auth'], packages: ['fastify'] },
   { folder: 'backends', modules: ['auth', 'server', 'pipeline'], packages: ['fastify'] },
   { folder: 'auth', modules: ['server', 'pipeline'], packages: ['fastify'] },
+  // Sessions decide what commands mean; the pipeline applies them to requests.
+  { folder: 'sessions', modules: ['server', 'pipeline', 'backends', 'auth'], packages: ['fastify'] },
   // Shared state holds what replicas agree on; every feature uses it, so it uses none of them.
   {
     folder: 'state',

@@ -46,6 +46,8 @@ function sample(setting: SettingEntry): { value: unknown; text: string; yaml: st
         'logging.format': 'json',
         'auth.brute_force_protection.store': 'redis://127.0.0.1:6390/2',
         'backends.default_backend': 'openrouter',
+        'sessions.command_prefix': '##',
+        'guardrails.action': 'block',
       };
       const value = byKey[setting.key] ?? '/tmp/some/path';
       return { value, text: value, yaml: JSON.stringify(value) };

@@ -33,6 +33,7 @@ export const HELP_GROUPS = [
   'Authentication',
   'Brute-force protection',
   'Logging and capture',
+  'Sessions, commands and guards',
 ] as const;
 export type HelpGroup = (typeof HELP_GROUPS)[number];
 
@@ -334,6 +335,125 @@ const BackendsSchema = z
   })
   .catchall(CustomBackendSchema);
 
+/** `sessions`: in-chat commands and the sessions they apply to (README, "In-chat commands"). */
+const SessionsSchema = z
+  .object({
+    commands: setting(z.boolean().default(true), {
+      kind: 'bool',
+      group: 'Sessions, commands and guards',
+      offFlag: '--disable-commands',
+      env: 'COMMANDS_ENABLED',
+      help: 'Read in-chat commands (!/help, !/set(...), …) in user messages',
+      offHelp: 'Pass messages that start with the command prefix to the model as they are',
+    }),
+    command_prefix: setting(
+      z
+        .string()
+        .regex(/^[\x21-\x7e]{1,8}$/, 'expected 1 to 8 printable characters without spaces')
+        .default('!/'),
+      {
+        kind: 'string',
+        group: 'Sessions, commands and guards',
+        flag: '--command-prefix',
+        arg: 'TEXT',
+        env: 'COMMAND_PREFIX',
+        help: 'What starts an in-chat command',
+      },
+    ),
+    ttl_seconds: setting(int(1).default(3600), {
+      kind: 'int',
+      group: 'Sessions, commands and guards',
+      flag: '--session-ttl',
+      arg: 'S',
+      env: 'SESSION_TTL',
+      help: 'Seconds an idle session keeps its settings',
+    }),
+    max_sessions: setting(int(1).default(10_000), {
+      kind: 'int',
+      group: 'Sessions, commands and guards',
+      flag: '--max-sessions',
+      arg: 'N',
+      env: 'MAX_SESSIONS',
+      help: 'Sessions kept at once (the least recently used is forgotten first)',
+    }),
+  })
+  .strict();
+
+/** `loop_guard`: the tool-call loop guard (README, "Agent guardrails"). */
+const LoopGuardSchema = z
+  .object({
+    enabled: setting(z.boolean().default(true), {
+      kind: 'bool',
+      group: 'Sessions, commands and guards',
+      offFlag: '--disable-loop-guard',
+      env: 'LOOP_GUARD_ENABLED',
+      help: 'Steer an agent that repeats the same tool call (or gets the same output) over and over',
+      offHelp: 'Forward repeated tool calls without a look',
+    }),
+    repeats: setting(int(2, 1000).default(7), {
+      kind: 'int',
+      group: 'Sessions, commands and guards',
+      flag: '--loop-guard-repeats',
+      arg: 'N',
+      env: 'LOOP_GUARD_REPEATS',
+      help: 'Repeats in a row that count as a loop',
+    }),
+  })
+  .strict();
+
+/** One shell rule of the dangerous-command guard, from YAML `guardrails.rules`. */
+const ShellRuleSchema = z
+  .object({
+    name: z.string().min(1).max(64),
+    /** A regular expression over each normalised simple command, `program arg arg…`. */
+    pattern: z
+      .string()
+      .min(1)
+      .max(1000)
+      .refine((text) => {
+        try {
+          new RegExp(text);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'expected a regular expression'),
+    reason: z.string().min(1).max(300),
+  })
+  .strict();
+
+/** `guardrails`: the dangerous-command guard (README, "Agent guardrails"). */
+const GuardrailsSchema = z
+  .object({
+    enabled: setting(z.boolean().default(true), {
+      kind: 'bool',
+      group: 'Sessions, commands and guards',
+      offFlag: '--disable-guardrails',
+      env: 'GUARDRAILS_ENABLED',
+      help: 'Check shell commands in agents’ tool calls against the dangerous-command rules',
+      offHelp: 'Pass every tool call on unchecked',
+    }),
+    action: setting(z.enum(['steer', 'block']).default('steer'), {
+      kind: 'string',
+      group: 'Sessions, commands and guards',
+      flag: '--guardrails-action',
+      arg: 'steer|block',
+      env: 'GUARDRAILS_ACTION',
+      help: 'steer: replace a dangerous call with an explanation; block: refuse the answer',
+    }),
+    shell_tools: setting(z.array(z.string().min(1).max(128)).default([]), {
+      kind: 'list',
+      group: 'Sessions, commands and guards',
+      flag: '--guardrails-shell-tool',
+      arg: 'NAME',
+      env: 'GUARDRAILS_SHELL_TOOLS',
+      help: 'Another tool whose calls run shell commands (repeatable; its command, cmd or script argument)',
+    }),
+    default_rules: z.boolean().default(true),
+    rules: z.array(ShellRuleSchema).default([]),
+  })
+  .strict();
+
 const LoggingSchema = z
   .object({
     level: setting(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'), {
@@ -393,6 +513,9 @@ export const ConfigSchema = z
     auth: AuthSchema.prefault({}),
     backends: BackendsSchema.prefault({}),
     logging: LoggingSchema.prefault({}),
+    sessions: SessionsSchema.prefault({}),
+    loop_guard: LoopGuardSchema.prefault({}),
+    guardrails: GuardrailsSchema.prefault({}),
   })
   .strict();
 

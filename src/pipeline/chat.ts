@@ -7,8 +7,13 @@ import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
+import { replyLocally } from './local-reply.js';
+import { loopStep } from './loop-step.js';
 import { relayAnswer } from './relay.js';
-import { resolveRoute } from './route.js';
+import { requireObjectBody, resolveRoute } from './route.js';
+import type { SessionStep } from './session.js';
+import { TOOL_CALL_GUARDS, type ToolJudge } from '../protocols/tool-call-guard.js';
+import type { ShellGuard } from '../sessions/shell-guard.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -19,14 +24,28 @@ export interface ChatPipelineDeps {
   scrubPrompts: boolean;
   /** Null when wire capture is off: then the pipeline does no capture work at all. */
   capture: CaptureRecorder | null;
-  /** Where failures that are the proxy's own fault are logged, and the fields dropped with notice (debug). */
-  log: { error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
+  /** Sessions and in-chat commands; null when commands are off (`--disable-commands`). */
+  sessions: SessionStep | null;
+  /** The dangerous-command guard; null when guardrails are off. */
+  shellGuard: ShellGuard | null;
+  /** Repeats of one tool call (or output) that trigger the loop guard; 0 when it is off. */
+  loopRepeats: number;
+  /**
+   * Where failures that are the proxy's own fault are logged (error), guard stops (warn) and the fields
+   * dropped with notice (debug).
+   */
+  log: {
+    error(obj: object, msg: string): void;
+    warn?(obj: object, msg: string): void;
+    debug?(obj: object, msg: string): void;
+  };
 }
 
 /**
  * The chat pipeline, one request from the front-end's body to the client's answer, in named steps (see
  * docs/architecture.md): resolve the route → record (capture, when on) → prepare the request → dispatch it
- * to the backend → relay the answer. It writes its answer, errors included, straight to the response.
+ * to the backend → relay the answer. Sessions and in-chat commands come first: a command-only message is
+ * answered by the proxy, and a session's settings change the request before it is routed. It writes its answer, errors included, straight to the response.
  * Failover attempts and limits slot in around `dispatch` and `relayAnswer`.
  */
 export function createChatPipeline(
@@ -34,9 +53,33 @@ export function createChatPipeline(
   deps: ChatPipelineDeps,
 ): (ex: ChatExchange) => Promise<void> {
   const from = frontEnd.protocol;
+  const { sessions, loopRepeats, shellGuard } = deps;
   return async function runChat(ex) {
     try {
-      const route = resolveRoute(frontEnd, ex, deps.registry);
+      if (loopRepeats > 0) {
+        const body = requireObjectBody(ex.body);
+        const steering = loopStep(from, body, loopRepeats);
+        if (steering !== undefined) {
+          const target = frontEnd.target(body, ex.url);
+          replyLocally(ex, from, steering, target.model, target.stream);
+          return;
+        }
+      }
+      let model: string | undefined;
+      if (sessions !== null && sessions.applies(ex)) {
+        const body = requireObjectBody(ex.body);
+        const outcome = await sessions.run(ex, from, body);
+        if (outcome.kind === 'reply') {
+          const target = frontEnd.target(body, ex.url);
+          replyLocally(ex, from, outcome.text, target.model, target.stream);
+          return;
+        }
+        // A changed body is no longer the bytes received: those must not be forwarded.
+        if (outcome.body !== undefined)
+          ex = { ...ex, body: outcome.body, rawBody: undefined, rawBytes: undefined };
+        model = outcome.model;
+      }
+      const route = resolveRoute(frontEnd, ex, deps.registry, model);
       const { backend } = route;
       const capture = deps.capture
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
@@ -47,8 +90,22 @@ export function createChatPipeline(
       const dropped = ex.state.dropped;
       if (dropped !== undefined)
         deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
-      const dispatched = await dispatch(ex, route, request, from);
-      await relayAnswer({ ex, route, dispatched, from, redactor, capture });
+      // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
+      const judge: ToolJudge | undefined =
+        shellGuard !== null && shellGuard.watches(TOOL_CALL_GUARDS[from].toolNames(route.clientBody))
+          ? (name, args) => {
+              const verdict = shellGuard.judge(name, args);
+              if (verdict !== undefined) {
+                deps.log.warn?.(
+                  { request_id: ex.id, key: ex.authKeyName, tool: name, action: verdict.kind },
+                  'Dangerous command in a tool call stopped by the guard',
+                );
+              }
+              return verdict;
+            }
+          : undefined;
+      const dispatched = await dispatch(ex, route, request, from, judge !== undefined);
+      await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge });
     } catch (err) {
       answerFailure(ex, err as Error, deps.log);
     }

@@ -48,6 +48,8 @@ export async function dispatch(
   route: ChatRoute,
   request: PreparedRequest,
   from: Protocol,
+  /** The answer will be read (guardrails): never `direct`. */
+  inspected = false,
 ): Promise<Dispatched> {
   const { backend } = route;
   const { state } = ex;
@@ -61,7 +63,7 @@ export async function dispatch(
     rawBody: request.rawBody,
     signal,
     requestId: ex.id,
-    direct: route.stream && backend.protocol === from,
+    direct: route.stream && backend.protocol === from && !inspected,
   });
   state.backendMs += performance.now() - sentAt;
   return {

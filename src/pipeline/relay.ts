@@ -5,6 +5,8 @@ import { ProxyError } from '../proxy-error.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
 import { translateStream } from '../protocols/translate.js';
+import { RefusedToolCall, TOOL_CALL_GUARDS, sseText, type ToolJudge } from '../protocols/tool-call-guard.js';
+import { parseSse } from '../protocols/sse.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import {
@@ -148,6 +150,8 @@ export interface Relay {
   readonly from: Protocol;
   readonly redactor: Redactor;
   readonly capture: RequestCapture | null;
+  /** Judges the answer's tool calls (the dangerous-command guard), when the request offered a shell tool. */
+  readonly judge?: ToolJudge | undefined;
 }
 
 /** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
@@ -174,17 +178,18 @@ async function relayError({ ex, route, dispatched, from, redactor, capture }: Re
  * async iterables (an embedded backend's stream, or translation), the backend's error events redacted
  * before anything reads them (capture, translator, client).
  */
-function relayStream({ ex, route, dispatched, from, redactor, capture }: Relay): void {
+function relayStream({ ex, route, dispatched, from, redactor, capture, judge }: Relay): void {
   const { upstream, signal } = dispatched;
   const { backend } = route;
   ex.res.once('close', () => upstream.dispose());
-  if (isTakeable(upstream)) {
+  if (isTakeable(upstream) && judge === undefined) {
     const tap = capture?.passThrough({ status: upstream.status });
     streamToClient(ex, upstream, from, backend.name, signal, tap, new ErrorEventGuard(redactor));
     return;
   }
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
   if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
+  if (judge !== undefined) source = judgedToolCalls(source, backend.protocol, judge);
   let out: AsyncIterable<Uint8Array | string> =
     backend.protocol === from
       ? passThroughIterable(source, from, backend.name, signal)
@@ -198,21 +203,59 @@ function relayStream({ ex, route, dispatched, from, redactor, capture }: Relay):
   void writeStream(ex.res, out);
 }
 
+/**
+ * A stream whose tool calls the guard judges, in the backend's protocol (before any translation): events go
+ * on as they come, except a tool call's, held until it is whole and then passed on or replaced.
+ */
+async function* judgedToolCalls(
+  source: AsyncIterable<Uint8Array>,
+  protocol: Protocol,
+  judge: ToolJudge,
+): AsyncGenerator<Uint8Array> {
+  const filter = TOOL_CALL_GUARDS[protocol].createStreamFilter(judge);
+  const out = (messages: ReturnType<typeof filter.end>) => Buffer.from(messages.map(sseText).join(''));
+  for await (const message of parseSse(source)) {
+    const passed = filter.push(message);
+    if (passed.length > 0) yield out(passed);
+  }
+  const rest = filter.end();
+  if (rest.length > 0) yield out(rest);
+}
+
+/** A whole answer with its condemned tool calls replaced; null when the guard changed nothing. */
+function judgedWhole(bytes: Buffer, protocol: Protocol, judge: ToolJudge): Record<string, unknown> | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+  try {
+    return TOOL_CALL_GUARDS[protocol].rewriteWhole(parsed as Record<string, unknown>, judge) ?? null;
+  } catch (err) {
+    if (err instanceof RefusedToolCall) throw new ProxyError(400, err.message, { code: 'dangerous_command' });
+    throw err;
+  }
+}
+
 /** A whole answer: passed on as the bytes it came in as (same protocol), or translated. */
 async function relayWhole(
-  { ex, route, dispatched, from, capture }: Relay,
+  { ex, route, dispatched, from, capture, judge }: Relay,
   contentType: string,
 ): Promise<void> {
   const { upstream } = dispatched;
   const { backend } = route;
-  const bytes = await dispatched.readWhole();
+  const received = await dispatched.readWhole();
   // The capture records the answer's bytes as text (decoded off this thread); an answer passed on as is
   // goes out as the bytes it came in as, so only translation needs it decoded here.
   capture?.record('inbound_response', {
     headers: upstream.headers,
-    payload: bytes,
+    payload: received,
     metadata: { status: upstream.status },
   });
+  const judged = judge === undefined ? null : judgedWhole(received, backend.protocol, judge);
+  const bytes = judged === null ? received : Buffer.from(JSON.stringify(judged));
   if (backend.protocol === from) {
     if (!isJsonObject(bytes)) throw invalidAnswer(backend.name);
     capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });

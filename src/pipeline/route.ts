@@ -14,7 +14,7 @@ export interface ChatRoute {
   readonly stream: boolean;
 }
 
-function requireObjectBody(body: unknown): Record<string, unknown> {
+export function requireObjectBody(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ProxyError(400, 'Request body must be a JSON object', { code: 'invalid_request' });
   }
@@ -23,12 +23,18 @@ function requireObjectBody(body: unknown): Record<string, unknown> {
 
 /**
  * Step 1, resolve the route: the front-end reads model and stream flag (from the body, or Gemini's path),
- * the registry picks the backend. Noted on the request's state for the access line and metrics.
+ * the registry picks the backend (for the session's model, when a session set one). Noted on the request's state for the access line and metrics.
  */
-export function resolveRoute(frontEnd: FrontEnd, ex: ChatExchange, registry: BackendRegistry): ChatRoute {
+export function resolveRoute(
+  frontEnd: FrontEnd,
+  ex: ChatExchange,
+  registry: BackendRegistry,
+  /** The session's model, in place of the one the client asked for. */
+  sessionModel?: string | undefined,
+): ChatRoute {
   const clientBody = requireObjectBody(ex.body);
   const target = frontEnd.target(clientBody, ex.url);
-  const resolved = registry.resolve(target.model);
+  const resolved = registry.resolve(sessionModel ?? target.model);
   ex.state.backend = resolved.backend.name;
   ex.state.model = resolved.model;
   return { clientBody, backend: resolved.backend, model: resolved.model, stream: target.stream };

@@ -13,6 +13,10 @@ import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
+import { SessionStep } from '../pipeline/session.js';
+import { MemorySessionStore } from '../sessions/store.js';
+import { ShellGuard } from '../sessions/shell-guard.js';
+import { DEFAULT_SHELL_RULES, patternRule } from '../sessions/shell-rules.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -44,6 +48,12 @@ function environmentSecrets(config: ProxyConfig, env: NodeJS.ProcessEnv): string
     if (value) secrets.push(value);
   }
   return secrets;
+}
+
+/** The dangerous-command guard as configured: the default rules (unless turned off) and the YAML ones. */
+function shellGuardOf(settings: ProxyConfig['guardrails']): ShellGuard {
+  const rules = [...(settings.default_rules ? DEFAULT_SHELL_RULES : []), ...settings.rules.map(patternRule)];
+  return new ShellGuard({ action: settings.action, rules, extraTools: settings.shell_tools });
 }
 
 /** Drop notices are rate-limited: a full disk must not turn into a flood of log lines. */
@@ -132,6 +142,18 @@ export async function startProxy({
     routes: {
       redactor: () => secrets.current,
       scrubPrompts: config.auth.redact_api_keys_in_prompts,
+      sessions: config.sessions.commands
+        ? new SessionStep({
+            store: new MemorySessionStore({
+              maxSessions: config.sessions.max_sessions,
+              ttlSeconds: config.sessions.ttl_seconds,
+            }),
+            prefix: config.sessions.command_prefix,
+            checkModel: (model) => void registry.resolve(model),
+          })
+        : null,
+      loopRepeats: config.loop_guard.enabled ? config.loop_guard.repeats : 0,
+      shellGuard: config.guardrails.enabled ? shellGuardOf(config.guardrails) : null,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: () => {
         const authState = auth.readiness();

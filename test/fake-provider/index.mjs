@@ -140,7 +140,7 @@ function lastUserText(protocol, body) {
  * said: <result>` after one. Tokens are counted as characters; a stop sequence or a length limit cuts the
  * text (Anthropic and Gemini).
  */
-function answerFor(protocol, body) {
+function answerFor(protocol, body, model = '') {
   const read = READ[protocol];
   const turns = read.turns(body) ?? [];
   const last = turns[turns.length - 1] ?? {};
@@ -149,8 +149,16 @@ function answerFor(protocol, body) {
   const inputTokens = userText.length;
   const tools = read.tools(body).filter(Boolean);
   const choice = read.toolChoice(body);
-  if (result === null && tools.length > 0 && choice !== 'none') {
-    const input = { query: userText, units: 'metric' };
+  // `tool-loop` in the model: the same call again and again, whatever the tool said (a stuck agent).
+  const looping = model.includes('tool-loop') && tools.length > 0;
+  if ((result === null || looping) && tools.length > 0 && choice !== 'none') {
+    const first = turns.find((t) => t.role === 'user' || t.role === undefined);
+    // `shell-call` in the model: a shell tool's call running the user's text as its command.
+    const input = looping
+      ? { query: first ? read.userText(first) : '', units: 'metric' }
+      : model.includes('shell-call')
+        ? { command: userText }
+        : { query: userText, units: 'metric' };
     const tool = { id: 'call_fake_1', name: choice ?? tools[0], input };
     return {
       text: '',
@@ -913,7 +921,7 @@ export async function startFakeProvider(options = {}) {
       json(res, refusal[0], wire.error(refusal[0], refusal[1]));
       return;
     }
-    const answer = answerFor(r.protocol, call);
+    const answer = answerFor(r.protocol, call, model);
     if (stream) await answerStream(fault, r.protocol, model, answer, call, req, res);
     else await answerWhole(fault, r.protocol, model, answer, req, res);
   };

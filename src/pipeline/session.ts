@@ -1,0 +1,156 @@
+import { CONVERSATIONS, type WireConversation } from '../protocols/conversation.js';
+import type { Protocol } from '../protocols/types.js';
+import { applyCommand, modelsNamed } from '../sessions/apply.js';
+import { parseCommands, type Command, type SessionSettings } from '../sessions/commands.js';
+import { confirmation, invalidReply } from '../sessions/replies.js';
+import { sessionIdOf, sessionKey } from '../sessions/session-id.js';
+import { isEmpty, type SessionStore } from '../sessions/store.js';
+import type { ChatExchange } from './exchange.js';
+
+type Json = Record<string, unknown>;
+
+export interface SessionStepOptions {
+  store: SessionStore;
+  /** The command prefix (`--command-prefix`, `!/` by default). */
+  prefix: string;
+  /** Throws an error naming what is wrong when a model (or route) name cannot be routed. */
+  checkModel(model: string): void;
+}
+
+/** What the session step decided for one request. */
+export type SessionOutcome =
+  /** The message held only commands: the proxy answers it, nothing goes to a backend. */
+  | { kind: 'reply'; text: string }
+  /** Forward: `body` when the step changed it (else the client's), `model` when the session picks one. */
+  | { kind: 'forward'; body: Json | undefined; model: string | undefined };
+
+interface Found {
+  /** Index of the turn, and its text that starts with the prefix. */
+  turn: number;
+  at: ReturnType<WireConversation['texts']>[number];
+  parsed: NonNullable<ReturnType<typeof parseCommands>>;
+}
+
+/**
+ * The session step (README, "Sessions" and "In-chat commands"): reads commands in the user's newest
+ * message, keeps the session's settings, strips command text from the history the backend sees, and applies
+ * the settings (model, temperature, reasoning) to the request. Costs one search of the body's bytes when no
+ * session has settings and no message carries the prefix.
+ */
+export class SessionStep {
+  readonly #store: SessionStore;
+  readonly #prefix: string;
+  readonly #prefixBytes: Buffer;
+  readonly #checkModel: (model: string) => void;
+
+  constructor(options: SessionStepOptions) {
+    this.#store = options.store;
+    this.#prefix = options.prefix;
+    this.#prefixBytes = Buffer.from(options.prefix);
+    this.#checkModel = options.checkModel;
+  }
+
+  /** Whether the step has anything to look at for this request (synchronous: the hot path's only cost). */
+  applies(ex: ChatExchange): boolean {
+    return this.#store.any || this.#mentionsPrefix(ex);
+  }
+
+  #mentionsPrefix(ex: ChatExchange): boolean {
+    if (ex.rawBytes !== undefined) return ex.rawBytes.includes(this.#prefixBytes);
+    return ex.rawBody === undefined || ex.rawBody.includes(this.#prefix);
+  }
+
+  async run(ex: ChatExchange, from: Protocol, body: Json): Promise<SessionOutcome> {
+    const key = sessionKey(ex.authKeyName, sessionIdOf(ex.headers, body));
+    const conversation = CONVERSATIONS[from];
+    let settings = (await this.#store.get(key)) ?? {};
+    let out: Json | undefined;
+    const turns = conversation.turns(body);
+    if (turns !== undefined && this.#mentionsPrefix(ex)) {
+      const found = this.#commandsIn(conversation, turns);
+      const newest = found.find((f) => f.turn === turns.length - 1);
+      if (newest !== undefined) {
+        if (!newest.parsed.ok)
+          return { kind: 'reply', text: invalidReply(newest.parsed.error, this.#prefix) };
+        const applied = this.#apply(settings, newest.parsed.commands);
+        if (typeof applied === 'string') return { kind: 'reply', text: invalidReply(applied, this.#prefix) };
+        settings = applied.settings;
+        await this.#store.set(key, settings);
+        if (newest.parsed.rest.trim() === '') return { kind: 'reply', text: applied.lines.join('\n\n') };
+      }
+      if (found.length > 0) out = conversation.withTurns(body, stripCommands(conversation, turns, found));
+    }
+    if (isEmpty(settings)) return { kind: 'forward', body: out, model: undefined };
+    const model = settings.oneoff ?? settings.model;
+    if (settings.oneoff !== undefined) {
+      const { oneoff: _used, ...rest } = settings;
+      await this.#store.set(key, rest);
+    }
+    let next = out ?? body;
+    if (settings.temperature !== undefined) next = conversation.withTemperature(next, settings.temperature);
+    if (settings.reasoning !== undefined) next = conversation.withReasoning(next, settings.reasoning);
+    return { kind: 'forward', body: next === body ? undefined : next, model };
+  }
+
+  /** Every user turn's first text that starts with the prefix, with what it says. */
+  #commandsIn(conversation: WireConversation, turns: readonly unknown[]): Found[] {
+    const found: Found[] = [];
+    turns.forEach((turn, index) => {
+      if (conversation.role(turn) !== 'user') return;
+      for (const at of conversation.texts(turn)) {
+        const parsed = parseCommands(at.text, this.#prefix);
+        if (parsed !== undefined) {
+          found.push({ turn: index, at, parsed });
+          return;
+        }
+      }
+    });
+    return found;
+  }
+
+  /** The settings after the commands, with a line for each; or the first error, nothing applied. */
+  #apply(
+    settings: SessionSettings,
+    commands: Command[],
+  ): { settings: SessionSettings; lines: string[] } | string {
+    for (const command of commands) {
+      for (const model of modelsNamed(command)) {
+        try {
+          this.#checkModel(model);
+        } catch (err) {
+          return `${this.#prefix}${command.name}: ${(err as Error).message}`;
+        }
+      }
+    }
+    let next = settings;
+    const lines: string[] = [];
+    for (const command of commands) {
+      next = applyCommand(next, command);
+      lines.push(confirmation(command, this.#prefix, next));
+    }
+    return { settings: next, lines };
+  }
+}
+
+/**
+ * The history without command text: a command-only user turn goes, with the proxy's answer to it (the
+ * assistant turn after it); a turn with text after its commands keeps that text.
+ */
+function stripCommands(conversation: WireConversation, turns: readonly unknown[], found: Found[]): unknown[] {
+  const byTurn = new Map(found.map((f) => [f.turn, f]));
+  const out: unknown[] = [];
+  for (let i = 0; i < turns.length; i++) {
+    const f = byTurn.get(i);
+    if (f === undefined) {
+      out.push(turns[i]);
+      continue;
+    }
+    const rest = f.parsed.ok ? f.parsed.rest : '';
+    if (rest.trim() !== '') {
+      out.push(conversation.withText(turns[i], f.at, rest));
+    } else if (i + 1 < turns.length && conversation.role(turns[i + 1]) === 'assistant') {
+      i++;
+    }
+  }
+  return out;
+}

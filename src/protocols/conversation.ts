@@ -1,0 +1,217 @@
+/**
+ * The parts of each protocol's request body that a session touches (README, "In-chat commands"): the turns
+ * of the conversation and the text of user turns, the sampling temperature and the reasoning effort. Read
+ * and written on the client's own wire shape, so a request that a command did not change is forwarded as
+ * its bytes, and one that it did keeps every field it does not touch.
+ */
+import type { Protocol } from './types.js';
+
+type Json = Record<string, unknown>;
+
+export type TurnRole = 'user' | 'assistant' | 'other';
+export type ReasoningEffort = 'off' | 'low' | 'medium' | 'high';
+
+/** Where a text sits in a turn: its content as a whole (a string), or one part of a list. */
+export interface TurnText {
+  text: string;
+  /** -1 for a content given as one string. */
+  part: number;
+}
+
+export interface ToolCallText {
+  name: string;
+  /** The arguments as JSON text (a protocol's object arguments serialised). */
+  args: string;
+}
+
+export interface WireConversation {
+  /** The turns of the conversation, in order; undefined when the body has none. */
+  turns(body: Json): readonly unknown[] | undefined;
+  /** A copy of the body with other turns. */
+  withTurns(body: Json, turns: unknown[]): Json;
+  role(turn: unknown): TurnRole;
+  /** The texts of a turn (its own words, not tool results or thoughts), in order. */
+  texts(turn: unknown): TurnText[];
+  /** A copy of the turn with one text replaced. */
+  withText(turn: unknown, at: TurnText, text: string): unknown;
+  /** The tool calls of an assistant turn, each as its name and its arguments' JSON text. */
+  toolCalls(turn: unknown): ToolCallText[];
+  /** The tool results a turn carries back, as text (JSON for structured results). */
+  toolResults(turn: unknown): string[];
+  /** A copy of the body with this sampling temperature. */
+  withTemperature(body: Json, temperature: number): Json;
+  /** A copy of the body asking for this reasoning effort (`off`: none). */
+  withReasoning(body: Json, effort: ReasoningEffort): Json;
+}
+
+function isJson(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function jsonText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value ?? null);
+}
+
+function listOf(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/** Token budgets for protocols that take a budget rather than a level. */
+export const REASONING_BUDGETS: Readonly<Record<Exclude<ReasoningEffort, 'off'>, number>> = {
+  low: 1024,
+  medium: 8192,
+  high: 24576,
+};
+
+/**
+ * OpenAI chat and Anthropic messages: `messages[]` with `role` and `content` (a string, or a list of parts
+ * of which `{type: 'text', text}` are the words).
+ */
+function messagesConversation(roles: {
+  user: string;
+  assistant: string;
+}): Omit<WireConversation, 'withTemperature' | 'withReasoning' | 'toolCalls' | 'toolResults'> {
+  return {
+    turns: (body) => (Array.isArray(body.messages) ? body.messages : undefined),
+    withTurns: (body, turns) => ({ ...body, messages: turns }),
+    role(turn) {
+      const role = isJson(turn) ? turn.role : undefined;
+      return role === roles.user ? 'user' : role === roles.assistant ? 'assistant' : 'other';
+    },
+    texts(turn) {
+      if (!isJson(turn)) return [];
+      const { content } = turn;
+      if (typeof content === 'string') return [{ text: content, part: -1 }];
+      if (!Array.isArray(content)) return [];
+      const texts: TurnText[] = [];
+      content.forEach((part, i) => {
+        if (isJson(part) && part.type === 'text' && typeof part.text === 'string') {
+          texts.push({ text: part.text, part: i });
+        }
+      });
+      return texts;
+    },
+    withText(turn, at, text) {
+      const message = turn as Json;
+      if (at.part < 0) return { ...message, content: text };
+      const content = [...(message.content as unknown[])];
+      content[at.part] = { ...(content[at.part] as Json), text };
+      return { ...message, content };
+    },
+  };
+}
+
+const openai: WireConversation = {
+  ...messagesConversation({ user: 'user', assistant: 'assistant' }),
+  toolCalls(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.tool_calls).flatMap((call) => {
+      const fn = isJson(call) && isJson(call.function) ? call.function : undefined;
+      return fn && typeof fn.name === 'string' ? [{ name: fn.name, args: jsonText(fn.arguments) }] : [];
+    });
+  },
+  toolResults(turn) {
+    if (!isJson(turn) || turn.role !== 'tool') return [];
+    return [jsonText(turn.content)];
+  },
+  withTemperature: (body, temperature) => ({ ...body, temperature }),
+  withReasoning(body, effort) {
+    const { reasoning_effort: _dropped, ...rest } = body;
+    return effort === 'off' ? rest : { ...rest, reasoning_effort: effort };
+  },
+};
+
+const anthropic: WireConversation = {
+  ...messagesConversation({ user: 'user', assistant: 'assistant' }),
+  toolCalls(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.content).flatMap((block) =>
+      isJson(block) && block.type === 'tool_use' && typeof block.name === 'string'
+        ? [{ name: block.name, args: jsonText(block.input) }]
+        : [],
+    );
+  },
+  toolResults(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.content).flatMap((block) =>
+      isJson(block) && block.type === 'tool_result' ? [jsonText(block.content)] : [],
+    );
+  },
+  withTemperature: (body, temperature) => ({ ...body, temperature }),
+  withReasoning(body, effort) {
+    const { thinking: _thinking, ...rest } = body;
+    if (effort === 'off') return rest;
+    const budget = REASONING_BUDGETS[effort];
+    // Anthropic takes thinking only with max_tokens above the budget and the default temperature.
+    const maxTokens = typeof rest.max_tokens === 'number' ? rest.max_tokens : 0;
+    const { temperature: _t, top_k: _k, ...sampled } = rest;
+    return {
+      ...sampled,
+      max_tokens: Math.max(maxTokens, budget + 1024),
+      thinking: { type: 'enabled', budget_tokens: budget },
+    };
+  },
+};
+
+function generationConfig(body: Json): Json {
+  return isJson(body.generationConfig) ? body.generationConfig : {};
+}
+
+/** Gemini: `contents[]` with `role` `user` | `model` and `parts[]`, of which `{text}` without `thought`. */
+const gemini: WireConversation = {
+  turns: (body) => (Array.isArray(body.contents) ? body.contents : undefined),
+  withTurns: (body, turns) => ({ ...body, contents: turns }),
+  role(turn) {
+    const role = isJson(turn) ? turn.role : undefined;
+    // Gemini lets a lone user turn leave its role out.
+    return role === 'user' || role === undefined ? 'user' : role === 'model' ? 'assistant' : 'other';
+  },
+  texts(turn) {
+    if (!isJson(turn) || !Array.isArray(turn.parts)) return [];
+    const texts: TurnText[] = [];
+    turn.parts.forEach((part, i) => {
+      if (isJson(part) && typeof part.text === 'string' && part.thought !== true) {
+        texts.push({ text: part.text, part: i });
+      }
+    });
+    return texts;
+  },
+  withText(turn, at, text) {
+    const content = turn as Json;
+    const parts = [...(content.parts as unknown[])];
+    parts[at.part] = { ...(parts[at.part] as Json), text };
+    return { ...content, parts };
+  },
+  toolCalls(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.parts).flatMap((part) => {
+      const call = isJson(part) && isJson(part.functionCall) ? part.functionCall : undefined;
+      return call && typeof call.name === 'string'
+        ? [{ name: call.name, args: jsonText(call.args ?? {}) }]
+        : [];
+    });
+  },
+  toolResults(turn) {
+    if (!isJson(turn)) return [];
+    return listOf(turn.parts).flatMap((part) =>
+      isJson(part) && isJson(part.functionResponse) ? [jsonText(part.functionResponse.response)] : [],
+    );
+  },
+  withTemperature: (body, temperature) => ({
+    ...body,
+    generationConfig: { ...generationConfig(body), temperature },
+  }),
+  withReasoning(body, effort) {
+    const config = generationConfig(body);
+    const thinkingBudget = effort === 'off' ? 0 : REASONING_BUDGETS[effort];
+    const thinkingConfig: Json = {
+      ...(isJson(config.thinkingConfig) ? config.thinkingConfig : {}),
+      thinkingBudget,
+    };
+    // A level and a budget together are refused; the session's choice replaces the client's.
+    delete thinkingConfig.thinkingLevel;
+    return { ...body, generationConfig: { ...config, thinkingConfig } };
+  },
+};
+
+export const CONVERSATIONS: Readonly<Record<Protocol, WireConversation>> = { openai, anthropic, gemini };

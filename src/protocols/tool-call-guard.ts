@@ -1,0 +1,340 @@
+/**
+ * Tool calls in a backend's answer, judged one by one and replaced when condemned (README, "Agent
+ * guardrails"): in each protocol's own wire shape, for whole answers and for streams, so that everything
+ * the guard does not touch reaches the client as the backend sent it. A replaced call becomes a text part
+ * at its place, and an answer left with no tool call ends as a finished turn instead of a tool turn.
+ */
+import type { SseMessage } from './codec.js';
+import { errorEnvelope } from './error-envelopes.js';
+import type { Protocol } from './types.js';
+
+type Json = Record<string, unknown>;
+
+/** What to do with one tool call: nothing (undefined), replace it by a text, or refuse the whole answer. */
+export type ToolVerdict = { kind: 'replace'; text: string } | { kind: 'refuse'; message: string };
+export type ToolJudge = (name: string, args: string) => ToolVerdict | undefined;
+
+/** Thrown out of a whole answer's rewrite when a call is refused: the pipeline answers it as an error. */
+export class RefusedToolCall extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RefusedToolCall';
+  }
+}
+
+/** A stateful filter over one stream's SSE messages. */
+export interface ToolCallStreamFilter {
+  push(message: SseMessage): SseMessage[];
+  /** The source ended: whatever is still held. */
+  end(): SseMessage[];
+}
+
+export interface ToolCallGuard {
+  /** The names of the tools a request offers (what decides whether an answer needs a look at all). */
+  toolNames(body: Json): string[];
+  /** A whole answer with condemned calls replaced; undefined when nothing changed. */
+  rewriteWhole(body: Json, judge: ToolJudge): Json | undefined;
+  createStreamFilter(judge: ToolJudge): ToolCallStreamFilter;
+}
+
+function isJson(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function listOf(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function parse(data: string): Json | undefined {
+  try {
+    const value: unknown = JSON.parse(data);
+    return isJson(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const message = (data: Json, event?: string): SseMessage =>
+  event === undefined ? { data: JSON.stringify(data) } : { event, data: JSON.stringify(data) };
+
+function errorMessage(protocol: Protocol, text: string): SseMessage {
+  const body = errorEnvelope(protocol, { status: 400, message: text, code: 'dangerous_command' });
+  return protocol === 'anthropic' ? message(body as Json, 'error') : message(body as Json);
+}
+
+// --- Anthropic: content blocks with explicit start / delta / stop -----------------------------------
+
+const anthropic: ToolCallGuard = {
+  toolNames: (body) =>
+    listOf(body.tools).flatMap((t) => (isJson(t) && typeof t.name === 'string' ? [t.name] : [])),
+  rewriteWhole(body, judge) {
+    let changed = false;
+    let calls = 0;
+    const content = listOf(body.content).map((block) => {
+      if (!isJson(block) || block.type !== 'tool_use' || typeof block.name !== 'string') return block;
+      const verdict = judge(block.name, JSON.stringify(block.input ?? {}));
+      if (verdict?.kind === 'refuse') throw new RefusedToolCall(verdict.message);
+      if (verdict === undefined) {
+        calls++;
+        return block;
+      }
+      changed = true;
+      return { type: 'text', text: verdict.text };
+    });
+    if (!changed) return undefined;
+    const stop = calls === 0 && body.stop_reason === 'tool_use' ? 'end_turn' : body.stop_reason;
+    return { ...body, content, stop_reason: stop };
+  },
+  createStreamFilter(judge) {
+    /** Tool-use blocks being held, by index: their start event and the arguments so far. */
+    const held = new Map<number, { name: string; events: SseMessage[]; json: string }>();
+    let calls = 0;
+    let refused = false;
+    return {
+      push(msg) {
+        if (refused) return [];
+        const event = parse(msg.data);
+        if (event === undefined) return [msg];
+        const index = typeof event.index === 'number' ? event.index : -1;
+        if (event.type === 'content_block_start' && isJson(event.content_block)) {
+          const block = event.content_block;
+          if (block.type === 'tool_use' && typeof block.name === 'string') {
+            held.set(index, { name: block.name, events: [msg], json: '' });
+            return [];
+          }
+        }
+        const holding = held.get(index);
+        if (holding !== undefined && event.type === 'content_block_delta') {
+          const delta = isJson(event.delta) ? event.delta : {};
+          if (typeof delta.partial_json === 'string') holding.json += delta.partial_json;
+          holding.events.push(msg);
+          return [];
+        }
+        if (holding !== undefined && event.type === 'content_block_stop') {
+          held.delete(index);
+          const verdict = judge(holding.name, holding.json === '' ? '{}' : holding.json);
+          if (verdict === undefined) {
+            calls++;
+            return [...holding.events, msg];
+          }
+          if (verdict.kind === 'refuse') {
+            refused = true;
+            return [errorMessage('anthropic', verdict.message)];
+          }
+          return [
+            message(
+              { type: 'content_block_start', index, content_block: { type: 'text', text: '' } },
+              'content_block_start',
+            ),
+            message(
+              { type: 'content_block_delta', index, delta: { type: 'text_delta', text: verdict.text } },
+              'content_block_delta',
+            ),
+            msg,
+          ];
+        }
+        if (
+          event.type === 'message_delta' &&
+          isJson(event.delta) &&
+          event.delta.stop_reason === 'tool_use' &&
+          calls === 0
+        ) {
+          return [message({ ...event, delta: { ...event.delta, stop_reason: 'end_turn' } }, msg.event)];
+        }
+        return [msg];
+      },
+      // A block never stopped is a cut stream: what was held is not a call to pass on.
+      end: () => [],
+    };
+  },
+};
+
+// --- OpenAI chat completions: tool calls in deltas, keyed by index, ended by the finish ------------------
+
+interface HeldCall {
+  name: string;
+  args: string;
+}
+
+function openaiToolCalls(chunk: Json): unknown[] {
+  const choice = listOf(chunk.choices)[0];
+  const delta = isJson(choice) && isJson(choice.delta) ? choice.delta : undefined;
+  return delta ? listOf(delta.tool_calls) : [];
+}
+
+const openai: ToolCallGuard = {
+  toolNames: (body) =>
+    listOf(body.tools).flatMap((t) =>
+      isJson(t) && isJson(t.function) && typeof t.function.name === 'string' ? [t.function.name] : [],
+    ),
+  rewriteWhole(body, judge) {
+    const choice = listOf(body.choices)[0];
+    if (!isJson(choice) || !isJson(choice.message)) return undefined;
+    const texts: string[] = [];
+    const kept = listOf(choice.message.tool_calls).filter((call) => {
+      const fn = isJson(call) && isJson(call.function) ? call.function : undefined;
+      if (fn === undefined || typeof fn.name !== 'string') return true;
+      const verdict = judge(fn.name, typeof fn.arguments === 'string' ? fn.arguments : '{}');
+      if (verdict?.kind === 'refuse') throw new RefusedToolCall(verdict.message);
+      if (verdict !== undefined) texts.push(verdict.text);
+      return verdict === undefined;
+    });
+    if (texts.length === 0) return undefined;
+    const { tool_calls: _calls, ...rest } = choice.message;
+    const before = typeof rest.content === 'string' && rest.content !== '' ? [rest.content] : [];
+    const messageOut = {
+      ...rest,
+      content: [...before, ...texts].join('\n\n'),
+      ...(kept.length > 0 ? { tool_calls: kept } : {}),
+    };
+    const finish = kept.length === 0 && choice.finish_reason === 'tool_calls' ? 'stop' : choice.finish_reason;
+    return {
+      ...body,
+      choices: [{ ...choice, message: messageOut, finish_reason: finish }, ...listOf(body.choices).slice(1)],
+    };
+  },
+  createStreamFilter(judge) {
+    // From the first tool call on, every chunk is held until the finish: calls are judged whole, then the
+    // held chunks go out without the condemned calls' fragments, their texts in one content chunk.
+    let holding = false;
+    const held: Json[] = [];
+    const calls = new Map<number, HeldCall>();
+    let refused = false;
+    const release = (finish: Json | undefined): SseMessage[] => {
+      holding = false;
+      const condemned = new Map<number, string>();
+      for (const [index, call] of calls) {
+        const verdict = judge(call.name, call.args === '' ? '{}' : call.args);
+        if (verdict?.kind === 'refuse') {
+          refused = true;
+          return [errorMessage('openai', verdict.message)];
+        }
+        if (verdict !== undefined) condemned.set(index, verdict.text);
+      }
+      const kept = calls.size - condemned.size;
+      calls.clear();
+      const chunks = held.splice(0);
+      if (condemned.size === 0) return [...chunks, ...(finish ? [finish] : [])].map((c) => message(c));
+      const out: SseMessage[] = [];
+      for (const chunk of chunks) {
+        const choice = listOf(chunk.choices)[0] as Json;
+        const keptCalls = openaiToolCalls(chunk).filter(
+          (c) => !(isJson(c) && typeof c.index === 'number' && condemned.has(c.index)),
+        );
+        const { tool_calls: _dropped, ...delta } = isJson(choice.delta) ? choice.delta : {};
+        const nextDelta = keptCalls.length > 0 ? { ...delta, tool_calls: keptCalls } : delta;
+        // A chunk that held only condemned fragments goes (its role, if any, was said before or is said below).
+        if (Object.keys(nextDelta).some((k) => k !== 'role')) {
+          out.push(message({ ...chunk, choices: [{ ...choice, delta: nextDelta }] }));
+        }
+      }
+      const template = chunks[0] ?? finish;
+      if (template !== undefined) {
+        const choice = listOf(template.choices)[0] as Json;
+        const text = [...condemned.values()].join('\n\n');
+        out.push(
+          message({ ...template, choices: [{ ...choice, delta: { content: text }, finish_reason: null }] }),
+        );
+      }
+      if (finish !== undefined) {
+        const choice = listOf(finish.choices)[0] as Json;
+        const stop = kept === 0 && choice.finish_reason === 'tool_calls' ? 'stop' : choice.finish_reason;
+        out.push(message({ ...finish, choices: [{ ...choice, finish_reason: stop }] }));
+      }
+      return out;
+    };
+    return {
+      push(msg) {
+        if (refused) return [];
+        if (msg.data === '[DONE]') return holding ? [...release(undefined), msg] : [msg];
+        const chunk = parse(msg.data);
+        if (chunk === undefined) return holding ? [] : [msg];
+        const fragments = openaiToolCalls(chunk);
+        for (const fragment of fragments) {
+          if (!isJson(fragment) || typeof fragment.index !== 'number') continue;
+          const fn = isJson(fragment.function) ? fragment.function : {};
+          const call = calls.get(fragment.index) ?? { name: '', args: '' };
+          if (typeof fn.name === 'string') call.name += fn.name;
+          if (typeof fn.arguments === 'string') call.args += fn.arguments;
+          calls.set(fragment.index, call);
+          holding = true;
+        }
+        if (!holding) return [msg];
+        const choice = listOf(chunk.choices)[0];
+        if (isJson(choice) && choice.finish_reason != null) {
+          const { tool_calls: _t, ...rest } = isJson(choice.delta) ? choice.delta : {};
+          if (fragments.length > 0)
+            held.push({
+              ...chunk,
+              choices: [{ ...choice, delta: { ...rest, tool_calls: fragments }, finish_reason: null }],
+            });
+          return release({ ...chunk, choices: [{ ...choice, delta: {} }] });
+        }
+        held.push(chunk);
+        return [];
+      },
+      end: () => (holding ? release(undefined) : []),
+    };
+  },
+};
+
+// --- Gemini: a functionCall part arrives whole ---------------------------------------------------------
+
+function geminiParts(chunk: Json, judge: ToolJudge): { chunk: Json; changed: boolean } {
+  let changed = false;
+  const candidates = listOf(chunk.candidates).map((candidate) => {
+    if (!isJson(candidate) || !isJson(candidate.content)) return candidate;
+    const parts = listOf(candidate.content.parts).map((part) => {
+      const call = isJson(part) && isJson(part.functionCall) ? part.functionCall : undefined;
+      if (call === undefined || typeof call.name !== 'string') return part;
+      const verdict = judge(call.name, JSON.stringify(call.args ?? {}));
+      if (verdict?.kind === 'refuse') throw new RefusedToolCall(verdict.message);
+      if (verdict === undefined) return part;
+      changed = true;
+      return { text: verdict.text };
+    });
+    return { ...candidate, content: { ...candidate.content, parts } };
+  });
+  return { chunk: changed ? { ...chunk, candidates } : chunk, changed };
+}
+
+const gemini: ToolCallGuard = {
+  toolNames: (body) =>
+    listOf(body.tools).flatMap((tool) =>
+      isJson(tool)
+        ? listOf(tool.functionDeclarations).flatMap((d) =>
+            isJson(d) && typeof d.name === 'string' ? [d.name] : [],
+          )
+        : [],
+    ),
+  rewriteWhole(body, judge) {
+    const out = geminiParts(body, judge);
+    return out.changed ? out.chunk : undefined;
+  },
+  createStreamFilter(judge) {
+    let refused = false;
+    return {
+      push(msg) {
+        if (refused) return [];
+        const chunk = parse(msg.data);
+        if (chunk === undefined) return [msg];
+        try {
+          const out = geminiParts(chunk, judge);
+          return out.changed ? [message(out.chunk, msg.event)] : [msg];
+        } catch (err) {
+          if (!(err instanceof RefusedToolCall)) throw err;
+          refused = true;
+          return [errorMessage('gemini', err.message)];
+        }
+      },
+      end: () => [],
+    };
+  },
+};
+
+export const TOOL_CALL_GUARDS: Readonly<Record<Protocol, ToolCallGuard>> = { openai, anthropic, gemini };
+
+/** One SSE message as wire text. */
+export function sseText(msg: SseMessage): string {
+  return `${msg.event === undefined ? '' : `event: ${msg.event}\n`}data: ${msg.data}\n\n`;
+}

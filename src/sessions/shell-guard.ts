@@ -1,0 +1,116 @@
+import type { ToolJudge } from '../protocols/tool-call-guard.js';
+import { dangerIn, type ShellRule } from './shell-rules.js';
+
+/**
+ * The dangerous-command guard (README, "Agent guardrails"): which tools run shell commands, where each keeps
+ * its command, and what the proxy says instead of a condemned call.
+ */
+
+type Json = Record<string, unknown>;
+type CommandReader = (args: Json) => string | undefined;
+
+function quoted(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+const text: (field: string) => CommandReader = (field) => (args) =>
+  typeof args[field] === 'string' ? args[field] : undefined;
+
+/** A command given as an argument vector (`["bash", "-lc", "git push -f"]`), as one line. */
+const argv: (read: (args: Json) => unknown) => CommandReader = (read) => (args) => {
+  const value = read(args);
+  if (typeof value === 'string') return value;
+  return Array.isArray(value) && value.every((w) => typeof w === 'string')
+    ? value.map(quoted).join(' ')
+    : undefined;
+};
+
+const firstOf: (...readers: CommandReader[]) => CommandReader =
+  (...readers) =>
+  (args) => {
+    for (const read of readers) {
+      const line = read(args);
+      if (line !== undefined) return line;
+    }
+    return undefined;
+  };
+
+/** Each agent's shell tool and where its command is. */
+export const SHELL_TOOLS: ReadonlyMap<string, CommandReader> = new Map<string, CommandReader>([
+  ['Bash', text('command')], // Claude Code
+  ['shell', argv((a) => a.command)], // Codex
+  [
+    'exec_command',
+    firstOf(
+      text('cmd'),
+      argv((a) => a.command),
+    ),
+  ], // Codex (unified exec)
+  ['local_shell', argv((a) => (a.action as Json | undefined)?.command ?? a.command)], // Codex (Responses)
+  ['execute_command', text('command')], // Cline, Roo
+  ['run_shell_command', text('command')], // Gemini CLI
+]);
+
+/** What a tool named in the configuration may keep its command in. */
+const CONFIGURED_TOOL: CommandReader = firstOf(
+  text('command'),
+  text('cmd'),
+  text('script'),
+  argv((a) => a.command),
+);
+
+export interface ShellGuardOptions {
+  /** `steer` replaces a condemned call with an explanation; `block` refuses the answer. */
+  action: 'steer' | 'block';
+  rules: readonly ShellRule[];
+  /** More tool names whose calls carry shell commands (YAML `guardrails.shell_tools`). */
+  extraTools: readonly string[];
+}
+
+/** Marks the proxy's text in place of a call. */
+export const SHELL_MARKER = '[proxy: dangerous command]';
+
+export class ShellGuard {
+  readonly #tools: Map<string, CommandReader>;
+  readonly #options: ShellGuardOptions;
+
+  constructor(options: ShellGuardOptions) {
+    this.#options = options;
+    this.#tools = new Map(SHELL_TOOLS);
+    for (const name of options.extraTools) this.#tools.set(name, CONFIGURED_TOOL);
+  }
+
+  /** Whether any offered tool runs shell commands: only then is the answer looked at. */
+  watches(toolNames: readonly string[]): boolean {
+    return toolNames.some((name) => this.#tools.has(name));
+  }
+
+  readonly judge: ToolJudge = (name, args) => {
+    const read = this.#tools.get(name);
+    if (read === undefined) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(args);
+    } catch {
+      return undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+    const line = read(parsed as Json);
+    if (line === undefined) return undefined;
+    const rule = dangerIn(line, this.#options.rules);
+    if (rule === undefined) return undefined;
+    const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
+    if (this.#options.action === 'block') {
+      return {
+        kind: 'refuse',
+        message: `Refused by the proxy's guard: \`${shown}\` (${rule.name}): ${rule.reason}.`,
+      };
+    }
+    return {
+      kind: 'replace',
+      text:
+        `${SHELL_MARKER} I was about to run \`${shown}\`, but the proxy stopped it (${rule.name}): ${rule.reason}. ` +
+        'I will not run it. If it is really needed, the user can run it themselves.',
+    };
+  };
+}

@@ -1,0 +1,206 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI, type Part } from '@google/genai';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
+
+/**
+ * The dangerous-command guard (README, "Agent guardrails") through the real proxy: the fake provider's
+ * `shell-call` model answers with a call of the offered shell tool whose command is the user's text; the
+ * guard replaces a dangerous one by a steering text — same protocol and translated, streamed and not, in
+ * every front-end — and lets a safe one through.
+ */
+const KEY = 'guardrails-proxy-key-0123456789';
+let provider: FakeProvider;
+let proxy: ProxyProcess;
+let blocking: ProxyProcess;
+
+beforeAll(async () => {
+  provider = await startFakeProvider();
+  const env = {
+    LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+    OPENAI_API_KEY: 'sk-openai-guard-test',
+    OPENAI_API_BASE_URL: provider.baseUrls.openai,
+    ANTHROPIC_API_KEY: 'sk-ant-guard-test',
+    ANTHROPIC_API_BASE_URL: provider.baseUrls.anthropic,
+    GEMINI_API_KEY: 'AIzaGuardTest0123456789',
+    GEMINI_API_BASE_URL: provider.baseUrls.gemini,
+  };
+  [proxy, blocking] = await Promise.all([
+    startProxyProcess(['--default-backend', 'openai'], env),
+    startProxyProcess(['--default-backend', 'openai', '--guardrails-action', 'block'], env),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([proxy?.stop(), blocking?.stop()]);
+  await provider?.close();
+});
+
+type Side = 'openai' | 'anthropic' | 'gemini';
+const SIDES: Side[] = ['openai', 'anthropic', 'gemini'];
+const BACKEND_MODEL: Record<Side, string> = {
+  openai: 'openai:gpt-shell-call',
+  anthropic: 'anthropic:claude-shell-call',
+  gemini: 'gemini:gemini-shell-call',
+};
+/** The shell tool each client's agent offers (Codex-like, Claude Code, Gemini CLI). */
+const TOOL: Record<Side, string> = { openai: 'shell', anthropic: 'Bash', gemini: 'run_shell_command' };
+const SCHEMA = { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] };
+
+interface Answer {
+  text: string;
+  calls: Array<{ name: string; command: string }>;
+  finish: string;
+}
+
+async function ask(
+  client: Side,
+  backend: Side,
+  command: string,
+  stream: boolean,
+  url = proxy.url,
+): Promise<Answer> {
+  const model = BACKEND_MODEL[backend];
+  if (client === 'openai') {
+    const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const params = {
+      model,
+      messages: [{ role: 'user' as const, content: command }],
+      tools: [{ type: 'function' as const, function: { name: TOOL.openai, parameters: SCHEMA } }],
+    };
+    if (!stream) {
+      const res = await c.chat.completions.create(params);
+      const m = res.choices[0]!.message;
+      return {
+        text: m.content ?? '',
+        calls: (m.tool_calls ?? []).map((t) => ({
+          name: t.type === 'function' ? t.function.name : '',
+          command:
+            t.type === 'function' ? (JSON.parse(t.function.arguments) as { command: string }).command : '',
+        })),
+        finish: res.choices[0]!.finish_reason,
+      };
+    }
+    const s = c.chat.completions.stream({ ...params, stream: true });
+    const res = await s.finalChatCompletion();
+    const m = res.choices[0]!.message;
+    return {
+      text: m.content ?? '',
+      calls: (m.tool_calls ?? []).map((t) => ({
+        name: t.type === 'function' ? t.function.name : '',
+        command:
+          t.type === 'function' ? (JSON.parse(t.function.arguments) as { command: string }).command : '',
+      })),
+      finish: res.choices[0]!.finish_reason,
+    };
+  }
+  if (client === 'anthropic') {
+    const c = new Anthropic({ baseURL: `${url}/anthropic`, apiKey: KEY, maxRetries: 0 });
+    const params = {
+      model,
+      max_tokens: 1000,
+      messages: [{ role: 'user' as const, content: command }],
+      tools: [{ name: TOOL.anthropic, input_schema: SCHEMA as Anthropic.Tool.InputSchema }],
+    };
+    const m = stream ? await c.messages.stream(params).finalMessage() : await c.messages.create(params);
+    return {
+      text: m.content.map((b) => (b.type === 'text' ? b.text : '')).join(''),
+      calls: m.content.flatMap((b) =>
+        b.type === 'tool_use' ? [{ name: b.name, command: (b.input as { command: string }).command }] : [],
+      ),
+      finish: m.stop_reason ?? '',
+    };
+  }
+  const g = new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: url } });
+  const request = {
+    model,
+    contents: command,
+    config: { tools: [{ functionDeclarations: [{ name: TOOL.gemini, parametersJsonSchema: SCHEMA }] }] },
+  };
+  const parts: Part[] = [];
+  let finish = '';
+  if (stream) {
+    for await (const chunk of await g.models.generateContentStream(request)) {
+      parts.push(...(chunk.candidates?.[0]?.content?.parts ?? []));
+      finish = chunk.candidates?.[0]?.finishReason ?? finish;
+    }
+  } else {
+    const res = await g.models.generateContent(request);
+    parts.push(...(res.candidates?.[0]?.content?.parts ?? []));
+    finish = res.candidates?.[0]?.finishReason ?? '';
+  }
+  return {
+    text: parts.map((p) => p.text ?? '').join(''),
+    calls: parts.flatMap((p) =>
+      p.functionCall
+        ? [{ name: p.functionCall.name ?? '', command: (p.functionCall.args as { command: string }).command }]
+        : [],
+    ),
+    finish,
+  };
+}
+
+const TURN_END: Record<Side, string> = { openai: 'stop', anthropic: 'end_turn', gemini: 'STOP' };
+const TOOL_TURN: Record<Side, string> = { openai: 'tool_calls', anthropic: 'tool_use', gemini: 'STOP' };
+
+describe('dangerous-command guard', () => {
+  for (const client of SIDES) {
+    for (const backend of SIDES) {
+      for (const stream of [false, true]) {
+        it(`${client} client → ${backend} backend${stream ? ', streamed' : ''}: steers a force push, passes a push`, async () => {
+          const steered = await ask(client, backend, 'git push --force origin main', stream);
+          expect(steered.calls).toEqual([]);
+          expect(steered.text).toContain(
+            '[proxy: dangerous command] I was about to run `git push --force origin main`',
+          );
+          expect(steered.text).toContain('(git-push-force)');
+          expect(steered.finish).toBe(TURN_END[client]);
+
+          const passed = await ask(client, backend, 'git push origin main', stream);
+          expect(passed.calls).toEqual([{ name: TOOL[client], command: 'git push origin main' }]);
+          expect(passed.text).toBe('');
+          expect(passed.finish).toBe(TOOL_TURN[client]);
+        });
+      }
+    }
+  }
+
+  it.each(['sudo  git  push -f', 'bash -c "git push --force"', 'env X=1 git push --force'])(
+    'sees through %j',
+    async (command) => {
+      for (const client of SIDES) {
+        const answer = await ask(client, client, command, true);
+        expect(answer.calls).toEqual([]);
+        expect(answer.text).toContain('(git-push-force)');
+      }
+    },
+  );
+
+  it('refuses the answer with action block', async () => {
+    await expect(ask('anthropic', 'anthropic', 'rm -rf /', false, blocking.url)).rejects.toMatchObject({
+      status: 400,
+    });
+    await expect(ask('openai', 'anthropic', 'rm -rf ~', true, blocking.url)).rejects.toThrow(
+      /Refused by the proxy's guard: `rm -rf ~` \(rm-rf-root\)/,
+    );
+    expect(blocking.stdout()).toContain(
+      '"action":"refuse","msg":"Dangerous command in a tool call stopped by the guard"',
+    );
+    const fine = await ask('openai', 'openai', 'ls', false, blocking.url);
+    expect(fine.calls).toEqual([{ name: 'shell', command: 'ls' }]);
+  });
+
+  it('leaves answers to requests without a shell tool alone', async () => {
+    const c = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const res = await c.chat.completions.create({
+      model: 'openai:gpt-shell-call',
+      messages: [{ role: 'user', content: 'git push --force' }],
+      tools: [{ type: 'function', function: { name: 'search', parameters: SCHEMA } }],
+    });
+    expect(res.choices[0]!.message.tool_calls?.[0]).toMatchObject({
+      function: { name: 'search', arguments: '{"command":"git push --force"}' },
+    });
+  });
+});

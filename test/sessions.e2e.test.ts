@@ -1,0 +1,323 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI } from '@google/genai';
+import fc from 'fast-check';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider/index.mjs';
+
+/**
+ * Sessions and in-chat commands (README, "In-chat commands") through the real proxy, driven by the three
+ * official SDKs: a command-only message is answered by the proxy in the client's protocol and never reaches
+ * a backend; settings stay in their (key, session id); command text never reaches a backend later.
+ */
+const ALICE = 'sessions-alice-key-0123456789';
+const BOB = 'sessions-bob-key-0123456789ab';
+
+let provider: FakeProvider;
+let proxy: ProxyProcess;
+let plain: ProxyProcess;
+
+function providerEnv(p: FakeProvider): Record<string, string> {
+  return {
+    OPENAI_API_KEY: 'sk-openai-sessions-test',
+    OPENAI_API_BASE_URL: p.baseUrls.openai,
+    ANTHROPIC_API_KEY: 'sk-ant-sessions-test',
+    ANTHROPIC_API_BASE_URL: p.baseUrls.anthropic,
+    GEMINI_API_KEY: 'AIzaSessionsTest0123456789',
+    GEMINI_API_BASE_URL: p.baseUrls.gemini,
+  };
+}
+
+beforeAll(async () => {
+  provider = await startFakeProvider();
+  const env = { ...providerEnv(provider), API_KEYS: `${ALICE},${BOB}` };
+  [proxy, plain] = await Promise.all([
+    startProxyProcess(['--default-backend', 'openai'], env),
+    startProxyProcess(['--default-backend', 'openai', '--disable-commands'], env),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([proxy?.stop(), plain?.stop()]);
+  await provider?.close();
+});
+
+const openai = (key: string, session?: string, url = proxy.url) =>
+  new OpenAI({
+    baseURL: `${url}/v1`,
+    apiKey: key,
+    maxRetries: 0,
+    defaultHeaders: session === undefined ? {} : { 'x-session-id': session },
+  });
+
+async function say(client: OpenAI, text: string, stream = false): Promise<string> {
+  if (!stream) {
+    const res = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: text }],
+    });
+    return res.choices[0]?.message.content ?? '';
+  }
+  let out = '';
+  const s = await client.chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: text }],
+    stream: true,
+  });
+  for await (const chunk of s) out += chunk.choices[0]?.delta.content ?? '';
+  return out;
+}
+
+/** The chat calls the provider received while `run` ran. */
+async function callsDuring(run: () => Promise<unknown>): Promise<RecordedRequest[]> {
+  const before = provider.requests.length;
+  await run();
+  return provider.requests.slice(before);
+}
+
+describe('commands answered by the proxy', () => {
+  it('answers !/help in every protocol, streamed and not, and calls no backend', async () => {
+    const calls = await callsDuring(async () => {
+      for (const stream of [false, true]) {
+        expect(await say(openai(ALICE, 'help-1'), '!/help', stream)).toContain('!/set(model=backend:model)');
+
+        const anthropic = new Anthropic({ baseURL: `${proxy.url}/anthropic`, apiKey: ALICE, maxRetries: 0 });
+        const params = {
+          model: 'claude-x',
+          max_tokens: 100,
+          messages: [{ role: 'user' as const, content: '!/help' }],
+        };
+        const text = stream
+          ? (await anthropic.messages.stream(params).finalMessage()).content
+          : (await anthropic.messages.create(params)).content;
+        expect(text[0]?.type === 'text' ? text[0].text : '').toContain('!/oneoff(backend:model)');
+
+        const gemini = new GoogleGenAI({ apiKey: ALICE, httpOptions: { baseUrl: proxy.url } });
+        const request = { model: 'gemini-2.0-flash', contents: '!/help' };
+        let gText = '';
+        if (stream) {
+          for await (const chunk of await gemini.models.generateContentStream(request))
+            gText += chunk.text ?? '';
+        } else {
+          gText = (await gemini.models.generateContent(request)).text ?? '';
+        }
+        expect(gText).toContain('!/session');
+      }
+    });
+    expect(calls).toEqual([]);
+  });
+
+  it('answers a malformed command with the valid forms, and never a 5xx under fuzz', async () => {
+    const reply = await say(openai(ALICE, 'bad-1'), '!/set(colour=red)');
+    expect(reply).toContain("!/set cannot set 'colour' (model, temperature or reasoning)");
+    expect(reply).toContain('!/unset(model)');
+
+    const calls = await callsDuring(async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.string({ maxLength: 40 }), async (tail) => {
+          const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${ALICE}`,
+              'content-type': 'application/json',
+              'x-session-id': 'fuzz',
+            },
+            body: JSON.stringify({
+              model: 'gpt-4o-mini',
+              messages: [{ role: 'user', content: `!/${tail}` }],
+            }),
+          });
+          await res.arrayBuffer();
+          expect(res.status).toBe(200);
+        }),
+        { numRuns: 150 },
+      );
+    });
+    // Only a command followed by text goes on; the text after it is all the backend sees.
+    for (const call of calls) {
+      const messages = (call.body as { messages: Array<{ content: string }> }).messages;
+      expect(messages.at(-1)?.content.startsWith('!/')).toBe(false);
+    }
+  });
+});
+
+describe('session settings', () => {
+  it('switches the model for one session only: not another session, not another key', async () => {
+    expect(await say(openai(ALICE, 'switch-1'), '!/set(model=anthropic:claude-switched)')).toBe(
+      'Set for this session: model=anthropic:claude-switched.',
+    );
+    const calls = await callsDuring(async () => {
+      expect(await say(openai(ALICE, 'switch-1'), 'first')).toBe('echo: first');
+      await say(openai(ALICE, 'switch-2'), 'second');
+      await say(openai(BOB, 'switch-1'), 'third');
+      await say(openai(ALICE, 'switch-1'), 'fourth', true);
+    });
+    expect(calls.map((c) => [c.url, (c.body as { model: string }).model])).toEqual([
+      ['/v1/messages', 'claude-switched'],
+      ['/v1/chat/completions', 'gpt-4o-mini'],
+      ['/v1/chat/completions', 'gpt-4o-mini'],
+      ['/v1/messages', 'claude-switched'],
+    ]);
+    expect(await say(openai(ALICE, 'switch-1'), '!/session')).toBe(
+      "This session's settings:\n  model: anthropic:claude-switched",
+    );
+    await say(openai(ALICE, 'switch-1'), '!/unset(model)');
+    const after = await callsDuring(() => say(openai(ALICE, 'switch-1'), 'fifth'));
+    expect(after.map((c) => c.url)).toEqual(['/v1/chat/completions']);
+  });
+
+  it('!/oneoff changes exactly one request', async () => {
+    await say(openai(ALICE, 'oneoff-1'), '!/oneoff(gemini:gemini-oneoff)');
+    const calls = await callsDuring(async () => {
+      await say(openai(ALICE, 'oneoff-1'), 'a');
+      await say(openai(ALICE, 'oneoff-1'), 'b');
+    });
+    expect(calls.map((c) => c.url)).toEqual([
+      '/v1beta/models/gemini-oneoff:generateContent',
+      '/v1/chat/completions',
+    ]);
+  });
+
+  it('refuses a model of a backend that is not configured, changing nothing', async () => {
+    const reply = await say(openai(ALICE, 'nobackend'), '!/set(model=openrouter:some-model)');
+    expect(reply).toContain("!/set: Backend 'openrouter' is not configured");
+    expect(await say(openai(ALICE, 'nobackend'), '!/session')).toBe(
+      "This session has no settings: the client's own choices apply.",
+    );
+  });
+
+  it('applies temperature and sends the text after the commands, and strips commands from history', async () => {
+    const client = openai(ALICE, 'temp-1');
+    const calls = await callsDuring(async () => {
+      expect(await say(client, '!/set(temperature=0.5)   hello there')).toBe('echo: hello there');
+      await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'user', content: '!/set(temperature=0.5)   hello there' },
+          { role: 'assistant', content: 'echo: hello there' },
+          { role: 'user', content: '!/set(temperature=0.3)' },
+          { role: 'assistant', content: 'Set for this session: temperature=0.3.' },
+          { role: 'user', content: [{ type: 'text', text: 'and now?' }] },
+        ],
+      });
+    });
+    expect(calls.map((c) => c.body)).toEqual([
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello there' }], temperature: 0.5 },
+      {
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'user', content: 'hello there' },
+          { role: 'assistant', content: 'echo: hello there' },
+          { role: 'user', content: [{ type: 'text', text: 'and now?' }] },
+        ],
+        temperature: 0.5,
+      },
+    ]);
+  });
+
+  it('maps !/set(reasoning=…) onto each protocol’s own field', async () => {
+    const anthropic = new Anthropic({
+      baseURL: `${proxy.url}/anthropic`,
+      apiKey: ALICE,
+      maxRetries: 0,
+      defaultHeaders: { 'x-session-id': 'reason-a' },
+    });
+    const ask = (content: string) =>
+      anthropic.messages.create({
+        model: 'anthropic:claude-r',
+        max_tokens: 100,
+        messages: [{ role: 'user', content }],
+      });
+    await ask('!/set(reasoning=medium)');
+    const gemini = new GoogleGenAI({
+      apiKey: ALICE,
+      httpOptions: { baseUrl: proxy.url, headers: { 'x-session-id': 'reason-g' } },
+    });
+    const gask = (contents: string) => gemini.models.generateContent({ model: 'gemini:gemini-r', contents });
+    await gask('!/set(reasoning=off)');
+    const calls = await callsDuring(async () => {
+      await ask('think');
+      await gask('quick');
+    });
+    expect(calls[0]?.body).toEqual({
+      model: 'claude-r',
+      max_tokens: 9216,
+      messages: [{ role: 'user', content: 'think' }],
+      thinking: { type: 'enabled', budget_tokens: 8192 },
+    });
+    expect((calls[1]?.body as { generationConfig: unknown }).generationConfig).toEqual({
+      thinkingConfig: { thinkingBudget: 0 },
+    });
+  });
+
+  it('sends the same-protocol request as its bytes when a session has nothing to change', async () => {
+    const raw = '{"model":"gpt-4o-mini",  "messages":[{"role":"user","content":"bytes as sent"}]}';
+    const calls = await callsDuring(async () => {
+      const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${ALICE}`,
+          'content-type': 'application/json',
+          'x-session-id': 'quiet',
+        },
+        body: raw,
+      });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    });
+    expect(calls[0]?.headers['content-length']).toBe(String(Buffer.byteLength(raw)));
+  });
+});
+
+describe('--disable-commands', () => {
+  it('passes a message that starts with the prefix to the model as it is', async () => {
+    const calls = await callsDuring(async () => {
+      expect(await say(openai(ALICE, undefined, plain.url), '!/help')).toBe('echo: !/help');
+    });
+    expect(calls).toHaveLength(1);
+  });
+});
+
+describe('loop guard', () => {
+  it('steers an agent repeating one tool call on the 7th repeat, then refuses the loop going on', async () => {
+    const client = openai(ALICE, 'loop-1');
+    const tools = [
+      {
+        type: 'function' as const,
+        function: {
+          name: 'Bash',
+          parameters: { type: 'object', properties: { command: { type: 'string' } } },
+        },
+      },
+    ];
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'make the tests pass' }];
+    let answer: string | null = null;
+    /** One agent turn: the model's answer appended, a tool call run (always failing the same way). */
+    const turn = async () => {
+      const res = await client.chat.completions.create({ model: 'tool-loop', tools, messages });
+      const message = res.choices[0]!.message;
+      messages.push(message);
+      const call = message.tool_calls?.[0];
+      if (call === undefined) return false;
+      messages.push({ role: 'tool', tool_call_id: call.id, content: '1 test failed' });
+      return true;
+    };
+    const calls = await callsDuring(async () => {
+      while (await turn()) {
+        if (messages.length > 40) throw new Error('the loop was never stopped');
+      }
+      answer = messages.at(-1)!.content as string;
+    });
+    expect(calls).toHaveLength(7);
+    expect(answer).toContain('[proxy: tool-call loop] This conversation has made the same tool call 7 times');
+
+    // The user asks it to go on: forwarded; the model calls the same tool once more: refused.
+    messages.push({ role: 'user', content: 'go on' });
+    const more = await callsDuring(async () => {
+      expect(await turn()).toBe(true);
+      await expect(turn()).rejects.toMatchObject({ status: 400, code: 'tool_loop' });
+    });
+    expect(more).toHaveLength(1);
+  });
+});
