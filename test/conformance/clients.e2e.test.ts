@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from '../fake-provider/index.mjs';
+import { CREDENTIAL_HEADERS, PLACEHOLDER } from '../fixtures/clients/sanitize.mjs';
 import { rawRequest } from '../helpers/http.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 
@@ -139,7 +140,7 @@ function frontEndOf(fixture: Fixture): FrontEnd {
 function headersFor(fixture: Fixture, frontEnd: FrontEnd): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(fixture.headers)) {
-    if (!['authorization', 'x-api-key', 'x-goog-api-key', 'cookie'].includes(name)) headers[name] = value;
+    if (!CREDENTIAL_HEADERS.includes(name)) headers[name] = value;
   }
   return { ...headers, ...FRONT_ENDS[frontEnd].key };
 }
@@ -177,9 +178,8 @@ describe('the recorded corpus', () => {
 
   it('carries no credential: every key header holds the placeholder', () => {
     for (const fixture of fixtures) {
-      for (const name of ['authorization', 'x-api-key', 'x-goog-api-key', 'cookie']) {
-        if (name in fixture.headers)
-          expect(fixture.headers[name], `${fixture.id} ${name}`).toBe('<credential removed>');
+      for (const name of CREDENTIAL_HEADERS) {
+        if (name in fixture.headers) expect(fixture.headers[name], `${fixture.id} ${name}`).toBe(PLACEHOLDER);
       }
     }
   });
