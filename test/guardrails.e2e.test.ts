@@ -185,9 +185,10 @@ describe('dangerous-command guard', () => {
     await expect(ask('openai', 'anthropic', 'rm -rf ~', true, blocking.url)).rejects.toThrow(
       /Refused by the proxy's guard: `rm -rf ~` \(rm-rf-root\)/,
     );
-    expect(blocking.stdout()).toContain(
-      '"action":"refuse","msg":"Dangerous command in a tool call stopped by the guard"',
-    );
+    // Log lines are written in batches: wait for it.
+    await expect
+      .poll(() => blocking.stdout())
+      .toContain('"action":"refuse","msg":"Dangerous command in a tool call stopped by the guard"');
     const fine = await ask('openai', 'openai', 'ls', false, blocking.url);
     expect(fine.calls).toEqual([{ name: 'shell', command: 'ls' }]);
   });

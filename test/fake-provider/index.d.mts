@@ -44,6 +44,9 @@ export interface Fault {
 }
 
 export declare function parseFault(spec: string): Fault | null;
+
+/** The coding agents' shell tools by name, each with the arguments of the call the provider makes (`echo hi`). */
+export declare const SHELL_TOOLS: Readonly<Record<string, Record<string, unknown>>>;
 export declare function faultInModel(model: string): Fault | null;
 
 export interface RecordedRequest {
@@ -66,7 +69,10 @@ export interface FakeProviderOptions {
   port?: number;
   /** Keep `requests` (default true); long runs turn it off. */
   record?: boolean;
-  /** Per protocol, the only key accepted (401 in the protocol's envelope otherwise); unset: any or none. */
+  /**
+   * Per protocol, the only key accepted (401 in the protocol's envelope otherwise); unset: any or none. The
+   * Responses API (`/v1/responses`) takes the `openai` key.
+   */
   keys?: Partial<Record<ProviderProtocol, string>>;
   /** Per protocol, the model list's JSON body, in that protocol's shape. */
   models?: Partial<Record<ProviderProtocol, unknown>>;

@@ -112,6 +112,33 @@ const READ = {
     limit: (body) => body.generationConfig?.maxOutputTokens,
     stopSequences: (body) => body.generationConfig?.stopSequences ?? [],
   },
+  // OpenAI's Responses API, as Codex speaks it: `input` is a string or a list of items.
+  responses: {
+    turns: (body) =>
+      typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : (body.input ?? []),
+    userText: (turn) => textOf(turn.content),
+    toolResult: (turn) =>
+      turn.type === 'function_call_output' || turn.type === 'custom_tool_call_output'
+        ? textOf(turn.output)
+        : null,
+    tools: (body) => (body.tools ?? []).map((t) => t.name),
+    toolChoice: (body) => (body.tool_choice === 'none' ? 'none' : (body.tool_choice?.name ?? null)),
+    limit: () => undefined,
+    stopSequences: () => [],
+  },
+};
+
+/**
+ * The shell tools of the coding agents, with the arguments of a harmless call (`echo hi`): when one is
+ * offered, the tool call goes to it, so that a real agent runs it and sends its result back.
+ */
+export const SHELL_TOOLS = {
+  Bash: { command: 'echo hi', description: 'Print hi' }, // Claude Code
+  run_shell_command: { command: 'echo hi', description: 'Print hi' }, // Gemini CLI
+  bash: { command: 'echo hi', description: 'Print hi' }, // opencode
+  shell: { command: ['echo', 'hi'] }, // Codex (function tool, argv)
+  shell_command: { command: 'echo hi' }, // Codex (string command)
+  exec_command: { cmd: 'echo hi' }, // Codex (unified exec)
 };
 
 /** The text in a content value of any of the three shapes (string, blocks, parts). */
@@ -130,13 +157,16 @@ function textOf(node) {
 function lastUserText(protocol, body) {
   const read = READ[protocol];
   const turns = read.turns(body) ?? [];
-  const last = [...turns].reverse().find((t) => t.role === 'user' || t.role === undefined);
+  // Gemini's turns may lack a role; Responses items other than messages (tool calls, outputs) carry a type.
+  const last = [...turns]
+    .reverse()
+    .find((t) => t.role === 'user' || (t.role === undefined && (t.type ?? 'message') === 'message'));
   return last ? read.userText(last) : '';
 }
 
 /**
  * What the provider answers: `echo: <last user text>`; a call of the first offered tool (arguments
- * `{query: <text>, units: "metric"}`) when tools are offered and the last turn is no tool result; `Tool
+ * `{query: <text>, units: "metric"}`), or of an agent's shell tool (SHELL_TOOLS) if one is offered, when tools are offered and the last turn is no tool result; `Tool
  * said: <result>` after one. Tokens are counted as characters; a stop sequence or a length limit cuts the
  * text (Anthropic and Gemini).
  */
@@ -153,13 +183,16 @@ function answerFor(protocol, body, model = '') {
   const looping = model.includes('tool-loop') && tools.length > 0;
   if ((result === null || looping) && tools.length > 0 && choice !== 'none') {
     const first = turns.find((t) => t.role === 'user' || t.role === undefined);
+    const shell = choice ? undefined : tools.find((name) => Object.hasOwn(SHELL_TOOLS, name));
     // `shell-call` in the model: a shell tool's call running the user's text as its command.
     const input = looping
       ? { query: first ? read.userText(first) : '', units: 'metric' }
       : model.includes('shell-call')
         ? { command: userText }
-        : { query: userText, units: 'metric' };
-    const tool = { id: 'call_fake_1', name: choice ?? tools[0], input };
+        : shell
+          ? SHELL_TOOLS[shell]
+          : { query: userText, units: 'metric' };
+    const tool = { id: 'call_fake_1', name: choice ?? shell ?? tools[0], input };
     return {
       text: '',
       tool,
@@ -469,6 +502,100 @@ const WIRE = {
   },
 };
 
+/** One Responses SSE event: `event:` names the type, every event carries its `sequence_number`. */
+const responsesEvent = (seq, type, fields) => sse({ type, sequence_number: seq.next++, ...fields }, type);
+
+/** The Responses API's output items for an answer: a message with its text, or a function call. */
+function responsesOutput(a) {
+  if (a.tool) {
+    return [
+      {
+        id: 'fc_fake_1',
+        type: 'function_call',
+        status: 'completed',
+        call_id: a.tool.id,
+        name: a.tool.name,
+        arguments: JSON.stringify(a.tool.input),
+      },
+    ];
+  }
+  const part = { type: 'output_text', text: a.text, annotations: [] };
+  return [{ id: 'msg_fake_1', type: 'message', status: 'completed', role: 'assistant', content: [part] }];
+}
+
+function responsesObject(model, a, status) {
+  const done = status === 'completed';
+  return {
+    id: 'resp_fake_1',
+    object: 'response',
+    created_at: 1,
+    status,
+    model,
+    output: done ? responsesOutput(a) : [],
+    usage: done
+      ? {
+          input_tokens: a.inputTokens,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens: a.outputTokens,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: a.inputTokens + a.outputTokens,
+        }
+      : null,
+  };
+}
+
+WIRE.responses = {
+  error: WIRE.openai.error,
+  streamError: (message) =>
+    sse({ type: 'error', sequence_number: 0, code: 'server_error', message, param: null }, 'error'),
+  contextLength: WIRE.openai.contextLength,
+  contentFilter: WIRE.openai.contentFilter,
+  whole: (model, a) => responsesObject(model, a, 'completed'),
+  stream: (model, a, pieces) => {
+    const seq = { next: 0 };
+    const [item] = responsesOutput(a);
+    const at = { item_id: item.id, output_index: 0 };
+    const opening =
+      responsesEvent(seq, 'response.created', { response: responsesObject(model, a, 'in_progress') }) +
+      responsesEvent(seq, 'response.in_progress', { response: responsesObject(model, a, 'in_progress') });
+    const writes = [opening];
+    if (a.tool) {
+      const added = { ...item, status: 'in_progress', arguments: '' };
+      writes.push(
+        ...split(item.arguments, pieces).map(
+          (delta, i) =>
+            (i === 0
+              ? responsesEvent(seq, 'response.output_item.added', { output_index: 0, item: added })
+              : '') + responsesEvent(seq, 'response.function_call_arguments.delta', { ...at, delta }),
+        ),
+        responsesEvent(seq, 'response.function_call_arguments.done', { ...at, arguments: item.arguments }) +
+          responsesEvent(seq, 'response.output_item.done', { output_index: 0, item }),
+      );
+    } else {
+      const part = { type: 'output_text', text: '', annotations: [] };
+      const added = { ...item, status: 'in_progress', content: [] };
+      writes.push(
+        responsesEvent(seq, 'response.output_item.added', { output_index: 0, item: added }) +
+          responsesEvent(seq, 'response.content_part.added', { ...at, content_index: 0, part }),
+        ...split(a.text, pieces).map((delta) =>
+          responsesEvent(seq, 'response.output_text.delta', { ...at, content_index: 0, delta }),
+        ),
+        responsesEvent(seq, 'response.output_text.done', { ...at, content_index: 0, text: a.text }) +
+          responsesEvent(seq, 'response.content_part.done', {
+            ...at,
+            content_index: 0,
+            part: { ...part, text: a.text },
+          }) +
+          responsesEvent(seq, 'response.output_item.done', { output_index: 0, item }),
+      );
+    }
+    writes.push(
+      responsesEvent(seq, 'response.completed', { response: responsesObject(model, a, 'completed') }),
+    );
+    return writes;
+  },
+};
+
 function openaiUsage(a) {
   return {
     prompt_tokens: a.inputTokens,
@@ -495,6 +622,7 @@ function reusedIndexStream(model) {
 /** Each protocol's key, read from the header its API uses. */
 const KEY_OF = {
   openai: (headers) => headers.authorization?.replace(/^Bearer /, ''),
+  responses: (headers) => headers.authorization?.replace(/^Bearer /, ''),
   anthropic: (headers) => headers['x-api-key'],
   gemini: (headers) => headers['x-goog-api-key'],
 };
@@ -542,6 +670,7 @@ function route(req) {
   if (req.method === 'GET' && path === '/v1beta/models') return { kind: 'models', protocol: 'gemini', url };
   if (req.method !== 'POST') return null;
   if (path === '/v1/chat/completions') return { kind: 'chat', protocol: 'openai', url };
+  if (path === '/v1/responses') return { kind: 'chat', protocol: 'responses', url };
   if (path === '/v1/messages') return { kind: 'chat', protocol: 'anthropic', url };
   const gemini = GEMINI_CHAT.exec(path);
   if (gemini) {
@@ -553,6 +682,8 @@ function route(req) {
 /** A request the protocol itself refuses, with its status and message; null when well-formed. */
 const REFUSALS = {
   openai: (body) => (Array.isArray(body.messages) ? null : [400, "'messages' is a required property"]),
+  responses: (body) =>
+    typeof body.input === 'string' || Array.isArray(body.input) ? null : [400, "'input' is required"],
   anthropic: (body) =>
     Array.isArray(body.messages) && typeof body.max_tokens === 'number'
       ? null
@@ -890,7 +1021,8 @@ export async function startFakeProvider(options = {}) {
       json(res, 400, wire.error(400, 'API key must not be sent in the URL'));
       return;
     }
-    const expected = keys[r.protocol];
+    // The Responses API is OpenAI's: the same key.
+    const expected = keys[r.protocol === 'responses' ? 'openai' : r.protocol];
     if (expected !== undefined && KEY_OF[r.protocol](req.headers) !== expected) {
       json(res, 401, wire.error(401, 'invalid api key'));
       return;

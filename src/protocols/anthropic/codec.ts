@@ -272,8 +272,9 @@ function decodeToolChoice(value: unknown): { choice?: ToolChoice; parallel?: boo
   }
 }
 
-/** The fields of `thinking` this codec reads. */
+/** The fields of `thinking` this codec reads, and those it drops with notice (Claude Code sends `display`). */
 const THINKING_FIELDS = new Set(['type', 'budget_tokens']);
+const THINKING_HINTS = ['display'];
 
 /**
  * `thinking` and `output_config.effort` as one reasoning control (README, "Reasoning controls"); thinking
@@ -288,7 +289,14 @@ function decodeReasoning(
   let control: ReasoningControl | undefined;
   let off = false;
   if (thinkingValue !== undefined && thinkingValue !== null) {
-    const thinking = record(thinkingValue, 'thinking');
+    const record_ = record(thinkingValue, 'thinking');
+    // How thinking is shown changes no answer: a hint, dropped with notice where thinking is translated.
+    const hints = THINKING_HINTS.filter((name) => name in record_);
+    for (const name of hints) dropWithNotice(notes, `thinking.${name}`);
+    const thinking =
+      hints.length === 0
+        ? record_
+        : Object.fromEntries(Object.entries(record_).filter(([k]) => !hints.includes(k)));
     rejectUnknownFields(thinking, THINKING_FIELDS, 'thinking.');
     if (thinking.type === 'enabled') {
       control = {
