@@ -13,12 +13,19 @@ import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
+import { resolveStateSettings } from '../state/settings.js';
+import { openStateStore, type StateStore } from '../state/store.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
   env: NodeJS.ProcessEnv;
   /** The YAML file the config came from, re-read when keys are reloaded. */
   configFile?: string | undefined;
+  /**
+   * `PROXY_STATE_SECRET`, read by the CLI: required with a Redis state store, where it encrypts what the
+   * proxy keeps (README, "Shared state"). A secret: redacted everywhere.
+   */
+  stateSecret?: string | undefined;
   /**
    * Told as soon as the logger and the redactor exist (before keys are checked, backends built or the port
    * bound): what a crash report from then on goes through.
@@ -29,6 +36,8 @@ export interface StartOptions {
 
 export interface RunningProxy {
   app: FastifyInstance;
+  /** The shared state store: features that keep state across replicas build on it. */
+  state: StateStore;
   /** `http://host:port` as actually bound (port 0 resolved). */
   url: string;
   /** Graceful stop: refuse new work, let in-flight requests finish up to the deadline, flush. */
@@ -77,15 +86,21 @@ export async function startProxy({
   loaded,
   env,
   configFile,
+  stateSecret,
   onLoggingReady,
 }: StartOptions): Promise<RunningProxy> {
   const { config } = loaded;
+  // First: a missing or short secret is a configuration error, before anything is opened.
+  const stateSettings = resolveStateSettings(config, stateSecret);
   const tls = readTlsFiles(config);
   // The capture file is opened later, by its writer (which refuses a link too): a link planted there is a
   // startup error now rather than a stream of dropped entries.
   if (config.logging.capture_file)
     refuseSymlink('capture file (--capture-file)', config.logging.capture_file);
-  const secrets = new RedactorHolder(environmentSecrets(config, env));
+  const secrets = new RedactorHolder([
+    ...environmentSecrets(config, env),
+    ...(stateSettings.secret !== undefined ? [stateSettings.secret] : []),
+  ]);
   const log: ProxyLogger = await createLogger({
     level: config.logging.level,
     file: config.logging.file,
@@ -98,7 +113,12 @@ export async function startProxy({
   const metrics = new ProxyMetrics();
   const upstream = new UpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });
   const registry = createBackendRegistry(config, env, upstream);
-  const auth = await setupAuth({ config, env, logger, metrics, configFile });
+  const state = await openStateStore({
+    settings: stateSettings,
+    log: logger,
+    onDegradedChange: (feature, degraded) => metrics.stateStoreDegraded.set({ feature }, degraded ? 1 : 0),
+  });
+  const auth = await setupAuth({ config, env, logger, metrics, configFile, state });
   auth.onKeysChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
 
@@ -136,11 +156,14 @@ export async function startProxy({
       readiness: () => {
         const authState = auth.readiness();
         const store = authState.brute_force as { status?: string } | undefined;
+        const stateHealth = state.health();
+        const degraded = store?.status === 'degraded' || stateHealth.status === 'degraded';
         return {
-          status: store?.status === 'degraded' ? 'degraded' : 'ok',
+          status: degraded ? 'degraded' : 'ok',
           backends: registry.configuredNames(),
           default_backend: registry.defaultBackend.name,
           auth: authState,
+          state: stateHealth,
           capture: captureWriter ? { file: captureFile, dropped: captureWriter.dropped } : null,
         };
       },
@@ -165,6 +188,7 @@ export async function startProxy({
       backends: registry.configuredNames(),
       default_backend: registry.defaultBackend.name,
       brute_force: auth.bruteForceSummary(),
+      state_store: state.kind === 'redis' ? state.redis?.description : 'memory',
       capture_file: captureFile ?? null,
     },
     `LLM Interactive Proxy listening on ${url}`,
@@ -188,6 +212,7 @@ export async function startProxy({
       clearInterval(sweeper);
       clearTimeout(deadline);
       await auth.close();
+      await state.close();
       await upstream.close();
       await captureWriter?.close();
       logger.info('stopped');
@@ -195,5 +220,5 @@ export async function startProxy({
     })();
     return stopping;
   };
-  return { app, url, shutdown };
+  return { app, url, state, shutdown };
 }
