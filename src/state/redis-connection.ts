@@ -65,11 +65,14 @@ export class RedisConnection {
     });
   }
 
-  /** Defines a Lua script as a command on the client, once (several stores may share the connection). */
-  defineScript(name: string, numberOfKeys: number, lua: string): void {
+  /**
+   * Defines a Lua script as a command on the client (EVALSHA, loaded on first use), once: several stores may
+   * share the connection. With `numberOfKeys` null, each call passes the number of keys first.
+   */
+  defineScript(name: string, numberOfKeys: number | null, lua: string): void {
     const existing = (this.client as unknown as Record<string, unknown>)[name];
     if (typeof existing === 'function') return;
-    this.client.defineCommand(name, { numberOfKeys, lua });
+    this.client.defineCommand(name, numberOfKeys === null ? { lua } : { numberOfKeys, lua });
   }
 
   /** Resolves when Redis answers PING within the command timeout; rejects otherwise. */
