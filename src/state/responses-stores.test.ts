@@ -3,9 +3,10 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
 import { RedisConnection } from './redis-connection.js';
-import { FallbackStoredResponses } from './responses-factory.js';
+import { createStoredResponses, FallbackStoredResponses } from './responses-factory.js';
 import { RedisStoredResponses } from './responses-redis.js';
 import { MemoryStoredResponses, type StoredResponses, type StoredResponsesLimits } from './responses.js';
+import { openStateStore } from './store.js';
 
 const SECRET = 'responses-test-secret-0123456789abcdefghij';
 const LIMITS: StoredResponsesLimits = { maxStored: 100, ttlSeconds: 60 };
@@ -262,6 +263,57 @@ describe('FallbackStoredResponses', () => {
       expect(await store.get('resp_during', 'alice')).toBeUndefined();
       store.close();
     } finally {
+      await local.stop();
+    }
+  });
+});
+
+describe('createStoredResponses', () => {
+  const settings = (store: string) => ({
+    store,
+    bruteForceStore: store,
+    bruteForceInState: store !== 'memory',
+    bruteForceStoreIgnored: false,
+    secret: store === 'memory' ? undefined : SECRET,
+  });
+  const log = { error: () => undefined, info: () => undefined, warn: () => undefined };
+
+  it('is one instance memory store with the memory state store', async () => {
+    const state = await openStateStore({ settings: settings('memory'), log });
+    expect(createStoredResponses({ store: state, limits: LIMITS })).toBeInstanceOf(MemoryStoredResponses);
+    expect(state.health()).toEqual({ store: 'memory', status: 'ok' });
+    await state.close();
+  });
+
+  it('puts entries under the shared prefix, sealed, and reports its fallback to the state store', async () => {
+    const local = await startRedisServer();
+    const localInspector = new Redis(local.url);
+    const changes: Array<[string, boolean]> = [];
+    const state = await openStateStore({
+      settings: settings(local.url),
+      log,
+      onDegradedChange: (feature, degraded) => changes.push([feature, degraded]),
+    });
+    try {
+      const [a, b] = [
+        createStoredResponses({ store: state, limits: LIMITS }),
+        createStoredResponses({ store: state, limits: LIMITS }),
+      ];
+      await a.put('resp_f', 'alice', 'shared value');
+      expect(await b.get('resp_f', 'alice')).toEqual({ value: 'shared value' });
+      expect((await localInspector.keys('*')).sort()).toEqual([
+        'llm-interactive-proxy:{responses}:e:resp_f',
+        'llm-interactive-proxy:{responses}:idx',
+      ]);
+      expect(state.health()).toEqual({ store: 'redis', url: local.url, status: 'ok' });
+      localInspector.disconnect();
+      await local.stop();
+      await expect(a.put('resp_g', 'alice', 'x')).resolves.toBeUndefined();
+      expect(changes).toEqual([['responses', true]]);
+      expect(state.health()).toMatchObject({ status: 'degraded', degraded: ['responses'] });
+    } finally {
+      localInspector.disconnect();
+      await state.close();
       await local.stop();
     }
   });
