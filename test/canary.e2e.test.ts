@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { runCli, startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startRedisServer } from './helpers/redis-server.js';
 import { rawExchange } from './reliability/support.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
@@ -24,6 +26,7 @@ const CANARY = {
   gemini: 'AIzaCANARYgeminiKey1234567890abcdefghij',
   authToken: 'canary-auth-token-Qm5tV0cX2',
   wrongKey: 'canary-wrong-key-Jd8fL3nZ7',
+  stateSecret: 'canary-state-secret-Wn4rT8yK2pL6vB0xQ3mZ7cJ1',
 };
 
 /** Small enough that a body over it is quick to send; every well-formed request below fits. */
@@ -122,6 +125,8 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
         GEMINI_API_KEY: CANARY.gemini,
         GEMINI_API_BASE_URL: gemini.baseUrls.gemini,
         AUTH_TOKEN: CANARY.authToken,
+        // Set with the memory state store too: still a secret, redacted like the others.
+        PROXY_STATE_SECRET: CANARY.stateSecret,
       },
     );
 
@@ -141,7 +146,9 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     const stream = await oa.chat.completions.create({
       model: 'gpt-4o',
       stream: true,
-      messages: [{ role: 'user', content: `stream ${CANARY.gemini} ${CANARY.teamKey}` }],
+      messages: [
+        { role: 'user', content: `stream ${CANARY.gemini} ${CANARY.teamKey} ${CANARY.stateSecret}` },
+      ],
     });
     for await (const _ of stream) void _;
     // A backend error body that echoes the provider key it was sent.
@@ -250,6 +257,115 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     expect(upstreamSaw).not.toContain(CANARY.teamKey);
     expect(upstreamSaw).toContain('(API_KEY_HAS_BEEN_REDACTED)');
     for (const req of openai.requests) expect(req.headers.authorization).toBe(`Bearer ${CANARY.openai}`);
+  });
+});
+
+/** Every key of a Redis server and its raw contents, whatever their type. */
+async function redisDump(url: string): Promise<string> {
+  const client = new Redis(url);
+  try {
+    const parts: string[] = [];
+    for (const key of await client.keys('*')) {
+      const type = await client.type(key);
+      parts.push(key);
+      if (type === 'string') parts.push(String(await client.get(key)));
+      else if (type === 'hash') parts.push(JSON.stringify(await client.hgetall(key)));
+      else if (type === 'zset') parts.push(JSON.stringify(await client.zrange(key, 0, -1, 'WITHSCORES')));
+      else parts.push(`(${type})`);
+    }
+    return parts.join('\n');
+  } finally {
+    client.disconnect();
+  }
+}
+
+describe('canary with the Redis state store: PROXY_STATE_SECRET never leaves the proxy', () => {
+  it('is in no output, response or Redis value, and not in a refusal to start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lip-canary-state-'));
+    const redis = await startRedisServer();
+    const upstream = await startFakeProvider();
+    const bodies: string[] = [];
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await startProxyProcess(
+        [
+          '--default-backend',
+          'openai',
+          '--state-store',
+          redis.url,
+          '--trusted-proxy',
+          '127.0.0.1/8',
+          '--log-level',
+          'trace',
+          '--log-file',
+          join(dir, 'proxy.log'),
+          '--capture-file',
+          join(dir, 'capture.jsonl'),
+        ],
+        {
+          LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
+          OPENAI_API_KEY: CANARY.openai,
+          OPENAI_API_BASE_URL: upstream.baseUrls.openai,
+          PROXY_STATE_SECRET: CANARY.stateSecret,
+        },
+      );
+      const url = proxy.url;
+      const call = async (path: string, init: RequestInit = {}) => {
+        const res = await fetch(`${url}${path}`, init);
+        bodies.push(await res.text(), JSON.stringify([...res.headers]));
+        return res.status;
+      };
+      const chat = (key: string, content: string) =>
+        call('/v1/chat/completions', {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${key}`,
+            'content-type': 'application/json',
+            'x-forwarded-for': '203.0.113.90',
+          },
+          body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content }] }),
+        });
+      expect(await chat(CANARY.proxy, `the state secret is ${CANARY.stateSecret}`)).toBe(200);
+      // Failures from another address stay in Redis as brute-force records.
+      for (let i = 0; i < 3; i++) expect(await chat(CANARY.wrongKey, CANARY.stateSecret)).toBe(401);
+      for (const path of ['/internal/health', '/metrics']) {
+        expect(await call(path, { headers: { 'x-api-key': CANARY.proxy } })).toBe(200);
+      }
+      expect(await proxy.stop()).toBe(0);
+      const refused = await runCli(['--state-store', redis.url], {
+        LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
+        PROXY_STATE_SECRET: CANARY.stateSecret.slice(0, 20),
+      });
+      expect(refused.code).toBe(1);
+
+      const written: Record<string, string> = {
+        stdout: proxy.stdout(),
+        stderr: proxy.stderr(),
+        'proxy.log': readFileSync(join(dir, 'proxy.log'), 'utf8'),
+        'capture.jsonl': readFileSync(join(dir, 'capture.jsonl'), 'utf8'),
+        responses: bodies.join('\n'),
+        'upstream requests': JSON.stringify(upstream.requests),
+        redis: await redisDump(redis.url),
+        'refusal to start': refused.stderr,
+      };
+      expect(written.redis).toContain('llm-interactive-proxy:{brute-force}:c:203.0.113.90');
+      for (const [where, text] of Object.entries(written)) {
+        if (where !== 'stderr') expect(text.length, `${where} is empty`).toBeGreaterThan(0);
+        const searched = text + withBytesDecoded(text);
+        for (const secret of [
+          CANARY.stateSecret,
+          CANARY.stateSecret.slice(0, 20),
+          CANARY.proxy,
+          CANARY.wrongKey,
+        ]) {
+          expect(searched.includes(secret), `a secret found in ${where}`).toBe(false);
+        }
+      }
+    } finally {
+      await proxy?.stop();
+      await upstream.close();
+      await redis.stop();
+    }
   });
 });
 

@@ -7,6 +7,7 @@ import { ConfigError } from '../src/config/config-error.js';
 import { loadConfig } from '../src/config/load.js';
 import { ConfigSchema } from '../src/config/schema.js';
 import { SETTINGS, type SettingEntry } from '../src/config/settings.js';
+import { resolveStateSettings } from '../src/state/settings.js';
 import { runCli } from './helpers/proxy-process.js';
 
 const DEFAULTS = ConfigSchema.parse({});
@@ -45,6 +46,7 @@ function sample(setting: SettingEntry): { value: unknown; text: string; yaml: st
         'logging.level': 'debug',
         'logging.format': 'json',
         'auth.brute_force_protection.store': 'redis://127.0.0.1:6390/2',
+        'state.store': 'rediss://cache.internal:6380/1',
         'backends.default_backend': 'openrouter',
         'sessions.command_prefix': '##',
         'guardrails.action': 'block',
@@ -110,6 +112,113 @@ describe('precedence: CLI > env > YAML > default', () => {
     expect(config.auth.brute_force_protection.max_failed_attempts).toBe(3); // YAML over default
     expect(config.auth.brute_force_protection.ttl_seconds).toBe(60);
     expect(config.auth.brute_force_protection.initial_block_seconds).toBe(30); // default
+  });
+});
+
+describe('the state store: --state-store, its alias --brute-force-store, and the secret', () => {
+  const SECRET = 'state-secret-for-config-tests-0123456789';
+  const A = 'redis://:hunter2pass@state-a.internal:6379/0';
+  const B = 'redis://bf-b.internal:6379/3';
+
+  function resolve(sources: { yaml?: string; env?: NodeJS.ProcessEnv; argv?: string[] }, secret?: string) {
+    const cli = parseCli(sources.argv ?? [], defaultAt);
+    const { config } = loadConfig({
+      configFile: sources.yaml === undefined ? undefined : yamlFile(sources.yaml),
+      env: sources.env ?? {},
+      cli: cli.values,
+    });
+    return resolveStateSettings(config, secret);
+  }
+
+  it('defaults to memory for everything, with no secret needed', () => {
+    expect(resolve({})).toEqual({
+      store: 'memory',
+      bruteForceStore: 'memory',
+      bruteForceInState: false,
+      bruteForceStoreIgnored: false,
+      secret: undefined,
+    });
+  });
+
+  it('takes the flag over the env var over the YAML key', () => {
+    const yaml = `state:\n  store: "redis://yaml.internal:6379/0"\n`;
+    expect(resolve({ yaml }, SECRET).store).toBe('redis://yaml.internal:6379/0');
+    expect(resolve({ yaml, env: { STATE_STORE: 'redis://env.internal:6379/0' } }, SECRET).store).toBe(
+      'redis://env.internal:6379/0',
+    );
+    const all = resolve(
+      {
+        yaml,
+        env: { STATE_STORE: 'redis://env.internal:6379/0' },
+        argv: ['--state-store', 'rediss://flag:6380/1'],
+      },
+      SECRET,
+    );
+    expect(all).toMatchObject({ store: 'rediss://flag:6380/1', bruteForceStore: 'rediss://flag:6380/1' });
+    expect(resolve({ env: { STATE_STORE: A }, argv: ['--state-store', 'memory'] }).store).toBe('memory');
+  });
+
+  it('keeps --brute-force-store alone as it was: brute-force records alone in Redis, no secret needed', () => {
+    for (const sources of [{ argv: ['--brute-force-store', B] }, { env: { BRUTE_FORCE_STORE: B } }]) {
+      expect(resolve(sources)).toEqual({
+        store: 'memory',
+        bruteForceStore: B,
+        bruteForceInState: false,
+        bruteForceStoreIgnored: false,
+        secret: undefined,
+      });
+    }
+  });
+
+  it('with both given, --state-store wins for everything (and the other is reported as ignored)', () => {
+    expect(resolve({ argv: ['--state-store', A, '--brute-force-store', B] }, SECRET)).toEqual({
+      store: A,
+      bruteForceStore: A,
+      bruteForceInState: true,
+      bruteForceStoreIgnored: true,
+      secret: SECRET,
+    });
+    expect(resolve({ env: { STATE_STORE: 'memory', BRUTE_FORCE_STORE: B } })).toMatchObject({
+      store: 'memory',
+      bruteForceStore: 'memory',
+      bruteForceInState: false,
+      bruteForceStoreIgnored: true,
+    });
+    expect(resolve({ argv: ['--state-store', A, '--brute-force-store', A] }, SECRET)).toMatchObject({
+      bruteForceInState: true,
+      bruteForceStoreIgnored: false,
+    });
+  });
+
+  it('refuses a Redis state store without the secret, naming it and showing no URL or password', () => {
+    for (const secret of [undefined, '', '   ']) {
+      let error: unknown;
+      try {
+        resolve({ env: { STATE_STORE: A } }, secret);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const message = (error as Error).message;
+      expect(message).toMatch(/^PROXY_STATE_SECRET is not set: /);
+      expect(message).not.toContain('\n');
+      expect(message).not.toContain('hunter2pass');
+      expect(message).not.toContain('state-a.internal');
+    }
+  });
+
+  it('refuses a short secret without showing it', () => {
+    const short = 'short-state-secret-abc';
+    expect(() => resolve({ argv: ['--state-store', A] }, short)).toThrow(/^PROXY_STATE_SECRET is too short/);
+    expect(() => resolve({ argv: ['--state-store', A] }, short)).not.toThrow(new RegExp(short));
+    expect(resolve({ argv: ['--state-store', A] }, ` ${SECRET}\n`).secret).toBe(SECRET);
+  });
+
+  it('refuses a store that is neither memory nor a Redis URL, naming where it came from', () => {
+    expect(() => resolve({ env: { STATE_STORE: 'postgres://x' } })).toThrow(
+      /^STATE_STORE: expected "memory" or a redis:\/\/ URL/,
+    );
+    expect(() => resolve({ yaml: 'state:\n  store: 42\n' })).toThrow(/state\.store: expected string/);
   });
 });
 
@@ -200,6 +309,7 @@ describe('--help', () => {
       'Backends:',
       'Authentication:',
       'Brute-force protection:',
+      'Shared state:',
       'Logging and capture:',
     ]) {
       expect(stdout).toContain(heading);
@@ -210,6 +320,7 @@ describe('--help', () => {
       if (setting.meta.env) expect(flat).toContain(setting.meta.env);
     }
     expect(flat).toContain('LLM_INTERACTIVE_PROXY_API_KEY');
+    expect(flat).toContain('PROXY_STATE_SECRET');
   });
 
   it('lists each flag and the keygen command exactly once, with no fragment of a sentence', async () => {

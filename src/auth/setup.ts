@@ -13,6 +13,7 @@ import { ConfigError } from '../config/config-error.js';
 import { readYamlFile } from '../config/load.js';
 import { ConfigSchema, type ApiKeyEntry, type ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
+import type { StateStore } from '../state/store.js';
 
 export interface AuthRuntime {
   /** The gate's check (the server wraps it for Fastify and for the chat lane); null when auth is off. */
@@ -43,7 +44,16 @@ export interface AuthSetupOptions {
    * Defaults to `env.CONFIG_FILE`.
    */
   configFile?: string | undefined;
+  /**
+   * The shared state store (src/state/store.ts). When it is Redis (`--state-store`), brute-force records live
+   * there, on its connection and under its prefix, whatever `--brute-force-store` says; without it (or with
+   * the memory state store), `--brute-force-store` decides as it always did.
+   */
+  state?: StateStore | undefined;
 }
+
+/** The state store's feature name for brute-force records (key prefix, health, gauge). */
+export const BRUTE_FORCE_FEATURE = 'brute-force';
 
 export const KEY_NOT_CONFIGURED =
   'API key not configured: authentication is enabled but no proxy key is set. Set LLM_INTERACTIVE_PROXY_API_KEY ' +
@@ -152,22 +162,30 @@ async function setupBruteForce(
   bf: ProxyConfig['auth']['brute_force_protection'],
   logger: Logger,
   metrics: ProxyMetrics,
+  state: StateStore | undefined,
 ): Promise<BruteForceSetup> {
   if (!bf.enabled) return { guard: null, shared: null };
   // The schema validated the settings when the configuration was loaded.
   const policy = bruteForcePolicyOf(bf);
-  if (bf.store === 'memory') return { guard: new BruteForceGuard({ policy }), shared: null };
+  // Resolved with the state store (src/state/settings.ts): `--state-store`, when given, wins.
+  const where = state?.settings.bruteForceStore ?? bf.store;
+  if (where === 'memory') return { guard: new BruteForceGuard({ policy }), shared: null };
+  const inState = state?.settings.bruteForceInState ? state.redisTarget(BRUTE_FORCE_FEATURE) : null;
   // Loaded only when configured: ioredis costs ~20 MB of memory that a memory-store proxy never needs.
   const { RedisBruteForceStore } = await import('../auth/stores/redis.js');
-  const primary = configError(
-    'auth.brute_force_protection.store',
-    () => new RedisBruteForceStore({ url: bf.store, policy }),
+  const primary = configError('auth.brute_force_protection.store', () =>
+    inState
+      ? new RedisBruteForceStore({ connection: inState.connection, keyPrefix: inState.keyPrefix, policy })
+      : new RedisBruteForceStore({ url: where, policy }),
   );
   const shared = new FallbackBruteForceStore({
     primary,
     policy,
     log: logger,
-    onDegradedChange: (degraded) => metrics.storeDegraded.set(degraded ? 1 : 0),
+    onDegradedChange: (degraded) => {
+      metrics.storeDegraded.set(degraded ? 1 : 0);
+      if (inState) state?.reportDegraded(BRUTE_FORCE_FEATURE, degraded);
+    },
   });
   metrics.storeDegraded.set(0);
   // Redis down at start is not a startup error: the proxy starts degraded and says so.
@@ -244,7 +262,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   const trustedIps = configError('auth.trusted_ips', () => new CidrMatcher(auth.trusted_ips));
   // Last, since it may open a connection: every configuration error above comes first.
   const bf = auth.brute_force_protection;
-  const { guard, shared } = await setupBruteForce(bf, logger, metrics);
+  const { guard, shared } = await setupBruteForce(bf, logger, metrics, options.state);
   if (guard) metrics.trackedClientsSource = () => guard.size();
 
   const corsOrigins = new Set(config.server.cors_origins);

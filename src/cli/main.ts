@@ -99,6 +99,8 @@ async function main(): Promise<void> {
     loaded,
     env: process.env,
     configFile,
+    // Read here only: the environment is the one place the state secret may come from.
+    stateSecret: process.env.PROXY_STATE_SECRET,
     onLoggingReady: ({ logger, redactor }) => {
       exitRedactor = redactor;
       exitLog = (what, text) => logger.fatal({ error: text }, `${what}: the proxy stops`);

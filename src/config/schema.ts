@@ -32,6 +32,7 @@ export const HELP_GROUPS = [
   'Backends',
   'Authentication',
   'Brute-force protection',
+  'Shared state',
   'Logging and capture',
   'Sessions, commands and guards',
 ] as const;
@@ -154,6 +155,9 @@ const ServerSchema = z
     }
   });
 
+/** A store location: `memory`, or a Redis URL (`rediss://` for TLS). */
+const STORE_URL = z.string().regex(/^(memory|rediss?:\/\/.+)$/, 'expected "memory" or a redis:// URL');
+
 /** `auth.brute_force_protection`; the runtime policy is derived from it by `bruteForcePolicyOf` (src/auth). */
 export const BruteForceSchema = z
   .object({
@@ -223,20 +227,16 @@ export const BruteForceSchema = z
       env: 'BRUTE_FORCE_MAX_TRACKED',
       help: 'Most client addresses remembered at once (memory bound)',
     }),
-    store: setting(
-      z
-        .string()
-        .regex(/^(memory|rediss?:\/\/.+)$/, 'expected "memory" or a redis:// URL')
-        .default('memory'),
-      {
-        kind: 'string',
-        group: 'Brute-force protection',
-        flag: '--brute-force-store',
-        arg: 'URL',
-        env: 'BRUTE_FORCE_STORE',
-        help: 'Where counts and blocks live: memory, or redis://host:port/db to share them across replicas',
-      },
-    ),
+    store: setting(STORE_URL.default('memory'), {
+      kind: 'string',
+      group: 'Brute-force protection',
+      flag: '--brute-force-store',
+      arg: 'URL',
+      env: 'BRUTE_FORCE_STORE',
+      help:
+        'Where counts and blocks live: memory, or redis://host:port/db to share them across replicas ' +
+        '(brute-force records alone; --state-store, when given, wins)',
+    }),
   })
   .strict();
 
@@ -305,6 +305,26 @@ const AuthSchema = z
       offHelp: 'Leave configured secrets found in prompts as they are (they reach the backend)',
     }),
     brute_force_protection: BruteForceSchema.prefault({}),
+  })
+  .strict();
+
+/**
+ * `state`: where what replicas must agree on lives (README, "Shared state"). `store` has no default so that
+ * "not given" can be told apart from `memory`: `--brute-force-store` alone keeps its old meaning, and
+ * `--state-store`, when given, wins for everything (`resolveStateSettings`, src/state/settings.ts).
+ */
+const StateSchema = z
+  .object({
+    store: setting(STORE_URL.optional(), {
+      kind: 'string',
+      group: 'Shared state',
+      flag: '--state-store',
+      arg: 'URL',
+      env: 'STATE_STORE',
+      help:
+        'Where everything replicas share lives (brute-force records, stored responses, …): memory (the ' +
+        'default), or redis://host:port/db / rediss://… (needs PROXY_STATE_SECRET); wins over --brute-force-store',
+    }),
   })
   .strict();
 
@@ -516,6 +536,7 @@ export const ConfigSchema = z
     sessions: SessionsSchema.prefault({}),
     loop_guard: LoopGuardSchema.prefault({}),
     guardrails: GuardrailsSchema.prefault({}),
+    state: StateSchema.prefault({}),
   })
   .strict();
 
@@ -544,4 +565,9 @@ export const EXTRA_ENV_HELP: Array<{ group: HelpGroup; env: string; help: string
   { group: 'Backends', env: 'OPENROUTER_API_KEY, OPENROUTER_API_BASE_URL', help: 'openrouter backend' },
   { group: 'Backends', env: 'ANTHROPIC_API_KEY, ANTHROPIC_API_BASE_URL', help: 'anthropic backend' },
   { group: 'Backends', env: 'GEMINI_API_KEY, GEMINI_API_BASE_URL', help: 'gemini backend' },
+  {
+    group: 'Shared state',
+    env: 'PROXY_STATE_SECRET',
+    help: 'Secret (32+ characters) that encrypts what the proxy writes to a Redis state store; required with one',
+  },
 ];

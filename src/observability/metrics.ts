@@ -49,6 +49,12 @@ export class ProxyMetrics {
     help: '1 while the shared brute-force store is unreachable and the memory fallback is in use',
     registers: [this.registry],
   });
+  readonly stateStoreDegraded = new Gauge({
+    name: 'llm_proxy_state_store_degraded',
+    help: "1 while a feature's store on the Redis state store is unreachable and its memory fallback is in use",
+    labelNames: ['feature'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     this.registry.registerMetric(this.requestStats.requests as unknown as Prom.Metric);

@@ -394,8 +394,8 @@ function replaceInStrings(value: unknown, replace: (text: string) => string): un
   return copy ?? value;
 }
 
-/** Env vars whose values are secrets (README, Key hygiene): `*_API_KEY`, `*_API_KEY_<n>`, `*AUTH_TOKEN`. */
-const SECRET_ENV_NAME = /(?:^|_)API_KEY(?:_\d+)?$|(?:^|_)AUTH_TOKEN$/;
+/** Env vars whose values are secrets (README, Key hygiene): `*_API_KEY`, `*_API_KEY_<n>`, `*AUTH_TOKEN`, `PROXY_STATE_SECRET`. */
+const SECRET_ENV_NAME = /(?:^|_)API_KEY(?:_\d+)?$|(?:^|_)AUTH_TOKEN$|^PROXY_STATE_SECRET$/;
 /** Env vars holding comma-separated secrets. */
 const SECRET_LIST_ENV_NAMES = ['API_KEYS'] as const;
 

@@ -17,12 +17,19 @@ import { SessionStep } from '../pipeline/session.js';
 import { MemorySessionStore } from '../sessions/store.js';
 import { ShellGuard } from '../sessions/shell-guard.js';
 import { DEFAULT_SHELL_RULES, patternRule } from '../sessions/shell-rules.js';
+import { resolveStateSettings } from '../state/settings.js';
+import { openStateStore, type StateStore } from '../state/store.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
   env: NodeJS.ProcessEnv;
   /** The YAML file the config came from, re-read when keys are reloaded. */
   configFile?: string | undefined;
+  /**
+   * `PROXY_STATE_SECRET`, read by the CLI: required with a Redis state store, where it encrypts what the
+   * proxy keeps (README, "Shared state"). A secret: redacted everywhere.
+   */
+  stateSecret?: string | undefined;
   /**
    * Told as soon as the logger and the redactor exist (before keys are checked, backends built or the port
    * bound): what a crash report from then on goes through.
@@ -33,6 +40,8 @@ export interface StartOptions {
 
 export interface RunningProxy {
   app: FastifyInstance;
+  /** The shared state store: features that keep state across replicas build on it. */
+  state: StateStore;
   /** `http://host:port` as actually bound (port 0 resolved). */
   url: string;
   /** Graceful stop: refuse new work, let in-flight requests finish up to the deadline, flush. */
@@ -87,15 +96,21 @@ export async function startProxy({
   loaded,
   env,
   configFile,
+  stateSecret,
   onLoggingReady,
 }: StartOptions): Promise<RunningProxy> {
   const { config } = loaded;
+  // First: a missing or short secret is a configuration error, before anything is opened.
+  const stateSettings = resolveStateSettings(config, stateSecret);
   const tls = readTlsFiles(config);
   // The capture file is opened later, by its writer (which refuses a link too): a link planted there is a
   // startup error now rather than a stream of dropped entries.
   if (config.logging.capture_file)
     refuseSymlink('capture file (--capture-file)', config.logging.capture_file);
-  const secrets = new RedactorHolder(environmentSecrets(config, env));
+  const secrets = new RedactorHolder([
+    ...environmentSecrets(config, env),
+    ...(stateSettings.secret !== undefined ? [stateSettings.secret] : []),
+  ]);
   const log: ProxyLogger = await createLogger({
     level: config.logging.level,
     file: config.logging.file,
@@ -108,7 +123,12 @@ export async function startProxy({
   const metrics = new ProxyMetrics();
   const upstream = new UpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });
   const registry = createBackendRegistry(config, env, upstream);
-  const auth = await setupAuth({ config, env, logger, metrics, configFile });
+  const state = await openStateStore({
+    settings: stateSettings,
+    log: logger,
+    onDegradedChange: (feature, degraded) => metrics.stateStoreDegraded.set({ feature }, degraded ? 1 : 0),
+  });
+  const auth = await setupAuth({ config, env, logger, metrics, configFile, state });
   auth.onKeysChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
 
@@ -158,11 +178,14 @@ export async function startProxy({
       readiness: () => {
         const authState = auth.readiness();
         const store = authState.brute_force as { status?: string } | undefined;
+        const stateHealth = state.health();
+        const degraded = store?.status === 'degraded' || stateHealth.status === 'degraded';
         return {
-          status: store?.status === 'degraded' ? 'degraded' : 'ok',
+          status: degraded ? 'degraded' : 'ok',
           backends: registry.configuredNames(),
           default_backend: registry.defaultBackend.name,
           auth: authState,
+          state: stateHealth,
           capture: captureWriter ? { file: captureFile, dropped: captureWriter.dropped } : null,
         };
       },
@@ -187,6 +210,7 @@ export async function startProxy({
       backends: registry.configuredNames(),
       default_backend: registry.defaultBackend.name,
       brute_force: auth.bruteForceSummary(),
+      state_store: state.kind === 'redis' ? state.redis?.description : 'memory',
       capture_file: captureFile ?? null,
     },
     `LLM Interactive Proxy listening on ${url}`,
@@ -210,6 +234,7 @@ export async function startProxy({
       clearInterval(sweeper);
       clearTimeout(deadline);
       await auth.close();
+      await state.close();
       await upstream.close();
       await captureWriter?.close();
       logger.info('stopped');
@@ -217,5 +242,5 @@ export async function startProxy({
     })();
     return stopping;
   };
-  return { app, url, shutdown };
+  return { app, url, state, shutdown };
 }

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { checkRecord, describeRecord, secondsLeft } from './algorithm.js';
 import {
   ATTEMPT_SCRIPT,
@@ -17,26 +17,31 @@ import type {
   FailureRecord,
   TrackedClient,
 } from './types.js';
+import { RedisConnection, describeRedisUrl } from '../../state/redis-connection.js';
+
+export { describeRedisUrl };
 
 export interface RedisStoreOptions {
-  /** `redis://[:password@]host:port/db` or `rediss://…`. */
-  url: string;
+  /** `redis://[:password@]host:port/db` or `rediss://…`: the store opens (and closes) its own connection. */
+  url?: string;
+  /**
+   * A connection shared with other stores (the state store, src/state/store.ts): used instead of `url`, and
+   * left open by `close()` — its owner closes it.
+   */
+  connection?: RedisConnection;
   policy: BruteForcePolicy;
   /**
    * Prefix of every key the store writes. The default holds a hash tag so all keys share one slot; replicas
    * that should share counts must use the same prefix (and policy).
    */
   keyPrefix?: string;
-  /** Longest wait for one command: a stalled Redis must not stall authentication (default 250 ms). */
+  /** Longest wait for one command, with `url`: a stalled Redis must not stall authentication (default 250 ms). */
   commandTimeoutMs?: number;
-  /** Longest wait to (re)connect (default 1000 ms). */
+  /** Longest wait to (re)connect, with `url` (default 1000 ms). */
   connectTimeoutMs?: number;
 }
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'llm-interactive-proxy:{brute-force}:';
-const DEFAULT_COMMAND_TIMEOUT_MS = 250;
-const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
-const MAX_RECONNECT_DELAY_MS = 2000;
 /** Records per list script call: each call holds Redis for well under a millisecond. */
 const LIST_PAGE_SIZE = 500;
 
@@ -48,18 +53,6 @@ interface ScriptCommands {
   bfForget(k1: string, k2: string, k3: string, ...argv: string[]): Promise<number>;
   bfList(k1: string, k2: string, k3: string, ...argv: string[]): Promise<string[]>;
   bfSize(k1: string, k2: string, k3: string, ...argv: string[]): Promise<number>;
-}
-
-/** The URL with any password replaced, for logs and `/internal/health`. */
-export function describeRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '****';
-    if (parsed.username && parsed.password === '') parsed.username = '****';
-    return parsed.toString();
-  } catch {
-    return 'redis://(unparseable URL)';
-  }
 }
 
 function toRecord(fields: readonly Reply[], offset = 0): FailureRecord {
@@ -79,14 +72,14 @@ function toRecord(fields: readonly Reply[], offset = 0): FailureRecord {
  */
 export class RedisBruteForceStore implements BruteForceStore {
   readonly description: string;
+  private readonly connection: RedisConnection;
+  /** Whether `close()` closes the connection (it opened it from `url`). */
+  private readonly ownsConnection: boolean;
   private readonly client: Redis & ScriptCommands;
   private readonly recordPrefix: string;
   private readonly indexKeys: [unblocked: string, blocked: string];
   private readonly seqKey: string;
   private readonly policyArgs: string[];
-  /** Until the first connection attempt settles, commands wait for it instead of failing at once. */
-  private firstConnection: Promise<boolean> | null;
-  private lastConnectionError: string | null = null;
 
   constructor(private readonly options: RedisStoreOptions) {
     const prefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
@@ -102,66 +95,37 @@ export class RedisBruteForceStore implements BruteForceStore {
       policy.maxBlockSeconds,
       policy.maxTrackedClients,
     ].map(String);
-    this.description = describeRedisUrl(options.url);
-
-    const redisOptions: RedisOptions = {
-      commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
-      connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      // Fail fast instead of queueing while disconnected, and never replay a command after a reconnect:
-      // an authentication decision is only useful now.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
-    };
-    const client = new Redis(options.url, redisOptions) as Redis & ScriptCommands;
-    // Connection errors surface as rejected commands (see `connected`); the owner logs them, throttled.
-    client.on('error', (err: Error) => {
-      this.lastConnectionError = err.message;
-    });
-    client.on('ready', () => {
-      this.lastConnectionError = null;
-    });
-    client.defineCommand('bfCheck', { numberOfKeys: 3, lua: CHECK_SCRIPT });
-    client.defineCommand('bfFailure', { numberOfKeys: 4, lua: FAILURE_SCRIPT });
-    client.defineCommand('bfForget', { numberOfKeys: 3, lua: FORGET_SCRIPT });
-    client.defineCommand('bfAttempt', { numberOfKeys: 4, lua: ATTEMPT_SCRIPT });
-    client.defineCommand('bfList', { numberOfKeys: 3, lua: LIST_PAGE_SCRIPT });
-    client.defineCommand('bfSize', { numberOfKeys: 3, lua: SIZE_SCRIPT });
-    this.client = client;
-    this.firstConnection = this.waitUntilReady(redisOptions.connectTimeout as number, true).finally(() => {
-      this.firstConnection = null;
-    });
+    if (options.connection) {
+      this.connection = options.connection;
+      this.ownsConnection = false;
+    } else {
+      if (options.url === undefined) throw new Error('RedisBruteForceStore: give a url or a connection');
+      this.connection = new RedisConnection({
+        url: options.url,
+        ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
+        ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+      });
+      this.ownsConnection = true;
+    }
+    this.description = this.connection.description;
+    const connection = this.connection;
+    connection.defineScript('bfCheck', 3, CHECK_SCRIPT);
+    connection.defineScript('bfFailure', 4, FAILURE_SCRIPT);
+    connection.defineScript('bfForget', 3, FORGET_SCRIPT);
+    connection.defineScript('bfAttempt', 4, ATTEMPT_SCRIPT);
+    connection.defineScript('bfList', 3, LIST_PAGE_SCRIPT);
+    connection.defineScript('bfSize', 3, SIZE_SCRIPT);
+    this.client = connection.client as Redis & ScriptCommands;
   }
 
   /** Resolves when Redis answers PING within the command timeout; rejects otherwise. */
-  async ping(): Promise<void> {
-    await this.connected();
-    await this.client.ping();
+  ping(): Promise<void> {
+    return this.connection.ping();
   }
 
-  /**
-   * Waits for the connection to be ready, up to `timeoutMs`; false if it is not by then, or, with
-   * `untilFirstError`, as soon as a connection attempt fails (a refused connection need not wait).
-   */
+  /** See `RedisConnection.waitUntilReady`. */
   waitUntilReady(timeoutMs: number, untilFirstError = false): Promise<boolean> {
-    if (this.client.status === 'ready') return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ready: boolean) => {
-        clearTimeout(timer);
-        this.client.off('ready', onReady);
-        this.client.off('error', onError);
-        resolve(ready);
-      };
-      const onReady = () => done(true);
-      const onError = () => {
-        if (untilFirstError) done(false);
-      };
-      const timer = setTimeout(() => done(false), timeoutMs);
-      timer.unref();
-      this.client.on('ready', onReady);
-      this.client.on('error', onError);
-    });
+    return this.connection.waitUntilReady(timeoutMs, untilFirstError);
   }
 
   async check(clientKey: string, nowMs: number): Promise<CheckResult> {
@@ -244,7 +208,7 @@ export class RedisBruteForceStore implements BruteForceStore {
   }
 
   async close(): Promise<void> {
-    this.client.disconnect();
+    if (this.ownsConnection) await this.connection.close();
   }
 
   private async forget(clientKey: string): Promise<boolean> {
@@ -258,13 +222,8 @@ export class RedisBruteForceStore implements BruteForceStore {
     return removed === 1;
   }
 
-  /** Fails at once, with the reason, while there is no connection (ioredis would only say "not writeable"). */
-  private async connected(): Promise<void> {
-    if (this.firstConnection !== null) await this.firstConnection;
-    if (this.client.status !== 'ready') {
-      const reason = this.lastConnectionError ?? this.client.status;
-      throw new Error(`not connected to Redis (${reason})`);
-    }
+  private connected(): Promise<void> {
+    return this.connection.connected();
   }
 
   /** KEYS and ARGV of the scripts built on FAILURE_LOGIC (see redis-scripts.ts). */

@@ -1,0 +1,254 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { Fallback } from './fallback.js';
+import {
+  MemoryLimitStore,
+  costOf,
+  DEFAULT_LEASE_TTL_MS,
+  horizonMs,
+  type AcquireResult,
+  type Lease,
+  type LimitCheck,
+  type LimitStore,
+  type LimitStoreOptions,
+  type Settlement,
+} from './limits.js';
+import type { RedisConnection } from './redis-connection.js';
+import type { StateStore } from './store.js';
+
+/**
+ * `MemoryLimitStore` (limits.ts) in Redis, one Lua script per call, so every replica on the state store
+ * shares exactly the same counters: N replicas grant what one would.
+ *
+ * Layout, per counter key `k` under the feature's prefix `P` (all keys share its hash tag: one slot):
+ * `P l:k` sorted set of entries `<lease>#<check>:<cost>` scored by expiry (epoch ms), `P t:k` their running
+ * total, `P s:k` a budget's settled spend and its period's end (counted only before it, by the caller's clock;
+ * Redis expiry then removes the key). Clocks are the caller's, as for
+ * brute force: keep replicas' clocks in sync.
+ */
+
+const COMMON = `
+local now = tonumber(ARGV[1])
+local lease, n = ARGV[2], tonumber(ARGV[3])
+local function num(x) return string.format('%.17g', x) end
+local function costOfMember(m) return tonumber(string.match(m, ':([^:]+)$')) end
+-- A budget's spend: hash {a amount, u period end ms}, counted only before its period ends (by the caller's clock).
+local function spentOf(spent)
+  local s = redis.call('HMGET', spent, 'a', 'u')
+  if s[1] and now < tonumber(s[2]) then return tonumber(s[1]) end
+  return 0
+end
+local function setTotal(ledger, total, t)
+  if redis.call('ZCARD', ledger) == 0 then redis.call('DEL', total) else redis.call('SET', total, num(t), 'KEEPTTL') end
+end
+`;
+
+/**
+ * KEYS: per check ledger, total, spent. ARGV: now, lease, n, then per check kind, limit, cost, horizon ms,
+ * period end ms. Returns {'granted', remaining...} or {'denied', check index, remaining, retry ms}.
+ */
+const ACQUIRE_SCRIPT = `${COMMON}
+local function trim(ledger, total)
+  local t = tonumber(redis.call('GET', total) or '0')
+  local expired = redis.call('ZRANGEBYSCORE', ledger, '-inf', now)
+  if #expired > 0 then
+    for _, m in ipairs(expired) do t = t - costOfMember(m) end
+    redis.call('ZREMRANGEBYSCORE', ledger, '-inf', now)
+    setTotal(ledger, total, t)
+    if redis.call('ZCARD', ledger) == 0 then t = 0 end
+  end
+  return t
+end
+local remaining = {}
+for i = 1, n do
+  local k, a = (i - 1) * 3, 3 + (i - 1) * 5
+  local kind, limit, cost = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local horizon = tonumber(ARGV[a + 4])
+  local used = trim(KEYS[k + 1], KEYS[k + 2])
+  if kind == 'budget' then used = used + spentOf(KEYS[k + 3]) end
+  local left = limit - used
+  if cost > left then
+    local retry
+    if kind == 'budget' then retry = tonumber(ARGV[a + 5]) - now
+    elseif kind == 'concurrency' then retry = 1000
+    else
+      retry = horizon
+      if cost <= limit then
+        local freed = 0
+        local entries = redis.call('ZRANGE', KEYS[k + 1], 0, -1, 'WITHSCORES')
+        for j = 1, #entries, 2 do
+          freed = freed + costOfMember(entries[j])
+          if used - freed + cost <= limit then retry = tonumber(entries[j + 1]) - now break end
+        end
+      end
+    end
+    return { 'denied', tostring(i - 1), num(math.max(0, left)), num(retry) }
+  end
+  remaining[i] = num(left - cost)
+end
+for i = 1, n do
+  local k, a = (i - 1) * 3, 3 + (i - 1) * 5
+  local ledger, total = KEYS[k + 1], KEYS[k + 2]
+  local cost, horizon = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  redis.call('ZADD', ledger, num(now + horizon), lease .. '#' .. (i - 1) .. ':' .. ARGV[a + 3])
+  redis.call('SET', total, num(tonumber(redis.call('GET', total) or '0') + cost), 'KEEPTTL')
+  for _, key in ipairs({ ledger, total }) do
+    if redis.call('PTTL', key) < horizon then redis.call('PEXPIRE', key, horizon) end
+  end
+end
+return { 'granted', unpack(remaining) }
+`;
+
+/** KEYS: per check ledger, total, spent. ARGV: now, lease, n, then per check kind, cost, actual or '', period end. */
+const RELEASE_SCRIPT = `${COMMON}
+for i = 1, n do
+  local k, a = (i - 1) * 3, 3 + (i - 1) * 4
+  local ledger, total, spent = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  local kind, cost, actual = ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3]
+  local member = lease .. '#' .. (i - 1) .. ':' .. ARGV[a + 2]
+  local t = tonumber(redis.call('GET', total) or '0')
+  if kind == 'window' then
+    if actual ~= '' then
+      local score = redis.call('ZSCORE', ledger, member)
+      if score then
+        redis.call('ZREM', ledger, member)
+        redis.call('ZADD', ledger, score, lease .. '#' .. (i - 1) .. ':' .. actual)
+        setTotal(ledger, total, t + tonumber(actual) - cost)
+      end
+    end
+  else
+    if redis.call('ZREM', ledger, member) == 1 then setTotal(ledger, total, t - cost) end
+    local periodEnd = tonumber(ARGV[a + 4])
+    if kind == 'budget' and now < periodEnd then
+      if spentOf(spent) == 0 then redis.call('DEL', spent) end
+      redis.call('HINCRBYFLOAT', spent, 'a', actual ~= '' and actual or ARGV[a + 2])
+      redis.call('HSET', spent, 'u', ARGV[a + 4])
+      redis.call('PEXPIRE', spent, math.ceil(periodEnd - now))
+    end
+  end
+end
+return 1
+`;
+
+interface ScriptCommands {
+  limitAcquire(numberOfKeys: number, ...keysThenArgs: string[]): Promise<string[]>;
+  limitRelease(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
+}
+
+export interface RedisLimitStoreOptions extends LimitStoreOptions {
+  connection: RedisConnection;
+  /** The feature's key prefix (`stateKeyPrefix('limits')`); replicas that share limits share it. */
+  keyPrefix: string;
+}
+
+export class RedisLimitStore implements LimitStore {
+  readonly description: string;
+  private readonly client: Redis & ScriptCommands;
+  private readonly leaseTtlMs: number;
+
+  constructor(private readonly options: RedisLimitStoreOptions) {
+    this.description = options.connection.description;
+    // The number of keys depends on the checks: given with each call.
+    options.connection.defineScript('limitAcquire', null, ACQUIRE_SCRIPT);
+    options.connection.defineScript('limitRelease', null, RELEASE_SCRIPT);
+    this.client = options.connection.client as Redis & ScriptCommands;
+    this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  }
+
+  ping(): Promise<void> {
+    return this.options.connection.ping();
+  }
+
+  async acquire(checks: readonly LimitCheck[], nowMs: number): Promise<AcquireResult> {
+    await this.options.connection.connected();
+    const lease: Lease = { id: randomBytes(9).toString('base64url'), checks: [...checks], released: false };
+    const args = checks.flatMap((check) => [
+      check.kind,
+      String(check.limit),
+      String(costOf(check)),
+      String(horizonMs(check, this.leaseTtlMs)),
+      String(check.kind === 'budget' ? check.periodEndMs : 0),
+    ]);
+    const reply = await this.call('limitAcquire', checks, [
+      String(nowMs),
+      lease.id,
+      String(checks.length),
+      ...args,
+    ]);
+    const [state, ...rest] = reply as string[];
+    if (state === 'granted') return { granted: true, lease, remaining: rest.map(Number) };
+    const index = Number(rest[0]);
+    return {
+      granted: false,
+      check: index,
+      limit: (checks[index] as LimitCheck).limit,
+      remaining: Number(rest[1]),
+      retryAfterSeconds: Math.max(1, Math.ceil(Number(rest[2]) / 1000)),
+    };
+  }
+
+  async release(lease: Lease, nowMs: number, actual: Settlement = {}): Promise<void> {
+    if (lease.released) return;
+    await this.options.connection.connected();
+    const args = lease.checks.flatMap((check, index) => [
+      check.kind,
+      String(costOf(check)),
+      actual[index] === undefined ? '' : String(actual[index]),
+      String(check.kind === 'budget' ? check.periodEndMs : 0),
+    ]);
+    await this.call('limitRelease', lease.checks, [
+      String(nowMs),
+      lease.id,
+      String(lease.checks.length),
+      ...args,
+    ]);
+    lease.released = true;
+  }
+
+  private call(
+    command: 'limitAcquire' | 'limitRelease',
+    checks: readonly LimitCheck[],
+    args: string[],
+  ): Promise<unknown> {
+    const prefix = this.options.keyPrefix;
+    const keys = checks.flatMap((check) => [
+      `${prefix}l:${check.key}`,
+      `${prefix}t:${check.key}`,
+      `${prefix}s:${check.key}`,
+    ]);
+    return this.client[command](keys.length, ...keys, ...args);
+  }
+}
+
+/** The limits feature's name in key prefixes, health and the degraded gauge. */
+export const LIMITS_FEATURE = 'limits';
+
+/**
+ * The limit store for this proxy: one instance's memory store with the memory state store; with Redis, the
+ * shared store, falling back to memory while Redis is down (limits then hold per replica; logged, and the
+ * state store's degraded gauge set for `limits`). A lease taken in Redis and released while it is down
+ * stays counted there until its lease TTL. Closed with the state store.
+ */
+export function createLimitStore(options: { store: StateStore } & LimitStoreOptions): LimitStore {
+  const { store } = options;
+  const leaseTtl = options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs };
+  const target = store.redisTarget(LIMITS_FEATURE);
+  if (target === null) return new MemoryLimitStore(leaseTtl);
+  const primary = new RedisLimitStore({ ...target, ...leaseTtl });
+  const fallback = new Fallback<LimitStore>({
+    primary,
+    ping: () => primary.ping(),
+    createMemory: () => new MemoryLimitStore(leaseTtl),
+    description: primary.description,
+    name: 'Limits store',
+    degradedNote: 'limits hold per replica meanwhile',
+    recoveredNote: 'limits are shared across replicas again',
+    log: store.log,
+    onDegradedChange: (degraded) => store.reportDegraded(LIMITS_FEATURE, degraded),
+  });
+  store.onClose(() => fallback.close());
+  return {
+    acquire: (checks, nowMs) => fallback.run((limits) => limits.acquire(checks, nowMs)),
+    release: (lease, nowMs, actual) => fallback.run((limits) => limits.release(lease, nowMs, actual)),
+  };
+}

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
+import { MemoryLimitStore, type AcquireResult, type LimitCheck, type LimitStore } from './limits.js';
+import { createLimitStore, RedisLimitStore } from './limits-redis.js';
+import { RedisConnection } from './redis-connection.js';
+import { openStateStore } from './store.js';
+
+const T0 = 1_700_000_000_000;
+const LEASE_TTL_MS = 600_000;
+
+let redis: RedisServer;
+const connections: RedisConnection[] = [];
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterEach(async () => {
+  await Promise.all(connections.splice(0).map((connection) => connection.close()));
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+/** `count` Redis limit stores on one server and one prefix, each on its own connection: replicas. */
+function redisReplicas(count: number): RedisLimitStore[] {
+  const keyPrefix = `t:${randomUUID()}:{limits}:`;
+  return Array.from({ length: count }, () => {
+    const connection = new RedisConnection({ url: redis.url });
+    connections.push(connection);
+    return new RedisLimitStore({ connection, keyPrefix, leaseTtlMs: LEASE_TTL_MS });
+  });
+}
+
+const KINDS: Array<{ name: string; create(): LimitStore }> = [
+  { name: 'memory', create: () => new MemoryLimitStore({ leaseTtlMs: LEASE_TTL_MS }) },
+  { name: 'Redis (real redis-server)', create: () => redisReplicas(1)[0] as LimitStore },
+];
+
+const rpm = (limit: number, key = 'alice:rpm'): LimitCheck => ({
+  kind: 'window',
+  key,
+  limit,
+  windowSeconds: 60,
+  cost: 1,
+});
+
+function granted(result: AcquireResult) {
+  if (!result.granted) throw new Error(`refused: ${JSON.stringify(result)}`);
+  return result;
+}
+
+describe.each(KINDS)('LimitStore contract: $name', (kind) => {
+  it('a request window grants `limit` in any window, then says when the oldest leaves it', async () => {
+    const store = kind.create();
+    const remaining = [];
+    for (let i = 0; i < 3; i++)
+      remaining.push(granted(await store.acquire([rpm(3)], T0 + i * 10_000)).remaining);
+    expect(remaining).toEqual([[2], [1], [0]]);
+    expect(await store.acquire([rpm(3)], T0 + 30_000)).toEqual({
+      granted: false,
+      check: 0,
+      limit: 3,
+      remaining: 0,
+      retryAfterSeconds: 30,
+    });
+    // The window slides: the first request leaves it at T0 + 60 s, the second 10 s later.
+    expect(granted(await store.acquire([rpm(3)], T0 + 60_000)).remaining).toEqual([0]);
+    expect(await store.acquire([rpm(3)], T0 + 60_500)).toMatchObject({
+      granted: false,
+      retryAfterSeconds: 10,
+    });
+    expect(granted(await store.acquire([rpm(3)], T0 + 70_000)).remaining).toEqual([0]);
+  });
+
+  it('a token window takes the estimate, then the actual count when the request is settled', async () => {
+    const store = kind.create();
+    const tpm = (cost: number): LimitCheck => ({
+      kind: 'window',
+      key: 'alice:tpm',
+      limit: 100,
+      windowSeconds: 60,
+      cost,
+    });
+    const first = granted(await store.acquire([tpm(60)], T0));
+    expect(await store.acquire([tpm(60)], T0 + 1)).toMatchObject({
+      granted: false,
+      remaining: 40,
+      retryAfterSeconds: 60,
+    });
+    await store.release(first.lease, T0 + 2, { 0: 20 });
+    expect(granted(await store.acquire([tpm(60)], T0 + 3)).remaining).toEqual([20]);
+    // A cost larger than the whole limit can never be granted.
+    expect(await store.acquire([tpm(101)], T0 + 4)).toMatchObject({ granted: false, check: 0 });
+  });
+
+  it('concurrency slots are held until released, once, or until the lease TTL', async () => {
+    const store = kind.create();
+    const slot: LimitCheck = { kind: 'concurrency', key: 'alice:concurrent', limit: 2 };
+    const a = granted(await store.acquire([slot], T0));
+    const b = granted(await store.acquire([slot], T0));
+    expect(b.remaining).toEqual([0]);
+    expect(await store.acquire([slot], T0)).toEqual({
+      granted: false,
+      check: 0,
+      limit: 2,
+      remaining: 0,
+      retryAfterSeconds: 1,
+    });
+    await store.release(a.lease, T0 + 1);
+    await store.release(a.lease, T0 + 1); // a second release (end and abort both seen) frees nothing more
+    const c = granted(await store.acquire([slot], T0 + 2));
+    expect(c.remaining).toEqual([0]);
+    expect(await store.acquire([slot], T0 + 3)).toMatchObject({ granted: false });
+    // b and c are never released (a replica died): their slots free themselves after the lease TTL.
+    expect(granted(await store.acquire([slot], T0 + 2 + LEASE_TTL_MS)).remaining).toEqual([1]);
+  });
+
+  it('a budget reserves the largest cost, settles to the actual one, and forgets spend at the period end', async () => {
+    const store = kind.create();
+    const periodEndMs = T0 + 3_600_000;
+    const budget = (cost: number): LimitCheck => ({
+      kind: 'budget',
+      key: 'team-a:2023-11',
+      limit: 10,
+      cost,
+      periodEndMs,
+    });
+    const a = granted(await store.acquire([budget(4)], T0));
+    const b = granted(await store.acquire([budget(4)], T0));
+    expect(b.remaining).toEqual([2]);
+    expect(await store.acquire([budget(4)], T0 + 1000)).toEqual({
+      granted: false,
+      check: 0,
+      limit: 10,
+      remaining: 2,
+      retryAfterSeconds: 3599,
+    });
+    await store.release(a.lease, T0 + 2000, { 0: 1.25 }); // spent 1.25, b's 4 still reserved
+    expect(granted(await store.acquire([budget(4)], T0 + 3000)).remaining).toEqual([0.75]);
+    await store.release(b.lease, T0 + 4000); // no actual cost known: the reservation is spent
+    expect(await store.acquire([budget(4)], T0 + 5000)).toMatchObject({ granted: false, remaining: 0.75 });
+    expect(granted(await store.acquire([budget(4)], periodEndMs + LEASE_TTL_MS)).remaining).toEqual([6]);
+  });
+
+  it('takes all checks or none: a refusal by one leaves the others untouched', async () => {
+    const store = kind.create();
+    const slot: LimitCheck = { kind: 'concurrency', key: 'bob:concurrent', limit: 1 };
+    granted(await store.acquire([rpm(5, 'bob:rpm'), slot], T0));
+    expect(await store.acquire([rpm(5, 'bob:rpm'), slot], T0 + 1)).toMatchObject({
+      granted: false,
+      check: 1,
+    });
+    expect(await store.acquire([rpm(5, 'bob:rpm'), slot], T0 + 2)).toMatchObject({
+      granted: false,
+      check: 1,
+    });
+    // Only the granted request counted against the window: 4 left.
+    expect(granted(await store.acquire([rpm(5, 'bob:rpm')], T0 + 3)).remaining).toEqual([3]);
+  });
+});
+
+describe('RedisLimitStore across replicas', () => {
+  it('three replicas, 30 per minute, 45 concurrent acquisitions: exactly 30 granted', async () => {
+    const replicas = redisReplicas(3);
+    const results = await Promise.all(
+      Array.from({ length: 45 }, (_, i) =>
+        (replicas[i % 3] as RedisLimitStore).acquire([rpm(30, 'k:rpm')], T0 + i),
+      ),
+    );
+    expect(results.filter((r) => r.granted)).toHaveLength(30);
+    expect(results.filter((r) => !r.granted)).toHaveLength(15);
+    const remaining = results.flatMap((r) => (r.granted ? r.remaining : [])).sort((x, y) => x - y);
+    expect(remaining).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
+  it('three replicas share concurrency slots exactly, and a release on one frees a slot for all', async () => {
+    const replicas = redisReplicas(3);
+    const slot: LimitCheck = { kind: 'concurrency', key: 'k:concurrent', limit: 4 };
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (replicas[i % 3] as RedisLimitStore).acquire([slot], T0)),
+    );
+    const held = results.filter((r) => r.granted);
+    expect(held).toHaveLength(4);
+    await (replicas[2] as RedisLimitStore).release(granted(held[0] as AcquireResult).lease, T0 + 1);
+    expect(granted(await (replicas[1] as RedisLimitStore).acquire([slot], T0 + 2)).remaining).toEqual([0]);
+  });
+});
+
+describe('createLimitStore', () => {
+  const settings = (store: string) => ({
+    store,
+    bruteForceStore: store,
+    bruteForceInState: store !== 'memory',
+    bruteForceStoreIgnored: false,
+    secret: 'limits-test-secret-0123456789abcdefghij',
+  });
+  const log = { error: () => undefined, info: () => undefined, warn: () => undefined };
+
+  it('is one instance memory store with the memory state store', async () => {
+    const state = await openStateStore({ settings: settings('memory'), log });
+    expect(createLimitStore({ store: state })).toBeInstanceOf(MemoryLimitStore);
+    await state.close();
+  });
+
+  it('shares limits through Redis, and keeps deciding on memory (degraded) when Redis is killed', async () => {
+    const local = await startRedisServer();
+    const changes: Array<[string, boolean]> = [];
+    const state = await openStateStore({
+      settings: settings(local.url),
+      log,
+      onDegradedChange: (feature, degraded) => changes.push([feature, degraded]),
+    });
+    try {
+      const [a, b] = [createLimitStore({ store: state }), createLimitStore({ store: state })] as const;
+      granted(await a.acquire([rpm(2, 'c:rpm')], T0));
+      expect(granted(await b.acquire([rpm(2, 'c:rpm')], T0)).remaining).toEqual([0]);
+      expect(await a.acquire([rpm(2, 'c:rpm')], T0)).toMatchObject({ granted: false });
+      await local.stop();
+      expect(granted(await a.acquire([rpm(2, 'c:rpm')], T0)).remaining).toEqual([1]);
+      expect(changes).toEqual([['limits', true]]);
+      expect(state.health()).toMatchObject({ status: 'degraded', degraded: ['limits'] });
+    } finally {
+      await state.close();
+      await local.stop();
+    }
+  });
+});
