@@ -30,6 +30,8 @@ export class HttpBackend implements Backend {
   private readonly modelsUrl: string;
   /** Built once: every call sends the same credential headers. */
   private readonly headers: Record<string, string>;
+  /** The key's header alone ({} without a key): it is written last whatever else a call adds. */
+  private readonly credential: Record<string, string>;
 
   constructor(
     private readonly profile: HttpProfile,
@@ -50,20 +52,26 @@ export class HttpBackend implements Backend {
       this.chatUrl = (model, stream) => chat(base, model, stream);
     }
     this.modelsUrl = `${base}${profile.modelsPath}`;
+    this.credential = opts.apiKey ? { [profile.keyHeader]: `${profile.keyPrefix}${opts.apiKey}` } : {};
     this.headers = {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
       ...profile.fixedHeaders,
-      ...(opts.apiKey ? { [profile.keyHeader]: `${profile.keyPrefix}${opts.apiKey}` } : {}),
+      ...this.credential,
       ...opts.extraHeaders,
     };
+  }
+
+  headersFor(headers: BackendCall['headers']): Readonly<Record<string, string>> {
+    // The client's allowed headers may replace a default (Anthropic's API version), never the credential.
+    return headers === undefined ? this.headers : { ...this.headers, ...headers, ...this.credential };
   }
 
   chat(call: BackendCall): Promise<UpstreamResponse> {
     return this.upstream.send({
       url: this.chatUrl(call.model, call.stream),
       method: 'POST',
-      headers: this.headers,
+      headers: this.headersFor(call.headers),
       body:
         this.profile.modelInBody && call.body.model !== call.model
           ? JSON.stringify({ ...call.body, model: call.model })

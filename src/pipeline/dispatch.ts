@@ -61,6 +61,7 @@ export async function dispatch(
     rawBody: request.rawBody,
     signal,
     requestId: ex.id,
+    headers: request.headers,
     direct: route.stream && backend.protocol === from,
   });
   state.backendMs += performance.now() - sentAt;
