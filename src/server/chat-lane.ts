@@ -4,6 +4,8 @@ import secureJson from 'secure-json-parse';
 import { isRefusal, type AuthCheck, type AuthRefusal, type AuthSubject } from '../auth/gate.js';
 import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { ProxyError } from '../proxy-error.js';
+import type { CaptureRecorder } from '../capture/events.js';
+import { recordOwnAnswer } from '../pipeline/record.js';
 import type { AccessRecorder } from './access-log.js';
 import { renderRefusal } from './auth-answers.js';
 import type { LaneHeaders } from './cors.js';
@@ -12,7 +14,7 @@ import { continueIfAwaited } from './expect-continue.js';
 import { misdirected, type HostCheck } from './host-check.js';
 import { nestedTooDeeply } from './json-depth.js';
 import { requestIdFor } from './request-id.js';
-import { writeJson, type Responder } from './respond.js';
+import { writeJson, type OwnAnswerTap, type Responder } from './respond.js';
 import type { ChatRoute } from './routes.js';
 import type { RequestState } from './state.js';
 
@@ -41,6 +43,8 @@ export interface ChatLaneOptions {
   /** False once the server stops accepting: Fastify then answers 503. */
   isOpen: () => boolean;
   log: { error(obj: object, msg: string): void };
+  /** The wire capture, null when off: then no answer costs any capture work. */
+  capture?: CaptureRecorder | null;
 }
 
 /** Takes the request (and answers it) or returns false, leaving it untouched for Fastify. */
@@ -145,6 +149,7 @@ function parseJsonBody(text: string): unknown {
 
 export function createChatLane(options: ChatLaneOptions): ChatLane {
   const { auth, hostCheck, trustProxy, maxBodyBytes, recordAccess, isOpen, log, onRefusal } = options;
+  const capture = options.capture ?? null;
   const headersFor = options.headers;
   const match = compileMatcher(options.routes);
 
@@ -153,8 +158,29 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
     const id = requestIdFor(req);
     const ip = resolveClientAddress(req, trustProxy);
     const baseHeaders = headersFor(req.headers.origin);
-    const responder: Responder = { res, id, url, baseHeaders, state };
     let keyName: string | null = null;
+    // Only with the capture on: the proxy's own answers (errors, refusals) get their capture line.
+    const ownAnswer: OwnAnswerTap | undefined =
+      capture === null
+        ? undefined
+        : (status, body, metadata) =>
+            recordOwnAnswer(
+              capture,
+              {
+                id,
+                method: 'POST',
+                url,
+                ip,
+                userAgent: req.headers['user-agent'],
+                keyName,
+                backend: state.backend,
+                model: state.model,
+              },
+              status,
+              { payload: body },
+              metadata,
+            );
+    const responder: Responder = { res, id, url, baseHeaders, state, ownAnswer };
     res.once('close', () => {
       // A response that never finished was cut off (the client left, or the backend failed mid-stream).
       const status = res.writableFinished ? res.statusCode : 499;
@@ -180,6 +206,9 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         if (isRefusal(verdict)) {
           onRefusal?.(req, res, verdict);
           const answer = renderRefusal(verdict, url);
+          ownAnswer?.(answer.status, answer.body, {
+            refused: verdict.status === 401 ? verdict.kind : 'blocked',
+          });
           writeJson(responder, answer.status, answer.body, answer.headers);
           return;
         }
@@ -206,6 +235,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         headers: req.headers,
         ip,
         authKeyName: keyName,
+        ownAnswer,
         body,
         rawBody,
         rawBytes,
