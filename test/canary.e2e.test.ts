@@ -187,6 +187,13 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       .finalMessage();
     const ge = new GoogleGenAI({ apiKey: CANARY.proxy, httpOptions: { baseUrl: proxy.url } });
     await ge.models.generateContent({ model: 'anthropic:claude', contents: `gemini sdk ${CANARY.gemini}` });
+    // Token counts carry prompts too: passed through (scrubbed) and estimated locally.
+    await an.messages.countTokens({
+      model: 'anthropic:claude',
+      messages: [{ role: 'user', content: `count ${CANARY.anthropic} ${CANARY.proxy}` }],
+    });
+    await ge.models.countTokens({ model: 'gemini:gemini-2.0-flash', contents: `count ${CANARY.gemini}` });
+    await ge.models.countTokens({ model: 'openai:gpt-4o', contents: `estimate ${CANARY.openai}` });
     await recordingFetch(`${proxy.url}/internal/health`, { headers: { 'x-api-key': CANARY.proxy } });
     await recordingFetch(`${proxy.url}/metrics`, { headers: { 'x-api-key': CANARY.proxy } });
     await recordingFetch(`${proxy.url}/admin/auth/blocks`, { headers: { 'x-api-key': CANARY.proxy } });

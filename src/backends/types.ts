@@ -81,4 +81,9 @@ export interface Backend {
    */
   headersFor(headers: BackendCall['headers']): Readonly<Record<string, string>>;
   listModels(signal: CancelSignal): Promise<ModelInfo[]>;
+  /**
+   * Asks the provider to count a request's tokens (`call.body` in this backend's token-count format); absent
+   * when the backend has no such API: the proxy then estimates locally.
+   */
+  countTokens?(call: BackendCall): Promise<UpstreamResponse>;
 }

@@ -76,19 +76,25 @@ const SHUTTING_DOWN = new ProxyError(503, 'The proxy is shutting down; send the 
   code: 'service_unavailable',
 });
 
-/** Exact paths, plus prefixes from patterns that end in `*` (which Fastify matches only with a tail). */
+/**
+ * Exact paths, plus patterns with a `*`: a prefix (a trailing `*`, which Fastify matches only with a tail) or a
+ * prefix and a suffix with something between them. Patterns are tried in table order.
+ */
 function compileMatcher(routes: readonly ChatRoute[]): (path: string) => ChatRoute | undefined {
   const exact = new Map<string, ChatRoute>();
-  const prefixes: Array<[string, ChatRoute]> = [];
+  const patterns: Array<[prefix: string, suffix: string, route: ChatRoute]> = [];
   for (const route of routes) {
-    if (route.url.endsWith('*')) prefixes.push([route.url.slice(0, -1), route]);
+    const star = route.url.indexOf('*');
+    if (star >= 0) patterns.push([route.url.slice(0, star), route.url.slice(star + 1), route]);
     else exact.set(route.url, route);
   }
   return (path) => {
     const hit = exact.get(path);
     if (hit !== undefined) return hit;
-    for (const [prefix, route] of prefixes) {
-      if (path.length > prefix.length && path.startsWith(prefix)) return route;
+    for (const [prefix, suffix, route] of patterns) {
+      if (path.length > prefix.length + suffix.length && path.startsWith(prefix) && path.endsWith(suffix)) {
+        return route;
+      }
     }
     return undefined;
   };
