@@ -160,6 +160,12 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       headers: { authorization: `Bearer ${CANARY.wrongKey}` },
     });
     await recordingFetch(`${proxy.url}/v1/models?key=${CANARY.wrongKey}`);
+    // Refused on the chat lane, the wrong key in the query string: the refusal has its capture line.
+    await recordingFetch(`${proxy.url}/v1beta/models/gpt-4o:generateContent?key=${CANARY.wrongKey}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: CANARY.teamKey }] }] }),
+    });
     // A valid key in the query string (Gemini REST style).
     await recordingFetch(`${proxy.url}/v1beta/models/openai:gpt-4o:generateContent?key=${CANARY.proxy}`, {
       method: 'POST',
@@ -188,6 +194,13 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       .finalMessage();
     const ge = new GoogleGenAI({ apiKey: CANARY.proxy, httpOptions: { baseUrl: proxy.url } });
     await ge.models.generateContent({ model: 'anthropic:claude', contents: `gemini sdk ${CANARY.gemini}` });
+    // Token counts carry prompts too: passed through (scrubbed) and estimated locally.
+    await an.messages.countTokens({
+      model: 'anthropic:claude',
+      messages: [{ role: 'user', content: `count ${CANARY.anthropic} ${CANARY.proxy}` }],
+    });
+    await ge.models.countTokens({ model: 'gemini:gemini-2.0-flash', contents: `count ${CANARY.gemini}` });
+    await ge.models.countTokens({ model: 'openai:gpt-4o', contents: `estimate ${CANARY.openai}` });
     await recordingFetch(`${proxy.url}/internal/health`, { headers: { 'x-api-key': CANARY.proxy } });
     await recordingFetch(`${proxy.url}/metrics`, { headers: { 'x-api-key': CANARY.proxy } });
     await recordingFetch(`${proxy.url}/admin/auth/blocks`, { headers: { 'x-api-key': CANARY.proxy } });
@@ -247,6 +260,16 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     expect(capture).toContain('Bearer ****');
     expect(capture).toContain('sk-proj-****');
     expect(capture).toContain('(API_KEY_HAS_BEEN_REDACTED)');
+    // Calls to backends record the headers sent, each provider's key masked.
+    const sent = capture
+      .split('\n')
+      .filter((line) => line.includes('"direction":"outbound_request"'))
+      .map((line) => (JSON.parse(line) as { headers?: Record<string, string> }).headers ?? {});
+    expect(sent.some((h) => h.authorization === 'Bearer ****')).toBe(true);
+    expect(sent.some((h) => h['x-api-key'] === '****')).toBe(true);
+    expect(sent.some((h) => h['x-goog-api-key'] === '****')).toBe(true);
+    // Refusals have their answer's line too, with the key in the URL masked.
+    expect(capture).toMatch(/"direction":"outbound_response".*"status":401/);
     // The upstream's error body echoed the provider key: the client saw it scrubbed.
     expect(bodies.join('\n')).toMatch(/Incorrect API key provided: Bearer \*\*\*\*|sk-proj-\*\*\*\*/);
   });

@@ -28,8 +28,12 @@ export class HttpBackend implements Backend {
   /** The chat call's URL for a model and mode, from URLs computed once where the profile allows. */
   private readonly chatUrl: (model: string, stream: boolean) => string;
   private readonly modelsUrl: string;
+  /** Set when the provider has a token-count API (its profile's `countTokensUrl`). */
+  readonly countTokens?: (call: BackendCall) => Promise<UpstreamResponse>;
   /** Built once: every call sends the same credential headers. */
   private readonly headers: Record<string, string>;
+  /** The key's header alone ({} without a key): it is written last whatever else a call adds. */
+  private readonly credential: Record<string, string>;
 
   constructor(
     private readonly profile: HttpProfile,
@@ -50,20 +54,39 @@ export class HttpBackend implements Backend {
       this.chatUrl = (model, stream) => chat(base, model, stream);
     }
     this.modelsUrl = `${base}${profile.modelsPath}`;
+    const countUrl = profile.countTokensUrl;
+    if (countUrl !== null) {
+      this.countTokens = (call) =>
+        this.upstream.send({
+          url: countUrl(base, call.model),
+          method: 'POST',
+          headers: this.headersFor(call.headers),
+          body: this.bodyOf(call),
+          signal: call.signal,
+          whole: true,
+          backendName: this.name,
+        });
+    }
+    this.credential = opts.apiKey ? { [profile.keyHeader]: `${profile.keyPrefix}${opts.apiKey}` } : {};
     this.headers = {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
       ...profile.fixedHeaders,
-      ...(opts.apiKey ? { [profile.keyHeader]: `${profile.keyPrefix}${opts.apiKey}` } : {}),
+      ...this.credential,
       ...opts.extraHeaders,
     };
+  }
+
+  headersFor(headers: BackendCall['headers']): Readonly<Record<string, string>> {
+    // The client's allowed headers may replace a default (Anthropic's API version), never the credential.
+    return headers === undefined ? this.headers : { ...this.headers, ...headers, ...this.credential };
   }
 
   chat(call: BackendCall): Promise<UpstreamResponse> {
     return this.upstream.send({
       url: this.chatUrl(call.model, call.stream),
       method: 'POST',
-      headers: this.headers,
+      headers: this.headersFor(call.headers),
       body:
         this.profile.modelInBody && call.body.model !== call.model
           ? JSON.stringify({ ...call.body, model: call.model })
@@ -73,6 +96,13 @@ export class HttpBackend implements Backend {
       direct: call.direct === true,
       backendName: this.name,
     });
+  }
+
+  /** A token count's body as sent: the client's bytes when unchanged, the provider's model name in it. */
+  private bodyOf(call: BackendCall): string | Buffer {
+    return this.profile.modelInBody && call.body.model !== call.model
+      ? JSON.stringify({ ...call.body, model: call.model })
+      : (call.rawBody ?? JSON.stringify(call.body));
   }
 
   async listModels(signal: CancelSignal): Promise<ModelInfo[]> {

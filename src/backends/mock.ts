@@ -45,6 +45,11 @@ export class MockBackend implements Backend {
   readonly credentialName = null;
   private counter = 0;
 
+  /** In-process: nothing goes on a wire but what the client sent that the pipeline allowed. */
+  headersFor(headers: BackendCall['headers']): Readonly<Record<string, string>> {
+    return headers ?? {};
+  }
+
   chat(call: BackendCall): Promise<UpstreamResponse> {
     const text = lastUserText(call.body);
     const id = `chatcmpl-mock-${++this.counter}`;

@@ -17,6 +17,8 @@ export interface HttpProfile {
   readonly chatUrl: string | ((base: string, model: string, stream: boolean) => string);
   /** The model list's path (and query) below the base URL. */
   readonly modelsPath: string;
+  /** Where the provider counts a request's tokens (README, Token counting); null when it has no such API. */
+  readonly countTokensUrl: ((base: string, model: string) => string) | null;
   /**
    * The body names the model, and the provider's own name must win over whatever the client wrote there (a
    * `backend:` prefix, say). Otherwise the body goes as given: the proxy has already put the model name in an
@@ -37,6 +39,7 @@ const openAICompatible: HttpProfile = {
   keyPrefix: 'Bearer ',
   chatUrl: '/chat/completions',
   modelsPath: '/models',
+  countTokensUrl: null,
   modelInBody: false,
   decodeModels(list, backendName) {
     const { data } = list as { data?: Array<{ id?: unknown; owned_by?: unknown }> };
@@ -54,6 +57,7 @@ const anthropic: HttpProfile = {
   keyPrefix: '',
   chatUrl: '/messages',
   modelsPath: '/models?limit=1000',
+  countTokensUrl: (base) => `${base}/messages/count_tokens`,
   modelInBody: true,
   decodeModels(list, backendName) {
     const { data } = list as { data?: Array<{ id?: unknown }> };
@@ -81,6 +85,8 @@ const gemini: HttpProfile = {
       stream ? ':streamGenerateContent?alt=sse' : ':generateContent'
     }`,
   modelsPath: '/v1beta/models?pageSize=1000',
+  countTokensUrl: (base, model) =>
+    `${base}/v1beta/models/${encodeURIComponent(bareGeminiModel(model))}:countTokens`,
   modelInBody: false,
   decodeModels(list, backendName) {
     const { models } = list as { models?: Array<{ name?: unknown }> };

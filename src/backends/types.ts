@@ -18,6 +18,11 @@ export interface BackendCall {
   signal: CancelSignal;
   requestId: string;
   /**
+   * Client headers to send beside the backend's own (same protocol only, chosen by the pipeline's
+   * allow-list): never a credential, so the backend's key header is never replaced.
+   */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /**
    * The caller takes a 2xx event stream whole with `take` (it passes the stream on as it is): the answer
    * is then read without a body stream.
    */
@@ -70,5 +75,15 @@ export interface Backend {
   readonly credentialName: string | null;
   /** Throws ProxyError (502 unreachable, 504 timeout) when no response head arrives. */
   chat(call: BackendCall): Promise<UpstreamResponse>;
+  /**
+   * The headers a call with these client `headers` sends, credentials included: for the wire capture,
+   * which redacts them (README, Wire capture). Never on the request path when the capture is off.
+   */
+  headersFor(headers: BackendCall['headers']): Readonly<Record<string, string>>;
   listModels(signal: CancelSignal): Promise<ModelInfo[]>;
+  /**
+   * Asks the provider to count a request's tokens (`call.body` in this backend's token-count format); absent
+   * when the backend has no such API: the proxy then estimates locally.
+   */
+  countTokens?(call: BackendCall): Promise<UpstreamResponse>;
 }

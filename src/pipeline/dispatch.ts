@@ -63,6 +63,7 @@ export async function dispatch(
     rawBody: request.rawBody,
     signal,
     requestId: ex.id,
+    headers: request.headers,
     direct: route.stream && backend.protocol === from && !inspected,
   });
   state.backendMs += performance.now() - sentAt;

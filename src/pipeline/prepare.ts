@@ -3,6 +3,7 @@ import { codecs } from '../protocols/registry.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import type { ChatExchange } from './exchange.js';
+import { forwardedHeaders } from './forward-headers.js';
 import type { RequestCapture } from './record.js';
 import type { ChatRoute } from './route.js';
 
@@ -12,6 +13,8 @@ export interface PreparedRequest {
   readonly body: Record<string, unknown>;
   /** The client's exact bytes (or text), when `body` is the client's body unchanged: sent as they came. */
   readonly rawBody: string | Buffer | undefined;
+  /** The client's headers the backend gets besides its own (same protocol only; see forward-headers.ts). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 }
 
 /** The body to send upstream: the client's own (same protocol), or translated through the canonical model. */
@@ -65,7 +68,9 @@ export function prepareRequest(
   const rawBody = outbound === clientBody ? received : undefined;
   // Fields left out with notice: named in `x-proxy-dropped` on the answer and in the capture.
   if (wire.dropped !== undefined && wire.dropped.length > 0) ex.state.dropped = wire.dropped;
+  const headers = forwardedHeaders(ex.headers, from, route.backend.protocol);
   capture?.record('outbound_request', {
+    headers: route.backend.headersFor(headers),
     payload: outbound,
     payloadJson: rawBody,
     metadata:
@@ -73,5 +78,5 @@ export function prepareRequest(
         ? { protocol: route.backend.protocol, stream: route.stream }
         : { protocol: route.backend.protocol, stream: route.stream, dropped: wire.dropped },
   });
-  return { body: outbound, rawBody };
+  return { body: outbound, rawBody, headers };
 }

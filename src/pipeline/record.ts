@@ -23,6 +23,51 @@ function failureCode(err: unknown): string {
   return (err as { code?: string } | null)?.code ?? 'stream_error';
 }
 
+/** Who asked, for an answer the proxy wrote itself: what the capture's shared fields are made of. */
+export interface OwnAnswerRequest {
+  readonly id: string;
+  readonly method: string;
+  readonly url: string;
+  readonly ip: string;
+  readonly userAgent: string | undefined;
+  /** The proxy key's name once authenticated (never the key); null before, or when auth is off. */
+  readonly keyName: string | null;
+  /** Backend and model, once the request was routed. */
+  readonly backend: string | null;
+  readonly model: string | null;
+}
+
+/**
+ * Records an answer the proxy wrote on its own — an error, a refusal, a 404 — as its `outbound_response`
+ * line (README, Wire capture). Only what the proxy sent is recorded, with the request's method and URL in
+ * the metadata (redacted as every event is): never the request's headers or body, which for a refused
+ * request may hold a wrong key or anything an unauthenticated client chose to send.
+ */
+export function recordOwnAnswer(
+  recorder: CaptureRecorder,
+  request: OwnAnswerRequest,
+  status: number,
+  answer: Pick<EventFields, 'payload' | 'payloadJson'>,
+  metadata?: Record<string, unknown>,
+): void {
+  const client =
+    request.userAgent === undefined
+      ? { address: request.ip }
+      : { address: request.ip, user_agent: request.userAgent };
+  recorder
+    .forRequest({
+      request_id: request.id,
+      client,
+      ...(request.backend === null ? {} : { backend: request.backend }),
+      ...(request.model === null ? {} : { model: request.model }),
+      ...(request.keyName === null ? {} : { key_name: { proxy: request.keyName } }),
+    })
+    .record('outbound_response', {
+      ...answer,
+      metadata: { status, method: request.method, url: request.url, ...metadata },
+    });
+}
+
 /** The capture of one chat request: the fields every event shares come from the exchange and the route. */
 export class RequestCapture {
   private readonly events: RequestRecorder;

@@ -36,6 +36,42 @@ import { requestIdFor } from './request-id.js';
 import { overheadHeader, SECURITY_HEADERS } from './respond.js';
 import { chatRoutePaths, createChatRoutes, registerRoutes, type RouteDeps } from './routes.js';
 import { registerRequestState } from './state.js';
+import type { CaptureRecorder } from '../capture/events.js';
+import { recordOwnAnswer } from '../pipeline/record.js';
+
+/** A JSON answer's text goes in as JSON, other text as a string; a stream (the docs' assets) as nothing. */
+function answerFields(payload: unknown, type: unknown): { payload?: unknown; payloadJson?: Uint8Array } {
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return {};
+  if (typeof type === 'string' && type.startsWith('application/json')) {
+    return { payloadJson: typeof payload === 'string' ? Buffer.from(payload) : payload };
+  }
+  return { payload: typeof payload === 'string' ? payload : payload.toString('utf8') };
+}
+
+/** An answer Fastify wrote, as its `outbound_response` capture line: text as it went, a stream unrecorded. */
+function recordFastifyAnswer(
+  capture: CaptureRecorder,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+): void {
+  const userAgent = request.headers['user-agent'];
+  recordOwnAnswer(
+    capture,
+    {
+      id: request.id,
+      method: request.method,
+      url: request.url,
+      ip: request.ip,
+      userAgent: typeof userAgent === 'string' ? userAgent : undefined,
+      keyName: request.authKeyName ?? null,
+      backend: request.proxyState?.backend ?? null,
+      model: request.proxyState?.model ?? null,
+    },
+    reply.statusCode,
+    answerFields(payload, reply.getHeader('content-type')),
+  );
+}
 
 export interface AppOptions {
   config: ProxyConfig;
@@ -215,6 +251,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (request.proxyState) reply.header('x-proxy-overhead-ms', overheadHeader(request.proxyState));
     done(null, payload);
   });
+  const capture = opts.routes.capture;
+  if (capture !== null) {
+    // Every answer Fastify gives (model lists, 404s, its errors and refusals) gets its capture line too.
+    app.addHook('onSend', (request, reply, payload, done) => {
+      recordFastifyAnswer(capture, request, reply, payload);
+      done(null, payload);
+    });
+  }
   const recordAccess = createAccessRecorder(opts.logger, opts.metrics, opts.writeInfoLine);
   app.addHook('onResponse', (request, reply, done) => {
     recordAccess(
@@ -299,6 +343,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     onRefusal: closeAfterRefusal,
     isOpen: () => app.server.listening,
     log: opts.logger,
+    capture: opts.routes.capture,
   });
   return app;
 }

@@ -4,6 +4,8 @@ import secureJson from 'secure-json-parse';
 import { isRefusal, type AuthCheck, type AuthRefusal, type AuthSubject } from '../auth/gate.js';
 import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { ProxyError } from '../proxy-error.js';
+import type { CaptureRecorder } from '../capture/events.js';
+import { recordOwnAnswer } from '../pipeline/record.js';
 import type { AccessRecorder } from './access-log.js';
 import { renderRefusal } from './auth-answers.js';
 import type { LaneHeaders } from './cors.js';
@@ -12,7 +14,7 @@ import { continueIfAwaited } from './expect-continue.js';
 import { misdirected, type HostCheck } from './host-check.js';
 import { nestedTooDeeply } from './json-depth.js';
 import { requestIdFor } from './request-id.js';
-import { writeJson, type Responder } from './respond.js';
+import { writeJson, type OwnAnswerTap, type Responder } from './respond.js';
 import type { ChatRoute } from './routes.js';
 import type { RequestState } from './state.js';
 
@@ -41,6 +43,8 @@ export interface ChatLaneOptions {
   /** False once the server stops accepting: Fastify then answers 503. */
   isOpen: () => boolean;
   log: { error(obj: object, msg: string): void };
+  /** The wire capture, null when off: then no answer costs any capture work. */
+  capture?: CaptureRecorder | null;
 }
 
 /** Takes the request (and answers it) or returns false, leaving it untouched for Fastify. */
@@ -72,19 +76,25 @@ const SHUTTING_DOWN = new ProxyError(503, 'The proxy is shutting down; send the 
   code: 'service_unavailable',
 });
 
-/** Exact paths, plus prefixes from patterns that end in `*` (which Fastify matches only with a tail). */
+/**
+ * Exact paths, plus patterns with a `*`: a prefix (a trailing `*`, which Fastify matches only with a tail) or a
+ * prefix and a suffix with something between them. Patterns are tried in table order.
+ */
 function compileMatcher(routes: readonly ChatRoute[]): (path: string) => ChatRoute | undefined {
   const exact = new Map<string, ChatRoute>();
-  const prefixes: Array<[string, ChatRoute]> = [];
+  const patterns: Array<[prefix: string, suffix: string, route: ChatRoute]> = [];
   for (const route of routes) {
-    if (route.url.endsWith('*')) prefixes.push([route.url.slice(0, -1), route]);
+    const star = route.url.indexOf('*');
+    if (star >= 0) patterns.push([route.url.slice(0, star), route.url.slice(star + 1), route]);
     else exact.set(route.url, route);
   }
   return (path) => {
     const hit = exact.get(path);
     if (hit !== undefined) return hit;
-    for (const [prefix, route] of prefixes) {
-      if (path.length > prefix.length && path.startsWith(prefix)) return route;
+    for (const [prefix, suffix, route] of patterns) {
+      if (path.length > prefix.length + suffix.length && path.startsWith(prefix) && path.endsWith(suffix)) {
+        return route;
+      }
     }
     return undefined;
   };
@@ -145,6 +155,7 @@ function parseJsonBody(text: string): unknown {
 
 export function createChatLane(options: ChatLaneOptions): ChatLane {
   const { auth, hostCheck, trustProxy, maxBodyBytes, recordAccess, isOpen, log, onRefusal } = options;
+  const capture = options.capture ?? null;
   const headersFor = options.headers;
   const match = compileMatcher(options.routes);
 
@@ -153,8 +164,29 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
     const id = requestIdFor(req);
     const ip = resolveClientAddress(req, trustProxy);
     const baseHeaders = headersFor(req.headers.origin);
-    const responder: Responder = { res, id, url, baseHeaders, state };
     let keyName: string | null = null;
+    // Only with the capture on: the proxy's own answers (errors, refusals) get their capture line.
+    const ownAnswer: OwnAnswerTap | undefined =
+      capture === null
+        ? undefined
+        : (status, body, metadata) =>
+            recordOwnAnswer(
+              capture,
+              {
+                id,
+                method: 'POST',
+                url,
+                ip,
+                userAgent: req.headers['user-agent'],
+                keyName,
+                backend: state.backend,
+                model: state.model,
+              },
+              status,
+              { payload: body },
+              metadata,
+            );
+    const responder: Responder = { res, id, url, baseHeaders, state, ownAnswer };
     res.once('close', () => {
       // A response that never finished was cut off (the client left, or the backend failed mid-stream).
       const status = res.writableFinished ? res.statusCode : 499;
@@ -180,6 +212,9 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         if (isRefusal(verdict)) {
           onRefusal?.(req, res, verdict);
           const answer = renderRefusal(verdict, url);
+          ownAnswer?.(answer.status, answer.body, {
+            refused: verdict.status === 401 ? verdict.kind : 'blocked',
+          });
           writeJson(responder, answer.status, answer.body, answer.headers);
           return;
         }
@@ -206,6 +241,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         headers: req.headers,
         ip,
         authKeyName: keyName,
+        ownAnswer,
         body,
         rawBody,
         rawBytes,

@@ -24,7 +24,15 @@ export interface Responder {
   /** Headers every answer carries: security headers and CORS (shared by all requests on the chat lane). */
   readonly baseHeaders: Readonly<OutgoingHttpHeaders>;
   readonly state: RequestState;
+  /**
+   * Told of each answer the proxy writes on its own — its errors and refusals — before it is written, for
+   * the wire capture's `outbound_response` line; undefined when the capture is off (no work at all).
+   */
+  readonly ownAnswer?: OwnAnswerTap | undefined;
 }
+
+/** See Responder.ownAnswer: the status and body of an answer the proxy wrote itself. */
+export type OwnAnswerTap = (status: number, body: unknown, metadata?: Record<string, unknown>) => void;
 
 /** Time spent in the proxy itself so far: everything but waiting on the backend. */
 export function overheadHeader(state: RequestState): string {
@@ -87,6 +95,7 @@ export function proxyErrorAnswer(
 
 export function writeProxyError(to: Responder, error: ProxyError): void {
   const answer = proxyErrorAnswer(to.url, error);
+  to.ownAnswer?.(error.status, answer.body, { code: error.code });
   writeJson(to, error.status, answer.body, answer.headers);
 }
 

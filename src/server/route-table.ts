@@ -23,13 +23,33 @@ export function protocolForPath(url: string): Protocol {
 /** One chat route per protocol (README, Endpoints). */
 export interface ChatRouteSpec {
   protocol: Protocol;
-  /** Fastify's pattern; a trailing `*` makes a prefix route. */
+  /**
+   * The path; a `*` matches the rest of it (a prefix route), or, with text after it, whatever comes between
+   * (`/v1beta/models/*:countTokens`). Earlier routes win: a narrower pattern goes before a wider one.
+   */
   url: string;
   summary: string;
   required: string[];
+  /** What the route does: a chat completion (the default), or counting a request's tokens. */
+  action?: 'count_tokens';
 }
 
 export const CHAT_ROUTES: readonly ChatRouteSpec[] = [
+  // Token counts carry prompts: the chat lane serves them as it serves chat (README, Token counting).
+  {
+    protocol: 'anthropic',
+    url: '/anthropic/v1/messages/count_tokens',
+    summary: 'Count the input tokens of a Messages request (Anthropic protocol): `{input_tokens}`',
+    required: ['model', 'messages'],
+    action: 'count_tokens',
+  },
+  {
+    protocol: 'gemini',
+    url: '/v1beta/models/*:countTokens',
+    summary: 'Gemini `{model}:countTokens`: `{totalTokens}`',
+    required: [],
+    action: 'count_tokens',
+  },
   {
     protocol: 'openai',
     url: '/v1/chat/completions',

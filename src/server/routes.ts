@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createChatPipeline, type ChatPipelineDeps } from '../pipeline/chat.js';
 import { abortOnClientGone } from '../pipeline/dispatch.js';
 import type { ChatExchange } from '../pipeline/exchange.js';
+import { createCountTokensPipeline } from '../pipeline/count-tokens.js';
 import { FRONT_ENDS } from '../pipeline/front-ends.js';
 import { listModels } from '../pipeline/models.js';
 import { CHAT_ROUTES, MODEL_ROUTES, type ChatRouteSpec } from './route-table.js';
@@ -37,11 +38,16 @@ export interface ChatRoute extends ChatRouteSpec {
   run: (ex: ChatExchange) => Promise<void>;
 }
 
+/** The pipeline of each route: chat, or a token count (for the protocols that have one). */
+function pipelineFor(route: ChatRouteSpec, deps: ChatPipelineDeps): ChatRoute['run'] {
+  if (route.action !== 'count_tokens') return createChatPipeline(FRONT_ENDS[route.protocol], deps);
+  const count = createCountTokensPipeline(route.protocol, deps);
+  if (count === null) throw new Error(`No token count for the ${route.protocol} protocol`);
+  return count;
+}
+
 export function createChatRoutes(deps: ChatPipelineDeps): ChatRoute[] {
-  return CHAT_ROUTES.map((route) => ({
-    ...route,
-    run: createChatPipeline(FRONT_ENDS[route.protocol], deps),
-  }));
+  return CHAT_ROUTES.map((route) => ({ ...route, run: pipelineFor(route, deps) }));
 }
 
 /** Lists the default backend's models in the client's protocol. */
@@ -62,7 +68,9 @@ const TAGS: Record<Protocol, string> = { openai: 'OpenAI', anthropic: 'Anthropic
 export function chatRoutePaths(): OpenAPIV3.PathsObject {
   const paths: OpenAPIV3.PathsObject = {};
   for (const route of CHAT_ROUTES) {
-    const url = route.url.endsWith('*') ? `${route.url.slice(0, -1)}{modelAction}` : route.url;
+    const url = route.url.endsWith('*')
+      ? `${route.url.slice(0, -1)}{modelAction}`
+      : route.url.replace('*', '{model}');
     paths[url] = {
       post: {
         tags: [TAGS[route.protocol]],
@@ -79,12 +87,23 @@ export function chatRoutePaths(): OpenAPIV3.PathsObject {
                 },
               ],
             }
-          : {}),
+          : url.includes('{model}')
+            ? {
+                parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
+              }
+            : {}),
         requestBody: {
           required: true,
           content: { 'application/json': { schema: chatBodyDoc(route.required) } },
         },
-        responses: { 200: { description: 'The answer, or server-sent events with `stream: true`' } },
+        responses: {
+          200: {
+            description:
+              route.action === 'count_tokens'
+                ? 'The input token count: passed through to a backend of the same protocol, else estimated'
+                : 'The answer, or server-sent events with `stream: true`',
+          },
+        },
       },
     };
   }

@@ -657,7 +657,7 @@ const DEFAULT_MODELS = {
 
 // --- routes ------------------------------------------------------------------------------------------------
 
-const GEMINI_CHAT = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
+const GEMINI_CHAT = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/;
 
 /** What a request is: a chat call or a model list of one protocol, or nothing known (404). */
 function route(req) {
@@ -672,9 +672,11 @@ function route(req) {
   if (path === '/v1/chat/completions') return { kind: 'chat', protocol: 'openai', url };
   if (path === '/v1/responses') return { kind: 'chat', protocol: 'responses', url };
   if (path === '/v1/messages') return { kind: 'chat', protocol: 'anthropic', url };
+  if (path === '/v1/messages/count_tokens') return { kind: 'count', protocol: 'anthropic', url };
   const gemini = GEMINI_CHAT.exec(path);
   if (gemini) {
-    return { kind: 'chat', protocol: 'gemini', url, model: decodeURIComponent(gemini[1]), method: gemini[2] };
+    const kind = gemini[2] === 'countTokens' ? 'count' : 'chat';
+    return { kind, protocol: 'gemini', url, model: decodeURIComponent(gemini[1]), method: gemini[2] };
   }
   return null;
 }
@@ -1025,6 +1027,13 @@ export async function startFakeProvider(options = {}) {
     const expected = keys[r.protocol === 'responses' ? 'openai' : r.protocol];
     if (expected !== undefined && KEY_OF[r.protocol](req.headers) !== expected) {
       json(res, 401, wire.error(401, 'invalid api key'));
+      return;
+    }
+    if (r.kind === 'count') {
+      // A count that cannot be mistaken for the proxy's estimate: 1000 + the characters of the turns' text.
+      const call = typeof body === 'object' && body !== null ? body : {};
+      const tokens = 1000 + textOf(READ[r.protocol].turns(call) ?? []).length;
+      json(res, 200, r.protocol === 'anthropic' ? { input_tokens: tokens } : { totalTokens: tokens });
       return;
     }
     if (r.kind === 'models') {
