@@ -2,6 +2,7 @@ import type { CancelSignal } from './cancel.js';
 import type { UpstreamHttp } from './http.js';
 import type { HttpProfile } from './profiles.js';
 import type { ModelInfo } from '../protocols/canonical.js';
+import type { Protocol } from '../protocols/types.js';
 import type { Backend, BackendCall, UpstreamResponse } from './types.js';
 
 export interface HttpBackendOptions {
@@ -30,6 +31,9 @@ export class HttpBackend implements Backend {
   private readonly modelsUrl: string;
   /** Built once: every call sends the same credential headers. */
   private readonly headers: Record<string, string>;
+  private readonly base: string;
+  /** This backend speaking other protocols natively (the Responses API beside chat completions). */
+  private readonly natives = new Map<Protocol, Backend>();
 
   constructor(
     private readonly profile: HttpProfile,
@@ -42,6 +46,7 @@ export class HttpBackend implements Backend {
     // A local server (Ollama, vLLM) may need no key: only a named key env var makes one required.
     this.missingCredential = opts.apiKey || !opts.apiKeyEnv ? null : opts.apiKeyEnv;
     const base = opts.baseUrl.replace(/\/+$/, '');
+    this.base = base;
     const chat = profile.chatUrl;
     if (typeof chat === 'string') {
       const url = `${base}${chat}`;
@@ -71,6 +76,27 @@ export class HttpBackend implements Backend {
       signal: call.signal,
       whole: !call.stream,
       direct: call.direct === true,
+      backendName: this.name,
+    });
+  }
+
+  /** Makes `view` (the same provider in another protocol) this backend's native door for that protocol. */
+  alsoSpeaks(view: Backend): this {
+    this.natives.set(view.protocol, view);
+    return this;
+  }
+
+  speaking(protocol: Protocol): Backend | undefined {
+    return protocol === this.protocol ? this : this.natives.get(protocol);
+  }
+
+  storedResponse(method: 'GET' | 'DELETE', id: string, signal: CancelSignal): Promise<UpstreamResponse> {
+    return this.upstream.send({
+      url: `${this.base}/responses/${encodeURIComponent(id)}`,
+      method,
+      headers: this.headers,
+      signal,
+      whole: true,
       backendName: this.name,
     });
   }

@@ -71,4 +71,14 @@ export interface Backend {
   /** Throws ProxyError (502 unreachable, 504 timeout) when no response head arrives. */
   chat(call: BackendCall): Promise<UpstreamResponse>;
   listModels(signal: CancelSignal): Promise<ModelInfo[]>;
+  /**
+   * The same backend speaking another protocol natively, when it does (the `openai` backend also speaks the
+   * Responses API): a request in that protocol then passes through instead of being translated.
+   */
+  speaking?(protocol: Protocol): Backend | undefined;
+  /**
+   * Responses API only: `GET` or `DELETE {base}/responses/{id}` of a response the backend stored, answered
+   * whole.
+   */
+  storedResponse?(method: 'GET' | 'DELETE', id: string, signal: CancelSignal): Promise<UpstreamResponse>;
 }

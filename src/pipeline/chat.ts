@@ -8,7 +8,9 @@ import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { relayAnswer } from './relay.js';
+import { beginResponsesTurn, type ResponsesTurn } from './responses.js';
 import { resolveRoute } from './route.js';
+import type { StoredResponses } from '../state/responses.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -21,6 +23,8 @@ export interface ChatPipelineDeps {
   capture: CaptureRecorder | null;
   /** Where failures that are the proxy's own fault are logged. */
   log: { error(obj: object, msg: string): void };
+  /** Stored Responses-API responses (`store`, `previous_response_id`); absent: nothing is stored. */
+  responses?: StoredResponses | null | undefined;
 }
 
 /**
@@ -34,9 +38,18 @@ export function createChatPipeline(
   deps: ChatPipelineDeps,
 ): (ex: ChatExchange) => Promise<void> {
   const from = frontEnd.protocol;
+  const responsesDeps = { store: deps.responses ?? null, log: deps.log };
   return async function runChat(ex) {
     try {
-      const route = resolveRoute(frontEnd, ex, deps.registry);
+      let route = resolveRoute(frontEnd, ex, deps.registry);
+      // The Responses API's state: the stored conversation, and how this answer is kept.
+      let turn: Pick<ResponsesTurn, 'codecs' | 'watch'> | undefined;
+      if (from === 'responses') {
+        const begun = await beginResponsesTurn(ex, route, responsesDeps);
+        ex = begun.ex;
+        route = begun.route;
+        turn = { codecs: begun.codecs, watch: begun.watch };
+      }
       const { backend } = route;
       const capture = deps.capture
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
@@ -44,7 +57,7 @@ export function createChatPipeline(
       const redactor = deps.redactor();
       const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture);
       const dispatched = await dispatch(ex, route, request, from);
-      await relayAnswer({ ex, route, dispatched, from, redactor, capture });
+      await relayAnswer({ ex, route, dispatched, from, redactor, capture, ...turn });
     } catch (err) {
       answerFailure(ex, err as Error, deps.log);
     }

@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { CancelSignal } from '../backends/cancel.js';
 import type { UpstreamResponse } from '../backends/types.js';
 import { ProxyError } from '../proxy-error.js';
+import type { ProtocolCodec } from '../protocols/codec.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
 import { translateStream } from '../protocols/translate.js';
@@ -52,16 +53,18 @@ function streamToClient(
   signal: CancelSignal,
   tap: StreamTap | undefined,
   guard: ErrorEventGuard,
+  watch: ((chunk: Uint8Array | string) => void) | undefined,
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
-  const watch = new FinishWatch(protocol);
+  const finish = new FinishWatch(protocol);
   const pass = (chunk: Uint8Array | string): boolean => {
     if (chunk.length === 0) return true;
     tap?.chunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     // A client that left is not written to; the abort that follows stops the backend.
     if (res.destroyed) return true;
-    watch.see(chunk);
+    finish.see(chunk);
+    if (watch !== undefined) watch(chunk);
     return res.write(chunk);
   };
   const control = upstream.take({
@@ -70,7 +73,7 @@ function streamToClient(
     },
     end() {
       pass(guard.end());
-      const owed = watch.missingEnd(backendName);
+      const owed = finish.missingEnd(backendName);
       tap?.end(owed);
       res.end(owed ?? undefined);
     },
@@ -148,6 +151,10 @@ export interface Relay {
   readonly from: Protocol;
   readonly redactor: Redactor;
   readonly capture: RequestCapture | null;
+  /** The client's codecs when they differ from the shared ones (a Responses request's own context). */
+  readonly codecs?: Record<Protocol, ProtocolCodec> | undefined;
+  /** Shown a passed-through answer's bytes as they go (the Responses API learns its id there). */
+  readonly watch?: ((chunk: Uint8Array | string) => void) | undefined;
 }
 
 /** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
@@ -174,22 +181,28 @@ async function relayError({ ex, route, dispatched, from, redactor, capture }: Re
  * async iterables (an embedded backend's stream, or translation), the backend's error events redacted
  * before anything reads them (capture, translator, client).
  */
-function relayStream({ ex, route, dispatched, from, redactor, capture }: Relay): void {
+function relayStream({ ex, route, dispatched, from, redactor, capture, watch, ...relay }: Relay): void {
   const { upstream, signal } = dispatched;
   const { backend } = route;
   ex.res.once('close', () => upstream.dispose());
   if (isTakeable(upstream)) {
     const tap = capture?.passThrough({ status: upstream.status });
-    streamToClient(ex, upstream, from, backend.name, signal, tap, new ErrorEventGuard(redactor));
+    streamToClient(ex, upstream, from, backend.name, signal, tap, new ErrorEventGuard(redactor), watch);
     return;
   }
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
   if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
   let out: AsyncIterable<Uint8Array | string> =
     backend.protocol === from
-      ? passThroughIterable(source, from, backend.name, signal)
+      ? passThroughIterable(source, from, backend.name, signal, watch)
       : guardTranslatedEvents(
-          translateStream(source, backend.protocol, from, { model: route.model, requestId: ex.id }),
+          translateStream(
+            source,
+            backend.protocol,
+            from,
+            { model: route.model, requestId: ex.id },
+            relay.codecs,
+          ),
           redactor,
         );
   if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
@@ -200,7 +213,7 @@ function relayStream({ ex, route, dispatched, from, redactor, capture }: Relay):
 
 /** A whole answer: passed on as the bytes it came in as (same protocol), or translated. */
 async function relayWhole(
-  { ex, route, dispatched, from, capture }: Relay,
+  { ex, route, dispatched, from, capture, watch, codecs: clientCodecs = codecs }: Relay,
   contentType: string,
 ): Promise<void> {
   const { upstream } = dispatched;
@@ -215,6 +228,7 @@ async function relayWhole(
   });
   if (backend.protocol === from) {
     if (!isJsonObject(bytes)) throw invalidAnswer(backend.name);
+    if (watch !== undefined) watch(bytes);
     capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
     writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
     return;
@@ -225,7 +239,7 @@ async function relayWhole(
   } catch {
     throw invalidAnswer(backend.name);
   }
-  const answer = codecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
+  const answer = clientCodecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
   capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
   writeJson(ex, upstream.status, answer);
 }

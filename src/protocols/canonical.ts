@@ -52,6 +52,20 @@ export interface ToolDefinition {
 export type ToolChoice =
   { type: 'auto' } | { type: 'none' } | { type: 'required' } | { type: 'tool'; name: string };
 
+/**
+ * Structured output: the answer must be JSON (`json_object`), or JSON matching a schema (`json_schema`).
+ * OpenAI chat `response_format`, Responses `text.format`.
+ */
+export type ResponseFormat =
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      name: string;
+      schema: Record<string, unknown>;
+      description?: string | undefined;
+      strict?: boolean | undefined;
+    };
+
 export interface ChatRequest {
   model: string;
   system?: string | undefined;
@@ -68,6 +82,8 @@ export interface ChatRequest {
   toolChoice?: ToolChoice | undefined;
   /** False when the client forbade parallel tool calls. */
   parallelToolCalls?: boolean | undefined;
+  /** Structured output; absent for plain text. */
+  responseFormat?: ResponseFormat | undefined;
   stream: boolean;
   /**
    * Field paths of the client's request left out with notice because their loss changes only cost, caching,

@@ -10,6 +10,7 @@ import { ProxyMetrics } from '../observability/metrics.js';
 import { loosePermissionWarnings, refuseSymlink, type PathToCheck } from '../observability/private-files.js';
 import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
+import { MemoryStoredResponses } from '../state/responses.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
@@ -132,6 +133,10 @@ export async function startProxy({
     routes: {
       redactor: () => secrets.current,
       scrubPrompts: config.auth.redact_api_keys_in_prompts,
+      responses: new MemoryStoredResponses({
+        maxStored: config.responses.max_stored,
+        ttlSeconds: config.responses.ttl_seconds,
+      }),
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: () => {
         const authState = auth.readiness();

@@ -97,6 +97,21 @@ const READ = {
     limit: (body) => body.max_tokens,
     stopSequences: (body) => body.stop_sequences ?? [],
   },
+  responses: {
+    // Input items: a string is one user message; function_call items and outputs have no role.
+    turns: (body) =>
+      typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : (body.input ?? []),
+    userText: (turn) => textOf(turn.content),
+    toolResult: (turn) =>
+      turn.type === 'function_call_output' || turn.type === 'custom_tool_call_output'
+        ? textOf(turn.output)
+        : null,
+    tools: (body) =>
+      (body.tools ?? []).map((t) => (t.type === 'function' || t.type === 'custom' ? t.name : null)),
+    toolChoice: (body) => (body.tool_choice === 'none' ? 'none' : (body.tool_choice?.name ?? null)),
+    limit: () => undefined,
+    stopSequences: () => [],
+  },
   gemini: {
     turns: (body) => body.contents,
     userText: (turn) => textOf(turn.parts),
@@ -130,7 +145,9 @@ function textOf(node) {
 function lastUserText(protocol, body) {
   const read = READ[protocol];
   const turns = read.turns(body) ?? [];
-  const last = [...turns].reverse().find((t) => t.role === 'user' || t.role === undefined);
+  const last = [...turns]
+    .reverse()
+    .find((t) => t.role === 'user' || (t.role === undefined && t.type === undefined));
   return last ? read.userText(last) : '';
 }
 
@@ -461,6 +478,121 @@ const WIRE = {
   },
 };
 
+/** The Responses API's answer: its output items, the whole Response, and the typed event stream. */
+const responseOf = (model, a, body, status, output) => ({
+  id: a.responseId,
+  object: 'response',
+  created_at: 1,
+  status,
+  error: null,
+  incomplete_details: null,
+  instructions: body.instructions ?? null,
+  model,
+  output,
+  parallel_tool_calls: true,
+  previous_response_id: body.previous_response_id ?? null,
+  store: body.store ?? true,
+  tool_choice: body.tool_choice ?? 'auto',
+  tools: body.tools ?? [],
+  usage:
+    status === 'completed'
+      ? {
+          input_tokens: a.inputTokens,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens: a.outputTokens,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: a.inputTokens + a.outputTokens,
+        }
+      : null,
+  // A field the proxy does not know: a same-protocol answer must keep it.
+  extra_field_from_upstream: 'kept',
+});
+const isCustomTool = (body, name) => (body.tools ?? []).some((t) => t.type === 'custom' && t.name === name);
+const responsesItem = (a, body) => {
+  if (!a.tool) {
+    return {
+      id: 'msg_fake_1',
+      type: 'message',
+      status: 'completed',
+      role: 'assistant',
+      content: [{ type: 'output_text', text: a.text, annotations: [] }],
+    };
+  }
+  // A freeform tool takes the user's text itself as its input.
+  return isCustomTool(body, a.tool.name)
+    ? {
+        id: 'ctc_fake_1',
+        type: 'custom_tool_call',
+        status: 'completed',
+        call_id: a.tool.id,
+        name: a.tool.name,
+        input: a.tool.input.query,
+      }
+    : {
+        id: 'fc_fake_1',
+        type: 'function_call',
+        status: 'completed',
+        call_id: a.tool.id,
+        name: a.tool.name,
+        arguments: JSON.stringify(a.tool.input),
+      };
+};
+WIRE.responses = {
+  error: WIRE.openai.error,
+  streamError: (message) =>
+    sse({ type: 'error', code: 'server_error', message, param: null, sequence_number: 99 }, 'error'),
+  contextLength: WIRE.openai.contextLength,
+  contentFilter: WIRE.openai.contentFilter,
+  whole: (model, a, body) => responseOf(model, a, body, 'completed', [responsesItem(a, body)]),
+  stream: (model, a, pieces, body) => {
+    let sequence = 0;
+    const event = (type, data) => sse({ type, sequence_number: sequence++, ...data }, type);
+    const item = responsesItem(a, body);
+    const at = { item_id: item.id, output_index: 0 };
+    const opening =
+      event('response.created', { response: responseOf(model, a, body, 'in_progress', []) }) +
+      event('response.in_progress', { response: responseOf(model, a, body, 'in_progress', []) });
+    const writes = [opening];
+    let closing;
+    if (item.type === 'message') {
+      const part = { type: 'output_text', text: '', annotations: [] };
+      writes.push(
+        event('response.output_item.added', {
+          output_index: 0,
+          item: { ...item, status: 'in_progress', content: [] },
+        }) + event('response.content_part.added', { ...at, content_index: 0, part }),
+        ...split(a.text, pieces).map((delta) =>
+          event('response.output_text.delta', { ...at, content_index: 0, delta, logprobs: [] }),
+        ),
+      );
+      closing =
+        event('response.output_text.done', { ...at, content_index: 0, text: a.text, logprobs: [] }) +
+        event('response.content_part.done', { ...at, content_index: 0, part: item.content[0] });
+    } else {
+      const custom = item.type === 'custom_tool_call';
+      const text = custom ? item.input : item.arguments;
+      const kind = custom ? 'custom_tool_call_input' : 'function_call_arguments';
+      writes.push(
+        event('response.output_item.added', {
+          output_index: 0,
+          item: { ...item, status: 'in_progress', ...(custom ? { input: '' } : { arguments: '' }) },
+        }),
+        ...split(text, pieces).map((delta) => event(`response.${kind}.delta`, { ...at, delta })),
+      );
+      closing = event(`response.${kind}.done`, {
+        ...at,
+        ...(custom ? { input: text } : { arguments: text }),
+      });
+    }
+    writes.push(
+      closing +
+        event('response.output_item.done', { output_index: 0, item }) +
+        event('response.completed', { response: WIRE.responses.whole(model, a, body) }),
+    );
+    return writes;
+  },
+};
+
 function openaiUsage(a) {
   return {
     prompt_tokens: a.inputTokens,
@@ -487,6 +619,7 @@ function reusedIndexStream(model) {
 /** Each protocol's key, read from the header its API uses. */
 const KEY_OF = {
   openai: (headers) => headers.authorization?.replace(/^Bearer /, ''),
+  responses: (headers) => headers.authorization?.replace(/^Bearer /, ''),
   anthropic: (headers) => headers['x-api-key'],
   gemini: (headers) => headers['x-goog-api-key'],
 };
@@ -532,8 +665,12 @@ function route(req) {
     return { kind: 'models', protocol: req.headers['anthropic-version'] ? 'anthropic' : 'openai', url };
   }
   if (req.method === 'GET' && path === '/v1beta/models') return { kind: 'models', protocol: 'gemini', url };
+  const stored = /^\/v1\/responses\/([^/]+)$/.exec(path);
+  if (stored && (req.method === 'GET' || req.method === 'DELETE'))
+    return { kind: 'stored', protocol: 'responses', url, id: decodeURIComponent(stored[1]) };
   if (req.method !== 'POST') return null;
   if (path === '/v1/chat/completions') return { kind: 'chat', protocol: 'openai', url };
+  if (path === '/v1/responses') return { kind: 'chat', protocol: 'responses', url };
   if (path === '/v1/messages') return { kind: 'chat', protocol: 'anthropic', url };
   const gemini = GEMINI_CHAT.exec(path);
   if (gemini) {
@@ -545,6 +682,10 @@ function route(req) {
 /** A request the protocol itself refuses, with its status and message; null when well-formed. */
 const REFUSALS = {
   openai: (body) => (Array.isArray(body.messages) ? null : [400, "'messages' is a required property"]),
+  responses: (body) =>
+    typeof body.input === 'string' || Array.isArray(body.input)
+      ? null
+      : [400, "Missing required parameter: 'input'."],
   anthropic: (body) =>
     Array.isArray(body.messages) && typeof body.max_tokens === 'number'
       ? null
@@ -671,6 +812,8 @@ export async function startFakeProvider(options = {}) {
   const sockets = new Set();
   const open = new Set();
   const requests = [];
+  /** Responses API: what `GET /v1/responses/{id}` finds (answers given with `store` not false). */
+  const storedResponses = new Map();
   let received = 0;
   let aborted = 0;
   let held = [];
@@ -779,12 +922,12 @@ export async function startFakeProvider(options = {}) {
     }
   };
 
-  const answerWhole = async (fault, protocol, model, answer, req, res) => {
+  const answerWhole = async (fault, protocol, model, answer, call, req, res) => {
     if (fault?.name === 'error-mid-stream') {
       json(res, 500, WIRE[protocol].error(500, 'upstream failed'));
       return;
     }
-    const body = JSON.stringify(WIRE[protocol].whole(model, answer));
+    const body = JSON.stringify(WIRE[protocol].whole(model, answer, call));
     if (fault?.name === 'reset-mid-stream' || fault?.name === 'stall-mid-stream') {
       res.writeHead(200, {
         'content-type': 'application/json',
@@ -882,9 +1025,19 @@ export async function startFakeProvider(options = {}) {
       json(res, 400, wire.error(400, 'API key must not be sent in the URL'));
       return;
     }
-    const expected = keys[r.protocol];
+    // The Responses API is OpenAI's: the OpenAI key, unless one is given for it.
+    const expected = keys[r.protocol] ?? (r.protocol === 'responses' ? keys.openai : undefined);
     if (expected !== undefined && KEY_OF[r.protocol](req.headers) !== expected) {
       json(res, 401, wire.error(401, 'invalid api key'));
+      return;
+    }
+    if (r.kind === 'stored') {
+      const response = storedResponses.get(r.id);
+      if (!response) json(res, 404, wire.error(404, `Response with id '${r.id}' not found.`));
+      else if (req.method === 'DELETE') {
+        storedResponses.delete(r.id);
+        json(res, 200, { id: r.id, object: 'response', deleted: true });
+      } else json(res, 200, response);
       return;
     }
     if (r.kind === 'models') {
@@ -913,9 +1066,11 @@ export async function startFakeProvider(options = {}) {
       json(res, refusal[0], wire.error(refusal[0], refusal[1]));
       return;
     }
-    const answer = answerFor(r.protocol, call);
+    const answer = { ...answerFor(r.protocol, call), responseId: `resp_fake_${received}` };
+    if (r.protocol === 'responses' && call.store !== false)
+      storedResponses.set(answer.responseId, WIRE.responses.whole(model, answer, call));
     if (stream) await answerStream(fault, r.protocol, model, answer, call, req, res);
-    else await answerWhole(fault, r.protocol, model, answer, req, res);
+    else await answerWhole(fault, r.protocol, model, answer, call, req, res);
   };
 
   const server = createServer(
@@ -954,7 +1109,7 @@ export async function startFakeProvider(options = {}) {
   return {
     url,
     port,
-    baseUrls: { openai: `${url}/v1`, anthropic: `${url}/v1`, gemini: url },
+    baseUrls: { openai: `${url}/v1`, anthropic: `${url}/v1`, gemini: url, responses: `${url}/v1` },
     requests,
     get received() {
       return received;

@@ -4,6 +4,7 @@ import type {
   ContentPart,
   Message,
   ModelInfo,
+  ResponseFormat,
   ResponsePart,
   StopReason,
   StreamEvent,
@@ -269,6 +270,21 @@ function encodeToolChoice(choice: ToolChoice): unknown {
   return choice.type === 'tool' ? { type: 'function', function: { name: choice.name } } : choice.type;
 }
 
+/** Structured output as chat completions' `response_format`. */
+function encodeResponseFormat(format: ResponseFormat): Json {
+  if (format.type === 'json_object') return { type: 'json_object' };
+  const { name, schema, description, strict } = format;
+  return {
+    type: 'json_schema',
+    json_schema: {
+      name,
+      schema,
+      ...(description !== undefined ? { description } : {}),
+      ...(strict !== undefined ? { strict } : {}),
+    },
+  };
+}
+
 function decodeUsage(value: unknown): Usage | undefined {
   if (!isRecord(value)) return undefined;
   return {
@@ -493,6 +509,7 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
         })),
         tool_choice: req.toolChoice && encodeToolChoice(req.toolChoice),
         parallel_tool_calls: req.parallelToolCalls,
+        response_format: req.responseFormat && encodeResponseFormat(req.responseFormat),
       };
       for (const [k, v] of Object.entries(optional)) if (v !== undefined) body[k] = v;
       if (req.stream) {
