@@ -1,8 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import type { Response as OpenAIResponse } from 'openai/resources/responses/responses';
+import type {
+  Response as OpenAIResponse,
+  ResponseCreateParamsNonStreaming,
+} from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
@@ -338,4 +341,40 @@ describe('chat clients reach a Responses-only backend by translation', () => {
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('echo: hello there');
   });
+});
+
+describe('Codex CLI requests (recorded: test/fixtures/responses/codex-exec.json)', () => {
+  const fixture = JSON.parse(
+    readFileSync(new URL('./fixtures/responses/codex-exec.json', import.meta.url), 'utf8'),
+  ) as { requests: Array<Record<string, unknown>> };
+  const [firstTurn, toolTurn] = fixture.requests as [Record<string, unknown>, Record<string, unknown>];
+
+  it.each(['chat:gpt-4o-mini', 'anthropic:claude-mock-1', 'gemini:gemini-mock-flash', 'openai:gpt-4o-mini'])(
+    '%s: a Codex turn and its tool turn stream to completion',
+    async (model) => {
+      const stream = client().responses.stream({ ...firstTurn, model } as Parameters<
+        OpenAI['responses']['stream']
+      >[0]);
+      const first = await stream.finalResponse();
+      expect(first.status).toBe('completed');
+      const call = first.output.find((item) => item.type === 'function_call');
+      expect(call?.type === 'function_call' && call.name).toBe('exec_command');
+      const { data, response } = await client()
+        .responses.create({ ...toolTurn, model, stream: false } as ResponseCreateParamsNonStreaming)
+        .withResponse();
+      expect(data.output_text).toMatch(/^Tool said: /);
+      const dropped = response.headers.get('x-proxy-dropped');
+      if (model.startsWith('openai:')) expect(dropped).toBeNull();
+      else {
+        expect(dropped?.split(', ').sort()).toEqual([
+          'client_metadata',
+          'include',
+          'prompt_cache_key',
+          'reasoning',
+          'tools[].namespace',
+          'tools[].web_search',
+        ]);
+      }
+    },
+  );
 });

@@ -756,28 +756,76 @@ function cannedHandler({ marker, streamChunks }) {
       data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'bench' }],
     }),
   );
+  // The Responses API's answer, whole and streamed: the same text, and as many text deltas.
+  const responseObject = (status, output) => ({
+    id: 'resp_bench0000000000000000000000',
+    object: 'response',
+    created_at: 1_730_000_000,
+    status,
+    error: null,
+    incomplete_details: null,
+    model: 'gpt-4o-mini-2024-07-18',
+    output,
+    usage: status === 'completed' ? { input_tokens: 42, output_tokens: 180, total_tokens: 222 } : null,
+  });
+  const message = {
+    id: 'msg_bench',
+    type: 'message',
+    status: 'completed',
+    role: 'assistant',
+    content: [{ type: 'output_text', text: answerText, annotations: [] }],
+  };
+  const response = Buffer.from(JSON.stringify(responseObject('completed', [message])));
+  const at = { item_id: 'msg_bench', output_index: 0, content_index: 0 };
+  const responseChunks = [
+    sse(
+      { type: 'response.created', sequence_number: 0, response: responseObject('in_progress', []) },
+      'response.created',
+    ),
+    ...Array.from({ length: streamChunks }, (_, i) =>
+      sse(
+        {
+          type: 'response.output_text.delta',
+          sequence_number: i + 1,
+          ...at,
+          delta: i === 0 ? `${marker} ` : `tok${i} `,
+        },
+        'response.output_text.delta',
+      ),
+    ),
+    sse(
+      {
+        type: 'response.completed',
+        sequence_number: streamChunks + 1,
+        response: responseObject('completed', [message]),
+      },
+      'response.completed',
+    ),
+  ].map((text) => Buffer.from(text));
+  const responseHeaders = { 'content-type': 'application/json', 'content-length': response.length };
   const jsonHeaders = { 'content-type': 'application/json', 'content-length': completion.length };
   const modelsHeaders = { 'content-type': 'application/json', 'content-length': models.length };
   const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 
-  const answerChat = (req, res) => {
+  const answerChat = (req, res, responses) => {
     const parts = [];
     req.on('data', (part) => parts.push(part));
     req.on('end', () => {
       const body = parts.length === 1 ? parts[0].toString('latin1') : Buffer.concat(parts).toString('latin1');
       if (!streaming.test(body)) {
-        res.writeHead(200, jsonHeaders);
-        res.end(completion);
+        res.writeHead(200, responses ? responseHeaders : jsonHeaders);
+        res.end(responses ? response : completion);
         return;
       }
       // One write per chunk, as a real server flushes each token: the proxy sees separate chunks.
       res.writeHead(200, sseHeaders);
-      for (const part of chunks) res.write(part);
+      for (const part of responses ? responseChunks : chunks) res.write(part);
       res.end();
     });
   };
   return (req, res) => {
-    if (req.method === 'POST' && req.url === '/v1/chat/completions') return answerChat(req, res);
+    if (req.method === 'POST' && req.url === '/v1/chat/completions') return answerChat(req, res, false);
+    if (req.method === 'POST' && req.url === '/v1/responses') return answerChat(req, res, true);
     if (req.method === 'GET' && req.url === '/v1/models') {
       res.writeHead(200, modelsHeaders);
       res.end(models);

@@ -52,8 +52,12 @@ import {
   type Json,
 } from '../shared.js';
 
-/** Hosted tools: run by OpenAI itself, so a translated backend cannot; dropped with notice. */
+/**
+ * Tools a translated backend cannot be given, dropped with notice: hosted tools (run by OpenAI itself), and
+ * Codex CLI's `namespace` groups (its sub-agent tools), whose calls have no form outside OpenAI's API.
+ */
 export const HOSTED_TOOLS: ReadonlySet<string> = new Set([
+  'namespace',
   'web_search',
   'web_search_preview',
   'web_search_preview_2025_03_11',
@@ -96,6 +100,8 @@ const HINT_FIELDS = [
   'top_logprobs',
   'max_tool_calls',
   'prompt',
+  // Codex CLI's session telemetry.
+  'client_metadata',
 ] as const;
 
 /** Hints whose other values change the answer: accepted only at their neutral value. */
