@@ -156,6 +156,11 @@ export function createBackendRegistry(
     if (name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name)) {
       throw new ConfigError(`backends.${name}: "${name}" is a built-in backend; choose another name`);
     }
+    if (cfg.responses && cfg.type !== 'openai') {
+      throw new ConfigError(
+        `backends.${name}.responses: only a 'type: openai' backend also serves the Responses API`,
+      );
+    }
     const options = customOptions(name, cfg, env);
     const backend = new HttpBackend(HTTP_PROFILES[cfg.type], options, upstream);
     // An OpenAI-compatible server that also serves the Responses API (README, "Responses API").
