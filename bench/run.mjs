@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { attackSummary, ATTACK_P99_RATIO_TARGET, runAttackScenario } from './lib/attack.mjs';
 import { DEFAULT_STREAM_CHUNKS, PROXY_KEY, UPSTREAM_KEY } from './lib/constants.mjs';
 import { fmt, verdict } from './lib/format.mjs';
-import { failuresOf, measure } from './lib/load.mjs';
+import { failuresOf, measure, RESPONSES_PATH, responsesRequestBody } from './lib/load.mjs';
 import {
   installCleanup,
   rssMb,
@@ -32,7 +32,7 @@ import {
   RSS_TARGET_MB,
 } from './lib/rss.mjs';
 import { median } from './lib/stats.mjs';
-import { verifyCompletion, verifyRejectsBadKeys, verifyStream } from './lib/verify.mjs';
+import { verifyCompletion, verifyRejectsBadKeys, verifyResponses, verifyStream } from './lib/verify.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 
@@ -67,6 +67,8 @@ const TARGETS = {
   addedLatencyVsPassthrough: 1.5,
   redactionMBps: 100,
   captureRatio: 0.7,
+  // The Responses API passed through, against chat completions passed through by the same build.
+  responsesRatio: 0.9,
 };
 
 const SCENARIOS = [
@@ -108,6 +110,18 @@ async function startTargets(workDir) {
       '2',
     ],
   });
+  // The Responses API: passed through to the mock's /v1/responses, and translated to chat completions
+  // (`openrouter:` names a chat-completions backend on the same mock). A process of its own, so that the
+  // project's access-log count stays the project's.
+  const responses = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-responses.log'),
+    extraEnv: { OPENROUTER_API_KEY: UPSTREAM_KEY, OPENROUTER_API_BASE_URL: `${mock.origin}/v1` },
+  });
+  const responsesRequest = (model) => ({
+    path: RESPONSES_PATH,
+    body: (stream) => responsesRequestBody({ stream, model }),
+  });
   // Other gateways, when asked for (BENCH_PEERS): measured like the others, but not judged.
   const peers = [];
   for (const peer of config.peers) {
@@ -115,7 +129,7 @@ async function startTargets(workDir) {
     peers.push(await startPeer(peer, { upstreamOrigin: mock.origin, logFile }));
   }
   return {
-    processes: { mock, passthrough, project, captured },
+    processes: { mock, passthrough, project, captured, responses },
     peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
@@ -123,6 +137,18 @@ async function startTargets(workDir) {
       { name: 'passthrough', origin: passthrough.origin, key: PROXY_KEY },
       { name: 'project', origin: project.origin, key: PROXY_KEY },
       { name: 'capture', origin: captured.origin, key: PROXY_KEY },
+      {
+        name: 'responses',
+        origin: responses.origin,
+        key: PROXY_KEY,
+        request: responsesRequest('gpt-4o-mini'),
+      },
+      {
+        name: 'resp-xlate',
+        origin: responses.origin,
+        key: PROXY_KEY,
+        request: responsesRequest('openrouter:gpt-4o-mini'),
+      },
       ...peers.map((p) => ({ ...p.target, peer: true })),
     ],
   };
@@ -130,6 +156,10 @@ async function startTargets(workDir) {
 
 async function verifyTargets(targets) {
   for (const target of targets) {
+    if (target.request) {
+      await verifyResponses(target);
+      continue;
+    }
     // A peer forwards the client's key to the provider: it has no proxy key of its own to refuse.
     if (target.name !== 'direct' && !target.peer) await verifyRejectsBadKeys(target);
     await verifyCompletion(target);
@@ -160,6 +190,7 @@ async function runOnce(target, scenario, durationS) {
     connections: scenario.connections,
     durationS,
     headers: target.headers,
+    request: target.request,
   });
   const problems = failuresOf(stats);
   if (problems.length > 0) {
@@ -314,6 +345,7 @@ function summarise({ table, memory, redactionMBps, attack }) {
   const nonstreamRatio = table[HIGH.id].project.reqPerSec / table[HIGH.id].passthrough.reqPerSec;
   const streamRatio = table[STREAM.id].project.reqPerSec / table[STREAM.id].passthrough.reqPerSec;
   const captureRatio = table[HIGH.id].capture.reqPerSec / table[HIGH.id].project.reqPerSec;
+  const responsesRatio = (id, name = 'responses') => table[id][name].reqPerSec / table[id].project.reqPerSec;
   const ok = {
     nonstream: nonstreamRatio >= TARGETS.throughputRatio,
     stream: streamRatio >= TARGETS.throughputRatio,
@@ -323,6 +355,8 @@ function summarise({ table, memory, redactionMBps, attack }) {
     growth: memory.growthOk,
     redaction: redactionMBps === null || redactionMBps >= TARGETS.redactionMBps,
     capture: captureRatio >= TARGETS.captureRatio,
+    responses: responsesRatio(HIGH.id) >= TARGETS.responsesRatio,
+    responsesStream: responsesRatio(STREAM.id) >= TARGETS.responsesRatio,
     attackP99: attack.p99Ok,
     attackRss: attack.rssOk,
   };
@@ -338,10 +372,14 @@ function summarise({ table, memory, redactionMBps, attack }) {
     `${attackSummary(attack)} ` +
     `redaction=${redactionMBps === null ? 'n/a' : `${redactionMBps.toFixed(0)}MB/s(${verdict(ok.redaction)})`} ` +
     `capture_on/off_${HIGH.id}=${fmt.ratio(captureRatio)}(${verdict(ok.capture)}) ` +
+    `responses/chat_passthrough_${HIGH.id}=${fmt.ratio(responsesRatio(HIGH.id))}(${verdict(ok.responses)}) ` +
+    `${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id))}(${verdict(ok.responsesStream)}) ` +
+    `responses_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id, 'resp-xlate'))} ` +
     `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
     `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
     `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
-    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x)`;
+    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, ` +
+    `responses >=${TARGETS.responsesRatio}x)`;
   return { line, allOk: Object.values(ok).every(Boolean) };
 }
 
@@ -399,6 +437,7 @@ async function main() {
   await Promise.all([
     stopChild(project.child),
     stopChild(processes.captured.child),
+    stopChild(processes.responses.child),
     stopChild(processes.passthrough.child),
     ...peerProcesses.map((p) => stopChild(p.child)),
   ]);

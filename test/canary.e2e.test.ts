@@ -192,6 +192,16 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
         messages: [{ role: 'user', content: `s ${CANARY.proxy}` }],
       })
       .finalMessage();
+    // The Responses API: passed through (openai), translated (anthropic), stored and read back.
+    const made = await oa.responses.create({ model: 'gpt-4o', input: secretPrompt });
+    expect(made.output_text).toContain('(API_KEY_HAS_BEEN_REDACTED)');
+    await oa.responses.retrieve(made.id);
+    const translated = await oa.responses
+      .stream({ model: 'anthropic:claude', input: `responses ${CANARY.anthropic} ${CANARY.teamKey}` })
+      .finalResponse();
+    await oa.responses.retrieve(translated.id);
+    await oa.responses.create({ model: 'fault-key-in-error', input: 'x' }).catch(() => undefined);
+    await oa.responses.create({ model: 'anthropic:fault-key-in-error', input: 'x' }).catch(() => undefined);
     const ge = new GoogleGenAI({ apiKey: CANARY.proxy, httpOptions: { baseUrl: proxy.url } });
     await ge.models.generateContent({ model: 'anthropic:claude', contents: `gemini sdk ${CANARY.gemini}` });
     // Token counts carry prompts too: passed through (scrubbed) and estimated locally.

@@ -23,16 +23,33 @@ export function chatRequestBody({ stream }) {
   });
 }
 
+export const RESPONSES_PATH = '/v1/responses';
+
+/** The same request for the Responses API (`store: false`: the benchmark measures the wire, not state). */
+export function responsesRequestBody({ stream, model = 'gpt-4o-mini' }) {
+  return JSON.stringify({
+    model,
+    stream,
+    store: false,
+    temperature: 0.2,
+    instructions: 'You are a helpful assistant. Answer briefly and precisely.',
+    input:
+      'Summarise the trade-offs between connection pooling and per-request connections for an HTTP ' +
+      'reverse proxy in two sentences.',
+  });
+}
+
 /**
- * The autocannon options shared by every run: chat completions with the target's key. `headers` adds to
+ * The autocannon options shared by every run: chat completions with the target's key (or the target's own
+ * `request`: path and body, the Responses API's rows). `headers` adds to
  * the defaults (the attack scenario's clients say who they are in X-Forwarded-For).
  */
-export function chatLoad({ origin, key, stream, connections, headers = {} }) {
+export function chatLoad({ origin, key, stream, connections, headers = {}, request }) {
   return {
-    url: `${origin}${CHAT_PATH}`,
+    url: `${origin}${request?.path ?? CHAT_PATH}`,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
-    body: chatRequestBody({ stream }),
+    body: request ? request.body(stream) : chatRequestBody({ stream }),
     connections,
     pipelining: 1,
     timeout: 10,
@@ -43,9 +60,12 @@ export function chatLoad({ origin, key, stream, connections, headers = {} }) {
  * One autocannon run against origin. Returns throughput, latency and error counts. Throws nothing on
  * error responses: the caller decides (the benchmark fails loudly on any).
  */
-export async function measure({ origin, key, stream, connections, durationS, headers }) {
+export async function measure({ origin, key, stream, connections, durationS, headers, request }) {
   const latencies = new LatencySamples();
-  const run = autocannon({ ...chatLoad({ origin, key, stream, connections, headers }), duration: durationS });
+  const run = autocannon({
+    ...chatLoad({ origin, key, stream, connections, headers, request }),
+    duration: durationS,
+  });
   run.on('response', (_client, statusCode, _bytes, ms) => {
     if (statusCode >= 200 && statusCode < 300) latencies.add(ms);
   });

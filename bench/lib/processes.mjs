@@ -148,6 +148,7 @@ export async function startProject({
   logFile,
   nodeArgs = [],
   extraArgs = [],
+  extraEnv = {},
   main = PROJECT_MAIN,
 }) {
   if (!existsFile(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
@@ -157,6 +158,7 @@ export async function startProject({
     LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
     OPENAI_API_KEY: UPSTREAM_KEY,
     OPENAI_API_BASE_URL: `${upstreamOrigin}/v1`,
+    ...extraEnv,
   });
   const logFd = openSync(logFile, 'w');
   const args = [

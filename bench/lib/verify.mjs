@@ -114,3 +114,19 @@ export async function verifyBruteForceBlocks(target, address, otherAddress) {
       '(is X-Forwarded-For believed from 127.0.0.1?)',
   );
 }
+
+/** A Responses-API target (`target.request`): 200 and the mock's text, whole and streamed to response.completed. */
+export async function verifyResponses(target) {
+  for (const stream of [false, true]) {
+    const res = await request(`${target.origin}${target.request.path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${target.key}` },
+      body: target.request.body(stream),
+    });
+    const text = await res.body.text();
+    expect(res.statusCode === 200, target.name, `status ${res.statusCode}: ${text.slice(0, 300)}`);
+    expect(text.includes(MOCK_ANSWER_MARKER), target.name, 'unexpected content');
+    if (stream) expect(text.includes('"type":"response.completed"'), target.name, 'stream did not complete');
+    else expect(JSON.parse(text).status === 'completed', target.name, 'response is not completed');
+  }
+}

@@ -31,6 +31,7 @@ const BODIES: Record<Protocol, (model: string, text: string, stream: boolean) =>
     ...(stream ? { stream: true } : {}),
   }),
   gemini: (_model, text) => ({ contents: [{ role: 'user', parts: [{ text }] }] }),
+  responses: (model, text, stream) => ({ model, input: text, ...(stream ? { stream: true } : {}) }),
 };
 
 /** The answer's text in a whole answer, and in one event of a stream, per protocol. */
@@ -54,6 +55,10 @@ const TEXT: Record<Protocol, { whole(body: Json): string; event(data: Json): str
         .map((p) => p.text ?? '')
         .join(''),
   },
+  responses: {
+    whole: (b) => (b as { output: Array<{ content: Array<{ text: string }> }> }).output[0]!.content[0]!.text,
+    event: (d) => (d.type === 'response.output_text.delta' ? String(d.delta) : ''),
+  },
 };
 
 /** The text of an SSE body, and whether it ended with its protocol's finish. */
@@ -69,6 +74,7 @@ function streamed(protocol: Protocol, sse: string): { text: string; finished: bo
     gemini:
       typeof (events.at(-1) as { candidates?: Array<{ finishReason?: string }> })?.candidates?.[0]
         ?.finishReason === 'string',
+    responses: events.at(-1)?.type === 'response.completed',
   }[protocol];
   return { text: events.map((e) => TEXT[protocol].event(e)).join(''), finished };
 }
@@ -99,6 +105,17 @@ const PROFILES: Profile[] = [
     keyEnv: 'OPENAI_API_KEY',
     keyHeader: ['authorization', 'Bearer sk-openai-test-789'],
     chatPath: () => '/v1/chat/completions',
+    modelsPath: '/v1/models',
+    models: [{ id: 'gpt-4o-mini', ownedBy: 'openai' }],
+    model: 'gpt-4o-mini',
+  },
+  {
+    name: 'openai (Responses API)',
+    protocol: 'responses',
+    key: 'sk-openai-test-789',
+    keyEnv: 'OPENAI_API_KEY',
+    keyHeader: ['authorization', 'Bearer sk-openai-test-789'],
+    chatPath: () => '/v1/responses',
     modelsPath: '/v1/models',
     models: [{ id: 'gpt-4o-mini', ownedBy: 'openai' }],
     model: 'gpt-4o-mini',
@@ -185,7 +202,9 @@ describe.each(PROFILES)('backend contract: $name', (profile) => {
     }) satisfies BackendCall;
 
   beforeAll(async () => {
-    provider = await startFakeProvider({ keys: { [profile.protocol]: profile.key } });
+    // The Responses API is served with OpenAI's key (and model list).
+    const keyed = profile.protocol === 'responses' ? 'openai' : profile.protocol;
+    provider = await startFakeProvider({ keys: { [keyed]: profile.key } });
   });
   afterAll(() => Promise.all([provider.close(), upstreamHttp.close(), impatientHttp.close()]));
 
@@ -241,6 +260,7 @@ describe.each(PROFILES)('backend contract: $name', (profile) => {
         openai: { error: { message: 'upstream says 429', type: 'requests', param: null, code: null } },
         anthropic: { type: 'error', error: { type: 'rate_limit_error', message: 'upstream says 429' } },
         gemini: { error: { code: 429, message: 'upstream says 429', status: 'RESOURCE_EXHAUSTED' } },
+        responses: { error: { message: 'upstream says 429', type: 'requests', param: null, code: null } },
       }[profile.protocol],
     );
   });

@@ -2,6 +2,7 @@ import type { CancelSignal } from './cancel.js';
 import type { UpstreamHttp } from './http.js';
 import type { HttpProfile } from './profiles.js';
 import type { ModelInfo } from '../protocols/canonical.js';
+import type { Protocol } from '../protocols/types.js';
 import type { Backend, BackendCall, UpstreamResponse } from './types.js';
 
 export interface HttpBackendOptions {
@@ -34,6 +35,9 @@ export class HttpBackend implements Backend {
   private readonly headers: Record<string, string>;
   /** The key's header alone ({} without a key): it is written last whatever else a call adds. */
   private readonly credential: Record<string, string>;
+  private readonly base: string;
+  /** This backend speaking other protocols natively (the Responses API beside chat completions). */
+  private readonly natives = new Map<Protocol, Backend>();
 
   constructor(
     private readonly profile: HttpProfile,
@@ -46,6 +50,7 @@ export class HttpBackend implements Backend {
     // A local server (Ollama, vLLM) may need no key: only a named key env var makes one required.
     this.missingCredential = opts.apiKey || !opts.apiKeyEnv ? null : opts.apiKeyEnv;
     const base = opts.baseUrl.replace(/\/+$/, '');
+    this.base = base;
     const chat = profile.chatUrl;
     if (typeof chat === 'string') {
       const url = `${base}${chat}`;
@@ -103,6 +108,27 @@ export class HttpBackend implements Backend {
     return this.profile.modelInBody && call.body.model !== call.model
       ? JSON.stringify({ ...call.body, model: call.model })
       : (call.rawBody ?? JSON.stringify(call.body));
+  }
+
+  /** Makes `view` (the same provider in another protocol) this backend's native door for that protocol. */
+  alsoSpeaks(view: Backend): this {
+    this.natives.set(view.protocol, view);
+    return this;
+  }
+
+  speaking(protocol: Protocol): Backend | undefined {
+    return protocol === this.protocol ? this : this.natives.get(protocol);
+  }
+
+  storedResponse(method: 'GET' | 'DELETE', id: string, signal: CancelSignal): Promise<UpstreamResponse> {
+    return this.upstream.send({
+      url: `${this.base}/responses/${encodeURIComponent(id)}`,
+      method,
+      headers: this.headers,
+      signal,
+      whole: true,
+      backendName: this.name,
+    });
   }
 
   async listModels(signal: CancelSignal): Promise<ModelInfo[]> {

@@ -49,6 +49,9 @@ const openAICompatible: HttpProfile = {
   },
 };
 
+/** OpenAI's Responses API (`POST {base}/responses`): the same server, key and model list as chat completions. */
+const responses: HttpProfile = { ...openAICompatible, protocol: 'responses', chatUrl: '/responses' };
+
 /** Anthropic's Messages API; base URL up to and including `/v1` (env ANTHROPIC_API_BASE_URL). */
 const anthropic: HttpProfile = {
   protocol: 'anthropic',
@@ -101,4 +104,5 @@ export const HTTP_PROFILES: Readonly<Record<Protocol, HttpProfile>> = {
   openai: openAICompatible,
   anthropic,
   gemini,
+  responses,
 };

@@ -14,6 +14,8 @@ interface BuiltinBackend {
   keyEnv: string;
   baseUrlEnv: string;
   defaultBaseUrl: string;
+  /** Also serves OpenAI's Responses API at `{base}/responses`: Responses requests pass through. */
+  responses?: boolean;
 }
 
 /** The backends every install knows, with the env vars that configure them (README, "Using it"). */
@@ -24,6 +26,7 @@ export const BUILTIN_BACKENDS: readonly BuiltinBackend[] = [
     keyEnv: 'OPENAI_API_KEY',
     baseUrlEnv: 'OPENAI_API_BASE_URL',
     defaultBaseUrl: 'https://api.openai.com/v1',
+    responses: true,
   },
   {
     name: 'openrouter',
@@ -137,18 +140,15 @@ export function createBackendRegistry(
 ): BackendRegistry {
   const backends: Backend[] = [];
   for (const builtin of BUILTIN_BACKENDS) {
-    backends.push(
-      new HttpBackend(
-        HTTP_PROFILES[builtin.type],
-        {
-          name: builtin.name,
-          baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
-          apiKey: env[builtin.keyEnv] || undefined,
-          apiKeyEnv: builtin.keyEnv,
-        },
-        upstream,
-      ),
-    );
+    const options: HttpBackendOptions = {
+      name: builtin.name,
+      baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
+      apiKey: env[builtin.keyEnv] || undefined,
+      apiKeyEnv: builtin.keyEnv,
+    };
+    const backend = new HttpBackend(HTTP_PROFILES[builtin.type], options, upstream);
+    if (builtin.responses) backend.alsoSpeaks(new HttpBackend(HTTP_PROFILES.responses, options, upstream));
+    backends.push(backend);
   }
   const { default_backend: defaultSpec, ...custom } = config.backends;
   for (const [name, cfg] of Object.entries(custom)) {
@@ -156,7 +156,17 @@ export function createBackendRegistry(
     if (name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name)) {
       throw new ConfigError(`backends.${name}: "${name}" is a built-in backend; choose another name`);
     }
-    backends.push(new HttpBackend(HTTP_PROFILES[cfg.type], customOptions(name, cfg, env), upstream));
+    if (cfg.responses && cfg.type !== 'openai') {
+      throw new ConfigError(
+        `backends.${name}.responses: only a 'type: openai' backend also serves the Responses API`,
+      );
+    }
+    const options = customOptions(name, cfg, env);
+    const backend = new HttpBackend(HTTP_PROFILES[cfg.type], options, upstream);
+    // An OpenAI-compatible server that also serves the Responses API (README, "Responses API").
+    if (cfg.responses && cfg.type === 'openai')
+      backend.alsoSpeaks(new HttpBackend(HTTP_PROFILES.responses, options, upstream));
+    backends.push(backend);
   }
   backends.push(new MockBackend());
   return new BackendRegistry(backends, defaultSpec);

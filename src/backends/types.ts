@@ -86,4 +86,14 @@ export interface Backend {
    * when the backend has no such API: the proxy then estimates locally.
    */
   countTokens?(call: BackendCall): Promise<UpstreamResponse>;
+  /**
+   * The same backend speaking another protocol natively, when it does (the `openai` backend also speaks the
+   * Responses API): a request in that protocol then passes through instead of being translated.
+   */
+  speaking?(protocol: Protocol): Backend | undefined;
+  /**
+   * Responses API only: `GET` or `DELETE {base}/responses/{id}` of a response the backend stored, answered
+   * whole.
+   */
+  storedResponse?(method: 'GET' | 'DELETE', id: string, signal: CancelSignal): Promise<UpstreamResponse>;
 }

@@ -328,7 +328,8 @@ const StateSchema = z
   })
   .strict();
 
-export const BACKEND_TYPES = ['openai', 'anthropic', 'gemini'] as const;
+/** `responses`: a server that speaks only OpenAI's Responses API (chat clients reach it by translation). */
+export const BACKEND_TYPES = ['openai', 'anthropic', 'gemini', 'responses'] as const;
 
 const CustomBackendSchema = z
   .object({
@@ -338,6 +339,8 @@ const CustomBackendSchema = z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
       .optional(),
+    /** `type: openai` only: the server also serves the Responses API (`{base_url}/responses`). */
+    responses: z.boolean().default(false),
   })
   .strict();
 export type CustomBackendConfig = z.infer<typeof CustomBackendSchema>;
@@ -527,9 +530,31 @@ const LoggingSchema = z
   })
   .strict();
 
+const ResponsesSchema = z
+  .object({
+    max_stored: setting(int(1).default(10_000), {
+      kind: 'int',
+      group: 'Server',
+      flag: '--responses-max-stored',
+      arg: 'N',
+      env: 'RESPONSES_MAX_STORED',
+      help: 'Responses API: most stored responses kept in memory (least recently used go first)',
+    }),
+    ttl_seconds: setting(seconds(1).default(3600), {
+      kind: 'number',
+      group: 'Server',
+      flag: '--responses-ttl',
+      arg: 'S',
+      env: 'RESPONSES_TTL',
+      help: 'Responses API: seconds a stored response is kept (for GET and previous_response_id)',
+    }),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     server: ServerSchema.prefault({}),
+    responses: ResponsesSchema.prefault({}),
     auth: AuthSchema.prefault({}),
     backends: BackendsSchema.prefault({}),
     logging: LoggingSchema.prefault({}),

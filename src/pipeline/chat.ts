@@ -10,10 +10,12 @@ import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
 import { loopStep } from './loop-step.js';
 import { relayAnswer } from './relay.js';
+import { beginResponsesTurn, type ResponsesTurn } from './responses.js';
 import { requireObjectBody, resolveRoute } from './route.js';
 import type { SessionStep } from './session.js';
-import { TOOL_CALL_GUARDS, type ToolJudge } from '../protocols/tool-call-guard.js';
+import { OFFERED_TOOLS, TOOL_CALL_GUARDS, type ToolJudge } from '../protocols/tool-call-guard.js';
 import type { ShellGuard } from '../sessions/shell-guard.js';
+import type { StoredResponses } from '../state/responses.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -39,6 +41,8 @@ export interface ChatPipelineDeps {
     warn?(obj: object, msg: string): void;
     debug?(obj: object, msg: string): void;
   };
+  /** Stored Responses-API responses (`store`, `previous_response_id`); absent: nothing is stored. */
+  responses?: StoredResponses | null | undefined;
 }
 
 /**
@@ -54,6 +58,7 @@ export function createChatPipeline(
 ): (ex: ChatExchange) => Promise<void> {
   const from = frontEnd.protocol;
   const { sessions, loopRepeats, shellGuard } = deps;
+  const responsesDeps = { store: deps.responses ?? null, log: deps.log };
   return async function runChat(ex) {
     try {
       if (loopRepeats > 0) {
@@ -79,7 +84,15 @@ export function createChatPipeline(
           ex = { ...ex, body: outcome.body, rawBody: undefined, rawBytes: undefined };
         model = outcome.model;
       }
-      const route = resolveRoute(frontEnd, ex, deps.registry, model);
+      let route = resolveRoute(frontEnd, ex, deps.registry, model);
+      // The Responses API's state: the stored conversation, and how this answer is kept.
+      let turn: Pick<ResponsesTurn, 'codecs' | 'watch'> | undefined;
+      if (from === 'responses') {
+        const begun = await beginResponsesTurn(ex, route, responsesDeps);
+        ex = begun.ex;
+        route = begun.route;
+        turn = { codecs: begun.codecs, watch: begun.watch };
+      }
       const { backend } = route;
       const capture = deps.capture
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
@@ -92,7 +105,9 @@ export function createChatPipeline(
         deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
       // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
       const judge: ToolJudge | undefined =
-        shellGuard !== null && shellGuard.watches(TOOL_CALL_GUARDS[from].toolNames(route.clientBody))
+        shellGuard !== null &&
+        TOOL_CALL_GUARDS[route.backend.protocol] !== undefined &&
+        shellGuard.watches(OFFERED_TOOLS[from](route.clientBody))
           ? (name, args) => {
               const verdict = shellGuard.judge(name, args);
               if (verdict !== undefined) {
@@ -105,7 +120,7 @@ export function createChatPipeline(
             }
           : undefined;
       const dispatched = await dispatch(ex, route, request, from, judge !== undefined);
-      await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge });
+      await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, ...turn });
     } catch (err) {
       answerFailure(ex, err as Error, deps.log);
     }

@@ -74,4 +74,5 @@ export const FRONT_ENDS: Record<Protocol, FrontEnd> = {
   openai: { protocol: 'openai', target: bodyTarget },
   anthropic: { protocol: 'anthropic', target: bodyTarget },
   gemini: { protocol: 'gemini', target: (_body, url) => geminiTarget(url) },
+  responses: { protocol: 'responses', target: bodyTarget },
 };

@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { CancelSignal } from '../backends/cancel.js';
 import type { UpstreamResponse } from '../backends/types.js';
 import { ProxyError } from '../proxy-error.js';
+import type { ProtocolCodec } from '../protocols/codec.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
 import { translateStream } from '../protocols/translate.js';
@@ -54,16 +55,18 @@ function streamToClient(
   signal: CancelSignal,
   tap: StreamTap | undefined,
   guard: ErrorEventGuard,
+  watch: ((chunk: Uint8Array | string) => void) | undefined,
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
-  const watch = new FinishWatch(protocol);
+  const finish = new FinishWatch(protocol);
   const pass = (chunk: Uint8Array | string): boolean => {
     if (chunk.length === 0) return true;
     tap?.chunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     // A client that left is not written to; the abort that follows stops the backend.
     if (res.destroyed) return true;
-    watch.see(chunk);
+    finish.see(chunk);
+    if (watch !== undefined) watch(chunk);
     return res.write(chunk);
   };
   const control = upstream.take({
@@ -72,7 +75,7 @@ function streamToClient(
     },
     end() {
       pass(guard.end());
-      const owed = watch.missingEnd(backendName);
+      const owed = finish.missingEnd(backendName);
       tap?.end(owed);
       res.end(owed ?? undefined);
     },
@@ -152,6 +155,10 @@ export interface Relay {
   readonly capture: RequestCapture | null;
   /** Judges the answer's tool calls (the dangerous-command guard), when the request offered a shell tool. */
   readonly judge?: ToolJudge | undefined;
+  /** The client's codecs when they differ from the shared ones (a Responses request's own context). */
+  readonly codecs?: Record<Protocol, ProtocolCodec> | undefined;
+  /** Shown a passed-through answer's bytes as they go (the Responses API learns its id there). */
+  readonly watch?: ((chunk: Uint8Array | string) => void) | undefined;
 }
 
 /** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
@@ -178,13 +185,23 @@ async function relayError({ ex, route, dispatched, from, redactor, capture }: Re
  * async iterables (an embedded backend's stream, or translation), the backend's error events redacted
  * before anything reads them (capture, translator, client).
  */
-function relayStream({ ex, route, dispatched, from, redactor, capture, judge }: Relay): void {
+function relayStream({
+  ex,
+  route,
+  dispatched,
+  from,
+  redactor,
+  capture,
+  watch,
+  judge,
+  ...relay
+}: Relay): void {
   const { upstream, signal } = dispatched;
   const { backend } = route;
   ex.res.once('close', () => upstream.dispose());
   if (isTakeable(upstream) && judge === undefined) {
     const tap = capture?.passThrough({ status: upstream.status });
-    streamToClient(ex, upstream, from, backend.name, signal, tap, new ErrorEventGuard(redactor));
+    streamToClient(ex, upstream, from, backend.name, signal, tap, new ErrorEventGuard(redactor), watch);
     return;
   }
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
@@ -192,9 +209,15 @@ function relayStream({ ex, route, dispatched, from, redactor, capture, judge }: 
   if (judge !== undefined) source = judgedToolCalls(source, backend.protocol, judge);
   let out: AsyncIterable<Uint8Array | string> =
     backend.protocol === from
-      ? passThroughIterable(source, from, backend.name, signal)
+      ? passThroughIterable(source, from, backend.name, signal, watch)
       : guardTranslatedEvents(
-          translateStream(source, backend.protocol, from, { model: route.model, requestId: ex.id }),
+          translateStream(
+            source,
+            backend.protocol,
+            from,
+            { model: route.model, requestId: ex.id },
+            relay.codecs,
+          ),
           redactor,
         );
   if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
@@ -212,7 +235,12 @@ async function* judgedToolCalls(
   protocol: Protocol,
   judge: ToolJudge,
 ): AsyncGenerator<Uint8Array> {
-  const filter = TOOL_CALL_GUARDS[protocol].createStreamFilter(judge);
+  const guard = TOOL_CALL_GUARDS[protocol];
+  if (guard === undefined) {
+    yield* source;
+    return;
+  }
+  const filter = guard.createStreamFilter(judge);
   const out = (messages: ReturnType<typeof filter.end>) => Buffer.from(messages.map(sseText).join(''));
   for await (const message of parseSse(source)) {
     const passed = filter.push(message);
@@ -230,9 +258,11 @@ function judgedWhole(bytes: Buffer, protocol: Protocol, judge: ToolJudge): Recor
   } catch {
     return null;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+  const guard = TOOL_CALL_GUARDS[protocol];
+  if (guard === undefined || typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return null;
   try {
-    return TOOL_CALL_GUARDS[protocol].rewriteWhole(parsed as Record<string, unknown>, judge) ?? null;
+    return guard.rewriteWhole(parsed as Record<string, unknown>, judge) ?? null;
   } catch (err) {
     if (err instanceof RefusedToolCall) throw new ProxyError(400, err.message, { code: 'dangerous_command' });
     throw err;
@@ -241,7 +271,7 @@ function judgedWhole(bytes: Buffer, protocol: Protocol, judge: ToolJudge): Recor
 
 /** A whole answer: passed on as the bytes it came in as (same protocol), or translated. */
 async function relayWhole(
-  { ex, route, dispatched, from, capture, judge }: Relay,
+  { ex, route, dispatched, from, capture, watch, judge, codecs: clientCodecs = codecs }: Relay,
   contentType: string,
 ): Promise<void> {
   const { upstream } = dispatched;
@@ -258,6 +288,7 @@ async function relayWhole(
   const bytes = judged === null ? received : Buffer.from(JSON.stringify(judged));
   if (backend.protocol === from) {
     if (!isJsonObject(bytes)) throw invalidAnswer(backend.name);
+    if (watch !== undefined) watch(bytes);
     capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
     writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
     return;
@@ -268,7 +299,7 @@ async function relayWhole(
   } catch {
     throw invalidAnswer(backend.name);
   }
-  const answer = codecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
+  const answer = clientCodecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
   capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
   writeJson(ex, upstream.status, answer);
 }

@@ -35,7 +35,10 @@ export function resolveRoute(
   const clientBody = requireObjectBody(ex.body);
   const target = frontEnd.target(clientBody, ex.url);
   const resolved = registry.resolve(sessionModel ?? target.model);
-  ex.state.backend = resolved.backend.name;
+  // A backend that speaks the client's protocol natively (the `openai` backend and the Responses API) gets
+  // the request as it is.
+  const backend = resolved.backend.speaking?.(frontEnd.protocol) ?? resolved.backend;
+  ex.state.backend = backend.name;
   ex.state.model = resolved.model;
-  return { clientBody, backend: resolved.backend, model: resolved.model, stream: target.stream };
+  return { clientBody, backend, model: resolved.model, stream: target.stream };
 }

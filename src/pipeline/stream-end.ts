@@ -33,9 +33,23 @@ const STREAM_FINISHED: Record<Protocol, RegExp> = {
   openai: /data: \[DONE\]|"finish_reason"\s*:\s*"|"error"\s*:/,
   anthropic: /message_stop|event: error/,
   gemini: /"finishReason"\s*:|"error"\s*:/,
+  responses: /"type"\s*:\s*"(?:response\.(?:completed|incomplete|failed)|error)"/,
 };
 
 const TAIL_CHARS = 512;
+
+/**
+ * Responses streams end in an event whose data is the whole response, often longer than the tail kept: the
+ * name of the last `event:` line seen is what tells (`STREAM_FINISHED` still reads servers that send none).
+ */
+const RESPONSES_FINAL_EVENTS = new Set([
+  'response.completed',
+  'response.incomplete',
+  'response.failed',
+  'error',
+]);
+// At a line's start: inside an event's JSON data a newline is always escaped.
+const EVENT_FIELD = '\nevent: ';
 
 /**
  * Watches the end of a pass-through stream for the protocol's finish marker. Per chunk it only keeps a
@@ -44,10 +58,29 @@ const TAIL_CHARS = 512;
 export class FinishWatch {
   private recent: Array<Uint8Array | string> = [];
   private recentLength = 0;
+  /** Responses only: the last event name seen, and a name cut by a chunk's end. */
+  private lastEvent = '';
+  private cutEvent: string | undefined;
 
   constructor(private readonly protocol: Protocol) {}
 
+  private seeEventName(chunk: Uint8Array | string): void {
+    const text =
+      typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let name: string;
+    const at = text.lastIndexOf(EVENT_FIELD);
+    // An event written on its own starts the chunk with its `event:` line.
+    const start = at >= 0 ? at + EVENT_FIELD.length : text.indexOf(EVENT_FIELD.slice(1)) === 0 ? 7 : -1;
+    if (start >= 0) name = text.slice(start, start + 40).toString();
+    else if (this.cutEvent !== undefined) name = this.cutEvent + text.slice(0, 40).toString();
+    else return;
+    const end = name.search(/\r?\n/);
+    this.cutEvent = end < 0 ? name : undefined;
+    if (end >= 0) this.lastEvent = name.slice(0, end);
+  }
+
   see(chunk: Uint8Array | string): void {
+    if (this.protocol === 'responses') this.seeEventName(chunk);
     this.recent.push(chunk);
     this.recentLength += chunk.length;
     while (this.recent.length > 1 && this.recentLength - this.recent[0]!.length >= TAIL_CHARS) {
@@ -63,7 +96,7 @@ export class FinishWatch {
       )
       .join('')
       .slice(-TAIL_CHARS);
-    if (STREAM_FINISHED[this.protocol].test(tail)) return null;
+    if (STREAM_FINISHED[this.protocol].test(tail) || RESPONSES_FINAL_EVENTS.has(this.lastEvent)) return null;
     return codecs[this.protocol].encodeError({
       status: 502,
       message: `Backend '${backendName}' ended the stream before the answer was finished`,
@@ -82,11 +115,14 @@ export async function* passThroughIterable(
   protocol: Protocol,
   backendName: string,
   signal: CancelSignal,
+  /** Shown every chunk as it goes (see `Relay.watch`). */
+  seen?: (chunk: Uint8Array) => void,
 ): AsyncGenerator<Uint8Array | string> {
   const watch = new FinishWatch(protocol);
   try {
     for await (const chunk of source) {
       watch.see(chunk);
+      if (seen !== undefined) seen(chunk);
       yield chunk;
     }
   } catch (err) {

@@ -110,9 +110,10 @@ export interface ChatRequest {
   toolChoice?: ToolChoice | undefined;
   /** False when the client forbade parallel tool calls. */
   parallelToolCalls?: boolean | undefined;
+  /** Structured output; absent for plain text. */
+  responseFormat?: ResponseFormat | undefined;
   stream: boolean;
   reasoning?: ReasoningControl | undefined;
-  responseFormat?: ResponseFormat | undefined;
   /** Where the droppable settings came from in the client's request (see `SourcePaths`). */
   sourcePaths?: SourcePaths | undefined;
   /**

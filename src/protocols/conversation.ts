@@ -214,4 +214,69 @@ const gemini: WireConversation = {
   },
 };
 
-export const CONVERSATIONS: Readonly<Record<Protocol, WireConversation>> = { openai, anthropic, gemini };
+/**
+ * The Responses API: `input` as one string (the user's) or a list of items — messages (`role`, `content` a
+ * string or parts `input_text` / `output_text`), and `function_call` / `custom_tool_call` items with their
+ * `*_output` items, each its own turn.
+ */
+function responsesItems(body: Json): unknown[] | undefined {
+  if (typeof body.input === 'string') return [{ type: 'message', role: 'user', content: body.input }];
+  return Array.isArray(body.input) ? body.input : undefined;
+}
+
+const RESPONSES_TEXT_PARTS: ReadonlySet<unknown> = new Set(['input_text', 'output_text', 'text']);
+
+const responses: WireConversation = {
+  turns: responsesItems,
+  withTurns: (body, turns) => ({ ...body, input: turns }),
+  role(turn) {
+    if (!isJson(turn)) return 'other';
+    if (turn.type === 'function_call' || turn.type === 'custom_tool_call') return 'assistant';
+    if (turn.type !== undefined && turn.type !== 'message') return 'other';
+    return turn.role === 'user' ? 'user' : turn.role === 'assistant' ? 'assistant' : 'other';
+  },
+  texts(turn) {
+    if (!isJson(turn)) return [];
+    const { content } = turn;
+    if (typeof content === 'string') return [{ text: content, part: -1 }];
+    const texts: TurnText[] = [];
+    listOf(content).forEach((part, i) => {
+      if (isJson(part) && RESPONSES_TEXT_PARTS.has(part.type) && typeof part.text === 'string') {
+        texts.push({ text: part.text, part: i });
+      }
+    });
+    return texts;
+  },
+  withText(turn, at, text) {
+    const item = turn as Json;
+    if (at.part < 0) return { ...item, content: text };
+    const content = [...(item.content as unknown[])];
+    content[at.part] = { ...(content[at.part] as Json), text };
+    return { ...item, content };
+  },
+  toolCalls(turn) {
+    if (!isJson(turn) || typeof turn.name !== 'string') return [];
+    if (turn.type === 'function_call') return [{ name: turn.name, args: jsonText(turn.arguments) }];
+    if (turn.type === 'custom_tool_call') return [{ name: turn.name, args: jsonText(turn.input) }];
+    return [];
+  },
+  toolResults(turn) {
+    if (!isJson(turn)) return [];
+    return turn.type === 'function_call_output' || turn.type === 'custom_tool_call_output'
+      ? [jsonText(turn.output)]
+      : [];
+  },
+  withTemperature: (body, temperature) => ({ ...body, temperature }),
+  withReasoning(body, effort) {
+    const { reasoning, ...rest } = body;
+    if (effort === 'off') return rest;
+    return { ...rest, reasoning: { ...(isJson(reasoning) ? reasoning : {}), effort } };
+  },
+};
+
+export const CONVERSATIONS: Readonly<Record<Protocol, WireConversation>> = {
+  openai,
+  anthropic,
+  gemini,
+  responses,
+};

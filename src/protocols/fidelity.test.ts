@@ -197,9 +197,15 @@ describe('structured output across every pair', () => {
         responseSchema: { type: 'OBJECT', properties: { city: { type: 'STRING' } }, required: ['city'] },
       },
     },
+    responses: {
+      model: 'm',
+      input: 'hi',
+      text: { format: { type: 'json_schema', name: 'place', schema, strict: true } },
+    },
   };
   const sent: Record<Protocol, (wire: Record<string, unknown>) => unknown> = {
     openai: (w) => (w.response_format as { json_schema: { schema: unknown } }).json_schema.schema,
+    responses: (w) => (w.text as { format: { schema: unknown } }).format.schema,
     anthropic: (w) => {
       expect(w.tool_choice).toEqual({ type: 'tool', name: ANSWER_TOOL });
       return (w.tools as Array<{ name: string; input_schema: unknown }>).find((t) => t.name === ANSWER_TOOL)

@@ -119,6 +119,7 @@ const MODELS: Record<Protocol, { ok: string; midstream: string }> = {
   anthropic: { ok: 'claude-mock-1', midstream: 'fault-error-mid-stream' },
   gemini: { ok: 'gemini-mock-flash', midstream: 'fault-error-mid-stream' },
   openai: { ok: 'gpt-4o-mini', midstream: 'fault-reset-mid-stream' },
+  responses: { ok: 'gpt-4o-mini', midstream: 'fault-reset-mid-stream' },
 };
 const echo = (_b: Protocol, text: string): string => `echo: ${text}`;
 const QUESTION = 'Grüße 👋 aus Zürich';

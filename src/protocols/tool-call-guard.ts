@@ -332,7 +332,32 @@ const gemini: ToolCallGuard = {
   },
 };
 
-export const TOOL_CALL_GUARDS: Readonly<Record<Protocol, ToolCallGuard>> = { openai, anthropic, gemini };
+/**
+ * The guards by the backend's protocol. The Responses API has none yet: a Responses backend's answers (Codex
+ * passed through) are not looked at (README, "Agent guardrails").
+ */
+export const TOOL_CALL_GUARDS: Readonly<Partial<Record<Protocol, ToolCallGuard>>> = {
+  openai,
+  anthropic,
+  gemini,
+};
+
+/** The names of the tools a request offers, by the client's protocol (Responses: function, custom, local_shell). */
+export const OFFERED_TOOLS: Readonly<Record<Protocol, (body: Json) => string[]>> = {
+  openai: openai.toolNames,
+  anthropic: anthropic.toolNames,
+  gemini: gemini.toolNames,
+  responses: (body) =>
+    listOf(body.tools).flatMap((t) =>
+      !isJson(t)
+        ? []
+        : typeof t.name === 'string'
+          ? [t.name]
+          : t.type === 'local_shell'
+            ? ['local_shell']
+            : [],
+    ),
+};
 
 /** One SSE message as wire text. */
 export function sseText(msg: SseMessage): string {

@@ -4,7 +4,7 @@ import { translateStream } from './translate.js';
 import { ARGS, TEXT, TRANSCRIPTS, chunked, decodeSseText, reassemble } from './testing/fixtures.js';
 import type { Protocol } from './types.js';
 
-const PROTOCOLS: Protocol[] = ['openai', 'anthropic', 'gemini'];
+const PROTOCOLS: Protocol[] = ['openai', 'anthropic', 'gemini', 'responses'];
 const PAIRS = PROTOCOLS.flatMap((from) => PROTOCOLS.map((to) => [from, to] as const));
 const meta = { model: 'client-model', requestId: 'req_1' };
 
@@ -23,6 +23,7 @@ const READ_BACK_502: Record<Protocol, (code: string) => { status: number; code: 
   openai: (code) => ({ status: 502, code, param: null }),
   anthropic: () => ({ status: 500, code: 'internal_error' }),
   gemini: () => ({ status: 502, code: 'upstream_unreachable' }),
+  responses: (code) => ({ status: 502, code }),
 };
 const readBack502 = (to: Protocol, message: string, code: string) => ({
   type: 'error',
@@ -110,6 +111,10 @@ describe('translateStream', () => {
       'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n',
     ],
     ['gemini', 'data: {"error":{"code":503,"message":"Overloaded","status":"UNAVAILABLE"}}\n\n'],
+    [
+      'responses',
+      'event: error\ndata: {"type":"error","code":"server_error","message":"Overloaded","param":null,"sequence_number":9}\n\n',
+    ],
   ] as const)('passes a %s upstream error event on in every protocol', async (from, errorEvent) => {
     for (const to of PROTOCOLS) {
       const source = headOf(from) + errorEvent;

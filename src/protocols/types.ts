@@ -1,2 +1,5 @@
-/** The three wire protocols the proxy speaks, on either side. */
-export type Protocol = 'openai' | 'anthropic' | 'gemini';
+/**
+ * The wire protocols the proxy speaks, on either side: OpenAI chat completions (`openai`), OpenAI's
+ * Responses API (`responses`), Anthropic Messages and Gemini.
+ */
+export type Protocol = 'openai' | 'anthropic' | 'gemini' | 'responses';

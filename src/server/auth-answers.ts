@@ -30,6 +30,7 @@ const HEADER_HINTS: Record<Protocol, string> = {
   openai: 'Send it as "Authorization: Bearer <key>" (or in the x-api-key or x-goog-api-key header).',
   anthropic: 'Send it in the "x-api-key: <key>" header (or as "Authorization: Bearer <key>").',
   gemini: 'Send it in the "x-goog-api-key: <key>" header (or as "Authorization: Bearer <key>").',
+  responses: 'Send it as "Authorization: Bearer <key>" (or in the x-api-key or x-goog-api-key header).',
 };
 
 export const BLOCKED_MESSAGE = 'Too many failed authentication attempts. Please try again later.';

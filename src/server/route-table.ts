@@ -5,8 +5,9 @@ import type { Protocol } from '../protocols/types.js';
  * lane's routes, the model lists and the OpenAPI document read it here, and nowhere else.
  */
 
-/** The path prefix of each non-OpenAI front-end; every other path speaks OpenAI's protocol. */
+/** The path prefix of each front-end but OpenAI chat's; every other path speaks OpenAI's protocol. */
 const PROTOCOL_PREFIXES: ReadonlyArray<readonly [prefix: string, protocol: Protocol]> = [
+  ['/v1/responses', 'responses'],
   ['/anthropic', 'anthropic'],
   ['/v1beta', 'gemini'],
 ];
@@ -55,6 +56,12 @@ export const CHAT_ROUTES: readonly ChatRouteSpec[] = [
     url: '/v1/chat/completions',
     summary: 'Chat completion (OpenAI protocol); `stream: true` for server-sent events',
     required: ['model', 'messages'],
+  },
+  {
+    protocol: 'responses',
+    url: '/v1/responses',
+    summary: 'Create a response (OpenAI Responses API); `stream: true` for typed server-sent events',
+    required: ['model'],
   },
   {
     protocol: 'anthropic',

@@ -10,6 +10,7 @@ import type { ChatExchange } from '../pipeline/exchange.js';
 import { createCountTokensPipeline } from '../pipeline/count-tokens.js';
 import { FRONT_ENDS } from '../pipeline/front-ends.js';
 import { listModels } from '../pipeline/models.js';
+import { ownerOf, storedResponse } from '../pipeline/responses.js';
 import { CHAT_ROUTES, MODEL_ROUTES, type ChatRouteSpec } from './route-table.js';
 
 export interface RouteDeps extends ChatPipelineDeps {
@@ -59,7 +60,12 @@ function modelsHandler(protocol: Protocol, deps: RouteDeps) {
   };
 }
 
-const TAGS: Record<Protocol, string> = { openai: 'OpenAI', anthropic: 'Anthropic', gemini: 'Gemini' };
+const TAGS: Record<Protocol, string> = {
+  openai: 'OpenAI',
+  anthropic: 'Anthropic',
+  gemini: 'Gemini',
+  responses: 'OpenAI Responses',
+};
 
 /**
  * The chat routes as OpenAPI paths: the chat lane serves them (src/server/chat-lane.ts), not Fastify, so
@@ -117,6 +123,32 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       { schema: { tags: [TAGS[route.protocol]], summary: 'Models of the default backend' } },
       modelsHandler(route.protocol, deps),
     );
+  }
+
+  // The Responses API's stored responses: the chat lane serves POST /v1/responses.
+  for (const method of ['GET', 'DELETE'] as const) {
+    app.route<{ Params: { id: string } }>({
+      method,
+      url: '/v1/responses/:id',
+      schema: {
+        tags: [TAGS.responses],
+        summary:
+          method === 'GET'
+            ? 'A stored response (`store`), to the key that made it'
+            : 'Delete a stored response, for the key that made it',
+      },
+      handler: async (request, reply) => {
+        const answer = await storedResponse(method, request.params.id, ownerOf(request), {
+          store: deps.responses ?? null,
+          registry: deps.registry,
+          redactor: deps.redactor(),
+          signal: abortOnClientGone(reply.raw),
+        });
+        reply.code(answer.status);
+        if (answer.contentType) reply.type(answer.contentType);
+        return reply.send(answer.body);
+      },
+    });
   }
 
   app.get(

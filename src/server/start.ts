@@ -10,6 +10,7 @@ import { ProxyMetrics } from '../observability/metrics.js';
 import { loosePermissionWarnings, refuseSymlink, type PathToCheck } from '../observability/private-files.js';
 import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
+import { MemoryStoredResponses } from '../state/responses.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
@@ -174,6 +175,10 @@ export async function startProxy({
         : null,
       loopRepeats: config.loop_guard.enabled ? config.loop_guard.repeats : 0,
       shellGuard: config.guardrails.enabled ? shellGuardOf(config.guardrails) : null,
+      responses: new MemoryStoredResponses({
+        maxStored: config.responses.max_stored,
+        ttlSeconds: config.responses.ttl_seconds,
+      }),
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: () => {
         const authState = auth.readiness();

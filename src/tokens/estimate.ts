@@ -23,6 +23,8 @@ export const CALIBRATION: Readonly<Record<Protocol, FamilyCalibration>> = {
   openai: { factor: 1, base: 3, perMessage: 3, perImage: 765, withTools: 0 },
   anthropic: { factor: 1.15, base: 3, perMessage: 3, perImage: 1600, withTools: 346 },
   gemini: { factor: 1.12, base: 0, perMessage: 1, perImage: 258, withTools: 0 },
+  // The Responses API is OpenAI's: its models, its tokenizer.
+  responses: { factor: 1, base: 3, perMessage: 3, perImage: 765, withTools: 0 },
 };
 
 /**

@@ -6,7 +6,8 @@
  *
  * PAIRS is the set of (agent, backend) pairs that work today: the same protocol on both sides, and Claude
  * Code and Gemini CLI translated to other backends (test/conformance/ shows every recorded request on
- * every backend); Codex is a row once the Responses front-end exists.
+ * every backend); Codex through the Responses front-end, passed through to the openai backend (which
+ * speaks it) and translated to an Anthropic one.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { REGISTRY_SINK, runAgent, type AgentName } from '../../scripts/agents/index.mjs';
@@ -22,6 +23,8 @@ const PAIRS: Array<{ agent: AgentName; backend: Backend }> = [
   { agent: 'gemini', backend: 'gemini' },
   { agent: 'gemini', backend: 'openai' },
   { agent: 'opencode', backend: 'openai' },
+  { agent: 'codex', backend: 'openai' },
+  { agent: 'codex', backend: 'anthropic' },
 ];
 
 const KEY = 'agents-proxy-key-0123456789abcdef';
@@ -35,7 +38,18 @@ const PROVIDER_KEYS = {
 const PROXY_PREFIX: Record<string, string> = { claude: '/anthropic', gemini: '', opencode: '', codex: '' };
 
 /** Per backend protocol: where its chat calls arrive, and the text of the tool result a call ends with. */
-const BACKENDS: Record<Backend, { path: RegExp; toolResult: (body: unknown) => string | null }> = {
+const BACKENDS: Record<
+  Backend | 'responses',
+  { path: RegExp; toolResult: (body: unknown) => string | null }
+> = {
+  // The openai backend speaks the Responses API too: Codex's requests pass through to it.
+  responses: {
+    path: /^\/v1\/responses$/,
+    toolResult: (body) => {
+      const last = (body as { input: Array<Record<string, unknown>> }).input.at(-1);
+      return last?.type === 'function_call_output' ? textOf(last.output) : null;
+    },
+  },
   anthropic: {
     path: /^\/v1\/messages(\?|$)/,
     toolResult: (body) => {
@@ -109,10 +123,11 @@ describe.each(PAIRS)('$agent through the proxy to the $backend backend', ({ agen
     // The provider's answer to the second turn, shown by the agent.
     expect(result.stdout, report).toContain('Tool said: ');
 
-    const chats: RecordedRequest[] = provider.requests.filter((r) => BACKENDS[backend].path.test(r.url));
+    const side = agent === 'codex' && backend === 'openai' ? 'responses' : backend;
+    const chats: RecordedRequest[] = provider.requests.filter((r) => BACKENDS[side].path.test(r.url));
     // Everything that reached the provider went through the proxy to this backend's chat route.
     expect(provider.requests.filter((r) => !r.url.startsWith(REGISTRY_SINK))).toEqual(chats);
-    const results = chats.map((r) => BACKENDS[backend].toolResult(r.body));
+    const results = chats.map((r) => BACKENDS[side].toolResult(r.body));
     // The last call is the second turn: it carries the result of `echo hi`, and an earlier call had none.
     expect(results.at(-1), report).toMatch(ECHOED);
     expect(results.slice(0, -1)).toContain(null);

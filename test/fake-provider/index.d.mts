@@ -1,7 +1,7 @@
 /** Types of the fake LLM provider (index.mjs); README.md beside it documents the behaviour. */
 import type { IncomingHttpHeaders } from 'node:http';
 
-export type ProviderProtocol = 'openai' | 'anthropic' | 'gemini';
+export type ProviderProtocol = 'openai' | 'anthropic' | 'gemini' | 'responses';
 
 /** Faults without a parameter, each with a line saying what it does. */
 export declare const FAULTS: Readonly<Record<FaultName, string>>;

@@ -97,6 +97,21 @@ const READ = {
     limit: (body) => body.max_tokens,
     stopSequences: (body) => body.stop_sequences ?? [],
   },
+  responses: {
+    // Input items: a string is one user message; function_call items and outputs have no role.
+    turns: (body) =>
+      typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : (body.input ?? []),
+    userText: (turn) => textOf(turn.content),
+    toolResult: (turn) =>
+      turn.type === 'function_call_output' || turn.type === 'custom_tool_call_output'
+        ? textOf(turn.output)
+        : null,
+    tools: (body) =>
+      (body.tools ?? []).map((t) => (t.type === 'function' || t.type === 'custom' ? t.name : null)),
+    toolChoice: (body) => (body.tool_choice === 'none' ? 'none' : (body.tool_choice?.name ?? null)),
+    limit: () => undefined,
+    stopSequences: () => [],
+  },
   gemini: {
     turns: (body) => body.contents,
     userText: (turn) => textOf(turn.parts),
@@ -111,20 +126,6 @@ const READ = {
     },
     limit: (body) => body.generationConfig?.maxOutputTokens,
     stopSequences: (body) => body.generationConfig?.stopSequences ?? [],
-  },
-  // OpenAI's Responses API, as Codex speaks it: `input` is a string or a list of items.
-  responses: {
-    turns: (body) =>
-      typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : (body.input ?? []),
-    userText: (turn) => textOf(turn.content),
-    toolResult: (turn) =>
-      turn.type === 'function_call_output' || turn.type === 'custom_tool_call_output'
-        ? textOf(turn.output)
-        : null,
-    tools: (body) => (body.tools ?? []).map((t) => t.name),
-    toolChoice: (body) => (body.tool_choice === 'none' ? 'none' : (body.tool_choice?.name ?? null)),
-    limit: () => undefined,
-    stopSequences: () => [],
   },
 };
 
@@ -502,37 +503,24 @@ const WIRE = {
   },
 };
 
-/** One Responses SSE event: `event:` names the type, every event carries its `sequence_number`. */
-const responsesEvent = (seq, type, fields) => sse({ type, sequence_number: seq.next++, ...fields }, type);
-
-/** The Responses API's output items for an answer: a message with its text, or a function call. */
-function responsesOutput(a) {
-  if (a.tool) {
-    return [
-      {
-        id: 'fc_fake_1',
-        type: 'function_call',
-        status: 'completed',
-        call_id: a.tool.id,
-        name: a.tool.name,
-        arguments: JSON.stringify(a.tool.input),
-      },
-    ];
-  }
-  const part = { type: 'output_text', text: a.text, annotations: [] };
-  return [{ id: 'msg_fake_1', type: 'message', status: 'completed', role: 'assistant', content: [part] }];
-}
-
-function responsesObject(model, a, status) {
-  const done = status === 'completed';
-  return {
-    id: 'resp_fake_1',
-    object: 'response',
-    created_at: 1,
-    status,
-    model,
-    output: done ? responsesOutput(a) : [],
-    usage: done
+/** The Responses API's answer: its output items, the whole Response, and the typed event stream. */
+const responseOf = (model, a, body, status, output) => ({
+  id: a.responseId,
+  object: 'response',
+  created_at: 1,
+  status,
+  error: null,
+  incomplete_details: null,
+  instructions: body.instructions ?? null,
+  model,
+  output,
+  parallel_tool_calls: true,
+  previous_response_id: body.previous_response_id ?? null,
+  store: body.store ?? true,
+  tool_choice: body.tool_choice ?? 'auto',
+  tools: body.tools ?? [],
+  usage:
+    status === 'completed'
       ? {
           input_tokens: a.inputTokens,
           input_tokens_details: { cached_tokens: 0 },
@@ -541,56 +529,90 @@ function responsesObject(model, a, status) {
           total_tokens: a.inputTokens + a.outputTokens,
         }
       : null,
-  };
-}
-
+  // A field the proxy does not know: a same-protocol answer must keep it.
+  extra_field_from_upstream: 'kept',
+});
+const isCustomTool = (body, name) => (body.tools ?? []).some((t) => t.type === 'custom' && t.name === name);
+const responsesItem = (a, body) => {
+  if (!a.tool) {
+    return {
+      id: 'msg_fake_1',
+      type: 'message',
+      status: 'completed',
+      role: 'assistant',
+      content: [{ type: 'output_text', text: a.text, annotations: [] }],
+    };
+  }
+  // A freeform tool takes the user's text itself as its input.
+  return isCustomTool(body, a.tool.name)
+    ? {
+        id: 'ctc_fake_1',
+        type: 'custom_tool_call',
+        status: 'completed',
+        call_id: a.tool.id,
+        name: a.tool.name,
+        input: a.tool.input.query,
+      }
+    : {
+        id: 'fc_fake_1',
+        type: 'function_call',
+        status: 'completed',
+        call_id: a.tool.id,
+        name: a.tool.name,
+        arguments: JSON.stringify(a.tool.input),
+      };
+};
 WIRE.responses = {
   error: WIRE.openai.error,
   streamError: (message) =>
-    sse({ type: 'error', sequence_number: 0, code: 'server_error', message, param: null }, 'error'),
+    sse({ type: 'error', code: 'server_error', message, param: null, sequence_number: 99 }, 'error'),
   contextLength: WIRE.openai.contextLength,
   contentFilter: WIRE.openai.contentFilter,
-  whole: (model, a) => responsesObject(model, a, 'completed'),
-  stream: (model, a, pieces) => {
-    const seq = { next: 0 };
-    const [item] = responsesOutput(a);
+  whole: (model, a, body) => responseOf(model, a, body, 'completed', [responsesItem(a, body)]),
+  stream: (model, a, pieces, body) => {
+    let sequence = 0;
+    const event = (type, data) => sse({ type, sequence_number: sequence++, ...data }, type);
+    const item = responsesItem(a, body);
     const at = { item_id: item.id, output_index: 0 };
     const opening =
-      responsesEvent(seq, 'response.created', { response: responsesObject(model, a, 'in_progress') }) +
-      responsesEvent(seq, 'response.in_progress', { response: responsesObject(model, a, 'in_progress') });
+      event('response.created', { response: responseOf(model, a, body, 'in_progress', []) }) +
+      event('response.in_progress', { response: responseOf(model, a, body, 'in_progress', []) });
     const writes = [opening];
-    if (a.tool) {
-      const added = { ...item, status: 'in_progress', arguments: '' };
-      writes.push(
-        ...split(item.arguments, pieces).map(
-          (delta, i) =>
-            (i === 0
-              ? responsesEvent(seq, 'response.output_item.added', { output_index: 0, item: added })
-              : '') + responsesEvent(seq, 'response.function_call_arguments.delta', { ...at, delta }),
-        ),
-        responsesEvent(seq, 'response.function_call_arguments.done', { ...at, arguments: item.arguments }) +
-          responsesEvent(seq, 'response.output_item.done', { output_index: 0, item }),
-      );
-    } else {
+    let closing;
+    if (item.type === 'message') {
       const part = { type: 'output_text', text: '', annotations: [] };
-      const added = { ...item, status: 'in_progress', content: [] };
       writes.push(
-        responsesEvent(seq, 'response.output_item.added', { output_index: 0, item: added }) +
-          responsesEvent(seq, 'response.content_part.added', { ...at, content_index: 0, part }),
+        event('response.output_item.added', {
+          output_index: 0,
+          item: { ...item, status: 'in_progress', content: [] },
+        }) + event('response.content_part.added', { ...at, content_index: 0, part }),
         ...split(a.text, pieces).map((delta) =>
-          responsesEvent(seq, 'response.output_text.delta', { ...at, content_index: 0, delta }),
+          event('response.output_text.delta', { ...at, content_index: 0, delta, logprobs: [] }),
         ),
-        responsesEvent(seq, 'response.output_text.done', { ...at, content_index: 0, text: a.text }) +
-          responsesEvent(seq, 'response.content_part.done', {
-            ...at,
-            content_index: 0,
-            part: { ...part, text: a.text },
-          }) +
-          responsesEvent(seq, 'response.output_item.done', { output_index: 0, item }),
       );
+      closing =
+        event('response.output_text.done', { ...at, content_index: 0, text: a.text, logprobs: [] }) +
+        event('response.content_part.done', { ...at, content_index: 0, part: item.content[0] });
+    } else {
+      const custom = item.type === 'custom_tool_call';
+      const text = custom ? item.input : item.arguments;
+      const kind = custom ? 'custom_tool_call_input' : 'function_call_arguments';
+      writes.push(
+        event('response.output_item.added', {
+          output_index: 0,
+          item: { ...item, status: 'in_progress', ...(custom ? { input: '' } : { arguments: '' }) },
+        }),
+        ...split(text, pieces).map((delta) => event(`response.${kind}.delta`, { ...at, delta })),
+      );
+      closing = event(`response.${kind}.done`, {
+        ...at,
+        ...(custom ? { input: text } : { arguments: text }),
+      });
     }
     writes.push(
-      responsesEvent(seq, 'response.completed', { response: responsesObject(model, a, 'completed') }),
+      closing +
+        event('response.output_item.done', { output_index: 0, item }) +
+        event('response.completed', { response: WIRE.responses.whole(model, a, body) }),
     );
     return writes;
   },
@@ -668,6 +690,9 @@ function route(req) {
     return { kind: 'models', protocol: req.headers['anthropic-version'] ? 'anthropic' : 'openai', url };
   }
   if (req.method === 'GET' && path === '/v1beta/models') return { kind: 'models', protocol: 'gemini', url };
+  const stored = /^\/v1\/responses\/([^/]+)$/.exec(path);
+  if (stored && (req.method === 'GET' || req.method === 'DELETE'))
+    return { kind: 'stored', protocol: 'responses', url, id: decodeURIComponent(stored[1]) };
   if (req.method !== 'POST') return null;
   if (path === '/v1/chat/completions') return { kind: 'chat', protocol: 'openai', url };
   if (path === '/v1/responses') return { kind: 'chat', protocol: 'responses', url };
@@ -685,7 +710,9 @@ function route(req) {
 const REFUSALS = {
   openai: (body) => (Array.isArray(body.messages) ? null : [400, "'messages' is a required property"]),
   responses: (body) =>
-    typeof body.input === 'string' || Array.isArray(body.input) ? null : [400, "'input' is required"],
+    typeof body.input === 'string' || Array.isArray(body.input)
+      ? null
+      : [400, "Missing required parameter: 'input'."],
   anthropic: (body) =>
     Array.isArray(body.messages) && typeof body.max_tokens === 'number'
       ? null
@@ -756,28 +783,76 @@ function cannedHandler({ marker, streamChunks }) {
       data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'bench' }],
     }),
   );
+  // The Responses API's answer, whole and streamed: the same text, and as many text deltas.
+  const responseObject = (status, output) => ({
+    id: 'resp_bench0000000000000000000000',
+    object: 'response',
+    created_at: 1_730_000_000,
+    status,
+    error: null,
+    incomplete_details: null,
+    model: 'gpt-4o-mini-2024-07-18',
+    output,
+    usage: status === 'completed' ? { input_tokens: 42, output_tokens: 180, total_tokens: 222 } : null,
+  });
+  const message = {
+    id: 'msg_bench',
+    type: 'message',
+    status: 'completed',
+    role: 'assistant',
+    content: [{ type: 'output_text', text: answerText, annotations: [] }],
+  };
+  const response = Buffer.from(JSON.stringify(responseObject('completed', [message])));
+  const at = { item_id: 'msg_bench', output_index: 0, content_index: 0 };
+  const responseChunks = [
+    sse(
+      { type: 'response.created', sequence_number: 0, response: responseObject('in_progress', []) },
+      'response.created',
+    ),
+    ...Array.from({ length: streamChunks }, (_, i) =>
+      sse(
+        {
+          type: 'response.output_text.delta',
+          sequence_number: i + 1,
+          ...at,
+          delta: i === 0 ? `${marker} ` : `tok${i} `,
+        },
+        'response.output_text.delta',
+      ),
+    ),
+    sse(
+      {
+        type: 'response.completed',
+        sequence_number: streamChunks + 1,
+        response: responseObject('completed', [message]),
+      },
+      'response.completed',
+    ),
+  ].map((text) => Buffer.from(text));
+  const responseHeaders = { 'content-type': 'application/json', 'content-length': response.length };
   const jsonHeaders = { 'content-type': 'application/json', 'content-length': completion.length };
   const modelsHeaders = { 'content-type': 'application/json', 'content-length': models.length };
   const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 
-  const answerChat = (req, res) => {
+  const answerChat = (req, res, responses) => {
     const parts = [];
     req.on('data', (part) => parts.push(part));
     req.on('end', () => {
       const body = parts.length === 1 ? parts[0].toString('latin1') : Buffer.concat(parts).toString('latin1');
       if (!streaming.test(body)) {
-        res.writeHead(200, jsonHeaders);
-        res.end(completion);
+        res.writeHead(200, responses ? responseHeaders : jsonHeaders);
+        res.end(responses ? response : completion);
         return;
       }
       // One write per chunk, as a real server flushes each token: the proxy sees separate chunks.
       res.writeHead(200, sseHeaders);
-      for (const part of chunks) res.write(part);
+      for (const part of responses ? responseChunks : chunks) res.write(part);
       res.end();
     });
   };
   return (req, res) => {
-    if (req.method === 'POST' && req.url === '/v1/chat/completions') return answerChat(req, res);
+    if (req.method === 'POST' && req.url === '/v1/chat/completions') return answerChat(req, res, false);
+    if (req.method === 'POST' && req.url === '/v1/responses') return answerChat(req, res, true);
     if (req.method === 'GET' && req.url === '/v1/models') {
       res.writeHead(200, modelsHeaders);
       res.end(models);
@@ -812,6 +887,8 @@ export async function startFakeProvider(options = {}) {
   const sockets = new Set();
   const open = new Set();
   const requests = [];
+  /** Responses API: what `GET /v1/responses/{id}` finds (answers given with `store` not false). */
+  const storedResponses = new Map();
   let received = 0;
   let aborted = 0;
   let held = [];
@@ -920,12 +997,12 @@ export async function startFakeProvider(options = {}) {
     }
   };
 
-  const answerWhole = async (fault, protocol, model, answer, req, res) => {
+  const answerWhole = async (fault, protocol, model, answer, call, req, res) => {
     if (fault?.name === 'error-mid-stream') {
       json(res, 500, WIRE[protocol].error(500, 'upstream failed'));
       return;
     }
-    const body = JSON.stringify(WIRE[protocol].whole(model, answer));
+    const body = JSON.stringify(WIRE[protocol].whole(model, answer, call));
     if (fault?.name === 'reset-mid-stream' || fault?.name === 'stall-mid-stream') {
       res.writeHead(200, {
         'content-type': 'application/json',
@@ -1023,8 +1100,8 @@ export async function startFakeProvider(options = {}) {
       json(res, 400, wire.error(400, 'API key must not be sent in the URL'));
       return;
     }
-    // The Responses API is OpenAI's: the same key.
-    const expected = keys[r.protocol === 'responses' ? 'openai' : r.protocol];
+    // The Responses API is OpenAI's: the OpenAI key, unless one is given for it.
+    const expected = keys[r.protocol] ?? (r.protocol === 'responses' ? keys.openai : undefined);
     if (expected !== undefined && KEY_OF[r.protocol](req.headers) !== expected) {
       json(res, 401, wire.error(401, 'invalid api key'));
       return;
@@ -1034,6 +1111,15 @@ export async function startFakeProvider(options = {}) {
       const call = typeof body === 'object' && body !== null ? body : {};
       const tokens = 1000 + textOf(READ[r.protocol].turns(call) ?? []).length;
       json(res, 200, r.protocol === 'anthropic' ? { input_tokens: tokens } : { totalTokens: tokens });
+      return;
+    }
+    if (r.kind === 'stored') {
+      const response = storedResponses.get(r.id);
+      if (!response) json(res, 404, wire.error(404, `Response with id '${r.id}' not found.`));
+      else if (req.method === 'DELETE') {
+        storedResponses.delete(r.id);
+        json(res, 200, { id: r.id, object: 'response', deleted: true });
+      } else json(res, 200, response);
       return;
     }
     if (r.kind === 'models') {
@@ -1062,9 +1148,11 @@ export async function startFakeProvider(options = {}) {
       json(res, refusal[0], wire.error(refusal[0], refusal[1]));
       return;
     }
-    const answer = answerFor(r.protocol, call, model);
+    const answer = { ...answerFor(r.protocol, call, model), responseId: `resp_fake_${received}` };
+    if (r.protocol === 'responses' && call.store !== false)
+      storedResponses.set(answer.responseId, WIRE.responses.whole(model, answer, call));
     if (stream) await answerStream(fault, r.protocol, model, answer, call, req, res);
-    else await answerWhole(fault, r.protocol, model, answer, req, res);
+    else await answerWhole(fault, r.protocol, model, answer, call, req, res);
   };
 
   const server = createServer(
@@ -1103,7 +1191,7 @@ export async function startFakeProvider(options = {}) {
   return {
     url,
     port,
-    baseUrls: { openai: `${url}/v1`, anthropic: `${url}/v1`, gemini: url },
+    baseUrls: { openai: `${url}/v1`, anthropic: `${url}/v1`, gemini: url, responses: `${url}/v1` },
     requests,
     get received() {
       return received;

@@ -91,7 +91,12 @@ describe('the fake provider speaks the Responses API', () => {
     });
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual({
-      error: { message: "'input' is required", type: 'invalid_request_error', param: null, code: null },
+      error: {
+        message: "Missing required parameter: 'input'.",
+        type: 'invalid_request_error',
+        param: null,
+        code: null,
+      },
     });
   });
 });

@@ -116,6 +116,12 @@ const CASES: Case[] = [
     /backends\.foo: unknown setting "apikey"/,
   ],
   [
+    'Responses API on a backend that is not OpenAI-compatible',
+    yaml('b8.yaml', 'backends:\n  foo: { type: anthropic, base_url: "http://x", responses: true }\n'),
+    {},
+    /backends\.foo\.responses: only a 'type: openai' backend/,
+  ],
+  [
     'api key entry of the wrong shape',
     yaml('k1.yaml', 'auth:\n  api_keys:\n    - { name: a }\n'),
     {},

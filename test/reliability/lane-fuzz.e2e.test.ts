@@ -12,7 +12,7 @@ import { rawExchange } from './support.js';
 const KEY = 'Lane-Fuzz-Key_0123456789abcdef';
 const RUNS = { numRuns: 200 };
 /** Text only a served chat answer holds (the mock echoes the prompt in each protocol's shape). */
-const ANSWER_MARKERS = ['"choices"', '"candidates"', '"type":"message"', 'data: '];
+const ANSWER_MARKERS = ['"choices"', '"candidates"', '"type":"message"', '"object":"response"', 'data: '];
 
 function post(path: string, headerLines: string[], body: Buffer): Buffer {
   const head =
@@ -22,7 +22,12 @@ function post(path: string, headerLines: string[], body: Buffer): Buffer {
 }
 
 const paths = fc.oneof(
-  fc.constantFrom('/v1/chat/completions', '/anthropic/v1/messages', '/v1/chat/completions?x=1'),
+  fc.constantFrom(
+    '/v1/chat/completions',
+    '/anthropic/v1/messages',
+    '/v1/chat/completions?x=1',
+    '/v1/responses',
+  ),
   fc
     .tuple(
       fc.stringMatching(/^[A-Za-z0-9:._%-]{0,30}$/),

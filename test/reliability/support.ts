@@ -7,8 +7,16 @@ import { readdirSync } from 'node:fs';
 import { connect as connectTcp, createServer } from 'node:net';
 import { Agent, request } from 'undici';
 
-export type Front = 'openai' | 'anthropic' | 'gemini';
+export type Front = 'openai' | 'anthropic' | 'gemini' | 'responses';
+/** The three provider protocols: front-ends, and the backends of the same names. */
 export const FRONTS: readonly Front[] = ['openai', 'anthropic', 'gemini'];
+/** Every front-end a client can call: the three, and OpenAI's Responses API (a front-end only). */
+export const CLIENT_FRONTS: readonly Front[] = [...FRONTS, 'responses'];
+
+/** A request of `front` passes through to the backend named `back` (Responses: the openai backend). */
+export function samePath(front: Front, back: Front): boolean {
+  return front === back || (front === 'responses' && back === 'openai');
+}
 
 export interface ChatRequest {
   path: string;
@@ -38,6 +46,8 @@ export function chatRequest(front: Front, model: string, stream: boolean, prompt
         path: `/v1beta/models/${model}:${stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`,
         body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: prompt }] }] }),
       };
+    case 'responses':
+      return { path: '/v1/responses', body: JSON.stringify({ model, stream, input: prompt, store: false }) };
   }
 }
 
@@ -87,6 +97,7 @@ export function envelopeMessage(front: Front, body: unknown): string | null {
   if (typeof error.message !== 'string' || error.message === '') return null;
   const wellFormed = {
     openai: typeof error.type === 'string' && 'code' in error,
+    responses: typeof error.type === 'string' && 'code' in error,
     anthropic: body.type === 'error' && typeof error.type === 'string',
     gemini: typeof error.code === 'number' && typeof error.status === 'string',
   }[front];
@@ -108,6 +119,10 @@ const STREAM_READERS: Record<
     const text = event === 'content_block_delta' && typeof delta.text === 'string' ? delta.text : '';
     return { text, done: event === 'message_stop' };
   },
+  responses: (data) => ({
+    text: data.type === 'response.output_text.delta' && typeof data.delta === 'string' ? data.delta : '',
+    done: data.type === 'response.completed',
+  }),
   gemini: (data) => {
     const candidate = Array.isArray(data.candidates) ? (data.candidates[0] as Json | undefined) : undefined;
     const content = isRecord(candidate?.content) ? candidate.content : {};
@@ -122,6 +137,13 @@ function wholeText(front: Front, body: Json): string | null {
     const choice = Array.isArray(body.choices) ? (body.choices[0] as Json | undefined) : undefined;
     const message = isRecord(choice?.message) ? choice.message : undefined;
     return typeof message?.content === 'string' ? message.content : null;
+  }
+  if (front === 'responses') {
+    if (body.object !== 'response' || body.status !== 'completed' || !Array.isArray(body.output)) return null;
+    return (body.output as Json[])
+      .flatMap((item) => (Array.isArray(item.content) ? (item.content as Json[]) : []))
+      .map((part) => (typeof part.text === 'string' ? part.text : ''))
+      .join('');
   }
   if (front === 'anthropic') {
     if (body.type !== 'message' || !Array.isArray(body.content)) return null;
@@ -145,11 +167,24 @@ function classifyStream(front: Front, status: number, text: string): Outcome {
     const data = parseJson(event.data);
     if (!isRecord(data))
       return { kind: 'malformed', status, why: `event data is not JSON: ${event.data.slice(0, 80)}` };
-    const isError = front === 'anthropic' ? event.event === 'error' : 'error' in data;
+    const isError =
+      front === 'anthropic' || front === 'responses' ? event.event === 'error' : 'error' in data;
     if (isError) {
-      const message = envelopeMessage(front, data);
+      const message =
+        front === 'responses'
+          ? typeof data.message === 'string' && data.message !== '' && typeof data.code === 'string'
+            ? data.message
+            : null
+          : envelopeMessage(front, data);
       if (message === null) return { kind: 'malformed', status, why: `malformed error event ${event.data}` };
-      if (!isLast) return { kind: 'malformed', status, why: 'events after the error event' };
+      // A Responses stream closes with response.failed after its error event; nothing else may follow.
+      const rest = events.slice(index + 1);
+      const closed =
+        front === 'responses'
+          ? rest.length === 0 ||
+            (rest.length === 1 && (parseJson(rest[0]!.data) as Json | undefined)?.type === 'response.failed')
+          : isLast;
+      if (!closed) return { kind: 'malformed', status, why: 'events after the error event' };
       return { kind: 'error', status, message, streamed: true };
     }
     const read = STREAM_READERS[front](data, event.event);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider, type FaultSpec } from '../fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import {
+  CLIENT_FRONTS,
   FRONTS,
   chatRequest,
   closedPort,
@@ -15,6 +16,7 @@ import {
   type Exchange,
   type Front,
   backendsAt,
+  samePath,
 } from './support.js';
 
 const KEY = 'reliability-proxy-key-0123456789';
@@ -86,16 +88,20 @@ interface Case {
   stream: boolean;
 }
 
-const PAIRS: Case[] = FRONTS.flatMap((front) =>
-  FRONTS.flatMap((back) =>
-    [false, true].map((stream) => ({
-      label: `${front} ← ${back} ${stream ? 'stream' : 'whole'}`,
-      front,
-      back,
-      stream,
-    })),
-  ),
-);
+const casesOf = (fronts: readonly Front[]): Case[] =>
+  fronts.flatMap((front) =>
+    FRONTS.flatMap((back) =>
+      [false, true].map((stream) => ({
+        label: `${front} ← ${back} ${stream ? 'stream' : 'whole'}`,
+        front,
+        back,
+        stream,
+      })),
+    ),
+  );
+/** The provider protocols' front-ends, and the Responses API's (run apart: the same load per test as before). */
+const PAIRS = casesOf(FRONTS);
+const RESPONSES_PAIRS = casesOf(CLIENT_FRONTS.filter((front) => !FRONTS.includes(front)));
 
 describe('faults from backends: every front-end gets a well-formed answer or error, for every backend', () => {
   let upstream: FakeProvider;
@@ -133,26 +139,31 @@ describe('faults from backends: every front-end gets a well-formed answer or err
     'endless-line',
     'endless-event',
   ];
+  const runs = [
+    { what: '3 front-ends × 3 backends × stream/whole', cases: PAIRS },
+    { what: 'the Responses front-end × 3 backends × stream/whole', cases: RESPONSES_PAIRS },
+  ];
   for (const fault of faults) {
-    it(`${fault}: 3 front-ends × 3 backends × stream/whole`, async () => {
-      await Promise.all(
-        PAIRS.map(async ({ label, front, back, stream }) => {
-          const expected = EXPECTATIONS[fault](stream, front === back);
-          if (expected.kind === 'pending' || expected.kind === 'elsewhere') return;
-          const prompt = `${fault} ${label}`;
-          const result = await exchange(
-            proxy.url,
-            front,
-            chatRequest(front, `${back}:fault-${fault}`, stream, prompt),
-            AUTH,
-            { dispatcher: client },
-          );
-          check(`${fault} ${label}`, result, expected, prompt);
-        }),
-      );
-      expect((await fetch(`${proxy.url}/health`)).status).toBe(200);
-      if (fault === 'ok') baselineFds = fdCount(proxy.child.pid as number);
-    });
+    for (const { what, cases } of runs)
+      it(`${fault}: ${what}`, async () => {
+        await Promise.all(
+          cases.map(async ({ label, front, back, stream }) => {
+            const expected = EXPECTATIONS[fault](stream, samePath(front, back));
+            if (expected.kind === 'pending' || expected.kind === 'elsewhere') return;
+            const prompt = `${fault} ${label}`;
+            const result = await exchange(
+              proxy.url,
+              front,
+              chatRequest(front, `${back}:fault-${fault}`, stream, prompt),
+              AUTH,
+              { dispatcher: client },
+            );
+            check(`${fault} ${label}`, result, expected, prompt);
+          }),
+        );
+        expect((await fetch(`${proxy.url}/health`)).status).toBe(200);
+        if (fault === 'ok' && cases === PAIRS) baselineFds = fdCount(proxy.child.pid as number);
+      });
   }
 
   it('leaves nothing behind: no upstream request still open, no growth in open descriptors, no crash', async () => {

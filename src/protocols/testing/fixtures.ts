@@ -124,7 +124,79 @@ export const GEMINI_TRANSCRIPT =
     responseId: 'resp1',
   });
 
+let sequence = 0;
+const re = (type: string, payload: object): string =>
+  `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...payload })}\n\n`;
+const response = (status: string, output: object[], usage: object | null) => ({
+  id: 'resp_1',
+  object: 'response',
+  created_at: 1,
+  status,
+  model: 'gpt-x',
+  output,
+  usage,
+});
+const MESSAGE = { id: 'msg_1', type: 'message', role: 'assistant' };
+const CALL = { id: 'fc_1', type: 'function_call', call_id: 'call_abc', name: 'weather' };
+const OUTPUT_TEXT = { type: 'output_text', text: TEXT, annotations: [] };
+
+/** The Responses API's typed events: a message, then a function call in three pieces, then usage. */
+export const RESPONSES_TRANSCRIPT =
+  re('response.created', { response: response('in_progress', [], null) }) +
+  re('response.in_progress', { response: response('in_progress', [], null) }) +
+  re('response.output_item.added', {
+    output_index: 0,
+    item: { ...MESSAGE, status: 'in_progress', content: [] },
+  }) +
+  re('response.content_part.added', {
+    item_id: 'msg_1',
+    output_index: 0,
+    content_index: 0,
+    part: { type: 'output_text', text: '', annotations: [] },
+  }) +
+  re('response.output_text.delta', {
+    item_id: 'msg_1',
+    output_index: 0,
+    content_index: 0,
+    delta: 'Héllo 👋',
+  }) +
+  re('response.output_text.delta', { item_id: 'msg_1', output_index: 0, content_index: 0, delta: ' wörld' }) +
+  re('response.output_text.done', { item_id: 'msg_1', output_index: 0, content_index: 0, text: TEXT }) +
+  re('response.content_part.done', {
+    item_id: 'msg_1',
+    output_index: 0,
+    content_index: 0,
+    part: OUTPUT_TEXT,
+  }) +
+  re('response.output_item.done', {
+    output_index: 0,
+    item: { ...MESSAGE, status: 'completed', content: [OUTPUT_TEXT] },
+  }) +
+  re('response.output_item.added', {
+    output_index: 1,
+    item: { ...CALL, status: 'in_progress', arguments: '' },
+  }) +
+  re('response.function_call_arguments.delta', { item_id: 'fc_1', output_index: 1, delta: '{"city":"Zü' }) +
+  re('response.function_call_arguments.delta', { item_id: 'fc_1', output_index: 1, delta: 'rich","days"' }) +
+  re('response.function_call_arguments.delta', { item_id: 'fc_1', output_index: 1, delta: ':3}' }) +
+  re('response.function_call_arguments.done', { item_id: 'fc_1', output_index: 1, arguments: ARGS }) +
+  re('response.output_item.done', {
+    output_index: 1,
+    item: { ...CALL, status: 'completed', arguments: ARGS },
+  }) +
+  re('response.completed', {
+    response: response(
+      'completed',
+      [
+        { ...MESSAGE, status: 'completed', content: [OUTPUT_TEXT] },
+        { ...CALL, status: 'completed', arguments: ARGS },
+      ],
+      { input_tokens: 11, output_tokens: 22, total_tokens: 33 },
+    ),
+  });
+
 export const TRANSCRIPTS: Record<Protocol, string> = {
+  responses: RESPONSES_TRANSCRIPT,
   openai: OPENAI_TRANSCRIPT,
   anthropic: ANTHROPIC_TRANSCRIPT,
   gemini: GEMINI_TRANSCRIPT,

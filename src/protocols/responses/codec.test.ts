@@ -1,0 +1,206 @@
+import { describe, expect, it } from 'vitest';
+import { ProxyError } from '../../proxy-error.js';
+import type { StreamEvent } from '../canonical.js';
+import { createResponsesCodec, responsesContext, type ResponsesContext } from './codec.js';
+
+const ctx = (body: Record<string, unknown> = {}): ResponsesContext => ({
+  ...responsesContext(body, () => 1_700_000_000_000),
+  responseId: 'resp_abc',
+});
+
+describe('Responses codec: requests', () => {
+  const codec = createResponsesCodec();
+
+  it('decodes every input item kind into canonical turns', () => {
+    const req = codec.decodeRequest(
+      {
+        model: 'm',
+        instructions: 'Be brief.',
+        input: [
+          { role: 'developer', content: 'Use tools.' },
+          {
+            type: 'message',
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'Look:' },
+              { type: 'input_image', image_url: 'data:image/png;base64,AAAA' },
+              { type: 'input_image', image_url: 'https://x.test/a.jpg' },
+            ],
+          },
+          { type: 'reasoning', id: 'rs_1', summary: [], encrypted_content: 'opaque' },
+          { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Calling.' }] },
+          { type: 'function_call', call_id: 'c1', name: 'weather', arguments: '{"city":"Paris"}' },
+          { type: 'custom_tool_call', call_id: 'c2', name: 'apply_patch', input: '*** Begin Patch' },
+          { type: 'function_call_output', call_id: 'c1', output: 'sunny' },
+          { type: 'custom_tool_call_output', call_id: 'c2', output: 'Done!' },
+        ],
+        tools: [
+          { type: 'function', name: 'weather', parameters: { type: 'object' } },
+          { type: 'custom', name: 'apply_patch', description: 'Patch files' },
+          { type: 'web_search' },
+        ],
+        include: ['reasoning.encrypted_content'],
+        store: false,
+        max_output_tokens: 100,
+      },
+      { model: 'm', stream: true },
+    );
+    expect(req.system).toBe('Be brief.\n\nUse tools.');
+    expect(req.messages).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Look:' },
+          { type: 'image', source: 'base64', mediaType: 'image/png', data: 'AAAA' },
+          { type: 'image', source: 'url', url: 'https://x.test/a.jpg' },
+        ],
+      },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'Calling.' },
+          { type: 'tool_call', id: 'c1', name: 'weather', arguments: '{"city":"Paris"}' },
+          { type: 'tool_call', id: 'c2', name: 'apply_patch', arguments: '{"input":"*** Begin Patch"}' },
+        ],
+      },
+      {
+        role: 'tool',
+        content: [
+          { type: 'tool_result', toolCallId: 'c1', content: 'sunny' },
+          { type: 'tool_result', toolCallId: 'c2', content: 'Done!' },
+        ],
+      },
+    ]);
+    expect(req.tools?.map((t) => t.name)).toEqual(['weather', 'apply_patch']);
+    expect(req.tools?.[1]?.parameters).toMatchObject({ required: ['input'] });
+    expect(req.maxTokens).toBe(100);
+    expect(req.dropped).toEqual(['include', 'input[].reasoning', 'tools[].web_search']);
+  });
+
+  it('refuses a tool_choice that forces a hosted tool, naming tool_choice', () => {
+    const decode = () =>
+      codec.decodeRequest(
+        { model: 'm', input: 'x', tools: [{ type: 'web_search' }], tool_choice: { type: 'web_search' } },
+        { model: 'm', stream: false },
+      );
+    expect(decode).toThrow(ProxyError);
+    expect(decode).toThrow(expect.objectContaining({ status: 400, param: 'tool_choice' }));
+  });
+
+  it('encodes canonical requests for a Responses-only backend, and refuses what it has no form for', () => {
+    const body = codec.encodeRequest({
+      model: 'm',
+      system: 'S',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'hi' }] },
+        { role: 'assistant', content: [{ type: 'tool_call', id: 'c1', name: 'f', arguments: '{}' }] },
+        { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'c1', content: 'ok' }] },
+      ],
+      responseFormat: { type: 'json' },
+      stream: true,
+    });
+    expect(body).toEqual({
+      model: 'm',
+      instructions: 'S',
+      input: [
+        { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi' }] },
+        { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' },
+        { type: 'function_call_output', call_id: 'c1', output: 'ok' },
+      ],
+      text: { format: { type: 'json_object' } },
+      store: false,
+      stream: true,
+    });
+    expect(() => codec.encodeRequest({ model: 'm', messages: [], stop: ['x'], stream: false })).toThrow(
+      expect.objectContaining({ param: 'stop' }),
+    );
+  });
+});
+
+describe('Responses codec: answers', () => {
+  const body = { tools: [{ type: 'custom', name: 'apply_patch' }] };
+
+  it('answers a freeform tool call as a custom_tool_call item', () => {
+    const codec = createResponsesCodec({ context: ctx(body) });
+    const res = codec.encodeResponse({
+      id: 'x',
+      model: 'm',
+      content: [
+        { type: 'text', text: 'Patching.' },
+        { type: 'tool_call', id: 'c9', name: 'apply_patch', arguments: '{"input":"*** Begin Patch"}' },
+      ],
+      stopReason: 'tool_use',
+      usage: { inputTokens: 3, outputTokens: 4 },
+    });
+    expect(res).toMatchObject({
+      id: 'resp_abc',
+      object: 'response',
+      status: 'completed',
+      output: [
+        { id: 'msg_abc_0', type: 'message', content: [{ type: 'output_text', text: 'Patching.' }] },
+        { id: 'ctc_abc_1', type: 'custom_tool_call', call_id: 'c9', input: '*** Begin Patch' },
+      ],
+      usage: { input_tokens: 3, output_tokens: 4, total_tokens: 7 },
+    });
+  });
+
+  it('streams numbered typed events that end with the same response', () => {
+    let told: unknown;
+    const context = { ...ctx(body), onResponse: (r: unknown) => (told = r) };
+    const encoder = createResponsesCodec({ context }).createStreamEncoder({ model: 'm', id: 'r' });
+    const events: StreamEvent[] = [
+      { type: 'start', inputTokens: 3 },
+      { type: 'text', text: 'Pat' },
+      { type: 'text', text: 'ching.' },
+      { type: 'tool_call_start', index: 0, id: 'c9', name: 'apply_patch' },
+      { type: 'tool_call_delta', index: 0, arguments: '{"input":"*** Begin' },
+      { type: 'tool_call_delta', index: 0, arguments: ' Patch"}' },
+      { type: 'finish', stopReason: 'tool_use', usage: { inputTokens: 3, outputTokens: 4 } },
+    ];
+    const sse = events.map((e) => encoder.encode(e)).join('');
+    const data = sse
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => JSON.parse(l.slice(6)) as { type: string; sequence_number: number; response?: unknown });
+    expect(data.map((d) => d.sequence_number)).toEqual(data.map((_, i) => i));
+    expect(data.map((d) => d.type)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.output_item.added',
+      'response.custom_tool_call_input.delta',
+      'response.custom_tool_call_input.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    const whole = createResponsesCodec({ context: ctx(body) }).encodeResponse({
+      id: 'x',
+      model: 'm',
+      content: [
+        { type: 'text', text: 'Patching.' },
+        { type: 'tool_call', id: 'c9', name: 'apply_patch', arguments: '{"input":"*** Begin Patch"}' },
+      ],
+      stopReason: 'tool_use',
+      usage: { inputTokens: 3, outputTokens: 4 },
+    });
+    expect(data.at(-1)?.response).toEqual(whole);
+    expect(told).toEqual(whole);
+  });
+
+  it('ends a failed stream with error then response.failed, never response.completed', () => {
+    const encoder = createResponsesCodec({ context: ctx() }).createStreamEncoder({ model: 'm', id: 'r' });
+    const sse =
+      encoder.encode({ type: 'text', text: 'Hi' }) +
+      encoder.encode({ type: 'error', error: { status: 502, message: 'Backend failed', code: 'upstream' } }) +
+      encoder.encode({ type: 'finish', stopReason: 'end_turn' });
+    const types = [...sse.matchAll(/^event: (.+)$/gm)].map((m) => m[1]);
+    expect(types.slice(-2)).toEqual(['error', 'response.failed']);
+    expect(types).not.toContain('response.completed');
+  });
+});

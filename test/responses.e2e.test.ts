@@ -1,0 +1,380 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import OpenAI from 'openai';
+import type {
+  Response as OpenAIResponse,
+  ResponseCreateParamsNonStreaming,
+} from 'openai/resources/responses/responses';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
+
+/**
+ * The Responses API front-end (README, "Responses API") through the real CLI, with the official `openai` SDK
+ * as the client, against the fake provider of every protocol: passed through to a backend that speaks
+ * Responses, translated to every other one.
+ */
+
+const KEY = 'responses-proxy-key-0123456789';
+const OTHER_KEY = 'responses-other-key-9876543210';
+const OPENAI_KEY = 'sk-openai-provider-key-abcdefghijkl';
+const ANTHROPIC_KEY = 'sk-ant-provider-key-abcdefghijkl';
+const GEMINI_KEY = 'AIzaProviderKeyForGeminiTests0123456789';
+
+let proxy: ProxyProcess;
+let openaiUp: FakeProvider;
+let anthropicUp: FakeProvider;
+let geminiUp: FakeProvider;
+let dir: string;
+
+beforeAll(async () => {
+  [openaiUp, anthropicUp, geminiUp] = await Promise.all([
+    startFakeProvider({ keys: { openai: OPENAI_KEY } }),
+    startFakeProvider({ keys: { anthropic: ANTHROPIC_KEY } }),
+    startFakeProvider({ keys: { gemini: GEMINI_KEY } }),
+  ]);
+  dir = mkdtempSync(path.join(tmpdir(), 'responses-e2e-'));
+  const config = path.join(dir, 'config.yaml');
+  const base = openaiUp.baseUrls.openai;
+  writeFileSync(
+    config,
+    [
+      'backends:',
+      // A chat-completions server: Responses requests are translated.
+      `  chat:\n    type: openai\n    base_url: ${base}\n    api_key_env: OPENAI_API_KEY`,
+      // The same server declared to serve the Responses API too: passed through.
+      `  compat:\n    type: openai\n    base_url: ${base}\n    api_key_env: OPENAI_API_KEY\n    responses: true`,
+      // A Responses-only server: chat clients reach it by translation.
+      `  resp:\n    type: responses\n    base_url: ${base}\n    api_key_env: OPENAI_API_KEY`,
+      '',
+    ].join('\n'),
+  );
+  proxy = await startProxyProcess(['--config', config, '--default-backend', 'openai'], {
+    LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+    API_KEYS: OTHER_KEY,
+    OPENAI_API_KEY: OPENAI_KEY,
+    OPENAI_API_BASE_URL: base,
+    OPENROUTER_API_KEY: OPENAI_KEY,
+    OPENROUTER_API_BASE_URL: base,
+    ANTHROPIC_API_KEY: ANTHROPIC_KEY,
+    ANTHROPIC_API_BASE_URL: anthropicUp.baseUrls.anthropic,
+    GEMINI_API_KEY: GEMINI_KEY,
+    GEMINI_API_BASE_URL: geminiUp.baseUrls.gemini,
+  });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([openaiUp, anthropicUp, geminiUp].map((u) => u?.close()));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const client = (key = KEY) => new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: key, maxRetries: 0 });
+
+/** Every kind of backend: passed through (openai, compat, resp) or translated (the rest). */
+const BACKENDS = [
+  { model: 'openai:gpt-4o-mini', passThrough: true },
+  { model: 'compat:gpt-4o-mini', passThrough: true },
+  { model: 'resp:gpt-4o-mini', passThrough: true },
+  { model: 'chat:gpt-4o-mini', passThrough: false },
+  { model: 'openrouter:gpt-4o-mini', passThrough: false },
+  { model: 'anthropic:claude-mock-1', passThrough: false },
+  { model: 'gemini:gemini-mock-flash', passThrough: false },
+  { model: 'mock:mock-model', passThrough: false },
+] as const;
+
+const weather = {
+  type: 'function' as const,
+  name: 'weather',
+  description: 'Weather for a city',
+  parameters: { type: 'object', properties: { query: { type: 'string' }, units: { type: 'string' } } },
+  strict: false,
+};
+
+/** A response with what differs between two calls (ids, creation time) named the same way. */
+function comparable(res: OpenAIResponse): unknown {
+  const base = res.id.replace(/^resp_/, '');
+  const text = JSON.stringify(res)
+    .replaceAll(res.id, 'resp_ID')
+    .replaceAll(`_${base}_`, '_ID_')
+    .replace(/"created_at":\d+/g, '"created_at":0');
+  // What the SDK's stream helper adds when it parses the final response.
+  return JSON.parse(text, (key, value: unknown) =>
+    key === 'parsed' || key === 'output_parsed' ? undefined : value,
+  );
+}
+
+async function streamed(params: Parameters<OpenAI['responses']['stream']>[0], key = KEY) {
+  const stream = client(key).responses.stream(params);
+  const types: string[] = [];
+  const sequence: number[] = [];
+  stream.on('event', (event) => {
+    types.push(event.type);
+    sequence.push(event.sequence_number);
+  });
+  const final = await stream.finalResponse();
+  return { final, types, sequence };
+}
+
+describe.each(BACKENDS)('POST /v1/responses → $model', ({ model }) => {
+  const echo = model.startsWith('mock:') ? 'hello there' : 'echo: hello there';
+
+  it('answers create() and assembles the same Response from stream()', async () => {
+    const params = { model, input: 'hello there', store: false };
+    const whole = await client().responses.create(params);
+    expect(whole.object).toBe('response');
+    expect(whole.status).toBe('completed');
+    expect(whole.output_text).toBe(echo);
+    expect(whole.id).toMatch(/^resp_/);
+    expect(whole.usage?.total_tokens).toBe(
+      (whole.usage?.input_tokens ?? 0) + (whole.usage?.output_tokens ?? 0),
+    );
+    const { final, types, sequence } = await streamed(params);
+    expect(comparable(final)).toEqual(comparable(whole));
+    expect(sequence).toEqual(sequence.map((_, i) => i));
+    expect(types[0]).toBe('response.created');
+    expect(types.at(-1)).toBe('response.completed');
+    expect(types).toContain('response.output_text.delta');
+    expect(types).toContain('response.output_item.done');
+  });
+});
+
+/** What the fake provider answers after a tool result: Gemini's codec carries a text result as `{output}`. */
+const toolSaid = (model: string, text: string) =>
+  model.startsWith('gemini:') ? `Tool said: ${JSON.stringify({ output: text })}` : `Tool said: ${text}`;
+
+/** The fake provider calls the first offered tool (the embedded mock only echoes). */
+const TOOL_BACKENDS = BACKENDS.filter((b) => !b.model.startsWith('mock:'));
+
+describe.each(TOOL_BACKENDS)('tools through /v1/responses → $model', ({ model, passThrough }) => {
+  it('runs a two-turn function tool loop, by previous_response_id and by resending the input', async () => {
+    const first = await client().responses.create({ model, input: 'Paris', tools: [weather] });
+    const call = first.output.find((item) => item.type === 'function_call');
+    expect(call?.type === 'function_call' && call.name).toBe('weather');
+    expect(call?.type === 'function_call' && JSON.parse(call.arguments)).toEqual({
+      query: 'Paris',
+      units: 'metric',
+    });
+    if (call?.type !== 'function_call') return;
+    const output = { type: 'function_call_output' as const, call_id: call.call_id, output: 'sunny, 21°C' };
+    const chained = await client().responses.create({
+      model,
+      previous_response_id: first.id,
+      input: [output],
+      tools: [weather],
+    });
+    const resent = await client().responses.create({
+      model,
+      input: [{ role: 'user', content: 'Paris' }, call, output],
+      tools: [weather],
+      store: false,
+    });
+    expect(chained.output_text).toBe(toolSaid(model, 'sunny, 21°C'));
+    expect(chained.previous_response_id).toBe(first.id);
+    expect(resent.output_text).toBe(toolSaid(model, 'sunny, 21°C'));
+    const streamedTurn = await streamed({ model, input: 'Paris', tools: [weather], store: false });
+    const streamedCall = streamedTurn.final.output.find((item) => item.type === 'function_call');
+    expect(streamedCall?.type === 'function_call' && streamedCall.arguments).toBe(call.arguments);
+    expect(streamedTurn.types).toContain('response.function_call_arguments.delta');
+  });
+
+  it('round-trips a freeform (custom) tool call', async () => {
+    const apply = { type: 'custom' as const, name: 'apply_patch', description: 'Apply a patch' };
+    const first = await client().responses.create({
+      model,
+      input: '*** Begin Patch',
+      tools: [apply],
+      store: false,
+    });
+    const call = first.output.find((item) => item.type === 'custom_tool_call');
+    expect(call?.type === 'custom_tool_call' && call.name).toBe('apply_patch');
+    const second = await streamed({ model, input: '*** Begin Patch', tools: [apply], store: false });
+    const streamedCall = second.final.output.find((item) => item.type === 'custom_tool_call');
+    expect(streamedCall?.type === 'custom_tool_call' && streamedCall.input).toBe(
+      call?.type === 'custom_tool_call' ? call.input : 'missing',
+    );
+    if (call?.type !== 'custom_tool_call') return;
+    const done = await client().responses.create({
+      model,
+      input: [
+        { role: 'user', content: '*** Begin Patch' },
+        call,
+        { type: 'custom_tool_call_output', call_id: call.call_id, output: 'Done!' },
+      ],
+      tools: [apply],
+      store: false,
+    });
+    expect(done.output_text).toBe(toolSaid(model, 'Done!'));
+    if (!passThrough) {
+      // Translated: the freeform tool's input is one string argument, and a call carries it back.
+      expect(call.input).toContain('Begin Patch');
+    }
+  });
+});
+
+describe('hosted tools, structured output and fields that do not translate', () => {
+  it('drops hosted tools with notice on a translated backend, and the request goes on', async () => {
+    const { data, response } = await client()
+      .responses.create({
+        model: 'chat:gpt-4o-mini',
+        input: 'hello there',
+        tools: [{ type: 'web_search' }, weather],
+        tool_choice: 'auto',
+        store: false,
+      })
+      .withResponse();
+    expect(response.headers.get('x-proxy-dropped')).toBe('tools[].web_search');
+    expect(data.output.find((i) => i.type === 'function_call')?.type).toBe('function_call');
+    const sent = openaiUp.requests.at(-1)?.body as { tools: Array<{ function: { name: string } }> };
+    expect(sent.tools.map((t) => t.function.name)).toEqual(['weather']);
+  });
+
+  it('passes hosted tools through to a Responses backend untouched', async () => {
+    const { response } = await client()
+      .responses.create({
+        model: 'openai:gpt-4o-mini',
+        input: 'hi',
+        tools: [{ type: 'web_search' }],
+        store: false,
+      })
+      .withResponse();
+    expect(response.headers.get('x-proxy-dropped')).toBeNull();
+    expect((openaiUp.requests.at(-1)?.body as { tools: unknown }).tools).toEqual([{ type: 'web_search' }]);
+    expect(openaiUp.requests.at(-1)?.url).toBe('/v1/responses');
+  });
+
+  it('refuses a tool_choice that forces a dropped hosted tool, naming the field', async () => {
+    const err = await client()
+      .responses.create({
+        model: 'anthropic:claude-mock-1',
+        input: 'hi',
+        tools: [{ type: 'web_search_preview' }],
+        tool_choice: { type: 'web_search_preview' },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('tool_choice');
+  });
+
+  it('translates text.format json_schema to a chat backend as response_format', async () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+    await client().responses.create({
+      model: 'chat:gpt-4o-mini',
+      input: 'hi',
+      text: { format: { type: 'json_schema', name: 'place', schema, strict: true } },
+      store: false,
+    });
+    expect((openaiUp.requests.at(-1)?.body as { response_format: unknown }).response_format).toEqual({
+      type: 'json_schema',
+      json_schema: { name: 'place', schema, strict: true },
+    });
+  });
+});
+
+describe('stored responses belong to the key that made them', () => {
+  const other = () => client(OTHER_KEY);
+  const notFound = (p: Promise<unknown>) => expect(p).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+
+  it.each(['chat:gpt-4o-mini', 'openai:gpt-4o-mini'])(
+    '%s: GET, DELETE and previous_response_id for the owner only',
+    async (model) => {
+      const made = await client().responses.create({ model, input: 'remember me' });
+      expect((await client().responses.retrieve(made.id)).output_text).toBe('echo: remember me');
+      await notFound(other().responses.retrieve(made.id));
+      await notFound(other().responses.delete(made.id));
+      await notFound(other().responses.create({ model, input: 'x', previous_response_id: made.id }));
+      const next = await client().responses.create({ model, input: 'again', previous_response_id: made.id });
+      expect(next.output_text).toBe('echo: again');
+      await client().responses.delete(made.id);
+      await notFound(client().responses.retrieve(made.id));
+    },
+  );
+
+  it('keeps nothing with store: false', async () => {
+    const made = await client().responses.create({
+      model: 'chat:gpt-4o-mini',
+      input: 'forget me',
+      store: false,
+    });
+    await notFound(client().responses.retrieve(made.id));
+    await notFound(
+      client().responses.create({ model: 'chat:gpt-4o-mini', input: 'x', previous_response_id: made.id }),
+    );
+  });
+
+  it('continues a conversation on another backend: the proxy rebuilds the history', async () => {
+    const made = await client().responses.create({
+      model: 'anthropic:claude-mock-1',
+      input: 'first question',
+    });
+    await client().responses.create({
+      model: 'gemini:gemini-mock-flash',
+      input: 'second',
+      previous_response_id: made.id,
+    });
+    const sent = geminiUp.requests.at(-1)?.body as {
+      contents: Array<{ role: string; parts: Array<{ text: string }> }>;
+    };
+    expect(sent.contents.map((c) => [c.role, c.parts.map((p) => p.text).join('')])).toEqual([
+      ['user', 'first question'],
+      ['model', 'echo: first question'],
+      ['user', 'second'],
+    ]);
+  });
+});
+
+describe('chat clients reach a Responses-only backend by translation', () => {
+  it('answers chat completions, whole and streamed, through POST {base}/responses', async () => {
+    const whole = await client().chat.completions.create({
+      model: 'resp:gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hello there' }],
+    });
+    expect(whole.choices[0]?.message.content).toBe('echo: hello there');
+    expect(openaiUp.requests.at(-1)?.url).toBe('/v1/responses');
+    let text = '';
+    const stream = await client().chat.completions.create({
+      model: 'resp:gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hello there' }],
+      stream: true,
+    });
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('echo: hello there');
+  });
+});
+
+describe('Codex CLI requests (recorded: test/fixtures/responses/codex-exec.json)', () => {
+  const fixture = JSON.parse(
+    readFileSync(new URL('./fixtures/responses/codex-exec.json', import.meta.url), 'utf8'),
+  ) as { requests: Array<Record<string, unknown>> };
+  const [firstTurn, toolTurn] = fixture.requests as [Record<string, unknown>, Record<string, unknown>];
+
+  it.each(['chat:gpt-4o-mini', 'anthropic:claude-mock-1', 'gemini:gemini-mock-flash', 'openai:gpt-4o-mini'])(
+    '%s: a Codex turn and its tool turn stream to completion',
+    async (model) => {
+      const stream = client().responses.stream({ ...firstTurn, model } as Parameters<
+        OpenAI['responses']['stream']
+      >[0]);
+      const first = await stream.finalResponse();
+      expect(first.status).toBe('completed');
+      const call = first.output.find((item) => item.type === 'function_call');
+      expect(call?.type === 'function_call' && call.name).toBe('exec_command');
+      const { data, response } = await client()
+        .responses.create({ ...toolTurn, model, stream: false } as ResponseCreateParamsNonStreaming)
+        .withResponse();
+      expect(data.output_text).toMatch(/^Tool said: /);
+      const dropped = response.headers.get('x-proxy-dropped');
+      if (model.startsWith('openai:')) expect(dropped).toBeNull();
+      else {
+        expect(dropped?.split(', ').sort()).toEqual([
+          'client_metadata',
+          'include',
+          'prompt_cache_key',
+          'reasoning',
+          'tools[].namespace',
+          'tools[].web_search',
+        ]);
+      }
+    },
+  );
+});
