@@ -669,6 +669,8 @@ export async function startFakeProvider(options = {}) {
   const keys = options.keys ?? {};
   const models = { ...DEFAULT_MODELS, ...options.models };
   const sockets = new Set();
+  /** The most TCP connections open at once since start (or the last resetPeak). */
+  let peakSockets = 0;
   const open = new Set();
   const requests = [];
   let received = 0;
@@ -930,6 +932,7 @@ export async function startFakeProvider(options = {}) {
   );
   server.on('connection', (socket) => {
     sockets.add(socket);
+    peakSockets = Math.max(peakSockets, sockets.size);
     socket.on('close', () => sockets.delete(socket));
   });
 
@@ -964,6 +967,10 @@ export async function startFakeProvider(options = {}) {
     },
     inFlight: () => open.size,
     connections: () => sockets.size,
+    peakConnections: () => peakSockets,
+    resetPeak: () => {
+      peakSockets = sockets.size;
+    },
     waitForAborts: (count) =>
       aborted >= count ? Promise.resolve() : new Promise((resolve) => abortWaiters.push({ count, resolve })),
     closedEarly: (text) => closedEarlyEntry(text).closed,
