@@ -12,7 +12,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { attackSummary, ATTACK_P99_RATIO_TARGET, runAttackScenario } from './lib/attack.mjs';
 import { DEFAULT_STREAM_CHUNKS, PROXY_KEY, UPSTREAM_KEY } from './lib/constants.mjs';
+import { bodiesSummary, bodySizesFromEnv, printBodies, runBodies } from './lib/bodies.mjs';
 import { fmt, verdict } from './lib/format.mjs';
+import {
+  formatManyStreams,
+  manyStreamsConfig,
+  manyStreamsSummary,
+  runManyStreams,
+} from './lib/many-streams.mjs';
 import { failuresOf, measure, RESPONSES_PATH, responsesRequestBody } from './lib/load.mjs';
 import {
   installCleanup,
@@ -58,6 +65,15 @@ const config = {
   cpuProfile: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_CPU_PROF ?? '').toLowerCase()),
   keepFiles: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_KEEP_FILES ?? '').toLowerCase()),
   peers: peersFromEnv(process.env.BENCH_PEERS),
+  // Which parts run: the main scenarios (with the attack and redaction), the large bodies, the many streams.
+  only: new Set(
+    String(process.env.BENCH_ONLY || 'main,bodies,streams')
+      .split(',')
+      .map((part) => part.trim()),
+  ),
+  bodySizes: bodySizesFromEnv(process.env.BENCH_BODY_SIZES),
+  bodyConnections: envNumber('BENCH_BODY_CONNECTIONS', 8),
+  manyStreams: manyStreamsConfig(process.env),
 };
 
 const TARGETS = {
@@ -394,6 +410,49 @@ function peerLine(name, table) {
   );
 }
 
+/** The large-body rows against the pass-through, the project and any baseline build (not the others). */
+async function measureBodies(targets, processes, peerProcesses) {
+  const pids = new Map([
+    ['passthrough', processes.passthrough.pid],
+    ['project', processes.project.pid],
+    ...config.peers.map((peer, i) => [peer.name, peerProcesses[i].pid]),
+  ]);
+  const bodyTargets = targets
+    .filter(
+      (t) =>
+        t.name === 'passthrough' ||
+        t.name === 'project' ||
+        config.peers.some((p) => p.project && p.name === t.name),
+    )
+    .map((t) => ({ ...t, pid: pids.get(t.name) }));
+  console.log(`large bodies: ${config.bodySizes.join(', ')} bytes, ${config.bodyConnections} connections`);
+  const rows = await runBodies({
+    targets: bodyTargets,
+    sizes: config.bodySizes,
+    rounds: config.rounds,
+    durationS: config.durationS,
+    connections: config.bodyConnections,
+  });
+  printBodies(rows, config.bodyConnections, config.rounds);
+  return rows;
+}
+
+/** The many-streams row, for the project and (when measured) the baseline build, each on a fresh instance. */
+async function measureManyStreams(workDir) {
+  const results = [];
+  const runs = [
+    { name: 'project' },
+    ...config.peers.filter((p) => p.project).map((p) => ({ name: p.name, main: baselineMain() })),
+  ];
+  for (const run of runs) {
+    console.log(`many streams: ${run.name}, ${config.manyStreams.count} streams…`);
+    const result = await runManyStreams({ workDir, settings: config.manyStreams, ...run });
+    console.log(formatManyStreams(result));
+    results.push(result);
+  }
+  return results;
+}
+
 async function main() {
   installCleanup();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-proxy-bench-'));
@@ -404,6 +463,9 @@ async function main() {
   console.log(
     'load generator: autocannon in this process; mock, pass-through and project are child processes',
   );
+  const runMain = config.only.has('main');
+  const runBodyRows = config.only.has('bodies') && config.bodySizes.length > 0;
+  const runStreams = config.only.has('streams') && config.manyStreams.count > 0;
 
   const { processes, peerProcesses, targets, profileDir } = await startTargets(workDir);
   const { project } = processes;
@@ -414,24 +476,30 @@ async function main() {
   await warmUp(targets);
   const rssAfterWarmup = rssMb(project.pid);
 
-  console.log('measuring:');
-  const { results, rssByRound } = await measureRounds(targets, project);
-  const table = Object.fromEntries(
-    SCENARIOS.map((s) => [
-      s.id,
-      Object.fromEntries(
-        targets.filter((t) => takesPart(t, s)).map((t) => [t.name, medians(results[s.id][t.name])]),
-      ),
-    ]),
-  );
-  for (const scenario of SCENARIOS) printScenarioTable(scenario, table[scenario.id]);
+  let mainResults = null;
+  if (runMain) {
+    console.log('measuring:');
+    const { results, rssByRound } = await measureRounds(targets, project);
+    const table = Object.fromEntries(
+      SCENARIOS.map((s) => [
+        s.id,
+        Object.fromEntries(
+          targets.filter((t) => takesPart(t, s)).map((t) => [t.name, medians(results[s.id][t.name])]),
+        ),
+      ]),
+    );
+    for (const scenario of SCENARIOS) printScenarioTable(scenario, table[scenario.id]);
 
-  const memory = reportMemory(rssByRound, rssAfterWarmup, processes);
-  const log = logStats(path.join(workDir, 'project.log'));
-  console.log(
-    `project log: ${log.mb.toFixed(1)} MB, ${fmt.count(log.lines)} lines for ` +
-      `${fmt.count(requestsServed.get('project') ?? 0)} requests under load (one access line each)`,
-  );
+    const memory = reportMemory(rssByRound, rssAfterWarmup, processes);
+    const log = logStats(path.join(workDir, 'project.log'));
+    console.log(
+      `project log: ${log.mb.toFixed(1)} MB, ${fmt.count(log.lines)} lines for ` +
+        `${fmt.count(requestsServed.get('project') ?? 0)} requests under load (one access line each)`,
+    );
+    mainResults = { table, memory };
+  }
+
+  const bodyRows = runBodyRows ? await measureBodies(targets, processes, peerProcesses) : [];
 
   // The attack scenario has the machine to itself but the mock, which stays as its upstream.
   await Promise.all([
@@ -441,30 +509,61 @@ async function main() {
     stopChild(processes.passthrough.child),
     ...peerProcesses.map((p) => stopChild(p.child)),
   ]);
-  const attack = await runAttackScenario({ upstreamOrigin: processes.mock.origin, workDir, config });
-  // The baseline build under the same attack, for a before/after comparison in one run.
-  const baselineAttack = config.peers.some((peer) => peer.project)
-    ? await runAttackScenario({
-        upstreamOrigin: processes.mock.origin,
-        workDir,
-        config,
-        main: baselineMain(),
-        label: 'baseline',
-      })
-    : null;
+  let attack = null;
+  let baselineAttack = null;
+  if (runMain) {
+    attack = await runAttackScenario({ upstreamOrigin: processes.mock.origin, workDir, config });
+    // The baseline build under the same attack, for a before/after comparison in one run.
+    baselineAttack = config.peers.some((peer) => peer.project)
+      ? await runAttackScenario({
+          upstreamOrigin: processes.mock.origin,
+          workDir,
+          config,
+          main: baselineMain(),
+          label: 'baseline',
+        })
+      : null;
+  }
   await stopChild(processes.mock.child);
+
+  const streamRows = runStreams ? await measureManyStreams(workDir) : [];
 
   if (config.cpuProfile) printCpuProfiles(profileDir);
 
-  console.log('\nredaction:');
-  const redactionMBps = await runRedactionBench();
-  if (redactionMBps === null) console.log('  (bench/redaction.mjs not available)');
-
-  const summary = summarise({ table, memory, redactionMBps, attack });
-  console.log(`\n${summary.line}`);
-  for (const peer of config.peers) console.log(peerLine(peer.name, table));
-  if (baselineAttack) console.log(`PEER baseline: ${attackSummary(baselineAttack)}`);
-  if (config.strict && !summary.allOk) process.exitCode = 1;
+  let allOk = true;
+  if (runMain) {
+    console.log('\nredaction:');
+    const redactionMBps = await runRedactionBench();
+    if (redactionMBps === null) console.log('  (bench/redaction.mjs not available)');
+    const summary = summarise({
+      table: mainResults.table,
+      memory: mainResults.memory,
+      redactionMBps,
+      attack,
+    });
+    allOk = summary.allOk;
+    console.log(`\n${summary.line}`);
+    for (const peer of config.peers) console.log(peerLine(peer.name, mainResults.table));
+    if (baselineAttack) console.log(`PEER baseline: ${attackSummary(baselineAttack)}`);
+  }
+  if (bodyRows.length > 0 || streamRows.length > 0) {
+    const fields = [
+      ...bodiesSummary(bodyRows),
+      ...streamRows.filter((r) => r.name === 'project').map(manyStreamsSummary),
+    ];
+    allOk &&= fields.every((f) => f.ok);
+    console.log(
+      `SUMMARY2 ${fields.map((f) => f.field).join(' ')} (targets: body_32k >=0.9x, body_200k >=0.8x, rss <=250MB)`,
+    );
+    for (const peer of config.peers.filter((p) => p.project)) {
+      const peerFields = bodiesSummary(bodyRows, peer.name).map((f) => f.field.replace(/\((ok|MISS)\)/, ''));
+      const peerStreams = streamRows
+        .filter((r) => r.name === peer.name)
+        .map((r) => manyStreamsSummary(r).field);
+      console.log(`PEER ${peer.name}: ${[...peerFields, ...peerStreams].join(' ')}`);
+    }
+  }
+  if (config.strict && !allOk) process.exitCode = 1;
   // The logs are ~25 MB a run: kept only on request (or when they sit beside a CPU profile).
   if (config.keepFiles || config.cpuProfile) console.log(`(logs and profiles kept in ${workDir})`);
   else rmSync(workDir, { recursive: true, force: true });

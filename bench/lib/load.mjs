@@ -5,8 +5,37 @@ import { LatencySamples } from './stats.mjs';
 
 export const CHAT_PATH = '/v1/chat/completions';
 
-/** A typical small chat request (~400 bytes). */
-export function chatRequestBody({ stream }) {
+/**
+ * A coding agent's turn, as it fills a context: source code quoted in messages (quotes, backslashes and line
+ * breaks escaped, as JSON has them), with a little non-ASCII text (a dash, a check mark, an accented name)
+ * as tool output and prose hold.
+ */
+const AGENT_CONTEXT =
+  'Here is src/server/lane.ts — please review it ✓ (from José):\n```ts\n' +
+  'export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {\n' +
+  '  const chunks: Buffer[] = [];\n  let size = 0;\n' +
+  '  req.on("data", (chunk) => { size += chunk.length; if (size > limit) throw new Error("too large"); });\n' +
+  '  return new Promise((resolve) => req.once("end", () => resolve(Buffer.concat(chunks, size))));\n}\n```\n';
+
+/** A chat request of about `bytes` bytes: the typical small one, padded with agent context (see above). */
+function paddedRequestBody({ stream, bytes }) {
+  const base = JSON.parse(chatRequestBody({ stream }));
+  const room = bytes - Buffer.byteLength(JSON.stringify(base));
+  const turns = [];
+  let used = 0;
+  for (let i = 0; used < room - 64; i++) {
+    const text = AGENT_CONTEXT.repeat(Math.max(1, Math.min(12, Math.floor((room - used) / 640))));
+    const turn = { role: i % 2 === 0 ? 'user' : 'assistant', content: text };
+    turns.push(turn);
+    used += Buffer.byteLength(JSON.stringify(turn)) + 1;
+  }
+  base.messages.splice(1, 0, ...turns);
+  return JSON.stringify(base);
+}
+
+/** A typical small chat request (~400 bytes), or (with `bytes`) one of about that size. */
+export function chatRequestBody({ stream, bytes }) {
+  if (bytes !== undefined) return paddedRequestBody({ stream, bytes });
   return JSON.stringify({
     model: 'gpt-4o-mini',
     stream,
@@ -44,12 +73,12 @@ export function responsesRequestBody({ stream, model = 'gpt-4o-mini' }) {
  * `request`: path and body, the Responses API's rows). `headers` adds to
  * the defaults (the attack scenario's clients say who they are in X-Forwarded-For).
  */
-export function chatLoad({ origin, key, stream, connections, headers = {}, request }) {
+export function chatLoad({ origin, key, stream, connections, headers = {}, request, bodyBytes }) {
   return {
     url: `${origin}${request?.path ?? CHAT_PATH}`,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
-    body: request ? request.body(stream) : chatRequestBody({ stream }),
+    body: request ? request.body(stream) : chatRequestBody({ stream, bytes: bodyBytes }),
     connections,
     pipelining: 1,
     timeout: 10,
@@ -60,10 +89,10 @@ export function chatLoad({ origin, key, stream, connections, headers = {}, reque
  * One autocannon run against origin. Returns throughput, latency and error counts. Throws nothing on
  * error responses: the caller decides (the benchmark fails loudly on any).
  */
-export async function measure({ origin, key, stream, connections, durationS, headers, request }) {
+export async function measure({ origin, key, stream, connections, durationS, headers, request, bodyBytes }) {
   const latencies = new LatencySamples();
   const run = autocannon({
-    ...chatLoad({ origin, key, stream, connections, headers, request }),
+    ...chatLoad({ origin, key, stream, connections, headers, request, bodyBytes }),
     duration: durationS,
   });
   run.on('response', (_client, statusCode, _bytes, ms) => {

@@ -1,6 +1,7 @@
 import { ProxyError } from '../proxy-error.js';
 import { MAX_SSE_LINE_BYTES, sseLineTooLong } from '../protocols/sse.js';
 import { onCancel, type CancelSignal } from './cancel.js';
+import type { ConnectionGate } from './connection-gate.js';
 import { silenceError, type UpstreamDeadlines, type WatchedCall } from './deadlines.js';
 import type { StreamControl, StreamSink, UpstreamResponse } from './types.js';
 
@@ -115,6 +116,11 @@ export class WholeAnswer implements WatchedCall {
   private over = false;
   deadlinePrev: WatchedCall | null | undefined = undefined;
   deadlineNext: WatchedCall | null = null;
+  /** The backend's connection gate this call holds a place in, given back once undici is done with it. */
+  private gate: ConnectionGate | null = null;
+  private gateStream = false;
+  /** When the call began to wait for a connection (0: it did not wait): the wait counts against the timeout. */
+  private waitedSince = 0;
 
   constructor(
     private readonly signal: CancelSignal,
@@ -126,10 +132,25 @@ export class WholeAnswer implements WatchedCall {
     this.stopListening = onCancel(signal, () => this.abort?.(new Error('client gone')));
   }
 
+  /** The call holds a place in `gate` (ConnectionGate.tryEnter or wait), to give back when it ends. */
+  holdsPlaceIn(gate: ConnectionGate, stream: boolean, waitedSince: number): void {
+    this.gate = gate;
+    this.gateStream = stream;
+    this.waitedSince = waitedSince;
+  }
+
+  /** undici is done with the call (completed or failed): its connection is free for the next call. */
+  protected leaveGate(): void {
+    const gate = this.gate;
+    if (gate === null) return;
+    this.gate = null;
+    gate.leave(this.gateStream);
+  }
+
   onConnect(abort: (err: Error) => void): void {
     if (this.signal.aborted) return abort(new Error('client gone'));
     this.abort = abort;
-    this.quietSince = Date.now();
+    this.quietSince = this.waitedSince > 0 ? this.waitedSince : Date.now();
     this.deadlines.watch(this);
   }
 
@@ -182,12 +203,14 @@ export class WholeAnswer implements WatchedCall {
 
   onComplete(): void {
     this.settle();
+    this.leaveGate();
     const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
     this.resolve(new WholeResponse(this.status, this.rawHeaders, whole));
   }
 
   onError(err: Error): void {
     this.settle();
+    this.leaveGate();
     this.reject(err);
   }
 }
@@ -260,6 +283,7 @@ export class StreamingAnswer extends WholeAnswer {
   override onComplete(): void {
     if (!this.streaming) return super.onComplete();
     this.settle();
+    this.leaveGate();
     this.finished = true;
     this.deliver();
   }
@@ -267,6 +291,7 @@ export class StreamingAnswer extends WholeAnswer {
   override onError(err: Error): void {
     if (!this.streaming) return super.onError(err);
     this.settle();
+    this.leaveGate();
     if (this.finished || this.failure !== null) return;
     this.failure = err;
     this.chunks.length = 0;

@@ -1,14 +1,20 @@
 import { Readable } from 'node:stream';
 import { Pool, poolRequest, UNDICI_BODY_TIMEOUT, UNDICI_HEADERS_TIMEOUT } from './undici-lean.js';
 import type { CancelSignal } from './cancel.js';
+import { ConnectionGate, DEFAULT_MAX_CONNECTIONS } from './connection-gate.js';
 import { UpstreamDeadlines } from './deadlines.js';
 import { StreamingAnswer, tooLarge, WholeAnswer } from './dispatch-answers.js';
 import { ProxyError } from '../proxy-error.js';
 import type { UpstreamResponse } from './types.js';
 
 export interface HttpSettings {
-  /** Longest wait for the response head, and longest silence between body bytes. */
+  /**
+   * Longest wait for the response head (a wait for a free connection included), and longest silence
+   * between body bytes.
+   */
   timeoutMs: number;
+  /** Connections per backend, by backend name (`backends.<name>.max_connections`); else the default. */
+  maxConnections?: Readonly<Record<string, number>>;
 }
 
 export interface UpstreamRequest {
@@ -30,22 +36,32 @@ const WHOLE_BODY_LIMIT = 32 * 1024 * 1024;
 /** Request URLs kept split into origin and path, at most (the cache starts again when full). */
 const MAX_CACHED_TARGETS = 1024;
 
+/** One backend's connections: the pool, and the gate that admits calls to it. */
+interface Connections {
+  readonly pool: Pool;
+  readonly gate: ConnectionGate;
+}
+
 /**
- * The proxy's connections to its backends: one keep-alive pool per backend origin, reused across requests,
- * and the timeout every call shares. The server makes one at start, hands it to the backends, and closes it
- * at shutdown; a test makes its own, so no two share pools or settings by accident.
+ * The proxy's connections to its backends: one keep-alive pool per backend and origin, reused across
+ * requests, behind a gate that keeps the calls within the backend's connection limit (`ConnectionGate`:
+ * the wait for a connection is timed, and long streams leave room for quick calls), and the timeout every
+ * call shares. The server makes one at start, hands it to the backends, and closes it at shutdown; a test
+ * makes its own, so no two share pools or settings by accident.
  */
 export class UpstreamHttp {
   readonly timeoutMs: number;
   /** The timeouts of dispatched calls (whole answers, direct streams): one sweep, not a timer per call. */
   private readonly deadlines: UpstreamDeadlines;
-  private readonly pools = new Map<string, Pool>();
+  private readonly maxConnections: Readonly<Record<string, number>>;
+  private readonly pools = new Map<string, Connections>();
   /** Request URLs split once into pool origin and path: no URL parsing per request. */
   private readonly targets = new Map<string, { origin: string; path: string }>();
 
   constructor(settings: HttpSettings) {
     this.timeoutMs = settings.timeoutMs;
     this.deadlines = new UpstreamDeadlines(settings.timeoutMs);
+    this.maxConnections = settings.maxConnections ?? {};
   }
 
   /**
@@ -56,27 +72,43 @@ export class UpstreamHttp {
   async send(req: UpstreamRequest): Promise<UpstreamResponse> {
     try {
       const { origin, path } = this.targetOf(req.url);
+      const { pool, gate } = this.connectionsFor(req.backendName, origin);
+      // Streams hold their connection long; quick calls (whole answers, model lists) have a reserve.
+      const stream = !req.whole && req.method === 'POST';
+      let waitedSince = 0;
+      if (!gate.tryEnter(stream)) {
+        waitedSince = Date.now();
+        await gate.wait(stream, req.signal, clientGone);
+      }
       if (req.whole || req.direct) {
         return await new Promise<UpstreamResponse>((resolve, reject) => {
           const answer = req.whole
             ? new WholeAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject, this.deadlines)
             : new StreamingAnswer(req.signal, WHOLE_BODY_LIMIT, resolve, reject, this.deadlines);
-          this.poolFor(origin).dispatch(
-            { path, method: req.method, headers: req.headers, body: req.body ?? null },
-            answer,
-          );
+          answer.holdsPlaceIn(gate, stream, waitedSince);
+          pool.dispatch({ path, method: req.method, headers: req.headers, body: req.body ?? null }, answer);
         });
       }
-      const res = await poolRequest(this.poolFor(origin), {
-        path,
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-        signal: req.signal,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
+      const timeout =
+        waitedSince > 0 ? Math.max(1, this.timeoutMs - (Date.now() - waitedSince)) : this.timeoutMs;
+      let res: Awaited<ReturnType<typeof poolRequest>>;
+      try {
+        res = await poolRequest(pool, {
+          path,
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+          signal: req.signal,
+          headersTimeout: timeout,
+          bodyTimeout: this.timeoutMs,
+        });
+      } catch (err) {
+        gate.leave(stream);
+        throw err;
+      }
       const body = res.body;
+      // The connection is the call's until its body is read or dropped.
+      body.once('close', () => gate.leave(stream));
       return {
         status: res.statusCode,
         headers: res.headers,
@@ -116,25 +148,30 @@ export class UpstreamHttp {
 
   /** Closes every pool once its calls in flight end; a later call opens a new pool. */
   async close(): Promise<void> {
-    const closing = [...this.pools.values()].map((pool) => pool.close());
+    const closing = [...this.pools.values()].map(({ pool }) => pool.close());
     this.pools.clear();
     await Promise.all(closing);
   }
 
-  private poolFor(origin: string): Pool {
-    let pool = this.pools.get(origin);
-    if (!pool) {
-      pool = new Pool(origin, {
+  /** The backend's gate and pool at `origin`, made on first use. */
+  private connectionsFor(backendName: string, origin: string): Connections {
+    const key = `${backendName} ${origin}`;
+    let connections = this.pools.get(key);
+    if (!connections) {
+      const max = this.maxConnections[backendName] ?? DEFAULT_MAX_CONNECTIONS;
+      const pool = new Pool(origin, {
         // Off here: dispatched calls are timed by `deadlines`; request-API calls set their own (in `send`).
         headersTimeout: 0,
         bodyTimeout: 0,
         keepAliveTimeout: 10_000,
-        connections: 256,
+        // The gate admits at most `max` calls, one per connection: the pool never queues one itself.
+        connections: max,
         pipelining: 1,
       });
-      this.pools.set(origin, pool);
+      connections = { pool, gate: new ConnectionGate(max, this.timeoutMs, backendName) };
+      this.pools.set(key, connections);
     }
-    return pool;
+    return connections;
   }
 
   private targetOf(url: string): { origin: string; path: string } {
@@ -148,6 +185,8 @@ export class UpstreamHttp {
     return target;
   }
 }
+
+const clientGone = () => new ProxyError(499, 'Client closed the request', { code: 'client_closed' });
 
 export function upstreamFailure(err: unknown, backendName: string, signal?: CancelSignal): Error {
   if (err instanceof ProxyError) return err;

@@ -120,13 +120,28 @@ export class BackendRegistry {
   }
 }
 
-function customOptions(name: string, cfg: CustomBackendConfig, env: NodeJS.ProcessEnv): HttpBackendOptions {
+function customOptions(
+  name: string,
+  cfg: CustomBackendConfig & { base_url: string },
+  env: NodeJS.ProcessEnv,
+): HttpBackendOptions {
   return {
     name,
     baseUrl: cfg.base_url,
     apiKey: cfg.api_key_env ? env[cfg.api_key_env] : undefined,
     apiKeyEnv: cfg.api_key_env ?? '',
   };
+}
+
+/** Each backend's connection limit set in the YAML (`backends.<name>.max_connections`), by name. */
+export function connectionLimits(config: ProxyConfig): Record<string, number> {
+  const { default_backend: _default, ...entries } = config.backends;
+  const limits: Record<string, number> = {};
+  for (const [name, cfg] of Object.entries(entries)) {
+    if (cfg && typeof cfg === 'object' && cfg.max_connections !== undefined)
+      limits[name] = cfg.max_connections;
+  }
+  return limits;
 }
 
 /**
@@ -153,16 +168,24 @@ export function createBackendRegistry(
   const { default_backend: defaultSpec, ...custom } = config.backends;
   for (const [name, cfg] of Object.entries(custom)) {
     if (!cfg || typeof cfg !== 'object') continue;
-    if (name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name)) {
-      throw new ConfigError(`backends.${name}: "${name}" is a built-in backend; choose another name`);
+    const builtin = name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name);
+    if (builtin) {
+      // A built-in backend's entry may only tune its connections (not the embedded mock, which has none).
+      if (name !== 'mock' && Object.keys(cfg).every((field) => field === 'max_connections')) continue;
+      throw new ConfigError(
+        `backends.${name}: "${name}" is a built-in backend; choose another name (a built-in backend takes only max_connections)`,
+      );
+    }
+    if (cfg.base_url === undefined) {
+      throw new ConfigError(`backends.${name}.base_url: required for a custom backend`);
     }
     if (cfg.responses && cfg.type !== 'openai') {
       throw new ConfigError(
         `backends.${name}.responses: only a 'type: openai' backend also serves the Responses API`,
       );
     }
-    const options = customOptions(name, cfg, env);
-    const backend = new HttpBackend(HTTP_PROFILES[cfg.type], options, upstream);
+    const options = customOptions(name, { ...cfg, base_url: cfg.base_url }, env);
+    const backend = new HttpBackend(HTTP_PROFILES[cfg.type ?? 'openai'], options, upstream);
     // An OpenAI-compatible server that also serves the Responses API (README, "Responses API").
     if (cfg.responses && cfg.type === 'openai')
       backend.alsoSpeaks(new HttpBackend(HTTP_PROFILES.responses, options, upstream));

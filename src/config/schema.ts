@@ -331,16 +331,25 @@ const StateSchema = z
 /** `responses`: a server that speaks only OpenAI's Responses API (chat clients reach it by translation). */
 export const BACKEND_TYPES = ['openai', 'anthropic', 'gemini', 'responses'] as const;
 
+/**
+ * A custom backend (`type`, `base_url`, `api_key_env`), or a built-in one's connection limit alone
+ * (`backends.openai: {max_connections: 100}`). Which names are built in is the backends' to know: the
+ * registry (src/backends/registry.ts) requires `base_url` of a custom backend and refuses the other fields
+ * for a built-in one.
+ */
 const CustomBackendSchema = z
   .object({
-    type: z.enum(BACKEND_TYPES).default('openai'),
-    base_url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+    type: z.enum(BACKEND_TYPES).optional(),
+    base_url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
     api_key_env: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
       .optional(),
     /** `type: openai` only: the server also serves the Responses API (`{base_url}/responses`). */
-    responses: z.boolean().default(false),
+    responses: z.boolean().optional(),
+    // Calls in flight to the backend, one connection each; a call that finds none free waits, within
+    // --timeout (README, "Connections to backends").
+    max_connections: int(1, 65_536).optional(),
   })
   .strict();
 export type CustomBackendConfig = z.infer<typeof CustomBackendSchema>;

@@ -62,7 +62,7 @@ export function createChatPipeline(
   return async function runChat(ex) {
     try {
       if (loopRepeats > 0) {
-        const body = requireObjectBody(ex.body);
+        const body = requireObjectBody(ex);
         const steering = loopStep(from, body, loopRepeats);
         if (steering !== undefined) {
           const target = frontEnd.target(body, ex.url);
@@ -72,7 +72,7 @@ export function createChatPipeline(
       }
       let model: string | undefined;
       if (sessions !== null && sessions.applies(ex)) {
-        const body = requireObjectBody(ex.body);
+        const body = requireObjectBody(ex);
         const outcome = await sessions.run(ex, from, body);
         if (outcome.kind === 'reply') {
           const target = frontEnd.target(body, ex.url);
@@ -81,7 +81,7 @@ export function createChatPipeline(
         }
         // A changed body is no longer the bytes received: those must not be forwarded.
         if (outcome.body !== undefined)
-          ex = { ...ex, body: outcome.body, rawBody: undefined, rawBytes: undefined };
+          ex = { ...ex, json: undefined, body: outcome.body, rawBody: undefined, rawBytes: undefined };
         model = outcome.model;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, model);

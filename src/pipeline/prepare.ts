@@ -60,7 +60,8 @@ export function prepareRequest(
   });
   let body = clientBody;
   if (scrubPrompts) {
-    const scrubbed = redactor.redactPromptSecrets(clientBody, ex.rawBody);
+    // The bytes when the chat lane kept them: the text is never decoded for a scan (docs/performance.md).
+    const scrubbed = redactor.redactPromptSecrets(clientBody, ex.json?.bytes ?? ex.rawBody);
     if (scrubbed.changed) body = scrubbed.body as Record<string, unknown>;
   }
   const wire = wireBody(body, from, route.backend, route.model, route.stream);

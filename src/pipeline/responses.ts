@@ -130,7 +130,7 @@ export async function beginResponsesTurn(
       const rebuilt: Json = { ...body, input };
       delete rebuilt.previous_response_id;
       // The body changed: the client's bytes are not what goes on.
-      ex = { ...ex, body: rebuilt, rawBody: undefined, rawBytes: undefined };
+      ex = { ...ex, json: undefined, body: rebuilt, rawBody: undefined, rawBytes: undefined };
       route = { ...route, clientBody: rebuilt };
     }
   }

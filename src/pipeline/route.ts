@@ -6,7 +6,7 @@ import type { FrontEnd } from './front-ends.js';
 
 /** Where one chat request goes: the client's body, the backend and model it names, streamed or not. */
 export interface ChatRoute {
-  /** The client's body as parsed (a JSON object). */
+  /** The client's body (a JSON object), its members parsed as they are read (`RequestBody.fields`). */
   readonly clientBody: Record<string, unknown>;
   readonly backend: Backend;
   /** The model as the backend knows it (a `backend:` prefix stripped). */
@@ -14,10 +14,17 @@ export interface ChatRoute {
   readonly stream: boolean;
 }
 
-export function requireObjectBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ProxyError(400, 'Request body must be a JSON object', { code: 'invalid_request' });
+const NOT_AN_OBJECT = () =>
+  new ProxyError(400, 'Request body must be a JSON object', { code: 'invalid_request' });
+
+export function requireObjectBody(ex: ChatExchange): Record<string, unknown> {
+  const json = ex.json;
+  if (json !== undefined) {
+    if (!json.isObject) throw NOT_AN_OBJECT();
+    return json.fields;
   }
+  const body = ex.body;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw NOT_AN_OBJECT();
   return body as Record<string, unknown>;
 }
 
@@ -32,7 +39,7 @@ export function resolveRoute(
   /** The session's model, in place of the one the client asked for. */
   sessionModel?: string | undefined,
 ): ChatRoute {
-  const clientBody = requireObjectBody(ex.body);
+  const clientBody = requireObjectBody(ex);
   const target = frontEnd.target(clientBody, ex.url);
   const resolved = registry.resolve(sessionModel ?? target.model);
   // A backend that speaks the client's protocol natively (the `openai` backend and the Responses API) gets

@@ -312,3 +312,26 @@ describe('collectEnvSecrets', () => {
     expect(new Set(secrets)).toEqual(new Set(['o', 'g2', 'proxy', 'tok', 'atok', 'k1', 'k2', ' k2 ', 'k3']));
   });
 });
+
+describe('redactPromptSecrets over a body given as bytes', () => {
+  it('finds a secret wherever it is in the bytes, across scan windows and after non-ASCII text', () => {
+    const secret = 'sk-window-secret-0123456789';
+    const redactor = new Redactor([secret, 'ab']);
+    const filler = 'x'.repeat(64 * 1024 - 30) + 'é😀';
+    for (let shift = 0; shift < 40; shift += 3) {
+      const body = {
+        model: 'm',
+        messages: [{ role: 'user', content: `${filler}${'y'.repeat(shift)}${secret} end` }],
+      };
+      const bytes = Buffer.from(JSON.stringify(body));
+      const fromBytes = redactor.redactPromptSecrets(body, bytes);
+      expect(fromBytes).toEqual(redactor.redactPromptSecrets(body, JSON.stringify(body)));
+      expect(fromBytes.changed).toBe(true);
+    }
+    const short = { model: 'm', messages: [{ role: 'user', content: 'ab' }], pad: 'z'.repeat(70_000) };
+    expect(redactor.redactPromptSecrets(short, Buffer.from(JSON.stringify(short))).changed).toBe(true);
+    const clean = { model: 'm', messages: [{ role: 'user', content: `${filler} no secret here` }] };
+    const untouched = redactor.redactPromptSecrets(clean, Buffer.from(JSON.stringify(clean)));
+    expect(untouched).toEqual({ body: clean, changed: false });
+  });
+});

@@ -262,18 +262,13 @@ export class Redactor {
    * only when it is the whole string. Object keys are left alone.
    * Copy-on-write: when nothing matched, `body` is returned as is with `changed: false`.
    */
-  redactPromptSecrets(body: unknown, rawJson?: string): { body: unknown; changed: boolean } {
+  redactPromptSecrets(body: unknown, rawJson?: string | Uint8Array): { body: unknown; changed: boolean } {
     const prompt = this.prompt;
     const short = this.shortSet;
     if (prompt === undefined && short.size === 0) return { body, changed: false };
-    // The body's own JSON text, when given, is scanned once instead of walking every string of the body:
-    // secrets made only of characters no JSON encoder escapes appear in it exactly as they are.
-    if (
-      rawJson !== undefined &&
-      this.secretsVerbatimInJson &&
-      !(prompt?.test(rawJson) ?? false) &&
-      !this.shortSecrets.some((secret) => rawJson.includes(`"${secret}"`))
-    ) {
+    // The body's own JSON text (or bytes), when given, is scanned once instead of walking every string of
+    // the body: secrets made only of characters no JSON encoder escapes appear in it exactly as they are.
+    if (rawJson !== undefined && this.secretsVerbatimInJson && !this.mayHoldPromptSecret(rawJson)) {
       return { body, changed: false };
     }
     const redacted = replaceInStrings(body, (text) =>
@@ -282,6 +277,31 @@ export class Redactor {
         : (prompt?.replaceAll(text, PROMPT_SECRET_REPLACEMENT) ?? text),
     );
     return { body: redacted, changed: redacted !== body };
+  }
+
+  /**
+   * Whether a configured secret (verbatim in JSON, see `secretsVerbatimInJson`) may be in a string of the
+   * JSON `raw`. Bytes are read in windows decoded as latin1, each a plain copy below V8's large-object size
+   * (a body of hundreds of kilobytes is never decoded whole): a secret's characters are ASCII, which UTF-8
+   * encodes as themselves and never uses inside another character, so it is in the bytes exactly where it
+   * is in the decoded text. Windows overlap by the longest secret, so none is missed across a border.
+   */
+  private mayHoldPromptSecret(raw: string | Uint8Array): boolean {
+    if (typeof raw === 'string') return this.promptSecretIn(raw);
+    const longest = Math.max(this.secrets[0]?.length ?? 0, (this.shortSecrets[0]?.length ?? 0) + 2);
+    for (let start = 0; start < raw.length; start += PROMPT_SCAN_WINDOW) {
+      const end = Math.min(raw.length, start + PROMPT_SCAN_WINDOW + longest - 1);
+      const text = Buffer.from(raw.buffer, raw.byteOffset + start, end - start).toString('latin1');
+      if (this.promptSecretIn(text)) return true;
+      if (end === raw.length) return false;
+    }
+    return false;
+  }
+
+  private promptSecretIn(text: string): boolean {
+    return (
+      (this.prompt?.test(text) ?? false) || this.shortSecrets.some((secret) => text.includes(`"${secret}"`))
+    );
   }
 
   private copyRedacted(value: unknown, seen: WeakSet<object>): unknown {
@@ -328,6 +348,9 @@ export class Redactor {
  * Go's and .NET's), control or non-ASCII characters (escaped by ensure_ascii encoders).
  */
 const VERBATIM_IN_JSON = /^[A-Za-z0-9._~+=:-]+$/;
+
+/** Bytes of a request body scanned for prompt secrets at a time (below V8's large-object size, 128 KB). */
+const PROMPT_SCAN_WINDOW = 64 * 1024;
 
 function execFrom(re: RegExp | undefined, text: string, from: number): RegExpExecArray | null {
   if (re === undefined) return null;

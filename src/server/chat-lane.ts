@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import secureJson from 'secure-json-parse';
 import { isRefusal, type AuthCheck, type AuthRefusal, type AuthSubject } from '../auth/gate.js';
 import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { ProxyError } from '../proxy-error.js';
@@ -12,9 +11,10 @@ import type { LaneHeaders } from './cors.js';
 import { answerFailure, bodyError } from './failures.js';
 import { continueIfAwaited } from './expect-continue.js';
 import { misdirected, type HostCheck } from './host-check.js';
-import { nestedTooDeeply } from './json-depth.js';
+import { readJsonBody } from './json-body.js';
 import { requestIdFor } from './request-id.js';
 import { writeJson, type OwnAnswerTap, type Responder } from './respond.js';
+import type { RequestBody } from '../pipeline/request-body.js';
 import type { ChatRoute } from './routes.js';
 import type { RequestState } from './state.js';
 
@@ -140,19 +140,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** Fastify's default JSON parsing (`__proto__` keys refused, `constructor` left alone) and the depth cap. */
-function parseJsonBody(text: string): unknown {
-  if (text.length === 0) throw bodyError('emptyJson');
-  let body: unknown;
-  try {
-    body = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'ignore' });
-  } catch {
-    throw bodyError('invalidJson');
-  }
-  if (nestedTooDeeply(text, body)) throw bodyError('tooDeep');
-  return body;
-}
-
 export function createChatLane(options: ChatLaneOptions): ChatLane {
   const { auth, hostCheck, trustProxy, maxBodyBytes, recordAccess, isOpen, log, onRefusal } = options;
   const capture = options.capture ?? null;
@@ -222,14 +209,10 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
       }
       const kind = bodyKind(req.headers);
       if (kind === 'unsupported') throw bodyError('unsupportedMediaType');
-      let rawBytes: Buffer | undefined;
-      let rawBody: string | undefined;
-      let body: unknown;
+      let json: RequestBody | undefined;
       if (kind === 'json') {
         continueIfAwaited(req, res);
-        rawBytes = await readBody(req, maxBodyBytes);
-        rawBody = rawBytes.toString('utf8');
-        body = parseJsonBody(rawBody);
+        json = readJsonBody(await readBody(req, maxBodyBytes));
       }
       await route.run({
         res,
@@ -242,9 +225,15 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         ip,
         authKeyName: keyName,
         ownAnswer,
-        body,
-        rawBody,
-        rawBytes,
+        json,
+        // Decoded and parsed only if a step asks (docs/performance.md, "Large bodies").
+        get body() {
+          return json?.value;
+        },
+        get rawBody() {
+          return json?.text;
+        },
+        rawBytes: json?.bytes,
       });
     } catch (err) {
       answerFailure(responder, err as Error, log);

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { CaptureRecorder } from '../capture/events.js';
 import { WorkerCaptureWriter } from '../capture/worker-writer.js';
 import { UpstreamHttp } from '../backends/http.js';
-import { createBackendRegistry } from '../backends/registry.js';
+import { connectionLimits, createBackendRegistry } from '../backends/registry.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ProxyConfig } from '../config/schema.js';
 import { createLogger, type ProxyLogger } from '../observability/logger.js';
@@ -122,7 +122,10 @@ export async function startProxy({
   for (const warning of loosePermissionWarnings(privateFiles(config))) logger.warn(warning);
   onLoggingReady?.({ logger, redactor: () => secrets.current });
   const metrics = new ProxyMetrics();
-  const upstream = new UpstreamHttp({ timeoutMs: config.server.timeout_seconds * 1000 });
+  const upstream = new UpstreamHttp({
+    timeoutMs: config.server.timeout_seconds * 1000,
+    maxConnections: connectionLimits(config),
+  });
   const registry = createBackendRegistry(config, env, upstream);
   const state = await openStateStore({
     settings: stateSettings,

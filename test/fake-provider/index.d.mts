@@ -100,6 +100,10 @@ export interface FakeProvider {
   inFlight(): number;
   /** Open TCP connections. */
   connections(): number;
+  /** The most TCP connections open at once since start, or since `resetPeak()`. */
+  peakConnections(): number;
+  /** Starts counting the peak again from the connections open now. */
+  resetPeak(): void;
   /** Resolves once `aborted` reaches `count`. */
   waitForAborts(count: number): Promise<void>;
   /** Resolves once the chat call whose last user text is `text` was closed before it was answered in full. */

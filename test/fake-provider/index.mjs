@@ -885,6 +885,8 @@ export async function startFakeProvider(options = {}) {
   const keys = options.keys ?? {};
   const models = { ...DEFAULT_MODELS, ...options.models };
   const sockets = new Set();
+  /** The most TCP connections open at once since start (or the last resetPeak). */
+  let peakSockets = 0;
   const open = new Set();
   const requests = [];
   /** Responses API: what `GET /v1/responses/{id}` finds (answers given with `store` not false). */
@@ -1167,6 +1169,7 @@ export async function startFakeProvider(options = {}) {
   );
   server.on('connection', (socket) => {
     sockets.add(socket);
+    peakSockets = Math.max(peakSockets, sockets.size);
     socket.on('close', () => sockets.delete(socket));
   });
 
@@ -1201,6 +1204,10 @@ export async function startFakeProvider(options = {}) {
     },
     inFlight: () => open.size,
     connections: () => sockets.size,
+    peakConnections: () => peakSockets,
+    resetPeak: () => {
+      peakSockets = sockets.size;
+    },
     waitForAborts: (count) =>
       aborted >= count ? Promise.resolve() : new Promise((resolve) => abortWaiters.push({ count, resolve })),
     closedEarly: (text) => closedEarlyEntry(text).closed,

@@ -95,7 +95,7 @@ const CASES: Case[] = [
     'custom backend without base_url',
     yaml('b4.yaml', 'backends:\n  foo: { type: openai }\n'),
     {},
-    /backends\.foo\.base_url: expected string/,
+    /backends\.foo\.base_url: required for a custom backend/,
   ],
   [
     'custom backend with a built-in name',

@@ -1,0 +1,147 @@
+// The many-streams row (docs/performance.md): BENCH_MANY_STREAMS (2,000) streams opened within
+// BENCH_MANY_STREAMS_RAMP_MS (2 s) through a fresh proxy to a slow upstream (bench/slow-upstream.mjs: BENCH_MANY_STREAMS_CHUNKS pieces
+// BENCH_MANY_STREAMS_GAP_MS apart), plus one quick non-streamed request once they are all open. Reports the
+// slowest stream (from its own start) against the time one stream takes, the latest first byte, the quick
+// request's time, and the proxy's RSS peak.
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import { PROXY_KEY } from './constants.mjs';
+import { CHAT_PATH } from './load.mjs';
+import { forkServer, rssMb, startProject, stopChild } from './processes.mjs';
+
+export function manyStreamsConfig(env) {
+  const count = Number(env.BENCH_MANY_STREAMS ?? 2000);
+  return {
+    count: Number.isInteger(count) && count >= 0 ? count : 2000,
+    chunks: Number(env.BENCH_MANY_STREAMS_CHUNKS ?? 20),
+    gapMs: Number(env.BENCH_MANY_STREAMS_GAP_MS ?? 500),
+    rampMs: Number(env.BENCH_MANY_STREAMS_RAMP_MS ?? 2000),
+  };
+}
+
+function streamBody(i) {
+  return JSON.stringify({
+    model: 'fault-drip',
+    stream: true,
+    messages: [{ role: 'user', content: `stream ${i}: count to twenty, slowly` }],
+  });
+}
+
+/** One stream, opened after `delayMs`: its first byte and its end, from its own start. */
+async function oneStream(dispatcher, origin, i, delayMs) {
+  await sleep(delayMs);
+  const sentAt = performance.now();
+  const res = await request(`${origin}${CHAT_PATH}`, {
+    method: 'POST',
+    dispatcher,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${PROXY_KEY}` },
+    body: streamBody(i),
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
+  let first = -1;
+  let text = '';
+  for await (const chunk of res.body) {
+    if (first < 0) first = performance.now() - sentAt;
+    text += chunk;
+  }
+  if (res.statusCode !== 200 || !text.includes('[DONE]')) {
+    throw new Error(`stream ${i}: status ${res.statusCode}, ${text.length} bytes, no [DONE]`);
+  }
+  return { first, end: performance.now() - sentAt };
+}
+
+/** Runs the row against a fresh instance of `main` (the project, or a baseline build); returns its figures. */
+export async function runManyStreams({ workDir, settings, main, name }) {
+  const upstream = await forkServer('slow-upstream.mjs', {
+    SLOW_CHUNKS: String(settings.chunks),
+    SLOW_GAP_MS: String(settings.gapMs),
+  });
+  const proxy = await startProject({
+    upstreamOrigin: upstream.origin,
+    logFile: path.join(workDir, `${name}-many-streams.log`),
+    main,
+  });
+  // A long connect timeout: thousands of connections opened at once on a busy machine take a while.
+  const dispatcher = new Agent({
+    connections: settings.count + 16,
+    pipelining: 1,
+    connect: { timeout: 60_000 },
+  });
+  let peak = rssMb(proxy.pid);
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssMb(proxy.pid));
+    } catch {
+      // Gone: the last peak stands.
+    }
+  }, 100);
+  const startedAt = performance.now();
+  try {
+    // Opened over `rampMs`, not in one burst: thousands of connects at once overflow the listen backlog,
+    // and the dropped SYNs' retries (1 s, 3 s, 7 s…) would be measured instead of the proxy.
+    const streams = Array.from({ length: settings.count }, (_, i) =>
+      oneStream(dispatcher, proxy.origin, i, (i * settings.rampMs) / settings.count),
+    );
+    await sleep(settings.rampMs);
+    // Settled together below; until then a failure must not surface as an unhandled rejection.
+    const all = Promise.all(streams);
+    all.catch(() => undefined);
+    // A quick request once the streams are sent: answered at once unless it queues behind them.
+    const quickStart = performance.now();
+    const quick = await request(`${proxy.origin}${CHAT_PATH}`, {
+      method: 'POST',
+      dispatcher,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${PROXY_KEY}` },
+      body: JSON.stringify({ model: 'quick', messages: [{ role: 'user', content: 'quick' }] }),
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    await quick.body.text();
+    const quickMs = performance.now() - quickStart;
+    if (quick.statusCode !== 200) throw new Error(`${name}: the quick request got ${quick.statusCode}`);
+    const results = await all;
+    const one = settings.chunks * settings.gapMs;
+    const lastEnd = Math.max(...results.map((r) => r.end));
+    const wallMs = performance.now() - startedAt;
+    const latestFirst = Math.max(...results.map((r) => r.first));
+    return {
+      name,
+      count: settings.count,
+      oneStreamMs: one,
+      lastEndMs: lastEnd,
+      wallMs,
+      latestFirstMs: latestFirst,
+      quickMs,
+      rssPeakMb: peak,
+    };
+  } finally {
+    clearInterval(sampler);
+    await dispatcher.close().catch(() => undefined);
+    await stopChild(proxy.child);
+    await stopChild(upstream.child);
+  }
+}
+
+export function formatManyStreams(r) {
+  return (
+    `  ${r.name.padEnd(11)} ${r.count} streams of ${(r.oneStreamMs / 1000).toFixed(1)} s: slowest took ` +
+    `${(r.lastEndMs / 1000).toFixed(1)} s, all done ${(r.wallMs / 1000).toFixed(1)} s after the first opened, ` +
+    `latest first byte ${(r.latestFirstMs / 1000).toFixed(2)} s, ` +
+    `quick request ${r.quickMs.toFixed(0)} ms, RSS peak ${r.rssPeakMb.toFixed(0)} MB`
+  );
+}
+
+/** SUMMARY field: completion time over one stream's time, and the RSS peak (target ≤ 250 MB). */
+export function manyStreamsSummary(r) {
+  const ok = r.rssPeakMb <= 250;
+  return {
+    field:
+      `many_streams_${r.count}=${(r.lastEndMs / 1000).toFixed(1)}s/${(r.oneStreamMs / 1000).toFixed(1)}s ` +
+      `first_byte_max=${(r.latestFirstMs / 1000).toFixed(2)}s quick=${r.quickMs.toFixed(0)}ms ` +
+      `rss_peak=${r.rssPeakMb.toFixed(0)}MB(${ok ? 'ok' : 'MISS'})`,
+    ok,
+  };
+}

@@ -1,0 +1,100 @@
+/** Where a top-level member's value lies in the body's bytes: [start, end). */
+export type MemberRanges = ReadonlyMap<string, readonly [number, number]>;
+
+const NOT_YET = Symbol('not parsed yet');
+/** Stands in for a JSON object's prototype chain: a name no member has reads what a parsed object reads. */
+const PLAIN_OBJECT: object = Object.freeze({});
+
+/**
+ * A client's JSON body as the chat lane read it: its bytes, already checked (src/server/json-scan.ts), read
+ * further only as far as a step asks — a field parsed from its own bytes, the whole value parsed at most
+ * once, the text decoded at most once. The same-protocol path reads `model` and `stream` and forwards the
+ * bytes; a coding agent's prompt of hundreds of kilobytes is never decoded nor parsed (docs/performance.md,
+ * "Large bodies").
+ *
+ * `fields` is the body as an object for code that reads one (`body.model`, `{...body}`,
+ * `JSON.stringify(body)`): a read of a name parses that member alone; listing the names parses the whole.
+ */
+export class RequestBody {
+  /** Parsed members, by name (the same value on every read). */
+  private readonly parsedFields = new Map<string, unknown>();
+  private whole: unknown = NOT_YET;
+  private decoded: string | undefined;
+  private view: Record<string, unknown> | undefined;
+
+  /**
+   * `members`: for a body that is a JSON object, where each top-level member's value lies (the last of a
+   * repeated name, as JSON.parse keeps); null for any other JSON value. `parsed`: the value when the caller
+   * has already parsed it.
+   */
+  constructor(
+    readonly bytes: Buffer,
+    private readonly members: MemberRanges | null,
+    parsed: unknown = NOT_YET,
+  ) {
+    this.whole = parsed;
+  }
+
+  /** Whether the body is a JSON object (not an array, a string, a number or a literal). */
+  get isObject(): boolean {
+    if (this.members !== null) return true;
+    const value = this.value;
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  }
+
+  /** The body as UTF-8 text, decoded once. */
+  get text(): string {
+    return (this.decoded ??= this.bytes.toString('utf8'));
+  }
+
+  /** The whole value, parsed once (members already read keep their identity). */
+  get value(): unknown {
+    if (this.whole === NOT_YET) {
+      const text = this.text;
+      // Without a byte order mark, which the chat lane's checks allow (as Fastify's parser does).
+      const value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as unknown;
+      if (this.parsedFields.size > 0) {
+        for (const [name, field] of this.parsedFields) (value as Record<string, unknown>)[name] = field;
+      }
+      this.whole = value;
+    }
+    return this.whole;
+  }
+
+  /** A top-level member of an object body (undefined when there is none); its bytes alone are parsed. */
+  field(name: string): unknown {
+    if (this.whole !== NOT_YET) return readOwn(this.whole, name);
+    if (this.parsedFields.has(name)) return this.parsedFields.get(name);
+    const range = this.members?.get(name);
+    if (range === undefined) return undefined;
+    const value = JSON.parse(this.bytes.toString('utf8', range[0], range[1])) as unknown;
+    this.parsedFields.set(name, value);
+    return value;
+  }
+
+  /** The (object) body as an object whose members are parsed as they are read. */
+  get fields(): Record<string, unknown> {
+    return (this.view ??= new Proxy({}, fieldsHandler(this)) as Record<string, unknown>);
+  }
+}
+
+function readOwn(value: unknown, name: string): unknown {
+  return Reflect.get(value as object, name);
+}
+
+function fieldsHandler(body: RequestBody): ProxyHandler<object> {
+  const whole = () => body.value as object;
+  return {
+    get: (_target, key) => {
+      if (typeof key !== 'string') return Reflect.get(whole(), key);
+      const member = body.field(key);
+      return member === undefined ? Reflect.get(PLAIN_OBJECT, key) : member;
+    },
+    has: (_target, key) => key in whole(),
+    ownKeys: () => Reflect.ownKeys(whole()),
+    getOwnPropertyDescriptor: (_target, key) => Reflect.getOwnPropertyDescriptor(whole(), key),
+    set: (_target, key, item) => Reflect.set(whole(), key, item),
+    deleteProperty: (_target, key) => Reflect.deleteProperty(whole(), key),
+    defineProperty: (_target, key, descriptor) => Reflect.defineProperty(whole(), key, descriptor),
+  };
+}

@@ -1,0 +1,261 @@
+import { MAX_JSON_DEPTH } from './json-depth.js';
+
+/**
+ * JSON checked on its bytes, without decoding or parsing it: the chat lane's checks of a request body
+ * (docs/architecture.md, "The chat lane") in one pass, and where the top-level members are, so that the
+ * pipeline reads the few fields it needs (model, stream) without parsing the rest — a coding agent's body is
+ * hundreds of kilobytes of prompt the proxy forwards as it came (docs/performance.md, "Large bodies").
+ *
+ * The verdicts are the ones the chat lane gave when it decoded and parsed every body (`secure-json-parse`,
+ * then the depth cap), in the same order, and `json-scan.test.ts` holds them equal, by fuzzing too:
+ * - `invalid`: not JSON as `JSON.parse` reads the UTF-8 decoded bytes, or an object key `__proto__` (however
+ *   escaped), which secure-json-parse refuses;
+ * - `undecided`: arrays and objects nested deeper than MAX_JSON_DEPTH: too deep, or invalid further on —
+ *   the caller parses the text to tell (the scan stops there, so its recursion stays bounded);
+ * - `ok`: with the top-level value's kind and, for an object, its members' value ranges (the last of a
+ *   repeated name, as JSON.parse keeps the last).
+ *
+ * Bytes that are not valid UTF-8 inside a string are accepted, as decoding them gave U+FFFD; outside
+ * strings every byte is ASCII or the JSON is invalid, whatever the decoding. A leading byte order mark is
+ * skipped, as secure-json-parse skips it.
+ */
+export type JsonScan =
+  | { readonly verdict: 'invalid' | 'undecided' }
+  | {
+      readonly verdict: 'ok';
+      /** Whether the top-level value is an object (else an array, a string, a number, a literal). */
+      readonly isObject: boolean;
+      /** Top-level members of an object: name → [start, end) of the value's bytes. */
+      readonly members: ReadonlyMap<string, readonly [number, number]>;
+    };
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Bytes a string may hold as they are: anything but a control character, a quote or a backslash; 2 for the
+ * bytes of non-ASCII characters (the string's text then needs decoding).
+ */
+const PLAIN = new Uint8Array(256);
+for (let b = 0x20; b < 256; b++) PLAIN[b] = b === QUOTE || b === BACKSLASH ? 0 : b < 0x80 ? 1 : 2;
+/** JSON whitespace. */
+const SPACE = new Uint8Array(256);
+for (const b of [0x20, 0x09, 0x0a, 0x0d]) SPACE[b] = 1;
+/** Characters a backslash may escape besides `u`. */
+const ESCAPABLE = new Uint8Array(256);
+for (const c of '"\\/bfnrt') ESCAPABLE[c.charCodeAt(0)] = 1;
+const HEX = new Uint8Array(256);
+for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
+const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
+
+const PROTO = '__proto__';
+
+// Thrown (never seen outside this module) to end a scan: no stack trace is captured for them.
+const INVALID = Object.freeze({ verdict: 'invalid' as const });
+const UNDECIDED = Object.freeze({ verdict: 'undecided' as const });
+
+/** One pass over `bytes`; see JsonScan. */
+export function scanJson(bytes: Uint8Array): JsonScan {
+  try {
+    return new Scanner(bytes).run();
+  } catch (err) {
+    if (err === INVALID || err === UNDECIDED) return err as JsonScan;
+    throw err;
+  }
+}
+
+class Scanner {
+  private i = 0;
+  private depth = 0;
+  /** Whether the last string read held an escape or a non-ASCII byte (its text then needs decoding). */
+  private escaped = false;
+
+  constructor(private readonly b: Uint8Array) {}
+
+  run(): JsonScan {
+    const b = this.b;
+    // A byte order mark, which secure-json-parse (Fastify's parser) removes before parsing.
+    if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) this.i = 3;
+    this.skipSpace();
+    const first = b[this.i];
+    const members = new Map<string, readonly [number, number]>();
+    if (first === 0x7b /* { */) this.object(members);
+    else this.value();
+    this.skipSpace();
+    if (this.i !== b.length) throw INVALID;
+    return { verdict: 'ok', isObject: first === 0x7b, members };
+  }
+
+  private skipSpace(): void {
+    const b = this.b;
+    let i = this.i;
+    while (i < b.length && SPACE[b[i]!] === 1) i++;
+    this.i = i;
+  }
+
+  private value(): void {
+    const b = this.b;
+    const c = b[this.i];
+    if (c === QUOTE) this.string();
+    else if (c === 0x7b) this.object(null);
+    else if (c === 0x5b /* [ */) this.array();
+    else if (c === 0x74 /* t */) this.literal('true');
+    else if (c === 0x66 /* f */) this.literal('false');
+    else if (c === 0x6e /* n */) this.literal('null');
+    else if (c === 0x2d /* - */ || (c !== undefined && isDigit(c))) this.number();
+    else throw INVALID;
+  }
+
+  /** Deeper than the cap: the verdict (too deep, or invalid further on) is the full parser's to give. */
+  private enter(): void {
+    if (++this.depth > MAX_JSON_DEPTH) throw UNDECIDED;
+  }
+
+  /** An object; at the top level (`members` given) its members' value ranges are noted. */
+  private object(members: Map<string, readonly [number, number]> | null): void {
+    const b = this.b;
+    this.enter();
+    this.i++;
+    this.skipSpace();
+    if (b[this.i] === 0x7d /* } */) {
+      this.i++;
+      this.depth--;
+      return;
+    }
+    for (;;) {
+      if (b[this.i] !== QUOTE) throw INVALID;
+      const keyStart = this.i;
+      this.string();
+      const keyEnd = this.i;
+      // A key is decoded only when it may be `__proto__` (9 bytes, or an escape), or is a top-level name.
+      if (members !== null || (this.escaped ? true : keyEnd - keyStart === PROTO.length + 2)) {
+        const key = this.keyText(keyStart, keyEnd);
+        if (key === PROTO) throw INVALID;
+        this.skipColon();
+        const start = this.i;
+        this.value();
+        members?.set(key, [start, this.i]);
+      } else {
+        this.skipColon();
+        this.value();
+      }
+      this.skipSpace();
+      const c = b[this.i];
+      if (c === 0x2c /* , */) {
+        this.i++;
+        this.skipSpace();
+        continue;
+      }
+      if (c === 0x7d) {
+        this.i++;
+        this.depth--;
+        return;
+      }
+      throw INVALID;
+    }
+  }
+
+  private skipColon(): void {
+    this.skipSpace();
+    if (this.b[this.i] !== 0x3a /* : */) throw INVALID;
+    this.i++;
+    this.skipSpace();
+  }
+
+  private keyText(start: number, end: number): string {
+    const b = this.b;
+    if (!this.escaped)
+      return Buffer.from(b.buffer, b.byteOffset + start + 1, end - start - 2).toString('latin1');
+    return JSON.parse(Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8')) as string;
+  }
+
+  private array(): void {
+    const b = this.b;
+    this.enter();
+    this.i++;
+    this.skipSpace();
+    if (b[this.i] === 0x5d /* ] */) {
+      this.i++;
+      this.depth--;
+      return;
+    }
+    for (;;) {
+      this.value();
+      this.skipSpace();
+      const c = b[this.i];
+      if (c === 0x2c) {
+        this.i++;
+        this.skipSpace();
+        continue;
+      }
+      if (c === 0x5d) {
+        this.i++;
+        this.depth--;
+        return;
+      }
+      throw INVALID;
+    }
+  }
+
+  /** A string from its opening quote; `i` ends after the closing one. */
+  private string(): void {
+    const b = this.b;
+    const n = b.length;
+    let i = this.i + 1;
+    let escaped = false;
+    let seen = 0;
+    for (;;) {
+      let kind: number;
+      while (i < n && (kind = PLAIN[b[i]!]!) !== 0) {
+        seen |= kind;
+        i++;
+      }
+      if (i >= n) throw INVALID;
+      const c = b[i]!;
+      if (c === QUOTE) break;
+      if (c !== BACKSLASH) throw INVALID; // a control character
+      escaped = true;
+      const e = b[i + 1];
+      if (e === undefined) throw INVALID;
+      if (ESCAPABLE[e] === 1) {
+        i += 2;
+      } else if (e === 0x75 /* u */) {
+        if (i + 5 >= n) throw INVALID;
+        for (let k = i + 2; k < i + 6; k++) if (HEX[b[k]!] !== 1) throw INVALID;
+        i += 6;
+      } else {
+        throw INVALID;
+      }
+    }
+    this.escaped = escaped || seen > 1;
+    this.i = i + 1;
+  }
+
+  private literal(word: string): void {
+    const b = this.b;
+    for (let k = 0; k < word.length; k++) if (b[this.i + k] !== word.charCodeAt(k)) throw INVALID;
+    this.i += word.length;
+  }
+
+  /** -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? */
+  private number(): void {
+    const b = this.b;
+    let i = this.i;
+    if (b[i] === 0x2d) i++;
+    if (b[i] === 0x30) i++;
+    else if (b[i] !== undefined && isDigit(b[i]!)) while (b[i] !== undefined && isDigit(b[i]!)) i++;
+    else throw INVALID;
+    if (b[i] === 0x2e /* . */) {
+      i++;
+      if (b[i] === undefined || !isDigit(b[i]!)) throw INVALID;
+      while (b[i] !== undefined && isDigit(b[i]!)) i++;
+    }
+    if (b[i] === 0x65 || b[i] === 0x45 /* e E */) {
+      i++;
+      if (b[i] === 0x2b || b[i] === 0x2d) i++;
+      if (b[i] === undefined || !isDigit(b[i]!)) throw INVALID;
+      while (b[i] !== undefined && isDigit(b[i]!)) i++;
+    }
+    this.i = i;
+  }
+}
