@@ -8,13 +8,19 @@ const SRC = path.dirname(fileURLToPath(import.meta.url));
 /**
  * What a folder of src/ must not import (docs/architecture.md, "Dependency rules"): protocols know nothing of
  * backends, HTTP servers or auth; backends know nothing of auth, the server or the pipeline; auth is framework-
- * free (the server renders its verdicts and adapts it to Fastify). Tests may drive the real thing across
+ * free (the server renders its verdicts and adapts it to Fastify); routing is policy and time only. Tests may drive the real thing across
  * these lines, so they are left out.
  */
 const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string[] }> = [
   { folder: 'protocols', modules: ['backends', 'server', 'pipeline', 'auth'], packages: ['fastify'] },
   { folder: 'backends', modules: ['auth', 'server', 'pipeline'], packages: ['fastify'] },
   { folder: 'auth', modules: ['server', 'pipeline'], packages: ['fastify'] },
+  // Failover's policy is data and time: the pipeline step (src/pipeline/attempts.ts) applies it.
+  {
+    folder: 'routing',
+    modules: ['backends', 'server', 'pipeline', 'auth', 'protocols'],
+    packages: ['fastify', 'undici'],
+  },
 ];
 
 /** The modules a source file imports or re-exports (`import type` included): relative ones resolved. */

@@ -2,7 +2,7 @@ import type { BackendRegistry } from '../backends/registry.js';
 import type { Backend } from '../backends/types.js';
 import { ProxyError } from '../proxy-error.js';
 import type { ChatExchange } from './exchange.js';
-import type { FrontEnd } from './front-ends.js';
+import type { ChatTarget, FrontEnd } from './front-ends.js';
 
 /** Where one chat request goes: the client's body, the backend and model it names, streamed or not. */
 export interface ChatRoute {
@@ -21,13 +21,28 @@ function requireObjectBody(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+/** What the client asked for: its body, and the model and stream flag the front-end reads from it. */
+export interface ClientTarget {
+  readonly clientBody: Record<string, unknown>;
+  readonly target: ChatTarget;
+}
+
+export function readTarget(frontEnd: FrontEnd, ex: ChatExchange): ClientTarget {
+  const clientBody = requireObjectBody(ex.body);
+  return { clientBody, target: frontEnd.target(clientBody, ex.url) };
+}
+
 /**
  * Step 1, resolve the route: the front-end reads model and stream flag (from the body, or Gemini's path),
  * the registry picks the backend. Noted on the request's state for the access line and metrics.
  */
-export function resolveRoute(frontEnd: FrontEnd, ex: ChatExchange, registry: BackendRegistry): ChatRoute {
-  const clientBody = requireObjectBody(ex.body);
-  const target = frontEnd.target(clientBody, ex.url);
+export function resolveRoute(
+  frontEnd: FrontEnd,
+  ex: ChatExchange,
+  registry: BackendRegistry,
+  read: ClientTarget = readTarget(frontEnd, ex),
+): ChatRoute {
+  const { clientBody, target } = read;
   const resolved = registry.resolve(target.model);
   ex.state.backend = resolved.backend.name;
   ex.state.model = resolved.model;

@@ -10,6 +10,7 @@ import { ProxyMetrics } from '../observability/metrics.js';
 import { loosePermissionWarnings, refuseSymlink, type PathToCheck } from '../observability/private-files.js';
 import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
+import { createFailover } from '../pipeline/attempts.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
@@ -102,6 +103,7 @@ export async function startProxy({
   auth.onKeysChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
 
+  const failover = createFailover(config);
   const captureFile = config.logging.capture_file;
   const reportDrop = dropLogger(logger);
   const captureWriter = captureFile
@@ -132,6 +134,7 @@ export async function startProxy({
     routes: {
       redactor: () => secrets.current,
       scrubPrompts: config.auth.redact_api_keys_in_prompts,
+      failover,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: () => {
         const authState = auth.readiness();

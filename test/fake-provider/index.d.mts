@@ -53,6 +53,10 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
   /** The parsed JSON body; the raw text when it was not JSON; undefined when empty. */
   body: unknown;
+  /** The model named (Gemini: in the path); the attempt log of failover tests reads it. */
+  model: unknown;
+  /** performance.now() when the request arrived. */
+  at: number;
 }
 
 export interface FakeProviderOptions {
