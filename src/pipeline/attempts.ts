@@ -152,7 +152,6 @@ export class AttemptRun {
         continue;
       }
       const key = `${route.backend.name}:${route.model}`;
-      let previousAt: number;
       for (let retry = 0; retry <= settings.retries; retry++) {
         if (tried >= settings.maxAttempts || clock.now() >= deadlineAt) break chain;
         const admitted = breakers.admit(key, limits, clock.now());
@@ -162,7 +161,6 @@ export class AttemptRun {
         }
         tried += 1;
         const began = clock.now();
-        previousAt = began;
         const outcome = await this.attempt(route, deadlineAt);
         const ms = clock.now() - began;
         if (outcome.ok) {
@@ -186,7 +184,8 @@ export class AttemptRun {
           if (outcome.retryAfterS > settings.maxRetryAfterS) continue chain;
           wait = outcome.retryAfterS * settings.retryAfterMsPerS;
         }
-        wait = Math.max(wait, previousAt + settings.minGapMs - clock.now());
+        // Counted from the failure, not the send: the gap holds as the provider sees the two requests arrive.
+        wait = Math.max(wait, settings.minGapMs);
         if (clock.now() + wait >= deadlineAt) break chain;
         await clock.sleep(wait);
         if (this.ex.res.destroyed)
