@@ -104,6 +104,11 @@ export async function startProxy({
   secrets.update(auth.secrets());
 
   const failover = createFailover(config);
+  metrics.failoverSource = async () => ({
+    attempts: failover.stats.attempts,
+    invalidEventsDropped: failover.stats.invalidEventsDropped,
+    breakers: await failover.breakers.snapshot(),
+  });
   const captureFile = config.logging.capture_file;
   const reportDrop = dropLogger(logger);
   const captureWriter = captureFile
@@ -136,7 +141,7 @@ export async function startProxy({
       scrubPrompts: config.auth.redact_api_keys_in_prompts,
       failover,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
-      readiness: () => {
+      readiness: async () => {
         const authState = auth.readiness();
         const store = authState.brute_force as { status?: string } | undefined;
         return {
@@ -145,6 +150,7 @@ export async function startProxy({
           default_backend: registry.defaultBackend.name,
           auth: authState,
           capture: captureWriter ? { file: captureFile, dropped: captureWriter.dropped } : null,
+          breakers: await failover.breakers.snapshot(),
         };
       },
     },
