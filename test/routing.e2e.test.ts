@@ -16,12 +16,17 @@ const KEY = 'routing-proxy-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
 
 let fake: FakeProvider;
+/** Takes only POOL_GOOD: the pool's other key is refused with 401. */
+let keyed: FakeProvider;
+const POOL_GOOD = 'sk-ant-pool-good-0123456789abcdef';
+const POOL_BAD = 'sk-ant-pool-revoked-0123456789abcd';
 let proxy: ProxyProcess;
 let plain: ProxyProcess;
 let dir: string;
 
 beforeAll(async () => {
   fake = await startFakeProvider();
+  keyed = await startFakeProvider({ keys: { anthropic: POOL_GOOD } });
   dir = mkdtempSync(path.join(tmpdir(), 'routing-'));
   const config = path.join(dir, 'proxy.yaml');
   writeFileSync(
@@ -52,13 +57,19 @@ beforeAll(async () => {
   };
   [proxy, plain] = await Promise.all([
     startProxyProcess(['--config', config, '--default-backend', 'openai'], env),
-    startProxyProcess(['--default-backend', 'openai'], env),
+    startProxyProcess(['--default-backend', 'openai'], {
+      ...env,
+      ANTHROPIC_API_KEY: undefined,
+      ANTHROPIC_API_KEY_1: POOL_BAD,
+      ANTHROPIC_API_KEY_2: POOL_GOOD,
+      ANTHROPIC_API_BASE_URL: keyed.baseUrls.anthropic,
+    }),
   ]);
 });
 
 afterAll(async () => {
   await Promise.all([proxy?.stop(), plain?.stop()]);
-  await fake?.close();
+  await Promise.all([fake?.close(), keyed?.close()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -120,6 +131,30 @@ describe('routes', () => {
     expect(res.status).toBe(503);
     expect(res.headers.get('x-proxy-attempts')).toBeNull();
     expect(fake.requests.filter((r) => r.model === 'fault-status-503-plain')).toHaveLength(1);
+  });
+});
+
+describe('provider key pools', () => {
+  it('rotate over the keys; a key answered 401 leaves the rotation; health names keys, never values', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await chat(plain.url, 'anthropic:claude-pool')).status);
+    expect(statuses).toEqual([401, 200, 200, 200]);
+    expect(keyed.requests.map((r) => r.headers['x-api-key'])).toEqual([
+      POOL_BAD,
+      POOL_GOOD,
+      POOL_GOOD,
+      POOL_GOOD,
+    ]);
+    const health = await (await fetch(`${plain.url}/internal/health`, { headers: AUTH })).text();
+    expect(JSON.parse(health)).toMatchObject({
+      key_pools: {
+        anthropic: [
+          { key: 'ANTHROPIC_API_KEY_1', state: 'out' },
+          { key: 'ANTHROPIC_API_KEY_2', state: 'ready' },
+        ],
+      },
+    });
+    expect(health).not.toContain(POOL_GOOD);
   });
 });
 

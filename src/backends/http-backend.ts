@@ -3,6 +3,7 @@ import type { UpstreamHttp } from './http.js';
 import type { HttpProfile } from './profiles.js';
 import type { ModelInfo } from '../protocols/canonical.js';
 import type { Backend, BackendCall, UpstreamResponse } from './types.js';
+import { KeyPool, type PoolKey } from './key-pool.js';
 
 export interface HttpBackendOptions {
   name: string;
@@ -13,6 +14,14 @@ export interface HttpBackendOptions {
   apiKeyEnv: string;
   /** Extra fixed headers (OpenRouter's attribution headers, for instance). */
   extraHeaders?: Record<string, string>;
+  /** A key pool (two keys or more; `apiKey` is then the first): requests rotate over them (key-pool.ts). */
+  pool?: readonly PoolKey[];
+}
+
+/** A provider's `Retry-After` in seconds, when it gave one as a number. */
+function retryAfterOf(headers: UpstreamResponse['headers']): number | null {
+  const value = headers['retry-after'];
+  return typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : null;
 }
 
 /**
@@ -30,6 +39,9 @@ export class HttpBackend implements Backend {
   private readonly modelsUrl: string;
   /** Built once: every call sends the same credential headers. */
   private readonly headers: Record<string, string>;
+  /** With a key pool: the pool, and the headers of each of its keys (built once too). */
+  readonly keyPool: KeyPool | null = null;
+  private readonly poolHeaders: Array<Record<string, string>> = [];
 
   constructor(
     private readonly profile: HttpProfile,
@@ -50,20 +62,36 @@ export class HttpBackend implements Backend {
       this.chatUrl = (model, stream) => chat(base, model, stream);
     }
     this.modelsUrl = `${base}${profile.modelsPath}`;
-    this.headers = {
+    const headersFor = (key: string | undefined): Record<string, string> => ({
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
       ...profile.fixedHeaders,
-      ...(opts.apiKey ? { [profile.keyHeader]: `${profile.keyPrefix}${opts.apiKey}` } : {}),
+      ...(key ? { [profile.keyHeader]: `${profile.keyPrefix}${key}` } : {}),
       ...opts.extraHeaders,
-    };
+    });
+    this.headers = headersFor(opts.apiKey);
+    if (opts.pool !== undefined && opts.pool.length > 1) {
+      this.keyPool = new KeyPool(opts.pool);
+      this.poolHeaders = opts.pool.map((k) => headersFor(k.value));
+      this.credentialName = opts.pool.map((k) => k.name).join(',');
+    }
   }
 
   chat(call: BackendCall): Promise<UpstreamResponse> {
+    const pool = this.keyPool;
+    if (pool === null) return this.send(call, this.headers);
+    const index = pool.take();
+    return this.send(call, this.poolHeaders[index]!).then((answer) => {
+      pool.report(index, answer.status, retryAfterOf(answer.headers));
+      return answer;
+    });
+  }
+
+  private send(call: BackendCall, headers: Record<string, string>): Promise<UpstreamResponse> {
     return this.upstream.send({
       url: this.chatUrl(call.model, call.stream),
       method: 'POST',
-      headers: this.headers,
+      headers,
       body:
         this.profile.modelInBody && call.body.model !== call.model
           ? JSON.stringify({ ...call.body, model: call.model })

@@ -317,6 +317,11 @@ const CustomBackendSchema = z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
       .optional(),
+    /** A key pool: the env vars of its keys, rotated over (README, Routes and failover). */
+    api_key_envs: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'))
+      .min(1)
+      .optional(),
   })
   .strict();
 export type CustomBackendConfig = z.infer<typeof CustomBackendSchema>;

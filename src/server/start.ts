@@ -43,6 +43,11 @@ function environmentSecrets(config: ProxyConfig, env: NodeJS.ProcessEnv): string
   for (const backend of Object.values(custom)) {
     const value = backend?.api_key_env ? env[backend.api_key_env] : undefined;
     if (value) secrets.push(value);
+    // Every key of a pool is a secret, whatever its env var is called.
+    for (const name of backend?.api_key_envs ?? []) {
+      const pooled = env[name];
+      if (pooled) secrets.push(pooled);
+    }
   }
   return secrets;
 }
@@ -151,6 +156,7 @@ export async function startProxy({
           auth: authState,
           capture: captureWriter ? { file: captureFile, dropped: captureWriter.dropped } : null,
           breakers: await failover.breakers.snapshot(),
+          key_pools: registry.keyPools(),
         };
       },
     },
