@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,7 +57,10 @@ beforeAll(async () => {
     GEMINI_API_BASE_URL: fake.baseUrls.gemini,
   };
   [proxy, plain] = await Promise.all([
-    startProxyProcess(['--config', config, '--default-backend', 'openai'], env),
+    startProxyProcess(
+      ['--config', config, '--default-backend', 'openai', '--capture-file', path.join(dir, 'capture.jsonl')],
+      env,
+    ),
     startProxyProcess(['--default-backend', 'openai'], {
       ...env,
       ANTHROPIC_API_KEY: undefined,
@@ -116,6 +120,27 @@ describe('routes', () => {
       'fault-status-503-coder',
       'claude-coder',
     ]);
+    // The capture has each attempt under its own backend and model, the failed one with its status.
+    const id = res.headers.get('x-request-id');
+    const records = async () =>
+      (await readFile(path.join(dir, 'capture.jsonl'), 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((l) => l.includes(`"${id}"`))
+        .map(
+          (l) => JSON.parse(l) as { backend: string; model: string; direction: string; metadata?: unknown },
+        );
+    while (!(await records()).some((r) => r.backend === 'anthropic' && r.direction === 'outbound_response')) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const seen = await records();
+    expect(
+      seen.filter((r) => r.direction === 'outbound_request').map((r) => `${r.backend}:${r.model}`),
+    ).toEqual(['openai:fault-status-503-coder', 'anthropic:claude-coder']);
+    expect(seen.find((r) => r.backend === 'openai' && r.direction === 'inbound_response')?.metadata).toEqual({
+      status: 503,
+      failure: 'status',
+      failover: 'retry',
+    });
   });
 
   it('a Retry-After longer than allowed on the last element: the 429 goes to the client with it, untried again', async () => {

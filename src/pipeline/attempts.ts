@@ -92,6 +92,8 @@ type Outcome =
       readonly retryAfterS: number | null;
       /** Passes this failure to the client, if it is the one that ends the request. */
       readonly answer: () => Promise<void> | void;
+      /** Records the failure in this attempt's capture, when it does not end the request. */
+      readonly record: (action: string) => void;
     };
 
 /** A whole answer the client's SDK can read: a JSON object, parsed when it must be translated. */
@@ -176,6 +178,7 @@ export class AttemptRun {
         const action = failureAction(outcome.failure);
         this.note(route, outcome.status, action, ms);
         if (action === 'final') break chain;
+        outcome.record(action);
         if (action === 'next') continue chain;
         if (retry === settings.retries) continue chain;
         let wait = backoffMs(retry, settings, deps.failover.random);
@@ -250,7 +253,12 @@ export class AttemptRun {
     ): Outcome => {
       firstContent.cancel();
       ex.res.removeListener('close', onClose);
-      return { ok: false, failure, status, retryAfterS, answer };
+      const record = (action: string) =>
+        capture?.record('inbound_response', {
+          payload: failure.kind === 'status' ? failure.body : '',
+          metadata: { status, failure: failure.kind, failover: action },
+        });
+      return { ok: false, failure, status, retryAfterS, answer, record };
     };
     const transportFailure = (err: unknown): Outcome => {
       const timedOut = silent || (err instanceof ProxyError && err.status === 504);
