@@ -5,7 +5,7 @@
 //
 // Run: npm run bench   (builds first)   or   node bench/run.mjs   (uses the existing dist/)
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -67,6 +67,8 @@ const TARGETS = {
   addedLatencyVsPassthrough: 1.5,
   redactionMBps: 100,
   captureRatio: 0.7,
+  // Routes and resilience configured, nothing failing: every request tried by failover (one attempt).
+  routesRatio: 0.9,
 };
 
 const SCENARIOS = [
@@ -108,6 +110,17 @@ async function startTargets(workDir) {
       '2',
     ],
   });
+  // The same proxy with routes and a `resilience:` section: every request takes the failover step.
+  const routesConfig = path.join(workDir, 'routes.yaml');
+  writeFileSync(
+    routesConfig,
+    'routes:\n  bench-route:\n    chain: [openai:gpt-4o-mini, openai:gpt-4o]\nresilience:\n  retries: 1\n',
+  );
+  const routed = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-routes.log'),
+    extraArgs: ['--config', routesConfig],
+  });
   // Other gateways, when asked for (BENCH_PEERS): measured like the others, but not judged.
   const peers = [];
   for (const peer of config.peers) {
@@ -115,7 +128,7 @@ async function startTargets(workDir) {
     peers.push(await startPeer(peer, { upstreamOrigin: mock.origin, logFile }));
   }
   return {
-    processes: { mock, passthrough, project, captured },
+    processes: { mock, passthrough, project, captured, routed },
     peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
@@ -123,6 +136,7 @@ async function startTargets(workDir) {
       { name: 'passthrough', origin: passthrough.origin, key: PROXY_KEY },
       { name: 'project', origin: project.origin, key: PROXY_KEY },
       { name: 'capture', origin: captured.origin, key: PROXY_KEY },
+      { name: 'routes', origin: routed.origin, key: PROXY_KEY },
       ...peers.map((p) => ({ ...p.target, peer: true })),
     ],
   };
@@ -314,6 +328,10 @@ function summarise({ table, memory, redactionMBps, attack }) {
   const nonstreamRatio = table[HIGH.id].project.reqPerSec / table[HIGH.id].passthrough.reqPerSec;
   const streamRatio = table[STREAM.id].project.reqPerSec / table[STREAM.id].passthrough.reqPerSec;
   const captureRatio = table[HIGH.id].capture.reqPerSec / table[HIGH.id].project.reqPerSec;
+  const routesRatio = Math.min(
+    table[HIGH.id].routes.reqPerSec / table[HIGH.id].project.reqPerSec,
+    table[STREAM.id].routes.reqPerSec / table[STREAM.id].project.reqPerSec,
+  );
   const ok = {
     nonstream: nonstreamRatio >= TARGETS.throughputRatio,
     stream: streamRatio >= TARGETS.throughputRatio,
@@ -323,6 +341,7 @@ function summarise({ table, memory, redactionMBps, attack }) {
     growth: memory.growthOk,
     redaction: redactionMBps === null || redactionMBps >= TARGETS.redactionMBps,
     capture: captureRatio >= TARGETS.captureRatio,
+    routes: routesRatio >= TARGETS.routesRatio,
     attackP99: attack.p99Ok,
     attackRss: attack.rssOk,
   };
@@ -338,10 +357,11 @@ function summarise({ table, memory, redactionMBps, attack }) {
     `${attackSummary(attack)} ` +
     `redaction=${redactionMBps === null ? 'n/a' : `${redactionMBps.toFixed(0)}MB/s(${verdict(ok.redaction)})`} ` +
     `capture_on/off_${HIGH.id}=${fmt.ratio(captureRatio)}(${verdict(ok.capture)}) ` +
+    `routes_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(routesRatio)}(${verdict(ok.routes)}) ` +
     `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
     `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
     `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
-    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x)`;
+    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x)`;
   return { line, allOk: Object.values(ok).every(Boolean) };
 }
 
@@ -399,6 +419,7 @@ async function main() {
   await Promise.all([
     stopChild(project.child),
     stopChild(processes.captured.child),
+    stopChild(processes.routed.child),
     stopChild(processes.passthrough.child),
     ...peerProcesses.map((p) => stopChild(p.child)),
   ]);

@@ -405,7 +405,6 @@ const ResilienceFields = {
   stall_timeout_s: z.number().min(0.001).optional(),
   max_attempts: int(1, 100).optional(),
   deadline_s: z.number().min(0.001).optional(),
-  continue_streams: z.boolean().optional(),
   breaker: z
     .object({ failures: int(1, 1000).optional(), cooldown_s: z.number().min(0).optional() })
     .strict()
