@@ -5,7 +5,7 @@
 //
 // Run: npm run bench   (builds first)   or   node bench/run.mjs   (uses the existing dist/)
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -85,6 +85,8 @@ const TARGETS = {
   captureRatio: 0.7,
   // The Responses API passed through, against chat completions passed through by the same build.
   responsesRatio: 0.9,
+  // Routes and resilience configured, nothing failing: every request tried by failover (one attempt).
+  routesRatio: 0.9,
 };
 
 const SCENARIOS = [
@@ -138,6 +140,17 @@ async function startTargets(workDir) {
     path: RESPONSES_PATH,
     body: (stream) => responsesRequestBody({ stream, model }),
   });
+  // The same proxy with routes and a `resilience:` section: every request takes the failover step.
+  const routesConfig = path.join(workDir, 'routes.yaml');
+  writeFileSync(
+    routesConfig,
+    'routes:\n  bench-route:\n    chain: [openai:gpt-4o-mini, openai:gpt-4o]\nresilience:\n  retries: 1\n',
+  );
+  const routed = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-routes.log'),
+    extraArgs: ['--config', routesConfig],
+  });
   // Other gateways, when asked for (BENCH_PEERS): measured like the others, but not judged.
   const peers = [];
   for (const peer of config.peers) {
@@ -145,7 +158,7 @@ async function startTargets(workDir) {
     peers.push(await startPeer(peer, { upstreamOrigin: mock.origin, logFile }));
   }
   return {
-    processes: { mock, passthrough, project, captured, responses },
+    processes: { mock, passthrough, project, captured, responses, routed },
     peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
@@ -165,6 +178,7 @@ async function startTargets(workDir) {
         key: PROXY_KEY,
         request: responsesRequest('openrouter:gpt-4o-mini'),
       },
+      { name: 'routes', origin: routed.origin, key: PROXY_KEY },
       ...peers.map((p) => ({ ...p.target, peer: true })),
     ],
   };
@@ -362,6 +376,10 @@ function summarise({ table, memory, redactionMBps, attack }) {
   const streamRatio = table[STREAM.id].project.reqPerSec / table[STREAM.id].passthrough.reqPerSec;
   const captureRatio = table[HIGH.id].capture.reqPerSec / table[HIGH.id].project.reqPerSec;
   const responsesRatio = (id, name = 'responses') => table[id][name].reqPerSec / table[id].project.reqPerSec;
+  const routesRatio = Math.min(
+    table[HIGH.id].routes.reqPerSec / table[HIGH.id].project.reqPerSec,
+    table[STREAM.id].routes.reqPerSec / table[STREAM.id].project.reqPerSec,
+  );
   const ok = {
     nonstream: nonstreamRatio >= TARGETS.throughputRatio,
     stream: streamRatio >= TARGETS.throughputRatio,
@@ -373,6 +391,7 @@ function summarise({ table, memory, redactionMBps, attack }) {
     capture: captureRatio >= TARGETS.captureRatio,
     responses: responsesRatio(HIGH.id) >= TARGETS.responsesRatio,
     responsesStream: responsesRatio(STREAM.id) >= TARGETS.responsesRatio,
+    routes: routesRatio >= TARGETS.routesRatio,
     attackP99: attack.p99Ok,
     attackRss: attack.rssOk,
   };
@@ -391,11 +410,11 @@ function summarise({ table, memory, redactionMBps, attack }) {
     `responses/chat_passthrough_${HIGH.id}=${fmt.ratio(responsesRatio(HIGH.id))}(${verdict(ok.responses)}) ` +
     `${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id))}(${verdict(ok.responsesStream)}) ` +
     `responses_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id, 'resp-xlate'))} ` +
+    `routes_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(routesRatio)}(${verdict(ok.routes)}) ` +
     `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
     `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
     `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
-    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, ` +
-    `responses >=${TARGETS.responsesRatio}x)`;
+    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, responses >=${TARGETS.responsesRatio}x)`;
   return { line, allOk: Object.values(ok).every(Boolean) };
 }
 
@@ -506,6 +525,7 @@ async function main() {
     stopChild(project.child),
     stopChild(processes.captured.child),
     stopChild(processes.responses.child),
+    stopChild(processes.routed.child),
     stopChild(processes.passthrough.child),
     ...peerProcesses.map((p) => stopChild(p.child)),
   ]);

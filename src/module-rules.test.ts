@@ -9,7 +9,7 @@ const SRC = path.dirname(fileURLToPath(import.meta.url));
  * What a folder of src/ must not import (docs/architecture.md, "Dependency rules"): protocols know nothing of
  * backends, HTTP servers or auth; backends know nothing of auth, the server or the pipeline; auth is framework-
  * free (the server renders its verdicts and adapts it to Fastify); shared state serves every feature and
- * imports none. Tests may drive the real thing across
+ * imports none; routing is policy and time only. Tests may drive the real thing across
  * these lines, so they are left out.
  */
 const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string[] }> = [
@@ -23,6 +23,12 @@ const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string
     folder: 'state',
     modules: ['server', 'pipeline', 'protocols', 'backends', 'auth'],
     packages: ['fastify'],
+  },
+  // Failover's policy is data and time: the pipeline step (src/pipeline/attempts.ts) applies it.
+  {
+    folder: 'routing',
+    modules: ['backends', 'server', 'pipeline', 'auth', 'protocols'],
+    packages: ['fastify', 'undici'],
   },
 ];
 

@@ -25,6 +25,8 @@ const CANARY = {
   anthropic: 'sk-ant-CANARYanthropicKey1234567890abc',
   gemini: 'AIzaCANARYgeminiKey1234567890abcdefghij',
   authToken: 'canary-auth-token-Qm5tV0cX2',
+  poolKey1: 'sk-or-v1-CANARYpoolKeyOne1234567890abcdef',
+  poolKey2: 'sk-or-v1-CANARYpoolKeyTwo1234567890abcdef',
   wrongKey: 'canary-wrong-key-Jd8fL3nZ7',
   stateSecret: 'canary-state-secret-Wn4rT8yK2pL6vB0xQ3mZ7cJ1',
 };
@@ -74,6 +76,8 @@ function withBytesDecoded(text: string): string {
 
 describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves the proxy', (level) => {
   let openai: FakeProvider;
+  /** Behind a provider key pool (OPENROUTER_API_KEY_1, _2). */
+  let openrouter: FakeProvider;
   const closers: Array<() => Promise<void>> = [];
   let proxy: ProxyProcess;
   let dir: string;
@@ -93,7 +97,9 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     openai = await startFakeProvider();
     const anthropic = await startFakeProvider({ keys: { anthropic: CANARY.anthropic } });
     const gemini = await startFakeProvider({ keys: { gemini: CANARY.gemini } });
+    openrouter = await startFakeProvider();
     closers.push(
+      () => openrouter.close(),
       () => openai.close(),
       () => anthropic.close(),
       () => gemini.close(),
@@ -127,6 +133,9 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
         AUTH_TOKEN: CANARY.authToken,
         // Set with the memory state store too: still a secret, redacted like the others.
         PROXY_STATE_SECRET: CANARY.stateSecret,
+        OPENROUTER_API_KEY_1: CANARY.poolKey1,
+        OPENROUTER_API_KEY_2: CANARY.poolKey2,
+        OPENROUTER_API_BASE_URL: openrouter.baseUrls.openai,
       },
     );
 
@@ -155,6 +164,16 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     await oa.chat.completions
       .create({ model: 'fault-key-in-error', messages: [{ role: 'user', content: 'x' }] })
       .catch(() => undefined);
+    // A key pool: both keys echoed back in errors (each then out of rotation), then a failover chain.
+    for (let i = 0; i < 2; i++) {
+      await oa.chat.completions
+        .create({ model: 'openrouter:fault-key-in-error', messages: [{ role: 'user', content: 'x' }] })
+        .catch(() => undefined);
+    }
+    await oa.chat.completions.create({
+      model: 'openrouter:fault-key-in-error-text|openai:gpt-4o',
+      messages: [{ role: 'user', content: `pool ${CANARY.poolKey1}` }],
+    });
     // Failed authentication, the wrong key in a header and in the query string.
     await recordingFetch(`${proxy.url}/v1/models`, {
       headers: { authorization: `Bearer ${CANARY.wrongKey}` },
@@ -290,6 +309,10 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     expect(upstreamSaw).not.toContain(CANARY.teamKey);
     expect(upstreamSaw).toContain('(API_KEY_HAS_BEEN_REDACTED)');
     for (const req of openai.requests) expect(req.headers.authorization).toBe(`Bearer ${CANARY.openai}`);
+    // The pool rotated over both of its keys.
+    expect(openrouter.requests.map((r) => r.headers.authorization)).toEqual(
+      expect.arrayContaining([`Bearer ${CANARY.poolKey1}`, `Bearer ${CANARY.poolKey2}`]),
+    );
   });
 });
 

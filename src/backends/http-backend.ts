@@ -4,6 +4,7 @@ import type { HttpProfile } from './profiles.js';
 import type { ModelInfo } from '../protocols/canonical.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Backend, BackendCall, UpstreamResponse } from './types.js';
+import { KeyPool, type PoolKey } from './key-pool.js';
 
 export interface HttpBackendOptions {
   name: string;
@@ -14,6 +15,21 @@ export interface HttpBackendOptions {
   apiKeyEnv: string;
   /** Extra fixed headers (OpenRouter's attribution headers, for instance). */
   extraHeaders?: Record<string, string>;
+  /** A key pool (two keys or more; `apiKey` is then the first): requests rotate over them (key-pool.ts). */
+  pool?: readonly PoolKey[];
+}
+
+/** A provider's `Retry-After` in seconds, when it gave one as a number. */
+function retryAfterOf(headers: UpstreamResponse['headers']): number | null {
+  const value = headers['retry-after'];
+  return typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : null;
+}
+
+/** The headers of one key: built once per key, the key's own header kept apart so that it is written last. */
+interface KeyHeaders {
+  readonly all: Record<string, string>;
+  /** The key's header alone ({} without a key): whatever else a call adds, never replaced. */
+  readonly credential: Record<string, string>;
 }
 
 /**
@@ -31,10 +47,11 @@ export class HttpBackend implements Backend {
   private readonly modelsUrl: string;
   /** Set when the provider has a token-count API (its profile's `countTokensUrl`). */
   readonly countTokens?: (call: BackendCall) => Promise<UpstreamResponse>;
-  /** Built once: every call sends the same credential headers. */
-  private readonly headers: Record<string, string>;
-  /** The key's header alone ({} without a key): it is written last whatever else a call adds. */
-  private readonly credential: Record<string, string>;
+  /** Built once: every call with the (first) key sends the same headers. */
+  private readonly key: KeyHeaders;
+  /** With a key pool: the pool, and the headers of each of its keys (built once too). */
+  readonly keyPool: KeyPool | null = null;
+  private readonly poolKeys: KeyHeaders[] = [];
   private readonly base: string;
   /** This backend speaking other protocols natively (the Responses API beside chat completions). */
   private readonly natives = new Map<Protocol, Backend>();
@@ -59,43 +76,68 @@ export class HttpBackend implements Backend {
       this.chatUrl = (model, stream) => chat(base, model, stream);
     }
     this.modelsUrl = `${base}${profile.modelsPath}`;
+    const keyHeaders = (key: string | undefined): KeyHeaders => {
+      const credential: Record<string, string> = key
+        ? { [profile.keyHeader]: `${profile.keyPrefix}${key}` }
+        : {};
+      return {
+        credential,
+        all: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...profile.fixedHeaders,
+          ...credential,
+          ...opts.extraHeaders,
+        },
+      };
+    };
+    this.key = keyHeaders(opts.apiKey);
+    if (opts.pool !== undefined && opts.pool.length > 1) {
+      this.keyPool = new KeyPool(opts.pool);
+      this.poolKeys = opts.pool.map((k) => keyHeaders(k.value));
+      this.credentialName = opts.pool.map((k) => k.name).join(',');
+    }
     const countUrl = profile.countTokensUrl;
     if (countUrl !== null) {
       this.countTokens = (call) =>
         this.upstream.send({
           url: countUrl(base, call.model),
           method: 'POST',
-          headers: this.headersFor(call.headers),
+          headers: this.headersWith(this.key, call.headers),
           body: this.bodyOf(call),
           signal: call.signal,
           whole: true,
           backendName: this.name,
         });
     }
-    this.credential = opts.apiKey ? { [profile.keyHeader]: `${profile.keyPrefix}${opts.apiKey}` } : {};
-    this.headers = {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...profile.fixedHeaders,
-      ...this.credential,
-      ...opts.extraHeaders,
-    };
   }
 
+  /** The headers a call sends (with the first key of a pool): what the capture records, redacted. */
   headersFor(headers: BackendCall['headers']): Readonly<Record<string, string>> {
-    // The client's allowed headers may replace a default (Anthropic's API version), never the credential.
-    return headers === undefined ? this.headers : { ...this.headers, ...headers, ...this.credential };
+    return this.headersWith(this.key, headers);
+  }
+
+  /** The client's allowed headers may replace a default (Anthropic's API version), never the key. */
+  private headersWith(key: KeyHeaders, headers: BackendCall['headers']): Readonly<Record<string, string>> {
+    return headers === undefined ? key.all : { ...key.all, ...headers, ...key.credential };
   }
 
   chat(call: BackendCall): Promise<UpstreamResponse> {
+    const pool = this.keyPool;
+    if (pool === null) return this.send(call, this.key);
+    const index = pool.take();
+    return this.send(call, this.poolKeys[index]!).then((answer) => {
+      pool.report(index, answer.status, retryAfterOf(answer.headers));
+      return answer;
+    });
+  }
+
+  private send(call: BackendCall, key: KeyHeaders): Promise<UpstreamResponse> {
     return this.upstream.send({
       url: this.chatUrl(call.model, call.stream),
       method: 'POST',
-      headers: this.headersFor(call.headers),
-      body:
-        this.profile.modelInBody && call.body.model !== call.model
-          ? JSON.stringify({ ...call.body, model: call.model })
-          : (call.rawBody ?? JSON.stringify(call.body)),
+      headers: this.headersWith(key, call.headers),
+      body: this.bodyOf(call),
       signal: call.signal,
       whole: !call.stream,
       direct: call.direct === true,
@@ -103,7 +145,7 @@ export class HttpBackend implements Backend {
     });
   }
 
-  /** A token count's body as sent: the client's bytes when unchanged, the provider's model name in it. */
+  /** A call's body as sent: the client's bytes when unchanged, the provider's model name in it. */
   private bodyOf(call: BackendCall): string | Buffer {
     return this.profile.modelInBody && call.body.model !== call.model
       ? JSON.stringify({ ...call.body, model: call.model })
@@ -124,7 +166,7 @@ export class HttpBackend implements Backend {
     return this.upstream.send({
       url: `${this.base}/responses/${encodeURIComponent(id)}`,
       method,
-      headers: this.headers,
+      headers: this.key.all,
       signal,
       whole: true,
       backendName: this.name,
@@ -132,7 +174,7 @@ export class HttpBackend implements Backend {
   }
 
   async listModels(signal: CancelSignal): Promise<ModelInfo[]> {
-    const list = await this.upstream.getJson(this.modelsUrl, this.headers, signal, this.name);
+    const list = await this.upstream.getJson(this.modelsUrl, this.key.all, signal, this.name);
     return this.profile.decodeModels(list, this.name);
   }
 }

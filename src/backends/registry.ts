@@ -2,6 +2,7 @@ import { ProxyError } from '../proxy-error.js';
 import type { CustomBackendConfig, ProxyConfig } from '../config/schema.js';
 import { ConfigError } from '../config/config-error.js';
 import { HttpBackend, type HttpBackendOptions } from './http-backend.js';
+import { poolEnvNames, type PoolKey, type PoolKeyView } from './key-pool.js';
 import type { UpstreamHttp } from './http.js';
 import { MockBackend } from './mock.js';
 import { HTTP_PROFILES } from './profiles.js';
@@ -96,6 +97,16 @@ export class BackendRegistry {
     return [...this.byName.values()];
   }
 
+  /** The state of every key pool, keys by env var name (for /internal/health). */
+  keyPools(): Record<string, PoolKeyView[]> {
+    const pools: Record<string, PoolKeyView[]> = {};
+    for (const backend of this.byName.values()) {
+      if (backend instanceof HttpBackend && backend.keyPool !== null)
+        pools[backend.name] = backend.keyPool.view();
+    }
+    return pools;
+  }
+
   /** Backends with credentials (names only: safe for /internal/health and the banner). */
   configuredNames(): string[] {
     return this.all()
@@ -120,11 +131,26 @@ export class BackendRegistry {
   }
 }
 
+/** The keys of a pool, in order, from the env vars that are set. */
+function poolOf(env: NodeJS.ProcessEnv, names: readonly string[]): PoolKey[] {
+  return names.flatMap((name) => (env[name] ? [{ name, value: env[name] }] : []));
+}
+
 function customOptions(
   name: string,
   cfg: CustomBackendConfig & { base_url: string },
   env: NodeJS.ProcessEnv,
 ): HttpBackendOptions {
+  if (cfg.api_key_envs !== undefined) {
+    const pool = poolOf(env, cfg.api_key_envs);
+    return {
+      name,
+      baseUrl: cfg.base_url,
+      apiKey: pool[0]?.value,
+      apiKeyEnv: cfg.api_key_envs.join(', '),
+      pool,
+    };
+  }
   return {
     name,
     baseUrl: cfg.base_url,
@@ -155,11 +181,13 @@ export function createBackendRegistry(
 ): BackendRegistry {
   const backends: Backend[] = [];
   for (const builtin of BUILTIN_BACKENDS) {
+    const pool = poolOf(env, poolEnvNames(env, builtin.keyEnv));
     const options: HttpBackendOptions = {
       name: builtin.name,
       baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
-      apiKey: env[builtin.keyEnv] || undefined,
+      apiKey: pool[0]?.value,
       apiKeyEnv: builtin.keyEnv,
+      pool,
     };
     const backend = new HttpBackend(HTTP_PROFILES[builtin.type], options, upstream);
     if (builtin.responses) backend.alsoSpeaks(new HttpBackend(HTTP_PROFILES.responses, options, upstream));

@@ -350,6 +350,11 @@ const CustomBackendSchema = z
     // Calls in flight to the backend, one connection each; a call that finds none free waits, within
     // --timeout (README, "Connections to backends").
     max_connections: int(1, 65_536).optional(),
+    /** A key pool: the env vars of its keys, rotated over (README, Routes and failover). */
+    api_key_envs: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'))
+      .min(1)
+      .optional(),
   })
   .strict();
 export type CustomBackendConfig = z.infer<typeof CustomBackendSchema>;
@@ -559,6 +564,53 @@ const ResponsesSchema = z
     }),
   })
   .strict();
+/**
+ * `resilience.*` (README, Routes and failover): how a request's attempts go. Every field is optional so
+ * that a route's overrides and the global section share one shape; `src/routing/settings.ts` fills the
+ * defaults. YAML only.
+ */
+const ResilienceFields = {
+  retries: int(0, 10).optional(),
+  backoff_s: z.number().min(0).max(60).optional(),
+  max_retry_after_s: z.number().min(0).max(3600).optional(),
+  ttft_timeout_s: z.number().min(0.001).optional(),
+  stall_timeout_s: z.number().min(0.001).optional(),
+  max_attempts: int(1, 100).optional(),
+  deadline_s: z.number().min(0.001).optional(),
+  breaker: z
+    .object({ failures: int(1, 1000).optional(), cooldown_s: z.number().min(0).optional() })
+    .strict()
+    .optional(),
+};
+
+export const ResilienceSchema = z
+  .object({
+    ...ResilienceFields,
+    /** Multiplies every duration of this section and the fixed ones (0.5 s gap): a test's fast profile. */
+    time_scale: z.number().min(0.0001).max(1).optional(),
+  })
+  .strict();
+export type ResilienceConfig = z.infer<typeof ResilienceSchema>;
+
+const RouteSchema = z
+  .object({
+    chain: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .regex(/^[^|]+$/, 'expected one element per entry (no "|")'),
+      )
+      .min(1),
+    ...ResilienceFields,
+  })
+  .strict();
+export type RouteConfig = z.infer<typeof RouteSchema>;
+
+const RoutesSchema = z.record(
+  z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a route name of letters, digits, ".", "_" or "-"'),
+  RouteSchema,
+);
 
 export const ConfigSchema = z
   .object({
@@ -571,6 +623,9 @@ export const ConfigSchema = z
     loop_guard: LoopGuardSchema.prefault({}),
     guardrails: GuardrailsSchema.prefault({}),
     state: StateSchema.prefault({}),
+    routes: RoutesSchema.default({}),
+    /** Absent: one attempt per request, as without failover; present (even empty): the defaults apply. */
+    resilience: ResilienceSchema.optional(),
   })
   .strict();
 

@@ -2,6 +2,17 @@ import type * as Prom from 'prom-client';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom-lean.js';
 import { RequestStats } from './request-stats.js';
 
+/** What failover has counted so far (src/pipeline/attempts.ts), read at scrape time. */
+export interface FailoverCounts {
+  /** Attempts by outcome: ok, retry, next, final, skipped. */
+  readonly attempts: ReadonlyMap<string, number>;
+  readonly invalidEventsDropped: number;
+  /** Circuit breakers not closed or with failures counted. */
+  readonly breakers: ReadonlyArray<{ element: string; phase: string; failures: number }>;
+}
+
+const NO_FAILOVER: FailoverCounts = { attempts: new Map(), invalidEventsDropped: 0, breakers: [] };
+
 /** Every metric the proxy exports on /metrics (README, Endpoints), created once per server. */
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -54,6 +65,41 @@ export class ProxyMetrics {
     help: "1 while a feature's store on the Redis state store is unreachable and its memory fallback is in use",
     labelNames: ['feature'] as const,
     registers: [this.registry],
+  });
+
+  /** Set by the server's wiring: failover's counts and breakers. */
+  failoverSource: () => Promise<FailoverCounts> = () => Promise.resolve(NO_FAILOVER);
+  readonly failoverAttempts = new Counter({
+    name: 'llm_proxy_failover_attempts_total',
+    help: 'Attempts of requests tried by failover, by outcome (ok, retry, next, final, skipped)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      const counts = await this.failoverSource();
+      this.failoverAttempts.reset();
+      for (const [outcome, n] of counts.attempts) this.failoverAttempts.inc({ outcome }, n);
+    },
+  });
+  readonly invalidEvents = new Counter({
+    name: 'llm_proxy_stream_invalid_events_dropped_total',
+    help: 'Backend stream events dropped because their data was not JSON',
+    registers: [this.registry],
+    collect: async () => {
+      const counts = await this.failoverSource();
+      this.invalidEvents.reset();
+      this.invalidEvents.inc(counts.invalidEventsDropped);
+    },
+  });
+  readonly breakerState = new Gauge({
+    name: 'llm_proxy_breaker_state',
+    help: 'Circuit breakers per backend:model that have counted failures: 1 for their state (closed, open, half_open)',
+    labelNames: ['element', 'state'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      const counts = await this.failoverSource();
+      this.breakerState.reset();
+      for (const b of counts.breakers) this.breakerState.set({ element: b.element, state: b.phase }, 1);
+    },
   });
 
   constructor() {

@@ -2,6 +2,7 @@ import type { BackendRegistry } from '../backends/registry.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { answerFailure } from '../server/failures.js';
+import { AttemptRun, type AttemptDeps, type FailoverDeps } from './attempts.js';
 import { dispatch } from './dispatch.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
@@ -11,7 +12,7 @@ import { replyLocally } from './local-reply.js';
 import { loopStep } from './loop-step.js';
 import { relayAnswer } from './relay.js';
 import { beginResponsesTurn, type ResponsesTurn } from './responses.js';
-import { requireObjectBody, resolveRoute } from './route.js';
+import { readTarget, requireObjectBody, resolveRoute } from './route.js';
 import type { SessionStep } from './session.js';
 import { OFFERED_TOOLS, TOOL_CALL_GUARDS, type ToolJudge } from '../protocols/tool-call-guard.js';
 import type { ShellGuard } from '../sessions/shell-guard.js';
@@ -43,14 +44,18 @@ export interface ChatPipelineDeps {
   };
   /** Stored Responses-API responses (`store`, `previous_response_id`); absent: nothing is stored. */
   responses?: StoredResponses | null | undefined;
+  /** Routes, `a|b` chains and their attempts (README, Routes and failover); absent: one attempt each. */
+  failover?: FailoverDeps;
 }
 
 /**
  * The chat pipeline, one request from the front-end's body to the client's answer, in named steps (see
  * docs/architecture.md): resolve the route → record (capture, when on) → prepare the request → dispatch it
- * to the backend → relay the answer. Sessions and in-chat commands come first: a command-only message is
- * answered by the proxy, and a session's settings change the request before it is routed. It writes its answer, errors included, straight to the response.
- * Failover attempts and limits slot in around `dispatch` and `relayAnswer`.
+ * to the backend → relay the answer. It writes its answer, errors included, straight to the response.
+ * Sessions and in-chat commands come first: a command-only message is answered by the proxy, and a
+ * session's settings change the request before it is routed. A request with a route, a chain or
+ * `resilience:` configured is then tried by failover instead (attempts.ts); any other takes the one attempt
+ * below, as before routes existed.
  */
 export function createChatPipeline(
   frontEnd: FrontEnd,
@@ -58,6 +63,7 @@ export function createChatPipeline(
 ): (ex: ChatExchange) => Promise<void> {
   const from = frontEnd.protocol;
   const { sessions, loopRepeats, shellGuard } = deps;
+  const failover = deps.failover;
   const responsesDeps = { store: deps.responses ?? null, log: deps.log };
   return async function runChat(ex) {
     try {
@@ -84,7 +90,14 @@ export function createChatPipeline(
           ex = { ...ex, json: undefined, body: outcome.body, rawBody: undefined, rawBytes: undefined };
         model = outcome.model;
       }
-      let route = resolveRoute(frontEnd, ex, deps.registry, model);
+      let read = readTarget(frontEnd, ex);
+      if (model !== undefined) read = { ...read, target: { ...read.target, model } };
+      const plan = failover === undefined ? null : failover.routes.plan(read.target.model);
+      if (plan !== null) {
+        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps).run();
+        return;
+      }
+      let route = resolveRoute(frontEnd, ex, deps.registry, read);
       // The Responses API's state: the stored conversation, and how this answer is kept.
       let turn: Pick<ResponsesTurn, 'codecs' | 'watch'> | undefined;
       if (from === 'responses') {
@@ -119,7 +132,7 @@ export function createChatPipeline(
               return verdict;
             }
           : undefined;
-      const dispatched = await dispatch(ex, route, request, from, judge !== undefined);
+      const dispatched = await dispatch(ex, route, request, from, undefined, judge !== undefined);
       await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, ...turn });
     } catch (err) {
       answerFailure(ex, err as Error, deps.log);

@@ -39,6 +39,12 @@ export interface Dispatched {
   readWhole(limit?: number): Promise<Buffer>;
 }
 
+/** What a failover attempt decides itself (src/pipeline/attempts.ts): its own signal, and no `direct`. */
+export interface DispatchOptions {
+  readonly signal: Cancellation;
+  readonly direct: boolean;
+}
+
 /**
  * Step 3, dispatch: one call to the backend, aborted when the client leaves. A same-protocol stream is
  * asked for `direct`: undici's chunks then go straight to the response (see relay.ts).
@@ -48,12 +54,13 @@ export async function dispatch(
   route: ChatRoute,
   request: PreparedRequest,
   from: Protocol,
+  options?: DispatchOptions,
   /** The answer will be read (guardrails): never `direct`. */
   inspected = false,
 ): Promise<Dispatched> {
   const { backend } = route;
   const { state } = ex;
-  const signal = abortOnClientGone(ex.res);
+  const signal = options ? options.signal : abortOnClientGone(ex.res);
   // Timed inline rather than through timedOnBackend: one promise less on the hot path.
   const sentAt = performance.now();
   const upstream: UpstreamResponse = await backend.chat({
@@ -64,7 +71,7 @@ export async function dispatch(
     signal,
     requestId: ex.id,
     headers: request.headers,
-    direct: route.stream && backend.protocol === from && !inspected,
+    direct: options ? options.direct : route.stream && backend.protocol === from && !inspected,
   });
   state.backendMs += performance.now() - sentAt;
   return {

@@ -2,7 +2,7 @@ import type { BackendRegistry } from '../backends/registry.js';
 import type { Backend } from '../backends/types.js';
 import { ProxyError } from '../proxy-error.js';
 import type { ChatExchange } from './exchange.js';
-import type { FrontEnd } from './front-ends.js';
+import type { ChatTarget, FrontEnd } from './front-ends.js';
 
 /** Where one chat request goes: the client's body, the backend and model it names, streamed or not. */
 export interface ChatRoute {
@@ -28,6 +28,17 @@ export function requireObjectBody(ex: ChatExchange): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+/** What the client asked for: its body, and the model and stream flag the front-end reads from it. */
+export interface ClientTarget {
+  readonly clientBody: Record<string, unknown>;
+  readonly target: ChatTarget;
+}
+
+export function readTarget(frontEnd: FrontEnd, ex: ChatExchange): ClientTarget {
+  const clientBody = requireObjectBody(ex);
+  return { clientBody, target: frontEnd.target(clientBody, ex.url) };
+}
+
 /**
  * Step 1, resolve the route: the front-end reads model and stream flag (from the body, or Gemini's path),
  * the registry picks the backend (for the session's model, when a session set one). Noted on the request's state for the access line and metrics.
@@ -36,12 +47,10 @@ export function resolveRoute(
   frontEnd: FrontEnd,
   ex: ChatExchange,
   registry: BackendRegistry,
-  /** The session's model, in place of the one the client asked for. */
-  sessionModel?: string | undefined,
+  read: ClientTarget = readTarget(frontEnd, ex),
 ): ChatRoute {
-  const clientBody = requireObjectBody(ex);
-  const target = frontEnd.target(clientBody, ex.url);
-  const resolved = registry.resolve(sessionModel ?? target.model);
+  const { clientBody, target } = read;
+  const resolved = registry.resolve(target.model);
   // A backend that speaks the client's protocol natively (the `openai` backend and the Responses API) gets
   // the request as it is.
   const backend = resolved.backend.speaking?.(frontEnd.protocol) ?? resolved.backend;

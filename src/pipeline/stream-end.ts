@@ -25,15 +25,29 @@ export function midStreamError(protocol: Protocol, backendName: string, err: unk
 }
 
 /**
- * How each protocol's stream says "this answer is complete" (or ends in the backend's own error event).
- * A stream that ends without one was cut short, and the client is told so rather than left with a
- * silently truncated answer.
+ * How each protocol's stream says "this answer is complete": its terminator (or the backend's own error
+ * event), and, for a stream that ended without one, whether the answer itself was complete (its stop
+ * reason arrived) — then the proxy writes the terminator the backend left out (README, Routes and
+ * failover). A stream that ends without either was cut short, and the client is told so rather than left
+ * with a silently truncated answer. Gemini has no terminator: its finish reason is the end.
  */
-const STREAM_FINISHED: Record<Protocol, RegExp> = {
-  openai: /data: \[DONE\]|"finish_reason"\s*:\s*"|"error"\s*:/,
-  anthropic: /message_stop|event: error/,
-  gemini: /"finishReason"\s*:|"error"\s*:/,
-  responses: /"type"\s*:\s*"(?:response\.(?:completed|incomplete|failed)|error)"/,
+const STREAM_ENDS: Record<Protocol, { ended: RegExp; complete: RegExp | null; terminator: string }> = {
+  openai: {
+    ended: /data: \[DONE\]|"error"\s*:/,
+    complete: /"finish_reason"\s*:\s*"/,
+    terminator: 'data: [DONE]\n\n',
+  },
+  anthropic: {
+    ended: /message_stop|event: error/,
+    complete: /"stop_reason"\s*:\s*"/,
+    terminator: 'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+  },
+  gemini: { ended: /"finishReason"\s*:|"error"\s*:/, complete: null, terminator: '' },
+  responses: {
+    ended: /"type"\s*:\s*"(?:response\.(?:completed|incomplete|failed)|error)"/,
+    complete: null,
+    terminator: '',
+  },
 };
 
 const TAIL_CHARS = 512;
@@ -88,7 +102,10 @@ export class FinishWatch {
     }
   }
 
-  /** The error event owed to the client when the stream ended unfinished, else null. */
+  /**
+   * What the client is owed when the stream ended: nothing (null) after its terminator; the terminator
+   * when the answer was complete without it; else the error event of an unfinished stream.
+   */
   missingEnd(backendName: string): string | null {
     const tail = this.recent
       .map((c) =>
@@ -96,7 +113,9 @@ export class FinishWatch {
       )
       .join('')
       .slice(-TAIL_CHARS);
-    if (STREAM_FINISHED[this.protocol].test(tail) || RESPONSES_FINAL_EVENTS.has(this.lastEvent)) return null;
+    const ends = STREAM_ENDS[this.protocol];
+    if (ends.ended.test(tail) || RESPONSES_FINAL_EVENTS.has(this.lastEvent)) return null;
+    if (ends.complete?.test(tail)) return `${/\n\r?\n$/.test(tail) ? '' : '\n\n'}${ends.terminator}`;
     return codecs[this.protocol].encodeError({
       status: 502,
       message: `Backend '${backendName}' ended the stream before the answer was finished`,

@@ -29,6 +29,8 @@ interface AccessFields {
   model: string | undefined;
   key_name: string | undefined;
   client: string | undefined;
+  /** Failover's attempts, `element status outcome ms` joined by `; ` (README, Routes and failover). */
+  attempts?: string | undefined;
 }
 
 function accessFields(entry: AccessEntry, endedAt: number): AccessFields {
@@ -45,6 +47,9 @@ function accessFields(entry: AccessEntry, endedAt: number): AccessFields {
     model: state?.model ?? undefined,
     key_name: entry.keyName ?? undefined,
     client: entry.client,
+    attempts: state?.attempts
+      ?.map((a) => `${a.element} ${a.status} ${a.outcome} ${Math.round(a.ms)}ms`)
+      .join('; '),
   };
 }
 
@@ -73,6 +78,7 @@ export function formatAccessLine(fields: AccessFields, time: number): string {
     optional('model', fields.model) +
     optional('key_name', fields.key_name) +
     optional('client', fields.client) +
+    optional('attempts', fields.attempts) +
     `,"msg":"request"}\n`
   );
 }

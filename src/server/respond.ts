@@ -55,10 +55,25 @@ export function responseHead(
   for (const name in base) head[name] = base[name];
   head['x-request-id'] = to.id;
   if (extra !== undefined) for (const name in extra) head[name] = extra[name];
-  const dropped = to.state.dropped;
+  const state = to.state;
+  if (state.attempts !== undefined) accountingHeaders(head, state);
+  const dropped = state.dropped;
   if (dropped !== undefined) head['x-proxy-dropped'] = dropped.join(', ');
-  head['x-proxy-overhead-ms'] = overheadHeader(to.state);
+  head['x-proxy-overhead-ms'] = overheadHeader(state);
   return head;
+}
+
+/** Header values are visible ASCII; a model name a client made up may not be. */
+const HEADER_SAFE = /^[\x20-\x7e]*$/;
+
+/**
+ * Where a request tried by failover was answered (README, Routes and failover): `x-proxy-backend`,
+ * `x-proxy-model` (the element that answered, or the last one tried) and `x-proxy-attempts`.
+ */
+function accountingHeaders(head: OutgoingHttpHeaders, state: RequestState): void {
+  if (state.backend !== null) head['x-proxy-backend'] = state.backend;
+  if (state.model !== null && HEADER_SAFE.test(state.model)) head['x-proxy-model'] = state.model;
+  head['x-proxy-attempts'] = String(state.attempts?.filter((a) => a.outcome !== 'skipped').length ?? 0);
 }
 
 /** A whole JSON answer (text, bytes passed on as received, or an object): one head, one write. */

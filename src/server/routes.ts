@@ -17,7 +17,7 @@ export interface RouteDeps extends ChatPipelineDeps {
   metrics: ProxyMetrics;
   config: ProxyConfig;
   /** Readiness detail for /internal/health (names and states only, never secrets). */
-  readiness: () => Record<string, unknown>;
+  readiness: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 const chatBodyDoc = (required: string[]) =>
@@ -55,7 +55,13 @@ export function createChatRoutes(deps: ChatPipelineDeps): ChatRoute[] {
 function modelsHandler(protocol: Protocol, deps: RouteDeps) {
   return async function listModelsRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     return reply.send(
-      await listModels(protocol, deps.registry, request.proxyState, abortOnClientGone(reply.raw)),
+      await listModels(
+        protocol,
+        deps.registry,
+        request.proxyState,
+        abortOnClientGone(reply.raw),
+        deps.failover?.routes.names(),
+      ),
     );
   };
 }
@@ -165,7 +171,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get(
     '/internal/health',
     { schema: { tags: ['Health'], summary: 'Readiness with detail (needs a key)' } },
-    async () => deps.redactor().redactValue(deps.readiness()),
+    async () => deps.redactor().redactValue(await deps.readiness()),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(

@@ -11,6 +11,7 @@ import { loosePermissionWarnings, refuseSymlink, type PathToCheck } from '../obs
 import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { MemoryStoredResponses } from '../state/responses.js';
+import { createFailover } from '../pipeline/attempts.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
@@ -56,6 +57,11 @@ function environmentSecrets(config: ProxyConfig, env: NodeJS.ProcessEnv): string
   for (const backend of Object.values(custom)) {
     const value = backend?.api_key_env ? env[backend.api_key_env] : undefined;
     if (value) secrets.push(value);
+    // Every key of a pool is a secret, whatever its env var is called.
+    for (const name of backend?.api_key_envs ?? []) {
+      const pooled = env[name];
+      if (pooled) secrets.push(pooled);
+    }
   }
   return secrets;
 }
@@ -136,6 +142,12 @@ export async function startProxy({
   auth.onKeysChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
 
+  const failover = createFailover(config);
+  metrics.failoverSource = async () => ({
+    attempts: failover.stats.attempts,
+    invalidEventsDropped: failover.stats.invalidEventsDropped,
+    breakers: await failover.breakers.snapshot(),
+  });
   const captureFile = config.logging.capture_file;
   const reportDrop = dropLogger(logger);
   const captureWriter = captureFile
@@ -182,8 +194,9 @@ export async function startProxy({
         maxStored: config.responses.max_stored,
         ttlSeconds: config.responses.ttl_seconds,
       }),
+      failover,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
-      readiness: () => {
+      readiness: async () => {
         const authState = auth.readiness();
         const store = authState.brute_force as { status?: string } | undefined;
         const stateHealth = state.health();
@@ -195,6 +208,8 @@ export async function startProxy({
           auth: authState,
           state: stateHealth,
           capture: captureWriter ? { file: captureFile, dropped: captureWriter.dropped } : null,
+          breakers: await failover.breakers.snapshot(),
+          key_pools: registry.keyPools(),
         };
       },
     },

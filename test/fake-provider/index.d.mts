@@ -26,7 +26,10 @@ export type FaultName =
   | 'endless-event'
   | 'drip'
   | 'hold'
-  | 'tools-reused-index';
+  | 'tools-reused-index'
+  | 'missing-done'
+  | 'flap'
+  | 'rejects-prefill';
 
 /** A fault as written in a model name after `fault-`: a plain one, or a parameterised one. */
 export type FaultSpec =
@@ -34,11 +37,17 @@ export type FaultSpec =
   | `status-${number}`
   | `status-${number}-retry-after-${number}`
   | 'slow-first-byte'
-  | `slow-first-byte-${number}`;
+  | `slow-first-byte-${number}`
+  | 'slow-first-token'
+  | `slow-first-token-${number}`
+  | `first-${number}-${string}`;
 
 export interface Fault {
-  name: FaultName | 'status' | 'slow-first-byte';
+  name: FaultName | 'status' | 'slow-first-byte' | 'slow-first-token' | 'first';
   status?: number;
+  /** `first-<n>-…`: how many requests get `inner`. */
+  count?: number;
+  inner?: Fault;
   retryAfter?: string;
   ms?: number;
 }
@@ -56,6 +65,10 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
   /** The parsed JSON body; the raw text when it was not JSON; undefined when empty. */
   body: unknown;
+  /** The model named (Gemini: in the path); the attempt log of failover tests reads it. */
+  model: unknown;
+  /** performance.now() when the request arrived. */
+  at: number;
 }
 
 export interface FakeProviderOptions {

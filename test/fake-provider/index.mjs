@@ -31,6 +31,10 @@ export const FAULTS = {
   drip: 'a normal answer whose pieces arrive `dripMs` apart',
   hold: 'a normal answer that waits for release() (streams: after the first piece)',
   'tools-reused-index': 'OpenAI streams only: two tool calls that both carry wire index 0',
+  'missing-done': 'a stream complete with its finish and usage, but without [DONE] / message_stop',
+  flap: 'every other request to the model (the first included) is a 503, the others answer',
+  'rejects-prefill':
+    '400 when the last turn is the assistant’s (a model that takes no prefill), else an answer',
 };
 
 /** Faults with a parameter: a pattern and what it reads from the name. */
@@ -42,6 +46,19 @@ const PARAMETERISED = [
   {
     pattern: /^slow-first-byte(?:-(\d+))?$/,
     read: (m) => ({ name: 'slow-first-byte', ms: m[1] && Number(m[1]) }),
+  },
+  {
+    // The head at once, the first piece (or the whole answer) only after `ms`.
+    pattern: /^slow-first-token(?:-(\d+))?$/,
+    read: (m) => ({ name: 'slow-first-token', ms: m[1] && Number(m[1]) }),
+  },
+  {
+    // Another fault for the first n requests naming this exact model, normal answers after.
+    pattern: /^first-(\d+)-(.+)$/,
+    read: (m) => {
+      const inner = parseFault(m[2]);
+      return inner && { name: 'first', count: Number(m[1]), inner };
+    },
   },
 ];
 
@@ -898,6 +915,8 @@ export async function startFakeProvider(options = {}) {
   /** Set by setFault: applies to every request, before any fault a model name asks for. */
   let programmed = null;
   const early = new Map();
+  /** Requests seen per model name: what `first-<n>-…` and `flap` count. */
+  const perModel = new Map();
 
   const closedEarlyEntry = (text) => {
     let entry = early.get(text);
@@ -1016,6 +1035,7 @@ export async function startFakeProvider(options = {}) {
     }
     if (fault?.name === 'hold') await holdHere();
     if (fault?.name === 'drip') await sleep(dripMs);
+    if (fault?.name === 'slow-first-token') await sleep(fault.ms ?? dripMs);
     if (res.destroyed) return;
     res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'yes' });
     res.end(body);
@@ -1028,7 +1048,14 @@ export async function startFakeProvider(options = {}) {
         ? reusedIndexStream(model)
         : wire.stream(model, answer, pieces, body);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    const finish = writes.pop();
+    if (fault?.name === 'slow-first-token') {
+      res.flushHeaders();
+      await sleep(fault.ms ?? dripMs);
+      if (res.destroyed) return;
+    }
+    let finish = writes.pop();
+    if (fault?.name === 'missing-done')
+      finish = finish.replace('data: [DONE]\n\n', '').replace(/event: message_stop\n.*\n\n$/, '');
     // The opening and the first piece: every fault below happens after the stream has begun.
     res.write(writes[0] + (writes[1] ?? ''));
     const rest = writes.slice(2);
@@ -1088,8 +1115,18 @@ export async function startFakeProvider(options = {}) {
     } catch {
       body = raw; // recorded as text, so a test sees what malformed thing arrived
     }
-    if (record) requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
     const r = route(req);
+    if (record) {
+      const model = r?.model ?? (typeof body === 'object' && body !== null ? body.model : undefined);
+      requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body,
+        model,
+        at: performance.now(),
+      });
+    }
     if (!r) {
       json(res, 404, {
         error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' },
@@ -1143,7 +1180,20 @@ export async function startFakeProvider(options = {}) {
         closedEarlyEntry(said).resolve();
       }
     });
-    const fault = takeProgrammed() ?? faultInModel(model);
+    const seen = (perModel.get(model) ?? 0) + 1;
+    perModel.set(model, seen);
+    let fault = takeProgrammed() ?? faultInModel(model);
+    if (fault?.name === 'first') fault = seen <= fault.count ? fault.inner : null;
+    if (fault?.name === 'flap' && seen % 2 === 0) fault = null;
+    if (fault?.name === 'flap') fault = { name: 'status', status: 503 };
+    if (fault?.name === 'rejects-prefill') {
+      const turns = READ[r.protocol].turns(call) ?? [];
+      const lastRole = turns[turns.length - 1]?.role;
+      if (lastRole === 'assistant' || lastRole === 'model') {
+        json(res, 400, wire.error(400, 'This model does not support assistant message prefill'));
+        return;
+      }
+    }
     if (await headFault(fault, r.protocol, req, res, stream)) return;
     const refusal = REFUSALS[r.protocol](call, r);
     if (refusal) {

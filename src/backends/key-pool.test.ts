@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { KeyPool, poolEnvNames } from './key-pool.js';
+
+const keys = ['A', 'B', 'C'].map((name) => ({ name, value: `value-${name}` }));
+
+describe('KeyPool', () => {
+  it('rotates, takes a 401/403 key out, rests a 429 key for its Retry-After', () => {
+    let now = 0;
+    const pool = new KeyPool(keys, () => now);
+    expect([pool.take(), pool.take(), pool.take(), pool.take()]).toEqual([0, 1, 2, 0]);
+    pool.report(1, 401, null);
+    pool.report(2, 429, 5);
+    expect([pool.take(), pool.take()]).toEqual([0, 0]);
+    expect(pool.view()).toEqual([
+      { key: 'A', state: 'ready' },
+      { key: 'B', state: 'out' },
+      { key: 'C', state: 'resting' },
+    ]);
+    now = 5000;
+    expect([pool.take(), pool.take()]).toEqual([2, 0]);
+  });
+
+  it('with every key resting, the one whose rest ends first; a 429 without Retry-After rests a second', () => {
+    const now = 0;
+    const pool = new KeyPool(keys.slice(0, 2), () => now);
+    pool.report(0, 429, 9);
+    pool.report(1, 429, null);
+    expect(pool.take()).toBe(1);
+  });
+
+  it('reads NAME, NAME_1 … NAME_N while set', () => {
+    expect(poolEnvNames({ K: 'a', K_1: 'b', K_2: 'c', K_4: 'x' }, 'K')).toEqual(['K', 'K_1', 'K_2']);
+    expect(poolEnvNames({ K_1: 'b' }, 'K')).toEqual(['K_1']);
+    expect(poolEnvNames({}, 'K')).toEqual([]);
+  });
+});

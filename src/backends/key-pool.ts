@@ -1,0 +1,80 @@
+/**
+ * A provider key pool (README, Routes and failover): `*_API_KEY` with `*_API_KEY_1 … _N` beside it, or a
+ * custom backend's `api_key_envs`. Requests rotate over the keys; a key answered 401 or 403 is taken out of
+ * rotation; one answered 429 rests for its `Retry-After`. Keys are known by their env var's name, never
+ * their value.
+ */
+export interface PoolKey {
+  /** The env var that holds it: what logs and /internal/health show. */
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface PoolKeyView {
+  readonly key: string;
+  readonly state: 'ready' | 'resting' | 'out';
+}
+
+/** A 429 without a `Retry-After` rests the key this long. */
+const DEFAULT_REST_MS = 1000;
+
+/** The env vars of a built-in backend's pool: `NAME`, then `NAME_1`, `NAME_2` … while they are set. */
+export function poolEnvNames(env: NodeJS.ProcessEnv, keyEnv: string): string[] {
+  const names = env[keyEnv] ? [keyEnv] : [];
+  for (let i = 1; env[`${keyEnv}_${i}`]; i++) names.push(`${keyEnv}_${i}`);
+  return names;
+}
+
+export class KeyPool {
+  private next = 0;
+  private readonly out: boolean[];
+  private readonly restUntil: number[];
+
+  constructor(
+    readonly keys: readonly PoolKey[],
+    private readonly now: () => number = Date.now,
+  ) {
+    this.out = keys.map(() => false);
+    this.restUntil = keys.map(() => 0);
+  }
+
+  /**
+   * The key for the next request: the next in rotation that is neither out nor resting. When none is, the
+   * one whose rest ends first (a key taken out is used only when all are out: the provider's 401 then
+   * reaches the client, as without a pool).
+   */
+  take(): number {
+    const n = this.keys.length;
+    const now = this.now();
+    for (let i = 0; i < n; i++) {
+      const index = (this.next + i) % n;
+      if (!this.out[index] && this.restUntil[index]! <= now) {
+        this.next = (index + 1) % n;
+        return index;
+      }
+    }
+    let best = -1;
+    for (let i = 0; i < n; i++) {
+      if (!this.out[i] && (best < 0 || this.restUntil[i]! < this.restUntil[best]!)) best = i;
+    }
+    const index = best >= 0 ? best : this.next;
+    this.next = (index + 1) % n;
+    return index;
+  }
+
+  /** What the provider answered with key `index`. */
+  report(index: number, status: number, retryAfterS: number | null): void {
+    if (status === 401 || status === 403) this.out[index] = true;
+    else if (status === 429) {
+      this.restUntil[index] = this.now() + (retryAfterS === null ? DEFAULT_REST_MS : retryAfterS * 1000);
+    }
+  }
+
+  view(): PoolKeyView[] {
+    const now = this.now();
+    return this.keys.map((k, i) => ({
+      key: k.name,
+      state: this.out[i] ? 'out' : this.restUntil[i]! > now ? 'resting' : 'ready',
+    }));
+  }
+}

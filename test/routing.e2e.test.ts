@@ -1,0 +1,268 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
+import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+
+/**
+ * Routes and failover as an operator sees them (README, Routes and failover): named routes in the model
+ * lists and with their own settings, the answer's accounting, what a stream is owed, the circuit breaker
+ * in /internal/health and /metrics, and the access line. The fault-by-fault conduct is the scorecard's
+ * (test/reliability/failover-scorecard.e2e.test.ts).
+ */
+
+const KEY = 'routing-proxy-key-0123456789';
+const AUTH = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+
+let fake: FakeProvider;
+/** Takes only POOL_GOOD: the pool's other key is refused with 401. */
+let keyed: FakeProvider;
+const POOL_GOOD = 'sk-ant-pool-good-0123456789abcdef';
+const POOL_BAD = 'sk-ant-pool-revoked-0123456789abcd';
+let proxy: ProxyProcess;
+let plain: ProxyProcess;
+let dir: string;
+
+beforeAll(async () => {
+  fake = await startFakeProvider();
+  keyed = await startFakeProvider({ keys: { anthropic: POOL_GOOD } });
+  dir = mkdtempSync(path.join(tmpdir(), 'routing-'));
+  const config = path.join(dir, 'proxy.yaml');
+  writeFileSync(
+    config,
+    [
+      'routes:',
+      '  coder:',
+      '    chain: [openai:fault-status-503-coder, anthropic:claude-coder]',
+      '    retries: 0',
+      '  fragile:',
+      '    chain: [openai:fault-status-500-fragile, gemini:gemini-fragile]',
+      '    breaker: { failures: 2, cooldown_s: 1000 }',
+      '  patient:',
+      '    chain: [openai:fault-status-429-retry-after-30-patient]',
+      'resilience:',
+      '  time_scale: 0.03',
+      '',
+    ].join('\n'),
+  );
+  const env = {
+    LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+    OPENAI_API_KEY: 'sk-routing-openai-0123456789',
+    OPENAI_API_BASE_URL: fake.baseUrls.openai,
+    ANTHROPIC_API_KEY: 'sk-ant-routing-0123456789',
+    ANTHROPIC_API_BASE_URL: fake.baseUrls.anthropic,
+    GEMINI_API_KEY: 'AIzaRoutingKey0123456789abcdef',
+    GEMINI_API_BASE_URL: fake.baseUrls.gemini,
+  };
+  [proxy, plain] = await Promise.all([
+    startProxyProcess(
+      ['--config', config, '--default-backend', 'openai', '--capture-file', path.join(dir, 'capture.jsonl')],
+      env,
+    ),
+    startProxyProcess(['--default-backend', 'openai'], {
+      ...env,
+      ANTHROPIC_API_KEY: undefined,
+      ANTHROPIC_API_KEY_1: POOL_BAD,
+      ANTHROPIC_API_KEY_2: POOL_GOOD,
+      ANTHROPIC_API_BASE_URL: keyed.baseUrls.anthropic,
+    }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([proxy?.stop(), plain?.stop()]);
+  await Promise.all([fake?.close(), keyed?.close()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const chat = (base: string, model: string, stream = false) =>
+  fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+
+describe('routes', () => {
+  it('route names appear first in every front-end’s model list', async () => {
+    const openai = (await (await fetch(`${proxy.url}/v1/models`, { headers: AUTH })).json()) as {
+      data: Array<{ id: string }>;
+    };
+    expect(openai.data.map((m) => m.id).slice(0, 4)).toEqual(['coder', 'fragile', 'patient', 'gpt-4o-mini']);
+    const anthropic = (await (
+      await fetch(`${proxy.url}/anthropic/v1/models`, {
+        headers: { ...AUTH, 'anthropic-version': '2023-06-01' },
+      })
+    ).json()) as { data: Array<{ id: string }> };
+    expect(anthropic.data.map((m) => m.id).slice(0, 3)).toEqual(['coder', 'fragile', 'patient']);
+    const gemini = (await (await fetch(`${proxy.url}/v1beta/models`, { headers: AUTH })).json()) as {
+      models: Array<{ name: string }>;
+    };
+    expect(gemini.models.map((m) => m.name).slice(0, 3)).toEqual([
+      'models/coder',
+      'models/fragile',
+      'models/patient',
+    ]);
+  });
+
+  it('a named route takes its chain with its own retries, and says who answered', async () => {
+    const before = fake.requests.length;
+    const res = await chat(proxy.url, 'coder');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { model: string; choices: Array<{ message: { content: string } }> };
+    expect(body.model).toBe('claude-coder');
+    expect(body.choices[0]?.message.content).toBe('echo: hi');
+    expect(res.headers.get('x-proxy-backend')).toBe('anthropic');
+    expect(res.headers.get('x-proxy-model')).toBe('claude-coder');
+    expect(res.headers.get('x-proxy-attempts')).toBe('2');
+    expect(fake.requests.slice(before).map((r) => r.model)).toEqual([
+      'fault-status-503-coder',
+      'claude-coder',
+    ]);
+    // The capture has each attempt under its own backend and model, the failed one with its status.
+    const id = res.headers.get('x-request-id');
+    const records = async () =>
+      (await readFile(path.join(dir, 'capture.jsonl'), 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((l) => l.includes(`"${id}"`))
+        .map(
+          (l) => JSON.parse(l) as { backend: string; model: string; direction: string; metadata?: unknown },
+        );
+    while (!(await records()).some((r) => r.backend === 'anthropic' && r.direction === 'outbound_response')) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const seen = await records();
+    expect(
+      seen.filter((r) => r.direction === 'outbound_request').map((r) => `${r.backend}:${r.model}`),
+    ).toEqual(['openai:fault-status-503-coder', 'anthropic:claude-coder']);
+    expect(seen.find((r) => r.backend === 'openai' && r.direction === 'inbound_response')?.metadata).toEqual({
+      status: 503,
+      failure: 'status',
+      failover: 'retry',
+    });
+  });
+
+  it('a Retry-After longer than allowed on the last element: the 429 goes to the client with it, untried again', async () => {
+    const before = fake.requests.length;
+    const res = await chat(proxy.url, 'patient');
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('30');
+    expect(fake.requests.length - before).toBe(1);
+  });
+
+  it('without routes or resilience a plain request is one attempt, without failover headers', async () => {
+    const res = await chat(plain.url, 'openai:fault-status-503-plain');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('x-proxy-attempts')).toBeNull();
+    expect(fake.requests.filter((r) => r.model === 'fault-status-503-plain')).toHaveLength(1);
+  });
+});
+
+describe('provider key pools', () => {
+  it('rotate over the keys; a key answered 401 leaves the rotation; health names keys, never values', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await chat(plain.url, 'anthropic:claude-pool')).status);
+    expect(statuses).toEqual([401, 200, 200, 200]);
+    expect(keyed.requests.map((r) => r.headers['x-api-key'])).toEqual([
+      POOL_BAD,
+      POOL_GOOD,
+      POOL_GOOD,
+      POOL_GOOD,
+    ]);
+    const health = await (await fetch(`${plain.url}/internal/health`, { headers: AUTH })).text();
+    expect(JSON.parse(health)).toMatchObject({
+      key_pools: {
+        anthropic: [
+          { key: 'ANTHROPIC_API_KEY_1', state: 'out' },
+          { key: 'ANTHROPIC_API_KEY_2', state: 'ready' },
+        ],
+      },
+    });
+    expect(health).not.toContain(POOL_GOOD);
+  });
+});
+
+describe('streams after the commit point', () => {
+  it('a stream complete but for its terminator gets [DONE] / message_stop, with its usage', async () => {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({
+        model: 'openai:fault-missing-done-raw|anthropic:x',
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
+    });
+    const text = await res.text();
+    expect(text).toContain('"usage":{"prompt_tokens":2');
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    const anthropic = await fetch(`${proxy.url}/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { ...AUTH, 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({
+        model: 'anthropic:fault-missing-done-raw|openai:x',
+        max_tokens: 50,
+        stream: true,
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
+    });
+    const events = await anthropic.text();
+    expect(events).toContain('"output_tokens":8');
+    expect(events.endsWith('event: message_stop\ndata: {"type":"message_stop"}\n\n')).toBe(true);
+  });
+
+  it('an event that is not JSON is dropped, counted on /metrics; the answer is whole', async () => {
+    const res = await chat(proxy.url, 'openai:fault-malformed-chunk-raw|anthropic:x', true);
+    const text = await res.text();
+    expect(text).not.toContain('not json');
+    const content = [...text.matchAll(/"content":"([^"]*)"/g)].map((m) => m[1]).join('');
+    expect(content).toBe('echo: hi');
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: AUTH })).text();
+    expect(metrics).toContain('llm_proxy_stream_invalid_events_dropped_total 1');
+  });
+});
+
+describe('circuit breaker and accounting', () => {
+  it('opens after its failures, then skips the element at once; shown in /internal/health, /metrics, the access log', async () => {
+    // The first request: the primary fails twice (a retry), which opens its breaker; the fallback answers.
+    expect((await chat(proxy.url, 'fragile')).status).toBe(200);
+    const before = fake.requests.length;
+    const res = await chat(proxy.url, 'fragile');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-proxy-backend')).toBe('gemini');
+    expect(res.headers.get('x-proxy-attempts')).toBe('1');
+    expect(fake.requests.slice(before).map((r) => r.model)).toEqual(['gemini-fragile']);
+    const health = (await (await fetch(`${proxy.url}/internal/health`, { headers: AUTH })).json()) as {
+      breakers: unknown;
+    };
+    expect(health.breakers).toContainEqual({
+      element: 'openai:fault-status-500-fragile',
+      phase: 'open',
+      failures: 2,
+    });
+    const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: AUTH })).text();
+    expect(metrics).toContain(
+      'llm_proxy_breaker_state{element="openai:fault-status-500-fragile",state="open"} 1',
+    );
+    expect(metrics).toMatch(/llm_proxy_failover_attempts_total\{outcome="skipped"\} 1\n/);
+    // The access line is written when the response closes, through the batched writer: waited for.
+    const lastLine = () =>
+      proxy
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"request"') && l.includes('skipped'))
+        .at(-1);
+    while (lastLine() === undefined) await new Promise((resolve) => setImmediate(resolve));
+    const line = lastLine();
+    expect(JSON.parse(line ?? '{}')).toMatchObject({
+      backend: 'gemini',
+      model: 'gemini-fragile',
+      attempts: expect.stringMatching(
+        /^openai:fault-status-500-fragile 0 skipped 0ms; gemini:gemini-fragile 200 ok \d+ms$/,
+      ),
+    });
+  });
+});
