@@ -8,6 +8,8 @@ import type { FrontEnd } from './front-ends.js';
 export interface ChatRoute {
   /** The client's body as parsed (a JSON object). */
   readonly clientBody: Record<string, unknown>;
+  /** The model as the client wrote it (a `backend:` prefix included). */
+  readonly requested: string;
   readonly backend: Backend;
   /** The model as the backend knows it (a `backend:` prefix stripped). */
   readonly model: string;
@@ -31,5 +33,11 @@ export function resolveRoute(frontEnd: FrontEnd, ex: ChatExchange, registry: Bac
   const resolved = registry.resolve(target.model);
   ex.state.backend = resolved.backend.name;
   ex.state.model = resolved.model;
-  return { clientBody, backend: resolved.backend, model: resolved.model, stream: target.stream };
+  return {
+    clientBody,
+    requested: target.model,
+    backend: resolved.backend,
+    model: resolved.model,
+    stream: target.stream,
+  };
 }

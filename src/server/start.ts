@@ -13,6 +13,7 @@ import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
+import { PolicyTable } from '../teams/policies.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -101,6 +102,15 @@ export async function startProxy({
   const auth = await setupAuth({ config, env, logger, metrics, configFile });
   auth.onKeysChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
+  // The teams policies, rebuilt with the keys they belong to (README, Teams: policies).
+  const buildPolicies = () => {
+    const sources = auth.policySources();
+    return new PolicyTable(sources.keys, sources.labels);
+  };
+  let policies = buildPolicies();
+  auth.onKeysChanged(() => {
+    policies = buildPolicies();
+  });
 
   const captureFile = config.logging.capture_file;
   const reportDrop = dropLogger(logger);
@@ -132,6 +142,7 @@ export async function startProxy({
     routes: {
       redactor: () => secrets.current,
       scrubPrompts: config.auth.redact_api_keys_in_prompts,
+      policies: () => policies,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: () => {
         const authState = auth.readiness();
@@ -169,6 +180,12 @@ export async function startProxy({
     },
     `LLM Interactive Proxy listening on ${url}`,
   );
+  if (auth.check !== null && !auth.hasAdminKey()) {
+    logger.warn(
+      'No admin key is configured: /admin/*, /metrics and /internal/health answer 403 until one is: set ' +
+        'LLM_INTERACTIVE_PROXY_ADMIN_KEY, or give a key role: admin (a reload picks that up)',
+    );
+  }
 
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
