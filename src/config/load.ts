@@ -67,11 +67,13 @@ export function readYamlFile(file: string): Tree {
 
 /** What a schema issue expects, in the words the user sees (`expected integer >= 1`). */
 export function describeIssue(issue: z.core.$ZodIssue): string {
-  // A message the schema words itself ("expected …") says it best; zod's own start otherwise.
-  if (issue.message.startsWith('expected ')) return issue.message;
+  // A message the schema words itself ("expected …") says it best, except for a value of the wrong type
+  // (a schema's message may cover that too, and misname it); zod's own messages start otherwise.
+  if (issue.code !== 'invalid_type' && issue.message.startsWith('expected ')) return issue.message;
   const leaf = settingAt(issue.path as (string | number)[]);
   switch (issue.code) {
     case 'invalid_type':
+      if (issue.expected === 'int') return 'expected integer';
       return `expected ${issue.expected === 'number' && leaf?.meta.kind === 'int' ? 'integer' : issue.expected}`;
     case 'too_small':
     case 'too_big': {
