@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 import { DEFAULT_STREAM_CHUNKS, PROXY_KEY } from './lib/constants.mjs';
+import { operatorGet } from './lib/operator.mjs';
 import { failuresOf, sendAmount } from './lib/load.mjs';
 import { installCleanup, rssMb, startMock, startProject, stopChild } from './lib/processes.mjs';
 import { formatGrowth, judgeRss, RSS_GROWTH_TOLERANCE_MB, RSS_TARGET_MB } from './lib/rss.mjs';
@@ -31,7 +31,7 @@ const STREAM_CHUNKS = envNumber('BENCH_STREAM_CHUNKS', DEFAULT_STREAM_CHUNKS);
 /** V8 heap in use, from the proxy's own /metrics (prom-client default metrics), or null if not exposed. */
 async function heapUsedMb(origin) {
   try {
-    const res = await request(`${origin}/metrics`, { headers: { authorization: `Bearer ${PROXY_KEY}` } });
+    const res = await operatorGet(`${origin}/metrics`);
     const text = await res.body.text();
     const match = /^\w*nodejs_heap_size_used_bytes\s+([\d.e+]+)/m.exec(text);
     return match ? Number(match[1]) / 1024 / 1024 : null;

@@ -9,7 +9,8 @@ const SRC = path.dirname(fileURLToPath(import.meta.url));
  * What a folder of src/ must not import (docs/architecture.md, "Dependency rules"): protocols know nothing of
  * backends, HTTP servers or auth; backends know nothing of auth, the server or the pipeline; auth is framework-
  * free (the server renders its verdicts and adapts it to Fastify); shared state serves every feature and
- * imports none; routing is policy and time only. Tests may drive the real thing across
+ * imports none; routing is policy and time only; teams policies are plain data that auth, the server and
+ * the pipeline read, knowing only the configuration. Tests may drive the real thing across
  * these lines, so they are left out.
  */
 const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string[] }> = [
@@ -28,6 +29,11 @@ const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string
   {
     folder: 'routing',
     modules: ['backends', 'server', 'pipeline', 'auth', 'protocols'],
+    packages: ['fastify', 'undici'],
+  },
+  {
+    folder: 'teams',
+    modules: ['server', 'pipeline', 'auth', 'backends', 'protocols'],
     packages: ['fastify', 'undici'],
   },
 ];

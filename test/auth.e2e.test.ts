@@ -10,6 +10,7 @@ import { runCli, startProxyProcess, type ProxyProcess } from './helpers/proxy-pr
 import { rawExchange } from './reliability/support.js';
 
 const KEY = 'your-secret-proxy-key-for-tests';
+const ADMIN_KEY = 'admin-key-for-tests-0123456789';
 const CHAT = {
   model: 'gpt-4',
   messages: [{ role: 'user', content: 'Hello!' }],
@@ -239,6 +240,7 @@ describe('brute-force protection', () => {
   it('the operator endpoints list and lift a block; /metrics counts failures (settings from env and flags)', async () => {
     proxy = await startProxyProcess(['--trusted-proxy', '127.0.0.1', '--auth-max-failed-attempts', '2'], {
       LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
       BRUTE_FORCE_MAX_FAILED_ATTEMPTS: '9',
       BRUTE_FORCE_INITIAL_BLOCK_SECONDS: '45',
     });
@@ -249,7 +251,7 @@ describe('brute-force protection', () => {
     expect(third.status).toBe(429);
     expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(30);
 
-    const operator = { authorization: `Bearer ${KEY}` };
+    const operator = { authorization: `Bearer ${ADMIN_KEY}` };
     const list = (await (await fetch(`${proxy.url}/admin/auth/blocks`, { headers: operator })).json()) as {
       blocked: Array<{ address: string }>;
     };
@@ -268,6 +270,9 @@ describe('brute-force protection', () => {
     expect(metrics).toMatch(/llm_proxy_auth_blocks_started_total 1/);
     expect(metrics).toMatch(/llm_proxy_auth_blocked_requests_total 1/);
     expect((await fetch(`${proxy.url}/metrics`)).status).toBe(401);
+    expect(
+      (await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).status,
+    ).toBe(403);
   });
 
   it('ignores a spoofed X-Forwarded-For from an untrusted peer', async () => {
@@ -320,6 +325,7 @@ describe('brute-force protection', () => {
       async (_family, blockedKey, spellings, sixth) => {
         proxy = await startProxyProcess(['--trusted-proxy', '127.0.0.1', '--auth-blocked-delay', '0'], {
           LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+          LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
         });
         for (const [i, headers] of spellings.entries()) {
           expect(await attempt(proxy.url, i, headers), JSON.stringify(headers)).toBe(401);
@@ -331,7 +337,10 @@ describe('brute-force protection', () => {
         expect((await post(proxy.url, { ...valid, 'x-forwarded-for': '198.51.100.1' })).status).toBe(200);
         expect((await post(proxy.url, valid)).status).toBe(200);
 
-        const blocks = (await (await fetch(`${proxy.url}/admin/auth/blocks`, { headers: valid })).json()) as {
+        const operator = { authorization: `Bearer ${ADMIN_KEY}` };
+        const blocks = (await (
+          await fetch(`${proxy.url}/admin/auth/blocks`, { headers: operator })
+        ).json()) as {
           blocked: Array<{ address: string }>;
         };
         expect(blocks.blocked.map((b) => b.address)).toEqual([blockedKey]);
@@ -363,6 +372,7 @@ describe('brute-force protection', () => {
       ['--trusted-proxy', '127.0.0.1', '--auth-brute-force-max-tracked', '1000'],
       {
         LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+        LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
       },
     );
     const pool = new Pool(proxy.url, { connections: 16 });
@@ -396,7 +406,7 @@ describe('brute-force protection', () => {
       const metrics = await pool.request({
         path: '/metrics',
         method: 'GET',
-        headers: { authorization: `Bearer ${KEY}` },
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
       });
       const text = await metrics.body.text();
       const tracked = Number(/llm_proxy_auth_tracked_clients (\d+)/.exec(text)?.[1]);
@@ -448,6 +458,7 @@ describe('brute-force protection', () => {
       await proxy.stop();
       proxy = await startProxyProcess(['--auth-max-failed-attempts', '100'], {
         LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+        LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
       });
       const single = twice('GET', '/v1/models', [`Authorization: Bearer ${KEY}`]);
       expect((await rawExchange(proxy.url, single)).status).toBe(200);
@@ -456,7 +467,7 @@ describe('brute-force protection', () => {
         twice('GET', '/v1/models', [`Authorization: Bearer ${KEY}`, 'Authorization: x']),
       );
       const metrics = await (
-        await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })
+        await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
       ).text();
       expect(metrics).toMatch(/llm_proxy_auth_failures_total\{reason="invalid"\} 1/);
     });

@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
@@ -29,7 +30,21 @@ const CANARY = {
   poolKey2: 'sk-or-v1-CANARYpoolKeyTwo1234567890abcdef',
   wrongKey: 'canary-wrong-key-Jd8fL3nZ7',
   stateSecret: 'canary-state-secret-Wn4rT8yK2pL6vB0xQ3mZ7cJ1',
+  adminKey: 'canary-admin-key-Wf4rT9yU2pE5',
+  limitedKey: 'canary-limited-key-Bn6gH1jK8',
+  expiredKey: 'canary-expired-key-Lp0oI9uY7',
 };
+
+const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
+
+/** Keys with a policy: one limited to the openai backend's models, one past its expiry. */
+const POLICY_YAML = [
+  'auth:',
+  '  api_keys:',
+  `    - {name: limited, sha256: ${sha256(CANARY.limitedKey)}, models: ["openai:*"]}`,
+  `    - {name: expired, sha256: ${sha256(CANARY.expiredKey)}, expires_at: "2020-01-01"}`,
+  '',
+].join('\n');
 
 /** Small enough that a body over it is quick to send; every well-formed request below fits. */
 const MAX_BODY_BYTES = 65_536;
@@ -94,6 +109,7 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lip-canary-'));
+    writeFileSync(join(dir, 'config.yaml'), POLICY_YAML);
     openai = await startFakeProvider();
     const anthropic = await startFakeProvider({ keys: { anthropic: CANARY.anthropic } });
     const gemini = await startFakeProvider({ keys: { gemini: CANARY.gemini } });
@@ -120,9 +136,12 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
         level,
         '--max-body-bytes',
         String(MAX_BODY_BYTES),
+        '--config',
+        join(dir, 'config.yaml'),
       ],
       {
         LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
+        LLM_INTERACTIVE_PROXY_ADMIN_KEY: CANARY.adminKey,
         API_KEYS: CANARY.teamKey,
         OPENAI_API_KEY: CANARY.openai,
         OPENAI_API_BASE_URL: openai.baseUrls.openai,
@@ -230,9 +249,37 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     });
     await ge.models.countTokens({ model: 'gemini:gemini-2.0-flash', contents: `count ${CANARY.gemini}` });
     await ge.models.countTokens({ model: 'openai:gpt-4o', contents: `estimate ${CANARY.openai}` });
-    await recordingFetch(`${proxy.url}/internal/health`, { headers: { 'x-api-key': CANARY.proxy } });
-    await recordingFetch(`${proxy.url}/metrics`, { headers: { 'x-api-key': CANARY.proxy } });
-    await recordingFetch(`${proxy.url}/admin/auth/blocks`, { headers: { 'x-api-key': CANARY.proxy } });
+    // The operator endpoints: refused (403) with a client key, served with the admin key.
+    for (const key of [CANARY.proxy, CANARY.adminKey]) {
+      await recordingFetch(`${proxy.url}/internal/health`, { headers: { 'x-api-key': key } });
+      await recordingFetch(`${proxy.url}/metrics`, { headers: { 'x-api-key': key } });
+      await recordingFetch(`${proxy.url}/admin/auth/blocks`, { headers: { 'x-api-key': key } });
+    }
+    await recordingFetch(`${proxy.url}/admin/reload?key=${CANARY.adminKey}`, { method: 'POST' });
+    // The admin key for chat, in a prompt too; a model outside an allow-list that quotes a key; an expired key.
+    const asAdmin = new OpenAI({
+      baseURL: `${proxy.url}/v1`,
+      apiKey: CANARY.adminKey,
+      fetch: recordingFetch,
+    });
+    await asAdmin.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: `admin ${CANARY.adminKey}` }],
+    });
+    const limited = new OpenAI({
+      baseURL: `${proxy.url}/v1`,
+      apiKey: CANARY.limitedKey,
+      maxRetries: 0,
+      fetch: recordingFetch,
+    });
+    const notFound = await limited.chat.completions
+      .create({ model: `anthropic:${CANARY.adminKey}`, messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
+    expect(notFound).toBeInstanceOf(OpenAI.NotFoundError);
+    const expired = await recordingFetch(`${proxy.url}/v1/models`, {
+      headers: { authorization: `Bearer ${CANARY.expiredKey}` },
+    });
+    expect(expired.status).toBe(401);
     for (const [what, bytes] of malformedRequests()) {
       const answer = await rawExchange(proxy.url, bytes);
       refused.push([what, answer.status]);
@@ -307,6 +354,7 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     const upstreamSaw = JSON.stringify(openai.requests);
     expect(upstreamSaw).not.toContain(CANARY.proxy);
     expect(upstreamSaw).not.toContain(CANARY.teamKey);
+    expect(upstreamSaw).not.toContain(CANARY.adminKey);
     expect(upstreamSaw).toContain('(API_KEY_HAS_BEEN_REDACTED)');
     for (const req of openai.requests) expect(req.headers.authorization).toBe(`Bearer ${CANARY.openai}`);
     // The pool rotated over both of its keys.
@@ -360,6 +408,7 @@ describe('canary with the Redis state store: PROXY_STATE_SECRET never leaves the
         ],
         {
           LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
+          LLM_INTERACTIVE_PROXY_ADMIN_KEY: CANARY.adminKey,
           OPENAI_API_KEY: CANARY.openai,
           OPENAI_API_BASE_URL: upstream.baseUrls.openai,
           PROXY_STATE_SECRET: CANARY.stateSecret,
@@ -385,7 +434,7 @@ describe('canary with the Redis state store: PROXY_STATE_SECRET never leaves the
       // Failures from another address stay in Redis as brute-force records.
       for (let i = 0; i < 3; i++) expect(await chat(CANARY.wrongKey, CANARY.stateSecret)).toBe(401);
       for (const path of ['/internal/health', '/metrics']) {
-        expect(await call(path, { headers: { 'x-api-key': CANARY.proxy } })).toBe(200);
+        expect(await call(path, { headers: { 'x-api-key': CANARY.adminKey } })).toBe(200);
       }
       expect(await proxy.stop()).toBe(0);
       const refused = await runCli(['--state-store', redis.url], {

@@ -4,6 +4,7 @@ import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
 const PROXY_KEY = 'test-proxy-key-0123456789';
+const ADMIN_KEY = 'test-admin-key-0123456789';
 const PROVIDER_KEY = 'sk-provider-test-abcdefghijklmnop';
 
 describe('proxy core against a local OpenAI-compatible upstream', () => {
@@ -17,6 +18,7 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
       ['--default-backend', 'openai', '--timeout', '1', '--max-body-bytes', '20000'],
       {
         LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
+        LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
         OPENAI_API_KEY: PROVIDER_KEY,
         OPENAI_API_BASE_URL: upstream.baseUrls.openai,
       },
@@ -100,7 +102,7 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
       )
       .toMatch(/"status":200.*"backend":"openai".*"msg":"request"/);
     const metrics = await (
-      await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${PROXY_KEY}` } })
+      await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
     ).text();
     expect(metrics).toMatch(
       /llm_proxy_requests_total\{route="\/v1\/chat\/completions",backend="openai",status="200"\} \d+/,
@@ -212,7 +214,7 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
     expect(((await res.json()) as { error: { param: string } }).error.param).toBe('model');
   });
 
-  it('serves public /health, /openapi.json and /docs, and keeps /internal/health behind the key', async () => {
+  it('serves public /health, /openapi.json and /docs, and keeps /internal/health behind the admin key', async () => {
     const health = await fetch(`${proxy.url}/health`);
     expect(await health.json()).toEqual({ status: 'ok' });
 
@@ -229,8 +231,12 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
     expect(html).not.toMatch(/(src|href)="https?:\/\//);
 
     expect((await fetch(`${proxy.url}/internal/health`)).status).toBe(401);
-    const internal = await fetch(`${proxy.url}/internal/health`, {
+    const asClient = await fetch(`${proxy.url}/internal/health`, {
       headers: { authorization: `Bearer ${PROXY_KEY}` },
+    });
+    expect(asClient.status).toBe(403);
+    const internal = await fetch(`${proxy.url}/internal/health`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
     });
     const detail = (await internal.json()) as { backends: string[] };
     expect(detail.backends).toEqual(expect.arrayContaining(['openai', 'mock']));

@@ -38,7 +38,7 @@ describe('embedded mock backend', () => {
 
   it('is not chosen when a real backend is configured', async () => {
     proxy = await startProxyProcess([], {
-      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      LLM_INTERACTIVE_PROXY_ADMIN_KEY: KEY,
       OPENAI_API_KEY: 'sk-test-not-used-1234567890',
     });
     const health = await fetch(`${proxy.url}/internal/health`, {

@@ -80,7 +80,8 @@ describe('a 40 KB provider key', () => {
 
   beforeAll(async () => {
     upstream = await startFakeProvider();
-    keysFile = file('rotating-keys', `ci:${proxyKey}\n`);
+    // An admin key (role=admin): the refused reload below is asked for on the operator endpoint.
+    keysFile = file('rotating-keys', `ci:${proxyKey} role=admin\n`);
     proxy = await startProxyProcess(
       [
         '--default-backend',
@@ -111,7 +112,7 @@ describe('a 40 KB provider key', () => {
     await chat('mock:echo', `streamed ${JSON.stringify(provider)} ${custom}`, true);
     await chat('openai:gpt-4o', `to the upstream ${custom}`);
     // A key over 1 KiB put in the keys file: the reload is refused, the old key stays in use.
-    writeFileSync(keysFile, `ci:${proxyKey}\nbig:${custom}\n`);
+    writeFileSync(keysFile, `ci:${proxyKey} role=admin\nbig:${custom}\n`);
     const reload = await fetch(`${proxy.url}/admin/reload`, {
       method: 'POST',
       headers: { authorization: headers.authorization },

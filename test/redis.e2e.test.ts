@@ -9,6 +9,7 @@ import { freePort, startRedisServer, type RedisServer } from './helpers/redis-se
  */
 const KEY = 'redis-e2e-proxy-key-0123456789';
 const BAD_KEY = 'redis-e2e-wrong-key-9876543210';
+const ADMIN_KEY = 'redis-e2e-admin-key-0123456789';
 const ADMIN_CLIENT = '198.51.100.250';
 const CHAT = { model: 'gpt-4', messages: [{ role: 'user', content: 'Hello!' }] };
 
@@ -26,7 +27,7 @@ async function statusOf(response: Promise<Response>): Promise<number> {
 
 async function getJson(proxy: ProxyProcess, path: string): Promise<Record<string, unknown>> {
   const res = await fetch(`${proxy.url}${path}`, {
-    headers: { authorization: `Bearer ${KEY}`, 'x-forwarded-for': ADMIN_CLIENT },
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'x-forwarded-for': ADMIN_CLIENT },
   });
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, unknown>;
@@ -39,7 +40,7 @@ async function storeStatus(proxy: ProxyProcess): Promise<unknown> {
 
 async function metricsText(proxy: ProxyProcess): Promise<string> {
   const res = await fetch(`${proxy.url}/metrics`, {
-    headers: { authorization: `Bearer ${KEY}`, 'x-forwarded-for': ADMIN_CLIENT },
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'x-forwarded-for': ADMIN_CLIENT },
   });
   return res.text();
 }
@@ -63,6 +64,7 @@ const storeErrors = (proxy: ProxyProcess) =>
 function startReplica(redisUrl: string): Promise<ProxyProcess> {
   return startProxyProcess(['--brute-force-store', redisUrl, '--trusted-proxy', '127.0.0.1/8'], {
     LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+    LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
   });
 }
 
@@ -102,7 +104,7 @@ describe('two replicas sharing one redis-server', () => {
     ]);
     const unblock = await fetch(`${a.url}/admin/auth/blocks/${client}`, {
       method: 'DELETE',
-      headers: { authorization: `Bearer ${KEY}`, 'x-forwarded-for': ADMIN_CLIENT },
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'x-forwarded-for': ADMIN_CLIENT },
     });
     expect(unblock.status).toBe(200);
     expect(await statusOf(chat(b, client, KEY))).toBe(200);

@@ -9,7 +9,8 @@ import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs'
 
 /**
  * Key rotation without a restart (README, "Rotating proxy keys without a restart") against the real CLI: keys
- * file, YAML, SIGHUP, POST /admin/reload.
+ * file, YAML, SIGHUP, POST /admin/reload. The new key is an admin key (`role=admin` in the keys file): it
+ * also asks for the reloads.
  */
 const OLD = 'rotation-old-key-0123456789abcdef';
 const NEW = 'rotation-new-key-fedcba9876543210';
@@ -81,7 +82,7 @@ describe('key rotation without a restart', () => {
   });
 
   it('picks up a key added to the keys file, without a restart or a signal', async () => {
-    replaceFile(keysFile, `old:${OLD}\nnew:sha256:${sha256(NEW)}\n`);
+    replaceFile(keysFile, `old:${OLD}\nnew:sha256:${sha256(NEW)} role=admin\n`);
     await eventuallyStatus(NEW, 200, 'new key after the file changed');
     expect(await status(OLD)).toBe(200);
   });
@@ -106,7 +107,7 @@ describe('key rotation without a restart', () => {
     const iterator = stream[Symbol.asyncIterator]();
     const first = await iterator.next();
 
-    replaceFile(keysFile, `new:sha256:${sha256(NEW)}\n`);
+    replaceFile(keysFile, `new:sha256:${sha256(NEW)} role=admin\n`);
     const res = await reload(NEW);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ reloaded: true, keys: 3 });
@@ -121,7 +122,7 @@ describe('key rotation without a restart', () => {
   });
 
   it('keeps the old keys when the file breaks, and logs an ERROR with the line number', async () => {
-    replaceFile(keysFile, `new:sha256:${sha256(NEW)}\nthis line has no name separator\n`);
+    replaceFile(keysFile, `new:sha256:${sha256(NEW)} role=admin\nthis line has no name separator\n`);
     await expect.poll(() => errorLines().length, { timeout: 10_000, interval: 25 }).toBeGreaterThan(0);
     expect(errorLines()).toHaveLength(1);
     expect(errorLines()[0]?.msg).toMatch(/line 2/);

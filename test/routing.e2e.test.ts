@@ -15,6 +15,9 @@ import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js
 
 const KEY = 'routing-proxy-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+/** The operator endpoints (/internal/health, /metrics) need the admin key. */
+const ADMIN_KEY = 'routing-admin-key-0123456789abcdef';
+const ADMIN = { authorization: `Bearer ${ADMIN_KEY}` };
 
 let fake: FakeProvider;
 /** Takes only POOL_GOOD: the pool's other key is refused with 401. */
@@ -49,6 +52,7 @@ beforeAll(async () => {
   );
   const env = {
     LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+    LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
     OPENAI_API_KEY: 'sk-routing-openai-0123456789',
     OPENAI_API_BASE_URL: fake.baseUrls.openai,
     ANTHROPIC_API_KEY: 'sk-ant-routing-0123456789',
@@ -170,7 +174,7 @@ describe('provider key pools', () => {
       POOL_GOOD,
       POOL_GOOD,
     ]);
-    const health = await (await fetch(`${plain.url}/internal/health`, { headers: AUTH })).text();
+    const health = await (await fetch(`${plain.url}/internal/health`, { headers: ADMIN })).text();
     expect(JSON.parse(health)).toMatchObject({
       key_pools: {
         anthropic: [
@@ -220,7 +224,7 @@ describe('streams after the commit point', () => {
     const content = [...text.matchAll(/"content":"([^"]*)"/g)].map((m) => m[1]).join('');
     expect(content).toBe('echo: hi');
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
-    const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: AUTH })).text();
+    const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: ADMIN })).text();
     expect(metrics).toContain('llm_proxy_stream_invalid_events_dropped_total 1');
   });
 });
@@ -235,7 +239,7 @@ describe('circuit breaker and accounting', () => {
     expect(res.headers.get('x-proxy-backend')).toBe('gemini');
     expect(res.headers.get('x-proxy-attempts')).toBe('1');
     expect(fake.requests.slice(before).map((r) => r.model)).toEqual(['gemini-fragile']);
-    const health = (await (await fetch(`${proxy.url}/internal/health`, { headers: AUTH })).json()) as {
+    const health = (await (await fetch(`${proxy.url}/internal/health`, { headers: ADMIN })).json()) as {
       breakers: unknown;
     };
     expect(health.breakers).toContainEqual({
@@ -243,7 +247,7 @@ describe('circuit breaker and accounting', () => {
       phase: 'open',
       failures: 2,
     });
-    const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: AUTH })).text();
+    const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: ADMIN })).text();
     expect(metrics).toContain(
       'llm_proxy_breaker_state{element="openai:fault-status-500-fragile",state="open"} 1',
     );

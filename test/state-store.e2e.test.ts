@@ -10,6 +10,8 @@ import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
  * start, naming it and echoing nothing secret.
  */
 const KEY = 'state-e2e-proxy-key-0123456789abc';
+/** /internal/health is an operator endpoint: it needs the admin key. */
+const ADMIN_KEY = 'state-store-admin-key-0123456789';
 const BAD_KEY = 'state-e2e-wrong-key-9876543210zyx';
 const SECRET = 'state-e2e-secret-Vq8sL2nX5bT1mK7pR4wZ9cY3';
 const CHAT = { model: 'gpt-4', messages: [{ role: 'user', content: 'Hello!' }] };
@@ -47,7 +49,11 @@ describe('--state-store redis://… with PROXY_STATE_SECRET', () => {
     otherInspector = new Redis(other.url);
     proxy = await startProxyProcess(
       ['--state-store', state.url, '--brute-force-store', other.url, '--trusted-proxy', '127.0.0.1/8'],
-      { LLM_INTERACTIVE_PROXY_API_KEY: KEY, PROXY_STATE_SECRET: SECRET },
+      {
+        LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+        LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
+        PROXY_STATE_SECRET: SECRET,
+      },
     );
   });
 
@@ -78,7 +84,7 @@ describe('--state-store redis://… with PROXY_STATE_SECRET', () => {
 
   it('reports the state store in /internal/health and warns that --brute-force-store is ignored', async () => {
     const res = await fetch(`${proxy.url}/internal/health`, {
-      headers: { authorization: `Bearer ${KEY}`, 'x-forwarded-for': '198.51.100.9' },
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'x-forwarded-for': '198.51.100.9' },
     });
     expect(res.status).toBe(200);
     const health = (await res.json()) as Record<string, Record<string, unknown>>;

@@ -10,9 +10,9 @@
 // event loop nor distorts the valid client's timings.
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 import { PROXY_KEY } from './constants.mjs';
 import { fmt, verdict } from './format.mjs';
+import { operatorGet } from './operator.mjs';
 import { failuresOf, measure } from './load.mjs';
 import { rssMb, startAttacker, startProject, stopChild } from './processes.mjs';
 import { RSS_TARGET_MB } from './rss.mjs';
@@ -94,9 +94,7 @@ async function measureValidClient(target, durationS) {
 /** Addresses the proxy tracks and blocks, from GET /admin/auth/blocks; null if it does not say. */
 async function blockStats(origin) {
   try {
-    const res = await request(`${origin}/admin/auth/blocks`, {
-      headers: { authorization: `Bearer ${PROXY_KEY}` },
-    });
+    const res = await operatorGet(`${origin}/admin/auth/blocks`);
     const body = await res.body.json();
     return Number.isFinite(body.tracked) ? { tracked: body.tracked, blocked: body.blocked_count } : null;
   } catch {

@@ -6,7 +6,7 @@ import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { PROXY_KEY, UPSTREAM_KEY } from './constants.mjs';
+import { ADMIN_KEY, PROXY_KEY, UPSTREAM_KEY } from './constants.mjs';
 
 const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const REPO_DIR = path.dirname(BENCH_DIR);
@@ -156,6 +156,7 @@ export async function startProject({
   for (const name of PROJECT_ENV_OVERRIDES) delete env[name];
   Object.assign(env, {
     LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY,
+    LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
     OPENAI_API_KEY: UPSTREAM_KEY,
     OPENAI_API_BASE_URL: `${upstreamOrigin}/v1`,
     ...extraEnv,

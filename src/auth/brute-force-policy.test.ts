@@ -55,7 +55,7 @@ describe('brute-force policy', () => {
     [{ ttlSeconds: Number.NaN }, 'brute-force policy ttlSeconds: expected integer'],
     [{ blockMultiplier: 0.5 }, 'brute-force policy blockMultiplier: expected number >= 1'],
     [{ maxBlockSeconds: Number.POSITIVE_INFINITY }, 'brute-force policy maxBlockSeconds: expected integer'],
-    [{ maxTrackedClients: 1.5 }, 'brute-force policy maxTrackedClients: expected int'],
+    [{ maxTrackedClients: 1.5 }, 'brute-force policy maxTrackedClients: expected integer'],
   ])('rejects %o in code with the config schema’s range', (overrides, message) => {
     expect(() => bruteForcePolicy(overrides)).toThrow(new RangeError(message));
   });

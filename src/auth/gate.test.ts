@@ -8,6 +8,7 @@ import { BLOCKED_MESSAGE } from '../server/auth-answers.js';
 import { createAuthGate, installClientAddress, registerAuthDecorations } from '../server/auth-hook.js';
 import { createAuthCheck, type AuthFailureReason } from './gate.js';
 import { hashKey, KeySet } from './keys.js';
+import { MemoryBruteForceStore } from './stores/memory.js';
 import type { BruteForceStore } from './stores/types.js';
 
 const KEY = 'proxy-key-0123456789abcdef';
@@ -541,11 +542,142 @@ describe('tarpit for blocked clients', () => {
       await vi.advanceTimersByTimeAsync(999);
       expect(answered).toBeUndefined();
       // Meanwhile another address is answered without waiting.
-      expect(await check.decide(subject('198.51.100.1', KEY))).toBe('env');
+      expect(await check.decide(subject('198.51.100.1', KEY))).toEqual({
+        keyName: 'env',
+        role: 'client',
+        expiresAtMs: null,
+      });
       await vi.advanceTimersByTimeAsync(1);
       expect(answered).toEqual({ status: 429, retryAfterSeconds: 30 });
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('auth gate: expired keys', () => {
+  const OLD_KEY = 'old-key-0123456789abcdef';
+  const expiring = (expiresAtMs: number) =>
+    new KeySet([
+      { name: 'env', key: KEY },
+      { name: 'old', key: OLD_KEY, expiresAtMs },
+    ]);
+  /** The memory store's records behind the shared-store interface: the gate's asynchronous path. */
+  const sharedStore = (): BruteForceStore => {
+    const memory = new MemoryBruteForceStore(bruteForcePolicy({ maxFailedAttempts: 2 }));
+    return {
+      check: (key, now) => memory.check(key, now),
+      attempt: (key, now, succeeded) => memory.attempt(key, now, succeeded),
+      recordFailure: (key, now) => memory.recordFailure(key, now),
+      recordSuccess: (key) => memory.recordSuccess(key),
+      list: (now) => memory.list(now),
+      unblock: (key) => memory.unblock(key),
+      size: () => memory.size(),
+    };
+  };
+
+  it.each([
+    ['the memory store', {}],
+    ['a shared store', { store: sharedStore() }],
+    ['no brute-force protection', { bruteForce: false }],
+  ])('answers 401 "key expired" from the expiry on, never counting it (%s)', async (_label, options) => {
+    const h = build({ policy: { maxFailedAttempts: 2 }, ...options });
+    h.keys.current = expiring(h.clock.ms + 1000);
+    const before = await h.send({ method: 'GET', url: '/v1/models', headers: bearer(OLD_KEY) });
+    expect(before.json()).toEqual({ key: 'old', ip: CLIENT });
+    h.clock.ms += 1000;
+    for (let i = 0; i < 10; i++) {
+      const refused = await h.send({ method: 'GET', url: '/v1/models', headers: bearer(OLD_KEY) });
+      expect(refused.statusCode).toBe(401);
+      expect(refused.headers['www-authenticate']).toBe(
+        'Bearer realm="llm-interactive-proxy", error="invalid_token", error_description="key expired"',
+      );
+      expect(refused.json()).toEqual({
+        error: {
+          message: 'API key expired: ask the operator of this proxy for a new key.',
+          type: 'invalid_request_error',
+          code: 'key_expired',
+          param: null,
+        },
+      });
+    }
+    expect(h.events.failures).toEqual(Array(10).fill('expired'));
+    expect(h.events.blocks).toBe(0);
+    expect(h.logs[0]).toEqual({
+      level: 'warn',
+      obj: { method: 'GET', path: '/v1/models', clientAddress: CLIENT, reason: 'expired', keyName: 'old' },
+      msg: 'Authentication refused: API key "old" has expired',
+    });
+    expect((await h.send({ method: 'GET', url: '/v1/models', headers: bearer(KEY) })).statusCode).toBe(200);
+  });
+
+  it('does not clear the failures of an address either: guesses around it still block', async () => {
+    const h = build({ policy: { maxFailedAttempts: 2 } });
+    h.keys.current = expiring(h.clock.ms);
+    await h.send({ method: 'GET', url: '/v1/models', headers: bearer('guess-1') });
+    await h.send({ method: 'GET', url: '/v1/models', headers: bearer(OLD_KEY) });
+    expect((await h.send({ method: 'GET', url: '/v1/models', headers: bearer('guess-2') })).statusCode).toBe(
+      401,
+    );
+    const blocked = await h.send({ method: 'GET', url: '/v1/models', headers: bearer(OLD_KEY) });
+    expect(blocked.statusCode).toBe(429);
+  });
+
+  it('answers a blocked address 429 for an expired key too, on a shared store', async () => {
+    const h = build({ policy: { maxFailedAttempts: 2 }, store: sharedStore() });
+    h.keys.current = expiring(h.clock.ms);
+    await h.send({ method: 'GET', url: '/v1/models', headers: bearer('guess-1') });
+    await h.send({ method: 'GET', url: '/v1/models', headers: bearer('guess-2') });
+    const blocked = await h.send({ method: 'GET', url: '/v1/models', headers: bearer(OLD_KEY) });
+    expect(blocked.statusCode).toBe(429);
+  });
+});
+
+describe('auth gate: roles', () => {
+  const ADMIN_KEY = 'admin-key-0123456789abcdef';
+  const withAdmin = () =>
+    new KeySet([
+      { name: 'env', key: KEY },
+      { name: 'ops', key: ADMIN_KEY, role: 'admin' },
+    ]);
+
+  it('grants each key its own role', () => {
+    const check = createAuthCheck({
+      getKeys: withAdmin,
+      guard: null,
+      bypass: new BypassMatcher(DEFAULT_BYPASS_PATHS),
+      trustedIps: new CidrMatcher(['192.0.2.0/24']),
+      log: { warn: () => undefined },
+    });
+    const subject = (ip: string, key?: string) => ({
+      method: 'GET',
+      url: '/metrics',
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+      raw: { rawHeaders: key ? ['authorization', `Bearer ${key}`] : [] },
+      ip,
+    });
+    expect(check.decide(subject(CLIENT, ADMIN_KEY))).toEqual({
+      keyName: 'ops',
+      role: 'admin',
+      expiresAtMs: null,
+    });
+    expect(check.decide(subject(CLIENT, KEY))).toEqual({ keyName: 'env', role: 'client', expiresAtMs: null });
+    // A trusted address is a client without a key, and what its key grants with one.
+    expect(check.decide(subject('192.0.2.7'))).toEqual({
+      keyName: 'trusted-ip',
+      role: 'client',
+      expiresAtMs: null,
+    });
+    expect(check.decide(subject('192.0.2.7', 'wrong'))).toEqual({
+      keyName: 'trusted-ip',
+      role: 'client',
+      expiresAtMs: null,
+    });
+    expect(check.decide(subject('192.0.2.7', ADMIN_KEY))).toEqual({
+      keyName: 'ops',
+      role: 'admin',
+      expiresAtMs: null,
+    });
+    expect(check.hasAdminKey()).toBe(true);
   });
 });

@@ -4,10 +4,13 @@ import type { FailureOutcome } from './stores/types.js';
 import { isCorsPreflight, type BypassMatcher } from './bypass.js';
 import { clientKeyFor, type CidrMatcher } from './client-address.js';
 import { extractCredential, type PresentedCredential } from './credentials.js';
-import type { KeySet } from './keys.js';
+import type { KeyGrant, KeySet } from './keys.js';
 
-/** What metrics and logs call a failed attempt (README, Logs: `auth failures by reason`). */
-export type AuthFailureReason = 'missing' | 'invalid';
+/**
+ * What metrics and logs call a refused attempt (README, Logs: `auth failures by reason`). `expired` is a
+ * valid key past its `expires_at`: refused, but not a guess, so never counted by the brute-force guard.
+ */
+export type AuthFailureReason = 'missing' | 'invalid' | 'expired';
 
 export interface AuthLogger {
   warn(obj: object, msg: string): void;
@@ -48,25 +51,39 @@ export interface AuthGateOptions {
 
 const MAX_HELD_REFUSALS = 10_000;
 
+const EXPIRED: AuthRefusal = Object.freeze({ status: 401, kind: 'expired' });
+
 export const TRUSTED_IP_KEY_NAME = 'trusted-ip';
+
+/**
+ * What a trusted address (`--trusted-ip`) is granted when it sends no valid key: the proxy, as a client. It
+ * skips authentication, not the admin check (README, Admin keys): with an admin key it is an admin.
+ */
+export const TRUSTED_IP_GRANT: KeyGrant = Object.freeze({
+  keyName: TRUSTED_IP_KEY_NAME,
+  role: 'client',
+  expiresAtMs: null,
+});
 
 const STORE_ERROR_LOG_INTERVAL_MS = 60_000;
 const MAX_LOGGED_PATH_LENGTH = 256;
 
 /**
  * Why a request was refused 401: no credential, one that cannot be a key (wrong scheme, empty, repeated),
- * or a key that is not configured. The server words the answer (src/server/auth-answers.ts).
+ * a key that is not configured, or a configured key past its expiry. The server words the answer
+ * (src/server/auth-answers.ts).
  */
-export type FailureKind = 'missing' | 'malformed' | 'invalid';
+export type FailureKind = 'missing' | 'malformed' | 'invalid' | 'expired';
 
 /** What metrics and logs call each kind: a malformed credential counts as `invalid`. */
 const REASONS: Record<FailureKind, AuthFailureReason> = {
   missing: 'missing',
   malformed: 'invalid',
   invalid: 'invalid',
+  expired: 'expired',
 };
 
-function failureKind(credential: PresentedCredential | null): FailureKind {
+function failureKind(credential: PresentedCredential | null): Exclude<FailureKind, 'expired'> {
   if (credential === null) return 'missing';
   return credential.value === null ? 'malformed' : 'invalid';
 }
@@ -97,13 +114,14 @@ export type AuthRefusal =
   | { readonly status: 429; readonly retryAfterSeconds: number };
 
 /**
- * A verdict: the name of the key that authenticated the request (or `trusted-ip`), null for a request that
- * needs none (pre-flight, bypass list), or the refusal to answer with.
+ * A verdict: what the key that authenticated the request grants (its name and role; `trusted-ip` for a
+ * trusted address without a key), null for a request that needs none (pre-flight, bypass list), or the
+ * refusal to answer with. Whether the role may use the route is the server's to decide.
  */
-export type AuthVerdict = string | null | AuthRefusal;
+export type AuthVerdict = KeyGrant | null | AuthRefusal;
 
 export function isRefusal(verdict: AuthVerdict): verdict is AuthRefusal {
-  return typeof verdict === 'object' && verdict !== null;
+  return verdict !== null && 'status' in verdict;
 }
 
 /** The gate's logic, apart from any HTTP framework: used by the Fastify hook and by the chat lane. */
@@ -116,6 +134,8 @@ export interface AuthCheck {
    * from that address is judged, however the requests arrive (pipelined, parallel, over several replicas).
    */
   decide(subject: AuthSubject): AuthVerdict | Promise<AuthVerdict>;
+  /** Whether any key in use now has the admin role (README, Admin keys); follows key reloads. */
+  hasAdminKey(): boolean;
 }
 
 /**
@@ -159,19 +179,47 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     );
   };
 
-  const presentedKeyName = ({ url, headers, raw }: AuthSubject) => {
+  const presentedGrant = ({ url, headers, raw }: AuthSubject) => {
     const queryStart = url.indexOf('?');
     const query = queryStart < 0 ? '' : url.slice(queryStart + 1);
     const credential = extractCredential(headers, query, raw.rawHeaders);
-    const keyName =
-      credential !== null && credential.value !== null ? getKeys().verify(credential.value) : null;
-    return { credential, keyName };
+    const grant = credential !== null && credential.value !== null ? getKeys().grant(credential.value) : null;
+    return { credential, grant };
   };
 
-  /** Requests let in without a key: pre-flights and the bypass list (null), trusted addresses; else undefined. */
-  const exempt = ({ method, url, headers, ip }: AuthSubject): string | null | undefined => {
+  /** A key past its `expires_at`; a key without one costs no clock read. */
+  const isExpired = (grant: KeyGrant): boolean => grant.expiresAtMs !== null && grant.expiresAtMs <= now();
+
+  /**
+   * Requests let in without a key: pre-flights and the bypass list (null), trusted addresses (their own valid
+   * key's grant when they send one, so an admin key works from there too); else undefined.
+   */
+  const exempt = (subject: AuthSubject): KeyGrant | null | undefined => {
+    const { method, url, headers, ip } = subject;
     if (isCorsPreflight(method, headers) || bypass.matches(method, url)) return null;
-    return trustedIps.contains(ip) ? TRUSTED_IP_KEY_NAME : undefined;
+    if (!trustedIps.contains(ip)) return undefined;
+    const { grant } = presentedGrant(subject);
+    return grant !== null && !isExpired(grant) ? succeed(grant) : TRUSTED_IP_GRANT;
+  };
+
+  /**
+   * A valid key past its expiry: refused 401, logged, counted under its own reason — and never recorded by
+   * the brute-force guard, as neither a failure (it is no guess) nor a success (which would clear the
+   * address's failures between guesses).
+   */
+  const expired = (subject: AuthSubject, grant: KeyGrant): AuthRefusal => {
+    log.warn(
+      {
+        method: subject.method,
+        path: pathOf(subject.url),
+        clientAddress: subject.ip,
+        reason: 'expired',
+        keyName: grant.keyName,
+      },
+      `Authentication refused: API key "${grant.keyName}" has expired`,
+    );
+    events.onFailure?.('expired');
+    return EXPIRED;
   };
 
   /**
@@ -221,9 +269,9 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
 
   const unauthorized = (kind: FailureKind): AuthRefusal => ({ status: 401, kind });
 
-  const succeed = (keyName: string): string => {
-    events.onSuccess?.(keyName);
-    return keyName;
+  const succeed = (grant: KeyGrant): KeyGrant => {
+    events.onSuccess?.(grant.keyName);
+    return grant;
   };
 
   /** The memory store's path: check, verify and record with no await between them. */
@@ -231,10 +279,11 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     const { headers, ip } = subject;
     const state = local.check(ip);
     if (state.blocked) return refuseBlocked(state.retryAfterSeconds);
-    const { credential, keyName } = presentedKeyName(subject);
-    if (keyName !== null) {
+    const { credential, grant } = presentedGrant(subject);
+    if (grant !== null) {
+      if (isExpired(grant)) return expired(subject, grant);
       if (state.tracked) local.attempt(ip, true);
-      return succeed(keyName);
+      return succeed(grant);
     }
     if (isCrossSiteWithoutKey(credential, headers))
       return unauthorized(logFailure(subject, credential, false));
@@ -249,21 +298,37 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   /** A shared store's path: the key verified first, then one atomic check-and-record round trip. */
   const decideShared = async (subject: AuthSubject, guard: BruteForceGuard): Promise<AuthVerdict> => {
     const { headers, ip } = subject;
-    const { credential, keyName } = presentedKeyName(subject);
-    if (keyName === null && isCrossSiteWithoutKey(credential, headers)) {
+    const { credential, grant } = presentedGrant(subject);
+    if (grant === null && isCrossSiteWithoutKey(credential, headers)) {
       return unauthorized(logFailure(subject, credential, false));
     }
+    if (grant !== null && isExpired(grant)) return decideExpiredShared(subject, guard, grant);
     let result: AttemptResult | null = null;
     try {
-      result = await guard.attempt(ip, keyName !== null);
+      result = await guard.attempt(ip, grant !== null);
     } catch (error) {
       reportStoreError(error);
     }
     if (result?.blocked) return refuseBlocked(result.retryAfterSeconds);
-    if (keyName !== null) return succeed(keyName);
+    if (grant !== null) return succeed(grant);
     const kind = logFailure(subject, credential, true);
     if (result !== null) logBlock(subject, result);
     return unauthorized(kind);
+  };
+
+  /** An expired key on a shared store: a blocked address still gets its 429; nothing is recorded. */
+  const decideExpiredShared = async (
+    subject: AuthSubject,
+    guard: BruteForceGuard,
+    grant: KeyGrant,
+  ): Promise<AuthVerdict> => {
+    try {
+      const state = await guard.check(subject.ip);
+      if (state.blocked) return refuseBlocked(state.retryAfterSeconds);
+    } catch (error) {
+      reportStoreError(error);
+    }
+    return expired(subject, grant);
   };
 
   const decide = (subject: AuthSubject): AuthVerdict | Promise<AuthVerdict> => {
@@ -272,10 +337,10 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     if (guard !== null) {
       return guard.local !== null ? decideLocally(subject, guard.local) : decideShared(subject, guard);
     }
-    const { credential, keyName } = presentedKeyName(subject);
-    if (keyName !== null) return succeed(keyName);
+    const { credential, grant } = presentedGrant(subject);
+    if (grant !== null) return isExpired(grant) ? expired(subject, grant) : succeed(grant);
     return unauthorized(logFailure(subject, credential, true));
   };
 
-  return { decide };
+  return { decide, hasAdminKey: () => getKeys().hasAdmin };
 }

@@ -58,6 +58,7 @@ function fingerprint(file: string): string {
  */
 export class KeyReloader {
   private current: KeySet;
+  private currentEntries: readonly KeyEntry[];
   private plaintext: readonly string[];
   private names: readonly string[];
   private readonly listeners: Array<() => void> = [];
@@ -73,6 +74,7 @@ export class KeyReloader {
   constructor(private readonly options: KeyReloaderOptions) {
     this.signal = options.signal === undefined ? 'SIGHUP' : options.signal;
     this.current = new KeySet(options.initial);
+    this.currentEntries = options.initial;
     this.plaintext = plaintextOf(options.initial);
     this.names = options.initial.map((entry) => entry.name);
     this.warnWeakKeys(options.initial);
@@ -80,6 +82,11 @@ export class KeyReloader {
 
   get keys(): KeySet {
     return this.current;
+  }
+
+  /** The entries behind `keys` (attributes and limits included), for the teams policies. */
+  get entries(): readonly KeyEntry[] {
+    return this.currentEntries;
   }
 
   /** Every plaintext key in use, for the secret redactor. */
@@ -117,6 +124,7 @@ export class KeyReloader {
     const added = names.filter((name) => !this.names.includes(name));
     const removed = this.names.filter((name) => !names.includes(name));
     this.current = next;
+    this.currentEntries = entries;
     this.plaintext = plaintextOf(entries);
     this.names = names;
     this.lastError = null;

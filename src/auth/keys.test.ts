@@ -149,6 +149,67 @@ describe('parseKeysFile', () => {
   });
 });
 
+describe('parseKeysFile: role, labels and expiry', () => {
+  const digest = hashKey('alice-secret-0123456789');
+
+  it('reads role=, labels= and expires_at= after the key, in any order', () => {
+    const text = [
+      `alice:sha256:${digest} role=admin labels=team-a`,
+      'bob:bob-secret-0123456789\tlabels=team-a,team-b,team-a expires_at=2027-01-01T00:00:00Z role=client',
+      'carol:carol-secret-0123456789 expires_at=2027-03-01',
+    ].join('\n');
+    expect(parseKeysFile(text)).toEqual([
+      { name: 'alice', sha256: digest, role: 'admin', labels: ['team-a'] },
+      {
+        name: 'bob',
+        key: 'bob-secret-0123456789',
+        role: 'client',
+        labels: ['team-a', 'team-b'],
+        expiresAtMs: Date.UTC(2027, 0, 1),
+      },
+      { name: 'carol', key: 'carol-secret-0123456789', expiresAtMs: Date.UTC(2027, 2, 1) },
+    ]);
+  });
+
+  it.each([
+    ['an unknown role', 'a:secret-0123456789 role=root', /line 1: role= must be client or admin/],
+    ['an empty label', 'a:secret-0123456789 labels=x,,y', /line 1: labels= must be comma-separated labels/],
+    ['a bad expiry', 'a:secret-0123456789 expires_at=tomorrow', /line 1: expires_at= expected an RFC 3339/],
+    ['an impossible date', 'a:secret-0123456789 expires_at=2027-02-30', /line 1: expires_at= expected/],
+    ['an attribute given twice', 'a:secret-0123456789 role=admin role=client', /line 1: role= given twice/],
+    ['an unknown attribute', 'a:secret-0123456789 rpm=5', /line 1: after the key, expected space-separated/],
+  ])('rejects %s, naming the line and the attribute', (_label, text, expected) => {
+    expect(() => parseKeysFile(text)).toThrow(expected);
+  });
+
+  it('never quotes a word after the key: a key with a space in it is not shown', () => {
+    try {
+      parseKeysFile('alice:first-half second-half-of-the-secret');
+      expect.unreachable('should have thrown');
+    } catch (error) {
+      expect((error as Error).message).toBe(
+        'keys file line 1: after the key, expected space-separated role=client|admin, labels=<a,b> or ' +
+          'expires_at=<date-time>',
+      );
+    }
+  });
+});
+
+describe('KeySet: grants', () => {
+  it('grants each key its name, role and expiry, and knows whether an admin key exists', () => {
+    const keys = new KeySet([
+      { name: 'ops', key: 'ops-secret-0123456789', role: 'admin' },
+      { name: 'dev', key: 'dev-secret-0123456789', expiresAtMs: 5 },
+    ]);
+    expect(keys.grant('ops-secret-0123456789')).toEqual({ keyName: 'ops', role: 'admin', expiresAtMs: null });
+    expect(keys.grant('dev-secret-0123456789')).toEqual({ keyName: 'dev', role: 'client', expiresAtMs: 5 });
+    expect(keys.grant('dev-secret-0123456789')).toBe(keys.grant('dev-secret-0123456789'));
+    expect(keys.grant('nope')).toBeNull();
+    expect(keys.hasAdmin).toBe(true);
+    expect(new KeySet([{ name: 'dev', key: 'dev-secret-0123456789' }]).hasAdmin).toBe(false);
+  });
+});
+
 describe('KeySet: key size', () => {
   it('accepts a key of exactly 1 KiB and refuses a longer one, naming it and never quoting it', () => {
     const max = 'k'.repeat(MAX_PROXY_KEY_BYTES);

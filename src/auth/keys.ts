@@ -1,8 +1,37 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { EXPIRES_AT_FORMAT, LABEL_PATTERN, parseExpiresAt } from '../config/key-attributes.js';
+import type { PolicyLimits } from '../config/schema.js';
+
+/** What a key may do (README, Admin keys): `admin` keys also reach the operator endpoints. */
+export type KeyRole = 'client' | 'admin';
+
+/**
+ * What a key carries besides its secret (README, Teams: policies): its role, its labels (the teams whose
+ * policies it shares) and when it stops working (epoch milliseconds). All optional: a key is a client key of
+ * no team that never expires.
+ */
+export interface KeyAttributes {
+  role?: KeyRole | undefined;
+  labels?: readonly string[] | undefined;
+  expiresAtMs?: number | undefined;
+  /** The key's own limits (YAML only), for the teams policies (src/teams/); authentication ignores them. */
+  limits?: PolicyLimits | undefined;
+}
 
 /** A configured proxy key: the secret itself, or only its SHA-256 (hex) so a config file need not hold it. */
-export type KeyEntry = { name: string; key: string } | { name: string; sha256: string };
+export type KeyEntry = ({ name: string; key: string } | { name: string; sha256: string }) & KeyAttributes;
+
+/**
+ * What a valid key grants, as the gate reports it: the key's name (never the key), its role, and when it
+ * expires (null: never). One frozen object per configured key, made when the key set is built, so a request
+ * allocates nothing to carry it.
+ */
+export interface KeyGrant {
+  readonly keyName: string;
+  readonly role: KeyRole;
+  readonly expiresAtMs: number | null;
+}
 
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 
@@ -73,11 +102,13 @@ export function generateProxyKey(): { key: string; sha256: string } {
  * the key, never quote it.
  */
 export class KeySet {
-  private readonly names: readonly string[];
+  private readonly grants: readonly KeyGrant[];
   private readonly digests: readonly Buffer[];
+  /** Whether any key has the admin role (README, Admin keys): without one the operator endpoints say so. */
+  readonly hasAdmin: boolean;
 
   constructor(entries: readonly KeyEntry[]) {
-    const names: string[] = [];
+    const grants: KeyGrant[] = [];
     const digests: Buffer[] = [];
     entries.forEach((entry, index) => {
       if (entry.name.length === 0) throw new Error(`API key entry #${index + 1} has an empty name`);
@@ -97,10 +128,17 @@ export class KeySet {
         }
         digests.push(Buffer.from(entry.sha256, 'hex'));
       }
-      names.push(entry.name);
+      grants.push(
+        Object.freeze({
+          keyName: entry.name,
+          role: entry.role ?? 'client',
+          expiresAtMs: entry.expiresAtMs ?? null,
+        }),
+      );
     });
-    this.names = names;
+    this.grants = grants;
     this.digests = digests;
+    this.hasAdmin = grants.some((grant) => grant.role === 'admin');
   }
 
   get size(): number {
@@ -113,6 +151,11 @@ export class KeySet {
    * never exits early and the first match is chosen without a data-dependent branch.
    */
   verify(presented: string): string | null {
+    return this.grant(presented)?.keyName ?? null;
+  }
+
+  /** What the key equal to `presented` grants, or null; constant time as {@link verify} says. */
+  grant(presented: string): KeyGrant | null {
     const digest = sha256(presented);
     let matched = -1;
     for (let i = 0; i < this.digests.length; i++) {
@@ -121,15 +164,70 @@ export class KeySet {
       const take = Number(equal) & Number(matched < 0);
       matched = take * i + (1 - take) * matched;
     }
-    return matched < 0 ? null : (this.names[matched] ?? null);
+    return matched < 0 ? null : (this.grants[matched] ?? null);
   }
 }
 
-const KEYS_FILE_FORMAT = 'expected "name:key" or "name:sha256:<64 hex digits>"';
+const KEYS_FILE_FORMAT =
+  'expected "name:key" or "name:sha256:<64 hex digits>", optionally followed by role=, labels= and expires_at=';
+
+const ATTRIBUTE_FORMAT =
+  'after the key, expected space-separated role=client|admin, labels=<a,b> or expires_at=<date-time>';
 
 /**
- * Parses a keys file (README, Authentication: Keys): one `name:key` or `name:sha256:<hex>` a line, `#` comments, blank lines.
- * Errors name the line number and never quote the line, since it may hold a key.
+ * Reads the `attr=value` words after a key. Each error names the attribute, never quotes a word: a key with
+ * a space in it would otherwise show up in the message.
+ */
+function parseAttributes(words: readonly string[], fail: (why: string) => never): KeyAttributes {
+  const attributes: KeyAttributes = {};
+  const seen = new Set<string>();
+  for (const word of words) {
+    const eq = word.indexOf('=');
+    const attribute = eq < 0 ? '' : word.slice(0, eq);
+    const value = word.slice(eq + 1);
+    if (!ATTRIBUTE_PARSERS.has(attribute)) fail(ATTRIBUTE_FORMAT);
+    if (seen.has(attribute)) fail(`${attribute}= given twice`);
+    seen.add(attribute);
+    ATTRIBUTE_PARSERS.get(attribute)?.(value, attributes, fail);
+  }
+  return attributes;
+}
+
+type AttributeParser = (value: string, into: KeyAttributes, fail: (why: string) => never) => void;
+
+/** The keys file's attributes, one parser each: a new attribute is one more row. */
+const ATTRIBUTE_PARSERS: ReadonlyMap<string, AttributeParser> = new Map<string, AttributeParser>([
+  [
+    'role',
+    (value, into, fail) => {
+      if (value !== 'client' && value !== 'admin') return fail('role= must be client or admin');
+      into.role = value;
+    },
+  ],
+  [
+    'labels',
+    (value, into, fail) => {
+      const labels = value.split(',');
+      if (!labels.every((label) => LABEL_PATTERN.test(label))) {
+        fail('labels= must be comma-separated labels (letters, digits, ".", "_", "-"; at most 64 each)');
+      }
+      into.labels = [...new Set(labels)];
+    },
+  ],
+  [
+    'expires_at',
+    (value, into, fail) => {
+      const ms = parseExpiresAt(value);
+      if (ms === null) return fail(`expires_at= ${EXPIRES_AT_FORMAT}`);
+      into.expiresAtMs = ms;
+    },
+  ],
+]);
+
+/**
+ * Parses a keys file (README, Authentication: Keys): one `name:key` or `name:sha256:<hex>` a line, optionally
+ * followed by `role=`, `labels=` and `expires_at=` (README, Teams), `#` comments, blank lines. Errors name
+ * the line number and never quote the line, since it may hold a key.
  */
 export function parseKeysFile(text: string): KeyEntry[] {
   const entries: KeyEntry[] = [];
@@ -151,12 +249,14 @@ export function parseKeysFile(text: string): KeyEntry[] {
     const earlier = firstLineOfName.get(name);
     if (earlier !== undefined) fail(`duplicate key name "${name}" (first on line ${earlier})`);
     firstLineOfName.set(name, lineNumber);
-    if (rest.toLowerCase().startsWith('sha256:')) {
-      const hex = rest.slice('sha256:'.length).trim();
+    const [secret = '', ...words] = rest.split(/[ \t]+/);
+    const attributes = parseAttributes(words, fail);
+    if (secret.toLowerCase().startsWith('sha256:')) {
+      const hex = secret.slice('sha256:'.length);
       if (!SHA256_HEX.test(hex)) fail(`sha256 of "${name}" must be 64 hexadecimal characters`);
-      entries.push({ name, sha256: hex.toLowerCase() });
+      entries.push({ name, sha256: hex.toLowerCase(), ...attributes });
     } else {
-      entries.push({ name, key: rest });
+      entries.push({ name, key: secret, ...attributes });
     }
   });
   return entries;

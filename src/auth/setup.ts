@@ -6,12 +6,13 @@ import { BypassMatcher, DEFAULT_BYPASS_PATHS } from './bypass.js';
 import { CidrMatcher, compileTrustProxy, type TrustedProxies } from './client-address.js';
 import { createAuthCheck, type AuthCheck } from './gate.js';
 import { KeyReloader } from './key-reloader.js';
+import { parseExpiresAt } from '../config/key-attributes.js';
 import { parseKeysFile, type KeyEntry } from './keys.js';
 import { FallbackBruteForceStore } from './stores/fallback.js';
 import { bruteForcePolicyOf } from './brute-force-policy.js';
 import { ConfigError } from '../config/config-error.js';
-import { readYamlFile } from '../config/load.js';
-import { ConfigSchema, type ApiKeyEntry, type ProxyConfig } from '../config/schema.js';
+import { describeIssue, readYamlFile, schemaIssues } from '../config/load.js';
+import { ConfigSchema, type ApiKeyEntry, type PolicyLimits, type ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import type { StateStore } from '../state/store.js';
 
@@ -31,7 +32,22 @@ export interface AuthRuntime {
   secrets(): string[];
   /** Called after every successful key reload, e.g. to rebuild the redactor from `secrets()`. */
   onKeysChanged(listener: () => void): void;
+  /**
+   * What the teams policies are built from (src/teams/policies.ts), as of the last successful (re)load: every
+   * key with its attributes and own limits, and `auth.policies` by label. Empty with auth disabled.
+   */
+  policySources(): PolicySources;
+  /** Whether any key in use has the admin role (README, Admin keys). */
+  hasAdminKey(): boolean;
   close(): Promise<void>;
+}
+
+/** Label policies from YAML `auth.policies`, by label. */
+export type LabelPolicies = Readonly<Record<string, PolicyLimits>>;
+
+export interface PolicySources {
+  keys: readonly KeyEntry[];
+  labels: LabelPolicies;
 }
 
 export interface AuthSetupOptions {
@@ -70,6 +86,9 @@ function isLoopbackHost(host: string): boolean {
   return host === '::1' || host === '[::1]';
 }
 
+/** The name the admin key from the environment goes by in logs and captures. */
+export const ENV_ADMIN_KEY_NAME = 'env-admin';
+
 export interface KeySources {
   env: NodeJS.ProcessEnv;
   /** The YAML `auth.api_keys`, validated. */
@@ -90,6 +109,8 @@ export function collectKeyEntries(
   const entries: KeyEntry[] = [];
   const primary = env.LLM_INTERACTIVE_PROXY_API_KEY?.trim();
   if (primary) entries.push({ name: 'env', key: primary });
+  const admin = env.LLM_INTERACTIVE_PROXY_ADMIN_KEY?.trim();
+  if (admin) entries.push({ name: ENV_ADMIN_KEY_NAME, key: admin, role: 'admin' });
   (env.API_KEYS ?? '')
     .split(',')
     .map((k) => k.trim())
@@ -101,13 +122,28 @@ export function collectKeyEntries(
       plaintextInYaml = true;
       entries.push({ name: `api_keys[${i}]`, key: entry });
     } else {
-      if ('key' in entry) plaintextInYaml = true;
-      entries.push(entry);
+      if (entry.key !== undefined) plaintextInYaml = true;
+      entries.push(yamlKeyEntry(entry));
     }
   });
   if (plaintextInYaml) onPlaintextInYaml();
   if (keysFile) entries.push(...readKeysFile(keysFile));
   return entries;
+}
+
+/** A YAML `auth.api_keys` object (validated by the schema) as a key entry: attributes, and its own limits. */
+function yamlKeyEntry(entry: Exclude<ApiKeyEntry, string>): KeyEntry {
+  const { name, key, sha256, role, labels, expires_at, ...limits } = entry;
+  const secret = key !== undefined ? { name, key } : { name, sha256: sha256 ?? '' };
+  const expiresAtMs = expires_at !== undefined ? (parseExpiresAt(expires_at) ?? undefined) : undefined;
+  const ownLimits = Object.values(limits).some((value) => value !== undefined) ? limits : undefined;
+  return {
+    ...secret,
+    ...(role !== undefined ? { role } : {}),
+    ...(labels !== undefined ? { labels: [...new Set(labels)] } : {}),
+    ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
+    ...(ownLimits !== undefined ? { limits: ownLimits } : {}),
+  };
 }
 
 function readKeysFile(file: string): KeyEntry[] {
@@ -127,21 +163,25 @@ function readKeysFile(file: string): KeyEntry[] {
 }
 
 /**
- * `auth.api_keys` as the YAML file says now, validated by the same schema as at startup. Only this list is
- * taken: other settings need a restart.
+ * `auth.api_keys` and `auth.policies` as the YAML file says now, validated by the same schema as at startup.
+ * Only these are taken: other settings need a restart.
  */
-export function readYamlApiKeys(configFile: string): ApiKeyEntry[] {
+export function readYamlKeySettings(configFile: string): { apiKeys: ApiKeyEntry[]; policies: LabelPolicies } {
   const tree = readYamlFile(configFile);
   const auth = tree.auth;
-  const apiKeys =
-    typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>).api_keys : undefined;
-  const parsed = ConfigSchema.safeParse({ auth: { api_keys: apiKeys } });
-  if (parsed.success) return parsed.data.auth.api_keys;
-  const issue = parsed.error.issues[0];
+  const section = typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>) : {};
+  const parsed = ConfigSchema.safeParse({
+    auth: { api_keys: section.api_keys, policies: section.policies },
+  });
+  if (parsed.success) return { apiKeys: parsed.data.auth.api_keys, policies: parsed.data.auth.policies };
+  const issue = schemaIssues(parsed.error.issues)[0];
   const where = issue?.path.map(String).join('.') ?? 'auth.api_keys';
-  const why =
-    issue?.code === 'invalid_union' ? 'expected a key string, {name, key} or {name, sha256}' : issue?.message;
-  throw new ConfigError(`config file ${configFile}: ${where}: ${why ?? 'invalid'}`);
+  throw new ConfigError(`config file ${configFile}: ${where}: ${issue ? describeIssue(issue) : 'invalid'}`);
+}
+
+/** `auth.api_keys` as the YAML file says now (see readYamlKeySettings). */
+export function readYamlApiKeys(configFile: string): ApiKeyEntry[] {
+  return readYamlKeySettings(configFile).apiKeys;
 }
 
 function configError<T>(what: string, build: () => T): T {
@@ -224,6 +264,8 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
       bruteForceSummary: () => 'off',
       secrets: () => [],
       onKeysChanged: () => undefined,
+      policySources: () => ({ keys: [], labels: {} }),
+      hasAdminKey: () => false,
       close: async () => {
         process.off('SIGHUP', ignoreReload);
       },
@@ -239,21 +281,30 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   const initial = collectKeyEntries({ env, apiKeys: auth.api_keys, keysFile }, warnPlaintextOnce);
   if (initial.length === 0) throw new ConfigError(KEY_NOT_CONFIGURED);
   const configFile = options.configFile ?? env.CONFIG_FILE;
+  // The label policies in use, and those read by the reload in progress: taken when it succeeds.
+  let labelPolicies: LabelPolicies = auth.policies;
+  let loadedPolicies: LabelPolicies = auth.policies;
   const reloader = configError(
     'proxy keys',
     () =>
       new KeyReloader({
         initial,
         // Env keys stay as they were (a process's environment does not change); the files are read again.
-        load: () =>
-          collectKeyEntries(
-            { env, apiKeys: configFile ? readYamlApiKeys(configFile) : auth.api_keys, keysFile },
-            warnPlaintextOnce,
-          ),
+        load: () => {
+          const yamlKeys = configFile
+            ? readYamlKeySettings(configFile)
+            : { apiKeys: auth.api_keys, policies: auth.policies };
+          loadedPolicies = yamlKeys.policies;
+          return collectKeyEntries({ env, apiKeys: yamlKeys.apiKeys, keysFile }, warnPlaintextOnce);
+        },
         watchFile: keysFile,
         log: logger,
       }),
   );
+  // Registered first, so every later listener sees the policies that came with the keys.
+  reloader.onChange(() => {
+    labelPolicies = loadedPolicies;
+  });
 
   const bypass = configError(
     'auth.bypass_paths',
@@ -302,6 +353,8 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
       brute_force: guard ? { enabled: true, ...storeStatus() } : { enabled: false },
     }),
     describe: () => `on (${reloader.keys.size} key${reloader.keys.size === 1 ? '' : 's'})`,
+    policySources: () => ({ keys: reloader.entries, labels: labelPolicies }),
+    hasAdminKey: () => reloader.keys.hasAdmin,
     bruteForceSummary: () =>
       guard
         ? {

@@ -67,9 +67,13 @@ export function readYamlFile(file: string): Tree {
 
 /** What a schema issue expects, in the words the user sees (`expected integer >= 1`). */
 export function describeIssue(issue: z.core.$ZodIssue): string {
+  // A message the schema words itself ("expected …") says it best, except for a value of the wrong type
+  // (a schema's message may cover that too, and misname it); zod's own messages start otherwise.
+  if (issue.code !== 'invalid_type' && issue.message.startsWith('expected ')) return issue.message;
   const leaf = settingAt(issue.path as (string | number)[]);
   switch (issue.code) {
     case 'invalid_type':
+      if (issue.expected === 'int') return 'expected integer';
       return `expected ${issue.expected === 'number' && leaf?.meta.kind === 'int' ? 'integer' : issue.expected}`;
     case 'too_small':
     case 'too_big': {
@@ -89,6 +93,24 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
     default:
       return issue.message;
   }
+}
+
+/**
+ * The issues of a failed parse, a union's unpicked alternatives left out: an entry that is a mapping is
+ * reported by the mapping's own issues (`auth.api_keys.0.role: expected one of …`), not as "no alternative
+ * matched".
+ */
+export function schemaIssues(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  return issues.flatMap((issue) => {
+    if (issue.code !== 'invalid_union') return [issue];
+    const chosen = issue.errors.filter(
+      (branch) => !branch.every((nested) => nested.code === 'invalid_type' && nested.path.length === 0),
+    );
+    if (chosen.length !== 1) return [issue];
+    return schemaIssues(
+      (chosen[0] ?? []).map((nested) => ({ ...nested, path: [...issue.path, ...nested.path] })),
+    );
+  });
 }
 
 function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string>, configFile?: string): string {
@@ -124,7 +146,9 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
 
   const parsed = ConfigSchema.safeParse(tree);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => formatIssue(issue, origins, sources.configFile));
+    const lines = schemaIssues(parsed.error.issues).map((issue) =>
+      formatIssue(issue, origins, sources.configFile),
+    );
     throw new ConfigError(lines.join('\n'));
   }
   return { config: parsed.data, origins };

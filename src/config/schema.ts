@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EXPIRES_AT_FORMAT, LABEL_PATTERN, parseExpiresAt } from './key-attributes.js';
 
 /**
  * The one source of truth for every setting: its YAML path (the object nesting below), its type and range,
@@ -242,16 +243,67 @@ export const BruteForceSchema = z
 
 export type BruteForceSettings = z.infer<typeof BruteForceSchema>;
 
-const ApiKeyEntrySchema = z.union([
-  z.string().min(1),
-  z.object({ name: z.string().min(1), key: z.string().min(1) }).strict(),
-  z
-    .object({
-      name: z.string().min(1),
-      sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits'),
-    })
-    .strict(),
-]);
+/** A positive whole number, saying so when it is not (no setting's metadata names these as integers). */
+const count = () =>
+  z.number().int({ error: 'expected integer >= 1' }).min(1, { error: 'expected integer >= 1' });
+
+/** A spending limit: US dollars per period (README, Teams: policies). */
+const BudgetSchema = z
+  .object({
+    usd: z.number().positive(),
+    per: z.enum(['day', 'week', 'month', 'total']),
+  })
+  .strict();
+
+/**
+ * Limits a key has of its own, or shares with the keys of a label (README, Teams: policies). `models` is an
+ * allow-list of `backend:model` globs and bare model names (absent: every model); the counters (rpm, tpm,
+ * max_concurrent, budget) are enforced through the shared state store.
+ */
+const LIMIT_FIELDS = {
+  models: z
+    .array(
+      z.string().regex(/^\S+$/, 'expected a model pattern without spaces, e.g. "anthropic:*" or "gpt-4o"'),
+    )
+    .min(1, 'expected at least one model pattern (leave models out to allow every model)')
+    .optional(),
+  rpm: count().optional(),
+  tpm: count().optional(),
+  max_concurrent: count().optional(),
+  budget: BudgetSchema.optional(),
+};
+
+export const PolicySchema = z.object(LIMIT_FIELDS).strict();
+export type PolicyLimits = z.infer<typeof PolicySchema>;
+
+const LabelSchema = z
+  .string()
+  .regex(LABEL_PATTERN, 'expected a label: letters, digits, ".", "_" or "-", at most 64 characters');
+
+const ApiKeyObjectSchema = z
+  .object({
+    name: z.string().min(1),
+    key: z.string().min(1).optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits')
+      .optional(),
+    role: z.enum(['client', 'admin']).optional(),
+    labels: z.array(LabelSchema).optional(),
+    expires_at: z
+      .string()
+      .refine((text) => parseExpiresAt(text) !== null, EXPIRES_AT_FORMAT)
+      .optional(),
+    ...LIMIT_FIELDS,
+  })
+  .strict()
+  .superRefine((entry, ctx) => {
+    if ((entry.key === undefined) === (entry.sha256 === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'expected exactly one of key or sha256' });
+    }
+  });
+
+const ApiKeyEntrySchema = z.union([z.string().min(1), ApiKeyObjectSchema]);
 export type ApiKeyEntry = z.infer<typeof ApiKeyEntrySchema>;
 
 const AuthSchema = z
@@ -271,6 +323,8 @@ const AuthSchema = z
       help: 'Allow --disable-auth on a non-loopback --host',
     }),
     api_keys: z.array(ApiKeyEntrySchema).default([]),
+    /** Limits shared by the keys of a label, by label (README, Teams: policies). Reloaded with the keys. */
+    policies: z.record(LabelSchema, PolicySchema).default({}),
     api_keys_file: setting(z.string().min(1).optional(), {
       kind: 'string',
       group: 'Authentication',
@@ -648,6 +702,11 @@ export const EXTRA_ENV_HELP: Array<{ group: HelpGroup; env: string; help: string
     group: 'Authentication',
     env: 'LLM_INTERACTIVE_PROXY_API_KEY',
     help: 'The primary proxy key (key name "env")',
+  },
+  {
+    group: 'Authentication',
+    env: 'LLM_INTERACTIVE_PROXY_ADMIN_KEY',
+    help: 'The admin key (key name "env-admin"): needed for /admin/*, /metrics and /internal/health; also a proxy key',
   },
   { group: 'Authentication', env: 'API_KEYS', help: 'More proxy keys, comma-separated (named API_KEYS[i])' },
   { group: 'Backends', env: 'OPENAI_API_KEY, OPENAI_API_BASE_URL', help: 'openai backend key and base URL' },

@@ -213,6 +213,7 @@ export class AttemptRun {
     const resolved = this.deps.registry.resolve(element);
     return {
       clientBody: this.read.clientBody,
+      requested: this.read.target.model,
       backend: resolved.backend,
       model: resolved.model,
       stream: this.read.target.stream,

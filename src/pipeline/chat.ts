@@ -6,6 +6,8 @@ import { AttemptRun, type AttemptDeps, type FailoverDeps } from './attempts.js';
 import { dispatch } from './dispatch.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
+import type { PolicyTable } from '../teams/policies.js';
+import { checkPolicy, checkRoutedPolicy } from './policy.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
@@ -46,16 +48,18 @@ export interface ChatPipelineDeps {
   responses?: StoredResponses | null | undefined;
   /** Routes, `a|b` chains and their attempts (README, Routes and failover); absent: one attempt each. */
   failover?: FailoverDeps;
+  /** The teams policies in use now (rebuilt when keys reload); see src/teams/policies.ts. */
+  policies: () => PolicyTable;
 }
 
 /**
  * The chat pipeline, one request from the front-end's body to the client's answer, in named steps (see
- * docs/architecture.md): resolve the route → record (capture, when on) → prepare the request → dispatch it
- * to the backend → relay the answer. It writes its answer, errors included, straight to the response.
- * Sessions and in-chat commands come first: a command-only message is answered by the proxy, and a
- * session's settings change the request before it is routed. A request with a route, a chain or
- * `resilience:` configured is then tried by failover instead (attempts.ts); any other takes the one attempt
- * below, as before routes existed.
+ * docs/architecture.md): resolve the route → check the key's policy → record (capture, when on) → prepare
+ * the request → dispatch it to the backend → relay the answer. It writes its answer, errors included,
+ * straight to the response. Sessions and in-chat commands come first: a command-only message is answered by
+ * the proxy, and a session's settings change the request before it is routed. A request with a route, a
+ * chain or `resilience:` configured is then tried by failover instead (attempts.ts); any other takes the one
+ * attempt below, as before routes existed.
  */
 export function createChatPipeline(
   frontEnd: FrontEnd,
@@ -94,10 +98,13 @@ export function createChatPipeline(
       if (model !== undefined) read = { ...read, target: { ...read.target, model } };
       const plan = failover === undefined ? null : failover.routes.plan(read.target.model);
       if (plan !== null) {
+        checkRoutedPolicy(deps.policies(), ex, read.target.model, deps.redactor());
         await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps).run();
         return;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
+      const redactor = deps.redactor();
+      checkPolicy(deps.policies(), ex, route, redactor);
       // The Responses API's state: the stored conversation, and how this answer is kept.
       let turn: Pick<ResponsesTurn, 'codecs' | 'watch'> | undefined;
       if (from === 'responses') {
@@ -110,7 +117,6 @@ export function createChatPipeline(
       const capture = deps.capture
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
         : null;
-      const redactor = deps.redactor();
       const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture);
       // The names of the fields dropped with notice, never their values (README, "Fields that do not translate").
       const dropped = ex.state.dropped;

@@ -8,6 +8,8 @@ import type { ChatTarget, FrontEnd } from './front-ends.js';
 export interface ChatRoute {
   /** The client's body (a JSON object), its members parsed as they are read (`RequestBody.fields`). */
   readonly clientBody: Record<string, unknown>;
+  /** The model as the client wrote it (a `backend:` prefix included). */
+  readonly requested: string;
   readonly backend: Backend;
   /** The model as the backend knows it (a `backend:` prefix stripped). */
   readonly model: string;
@@ -56,5 +58,11 @@ export function resolveRoute(
   const backend = resolved.backend.speaking?.(frontEnd.protocol) ?? resolved.backend;
   ex.state.backend = backend.name;
   ex.state.model = resolved.model;
-  return { clientBody, backend, model: resolved.model, stream: target.stream };
+  return {
+    clientBody,
+    requested: target.model,
+    backend,
+    model: resolved.model,
+    stream: target.stream,
+  };
 }

@@ -16,6 +16,7 @@ import { HTTP_PROFILES } from '../backends/profiles.js';
 import { BackendRegistry } from '../backends/registry.js';
 import type { Backend } from '../backends/types.js';
 import { Redactor } from '../redaction/redactor.js';
+import { NO_POLICIES } from '../teams/policies.js';
 import { createChatLane, type ChatLane } from '../server/chat-lane.js';
 import { laneHeaders } from '../server/cors.js';
 import { SECURITY_HEADERS } from '../server/respond.js';
@@ -82,6 +83,7 @@ beforeAll(async () => {
         sessions: null,
         loopRepeats: 0,
         shellGuard: null,
+        policies: () => NO_POLICIES,
         capture: null,
         log: { error: () => undefined },
       }),

@@ -296,8 +296,10 @@ describe('Redactor.redactPromptSecrets', () => {
 });
 
 describe('collectEnvSecrets', () => {
-  it('collects *_API_KEY, *_API_KEY_<n>, AUTH_TOKEN and API_KEYS items', () => {
+  it('collects *_API_KEY, *_API_KEY_<n>, AUTH_TOKEN, *_ADMIN_KEY and API_KEYS items', () => {
     const secrets = collectEnvSecrets({
+      LLM_INTERACTIVE_PROXY_ADMIN_KEY: 'admin',
+      ADMIN_KEY_FILE: 'not-a-secret-either',
       OPENAI_API_KEY: 'o',
       GEMINI_API_KEY_2: 'g2',
       LLM_INTERACTIVE_PROXY_API_KEY: 'proxy',
@@ -309,7 +311,9 @@ describe('collectEnvSecrets', () => {
       OPENAI_API_BASE_URL: 'https://example',
       PATH: '/usr/bin',
     });
-    expect(new Set(secrets)).toEqual(new Set(['o', 'g2', 'proxy', 'tok', 'atok', 'k1', 'k2', ' k2 ', 'k3']));
+    expect(new Set(secrets)).toEqual(
+      new Set(['admin', 'o', 'g2', 'proxy', 'tok', 'atok', 'k1', 'k2', ' k2 ', 'k3']),
+    );
   });
 });
 

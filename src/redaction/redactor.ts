@@ -417,14 +417,18 @@ function replaceInStrings(value: unknown, replace: (text: string) => string): un
   return copy ?? value;
 }
 
-/** Env vars whose values are secrets (README, Key hygiene): `*_API_KEY`, `*_API_KEY_<n>`, `*AUTH_TOKEN`, `PROXY_STATE_SECRET`. */
-const SECRET_ENV_NAME = /(?:^|_)API_KEY(?:_\d+)?$|(?:^|_)AUTH_TOKEN$|^PROXY_STATE_SECRET$/;
+/**
+ * Env vars whose values are secrets (README, Key hygiene): `*_API_KEY`, `*_API_KEY_<n>`, `*AUTH_TOKEN`,
+ * `*_ADMIN_KEY` (the admin key, `LLM_INTERACTIVE_PROXY_ADMIN_KEY`), `PROXY_STATE_SECRET`.
+ */
+const SECRET_ENV_NAME = /(?:^|_)API_KEY(?:_\d+)?$|(?:^|_)AUTH_TOKEN$|(?:^|_)ADMIN_KEY$|^PROXY_STATE_SECRET$/;
 /** Env vars holding comma-separated secrets. */
 const SECRET_LIST_ENV_NAMES = ['API_KEYS'] as const;
 
 /**
  * The secret values found in the environment: `*_API_KEY`, `*_API_KEY_<n>` (including
- * `LLM_INTERACTIVE_PROXY_API_KEY`), `AUTH_TOKEN` and `*_AUTH_TOKEN`, and each item of `API_KEYS`.
+ * `LLM_INTERACTIVE_PROXY_API_KEY`), `AUTH_TOKEN` and `*_AUTH_TOKEN`, `*_ADMIN_KEY` (including
+ * `LLM_INTERACTIVE_PROXY_ADMIN_KEY`), and each item of `API_KEYS`.
  */
 export function collectEnvSecrets(env: NodeJS.ProcessEnv): string[] {
   const found = new Set<string>();

@@ -8,6 +8,7 @@ import { KeySet } from '../auth/keys.js';
 import { createAuthGate, registerAuthDecorations } from './auth-hook.js';
 
 const KEY = 'operator-key-0123456789';
+const CLIENT_KEY = 'client-key-0123456789';
 const OPERATOR = '192.0.2.1';
 const auth = { authorization: `Bearer ${KEY}` };
 
@@ -16,7 +17,7 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
 });
 
-function build(withGuard = true) {
+function build(withGuard = true, adminRole: 'admin' | 'client' = 'admin') {
   const clock = { ms: 1_700_000_000_000 };
   const guard = withGuard ? new BruteForceGuard({ now: () => clock.ms }) : null;
   const app = Fastify();
@@ -25,7 +26,11 @@ function build(withGuard = true) {
   app.addHook(
     'onRequest',
     createAuthGate({
-      getKeys: () => new KeySet([{ name: 'ops', key: KEY }]),
+      getKeys: () =>
+        new KeySet([
+          { name: 'ops', key: KEY, role: adminRole },
+          { name: 'dev', key: CLIENT_KEY },
+        ]),
       guard,
       bypass: new BypassMatcher(DEFAULT_BYPASS_PATHS),
       trustedIps: new CidrMatcher([]),
@@ -47,6 +52,60 @@ describe('GET /admin/auth/blocks', () => {
     const { app } = build();
     const response = await app.inject({ method: 'GET', url: '/admin/auth/blocks', remoteAddress: OPERATOR });
     expect(response.statusCode).toBe(401);
+  });
+
+  it.each([
+    ['GET', '/admin/auth/blocks'],
+    ['DELETE', '/admin/auth/blocks/192.0.2.9'],
+  ] as const)('%s %s answers a client key 403, without counting a failure', async (method, url) => {
+    const { app, guard } = build();
+    const response = await app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${CLIENT_KEY}` },
+      remoteAddress: OPERATOR,
+    });
+    expect(response.statusCode).toBe(403);
+    expect(response.json()).toEqual({
+      error: {
+        message:
+          'This operator endpoint needs an admin key, and this request was not made with one: the key is valid ' +
+          'for proxy traffic only. Send an admin key (LLM_INTERACTIVE_PROXY_ADMIN_KEY, or role: admin on a key ' +
+          'in auth.api_keys or role=admin in the keys file).',
+        type: 'permission_error',
+        code: 'admin_key_required',
+        param: null,
+      },
+    });
+    expect(await guard?.list()).toEqual([]);
+  });
+
+  it('answers 403 naming LLM_INTERACTIVE_PROXY_ADMIN_KEY when no key is an admin key', async () => {
+    const { admin } = build(true, 'client');
+    const response = await admin('GET', '/admin/auth/blocks');
+    expect(response.statusCode).toBe(403);
+    expect(response.json()).toEqual({
+      error: {
+        message:
+          'The operator endpoints need an admin key and none is configured: set LLM_INTERACTIVE_PROXY_ADMIN_KEY ' +
+          '(or give a key role: admin in auth.api_keys or role=admin in the keys file), reload or restart, and ' +
+          'send it.',
+        type: 'permission_error',
+        code: 'admin_key_not_configured',
+        param: null,
+      },
+    });
+  });
+
+  it('leaves other routes to any valid key', async () => {
+    const { app } = build();
+    const response = await app.inject({
+      method: 'GET',
+      url: '/v1/models',
+      headers: { authorization: `Bearer ${CLIENT_KEY}` },
+      remoteAddress: OPERATOR,
+    });
+    expect(response.statusCode).toBe(200);
   });
 
   it('lists blocked and tracked clients with counts and seconds left', async () => {

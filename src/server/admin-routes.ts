@@ -42,7 +42,7 @@ function parseLimit(text: unknown): number | null {
 
 /**
  * Operator endpoints for brute-force protection (README, Authentication). They sit behind the auth gate like every
- * other route; the gate is installed globally by the server.
+ * other route, and need an admin key (README, Admin keys: the gate's hook checks every `/admin/` route).
  *
  * - `GET /admin/auth/blocks[?limit=N]`: tracked and blocked clients (the `limit` newest of each, default
  *   1000) with failure counts and seconds left.
@@ -112,7 +112,8 @@ export function registerAuthAdminRoutes<Logger extends FastifyBaseLogger>(
 }
 
 /**
- * `POST /admin/reload` (behind the auth gate like every admin route): re-reads the keys now. Answers
+ * `POST /admin/reload` (behind the auth gate, with an admin key, like every admin route): re-reads the keys
+ * and the teams policies now. Answers
  * `{reloaded: true, keys: <count>}`, or 500 with the error (file and line, never a key) while the old keys
  * stay in use.
  */

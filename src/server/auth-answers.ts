@@ -12,8 +12,11 @@ export interface RenderedRefusal {
 
 const REALM = 'Bearer realm="llm-interactive-proxy"';
 
-/** The 401 of each kind (README, Authentication: Responses): its challenge and the first sentence. */
-const UNAUTHORIZED: Record<FailureKind, { challenge: string; lead: string }> = {
+/**
+ * The 401 of each kind (README, Authentication: Responses): its challenge, the first sentence, and whether the
+ * message goes on to say which header to send (not for an expired key: it was sent right).
+ */
+const UNAUTHORIZED: Record<FailureKind, { challenge: string; lead: string; hint?: false; code?: string }> = {
   missing: { challenge: REALM, lead: 'Missing API key.' },
   malformed: {
     challenge: `${REALM}, error="invalid_request"`,
@@ -22,6 +25,12 @@ const UNAUTHORIZED: Record<FailureKind, { challenge: string; lead: string }> = {
   invalid: {
     challenge: `${REALM}, error="invalid_token"`,
     lead: 'Invalid API key: use the proxy API key, not a provider key.',
+  },
+  expired: {
+    challenge: `${REALM}, error="invalid_token", error_description="key expired"`,
+    lead: 'API key expired: ask the operator of this proxy for a new key.',
+    hint: false,
+    code: 'key_expired',
   },
 };
 
@@ -52,8 +61,8 @@ export function renderRefusal(refusal: AuthRefusal, url: string): RenderedRefusa
     });
     return { status: 429, headers: { 'retry-after': String(retryAfterSeconds) }, body };
   }
-  const { challenge, lead } = UNAUTHORIZED[refusal.kind];
-  const message = `${lead} ${HEADER_HINTS[protocol]}`;
-  const body = errorEnvelope(protocol, { status: 401, code: 'invalid_api_key', message });
+  const { challenge, lead, hint, code = 'invalid_api_key' } = UNAUTHORIZED[refusal.kind];
+  const message = hint === false ? lead : `${lead} ${HEADER_HINTS[protocol]}`;
+  const body = errorEnvelope(protocol, { status: 401, code, message });
   return { status: 401, headers: { 'www-authenticate': challenge }, body };
 }

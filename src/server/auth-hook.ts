@@ -17,6 +17,7 @@ import {
 } from '../auth/gate.js';
 import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { renderRefusal } from './auth-answers.js';
+import { isOperatorRoute, operatorRefusal, renderOperatorRefusal } from './operator-access.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -37,7 +38,9 @@ export function registerAuthDecorations<Logger extends FastifyBaseLogger>(
 
 /**
  * The Fastify `onRequest` hook around an AuthCheck. Refusals go through `reply` so later hooks (CORS,
- * security headers, request id) still apply.
+ * security headers, request id) still apply. The operator endpoints (src/server/operator-access.ts) also need
+ * the admin role: another valid key gets 403 there — it authenticated, so the brute-force guard counted no
+ * failure.
  */
 export function fastifyAuthHook(
   check: AuthCheck,
@@ -56,7 +59,23 @@ export function fastifyAuthHook(
       reply.code(answer.status).headers(answer.headers).send(answer.body);
       return;
     }
-    request.authKeyName = verdict;
+    request.authKeyName = verdict?.keyName ?? null;
+    if (verdict !== null && isOperatorRoute(request.routeOptions.url)) {
+      const forbidden = operatorRefusal(verdict, check.hasAdminKey());
+      if (forbidden !== null) {
+        request.log.warn(
+          {
+            request_id: request.id,
+            path: request.routeOptions.url,
+            keyName: verdict.keyName,
+            reason: forbidden.code,
+          },
+          'Operator endpoint refused: not an admin key',
+        );
+        reply.code(403).send(renderOperatorRefusal(forbidden, request.url));
+        return;
+      }
+    }
     done();
   };
   return function authGate(request, reply, done) {

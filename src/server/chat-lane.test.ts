@@ -217,7 +217,10 @@ describe('chat lane: what it answers itself', () => {
   });
 
   it('runs the auth check first: a refusal is rendered and answered before the body is read', async () => {
-    const refusing: AuthCheck = { decide: async () => ({ status: 401, kind: 'invalid' }) };
+    const refusing: AuthCheck = {
+      decide: async () => ({ status: 401, kind: 'invalid' }),
+      hasAdminKey: () => false,
+    };
     const h = await start({ auth: refusing });
     const res = await post(h.url, '/v1/chat/completions', '{"model":"m"}');
     expect(res.status).toBe(401);
@@ -239,7 +242,10 @@ describe('chat lane: what it answers itself', () => {
   });
 
   it('passes the key name on, and records one access entry per request', async () => {
-    const passing: AuthCheck = { decide: () => 'team-a' };
+    const passing: AuthCheck = {
+      decide: () => ({ keyName: 'team-a', role: 'client', expiresAtMs: null }),
+      hasAdminKey: () => false,
+    };
     const h = await start({ auth: passing });
     await post(h.url, '/v1/chat/completions', '{"model":"m"}');
     expect(h.served[0]?.authKeyName).toBe('team-a');

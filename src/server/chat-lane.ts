@@ -205,7 +205,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
           writeJson(responder, answer.status, answer.body, answer.headers);
           return;
         }
-        keyName = verdict;
+        keyName = verdict?.keyName ?? null;
       }
       const kind = bodyKind(req.headers);
       if (kind === 'unsupported') throw bodyError('unsupportedMediaType');

@@ -170,13 +170,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   );
   app.get(
     '/internal/health',
-    { schema: { tags: ['Health'], summary: 'Readiness with detail (needs a key)' } },
+    { schema: { tags: ['Health'], summary: 'Readiness with detail (needs an admin key)' } },
     async () => deps.redactor().redactValue(await deps.readiness()),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(
     '/metrics',
-    { schema: { tags: ['Operations'], summary: 'Prometheus metrics (needs a key)' } },
+    { schema: { tags: ['Operations'], summary: 'Prometheus metrics (needs an admin key)' } },
     async (_req, reply) =>
       reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
   );

@@ -21,6 +21,7 @@ import { ShellGuard } from '../sessions/shell-guard.js';
 import { DEFAULT_SHELL_RULES, patternRule } from '../sessions/shell-rules.js';
 import { resolveStateSettings } from '../state/settings.js';
 import { openStateStore, type StateStore } from '../state/store.js';
+import { PolicyTable } from '../teams/policies.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -141,6 +142,15 @@ export async function startProxy({
   const auth = await setupAuth({ config, env, logger, metrics, configFile, state });
   auth.onKeysChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
+  // The teams policies, rebuilt with the keys they belong to (README, Teams: policies).
+  const buildPolicies = () => {
+    const sources = auth.policySources();
+    return new PolicyTable(sources.keys, sources.labels);
+  };
+  let policies = buildPolicies();
+  auth.onKeysChanged(() => {
+    policies = buildPolicies();
+  });
 
   const failover = createFailover(config);
   metrics.failoverSource = async () => ({
@@ -195,6 +205,7 @@ export async function startProxy({
         ttlSeconds: config.responses.ttl_seconds,
       }),
       failover,
+      policies: () => policies,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: async () => {
         const authState = auth.readiness();
@@ -238,6 +249,12 @@ export async function startProxy({
     },
     `LLM Interactive Proxy listening on ${url}`,
   );
+  if (auth.check !== null && !auth.hasAdminKey()) {
+    logger.warn(
+      'No admin key is configured: /admin/*, /metrics and /internal/health answer 403 until one is: set ' +
+        'LLM_INTERACTIVE_PROXY_ADMIN_KEY, or give a key role: admin (a reload picks that up)',
+    );
+  }
 
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {

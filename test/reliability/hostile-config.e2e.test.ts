@@ -125,6 +125,12 @@ const CASES: Case[] = [
     'api key entry of the wrong shape',
     yaml('k1.yaml', 'auth:\n  api_keys:\n    - { name: a }\n'),
     {},
+    /auth\.api_keys\.0: expected exactly one of key or sha256/,
+  ],
+  [
+    'api key entry of the wrong type',
+    yaml('k2.yaml', 'auth:\n  api_keys:\n    - 5\n'),
+    {},
     /auth\.api_keys\.0: expected a key string, \{name, key\} or \{name, sha256\}/,
   ],
   // Keys file

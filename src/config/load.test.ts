@@ -1,0 +1,39 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lip-load-'));
+function errorOf(yaml: string): string {
+  const configFile = join(dir, 'config.yaml');
+  writeFileSync(configFile, yaml);
+  try {
+    loadConfig({ configFile, env: {}, cli: new Map() });
+  } catch (error) {
+    return (error as Error).message.replace(` (in ${configFile})`, '');
+  }
+  throw new Error('expected a configuration error');
+}
+
+describe('loadConfig: how an issue is worded', () => {
+  it.each([
+    ['auth:\n  policies:\n    t: {rpm: 0}\n', 'auth.policies.t.rpm: expected integer >= 1'],
+    ['auth:\n  policies:\n    t: {rpm: 1.5}\n', 'auth.policies.t.rpm: expected integer'],
+    ['auth:\n  policies:\n    t: {rpm: "6"}\n', 'auth.policies.t.rpm: expected number'],
+    [
+      'backends:\n  foo: {base_url: "ftp://x"}\n',
+      'backends.foo.base_url: expected an http:// or https:// URL',
+    ],
+    [
+      'auth:\n  api_keys:\n    - {name: a, key: k-0123456789abcdefghij, role: root}\n',
+      'auth.api_keys.0.role: expected one of "client", "admin"',
+    ],
+    [
+      'auth:\n  api_keys:\n    - 5\n',
+      'auth.api_keys.0: expected a key string, {name, key} or {name, sha256}',
+    ],
+  ])('%j', (yaml, message) => {
+    expect(errorOf(yaml)).toBe(message);
+  });
+});

@@ -1,0 +1,55 @@
+import { ProxyError } from '../proxy-error.js';
+import type { Redactor } from '../redaction/redactor.js';
+import type { PolicyTable } from '../teams/policies.js';
+import type { ChatExchange } from './exchange.js';
+import type { ChatRoute } from './route.js';
+
+/** Longest model name quoted back in an answer: the client's own text, cut short. */
+const MAX_QUOTED_MODEL = 200;
+
+/**
+ * The 404 for a model outside the key's allow-list: what the providers answer for a model one cannot use.
+ * The model is the client's own text, quoted cut short and redacted (a key pasted there is not echoed).
+ */
+export function modelNotFound(model: string, redactor: Redactor): ProxyError {
+  const cut = model.length > MAX_QUOTED_MODEL ? `${model.slice(0, MAX_QUOTED_MODEL)}…` : model;
+  const quoted = redactor.redact(cut);
+  return new ProxyError(404, `The model '${quoted}' does not exist or you do not have access to it.`, {
+    code: 'model_not_found',
+    param: 'model',
+  });
+}
+
+/**
+ * The teams step (README, Teams: policies), after the route is resolved and before anything is sent: a model
+ * outside the key's allow-list is 404 `model_not_found`. One branch when no key has an allow-list (the
+ * table is built at start and reload). Rate, token, concurrency and budget counters slot in here too.
+ */
+export function checkPolicy(
+  policies: PolicyTable,
+  ex: ChatExchange,
+  route: ChatRoute,
+  redactor: Redactor,
+): void {
+  if (!policies.hasModelRules) return;
+  const models = policies.policyFor(ex.authKeyName)?.models;
+  if (models === undefined || models === null) return;
+  const request = { requested: route.requested, backend: route.backend.name, model: route.model };
+  if (!models.allows(request)) throw modelNotFound(route.requested, redactor);
+}
+
+/**
+ * The same check for a request tried by failover: the model it names (a route name or an `a|b` chain) must
+ * be in the key's allow-list as it is — a chain not listed by name is refused, whatever its elements.
+ */
+export function checkRoutedPolicy(
+  policies: PolicyTable,
+  ex: ChatExchange,
+  requested: string,
+  redactor: Redactor,
+): void {
+  if (!policies.hasModelRules) return;
+  const models = policies.policyFor(ex.authKeyName)?.models;
+  if (models === undefined || models === null) return;
+  if (!models.allows({ requested, backend: '', model: requested })) throw modelNotFound(requested, redactor);
+}
