@@ -10,7 +10,7 @@ import { ProxyMetrics } from '../observability/metrics.js';
 import { loosePermissionWarnings, refuseSymlink, type PathToCheck } from '../observability/private-files.js';
 import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
-import { MemoryStoredResponses } from '../state/responses.js';
+import { createStoredResponses } from '../state/responses-factory.js';
 import { createFailover } from '../pipeline/attempts.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
@@ -200,9 +200,10 @@ export async function startProxy({
         : null,
       loopRepeats: config.loop_guard.enabled ? config.loop_guard.repeats : 0,
       shellGuard: config.guardrails.enabled ? shellGuardOf(config.guardrails) : null,
-      responses: new MemoryStoredResponses({
-        maxStored: config.responses.max_stored,
-        ttlSeconds: config.responses.ttl_seconds,
+      // In the state store: shared by replicas, sealed, when it is Redis (README, "Shared state").
+      responses: createStoredResponses({
+        store: state,
+        limits: { maxStored: config.responses.max_stored, ttlSeconds: config.responses.ttl_seconds },
       }),
       failover,
       policies: () => policies,

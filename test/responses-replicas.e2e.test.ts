@@ -1,0 +1,112 @@
+import { Redis } from 'ioredis';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
+import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+
+/**
+ * Stored responses in the shared state store (README, "Shared state" and "The Responses API"): two replicas
+ * on one real redis-server continue each other's conversations, a response belongs to the key that made it
+ * on both, and what Redis holds is sealed — the conversation's words are nowhere in its raw values.
+ */
+const ALICE = 'replicas-alice-key-0123456789ab';
+const BOB = 'replicas-bob-key-0123456789abcd';
+const SECRET = 'replicas-state-secret-0123456789abcdefgh';
+const CANARY = 'periwinkle-canary-4417';
+
+let redis: RedisServer;
+let provider: FakeProvider;
+let replicas: ProxyProcess[] = [];
+
+beforeAll(async () => {
+  [redis, provider] = await Promise.all([startRedisServer(), startFakeProvider()]);
+  const env = {
+    API_KEYS: `${ALICE},${BOB}`,
+    PROXY_STATE_SECRET: SECRET,
+    // A chat-completions backend: the Responses API is translated and its state kept by the proxy.
+    OPENROUTER_API_KEY: 'sk-or-replicas-0123456789',
+    OPENROUTER_API_BASE_URL: provider.baseUrls.openai,
+  };
+  replicas = await Promise.all(
+    [0, 1].map(() => startProxyProcess(['--state-store', redis.url, '--default-backend', 'openrouter'], env)),
+  );
+});
+
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.stop()));
+  await Promise.all([provider?.close(), redis?.stop()]);
+});
+
+const client = (replica: number, key: string) =>
+  new OpenAI({ baseURL: `${replicas[replica]!.url}/v1`, apiKey: key, maxRetries: 0 });
+
+/** Every key of the Redis server and its raw contents. */
+async function redisDump(): Promise<string> {
+  const inspector = new Redis(redis.url);
+  try {
+    const parts: string[] = [];
+    for (const key of await inspector.keys('*')) {
+      const type = await inspector.type(key);
+      parts.push(key);
+      if (type === 'string') parts.push(String(await inspector.get(key)));
+      else if (type === 'hash') parts.push(JSON.stringify(await inspector.hgetall(key)));
+      else if (type === 'zset') parts.push(JSON.stringify(await inspector.zrange(key, 0, -1)));
+      else parts.push(`(${type})`);
+    }
+    return parts.join('\n');
+  } finally {
+    inspector.disconnect();
+  }
+}
+
+describe('stored responses shared by two replicas', () => {
+  it('continues a conversation made on one replica on the other, for its key only, sealed in Redis', async () => {
+    const first = await client(0, ALICE).responses.create({
+      model: 'gpt-4o-mini',
+      input: `remember ${CANARY}`,
+    });
+    expect(first.output_text).toBe(`echo: remember ${CANARY}`);
+
+    // The other replica: the stored response, and a second turn built on it.
+    expect((await client(1, ALICE).responses.retrieve(first.id)).id).toBe(first.id);
+    const before = provider.requests.length;
+    const second = await client(1, ALICE).responses.create({
+      model: 'gpt-4o-mini',
+      input: 'and again',
+      previous_response_id: first.id,
+    });
+    expect(second.output_text).toBe('echo: and again');
+    const sent = provider.requests.slice(before).map((r) => (r.body as { messages: unknown[] }).messages);
+    expect(sent).toEqual([
+      [
+        { role: 'user', content: `remember ${CANARY}` },
+        { role: 'assistant', content: `echo: remember ${CANARY}` },
+        { role: 'user', content: 'and again' },
+      ],
+    ]);
+
+    // Another key sees nothing, on either replica.
+    for (const replica of [0, 1]) {
+      await expect(client(replica, BOB).responses.retrieve(first.id)).rejects.toMatchObject({ status: 404 });
+      await expect(
+        client(replica, BOB).responses.create({
+          model: 'gpt-4o-mini',
+          input: 'steal',
+          previous_response_id: first.id,
+        }),
+      ).rejects.toMatchObject({ status: 404 });
+    }
+
+    // Sealed: the words of the conversation are not in any raw value, nor the key names.
+    const dump = await redisDump();
+    expect(dump).toMatch(/^llm-interactive-proxy:\{responses\}:/m);
+    expect(dump).not.toContain(CANARY);
+    expect(dump).not.toContain('and again');
+    expect(dump).not.toContain(ALICE);
+
+    // Deleted on one replica, gone on both.
+    await client(1, ALICE).responses.delete(first.id);
+    await expect(client(0, ALICE).responses.retrieve(first.id)).rejects.toMatchObject({ status: 404 });
+  });
+});
