@@ -127,11 +127,11 @@ describe('authentication enabled (the default)', () => {
     expect(body.choices[0]?.message.content).toBe('Hello!');
     expect((await post(proxy.url, { authorization: `bearer ${second}` })).status).toBe(200);
     expect((await post(proxy.url, { authorization: `BEARER ${hashed}` })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 100));
+    // Access lines are written asynchronously: poll for them instead of sleeping.
+    await expect.poll(() => proxy.stdout()).toContain('"key_name":"env"');
+    await expect.poll(() => proxy.stdout()).toContain('"key_name":"API_KEYS[0]"');
+    await expect.poll(() => proxy.stdout()).toContain('"key_name":"ci-bot"');
     const out = proxy.stdout();
-    expect(out).toContain('"key_name":"env"');
-    expect(out).toContain('"key_name":"API_KEYS[0]"');
-    expect(out).toContain('"key_name":"ci-bot"');
     expect(out).not.toContain(KEY);
     expect(out).not.toContain(second);
   });
@@ -360,9 +360,8 @@ describe('brute-force protection', () => {
       for (const [i, headers] of unusable.entries()) expect(await attempt(proxy.url, i, headers)).toBe(401);
       // All three counted against 127.0.0.1, the peer: now it is blocked.
       expect((await post(proxy.url, { authorization: `Bearer ${KEY}` })).status).toBe(429);
-      await new Promise((r) => setTimeout(r, 100));
-      const warnings = proxy.stdout().match(/whose client is not an IP address/g) ?? [];
-      expect(warnings).toHaveLength(2); // once per header name
+      const warnings = () => proxy.stdout().match(/whose client is not an IP address/g) ?? [];
+      await expect.poll(warnings).toHaveLength(2); // once per header name
       expect(proxy.stdout()).toContain('"header":"x-forwarded-for","value":"203.0.113.007"');
     });
   });

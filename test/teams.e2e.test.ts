@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { ApiError, GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 import { runCli, startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 
@@ -115,10 +115,10 @@ describe('admin keys on the operator endpoints', () => {
     const missing = await call(proxy, 'GET', '/metrics');
     expect(missing.status).toBe(401);
     // The 403s are logged by key name, never the key.
-    const refusals = jsonLines(proxy).filter(
-      (line) => line.msg === 'Operator endpoint refused: not an admin key',
-    );
-    expect(refusals).toHaveLength(OPERATOR_ENDPOINTS.length);
+    const refused = () =>
+      jsonLines(proxy).filter((line) => line.msg === 'Operator endpoint refused: not an admin key');
+    await vi.waitFor(() => expect(refused()).toHaveLength(OPERATOR_ENDPOINTS.length));
+    const refusals = refused();
     expect(refusals[0]).toMatchObject({ keyName: 'env', reason: 'admin_key_required', path: '/metrics' });
     expect(proxy.stdout()).not.toContain(ADMIN_KEY);
     expect(proxy.stdout()).not.toContain(CLIENT_KEY);
@@ -413,10 +413,13 @@ describe('expired keys', () => {
     const metrics = (await call(proxy, 'GET', '/metrics', bearer(ADMIN_KEY))).text;
     expect(metrics).toMatch(/^llm_proxy_auth_failures_total\{reason="expired"\} 10$/m);
     expect(metrics).not.toMatch(/reason="invalid"/);
-    const logged = jsonLines(proxy).filter(
-      (line) => line.msg === 'Authentication refused: API key "old" has expired',
-    );
-    expect(logged).toHaveLength(10);
+    // The proxy writes its log asynchronously: wait for the tenth line rather than read a half-flushed pipe.
+    await vi.waitFor(() => {
+      const logged = jsonLines(proxy).filter(
+        (line) => line.msg === 'Authentication refused: API key "old" has expired',
+      );
+      expect(logged).toHaveLength(10);
+    });
     expect(proxy.stdout()).not.toContain(EXPIRED_KEY);
   });
 });
