@@ -204,6 +204,31 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
     });
   });
 
+  it('leaves damage inside a prompt string to whoever reads it: the provider when passed through, else a 400', async () => {
+    // A raw tab inside a string value: the lane's scan checks structure and keys, not string contents.
+    const damaged = (model: string) => `{"model":"${model}","messages":[{"role":"user","content":"a\tb"}]}`;
+    const post = (text: string) =>
+      fetch(`${proxy.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${PROXY_KEY}`, 'content-type': 'application/json' },
+        body: text,
+      });
+    const before = upstream.requests.length;
+    await post(damaged('gpt-4o-mini'));
+    // Passed through untouched: the provider got the bytes as sent, and judged them itself.
+    expect(upstream.requests.slice(before).map((r) => r.body)).toEqual([damaged('gpt-4o-mini')]);
+    // Translated (the embedded mock reads the messages): the proxy's own 400, and nothing forwarded.
+    const translated = await post(damaged('mock:echo'));
+    expect(translated.status).toBe(400);
+    expect(((await translated.json()) as { error: unknown }).error).toEqual({
+      message: 'Request body is not valid JSON',
+      type: 'invalid_request_error',
+      code: 'invalid_json',
+      param: null,
+    });
+    expect(upstream.requests.length).toBe(before + 1);
+  });
+
   it('answers 400 when the model is missing', async () => {
     const res = await fetch(`${proxy.url}/v1/chat/completions`, {
       method: 'POST',

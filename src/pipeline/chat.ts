@@ -73,7 +73,7 @@ export function createChatPipeline(
     try {
       if (loopRepeats > 0) {
         const body = requireObjectBody(ex);
-        const steering = loopStep(from, body, loopRepeats);
+        const steering = loopStep(from, body, loopRepeats, ex.rawBytes);
         if (steering !== undefined) {
           const target = frontEnd.target(body, ex.url);
           replyLocally(ex, from, steering, target.model, target.stream);

@@ -318,9 +318,13 @@ describe('collectEnvSecrets', () => {
 });
 
 describe('redactPromptSecrets over a body given as bytes', () => {
-  it('finds a secret wherever it is in the bytes, across scan windows and after non-ASCII text', () => {
+  // Two secrets are searched one by one in the bytes; twelve by one expression over latin1 windows.
+  it.each([
+    ['a few secrets', [] as string[]],
+    ['many secrets', Array.from({ length: 10 }, (_, i) => `other-secret-${i}-abcdefgh`)],
+  ])('%s: finds a secret wherever it is in the bytes, across windows and after non-ASCII text', (_, more) => {
     const secret = 'sk-window-secret-0123456789';
-    const redactor = new Redactor([secret, 'ab']);
+    const redactor = new Redactor([secret, 'ab', ...more]);
     const filler = 'x'.repeat(64 * 1024 - 30) + 'é😀';
     for (let shift = 0; shift < 40; shift += 3) {
       const body = {

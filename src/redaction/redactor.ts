@@ -90,6 +90,11 @@ export class Redactor {
   private readonly bearerGroup: number;
   /** Exact secrets (4+) in raw form, for prompts. */
   private readonly prompt: ExactMatcher | undefined;
+  /**
+   * The byte strings whose presence in a body's bytes means a prompt secret may be there (each secret, and
+   * each short secret as a whole JSON string), when few enough to search one by one; else undefined.
+   */
+  private readonly promptNeedles: readonly Buffer[] | undefined;
   private readonly shortSet: ReadonlySet<string>;
 
   constructor(secrets: Iterable<string> = []) {
@@ -102,6 +107,9 @@ export class Redactor {
     const forms = uniqueLongestFirst(raw.flatMap(secretForms));
     this.exact = ExactMatcher.of(forms);
     this.prompt = ExactMatcher.of(raw);
+    const needles = [...raw, ...short.map((secret) => `"${secret}"`)];
+    this.promptNeedles =
+      needles.length <= MAX_PROMPT_NEEDLES ? needles.map((needle) => Buffer.from(needle, 'utf8')) : undefined;
     const shortForms = uniqueLongestFirst(short.filter(isMaskableShortSecret).flatMap(secretForms));
     const shortSource = shortForms.length > 0 ? shortForms.map(escapeRegExp).join('|') : undefined;
     const rules: PatternRule[] = [];
@@ -288,6 +296,11 @@ export class Redactor {
    */
   private mayHoldPromptSecret(raw: string | Uint8Array): boolean {
     if (typeof raw === 'string') return this.promptSecretIn(raw);
+    if (this.promptNeedles !== undefined) {
+      // A few secrets: one native byte search each, over the bytes as they are (no copy, no decoding).
+      const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+      return this.promptNeedles.some((needle) => bytes.includes(needle));
+    }
     const longest = Math.max(this.secrets[0]?.length ?? 0, (this.shortSecrets[0]?.length ?? 0) + 2);
     for (let start = 0; start < raw.length; start += PROMPT_SCAN_WINDOW) {
       const end = Math.min(raw.length, start + PROMPT_SCAN_WINDOW + longest - 1);
@@ -351,6 +364,11 @@ const VERBATIM_IN_JSON = /^[A-Za-z0-9._~+=:-]+$/;
 
 /** Bytes of a request body scanned for prompt secrets at a time (below V8's large-object size, 128 KB). */
 const PROMPT_SCAN_WINDOW = 64 * 1024;
+/**
+ * Up to this many secrets, a body's bytes are searched for each one natively (`Buffer.includes`); more, and
+ * one regular expression over latin1 windows of the bytes is faster than a pass per secret.
+ */
+const MAX_PROMPT_NEEDLES = 8;
 
 function execFrom(re: RegExp | undefined, text: string, from: number): RegExpExecArray | null {
   if (re === undefined) return null;

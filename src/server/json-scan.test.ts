@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../proxy-error.js';
+import { toProxyError } from './failures.js';
 import { parseJsonText, readJsonBody } from './json-body.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
 import { scanJson } from './json-scan.js';
@@ -23,10 +24,14 @@ function readVerdict(bytes: Buffer): string {
   }
 }
 
-/** The scan agrees with the full parser: same verdict, and an object's members are its parsed members. */
+/**
+ * The scan agrees with the full parser: with `checkStrings`, the same verdict, and an object's members are its
+ * parsed members. Without (the chat lane's scan), it refuses nothing the parser accepts, finds the same
+ * members, and accepts more only where a string value's contents are damaged.
+ */
 function expectEquivalent(bytes: Buffer): void {
   const expected = reference(bytes);
-  const scan = scanJson(bytes);
+  const scan = scanJson(bytes, true);
   const label = JSON.stringify(bytes.toString('latin1').slice(0, 200));
   if (scan.verdict === 'ok') {
     expect(expected, label).toBe('ok');
@@ -46,10 +51,44 @@ function expectEquivalent(bytes: Buffer): void {
       expect(expected, label).toBe('Request body is not valid JSON');
     }
   }
-  // Whatever the scan says, the body read gets the full parser's verdict.
+  const fast = scanJson(bytes);
+  if (scan.verdict === 'ok') expect(fast, label).toEqual(scan);
+  else if (fast.verdict !== 'ok') expect(fast.verdict, label).toBe(scan.verdict);
+  else expect(stringContentsOnly(bytes), label).toBe(true);
+  // The body read gets the full parser's verdict, but for damage the lane's scan leaves to the reader.
   expect(readVerdict(bytes), label).toBe(
-    bytes.length === 0 ? 'Request body is empty; expected JSON' : expected,
+    bytes.length === 0 ? 'Request body is empty; expected JSON' : fast.verdict === 'ok' ? 'ok' : expected,
   );
+}
+
+/**
+ * Whether the body is valid once every string's contents are made harmless (control characters and stray
+ * backslashes dropped, as the fast scan never looks at them): then its damage was inside strings only.
+ */
+function stringContentsOnly(bytes: Buffer): boolean {
+  const text = bytes.toString('latin1');
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (!inString) {
+      out += c;
+      if (c === '"') inString = true;
+      continue;
+    }
+    if (c === '\\') {
+      const next = text[i + 1];
+      // An escaped quote or backslash stays as it is (the fast scan reads those); any other escape goes.
+      if (next === '"' || next === '\\') {
+        out += c + next;
+        i++;
+      }
+      continue;
+    }
+    if (c === '"') inString = false;
+    if (c >= ' ') out += c;
+  }
+  return scanJson(Buffer.from(out, 'latin1'), true).verdict !== 'invalid';
 }
 
 const CASES = [
@@ -107,6 +146,24 @@ const CASES = [
 
 describe('scanJson: the chat lane checks on bytes, as the full parser made them', () => {
   it.each(CASES.map((c) => [c]))('%j', (text) => expectEquivalent(Buffer.from(text, 'utf8')));
+
+  it("leaves a string value's damage to the step that reads it: a 400 invalid_json then", () => {
+    const body = readJsonBody(Buffer.from('{"model":"m","messages":[{"content":"tab\there"}]}', 'utf8'));
+    expect(body.field('model')).toBe('m');
+    let thrown: unknown;
+    try {
+      body.field('messages');
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(SyntaxError);
+    const answer = toProxyError(thrown as Error);
+    expect([answer.status, answer.message, answer.code]).toEqual([
+      400,
+      'Request body is not valid JSON',
+      'invalid_json',
+    ]);
+  });
 
   it('bytes that are not UTF-8: accepted inside strings (decoded as U+FFFD), refused outside', () => {
     for (const bytes of [

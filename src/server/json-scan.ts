@@ -15,9 +15,13 @@ import { MAX_JSON_DEPTH } from './json-depth.js';
  * - `ok`: with the top-level value's kind and, for an object, its members' value ranges (the last of a
  *   repeated name, as JSON.parse keeps the last).
  *
- * Bytes that are not valid UTF-8 inside a string are accepted, as decoding them gave U+FFFD; outside
- * strings every byte is ASCII or the JSON is invalid, whatever the decoding. A leading byte order mark is
- * skipped, as secure-json-parse skips it.
+ * One difference, on purpose: the contents of string VALUES are not looked at (keys are, every one), unless
+ * `checkStrings` asks. The structure, every key and the depth are the full parser's verdict; a raw control
+ * character or a bad escape inside a string value is found by the parser that reads that member (a 400
+ * `invalid_json` all the same) or, on a body passed through untouched, by the provider's — the proxy never
+ * acts on a value it has not parsed. Bytes that are not valid UTF-8 inside a string are accepted, as
+ * decoding them gave U+FFFD; outside strings every byte is ASCII or the JSON is invalid, whatever the
+ * decoding. A leading byte order mark is skipped, as secure-json-parse skips it.
  */
 export type JsonScan =
   | { readonly verdict: 'invalid' | 'undecided' }
@@ -32,12 +36,6 @@ export type JsonScan =
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-/**
- * Bytes a string may hold as they are: anything but a control character, a quote or a backslash; 2 for the
- * bytes of non-ASCII characters (the string's text then needs decoding).
- */
-const PLAIN = new Uint8Array(256);
-for (let b = 0x20; b < 256; b++) PLAIN[b] = b === QUOTE || b === BACKSLASH ? 0 : b < 0x80 ? 1 : 2;
 /** JSON whitespace. */
 const SPACE = new Uint8Array(256);
 for (const b of [0x20, 0x09, 0x0a, 0x0d]) SPACE[b] = 1;
@@ -54,10 +52,10 @@ const PROTO = '__proto__';
 const INVALID = Object.freeze({ verdict: 'invalid' as const });
 const UNDECIDED = Object.freeze({ verdict: 'undecided' as const });
 
-/** One pass over `bytes`; see JsonScan. */
-export function scanJson(bytes: Uint8Array): JsonScan {
+/** One pass over `bytes`; see JsonScan. `checkStrings`: look at string values' contents too (the tests' yardstick). */
+export function scanJson(bytes: Uint8Array, checkStrings = false): JsonScan {
   try {
-    return new Scanner(bytes).run();
+    return new Scanner(bytes, checkStrings).run();
   } catch (err) {
     if (err === INVALID || err === UNDECIDED) return err as JsonScan;
     throw err;
@@ -70,7 +68,10 @@ class Scanner {
   /** Whether the last string read held an escape or a non-ASCII byte (its text then needs decoding). */
   private escaped = false;
 
-  constructor(private readonly b: Uint8Array) {}
+  constructor(
+    private readonly b: Uint8Array,
+    private readonly checkStrings: boolean,
+  ) {}
 
   run(): JsonScan {
     const b = this.b;
@@ -96,8 +97,10 @@ class Scanner {
   private value(): void {
     const b = this.b;
     const c = b[this.i];
-    if (c === QUOTE) this.string();
-    else if (c === 0x7b) this.object(null);
+    if (c === QUOTE) {
+      if (this.checkStrings) this.string();
+      else this.skipString();
+    } else if (c === 0x7b) this.object(null);
     else if (c === 0x5b /* [ */) this.array();
     else if (c === 0x74 /* t */) this.literal('true');
     else if (c === 0x66 /* f */) this.literal('false');
@@ -197,21 +200,50 @@ class Scanner {
     }
   }
 
-  /** A string from its opening quote; `i` ends after the closing one. */
+  /**
+   * A string value from its opening quote; `i` ends after the closing one. Its contents are not looked at:
+   * the scan hops from quote to quote (a native byte search) and tells an escaped quote by the backslashes
+   * before it. A coding agent's body is mostly string bytes, and looking at each of them in JavaScript cost
+   * several times what a bare pass-through spends on the whole request (docs/performance.md, "Large
+   * bodies"). What only a string's contents can make invalid (a raw control character, a bad escape) is
+   * found by the parser that reads the member — or, passed through untouched, by the provider's.
+   */
+  private skipString(): void {
+    const b = this.b;
+    let quote = this.i;
+    for (;;) {
+      quote = b.indexOf(QUOTE, quote + 1);
+      if (quote < 0) throw INVALID;
+      let before = quote - 1;
+      while (b[before] === BACKSLASH) before--;
+      // An even run of backslashes escapes itself: the quote ends the string.
+      if (((quote - 1 - before) & 1) === 0) break;
+    }
+    this.i = quote + 1;
+  }
+
+  /**
+   * A string from its opening quote; `i` ends after the closing one, and `escaped` tells whether it held an
+   * escape or a non-ASCII byte. Its bytes are looked at one by one in a loop of plain comparisons — a
+   * coding agent's body is mostly string bytes, and a table lookup per byte cost this scan most of its time
+   * (docs/performance.md, "Large bodies").
+   */
   private string(): void {
     const b = this.b;
     const n = b.length;
     let i = this.i + 1;
     let escaped = false;
-    let seen = 0;
+    let high = 0;
     for (;;) {
-      let kind: number;
-      while (i < n && (kind = PLAIN[b[i]!]!) !== 0) {
-        seen |= kind;
+      let c = 0;
+      // Bytes a string holds as they are: anything but a control character, a quote or a backslash.
+      while (i < n) {
+        c = b[i]!;
+        if (c < 0x20 || c === QUOTE || c === BACKSLASH) break;
+        high |= c;
         i++;
       }
       if (i >= n) throw INVALID;
-      const c = b[i]!;
       if (c === QUOTE) break;
       if (c !== BACKSLASH) throw INVALID; // a control character
       escaped = true;
@@ -227,7 +259,7 @@ class Scanner {
         throw INVALID;
       }
     }
-    this.escaped = escaped || seen > 1;
+    this.escaped = escaped || high >= 0x80;
     this.i = i + 1;
   }
 
