@@ -360,7 +360,8 @@ describe('brute-force protection', () => {
       for (const [i, headers] of unusable.entries()) expect(await attempt(proxy.url, i, headers)).toBe(401);
       // All three counted against 127.0.0.1, the peer: now it is blocked.
       expect((await post(proxy.url, { authorization: `Bearer ${KEY}` })).status).toBe(429);
-      const warnings = () => proxy.stdout().match(/whose client is not an IP address/g) ?? [];
+      const running = proxy;
+      const warnings = () => running.stdout().match(/whose client is not an IP address/g) ?? [];
       await expect.poll(warnings).toHaveLength(2); // once per header name
       expect(proxy.stdout()).toContain('"header":"x-forwarded-for","value":"203.0.113.007"');
     });

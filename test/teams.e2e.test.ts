@@ -115,8 +115,9 @@ describe('admin keys on the operator endpoints', () => {
     const missing = await call(proxy, 'GET', '/metrics');
     expect(missing.status).toBe(401);
     // The 403s are logged by key name, never the key.
+    const running = proxy;
     const refused = () =>
-      jsonLines(proxy).filter((line) => line.msg === 'Operator endpoint refused: not an admin key');
+      jsonLines(running).filter((line) => line.msg === 'Operator endpoint refused: not an admin key');
     await vi.waitFor(() => expect(refused()).toHaveLength(OPERATOR_ENDPOINTS.length));
     const refusals = refused();
     expect(refusals[0]).toMatchObject({ keyName: 'env', reason: 'admin_key_required', path: '/metrics' });
@@ -414,8 +415,9 @@ describe('expired keys', () => {
     expect(metrics).toMatch(/^llm_proxy_auth_failures_total\{reason="expired"\} 10$/m);
     expect(metrics).not.toMatch(/reason="invalid"/);
     // The proxy writes its log asynchronously: wait for the tenth line rather than read a half-flushed pipe.
+    const running = proxy;
     await vi.waitFor(() => {
-      const logged = jsonLines(proxy).filter(
+      const logged = jsonLines(running).filter(
         (line) => line.msg === 'Authentication refused: API key "old" has expired',
       );
       expect(logged).toHaveLength(10);
