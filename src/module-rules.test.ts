@@ -17,6 +17,9 @@ const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string
   { folder: 'protocols', modules: ['backends', 'server', 'pipeline', 'auth'], packages: ['fastify'] },
   { folder: 'backends', modules: ['auth', 'server', 'pipeline'], packages: ['fastify'] },
   { folder: 'auth', modules: ['server', 'pipeline'], packages: ['fastify'] },
+  // The server builds the pipeline and hands it what it needs (how a failure is answered, among them); the
+  // pipeline writes its answers through its own responder (src/pipeline/respond.ts), never the server's.
+  { folder: 'pipeline', modules: ['server'], packages: ['fastify'] },
   // Sessions decide what commands mean; the pipeline applies them to requests.
   { folder: 'sessions', modules: ['server', 'pipeline', 'backends', 'auth'], packages: ['fastify'] },
   // Shared state holds what replicas agree on; every feature uses it, so it uses none of them.

@@ -12,7 +12,7 @@ import { systemClock, type Clock } from '../routing/clock.js';
 import { countsForBreaker, failureAction, type AttemptFailure } from '../routing/policy.js';
 import { RouteTable, type AttemptPlan } from '../routing/routes.js';
 import type { AttemptSettings } from '../routing/settings.js';
-import type { AttemptRecord } from '../server/state.js';
+import type { AttemptRecord } from './state.js';
 import { dispatch, type Dispatched } from './dispatch.js';
 import { JsonEventFilter } from './event-filter.js';
 import type { ChatExchange } from './exchange.js';

@@ -1,10 +1,10 @@
 import type { BackendRegistry } from '../backends/registry.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import type { Redactor } from '../redaction/redactor.js';
-import { answerFailure } from '../server/failures.js';
 import { AttemptRun, type AttemptDeps, type FailoverDeps } from './attempts.js';
 import { dispatch } from './dispatch.js';
 import type { ChatExchange } from './exchange.js';
+import type { Responder } from './respond.js';
 import type { FrontEnd } from './front-ends.js';
 import type { PolicyTable } from '../teams/policies.js';
 import { checkPolicy, checkRoutedPolicy } from './policy.js';
@@ -46,6 +46,11 @@ export interface ChatPipelineDeps {
   };
   /** Stored Responses-API responses (`store`, `previous_response_id`); absent: nothing is stored. */
   responses?: StoredResponses | null | undefined;
+  /**
+   * How a failure becomes the client's answer — the envelope while nothing is sent, else the connection
+   * closed — and which failures are logged: the server's policy (src/server/failures.ts), handed in.
+   */
+  answerFailure(to: Responder, err: Error): void;
   /** Routes, `a|b` chains and their attempts (README, Routes and failover); absent: one attempt each. */
   failover?: FailoverDeps;
   /** The teams policies in use now (rebuilt when keys reload); see src/teams/policies.ts. */
@@ -141,7 +146,7 @@ export function createChatPipeline(
       const dispatched = await dispatch(ex, route, request, from, undefined, judge !== undefined);
       await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, ...turn });
     } catch (err) {
-      answerFailure(ex, err as Error, deps.log);
+      deps.answerFailure(ex, err as Error);
     }
   };
 }

@@ -3,8 +3,7 @@ import { readBytes, upstreamFailure } from '../backends/http.js';
 import type { BackendCall, UpstreamResponse } from '../backends/types.js';
 import { ProxyError } from '../proxy-error.js';
 import type { Protocol } from '../protocols/types.js';
-import { answerFailure } from '../server/failures.js';
-import { writeJson } from '../server/respond.js';
+import { writeJson } from './respond.js';
 import { estimateInputTokens } from '../tokens/estimate.js';
 import type { ChatPipelineDeps } from './chat.js';
 import { abortOnClientGone, type Dispatched } from './dispatch.js';
@@ -130,7 +129,7 @@ export function createCountTokensPipeline(
       });
       writeJson(ex, 200, answer, { 'x-proxy-token-count': 'estimate' });
     } catch (err) {
-      answerFailure(ex, err as Error, deps.log);
+      deps.answerFailure(ex, err as Error);
     }
   };
 }

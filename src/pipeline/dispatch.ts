@@ -4,7 +4,7 @@ import { Cancellation } from '../backends/cancel.js';
 import { readBytes, upstreamFailure } from '../backends/http.js';
 import type { UpstreamResponse } from '../backends/types.js';
 import type { Protocol } from '../protocols/types.js';
-import type { RequestState } from '../server/state.js';
+import type { RequestState } from './state.js';
 import type { ChatExchange } from './exchange.js';
 import type { PreparedRequest } from './prepare.js';
 import type { ChatRoute } from './route.js';

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Responder } from '../server/respond.js';
+import type { Responder } from './respond.js';
 import type { RequestBody } from './request-body.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { ChatResponse } from '../protocols/canonical.js';
 import { codecs } from '../protocols/registry.js';
 import type { Protocol } from '../protocols/types.js';
-import { responseHead, writeJson } from '../server/respond.js';
+import { responseHead, writeJson } from './respond.js';
 import type { ChatExchange } from './exchange.js';
 
 const SSE_HEAD = {

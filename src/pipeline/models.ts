@@ -2,7 +2,7 @@ import { upstreamFailure } from '../backends/http.js';
 import type { BackendRegistry } from '../backends/registry.js';
 import { codecs } from '../protocols/registry.js';
 import type { Protocol } from '../protocols/types.js';
-import type { RequestState } from '../server/state.js';
+import type { RequestState } from './state.js';
 import type { Cancellation } from '../backends/cancel.js';
 import { timedOnBackend } from './dispatch.js';
 

@@ -16,7 +16,7 @@ import {
   guardTranslatedEvents,
   redactErrorText,
 } from '../redaction/upstream-errors.js';
-import { responseHead, writeJson, writeStream } from '../server/respond.js';
+import { responseHead, writeJson, writeStream } from './respond.js';
 import type { Dispatched } from './dispatch.js';
 import type { ChatExchange } from './exchange.js';
 import type { RequestCapture, StreamTap } from './record.js';

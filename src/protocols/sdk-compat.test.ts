@@ -17,9 +17,10 @@ import { BackendRegistry } from '../backends/registry.js';
 import type { Backend } from '../backends/types.js';
 import { Redactor } from '../redaction/redactor.js';
 import { NO_POLICIES } from '../teams/policies.js';
+import { answerFailure } from '../server/failures.js';
 import { createChatLane, type ChatLane } from '../server/chat-lane.js';
 import { laneHeaders } from '../server/cors.js';
-import { SECURITY_HEADERS } from '../server/respond.js';
+import { SECURITY_HEADERS } from '../pipeline/respond.js';
 import { createChatRoutes } from '../server/routes.js';
 import type { Protocol } from './types.js';
 import { startFakeProvider, type FakeProvider } from '../../test/fake-provider/index.mjs';
@@ -86,6 +87,7 @@ beforeAll(async () => {
         policies: () => NO_POLICIES,
         capture: null,
         log: { error: () => undefined },
+        answerFailure: (to, err) => answerFailure(to, err, { error: () => undefined }),
       }),
       auth: null,
       hostCheck: null,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from '../observability/metrics.js';
-import type { RequestState } from './state.js';
+import type { RequestState } from '../pipeline/state.js';
 
 /** One answered request, as the access log and the metrics record it. */
 export interface AccessEntry {

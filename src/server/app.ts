@@ -28,12 +28,12 @@ import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
 import { ConnectionGuard } from './connections.js';
 import { corsOptionsFor, laneHeaders } from './cors.js';
-import { registerErrorHandling, sendProxyError } from './failures.js';
+import { answerFailure, registerErrorHandling, sendProxyError } from './failures.js';
 import { awaitContinue, continueIfAwaited } from './expect-continue.js';
 import { createHostCheck, misdirected, type HostCheck } from './host-check.js';
 import { registerJsonParser } from './json-parser.js';
 import { requestIdFor } from './request-id.js';
-import { overheadHeader, SECURITY_HEADERS } from './respond.js';
+import { overheadHeader, SECURITY_HEADERS } from '../pipeline/respond.js';
 import { chatRoutePaths, createChatRoutes, registerRoutes, type RouteDeps } from './routes.js';
 import { registerRequestState } from './state.js';
 import type { CaptureRecorder } from '../capture/events.js';
@@ -84,7 +84,7 @@ export interface AppOptions {
   auth: AuthCheck | null;
   /** The reverse proxies whose forwarding headers are believed (--trusted-proxy); false to ignore them. */
   trustProxy: TrustedProxies | false;
-  routes: Omit<RouteDeps, 'registry' | 'metrics' | 'config' | 'log'>;
+  routes: Omit<RouteDeps, 'registry' | 'metrics' | 'config' | 'log' | 'answerFailure'>;
   /** Extra routes registered inside the authenticated scope (operator endpoints). */
   registerExtraRoutes?: (app: FastifyInstance) => void;
   /** Certificate and key to serve HTTPS (`--tls-cert`/`--tls-key`); plain HTTP when absent. */
@@ -328,6 +328,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     metrics: opts.metrics,
     config,
     log: opts.logger,
+    answerFailure: (to, err) => answerFailure(to, err, opts.logger),
   };
   const chatRoutes = createChatRoutes(deps);
   registerRoutes(app, deps);

@@ -1,7 +1,7 @@
 import type { AuthRefusal, FailureKind } from '../auth/gate.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import type { Protocol } from '../protocols/types.js';
-import { protocolForPath } from './route-table.js';
+import { protocolForPath } from '../pipeline/route-table.js';
 
 /** A refusal as the client gets it: status, headers and the body in the path's protocol envelope. */
 export interface RenderedRefusal {

@@ -7,7 +7,7 @@ import type { AccessEntry } from './access-log.js';
 import { laneHeaders } from './cors.js';
 import { createChatLane, type ChatLaneOptions } from './chat-lane.js';
 import type { ChatExchange } from '../pipeline/exchange.js';
-import { writeJson } from './respond.js';
+import { writeJson } from '../pipeline/respond.js';
 import type { ChatRoute } from './routes.js';
 
 interface Harness {

@@ -13,10 +13,10 @@ import { continueIfAwaited } from './expect-continue.js';
 import { misdirected, type HostCheck } from './host-check.js';
 import { readJsonBody } from './json-body.js';
 import { requestIdFor } from './request-id.js';
-import { writeJson, type OwnAnswerTap, type Responder } from './respond.js';
+import { writeJson, type OwnAnswerTap, type Responder } from '../pipeline/respond.js';
 import type { RequestBody } from '../pipeline/request-body.js';
 import type { ChatRoute } from './routes.js';
-import type { RequestState } from './state.js';
+import type { RequestState } from '../pipeline/state.js';
 
 /**
  * The chat lane: the one door for chat requests (POST to a chat route), on plain node:http in front of

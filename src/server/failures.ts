@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProxyError } from '../proxy-error.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
-import { proxyErrorAnswer, writeProxyError, type Responder } from './respond.js';
+import { proxyErrorAnswer, writeProxyError, type Responder } from '../pipeline/respond.js';
 
 /**
  * What is wrong with a request body, in fixed sentences: parser messages can quote the request (a JSON parse

@@ -1,6 +1,6 @@
 import type { KeyGrant } from '../auth/keys.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
-import { protocolForPath } from './route-table.js';
+import { protocolForPath } from '../pipeline/route-table.js';
 
 /**
  * The operator endpoints (README, Admin keys): every `/admin/...` route, `/metrics` and `/internal/health`.

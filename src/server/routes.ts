@@ -11,7 +11,7 @@ import { createCountTokensPipeline } from '../pipeline/count-tokens.js';
 import { FRONT_ENDS } from '../pipeline/front-ends.js';
 import { listModels } from '../pipeline/models.js';
 import { ownerOf, storedResponse } from '../pipeline/responses.js';
-import { CHAT_ROUTES, MODEL_ROUTES, type ChatRouteSpec } from './route-table.js';
+import { CHAT_ROUTES, MODEL_ROUTES, type ChatRouteSpec } from '../pipeline/route-table.js';
 
 export interface RouteDeps extends ChatPipelineDeps {
   metrics: ProxyMetrics;

@@ -1,29 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-
-/** What the proxy learns about a request as it passes through, for the access log, metrics and headers. */
-export interface RequestState {
-  /** performance.now() when the request arrived. */
-  start: number;
-  /** Milliseconds spent waiting on the backend (excluded from x-proxy-overhead-ms). */
-  backendMs: number;
-  backend: string | null;
-  model: string | null;
-  /** Request fields left out with notice on the way to the backend, sent back in `x-proxy-dropped`. */
-  dropped?: readonly string[] | undefined;
-  /** Each attempt of a request tried by failover (src/pipeline/attempts.ts); absent for a single one. */
-  attempts?: AttemptRecord[];
-}
-
-/** One attempt, for the access line, the capture and `x-proxy-attempts`. */
-export interface AttemptRecord {
-  /** `backend:model`. */
-  readonly element: string;
-  /** The backend's status; 0 when it gave none (refused, reset, silent, skipped). */
-  readonly status: number;
-  /** What came of it: `ok`, `retry`, `next`, `final`, or `skipped` (an open circuit breaker). */
-  readonly outcome: string;
-  readonly ms: number;
-}
+import type { RequestState } from '../pipeline/state.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
