@@ -1,12 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { readBytes, upstreamFailure } from '../backends/http.js';
 import type { BackendCall, UpstreamResponse } from '../backends/types.js';
 import { ProxyError } from '../proxy-error.js';
 import type { Protocol } from '../protocols/types.js';
 import { writeJson } from './respond.js';
 import { estimateInputTokens } from '../tokens/estimate.js';
 import type { ChatPipelineDeps } from './chat.js';
-import { abortOnClientGone, type Dispatched } from './dispatch.js';
+import { abortOnClientGone, dispatched, type Dispatched } from './dispatch.js';
 import type { ChatExchange } from './exchange.js';
 import { FRONT_ENDS, type FrontEnd } from './front-ends.js';
 import { prepareRequest, type PreparedRequest } from './prepare.js';
@@ -78,20 +77,7 @@ async function dispatchCount(
     headers: request.headers,
   });
   state.backendMs += performance.now() - sentAt;
-  return {
-    upstream,
-    signal,
-    readWhole: async (limit) => {
-      const started = performance.now();
-      try {
-        return await readBytes(upstream, limit);
-      } catch (err) {
-        throw upstreamFailure(err, route.backend.name, signal);
-      } finally {
-        state.backendMs += performance.now() - started;
-      }
-    },
-  };
+  return dispatched(upstream, signal, state, route.backend.name);
 }
 
 /** The count pipeline of one protocol (one that has a token-count endpoint), or null. */

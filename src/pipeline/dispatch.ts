@@ -74,6 +74,16 @@ export async function dispatch(
     direct: options ? options.direct : route.stream && backend.protocol === from && !inspected,
   });
   state.backendMs += performance.now() - sentAt;
+  return dispatched(upstream, signal, state, backend.name);
+}
+
+/** An answer as the relay reads it: reading the rest of it is timed as the backend's, its failures named. */
+export function dispatched(
+  upstream: UpstreamResponse,
+  signal: Cancellation,
+  state: RequestState,
+  backendName: string,
+): Dispatched {
   return {
     upstream,
     signal,
@@ -82,7 +92,7 @@ export async function dispatch(
       try {
         return await readBytes(upstream, limit);
       } catch (err) {
-        throw upstreamFailure(err, backend.name, signal);
+        throw upstreamFailure(err, backendName, signal);
       } finally {
         state.backendMs += performance.now() - started;
       }
