@@ -14,7 +14,8 @@ import {
   type ResponsesContext,
 } from '../protocols/responses/codec.js';
 import type { Protocol } from '../protocols/types.js';
-import type { StoredResponses } from '../state/responses.js';
+import { listInputItems, type InputItemsQuery } from '../protocols/responses/input-items.js';
+import type { StoredEntry, StoredResponses } from '../state/responses.js';
 import type { ChatExchange } from './exchange.js';
 import type { ChatRoute } from './route.js';
 
@@ -25,8 +26,9 @@ import type { ChatRoute } from './route.js';
  *
  * - Translated (any backend but a Responses one): the proxy names the response (`resp_…`), keeps it and its
  *   input, and for `previous_response_id` rebuilds the history into `input`.
- * - Passed through (a backend that speaks Responses): the backend keeps the response; the proxy records only
- *   the owner of the id it hands out (a null value) and forwards `previous_response_id` as it is.
+ * - Passed through (a backend that speaks Responses): the backend keeps the response; the proxy records the
+ *   owner of the id it hands out and the backend that made it (a null value), where `GET`, `DELETE`,
+ *   `input_items` and `previous_response_id` of that id go.
  */
 
 type Json = Record<string, unknown>;
@@ -90,43 +92,69 @@ export interface ResponsesDeps {
   log: { error(obj: object, msg: string): void };
 }
 
+/** The stored response a request continues (`previous_response_id`), found for its owner. */
+export interface PreviousResponse {
+  readonly id: string;
+  readonly entry: StoredEntry;
+}
+
 /**
- * The Responses step, between resolving the route and preparing the request: `previous_response_id`
- * checked against its owner and, on translation, replaced by the stored conversation; and how the answer is
- * kept once it is known.
+ * `previous_response_id`, read and looked up for the request's owner before any backend is chosen (a
+ * routed request reads it once for all its attempts): undefined without one, a 404 when the owner has no
+ * such response.
  */
-export async function beginResponsesTurn(
+export async function findPrevious(
+  ex: ChatExchange,
+  body: Json,
+  store: StoredResponses | null,
+): Promise<PreviousResponse | undefined> {
+  const previous = body.previous_response_id;
+  if (previous === undefined || previous === null) return undefined;
+  if (typeof previous !== 'string')
+    throw new ProxyError(400, 'previous_response_id: expected a string', { param: 'previous_response_id' });
+  const entry = store ? await store.get(previous, ownerOf(ex)) : undefined;
+  if (entry === undefined) throw notFound(previous, 'previous_response_id');
+  return { id: previous, entry };
+}
+
+/**
+ * The Responses step for one backend, between resolving the route and preparing the request: on
+ * translation the stored conversation replaces `previous_response_id`; a response a Responses backend holds
+ * is continued on that backend only; and how the answer is kept once it is known. Synchronous: failover
+ * calls it for each element of a chain.
+ */
+export function responsesTurn(
   ex: ChatExchange,
   route: ChatRoute,
+  previous: PreviousResponse | undefined,
   deps: ResponsesDeps,
-): Promise<ResponsesTurn> {
+): ResponsesTurn {
   const { store, log } = deps;
-  const owner = ownerOf(ex);
   const body = route.clientBody;
-  const keep = body.store !== false && store !== null;
+  const keep = store !== null && body.store !== false;
   const passThrough = route.backend.protocol === 'responses';
+  const backendName = route.backend.name;
   const save = (id: string, value: string | null) => {
-    store?.put(id, owner, value).catch((err: unknown) => log.error({ err }, 'storing a response failed'));
+    store
+      ?.put(id, ownerOf(ex), value, value === null ? backendName : undefined)
+      .catch((err: unknown) => log.error({ err }, 'storing a response failed'));
   };
-  let input = inputItems(body.input);
-  const previous = body.previous_response_id;
-  if (previous !== undefined && previous !== null) {
-    if (typeof previous !== 'string')
-      throw new ProxyError(400, 'previous_response_id: expected a string', { param: 'previous_response_id' });
-    const entry = store ? await store.get(previous, owner) : undefined;
-    if (entry === undefined) throw notFound(previous, 'previous_response_id');
+  let input: unknown[] | undefined;
+  if (previous !== undefined) {
+    const { entry } = previous;
     if (entry.value === null) {
-      if (!passThrough) {
+      const holder = entry.backend;
+      if (!passThrough || (holder !== undefined && holder !== backendName)) {
         throw new ProxyError(
           400,
-          `Response '${previous}' is held by a Responses backend: continue it with a model of that backend`,
+          `Response '${previous.id}' is held by ${holder === undefined ? 'a Responses backend' : `backend '${holder}'`}: continue it with a model of that backend`,
           { param: 'previous_response_id' },
         );
       }
     } else {
       const stored = JSON.parse(entry.value) as StoredTurn;
       const output = Array.isArray(stored.response.output) ? stored.response.output : [];
-      input = [...stored.input, ...output, ...input];
+      input = [...stored.input, ...output, ...inputItems(body.input)];
       const rebuilt: Json = { ...body, input };
       delete rebuilt.previous_response_id;
       // The body changed: the client's bytes are not what goes on.
@@ -134,28 +162,46 @@ export async function beginResponsesTurn(
       route = { ...route, clientBody: rebuilt };
     }
   }
-  if (passThrough) {
-    return { ex, route, watch: keep ? idWatcher((id) => save(id, null)) : undefined };
-  }
+  if (passThrough) return { ex, route, watch: keep ? idWatcher((id) => save(id, null)) : undefined };
   // The Response repeats the request as the client sent it (its previous_response_id included).
   const context: ResponsesContext = responsesContext(body);
   if (keep) {
+    const kept = input ?? inputItems(body.input);
     context.onResponse = (response) => {
-      if (response.status !== 'failed') save(context.responseId, JSON.stringify({ response, input }));
+      if (response.status !== 'failed') save(context.responseId, JSON.stringify({ response, input: kept }));
     };
   }
   return { ex, route, codecs: { ...codecs, responses: createResponsesCodec({ context }) } };
 }
 
-/** A backend that keeps the responses it passed through: the default one if it speaks Responses, else the first. */
-function responsesBackend(registry: BackendRegistry): Backend | undefined {
-  const native = registry.defaultBackend.speaking?.('responses');
-  if (native?.storedResponse && native.missingCredential === null) return native;
-  for (const backend of registry.all()) {
-    const view = backend.speaking?.('responses');
-    if (view?.storedResponse && view.missingCredential === null) return view;
-  }
-  return undefined;
+/** The Responses step of a request with one backend: `findPrevious`, then `responsesTurn`. */
+export async function beginResponsesTurn(
+  ex: ChatExchange,
+  route: ChatRoute,
+  deps: ResponsesDeps,
+): Promise<ResponsesTurn> {
+  const previous = await findPrevious(ex, route.clientBody, deps.store);
+  return responsesTurn(ex, route, previous, deps);
+}
+
+/**
+ * Where a passed-through id's `GET`, `DELETE` and `input_items` go: the backend that made it, as it speaks
+ * Responses; for an entry kept before backends were recorded, the default backend if it speaks Responses,
+ * else the first that does.
+ */
+function holderOf(registry: BackendRegistry, entry: StoredEntry): Backend | undefined {
+  const usable = (backend: Backend | undefined) => {
+    const view = backend?.speaking?.('responses');
+    return view?.storedResponse && view.missingCredential === null ? view : undefined;
+  };
+  if (entry.backend !== undefined) return usable(registry.get(entry.backend));
+  return (
+    usable(registry.defaultBackend) ??
+    registry
+      .all()
+      .map(usable)
+      .find((b) => b !== undefined)
+  );
 }
 
 export interface StoredAnswer {
@@ -164,20 +210,48 @@ export interface StoredAnswer {
   contentType?: string | undefined;
 }
 
+export interface StoredResponseDeps {
+  store: StoredResponses | null;
+  registry: BackendRegistry;
+  redactor: Redactor;
+  signal: CancelSignal;
+}
+
+/** A passed-through id's answer from the backend that holds it: its bytes, or its error redacted. */
+async function fromHolder(
+  method: 'GET' | 'DELETE',
+  id: string,
+  entry: StoredEntry,
+  deps: StoredResponseDeps,
+  tail?: string,
+): Promise<StoredAnswer> {
+  const backend = holderOf(deps.registry, entry);
+  if (backend?.storedResponse === undefined) throw notFound(id);
+  let upstream;
+  try {
+    upstream = await backend.storedResponse(method, id, deps.signal, tail);
+  } catch (err) {
+    throw upstreamFailure(err, backend.name, deps.signal);
+  }
+  const bytes = await readBytes(upstream);
+  if (upstream.status >= 400) {
+    const text = redactErrorText(deps.redactor, bytes.toString('utf8'));
+    const info = codecs.responses.decodeError(upstream.status, text);
+    return { status: upstream.status, body: errorEnvelope('responses', info) };
+  }
+  const type = upstream.headers['content-type'];
+  return { status: upstream.status, body: bytes, contentType: typeof type === 'string' ? type : undefined };
+}
+
 /**
  * `GET` and `DELETE /v1/responses/{id}`: a response kept by the proxy, or, for an id it passed through, the
- * backend's own answer (README, "Responses API"). Any key but the owner's gets 404.
+ * answer of the backend that made it (README, "Responses API"). Any key but the owner's gets 404.
  */
 export async function storedResponse(
   method: 'GET' | 'DELETE',
   id: string,
   owner: string,
-  deps: {
-    store: StoredResponses | null;
-    registry: BackendRegistry;
-    redactor: Redactor;
-    signal: CancelSignal;
-  },
+  deps: StoredResponseDeps,
 ): Promise<StoredAnswer> {
   const entry = deps.store ? await deps.store.get(id, owner) : undefined;
   if (entry === undefined || deps.store === null) throw notFound(id);
@@ -188,21 +262,27 @@ export async function storedResponse(
     }
     return { status: 200, body: (JSON.parse(entry.value) as StoredTurn).response };
   }
-  const backend = responsesBackend(deps.registry);
-  if (backend?.storedResponse === undefined) throw notFound(id);
-  let upstream;
-  try {
-    upstream = await backend.storedResponse(method, id, deps.signal);
-  } catch (err) {
-    throw upstreamFailure(err, backend.name, deps.signal);
+  const answer = await fromHolder(method, id, entry, deps);
+  if (method === 'DELETE' && answer.status < 400) await deps.store.delete(id, owner);
+  return answer;
+}
+
+/**
+ * `GET /v1/responses/{id}/input_items`: the items that led to a kept response, a page at a time, or, for an
+ * id passed through, the list of the backend that made it (the client's query passed on as it is). Any key
+ * but the owner's gets 404.
+ */
+export async function storedInputItems(
+  id: string,
+  owner: string,
+  query: { parsed: InputItemsQuery; raw: string },
+  deps: StoredResponseDeps,
+): Promise<StoredAnswer> {
+  const entry = deps.store ? await deps.store.get(id, owner) : undefined;
+  if (entry === undefined) throw notFound(id);
+  if (entry.value !== null) {
+    const stored = JSON.parse(entry.value) as StoredTurn;
+    return { status: 200, body: listInputItems(stored.input, id, query.parsed) };
   }
-  const bytes = await readBytes(upstream);
-  if (upstream.status >= 400) {
-    const text = redactErrorText(deps.redactor, bytes.toString('utf8'));
-    const info = codecs.responses.decodeError(upstream.status, text);
-    return { status: upstream.status, body: errorEnvelope('responses', info) };
-  }
-  if (method === 'DELETE') await deps.store.delete(id, owner);
-  const type = upstream.headers['content-type'];
-  return { status: upstream.status, body: bytes, contentType: typeof type === 'string' ? type : undefined };
+  return fromHolder('GET', id, entry, deps, `/input_items${query.raw === '' ? '' : `?${query.raw}`}`);
 }

@@ -408,6 +408,8 @@ function decodeRequest(body: unknown, ctx: { model: string; stream: boolean }): 
   req.temperature = optNumber(b.temperature, 'temperature');
   req.topP = optNumber(b.top_p, 'top_p');
   req.responseFormat = decodeTextFormat(b.text);
+  // An encoder that cannot take the format names the client's own field.
+  if (req.responseFormat !== undefined) req.sourcePaths = { responseFormat: ['text.format'] };
   return req;
 }
 
