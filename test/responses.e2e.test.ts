@@ -57,6 +57,7 @@ beforeAll(async () => {
       '  to-anthropic:\n    chain: [chat:fault-status-503, anthropic:claude-mock-1]\n    retries: 0',
       '  to-openai:\n    chain: [chat:fault-status-503, openai:gpt-4o-mini]\n    retries: 0',
       '  second-first:\n    chain: [resp2:gpt-4o-mini, openai:gpt-4o-mini]\n    retries: 0',
+      '  cut-short:\n    chain: [openai:fault-reset-mid-stream]\n    retries: 0',
       '',
     ].join('\n'),
   );
@@ -147,6 +148,35 @@ describe.each(BACKENDS)('POST /v1/responses → $model', ({ model }) => {
     expect(types.at(-1)).toBe('response.completed');
     expect(types).toContain('response.output_text.delta');
     expect(types).toContain('response.output_item.done');
+  });
+});
+
+describe("every streamed event is numbered, the proxy's own error events too", () => {
+  /** The `data:` of each event of a raw stream, parsed. */
+  async function events(model: string): Promise<Array<{ type: string; sequence_number: number }>> {
+    const res = await fetch(`${proxy.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model, input: 'numbered', stream: true, store: false }),
+    });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith('data: '))
+      .map((line) => JSON.parse(line.slice(6)) as { type: string; sequence_number: number });
+  }
+
+  it.each([
+    // Passed through: the backend's connection reset mid-way, its stream ended short, or (routed) reset.
+    ['openai:fault-reset-mid-stream', 'upstream_stream_error'],
+    ['openai:fault-truncated-stream', 'upstream_incomplete'],
+    ['cut-short', 'upstream_stream_error'],
+  ])('%s ends in an error event numbered after the last one', async (model, code) => {
+    const seen = await events(model);
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.map((e) => e.sequence_number)).toEqual(seen.map((_, i) => i));
+    expect(seen.at(-1)).toMatchObject({ type: 'error', code });
   });
 });
 

@@ -701,13 +701,13 @@ function decodeResponse(body: unknown): ChatResponse {
 // --- streams ----------------------------------------------------------------------------------------------
 
 /** Error codes agents act on, by status, for an error the proxy names itself inside a stream. */
-function errorEvent(info: ErrorInfo, sequence: number | undefined): string {
+function errorEvent(info: ErrorInfo, sequence: number): string {
   return sseEvent('error', {
     type: 'error',
     code: info.code,
     message: info.message,
     param: info.param ?? null,
-    ...(sequence !== undefined ? { sequence_number: sequence } : {}),
+    sequence_number: sequence,
   });
 }
 
@@ -1033,7 +1033,7 @@ export function createResponsesCodec(options: ResponsesCodecOptions = {}): Proto
     encodeResponse: (res) => encodeResponse(contextFor(), res),
     createStreamDecoder: () => new ResponsesStreamDecoder(),
     createStreamEncoder: (meta) => new ResponsesStreamEncoder(contextFor(), meta),
-    encodeError: (info) => errorEvent(info, undefined),
+    encodeError: (info, sequence) => errorEvent(info, sequence ?? 0),
     decodeError: (status, text) => openai.decodeError(status, text),
     encodeModelList: (models) => openai.encodeModelList(models),
   };
