@@ -69,20 +69,44 @@ export interface ResponsesTurn {
 
 /** How far into a passed-through answer its id is looked for (it is the first field). */
 const ID_SEARCH_LIMIT = 16 * 1024;
-const FIRST_ID = /"id"\s*:\s*"([^"\\]{1,200})"/;
+const ID_KEY = Buffer.from('"id"');
+/** The `"id"` member at the start of a window, and how much of it the window must hold to tell. */
+const ID_MEMBER = /^"id"\s*:\s*"([^"\\]{1,200})"/;
+const ID_WINDOW = 256;
 
-/** Calls `found` with the first `"id"` of a passed-through answer, once. */
-function idWatcher(found: (id: string) => void): (chunk: Uint8Array | string) => void {
-  let seen = '';
+/**
+ * Calls `found` with the first `"id"` of a passed-through answer, once. On the hot path of every stored
+ * passed-through answer: it reads the bytes as they are (no copy of a chunk, no decoding of the answer),
+ * searches them for `"id"` and decodes only the few bytes after it; after the id (in the first chunk, as
+ * a rule) each chunk costs one branch.
+ */
+export function idWatcher(found: (id: string) => void): (chunk: Uint8Array | string) => void {
+  let head: Buffer | undefined;
   let done = false;
   return (chunk) => {
     if (done) return;
-    seen += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    const match = FIRST_ID.exec(seen);
-    if (match) {
-      done = true;
-      found(match[1] as string);
-    } else if (seen.length > ID_SEARCH_LIMIT) done = true;
+    const bytes =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk)
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const room = ID_SEARCH_LIMIT - (head?.length ?? 0);
+    const part = bytes.length > room ? bytes.subarray(0, room) : bytes;
+    // Held across chunks only until the id is complete (a copy then: undici may reuse a chunk's memory).
+    const seen = head === undefined ? part : Buffer.concat([head, part]);
+    const at = seen.indexOf(ID_KEY);
+    if (at >= 0) {
+      const match = ID_MEMBER.exec(seen.toString('latin1', at, at + ID_WINDOW));
+      if (match) {
+        done = true;
+        head = undefined;
+        found(match[1] as string);
+        return;
+      }
+      // A whole window after `"id"` and no string id: not an answer this reader knows.
+      if (seen.length >= at + ID_WINDOW) done = true;
+    }
+    if (seen.length >= ID_SEARCH_LIMIT) done = true;
+    head = done ? undefined : Buffer.from(seen);
   };
 }
 

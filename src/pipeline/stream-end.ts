@@ -77,6 +77,15 @@ const RESPONSES_FINAL_EVENTS = new Set([
 ]);
 // At a line's start: inside an event's JSON data a newline is always escaped.
 const EVENT_FIELD = '\nevent: ';
+const EVENT_FIELD_BYTES = Buffer.from(EVENT_FIELD);
+const EVENT_NAME_CHARS = 40;
+
+/** Whether a chunk starts with an `event:` line (an event written on its own). */
+function startsWithEventField(text: Buffer | string): boolean {
+  if (typeof text === 'string') return text.startsWith(EVENT_FIELD.slice(1));
+  for (let i = 1; i < EVENT_FIELD_BYTES.length; i++) if (text[i - 1] !== EVENT_FIELD_BYTES[i]) return false;
+  return true;
+}
 
 /**
  * Watches the end of a pass-through stream for the protocol's finish marker. Per chunk it only keeps a
@@ -94,12 +103,18 @@ export class FinishWatch {
   private seeEventName(chunk: Uint8Array | string): void {
     const text =
       typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    let name: string;
-    const at = text.lastIndexOf(EVENT_FIELD);
+    // Per chunk: one search from its end with a needle made once, and at most 40 characters decoded.
+    const at = typeof text === 'string' ? text.lastIndexOf(EVENT_FIELD) : text.lastIndexOf(EVENT_FIELD_BYTES);
     // An event written on its own starts the chunk with its `event:` line.
-    const start = at >= 0 ? at + EVENT_FIELD.length : text.indexOf(EVENT_FIELD.slice(1)) === 0 ? 7 : -1;
-    if (start >= 0) name = text.slice(start, start + 40).toString();
-    else if (this.cutEvent !== undefined) name = this.cutEvent + text.slice(0, 40).toString();
+    const start =
+      at >= 0 ? at + EVENT_FIELD.length : startsWithEventField(text) ? EVENT_FIELD.length - 1 : -1;
+    const slice = (from: number) =>
+      typeof text === 'string'
+        ? text.slice(from, from + EVENT_NAME_CHARS)
+        : text.toString('latin1', from, from + EVENT_NAME_CHARS);
+    let name: string;
+    if (start >= 0) name = slice(start);
+    else if (this.cutEvent !== undefined) name = this.cutEvent + slice(0);
     else return;
     const end = name.search(/\r?\n/);
     this.cutEvent = end < 0 ? name : undefined;
