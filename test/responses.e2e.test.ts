@@ -180,6 +180,41 @@ describe("every streamed event is numbered, the proxy's own error events too", (
   });
 });
 
+describe('backend errors carry the OpenAI codes agents act on', () => {
+  const fails = async (model: string, stream: boolean) => {
+    const params = { model, input: 'x', store: false };
+    const err = await (stream ? streamed(params) : client().responses.create(params)).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    const { status, code, type } = err as InstanceType<typeof OpenAI.APIError>;
+    return { status, code, type };
+  };
+
+  it.each(['chat', 'anthropic', 'gemini'])(
+    '%s: a prompt too long is context_length_exceeded',
+    async (prefix) => {
+      for (const stream of [false, true]) {
+        expect(await fails(`${prefix}:fault-context-length-exceeded`, stream)).toEqual({
+          status: 400,
+          code: 'context_length_exceeded',
+          type: 'invalid_request_error',
+        });
+      }
+    },
+  );
+
+  it.each(['anthropic', 'gemini'])('%s: 429 is rate_limit_exceeded, a 5xx a server_error', async (prefix) => {
+    expect(await fails(`${prefix}:fault-status-429`, true)).toEqual({
+      status: 429,
+      code: 'rate_limit_exceeded',
+      type: 'rate_limit_exceeded',
+    });
+    const { status, type } = await fails(`${prefix}:fault-status-503`, false);
+    expect({ status, type }).toEqual({ status: 503, type: 'server_error' });
+  });
+});
+
 /** What the fake provider answers after a tool result: Gemini's codec carries a text result as `{output}`. */
 const toolSaid = (model: string, text: string) =>
   model.startsWith('gemini:') ? `Tool said: ${JSON.stringify({ output: text })}` : `Tool said: ${text}`;
