@@ -485,7 +485,15 @@ describe('a passed-through response stays with the backend that made it, and wit
       ids.push(item.id);
     expect(ids).toEqual([0, 1, 2].map((i) => `in_${made.id}_${i}`));
     expect(secondUp.requests.at(-1)?.url).toBe(
-      `/v1/responses/${made.id}/input_items?order=asc&limit=2&after=in_${made.id}_1`,
+      `/v1/responses/${made.id}/input_items?after=in_${made.id}_1&limit=2&order=asc`,
+    );
+    // Only the list's parameters go on: a proxy key given in the query (`?key=`) never reaches a backend.
+    const listed = await fetch(
+      `${proxy.url}/v1/responses/${made.id}/input_items?key=${KEY}&limit=1&include[]=message.input_image.image_url&extra=1`,
+    );
+    expect(listed.status).toBe(200);
+    expect(secondUp.requests.at(-1)?.url).toBe(
+      `/v1/responses/${made.id}/input_items?limit=1&include%5B%5D=message.input_image.image_url`,
     );
     const refused = await other()
       .responses.inputItems.list(made.id)

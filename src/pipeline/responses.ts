@@ -292,21 +292,48 @@ export async function storedResponse(
 }
 
 /**
+ * The list parameters a backend is given, as the client may name them and as they go on (the `openai` SDK
+ * writes `include[]`); nothing else of the client's query goes on.
+ */
+const LIST_PARAMS: ReadonlyArray<readonly [from: string, to: string]> = [
+  ['after', 'after'],
+  ['limit', 'limit'],
+  ['order', 'order'],
+  ['include', 'include[]'],
+  ['include[]', 'include[]'],
+];
+
+/**
+ * The query of a passed-through list: only the list's own parameters — the client's query may also hold
+ * its proxy key (`?key=`), which never goes to a backend.
+ */
+function listQuery(query: Record<string, unknown>): string {
+  const params = new URLSearchParams();
+  for (const [from, to] of LIST_PARAMS) {
+    const value = query[from];
+    for (const one of Array.isArray(value) ? value : [value])
+      if (typeof one === 'string') params.append(to, one);
+  }
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+/**
  * `GET /v1/responses/{id}/input_items`: the items that led to a kept response, a page at a time, or, for an
- * id passed through, the list of the backend that made it (the client's query passed on as it is). Any key
- * but the owner's gets 404.
+ * id passed through, the list of the backend that made it (its list parameters passed on). Any key but the
+ * owner's gets 404.
  */
 export async function storedInputItems(
   id: string,
   owner: string,
-  query: { parsed: InputItemsQuery; raw: string },
+  query: InputItemsQuery & Record<string, unknown>,
   deps: StoredResponseDeps,
 ): Promise<StoredAnswer> {
   const entry = deps.store ? await deps.store.get(id, owner) : undefined;
   if (entry === undefined) throw notFound(id);
   if (entry.value !== null) {
     const stored = JSON.parse(entry.value) as StoredTurn;
-    return { status: 200, body: listInputItems(stored.input, id, query.parsed) };
+    return { status: 200, body: listInputItems(stored.input, id, query) };
   }
-  return fromHolder('GET', id, entry, deps, `/input_items${query.raw === '' ? '' : `?${query.raw}`}`);
+  return fromHolder('GET', id, entry, deps, `/input_items${listQuery(query)}`);
 }

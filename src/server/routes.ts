@@ -165,11 +165,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      const at = request.url.indexOf('?');
       const answer = await storedInputItems(
         request.params.id,
         ownerOf(request),
-        { parsed: request.query, raw: at < 0 ? '' : request.url.slice(at + 1) },
+        request.query,
         {
           store: deps.responses ?? null,
           registry: deps.registry,
