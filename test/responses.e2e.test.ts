@@ -431,17 +431,18 @@ describe('stored responses belong to the key that made them', () => {
     },
   );
 
-  it('keeps nothing with store: false', async () => {
-    const made = await client().responses.create({
-      model: 'chat:gpt-4o-mini',
-      input: 'forget me',
-      store: false,
-    });
-    await notFound(client().responses.retrieve(made.id));
-    await notFound(
-      client().responses.create({ model: 'chat:gpt-4o-mini', input: 'x', previous_response_id: made.id }),
-    );
-  });
+  it.each(['chat:gpt-4o-mini', 'openai:gpt-4o-mini'])(
+    '%s: keeps nothing with store: false',
+    async (model) => {
+      const made = await client().responses.create({ model, input: 'forget me', store: false });
+      const before = openaiUp.requests.length;
+      await notFound(client().responses.retrieve(made.id));
+      await notFound(client().responses.inputItems.list(made.id));
+      await notFound(client().responses.create({ model, input: 'x', previous_response_id: made.id }));
+      // Nothing was asked of the backend: the proxy holds no record of the id.
+      expect(openaiUp.requests.length).toBe(before);
+    },
+  );
 
   it('continues a conversation on another backend: the proxy rebuilds the history', async () => {
     const made = await client().responses.create({
