@@ -27,10 +27,12 @@ beforeAll(async () => {
     // A chat-completions backend: the Responses API is translated and its state kept by the proxy.
     OPENROUTER_API_KEY: 'sk-or-replicas-0123456789',
     OPENROUTER_API_BASE_URL: provider.baseUrls.openai,
+    // The built-in openai backend speaks Responses: passed through, the proxy records owner and backend.
+    OPENAI_API_KEY: 'sk-openai-replicas-0123456789',
+    OPENAI_API_BASE_URL: provider.baseUrls.openai,
   };
-  replicas = await Promise.all(
-    [0, 1].map(() => startProxyProcess(['--state-store', redis.url, '--default-backend', 'openrouter'], env)),
-  );
+  const args = ['--state-store', redis.url, '--default-backend', 'openrouter', '--responses-max-stored', '3'];
+  replicas = await Promise.all([0, 1].map(() => startProxyProcess(args, env)));
 });
 
 afterAll(async () => {
@@ -108,5 +110,34 @@ describe('stored responses shared by two replicas', () => {
     // Deleted on one replica, gone on both.
     await client(1, ALICE).responses.delete(first.id);
     await expect(client(0, ALICE).responses.retrieve(first.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('holds --responses-max-stored across replicas: the oldest written goes first', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await client(i % 2, ALICE).responses.create({ model: 'gpt-4o-mini', input: `turn ${i}` });
+      made.push(res.id);
+    }
+    for (const replica of [0, 1]) {
+      await expect(client(replica, ALICE).responses.retrieve(made[0]!)).rejects.toMatchObject({
+        status: 404,
+      });
+      for (const id of made.slice(1))
+        expect((await client(replica, ALICE).responses.retrieve(id)).id).toBe(id);
+    }
+  });
+
+  it('a passed-through id made on one replica is read on the other from the backend that made it', async () => {
+    const made = await client(0, ALICE).responses.create({
+      model: 'openai:gpt-4o-mini',
+      input: `pass ${CANARY}`,
+    });
+    expect(made.id).toMatch(/^resp_fake_/);
+    expect((await client(1, ALICE).responses.retrieve(made.id)).output_text).toBe(`echo: pass ${CANARY}`);
+    expect(provider.requests.at(-1)?.url).toBe(`/v1/responses/${made.id}`);
+    const items = await client(1, ALICE).responses.inputItems.list(made.id);
+    expect(items.data.map((item) => item.id)).toEqual([`in_${made.id}_0`]);
+    await expect(client(1, BOB).responses.retrieve(made.id)).rejects.toMatchObject({ status: 404 });
+    expect(await redisDump()).not.toContain('openai');
   });
 });

@@ -24,13 +24,16 @@ const GEMINI_KEY = 'AIzaProviderKeyForGeminiTests0123456789';
 
 let proxy: ProxyProcess;
 let openaiUp: FakeProvider;
+/** A second Responses server (`resp2`), whose ids never collide with the first's. */
+let secondUp: FakeProvider;
 let anthropicUp: FakeProvider;
 let geminiUp: FakeProvider;
 let dir: string;
 
 beforeAll(async () => {
-  [openaiUp, anthropicUp, geminiUp] = await Promise.all([
+  [openaiUp, secondUp, anthropicUp, geminiUp] = await Promise.all([
     startFakeProvider({ keys: { openai: OPENAI_KEY } }),
+    startFakeProvider({ keys: { openai: OPENAI_KEY }, responseIdPrefix: 'resp_second_' }),
     startFakeProvider({ keys: { anthropic: ANTHROPIC_KEY } }),
     startFakeProvider({ keys: { gemini: GEMINI_KEY } }),
   ]);
@@ -47,6 +50,14 @@ beforeAll(async () => {
       `  compat:\n    type: openai\n    base_url: ${base}\n    api_key_env: OPENAI_API_KEY\n    responses: true`,
       // A Responses-only server: chat clients reach it by translation.
       `  resp:\n    type: responses\n    base_url: ${base}\n    api_key_env: OPENAI_API_KEY`,
+      // Another Responses server: what it made is read back from it, not from the default backend.
+      `  resp2:\n    type: responses\n    base_url: ${secondUp.baseUrls.responses}\n    api_key_env: OPENAI_API_KEY`,
+      // Routes: the first element fails, the next answers (translated, or passed through).
+      'routes:',
+      '  to-anthropic:\n    chain: [chat:fault-status-503, anthropic:claude-mock-1]\n    retries: 0',
+      '  to-openai:\n    chain: [chat:fault-status-503, openai:gpt-4o-mini]\n    retries: 0',
+      '  second-first:\n    chain: [resp2:gpt-4o-mini, openai:gpt-4o-mini]\n    retries: 0',
+      '  cut-short:\n    chain: [openai:fault-reset-mid-stream]\n    retries: 0',
       '',
     ].join('\n'),
   );
@@ -66,7 +77,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.stop();
-  await Promise.all([openaiUp, anthropicUp, geminiUp].map((u) => u?.close()));
+  await Promise.all([openaiUp, secondUp, anthropicUp, geminiUp].map((u) => u?.close()));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -137,6 +148,70 @@ describe.each(BACKENDS)('POST /v1/responses → $model', ({ model }) => {
     expect(types.at(-1)).toBe('response.completed');
     expect(types).toContain('response.output_text.delta');
     expect(types).toContain('response.output_item.done');
+  });
+});
+
+describe("every streamed event is numbered, the proxy's own error events too", () => {
+  /** The `data:` of each event of a raw stream, parsed. */
+  async function events(model: string): Promise<Array<{ type: string; sequence_number: number }>> {
+    const res = await fetch(`${proxy.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model, input: 'numbered', stream: true, store: false }),
+    });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith('data: '))
+      .map((line) => JSON.parse(line.slice(6)) as { type: string; sequence_number: number });
+  }
+
+  it.each([
+    // Passed through: the backend's connection reset mid-way, its stream ended short, or (routed) reset.
+    ['openai:fault-reset-mid-stream', 'upstream_stream_error'],
+    ['openai:fault-truncated-stream', 'upstream_incomplete'],
+    ['cut-short', 'upstream_stream_error'],
+  ])('%s ends in an error event numbered after the last one', async (model, code) => {
+    const seen = await events(model);
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.map((e) => e.sequence_number)).toEqual(seen.map((_, i) => i));
+    expect(seen.at(-1)).toMatchObject({ type: 'error', code });
+  });
+});
+
+describe('backend errors carry the OpenAI codes agents act on', () => {
+  const fails = async (model: string, stream: boolean) => {
+    const params = { model, input: 'x', store: false };
+    const err = await (stream ? streamed(params) : client().responses.create(params)).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    const { status, code, type } = err as InstanceType<typeof OpenAI.APIError>;
+    return { status, code, type };
+  };
+
+  it.each(['chat', 'anthropic', 'gemini'])(
+    '%s: a prompt too long is context_length_exceeded',
+    async (prefix) => {
+      for (const stream of [false, true]) {
+        expect(await fails(`${prefix}:fault-context-length-exceeded`, stream)).toEqual({
+          status: 400,
+          code: 'context_length_exceeded',
+          type: 'invalid_request_error',
+        });
+      }
+    },
+  );
+
+  it.each(['anthropic', 'gemini'])('%s: 429 is rate_limit_exceeded, a 5xx a server_error', async (prefix) => {
+    expect(await fails(`${prefix}:fault-status-429`, true)).toEqual({
+      status: 429,
+      code: 'rate_limit_exceeded',
+      type: 'rate_limit_exceeded',
+    });
+    const { status, type } = await fails(`${prefix}:fault-status-503`, false);
+    expect({ status, type }).toEqual({ status: 503, type: 'server_error' });
   });
 });
 
@@ -272,6 +347,71 @@ describe('hosted tools, structured output and fields that do not translate', () 
   });
 });
 
+describe('structured output (text.format) from a Responses client', () => {
+  const schema = {
+    type: 'object',
+    properties: { query: { type: 'string' }, units: { type: 'string' } },
+    required: ['query', 'units'],
+    additionalProperties: false,
+  };
+  const format = { type: 'json_schema' as const, name: 'place', schema, strict: true };
+
+  it('anthropic: a forced answer tool, back as JSON output_text, create() and stream() alike', async () => {
+    const params = { model: 'anthropic:claude-mock-1', input: 'Oslo', text: { format }, store: false };
+    const whole = await client().responses.parse(params);
+    expect(whole.output_text).toBe(JSON.stringify({ query: 'Oslo', units: 'metric' }));
+    expect(whole.output_parsed).toEqual({ query: 'Oslo', units: 'metric' });
+    const sent = anthropicUp.requests.at(-1)?.body as { tools: unknown; tool_choice: unknown };
+    expect(sent.tools).toEqual([
+      {
+        name: 'lip_structured_answer',
+        description: 'Give your final answer by calling this tool: its input is the answer.',
+        input_schema: schema,
+      },
+    ]);
+    expect(sent.tool_choice).toEqual({ type: 'tool', name: 'lip_structured_answer' });
+    const { final } = await streamed(params);
+    expect(final.output_text).toBe(whole.output_text);
+    expect(comparable(final)).toEqual(comparable(whole));
+  });
+
+  it('gemini: responseMimeType and responseJsonSchema; json_object as JSON mime type alone', async () => {
+    const made = await client().responses.create({
+      model: 'gemini:gemini-mock-flash',
+      input: 'x',
+      text: { format },
+      store: false,
+    });
+    expect(made.status).toBe('completed');
+    expect((geminiUp.requests.at(-1)?.body as { generationConfig: unknown }).generationConfig).toEqual({
+      responseMimeType: 'application/json',
+      responseJsonSchema: schema,
+    });
+    await client().responses.create({
+      model: 'gemini:gemini-mock-flash',
+      input: 'x',
+      text: { format: { type: 'json_object' } },
+      store: false,
+    });
+    expect((geminiUp.requests.at(-1)?.body as { generationConfig: unknown }).generationConfig).toEqual({
+      responseMimeType: 'application/json',
+    });
+  });
+
+  it('a schema Anthropic cannot take is a 400 naming text.format', async () => {
+    const err = await client()
+      .responses.create({
+        model: 'anthropic:claude-mock-1',
+        input: 'x',
+        text: { format: { type: 'json_schema', name: 'list', schema: { type: 'array' } } },
+        store: false,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('text.format');
+  });
+});
+
 describe('stored responses belong to the key that made them', () => {
   const other = () => client(OTHER_KEY);
   const notFound = (p: Promise<unknown>) => expect(p).rejects.toBeInstanceOf(OpenAI.NotFoundError);
@@ -291,17 +431,18 @@ describe('stored responses belong to the key that made them', () => {
     },
   );
 
-  it('keeps nothing with store: false', async () => {
-    const made = await client().responses.create({
-      model: 'chat:gpt-4o-mini',
-      input: 'forget me',
-      store: false,
-    });
-    await notFound(client().responses.retrieve(made.id));
-    await notFound(
-      client().responses.create({ model: 'chat:gpt-4o-mini', input: 'x', previous_response_id: made.id }),
-    );
-  });
+  it.each(['chat:gpt-4o-mini', 'openai:gpt-4o-mini'])(
+    '%s: keeps nothing with store: false',
+    async (model) => {
+      const made = await client().responses.create({ model, input: 'forget me', store: false });
+      const before = openaiUp.requests.length;
+      await notFound(client().responses.retrieve(made.id));
+      await notFound(client().responses.inputItems.list(made.id));
+      await notFound(client().responses.create({ model, input: 'x', previous_response_id: made.id }));
+      // Nothing was asked of the backend: the proxy holds no record of the id.
+      expect(openaiUp.requests.length).toBe(before);
+    },
+  );
 
   it('continues a conversation on another backend: the proxy rebuilds the history', async () => {
     const made = await client().responses.create({
@@ -321,6 +462,170 @@ describe('stored responses belong to the key that made them', () => {
       ['model', 'echo: first question'],
       ['user', 'second'],
     ]);
+  });
+});
+
+describe('a passed-through response stays with the backend that made it, and with its key', () => {
+  const other = () => client(OTHER_KEY);
+
+  it('GET, input_items and DELETE go to that backend; another key gets 404 in the OpenAI envelope', async () => {
+    const made = await client().responses.create({
+      model: 'resp2:gpt-4o-mini',
+      input: [
+        { role: 'user', content: 'one' },
+        { role: 'user', content: 'two' },
+        { role: 'user', content: 'three' },
+      ],
+    });
+    expect(made.id).toMatch(/^resp_second_/);
+    const before = openaiUp.requests.length;
+    expect((await client().responses.retrieve(made.id)).output_text).toBe('echo: three');
+    expect(secondUp.requests.at(-1)?.url).toBe(`/v1/responses/${made.id}`);
+    const ids: string[] = [];
+    for await (const item of client().responses.inputItems.list(made.id, { order: 'asc', limit: 2 }))
+      ids.push(item.id);
+    expect(ids).toEqual([0, 1, 2].map((i) => `in_${made.id}_${i}`));
+    expect(secondUp.requests.at(-1)?.url).toBe(
+      `/v1/responses/${made.id}/input_items?after=in_${made.id}_1&limit=2&order=asc`,
+    );
+    // Only the list's parameters go on: a proxy key given in the query (`?key=`) never reaches a backend.
+    const listed = await fetch(
+      `${proxy.url}/v1/responses/${made.id}/input_items?key=${KEY}&limit=1&include[]=message.input_image.image_url&extra=1`,
+    );
+    expect(listed.status).toBe(200);
+    expect(secondUp.requests.at(-1)?.url).toBe(
+      `/v1/responses/${made.id}/input_items?limit=1&include%5B%5D=message.input_image.image_url`,
+    );
+    const refused = await other()
+      .responses.inputItems.list(made.id)
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((refused as InstanceType<typeof OpenAI.NotFoundError>).error).toEqual({
+      message: `Response with id '${made.id}' not found.`,
+      type: 'invalid_request_error',
+      param: null,
+      code: 'not_found',
+    });
+    await expect(other().responses.retrieve(made.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await expect(other().responses.delete(made.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await client().responses.delete(made.id);
+    expect(secondUp.requests.at(-1)).toMatchObject({ method: 'DELETE', url: `/v1/responses/${made.id}` });
+    await expect(client().responses.retrieve(made.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    // Nothing of it ever reached the default Responses backend.
+    expect(openaiUp.requests.slice(before).map((r) => r.url)).toEqual([]);
+  });
+
+  it('previous_response_id continues it on that backend only: another one is a 400 naming it', async () => {
+    const made = await client().responses.create({ model: 'resp2:gpt-4o-mini', input: 'first' });
+    const next = await client().responses.create({
+      model: 'resp2:gpt-4o-mini',
+      input: 'second',
+      previous_response_id: made.id,
+    });
+    expect(next.output_text).toBe('echo: second');
+    expect((secondUp.requests.at(-1)?.body as { previous_response_id: string }).previous_response_id).toBe(
+      made.id,
+    );
+    for (const model of ['openai:gpt-4o-mini', 'chat:gpt-4o-mini']) {
+      const err = await client()
+        .responses.create({ model, input: 'x', previous_response_id: made.id })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((err as InstanceType<typeof OpenAI.BadRequestError>).error).toEqual({
+        message: `Response '${made.id}' is held by backend 'resp2': continue it with a model of that backend`,
+        type: 'invalid_request_error',
+        param: 'previous_response_id',
+        code: 'invalid_request',
+      });
+    }
+  });
+});
+
+describe('input_items of a response the proxy keeps', () => {
+  it('lists the whole conversation that led to it, a page at a time, for its key only', async () => {
+    const first = await client().responses.create({ model: 'chat:gpt-4o-mini', input: 'hello' });
+    const second = await client().responses.create({
+      model: 'anthropic:claude-mock-1',
+      input: [{ role: 'user', content: 'and again' }],
+      previous_response_id: first.id,
+    });
+    const base = second.id.replace(/^resp_/, '');
+    const items: unknown[] = [];
+    for await (const item of client().responses.inputItems.list(second.id, { limit: 1 })) items.push(item);
+    const reply = first.output[0] as { id: string };
+    expect(items).toEqual([
+      {
+        id: `msg_${base}_2`,
+        type: 'message',
+        role: 'user',
+        status: 'completed',
+        content: [{ type: 'input_text', text: 'and again' }],
+      },
+      { ...first.output[0], id: reply.id },
+      {
+        id: `msg_${base}_0`,
+        type: 'message',
+        role: 'user',
+        status: 'completed',
+        content: [{ type: 'input_text', text: 'hello' }],
+      },
+    ]);
+    const page = await client().responses.inputItems.list(second.id, { order: 'asc', limit: 2 });
+    expect(page.data.map((i) => i.id)).toEqual([`msg_${base}_0`, reply.id]);
+    expect(page.has_more).toBe(true);
+    await expect(client(OTHER_KEY).responses.inputItems.list(second.id)).rejects.toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
+    const bad = await client()
+      .responses.inputItems.list(second.id, { limit: 500 })
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((bad as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('limit');
+  });
+});
+
+describe('routed requests (failover) keep the Responses state', () => {
+  it('a translated element that answers stores the response; previous_response_id goes on by route', async () => {
+    const { data: made, response } = await client()
+      .responses.create({ model: 'to-anthropic', input: 'routed question' })
+      .withResponse();
+    expect(response.headers.get('x-proxy-attempts')).toBe('2');
+    expect(made.output_text).toBe('echo: routed question');
+    expect((await client().responses.retrieve(made.id)).output_text).toBe('echo: routed question');
+    const next = await client().responses.create({
+      model: 'to-anthropic',
+      input: 'routed follow-up',
+      previous_response_id: made.id,
+    });
+    expect(next.output_text).toBe('echo: routed follow-up');
+    const sent = anthropicUp.requests.at(-1)?.body as { messages: Array<{ role: string; content: unknown }> };
+    expect(sent.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    await expect(
+      client(OTHER_KEY).responses.create({
+        model: 'to-anthropic',
+        input: 'x',
+        previous_response_id: made.id,
+      }),
+    ).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it('a passed-through element records its id with its backend; a chain skips the elements that cannot continue it', async () => {
+    const { final } = await streamed({ model: 'to-openai', input: 'streamed by route' });
+    expect(final.output_text).toBe('echo: streamed by route');
+    expect(openaiUp.requests.at(-1)?.url).toBe('/v1/responses');
+    expect((await client().responses.retrieve(final.id)).id).toBe(final.id);
+    await expect(client(OTHER_KEY).responses.retrieve(final.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    const secondBefore = secondUp.requests.length;
+    // resp2 comes first in the chain but cannot continue a response openai holds: openai answers.
+    const { data: next, response } = await client()
+      .responses.create({ model: 'second-first', input: 'go on', previous_response_id: final.id })
+      .withResponse();
+    expect(next.output_text).toBe('echo: go on');
+    expect(response.headers.get('x-proxy-backend')).toBe('openai');
+    expect(secondUp.requests.length).toBe(secondBefore);
+    expect((openaiUp.requests.at(-1)?.body as { previous_response_id: string }).previous_response_id).toBe(
+      final.id,
+    );
   });
 });
 

@@ -162,9 +162,14 @@ export class HttpBackend implements Backend {
     return protocol === this.protocol ? this : this.natives.get(protocol);
   }
 
-  storedResponse(method: 'GET' | 'DELETE', id: string, signal: CancelSignal): Promise<UpstreamResponse> {
+  storedResponse(
+    method: 'GET' | 'DELETE',
+    id: string,
+    signal: CancelSignal,
+    tail = '',
+  ): Promise<UpstreamResponse> {
     return this.upstream.send({
-      url: `${this.base}/responses/${encodeURIComponent(id)}`,
+      url: `${this.base}/responses/${encodeURIComponent(id)}${tail}`,
       method,
       headers: this.key.all,
       signal,

@@ -93,7 +93,12 @@ export interface Backend {
   speaking?(protocol: Protocol): Backend | undefined;
   /**
    * Responses API only: `GET` or `DELETE {base}/responses/{id}` of a response the backend stored, answered
-   * whole.
+   * whole; `tail` follows the id (`/input_items?…`).
    */
-  storedResponse?(method: 'GET' | 'DELETE', id: string, signal: CancelSignal): Promise<UpstreamResponse>;
+  storedResponse?(
+    method: 'GET' | 'DELETE',
+    id: string,
+    signal: CancelSignal,
+    tail?: string,
+  ): Promise<UpstreamResponse>;
 }

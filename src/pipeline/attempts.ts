@@ -20,7 +20,9 @@ import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { isJsonObject, relayAnswer } from './relay.js';
+import { findPrevious, responsesTurn, type PreviousResponse, type ResponsesTurn } from './responses.js';
 import type { ChatRoute, ClientTarget } from './route.js';
+import type { StoredResponses } from '../state/responses.js';
 
 /** Counters of failover, printed on /metrics. */
 export class FailoverStats {
@@ -61,6 +63,8 @@ export interface AttemptDeps {
   readonly capture: CaptureRecorder | null;
   readonly log: { warn?(obj: object, msg: string): void; error(obj: object, msg: string): void };
   readonly failover: FailoverDeps;
+  /** Stored Responses-API responses; absent or null: nothing is stored. */
+  readonly responses?: StoredResponses | null | undefined;
 }
 
 /** Upper bound for an error body read from a backend (as relay.ts). */
@@ -144,10 +148,20 @@ export class AttemptRun {
     let last: Outcome | null = null;
     let unresolved: Error | null = null;
     let tried = 0;
+    // The Responses API's state: the conversation continued is found once, for every element.
+    const responses = this.from === 'responses' ? { store: deps.responses ?? null, log: deps.log } : null;
+    let previous: PreviousResponse | undefined;
+    if (responses !== null) previous = await findPrevious(this.ex, this.read.clientBody, responses.store);
     chain: for (const element of this.plan.elements) {
       let route: ChatRoute;
+      let turn: ResponsesTurn | undefined;
       try {
         route = this.routeTo(element);
+        // A response a Responses backend holds can be continued only there: the other elements are passed.
+        if (responses !== null) {
+          turn = responsesTurn(this.ex, route, previous, responses);
+          route = turn.route;
+        }
       } catch (err) {
         // An element whose backend is unknown or has no key: the others may still answer.
         unresolved = err as Error;
@@ -163,7 +177,7 @@ export class AttemptRun {
         }
         tried += 1;
         const began = clock.now();
-        const outcome = await this.attempt(route, deadlineAt);
+        const outcome = await this.attempt(route, deadlineAt, turn);
         const ms = clock.now() - began;
         if (outcome.ok) {
           this.note(route, 200, 'ok', ms);
@@ -214,7 +228,8 @@ export class AttemptRun {
     return {
       clientBody: this.read.clientBody,
       requested: this.read.target.model,
-      backend: resolved.backend,
+      // As resolveRoute: a backend that speaks the client's protocol natively gets the request as it is.
+      backend: resolved.backend.speaking?.(this.from) ?? resolved.backend,
       model: resolved.model,
       stream: this.read.target.stream,
     };
@@ -228,9 +243,14 @@ export class AttemptRun {
     this.deps.failover.stats.count(outcome);
   }
 
-  /** One call to one element, up to the point where it commits or fails. */
-  private async attempt(route: ChatRoute, deadlineAt: number): Promise<Outcome> {
-    const { ex, deps, settings, clock, from } = this;
+  /**
+   * One call to one element, up to the point where it commits or fails; a Responses request's `turn` gives
+   * the body for this element and how its answer is kept.
+   */
+  private async attempt(route: ChatRoute, deadlineAt: number, turn?: ResponsesTurn): Promise<Outcome> {
+    const { deps, settings, clock, from } = this;
+    const ex = turn?.ex ?? this.ex;
+    const kept = { codecs: turn?.codecs, watch: turn?.watch };
     const redactor = deps.redactor();
     const capture = deps.capture
       ? new RequestCapture(deps.capture, ex, route.backend.name, route.model, route.backend.credentialName)
@@ -281,7 +301,7 @@ export class AttemptRun {
     }
     const { upstream } = dispatched;
     const relayHeld = (bytes: Buffer) => () =>
-      relayAnswer({ ex, route, dispatched: heldAnswer(dispatched, bytes), from, redactor, capture });
+      relayAnswer({ ex, route, dispatched: heldAnswer(dispatched, bytes), from, redactor, capture, ...kept });
     if (upstream.status >= 400) {
       let bytes: Buffer;
       try {
@@ -302,6 +322,8 @@ export class AttemptRun {
         redactor,
         capture,
         signal,
+        ex,
+        ...kept,
       });
     }
     let bytes: Buffer;
@@ -334,7 +356,14 @@ export class AttemptRun {
     wasSilent: () => boolean,
     failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
     transportFailure: (err: unknown) => Outcome,
-    relayParts: { redactor: Redactor; capture: RequestCapture | null; signal: Cancellation },
+    relayParts: {
+      redactor: Redactor;
+      capture: RequestCapture | null;
+      signal: Cancellation;
+      ex: ChatExchange;
+      codecs: ResponsesTurn['codecs'];
+      watch: ResponsesTurn['watch'];
+    },
   ): Promise<Outcome> {
     const { upstream } = dispatched;
     const iterator = upstream.body[Symbol.asyncIterator]();
@@ -359,7 +388,8 @@ export class AttemptRun {
       });
     }
     firstContent.cancel();
-    const { ex, from } = this;
+    const { from } = this;
+    const { ex } = relayParts;
     const filter = route.backend.protocol === from ? new JsonEventFilter() : null;
     const body = this.watched(first.value, iterator, upstream, route.backend.name, filter);
     const committed: UpstreamResponse = {
@@ -379,6 +409,8 @@ export class AttemptRun {
           from,
           redactor: relayParts.redactor,
           capture: relayParts.capture,
+          codecs: relayParts.codecs,
+          watch: relayParts.watch,
         }),
     };
   }

@@ -85,7 +85,7 @@ function streamToClient(
         tap?.fail(err, null);
         res.destroy();
       } else {
-        const event = midStreamError(protocol, backendName, err);
+        const event = midStreamError(protocol, backendName, err, finish.nextSequence());
         tap?.fail(err, event);
         res.end(event);
       }

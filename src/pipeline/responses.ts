@@ -14,7 +14,8 @@ import {
   type ResponsesContext,
 } from '../protocols/responses/codec.js';
 import type { Protocol } from '../protocols/types.js';
-import type { StoredResponses } from '../state/responses.js';
+import { listInputItems, type InputItemsQuery } from '../protocols/responses/input-items.js';
+import type { StoredEntry, StoredResponses } from '../state/responses.js';
 import type { ChatExchange } from './exchange.js';
 import type { ChatRoute } from './route.js';
 
@@ -25,8 +26,9 @@ import type { ChatRoute } from './route.js';
  *
  * - Translated (any backend but a Responses one): the proxy names the response (`resp_…`), keeps it and its
  *   input, and for `previous_response_id` rebuilds the history into `input`.
- * - Passed through (a backend that speaks Responses): the backend keeps the response; the proxy records only
- *   the owner of the id it hands out (a null value) and forwards `previous_response_id` as it is.
+ * - Passed through (a backend that speaks Responses): the backend keeps the response; the proxy records the
+ *   owner of the id it hands out and the backend that made it (a null value), where `GET`, `DELETE`,
+ *   `input_items` and `previous_response_id` of that id go.
  */
 
 type Json = Record<string, unknown>;
@@ -67,20 +69,44 @@ export interface ResponsesTurn {
 
 /** How far into a passed-through answer its id is looked for (it is the first field). */
 const ID_SEARCH_LIMIT = 16 * 1024;
-const FIRST_ID = /"id"\s*:\s*"([^"\\]{1,200})"/;
+const ID_KEY = Buffer.from('"id"');
+/** The `"id"` member at the start of a window, and how much of it the window must hold to tell. */
+const ID_MEMBER = /^"id"\s*:\s*"([^"\\]{1,200})"/;
+const ID_WINDOW = 256;
 
-/** Calls `found` with the first `"id"` of a passed-through answer, once. */
-function idWatcher(found: (id: string) => void): (chunk: Uint8Array | string) => void {
-  let seen = '';
+/**
+ * Calls `found` with the first `"id"` of a passed-through answer, once. On the hot path of every stored
+ * passed-through answer: it reads the bytes as they are (no copy of a chunk, no decoding of the answer),
+ * searches them for `"id"` and decodes only the few bytes after it; after the id (in the first chunk, as
+ * a rule) each chunk costs one branch.
+ */
+export function idWatcher(found: (id: string) => void): (chunk: Uint8Array | string) => void {
+  let head: Buffer | undefined;
   let done = false;
   return (chunk) => {
     if (done) return;
-    seen += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    const match = FIRST_ID.exec(seen);
-    if (match) {
-      done = true;
-      found(match[1] as string);
-    } else if (seen.length > ID_SEARCH_LIMIT) done = true;
+    const bytes =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk)
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const room = ID_SEARCH_LIMIT - (head?.length ?? 0);
+    const part = bytes.length > room ? bytes.subarray(0, room) : bytes;
+    // Held across chunks only until the id is complete (a copy then: undici may reuse a chunk's memory).
+    const seen = head === undefined ? part : Buffer.concat([head, part]);
+    const at = seen.indexOf(ID_KEY);
+    if (at >= 0) {
+      const match = ID_MEMBER.exec(seen.toString('latin1', at, at + ID_WINDOW));
+      if (match) {
+        done = true;
+        head = undefined;
+        found(match[1] as string);
+        return;
+      }
+      // A whole window after `"id"` and no string id: not an answer this reader knows.
+      if (seen.length >= at + ID_WINDOW) done = true;
+    }
+    if (seen.length >= ID_SEARCH_LIMIT) done = true;
+    head = done ? undefined : Buffer.from(seen);
   };
 }
 
@@ -90,43 +116,69 @@ export interface ResponsesDeps {
   log: { error(obj: object, msg: string): void };
 }
 
+/** The stored response a request continues (`previous_response_id`), found for its owner. */
+export interface PreviousResponse {
+  readonly id: string;
+  readonly entry: StoredEntry;
+}
+
 /**
- * The Responses step, between resolving the route and preparing the request: `previous_response_id`
- * checked against its owner and, on translation, replaced by the stored conversation; and how the answer is
- * kept once it is known.
+ * `previous_response_id`, read and looked up for the request's owner before any backend is chosen (a
+ * routed request reads it once for all its attempts): undefined without one, a 404 when the owner has no
+ * such response.
  */
-export async function beginResponsesTurn(
+export async function findPrevious(
+  ex: ChatExchange,
+  body: Json,
+  store: StoredResponses | null,
+): Promise<PreviousResponse | undefined> {
+  const previous = body.previous_response_id;
+  if (previous === undefined || previous === null) return undefined;
+  if (typeof previous !== 'string')
+    throw new ProxyError(400, 'previous_response_id: expected a string', { param: 'previous_response_id' });
+  const entry = store ? await store.get(previous, ownerOf(ex)) : undefined;
+  if (entry === undefined) throw notFound(previous, 'previous_response_id');
+  return { id: previous, entry };
+}
+
+/**
+ * The Responses step for one backend, between resolving the route and preparing the request: on
+ * translation the stored conversation replaces `previous_response_id`; a response a Responses backend holds
+ * is continued on that backend only; and how the answer is kept once it is known. Synchronous: failover
+ * calls it for each element of a chain.
+ */
+export function responsesTurn(
   ex: ChatExchange,
   route: ChatRoute,
+  previous: PreviousResponse | undefined,
   deps: ResponsesDeps,
-): Promise<ResponsesTurn> {
+): ResponsesTurn {
   const { store, log } = deps;
-  const owner = ownerOf(ex);
   const body = route.clientBody;
-  const keep = body.store !== false && store !== null;
+  const keep = store !== null && body.store !== false;
   const passThrough = route.backend.protocol === 'responses';
+  const backendName = route.backend.name;
   const save = (id: string, value: string | null) => {
-    store?.put(id, owner, value).catch((err: unknown) => log.error({ err }, 'storing a response failed'));
+    store
+      ?.put(id, ownerOf(ex), value, value === null ? backendName : undefined)
+      .catch((err: unknown) => log.error({ err }, 'storing a response failed'));
   };
-  let input = inputItems(body.input);
-  const previous = body.previous_response_id;
-  if (previous !== undefined && previous !== null) {
-    if (typeof previous !== 'string')
-      throw new ProxyError(400, 'previous_response_id: expected a string', { param: 'previous_response_id' });
-    const entry = store ? await store.get(previous, owner) : undefined;
-    if (entry === undefined) throw notFound(previous, 'previous_response_id');
+  let input: unknown[] | undefined;
+  if (previous !== undefined) {
+    const { entry } = previous;
     if (entry.value === null) {
-      if (!passThrough) {
+      const holder = entry.backend;
+      if (!passThrough || (holder !== undefined && holder !== backendName)) {
         throw new ProxyError(
           400,
-          `Response '${previous}' is held by a Responses backend: continue it with a model of that backend`,
+          `Response '${previous.id}' is held by ${holder === undefined ? 'a Responses backend' : `backend '${holder}'`}: continue it with a model of that backend`,
           { param: 'previous_response_id' },
         );
       }
     } else {
       const stored = JSON.parse(entry.value) as StoredTurn;
       const output = Array.isArray(stored.response.output) ? stored.response.output : [];
-      input = [...stored.input, ...output, ...input];
+      input = [...stored.input, ...output, ...inputItems(body.input)];
       const rebuilt: Json = { ...body, input };
       delete rebuilt.previous_response_id;
       // The body changed: the client's bytes are not what goes on.
@@ -134,28 +186,46 @@ export async function beginResponsesTurn(
       route = { ...route, clientBody: rebuilt };
     }
   }
-  if (passThrough) {
-    return { ex, route, watch: keep ? idWatcher((id) => save(id, null)) : undefined };
-  }
+  if (passThrough) return { ex, route, watch: keep ? idWatcher((id) => save(id, null)) : undefined };
   // The Response repeats the request as the client sent it (its previous_response_id included).
   const context: ResponsesContext = responsesContext(body);
   if (keep) {
+    const kept = input ?? inputItems(body.input);
     context.onResponse = (response) => {
-      if (response.status !== 'failed') save(context.responseId, JSON.stringify({ response, input }));
+      if (response.status !== 'failed') save(context.responseId, JSON.stringify({ response, input: kept }));
     };
   }
   return { ex, route, codecs: { ...codecs, responses: createResponsesCodec({ context }) } };
 }
 
-/** A backend that keeps the responses it passed through: the default one if it speaks Responses, else the first. */
-function responsesBackend(registry: BackendRegistry): Backend | undefined {
-  const native = registry.defaultBackend.speaking?.('responses');
-  if (native?.storedResponse && native.missingCredential === null) return native;
-  for (const backend of registry.all()) {
-    const view = backend.speaking?.('responses');
-    if (view?.storedResponse && view.missingCredential === null) return view;
-  }
-  return undefined;
+/** The Responses step of a request with one backend: `findPrevious`, then `responsesTurn`. */
+export async function beginResponsesTurn(
+  ex: ChatExchange,
+  route: ChatRoute,
+  deps: ResponsesDeps,
+): Promise<ResponsesTurn> {
+  const previous = await findPrevious(ex, route.clientBody, deps.store);
+  return responsesTurn(ex, route, previous, deps);
+}
+
+/**
+ * Where a passed-through id's `GET`, `DELETE` and `input_items` go: the backend that made it, as it speaks
+ * Responses; for an entry kept before backends were recorded, the default backend if it speaks Responses,
+ * else the first that does.
+ */
+function holderOf(registry: BackendRegistry, entry: StoredEntry): Backend | undefined {
+  const usable = (backend: Backend | undefined) => {
+    const view = backend?.speaking?.('responses');
+    return view?.storedResponse && view.missingCredential === null ? view : undefined;
+  };
+  if (entry.backend !== undefined) return usable(registry.get(entry.backend));
+  return (
+    usable(registry.defaultBackend) ??
+    registry
+      .all()
+      .map(usable)
+      .find((b) => b !== undefined)
+  );
 }
 
 export interface StoredAnswer {
@@ -164,20 +234,48 @@ export interface StoredAnswer {
   contentType?: string | undefined;
 }
 
+export interface StoredResponseDeps {
+  store: StoredResponses | null;
+  registry: BackendRegistry;
+  redactor: Redactor;
+  signal: CancelSignal;
+}
+
+/** A passed-through id's answer from the backend that holds it: its bytes, or its error redacted. */
+async function fromHolder(
+  method: 'GET' | 'DELETE',
+  id: string,
+  entry: StoredEntry,
+  deps: StoredResponseDeps,
+  tail?: string,
+): Promise<StoredAnswer> {
+  const backend = holderOf(deps.registry, entry);
+  if (backend?.storedResponse === undefined) throw notFound(id);
+  let upstream;
+  try {
+    upstream = await backend.storedResponse(method, id, deps.signal, tail);
+  } catch (err) {
+    throw upstreamFailure(err, backend.name, deps.signal);
+  }
+  const bytes = await readBytes(upstream);
+  if (upstream.status >= 400) {
+    const text = redactErrorText(deps.redactor, bytes.toString('utf8'));
+    const info = codecs.responses.decodeError(upstream.status, text);
+    return { status: upstream.status, body: errorEnvelope('responses', info) };
+  }
+  const type = upstream.headers['content-type'];
+  return { status: upstream.status, body: bytes, contentType: typeof type === 'string' ? type : undefined };
+}
+
 /**
  * `GET` and `DELETE /v1/responses/{id}`: a response kept by the proxy, or, for an id it passed through, the
- * backend's own answer (README, "Responses API"). Any key but the owner's gets 404.
+ * answer of the backend that made it (README, "Responses API"). Any key but the owner's gets 404.
  */
 export async function storedResponse(
   method: 'GET' | 'DELETE',
   id: string,
   owner: string,
-  deps: {
-    store: StoredResponses | null;
-    registry: BackendRegistry;
-    redactor: Redactor;
-    signal: CancelSignal;
-  },
+  deps: StoredResponseDeps,
 ): Promise<StoredAnswer> {
   const entry = deps.store ? await deps.store.get(id, owner) : undefined;
   if (entry === undefined || deps.store === null) throw notFound(id);
@@ -188,21 +286,54 @@ export async function storedResponse(
     }
     return { status: 200, body: (JSON.parse(entry.value) as StoredTurn).response };
   }
-  const backend = responsesBackend(deps.registry);
-  if (backend?.storedResponse === undefined) throw notFound(id);
-  let upstream;
-  try {
-    upstream = await backend.storedResponse(method, id, deps.signal);
-  } catch (err) {
-    throw upstreamFailure(err, backend.name, deps.signal);
+  const answer = await fromHolder(method, id, entry, deps);
+  if (method === 'DELETE' && answer.status < 400) await deps.store.delete(id, owner);
+  return answer;
+}
+
+/**
+ * The list parameters a backend is given, as the client may name them and as they go on (the `openai` SDK
+ * writes `include[]`); nothing else of the client's query goes on.
+ */
+const LIST_PARAMS: ReadonlyArray<readonly [from: string, to: string]> = [
+  ['after', 'after'],
+  ['limit', 'limit'],
+  ['order', 'order'],
+  ['include', 'include[]'],
+  ['include[]', 'include[]'],
+];
+
+/**
+ * The query of a passed-through list: only the list's own parameters — the client's query may also hold
+ * its proxy key (`?key=`), which never goes to a backend.
+ */
+function listQuery(query: Record<string, unknown>): string {
+  const params = new URLSearchParams();
+  for (const [from, to] of LIST_PARAMS) {
+    const value = query[from];
+    for (const one of Array.isArray(value) ? value : [value])
+      if (typeof one === 'string') params.append(to, one);
   }
-  const bytes = await readBytes(upstream);
-  if (upstream.status >= 400) {
-    const text = redactErrorText(deps.redactor, bytes.toString('utf8'));
-    const info = codecs.responses.decodeError(upstream.status, text);
-    return { status: upstream.status, body: errorEnvelope('responses', info) };
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+/**
+ * `GET /v1/responses/{id}/input_items`: the items that led to a kept response, a page at a time, or, for an
+ * id passed through, the list of the backend that made it (its list parameters passed on). Any key but the
+ * owner's gets 404.
+ */
+export async function storedInputItems(
+  id: string,
+  owner: string,
+  query: InputItemsQuery & Record<string, unknown>,
+  deps: StoredResponseDeps,
+): Promise<StoredAnswer> {
+  const entry = deps.store ? await deps.store.get(id, owner) : undefined;
+  if (entry === undefined) throw notFound(id);
+  if (entry.value !== null) {
+    const stored = JSON.parse(entry.value) as StoredTurn;
+    return { status: 200, body: listInputItems(stored.input, id, query) };
   }
-  if (method === 'DELETE') await deps.store.delete(id, owner);
-  const type = upstream.headers['content-type'];
-  return { status: upstream.status, body: bytes, contentType: typeof type === 'string' ? type : undefined };
+  return fromHolder('GET', id, entry, deps, `/input_items${listQuery(query)}`);
 }

@@ -10,19 +10,32 @@ import type { Protocol } from '../protocols/types.js';
  * answer dressed as complete).
  */
 
-export function midStreamError(protocol: Protocol, backendName: string, err: unknown): string {
+export function midStreamError(
+  protocol: Protocol,
+  backendName: string,
+  err: unknown,
+  /** The stream's next event number, for a protocol that numbers its events (`FinishWatch.nextSequence`). */
+  sequence?: number,
+): string {
   const failure = upstreamFailure(err, backendName) as ProxyError;
   if (failure.code === 'upstream_line_too_long') {
     // Cut off in the middle of a line the client has partly received: a blank line ends it first, so that
     // the error event is read as an event of its own.
-    return `\n\n${codecs[protocol].encodeError({ status: failure.status, message: failure.message, code: failure.code })}`;
+    const info = { status: failure.status, message: failure.message, code: failure.code };
+    return `\n\n${codecs[protocol].encodeError(info, sequence)}`;
   }
-  return codecs[protocol].encodeError({
-    status: failure.status,
-    message: `Backend '${backendName}' failed mid-stream`,
-    code: 'upstream_stream_error',
-  });
+  return codecs[protocol].encodeError(
+    {
+      status: failure.status,
+      message: `Backend '${backendName}' failed mid-stream`,
+      code: 'upstream_stream_error',
+    },
+    sequence,
+  );
 }
+
+/** The last `sequence_number` of a Responses stream's text. */
+const SEQUENCE_NUMBER = /"sequence_number"\s*:\s*(\d+)/g;
 
 /**
  * How each protocol's stream says "this answer is complete": its terminator (or the backend's own error
@@ -64,6 +77,15 @@ const RESPONSES_FINAL_EVENTS = new Set([
 ]);
 // At a line's start: inside an event's JSON data a newline is always escaped.
 const EVENT_FIELD = '\nevent: ';
+const EVENT_FIELD_BYTES = Buffer.from(EVENT_FIELD);
+const EVENT_NAME_CHARS = 40;
+
+/** Whether a chunk starts with an `event:` line (an event written on its own). */
+function startsWithEventField(text: Buffer | string): boolean {
+  if (typeof text === 'string') return text.startsWith(EVENT_FIELD.slice(1));
+  for (let i = 1; i < EVENT_FIELD_BYTES.length; i++) if (text[i - 1] !== EVENT_FIELD_BYTES[i]) return false;
+  return true;
+}
 
 /**
  * Watches the end of a pass-through stream for the protocol's finish marker. Per chunk it only keeps a
@@ -81,12 +103,18 @@ export class FinishWatch {
   private seeEventName(chunk: Uint8Array | string): void {
     const text =
       typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    let name: string;
-    const at = text.lastIndexOf(EVENT_FIELD);
+    // Per chunk: one search from its end with a needle made once, and at most 40 characters decoded.
+    const at = typeof text === 'string' ? text.lastIndexOf(EVENT_FIELD) : text.lastIndexOf(EVENT_FIELD_BYTES);
     // An event written on its own starts the chunk with its `event:` line.
-    const start = at >= 0 ? at + EVENT_FIELD.length : text.indexOf(EVENT_FIELD.slice(1)) === 0 ? 7 : -1;
-    if (start >= 0) name = text.slice(start, start + 40).toString();
-    else if (this.cutEvent !== undefined) name = this.cutEvent + text.slice(0, 40).toString();
+    const start =
+      at >= 0 ? at + EVENT_FIELD.length : startsWithEventField(text) ? EVENT_FIELD.length - 1 : -1;
+    const slice = (from: number) =>
+      typeof text === 'string'
+        ? text.slice(from, from + EVENT_NAME_CHARS)
+        : text.toString('latin1', from, from + EVENT_NAME_CHARS);
+    let name: string;
+    if (start >= 0) name = slice(start);
+    else if (this.cutEvent !== undefined) name = this.cutEvent + slice(0);
     else return;
     const end = name.search(/\r?\n/);
     this.cutEvent = end < 0 ? name : undefined;
@@ -106,21 +134,39 @@ export class FinishWatch {
    * What the client is owed when the stream ended: nothing (null) after its terminator; the terminator
    * when the answer was complete without it; else the error event of an unfinished stream.
    */
-  missingEnd(backendName: string): string | null {
-    const tail = this.recent
+  private recentText(): string {
+    return this.recent
       .map((c) =>
         typeof c === 'string' ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1'),
       )
-      .join('')
-      .slice(-TAIL_CHARS);
+      .join('');
+  }
+
+  /**
+   * Responses only: the number the proxy's own error event takes — one past the last `sequence_number` in
+   * the chunks kept (an event usually comes whole in one chunk, which is kept entire); 0 when none is seen.
+   * Read once, when the stream fails: nothing is counted per chunk.
+   */
+  nextSequence(): number | undefined {
+    if (this.protocol !== 'responses') return undefined;
+    let last = -1;
+    for (const match of this.recentText().matchAll(SEQUENCE_NUMBER)) last = Number(match[1]);
+    return last + 1;
+  }
+
+  missingEnd(backendName: string): string | null {
+    const tail = this.recentText().slice(-TAIL_CHARS);
     const ends = STREAM_ENDS[this.protocol];
     if (ends.ended.test(tail) || RESPONSES_FINAL_EVENTS.has(this.lastEvent)) return null;
     if (ends.complete?.test(tail)) return `${/\n\r?\n$/.test(tail) ? '' : '\n\n'}${ends.terminator}`;
-    return codecs[this.protocol].encodeError({
-      status: 502,
-      message: `Backend '${backendName}' ended the stream before the answer was finished`,
-      code: 'upstream_incomplete',
-    });
+    return codecs[this.protocol].encodeError(
+      {
+        status: 502,
+        message: `Backend '${backendName}' ended the stream before the answer was finished`,
+        code: 'upstream_incomplete',
+      },
+      this.nextSequence(),
+    );
   }
 }
 
@@ -146,7 +192,7 @@ export async function* passThroughIterable(
     }
   } catch (err) {
     if (signal.aborted) return;
-    yield midStreamError(protocol, backendName, err);
+    yield midStreamError(protocol, backendName, err, watch.nextSequence());
     return;
   }
   const owed = watch.missingEnd(backendName);

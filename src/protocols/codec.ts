@@ -41,8 +41,11 @@ export interface ProtocolCodec {
   encodeResponse(res: ChatResponse): Record<string, unknown>;
   createStreamDecoder(): StreamDecoder;
   createStreamEncoder(meta: StreamMeta): StreamEncoder;
-  /** One SSE error event, for a failure in the middle of a stream. */
-  encodeError(info: ErrorInfo): string;
+  /**
+   * One SSE error event, for a failure in the middle of a stream; `sequence` is the stream's next event
+   * number, for a protocol that numbers its events (Responses: `sequence_number`, 0 when unknown).
+   */
+  encodeError(info: ErrorInfo, sequence?: number): string;
   /** Reads a backend's error body; the status is kept as given. */
   decodeError(status: number, bodyText: string): ErrorInfo;
   encodeModelList(models: ModelInfo[]): Record<string, unknown>;

@@ -158,6 +158,27 @@ export function parseJson(text: string): unknown {
   }
 }
 
+/**
+ * What a backend's client error means in OpenAI's codes, the ones agents act on (Codex compacts its
+ * context on `context_length_exceeded`, stops on `insufficient_quota`), read from the message of a
+ * protocol that has no such code (Anthropic, Gemini). The first pattern that matches names the code.
+ */
+const CLIENT_ERROR_MEANINGS: ReadonlyArray<readonly [pattern: RegExp, code: string]> = [
+  [
+    /prompt is too long|maximum context length|exceeds the maximum number of tokens|context window/i,
+    'context_length_exceeded',
+  ],
+  [/credit balance is too low/i, 'insufficient_quota'],
+];
+
+/** The code of a backend's error decoded from a protocol without OpenAI's codes: its meaning, else its status's. */
+export function codeForBackendError(status: number, message: string): string {
+  if (status >= 400 && status < 500) {
+    for (const [pattern, code] of CLIENT_ERROR_MEANINGS) if (pattern.test(message)) return code;
+  }
+  return codeForStatus(status);
+}
+
 /** Default error codes by status, the same table ProxyError uses for its own errors. */
 export function codeForStatus(status: number): string {
   return new ProxyError(status, '').code;

@@ -91,6 +91,30 @@ describe('ErrorEventGuard', () => {
     }
   });
 
+  it('takes "error": null for no error: a Responses stream passes untouched, a real error after it is redacted', () => {
+    const created = `event: response.created\ndata: {"type":"response.created","response":{"id":"r","error" : null,"text":"${PROVIDER}"}}\n\n`;
+    const guard = new ErrorEventGuard(redactor);
+    const first = Buffer.from(created);
+    expect(guard.see(first)).toBe(first);
+    const failed = `event: error\ndata: {"type":"error","message":"key ${PROVIDER}","error":null}\n\n`;
+    expect(guard.see(Buffer.from(failed))).toBe(
+      'event: error\ndata: {"type":"error","message":"key sk-proj-****","error":null}\n\n',
+    );
+    // A null error beside a real one in the same chunk: redacted.
+    const both = new ErrorEventGuard(redactor);
+    expect(both.see(`data: {"error":null}\n\ndata: {"error":{"message":"${PROVIDER}"}}\n\n`)).toBe(
+      'data: {"error":null}\n\ndata: {"error":{"message":"sk-proj-****"}}\n\n',
+    );
+    // Cut before the null is certain: taken for an error (redacted, nothing lost).
+    const cut = new ErrorEventGuard(redactor);
+    let out = '';
+    for (const piece of ['data: {"error":', ` nu`, `ll,"m":"${PROVIDER}"}\n\n`]) {
+      const passed = cut.see(Buffer.from(piece));
+      out += typeof passed === 'string' ? passed : Buffer.from(passed).toString('utf8');
+    }
+    expect(out + cut.end()).toBe('data: {"error": null,"m":"sk-proj-****"}\n\n');
+  });
+
   it('guards a stream read as an iterable, releasing what is held back at its end', async () => {
     async function* source() {
       yield Buffer.from(content);

@@ -89,6 +89,43 @@ function markerStartAtEnd(chunk: Chunk): number {
   return 0;
 }
 
+const NULL_CODES = [0x6e, 0x75, 0x6c, 0x6c];
+const isSpace = (code: number | undefined) =>
+  code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
+
+/**
+ * Whether the marker ending at `from` is a field that says there is no error: `"error": null`, as the
+ * Responses API's Response object carries in the first and last events of every stream. Cut by the chunk's
+ * end before that is certain, it is taken for an error (redacting a stream that needed none costs only time).
+ */
+function noErrorAfter(chunk: Chunk, from: number): boolean {
+  const code = (i: number) => (typeof chunk === 'string' ? chunk.charCodeAt(i) : chunk[i]);
+  let i = from;
+  while (isSpace(code(i))) i++;
+  if (code(i) !== 0x3a) return false;
+  i++;
+  while (isSpace(code(i))) i++;
+  for (let k = 0; k < NULL_CODES.length; k++) if (code(i + k) !== NULL_CODES[k]) return false;
+  return true;
+}
+
+/** Whether `chunk` holds a marker that may open an error: any but `"error": null`. */
+function hasMarker(chunk: Chunk): boolean {
+  if (typeof chunk === 'string') {
+    for (let at = chunk.indexOf(MARKER); at !== -1; at = chunk.indexOf(MARKER, at + MARKER.length))
+      if (!noErrorAfter(chunk, at + MARKER.length)) return true;
+    return false;
+  }
+  const bytes = asBuffer(chunk);
+  for (
+    let at = bytes.indexOf(MARKER_BYTES);
+    at !== -1;
+    at = bytes.indexOf(MARKER_BYTES, at + MARKER_BYTES.length)
+  )
+    if (!noErrorAfter(bytes, at + MARKER_BYTES.length)) return true;
+  return false;
+}
+
 /** Where a marker starts as JSON structure in `line` (not after an escaping backslash), or -1. */
 function structuralMarker(line: string): number {
   for (let at = line.indexOf(MARKER); at !== -1; at = line.indexOf(MARKER, at + 1)) {
@@ -101,7 +138,8 @@ function structuralMarker(line: string): number {
 
 /**
  * Watches a stream on its way to the client for the backend's error event, and redacts from there on.
- * Until a marker shows up each chunk goes through untouched (one substring search per chunk — the stream's
+ * Until a marker shows up (`"error"`, but not `"error": null`, which says there is none) each chunk goes
+ * through untouched (one substring search per chunk — the stream's
  * content is the model's answer, passed on as it is; a chunk that ends in the first characters of a marker
  * keeps those few characters back for the next one). From the chunk that holds the marker to the end of
  * the stream (an error event is the backend's last word), the text is cut at event boundaries and every
@@ -129,9 +167,7 @@ export class ErrorEventGuard {
             : Buffer.concat([Buffer.from(this.held, 'latin1'), chunk]);
         this.held = '';
       }
-      const found =
-        typeof chunk === 'string' ? chunk.includes(MARKER) : asBuffer(chunk).includes(MARKER_BYTES);
-      if (!found) {
+      if (!hasMarker(chunk)) {
         const keep = markerStartAtEnd(chunk);
         if (keep === 0) return chunk;
         const cut = chunk.length - keep;

@@ -10,7 +10,7 @@ import type { ChatExchange } from '../pipeline/exchange.js';
 import { createCountTokensPipeline } from '../pipeline/count-tokens.js';
 import { FRONT_ENDS } from '../pipeline/front-ends.js';
 import { listModels } from '../pipeline/models.js';
-import { ownerOf, storedResponse } from '../pipeline/responses.js';
+import { ownerOf, storedInputItems, storedResponse } from '../pipeline/responses.js';
 import { CHAT_ROUTES, MODEL_ROUTES, type ChatRouteSpec } from '../pipeline/route-table.js';
 
 export interface RouteDeps extends ChatPipelineDeps {
@@ -156,6 +156,31 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
     });
   }
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/v1/responses/:id/input_items',
+    {
+      schema: {
+        tags: [TAGS.responses],
+        summary: 'The input items of a stored response, a page at a time (`after`, `limit`, `order`)',
+      },
+    },
+    async (request, reply) => {
+      const answer = await storedInputItems(
+        request.params.id,
+        ownerOf(request),
+        request.query,
+        {
+          store: deps.responses ?? null,
+          registry: deps.registry,
+          redactor: deps.redactor(),
+          signal: abortOnClientGone(reply.raw),
+        },
+      );
+      reply.code(answer.status);
+      if (answer.contentType) reply.type(answer.contentType);
+      return reply.send(answer.body);
+    },
+  );
 
   app.get(
     '/health',

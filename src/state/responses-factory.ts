@@ -1,5 +1,10 @@
 import { Fallback } from './fallback.js';
-import { MemoryStoredResponses, type StoredResponses, type StoredResponsesLimits } from './responses.js';
+import {
+  MemoryStoredResponses,
+  type StoredEntry,
+  type StoredResponses,
+  type StoredResponsesLimits,
+} from './responses.js';
 import { RedisStoredResponses } from './responses-redis.js';
 import type { StateStore } from './store.js';
 
@@ -52,11 +57,11 @@ export class FallbackStoredResponses implements StoredResponses {
     return this.fallback.start();
   }
 
-  put(id: string, owner: string, value: string | null): Promise<void> {
-    return this.fallback.run((store) => store.put(id, owner, value));
+  put(id: string, owner: string, value: string | null, backend?: string): Promise<void> {
+    return this.fallback.run((store) => store.put(id, owner, value, backend));
   }
 
-  async get(id: string, owner: string): Promise<{ value: string | null } | undefined> {
+  async get(id: string, owner: string): Promise<StoredEntry | undefined> {
     const found = await this.fallback.run((store) => store.get(id, owner));
     if (found !== undefined || !this.memoryUsed || this.fallback.degraded) return found;
     return this.fallback.memory.get(id, owner);

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisConnection } from './redis-connection.js';
-import type { StoredResponses, StoredResponsesLimits } from './responses.js';
+import type { StoredEntry, StoredResponses, StoredResponsesLimits } from './responses.js';
 import { deriveKey, SealError, Sealer } from './seal.js';
 
 /**
@@ -65,7 +65,7 @@ interface ScriptCommands {
 /** Purposes of the keys derived from the secret: one for sealing, one for owner tags. */
 const SEAL_PURPOSE = 'stored-responses seal v1';
 const OWNER_PURPOSE = 'stored-responses owner v1';
-/** Sealed-value markers: a stored JSON text, or an owner-only (passed-through) id. */
+/** Sealed-value markers: a stored JSON text, or a passed-through id (followed by its backend's name). */
 const TEXT = 's';
 const OWNER_ONLY = 'n';
 
@@ -98,10 +98,11 @@ export class RedisStoredResponses implements StoredResponses {
     return this.options.connection.ping();
   }
 
-  async put(id: string, owner: string, value: string | null): Promise<void> {
+  async put(id: string, owner: string, value: string | null, backend?: string): Promise<void> {
     await this.options.connection.connected();
     const tag = this.ownerTag(owner);
-    const sealed = this.sealer.seal(value === null ? OWNER_ONLY : TEXT + value, this.aad(id, tag));
+    const plain = value === null ? OWNER_ONLY + (backend ?? '') : TEXT + value;
+    const sealed = this.sealer.seal(plain, this.aad(id, tag));
     const now = this.now();
     await this.client.rsPut(
       this.entryPrefix + id,
@@ -117,7 +118,7 @@ export class RedisStoredResponses implements StoredResponses {
     );
   }
 
-  async get(id: string, owner: string): Promise<{ value: string | null } | undefined> {
+  async get(id: string, owner: string): Promise<StoredEntry | undefined> {
     await this.options.connection.connected();
     const [storedTag, sealed] = await this.client.hmget(this.entryPrefix + id, 'o', 'v');
     const tag = this.ownerTag(owner);
@@ -129,7 +130,10 @@ export class RedisStoredResponses implements StoredResponses {
       if (error instanceof SealError) return undefined;
       throw error;
     }
-    if (opened === OWNER_ONLY) return { value: null };
+    if (opened.startsWith(OWNER_ONLY)) {
+      const backend = opened.slice(OWNER_ONLY.length);
+      return backend === '' ? { value: null } : { value: null, backend };
+    }
     return opened.startsWith(TEXT) ? { value: opened.slice(TEXT.length) } : undefined;
   }
 

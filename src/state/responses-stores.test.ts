@@ -72,6 +72,15 @@ describe.each(KINDS)('StoredResponses contract: $name', (kind) => {
     expect(await store.get('resp_empty', 'alice')).toEqual({ value: '' });
   });
 
+  it('keeps the backend of a passed-through id with its owner', async () => {
+    const store = kind.create(LIMITS);
+    await store.put('resp_up', 'alice', null, 'compat');
+    expect(await store.get('resp_up', 'alice')).toStrictEqual({ value: null, backend: 'compat' });
+    expect(await store.get('resp_up', 'bob')).toBeUndefined();
+    await store.put('resp_old', 'alice', null);
+    expect(await store.get('resp_old', 'alice')).toStrictEqual({ value: null });
+  });
+
   it('deletes for the owner only', async () => {
     const store = kind.create(LIMITS);
     await store.put('resp_1', 'alice', 'x');
@@ -180,7 +189,7 @@ describe('RedisStoredResponses', () => {
     const canary = 'CanaryWordZebra42';
     await store.put('resp_1', `owner-${canary}`, JSON.stringify({ input: `the ${canary} says hi` }));
     await store.put('resp_2', 'alice', `${canary}`);
-    await store.put('resp_3', `owner-${canary}`, null);
+    await store.put('resp_3', `owner-${canary}`, null, `backend-${canary}`);
     const dump = await rawDump(`${prefix}*`);
     expect(dump).toContain(`${prefix}e:resp_1`); // the search did read the entries
     expect(dump).toContain('"v":"v1:');

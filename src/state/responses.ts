@@ -4,18 +4,30 @@ import { LRUCache } from 'lru-cache';
  * Stored Responses-API responses (README, "Responses API": `store`, `previous_response_id`). Each id belongs
  * to the key name that made it: for any other key name it does not exist. `value` is the JSON text the
  * Responses front-end keeps (the response and the input that led to it), or null for an id the proxy only
- * passed through, where the backend holds the response and the proxy records only its owner.
+ * passed through, where the backend holds the response and the proxy records its owner and the backend that
+ * made it (where `GET`, `DELETE` and `input_items` of that id go).
  *
  * This interface is what the Responses front-end uses; `MemoryStoredResponses` is one instance's store,
  * a Redis store (shared by replicas, encrypted at rest) implements the same interface.
  */
 export interface StoredResponses {
-  /** Keeps `value` under `id` for `owner` until the TTL runs out (or the store's bound evicts it). */
-  put(id: string, owner: string, value: string | null): Promise<void>;
+  /**
+   * Keeps `value` under `id` for `owner` until the TTL runs out (or the store's bound evicts it); `backend`
+   * names the backend that holds a passed-through response (value null).
+   */
+  put(id: string, owner: string, value: string | null, backend?: string): Promise<void>;
   /** The entry, or undefined when it is missing, expired or owned by another key name. */
-  get(id: string, owner: string): Promise<{ value: string | null } | undefined>;
+  get(id: string, owner: string): Promise<StoredEntry | undefined>;
   /** True when an entry of this owner was removed. */
   delete(id: string, owner: string): Promise<boolean>;
+}
+
+/** One stored entry as its owner reads it. */
+export interface StoredEntry {
+  /** The JSON text kept for a translated response; null for a passed-through id. */
+  value: string | null;
+  /** Passed through: the backend that made the response (absent in entries written before it was kept). */
+  backend?: string | undefined;
 }
 
 export interface StoredResponsesLimits {
@@ -28,6 +40,7 @@ export interface StoredResponsesLimits {
 interface Entry {
   owner: string;
   value: string | null;
+  backend: string | undefined;
 }
 
 /** One instance's stored responses: bounded by count (LRU) and age. */
@@ -44,14 +57,17 @@ export class MemoryStoredResponses implements StoredResponses {
     });
   }
 
-  put(id: string, owner: string, value: string | null): Promise<void> {
-    this.#entries.set(id, { owner, value });
+  put(id: string, owner: string, value: string | null, backend?: string): Promise<void> {
+    this.#entries.set(id, { owner, value, backend });
     return Promise.resolve();
   }
 
-  get(id: string, owner: string): Promise<{ value: string | null } | undefined> {
+  get(id: string, owner: string): Promise<StoredEntry | undefined> {
     const entry = this.#entries.get(id);
-    return Promise.resolve(entry?.owner === owner ? { value: entry.value } : undefined);
+    if (entry?.owner !== owner) return Promise.resolve(undefined);
+    return Promise.resolve(
+      entry.backend === undefined ? { value: entry.value } : { value: entry.value, backend: entry.backend },
+    );
   }
 
   delete(id: string, owner: string): Promise<boolean> {

@@ -90,6 +90,8 @@ export interface FakeProviderOptions {
   /** Per protocol, the model list's JSON body, in that protocol's shape. */
   models?: Partial<Record<ProviderProtocol, unknown>>;
   keepAliveTimeout?: number;
+  /** The Responses API's ids: this prefix and the call's number (default `resp_fake_`). */
+  responseIdPrefix?: string;
   /**
    * The benchmark's mode: OpenAI chat completions answered from buffers built at startup, `streamChunks`
    * chunks per stream, the text marked with `marker`; no faults, nothing recorded.

@@ -698,6 +698,28 @@ const DEFAULT_MODELS = {
 
 const GEMINI_CHAT = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/;
 
+/** A Responses request's input as OpenAI keeps it: items, each with an id (`in_<response>_<n>`). */
+function storedInput(input, responseId) {
+  const items = typeof input === 'string' ? [{ type: 'message', role: 'user', content: input }] : input;
+  return (Array.isArray(items) ? items : []).map((item, i) => ({ id: `in_${responseId}_${i}`, ...item }));
+}
+
+/** One page of `GET /v1/responses/{id}/input_items`: `after`, `limit` (default 20), `order` (default desc). */
+function inputItemsPage(items, params) {
+  const listed = params.get('order') === 'asc' ? [...items] : [...items].reverse();
+  const after = params.get('after');
+  const start = after ? listed.findIndex((item) => item.id === after) + 1 : 0;
+  const limit = Number(params.get('limit') ?? 20);
+  const data = listed.slice(start, start + limit);
+  return {
+    object: 'list',
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more: start + limit < listed.length,
+  };
+}
+
 /** What a request is: a chat call or a model list of one protocol, or nothing known (404). */
 function route(req) {
   const url = new URL(req.url ?? '/', 'http://fake');
@@ -710,6 +732,9 @@ function route(req) {
   const stored = /^\/v1\/responses\/([^/]+)$/.exec(path);
   if (stored && (req.method === 'GET' || req.method === 'DELETE'))
     return { kind: 'stored', protocol: 'responses', url, id: decodeURIComponent(stored[1]) };
+  const items = /^\/v1\/responses\/([^/]+)\/input_items$/.exec(path);
+  if (items && req.method === 'GET')
+    return { kind: 'input_items', protocol: 'responses', url, id: decodeURIComponent(items[1]) };
   if (req.method !== 'POST') return null;
   if (path === '/v1/chat/completions') return { kind: 'chat', protocol: 'openai', url };
   if (path === '/v1/responses') return { kind: 'chat', protocol: 'responses', url };
@@ -906,8 +931,9 @@ export async function startFakeProvider(options = {}) {
   let peakSockets = 0;
   const open = new Set();
   const requests = [];
-  /** Responses API: what `GET /v1/responses/{id}` finds (answers given with `store` not false). */
+  /** Responses API: what `GET /v1/responses/{id}` (and its `input_items`) finds, by id: {response, input}. */
   const storedResponses = new Map();
+  const responseIdPrefix = options.responseIdPrefix ?? 'resp_fake_';
   let received = 0;
   let aborted = 0;
   let held = [];
@@ -1153,12 +1179,18 @@ export async function startFakeProvider(options = {}) {
       return;
     }
     if (r.kind === 'stored') {
-      const response = storedResponses.get(r.id);
-      if (!response) json(res, 404, wire.error(404, `Response with id '${r.id}' not found.`));
+      const kept = storedResponses.get(r.id);
+      if (!kept) json(res, 404, wire.error(404, `Response with id '${r.id}' not found.`));
       else if (req.method === 'DELETE') {
         storedResponses.delete(r.id);
         json(res, 200, { id: r.id, object: 'response', deleted: true });
-      } else json(res, 200, response);
+      } else json(res, 200, kept.response);
+      return;
+    }
+    if (r.kind === 'input_items') {
+      const kept = storedResponses.get(r.id);
+      if (!kept) json(res, 404, wire.error(404, `Response with id '${r.id}' not found.`));
+      else json(res, 200, inputItemsPage(kept.input, r.url.searchParams));
       return;
     }
     if (r.kind === 'models') {
@@ -1200,9 +1232,13 @@ export async function startFakeProvider(options = {}) {
       json(res, refusal[0], wire.error(refusal[0], refusal[1]));
       return;
     }
-    const answer = { ...answerFor(r.protocol, call, model), responseId: `resp_fake_${received}` };
-    if (r.protocol === 'responses' && call.store !== false)
-      storedResponses.set(answer.responseId, WIRE.responses.whole(model, answer, call));
+    const answer = { ...answerFor(r.protocol, call, model), responseId: `${responseIdPrefix}${received}` };
+    if (r.protocol === 'responses' && call.store !== false) {
+      storedResponses.set(answer.responseId, {
+        response: WIRE.responses.whole(model, answer, call),
+        input: storedInput(call.input, answer.responseId),
+      });
+    }
     if (stream) await answerStream(fault, r.protocol, model, answer, call, req, res);
     else await answerWhole(fault, r.protocol, model, answer, call, req, res);
   };

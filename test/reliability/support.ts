@@ -157,6 +157,7 @@ function classifyStream(front: Front, status: number, text: string): Outcome {
   const events = parseSseText(text);
   let answer = '';
   let finished = false;
+  let sequence = -1;
   for (const [index, event] of events.entries()) {
     const isLast = index === events.length - 1;
     if (front === 'openai' && event.data === '[DONE]') {
@@ -167,6 +168,13 @@ function classifyStream(front: Front, status: number, text: string): Outcome {
     const data = parseJson(event.data);
     if (!isRecord(data))
       return { kind: 'malformed', status, why: `event data is not JSON: ${event.data.slice(0, 80)}` };
+    // Every Responses event is numbered, the proxy's own error events too, each past the one before.
+    if (front === 'responses') {
+      const number = data.sequence_number;
+      if (typeof number !== 'number' || !Number.isInteger(number) || number <= sequence)
+        return { kind: 'malformed', status, why: `sequence_number ${String(number)} after ${sequence}` };
+      sequence = number;
+    }
     const isError =
       front === 'anthropic' || front === 'responses' ? event.event === 'error' : 'error' in data;
     if (isError) {

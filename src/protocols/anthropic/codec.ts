@@ -25,6 +25,7 @@ import type {
 import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
 import {
   array,
+  codeForBackendError,
   codeForStatus,
   dropHints,
   dropSetting,
@@ -707,10 +708,11 @@ function errorFromBody(body: Json, status: number | undefined): ErrorInfo {
   const err = isRecord(body.error) ? body.error : {};
   const type = optStr(err.type);
   const resolved = status ?? (type ? ERROR_TYPE_STATUS[type] : undefined) ?? 500;
+  const message = optStr(err.message) ?? `Backend answered HTTP ${resolved}`;
   return {
     status: resolved,
-    message: optStr(err.message) ?? `Backend answered HTTP ${resolved}`,
-    code: type === 'overloaded_error' ? 'overloaded' : codeForStatus(resolved),
+    message,
+    code: type === 'overloaded_error' ? 'overloaded' : codeForBackendError(resolved, message),
   };
 }
 

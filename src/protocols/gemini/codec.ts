@@ -20,6 +20,7 @@ import type { ProtocolCodec, SseMessage, StreamDecoder, StreamEncoder, StreamMet
 import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
 import {
   array,
+  codeForBackendError,
   codeForStatus,
   dropHints,
   dropSetting,
@@ -610,11 +611,8 @@ function encodeError(info: ErrorInfo): string {
 
 function errorFromBody(body: Json, status: number): ErrorInfo {
   const err = isRecord(body.error) ? body.error : {};
-  return {
-    status,
-    message: typeof err.message === 'string' ? err.message : `Backend answered HTTP ${status}`,
-    code: codeForStatus(status),
-  };
+  const message = typeof err.message === 'string' ? err.message : `Backend answered HTTP ${status}`;
+  return { status, message, code: codeForBackendError(status, message) };
 }
 
 export function createGeminiCodec(): ProtocolCodec {

@@ -408,6 +408,8 @@ function decodeRequest(body: unknown, ctx: { model: string; stream: boolean }): 
   req.temperature = optNumber(b.temperature, 'temperature');
   req.topP = optNumber(b.top_p, 'top_p');
   req.responseFormat = decodeTextFormat(b.text);
+  // An encoder that cannot take the format names the client's own field.
+  if (req.responseFormat !== undefined) req.sourcePaths = { responseFormat: ['text.format'] };
   return req;
 }
 
@@ -699,13 +701,13 @@ function decodeResponse(body: unknown): ChatResponse {
 // --- streams ----------------------------------------------------------------------------------------------
 
 /** Error codes agents act on, by status, for an error the proxy names itself inside a stream. */
-function errorEvent(info: ErrorInfo, sequence: number | undefined): string {
+function errorEvent(info: ErrorInfo, sequence: number): string {
   return sseEvent('error', {
     type: 'error',
     code: info.code,
     message: info.message,
     param: info.param ?? null,
-    ...(sequence !== undefined ? { sequence_number: sequence } : {}),
+    sequence_number: sequence,
   });
 }
 
@@ -1031,7 +1033,7 @@ export function createResponsesCodec(options: ResponsesCodecOptions = {}): Proto
     encodeResponse: (res) => encodeResponse(contextFor(), res),
     createStreamDecoder: () => new ResponsesStreamDecoder(),
     createStreamEncoder: (meta) => new ResponsesStreamEncoder(contextFor(), meta),
-    encodeError: (info) => errorEvent(info, undefined),
+    encodeError: (info, sequence) => errorEvent(info, sequence ?? 0),
     decodeError: (status, text) => openai.decodeError(status, text),
     encodeModelList: (models) => openai.encodeModelList(models),
   };
