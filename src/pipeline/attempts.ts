@@ -21,6 +21,8 @@ import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { isJsonObject, relayAnswer } from './relay.js';
 import type { ChatRoute, ClientTarget } from './route.js';
+import { processSignatureSealer } from './signatures.js';
+import type { SignatureSealer } from '../protocols/signatures.js';
 
 /** Counters of failover, printed on /metrics. */
 export class FailoverStats {
@@ -61,6 +63,8 @@ export interface AttemptDeps {
   readonly capture: CaptureRecorder | null;
   readonly log: { warn?(obj: object, msg: string): void; error(obj: object, msg: string): void };
   readonly failover: FailoverDeps;
+  /** Seals reasoning signatures that cross families (see chat.ts). */
+  readonly signatures?: SignatureSealer | undefined;
 }
 
 /** Upper bound for an error body read from a backend (as relay.ts). */
@@ -235,7 +239,11 @@ export class AttemptRun {
     const capture = deps.capture
       ? new RequestCapture(deps.capture, ex, route.backend.name, route.model, route.backend.credentialName)
       : null;
-    const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture);
+    const sealer = deps.signatures ?? processSignatureSealer();
+    const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture, {
+      sealer,
+      log: deps.log,
+    });
     const signal = new Cancellation();
     const onClose = () => {
       if (!ex.res.writableFinished) signal.abort();
@@ -281,7 +289,7 @@ export class AttemptRun {
     }
     const { upstream } = dispatched;
     const relayHeld = (bytes: Buffer) => () =>
-      relayAnswer({ ex, route, dispatched: heldAnswer(dispatched, bytes), from, redactor, capture });
+      relayAnswer({ ex, route, dispatched: heldAnswer(dispatched, bytes), from, redactor, capture, sealer });
     if (upstream.status >= 400) {
       let bytes: Buffer;
       try {
@@ -379,6 +387,7 @@ export class AttemptRun {
           from,
           redactor: relayParts.redactor,
           capture: relayParts.capture,
+          sealer: this.deps.signatures,
         }),
     };
   }

@@ -6,6 +6,7 @@ import type { ChatExchange } from './exchange.js';
 import { forwardedHeaders } from './forward-headers.js';
 import type { RequestCapture } from './record.js';
 import type { ChatRoute } from './route.js';
+import { openSignatures, processSignatureSealer, type SignatureDeps } from './signatures.js';
 
 /** The request as it goes to the backend. */
 export interface PreparedRequest {
@@ -24,6 +25,8 @@ function wireBody(
   backend: Backend,
   model: string,
   stream: boolean,
+  signatures: SignatureDeps,
+  requestId: string,
 ): { body: Record<string, unknown>; dropped?: string[] | undefined } {
   if (backend.protocol === from) {
     // Gemini carries the model in the URL; the others in the body, where a backend prefix must go.
@@ -31,6 +34,8 @@ function wireBody(
     return { body: { ...body, model } };
   }
   const canonical = codecs[from].decodeRequest(body, { model, stream });
+  // Reasoning signatures: unwrapped for the family that made them, another family's never sent.
+  openSignatures(canonical, backend.protocol, signatures, requestId);
   // The encoder may drop more (what this backend lacks), so the list is read after it ran.
   const encoded = codecs[backend.protocol].encodeRequest(canonical);
   return { body: encoded, dropped: canonical.dropped };
@@ -48,6 +53,7 @@ export function prepareRequest(
   redactor: Redactor,
   scrubPrompts: boolean,
   capture: RequestCapture | null,
+  signatures: SignatureDeps = { sealer: processSignatureSealer(), log: {} },
 ): PreparedRequest {
   const { clientBody } = route;
   // The client's body as received: bytes when the server path kept them, else text.
@@ -64,7 +70,7 @@ export function prepareRequest(
     const scrubbed = redactor.redactPromptSecrets(clientBody, ex.json?.bytes ?? ex.rawBody);
     if (scrubbed.changed) body = scrubbed.body as Record<string, unknown>;
   }
-  const wire = wireBody(body, from, route.backend, route.model, route.stream);
+  const wire = wireBody(body, from, route.backend, route.model, route.stream, signatures, ex.id);
   const outbound = wire.body;
   const rawBody = outbound === clientBody ? received : undefined;
   // Fields left out with notice: named in `x-proxy-dropped` on the answer and in the capture.

@@ -1,0 +1,43 @@
+/**
+ * Reasoning signatures on the request path (README, "Reasoning between families"): a translated request's
+ * wrapped signatures are opened before it is encoded for the backend (`prepare.ts`), and a translated answer's
+ * signatures of another family are wrapped for the client (`relay.ts`). The sealer is built once at start
+ * from `PROXY_STATE_SECRET`, or with a per-process random key when it is unset.
+ */
+import type { ChatRequest } from '../protocols/canonical.js';
+import {
+  createSignatureSealer,
+  openRequestSignatures,
+  signatureKey,
+  type SignatureSealer,
+} from '../protocols/signatures.js';
+import type { Protocol } from '../protocols/types.js';
+
+export interface SignatureDeps {
+  readonly sealer: SignatureSealer;
+  /** Where a dropped signature is reported: its place and why, never its value. */
+  readonly log: { warn?(obj: object, msg: string): void };
+}
+
+let processSealer: SignatureSealer | undefined;
+
+/** The sealer of a pipeline built without one (unit tests): a per-process random key. */
+export function processSignatureSealer(): SignatureSealer {
+  processSealer ??= createSignatureSealer(signatureKey(undefined));
+  return processSealer;
+}
+
+/** Opens the signatures of a translated request for `backend` (see `openRequestSignatures`). */
+export function openSignatures(
+  req: ChatRequest,
+  backend: Protocol,
+  deps: SignatureDeps,
+  requestId: string,
+): void {
+  openRequestSignatures(req, backend, deps.sealer, ({ at, reason }) => {
+    deps.log.warn?.(
+      { request_id: requestId, at, reason },
+      'Reasoning signature dropped: its wrap does not verify (changed, or sealed by another proxy)',
+    );
+  });
+}
