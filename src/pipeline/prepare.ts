@@ -6,7 +6,14 @@ import type { ChatExchange } from './exchange.js';
 import { forwardedHeaders } from './forward-headers.js';
 import type { RequestCapture } from './record.js';
 import type { ChatRoute } from './route.js';
-import { openSignatures, processSignatureSealer, type SignatureDeps } from './signatures.js';
+import {
+  openSignatures,
+  processSignatureSealer,
+  warnDropped,
+  WRAP_MARK,
+  type SignatureDeps,
+} from './signatures.js';
+import { openWireSignatures } from '../protocols/signatures-wire.js';
 
 /** The request as it goes to the backend. */
 export interface PreparedRequest {
@@ -27,8 +34,21 @@ function wireBody(
   stream: boolean,
   signatures: SignatureDeps,
   requestId: string,
+  received: string | Buffer | undefined,
 ): { body: Record<string, unknown>; dropped?: string[] | undefined } {
   if (backend.protocol === from) {
+    // Signatures wrapped for this client by an earlier translated answer: opened in the body's own shape.
+    // One search of the bytes for the wrap's prefix, and nothing more, when there is none.
+    if (received === undefined || received.includes(WRAP_MARK)) {
+      const opened = openWireSignatures(body, from, signatures.sealer, (at) =>
+        warnDropped(signatures, requestId, at),
+      );
+      if (opened !== null) {
+        const out =
+          from === 'gemini' || opened.body.model === model ? opened.body : { ...opened.body, model };
+        return { body: out, dropped: opened.dropped.length > 0 ? opened.dropped : undefined };
+      }
+    }
     // Gemini carries the model in the URL; the others in the body, where a backend prefix must go.
     if (from === 'gemini' || body.model === model) return { body };
     return { body: { ...body, model } };
@@ -70,7 +90,16 @@ export function prepareRequest(
     const scrubbed = redactor.redactPromptSecrets(clientBody, ex.json?.bytes ?? ex.rawBody);
     if (scrubbed.changed) body = scrubbed.body as Record<string, unknown>;
   }
-  const wire = wireBody(body, from, route.backend, route.model, route.stream, signatures, ex.id);
+  const wire = wireBody(
+    body,
+    from,
+    route.backend,
+    route.model,
+    route.stream,
+    signatures,
+    ex.id,
+    body === clientBody ? received : undefined,
+  );
   const outbound = wire.body;
   const rawBody = outbound === clientBody ? received : undefined;
   // Fields left out with notice: named in `x-proxy-dropped` on the answer and in the capture.

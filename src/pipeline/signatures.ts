@@ -9,6 +9,7 @@ import {
   createSignatureSealer,
   openRequestSignatures,
   signatureKey,
+  WRAP_PREFIX,
   type SignatureSealer,
 } from '../protocols/signatures.js';
 import type { Protocol } from '../protocols/types.js';
@@ -34,10 +35,16 @@ export function openSignatures(
   deps: SignatureDeps,
   requestId: string,
 ): void {
-  openRequestSignatures(req, backend, deps.sealer, ({ at, reason }) => {
-    deps.log.warn?.(
-      { request_id: requestId, at, reason },
-      'Reasoning signature dropped: its wrap does not verify (changed, or sealed by another proxy)',
-    );
-  });
+  openRequestSignatures(req, backend, deps.sealer, ({ at }) => warnDropped(deps, requestId, at));
+}
+
+/** The bytes every wrapped signature starts with, as JSON text (`"lip1.`). */
+export const WRAP_MARK = `"${WRAP_PREFIX}.`;
+
+/** A wrap that does not verify, reported by place and reason: never its value. */
+export function warnDropped(deps: SignatureDeps, requestId: string, at: string): void {
+  deps.log.warn?.(
+    { request_id: requestId, at, reason: 'tampered' },
+    'Reasoning signature dropped: its wrap does not verify (changed, or sealed by another proxy)',
+  );
 }

@@ -34,7 +34,9 @@ export interface SignatureSealer {
   unwrap(text: string): Signature | null;
 }
 
-const PREFIX = 'lip1';
+/** What every wrapped signature starts with (then a dot). */
+export const WRAP_PREFIX = 'lip1';
+const PREFIX = WRAP_PREFIX;
 const FAMILY = /^[a-z][a-z0-9-]{0,31}$/;
 /** What a key is derived for: a secret shared with other uses yields a key of this use only. */
 const PURPOSE = 'llm-interactive-proxy/reasoning-signatures/v1';
@@ -102,21 +104,30 @@ export function openRequestSignatures(
       let signature: Signature | null = part.signature;
       let redacted = part.redacted;
       if (isWrapped(signature.value)) {
-        signature = sealer.unwrap(signature.value);
-        if (signature === null) {
+        const opened = openWrapped(signature.value, sealer);
+        if (opened === null) {
           onDrop({ at: `messages[${i}].content[${j}]`, reason: 'tampered' });
           return;
         }
-        if (signature.family.endsWith(REDACTED)) {
-          signature = { family: signature.family.slice(0, -REDACTED.length), value: signature.value };
-          redacted = true;
-        }
+        signature = { family: opened.family, value: opened.value };
+        redacted = redacted || opened.redacted;
       }
       if (signature.family !== family) return;
       kept.push({ type: 'reasoning', text: part.text, signature, ...(redacted ? { redacted } : {}) });
     });
     message.content = kept;
   });
+}
+
+/** A wrapped signature opened: its family, its value, and whether it was Anthropic's redacted thinking. */
+export function openWrapped(
+  text: string,
+  sealer: SignatureSealer,
+): (Signature & { redacted: boolean }) | null {
+  const signature = sealer.unwrap(text);
+  if (signature === null) return null;
+  if (!signature.family.endsWith(REDACTED)) return { ...signature, redacted: false };
+  return { family: signature.family.slice(0, -REDACTED.length), value: signature.value, redacted: true };
 }
 
 /** One signature as a client of `client`'s protocol gets it: its own family's as is, another's wrapped. */
