@@ -10,7 +10,7 @@ import {
   openSignatures,
   processSignatureSealer,
   warnDropped,
-  WRAP_MARK,
+  mayHoldWraps,
   type SignatureDeps,
 } from './signatures.js';
 import { openWireSignatures } from '../protocols/signatures-wire.js';
@@ -39,7 +39,7 @@ function wireBody(
   if (backend.protocol === from) {
     // Signatures wrapped for this client by an earlier translated answer: opened in the body's own shape.
     // One search of the bytes for the wrap's prefix, and nothing more, when there is none.
-    if (received === undefined || received.includes(WRAP_MARK)) {
+    if (mayHoldWraps(from, received)) {
       const opened = openWireSignatures(body, from, signatures.sealer, (at) =>
         warnDropped(signatures, requestId, at),
       );

@@ -39,7 +39,21 @@ export function openSignatures(
 }
 
 /** The bytes every wrapped signature starts with, as JSON text (`"lip1.`). */
-export const WRAP_MARK = `"${WRAP_PREFIX}.`;
+const WRAP_MARK = `"${WRAP_PREFIX}.`;
+const WRAP_MARK_BYTES = Buffer.from(WRAP_MARK);
+
+/**
+ * Whether a same-protocol body may hold a wrapped signature: never for OpenAI chat (no field carries one),
+ * else one search of its bytes (or text) for the wrap's start; a body without them (changed by a step) is
+ * looked at.
+ */
+export function mayHoldWraps(protocol: Protocol, received: string | Buffer | undefined): boolean {
+  if (protocol === 'openai') return false;
+  if (received === undefined) return true;
+  return typeof received === 'string'
+    ? received.includes(WRAP_MARK)
+    : received.indexOf(WRAP_MARK_BYTES) !== -1;
+}
 
 /** A wrap that does not verify, reported by place and reason: never its value. */
 export function warnDropped(deps: SignatureDeps, requestId: string, at: string): void {
