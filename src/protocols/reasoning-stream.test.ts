@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Signature, StreamEvent } from './canonical.js';
 import { codecs } from './registry.js';
-import { createSignatureSealer, FAMILIES, signatureKey } from './signatures.js';
+import { createSignatureSealer, FAMILIES, openRequestSignatures, signatureKey } from './signatures.js';
 import { chunked, decodeSseText } from './testing/fixtures.js';
 import { translateStream } from './translate.js';
 import type { Protocol } from './types.js';
@@ -83,5 +83,43 @@ describe('reasoning streamed between families', () => {
     expect(out).not.toContain('thinking');
     const events = await decodeSseText('anthropic', out);
     expect(events.some((e) => e.type === 'reasoning' || e.type === 'reasoning_signature')).toBe(false);
+  });
+});
+
+describe('a Gemini client gives another family’s thoughts back', () => {
+  it('whole: the text its signature signs, in one reasoning part', async () => {
+    let out = '';
+    const gen = translateStream(
+      chunked(sourceOf('anthropic'), 11),
+      'anthropic',
+      'gemini',
+      { model: 'm', requestId: 'r' },
+      undefined,
+      sealer,
+    );
+    for await (const text of gen) out += text;
+    // The client keeps every part of the streamed answer, as Gemini's SDK history does.
+    const parts = out
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: '))
+      .map((e) => JSON.parse(e.slice(6)) as { candidates: Array<{ content: { parts: unknown[] } }> })
+      .flatMap((chunk) => chunk.candidates.flatMap((c) => c.content.parts));
+    const req = codecs.gemini.decodeRequest(
+      {
+        contents: [
+          { role: 'user', parts: [{ text: 'hi' }] },
+          { role: 'model', parts },
+          { role: 'user', parts: [{ functionResponse: { name: 'weather', response: { output: 'ok' } } }] },
+        ],
+      },
+      { model: 'm', stream: false },
+    );
+    openRequestSignatures(req, 'anthropic', sealer, () => undefined);
+    const wire = codecs.anthropic.encodeRequest(req);
+    expect((wire.messages as Array<{ content: unknown[] }>)[1]?.content[0]).toEqual({
+      type: 'thinking',
+      thinking: 'Let me think. More.',
+      signature: SIGNATURE,
+    });
   });
 });

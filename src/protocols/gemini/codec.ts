@@ -41,6 +41,7 @@ import {
   type Json,
 } from '../shared.js';
 import { effortFromWire, reasoningBudget } from '../reasoning.js';
+import { isWrapped } from '../signatures.js';
 
 const FINISH_REASONS: Record<string, StopReason> = {
   STOP: 'end_turn',
@@ -253,7 +254,13 @@ function decodeContents(value: unknown): Message[] {
         // Earlier thoughts: they go back to Gemini, or through the relay to the family that made them.
         if (role !== 'model') throw untranslatable(`${pat}.thought`);
         const text = optString(part.text, `${pat}.text`) ?? '';
-        parts.push({ type: 'reasoning', text, signature: { family: 'gemini', value: signature ?? '' } });
+        // Consecutive thoughts (a streamed one comes in pieces) are one reasoning, signed by the last.
+        const last = parts[parts.length - 1];
+        if (last?.type === 'reasoning' && last.signature?.family === 'gemini' && !last.signature.value) {
+          last.text += text;
+          last.signature = { family: 'gemini', value: signature ?? '' };
+        } else
+          parts.push({ type: 'reasoning', text, signature: { family: 'gemini', value: signature ?? '' } });
         return;
       }
       // A signature on a call or a text: a reasoning part of its own, just before it.
@@ -411,11 +418,14 @@ function withThoughts(
   content.forEach((part, j) => {
     if (part.type === 'reasoning') {
       if (part.signature?.family !== 'gemini') return;
-      if (part.text) {
+      // Another family's signature (wrapped for a client) stays on its thought: it signs that text.
+      const foreign = isWrapped(part.signature.value);
+      if (part.text || foreign) {
         lastThought = { text: part.text, thought: true };
+        if (foreign) lastThought.thoughtSignature = part.signature.value;
         parts.push(lastThought);
       }
-      if (part.signature.value) signature = part.signature.value;
+      if (part.signature.value && !foreign) signature = part.signature.value;
       return;
     }
     const encoded = encode(part, j);
@@ -644,10 +654,17 @@ class GeminiStreamEncoder implements StreamEncoder {
         return this.chunk([...ready, { text: event.text, thought: true }]);
       }
       case 'reasoning_signature':
-        // Only a signature the client can give back (Gemini's, or wrapped by the relay) is written.
-        if (event.signature.family === 'gemini' && event.signature.value)
+        // Only a signature the client can give back (Gemini's, or wrapped by the relay) is written;
+        // another family's (wrapped) closes the thoughts it signs, as a thought of its own.
+        if (event.signature.family !== 'gemini' || !event.signature.value) return '';
+        if (!isWrapped(event.signature.value)) {
           this.signature = event.signature.value;
-        return '';
+          return '';
+        }
+        return this.chunk([
+          ...this.signed(this.flushCalls()),
+          { text: '', thought: true, thoughtSignature: event.signature.value },
+        ]);
       case 'tool_call_start': {
         const ready = this.signed(this.flushCalls());
         this.pending.push({ id: event.id, name: event.name, args: '' });
