@@ -20,7 +20,14 @@ import {
   manyStreamsSummary,
   runManyStreams,
 } from './lib/many-streams.mjs';
-import { failuresOf, measure, RESPONSES_PATH, responsesRequestBody } from './lib/load.mjs';
+import {
+  ANTHROPIC_PATH,
+  anthropicRequestBody,
+  failuresOf,
+  measure,
+  RESPONSES_PATH,
+  responsesRequestBody,
+} from './lib/load.mjs';
 import {
   installCleanup,
   rssMb,
@@ -87,6 +94,8 @@ const TARGETS = {
   responsesRatio: 0.9,
   // Routes and resilience configured, nothing failing: every request tried by failover (one attempt).
   routesRatio: 0.9,
+  // An Anthropic client's stream translated to an OpenAI backend, over the same-protocol stream (issue #22).
+  translatedStreamRatio: 0.7,
 };
 
 const SCENARIOS = [
@@ -177,6 +186,19 @@ async function startTargets(workDir) {
         origin: responses.origin,
         key: PROXY_KEY,
         request: responsesRequest('openrouter:gpt-4o-mini'),
+      },
+      {
+        // An Anthropic client's request translated to the OpenAI backend (issue #22: a translated stream
+        // >= 0.7x the same-protocol path).
+        name: 'anth-xlate',
+        origin: responses.origin,
+        key: PROXY_KEY,
+        request: {
+          path: ANTHROPIC_PATH,
+          body: (stream) => anthropicRequestBody({ stream }),
+          completed: (stream, text) =>
+            stream ? text.includes('"type":"message_stop"') : JSON.parse(text).type === 'message',
+        },
       },
       { name: 'routes', origin: routed.origin, key: PROXY_KEY },
       ...peers.map((p) => ({ ...p.target, peer: true })),
@@ -376,6 +398,7 @@ function summarise({ table, memory, redactionMBps, attack }) {
   const streamRatio = table[STREAM.id].project.reqPerSec / table[STREAM.id].passthrough.reqPerSec;
   const captureRatio = table[HIGH.id].capture.reqPerSec / table[HIGH.id].project.reqPerSec;
   const responsesRatio = (id, name = 'responses') => table[id][name].reqPerSec / table[id].project.reqPerSec;
+  const anthropicRatio = responsesRatio(STREAM.id, 'anth-xlate');
   const routesRatio = Math.min(
     table[HIGH.id].routes.reqPerSec / table[HIGH.id].project.reqPerSec,
     table[STREAM.id].routes.reqPerSec / table[STREAM.id].project.reqPerSec,
@@ -392,6 +415,7 @@ function summarise({ table, memory, redactionMBps, attack }) {
     responses: responsesRatio(HIGH.id) >= TARGETS.responsesRatio,
     responsesStream: responsesRatio(STREAM.id) >= TARGETS.responsesRatio,
     routes: routesRatio >= TARGETS.routesRatio,
+    anthropicStream: anthropicRatio >= TARGETS.translatedStreamRatio,
     attackP99: attack.p99Ok,
     attackRss: attack.rssOk,
   };
@@ -410,11 +434,13 @@ function summarise({ table, memory, redactionMBps, attack }) {
     `responses/chat_passthrough_${HIGH.id}=${fmt.ratio(responsesRatio(HIGH.id))}(${verdict(ok.responses)}) ` +
     `${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id))}(${verdict(ok.responsesStream)}) ` +
     `responses_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id, 'resp-xlate'))} ` +
+    `anthropic_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(anthropicRatio)}(${verdict(ok.anthropicStream)}) ` +
     `routes_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(routesRatio)}(${verdict(ok.routes)}) ` +
     `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
     `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
     `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
-    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, responses >=${TARGETS.responsesRatio}x)`;
+    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, responses >=${TARGETS.responsesRatio}x, ` +
+    `anthropic translated stream >=${TARGETS.translatedStreamRatio}x)`;
   return { line, allOk: Object.values(ok).every(Boolean) };
 }
 

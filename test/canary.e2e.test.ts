@@ -6,7 +6,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli, startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 import { startRedisServer } from './helpers/redis-server.js';
 import { rawExchange } from './reliability/support.js';
@@ -230,6 +230,35 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
         messages: [{ role: 'user', content: `s ${CANARY.proxy}` }],
       })
       .finalMessage();
+    // Reasoning signed by Gemini, wrapped for the Anthropic client, given back changed: dropped and logged
+    // (README, "Reasoning between families"); the log line names its place, never a value or the secret.
+    const lookup = [{ name: 'lookup', input_schema: { type: 'object' as const } }];
+    const thought = await an.messages.create({
+      model: 'gemini:gemini-3-thinking',
+      max_tokens: 200,
+      tools: lookup,
+      messages: [{ role: 'user', content: `think ${CANARY.gemini}` }],
+    });
+    const call = thought.content.find((b) => b.type === 'tool_use');
+    await an.messages.create({
+      model: 'gemini:gemini-3-thinking',
+      max_tokens: 200,
+      tools: lookup,
+      messages: [
+        { role: 'user', content: `think ${CANARY.gemini}` },
+        {
+          role: 'assistant',
+          content: thought.content.map((b) =>
+            b.type === 'thinking' ? { ...b, signature: `${b.signature.slice(0, -1)}~` } : b,
+          ),
+        },
+        {
+          role: 'user',
+          content: [{ type: 'tool_result', tool_use_id: call?.id ?? '', content: `r ${CANARY.stateSecret}` }],
+        },
+      ],
+    });
+    await vi.waitFor(() => expect(proxy.stdout()).toContain('Reasoning signature dropped'));
     // The Responses API: passed through (openai), translated (anthropic), stored and read back.
     const made = await oa.responses.create({ model: 'gpt-4o', input: secretPrompt });
     expect(made.output_text).toContain('(API_KEY_HAS_BEEN_REDACTED)');

@@ -68,6 +68,30 @@ export function responsesRequestBody({ stream, model = 'gpt-4o-mini' }) {
   });
 }
 
+export const ANTHROPIC_PATH = '/anthropic/v1/messages';
+
+/**
+ * The same request from an Anthropic client (Claude Code's shape: a system prompt, `max_tokens`), to the
+ * default OpenAI backend: the translated path (README, "Reasoning between families"; issue #22).
+ */
+export function anthropicRequestBody({ stream, model = 'gpt-4o-mini' }) {
+  return JSON.stringify({
+    model,
+    stream,
+    max_tokens: 1024,
+    temperature: 0.2,
+    system: 'You are a helpful assistant. Answer briefly and precisely.',
+    messages: [
+      {
+        role: 'user',
+        content:
+          'Summarise the trade-offs between connection pooling and per-request connections for an HTTP ' +
+          'reverse proxy in two sentences.',
+      },
+    ],
+  });
+}
+
 /**
  * The autocannon options shared by every run: chat completions with the target's key (or the target's own
  * `request`: path and body, the Responses API's rows). `headers` adds to

@@ -126,7 +126,10 @@ export async function verifyResponses(target) {
     const text = await res.body.text();
     expect(res.statusCode === 200, target.name, `status ${res.statusCode}: ${text.slice(0, 300)}`);
     expect(text.includes(MOCK_ANSWER_MARKER), target.name, 'unexpected content');
-    if (stream) expect(text.includes('"type":"response.completed"'), target.name, 'stream did not complete');
-    else expect(JSON.parse(text).status === 'completed', target.name, 'response is not completed');
+    if (target.request.completed) {
+      expect(target.request.completed(stream, text), target.name, 'answer is not complete');
+    } else if (stream) {
+      expect(text.includes('"type":"response.completed"'), target.name, 'stream did not complete');
+    } else expect(JSON.parse(text).status === 'completed', target.name, 'response is not completed');
   }
 }

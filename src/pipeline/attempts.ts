@@ -23,6 +23,8 @@ import { isJsonObject, relayAnswer } from './relay.js';
 import { findPrevious, responsesTurn, type PreviousResponse, type ResponsesTurn } from './responses.js';
 import type { ChatRoute, ClientTarget } from './route.js';
 import type { StoredResponses } from '../state/responses.js';
+import { processSignatureSealer } from './signatures.js';
+import type { SignatureSealer } from '../protocols/signatures.js';
 
 /** Counters of failover, printed on /metrics. */
 export class FailoverStats {
@@ -65,6 +67,8 @@ export interface AttemptDeps {
   readonly failover: FailoverDeps;
   /** Stored Responses-API responses; absent or null: nothing is stored. */
   readonly responses?: StoredResponses | null | undefined;
+  /** Seals reasoning signatures that cross families (see chat.ts). */
+  readonly signatures?: SignatureSealer | undefined;
 }
 
 /** Upper bound for an error body read from a backend (as relay.ts). */
@@ -255,7 +259,11 @@ export class AttemptRun {
     const capture = deps.capture
       ? new RequestCapture(deps.capture, ex, route.backend.name, route.model, route.backend.credentialName)
       : null;
-    const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture);
+    const sealer = deps.signatures ?? processSignatureSealer();
+    const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture, {
+      sealer,
+      log: deps.log,
+    });
     const signal = new Cancellation();
     const onClose = () => {
       if (!ex.res.writableFinished) signal.abort();
@@ -301,7 +309,16 @@ export class AttemptRun {
     }
     const { upstream } = dispatched;
     const relayHeld = (bytes: Buffer) => () =>
-      relayAnswer({ ex, route, dispatched: heldAnswer(dispatched, bytes), from, redactor, capture, ...kept });
+      relayAnswer({
+        ex,
+        route,
+        dispatched: heldAnswer(dispatched, bytes),
+        from,
+        redactor,
+        capture,
+        sealer,
+        ...kept,
+      });
     if (upstream.status >= 400) {
       let bytes: Buffer;
       try {
@@ -411,6 +428,7 @@ export class AttemptRun {
           capture: relayParts.capture,
           codecs: relayParts.codecs,
           watch: relayParts.watch,
+          sealer: this.deps.signatures,
         }),
     };
   }

@@ -19,6 +19,8 @@ import type { SessionStep } from './session.js';
 import { OFFERED_TOOLS, TOOL_CALL_GUARDS, type ToolJudge } from '../protocols/tool-call-guard.js';
 import type { ShellGuard } from '../sessions/shell-guard.js';
 import type { StoredResponses } from '../state/responses.js';
+import type { SignatureSealer } from '../protocols/signatures.js';
+import { processSignatureSealer, type SignatureDeps } from './signatures.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -55,6 +57,11 @@ export interface ChatPipelineDeps {
   failover?: FailoverDeps;
   /** The teams policies in use now (rebuilt when keys reload); see src/teams/policies.ts. */
   policies: () => PolicyTable;
+  /**
+   * Seals reasoning signatures that cross families (README, "Reasoning between families"); absent: a
+   * per-process random key.
+   */
+  signatures?: SignatureSealer | undefined;
 }
 
 /**
@@ -74,6 +81,8 @@ export function createChatPipeline(
   const { sessions, loopRepeats, shellGuard } = deps;
   const failover = deps.failover;
   const responsesDeps = { store: deps.responses ?? null, log: deps.log };
+  const sealer = deps.signatures ?? processSignatureSealer();
+  const signatures: SignatureDeps = { sealer, log: deps.log };
   return async function runChat(ex) {
     try {
       if (loopRepeats > 0) {
@@ -122,7 +131,7 @@ export function createChatPipeline(
       const capture = deps.capture
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
         : null;
-      const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture);
+      const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture, signatures);
       // The names of the fields dropped with notice, never their values (README, "Fields that do not translate").
       const dropped = ex.state.dropped;
       if (dropped !== undefined)
@@ -144,7 +153,7 @@ export function createChatPipeline(
             }
           : undefined;
       const dispatched = await dispatch(ex, route, request, from, undefined, judge !== undefined);
-      await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, ...turn });
+      await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, sealer, ...turn });
     } catch (err) {
       deps.answerFailure(ex, err as Error);
     }

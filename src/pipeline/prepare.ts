@@ -6,6 +6,14 @@ import type { ChatExchange } from './exchange.js';
 import { forwardedHeaders } from './forward-headers.js';
 import type { RequestCapture } from './record.js';
 import type { ChatRoute } from './route.js';
+import {
+  openSignatures,
+  processSignatureSealer,
+  warnDropped,
+  mayHoldWraps,
+  type SignatureDeps,
+} from './signatures.js';
+import { openWireSignatures } from '../protocols/signatures-wire.js';
 
 /** The request as it goes to the backend. */
 export interface PreparedRequest {
@@ -24,13 +32,30 @@ function wireBody(
   backend: Backend,
   model: string,
   stream: boolean,
+  signatures: SignatureDeps,
+  requestId: string,
+  received: string | Buffer | undefined,
 ): { body: Record<string, unknown>; dropped?: string[] | undefined } {
   if (backend.protocol === from) {
+    // Signatures wrapped for this client by an earlier translated answer: opened in the body's own shape.
+    // One search of the bytes for the wrap's prefix, and nothing more, when there is none.
+    if (mayHoldWraps(from, received)) {
+      const opened = openWireSignatures(body, from, signatures.sealer, (at) =>
+        warnDropped(signatures, requestId, at),
+      );
+      if (opened !== null) {
+        const out =
+          from === 'gemini' || opened.body.model === model ? opened.body : { ...opened.body, model };
+        return { body: out, dropped: opened.dropped.length > 0 ? opened.dropped : undefined };
+      }
+    }
     // Gemini carries the model in the URL; the others in the body, where a backend prefix must go.
     if (from === 'gemini' || body.model === model) return { body };
     return { body: { ...body, model } };
   }
   const canonical = codecs[from].decodeRequest(body, { model, stream });
+  // Reasoning signatures: unwrapped for the family that made them, another family's never sent.
+  openSignatures(canonical, backend.protocol, signatures, requestId);
   // The encoder may drop more (what this backend lacks), so the list is read after it ran.
   const encoded = codecs[backend.protocol].encodeRequest(canonical);
   return { body: encoded, dropped: canonical.dropped };
@@ -48,6 +73,7 @@ export function prepareRequest(
   redactor: Redactor,
   scrubPrompts: boolean,
   capture: RequestCapture | null,
+  signatures: SignatureDeps = { sealer: processSignatureSealer(), log: {} },
 ): PreparedRequest {
   const { clientBody } = route;
   // The client's body as received: bytes when the server path kept them, else text.
@@ -64,7 +90,16 @@ export function prepareRequest(
     const scrubbed = redactor.redactPromptSecrets(clientBody, ex.json?.bytes ?? ex.rawBody);
     if (scrubbed.changed) body = scrubbed.body as Record<string, unknown>;
   }
-  const wire = wireBody(body, from, route.backend, route.model, route.stream);
+  const wire = wireBody(
+    body,
+    from,
+    route.backend,
+    route.model,
+    route.stream,
+    signatures,
+    ex.id,
+    body === clientBody ? received : undefined,
+  );
   const outbound = wire.body;
   const rawBody = outbound === clientBody ? received : undefined;
   // Fields left out with notice: named in `x-proxy-dropped` on the answer and in the capture.

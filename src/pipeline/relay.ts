@@ -6,6 +6,8 @@ import type { ProtocolCodec } from '../protocols/codec.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
 import { translateStream } from '../protocols/translate.js';
+import { sealResponseSignatures, type SignatureSealer } from '../protocols/signatures.js';
+import { processSignatureSealer } from './signatures.js';
 import { RefusedToolCall, TOOL_CALL_GUARDS, sseText, type ToolJudge } from '../protocols/tool-call-guard.js';
 import { parseSse } from '../protocols/sse.js';
 import type { Protocol } from '../protocols/types.js';
@@ -157,6 +159,8 @@ export interface Relay {
   readonly judge?: ToolJudge | undefined;
   /** The client's codecs when they differ from the shared ones (a Responses request's own context). */
   readonly codecs?: Record<Protocol, ProtocolCodec> | undefined;
+  /** Wraps a translated answer's signatures of another family (README, "Reasoning between families"). */
+  readonly sealer?: SignatureSealer | undefined;
   /** Shown a passed-through answer's bytes as they go (the Responses API learns its id there). */
   readonly watch?: ((chunk: Uint8Array | string) => void) | undefined;
 }
@@ -217,6 +221,7 @@ function relayStream({
             from,
             { model: route.model, requestId: ex.id },
             relay.codecs,
+            relay.sealer ?? processSignatureSealer(),
           ),
           redactor,
         );
@@ -271,7 +276,7 @@ function judgedWhole(bytes: Buffer, protocol: Protocol, judge: ToolJudge): Recor
 
 /** A whole answer: passed on as the bytes it came in as (same protocol), or translated. */
 async function relayWhole(
-  { ex, route, dispatched, from, capture, watch, judge, codecs: clientCodecs = codecs }: Relay,
+  { ex, route, dispatched, from, capture, watch, judge, codecs: clientCodecs = codecs, sealer }: Relay,
   contentType: string,
 ): Promise<void> {
   const { upstream } = dispatched;
@@ -299,7 +304,9 @@ async function relayWhole(
   } catch {
     throw invalidAnswer(backend.name);
   }
-  const answer = clientCodecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
+  const decoded = codecs[backend.protocol].decodeResponse(parsed);
+  sealResponseSignatures(decoded, from, sealer ?? processSignatureSealer());
+  const answer = clientCodecs[from].encodeResponse(decoded);
   capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
   writeJson(ex, upstream.status, answer);
 }

@@ -36,7 +36,31 @@ export interface ToolResultPart {
   isError?: boolean | undefined;
 }
 
-export type ContentPart = TextPart | ImagePart | ToolCallPart | ToolResultPart;
+/**
+ * An opaque reasoning signature and the family that made it (README, "Reasoning between families"): it goes
+ * back to that family byte for byte, and through a client of another family only wrapped (`signatures.ts`).
+ */
+export interface Signature {
+  /** `anthropic`, `gemini` or `openai` (Responses `encrypted_content`): see `FAMILIES` in `signatures.ts`. */
+  family: string;
+  value: string;
+}
+
+/**
+ * The model's reasoning: Anthropic `thinking` / `redacted_thinking`, OpenAI chat `reasoning_content`,
+ * Responses `reasoning` items, Gemini `thought` parts. A Gemini `thoughtSignature` on a function call or a
+ * text part is a reasoning part with empty text placed just before that part.
+ */
+export interface ReasoningPart {
+  type: 'reasoning';
+  /** The reasoning (or its summary) as text; empty when only a signature was given. */
+  text: string;
+  signature?: Signature | undefined;
+  /** Anthropic `redacted_thinking`: the reasoning is encrypted, its `data` is the signature's value. */
+  redacted?: boolean | undefined;
+}
+
+export type ContentPart = TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart;
 
 export interface Message {
   role: Role;
@@ -132,8 +156,8 @@ export interface Usage {
   outputTokens: number;
 }
 
-/** Response content: the model only ever produces text and tool calls. */
-export type ResponsePart = TextPart | ToolCallPart;
+/** Response content: the model only ever produces reasoning, text and tool calls. */
+export type ResponsePart = TextPart | ToolCallPart | ReasoningPart;
 
 export interface ChatResponse {
   id: string;
@@ -148,6 +172,10 @@ export interface ChatResponse {
 export type StreamEvent =
   | { type: 'start'; id?: string | undefined; model?: string | undefined; inputTokens?: number | undefined }
   | { type: 'text'; text: string }
+  /** Reasoning text, streamed; a reasoning block ends at its signature or at the next other event. */
+  | { type: 'reasoning'; text: string }
+  /** The signature that closes the current reasoning block (or, redacted, a whole encrypted block). */
+  | { type: 'reasoning_signature'; signature: Signature; redacted?: boolean | undefined }
   /** `index` numbers tool calls within one answer, from 0, in the order they start. */
   | { type: 'tool_call_start'; index: number; id: string; name: string }
   | { type: 'tool_call_delta'; index: number; arguments: string }

@@ -48,14 +48,21 @@ describe("Claude Code's default request to other backends", () => {
     const req = decode('anthropic', claudeCode);
     expect(req.system).toBe('You are Claude Code.\n\nBe careful.\n\nThe user switched to plan mode.');
     expect(req.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
-    expect(req.messages[1]?.content).toEqual([{ type: 'text', text: 'Looking.' }]);
+    // Earlier thinking is a reasoning part with its Anthropic signature (README, "Reasoning between families").
+    expect(req.messages[1]?.content).toEqual([
+      {
+        type: 'reasoning',
+        text: 'Look first.',
+        signature: { family: 'anthropic', value: 'EqQBCkYIBhgC' },
+      },
+      { type: 'text', text: 'Looking.' },
+    ]);
     expect(req.reasoning).toEqual({ mode: 'enabled', budgetTokens: 31999, effort: 'high' });
     expect(req.dropped).toEqual([
       'context_management',
       'metadata',
       'system[1].cache_control',
       'messages[0].content[0].cache_control',
-      'messages[1].content[0](thinking)',
       'tools[0].cache_control',
     ]);
   });
@@ -68,7 +75,12 @@ describe("Claude Code's default request to other backends", () => {
       role: 'system',
       content: 'You are Claude Code.\n\nBe careful.\n\nThe user switched to plan mode.',
     });
-    expect(req.dropped).toHaveLength(6);
+    expect(req.dropped).toHaveLength(5);
+    // Anthropic's thinking is not OpenAI's: it does not reach the OpenAI backend.
+    expect((wire.messages as Array<Record<string, unknown>>)[2]).toEqual({
+      role: 'assistant',
+      content: 'Looking.',
+    });
   });
 
   it('reaches a Gemini backend with a thinking budget', () => {
@@ -380,14 +392,14 @@ describe('hints are dropped with notice, each protocol by its table', () => {
       labels: { team: 'a' },
       generationConfig: { topK: 40 },
     });
-    expect(req.messages[1]?.content).toEqual([{ type: 'text', text: 'Hello' }]);
-    codecs.openai.encodeRequest(req);
-    expect(req.dropped).toEqual([
-      'safetySettings',
-      'labels',
-      'contents[1].parts[0](thought)',
-      'generationConfig.topK',
+    expect(req.messages[1]?.content).toEqual([
+      { type: 'reasoning', text: 'Hmm.', signature: { family: 'gemini', value: '' } },
+      { type: 'text', text: 'Hello' },
     ]);
+    const wire = codecs.openai.encodeRequest(req);
+    // Gemini's thoughts mean nothing to OpenAI: left out.
+    expect((wire.messages as unknown[])[1]).toEqual({ role: 'assistant', content: 'Hello' });
+    expect(req.dropped).toEqual(['safetySettings', 'labels', 'generationConfig.topK']);
   });
 });
 

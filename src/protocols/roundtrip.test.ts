@@ -95,7 +95,7 @@ const response: ChatResponse = {
 
 const responseMeaning = (res: ChatResponse): unknown => ({
   content: res.content.map((p) =>
-    p.type === 'text' ? p : { call: p.name, args: JSON.parse(p.arguments) as unknown },
+    p.type === 'tool_call' ? { call: p.name, args: JSON.parse(p.arguments) as unknown } : p,
   ),
   stopReason: res.stopReason,
   usage: res.usage,

@@ -1,5 +1,5 @@
 /**
- * Reasoning signatures across families (README, "Reasoning controls"): a signature goes back to the family
+ * Reasoning signatures across families (README, "Reasoning between families"): a signature goes back to the family
  * that made it byte for byte; to travel through a client of another family it is wrapped as
  * `lip1.<family>.<payload>.<mac>` — the payload the signature in base64url, the MAC an HMAC-SHA256 of
  * everything before it — and unwrapped on the way back. A wrapped signature whose MAC fails is not ours or
@@ -9,14 +9,24 @@
  * a per-process random one; it never appears in a wrapped signature.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ChatRequest, ChatResponse, ContentPart, Signature, StreamEvent } from './canonical.js';
+import type { Protocol } from './types.js';
+
+export type { Signature } from './canonical.js';
 
 /** Who made a signature: a protocol family, as the codecs name them. */
 export type SignatureFamily = string;
 
-export interface Signature {
-  family: SignatureFamily;
-  value: string;
-}
+/** The family of each protocol: the Responses API's `encrypted_content` is OpenAI's, as chat would be. */
+export const FAMILIES: Record<Protocol, SignatureFamily> = {
+  openai: 'openai',
+  responses: 'openai',
+  anthropic: 'anthropic',
+  gemini: 'gemini',
+};
+
+/** Anthropic's `redacted_thinking` travels under its own family name, so that it comes back redacted. */
+const REDACTED = '-redacted';
 
 export interface SignatureSealer {
   wrap(signature: Signature): string;
@@ -24,7 +34,9 @@ export interface SignatureSealer {
   unwrap(text: string): Signature | null;
 }
 
-const PREFIX = 'lip1';
+/** What every wrapped signature starts with (then a dot). */
+export const WRAP_PREFIX = 'lip1';
+const PREFIX = WRAP_PREFIX;
 const FAMILY = /^[a-z][a-z0-9-]{0,31}$/;
 /** What a key is derived for: a secret shared with other uses yields a key of this use only. */
 const PURPOSE = 'llm-interactive-proxy/reasoning-signatures/v1';
@@ -59,4 +71,88 @@ export function createSignatureSealer(key: Buffer): SignatureSealer {
       return { family, value: Buffer.from(payload, 'base64url').toString('utf8') };
     },
   };
+}
+
+/** Why a client's signature was not forwarded: a wrap whose MAC fails (changed, or another proxy's). */
+export interface DroppedSignature {
+  /** Where in the canonical request: `messages[i].content[j]`. */
+  at: string;
+  reason: 'tampered';
+}
+
+/**
+ * The reasoning signatures of a client's request, made ready for a backend of `backend`'s family, in place:
+ * wrapped ones are unwrapped (a wrap whose MAC fails is dropped and reported, never forwarded); reasoning
+ * another family signed is left out, since it means nothing to this backend and its signature may not be
+ * sent. Reasoning without a signature stays: each encoder decides whether its protocol can carry it.
+ */
+export function openRequestSignatures(
+  req: ChatRequest,
+  backend: Protocol,
+  sealer: SignatureSealer,
+  onDrop: (dropped: DroppedSignature) => void,
+): void {
+  const family = FAMILIES[backend];
+  req.messages.forEach((message, i) => {
+    if (message.role !== 'assistant' || !message.content.some((p) => p.type === 'reasoning')) return;
+    const kept: ContentPart[] = [];
+    message.content.forEach((part, j) => {
+      if (part.type !== 'reasoning' || part.signature === undefined) {
+        kept.push(part);
+        return;
+      }
+      let signature: Signature | null = part.signature;
+      let redacted = part.redacted;
+      if (isWrapped(signature.value)) {
+        const opened = openWrapped(signature.value, sealer);
+        if (opened === null) {
+          onDrop({ at: `messages[${i}].content[${j}]`, reason: 'tampered' });
+          return;
+        }
+        signature = { family: opened.family, value: opened.value };
+        redacted = redacted || opened.redacted;
+      }
+      if (signature.family !== family) return;
+      kept.push({ type: 'reasoning', text: part.text, signature, ...(redacted ? { redacted } : {}) });
+    });
+    message.content = kept;
+  });
+}
+
+/** A wrapped signature opened: its family, its value, and whether it was Anthropic's redacted thinking. */
+export function openWrapped(
+  text: string,
+  sealer: SignatureSealer,
+): (Signature & { redacted: boolean }) | null {
+  const signature = sealer.unwrap(text);
+  if (signature === null) return null;
+  if (!signature.family.endsWith(REDACTED)) return { ...signature, redacted: false };
+  return { family: signature.family.slice(0, -REDACTED.length), value: signature.value, redacted: true };
+}
+
+/** One signature as a client of `client`'s protocol gets it: its own family's as is, another's wrapped. */
+export function signatureForClient(
+  signature: Signature,
+  redacted: boolean | undefined,
+  client: Protocol,
+  sealer: SignatureSealer,
+): Signature {
+  const family = FAMILIES[client];
+  if (signature.family === family) return signature;
+  const inner = redacted ? { family: signature.family + REDACTED, value: signature.value } : signature;
+  return { family, value: sealer.wrap(inner) };
+}
+
+/** The signatures of a translated answer, wrapped where they came from another family (in place). */
+export function sealResponseSignatures(res: ChatResponse, client: Protocol, sealer: SignatureSealer): void {
+  for (const part of res.content) {
+    if (part.type === 'reasoning' && part.signature !== undefined)
+      part.signature = signatureForClient(part.signature, part.redacted, client, sealer);
+  }
+}
+
+/** The same for a translated stream's signature events (other events pass untouched). */
+export function sealStreamEvent(event: StreamEvent, client: Protocol, sealer: SignatureSealer): StreamEvent {
+  if (event.type !== 'reasoning_signature') return event;
+  return { ...event, signature: signatureForClient(event.signature, event.redacted, client, sealer) };
 }

@@ -3,6 +3,7 @@ import type { StreamEvent } from './canonical.js';
 import type { ProtocolCodec } from './codec.js';
 import type { ErrorInfo } from './error-envelopes.js';
 import { codecs as defaultCodecs } from './registry.js';
+import { FAMILIES, sealStreamEvent, type SignatureSealer } from './signatures.js';
 import { parseSse } from './sse.js';
 import type { Protocol } from './types.js';
 
@@ -33,12 +34,21 @@ export async function* translateStream(
   to: Protocol,
   meta: { model: string; requestId: string },
   codecs: Record<Protocol, ProtocolCodec> = defaultCodecs,
+  sealer?: SignatureSealer,
 ): AsyncGenerator<string> {
   const decoder = codecs[from].createStreamDecoder();
   const encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
   const emit = (events: StreamEvent[]): string => {
     let out = '';
-    for (const event of events) out += encoder.encode(event);
+    for (const event of events) {
+      // A signature of another family reaches the client wrapped, or (no sealer) not at all.
+      if (event.type === 'reasoning_signature') {
+        if (sealer) out += encoder.encode(sealStreamEvent(event, to, sealer));
+        else if (event.signature.family === FAMILIES[to]) out += encoder.encode(event);
+        continue;
+      }
+      out += encoder.encode(event);
+    }
     return out;
   };
   try {

@@ -22,6 +22,7 @@ import { DEFAULT_SHELL_RULES, patternRule } from '../sessions/shell-rules.js';
 import { resolveStateSettings } from '../state/settings.js';
 import { openStateStore, type StateStore } from '../state/store.js';
 import { PolicyTable } from '../teams/policies.js';
+import { createSignatureSealer, signatureKey } from '../protocols/signatures.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -207,6 +208,8 @@ export async function startProxy({
       }),
       failover,
       policies: () => policies,
+      // Reasoning signatures that cross families: keyed by PROXY_STATE_SECRET, else per process.
+      signatures: createSignatureSealer(signatureKey(stateSettings.secret)),
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: async () => {
         const authState = auth.readiness();

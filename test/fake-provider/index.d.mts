@@ -107,6 +107,8 @@ export interface FakeProvider {
   baseUrls: Record<ProviderProtocol, string>;
   /** Every request received (model lists included), oldest first. */
   requests: RecordedRequest[];
+  /** Reasoning signatures given in answers to `thinking` models; a replayed one must be one of them. */
+  issuedSignatures: Set<string>;
   /** Chat calls received so far. */
   readonly received: number;
   /** Chat responses the peer closed before they were finished: aborted or timed-out requests. */

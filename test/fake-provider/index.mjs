@@ -303,6 +303,68 @@ const geminiUsage = (a) => ({
   totalTokenCount: a.inputTokens + a.outputTokens,
 });
 
+// --- thinking: reasoning with signatures the provider made, checked byte for byte when they come back ------
+
+/**
+ * Gemini's parts with a thought: the thought first (when it has text), the signature on the last part (a
+ * call, or the text), as Gemini 3 gives it.
+ */
+function geminiThinking(a, parts) {
+  if (!a.thinking) return parts;
+  const signed = parts.map((p, i) =>
+    i === parts.length - 1 ? { ...p, thoughtSignature: a.thinking.signature } : p,
+  );
+  return [...(a.thinking.text ? [{ text: a.thinking.text, thought: true }] : []), ...signed];
+}
+
+/** Gemini's documented value for a function call whose signature was lost (history from elsewhere). */
+const GEMINI_SENTINEL = 'skip_thought_signature_validator';
+
+/**
+ * `thinking` in the model: answers carry reasoning signed by the provider, and a request that gives one back
+ * must give it byte for byte, as the real APIs check (Anthropic: every thinking block, and a tool loop's last
+ * assistant turn starts with one when thinking is on; Gemini: the first function call of each model turn).
+ */
+const THINKING_CHECKS = {
+  anthropic: (body, issued) => {
+    const messages = Array.isArray(body.messages) ? body.messages : [];
+    for (const [i, m] of messages.entries()) {
+      if (m.role !== 'assistant' || !Array.isArray(m.content)) continue;
+      for (const [j, b] of m.content.entries()) {
+        const value =
+          b.type === 'thinking' ? b.signature : b.type === 'redacted_thinking' ? b.data : undefined;
+        if (b.type === 'thinking' || b.type === 'redacted_thinking') {
+          if (!issued.has(value))
+            return `messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`;
+        }
+      }
+    }
+    const last = messages.findLast((m) => m.role === 'assistant');
+    const loop =
+      messages.at(-1)?.role === 'user' &&
+      Array.isArray(messages.at(-1).content) &&
+      messages.at(-1).content.some((b) => b.type === 'tool_result');
+    const first = Array.isArray(last?.content) ? last.content[0]?.type : undefined;
+    if (body.thinking?.type === 'enabled' && loop && first !== 'thinking' && first !== 'redacted_thinking')
+      return `Expected \`thinking\` or \`redacted_thinking\`, but found \`${first}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block.`;
+    return null;
+  },
+  gemini: (body, issued) => {
+    for (const [i, c] of (Array.isArray(body.contents) ? body.contents : []).entries()) {
+      if (c.role !== 'model' || !Array.isArray(c.parts)) continue;
+      for (const [j, p] of c.parts.entries()) {
+        const given = p.thoughtSignature;
+        if (given !== undefined && given !== GEMINI_SENTINEL && !issued.has(given))
+          return `contents[${i}].parts[${j}]: Corrupted thought signature.`;
+      }
+      const call = c.parts.find((p) => p.functionCall);
+      if (call && call.thoughtSignature === undefined)
+        return `Function call is missing a thought_signature in functionCall parts. contents[${i}]`;
+    }
+    return null;
+  },
+};
+
 /**
  * Per protocol: the whole answer, a stream as a list of writes (the opening first, the finish last, the
  * pieces between), an error body, an error event inside a stream, and the two filter-style refusals.
@@ -337,19 +399,22 @@ const WIRE = {
       choices: [
         {
           index: 0,
-          message: a.tool
-            ? {
-                role: 'assistant',
-                content: null,
-                tool_calls: [
-                  {
-                    id: a.tool.id,
-                    type: 'function',
-                    function: { name: a.tool.name, arguments: JSON.stringify(a.tool.input) },
-                  },
-                ],
-              }
-            : { role: 'assistant', content: a.text },
+          message: {
+            ...(a.tool
+              ? {
+                  role: 'assistant',
+                  content: null,
+                  tool_calls: [
+                    {
+                      id: a.tool.id,
+                      type: 'function',
+                      function: { name: a.tool.name, arguments: JSON.stringify(a.tool.input) },
+                    },
+                  ],
+                }
+              : { role: 'assistant', content: a.text }),
+            ...(a.thinking ? { reasoning_content: a.thinking.text } : {}),
+          },
           finish_reason: OPENAI_FINISH[a.stop],
         },
       ],
@@ -360,6 +425,13 @@ const WIRE = {
     stream: (model, a, pieces, body) => {
       // No opening of its own: the role comes with the first piece, as OpenAI's first chunk carries it.
       const writes = [''];
+      if (a.thinking) {
+        writes.push(
+          ...split(a.thinking.text, 2).map((part) =>
+            sse(openaiChunk(model, { role: 'assistant', content: null, reasoning_content: part })),
+          ),
+        );
+      }
       if (a.tool) {
         const args = JSON.stringify(a.tool.input);
         writes.push(
@@ -411,6 +483,9 @@ const WIRE = {
       role: 'assistant',
       model,
       content: [
+        ...(a.thinking
+          ? [{ type: 'thinking', thinking: a.thinking.text, signature: a.thinking.signature }]
+          : []),
         ...(a.text ? [{ type: 'text', text: a.text }] : []),
         ...(a.tool ? [{ type: 'tool_use', ...a.tool }] : []),
       ],
@@ -447,9 +522,17 @@ const WIRE = {
             (i === deltas.length - 1 ? sse({ type: 'content_block_stop', index }, 'content_block_stop') : ''),
         );
       const writes = [opening];
+      const first = a.thinking ? 1 : 0;
+      if (a.thinking) {
+        const deltas = [
+          ...split(a.thinking.text, 2).map((thinking) => ({ type: 'thinking_delta', thinking })),
+          { type: 'signature_delta', signature: a.thinking.signature },
+        ];
+        writes.push(...block(0, { type: 'thinking', thinking: '', signature: '' }, deltas));
+      }
       if (a.text) {
         const deltas = split(a.text, pieces).map((text) => ({ type: 'text_delta', text }));
-        writes.push(...block(0, { type: 'text', text: '' }, deltas));
+        writes.push(...block(first, { type: 'text', text: '' }, deltas));
       }
       if (a.tool) {
         const deltas = split(JSON.stringify(a.tool.input), pieces).map((partial_json) => ({
@@ -457,7 +540,7 @@ const WIRE = {
           partial_json,
         }));
         const start = { type: 'tool_use', id: a.tool.id, name: a.tool.name, input: {} };
-        writes.push(...block(a.text ? 1 : 0, start, deltas));
+        writes.push(...block(first + (a.text ? 1 : 0), start, deltas));
       }
       writes.push(
         sse(
@@ -495,23 +578,35 @@ const WIRE = {
     whole: (model, a) =>
       geminiChunk(
         model,
-        [
+        geminiThinking(a, [
           ...(a.text ? [{ text: a.text }] : []),
           ...(a.tool ? [{ functionCall: { name: a.tool.name, args: a.tool.input } }] : []),
-        ],
+        ]),
         { usageMetadata: geminiUsage(a) },
         { finishReason: GEMINI_FINISH[a.stop] },
       ),
     stream: (model, a, pieces) => [
       // Gemini has no opening event: the first piece opens the stream.
       '',
+      ...(a.thinking
+        ? [
+            geminiSse(
+              geminiChunk(model, [{ text: a.thinking.text, thought: true }], {
+                usageMetadata: { promptTokenCount: a.inputTokens },
+              }),
+            ),
+          ]
+        : []),
       ...split(a.text, pieces).map((text) =>
         geminiSse(geminiChunk(model, [{ text }], { usageMetadata: { promptTokenCount: a.inputTokens } })),
       ),
       geminiSse(
         geminiChunk(
           model,
-          a.tool ? [{ functionCall: { name: a.tool.name, args: a.tool.input } }] : [{ text: '' }],
+          geminiThinking(
+            { ...a, thinking: a.thinking && { signature: a.thinking.signature } },
+            a.tool ? [{ functionCall: { name: a.tool.name, args: a.tool.input } }] : [{ text: '' }],
+          ),
           { usageMetadata: geminiUsage(a) },
           { finishReason: GEMINI_FINISH[a.stop] },
         ),
@@ -943,6 +1038,8 @@ export async function startFakeProvider(options = {}) {
   const early = new Map();
   /** Requests seen per model name: what `first-<n>-…` and `flap` count. */
   const perModel = new Map();
+  /** Reasoning signatures given in answers (`thinking` models): a replayed one must be one of them. */
+  const issuedSignatures = new Set();
 
   const closedEarlyEntry = (text) => {
     let entry = early.get(text);
@@ -1233,6 +1330,17 @@ export async function startFakeProvider(options = {}) {
       return;
     }
     const answer = { ...answerFor(r.protocol, call, model), responseId: `${responseIdPrefix}${received}` };
+    if (model.includes('thinking')) {
+      const wrong = THINKING_CHECKS[r.protocol]?.(call, issuedSignatures);
+      if (wrong) {
+        json(res, 400, wire.error(400, wrong));
+        return;
+      }
+      // A signature with the bytes a careless copy would change (`+`, `/`, `=`), one per answer.
+      const signature = `${r.protocol}Sig+/${received}${'A'.repeat(received % 3)}==`;
+      issuedSignatures.add(signature);
+      answer.thinking = { text: `Thinking about ${said || 'the tool result'}.`, signature };
+    }
     if (r.protocol === 'responses' && call.store !== false) {
       storedResponses.set(answer.responseId, {
         response: WIRE.responses.whole(model, answer, call),
@@ -1282,6 +1390,7 @@ export async function startFakeProvider(options = {}) {
     port,
     baseUrls: { openai: `${url}/v1`, anthropic: `${url}/v1`, gemini: url, responses: `${url}/v1` },
     requests,
+    issuedSignatures,
     get received() {
       return received;
     },

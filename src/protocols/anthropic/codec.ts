@@ -6,6 +6,7 @@ import type {
   Message,
   ModelInfo,
   ReasoningControl,
+  ReasoningPart,
   ResponseFormat,
   ResponsePart,
   StopReason,
@@ -168,7 +169,7 @@ function decodeToolResultContent(value: unknown, at: string, notes: Notes): stri
     .join('\n');
 }
 
-function decodeBlock(b: unknown, at: string, role: 'user' | 'assistant', notes: Notes): ContentPart | null {
+function decodeBlock(b: unknown, at: string, role: 'user' | 'assistant', notes: Notes): ContentPart {
   const block = record(b, at);
   noteCacheControl(block, at, notes);
   switch (block.type) {
@@ -198,11 +199,25 @@ function decodeBlock(b: unknown, at: string, role: 'user' | 'assistant', notes: 
       }
       break;
     case 'thinking':
-    case 'redacted_thinking':
-      // Earlier thinking, signed for Anthropic only: no other family can take it back.
+      // Earlier thinking: its signature goes back to Anthropic as is, or unwrapped to the family that made it.
       if (role === 'assistant') {
-        dropWithNotice(notes, `${at}(${block.type})`);
-        return null;
+        const signature = optString(block.signature, `${at}.signature`) ?? '';
+        return {
+          type: 'reasoning',
+          text: string(block.thinking, `${at}.thinking`),
+          signature: { family: 'anthropic', value: signature },
+        };
+      }
+      break;
+    case 'redacted_thinking':
+      if (role === 'assistant') {
+        const data = string(block.data, `${at}.data`);
+        return {
+          type: 'reasoning',
+          text: '',
+          signature: { family: 'anthropic', value: data },
+          redacted: true,
+        };
       }
       break;
   }
@@ -229,9 +244,9 @@ function decodeMessages(value: unknown, notes: Notes): { messages: Message[]; sy
     const blocks =
       typeof msg.content === 'string'
         ? [{ type: 'text', text: msg.content } as ContentPart]
-        : array(msg.content, `${at}.content`)
-            .map((b, j) => decodeBlock(b, `${at}.content[${j}]`, role, notes))
-            .filter((b): b is ContentPart => b !== null);
+        : array(msg.content, `${at}.content`).map((b, j) =>
+            decodeBlock(b, `${at}.content[${j}]`, role, notes),
+          );
     const results = blocks.filter((b) => b.type === 'tool_result');
     const rest = blocks.filter((b) => b.type !== 'tool_result');
     if (results.length) out.push({ role: 'tool', content: results });
@@ -328,8 +343,22 @@ function decodeFormat(value: unknown): ResponseFormat {
   return { type: 'json_schema', schema: record(format.schema, 'output_config.format.schema') };
 }
 
+/**
+ * Reasoning as an Anthropic block: to a backend only with an Anthropic signature (Anthropic refuses unsigned
+ * thinking, and another family's signature is never sent); in an answer, with the signature the client gets
+ * (made ready by the relay: `sealResponseSignatures`), or an empty one.
+ */
+function reasoningBlock(part: ReasoningPart, answer: boolean): Json | null {
+  const signature = part.signature?.family === 'anthropic' ? part.signature.value : '';
+  if (part.redacted) return signature ? { type: 'redacted_thinking', data: signature } : null;
+  if (!signature && !answer) return null;
+  return { type: 'thinking', thinking: part.text, signature };
+}
+
 function encodePart(part: ContentPart, at: string, role: Message['role']): Json | null {
   switch (part.type) {
+    case 'reasoning':
+      return role === 'assistant' ? reasoningBlock(part, false) : null;
     case 'text':
       // Anthropic rejects empty text blocks; an empty string says nothing, so nothing is lost.
       return part.text ? { type: 'text', text: part.text } : null;
@@ -432,7 +461,7 @@ function encodeThinking(req: ChatRequest, control: ReasoningControl, body: Json)
     (req.temperature !== undefined && req.temperature !== 1) ||
     req.topK !== undefined ||
     (req.topP !== undefined && req.topP < 0.95) ||
-    req.messages[req.messages.length - 1]?.role === 'tool';
+    (req.messages[req.messages.length - 1]?.role === 'tool' && !lastTurnThinks(body));
   const wanted = reasoningBudget(control);
   const maxTokens = req.maxTokens ?? wanted + DEFAULT_MAX_TOKENS;
   const budget = Math.min(Math.max(wanted, MIN_THINKING_BUDGET), maxTokens - 1);
@@ -442,6 +471,14 @@ function encodeThinking(req: ChatRequest, control: ReasoningControl, body: Json)
   }
   body.max_tokens = maxTokens;
   body.thinking = { type: 'enabled', budget_tokens: budget };
+}
+
+/** The last assistant turn starts with a thinking block, as Anthropic wants of a tool loop with thinking. */
+function lastTurnThinks(body: Json): boolean {
+  const messages = body.messages as Array<{ role: string; content: Json[] }>;
+  const last = messages.findLast((m) => m.role === 'assistant');
+  const first = last?.content[0]?.type;
+  return first === 'thinking' || first === 'redacted_thinking';
 }
 
 function decodeUsage(value: unknown): Usage {
@@ -527,6 +564,12 @@ class AnthropicStreamDecoder implements StreamDecoder {
         }
         if (block.type === 'text' && typeof block.text === 'string' && block.text)
           return [{ type: 'text', text: block.text }];
+        if (block.type === 'thinking' && typeof block.thinking === 'string' && block.thinking)
+          return [{ type: 'reasoning', text: block.thinking }];
+        if (block.type === 'redacted_thinking' && typeof block.data === 'string') {
+          const signature = { family: 'anthropic', value: block.data };
+          return [{ type: 'reasoning_signature', signature, redacted: true }];
+        }
         return [];
       }
       case 'content_block_delta': {
@@ -550,7 +593,13 @@ class AnthropicStreamDecoder implements StreamDecoder {
         ) {
           return [{ type: 'tool_call_delta', index: toolIndex, arguments: delta.partial_json }];
         }
-        // Thinking and signature deltas: reasoning is not yet carried across protocols.
+        if (delta.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking)
+          return [{ type: 'reasoning', text: delta.thinking }];
+        if (delta.type === 'signature_delta' && typeof delta.signature === 'string') {
+          return [
+            { type: 'reasoning_signature', signature: { family: 'anthropic', value: delta.signature } },
+          ];
+        }
         return [];
       }
       case 'message_delta': {
@@ -600,8 +649,8 @@ function optStr(v: unknown): string | undefined {
 class AnthropicStreamEncoder implements StreamEncoder {
   done = false;
   private started = false;
-  /** The open content block: its Anthropic index and, for tool blocks, the canonical tool index. */
-  private open: { index: number; tool?: number } | null = null;
+  /** The open content block: its Anthropic index, its kind and, for tool blocks, the canonical tool index. */
+  private open: { index: number; kind: 'text' | 'thinking' | 'tool'; tool?: number } | null = null;
   private nextBlock = 0;
   private readonly toolBlocks = new Map<number, number>();
 
@@ -633,7 +682,8 @@ class AnthropicStreamEncoder implements StreamEncoder {
 
   private openBlock(block: Json, tool?: number): string {
     const index = this.nextBlock++;
-    this.open = tool === undefined ? { index } : { index, tool };
+    const kind = block.type === 'thinking' ? 'thinking' : 'text';
+    this.open = tool === undefined ? { index, kind } : { index, kind: 'tool', tool };
     if (tool !== undefined) this.toolBlocks.set(tool, index);
     return sseEvent('content_block_start', { type: 'content_block_start', index, content_block: block });
   }
@@ -647,7 +697,7 @@ class AnthropicStreamEncoder implements StreamEncoder {
       case 'start':
         return out;
       case 'text':
-        if (!this.open || this.open.tool !== undefined) {
+        if (this.open?.kind !== 'text') {
           out += this.closeBlock() + this.openBlock({ type: 'text', text: '' });
         }
         return (
@@ -658,6 +708,42 @@ class AnthropicStreamEncoder implements StreamEncoder {
             delta: { type: 'text_delta', text: event.text },
           })
         );
+      case 'reasoning':
+        if (this.open?.kind !== 'thinking') {
+          out += this.closeBlock() + this.openBlock({ type: 'thinking', thinking: '', signature: '' });
+        }
+        return (
+          out +
+          sseEvent('content_block_delta', {
+            type: 'content_block_delta',
+            index: this.open?.index,
+            delta: { type: 'thinking_delta', thinking: event.text },
+          })
+        );
+      case 'reasoning_signature': {
+        // Only a signature the client can give back (its own family, or wrapped by the relay) is written.
+        if (event.signature.family !== 'anthropic') return out;
+        if (event.redacted) {
+          out +=
+            this.closeBlock() + this.openBlock({ type: 'redacted_thinking', data: event.signature.value });
+          return out + this.closeBlock();
+        }
+        // A signature ends its thinking block; an empty one (reasoning that had none) only ends it.
+        if (!event.signature.value) return this.open?.kind === 'thinking' ? out + this.closeBlock() : out;
+        if (this.open?.kind !== 'thinking') {
+          out += this.closeBlock() + this.openBlock({ type: 'thinking', thinking: '', signature: '' });
+        }
+        const index = this.open?.index;
+        return (
+          out +
+          sseEvent('content_block_delta', {
+            type: 'content_block_delta',
+            index,
+            delta: { type: 'signature_delta', signature: event.signature.value },
+          }) +
+          this.closeBlock()
+        );
+      }
       case 'tool_call_start':
         out += this.closeBlock();
         return (
@@ -809,6 +895,14 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
         if (!isRecord(raw)) continue;
         if (raw.type === 'text' && typeof raw.text === 'string')
           content.push({ type: 'text', text: raw.text });
+        if (raw.type === 'thinking' && typeof raw.thinking === 'string') {
+          const signature = { family: 'anthropic', value: optStr(raw.signature) ?? '' };
+          content.push({ type: 'reasoning', text: raw.thinking, signature });
+        }
+        if (raw.type === 'redacted_thinking' && typeof raw.data === 'string') {
+          const signature = { family: 'anthropic', value: raw.data };
+          content.push({ type: 'reasoning', text: '', signature, redacted: true });
+        }
         if (raw.type === 'tool_use' && raw.name === ANSWER_TOOL) {
           answered = true;
           content.push({ type: 'text', text: JSON.stringify(raw.input ?? {}) });
@@ -837,11 +931,15 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
         type: 'message',
         role: 'assistant',
         model: res.model,
-        content: res.content.map((p) =>
-          p.type === 'text'
-            ? { type: 'text', text: p.text }
-            : { type: 'tool_use', id: p.id, name: p.name, input: answerArguments(p.arguments) },
-        ),
+        content: res.content
+          .map((p) =>
+            p.type === 'text'
+              ? { type: 'text', text: p.text }
+              : p.type === 'reasoning'
+                ? reasoningBlock(p, true)
+                : { type: 'tool_use', id: p.id, name: p.name, input: answerArguments(p.arguments) },
+          )
+          .filter((b) => b !== null),
         stop_reason: CANONICAL_TO_STOP[res.stopReason],
         stop_sequence: res.stopSequence ?? null,
         usage: { input_tokens: res.usage.inputTokens, output_tokens: res.usage.outputTokens },

@@ -24,7 +24,6 @@ import {
   codeForStatus,
   dropHints,
   dropSetting,
-  dropWithNotice,
   fallbackError,
   guessImageType,
   invalid,
@@ -43,6 +42,7 @@ import {
   type Json,
 } from '../shared.js';
 import { effortFromWire, reasoningBudget } from '../reasoning.js';
+import { isWrapped } from '../signatures.js';
 
 const FINISH_REASONS: Record<string, StopReason> = {
   STOP: 'end_turn',
@@ -235,7 +235,7 @@ function decodeMedia(part: Json, at: string): ContentPart {
  * Gemini pairs calls and responses by function name (ids are optional), so every call gets a position-derived
  * id and each response takes the id of the oldest unanswered call with its name.
  */
-function decodeContents(value: unknown, notes: { dropped?: string[] | undefined }): Message[] {
+function decodeContents(value: unknown): Message[] {
   const out: Message[] = [];
   let pending: Array<{ id: string; name: string }> = [];
   array(value, 'contents').forEach((c, i) => {
@@ -250,12 +250,23 @@ function decodeContents(value: unknown, notes: { dropped?: string[] | undefined 
       const pat = `${at}.parts[${j}]`;
       const part = record(p, pat);
       rejectUnknownFields(part, PART_FIELDS, `${pat}.`);
+      const signature = optString(part.thoughtSignature, `${pat}.thoughtSignature`);
       if (part.thought === true) {
-        // Earlier thoughts, Gemini's own: no other family can take them back.
+        // Earlier thoughts: they go back to Gemini, or through the relay to the family that made them.
         if (role !== 'model') throw untranslatable(`${pat}.thought`);
-        dropWithNotice(notes, `${pat}(thought)`);
+        const text = optString(part.text, `${pat}.text`) ?? '';
+        // Consecutive thoughts (a streamed one comes in pieces) are one reasoning, signed by the last.
+        const last = parts[parts.length - 1];
+        if (last?.type === 'reasoning' && last.signature?.family === 'gemini' && !last.signature.value) {
+          last.text += text;
+          last.signature = { family: 'gemini', value: signature ?? '' };
+        } else
+          parts.push({ type: 'reasoning', text, signature: { family: 'gemini', value: signature ?? '' } });
         return;
       }
+      // A signature on a call or a text: a reasoning part of its own, just before it.
+      if (signature && role === 'model')
+        parts.push({ type: 'reasoning', text: '', signature: { family: 'gemini', value: signature } });
       if (typeof part.text === 'string') {
         parts.push({ type: 'text', text: part.text });
       } else if (part.inlineData !== undefined || part.fileData !== undefined) {
@@ -365,6 +376,9 @@ function decodeToolConfig(value: unknown): ToolChoice | undefined {
 
 function encodePart(part: ContentPart, at: string, names: Map<string, string>): Json | null {
   switch (part.type) {
+    case 'reasoning':
+      // Placed by `withThoughts`.
+      return null;
     case 'text':
       return part.text ? { text: part.text } : null;
     case 'image':
@@ -390,6 +404,41 @@ function encodePart(part: ContentPart, at: string, names: Map<string, string>): 
 const SIGNATURE_SENTINEL = 'skip_thought_signature_validator';
 const VALIDATES_SIGNATURES = /(?:^|\/)gemini-3/;
 
+/**
+ * Parts with Gemini's own reasoning put back: a thought with text is a `thought` part; a signature goes on the
+ * next call or text (where Gemini gave it), else on the last thought. Another family's reasoning is left out
+ * (the relay never lets its signature through; see `signatures.ts`).
+ */
+function withThoughts(
+  content: readonly ContentPart[],
+  encode: (part: ContentPart, j: number) => Json | null,
+): Json[] {
+  const parts: Json[] = [];
+  let signature = '';
+  let lastThought: Json | undefined;
+  content.forEach((part, j) => {
+    if (part.type === 'reasoning') {
+      if (part.signature?.family !== 'gemini') return;
+      // Another family's signature (wrapped for a client) stays on its thought: it signs that text.
+      const foreign = isWrapped(part.signature.value);
+      if (part.text || foreign) {
+        lastThought = { text: part.text, thought: true };
+        if (foreign) lastThought.thoughtSignature = part.signature.value;
+        parts.push(lastThought);
+      }
+      if (part.signature.value && !foreign) signature = part.signature.value;
+      return;
+    }
+    const encoded = encode(part, j);
+    if (encoded === null) return;
+    if (signature) encoded.thoughtSignature = signature;
+    signature = '';
+    parts.push(encoded);
+  });
+  if (signature && lastThought) lastThought.thoughtSignature = signature;
+  return parts;
+}
+
 /** Gemini wants every response to a turn's calls in one content, so consecutive same-role turns merge. */
 function encodeContents(messages: Message[], model: string): Json[] {
   const names = new Map<string, string>();
@@ -397,9 +446,7 @@ function encodeContents(messages: Message[], model: string): Json[] {
   const out: Array<{ role: string; parts: Json[] }> = [];
   messages.forEach((msg, i) => {
     const role = msg.role === 'assistant' ? 'model' : 'user';
-    const parts = msg.content
-      .map((p, j) => encodePart(p, `messages[${i}].content[${j}]`, names))
-      .filter((p): p is Json => p !== null);
+    const parts = withThoughts(msg.content, (p, j) => encodePart(p, `messages[${i}].content[${j}]`, names));
     if (!parts.length) return;
     const last = out[out.length - 1];
     if (last?.role === role) last.parts.push(...parts);
@@ -408,7 +455,7 @@ function encodeContents(messages: Message[], model: string): Json[] {
   if (VALIDATES_SIGNATURES.test(model)) {
     for (const content of out) {
       const call = content.role === 'model' ? content.parts.find((p) => p.functionCall) : undefined;
-      if (call) call.thoughtSignature = SIGNATURE_SENTINEL;
+      if (call) call.thoughtSignature ??= SIGNATURE_SENTINEL;
     }
   }
   return out;
@@ -441,12 +488,22 @@ function encodeUsage(u: Usage): Json {
   };
 }
 
-/** Response parts worth translating: text (not thought summaries) and function calls. */
+/**
+ * Response parts: thoughts as reasoning, text and function calls; a signature on a call or a text as a
+ * reasoning part of its own just before it.
+ */
 function decodeParts(candidate: Json, nextId: () => string): ResponsePart[] {
   const content = isRecord(candidate.content) ? candidate.content : {};
   const out: ResponsePart[] = [];
   for (const p of Array.isArray(content.parts) ? content.parts : []) {
-    if (!isRecord(p) || p.thought === true) continue;
+    if (!isRecord(p)) continue;
+    const value = typeof p.thoughtSignature === 'string' ? p.thoughtSignature : '';
+    if (p.thought === true) {
+      const text = typeof p.text === 'string' ? p.text : '';
+      if (text || value) out.push({ type: 'reasoning', text, signature: { family: 'gemini', value } });
+      continue;
+    }
+    if (value) out.push({ type: 'reasoning', text: '', signature: { family: 'gemini', value } });
     if (typeof p.text === 'string' && p.text) out.push({ type: 'text', text: p.text });
     if (isRecord(p.functionCall)) {
       const fc = p.functionCall;
@@ -487,6 +544,14 @@ class GeminiStreamDecoder implements StreamDecoder {
   private toolCount = 0;
   private usage: Usage | undefined;
   private finished = false;
+  /** Thoughts were streamed and no signature has closed them yet. */
+  private reasoning = false;
+
+  /** Thoughts end where anything else starts: closed with Gemini's empty signature (none was given). */
+  private closeReasoning(out: StreamEvent[]): void {
+    this.reasoning = false;
+    out.push({ type: 'reasoning_signature', signature: { family: 'gemini', value: '' } });
+  }
 
   push(msg: SseMessage): StreamEvent[] {
     if (this.finished) return [];
@@ -514,6 +579,13 @@ class GeminiStreamDecoder implements StreamDecoder {
     const makeId = this.nextId as (n: number) => string;
     let n = this.toolCount;
     for (const part of candidate ? decodeParts(candidate, () => makeId(n++)) : []) {
+      if (part.type === 'reasoning') {
+        if (part.text) out.push({ type: 'reasoning', text: part.text });
+        this.reasoning = part.signature?.value ? false : part.text !== '' || this.reasoning;
+        if (part.signature?.value) out.push({ type: 'reasoning_signature', signature: part.signature });
+        continue;
+      }
+      if (this.reasoning) this.closeReasoning(out);
       if (part.type === 'text') out.push({ type: 'text', text: part.text });
       else {
         const index = this.toolCount++;
@@ -524,6 +596,7 @@ class GeminiStreamDecoder implements StreamDecoder {
     const stopReason = stopReasonOf(candidate, this.toolCount > 0, isBlocked(chunk));
     if (stopReason) {
       this.finished = true;
+      if (this.reasoning) this.closeReasoning(out);
       out.push({ type: 'finish', stopReason, usage: this.usage });
     }
     return out;
@@ -539,6 +612,8 @@ class GeminiStreamEncoder implements StreamEncoder {
   /** Gemini sends whole function calls, so streamed arguments are held until the call is complete. */
   private pending: Array<{ id: string; name: string; args: string }> = [];
   private readonly base: Json;
+  /** A signature for the next part written (Gemini puts it on the call or text that follows the thought). */
+  private signature = '';
 
   constructor(meta: StreamMeta) {
     this.base = { modelVersion: meta.model, responseId: meta.id };
@@ -553,10 +628,20 @@ class GeminiStreamEncoder implements StreamEncoder {
   }
 
   private flushCalls(): Json[] {
-    const parts = this.pending.map((c) => ({
+    const parts: Json[] = this.pending.map((c) => ({
       functionCall: { id: c.id, name: c.name, args: answerArguments(c.args) },
     }));
     this.pending = [];
+    return parts;
+  }
+
+  /** The held signature on the first of `parts`. */
+  private signed(parts: Json[]): Json[] {
+    const first = parts[0];
+    if (this.signature && first) {
+      first.thoughtSignature = this.signature;
+      this.signature = '';
+    }
     return parts;
   }
 
@@ -565,8 +650,24 @@ class GeminiStreamEncoder implements StreamEncoder {
     switch (event.type) {
       case 'start':
         return '';
+      case 'reasoning': {
+        const ready = this.signed(this.flushCalls());
+        return this.chunk([...ready, { text: event.text, thought: true }]);
+      }
+      case 'reasoning_signature':
+        // Only a signature the client can give back (Gemini's, or wrapped by the relay) is written;
+        // another family's (wrapped) closes the thoughts it signs, as a thought of its own.
+        if (event.signature.family !== 'gemini' || !event.signature.value) return '';
+        if (!isWrapped(event.signature.value)) {
+          this.signature = event.signature.value;
+          return '';
+        }
+        return this.chunk([
+          ...this.signed(this.flushCalls()),
+          { text: '', thought: true, thoughtSignature: event.signature.value },
+        ]);
       case 'tool_call_start': {
-        const ready = this.flushCalls();
+        const ready = this.signed(this.flushCalls());
         this.pending.push({ id: event.id, name: event.name, args: '' });
         return ready.length ? this.chunk(ready) : '';
       }
@@ -577,11 +678,13 @@ class GeminiStreamEncoder implements StreamEncoder {
       }
       case 'text': {
         const ready = this.flushCalls();
-        return this.chunk([...ready, { text: event.text }]);
+        return this.chunk(this.signed([...ready, { text: event.text }]));
       }
       case 'finish': {
         this.done = true;
         const parts = this.flushCalls();
+        if (this.signature && !parts.length) parts.push({ text: '' });
+        this.signed(parts);
         return this.chunk(
           parts.length ? parts : [{ text: '' }],
           event.usage ? { usageMetadata: encodeUsage(event.usage) } : {},
@@ -642,7 +745,7 @@ export function createGeminiCodec(): ProtocolCodec {
           b.systemInstruction === undefined || b.systemInstruction === null
             ? undefined
             : decodeText(b.systemInstruction, 'systemInstruction'),
-        messages: decodeContents(b.contents, notes),
+        messages: decodeContents(b.contents),
         temperature: optNumber(gen.temperature, 'generationConfig.temperature'),
         topP: optNumber(gen.topP, 'generationConfig.topP'),
         topK,
@@ -720,10 +823,12 @@ export function createGeminiCodec(): ProtocolCodec {
     },
 
     encodeResponse(res: ChatResponse) {
-      const parts = res.content.map((p) =>
+      const parts = withThoughts(res.content, (p) =>
         p.type === 'text'
           ? { text: p.text }
-          : { functionCall: { id: p.id, name: p.name, args: answerArguments(p.arguments) } },
+          : p.type === 'tool_call'
+            ? { functionCall: { id: p.id, name: p.name, args: answerArguments(p.arguments) } }
+            : null,
       );
       return {
         candidates: [

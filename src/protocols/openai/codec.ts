@@ -155,7 +155,25 @@ function encodeResponseFormat(format: ResponseFormat): Json {
   };
 }
 
-const MESSAGE_FIELDS = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id', 'refusal']);
+const MESSAGE_FIELDS = new Set([
+  'role',
+  'content',
+  'name',
+  'tool_calls',
+  'tool_call_id',
+  'refusal',
+  'reasoning_content',
+  'reasoning',
+]);
+
+/** OpenAI chat's reasoning has no signature: it is marked as OpenAI's with an empty one (see `signatures.ts`). */
+const UNSIGNED = { family: 'openai', value: '' };
+
+/** The reasoning text of a message or delta: `reasoning_content`, or `reasoning` where servers send that. */
+function reasoningText(m: Json): string | undefined {
+  const text = m.reasoning_content ?? m.reasoning;
+  return typeof text === 'string' && text ? text : undefined;
+}
 
 function decodeText(content: unknown, param: string): string {
   if (typeof content === 'string') return content;
@@ -222,6 +240,8 @@ function decodeMessages(value: unknown): { system: string | undefined; messages:
         const text = decodeText(msg.content, `${at}.content`);
         const refusal = optString(msg.refusal, `${at}.refusal`);
         const content: ContentPart[] = [];
+        const reasoning = reasoningText(msg);
+        if (reasoning) content.push({ type: 'reasoning', text: reasoning, signature: UNSIGNED });
         if (text) content.push({ type: 'text', text });
         if (refusal) content.push({ type: 'text', text: refusal });
         content.push(...decodeToolCalls(msg.tool_calls, `${at}.tool_calls`));
@@ -307,7 +327,12 @@ function encodeMessages(req: ChatRequest): Json[] {
     }
     if (msg.role === 'assistant') {
       const calls = rest.filter((p) => p.type === 'tool_call');
-      const other = rest.filter((p) => p.type !== 'tool_call');
+      // Reasoning goes back as `reasoning_content` (servers that think in tool loops want it) when it is
+      // OpenAI chat's own; another family's reasoning means nothing here.
+      const reasoning = rest
+        .map((p) => (p.type === 'reasoning' && p.signature?.family === 'openai' ? p.text : ''))
+        .join('');
+      const other = rest.filter((p) => p.type !== 'tool_call' && p.type !== 'reasoning');
       if (other.some((p) => p.type !== 'text'))
         throw untranslatable(`${at}.content`, 'images in assistant messages cannot be sent to OpenAI');
       const text = other.map((p) => (p.type === 'text' ? p.text : '')).join('');
@@ -316,6 +341,7 @@ function encodeMessages(req: ChatRequest): Json[] {
       out.push({
         role: 'assistant',
         content: text || (calls.length ? null : ''),
+        ...(reasoning ? { reasoning_content: reasoning } : {}),
         ...(calls.length
           ? {
               tool_calls: calls.map((c) => ({
@@ -363,6 +389,14 @@ class OpenAIStreamDecoder implements StreamDecoder {
   /** Wire tool-call index → [canonical index, call id]: some servers reuse index 0 for every call. */
   private readonly calls = new Map<number, { index: number; id: string }>();
   private nextIndex = 0;
+  /** Reasoning was streamed and not yet closed by another event. */
+  private reasoning = false;
+
+  /** Reasoning ends where anything else starts: closed with OpenAI's empty signature (see `UNSIGNED`). */
+  private closeReasoning(out: StreamEvent[]): void {
+    this.reasoning = false;
+    out.push({ type: 'reasoning_signature', signature: UNSIGNED });
+  }
 
   push(msg: SseMessage): StreamEvent[] {
     if (this.finished) return [];
@@ -382,6 +416,15 @@ class OpenAIStreamDecoder implements StreamDecoder {
     const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
     if (!isRecord(choice)) return out;
     const delta = isRecord(choice.delta) ? choice.delta : {};
+    const thought = reasoningText(delta);
+    if (thought !== undefined) {
+      this.reasoning = true;
+      out.push({ type: 'reasoning', text: thought });
+    } else if (
+      this.reasoning &&
+      (delta.content || delta.refusal || delta.tool_calls || typeof choice.finish_reason === 'string')
+    )
+      this.closeReasoning(out);
     if (typeof delta.content === 'string' && delta.content) out.push({ type: 'text', text: delta.content });
     if (typeof delta.refusal === 'string' && delta.refusal) out.push({ type: 'text', text: delta.refusal });
     if (Array.isArray(delta.tool_calls)) for (const call of delta.tool_calls) this.toolCall(call, out);
@@ -408,7 +451,10 @@ class OpenAIStreamDecoder implements StreamDecoder {
   private finish(): StreamEvent[] {
     if (this.finished || this.finishReason === undefined) return [];
     this.finished = true;
-    return [{ type: 'finish', stopReason: this.finishReason, usage: this.usage }];
+    const out: StreamEvent[] = [];
+    if (this.reasoning) this.closeReasoning(out);
+    out.push({ type: 'finish', stopReason: this.finishReason, usage: this.usage });
+    return out;
   }
 
   end(): StreamEvent[] {
@@ -448,6 +494,11 @@ class OpenAIStreamEncoder implements StreamEncoder {
         return out;
       case 'text':
         return out + this.chunk({ content: event.text });
+      case 'reasoning':
+        return out + this.chunk({ reasoning_content: event.text });
+      case 'reasoning_signature':
+        // OpenAI chat has no place for a signature.
+        return out;
       case 'tool_call_start':
         return (
           out +
@@ -594,6 +645,8 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
       const choice = record(array(b.choices, 'response.choices')[0], 'response.choices[0]');
       const message = record(choice.message, 'response.choices[0].message');
       const content: ResponsePart[] = [];
+      const reasoning = reasoningText(message);
+      if (reasoning) content.push({ type: 'reasoning', text: reasoning, signature: UNSIGNED });
       const text = typeof message.content === 'string' ? message.content : '';
       if (text) content.push({ type: 'text', text });
       if (typeof message.refusal === 'string' && message.refusal)
@@ -613,6 +666,7 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
     encodeResponse(res) {
       const text = res.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
       const calls = res.content.filter((p) => p.type === 'tool_call');
+      const reasoning = res.content.map((p) => (p.type === 'reasoning' ? p.text : '')).join('');
       return {
         id: res.id,
         object: 'chat.completion',
@@ -624,6 +678,7 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
             message: {
               role: 'assistant',
               content: text || (calls.length ? null : ''),
+              ...(reasoning ? { reasoning_content: reasoning } : {}),
               refusal: null,
               ...(calls.length
                 ? {

@@ -58,6 +58,7 @@ describe('Responses codec: requests', () => {
       {
         role: 'assistant',
         content: [
+          { type: 'reasoning', text: '', signature: { family: 'openai', value: 'opaque' } },
           { type: 'text', text: 'Calling.' },
           { type: 'tool_call', id: 'c1', name: 'weather', arguments: '{"city":"Paris"}' },
           { type: 'tool_call', id: 'c2', name: 'apply_patch', arguments: '{"input":"*** Begin Patch"}' },
@@ -74,7 +75,7 @@ describe('Responses codec: requests', () => {
     expect(req.tools?.map((t) => t.name)).toEqual(['weather', 'apply_patch']);
     expect(req.tools?.[1]?.parameters).toMatchObject({ required: ['input'] });
     expect(req.maxTokens).toBe(100);
-    expect(req.dropped).toEqual(['include', 'input[].reasoning', 'tools[].web_search']);
+    expect(req.dropped).toEqual(['include', 'tools[].web_search']);
   });
 
   it('refuses a tool_choice that forces a hosted tool, naming tool_choice', () => {

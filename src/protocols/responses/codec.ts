@@ -6,8 +6,8 @@
  * What the canonical model cannot hold:
  * - freeform (`custom`) tools travel as function tools with one string argument, `input`; the per-request
  *   context (`ResponsesContext.customTools`) turns their calls back into `custom_tool_call` items;
- * - `reasoning` input items and the `reasoning` controls are dropped with notice (they only mean something
- *   to the model family that made them);
+ * - `reasoning` items are reasoning parts (summary text, `encrypted_content` as an OpenAI signature: README,
+ *   "Reasoning between families");
  * - hosted tools (`HOSTED_TOOLS`) are dropped with notice; a `tool_choice` forcing one is a 400.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,6 +16,7 @@ import type {
   ChatResponse,
   ContentPart,
   Message,
+  ReasoningPart,
   ResponseFormat,
   ResponsePart,
   StopReason,
@@ -240,7 +241,7 @@ class Turns {
   }
 }
 
-function decodeInputItem(item: Json, at: string, turns: Turns, req: ChatRequest): void {
+function decodeInputItem(item: Json, at: string, turns: Turns): void {
   const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
   switch (type) {
     case 'message': {
@@ -285,12 +286,31 @@ function decodeInputItem(item: Json, at: string, turns: Turns, req: ChatRequest)
       ]);
       return;
     case 'reasoning':
-      // Reasoning (summary, encrypted content) only means something to the model family that made it.
-      dropWithNotice(req, 'input[].reasoning');
+      // Its summary and encrypted content: back to OpenAI, or through the relay to the family that made it.
+      turns.add('assistant', [reasoningPart(item)]);
       return;
     default:
       throw untranslatable(`${at}.type`, `'${String(type)}' input items cannot be translated`);
   }
+}
+
+/** A reasoning item (input or output) as a reasoning part: its summary's text, its encrypted content. */
+function reasoningPart(item: Json): ReasoningPart {
+  const summary = Array.isArray(item.summary) ? item.summary : [];
+  const text = summary.map((s) => (isRecord(s) && typeof s.text === 'string' ? s.text : '')).join('\n\n');
+  const value = typeof item.encrypted_content === 'string' ? item.encrypted_content : '';
+  return { type: 'reasoning', text, signature: { family: 'openai', value } };
+}
+
+/** A reasoning part as an output item; `encrypted_content` only with a signature the client can give back. */
+function reasoningItem(id: string | undefined, part: ReasoningPart): Json {
+  const value = part.signature?.family === 'openai' ? part.signature.value : '';
+  return {
+    ...(id !== undefined ? { id } : {}),
+    type: 'reasoning',
+    summary: part.text ? [{ type: 'summary_text', text: part.text }] : [],
+    ...(value ? { encrypted_content: value } : {}),
+  };
 }
 
 /** The JSON schema of a freeform tool's one argument. */
@@ -393,7 +413,7 @@ function decodeRequest(body: unknown, ctx: { model: string; stream: boolean }): 
   if (typeof b.input === 'string') turns.add('user', [{ type: 'text', text: b.input }]);
   else if (b.input !== undefined && b.input !== null) {
     array(b.input, 'input').forEach((item, i) =>
-      decodeInputItem(record(item, `input[${i}]`), `input[${i}]`, turns, req),
+      decodeInputItem(record(item, `input[${i}]`), `input[${i}]`, turns),
     );
   }
   req.system = turns.systems.length > 0 ? turns.systems.join('\n\n') : undefined;
@@ -451,6 +471,13 @@ function encodeItems(req: ChatRequest): Json[] {
             name: part.name,
             arguments: part.arguments || '{}',
           });
+          break;
+        case 'reasoning':
+          // OpenAI takes reasoning back only with its encrypted content (another family's never comes here).
+          if (part.signature?.family === 'openai' && part.signature.value) {
+            flush();
+            items.push(reasoningItem(undefined, part));
+          }
           break;
         case 'tool_result':
           flush();
@@ -579,6 +606,7 @@ function callItem(
 function itemId(ctx: ResponsesContext, part: ResponsePart, index: number): string {
   const base = itemBase(ctx.responseId);
   if (part.type === 'text') return `msg_${base}_${index}`;
+  if (part.type === 'reasoning') return `rs_${base}_${index}`;
   return ctx.customTools.has(part.name) ? `ctc_${base}_${index}` : `fc_${base}_${index}`;
 }
 
@@ -594,7 +622,9 @@ function outputItems(ctx: ResponsesContext, parts: readonly ResponsePart[]): Jso
   return merged.map((part, i) =>
     part.type === 'text'
       ? messageItem(itemId(ctx, part, i), part.text, 'completed')
-      : callItem(ctx, itemId(ctx, part, i), part),
+      : part.type === 'reasoning'
+        ? reasoningItem(itemId(ctx, part, i), part)
+        : callItem(ctx, itemId(ctx, part, i), part),
   );
 }
 
@@ -677,8 +707,10 @@ function decodeOutputItem(item: unknown): ResponsePart[] {
           arguments: JSON.stringify({ input: String(item.input ?? '') }),
         },
       ];
+    case 'reasoning':
+      return [reasoningPart(item)];
     default:
-      // Reasoning and hosted-tool items have no canonical form yet.
+      // Hosted-tool items have no canonical form yet.
       return [];
   }
 }
@@ -714,7 +746,7 @@ function errorEvent(info: ErrorInfo, sequence: number): string {
 interface OpenItem {
   outputIndex: number;
   id: string;
-  kind: 'message' | 'function_call' | 'custom_tool_call';
+  kind: 'message' | 'function_call' | 'custom_tool_call' | 'reasoning';
   text: string;
   call?: { id: string; name: string };
 }
@@ -729,6 +761,7 @@ class ResponsesStreamEncoder implements StreamEncoder {
   private readonly parts: ResponsePart[] = [];
   private readonly open: OpenItem[] = [];
   private text: OpenItem | undefined;
+  private reasoning: OpenItem | undefined;
   private readonly calls = new Map<number, OpenItem>();
 
   constructor(
@@ -776,6 +809,16 @@ class ResponsesStreamEncoder implements StreamEncoder {
         this.event('response.output_item.done', { output_index: item.outputIndex, item: done })
       );
     }
+    if (item.kind === 'reasoning') {
+      const part = { type: 'summary_text', text: item.text };
+      const summary = item.text
+        ? this.event('response.reasoning_summary_text.done', { ...at, summary_index: 0, text: item.text }) +
+          this.event('response.reasoning_summary_part.done', { ...at, summary_index: 0, part })
+        : '';
+      return (
+        summary + this.event('response.output_item.done', { output_index: item.outputIndex, item: done })
+      );
+    }
     if (item.kind === 'custom_tool_call') {
       const input = String(done.input);
       return (
@@ -795,11 +838,64 @@ class ResponsesStreamEncoder implements StreamEncoder {
     for (const item of this.open) out += this.close(item);
     this.open.length = 0;
     this.text = undefined;
+    this.reasoning = undefined;
     return out;
   }
 
-  private onText(text: string): string {
+  /** The open reasoning item, closed (reasoning ends where anything else starts). */
+  private closeReasoning(): string {
+    const item = this.reasoning;
+    if (item === undefined) return '';
+    this.reasoning = undefined;
+    this.open.splice(this.open.indexOf(item), 1);
+    return this.close(item);
+  }
+
+  private openReasoning(): string {
+    const item = this.addItem('reasoning', { type: 'reasoning', text: '' });
+    this.reasoning = item;
+    return this.event('response.output_item.added', {
+      output_index: item.outputIndex,
+      item: { id: item.id, type: 'reasoning', summary: [] },
+    });
+  }
+
+  private onReasoning(text: string): string {
     let out = '';
+    if (this.reasoning === undefined) out += this.closeText() + this.openReasoning();
+    const item = this.reasoning as OpenItem;
+    const at = { item_id: item.id, output_index: item.outputIndex, summary_index: 0 };
+    if (!item.text)
+      out += this.event('response.reasoning_summary_part.added', {
+        ...at,
+        part: { type: 'summary_text', text: '' },
+      });
+    item.text += text;
+    const part = this.parts[item.outputIndex] as ReasoningPart;
+    this.parts[item.outputIndex] = { ...part, text: item.text };
+    return out + this.event('response.reasoning_summary_text.delta', { ...at, delta: text });
+  }
+
+  /** A signature ends its reasoning item: the client gets it as `encrypted_content` when it is OpenAI's. */
+  private onSignature(signature: ReasoningPart['signature']): string {
+    let out = '';
+    if (this.reasoning === undefined) out += this.closeText() + this.openReasoning();
+    const item = this.reasoning as OpenItem;
+    const part = this.parts[item.outputIndex] as ReasoningPart;
+    this.parts[item.outputIndex] = { ...part, signature };
+    return out + this.closeReasoning();
+  }
+
+  private closeText(): string {
+    const item = this.text;
+    if (item === undefined) return '';
+    this.text = undefined;
+    this.open.splice(this.open.indexOf(item), 1);
+    return this.close(item);
+  }
+
+  private onText(text: string): string {
+    let out = this.closeReasoning();
     if (this.text === undefined) {
       const item = this.addItem('message', { type: 'text', text: '' });
       this.text = item;
@@ -832,9 +928,7 @@ class ResponsesStreamEncoder implements StreamEncoder {
 
   private onCallStart(index: number, id: string, name: string): string {
     // Text after a tool call is a message of its own.
-    const out = this.text ? this.close(this.text) : '';
-    if (this.text) this.open.splice(this.open.indexOf(this.text), 1);
-    this.text = undefined;
+    const out = this.closeReasoning() + this.closeText();
     const custom = this.ctx.customTools.has(name);
     const part: ResponsePart = { type: 'tool_call', id, name, arguments: '' };
     const item = this.addItem(custom ? 'custom_tool_call' : 'function_call', part, { id, name });
@@ -873,6 +967,10 @@ class ResponsesStreamEncoder implements StreamEncoder {
         return out;
       case 'text':
         return event.text ? out + this.onText(event.text) : out;
+      case 'reasoning':
+        return event.text ? out + this.onReasoning(event.text) : out;
+      case 'reasoning_signature':
+        return out + this.onSignature(event.signature);
       case 'tool_call_start':
         return out + this.onCallStart(event.index, event.id, event.name);
       case 'tool_call_delta':
@@ -924,6 +1022,8 @@ class ResponsesStreamDecoder implements StreamDecoder {
       case 'response.output_text.delta':
       case 'response.refusal.delta':
         return typeof data.delta === 'string' && data.delta ? [{ type: 'text', text: data.delta }] : [];
+      case 'response.reasoning_summary_text.delta':
+        return typeof data.delta === 'string' && data.delta ? [{ type: 'reasoning', text: data.delta }] : [];
       case 'response.output_item.added': {
         const item = isRecord(data.item) ? data.item : {};
         if (item.type !== 'function_call' && item.type !== 'custom_tool_call') return [];
@@ -951,6 +1051,10 @@ class ResponsesStreamDecoder implements StreamDecoder {
         return [];
       }
       case 'response.output_item.done': {
+        if (isRecord(data.item) && data.item.type === 'reasoning') {
+          const signature = reasoningPart(data.item).signature as ReasoningPart['signature'] & object;
+          return [{ type: 'reasoning_signature', signature }];
+        }
         const call = this.byOutput.get(Number(data.output_index));
         if (!call?.custom) return [];
         const item = isRecord(data.item) ? data.item : {};
