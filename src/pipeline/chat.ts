@@ -12,11 +12,11 @@ import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
 import { loopStep } from './loop-step.js';
+import { shellJudge } from './guard-step.js';
 import { relayAnswer } from './relay.js';
 import { beginResponsesTurn, type ResponsesTurn } from './responses.js';
 import { readTarget, requireObjectBody, resolveRoute } from './route.js';
 import type { SessionStep } from './session.js';
-import { OFFERED_TOOLS, TOOL_CALL_GUARDS, type ToolJudge } from '../protocols/tool-call-guard.js';
 import type { ShellGuard } from '../sessions/shell-guard.js';
 import type { StoredResponses } from '../state/responses.js';
 
@@ -97,9 +97,11 @@ export function createChatPipeline(
       let read = readTarget(frontEnd, ex);
       if (model !== undefined) read = { ...read, target: { ...read.target, model } };
       const plan = failover === undefined ? null : failover.routes.plan(read.target.model);
+      // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
+      const judge = shellJudge(shellGuard, ex, from, read.clientBody, deps.log);
       if (plan !== null) {
         checkRoutedPolicy(deps.policies(), ex, read.target.model, deps.redactor());
-        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps).run();
+        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, judge).run();
         return;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
@@ -122,22 +124,6 @@ export function createChatPipeline(
       const dropped = ex.state.dropped;
       if (dropped !== undefined)
         deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
-      // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
-      const judge: ToolJudge | undefined =
-        shellGuard !== null &&
-        TOOL_CALL_GUARDS[route.backend.protocol] !== undefined &&
-        shellGuard.watches(OFFERED_TOOLS[from](route.clientBody))
-          ? (name, args) => {
-              const verdict = shellGuard.judge(name, args);
-              if (verdict !== undefined) {
-                deps.log.warn?.(
-                  { request_id: ex.id, key: ex.authKeyName, tool: name, action: verdict.kind },
-                  'Dangerous command in a tool call stopped by the guard',
-                );
-              }
-              return verdict;
-            }
-          : undefined;
       const dispatched = await dispatch(ex, route, request, from, undefined, judge !== undefined);
       await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, ...turn });
     } catch (err) {
