@@ -81,7 +81,7 @@ export function createChatPipeline(
         }
       }
       let model: string | undefined;
-      if (sessions !== null && sessions.applies(ex)) {
+      if (sessions !== null && sessions.applies(ex) && deps.policies().allows(ex.authKeyName, 'commands')) {
         const body = requireObjectBody(ex);
         const outcome = await sessions.run(ex, from, body);
         if (outcome.kind === 'reply') {
@@ -98,7 +98,9 @@ export function createChatPipeline(
       if (model !== undefined) read = { ...read, target: { ...read.target, model } };
       const plan = failover === undefined ? null : failover.routes.plan(read.target.model);
       // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
-      const judge = shellJudge(shellGuard, ex, from, read.clientBody, deps.log);
+      const judge = deps.policies().allows(ex.authKeyName, 'guardrails')
+        ? shellJudge(shellGuard, ex, from, read.clientBody, deps.log)
+        : undefined;
       if (plan !== null) {
         checkRoutedPolicy(deps.policies(), ex, read.target.model, deps.redactor());
         await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, judge).run();
