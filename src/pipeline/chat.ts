@@ -72,10 +72,9 @@ export function createChatPipeline(
   return async function runChat(ex) {
     try {
       if (loopRepeats > 0) {
-        const body = requireObjectBody(ex);
-        const steering = loopStep(from, body, loopRepeats);
+        const steering = loopStep(from, ex, loopRepeats);
         if (steering !== undefined) {
-          const target = frontEnd.target(body, ex.url);
+          const target = frontEnd.target(requireObjectBody(ex), ex.url);
           replyLocally(ex, from, steering, target.model, target.stream);
           return;
         }

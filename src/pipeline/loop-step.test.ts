@@ -1,0 +1,95 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CONVERSATIONS } from '../protocols/conversation.js';
+import { scanJson } from '../server/json-scan.js';
+import { checkLoop, LOOP_MARKER } from '../sessions/loop-guard.js';
+import type { ChatExchange } from './exchange.js';
+import { loopStep } from './loop-step.js';
+import { RequestBody } from './request-body.js';
+
+/** An exchange whose body is `body`'s bytes, read as the chat lane hands them over (nothing parsed yet). */
+function exchange(body: object): { ex: ChatExchange; json: RequestBody } {
+  const bytes = Buffer.from(JSON.stringify(body));
+  const scan = scanJson(bytes);
+  if (scan.verdict !== 'ok') throw new Error('not JSON');
+  const json = new RequestBody(bytes, scan.members);
+  const ex = {
+    json,
+    get body() {
+      return json.value;
+    },
+  } as unknown as ChatExchange;
+  return { ex, json };
+}
+
+const call = (command: string) => ({
+  role: 'assistant',
+  content: null,
+  tool_calls: [
+    {
+      id: `c-${command}`,
+      type: 'function',
+      function: { name: 'Bash', arguments: JSON.stringify({ command }) },
+    },
+  ],
+});
+const result = (content: string) => ({ role: 'tool', tool_call_id: 'c', content });
+const steered = { role: 'assistant', content: `${LOOP_MARKER} stop` };
+
+/** What the guard says about a whole conversation, parsed: the reference. */
+function reference(messages: unknown[], repeats: number): string | undefined {
+  const verdict = checkLoop(messages, CONVERSATIONS.openai, repeats);
+  if (verdict?.kind === 'refuse') return `refuse: ${verdict.message}`;
+  return verdict?.text;
+}
+
+function viaBytes(messages: unknown[], repeats: number): string | undefined {
+  try {
+    return loopStep('openai', exchange({ model: 'm', messages }).ex, repeats);
+  } catch (err) {
+    return `refuse: ${(err as Error).message}`;
+  }
+}
+
+describe('loopStep on the body bytes', () => {
+  it('parses nothing of a conversation with fewer tool markers than the repeats', () => {
+    const messages = [{ role: 'user', content: 'hi' }, call('ls'), result('a'), call('ls'), result('a')];
+    const { ex, json } = exchange({ model: 'm', messages });
+    expect(loopStep('openai', ex, 7)).toBeUndefined();
+    // Still unparsed: the member's range is there to read.
+    expect(json.unparsedRange('messages')).toBeDefined();
+  });
+
+  it('reads only the newest turns of a long conversation whose last call differs', () => {
+    const messages: unknown[] = [{ role: 'user', content: 'go' }];
+    for (let i = 0; i < 200; i++) messages.push(call(`step ${i}`), result(`out ${i}`));
+    const { ex, json } = exchange({ model: 'm', messages });
+    expect(loopStep('openai', ex, 7)).toBeUndefined();
+    expect(json.unparsedRange('messages')).toBeDefined();
+  });
+
+  it('steers a run longer than the tail it reads, and refuses one that went on after the steering', () => {
+    const loop = (n: number) => Array.from({ length: n }, () => [call('npm test'), result('FAIL')]).flat();
+    const messages = [{ role: 'user', content: 'go' }, ...loop(40)];
+    expect(viaBytes(messages, 7)).toBe(reference(messages, 7));
+    expect(viaBytes(messages, 7)).toContain('the same tool call 40 times in a row');
+    const after = [{ role: 'user', content: 'go' }, ...loop(7), steered, ...loop(30)];
+    expect(viaBytes(after, 7)).toMatch(/^refuse: Tool-call loop: the same tool call 37 times/);
+    expect(viaBytes(after, 7)).toBe(reference(after, 7));
+  });
+
+  it('agrees with the whole-conversation check on any history', () => {
+    const turn = fc.oneof(
+      fc.constantFrom('ls', 'npm test').map(call),
+      fc.constantFrom('FAIL', 'ok').map(result),
+      fc.constant(steered),
+      fc.constant({ role: 'user', content: 'more' }),
+    );
+    fc.assert(
+      fc.property(fc.array(turn, { maxLength: 60 }), fc.integer({ min: 2, max: 8 }), (messages, repeats) => {
+        expect(viaBytes(messages, repeats)).toBe(reference(messages, repeats));
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
