@@ -20,7 +20,15 @@ import {
   manyStreamsSummary,
   runManyStreams,
 } from './lib/many-streams.mjs';
-import { failuresOf, measure, RESPONSES_PATH, responsesRequestBody } from './lib/load.mjs';
+import {
+  AGENT_SESSION_HEADERS,
+  agentRequestBody,
+  CHAT_PATH,
+  failuresOf,
+  measure,
+  RESPONSES_PATH,
+  responsesRequestBody,
+} from './lib/load.mjs';
 import {
   installCleanup,
   rssMb,
@@ -87,6 +95,9 @@ const TARGETS = {
   responsesRatio: 0.9,
   // Routes and resilience configured, nothing failing: every request tried by failover (one attempt).
   routesRatio: 0.9,
+  // Sessions, commands, the loop guard and the dangerous-command guard on (the defaults), nothing firing,
+  // against the same proxy with all of them off; an agent's request (a shell tool offered, tool turns).
+  guardsRatio: 0.9,
 };
 
 const SCENARIOS = [
@@ -151,6 +162,18 @@ async function startTargets(workDir) {
     logFile: path.join(workDir, 'project-routes.log'),
     extraArgs: ['--config', routesConfig],
   });
+  // An agent's requests to the proxy as users run it (sessions, commands and guards on by default) and to
+  // the same proxy with them all off: the guards' cost when nothing fires.
+  const unguarded = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-unguarded.log'),
+    extraArgs: ['--disable-commands', '--disable-loop-guard', '--disable-guardrails'],
+  });
+  const guarded = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-guarded.log'),
+  });
+  const agentRequest = { path: CHAT_PATH, body: (stream) => agentRequestBody({ stream }), chat: true };
   // Other gateways, when asked for (BENCH_PEERS): measured like the others, but not judged.
   const peers = [];
   for (const peer of config.peers) {
@@ -158,7 +181,7 @@ async function startTargets(workDir) {
     peers.push(await startPeer(peer, { upstreamOrigin: mock.origin, logFile }));
   }
   return {
-    processes: { mock, passthrough, project, captured, responses, routed },
+    processes: { mock, passthrough, project, captured, responses, routed, guarded, unguarded },
     peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
@@ -179,6 +202,20 @@ async function startTargets(workDir) {
         request: responsesRequest('openrouter:gpt-4o-mini'),
       },
       { name: 'routes', origin: routed.origin, key: PROXY_KEY },
+      {
+        name: 'guards',
+        origin: guarded.origin,
+        key: PROXY_KEY,
+        request: agentRequest,
+        headers: AGENT_SESSION_HEADERS,
+      },
+      {
+        name: 'no-guards',
+        origin: unguarded.origin,
+        key: PROXY_KEY,
+        request: agentRequest,
+        headers: AGENT_SESSION_HEADERS,
+      },
       ...peers.map((p) => ({ ...p.target, peer: true })),
     ],
   };
@@ -186,7 +223,7 @@ async function startTargets(workDir) {
 
 async function verifyTargets(targets) {
   for (const target of targets) {
-    if (target.request) {
+    if (target.request && !target.request.chat) {
       await verifyResponses(target);
       continue;
     }
@@ -380,6 +417,10 @@ function summarise({ table, memory, redactionMBps, attack }) {
     table[HIGH.id].routes.reqPerSec / table[HIGH.id].project.reqPerSec,
     table[STREAM.id].routes.reqPerSec / table[STREAM.id].project.reqPerSec,
   );
+  const guardsRatio = Math.min(
+    table[HIGH.id].guards.reqPerSec / table[HIGH.id]['no-guards'].reqPerSec,
+    table[STREAM.id].guards.reqPerSec / table[STREAM.id]['no-guards'].reqPerSec,
+  );
   const ok = {
     nonstream: nonstreamRatio >= TARGETS.throughputRatio,
     stream: streamRatio >= TARGETS.throughputRatio,
@@ -392,6 +433,7 @@ function summarise({ table, memory, redactionMBps, attack }) {
     responses: responsesRatio(HIGH.id) >= TARGETS.responsesRatio,
     responsesStream: responsesRatio(STREAM.id) >= TARGETS.responsesRatio,
     routes: routesRatio >= TARGETS.routesRatio,
+    guards: guardsRatio >= TARGETS.guardsRatio,
     attackP99: attack.p99Ok,
     attackRss: attack.rssOk,
   };
@@ -411,10 +453,11 @@ function summarise({ table, memory, redactionMBps, attack }) {
     `${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id))}(${verdict(ok.responsesStream)}) ` +
     `responses_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id, 'resp-xlate'))} ` +
     `routes_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(routesRatio)}(${verdict(ok.routes)}) ` +
+    `guards_on/off(agent request, min of ${HIGH.id},${STREAM.id})=${fmt.ratio(guardsRatio)}(${verdict(ok.guards)}) ` +
     `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
     `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
     `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
-    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, responses >=${TARGETS.responsesRatio}x)`;
+    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, guards >=${TARGETS.guardsRatio}x, responses >=${TARGETS.responsesRatio}x)`;
   return { line, allOk: Object.values(ok).every(Boolean) };
 }
 
@@ -526,6 +569,8 @@ async function main() {
     stopChild(processes.captured.child),
     stopChild(processes.responses.child),
     stopChild(processes.routed.child),
+    stopChild(processes.guarded.child),
+    stopChild(processes.unguarded.child),
     stopChild(processes.passthrough.child),
     ...peerProcesses.map((p) => stopChild(p.child)),
   ]);

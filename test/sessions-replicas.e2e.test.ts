@@ -15,6 +15,7 @@ import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 const ALICE = 'sess-replicas-alice-key-0123456789';
 const BOB = 'sess-replicas-bob-key-0123456789ab';
 const SECRET = 'sess-replicas-state-secret-0123456789abcdef';
+const ADMIN = 'sess-replicas-admin-key-0123456789abc';
 
 let redis: RedisServer;
 let provider: FakeProvider;
@@ -25,6 +26,7 @@ beforeAll(async () => {
   const env = {
     API_KEYS: `${ALICE},${BOB}`,
     PROXY_STATE_SECRET: SECRET,
+    LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN,
     OPENAI_API_KEY: 'sk-openai-sess-replicas',
     OPENAI_API_BASE_URL: provider.baseUrls.openai,
     ANTHROPIC_API_KEY: 'sk-ant-sess-replicas',
@@ -142,5 +144,32 @@ describe('sessions shared by two replicas', () => {
     } finally {
       inspector.disconnect();
     }
+  });
+
+  it('keeps sessions working on a replica while Redis is down, with the degraded gauge set', async () => {
+    const degraded = async (replica: number) => {
+      const res = await fetch(`${replicas[replica]!.url}/metrics`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      const line = /^llm_proxy_state_store_degraded\{feature="sessions"\} (\d)$/m.exec(await res.text());
+      return line?.[1];
+    };
+    await redis.stop();
+    try {
+      expect(await say(openai(0, ALICE, 'down-1'), '!/set(model=anthropic:claude-while-down)')).toBe(
+        'Set for this session: model=anthropic:claude-while-down.',
+      );
+      const calls = await callsDuring(() => say(openai(0, ALICE, 'down-1'), 'still there?'));
+      expect(calls.map((c) => [c.url, (c.body as { model: string }).model])).toEqual([
+        ['/v1/messages', 'claude-while-down'],
+      ]);
+      expect(await degraded(0)).toBe('1');
+    } finally {
+      await redis.restart();
+    }
+    // The probe finds Redis again: shared (and empty) once more.
+    await expect.poll(() => degraded(0), { timeout: 10_000 }).toBe('0');
+    expect(replicas[0]!.stdout()).toContain('Session store unreachable');
+    expect(replicas[0]!.stdout()).not.toContain(SECRET);
   });
 });
