@@ -125,7 +125,7 @@ export function createChatPipeline(
       const dropped = ex.state.dropped;
       if (dropped !== undefined)
         deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
-      const dispatched = await dispatch(ex, route, request, from, undefined, judge !== undefined);
+      const dispatched = await dispatch(ex, route, request, from);
       await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, ...turn });
     } catch (err) {
       answerFailure(ex, err as Error, deps.log);

@@ -35,6 +35,8 @@ const call = (command: string) => ({
 });
 const result = (content: string) => ({ role: 'tool', tool_call_id: 'c', content });
 const steered = { role: 'assistant', content: `${LOOP_MARKER} stop` };
+/** Makes the turns' bytes large enough (over 32 KB) for the tail path; below, they are parsed whole. */
+const large = { role: 'system', content: 'x'.repeat(40_000) };
 
 /** What the guard says about a whole conversation, parsed: the reference. */
 function reference(messages: unknown[], repeats: number): string | undefined {
@@ -61,7 +63,7 @@ describe('loopStep on the body bytes', () => {
   });
 
   it('reads only the newest turns of a long conversation whose last call differs', () => {
-    const messages: unknown[] = [{ role: 'user', content: 'go' }];
+    const messages: unknown[] = [large, { role: 'user', content: 'go' }];
     for (let i = 0; i < 200; i++) messages.push(call(`step ${i}`), result(`out ${i}`));
     const { ex, json } = exchange({ model: 'm', messages });
     expect(loopStep('openai', ex, 7)).toBeUndefined();
@@ -70,10 +72,10 @@ describe('loopStep on the body bytes', () => {
 
   it('steers a run longer than the tail it reads, and refuses one that went on after the steering', () => {
     const loop = (n: number) => Array.from({ length: n }, () => [call('npm test'), result('FAIL')]).flat();
-    const messages = [{ role: 'user', content: 'go' }, ...loop(40)];
+    const messages = [large, { role: 'user', content: 'go' }, ...loop(40)];
     expect(viaBytes(messages, 7)).toBe(reference(messages, 7));
     expect(viaBytes(messages, 7)).toContain('the same tool call 40 times in a row');
-    const after = [{ role: 'user', content: 'go' }, ...loop(7), steered, ...loop(30)];
+    const after = [large, { role: 'user', content: 'go' }, ...loop(7), steered, ...loop(30)];
     expect(viaBytes(after, 7)).toMatch(/^refuse: Tool-call loop: the same tool call 37 times/);
     expect(viaBytes(after, 7)).toBe(reference(after, 7));
   });
@@ -86,9 +88,15 @@ describe('loopStep on the body bytes', () => {
       fc.constant({ role: 'user', content: 'more' }),
     );
     fc.assert(
-      fc.property(fc.array(turn, { maxLength: 60 }), fc.integer({ min: 2, max: 8 }), (messages, repeats) => {
-        expect(viaBytes(messages, repeats)).toBe(reference(messages, repeats));
-      }),
+      fc.property(
+        fc.array(turn, { maxLength: 60 }),
+        fc.integer({ min: 2, max: 8 }),
+        fc.boolean(),
+        (turns, repeats, big) => {
+          const messages = big ? [large, ...turns] : turns;
+          expect(viaBytes(messages, repeats)).toBe(reference(messages, repeats));
+        },
+      ),
       { numRuns: 400 },
     );
   });

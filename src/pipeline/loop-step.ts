@@ -30,6 +30,9 @@ const TOOL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
   ].map((m) => Buffer.from(m)),
 };
 
+/** Turns of fewer bytes are parsed whole: below this, one `JSON.parse` costs less than the scan for the tail. */
+const TAIL_MIN_BYTES = 32 * 1024;
+
 /** Whether `bytes[start, end)` holds at least `needed` markers in all (counting stops there). */
 function atLeast(
   bytes: Buffer,
@@ -61,7 +64,8 @@ function answer(verdict: LoopVerdict): string | undefined {
  *
  * On the body's bytes first, so a large agent conversation is not parsed for it (docs/performance.md): fewer
  * tool-call markers than `repeats` cannot hold a loop (one native search); otherwise only the newest turns
- * are parsed, and the whole conversation only when a run of repeats reaches back past them.
+ * are parsed (turns under 32 KB are parsed whole, which is faster), and the whole conversation only when a run
+ * of repeats reaches back past them.
  */
 export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): string | undefined {
   const conversation = CONVERSATIONS[from];
@@ -70,7 +74,9 @@ export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): str
   if (ex.json !== undefined && range !== undefined) {
     const bytes = ex.json.bytes;
     if (!atLeast(bytes, range[0], range[1], TOOL_MARKERS[from], repeats)) return undefined;
-    const tail = arrayTail(bytes, range[0], range[1], 2 * repeats + 2);
+    // A small conversation is parsed faster whole than scanned.
+    const tail =
+      range[1] - range[0] < TAIL_MIN_BYTES ? null : arrayTail(bytes, range[0], range[1], 2 * repeats + 2);
     if (tail !== null) {
       if (tail.elements.length < repeats) return undefined;
       const verdict = checkLoop(tail.elements, conversation, repeats, !tail.all);

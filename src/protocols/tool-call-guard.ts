@@ -25,6 +25,12 @@ export class RefusedToolCall extends Error {
 /** A stateful filter over one stream's SSE messages. */
 export interface ToolCallStreamFilter {
   push(message: SseMessage): SseMessage[];
+  /**
+   * Whether the next message must come through `push` whatever it holds: a call is held, or the filter has
+   * changed the stream (refused it, or renumbered its events). Otherwise only messages that start or carry a
+   * tool call need to.
+   */
+  busy(): boolean;
   /** The source ended: whatever is still held. */
   end(): SseMessage[];
 }
@@ -143,6 +149,7 @@ const anthropic: ToolCallGuard = {
         }
         return [msg];
       },
+      busy: () => refused || held.size > 0,
       // A block never stopped is a cut stream: what was held is not a call to pass on.
       end: () => [],
     };
@@ -273,6 +280,7 @@ const openai: ToolCallGuard = {
         held.push(chunk);
         return [];
       },
+      busy: () => refused || holding,
       end: () => (holding ? release(undefined) : []),
     };
   },
@@ -327,6 +335,7 @@ const gemini: ToolCallGuard = {
           return [errorMessage('gemini', err.message)];
         }
       },
+      busy: () => refused,
       end: () => [],
     };
   },
@@ -516,6 +525,7 @@ const responses: ToolCallGuard = {
           return flush();
         return [];
       },
+      busy: () => refused || open.size > 0 || queue.length > 0 || replaced.size > 0 || shift !== 0,
       // A call never done is a cut stream: what was held is not a call to pass on.
       end: () => [],
     };
