@@ -22,7 +22,7 @@ import type { ChatExchange } from './exchange.js';
 import type { RequestCapture, StreamTap } from './record.js';
 import type { ChatRoute } from './route.js';
 import { FinishWatch, midStreamError, passThroughIterable } from './stream-end.js';
-import { ToolCallTap } from './tool-call-tap.js';
+import { mayHoldToolCall, ToolCallTap } from './tool-call-tap.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -293,6 +293,8 @@ async function* judgedToolCalls(
 
 /** A whole answer with its condemned tool calls replaced; null when the guard changed nothing. */
 function judgedWhole(bytes: Buffer, protocol: Protocol, judge: ToolJudge): Record<string, unknown> | null {
+  // An answer without a tool call's marker holds none: not parsed for the guard.
+  if (!mayHoldToolCall(protocol, bytes)) return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString('utf8'));

@@ -21,6 +21,11 @@ const CALL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
   ),
 };
 
+/** Whether an answer's bytes may hold a tool call at all: without a marker, there is nothing to judge. */
+export function mayHoldToolCall(protocol: Protocol, bytes: Buffer): boolean {
+  return CALL_MARKERS[protocol].some((marker) => bytes.includes(marker));
+}
+
 const LF = 0x0a;
 
 /** The end of the last complete SSE event in `bytes` (after its blank line), or 0. */
@@ -58,6 +63,7 @@ function messageOf(raw: string): SseMessage | undefined {
 export class ToolCallTap {
   readonly #filter: ToolCallStreamFilter;
   readonly #markers: readonly Buffer[];
+  readonly #protocol: Protocol;
   #carry: Buffer | null = null;
 
   constructor(protocol: Protocol, judge: ToolJudge) {
@@ -65,6 +71,7 @@ export class ToolCallTap {
     if (guard === undefined) throw new Error(`no tool-call guard for ${protocol}`);
     this.#filter = guard.createStreamFilter(judge);
     this.#markers = CALL_MARKERS[protocol];
+    this.#protocol = protocol;
   }
 
   /** What to write for `chunk` now (possibly nothing); throws `sseLineTooLong` past the event bound. */
@@ -91,12 +98,8 @@ export class ToolCallTap {
     return this.#filter.end().map(sseText).join('');
   }
 
-  #marked(bytes: Buffer): boolean {
-    return this.#markers.some((marker) => bytes.includes(marker));
-  }
-
   #events(complete: Buffer): Uint8Array | string {
-    if (!this.#filter.busy() && !this.#marked(complete)) return complete;
+    if (!this.#filter.busy() && !mayHoldToolCall(this.#protocol, complete)) return complete;
     let out = '';
     for (const raw of complete.toString('utf8').split(/\r?\n\r?\n/)) {
       if (raw === '') continue;
