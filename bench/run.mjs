@@ -21,8 +21,11 @@ import {
   runManyStreams,
 } from './lib/many-streams.mjs';
 import {
+  AGENT_SESSION_HEADERS,
+  agentRequestBody,
   ANTHROPIC_PATH,
   anthropicRequestBody,
+  CHAT_PATH,
   failuresOf,
   measure,
   RESPONSES_PATH,
@@ -96,6 +99,9 @@ const TARGETS = {
   routesRatio: 0.9,
   // An Anthropic client's stream translated to an OpenAI backend, over the same-protocol stream (issue #22).
   translatedStreamRatio: 0.7,
+  // Sessions, commands, the loop guard and the dangerous-command guard on (the defaults), nothing firing,
+  // against the same proxy with all of them off; an agent's request (a shell tool offered, tool turns).
+  guardsRatio: 0.9,
 };
 
 const SCENARIOS = [
@@ -160,6 +166,18 @@ async function startTargets(workDir) {
     logFile: path.join(workDir, 'project-routes.log'),
     extraArgs: ['--config', routesConfig],
   });
+  // An agent's requests to the proxy as users run it (sessions, commands and guards on by default) and to
+  // the same proxy with them all off: the guards' cost when nothing fires.
+  const unguarded = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-unguarded.log'),
+    extraArgs: ['--disable-commands', '--disable-loop-guard', '--disable-guardrails'],
+  });
+  const guarded = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-guarded.log'),
+  });
+  const agentRequest = { path: CHAT_PATH, body: (stream) => agentRequestBody({ stream }), chat: true };
   // Other gateways, when asked for (BENCH_PEERS): measured like the others, but not judged.
   const peers = [];
   for (const peer of config.peers) {
@@ -167,7 +185,7 @@ async function startTargets(workDir) {
     peers.push(await startPeer(peer, { upstreamOrigin: mock.origin, logFile }));
   }
   return {
-    processes: { mock, passthrough, project, captured, responses, routed },
+    processes: { mock, passthrough, project, captured, responses, routed, guarded, unguarded },
     peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
@@ -201,6 +219,20 @@ async function startTargets(workDir) {
         },
       },
       { name: 'routes', origin: routed.origin, key: PROXY_KEY },
+      {
+        name: 'guards',
+        origin: guarded.origin,
+        key: PROXY_KEY,
+        request: agentRequest,
+        headers: AGENT_SESSION_HEADERS,
+      },
+      {
+        name: 'no-guards',
+        origin: unguarded.origin,
+        key: PROXY_KEY,
+        request: agentRequest,
+        headers: AGENT_SESSION_HEADERS,
+      },
       ...peers.map((p) => ({ ...p.target, peer: true })),
     ],
   };
@@ -208,7 +240,7 @@ async function startTargets(workDir) {
 
 async function verifyTargets(targets) {
   for (const target of targets) {
-    if (target.request) {
+    if (target.request && !target.request.chat) {
       await verifyResponses(target);
       continue;
     }
@@ -403,6 +435,10 @@ function summarise({ table, memory, redactionMBps, attack }) {
     table[HIGH.id].routes.reqPerSec / table[HIGH.id].project.reqPerSec,
     table[STREAM.id].routes.reqPerSec / table[STREAM.id].project.reqPerSec,
   );
+  const guardsRatio = Math.min(
+    table[HIGH.id].guards.reqPerSec / table[HIGH.id]['no-guards'].reqPerSec,
+    table[STREAM.id].guards.reqPerSec / table[STREAM.id]['no-guards'].reqPerSec,
+  );
   const ok = {
     nonstream: nonstreamRatio >= TARGETS.throughputRatio,
     stream: streamRatio >= TARGETS.throughputRatio,
@@ -416,6 +452,7 @@ function summarise({ table, memory, redactionMBps, attack }) {
     responsesStream: responsesRatio(STREAM.id) >= TARGETS.responsesRatio,
     routes: routesRatio >= TARGETS.routesRatio,
     anthropicStream: anthropicRatio >= TARGETS.translatedStreamRatio,
+    guards: guardsRatio >= TARGETS.guardsRatio,
     attackP99: attack.p99Ok,
     attackRss: attack.rssOk,
   };
@@ -436,10 +473,11 @@ function summarise({ table, memory, redactionMBps, attack }) {
     `responses_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id, 'resp-xlate'))} ` +
     `anthropic_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(anthropicRatio)}(${verdict(ok.anthropicStream)}) ` +
     `routes_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(routesRatio)}(${verdict(ok.routes)}) ` +
+    `guards_on/off(agent request, min of ${HIGH.id},${STREAM.id})=${fmt.ratio(guardsRatio)}(${verdict(ok.guards)}) ` +
     `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
     `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
     `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
-    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, responses >=${TARGETS.responsesRatio}x, ` +
+    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, guards >=${TARGETS.guardsRatio}x, responses >=${TARGETS.responsesRatio}x, ` +
     `anthropic translated stream >=${TARGETS.translatedStreamRatio}x)`;
   return { line, allOk: Object.values(ok).every(Boolean) };
 }
@@ -552,6 +590,8 @@ async function main() {
     stopChild(processes.captured.child),
     stopChild(processes.responses.child),
     stopChild(processes.routed.child),
+    stopChild(processes.guarded.child),
+    stopChild(processes.unguarded.child),
     stopChild(processes.passthrough.child),
     ...peerProcesses.map((p) => stopChild(p.child)),
   ]);

@@ -205,3 +205,129 @@ describe('dangerous-command guard', () => {
     });
   });
 });
+
+/** Codex's tools as recorded (test/fixtures/clients/codex-0.171.0): `exec_command` and a freeform tool. */
+const CODEX_TOOLS = [
+  {
+    type: 'function' as const,
+    name: 'exec_command',
+    strict: false,
+    parameters: { type: 'object', properties: { cmd: { type: 'string' } }, required: ['cmd'] },
+  },
+];
+const FREEFORM_SHELL = [{ type: 'custom' as const, name: 'shell' }];
+
+interface ResponsesAnswer {
+  text: string;
+  calls: Array<{ name: string; command: string }>;
+}
+
+/** The Responses API through the proxy to the openai backend speaking it (Codex passed through). */
+async function askResponses(
+  command: string,
+  stream: boolean,
+  tools: OpenAI.Responses.Tool[] = CODEX_TOOLS,
+  url = proxy.url,
+): Promise<ResponsesAnswer> {
+  const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: KEY, maxRetries: 0 });
+  const params = { model: 'openai:gpt-shell-call', input: command, tools, store: false };
+  const res = stream ? await c.responses.stream(params).finalResponse() : await c.responses.create(params);
+  return {
+    text: res.output_text,
+    calls: res.output.flatMap((item) =>
+      item.type === 'function_call'
+        ? [{ name: item.name, command: (JSON.parse(item.arguments) as { command: string }).command }]
+        : item.type === 'custom_tool_call'
+          ? [{ name: item.name, command: item.input }]
+          : [],
+    ),
+  };
+}
+
+describe('dangerous-command guard on Responses backends (Codex passed through)', () => {
+  for (const stream of [false, true]) {
+    for (const [kind, tools, name] of [
+      ['function', CODEX_TOOLS, 'exec_command'],
+      ['freeform', FREEFORM_SHELL, 'shell'],
+    ] as const) {
+      it(`${kind} tool${stream ? ', streamed' : ''}: steers a force push, passes a push`, async () => {
+        const before = provider.requests.length;
+        const steered = await askResponses('sudo  git  push -f origin main', stream, [...tools]);
+        // Passed through: the provider was asked in the Responses API itself.
+        expect(provider.requests.slice(before).map((r) => r.url)).toEqual(['/v1/responses']);
+        expect(steered.calls).toEqual([]);
+        expect(steered.text).toBe(
+          '[proxy: dangerous command] I was about to run `sudo  git  push -f origin main`, but the proxy ' +
+            'stopped it (git-push-force): a force push rewrites the remote branch and can destroy other ' +
+            'people’s work. I will not run it. If it is really needed, the user can run it themselves.',
+        );
+        const passed = await askResponses('git push origin main', stream, [...tools]);
+        expect(passed.calls).toEqual([{ name, command: 'git push origin main' }]);
+        expect(passed.text).toBe('');
+      });
+    }
+  }
+
+  it('refuses the answer with action block, whole and streamed', async () => {
+    await expect(askResponses('git push --force', false, CODEX_TOOLS, blocking.url)).rejects.toMatchObject({
+      status: 400,
+      code: 'dangerous_command',
+    });
+    await expect(askResponses('rm -rf /', true, CODEX_TOOLS, blocking.url)).rejects.toThrow(
+      /Refused by the proxy's guard: `rm -rf \/` \(rm-rf-root\)/,
+    );
+  });
+});
+
+describe('dangerous-command guard on routed requests (failover)', () => {
+  // The first element's prompt is too long for it (failover goes to the next at once), the second answers
+  // with the shell call: the answer of the attempt that committed is judged, translated or not.
+  const CHAIN: Record<Side, string> = {
+    openai: 'openai:fault-context-length-exceeded|openai:gpt-shell-call',
+    anthropic: 'anthropic:fault-context-length-exceeded|anthropic:claude-shell-call',
+    gemini: 'gemini:fault-context-length-exceeded|gemini:gemini-shell-call',
+  };
+
+  async function askRouted(backend: Side, command: string, stream: boolean, url = proxy.url) {
+    const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const params = {
+      model: CHAIN[backend],
+      messages: [{ role: 'user' as const, content: command }],
+      tools: [{ type: 'function' as const, function: { name: TOOL.openai, parameters: SCHEMA } }],
+    };
+    const before = provider.requests.length;
+    const res = stream
+      ? await c.chat.completions.stream({ ...params, stream: true }).finalChatCompletion()
+      : await c.chat.completions.create(params);
+    return { res, tried: provider.requests.length - before };
+  }
+
+  for (const backend of SIDES) {
+    for (const stream of [false, true]) {
+      it(`openai client → ${backend} backend${stream ? ', streamed' : ''}: steered after a failover`, async () => {
+        const { res, tried } = await askRouted(backend, 'git push --force origin main', stream);
+        expect(tried).toBe(2);
+        const m = res.choices[0]!.message;
+        expect(m.tool_calls ?? []).toEqual([]);
+        expect(m.content).toContain(
+          '[proxy: dangerous command] I was about to run `git push --force origin main`',
+        );
+        expect(res.choices[0]!.finish_reason).toBe('stop');
+
+        const passed = await askRouted(backend, 'git push origin main', stream);
+        expect(
+          passed.res.choices[0]!.message.tool_calls?.map((t) => t.type === 'function' && t.function.name),
+        ).toEqual(['shell']);
+      });
+    }
+  }
+
+  it('refuses a routed answer with action block', async () => {
+    await expect(askRouted('anthropic', 'git reset --hard', false, blocking.url)).rejects.toMatchObject({
+      status: 400,
+    });
+    await expect(askRouted('openai', 'git reset --hard', true, blocking.url)).rejects.toThrow(
+      /Refused by the proxy's guard: `git reset --hard` \(git-reset-hard\)/,
+    );
+  });
+});

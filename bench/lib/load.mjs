@@ -52,6 +52,52 @@ export function chatRequestBody({ stream, bytes }) {
   });
 }
 
+/**
+ * A coding agent's request (the sessions-and-guards rows): a shell tool offered (`Bash`), eight earlier tool
+ * calls, all different, with their results — so the dangerous-command guard reads the answer and the loop
+ * guard looks at the turns, and neither fires — sent with a session id.
+ */
+export function agentRequestBody({ stream }) {
+  const messages = [
+    { role: 'system', content: 'You are a coding agent. Use the Bash tool to inspect the repository.' },
+    { role: 'user', content: 'Find where the connection pool is configured and summarise it.' },
+  ];
+  for (let i = 0; i < 8; i++) {
+    const id = `call_${i}`;
+    messages.push(
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          {
+            id,
+            type: 'function',
+            function: { name: 'Bash', arguments: JSON.stringify({ command: `cat src/file${i}.ts` }) },
+          },
+        ],
+      },
+      { role: 'tool', tool_call_id: id, content: `export const setting${i} = ${i}; // file ${i}` },
+    );
+  }
+  return JSON.stringify({
+    model: 'gpt-4o-mini',
+    stream,
+    messages,
+    tools: [
+      {
+        type: 'function',
+        function: {
+          name: 'Bash',
+          description: 'Run a shell command',
+          parameters: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] },
+        },
+      },
+    ],
+  });
+}
+
+export const AGENT_SESSION_HEADERS = { 'x-session-id': 'bench-agent-session' };
+
 export const RESPONSES_PATH = '/v1/responses';
 
 /** The same request for the Responses API (`store: false`: the benchmark measures the wire, not state). */

@@ -171,6 +171,17 @@ describe('parseKeysFile: role, labels and expiry', () => {
     ]);
   });
 
+  it('reads commands= and guardrails= switches into the own limits of the key', () => {
+    expect(
+      parseKeysFile(
+        'alice:alice-secret-0123456789 commands=false guardrails=false\nbob:bob-secret-0123456789 commands=true',
+      ),
+    ).toEqual([
+      { name: 'alice', key: 'alice-secret-0123456789', limits: { commands: false, guardrails: false } },
+      { name: 'bob', key: 'bob-secret-0123456789', limits: { commands: true } },
+    ]);
+  });
+
   it.each([
     ['an unknown role', 'a:secret-0123456789 role=root', /line 1: role= must be client or admin/],
     ['an empty label', 'a:secret-0123456789 labels=x,,y', /line 1: labels= must be comma-separated labels/],
@@ -178,6 +189,11 @@ describe('parseKeysFile: role, labels and expiry', () => {
     ['an impossible date', 'a:secret-0123456789 expires_at=2027-02-30', /line 1: expires_at= expected/],
     ['an attribute given twice', 'a:secret-0123456789 role=admin role=client', /line 1: role= given twice/],
     ['an unknown attribute', 'a:secret-0123456789 rpm=5', /line 1: after the key, expected space-separated/],
+    [
+      'a switch that is not a boolean',
+      'a:secret-0123456789 commands=off',
+      /line 1: commands= must be true or false/,
+    ],
   ])('rejects %s, naming the line and the attribute', (_label, text, expected) => {
     expect(() => parseKeysFile(text)).toThrow(expected);
   });
@@ -188,8 +204,8 @@ describe('parseKeysFile: role, labels and expiry', () => {
       expect.unreachable('should have thrown');
     } catch (error) {
       expect((error as Error).message).toBe(
-        'keys file line 1: after the key, expected space-separated role=client|admin, labels=<a,b> or ' +
-          'expires_at=<date-time>',
+        'keys file line 1: after the key, expected space-separated role=client|admin, labels=<a,b>, ' +
+          'expires_at=<date-time>, commands=true|false or guardrails=true|false',
       );
     }
   });

@@ -15,7 +15,10 @@ export interface KeyAttributes {
   role?: KeyRole | undefined;
   labels?: readonly string[] | undefined;
   expiresAtMs?: number | undefined;
-  /** The key's own limits (YAML only), for the teams policies (src/teams/); authentication ignores them. */
+  /**
+   * The key's own limits and switches (`commands`, `guardrails`; the keys file gives only the switches), for
+   * the teams policies (src/teams/); authentication ignores them.
+   */
   limits?: PolicyLimits | undefined;
 }
 
@@ -169,10 +172,12 @@ export class KeySet {
 }
 
 const KEYS_FILE_FORMAT =
-  'expected "name:key" or "name:sha256:<64 hex digits>", optionally followed by role=, labels= and expires_at=';
+  'expected "name:key" or "name:sha256:<64 hex digits>", optionally followed by role=, labels=, expires_at=, ' +
+  'commands= and guardrails=';
 
 const ATTRIBUTE_FORMAT =
-  'after the key, expected space-separated role=client|admin, labels=<a,b> or expires_at=<date-time>';
+  'after the key, expected space-separated role=client|admin, labels=<a,b>, expires_at=<date-time>, ' +
+  'commands=true|false or guardrails=true|false';
 
 /**
  * Reads the `attr=value` words after a key. Each error names the attribute, never quotes a word: a key with
@@ -214,6 +219,13 @@ const ATTRIBUTE_PARSERS: ReadonlyMap<string, AttributeParser> = new Map<string, 
       into.labels = [...new Set(labels)];
     },
   ],
+  ...(['commands', 'guardrails'] as const).map((name): [string, AttributeParser] => [
+    name,
+    (value, into, fail) => {
+      if (value !== 'true' && value !== 'false') return fail(`${name}= must be true or false`);
+      into.limits = { ...into.limits, [name]: value === 'true' };
+    },
+  ]),
   [
     'expires_at',
     (value, into, fail) => {

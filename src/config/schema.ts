@@ -271,6 +271,10 @@ const LIMIT_FIELDS = {
   tpm: count().optional(),
   max_concurrent: count().optional(),
   budget: BudgetSchema.optional(),
+  /** `false`: the key's in-chat commands go to the model as text (README, "In-chat commands and sessions"). */
+  commands: z.boolean().optional(),
+  /** `false`: the key's answers are not checked by the dangerous-command guard (README, "Agent guardrails"). */
+  guardrails: z.boolean().optional(),
 };
 
 export const PolicySchema = z.object(LIMIT_FIELDS).strict();

@@ -4,6 +4,7 @@ import type { UpstreamResponse } from '../backends/types.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import type { ProxyConfig } from '../config/schema.js';
 import { ProxyError } from '../proxy-error.js';
+import type { ToolJudge } from '../protocols/tool-call-guard.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { backoffMs, retryAfterSeconds } from '../routing/backoff.js';
@@ -136,6 +137,8 @@ export class AttemptRun {
     private readonly read: ClientTarget,
     private readonly plan: AttemptPlan,
     private readonly deps: AttemptDeps,
+    /** The dangerous-command guard's judge of every attempt's answer, when the request offers a shell tool. */
+    private readonly judge?: ToolJudge,
   ) {
     this.settings = plan.settings;
     this.clock = deps.failover.clock;
@@ -318,6 +321,7 @@ export class AttemptRun {
         capture,
         sealer,
         ...kept,
+        judge: this.judge,
       });
     if (upstream.status >= 400) {
       let bytes: Buffer;
@@ -429,6 +433,7 @@ export class AttemptRun {
           codecs: relayParts.codecs,
           watch: relayParts.watch,
           sealer: this.deps.signatures,
+          judge: this.judge,
         }),
     };
   }

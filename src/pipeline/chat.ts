@@ -12,11 +12,11 @@ import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
 import { loopStep } from './loop-step.js';
+import { shellJudge } from './guard-step.js';
 import { relayAnswer } from './relay.js';
 import { beginResponsesTurn, type ResponsesTurn } from './responses.js';
 import { readTarget, requireObjectBody, resolveRoute } from './route.js';
 import type { SessionStep } from './session.js';
-import { OFFERED_TOOLS, TOOL_CALL_GUARDS, type ToolJudge } from '../protocols/tool-call-guard.js';
 import type { ShellGuard } from '../sessions/shell-guard.js';
 import type { StoredResponses } from '../state/responses.js';
 import type { SignatureSealer } from '../protocols/signatures.js';
@@ -86,16 +86,15 @@ export function createChatPipeline(
   return async function runChat(ex) {
     try {
       if (loopRepeats > 0) {
-        const body = requireObjectBody(ex);
-        const steering = loopStep(from, body, loopRepeats, ex.rawBytes);
+        const steering = loopStep(from, ex, loopRepeats);
         if (steering !== undefined) {
-          const target = frontEnd.target(body, ex.url);
+          const target = frontEnd.target(requireObjectBody(ex), ex.url);
           replyLocally(ex, from, steering, target.model, target.stream);
           return;
         }
       }
       let model: string | undefined;
-      if (sessions !== null && sessions.applies(ex)) {
+      if (sessions !== null && sessions.applies(ex) && deps.policies().allows(ex.authKeyName, 'commands')) {
         const body = requireObjectBody(ex);
         const outcome = await sessions.run(ex, from, body);
         if (outcome.kind === 'reply') {
@@ -111,9 +110,13 @@ export function createChatPipeline(
       let read = readTarget(frontEnd, ex);
       if (model !== undefined) read = { ...read, target: { ...read.target, model } };
       const plan = failover === undefined ? null : failover.routes.plan(read.target.model);
+      // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
+      const judge = deps.policies().allows(ex.authKeyName, 'guardrails')
+        ? shellJudge(shellGuard, ex, from, read.clientBody, deps.log)
+        : undefined;
       if (plan !== null) {
         checkRoutedPolicy(deps.policies(), ex, read.target.model, deps.redactor());
-        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps).run();
+        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, judge).run();
         return;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
@@ -136,23 +139,7 @@ export function createChatPipeline(
       const dropped = ex.state.dropped;
       if (dropped !== undefined)
         deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
-      // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
-      const judge: ToolJudge | undefined =
-        shellGuard !== null &&
-        TOOL_CALL_GUARDS[route.backend.protocol] !== undefined &&
-        shellGuard.watches(OFFERED_TOOLS[from](route.clientBody))
-          ? (name, args) => {
-              const verdict = shellGuard.judge(name, args);
-              if (verdict !== undefined) {
-                deps.log.warn?.(
-                  { request_id: ex.id, key: ex.authKeyName, tool: name, action: verdict.kind },
-                  'Dangerous command in a tool call stopped by the guard',
-                );
-              }
-              return verdict;
-            }
-          : undefined;
-      const dispatched = await dispatch(ex, route, request, from, undefined, judge !== undefined);
+      const dispatched = await dispatch(ex, route, request, from);
       await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, sealer, ...turn });
     } catch (err) {
       deps.answerFailure(ex, err as Error);

@@ -55,8 +55,6 @@ export async function dispatch(
   request: PreparedRequest,
   from: Protocol,
   options?: DispatchOptions,
-  /** The answer will be read (guardrails): never `direct`. */
-  inspected = false,
 ): Promise<Dispatched> {
   const { backend } = route;
   const { state } = ex;
@@ -71,7 +69,7 @@ export async function dispatch(
     signal,
     requestId: ex.id,
     headers: request.headers,
-    direct: options ? options.direct : route.stream && backend.protocol === from && !inspected,
+    direct: options ? options.direct : route.stream && backend.protocol === from,
   });
   state.backendMs += performance.now() - sentAt;
   return dispatched(upstream, signal, state, backend.name);

@@ -1,82 +1,103 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Protocol } from '../protocols/types.js';
+import { CONVERSATIONS } from '../protocols/conversation.js';
+import { scanJson } from '../server/json-scan.js';
+import { checkLoop, LOOP_MARKER } from '../sessions/loop-guard.js';
+import type { ChatExchange } from './exchange.js';
 import { loopStep } from './loop-step.js';
+import { RequestBody } from './request-body.js';
 
-/** Seven identical tool calls and outputs, in each protocol's own shape. */
-const LOOPS: Record<Protocol, Record<string, unknown>> = {
-  openai: {
-    messages: [
-      { role: 'user', content: 'fix it' },
-      ...Array.from({ length: 7 }, () => [
-        {
-          role: 'assistant',
-          content: null,
-          tool_calls: [
-            { id: 'c', type: 'function', function: { name: 'Bash', arguments: '{"command":"ls"}' } },
-          ],
-        },
-        { role: 'tool', tool_call_id: 'c', content: 'same' },
-      ]).flat(),
-    ],
-  },
-  anthropic: {
-    messages: [
-      { role: 'user', content: 'fix it' },
-      ...Array.from({ length: 7 }, () => [
-        {
-          role: 'assistant',
-          content: [{ type: 'tool_use', id: 't', name: 'Bash', input: { command: 'ls' } }],
-        },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: 'same' }] },
-      ]).flat(),
-    ],
-  },
-  gemini: {
-    contents: [
-      { role: 'user', parts: [{ text: 'fix it' }] },
-      ...Array.from({ length: 7 }, () => [
-        { role: 'model', parts: [{ functionCall: { name: 'run_shell_command', args: { command: 'ls' } } }] },
-        {
-          role: 'user',
-          parts: [{ functionResponse: { name: 'run_shell_command', response: { out: 'same' } } }],
-        },
-      ]).flat(),
-    ],
-  },
-  responses: {
-    input: [
-      { role: 'user', content: 'fix it' },
-      ...Array.from({ length: 7 }, () => [
-        { type: 'function_call', call_id: 'c', name: 'shell', arguments: '{"command":["ls"]}' },
-        { type: 'function_call_output', call_id: 'c', output: 'same' },
-      ]).flat(),
-    ],
-  },
-};
+/** An exchange whose body is `body`'s bytes, read as the chat lane hands them over (nothing parsed yet). */
+function exchange(body: object): { ex: ChatExchange; json: RequestBody } {
+  const bytes = Buffer.from(JSON.stringify(body));
+  const scan = scanJson(bytes);
+  if (scan.verdict !== 'ok') throw new Error('not JSON');
+  const json = new RequestBody(bytes, scan.members);
+  const ex = {
+    json,
+    get body() {
+      return json.value;
+    },
+  } as unknown as ChatExchange;
+  return { ex, json };
+}
 
-describe('loopStep', () => {
-  it.each(Object.keys(LOOPS) as Protocol[])('%s: steers a loop found through the byte count', (from) => {
-    const body = LOOPS[from];
-    const steering = loopStep(from, body, 7, Buffer.from(JSON.stringify(body)));
-    expect(steering).toContain('7 times in a row');
+const call = (command: string) => ({
+  role: 'assistant',
+  content: null,
+  tool_calls: [
+    {
+      id: `c-${command}`,
+      type: 'function',
+      function: { name: 'Bash', arguments: JSON.stringify({ command }) },
+    },
+  ],
+});
+const result = (content: string) => ({ role: 'tool', tool_call_id: 'c', content });
+const steered = { role: 'assistant', content: `${LOOP_MARKER} stop` };
+/** Makes the turns' bytes large enough (over 32 KB) for the tail path; below, they are parsed whole. */
+const large = { role: 'system', content: 'x'.repeat(40_000) };
+
+/** What the guard says about a whole conversation, parsed: the reference. */
+function reference(messages: unknown[], repeats: number): string | undefined {
+  const verdict = checkLoop(messages, CONVERSATIONS.openai, repeats);
+  if (verdict?.kind === 'refuse') return `refuse: ${verdict.message}`;
+  return verdict?.text;
+}
+
+function viaBytes(messages: unknown[], repeats: number): string | undefined {
+  try {
+    return loopStep('openai', exchange({ model: 'm', messages }).ex, repeats);
+  } catch (err) {
+    return `refuse: ${(err as Error).message}`;
+  }
+}
+
+describe('loopStep on the body bytes', () => {
+  it('parses nothing of a conversation with fewer tool markers than the repeats', () => {
+    const messages = [{ role: 'user', content: 'hi' }, call('ls'), result('a'), call('ls'), result('a')];
+    const { ex, json } = exchange({ model: 'm', messages });
+    expect(loopStep('openai', ex, 7)).toBeUndefined();
+    // Still unparsed: the member's range is there to read.
+    expect(json.unparsedRange('messages')).toBeDefined();
   });
 
-  it.each(Object.keys(LOOPS) as Protocol[])(
-    '%s: does not parse a body whose bytes hold too few tool calls and outputs',
-    (from) => {
-      // The bytes decide alone: a body they say cannot loop is never read (here it would have looped).
-      const bytes = Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }));
-      expect(loopStep(from, LOOPS[from], 7, bytes)).toBeUndefined();
-      expect(loopStep(from, LOOPS[from], 7)).toContain('7 times in a row');
-    },
-  );
+  it('reads only the newest turns of a long conversation whose last call differs', () => {
+    const messages: unknown[] = [large, { role: 'user', content: 'go' }];
+    for (let i = 0; i < 200; i++) messages.push(call(`step ${i}`), result(`out ${i}`));
+    const { ex, json } = exchange({ model: 'm', messages });
+    expect(loopStep('openai', ex, 7)).toBeUndefined();
+    expect(json.unparsedRange('messages')).toBeDefined();
+  });
 
-  it('parses once calls and outputs together reach the count, and finds no loop in three of each', () => {
-    const three = { messages: (LOOPS.anthropic.messages as unknown[]).slice(0, 7) };
-    const bytes = Buffer.from(JSON.stringify(three));
-    expect(loopStep('anthropic', three, 7, bytes)).toBeUndefined();
-    expect(loopStep('anthropic', three, 6, bytes)).toBeUndefined();
-    // Three calls and three outputs: six markers, so a guard of three repeats reads the turns and steers.
-    expect(loopStep('anthropic', three, 3, bytes)).toContain('3 times in a row');
+  it('steers a run longer than the tail it reads, and refuses one that went on after the steering', () => {
+    const loop = (n: number) => Array.from({ length: n }, () => [call('npm test'), result('FAIL')]).flat();
+    const messages = [large, { role: 'user', content: 'go' }, ...loop(40)];
+    expect(viaBytes(messages, 7)).toBe(reference(messages, 7));
+    expect(viaBytes(messages, 7)).toContain('the same tool call 40 times in a row');
+    const after = [large, { role: 'user', content: 'go' }, ...loop(7), steered, ...loop(30)];
+    expect(viaBytes(after, 7)).toMatch(/^refuse: Tool-call loop: the same tool call 37 times/);
+    expect(viaBytes(after, 7)).toBe(reference(after, 7));
+  });
+
+  it('agrees with the whole-conversation check on any history', () => {
+    const turn = fc.oneof(
+      fc.constantFrom('ls', 'npm test').map(call),
+      fc.constantFrom('FAIL', 'ok').map(result),
+      fc.constant(steered),
+      fc.constant({ role: 'user', content: 'more' }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(turn, { maxLength: 60 }),
+        fc.integer({ min: 2, max: 8 }),
+        fc.boolean(),
+        (turns, repeats, big) => {
+          const messages = big ? [large, ...turns] : turns;
+          expect(viaBytes(messages, repeats)).toBe(reference(messages, repeats));
+        },
+      ),
+      { numRuns: 400 },
+    );
   });
 });

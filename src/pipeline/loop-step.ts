@@ -1,56 +1,89 @@
 import { ProxyError } from '../proxy-error.js';
 import { CONVERSATIONS } from '../protocols/conversation.js';
 import type { Protocol } from '../protocols/types.js';
-import { checkLoop } from '../sessions/loop-guard.js';
+import { checkLoop, type LoopVerdict } from '../sessions/loop-guard.js';
+import { arrayTail } from './array-tail.js';
+import type { ChatExchange } from './exchange.js';
+import { requireObjectBody } from './route.js';
 
-/**
- * Per protocol, the starts of the JSON strings that every tool call turn, and every tool output turn, holds
- * at least once (a key, or a `type`/`role` value, with its opening quote) — one prefix for both where they
- * share one, so that a body costs one native search. Fewer than `repeats` of them in a body's bytes, and it
- * cannot hold a loop: the conversation is not parsed. A client escaping these names (`"tool\u005fuse"`) goes
- * unnoticed — the guard protects a user from their agent, not from a client written to dodge it.
- */
-const LOOP_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
-  openai: markers('"tool'), // "tool_calls", role "tool"
-  anthropic: markers('"tool_'), // "tool_use", "tool_result"
-  gemini: markers('"function'), // "functionCall", "functionResponse"
-  responses: markers('"function_call', '"custom_tool_call'), // and their "_output"s
+/** The member that holds each protocol's turns. */
+const TURNS_MEMBER: Readonly<Record<Protocol, string>> = {
+  openai: 'messages',
+  anthropic: 'messages',
+  gemini: 'contents',
+  responses: 'input',
 };
 
-function markers(...prefixes: string[]): Buffer[] {
-  return prefixes.map((prefix) => Buffer.from(prefix));
-}
+/**
+ * Bytes of which every tool call or tool result holds one, per protocol (a key, or a type's value, with its
+ * quotes): fewer of them than `repeats` in the turns' bytes, and no run of repeats can be there.
+ */
+const TOOL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
+  openai: ['"tool_calls"', '"tool_call_id"'].map((m) => Buffer.from(m)),
+  anthropic: ['"tool_use"', '"tool_result"'].map((m) => Buffer.from(m)),
+  gemini: ['"functionCall"', '"functionResponse"'].map((m) => Buffer.from(m)),
+  responses: [
+    '"function_call"',
+    '"function_call_output"',
+    '"custom_tool_call"',
+    '"custom_tool_call_output"',
+  ].map((m) => Buffer.from(m)),
+};
 
-/** Whether `bytes` hold at least `wanted` occurrences of the markers together (a native search each). */
-function holdsAtLeast(bytes: Buffer, needles: readonly Buffer[], wanted: number): boolean {
+/** Turns of fewer bytes are parsed whole: below this, one `JSON.parse` costs less than the scan for the tail. */
+const TAIL_MIN_BYTES = 32 * 1024;
+
+/** Whether `bytes[start, end)` holds at least `needed` markers in all (counting stops there). */
+function atLeast(
+  bytes: Buffer,
+  start: number,
+  end: number,
+  markers: readonly Buffer[],
+  needed: number,
+): boolean {
   let found = 0;
-  for (const needle of needles) {
-    for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + needle.length)) {
-      if (++found >= wanted) return true;
+  for (const marker of markers) {
+    let at = bytes.indexOf(marker, start);
+    while (at >= 0 && at + marker.length <= end) {
+      if (++found >= needed) return true;
+      at = bytes.indexOf(marker, at + marker.length);
     }
   }
   return false;
 }
 
-/**
- * The loop guard's step (README, "Agent guardrails"): the steering text to answer with instead of calling
- * the backend, or undefined to go on; throws a 400 `tool_loop` when the loop went on after the steering.
- * A body whose bytes hold fewer tool call and output markers than `repeats` costs a byte search and is not
- * parsed (a coding agent's context is hundreds of kilobytes: docs/performance.md, "Large bodies"); a
- * conversation shorter than `repeats` turns costs one length check.
- */
-export function loopStep(
-  from: Protocol,
-  body: Record<string, unknown>,
-  repeats: number,
-  bytes?: Buffer,
-): string | undefined {
-  if (bytes !== undefined && !holdsAtLeast(bytes, LOOP_MARKERS[from], repeats)) return undefined;
-  const conversation = CONVERSATIONS[from];
-  const turns = conversation.turns(body);
-  if (turns === undefined || turns.length < repeats) return undefined;
-  const verdict = checkLoop(turns, conversation, repeats);
+function answer(verdict: LoopVerdict): string | undefined {
   if (verdict === undefined) return undefined;
   if (verdict.kind === 'refuse') throw new ProxyError(400, verdict.message, { code: 'tool_loop' });
   return verdict.text;
+}
+
+/**
+ * The loop guard's step (README, "Agent guardrails"): the steering text to answer with instead of calling
+ * the backend, or undefined to go on; throws a 400 `tool_loop` when the loop went on after the steering.
+ *
+ * On the body's bytes first, so a large agent conversation is not parsed for it (docs/performance.md): fewer
+ * tool-call markers than `repeats` cannot hold a loop (one native search); otherwise only the newest turns
+ * are parsed (turns under 32 KB are parsed whole, which is faster), and the whole conversation only when a run
+ * of repeats reaches back past them.
+ */
+export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): string | undefined {
+  const conversation = CONVERSATIONS[from];
+  const member = TURNS_MEMBER[from];
+  const range = ex.json?.unparsedRange(member);
+  if (ex.json !== undefined && range !== undefined) {
+    const bytes = ex.json.bytes;
+    if (!atLeast(bytes, range[0], range[1], TOOL_MARKERS[from], repeats)) return undefined;
+    // A small conversation is parsed faster whole than scanned.
+    const tail =
+      range[1] - range[0] < TAIL_MIN_BYTES ? null : arrayTail(bytes, range[0], range[1], 2 * repeats + 2);
+    if (tail !== null) {
+      if (tail.elements.length < repeats) return undefined;
+      const verdict = checkLoop(tail.elements, conversation, repeats, !tail.all);
+      if (verdict !== 'undecided') return answer(verdict);
+    }
+  }
+  const turns = conversation.turns(requireObjectBody(ex));
+  if (turns === undefined || turns.length < repeats) return undefined;
+  return answer(checkLoop(turns, conversation, repeats));
 }

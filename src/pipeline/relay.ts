@@ -24,6 +24,7 @@ import type { ChatExchange } from './exchange.js';
 import type { RequestCapture, StreamTap } from './record.js';
 import type { ChatRoute } from './route.js';
 import { FinishWatch, midStreamError, passThroughIterable } from './stream-end.js';
+import { mayHoldToolCall, ToolCallTap } from './tool-call-tap.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -58,10 +59,21 @@ function streamToClient(
   tap: StreamTap | undefined,
   guard: ErrorEventGuard,
   watch: ((chunk: Uint8Array | string) => void) | undefined,
+  tools: ToolCallTap | undefined,
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
   const finish = new FinishWatch(protocol);
+  /** Set when the proxy ended the stream itself (an event past the bound): nothing more is written. */
+  let stopped = false;
+  const judged = (chunk: Uint8Array | string) => (tools === undefined ? chunk : tools.see(chunk));
+  const stop = (err: unknown): void => {
+    stopped = true;
+    upstream.dispose();
+    const event = midStreamError(protocol, backendName, err);
+    tap?.fail(err as Error, event);
+    res.end(event);
+  };
   const pass = (chunk: Uint8Array | string): boolean => {
     if (chunk.length === 0) return true;
     tap?.chunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
@@ -73,15 +85,33 @@ function streamToClient(
   };
   const control = upstream.take({
     write(chunk) {
-      return pass(guard.see(chunk));
+      if (stopped) return true;
+      if (tools === undefined) return pass(guard.see(chunk));
+      try {
+        return pass(judged(guard.see(chunk)));
+      } catch (err) {
+        stop(err);
+        return true;
+      }
     },
     end() {
-      pass(guard.end());
+      if (stopped) return;
+      if (tools === undefined) pass(guard.end());
+      else {
+        try {
+          pass(judged(guard.end()));
+          pass(tools.end());
+        } catch (err) {
+          stop(err);
+          return;
+        }
+      }
       const owed = finish.missingEnd(backendName);
       tap?.end(owed);
       res.end(owed ?? undefined);
     },
     fail(err) {
+      if (stopped) return;
       pass(guard.end());
       if (signal.aborted || res.destroyed) {
         tap?.fail(err, null);
@@ -203,9 +233,20 @@ function relayStream({
   const { upstream, signal } = dispatched;
   const { backend } = route;
   ex.res.once('close', () => upstream.dispose());
-  if (isTakeable(upstream) && judge === undefined) {
+  if (isTakeable(upstream)) {
     const tap = capture?.passThrough({ status: upstream.status });
-    streamToClient(ex, upstream, from, backend.name, signal, tap, new ErrorEventGuard(redactor), watch);
+    const tools = judge === undefined ? undefined : new ToolCallTap(backend.protocol, judge);
+    streamToClient(
+      ex,
+      upstream,
+      from,
+      backend.name,
+      signal,
+      tap,
+      new ErrorEventGuard(redactor),
+      watch,
+      tools,
+    );
     return;
   }
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
@@ -257,6 +298,8 @@ async function* judgedToolCalls(
 
 /** A whole answer with its condemned tool calls replaced; null when the guard changed nothing. */
 function judgedWhole(bytes: Buffer, protocol: Protocol, judge: ToolJudge): Record<string, unknown> | null {
+  // An answer without a tool call's marker holds none: not parsed for the guard.
+  if (!mayHoldToolCall(protocol, bytes)) return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString('utf8'));

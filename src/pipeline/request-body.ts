@@ -72,6 +72,15 @@ export class RequestBody {
     return value;
   }
 
+  /**
+   * Where a top-level member's value lies in `bytes`, while neither it nor the whole body was parsed (a step
+   * that reads part of a large member itself, the loop guard's turns); undefined otherwise.
+   */
+  unparsedRange(name: string): readonly [number, number] | undefined {
+    if (this.whole !== NOT_YET || this.parsedFields.has(name)) return undefined;
+    return this.members?.get(name);
+  }
+
   /** The (object) body as an object whose members are parsed as they are read. */
   get fields(): Record<string, unknown> {
     return (this.view ??= new Proxy({}, fieldsHandler(this)) as Record<string, unknown>);

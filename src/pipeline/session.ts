@@ -65,8 +65,9 @@ export class SessionStep {
     const conversation = CONVERSATIONS[from];
     let settings = (await this.#store.get(key)) ?? {};
     let out: Json | undefined;
-    const turns = conversation.turns(body);
-    if (turns !== undefined && this.#mentionsPrefix(ex)) {
+    // The turns (the bulk of an agent's body) are read only when a command may be among them.
+    const turns = this.#mentionsPrefix(ex) ? conversation.turns(body) : undefined;
+    if (turns !== undefined) {
       const found = this.#commandsIn(conversation, turns);
       const newest = found.find((f) => f.turn === turns.length - 1);
       if (newest !== undefined) {

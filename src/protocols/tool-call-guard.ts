@@ -25,6 +25,12 @@ export class RefusedToolCall extends Error {
 /** A stateful filter over one stream's SSE messages. */
 export interface ToolCallStreamFilter {
   push(message: SseMessage): SseMessage[];
+  /**
+   * Whether the next message must come through `push` whatever it holds: a call is held, or the filter has
+   * changed the stream (refused it, or renumbered its events). Otherwise only messages that start or carry a
+   * tool call need to.
+   */
+  busy(): boolean;
   /** The source ended: whatever is still held. */
   end(): SseMessage[];
 }
@@ -143,6 +149,7 @@ const anthropic: ToolCallGuard = {
         }
         return [msg];
       },
+      busy: () => refused || held.size > 0,
       // A block never stopped is a cut stream: what was held is not a call to pass on.
       end: () => [],
     };
@@ -273,6 +280,7 @@ const openai: ToolCallGuard = {
         held.push(chunk);
         return [];
       },
+      busy: () => refused || holding,
       end: () => (holding ? release(undefined) : []),
     };
   },
@@ -327,19 +335,209 @@ const gemini: ToolCallGuard = {
           return [errorMessage('gemini', err.message)];
         }
       },
+      busy: () => refused,
       end: () => [],
     };
   },
 };
 
+// --- Responses API: output items, a tool call's events between its `added` and its `done` ---------------
+
 /**
- * The guards by the backend's protocol. The Responses API has none yet: a Responses backend's answers (Codex
- * passed through) are not looked at (README, "Agent guardrails").
+ * A Responses output item that calls a tool, as the judge sees it: a function's name and arguments; a
+ * freeform (`custom`) tool's input, and the built-in shells' commands, as its `command` (shell-guard.ts reads
+ * each agent's tool there).
  */
+function responsesCall(item: unknown): { name: string; args: string } | undefined {
+  if (!isJson(item)) return undefined;
+  switch (item.type) {
+    case 'function_call':
+      return typeof item.name === 'string'
+        ? { name: item.name, args: typeof item.arguments === 'string' ? item.arguments : '{}' }
+        : undefined;
+    case 'custom_tool_call':
+      return typeof item.name === 'string'
+        ? {
+            name: item.name,
+            args: JSON.stringify({ command: typeof item.input === 'string' ? item.input : '' }),
+          }
+        : undefined;
+    case 'local_shell_call':
+      return {
+        name: 'local_shell',
+        args: JSON.stringify({ action: isJson(item.action) ? item.action : {} }),
+      };
+    case 'shell_call': {
+      const action = isJson(item.action) ? item.action : {};
+      const commands = listOf(action.commands).filter((c): c is string => typeof c === 'string');
+      return { name: 'shell', args: JSON.stringify({ command: commands.join('\n') }) };
+    }
+    default:
+      return undefined;
+  }
+}
+
+const RESPONSES_CALL_TYPES: ReadonlySet<unknown> = new Set([
+  'function_call',
+  'custom_tool_call',
+  'local_shell_call',
+  'shell_call',
+]);
+
+/** The assistant message that takes a condemned call's place. */
+function responsesText(id: string, text: string): Json {
+  return {
+    id,
+    type: 'message',
+    status: 'completed',
+    role: 'assistant',
+    content: [{ type: 'output_text', text, annotations: [] }],
+  };
+}
+
+function steerId(item: Json, index: number): string {
+  return `msg_proxy_${typeof item.id === 'string' ? item.id : String(index)}`;
+}
+
+/** A whole Response's output with condemned calls replaced; undefined when nothing changed. */
+function responsesOutput(output: unknown[], judge: ToolJudge): unknown[] | undefined {
+  let changed = false;
+  const out = output.map((item, index) => {
+    const call = responsesCall(item);
+    if (call === undefined) return item;
+    const verdict = judge(call.name, call.args);
+    if (verdict === undefined) return item;
+    if (verdict.kind === 'refuse') throw new RefusedToolCall(verdict.message);
+    changed = true;
+    return responsesText(steerId(item as Json, index), verdict.text);
+  });
+  return changed ? out : undefined;
+}
+
+interface QueuedEvent {
+  msg: SseMessage;
+  event: Json | undefined;
+}
+
+const responses: ToolCallGuard = {
+  toolNames: (body) => OFFERED_TOOLS.responses(body),
+  rewriteWhole(body, judge) {
+    const output = responsesOutput(listOf(body.output), judge);
+    return output === undefined ? undefined : { ...body, output };
+  },
+  createStreamFilter(judge) {
+    // From a call's `output_item.added` until every open call is `done`, events are queued (in order: the
+    // SDKs place items by arrival), then passed on, a condemned call's events replaced by a message's.
+    const queue: QueuedEvent[] = [];
+    const open = new Set<number>();
+    /** Condemned items' replacements by output index, for the final `response.*` event's output. */
+    const replaced = new Map<number, Json>();
+    /** Added to every later event's sequence number: the replacements' events outnumber (or not) the calls'. */
+    let shift = 0;
+    let refused = false;
+    const renumbered = (q: QueuedEvent): SseMessage => {
+      const { event, msg } = q;
+      if (event === undefined) return msg;
+      let next = event;
+      if (shift !== 0 && typeof event.sequence_number === 'number')
+        next = { ...next, sequence_number: event.sequence_number + shift };
+      if (replaced.size > 0 && isJson(event.response) && Array.isArray(event.response.output)) {
+        const output = event.response.output.map((item, i) => replaced.get(i) ?? item);
+        next = { ...next, response: { ...event.response, output } };
+      }
+      return next === event ? msg : message(next, msg.event);
+    };
+    const flush = (): SseMessage[] => {
+      const held = queue.splice(0);
+      const condemned = new Map<number, string>();
+      for (const { event } of held) {
+        if (event?.type !== 'response.output_item.done' || typeof event.output_index !== 'number') continue;
+        const call = responsesCall(event.item);
+        if (call === undefined) continue;
+        const verdict = judge(call.name, call.args);
+        if (verdict?.kind === 'refuse') {
+          refused = true;
+          const error = {
+            type: 'error',
+            code: 'dangerous_command',
+            message: verdict.message,
+            param: null,
+            sequence_number: (typeof event.sequence_number === 'number' ? event.sequence_number : 0) + shift,
+          };
+          return [message(error, 'error')];
+        }
+        if (verdict !== undefined) condemned.set(event.output_index, verdict.text);
+      }
+      const out: SseMessage[] = [];
+      for (const q of held) {
+        const index = typeof q.event?.output_index === 'number' ? q.event.output_index : -1;
+        const text = condemned.get(index);
+        if (text === undefined) {
+          out.push(renumbered(q));
+          continue;
+        }
+        const event = q.event!;
+        if (event.type !== 'response.output_item.added') {
+          shift -= 1;
+          continue;
+        }
+        const item = steerId(isJson(event.item) ? event.item : {}, index);
+        const done = responsesText(item, text);
+        replaced.set(index, done);
+        const part = { type: 'output_text', text: '', annotations: [] };
+        const at = { item_id: item, output_index: index, content_index: 0 };
+        const seq = (typeof event.sequence_number === 'number' ? event.sequence_number : 0) + shift;
+        const events: Array<[string, Json]> = [
+          [
+            'response.output_item.added',
+            { output_index: index, item: { ...done, status: 'in_progress', content: [] } },
+          ],
+          ['response.content_part.added', { ...at, part }],
+          ['response.output_text.delta', { ...at, delta: text, logprobs: [] }],
+          ['response.output_text.done', { ...at, text, logprobs: [] }],
+          ['response.content_part.done', { ...at, part: { ...part, text } }],
+          ['response.output_item.done', { output_index: index, item: done }],
+        ];
+        events.forEach(([type, data], i) =>
+          out.push(message({ type, sequence_number: seq + i, ...data }, type)),
+        );
+        // The added event's own number is reused by the first of these.
+        shift += events.length - 1;
+      }
+      return out;
+    };
+    return {
+      push(msg) {
+        if (refused) return [];
+        const event = parse(msg.data);
+        const index = typeof event?.output_index === 'number' ? event.output_index : -1;
+        if (
+          event?.type === 'response.output_item.added' &&
+          RESPONSES_CALL_TYPES.has((event.item as Json | undefined)?.type)
+        ) {
+          open.add(index);
+          queue.push({ msg, event });
+          return [];
+        }
+        if (open.size === 0) return [renumbered({ msg, event })];
+        queue.push({ msg, event });
+        if (event?.type === 'response.output_item.done' && open.delete(index) && open.size === 0)
+          return flush();
+        return [];
+      },
+      busy: () => refused || open.size > 0 || queue.length > 0 || replaced.size > 0 || shift !== 0,
+      // A call never done is a cut stream: what was held is not a call to pass on.
+      end: () => [],
+    };
+  },
+};
+
+/** The guards by the backend's protocol (README, "Agent guardrails"). */
 export const TOOL_CALL_GUARDS: Readonly<Partial<Record<Protocol, ToolCallGuard>>> = {
   openai,
   anthropic,
   gemini,
+  responses,
 };
 
 /** The names of the tools a request offers, by the client's protocol (Responses: function, custom, local_shell). */
@@ -353,8 +551,8 @@ export const OFFERED_TOOLS: Readonly<Record<Protocol, (body: Json) => string[]>>
         ? []
         : typeof t.name === 'string'
           ? [t.name]
-          : t.type === 'local_shell'
-            ? ['local_shell']
+          : t.type === 'local_shell' || t.type === 'shell'
+            ? [t.type]
             : [],
     ),
 };

@@ -16,7 +16,8 @@ import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
 import { SessionStep } from '../pipeline/session.js';
-import { MemorySessionStore } from '../sessions/store.js';
+import { MemorySessionStore, SharedSessionStore, type SessionStore } from '../sessions/store.js';
+import { createSharedIdleEntries, SESSIONS_FEATURE } from '../state/idle-entries-redis.js';
 import { ShellGuard } from '../sessions/shell-guard.js';
 import { DEFAULT_SHELL_RULES, patternRule } from '../sessions/shell-rules.js';
 import { resolveStateSettings } from '../state/settings.js';
@@ -72,6 +73,22 @@ function environmentSecrets(config: ProxyConfig, env: NodeJS.ProcessEnv): string
 function shellGuardOf(settings: ProxyConfig['guardrails']): ShellGuard {
   const rules = [...(settings.default_rules ? DEFAULT_SHELL_RULES : []), ...settings.rules.map(patternRule)];
   return new ShellGuard({ action: settings.action, rules, extraTools: settings.shell_tools });
+}
+
+/** Sessions' settings: in the state store when it is Redis (shared by replicas, sealed), else this proxy's. */
+function sessionStoreOf(settings: ProxyConfig['sessions'], state: StateStore): SessionStore {
+  const limits = { maxEntries: settings.max_sessions, ttlSeconds: settings.ttl_seconds };
+  const shared = createSharedIdleEntries({
+    store: state,
+    feature: SESSIONS_FEATURE,
+    limits,
+    name: 'Session store',
+    degradedNote: 'session settings made meanwhile are kept on this replica only',
+    recoveredNote: 'session settings are shared across replicas again',
+  });
+  return shared === null
+    ? new MemorySessionStore({ maxSessions: limits.maxEntries, ttlSeconds: limits.ttlSeconds })
+    : new SharedSessionStore(shared);
 }
 
 /** Drop notices are rate-limited: a full disk must not turn into a flood of log lines. */
@@ -191,10 +208,7 @@ export async function startProxy({
       scrubPrompts: config.auth.redact_api_keys_in_prompts,
       sessions: config.sessions.commands
         ? new SessionStep({
-            store: new MemorySessionStore({
-              maxSessions: config.sessions.max_sessions,
-              ttlSeconds: config.sessions.ttl_seconds,
-            }),
+            store: sessionStoreOf(config.sessions, state),
             prefix: config.sessions.command_prefix,
             checkModel: (model) => void registry.resolve(model),
           })

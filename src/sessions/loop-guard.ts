@@ -33,7 +33,7 @@ function run(
   turns: readonly unknown[],
   reader: TurnReader,
   of: (turn: unknown) => string | undefined,
-): { count: number; steered: boolean; sample: string } {
+): { count: number; steered: boolean; sample: string; decided: boolean } {
   let count = 0;
   let steered = false;
   let newest: string | undefined;
@@ -42,16 +42,17 @@ function run(
     if (reader.role(turn) === 'assistant' && reader.texts(turn).some((t) => t.text.includes(LOOP_MARKER))) {
       // Steered after the newest repeat: the agent stopped there, no loop now. Steered within the run: it
       // went on regardless.
-      if (count === 0) return { count: 0, steered: false, sample: '' };
+      if (count === 0) return { count: 0, steered: false, sample: '', decided: true };
       steered = true;
     }
     const sig = of(turn);
     if (sig === undefined) continue;
     if (newest === undefined) newest = sig;
-    else if (sig !== newest) break;
+    else if (sig !== newest) return { count, steered, sample: newest, decided: true };
     count++;
   }
-  return { count, steered, sample: newest ?? '' };
+  // Walked to the first turn: decided for the whole conversation, not for a tail of it.
+  return { count, steered, sample: newest ?? '', decided: false };
 }
 
 function excerpt(text: string): string {
@@ -59,7 +60,23 @@ function excerpt(text: string): string {
   return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat;
 }
 
-export function checkLoop(turns: readonly unknown[], reader: TurnReader, repeats: number): LoopVerdict {
+/**
+ * The verdict for the whole conversation, or for its newest turns alone (`tail`: older turns were left out):
+ * then `undecided` when a run reached the first turn given, since older turns might lengthen it.
+ */
+export function checkLoop(turns: readonly unknown[], reader: TurnReader, repeats: number): LoopVerdict;
+export function checkLoop(
+  turns: readonly unknown[],
+  reader: TurnReader,
+  repeats: number,
+  tail: boolean,
+): LoopVerdict | 'undecided';
+export function checkLoop(
+  turns: readonly unknown[],
+  reader: TurnReader,
+  repeats: number,
+  tail = false,
+): LoopVerdict | 'undecided' {
   const calls = run(turns, reader, (turn) => {
     if (reader.role(turn) !== 'assistant') return undefined;
     const list = reader.toolCalls(turn);
@@ -69,6 +86,7 @@ export function checkLoop(turns: readonly unknown[], reader: TurnReader, repeats
     const list = reader.toolResults(turn);
     return list.length === 0 ? undefined : list.join('\u0001');
   });
+  if (tail && (!calls.decided || !results.decided)) return 'undecided';
   const hit = calls.count >= repeats ? calls : results.count >= repeats ? results : undefined;
   if (hit === undefined) return undefined;
   const what =

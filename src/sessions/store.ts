@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { IdleEntries } from '../state/idle-entries.js';
 import type { SessionSettings } from './commands.js';
 
 /**
@@ -53,5 +54,55 @@ export class MemorySessionStore implements SessionStore {
     if (isEmpty(settings)) this.#sessions.delete(key);
     else this.#sessions.set(key, settings);
     return Promise.resolve();
+  }
+}
+
+const SETTING_NAMES = ['model', 'temperature', 'reasoning', 'oneoff'] as const;
+const REASONING: ReadonlySet<unknown> = new Set(['off', 'low', 'medium', 'high']);
+
+/** Settings read back from a shared store: only known names of the right type (anything else is dropped). */
+function settingsOf(text: string): SessionSettings | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const raw = parsed as Record<string, unknown>;
+  const settings: SessionSettings = {};
+  for (const name of SETTING_NAMES) {
+    const value = raw[name];
+    if (name === 'temperature') {
+      if (typeof value === 'number' && Number.isFinite(value)) settings.temperature = value;
+    } else if (name === 'reasoning') {
+      if (REASONING.has(value)) settings.reasoning = value as SessionSettings['reasoning'];
+    } else if (typeof value === 'string') {
+      settings[name] = value;
+    }
+  }
+  return isEmpty(settings) ? undefined : settings;
+}
+
+/**
+ * Sessions shared by every replica through the state store (README, "Shared state"): each look-up asks it,
+ * since another replica may have given any session settings; so `any` is always true and the session step
+ * costs one round trip to Redis per request (docs/performance.md).
+ */
+export class SharedSessionStore implements SessionStore {
+  readonly any = true;
+  readonly #entries: IdleEntries;
+
+  constructor(entries: IdleEntries) {
+    this.#entries = entries;
+  }
+
+  async get(key: string): Promise<SessionSettings | undefined> {
+    const text = await this.#entries.get(key);
+    return text === undefined ? undefined : settingsOf(text);
+  }
+
+  set(key: string, settings: SessionSettings): Promise<void> {
+    return this.#entries.set(key, isEmpty(settings) ? null : JSON.stringify(settings));
   }
 }

@@ -56,7 +56,37 @@ describe('PolicyTable', () => {
       expiresAtMs: null,
       scopes: [],
       models: null,
+      commands: true,
+      guardrails: true,
     });
+    expect(table.hasSwitchesOff).toBe(false);
+    expect(table.allows('alice', 'commands')).toBe(true);
+  });
+
+  it("turns commands and the guard off per key: the key's own value first, then any label's false", () => {
+    const switches = new PolicyTable(
+      [
+        { name: 'quiet', labels: ['team-a'] },
+        { name: 'own-on', labels: ['team-a'], limits: { commands: true } },
+        { name: 'own-off', limits: { guardrails: false } },
+        { name: 'plain', labels: ['team-b'] },
+      ],
+      { 'team-a': { commands: false, guardrails: false }, 'team-b': { guardrails: true } },
+    );
+    const of = (name: string) => [switches.allows(name, 'commands'), switches.allows(name, 'guardrails')];
+    expect(switches.hasSwitchesOff).toBe(true);
+    expect(of('quiet')).toEqual([false, false]);
+    expect(of('own-on')).toEqual([true, false]);
+    expect(of('own-off')).toEqual([true, false]);
+    expect(of('plain')).toEqual([true, true]);
+    // Switches are not counters: no scope is charged for them.
+    expect(switches.policyFor('own-off')?.scopes).toEqual([]);
+    expect(switches.hasCounters).toBe(false);
+    // A request without a key (trusted address, auth off) keeps both.
+    expect([switches.allows(null, 'commands'), switches.allows('unknown', 'guardrails')]).toEqual([
+      true,
+      true,
+    ]);
   });
 
   it('combines allow-lists: a model must pass the key’s and every label’s', () => {

@@ -43,6 +43,29 @@ export interface KeyPolicy {
   readonly scopes: readonly LimitScope[];
   /** The model allow-list (the key's and its labels' together); null when every model is allowed. */
   readonly models: ModelAllowList | null;
+  /** In-chat commands read for this key (`commands: false` turns them off). */
+  readonly commands: boolean;
+  /** The dangerous-command guard looks at this key's answers (`guardrails: false` turns it off). */
+  readonly guardrails: boolean;
+}
+
+type Switch = 'commands' | 'guardrails';
+
+/**
+ * A per-key switch: the key's own value when it gives one, else off when any of its labels' policies turns it
+ * off, else on.
+ */
+function switchOf(
+  name: Switch,
+  own: PolicyLimits | undefined,
+  labels: readonly string[],
+  labelPolicies: Readonly<Record<string, PolicyLimits>>,
+): boolean {
+  const given = own?.[name];
+  if (given !== undefined) return given;
+  return !labels.some(
+    (label) => Object.hasOwn(labelPolicies, label) && labelPolicies[label]?.[name] === false,
+  );
 }
 
 function scopeOf(scope: 'key' | 'label', name: string, limits: PolicyLimits | undefined): LimitScope | null {
@@ -82,6 +105,8 @@ function policyOf(key: PolicyKey, labelPolicies: Readonly<Record<string, PolicyL
     expiresAtMs: key.expiresAtMs ?? null,
     scopes: Object.freeze(scopes),
     models: modelLists.length > 0 ? new ModelAllowList(modelLists) : null,
+    commands: switchOf('commands', ownLimits, labels, labelPolicies),
+    guardrails: switchOf('guardrails', ownLimits, labels, labelPolicies),
   });
 }
 
@@ -90,6 +115,8 @@ export class PolicyTable {
   readonly hasModelRules: boolean;
   /** Whether any key is charged against a counter (rpm, tpm, max_concurrent, budget). */
   readonly hasCounters: boolean;
+  /** Whether any key has commands or the guard turned off: without one the pipeline looks nothing up. */
+  readonly hasSwitchesOff: boolean;
   private readonly byName: ReadonlyMap<string, KeyPolicy>;
 
   constructor(keys: readonly PolicyKey[], labelPolicies: Readonly<Record<string, PolicyLimits>>) {
@@ -100,11 +127,17 @@ export class PolicyTable {
     const policies = [...byName.values()];
     this.hasModelRules = policies.some((policy) => policy.models !== null);
     this.hasCounters = policies.some((policy) => policy.scopes.length > 0);
+    this.hasSwitchesOff = policies.some((policy) => !policy.commands || !policy.guardrails);
   }
 
   /** The policy of the key named `keyName`; null for a request with no key (trusted address, auth off). */
   policyFor(keyName: string | null): KeyPolicy | null {
     return keyName === null ? null : (this.byName.get(keyName) ?? null);
+  }
+
+  /** Whether `keyName`'s switch is on (a request without a key: always). One branch when no key turns one off. */
+  allows(keyName: string | null, name: Switch): boolean {
+    return !this.hasSwitchesOff || (this.policyFor(keyName)?.[name] ?? true);
   }
 }
 

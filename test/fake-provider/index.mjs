@@ -663,7 +663,7 @@ const responsesItem = (a, body) => {
         status: 'completed',
         call_id: a.tool.id,
         name: a.tool.name,
-        input: a.tool.input.query,
+        input: a.tool.input.query ?? a.tool.input.command,
       }
     : {
         id: 'fc_fake_1',

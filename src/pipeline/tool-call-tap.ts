@@ -1,0 +1,119 @@
+import type { SseMessage } from '../protocols/codec.js';
+import { MAX_SSE_LINE_BYTES, sseLineTooLong } from '../protocols/sse.js';
+import {
+  sseText,
+  TOOL_CALL_GUARDS,
+  type ToolCallStreamFilter,
+  type ToolJudge,
+} from '../protocols/tool-call-guard.js';
+import type { Protocol } from '../protocols/types.js';
+
+/**
+ * Bytes of which every event that starts, continues or ends a tool call holds one, per protocol (README,
+ * "Agent guardrails"): an event without any, while no call is held, is passed on as its bytes, unparsed.
+ */
+const CALL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
+  openai: ['"tool_calls"'].map((m) => Buffer.from(m)),
+  anthropic: ['"tool_use"'].map((m) => Buffer.from(m)),
+  gemini: ['"functionCall"'].map((m) => Buffer.from(m)),
+  responses: ['"function_call"', '"custom_tool_call"', '"local_shell_call"', '"shell_call"'].map((m) =>
+    Buffer.from(m),
+  ),
+};
+
+/** Whether an answer's bytes may hold a tool call at all: without a marker, there is nothing to judge. */
+export function mayHoldToolCall(protocol: Protocol, bytes: Buffer): boolean {
+  return CALL_MARKERS[protocol].some((marker) => bytes.includes(marker));
+}
+
+const LF = 0x0a;
+
+/** The end of the last complete SSE event in `bytes` (after its blank line), or 0. */
+function lastEventEnd(bytes: Buffer): number {
+  for (let at = bytes.lastIndexOf(LF); at > 0; at = bytes.lastIndexOf(LF, at - 1)) {
+    // A blank line: "\n\n", or "\n\r\n" (events ended by CRLF pairs, as Gemini's).
+    if (bytes[at - 1] === LF) return at + 1;
+    if (bytes[at - 1] === 0x0d && bytes[at - 2] === LF) return at + 1;
+  }
+  return 0;
+}
+
+/** One raw SSE event (its lines) as a message; undefined for one without data (a comment, say). */
+function messageOf(raw: string): SseMessage | undefined {
+  let event: string | undefined;
+  const data: string[] = [];
+  for (const line of raw.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') data.push(value);
+    else if (field === 'event') event = value;
+  }
+  if (data.length === 0) return undefined;
+  return event === undefined ? { data: data.join('\n') } : { event, data: data.join('\n') };
+}
+
+/**
+ * The dangerous-command guard on a same-protocol stream taken straight from the backend (relay.ts): chunks
+ * are cut at event ends (a partial event waits for its end, at most MAX_SSE_LINE_BYTES); a run of events
+ * that holds no tool-call marker while no call is held goes on as its bytes; the others go through the
+ * protocol's filter (src/protocols/tool-call-guard.ts) one by one.
+ */
+export class ToolCallTap {
+  readonly #filter: ToolCallStreamFilter;
+  readonly #markers: readonly Buffer[];
+  readonly #protocol: Protocol;
+  #carry: Buffer | null = null;
+
+  constructor(protocol: Protocol, judge: ToolJudge) {
+    const guard = TOOL_CALL_GUARDS[protocol];
+    if (guard === undefined) throw new Error(`no tool-call guard for ${protocol}`);
+    this.#filter = guard.createStreamFilter(judge);
+    this.#markers = CALL_MARKERS[protocol];
+    this.#protocol = protocol;
+  }
+
+  /** What to write for `chunk` now (possibly nothing); throws `sseLineTooLong` past the event bound. */
+  see(chunk: Uint8Array | string): Uint8Array | string {
+    if (chunk.length === 0) return chunk;
+    const bytes =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk)
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const all = this.#carry === null ? bytes : Buffer.concat([this.#carry, bytes]);
+    const end = lastEventEnd(all);
+    if (end < all.length) {
+      if (all.length - end > MAX_SSE_LINE_BYTES) throw sseLineTooLong();
+      this.#carry = all.subarray(end);
+    } else {
+      this.#carry = null;
+    }
+    return end === 0 ? '' : this.#events(all.subarray(0, end));
+  }
+
+  /** The stream ended: what the filter still holds (a cut event is dropped, as a cut call is). */
+  end(): string {
+    this.#carry = null;
+    return this.#filter.end().map(sseText).join('');
+  }
+
+  #events(complete: Buffer): Uint8Array | string {
+    if (!this.#filter.busy() && !mayHoldToolCall(this.#protocol, complete)) return complete;
+    let out = '';
+    for (const raw of complete.toString('utf8').split(/\r?\n\r?\n/)) {
+      if (raw === '') continue;
+      const message = messageOf(raw);
+      // A comment (a keep-alive) goes on as it came, even past a held call.
+      if (
+        message === undefined ||
+        (!this.#filter.busy() && !this.#markers.some((m) => message.data.includes(m.toString('latin1'))))
+      ) {
+        out += `${raw}\n\n`;
+        continue;
+      }
+      out += this.#filter.push(message).map(sseText).join('');
+    }
+    return out;
+  }
+}
