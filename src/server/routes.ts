@@ -165,17 +165,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      const answer = await storedInputItems(
-        request.params.id,
-        ownerOf(request),
-        request.query,
-        {
-          store: deps.responses ?? null,
-          registry: deps.registry,
-          redactor: deps.redactor(),
-          signal: abortOnClientGone(reply.raw),
-        },
-      );
+      const answer = await storedInputItems(request.params.id, ownerOf(request), request.query, {
+        store: deps.responses ?? null,
+        registry: deps.registry,
+        redactor: deps.redactor(),
+        signal: abortOnClientGone(reply.raw),
+      });
       reply.code(answer.status);
       if (answer.contentType) reply.type(answer.contentType);
       return reply.send(answer.body);
