@@ -170,7 +170,8 @@ export class AttemptRun {
           route = turn.route;
         }
       } catch (err) {
-        // An element whose backend is unknown or has no key: the others may still answer.
+        // An element whose backend is unknown, has no key or cannot continue the conversation: the others
+        // may still answer.
         unresolved = err as Error;
         continue;
       }
