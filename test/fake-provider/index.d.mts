@@ -87,6 +87,12 @@ export interface FakeProviderOptions {
    * Responses API (`/v1/responses`) takes the `openai` key.
    */
   keys?: Partial<Record<ProviderProtocol, string>>;
+  /**
+   * Per key value: a fault (one decided before any answer: `status-429-retry-after-30`, …) every chat call
+   * sent with that key gets, ahead of the `keys` check and of any fault its model asks for (a provider key
+   * that is rate-limited or revoked).
+   */
+  keyFaults?: Record<string, FaultSpec>;
   /** Per protocol, the model list's JSON body, in that protocol's shape. */
   models?: Partial<Record<ProviderProtocol, unknown>>;
   keepAliveTimeout?: number;

@@ -900,6 +900,13 @@ export async function startFakeProvider(options = {}) {
   const pieceGapMs = options.pieceGapMs ?? 0;
   const record = options.record ?? true;
   const keys = options.keys ?? {};
+  const keyFaults = Object.fromEntries(
+    Object.entries(options.keyFaults ?? {}).map(([key, spec]) => {
+      const fault = parseFault(spec);
+      if (!fault) throw new Error(`fake provider: no fault named ${JSON.stringify(spec)}`);
+      return [key, fault];
+    }),
+  );
   const models = { ...DEFAULT_MODELS, ...options.models };
   const sockets = new Set();
   /** The most TCP connections open at once since start (or the last resetPeak). */
@@ -1139,6 +1146,14 @@ export async function startFakeProvider(options = {}) {
       json(res, 400, wire.error(400, 'API key must not be sent in the URL'));
       return;
     }
+    // A key with a fault of its own (`keyFaults`): that key's calls get it, whatever they ask for.
+    const keyFault = keyFaults[KEY_OF[r.protocol](req.headers) ?? ''];
+    if (
+      keyFault !== undefined &&
+      r.kind === 'chat' &&
+      (await headFault(keyFault, r.protocol, req, res, false))
+    )
+      return;
     // The Responses API is OpenAI's: the OpenAI key, unless one is given for it.
     const expected = keys[r.protocol] ?? (r.protocol === 'responses' ? keys.openai : undefined);
     if (expected !== undefined && KEY_OF[r.protocol](req.headers) !== expected) {
