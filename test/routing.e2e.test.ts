@@ -239,6 +239,42 @@ describe('streams after the commit point', () => {
     const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: ADMIN })).text();
     expect(metrics).toContain('llm_proxy_stream_invalid_events_dropped_total 1');
   });
+
+  it('without failover too, a same-protocol stream passed through drops an event that is not JSON', async () => {
+    for (const [path, model, headers] of [
+      ['/v1/chat/completions', 'openai:fault-malformed-chunk-plain', {}],
+      [
+        '/anthropic/v1/messages',
+        'anthropic:fault-malformed-chunk-plain',
+        { 'anthropic-version': '2023-06-01' },
+      ],
+    ] as const) {
+      const res = await fetch(`${plain.url}${path}`, {
+        method: 'POST',
+        headers: { ...AUTH, ...headers },
+        body: JSON.stringify({
+          model,
+          stream: true,
+          max_tokens: 50,
+          messages: [{ role: 'user', content: 'hi' }],
+        }),
+      });
+      expect(res.headers.get('x-proxy-attempts')).toBeNull();
+      const text = await res.text();
+      expect(text).not.toContain('not json');
+      const content = [...text.matchAll(/"(?:content|text)":"([^"]*)"/g)].map((m) => m[1]).join('');
+      expect(content).toBe('echo: hi');
+    }
+    const metrics = await (await fetch(`${plain.url}/metrics`, { headers: ADMIN })).text();
+    expect(metrics).toContain('llm_proxy_stream_invalid_events_dropped_total 2');
+    const warnings = () =>
+      plain
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('backend stream events that are not JSON were dropped'));
+    while (warnings().length < 2) await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings().map((l) => (JSON.parse(l) as { dropped: number }).dropped)).toEqual([1, 1]);
+  });
 });
 
 describe('circuit breaker and accounting', () => {

@@ -14,7 +14,8 @@ import { RouteTable, type AttemptPlan } from '../routing/routes.js';
 import type { AttemptSettings } from '../routing/settings.js';
 import type { AttemptRecord } from '../server/state.js';
 import { dispatch, type Dispatched } from './dispatch.js';
-import { JsonEventFilter } from './event-filter.js';
+import { droppedEventsLog, type DroppedEvents } from './event-filter.js';
+import { PrimedStream, type TakeableResponse } from './primed-stream.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
@@ -34,11 +35,15 @@ export class FailoverStats {
   }
 }
 
-/** Failover for one proxy: its routes, memory breakers and the real clock. */
-export function createFailover(config: ProxyConfig, clock: Clock = systemClock): FailoverDeps {
+/** Failover for one proxy: its routes, its breakers (the state store's, or memory) and the real clock. */
+export function createFailover(
+  config: ProxyConfig,
+  breakers: BreakerStore = new MemoryBreakerStore(),
+  clock: Clock = systemClock,
+): FailoverDeps {
   return {
     routes: new RouteTable(config.routes, config.resilience, config.server.timeout_seconds * 1000),
-    breakers: new MemoryBreakerStore(),
+    breakers,
     clock,
     stats: new FailoverStats(),
   };
@@ -96,6 +101,10 @@ type Outcome =
       readonly record: (action: string) => void;
     };
 
+function isTakeable(upstream: UpstreamResponse): upstream is TakeableResponse {
+  return upstream.take !== undefined;
+}
+
 /** A whole answer the client's SDK can read: a JSON object, parsed when it must be translated. */
 function readableWhole(bytes: Buffer, sameProtocol: boolean): boolean {
   if (sameProtocol) return isJsonObject(bytes);
@@ -120,7 +129,6 @@ export class AttemptRun {
   private readonly records: AttemptRecord[] = [];
   private readonly startedAt: number;
   private readonly from: Protocol;
-  private loggedDrop = false;
 
   constructor(
     private readonly ex: ChatExchange,
@@ -261,21 +269,13 @@ export class AttemptRun {
         });
       return { ok: false, failure, status, retryAfterS, answer, record };
     };
-    const transportFailure = (err: unknown): Outcome => {
-      const timedOut = silent || (err instanceof ProxyError && err.status === 504);
-      const error =
-        silent || !(err instanceof ProxyError)
-          ? new ProxyError(504, `Backend '${route.backend.name}' did not answer in time`, {
-              code: 'upstream_timeout',
-            })
-          : err;
-      return failed(timedOut ? { kind: 'silent' } : { kind: 'transport' }, 0, () => {
-        throw error;
-      });
-    };
+    const transportFailure = (err: unknown): Outcome => this.transportFailure(route, silent, err, failed);
+    // A same-protocol stream is taken `direct` (primeDirect): after its commit point the relay passes it
+    // on as it passes a stream without failover.
+    const direct = route.stream && route.backend.protocol === from;
     let dispatched: Dispatched;
     try {
-      dispatched = await dispatch(ex, route, request, from, { signal, direct: false });
+      dispatched = await dispatch(ex, route, request, from, { signal, direct });
     } catch (err) {
       return transportFailure(err);
     }
@@ -298,6 +298,12 @@ export class AttemptRun {
     }
     const contentType = String(upstream.contentType ?? upstream.headers['content-type'] ?? '');
     if (route.stream && contentType.includes('text/event-stream')) {
+      if (isTakeable(upstream)) {
+        return this.primeDirect(route, dispatched, upstream, firstContent, () => silent, failed, {
+          redactor,
+          capture,
+        });
+      }
       return this.primeStream(route, dispatched, firstContent, () => silent, failed, transportFailure, {
         redactor,
         capture,
@@ -323,9 +329,84 @@ export class AttemptRun {
   }
 
   /**
+   * A same-protocol stream commits with its first bytes, as primeStream's, but is held by a PrimedStream:
+   * after the commit point the relay takes it `direct`, watched for silence by one timer, and its events
+   * checked for JSON on the way (relay.ts, event-filter.ts) as for a stream without failover.
+   */
+  private async primeDirect(
+    route: ChatRoute,
+    dispatched: Dispatched,
+    upstream: TakeableResponse,
+    firstContent: { cancel(): void },
+    wasSilent: () => boolean,
+    failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
+    relayParts: { redactor: Redactor; capture: RequestCapture | null },
+  ): Promise<Outcome> {
+    const { ex, from } = this;
+    const primed = new PrimedStream(upstream, this.clock, this.settings.stallMs, () =>
+      this.stallError(route.backend.name),
+    );
+    const start = await primed.started;
+    if (start.kind === 'failed') {
+      return this.transportFailure(route, wasSilent(), start.err, failed);
+    }
+    if (start.kind === 'ended') return this.endedEarly(route, upstream.status, failed);
+    firstContent.cancel();
+    return {
+      ok: true,
+      relay: () =>
+        relayAnswer({
+          ex,
+          route,
+          dispatched: { ...dispatched, upstream: primed },
+          from,
+          redactor: relayParts.redactor,
+          capture: relayParts.capture,
+          dropped: this.droppedEvents(),
+        }),
+    };
+  }
+
+  /** Counted on /metrics and logged once per request (README, Routes and failover). */
+  private droppedEvents(): DroppedEvents {
+    return droppedEventsLog(this.deps.failover.stats, this.deps.log);
+  }
+
+  private transportFailure(
+    route: ChatRoute,
+    silent: boolean,
+    err: unknown,
+    failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
+  ): Outcome {
+    const timedOut = silent || (err instanceof ProxyError && err.status === 504);
+    const error =
+      silent || !(err instanceof ProxyError)
+        ? new ProxyError(504, `Backend '${route.backend.name}' did not answer in time`, {
+            code: 'upstream_timeout',
+          })
+        : err;
+    return failed(timedOut ? { kind: 'silent' } : { kind: 'transport' }, 0, () => {
+      throw error;
+    });
+  }
+
+  private endedEarly(
+    route: ChatRoute,
+    status: number,
+    failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
+  ): Outcome {
+    const error = new ProxyError(502, `Backend '${route.backend.name}' ended the stream before any answer`, {
+      code: 'upstream_incomplete',
+    });
+    return failed({ kind: 'transport' }, status, () => {
+      throw error;
+    });
+  }
+
+  /**
    * A stream commits with its first bytes: until they come (within the first-token timeout) it may still
-   * fail over. After, its chunks go on watched for silence (the stall timeout) and, when passed through
-   * in the same protocol, with events that are not JSON dropped.
+   * fail over. After, its chunks go on watched for silence (the stall timeout). Translated streams take
+   * this way (an embedded backend's too): the translator reads them as async iterables.
    */
   private async primeStream(
     route: ChatRoute,
@@ -346,22 +427,10 @@ export class AttemptRun {
       upstream.dispose();
       return transportFailure(wasSilent() ? null : err);
     }
-    if (first.done) {
-      const error = new ProxyError(
-        502,
-        `Backend '${route.backend.name}' ended the stream before any answer`,
-        {
-          code: 'upstream_incomplete',
-        },
-      );
-      return failed({ kind: 'transport' }, upstream.status, () => {
-        throw error;
-      });
-    }
+    if (first.done) return this.endedEarly(route, upstream.status, failed);
     firstContent.cancel();
     const { ex, from } = this;
-    const filter = route.backend.protocol === from ? new JsonEventFilter() : null;
-    const body = this.watched(first.value, iterator, upstream, route.backend.name, filter);
+    const body = this.watched(first.value, iterator, upstream, route.backend.name);
     const committed: UpstreamResponse = {
       status: upstream.status,
       headers: upstream.headers,
@@ -379,6 +448,7 @@ export class AttemptRun {
           from,
           redactor: relayParts.redactor,
           capture: relayParts.capture,
+          dropped: this.droppedEvents(),
         }),
     };
   }
@@ -389,7 +459,6 @@ export class AttemptRun {
     iterator: AsyncIterator<Uint8Array>,
     upstream: UpstreamResponse,
     backendName: string,
-    filter: JsonEventFilter | null,
   ): AsyncGenerator<Uint8Array> {
     let waiting = false;
     let stalled = false;
@@ -402,14 +471,8 @@ export class AttemptRun {
       stalled = true;
       upstream.dispose();
     });
-    const pass = (chunk: Uint8Array): Uint8Array | null => {
-      if (filter === null) return chunk;
-      const kept = filter.push(chunk);
-      return kept === '' ? null : Buffer.from(kept);
-    };
     try {
-      const out = pass(first);
-      if (out !== null) yield out;
+      yield first;
       for (;;) {
         waiting = true;
         stall.refresh();
@@ -426,16 +489,10 @@ export class AttemptRun {
           if (stalled) throw this.stallError(backendName);
           break;
         }
-        const kept = pass(next.value);
-        if (kept !== null) yield kept;
-      }
-      if (filter !== null) {
-        const rest = filter.end();
-        if (rest !== '') yield Buffer.from(rest);
+        yield next.value;
       }
     } finally {
       stall.cancel();
-      if (filter !== null && filter.dropped > 0) this.noteDropped(filter.dropped, backendName);
     }
   }
 
@@ -443,17 +500,5 @@ export class AttemptRun {
     return new ProxyError(504, `Backend '${backendName}' went silent mid-stream`, {
       code: 'upstream_stalled',
     });
-  }
-
-  private noteDropped(count: number, backendName: string): void {
-    this.deps.failover.stats.invalidEventsDropped += count;
-    if (this.loggedDrop) return;
-    this.loggedDrop = true;
-    const warn = this.deps.log.warn ?? this.deps.log.error;
-    warn.call(
-      this.deps.log,
-      { request_id: this.ex.id, backend: backendName, dropped: count },
-      'backend stream events that are not JSON were dropped',
-    );
   }
 }

@@ -4,6 +4,7 @@ import type { Redactor } from '../redaction/redactor.js';
 import { answerFailure } from '../server/failures.js';
 import { AttemptRun, type AttemptDeps, type FailoverDeps } from './attempts.js';
 import { dispatch } from './dispatch.js';
+import { droppedEventsLog } from './event-filter.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
 import type { PolicyTable } from '../teams/policies.js';
@@ -69,6 +70,8 @@ export function createChatPipeline(
   const { sessions, loopRepeats, shellGuard } = deps;
   const failover = deps.failover;
   const responsesDeps = { store: deps.responses ?? null, log: deps.log };
+  // Stream events that are not JSON, dropped on the way: counted with failover's (one metric).
+  const droppedEvents = failover === undefined ? undefined : droppedEventsLog(failover.stats, deps.log);
   return async function runChat(ex) {
     try {
       if (loopRepeats > 0) {
@@ -139,7 +142,17 @@ export function createChatPipeline(
             }
           : undefined;
       const dispatched = await dispatch(ex, route, request, from, undefined, judge !== undefined);
-      await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, ...turn });
+      await relayAnswer({
+        ex,
+        route,
+        dispatched,
+        from,
+        redactor,
+        capture,
+        judge,
+        dropped: droppedEvents,
+        ...turn,
+      });
     } catch (err) {
       answerFailure(ex, err as Error, deps.log);
     }

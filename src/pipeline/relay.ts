@@ -7,7 +7,7 @@ import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
 import { translateStream } from '../protocols/translate.js';
 import { RefusedToolCall, TOOL_CALL_GUARDS, sseText, type ToolJudge } from '../protocols/tool-call-guard.js';
-import { parseSse } from '../protocols/sse.js';
+import { parseSse, sseLineTooLong } from '../protocols/sse.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../redaction/upstream-errors.js';
 import { responseHead, writeJson, writeStream } from '../server/respond.js';
 import type { Dispatched } from './dispatch.js';
+import { EventCheck, type DroppedEvents } from './event-filter.js';
 import type { ChatExchange } from './exchange.js';
 import type { RequestCapture, StreamTap } from './record.js';
 import type { ChatRoute } from './route.js';
@@ -56,10 +57,15 @@ function streamToClient(
   tap: StreamTap | undefined,
   guard: ErrorEventGuard,
   watch: ((chunk: Uint8Array | string) => void) | undefined,
+  dropped: DroppedEvents | undefined,
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
   const finish = new FinishWatch(protocol);
+  // Events that are not JSON never reach the client (README, Routes and failover).
+  const check = new EventCheck();
+  /** Why the proxy itself cut the stream (an event past the line bound). */
+  let cutFor: Error | null = null;
   const pass = (chunk: Uint8Array | string): boolean => {
     if (chunk.length === 0) return true;
     tap?.chunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
@@ -69,19 +75,33 @@ function streamToClient(
     if (watch !== undefined) watch(chunk);
     return res.write(chunk);
   };
+  const counted = () => {
+    if (check.dropped > 0) dropped?.(ex.id, backendName, check.dropped);
+  };
   const control = upstream.take({
     write(chunk) {
-      return pass(guard.see(chunk));
+      const kept = check.push(chunk);
+      if (kept !== null) return pass(guard.see(kept));
+      if (check.oversized && cutFor === null) {
+        cutFor = sseLineTooLong();
+        upstream.dispose();
+      }
+      return true;
     },
     end() {
+      const last = check.end();
+      if (last !== null) pass(guard.see(last));
       pass(guard.end());
+      counted();
       const owed = finish.missingEnd(backendName);
       tap?.end(owed);
       res.end(owed ?? undefined);
     },
-    fail(err) {
+    fail(failure) {
+      const err = cutFor ?? failure;
       pass(guard.end());
-      if (signal.aborted || res.destroyed) {
+      counted();
+      if (res.destroyed || (signal.aborted && cutFor === null)) {
         tap?.fail(err, null);
         res.destroy();
       } else {
@@ -159,6 +179,8 @@ export interface Relay {
   readonly codecs?: Record<Protocol, ProtocolCodec> | undefined;
   /** Shown a passed-through answer's bytes as they go (the Responses API learns its id there). */
   readonly watch?: ((chunk: Uint8Array | string) => void) | undefined;
+  /** Told when a stream passed through had events that are not JSON (dropped). */
+  readonly dropped?: DroppedEvents | undefined;
 }
 
 /** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
@@ -201,7 +223,8 @@ function relayStream({
   ex.res.once('close', () => upstream.dispose());
   if (isTakeable(upstream) && judge === undefined) {
     const tap = capture?.passThrough({ status: upstream.status });
-    streamToClient(ex, upstream, from, backend.name, signal, tap, new ErrorEventGuard(redactor), watch);
+    const guard = new ErrorEventGuard(redactor);
+    streamToClient(ex, upstream, from, backend.name, signal, tap, guard, watch, relay.dropped);
     return;
   }
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
@@ -209,7 +232,9 @@ function relayStream({
   if (judge !== undefined) source = judgedToolCalls(source, backend.protocol, judge);
   let out: AsyncIterable<Uint8Array | string> =
     backend.protocol === from
-      ? passThroughIterable(source, from, backend.name, signal, watch)
+      ? passThroughIterable(source, from, backend.name, signal, watch, (count) =>
+          relay.dropped?.(ex.id, backend.name, count),
+        )
       : guardTranslatedEvents(
           translateStream(
             source,

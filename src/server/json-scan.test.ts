@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../proxy-error.js';
 import { parseJsonText, readJsonBody } from './json-body.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
-import { scanJson } from './json-scan.js';
+import { isJsonValue, scanJson } from './json-scan.js';
 
 /** What the chat lane answered when it decoded and parsed every body: 'ok', or the refusal's message. */
 function reference(bytes: Buffer): string {
@@ -46,6 +46,14 @@ function expectEquivalent(bytes: Buffer): void {
       expect(expected, label).toBe('Request body is not valid JSON');
     }
   }
+  // isJsonValue: JSON.parse's verdict on the text, an object key `__proto__` refused as by the scan.
+  let parses = true;
+  try {
+    JSON.parse(bytes.toString('utf8'));
+  } catch {
+    parses = false;
+  }
+  expect(isJsonValue(bytes), label).toBe(parses && expected !== 'Request body is not valid JSON');
   // Whatever the scan says, the body read gets the full parser's verdict.
   expect(readVerdict(bytes), label).toBe(
     bytes.length === 0 ? 'Request body is empty; expected JSON' : expected,

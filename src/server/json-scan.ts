@@ -64,6 +64,27 @@ export function scanJson(bytes: Uint8Array): JsonScan {
   }
 }
 
+/**
+ * Whether `bytes` are one JSON value, as `JSON.parse` reads their UTF-8 text — checked on the bytes, nothing
+ * decoded or built (a stream's events passed through, src/pipeline/event-filter.ts). An object key
+ * `__proto__` counts as invalid, as in `scanJson`; nesting past the depth cap is left to `JSON.parse`.
+ */
+export function isJsonValue(bytes: Uint8Array): boolean {
+  try {
+    new Scanner(bytes).check();
+    return true;
+  } catch (err) {
+    if (err === INVALID) return false;
+    if (err !== UNDECIDED) throw err;
+  }
+  try {
+    JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 class Scanner {
   private i = 0;
   private depth = 0;
@@ -84,6 +105,14 @@ class Scanner {
     this.skipSpace();
     if (this.i !== b.length) throw INVALID;
     return { verdict: 'ok', isObject: first === 0x7b, members };
+  }
+
+  /** One value with whitespace around it, and nothing else. */
+  check(): void {
+    this.skipSpace();
+    this.value();
+    this.skipSpace();
+    if (this.i !== this.b.length) throw INVALID;
   }
 
   private skipSpace(): void {
