@@ -17,10 +17,11 @@ import { median } from './lib/stats.mjs';
 
 const rounds = Number(process.env.BENCH_CPU_ROUNDS ?? 5);
 const amount = Number(process.env.BENCH_CPU_REQUESTS ?? 2000);
+// BENCH_CPU_ONLY=whole or stream: one scenario alone.
 const SCENARIOS = [
   { id: 'whole_c32', stream: false, connections: 32 },
   { id: 'stream_c16', stream: true, connections: 16 },
-];
+].filter((s) => !process.env.BENCH_CPU_ONLY || s.id.startsWith(process.env.BENCH_CPU_ONLY));
 
 installCleanup();
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));

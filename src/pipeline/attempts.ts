@@ -8,6 +8,7 @@ import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { backoffMs, retryAfterSeconds } from '../routing/backoff.js';
 import { MemoryBreakerStore, type BreakerStore } from '../routing/breaker.js';
+import { PrefillTable } from '../routing/prefill.js';
 import { systemClock, type Clock } from '../routing/clock.js';
 import { countsForBreaker, failureAction, type AttemptFailure } from '../routing/policy.js';
 import { RouteTable, type AttemptPlan } from '../routing/routes.js';
@@ -20,7 +21,8 @@ import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
-import { isJsonObject, relayAnswer } from './relay.js';
+import { isJsonObject, relayAnswer, streamOut } from './relay.js';
+import { continuable, prefilledBody, StreamText, writeContinuation } from './continuation.js';
 import type { ChatRoute, ClientTarget } from './route.js';
 
 /** Counters of failover, printed on /metrics. */
@@ -43,6 +45,7 @@ export function createFailover(
 ): FailoverDeps {
   return {
     routes: new RouteTable(config.routes, config.resilience, config.server.timeout_seconds * 1000),
+    prefill: new PrefillTable(config.backends),
     breakers,
     clock,
     stats: new FailoverStats(),
@@ -52,6 +55,8 @@ export function createFailover(
 /** What failover needs besides the chat pipeline's own dependencies. */
 export interface FailoverDeps {
   readonly routes: RouteTable;
+  /** Which backends' models take an assistant prefill (continue_streams). */
+  readonly prefill: PrefillTable;
   readonly breakers: BreakerStore;
   readonly clock: Clock;
   readonly stats: FailoverStats;
@@ -129,6 +134,9 @@ export class AttemptRun {
   private readonly records: AttemptRecord[] = [];
   private readonly startedAt: number;
   private readonly from: Protocol;
+  /** Attempts made so far, and the index of the element being tried. */
+  private tried = 0;
+  private current = 0;
 
   constructor(
     private readonly ex: ChatExchange,
@@ -151,8 +159,8 @@ export class AttemptRun {
     const deadlineAt = this.startedAt + settings.deadlineMs;
     let last: Outcome | null = null;
     let unresolved: Error | null = null;
-    let tried = 0;
-    chain: for (const element of this.plan.elements) {
+    chain: for (const [index, element] of this.plan.elements.entries()) {
+      this.current = index;
       let route: ChatRoute;
       try {
         route = this.routeTo(element);
@@ -163,13 +171,13 @@ export class AttemptRun {
       }
       const key = `${route.backend.name}:${route.model}`;
       for (let retry = 0; retry <= settings.retries; retry++) {
-        if (tried >= settings.maxAttempts || clock.now() >= deadlineAt) break chain;
+        if (this.tried >= settings.maxAttempts || clock.now() >= deadlineAt) break chain;
         const admitted = breakers.admit(key, limits, clock.now());
         if (!(admitted instanceof Promise ? await admitted : admitted)) {
           this.note(route, 0, 'skipped', 0);
           continue chain;
         }
-        tried += 1;
+        this.tried += 1;
         const began = clock.now();
         const outcome = await this.attempt(route, deadlineAt);
         const ms = clock.now() - began;
@@ -352,6 +360,8 @@ export class AttemptRun {
     }
     if (start.kind === 'ended') return this.endedEarly(route, upstream.status, failed);
     firstContent.cancel();
+    // With continue_streams, what the client is told is read as it goes, for a continuation if it is cut.
+    const said = this.settings.continueStreams && continuable(from) ? new StreamText(from) : null;
     return {
       ok: true,
       relay: () =>
@@ -363,8 +373,124 @@ export class AttemptRun {
           redactor: relayParts.redactor,
           capture: relayParts.capture,
           dropped: this.droppedEvents(),
+          ...(said === null
+            ? {}
+            : { watch: (chunk: Uint8Array | string) => said.see(chunk), cut: () => this.continueCut(said) }),
         }),
     };
+  }
+
+  /**
+   * A text stream cut after the commit point, continued (README, Routes and failover: `continue_streams`):
+   * the next element of the chain, if it is declared to take a prefill (`backends.<name>.prefill`), is asked
+   * again with the text the client has as the assistant's prefill, and its answer is written on as the rest
+   * of the same stream. Resolves false — the client then gets the original failure's error event — when the
+   * stream was not text only or had finished, when there is no such element or no attempt or time left, and
+   * when the continuation fails before its first bytes (a prefill refused included: never the client's
+   * error).
+   */
+  private async continueCut(said: StreamText): Promise<boolean> {
+    const { ex, settings, clock, deps, from } = this;
+    if (!said.textOnly || said.finished || said.text === '' || ex.res.destroyed) return false;
+    const element = this.plan.elements[this.current + 1];
+    const deadlineAt = this.startedAt + settings.deadlineMs;
+    if (element === undefined || this.tried >= settings.maxAttempts || clock.now() >= deadlineAt)
+      return false;
+    let route: ChatRoute;
+    try {
+      route = this.routeTo(element);
+    } catch {
+      return false;
+    }
+    if (!deps.failover.prefill.accepts(route.backend.name, route.model)) return false;
+    const { breakers } = deps.failover;
+    const key = `${route.backend.name}:${route.model}`;
+    const limits = { failures: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs };
+    if (!(await breakers.admit(key, limits, clock.now()))) {
+      this.note(route, 0, 'skipped', 0);
+      return false;
+    }
+    this.tried += 1;
+    const body = prefilledBody(from, this.read.clientBody, said.text);
+    const continued: ChatExchange = { ...ex, json: undefined, body, rawBody: undefined, rawBytes: undefined };
+    route = { ...route, clientBody: body };
+    const redactor = deps.redactor();
+    const capture = deps.capture
+      ? new RequestCapture(
+          deps.capture,
+          continued,
+          route.backend.name,
+          route.model,
+          route.backend.credentialName,
+        )
+      : null;
+    const request = prepareRequest(continued, route, from, redactor, deps.scrubPrompts, capture);
+    const signal = new Cancellation();
+    const onClose = () => signal.abort();
+    ex.res.once('close', onClose);
+    const firstContent = clock.timer(Math.min(settings.ttftMs, Math.max(0, deadlineAt - clock.now())), () =>
+      signal.abort(),
+    );
+    const began = clock.now();
+    const failed = async (status: number, retryable: boolean): Promise<false> => {
+      firstContent.cancel();
+      ex.res.removeListener('close', onClose);
+      if (retryable) await breakers.failed(key, limits, clock.now());
+      this.note(route, status, 'continue_failed', clock.now() - began);
+      return false;
+    };
+    let dispatched: Dispatched;
+    try {
+      dispatched = await dispatch(continued, route, request, from, { signal, direct: false });
+    } catch {
+      return failed(0, true);
+    }
+    const { upstream } = dispatched;
+    if (upstream.status >= 400) {
+      const text = await dispatched.readWhole(ERROR_BODY_LIMIT).then(
+        (bytes) => bytes.toString('utf8'),
+        () => '',
+      );
+      capture?.record('inbound_response', {
+        payload: text,
+        metadata: { status: upstream.status, failover: 'continue_failed' },
+      });
+      return failed(
+        upstream.status,
+        countsForBreaker({ kind: 'status', status: upstream.status, body: text }),
+      );
+    }
+    const iterator = upstream.body[Symbol.asyncIterator]();
+    let first: IteratorResult<Uint8Array>;
+    try {
+      do first = await iterator.next();
+      while (!first.done && first.value.length === 0);
+    } catch {
+      upstream.dispose();
+      return failed(0, true);
+    }
+    if (first.done) return failed(upstream.status, true);
+    firstContent.cancel();
+    this.note(route, upstream.status, 'continued', clock.now() - began);
+    await breakers.succeeded(key);
+    const rest: UpstreamResponse = {
+      status: upstream.status,
+      headers: upstream.headers,
+      contentType: upstream.contentType,
+      body: this.watched(first.value, iterator, upstream, route.backend.name),
+      dispose: () => upstream.dispose(),
+    };
+    ex.res.once('close', () => upstream.dispose());
+    const out = streamOut({
+      ex: continued,
+      route,
+      dispatched: { ...dispatched, upstream: rest },
+      from,
+      redactor,
+      capture,
+    });
+    await writeContinuation(ex.res, from, out);
+    return true;
   }
 
   /** Counted on /metrics and logged once per request (README, Routes and failover). */

@@ -58,6 +58,7 @@ function streamToClient(
   guard: ErrorEventGuard,
   watch: ((chunk: Uint8Array | string) => void) | undefined,
   dropped: DroppedEvents | undefined,
+  cut: Relay['cut'],
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
@@ -106,8 +107,21 @@ function streamToClient(
         res.destroy();
       } else {
         const event = midStreamError(protocol, backendName, err);
-        tap?.fail(err, event);
-        res.end(event);
+        if (cut === undefined || cutFor !== null) {
+          tap?.fail(err, event);
+          res.end(event);
+          return;
+        }
+        void cut(event).then(
+          (continued) => {
+            tap?.fail(err, continued ? null : event);
+            if (!continued && !res.destroyed) res.end(event);
+          },
+          () => {
+            tap?.fail(err, event);
+            if (!res.destroyed) res.end(event);
+          },
+        );
       }
     },
   });
@@ -181,6 +195,12 @@ export interface Relay {
   readonly watch?: ((chunk: Uint8Array | string) => void) | undefined;
   /** Told when a stream passed through had events that are not JSON (dropped). */
   readonly dropped?: DroppedEvents | undefined;
+  /**
+   * A stream taken `direct` that fails mid-way may be continued (`continue_streams`): given the error event
+   * the client would get, resolves true once it wrote the rest of the answer and ended the response, false
+   * when it did not (the error event is then written).
+   */
+  readonly cut?: ((errorEvent: string) => Promise<boolean>) | undefined;
 }
 
 /** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
@@ -207,7 +227,29 @@ async function relayError({ ex, route, dispatched, from, redactor, capture }: Re
  * async iterables (an embedded backend's stream, or translation), the backend's error events redacted
  * before anything reads them (capture, translator, client).
  */
-function relayStream({
+function relayStream(relay: Relay): void {
+  const { ex, route, dispatched, from, redactor, capture, watch, judge } = relay;
+  const { upstream, signal } = dispatched;
+  const { backend } = route;
+  ex.res.once('close', () => upstream.dispose());
+  if (isTakeable(upstream) && judge === undefined) {
+    const tap = capture?.passThrough({ status: upstream.status });
+    const guard = new ErrorEventGuard(redactor);
+    streamToClient(ex, upstream, from, backend.name, signal, tap, guard, watch, relay.dropped, relay.cut);
+    return;
+  }
+  const out = streamOut(relay);
+  ex.res.writeHead(upstream.status, sseHead(ex));
+  // The generators end in an error event of their own when the backend fails.
+  void writeStream(ex.res, out);
+}
+
+/**
+ * A streamed answer as an async iterable of the client's protocol: the backend's error events redacted
+ * before anything reads them (capture, translator, client), then passed through or translated. Ends in the
+ * protocol's error event of its own when the backend fails.
+ */
+export function streamOut({
   ex,
   route,
   dispatched,
@@ -217,16 +259,9 @@ function relayStream({
   watch,
   judge,
   ...relay
-}: Relay): void {
+}: Relay): AsyncIterable<Uint8Array | string> {
   const { upstream, signal } = dispatched;
   const { backend } = route;
-  ex.res.once('close', () => upstream.dispose());
-  if (isTakeable(upstream) && judge === undefined) {
-    const tap = capture?.passThrough({ status: upstream.status });
-    const guard = new ErrorEventGuard(redactor);
-    streamToClient(ex, upstream, from, backend.name, signal, tap, guard, watch, relay.dropped);
-    return;
-  }
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
   if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
   if (judge !== undefined) source = judgedToolCalls(source, backend.protocol, judge);
@@ -246,9 +281,7 @@ function relayStream({
           redactor,
         );
   if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
-  ex.res.writeHead(upstream.status, sseHead(ex));
-  // The generators end in an error event of their own when the backend fails.
-  void writeStream(ex.res, out);
+  return out;
 }
 
 /**

@@ -29,7 +29,8 @@ export type FaultName =
   | 'tools-reused-index'
   | 'missing-done'
   | 'flap'
-  | 'rejects-prefill';
+  | 'rejects-prefill'
+  | 'accepts-prefill';
 
 /** A fault as written in a model name after `fault-`: a plain one, or a parameterised one. */
 export type FaultSpec =

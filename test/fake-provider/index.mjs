@@ -35,6 +35,8 @@ export const FAULTS = {
   flap: 'every other request to the model (the first included) is a 503, the others answer',
   'rejects-prefill':
     '400 when the last turn is the assistant’s (a model that takes no prefill), else an answer',
+  'accepts-prefill':
+    'a last turn of the assistant’s is a prefill: the answer goes on from where it stops (the rest only)',
 };
 
 /** Faults with a parameter: a pattern and what it reads from the name. */
@@ -237,6 +239,18 @@ function answerFor(protocol, body, model = '') {
     stop = 'length';
   }
   return { text, tool: null, stop, stopSequence, inputTokens, outputTokens: text.length };
+}
+
+/** `accepts-prefill`: after an assistant's last turn, the answer is what follows that text (when it fits). */
+function continuePrefill(protocol, body, answer) {
+  const read = READ[protocol];
+  const turns = read.turns(body) ?? [];
+  const last = turns[turns.length - 1];
+  if (!last || (last.role !== 'assistant' && last.role !== 'model') || answer.tool) return;
+  const prefill = read.userText(last);
+  if (!answer.text.startsWith(prefill)) return;
+  answer.text = answer.text.slice(prefill.length);
+  answer.outputTokens = answer.text.length;
 }
 
 /** `text` in `count` pieces, cut between code points (so multi-byte characters stay whole). */
@@ -1216,6 +1230,7 @@ export async function startFakeProvider(options = {}) {
       return;
     }
     const answer = { ...answerFor(r.protocol, call, model), responseId: `resp_fake_${received}` };
+    if (fault?.name === 'accepts-prefill') continuePrefill(r.protocol, call, answer);
     if (r.protocol === 'responses' && call.store !== false)
       storedResponses.set(answer.responseId, WIRE.responses.whole(model, answer, call));
     if (stream) await answerStream(fault, r.protocol, model, answer, call, req, res);
