@@ -4,6 +4,7 @@ import type { UpstreamResponse } from '../backends/types.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import type { ProxyConfig } from '../config/schema.js';
 import { ProxyError } from '../proxy-error.js';
+import type { ToolJudge } from '../protocols/tool-call-guard.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { backoffMs, retryAfterSeconds } from '../routing/backoff.js';
@@ -144,6 +145,8 @@ export class AttemptRun {
     private readonly read: ClientTarget,
     private readonly plan: AttemptPlan,
     private readonly deps: AttemptDeps,
+    /** The dangerous-command guard's judge for an answer in this protocol, when the request needs one. */
+    private readonly judgeFor: (protocol: Protocol) => ToolJudge | undefined = () => undefined,
   ) {
     this.settings = plan.settings;
     this.clock = deps.failover.clock;
@@ -280,7 +283,9 @@ export class AttemptRun {
     const transportFailure = (err: unknown): Outcome => this.transportFailure(route, silent, err, failed);
     // A same-protocol stream is taken `direct` (primeDirect): after its commit point the relay passes it
     // on as it passes a stream without failover.
-    const direct = route.stream && route.backend.protocol === from;
+    // A judged answer is read (its tool calls), never taken direct.
+    const judge = this.judgeFor(route.backend.protocol);
+    const direct = route.stream && route.backend.protocol === from && judge === undefined;
     let dispatched: Dispatched;
     try {
       dispatched = await dispatch(ex, route, request, from, { signal, direct });
@@ -289,7 +294,7 @@ export class AttemptRun {
     }
     const { upstream } = dispatched;
     const relayHeld = (bytes: Buffer) => () =>
-      relayAnswer({ ex, route, dispatched: heldAnswer(dispatched, bytes), from, redactor, capture });
+      relayAnswer({ ex, route, dispatched: heldAnswer(dispatched, bytes), from, redactor, capture, judge });
     if (upstream.status >= 400) {
       let bytes: Buffer;
       try {
@@ -315,7 +320,7 @@ export class AttemptRun {
       return this.primeStream(route, dispatched, firstContent, () => silent, failed, transportFailure, {
         redactor,
         capture,
-        signal,
+        judge,
       });
     }
     let bytes: Buffer;
@@ -482,6 +487,7 @@ export class AttemptRun {
     };
     ex.res.once('close', () => upstream.dispose());
     const out = streamOut({
+      judge: this.judgeFor(route.backend.protocol),
       ex: continued,
       route,
       dispatched: { ...dispatched, upstream: rest },
@@ -541,7 +547,7 @@ export class AttemptRun {
     wasSilent: () => boolean,
     failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
     transportFailure: (err: unknown) => Outcome,
-    relayParts: { redactor: Redactor; capture: RequestCapture | null; signal: Cancellation },
+    relayParts: { redactor: Redactor; capture: RequestCapture | null; judge: ToolJudge | undefined },
   ): Promise<Outcome> {
     const { upstream } = dispatched;
     const iterator = upstream.body[Symbol.asyncIterator]();
@@ -574,6 +580,7 @@ export class AttemptRun {
           from,
           redactor: relayParts.redactor,
           capture: relayParts.capture,
+          judge: relayParts.judge,
           dropped: this.droppedEvents(),
         }),
     };

@@ -6,6 +6,7 @@ import { AttemptRun, type AttemptDeps, type FailoverDeps } from './attempts.js';
 import { dispatch } from './dispatch.js';
 import { droppedEventsLog } from './event-filter.js';
 import type { ChatExchange } from './exchange.js';
+import type { Protocol } from '../protocols/types.js';
 import type { FrontEnd } from './front-ends.js';
 import type { PolicyTable } from '../teams/policies.js';
 import { checkPolicy, checkRoutedPolicy } from './policy.js';
@@ -72,6 +73,26 @@ export function createChatPipeline(
   const responsesDeps = { store: deps.responses ?? null, log: deps.log };
   // Stream events that are not JSON, dropped on the way: counted with failover's (one metric).
   const droppedEvents = failover === undefined ? undefined : droppedEventsLog(failover.stats, deps.log);
+  /** Answers to a request that offers a shell tool are looked at (README, "Agent guardrails"). */
+  const judgeOf = (
+    ex: ChatExchange,
+    clientBody: Record<string, unknown>,
+    protocol: Protocol,
+  ): ToolJudge | undefined =>
+    shellGuard !== null &&
+    TOOL_CALL_GUARDS[protocol] !== undefined &&
+    shellGuard.watches(OFFERED_TOOLS[from](clientBody))
+      ? (name, args) => {
+          const verdict = shellGuard.judge(name, args);
+          if (verdict !== undefined) {
+            deps.log.warn?.(
+              { request_id: ex.id, key: ex.authKeyName, tool: name, action: verdict.kind },
+              'Dangerous command in a tool call stopped by the guard',
+            );
+          }
+          return verdict;
+        }
+      : undefined;
   return async function runChat(ex) {
     try {
       if (loopRepeats > 0) {
@@ -102,7 +123,10 @@ export function createChatPipeline(
       const plan = failover === undefined ? null : failover.routes.plan(read.target.model);
       if (plan !== null) {
         checkRoutedPolicy(deps.policies(), ex, read.target.model, deps.redactor());
-        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps).run();
+        const body = read.clientBody;
+        // Each element's answer is judged as a single attempt's is (its backend's protocol decides).
+        const judgeFor = (protocol: Protocol) => judgeOf(ex, body, protocol);
+        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, judgeFor).run();
         return;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
@@ -125,22 +149,7 @@ export function createChatPipeline(
       const dropped = ex.state.dropped;
       if (dropped !== undefined)
         deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
-      // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
-      const judge: ToolJudge | undefined =
-        shellGuard !== null &&
-        TOOL_CALL_GUARDS[route.backend.protocol] !== undefined &&
-        shellGuard.watches(OFFERED_TOOLS[from](route.clientBody))
-          ? (name, args) => {
-              const verdict = shellGuard.judge(name, args);
-              if (verdict !== undefined) {
-                deps.log.warn?.(
-                  { request_id: ex.id, key: ex.authKeyName, tool: name, action: verdict.kind },
-                  'Dangerous command in a tool call stopped by the guard',
-                );
-              }
-              return verdict;
-            }
-          : undefined;
+      const judge = judgeOf(ex, route.clientBody, route.backend.protocol);
       const dispatched = await dispatch(ex, route, request, from, undefined, judge !== undefined);
       await relayAnswer({
         ex,
