@@ -8,7 +8,7 @@ import type { ToolJudge } from '../protocols/tool-call-guard.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { backoffMs, retryAfterSeconds } from '../routing/backoff.js';
-import { MemoryBreakerStore, type BreakerStore } from '../routing/breaker.js';
+import { MemoryBreakerStore, type BreakerStore } from '../state/breakers.js';
 import { PrefillTable } from '../routing/prefill.js';
 import { systemClock, type Clock } from '../routing/clock.js';
 import { countsForBreaker, failureAction, type AttemptFailure } from '../routing/policy.js';

@@ -6,6 +6,7 @@ const CR = 0x0d;
 const LFLF = Buffer.from('\n\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const DONE = Buffer.from('[DONE]');
+const NEWLINE = Buffer.from('\n');
 
 /** Told how many events of a request's stream were dropped (the metric, and one log line per request). */
 export type DroppedEvents = (requestId: string, backendName: string, count: number) => void;
@@ -127,7 +128,9 @@ function isDataField(b: Buffer, i: number): boolean {
 
 /** Whether the event in [start, end) has no data, or data that is JSON or `[DONE]`. */
 function validEvent(bytes: Buffer, start: number, end: number): boolean {
-  let data: Buffer | null = null;
+  // The data's range in `bytes` (one data line, the common case), or its lines joined (several).
+  let from = -1;
+  let to = -1;
   let parts: Buffer[] | null = null;
   let i = start;
   while (i < end) {
@@ -138,14 +141,18 @@ function validEvent(bytes: Buffer, start: number, end: number): boolean {
     if (lineEnd - i >= 5 && isDataField(bytes, i)) {
       let at = i + 5;
       if (bytes[at] === 0x20) at++;
-      const value = bytes.subarray(at, lineEnd);
-      if (data === null) data = value;
-      else (parts ??= [data]).push(Buffer.from('\n'), value);
+      if (from < 0) {
+        from = at;
+        to = lineEnd;
+      } else (parts ??= [bytes.subarray(from, to)]).push(NEWLINE, bytes.subarray(at, lineEnd));
     }
     i = next;
   }
-  if (data === null) return true;
-  const value = parts === null ? data : Buffer.concat(parts);
-  if (value.equals(DONE)) return true;
-  return isJsonValue(value);
+  if (from < 0) return true;
+  if (parts !== null) {
+    const joined = Buffer.concat(parts);
+    return joined.equals(DONE) || isJsonValue(joined);
+  }
+  if (to - from === DONE.length && bytes.compare(DONE, 0, DONE.length, from, to) === 0) return true;
+  return isJsonValue(bytes, from, to);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../config/schema.js';
 import { backoffMs, retryAfterSeconds } from './backoff.js';
-import { MemoryBreakerStore } from './breaker.js';
+import { MemoryBreakerStore } from '../state/breakers.js';
 import { ManualClock } from './clock.js';
 import { failureAction } from './policy.js';
 import { PrefillTable } from './prefill.js';

@@ -113,6 +113,16 @@ const CASES = [
   '['.repeat(100_000),
 ];
 
+describe('isJsonValue on a range', () => {
+  it('checks the value between start and end (a line break), not what is around it', () => {
+    const line = Buffer.from('data: {"a":[1,true,"x"]}\r\n\ndata: 12\n');
+    expect(isJsonValue(line, 6, 24)).toBe(true);
+    expect(isJsonValue(line, 6, 23)).toBe(false);
+    expect(isJsonValue(line, 33, 35)).toBe(true);
+    expect(isJsonValue(Buffer.from('x {"a":\n1}'), 2, 7)).toBe(false);
+  });
+});
+
 describe('scanJson: the chat lane checks on bytes, as the full parser made them', () => {
   it.each(CASES.map((c) => [c]))('%j', (text) => expectEquivalent(Buffer.from(text, 'utf8')));
 

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
-import { MemoryBreakerStore } from '../routing/breaker.js';
-import { createBreakerStore, RedisBreakerStore } from './breakers.js';
+import { createBreakerStore, MemoryBreakerStore, RedisBreakerStore } from './breakers.js';
 import { RedisConnection } from './redis-connection.js';
 import { openStateStore } from './store.js';
 
