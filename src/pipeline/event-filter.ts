@@ -41,37 +41,59 @@ export class EventCheck {
   dropped = 0;
   /** An event grew past the bound without ending. */
   oversized = false;
-  /** The start of an event whose blank line has not arrived. */
-  private held: Buffer | null = null;
+  /** The start of an event whose blank line has not arrived, as it came (joined once it is complete). */
+  private held: Buffer[] = [];
+  private heldLength = 0;
 
   /** The complete events of what has arrived so far, bad ones left out; null when none is complete. */
   push(chunk: Buffer): Buffer | null {
-    let bytes = chunk;
-    if (this.held !== null) {
-      bytes = Buffer.concat([this.held, chunk]);
-      this.held = null;
-    }
-    const cut = lastEventEnd(bytes);
-    if (cut < bytes.length) {
-      // Copied: the part held must not pin (or depend on) the buffer it came in.
-      const rest = Buffer.from(bytes.subarray(Math.max(cut, 0)));
-      if (rest.length > MAX_SSE_LINE_BYTES) {
+    let cut = lastEventEnd(chunk);
+    if (this.heldLength > 0 && cut < 0) cut = this.endAcross(chunk);
+    if (cut < 0) {
+      // Kept as it came: an event arriving in many chunks costs one copy, when it ends.
+      if (this.heldLength + chunk.length > MAX_SSE_LINE_BYTES) {
         this.oversized = true;
+        this.held = [];
+        this.heldLength = 0;
         return null;
       }
-      this.held = rest;
-      if (cut <= 0) return null;
-      bytes = bytes.subarray(0, cut);
+      this.held.push(Buffer.from(chunk));
+      this.heldLength += chunk.length;
+      return null;
     }
-    return this.keep(bytes);
+    let events = cut === chunk.length ? chunk : chunk.subarray(0, cut);
+    if (this.heldLength > 0) {
+      events = Buffer.concat([...this.held, events]);
+      this.held = [];
+      this.heldLength = 0;
+    }
+    if (cut < chunk.length) {
+      // Copied: the part held must not pin (or depend on) the buffer it came in.
+      this.held.push(Buffer.from(chunk.subarray(cut)));
+      this.heldLength = chunk.length - cut;
+    }
+    return this.keep(events);
   }
 
   /** What is left when the stream ends: a last event without its blank line is checked the same way. */
   end(): Buffer | null {
-    const rest = this.held;
-    this.held = null;
-    if (rest === null) return null;
+    if (this.heldLength === 0) return null;
+    const rest = Buffer.concat(this.held);
+    this.held = [];
+    this.heldLength = 0;
     return this.keep(rest);
+  }
+
+  /** Where in `chunk` an event ends whose blank line began in what is held (-1: none). */
+  private endAcross(chunk: Buffer): number {
+    const tail: number[] = [];
+    for (let i = this.held.length - 1; i >= 0 && tail.length < 3; i--) {
+      const part = this.held[i]!;
+      for (let k = part.length - 1; k >= 0 && tail.length < 3; k--) tail.unshift(part[k]!);
+    }
+    const joint = Buffer.from([...tail, ...chunk.subarray(0, 3)]);
+    const end = lastEventEnd(joint);
+    return end > tail.length ? end - tail.length : -1;
   }
 
   /** `events` as they are when every one passes; else a copy without the ones that do not. */
