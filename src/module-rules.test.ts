@@ -25,7 +25,7 @@ const RULES: ReadonlyArray<{ folder: string; modules: string[]; packages: string
   // Shared state holds what replicas agree on; every feature uses it, so it uses none of them.
   {
     folder: 'state',
-    modules: ['server', 'pipeline', 'protocols', 'backends', 'auth'],
+    modules: ['server', 'pipeline', 'protocols', 'backends', 'auth', 'routing', 'teams', 'sessions'],
     packages: ['fastify'],
   },
   // Failover's policy is data and time: the pipeline step (src/pipeline/attempts.ts) applies it.

@@ -61,8 +61,8 @@ async function ask(
   command: string,
   stream: boolean,
   url = proxy.url,
+  model = BACKEND_MODEL[backend],
 ): Promise<Answer> {
-  const model = BACKEND_MODEL[backend];
   if (client === 'openai') {
     const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: KEY, maxRetries: 0 });
     const params = {
@@ -166,6 +166,21 @@ describe('dangerous-command guard', () => {
       }
     }
   }
+
+  it('judges answers tried by failover too (a chain), same protocol and translated, streamed and not', async () => {
+    for (const client of SIDES) {
+      for (const stream of [false, true]) {
+        const chain = `${BACKEND_MODEL.openai}|${BACKEND_MODEL.anthropic}`;
+        const steered = await ask(client, 'openai', 'git push --force origin main', stream, proxy.url, chain);
+        expect(steered.calls, `${client} ${stream}`).toEqual([]);
+        expect(steered.text, `${client} ${stream}`).toContain('(git-push-force)');
+        const passed = await ask(client, 'openai', 'git push origin main', stream, proxy.url, chain);
+        expect(passed.calls, `${client} ${stream}`).toEqual([
+          { name: TOOL[client], command: 'git push origin main' },
+        ]);
+      }
+    }
+  });
 
   it.each(['sudo  git  push -f', 'bash -c "git push --force"', 'env X=1 git push --force'])(
     'sees through %j',

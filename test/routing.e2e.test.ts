@@ -20,17 +20,21 @@ const ADMIN_KEY = 'routing-admin-key-0123456789abcdef';
 const ADMIN = { authorization: `Bearer ${ADMIN_KEY}` };
 
 let fake: FakeProvider;
-/** Takes only POOL_GOOD: the pool's other key is refused with 401. */
+/** Takes only POOL_GOOD: POOL_BAD is refused with 401, POOL_BUSY rate-limited (429, Retry-After 30). */
 let keyed: FakeProvider;
 const POOL_GOOD = 'sk-ant-pool-good-0123456789abcdef';
 const POOL_BAD = 'sk-ant-pool-revoked-0123456789abcd';
+const POOL_BUSY = 'sk-ant-pool-busy-0123456789abcdefg';
 let proxy: ProxyProcess;
 let plain: ProxyProcess;
 let dir: string;
 
 beforeAll(async () => {
   fake = await startFakeProvider();
-  keyed = await startFakeProvider({ keys: { anthropic: POOL_GOOD } });
+  keyed = await startFakeProvider({
+    keys: { anthropic: POOL_GOOD },
+    keyFaults: { [POOL_BUSY]: 'status-429-retry-after-30' },
+  });
   dir = mkdtempSync(path.join(tmpdir(), 'routing-'));
   const config = path.join(dir, 'proxy.yaml');
   writeFileSync(
@@ -69,7 +73,8 @@ beforeAll(async () => {
       ...env,
       ANTHROPIC_API_KEY: undefined,
       ANTHROPIC_API_KEY_1: POOL_BAD,
-      ANTHROPIC_API_KEY_2: POOL_GOOD,
+      ANTHROPIC_API_KEY_2: POOL_BUSY,
+      ANTHROPIC_API_KEY_3: POOL_GOOD,
       ANTHROPIC_API_BASE_URL: keyed.baseUrls.anthropic,
     }),
   ]);
@@ -164,12 +169,14 @@ describe('routes', () => {
 });
 
 describe('provider key pools', () => {
-  it('rotate over the keys; a key answered 401 leaves the rotation; health names keys, never values', async () => {
+  it('a key answered 401 leaves the rotation, one answered 429 rests; the request goes on with the next key', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await chat(plain.url, 'anthropic:claude-pool')).status);
-    expect(statuses).toEqual([401, 200, 200, 200]);
+    for (let i = 0; i < 3; i++) statuses.push((await chat(plain.url, 'anthropic:claude-pool')).status);
+    // The first request meets the revoked key, then the busy one, and is answered with the third.
+    expect(statuses).toEqual([200, 200, 200]);
     expect(keyed.requests.map((r) => r.headers['x-api-key'])).toEqual([
       POOL_BAD,
+      POOL_BUSY,
       POOL_GOOD,
       POOL_GOOD,
       POOL_GOOD,
@@ -179,11 +186,16 @@ describe('provider key pools', () => {
       key_pools: {
         anthropic: [
           { key: 'ANTHROPIC_API_KEY_1', state: 'out' },
-          { key: 'ANTHROPIC_API_KEY_2', state: 'ready' },
+          { key: 'ANTHROPIC_API_KEY_2', state: 'resting' },
+          { key: 'ANTHROPIC_API_KEY_3', state: 'ready' },
         ],
       },
     });
-    expect(health).not.toContain(POOL_GOOD);
+    for (const key of [POOL_GOOD, POOL_BAD, POOL_BUSY]) {
+      expect(health).not.toContain(key);
+      expect(plain.stdout()).not.toContain(key);
+      expect(plain.stderr()).not.toContain(key);
+    }
   });
 });
 
@@ -226,6 +238,42 @@ describe('streams after the commit point', () => {
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
     const metrics = await (await fetch(`${proxy.url}/metrics`, { headers: ADMIN })).text();
     expect(metrics).toContain('llm_proxy_stream_invalid_events_dropped_total 1');
+  });
+
+  it('without failover too, a same-protocol stream passed through drops an event that is not JSON', async () => {
+    for (const [path, model, headers] of [
+      ['/v1/chat/completions', 'openai:fault-malformed-chunk-plain', {}],
+      [
+        '/anthropic/v1/messages',
+        'anthropic:fault-malformed-chunk-plain',
+        { 'anthropic-version': '2023-06-01' },
+      ],
+    ] as const) {
+      const res = await fetch(`${plain.url}${path}`, {
+        method: 'POST',
+        headers: { ...AUTH, ...headers },
+        body: JSON.stringify({
+          model,
+          stream: true,
+          max_tokens: 50,
+          messages: [{ role: 'user', content: 'hi' }],
+        }),
+      });
+      expect(res.headers.get('x-proxy-attempts')).toBeNull();
+      const text = await res.text();
+      expect(text).not.toContain('not json');
+      const content = [...text.matchAll(/"(?:content|text)":"([^"]*)"/g)].map((m) => m[1]).join('');
+      expect(content).toBe('echo: hi');
+    }
+    const metrics = await (await fetch(`${plain.url}/metrics`, { headers: ADMIN })).text();
+    expect(metrics).toContain('llm_proxy_stream_invalid_events_dropped_total 2');
+    const warnings = () =>
+      plain
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('backend stream events that are not JSON were dropped'));
+    while (warnings().length < 2) await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings().map((l) => (JSON.parse(l) as { dropped: number }).dropped)).toEqual([1, 1]);
   });
 });
 

@@ -367,7 +367,10 @@ class StreamedResponse extends DispatchedResponse implements UpstreamResponse {
 
 const QUEUED_CHUNKS = 16;
 
-async function* iterate(response: StreamedResponse): AsyncGenerator<Uint8Array> {
+/** A stream that is taken by one sink, read as an async iterable instead (a few chunks queued at most). */
+export async function* iterate(
+  response: Pick<UpstreamResponse, 'dispose'> & { take(sink: StreamSink): StreamControl },
+): AsyncGenerator<Uint8Array> {
   const queue: Buffer[] = [];
   let done = false;
   let failure: Error | null = null;

@@ -19,6 +19,9 @@ export interface HttpBackendOptions {
   pool?: readonly PoolKey[];
 }
 
+/** Answers that are about the key, not the request: the next key of a pool may be luckier. */
+const KEY_REFUSALS: ReadonlySet<number> = new Set([401, 403, 429]);
+
 /** A provider's `Retry-After` in seconds, when it gave one as a number. */
 function retryAfterOf(headers: UpstreamResponse['headers']): number | null {
   const value = headers['retry-after'];
@@ -125,11 +128,23 @@ export class HttpBackend implements Backend {
   chat(call: BackendCall): Promise<UpstreamResponse> {
     const pool = this.keyPool;
     if (pool === null) return this.send(call, this.key);
-    const index = pool.take();
-    return this.send(call, this.poolKeys[index]!).then((answer) => {
+    return this.sendPooled(call, pool);
+  }
+
+  /**
+   * A call with a pool's key: a key refused (401, 403) or rate-limited (429) is reported to the pool, and
+   * the same call goes again with the next ready key — each key at most once per call. When no key is
+   * ready, the last refusal is the answer (the client, or failover, gets it as without a pool).
+   */
+  private async sendPooled(call: BackendCall, pool: KeyPool): Promise<UpstreamResponse> {
+    for (let left = this.poolKeys.length; ; left--) {
+      const index = pool.take();
+      const answer = await this.send(call, this.poolKeys[index]!);
+      if (!KEY_REFUSALS.has(answer.status)) return answer;
       pool.report(index, answer.status, retryAfterOf(answer.headers));
-      return answer;
-    });
+      if (left <= 1 || call.signal.aborted || !pool.hasReady()) return answer;
+      answer.dispose();
+    }
   }
 
   private send(call: BackendCall, key: KeyHeaders): Promise<UpstreamResponse> {

@@ -28,6 +28,18 @@ describe('KeyPool', () => {
     expect(pool.take()).toBe(1);
   });
 
+  it('has a ready key while one is neither out nor resting', () => {
+    let now = 0;
+    const pool = new KeyPool(keys.slice(0, 2), () => now);
+    expect(pool.hasReady()).toBe(true);
+    pool.report(0, 401, null);
+    expect(pool.hasReady()).toBe(true);
+    pool.report(1, 429, 2);
+    expect(pool.hasReady()).toBe(false);
+    now = 2000;
+    expect(pool.hasReady()).toBe(true);
+  });
+
   it('reads NAME, NAME_1 … NAME_N while set', () => {
     expect(poolEnvNames({ K: 'a', K_1: 'b', K_2: 'c', K_4: 'x' }, 'K')).toEqual(['K', 'K_1', 'K_2']);
     expect(poolEnvNames({ K_1: 'b' }, 'K')).toEqual(['K_1']);

@@ -1,8 +1,9 @@
 /**
  * A provider key pool (README, Routes and failover): `*_API_KEY` with `*_API_KEY_1 … _N` beside it, or a
  * custom backend's `api_key_envs`. Requests rotate over the keys; a key answered 401 or 403 is taken out of
- * rotation; one answered 429 rests for its `Retry-After`. Keys are known by their env var's name, never
- * their value.
+ * rotation; one answered 429 rests for its `Retry-After`. The request that met the refusal is sent again
+ * with the next ready key (`HttpBackend.chat`), so the client sees the pool's answer, not one key's. Keys
+ * are known by their env var's name, never their value.
  */
 export interface PoolKey {
   /** The env var that holds it: what logs and /internal/health show. */
@@ -60,6 +61,13 @@ export class KeyPool {
     const index = best >= 0 ? best : this.next;
     this.next = (index + 1) % n;
     return index;
+  }
+
+  /** Whether some key is neither out nor resting: a refused request may be sent again with it. */
+  hasReady(): boolean {
+    const now = this.now();
+    for (let i = 0; i < this.keys.length; i++) if (!this.out[i] && this.restUntil[i]! <= now) return true;
+    return false;
   }
 
   /** What the provider answered with key `index`. */

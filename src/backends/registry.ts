@@ -159,6 +159,9 @@ function customOptions(
   };
 }
 
+/** The fields a built-in backend's YAML entry may set. */
+const BUILTIN_FIELDS: ReadonlySet<string> = new Set(['max_connections', 'prefill']);
+
 /** Each backend's connection limit set in the YAML (`backends.<name>.max_connections`), by name. */
 export function connectionLimits(config: ProxyConfig): Record<string, number> {
   const { default_backend: _default, ...entries } = config.backends;
@@ -198,10 +201,11 @@ export function createBackendRegistry(
     if (!cfg || typeof cfg !== 'object') continue;
     const builtin = name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name);
     if (builtin) {
-      // A built-in backend's entry may only tune its connections (not the embedded mock, which has none).
-      if (name !== 'mock' && Object.keys(cfg).every((field) => field === 'max_connections')) continue;
+      // A built-in backend's entry may only tune its connections and say which models take a prefill (not
+      // the embedded mock, which has no connections and takes none).
+      if (name !== 'mock' && Object.keys(cfg).every((field) => BUILTIN_FIELDS.has(field))) continue;
       throw new ConfigError(
-        `backends.${name}: "${name}" is a built-in backend; choose another name (a built-in backend takes only max_connections)`,
+        `backends.${name}: "${name}" is a built-in backend; choose another name (a built-in backend takes only max_connections and prefill)`,
       );
     }
     if (cfg.base_url === undefined) {

@@ -413,6 +413,11 @@ const CustomBackendSchema = z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'))
       .min(1)
       .optional(),
+    /**
+     * Which of its models take an assistant prefill (a cut stream continued, `continue_streams`): all
+     * (true), none (false, the default), or those matching a glob (README, Routes and failover).
+     */
+    prefill: z.union([z.boolean(), z.array(z.string().min(1)).min(1)]).optional(),
   })
   .strict();
 export type CustomBackendConfig = z.infer<typeof CustomBackendSchema>;
@@ -639,6 +644,8 @@ const ResilienceFields = {
     .object({ failures: int(1, 1000).optional(), cooldown_s: z.number().min(0).optional() })
     .strict()
     .optional(),
+  /** A text stream cut after the commit point is continued by the next element, by assistant prefill. */
+  continue_streams: z.boolean().optional(),
 };
 
 export const ResilienceSchema = z

@@ -2,7 +2,7 @@
  * The newest elements of a JSON array read from its bytes, without parsing the rest: the loop guard needs a
  * conversation's last turns, and a coding agent's conversation is hundreds of kilobytes it otherwise
  * forwards unparsed (docs/performance.md, "Large bodies"). The bytes are JSON already checked by the chat
- * lane (src/server/json-scan.ts); strings are skipped with the native `indexOf`.
+ * lane (src/protocols/json-scan.ts); strings are skipped with the native `indexOf`.
  */
 
 const QUOTE = 0x22;

@@ -8,20 +8,23 @@ import type { ToolJudge } from '../protocols/tool-call-guard.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { backoffMs, retryAfterSeconds } from '../routing/backoff.js';
-import { MemoryBreakerStore, type BreakerStore } from '../routing/breaker.js';
+import { MemoryBreakerStore, type BreakerStore } from '../state/breakers.js';
+import { PrefillTable } from '../routing/prefill.js';
 import { systemClock, type Clock } from '../routing/clock.js';
 import { countsForBreaker, failureAction, type AttemptFailure } from '../routing/policy.js';
 import { RouteTable, type AttemptPlan } from '../routing/routes.js';
 import type { AttemptSettings } from '../routing/settings.js';
 import type { AttemptRecord } from './state.js';
 import { dispatch, type Dispatched } from './dispatch.js';
-import { JsonEventFilter } from './event-filter.js';
+import { droppedEventsLog, type DroppedEvents } from './event-filter.js';
+import { PrimedStream, type TakeableResponse } from './primed-stream.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
-import { isJsonObject, relayAnswer } from './relay.js';
+import { isJsonObject, relayAnswer, streamOut } from './relay.js';
 import { findPrevious, responsesTurn, type PreviousResponse, type ResponsesTurn } from './responses.js';
+import { continuable, prefilledBody, StreamText, writeContinuation } from './continuation.js';
 import type { ChatRoute, ClientTarget } from './route.js';
 import type { StoredResponses } from '../state/responses.js';
 import { processSignatureSealer } from './signatures.js';
@@ -39,11 +42,16 @@ export class FailoverStats {
   }
 }
 
-/** Failover for one proxy: its routes, memory breakers and the real clock. */
-export function createFailover(config: ProxyConfig, clock: Clock = systemClock): FailoverDeps {
+/** Failover for one proxy: its routes, its breakers (the state store's, or memory) and the real clock. */
+export function createFailover(
+  config: ProxyConfig,
+  breakers: BreakerStore = new MemoryBreakerStore(),
+  clock: Clock = systemClock,
+): FailoverDeps {
   return {
     routes: new RouteTable(config.routes, config.resilience, config.server.timeout_seconds * 1000),
-    breakers: new MemoryBreakerStore(),
+    prefill: new PrefillTable(config.backends),
+    breakers,
     clock,
     stats: new FailoverStats(),
   };
@@ -52,6 +60,8 @@ export function createFailover(config: ProxyConfig, clock: Clock = systemClock):
 /** What failover needs besides the chat pipeline's own dependencies. */
 export interface FailoverDeps {
   readonly routes: RouteTable;
+  /** Which backends' models take an assistant prefill (continue_streams). */
+  readonly prefill: PrefillTable;
   readonly breakers: BreakerStore;
   readonly clock: Clock;
   readonly stats: FailoverStats;
@@ -105,6 +115,10 @@ type Outcome =
       readonly record: (action: string) => void;
     };
 
+function isTakeable(upstream: UpstreamResponse): upstream is TakeableResponse {
+  return upstream.take !== undefined;
+}
+
 /** A whole answer the client's SDK can read: a JSON object, parsed when it must be translated. */
 function readableWhole(bytes: Buffer, sameProtocol: boolean): boolean {
   if (sameProtocol) return isJsonObject(bytes);
@@ -129,7 +143,9 @@ export class AttemptRun {
   private readonly records: AttemptRecord[] = [];
   private readonly startedAt: number;
   private readonly from: Protocol;
-  private loggedDrop = false;
+  /** Attempts made so far, and the index of the element being tried. */
+  private tried = 0;
+  private current = 0;
 
   constructor(
     private readonly ex: ChatExchange,
@@ -137,8 +153,8 @@ export class AttemptRun {
     private readonly read: ClientTarget,
     private readonly plan: AttemptPlan,
     private readonly deps: AttemptDeps,
-    /** The dangerous-command guard's judge of every attempt's answer, when the request offers a shell tool. */
-    private readonly judge?: ToolJudge,
+    /** The dangerous-command guard's judge for an answer in this protocol, when the request needs one. */
+    private readonly judgeFor: (protocol: Protocol) => ToolJudge | undefined = () => undefined,
   ) {
     this.settings = plan.settings;
     this.clock = deps.failover.clock;
@@ -154,12 +170,12 @@ export class AttemptRun {
     const deadlineAt = this.startedAt + settings.deadlineMs;
     let last: Outcome | null = null;
     let unresolved: Error | null = null;
-    let tried = 0;
     // The Responses API's state: the conversation continued is found once, for every element.
     const responses = this.from === 'responses' ? { store: deps.responses ?? null, log: deps.log } : null;
     let previous: PreviousResponse | undefined;
     if (responses !== null) previous = await findPrevious(this.ex, this.read.clientBody, responses.store);
-    chain: for (const element of this.plan.elements) {
+    chain: for (const [index, element] of this.plan.elements.entries()) {
+      this.current = index;
       let route: ChatRoute;
       let turn: ResponsesTurn | undefined;
       try {
@@ -177,13 +193,13 @@ export class AttemptRun {
       }
       const key = `${route.backend.name}:${route.model}`;
       for (let retry = 0; retry <= settings.retries; retry++) {
-        if (tried >= settings.maxAttempts || clock.now() >= deadlineAt) break chain;
+        if (this.tried >= settings.maxAttempts || clock.now() >= deadlineAt) break chain;
         const admitted = breakers.admit(key, limits, clock.now());
         if (!(admitted instanceof Promise ? await admitted : admitted)) {
           this.note(route, 0, 'skipped', 0);
           continue chain;
         }
-        tried += 1;
+        this.tried += 1;
         const began = clock.now();
         const outcome = await this.attempt(route, deadlineAt, turn);
         const ms = clock.now() - began;
@@ -293,21 +309,15 @@ export class AttemptRun {
         });
       return { ok: false, failure, status, retryAfterS, answer, record };
     };
-    const transportFailure = (err: unknown): Outcome => {
-      const timedOut = silent || (err instanceof ProxyError && err.status === 504);
-      const error =
-        silent || !(err instanceof ProxyError)
-          ? new ProxyError(504, `Backend '${route.backend.name}' did not answer in time`, {
-              code: 'upstream_timeout',
-            })
-          : err;
-      return failed(timedOut ? { kind: 'silent' } : { kind: 'transport' }, 0, () => {
-        throw error;
-      });
-    };
+    const transportFailure = (err: unknown): Outcome => this.transportFailure(route, silent, err, failed);
+    // A same-protocol stream is taken `direct` (primeDirect): after its commit point the relay passes it
+    // on as it passes a stream without failover.
+    // A judged answer is read (its tool calls), never taken direct.
+    const judge = this.judgeFor(route.backend.protocol);
+    const direct = route.stream && route.backend.protocol === from && judge === undefined;
     let dispatched: Dispatched;
     try {
-      dispatched = await dispatch(ex, route, request, from, { signal, direct: false });
+      dispatched = await dispatch(ex, route, request, from, { signal, direct });
     } catch (err) {
       return transportFailure(err);
     }
@@ -321,8 +331,8 @@ export class AttemptRun {
         redactor,
         capture,
         sealer,
+        judge,
         ...kept,
-        judge: this.judge,
       });
     if (upstream.status >= 400) {
       let bytes: Buffer;
@@ -340,12 +350,21 @@ export class AttemptRun {
     }
     const contentType = String(upstream.contentType ?? upstream.headers['content-type'] ?? '');
     if (route.stream && contentType.includes('text/event-stream')) {
+      if (isTakeable(upstream)) {
+        return this.primeDirect(route, dispatched, upstream, firstContent, () => silent, failed, {
+          redactor,
+          capture,
+          ex,
+          ...kept,
+        });
+      }
       return this.primeStream(route, dispatched, firstContent, () => silent, failed, transportFailure, {
         redactor,
         capture,
         signal,
         ex,
         ...kept,
+        judge,
       });
     }
     let bytes: Buffer;
@@ -367,9 +386,219 @@ export class AttemptRun {
   }
 
   /**
+   * A same-protocol stream commits with its first bytes, as primeStream's, but is held by a PrimedStream:
+   * after the commit point the relay takes it `direct`, watched for silence by one timer, and its events
+   * checked for JSON on the way (relay.ts, event-filter.ts) as for a stream without failover.
+   */
+  private async primeDirect(
+    route: ChatRoute,
+    dispatched: Dispatched,
+    upstream: TakeableResponse,
+    firstContent: { cancel(): void },
+    wasSilent: () => boolean,
+    failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
+    relayParts: {
+      redactor: Redactor;
+      capture: RequestCapture | null;
+      ex: ChatExchange;
+      codecs: ResponsesTurn['codecs'];
+      watch: ResponsesTurn['watch'];
+    },
+  ): Promise<Outcome> {
+    const { from } = this;
+    const { ex, watch } = relayParts;
+    const primed = new PrimedStream(upstream, this.clock, this.settings.stallMs, () =>
+      this.stallError(route.backend.name),
+    );
+    const start = await primed.started;
+    if (start.kind === 'failed') {
+      return this.transportFailure(route, wasSilent(), start.err, failed);
+    }
+    if (start.kind === 'ended') return this.endedEarly(route, upstream.status, failed);
+    firstContent.cancel();
+    // With continue_streams, what the client is told is read as it goes, for a continuation if it is cut.
+    const said = this.settings.continueStreams && continuable(from) ? new StreamText(from) : null;
+    return {
+      ok: true,
+      relay: () =>
+        relayAnswer({
+          ex,
+          route,
+          dispatched: { ...dispatched, upstream: primed },
+          from,
+          redactor: relayParts.redactor,
+          capture: relayParts.capture,
+          codecs: relayParts.codecs,
+          sealer: this.deps.signatures,
+          dropped: this.droppedEvents(),
+          watch,
+          ...(said === null
+            ? {}
+            : {
+                watch: (chunk: Uint8Array | string) => {
+                  watch?.(chunk);
+                  said.see(chunk);
+                },
+                cut: () => this.continueCut(said),
+              }),
+        }),
+    };
+  }
+
+  /**
+   * A text stream cut after the commit point, continued (README, Routes and failover: `continue_streams`):
+   * the next element of the chain, if it is declared to take a prefill (`backends.<name>.prefill`), is asked
+   * again with the text the client has as the assistant's prefill, and its answer is written on as the rest
+   * of the same stream. Resolves false — the client then gets the original failure's error event — when the
+   * stream was not text only or had finished, when there is no such element or no attempt or time left, and
+   * when the continuation fails before its first bytes (a prefill refused included: never the client's
+   * error).
+   */
+  private async continueCut(said: StreamText): Promise<boolean> {
+    const { ex, settings, clock, deps, from } = this;
+    if (!said.textOnly || said.finished || said.text === '' || ex.res.destroyed) return false;
+    const element = this.plan.elements[this.current + 1];
+    const deadlineAt = this.startedAt + settings.deadlineMs;
+    if (element === undefined || this.tried >= settings.maxAttempts || clock.now() >= deadlineAt)
+      return false;
+    let route: ChatRoute;
+    try {
+      route = this.routeTo(element);
+    } catch {
+      return false;
+    }
+    if (!deps.failover.prefill.accepts(route.backend.name, route.model)) return false;
+    const { breakers } = deps.failover;
+    const key = `${route.backend.name}:${route.model}`;
+    const limits = { failures: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs };
+    if (!(await breakers.admit(key, limits, clock.now()))) {
+      this.note(route, 0, 'skipped', 0);
+      return false;
+    }
+    this.tried += 1;
+    const body = prefilledBody(from, this.read.clientBody, said.text);
+    const continued: ChatExchange = { ...ex, json: undefined, body, rawBody: undefined, rawBytes: undefined };
+    route = { ...route, clientBody: body };
+    const redactor = deps.redactor();
+    const capture = deps.capture
+      ? new RequestCapture(
+          deps.capture,
+          continued,
+          route.backend.name,
+          route.model,
+          route.backend.credentialName,
+        )
+      : null;
+    const request = prepareRequest(continued, route, from, redactor, deps.scrubPrompts, capture);
+    const signal = new Cancellation();
+    const onClose = () => signal.abort();
+    ex.res.once('close', onClose);
+    const firstContent = clock.timer(Math.min(settings.ttftMs, Math.max(0, deadlineAt - clock.now())), () =>
+      signal.abort(),
+    );
+    const began = clock.now();
+    const failed = async (status: number, retryable: boolean): Promise<false> => {
+      firstContent.cancel();
+      ex.res.removeListener('close', onClose);
+      if (retryable) await breakers.failed(key, limits, clock.now());
+      this.note(route, status, 'continue_failed', clock.now() - began);
+      return false;
+    };
+    let dispatched: Dispatched;
+    try {
+      dispatched = await dispatch(continued, route, request, from, { signal, direct: false });
+    } catch {
+      return failed(0, true);
+    }
+    const { upstream } = dispatched;
+    if (upstream.status >= 400) {
+      const text = await dispatched.readWhole(ERROR_BODY_LIMIT).then(
+        (bytes) => bytes.toString('utf8'),
+        () => '',
+      );
+      capture?.record('inbound_response', {
+        payload: text,
+        metadata: { status: upstream.status, failover: 'continue_failed' },
+      });
+      return failed(
+        upstream.status,
+        countsForBreaker({ kind: 'status', status: upstream.status, body: text }),
+      );
+    }
+    const iterator = upstream.body[Symbol.asyncIterator]();
+    let first: IteratorResult<Uint8Array>;
+    try {
+      do first = await iterator.next();
+      while (!first.done && first.value.length === 0);
+    } catch {
+      upstream.dispose();
+      return failed(0, true);
+    }
+    if (first.done) return failed(upstream.status, true);
+    firstContent.cancel();
+    this.note(route, upstream.status, 'continued', clock.now() - began);
+    await breakers.succeeded(key);
+    const rest: UpstreamResponse = {
+      status: upstream.status,
+      headers: upstream.headers,
+      contentType: upstream.contentType,
+      body: this.watched(first.value, iterator, upstream, route.backend.name),
+      dispose: () => upstream.dispose(),
+    };
+    ex.res.once('close', () => upstream.dispose());
+    const out = streamOut({
+      judge: this.judgeFor(route.backend.protocol),
+      ex: continued,
+      route,
+      dispatched: { ...dispatched, upstream: rest },
+      from,
+      redactor,
+      capture,
+    });
+    await writeContinuation(ex.res, from, out);
+    return true;
+  }
+
+  /** Counted on /metrics and logged once per request (README, Routes and failover). */
+  private droppedEvents(): DroppedEvents {
+    return droppedEventsLog(this.deps.failover.stats, this.deps.log);
+  }
+
+  private transportFailure(
+    route: ChatRoute,
+    silent: boolean,
+    err: unknown,
+    failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
+  ): Outcome {
+    const timedOut = silent || (err instanceof ProxyError && err.status === 504);
+    const error =
+      silent || !(err instanceof ProxyError)
+        ? new ProxyError(504, `Backend '${route.backend.name}' did not answer in time`, {
+            code: 'upstream_timeout',
+          })
+        : err;
+    return failed(timedOut ? { kind: 'silent' } : { kind: 'transport' }, 0, () => {
+      throw error;
+    });
+  }
+
+  private endedEarly(
+    route: ChatRoute,
+    status: number,
+    failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
+  ): Outcome {
+    const error = new ProxyError(502, `Backend '${route.backend.name}' ended the stream before any answer`, {
+      code: 'upstream_incomplete',
+    });
+    return failed({ kind: 'transport' }, status, () => {
+      throw error;
+    });
+  }
+
+  /**
    * A stream commits with its first bytes: until they come (within the first-token timeout) it may still
-   * fail over. After, its chunks go on watched for silence (the stall timeout) and, when passed through
-   * in the same protocol, with events that are not JSON dropped.
+   * fail over. After, its chunks go on watched for silence (the stall timeout). Translated streams take
+   * this way (an embedded backend's too): the translator reads them as async iterables.
    */
   private async primeStream(
     route: ChatRoute,
@@ -385,6 +614,7 @@ export class AttemptRun {
       ex: ChatExchange;
       codecs: ResponsesTurn['codecs'];
       watch: ResponsesTurn['watch'];
+      judge: ToolJudge | undefined;
     },
   ): Promise<Outcome> {
     const { upstream } = dispatched;
@@ -397,23 +627,11 @@ export class AttemptRun {
       upstream.dispose();
       return transportFailure(wasSilent() ? null : err);
     }
-    if (first.done) {
-      const error = new ProxyError(
-        502,
-        `Backend '${route.backend.name}' ended the stream before any answer`,
-        {
-          code: 'upstream_incomplete',
-        },
-      );
-      return failed({ kind: 'transport' }, upstream.status, () => {
-        throw error;
-      });
-    }
+    if (first.done) return this.endedEarly(route, upstream.status, failed);
     firstContent.cancel();
     const { from } = this;
     const { ex } = relayParts;
-    const filter = route.backend.protocol === from ? new JsonEventFilter() : null;
-    const body = this.watched(first.value, iterator, upstream, route.backend.name, filter);
+    const body = this.watched(first.value, iterator, upstream, route.backend.name);
     const committed: UpstreamResponse = {
       status: upstream.status,
       headers: upstream.headers,
@@ -434,7 +652,8 @@ export class AttemptRun {
           codecs: relayParts.codecs,
           watch: relayParts.watch,
           sealer: this.deps.signatures,
-          judge: this.judge,
+          judge: relayParts.judge,
+          dropped: this.droppedEvents(),
         }),
     };
   }
@@ -445,7 +664,6 @@ export class AttemptRun {
     iterator: AsyncIterator<Uint8Array>,
     upstream: UpstreamResponse,
     backendName: string,
-    filter: JsonEventFilter | null,
   ): AsyncGenerator<Uint8Array> {
     let waiting = false;
     let stalled = false;
@@ -458,14 +676,8 @@ export class AttemptRun {
       stalled = true;
       upstream.dispose();
     });
-    const pass = (chunk: Uint8Array): Uint8Array | null => {
-      if (filter === null) return chunk;
-      const kept = filter.push(chunk);
-      return kept === '' ? null : Buffer.from(kept);
-    };
     try {
-      const out = pass(first);
-      if (out !== null) yield out;
+      yield first;
       for (;;) {
         waiting = true;
         stall.refresh();
@@ -482,16 +694,10 @@ export class AttemptRun {
           if (stalled) throw this.stallError(backendName);
           break;
         }
-        const kept = pass(next.value);
-        if (kept !== null) yield kept;
-      }
-      if (filter !== null) {
-        const rest = filter.end();
-        if (rest !== '') yield Buffer.from(rest);
+        yield next.value;
       }
     } finally {
       stall.cancel();
-      if (filter !== null && filter.dropped > 0) this.noteDropped(filter.dropped, backendName);
     }
   }
 
@@ -499,17 +705,5 @@ export class AttemptRun {
     return new ProxyError(504, `Backend '${backendName}' went silent mid-stream`, {
       code: 'upstream_stalled',
     });
-  }
-
-  private noteDropped(count: number, backendName: string): void {
-    this.deps.failover.stats.invalidEventsDropped += count;
-    if (this.loggedDrop) return;
-    this.loggedDrop = true;
-    const warn = this.deps.log.warn ?? this.deps.log.error;
-    warn.call(
-      this.deps.log,
-      { request_id: this.ex.id, backend: backendName, dropped: count },
-      'backend stream events that are not JSON were dropped',
-    );
   }
 }

@@ -3,6 +3,7 @@ import type { CaptureRecorder } from '../capture/events.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { AttemptRun, type AttemptDeps, type FailoverDeps } from './attempts.js';
 import { dispatch } from './dispatch.js';
+import { droppedEventsLog } from './event-filter.js';
 import type { ChatExchange } from './exchange.js';
 import type { Responder } from './respond.js';
 import type { FrontEnd } from './front-ends.js';
@@ -83,6 +84,8 @@ export function createChatPipeline(
   const responsesDeps = { store: deps.responses ?? null, log: deps.log };
   const sealer = deps.signatures ?? processSignatureSealer();
   const signatures: SignatureDeps = { sealer, log: deps.log };
+  // Stream events that are not JSON, dropped on the way: counted with failover's (one metric).
+  const droppedEvents = failover === undefined ? undefined : droppedEventsLog(failover.stats, deps.log);
   return async function runChat(ex) {
     try {
       if (loopRepeats > 0) {
@@ -116,7 +119,8 @@ export function createChatPipeline(
         : undefined;
       if (plan !== null) {
         checkRoutedPolicy(deps.policies(), ex, read.target.model, deps.redactor());
-        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, judge).run();
+        // Every element's answer is judged as a single attempt's is.
+        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, () => judge).run();
         return;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
@@ -140,7 +144,18 @@ export function createChatPipeline(
       if (dropped !== undefined)
         deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
       const dispatched = await dispatch(ex, route, request, from);
-      await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, sealer, ...turn });
+      await relayAnswer({
+        ex,
+        route,
+        dispatched,
+        from,
+        redactor,
+        capture,
+        judge,
+        sealer,
+        dropped: droppedEvents,
+        ...turn,
+      });
     } catch (err) {
       deps.answerFailure(ex, err as Error);
     }

@@ -1,76 +1,180 @@
-import { StringDecoder } from 'node:string_decoder';
+import { MAX_SSE_LINE_BYTES } from '../protocols/sse.js';
+import { isJsonValue } from '../protocols/json-scan.js';
+
+const LF = 0x0a;
+const CR = 0x0d;
+const LFLF = Buffer.from('\n\n');
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const DONE = Buffer.from('[DONE]');
+const NEWLINE = Buffer.from('\n');
+
+/** Told how many events of a request's stream were dropped (the metric, and one log line per request). */
+export type DroppedEvents = (requestId: string, backendName: string, count: number) => void;
+
+/** Counts dropped events into `counter` (the metric) and logs each stream's count, once per request. */
+export function droppedEventsLog(
+  counter: { invalidEventsDropped: number },
+  log: { warn?(obj: object, msg: string): void; error(obj: object, msg: string): void },
+): DroppedEvents {
+  return (requestId, backendName, count) => {
+    counter.invalidEventsDropped += count;
+    const warn = log.warn ?? log.error;
+    warn.call(
+      log,
+      { request_id: requestId, backend: backendName, dropped: count },
+      'backend stream events that are not JSON were dropped',
+    );
+  };
+}
 
 /**
  * Drops a backend's stream events whose data is not JSON (README, Routes and failover): such an event would
- * break the client's SDK mid-answer. Events pass on whole, as soon as their blank line arrives; `[DONE]`,
- * comments and events without data pass as they are. `dropped` counts what was left out.
+ * break the client's SDK mid-answer. Checked on the bytes as they pass through in the client's protocol —
+ * nothing decoded, nothing parsed into objects (`isJsonValue`), so a stream of good events costs a scan of
+ * its data and no copy: a chunk of whole events that are all JSON is passed on as the same buffer. An event
+ * cut by a chunk's end is held until its blank line arrives; `[DONE]`, comments and events without data
+ * pass as they are. An event that grows past the line bound (`MAX_SSE_LINE_BYTES`) sets `oversized`: the
+ * caller ends the stream, as a translated stream ends at that bound.
  */
-export class JsonEventFilter {
+export class EventCheck {
+  /** Events left out so far. */
   dropped = 0;
-  private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
+  /** An event grew past the bound without ending. */
+  oversized = false;
+  /** The start of an event whose blank line has not arrived, as it came (joined once it is complete). */
+  private held: Buffer[] = [];
+  private heldLength = 0;
 
-  /** The complete events in what has arrived so far, the bad ones left out ('' when none is complete). */
-  push(chunk: Uint8Array): string {
-    const text = this.pending + this.decoder.write(chunk as Buffer);
-    const cut = lastBoundary(text);
+  /** The complete events of what has arrived so far, bad ones left out; null when none is complete. */
+  push(chunk: Buffer): Buffer | null {
+    let cut = lastEventEnd(chunk);
+    if (this.heldLength > 0 && cut < 0) cut = this.endAcross(chunk);
     if (cut < 0) {
-      this.pending = text;
-      return '';
+      // Kept as it came: an event arriving in many chunks costs one copy, when it ends.
+      if (this.heldLength + chunk.length > MAX_SSE_LINE_BYTES) {
+        this.oversized = true;
+        this.held = [];
+        this.heldLength = 0;
+        return null;
+      }
+      this.held.push(Buffer.from(chunk));
+      this.heldLength += chunk.length;
+      return null;
     }
-    this.pending = text.slice(cut);
-    return this.keep(text.slice(0, cut));
+    let events = cut === chunk.length ? chunk : chunk.subarray(0, cut);
+    if (this.heldLength > 0) {
+      events = Buffer.concat([...this.held, events]);
+      this.held = [];
+      this.heldLength = 0;
+    }
+    if (cut < chunk.length) {
+      // Copied: the part held must not pin (or depend on) the buffer it came in.
+      this.held.push(Buffer.from(chunk.subarray(cut)));
+      this.heldLength = chunk.length - cut;
+    }
+    return this.keep(events);
   }
 
   /** What is left when the stream ends: a last event without its blank line is checked the same way. */
-  end(): string {
-    const rest = this.pending + this.decoder.end();
-    this.pending = '';
-    return rest.trim() === '' ? rest : this.keep(rest);
+  end(): Buffer | null {
+    if (this.heldLength === 0) return null;
+    const rest = Buffer.concat(this.held);
+    this.held = [];
+    this.heldLength = 0;
+    return this.keep(rest);
   }
 
-  private keep(events: string): string {
-    // The common case — every event JSON — returns the text as it came, joined by nothing new.
-    let out = '';
+  /** Where in `chunk` an event ends whose blank line began in what is held (-1: none). */
+  private endAcross(chunk: Buffer): number {
+    const tail: number[] = [];
+    for (let i = this.held.length - 1; i >= 0 && tail.length < 3; i--) {
+      const part = this.held[i]!;
+      for (let k = part.length - 1; k >= 0 && tail.length < 3; k--) tail.unshift(part[k]!);
+    }
+    const joint = Buffer.from([...tail, ...chunk.subarray(0, 3)]);
+    const end = lastEventEnd(joint);
+    return end > tail.length ? end - tail.length : -1;
+  }
+
+  /** `events` as they are when every one passes; else a copy without the ones that do not. */
+  private keep(events: Buffer): Buffer | null {
+    let kept: Buffer[] | null = null;
     let start = 0;
-    const re = /\r?\n\r?\n/g;
-    for (let m = re.exec(events); ; m = re.exec(events)) {
-      const end = m === null ? events.length : m.index + m[0].length;
-      const event = events.slice(start, end);
-      if (event !== '') {
-        if (isValidEvent(event)) out += event;
-        else this.dropped += 1;
+    let from = 0;
+    const n = events.length;
+    while (start < n) {
+      const end = eventEnd(events, start);
+      if (!validEvent(events, start, end)) {
+        this.dropped += 1;
+        kept ??= [];
+        if (start > from) kept.push(events.subarray(from, start));
+        from = end;
       }
-      if (m === null) break;
       start = end;
     }
-    return out;
+    if (kept === null) return events;
+    if (n > from) kept.push(events.subarray(from, n));
+    return kept.length === 0 ? null : Buffer.concat(kept);
   }
 }
 
-/** The end of the last complete event (after its blank line), or -1. */
-function lastBoundary(text: string): number {
-  const lf = text.lastIndexOf('\n\n');
-  const crlf = text.lastIndexOf('\r\n\r\n');
+/** Where the last complete event of `bytes` ends (after its blank line); -1 when none is complete. */
+function lastEventEnd(bytes: Buffer): number {
+  const n = bytes.length;
+  // The common case: a chunk of whole events.
+  if (n >= 2 && bytes[n - 1] === LF && (bytes[n - 2] === LF || (bytes[n - 2] === CR && bytes[n - 3] === LF)))
+    return n;
+  const lf = bytes.lastIndexOf(LFLF);
+  const crlf = bytes.lastIndexOf(CRLFCRLF);
   if (lf < 0 && crlf < 0) return -1;
   return lf + 2 > crlf + 4 ? lf + 2 : crlf + 4;
 }
 
-function isValidEvent(event: string): boolean {
-  let data: string | null = null;
-  for (const line of event.split(/\r?\n/)) {
-    if (line.startsWith('data:')) {
-      const value = line.charCodeAt(5) === 0x20 ? line.slice(6) : line.slice(5);
-      data = data === null ? value : `${data}\n${value}`;
+/** The end of the event starting at `start` (after its blank line), or the end of `bytes`. */
+function eventEnd(bytes: Buffer, start: number): number {
+  let i = start;
+  for (;;) {
+    const lf = bytes.indexOf(LF, i);
+    if (lf < 0) return bytes.length;
+    const next = bytes[lf + 1];
+    if (next === LF) return lf + 2;
+    if (next === CR && bytes[lf + 2] === LF) return lf + 3;
+    i = lf + 1;
+  }
+}
+
+/** `data:` at `i`. */
+function isDataField(b: Buffer, i: number): boolean {
+  return b[i] === 0x64 && b[i + 1] === 0x61 && b[i + 2] === 0x74 && b[i + 3] === 0x61 && b[i + 4] === 0x3a;
+}
+
+/** Whether the event in [start, end) has no data, or data that is JSON or `[DONE]`. */
+function validEvent(bytes: Buffer, start: number, end: number): boolean {
+  // The data's range in `bytes` (one data line, the common case), or its lines joined (several).
+  let from = -1;
+  let to = -1;
+  let parts: Buffer[] | null = null;
+  let i = start;
+  while (i < end) {
+    let lineEnd = bytes.indexOf(LF, i);
+    if (lineEnd < 0 || lineEnd > end) lineEnd = end;
+    const next = lineEnd + 1;
+    if (lineEnd > i && bytes[lineEnd - 1] === CR) lineEnd--;
+    if (lineEnd - i >= 5 && isDataField(bytes, i)) {
+      let at = i + 5;
+      if (bytes[at] === 0x20) at++;
+      if (from < 0) {
+        from = at;
+        to = lineEnd;
+      } else (parts ??= [bytes.subarray(from, to)]).push(NEWLINE, bytes.subarray(at, lineEnd));
     }
+    i = next;
   }
-  if (data === null) return true;
-  const trimmed = data.trim();
-  if (trimmed === '[DONE]') return true;
-  try {
-    JSON.parse(trimmed);
-    return true;
-  } catch {
-    return false;
+  if (from < 0) return true;
+  if (parts !== null) {
+    const joined = Buffer.concat(parts);
+    return joined.equals(DONE) || isJsonValue(joined);
   }
+  if (to - from === DONE.length && bytes.compare(DONE, 0, DONE.length, from, to) === 0) return true;
+  return isJsonValue(bytes, from, to);
 }

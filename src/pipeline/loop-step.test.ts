@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CONVERSATIONS } from '../protocols/conversation.js';
-import { scanJson } from '../server/json-scan.js';
+import { scanJson } from '../protocols/json-scan.js';
 import { checkLoop, LOOP_MARKER } from '../sessions/loop-guard.js';
 import type { ChatExchange } from './exchange.js';
 import { loopStep } from './loop-step.js';

@@ -9,7 +9,7 @@ import { translateStream } from '../protocols/translate.js';
 import { sealResponseSignatures, type SignatureSealer } from '../protocols/signatures.js';
 import { processSignatureSealer } from './signatures.js';
 import { RefusedToolCall, TOOL_CALL_GUARDS, sseText, type ToolJudge } from '../protocols/tool-call-guard.js';
-import { parseSse } from '../protocols/sse.js';
+import { parseSse, sseLineTooLong } from '../protocols/sse.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import {
@@ -20,6 +20,7 @@ import {
 } from '../redaction/upstream-errors.js';
 import { responseHead, writeJson, writeStream } from './respond.js';
 import type { Dispatched } from './dispatch.js';
+import { EventCheck, type DroppedEvents } from './event-filter.js';
 import type { ChatExchange } from './exchange.js';
 import type { RequestCapture, StreamTap } from './record.js';
 import type { ChatRoute } from './route.js';
@@ -60,17 +61,23 @@ function streamToClient(
   guard: ErrorEventGuard,
   watch: ((chunk: Uint8Array | string) => void) | undefined,
   tools: ToolCallTap | undefined,
+  dropped: DroppedEvents | undefined,
+  cut: Relay['cut'],
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
   const finish = new FinishWatch(protocol);
-  /** Set when the proxy ended the stream itself (an event past the bound): nothing more is written. */
+  // Events that are not JSON never reach the client (README, Routes and failover).
+  const check = new EventCheck();
+  /** Why the proxy itself cut the stream (an event past the line bound). */
+  let cutFor: Error | null = null;
+  /** Set when the proxy ended the stream itself (the guard refused a tool call): nothing more is written. */
   let stopped = false;
   const judged = (chunk: Uint8Array | string) => (tools === undefined ? chunk : tools.see(chunk));
   const stop = (err: unknown): void => {
     stopped = true;
     upstream.dispose();
-    const event = midStreamError(protocol, backendName, err);
+    const event = midStreamError(protocol, backendName, err, finish.nextSequence());
     tap?.fail(err as Error, event);
     res.end(event);
   };
@@ -83,12 +90,23 @@ function streamToClient(
     if (watch !== undefined) watch(chunk);
     return res.write(chunk);
   };
+  const counted = () => {
+    if (check.dropped > 0) dropped?.(ex.id, backendName, check.dropped);
+  };
   const control = upstream.take({
     write(chunk) {
       if (stopped) return true;
-      if (tools === undefined) return pass(guard.see(chunk));
+      const kept = check.push(chunk);
+      if (kept === null) {
+        if (check.oversized && cutFor === null) {
+          cutFor = sseLineTooLong();
+          upstream.dispose();
+        }
+        return true;
+      }
+      if (tools === undefined) return pass(guard.see(kept));
       try {
-        return pass(judged(guard.see(chunk)));
+        return pass(judged(guard.see(kept)));
       } catch (err) {
         stop(err);
         return true;
@@ -96,30 +114,45 @@ function streamToClient(
     },
     end() {
       if (stopped) return;
-      if (tools === undefined) pass(guard.end());
-      else {
-        try {
-          pass(judged(guard.end()));
-          pass(tools.end());
-        } catch (err) {
-          stop(err);
-          return;
-        }
+      const last = check.end();
+      try {
+        if (last !== null) pass(judged(guard.see(last)));
+        pass(judged(guard.end()));
+        if (tools !== undefined) pass(tools.end());
+      } catch (err) {
+        stop(err);
+        return;
       }
+      counted();
       const owed = finish.missingEnd(backendName);
       tap?.end(owed);
       res.end(owed ?? undefined);
     },
-    fail(err) {
+    fail(failure) {
       if (stopped) return;
+      const err = cutFor ?? failure;
       pass(guard.end());
-      if (signal.aborted || res.destroyed) {
+      counted();
+      if (res.destroyed || (signal.aborted && cutFor === null)) {
         tap?.fail(err, null);
         res.destroy();
       } else {
         const event = midStreamError(protocol, backendName, err, finish.nextSequence());
-        tap?.fail(err, event);
-        res.end(event);
+        if (cut === undefined || cutFor !== null) {
+          tap?.fail(err, event);
+          res.end(event);
+          return;
+        }
+        void cut(event).then(
+          (continued) => {
+            tap?.fail(err, continued ? null : event);
+            if (!continued && !res.destroyed) res.end(event);
+          },
+          () => {
+            tap?.fail(err, event);
+            if (!res.destroyed) res.end(event);
+          },
+        );
       }
     },
   });
@@ -193,6 +226,14 @@ export interface Relay {
   readonly sealer?: SignatureSealer | undefined;
   /** Shown a passed-through answer's bytes as they go (the Responses API learns its id there). */
   readonly watch?: ((chunk: Uint8Array | string) => void) | undefined;
+  /** Told when a stream passed through had events that are not JSON (dropped). */
+  readonly dropped?: DroppedEvents | undefined;
+  /**
+   * A stream taken `direct` that fails mid-way may be continued (`continue_streams`): given the error event
+   * the client would get, resolves true once it wrote the rest of the answer and ended the response, false
+   * when it did not (the error event is then written).
+   */
+  readonly cut?: ((errorEvent: string) => Promise<boolean>) | undefined;
 }
 
 /** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
@@ -219,7 +260,42 @@ async function relayError({ ex, route, dispatched, from, redactor, capture }: Re
  * async iterables (an embedded backend's stream, or translation), the backend's error events redacted
  * before anything reads them (capture, translator, client).
  */
-function relayStream({
+function relayStream(relay: Relay): void {
+  const { ex, route, dispatched, from, redactor, capture, watch, judge } = relay;
+  const { upstream, signal } = dispatched;
+  const { backend } = route;
+  ex.res.once('close', () => upstream.dispose());
+  if (isTakeable(upstream)) {
+    const tap = capture?.passThrough({ status: upstream.status });
+    const guard = new ErrorEventGuard(redactor);
+    const tools = judge === undefined ? undefined : new ToolCallTap(backend.protocol, judge);
+    streamToClient(
+      ex,
+      upstream,
+      from,
+      backend.name,
+      signal,
+      tap,
+      guard,
+      watch,
+      tools,
+      relay.dropped,
+      relay.cut,
+    );
+    return;
+  }
+  const out = streamOut(relay);
+  ex.res.writeHead(upstream.status, sseHead(ex));
+  // The generators end in an error event of their own when the backend fails.
+  void writeStream(ex.res, out);
+}
+
+/**
+ * A streamed answer as an async iterable of the client's protocol: the backend's error events redacted
+ * before anything reads them (capture, translator, client), then passed through or translated. Ends in the
+ * protocol's error event of its own when the backend fails.
+ */
+export function streamOut({
   ex,
   route,
   dispatched,
@@ -229,32 +305,17 @@ function relayStream({
   watch,
   judge,
   ...relay
-}: Relay): void {
+}: Relay): AsyncIterable<Uint8Array | string> {
   const { upstream, signal } = dispatched;
   const { backend } = route;
-  ex.res.once('close', () => upstream.dispose());
-  if (isTakeable(upstream)) {
-    const tap = capture?.passThrough({ status: upstream.status });
-    const tools = judge === undefined ? undefined : new ToolCallTap(backend.protocol, judge);
-    streamToClient(
-      ex,
-      upstream,
-      from,
-      backend.name,
-      signal,
-      tap,
-      new ErrorEventGuard(redactor),
-      watch,
-      tools,
-    );
-    return;
-  }
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
   if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
   if (judge !== undefined) source = judgedToolCalls(source, backend.protocol, judge);
   let out: AsyncIterable<Uint8Array | string> =
     backend.protocol === from
-      ? passThroughIterable(source, from, backend.name, signal, watch)
+      ? passThroughIterable(source, from, backend.name, signal, watch, (count) =>
+          relay.dropped?.(ex.id, backend.name, count),
+        )
       : guardTranslatedEvents(
           translateStream(
             source,
@@ -267,9 +328,7 @@ function relayStream({
           redactor,
         );
   if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
-  ex.res.writeHead(upstream.status, sseHead(ex));
-  // The generators end in an error event of their own when the backend fails.
-  void writeStream(ex.res, out);
+  return out;
 }
 
 /**

@@ -6,7 +6,7 @@ const NOT_YET = Symbol('not parsed yet');
 const PLAIN_OBJECT: object = Object.freeze({});
 
 /**
- * A client's JSON body as the chat lane read it: its bytes, already checked (src/server/json-scan.ts), read
+ * A client's JSON body as the chat lane read it: its bytes, already checked (src/protocols/json-scan.ts), read
  * further only as far as a step asks — a field parsed from its own bytes, the whole value parsed at most
  * once, the text decoded at most once. The same-protocol path reads `model` and `stream` and forwards the
  * bytes; a coding agent's prompt of hundreds of kilobytes is never decoded nor parsed (docs/performance.md,

@@ -2,6 +2,8 @@ import { upstreamFailure } from '../backends/http.js';
 import type { CancelSignal } from '../backends/cancel.js';
 import type { ProxyError } from '../proxy-error.js';
 import { codecs } from '../protocols/registry.js';
+import { sseLineTooLong } from '../protocols/sse.js';
+import { EventCheck } from './event-filter.js';
 import type { Protocol } from '../protocols/types.js';
 
 /**
@@ -182,19 +184,32 @@ export async function* passThroughIterable(
   signal: CancelSignal,
   /** Shown every chunk as it goes (see `Relay.watch`). */
   seen?: (chunk: Uint8Array) => void,
+  /** Told how many events that are not JSON were dropped, if any. */
+  dropped?: (count: number) => void,
 ): AsyncGenerator<Uint8Array | string> {
   const watch = new FinishWatch(protocol);
+  const check = new EventCheck();
+  const pass = function* (chunk: Uint8Array | null) {
+    if (chunk === null) return;
+    watch.see(chunk);
+    if (seen !== undefined) seen(chunk);
+    yield chunk;
+  };
   try {
-    for await (const chunk of source) {
-      watch.see(chunk);
-      if (seen !== undefined) seen(chunk);
-      yield chunk;
+    try {
+      for await (const chunk of source) {
+        yield* pass(check.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+        if (check.oversized) throw sseLineTooLong();
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      yield midStreamError(protocol, backendName, err, watch.nextSequence());
+      return;
     }
-  } catch (err) {
-    if (signal.aborted) return;
-    yield midStreamError(protocol, backendName, err, watch.nextSequence());
-    return;
+    yield* pass(check.end());
+    const owed = watch.missingEnd(backendName);
+    if (owed) yield owed;
+  } finally {
+    if (check.dropped > 0) dropped?.(check.dropped);
   }
-  const owed = watch.missingEnd(backendName);
-  if (owed) yield owed;
 }

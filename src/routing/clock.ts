@@ -53,7 +53,12 @@ export class ManualClock implements Clock {
     const entry = { due: this.at + ms, fire, live: true, ms };
     this.pending.push(entry);
     return {
-      refresh: () => void (entry.due = this.at + entry.ms),
+      // As Node's timers: a refresh re-arms a timer that has fired, too.
+      refresh: () => {
+        entry.due = this.at + entry.ms;
+        entry.live = true;
+        if (!this.pending.includes(entry)) this.pending.push(entry);
+      },
       cancel: () => void (entry.live = false),
     };
   }

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigSchema } from '../config/schema.js';
 import { backoffMs, retryAfterSeconds } from './backoff.js';
-import { MemoryBreakerStore } from './breaker.js';
+import { MemoryBreakerStore } from '../state/breakers.js';
 import { ManualClock } from './clock.js';
 import { failureAction } from './policy.js';
+import { PrefillTable } from './prefill.js';
 import { RouteTable } from './routes.js';
 import { attemptSettings } from './settings.js';
 
@@ -137,5 +139,26 @@ describe('ManualClock', () => {
     const slept = clock.sleep(10);
     clock.advance(10);
     await slept;
+  });
+});
+
+describe('PrefillTable', () => {
+  it('takes all models of a backend, none, or those matching a glob', () => {
+    const { backends } = ConfigSchema.parse({
+      backends: {
+        default_backend: 'openai',
+        anthropic: { prefill: true },
+        openai: { prefill: false },
+        local: { base_url: 'http://127.0.0.1:1/v1', prefill: ['qwen-*', 'deepseek-v?'] },
+      },
+    });
+    const table = new PrefillTable(backends);
+    expect(table.accepts('anthropic', 'claude-x')).toBe(true);
+    expect(table.accepts('openai', 'gpt-5')).toBe(false);
+    expect(table.accepts('gemini', 'gemini-pro')).toBe(false);
+    expect(table.accepts('local', 'qwen-2.5')).toBe(true);
+    expect(table.accepts('local', 'deepseek-v3')).toBe(true);
+    expect(table.accepts('local', 'deepseek-v31')).toBe(false);
+    expect(table.accepts('local', 'xqwen-2.5')).toBe(false);
   });
 });

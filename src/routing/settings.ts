@@ -19,6 +19,8 @@ export interface AttemptSettings {
   readonly deadlineMs: number;
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
+  /** A text stream cut after the commit point is continued by the next element (assistant prefill). */
+  readonly continueStreams: boolean;
 }
 
 /** The defaults of `resilience.*`, in seconds as configured. */
@@ -76,5 +78,6 @@ export function attemptSettings(
     breakerCooldownMs:
       (route?.breaker?.cooldown_s ?? global?.breaker?.cooldown_s ?? RESILIENCE_DEFAULTS.breaker.cooldown_s) *
       ms,
+    continueStreams: route?.continue_streams ?? global?.continue_streams ?? false,
   };
 }

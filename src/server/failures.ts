@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProxyError } from '../proxy-error.js';
-import { MAX_JSON_DEPTH } from './json-depth.js';
+import { MAX_JSON_DEPTH } from '../protocols/json-depth.js';
 import { proxyErrorAnswer, writeProxyError, type Responder } from '../pipeline/respond.js';
 
 /**

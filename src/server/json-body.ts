@@ -1,13 +1,13 @@
 import secureJson from 'secure-json-parse';
 import { RequestBody } from '../pipeline/request-body.js';
 import { bodyError } from './failures.js';
-import { nestedTooDeeply } from './json-depth.js';
-import { scanJson } from './json-scan.js';
+import { nestedTooDeeply } from '../protocols/json-depth.js';
+import { scanJson } from '../protocols/json-scan.js';
 
 /**
  * A chat request's JSON body, checked on its bytes (`scanJson`) and handed on unparsed (`RequestBody`):
  * 400 for an empty body, for one that is not JSON or has a `__proto__` key (as Fastify's parser,
- * secure-json-parse, refuses it), and for one nested deeper than the cap (src/server/json-depth.ts).
+ * secure-json-parse, refuses it), and for one nested deeper than the cap (src/protocols/json-depth.ts).
  */
 export function readJsonBody(bytes: Buffer): RequestBody {
   if (bytes.length === 0) throw bodyError('emptyJson');

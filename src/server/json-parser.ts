@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bodyError } from './failures.js';
-import { nestedTooDeeply } from './json-depth.js';
+import { nestedTooDeeply } from '../protocols/json-depth.js';
 
 /**
  * Fastify's own JSON parser (prototype-poisoning protection included), with the chat lane's depth cap, for

@@ -12,6 +12,7 @@ import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { createStoredResponses } from '../state/responses-factory.js';
 import { createFailover } from '../pipeline/attempts.js';
+import { createBreakerStore } from '../state/breakers.js';
 import { buildApp, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
@@ -170,7 +171,8 @@ export async function startProxy({
     policies = buildPolicies();
   });
 
-  const failover = createFailover(config);
+  // The circuit breakers live in the state store, so replicas on Redis share them (README, Shared state).
+  const failover = createFailover(config, createBreakerStore(state));
   metrics.failoverSource = async () => ({
     attempts: failover.stats.attempts,
     invalidEventsDropped: failover.stats.invalidEventsDropped,

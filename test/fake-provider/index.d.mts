@@ -29,7 +29,8 @@ export type FaultName =
   | 'tools-reused-index'
   | 'missing-done'
   | 'flap'
-  | 'rejects-prefill';
+  | 'rejects-prefill'
+  | 'accepts-prefill';
 
 /** A fault as written in a model name after `fault-`: a plain one, or a parameterised one. */
 export type FaultSpec =
@@ -87,6 +88,12 @@ export interface FakeProviderOptions {
    * Responses API (`/v1/responses`) takes the `openai` key.
    */
   keys?: Partial<Record<ProviderProtocol, string>>;
+  /**
+   * Per key value: a fault (one decided before any answer: `status-429-retry-after-30`, …) every chat call
+   * sent with that key gets, ahead of the `keys` check and of any fault its model asks for (a provider key
+   * that is rate-limited or revoked).
+   */
+  keyFaults?: Record<string, FaultSpec>;
   /** Per protocol, the model list's JSON body, in that protocol's shape. */
   models?: Partial<Record<ProviderProtocol, unknown>>;
   keepAliveTimeout?: number;

@@ -35,6 +35,8 @@ export const FAULTS = {
   flap: 'every other request to the model (the first included) is a 503, the others answer',
   'rejects-prefill':
     '400 when the last turn is the assistant’s (a model that takes no prefill), else an answer',
+  'accepts-prefill':
+    'a last turn of the assistant’s is a prefill: the answer goes on from where it stops (the rest only)',
 };
 
 /** Faults with a parameter: a pattern and what it reads from the name. */
@@ -237,6 +239,18 @@ function answerFor(protocol, body, model = '') {
     stop = 'length';
   }
   return { text, tool: null, stop, stopSequence, inputTokens, outputTokens: text.length };
+}
+
+/** `accepts-prefill`: after an assistant's last turn, the answer is what follows that text (when it fits). */
+function continuePrefill(protocol, body, answer) {
+  const read = READ[protocol];
+  const turns = read.turns(body) ?? [];
+  const last = turns[turns.length - 1];
+  if (!last || (last.role !== 'assistant' && last.role !== 'model') || answer.tool) return;
+  const prefill = read.userText(last);
+  if (!answer.text.startsWith(prefill)) return;
+  answer.text = answer.text.slice(prefill.length);
+  answer.outputTokens = answer.text.length;
 }
 
 /** `text` in `count` pieces, cut between code points (so multi-byte characters stay whole). */
@@ -1020,6 +1034,13 @@ export async function startFakeProvider(options = {}) {
   const pieceGapMs = options.pieceGapMs ?? 0;
   const record = options.record ?? true;
   const keys = options.keys ?? {};
+  const keyFaults = Object.fromEntries(
+    Object.entries(options.keyFaults ?? {}).map(([key, spec]) => {
+      const fault = parseFault(spec);
+      if (!fault) throw new Error(`fake provider: no fault named ${JSON.stringify(spec)}`);
+      return [key, fault];
+    }),
+  );
   const models = { ...DEFAULT_MODELS, ...options.models };
   const sockets = new Set();
   /** The most TCP connections open at once since start (or the last resetPeak). */
@@ -1262,6 +1283,14 @@ export async function startFakeProvider(options = {}) {
       json(res, 400, wire.error(400, 'API key must not be sent in the URL'));
       return;
     }
+    // A key with a fault of its own (`keyFaults`): that key's calls get it, whatever they ask for.
+    const keyFault = keyFaults[KEY_OF[r.protocol](req.headers) ?? ''];
+    if (
+      keyFault !== undefined &&
+      r.kind === 'chat' &&
+      (await headFault(keyFault, r.protocol, req, res, false))
+    )
+      return;
     // The Responses API is OpenAI's: the OpenAI key, unless one is given for it.
     const expected = keys[r.protocol] ?? (r.protocol === 'responses' ? keys.openai : undefined);
     if (expected !== undefined && KEY_OF[r.protocol](req.headers) !== expected) {
@@ -1330,6 +1359,7 @@ export async function startFakeProvider(options = {}) {
       return;
     }
     const answer = { ...answerFor(r.protocol, call, model), responseId: `${responseIdPrefix}${received}` };
+    if (fault?.name === 'accepts-prefill') continuePrefill(r.protocol, call, answer);
     if (model.includes('thinking')) {
       const wrong = THINKING_CHECKS[r.protocol]?.(call, issuedSignatures);
       if (wrong) {

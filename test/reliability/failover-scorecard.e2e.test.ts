@@ -211,6 +211,8 @@ interface ClientResult {
 
 let fake: FakeProvider;
 let proxy: ProxyProcess;
+/** The same proxy with `continue_streams: true` and fallbacks declared to take a prefill (by model glob). */
+let continuing: ProxyProcess;
 let dir: string;
 
 beforeAll(async () => {
@@ -218,7 +220,20 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'scorecard-'));
   const config = path.join(dir, 'proxy.yaml');
   writeFileSync(config, `resilience:\n  time_scale: ${TIME_SCALE}\n  breaker:\n    failures: 1000\n`);
-  proxy = await startProxyProcess(['--config', config, '--default-backend', 'openai'], {
+  const continuingConfig = path.join(dir, 'continuing.yaml');
+  writeFileSync(
+    continuingConfig,
+    [
+      'resilience:',
+      `  time_scale: ${TIME_SCALE}`,
+      '  continue_streams: true',
+      '  breaker: { failures: 1000 }',
+      'backends:',
+      ...SIDES.map((side) => `  ${side}: { prefill: ['*accepts-prefill*', '*declared*'] }`),
+      '',
+    ].join('\n'),
+  );
+  const env = {
     LLM_INTERACTIVE_PROXY_API_KEY: KEY,
     OPENAI_API_KEY: 'sk-scorecard-openai-0123456789',
     OPENAI_API_BASE_URL: fake.baseUrls.openai,
@@ -226,19 +241,28 @@ beforeAll(async () => {
     ANTHROPIC_API_BASE_URL: fake.baseUrls.anthropic,
     GEMINI_API_KEY: 'AIzaScorecardKey0123456789abcdef',
     GEMINI_API_BASE_URL: fake.baseUrls.gemini,
-  });
+  };
+  [proxy, continuing] = await Promise.all([
+    startProxyProcess(['--config', config, '--default-backend', 'openai'], env),
+    startProxyProcess(['--config', continuingConfig, '--default-backend', 'openai'], env),
+  ]);
 });
 
 afterAll(async () => {
-  await proxy?.stop();
+  await Promise.all([proxy?.stop(), continuing?.stop()]);
   await fake?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-async function askOpenAI(model: string, prompt: string, stream: boolean): Promise<ClientResult> {
-  const c = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0, timeout: 20_000 });
+async function askOpenAI(
+  model: string,
+  prompt: string,
+  stream: boolean,
+  base = proxy.url,
+): Promise<ClientResult> {
+  const c = new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 0, timeout: 20_000 });
   const messages = [{ role: 'user' as const, content: prompt }];
   const result: ClientResult = {
     ok: false,
@@ -276,8 +300,13 @@ async function askOpenAI(model: string, prompt: string, stream: boolean): Promis
   return result;
 }
 
-async function askAnthropic(model: string, prompt: string, stream: boolean): Promise<ClientResult> {
-  const c = new Anthropic({ baseURL: `${proxy.url}/anthropic`, apiKey: KEY, maxRetries: 0, timeout: 20_000 });
+async function askAnthropic(
+  model: string,
+  prompt: string,
+  stream: boolean,
+  base = proxy.url,
+): Promise<ClientResult> {
+  const c = new Anthropic({ baseURL: `${base}/anthropic`, apiKey: KEY, maxRetries: 0, timeout: 20_000 });
   const params = { model, max_tokens: 256, messages: [{ role: 'user' as const, content: prompt }] };
   const result: ClientResult = {
     ok: false,
@@ -314,10 +343,15 @@ async function askAnthropic(model: string, prompt: string, stream: boolean): Pro
   return result;
 }
 
-async function askGemini(model: string, prompt: string, stream: boolean): Promise<ClientResult> {
+async function askGemini(
+  model: string,
+  prompt: string,
+  stream: boolean,
+  base = proxy.url,
+): Promise<ClientResult> {
   const c = new GoogleGenAI({
     apiKey: KEY,
-    httpOptions: { baseUrl: proxy.url, retryOptions: { attempts: 1 } },
+    httpOptions: { baseUrl: base, retryOptions: { attempts: 1 } },
   });
   const result: ClientResult = {
     ok: false,
@@ -353,7 +387,10 @@ async function askGemini(model: string, prompt: string, stream: boolean): Promis
   return result;
 }
 
-const ASK: Record<Side, (model: string, prompt: string, stream: boolean) => Promise<ClientResult>> = {
+const ASK: Record<
+  Side,
+  (model: string, prompt: string, stream: boolean, base?: string) => Promise<ClientResult>
+> = {
   openai: askOpenAI,
   anthropic: askAnthropic,
   gemini: askGemini,
@@ -452,6 +489,88 @@ describe('failover scorecard: 16 provider faults through each front-end', () => 
         JSON.stringify(flaws),
       );
       expect(scores, JSON.stringify(flaws)).toEqual(EXPECTED[side]);
+      expect(fake.inFlight()).toBe(0);
+    });
+  }
+});
+
+/** The text of a request's last turn, whatever its protocol: what a continuation sent as the prefill. */
+function lastTurn(request: RecordedRequest | undefined): { role: unknown; text: string } {
+  const body = (request?.body ?? {}) as { messages?: unknown[]; contents?: unknown[] };
+  const turns = (body.messages ?? body.contents ?? []) as Array<Record<string, unknown>>;
+  const last = turns.at(-1) ?? {};
+  const content = last.content ?? last.parts;
+  const text =
+    typeof content === 'string'
+      ? content
+      : Array.isArray(content)
+        ? content.map((part) => String((part as { text?: unknown }).text ?? '')).join('')
+        : '';
+  return { role: last.role, text };
+}
+
+/**
+ * The row "cut stream, fallback rejects prefill" the other way: with `continue_streams` on. A fallback
+ * declared to take a prefill continues the cut stream (the client sees one answer, whole); one declared but
+ * refusing it, and one not declared (never sent a prefill), leave the client the original failure.
+ */
+describe('failover scorecard with continue_streams: a cut stream and its fallback', () => {
+  for (const side of SIDES) {
+    it(`${side} SDK`, { timeout: 60_000 }, async () => {
+      const ask = (fallback: string, cell: string) => {
+        const primaryModel = `fault-reset-mid-stream-${cell}`;
+        const fallbackModel = `fault-${fallback}-${cell}`;
+        const prompt = `scorecard ${cell}`;
+        const before = fake.requests.length;
+        return ASK[side](
+          `${side}:${primaryModel}|${FALLBACK[side]}:${fallbackModel}`,
+          prompt,
+          true,
+          continuing.url,
+        ).then((got) => {
+          const log = fake.requests.slice(before);
+          return {
+            got,
+            prompt,
+            primary: attemptsOf(log, primaryModel),
+            fallback: attemptsOf(log, fallbackModel),
+          };
+        });
+      };
+      const cell = side.slice(0, 2);
+
+      // Declared and accepted: one seamless answer, complete, with usage; the prefill is what the client had.
+      const continued = await ask('accepts-prefill', `${cell}c1`);
+      expect(continued.got.error).toBe('');
+      expect(continued.got.text).toBe(`echo: ${continued.prompt}`);
+      expect(continued.got.complete).toBe(true);
+      expect(continued.got.usage).toBeGreaterThan(0);
+      expect(continued.got.headers?.get('x-proxy-backend')).toBe(side);
+      expect(continued.primary).toHaveLength(1);
+      expect(continued.fallback).toHaveLength(1);
+      const prefill = lastTurn(continued.fallback[0]);
+      expect(prefill.role).toBe(FALLBACK[side] === 'gemini' ? 'model' : 'assistant');
+      expect(prefill.text.length).toBeGreaterThan(0);
+      expect(`echo: ${continued.prompt}`.startsWith(prefill.text)).toBe(true);
+      expect(prefill.text).not.toBe(`echo: ${continued.prompt}`);
+
+      // Declared, but refused: tried once, and the client gets the original failure, not the refusal.
+      const refused = await ask('rejects-prefill-declared', `${cell}c2`);
+      expect(refused.got.ok).toBe(false);
+      expect(refused.got.error).toMatch(/mid-stream/);
+      expect(refused.got.error).not.toMatch(/prefill/);
+      expect(refused.primary).toHaveLength(1);
+      expect(refused.fallback).toHaveLength(1);
+
+      // Not declared: no prefill is ever sent there; the original failure.
+      const undeclared = await ask('rejects-prefill', `${cell}c3`);
+      expect(undeclared.got.ok).toBe(false);
+      expect(undeclared.got.error).toMatch(/mid-stream/);
+      expect(undeclared.primary).toHaveLength(1);
+      expect(undeclared.fallback).toHaveLength(0);
+
+      const after = await ASK[side](`${side}:alive-${cell}c`, 'still there?', false, continuing.url);
+      expect(after.text).toBe('echo: still there?');
       expect(fake.inFlight()).toBe(0);
     });
   }

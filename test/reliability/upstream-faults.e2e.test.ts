@@ -58,9 +58,8 @@ const EXPECTATIONS = {
   'status-429-retry-after-7': () => httpError(429, '7'),
   'status-500-retry-after-3': () => httpError(500, '3'),
   'html-502': () => httpError(502),
-  // Cut at the line bound; a same-protocol stream passes the line's start on as it came (see the other test).
+  // Cut at the line bound, the line or event never passed on (bounded-resources.e2e.test.ts).
   'endless-line': (stream, same) => (!stream ? answer : same ? { kind: 'elsewhere' } : streamError),
-  // Only a translated stream is parsed into events, where an endless event is cut at the bound.
   'endless-event': (stream, same) => (!stream ? answer : same ? { kind: 'elsewhere' } : streamError),
 } satisfies Partial<Record<FaultSpec | 'ok', (stream: boolean, same: boolean) => Expected>>;
 

@@ -62,16 +62,48 @@ export function scanJson(bytes: Uint8Array, checkStrings = false): JsonScan {
   }
 }
 
+/**
+ * Whether `bytes` (or `bytes[start, end)`) are one JSON value, as `JSON.parse` reads their UTF-8 text —
+ * checked on the bytes, nothing decoded or built (a stream's events passed through,
+ * src/pipeline/event-filter.ts). An object key `__proto__` counts as invalid, as in `scanJson`; nesting past
+ * the depth cap is left to `JSON.parse`. `end` must be the end of `bytes` or fall on a line break (as an
+ * event's data line ends): a number or literal is read on past it.
+ */
+export function isJsonValue(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  // One scanner for every check: a check runs to its end synchronously, so none overlaps another. Strings'
+  // contents are checked too: an event is small, and JSON.parse's verdict is the one promised.
+  const scanner = (shared ??= new Scanner(bytes, true));
+  try {
+    scanner.check(bytes, start, end);
+    return true;
+  } catch (err) {
+    if (err === INVALID) return false;
+    if (err !== UNDECIDED) throw err;
+  }
+  try {
+    JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let shared: Scanner | undefined;
+
 class Scanner {
   private i = 0;
   private depth = 0;
   /** Whether the last string read held an escape or a non-ASCII byte (its text then needs decoding). */
   private escaped = false;
+  /** Where whitespace ends being skipped: the end of the value's range. */
+  private end: number;
 
   constructor(
-    private readonly b: Uint8Array,
+    private b: Uint8Array,
     private readonly checkStrings: boolean,
-  ) {}
+  ) {
+    this.end = b.length;
+  }
 
   run(): JsonScan {
     const b = this.b;
@@ -87,10 +119,26 @@ class Scanner {
     return { verdict: 'ok', isObject: first === 0x7b, members };
   }
 
+  /**
+   * `b[start, end)` is one value with whitespace around it, and nothing else. The value's scan may look past
+   * `end` (a string or number read on) but never succeeds there: it must stop exactly at `end`.
+   */
+  check(b: Uint8Array, start: number, end: number): void {
+    this.b = b;
+    this.i = start;
+    this.end = end;
+    this.depth = 0;
+    this.skipSpace();
+    this.value();
+    this.skipSpace();
+    if (this.i !== end) throw INVALID;
+  }
+
   private skipSpace(): void {
     const b = this.b;
+    const end = this.end;
     let i = this.i;
-    while (i < b.length && SPACE[b[i]!] === 1) i++;
+    while (i < end && SPACE[b[i]!] === 1) i++;
     this.i = i;
   }
 

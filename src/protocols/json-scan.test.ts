@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../proxy-error.js';
-import { toProxyError } from './failures.js';
-import { parseJsonText, readJsonBody } from './json-body.js';
+import { toProxyError } from '../server/failures.js';
+import { parseJsonText, readJsonBody } from '../server/json-body.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
-import { scanJson } from './json-scan.js';
+import { isJsonValue, scanJson } from './json-scan.js';
 
 /** What the chat lane answered when it decoded and parsed every body: 'ok', or the refusal's message. */
 function reference(bytes: Buffer): string {
@@ -55,6 +55,14 @@ function expectEquivalent(bytes: Buffer): void {
   if (scan.verdict === 'ok') expect(fast, label).toEqual(scan);
   else if (fast.verdict !== 'ok') expect(fast.verdict, label).toBe(scan.verdict);
   else expect(stringContentsOnly(bytes), label).toBe(true);
+  // isJsonValue: JSON.parse's verdict on the text, an object key `__proto__` refused as by the scan.
+  let parses = true;
+  try {
+    JSON.parse(bytes.toString('utf8'));
+  } catch {
+    parses = false;
+  }
+  expect(isJsonValue(bytes), label).toBe(parses && expected !== 'Request body is not valid JSON');
   // The body read gets the full parser's verdict, but for damage the lane's scan leaves to the reader.
   expect(readVerdict(bytes), label).toBe(
     bytes.length === 0 ? 'Request body is empty; expected JSON' : fast.verdict === 'ok' ? 'ok' : expected,
@@ -143,6 +151,16 @@ const CASES = [
   '{"a":' + '{"b":'.repeat(MAX_JSON_DEPTH) + '1' + '}'.repeat(MAX_JSON_DEPTH + 1),
   '['.repeat(100_000),
 ];
+
+describe('isJsonValue on a range', () => {
+  it('checks the value between start and end (a line break), not what is around it', () => {
+    const line = Buffer.from('data: {"a":[1,true,"x"]}\r\n\ndata: 12\n');
+    expect(isJsonValue(line, 6, 24)).toBe(true);
+    expect(isJsonValue(line, 6, 23)).toBe(false);
+    expect(isJsonValue(line, 33, 35)).toBe(true);
+    expect(isJsonValue(Buffer.from('x {"a":\n1}'), 2, 7)).toBe(false);
+  });
+});
 
 describe('scanJson: the chat lane checks on bytes, as the full parser made them', () => {
   it.each(CASES.map((c) => [c]))('%j', (text) => expectEquivalent(Buffer.from(text, 'utf8')));

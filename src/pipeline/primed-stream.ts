@@ -1,0 +1,140 @@
+import { iterate } from '../backends/dispatch-answers.js';
+import type { StreamControl, StreamSink, UpstreamResponse } from '../backends/types.js';
+import type { Clock, Timer } from '../routing/clock.js';
+
+/** An upstream answer whose event stream is taken by one sink (a `direct` call's). */
+export type TakeableResponse = UpstreamResponse & Pick<Required<UpstreamResponse>, 'take'>;
+
+/** How a primed stream began: its first bytes came, it ended before any, or it failed before any. */
+export type Start =
+  { readonly kind: 'first' } | { readonly kind: 'ended' } | { readonly kind: 'failed'; err: Error };
+
+/**
+ * A same-protocol stream of a failover attempt (src/pipeline/attempts.ts), taken up to its first bytes — the
+ * commit point — and then handed on as the backend's own answer, so that the relay takes it `direct`
+ * (streamToClient) as it takes a stream without failover. Until the hand-over the backend is paused after
+ * the first bytes. After it, the only per-chunk cost is a flag: the stall watchdog is one timer that, each
+ * `stallMs`, looks whether the backend sent anything meanwhile (silence while the client is slow to take
+ * what it was sent does not count), and ends the stream with `stallError` when it did not.
+ */
+export class PrimedStream implements StreamSink, UpstreamResponse {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  /** Resolves once the stream's start is known. */
+  readonly started: Promise<Start>;
+  private settle!: (start: Start) => void;
+  private readonly control: StreamControl;
+  private held: Buffer[] = [];
+  private sawFirst = false;
+  private ended = false;
+  private failure: Error | null = null;
+  private sink: StreamSink | null = null;
+  /** Bytes came since the watchdog last looked. */
+  private lively = false;
+  /** The sink said it is full and has not resumed since. */
+  private pausedByClient = false;
+  private stalled = false;
+  private watchdog: Timer | null = null;
+
+  constructor(
+    private readonly upstream: TakeableResponse,
+    private readonly clock: Clock,
+    private readonly stallMs: number,
+    private readonly stallError: () => Error,
+  ) {
+    this.status = upstream.status;
+    this.contentType = upstream.contentType;
+    this.started = new Promise((resolve) => (this.settle = resolve));
+    this.control = upstream.take(this);
+  }
+
+  /** Decoded only when read, as the backend's own answer's. */
+  get headers(): UpstreamResponse['headers'] {
+    return this.upstream.headers;
+  }
+
+  get body(): AsyncIterable<Uint8Array> {
+    return iterate(this);
+  }
+
+  // --- the sink the backend's stream writes to -------------------------------------------------------------
+
+  write(chunk: Buffer): boolean {
+    if (chunk.length === 0) return true;
+    this.lively = true;
+    const sink = this.sink;
+    if (sink !== null) {
+      if (sink.write(chunk)) return true;
+      this.pausedByClient = true;
+      return false;
+    }
+    this.held.push(chunk);
+    if (!this.sawFirst) {
+      this.sawFirst = true;
+      this.settle({ kind: 'first' });
+    }
+    // Paused until the relay takes the stream.
+    return false;
+  }
+
+  end(): void {
+    this.stopWatching();
+    if (this.sink !== null) this.sink.end();
+    else {
+      this.ended = true;
+      if (!this.sawFirst) this.settle({ kind: 'ended' });
+    }
+  }
+
+  fail(err: Error): void {
+    this.stopWatching();
+    const failure = this.stalled ? this.stallError() : err;
+    if (this.sink !== null) this.sink.fail(failure);
+    else {
+      this.failure = failure;
+      if (!this.sawFirst) this.settle({ kind: 'failed', err: failure });
+    }
+  }
+
+  // --- the answer the relay takes ----------------------------------------------------------------------------
+
+  take(sink: StreamSink): StreamControl {
+    if (this.sink !== null) throw new Error('the stream was already taken');
+    this.sink = sink;
+    for (const chunk of this.held.splice(0)) if (!sink.write(chunk)) this.pausedByClient = true;
+    const control: StreamControl = {
+      resume: () => {
+        this.pausedByClient = false;
+        this.control.resume();
+      },
+    };
+    if (this.failure !== null) sink.fail(this.failure);
+    else if (this.ended) sink.end();
+    else {
+      this.watchdog = this.clock.timer(this.stallMs, () => this.look());
+      if (!this.pausedByClient) this.control.resume();
+    }
+    return control;
+  }
+
+  dispose(): void {
+    this.stopWatching();
+    this.upstream.dispose();
+  }
+
+  private look(): void {
+    if (this.lively || this.pausedByClient) {
+      this.lively = false;
+      this.watchdog?.refresh();
+      return;
+    }
+    this.stalled = true;
+    this.watchdog = null;
+    this.upstream.dispose();
+  }
+
+  private stopWatching(): void {
+    this.watchdog?.cancel();
+    this.watchdog = null;
+  }
+}
