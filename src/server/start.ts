@@ -22,6 +22,8 @@ import { DEFAULT_SHELL_RULES, patternRule } from '../sessions/shell-rules.js';
 import { resolveStateSettings } from '../state/settings.js';
 import { openStateStore, type StateStore } from '../state/store.js';
 import { PolicyTable } from '../teams/policies.js';
+import { RequestLimits } from '../pipeline/limits.js';
+import { createLimitStore } from '../state/limits-redis.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -151,6 +153,12 @@ export async function startProxy({
   auth.onKeysChanged(() => {
     policies = buildPolicies();
   });
+  // Per-key rpm and max_concurrent, in the state store: exact across replicas on Redis (README, Teams).
+  const limits = new RequestLimits({
+    store: createLimitStore({ store: state }),
+    onRejected: (key, limit) => metrics.limitRejections.inc({ key, limit }),
+    log: logger,
+  });
 
   const failover = createFailover(config);
   metrics.failoverSource = async () => ({
@@ -207,6 +215,7 @@ export async function startProxy({
       }),
       failover,
       policies: () => policies,
+      limits,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: async () => {
         const authState = auth.readiness();
