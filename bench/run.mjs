@@ -87,6 +87,8 @@ const TARGETS = {
   responsesRatio: 0.9,
   // Routes and resilience configured, nothing failing: every request tried by failover (one attempt).
   routesRatio: 0.9,
+  // Per-key limits configured (rpm and max_concurrent, the key's and a label's), nothing refused.
+  limitsRatio: 0.9,
 };
 
 const SCENARIOS = [
@@ -151,6 +153,22 @@ async function startTargets(workDir) {
     logFile: path.join(workDir, 'project-routes.log'),
     extraArgs: ['--config', routesConfig],
   });
+  // The same proxy with the bench key's limits (its own rpm and max_concurrent, and a label's rpm) set far
+  // above the load: every request takes all three in one acquire of the memory limit store, none refused.
+  // The key comes from the YAML alone (no env key), so the requests are the limited key's.
+  const limitsConfig = path.join(workDir, 'limits.yaml');
+  writeFileSync(
+    limitsConfig,
+    'auth:\n  api_keys:\n' +
+      `    - {name: bench, key: ${PROXY_KEY}, labels: [bench-team], rpm: 100000000, max_concurrent: 100000}\n` +
+      '  policies:\n    bench-team: {rpm: 100000000}\n',
+  );
+  const limited = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-limits.log'),
+    extraArgs: ['--config', limitsConfig],
+    extraEnv: { LLM_INTERACTIVE_PROXY_API_KEY: undefined },
+  });
   // Other gateways, when asked for (BENCH_PEERS): measured like the others, but not judged.
   const peers = [];
   for (const peer of config.peers) {
@@ -158,7 +176,7 @@ async function startTargets(workDir) {
     peers.push(await startPeer(peer, { upstreamOrigin: mock.origin, logFile }));
   }
   return {
-    processes: { mock, passthrough, project, captured, responses, routed },
+    processes: { mock, passthrough, project, captured, responses, routed, limited },
     peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
@@ -179,6 +197,7 @@ async function startTargets(workDir) {
         request: responsesRequest('openrouter:gpt-4o-mini'),
       },
       { name: 'routes', origin: routed.origin, key: PROXY_KEY },
+      { name: 'limits', origin: limited.origin, key: PROXY_KEY },
       ...peers.map((p) => ({ ...p.target, peer: true })),
     ],
   };
@@ -380,6 +399,10 @@ function summarise({ table, memory, redactionMBps, attack }) {
     table[HIGH.id].routes.reqPerSec / table[HIGH.id].project.reqPerSec,
     table[STREAM.id].routes.reqPerSec / table[STREAM.id].project.reqPerSec,
   );
+  const limitsRatio = Math.min(
+    table[HIGH.id].limits.reqPerSec / table[HIGH.id].project.reqPerSec,
+    table[STREAM.id].limits.reqPerSec / table[STREAM.id].project.reqPerSec,
+  );
   const ok = {
     nonstream: nonstreamRatio >= TARGETS.throughputRatio,
     stream: streamRatio >= TARGETS.throughputRatio,
@@ -392,6 +415,7 @@ function summarise({ table, memory, redactionMBps, attack }) {
     responses: responsesRatio(HIGH.id) >= TARGETS.responsesRatio,
     responsesStream: responsesRatio(STREAM.id) >= TARGETS.responsesRatio,
     routes: routesRatio >= TARGETS.routesRatio,
+    limits: limitsRatio >= TARGETS.limitsRatio,
     attackP99: attack.p99Ok,
     attackRss: attack.rssOk,
   };
@@ -411,10 +435,11 @@ function summarise({ table, memory, redactionMBps, attack }) {
     `${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id))}(${verdict(ok.responsesStream)}) ` +
     `responses_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id, 'resp-xlate'))} ` +
     `routes_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(routesRatio)}(${verdict(ok.routes)}) ` +
+    `limits_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(limitsRatio)}(${verdict(ok.limits)}) ` +
     `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
     `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
     `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
-    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, responses >=${TARGETS.responsesRatio}x)`;
+    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, limits >=${TARGETS.limitsRatio}x, responses >=${TARGETS.responsesRatio}x)`;
   return { line, allOk: Object.values(ok).every(Boolean) };
 }
 
@@ -526,6 +551,7 @@ async function main() {
     stopChild(processes.captured.child),
     stopChild(processes.responses.child),
     stopChild(processes.routed.child),
+    stopChild(processes.limited.child),
     stopChild(processes.passthrough.child),
     ...peerProcesses.map((p) => stopChild(p.child)),
   ]);
