@@ -58,7 +58,7 @@ let dir: string;
 let configFile: string;
 let redis: RedisServer;
 let provider: FakeProvider;
-let replicas: ProxyProcess[] = [];
+const replicas: ProxyProcess[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lip-limits-'));
@@ -72,7 +72,8 @@ beforeAll(async () => {
     OPENAI_API_BASE_URL: provider.baseUrls.openai,
   };
   const args = ['--config', configFile, '--state-store', redis.url, '--default-backend', 'openai'];
-  replicas = await Promise.all([0, 1, 2].map(() => startProxyProcess(args, env)));
+  // One after the other: three starting at once on a busy machine can miss the start-up watchdog.
+  for (let i = 0; i < 3; i++) replicas.push(await startProxyProcess(args, env));
 });
 
 afterAll(async () => {
@@ -247,6 +248,18 @@ describe('labels', () => {
   });
 });
 
+/**
+ * Requests of `key` whose response has closed, over the replicas: their access lines, written after the
+ * `close` that gives a slot back (so once a line is there, its slot's release has gone to Redis).
+ */
+function closed(key: string): number {
+  let count = 0;
+  for (const replica of replicas)
+    for (const line of replica.stdout().split('\n'))
+      if (line.includes(`"key_name":"${key}"`) && line.endsWith('"msg":"request"}')) count++;
+  return count;
+}
+
 describe('max_concurrent across replicas', () => {
   it('holds 2 of 10 parallel streams, frees a slot on client abort and when streams end', async () => {
     const stream = (replica: number) =>
@@ -279,6 +292,7 @@ describe('max_concurrent across replicas', () => {
     // The client of one stream goes away: its slot is free again (once: one more stream, not two).
     open[0]!.controller.abort();
     await provider.waitForAborts(abortedBefore + 1);
+    await vi.waitFor(() => expect(closed('streamer')).toBe(9));
     const again = await Promise.allSettled([stream(1), stream(2)]);
     expect(again.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
 
@@ -286,6 +300,7 @@ describe('max_concurrent across replicas', () => {
     const running = [open[1]!, ...again.filter((r) => r.status === 'fulfilled').map((r) => r.value)];
     provider.release();
     for (const held of running) for await (const _chunk of held) void _chunk;
+    await vi.waitFor(() => expect(closed('streamer')).toBe(12));
     const after = await Promise.allSettled([stream(0), stream(1), stream(2)]);
     expect(after.map((r) => r.status).sort()).toEqual(['fulfilled', 'fulfilled', 'rejected']);
     provider.release();
