@@ -57,13 +57,12 @@ export interface ChatPipelineDeps {
 
 /**
  * The chat pipeline, one request from the front-end's body to the client's answer, in named steps (see
- * docs/architecture.md): resolve the route → check the key's policy
- * and take its limits (limits.ts) → record (capture, when on) → prepare
- * the request → dispatch it to the backend → relay the answer. It writes its answer, errors included,
- * straight to the response. Sessions and in-chat commands come first: a command-only message is answered by
- * the proxy, and a session's settings change the request before it is routed. A request with a route, a
- * chain or `resilience:` configured is then tried by failover instead (attempts.ts); any other takes the one
- * attempt below, as before routes existed.
+ * docs/architecture.md): resolve the route → check the key's policy and take its limits (limits.ts) → record
+ * (capture, when on) → prepare the request → dispatch it to the backend → relay the answer. It writes its
+ * answer, errors included, straight to the response. Sessions and in-chat commands come first: a command-only
+ * message is answered by the proxy, and a session's settings change the request before it is routed. A
+ * request with a route, a chain or `resilience:` configured is then tried by failover instead (attempts.ts);
+ * any other takes the one attempt below, as before routes existed.
  */
 export function createChatPipeline(
   frontEnd: FrontEnd,
