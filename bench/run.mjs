@@ -102,6 +102,8 @@ const TARGETS = {
   // Sessions, commands, the loop guard and the dangerous-command guard on (the defaults), nothing firing,
   // against the same proxy with all of them off; an agent's request (a shell tool offered, tool turns).
   guardsRatio: 0.9,
+  // Per-key limits configured (rpm and max_concurrent, the key's and a label's), nothing refused.
+  limitsRatio: 0.9,
 };
 
 const SCENARIOS = [
@@ -178,6 +180,22 @@ async function startTargets(workDir) {
     logFile: path.join(workDir, 'project-guarded.log'),
   });
   const agentRequest = { path: CHAT_PATH, body: (stream) => agentRequestBody({ stream }), chat: true };
+  // The same proxy with the bench key's limits (its own rpm and max_concurrent, and a label's rpm) set far
+  // above the load: every request takes all three in one acquire of the memory limit store, none refused.
+  // The key comes from the YAML alone (no env key), so the requests are the limited key's.
+  const limitsConfig = path.join(workDir, 'limits.yaml');
+  writeFileSync(
+    limitsConfig,
+    'auth:\n  api_keys:\n' +
+      `    - {name: bench, key: ${PROXY_KEY}, labels: [bench-team], rpm: 100000000, max_concurrent: 100000}\n` +
+      '  policies:\n    bench-team: {rpm: 100000000}\n',
+  );
+  const limited = await startProject({
+    upstreamOrigin: mock.origin,
+    logFile: path.join(workDir, 'project-limits.log'),
+    extraArgs: ['--config', limitsConfig],
+    extraEnv: { LLM_INTERACTIVE_PROXY_API_KEY: undefined },
+  });
   // Other gateways, when asked for (BENCH_PEERS): measured like the others, but not judged.
   const peers = [];
   for (const peer of config.peers) {
@@ -185,7 +203,7 @@ async function startTargets(workDir) {
     peers.push(await startPeer(peer, { upstreamOrigin: mock.origin, logFile }));
   }
   return {
-    processes: { mock, passthrough, project, captured, responses, routed, guarded, unguarded },
+    processes: { mock, passthrough, project, captured, responses, routed, guarded, unguarded, limited },
     peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
@@ -233,6 +251,7 @@ async function startTargets(workDir) {
         request: agentRequest,
         headers: AGENT_SESSION_HEADERS,
       },
+      { name: 'limits', origin: limited.origin, key: PROXY_KEY },
       ...peers.map((p) => ({ ...p.target, peer: true })),
     ],
   };
@@ -439,6 +458,10 @@ function summarise({ table, memory, redactionMBps, attack }) {
     table[HIGH.id].guards.reqPerSec / table[HIGH.id]['no-guards'].reqPerSec,
     table[STREAM.id].guards.reqPerSec / table[STREAM.id]['no-guards'].reqPerSec,
   );
+  const limitsRatio = Math.min(
+    table[HIGH.id].limits.reqPerSec / table[HIGH.id].project.reqPerSec,
+    table[STREAM.id].limits.reqPerSec / table[STREAM.id].project.reqPerSec,
+  );
   const ok = {
     nonstream: nonstreamRatio >= TARGETS.throughputRatio,
     stream: streamRatio >= TARGETS.throughputRatio,
@@ -453,6 +476,7 @@ function summarise({ table, memory, redactionMBps, attack }) {
     routes: routesRatio >= TARGETS.routesRatio,
     anthropicStream: anthropicRatio >= TARGETS.translatedStreamRatio,
     guards: guardsRatio >= TARGETS.guardsRatio,
+    limits: limitsRatio >= TARGETS.limitsRatio,
     attackP99: attack.p99Ok,
     attackRss: attack.rssOk,
   };
@@ -474,10 +498,12 @@ function summarise({ table, memory, redactionMBps, attack }) {
     `anthropic_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(anthropicRatio)}(${verdict(ok.anthropicStream)}) ` +
     `routes_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(routesRatio)}(${verdict(ok.routes)}) ` +
     `guards_on/off(agent request, min of ${HIGH.id},${STREAM.id})=${fmt.ratio(guardsRatio)}(${verdict(ok.guards)}) ` +
+    `limits_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(limitsRatio)}(${verdict(ok.limits)}) ` +
     `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
     `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
     `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
-    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, guards >=${TARGETS.guardsRatio}x, responses >=${TARGETS.responsesRatio}x, ` +
+    `>=${TARGETS.redactionMBps}MB/s, capture >=${TARGETS.captureRatio}x, routes >=${TARGETS.routesRatio}x, ` +
+    `guards >=${TARGETS.guardsRatio}x, limits >=${TARGETS.limitsRatio}x, responses >=${TARGETS.responsesRatio}x, ` +
     `anthropic translated stream >=${TARGETS.translatedStreamRatio}x)`;
   return { line, allOk: Object.values(ok).every(Boolean) };
 }
@@ -591,6 +617,7 @@ async function main() {
     stopChild(processes.responses.child),
     stopChild(processes.routed.child),
     stopChild(processes.guarded.child),
+    stopChild(processes.limited.child),
     stopChild(processes.unguarded.child),
     stopChild(processes.passthrough.child),
     ...peerProcesses.map((p) => stopChild(p.child)),

@@ -37,11 +37,11 @@ const CANARY = {
 
 const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
 
-/** Keys with a policy: one limited to the openai backend's models, one past its expiry. */
+/** Keys with a policy: one limited to the openai backend's models and 1 request a minute, one past its expiry. */
 const POLICY_YAML = [
   'auth:',
   '  api_keys:',
-  `    - {name: limited, sha256: ${sha256(CANARY.limitedKey)}, models: ["openai:*"]}`,
+  `    - {name: limited, sha256: ${sha256(CANARY.limitedKey)}, models: ["openai:*"], rpm: 1}`,
   `    - {name: expired, sha256: ${sha256(CANARY.expiredKey)}, expires_at: "2020-01-01"}`,
   '',
 ].join('\n');
@@ -305,6 +305,15 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       .create({ model: `anthropic:${CANARY.adminKey}`, messages: [{ role: 'user', content: 'x' }] })
       .catch((e: unknown) => e);
     expect(notFound).toBeInstanceOf(OpenAI.NotFoundError);
+    // Its one request a minute, then a 429 (limits), and its filtered model list. (Not the key in the prompt:
+    // known by its hash only, the proxy could not redact it there.)
+    const prompt = [{ role: 'user' as const, content: 'limited' }];
+    await limited.chat.completions.create({ model: 'openai:gpt-4o', messages: prompt });
+    const refusedByLimit = await limited.chat.completions
+      .create({ model: 'openai:gpt-4o', messages: prompt })
+      .catch((e: unknown) => e);
+    expect(refusedByLimit).toBeInstanceOf(OpenAI.RateLimitError);
+    await limited.models.list();
     const expired = await recordingFetch(`${proxy.url}/v1/models`, {
       headers: { authorization: `Bearer ${CANARY.expiredKey}` },
     });

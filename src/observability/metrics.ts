@@ -66,6 +66,13 @@ export class ProxyMetrics {
     labelNames: ['feature'] as const,
     registers: [this.registry],
   });
+  /** Requests refused by a key's rpm or max_concurrent (its own or a label's): src/pipeline/limits.ts. */
+  readonly limitRejections = new Counter({
+    name: 'llm_proxy_limit_rejections_total',
+    help: "Requests refused with 429 by a key's limits, by key name and limit (rpm, max_concurrent)",
+    labelNames: ['key', 'limit'] as const,
+    registers: [this.registry],
+  });
 
   /** Set by the server's wiring: failover's counts and breakers. */
   failoverSource: () => Promise<FailoverCounts> = () => Promise.resolve(NO_FAILOVER);

@@ -9,6 +9,7 @@ import type { Responder } from './respond.js';
 import type { FrontEnd } from './front-ends.js';
 import type { PolicyTable } from '../teams/policies.js';
 import { checkPolicy, checkRoutedPolicy } from './policy.js';
+import type { RequestLimits } from './limits.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
@@ -63,16 +64,18 @@ export interface ChatPipelineDeps {
    * per-process random key.
    */
   signatures?: SignatureSealer | undefined;
+  /** Per-key rpm and max_concurrent (limits.ts); absent: not enforced. */
+  limits?: RequestLimits | undefined;
 }
 
 /**
  * The chat pipeline, one request from the front-end's body to the client's answer, in named steps (see
- * docs/architecture.md): resolve the route → check the key's policy → record (capture, when on) → prepare
- * the request → dispatch it to the backend → relay the answer. It writes its answer, errors included,
- * straight to the response. Sessions and in-chat commands come first: a command-only message is answered by
- * the proxy, and a session's settings change the request before it is routed. A request with a route, a
- * chain or `resilience:` configured is then tried by failover instead (attempts.ts); any other takes the one
- * attempt below, as before routes existed.
+ * docs/architecture.md): resolve the route → check the key's policy and take its limits (limits.ts) → record
+ * (capture, when on) → prepare the request → dispatch it to the backend → relay the answer. It writes its
+ * answer, errors included, straight to the response. Sessions and in-chat commands come first: a command-only
+ * message is answered by the proxy, and a session's settings change the request before it is routed. A
+ * request with a route, a chain or `resilience:` configured is then tried by failover instead (attempts.ts);
+ * any other takes the one attempt below, as before routes existed.
  */
 export function createChatPipeline(
   frontEnd: FrontEnd,
@@ -81,6 +84,7 @@ export function createChatPipeline(
   const from = frontEnd.protocol;
   const { sessions, loopRepeats, shellGuard } = deps;
   const failover = deps.failover;
+  const limits = deps.limits;
   const responsesDeps = { store: deps.responses ?? null, log: deps.log };
   const sealer = deps.signatures ?? processSignatureSealer();
   const signatures: SignatureDeps = { sealer, log: deps.log };
@@ -118,14 +122,19 @@ export function createChatPipeline(
         ? shellJudge(shellGuard, ex, from, read.clientBody, deps.log)
         : undefined;
       if (plan !== null) {
-        checkRoutedPolicy(deps.policies(), ex, read.target.model, deps.redactor());
+        const policies = deps.policies();
+        checkRoutedPolicy(policies, ex, read.target.model, deps.redactor());
+        // One request, one unit of its key's limits, however many attempts failover makes.
+        if (policies.hasCounters && limits !== undefined) await limits.admit(ex, policies);
         // Every element's answer is judged as a single attempt's is.
         await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, () => judge).run();
         return;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
       const redactor = deps.redactor();
-      checkPolicy(deps.policies(), ex, route, redactor);
+      const policies = deps.policies();
+      checkPolicy(policies, ex, route, redactor);
+      if (policies.hasCounters && limits !== undefined) await limits.admit(ex, policies);
       // The Responses API's state: the stored conversation, and how this answer is kept.
       let turn: Pick<ResponsesTurn, 'codecs' | 'watch'> | undefined;
       if (from === 'responses') {

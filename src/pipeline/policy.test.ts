@@ -3,7 +3,7 @@ import { ProxyError } from '../proxy-error.js';
 import { Redactor } from '../redaction/redactor.js';
 import { NO_POLICIES, PolicyTable } from '../teams/policies.js';
 import type { ChatExchange } from './exchange.js';
-import { checkPolicy, modelNotFound } from './policy.js';
+import { checkPolicy, modelListFilter, modelNotFound } from './policy.js';
 import type { ChatRoute } from './route.js';
 
 const redactor = new Redactor(['configured-secret-0123456789']);
@@ -63,5 +63,21 @@ describe('modelNotFound', () => {
     );
     const long = modelNotFound('m'.repeat(500), redactor).message;
     expect(long).toBe(`The model '${'m'.repeat(200)}…' does not exist or you do not have access to it.`);
+  });
+});
+
+describe('modelListFilter', () => {
+  it("lets through the models and route names of the key's allow-list, and is null without one", () => {
+    const filter = modelListFilter(table, 'alice');
+    if (filter === null) throw new Error('expected a filter');
+    expect(filter('claude-x', 'anthropic')).toBe(true);
+    expect(filter('gpt-4o', 'openai')).toBe(true);
+    expect(filter('gpt-5', 'openai')).toBe(false);
+    // Route names: a bare pattern names one; a backend:model glob names none.
+    expect(filter('gpt-4o', null)).toBe(true);
+    expect(filter('coder', null)).toBe(false);
+    expect(modelListFilter(table, 'env')).toBeNull();
+    expect(modelListFilter(table, null)).toBeNull();
+    expect(modelListFilter(NO_POLICIES, 'alice')).toBeNull();
   });
 });

@@ -53,3 +53,19 @@ export function checkRoutedPolicy(
   if (models === undefined || models === null) return;
   if (!models.allows({ requested, backend: '', model: requested })) throw modelNotFound(requested, redactor);
 }
+
+/** Which entries of a model list a key sees: `id` is a model of `backend`, or a route name (`backend` null). */
+export type ModelListFilter = (id: string, backend: string | null) => boolean;
+
+/**
+ * The model list as the key may use it (README, Teams: policies): the default backend's models and the route
+ * names its allow-list lets through, so a client never picks a model it would be refused. Null (the whole
+ * list) when the key has no allow-list, or the request no key.
+ */
+export function modelListFilter(policies: PolicyTable, keyName: string | null): ModelListFilter | null {
+  if (!policies.hasModelRules) return null;
+  const models = policies.policyFor(keyName)?.models;
+  if (models === undefined || models === null) return null;
+  // A route name is judged as checkRoutedPolicy judges it; a model as checkPolicy does, bare on its backend.
+  return (id, backend) => models.allows({ requested: id, backend: backend ?? '', model: id });
+}

@@ -10,6 +10,7 @@ import type { ChatExchange } from '../pipeline/exchange.js';
 import { createCountTokensPipeline } from '../pipeline/count-tokens.js';
 import { FRONT_ENDS } from '../pipeline/front-ends.js';
 import { listModels } from '../pipeline/models.js';
+import { modelListFilter } from '../pipeline/policy.js';
 import { ownerOf, storedInputItems, storedResponse } from '../pipeline/responses.js';
 import { CHAT_ROUTES, MODEL_ROUTES, type ChatRouteSpec } from '../pipeline/route-table.js';
 
@@ -51,7 +52,7 @@ export function createChatRoutes(deps: ChatPipelineDeps): ChatRoute[] {
   return CHAT_ROUTES.map((route) => ({ ...route, run: pipelineFor(route, deps) }));
 }
 
-/** Lists the default backend's models in the client's protocol. */
+/** Lists the default backend's models in the client's protocol: those the key's allow-list lets through. */
 function modelsHandler(protocol: Protocol, deps: RouteDeps) {
   return async function listModelsRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     return reply.send(
@@ -61,6 +62,7 @@ function modelsHandler(protocol: Protocol, deps: RouteDeps) {
         request.proxyState,
         abortOnClientGone(reply.raw),
         deps.failover?.routes.names(),
+        modelListFilter(deps.policies(), request.authKeyName ?? null),
       ),
     );
   };

@@ -25,6 +25,8 @@ import { resolveStateSettings } from '../state/settings.js';
 import { openStateStore, type StateStore } from '../state/store.js';
 import { PolicyTable } from '../teams/policies.js';
 import { createSignatureSealer, signatureKey } from '../protocols/signatures.js';
+import { RequestLimits } from '../pipeline/limits.js';
+import { createLimitStore } from '../state/limits-redis.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -170,6 +172,12 @@ export async function startProxy({
   auth.onKeysChanged(() => {
     policies = buildPolicies();
   });
+  // Per-key rpm and max_concurrent, in the state store: exact across replicas on Redis (README, Teams).
+  const limits = new RequestLimits({
+    store: createLimitStore({ store: state }),
+    onRejected: (key, limit) => metrics.limitRejections.inc({ key, limit }),
+    log: logger,
+  });
 
   // The circuit breakers live in the state store, so replicas on Redis share them (README, Shared state).
   const failover = createFailover(config, createBreakerStore(state));
@@ -226,6 +234,7 @@ export async function startProxy({
       policies: () => policies,
       // Reasoning signatures that cross families: keyed by PROXY_STATE_SECRET, else per process.
       signatures: createSignatureSealer(signatureKey(stateSettings.secret)),
+      limits,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: async () => {
         const authState = auth.readiness();

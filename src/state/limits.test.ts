@@ -36,7 +36,7 @@ const KINDS: Array<{ name: string; create(): LimitStore }> = [
   { name: 'Redis (real redis-server)', create: () => redisReplicas(1)[0] as LimitStore },
 ];
 
-const rpm = (limit: number, key = 'alice:rpm'): LimitCheck => ({
+const rpm = (limit: number, key = 'alice:rpm'): Extract<LimitCheck, { kind: 'window' }> => ({
   kind: 'window',
   key,
   limit,
@@ -223,5 +223,24 @@ describe('createLimitStore', () => {
       await state.close();
       await local.stop();
     }
+  });
+});
+
+describe('MemoryLimitStore with a minute of requests in its window', () => {
+  it('keeps exact counts while old entries leave in bulk (and a lease settles only its live entry)', () => {
+    const store = new MemoryLimitStore({ leaseTtlMs: LEASE_TTL_MS });
+    const check = rpm(5000, 'busy:rpm');
+    // 3,000 requests, one every 20 ms: a full minute's window.
+    for (let i = 0; i < 3000; i++) granted(store.acquireNow([check], T0 + i * 20));
+    // One every 20 ms goes on: as many leave as come, across the bulk drop of the first half and more.
+    for (let i = 3000; i < 6000; i++) {
+      expect(granted(store.acquireNow([check], T0 + i * 20)).remaining).toEqual([2000]);
+    }
+    // A settled lease changes its own entry, still in the window.
+    const last = granted(store.acquireNow([{ ...check, cost: 1 }], T0 + 6000 * 20));
+    store.releaseNow(last.lease, T0 + 6000 * 20, { 0: 3 });
+    expect(granted(store.acquireNow([check], T0 + 6000 * 20)).remaining).toEqual([1997]);
+    // All of it leaves a minute after the last one.
+    expect(granted(store.acquireNow([check], T0 + 6000 * 20 + 60_000)).remaining).toEqual([4999]);
   });
 });

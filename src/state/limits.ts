@@ -85,8 +85,12 @@ interface Entry {
 }
 
 interface Ledger {
-  /** Sorted by `expiresAt`, oldest first. */
+  /**
+   * Sorted by `expiresAt`, oldest first, from `head` on: the entries before `head` have left (dropped in bulk
+   * once they are half the array, so a window of a minute of requests costs O(1) per request, not O(n)).
+   */
   entries: Entry[];
+  head: number;
   total: number;
 }
 
@@ -154,8 +158,10 @@ export class MemoryLimitStore implements LimitStore {
       const member = `${lease.id}#${index}`;
       const settled = actual[index];
       if (check.kind === 'window') {
-        const entry = ledger?.entries.find((e) => e.member === member);
-        if (entry && ledger && settled !== undefined) {
+        // Nothing to settle: the entry stays as taken (no scan of a window that may hold a minute of requests).
+        if (settled === undefined) continue;
+        const entry = ledger ? find(ledger, member) : undefined;
+        if (entry && ledger) {
           ledger.total += settled - entry.cost;
           entry.cost = settled;
         }
@@ -172,7 +178,7 @@ export class MemoryLimitStore implements LimitStore {
   private usedBy(check: LimitCheck, nowMs: number): number {
     const ledger = this.ledgers.get(check.key);
     const held = ledger ? trim(ledger, nowMs) : 0;
-    if (ledger && ledger.entries.length === 0) this.ledgers.delete(check.key);
+    if (ledger && ledger.entries.length === ledger.head) this.ledgers.delete(check.key);
     return check.kind === 'budget' ? held + this.spentOn(check.key, nowMs) : held;
   }
 
@@ -191,7 +197,8 @@ export class MemoryLimitStore implements LimitStore {
     if (check.kind === 'concurrency' || cost > check.limit) {
       return check.kind === 'window' ? check.windowSeconds : 1;
     }
-    const entries = this.ledgers.get(check.key)?.entries ?? [];
+    const ledger = this.ledgers.get(check.key);
+    const entries = ledger ? ledger.entries.slice(ledger.head) : [];
     let freed = 0;
     for (const entry of entries) {
       freed += entry.cost;
@@ -203,7 +210,7 @@ export class MemoryLimitStore implements LimitStore {
   private ledgerOf(key: string): Ledger {
     let ledger = this.ledgers.get(key);
     if (ledger === undefined) {
-      ledger = { entries: [], total: 0 };
+      ledger = { entries: [], head: 0, total: 0 };
       this.ledgers.set(key, ledger);
     }
     return ledger;
@@ -212,27 +219,54 @@ export class MemoryLimitStore implements LimitStore {
 
 /** Drops the entries that have expired; returns the total left. */
 function trim(ledger: Ledger, nowMs: number): number {
-  let expired = 0;
-  while (expired < ledger.entries.length && (ledger.entries[expired] as Entry).expiresAt <= nowMs) {
-    ledger.total -= (ledger.entries[expired] as Entry).cost;
-    expired++;
+  const { entries } = ledger;
+  let head = ledger.head;
+  while (head < entries.length && (entries[head] as Entry).expiresAt <= nowMs) {
+    ledger.total -= (entries[head] as Entry).cost;
+    head++;
   }
-  if (expired > 0) ledger.entries.splice(0, expired);
-  if (ledger.entries.length === 0) ledger.total = 0;
+  if (head === entries.length) {
+    entries.length = 0;
+    head = 0;
+    ledger.total = 0;
+  } else if (head >= 1024 && head * 2 >= entries.length) {
+    // Amortised: the array is shifted once for every `head` entries dropped.
+    entries.splice(0, head);
+    head = 0;
+  }
+  ledger.head = head;
   return ledger.total;
 }
 
 function insert(ledger: Ledger, entry: Entry): void {
-  let at = ledger.entries.length;
-  while (at > 0 && (ledger.entries[at - 1] as Entry).expiresAt > entry.expiresAt) at--;
-  ledger.entries.splice(at, 0, entry);
+  const { entries } = ledger;
+  let at = entries.length;
+  while (at > ledger.head && (entries[at - 1] as Entry).expiresAt > entry.expiresAt) at--;
+  if (at === entries.length) entries.push(entry);
+  else entries.splice(at, 0, entry);
   ledger.total += entry.cost;
 }
 
+function indexOf(ledger: Ledger, member: string): number {
+  const { entries } = ledger;
+  for (let at = ledger.head; at < entries.length; at++)
+    if ((entries[at] as Entry).member === member) return at;
+  return -1;
+}
+
+function find(ledger: Ledger, member: string): Entry | undefined {
+  const at = indexOf(ledger, member);
+  return at < 0 ? undefined : ledger.entries[at];
+}
+
 function remove(ledger: Ledger, member: string): void {
-  const at = ledger.entries.findIndex((e) => e.member === member);
+  const at = indexOf(ledger, member);
   if (at < 0) return;
   ledger.total -= (ledger.entries[at] as Entry).cost;
   ledger.entries.splice(at, 1);
-  if (ledger.entries.length === 0) ledger.total = 0;
+  if (ledger.entries.length === ledger.head) {
+    ledger.entries.length = 0;
+    ledger.head = 0;
+    ledger.total = 0;
+  }
 }
