@@ -20,6 +20,7 @@ import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { isJsonObject, relayAnswer } from './relay.js';
+import type { UsageMeter } from './spend.js';
 import type { ChatRoute, ClientTarget } from './route.js';
 
 /** Counters of failover, printed on /metrics. */
@@ -128,6 +129,8 @@ export class AttemptRun {
     private readonly read: ClientTarget,
     private readonly plan: AttemptPlan,
     private readonly deps: AttemptDeps,
+    /** Told the committed answer's usage (src/pipeline/spend.ts). */
+    private readonly meter?: UsageMeter,
   ) {
     this.settings = plan.settings;
     this.clock = deps.failover.clock;
@@ -280,8 +283,9 @@ export class AttemptRun {
       return transportFailure(err);
     }
     const { upstream } = dispatched;
+    const { meter } = this;
     const relayHeld = (bytes: Buffer) => () =>
-      relayAnswer({ ex, route, dispatched: heldAnswer(dispatched, bytes), from, redactor, capture });
+      relayAnswer({ ex, route, dispatched: heldAnswer(dispatched, bytes), from, redactor, capture, meter });
     if (upstream.status >= 400) {
       let bytes: Buffer;
       try {
@@ -302,6 +306,7 @@ export class AttemptRun {
         redactor,
         capture,
         signal,
+        stripUsage: request.stripUsage === true,
       });
     }
     let bytes: Buffer;
@@ -334,7 +339,12 @@ export class AttemptRun {
     wasSilent: () => boolean,
     failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
     transportFailure: (err: unknown) => Outcome,
-    relayParts: { redactor: Redactor; capture: RequestCapture | null; signal: Cancellation },
+    relayParts: {
+      redactor: Redactor;
+      capture: RequestCapture | null;
+      signal: Cancellation;
+      stripUsage: boolean;
+    },
   ): Promise<Outcome> {
     const { upstream } = dispatched;
     const iterator = upstream.body[Symbol.asyncIterator]();
@@ -379,6 +389,8 @@ export class AttemptRun {
           from,
           redactor: relayParts.redactor,
           capture: relayParts.capture,
+          meter: this.meter,
+          stripUsage: relayParts.stripUsage,
         }),
     };
   }

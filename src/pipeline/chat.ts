@@ -19,6 +19,7 @@ import type { SessionStep } from './session.js';
 import { OFFERED_TOOLS, TOOL_CALL_GUARDS, type ToolJudge } from '../protocols/tool-call-guard.js';
 import type { ShellGuard } from '../sessions/shell-guard.js';
 import type { StoredResponses } from '../state/responses.js';
+import { targetsOf, type Spend, type UsageMeter } from './spend.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -50,6 +51,8 @@ export interface ChatPipelineDeps {
   failover?: FailoverDeps;
   /** The teams policies in use now (rebuilt when keys reload); see src/teams/policies.ts. */
   policies: () => PolicyTable;
+  /** Usage, `tpm` and budgets (src/pipeline/spend.ts); absent: usage is not counted. */
+  spend?: Spend | null | undefined;
 }
 
 /**
@@ -69,7 +72,9 @@ export function createChatPipeline(
   const { sessions, loopRepeats, shellGuard } = deps;
   const failover = deps.failover;
   const responsesDeps = { store: deps.responses ?? null, log: deps.log };
+  const spend = deps.spend ?? null;
   return async function runChat(ex) {
+    let meter: UsageMeter | undefined;
     try {
       if (loopRepeats > 0) {
         const body = requireObjectBody(ex);
@@ -99,7 +104,11 @@ export function createChatPipeline(
       const plan = failover === undefined ? null : failover.routes.plan(read.target.model);
       if (plan !== null) {
         checkRoutedPolicy(deps.policies(), ex, read.target.model, deps.redactor());
-        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps).run();
+        if (spend !== null) {
+          const begun = spend.begin(ex, from, read.clientBody, targetsOf(deps.registry, plan.elements));
+          meter = begun instanceof Promise ? await begun : begun;
+        }
+        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, meter).run();
         return;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
@@ -112,6 +121,10 @@ export function createChatPipeline(
         ex = begun.ex;
         route = begun.route;
         turn = { codecs: begun.codecs, watch: begun.watch };
+      }
+      if (spend !== null) {
+        const begun = spend.begin(ex, from, route.clientBody, [route]);
+        meter = begun instanceof Promise ? await begun : begun;
       }
       const { backend } = route;
       const capture = deps.capture
@@ -139,8 +152,22 @@ export function createChatPipeline(
             }
           : undefined;
       const dispatched = await dispatch(ex, route, request, from, undefined, judge !== undefined);
-      await relayAnswer({ ex, route, dispatched, from, redactor, capture, judge, ...turn });
+      const stripUsage = request.stripUsage;
+      await relayAnswer({
+        ex,
+        route,
+        dispatched,
+        from,
+        redactor,
+        capture,
+        judge,
+        meter,
+        stripUsage,
+        ...turn,
+      });
     } catch (err) {
+      // Nothing was answered (a refusal, a backend that failed): nothing is charged.
+      meter?.done(null, null, 'failed');
       answerFailure(ex, err as Error, deps.log);
     }
   };

@@ -21,7 +21,10 @@ import type { Dispatched } from './dispatch.js';
 import type { ChatExchange } from './exchange.js';
 import type { RequestCapture, StreamTap } from './record.js';
 import type { ChatRoute } from './route.js';
-import { FinishWatch, midStreamError, passThroughIterable } from './stream-end.js';
+import { FinishWatch, midStreamError, passThroughIterable, type StreamUsageSink } from './stream-end.js';
+import type { UsageMeter } from './spend.js';
+import { UsageChunkStripper } from './usage-strip.js';
+import { usageInText, usageOfAnswer, type TokenUsage } from '../protocols/usage.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -56,11 +59,14 @@ function streamToClient(
   tap: StreamTap | undefined,
   guard: ErrorEventGuard,
   watch: ((chunk: Uint8Array | string) => void) | undefined,
+  usage: StreamUsage,
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
   const finish = new FinishWatch(protocol);
-  const pass = (chunk: Uint8Array | string): boolean => {
+  const { stripper } = usage;
+  const pass = (received: Uint8Array | string): boolean => {
+    const chunk = stripper === null ? received : stripper.see(received);
     if (chunk.length === 0) return true;
     tap?.chunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     // A client that left is not written to; the abort that follows stops the backend.
@@ -75,12 +81,16 @@ function streamToClient(
     },
     end() {
       pass(guard.end());
+      if (stripper !== null) pass(stripper.end());
       const owed = finish.missingEnd(backendName);
       tap?.end(owed);
       res.end(owed ?? undefined);
+      usage.done(stripper?.usage ?? finish.usage(), !finish.cutShort);
     },
     fail(err) {
       pass(guard.end());
+      if (stripper !== null) pass(stripper.end());
+      usage.done(stripper?.usage ?? finish.usage(), false);
       if (signal.aborted || res.destroyed) {
         tap?.fail(err, null);
         res.destroy();
@@ -92,6 +102,57 @@ function streamToClient(
     },
   });
   res.on('drain', () => control.resume());
+}
+
+/**
+ * A stream's usage on its way (README, Teams: usage): the stripper of the usage chunk the proxy asked for
+ * (an OpenAI stream whose client did not ask), and where the usage goes when the stream ends (`complete`:
+ * it reached its end; else it was cut — a client gone, a backend failed).
+ */
+type StreamUsage = StreamUsageSink & { readonly stripper: UsageChunkStripper | null };
+
+function streamUsage(relay: Relay): StreamUsage {
+  const { meter, route } = relay;
+  return {
+    stripper: relay.stripUsage === true ? new UsageChunkStripper() : null,
+    done: (usage, complete) => meter?.done(route, usage, complete ? 'answered' : 'cut'),
+  };
+}
+
+/** How much of a whole answer's end is searched first for its usage block. */
+const WHOLE_TAIL_BYTES = 4096;
+
+/** The usage of a whole answer's bytes: its end searched first, then, when not found there, all of it. */
+function usageOfBytes(protocol: Protocol, bytes: Uint8Array): TokenUsage | null {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tail = usageInText(
+    protocol,
+    buffer.toString('latin1', Math.max(0, buffer.length - WHOLE_TAIL_BYTES)),
+  );
+  if (tail !== null || buffer.length <= WHOLE_TAIL_BYTES) return tail;
+  return usageInText(protocol, buffer.toString('latin1'));
+}
+
+/**
+ * A stream's backend bytes watched for their usage on their way (translated streams: the backend's
+ * protocol is read before translation); `done` once, when the stream ends, fails or is dropped.
+ */
+async function* usageTapped(
+  source: AsyncIterable<Uint8Array>,
+  protocol: Protocol,
+  usage: StreamUsage,
+): AsyncGenerator<Uint8Array> {
+  const watch = new FinishWatch(protocol);
+  let complete = false;
+  try {
+    for await (const chunk of source) {
+      watch.see(chunk);
+      yield chunk;
+    }
+    complete = true;
+  } finally {
+    usage.done(watch.usage(), complete);
+  }
 }
 
 function isTakeable(
@@ -159,11 +220,16 @@ export interface Relay {
   readonly codecs?: Record<Protocol, ProtocolCodec> | undefined;
   /** Shown a passed-through answer's bytes as they go (the Responses API learns its id there). */
   readonly watch?: ((chunk: Uint8Array | string) => void) | undefined;
+  /** Told the answer's usage when it ends (src/pipeline/spend.ts). */
+  readonly meter?: UsageMeter | undefined;
+  /** The usage chunk of an OpenAI stream is the proxy's own ask: taken out (prepare.ts, `stripUsage`). */
+  readonly stripUsage?: boolean | undefined;
 }
 
 /** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
-async function relayError({ ex, route, dispatched, from, redactor, capture }: Relay): Promise<void> {
+async function relayError({ ex, route, dispatched, from, redactor, capture, meter }: Relay): Promise<void> {
   const { upstream } = dispatched;
+  meter?.done(route, null, 'failed');
   const text = redactErrorText(redactor, (await dispatched.readWhole(ERROR_BODY_LIMIT)).toString('utf8'));
   capture?.record('inbound_response', {
     headers: upstream.headers,
@@ -199,17 +265,30 @@ function relayStream({
   const { upstream, signal } = dispatched;
   const { backend } = route;
   ex.res.once('close', () => upstream.dispose());
+  const usage = streamUsage({ ex, route, dispatched, from, redactor, capture, ...relay });
   if (isTakeable(upstream) && judge === undefined) {
     const tap = capture?.passThrough({ status: upstream.status });
-    streamToClient(ex, upstream, from, backend.name, signal, tap, new ErrorEventGuard(redactor), watch);
+    streamToClient(
+      ex,
+      upstream,
+      from,
+      backend.name,
+      signal,
+      tap,
+      new ErrorEventGuard(redactor),
+      watch,
+      usage,
+    );
     return;
   }
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
+  // Passed through, the stream's own end is watched (passThroughIterable); translated, its backend bytes.
+  if (backend.protocol !== from) source = usageTapped(source, backend.protocol, usage);
   if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
   if (judge !== undefined) source = judgedToolCalls(source, backend.protocol, judge);
   let out: AsyncIterable<Uint8Array | string> =
     backend.protocol === from
-      ? passThroughIterable(source, from, backend.name, signal, watch)
+      ? passThroughIterable(source, from, backend.name, signal, watch, usage)
       : guardTranslatedEvents(
           translateStream(
             source,
@@ -271,7 +350,7 @@ function judgedWhole(bytes: Buffer, protocol: Protocol, judge: ToolJudge): Recor
 
 /** A whole answer: passed on as the bytes it came in as (same protocol), or translated. */
 async function relayWhole(
-  { ex, route, dispatched, from, capture, watch, judge, codecs: clientCodecs = codecs }: Relay,
+  { ex, route, dispatched, from, capture, watch, judge, meter, codecs: clientCodecs = codecs }: Relay,
   contentType: string,
 ): Promise<void> {
   const { upstream } = dispatched;
@@ -291,6 +370,7 @@ async function relayWhole(
     if (watch !== undefined) watch(bytes);
     capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
     writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
+    if (meter !== undefined) meter.done(route, usageOfBytes(backend.protocol, received), 'answered');
     return;
   }
   let parsed: unknown;
@@ -302,6 +382,7 @@ async function relayWhole(
   const answer = clientCodecs[from].encodeResponse(codecs[backend.protocol].decodeResponse(parsed));
   capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
   writeJson(ex, upstream.status, answer);
+  meter?.done(route, usageOfAnswer(backend.protocol, parsed), 'answered');
 }
 
 /**

@@ -3,6 +3,7 @@ import type { CancelSignal } from '../backends/cancel.js';
 import type { ProxyError } from '../proxy-error.js';
 import { codecs } from '../protocols/registry.js';
 import type { Protocol } from '../protocols/types.js';
+import { usageOfStream, type TokenUsage } from '../protocols/usage.js';
 
 /**
  * How a stream relayed to the client ends when the backend's does not end well: the protocol's error event
@@ -51,6 +52,13 @@ const STREAM_ENDS: Record<Protocol, { ended: RegExp; complete: RegExp | null; te
 };
 
 const TAIL_CHARS = 512;
+/**
+ * How much of a stream's end is kept for its usage block (README, Teams: usage): the last event of every
+ * protocol, and the part of a Responses stream's `response.completed` that follows its output.
+ */
+const USAGE_TAIL_CHARS = 8192;
+/** Anthropic gives the prompt's tokens in its first event (`message_start`): that much of the start is kept. */
+const USAGE_HEAD_CHARS = 4096;
 
 /**
  * Responses streams end in an event whose data is the whole response, often longer than the tail kept: the
@@ -72,11 +80,18 @@ const EVENT_FIELD = '\nevent: ';
 export class FinishWatch {
   private recent: Array<Uint8Array | string> = [];
   private recentLength = 0;
+  /** Anthropic only: the stream's first chunks, for `message_start`'s usage. */
+  private head: Array<Uint8Array | string> | null;
+  private headLength = 0;
+  /** Set by `missingEnd` when the stream stopped before its answer was finished. */
+  cutShort = false;
   /** Responses only: the last event name seen, and a name cut by a chunk's end. */
   private lastEvent = '';
   private cutEvent: string | undefined;
 
-  constructor(private readonly protocol: Protocol) {}
+  constructor(private readonly protocol: Protocol) {
+    this.head = protocol === 'anthropic' ? [] : null;
+  }
 
   private seeEventName(chunk: Uint8Array | string): void {
     const text =
@@ -95,11 +110,27 @@ export class FinishWatch {
 
   see(chunk: Uint8Array | string): void {
     if (this.protocol === 'responses') this.seeEventName(chunk);
+    if (this.head !== null && this.headLength < USAGE_HEAD_CHARS) {
+      this.head.push(chunk);
+      this.headLength += chunk.length;
+    }
     this.recent.push(chunk);
     this.recentLength += chunk.length;
-    while (this.recent.length > 1 && this.recentLength - this.recent[0]!.length >= TAIL_CHARS) {
+    while (this.recent.length > 1 && this.recentLength - this.recent[0]!.length >= USAGE_TAIL_CHARS) {
       this.recentLength -= this.recent.shift()!.length;
     }
+  }
+
+  private tailText(): string {
+    return textOf(this.recent);
+  }
+
+  /**
+   * The tokens the stream used, read from its end (and Anthropic's start) once it is over: only the few
+   * chunks kept are searched (README, Teams: usage); null when the stream gave no usage block.
+   */
+  usage(): TokenUsage | null {
+    return usageOfStream(this.protocol, this.head === null ? '' : textOf(this.head), this.tailText());
   }
 
   /**
@@ -107,21 +138,26 @@ export class FinishWatch {
    * when the answer was complete without it; else the error event of an unfinished stream.
    */
   missingEnd(backendName: string): string | null {
-    const tail = this.recent
-      .map((c) =>
-        typeof c === 'string' ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1'),
-      )
-      .join('')
-      .slice(-TAIL_CHARS);
+    const tail = this.tailText().slice(-TAIL_CHARS);
     const ends = STREAM_ENDS[this.protocol];
     if (ends.ended.test(tail) || RESPONSES_FINAL_EVENTS.has(this.lastEvent)) return null;
     if (ends.complete?.test(tail)) return `${/\n\r?\n$/.test(tail) ? '' : '\n\n'}${ends.terminator}`;
+    this.cutShort = true;
     return codecs[this.protocol].encodeError({
       status: 502,
       message: `Backend '${backendName}' ended the stream before the answer was finished`,
       code: 'upstream_incomplete',
     });
   }
+}
+
+/** The text of chunks, bytes read as latin1 (what is searched here is ASCII). */
+function textOf(chunks: ReadonlyArray<Uint8Array | string>): string {
+  return chunks
+    .map((c) =>
+      typeof c === 'string' ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1'),
+    )
+    .join('');
 }
 
 /**
@@ -135,20 +171,47 @@ export async function* passThroughIterable(
   backendName: string,
   signal: CancelSignal,
   /** Shown every chunk as it goes (see `Relay.watch`). */
-  seen?: (chunk: Uint8Array) => void,
+  seen?: ((chunk: Uint8Array) => void) | undefined,
+  /** The stream's usage: its stripper (an OpenAI usage chunk the client did not ask for), told at the end. */
+  usage?: StreamUsageSink,
 ): AsyncGenerator<Uint8Array | string> {
   const watch = new FinishWatch(protocol);
+  const stripper = usage?.stripper ?? null;
+  let complete = false;
   try {
-    for await (const chunk of source) {
-      watch.see(chunk);
-      if (seen !== undefined) seen(chunk);
-      yield chunk;
+    try {
+      for await (const received of source) {
+        const chunk = stripper === null ? received : stripper.see(received);
+        if (chunk.length === 0) continue;
+        watch.see(chunk);
+        if (seen !== undefined) seen(chunk);
+        yield chunk;
+      }
+      const rest = stripper?.end();
+      if (rest !== undefined && rest.length > 0) {
+        watch.see(rest);
+        yield rest;
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      yield midStreamError(protocol, backendName, err);
+      return;
     }
-  } catch (err) {
-    if (signal.aborted) return;
-    yield midStreamError(protocol, backendName, err);
-    return;
+    const owed = watch.missingEnd(backendName);
+    complete = !watch.cutShort;
+    if (owed) yield owed;
+  } finally {
+    // Told once, however the stream ends (a client that leaves returns the generator early).
+    usage?.done(stripper?.usage ?? watch.usage(), complete);
   }
-  const owed = watch.missingEnd(backendName);
-  if (owed) yield owed;
+}
+
+/** What passThroughIterable tells of a stream's usage (relay.ts). */
+export interface StreamUsageSink {
+  readonly stripper: {
+    see(chunk: Uint8Array): Uint8Array;
+    end(): Uint8Array;
+    usage: TokenUsage | null;
+  } | null;
+  done(usage: TokenUsage | null, complete: boolean): void;
 }

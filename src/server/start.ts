@@ -22,6 +22,11 @@ import { DEFAULT_SHELL_RULES, patternRule } from '../sessions/shell-rules.js';
 import { resolveStateSettings } from '../state/settings.js';
 import { openStateStore, type StateStore } from '../state/store.js';
 import { PolicyTable } from '../teams/policies.js';
+import { PriceTable } from '../teams/prices.js';
+import { Spend } from '../pipeline/spend.js';
+import { createLimitStore } from '../state/limits-redis.js';
+import { openUsageLedger } from '../state/usage-factory.js';
+import { registerUsageRoutes } from './usage-routes.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -152,6 +157,19 @@ export async function startProxy({
     policies = buildPolicies();
   });
 
+  // Usage, prices, tpm and budgets (README, Teams: usage).
+  const usageLedger = await openUsageLedger(state, config.state.usage_file, logger);
+  const spend = new Spend({
+    policies: () => policies,
+    prices: new PriceTable(config.prices),
+    ledger: usageLedger,
+    stats: metrics.usage,
+    limits: createLimitStore({ store: state }),
+    seedBudgets: state.kind === 'memory',
+    registry,
+    log: logger,
+  });
+
   const failover = createFailover(config);
   metrics.failoverSource = async () => ({
     attempts: failover.stats.attempts,
@@ -184,6 +202,7 @@ export async function startProxy({
     registerExtraRoutes: (instance) => {
       registerAuthAdminRoutes(instance, { guard: auth.guard });
       registerKeyReloadRoute(instance, auth.reloader);
+      registerUsageRoutes(instance, { ledger: usageLedger, policies: () => policies });
     },
     routes: {
       redactor: () => secrets.current,
@@ -207,6 +226,7 @@ export async function startProxy({
       }),
       failover,
       policies: () => policies,
+      spend,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: async () => {
         const authState = auth.readiness();
@@ -275,6 +295,7 @@ export async function startProxy({
       clearInterval(sweeper);
       clearTimeout(deadline);
       await auth.close();
+      await usageLedger.close();
       await state.close();
       await upstream.close();
       await captureWriter?.close();

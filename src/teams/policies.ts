@@ -106,6 +106,11 @@ export class PolicyTable {
   policyFor(keyName: string | null): KeyPolicy | null {
     return keyName === null ? null : (this.byName.get(keyName) ?? null);
   }
+
+  /** Every key's policy (the usage report's budgets). */
+  all(): Iterable<KeyPolicy> {
+    return this.byName.values();
+  }
 }
 
 /** No keys, no policies: auth disabled. */
