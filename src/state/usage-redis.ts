@@ -107,11 +107,11 @@ export class RedisUsageLedger implements UsageLedger {
   }
 }
 
-/** The UTC days from one to the other, inclusive; at most 400 (the days kept). */
+/** The UTC days from one to the other, inclusive; the last 400 at most (the days kept). */
 export function daysBetween(fromDay: string, toDay: string): string[] {
   const days: string[] = [];
   const end = Date.parse(`${toDay}T00:00:00Z`);
-  for (let t = Date.parse(`${fromDay}T00:00:00Z`); t <= end && days.length < 400; t += 86_400_000)
-    days.push(dayOf(t));
+  const start = Math.max(Date.parse(`${fromDay}T00:00:00Z`), end - 399 * 86_400_000);
+  for (let t = start; t <= end; t += 86_400_000) days.push(dayOf(t));
   return days;
 }
