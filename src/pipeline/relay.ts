@@ -397,6 +397,7 @@ export async function relayAnswer(relay: Relay): Promise<void> {
     await relayError(relay);
     return;
   }
+  relay.meter?.answering(route);
   const contentType = String(upstream.contentType ?? upstream.headers['content-type'] ?? '');
   if (route.stream && contentType.includes('text/event-stream')) {
     relayStream(relay);

@@ -129,6 +129,8 @@ export interface Answerer {
  */
 export class UsageMeter {
   private settled = false;
+  /** Set when the answer begins (`answering`): who answers. */
+  private answerer: Answerer | null = null;
 
   constructor(
     private readonly spend: Spend,
@@ -137,10 +139,24 @@ export class UsageMeter {
     private readonly reservation: Reservation | null,
   ) {}
 
+  /** The answer begins to reach the client (relay.ts): from now on a lost usage block is charged. */
+  answering(answerer: Answerer): void {
+    this.answerer = answerer;
+  }
+
   done(answerer: Answerer | null, usage: TokenUsage | null, outcome: AnswerOutcome): void {
     if (this.settled) return;
     this.settled = true;
     this.spend.settle(this.ex, this.policy, this.reservation, answerer, usage, outcome);
+  }
+
+  /**
+   * The client's connection closed: an answer that began and was not settled was cut (charged its
+   * reservation); one that never began cost nothing.
+   */
+  closed(): void {
+    if (this.answerer !== null) this.done(this.answerer, null, 'cut');
+    else this.done(null, null, 'failed');
   }
 }
 
@@ -243,7 +259,7 @@ export class Spend {
     };
     const meter = new UsageMeter(this, ex, policy, reservation);
     // A client that goes away before any answer still ends the lease (once: `done` is idempotent).
-    ex.res.once('close', () => meter.done(null, null, 'cut'));
+    ex.res.once('close', () => meter.closed());
     return meter;
   }
 

@@ -53,10 +53,16 @@ const STREAM_ENDS: Record<Protocol, { ended: RegExp; complete: RegExp | null; te
 
 const TAIL_CHARS = 512;
 /**
- * How much of a stream's end is kept for its usage block (README, Teams: usage): the last event of every
- * protocol, and the part of a Responses stream's `response.completed` that follows its output.
+ * How much of a stream's end is kept for its usage block (README, Teams: usage): the last events of every
+ * protocol, which hold it near their end — a Responses stream's `response.completed` holds the whole
+ * response, its usage after the output.
  */
-const USAGE_TAIL_CHARS = 8192;
+const USAGE_TAIL_CHARS: Record<Protocol, number> = {
+  openai: 2048,
+  anthropic: 2048,
+  gemini: 2048,
+  responses: 8192,
+};
 /** Anthropic gives the prompt's tokens in its first event (`message_start`): that much of the start is kept. */
 const USAGE_HEAD_CHARS = 4096;
 
@@ -83,6 +89,9 @@ export class FinishWatch {
   /** Anthropic only: the stream's first chunks, for `message_start`'s usage. */
   private head: Array<Uint8Array | string> | null;
   private headLength = 0;
+  private readonly keep: number;
+  /** The tail's text, decoded once when the stream ended (`missingEnd` and `usage` both read it). */
+  private tail: string | null = null;
   /** Set by `missingEnd` when the stream stopped before its answer was finished. */
   cutShort = false;
   /** Responses only: the last event name seen, and a name cut by a chunk's end. */
@@ -91,6 +100,7 @@ export class FinishWatch {
 
   constructor(private readonly protocol: Protocol) {
     this.head = protocol === 'anthropic' ? [] : null;
+    this.keep = USAGE_TAIL_CHARS[protocol];
   }
 
   private seeEventName(chunk: Uint8Array | string): void {
@@ -114,15 +124,28 @@ export class FinishWatch {
       this.head.push(chunk);
       this.headLength += chunk.length;
     }
+    this.tail = null;
     this.recent.push(chunk);
     this.recentLength += chunk.length;
-    while (this.recent.length > 1 && this.recentLength - this.recent[0]!.length >= USAGE_TAIL_CHARS) {
-      this.recentLength -= this.recent.shift()!.length;
+    // Trimmed in batches: one splice per 32 chunks rather than a shift per chunk.
+    if (this.recent.length >= 32) this.trim();
+  }
+
+  /** Drops the oldest chunks not needed to keep `keep` characters. */
+  private trim(): void {
+    let drop = 0;
+    let length = this.recentLength;
+    while (drop < this.recent.length - 1 && length - this.recent[drop]!.length >= this.keep) {
+      length -= this.recent[drop]!.length;
+      drop++;
     }
+    if (drop > 0) this.recent.splice(0, drop);
+    this.recentLength = length;
   }
 
   private tailText(): string {
-    return textOf(this.recent);
+    this.tail ??= textOf(this.recent, this.keep);
+    return this.tail;
   }
 
   /**
@@ -130,7 +153,11 @@ export class FinishWatch {
    * chunks kept are searched (README, Teams: usage); null when the stream gave no usage block.
    */
   usage(): TokenUsage | null {
-    return usageOfStream(this.protocol, this.head === null ? '' : textOf(this.head), this.tailText());
+    return usageOfStream(
+      this.protocol,
+      this.head === null ? '' : textOf(this.head, Infinity),
+      this.tailText(),
+    );
   }
 
   /**
@@ -151,13 +178,16 @@ export class FinishWatch {
   }
 }
 
-/** The text of chunks, bytes read as latin1 (what is searched here is ASCII). */
-function textOf(chunks: ReadonlyArray<Uint8Array | string>): string {
-  return chunks
-    .map((c) =>
-      typeof c === 'string' ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1'),
-    )
-    .join('');
+/**
+ * The last `chars` of chunks' text, bytes read as latin1 (what is searched here is ASCII): copied into one
+ * buffer and decoded once.
+ */
+function textOf(chunks: ReadonlyArray<Uint8Array | string>, chars: number): string {
+  const bytes =
+    chunks.length === 1 && typeof chunks[0] !== 'string'
+      ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength)
+      : Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
+  return bytes.toString('latin1', Math.max(0, bytes.length - chars));
 }
 
 /**

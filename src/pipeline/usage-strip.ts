@@ -39,6 +39,14 @@ function isObjectValue(bytes: Buffer, at: number): boolean {
   return bytes[i] === 0x7b;
 }
 
+const NULL_END = Buffer.from('null}\n\n');
+
+function endsWith(bytes: Buffer, end: Buffer): boolean {
+  if (bytes.length < end.length) return false;
+  for (let i = 1; i <= end.length; i++) if (bytes[bytes.length - i] !== end[end.length - i]) return false;
+  return true;
+}
+
 export class UsageChunkStripper {
   /** The usage read from the stripped chunk; null until one went by. */
   usage: TokenUsage | null = null;
@@ -48,13 +56,17 @@ export class UsageChunkStripper {
     let bytes =
       typeof chunk === 'string'
         ? Buffer.from(chunk)
-        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        : Buffer.isBuffer(chunk)
+          ? chunk
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.held !== null) {
       bytes = Buffer.concat([this.held, bytes]);
       this.held = null;
     }
-    const whole = lastEventEnd(bytes, bytes.length);
-    if (whole < bytes.length) {
+    // A chunk that ends an event, as nearly every one does, is told by its last bytes, without a search.
+    const n = bytes.length;
+    const whole = n >= 2 && bytes[n - 1] === 0x0a && bytes[n - 2] === 0x0a ? n : lastEventEnd(bytes, n);
+    if (whole < n) {
       this.held = Buffer.from(bytes.subarray(whole));
       bytes = bytes.subarray(0, whole);
     }
@@ -68,20 +80,19 @@ export class UsageChunkStripper {
     return rest;
   }
 
+  /**
+   * The usage chunk is the last event before `[DONE]`, and `usage` the last member OpenAI writes in a chunk:
+   * only the last `"usage"` of the bytes is looked at — in every other chunk it is `null`.
+   */
   private strip(bytes: Buffer): Buffer {
-    let from: number;
-    for (let at = bytes.indexOf(USAGE_KEY); at >= 0; at = bytes.indexOf(USAGE_KEY, from)) {
-      if (!isObjectValue(bytes, at + USAGE_KEY.length)) {
-        from = at + USAGE_KEY.length;
-        continue;
-      }
-      const start = lastEventEnd(bytes, at);
-      const end = nextEventEnd(bytes, at);
-      const replacement = this.rewrite(bytes.subarray(start, end));
-      bytes = Buffer.concat([bytes.subarray(0, start), replacement, bytes.subarray(end)]);
-      from = start + replacement.length;
-    }
-    return bytes;
+    // OpenAI writes `"usage":null` last in every chunk before the usage chunk: nothing to look for.
+    if (endsWith(bytes, NULL_END)) return bytes;
+    const at = bytes.lastIndexOf(USAGE_KEY);
+    if (at < 0 || !isObjectValue(bytes, at + USAGE_KEY.length)) return bytes;
+    const start = lastEventEnd(bytes, at);
+    const end = nextEventEnd(bytes, at);
+    const replacement = this.rewrite(bytes.subarray(start, end));
+    return Buffer.concat([bytes.subarray(0, start), replacement, bytes.subarray(end)]);
   }
 
   /**
