@@ -161,6 +161,24 @@ describe('usage of every front-end, streamed and not, passed through and transla
   }
 });
 
+describe('usage of a request tried by failover', () => {
+  it('counts the element that answered, never the failed attempts', async () => {
+    const chain = 'openai:fault-status-503|anthropic:claude-3-5-haiku';
+    const text = 'count the failover';
+    const before = await modelUsage('anthropic:claude-3-5-haiku');
+    expect((await ask('openai', chain, text, true)).toLowerCase()).toBe(`echo: ${text}`);
+    let after: Group | undefined;
+    for (let tries = 0; tries < 50; tries++) {
+      after = await modelUsage('anthropic:claude-3-5-haiku');
+      if ((after?.requests ?? 0) > (before?.requests ?? 0)) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    expect((after?.requests ?? 0) - (before?.requests ?? 0)).toBe(1);
+    expect((after?.tokens.input ?? 0) - (before?.tokens.input ?? 0)).toBe(text.length);
+    expect(await modelUsage('openai:fault-status-503')).toBeUndefined();
+  });
+});
+
 describe('OpenAI streams: the proxy asks for usage, and strips it when the client did not', () => {
   it('asks the backend with stream_options.include_usage, and the client sees no usage chunk', async () => {
     const c = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: ALICE_KEY, maxRetries: 0 });

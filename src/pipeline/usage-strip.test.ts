@@ -53,3 +53,12 @@ describe('asking for streamed usage in the request bytes', () => {
     expect(withStreamUsageBytes('{ }')).toBeNull();
   });
 });
+
+describe('an unfinished event longer than any usage chunk', () => {
+  it('is passed on as it comes, not held', () => {
+    const stripper = new UsageChunkStripper();
+    const line = `data: ${'x'.repeat(10_000)}`;
+    expect(stripper.see(line).toString()).toBe(line);
+    expect(stripper.end().length).toBe(0);
+  });
+});

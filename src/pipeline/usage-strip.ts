@@ -3,8 +3,8 @@ import { readUsageBlock, type TokenUsage } from '../protocols/usage.js';
 /**
  * An OpenAI chat stream the proxy asked usage of (`stream_options.include_usage`) for a client that did not
  * ask (README, Teams: usage): the usage chunk is taken out on its way, and read. Bytes after the last
- * complete event of a chunk are held until the event is whole — a client can do nothing with half an event
- * — so that a usage chunk cut in two is still found. Per chunk: one search for the end of the last event
+ * complete event of a chunk (up to 8 KB) are held until the event is whole — a client can do nothing with
+ * half an event — so that a usage chunk cut in two is still found. Per chunk: one search for the end of the last event
  * and one for `"usage"`, both native (`Buffer.indexOf`); only the event that holds a usage object is parsed.
  */
 
@@ -40,6 +40,8 @@ function isObjectValue(bytes: Buffer, at: number): boolean {
 }
 
 const NULL_END = Buffer.from('null}\n\n');
+/** The most of an unfinished event held back: more than any usage chunk, far less than a line may grow. */
+const MAX_HELD_BYTES = 8192;
 
 function endsWith(bytes: Buffer, end: Buffer): boolean {
   if (bytes.length < end.length) return false;
@@ -66,7 +68,8 @@ export class UsageChunkStripper {
     // A chunk that ends an event, as nearly every one does, is told by its last bytes, without a search.
     const n = bytes.length;
     const whole = n >= 2 && bytes[n - 1] === 0x0a && bytes[n - 2] === 0x0a ? n : lastEventEnd(bytes, n);
-    if (whole < n) {
+    // A usage chunk is small: a longer unfinished event is passed on as it comes, never held.
+    if (whole < n && n - whole <= MAX_HELD_BYTES) {
       this.held = Buffer.from(bytes.subarray(whole));
       bytes = bytes.subarray(0, whole);
     }
