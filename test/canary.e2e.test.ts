@@ -138,6 +138,8 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
         String(MAX_BODY_BYTES),
         '--config',
         join(dir, 'config.yaml'),
+        '--usage-file',
+        join(dir, 'usage.jsonl'),
       ],
       {
         LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
@@ -323,6 +325,13 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       refused.push([what, answer.status]);
       bodies.push(answer.raw);
     }
+    // Usage names keys, never their values.
+    for (const groupBy of ['key', 'model']) {
+      const usage = await recordingFetch(`${proxy.url}/admin/usage?group_by=${groupBy}`, {
+        headers: { authorization: `Bearer ${CANARY.adminKey}` },
+      });
+      expect(usage.status).toBe(200);
+    }
     expect(await proxy.stop()).toBe(0);
   });
 
@@ -338,6 +347,7 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       stdout: proxy.stdout(),
       stderr: proxy.stderr(),
       'proxy.log': readFileSync(join(dir, 'proxy.log'), 'utf8'),
+      'usage.jsonl': readFileSync(join(dir, 'usage.jsonl'), 'utf8'),
       responses: bodies.join('\n'),
     };
     for (const f of captureFiles) written[f] = readFileSync(join(dir, f), 'utf8');

@@ -383,6 +383,16 @@ const StateSchema = z
         'Where everything replicas share lives (brute-force records, stored responses, …): memory (the ' +
         'default), or redis://host:port/db / rediss://… (needs PROXY_STATE_SECRET); wins over --brute-force-store',
     }),
+    usage_file: setting(z.string().min(1).optional(), {
+      kind: 'string',
+      group: 'Shared state',
+      flag: '--usage-file',
+      arg: 'PATH',
+      env: 'USAGE_FILE',
+      help:
+        'Usage ledger of one instance without Redis: append-only JSON lines, replayed at start, so budgets ' +
+        'survive a restart (with a Redis state store, usage lives there)',
+    }),
   })
   .strict();
 
@@ -677,6 +687,17 @@ const RoutesSchema = z.record(
   RouteSchema,
 );
 
+/** A model's price in USD per million tokens, the models.dev shape (README, Teams: prices). */
+const PriceSchema = z
+  .object({
+    input: z.number().min(0),
+    output: z.number().min(0),
+    cache_read: z.number().min(0).optional(),
+    cache_write: z.number().min(0).optional(),
+  })
+  .strict();
+export type ModelPrice = z.infer<typeof PriceSchema>;
+
 export const ConfigSchema = z
   .object({
     server: ServerSchema.prefault({}),
@@ -691,6 +712,8 @@ export const ConfigSchema = z
     routes: RoutesSchema.default({}),
     /** Absent: one attempt per request, as without failover; present (even empty): the defaults apply. */
     resilience: ResilienceSchema.optional(),
+    /** Prices by `backend:model` or bare model name, over the shipped table (src/teams/prices.ts). */
+    prices: z.record(z.string().min(1), PriceSchema).default({}),
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import type * as Prom from 'prom-client';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom-lean.js';
 import { RequestStats } from './request-stats.js';
+import { DIRECTIONS, UsageStats } from './usage-stats.js';
 
 /** What failover has counted so far (src/pipeline/attempts.ts), read at scrape time. */
 export interface FailoverCounts {
@@ -106,6 +107,35 @@ export class ProxyMetrics {
       const counts = await this.failoverSource();
       this.breakerState.reset();
       for (const b of counts.breakers) this.breakerState.set({ element: b.element, state: b.phase }, 1);
+    },
+  });
+
+  /** Tokens and cost of answered requests (README, Teams: usage), counted by the pipeline's usage meter. */
+  readonly usage = new UsageStats();
+  readonly tokens = new Counter({
+    name: 'llm_proxy_tokens_total',
+    help: 'Tokens of answered requests by key, backend, model and direction (input, output, cache_read, cache_write)',
+    labelNames: ['key', 'backend', 'model', 'direction'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.tokens.reset();
+      for (const s of this.usage.series()) {
+        for (const [direction, field] of DIRECTIONS) {
+          if (s[field] > 0)
+            this.tokens.inc({ key: s.key, backend: s.backend, model: s.model, direction }, s[field]);
+        }
+      }
+    },
+  });
+  readonly costUsd = new Counter({
+    name: 'llm_proxy_cost_usd_total',
+    help: 'Cost in US dollars of answered requests by key, backend and model (the price table; unpriced: 0)',
+    labelNames: ['key', 'backend', 'model'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.costUsd.reset();
+      for (const s of this.usage.series())
+        this.costUsd.inc({ key: s.key, backend: s.backend, model: s.model }, s.costUsd);
     },
   });
 

@@ -25,6 +25,7 @@ import { RequestCapture } from './record.js';
 import { isJsonObject, relayAnswer, streamOut } from './relay.js';
 import { findPrevious, responsesTurn, type PreviousResponse, type ResponsesTurn } from './responses.js';
 import { continuable, prefilledBody, StreamText, writeContinuation } from './continuation.js';
+import type { UsageMeter } from './spend.js';
 import type { ChatRoute, ClientTarget } from './route.js';
 import type { StoredResponses } from '../state/responses.js';
 import { processSignatureSealer } from './signatures.js';
@@ -155,6 +156,8 @@ export class AttemptRun {
     private readonly deps: AttemptDeps,
     /** The dangerous-command guard's judge for an answer in this protocol, when the request needs one. */
     private readonly judgeFor: (protocol: Protocol) => ToolJudge | undefined = () => undefined,
+    /** Told the committed answer's usage (src/pipeline/spend.ts). */
+    private readonly meter?: UsageMeter,
   ) {
     this.settings = plan.settings;
     this.clock = deps.failover.clock;
@@ -332,6 +335,7 @@ export class AttemptRun {
         capture,
         sealer,
         judge,
+        meter: this.meter,
         ...kept,
       });
     if (upstream.status >= 400) {
@@ -356,6 +360,7 @@ export class AttemptRun {
           capture,
           ex,
           ...kept,
+          stripUsage: request.stripUsage === true,
         });
       }
       return this.primeStream(route, dispatched, firstContent, () => silent, failed, transportFailure, {
@@ -365,6 +370,7 @@ export class AttemptRun {
         ex,
         ...kept,
         judge,
+        stripUsage: request.stripUsage === true,
       });
     }
     let bytes: Buffer;
@@ -403,6 +409,7 @@ export class AttemptRun {
       ex: ChatExchange;
       codecs: ResponsesTurn['codecs'];
       watch: ResponsesTurn['watch'];
+      stripUsage: boolean;
     },
   ): Promise<Outcome> {
     const { from } = this;
@@ -431,6 +438,8 @@ export class AttemptRun {
           codecs: relayParts.codecs,
           sealer: this.deps.signatures,
           dropped: this.droppedEvents(),
+          meter: this.meter,
+          stripUsage: relayParts.stripUsage,
           watch,
           ...(said === null
             ? {}
@@ -615,6 +624,7 @@ export class AttemptRun {
       codecs: ResponsesTurn['codecs'];
       watch: ResponsesTurn['watch'];
       judge: ToolJudge | undefined;
+      stripUsage: boolean;
     },
   ): Promise<Outcome> {
     const { upstream } = dispatched;
@@ -654,6 +664,8 @@ export class AttemptRun {
           sealer: this.deps.signatures,
           judge: relayParts.judge,
           dropped: this.droppedEvents(),
+          meter: this.meter,
+          stripUsage: relayParts.stripUsage,
         }),
     };
   }

@@ -23,6 +23,7 @@ import type { ShellGuard } from '../sessions/shell-guard.js';
 import type { StoredResponses } from '../state/responses.js';
 import type { SignatureSealer } from '../protocols/signatures.js';
 import { processSignatureSealer, type SignatureDeps } from './signatures.js';
+import { targetsOf, type Spend, type UsageMeter } from './spend.js';
 
 /** What the chat pipeline needs from the running proxy. */
 export interface ChatPipelineDeps {
@@ -66,6 +67,8 @@ export interface ChatPipelineDeps {
   signatures?: SignatureSealer | undefined;
   /** Per-key rpm and max_concurrent (limits.ts); absent: not enforced. */
   limits?: RequestLimits | undefined;
+  /** Usage, `tpm` and budgets (src/pipeline/spend.ts); absent: usage is not counted. */
+  spend?: Spend | null | undefined;
 }
 
 /**
@@ -90,7 +93,9 @@ export function createChatPipeline(
   const signatures: SignatureDeps = { sealer, log: deps.log };
   // Stream events that are not JSON, dropped on the way: counted with failover's (one metric).
   const droppedEvents = failover === undefined ? undefined : droppedEventsLog(failover.stats, deps.log);
+  const spend = deps.spend ?? null;
   return async function runChat(ex) {
+    let meter: UsageMeter | undefined;
     try {
       if (loopRepeats > 0) {
         const steering = loopStep(from, ex, loopRepeats);
@@ -126,8 +131,12 @@ export function createChatPipeline(
         checkRoutedPolicy(policies, ex, read.target.model, deps.redactor());
         // One request, one unit of its key's limits, however many attempts failover makes.
         if (policies.hasCounters && limits !== undefined) await limits.admit(ex, policies);
+        if (spend !== null) {
+          const begun = spend.begin(ex, from, read.clientBody, targetsOf(deps.registry, plan.elements));
+          meter = begun instanceof Promise ? await begun : begun;
+        }
         // Every element's answer is judged as a single attempt's is.
-        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, () => judge).run();
+        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, () => judge, meter).run();
         return;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
@@ -143,6 +152,10 @@ export function createChatPipeline(
         route = begun.route;
         turn = { codecs: begun.codecs, watch: begun.watch };
       }
+      if (spend !== null) {
+        const begun = spend.begin(ex, from, route.clientBody, [route]);
+        meter = begun instanceof Promise ? await begun : begun;
+      }
       const { backend } = route;
       const capture = deps.capture
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
@@ -153,6 +166,7 @@ export function createChatPipeline(
       if (dropped !== undefined)
         deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
       const dispatched = await dispatch(ex, route, request, from);
+      const stripUsage = request.stripUsage;
       await relayAnswer({
         ex,
         route,
@@ -163,9 +177,13 @@ export function createChatPipeline(
         judge,
         sealer,
         dropped: droppedEvents,
+        meter,
+        stripUsage,
         ...turn,
       });
     } catch (err) {
+      // Nothing was answered (a refusal, a backend that failed): nothing is charged.
+      meter?.done(null, null, 'failed');
       deps.answerFailure(ex, err as Error);
     }
   };

@@ -4,6 +4,7 @@ import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import type { ChatExchange } from './exchange.js';
 import { forwardedHeaders } from './forward-headers.js';
+import { asksStreamUsage, withStreamUsageBytes } from './usage-strip.js';
 import type { RequestCapture } from './record.js';
 import type { ChatRoute } from './route.js';
 import {
@@ -23,6 +24,11 @@ export interface PreparedRequest {
   readonly rawBody: string | Buffer | undefined;
   /** The client's headers the backend gets besides its own (same protocol only; see forward-headers.ts). */
   readonly headers: Readonly<Record<string, string>> | undefined;
+  /**
+   * The proxy asked an OpenAI stream for its usage (`stream_options.include_usage`) for a client that did
+   * not: the relay takes the usage chunk out again (README, Teams: usage).
+   */
+  readonly stripUsage?: boolean;
 }
 
 /** The body to send upstream: the client's own (same protocol), or translated through the canonical model. */
@@ -100,8 +106,32 @@ export function prepareRequest(
     ex.id,
     body === clientBody ? received : undefined,
   );
-  const outbound = wire.body;
-  const rawBody = outbound === clientBody ? received : undefined;
+  let outbound = wire.body;
+  let rawBody = outbound === clientBody ? received : undefined;
+  // An OpenAI stream passed through is asked for its usage: the bytes spliced when the body has no
+  // `stream_options` of its own, else the object rewritten.
+  let stripUsage = false;
+  if (
+    route.stream &&
+    from === 'openai' &&
+    route.backend.protocol === 'openai' &&
+    !asksStreamUsage(outbound)
+  ) {
+    stripUsage = true;
+    const spliced = rawBody === undefined ? null : withStreamUsageBytes(rawBody);
+    if (spliced !== null) rawBody = spliced;
+    else {
+      const options = outbound.stream_options;
+      outbound = {
+        ...outbound,
+        stream_options: {
+          ...(typeof options === 'object' && options !== null ? options : {}),
+          include_usage: true,
+        },
+      };
+      rawBody = undefined;
+    }
+  }
   // Fields left out with notice: named in `x-proxy-dropped` on the answer and in the capture.
   if (wire.dropped !== undefined && wire.dropped.length > 0) ex.state.dropped = wire.dropped;
   const headers = forwardedHeaders(ex.headers, from, route.backend.protocol);
@@ -114,5 +144,5 @@ export function prepareRequest(
         ? { protocol: route.backend.protocol, stream: route.stream }
         : { protocol: route.backend.protocol, stream: route.stream, dropped: wire.dropped },
   });
-  return { body: outbound, rawBody, headers };
+  return stripUsage ? { body: outbound, rawBody, headers, stripUsage } : { body: outbound, rawBody, headers };
 }

@@ -24,8 +24,11 @@ import { EventCheck, type DroppedEvents } from './event-filter.js';
 import type { ChatExchange } from './exchange.js';
 import type { RequestCapture, StreamTap } from './record.js';
 import type { ChatRoute } from './route.js';
-import { FinishWatch, midStreamError, passThroughIterable } from './stream-end.js';
+import { FinishWatch, midStreamError, passThroughIterable, type StreamUsageSink } from './stream-end.js';
 import { mayHoldToolCall, ToolCallTap } from './tool-call-tap.js';
+import type { UsageMeter } from './spend.js';
+import { UsageChunkStripper } from './usage-strip.js';
+import { usageInText, usageOfAnswer, type TokenUsage } from '../protocols/usage.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -63,6 +66,7 @@ function streamToClient(
   tools: ToolCallTap | undefined,
   dropped: DroppedEvents | undefined,
   cut: Relay['cut'],
+  usage: StreamUsage,
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
@@ -71,17 +75,20 @@ function streamToClient(
   const check = new EventCheck();
   /** Why the proxy itself cut the stream (an event past the line bound). */
   let cutFor: Error | null = null;
+  const { stripper } = usage;
   /** Set when the proxy ended the stream itself (the guard refused a tool call): nothing more is written. */
   let stopped = false;
   const judged = (chunk: Uint8Array | string) => (tools === undefined ? chunk : tools.see(chunk));
   const stop = (err: unknown): void => {
     stopped = true;
     upstream.dispose();
+    usage.done(stripper?.usage ?? finish.usage(), false);
     const event = midStreamError(protocol, backendName, err, finish.nextSequence());
     tap?.fail(err as Error, event);
     res.end(event);
   };
-  const pass = (chunk: Uint8Array | string): boolean => {
+  const pass = (received: Uint8Array | string): boolean => {
+    const chunk = stripper === null ? received : stripper.see(received);
     if (chunk.length === 0) return true;
     tap?.chunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     // A client that left is not written to; the abort that follows stops the backend.
@@ -123,16 +130,20 @@ function streamToClient(
         stop(err);
         return;
       }
+      if (stripper !== null) pass(stripper.end());
       counted();
       const owed = finish.missingEnd(backendName);
       tap?.end(owed);
       res.end(owed ?? undefined);
+      usage.done(stripper?.usage ?? finish.usage(), !finish.cutShort);
     },
     fail(failure) {
       if (stopped) return;
       const err = cutFor ?? failure;
       pass(guard.end());
+      if (stripper !== null) pass(stripper.end());
       counted();
+      usage.done(stripper?.usage ?? finish.usage(), false);
       if (res.destroyed || (signal.aborted && cutFor === null)) {
         tap?.fail(err, null);
         res.destroy();
@@ -157,6 +168,57 @@ function streamToClient(
     },
   });
   res.on('drain', () => control.resume());
+}
+
+/**
+ * A stream's usage on its way (README, Teams: usage): the stripper of the usage chunk the proxy asked for
+ * (an OpenAI stream whose client did not ask), and where the usage goes when the stream ends (`complete`:
+ * it reached its end; else it was cut — a client gone, a backend failed).
+ */
+type StreamUsage = StreamUsageSink & { readonly stripper: UsageChunkStripper | null };
+
+function streamUsage(relay: Relay): StreamUsage {
+  const { meter, route } = relay;
+  return {
+    stripper: relay.stripUsage === true ? new UsageChunkStripper() : null,
+    done: (usage, complete) => meter?.done(route, usage, complete ? 'answered' : 'cut'),
+  };
+}
+
+/** How much of a whole answer's end is searched first for its usage block. */
+const WHOLE_TAIL_BYTES = 4096;
+
+/** The usage of a whole answer's bytes: its end searched first, then, when not found there, all of it. */
+function usageOfBytes(protocol: Protocol, bytes: Uint8Array): TokenUsage | null {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tail = usageInText(
+    protocol,
+    buffer.toString('latin1', Math.max(0, buffer.length - WHOLE_TAIL_BYTES)),
+  );
+  if (tail !== null || buffer.length <= WHOLE_TAIL_BYTES) return tail;
+  return usageInText(protocol, buffer.toString('latin1'));
+}
+
+/**
+ * A stream's backend bytes watched for their usage on their way (translated streams: the backend's
+ * protocol is read before translation); `done` once, when the stream ends, fails or is dropped.
+ */
+async function* usageTapped(
+  source: AsyncIterable<Uint8Array>,
+  protocol: Protocol,
+  usage: StreamUsage,
+): AsyncGenerator<Uint8Array> {
+  const watch = new FinishWatch(protocol);
+  let complete = false;
+  try {
+    for await (const chunk of source) {
+      watch.see(chunk);
+      yield chunk;
+    }
+    complete = true;
+  } finally {
+    usage.done(watch.usage(), complete);
+  }
 }
 
 function isTakeable(
@@ -234,11 +296,16 @@ export interface Relay {
    * when it did not (the error event is then written).
    */
   readonly cut?: ((errorEvent: string) => Promise<boolean>) | undefined;
+  /** Told the answer's usage when it ends (src/pipeline/spend.ts). */
+  readonly meter?: UsageMeter | undefined;
+  /** The usage chunk of an OpenAI stream is the proxy's own ask: taken out (prepare.ts, `stripUsage`). */
+  readonly stripUsage?: boolean | undefined;
 }
 
 /** A backend's error answer, redacted after decoding (README, Key hygiene), in the client's protocol. */
-async function relayError({ ex, route, dispatched, from, redactor, capture }: Relay): Promise<void> {
+async function relayError({ ex, route, dispatched, from, redactor, capture, meter }: Relay): Promise<void> {
   const { upstream } = dispatched;
+  meter?.done(route, null, 'failed');
   const text = redactErrorText(redactor, (await dispatched.readWhole(ERROR_BODY_LIMIT)).toString('utf8'));
   capture?.record('inbound_response', {
     headers: upstream.headers,
@@ -281,6 +348,7 @@ function relayStream(relay: Relay): void {
       tools,
       relay.dropped,
       relay.cut,
+      streamUsage(relay),
     );
     return;
   }
@@ -308,13 +376,22 @@ export function streamOut({
 }: Relay): AsyncIterable<Uint8Array | string> {
   const { upstream, signal } = dispatched;
   const { backend } = route;
+  const usage = streamUsage({ ex, route, dispatched, from, redactor, capture, watch, judge, ...relay });
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
+  // Passed through, the stream's own end is watched (passThroughIterable); translated, its backend bytes.
+  if (backend.protocol !== from) source = usageTapped(source, backend.protocol, usage);
   if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
   if (judge !== undefined) source = judgedToolCalls(source, backend.protocol, judge);
   let out: AsyncIterable<Uint8Array | string> =
     backend.protocol === from
-      ? passThroughIterable(source, from, backend.name, signal, watch, (count) =>
-          relay.dropped?.(ex.id, backend.name, count),
+      ? passThroughIterable(
+          source,
+          from,
+          backend.name,
+          signal,
+          watch,
+          (count) => relay.dropped?.(ex.id, backend.name, count),
+          usage,
         )
       : guardTranslatedEvents(
           translateStream(
@@ -378,7 +455,7 @@ function judgedWhole(bytes: Buffer, protocol: Protocol, judge: ToolJudge): Recor
 
 /** A whole answer: passed on as the bytes it came in as (same protocol), or translated. */
 async function relayWhole(
-  { ex, route, dispatched, from, capture, watch, judge, codecs: clientCodecs = codecs, sealer }: Relay,
+  { ex, route, dispatched, from, capture, watch, judge, meter, codecs: clientCodecs = codecs, sealer }: Relay,
   contentType: string,
 ): Promise<void> {
   const { upstream } = dispatched;
@@ -398,6 +475,7 @@ async function relayWhole(
     if (watch !== undefined) watch(bytes);
     capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
     writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
+    if (meter !== undefined) meter.done(route, usageOfBytes(backend.protocol, received), 'answered');
     return;
   }
   let parsed: unknown;
@@ -411,6 +489,7 @@ async function relayWhole(
   const answer = clientCodecs[from].encodeResponse(decoded);
   capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
   writeJson(ex, upstream.status, answer);
+  meter?.done(route, usageOfAnswer(backend.protocol, parsed), 'answered');
 }
 
 /**
@@ -425,6 +504,7 @@ export async function relayAnswer(relay: Relay): Promise<void> {
     await relayError(relay);
     return;
   }
+  relay.meter?.answering(route);
   const contentType = String(upstream.contentType ?? upstream.headers['content-type'] ?? '');
   if (route.stream && contentType.includes('text/event-stream')) {
     relayStream(relay);

@@ -5,6 +5,7 @@ import { codecs } from '../protocols/registry.js';
 import { sseLineTooLong } from '../protocols/sse.js';
 import { EventCheck } from './event-filter.js';
 import type { Protocol } from '../protocols/types.js';
+import { usageOfStream, type TokenUsage } from '../protocols/usage.js';
 
 /**
  * How a stream relayed to the client ends when the backend's does not end well: the protocol's error event
@@ -66,6 +67,19 @@ const STREAM_ENDS: Record<Protocol, { ended: RegExp; complete: RegExp | null; te
 };
 
 const TAIL_CHARS = 512;
+/**
+ * How much of a stream's end is kept for its usage block (README, Teams: usage): the last events of every
+ * protocol, which hold it near their end — a Responses stream's `response.completed` holds the whole
+ * response, its usage after the output.
+ */
+const USAGE_TAIL_CHARS: Record<Protocol, number> = {
+  openai: 2048,
+  anthropic: 2048,
+  gemini: 2048,
+  responses: 8192,
+};
+/** Anthropic gives the prompt's tokens in its first event (`message_start`): that much of the start is kept. */
+const USAGE_HEAD_CHARS = 4096;
 
 /**
  * Responses streams end in an event whose data is the whole response, often longer than the tail kept: the
@@ -96,11 +110,22 @@ function startsWithEventField(text: Buffer | string): boolean {
 export class FinishWatch {
   private recent: Array<Uint8Array | string> = [];
   private recentLength = 0;
+  /** Anthropic only: the stream's first chunks, for `message_start`'s usage. */
+  private head: Array<Uint8Array | string> | null;
+  private headLength = 0;
+  private readonly keep: number;
+  /** The tail's text, decoded once when the stream ended (`missingEnd` and `usage` both read it). */
+  private tail: string | null = null;
+  /** Set by `missingEnd` when the stream stopped before its answer was finished. */
+  cutShort = false;
   /** Responses only: the last event name seen, and a name cut by a chunk's end. */
   private lastEvent = '';
   private cutEvent: string | undefined;
 
-  constructor(private readonly protocol: Protocol) {}
+  constructor(private readonly protocol: Protocol) {
+    this.head = protocol === 'anthropic' ? [] : null;
+    this.keep = USAGE_TAIL_CHARS[protocol];
+  }
 
   private seeEventName(chunk: Uint8Array | string): void {
     const text =
@@ -125,42 +150,68 @@ export class FinishWatch {
 
   see(chunk: Uint8Array | string): void {
     if (this.protocol === 'responses') this.seeEventName(chunk);
+    if (this.head !== null && this.headLength < USAGE_HEAD_CHARS) {
+      this.head.push(chunk);
+      this.headLength += chunk.length;
+    }
+    this.tail = null;
     this.recent.push(chunk);
     this.recentLength += chunk.length;
-    while (this.recent.length > 1 && this.recentLength - this.recent[0]!.length >= TAIL_CHARS) {
-      this.recentLength -= this.recent.shift()!.length;
+    // Trimmed in batches: one splice per 32 chunks rather than a shift per chunk.
+    if (this.recent.length >= 32) this.trim();
+  }
+
+  /** Drops the oldest chunks not needed to keep `keep` characters. */
+  private trim(): void {
+    let drop = 0;
+    let length = this.recentLength;
+    while (drop < this.recent.length - 1 && length - this.recent[drop]!.length >= this.keep) {
+      length -= this.recent[drop]!.length;
+      drop++;
     }
+    if (drop > 0) this.recent.splice(0, drop);
+    this.recentLength = length;
+  }
+
+  private tailText(): string {
+    this.tail ??= textOf(this.recent, this.keep);
+    return this.tail;
+  }
+
+  /**
+   * The tokens the stream used, read from its end (and Anthropic's start) once it is over: only the few
+   * chunks kept are searched (README, Teams: usage); null when the stream gave no usage block.
+   */
+  usage(): TokenUsage | null {
+    return usageOfStream(
+      this.protocol,
+      this.head === null ? '' : textOf(this.head, Infinity),
+      this.tailText(),
+    );
   }
 
   /**
    * What the client is owed when the stream ended: nothing (null) after its terminator; the terminator
    * when the answer was complete without it; else the error event of an unfinished stream.
    */
-  private recentText(): string {
-    return this.recent
-      .map((c) =>
-        typeof c === 'string' ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1'),
-      )
-      .join('');
-  }
-
   /**
    * Responses only: the number the proxy's own error event takes — one past the last `sequence_number` in
-   * the chunks kept (an event usually comes whole in one chunk, which is kept entire); 0 when none is seen.
-   * Read once, when the stream fails: nothing is counted per chunk.
+   * the tail kept (an event usually comes whole in one chunk); 0 when none is seen. Read once, when the
+   * stream fails: nothing is counted per chunk.
    */
   nextSequence(): number | undefined {
     if (this.protocol !== 'responses') return undefined;
     let last = -1;
-    for (const match of this.recentText().matchAll(SEQUENCE_NUMBER)) last = Number(match[1]);
+    for (const match of this.tailText().matchAll(SEQUENCE_NUMBER)) last = Number(match[1]);
     return last + 1;
   }
 
   missingEnd(backendName: string): string | null {
-    const tail = this.recentText().slice(-TAIL_CHARS);
+    const tail = this.tailText().slice(-TAIL_CHARS);
     const ends = STREAM_ENDS[this.protocol];
     if (ends.ended.test(tail) || RESPONSES_FINAL_EVENTS.has(this.lastEvent)) return null;
     if (ends.complete?.test(tail)) return `${/\n\r?\n$/.test(tail) ? '' : '\n\n'}${ends.terminator}`;
+    this.cutShort = true;
     return codecs[this.protocol].encodeError(
       {
         status: 502,
@@ -170,6 +221,18 @@ export class FinishWatch {
       this.nextSequence(),
     );
   }
+}
+
+/**
+ * The last `chars` of chunks' text, bytes read as latin1 (what is searched here is ASCII): copied into one
+ * buffer and decoded once.
+ */
+function textOf(chunks: ReadonlyArray<Uint8Array | string>, chars: number): string {
+  const bytes =
+    chunks.length === 1 && typeof chunks[0] !== 'string'
+      ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength)
+      : Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
+  return bytes.toString('latin1', Math.max(0, bytes.length - chars));
 }
 
 /**
@@ -183,14 +246,20 @@ export async function* passThroughIterable(
   backendName: string,
   signal: CancelSignal,
   /** Shown every chunk as it goes (see `Relay.watch`). */
-  seen?: (chunk: Uint8Array) => void,
+  seen?: ((chunk: Uint8Array) => void) | undefined,
   /** Told how many events that are not JSON were dropped, if any. */
-  dropped?: (count: number) => void,
+  dropped?: ((count: number) => void) | undefined,
+  /** The stream's usage: its stripper (an OpenAI usage chunk the client did not ask for), told at the end. */
+  usage?: StreamUsageSink,
 ): AsyncGenerator<Uint8Array | string> {
   const watch = new FinishWatch(protocol);
   const check = new EventCheck();
-  const pass = function* (chunk: Uint8Array | null) {
-    if (chunk === null) return;
+  const stripper = usage?.stripper ?? null;
+  let complete = false;
+  const pass = function* (received: Uint8Array | null) {
+    if (received === null) return;
+    const chunk = stripper === null ? received : stripper.see(received);
+    if (chunk.length === 0) return;
     watch.see(chunk);
     if (seen !== undefined) seen(chunk);
     yield chunk;
@@ -201,15 +270,33 @@ export async function* passThroughIterable(
         yield* pass(check.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
         if (check.oversized) throw sseLineTooLong();
       }
+      yield* pass(check.end());
+      const rest = stripper?.end();
+      if (rest !== undefined && rest.length > 0) {
+        watch.see(rest);
+        yield rest;
+      }
     } catch (err) {
       if (signal.aborted) return;
       yield midStreamError(protocol, backendName, err, watch.nextSequence());
       return;
     }
-    yield* pass(check.end());
     const owed = watch.missingEnd(backendName);
+    complete = !watch.cutShort;
     if (owed) yield owed;
   } finally {
     if (check.dropped > 0) dropped?.(check.dropped);
+    // Told once, however the stream ends (a client that leaves returns the generator early).
+    usage?.done(stripper?.usage ?? watch.usage(), complete);
   }
+}
+
+/** What passThroughIterable tells of a stream's usage (relay.ts). */
+export interface StreamUsageSink {
+  readonly stripper: {
+    see(chunk: Uint8Array): Uint8Array;
+    end(): Uint8Array;
+    usage: TokenUsage | null;
+  } | null;
+  done(usage: TokenUsage | null, complete: boolean): void;
 }

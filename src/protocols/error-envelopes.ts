@@ -75,7 +75,8 @@ export function errorEnvelope(protocol: Protocol, info: ErrorInfo): Record<strin
       return {
         error: {
           message: info.message,
-          type: openaiErrorType(info.status),
+          // A spent quota has a type of its own, as OpenAI sends it.
+          type: info.code === 'insufficient_quota' ? 'insufficient_quota' : openaiErrorType(info.status),
           code: info.code,
           param: info.param ?? null,
           ...retry,

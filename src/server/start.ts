@@ -27,6 +27,10 @@ import { PolicyTable } from '../teams/policies.js';
 import { createSignatureSealer, signatureKey } from '../protocols/signatures.js';
 import { RequestLimits } from '../pipeline/limits.js';
 import { createLimitStore } from '../state/limits-redis.js';
+import { PriceTable } from '../teams/prices.js';
+import { Spend } from '../pipeline/spend.js';
+import { openUsageLedger } from '../state/usage-factory.js';
+import { registerUsageRoutes } from './usage-routes.js';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -173,9 +177,24 @@ export async function startProxy({
     policies = buildPolicies();
   });
   // Per-key rpm and max_concurrent, in the state store: exact across replicas on Redis (README, Teams).
+  // One limit store (the state store's) for every counter: rpm, max_concurrent, tpm and budgets.
+  const limitStore = createLimitStore({ store: state });
   const limits = new RequestLimits({
-    store: createLimitStore({ store: state }),
+    store: limitStore,
     onRejected: (key, limit) => metrics.limitRejections.inc({ key, limit }),
+    log: logger,
+  });
+
+  // Usage, prices, tpm and budgets (README, Teams: usage).
+  const usageLedger = await openUsageLedger(state, config.state.usage_file, logger);
+  const spend = new Spend({
+    policies: () => policies,
+    prices: new PriceTable(config.prices),
+    ledger: usageLedger,
+    stats: metrics.usage,
+    limits: limitStore,
+    seedBudgets: state.kind === 'memory',
+    registry,
     log: logger,
   });
 
@@ -212,6 +231,7 @@ export async function startProxy({
     registerExtraRoutes: (instance) => {
       registerAuthAdminRoutes(instance, { guard: auth.guard });
       registerKeyReloadRoute(instance, auth.reloader);
+      registerUsageRoutes(instance, { ledger: usageLedger, policies: () => policies });
     },
     routes: {
       redactor: () => secrets.current,
@@ -235,6 +255,7 @@ export async function startProxy({
       // Reasoning signatures that cross families: keyed by PROXY_STATE_SECRET, else per process.
       signatures: createSignatureSealer(signatureKey(stateSettings.secret)),
       limits,
+      spend,
       capture: captureWriter ? new CaptureRecorder(() => secrets.current, captureWriter) : null,
       readiness: async () => {
         const authState = auth.readiness();
@@ -303,6 +324,7 @@ export async function startProxy({
       clearInterval(sweeper);
       clearTimeout(deadline);
       await auth.close();
+      await usageLedger.close();
       await state.close();
       await upstream.close();
       await captureWriter?.close();

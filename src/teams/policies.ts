@@ -139,6 +139,11 @@ export class PolicyTable {
   allows(keyName: string | null, name: Switch): boolean {
     return !this.hasSwitchesOff || (this.policyFor(keyName)?.[name] ?? true);
   }
+
+  /** Every key's policy (the usage report's budgets). */
+  all(): Iterable<KeyPolicy> {
+    return this.byName.values();
+  }
 }
 
 /** No keys, no policies: auth disabled. */

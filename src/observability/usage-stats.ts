@@ -1,0 +1,52 @@
+/**
+ * Tokens and cost per key, backend and model (README, Teams: usage), kept as plain numbers when an answer
+ * ends and turned into `llm_proxy_tokens_total` / `llm_proxy_cost_usd_total` samples only when /metrics is
+ * scraped, as request-stats.ts does for requests.
+ */
+
+export interface UsageSeries {
+  readonly key: string;
+  readonly backend: string;
+  readonly model: string;
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  costUsd: number;
+}
+
+/** Token directions as the `direction` label names them, and the series field each reads. */
+export const DIRECTIONS = [
+  ['input', 'input'],
+  ['output', 'output'],
+  ['cache_read', 'cacheRead'],
+  ['cache_write', 'cacheWrite'],
+] as const;
+
+export class UsageStats {
+  private readonly byId = new Map<string, UsageSeries>();
+
+  add(
+    key: string,
+    backend: string,
+    model: string,
+    tokens: { input: number; output: number; cacheRead: number; cacheWrite: number },
+    costUsd: number,
+  ): void {
+    const id = `${key}\u0000${backend}\u0000${model}`;
+    let series = this.byId.get(id);
+    if (series === undefined) {
+      series = { key, backend, model, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, costUsd: 0 };
+      this.byId.set(id, series);
+    }
+    series.input += tokens.input;
+    series.output += tokens.output;
+    series.cacheRead += tokens.cacheRead;
+    series.cacheWrite += tokens.cacheWrite;
+    series.costUsd += costUsd;
+  }
+
+  series(): Iterable<UsageSeries> {
+    return this.byId.values();
+  }
+}

@@ -1,0 +1,91 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileUsageLedger, MemoryUsageLedger, parseEntry, type UsageEntry } from './usage-ledger.js';
+
+const entry = (over: Partial<UsageEntry> = {}): UsageEntry => ({
+  at: Date.UTC(2026, 11, 6, 10),
+  key: 'alice',
+  labels: ['team-a'],
+  backend: 'openai',
+  model: 'gpt-4o',
+  input: 10,
+  output: 5,
+  cacheRead: 2,
+  cacheWrite: 0,
+  costUsd: 0.5,
+  priced: true,
+  ...over,
+});
+
+const log = () => {
+  const lines: Array<{ obj: object; msg: string }> = [];
+  const push = (obj: object, msg: string) => void lines.push({ obj, msg });
+  return { lines, info: push, warn: push, error: push };
+};
+
+describe('the usage ledger', () => {
+  it('sums per day, key, labels, backend and model in memory', async () => {
+    const ledger = new MemoryUsageLedger();
+    ledger.record(entry());
+    ledger.record(entry({ priced: false, costUsd: 0 }));
+    ledger.record(entry({ at: Date.UTC(2026, 11, 7, 1) }));
+    expect(await ledger.rows('2026-12-06', '2026-12-06')).toEqual([
+      {
+        day: '2026-12-06',
+        key: 'alice',
+        labels: ['team-a'],
+        backend: 'openai',
+        model: 'gpt-4o',
+        requests: 2,
+        input: 20,
+        output: 10,
+        cacheRead: 4,
+        cacheWrite: 0,
+        costUsd: 0.5,
+        unpriced: 1,
+      },
+    ]);
+    expect((await ledger.rows('2026-12-01', '2026-12-31')).map((r) => r.day)).toEqual([
+      '2026-12-06',
+      '2026-12-07',
+    ]);
+  });
+
+  it('reads only whole entries back', () => {
+    expect(parseEntry(JSON.stringify(entry()))).toEqual(entry());
+    expect(parseEntry('{"key":"a"}')).toBeNull();
+    expect(parseEntry(JSON.stringify({ ...entry(), input: -1 }))).toBeNull();
+    expect(parseEntry('not json')).toBeNull();
+  });
+});
+
+describe('the usage file', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'usage-ledger-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('appends JSON lines (0600) and replays them at open, reporting lines that are not entries', async () => {
+    const path = join(dir, 'sub', 'usage.jsonl');
+    const first = await FileUsageLedger.open(path, log());
+    first.record(entry());
+    await first.close();
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path, 'utf8')).toBe(`${JSON.stringify(entry())}\n`);
+    writeFileSync(path, `${readFileSync(path, 'utf8')}{"cut\n\n${JSON.stringify(entry({ key: 'bob' }))}\n`);
+    const logged = log();
+    const second = await FileUsageLedger.open(path, logged);
+    expect((await second.rows('2026-12-06', '2026-12-06')).map((r) => [r.key, r.requests])).toEqual([
+      ['alice', 1],
+      ['bob', 1],
+    ]);
+    expect(logged.lines[0]).toEqual({
+      obj: { file: path, bad_lines: 1, first_bad_lines: [2] },
+      msg: 'Usage file: lines that are not usage entries were skipped',
+    });
+    await second.close();
+  });
+});
