@@ -91,8 +91,9 @@ export interface FakeProviderOptions {
   models?: Partial<Record<ProviderProtocol, unknown>>;
   keepAliveTimeout?: number;
   /**
-   * The benchmark's mode: OpenAI chat completions answered from buffers built at startup, `streamChunks`
-   * chunks per stream, the text marked with `marker`; no faults, nothing recorded.
+   * The benchmark's mode: OpenAI chat completions, the Responses API, Anthropic messages and Gemini answered
+   * from buffers built at startup, `streamChunks` text pieces per stream, the text marked with `marker`; no
+   * faults, nothing recorded.
    */
   canned?: { marker: string; streamChunks: number };
 }
