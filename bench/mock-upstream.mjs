@@ -2,8 +2,10 @@
 // completions answered as quickly as node:http allows from buffers built once at startup, so what the
 // benchmark measures is the proxy in front of it.
 //
-// POST /v1/chat/completions  -> ~1 KB chat.completion JSON, or (body has "stream": true) an SSE stream of
+// POST /v1/chat/completions  -> ~0.5 KB chat.completion JSON, or (body has "stream": true) an SSE stream of
 //                               MOCK_STREAM_CHUNKS chunks (default 20) followed by `data: [DONE]`.
+// POST /v1/responses, POST /v1/messages (Anthropic), POST /v1beta/models/{m}:generateContent and
+//      :streamGenerateContent?alt=sse (Gemini) -> the same text in each protocol's shape, whole or streamed.
 // GET  /v1/models            -> a one-model list.
 // Run as a child with an IPC channel: it sends {port} once listening (port from MOCK_PORT, default 0).
 import { startFakeProvider } from '../test/fake-provider/index.mjs';

@@ -49,6 +49,7 @@ import {
   RSS_TARGET_MB,
 } from './lib/rss.mjs';
 import { median } from './lib/stats.mjs';
+import { runTranslation, translationConfig } from './lib/translation.mjs';
 import { verifyCompletion, verifyRejectsBadKeys, verifyResponses, verifyStream } from './lib/verify.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -75,15 +76,17 @@ const config = {
   cpuProfile: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_CPU_PROF ?? '').toLowerCase()),
   keepFiles: ['1', 'true', 'yes', 'on'].includes(String(process.env.BENCH_KEEP_FILES ?? '').toLowerCase()),
   peers: peersFromEnv(process.env.BENCH_PEERS),
-  // Which parts run: the main scenarios (with the attack and redaction), the large bodies, the many streams.
+  // Which parts run: the main scenarios (with the attack and redaction), the large bodies, the many streams,
+  // the translation pairs.
   only: new Set(
-    String(process.env.BENCH_ONLY || 'main,bodies,streams')
+    String(process.env.BENCH_ONLY || 'main,bodies,streams,translation')
       .split(',')
       .map((part) => part.trim()),
   ),
   bodySizes: bodySizesFromEnv(process.env.BENCH_BODY_SIZES),
   bodyConnections: envNumber('BENCH_BODY_CONNECTIONS', 8),
   manyStreams: manyStreamsConfig(process.env),
+  translation: translationConfig(process.env),
 };
 
 const TARGETS = {
@@ -576,6 +579,17 @@ async function main() {
   const runBodyRows = config.only.has('bodies') && config.bodySizes.length > 0;
   const runStreams = config.only.has('streams') && config.manyStreams.count > 0;
 
+  // The translation pairs (lib/translation.mjs) run first, on processes of their own, stopped when done.
+  const translation = config.only.has('translation')
+    ? await runTranslation({ workDir, settings: { ...config, ...config.translation } })
+    : null;
+  if (translation && config.only.size === 1) {
+    console.log(`\n${translation.line}`);
+    if (config.strict && !translation.allOk) process.exitCode = 1;
+    if (!config.keepFiles) rmSync(workDir, { recursive: true, force: true });
+    return;
+  }
+
   const { processes, peerProcesses, targets, profileDir } = await startTargets(workDir);
   const { project } = processes;
   console.log(`project log (level info): ${path.join(workDir, 'project.log')}`);
@@ -675,6 +689,10 @@ async function main() {
         .map((r) => manyStreamsSummary(r).field);
       console.log(`PEER ${peer.name}: ${[...peerFields, ...peerStreams].join(' ')}`);
     }
+  }
+  if (translation) {
+    console.log(translation.line);
+    allOk &&= translation.allOk;
   }
   if (config.strict && !allOk) process.exitCode = 1;
   // The logs are ~25 MB a run: kept only on request (or when they sit beside a CPU profile).

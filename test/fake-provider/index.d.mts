@@ -100,8 +100,9 @@ export interface FakeProviderOptions {
   /** The Responses API's ids: this prefix and the call's number (default `resp_fake_`). */
   responseIdPrefix?: string;
   /**
-   * The benchmark's mode: OpenAI chat completions answered from buffers built at startup, `streamChunks`
-   * chunks per stream, the text marked with `marker`; no faults, nothing recorded.
+   * The benchmark's mode: OpenAI chat completions, the Responses API, Anthropic messages and Gemini answered
+   * from buffers built at startup, `streamChunks` text pieces per stream, the text marked with `marker`; no
+   * faults, nothing recorded.
    */
   canned?: { marker: string; streamChunks: number };
 }

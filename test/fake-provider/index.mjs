@@ -889,6 +889,8 @@ function cannedHandler({ marker, streamChunks }) {
     `${marker}: ` +
     'Here is a short answer, long enough to make the response about one kilobyte like a typical small chat ' +
     'completion. '.repeat(6);
+  // The text of a stream's piece i, the same in every protocol.
+  const piece = (i) => (i === 0 ? `${marker} ` : `tok${i} `);
   const completion = Buffer.from(
     JSON.stringify({
       id: 'chatcmpl-bench0000000000000000000000',
@@ -980,30 +982,114 @@ function cannedHandler({ marker, streamChunks }) {
       'response.completed',
     ),
   ].map((text) => Buffer.from(text));
+  // Anthropic's Messages API, whole and streamed with the real event sequence (message_start,
+  // content_block_start, ping, the text deltas, content_block_stop, message_delta, message_stop).
+  const anthropicModel = 'claude-3-5-haiku-20241022';
+  const anthropicMessage = (content, stopReason, outputTokens) => ({
+    id: 'msg_bench000000000000000000',
+    type: 'message',
+    role: 'assistant',
+    model: anthropicModel,
+    content,
+    stop_reason: stopReason,
+    stop_sequence: null,
+    usage: { input_tokens: 42, output_tokens: outputTokens },
+  });
+  const anthropicWhole = Buffer.from(
+    JSON.stringify(anthropicMessage([{ type: 'text', text: answerText }], 'end_turn', 180)),
+  );
+  const anthropicChunks = [
+    sse({ type: 'message_start', message: anthropicMessage([], null, 1) }, 'message_start'),
+    sse(
+      { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+      'content_block_start',
+    ),
+    sse({ type: 'ping' }, 'ping'),
+    ...Array.from({ length: streamChunks }, (_, i) =>
+      sse(
+        { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: piece(i) } },
+        'content_block_delta',
+      ),
+    ),
+    sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop'),
+    sse(
+      {
+        type: 'message_delta',
+        delta: { stop_reason: 'end_turn', stop_sequence: null },
+        usage: { output_tokens: 180 },
+      },
+      'message_delta',
+    ),
+    sse({ type: 'message_stop' }, 'message_stop'),
+  ].map((text) => Buffer.from(text));
+  // Gemini, whole and streamed (`alt=sse`): the last piece carries the finish reason and the usage.
+  const geminiModel = 'gemini-2.0-flash';
+  const geminiUsageAll = { promptTokenCount: 42, candidatesTokenCount: 180, totalTokenCount: 222 };
+  const geminiWhole = Buffer.from(
+    JSON.stringify(
+      geminiChunk(
+        geminiModel,
+        [{ text: answerText }],
+        { usageMetadata: geminiUsageAll },
+        { finishReason: 'STOP' },
+      ),
+    ),
+  );
+  const geminiChunks = Array.from({ length: streamChunks }, (_, i) =>
+    Buffer.from(
+      geminiSse(
+        i === streamChunks - 1
+          ? geminiChunk(
+              geminiModel,
+              [{ text: piece(i) }],
+              { usageMetadata: geminiUsageAll },
+              { finishReason: 'STOP' },
+            )
+          : geminiChunk(geminiModel, [{ text: piece(i) }], { usageMetadata: { promptTokenCount: 42 } }),
+      ),
+    ),
+  );
+  const anthropicHeaders = { 'content-type': 'application/json', 'content-length': anthropicWhole.length };
+  const geminiHeaders = { 'content-type': 'application/json', 'content-length': geminiWhole.length };
   const responseHeaders = { 'content-type': 'application/json', 'content-length': response.length };
   const jsonHeaders = { 'content-type': 'application/json', 'content-length': completion.length };
   const modelsHeaders = { 'content-type': 'application/json', 'content-length': models.length };
   const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 
-  const answerChat = (req, res, responses) => {
+  // Per protocol: the whole answer with its headers, and the stream's writes.
+  const ANSWERS = {
+    openai: { headers: jsonHeaders, whole: completion, chunks },
+    responses: { headers: responseHeaders, whole: response, chunks: responseChunks },
+    anthropic: { headers: anthropicHeaders, whole: anthropicWhole, chunks: anthropicChunks },
+    gemini: { headers: geminiHeaders, whole: geminiWhole, chunks: geminiChunks },
+  };
+
+  // `stream`: true or false from the URL (Gemini), undefined to read it from the body.
+  const answerChat = (req, res, answer, stream) => {
     const parts = [];
     req.on('data', (part) => parts.push(part));
     req.on('end', () => {
       const body = parts.length === 1 ? parts[0].toString('latin1') : Buffer.concat(parts).toString('latin1');
-      if (!streaming.test(body)) {
-        res.writeHead(200, responses ? responseHeaders : jsonHeaders);
-        res.end(responses ? response : completion);
+      if (!(stream ?? streaming.test(body))) {
+        res.writeHead(200, answer.headers);
+        res.end(answer.whole);
         return;
       }
       // One write per chunk, as a real server flushes each token: the proxy sees separate chunks.
       res.writeHead(200, sseHeaders);
-      for (const part of responses ? responseChunks : chunks) res.write(part);
+      for (const part of answer.chunks) res.write(part);
       res.end();
     });
   };
   return (req, res) => {
-    if (req.method === 'POST' && req.url === '/v1/chat/completions') return answerChat(req, res, false);
-    if (req.method === 'POST' && req.url === '/v1/responses') return answerChat(req, res, true);
+    const url = req.url;
+    if (req.method === 'POST' && url === '/v1/chat/completions') return answerChat(req, res, ANSWERS.openai);
+    if (req.method === 'POST' && url === '/v1/responses') return answerChat(req, res, ANSWERS.responses);
+    if (req.method === 'POST' && url === '/v1/messages') return answerChat(req, res, ANSWERS.anthropic);
+    if (req.method === 'POST' && url.startsWith('/v1beta/models/')) {
+      if (url.endsWith(':generateContent')) return answerChat(req, res, ANSWERS.gemini, false);
+      if (url.endsWith(':streamGenerateContent?alt=sse')) return answerChat(req, res, ANSWERS.gemini, true);
+    }
     if (req.method === 'GET' && req.url === '/v1/models') {
       res.writeHead(200, modelsHeaders);
       res.end(models);

@@ -1,0 +1,38 @@
+// Types of the parts of bench/lib/translation.mjs the tests use (test/bench-translation.test.ts).
+export type ClientProtocol = 'openai' | 'anthropic' | 'gemini';
+
+export const TRANSLATION_TARGETS: { stream: number; nonstream: number; capture: number };
+export const PROTOCOLS: ClientProtocol[];
+export const BACKEND_MODELS: Record<ClientProtocol, string>;
+export const CLIENTS: Record<
+  ClientProtocol,
+  (
+    model: string,
+    stream: boolean,
+  ) => { path: string; headers: Record<string, string>; body: Record<string, unknown> }
+>;
+export function pairName(client: ClientProtocol, backend: ClientProtocol): string;
+export function streamedText(chunks: number): string;
+export function readStream(
+  client: ClientProtocol,
+  body: string,
+): { text: string; ended: boolean; events: unknown[] };
+
+export interface TranslationRow {
+  name: string;
+  client: ClientProtocol;
+  backend: ClientProtocol;
+  reference: string;
+  capture: boolean;
+  reqPerSec: number;
+  mean: number;
+  p99: number;
+  cpuUs: number;
+  refCpuUs: number;
+  ratio: number;
+}
+export function translationSummary(scenarios: Array<{ stream: boolean; rows: TranslationRow[] }>): {
+  line: string;
+  allOk: boolean;
+};
+export function translationConfig(env: Record<string, string | undefined>): { capturePair: string };
