@@ -75,7 +75,12 @@ describe('--state-store redis://… with PROXY_STATE_SECRET', () => {
     expect(record.f).toBe('5');
     const keys = await inspector.keys('*');
     expect(keys.length).toBeGreaterThan(0);
-    expect(keys.every((key) => key.startsWith('llm-interactive-proxy:{brute-force}:'))).toBe(true);
+    // Every key under the one prefix: the brute-force records and (settled after the answer, so maybe not yet)
+    // the day's usage of the valid request.
+    const others = keys.filter((key) => !key.startsWith('llm-interactive-proxy:{brute-force}:'));
+    expect(others.every((key) => /^llm-interactive-proxy:\{usage\}:d:\d{4}-\d{2}-\d{2}$/.test(key))).toBe(
+      true,
+    );
     expect(await otherClients(inspector)).toBe(1);
     // --brute-force-store was given too: --state-store wins, so the other Redis is never even connected to.
     expect(await otherInspector.dbsize()).toBe(0);
