@@ -134,7 +134,9 @@ function streamToClient(
       counted();
       const owed = finish.missingEnd(backendName);
       tap?.end(owed);
-      res.end(owed ?? undefined);
+      const { storing } = ex.state;
+      if (storing === undefined) res.end(owed ?? undefined);
+      else void storing.then(() => res.end(owed ?? undefined));
       usage.done(stripper?.usage ?? finish.usage(), !finish.cutShort);
     },
     fail(failure) {
@@ -355,7 +357,7 @@ function relayStream(relay: Relay): void {
   const out = streamOut(relay);
   ex.res.writeHead(upstream.status, sseHead(ex));
   // The generators end in an error event of their own when the backend fails.
-  void writeStream(ex.res, out);
+  void writeStream(ex.res, out, ex.state);
 }
 
 /**
@@ -473,6 +475,7 @@ async function relayWhole(
   if (backend.protocol === from) {
     if (!isJsonObject(bytes)) throw invalidAnswer(backend.name);
     if (watch !== undefined) watch(bytes);
+    if (ex.state.storing !== undefined) await ex.state.storing;
     capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
     writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
     if (meter !== undefined) meter.done(route, usageOfBytes(backend.protocol, received), 'answered');
@@ -487,6 +490,7 @@ async function relayWhole(
   const decoded = codecs[backend.protocol].decodeResponse(parsed);
   sealResponseSignatures(decoded, from, sealer ?? processSignatureSealer());
   const answer = clientCodecs[from].encodeResponse(decoded);
+  if (ex.state.storing !== undefined) await ex.state.storing;
   capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
   writeJson(ex, upstream.status, answer);
   meter?.done(route, usageOfAnswer(backend.protocol, parsed), 'answered');

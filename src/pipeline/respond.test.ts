@@ -129,6 +129,38 @@ describe('writeStream', () => {
     await expect(fetch(s.url).then((res) => res.text())).rejects.toThrow();
     await s.done;
   });
+
+  it('ends the answer only once the state store holds what it wrote (state.storing)', async () => {
+    let stored: (() => void) | undefined;
+    const state = { storing: new Promise<void>((resolve) => (stored = resolve)) };
+    let ended = false;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.once('finish', () => (ended = true));
+      void writeStream(
+        res,
+        (async function* () {
+          yield 'data: 1\n\n';
+        })(),
+        state,
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    stop = () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: 1\n\n');
+    // The source is done; the write to the store is not: the answer stays open.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ended).toBe(false);
+    stored?.();
+    expect((await reader.read()).done).toBe(true);
+    expect(ended).toBe(true);
+  });
 });
 
 describe('responseHead', () => {

@@ -117,7 +117,8 @@ export function writeProxyError(to: Responder, error: ProxyError): void {
 /**
  * Writes a streamed answer (an async iterable of chunks) to the response and ends it, waiting for `drain`
  * whenever the client reads slower than the backend sends. When the client goes away the iterable is
- * returned (its `finally` blocks run); when it throws, the response is destroyed. Never rejects.
+ * returned (its `finally` blocks run); when it throws, the response is destroyed. Never rejects. The end
+ * waits for `state.storing` (a stored Response being written), so what was answered can be read back.
  *
  * A loop rather than `pipeline(Readable.from(...))`: on Node 20 that pair builds a stream, an
  * AbortController and, at the end of every answer, an AbortError with its stack trace — several times
@@ -126,6 +127,7 @@ export function writeProxyError(to: Responder, error: ProxyError): void {
 export async function writeStream(
   res: ServerResponse,
   source: AsyncIterable<Uint8Array | string>,
+  state?: { readonly storing?: Promise<void> | undefined },
 ): Promise<void> {
   const chunks = source[Symbol.asyncIterator]();
   let wake: (() => void) | undefined;
@@ -155,7 +157,8 @@ export async function writeStream(
         if (gone) break;
       }
     }
-    if (!gone) res.end();
+    if (state?.storing !== undefined) await state.storing;
+    if (!gone && !res.destroyed) res.end();
   } catch (err) {
     res.destroy(err as Error);
   } finally {

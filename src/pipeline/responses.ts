@@ -159,9 +159,13 @@ export function responsesTurn(
   const passThrough = route.backend.protocol === 'responses';
   const backendName = route.backend.name;
   const save = (id: string, value: string | null) => {
-    store
-      ?.put(id, ownerOf(ex), value, value === null ? backendName : undefined)
+    if (store === null) return;
+    const put = store
+      .put(id, ownerOf(ex), value, value === null ? backendName : undefined)
       .catch((err: unknown) => log.error({ err }, 'storing a response failed'));
+    const { state } = ex;
+    const before = state.storing;
+    state.storing = before === undefined ? put : Promise.all([before, put]).then(() => undefined);
   };
   let input: unknown[] | undefined;
   if (previous !== undefined) {

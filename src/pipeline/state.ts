@@ -10,6 +10,11 @@ export interface RequestState {
   dropped?: readonly string[] | undefined;
   /** Each attempt of a request tried by failover (src/pipeline/attempts.ts); absent for a single one. */
   attempts?: AttemptRecord[];
+  /**
+   * Writes to the state store the answer's end waits for (a stored Response): a client that reads back what
+   * it was just answered, on any replica, finds it.
+   */
+  storing?: Promise<void> | undefined;
 }
 
 /** One attempt, for the access line, the capture and `x-proxy-attempts`. */
