@@ -15,6 +15,7 @@ import { readJsonBody } from './json-body.js';
 import { requestIdFor } from './request-id.js';
 import { writeJson, type OwnAnswerTap, type Responder } from '../pipeline/respond.js';
 import type { RequestBody } from '../pipeline/request-body.js';
+import { ReceivedExchange } from '../pipeline/exchange.js';
 import type { ChatRoute } from './routes.js';
 import type { RequestState } from '../pipeline/state.js';
 
@@ -214,27 +215,21 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         continueIfAwaited(req, res);
         json = readJsonBody(await readBody(req, maxBodyBytes));
       }
-      await route.run({
-        res,
-        url,
-        baseHeaders,
-        state,
-        id,
-        method: 'POST',
-        headers: req.headers,
-        ip,
-        authKeyName: keyName,
-        ownAnswer,
-        json,
-        // Decoded and parsed only if a step asks (docs/performance.md, "Large bodies").
-        get body() {
-          return json?.value;
-        },
-        get rawBody() {
-          return json?.text;
-        },
-        rawBytes: json?.bytes,
-      });
+      await route.run(
+        new ReceivedExchange({
+          res,
+          url,
+          baseHeaders,
+          state,
+          id,
+          method: 'POST',
+          headers: req.headers,
+          ip,
+          authKeyName: keyName,
+          ownAnswer,
+          json,
+        }),
+      );
     } catch (err) {
       answerFailure(responder, err as Error, log);
     }
