@@ -61,7 +61,7 @@ function wireBody(
   }
   const canonical = codecs[from].decodeRequest(body, { model, stream });
   // Reasoning signatures: unwrapped for the family that made them, another family's never sent.
-  openSignatures(canonical, backend.protocol, signatures, requestId);
+  openSignatures(canonical, from, backend.protocol, signatures, requestId);
   // The encoder may drop more (what this backend lacks), so the list is read after it ran.
   const encoded = codecs[backend.protocol].encodeRequest(canonical);
   return { body: encoded, dropped: canonical.dropped };

@@ -7,12 +7,14 @@
 import type { ChatRequest } from '../protocols/canonical.js';
 import {
   createSignatureSealer,
+  openIdCarriers,
   openRequestSignatures,
   signatureKey,
   WRAP_PREFIX,
   type SignatureSealer,
 } from '../protocols/signatures.js';
 import type { Protocol } from '../protocols/types.js';
+import { ID_MARK } from '../protocols/signatures-id.js';
 
 export interface SignatureDeps {
   readonly sealer: SignatureSealer;
@@ -28,31 +30,42 @@ export function processSignatureSealer(): SignatureSealer {
   return processSealer;
 }
 
-/** Opens the signatures of a translated request for `backend` (see `openRequestSignatures`). */
+/**
+ * Opens the signatures of a translated request from a client of `client`'s protocol for `backend`: an OpenAI
+ * chat client's tool call ids first (`openIdCarriers`), then every client's (`openRequestSignatures`).
+ */
 export function openSignatures(
   req: ChatRequest,
+  client: Protocol,
   backend: Protocol,
   deps: SignatureDeps,
   requestId: string,
 ): void {
-  openRequestSignatures(req, backend, deps.sealer, ({ at }) => warnDropped(deps, requestId, at));
+  const onDrop = ({ at }: { at: string }) => warnDropped(deps, requestId, at);
+  if (client === 'openai') openIdCarriers(req, deps.sealer, onDrop);
+  openRequestSignatures(req, backend, deps.sealer, onDrop);
 }
 
-/** The bytes every wrapped signature starts with, as JSON text (`"lip1.`). */
+/**
+ * What a body that may hold a wrapped signature holds, per protocol, as JSON text: a wrap's start (`"lip1.`),
+ * or for OpenAI chat the tool call id carrier's mark (`__lip1_`).
+ */
 const WRAP_MARK = `"${WRAP_PREFIX}.`;
-const WRAP_MARK_BYTES = Buffer.from(WRAP_MARK);
+const MARKS: Record<Protocol, { text: string; bytes: Buffer }> = {
+  openai: { text: ID_MARK, bytes: Buffer.from(ID_MARK) },
+  responses: { text: WRAP_MARK, bytes: Buffer.from(WRAP_MARK) },
+  anthropic: { text: WRAP_MARK, bytes: Buffer.from(WRAP_MARK) },
+  gemini: { text: WRAP_MARK, bytes: Buffer.from(WRAP_MARK) },
+};
 
 /**
- * Whether a same-protocol body may hold a wrapped signature: never for OpenAI chat (no field carries one),
- * else one search of its bytes (or text) for the wrap's start; a body without them (changed by a step) is
- * looked at.
+ * Whether a same-protocol body may hold a wrapped signature: one search of its bytes (or text) for its
+ * protocol's mark; a body without them (changed by a step) is looked at.
  */
 export function mayHoldWraps(protocol: Protocol, received: string | Buffer | undefined): boolean {
-  if (protocol === 'openai') return false;
   if (received === undefined) return true;
-  return typeof received === 'string'
-    ? received.includes(WRAP_MARK)
-    : received.indexOf(WRAP_MARK_BYTES) !== -1;
+  const mark = MARKS[protocol];
+  return typeof received === 'string' ? received.includes(mark.text) : received.indexOf(mark.bytes) !== -1;
 }
 
 /** A wrap that does not verify, reported by place and reason: never its value. */

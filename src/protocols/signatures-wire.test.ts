@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSignatureSealer, signatureKey } from './signatures.js';
 import { openWireSignatures } from './signatures-wire.js';
+import { idCarrying } from './signatures-id.js';
 
 const sealer = createSignatureSealer(signatureKey('wire-signatures-test-secret-0123456789'));
 const gemini = { family: 'gemini', value: 'CiQB+/gem==' };
@@ -107,5 +108,44 @@ describe('wrapped signatures in a same-protocol body', () => {
       { type: 'reasoning', summary: [], encrypted_content: openai.value },
       { role: 'user', content: 'hi' },
     ]);
+  });
+
+  it('OpenAI chat: tool call ids and tool results lose their carrier, a changed one is reported', () => {
+    const carried = idCarrying(
+      'call_1',
+      [{ part: { type: 'reasoning', text: '', signature: gemini }, lead: false }],
+      sealer,
+    );
+    const changed = idCarrying(
+      'call_2',
+      [{ part: { type: 'reasoning', text: '', signature: gemini }, lead: false }],
+      sealer,
+    ).replace('call_2', 'call_3');
+    const call = (id: string) => ({ id, type: 'function', function: { name: 'f', arguments: '{}' } });
+    const body = {
+      model: 'gpt',
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: null, tool_calls: [call(carried), call(changed), call('call_4')] },
+        { role: 'tool', tool_call_id: carried, content: 'ok' },
+        { role: 'tool', tool_call_id: changed, content: 'ok' },
+        { role: 'tool', tool_call_id: 'call_4', content: 'ok' },
+      ],
+    };
+    const copy = structuredClone(body);
+    const at: string[] = [];
+    const opened = openWireSignatures(body, 'openai', sealer, (place) => at.push(place));
+    expect(body).toEqual(copy);
+    expect(at).toEqual(['messages[1].tool_calls[1].id']);
+    expect(opened?.body).toEqual({
+      model: 'gpt',
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: null, tool_calls: [call('call_1'), call('call_3'), call('call_4')] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'ok' },
+        { role: 'tool', tool_call_id: 'call_3', content: 'ok' },
+        body.messages[4],
+      ],
+    });
   });
 });

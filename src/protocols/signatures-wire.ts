@@ -6,6 +6,7 @@
  */
 import type { Signature } from './canonical.js';
 import { FAMILIES, isWrapped, openWrapped, type SignatureSealer } from './signatures.js';
+import { bareId, ID_MARK, openIdCarrier } from './signatures-id.js';
 import type { Protocol } from './types.js';
 
 type Json = Record<string, unknown>;
@@ -19,6 +20,9 @@ export interface OpenedWire {
 
 /** What one wrapped value becomes: the signature of this family, or null to leave its carrier out. */
 type Open = (value: unknown, at: string) => Signature | null | undefined;
+/** A tool call id without its carrier (checked, and reported by `at` when it does not verify; a tool result's is not). */
+type OpenId = (value: unknown, at: string | null) => string | undefined;
+type Walk = (body: Json, open: Open, family: string, openId: OpenId) => OpenedWire;
 
 const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -91,11 +95,32 @@ function responses(body: Json, open: Open, family: string): OpenedWire {
   return { body: { ...body, input }, dropped: [] };
 }
 
-const BY_PROTOCOL: Partial<Record<Protocol, (body: Json, open: Open, family: string) => OpenedWire>> = {
-  anthropic,
-  gemini,
-  responses,
-};
+/**
+ * OpenAI chat: the carriers on tool call ids (`signatures-id.ts`) come off, on the calls and on the tool
+ * results; what they carried is of no use to an OpenAI chat backend (no field takes a signature).
+ */
+function openai(body: Json, _open: Open, _family: string, openId: OpenId): OpenedWire {
+  if (!Array.isArray(body.messages)) return { body, dropped: [] };
+  const messages = body.messages.map((m: unknown, i) => {
+    if (!isRecord(m)) return m;
+    if (m.role === 'tool') {
+      const id = openId(m.tool_call_id, null);
+      return id === undefined ? m : { ...m, tool_call_id: id };
+    }
+    if (m.role !== 'assistant' || !Array.isArray(m.tool_calls)) return m;
+    let changed = false;
+    const calls = m.tool_calls.map((c: unknown, k) => {
+      const id = isRecord(c) ? openId(c.id, `messages[${i}].tool_calls[${k}].id`) : undefined;
+      if (id === undefined) return c;
+      changed = true;
+      return { ...(c as Json), id };
+    });
+    return changed ? { ...m, tool_calls: calls } : m;
+  });
+  return { body: { ...body, messages }, dropped: [] };
+}
+
+const BY_PROTOCOL: Record<Protocol, Walk> = { anthropic, gemini, responses, openai };
 
 /**
  * The body with its wrapped signatures opened for a backend of `protocol` (its own); null when there is no
@@ -108,7 +133,6 @@ export function openWireSignatures(
   onDrop: (at: string) => void,
 ): OpenedWire | null {
   const walk = BY_PROTOCOL[protocol];
-  if (walk === undefined) return null;
   let seen = false;
   const open: Open = (value, at) => {
     if (typeof value !== 'string' || !isWrapped(value)) return undefined;
@@ -117,6 +141,14 @@ export function openWireSignatures(
     if (signature === null) onDrop(at);
     return signature && { family: signature.family, value: signature.value };
   };
-  const opened = walk(body, open, FAMILIES[protocol]);
+  const openId: OpenId = (value, at) => {
+    if (typeof value !== 'string' || !value.includes(ID_MARK)) return undefined;
+    seen = true;
+    if (at === null) return bareId(value);
+    const opened = openIdCarrier(value, sealer);
+    if (opened?.carried === null) onDrop(at);
+    return opened?.id ?? bareId(value);
+  };
+  const opened = walk(body, open, FAMILIES[protocol], openId);
   return seen ? opened : null;
 }

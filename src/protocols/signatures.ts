@@ -11,6 +11,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ChatRequest, ChatResponse, ContentPart, Signature, StreamEvent } from './canonical.js';
 import type { Protocol } from './types.js';
+import { bareId, idCarrying, openIdCarrier, type CarriedReasoning } from './signatures-id.js';
 
 export type { Signature } from './canonical.js';
 
@@ -32,6 +33,8 @@ export interface SignatureSealer {
   wrap(signature: Signature): string;
   /** The signature inside a wrapped one; null when it is not wrapped, not ours, or changed. */
   unwrap(text: string): Signature | null;
+  /** The MAC of `text` under the sealing key, in base64url (43 characters): for other carriers (`signatures-id.ts`). */
+  tag(text: string): string;
 }
 
 /** What every wrapped signature starts with (then a dot). */
@@ -70,6 +73,7 @@ export function createSignatureSealer(key: Buffer): SignatureSealer {
       if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return null;
       return { family, value: Buffer.from(payload, 'base64url').toString('utf8') };
     },
+    tag: (text) => mac(text).toString('base64url'),
   };
 }
 
@@ -145,6 +149,7 @@ export function signatureForClient(
 
 /** The signatures of a translated answer, wrapped where they came from another family (in place). */
 export function sealResponseSignatures(res: ChatResponse, client: Protocol, sealer: SignatureSealer): void {
+  if (client === 'openai') carryInIds(res, sealer);
   for (const part of res.content) {
     if (part.type === 'reasoning' && part.signature !== undefined)
       part.signature = signatureForClient(part.signature, part.redacted, client, sealer);
@@ -155,4 +160,107 @@ export function sealResponseSignatures(res: ChatResponse, client: Protocol, seal
 export function sealStreamEvent(event: StreamEvent, client: Protocol, sealer: SignatureSealer): StreamEvent {
   if (event.type !== 'reasoning_signature') return event;
   return { ...event, signature: signatureForClient(event.signature, event.redacted, client, sealer) };
+}
+
+/**
+ * An OpenAI chat client has no field for a signature: the signatures before each tool call ride on its id
+ * (`signatures-id.ts`), each with whether it came before the answer's text (in place).
+ */
+function carryInIds(res: ChatResponse, sealer: SignatureSealer): void {
+  let pending: CarriedReasoning[] = [];
+  let sawText = false;
+  for (const part of res.content) {
+    if (part.type === 'reasoning') {
+      if (part.signature?.value)
+        pending.push({ part: { ...part, signature: part.signature }, lead: !sawText });
+    } else if (part.type === 'text') sawText = true;
+    else {
+      part.id = idCarrying(part.id, pending, sealer);
+      pending = [];
+      sawText = false;
+    }
+  }
+}
+
+/**
+ * The same for a stream to an OpenAI chat client: each signature (with the reasoning text before it) is held
+ * until the next tool call starts, whose id then carries it. Other clients: undefined (nothing to do).
+ */
+export function streamIdCarrier(
+  client: Protocol,
+  sealer: SignatureSealer,
+): ((event: StreamEvent) => StreamEvent) | undefined {
+  if (client !== 'openai') return undefined;
+  let pending: CarriedReasoning[] = [];
+  let text = '';
+  let sawText = false;
+  return (event) => {
+    switch (event.type) {
+      case 'reasoning':
+        text += event.text;
+        return event;
+      case 'reasoning_signature':
+        if (event.signature.value) {
+          const redacted = event.redacted ? { redacted: true } : {};
+          pending.push({
+            part: { type: 'reasoning', text, signature: event.signature, ...redacted },
+            lead: !sawText,
+          });
+        }
+        text = '';
+        return event;
+      case 'text':
+        sawText = true;
+        return event;
+      case 'tool_call_start': {
+        sawText = false;
+        if (pending.length === 0) return event;
+        const id = idCarrying(event.id, pending, sealer);
+        pending = [];
+        return { ...event, id };
+      }
+      default:
+        return event;
+    }
+  };
+}
+
+/**
+ * The tool call ids of an OpenAI chat client's request opened (in place): each carrier's reasoning goes back
+ * where it was (before the text when it led the answer, else just before its call), the ids and the tool
+ * results' `tool_call_id`s lose their carrier, and a carrier that does not verify is dropped and reported,
+ * never forwarded. `openRequestSignatures` then keeps what the backend's family may have.
+ */
+export function openIdCarriers(
+  req: ChatRequest,
+  sealer: SignatureSealer,
+  onDrop: (dropped: DroppedSignature) => void,
+): void {
+  req.messages.forEach((message, i) => {
+    let changed = false;
+    let first = true;
+    const lead: ContentPart[] = [];
+    const content: ContentPart[] = [];
+    message.content.forEach((part, j) => {
+      if (part.type === 'tool_result') {
+        const id = bareId(part.toolCallId);
+        changed ||= id !== part.toolCallId;
+        content.push(id === part.toolCallId ? part : { ...part, toolCallId: id });
+        return;
+      }
+      if (part.type !== 'tool_call') {
+        content.push(part);
+        return;
+      }
+      const opened = openIdCarrier(part.id, sealer);
+      if (opened !== undefined) {
+        changed = true;
+        if (opened.carried === null) onDrop({ at: `messages[${i}].content[${j}].id`, reason: 'tampered' });
+        else for (const c of opened.carried) (c.lead && first ? lead : content).push(c.part);
+      }
+      content.push(opened === undefined ? part : { ...part, id: opened.id });
+      first = false;
+    });
+    if (changed) message.content = lead.length > 0 ? [...lead, ...content] : content;
+  });
 }

@@ -3,7 +3,7 @@ import type { StreamEvent } from './canonical.js';
 import type { ProtocolCodec } from './codec.js';
 import type { ErrorInfo } from './error-envelopes.js';
 import { codecs as defaultCodecs } from './registry.js';
-import { FAMILIES, sealStreamEvent, type SignatureSealer } from './signatures.js';
+import { FAMILIES, sealStreamEvent, streamIdCarrier, type SignatureSealer } from './signatures.js';
 import { parseSse } from './sse.js';
 import type { Protocol } from './types.js';
 
@@ -38,9 +38,12 @@ export async function* translateStream(
 ): AsyncGenerator<string> {
   const decoder = codecs[from].createStreamDecoder();
   const encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
+  // An OpenAI chat client's signatures ride on its tool call ids (none without a sealer).
+  const carry = sealer && streamIdCarrier(to, sealer);
   const emit = (events: StreamEvent[]): string => {
     let out = '';
-    for (const event of events) {
+    for (const raw of events) {
+      const event = carry ? carry(raw) : raw;
       // A signature of another family reaches the client wrapped, or (no sealer) not at all.
       if (event.type === 'reasoning_signature') {
         if (sealer) out += encoder.encode(sealStreamEvent(event, to, sealer));

@@ -340,8 +340,17 @@ const GEMINI_SENTINEL = 'skip_thought_signature_validator';
  * assistant turn starts with one when thinking is on; Gemini: the first function call of each model turn).
  */
 const THINKING_CHECKS = {
-  anthropic: (body, issued) => {
+  anthropic: (body, issued, thoughts) => {
     const messages = Array.isArray(body.messages) ? body.messages : [];
+    // The latest assistant turn's thinking must come back unchanged, its text included.
+    const latest = messages.findLastIndex((m) => m.role === 'assistant');
+    for (const [j, b] of (Array.isArray(messages[latest]?.content)
+      ? messages[latest].content
+      : []
+    ).entries()) {
+      if (b.type === 'thinking' && thoughts.has(b.signature) && thoughts.get(b.signature) !== b.thinking)
+        return `messages.${latest}.content.${j}: \`thinking\` or \`redacted_thinking\` blocks in the latest assistant message cannot be modified. These blocks must remain as they were in the original response.`;
+    }
     for (const [i, m] of messages.entries()) {
       if (m.role !== 'assistant' || !Array.isArray(m.content)) continue;
       for (const [j, b] of m.content.entries()) {
@@ -1147,6 +1156,8 @@ export async function startFakeProvider(options = {}) {
   const perModel = new Map();
   /** Reasoning signatures given in answers (`thinking` models): a replayed one must be one of them. */
   const issuedSignatures = new Set();
+  /** The reasoning text each signature was issued with (Anthropic checks that it comes back unchanged). */
+  const issuedThoughts = new Map();
 
   const closedEarlyEntry = (text) => {
     let entry = early.get(text);
@@ -1447,7 +1458,7 @@ export async function startFakeProvider(options = {}) {
     const answer = { ...answerFor(r.protocol, call, model), responseId: `${responseIdPrefix}${received}` };
     if (fault?.name === 'accepts-prefill') continuePrefill(r.protocol, call, answer);
     if (model.includes('thinking')) {
-      const wrong = THINKING_CHECKS[r.protocol]?.(call, issuedSignatures);
+      const wrong = THINKING_CHECKS[r.protocol]?.(call, issuedSignatures, issuedThoughts);
       if (wrong) {
         json(res, 400, wire.error(400, wrong));
         return;
@@ -1456,6 +1467,7 @@ export async function startFakeProvider(options = {}) {
       const signature = `${r.protocol}Sig+/${received}${'A'.repeat(received % 3)}==`;
       issuedSignatures.add(signature);
       answer.thinking = { text: `Thinking about ${said || 'the tool result'}.`, signature };
+      issuedThoughts.set(signature, answer.thinking.text);
     }
     if (r.protocol === 'responses' && call.store !== false) {
       storedResponses.set(answer.responseId, {
