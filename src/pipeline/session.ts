@@ -2,7 +2,7 @@ import { CONVERSATIONS, type WireConversation } from '../protocols/conversation.
 import type { Protocol } from '../protocols/types.js';
 import { applyCommand, modelsNamed } from '../sessions/apply.js';
 import { parseCommands, type Command, type SessionSettings } from '../sessions/commands.js';
-import { confirmation, invalidReply } from '../sessions/replies.js';
+import { confirmation, invalidReply, type ChainOf } from '../sessions/replies.js';
 import { sessionIdOf, sessionKey } from '../sessions/session-id.js';
 import { isEmpty, type SessionStore } from '../sessions/store.js';
 import type { ChatExchange } from './exchange.js';
@@ -13,8 +13,13 @@ export interface SessionStepOptions {
   store: SessionStore;
   /** The command prefix (`--command-prefix`, `!/` by default). */
   prefix: string;
-  /** Throws an error naming what is wrong when a model (or route) name cannot be routed. */
+  /** Throws an error naming what is wrong when a model name cannot be routed. */
   checkModel(model: string): void;
+  /**
+   * The configured routes (README, "Routes and failover"): what `!/route(name)` may name, and a route's chain
+   * for the replies. Absent: no routes.
+   */
+  routes?: { names(): string[]; chain(name: string): readonly string[] | undefined } | undefined;
 }
 
 /** What the session step decided for one request. */
@@ -42,12 +47,16 @@ export class SessionStep {
   readonly #prefix: string;
   readonly #prefixBytes: Buffer;
   readonly #checkModel: (model: string) => void;
+  readonly #routes: SessionStepOptions['routes'];
+  readonly #chainOf: ChainOf;
 
   constructor(options: SessionStepOptions) {
     this.#store = options.store;
     this.#prefix = options.prefix;
     this.#prefixBytes = Buffer.from(options.prefix);
     this.#checkModel = options.checkModel;
+    this.#routes = options.routes;
+    this.#chainOf = (name) => options.routes?.chain(name);
   }
 
   /** Whether the step has anything to look at for this request (synchronous: the hot path's only cost). */
@@ -115,7 +124,12 @@ export class SessionStep {
     commands: Command[],
   ): { settings: SessionSettings; lines: string[] } | string {
     for (const command of commands) {
+      if (command.name === 'route' && this.#chainOf(command.route) === undefined) {
+        return `${this.#prefix}route: '${command.route}' is not a configured route (${this.#routeList()})`;
+      }
       for (const model of modelsNamed(command)) {
+        // A route's name is checked by its chain's attempts, not as a model of the default backend.
+        if (this.#chainOf(model) !== undefined) continue;
         try {
           this.#checkModel(model);
         } catch (err) {
@@ -127,9 +141,16 @@ export class SessionStep {
     const lines: string[] = [];
     for (const command of commands) {
       next = applyCommand(next, command);
-      lines.push(confirmation(command, this.#prefix, next));
+      lines.push(confirmation(command, this.#prefix, next, this.#chainOf));
     }
     return { settings: next, lines };
+  }
+
+  #routeList(): string {
+    const names = this.#routes?.names() ?? [];
+    return names.length === 0
+      ? 'no routes are configured: they are the `routes:` section of the YAML configuration'
+      : `configured routes: ${names.join(', ')}`;
   }
 }
 
