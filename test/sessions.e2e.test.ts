@@ -142,6 +142,101 @@ describe('commands answered by the proxy', () => {
   });
 });
 
+/** A command-only message (or commands and text) in each front-end's request, whole or streamed. */
+const FRONT_ENDS: Record<string, (text: string, stream: boolean) => { path: string; body: object }> = {
+  openai: (text, stream) => ({
+    path: '/v1/chat/completions',
+    body: { model: 'gpt-4o-mini', stream, messages: [{ role: 'user', content: text }] },
+  }),
+  responses: (text, stream) => ({
+    path: '/v1/responses',
+    body: { model: 'gpt-4o-mini', stream, store: false, input: [{ role: 'user', content: text }] },
+  }),
+  anthropic: (text, stream) => ({
+    path: '/anthropic/v1/messages',
+    body: { model: 'claude-x', max_tokens: 64, stream, messages: [{ role: 'user', content: text }] },
+  }),
+  gemini: (text, stream) => ({
+    path: `/v1beta/models/gemini-2.0-flash:${stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`,
+    body: { contents: [{ role: 'user', parts: [{ text }] }] },
+  }),
+};
+
+/** Malformed (and some valid) commands: known and unknown names, arguments bad, empty or unclosed. */
+const commandText = fc.oneof(
+  fc.string({ maxLength: 40 }).map((tail) => `!/${tail}`),
+  fc
+    .tuple(
+      fc.array(
+        fc
+          .tuple(
+            fc.constantFrom('help', 'set', 'unset', 'oneoff', 'route', 'session', '', 'sett', 'HELP', 'x'),
+            fc.option(
+              fc.oneof(
+                fc.string({ maxLength: 30 }),
+                fc.constantFrom(
+                  'model=',
+                  'temperature=9',
+                  'temperature=0.5',
+                  'reasoning=max',
+                  'reasoning=low',
+                  'model=a b',
+                  'model=nobackend:x',
+                  'model, temperature',
+                  '(',
+                  ')',
+                ),
+              ),
+              { nil: undefined },
+            ),
+            fc.boolean(),
+          )
+          .map(
+            ([name, args, closed]) => `!/${name}${args === undefined ? '' : `(${args}${closed ? ')' : ''}`}`,
+          ),
+        { minLength: 1, maxLength: 3 },
+      ),
+      fc.constantFrom('', ' and go on', '\n\ntell me more'),
+    )
+    .map(([commands, rest]) => commands.join(' ') + rest),
+);
+
+describe('malformed commands through every front-end', () => {
+  it('never yield a 5xx, whole or streamed, in the OpenAI, Responses, Anthropic and Gemini APIs', async () => {
+    const seen = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...Object.keys(FRONT_ENDS)),
+        fc.boolean(),
+        commandText,
+        async (front, stream, text) => {
+          seen.add(`${front}:${String(stream)}`);
+          const { path, body } = FRONT_ENDS[front]!(text, stream);
+          const res = await fetch(`${proxy.url}${path}`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${ALICE}`,
+              'content-type': 'application/json',
+              'anthropic-version': '2023-06-01',
+              'x-session-id': `fuzz-${front}`,
+            },
+            body: JSON.stringify(body),
+          });
+          const answer = await res.text();
+          expect(res.status, `${front} stream=${String(stream)} ${JSON.stringify(text)}: ${answer}`).toBe(
+            200,
+          );
+          if (stream) expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+          else expect(() => JSON.parse(answer) as unknown).not.toThrow();
+        },
+      ),
+      { numRuns: 200 },
+    );
+    // Every front-end was tried, whole and streamed.
+    expect(seen.size).toBe(8);
+  });
+});
+
 describe('session settings', () => {
   it('switches the model for one session only: not another session, not another key', async () => {
     expect(await say(openai(ALICE, 'switch-1'), '!/set(model=anthropic:claude-switched)')).toBe(

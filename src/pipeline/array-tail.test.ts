@@ -37,4 +37,27 @@ describe('arrayTail', () => {
       { numRuns: 500 },
     );
   });
+
+  it('reads strings of quotes, backslashes and brackets backwards as JSON.parse does', () => {
+    const tricky = fc.string({
+      unit: fc.constantFrom('"', '\\', ',', '[', ']', '{', '}', ' ', 'a', 'é', 'x'.repeat(40)),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(tricky, fc.array(tricky, { maxLength: 3 }), fc.dictionary(tricky, tricky)), {
+          maxLength: 8,
+        }),
+        fc.integer({ min: 1, max: 9 }),
+        (value, count) => {
+          const text = JSON.stringify(value);
+          const expected = JSON.parse(text) as unknown[];
+          expect(tailOf(text, count)).toEqual({
+            elements: expected.slice(Math.max(0, expected.length - count)),
+            all: expected.length <= count,
+          });
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
 });

@@ -5,7 +5,8 @@ import type { ChatExchange } from './exchange.js';
 
 /**
  * The dangerous-command guard's judge for one request (README, "Agent guardrails"), or undefined when the
- * answer needs no look: the guard is off, or the request offers no tool that runs shell commands. The same
+ * answer needs no look: the guard is off, or the request offers no tool that runs shell commands (read on
+ * the bytes of `tools` when the body is the client's own, see `ShellGuard.namedIn`). The same
  * judge serves one attempt or every attempt of a route (attempts.ts); each stop is logged.
  */
 export function shellJudge(
@@ -15,7 +16,14 @@ export function shellJudge(
   clientBody: Record<string, unknown>,
   log: { warn?(obj: object, msg: string): void },
 ): ToolJudge | undefined {
-  if (guard === null || !guard.watches(OFFERED_TOOLS[from](clientBody))) return undefined;
+  if (guard === null) return undefined;
+  // The `tools` member's bytes when nothing has parsed it (the chat lane's body, unchanged): not parsed here.
+  const range = ex.json?.unparsedRange('tools');
+  const offered =
+    range !== undefined && ex.json !== undefined
+      ? guard.namedIn(ex.json.bytes, range[0], range[1])
+      : guard.watches(OFFERED_TOOLS[from](clientBody));
+  if (!offered) return undefined;
   return (name, args) => {
     const verdict = guard.judge(name, args);
     if (verdict !== undefined) {

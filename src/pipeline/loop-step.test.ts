@@ -35,7 +35,7 @@ const call = (command: string) => ({
 });
 const result = (content: string) => ({ role: 'tool', tool_call_id: 'c', content });
 const steered = { role: 'assistant', content: `${LOOP_MARKER} stop` };
-/** Makes the turns' bytes large enough (over 32 KB) for the tail path; below, they are parsed whole. */
+/** A large first turn (40 KB): the tail read backwards must never reach it when a verdict comes sooner. */
 const large = { role: 'system', content: 'x'.repeat(40_000) };
 
 /** What the guard says about a whole conversation, parsed: the reference. */
@@ -65,6 +65,14 @@ describe('loopStep on the body bytes', () => {
   it('reads only the newest turns of a long conversation whose last call differs', () => {
     const messages: unknown[] = [large, { role: 'user', content: 'go' }];
     for (let i = 0; i < 200; i++) messages.push(call(`step ${i}`), result(`out ${i}`));
+    const { ex, json } = exchange({ model: 'm', messages });
+    expect(loopStep('openai', ex, 7)).toBeUndefined();
+    expect(json.unparsedRange('messages')).toBeDefined();
+  });
+
+  it('decides a short agent conversation on its newest turns, nothing else parsed', () => {
+    const messages: unknown[] = [{ role: 'user', content: 'go' }];
+    for (let i = 0; i < 8; i++) messages.push(call(`cat file${i}`), result(`out ${i}`));
     const { ex, json } = exchange({ model: 'm', messages });
     expect(loopStep('openai', ex, 7)).toBeUndefined();
     expect(json.unparsedRange('messages')).toBeDefined();

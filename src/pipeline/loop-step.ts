@@ -30,8 +30,13 @@ const TOOL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
   ].map((m) => Buffer.from(m)),
 };
 
-/** Turns of fewer bytes are parsed whole: below this, one `JSON.parse` costs less than the scan for the tail. */
-const TAIL_MIN_BYTES = 32 * 1024;
+/**
+ * How many of the newest turns are read first, per protocol: enough to hold two tool calls and two tool
+ * results in the protocol's usual shape (a call and its result, twice; the Responses API also has a
+ * reasoning item before each call) — what decides a conversation without a loop. When they do not decide
+ * it, more are read (loopStep).
+ */
+const FIRST_TAIL: Readonly<Record<Protocol, number>> = { openai: 4, anthropic: 4, gemini: 4, responses: 6 };
 
 /** Whether `bytes[start, end)` holds at least `needed` markers in all (counting stops there). */
 function atLeast(
@@ -62,10 +67,11 @@ function answer(verdict: LoopVerdict): string | undefined {
  * The loop guard's step (README, "Agent guardrails"): the steering text to answer with instead of calling
  * the backend, or undefined to go on; throws a 400 `tool_loop` when the loop went on after the steering.
  *
- * On the body's bytes first, so a large agent conversation is not parsed for it (docs/performance.md): fewer
- * tool-call markers than `repeats` cannot hold a loop (one native search); otherwise only the newest turns
- * are parsed (turns under 32 KB are parsed whole, which is faster), and the whole conversation only when a run
- * of repeats reaches back past them.
+ * On the body's bytes first, so an agent's conversation is not parsed for it (docs/performance.md): turns
+ * without a tool-call marker hold no loop (one native search); otherwise the newest turns are read backwards
+ * from the end of the bytes and parsed alone — the last few (FIRST_TAIL), which decide an agent's usual
+ * conversation; when they do not, fewer markers than `repeats` in all the turns cannot hold a loop; then the
+ * last `2 × repeats + 2`, and the whole conversation only when a run of repeats reaches back past them.
  */
 export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): string | undefined {
   const conversation = CONVERSATIONS[from];
@@ -73,14 +79,19 @@ export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): str
   const range = ex.json?.unparsedRange(member);
   if (ex.json !== undefined && range !== undefined) {
     const bytes = ex.json.bytes;
-    if (!atLeast(bytes, range[0], range[1], TOOL_MARKERS[from], repeats)) return undefined;
-    // A small conversation is parsed faster whole than scanned.
-    const tail =
-      range[1] - range[0] < TAIL_MIN_BYTES ? null : arrayTail(bytes, range[0], range[1], 2 * repeats + 2);
-    if (tail !== null) {
-      if (tail.elements.length < repeats) return undefined;
-      const verdict = checkLoop(tail.elements, conversation, repeats, !tail.all);
+    const markers = TOOL_MARKERS[from];
+    if (!atLeast(bytes, range[0], range[1], markers, 1)) return undefined;
+    for (const count of [FIRST_TAIL[from], 2 * repeats + 2]) {
+      const tail = arrayTail(bytes, range[0], range[1], count);
+      if (tail === null) break;
+      if (tail.all) {
+        if (tail.elements.length < repeats) return undefined;
+        return answer(checkLoop(tail.elements, conversation, repeats));
+      }
+      const verdict = checkLoop(tail.elements, conversation, repeats, true);
       if (verdict !== 'undecided') return answer(verdict);
+      // Fewer markers than repeats in all the turns: no run of repeats anywhere.
+      if (!atLeast(bytes, range[0], range[1], markers, repeats)) return undefined;
     }
   }
   const turns = conversation.turns(requireObjectBody(ex));

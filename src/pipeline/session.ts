@@ -2,7 +2,7 @@ import { CONVERSATIONS, type WireConversation } from '../protocols/conversation.
 import type { Protocol } from '../protocols/types.js';
 import { applyCommand, modelsNamed } from '../sessions/apply.js';
 import { parseCommands, type Command, type SessionSettings } from '../sessions/commands.js';
-import { confirmation, invalidReply } from '../sessions/replies.js';
+import { confirmation, invalidReply, type ChainOf } from '../sessions/replies.js';
 import { sessionIdOf, sessionKey } from '../sessions/session-id.js';
 import { isEmpty, type SessionStore } from '../sessions/store.js';
 import type { ChatExchange } from './exchange.js';
@@ -13,8 +13,13 @@ export interface SessionStepOptions {
   store: SessionStore;
   /** The command prefix (`--command-prefix`, `!/` by default). */
   prefix: string;
-  /** Throws an error naming what is wrong when a model (or route) name cannot be routed. */
+  /** Throws an error naming what is wrong when a model name cannot be routed. */
   checkModel(model: string): void;
+  /**
+   * The configured routes (README, "Routes and failover"): what `!/route(name)` may name, and a route's chain
+   * for the replies. Absent: no routes.
+   */
+  routes?: { names(): string[]; chain(name: string): readonly string[] | undefined } | undefined;
 }
 
 /** What the session step decided for one request. */
@@ -40,14 +45,21 @@ interface Found {
 export class SessionStep {
   readonly #store: SessionStore;
   readonly #prefix: string;
+  readonly #prefixText: string;
   readonly #prefixBytes: Buffer;
   readonly #checkModel: (model: string) => void;
+  readonly #routes: SessionStepOptions['routes'];
+  readonly #chainOf: ChainOf;
 
   constructor(options: SessionStepOptions) {
     this.#store = options.store;
     this.#prefix = options.prefix;
-    this.#prefixBytes = Buffer.from(options.prefix);
+    // As JSON writes it inside a string (a `"` or `\` of the prefix escaped).
+    this.#prefixText = JSON.stringify(options.prefix).slice(1, -1);
+    this.#prefixBytes = Buffer.from(this.#prefixText);
     this.#checkModel = options.checkModel;
+    this.#routes = options.routes;
+    this.#chainOf = (name) => options.routes?.chain(name);
   }
 
   /** Whether the step has anything to look at for this request (synchronous: the hot path's only cost). */
@@ -56,8 +68,8 @@ export class SessionStep {
   }
 
   #mentionsPrefix(ex: ChatExchange): boolean {
-    if (ex.rawBytes !== undefined) return ex.rawBytes.includes(this.#prefixBytes);
-    return ex.rawBody === undefined || ex.rawBody.includes(this.#prefix);
+    if (ex.rawBytes !== undefined) return mayStartString(ex.rawBytes, this.#prefixBytes);
+    return ex.rawBody === undefined || ex.rawBody.includes(this.#prefixText);
   }
 
   async run(ex: ChatExchange, from: Protocol, body: Json): Promise<SessionOutcome> {
@@ -115,7 +127,12 @@ export class SessionStep {
     commands: Command[],
   ): { settings: SessionSettings; lines: string[] } | string {
     for (const command of commands) {
+      if (command.name === 'route' && this.#chainOf(command.route) === undefined) {
+        return `${this.#prefix}route: '${command.route}' is not a configured route (${this.#routeList()})`;
+      }
       for (const model of modelsNamed(command)) {
+        // A route's name is checked by its chain's attempts, not as a model of the default backend.
+        if (this.#chainOf(model) !== undefined) continue;
         try {
           this.#checkModel(model);
         } catch (err) {
@@ -127,10 +144,78 @@ export class SessionStep {
     const lines: string[] = [];
     for (const command of commands) {
       next = applyCommand(next, command);
-      lines.push(confirmation(command, this.#prefix, next));
+      lines.push(confirmation(command, this.#prefix, next, this.#chainOf));
     }
     return { settings: next, lines };
   }
+
+  #routeList(): string {
+    const names = this.#routes?.names() ?? [];
+    return names.length === 0
+      ? 'no routes are configured: they are the `routes:` section of the YAML configuration'
+      : `configured routes: ${names.join(', ')}`;
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+/** JSON escapes of white space (`\n`, `\t`, `\r`, `\f`); `\u` is taken as white space too. */
+const SPACE_ESCAPES: ReadonlySet<number> = new Set([0x6e, 0x74, 0x72, 0x66]);
+
+/** Whether the byte at `at` follows an odd run of backslashes (is escaped). */
+function escaped(bytes: Buffer, at: number): boolean {
+  let slashes = 0;
+  while (bytes[at - 1 - slashes] === BACKSLASH) slashes++;
+  return slashes % 2 === 1;
+}
+
+function isHex(b: number | undefined): boolean {
+  return (
+    b !== undefined && ((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66))
+  );
+}
+
+/**
+ * Whether the JSON `bytes` may hold a string that starts with `prefix` after white space — what a command
+ * message is (`parseCommands`): some occurrence of the prefix is preceded, back to an opening quote, only by
+ * bytes that may be white space (a space, a control byte, any byte of a multi-byte character, an escape
+ * `\n` `\t` `\r` `\f` or `\uXXXX`). Never false for a body that holds a command; false for the
+ * prefix inside a text (`if (!/x/.test(s))` in an agent's source code), so such a body costs no parse.
+ */
+export function mayStartString(bytes: Buffer, prefix: Buffer): boolean {
+  for (let at = bytes.indexOf(prefix); at >= 0; at = bytes.indexOf(prefix, at + 1)) {
+    let i = at - 1;
+    for (;;) {
+      const b = bytes[i];
+      if (b === undefined) break;
+      if (b === QUOTE) {
+        if (!escaped(bytes, i)) return true;
+        break;
+      }
+      if (b <= 0x20 || b >= 0x80) {
+        i--;
+        continue;
+      }
+      if (SPACE_ESCAPES.has(b) && bytes[i - 1] === BACKSLASH && !escaped(bytes, i - 1)) {
+        i -= 2;
+        continue;
+      }
+      if (
+        isHex(b) &&
+        isHex(bytes[i - 1]) &&
+        isHex(bytes[i - 2]) &&
+        isHex(bytes[i - 3]) &&
+        bytes[i - 4] === 0x75 &&
+        bytes[i - 5] === BACKSLASH &&
+        !escaped(bytes, i - 5)
+      ) {
+        i -= 6;
+        continue;
+      }
+      break;
+    }
+  }
+  return false;
 }
 
 /**

@@ -23,10 +23,17 @@ const CALL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
 
 /** Whether an answer's bytes may hold a tool call at all: without a marker, there is nothing to judge. */
 export function mayHoldToolCall(protocol: Protocol, bytes: Buffer): boolean {
-  return CALL_MARKERS[protocol].some((marker) => bytes.includes(marker));
+  for (const marker of CALL_MARKERS[protocol]) if (bytes.includes(marker)) return true;
+  return false;
 }
 
 const LF = 0x0a;
+
+/** Whether `bytes` ends with a blank line ("\n\n", or "\n\r\n"). */
+function endsEvent(bytes: Buffer): boolean {
+  const n = bytes.length;
+  return bytes[n - 1] === LF && (bytes[n - 2] === LF || (bytes[n - 2] === 0x0d && bytes[n - 3] === LF));
+}
 
 /** The end of the last complete SSE event in `bytes` (after its blank line), or 0. */
 function lastEventEnd(bytes: Buffer): number {
@@ -80,9 +87,12 @@ export class ToolCallTap {
     const bytes =
       typeof chunk === 'string'
         ? Buffer.from(chunk)
-        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+        : Buffer.isBuffer(chunk)
+          ? chunk
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const all = this.#carry === null ? bytes : Buffer.concat([this.#carry, bytes]);
-    const end = lastEventEnd(all);
+    // The common case: the chunk is whole events (the relay's event check cuts them so).
+    const end = endsEvent(all) ? all.length : lastEventEnd(all);
     if (end < all.length) {
       if (all.length - end > MAX_SSE_LINE_BYTES) throw sseLineTooLong();
       this.#carry = all.subarray(end);

@@ -56,4 +56,9 @@ export class RouteTable {
   names(): string[] {
     return [...this.named.keys()];
   }
+
+  /** A named route's chain (what `!/route(name)` and `!/session` show); undefined for any other name. */
+  chain(name: string): readonly string[] | undefined {
+    return this.named.get(name)?.elements;
+  }
 }

@@ -93,6 +93,8 @@ describe('RouteTable', () => {
     expect(table.plan('a:x| b:y |')).toMatchObject({ name: null, elements: ['a:x', 'b:y'] });
     expect(table.plan('openai:gpt-4o')).toBeNull();
     expect(table.names()).toEqual(['coder']);
+    expect(table.chain('coder')).toEqual(['anthropic:claude', 'gemini:gemini-pro']);
+    expect(table.chain('openai:gpt-4o')).toBeUndefined();
   });
 
   it('with a resilience section every request gets a plan', () => {

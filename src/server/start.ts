@@ -241,6 +241,7 @@ export async function startProxy({
             store: sessionStoreOf(config.sessions, state),
             prefix: config.sessions.command_prefix,
             checkModel: (model) => void registry.resolve(model),
+            routes: failover.routes,
           })
         : null,
       loopRepeats: config.loop_guard.enabled ? config.loop_guard.repeats : 0,

@@ -73,16 +73,33 @@ export const SHELL_MARKER = '[proxy: dangerous command]';
 export class ShellGuard {
   readonly #tools: Map<string, CommandReader>;
   readonly #options: ShellGuardOptions;
+  /** Each watched name as a JSON string's bytes (`"Bash"`), searched for in a request's `tools`. */
+  readonly #quotedNames: readonly Buffer[];
 
   constructor(options: ShellGuardOptions) {
     this.#options = options;
     this.#tools = new Map(SHELL_TOOLS);
     for (const name of options.extraTools) this.#tools.set(name, CONFIGURED_TOOL);
+    this.#quotedNames = [...this.#tools.keys()].map((name) => Buffer.from(JSON.stringify(name)));
   }
 
   /** Whether any offered tool runs shell commands: only then is the answer looked at. */
   watches(toolNames: readonly string[]): boolean {
     return toolNames.some((name) => this.#tools.has(name));
+  }
+
+  /**
+   * The same question asked of the `tools` member's bytes, unparsed: whether a watched name is there as a
+   * whole JSON string (`"Bash"`; inside a description it would be `\"Bash\"`). A name that is there but is
+   * not a tool's (an enum value, say) only costs the answer a look; a name a client writes with `\u`
+   * escapes is not seen (the client can only evade its own guard).
+   */
+  namedIn(bytes: Buffer, start: number, end: number): boolean {
+    for (const quoted of this.#quotedNames) {
+      const at = bytes.indexOf(quoted, start);
+      if (at >= 0 && at + quoted.length <= end) return true;
+    }
+    return false;
   }
 
   readonly judge: ToolJudge = (name, args) => {
