@@ -774,7 +774,7 @@ class ResponsesStreamEncoder implements StreamEncoder {
   /**
    * One numbered event: `type` and `sequence_number` first, then the payload's members (none of which is
    * named either). Written around the payload's JSON rather than spread into a new object: the same text,
-   * one object fewer per event (docs/performance.md, "The translated Responses stream").
+   * one object fewer per event (docs/performance.md, "The Responses API's own costs").
    */
   private event(type: string, payload: Json): string {
     return this.eventOf(type, JSON.stringify(payload));
