@@ -5,13 +5,16 @@
 //
 //   node bench/responses-cpu.mjs                                   # this checkout's dist/
 //   BUILDS=base=/other/checkout/dist/cli/main.js,new=dist/cli/main.js node bench/responses-cpu.mjs
+//   STREAM=0 KINDS=chat,responses node bench/responses-cpu.mjs    # whole answers; two of the kinds
 //
 // ROUNDS (5) rounds of DURATION (3) seconds per target, rotated so each takes every place in a round;
-// 16 connections, 20-chunk streams from the canned mock; medians printed per build.
+// 16 connections, 20-chunk streams from the canned mock; medians printed per build. Kinds: `chat` (chat
+// completions passed through), `responses` / `responses+store` (the Responses API passed through, without
+// and with `store`), `resp-xlate` (the Responses API translated to a chat-completions backend, `store`).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PROXY_KEY } from './lib/constants.mjs';
+import { PROXY_KEY, UPSTREAM_KEY } from './lib/constants.mjs';
 import { measure, RESPONSES_PATH, responsesRequestBody } from './lib/load.mjs';
 import {
   cpuSeconds,
@@ -29,15 +32,20 @@ const builds = (process.env.BUILDS ?? `this=${path.join(REPO_DIR, 'dist/cli/main
 const rounds = Number(process.env.ROUNDS ?? 5);
 const durationS = Number(process.env.DURATION ?? 3);
 const connections = 16;
+const stream = process.env.STREAM !== '0';
 const work = mkdtempSync(path.join(tmpdir(), 'responses-cpu-'));
 
-const withStore = (store) => (stream) =>
-  JSON.stringify({ ...JSON.parse(responsesRequestBody({ stream })), store });
-const KINDS = [
+const withStore = (store, model) => (stream) =>
+  JSON.stringify({ ...JSON.parse(responsesRequestBody({ stream, model })), store });
+const ALL_KINDS = [
   ['chat', undefined],
   ['responses', { path: RESPONSES_PATH, body: withStore(false) }],
   ['responses+store', { path: RESPONSES_PATH, body: withStore(true) }],
+  // `openrouter:` names a chat-completions backend on the same mock.
+  ['resp-xlate', { path: RESPONSES_PATH, body: withStore(true, 'openrouter:gpt-4o-mini') }],
 ];
+const chosen = (process.env.KINDS ?? 'chat,responses,responses+store').split(',');
+const KINDS = ALL_KINDS.filter(([kind]) => kind === 'chat' || chosen.includes(kind));
 
 const mock = await startMock({ streamChunks: 20 });
 const targets = [];
@@ -46,6 +54,7 @@ for (const [name, main] of builds) {
     upstreamOrigin: mock.origin,
     logFile: path.join(work, `${name}.log`),
     main,
+    extraEnv: { OPENROUTER_API_KEY: UPSTREAM_KEY, OPENROUTER_API_BASE_URL: `${mock.origin}/v1` },
   });
   for (const [kind, request] of KINDS) targets.push({ name, kind, project, request });
 }
@@ -53,7 +62,7 @@ const run = (t, seconds) =>
   measure({
     origin: t.project.origin,
     key: PROXY_KEY,
-    stream: true,
+    stream,
     connections,
     durationS: seconds,
     request: t.request,

@@ -625,7 +625,7 @@ const ResponsesSchema = z
       flag: '--responses-max-stored',
       arg: 'N',
       env: 'RESPONSES_MAX_STORED',
-      help: 'Responses API: most stored responses kept in memory (least recently used go first)',
+      help: 'Responses API: most stored responses kept, in memory (least recently used go first) or, with --state-store redis://…, across all replicas (oldest written go first)',
     }),
     ttl_seconds: setting(seconds(1).default(3600), {
       kind: 'number',
@@ -633,7 +633,7 @@ const ResponsesSchema = z
       flag: '--responses-ttl',
       arg: 'S',
       env: 'RESPONSES_TTL',
-      help: 'Responses API: seconds a stored response is kept (for GET and previous_response_id)',
+      help: 'Responses API: seconds a stored response is kept (for GET and previous_response_id), in memory or in the shared --state-store',
     }),
   })
   .strict();

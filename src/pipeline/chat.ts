@@ -147,7 +147,8 @@ export function createChatPipeline(
       // The Responses API's state: the stored conversation, and how this answer is kept.
       let turn: Pick<ResponsesTurn, 'codecs' | 'watch'> | undefined;
       if (from === 'responses') {
-        const begun = await beginResponsesTurn(ex, route, responsesDeps);
+        const turning = beginResponsesTurn(ex, route, responsesDeps);
+        const begun = turning instanceof Promise ? await turning : turning;
         ex = begun.ex;
         route = begun.route;
         turn = { codecs: begun.codecs, watch: begun.watch };

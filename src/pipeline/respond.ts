@@ -138,11 +138,23 @@ export async function writeStream(
     wake?.();
   };
   res.once('close', onClose);
+  // The chunks ready at once (a translated stream yields one per event of a backend chunk) go out in one
+  // write: the response is corked at a tick's first chunk and uncorked once the tick's work is done.
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    res.uncork();
+  };
   try {
     for (;;) {
       if (gone) break;
       const next = await chunks.next();
       if (next.done === true || gone) break;
+      if (!corked) {
+        corked = true;
+        res.cork();
+        process.nextTick(uncork);
+      }
       if (!res.write(next.value)) {
         if (res.destroyed) {
           gone = true;

@@ -127,13 +127,22 @@ export interface PreviousResponse {
  * routed request reads it once for all its attempts): undefined without one, a 404 when the owner has no
  * such response.
  */
-export async function findPrevious(
+export function findPrevious(
   ex: ChatExchange,
   body: Json,
   store: StoredResponses | null,
-): Promise<PreviousResponse | undefined> {
+): Promise<PreviousResponse | undefined> | undefined {
   const previous = body.previous_response_id;
+  // Most requests: nothing to look up, and no promise made.
   if (previous === undefined || previous === null) return undefined;
+  return lookUpPrevious(ex, previous, store);
+}
+
+async function lookUpPrevious(
+  ex: ChatExchange,
+  previous: unknown,
+  store: StoredResponses | null,
+): Promise<PreviousResponse> {
   if (typeof previous !== 'string')
     throw new ProxyError(400, 'previous_response_id: expected a string', { param: 'previous_response_id' });
   const entry = store ? await store.get(previous, ownerOf(ex)) : undefined;
@@ -160,9 +169,10 @@ export function responsesTurn(
   const backendName = route.backend.name;
   const save = (id: string, value: string | null) => {
     if (store === null) return;
-    const put = store
-      .put(id, ownerOf(ex), value, value === null ? backendName : undefined)
-      .catch((err: unknown) => log.error({ err }, 'storing a response failed'));
+    const writing = store.put(id, ownerOf(ex), value, value === null ? backendName : undefined);
+    // Kept already (memory): the answer's end waits for nothing.
+    if (writing === undefined) return;
+    const put = writing.catch((err: unknown) => log.error({ err }, 'storing a response failed'));
     const { state } = ex;
     const before = state.storing;
     state.storing = before === undefined ? put : Promise.all([before, put]).then(() => undefined);
@@ -202,14 +212,18 @@ export function responsesTurn(
   return { ex, route, codecs: { ...codecs, responses: createResponsesCodec({ context }) } };
 }
 
-/** The Responses step of a request with one backend: `findPrevious`, then `responsesTurn`. */
-export async function beginResponsesTurn(
+/**
+ * The Responses step of a request with one backend: `findPrevious`, then `responsesTurn`; synchronous
+ * without a `previous_response_id`.
+ */
+export function beginResponsesTurn(
   ex: ChatExchange,
   route: ChatRoute,
   deps: ResponsesDeps,
-): Promise<ResponsesTurn> {
-  const previous = await findPrevious(ex, route.clientBody, deps.store);
-  return responsesTurn(ex, route, previous, deps);
+): ResponsesTurn | Promise<ResponsesTurn> {
+  const found = findPrevious(ex, route.clientBody, deps.store);
+  if (found === undefined) return responsesTurn(ex, route, undefined, deps);
+  return found.then((previous) => responsesTurn(ex, route, previous, deps));
 }
 
 /**

@@ -19,6 +19,37 @@ describe('FinishWatch (Responses)', () => {
     }
   });
 
+  it('reads the last event name of a final event longer than the tail kept, through many small chunks', () => {
+    const long = `event: response.completed\ndata: {"type":"response.completed","sequence_number":2,"response":{"text":"${'y'.repeat(30_000)}"}}\n\n`;
+    const whole = created + delta + long;
+    // Pieces of 7 and 13 bytes: the trims (every 32 chunks) fall at every offset of the `event:` lines.
+    for (const size of [7, 13, 1000]) {
+      for (const start of [0, 3]) {
+        const watch = new FinishWatch('responses');
+        watch.see(Buffer.from(whole.slice(0, start)));
+        for (let at = start; at < whole.length; at += size)
+          watch.see(Buffer.from(whole.slice(at, at + size)));
+        expect(watch.missingEnd('b'), `pieces of ${size} from ${start}`).toBeNull();
+      }
+    }
+  });
+
+  it('tells a stream cut inside a long event from a finished one, however it was chunked', () => {
+    // The last event line names a delta; the completed event's name only appears in its text.
+    const longDelta = `event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":1,"delta":"${'event: response.completed '.repeat(1000)}`;
+    for (const size of [7, 13, 1000]) {
+      const watch = new FinishWatch('responses');
+      const whole = created + longDelta;
+      for (let at = 0; at < whole.length; at += size) watch.see(Buffer.from(whole.slice(at, at + size)));
+      const owed = watch.missingEnd('b') ?? '';
+      expect(JSON.parse(owed.split('data: ')[1]!), `pieces of ${size}`).toMatchObject({
+        type: 'error',
+        code: 'upstream_incomplete',
+      });
+      expect(watch.cutShort).toBe(true);
+    }
+  });
+
   it('owes a numbered error event to a stream cut short, one past the last number sent', () => {
     const watch = new FinishWatch('responses');
     watch.see(Buffer.from(created));

@@ -81,10 +81,7 @@ const USAGE_TAIL_CHARS: Record<Protocol, number> = {
 /** Anthropic gives the prompt's tokens in its first event (`message_start`): that much of the start is kept. */
 const USAGE_HEAD_CHARS = 4096;
 
-/**
- * Responses streams end in an event whose data is the whole response, often longer than the tail kept: the
- * name of the last `event:` line seen is what tells (`STREAM_FINISHED` still reads servers that send none).
- */
+/** The events that end a Responses stream, by the name of its last `event:` line (`FinishWatch.lastEvent`). */
 const RESPONSES_FINAL_EVENTS = new Set([
   'response.completed',
   'response.incomplete',
@@ -92,15 +89,32 @@ const RESPONSES_FINAL_EVENTS = new Set([
   'error',
 ]);
 // At a line's start: inside an event's JSON data a newline is always escaped.
-const EVENT_FIELD = '\nevent: ';
-const EVENT_FIELD_BYTES = Buffer.from(EVENT_FIELD);
+const EVENT_FIELD_BYTES = Buffer.from('\nevent: ');
 const EVENT_NAME_CHARS = 40;
+/** What is kept of trimmed chunks' end: room for an `event:` line cut by the trim, and its name. */
+const EVENT_CARRY_BYTES = EVENT_FIELD_BYTES.length + EVENT_NAME_CHARS;
+/** A stream's start is a line's start: the carry before any chunk was trimmed. */
+const STREAM_START = Buffer.from('\n');
 
-/** Whether a chunk starts with an `event:` line (an event written on its own). */
-function startsWithEventField(text: Buffer | string): boolean {
-  if (typeof text === 'string') return text.startsWith(EVENT_FIELD.slice(1));
-  for (let i = 1; i < EVENT_FIELD_BYTES.length; i++) if (text[i - 1] !== EVENT_FIELD_BYTES[i]) return false;
-  return true;
+/**
+ * The name of the last whole `event:` line in `bytes` (one whose line ends within 40 characters), or
+ * undefined: one search from the end, at most 40 characters decoded per line looked at.
+ */
+function lastEventName(bytes: Buffer): string | undefined {
+  const field = EVENT_FIELD_BYTES.length;
+  for (
+    let at = bytes.lastIndexOf(EVENT_FIELD_BYTES);
+    at >= 0;
+    at = bytes.lastIndexOf(EVENT_FIELD_BYTES, at - 1)
+  ) {
+    const end = bytes.indexOf(0x0a, at + field);
+    if (end >= 0 && end <= at + field + EVENT_NAME_CHARS) {
+      const last = bytes[end - 1] === 0x0d ? end - 1 : end;
+      return bytes.toString('latin1', at + field, Math.max(at + field, last));
+    }
+    if (at === 0) break;
+  }
+  return undefined;
 }
 
 /**
@@ -118,38 +132,19 @@ export class FinishWatch {
   private tail: string | null = null;
   /** Set by `missingEnd` when the stream stopped before its answer was finished. */
   cutShort = false;
-  /** Responses only: the last event name seen, and a name cut by a chunk's end. */
-  private lastEvent = '';
-  private cutEvent: string | undefined;
+  /**
+   * Responses only, read when chunks are trimmed (nothing per chunk): the last event name in what was
+   * trimmed, and the last bytes trimmed (where a name the trim cut begins).
+   */
+  private trimmedEvent: string | undefined;
+  private carry: Buffer = STREAM_START;
 
   constructor(private readonly protocol: Protocol) {
     this.head = protocol === 'anthropic' ? [] : null;
     this.keep = USAGE_TAIL_CHARS[protocol];
   }
 
-  private seeEventName(chunk: Uint8Array | string): void {
-    const text =
-      typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    // Per chunk: one search from its end with a needle made once, and at most 40 characters decoded.
-    const at = typeof text === 'string' ? text.lastIndexOf(EVENT_FIELD) : text.lastIndexOf(EVENT_FIELD_BYTES);
-    // An event written on its own starts the chunk with its `event:` line.
-    const start =
-      at >= 0 ? at + EVENT_FIELD.length : startsWithEventField(text) ? EVENT_FIELD.length - 1 : -1;
-    const slice = (from: number) =>
-      typeof text === 'string'
-        ? text.slice(from, from + EVENT_NAME_CHARS)
-        : text.toString('latin1', from, from + EVENT_NAME_CHARS);
-    let name: string;
-    if (start >= 0) name = slice(start);
-    else if (this.cutEvent !== undefined) name = this.cutEvent + slice(0);
-    else return;
-    const end = name.search(/\r?\n/);
-    this.cutEvent = end < 0 ? name : undefined;
-    if (end >= 0) this.lastEvent = name.slice(0, end);
-  }
-
   see(chunk: Uint8Array | string): void {
-    if (this.protocol === 'responses') this.seeEventName(chunk);
     if (this.head !== null && this.headLength < USAGE_HEAD_CHARS) {
       this.head.push(chunk);
       this.headLength += chunk.length;
@@ -169,8 +164,33 @@ export class FinishWatch {
       length -= this.recent[drop]!.length;
       drop++;
     }
-    if (drop > 0) this.recent.splice(0, drop);
+    if (drop > 0) {
+      if (this.protocol === 'responses') this.trimEvents(this.recent.slice(0, drop));
+      this.recent.splice(0, drop);
+    }
     this.recentLength = length;
+  }
+
+  /** Responses: the last event name of chunks about to be dropped, and their last bytes. */
+  private trimEvents(dropped: ReadonlyArray<Uint8Array | string>): void {
+    const bytes = bytesOf([this.carry, ...dropped]);
+    this.trimmedEvent = lastEventName(bytes) ?? this.trimmedEvent;
+    this.carry = Buffer.from(bytes.subarray(Math.max(0, bytes.length - EVENT_CARRY_BYTES)));
+  }
+
+  /**
+   * Responses streams end in an event whose data is the whole response, often longer than the tail kept:
+   * the name of the stream's last `event:` line is what tells (`STREAM_ENDS` still reads servers that send
+   * none). Read once, at the end, from the chunks kept (and the end of those trimmed).
+   */
+  private lastEvent(): string | undefined {
+    // The chunks kept as they are first (no copy of a single chunk); with the carry only when they hold
+    // no whole `event:` line.
+    return (
+      lastEventName(bytesOf(this.recent)) ??
+      lastEventName(bytesOf([this.carry, ...this.recent])) ??
+      this.trimmedEvent
+    );
   }
 
   private tailText(): string {
@@ -209,7 +229,8 @@ export class FinishWatch {
   missingEnd(backendName: string): string | null {
     const tail = this.tailText().slice(-TAIL_CHARS);
     const ends = STREAM_ENDS[this.protocol];
-    if (ends.ended.test(tail) || RESPONSES_FINAL_EVENTS.has(this.lastEvent)) return null;
+    if (this.protocol === 'responses' && RESPONSES_FINAL_EVENTS.has(this.lastEvent() ?? '')) return null;
+    if (ends.ended.test(tail)) return null;
     if (ends.complete?.test(tail)) return `${/\n\r?\n$/.test(tail) ? '' : '\n\n'}${ends.terminator}`;
     this.cutShort = true;
     return codecs[this.protocol].encodeError(
@@ -228,11 +249,15 @@ export class FinishWatch {
  * buffer and decoded once.
  */
 function textOf(chunks: ReadonlyArray<Uint8Array | string>, chars: number): string {
-  const bytes =
-    chunks.length === 1 && typeof chunks[0] !== 'string'
-      ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength)
-      : Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
+  const bytes = bytesOf(chunks);
   return bytes.toString('latin1', Math.max(0, bytes.length - chars));
+}
+
+/** Chunks' bytes as one buffer (one chunk's own memory when there is only one). */
+function bytesOf(chunks: ReadonlyArray<Uint8Array | string>): Buffer {
+  return chunks.length === 1 && typeof chunks[0] !== 'string'
+    ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength)
+    : Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
 }
 
 /**

@@ -58,7 +58,7 @@ export class FallbackStoredResponses implements StoredResponses {
   }
 
   put(id: string, owner: string, value: string | null, backend?: string): Promise<void> {
-    return this.fallback.run((store) => store.put(id, owner, value, backend));
+    return this.fallback.run(async (store) => store.put(id, owner, value, backend));
   }
 
   async get(id: string, owner: string): Promise<StoredEntry | undefined> {

@@ -13,9 +13,10 @@ import { LRUCache } from 'lru-cache';
 export interface StoredResponses {
   /**
    * Keeps `value` under `id` for `owner` until the TTL runs out (or the store's bound evicts it); `backend`
-   * names the backend that holds a passed-through response (value null).
+   * names the backend that holds a passed-through response (value null). Undefined when it is kept already
+   * (one instance's memory): an answer then waits for nothing; a promise while it is being written.
    */
-  put(id: string, owner: string, value: string | null, backend?: string): Promise<void>;
+  put(id: string, owner: string, value: string | null, backend?: string): Promise<void> | undefined;
   /** The entry, or undefined when it is missing, expired or owned by another key name. */
   get(id: string, owner: string): Promise<StoredEntry | undefined>;
   /** True when an entry of this owner was removed. */
@@ -57,9 +58,9 @@ export class MemoryStoredResponses implements StoredResponses {
     });
   }
 
-  put(id: string, owner: string, value: string | null, backend?: string): Promise<void> {
+  put(id: string, owner: string, value: string | null, backend?: string): undefined {
     this.#entries.set(id, { owner, value, backend });
-    return Promise.resolve();
+    return undefined;
   }
 
   get(id: string, owner: string): Promise<StoredEntry | undefined> {

@@ -50,8 +50,57 @@ const messages = fc.array(
   { maxLength: 3 },
 );
 
+/** Responses API input items with hostile values (the codec reads every one of these types). */
+const responsesItems = fc.array(
+  fc.record(
+    {
+      type: fc.constantFrom(
+        'message',
+        'function_call',
+        'function_call_output',
+        'reasoning',
+        'custom_tool_call',
+        'custom_tool_call_output',
+        'item_reference',
+        42,
+      ),
+      role: fc.constantFrom('user', 'system', 'developer', 'assistant', 42),
+      content: fc.jsonValue(),
+      call_id: fc.oneof(fc.string({ maxLength: 10 }), fc.jsonValue()),
+      arguments: fc.oneof(fc.string({ maxLength: 20 }), fc.jsonValue()),
+      output: fc.jsonValue(),
+      name: fc.jsonValue(),
+    },
+    { requiredKeys: ['type'] },
+  ),
+  { maxLength: 3 },
+);
+
+/** Responses API requests (`/v1/responses`, translated to the mock backend) with hostile values. */
+const responsesBodies = fc
+  .record(
+    {
+      model: fc.oneof(fc.constant('mock:echo'), fc.jsonValue()),
+      input: fc.oneof(fc.string({ maxLength: 20 }), responsesItems, fc.jsonValue()),
+      instructions: fc.jsonValue(),
+      previous_response_id: fc.oneof(fc.constant('resp_missing'), fc.jsonValue()),
+      store: fc.oneof(fc.boolean(), fc.jsonValue()),
+      stream: fc.oneof(fc.boolean(), fc.jsonValue()),
+      tools: fc.oneof(
+        fc.constant([{ type: 'web_search' }, { type: 'custom', name: 'apply_patch' }]),
+        fc.jsonValue(),
+      ),
+      tool_choice: fc.oneof(fc.constantFrom('auto', 'required', { type: 'web_search' }), fc.jsonValue()),
+      text: fc.jsonValue(),
+      max_output_tokens: fc.jsonValue(),
+    },
+    { requiredKeys: ['model'] },
+  )
+  .map((o) => Buffer.from(JSON.stringify(o)));
+
 /** Bodies: plausible chat requests with hostile values, arbitrary JSON, and bytes that are not JSON. */
 const bodies = fc.oneof(
+  responsesBodies,
   fc
     .record(
       {
@@ -125,6 +174,23 @@ describe('hostile chat requests against the real server (chat lane and Fastify r
       RUNS,
     );
     // The server is still healthy afterwards.
+    expect((await fetch(`${proxy.url}/health`)).status).toBe(200);
+    expect(proxy.stderr()).not.toMatch(/Unhandled|TypeError|RangeError/);
+  });
+
+  it('/v1/responses with the key: never a 5xx, and no response.completed after an error event', async () => {
+    await fc.assert(
+      fc.asyncProperty(responsesBodies, async (body) => {
+        const lines = ['content-type: application/json', `authorization: Bearer ${KEY}`];
+        const { status, raw } = await rawExchange(proxy.url, post('/v1/responses', lines, body));
+        const label = body.toString('latin1').slice(0, 200);
+        expect(status, label).toBeGreaterThanOrEqual(200);
+        expect(status, label).toBeLessThan(500);
+        const failed = raw.indexOf('event: error\n');
+        if (failed >= 0) expect(raw.slice(failed), label).not.toContain('response.completed');
+      }),
+      RUNS,
+    );
     expect((await fetch(`${proxy.url}/health`)).status).toBe(200);
     expect(proxy.stderr()).not.toMatch(/Unhandled|TypeError|RangeError/);
   });

@@ -65,4 +65,41 @@ describe('same-protocol pass-through of a broken backend answer', () => {
       });
     }
   }
+
+  // The Responses API passed through to the openai backend's /v1/responses (issue #17).
+  it('responses ← openai: a 200 whose body is not JSON becomes a 502 in the Responses envelope', async () => {
+    const result = await exchange(
+      proxy.url,
+      'responses',
+      chatRequest('responses', 'openai:fault-invalid-json', false),
+      AUTH,
+    );
+    expect(result.outcome).toEqual({
+      kind: 'error',
+      status: 502,
+      message: "Backend 'openai' answered with invalid JSON",
+      streamed: false,
+    });
+  });
+
+  for (const fault of ['truncated-stream', 'invalid-sse'] as const) {
+    it(`responses ← openai: a ${fault} ends in a numbered error event, never response.completed`, async () => {
+      const result = await exchange(
+        proxy.url,
+        'responses',
+        chatRequest('responses', `openai:fault-${fault}`, true),
+        AUTH,
+      );
+      expect(result.outcome).toEqual({
+        kind: 'error',
+        status: 200,
+        message: "Backend 'openai' ended the stream before the answer was finished",
+        streamed: true,
+      });
+      const types = parseSseText(result.text).map((e) => (JSON.parse(e.data) as { type: string }).type);
+      expect(types).not.toContain('response.completed');
+      // The proxy's own error event is the stream's last (classify checked its sequence_number).
+      expect(types.at(-1)).toBe('error');
+    });
+  }
 });

@@ -199,6 +199,8 @@ describe('faults from backends: connection refused', () => {
         '  deadopenai: { type: openai, base_url: "http://127.0.0.1:PORT/v1" }',
         '  deadanthropic: { type: anthropic, base_url: "http://127.0.0.1:PORT/v1" }',
         '  deadgemini: { type: gemini, base_url: "http://127.0.0.1:PORT" }',
+        // The Responses API passed through (a backend that speaks it).
+        '  deadresponses: { type: openai, base_url: "http://127.0.0.1:PORT/v1", responses: true }',
       ]
         .join('\n')
         .replaceAll('PORT', String(port)),
@@ -214,13 +216,27 @@ describe('faults from backends: connection refused', () => {
     await proxy?.stop();
   });
 
+  // The Responses front-end translated to each backend, and passed through to one that speaks it.
+  const refusedResponses = [
+    ...RESPONSES_PAIRS.map((c) => ({ ...c, backend: `dead${c.back}` })),
+    ...[false, true].map((stream) => ({
+      label: `responses ← responses (passed through) ${stream ? 'stream' : 'whole'}`,
+      front: 'responses' as const,
+      back: 'openai' as const,
+      backend: 'deadresponses',
+      stream,
+    })),
+  ];
+
   it('answers 502 in the client protocol, stream or not, and stays healthy', async () => {
     await Promise.all(
-      PAIRS.map(async ({ label, front, back, stream }) => {
-        const result = await exchange(proxy.url, front, chatRequest(front, `dead${back}:m`, stream), AUTH);
-        check(`refused ${label}`, result, httpError(502), '');
-        expect(result.outcome.kind === 'error' && result.outcome.message).toContain('unreachable');
-      }),
+      [...PAIRS.map((c) => ({ ...c, backend: `dead${c.back}` })), ...refusedResponses].map(
+        async ({ label, front, backend, stream }) => {
+          const result = await exchange(proxy.url, front, chatRequest(front, `${backend}:m`, stream), AUTH);
+          check(`refused ${label}`, result, httpError(502), '');
+          expect(result.outcome.kind === 'error' && result.outcome.message).toContain('unreachable');
+        },
+      ),
     );
     expect((await fetch(`${proxy.url}/health`)).status).toBe(200);
   });

@@ -194,6 +194,36 @@ describe('Responses codec: answers', () => {
     expect(told).toEqual(whole);
   });
 
+  it('writes each event as the JSON of {type, sequence_number, ...payload}, text escaped', () => {
+    const encoder = createResponsesCodec({ context: ctx(body) }).createStreamEncoder({ model: 'm', id: 'r' });
+    const events: StreamEvent[] = [
+      { type: 'reasoning', text: 'th"ink' },
+      { type: 'text', text: 'quote " backslash \\ newline \n tab \t unicode é 🙂 \u2028' },
+      { type: 'text', text: '' },
+      { type: 'tool_call_start', index: 0, id: 'c"1', name: 'shell' },
+      { type: 'tool_call_delta', index: 0, arguments: '{"cmd":"ls \\"}' },
+      { type: 'finish', stopReason: 'tool_use', usage: { inputTokens: 1, outputTokens: 2 } },
+    ];
+    const sse = events.map((e) => encoder.encode(e)).join('');
+    const blocks = sse.split('\n\n').filter((b) => b !== '');
+    expect(blocks.length).toBeGreaterThan(10);
+    blocks.forEach((block, i) => {
+      const [eventLine, dataLine, ...more] = block.split('\n');
+      expect(more).toEqual([]);
+      const text = (dataLine ?? '').slice('data: '.length);
+      const parsed = JSON.parse(text) as Record<string, unknown>;
+      // The text is exactly what JSON.stringify writes for that object, in that order.
+      expect(JSON.stringify(parsed)).toBe(text);
+      expect(Object.keys(parsed).slice(0, 2)).toEqual(['type', 'sequence_number']);
+      expect(parsed.sequence_number).toBe(i);
+      expect(eventLine).toBe(`event: ${String(parsed.type)}`);
+    });
+    const deltas = blocks
+      .map((b) => JSON.parse(b.split('\n')[1]!.slice(6)) as Record<string, unknown>)
+      .filter((d) => d.type === 'response.output_text.delta');
+    expect(deltas.map((d) => d.delta)).toEqual([events[1]!.type === 'text' ? events[1]!.text : '']);
+  });
+
   it('ends a failed stream with error then response.failed, never response.completed', () => {
     const encoder = createResponsesCodec({ context: ctx() }).createStreamEncoder({ model: 'm', id: 'r' });
     const sse =
