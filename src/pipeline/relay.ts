@@ -5,7 +5,7 @@ import { ProxyError } from '../proxy-error.js';
 import type { ProtocolCodec } from '../protocols/codec.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
-import { translateStream } from '../protocols/translate.js';
+import { translateStream, type StreamResume } from '../protocols/translate.js';
 import { sealResponseSignatures, type SignatureSealer } from '../protocols/signatures.js';
 import { processSignatureSealer } from './signatures.js';
 import { RefusedToolCall, TOOL_CALL_GUARDS, sseText, type ToolJudge } from '../protocols/tool-call-guard.js';
@@ -298,6 +298,8 @@ export interface Relay {
    * when it did not (the error event is then written).
    */
   readonly cut?: ((errorEvent: string) => Promise<boolean>) | undefined;
+  /** A translated stream that fails mid-way may be continued the same way (translate.ts, `resume`). */
+  readonly resume?: StreamResume | undefined;
   /** Told the answer's usage when it ends (src/pipeline/spend.ts). */
   readonly meter?: UsageMeter | undefined;
   /** The usage chunk of an OpenAI stream is the proxy's own ask: taken out (prepare.ts, `stripUsage`). */
@@ -403,6 +405,7 @@ export function streamOut({
             { model: route.model, requestId: ex.id },
             relay.codecs,
             relay.sealer ?? processSignatureSealer(),
+            relay.resume,
           ),
           redactor,
         );
