@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
@@ -191,5 +192,87 @@ describe('continue_streams on a translated stream', () => {
     expect(error?.message).toContain('Backend stream was interrupted');
     expect(callsFor(before, primary)).toHaveLength(1);
     expect(callsFor(before, fallback)).toHaveLength(0);
+  });
+});
+
+/** The access lines and capture records of the request whose fallback was `model`. */
+async function recordsOf(model: string): Promise<{
+  access: Record<string, unknown>;
+  captured: Array<{ backend: string; model: string; direction: string; metadata?: Record<string, unknown> }>;
+}> {
+  const accessLine = () =>
+    proxy
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('"msg":"request"') && l.includes(model));
+  // The access line is written when the response closes, through the batched writer: waited for.
+  while (accessLine() === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+  const access = JSON.parse(accessLine() ?? '{}') as Record<string, unknown>;
+  const id = String(access.request_id);
+  const read = async () =>
+    (await readFile(path.join(dir, 'capture.jsonl'), 'utf8').catch(() => ''))
+      .split('\n')
+      .filter((l) => l.includes(`"${id}"`))
+      .map((l) => JSON.parse(l) as Awaited<ReturnType<typeof recordsOf>>['captured'][number]);
+  while (!(await read()).some((r) => r.model === model && r.direction === 'stream_end'))
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  return { access, captured: await read() };
+}
+
+describe('a continued stream names every element that wrote to it', () => {
+  it('passed through: the head names the first element; the access line and the capture both', async () => {
+    const primary = 'fault-reset-mid-stream-h1';
+    const fallback = 'fault-accepts-prefill-h1';
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: `openai:${primary}|anthropic:${fallback}`,
+        stream: true,
+        messages: [{ role: 'user', content: 'who wrote this' }],
+      }),
+    });
+    const text = await res.text();
+    expect(text).toContain('data: [DONE]');
+    // Sent before the cut: they name the element that began the answer, and the attempts made by then.
+    expect(res.headers.get('x-proxy-backend')).toBe('openai');
+    expect(res.headers.get('x-proxy-model')).toBe(primary);
+    expect(res.headers.get('x-proxy-attempts')).toBe('1');
+    const { access, captured } = await recordsOf(fallback);
+    expect(access.request_id).toBe(res.headers.get('x-request-id'));
+    expect(access.backend).toBe('anthropic');
+    expect(access.model).toBe(fallback);
+    expect(access.answered_by).toBe(`openai:${primary}|anthropic:${fallback}`);
+    expect(access.attempts).toMatch(
+      new RegExp(`^openai:${primary} 200 ok \\d+ms; anthropic:${fallback} 200 continued \\d+ms$`),
+    );
+    const starts = captured.filter((r) => r.direction === 'stream_start' && r.model === fallback);
+    // Each leg's stream opens when it is first read: in no set order.
+    const legOf = (r: (typeof starts)[number]) => String(r.metadata?.leg);
+    expect(starts.sort((a, b) => legOf(a).localeCompare(legOf(b))).map((r) => r.metadata)).toEqual(
+      ['inbound', 'outbound'].map((leg) => ({
+        status: 200,
+        answered_by: [`openai:${primary}`, `anthropic:${fallback}`],
+        leg,
+      })),
+    );
+  });
+
+  it('translated: the access line and the capture name both elements', async () => {
+    const primary = 'fault-reset-mid-stream-h2';
+    const fallback = 'fault-accepts-prefill-h2';
+    const stream = anthropicClient().messages.stream({
+      model: `gemini:${primary}|openai:${fallback}`,
+      max_tokens: 256,
+      messages: [{ role: 'user', content: 'who translated this' }],
+    });
+    expect((await stream.finalMessage()).stop_reason).toBe('end_turn');
+    const { access, captured } = await recordsOf(fallback);
+    expect(access.backend).toBe('openai');
+    expect(access.answered_by).toBe(`gemini:${primary}|openai:${fallback}`);
+    const starts = captured.filter((r) => r.direction === 'stream_start' && r.model === fallback);
+    expect(starts.map((r) => r.metadata)).toEqual([
+      { status: 200, answered_by: [`gemini:${primary}`, `openai:${fallback}`], leg: 'inbound' },
+    ]);
   });
 });

@@ -267,12 +267,23 @@ export class AttemptRun {
     };
   }
 
-  private note(route: ChatRoute, status: number, outcome: string, ms: number): void {
+  /**
+   * One attempt recorded. The request's backend and model (the access line's) follow the attempts until
+   * one commits; after, only an element that wrote on (`continued`) changes them: the last that wrote.
+   */
+  private note(route: ChatRoute, status: number, outcome: string, ms: number, after = false): void {
     const { state } = this.ex;
-    state.backend = route.backend.name;
-    state.model = route.model;
+    if (!after || outcome === 'continued') {
+      state.backend = route.backend.name;
+      state.model = route.model;
+    }
     this.records.push({ element: `${route.backend.name}:${route.model}`, status, outcome, ms });
     this.deps.failover.stats.count(outcome);
+  }
+
+  /** Every element that wrote to the answer, in order (the capture's `answered_by`). */
+  private answeredBy(): string[] {
+    return this.records.filter((r) => r.outcome === 'ok' || r.outcome === 'continued').map((r) => r.element);
   }
 
   /**
@@ -481,6 +492,7 @@ export class AttemptRun {
       from,
       redactor: next.redactor,
       capture: next.capture,
+      captureMetadata: next.captureMetadata,
     });
     await writeContinuation(ex.res, from, out);
     return true;
@@ -499,7 +511,7 @@ export class AttemptRun {
     if (next === null) return null;
     const { upstream } = next.dispatched;
     let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, next.redactor);
-    if (next.capture) source = next.capture.tee(source, 'inbound', { status: upstream.status });
+    if (next.capture) source = next.capture.tee(source, 'inbound', next.captureMetadata);
     return { source, protocol: next.route.backend.protocol };
   }
 
@@ -513,6 +525,8 @@ export class AttemptRun {
     dispatched: Dispatched;
     redactor: Redactor;
     capture: RequestCapture | null;
+    /** The continuation's stream records name every element that wrote to the answer. */
+    captureMetadata: Record<string, unknown>;
   } | null> {
     const { ex, settings, clock, deps, from } = this;
     if (text === '' || ex.res.destroyed) return null;
@@ -531,7 +545,7 @@ export class AttemptRun {
     const key = `${route.backend.name}:${route.model}`;
     const limits = { failures: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs };
     if (!(await breakers.admit(key, limits, clock.now()))) {
-      this.note(route, 0, 'skipped', 0);
+      this.note(route, 0, 'skipped', 0, true);
       return null;
     }
     this.tried += 1;
@@ -560,7 +574,7 @@ export class AttemptRun {
       firstContent.cancel();
       ex.res.removeListener('close', onClose);
       if (retryable) await breakers.failed(key, limits, clock.now());
-      this.note(route, status, 'continue_failed', clock.now() - began);
+      this.note(route, status, 'continue_failed', clock.now() - began, true);
       return null;
     };
     let dispatched: Dispatched;
@@ -595,7 +609,7 @@ export class AttemptRun {
     }
     if (first.done) return failed(upstream.status, true);
     firstContent.cancel();
-    this.note(route, upstream.status, 'continued', clock.now() - began);
+    this.note(route, upstream.status, 'continued', clock.now() - began, true);
     await breakers.succeeded(key);
     const rest: UpstreamResponse = {
       status: upstream.status,
@@ -605,7 +619,14 @@ export class AttemptRun {
       dispose: () => upstream.dispose(),
     };
     ex.res.once('close', () => upstream.dispose());
-    return { ex: continued, route, dispatched: { ...dispatched, upstream: rest }, redactor, capture };
+    return {
+      ex: continued,
+      route,
+      dispatched: { ...dispatched, upstream: rest },
+      redactor,
+      capture,
+      captureMetadata: { status: upstream.status, answered_by: this.answeredBy() },
+    };
   }
 
   /** Counted on /metrics and logged once per request (README, Routes and failover). */

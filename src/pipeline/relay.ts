@@ -298,6 +298,8 @@ export interface Relay {
    * when it did not (the error event is then written).
    */
   readonly cut?: ((errorEvent: string) => Promise<boolean>) | undefined;
+  /** The metadata of the stream's capture records (default: its status). */
+  readonly captureMetadata?: Record<string, unknown> | undefined;
   /** A translated stream that fails mid-way may be continued the same way (translate.ts, `resume`). */
   readonly resume?: StreamResume | undefined;
   /** Told the answer's usage when it ends (src/pipeline/spend.ts). */
@@ -384,7 +386,8 @@ export function streamOut({
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
   // Passed through, the stream's own end is watched (passThroughIterable); translated, its backend bytes.
   if (backend.protocol !== from) source = usageTapped(source, backend.protocol, usage);
-  if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
+  const captured = relay.captureMetadata ?? { status: upstream.status };
+  if (capture) source = capture.tee(source, 'inbound', captured);
   if (judge !== undefined) source = judgedToolCalls(source, backend.protocol, judge);
   let out: AsyncIterable<Uint8Array | string> =
     backend.protocol === from
@@ -409,7 +412,7 @@ export function streamOut({
           ),
           redactor,
         );
-  if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
+  if (capture) out = capture.tee(out, 'outbound', captured);
   return out;
 }
 
