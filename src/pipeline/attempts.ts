@@ -212,8 +212,10 @@ export class AttemptRun {
         const outcome = await this.attempt(route, deadlineAt, turn);
         const ms = clock.now() - began;
         if (outcome.ok) {
-          this.note(route, 200, 'ok', ms);
-          await breakers.succeeded(key);
+          this.note(route, 200, 'ok', ms, false, key);
+          // The memory store answers at once: no promise to wait on (one tick less per request).
+          const closed = breakers.succeeded(key);
+          if (closed instanceof Promise) await closed;
           await outcome.relay();
           return;
         }
@@ -271,13 +273,20 @@ export class AttemptRun {
    * One attempt recorded. The request's backend and model (the access line's) follow the attempts until
    * one commits; after, only an element that wrote on (`continued`) changes them: the last that wrote.
    */
-  private note(route: ChatRoute, status: number, outcome: string, ms: number, after = false): void {
+  private note(
+    route: ChatRoute,
+    status: number,
+    outcome: string,
+    ms: number,
+    after = false,
+    element = `${route.backend.name}:${route.model}`,
+  ): void {
     const { state } = this.ex;
     if (!after || outcome === 'continued') {
       state.backend = route.backend.name;
       state.model = route.model;
     }
-    this.records.push({ element: `${route.backend.name}:${route.model}`, status, outcome, ms });
+    this.records.push({ element, status, outcome, ms });
     this.deps.failover.stats.count(outcome);
   }
 
