@@ -360,6 +360,24 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     }
   });
 
+  it('logs each pool key leaving the rotation by its env var name and place, never its value', () => {
+    const lines = [proxy.stdout(), readFileSync(join(dir, 'proxy.log'), 'utf8')]
+      .join('\n')
+      .split('\n')
+      .filter((l) => l.includes('"Provider key out of rotation"'));
+    const named = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      named.map(
+        ({ backend, key_name, position }) => `${String(backend)} ${String(key_name)} ${String(position)}`,
+      ),
+    ).toContain('openrouter OPENROUTER_API_KEY_1 1');
+    expect(named.map(({ key_name }) => key_name)).toContain('OPENROUTER_API_KEY_2');
+    for (const line of lines) {
+      expect(line).not.toContain(CANARY.poolKey1);
+      expect(line).not.toContain(CANARY.poolKey2);
+    }
+  });
+
   it('refused every malformed request with the right status', () => {
     expect(refused).toEqual([
       ['invalid header', 400],

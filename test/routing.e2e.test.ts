@@ -191,7 +191,55 @@ describe('provider key pools', () => {
         ],
       },
     });
+    // One warning per key leaving the rotation, naming the backend and the key's env var and place.
+    const leaves = () =>
+      plain
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('Provider key'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    while (leaves().length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(
+      leaves().map(({ level, backend, key_name, position, status, rest_s, msg }) => ({
+        level,
+        backend,
+        key_name,
+        position,
+        status,
+        rest_s,
+        msg,
+      })),
+    ).toEqual([
+      {
+        level: 40,
+        backend: 'anthropic',
+        key_name: 'ANTHROPIC_API_KEY_1',
+        position: 1,
+        status: 401,
+        rest_s: undefined,
+        msg: 'Provider key out of rotation',
+      },
+      {
+        level: 40,
+        backend: 'anthropic',
+        key_name: 'ANTHROPIC_API_KEY_2',
+        position: 2,
+        status: 429,
+        rest_s: 30,
+        msg: 'Provider key resting',
+      },
+    ]);
+    const metrics = await (await fetch(`${plain.url}/metrics`, { headers: ADMIN })).text();
+    const poolLines = metrics.split('\n').filter((l) => l.startsWith('llm_proxy_key_pool_'));
+    expect(poolLines).toEqual([
+      'llm_proxy_key_pool_leaves_total{backend="anthropic",key="ANTHROPIC_API_KEY_1",state="out"} 1',
+      'llm_proxy_key_pool_leaves_total{backend="anthropic",key="ANTHROPIC_API_KEY_2",state="resting"} 1',
+      'llm_proxy_key_pool_key_state{backend="anthropic",key="ANTHROPIC_API_KEY_1",state="out"} 1',
+      'llm_proxy_key_pool_key_state{backend="anthropic",key="ANTHROPIC_API_KEY_2",state="resting"} 1',
+      'llm_proxy_key_pool_key_state{backend="anthropic",key="ANTHROPIC_API_KEY_3",state="ready"} 1',
+    ]);
     for (const key of [POOL_GOOD, POOL_BAD, POOL_BUSY]) {
+      expect(metrics).not.toContain(key);
       expect(health).not.toContain(key);
       expect(plain.stdout()).not.toContain(key);
       expect(plain.stderr()).not.toContain(key);

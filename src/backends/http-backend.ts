@@ -4,7 +4,7 @@ import type { HttpProfile } from './profiles.js';
 import type { ModelInfo } from '../protocols/canonical.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Backend, BackendCall, UpstreamResponse } from './types.js';
-import { KeyPool, type PoolKey } from './key-pool.js';
+import { KeyPool, type PoolKey, type PoolKeyLeave } from './key-pool.js';
 
 export interface HttpBackendOptions {
   name: string;
@@ -17,6 +17,8 @@ export interface HttpBackendOptions {
   extraHeaders?: Record<string, string>;
   /** A key pool (two keys or more; `apiKey` is then the first): requests rotate over them (key-pool.ts). */
   pool?: readonly PoolKey[];
+  /** Told when a pool key leaves the rotation (the server logs it): the backend's name and the key's. */
+  onKeyLeave?: (backend: string, leave: PoolKeyLeave) => void;
 }
 
 /** Answers that are about the key, not the request: the next key of a pool may be luckier. */
@@ -96,7 +98,12 @@ export class HttpBackend implements Backend {
     };
     this.key = keyHeaders(opts.apiKey);
     if (opts.pool !== undefined && opts.pool.length > 1) {
-      this.keyPool = new KeyPool(opts.pool);
+      const onKeyLeave = opts.onKeyLeave;
+      this.keyPool = new KeyPool(
+        opts.pool,
+        Date.now,
+        onKeyLeave && ((leave) => onKeyLeave(opts.name, leave)),
+      );
       this.poolKeys = opts.pool.map((k) => keyHeaders(k.value));
       this.credentialName = opts.pool.map((k) => k.name).join(',');
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeyPool, poolEnvNames } from './key-pool.js';
+import { KeyPool, poolEnvNames, type PoolKeyLeave } from './key-pool.js';
 
 const keys = ['A', 'B', 'C'].map((name) => ({ name, value: `value-${name}` }));
 
@@ -38,6 +38,35 @@ describe('KeyPool', () => {
     expect(pool.hasReady()).toBe(false);
     now = 2000;
     expect(pool.hasReady()).toBe(true);
+  });
+
+  it('tells each leave once, by name and place: out once, resting once per rest; and counts them', () => {
+    let now = 0;
+    const told: PoolKeyLeave[] = [];
+    const pool = new KeyPool(
+      keys,
+      () => now,
+      (leave) => told.push(leave),
+    );
+    pool.report(1, 403, null);
+    pool.report(1, 401, null);
+    pool.report(2, 429, 5);
+    pool.report(2, 429, 5);
+    pool.report(0, 200, null);
+    pool.report(0, 500, null);
+    now = 6000;
+    pool.report(2, 429, null);
+    expect(told).toEqual([
+      { key: 'B', position: 2, state: 'out', status: 403 },
+      { key: 'C', position: 3, state: 'resting', status: 429, restS: 5 },
+      { key: 'C', position: 3, state: 'resting', status: 429, restS: 1 },
+    ]);
+    expect(JSON.stringify(told)).not.toContain('value-');
+    expect(pool.leaves()).toEqual([
+      { key: 'A', out: 0, resting: 0 },
+      { key: 'B', out: 1, resting: 0 },
+      { key: 'C', out: 0, resting: 2 },
+    ]);
   });
 
   it('reads NAME, NAME_1 … NAME_N while set', () => {

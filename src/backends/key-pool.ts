@@ -16,6 +16,19 @@ export interface PoolKeyView {
   readonly state: 'ready' | 'resting' | 'out';
 }
 
+/**
+ * A key leaving the rotation (README, Routes and failover): refused (`out`, for good) or rate-limited
+ * (`resting`, for `restS`). Named by its env var and its place in the pool (1-based), never its value.
+ */
+export interface PoolKeyLeave {
+  readonly key: string;
+  readonly position: number;
+  readonly state: 'out' | 'resting';
+  readonly status: number;
+  /** How long it rests (`resting` only). */
+  readonly restS?: number;
+}
+
 /** A 429 without a `Retry-After` rests the key this long. */
 const DEFAULT_REST_MS = 1000;
 
@@ -30,13 +43,18 @@ export class KeyPool {
   private next = 0;
   private readonly out: boolean[];
   private readonly restUntil: number[];
+  /** How often each key left the rotation, out and resting (shown on /metrics). */
+  private readonly left: Array<{ out: number; resting: number }>;
 
   constructor(
     readonly keys: readonly PoolKey[],
     private readonly now: () => number = Date.now,
+    /** Told when a key leaves the rotation: once as it goes out, once per rest it begins. */
+    private readonly onLeave?: (leave: PoolKeyLeave) => void,
   ) {
     this.out = keys.map(() => false);
     this.restUntil = keys.map(() => 0);
+    this.left = keys.map(() => ({ out: 0, resting: 0 }));
   }
 
   /**
@@ -72,10 +90,31 @@ export class KeyPool {
 
   /** What the provider answered with key `index`. */
   report(index: number, status: number, retryAfterS: number | null): void {
-    if (status === 401 || status === 403) this.out[index] = true;
-    else if (status === 429) {
-      this.restUntil[index] = this.now() + (retryAfterS === null ? DEFAULT_REST_MS : retryAfterS * 1000);
+    if (status === 401 || status === 403) {
+      if (this.out[index]) return;
+      this.out[index] = true;
+      this.left[index]!.out += 1;
+      this.onLeave?.({ key: this.keys[index]!.name, position: index + 1, state: 'out', status });
+    } else if (status === 429) {
+      const now = this.now();
+      const restMs = retryAfterS === null ? DEFAULT_REST_MS : retryAfterS * 1000;
+      const wasResting = this.restUntil[index]! > now;
+      this.restUntil[index] = now + restMs;
+      if (wasResting || this.out[index]) return;
+      this.left[index]!.resting += 1;
+      this.onLeave?.({
+        key: this.keys[index]!.name,
+        position: index + 1,
+        state: 'resting',
+        status,
+        restS: restMs / 1000,
+      });
     }
+  }
+
+  /** How often each key left the rotation, by how (out, resting). */
+  leaves(): Array<{ key: string; out: number; resting: number }> {
+    return this.keys.map((k, i) => ({ key: k.name, ...this.left[i]! }));
   }
 
   view(): PoolKeyView[] {

@@ -97,6 +97,16 @@ export class BackendRegistry {
     return [...this.byName.values()];
   }
 
+  /** How often each pool key left the rotation, keys by env var name (for /metrics). */
+  keyLeaves(): Array<{ backend: string; key: string; out: number; resting: number }> {
+    const leaves: Array<{ backend: string; key: string; out: number; resting: number }> = [];
+    for (const backend of this.byName.values()) {
+      if (backend instanceof HttpBackend && backend.keyPool !== null)
+        for (const leave of backend.keyPool.leaves()) leaves.push({ backend: backend.name, ...leave });
+    }
+    return leaves;
+  }
+
   /** The state of every key pool, keys by env var name (for /internal/health). */
   keyPools(): Record<string, PoolKeyView[]> {
     const pools: Record<string, PoolKeyView[]> = {};
@@ -181,6 +191,8 @@ export function createBackendRegistry(
   config: ProxyConfig,
   env: NodeJS.ProcessEnv,
   upstream: UpstreamHttp,
+  /** Told when a pool key leaves the rotation (README, Routes and failover: key pools). */
+  onKeyLeave?: HttpBackendOptions['onKeyLeave'],
 ): BackendRegistry {
   const backends: Backend[] = [];
   for (const builtin of BUILTIN_BACKENDS) {
@@ -191,6 +203,7 @@ export function createBackendRegistry(
       apiKey: pool[0]?.value,
       apiKeyEnv: builtin.keyEnv,
       pool,
+      onKeyLeave,
     };
     const backend = new HttpBackend(HTTP_PROFILES[builtin.type], options, upstream);
     if (builtin.responses) backend.alsoSpeaks(new HttpBackend(HTTP_PROFILES.responses, options, upstream));
@@ -216,7 +229,7 @@ export function createBackendRegistry(
         `backends.${name}.responses: only a 'type: openai' backend also serves the Responses API`,
       );
     }
-    const options = customOptions(name, { ...cfg, base_url: cfg.base_url }, env);
+    const options = { ...customOptions(name, { ...cfg, base_url: cfg.base_url }, env), onKeyLeave };
     const backend = new HttpBackend(HTTP_PROFILES[cfg.type ?? 'openai'], options, upstream);
     // An OpenAI-compatible server that also serves the Responses API (README, "Responses API").
     if (cfg.responses && cfg.type === 'openai')

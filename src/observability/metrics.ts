@@ -110,6 +110,39 @@ export class ProxyMetrics {
     },
   });
 
+  /**
+   * Set by the server's wiring: the provider key pools (README, Routes and failover), keys by env var name —
+   * how often each left the rotation, and the state each is in.
+   */
+  keyPoolSource: () => {
+    leaves: ReadonlyArray<{ backend: string; key: string; out: number; resting: number }>;
+    states: Readonly<Record<string, ReadonlyArray<{ key: string; state: string }>>>;
+  } = () => ({ leaves: [], states: {} });
+  readonly keyPoolLeaves = new Counter({
+    name: 'llm_proxy_key_pool_leaves_total',
+    help: 'Provider pool keys leaving the rotation, by backend, key (env var name) and state (out: 401/403, resting: 429)',
+    labelNames: ['backend', 'key', 'state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.keyPoolLeaves.reset();
+      for (const { backend, key, out, resting } of this.keyPoolSource().leaves) {
+        if (out > 0) this.keyPoolLeaves.inc({ backend, key, state: 'out' }, out);
+        if (resting > 0) this.keyPoolLeaves.inc({ backend, key, state: 'resting' }, resting);
+      }
+    },
+  });
+  readonly keyPoolState = new Gauge({
+    name: 'llm_proxy_key_pool_key_state',
+    help: 'Provider pool keys by backend and key (env var name): 1 for their state (ready, resting, out)',
+    labelNames: ['backend', 'key', 'state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.keyPoolState.reset();
+      for (const [backend, keys] of Object.entries(this.keyPoolSource().states))
+        for (const { key, state } of keys) this.keyPoolState.set({ backend, key, state }, 1);
+    },
+  });
+
   /** Tokens and cost of answered requests (README, Teams: usage), counted by the pipeline's usage meter. */
   readonly usage = new UsageStats();
   readonly tokens = new Counter({

@@ -29,6 +29,7 @@ import type { UsageMeter } from './spend.js';
 import type { ChatRoute, ClientTarget } from './route.js';
 import type { StoredResponses } from '../state/responses.js';
 import { processSignatureSealer } from './signatures.js';
+import { guardErrorEvents } from '../redaction/upstream-errors.js';
 import type { SignatureSealer } from '../protocols/signatures.js';
 
 /** Counters of failover, printed on /metrics. */
@@ -147,6 +148,8 @@ export class AttemptRun {
   /** Attempts made so far, and the index of the element being tried. */
   private tried = 0;
   private current = 0;
+  /** The client's body as the element being tried gets it (a Responses turn's, its conversation folded in). */
+  private body: Record<string, unknown>;
 
   constructor(
     private readonly ex: ChatExchange,
@@ -164,6 +167,7 @@ export class AttemptRun {
     this.startedAt = this.clock.now();
     this.from = frontEnd.protocol;
     ex.state.attempts = this.records;
+    this.body = read.clientBody;
   }
 
   async run(): Promise<void> {
@@ -188,6 +192,7 @@ export class AttemptRun {
           turn = responsesTurn(this.ex, route, previous, responses);
           route = turn.route;
         }
+        this.body = route.clientBody;
       } catch (err) {
         // An element whose backend is unknown, has no key or cannot continue the conversation: the others
         // may still answer.
@@ -207,8 +212,10 @@ export class AttemptRun {
         const outcome = await this.attempt(route, deadlineAt, turn);
         const ms = clock.now() - began;
         if (outcome.ok) {
-          this.note(route, 200, 'ok', ms);
-          await breakers.succeeded(key);
+          this.note(route, 200, 'ok', ms, false, key);
+          // The memory store answers at once: no promise to wait on (one tick less per request).
+          const closed = breakers.succeeded(key);
+          if (closed instanceof Promise) await closed;
           await outcome.relay();
           return;
         }
@@ -250,24 +257,42 @@ export class AttemptRun {
     );
   }
 
-  private routeTo(element: string): ChatRoute {
+  private routeTo(element: string, chatDoor = false): ChatRoute {
     const resolved = this.deps.registry.resolve(element);
     return {
       clientBody: this.read.clientBody,
       requested: this.read.target.model,
       // As resolveRoute: a backend that speaks the client's protocol natively gets the request as it is.
-      backend: resolved.backend.speaking?.(this.from) ?? resolved.backend,
+      backend: chatDoor ? resolved.backend : (resolved.backend.speaking?.(this.from) ?? resolved.backend),
       model: resolved.model,
       stream: this.read.target.stream,
     };
   }
 
-  private note(route: ChatRoute, status: number, outcome: string, ms: number): void {
+  /**
+   * One attempt recorded. The request's backend and model (the access line's) follow the attempts until
+   * one commits; after, only an element that wrote on (`continued`) changes them: the last that wrote.
+   */
+  private note(
+    route: ChatRoute,
+    status: number,
+    outcome: string,
+    ms: number,
+    after = false,
+    element = `${route.backend.name}:${route.model}`,
+  ): void {
     const { state } = this.ex;
-    state.backend = route.backend.name;
-    state.model = route.model;
-    this.records.push({ element: `${route.backend.name}:${route.model}`, status, outcome, ms });
+    if (!after || outcome === 'continued') {
+      state.backend = route.backend.name;
+      state.model = route.model;
+    }
+    this.records.push({ element, status, outcome, ms });
     this.deps.failover.stats.count(outcome);
+  }
+
+  /** Every element that wrote to the answer, in order (the capture's `answered_by`). */
+  private answeredBy(): string[] {
+    return this.records.filter((r) => r.outcome === 'ok' || r.outcome === 'continued').map((r) => r.element);
   }
 
   /**
@@ -464,28 +489,76 @@ export class AttemptRun {
    * error).
    */
   private async continueCut(said: StreamText): Promise<boolean> {
+    if (!said.textOnly || said.finished) return false;
+    const next = await this.openContinuation(said.text);
+    if (next === null) return false;
+    const { ex, from } = this;
+    const out = streamOut({
+      judge: this.judgeFor(next.route.backend.protocol),
+      ex: next.ex,
+      route: next.route,
+      dispatched: next.dispatched,
+      from,
+      redactor: next.redactor,
+      capture: next.capture,
+      captureMetadata: next.captureMetadata,
+    });
+    await writeContinuation(ex.res, from, out);
+    return true;
+  }
+
+  /**
+   * A translated stream's continuation (translate.ts, `resume`): as continueCut's, but the next element's
+   * stream is handed back in its own protocol — redacted, captured, watched for silence — for the
+   * translator to write on with the encoder the client's stream already has (its message, its indexes and
+   * sequence numbers going on).
+   */
+  private async continueTranslated(
+    text: string,
+  ): Promise<{ source: AsyncIterable<Uint8Array>; protocol: Protocol } | null> {
+    const next = await this.openContinuation(text);
+    if (next === null) return null;
+    const { upstream } = next.dispatched;
+    let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, next.redactor);
+    if (next.capture) source = next.capture.tee(source, 'inbound', next.captureMetadata);
+    return { source, protocol: next.route.backend.protocol };
+  }
+
+  /**
+   * The next element asked to go on from `text` (the prefill), up to its first bytes; null when it cannot
+   * be (see continueCut) or fails before them.
+   */
+  private async openContinuation(text: string): Promise<{
+    ex: ChatExchange;
+    route: ChatRoute;
+    dispatched: Dispatched;
+    redactor: Redactor;
+    capture: RequestCapture | null;
+    /** The continuation's stream records name every element that wrote to the answer. */
+    captureMetadata: Record<string, unknown>;
+  } | null> {
     const { ex, settings, clock, deps, from } = this;
-    if (!said.textOnly || said.finished || said.text === '' || ex.res.destroyed) return false;
+    if (text === '' || ex.res.destroyed) return null;
     const element = this.plan.elements[this.current + 1];
     const deadlineAt = this.startedAt + settings.deadlineMs;
-    if (element === undefined || this.tried >= settings.maxAttempts || clock.now() >= deadlineAt)
-      return false;
+    if (element === undefined || this.tried >= settings.maxAttempts || clock.now() >= deadlineAt) return null;
     let route: ChatRoute;
     try {
-      route = this.routeTo(element);
+      // A Responses client's continuation goes to the element's chat door: the Responses API takes no prefill.
+      route = this.routeTo(element, from === 'responses');
     } catch {
-      return false;
+      return null;
     }
-    if (!deps.failover.prefill.accepts(route.backend.name, route.model)) return false;
+    if (!deps.failover.prefill.accepts(route.backend.name, route.model)) return null;
     const { breakers } = deps.failover;
     const key = `${route.backend.name}:${route.model}`;
     const limits = { failures: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs };
     if (!(await breakers.admit(key, limits, clock.now()))) {
-      this.note(route, 0, 'skipped', 0);
-      return false;
+      this.note(route, 0, 'skipped', 0, true);
+      return null;
     }
     this.tried += 1;
-    const body = prefilledBody(from, this.read.clientBody, said.text);
+    const body = prefilledBody(from, this.body, text);
     const continued: ChatExchange = { ...ex, json: undefined, body, rawBody: undefined, rawBytes: undefined };
     route = { ...route, clientBody: body };
     const redactor = deps.redactor();
@@ -506,12 +579,12 @@ export class AttemptRun {
       signal.abort(),
     );
     const began = clock.now();
-    const failed = async (status: number, retryable: boolean): Promise<false> => {
+    const failed = async (status: number, retryable: boolean): Promise<null> => {
       firstContent.cancel();
       ex.res.removeListener('close', onClose);
       if (retryable) await breakers.failed(key, limits, clock.now());
-      this.note(route, status, 'continue_failed', clock.now() - began);
-      return false;
+      this.note(route, status, 'continue_failed', clock.now() - began, true);
+      return null;
     };
     let dispatched: Dispatched;
     try {
@@ -545,7 +618,7 @@ export class AttemptRun {
     }
     if (first.done) return failed(upstream.status, true);
     firstContent.cancel();
-    this.note(route, upstream.status, 'continued', clock.now() - began);
+    this.note(route, upstream.status, 'continued', clock.now() - began, true);
     await breakers.succeeded(key);
     const rest: UpstreamResponse = {
       status: upstream.status,
@@ -555,17 +628,14 @@ export class AttemptRun {
       dispose: () => upstream.dispose(),
     };
     ex.res.once('close', () => upstream.dispose());
-    const out = streamOut({
-      judge: this.judgeFor(route.backend.protocol),
+    return {
       ex: continued,
       route,
       dispatched: { ...dispatched, upstream: rest },
-      from,
       redactor,
       capture,
-    });
-    await writeContinuation(ex.res, from, out);
-    return true;
+      captureMetadata: { status: upstream.status, answered_by: this.answeredBy() },
+    };
   }
 
   /** Counted on /metrics and logged once per request (README, Routes and failover). */
@@ -666,6 +736,8 @@ export class AttemptRun {
           dropped: this.droppedEvents(),
           meter: this.meter,
           stripUsage: relayParts.stripUsage,
+          // With continue_streams, a translated stream cut mid-way is continued by the translator itself.
+          resume: this.settings.continueStreams ? (text) => this.continueTranslated(text) : undefined,
         }),
     };
   }

@@ -1,12 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import type { Protocol } from '../protocols/types.js';
+import { inputItems } from './responses.js';
 
 /**
  * Continuing a cut stream (README, Routes and failover: `continue_streams`): what the client was told so far,
  * the request again with that text as the assistant's prefill, and the next element's answer written on as
- * the rest of the same stream. Only for the three chat protocols whose streams can be continued seamlessly
- * (not the Responses API, whose closing events repeat the whole answer).
+ * the rest of the same stream. A stream passed through is read here, for the three chat protocols whose
+ * events stand alone (not the Responses API's, whose closing events repeat the whole answer); a translated
+ * one — the Responses API's included — is continued by the translator (src/protocols/translate.ts).
  */
 
 type Reader = (data: Record<string, unknown>, said: StreamText) => void;
@@ -98,6 +100,10 @@ export function prefilledBody(
   if (protocol === 'gemini') {
     const contents = Array.isArray(body.contents) ? body.contents : [];
     return { ...body, contents: [...contents, { role: 'model', parts: [{ text }] }] };
+  }
+  if (protocol === 'responses') {
+    const input = [...inputItems(body.input), { type: 'message', role: 'assistant', content: text }];
+    return { ...body, input };
   }
   const messages = Array.isArray(body.messages) ? body.messages : [];
   return { ...body, messages: [...messages, { role: 'assistant', content: text }] };

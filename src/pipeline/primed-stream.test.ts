@@ -77,19 +77,37 @@ function relaySink(startFull = false) {
 const stalled = () => new Error('went silent');
 
 describe('PrimedStream', () => {
-  it('commits with the first bytes, holds the backend until taken, then passes everything on', async () => {
+  it('commits with the first bytes, holds what comes until taken, then passes everything on', async () => {
     const backend = backendStream();
     const primed = new PrimedStream(backend.response, new ManualClock(), 1000, stalled);
     backend.send('');
     backend.send('a');
     backend.send('b');
     expect(await primed.started).toEqual({ kind: 'first' });
-    expect(backend.paused).toBe(true);
+    // A little is held without pausing the backend (pausing and resuming it costs more).
+    expect(backend.paused).toBe(false);
     const relay = relaySink();
     primed.take(relay.sink);
     backend.send('c');
     backend.end();
     expect(relay.got).toEqual(['a', 'b', 'c']);
+    expect(relay.ended).toBe(true);
+  });
+
+  it('pauses the backend once 64 KiB are held before the relay takes the stream', async () => {
+    const backend = backendStream();
+    const primed = new PrimedStream(backend.response, new ManualClock(), 1000, stalled);
+    const piece = 'x'.repeat(16 * 1024);
+    for (let i = 0; i < 3; i++) backend.send(piece);
+    expect(backend.paused).toBe(false);
+    backend.send(piece);
+    expect(backend.paused).toBe(true);
+    backend.send('rest');
+    expect(await primed.started).toEqual({ kind: 'first' });
+    const relay = relaySink();
+    primed.take(relay.sink);
+    backend.end();
+    expect(relay.got.join('')).toBe(piece.repeat(4) + 'rest');
     expect(relay.ended).toBe(true);
   });
 

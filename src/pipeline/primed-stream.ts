@@ -9,11 +9,14 @@ export type TakeableResponse = UpstreamResponse & Pick<Required<UpstreamResponse
 export type Start =
   { readonly kind: 'first' } | { readonly kind: 'ended' } | { readonly kind: 'failed'; err: Error };
 
+/** What is held, at most, before the backend is paused until the relay takes the stream. */
+const HOLD_BYTES = 64 * 1024;
+
 /**
  * A same-protocol stream of a failover attempt (src/pipeline/attempts.ts), taken up to its first bytes — the
  * commit point — and then handed on as the backend's own answer, so that the relay takes it `direct`
- * (streamToClient) as it takes a stream without failover. Until the hand-over the backend is paused after
- * the first bytes. After it, the only per-chunk cost is a flag: the stall watchdog is one timer that, each
+ * (streamToClient) as it takes a stream without failover. Until the hand-over what comes is held (the
+ * backend paused once HOLD_BYTES are). After it, the only per-chunk cost is a flag: the stall watchdog is one timer that, each
  * `stallMs`, looks whether the backend sent anything meanwhile (silence while the client is slow to take
  * what it was sent does not count), and ends the stream with `stallError` when it did not.
  */
@@ -25,6 +28,7 @@ export class PrimedStream implements StreamSink, UpstreamResponse {
   private settle!: (start: Start) => void;
   private readonly control: StreamControl;
   private held: Buffer[] = [];
+  private heldBytes = 0;
   private sawFirst = false;
   private ended = false;
   private failure: Error | null = null;
@@ -69,12 +73,14 @@ export class PrimedStream implements StreamSink, UpstreamResponse {
       return false;
     }
     this.held.push(chunk);
+    this.heldBytes += chunk.length;
     if (!this.sawFirst) {
       this.sawFirst = true;
       this.settle({ kind: 'first' });
     }
-    // Paused until the relay takes the stream.
-    return false;
+    // Not paused for the little that comes before the relay takes the stream (a few microtasks later, when
+    // nothing fails): pausing the backend and resuming it costs more than holding it. Paused past HOLD_BYTES.
+    return this.heldBytes < HOLD_BYTES;
   }
 
   end(): void {
@@ -101,7 +107,10 @@ export class PrimedStream implements StreamSink, UpstreamResponse {
   take(sink: StreamSink): StreamControl {
     if (this.sink !== null) throw new Error('the stream was already taken');
     this.sink = sink;
-    for (const chunk of this.held.splice(0)) if (!sink.write(chunk)) this.pausedByClient = true;
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const chunk of held) if (!sink.write(chunk)) this.pausedByClient = true;
     const control: StreamControl = {
       resume: () => {
         this.pausedByClient = false;

@@ -5,7 +5,7 @@ import { ProxyError } from '../proxy-error.js';
 import type { ProtocolCodec } from '../protocols/codec.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
-import { translateStream } from '../protocols/translate.js';
+import { translateStream, type StreamResume } from '../protocols/translate.js';
 import { sealResponseSignatures, type SignatureSealer } from '../protocols/signatures.js';
 import { processSignatureSealer } from './signatures.js';
 import { RefusedToolCall, TOOL_CALL_GUARDS, sseText, type ToolJudge } from '../protocols/tool-call-guard.js';
@@ -298,6 +298,10 @@ export interface Relay {
    * when it did not (the error event is then written).
    */
   readonly cut?: ((errorEvent: string) => Promise<boolean>) | undefined;
+  /** The metadata of the stream's capture records (default: its status). */
+  readonly captureMetadata?: Record<string, unknown> | undefined;
+  /** A translated stream that fails mid-way may be continued the same way (translate.ts, `resume`). */
+  readonly resume?: StreamResume | undefined;
   /** Told the answer's usage when it ends (src/pipeline/spend.ts). */
   readonly meter?: UsageMeter | undefined;
   /** The usage chunk of an OpenAI stream is the proxy's own ask: taken out (prepare.ts, `stripUsage`). */
@@ -382,7 +386,8 @@ export function streamOut({
   let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, redactor);
   // Passed through, the stream's own end is watched (passThroughIterable); translated, its backend bytes.
   if (backend.protocol !== from) source = usageTapped(source, backend.protocol, usage);
-  if (capture) source = capture.tee(source, 'inbound', { status: upstream.status });
+  const captured = relay.captureMetadata ?? { status: upstream.status };
+  if (capture) source = capture.tee(source, 'inbound', captured);
   if (judge !== undefined) source = judgedToolCalls(source, backend.protocol, judge);
   let out: AsyncIterable<Uint8Array | string> =
     backend.protocol === from
@@ -403,10 +408,11 @@ export function streamOut({
             { model: route.model, requestId: ex.id },
             relay.codecs,
             relay.sealer ?? processSignatureSealer(),
+            relay.resume,
           ),
           redactor,
         );
-  if (capture) out = capture.tee(out, 'outbound', { status: upstream.status });
+  if (capture) out = capture.tee(out, 'outbound', captured);
   return out;
 }
 

@@ -52,7 +52,7 @@ export function notFound(id: string, param?: string): ProxyError {
 }
 
 /** `input` as a list of items: a string is one user message. */
-function inputItems(input: unknown): unknown[] {
+export function inputItems(input: unknown): unknown[] {
   if (typeof input === 'string') return [{ type: 'message', role: 'user', content: input }];
   return Array.isArray(input) ? input : [];
 }

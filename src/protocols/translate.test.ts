@@ -125,6 +125,59 @@ describe('translateStream', () => {
     }
   });
 
+  describe.each(PAIRS)('%s → %s, continued (resume)', (from, to) => {
+    async function* cut(): AsyncGenerator<Uint8Array> {
+      yield* chunked(headOf(from), 5);
+      throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    }
+    const said = TEXT.slice(0, TEXT.indexOf(' wörld'));
+
+    it('a text-only stream cut mid-way goes on with the continuation, as one answer', async () => {
+      const asked: string[] = [];
+      const resume = (text: string) => {
+        asked.push(text);
+        const next: Protocol = from === 'gemini' ? 'anthropic' : 'gemini';
+        return Promise.resolve({ source: chunked(TRANSCRIPTS[next], 7), protocol: next });
+      };
+      const out = await collect(translateStream(cut(), from, to, meta, undefined, undefined, resume));
+      const answer = reassemble(await decodeSseText(to, out.join('')));
+      expect(asked).toEqual([said]);
+      expect(answer.errors).toEqual([]);
+      expect(answer.text).toBe(said + TEXT);
+      expect(answer.toolCalls.map((call) => call.name)).toEqual(['weather']);
+      expect(answer.stopReason).toBe('tool_use');
+    });
+
+    it('no continuation: the original failure', async () => {
+      const out = await collect(
+        translateStream(cut(), from, to, meta, undefined, undefined, () => Promise.resolve(null)),
+      );
+      const answer = reassemble(await decodeSseText(to, out.join('')));
+      expect(answer.text).toBe(said);
+      expect(answer.errors).toEqual([
+        readBack502(to, 'Backend stream was interrupted', 'upstream_interrupted'),
+      ]);
+    });
+  });
+
+  it('a stream that was not text only is never continued', async () => {
+    const transcript = TRANSCRIPTS.openai;
+    async function* cutAfterTool(): AsyncGenerator<Uint8Array> {
+      yield* chunked(transcript.slice(0, transcript.indexOf('Zürich')), 5);
+      throw new Error('reset');
+    }
+    let asked = 0;
+    const resume = () => {
+      asked += 1;
+      return Promise.resolve(null);
+    };
+    const out = await collect(
+      translateStream(cutAfterTool(), 'openai', 'anthropic', meta, undefined, undefined, resume),
+    );
+    expect(asked).toBe(0);
+    expect(reassemble(await decodeSseText('anthropic', out.join(''))).errors).toHaveLength(1);
+  });
+
   it('maps a ProxyError from the source to its status, and a body timeout to 504', async () => {
     async function* throwing(err: Error): AsyncGenerator<Uint8Array> {
       yield new Uint8Array(0);

@@ -51,9 +51,37 @@ const entries: Array<[string, AccessEntry]> = [
     'a state with no backend chosen',
     { ...base, state: { start: 1000, backendMs: 0, backend: null, model: null } },
   ],
+  [
+    'a stream continued by another element',
+    {
+      ...base,
+      state: {
+        start: 1000,
+        backendMs: 0,
+        backend: 'anthropic',
+        model: 'claude-b',
+        attempts: [
+          { element: 'openai:gpt-a', status: 200, outcome: 'ok', ms: 3 },
+          { element: 'gemini:gem-c', status: 400, outcome: 'continue_failed', ms: 1 },
+          { element: 'anthropic:claude-b', status: 200, outcome: 'continued', ms: 2 },
+        ],
+      },
+    },
+  ],
 ];
 
 describe('access line', () => {
+  it('names every element that wrote to a continued answer, and none for an answer not continued', () => {
+    const r = recorders();
+    r.viaTemplate(entries.at(-1)![1], 1012);
+    const ok = { element: 'openai:gpt-a', status: 200, outcome: 'ok', ms: 3 };
+    r.viaTemplate({ ...base, state: { ...base.state!, attempts: [ok] } }, 1012);
+    const [continued, plain] = r.templateLines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(continued?.answered_by).toBe('openai:gpt-a|anthropic:claude-b');
+    expect(continued?.backend).toBe('anthropic');
+    expect(plain).not.toHaveProperty('answered_by');
+  });
+
   it.each(entries)('the template writes what pino writes: %s', (_name, entry) => {
     const r = recorders();
     r.viaPino(entry, 1012.3456789);

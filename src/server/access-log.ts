@@ -31,6 +31,17 @@ interface AccessFields {
   client: string | undefined;
   /** Failover's attempts, `element status outcome ms` joined by `; ` (README, Routes and failover). */
   attempts?: string | undefined;
+  /** A continued stream's elements that wrote to the answer, in order, joined by `|` (continue_streams). */
+  answered_by?: string | undefined;
+}
+
+/** The elements that wrote to a continued answer; undefined when no continuation wrote to it. */
+function answeredBy(attempts: RequestState['attempts']): string | undefined {
+  if (attempts === undefined || !attempts.some((a) => a.outcome === 'continued')) return undefined;
+  return attempts
+    .filter((a) => a.outcome === 'ok' || a.outcome === 'continued')
+    .map((a) => a.element)
+    .join('|');
 }
 
 function accessFields(entry: AccessEntry, endedAt: number): AccessFields {
@@ -50,6 +61,7 @@ function accessFields(entry: AccessEntry, endedAt: number): AccessFields {
     attempts: state?.attempts
       ?.map((a) => `${a.element} ${a.status} ${a.outcome} ${Math.round(a.ms)}ms`)
       .join('; '),
+    answered_by: answeredBy(state?.attempts),
   };
 }
 
@@ -79,6 +91,7 @@ export function formatAccessLine(fields: AccessFields, time: number): string {
     optional('key_name', fields.key_name) +
     optional('client', fields.client) +
     optional('attempts', fields.attempts) +
+    optional('answered_by', fields.answered_by) +
     `,"msg":"request"}\n`
   );
 }

@@ -158,7 +158,20 @@ export async function startProxy({
     timeoutMs: config.server.timeout_seconds * 1000,
     maxConnections: connectionLimits(config),
   });
-  const registry = createBackendRegistry(config, env, upstream);
+  // A pool key leaving the rotation: one warning naming the backend and the key's env var, never its value.
+  const registry = createBackendRegistry(config, env, upstream, (backend, leave) =>
+    logger.warn(
+      {
+        backend,
+        key_name: leave.key,
+        position: leave.position,
+        status: leave.status,
+        ...(leave.restS === undefined ? {} : { rest_s: leave.restS }),
+      },
+      leave.state === 'out' ? 'Provider key out of rotation' : 'Provider key resting',
+    ),
+  );
+  metrics.keyPoolSource = () => ({ leaves: registry.keyLeaves(), states: registry.keyPools() });
   const state = await openStateStore({
     settings: stateSettings,
     log: logger,
