@@ -140,6 +140,15 @@ export class RequestCapture {
     };
   }
 
+  /**
+   * One leg of a stream recorded as it flows, told its chunks one at a time (bytes as received, or text).
+   * Chunks that arrive close together are recorded as one piece (see LegBatches): a record per chunk
+   * costs more than the stream itself; `end` records what is pending, then `stream_end`.
+   */
+  openLeg(leg: StreamLeg, metadata: Record<string, unknown>): LegTap {
+    return new LegTap(this.events.openStream(leg, metadata));
+  }
+
   /** Tees a byte stream into a capture leg as it flows; the bytes pass on untouched. */
   async *tee<T extends Uint8Array | string>(
     source: AsyncIterable<T>,
@@ -162,5 +171,65 @@ export class RequestCapture {
       if (rest) stream.chunk(rest);
       stream.end(failure ? { error: failure } : {});
     }
+  }
+}
+
+/** How long chunks of a captured leg wait to be recorded together, at most. */
+const LEG_BATCH_MS = 5;
+
+/**
+ * The legs with chunks waiting to be recorded, all flushed by one timer: a leg's chunks of a few
+ * milliseconds become one `stream_chunk` event (one redaction, one line) rather than one each.
+ */
+const waitingLegs: LegTap[] = [];
+let legTimer: NodeJS.Timeout | undefined;
+
+function flushWaitingLegs(): void {
+  legTimer = undefined;
+  const legs = waitingLegs.splice(0);
+  for (const leg of legs) leg.flush();
+}
+
+/** See RequestCapture.openLeg. */
+export class LegTap {
+  private readonly decoder = new StringDecoder('utf8');
+  private pending = '';
+  /** Wire chunks in `pending`. */
+  private chunks = 0;
+  private waiting = false;
+  private ended = false;
+
+  constructor(private readonly stream: CaptureStream) {}
+
+  chunk(chunk: Uint8Array | string): void {
+    if (this.ended) return;
+    this.pending += typeof chunk === 'string' ? chunk : this.decoder.write(chunk as Buffer);
+    this.chunks++;
+    if (this.waiting) return;
+    this.waiting = true;
+    waitingLegs.push(this);
+    if (legTimer === undefined) {
+      legTimer = setTimeout(flushWaitingLegs, LEG_BATCH_MS);
+      legTimer.unref();
+    }
+  }
+
+  /** Records the chunks waiting (the timer's call, and the end's). */
+  flush(): void {
+    this.waiting = false;
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.stream.chunk(text, this.chunks);
+    this.chunks = 0;
+  }
+
+  /** The leg ended (`failure`: why, when the stream broke): what waits, then `stream_end`. */
+  end(failure?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.pending += this.decoder.end();
+    this.flush();
+    this.stream.end(failure === undefined ? {} : { error: failureCode(failure) });
   }
 }

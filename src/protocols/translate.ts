@@ -1,10 +1,10 @@
 import { ProxyError } from '../proxy-error.js';
 import type { StreamEvent } from './canonical.js';
-import type { ProtocolCodec } from './codec.js';
+import type { ProtocolCodec, StreamDecoder, StreamEncoder } from './codec.js';
 import type { ErrorInfo } from './error-envelopes.js';
 import { codecs as defaultCodecs } from './registry.js';
 import { FAMILIES, sealStreamEvent, type SignatureSealer } from './signatures.js';
-import { parseSse } from './sse.js';
+import { SseParser } from './sse.js';
 import type { Protocol } from './types.js';
 
 /** What a client is told when the backend stream breaks; the cause's own text may name hosts, so it stays out. */
@@ -24,9 +24,87 @@ const INCOMPLETE: ErrorInfo = {
 };
 
 /**
- * Translates a backend's SSE stream from one protocol to another, event by event: each SSE event is decoded
- * and re-encoded as soon as it is parsed, so nothing waits for the whole answer. A broken source, an error
- * event from the backend, or a stream that stops without finishing ends in the target protocol's error event.
+ * One backend stream translated from one protocol to another, chunk by chunk and synchronously: `push`
+ * returns the client's text for every event a chunk of backend bytes completed — all of a chunk's events as
+ * one string, so a chunk read from the backend is one write to the client, whatever number of events it
+ * held; `end` and `fail` return what closes the stream (the rest, or the target protocol's error event).
+ */
+export class StreamTranslation {
+  private readonly parser = new SseParser();
+  private readonly decoder: StreamDecoder;
+  private readonly encoder: StreamEncoder;
+  /** The client's text of a chunk's events translated before one of them threw: still theirs to get. */
+  private held = '';
+
+  constructor(
+    from: Protocol,
+    private readonly to: Protocol,
+    meta: { model: string; requestId: string },
+    codecs: Record<Protocol, ProtocolCodec> = defaultCodecs,
+    private readonly sealer?: SignatureSealer,
+  ) {
+    this.decoder = codecs[from].createStreamDecoder();
+    this.encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
+  }
+
+  /** The client's text for the events `chunk` completed ('' when none). Throws as the parser does. */
+  push(chunk: Uint8Array): string {
+    const messages = this.parser.feed(chunk);
+    let out = '';
+    try {
+      for (let i = 0; i < messages.length; i++) out += this.emit(this.decoder.push(messages[i]!));
+    } catch (err) {
+      this.held = out;
+      throw err;
+    }
+    return out;
+  }
+
+  /** The source ended: the events still owed, or the error event of an unfinished stream. */
+  end(): string {
+    let out = '';
+    try {
+      for (const message of this.parser.end()) out += this.emit(this.decoder.push(message));
+      out += this.emit(this.decoder.end());
+    } catch (err) {
+      this.held = out;
+      throw err;
+    }
+    if (!this.encoder.done) out += this.encoder.encode({ type: 'error', error: INCOMPLETE });
+    return out;
+  }
+
+  /**
+   * The source broke (`err`), or translating it did: what a chunk had translated before that, then the
+   * target protocol's error event (none when the stream had already ended).
+   */
+  fail(err: unknown): string {
+    const held = this.held;
+    this.held = '';
+    return this.encoder.done ? held : held + this.encoder.encode({ type: 'error', error: interruption(err) });
+  }
+
+  private emit(events: StreamEvent[]): string {
+    let out = '';
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      // A signature of another family reaches the client wrapped, or (no sealer) not at all.
+      if (event.type === 'reasoning_signature') {
+        if (this.sealer) out += this.encoder.encode(sealStreamEvent(event, this.to, this.sealer));
+        else if (event.signature.family === FAMILIES[this.to]) out += this.encoder.encode(event);
+        continue;
+      }
+      out += this.encoder.encode(event);
+    }
+    return out;
+  }
+}
+
+/**
+ * Translates a backend's SSE stream from one protocol to another as it arrives (see StreamTranslation): one
+ * string per chunk of backend bytes that completed an event, so nothing waits for the whole answer. A broken
+ * source, an error event from the backend, or a stream that stops without finishing ends in the target
+ * protocol's error event.
  */
 export async function* translateStream(
   source: AsyncIterable<Uint8Array>,
@@ -36,30 +114,16 @@ export async function* translateStream(
   codecs: Record<Protocol, ProtocolCodec> = defaultCodecs,
   sealer?: SignatureSealer,
 ): AsyncGenerator<string> {
-  const decoder = codecs[from].createStreamDecoder();
-  const encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
-  const emit = (events: StreamEvent[]): string => {
-    let out = '';
-    for (const event of events) {
-      // A signature of another family reaches the client wrapped, or (no sealer) not at all.
-      if (event.type === 'reasoning_signature') {
-        if (sealer) out += encoder.encode(sealStreamEvent(event, to, sealer));
-        else if (event.signature.family === FAMILIES[to]) out += encoder.encode(event);
-        continue;
-      }
-      out += encoder.encode(event);
-    }
-    return out;
-  };
+  const translation = new StreamTranslation(from, to, meta, codecs, sealer);
+  let tail: string;
   try {
-    for await (const message of parseSse(source)) {
-      const text = emit(decoder.push(message));
+    for await (const chunk of source) {
+      const text = translation.push(chunk);
       if (text) yield text;
     }
-    const tail = emit(decoder.end());
-    if (tail) yield tail;
-    if (!encoder.done) yield encoder.encode({ type: 'error', error: INCOMPLETE });
+    tail = translation.end();
   } catch (err) {
-    if (!encoder.done) yield encoder.encode({ type: 'error', error: interruption(err) });
+    tail = translation.fail(err);
   }
+  if (tail) yield tail;
 }
