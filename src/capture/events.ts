@@ -106,8 +106,8 @@ export interface CaptureSink {
 
 /** See RequestRecorder.openPassThrough. */
 export interface PassThroughCapture {
-  /** Records the text released so far (redacted) on both legs. */
-  chunk(text: string): void;
+  /** Records the text released so far (redacted) on both legs; `wireChunks` as for CaptureStream. */
+  chunk(text: string, wireChunks?: number): void;
   /**
    * Records what was held back, `stream_end` of the inbound leg (with `inboundMetadata`, e.g. an error),
    * then `added` and `stream_end` on the outbound leg.
@@ -216,7 +216,7 @@ export class RequestRecorder {
   openPassThrough(metadata: Record<string, unknown> = {}): PassThroughCapture {
     const legs = this.streamLegs(BOTH_LEGS, metadata);
     return {
-      chunk: (text) => quietly(() => legs.push(text)),
+      chunk: (text, wireChunks) => quietly(() => legs.push(text, wireChunks)),
       end: (inboundMetadata, added) =>
         quietly(() => {
           legs.flush();

@@ -88,6 +88,7 @@ describe('RequestCapture.openLeg', () => {
   });
 
   it('records the last chunk and the failure at the end, and a key split across chunks redacted', () => {
+    vi.useFakeTimers();
     const sink = memorySink();
     const leg = capture(sink).openLeg('inbound', { status: 200 });
     const text = `data: {"error":"bad key ${PROVIDER_KEY}"}\n\n`;
@@ -107,5 +108,43 @@ describe('RequestCapture.openLeg', () => {
       direction: 'stream_end',
       metadata: { leg: 'inbound', error: 'ECONNRESET', chunks: 2, bytes: bytes.length },
     });
+    // The batch timer the chunks started finds nothing left to record.
+    vi.advanceTimersByTime(5);
+    expect(sink.events.at(-1)!.direction).toBe('stream_end');
+    vi.useRealTimers();
+  });
+});
+
+describe('RequestCapture.passThrough', () => {
+  it('records the chunks of a few milliseconds once per leg, and all of them by the end', () => {
+    vi.useFakeTimers();
+    try {
+      const sink = memorySink();
+      const tap = capture(sink).passThrough({ status: 200 });
+      const pieces = [1, 2, 3].map((n) => Buffer.from(`data: {"n":${n},"t":"${'x'.repeat(300)}"}\n\n`));
+      tap.chunk(pieces[0]!);
+      tap.chunk(pieces[1]!);
+      vi.advanceTimersByTime(5);
+      expect(chunksOf(sink.events).map((e) => e.metadata)).toEqual([
+        { leg: 'inbound', chunk: 2 },
+        { leg: 'outbound', chunk: 2 },
+      ]);
+      tap.chunk(pieces[2]!);
+      tap.end('data: [DONE]\n\n');
+      const whole = Buffer.concat(pieces).toString();
+      const legText = (leg: string) =>
+        chunksOf(sink.events)
+          .filter((e) => e.metadata?.leg === leg)
+          .map((e) => e.payload)
+          .join('');
+      expect(legText('inbound')).toBe(whole);
+      expect(legText('outbound')).toBe(`${whole}data: [DONE]\n\n`);
+      expect(sink.events.filter((e) => e.direction === 'stream_end').map((e) => e.metadata)).toEqual([
+        { leg: 'inbound', chunks: 3, bytes: whole.length },
+        { leg: 'outbound', chunks: 4, bytes: whole.length + 14 },
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

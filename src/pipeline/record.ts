@@ -108,25 +108,27 @@ export class RequestCapture {
   passThrough(metadata: Record<string, unknown>): StreamTap {
     const legs = this.events.openPassThrough(metadata);
     const decoder = new StringDecoder('utf8');
-    // Chunks that arrive together (one read from the socket holds many) are recorded as one piece: an event
+    // Chunks that arrive within a few milliseconds are recorded as one piece (see waitingLegs): an event
     // per wire chunk would cost more than the stream itself.
     let pending: Uint8Array[] = [];
-    const flush = (): void => {
-      if (pending.length === 0) return;
-      const chunks = pending;
-      pending = [];
-      let text = '';
-      for (const chunk of chunks) text += decoder.write(chunk as Buffer);
-      if (text !== '') legs.chunk(text);
+    const waiting = {
+      flush: (): void => {
+        if (pending.length === 0) return;
+        const chunks = pending;
+        pending = [];
+        let text = '';
+        for (const chunk of chunks) text += decoder.write(chunk as Buffer);
+        if (text !== '') legs.chunk(text, chunks.length);
+      },
     };
     const finish = (): void => {
-      flush();
+      waiting.flush();
       const rest = decoder.end();
-      if (rest !== '') legs.chunk(rest);
+      if (rest !== '') legs.chunk(rest, 0);
     };
     return {
       chunk: (bytes) => {
-        if (pending.length === 0) queueMicrotask(flush);
+        if (pending.length === 0) waitToRecord(waiting);
         pending.push(bytes);
       },
       end: (added) => {
@@ -181,13 +183,22 @@ const LEG_BATCH_MS = 5;
  * The legs with chunks waiting to be recorded, all flushed by one timer: a leg's chunks of a few
  * milliseconds become one `stream_chunk` event (one redaction, one line) rather than one each.
  */
-const waitingLegs: LegTap[] = [];
+const waitingLegs: Array<{ flush(): void }> = [];
 let legTimer: NodeJS.Timeout | undefined;
 
 function flushWaitingLegs(): void {
   legTimer = undefined;
   const legs = waitingLegs.splice(0);
   for (const leg of legs) leg.flush();
+}
+
+/** `leg` has chunks waiting: its `flush` is called within LEG_BATCH_MS (or earlier, by its own end). */
+function waitToRecord(leg: { flush(): void }): void {
+  waitingLegs.push(leg);
+  if (legTimer === undefined) {
+    legTimer = setTimeout(flushWaitingLegs, LEG_BATCH_MS);
+    legTimer.unref();
+  }
 }
 
 /** See RequestCapture.openLeg. */
@@ -207,11 +218,7 @@ export class LegTap {
     this.chunks++;
     if (this.waiting) return;
     this.waiting = true;
-    waitingLegs.push(this);
-    if (legTimer === undefined) {
-      legTimer = setTimeout(flushWaitingLegs, LEG_BATCH_MS);
-      legTimer.unref();
-    }
+    waitToRecord(this);
   }
 
   /** Records the chunks waiting (the timer's call, and the end's). */
