@@ -106,8 +106,8 @@ export interface CaptureSink {
 
 /** See RequestRecorder.openPassThrough. */
 export interface PassThroughCapture {
-  /** Records the text released so far (redacted) on both legs. */
-  chunk(text: string): void;
+  /** Records the text released so far (redacted) on both legs; `wireChunks` as for CaptureStream. */
+  chunk(text: string, wireChunks?: number): void;
   /**
    * Records what was held back, `stream_end` of the inbound leg (with `inboundMetadata`, e.g. an error),
    * then `added` and `stream_end` on the outbound leg.
@@ -119,8 +119,11 @@ const BOTH_LEGS: readonly StreamLeg[] = ['inbound', 'outbound'];
 
 /** One streamed leg being captured: chunks redacted as a whole, so a secret split across chunks is caught. */
 export interface CaptureStream {
-  /** Records the text released so far (redacted); some of `text` may be held back until the next call. */
-  chunk(text: string): void;
+  /**
+   * Records the text released so far (redacted); some of `text` may be held back until the next call.
+   * `wireChunks`: how many chunks of the wire `text` is (more than one when a caller batched them).
+   */
+  chunk(text: string, wireChunks?: number): void;
   /** Records what was held back, then `stream_end` (with `metadata`, e.g. an error or the chunk count). */
   end(metadata?: Record<string, unknown>): void;
 }
@@ -196,7 +199,7 @@ export class RequestRecorder {
   openStream(leg: StreamLeg, metadata: Record<string, unknown> = {}): CaptureStream {
     const legs = this.streamLegs([leg], metadata);
     return {
-      chunk: (text) => quietly(() => legs.push(text)),
+      chunk: (text, wireChunks) => quietly(() => legs.push(text, wireChunks)),
       end: (endMetadata) =>
         quietly(() => {
           legs.flush();
@@ -213,7 +216,7 @@ export class RequestRecorder {
   openPassThrough(metadata: Record<string, unknown> = {}): PassThroughCapture {
     const legs = this.streamLegs(BOTH_LEGS, metadata);
     return {
-      chunk: (text) => quietly(() => legs.push(text)),
+      chunk: (text, wireChunks) => quietly(() => legs.push(text, wireChunks)),
       end: (inboundMetadata, added) =>
         quietly(() => {
           legs.flush();
@@ -246,8 +249,8 @@ export class RequestRecorder {
       }
     };
     return {
-      push: (text: string): void => {
-        chunks++;
+      push: (text: string, wireChunks = 1): void => {
+        chunks += wireChunks;
         bytes += Buffer.byteLength(text);
         recordText(stream.push(text), legs, chunks);
       },

@@ -46,8 +46,8 @@ export interface DispatchOptions {
 }
 
 /**
- * Step 3, dispatch: one call to the backend, aborted when the client leaves. A same-protocol stream is
- * asked for `direct`: undici's chunks then go straight to the response (see relay.ts).
+ * Step 3, dispatch: one call to the backend, aborted when the client leaves. A stream is asked for
+ * `direct`: undici's chunks then go straight to the relay, passed on or translated (see relay.ts).
  */
 export async function dispatch(
   ex: ChatExchange,
@@ -69,7 +69,8 @@ export async function dispatch(
     signal,
     requestId: ex.id,
     headers: request.headers,
-    direct: options ? options.direct : route.stream && backend.protocol === from,
+    // Every stream is taken `direct`: passed through or translated, the relay reads it chunk by chunk.
+    direct: options ? options.direct : route.stream,
   });
   state.backendMs += performance.now() - sentAt;
   return dispatched(upstream, signal, state, backend.name);

@@ -108,25 +108,27 @@ export class RequestCapture {
   passThrough(metadata: Record<string, unknown>): StreamTap {
     const legs = this.events.openPassThrough(metadata);
     const decoder = new StringDecoder('utf8');
-    // Chunks that arrive together (one read from the socket holds many) are recorded as one piece: an event
+    // Chunks that arrive within a few milliseconds are recorded as one piece (see waitingLegs): an event
     // per wire chunk would cost more than the stream itself.
     let pending: Uint8Array[] = [];
-    const flush = (): void => {
-      if (pending.length === 0) return;
-      const chunks = pending;
-      pending = [];
-      let text = '';
-      for (const chunk of chunks) text += decoder.write(chunk as Buffer);
-      if (text !== '') legs.chunk(text);
+    const waiting = {
+      flush: (): void => {
+        if (pending.length === 0) return;
+        const chunks = pending;
+        pending = [];
+        let text = '';
+        for (const chunk of chunks) text += decoder.write(chunk as Buffer);
+        if (text !== '') legs.chunk(text, chunks.length);
+      },
     };
     const finish = (): void => {
-      flush();
+      waiting.flush();
       const rest = decoder.end();
-      if (rest !== '') legs.chunk(rest);
+      if (rest !== '') legs.chunk(rest, 0);
     };
     return {
       chunk: (bytes) => {
-        if (pending.length === 0) queueMicrotask(flush);
+        if (pending.length === 0) waitToRecord(waiting);
         pending.push(bytes);
       },
       end: (added) => {
@@ -138,6 +140,15 @@ export class RequestCapture {
         legs.end({ error: failureCode(err) }, added);
       },
     };
+  }
+
+  /**
+   * One leg of a stream recorded as it flows, told its chunks one at a time (bytes as received, or text).
+   * Chunks that arrive close together are recorded as one piece (see LegBatches): a record per chunk
+   * costs more than the stream itself; `end` records what is pending, then `stream_end`.
+   */
+  openLeg(leg: StreamLeg, metadata: Record<string, unknown>): LegTap {
+    return new LegTap(this.events.openStream(leg, metadata));
   }
 
   /** Tees a byte stream into a capture leg as it flows; the bytes pass on untouched. */
@@ -162,5 +173,70 @@ export class RequestCapture {
       if (rest) stream.chunk(rest);
       stream.end(failure ? { error: failure } : {});
     }
+  }
+}
+
+/** How long chunks of a captured leg wait to be recorded together, at most. */
+const LEG_BATCH_MS = 5;
+
+/**
+ * The legs with chunks waiting to be recorded, all flushed by one timer: a leg's chunks of a few
+ * milliseconds become one `stream_chunk` event (one redaction, one line) rather than one each.
+ */
+const waitingLegs: Array<{ flush(): void }> = [];
+let legTimer: NodeJS.Timeout | undefined;
+
+function flushWaitingLegs(): void {
+  legTimer = undefined;
+  const legs = waitingLegs.splice(0);
+  for (const leg of legs) leg.flush();
+}
+
+/** `leg` has chunks waiting: its `flush` is called within LEG_BATCH_MS (or earlier, by its own end). */
+function waitToRecord(leg: { flush(): void }): void {
+  waitingLegs.push(leg);
+  if (legTimer === undefined) {
+    legTimer = setTimeout(flushWaitingLegs, LEG_BATCH_MS);
+    legTimer.unref();
+  }
+}
+
+/** See RequestCapture.openLeg. */
+export class LegTap {
+  private readonly decoder = new StringDecoder('utf8');
+  private pending = '';
+  /** Wire chunks in `pending`. */
+  private chunks = 0;
+  private waiting = false;
+  private ended = false;
+
+  constructor(private readonly stream: CaptureStream) {}
+
+  chunk(chunk: Uint8Array | string): void {
+    if (this.ended) return;
+    this.pending += typeof chunk === 'string' ? chunk : this.decoder.write(chunk as Buffer);
+    this.chunks++;
+    if (this.waiting) return;
+    this.waiting = true;
+    waitToRecord(this);
+  }
+
+  /** Records the chunks waiting (the timer's call, and the end's). */
+  flush(): void {
+    this.waiting = false;
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.stream.chunk(text, this.chunks);
+    this.chunks = 0;
+  }
+
+  /** The leg ended (`failure`: why, when the stream broke): what waits, then `stream_end`. */
+  end(failure?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.pending += this.decoder.end();
+    this.flush();
+    this.stream.end(failure === undefined ? {} : { error: failureCode(failure) });
   }
 }

@@ -5,7 +5,7 @@ import { ProxyError } from '../proxy-error.js';
 import type { ProtocolCodec } from '../protocols/codec.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
-import { translateStream, type StreamResume } from '../protocols/translate.js';
+import { StreamTranslation, translateStream, type StreamResume } from '../protocols/translate.js';
 import { sealResponseSignatures, type SignatureSealer } from '../protocols/signatures.js';
 import { processSignatureSealer } from './signatures.js';
 import { RefusedToolCall, TOOL_CALL_GUARDS, sseText, type ToolJudge } from '../protocols/tool-call-guard.js';
@@ -167,6 +167,102 @@ function streamToClient(
           },
         );
       }
+    },
+  });
+  res.on('drain', () => control.resume());
+}
+
+/**
+ * A translated stream, synchronously from undici to the client (the way `streamToClient` relays a
+ * same-protocol one): each chunk of the backend's bytes is checked for an error event (redacted), watched
+ * for the usage, recorded, translated — every event it completes, one string — and written, the response's
+ * backpressure passed back to the socket. No async iterator, generator or promise per chunk. A broken or
+ * unfinished stream ends in the client protocol's error event.
+ */
+function translateToClient(
+  relay: Relay,
+  upstream: UpstreamResponse & Pick<Required<UpstreamResponse>, 'take'>,
+): void {
+  const { ex, route, from, redactor, capture } = relay;
+  const { backend } = route;
+  const res = ex.res;
+  res.writeHead(upstream.status, sseHead(ex));
+  const usage = streamUsage(relay);
+  // The backend's bytes are read for the usage before translation; its error events redacted first.
+  const watch = new FinishWatch(backend.protocol);
+  const backendGuard = new ErrorEventGuard(redactor);
+  // The translator decodes an error event whatever its escaping and writes its message plainly.
+  const clientGuard = new ErrorEventGuard(redactor);
+  const translation = new StreamTranslation(
+    backend.protocol,
+    from,
+    { model: route.model, requestId: ex.id },
+    relay.codecs,
+    relay.sealer ?? processSignatureSealer(),
+  );
+  const metadata = { status: upstream.status };
+  const inbound = capture?.openLeg('inbound', metadata);
+  const outbound = capture?.openLeg('outbound', metadata);
+  let over = false;
+  const send = (text: string): boolean => {
+    if (text === '') return true;
+    const safe = clientGuard.see(text) as string;
+    if (safe === '') return true;
+    outbound?.chunk(safe);
+    // A client that left is not written to; the abort that follows stops the backend.
+    return res.destroyed ? true : res.write(safe);
+  };
+  /** Backend bytes in: the client's text for them out (false: the client is full). */
+  const pass = (chunk: Uint8Array | string): boolean => {
+    const guarded = backendGuard.see(chunk);
+    if (guarded.length === 0) return true;
+    const bytes = typeof guarded === 'string' ? Buffer.from(guarded) : guarded;
+    watch.see(bytes);
+    inbound?.chunk(bytes);
+    return send(translation.push(bytes));
+  };
+  /** The last words (`tail`), then the end: `failure` when the backend's stream broke. */
+  const close = (tail: string, failure: unknown, complete: boolean): void => {
+    over = true;
+    inbound?.end(failure);
+    send(tail);
+    send(clientGuard.end());
+    outbound?.end();
+    usage.done(watch.usage(), complete);
+    if (res.destroyed) return;
+    const { storing } = ex.state;
+    if (storing === undefined) res.end();
+    else void storing.then(() => res.end());
+  };
+  const control = upstream.take({
+    write(chunk) {
+      if (over) return true;
+      try {
+        return pass(chunk);
+      } catch (err) {
+        // Closed first: the abort that disposing causes is then no failure of the backend's.
+        close(translation.fail(err), err, false);
+        upstream.dispose();
+        return true;
+      }
+    },
+    end() {
+      if (over) return;
+      let tail: string;
+      let failure: unknown;
+      try {
+        const rest = backendGuard.end();
+        if (rest !== '') pass(rest);
+        tail = translation.end();
+      } catch (err) {
+        failure = err;
+        tail = translation.fail(err);
+      }
+      close(tail, failure, failure === undefined);
+    },
+    fail(err) {
+      if (over) return;
+      close(res.destroyed ? '' : translation.fail(err), err, false);
     },
   });
   res.on('drain', () => control.resume());
@@ -338,7 +434,17 @@ function relayStream(relay: Relay): void {
   const { upstream, signal } = dispatched;
   const { backend } = route;
   ex.res.once('close', () => upstream.dispose());
-  if (isTakeable(upstream)) {
+  // A stream that may be continued (`resume`) or whose tool calls are judged goes through the iterables.
+  if (
+    isTakeable(upstream) &&
+    backend.protocol !== from &&
+    judge === undefined &&
+    relay.resume === undefined
+  ) {
+    translateToClient(relay, upstream);
+    return;
+  }
+  if (isTakeable(upstream) && backend.protocol === from) {
     const tap = capture?.passThrough({ status: upstream.status });
     const guard = new ErrorEventGuard(redactor);
     const tools = judge === undefined ? undefined : new ToolCallTap(backend.protocol, judge);

@@ -1,4 +1,4 @@
-import { createParser } from 'eventsource-parser';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { ProxyError } from '../proxy-error.js';
 import type { SseMessage } from './codec.js';
 
@@ -19,36 +19,62 @@ function lastLineBreak(text: string): number {
   return Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r'));
 }
 
+const NONE: readonly SseMessage[] = [];
+
 /**
- * Parses an SSE byte stream into events as the bytes arrive. Bytes go through a streaming TextDecoder so a
- * UTF-8 character split across chunks is decoded whole; the parser copes with lines split anywhere.
+ * Parses an SSE byte stream into events, one chunk at a time, synchronously: `feed` returns the events a
+ * chunk completed (all of them: a chunk read from the socket often holds many), `end` those the stream's end
+ * completes. Bytes go through a streaming TextDecoder so a UTF-8 character split across chunks is decoded
+ * whole; the parser copes with lines split anywhere. Throws `sseLineTooLong` past MAX_SSE_LINE_BYTES.
  */
-export async function* parseSse(source: AsyncIterable<Uint8Array>): AsyncGenerator<SseMessage> {
-  const decoder = new TextDecoder();
-  const ready: SseMessage[] = [];
-  // Text fed since the parser last finished an event or a comment: an upper bound of what it holds.
-  let pending = 0;
-  let progressed: boolean;
-  const parser = createParser({
-    onEvent: (e) => {
-      progressed = true;
-      ready.push(e.event === undefined ? { data: e.data } : { event: e.event, data: e.data });
-    },
-    onComment: () => (progressed = true),
-  });
-  for await (const chunk of source) {
-    const text = decoder.decode(chunk, { stream: true });
-    progressed = false;
-    parser.feed(text);
+export class SseParser {
+  private readonly decoder = new TextDecoder();
+  private readonly parser: EventSourceParser;
+  private ready: SseMessage[] = [];
+  /** Text fed since the parser last finished an event or a comment: an upper bound of what it holds. */
+  private pending = 0;
+  private progressed = false;
+
+  constructor() {
+    this.parser = createParser({
+      onEvent: (e) => {
+        this.progressed = true;
+        this.ready.push(e.event === undefined ? { data: e.data } : { event: e.event, data: e.data });
+      },
+      onComment: () => (this.progressed = true),
+    });
+  }
+
+  feed(chunk: Uint8Array): readonly SseMessage[] {
+    const text = this.decoder.decode(chunk, { stream: true });
+    this.progressed = false;
+    this.parser.feed(text);
     // After progress the parser holds what follows the last event of this chunk: counted from its last line
     // break (the event's earlier lines are bounded by the chunk's size), which keeps large chunks of many
     // events from counting as one.
-    pending = progressed ? text.length - 1 - lastLineBreak(text) : pending + text.length;
-    if (pending > MAX_SSE_LINE_BYTES) throw sseLineTooLong();
-    while (ready.length) yield ready.shift() as SseMessage;
+    this.pending = this.progressed ? text.length - 1 - lastLineBreak(text) : this.pending + text.length;
+    if (this.pending > MAX_SSE_LINE_BYTES) throw sseLineTooLong();
+    return this.take();
   }
-  parser.feed(decoder.decode());
-  // A last event without its blank line still counts: some servers close right after the data line.
-  parser.feed('\n\n');
-  while (ready.length) yield ready.shift() as SseMessage;
+
+  end(): readonly SseMessage[] {
+    this.parser.feed(this.decoder.decode());
+    // A last event without its blank line still counts: some servers close right after the data line.
+    this.parser.feed('\n\n');
+    return this.take();
+  }
+
+  private take(): readonly SseMessage[] {
+    const ready = this.ready;
+    if (ready.length === 0) return NONE;
+    this.ready = [];
+    return ready;
+  }
+}
+
+/** Parses an SSE byte stream into events as the bytes arrive (see SseParser). */
+export async function* parseSse(source: AsyncIterable<Uint8Array>): AsyncGenerator<SseMessage> {
+  const parser = new SseParser();
+  for await (const chunk of source) yield* parser.feed(chunk);
+  yield* parser.end();
 }

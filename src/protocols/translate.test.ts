@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../proxy-error.js';
-import { translateStream } from './translate.js';
+import type { SseMessage } from './codec.js';
+import { codecs } from './registry.js';
+import { StreamTranslation, translateStream } from './translate.js';
 import { ARGS, TEXT, TRANSCRIPTS, chunked, decodeSseText, reassemble } from './testing/fixtures.js';
 import type { Protocol } from './types.js';
 
@@ -99,6 +101,56 @@ describe('translateStream', () => {
     release();
     const rest = await collect(gen);
     expect(rest.join('')).toContain('data: [DONE]');
+  });
+
+  it.each(PAIRS)(
+    '%s → %s: a chunk of many events is one string (one write to the client)',
+    async (from, to) => {
+      const whole = TRANSCRIPTS[from];
+      const out = await collect(translateStream(chunked(whole, 1 << 20), from, to, meta));
+      const byByte = new StreamTranslation(from, to, meta);
+      let perEvent = '';
+      for await (const chunk of chunked(whole, 1)) perEvent += byByte.push(chunk);
+      const tail = byByte.end();
+      // The chunk's events as one string, then what the source's end completes (a finish left implicit).
+      expect(out).toHaveLength(tail === '' ? 1 : 2);
+      const events = (text: string) => decodeSseText(to, text).then(reassemble);
+      expect(await events(out.join(''))).toEqual(await events(perEvent + tail));
+      expect((await events(out[0]!)).text).toBe(TEXT);
+    },
+  );
+
+  it('keeps what a chunk translated before a later event of it failed, then ends in an error', async () => {
+    // A decoder that refuses the event `boom`.
+    const openai = codecs.openai;
+    const refusing = {
+      ...codecs,
+      openai: {
+        ...openai,
+        createStreamDecoder: () => {
+          const decoder = openai.createStreamDecoder();
+          return {
+            push: (message: SseMessage) => {
+              if (message.data === 'boom') throw new Error('refused');
+              return decoder.push(message);
+            },
+            end: () => decoder.end(),
+          };
+        },
+      },
+    };
+    const head = headOf('openai');
+    const translation = new StreamTranslation('openai', 'anthropic', meta, refusing);
+    expect(() => translation.push(Buffer.from(`${head}data: boom\n\n`))).toThrow('refused');
+    const out = translation.fail(new Error('refused'));
+    const before = new StreamTranslation('openai', 'anthropic', meta).push(Buffer.from(head));
+    expect(before).toContain('Héllo');
+    expect(out.slice(0, before.length)).toBe(before);
+    const answer = reassemble(await decodeSseText('anthropic', out));
+    expect(answer.text).toBe('Héllo 👋');
+    expect(answer.errors).toEqual([
+      readBack502('anthropic', 'Backend stream was interrupted', 'upstream_interrupted'),
+    ]);
   });
 
   it.each([

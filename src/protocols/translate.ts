@@ -1,10 +1,10 @@
 import { ProxyError } from '../proxy-error.js';
 import type { StreamEvent } from './canonical.js';
-import type { ProtocolCodec } from './codec.js';
+import type { ProtocolCodec, StreamDecoder, StreamEncoder } from './codec.js';
 import type { ErrorInfo } from './error-envelopes.js';
 import { codecs as defaultCodecs } from './registry.js';
 import { FAMILIES, sealStreamEvent, streamIdCarrier, type SignatureSealer } from './signatures.js';
-import { parseSse } from './sse.js';
+import { SseParser } from './sse.js';
 import type { Protocol } from './types.js';
 
 /** What a client is told when the backend stream breaks; the cause's own text may name hosts, so it stays out. */
@@ -24,6 +24,118 @@ const INCOMPLETE: ErrorInfo = {
 };
 
 /**
+ * One backend stream translated from one protocol to another, chunk by chunk and synchronously: `push`
+ * returns the client's text for every event a chunk of backend bytes completed — all of a chunk's events as
+ * one string, so a chunk read from the backend is one write to the client, whatever number of events it
+ * held; `end` and `fail` return what closes the stream (the rest, or the target protocol's error event).
+ */
+export class StreamTranslation {
+  private parser = new SseParser();
+  private decoder: StreamDecoder;
+  private readonly encoder: StreamEncoder;
+  /** The client's text of a chunk's events translated before one of them threw: still theirs to get. */
+  private held = '';
+  /** An OpenAI chat client's signatures ride on its tool call ids (none without a sealer). */
+  private readonly carry: ((event: StreamEvent) => StreamEvent) | undefined;
+  /** What the client was told, kept only when it may be continued: its text, while it is text only. */
+  private said: string | null;
+  /** A continuation's decoder: its own opening (`start`) is not the client's, whose message is open. */
+  private continuing = false;
+
+  constructor(
+    from: Protocol,
+    private readonly to: Protocol,
+    meta: { model: string; requestId: string },
+    private readonly codecs: Record<Protocol, ProtocolCodec> = defaultCodecs,
+    private readonly sealer?: SignatureSealer,
+    /** Keep the text told, for a continuation (`continue_streams`). */
+    continuable = false,
+  ) {
+    this.decoder = codecs[from].createStreamDecoder();
+    this.encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
+    this.carry = sealer && streamIdCarrier(to, sealer);
+    this.said = continuable ? '' : null;
+  }
+
+  /** The client's text for the events `chunk` completed ('' when none). Throws as the parser does. */
+  push(chunk: Uint8Array): string {
+    const messages = this.parser.feed(chunk);
+    let out = '';
+    try {
+      for (let i = 0; i < messages.length; i++) out += this.emit(this.decoder.push(messages[i]!));
+    } catch (err) {
+      this.held = out;
+      throw err;
+    }
+    return out;
+  }
+
+  /** The source ended: the events still owed, or the error event of an unfinished stream. */
+  end(): string {
+    let out = '';
+    try {
+      for (const message of this.parser.end()) out += this.emit(this.decoder.push(message));
+      out += this.emit(this.decoder.end());
+    } catch (err) {
+      this.held = out;
+      throw err;
+    }
+    if (!this.encoder.done) out += this.encoder.encode({ type: 'error', error: INCOMPLETE });
+    return out;
+  }
+
+  /**
+   * The source broke (`err`), or translating it did: what a chunk had translated before that, then the
+   * target protocol's error event (none when the stream had already ended).
+   */
+  fail(err: unknown): string {
+    const held = this.held;
+    this.held = '';
+    return this.encoder.done ? held : held + this.encoder.encode({ type: 'error', error: interruption(err) });
+  }
+
+  /** After a break: the text the client was told, when the answer is unfinished text only; else null. */
+  get continuableText(): string | null {
+    return this.encoder.done || this.said === null || this.said === '' ? null : this.said;
+  }
+
+  /**
+   * Goes on with a continuation's stream, of `protocol`, through the same encoder (one answer for the
+   * client: its indexes and sequence numbers going on, one end); returns what was translated before the
+   * break, still the client's.
+   */
+  continueFrom(protocol: Protocol): string {
+    const held = this.held;
+    this.held = '';
+    this.parser = new SseParser();
+    this.decoder = this.codecs[protocol].createStreamDecoder();
+    this.continuing = true;
+    return held;
+  }
+
+  private emit(events: StreamEvent[]): string {
+    let out = '';
+    for (let i = 0; i < events.length; i++) {
+      const raw = events[i]!;
+      if (this.continuing && raw.type === 'start') continue;
+      const event = this.carry ? this.carry(raw) : raw;
+      if (this.said !== null) {
+        if (event.type === 'text') this.said += event.text;
+        else if (event.type !== 'start' && event.type !== 'finish') this.said = null;
+      }
+      // A signature of another family reaches the client wrapped, or (no sealer) not at all.
+      if (event.type === 'reasoning_signature') {
+        if (this.sealer) out += this.encoder.encode(sealStreamEvent(event, this.to, this.sealer));
+        else if (event.signature.family === FAMILIES[this.to]) out += this.encoder.encode(event);
+        continue;
+      }
+      out += this.encoder.encode(event);
+    }
+    return out;
+  }
+}
+
+/**
  * A cut stream's continuation (README, Routes and failover: `continue_streams`): given the text the client
  * has so far, another backend's stream that goes on from it (its protocol named), or null when there is none.
  */
@@ -32,12 +144,11 @@ export type StreamResume = (
 ) => Promise<{ readonly source: AsyncIterable<Uint8Array>; readonly protocol: Protocol } | null>;
 
 /**
- * Translates a backend's SSE stream from one protocol to another, event by event: each SSE event is decoded
- * and re-encoded as soon as it is parsed, so nothing waits for the whole answer. A broken source, an error
- * event from the backend, or a stream that stops without finishing ends in the target protocol's error event.
- * With `resume`, a text-only source that breaks before its finish is continued: the continuation's events
- * (its opening left out) go to the same encoder, so the client reads one answer — one message, its indexes
- * and sequence numbers going on, one end.
+ * Translates a backend's SSE stream from one protocol to another as it arrives (see StreamTranslation): one
+ * string per chunk of backend bytes that completed an event, so nothing waits for the whole answer. A broken
+ * source, an error event from the backend, or a stream that stops without finishing ends in the target
+ * protocol's error event. With `resume`, a text-only source that breaks before its finish is continued: the
+ * continuation's events (its opening left out) go to the same encoder, so the client reads one answer.
  */
 export async function* translateStream(
   source: AsyncIterable<Uint8Array>,
@@ -48,62 +159,32 @@ export async function* translateStream(
   sealer?: SignatureSealer,
   resume?: StreamResume,
 ): AsyncGenerator<string> {
-  const decoder = codecs[from].createStreamDecoder();
-  const encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
-  // An OpenAI chat client's signatures ride on its tool call ids (none without a sealer).
-  const carry = sealer && streamIdCarrier(to, sealer);
-  /** What the client was told, kept only when it may be continued: its text, while it is text only. */
-  let said: string | null = resume === undefined ? null : '';
-  const emit = (events: StreamEvent[]): string => {
-    let out = '';
-    for (const raw of events) {
-      const event = carry ? carry(raw) : raw;
-      if (said !== null) {
-        if (event.type === 'text') said += event.text;
-        else if (event.type !== 'start' && event.type !== 'finish') said = null;
-      }
-      // A signature of another family reaches the client wrapped, or (no sealer) not at all.
-      if (event.type === 'reasoning_signature') {
-        if (sealer) out += encoder.encode(sealStreamEvent(event, to, sealer));
-        else if (event.signature.family === FAMILIES[to]) out += encoder.encode(event);
-        continue;
-      }
-      out += encoder.encode(event);
-    }
-    return out;
-  };
-  let cut: unknown;
+  const translation = new StreamTranslation(from, to, meta, codecs, sealer, resume !== undefined);
+  let tail: string;
   try {
-    for await (const message of parseSse(source)) {
-      const text = emit(decoder.push(message));
+    for await (const chunk of source) {
+      const text = translation.push(chunk);
       if (text) yield text;
     }
-    const tail = emit(decoder.end());
-    if (tail) yield tail;
-    if (!encoder.done) yield encoder.encode({ type: 'error', error: INCOMPLETE });
-    return;
+    tail = translation.end();
   } catch (err) {
-    if (encoder.done) return;
-    cut = err;
-  }
-  const next =
-    said !== null && said !== '' && resume !== undefined ? await resume(said).catch(() => null) : null;
-  if (next === null) {
-    yield encoder.encode({ type: 'error', error: interruption(cut) });
-    return;
-  }
-  // The continuation's own opening (`start`) is not the client's: its message is already open.
-  const rest = codecs[next.protocol].createStreamDecoder();
-  const go = (events: StreamEvent[]) => emit(events.filter((event) => event.type !== 'start'));
-  try {
-    for await (const message of parseSse(next.source)) {
-      const text = go(rest.push(message));
-      if (text) yield text;
+    const said = translation.continuableText;
+    const next = said !== null && resume !== undefined ? await resume(said).catch(() => null) : null;
+    if (next === null) {
+      tail = translation.fail(err);
+    } else {
+      const held = translation.continueFrom(next.protocol);
+      if (held) yield held;
+      try {
+        for await (const chunk of next.source) {
+          const text = translation.push(chunk);
+          if (text) yield text;
+        }
+        tail = translation.end();
+      } catch (broke) {
+        tail = translation.fail(broke);
+      }
     }
-    const tail = go(rest.end());
-    if (tail) yield tail;
-    if (!encoder.done) yield encoder.encode({ type: 'error', error: INCOMPLETE });
-  } catch (err) {
-    if (!encoder.done) yield encoder.encode({ type: 'error', error: interruption(err) });
   }
+  if (tail) yield tail;
 }

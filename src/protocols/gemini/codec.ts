@@ -611,23 +611,31 @@ class GeminiStreamEncoder implements StreamEncoder {
   done = false;
   /** Gemini sends whole function calls, so streamed arguments are held until the call is complete. */
   private pending: Array<{ id: string; name: string; args: string }> = [];
-  private readonly base: Json;
+  /** `"modelVersion":…,"responseId":…`, the members every chunk ends with, serialised once. */
+  private readonly base: string;
   /** A signature for the next part written (Gemini puts it on the call or text that follows the thought). */
   private signature = '';
 
   constructor(meta: StreamMeta) {
-    this.base = { modelVersion: meta.model, responseId: meta.id };
+    this.base = JSON.stringify({ modelVersion: meta.model, responseId: meta.id }).slice(1, -1);
   }
 
-  private chunk(parts: Json[], extra: Json = {}, candidateExtra: Json = {}): string {
-    return sseData({
-      candidates: [{ content: { role: 'model', parts }, ...candidateExtra, index: 0 }],
-      ...extra,
-      ...this.base,
-    });
+  /**
+   * What `sseData({ candidates: [{ content: { role: 'model', parts }, finishReason, index: 0 }],
+   * usageMetadata, modelVersion, responseId })` writes, members left out when undefined; only the parts
+   * (and a finish's usage) are serialised per event.
+   */
+  private chunk(parts: Json[], usage?: Json, finishReason?: string): string {
+    const finish = finishReason === undefined ? '' : `,"finishReason":${JSON.stringify(finishReason)}`;
+    const usageMetadata = usage === undefined ? '' : `,"usageMetadata":${JSON.stringify(usage)}`;
+    return (
+      `data: {"candidates":[{"content":{"role":"model","parts":${JSON.stringify(parts)}}${finish},"index":0}]` +
+      `${usageMetadata}${this.base ? `,${this.base}` : ''}}\n\n`
+    );
   }
 
   private flushCalls(): Json[] {
+    if (this.pending.length === 0) return [];
     const parts: Json[] = this.pending.map((c) => ({
       functionCall: { id: c.id, name: c.name, args: answerArguments(c.args) },
     }));
@@ -687,8 +695,8 @@ class GeminiStreamEncoder implements StreamEncoder {
         this.signed(parts);
         return this.chunk(
           parts.length ? parts : [{ text: '' }],
-          event.usage ? { usageMetadata: encodeUsage(event.usage) } : {},
-          { finishReason: CANONICAL_TO_FINISH[event.stopReason] },
+          event.usage ? encodeUsage(event.usage) : undefined,
+          CANONICAL_TO_FINISH[event.stopReason],
         );
       }
       case 'error':

@@ -470,16 +470,19 @@ class OpenAIStreamEncoder implements StreamEncoder {
   done = false;
   private started = false;
   private readonly base: Json;
+  /** Every chunk's JSON up to its delta, written once: per event only the delta is serialised. */
+  private readonly head: string;
 
   constructor(meta: StreamMeta, created: number) {
     this.base = { id: meta.id, object: 'chat.completion.chunk', created, model: meta.model };
+    const base = JSON.stringify(this.base);
+    this.head = `data: ${base.slice(0, -1)},"choices":[{"index":0,"delta":`;
   }
 
+  /** What `sseData({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason }] })` writes. */
   private chunk(delta: Json, finishReason: string | null = null): string {
-    return sseData({
-      ...this.base,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-    });
+    const finish = finishReason === null ? 'null' : JSON.stringify(finishReason);
+    return `${this.head}${JSON.stringify(delta)},"logprobs":null,"finish_reason":${finish}}]}\n\n`;
   }
 
   encode(event: StreamEvent): string {
