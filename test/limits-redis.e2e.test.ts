@@ -12,7 +12,8 @@ import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
  * Limits and usage on a real redis-server (README, "Teams"): a request's check-and-reserve is one Redis
  * command (rpm, max_concurrent, tpm and budgets, the key's and its label's, in one script) and its release
  * one more; a budget added by a reload counts what its key spent earlier in the period (on Redis, and with
- * `--usage-file`); usage settled while Redis is down is kept and written when it is back.
+ * `--usage-file`); usage settled while Redis is down is kept and written when it is back; the
+ * `x-ratelimit-*` headers of an answer are one party's set, the proxy's or the provider's, never a mix.
  *
  * Prices make a token cost 0.001 USD; the fake provider counts a prompt's tokens as its last user text's
  * characters and an answer's as its text's (`echo: hi`: 2 in, 8 out), so a request of `hi` costs 0.01 USD.
@@ -22,6 +23,7 @@ const KEYS = {
   full: 'lr-full-key-0123456789abcdefghijk', // every limit, and a label's rpm
   spender: 'lr-spender-key-0123456789abcdefgh', // no budget, then one by a reload
   plain: 'lr-plain-key-0123456789abcdefghij', // no limits: usage only
+  single: 'lr-single-key-0123456789abcdefghi', // rpm 1
 } as const;
 const SECRET = 'lr-state-secret-0123456789abcdefghij';
 const PROVIDER_KEY = 'sk-lr-provider-0123456789abcdef';
@@ -35,6 +37,7 @@ function config(spenderBudget: boolean): string {
     `    - {name: full, key: ${KEYS.full}, labels: [team-f], rpm: 1000, max_concurrent: 100, tpm: 10000000, budget: {usd: 1000, per: month}}`,
     `    - {name: spender, key: ${KEYS.spender}${spenderBudget ? `, budget: {usd: ${BUDGET}, per: day}` : ''}}`,
     `    - {name: plain, key: ${KEYS.plain}}`,
+    `    - {name: single, key: ${KEYS.single}, rpm: 1}`,
     '  policies:',
     '    team-f: {rpm: 1000}',
     'prices:',
@@ -200,5 +203,64 @@ describe('with --usage-file', () => {
     } finally {
       await proxy.stop();
     }
+  });
+});
+
+describe("x-ratelimit headers: the proxy's set or the provider's, never a mix", () => {
+  let proxy: ProxyProcess;
+  beforeAll(async () => {
+    const file = join(dir, 'headers.yaml');
+    writeFileSync(file, config(false));
+    proxy = await startProxyProcess(['--config', file, '--default-backend', 'openai'], env());
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  const NAMES = ['limit', 'remaining', 'reset'].flatMap((what) =>
+    ['requests', 'tokens'].map((of) => `x-ratelimit-${what}-${of}`),
+  );
+  async function rateLimitHeaders(key: string, model: string) {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await res.arrayBuffer();
+    const headers: Record<string, string> = {};
+    for (const name of NAMES) {
+      const value = res.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    return { status: res.status, headers };
+  }
+
+  it('a request let in carries the proxy’s set; its own 429 the proxy’s whole set', async () => {
+    expect(await rateLimitHeaders(KEYS.single, 'gpt-4o-mini')).toEqual({
+      status: 200,
+      headers: {
+        'x-ratelimit-limit-requests': '1',
+        'x-ratelimit-remaining-requests': '0',
+        'x-ratelimit-reset-requests': '1m0s',
+      },
+    });
+    const refused = await rateLimitHeaders(KEYS.single, 'gpt-4o-mini');
+    expect(refused.status).toBe(429);
+    expect(Object.keys(refused.headers).sort()).toEqual([
+      'x-ratelimit-limit-requests',
+      'x-ratelimit-remaining-requests',
+      'x-ratelimit-reset-requests',
+    ]);
+    expect(refused.headers['x-ratelimit-limit-requests']).toBe('1');
+    expect(refused.headers['x-ratelimit-remaining-requests']).toBe('0');
+  });
+
+  it('a provider’s 429 carries the provider’s headers alone, or none', async () => {
+    // The key's rpm let the request in (and set the proxy's headers); the provider refused it.
+    expect(await rateLimitHeaders(KEYS.full, 'fault-rate-limited-reset-only')).toEqual({
+      status: 429,
+      headers: { 'x-ratelimit-reset-requests': '7s' },
+    });
+    expect(await rateLimitHeaders(KEYS.full, 'fault-status-429')).toEqual({ status: 429, headers: {} });
   });
 });

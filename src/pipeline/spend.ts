@@ -17,8 +17,11 @@ import type { KeyPlan, RequestLimits } from './limits.js';
  * whose labels') has `tpm` or a `budget`, the largest the request can take is reserved before the backend
  * is called, through the limits primitive (src/state/limits.ts: atomic, shared through Redis), and settled
  * to what it really took once the answer ends. A budget is thus never exceeded by more than the
- * reservations in flight. Without such a policy a request costs one Map lookup here and the settling work
- * after its answer.
+ * reservations in flight. The key's request limits (rpm, max_concurrent: limits.ts) go into the same
+ * acquire, and everything comes back in one release when the answer ends or the client goes away: one
+ * Redis round trip before the backend call, one after. What a key is charged is worked out once per key
+ * and policy table (`KeyCharges`). Without such a policy a request costs one Map lookup here and the
+ * settling work after its answer.
  */
 
 /** Output tokens assumed for a request that names no limit of its own (README, Teams: budgets). */
