@@ -109,6 +109,8 @@ interface BudgetSlot {
   /** The counter was given the ledger's spend of this period (under this policy table), or is being. */
   seeding: Promise<void> | null;
   seeded: boolean;
+  /** Told the log once that the ledger could not be read. */
+  warned: boolean;
 }
 
 /** What a key's request is charged, built once per key and policy table (never per request). */
@@ -225,6 +227,7 @@ export class Spend {
           key: '',
           seeding: null,
           seeded: false,
+          warned: false,
         });
       }
       const reserves = tpm.length > 0 || budgets.length > 0;
@@ -355,7 +358,7 @@ export class Spend {
    * counter's own settled spend already counts in the ledger too): a budget new to this process — or added
    * by a reload, on Redis as in memory — counts what its key or label spent before it was counted. Once
    * per budget, period and policy table; concurrent first requests share it. A ledger or store that fails
-   * is logged, and the budget goes on from what its counter holds.
+   * (Redis down) is logged, the request goes on from what its counter holds, and a later one tries again.
    */
   private seed(slot: BudgetSlot): Promise<void> {
     slot.seeding ??= (async () => {
@@ -366,10 +369,14 @@ export class Spend {
         for (const row of rows) if (rowInScope(row, scope)) spent += row.costUsd;
         if (spent > 0) await this.deps.limits.floorSpent(key, spent, end, this.now());
       } catch (err) {
-        this.deps.log.warn(
-          { budget: key, error: (err as Error).message },
-          'A budget could not read its spend so far from the usage ledger; it counts from its counter',
-        );
+        if (!slot.warned)
+          this.deps.log.warn(
+            { budget: key, error: (err as Error).message },
+            'A budget could not read its spend so far from the usage ledger; it counts from its counter',
+          );
+        slot.warned = true;
+        if (slot.key === key) slot.seeding = null;
+        return;
       }
       if (slot.key === key) slot.seeded = true;
     })();
