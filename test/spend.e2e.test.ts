@@ -196,7 +196,8 @@ describe('budgets and tpm on one instance', () => {
     expect(error.message).toBe("429 Rate limit of 30 tokens per minute of label 'team-t' reached.");
     const retryAfter = Number(error.headers?.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
-    expect(retryAfter).toBeLessThanOrEqual(60);
+    // The memory window counts whole seconds: a request leaves it 60 to 61 s after it came in.
+    expect(retryAfter).toBeLessThanOrEqual(61);
     expect(error.headers?.get('x-ratelimit-limit-tokens')).toBe('30');
     expect(error.headers?.get('x-ratelimit-remaining-tokens')).toBe('20');
     expect(error.headers?.get('x-ratelimit-reset-tokens')).toBe(`${retryAfter}s`);

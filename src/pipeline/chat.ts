@@ -130,7 +130,8 @@ export function createChatPipeline(
         const policies = deps.policies();
         checkRoutedPolicy(policies, ex, read.target.model, deps.redactor());
         // One request, one unit of its key's limits, however many attempts failover makes.
-        if (policies.hasCounters && limits !== undefined) await limits.admit(ex, policies);
+        // With the spend step, its one acquire takes them (spend.ts): one Redis round trip.
+        if (spend === null && policies.hasCounters && limits !== undefined) await limits.admit(ex, policies);
         if (spend !== null) {
           const begun = spend.begin(ex, from, read.clientBody, targetsOf(deps.registry, plan.elements));
           meter = begun instanceof Promise ? await begun : begun;
@@ -143,7 +144,7 @@ export function createChatPipeline(
       const redactor = deps.redactor();
       const policies = deps.policies();
       checkPolicy(policies, ex, route, redactor);
-      if (policies.hasCounters && limits !== undefined) await limits.admit(ex, policies);
+      if (spend === null && policies.hasCounters && limits !== undefined) await limits.admit(ex, policies);
       // The Responses API's state: the stored conversation, and how this answer is kept.
       let turn: Pick<ResponsesTurn, 'codecs' | 'watch'> | undefined;
       if (from === 'responses') {

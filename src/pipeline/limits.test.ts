@@ -41,6 +41,7 @@ function countingStore() {
       calls.release++;
       return memory.release(lease, now, actual);
     },
+    floorSpent: (key, amount, periodEndMs, now) => memory.floorSpent(key, amount, periodEndMs, now),
   };
   return { store, calls };
 }
@@ -79,7 +80,8 @@ describe('RequestLimits: rpm', () => {
       remaining.push(res.headers.get('x-ratelimit-remaining-requests') as string);
     }
     expect(remaining).toEqual(['2', '1', '0']);
-    clock.now = T0 + 30_000;
+    // The memory store counts whole seconds: the first request leaves the window at T0 + 61 s.
+    clock.now = T0 + 31_000;
     const { ex, res } = exchange('alice');
     const error = await refusal(limits.admit(ex, table));
     expect(error.status).toBe(429);
@@ -96,8 +98,8 @@ describe('RequestLimits: rpm', () => {
     // Nothing set on the response itself: the error's headers go with the error answer.
     expect(res.headers.size).toBe(0);
     expect(rejected).toEqual([['alice', 'rpm']]);
-    // The window slides: the first request leaves it at T0 + 60 s.
-    clock.now = T0 + 60_000;
+    // The window slides: the first request leaves it at T0 + 61 s.
+    clock.now = T0 + 61_000;
     await limits.admit(exchange('alice').ex, table);
   });
 
@@ -132,9 +134,10 @@ describe('RequestLimits: rpm', () => {
     expect(erin.res.headers.get('x-ratelimit-limit-requests')).toBe('2');
     expect(erin.res.headers.get('x-ratelimit-remaining-requests')).toBe('1');
     await limits.admit(exchange('erin').ex, table);
+    // (At T0: the window's whole seconds end 61 s on.)
     const own = await refusal(limits.admit(exchange('erin').ex, table));
     expect(own.message).toBe(
-      "Rate limit reached for requests: 2 per minute for key 'erin'. Try again in 60s.",
+      "Rate limit reached for requests: 2 per minute for key 'erin'. Try again in 61s.",
     );
     // Carol and Dave share the three the label has left.
     const carol = exchange('carol');
@@ -145,7 +148,7 @@ describe('RequestLimits: rpm', () => {
     await limits.admit(exchange('carol').ex, table);
     const shared = await refusal(limits.admit(exchange('dave').ex, table));
     expect(shared.message).toBe(
-      "Rate limit reached for requests: 5 per minute for label 'team-a' (shared by its keys). Try again in 60s.",
+      "Rate limit reached for requests: 5 per minute for label 'team-a' (shared by its keys). Try again in 61s.",
     );
     expect(rejected).toEqual([
       ['erin', 'rpm'],

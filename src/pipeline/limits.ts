@@ -1,5 +1,5 @@
 import { ProxyError } from '../proxy-error.js';
-import type { Lease, LimitCheck, LimitStore } from '../state/limits.js';
+import type { AcquireResult, Lease, LimitCheck, LimitStore } from '../state/limits.js';
 import type { LimitScope, PolicyTable } from '../teams/policies.js';
 import type { ChatExchange } from './exchange.js';
 
@@ -29,7 +29,7 @@ interface PlannedCheck {
 }
 
 /** What a key's request takes: built once per key and policy table. */
-interface KeyPlan {
+export interface KeyPlan {
   readonly checks: readonly LimitCheck[];
   readonly planned: readonly PlannedCheck[];
   /** Indexes of its rpm checks, for the headers of a request let in. */
@@ -49,6 +49,8 @@ export interface RequestLimitsOptions {
 }
 
 const WINDOW_SECONDS = 60;
+/** The reset header of a request let in: back to the full limit once it leaves the window. */
+const RESET_WINDOW = resetDuration(WINDOW_SECONDS);
 
 /** Counter keys in the state store: the scope's id and the limit (`key:alice:rpm`, `label:team-a:concurrent`). */
 export const counterKey = (scope: LimitScope, limit: 'rpm' | 'concurrent'): string => `${scope.id}:${limit}`;
@@ -133,7 +135,7 @@ export class RequestLimits {
   }
 
   /** The plan of `keyName` under `table`, built on first use after a start or reload. */
-  private planFor(table: PolicyTable, keyName: string): KeyPlan | null {
+  planFor(table: PolicyTable, keyName: string): KeyPlan | null {
     if (table !== this.table) {
       this.table = table;
       this.plans = new Map();
@@ -156,22 +158,37 @@ export class RequestLimits {
     const plan = this.planFor(table, keyName);
     if (plan === null) return;
     const result = await this.store.acquire(plan.checks, this.now());
-    if (!result.granted) {
-      const check = plan.planned[result.check] as PlannedCheck;
-      this.options.onRejected?.(keyName, check.name);
-      throw limitRefusal(check, result.limit, result.remaining, result.retryAfterSeconds);
-    }
-    if (plan.rpm.length > 0) {
-      // The tightest rpm (the key's own or a label's) is the one the client should pace itself by.
-      let tightest = plan.rpm[0] as number;
-      for (const index of plan.rpm)
-        if ((result.remaining[index] as number) < (result.remaining[tightest] as number)) tightest = index;
-      const { limit } = plan.checks[tightest] as LimitCheck;
-      // Back to the full limit once this request leaves the sliding window.
-      const headers = rateLimitHeaders(limit, result.remaining[tightest] as number, WINDOW_SECONDS);
-      for (const name in headers) ex.res.setHeader(name, headers[name] as string);
-    }
+    if (!result.granted) throw this.refused(keyName, plan, result);
+    this.admitted(ex, plan, result.remaining);
     if (plan.holdsSlots) this.releaseOnClose(ex, result.lease);
+  }
+
+  /**
+   * The 429 for check `result.check` of `plan`, counted in the metric. (The spend step takes a plan's checks
+   * in the same acquire as its own: src/pipeline/spend.ts.)
+   */
+  refused(keyName: string, plan: KeyPlan, result: Extract<AcquireResult, { granted: false }>): ProxyError {
+    const check = plan.planned[result.check] as PlannedCheck;
+    this.options.onRejected?.(keyName, check.name);
+    return limitRefusal(check, result.limit, result.remaining, result.retryAfterSeconds);
+  }
+
+  /** A request let in: its rpm headers, from what is left of each check of `plan` (the first of `remaining`). */
+  admitted(ex: ChatExchange, plan: KeyPlan, remaining: readonly number[]): void {
+    if (plan.rpm.length === 0) return;
+    // The tightest rpm (the key's own or a label's) is the one the client should pace itself by.
+    let tightest = plan.rpm[0] as number;
+    for (const index of plan.rpm)
+      if ((remaining[index] as number) < (remaining[tightest] as number)) tightest = index;
+    const { limit } = plan.checks[tightest] as LimitCheck;
+    // Back to the full limit once this request leaves the sliding window.
+    const res = ex.res;
+    res.setHeader('x-ratelimit-limit-requests', String(limit));
+    res.setHeader(
+      'x-ratelimit-remaining-requests',
+      String(Math.max(0, Math.floor(remaining[tightest] as number))),
+    );
+    res.setHeader('x-ratelimit-reset-requests', RESET_WINDOW);
   }
 
   /** Gives the lease back once, when the response closes (ended, or the client gone). */

@@ -36,13 +36,15 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 
-/** Headers from an upstream error that a client can act on. */
-const PASSED_ERROR_HEADERS = [
-  'retry-after',
-  'retry-after-ms',
-  'x-ratelimit-reset-requests',
-  'x-ratelimit-reset-tokens',
-];
+/**
+ * Headers from an upstream error that a client can act on. The `x-ratelimit-*` ones go as the provider's
+ * set: the proxy's own (its key's rpm, set when the request was let in) are taken off an upstream error
+ * first, so a client never reads the proxy's limit with the provider's reset (README, Teams).
+ */
+const RATE_LIMIT_HEADERS = ['limit', 'remaining', 'reset'].flatMap((what) =>
+  ['requests', 'tokens'].map((of) => `x-ratelimit-${what}-${of}`),
+);
+const PASSED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', ...RATE_LIMIT_HEADERS];
 
 /** Upper bound for an error body read from a backend: enough for any real error, not a memory hazard. */
 const ERROR_BODY_LIMIT = 1024 * 1024;
@@ -415,6 +417,7 @@ async function relayError({ ex, route, dispatched, from, redactor, capture, mete
     metadata: { status: upstream.status },
   });
   const passed: Record<string, string> = {};
+  for (const name of RATE_LIMIT_HEADERS) ex.res.removeHeader(name);
   for (const name of PASSED_ERROR_HEADERS) {
     const value = upstream.headers[name];
     if (typeof value === 'string') passed[name] = value;

@@ -9,6 +9,7 @@ import type { KeyPolicy, LimitScope, PolicyTable } from '../teams/policies.js';
 import { costOf, type PriceTable } from '../teams/prices.js';
 import { estimateInputTokens } from '../tokens/estimate.js';
 import type { ChatExchange } from './exchange.js';
+import type { KeyPlan, RequestLimits } from './limits.js';
 
 /**
  * The spend step (README, Teams: usage, budgets): every answered request's tokens are read (the relay's
@@ -16,8 +17,11 @@ import type { ChatExchange } from './exchange.js';
  * whose labels') has `tpm` or a `budget`, the largest the request can take is reserved before the backend
  * is called, through the limits primitive (src/state/limits.ts: atomic, shared through Redis), and settled
  * to what it really took once the answer ends. A budget is thus never exceeded by more than the
- * reservations in flight. Without such a policy a request costs one Map lookup here and the settling work
- * after its answer.
+ * reservations in flight. The key's request limits (rpm, max_concurrent: limits.ts) go into the same
+ * acquire, and everything comes back in one release when the answer ends or the client goes away: one
+ * Redis round trip before the backend call, one after. What a key is charged is worked out once per key
+ * and policy table (`KeyCharges`). Without such a policy a request costs one Map lookup here and the
+ * settling work after its answer.
  */
 
 /** Output tokens assumed for a request that names no limit of its own (README, Teams: budgets). */
@@ -86,27 +90,52 @@ export interface SpendDeps {
   /** The limits primitive; shared through Redis when the state store is. */
   limits: LimitStore;
   /**
-   * Whether a budget's spend before this process counted (the ledger's, replayed from `--usage-file`) is
-   * added to its counter the first time the budget is used: with a memory limit store. A Redis one keeps
-   * the spend itself.
+   * The request limits (rpm, max_concurrent): their checks go into the same acquire as `tpm` and budgets, so
+   * that a request's check-and-reserve is one step (one Redis round trip), and its release one more.
    */
-  seedBudgets: boolean;
+  requestLimits?: RequestLimits | undefined;
   registry: BackendRegistry;
   log: { warn(obj: object, msg: string): void };
   now?: () => number;
 }
 
+/** A budget of a key's plan, with its current period's counter (recomputed when the period ends). */
+interface BudgetSlot {
+  readonly scope: LimitScope;
+  readonly budget: NonNullable<LimitScope['budget']>;
+  start: number;
+  end: number;
+  key: string;
+  /** The counter was given the ledger's spend of this period (under this policy table), or is being. */
+  seeding: Promise<void> | null;
+  seeded: boolean;
+  /** Told the log once that the ledger could not be read. */
+  warned: boolean;
+}
+
+/** What a key's request is charged, built once per key and policy table (never per request). */
+interface KeyCharges {
+  readonly policy: KeyPolicy | null;
+  /** rpm and max_concurrent: the first checks of the acquire. */
+  readonly request: KeyPlan | null;
+  readonly tpm: readonly LimitScope[];
+  readonly budgets: readonly BudgetSlot[];
+  /** Whether anything is acquired at all. */
+  readonly acquires: boolean;
+  /** Whether the lease holds something to give back (a slot, a reservation). */
+  readonly holds: boolean;
+}
+
 /** What a request holds between its reservation and its answer's end. */
 interface Reservation {
   readonly lease: Lease;
-  /** Index of each check in the lease: tpm windows and budgets, with what they reserved. */
-  readonly tpm: number[];
-  readonly budgets: number[];
+  readonly charges: KeyCharges;
+  /** Index of the first tpm check in the lease (budgets follow the tpm checks). */
+  readonly first: number;
   readonly reservedTokens: number;
   readonly reservedUsd: number;
   readonly inputEstimate: number;
 }
-
 /** How an answer ended, for what is charged. */
 export type AnswerOutcome =
   /** The answer reached its end: its usage block says what it took (null: it gave none). */
@@ -163,17 +192,62 @@ export class UsageMeter {
 export class Spend {
   private readonly now: () => number;
   private readonly warnedUnpriced = new Set<string>();
-  /** Budget counters already given their earlier spend (`seedBudgets`), or being given it. */
-  private readonly seeded = new Map<string, Promise<void>>();
+  private table: PolicyTable | null = null;
+  /** Per key name, its charges under `table`. */
+  private charges = new Map<string, KeyCharges>();
 
   constructor(private readonly deps: SpendDeps) {
     this.now = deps.now ?? Date.now;
   }
 
+  /** The charges of `keyName` under `table`, built on its first request after a start or a reload. */
+  private chargesFor(table: PolicyTable, keyName: string | null): KeyCharges {
+    if (table !== this.table) {
+      this.table = table;
+      this.charges = new Map();
+    }
+    const name = keyName ?? '';
+    let charges = this.charges.get(name);
+    if (charges === undefined) {
+      const policy = table.policyFor(keyName);
+      const scopes = table.hasCounters ? (policy?.scopes ?? []) : [];
+      const request =
+        keyName !== null && scopes.length > 0
+          ? (this.deps.requestLimits?.planFor(table, keyName) ?? null)
+          : null;
+      const tpm = scopes.filter((scope) => scope.tpm !== null);
+      const budgets: BudgetSlot[] = [];
+      for (const scope of scopes) {
+        if (scope.budget === null) continue;
+        budgets.push({
+          scope,
+          budget: scope.budget,
+          start: 0,
+          end: 0,
+          key: '',
+          seeding: null,
+          seeded: false,
+          warned: false,
+        });
+      }
+      const reserves = tpm.length > 0 || budgets.length > 0;
+      charges = {
+        policy,
+        request,
+        tpm,
+        budgets,
+        acquires: reserves || request !== null,
+        holds: reserves || request?.holdsSlots === true,
+      };
+      this.charges.set(name, charges);
+    }
+    return charges;
+  }
+
   /**
-   * Before the backend call: reserves what the request may take against the key's `tpm` and budgets (its
-   * own and its labels'), or refuses it with a 429. `priced` names where it may go (`backend:model`
-   * elements, for a request tried by failover; the most expensive is reserved).
+   * Before the backend call: takes the key's request limits and reserves what the request may take against
+   * its `tpm` and budgets (its own and its labels'), all in one acquire, or refuses it with a 429.
+   * `targets` names where it may go (a request tried by failover: the most expensive is reserved).
    */
   begin(
     ex: ChatExchange,
@@ -181,14 +255,10 @@ export class Spend {
     body: Record<string, unknown>,
     targets: readonly Answerer[],
   ): UsageMeter | Promise<UsageMeter> {
-    const table = this.deps.policies();
     // The key's labels go with its usage, policy or not: one Map lookup.
-    const policy = table.policyFor(ex.authKeyName);
-    const scopes = table.hasCounters
-      ? (policy?.scopes.filter((s) => s.tpm !== null || s.budget !== null) ?? [])
-      : [];
-    if (scopes.length === 0) return new UsageMeter(this, ex, policy, null);
-    return this.reserve(ex, from, body, targets, policy as KeyPolicy, scopes);
+    const charges = this.chargesFor(this.deps.policies(), ex.authKeyName);
+    if (!charges.acquires) return new UsageMeter(this, ex, charges.policy, null);
+    return this.reserve(ex, from, body, targets, charges);
   }
 
   private async reserve(
@@ -196,97 +266,121 @@ export class Spend {
     from: Protocol,
     body: Record<string, unknown>,
     targets: readonly Answerer[],
-    policy: KeyPolicy,
-    scopes: readonly LimitScope[],
+    charges: KeyCharges,
   ): Promise<UsageMeter> {
-    const inputEstimate = await estimateInputTokens(body, from);
-    const maxOutput = maxOutputTokens(from, body);
-    const reservedTokens = inputEstimate + maxOutput;
+    const request = charges.request;
+    const first = request === null ? 0 : request.checks.length;
+    let checks: readonly LimitCheck[];
+    let inputEstimate = 0;
+    let reservedTokens = 0;
     let reservedUsd = 0;
-    for (const target of targets) {
-      const price = this.deps.prices.priceOf(target.backend.name, target.model);
-      const cost = costOf({ input: inputEstimate, output: maxOutput, cacheRead: 0, cacheWrite: 0 }, price);
-      reservedUsd = Math.max(reservedUsd, cost);
-    }
-    const nowMs = this.now();
-    const checks: LimitCheck[] = [];
-    const checkScopes: LimitScope[] = [];
-    const tpm: number[] = [];
-    const budgets: number[] = [];
-    for (const scope of scopes) {
-      if (scope.tpm !== null) {
-        tpm.push(checks.length);
-        checks.push({
+    if (charges.tpm.length === 0 && charges.budgets.length === 0) {
+      // Request limits alone: the plan's own checks, as they are.
+      checks = (request as KeyPlan).checks;
+    } else {
+      inputEstimate = await estimateInputTokens(body, from);
+      const maxOutput = maxOutputTokens(from, body);
+      reservedTokens = inputEstimate + maxOutput;
+      for (const target of targets) {
+        const price = this.deps.prices.priceOf(target.backend.name, target.model);
+        const cost = costOf({ input: inputEstimate, output: maxOutput, cacheRead: 0, cacheWrite: 0 }, price);
+        if (cost > reservedUsd) reservedUsd = cost;
+      }
+      const nowMs = this.now();
+      const all: LimitCheck[] = request === null ? [] : request.checks.slice();
+      for (const scope of charges.tpm) {
+        all.push({
           kind: 'window',
           key: `tpm:${scope.id}`,
-          limit: scope.tpm,
+          limit: scope.tpm as number,
           windowSeconds: 60,
           cost: reservedTokens,
         });
-        checkScopes.push(scope);
       }
-      if (scope.budget !== null) {
-        const period = periodOf(scope.budget.per, nowMs);
-        const key = budgetKey(scope, scope.budget.per, period.start);
-        if (this.deps.seedBudgets) await this.seed(key, scope, period);
-        budgets.push(checks.length);
+      for (const slot of charges.budgets) {
+        if (nowMs >= slot.end || nowMs < slot.start) {
+          const period = periodOf(slot.budget.per, nowMs);
+          slot.start = period.start;
+          slot.end = period.end;
+          slot.key = budgetKey(slot.scope, slot.budget.per, period.start);
+          slot.seeding = null;
+          slot.seeded = false;
+        }
+        if (!slot.seeded) await this.seed(slot);
         // A spent budget refuses even a request that would cost nothing (an unpriced model).
-        checks.push({
+        all.push({
           kind: 'budget',
-          key,
-          limit: scope.budget.usd,
+          key: slot.key,
+          limit: slot.budget.usd,
           cost: Math.max(reservedUsd, 1e-9),
-          periodEndMs: period.end,
+          periodEndMs: slot.end,
         });
-        checkScopes.push(scope);
       }
+      checks = all;
     }
     const result = await this.deps.limits.acquire(checks, this.now());
     if (!result.granted) {
+      if (result.check < first) {
+        throw (this.deps.requestLimits as RequestLimits).refused(
+          ex.authKeyName as string,
+          request as KeyPlan,
+          result,
+        );
+      }
       const check = checks[result.check] as LimitCheck;
-      const scope = checkScopes[result.check] as LimitScope;
-      throw check.kind === 'budget'
-        ? budgetSpent(scope, result.retryAfterSeconds)
-        : tokensExceeded(scope, result.limit, result.remaining, result.retryAfterSeconds);
+      const at = result.check - first;
+      if (check.kind === 'budget') {
+        const slot = charges.budgets[at - charges.tpm.length] as BudgetSlot;
+        throw budgetSpent(slot.scope, result.retryAfterSeconds);
+      }
+      throw tokensExceeded(
+        charges.tpm[at] as LimitScope,
+        result.limit,
+        result.remaining,
+        result.retryAfterSeconds,
+      );
     }
-    const reservation: Reservation = {
-      lease: result.lease,
-      tpm,
-      budgets,
-      reservedTokens,
-      reservedUsd,
-      inputEstimate,
-    };
-    const meter = new UsageMeter(this, ex, policy, reservation);
+    if (request !== null) this.deps.requestLimits?.admitted(ex, request, result.remaining);
+    const reservation: Reservation | null = charges.holds
+      ? { lease: result.lease, charges, first, reservedTokens, reservedUsd, inputEstimate }
+      : null;
+    const meter = new UsageMeter(this, ex, charges.policy, reservation);
     // A client that goes away before any answer still ends the lease (once: `done` is idempotent).
-    ex.res.once('close', () => meter.closed());
+    if (reservation !== null) {
+      if (ex.res.destroyed) meter.closed();
+      else ex.res.once('close', () => meter.closed());
+    }
     return meter;
   }
 
-  /** Adds a budget's spend so far (the ledger's) to its counter, once per counter in this process. */
-  private seed(key: string, scope: LimitScope, period: { start: number; end: number }): Promise<void> {
-    let seeding = this.seeded.get(key);
-    if (seeding === undefined) {
-      seeding = (async () => {
-        const rows = await this.deps.ledger.rows(
-          dayOf(period.start),
-          dayOf(Math.min(period.end, this.now())),
-        );
-        const spent = rows.filter((row) => rowInScope(row, scope)).reduce((sum, row) => sum + row.costUsd, 0);
-        if (spent <= 0) return;
-        const check: LimitCheck = {
-          kind: 'budget',
-          key,
-          limit: Number.POSITIVE_INFINITY,
-          cost: spent,
-          periodEndMs: period.end,
-        };
-        const granted = await this.deps.limits.acquire([check], this.now());
-        if (granted.granted) await this.deps.limits.release(granted.lease, this.now());
-      })();
-      this.seeded.set(key, seeding);
-    }
-    return seeding;
+  /**
+   * Gives a budget's counter what the usage ledger holds for its scope in its period, as a floor (the
+   * counter's own settled spend already counts in the ledger too): a budget new to this process — or added
+   * by a reload, on Redis as in memory — counts what its key or label spent before it was counted. Once
+   * per budget, period and policy table; concurrent first requests share it. A ledger or store that fails
+   * (Redis down) is logged, the request goes on from what its counter holds, and a later one tries again.
+   */
+  private seed(slot: BudgetSlot): Promise<void> {
+    slot.seeding ??= (async () => {
+      const { start, end, key, scope } = slot;
+      try {
+        const rows = await this.deps.ledger.rows(dayOf(start), dayOf(Math.min(end - 1, this.now())));
+        let spent = 0;
+        for (const row of rows) if (rowInScope(row, scope)) spent += row.costUsd;
+        if (spent > 0) await this.deps.limits.floorSpent(key, spent, end, this.now());
+      } catch (err) {
+        if (!slot.warned)
+          this.deps.log.warn(
+            { budget: key, error: (err as Error).message },
+            'A budget could not read its spend so far from the usage ledger; it counts from its counter',
+          );
+        slot.warned = true;
+        if (slot.key === key) slot.seeding = null;
+        return;
+      }
+      if (slot.key === key) slot.seeded = true;
+    })();
+    return slot.seeding;
   }
 
   /** Records an ended answer's usage and settles its reservation (see `UsageMeter.done`). */
@@ -334,13 +428,19 @@ export class Spend {
       });
     }
     if (reservation === null) return;
-    const actual: Record<number, number> = {};
-    for (const index of reservation.tpm) actual[index] = tokens;
-    for (const index of reservation.budgets) actual[index] = costUsd;
+    const { charges, first } = reservation;
+    const tpm = charges.tpm.length;
+    const budgets = charges.budgets.length;
+    let actual: Record<number, number> | undefined;
+    if (tpm + budgets > 0) {
+      actual = {};
+      for (let i = 0; i < tpm; i++) actual[first + i] = tokens;
+      for (let i = 0; i < budgets; i++) actual[first + tpm + i] = costUsd;
+    }
     this.deps.limits.release(reservation.lease, nowMs, actual).catch((err: unknown) => {
       this.deps.log.warn(
-        { request_id: ex.id, error: (err as Error).message },
-        'A budget or tpm reservation could not be settled',
+        { request_id: ex.id, key: ex.authKeyName, error: (err as Error).message },
+        'A concurrency slot, budget or tpm reservation could not be given back: it frees itself after the lease time',
       );
     });
   }

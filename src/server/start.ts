@@ -206,7 +206,7 @@ export async function startProxy({
     ledger: usageLedger,
     stats: metrics.usage,
     limits: limitStore,
-    seedBudgets: state.kind === 'memory',
+    requestLimits: limits,
     registry,
     log: logger,
   });

@@ -130,7 +130,21 @@ end
 return 1
 `;
 
+/** KEYS: the budget's spent hash. ARGV: now, amount, period end ms. Spend becomes at least the amount. */
+const FLOOR_SCRIPT = `
+local now, amount, periodEnd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if now >= periodEnd then return 0 end
+local s = redis.call('HMGET', KEYS[1], 'a', 'u')
+local spent = 0
+if s[1] and now < tonumber(s[2]) then spent = tonumber(s[1]) end
+if spent >= amount then return 0 end
+redis.call('HSET', KEYS[1], 'a', ARGV[2], 'u', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(periodEnd - now))
+return 1
+`;
+
 interface ScriptCommands {
+  limitFloor(key: string, ...args: string[]): Promise<number>;
   limitAcquire(numberOfKeys: number, ...keysThenArgs: string[]): Promise<string[]>;
   limitRelease(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
 }
@@ -151,6 +165,7 @@ export class RedisLimitStore implements LimitStore {
     // The number of keys depends on the checks: given with each call.
     options.connection.defineScript('limitAcquire', null, ACQUIRE_SCRIPT);
     options.connection.defineScript('limitRelease', null, RELEASE_SCRIPT);
+    options.connection.defineScript('limitFloor', 1, FLOOR_SCRIPT);
     this.client = options.connection.client as Redis & ScriptCommands;
     this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
   }
@@ -205,6 +220,16 @@ export class RedisLimitStore implements LimitStore {
     lease.released = true;
   }
 
+  async floorSpent(key: string, amount: number, periodEndMs: number, nowMs: number): Promise<void> {
+    await this.options.connection.connected();
+    await this.client.limitFloor(
+      `${this.options.keyPrefix}s:${key}`,
+      String(nowMs),
+      String(amount),
+      String(periodEndMs),
+    );
+  }
+
   private call(
     command: 'limitAcquire' | 'limitRelease',
     checks: readonly LimitCheck[],
@@ -250,5 +275,7 @@ export function createLimitStore(options: { store: StateStore } & LimitStoreOpti
   return {
     acquire: (checks, nowMs) => fallback.run((limits) => limits.acquire(checks, nowMs)),
     release: (lease, nowMs, actual) => fallback.run((limits) => limits.release(lease, nowMs, actual)),
+    floorSpent: (key, amount, periodEndMs, nowMs) =>
+      fallback.run((limits) => limits.floorSpent(key, amount, periodEndMs, nowMs)),
   };
 }

@@ -31,9 +31,10 @@ function redisReplicas(count: number): RedisLimitStore[] {
   });
 }
 
-const KINDS: Array<{ name: string; create(): LimitStore }> = [
-  { name: 'memory', create: () => new MemoryLimitStore({ leaseTtlMs: LEASE_TTL_MS }) },
-  { name: 'Redis (real redis-server)', create: () => redisReplicas(1)[0] as LimitStore },
+/** `late`: how much later than 60 s after it came in a request may leave a window (memory: whole seconds). */
+const KINDS: Array<{ name: string; late: number; create(): LimitStore }> = [
+  { name: 'memory', late: 1000, create: () => new MemoryLimitStore({ leaseTtlMs: LEASE_TTL_MS }) },
+  { name: 'Redis (real redis-server)', late: 0, create: () => redisReplicas(1)[0] as LimitStore },
 ];
 
 const rpm = (limit: number, key = 'alice:rpm'): Extract<LimitCheck, { kind: 'window' }> => ({
@@ -61,15 +62,20 @@ describe.each(KINDS)('LimitStore contract: $name', (kind) => {
       check: 0,
       limit: 3,
       remaining: 0,
-      retryAfterSeconds: 30,
+      retryAfterSeconds: 30 + kind.late / 1000,
     });
-    // The window slides: the first request leaves it at T0 + 60 s, the second 10 s later.
-    expect(granted(await store.acquire([rpm(3)], T0 + 60_000)).remaining).toEqual([0]);
-    expect(await store.acquire([rpm(3)], T0 + 60_500)).toMatchObject({
+    // The window slides: the first request leaves it at T0 + 60 s (+ late), the second 10 s later.
+    if (kind.late > 0)
+      expect(await store.acquire([rpm(3)], T0 + 60_000)).toMatchObject({
+        granted: false,
+        retryAfterSeconds: 1,
+      });
+    expect(granted(await store.acquire([rpm(3)], T0 + 60_000 + kind.late)).remaining).toEqual([0]);
+    expect(await store.acquire([rpm(3)], T0 + 60_500 + kind.late)).toMatchObject({
       granted: false,
       retryAfterSeconds: 10,
     });
-    expect(granted(await store.acquire([rpm(3)], T0 + 70_000)).remaining).toEqual([0]);
+    expect(granted(await store.acquire([rpm(3)], T0 + 70_000 + kind.late)).remaining).toEqual([0]);
   });
 
   it('a token window takes the estimate, then the actual count when the request is settled', async () => {
@@ -85,7 +91,7 @@ describe.each(KINDS)('LimitStore contract: $name', (kind) => {
     expect(await store.acquire([tpm(60)], T0 + 1)).toMatchObject({
       granted: false,
       remaining: 40,
-      retryAfterSeconds: 60,
+      retryAfterSeconds: 60 + kind.late / 1000,
     });
     await store.release(first.lease, T0 + 2, { 0: 20 });
     expect(granted(await store.acquire([tpm(60)], T0 + 3)).remaining).toEqual([20]);
@@ -227,20 +233,32 @@ describe('createLimitStore', () => {
 });
 
 describe('MemoryLimitStore with a minute of requests in its window', () => {
-  it('keeps exact counts while old entries leave in bulk (and a lease settles only its live entry)', () => {
+  it('counts per-second buckets exactly, in bounded memory, and settles a lease in its own bucket', () => {
     const store = new MemoryLimitStore({ leaseTtlMs: LEASE_TTL_MS });
     const check = rpm(5000, 'busy:rpm');
-    // 3,000 requests, one every 20 ms: a full minute's window.
-    for (let i = 0; i < 3000; i++) granted(store.acquireNow([check], T0 + i * 20));
-    // One every 20 ms goes on: as many leave as come, across the bulk drop of the first half and more.
-    for (let i = 3000; i < 6000; i++) {
-      expect(granted(store.acquireNow([check], T0 + i * 20)).remaining).toEqual([2000]);
+    const times: number[] = [];
+    let oldest = 0;
+    // 6,000 requests, one every 20 ms: two minutes, the window always full of a minute of them.
+    for (let i = 0; i < 6000; i++) {
+      const now = T0 + 250 + i * 20;
+      times.push(now);
+      const second = Math.floor(now / 1000);
+      // Counted: every request from the 60 whole seconds before this one's, and this one's.
+      while (Math.floor((times[oldest] as number) / 1000) < second - 60) oldest++;
+      const counted = times.length - oldest;
+      expect(granted(store.acquireNow([check], now)).remaining).toEqual([5000 - counted]);
     }
-    // A settled lease changes its own entry, still in the window.
-    const last = granted(store.acquireNow([{ ...check, cost: 1 }], T0 + 6000 * 20));
-    store.releaseNow(last.lease, T0 + 6000 * 20, { 0: 3 });
-    expect(granted(store.acquireNow([check], T0 + 6000 * 20)).remaining).toEqual([1997]);
-    // All of it leaves a minute after the last one.
-    expect(granted(store.acquireNow([check], T0 + 6000 * 20 + 60_000)).remaining).toEqual([4999]);
+    expect(store.counters).toBe(1);
+    // A settled lease changes its own second's bucket, still in the window.
+    const now = T0 + 250 + 6000 * 20;
+    const last = granted(store.acquireNow([check], now));
+    store.releaseNow(last.lease, now + 10, { 0: 3 });
+    // Its 1 became 3, and this one takes 1.
+    expect(granted(store.acquireNow([check], now + 10)).remaining).toEqual([
+      (last.remaining[0] as number) - 3,
+    ]);
+    // All of it leaves once the last second is 61 s old.
+    const later = (Math.floor(now / 1000) + 61) * 1000;
+    expect(granted(store.acquireNow([check], later)).remaining).toEqual([4999]);
   });
 });

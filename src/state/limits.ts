@@ -5,9 +5,12 @@
  * Redis grant exactly what one would. Policies (which keys and labels get which limits) are not decided
  * here; a caller turns a key's policy into `LimitCheck`s.
  *
- * Every counter is a ledger: entries `(cost, expiry)` and their running total. A window entry expires when
- * it leaves the window (an exact sliding window); a concurrency slot or a budget reservation expires after
- * `leaseTtlMs`, a safety net for a replica that dies holding it — `release` is the normal way out.
+ * A concurrency slot or a budget reservation is an entry `(cost, expiry)` in its counter's ledger; it
+ * expires after `leaseTtlMs`, a safety net for a replica that dies holding it — `release` is the normal way
+ * out. A window (rpm, tpm) is exact in Redis (one entry per request, leaving the window 60 s after it came
+ * in). In memory it is a ring of per-second buckets, so that its size is bounded however many requests a
+ * minute brings (README, Teams: "exact"): a request is counted from the second it came in to the end of the
+ * 60th whole second after it (60 to 61 s), so no 60 s span ever holds more than the limit.
  */
 
 export type LimitCheck =
@@ -25,6 +28,8 @@ export type LimitCheck =
 export interface Lease {
   readonly id: string;
   readonly checks: readonly LimitCheck[];
+  /** When it was acquired (epoch ms): where a memory window's bucket is settled. */
+  readonly atMs?: number;
   /** Set by `release`: a second release does nothing. */
   released: boolean;
 }
@@ -59,6 +64,12 @@ export interface LimitStore {
   acquire(checks: readonly LimitCheck[], nowMs: number): Promise<AcquireResult>;
   /** Ends a lease: frees its slots, settles its reservations and windows. Idempotent per lease. */
   release(lease: Lease, nowMs: number, actual?: Settlement): Promise<void>;
+  /**
+   * Raises a budget counter's settled spend to at least `amount` (what the usage ledger holds for its scope
+   * and period), until `periodEndMs`: a budget added by a reload counts what was spent before it existed.
+   * Idempotent: replicas that all do it count the spend once.
+   */
+  floorSpent(key: string, amount: number, periodEndMs: number, nowMs: number): Promise<void>;
 }
 
 export interface LimitStoreOptions {
@@ -79,19 +90,31 @@ export function costOf(check: LimitCheck): number {
 }
 
 interface Entry {
-  member: string;
+  lease: Lease;
+  index: number;
   cost: number;
   expiresAt: number;
 }
 
+/** A concurrency or budget counter: its live leases' entries (few: those in flight) and their total. */
 interface Ledger {
-  /**
-   * Sorted by `expiresAt`, oldest first, from `head` on: the entries before `head` have left (dropped in bulk
-   * once they are half the array, so a window of a minute of requests costs O(1) per request, not O(n)).
-   */
   entries: Entry[];
-  head: number;
   total: number;
+  /** No entry expires before this (a lower bound): the ledger is not scanned before then. */
+  soonest: number;
+}
+
+/**
+ * A memory window: `windowSeconds + 1` per-second buckets in a ring (slot `second % size`), each stamped with
+ * its second, and their running total. Bounded: its size does not grow with the requests it counts.
+ */
+interface Window {
+  readonly size: number;
+  readonly stamps: Float64Array;
+  readonly sums: Float64Array;
+  total: number;
+  /** The latest second seen; buckets up to `size - 1` seconds before it are live. */
+  last: number;
 }
 
 let leaseCounter = 0;
@@ -104,6 +127,7 @@ export function nextLeaseId(prefix = 'm'): string {
 /** One instance's limits: exact for this process, decided with no await between check and record. */
 export class MemoryLimitStore implements LimitStore {
   private readonly ledgers = new Map<string, Ledger>();
+  private readonly windows = new Map<string, Window>();
   private readonly spent = new Map<string, { amount: number; until: number }>();
   private readonly leaseTtlMs: number;
 
@@ -120,11 +144,21 @@ export class MemoryLimitStore implements LimitStore {
     return Promise.resolve();
   }
 
-  /** `acquire` without a Promise: check and take in one synchronous step. */
+  /** How many counters this store holds (windows and ledgers): what its memory grows with. */
+  get counters(): number {
+    return this.windows.size + this.ledgers.size;
+  }
+
+  /**
+   * `acquire` without a Promise: check and take in one synchronous step. `checks` is kept by the lease, not
+   * copied: a caller passes an array it does not change afterwards.
+   */
   acquireNow(checks: readonly LimitCheck[], nowMs: number): AcquireResult {
-    const remaining: number[] = [];
-    for (const [index, check] of checks.entries()) {
-      const used = this.usedBy(check, nowMs);
+    const remaining: number[] = new Array<number>(checks.length);
+    const second = Math.floor(nowMs / 1000);
+    for (let index = 0; index < checks.length; index++) {
+      const check = checks[index] as LimitCheck;
+      const used = this.usedBy(check, nowMs, second);
       const left = check.limit - used;
       const cost = costOf(check);
       if (cost > left) {
@@ -133,19 +167,27 @@ export class MemoryLimitStore implements LimitStore {
           check: index,
           limit: check.limit,
           remaining: Math.max(0, left),
-          retryAfterSeconds: this.retryAfter(check, nowMs, used, cost),
+          retryAfterSeconds: this.retryAfter(check, nowMs, second, used, cost),
         };
       }
-      remaining.push(left - cost);
+      remaining[index] = left - cost;
     }
-    const lease: Lease = { id: nextLeaseId(), checks: [...checks], released: false };
-    for (const [index, check] of checks.entries()) {
+    const lease: Lease = { id: nextLeaseId(), checks, atMs: nowMs, released: false };
+    for (let index = 0; index < checks.length; index++) {
+      const check = checks[index] as LimitCheck;
+      if (check.kind === 'window') {
+        const window = this.windowOf(check, second);
+        const slot = second % window.size;
+        window.sums[slot] = (window.sums[slot] as number) + check.cost;
+        window.total += check.cost;
+        continue;
+      }
       const ledger = this.ledgerOf(check.key);
-      insert(ledger, {
-        member: `${lease.id}#${index}`,
-        cost: costOf(check),
-        expiresAt: nowMs + horizonMs(check, this.leaseTtlMs),
-      });
+      const cost = costOf(check);
+      const expiresAt = nowMs + this.leaseTtlMs;
+      ledger.entries.push({ lease, index, cost, expiresAt });
+      ledger.total += cost;
+      if (expiresAt < ledger.soonest) ledger.soonest = expiresAt;
     }
     return { granted: true, lease, remaining };
   }
@@ -153,21 +195,26 @@ export class MemoryLimitStore implements LimitStore {
   releaseNow(lease: Lease, nowMs: number, actual: Settlement = {}): void {
     if (lease.released) return;
     lease.released = true;
-    for (const [index, check] of lease.checks.entries()) {
-      const ledger = this.ledgers.get(check.key);
-      const member = `${lease.id}#${index}`;
+    const checks = lease.checks;
+    for (let index = 0; index < checks.length; index++) {
+      const check = checks[index] as LimitCheck;
       const settled = actual[index];
       if (check.kind === 'window') {
-        // Nothing to settle: the entry stays as taken (no scan of a window that may hold a minute of requests).
-        if (settled === undefined) continue;
-        const entry = ledger ? find(ledger, member) : undefined;
-        if (entry && ledger) {
-          ledger.total += settled - entry.cost;
-          entry.cost = settled;
-        }
+        // The bucket of the second it came in, while it is still in the window: nothing to scan.
+        if (settled === undefined || lease.atMs === undefined) continue;
+        const window = this.windows.get(check.key);
+        if (window === undefined) continue;
+        advance(window, Math.floor(nowMs / 1000));
+        const second = Math.floor(lease.atMs / 1000);
+        const slot = second % window.size;
+        if (window.stamps[slot] !== second) continue;
+        window.sums[slot] = (window.sums[slot] as number) + settled - check.cost;
+        window.total += settled - check.cost;
         continue;
       }
-      if (ledger) remove(ledger, member);
+      const ledger = this.ledgers.get(check.key);
+      if (ledger) remove(ledger, lease, index);
+      if (ledger && ledger.entries.length === 0) this.ledgers.delete(check.key);
       if (check.kind === 'budget' && nowMs < check.periodEndMs) {
         const spent = this.spentOn(check.key, nowMs);
         this.spent.set(check.key, { amount: spent + (settled ?? check.cost), until: check.periodEndMs });
@@ -175,10 +222,27 @@ export class MemoryLimitStore implements LimitStore {
     }
   }
 
-  private usedBy(check: LimitCheck, nowMs: number): number {
+  floorSpent(key: string, amount: number, periodEndMs: number, nowMs: number): Promise<void> {
+    if (nowMs < periodEndMs && this.spentOn(key, nowMs) < amount)
+      this.spent.set(key, { amount, until: periodEndMs });
+    return Promise.resolve();
+  }
+
+  private usedBy(check: LimitCheck, nowMs: number, second: number): number {
+    if (check.kind === 'window') {
+      const window = this.windows.get(check.key);
+      if (window === undefined) return 0;
+      advance(window, second);
+      if (window.total <= 0) this.windows.delete(check.key);
+      return window.total;
+    }
     const ledger = this.ledgers.get(check.key);
-    const held = ledger ? trim(ledger, nowMs) : 0;
-    if (ledger && ledger.entries.length === ledger.head) this.ledgers.delete(check.key);
+    let held = 0;
+    if (ledger) {
+      trim(ledger, nowMs);
+      if (ledger.entries.length === 0) this.ledgers.delete(check.key);
+      held = ledger.total;
+    }
     return check.kind === 'budget' ? held + this.spentOn(check.key, nowMs) : held;
   }
 
@@ -192,81 +256,102 @@ export class MemoryLimitStore implements LimitStore {
     return spent.amount;
   }
 
-  private retryAfter(check: LimitCheck, nowMs: number, used: number, cost: number): number {
+  private retryAfter(check: LimitCheck, nowMs: number, second: number, used: number, cost: number): number {
     if (check.kind === 'budget') return Math.max(1, Math.ceil((check.periodEndMs - nowMs) / 1000));
-    if (check.kind === 'concurrency' || cost > check.limit) {
-      return check.kind === 'window' ? check.windowSeconds : 1;
-    }
-    const ledger = this.ledgers.get(check.key);
-    const entries = ledger ? ledger.entries.slice(ledger.head) : [];
+    if (check.kind === 'concurrency') return 1;
+    const window = this.windows.get(check.key);
+    if (cost > check.limit || window === undefined) return check.windowSeconds;
+    // Oldest bucket first: the first second whose leaving makes room.
     let freed = 0;
-    for (const entry of entries) {
-      freed += entry.cost;
-      if (used - freed + cost <= check.limit) return Math.max(1, Math.ceil((entry.expiresAt - nowMs) / 1000));
+    for (let s = second - window.size + 1; s <= second; s++) {
+      const slot = s % window.size;
+      if (window.stamps[slot] !== s) continue;
+      freed += window.sums[slot] as number;
+      if (used - freed + cost <= check.limit)
+        return Math.max(1, Math.ceil(((s + window.size) * 1000 - nowMs) / 1000));
     }
     return check.windowSeconds;
+  }
+
+  /** The window of `check`, moved to `second`. */
+  private windowOf(check: Extract<LimitCheck, { kind: 'window' }>, second: number): Window {
+    let window = this.windows.get(check.key);
+    if (window === undefined) {
+      const size = check.windowSeconds + 1;
+      window = {
+        size,
+        stamps: new Float64Array(size).fill(-1),
+        sums: new Float64Array(size),
+        total: 0,
+        last: -1,
+      };
+      this.windows.set(check.key, window);
+    }
+    advance(window, second);
+    return window;
   }
 
   private ledgerOf(key: string): Ledger {
     let ledger = this.ledgers.get(key);
     if (ledger === undefined) {
-      ledger = { entries: [], head: 0, total: 0 };
+      ledger = { entries: [], total: 0, soonest: Number.POSITIVE_INFINITY };
       this.ledgers.set(key, ledger);
     }
     return ledger;
   }
 }
 
-/** Drops the entries that have expired; returns the total left. */
-function trim(ledger: Ledger, nowMs: number): number {
-  const { entries } = ledger;
-  let head = ledger.head;
-  while (head < entries.length && (entries[head] as Entry).expiresAt <= nowMs) {
-    ledger.total -= (entries[head] as Entry).cost;
-    head++;
+/** Moves a window to `second`: the buckets that left it are emptied, and the current one stamped. */
+function advance(window: Window, second: number): void {
+  if (second <= window.last) return;
+  const { size, stamps, sums } = window;
+  if (second - window.last >= size) {
+    stamps.fill(-1);
+    sums.fill(0);
+    window.total = 0;
+  } else {
+    // The slots of the seconds after `last` up to `second` held seconds that have now left.
+    for (let s = window.last + 1; s <= second; s++) {
+      const slot = s % size;
+      if (stamps[slot] !== -1) window.total -= sums[slot] as number;
+      stamps[slot] = -1;
+      sums[slot] = 0;
+    }
   }
-  if (head === entries.length) {
-    entries.length = 0;
-    head = 0;
-    ledger.total = 0;
-  } else if (head >= 1024 && head * 2 >= entries.length) {
-    // Amortised: the array is shifted once for every `head` entries dropped.
-    entries.splice(0, head);
-    head = 0;
-  }
-  ledger.head = head;
-  return ledger.total;
+  stamps[second % size] = second;
+  window.last = second;
+  // Floating sums of settled token counts: no drift below zero.
+  if (window.total < 1e-9) window.total = Math.max(0, window.total);
 }
 
-function insert(ledger: Ledger, entry: Entry): void {
+/** Drops the entries whose lease time has passed (a replica that never released them). */
+function trim(ledger: Ledger, nowMs: number): void {
+  if (nowMs < ledger.soonest) return;
   const { entries } = ledger;
-  let at = entries.length;
-  while (at > ledger.head && (entries[at - 1] as Entry).expiresAt > entry.expiresAt) at--;
-  if (at === entries.length) entries.push(entry);
-  else entries.splice(at, 0, entry);
-  ledger.total += entry.cost;
-}
-
-function indexOf(ledger: Ledger, member: string): number {
-  const { entries } = ledger;
-  for (let at = ledger.head; at < entries.length; at++)
-    if ((entries[at] as Entry).member === member) return at;
-  return -1;
-}
-
-function find(ledger: Ledger, member: string): Entry | undefined {
-  const at = indexOf(ledger, member);
-  return at < 0 ? undefined : ledger.entries[at];
-}
-
-function remove(ledger: Ledger, member: string): void {
-  const at = indexOf(ledger, member);
-  if (at < 0) return;
-  ledger.total -= (ledger.entries[at] as Entry).cost;
-  ledger.entries.splice(at, 1);
-  if (ledger.entries.length === ledger.head) {
-    ledger.entries.length = 0;
-    ledger.head = 0;
-    ledger.total = 0;
+  let soonest = Number.POSITIVE_INFINITY;
+  for (let at = entries.length - 1; at >= 0; at--) {
+    const entry = entries[at] as Entry;
+    if (entry.expiresAt > nowMs) {
+      if (entry.expiresAt < soonest) soonest = entry.expiresAt;
+      continue;
+    }
+    ledger.total -= entry.cost;
+    entries.splice(at, 1);
   }
+  ledger.soonest = soonest;
+  if (entries.length === 0) ledger.total = 0;
+}
+
+function remove(ledger: Ledger, lease: Lease, index: number): void {
+  const { entries } = ledger;
+  for (let at = 0; at < entries.length; at++) {
+    const entry = entries[at] as Entry;
+    if (entry.lease !== lease || entry.index !== index) continue;
+    ledger.total -= entry.cost;
+    // Order does not matter: the last entry takes its place.
+    const last = entries.pop() as Entry;
+    if (at < entries.length) entries[at] = last;
+    break;
+  }
+  if (entries.length === 0) ledger.total = 0;
 }

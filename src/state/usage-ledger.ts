@@ -60,11 +60,68 @@ export interface UsageLedger {
   close(): Promise<void>;
 }
 
-export const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+const DAY_MS = 86_400_000;
+/** The last day `dayOf` named: a request of the same day costs two comparisons, not a Date. */
+let lastDay = { start: 0, end: 0, name: '1970-01-01' };
+
+/** The UTC day of `ms`, `YYYY-MM-DD`. */
+export function dayOf(ms: number): string {
+  if (ms >= lastDay.start && ms < lastDay.end) return lastDay.name;
+  const start = Math.floor(ms / DAY_MS) * DAY_MS;
+  const name = new Date(start).toISOString().slice(0, 10);
+  lastDay = { start, end: start + DAY_MS, name };
+  return name;
+}
 
 /** The identity of a row within its day. */
 export function rowId(entry: Pick<UsageEntry, 'key' | 'labels' | 'backend' | 'model'>): string {
   return JSON.stringify([entry.key, entry.labels, entry.backend, entry.model]);
+}
+
+type RowIdentity = Pick<UsageEntry, 'key' | 'labels' | 'backend' | 'model'>;
+
+const sameLabels = (a: readonly string[], b: readonly string[]): boolean =>
+  a === b || (a.length === b.length && a.every((label, i) => label === b[i]));
+
+/**
+ * `rowId`, remembered: a key's requests to the same backend and model (with the same labels: a policy's
+ * array) find their id without serialising it again. Bounded: forgotten in bulk past `max` ids.
+ */
+export class RowIds {
+  private readonly byKey = new Map<
+    string,
+    Array<{ labels: readonly string[]; backend: string; model: string; id: string }>
+  >();
+  private size = 0;
+
+  constructor(private readonly max = 10_000) {}
+
+  of(entry: RowIdentity): string {
+    let known = this.byKey.get(entry.key);
+    if (known !== undefined) {
+      for (const memo of known) {
+        if (
+          memo.backend === entry.backend &&
+          memo.model === entry.model &&
+          sameLabels(memo.labels, entry.labels)
+        )
+          return memo.id;
+      }
+    }
+    const id = rowId(entry);
+    if (this.size >= this.max) {
+      this.byKey.clear();
+      this.size = 0;
+      known = undefined;
+    }
+    if (known === undefined) {
+      known = [];
+      this.byKey.set(entry.key, known);
+    }
+    known.push({ labels: entry.labels, backend: entry.backend, model: entry.model, id });
+    this.size++;
+    return id;
+  }
 }
 
 export function addToRow(row: UsageRow, entry: UsageEntry): void {
@@ -100,6 +157,7 @@ export function emptyRow(
 /** One instance's usage, as day aggregates: bounded by days × keys × models, not by requests. */
 export class MemoryUsageLedger implements UsageLedger {
   private readonly days = new Map<string, Map<string, UsageRow>>();
+  private readonly ids = new RowIds();
 
   record(entry: UsageEntry): void {
     const day = dayOf(entry.at);
@@ -108,7 +166,7 @@ export class MemoryUsageLedger implements UsageLedger {
       rows = new Map();
       this.days.set(day, rows);
     }
-    const id = rowId(entry);
+    const id = this.ids.of(entry);
     let row = rows.get(id);
     if (row === undefined) {
       row = emptyRow(day, entry);

@@ -35,6 +35,7 @@ export const FAULTS = {
   flap: 'every other request to the model (the first included) is a 503, the others answer',
   'rejects-prefill':
     '400 when the last turn is the assistant’s (a model that takes no prefill), else an answer',
+  'rate-limited-reset-only': "429 with the provider's x-ratelimit-reset-requests (7s) alone",
   'accepts-prefill':
     'a last turn of the assistant’s is a prefill: the answer goes on from where it stops (the rest only)',
 };
@@ -1213,6 +1214,9 @@ export async function startFakeProvider(options = {}) {
         json(res, fault.status, wire.error(fault.status, `upstream says ${fault.status}`), {
           ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}),
         });
+        return true;
+      case 'rate-limited-reset-only':
+        json(res, 429, wire.error(429, 'upstream says 429'), { 'x-ratelimit-reset-requests': '7s' });
         return true;
       case 'html-502':
         res.writeHead(502, { 'content-type': 'text/html' });

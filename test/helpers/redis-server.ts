@@ -7,7 +7,7 @@ export interface RedisServer {
   port: number;
   /** Stops the server (SIGTERM) and waits for it to exit. Safe to call twice. */
   stop(): Promise<void>;
-  /** Starts it again on the same port (empty: nothing is persisted). */
+  /** Starts it again on the same port (empty unless started with `persistDir`). */
   restart(): Promise<void>;
   /** Freezes the process (SIGSTOP): connections stay open but nothing answers, as with a stalled server. */
   pause(): void;
@@ -58,9 +58,13 @@ async function waitForPing(port: number, child: ChildProcess, log: () => string)
 /**
  * Starts a real `redis-server` on a free loopback port, with persistence off, and waits until it answers
  * PING. Tests use it instead of mocking Redis, so timeouts, reconnects and Lua run for real. `port` picks the
- * port, e.g. one a proxy was already told to use while nothing listened there.
+ * port, e.g. one a proxy was already told to use while nothing listened there. With `persistDir`, every
+ * write goes to an append-only file there, so that data survives `stop` and `restart`.
  */
-export async function startRedisServer(requestedPort?: number): Promise<RedisServer> {
+export async function startRedisServer(
+  requestedPort?: number,
+  options: { persistDir?: string } = {},
+): Promise<RedisServer> {
   const port = requestedPort ?? (await freePort());
   let child: ChildProcess | null = null;
   let output = '';
@@ -76,8 +80,9 @@ export async function startRedisServer(requestedPort?: number): Promise<RedisSer
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'no',
+        ...(options.persistDir === undefined
+          ? ['--appendonly', 'no']
+          : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', options.persistDir]),
         '--loglevel',
         'warning',
       ],
