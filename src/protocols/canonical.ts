@@ -115,6 +115,7 @@ export interface SourcePaths {
   topK?: string[] | undefined;
   parallelToolCalls?: string[] | undefined;
   reasoning?: string[] | undefined;
+  includeThoughts?: string[] | undefined;
   responseFormat?: string[] | undefined;
 }
 

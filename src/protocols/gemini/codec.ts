@@ -156,7 +156,10 @@ function decodeResponseFormat(gen: Json): ResponseFormat | undefined {
 function encodeThinking(control: ReasoningControl): Json {
   const decides =
     control.mode === 'adaptive' && control.effort === undefined && control.budgetTokens === undefined;
-  return { thinkingBudget: decides ? -1 : reasoningBudget(control) };
+  return {
+    thinkingBudget: decides ? -1 : reasoningBudget(control),
+    ...(control.includeThoughts ? { includeThoughts: true } : {}),
+  };
 }
 
 const PART_FIELDS = new Set([
@@ -737,6 +740,9 @@ export function createGeminiCodec(): ProtocolCodec {
       const sourcePaths = {
         ...(topK !== undefined ? { topK: ['generationConfig.topK'] } : {}),
         ...(reasoning ? { reasoning: ['generationConfig.thinkingConfig'] } : {}),
+        ...(reasoning?.includeThoughts
+          ? { includeThoughts: ['generationConfig.thinkingConfig.includeThoughts'] }
+          : {}),
         ...(responseFormat ? { responseFormat: ['generationConfig.responseMimeType'] } : {}),
       };
       return {
