@@ -115,7 +115,6 @@ export interface SourcePaths {
   topK?: string[] | undefined;
   parallelToolCalls?: string[] | undefined;
   reasoning?: string[] | undefined;
-  includeThoughts?: string[] | undefined;
   responseFormat?: string[] | undefined;
 }
 

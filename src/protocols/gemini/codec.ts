@@ -740,9 +740,6 @@ export function createGeminiCodec(): ProtocolCodec {
       const sourcePaths = {
         ...(topK !== undefined ? { topK: ['generationConfig.topK'] } : {}),
         ...(reasoning ? { reasoning: ['generationConfig.thinkingConfig'] } : {}),
-        ...(reasoning?.includeThoughts
-          ? { includeThoughts: ['generationConfig.thinkingConfig.includeThoughts'] }
-          : {}),
         ...(responseFormat ? { responseFormat: ['generationConfig.responseMimeType'] } : {}),
       };
       return {

@@ -609,8 +609,6 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
     encodeRequest(req) {
       // OpenAI has no top_k: a sampling hint, dropped with notice.
       if (req.topK !== undefined) dropSetting(req, 'topK', 'top_k');
-      // Chat completions has no switch for the model's thoughts (a server that gives them does so anyway).
-      if (req.reasoning?.includeThoughts) dropSetting(req, 'includeThoughts', 'includeThoughts');
       const body: Json = { model: req.model, messages: encodeMessages(req) };
       const optional: Json = {
         temperature: req.temperature,

@@ -86,10 +86,7 @@ describe('Responses codec: requests', () => {
     expect(decode({ effort: 'xhigh' }).reasoning).toEqual({ mode: 'enabled', effort: 'max' });
     const both = decode({ effort: 'low', summary: 'auto' });
     expect(both.reasoning).toEqual({ mode: 'enabled', effort: 'low', includeThoughts: true });
-    expect(both.sourcePaths).toEqual({
-      reasoning: ['reasoning.effort', 'reasoning.summary'],
-      includeThoughts: ['reasoning.summary'],
-    });
+    expect(both.sourcePaths).toEqual({ reasoning: ['reasoning.effort', 'reasoning.summary'] });
     expect(both.dropped).toBeUndefined();
     expect(decode({ summary: 'detailed' }).reasoning).toEqual({ mode: 'adaptive', includeThoughts: true });
     // Turned off, or nothing asked: no control, the backend's default.

@@ -8,6 +8,7 @@
  *   context (`ResponsesContext.customTools`) turns their calls back into `custom_tool_call` items;
  * - `reasoning` items are reasoning parts (summary text, `encrypted_content` as an OpenAI signature: README,
  *   "Reasoning between families");
+ * - `reasoning.effort` / `reasoning.summary` are the reasoning control (README, "Reasoning controls");
  * - hosted tools (`HOSTED_TOOLS`) are dropped with notice; a `tool_choice` forcing one is a 400.
  */
 import { randomUUID } from 'node:crypto';
@@ -463,12 +464,7 @@ function decodeRequest(body: unknown, ctx: { model: string; stream: boolean }): 
     req.reasoning = decodeReasoning(b.reasoning);
     if (req.reasoning !== undefined) {
       const given = Object.keys(b.reasoning as Json).filter((k) => (b.reasoning as Json)[k] != null);
-      const summary = given.filter((k) => k !== 'effort').map((k) => `reasoning.${k}`);
-      req.sourcePaths = {
-        ...req.sourcePaths,
-        reasoning: given.map((k) => `reasoning.${k}`),
-        ...(summary.length ? { includeThoughts: summary } : {}),
-      };
+      req.sourcePaths = { ...req.sourcePaths, reasoning: given.map((k) => `reasoning.${k}`) };
     }
   }
   return req;
