@@ -155,6 +155,78 @@ describe('Gemini CLI thinkingConfig to other backends', () => {
   });
 });
 
+describe('Responses reasoning to other backends, and reasoning_effort to a Responses backend', () => {
+  const body = (reasoning: object) => ({ model: 'm', input: 'hi', reasoning });
+
+  it.each([
+    [{ effort: 'minimal' }, 'minimal', 1024],
+    [{ effort: 'low' }, 'low', 4096],
+    [{ effort: 'medium' }, 'medium', 12288],
+    [{ effort: 'high' }, 'high', 24576],
+  ])('%j → OpenAI reasoning_effort %s, Anthropic and Gemini budget %i', (reasoning, effort, budget) => {
+    expect(translate('responses', 'openai', body(reasoning)).wire.reasoning_effort).toBe(effort);
+    const anthropic = translate('responses', 'anthropic', body(reasoning));
+    expect(anthropic.wire.thinking).toEqual({ type: 'enabled', budget_tokens: budget });
+    expect(anthropic.req.dropped).toBeUndefined();
+    const gemini = translate('responses', 'gemini', body(reasoning)).wire;
+    expect(gemini.generationConfig).toEqual({ thinkingConfig: { thinkingBudget: budget } });
+  });
+
+  it('a summary asks Gemini for its thoughts; the others give theirs anyway (no notice)', () => {
+    const asked = body({ effort: 'low', summary: 'auto' });
+    expect(translate('responses', 'gemini', asked).wire.generationConfig).toEqual({
+      thinkingConfig: { thinkingBudget: 4096, includeThoughts: true },
+    });
+    const openai = translate('responses', 'openai', asked);
+    expect(openai.wire.reasoning_effort).toBe('low');
+    expect(openai.req.dropped).toBeUndefined();
+    expect(translate('responses', 'anthropic', asked).req.dropped).toBeUndefined();
+  });
+
+  it('where Anthropic refuses thinking, the notice names the client’s reasoning fields', () => {
+    const { wire, req } = translate('responses', 'anthropic', {
+      ...body({ effort: 'high', summary: 'auto' }),
+      temperature: 0.2,
+    });
+    expect(wire).not.toHaveProperty('thinking');
+    expect(req.dropped).toEqual(['reasoning.effort', 'reasoning.summary']);
+  });
+
+  it('effort none sends nothing', () => {
+    for (const to of ['openai', 'anthropic', 'gemini'] as const) {
+      const { wire, req } = translate('responses', to, body({ effort: 'none' }));
+      expect(JSON.stringify(wire)).not.toMatch(/reasoning|thinking/);
+      expect(req.dropped).toBeUndefined();
+    }
+  });
+
+  it.each([
+    ['openai', { model: 'm', messages: [{ role: 'user', content: 'hi' }], reasoning_effort: 'high' }, 'high'],
+    [
+      'anthropic',
+      {
+        model: 'm',
+        max_tokens: 9000,
+        messages: [{ role: 'user', content: 'hi' }],
+        thinking: { type: 'enabled', budget_tokens: 5000 },
+      },
+      'medium',
+    ],
+    [
+      'gemini',
+      {
+        contents: [{ role: 'user', parts: [{ text: 'hi' }] }],
+        generationConfig: { thinkingConfig: { thinkingLevel: 'LOW' } },
+      },
+      'low',
+    ],
+  ] as const)('%s → Responses reasoning.effort %s', (from, asked, effort) => {
+    const { wire, req } = translate(from, 'responses', asked);
+    expect(wire.reasoning).toEqual({ effort });
+    expect(req.dropped).toBeUndefined();
+  });
+});
+
 describe('reasoning to an Anthropic backend is dropped with notice where Anthropic refuses thinking', () => {
   const ask = (extra: object) => ({
     model: 'm',

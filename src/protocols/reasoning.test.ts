@@ -18,6 +18,8 @@ describe('the reasoning table', () => {
   it.each([
     ['openai', 'minimal', 'minimal'],
     ['openai', 'xhigh', 'max'],
+    ['responses', 'medium', 'medium'],
+    ['responses', 'xhigh', 'max'],
     ['anthropic', 'low', 'low'],
     ['anthropic', 'max', 'max'],
     ['gemini', 'HIGH', 'high'],
@@ -29,6 +31,7 @@ describe('the reasoning table', () => {
   it('knows no level for a word outside the table', () => {
     expect(effortFromWire('openai', 'max')).toBeUndefined();
     expect(effortFromWire('anthropic', 'xhigh')).toBeUndefined();
+    expect(effortFromWire('responses', 'none')).toBeUndefined();
   });
 
   it.each([

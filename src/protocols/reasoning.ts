@@ -9,8 +9,10 @@ export interface ReasoningRow {
   effort: ReasoningEffort;
   /** Thinking tokens this level stands for: Anthropic `budget_tokens`, Gemini `thinkingBudget`. */
   budget: number;
-  /** OpenAI chat `reasoning_effort` (Responses `reasoning.effort` uses the same words). */
+  /** OpenAI chat `reasoning_effort`. */
   openai: string;
+  /** Responses `reasoning.effort`. */
+  responses: string;
   /** Anthropic `output_config.effort`. */
   anthropic: string;
   /** Gemini `thinkingConfig.thinkingLevel`. */
@@ -19,17 +21,31 @@ export interface ReasoningRow {
 
 /** Ordered from least to most thinking; a budget maps to the first level whose budget covers it. */
 export const REASONING_TABLE: readonly ReasoningRow[] = [
-  { effort: 'minimal', budget: 1024, openai: 'minimal', anthropic: 'low', gemini: 'minimal' },
-  { effort: 'low', budget: 4096, openai: 'low', anthropic: 'low', gemini: 'low' },
-  { effort: 'medium', budget: 12288, openai: 'medium', anthropic: 'medium', gemini: 'medium' },
-  { effort: 'high', budget: 24576, openai: 'high', anthropic: 'high', gemini: 'high' },
-  { effort: 'max', budget: 32768, openai: 'xhigh', anthropic: 'max', gemini: 'high' },
+  {
+    effort: 'minimal',
+    budget: 1024,
+    openai: 'minimal',
+    responses: 'minimal',
+    anthropic: 'low',
+    gemini: 'minimal',
+  },
+  { effort: 'low', budget: 4096, openai: 'low', responses: 'low', anthropic: 'low', gemini: 'low' },
+  {
+    effort: 'medium',
+    budget: 12288,
+    openai: 'medium',
+    responses: 'medium',
+    anthropic: 'medium',
+    gemini: 'medium',
+  },
+  { effort: 'high', budget: 24576, openai: 'high', responses: 'high', anthropic: 'high', gemini: 'high' },
+  { effort: 'max', budget: 32768, openai: 'xhigh', responses: 'xhigh', anthropic: 'max', gemini: 'high' },
 ];
 
 /** The level a client gave without one: what every protocol defaults to. */
 const DEFAULT_EFFORT: ReasoningEffort = 'medium';
 
-export type ReasoningColumn = 'openai' | 'anthropic' | 'gemini';
+export type ReasoningColumn = 'openai' | 'responses' | 'anthropic' | 'gemini';
 
 /** A protocol's word for an effort level, as a level; undefined for a word the table does not know. */
 export function effortFromWire(column: ReasoningColumn, word: string): ReasoningEffort | undefined {

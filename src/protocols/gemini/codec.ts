@@ -156,7 +156,10 @@ function decodeResponseFormat(gen: Json): ResponseFormat | undefined {
 function encodeThinking(control: ReasoningControl): Json {
   const decides =
     control.mode === 'adaptive' && control.effort === undefined && control.budgetTokens === undefined;
-  return { thinkingBudget: decides ? -1 : reasoningBudget(control) };
+  return {
+    thinkingBudget: decides ? -1 : reasoningBudget(control),
+    ...(control.includeThoughts ? { includeThoughts: true } : {}),
+  };
 }
 
 const PART_FIELDS = new Set([

@@ -78,6 +78,60 @@ describe('Responses codec: requests', () => {
     expect(req.dropped).toEqual(['include', 'tools[].web_search']);
   });
 
+  it('decodes reasoning.effort and reasoning.summary into the reasoning control (README, "Reasoning controls")', () => {
+    const decode = (reasoning: unknown) =>
+      codec.decodeRequest({ model: 'm', input: 'x', reasoning }, { model: 'm', stream: false });
+    expect(decode({ effort: 'minimal' }).reasoning).toEqual({ mode: 'enabled', effort: 'minimal' });
+    expect(decode({ effort: 'high' }).reasoning).toEqual({ mode: 'enabled', effort: 'high' });
+    expect(decode({ effort: 'xhigh' }).reasoning).toEqual({ mode: 'enabled', effort: 'max' });
+    const both = decode({ effort: 'low', summary: 'auto' });
+    expect(both.reasoning).toEqual({ mode: 'enabled', effort: 'low', includeThoughts: true });
+    expect(both.sourcePaths).toEqual({ reasoning: ['reasoning.effort', 'reasoning.summary'] });
+    expect(both.dropped).toBeUndefined();
+    expect(decode({ summary: 'detailed' }).reasoning).toEqual({ mode: 'adaptive', includeThoughts: true });
+    // Turned off, or nothing asked: no control, the backend's default.
+    for (const off of [{ effort: 'none' }, { effort: 'none', summary: 'auto' }, {}, { effort: null }]) {
+      const req = decode(off);
+      expect(req.reasoning).toBeUndefined();
+      expect(req.sourcePaths).toBeUndefined();
+    }
+    expect(() => decode({ effort: 'extreme' })).toThrow(
+      expect.objectContaining({ status: 400, param: 'reasoning.effort' }),
+    );
+    expect(() => decode({ effort: 'low', budget: 5 })).toThrow(
+      expect.objectContaining({ status: 400, param: 'reasoning.budget' }),
+    );
+  });
+
+  it('encodes the reasoning control as reasoning.effort for a Responses backend, nothing without one', () => {
+    const base = {
+      model: 'm',
+      messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'hi' }] }],
+      stream: false,
+    };
+    expect(codec.encodeRequest({ ...base, reasoning: { mode: 'enabled', effort: 'low' } }).reasoning).toEqual(
+      {
+        effort: 'low',
+      },
+    );
+    expect(codec.encodeRequest({ ...base, reasoning: { mode: 'enabled', effort: 'max' } }).reasoning).toEqual(
+      {
+        effort: 'xhigh',
+      },
+    );
+    // A budget (Anthropic, Gemini) maps to the first level that covers it; thoughts asked for: a summary.
+    expect(
+      codec.encodeRequest({
+        ...base,
+        reasoning: { mode: 'enabled', budgetTokens: 2048, includeThoughts: true },
+      }).reasoning,
+    ).toEqual({ effort: 'low', summary: 'auto' });
+    expect(codec.encodeRequest({ ...base, reasoning: { mode: 'adaptive' } }).reasoning).toEqual({
+      effort: 'medium',
+    });
+    expect('reasoning' in codec.encodeRequest(base)).toBe(false);
+  });
+
   it('refuses a tool_choice that forces a hosted tool, naming tool_choice', () => {
     const decode = () =>
       codec.decodeRequest(

@@ -8,6 +8,7 @@
  *   context (`ResponsesContext.customTools`) turns their calls back into `custom_tool_call` items;
  * - `reasoning` items are reasoning parts (summary text, `encrypted_content` as an OpenAI signature: README,
  *   "Reasoning between families");
+ * - `reasoning.effort` / `reasoning.summary` are the reasoning control (README, "Reasoning controls");
  * - hosted tools (`HOSTED_TOOLS`) are dropped with notice; a `tool_choice` forcing one is a 400.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,7 @@ import type {
   ChatResponse,
   ContentPart,
   Message,
+  ReasoningControl,
   ReasoningPart,
   ResponseFormat,
   ResponsePart,
@@ -35,6 +37,7 @@ import type {
 } from '../codec.js';
 import type { ErrorInfo } from '../error-envelopes.js';
 import { createOpenAICodec } from '../openai/codec.js';
+import { effortFromWire, reasoningWord } from '../reasoning.js';
 import {
   array,
   dropWithNotice,
@@ -86,6 +89,7 @@ const READ_FIELDS = [
   'top_p',
   'text',
   'stream',
+  'reasoning',
 ] as const;
 
 /** Hints: dropped with notice on translation (cost, caching, telemetry, state the proxy keeps itself). */
@@ -96,7 +100,6 @@ const HINT_FIELDS = [
   'service_tier',
   'user',
   'safety_identifier',
-  'reasoning',
   'stream_options',
   'truncation',
   'background',
@@ -393,6 +396,33 @@ function decodeTextFormat(value: unknown): ResponseFormat | undefined {
   }
 }
 
+const REASONING_FIELDS = new Set(['effort', 'summary', 'generate_summary']);
+
+/**
+ * `reasoning` as a reasoning control (README, "Reasoning controls"): `effort` through the reasoning table
+ * (`none` turns reasoning off: the backend's default), `summary` (or the older `generate_summary`) as the
+ * wish to see the model's thoughts; a summary alone leaves the amount of thinking to the model.
+ */
+function decodeReasoning(value: unknown): ReasoningControl | undefined {
+  if (value === undefined || value === null) return undefined;
+  const config = record(value, 'reasoning');
+  rejectUnknownFields(config, REASONING_FIELDS, 'reasoning.');
+  const word = optString(config.effort, 'reasoning.effort');
+  if (word === 'none') return undefined;
+  const summary = optString(config.summary ?? config.generate_summary, 'reasoning.summary');
+  let effort;
+  if (word !== undefined) {
+    effort = effortFromWire('responses', word);
+    if (effort === undefined) throw invalid('reasoning.effort', `unknown effort '${word}'`);
+  }
+  if (effort === undefined && summary === undefined) return undefined;
+  return {
+    mode: effort !== undefined ? 'enabled' : 'adaptive',
+    ...(effort !== undefined ? { effort } : {}),
+    ...(summary !== undefined ? { includeThoughts: true } : {}),
+  };
+}
+
 function decodeRequest(body: unknown, ctx: { model: string; stream: boolean }): ChatRequest {
   const b = record(body, 'body');
   rejectUnknownFields(b, KNOWN_FIELDS);
@@ -428,8 +458,15 @@ function decodeRequest(body: unknown, ctx: { model: string; stream: boolean }): 
   req.temperature = optNumber(b.temperature, 'temperature');
   req.topP = optNumber(b.top_p, 'top_p');
   req.responseFormat = decodeTextFormat(b.text);
-  // An encoder that cannot take the format names the client's own field.
+  // An encoder that cannot take a setting names the client's own field.
   if (req.responseFormat !== undefined) req.sourcePaths = { responseFormat: ['text.format'] };
+  if (b.reasoning !== undefined && b.reasoning !== null) {
+    req.reasoning = decodeReasoning(b.reasoning);
+    if (req.reasoning !== undefined) {
+      const given = Object.keys(b.reasoning as Json).filter((k) => (b.reasoning as Json)[k] != null);
+      req.sourcePaths = { ...req.sourcePaths, reasoning: given.map((k) => `reasoning.${k}`) };
+    }
+  }
   return req;
 }
 
@@ -537,6 +574,10 @@ function encodeRequest(req: ChatRequest): Json {
     temperature: req.temperature,
     top_p: req.topP,
     text: req.responseFormat && { format: encodeTextFormat(req.responseFormat) },
+    reasoning: req.reasoning && {
+      effort: reasoningWord(req.reasoning, 'responses'),
+      ...(req.reasoning.includeThoughts ? { summary: 'auto' } : {}),
+    },
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) body[k] = v;
   // The client resends its conversation every time: nothing to keep upstream.
