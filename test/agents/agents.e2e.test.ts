@@ -7,14 +7,14 @@
  * PAIRS is the set of (agent, backend) pairs that work today: the same protocol on both sides, and Claude
  * Code and Gemini CLI translated to other backends (test/conformance/ shows every recorded request on
  * every backend); Codex through the Responses front-end, passed through to the openai backend (which
- * speaks it) and translated to an Anthropic one.
+ * speaks it), translated to a chat-completions one (openrouter) and to an Anthropic one.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { REGISTRY_SINK, runAgent, type AgentName } from '../../scripts/agents/index.mjs';
 import { startFakeProvider, type FakeProvider, type RecordedRequest } from '../fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 
-type Backend = 'openai' | 'anthropic' | 'gemini';
+type Backend = 'openai' | 'anthropic' | 'gemini' | 'openrouter';
 
 const PAIRS: Array<{ agent: AgentName; backend: Backend }> = [
   { agent: 'claude', backend: 'anthropic' },
@@ -24,6 +24,7 @@ const PAIRS: Array<{ agent: AgentName; backend: Backend }> = [
   { agent: 'gemini', backend: 'openai' },
   { agent: 'opencode', backend: 'openai' },
   { agent: 'codex', backend: 'openai' },
+  { agent: 'codex', backend: 'openrouter' },
   { agent: 'codex', backend: 'anthropic' },
 ];
 
@@ -39,7 +40,7 @@ const PROXY_PREFIX: Record<string, string> = { claude: '/anthropic', gemini: '',
 
 /** Per backend protocol: where its chat calls arrive, and the text of the tool result a call ends with. */
 const BACKENDS: Record<
-  Backend | 'responses',
+  Exclude<Backend, 'openrouter'> | 'responses',
   { path: RegExp; toolResult: (body: unknown) => string | null }
 > = {
   // The openai backend speaks the Responses API too: Codex's requests pass through to it.
@@ -108,6 +109,9 @@ describe.each(PAIRS)('$agent through the proxy to the $backend backend', ({ agen
       ANTHROPIC_API_BASE_URL: provider.baseUrls.anthropic,
       GEMINI_API_KEY: PROVIDER_KEYS.gemini,
       GEMINI_API_BASE_URL: provider.baseUrls.gemini,
+      // A chat-completions backend (no Responses API): Codex's requests are translated to it.
+      OPENROUTER_API_KEY: PROVIDER_KEYS.openai,
+      OPENROUTER_API_BASE_URL: provider.baseUrls.openai,
     });
 
     const result = await runAgent(agent, {
@@ -123,7 +127,8 @@ describe.each(PAIRS)('$agent through the proxy to the $backend backend', ({ agen
     // The provider's answer to the second turn, shown by the agent.
     expect(result.stdout, report).toContain('Tool said: ');
 
-    const side = agent === 'codex' && backend === 'openai' ? 'responses' : backend;
+    const side =
+      agent === 'codex' && backend === 'openai' ? 'responses' : backend === 'openrouter' ? 'openai' : backend;
     const chats: RecordedRequest[] = provider.requests.filter((r) => BACKENDS[side].path.test(r.url));
     // Everything that reached the provider went through the proxy to this backend's chat route.
     expect(provider.requests.filter((r) => !r.url.startsWith(REGISTRY_SINK))).toEqual(chats);
