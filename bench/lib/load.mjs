@@ -160,11 +160,16 @@ export function chatLoad({ origin, key, stream, connections, headers = {}, reque
  * error responses: the caller decides (the benchmark fails loudly on any).
  */
 export async function measure({ origin, key, stream, connections, durationS, headers, request, bodyBytes }) {
-  const latencies = new LatencySamples();
-  const run = autocannon({
+  return measureRun({
     ...chatLoad({ origin, key, stream, connections, headers, request, bodyBytes }),
     duration: durationS,
   });
+}
+
+/** One autocannon run of `options`: throughput, latency of the 2xx answers, and error counts. */
+export async function measureRun(options) {
+  const latencies = new LatencySamples();
+  const run = autocannon(options);
   run.on('response', (_client, statusCode, _bytes, ms) => {
     if (statusCode >= 200 && statusCode < 300) latencies.add(ms);
   });

@@ -6,13 +6,12 @@
 // client, taken within each round (the median of the rounds' ratios).
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import autocannon from 'autocannon';
 import { request } from 'undici';
 import { MOCK_ANSWER_MARKER, PROXY_KEY, UPSTREAM_KEY } from './constants.mjs';
 import { fmt, verdict } from './format.mjs';
-import { failuresOf } from './load.mjs';
+import { failuresOf, measureRun } from './load.mjs';
 import { cpuSeconds, startMock, startProject, stopChild } from './processes.mjs';
-import { LatencySamples, median } from './stats.mjs';
+import { median } from './stats.mjs';
 
 /** Translated streams ≥ 0.7× the same-protocol stream, non-streaming ≥ 0.8×; capture on ≥ 0.7× off. */
 export const TRANSLATION_TARGETS = { stream: 0.7, nonstream: 0.8, capture: 0.7 };
@@ -150,8 +149,7 @@ async function verifyTarget(target, streamChunks) {
 /** One autocannon run of a target's request; throughput, latency and errors (the caller judges them). */
 async function measureTarget(target, stream, connections, durationS) {
   const req = target.request(stream);
-  const latencies = new LatencySamples();
-  const run = autocannon({
+  return measureRun({
     url: `${target.origin}${req.path}`,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...req.headers },
@@ -161,19 +159,6 @@ async function measureTarget(target, stream, connections, durationS) {
     timeout: 10,
     duration: durationS,
   });
-  run.on('response', (_client, statusCode, _bytes, ms) => {
-    if (statusCode >= 200 && statusCode < 300) latencies.add(ms);
-  });
-  const result = await run;
-  return {
-    reqPerSec: result.requests.total / result.duration,
-    requests: result.requests.total,
-    ...latencies.summary(),
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    statusCodes: Object.keys(result.statusCodeStats).join(','),
-  };
 }
 
 /** The targets: every client × backend pair on the project, and the capture pair on the capture instance. */
