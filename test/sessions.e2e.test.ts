@@ -235,6 +235,39 @@ describe('malformed commands through every front-end', () => {
     // Every front-end was tried, whole and streamed.
     expect(seen.size).toBe(8);
   });
+
+  it('answers a chain without an element (`|`) with the valid forms, never a 503 (a fuzz find)', async () => {
+    for (const text of ['!/oneoff(|) and go on', '!/set(model=|)', '!/oneoff(||)']) {
+      const { path, body } = FRONT_ENDS.openai!(text, false);
+      const res = await fetch(`${proxy.url}${path}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${ALICE}`,
+          'content-type': 'application/json',
+          'x-session-id': 'bars',
+        },
+        body: JSON.stringify(body),
+      });
+      const answer = (await res.json()) as { choices: Array<{ message: { content: string } }> };
+      expect(res.status, text).toBe(200);
+      expect(answer.choices[0]!.message.content, text).toMatch(/^!\/(oneoff|set): '\|+' names no model/);
+    }
+    // The same chain as a request's own model: the client's mistake, a 400 naming the field.
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: '|', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: {
+        message: "Model '|' names no backend model in its chain",
+        type: 'invalid_request_error',
+        code: 'invalid_request',
+        param: 'model',
+      },
+    });
+  });
 });
 
 describe('session settings', () => {

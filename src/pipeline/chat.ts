@@ -1,3 +1,4 @@
+import { ProxyError } from '../proxy-error.js';
 import type { BackendRegistry } from '../backends/registry.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import type { Redactor } from '../redaction/redactor.js';
@@ -122,6 +123,12 @@ export function createChatPipeline(
       let read = readTarget(frontEnd, ex);
       if (model !== undefined) read = { ...read, target: { ...read.target, model } };
       const plan = failover === undefined ? null : failover.routes.plan(read.target.model);
+      // `|` alone (or `a||`) is a chain without an element: the client's mistake, not a backend's failure.
+      if (plan !== null && plan.elements.length === 0)
+        throw new ProxyError(400, `Model '${read.target.model}' names no backend model in its chain`, {
+          code: 'invalid_request',
+          param: 'model',
+        });
       // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
       const judge = deps.policies().allows(ex.authKeyName, 'guardrails')
         ? shellJudge(shellGuard, ex, from, read.clientBody, deps.log)

@@ -133,8 +133,16 @@ export class SessionStep {
       for (const model of modelsNamed(command)) {
         // A route's name is checked by its chain's attempts, not as a model of the default backend.
         if (this.#chainOf(model) !== undefined) continue;
+        // A chain written inline (`a|b`): each of its elements, and at least one.
+        const elements = model.includes('|')
+          ? model
+              .split('|')
+              .map((element) => element.trim())
+              .filter((element) => element.length > 0)
+          : [model];
+        if (elements.length === 0) return `${this.#prefix}${command.name}: '${model}' names no model`;
         try {
-          this.#checkModel(model);
+          for (const element of elements) this.#checkModel(element);
         } catch (err) {
           return `${this.#prefix}${command.name}: ${(err as Error).message}`;
         }
