@@ -36,6 +36,21 @@ describe('the usage chunk the proxy asked for', () => {
     expect(stripper.usage).toEqual({ input: 1, output: 1, cacheRead: 0, cacheWrite: 0 });
   });
 
+  it('is found at the end of a chunk of many events, its blank lines LF or CRLF', () => {
+    for (const end of ['\n\n', '\r\n\r\n']) {
+      const event = (json: object) => `data: ${JSON.stringify(json)}${end}`;
+      const text = Array.from({ length: 20 }, (_, i) =>
+        event({ choices: [{ delta: { content: `tok${i} ` } }], usage: null }),
+      ).join('');
+      const usage = event({ choices: [], usage: { prompt_tokens: 7, completion_tokens: 20 } });
+      for (const tail of [`${usage}data: [DONE]${end}`, usage]) {
+        const stripper = new UsageChunkStripper();
+        expect(stripper.see(text + tail).toString()).toBe(text + tail.replace(usage, ''));
+        expect(stripper.usage).toEqual({ input: 7, output: 20, cacheRead: 0, cacheWrite: 0 });
+      }
+    }
+  });
+
   it('passes CRLF events and a last event that never ended', () => {
     const stripper = new UsageChunkStripper();
     const first = stripper.see('data: {"choices":[{"delta":{"content":"a"}}]}\r\n\r\ndata: {"cho');

@@ -1,11 +1,13 @@
+import { BytePattern } from '../protocols/byte-search.js';
 import { readUsageBlock, type TokenUsage } from '../protocols/usage.js';
 
 /**
  * An OpenAI chat stream the proxy asked usage of (`stream_options.include_usage`) for a client that did not
  * ask (README, Teams: usage): the usage chunk is taken out on its way, and read. Bytes after the last
  * complete event of a chunk (up to 8 KB) are held until the event is whole — a client can do nothing with
- * half an event — so that a usage chunk cut in two is still found. Per chunk: one search for the end of the last event
- * and one for `"usage"`, both native (`Buffer.indexOf`); only the event that holds a usage object is parsed.
+ * half an event — so that a usage chunk cut in two is still found. Per chunk: a look at its last bytes (is it
+ * whole, does it end in `"usage":null`), else a search for `"usage"` in its last few events only; only the
+ * event that holds a usage object is parsed.
  */
 
 const EVENT_END = Buffer.from('\n\n');
@@ -27,7 +29,29 @@ function nextEventEnd(bytes: Buffer, at: number): number {
   );
   return ends.length === 0 ? bytes.length : Math.min(...ends);
 }
-const USAGE_KEY = Buffer.from('"usage"');
+const USAGE_KEY = new BytePattern('"usage"');
+/** How many events at the end of a chunk may hold the usage: the usage chunk, `[DONE]`, one more to spare. */
+const USAGE_EVENTS = 3;
+/** A chunk up to this long (one event or a few, as a real provider sends them) is searched whole. */
+const SEARCHED_WHOLE = 1024;
+
+/**
+ * Where the last `count` events of `bytes` begin (after the blank line before them; 0 when there are fewer):
+ * read backwards from the end in JavaScript — a chunk's events are a few hundred bytes each, and a native
+ * backward search runs over the whole chunk when it finds no CRLF.
+ */
+function lastEventsStart(bytes: Buffer, count: number): number {
+  let seen = 0;
+  // A blank line that ends the bytes ends the last event; it does not start one.
+  let i = bytes.length - 1;
+  while (i >= 0 && (bytes[i] === 0x0a || bytes[i] === 0x0d)) i--;
+  for (; i > 0; i--) {
+    if (bytes[i] !== 0x0a) continue;
+    const before = bytes[i - 1] === 0x0d ? i - 2 : i - 1;
+    if (before >= 0 && bytes[before] === 0x0a && ++seen === count) return i + 1;
+  }
+  return 0;
+}
 
 /** Whether the bytes at `at` (after `"usage"`) are `: {` (spaces allowed): a usage object, not `null`. */
 function isObjectValue(bytes: Buffer, at: number): boolean {
@@ -90,7 +114,16 @@ export class UsageChunkStripper {
   private strip(bytes: Buffer): Buffer {
     // OpenAI writes `"usage":null` last in every chunk before the usage chunk: nothing to look for.
     if (endsWith(bytes, NULL_END)) return bytes;
-    const at = bytes.lastIndexOf(USAGE_KEY);
+    let at = -1;
+    for (
+      let found = USAGE_KEY.indexIn(
+        bytes,
+        bytes.length <= SEARCHED_WHOLE ? 0 : lastEventsStart(bytes, USAGE_EVENTS),
+      );
+      found >= 0;
+      found = USAGE_KEY.indexIn(bytes, found + 1)
+    )
+      at = found;
     if (at < 0 || !isObjectValue(bytes, at + USAGE_KEY.length)) return bytes;
     const start = lastEventEnd(bytes, at);
     const end = nextEventEnd(bytes, at);
