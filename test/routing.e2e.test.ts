@@ -325,6 +325,52 @@ describe('streams after the commit point', () => {
   });
 });
 
+describe('translated streams of a chain', () => {
+  const ask = (model: string) =>
+    fetch(`${proxy.url}/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { ...AUTH, 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({
+        model,
+        max_tokens: 50,
+        stream: true,
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
+    });
+  const texts = (events: string) =>
+    [...events.matchAll(/"text_delta","text":"([^"]*)"/g)].map((m) => m[1]).join('');
+
+  it('are relayed whole after the commit point, both legs captured', async () => {
+    const res = await ask('anthropic:fault-status-503-xlate|openai:xlate-answer');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-proxy-backend')).toBe('openai');
+    const events = await res.text();
+    expect(texts(events)).toBe('echo: hi');
+    expect(events.endsWith('event: message_stop\ndata: {"type":"message_stop"}\n\n')).toBe(true);
+    const id = res.headers.get('x-request-id');
+    const ends = async () =>
+      (await readFile(path.join(dir, 'capture.jsonl'), 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((l) => l.includes(`"${id}"`) && l.includes('"stream_end"'))
+        .map((l) => JSON.parse(l) as { backend: string; metadata: { leg: string; error?: string } });
+    while ((await ends()).length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await ends()).map((r) => [r.backend, r.metadata.leg, r.metadata.error])).toEqual([
+      ['openai', 'inbound', undefined],
+      ['openai', 'outbound', undefined],
+    ]);
+  });
+
+  it('end in the client protocol’s error event when the backend goes silent mid-stream', async () => {
+    const res = await ask('anthropic:fault-status-503-quiet|openai:fault-stall-mid-stream-quiet');
+    expect(res.status).toBe(200);
+    const events = await res.text();
+    expect(texts(events)).toBe('ec');
+    expect(events).toMatch(
+      /event: error\ndata: \{"type":"error","error":\{"type":"[a-z_]+","message":"Backend 'openai' went silent mid-stream"\}\}\n\n$/,
+    );
+  });
+});
+
 describe('circuit breaker and accounting', () => {
   it('opens after its failures, then skips the element at once; shown in /internal/health, /metrics, the access log', async () => {
     // The first request: the primary fails twice (a retry), which opens its breaker; the fallback answers.

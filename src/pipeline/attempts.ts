@@ -339,10 +339,14 @@ export class AttemptRun {
     };
     const transportFailure = (err: unknown): Outcome => this.transportFailure(route, silent, err, failed);
     // A same-protocol stream is taken `direct` (primeDirect): after its commit point the relay passes it
-    // on as it passes a stream without failover.
+    // on as it passes a stream without failover; so is a translated one unless it may be continued
+    // (`continue_streams`: the translator continues it, reading iterables).
     // A judged answer is read (its tool calls), never taken direct.
     const judge = this.judgeFor(route.backend.protocol);
-    const direct = route.stream && route.backend.protocol === from && judge === undefined;
+    const direct =
+      route.stream &&
+      judge === undefined &&
+      (route.backend.protocol === from || !this.settings.continueStreams);
     let dispatched: Dispatched;
     try {
       dispatched = await dispatch(ex, route, request, from, { signal, direct });
@@ -417,9 +421,10 @@ export class AttemptRun {
   }
 
   /**
-   * A same-protocol stream commits with its first bytes, as primeStream's, but is held by a PrimedStream:
-   * after the commit point the relay takes it `direct`, watched for silence by one timer, and its events
-   * checked for JSON on the way (relay.ts, event-filter.ts) as for a stream without failover.
+   * A stream taken `direct` (same protocol; or translated, without `continue_streams`) commits with its
+   * first bytes, as primeStream's, but is held by a PrimedStream: after the commit point the relay takes it
+   * `direct` — passed on (its events checked for JSON, relay.ts, event-filter.ts) or translated
+   * (translateToClient) as for a stream without failover — watched for silence by one timer.
    */
   private async primeDirect(
     route: ChatRoute,

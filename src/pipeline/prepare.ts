@@ -41,6 +41,8 @@ function wireBody(
   signatures: SignatureDeps,
   requestId: string,
   received: string | Buffer | undefined,
+  /** The body as a plain parsed object, when `body` is the chat lane's lazy view of it. */
+  plain: Record<string, unknown> | undefined,
 ): { body: Record<string, unknown>; dropped?: string[] | undefined } {
   if (backend.protocol === from) {
     // Signatures wrapped for this client by an earlier translated answer: opened in the body's own shape.
@@ -59,7 +61,9 @@ function wireBody(
     if (from === 'gemini' || body.model === model) return { body };
     return { body: { ...body, model } };
   }
-  const canonical = codecs[from].decodeRequest(body, { model, stream });
+  // The decoder reads every member: the parsed object, not the lazy view (whose every read goes through a
+  // Proxy's traps — listing its names alone cost more than the rest of decoding).
+  const canonical = codecs[from].decodeRequest(plain ?? body, { model, stream });
   // Reasoning signatures: unwrapped for the family that made them, another family's never sent.
   openSignatures(canonical, from, backend.protocol, signatures, requestId);
   // The encoder may drop more (what this backend lacks), so the list is read after it ran.
@@ -105,6 +109,9 @@ export function prepareRequest(
     signatures,
     ex.id,
     body === clientBody ? received : undefined,
+    body === clientBody && ex.json !== undefined && route.backend.protocol !== from
+      ? (ex.json.value as Record<string, unknown>)
+      : undefined,
   );
   let outbound = wire.body;
   let rawBody = outbound === clientBody ? received : undefined;

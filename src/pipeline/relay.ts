@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import type { CancelSignal } from '../backends/cancel.js';
 import type { UpstreamResponse } from '../backends/types.js';
 import { ProxyError } from '../proxy-error.js';
@@ -206,6 +207,9 @@ function translateToClient(
   const inbound = capture?.openLeg('inbound', metadata);
   const outbound = capture?.openLeg('outbound', metadata);
   let over = false;
+  // The backend's bytes are decoded once, here: the guard, the usage watch, the capture and the parser all
+  // read that text (each decoding or searching the bytes on its own cost more than the translation).
+  const decoder = new StringDecoder('utf8');
   const send = (text: string): boolean => {
     if (text === '') return true;
     const safe = clientGuard.see(text) as string;
@@ -215,13 +219,12 @@ function translateToClient(
     return res.destroyed ? true : res.write(safe);
   };
   /** Backend bytes in: the client's text for them out (false: the client is full). */
-  const pass = (chunk: Uint8Array | string): boolean => {
-    const guarded = backendGuard.see(chunk);
+  const pass = (chunk: string): boolean => {
+    const guarded = backendGuard.see(chunk) as string;
     if (guarded.length === 0) return true;
-    const bytes = typeof guarded === 'string' ? Buffer.from(guarded) : guarded;
-    watch.see(bytes);
-    inbound?.chunk(bytes);
-    return send(translation.push(bytes));
+    watch.see(guarded);
+    inbound?.chunk(guarded);
+    return send(translation.push(guarded));
   };
   /** The last words (`tail`), then the end: `failure` when the backend's stream broke. */
   const close = (tail: string, failure: unknown, complete: boolean): void => {
@@ -240,7 +243,7 @@ function translateToClient(
     write(chunk) {
       if (over) return true;
       try {
-        return pass(chunk);
+        return pass(decoder.write(chunk));
       } catch (err) {
         // Closed first: the abort that disposing causes is then no failure of the backend's.
         close(translation.fail(err), err, false);
@@ -253,6 +256,8 @@ function translateToClient(
       let tail: string;
       let failure: unknown;
       try {
+        const decoded = decoder.end();
+        if (decoded !== '') pass(decoded);
         const rest = backendGuard.end();
         if (rest !== '') pass(rest);
         tail = translation.end();

@@ -249,9 +249,16 @@ export class FinishWatch {
  * buffer and decoded once.
  */
 function textOf(chunks: ReadonlyArray<Uint8Array | string>, chars: number): string {
+  if (chunks.every(isText)) {
+    // A stream read as text (the translated relay decodes it once): joined, never turned back into bytes.
+    const text = chunks.join('');
+    return text.length > chars ? text.slice(text.length - chars) : text;
+  }
   const bytes = bytesOf(chunks);
   return bytes.toString('latin1', Math.max(0, bytes.length - chars));
 }
+
+const isText = (chunk: Uint8Array | string): chunk is string => typeof chunk === 'string';
 
 /** Chunks' bytes as one buffer (one chunk's own memory when there is only one). */
 function bytesOf(chunks: ReadonlyArray<Uint8Array | string>): Buffer {

@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { ProxyError } from '../proxy-error.js';
 import type { SseMessage } from './codec.js';
@@ -15,8 +16,17 @@ export const sseLineTooLong = () =>
     code: 'upstream_line_too_long',
   });
 
+/**
+ * Where the last line break of `text` is (-1: none): searched from the end, so a chunk that ends in one — the
+ * usual case — costs a character or two, not two searches of the whole text (`lastIndexOf('\r')` walks all
+ * of a stream that has none).
+ */
 function lastLineBreak(text: string): number {
-  return Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r'));
+  for (let i = text.length - 1; i >= 0; i--) {
+    const code = text.charCodeAt(i);
+    if (code === 0x0a || code === 0x0d) return i;
+  }
+  return -1;
 }
 
 const NONE: readonly SseMessage[] = [];
@@ -24,16 +34,21 @@ const NONE: readonly SseMessage[] = [];
 /**
  * Parses an SSE byte stream into events, one chunk at a time, synchronously: `feed` returns the events a
  * chunk completed (all of them: a chunk read from the socket often holds many), `end` those the stream's end
- * completes. Bytes go through a streaming TextDecoder so a UTF-8 character split across chunks is decoded
+ * completes. Bytes go through a streaming decoder so a UTF-8 character split across chunks is decoded
  * whole; the parser copes with lines split anywhere. Throws `sseLineTooLong` past MAX_SSE_LINE_BYTES.
+ * A caller that decoded the bytes already (the translated relay reads them as text once) feeds `text`
+ * (`feedText`); one parser takes one of the two, never both.
  */
 export class SseParser {
-  private readonly decoder = new TextDecoder();
+  /** Node's decoder: about half a TextDecoder's cost per chunk (docs/performance.md, "Translation"). */
+  private readonly decoder = new StringDecoder('utf8');
   private readonly parser: EventSourceParser;
   private ready: SseMessage[] = [];
   /** Text fed since the parser last finished an event or a comment: an upper bound of what it holds. */
   private pending = 0;
   private progressed = false;
+  /** Whether any text came yet (a byte order mark may open the first). */
+  private started = false;
 
   constructor() {
     this.parser = createParser({
@@ -46,7 +61,17 @@ export class SseParser {
   }
 
   feed(chunk: Uint8Array): readonly SseMessage[] {
-    const text = this.decoder.decode(chunk, { stream: true });
+    return this.feedText(this.decoder.write(chunk as Buffer));
+  }
+
+  /** `feed` for text already decoded: the events its lines completed. */
+  feedText(input: string): readonly SseMessage[] {
+    let text = input;
+    if (!this.started && text.length > 0) {
+      this.started = true;
+      // A byte order mark opening the stream is no part of its first line (TextDecoder's default).
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
     this.progressed = false;
     this.parser.feed(text);
     // After progress the parser holds what follows the last event of this chunk: counted from its last line
@@ -58,7 +83,7 @@ export class SseParser {
   }
 
   end(): readonly SseMessage[] {
-    this.parser.feed(this.decoder.decode());
+    this.parser.feed(this.decoder.end());
     // A last event without its blank line still counts: some servers close right after the data line.
     this.parser.feed('\n\n');
     return this.take();

@@ -38,6 +38,12 @@ describe('stream encoders write what serialising their events writes', () => {
       chunk({ role: 'assistant', content: '' }, null),
       chunk({ content: TEXT }, null),
     ]);
+    // Byte for byte, members in order: a text event after the opening is written from a template.
+    const { created } = dataOf(text)[0] as { created: number };
+    const delta = { content: TEXT };
+    const whole = { id: 'req_1', object: 'chat.completion.chunk', created, model: 'client-model' };
+    const choices = [{ index: 0, delta, logprobs: null, finish_reason: null }];
+    expect(text.endsWith(`data: ${JSON.stringify({ ...whole, choices })}\n\n`)).toBe(true);
     expect(dataOf(finish)[0]).toEqual(chunk({}, 'stop'));
     expect(finish.endsWith('data: [DONE]\n\n')).toBe(true);
   });
@@ -68,6 +74,13 @@ describe('stream encoders write what serialising their events writes', () => {
         responseId: 'req_1',
       },
     ]);
+    // Byte for byte what serialising the whole chunk writes (the text's part is written from a template).
+    const whole = {
+      candidates: [{ content: { role: 'model', parts: [{ text: TEXT }] }, index: 0 }],
+      modelVersion: 'client-model',
+      responseId: 'req_1',
+    };
+    expect(text).toBe(`data: ${JSON.stringify(whole)}\n\n`);
     expect(dataOf(finish)).toEqual([
       {
         candidates: [

@@ -57,9 +57,12 @@ export class StreamTranslation {
     this.said = continuable ? '' : null;
   }
 
-  /** The client's text for the events `chunk` completed ('' when none). Throws as the parser does. */
-  push(chunk: Uint8Array): string {
-    const messages = this.parser.feed(chunk);
+  /**
+   * The client's text for the events `chunk` completed ('' when none). Throws as the parser does. A stream
+   * is pushed as bytes or as text (decoded by the caller, chunk after chunk), not both.
+   */
+  push(chunk: Uint8Array | string): string {
+    const messages = typeof chunk === 'string' ? this.parser.feedText(chunk) : this.parser.feed(chunk);
     let out = '';
     try {
       for (let i = 0; i < messages.length; i++) out += this.emit(this.decoder.push(messages[i]!));

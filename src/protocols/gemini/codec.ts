@@ -637,6 +637,14 @@ class GeminiStreamEncoder implements StreamEncoder {
     );
   }
 
+  /** What `chunk([{ text }])` writes, without the part's array and object. */
+  private textChunk(text: string): string {
+    return (
+      `data: {"candidates":[{"content":{"role":"model","parts":[{"text":${JSON.stringify(text)}}]},"index":0}]` +
+      `${this.base ? `,${this.base}` : ''}}\n\n`
+    );
+  }
+
   private flushCalls(): Json[] {
     if (this.pending.length === 0) return [];
     const parts: Json[] = this.pending.map((c) => ({
@@ -688,6 +696,8 @@ class GeminiStreamEncoder implements StreamEncoder {
         return '';
       }
       case 'text': {
+        // The usual event: plain text, nothing held — its part written from its text alone.
+        if (this.pending.length === 0 && this.signature === '') return this.textChunk(event.text);
         const ready = this.flushCalls();
         return this.chunk(this.signed([...ready, { text: event.text }]));
       }

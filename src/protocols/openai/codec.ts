@@ -496,7 +496,8 @@ class OpenAIStreamEncoder implements StreamEncoder {
       case 'start':
         return out;
       case 'text':
-        return out + this.chunk({ content: event.text });
+        // What `chunk({ content })` writes, without the delta's object.
+        return `${out}${this.head}{"content":${JSON.stringify(event.text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
       case 'reasoning':
         return out + this.chunk({ reasoning_content: event.text });
       case 'reasoning_signature':
