@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
@@ -243,6 +244,65 @@ describe('provider key pools', () => {
       expect(health).not.toContain(key);
       expect(plain.stdout()).not.toContain(key);
       expect(plain.stderr()).not.toContain(key);
+    }
+  });
+});
+
+describe('a key pool behind the Responses door', () => {
+  it('the openai backend’s Responses endpoint rotates the same pool, counted on /metrics as chat is', async () => {
+    const [bad, busy, good] = ['revoked', 'busy', 'good'].map((k) => `sk-openai-pool-${k}-0123456789abcd`);
+    const upstream = await startFakeProvider({
+      keys: { openai: good },
+      keyFaults: { [busy!]: 'status-429-retry-after-30' },
+    });
+    const pooled = await startProxyProcess(['--default-backend', 'openai'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
+      OPENAI_API_KEY_1: bad,
+      OPENAI_API_KEY_2: busy,
+      OPENAI_API_KEY_3: good,
+      OPENAI_API_BASE_URL: upstream.baseUrls.openai,
+    });
+    try {
+      const client = new OpenAI({ apiKey: KEY, baseURL: `${pooled.url}/v1`, maxRetries: 0 });
+      for (let i = 0; i < 2; i++) {
+        const response = await client.responses.create({ model: 'gpt-pool', input: 'pooled', store: false });
+        expect(response.output_text).toBe('echo: pooled');
+      }
+      // The chat door takes the same pool: the keys that left at the Responses door stay out of its rotation.
+      expect((await chat(pooled.url, 'openai:gpt-pool')).status).toBe(200);
+      expect(upstream.requests.map((r) => [r.url, r.headers.authorization])).toEqual([
+        ['/v1/responses', `Bearer ${bad}`],
+        ['/v1/responses', `Bearer ${busy}`],
+        ['/v1/responses', `Bearer ${good}`],
+        ['/v1/responses', `Bearer ${good}`],
+        ['/v1/chat/completions', `Bearer ${good}`],
+      ]);
+      const metrics = await (await fetch(`${pooled.url}/metrics`, { headers: ADMIN })).text();
+      expect(metrics.split('\n').filter((l) => l.startsWith('llm_proxy_key_pool_'))).toEqual([
+        'llm_proxy_key_pool_leaves_total{backend="openai",key="OPENAI_API_KEY_1",state="out"} 1',
+        'llm_proxy_key_pool_leaves_total{backend="openai",key="OPENAI_API_KEY_2",state="resting"} 1',
+        'llm_proxy_key_pool_key_state{backend="openai",key="OPENAI_API_KEY_1",state="out"} 1',
+        'llm_proxy_key_pool_key_state{backend="openai",key="OPENAI_API_KEY_2",state="resting"} 1',
+        'llm_proxy_key_pool_key_state{backend="openai",key="OPENAI_API_KEY_3",state="ready"} 1',
+      ]);
+      const health = await (await fetch(`${pooled.url}/internal/health`, { headers: ADMIN })).text();
+      expect((JSON.parse(health) as { key_pools: unknown }).key_pools).toEqual({
+        openai: [
+          { key: 'OPENAI_API_KEY_1', state: 'out' },
+          { key: 'OPENAI_API_KEY_2', state: 'resting' },
+          { key: 'OPENAI_API_KEY_3', state: 'ready' },
+        ],
+      });
+      for (const key of [bad, busy, good]) {
+        expect(metrics).not.toContain(key);
+        expect(health).not.toContain(key);
+        expect(pooled.stdout()).not.toContain(key);
+        expect(pooled.stderr()).not.toContain(key);
+      }
+    } finally {
+      await pooled.stop();
+      await upstream.close();
     }
   });
 });
