@@ -50,6 +50,14 @@ beforeAll(async () => {
       '    breaker: { failures: 2, cooldown_s: 1000 }',
       '  patient:',
       '    chain: [openai:fault-status-429-retry-after-30-patient]',
+      // Three elements that would answer at the third, but three attempts are all the route allows.
+      '  capped:',
+      '    chain: [openai:fault-status-503-capped, anthropic:fault-status-503-capped, gemini:gemini-capped]',
+      '    max_attempts: 3',
+      // A Retry-After the route would wait out (2 s), but not within its deadline (1 s).
+      '  hurried:',
+      '    chain: [openai:fault-status-429-retry-after-2-hurried, anthropic:claude-hurried]',
+      '    deadline_s: 1',
       'resilience:',
       '  time_scale: 0.03',
       '',
@@ -99,20 +107,35 @@ describe('routes', () => {
     const openai = (await (await fetch(`${proxy.url}/v1/models`, { headers: AUTH })).json()) as {
       data: Array<{ id: string }>;
     };
-    expect(openai.data.map((m) => m.id).slice(0, 4)).toEqual(['coder', 'fragile', 'patient', 'gpt-4o-mini']);
+    expect(openai.data.map((m) => m.id).slice(0, 6)).toEqual([
+      'coder',
+      'fragile',
+      'patient',
+      'capped',
+      'hurried',
+      'gpt-4o-mini',
+    ]);
     const anthropic = (await (
       await fetch(`${proxy.url}/anthropic/v1/models`, {
         headers: { ...AUTH, 'anthropic-version': '2023-06-01' },
       })
     ).json()) as { data: Array<{ id: string }> };
-    expect(anthropic.data.map((m) => m.id).slice(0, 3)).toEqual(['coder', 'fragile', 'patient']);
+    expect(anthropic.data.map((m) => m.id).slice(0, 5)).toEqual([
+      'coder',
+      'fragile',
+      'patient',
+      'capped',
+      'hurried',
+    ]);
     const gemini = (await (await fetch(`${proxy.url}/v1beta/models`, { headers: AUTH })).json()) as {
       models: Array<{ name: string }>;
     };
-    expect(gemini.models.map((m) => m.name).slice(0, 3)).toEqual([
+    expect(gemini.models.map((m) => m.name).slice(0, 5)).toEqual([
       'models/coder',
       'models/fragile',
       'models/patient',
+      'models/capped',
+      'models/hurried',
     ]);
   });
 
@@ -159,6 +182,35 @@ describe('routes', () => {
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('30');
     expect(fake.requests.length - before).toBe(1);
+  });
+
+  it('max_attempts: the chain stops at the cap, the last failure goes to the client', async () => {
+    const before = fake.requests.length;
+    const res = await chat(proxy.url, 'capped');
+    expect(res.status).toBe(503);
+    // The first element and its retry, then the second once: three attempts; the third element, which
+    // would have answered, is never asked.
+    expect(fake.requests.slice(before).map((r) => r.model)).toEqual([
+      'fault-status-503-capped',
+      'fault-status-503-capped',
+      'fault-status-503-capped',
+    ]);
+    expect(fake.requests.slice(before).map((r) => r.url)).toEqual([
+      '/v1/chat/completions',
+      '/v1/chat/completions',
+      '/v1/messages',
+    ]);
+  });
+
+  it('deadline_s: a wait that would end past the deadline is not begun; the client gets the failure', async () => {
+    const before = fake.requests.length;
+    const res = await chat(proxy.url, 'hurried');
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('2');
+    // Neither the retry after the Retry-After nor the next element: the deadline would be past.
+    expect(fake.requests.slice(before).map((r) => r.model)).toEqual([
+      'fault-status-429-retry-after-2-hurried',
+    ]);
   });
 
   it('without routes or resilience a plain request is one attempt, without failover headers', async () => {
