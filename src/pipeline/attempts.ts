@@ -537,6 +537,8 @@ export class AttemptRun {
       capture: next.capture,
       captureMetadata: next.captureMetadata,
     });
+    // The response is kept (`store`) before its end reaches the client, as a stream that was not cut.
+    if (this.ex.state.storing !== undefined) await this.ex.state.storing;
     await writeContinuation(this.ex.res, 'responses', out);
     return true;
   }
