@@ -12,7 +12,8 @@ import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js
  * `continue_streams` for a cut stream the proxy TRANSLATED (README, Routes and failover): the translator
  * writes the next element's answer on with the encoder the client's stream already has, so an Anthropic
  * client reads one message and a Responses client one output item, its sequence numbers going on, with one
- * `response.completed`. The scorecard (test/reliability) covers streams passed through as they came.
+ * `response.completed`. The scorecard (test/reliability) covers chat streams passed through as they came;
+ * the last block here a Responses stream passed through.
  */
 
 const KEY = 'continuation-proxy-key-0123456789';
@@ -274,5 +275,166 @@ describe('a continued stream names every element that wrote to it', () => {
     expect(starts.map((r) => r.metadata)).toEqual([
       { status: 200, answered_by: [`gemini:${primary}`, `openai:${fallback}`], leg: 'inbound' },
     ]);
+  });
+});
+
+/**
+ * A Responses stream the backend's Responses endpoint wrote and the proxy passed through as it came, cut
+ * mid-text: continued by the next element (through its chat door: the Responses API takes no prefill), the
+ * client reading one response — the backend's own ids, sequence numbers going on, one `response.completed`.
+ */
+describe('continue_streams on a Responses stream passed through', () => {
+  type Event = {
+    type: string;
+    sequence_number: number;
+    output_index?: number;
+    item_id?: string;
+    response?: { id: string; status: string; output: unknown[] };
+  };
+  const responsesClient = () => new OpenAI({ apiKey: KEY, baseURL: `${proxy.url}/v1`, maxRetries: 0 });
+
+  /** What every continued Responses stream shows, however the SDK was asked for it. */
+  function expectOneResponse(events: Event[], text: string, full: string): void {
+    expect(text).toBe(full);
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    expect(events.filter((e) => e.type === 'response.created')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'response.output_item.added')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'response.completed')).toHaveLength(1);
+    expect(events.at(-1)?.type).toBe('response.completed');
+    const deltas = events.filter((e) => e.type === 'response.output_text.delta');
+    // The backend's own item id, from the first delta (the primary's) to the last (the continuation's).
+    expect(new Set(deltas.map((e) => `${e.output_index} ${e.item_id}`))).toEqual(new Set(['0 msg_fake_1']));
+    expect(events.filter((e) => e.type === 'error' || e.type === 'response.failed')).toEqual([]);
+  }
+
+  it('responses.stream: one response, its output the whole text, the usage the continuation’s', async () => {
+    const prompt = 'passed-through responses cut';
+    const { full, first } = answerOf(prompt);
+    const primary = 'fault-reset-mid-stream-rp1';
+    const fallback = 'fault-accepts-prefill-rp1';
+    const before = fake.requests.length;
+    const stream = responsesClient().responses.stream({
+      model: `openai:${primary}|anthropic:${fallback}`,
+      input: prompt,
+      store: false,
+    });
+    const events: Event[] = [];
+    let text = '';
+    for await (const event of stream) {
+      events.push(event as Event);
+      if (event.type === 'response.output_text.delta') text += event.delta;
+    }
+    const response = await stream.finalResponse();
+    expectOneResponse(events, text, full);
+    const created = events[0]?.response;
+    expect(response.id).toBe(created?.id);
+    expect(response.id).toMatch(/^resp_fake_\d+$/);
+    expect(response.status).toBe('completed');
+    expect(response.output_text).toBe(full);
+    expect(response.output).toEqual([
+      {
+        id: 'msg_fake_1',
+        type: 'message',
+        status: 'completed',
+        role: 'assistant',
+        content: [{ type: 'output_text', text: full, annotations: [], parsed: null }],
+      },
+    ]);
+    // The cut element reported no usage; the continuation's: the prompt in, the rest of the text out.
+    expect(response.usage).toMatchObject({
+      input_tokens: prompt.length,
+      output_tokens: full.length - first.length,
+    });
+    const cut = callsFor(before, primary);
+    expect(cut.map((c) => c.url)).toEqual(['/v1/responses']);
+    const continued = callsFor(before, fallback);
+    expect(continued.map((c) => c.url)).toEqual(['/v1/messages']);
+    expect(lastTurn(continued[0])).toEqual({ role: 'assistant', text: first });
+    expect(fake.inFlight()).toBe(0);
+  });
+
+  it('responses.create({stream: true}): the same events, read one by one', async () => {
+    const prompt = 'created stream, cut and continued';
+    const { full, first } = answerOf(prompt);
+    const primary = 'fault-reset-mid-stream-rp2';
+    const fallback = 'fault-accepts-prefill-rp2';
+    const before = fake.requests.length;
+    const stream = await responsesClient().responses.create({
+      model: `openai:${primary}|openai:${fallback}`,
+      input: prompt,
+      store: false,
+      stream: true,
+    });
+    const events: Event[] = [];
+    let text = '';
+    for await (const event of stream) {
+      events.push(event as Event);
+      if (event.type === 'response.output_text.delta') text += event.delta;
+    }
+    expectOneResponse(events, text, full);
+    const completed = (events.at(-1) as unknown as OpenAI.Responses.ResponseCompletedEvent).response;
+    expect(completed.status).toBe('completed');
+    expect(
+      completed.output.map((item) =>
+        item.type === 'message' ? item.content.map((part) => ('text' in part ? part.text : '')) : [],
+      ),
+    ).toEqual([[full]]);
+    expect(completed.usage).toMatchObject({
+      input_tokens: prompt.length,
+      output_tokens: full.length - first.length,
+    });
+    expect(callsFor(before, primary).map((c) => c.url)).toEqual(['/v1/responses']);
+    const continued = callsFor(before, fallback);
+    expect(continued.map((c) => c.url)).toEqual(['/v1/chat/completions']);
+    expect(lastTurn(continued[0])).toEqual({ role: 'assistant', text: first });
+  });
+
+  it('no element can continue: the original failure, as `error` then `response.failed`', async () => {
+    const prompt = 'passed-through responses, refused';
+    const { first } = answerOf(prompt);
+    const primary = 'fault-reset-mid-stream-rp3';
+    const fallback = 'fault-rejects-prefill-declared-rp3';
+    const model = `openai:${primary}|anthropic:${fallback}`;
+    const before = fake.requests.length;
+    const stream = await responsesClient().responses.create({
+      model,
+      input: prompt,
+      store: false,
+      stream: true,
+    });
+    const events: Event[] = [];
+    for await (const event of stream) events.push(event as Event);
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    expect(events.slice(-2).map((e) => e.type)).toEqual(['error', 'response.failed']);
+    const error = { code: 'upstream_stream_error', message: "Backend 'openai' failed mid-stream" };
+    expect(events.at(-2)).toEqual({
+      type: 'error',
+      sequence_number: events.length - 2,
+      ...error,
+      param: null,
+    });
+    const failed = events.at(-1)?.response as unknown as OpenAI.Responses.Response;
+    expect(failed.id).toBe(events[0]?.response?.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toEqual(error);
+    // Never presented as complete: failed, its output not repeated (the client has the text it read).
+    expect(failed.output).toEqual([]);
+    expect(
+      events
+        .filter((e) => e.type === 'response.output_text.delta')
+        .map((e) => (e as unknown as { delta: string }).delta)
+        .join(''),
+    ).toBe(first);
+    expect(callsFor(before, primary)).toHaveLength(1);
+    expect(callsFor(before, fallback)).toHaveLength(1);
+    // The SDK's stream helper rejects with the error event.
+    const rejected = await responsesClient()
+      .responses.stream({ model: `openai:${primary}`, input: prompt, store: false })
+      .finalResponse()
+      .then(
+        () => null,
+        (err: unknown) => err,
+      );
+    expect(rejected).toMatchObject({ type: 'error', ...error });
   });
 });

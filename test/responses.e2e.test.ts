@@ -172,11 +172,81 @@ describe("every streamed event is numbered, the proxy's own error events too", (
     ['openai:fault-reset-mid-stream', 'upstream_stream_error'],
     ['openai:fault-truncated-stream', 'upstream_incomplete'],
     ['cut-short', 'upstream_stream_error'],
-  ])('%s ends in an error event numbered after the last one', async (model, code) => {
+  ])('%s ends in an error event numbered after the last one, then response.failed', async (model, code) => {
     const seen = await events(model);
-    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.length).toBeGreaterThan(3);
     expect(seen.map((e) => e.sequence_number)).toEqual(seen.map((_, i) => i));
-    expect(seen.at(-1)).toMatchObject({ type: 'error', code });
+    expect(seen.at(-2)).toMatchObject({ type: 'error', code });
+    expect(seen.at(-1)).toMatchObject({
+      type: 'response.failed',
+      response: { status: 'failed', error: { code } },
+    });
+  });
+});
+
+/**
+ * A stream that breaks after it began ends the same way passed through (the backend's own events) and
+ * translated (the proxy's encoder): the `error` event, then `response.failed`, the response failed. The `openai` SDK's stream helper rejects with the error event; a stream read event by event sees
+ * both, the last a response whose status is `failed` — never one left `in_progress`.
+ */
+describe('a stream broken mid-way ends alike passed through and translated', () => {
+  it.each([
+    [
+      'openai:fault-reset-mid-stream',
+      'passed through',
+      'upstream_stream_error',
+      "Backend 'openai' failed mid-stream",
+    ],
+    [
+      'anthropic:fault-reset-mid-stream',
+      'translated',
+      'upstream_interrupted',
+      'Backend stream was interrupted',
+    ],
+  ])('%s (%s)', async (model, how, code, message) => {
+    const input = 'broken mid-way';
+    const stream = await client().responses.create({ model, input, store: false, stream: true });
+    const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    expect(events.slice(-2).map((e) => e.type)).toEqual(['error', 'response.failed']);
+    expect(events.at(-2)).toEqual({
+      type: 'error',
+      sequence_number: events.length - 2,
+      code,
+      message,
+      param: null,
+    });
+    const created = events[0] as OpenAI.Responses.ResponseCreatedEvent;
+    const failed = (events.at(-1) as OpenAI.Responses.ResponseFailedEvent).response;
+    expect(failed.id).toBe(created.response.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toEqual({ code, message });
+    // The text the client read (the fake's first of 4 pieces), in the one message as far as it went.
+    const said = events
+      .filter((e) => e.type === 'response.output_text.delta')
+      .map((e) => (e as OpenAI.Responses.ResponseTextDeltaEvent).delta)
+      .join('');
+    expect(said).toBe(`echo: ${input}`.slice(0, Math.ceil(`echo: ${input}`.length / 4)));
+    // Translated, the proxy's encoder knows the output as far as it went; passed through, it is not repeated.
+    const output = failed.output.map((item) =>
+      item.type === 'message' ? item.content.map((p) => ('text' in p ? p.text : '')) : [],
+    );
+    expect(output).toEqual(how === 'translated' ? [[said]] : []);
+    const rejected = await client()
+      .responses.stream({ model, input, store: false })
+      .finalResponse()
+      .then(
+        () => null,
+        (err: unknown) => err,
+      );
+    expect(rejected).toEqual({
+      type: 'error',
+      sequence_number: events.length - 2,
+      code,
+      message,
+      param: null,
+    });
   });
 });
 

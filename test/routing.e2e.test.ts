@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
@@ -49,6 +50,14 @@ beforeAll(async () => {
       '    breaker: { failures: 2, cooldown_s: 1000 }',
       '  patient:',
       '    chain: [openai:fault-status-429-retry-after-30-patient]',
+      // Three elements that would answer at the third, but three attempts are all the route allows.
+      '  capped:',
+      '    chain: [openai:fault-status-503-capped, anthropic:fault-status-503-capped, gemini:gemini-capped]',
+      '    max_attempts: 3',
+      // A Retry-After the route would wait out (2 s), but not within its deadline (1 s).
+      '  hurried:',
+      '    chain: [openai:fault-status-429-retry-after-2-hurried, anthropic:claude-hurried]',
+      '    deadline_s: 1',
       'resilience:',
       '  time_scale: 0.03',
       '',
@@ -98,20 +107,35 @@ describe('routes', () => {
     const openai = (await (await fetch(`${proxy.url}/v1/models`, { headers: AUTH })).json()) as {
       data: Array<{ id: string }>;
     };
-    expect(openai.data.map((m) => m.id).slice(0, 4)).toEqual(['coder', 'fragile', 'patient', 'gpt-4o-mini']);
+    expect(openai.data.map((m) => m.id).slice(0, 6)).toEqual([
+      'coder',
+      'fragile',
+      'patient',
+      'capped',
+      'hurried',
+      'gpt-4o-mini',
+    ]);
     const anthropic = (await (
       await fetch(`${proxy.url}/anthropic/v1/models`, {
         headers: { ...AUTH, 'anthropic-version': '2023-06-01' },
       })
     ).json()) as { data: Array<{ id: string }> };
-    expect(anthropic.data.map((m) => m.id).slice(0, 3)).toEqual(['coder', 'fragile', 'patient']);
+    expect(anthropic.data.map((m) => m.id).slice(0, 5)).toEqual([
+      'coder',
+      'fragile',
+      'patient',
+      'capped',
+      'hurried',
+    ]);
     const gemini = (await (await fetch(`${proxy.url}/v1beta/models`, { headers: AUTH })).json()) as {
       models: Array<{ name: string }>;
     };
-    expect(gemini.models.map((m) => m.name).slice(0, 3)).toEqual([
+    expect(gemini.models.map((m) => m.name).slice(0, 5)).toEqual([
       'models/coder',
       'models/fragile',
       'models/patient',
+      'models/capped',
+      'models/hurried',
     ]);
   });
 
@@ -158,6 +182,35 @@ describe('routes', () => {
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('30');
     expect(fake.requests.length - before).toBe(1);
+  });
+
+  it('max_attempts: the chain stops at the cap, the last failure goes to the client', async () => {
+    const before = fake.requests.length;
+    const res = await chat(proxy.url, 'capped');
+    expect(res.status).toBe(503);
+    // The first element and its retry, then the second once: three attempts; the third element, which
+    // would have answered, is never asked.
+    expect(fake.requests.slice(before).map((r) => r.model)).toEqual([
+      'fault-status-503-capped',
+      'fault-status-503-capped',
+      'fault-status-503-capped',
+    ]);
+    expect(fake.requests.slice(before).map((r) => r.url)).toEqual([
+      '/v1/chat/completions',
+      '/v1/chat/completions',
+      '/v1/messages',
+    ]);
+  });
+
+  it('deadline_s: a wait that would end past the deadline is not begun; the client gets the failure', async () => {
+    const before = fake.requests.length;
+    const res = await chat(proxy.url, 'hurried');
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('2');
+    // Neither the retry after the Retry-After nor the next element: the deadline would be past.
+    expect(fake.requests.slice(before).map((r) => r.model)).toEqual([
+      'fault-status-429-retry-after-2-hurried',
+    ]);
   });
 
   it('without routes or resilience a plain request is one attempt, without failover headers', async () => {
@@ -243,6 +296,65 @@ describe('provider key pools', () => {
       expect(health).not.toContain(key);
       expect(plain.stdout()).not.toContain(key);
       expect(plain.stderr()).not.toContain(key);
+    }
+  });
+});
+
+describe('a key pool behind the Responses door', () => {
+  it('the openai backend’s Responses endpoint rotates the same pool, counted on /metrics as chat is', async () => {
+    const [bad, busy, good] = ['revoked', 'busy', 'good'].map((k) => `sk-openai-pool-${k}-0123456789abcd`);
+    const upstream = await startFakeProvider({
+      keys: { openai: good },
+      keyFaults: { [busy!]: 'status-429-retry-after-30' },
+    });
+    const pooled = await startProxyProcess(['--default-backend', 'openai'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
+      OPENAI_API_KEY_1: bad,
+      OPENAI_API_KEY_2: busy,
+      OPENAI_API_KEY_3: good,
+      OPENAI_API_BASE_URL: upstream.baseUrls.openai,
+    });
+    try {
+      const client = new OpenAI({ apiKey: KEY, baseURL: `${pooled.url}/v1`, maxRetries: 0 });
+      for (let i = 0; i < 2; i++) {
+        const response = await client.responses.create({ model: 'gpt-pool', input: 'pooled', store: false });
+        expect(response.output_text).toBe('echo: pooled');
+      }
+      // The chat door takes the same pool: the keys that left at the Responses door stay out of its rotation.
+      expect((await chat(pooled.url, 'openai:gpt-pool')).status).toBe(200);
+      expect(upstream.requests.map((r) => [r.url, r.headers.authorization])).toEqual([
+        ['/v1/responses', `Bearer ${bad}`],
+        ['/v1/responses', `Bearer ${busy}`],
+        ['/v1/responses', `Bearer ${good}`],
+        ['/v1/responses', `Bearer ${good}`],
+        ['/v1/chat/completions', `Bearer ${good}`],
+      ]);
+      const metrics = await (await fetch(`${pooled.url}/metrics`, { headers: ADMIN })).text();
+      expect(metrics.split('\n').filter((l) => l.startsWith('llm_proxy_key_pool_'))).toEqual([
+        'llm_proxy_key_pool_leaves_total{backend="openai",key="OPENAI_API_KEY_1",state="out"} 1',
+        'llm_proxy_key_pool_leaves_total{backend="openai",key="OPENAI_API_KEY_2",state="resting"} 1',
+        'llm_proxy_key_pool_key_state{backend="openai",key="OPENAI_API_KEY_1",state="out"} 1',
+        'llm_proxy_key_pool_key_state{backend="openai",key="OPENAI_API_KEY_2",state="resting"} 1',
+        'llm_proxy_key_pool_key_state{backend="openai",key="OPENAI_API_KEY_3",state="ready"} 1',
+      ]);
+      const health = await (await fetch(`${pooled.url}/internal/health`, { headers: ADMIN })).text();
+      expect((JSON.parse(health) as { key_pools: unknown }).key_pools).toEqual({
+        openai: [
+          { key: 'OPENAI_API_KEY_1', state: 'out' },
+          { key: 'OPENAI_API_KEY_2', state: 'resting' },
+          { key: 'OPENAI_API_KEY_3', state: 'ready' },
+        ],
+      });
+      for (const key of [bad, busy, good]) {
+        expect(metrics).not.toContain(key);
+        expect(health).not.toContain(key);
+        expect(pooled.stdout()).not.toContain(key);
+        expect(pooled.stderr()).not.toContain(key);
+      }
+    } finally {
+      await pooled.stop();
+      await upstream.close();
     }
   });
 });

@@ -19,6 +19,12 @@ export interface HttpBackendOptions {
   pool?: readonly PoolKey[];
   /** Told when a pool key leaves the rotation (the server logs it): the backend's name and the key's. */
   onKeyLeave?: (backend: string, leave: PoolKeyLeave) => void;
+  /**
+   * The pool of the backend this one is another door of (the Responses API beside chat completions): one
+   * pool for the provider's keys, so a key refused at either door leaves both, and /metrics and
+   * /internal/health count it once, under the backend's name.
+   */
+  keyPool?: KeyPool | null | undefined;
 }
 
 /** Answers that are about the key, not the request: the next key of a pool may be luckier. */
@@ -99,11 +105,9 @@ export class HttpBackend implements Backend {
     this.key = keyHeaders(opts.apiKey);
     if (opts.pool !== undefined && opts.pool.length > 1) {
       const onKeyLeave = opts.onKeyLeave;
-      this.keyPool = new KeyPool(
-        opts.pool,
-        Date.now,
-        onKeyLeave && ((leave) => onKeyLeave(opts.name, leave)),
-      );
+      this.keyPool =
+        opts.keyPool ??
+        new KeyPool(opts.pool, Date.now, onKeyLeave && ((leave) => onKeyLeave(opts.name, leave)));
       this.poolKeys = opts.pool.map((k) => keyHeaders(k.value));
       this.credentialName = opts.pool.map((k) => k.name).join(',');
     }

@@ -206,7 +206,11 @@ export function createBackendRegistry(
       onKeyLeave,
     };
     const backend = new HttpBackend(HTTP_PROFILES[builtin.type], options, upstream);
-    if (builtin.responses) backend.alsoSpeaks(new HttpBackend(HTTP_PROFILES.responses, options, upstream));
+    // The Responses door shares the chat door's key pool (one provider, one set of keys).
+    if (builtin.responses)
+      backend.alsoSpeaks(
+        new HttpBackend(HTTP_PROFILES.responses, { ...options, keyPool: backend.keyPool }, upstream),
+      );
     backends.push(backend);
   }
   const { default_backend: defaultSpec, ...custom } = config.backends;
@@ -233,7 +237,9 @@ export function createBackendRegistry(
     const backend = new HttpBackend(HTTP_PROFILES[cfg.type ?? 'openai'], options, upstream);
     // An OpenAI-compatible server that also serves the Responses API (README, "Responses API").
     if (cfg.responses && cfg.type === 'openai')
-      backend.alsoSpeaks(new HttpBackend(HTTP_PROFILES.responses, options, upstream));
+      backend.alsoSpeaks(
+        new HttpBackend(HTTP_PROFILES.responses, { ...options, keyPool: backend.keyPool }, upstream),
+      );
     backends.push(backend);
   }
   backends.push(new MockBackend());

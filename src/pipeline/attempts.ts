@@ -25,6 +25,8 @@ import { RequestCapture } from './record.js';
 import { isJsonObject, relayAnswer, streamOut } from './relay.js';
 import { findPrevious, responsesTurn, type PreviousResponse, type ResponsesTurn } from './responses.js';
 import { continuable, prefilledBody, StreamText, writeContinuation } from './continuation.js';
+import { ResponsesOutline } from '../protocols/responses/outline.js';
+import { codecs } from '../protocols/registry.js';
 import type { UsageMeter } from './spend.js';
 import type { ChatRoute, ClientTarget } from './route.js';
 import type { StoredResponses } from '../state/responses.js';
@@ -453,8 +455,11 @@ export class AttemptRun {
     }
     if (start.kind === 'ended') return this.endedEarly(route, upstream.status, failed);
     firstContent.cancel();
-    // With continue_streams, what the client is told is read as it goes, for a continuation if it is cut.
+    // With continue_streams, what the client is told is read as it goes, for a continuation if it is cut
+    // (a Responses stream by its outline, which the relay reads anyway).
     const said = this.settings.continueStreams && continuable(from) ? new StreamText(from) : null;
+    const outline =
+      this.settings.continueStreams && from === 'responses' ? new ResponsesOutline() : undefined;
     return {
       ok: true,
       relay: () =>
@@ -471,6 +476,7 @@ export class AttemptRun {
           meter: this.meter,
           stripUsage: relayParts.stripUsage,
           watch,
+          ...(outline === undefined ? {} : { outline, cut: () => this.continueResponses(outline) }),
           ...(said === null
             ? {}
             : {
@@ -509,6 +515,36 @@ export class AttemptRun {
       captureMetadata: next.captureMetadata,
     });
     await writeContinuation(ex.res, from, out);
+    return true;
+  }
+
+  /**
+   * A Responses stream passed through and cut, continued as continueCut's: the next element's answer (from
+   * its chat door) is translated by an encoder that goes on with the response the client has open
+   * (`ResponsesOutline.continuation`: the same message, sequence numbers going on, one
+   * `response.completed` whose output holds the whole text).
+   */
+  private async continueResponses(outline: ResponsesOutline): Promise<boolean> {
+    const text = outline.continuableText;
+    if (text === null) return false;
+    const next = await this.openContinuation(text);
+    if (next === null) return false;
+    const encoder = outline.continuation();
+    const responses = { ...codecs.responses, createStreamEncoder: () => encoder };
+    const out = streamOut({
+      judge: this.judgeFor(next.route.backend.protocol),
+      ex: next.ex,
+      route: next.route,
+      dispatched: next.dispatched,
+      from: 'responses',
+      codecs: { ...codecs, responses },
+      redactor: next.redactor,
+      capture: next.capture,
+      captureMetadata: next.captureMetadata,
+    });
+    // The response is kept (`store`) before its end reaches the client, as a stream that was not cut.
+    if (this.ex.state.storing !== undefined) await this.ex.state.storing;
+    await writeContinuation(this.ex.res, 'responses', out);
     return true;
   }
 

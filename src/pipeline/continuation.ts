@@ -7,8 +7,9 @@ import { inputItems } from './responses.js';
  * Continuing a cut stream (README, Routes and failover: `continue_streams`): what the client was told so far,
  * the request again with that text as the assistant's prefill, and the next element's answer written on as
  * the rest of the same stream. A stream passed through is read here, for the three chat protocols whose
- * events stand alone (not the Responses API's, whose closing events repeat the whole answer); a translated
- * one — the Responses API's included — is continued by the translator (src/protocols/translate.ts).
+ * events stand alone; a Responses stream passed through, whose closing events repeat the whole answer, by
+ * its outline (src/protocols/responses/outline.ts, used by attempts.ts); a translated one — the Responses
+ * API's included — is continued by the translator (src/protocols/translate.ts).
  */
 
 type Reader = (data: Record<string, unknown>, said: StreamText) => void;

@@ -30,6 +30,7 @@ import { mayHoldToolCall, ToolCallTap } from './tool-call-tap.js';
 import type { UsageMeter } from './spend.js';
 import { UsageChunkStripper } from './usage-strip.js';
 import { usageInText, usageOfAnswer, type TokenUsage } from '../protocols/usage.js';
+import { ResponsesOutline } from '../protocols/responses/outline.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -70,6 +71,8 @@ function streamToClient(
   dropped: DroppedEvents | undefined,
   cut: Relay['cut'],
   usage: StreamUsage,
+  /** A Responses stream, read as it goes: how it ends when the backend's breaks (and a continuation). */
+  outline: ResponsesOutline | undefined,
 ): void {
   const res = ex.res;
   res.writeHead(upstream.status, sseHead(ex));
@@ -86,7 +89,7 @@ function streamToClient(
     stopped = true;
     upstream.dispose();
     usage.done(stripper?.usage ?? finish.usage(), false);
-    const event = midStreamError(protocol, backendName, err, finish.nextSequence());
+    const event = midStreamError(protocol, backendName, err, finish.nextSequence(), outline);
     tap?.fail(err as Error, event);
     res.end(event);
   };
@@ -97,6 +100,7 @@ function streamToClient(
     // A client that left is not written to; the abort that follows stops the backend.
     if (res.destroyed) return true;
     finish.see(chunk);
+    outline?.see(chunk);
     if (watch !== undefined) watch(chunk);
     return res.write(chunk);
   };
@@ -135,7 +139,7 @@ function streamToClient(
       }
       if (stripper !== null) pass(stripper.end());
       counted();
-      const owed = finish.missingEnd(backendName);
+      const owed = finish.missingEnd(backendName, outline);
       tap?.end(owed);
       const { storing } = ex.state;
       if (storing === undefined) res.end(owed ?? undefined);
@@ -153,7 +157,7 @@ function streamToClient(
         tap?.fail(err, null);
         res.destroy();
       } else {
-        const event = midStreamError(protocol, backendName, err, finish.nextSequence());
+        const event = midStreamError(protocol, backendName, err, finish.nextSequence(), outline);
         if (cut === undefined || cutFor !== null) {
           tap?.fail(err, event);
           res.end(event);
@@ -401,6 +405,11 @@ export interface Relay {
    * when it did not (the error event is then written).
    */
   readonly cut?: ((errorEvent: string) => Promise<boolean>) | undefined;
+  /**
+   * A Responses stream passed through is read as it goes (`ResponsesOutline`); failover hands its own in
+   * when it may continue the stream.
+   */
+  readonly outline?: ResponsesOutline | undefined;
   /** The metadata of the stream's capture records (default: its status). */
   readonly captureMetadata?: Record<string, unknown> | undefined;
   /** A translated stream that fails mid-way may be continued the same way (translate.ts, `resume`). */
@@ -469,6 +478,7 @@ function relayStream(relay: Relay): void {
       relay.dropped,
       relay.cut,
       streamUsage(relay),
+      from === 'responses' ? (relay.outline ?? new ResponsesOutline(false)) : undefined,
     );
     return;
   }

@@ -6,6 +6,7 @@ import { sseLineTooLong } from '../protocols/sse.js';
 import { EventCheck } from './event-filter.js';
 import type { Protocol } from '../protocols/types.js';
 import { usageOfStream, type TokenUsage } from '../protocols/usage.js';
+import { ResponsesOutline } from '../protocols/responses/outline.js';
 
 /**
  * How a stream relayed to the client ends when the backend's does not end well: the protocol's error event
@@ -19,22 +20,23 @@ export function midStreamError(
   err: unknown,
   /** The stream's next event number, for a protocol that numbers its events (`FinishWatch.nextSequence`). */
   sequence?: number,
+  /** A Responses stream read as it went: it ends in `error` and `response.failed`, as a translated one. */
+  outline?: ResponsesOutline,
 ): string {
   const failure = upstreamFailure(err, backendName) as ProxyError;
+  const encode = (info: { status: number; message: string; code: string }) =>
+    outline === undefined ? codecs[protocol].encodeError(info, sequence) : outline.failed(info, sequence);
   if (failure.code === 'upstream_line_too_long') {
     // Cut off in the middle of a line the client has partly received: a blank line ends it first, so that
     // the error event is read as an event of its own.
     const info = { status: failure.status, message: failure.message, code: failure.code };
-    return `\n\n${codecs[protocol].encodeError(info, sequence)}`;
+    return `\n\n${encode(info)}`;
   }
-  return codecs[protocol].encodeError(
-    {
-      status: failure.status,
-      message: `Backend '${backendName}' failed mid-stream`,
-      code: 'upstream_stream_error',
-    },
-    sequence,
-  );
+  return encode({
+    status: failure.status,
+    message: `Backend '${backendName}' failed mid-stream`,
+    code: 'upstream_stream_error',
+  });
 }
 
 /** The last `sequence_number` of a Responses stream's text. */
@@ -226,21 +228,21 @@ export class FinishWatch {
     return last + 1;
   }
 
-  missingEnd(backendName: string): string | null {
+  missingEnd(backendName: string, outline?: ResponsesOutline): string | null {
     const tail = this.tailText().slice(-TAIL_CHARS);
     const ends = STREAM_ENDS[this.protocol];
     if (this.protocol === 'responses' && RESPONSES_FINAL_EVENTS.has(this.lastEvent() ?? '')) return null;
     if (ends.ended.test(tail)) return null;
     if (ends.complete?.test(tail)) return `${/\n\r?\n$/.test(tail) ? '' : '\n\n'}${ends.terminator}`;
     this.cutShort = true;
-    return codecs[this.protocol].encodeError(
-      {
-        status: 502,
-        message: `Backend '${backendName}' ended the stream before the answer was finished`,
-        code: 'upstream_incomplete',
-      },
-      this.nextSequence(),
-    );
+    const info = {
+      status: 502,
+      message: `Backend '${backendName}' ended the stream before the answer was finished`,
+      code: 'upstream_incomplete',
+    };
+    return outline === undefined
+      ? codecs[this.protocol].encodeError(info, this.nextSequence())
+      : outline.failed(info, this.nextSequence());
   }
 }
 
@@ -287,12 +289,15 @@ export async function* passThroughIterable(
   const watch = new FinishWatch(protocol);
   const check = new EventCheck();
   const stripper = usage?.stripper ?? null;
+  // A Responses stream is read as it goes: a failure ends it as a translated one ends (`response.failed`).
+  const outline = protocol === 'responses' ? new ResponsesOutline(false) : undefined;
   let complete = false;
   const pass = function* (received: Uint8Array | null) {
     if (received === null) return;
     const chunk = stripper === null ? received : stripper.see(received);
     if (chunk.length === 0) return;
     watch.see(chunk);
+    outline?.see(chunk);
     if (seen !== undefined) seen(chunk);
     yield chunk;
   };
@@ -310,10 +315,10 @@ export async function* passThroughIterable(
       }
     } catch (err) {
       if (signal.aborted) return;
-      yield midStreamError(protocol, backendName, err, watch.nextSequence());
+      yield midStreamError(protocol, backendName, err, watch.nextSequence(), outline);
       return;
     }
-    const owed = watch.missingEnd(backendName);
+    const owed = watch.missingEnd(backendName, outline);
     complete = !watch.cutShort;
     if (owed) yield owed;
   } finally {

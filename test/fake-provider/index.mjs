@@ -713,15 +713,19 @@ WIRE.responses = {
     const opening =
       event('response.created', { response: responseOf(model, a, body, 'in_progress', []) }) +
       event('response.in_progress', { response: responseOf(model, a, body, 'in_progress', []) });
-    const writes = [opening];
+    // The output item opens with the response, so that the first piece a fault lets through
+    // (`reset-mid-stream`, `stall-mid-stream`) is the first piece of its text, as in the other protocols.
+    const writes = [];
     let closing;
     if (item.type === 'message') {
       const part = { type: 'output_text', text: '', annotations: [] };
       writes.push(
-        event('response.output_item.added', {
-          output_index: 0,
-          item: { ...item, status: 'in_progress', content: [] },
-        }) + event('response.content_part.added', { ...at, content_index: 0, part }),
+        opening +
+          event('response.output_item.added', {
+            output_index: 0,
+            item: { ...item, status: 'in_progress', content: [] },
+          }) +
+          event('response.content_part.added', { ...at, content_index: 0, part }),
         ...split(a.text, pieces).map((delta) =>
           event('response.output_text.delta', { ...at, content_index: 0, delta, logprobs: [] }),
         ),
@@ -734,10 +738,11 @@ WIRE.responses = {
       const text = custom ? item.input : item.arguments;
       const kind = custom ? 'custom_tool_call_input' : 'function_call_arguments';
       writes.push(
-        event('response.output_item.added', {
-          output_index: 0,
-          item: { ...item, status: 'in_progress', ...(custom ? { input: '' } : { arguments: '' }) },
-        }),
+        opening +
+          event('response.output_item.added', {
+            output_index: 0,
+            item: { ...item, status: 'in_progress', ...(custom ? { input: '' } : { arguments: '' }) },
+          }),
         ...split(text, pieces).map((delta) => event(`response.${kind}.delta`, { ...at, delta })),
       );
       closing = event(`response.${kind}.done`, {

@@ -10,7 +10,7 @@ import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.j
 
 /**
  * The failover scorecard (docs/reliability.md, "Failover scorecard"): 16 provider faults, each through the
- * three front-ends with their official SDKs (their own retries off), each cell scored from conduct — what
+ * four front-ends (the Responses API's included) with their official SDKs (their own retries off), each cell scored from conduct — what
  * the client got and what the fake provider's attempt log shows — as pass, partial, safe or fail. The
  * expected table below is the scorecard: a regression in any cell fails the test.
  *
@@ -24,10 +24,23 @@ const TIME_SCALE = 0.03;
 /** The least gap between two attempts on one element, as the fast profile scales it (0.5 s). */
 const MIN_GAP_MS = 500 * TIME_SCALE;
 
-type Side = 'openai' | 'anthropic' | 'gemini';
+type Side = 'openai' | 'anthropic' | 'gemini' | 'responses';
 type Score = 'pass' | 'partial' | 'safe' | 'fail';
-const SIDES: Side[] = ['openai', 'anthropic', 'gemini'];
-const FALLBACK: Record<Side, Side> = { openai: 'anthropic', anthropic: 'gemini', gemini: 'openai' };
+/** The Responses front-end's primary is the openai backend's own /v1/responses (passed through). */
+const SIDES: Side[] = ['openai', 'anthropic', 'gemini', 'responses'];
+/** The backend that speaks each front-end's protocol natively. */
+const BACKEND: Record<Side, Exclude<Side, 'responses'>> = {
+  openai: 'openai',
+  anthropic: 'anthropic',
+  gemini: 'gemini',
+  responses: 'openai',
+};
+const FALLBACK: Record<Side, Exclude<Side, 'responses'>> = {
+  openai: 'anthropic',
+  anthropic: 'gemini',
+  gemini: 'openai',
+  responses: 'anthropic',
+};
 
 /**
  * A fault and the conduct that passes it: who answers (`primary`, `fallback`, or `error` when the client
@@ -193,6 +206,7 @@ const EXPECTED: Record<Side, Record<string, Score>> = {
   openai: Object.fromEntries(FAULTS.map((f) => [f.name, 'pass'])),
   anthropic: Object.fromEntries(FAULTS.map((f) => [f.name, 'pass'])),
   gemini: Object.fromEntries(FAULTS.map((f) => [f.name, 'pass'])),
+  responses: Object.fromEntries(FAULTS.map((f) => [f.name, 'pass'])),
 };
 
 /** What the client got, read the way its SDK gives it. */
@@ -229,7 +243,9 @@ beforeAll(async () => {
       '  continue_streams: true',
       '  breaker: { failures: 1000 }',
       'backends:',
-      ...SIDES.map((side) => `  ${side}: { prefill: ['*accepts-prefill*', '*declared*'] }`),
+      ...['openai', 'anthropic', 'gemini'].map(
+        (backend) => `  ${backend}: { prefill: ['*accepts-prefill*', '*declared*'] }`,
+      ),
       '',
     ].join('\n'),
   );
@@ -387,6 +403,56 @@ async function askGemini(
   return result;
 }
 
+/**
+ * The Responses API through the `openai` SDK: its typed events read one by one. A stream's `error` or
+ * `response.failed` event is its failure (the SDK's `responses.stream` helper rejects on the first).
+ */
+async function askResponses(
+  model: string,
+  prompt: string,
+  stream: boolean,
+  base = proxy.url,
+): Promise<ClientResult> {
+  const c = new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 0, timeout: 20_000 });
+  const params = { model, input: prompt, store: false };
+  const result: ClientResult = {
+    ok: false,
+    text: '',
+    model: undefined,
+    usage: undefined,
+    complete: false,
+    headers: undefined,
+    error: '',
+  };
+  try {
+    if (!stream) {
+      const { data, response } = await c.responses.create(params).withResponse();
+      result.headers = response.headers;
+      result.text = data.output_text;
+      result.model = data.model;
+      result.usage = data.usage?.total_tokens;
+      result.complete = data.status === 'completed';
+    } else {
+      const { data, response } = await c.responses.create({ ...params, stream: true }).withResponse();
+      result.headers = response.headers;
+      for await (const event of data) {
+        if (event.type === 'response.created') result.model = event.response.model;
+        if (event.type === 'response.output_text.delta') result.text += event.delta;
+        if (event.type === 'error') throw new Error(event.message);
+        if (event.type === 'response.failed') throw new Error(event.response.error?.message);
+        if (event.type === 'response.completed') {
+          result.complete = event.response.status === 'completed';
+          result.usage = event.response.usage?.total_tokens;
+        }
+      }
+    }
+    result.ok = true;
+  } catch (err) {
+    result.error = errorText(err);
+  }
+  return result;
+}
+
 const ASK: Record<
   Side,
   (model: string, prompt: string, stream: boolean, base?: string) => Promise<ClientResult>
@@ -394,6 +460,7 @@ const ASK: Record<
   openai: askOpenAI,
   anthropic: askAnthropic,
   gemini: askGemini,
+  responses: askResponses,
 };
 
 /** A model name as the fake provider's attempt log shows it (Gemini's carry no `models/` prefix here). */
@@ -403,7 +470,7 @@ const attemptsOf = (log: readonly RecordedRequest[], model: string) => log.filte
 async function scoreCell(side: Side, fault: Fault, cell: string): Promise<{ score: Score; why: string[] }> {
   const primaryModel = `fault-${fault.primary}-${cell}`;
   const fallbackModel = fault.fallback ? `fault-${fault.fallback}-${cell}` : `ok-${cell}`;
-  const chain = `${side}:${primaryModel}|${FALLBACK[side]}:${fallbackModel}`;
+  const chain = `${BACKEND[side]}:${primaryModel}|${FALLBACK[side]}:${fallbackModel}`;
   const prompt = `scorecard ${cell}`;
   const before = fake.requests.length;
   const got = await ASK[side](chain, prompt, fault.stream);
@@ -450,7 +517,7 @@ async function scoreCell(side: Side, fault: Fault, cell: string): Promise<{ scor
     if (got.text !== expectedText) worse('fail', `a wrong or truncated answer: ${JSON.stringify(got.text)}`);
     if (!got.complete) worse('partial', 'the answer did not end as complete');
     const answerer = fault.answeredBy === 'primary' ? primaryModel : fallbackModel;
-    const answererBackend = fault.answeredBy === 'primary' ? side : FALLBACK[side];
+    const answererBackend = fault.answeredBy === 'primary' ? BACKEND[side] : FALLBACK[side];
     if (got.model !== answerer) worse('partial', `reported model ${got.model}, answered by ${answerer}`);
     if (!(got.usage && got.usage > 0)) worse('partial', 'no usage');
     const headers = got.headers;
@@ -467,7 +534,7 @@ async function scoreCell(side: Side, fault: Fault, cell: string): Promise<{ scor
   }
 
   // Alive afterwards: the same front-end is served at once.
-  const after = await ASK[side](`${side}:alive-${cell}`, 'still there?', false);
+  const after = await ASK[side](`${BACKEND[side]}:alive-${cell}`, 'still there?', false);
   if (!after.ok || after.text !== 'echo: still there?') worse('fail', `not alive afterwards: ${after.error}`);
   return { score, why };
 }
@@ -523,7 +590,7 @@ describe('failover scorecard with continue_streams: a cut stream and its fallbac
         const prompt = `scorecard ${cell}`;
         const before = fake.requests.length;
         return ASK[side](
-          `${side}:${primaryModel}|${FALLBACK[side]}:${fallbackModel}`,
+          `${BACKEND[side]}:${primaryModel}|${FALLBACK[side]}:${fallbackModel}`,
           prompt,
           true,
           continuing.url,
@@ -545,7 +612,7 @@ describe('failover scorecard with continue_streams: a cut stream and its fallbac
       expect(continued.got.text).toBe(`echo: ${continued.prompt}`);
       expect(continued.got.complete).toBe(true);
       expect(continued.got.usage).toBeGreaterThan(0);
-      expect(continued.got.headers?.get('x-proxy-backend')).toBe(side);
+      expect(continued.got.headers?.get('x-proxy-backend')).toBe(BACKEND[side]);
       expect(continued.primary).toHaveLength(1);
       expect(continued.fallback).toHaveLength(1);
       const prefill = lastTurn(continued.fallback[0]);
@@ -569,7 +636,7 @@ describe('failover scorecard with continue_streams: a cut stream and its fallbac
       expect(undeclared.primary).toHaveLength(1);
       expect(undeclared.fallback).toHaveLength(0);
 
-      const after = await ASK[side](`${side}:alive-${cell}c`, 'still there?', false, continuing.url);
+      const after = await ASK[side](`${BACKEND[side]}:alive-${cell}c`, 'still there?', false, continuing.url);
       expect(after.text).toBe('echo: still there?');
       expect(fake.inFlight()).toBe(0);
     });

@@ -588,7 +588,7 @@ function encodeRequest(req: ChatRequest): Json {
 
 // --- response: the Response object ------------------------------------------------------------------------
 
-function encodeUsage(u: Usage): Json {
+export function encodeUsage(u: Usage): Json {
   return {
     input_tokens: u.inputTokens,
     input_tokens_details: { cached_tokens: 0 },
