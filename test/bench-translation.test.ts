@@ -193,4 +193,15 @@ describe('SUMMARY3', () => {
     ]);
     expect(summary.allOk).toBe(true);
   });
+
+  it("judges the project's RSS after the load against 120 MB, with its start, peak and idle readings", () => {
+    const rows = [{ stream: true, rows: [row('gemini>openai', 'gemini>gemini', 0.7, 400)] }];
+    const memory = { startMb: 88.4, peakMb: 131.2, endMb: 118.6, idleMb: 101.1, idleS: 60 };
+    const ok = translationSummary(rows, memory);
+    expect(ok.line).toContain(' xlate_rss=119MB(ok)[start=88,peak=131,idle_60s=101MB] ');
+    expect(ok.allOk).toBe(true);
+    const over = translationSummary(rows, { ...memory, endMb: 121 });
+    expect(over.line).toContain(' xlate_rss=121MB(MISS)[start=88,peak=131,idle_60s=101MB] ');
+    expect(over.allOk).toBe(false);
+  });
 });

@@ -31,8 +31,22 @@ export interface TranslationRow {
   refCpuUs: number;
   ratio: number;
 }
-export function translationSummary(scenarios: Array<{ stream: boolean; rows: TranslationRow[] }>): {
+/** The project's RSS in MB through the part: at its start, its peak, after the load, after `idleS` of idle. */
+export interface TranslationMemory {
+  startMb: number;
+  peakMb: number;
+  endMb: number;
+  idleMb: number;
+  idleS: number;
+}
+export function translationSummary(
+  scenarios: Array<{ stream: boolean; rows: TranslationRow[] }>,
+  memory?: TranslationMemory | null,
+): {
   line: string;
   allOk: boolean;
 };
-export function translationConfig(env: Record<string, string | undefined>): { capturePair: string };
+export function translationConfig(env: Record<string, string | undefined>): {
+  capturePair: string;
+  idleS: number;
+};

@@ -10,7 +10,8 @@ import { request } from 'undici';
 import { MOCK_ANSWER_MARKER, PROXY_KEY, UPSTREAM_KEY } from './constants.mjs';
 import { fmt, verdict } from './format.mjs';
 import { failuresOf, measureRun } from './load.mjs';
-import { cpuSeconds, startMock, startProject, stopChild } from './processes.mjs';
+import { cpuSeconds, rssMb, startMock, startProject, stopChild } from './processes.mjs';
+import { RSS_TARGET_MB } from './rss.mjs';
 import { median } from './stats.mjs';
 
 /** Translated streams ≥ 0.7× the same-protocol stream, non-streaming ≥ 0.8×; capture on ≥ 0.7× off. */
@@ -274,7 +275,7 @@ export function printScenario(scenario, rows, rounds) {
  * The SUMMARY3 line from each scenario's rows (`{stream, rows}`): every translated pair and the capture pair
  * as `field=ratio(ok|MISS)[cpu=<its µs>/<reference's µs>us]`; same-protocol rows are the references, not fields.
  */
-export function translationSummary(scenarios) {
+export function translationSummary(scenarios, memory = null) {
   const fields = [];
   for (const { stream, rows } of scenarios) {
     const mode = stream ? 'stream' : 'nonstream';
@@ -293,6 +294,16 @@ export function translationSummary(scenarios) {
       fields.push({ field: `${name}=${fmt.ratio(row.ratio)}(${verdict(ok)})${cpu}`, ok });
     }
   }
+  if (memory) {
+    // After the sustained load, the target is RSS ≤ 120 MB; the peak and the idle reading are reported.
+    const ok = memory.endMb <= RSS_TARGET_MB;
+    fields.push({
+      field:
+        `xlate_rss=${memory.endMb.toFixed(0)}MB(${verdict(ok)})[start=${memory.startMb.toFixed(0)},` +
+        `peak=${memory.peakMb.toFixed(0)},idle_${memory.idleS}s=${memory.idleMb.toFixed(0)}MB]`,
+      ok,
+    });
+  }
   const t = TRANSLATION_TARGETS;
   const line =
     `SUMMARY3 ${fields.map((f) => f.field).join(' ')} (targets vs the same-protocol path of the client: ` +
@@ -302,7 +313,10 @@ export function translationSummary(scenarios) {
 
 /** The part's settings, from the environment (bench/README.md, "Translation"). */
 export function translationConfig(env) {
-  return { capturePair: env.BENCH_XLATE_CAPTURE_PAIR || 'anthropic>openai' };
+  return {
+    capturePair: env.BENCH_XLATE_CAPTURE_PAIR || 'anthropic>openai',
+    idleS: Number(env.BENCH_IDLE_S ?? 60),
+  };
 }
 
 /**
@@ -326,6 +340,22 @@ export async function runTranslation({ workDir, settings }) {
       extraEnv: backendEnv,
     });
     processes.push(project);
+    // The project's RSS through the part (sampled every 100 ms), at its end, and after the idle time.
+    const memory = {
+      startMb: rssMb(project.pid),
+      peakMb: 0,
+      endMb: 0,
+      idleMb: 0,
+      idleS: settings.idleS ?? 60,
+    };
+    const sampler = setInterval(() => {
+      try {
+        memory.peakMb = Math.max(memory.peakMb, rssMb(project.pid));
+      } catch {
+        // Gone: the last peak stands.
+      }
+    }, 100);
+    sampler.unref();
     const captured = await startProject({
       upstreamOrigin: mock.origin,
       logFile: path.join(workDir, 'project-translation-capture.log'),
@@ -374,8 +404,19 @@ export async function runTranslation({ workDir, settings }) {
       const runs = await measureRounds(taking(scenario), scenario, settings);
       results.push({ scenario, stream: scenario.stream, rows: scenarioRows(taking(scenario), runs) });
     }
+    clearInterval(sampler);
+    memory.endMb = rssMb(project.pid);
+    if (memory.idleS > 0) {
+      console.log(`translation: the project left idle for ${memory.idleS} s…`);
+      await sleep(memory.idleS * 1000);
+    }
+    memory.idleMb = rssMb(project.pid);
     for (const { scenario, rows } of results) printScenario(scenario, rows, settings.rounds);
-    return translationSummary(results);
+    console.log(
+      `\ntranslation: project RSS ${memory.startMb.toFixed(0)} MB at start, peak ${memory.peakMb.toFixed(0)} MB, ` +
+        `${memory.endMb.toFixed(0)} MB after the load, ${memory.idleMb.toFixed(0)} MB after ${memory.idleS} s idle`,
+    );
+    return translationSummary(results, memory);
   } finally {
     await Promise.all(processes.map((p) => stopChild(p.child)));
   }

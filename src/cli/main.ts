@@ -8,6 +8,7 @@ import { installFatalHandlers, UNREDACTED_ERROR_WITHHELD } from '../observabilit
 import { Redactor, collectEnvSecrets } from '../redaction/redactor.js';
 import { startProxy } from '../server/start.js';
 import { capYoungGeneration } from './young-generation.js';
+import { collectWhenIdle } from './idle-collect.js';
 
 const DEFAULTS = ConfigSchema.parse({});
 
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
   const loaded = loadOrExplain(configFile, cli.values);
   listenTarget = `${loaded.config.server.host}:${loaded.config.server.port}`;
   capYoungGeneration();
+  collectWhenIdle();
   const running = await startProxy({
     loaded,
     env: process.env,

@@ -15,19 +15,22 @@ const TURNS_MEMBER: Readonly<Record<Protocol, string>> = {
 };
 
 /**
- * Bytes of which every tool call or tool result holds one, per protocol (a key, or a type's value, with its
- * quotes): fewer of them than `repeats` in the turns' bytes, and no run of repeats can be there.
+ * Bytes of which every tool call or tool result holds one, per protocol: the start, with its opening quote,
+ * that a protocol's tool-call and tool-result keys (or types' values) share — `"tool_call` is in
+ * `"tool_calls"` and `"tool_call_id"` — so that one search of the turns' bytes counts both (a prompt of
+ * 200 KB without tools: one pass over it, not two). Fewer of them than `repeats` and no run of repeats can
+ * be there. Counting more than the tool turns hold (a `"tool_choice"`, an escaped quote in a string) only
+ * sends the step on to parse the turns, which decides.
  */
 const TOOL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
-  openai: ['"tool_calls"', '"tool_call_id"'].map((m) => Buffer.from(m)),
-  anthropic: ['"tool_use"', '"tool_result"'].map((m) => Buffer.from(m)),
-  gemini: ['"functionCall"', '"functionResponse"'].map((m) => Buffer.from(m)),
-  responses: [
-    '"function_call"',
-    '"function_call_output"',
-    '"custom_tool_call"',
-    '"custom_tool_call_output"',
-  ].map((m) => Buffer.from(m)),
+  // "tool_calls", "tool_call_id"
+  openai: ['"tool_call'].map((m) => Buffer.from(m)),
+  // "tool_use", "tool_result"
+  anthropic: ['"tool_'].map((m) => Buffer.from(m)),
+  // "functionCall", "functionResponse"
+  gemini: ['"function'].map((m) => Buffer.from(m)),
+  // "function_call", "function_call_output"; "custom_tool_call", "custom_tool_call_output"
+  responses: ['"function_call', '"custom_tool_call'].map((m) => Buffer.from(m)),
 };
 
 /**

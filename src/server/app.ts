@@ -182,6 +182,15 @@ function laneFirstServer(
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 /**
+ * Connections the kernel holds for the proxy until it accepts them (the kernel caps it at
+ * `net.core.somaxconn`). Node's default of 511 overflows when a team's agents open a thousand streams
+ * within a second on a busy machine: the dropped connects are retried by the client's kernel 1 s, 3 s, 7 s…
+ * later, which was most of a stream's first-byte delay and of a quick request's wait behind them
+ * (docs/performance.md, "Large bodies and many streams").
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/**
  * The HTTPS server's protocol policy (README "HTTPS without a fronting proxy"): TLS 1.2 and 1.3 only, and on TLS 1.2 only
  * forward-secret AEAD suites — ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 — so a recorded session
  * cannot be decrypted later with the server's key, and no CBC suite (padding-oracle history) is offered.

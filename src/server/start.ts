@@ -13,7 +13,7 @@ import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { createStoredResponses } from '../state/responses-factory.js';
 import { createFailover } from '../pipeline/attempts.js';
 import { createBreakerStore } from '../state/breakers.js';
-import { buildApp, readTlsFiles } from './app.js';
+import { buildApp, LISTEN_BACKLOG, readTlsFiles } from './app.js';
 import { setupAuth } from '../auth/setup.js';
 import { registerAuthAdminRoutes, registerKeyReloadRoute } from './admin-routes.js';
 import { SessionStep } from '../pipeline/session.js';
@@ -290,7 +290,7 @@ export async function startProxy({
     },
   });
 
-  await app.listen({ host: config.server.host, port: config.server.port });
+  await app.listen({ host: config.server.host, port: config.server.port, backlog: LISTEN_BACKLOG });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
