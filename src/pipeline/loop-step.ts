@@ -1,4 +1,5 @@
 import { ProxyError } from '../proxy-error.js';
+import { ByteNeedle } from '../protocols/byte-needle.js';
 import { CONVERSATIONS } from '../protocols/conversation.js';
 import type { Protocol } from '../protocols/types.js';
 import { checkLoop, type LoopVerdict } from '../sessions/loop-guard.js';
@@ -18,16 +19,16 @@ const TURNS_MEMBER: Readonly<Record<Protocol, string>> = {
  * Bytes of which every tool call or tool result holds one, per protocol (a key, or a type's value, with its
  * quotes): fewer of them than `repeats` in the turns' bytes, and no run of repeats can be there.
  */
-const TOOL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
-  openai: ['"tool_calls"', '"tool_call_id"'].map((m) => Buffer.from(m)),
-  anthropic: ['"tool_use"', '"tool_result"'].map((m) => Buffer.from(m)),
-  gemini: ['"functionCall"', '"functionResponse"'].map((m) => Buffer.from(m)),
+const TOOL_MARKERS: Readonly<Record<Protocol, readonly ByteNeedle[]>> = {
+  openai: ['"tool_calls"', '"tool_call_id"'].map((m) => new ByteNeedle(m)),
+  anthropic: ['"tool_use"', '"tool_result"'].map((m) => new ByteNeedle(m)),
+  gemini: ['"functionCall"', '"functionResponse"'].map((m) => new ByteNeedle(m)),
   responses: [
     '"function_call"',
     '"function_call_output"',
     '"custom_tool_call"',
     '"custom_tool_call_output"',
-  ].map((m) => Buffer.from(m)),
+  ].map((m) => new ByteNeedle(m)),
 };
 
 /**
@@ -43,15 +44,17 @@ function atLeast(
   bytes: Buffer,
   start: number,
   end: number,
-  markers: readonly Buffer[],
+  markers: readonly ByteNeedle[],
   needed: number,
 ): boolean {
   let found = 0;
   for (const marker of markers) {
-    let at = bytes.indexOf(marker, start);
-    while (at >= 0 && at + marker.length <= end) {
+    for (
+      let at = marker.indexIn(bytes, start, end);
+      at >= 0;
+      at = marker.indexIn(bytes, at + marker.bytes.length, end)
+    ) {
       if (++found >= needed) return true;
-      at = bytes.indexOf(marker, at + marker.length);
     }
   }
   return false;
