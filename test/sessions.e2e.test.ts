@@ -236,6 +236,37 @@ describe('malformed commands through every front-end', () => {
     expect(seen.size).toBe(8);
   });
 
+  it('reads a command whose slash the JSON escapes (`!\\/help`) in every front-end, whole and streamed', async () => {
+    const calls = await callsDuring(async () => {
+      for (const front of Object.keys(FRONT_ENDS)) {
+        for (const stream of [false, true]) {
+          const { path, body } = FRONT_ENDS[front]!('!/help', stream);
+          // Valid JSON for `!/help`, as PHP's json_encode and some Java encoders write it.
+          const raw = JSON.stringify(body).replaceAll('/', '\\/');
+          expect(raw).toContain('"!\\/help"');
+          const res = await fetch(`${proxy.url}${path}`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${ALICE}`,
+              'content-type': 'application/json',
+              'anthropic-version': '2023-06-01',
+              'x-session-id': `escaped-${front}`,
+            },
+            body: raw,
+          });
+          const answer = await res.text();
+          expect(res.status, `${front} stream=${String(stream)}: ${answer}`).toBe(200);
+          expect(res.headers.get('content-type')).toMatch(
+            stream ? /^text\/event-stream/ : /^application\/json/,
+          );
+          expect(answer, `${front} stream=${String(stream)}`).toContain('!/set(model=backend:model)');
+        }
+      }
+    });
+    // Answered by the proxy each time: no backend saw the command.
+    expect(calls).toEqual([]);
+  });
+
   it('answers a chain without an element (`|`) with the valid forms, never a 503 (a fuzz find)', async () => {
     for (const text of ['!/oneoff(|) and go on', '!/set(model=|)', '!/oneoff(||)']) {
       const { path, body } = FRONT_ENDS.openai!(text, false);
