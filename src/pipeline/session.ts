@@ -83,7 +83,8 @@ export class SessionStep {
     const turns = this.#mentionsPrefix(ex) ? conversation.turns(body) : undefined;
     if (turns !== undefined) {
       const found = this.#commandsIn(conversation, turns);
-      const newest = found.find((f) => f.turn === turns.length - 1);
+      const newestUser = newestUserTurn(conversation, turns);
+      const newest = found.find((f) => f.turn === newestUser);
       if (newest !== undefined) {
         if (!newest.parsed.ok)
           return { kind: 'reply', text: invalidReply(newest.parsed.error, this.#prefix) };
@@ -244,6 +245,20 @@ export function mayStartString(bytes: Buffer, prefix: Buffer): boolean {
     }
   }
   return false;
+}
+
+/**
+ * The index of the user's newest message: the last turn when it is the user's, or the last user turn
+ * followed only by turns of neither role (Claude Code 2.1 sends its environment as a `system` message after
+ * the user's); -1 when an assistant turn ends the conversation.
+ */
+function newestUserTurn(conversation: WireConversation, turns: readonly unknown[]): number {
+  for (let i = turns.length - 1; i >= 0; i--) {
+    const role = conversation.role(turns[i]);
+    if (role === 'user') return i;
+    if (role === 'assistant') return -1;
+  }
+  return -1;
 }
 
 /**
