@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI, type Part } from '@google/genai';
 import OpenAI from 'openai';
@@ -258,6 +261,81 @@ async function askResponses(
     ),
   };
 }
+
+describe('dangerous-command guard: logged and captured', () => {
+  it('logs each stop (tool, action, key; never the command) and captures the answer the client got', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lip-guard-capture-'));
+    const capturing = await startProxyProcess(
+      ['--default-backend', 'openai', '--capture-file', join(dir, 'cap.jsonl')],
+      {
+        LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+        OPENAI_API_KEY: 'sk-openai-guard-test',
+        OPENAI_API_BASE_URL: provider.baseUrls.openai,
+      },
+    );
+    try {
+      for (const stream of [false, true]) {
+        const c = new OpenAI({
+          baseURL: `${capturing.url}/v1`,
+          apiKey: KEY,
+          maxRetries: 0,
+          defaultHeaders: { 'x-request-id': `guard-capture-${String(stream)}` },
+        });
+        const params = {
+          model: BACKEND_MODEL.openai,
+          messages: [{ role: 'user' as const, content: 'git push --force origin main' }],
+          tools: [{ type: 'function' as const, function: { name: TOOL.openai, parameters: SCHEMA } }],
+        };
+        if (stream) {
+          for await (const chunk of await c.chat.completions.create({ ...params, stream: true }))
+            expect(chunk.choices[0]?.delta.tool_calls).toBeUndefined();
+        } else {
+          const res = await c.chat.completions.create(params);
+          expect(res.choices[0]!.message.content).toContain('[proxy: dangerous command]');
+        }
+      }
+      await expect
+        .poll(() =>
+          capturing.stdout().match(/"msg":"Dangerous command in a tool call stopped by the guard"/g),
+        )
+        .toHaveLength(2);
+      const stops = capturing
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes('stopped by the guard'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(stops.map((l) => [l.request_id, l.tool, l.action, l.key])).toEqual([
+        ['guard-capture-false', 'shell', 'replace', 'env'],
+        ['guard-capture-true', 'shell', 'replace', 'env'],
+      ]);
+      expect(capturing.stdout()).not.toContain('git push --force');
+    } finally {
+      expect(await capturing.stop()).toBe(0);
+    }
+    try {
+      const events = readFileSync(join(dir, 'cap.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { request_id: string; direction: string; payload?: unknown });
+      for (const stream of [false, true]) {
+        const mine = events.filter((e) => e.request_id === `guard-capture-${String(stream)}`);
+        // What the client got: the whole answer, or the stream's chunks (recorded as they were passed on).
+        const sent = mine.filter((e) => e.direction === (stream ? 'stream_chunk' : 'outbound_response'));
+        expect(sent.length, `stream=${String(stream)}`).toBeGreaterThan(0);
+        expect(JSON.stringify(sent.map((e) => e.payload))).toContain(
+          '[proxy: dangerous command] I was about to run `git push --force origin main`',
+        );
+      }
+      // A whole answer's capture keeps what the backend said too: the call the guard stopped.
+      const received = events.find(
+        (e) => e.request_id === 'guard-capture-false' && e.direction === 'inbound_response',
+      );
+      expect(JSON.stringify(received?.payload)).toContain('git push --force origin main');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('dangerous-command guard on Responses backends (Codex passed through)', () => {
   for (const stream of [false, true]) {

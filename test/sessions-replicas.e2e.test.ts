@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
@@ -144,6 +144,48 @@ describe('sessions shared by two replicas', () => {
     } finally {
       inspector.disconnect();
     }
+  });
+
+  it('asks Redis only for a session that has settings: none for the others, one call for it', async () => {
+    /** The commands the replicas send about sessions while `run` runs (MONITOR). */
+    const sessionCommands = async (run: () => Promise<void>): Promise<string[][]> => {
+      const client = new Redis(redis.url);
+      const monitor = await client.monitor();
+      const seen: string[][] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source !== 'lua') seen.push(args);
+      });
+      const probe = new Redis(redis.url);
+      try {
+        // MONITOR is on once it relays a command of another connection.
+        await probe.ping('monitor-on');
+        await vi.waitFor(() => expect(seen.some((args) => args.includes('monitor-on'))).toBe(true));
+        seen.length = 0;
+        await run();
+        await probe.ping('monitor-off');
+        await vi.waitFor(() => expect(seen.some((args) => args.includes('monitor-off'))).toBe(true));
+        return seen.filter((args) => args.some((arg) => arg.includes('{sessions}')));
+      } finally {
+        probe.disconnect();
+        monitor.disconnect();
+        client.disconnect();
+      }
+    };
+    // Before the mirror of which sessions have settings, each of these was one script call (EVALSHA).
+    const quiet = await sessionCommands(async () => {
+      for (const replica of [0, 1, 0, 1]) await say(openai(replica, BOB, 'quiet-1'), 'hi');
+    });
+    expect(quiet).toEqual([]);
+    expect(await say(openai(0, BOB, 'busy-1'), '!/set(temperature=0.3)')).toBe(
+      'Set for this session: temperature=0.3.',
+    );
+    // The next request of that session, through the other replica: its settings read, one call.
+    const busy = await sessionCommands(async () => {
+      const calls = await callsDuring(() => say(openai(1, BOB, 'busy-1'), 'hi'));
+      expect(calls.map((c) => (c.body as { temperature?: number }).temperature)).toEqual([0.3]);
+      await say(openai(1, BOB, 'quiet-1'), 'hi');
+    });
+    expect(busy.map((args) => args[0]!.toLowerCase())).toEqual([expect.stringMatching(/^evalsha$|^eval$/)]);
   });
 
   it('keeps sessions working on a replica while Redis is down, with the degraded gauge set', async () => {

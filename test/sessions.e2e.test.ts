@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import fc from 'fast-check';
@@ -236,6 +237,37 @@ describe('malformed commands through every front-end', () => {
     expect(seen.size).toBe(8);
   });
 
+  it('reads a command whose slash the JSON escapes (`!\\/help`) in every front-end, whole and streamed', async () => {
+    const calls = await callsDuring(async () => {
+      for (const front of Object.keys(FRONT_ENDS)) {
+        for (const stream of [false, true]) {
+          const { path, body } = FRONT_ENDS[front]!('!/help', stream);
+          // Valid JSON for `!/help`, as PHP's json_encode and some Java encoders write it.
+          const raw = JSON.stringify(body).replaceAll('/', '\\/');
+          expect(raw).toContain('"!\\/help"');
+          const res = await fetch(`${proxy.url}${path}`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${ALICE}`,
+              'content-type': 'application/json',
+              'anthropic-version': '2023-06-01',
+              'x-session-id': `escaped-${front}`,
+            },
+            body: raw,
+          });
+          const answer = await res.text();
+          expect(res.status, `${front} stream=${String(stream)}: ${answer}`).toBe(200);
+          expect(res.headers.get('content-type')).toMatch(
+            stream ? /^text\/event-stream/ : /^application\/json/,
+          );
+          expect(answer, `${front} stream=${String(stream)}`).toContain('!/set(model=backend:model)');
+        }
+      }
+    });
+    // Answered by the proxy each time: no backend saw the command.
+    expect(calls).toEqual([]);
+  });
+
   it('answers a chain without an element (`|`) with the valid forms, never a 503 (a fuzz find)', async () => {
     for (const text of ['!/oneoff(|) and go on', '!/set(model=|)', '!/oneoff(||)']) {
       const { path, body } = FRONT_ENDS.openai!(text, false);
@@ -395,6 +427,56 @@ describe('session settings', () => {
       await res.arrayBuffer();
     });
     expect(calls[0]?.headers['content-length']).toBe(String(Buffer.byteLength(raw)));
+  });
+});
+
+describe("Claude Code 2.1's recorded requests", () => {
+  interface Recorded {
+    headers: Record<string, string>;
+    body: { messages: Array<{ role: string; content: Array<{ type: string; text?: string }> }> };
+  }
+  const recorded = (n: number) =>
+    JSON.parse(
+      readFileSync(
+        new URL(`./fixtures/clients/claude-2.1.332/0${n}-post-v1-messages.json`, import.meta.url),
+        'utf8',
+      ),
+    ) as Recorded;
+
+  /** Recorded request `n` (its first user message's own text replaced by `text`), as Claude Code sends it. */
+  async function claudeCode(n: number, text?: string): Promise<{ status: number; body: string }> {
+    const { headers, body } = recorded(n);
+    if (text !== undefined) {
+      const part = body.messages[0]!.content.find((p) => p.text === 'Run echo hi')!;
+      part.text = text;
+    }
+    const sent: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers))
+      if (name !== 'x-api-key' && name !== 'accept-encoding') sent[name] = value;
+    const res = await fetch(`${proxy.url}/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { ...sent, 'x-api-key': ALICE },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.text() };
+  }
+
+  it('answers !/help typed before its environment message, and applies !/set to its next request', async () => {
+    // The user's words are the second text of the first message; a `system` message follows it.
+    expect(recorded(1).body.messages.map((m) => m.role)).toEqual(['user', 'system']);
+    const local = await callsDuring(async () => {
+      const help = await claudeCode(1, '!/help');
+      expect(help.status).toBe(200);
+      expect(help.body).toContain('!/set(model=backend:model)');
+      const set = await claudeCode(1, '!/set(model=anthropic:claude-recorded)');
+      expect(set.body).toContain('Set for this session: model=anthropic:claude-recorded.');
+    });
+    expect(local).toEqual([]);
+    // Its next request (the tool result going back), same session header: the session's model.
+    const calls = await callsDuring(async () => expect((await claudeCode(2)).status).toBe(200));
+    expect(calls.map((c) => [c.url, (c.body as { model: string }).model])).toEqual([
+      ['/v1/messages', 'claude-recorded'],
+    ]);
   });
 });
 

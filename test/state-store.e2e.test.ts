@@ -64,7 +64,7 @@ describe('--state-store redis://… with PROXY_STATE_SECRET', () => {
     await Promise.all([state?.stop(), other?.stop()]);
   });
 
-  it('keeps brute-force records in the state store under the shared prefix, on one connection', async () => {
+  it('keeps brute-force records in the state store under the shared prefix, on one connection (and a subscription)', async () => {
     const client = '203.0.113.61';
     const statuses = [];
     for (let i = 0; i < 6; i++) statuses.push(await chatStatus(proxy, client, BAD_KEY));
@@ -81,7 +81,12 @@ describe('--state-store redis://… with PROXY_STATE_SECRET', () => {
     expect(others.every((key) => /^llm-interactive-proxy:\{usage\}:d:\d{4}-\d{2}-\d{2}$/.test(key))).toBe(
       true,
     );
-    expect(await otherClients(inspector)).toBe(1);
+    // One connection for every command, and one subscribed to the sessions' changes (the mirror of which
+    // sessions have settings, src/state/idle-entries-redis.ts): pub/sub needs a connection of its own.
+    expect(await otherClients(inspector)).toBe(2);
+    const list = (await inspector.client('LIST')) as string;
+    const subscribed = list.split('\n').filter((line) => / flags=P /.test(line) && / sub=1 /.test(line));
+    expect(subscribed).toHaveLength(1);
     // --brute-force-store was given too: --state-store wins, so the other Redis is never even connected to.
     expect(await otherInspector.dbsize()).toBe(0);
     expect(await otherClients(otherInspector)).toBe(0);

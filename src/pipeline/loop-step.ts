@@ -1,4 +1,5 @@
 import { ProxyError } from '../proxy-error.js';
+import { ByteNeedle } from '../protocols/byte-needle.js';
 import { CONVERSATIONS } from '../protocols/conversation.js';
 import type { Protocol } from '../protocols/types.js';
 import { checkLoop, type LoopVerdict } from '../sessions/loop-guard.js';
@@ -22,15 +23,15 @@ const TURNS_MEMBER: Readonly<Record<Protocol, string>> = {
  * be there. Counting more than the tool turns hold (a `"tool_choice"`, an escaped quote in a string) only
  * sends the step on to parse the turns, which decides.
  */
-const TOOL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
+const TOOL_MARKERS: Readonly<Record<Protocol, readonly ByteNeedle[]>> = {
   // "tool_calls", "tool_call_id"
-  openai: ['"tool_call'].map((m) => Buffer.from(m)),
+  openai: ['"tool_call'].map((m) => new ByteNeedle(m)),
   // "tool_use", "tool_result"
-  anthropic: ['"tool_'].map((m) => Buffer.from(m)),
+  anthropic: ['"tool_'].map((m) => new ByteNeedle(m)),
   // "functionCall", "functionResponse"
-  gemini: ['"function'].map((m) => Buffer.from(m)),
+  gemini: ['"function'].map((m) => new ByteNeedle(m)),
   // "function_call", "function_call_output"; "custom_tool_call", "custom_tool_call_output"
-  responses: ['"function_call', '"custom_tool_call'].map((m) => Buffer.from(m)),
+  responses: ['"function_call', '"custom_tool_call'].map((m) => new ByteNeedle(m)),
 };
 
 /**
@@ -46,15 +47,17 @@ function atLeast(
   bytes: Buffer,
   start: number,
   end: number,
-  markers: readonly Buffer[],
+  markers: readonly ByteNeedle[],
   needed: number,
 ): boolean {
   let found = 0;
   for (const marker of markers) {
-    let at = bytes.indexOf(marker, start);
-    while (at >= 0 && at + marker.length <= end) {
+    for (
+      let at = marker.indexIn(bytes, start, end);
+      at >= 0;
+      at = marker.indexIn(bytes, at + marker.bytes.length, end)
+    ) {
       if (++found >= needed) return true;
-      at = bytes.indexOf(marker, at + marker.length);
     }
   }
   return false;

@@ -1,17 +1,25 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseCommands } from '../sessions/commands.js';
-import { mayStartString } from './session.js';
+import { jsonForms, mayStartString } from './session.js';
 
 const PREFIX = Buffer.from('!/');
 
-/** A user message as a client's JSON body, written by JSON.stringify or by an encoder that escapes more. */
-function body(text: string, asciiOnly = false): Buffer {
+/**
+ * A user message as a client's JSON body, written by JSON.stringify or by an encoder that escapes more: non-
+ * ASCII as `\u` escapes, and `/` as `\/` (PHP's json_encode does both).
+ */
+function body(text: string, asciiOnly = false, slashes = false): Buffer {
   let json = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: text }] });
   if (asciiOnly)
     json = json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (slashes) json = json.replaceAll('/', '\\/');
   return Buffer.from(json);
 }
+
+/** What the session step asks of a body: any spelling of the prefix at the start of a string. */
+const FORMS = jsonForms('!/').map((form) => Buffer.from(form));
+const wakes = (bytes: Buffer) => FORMS.some((form) => mayStartString(bytes, form));
 
 describe('mayStartString (the session step’s look at the body’s bytes)', () => {
   it('finds a command message, after any white space', () => {
@@ -60,13 +68,25 @@ describe('mayStartString (the session step’s look at the body’s bytes)', () 
             .map(([space, rest]) => `${space}!/${rest}`),
         ),
         fc.boolean(),
-        (text, asciiOnly) => {
+        fc.boolean(),
+        (text, asciiOnly, slashes) => {
           if (parseCommands(text, '!/') !== undefined)
-            expect(mayStartString(body(text, asciiOnly), PREFIX)).toBe(true);
+            expect(wakes(body(text, asciiOnly, slashes))).toBe(true);
         },
       ),
       { numRuns: 2000 },
     );
+  });
+
+  it('finds the prefix with its slash written `\\/` (valid JSON for `/`), and only at a string start', () => {
+    expect(jsonForms('!/')).toEqual(['!/', '!\\/']);
+    expect(jsonForms('#')).toEqual(['#']);
+    expect(jsonForms('/a/')).toEqual(['/a/', '/a\\/', '\\/a/', '\\/a\\/']);
+    const escaped = Buffer.from('{"messages":[{"role":"user","content":"!\\/help"}]}');
+    expect(JSON.parse(escaped.toString()).messages[0].content).toBe('!/help');
+    expect(mayStartString(escaped, PREFIX)).toBe(false);
+    expect(wakes(escaped)).toBe(true);
+    expect(wakes(body('if (!/x/.test(s)) return;', false, true))).toBe(false);
   });
 
   it('finds a prefix that JSON escapes, as the session step searches it', () => {

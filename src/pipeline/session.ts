@@ -39,14 +39,15 @@ interface Found {
 /**
  * The session step (README, "Sessions" and "In-chat commands"): reads commands in the user's newest
  * message, keeps the session's settings, strips command text from the history the backend sees, and applies
- * the settings (model, temperature, reasoning) to the request. Costs one search of the body's bytes when no
- * session has settings and no message carries the prefix.
+ * the settings (model, temperature, reasoning) to the request. Costs a search of the body's bytes per spelling
+ * of the prefix (`jsonForms`: two for `!/`) when no session has settings and no message carries the prefix.
  */
 export class SessionStep {
   readonly #store: SessionStore;
   readonly #prefix: string;
-  readonly #prefixText: string;
-  readonly #prefixBytes: Buffer;
+  /** The prefix as JSON may write it inside a string (see `jsonForms`), as text and as bytes. */
+  readonly #prefixTexts: readonly string[];
+  readonly #prefixBytes: readonly Buffer[];
   readonly #checkModel: (model: string) => void;
   readonly #routes: SessionStepOptions['routes'];
   readonly #chainOf: ChainOf;
@@ -54,9 +55,8 @@ export class SessionStep {
   constructor(options: SessionStepOptions) {
     this.#store = options.store;
     this.#prefix = options.prefix;
-    // As JSON writes it inside a string (a `"` or `\` of the prefix escaped).
-    this.#prefixText = JSON.stringify(options.prefix).slice(1, -1);
-    this.#prefixBytes = Buffer.from(this.#prefixText);
+    this.#prefixTexts = jsonForms(options.prefix);
+    this.#prefixBytes = this.#prefixTexts.map((form) => Buffer.from(form));
     this.#checkModel = options.checkModel;
     this.#routes = options.routes;
     this.#chainOf = (name) => options.routes?.chain(name);
@@ -68,8 +68,10 @@ export class SessionStep {
   }
 
   #mentionsPrefix(ex: ChatExchange): boolean {
-    if (ex.rawBytes !== undefined) return mayStartString(ex.rawBytes, this.#prefixBytes);
-    return ex.rawBody === undefined || ex.rawBody.includes(this.#prefixText);
+    const bytes = ex.rawBytes;
+    if (bytes !== undefined) return this.#prefixBytes.some((form) => mayStartString(bytes, form));
+    const text = ex.rawBody;
+    return text === undefined || this.#prefixTexts.some((form) => text.includes(form));
   }
 
   async run(ex: ChatExchange, from: Protocol, body: Json): Promise<SessionOutcome> {
@@ -81,7 +83,8 @@ export class SessionStep {
     const turns = this.#mentionsPrefix(ex) ? conversation.turns(body) : undefined;
     if (turns !== undefined) {
       const found = this.#commandsIn(conversation, turns);
-      const newest = found.find((f) => f.turn === turns.length - 1);
+      const newestUser = newestUserTurn(conversation, turns);
+      const newest = found.find((f) => f.turn === newestUser);
       if (newest !== undefined) {
         if (!newest.parsed.ok)
           return { kind: 'reply', text: invalidReply(newest.parsed.error, this.#prefix) };
@@ -165,6 +168,24 @@ export class SessionStep {
   }
 }
 
+/** At most this many spellings of the prefix are searched for (a prefix with many `/` keeps the first ones). */
+const MAX_FORMS = 8;
+
+/**
+ * The ways a JSON encoder writes `prefix` inside a string: `"` and `\` escaped, and each `/` raw or as `\/`
+ * (valid JSON that PHP's, some Java encoders and hand-written clients produce; `!\/help` is `!/help`). A
+ * prefix character written as a `\u` escape is not looked for.
+ */
+export function jsonForms(prefix: string): string[] {
+  let forms = [''];
+  for (const char of prefix) {
+    const plain = JSON.stringify(char).slice(1, -1);
+    const spellings = char === '/' ? [plain, '\\/'] : [plain];
+    forms = forms.flatMap((form) => spellings.map((spelling) => form + spelling)).slice(0, MAX_FORMS);
+  }
+  return forms;
+}
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 /** JSON escapes of white space (`\n`, `\t`, `\r`, `\f`); `\u` is taken as white space too. */
@@ -224,6 +245,20 @@ export function mayStartString(bytes: Buffer, prefix: Buffer): boolean {
     }
   }
   return false;
+}
+
+/**
+ * The index of the user's newest message: the last turn when it is the user's, or the last user turn
+ * followed only by turns of neither role (Claude Code 2.1 sends its environment as a `system` message after
+ * the user's); -1 when an assistant turn ends the conversation.
+ */
+function newestUserTurn(conversation: WireConversation, turns: readonly unknown[]): number {
+  for (let i = turns.length - 1; i >= 0; i--) {
+    const role = conversation.role(turns[i]);
+    if (role === 'user') return i;
+    if (role === 'assistant') return -1;
+  }
+  return -1;
 }
 
 /**

@@ -82,6 +82,23 @@ describe('ToolCallTap', () => {
     );
   });
 
+  it('passes each whole event without a call on as the same buffer, and still stops a call after them', () => {
+    const tap = new ToolCallTap('openai', judge);
+    const pieces = stream('git push --force')
+      .split(/(?<=\n\n)/)
+      .map((e) => Buffer.from(e));
+    const out = pieces.map((piece) => tap.see(piece));
+    // The comment and the two text events: not copied, not parsed.
+    for (const i of [0, 1, 2]) expect(out[i]).toBe(pieces[i]);
+    const text = out.map((o) => (typeof o === 'string' ? o : Buffer.from(o).toString('utf8'))).join('');
+    const deltas = events(text + tap.end()).map((e) => e.choices[0]!);
+    expect(deltas.map((d) => d.delta.content ?? null).filter(Boolean)).toEqual([
+      'Let me ',
+      'push.',
+      'stopped shell',
+    ]);
+  });
+
   it('reads events ended by CRLF pairs', () => {
     const text = stream('git push --force').replaceAll('\n\n', '\r\n\r\n');
     const deltas = events(through(text, [30, 200]).replaceAll('\r\n', '\n')).map((e) => e.choices[0]!);

@@ -1,3 +1,4 @@
+import { ByteNeedle, holdsAny } from '../protocols/byte-needle.js';
 import type { SseMessage } from '../protocols/codec.js';
 import { MAX_SSE_LINE_BYTES, sseLineTooLong } from '../protocols/sse.js';
 import {
@@ -12,25 +13,24 @@ import type { Protocol } from '../protocols/types.js';
  * Bytes of which every event that starts, continues or ends a tool call holds one, per protocol (README,
  * "Agent guardrails"): an event without any, while no call is held, is passed on as its bytes, unparsed.
  */
-const CALL_MARKERS: Readonly<Record<Protocol, readonly Buffer[]>> = {
-  openai: ['"tool_calls"'].map((m) => Buffer.from(m)),
-  anthropic: ['"tool_use"'].map((m) => Buffer.from(m)),
-  gemini: ['"functionCall"'].map((m) => Buffer.from(m)),
-  responses: ['"function_call"', '"custom_tool_call"', '"local_shell_call"', '"shell_call"'].map((m) =>
-    Buffer.from(m),
+const CALL_MARKERS: Readonly<Record<Protocol, readonly ByteNeedle[]>> = {
+  openai: ['"tool_calls"'].map((m) => new ByteNeedle(m)),
+  anthropic: ['"tool_use"'].map((m) => new ByteNeedle(m)),
+  gemini: ['"functionCall"'].map((m) => new ByteNeedle(m)),
+  responses: ['"function_call"', '"custom_tool_call"', '"local_shell_call"', '"shell_call"'].map(
+    (m) => new ByteNeedle(m),
   ),
 };
 
 /** Whether an answer's bytes may hold a tool call at all: without a marker, there is nothing to judge. */
-export function mayHoldToolCall(protocol: Protocol, bytes: Buffer): boolean {
-  for (const marker of CALL_MARKERS[protocol]) if (bytes.includes(marker)) return true;
-  return false;
+export function mayHoldToolCall(protocol: Protocol, bytes: Uint8Array): boolean {
+  return holdsAny(CALL_MARKERS[protocol], bytes);
 }
 
 const LF = 0x0a;
 
 /** Whether `bytes` ends with a blank line ("\n\n", or "\n\r\n"). */
-function endsEvent(bytes: Buffer): boolean {
+function endsEvent(bytes: Uint8Array): boolean {
   const n = bytes.length;
   return bytes[n - 1] === LF && (bytes[n - 2] === LF || (bytes[n - 2] === 0x0d && bytes[n - 3] === LF));
 }
@@ -69,8 +69,7 @@ function messageOf(raw: string): SseMessage | undefined {
  */
 export class ToolCallTap {
   readonly #filter: ToolCallStreamFilter;
-  readonly #markers: readonly Buffer[];
-  readonly #protocol: Protocol;
+  readonly #markers: readonly ByteNeedle[];
   #carry: Buffer | null = null;
 
   constructor(protocol: Protocol, judge: ToolJudge) {
@@ -78,12 +77,21 @@ export class ToolCallTap {
     if (guard === undefined) throw new Error(`no tool-call guard for ${protocol}`);
     this.#filter = guard.createStreamFilter(judge);
     this.#markers = CALL_MARKERS[protocol];
-    this.#protocol = protocol;
   }
 
   /** What to write for `chunk` now (possibly nothing); throws `sseLineTooLong` past the event bound. */
   see(chunk: Uint8Array | string): Uint8Array | string {
     if (chunk.length === 0) return chunk;
+    // The common case, first: whole events (the relay's event check cuts them so), no call held, no
+    // marker — the chunk goes on as it came, one search of its bytes (no copy, no view).
+    if (
+      this.#carry === null &&
+      typeof chunk !== 'string' &&
+      endsEvent(chunk) &&
+      !this.#filter.busy() &&
+      !holdsAny(this.#markers, chunk)
+    )
+      return chunk;
     const bytes =
       typeof chunk === 'string'
         ? Buffer.from(chunk)
@@ -109,7 +117,7 @@ export class ToolCallTap {
   }
 
   #events(complete: Buffer): Uint8Array | string {
-    if (!this.#filter.busy() && !mayHoldToolCall(this.#protocol, complete)) return complete;
+    if (!this.#filter.busy() && !holdsAny(this.#markers, complete)) return complete;
     let out = '';
     for (const raw of complete.toString('utf8').split(/\r?\n\r?\n/)) {
       if (raw === '') continue;
@@ -117,7 +125,7 @@ export class ToolCallTap {
       // A comment (a keep-alive) goes on as it came, even past a held call.
       if (
         message === undefined ||
-        (!this.#filter.busy() && !this.#markers.some((m) => message.data.includes(m.toString('latin1'))))
+        (!this.#filter.busy() && !this.#markers.some((m) => message.data.includes(m.text)))
       ) {
         out += `${raw}\n\n`;
         continue;

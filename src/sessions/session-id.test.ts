@@ -12,6 +12,13 @@ describe('sessionIdOf', () => {
     const userId = 'user_abc_account_def_session_1b2c3d4e-0000-4000-8000-000000000001';
     expect(sessionIdOf({}, { metadata: { user_id: userId } })).toBe('1b2c3d4e-0000-4000-8000-000000000001');
     expect(sessionIdOf({}, { metadata: { user_id: 'plain' }, prompt_cache_key: 'pck-1' })).toBe('pck-1');
+    // Claude Code 2.1: JSON (test/fixtures/clients/claude-2.1.332).
+    const json = '{"device_id":"5faa","account_uuid":"","session_id":"2a9bed98-c917-4f80-8506-746201afceda"}';
+    expect(sessionIdOf({}, { metadata: { user_id: json } })).toBe('2a9bed98-c917-4f80-8506-746201afceda');
+    expect(sessionIdOf({}, { metadata: { user_id: '{"session_id":"a b"}' }, prompt_cache_key: 'p' })).toBe(
+      'p',
+    );
+    expect(sessionIdOf({}, { metadata: { user_id: '{not json' }, prompt_cache_key: 'p' })).toBe('p');
   });
 
   it('ignores ids that are empty, too long or not printable', () => {

@@ -7,8 +7,20 @@ import type { IncomingHttpHeaders } from 'node:http';
  */
 const SESSION_HEADERS = ['x-session-id', 'x-claude-code-session-id', 'session-id'] as const;
 
-/** Claude Code's `metadata.user_id` ends in `_session_<uuid>`. */
+/** Claude Code's `metadata.user_id` ends in `_session_<uuid>` (before 2.1), or is JSON with a `session_id`. */
 const USER_ID_SESSION = /_session_([A-Za-z0-9-]{1,128})$/;
+
+function jsonSessionId(userId: string): string | undefined {
+  if (!userId.startsWith('{')) return undefined;
+  try {
+    const parsed = JSON.parse(userId) as unknown;
+    return typeof parsed === 'object' && parsed !== null
+      ? valid((parsed as Record<string, unknown>).session_id)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Printable ASCII without spaces, bounded: an id is used as part of a store key, never echoed raw. */
 const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
@@ -29,6 +41,8 @@ export function sessionIdOf(headers: IncomingHttpHeaders, body: Record<string, u
     if (typeof userId === 'string') {
       const match = USER_ID_SESSION.exec(userId);
       if (match) return match[1]!;
+      const id = jsonSessionId(userId);
+      if (id !== undefined) return id;
     }
   }
   return valid(body.prompt_cache_key) ?? null;

@@ -1,3 +1,4 @@
+import { ByteNeedle, holdsAny } from '../protocols/byte-needle.js';
 import type { ToolJudge } from '../protocols/tool-call-guard.js';
 import { dangerIn, type ShellRule } from './shell-rules.js';
 
@@ -74,13 +75,13 @@ export class ShellGuard {
   readonly #tools: Map<string, CommandReader>;
   readonly #options: ShellGuardOptions;
   /** Each watched name as a JSON string's bytes (`"Bash"`), searched for in a request's `tools`. */
-  readonly #quotedNames: readonly Buffer[];
+  readonly #quotedNames: readonly ByteNeedle[];
 
   constructor(options: ShellGuardOptions) {
     this.#options = options;
     this.#tools = new Map(SHELL_TOOLS);
     for (const name of options.extraTools) this.#tools.set(name, CONFIGURED_TOOL);
-    this.#quotedNames = [...this.#tools.keys()].map((name) => Buffer.from(JSON.stringify(name)));
+    this.#quotedNames = [...this.#tools.keys()].map((name) => new ByteNeedle(JSON.stringify(name)));
   }
 
   /** Whether any offered tool runs shell commands: only then is the answer looked at. */
@@ -95,11 +96,7 @@ export class ShellGuard {
    * escapes is not seen (the client can only evade its own guard).
    */
   namedIn(bytes: Buffer, start: number, end: number): boolean {
-    for (const quoted of this.#quotedNames) {
-      const at = bytes.indexOf(quoted, start);
-      if (at >= 0 && at + quoted.length <= end) return true;
-    }
-    return false;
+    return holdsAny(this.#quotedNames, bytes, start, end);
   }
 
   readonly judge: ToolJudge = (name, args) => {

@@ -85,16 +85,20 @@ function settingsOf(text: string): SessionSettings | undefined {
 }
 
 /**
- * Sessions shared by every replica through the state store (README, "Shared state"): each look-up asks it,
- * since another replica may have given any session settings; so `any` is always true and the session step
- * costs one round trip to Redis per request (docs/performance.md).
+ * Sessions shared by every replica through the state store (README, "Shared state"): a session with settings
+ * costs one round trip to Redis per request; one without costs none while the store's mirror of which
+ * sessions have settings is in step (src/state/idle-entries-redis.ts), and `any` is false while no session
+ * has any (docs/performance.md).
  */
 export class SharedSessionStore implements SessionStore {
-  readonly any = true;
   readonly #entries: IdleEntries;
 
   constructor(entries: IdleEntries) {
     this.#entries = entries;
+  }
+
+  get any(): boolean {
+    return this.#entries.any;
   }
 
   async get(key: string): Promise<SessionSettings | undefined> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
 import { MemoryIdleEntries, type IdleEntries, type IdleEntriesLimits } from './idle-entries.js';
 import { FallbackIdleEntries, RedisIdleEntries } from './idle-entries-redis.js';
@@ -107,6 +107,84 @@ describe('RedisIdleEntries', () => {
     await inspector.pexpire(entry!, 30_000);
     expect(await store!.get('k')).toBe('v');
     expect(await inspector.pttl(entry!)).toBeGreaterThan(59_000);
+  });
+});
+
+/** The commands clients send to Redis while `run` runs (MONITOR; what scripts run inside is left out). */
+async function commandsDuring(run: () => Promise<void>): Promise<string[][]> {
+  const client = new Redis(redis.url);
+  const monitor = await client.monitor();
+  const seen: string[][] = [];
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source !== 'lua') seen.push(args);
+  });
+  try {
+    // MONITOR is on once it relays a command of another connection.
+    await inspector.ping('monitor-on');
+    await vi.waitFor(() => expect(seen.some((args) => args.includes('monitor-on'))).toBe(true));
+    seen.length = 0;
+    await run();
+    await inspector.ping('monitor-off');
+    await vi.waitFor(() => expect(seen.some((args) => args.includes('monitor-off'))).toBe(true));
+    return seen.filter((args) => !args.includes('monitor-off'));
+  } finally {
+    monitor.disconnect();
+    client.disconnect();
+  }
+}
+
+describe('RedisIdleEntries: the mirror of which entries exist', () => {
+  it('reads an id without an entry with no round trip, and one with an entry with one', async () => {
+    const prefix = `t:${randomUUID()}:{sessions}:`;
+    const [a, b] = redisReplicas(2, LIMITS, prefix);
+    await vi.waitFor(() => expect([a!.mirrored, b!.mirrored]).toEqual([true, true]));
+    expect([a!.any, b!.any]).toEqual([false, false]);
+    const idle = await commandsDuring(async () => {
+      for (let i = 0; i < 5; i++) expect(await b!.get(`nobody-${i}`)).toBeUndefined();
+    });
+    expect(idle).toEqual([]);
+    // Written through one replica: the other reads it at once, and says there is something now.
+    await a!.set('alice\u0000s1', 'v1');
+    const reads = await commandsDuring(async () => {
+      expect(await b!.get('alice\u0000s1')).toBe('v1');
+      expect(await b!.get('alice\u0000s2')).toBeUndefined();
+    });
+    // One script call (EVAL the first time this connection runs it, EVALSHA after), for the entry there.
+    expect(reads).toHaveLength(1);
+    expect(['eval', 'evalsha']).toContain(reads[0]![0]!.toLowerCase());
+    expect(b!.any).toBe(true);
+    // Removed through the other: heard by the first, which then reads it with no round trip again.
+    await b!.set('alice\u0000s1', null);
+    await vi.waitFor(() => expect(a!.any).toBe(false));
+    expect(await commandsDuring(async () => expect(await a!.get('alice\u0000s1')).toBeUndefined())).toEqual(
+      [],
+    );
+  });
+
+  it('forgets an entry that went unheard (expired) once a read finds it gone', async () => {
+    const prefix = `t:${randomUUID()}:{sessions}:`;
+    const [store] = redisReplicas(1, LIMITS, prefix);
+    await vi.waitFor(() => expect(store!.mirrored).toBe(true));
+    await store!.set('k', 'v');
+    const [entry] = await inspector.keys(`${prefix}e:*`);
+    await inspector.del(entry!);
+    expect(await store!.get('k')).toBeUndefined();
+    expect(store!.any).toBe(false);
+    expect(await commandsDuring(async () => expect(await store!.get('k')).toBeUndefined())).toEqual([]);
+  });
+
+  it('starts from the entries already there, and hears the ones the bound drops', async () => {
+    const prefix = `t:${randomUUID()}:{sessions}:`;
+    const [first] = redisReplicas(1, LIMITS, prefix);
+    await first!.set('a', 'a');
+    const [late] = redisReplicas(1, LIMITS, prefix);
+    await vi.waitFor(() => expect(late!.mirrored).toBe(true));
+    expect(await late!.get('a')).toBe('a');
+    for (const id of ['b', 'c', 'd']) await first!.set(id, id);
+    // `a`, least recently used, went when `d` came: heard, so read without a round trip.
+    await vi.waitFor(async () =>
+      expect(await commandsDuring(async () => expect(await late!.get('a')).toBeUndefined())).toEqual([]),
+    );
   });
 });
 

@@ -11,6 +11,8 @@ export interface IdleEntries {
   get(id: string): Promise<string | undefined>;
   /** Keeps `value` under `id`; null removes the entry. */
   set(id: string, value: string | null): Promise<void>;
+  /** False only when no entry is kept, surely: a caller may then skip its reads altogether. */
+  readonly any: boolean;
 }
 
 export interface IdleEntriesLimits {
@@ -33,6 +35,10 @@ export class MemoryIdleEntries implements IdleEntries {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  get any(): boolean {
+    return this.#entries.size > 0;
   }
 
   get(id: string): Promise<string | undefined> {

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ByteNeedle, holdsAny } from './byte-needle.js';
+
+describe('ByteNeedle', () => {
+  const needle = new ByteNeedle('"tool_calls"');
+
+  it('finds the needle where Buffer.indexOf does, in short and long spans', () => {
+    const cases = [
+      '',
+      '"tool_calls"',
+      'data: {"delta":{"tool_calls":[{"index":0}]}}\n\n',
+      'data: {"delta":{"content":"tool_calls"},"finish_reason":null}\n\n',
+      '"tool_call" "tool_callsX" tool_calls" "tool__calls"',
+      `${'x_'.repeat(3000)}"tool_calls"`,
+      'x_'.repeat(3000),
+    ];
+    for (const text of cases) {
+      const bytes = Buffer.from(text);
+      expect(needle.indexIn(bytes)).toBe(bytes.indexOf(needle.bytes));
+      expect(needle.in(bytes)).toBe(bytes.includes(needle.bytes));
+    }
+  });
+
+  it('searches only [start, end): a needle that crosses either bound is not there', () => {
+    const bytes = Buffer.from('ab"tool_calls"cd');
+    expect(needle.indexIn(bytes, 2, 14)).toBe(2);
+    expect(needle.indexIn(bytes, 3, 16)).toBe(-1);
+    expect(needle.indexIn(bytes, 0, 13)).toBe(-1);
+    const long = Buffer.from(`${'-'.repeat(4000)}"tool_calls"`);
+    expect(needle.indexIn(long, 0, long.length - 1)).toBe(-1);
+    expect(needle.indexIn(long, 0, long.length)).toBe(4000);
+  });
+
+  it('reads a Uint8Array that is not a Buffer, and a needle of one byte', () => {
+    const bytes = new Uint8Array(Buffer.from('xx"tool_calls"'));
+    expect(needle.indexIn(bytes)).toBe(2);
+    expect(new ByteNeedle('_').indexIn(bytes)).toBe(7);
+    expect(() => new ByteNeedle('')).toThrow('an empty needle');
+  });
+
+  it('holdsAny: any of several needles', () => {
+    const needles = ['"function_call"', '"custom_tool_call"'].map((m) => new ByteNeedle(m));
+    expect(holdsAny(needles, Buffer.from('{"type":"custom_tool_call"}'))).toBe(true);
+    expect(holdsAny(needles, Buffer.from('{"type":"message"}'))).toBe(false);
+  });
+});
