@@ -1,4 +1,4 @@
-import { ByteNeedle, holdsAny } from '../protocols/byte-needle.js';
+import { ByteNeedle, eventsHoldAny, holdsAny } from '../protocols/byte-needle.js';
 import type { SseMessage } from '../protocols/codec.js';
 import { MAX_SSE_LINE_BYTES, sseLineTooLong } from '../protocols/sse.js';
 import {
@@ -89,7 +89,7 @@ export class ToolCallTap {
       typeof chunk !== 'string' &&
       endsEvent(chunk) &&
       !this.#filter.busy() &&
-      !holdsAny(this.#markers, chunk)
+      !eventsHoldAny(this.#markers, chunk)
     )
       return chunk;
     const bytes =
@@ -117,7 +117,7 @@ export class ToolCallTap {
   }
 
   #events(complete: Buffer): Uint8Array | string {
-    if (!this.#filter.busy() && !holdsAny(this.#markers, complete)) return complete;
+    if (!this.#filter.busy() && !eventsHoldAny(this.#markers, complete)) return complete;
     let out = '';
     for (const raw of complete.toString('utf8').split(/\r?\n\r?\n/)) {
       if (raw === '') continue;

@@ -1,4 +1,4 @@
-import { BytePattern } from '../protocols/byte-search.js';
+import { ByteNeedle } from '../protocols/byte-needle.js';
 import { readUsageBlock, type TokenUsage } from '../protocols/usage.js';
 
 /**
@@ -29,7 +29,7 @@ function nextEventEnd(bytes: Buffer, at: number): number {
   );
   return ends.length === 0 ? bytes.length : Math.min(...ends);
 }
-const USAGE_KEY = new BytePattern('"usage"');
+const USAGE_KEY = new ByteNeedle('"usage"');
 /** How many events at the end of a chunk may hold the usage: the usage chunk, `[DONE]`, one more to spare. */
 const USAGE_EVENTS = 3;
 /** A chunk up to this long (one event or a few, as a real provider sends them) is searched whole. */
@@ -116,15 +116,15 @@ export class UsageChunkStripper {
     if (endsWith(bytes, NULL_END)) return bytes;
     let at = -1;
     for (
-      let found = USAGE_KEY.indexIn(
+      let found = USAGE_KEY.indexInEvents(
         bytes,
         bytes.length <= SEARCHED_WHOLE ? 0 : lastEventsStart(bytes, USAGE_EVENTS),
       );
       found >= 0;
-      found = USAGE_KEY.indexIn(bytes, found + 1)
+      found = USAGE_KEY.indexInEvents(bytes, found + 1)
     )
       at = found;
-    if (at < 0 || !isObjectValue(bytes, at + USAGE_KEY.length)) return bytes;
+    if (at < 0 || !isObjectValue(bytes, at + USAGE_KEY.bytes.length)) return bytes;
     const start = lastEventEnd(bytes, at);
     const end = nextEventEnd(bytes, at);
     const replacement = this.rewrite(bytes.subarray(start, end));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ByteNeedle, holdsAny } from './byte-needle.js';
+import { ByteNeedle, eventsHoldAny, holdsAny } from './byte-needle.js';
 
 describe('ByteNeedle', () => {
   const needle = new ByteNeedle('"tool_calls"');
@@ -42,5 +42,36 @@ describe('ByteNeedle', () => {
     const needles = ['"function_call"', '"custom_tool_call"'].map((m) => new ByteNeedle(m));
     expect(holdsAny(needles, Buffer.from('{"type":"custom_tool_call"}'))).toBe(true);
     expect(holdsAny(needles, Buffer.from('{"type":"message"}'))).toBe(false);
+  });
+
+  it('indexInEvents finds what Buffer.indexOf finds, from any start and up to any end (fuzz)', () => {
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const alphabet = Buffer.from('"error":{}, usage\\n\n');
+    const some = (length: number) =>
+      Buffer.from(Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]!));
+    for (let round = 0; round < 2000; round++) {
+      const text = some(1 + Math.floor(random() * 8)).toString('latin1');
+      const needle = new ByteNeedle(text);
+      const hay = some(Math.floor(random() * 200));
+      const from = Math.floor(random() * (hay.length + 2));
+      const to = Math.floor(random() * (hay.length + 2));
+      const window = hay.subarray(0, to);
+      const expected = from > window.length ? -1 : window.indexOf(needle.bytes, from);
+      const label = `${text} in ${hay.toString('latin1')} [${from}, ${to})`;
+      expect(needle.indexInEvents(hay, from, to), label).toBe(expected);
+      expect(needle.indexIn(hay, from, to), label).toBe(expected);
+    }
+  });
+
+  it('indexInEvents: a needle at the very start and the very end, and not one cut by the end', () => {
+    const error = new ByteNeedle('"error"');
+    expect(error.indexInEvents(Buffer.from('"error": 1'))).toBe(0);
+    expect(error.indexInEvents(Buffer.from('{"x":"error"'))).toBe(5);
+    expect(error.indexInEvents(Buffer.from('{"x":"error"'), 0, 11)).toBe(-1);
+    expect(error.indexInEvents(new Uint8Array(Buffer.from('a"error"b')))).toBe(1);
+    expect(error.indexInEvents(Buffer.from('"errors"'))).toBe(-1);
+    expect(eventsHoldAny([new ByteNeedle('"usage"'), error], Buffer.from('{"error":null}'))).toBe(true);
+    expect(() => new ByteNeedle('x'.repeat(256))).toThrow('more than 255 bytes');
   });
 });

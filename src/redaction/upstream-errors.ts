@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { BytePattern } from '../protocols/byte-search.js';
+import { ByteNeedle } from '../protocols/byte-needle.js';
 import type { Redactor } from './redactor.js';
 
 // What a backend says when it fails — an error body, an error event inside a stream — is passed on to the
@@ -65,7 +65,7 @@ export function redactErrorText(redactor: Redactor, text: string): string {
 const MARKER = '"error"';
 const MARKER_BYTES = Buffer.from(MARKER);
 /** The marker searched in a stream's bytes: JSON, where a native search stops at every quote. */
-const MARKER_PATTERN = new BytePattern(MARKER);
+const MARKER_PATTERN = new ByteNeedle(MARKER);
 /** The end of an SSE event: a blank line. */
 const EVENT_END = /\r?\n\r?\n|\r\r/g;
 const LINE = /(\r?\n|\r)/;
@@ -122,9 +122,9 @@ function hasMarker(chunk: Chunk): boolean {
   // Indexed as it is: a Uint8Array, no Buffer view made.
   const bytes = chunk;
   for (
-    let at = MARKER_PATTERN.indexIn(bytes);
+    let at = MARKER_PATTERN.indexInEvents(bytes);
     at !== -1;
-    at = MARKER_PATTERN.indexIn(bytes, at + MARKER_BYTES.length)
+    at = MARKER_PATTERN.indexInEvents(bytes, at + MARKER_BYTES.length)
   )
     if (!noErrorAfter(bytes, at + MARKER_BYTES.length)) return true;
   return false;
