@@ -272,15 +272,9 @@ afterAll(async () => {
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-async function askOpenAI(
-  model: string,
-  prompt: string,
-  stream: boolean,
-  base = proxy.url,
-): Promise<ClientResult> {
-  const c = new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 0, timeout: 20_000 });
-  const messages = [{ role: 'user' as const, content: prompt }];
-  const result: ClientResult = {
+/** What a client call found, before it found anything. */
+function emptyResult(): ClientResult {
+  return {
     ok: false,
     text: '',
     model: undefined,
@@ -289,6 +283,17 @@ async function askOpenAI(
     headers: undefined,
     error: '',
   };
+}
+
+async function askOpenAI(
+  model: string,
+  prompt: string,
+  stream: boolean,
+  base = proxy.url,
+): Promise<ClientResult> {
+  const c = new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 0, timeout: 20_000 });
+  const messages = [{ role: 'user' as const, content: prompt }];
+  const result = emptyResult();
   try {
     if (!stream) {
       const { data, response } = await c.chat.completions.create({ model, messages }).withResponse();
@@ -324,15 +329,7 @@ async function askAnthropic(
 ): Promise<ClientResult> {
   const c = new Anthropic({ baseURL: `${base}/anthropic`, apiKey: KEY, maxRetries: 0, timeout: 20_000 });
   const params = { model, max_tokens: 256, messages: [{ role: 'user' as const, content: prompt }] };
-  const result: ClientResult = {
-    ok: false,
-    text: '',
-    model: undefined,
-    usage: undefined,
-    complete: false,
-    headers: undefined,
-    error: '',
-  };
+  const result = emptyResult();
   try {
     if (!stream) {
       const { data, response } = await c.messages.create(params).withResponse();
@@ -369,15 +366,7 @@ async function askGemini(
     apiKey: KEY,
     httpOptions: { baseUrl: base, retryOptions: { attempts: 1 } },
   });
-  const result: ClientResult = {
-    ok: false,
-    text: '',
-    model: undefined,
-    usage: undefined,
-    complete: false,
-    headers: undefined,
-    error: '',
-  };
+  const result = emptyResult();
   try {
     if (!stream) {
       const r = await c.models.generateContent({ model, contents: prompt });
@@ -415,15 +404,7 @@ async function askResponses(
 ): Promise<ClientResult> {
   const c = new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 0, timeout: 20_000 });
   const params = { model, input: prompt, store: false };
-  const result: ClientResult = {
-    ok: false,
-    text: '',
-    model: undefined,
-    usage: undefined,
-    complete: false,
-    headers: undefined,
-    error: '',
-  };
+  const result = emptyResult();
   try {
     if (!stream) {
       const { data, response } = await c.responses.create(params).withResponse();
