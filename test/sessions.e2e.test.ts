@@ -202,6 +202,19 @@ const commandText = fc.oneof(
     .map(([commands, rest]) => commands.join(' ') + rest),
 );
 
+/** Alice's request to a front-end's path, in the session named: what every front-end reads for its key. */
+const postAsAlice = (path: string, body: string, session: string) =>
+  fetch(`${proxy.url}${path}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${ALICE}`,
+      'content-type': 'application/json',
+      'anthropic-version': '2023-06-01',
+      'x-session-id': session,
+    },
+    body,
+  });
+
 describe('malformed commands through every front-end', () => {
   it('never yield a 5xx, whole or streamed, in the OpenAI, Responses, Anthropic and Gemini APIs', async () => {
     const seen = new Set<string>();
@@ -213,16 +226,7 @@ describe('malformed commands through every front-end', () => {
         async (front, stream, text) => {
           seen.add(`${front}:${String(stream)}`);
           const { path, body } = FRONT_ENDS[front]!(text, stream);
-          const res = await fetch(`${proxy.url}${path}`, {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${ALICE}`,
-              'content-type': 'application/json',
-              'anthropic-version': '2023-06-01',
-              'x-session-id': `fuzz-${front}`,
-            },
-            body: JSON.stringify(body),
-          });
+          const res = await postAsAlice(path, JSON.stringify(body), `fuzz-${front}`);
           const answer = await res.text();
           expect(res.status, `${front} stream=${String(stream)} ${JSON.stringify(text)}: ${answer}`).toBe(
             200,
@@ -245,16 +249,7 @@ describe('malformed commands through every front-end', () => {
           // Valid JSON for `!/help`, as PHP's json_encode and some Java encoders write it.
           const raw = JSON.stringify(body).replaceAll('/', '\\/');
           expect(raw).toContain('"!\\/help"');
-          const res = await fetch(`${proxy.url}${path}`, {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${ALICE}`,
-              'content-type': 'application/json',
-              'anthropic-version': '2023-06-01',
-              'x-session-id': `escaped-${front}`,
-            },
-            body: raw,
-          });
+          const res = await postAsAlice(path, raw, `escaped-${front}`);
           const answer = await res.text();
           expect(res.status, `${front} stream=${String(stream)}: ${answer}`).toBe(200);
           expect(res.headers.get('content-type')).toMatch(
