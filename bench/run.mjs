@@ -32,6 +32,7 @@ import {
   responsesRequestBody,
 } from './lib/load.mjs';
 import {
+  cpuSeconds,
   installCleanup,
   rssMb,
   startMock,
@@ -210,19 +211,21 @@ async function startTargets(workDir) {
     peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
-      { name: 'direct', origin: mock.origin, key: UPSTREAM_KEY },
-      { name: 'passthrough', origin: passthrough.origin, key: PROXY_KEY },
-      { name: 'project', origin: project.origin, key: PROXY_KEY },
-      { name: 'capture', origin: captured.origin, key: PROXY_KEY },
+      { name: 'direct', origin: mock.origin, key: UPSTREAM_KEY, pid: mock.pid },
+      { name: 'passthrough', origin: passthrough.origin, key: PROXY_KEY, pid: passthrough.pid },
+      { name: 'project', origin: project.origin, key: PROXY_KEY, pid: project.pid },
+      { name: 'capture', origin: captured.origin, key: PROXY_KEY, pid: captured.pid },
       {
         name: 'responses',
         origin: responses.origin,
+        pid: responses.pid,
         key: PROXY_KEY,
         request: responsesRequest('gpt-4o-mini'),
       },
       {
         name: 'resp-xlate',
         origin: responses.origin,
+        pid: responses.pid,
         key: PROXY_KEY,
         request: responsesRequest('openrouter:gpt-4o-mini'),
       },
@@ -231,6 +234,7 @@ async function startTargets(workDir) {
         // >= 0.7x the same-protocol path).
         name: 'anth-xlate',
         origin: responses.origin,
+        pid: responses.pid,
         key: PROXY_KEY,
         request: {
           path: ANTHROPIC_PATH,
@@ -239,10 +243,11 @@ async function startTargets(workDir) {
             stream ? text.includes('"type":"message_stop"') : JSON.parse(text).type === 'message',
         },
       },
-      { name: 'routes', origin: routed.origin, key: PROXY_KEY },
+      { name: 'routes', origin: routed.origin, key: PROXY_KEY, pid: routed.pid },
       {
         name: 'guards',
         origin: guarded.origin,
+        pid: guarded.pid,
         key: PROXY_KEY,
         request: agentRequest,
         headers: AGENT_SESSION_HEADERS,
@@ -250,12 +255,13 @@ async function startTargets(workDir) {
       {
         name: 'no-guards',
         origin: unguarded.origin,
+        pid: unguarded.pid,
         key: PROXY_KEY,
         request: agentRequest,
         headers: AGENT_SESSION_HEADERS,
       },
-      { name: 'limits', origin: limited.origin, key: PROXY_KEY },
-      ...peers.map((p) => ({ ...p.target, peer: true })),
+      { name: 'limits', origin: limited.origin, key: PROXY_KEY, pid: limited.pid },
+      ...peers.map((p) => ({ ...p.target, pid: p.process.pid, peer: true })),
     ],
   };
 }
@@ -289,6 +295,7 @@ const requestsServed = new Map();
 
 /** Measures one scenario against one target; any error response or socket error aborts the benchmark. */
 async function runOnce(target, scenario, durationS) {
+  const cpuBefore = cpuSeconds(target.pid);
   const stats = await measure({
     origin: target.origin,
     key: target.key,
@@ -304,6 +311,9 @@ async function runOnce(target, scenario, durationS) {
       `${target.name} ${scenario.id}: ${problems.join('; ')} — refusing to report these numbers`,
     );
   }
+  // CPU time per request of the target's process: steadier than throughput on a shared machine, where two
+  // identical instances measured in one round have differed by 25 % in requests per second.
+  stats.cpuUs = ((cpuSeconds(target.pid) - cpuBefore) * 1e6) / stats.requests;
   // Let the target close the finished connections before the next run starts.
   await sleep(200);
   requestsServed.set(target.name, (requestsServed.get(target.name) ?? 0) + stats.requests);
@@ -341,7 +351,7 @@ async function measureRounds(targets, project) {
         console.log(
           `  round ${round}/${config.rounds} ${scenario.id.padEnd(14)} ${target.name.padEnd(11)} ` +
             `${fmt.rps(stats.reqPerSec).padStart(7)} req/s  mean ${fmt.ms(stats.mean)} ms  ` +
-            `p50 ${fmt.ms(stats.p50)} ms  p99 ${fmt.ms(stats.p99)} ms`,
+            `p50 ${fmt.ms(stats.p50)} ms  p99 ${fmt.ms(stats.p99)} ms  CPU ${stats.cpuUs.toFixed(0)} µs/request`,
         );
       }
     }
@@ -357,6 +367,7 @@ function medians(runs) {
     mean: median(runs.map((r) => r.mean)),
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
+    cpuUs: median(runs.map((r) => r.cpuUs)),
   };
 }
 
@@ -364,14 +375,16 @@ function printScenarioTable(scenario, perTarget) {
   console.log(`\n${scenario.id} (${scenario.label}) — medians of ${config.rounds} rounds`);
   console.log(
     `  ${'target'.padEnd(12)}${'req/s'.padStart(9)}${'mean ms'.padStart(10)}${'p50 ms'.padStart(10)}` +
-      `${'p99 ms'.padStart(10)}${'vs passthrough'.padStart(16)}${'vs direct'.padStart(11)}`,
+      `${'p99 ms'.padStart(10)}${'vs passthrough'.padStart(16)}${'vs direct'.padStart(11)}` +
+      `${'CPU µs/req'.padStart(12)}`,
   );
   for (const [name, m] of Object.entries(perTarget)) {
     console.log(
       `  ${name.padEnd(12)}${fmt.rps(m.reqPerSec).padStart(9)}${fmt.ms(m.mean).padStart(10)}` +
         `${fmt.ms(m.p50).padStart(10)}${fmt.ms(m.p99).padStart(10)}` +
         `${fmt.ratio(m.reqPerSec / perTarget.passthrough.reqPerSec).padStart(16)}` +
-        `${fmt.ratio(m.reqPerSec / perTarget.direct.reqPerSec).padStart(11)}`,
+        `${fmt.ratio(m.reqPerSec / perTarget.direct.reqPerSec).padStart(11)}` +
+        `${m.cpuUs.toFixed(0).padStart(12)}`,
     );
   }
 }
@@ -465,6 +478,11 @@ function summarise({ table, memory, redactionMBps, attack }) {
     table[HIGH.id].limits.reqPerSec / table[HIGH.id].project.reqPerSec,
     table[STREAM.id].limits.reqPerSec / table[STREAM.id].project.reqPerSec,
   );
+  // The same comparisons in CPU time per request (the cheaper one's over the dearer one's: read like the
+  // throughput ratio, 1.00x = no cost): printed beside each on/off row, since instances differ by more in
+  // throughput from run to run than a feature's cost. The verdict stays with throughput, as the targets say.
+  const cpuRatio = (on, off, ids = [HIGH.id, STREAM.id]) =>
+    `[cpu ${fmt.ratio(Math.min(...ids.map((id) => table[id][off].cpuUs / table[id][on].cpuUs)))}]`;
   const ok = {
     nonstream: nonstreamRatio >= TARGETS.throughputRatio,
     stream: streamRatio >= TARGETS.throughputRatio,
@@ -494,14 +512,14 @@ function summarise({ table, memory, redactionMBps, attack }) {
     `rss_growth_round1_to_${config.rounds}=${formatGrowth(memory.growth)}(${verdict(ok.growth)}) ` +
     `${attackSummary(attack)} ` +
     `redaction=${redactionMBps === null ? 'n/a' : `${redactionMBps.toFixed(0)}MB/s(${verdict(ok.redaction)})`} ` +
-    `capture_on/off_${HIGH.id}=${fmt.ratio(captureRatio)}(${verdict(ok.capture)}) ` +
+    `capture_on/off_${HIGH.id}=${fmt.ratio(captureRatio)}(${verdict(ok.capture)})${cpuRatio('capture', 'project', [HIGH.id])} ` +
     `responses/chat_passthrough_${HIGH.id}=${fmt.ratio(responsesRatio(HIGH.id))}(${verdict(ok.responses)}) ` +
     `${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id))}(${verdict(ok.responsesStream)}) ` +
     `responses_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(responsesRatio(STREAM.id, 'resp-xlate'))} ` +
     `anthropic_translated/chat_passthrough_${STREAM.id}=${fmt.ratio(anthropicRatio)}(${verdict(ok.anthropicStream)}) ` +
-    `routes_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(routesRatio)}(${verdict(ok.routes)}) ` +
-    `guards_on/off(agent request, min of ${HIGH.id},${STREAM.id})=${fmt.ratio(guardsRatio)}(${verdict(ok.guards)}) ` +
-    `limits_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(limitsRatio)}(${verdict(ok.limits)}) ` +
+    `routes_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(routesRatio)}(${verdict(ok.routes)})${cpuRatio('routes', 'project')} ` +
+    `guards_on/off(agent request, min of ${HIGH.id},${STREAM.id})=${fmt.ratio(guardsRatio)}(${verdict(ok.guards)})${cpuRatio('guards', 'no-guards')} ` +
+    `limits_on/off(min of ${HIGH.id},${STREAM.id})=${fmt.ratio(limitsRatio)}(${verdict(ok.limits)})${cpuRatio('limits', 'project')} ` +
     `(targets: >=${TARGETS.throughputRatio}x, added <=${TARGETS.addedLatencyMs}ms and ` +
     `<=${TARGETS.addedLatencyVsPassthrough}x passthrough's, rss <=${RSS_TARGET_MB}MB, ` +
     `growth <=${RSS_GROWTH_TOLERANCE_MB}MB, attack p99 <=${ATTACK_P99_RATIO_TARGET}x unloaded, ` +
@@ -516,9 +534,11 @@ function peerLine(name, table) {
   const ratio = (id) =>
     table[id][name] ? fmt.ratio(table[id].project.reqPerSec / table[id][name].reqPerSec) : 'n/a';
   const added = (who) => (table[C1.id][who].mean - table[C1.id].direct.mean).toFixed(3);
+  const cpu = (id) => (table[id][name] ? fmt.ratio(table[id][name].cpuUs / table[id].project.cpuUs) : 'n/a');
   return (
     `PEER ${name}: project/${name} ${HIGH.id}=${ratio(HIGH.id)} ${STREAM.id}=${ratio(STREAM.id)} ` +
-    `${C1.id}=${ratio(C1.id)} added_latency_c1(mean): ${name}=${added(name)}ms project=${added('project')}ms`
+    `${C1.id}=${ratio(C1.id)} added_latency_c1(mean): ${name}=${added(name)}ms project=${added('project')}ms ` +
+    `cpu_per_request ${name}/project: ${HIGH.id}=${cpu(HIGH.id)} ${STREAM.id}=${cpu(STREAM.id)}`
   );
 }
 
