@@ -585,6 +585,28 @@ async function measureManyStreams(workDir) {
   return results;
 }
 
+/** BENCH_ONLY=attack: the attack row on its own, against a mock of its own. */
+async function runAttackOnly(workDir) {
+  const mock = await startMock({ streamChunks: config.streamChunks });
+  try {
+    const attack = await runAttackScenario({ upstreamOrigin: mock.origin, workDir, config });
+    const baselineAttack = config.peers.some((peer) => peer.project)
+      ? await runAttackScenario({
+          upstreamOrigin: mock.origin,
+          workDir,
+          config,
+          main: baselineMain(),
+          label: 'baseline',
+        })
+      : null;
+    console.log(`\nSUMMARY ${attackSummary(attack)}`);
+    if (baselineAttack) console.log(`PEER baseline: ${attackSummary(baselineAttack)}`);
+    if (config.strict && !(attack.p99Ok && attack.rssOk)) process.exitCode = 1;
+  } finally {
+    await stopChild(mock.child);
+  }
+}
+
 async function main() {
   installCleanup();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-proxy-bench-'));
@@ -606,6 +628,14 @@ async function main() {
   if (translation && config.only.size === 1) {
     console.log(`\n${translation.line}`);
     if (config.strict && !translation.allOk) process.exitCode = 1;
+    if (!config.keepFiles) rmSync(workDir, { recursive: true, force: true });
+    return;
+  }
+
+  // The attack row alone (BENCH_ONLY=attack): the mock and the attacked instance, the baseline's with
+  // BENCH_PEERS=baseline; nothing else starts.
+  if (config.only.has('attack') && !runMain) {
+    await runAttackOnly(workDir);
     if (!config.keepFiles) rmSync(workDir, { recursive: true, force: true });
     return;
   }

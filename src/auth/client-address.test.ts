@@ -260,6 +260,18 @@ describe('TrustedProxies.clientAddress', () => {
     });
   });
 
+  it('judges each peer anew when the peer changes (the last peer is remembered, not the first)', () => {
+    const once = compileTrustProxy(['10.0.0.0/8']);
+    const xff = { 'x-forwarded-for': '198.51.100.1' };
+    expect(once.clientAddress(PEER, xff)).toBe('198.51.100.1');
+    expect(once.clientAddress('203.0.113.9', xff)).toBe('203.0.113.9');
+    expect(once.clientAddress(PEER, xff)).toBe('198.51.100.1');
+    expect(once.clientAddress(PEER, { 'x-forwarded-for': '192.0.2.4' })).toBe('192.0.2.4');
+    expect(once.clientAddress('not an address', xff)).toBe('not an address');
+    expect(once.clientAddress('::ffff:203.0.113.9', xff)).toBe('203.0.113.9');
+    expect(once.clientAddress(PEER, {})).toBe(PEER);
+  });
+
   it('trusts a mapped peer, and the canonical form of the peer when a header is unusable', () => {
     expect(proxies.clientAddress('::ffff:10.0.0.1', { 'x-forwarded-for': '203.0.113.9' })).toBe(
       '203.0.113.9',

@@ -261,11 +261,23 @@ export class TrustedProxies {
     return this.matcher.contains(address);
   }
 
+  /**
+   * The last peer seen, parsed, and whether it is trusted: behind a reverse proxy every request comes from one
+   * of a few peers, so most requests parse none.
+   */
+  private lastPeer: { text: string; address: IPAddress; trusted: boolean } | null = null;
+
   /** The client address of a request that came from `peer` with `headers` (see the class comment). */
   clientAddress(peer: string, headers: IncomingHttpHeaders): string {
-    const peerAddress = parseAddress(peer);
-    if (peerAddress === null) return peer;
-    if (!this.matcher.containsAddress(peerAddress)) return canonical(peerAddress);
+    let last = this.lastPeer;
+    if (last === null || last.text !== peer) {
+      const address = parseAddress(peer);
+      if (address === null) return peer;
+      last = { text: peer, address, trusted: this.matcher.containsAddress(address) };
+      this.lastPeer = last;
+    }
+    const peerAddress = last.address;
+    if (!last.trusted) return canonical(peerAddress);
     const forwardedFor = headerText(headers['x-forwarded-for']);
     const header = forwardedFor === undefined ? 'forwarded' : 'x-forwarded-for';
     const value = forwardedFor ?? headerText(headers.forwarded);

@@ -44,6 +44,8 @@ function build(
     trustedIps?: string[];
     trustedProxies?: string[];
     corsOrigins?: string[];
+    /** Failure warnings as finished lines (the server's template writer), parsed into `logs`. */
+    warnLine?: boolean;
   } = {},
 ): Harness {
   const clock = { ms: 1_700_000_000_000 };
@@ -78,6 +80,15 @@ function build(
       log: {
         warn: (obj, msg) => logs.push({ level: 'warn', obj, msg }),
         error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
+        ...(options.warnLine
+          ? {
+              warnLine: (line: string) => {
+                const { level, time, msg, ...obj } = JSON.parse(line) as Record<string, unknown>;
+                expect([level, typeof time, line.endsWith('}\n')]).toEqual([40, 'number', true]);
+                logs.push({ level: 'warn', obj, msg: msg as string });
+              },
+            }
+          : {}),
       },
       events: {
         onFailure: (reason) => events.failures.push(reason),
@@ -209,36 +220,42 @@ describe('auth gate: 401 answers', () => {
     expect(response.body).not.toContain('wrong-query-key');
   });
 
-  it('logs each failure with method, path without query, address and reason — never the key', async () => {
-    const h = build();
-    await h.send({ method: 'GET', url: '/v1/models?key=leaked-query-secret' });
-    await h.send({ method: 'GET', url: '/v1/models' });
-    expect(h.logs).toEqual([
-      {
-        level: 'warn',
-        obj: {
-          method: 'GET',
-          path: '/v1/models',
-          clientAddress: CLIENT,
-          reason: 'invalid',
-          credentialSource: 'query',
+  it.each([
+    ['through the logger', false],
+    ['as a finished line', true],
+  ])(
+    'logs each failure with method, path without query, address and reason — never the key (%s)',
+    async (_how, warnLine) => {
+      const h = build({ warnLine });
+      await h.send({ method: 'GET', url: '/v1/models?key=leaked-query-secret' });
+      await h.send({ method: 'GET', url: '/v1/models' });
+      expect(h.logs).toEqual([
+        {
+          level: 'warn',
+          obj: {
+            method: 'GET',
+            path: '/v1/models',
+            clientAddress: CLIENT,
+            reason: 'invalid',
+            credentialSource: 'query',
+          },
+          msg: 'Authentication failed (invalid API key)',
         },
-        msg: 'Authentication failed (invalid API key)',
-      },
-      {
-        level: 'warn',
-        obj: {
-          method: 'GET',
-          path: '/v1/models',
-          clientAddress: CLIENT,
-          reason: 'missing',
-          credentialSource: null,
+        {
+          level: 'warn',
+          obj: {
+            method: 'GET',
+            path: '/v1/models',
+            clientAddress: CLIENT,
+            reason: 'missing',
+            credentialSource: null,
+          },
+          msg: 'Authentication failed (missing API key)',
         },
-        msg: 'Authentication failed (missing API key)',
-      },
-    ]);
-    expect(h.events.failures).toEqual(['invalid', 'missing']);
-  });
+      ]);
+      expect(h.events.failures).toEqual(['invalid', 'missing']);
+    },
+  );
 });
 
 describe('auth gate: valid keys', () => {

@@ -4,6 +4,7 @@ import type { FailureOutcome } from './stores/types.js';
 import { isCorsPreflight, type BypassMatcher } from './bypass.js';
 import { clientKeyFor, type CidrMatcher } from './client-address.js';
 import { extractCredential, type PresentedCredential } from './credentials.js';
+import { failureMessage, failureObject, formatFailureLine, type FailureFields } from './failure-line.js';
 import type { KeyGrant, KeySet } from './keys.js';
 
 /**
@@ -15,6 +16,11 @@ export type AuthFailureReason = 'missing' | 'invalid' | 'expired';
 export interface AuthLogger {
   warn(obj: object, msg: string): void;
   error?(obj: object, msg: string): void;
+  /**
+   * Writes a finished warn-level line (redacted by the writer), for the one warning per failed attempt
+   * (formatFailureLine); absent: that warning goes through `warn`.
+   */
+  warnLine?(line: string): void;
 }
 
 export interface AuthEvents {
@@ -236,17 +242,16 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
   const logFailure = (subject: AuthSubject, credential: PresentedCredential | null, counted: boolean) => {
     const kind = failureKind(credential);
     const reason = REASONS[kind];
-    log.warn(
-      {
-        method: subject.method,
-        path: pathOf(subject.url),
-        clientAddress: subject.ip,
-        reason,
-        credentialSource: credential?.source ?? null,
-        ...(counted ? {} : { counted: false }),
-      },
-      `Authentication failed (${reason} API key)`,
-    );
+    const fields: FailureFields = {
+      method: subject.method,
+      path: pathOf(subject.url),
+      clientAddress: subject.ip,
+      reason,
+      credentialSource: credential?.source ?? null,
+      counted,
+    };
+    if (log.warnLine !== undefined) log.warnLine(formatFailureLine(fields, Date.now()));
+    else log.warn(failureObject(fields), failureMessage(reason));
     events.onFailure?.(reason);
     return kind;
   };

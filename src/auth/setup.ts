@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { BruteForceGuard } from './brute-force.js';
 import { BypassMatcher, DEFAULT_BYPASS_PATHS } from './bypass.js';
 import { CidrMatcher, compileTrustProxy, type TrustedProxies } from './client-address.js';
-import { createAuthCheck, type AuthCheck } from './gate.js';
+import { createAuthCheck, type AuthCheck, type AuthLogger } from './gate.js';
 import { KeyReloader } from './key-reloader.js';
 import { parseExpiresAt } from '../config/key-attributes.js';
 import { parseKeysFile, type KeyEntry } from './keys.js';
@@ -66,6 +66,8 @@ export interface AuthSetupOptions {
    * the memory state store), `--brute-force-store` decides as it always did.
    */
   state?: StateStore | undefined;
+  /** The logger's writer for finished warn-level lines (ProxyLogger.writeWarnLine); absent: through `logger`. */
+  writeWarnLine?: ((line: string) => void) | null;
 }
 
 /** The state store's feature name for brute-force records (key prefix, health, gauge). */
@@ -233,6 +235,16 @@ async function setupBruteForce(
   return { guard: new BruteForceGuard({ policy, store: shared }), shared };
 }
 
+/** The gate's logger: pino, and the template writer for the warning of each failed attempt when there is one. */
+function gateLogger(logger: Logger, warnLine: ((line: string) => void) | null): AuthLogger {
+  if (warnLine === null) return logger;
+  return {
+    warn: (obj, msg) => logger.warn(obj, msg),
+    error: (obj, msg) => logger.error(obj, msg),
+    warnLine,
+  };
+}
+
 export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime> {
   const { config, env, logger, metrics } = options;
   const auth = config.auth;
@@ -325,7 +337,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
     blockedDelayMs: bf.blocked_delay_ms,
     bypass,
     trustedIps,
-    log: logger,
+    log: gateLogger(logger, options.writeWarnLine ?? null),
     events: {
       onFailure: (reason) => metrics.authFailures.inc({ reason }),
       onBlock: () => metrics.blocksStarted.inc(),

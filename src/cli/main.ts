@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: the young generation's cap must be in place before the other modules load (see the module).
+import './young-generation-first.js';
 import { CommanderError } from 'commander';
 import { generateProxyKey } from '../auth/keys.js';
 import { ConfigError } from '../config/config-error.js';
@@ -7,7 +9,6 @@ import { ConfigSchema } from '../config/schema.js';
 import { installFatalHandlers, UNREDACTED_ERROR_WITHHELD } from '../observability/fatal.js';
 import { Redactor, collectEnvSecrets } from '../redaction/redactor.js';
 import { startProxy } from '../server/start.js';
-import { capYoungGeneration } from './young-generation.js';
 import { collectWhenIdle } from './idle-collect.js';
 
 const DEFAULTS = ConfigSchema.parse({});
@@ -95,7 +96,6 @@ async function main(): Promise<void> {
   const configFile = cli.configFile ?? process.env.CONFIG_FILE;
   const loaded = loadOrExplain(configFile, cli.values);
   listenTarget = `${loaded.config.server.host}:${loaded.config.server.port}`;
-  capYoungGeneration();
   collectWhenIdle();
   const running = await startProxy({
     loaded,

@@ -57,6 +57,28 @@ describe('createLogger: pre-formatted info lines', () => {
     }
   });
 
+  it('warn lines too: redacted, written at warn and below, not above', async () => {
+    for (const [level, written] of [
+      ['info', true],
+      ['warn', true],
+      ['error', false],
+      ['silent', false],
+    ] as const) {
+      const out = sink();
+      const log = await createLogger({
+        level,
+        format: 'json',
+        redactor: () => new Redactor([SECRET]),
+        stdout: out.stream,
+        isTTY: false,
+      });
+      log.writeWarnLine!(`{"level":40,"path":"/${SECRET}","msg":"failed"}\n`);
+      await log.flush();
+      expect(out.text()).not.toContain(SECRET);
+      expect(out.text().includes('"msg":"failed"')).toBe(written);
+    }
+  });
+
   it('are left to pino when lines are formatted for a terminal', async () => {
     const out = sink();
     const log = await createLogger({
@@ -67,5 +89,6 @@ describe('createLogger: pre-formatted info lines', () => {
       isTTY: false,
     });
     expect(log.writeInfoLine).toBeNull();
+    expect(log.writeWarnLine).toBeNull();
   });
 });

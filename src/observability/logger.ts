@@ -25,6 +25,8 @@ export interface ProxyLogger {
    * by pino's generic walk over an object. Null when lines are formatted for a terminal (pino-pretty).
    */
   writeInfoLine: ((line: string) => void) | null;
+  /** The same for a finished warn-level line (the warning of a failed authentication). */
+  writeWarnLine: ((line: string) => void) | null;
 }
 
 /** JSON lines under load: a write per batch of lines rather than per line (see LineBatcher). */
@@ -74,6 +76,14 @@ export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
         const safe = redact(line);
         for (const destination of infoDestinations) destination.write(safe);
       };
+  const takesWarn = (pino.levels.values[opts.level] ?? Infinity) <= pino.levels.values.warn!;
+  const warnDestinations = takesWarn ? streams.map((s) => s.stream) : [];
+  const writeWarnLine = pretty
+    ? null
+    : (line: string): void => {
+        const safe = redact(line);
+        for (const destination of warnDestinations) destination.write(safe);
+      };
   const flush = async (): Promise<void> => {
     for (const dest of [consoleDest, fileDest]) {
       const sonic = dest as unknown as { flushSync?: () => void; fd?: number };
@@ -85,5 +95,5 @@ export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
   };
-  return { logger, flush, writeInfoLine };
+  return { logger, flush, writeInfoLine, writeWarnLine };
 }

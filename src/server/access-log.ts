@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { jsonQuote } from '../observability/json-line.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import type { RequestState } from '../pipeline/state.js';
 
@@ -65,13 +66,7 @@ function accessFields(entry: AccessEntry, endedAt: number): AccessFields {
   };
 }
 
-/** Characters JSON.stringify would escape in a string (lone surrogates included). */
-// eslint-disable-next-line no-control-regex -- control characters are exactly what must be found
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-function quote(text: string): string {
-  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
-}
+const quote = jsonQuote;
 
 function optional(name: string, value: string | undefined): string {
   return value === undefined ? '' : `,"${name}":${quote(value)}`;

@@ -66,3 +66,44 @@ export function renderRefusal(refusal: AuthRefusal, url: string): RenderedRefusa
   const body = errorEnvelope(protocol, { status: 401, code, message });
   return { status: 401, headers: { 'www-authenticate': challenge }, body };
 }
+
+/** A refusal as the bytes of its answer, for a writer that sends them as they are (the chat lane). */
+export interface RefusalText {
+  readonly status: 401 | 429;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The body, serialised. */
+  readonly text: string;
+}
+
+/** Retry-After values remembered per protocol before the table starts again (blocks last 1 s to hours). */
+const MAX_CACHED_RETRY_AFTERS = 256;
+
+/** Per protocol: the 401 of each kind, and the 429 of each Retry-After value. */
+const refusalTexts = new Map<Protocol, Map<FailureKind | number, RefusalText>>();
+
+/**
+ * {@link renderRefusal}, serialised once per protocol and kind (or Retry-After value) and then reused: an
+ * attacker's requests are refused alike, and each refusal should cost as little as can be
+ * (docs/performance.md, the attack row). The answer is frozen and never changed by its writer.
+ */
+export function refusalText(refusal: AuthRefusal, url: string): RefusalText {
+  const protocol = protocolForPath(url);
+  let texts = refusalTexts.get(protocol);
+  if (texts === undefined) {
+    texts = new Map();
+    refusalTexts.set(protocol, texts);
+  }
+  const key = refusal.status === 429 ? refusal.retryAfterSeconds : refusal.kind;
+  let text = texts.get(key);
+  if (text === undefined) {
+    const answer = renderRefusal(refusal, url);
+    text = Object.freeze({
+      status: answer.status,
+      headers: Object.freeze(answer.headers),
+      text: JSON.stringify(answer.body),
+    });
+    if (texts.size >= MAX_CACHED_RETRY_AFTERS + 4) texts.clear();
+    texts.set(key, text);
+  }
+  return text;
+}

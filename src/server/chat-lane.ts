@@ -6,7 +6,7 @@ import { ProxyError } from '../proxy-error.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import { recordOwnAnswer } from '../pipeline/record.js';
 import type { AccessRecorder } from './access-log.js';
-import { renderRefusal } from './auth-answers.js';
+import { refusalText, renderRefusal } from './auth-answers.js';
 import type { LaneHeaders } from './cors.js';
 import { answerFailure, bodyError } from './failures.js';
 import { continueIfAwaited } from './expect-continue.js';
@@ -199,11 +199,12 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         const verdict = decided instanceof Promise ? await decided : decided;
         if (isRefusal(verdict)) {
           onRefusal?.(req, res, verdict);
-          const answer = renderRefusal(verdict, url);
-          ownAnswer?.(answer.status, answer.body, {
+          // Made once and reused (refusalText): an attacker's refusals cost no envelope and no serialising.
+          const answer = refusalText(verdict, url);
+          ownAnswer?.(answer.status, renderRefusal(verdict, url).body, {
             refused: verdict.status === 401 ? verdict.kind : 'blocked',
           });
-          writeJson(responder, answer.status, answer.body, answer.headers);
+          writeJson(responder, answer.status, answer.text, answer.headers);
           return;
         }
         keyName = verdict?.keyName ?? null;

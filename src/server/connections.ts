@@ -48,6 +48,8 @@ interface ConnectionState {
   paused: boolean;
   /** What starts a request of this connection (the server's dispatch). */
   handle: RequestHandler;
+  /** Whether the peer is a trusted proxy, once a refusal asked (a refused client's connection is closed). */
+  trustedPeer?: boolean;
 }
 
 interface Refused {
@@ -129,8 +131,12 @@ export class ConnectionGuard {
    */
   refuse(req: IncomingMessage, res: ServerResponse, retryAfterSeconds?: number): void {
     const address = req.socket.remoteAddress;
-    if (address === undefined || this.isTrustedPeer(address)) return;
+    if (address === undefined) return;
     const state = (req.socket as GuardedSocket)[STATE];
+    // Behind a reverse proxy every refusal comes over its connections: the peer is judged once for each.
+    const trusted = state?.trustedPeer ?? this.isTrustedPeer(address);
+    if (state !== undefined) state.trustedPeer = trusted;
+    if (trusted) return;
     if (state !== undefined) {
       state.closing = true;
       state.waiting.length = 0;

@@ -177,7 +177,15 @@ export async function startProxy({
     log: logger,
     onDegradedChange: (feature, degraded) => metrics.stateStoreDegraded.set({ feature }, degraded ? 1 : 0),
   });
-  const auth = await setupAuth({ config, env, logger, metrics, configFile, state });
+  const auth = await setupAuth({
+    config,
+    env,
+    logger,
+    metrics,
+    configFile,
+    state,
+    writeWarnLine: log.writeWarnLine,
+  });
   auth.onKeysChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
   // The teams policies, rebuilt with the keys they belong to (README, Teams: policies).
