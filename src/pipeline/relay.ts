@@ -139,12 +139,14 @@ function streamToClient(
       }
       if (stripper !== null) pass(stripper.end());
       counted();
+      // The usage first: the tail it decodes, if any, is the one `missingEnd` then looks at.
+      const used = stripper?.usage ?? finish.usage();
       const owed = finish.missingEnd(backendName, outline);
       tap?.end(owed);
       const { storing } = ex.state;
       if (storing === undefined) res.end(owed ?? undefined);
       else void storing.then(() => res.end(owed ?? undefined));
-      usage.done(stripper?.usage ?? finish.usage(), !finish.cutShort);
+      usage.done(used, !finish.cutShort);
     },
     fail(failure) {
       if (stopped) return;
