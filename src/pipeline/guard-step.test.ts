@@ -86,6 +86,13 @@ describe('shellJudge', () => {
     expect(warnings).toEqual([{ request_id: 'r1', key: 'k', tool: 'Bash', action: 'replace' }]);
   });
 
+  it('reads nothing of a body without tools', () => {
+    const body = { model: 'm', messages: [{ role: 'user', content: 'run "Bash"' }] };
+    const ex = exchange(body);
+    expect(shellJudge(guard, ex, 'openai', ex.json!.fields, {})).toBeUndefined();
+    expect(ex.json?.unparsedRange('messages')).toBeDefined();
+  });
+
   it('is off without a guard', () => {
     const body = { model: 'm', tools: TOOLS.openai(['Bash']) };
     expect(shellJudge(null, exchange(body), 'openai', body, {})).toBeUndefined();

@@ -17,11 +17,14 @@ export function shellJudge(
   log: { warn?(obj: object, msg: string): void },
 ): ToolJudge | undefined {
   if (guard === null) return undefined;
+  const json = ex.json;
+  // No `tools` member in the body as received: nothing offered, nothing read.
+  if (json !== undefined && json.lacks('tools')) return undefined;
   // The `tools` member's bytes when nothing has parsed it (the chat lane's body, unchanged): not parsed here.
-  const range = ex.json?.unparsedRange('tools');
+  const range = json?.unparsedRange('tools');
   const offered =
-    range !== undefined && ex.json !== undefined
-      ? guard.namedIn(ex.json.bytes, range[0], range[1])
+    range !== undefined && json !== undefined
+      ? guard.namedIn(json.bytes, range[0], range[1])
       : guard.watches(OFFERED_TOOLS[from](clientBody));
   if (!offered) return undefined;
   return (name, args) => {

@@ -139,12 +139,14 @@ function streamToClient(
       }
       if (stripper !== null) pass(stripper.end());
       counted();
+      // The usage first: the tail it decodes, if any, is the one `missingEnd` then looks at.
+      const used = stripper?.usage ?? finish.usage();
       const owed = finish.missingEnd(backendName, outline);
       tap?.end(owed);
       const { storing } = ex.state;
       if (storing === undefined) res.end(owed ?? undefined);
       else void storing.then(() => res.end(owed ?? undefined));
-      usage.done(stripper?.usage ?? finish.usage(), !finish.cutShort);
+      usage.done(used, !finish.cutShort);
     },
     fail(failure) {
       if (stopped) return;
@@ -586,13 +588,24 @@ function judgedWhole(bytes: Buffer, protocol: Protocol, judge: ToolJudge): Recor
 }
 
 /** A whole answer: passed on as the bytes it came in as (same protocol), or translated. */
-async function relayWhole(
+function relayWhole(relay: Relay, contentType: string): Promise<void> | undefined {
+  // A whole answer read from dispatch callbacks is all here: relayed at once, without a promise.
+  const ready = relay.dispatched.upstream.bytes;
+  return ready !== undefined ? relayReceived(relay, contentType, ready) : relayRead(relay, contentType);
+}
+
+async function relayRead(relay: Relay, contentType: string): Promise<void> {
+  await relayReceived(relay, contentType, await relay.dispatched.readWhole());
+}
+
+/** A whole answer's bytes to the client; a promise only when a stored response must be written first. */
+function relayReceived(
   { ex, route, dispatched, from, capture, watch, judge, meter, codecs: clientCodecs = codecs, sealer }: Relay,
   contentType: string,
-): Promise<void> {
+  received: Buffer,
+): Promise<void> | undefined {
   const { upstream } = dispatched;
   const { backend } = route;
-  const received = await dispatched.readWhole();
   // The capture records the answer's bytes as text (decoded off this thread); an answer passed on as is
   // goes out as the bytes it came in as, so only translation needs it decoded here.
   capture?.record('inbound_response', {
@@ -605,11 +618,15 @@ async function relayWhole(
   if (backend.protocol === from) {
     if (!isJsonObject(bytes)) throw invalidAnswer(backend.name);
     if (watch !== undefined) watch(bytes);
-    if (ex.state.storing !== undefined) await ex.state.storing;
-    capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
-    writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
-    if (meter !== undefined) meter.done(route, usageOfBytes(backend.protocol, received), 'answered');
-    return;
+    const passOn = (): void => {
+      capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
+      writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
+      if (meter !== undefined) meter.done(route, usageOfBytes(backend.protocol, received), 'answered');
+    };
+    const storing = ex.state.storing;
+    if (storing !== undefined) return storing.then(passOn);
+    passOn();
+    return undefined;
   }
   let parsed: unknown;
   try {
@@ -620,10 +637,15 @@ async function relayWhole(
   const decoded = codecs[backend.protocol].decodeResponse(parsed);
   sealResponseSignatures(decoded, from, sealer ?? processSignatureSealer());
   const answer = clientCodecs[from].encodeResponse(decoded);
-  if (ex.state.storing !== undefined) await ex.state.storing;
-  capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
-  writeJson(ex, upstream.status, answer);
-  meter?.done(route, usageOfAnswer(backend.protocol, parsed), 'answered');
+  const translated = (): void => {
+    capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
+    writeJson(ex, upstream.status, answer);
+    meter?.done(route, usageOfAnswer(backend.protocol, parsed), 'answered');
+  };
+  const storing = ex.state.storing;
+  if (storing !== undefined) return storing.then(translated);
+  translated();
+  return undefined;
 }
 
 /**
@@ -644,5 +666,6 @@ export async function relayAnswer(relay: Relay): Promise<void> {
     relayStream(relay);
     return;
   }
-  await relayWhole(relay, contentType);
+  const reading = relayWhole(relay, contentType);
+  if (reading !== undefined) await reading;
 }

@@ -44,6 +44,51 @@ describe('RequestBody: a checked body read as far as asked', () => {
     expect(read(null).isObject).toBe(false);
   });
 
+  it('reads literals and plain strings from their bytes as JSON.parse reads them', () => {
+    const values: unknown[] = [
+      true,
+      false,
+      null,
+      '',
+      'gpt-4o-mini',
+      'openai:gpt-4o',
+      'a "quoted" name',
+      'back\\slash',
+      'tab\there',
+      'line\nbreak',
+      'é and ü',
+      '\u0000',
+      '😀',
+      'x'.repeat(300),
+      0,
+      -1.5e3,
+      [1, 'a'],
+      { a: { b: null } },
+    ];
+    for (const value of values) {
+      const body = read({ model: value, other: 1 });
+      expect(body.field('model'), JSON.stringify(value)).toEqual(value);
+    }
+    // Escapes a client may write that JSON.stringify does not: `\/`, `\u` escapes of plain characters.
+    const escaped = readJsonBody(Buffer.from('{"model":"a\\/b\\u0041","stream":true}'));
+    expect(escaped.field('model')).toBe('a/bA');
+    expect(escaped.field('stream')).toBe(true);
+  });
+
+  it('a raw control byte inside a string member is refused by the parser, as before', () => {
+    const body = readJsonBody(Buffer.from('{"model":"a\u0001b"}'));
+    expect(() => body.field('model')).toThrow(SyntaxError);
+  });
+
+  it('tells a member that is absent, until the whole body is parsed', () => {
+    const body = read(sample);
+    expect(body.lacks('tools')).toBe(true);
+    expect(body.lacks('model')).toBe(false);
+    void body.value;
+    expect(body.lacks('tools')).toBe(false);
+    expect(read([1]).lacks('tools')).toBe(false);
+  });
+
   it('decodes the text once, and parses a body with a byte order mark', () => {
     const bytes = Buffer.from('\ufeff{"model":"m"}', 'utf8');
     const body = readJsonBody(bytes);

@@ -67,9 +67,17 @@ export class RequestBody {
     if (this.parsedFields.has(name)) return this.parsedFields.get(name);
     const range = this.members?.get(name);
     if (range === undefined) return undefined;
-    const value = JSON.parse(this.bytes.toString('utf8', range[0], range[1])) as unknown;
+    const value = parseMember(this.bytes, range[0], range[1]);
     this.parsedFields.set(name, value);
     return value;
+  }
+
+  /**
+   * Whether the (object) body, as received and not yet parsed whole, has no member `name`: a step that only
+   * needs to know a member is absent (the guard's `tools`) asks here rather than through `fields`.
+   */
+  lacks(name: string): boolean {
+    return this.whole === NOT_YET && this.members !== null && !this.members.has(name);
   }
 
   /**
@@ -85,6 +93,34 @@ export class RequestBody {
   get fields(): Record<string, unknown> {
     return (this.view ??= new Proxy({}, fieldsHandler(this)) as Record<string, unknown>);
   }
+}
+
+const TRUE = 0x74;
+const FALSE = 0x66;
+const NULL = 0x6e;
+const QUOTE = 0x22;
+
+/**
+ * A member's value from its bytes (already checked as one JSON value by the chat lane's scan): the
+ * literals and a plain string (printable ASCII, no escape: a model name, most often) read without decoding
+ * the range and running `JSON.parse` over it; anything else parsed, with the parser's verdict.
+ */
+function parseMember(bytes: Buffer, start: number, end: number): unknown {
+  const first = bytes[start];
+  if (first === TRUE && end - start === 4) return true;
+  if (first === FALSE && end - start === 5) return false;
+  if (first === NULL && end - start === 4) return null;
+  if (first === QUOTE && end - start <= 256) {
+    let i = start + 1;
+    const last = end - 1;
+    while (i < last) {
+      const b = bytes[i]!;
+      if (b < 0x20 || b > 0x7e || b === 0x5c) break;
+      i++;
+    }
+    if (i === last) return bytes.toString('latin1', start + 1, last);
+  }
+  return JSON.parse(bytes.toString('utf8', start, end)) as unknown;
 }
 
 function readOwn(value: unknown, name: string): unknown {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ByteNeedle } from '../protocols/byte-needle.js';
 import { parseCommands } from '../sessions/commands.js';
 import { jsonForms, mayStartString } from './session.js';
 
@@ -19,7 +20,13 @@ function body(text: string, asciiOnly = false, slashes = false): Buffer {
 
 /** What the session step asks of a body: any spelling of the prefix at the start of a string. */
 const FORMS = jsonForms('!/').map((form) => Buffer.from(form));
-const wakes = (bytes: Buffer) => FORMS.some((form) => mayStartString(bytes, form));
+const NEEDLES = jsonForms('!/').map((form) => new ByteNeedle(form));
+/** Searched as bytes and as needles (what the step uses), which must agree. */
+const wakes = (bytes: Buffer) => {
+  const byBytes = FORMS.some((form) => mayStartString(bytes, form));
+  expect(NEEDLES.some((form) => mayStartString(bytes, form))).toBe(byBytes);
+  return byBytes;
+};
 
 describe('mayStartString (the session step’s look at the body’s bytes)', () => {
   it('finds a command message, after any white space', () => {

@@ -1,4 +1,5 @@
 import { CONVERSATIONS, type WireConversation } from '../protocols/conversation.js';
+import { ByteNeedle } from '../protocols/byte-needle.js';
 import type { Protocol } from '../protocols/types.js';
 import { applyCommand, modelsNamed } from '../sessions/apply.js';
 import { parseCommands, type Command, type SessionSettings } from '../sessions/commands.js';
@@ -47,7 +48,7 @@ export class SessionStep {
   readonly #prefix: string;
   /** The prefix as JSON may write it inside a string (see `jsonForms`), as text and as bytes. */
   readonly #prefixTexts: readonly string[];
-  readonly #prefixBytes: readonly Buffer[];
+  readonly #prefixBytes: readonly (Buffer | ByteNeedle)[];
   readonly #checkModel: (model: string) => void;
   readonly #routes: SessionStepOptions['routes'];
   readonly #chainOf: ChainOf;
@@ -56,7 +57,10 @@ export class SessionStep {
     this.#store = options.store;
     this.#prefix = options.prefix;
     this.#prefixTexts = jsonForms(options.prefix);
-    this.#prefixBytes = this.#prefixTexts.map((form) => Buffer.from(form));
+    // Searched as needles (no call into C++ per search of a short body), but for a prefix too long for one.
+    this.#prefixBytes = this.#prefixTexts.map((form) =>
+      Buffer.byteLength(form) <= MAX_NEEDLE_BYTES ? new ByteNeedle(form) : Buffer.from(form),
+    );
     this.#checkModel = options.checkModel;
     this.#routes = options.routes;
     this.#chainOf = (name) => options.routes?.chain(name);
@@ -69,7 +73,10 @@ export class SessionStep {
 
   #mentionsPrefix(ex: ChatExchange): boolean {
     const bytes = ex.rawBytes;
-    if (bytes !== undefined) return this.#prefixBytes.some((form) => mayStartString(bytes, form));
+    if (bytes !== undefined) {
+      for (const form of this.#prefixBytes) if (mayStartString(bytes, form)) return true;
+      return false;
+    }
     const text = ex.rawBody;
     return text === undefined || this.#prefixTexts.some((form) => text.includes(form));
   }
@@ -168,6 +175,9 @@ export class SessionStep {
   }
 }
 
+/** The longest prefix spelling searched as a `ByteNeedle`. */
+const MAX_NEEDLE_BYTES = 255;
+
 /** At most this many spellings of the prefix are searched for (a prefix with many `/` keeps the first ones). */
 const MAX_FORMS = 8;
 
@@ -211,8 +221,13 @@ function isHex(b: number | undefined): boolean {
  * `\n` `\t` `\r` `\f` or `\uXXXX`). Never false for a body that holds a command; false for the
  * prefix inside a text (`if (!/x/.test(s))` in an agent's source code), so such a body costs no parse.
  */
-export function mayStartString(bytes: Buffer, prefix: Buffer): boolean {
-  for (let at = bytes.indexOf(prefix); at >= 0; at = bytes.indexOf(prefix, at + 1)) {
+export function mayStartString(bytes: Buffer, prefix: Buffer | ByteNeedle): boolean {
+  const needle = prefix instanceof ByteNeedle ? prefix : null;
+  for (
+    let at = needle === null ? bytes.indexOf(prefix as Buffer) : needle.indexIn(bytes);
+    at >= 0;
+    at = needle === null ? bytes.indexOf(prefix as Buffer, at + 1) : needle.indexIn(bytes, at + 1)
+  ) {
     let i = at - 1;
     for (;;) {
       const b = bytes[i];

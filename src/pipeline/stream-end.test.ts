@@ -67,3 +67,40 @@ describe('FinishWatch (Responses)', () => {
     expect(new FinishWatch('openai').nextSequence()).toBeUndefined();
   });
 });
+
+describe('FinishWatch (OpenAI): the end and the usage read from the last chunks', () => {
+  const chunk = (i: number, finish: string | null) =>
+    `data: {"id":"c","choices":[{"index":0,"delta":{"content":"tok${i} "},"finish_reason":${finish === null ? 'null' : `"${finish}"`}}]}\n\n`;
+  const events = Array.from({ length: 40 }, (_, i) => chunk(i, i === 39 ? 'stop' : null)).join('');
+  const usage = 'data: {"id":"c","choices":[],"usage":{"prompt_tokens":42,"completion_tokens":180}}\n\n';
+
+  it('the same verdict and usage however the stream is chunked, whichever is read first', () => {
+    const unfinished = events.slice(0, events.lastIndexOf('data: ')) + 'data: {"id":"c","choi';
+    const DONE = 'data: [DONE]\n\n';
+    // The stream, what it is owed at its end ('error': the error event of a stream cut short), its usage.
+    const cases: [string, string | null, boolean][] = [
+      [events + usage + DONE, null, true],
+      [events + usage, DONE, true],
+      [events + usage.slice(0, 30), `\n\n${DONE}`, false],
+      [unfinished, 'error', false],
+    ];
+    for (const [whole, owed, withUsage] of cases) {
+      for (const size of [7, 100, 5000]) {
+        for (const usageFirst of [false, true]) {
+          const watch = new FinishWatch('openai');
+          for (let at = 0; at < whole.length; at += size) watch.see(Buffer.from(whole.slice(at, at + size)));
+          const used = usageFirst ? watch.usage() : undefined;
+          const end = watch.missingEnd('b');
+          const label = `pieces of ${size}, usage ${usageFirst ? 'first' : 'last'}`;
+          if (owed === 'error') {
+            expect(JSON.parse(end!.split('data: ')[1]!).error.code, label).toBe('upstream_incomplete');
+            expect(watch.cutShort).toBe(true);
+          } else expect(end, label).toBe(owed);
+          expect(used ?? watch.usage(), label).toEqual(
+            withUsage ? { input: 42, output: 180, cacheRead: 0, cacheWrite: 0 } : null,
+          );
+        }
+      }
+    }
+  });
+});

@@ -229,7 +229,8 @@ export class FinishWatch {
   }
 
   missingEnd(backendName: string, outline?: ResponsesOutline): string | null {
-    const tail = this.tailText().slice(-TAIL_CHARS);
+    // Only the last TAIL_CHARS are looked at: decoded alone unless the usage's longer tail already was.
+    const tail = this.tail === null ? textOf(this.recent, TAIL_CHARS) : this.tail.slice(-TAIL_CHARS);
     const ends = STREAM_ENDS[this.protocol];
     if (this.protocol === 'responses' && RESPONSES_FINAL_EVENTS.has(this.lastEvent() ?? '')) return null;
     if (ends.ended.test(tail)) return null;
@@ -256,11 +257,17 @@ function textOf(chunks: ReadonlyArray<Uint8Array | string>, chars: number): stri
     const text = chunks.join('');
     return text.length > chars ? text.slice(text.length - chars) : text;
   }
-  const bytes = bytesOf(chunks);
+  // Only the chunks that hold the last `chars` bytes are copied.
+  let first = chunks.length;
+  for (let length = 0; first > 0 && length < chars;) length += byteLength(chunks[--first]!);
+  const bytes = bytesOf(first === 0 ? chunks : chunks.slice(first));
   return bytes.toString('latin1', Math.max(0, bytes.length - chars));
 }
 
 const isText = (chunk: Uint8Array | string): chunk is string => typeof chunk === 'string';
+
+const byteLength = (chunk: Uint8Array | string): number =>
+  typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
 
 /** Chunks' bytes as one buffer (one chunk's own memory when there is only one). */
 function bytesOf(chunks: ReadonlyArray<Uint8Array | string>): Buffer {

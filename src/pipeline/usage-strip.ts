@@ -164,8 +164,8 @@ export function asksStreamUsage(body: Record<string, unknown>): boolean {
   );
 }
 
-const STREAM_OPTIONS_KEY = Buffer.from('"stream_options"');
-const ASK_USAGE = '"stream_options":{"include_usage":true},';
+const STREAM_OPTIONS_KEY = new ByteNeedle('"stream_options"');
+const ASK_USAGE = Buffer.from('"stream_options":{"include_usage":true},');
 
 /**
  * The request's bytes with `stream_options.include_usage` asked, without parsing or serialising the body:
@@ -174,12 +174,12 @@ const ASK_USAGE = '"stream_options":{"include_usage":true},';
  */
 export function withStreamUsageBytes(raw: Buffer | string): Buffer | null {
   const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
-  if (bytes.includes(STREAM_OPTIONS_KEY)) return null;
+  if (STREAM_OPTIONS_KEY.indexIn(bytes) >= 0) return null;
   let open = 0;
   while (open < bytes.length && bytes[open]! <= 0x20) open++;
   if (bytes[open] !== 0x7b) return null;
   let next = open + 1;
   while (next < bytes.length && bytes[next]! <= 0x20) next++;
   if (next >= bytes.length || bytes[next] === 0x7d) return null;
-  return Buffer.concat([bytes.subarray(0, open + 1), Buffer.from(ASK_USAGE), bytes.subarray(open + 1)]);
+  return Buffer.concat([bytes.subarray(0, open + 1), ASK_USAGE, bytes.subarray(open + 1)]);
 }
