@@ -154,6 +154,30 @@ describe('newestToolTurnsDiffer', () => {
     expect(read(protocol, sameOutput, spell).differ).toBe(false);
   });
 
+  it('compares text past ASCII as its UTF-8 text: bytes that are not UTF-8 read as U+FFFD, as the parser reads them', () => {
+    const body = (a: number[], b: number[]) =>
+      Buffer.concat([
+        Buffer.from(
+          '{"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"a","arguments":"1"}}]},{"role":"tool","content":"é',
+        ),
+        Buffer.from(a),
+        Buffer.from(
+          '"},{"role":"assistant","tool_calls":[{"function":{"name":"b","arguments":"2"}}]},{"role":"tool","content":"é',
+        ),
+        Buffer.from(b),
+        Buffer.from('"}]}'),
+      ]);
+    const differ = (bytes: Buffer) => {
+      const scan = scanJson(bytes);
+      if (scan.verdict !== 'ok') throw new Error('not JSON');
+      const [start, end] = scan.members.get('messages')!;
+      return newestToolTurnsDiffer('openai', bytes, arrayTailStarts(bytes, start, end, 4)!.starts);
+    };
+    // Two different invalid bytes: one text, U+FFFD, for the parser — the same output twice.
+    expect(differ(body([0xff], [0xfe]))).toBe(false);
+    expect(differ(body([0xc3, 0xa9], [0xc3, 0xa8]))).toBe(true);
+  });
+
   it('does not read a string that is not valid JSON: the parser reports it', () => {
     const bytes = Buffer.from(
       '{"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"a","arguments":"1"}}]},' +

@@ -4,7 +4,7 @@
  * the newest two tool results? When both do, no run of repeats can be there and nothing needs parsing. The
  * turns are read as `WireConversation` reads them parsed (conversation.ts: `role`, `toolCalls`,
  * `toolResults`), per protocol; a call's identity is its name and its arguments' JSON text, as the guard
- * compares them. Anything this reader does not take on (a key written with escapes, a string that is not
+ * compares them. Anything this reader does not take on (a key written with `\u` escapes, a string that is not
  * valid JSON, a turn that is not an object) answers "cannot tell", and the caller parses as before, so the
  * verdict (and a 400 for a bad string) is the parser's. `tool-turns.test.ts` holds the two equal by fuzzing.
  */
@@ -23,29 +23,36 @@ const CLOSE_ARRAY = 0x5d;
 /** Characters a backslash may escape besides `u`. */
 const ESCAPABLE = new Uint8Array(256);
 for (const c of '"\\/bfnrt') ESCAPABLE[c.charCodeAt(0)] = 1;
-/** Bytes inside a string: 0 stands for itself; the others end the tight loop (quote, backslash, control, past ASCII). */
+/** Bytes inside a string: 0 stands for itself; the others end the tight loop (quote, backslash, control). */
 const ORDINARY = 0;
 const IN_STRING = new Uint8Array(256);
-for (let b = 0; b < 256; b++)
-  IN_STRING[b] = b < 0x20 || b === QUOTE || b === BACKSLASH || b >= 0x80 ? 1 : ORDINARY;
+for (let b = 0; b < 0x20; b++) IN_STRING[b] = 1;
+IN_STRING[QUOTE] = 1;
+IN_STRING[BACKSLASH] = 1;
 const HEX = new Uint8Array(256);
 for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
 
 /** Thrown (never seen outside this module) when the bytes are not read here: the caller parses them. */
 const UNREAD = Object.freeze({ unread: true });
 
+/** How a string's bytes write its text (any other value: `ESCAPED`). */
+const ESCAPED = 0;
+/**
+ * The one way JSON can write the text: no `\u` escape, no `\/` — `"`, `\` and the control characters that
+ * have a short escape can only be written with it, so two such strings' bytes decoded as UTF-8 are equal
+ * exactly when their texts are (and their bytes, when they are valid UTF-8: see `compareBytes`).
+ */
+const CANONICAL = 1;
+
 /**
  * A JSON value in the bytes, [start, end), read in one pass: an object's member names (as [start, end) pairs
- * in `names`) and values (`items`), an array's elements (`items`); for a string, whether its bytes are the
- * one way JSON can write its text (`plain`: ASCII, no `\u` escape, no `\/` — then `"`, `\` and the control
- * characters that have a short escape can only be written with it, and two such strings are equal exactly
- * when their bytes are).
+ * in `names`) and values (`items`), an array's elements (`items`); for a string, how its bytes write it.
  */
 class Node {
   constructor(
     readonly start: number,
     readonly end: number,
-    readonly plain: boolean,
+    readonly form: number,
     readonly items: Node[] | null,
     readonly names: number[] | null,
   ) {}
@@ -87,13 +94,13 @@ class Reader {
       if (isSpace(c)) break;
     }
     this.next = i;
-    return new Node(at, i, false, null, null);
+    return new Node(at, i, ESCAPED, null, null);
   }
 
   #string(at: number): Node {
     const bytes = this.bytes;
     const n = bytes.length;
-    let plain = true;
+    let canonical = true;
     let i = at + 1;
     for (;;) {
       // The bytes that are their own text, in a tight loop.
@@ -105,22 +112,20 @@ class Reader {
         if (e === 0x75) {
           if (!(HEX[bytes[i + 2]!] && HEX[bytes[i + 3]!] && HEX[bytes[i + 4]!] && HEX[bytes[i + 5]!]))
             throw UNREAD;
-          plain = false;
+          canonical = false;
           i += 6;
         } else if (ESCAPABLE[e]) {
           // `\/` is `/` written another way; `\"`, `\\`, `\n`… are the only ways to write theirs.
-          if (e === SLASH) plain = false;
+          if (e === SLASH) canonical = false;
           i += 2;
         } else throw UNREAD;
         continue;
       }
       // A control character (or the end of the bytes) is not JSON.
-      if (b === undefined || b < 0x80) throw UNREAD;
-      plain = false;
-      i++;
+      throw UNREAD;
     }
     this.next = i + 1;
-    return new Node(at, i + 1, plain, null, null);
+    return new Node(at, i + 1, canonical ? CANONICAL : ESCAPED, null, null);
   }
 
   #object(at: number): Node {
@@ -131,8 +136,8 @@ class Reader {
     if (bytes[i] !== CLOSE_OBJECT) {
       for (;;) {
         const name = this.#string(i);
-        // A name written with escapes is not compared here.
-        if (!name.plain) throw UNREAD;
+        // A name written with `\u` escapes is not compared here.
+        if (name.form === ESCAPED) throw UNREAD;
         names.push(name.start, name.end);
         i = this.skipSpace(this.next);
         if (bytes[i] !== COLON) throw UNREAD;
@@ -144,7 +149,7 @@ class Reader {
       if (bytes[i] !== CLOSE_OBJECT) throw UNREAD;
     }
     this.next = i + 1;
-    return new Node(at, i + 1, false, items, names);
+    return new Node(at, i + 1, ESCAPED, items, names);
   }
 
   #array(at: number): Node {
@@ -161,7 +166,7 @@ class Reader {
       if (bytes[i] !== CLOSE_ARRAY) throw UNREAD;
     }
     this.next = i + 1;
-    return new Node(at, i + 1, false, items, null);
+    return new Node(at, i + 1, ESCAPED, items, null);
   }
 }
 
@@ -176,7 +181,7 @@ const quoted = (text: string): Literal => ({ bytes: Buffer.from(JSON.stringify(t
 /** Whether `v` is the JSON string `literal`: on its bytes when they are its text, else on its text. */
 function isString(bytes: Buffer, v: Node | undefined, literal: Literal): boolean {
   if (v === undefined || bytes[v.start] !== QUOTE) return false;
-  if (!v.plain) return JSON.parse(bytes.toString('utf8', v.start, v.end)) === literal.text;
+  if (v.form === ESCAPED) return JSON.parse(bytes.toString('utf8', v.start, v.end)) === literal.text;
   const expected = literal.bytes;
   if (v.end - v.start !== expected.length) return false;
   for (let i = 0; i < expected.length; i++) if (bytes[v.start + i] !== expected[i]) return false;
@@ -327,28 +332,48 @@ function decode(bytes: Buffer, t: Text): string {
 
 /**
  * Whether two lists of texts differ as the guard's signatures would (loop-guard.ts: a call's name and
- * arguments joined by `\u0000`, the calls by `\u0001`; results by `\u0001`): on their bytes when every text
- * is a plain string and the lists are as long (no text then holds a separator), else on the joined texts.
+ * arguments joined by `\u0000`, the calls by `\u0001`; results by `\u0001`): text by text when every text is
+ * a string written the one way JSON can (no text then holds a separator) and the lists are as long — on
+ * the bytes (`compareBytes`), or their UTF-8 text when those cannot tell; else on the joined texts.
  */
 function differ(bytes: Buffer, a: Text[], b: Text[], pairs: boolean): boolean {
-  let plain = a.length === b.length;
-  for (let i = 0; plain && i < a.length; i++) {
+  let canonical = a.length === b.length;
+  for (let i = 0; canonical && i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    // `plain` is only ever true of a string.
-    plain = typeof x !== 'string' && typeof y !== 'string' && x.plain && y.plain;
+    // A form other than ESCAPED is only ever a string's.
+    canonical = typeof x !== 'string' && typeof y !== 'string' && x.form !== ESCAPED && y.form !== ESCAPED;
   }
-  if (plain) {
-    for (let i = 0; i < a.length; i++) {
-      const x = a[i] as Node;
-      const y = b[i] as Node;
-      const n = x.end - x.start;
-      if (y.end - y.start !== n) return true;
-      for (let k = 0; k < n; k++) if (bytes[x.start + k] !== bytes[y.start + k]) return true;
-    }
-    return false;
+  if (!canonical) return joined(bytes, a, pairs) !== joined(bytes, b, pairs);
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Node;
+    const y = b[i] as Node;
+    const compared = compareBytes(bytes, x, y);
+    if (compared === SAME) continue;
+    if (compared === DIFFERENT) return true;
+    if (bytes.toString('utf8', x.start, x.end) !== bytes.toString('utf8', y.start, y.end)) return true;
   }
-  return joined(bytes, a, pairs) !== joined(bytes, b, pairs);
+  return false;
+}
+
+const SAME = 0;
+const DIFFERENT = 1;
+const UNSURE = 2;
+
+/**
+ * Two strings written the one way JSON can, compared on their bytes: the same bytes are the same text; the
+ * first bytes that differ, both ASCII, follow the same text and make it differ there. Bytes past ASCII
+ * that differ may still read as the same text (U+FFFD for bytes that are not UTF-8): UNSURE.
+ */
+function compareBytes(bytes: Buffer, x: Node, y: Node): number {
+  const n = Math.min(x.end - x.start, y.end - y.start);
+  for (let k = 0; k < n; k++) {
+    const p = bytes[x.start + k]!;
+    const q = bytes[y.start + k]!;
+    if (p !== q) return p < 0x80 && q < 0x80 ? DIFFERENT : UNSURE;
+  }
+  // Each ends with its closing quote: one cannot be the other's beginning.
+  return x.end - x.start === y.end - y.start ? SAME : UNSURE;
 }
 
 /** The texts as the guard joins them: calls `name\u0000args` by `\u0001`, results by `\u0001`. */
