@@ -33,16 +33,22 @@ function escaped(bytes: Uint8Array, at: number): boolean {
   return slashes % 2 === 1;
 }
 
+/** Where an array's last elements start, newest first, and whether they are all of its elements. */
+export interface TailStarts {
+  starts: number[];
+  all: boolean;
+}
+
 /**
  * Where the last `count` top-level elements of the array in `bytes[start, end)` start, newest first, and
  * whether they are all of them; null when the bytes are not an array.
  */
-function lastStarts(
+export function arrayTailStarts(
   bytes: Uint8Array,
   start: number,
   end: number,
   count: number,
-): { starts: number[]; all: boolean } | null {
+): TailStarts | null {
   let first = start;
   while (first < end && bytes[first]! <= 0x20) first++;
   if (bytes[first] !== OPEN_ARRAY) return null;
@@ -90,15 +96,15 @@ function lastStarts(
 
 /**
  * The last `count` elements of the array in `bytes[start, end)`, parsed, and whether they are all of them;
- * null when the bytes are not an array.
+ * null when the bytes are not an array. `found`: their starts, when `arrayTailStarts` gave them already.
  */
 export function arrayTail(
   bytes: Uint8Array,
   start: number,
   end: number,
   count: number,
+  found: TailStarts | null = arrayTailStarts(bytes, start, end, count),
 ): { elements: unknown[]; all: boolean } | null {
-  const found = lastStarts(bytes, start, end, count);
   if (found === null) return null;
   if (found.all) {
     const all = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'));

@@ -109,3 +109,17 @@ describe('loopStep on the body bytes', () => {
     );
   });
 });
+
+describe('loopStep on turns that are not valid JSON inside a string', () => {
+  it('reports the bad string as the parser does (a 400 invalid_json), as before the turns were read on bytes', () => {
+    const text =
+      '{"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{"name":"a","arguments":"1"}}]},' +
+      '{"role":"tool","content":"x"},{"role":"assistant","tool_calls":[{"function":{"name":"b","arguments":"2"}}]},' +
+      '{"role":"tool","content":"bad \\x escape"}]}';
+    const bytes = Buffer.from(text);
+    const scan = scanJson(bytes);
+    if (scan.verdict !== 'ok') throw new Error('the scan checks no string values');
+    const ex = { json: new RequestBody(bytes, scan.members) } as unknown as ChatExchange;
+    expect(() => loopStep('openai', ex, 2)).toThrow(SyntaxError);
+  });
+});

@@ -3,7 +3,8 @@ import { ByteNeedle } from '../protocols/byte-needle.js';
 import { CONVERSATIONS } from '../protocols/conversation.js';
 import type { Protocol } from '../protocols/types.js';
 import { checkLoop, type LoopVerdict } from '../sessions/loop-guard.js';
-import { arrayTail } from './array-tail.js';
+import { newestToolTurnsDiffer } from '../protocols/tool-turns.js';
+import { arrayTail, arrayTailStarts } from './array-tail.js';
 import type { ChatExchange } from './exchange.js';
 import { requireObjectBody } from './route.js';
 
@@ -75,8 +76,9 @@ function answer(verdict: LoopVerdict): string | undefined {
  *
  * On the body's bytes first, so an agent's conversation is not parsed for it (docs/performance.md): turns
  * without a tool-call marker hold no loop (one native search); otherwise the newest turns are read backwards
- * from the end of the bytes and parsed alone — the last few (FIRST_TAIL), which decide an agent's usual
- * conversation; when they do not, fewer markers than `repeats` in all the turns cannot hold a loop; then the
+ * from the end of the bytes — the last few (FIRST_TAIL), which decide an agent's usual conversation: when
+ * their newest two tool calls differ and their newest two tool results differ, read on their bytes
+ * (src/protocols/tool-turns.ts), there is no loop and nothing is parsed; else they are parsed alone; when they do not, fewer markers than `repeats` in all the turns cannot hold a loop; then the
  * last `2 × repeats + 2`, and the whole conversation only when a run of repeats reaches back past them.
  */
 export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): string | undefined {
@@ -88,7 +90,11 @@ export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): str
     const markers = TOOL_MARKERS[from];
     if (!atLeast(bytes, range[0], range[1], markers, 1)) return undefined;
     for (const count of [FIRST_TAIL[from], 2 * repeats + 2]) {
-      const tail = arrayTail(bytes, range[0], range[1], count);
+      const found = arrayTailStarts(bytes, range[0], range[1], count);
+      if (found === null) break;
+      // The newest two calls differ and so do the newest two results: no run of repeats, nothing parsed.
+      if (newestToolTurnsDiffer(from, bytes, found.starts)) return undefined;
+      const tail = arrayTail(bytes, range[0], range[1], count, found);
       if (tail === null) break;
       if (tail.all) {
         if (tail.elements.length < repeats) return undefined;

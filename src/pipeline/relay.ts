@@ -191,6 +191,7 @@ function streamToClient(
 function translateToClient(
   relay: Relay,
   upstream: UpstreamResponse & Pick<Required<UpstreamResponse>, 'take'>,
+  judge: ToolJudge | undefined,
 ): void {
   const { ex, route, from, redactor, capture } = relay;
   const { backend } = route;
@@ -209,6 +210,8 @@ function translateToClient(
     relay.codecs,
     relay.sealer ?? processSignatureSealer(),
   );
+  // The dangerous-command guard, on the backend's events before translation (as `judgedToolCalls`).
+  const tools = judge === undefined ? undefined : new ToolCallTap(backend.protocol, judge);
   const metadata = { status: upstream.status };
   const inbound = capture?.openLeg('inbound', metadata);
   const outbound = capture?.openLeg('outbound', metadata);
@@ -230,7 +233,7 @@ function translateToClient(
     if (guarded.length === 0) return true;
     watch.see(guarded);
     inbound?.chunk(guarded);
-    return send(translation.push(guarded));
+    return send(translation.push(tools === undefined ? guarded : textOf(tools.see(guarded))));
   };
   /** The last words (`tail`), then the end: `failure` when the backend's stream broke. */
   const close = (tail: string, failure: unknown, complete: boolean): void => {
@@ -266,6 +269,7 @@ function translateToClient(
         if (decoded !== '') pass(decoded);
         const rest = backendGuard.end();
         if (rest !== '') pass(rest);
+        if (tools !== undefined) send(translation.push(tools.end()));
         tail = translation.end();
       } catch (err) {
         failure = err;
@@ -279,6 +283,13 @@ function translateToClient(
     },
   });
   res.on('drain', () => control.resume());
+}
+
+/** The tool-call tap's output as text (it passes whole events on, so no character is cut). */
+function textOf(chunk: Uint8Array | string): string {
+  return typeof chunk === 'string'
+    ? chunk
+    : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
 }
 
 /**
@@ -453,14 +464,9 @@ function relayStream(relay: Relay): void {
   const { upstream, signal } = dispatched;
   const { backend } = route;
   ex.res.once('close', () => upstream.dispose());
-  // A stream that may be continued (`resume`) or whose tool calls are judged goes through the iterables.
-  if (
-    isTakeable(upstream) &&
-    backend.protocol !== from &&
-    judge === undefined &&
-    relay.resume === undefined
-  ) {
-    translateToClient(relay, upstream);
+  // A stream that may be continued (`resume`) goes through the iterables.
+  if (isTakeable(upstream) && backend.protocol !== from && relay.resume === undefined) {
+    translateToClient(relay, upstream, judge);
     return;
   }
   if (isTakeable(upstream) && backend.protocol === from) {

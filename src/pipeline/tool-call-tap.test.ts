@@ -99,6 +99,32 @@ describe('ToolCallTap', () => {
     ]);
   });
 
+  it('takes text as bytes are taken (a translated stream, decoded before translation), however it is cut', () => {
+    for (const command of ['git push origin main', 'git push --force']) {
+      const text = stream(command);
+      const expected = through(text, []);
+      fc.assert(
+        fc.property(fc.array(fc.nat(), { maxLength: 12 }), (cuts) => {
+          const tap = new ToolCallTap('openai', judge);
+          const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
+          let out = '';
+          let from = 0;
+          for (const at of [...points, text.length]) {
+            const piece = tap.see(text.slice(from, at));
+            out += typeof piece === 'string' ? piece : Buffer.from(piece).toString('utf8');
+            from = at;
+          }
+          expect(out + tap.end()).toBe(expected);
+        }),
+      );
+    }
+    // Whole events of text without a call: the same string back, nothing held.
+    const tap = new ToolCallTap('openai', judge);
+    const first = chunk({ role: 'assistant', content: 'Let me ' });
+    expect(tap.see(first)).toBe(first);
+    expect(tap.end()).toBe('');
+  });
+
   it('reads events ended by CRLF pairs', () => {
     const text = stream('git push --force').replaceAll('\n\n', '\r\n\r\n');
     const deltas = events(through(text, [30, 200]).replaceAll('\r\n', '\n')).map((e) => e.choices[0]!);

@@ -35,6 +35,11 @@ function endsEvent(bytes: Uint8Array): boolean {
   return bytes[n - 1] === LF && (bytes[n - 2] === LF || (bytes[n - 2] === 0x0d && bytes[n - 3] === LF));
 }
 
+/** `endsEvent` for text. */
+function textEndsEvent(text: string): boolean {
+  return text.endsWith('\n\n') || text.endsWith('\n\r\n');
+}
+
 /** The end of the last complete SSE event in `bytes` (after its blank line), or 0. */
 function lastEventEnd(bytes: Buffer): number {
   for (let at = bytes.lastIndexOf(LF); at > 0; at = bytes.lastIndexOf(LF, at - 1)) {
@@ -68,30 +73,37 @@ function messageOf(raw: string): SseMessage | undefined {
  * protocol's filter (src/protocols/tool-call-guard.ts) one by one.
  */
 export class ToolCallTap {
-  readonly #filter: ToolCallStreamFilter;
+  readonly #createFilter: () => ToolCallStreamFilter;
+  /** Made at the first event with a marker: most answers have none. */
+  #filter: ToolCallStreamFilter | null = null;
   readonly #markers: readonly ByteNeedle[];
   #carry: Buffer | null = null;
 
   constructor(protocol: Protocol, judge: ToolJudge) {
     const guard = TOOL_CALL_GUARDS[protocol];
     if (guard === undefined) throw new Error(`no tool-call guard for ${protocol}`);
-    this.#filter = guard.createStreamFilter(judge);
+    this.#createFilter = () => guard.createStreamFilter(judge);
     this.#markers = CALL_MARKERS[protocol];
+  }
+
+  /** Whether the filter holds a call's events. */
+  #busy(): boolean {
+    return this.#filter !== null && this.#filter.busy();
   }
 
   /** What to write for `chunk` now (possibly nothing); throws `sseLineTooLong` past the event bound. */
   see(chunk: Uint8Array | string): Uint8Array | string {
     if (chunk.length === 0) return chunk;
     // The common case, first: whole events (the relay's event check cuts them so), no call held, no
-    // marker — the chunk goes on as it came, one search of its bytes (no copy, no view).
-    if (
-      this.#carry === null &&
-      typeof chunk !== 'string' &&
-      endsEvent(chunk) &&
-      !this.#filter.busy() &&
-      !eventsHoldAny(this.#markers, chunk)
-    )
-      return chunk;
+    // marker — the chunk goes on as it came, one search of its bytes (no copy, no view); text (a translated
+    // stream's, decoded once before translation) is searched as text.
+    if (this.#carry === null && !this.#busy()) {
+      if (typeof chunk !== 'string') {
+        if (endsEvent(chunk) && !eventsHoldAny(this.#markers, chunk)) return chunk;
+      } else if (textEndsEvent(chunk) && !this.#markers.some((m) => chunk.includes(m.text))) {
+        return chunk;
+      }
+    }
     const bytes =
       typeof chunk === 'string'
         ? Buffer.from(chunk)
@@ -113,11 +125,11 @@ export class ToolCallTap {
   /** The stream ended: what the filter still holds (a cut event is dropped, as a cut call is). */
   end(): string {
     this.#carry = null;
-    return this.#filter.end().map(sseText).join('');
+    return this.#filter === null ? '' : this.#filter.end().map(sseText).join('');
   }
 
   #events(complete: Buffer): Uint8Array | string {
-    if (!this.#filter.busy() && !eventsHoldAny(this.#markers, complete)) return complete;
+    if (!this.#busy() && !eventsHoldAny(this.#markers, complete)) return complete;
     let out = '';
     for (const raw of complete.toString('utf8').split(/\r?\n\r?\n/)) {
       if (raw === '') continue;
@@ -125,11 +137,12 @@ export class ToolCallTap {
       // A comment (a keep-alive) goes on as it came, even past a held call.
       if (
         message === undefined ||
-        (!this.#filter.busy() && !this.#markers.some((m) => message.data.includes(m.text)))
+        (!this.#busy() && !this.#markers.some((m) => message.data.includes(m.text)))
       ) {
         out += `${raw}\n\n`;
         continue;
       }
+      this.#filter ??= this.#createFilter();
       out += this.#filter.push(message).map(sseText).join('');
     }
     return out;
