@@ -16,6 +16,12 @@ export interface DecodeContext {
 /** Turns one protocol's SSE events into canonical events; keeps whatever state the protocol needs. */
 export interface StreamDecoder {
   push(message: SseMessage): StreamEvent[];
+  /**
+   * Each text event is one JSON string member's value as the wire wrote it, and an event read as text
+   * alone leaves the decoder as it found it: the next event of the same shape may be read without it
+   * (`RepeatedText`).
+   */
+  readonly textRepeats?: boolean;
   /** The source ended: events still owed (a finish the protocol never terminated explicitly). */
   end(): StreamEvent[];
 }

@@ -40,8 +40,11 @@ const NONE: readonly SseMessage[] = [];
  * (`feedText`); one parser takes one of the two, never both.
  */
 export class SseParser {
-  /** Node's decoder: about half a TextDecoder's cost per chunk (docs/performance.md, "Translation"). */
-  private readonly decoder = new StringDecoder('utf8');
+  /**
+   * Node's decoder: about half a TextDecoder's cost per chunk (docs/performance.md, "Translation"). Made
+   * on the first bytes: a stream fed text never needs one (each allocates a buffer).
+   */
+  private decoder: StringDecoder | undefined;
   private readonly parser: EventSourceParser;
   private ready: SseMessage[] = [];
   /** Text fed since the parser last finished an event or a comment: an upper bound of what it holds. */
@@ -61,6 +64,7 @@ export class SseParser {
   }
 
   feed(chunk: Uint8Array): readonly SseMessage[] {
+    this.decoder ??= new StringDecoder('utf8');
     return this.feedText(this.decoder.write(chunk as Buffer));
   }
 
@@ -83,7 +87,7 @@ export class SseParser {
   }
 
   end(): readonly SseMessage[] {
-    this.parser.feed(this.decoder.end());
+    if (this.decoder !== undefined) this.parser.feed(this.decoder.end());
     // A last event without its blank line still counts: some servers close right after the data line.
     this.parser.feed('\n\n');
     return this.take();

@@ -1,9 +1,10 @@
 import { ProxyError } from '../proxy-error.js';
 import type { StreamEvent } from './canonical.js';
-import type { ProtocolCodec, StreamDecoder, StreamEncoder } from './codec.js';
+import type { ProtocolCodec, SseMessage, StreamDecoder, StreamEncoder } from './codec.js';
 import type { ErrorInfo } from './error-envelopes.js';
 import { codecs as defaultCodecs } from './registry.js';
 import { FAMILIES, sealStreamEvent, streamIdCarrier, type SignatureSealer } from './signatures.js';
+import { RepeatedText } from './repeated-text.js';
 import { SseParser } from './sse.js';
 import type { Protocol } from './types.js';
 
@@ -41,6 +42,8 @@ export class StreamTranslation {
   private said: string | null;
   /** A continuation's decoder: its own opening (`start`) is not the client's, whose message is open. */
   private continuing = false;
+  /** The backend's text deltas read without the decoder, when it allows (null when it does not). */
+  private repeated: RepeatedText | null;
 
   constructor(
     from: Protocol,
@@ -52,6 +55,7 @@ export class StreamTranslation {
     continuable = false,
   ) {
     this.decoder = codecs[from].createStreamDecoder();
+    this.repeated = this.decoder.textRepeats === true ? new RepeatedText() : null;
     this.encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
     this.carry = sealer && streamIdCarrier(to, sealer);
     this.said = continuable ? '' : null;
@@ -65,7 +69,7 @@ export class StreamTranslation {
     const messages = typeof chunk === 'string' ? this.parser.feedText(chunk) : this.parser.feed(chunk);
     let out = '';
     try {
-      for (let i = 0; i < messages.length; i++) out += this.emit(this.decoder.push(messages[i]!));
+      for (let i = 0; i < messages.length; i++) out += this.emit(this.decode(messages[i]!));
     } catch (err) {
       this.held = out;
       throw err;
@@ -73,11 +77,22 @@ export class StreamTranslation {
     return out;
   }
 
+  /** One backend event's canonical events: a text delta like the last one read as such, else the decoder's. */
+  private decode(message: SseMessage): StreamEvent[] {
+    const repeated = this.repeated;
+    if (repeated === null) return this.decoder.push(message);
+    const text = repeated.match(message);
+    if (text !== undefined) return [{ type: 'text', text }];
+    const events = this.decoder.push(message);
+    repeated.learn(message, events);
+    return events;
+  }
+
   /** The source ended: the events still owed, or the error event of an unfinished stream. */
   end(): string {
     let out = '';
     try {
-      for (const message of this.parser.end()) out += this.emit(this.decoder.push(message));
+      for (const message of this.parser.end()) out += this.emit(this.decode(message));
       out += this.emit(this.decoder.end());
     } catch (err) {
       this.held = out;
@@ -112,6 +127,7 @@ export class StreamTranslation {
     this.held = '';
     this.parser = new SseParser();
     this.decoder = this.codecs[protocol].createStreamDecoder();
+    this.repeated = this.decoder.textRepeats === true ? new RepeatedText() : null;
     this.continuing = true;
     return held;
   }

@@ -91,6 +91,16 @@ describe('ErrorEventGuard', () => {
     }
   });
 
+  it('finds the marker in text by its tail: words that end like it pass, a marker opening a chunk is found', () => {
+    const guard = new ErrorEventGuard(redactor);
+    const near = `data: {"terror":"mirror\\"","Error":"rror","x":"${PROVIDER}"}\n\n`;
+    expect(guard.see(near)).toBe(near);
+    const opening = new ErrorEventGuard(redactor);
+    expect(opening.see(`"error":{"message":"${PROVIDER}"}}\n\n`)).toBe(
+      '"error":{"message":"sk-proj-****"}}\n\n',
+    );
+  });
+
   it('takes "error": null for no error: a Responses stream passes untouched, a real error after it is redacted', () => {
     const created = `event: response.created\ndata: {"type":"response.created","response":{"id":"r","error" : null,"text":"${PROVIDER}"}}\n\n`;
     const guard = new ErrorEventGuard(redactor);

@@ -112,10 +112,24 @@ function noErrorAfter(chunk: Chunk, from: number): boolean {
   return true;
 }
 
+/** The marker's end, searched first in text: a native search for the quote it opens with stops at every quote. */
+const MARKER_TAIL = MARKER.slice(2);
+
+/**
+ * Where the marker is in `text` from `from` on (-1: nowhere): its rarer tail `rror"` found natively (about a
+ * quarter of the time of searching `"error"` in a JSON event), then the two characters before it checked.
+ */
+function markerIn(text: string, from: number): number {
+  for (let at = text.indexOf(MARKER_TAIL, from + 2); at !== -1; at = text.indexOf(MARKER_TAIL, at + 1)) {
+    if (text.charCodeAt(at - 1) === 0x65 && text.charCodeAt(at - 2) === 0x22) return at - 2;
+  }
+  return -1;
+}
+
 /** Whether `chunk` holds a marker that may open an error: any but `"error": null`. */
 function hasMarker(chunk: Chunk): boolean {
   if (typeof chunk === 'string') {
-    for (let at = chunk.indexOf(MARKER); at !== -1; at = chunk.indexOf(MARKER, at + MARKER.length))
+    for (let at = markerIn(chunk, 0); at !== -1; at = markerIn(chunk, at + MARKER.length))
       if (!noErrorAfter(chunk, at + MARKER.length)) return true;
     return false;
   }

@@ -510,6 +510,7 @@ function answerArguments(text: string): Json {
 }
 
 class AnthropicStreamDecoder implements StreamDecoder {
+  readonly textRepeats = true;
   /** Anthropic content-block index → canonical tool-call index (text blocks map to undefined). */
   private readonly toolBlocks = new Map<number, number>();
   /** Content blocks that call the answer tool: their input streams as the answer's text. */

@@ -542,6 +542,7 @@ function isBlocked(body: Json): boolean {
 }
 
 class GeminiStreamDecoder implements StreamDecoder {
+  readonly textRepeats = true;
   private started = false;
   private nextId: ((n: number) => string) | undefined;
   private toolCount = 0;
@@ -610,6 +611,9 @@ class GeminiStreamDecoder implements StreamDecoder {
   }
 }
 
+/** What every text chunk of a Gemini stream starts with (`GeminiStreamEncoder.textChunk`). */
+const TEXT_CHUNK_HEAD = 'data: {"candidates":[{"content":{"role":"model","parts":[{"text":';
+
 class GeminiStreamEncoder implements StreamEncoder {
   done = false;
   /** Gemini sends whole function calls, so streamed arguments are held until the call is complete. */
@@ -619,8 +623,12 @@ class GeminiStreamEncoder implements StreamEncoder {
   /** A signature for the next part written (Gemini puts it on the call or text that follows the thought). */
   private signature = '';
 
+  /** What a text chunk writes after its text (`textChunk`), once per stream. */
+  private readonly textTail: string;
+
   constructor(meta: StreamMeta) {
     this.base = JSON.stringify({ modelVersion: meta.model, responseId: meta.id }).slice(1, -1);
+    this.textTail = `}]},"index":0}]${this.base ? `,${this.base}` : ''}}\n\n`;
   }
 
   /**
@@ -639,10 +647,7 @@ class GeminiStreamEncoder implements StreamEncoder {
 
   /** What `chunk([{ text }])` writes, without the part's array and object. */
   private textChunk(text: string): string {
-    return (
-      `data: {"candidates":[{"content":{"role":"model","parts":[{"text":${JSON.stringify(text)}}]},"index":0}]` +
-      `${this.base ? `,${this.base}` : ''}}\n\n`
-    );
+    return `${TEXT_CHUNK_HEAD}${JSON.stringify(text)}${this.textTail}`;
   }
 
   private flushCalls(): Json[] {

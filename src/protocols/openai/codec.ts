@@ -382,6 +382,7 @@ function encodeUsage(u: Usage): Json {
 }
 
 class OpenAIStreamDecoder implements StreamDecoder {
+  readonly textRepeats = true;
   private started = false;
   private finishReason: StopReason | undefined;
   private usage: Usage | undefined;
