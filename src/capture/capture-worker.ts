@@ -1,11 +1,12 @@
 /**
- * The capture worker thread: redacts the lines the proxy records and writes them to the capture file, off
- * the event loop that serves clients. Started by WorkerCaptureWriter; see there.
+ * The capture worker thread: redacts the lines the proxy records (a stream's text, which its stream
+ * redacted, only where JSON-encoding could form a secret: see redactLine) and writes them to the capture
+ * file, off the event loop that serves clients. Started by WorkerCaptureWriter; see there.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redactor } from '../redaction/redactor.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
-import { PieceCache, readEventFrames } from './event-frames.js';
+import { PieceCache, readEventFrames, redactLine, type FramedLine } from './event-frames.js';
 import { CaptureWriter } from './writer.js';
 
 const port = parentPort!;
@@ -48,7 +49,7 @@ const writer = new CaptureWriter({
 port.on('message', (message: ToCaptureWorker) => {
   switch (message.type) {
     case 'lines': {
-      let lines: string[];
+      let lines: FramedLine[];
       try {
         lines = readEventFrames(Buffer.from(message.buffer, 0, message.length), message.length, pieces);
       } catch (error) {
@@ -65,7 +66,7 @@ port.on('message', (message: ToCaptureWorker) => {
       for (const line of lines) {
         let redacted: string;
         try {
-          redacted = redactor.redact(line);
+          redacted = redactLine(line, redactor);
         } catch (error) {
           lost++;
           post({ type: 'drop', reason: 'unserialisable', entries: 1, error: describe(error) });
