@@ -15,8 +15,12 @@ const post = (message: FromCaptureWorker): void => port.postMessage(message);
 
 let redactor = new Redactor();
 const pieces = new PieceCache();
-/** Where each batch received ends, in entries; a batch is settled once that many entries are. */
+/**
+ * Each batch received: where it ends, in entries (it is settled once that many entries are), and its
+ * buffer, read already, which goes back with the batch's `settled`: one message per batch.
+ */
 const batchEnds: number[] = [];
+const batchBuffers: ArrayBuffer[] = [];
 let received = 0;
 /** Entries lost before reaching the writer (a redaction that threw). */
 let lost = 0;
@@ -24,11 +28,14 @@ let settled = 0;
 
 function acknowledge(): void {
   let batches = 0;
+  const buffers: ArrayBuffer[] = [];
   while (batchEnds.length > 0 && batchEnds[0]! <= settled + lost) {
     batchEnds.shift();
+    buffers.push(batchBuffers.shift()!);
     batches++;
   }
-  if (batches > 0) post({ type: 'settled', batches });
+  if (batches > 0)
+    port.postMessage({ type: 'settled', batches, buffers } satisfies FromCaptureWorker, buffers);
 }
 
 const writer = new CaptureWriter({
@@ -57,12 +64,10 @@ port.on('message', (message: ToCaptureWorker) => {
         lines = [];
         post({ type: 'drop', reason: 'unserialisable', entries: message.entries, error: describe(error) });
       }
-      port.postMessage({ type: 'spare', buffer: message.buffer } satisfies FromCaptureWorker, [
-        message.buffer,
-      ]);
       received += message.entries;
       lost += message.entries - lines.length;
       batchEnds.push(received);
+      batchBuffers.push(message.buffer);
       for (const line of lines) {
         let redacted: string;
         try {

@@ -86,7 +86,7 @@ export class Redactor {
    * The characters whose JSON escape could write the start of a match (see {@link jsonEncodingMayForm});
    * undefined when JSON-encoding may form one whatever the text.
    */
-  private readonly formingEscapes: RegExp | undefined;
+  private readonly formingEscapes: { controls: RegExp; surrogates: RegExp } | undefined;
   /** Exact secrets (4+) in all their forms; undefined when none are configured. */
   private readonly exact: ExactMatcher | undefined;
   /** The pattern rules in force, one capturing group each (group i + 1 is `rules[i]`). */
@@ -160,7 +160,10 @@ export class Redactor {
    * always.
    */
   jsonEncodingMayForm(text: string): boolean {
-    return this.formingEscapes === undefined || this.formingEscapes.test(text);
+    const forming = this.formingEscapes;
+    if (forming === undefined) return true;
+    // A text of one-byte characters (most) holds no surrogate: V8 answers the first test without a scan.
+    return forming.controls.test(text) || (ANY_SURROGATE.test(text) && forming.surrogates.test(text));
   }
 
   /**
@@ -394,7 +397,7 @@ const VERBATIM_IN_JSON = /^[A-Za-z0-9._~+=:-]+$/;
  * newline, carriage return or tab (those only when a secret starts with their letter), and so does a lone
  * surrogate.
  */
-function formingEscapes(forms: readonly string[]): RegExp {
+function formingEscapes(forms: readonly string[]): { controls: RegExp; surrogates: RegExp } {
   let controls = '';
   for (let code = 0; code < 0x20; code++) {
     const escape = JSON.stringify(String.fromCharCode(code)).slice(2, -1);
@@ -403,10 +406,11 @@ function formingEscapes(forms: readonly string[]): RegExp {
       controls += `\\u${code.toString(16).padStart(4, '0')}`;
     }
   }
-  return new RegExp(
-    `[${controls}]|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]`,
-  );
+  return { controls: new RegExp(`[${controls}]`), surrogates: LONE_SURROGATE };
 }
+
+const ANY_SURROGATE = /[\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Bytes of a request body scanned for prompt secrets at a time (below V8's large-object size, 128 KB). */
 const PROMPT_SCAN_WINDOW = 64 * 1024;
