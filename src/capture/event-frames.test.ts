@@ -3,6 +3,7 @@ import { Redactor } from '../redaction/redactor.js';
 import {
   eventChars,
   eventFramesBound,
+  jsonStringOfUtf8,
   lineText,
   PieceCache,
   readEventFrames,
@@ -61,8 +62,8 @@ describe('event frames', () => {
     const [line] = readEventFrames(buffer, writeEventFrames(buffer, 0, '{"s":1', members));
     expect(line).toEqual({
       before: '{"s":1,"p":',
-      text: 'a"b',
       json: '"a\\"b"',
+      controls: 0,
       after: ',"q":"c","m":1}\n',
     });
   });
@@ -71,8 +72,7 @@ describe('event frames', () => {
     const redactor = new Redactor(['bench-secret-0123456789']);
     const streamed = (text: string): FramedLine => ({
       before: '{"h":"Bearer abcdefgh12345678","payload":',
-      text,
-      json: JSON.stringify(text),
+      ...jsonStringOfUtf8(Buffer.from(text)),
       after: ',"m":"bench-secret-0123456789"}\n',
     });
 
@@ -92,6 +92,23 @@ describe('event frames', () => {
       );
       expect(redactLine('{"a":"bench-secret-0123456789"}\n', redactor)).toBe('{"a":"****"}\n');
     });
+  });
+
+  it('writes a UTF-8 text as JSON.stringify does, and tells the control characters it holds', () => {
+    const controls = Array.from({ length: 0x20 }, (_, code) => String.fromCharCode(code)).join('');
+    for (const text of [
+      '',
+      'plain',
+      'data: {"a":"b\\n"}\n\n',
+      `all ${controls} of them`,
+      'Grüße 😀 \u2028\u2029 \u007f \\ " /',
+    ]) {
+      expect(jsonStringOfUtf8(Buffer.from(text)).json).toBe(JSON.stringify(text));
+    }
+    expect(jsonStringOfUtf8(Buffer.from('a\nb\tc')).controls).toBe((1 << 0x0a) | (1 << 0x09));
+    expect(jsonStringOfUtf8(Buffer.from(controls)).controls).toBe(-1);
+    const long = 'x"'.repeat(400_000);
+    expect(jsonStringOfUtf8(Buffer.from(long)).json).toBe(JSON.stringify(long));
   });
 
   it('counts text in UTF-16 units and encoded pieces in bytes', () => {

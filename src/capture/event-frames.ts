@@ -103,9 +103,9 @@ export function writeEventFrames(
  */
 export interface StreamedLine {
   readonly before: string;
-  /** The stream's text, decoded. */
-  readonly text: string;
   readonly json: string;
+  /** The control characters the text holds: bit `c` set for U+000c … U+001F's `c`. */
+  readonly controls: number;
   readonly after: string;
 }
 
@@ -123,7 +123,7 @@ export function lineText(line: FramedLine): string {
  */
 export function redactLine(line: FramedLine, redactor: Redactor): string {
   if (typeof line === 'string') return redactor.redact(line);
-  if (redactor.jsonEncodingMayForm(line.text)) return redactor.redact(lineText(line));
+  if (redactor.jsonEscapesMayForm(line.controls)) return redactor.redact(lineText(line));
   return redactor.redact(line.before) + line.json + redactor.redact(line.after);
 }
 
@@ -136,7 +136,7 @@ export function redactLine(line: FramedLine, redactor: Redactor): string {
 export function readEventFrames(buffer: Buffer, length: number, pieces = new PieceCache()): FramedLine[] {
   const lines: FramedLine[] = [];
   let parts: string[] = [];
-  let streamed: { before: string; text: string; json: string } | undefined;
+  let streamed: { before: string; json: string; controls: number } | undefined;
   let at = 0;
   while (at < length) {
     const tag = buffer[at];
@@ -174,30 +174,28 @@ const CACHED_PIECES = 4;
  * and as sent), and is decoded and encoded once. Pieces are compared by their bytes.
  */
 export class PieceCache {
-  private readonly entries: { bytes: Buffer; as: PieceKind; text: string; raw: string }[] = [];
+  private readonly entries: { bytes: Buffer; as: PieceKind; text: string; controls: number }[] = [];
 
   /** An encoded piece's JSON text. */
   text(bytes: Buffer, as: EncodedPiece['as']): string {
     return this.entry(bytes, as).text;
   }
 
-  /** A stream's text (a StringPiece's bytes): decoded, and as JSON. */
-  streamed(bytes: Buffer): { text: string; json: string } {
+  /** A stream's text (a StringPiece's bytes) as JSON, and the control characters it holds. */
+  streamed(bytes: Buffer): { json: string; controls: number } {
     const entry = this.entry(bytes, 'streamed');
-    return { text: entry.raw, json: entry.text };
+    return { json: entry.text, controls: entry.controls };
   }
 
-  private entry(bytes: Buffer, as: PieceKind): { text: string; raw: string } {
+  private entry(bytes: Buffer, as: PieceKind): { text: string; controls: number } {
     for (const entry of this.entries) {
       if (entry.as === as && entry.bytes.equals(bytes)) return entry;
     }
-    let raw = '';
+    let controls = 0;
     let text: string;
-    if (as === 'streamed') {
-      raw = bytes.toString('utf8');
-      text = JSON.stringify(raw);
-    } else text = encodedText({ utf8: bytes, as });
-    const entry = { bytes, as, text, raw };
+    if (as === 'streamed') ({ json: text, controls } = jsonStringOfUtf8(bytes));
+    else text = encodedText({ utf8: bytes, as });
+    const entry = { bytes, as, text, controls };
     if (bytes.length <= CACHED_PIECE_BYTES) {
       // A copy: `bytes` is a view of a buffer that is filled again.
       this.entries.unshift({ ...entry, bytes: Buffer.from(bytes) });
@@ -208,3 +206,61 @@ export class PieceCache {
 }
 
 type PieceKind = EncodedPiece['as'] | 'streamed';
+
+/**
+ * Per byte: 0 when JSON writes it as it is, else the letter of its two-character escape (`\"`, `\\`, `\b`,
+ * `\f`, `\n`, `\r`, `\t`), or 1 for `\u00XX` (the other control characters).
+ */
+const ESCAPES = new Uint8Array(256);
+for (let code = 0; code < 0x20; code++) ESCAPES[code] = 1;
+for (const [code, letter] of [
+  [0x22, '"'],
+  [0x5c, '\\'],
+  [0x08, 'b'],
+  [0x0c, 'f'],
+  [0x0a, 'n'],
+  [0x0d, 'r'],
+  [0x09, 't'],
+] as const) {
+  ESCAPES[code] = letter.charCodeAt(0);
+}
+const HEX = Buffer.from('0123456789abcdef');
+/** Where jsonStringOfUtf8 writes: grown for a longer text, up to ESCAPED_KEPT_BYTES. */
+let escaped = Buffer.allocUnsafeSlow(64 * 1024);
+const ESCAPED_KEPT_BYTES = 1024 * 1024;
+
+/**
+ * The JSON string of the text that `utf8` encodes — what `JSON.stringify` writes for it, bytes beyond ASCII
+ * copied as they are — and the control characters it holds (bit `c` for U+000c … U+001F's `c`). Escaped byte
+ * by byte: a stream's text is mostly quotes and plain characters, which `JSON.stringify` takes longer over.
+ * The bytes are valid UTF-8 (written from a string by the proxy), so they hold no lone surrogate to escape.
+ */
+export function jsonStringOfUtf8(utf8: Uint8Array): { json: string; controls: number } {
+  const bound = utf8.length * 6 + 2;
+  if (escaped.length < bound && bound <= ESCAPED_KEPT_BYTES) escaped = Buffer.allocUnsafeSlow(bound);
+  const out = escaped.length >= bound ? escaped : Buffer.allocUnsafe(bound);
+  let at = 0;
+  let controls = 0;
+  out[at++] = 0x22;
+  for (let i = 0; i < utf8.length; i++) {
+    const byte = utf8[i]!;
+    const escape = ESCAPES[byte]!;
+    if (escape === 0) {
+      out[at++] = byte;
+      continue;
+    }
+    if (byte < 0x20) controls |= 1 << byte;
+    out[at++] = 0x5c;
+    if (escape !== 1) {
+      out[at++] = escape;
+      continue;
+    }
+    out[at++] = 0x75; // u00XX
+    out[at++] = 0x30;
+    out[at++] = 0x30;
+    out[at++] = HEX[byte >> 4]!;
+    out[at++] = HEX[byte & 15]!;
+  }
+  out[at++] = 0x22;
+  return { json: out.toString('utf8', 0, at), controls };
+}

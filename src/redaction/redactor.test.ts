@@ -373,6 +373,10 @@ describe('Redactor.jsonEncodingMayForm', () => {
         const text = subject.redact(`x${char}${tail}`);
         const json = JSON.stringify(text);
         if (!subject.jsonEncodingMayForm(text)) expect(subject.redact(json)).toBe(json);
+        let controls = 0;
+        for (const c of text) if (c < ' ') controls |= 1 << c.charCodeAt(0);
+        const lone = /[\ud800-\udfff]/.test(text);
+        if (!lone && !subject.jsonEscapesMayForm(controls)) expect(subject.redact(json)).toBe(json);
       }
     }
   });

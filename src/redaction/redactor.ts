@@ -86,7 +86,7 @@ export class Redactor {
    * The characters whose JSON escape could write the start of a match (see {@link jsonEncodingMayForm});
    * undefined when JSON-encoding may form one whatever the text.
    */
-  private readonly formingEscapes: { controls: RegExp; surrogates: RegExp } | undefined;
+  private readonly formingEscapes: { controls: RegExp; mask: number } | undefined;
   /** Exact secrets (4+) in all their forms; undefined when none are configured. */
   private readonly exact: ExactMatcher | undefined;
   /** The pattern rules in force, one capturing group each (group i + 1 is `rules[i]`). */
@@ -163,7 +163,15 @@ export class Redactor {
     const forming = this.formingEscapes;
     if (forming === undefined) return true;
     // A text of one-byte characters (most) holds no surrogate: V8 answers the first test without a scan.
-    return forming.controls.test(text) || (ANY_SURROGATE.test(text) && forming.surrogates.test(text));
+    return forming.controls.test(text) || (ANY_SURROGATE.test(text) && LONE_SURROGATE.test(text));
+  }
+
+  /**
+   * {@link jsonEncodingMayForm} for a text without lone surrogates (decoded from UTF-8), told which control
+   * characters it holds: bit `c` of `controls` set for U+000c … U+001F's `c`.
+   */
+  jsonEscapesMayForm(controls: number): boolean {
+    return this.formingEscapes === undefined || (controls & this.formingEscapes.mask) !== 0;
   }
 
   /**
@@ -397,16 +405,18 @@ const VERBATIM_IN_JSON = /^[A-Za-z0-9._~+=:-]+$/;
  * newline, carriage return or tab (those only when a secret starts with their letter), and so does a lone
  * surrogate.
  */
-function formingEscapes(forms: readonly string[]): { controls: RegExp; surrogates: RegExp } {
+function formingEscapes(forms: readonly string[]): { controls: RegExp; mask: number } {
   let controls = '';
+  let mask = 0;
   for (let code = 0; code < 0x20; code++) {
     const escape = JSON.stringify(String.fromCharCode(code)).slice(2, -1);
     const quiet = escape.length === 1 && 'nrt'.includes(escape);
     if (!quiet || forms.some((form) => form.startsWith(escape))) {
       controls += `\\u${code.toString(16).padStart(4, '0')}`;
+      mask |= 1 << code;
     }
   }
-  return { controls: new RegExp(`[${controls}]`), surrogates: LONE_SURROGATE };
+  return { controls: new RegExp(`[${controls}]`), mask };
 }
 
 const ANY_SURROGATE = /[\ud800-\udfff]/;
