@@ -604,3 +604,77 @@ describe('wire capture', () => {
     expect(streamedText).toContain('"content":"ech');
   });
 });
+
+describe('wire capture of translated streams', () => {
+  it('redacts the secrets a model streams back, cut across chunks, on both legs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lip-capture-translated-'));
+    // The answer (`echo: ` and the prompt) in two pieces cut between the prompt's halves, far enough apart
+    // that each leg is recorded in several events.
+    const upstream = await startFakeProvider({ chunks: 2, pieceGapMs: 12 });
+    const bearer = 'Bearer canaryBearerToken0123456789';
+    const keys = `keys ${CANARY.openai} ${CANARY.proxy} ${CANARY.anthropic} ${bearer}`;
+    const said = `${keys} ---------- ${keys}`;
+    const proxy = await startProxyProcess(
+      [
+        '--default-backend',
+        'openai',
+        // The prompt reaches the backend as it is, so that the answer streams the secrets back.
+        '--disable-redact-api-keys-in-prompts',
+        '--capture-file',
+        join(dir, 'cap.jsonl'),
+      ],
+      {
+        LLM_INTERACTIVE_PROXY_API_KEY: CANARY.proxy,
+        OPENAI_API_KEY: CANARY.openai,
+        OPENAI_API_BASE_URL: upstream.baseUrls.openai,
+        ANTHROPIC_API_KEY: CANARY.anthropic,
+        ANTHROPIC_API_BASE_URL: upstream.baseUrls.anthropic,
+      },
+    );
+    const got: string[] = [];
+    try {
+      const an = new Anthropic({ baseURL: `${proxy.url}/anthropic`, apiKey: CANARY.proxy, maxRetries: 0 });
+      const message = await an.messages
+        .stream({ model: 'openai:gpt-4o', max_tokens: 200, messages: [{ role: 'user', content: said }] })
+        .finalMessage();
+      got.push(message.content.map((b) => (b.type === 'text' ? b.text : '')).join(''));
+      const oa = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: CANARY.proxy, maxRetries: 0 });
+      const stream = await oa.chat.completions.create({
+        model: 'anthropic:claude',
+        stream: true,
+        messages: [{ role: 'user', content: said }],
+      });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      got.push(text);
+    } finally {
+      expect(await proxy.stop()).toBe(0);
+      await upstream.close();
+    }
+    // The clients got the secrets back: the streams carried them.
+    for (const text of got) expect(text).toContain(said);
+    const capture = readFileSync(join(dir, 'cap.jsonl'), 'utf8');
+    const events = capture
+      .trim()
+      .split('\n')
+      .map(
+        (line) => JSON.parse(line) as { direction: string; payload?: unknown; metadata?: { leg?: string } },
+      );
+    const legText = (leg: string) =>
+      events
+        .filter((e) => e.direction === 'stream_chunk' && e.metadata?.leg === leg)
+        .map((e) => e.payload as string)
+        .join('');
+    for (const leg of ['inbound', 'outbound']) {
+      const chunks = events.filter((e) => e.direction === 'stream_chunk' && e.metadata?.leg === leg);
+      expect(chunks.length, `${leg} chunk events`).toBeGreaterThan(1);
+      expect(legText(leg)).toContain('sk-proj-****');
+      expect(legText(leg)).toContain('sk-ant-****');
+      expect(legText(leg)).toContain('Bearer ****');
+    }
+    const searched = capture + withBytesDecoded(capture);
+    for (const secret of [CANARY.openai, CANARY.proxy, CANARY.anthropic, bearer.slice(7)]) {
+      expect(searched.includes(secret), 'a secret found in the capture').toBe(false);
+    }
+  });
+});

@@ -1,11 +1,12 @@
 /**
- * The capture worker thread: redacts the lines the proxy records and writes them to the capture file, off
- * the event loop that serves clients. Started by WorkerCaptureWriter; see there.
+ * The capture worker thread: redacts the lines the proxy records (a stream's text, which its stream
+ * redacted, only where JSON-encoding could form a secret: see redactLine) and writes them to the capture
+ * file, off the event loop that serves clients. Started by WorkerCaptureWriter; see there.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redactor } from '../redaction/redactor.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
-import { PieceCache, readEventFrames } from './event-frames.js';
+import { PieceCache, readEventFrames, redactLine, type FramedLine } from './event-frames.js';
 import { CaptureWriter } from './writer.js';
 
 const port = parentPort!;
@@ -14,8 +15,12 @@ const post = (message: FromCaptureWorker): void => port.postMessage(message);
 
 let redactor = new Redactor();
 const pieces = new PieceCache();
-/** Where each batch received ends, in entries; a batch is settled once that many entries are. */
+/**
+ * Each batch received: where it ends, in entries (it is settled once that many entries are), and its
+ * buffer, read already, which goes back with the batch's `settled`: one message per batch.
+ */
 const batchEnds: number[] = [];
+const batchBuffers: ArrayBuffer[] = [];
 let received = 0;
 /** Entries lost before reaching the writer (a redaction that threw). */
 let lost = 0;
@@ -23,11 +28,14 @@ let settled = 0;
 
 function acknowledge(): void {
   let batches = 0;
+  const buffers: ArrayBuffer[] = [];
   while (batchEnds.length > 0 && batchEnds[0]! <= settled + lost) {
     batchEnds.shift();
+    buffers.push(batchBuffers.shift()!);
     batches++;
   }
-  if (batches > 0) post({ type: 'settled', batches });
+  if (batches > 0)
+    port.postMessage({ type: 'settled', batches, buffers } satisfies FromCaptureWorker, buffers);
 }
 
 const writer = new CaptureWriter({
@@ -48,7 +56,7 @@ const writer = new CaptureWriter({
 port.on('message', (message: ToCaptureWorker) => {
   switch (message.type) {
     case 'lines': {
-      let lines: string[];
+      let lines: FramedLine[];
       try {
         lines = readEventFrames(Buffer.from(message.buffer, 0, message.length), message.length, pieces);
       } catch (error) {
@@ -56,16 +64,14 @@ port.on('message', (message: ToCaptureWorker) => {
         lines = [];
         post({ type: 'drop', reason: 'unserialisable', entries: message.entries, error: describe(error) });
       }
-      port.postMessage({ type: 'spare', buffer: message.buffer } satisfies FromCaptureWorker, [
-        message.buffer,
-      ]);
       received += message.entries;
       lost += message.entries - lines.length;
       batchEnds.push(received);
+      batchBuffers.push(message.buffer);
       for (const line of lines) {
         let redacted: string;
         try {
-          redacted = redactor.redact(line);
+          redacted = redactLine(line, redactor);
         } catch (error) {
           lost++;
           post({ type: 'drop', reason: 'unserialisable', entries: 1, error: describe(error) });

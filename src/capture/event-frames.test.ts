@@ -1,10 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { Redactor } from '../redaction/redactor.js';
 import {
   eventChars,
   eventFramesBound,
+  jsonStringOfUtf8,
+  lineText,
   PieceCache,
   readEventFrames,
+  redactLine,
   writeEventFrames,
+  type FramedLine,
+  type StreamedLine,
 } from './event-frames.js';
 import { eventText, type EventPiece } from './events.js';
 
@@ -32,7 +38,7 @@ describe('event frames', () => {
       expect(end - at).toBeLessThanOrEqual(eventFramesBound(opening, members));
       at = end;
     }
-    const lines = readEventFrames(buffer, at);
+    const lines = readEventFrames(buffer, at).map(lineText);
     expect(lines).toEqual(
       events.map(
         ([opening, members]) => `${opening}${members.length > 0 ? ',' : ''}${eventText(members)}}\n`,
@@ -48,6 +54,61 @@ describe('event frames', () => {
       { sequence: 7, p: 'data: {"q":"ü 😀"}\n\n', m: 1 },
     ]);
     for (const line of lines) expect(line.indexOf('\n')).toBe(line.length - 1);
+  });
+
+  it("reads a line with a stream's text around it, the first such piece", () => {
+    const members: EventPiece[] = ['"p":', { text: 'a"b' }, ',"q":', { text: 'c' }, ',"m":1'];
+    const buffer = Buffer.alloc(eventFramesBound('{"s":1', members));
+    const [line] = readEventFrames(buffer, writeEventFrames(buffer, 0, '{"s":1', members));
+    expect(line).toEqual({
+      before: '{"s":1,"p":',
+      json: '"a\\"b"',
+      controls: 0,
+      after: ',"q":"c","m":1}\n',
+    });
+  });
+
+  describe('redactLine', () => {
+    const redactor = new Redactor(['bench-secret-0123456789']);
+    const streamed = (text: string): FramedLine => ({
+      before: '{"h":"Bearer abcdefgh12345678","payload":',
+      ...jsonStringOfUtf8(Buffer.from(text)),
+      after: ',"m":"bench-secret-0123456789"}\n',
+    });
+
+    it("redacts around a stream's text, and the text as JSON only where JSON-encoding could form a secret", () => {
+      const redact = vi.spyOn(redactor, 'redact');
+      const line = streamed('data: {"x":"sk-test"}\n\n\t');
+      expect(redactLine(line, redactor)).toBe(
+        '{"h":"Bearer ****","payload":"data: {\\"x\\":\\"sk-test\\"}\\n\\n\\t","m":"****"}\n',
+      );
+      expect(redact.mock.calls).toEqual([[(line as StreamedLine).before], [(line as StreamedLine).after]]);
+      redact.mockRestore();
+      // A text the stream left as it is (the redactor finds nothing in it), whose escape forms a secret.
+      const formed = `x\u001bench-secret-0123456789`;
+      expect(redactor.redact(formed)).toBe(formed);
+      expect(redactLine(streamed(formed), redactor)).toBe(
+        '{"h":"Bearer ****","payload":"x\\u001****","m":"****"}\n',
+      );
+      expect(redactLine('{"a":"bench-secret-0123456789"}\n', redactor)).toBe('{"a":"****"}\n');
+    });
+  });
+
+  it('writes a UTF-8 text as JSON.stringify does, and tells the control characters it holds', () => {
+    const controls = Array.from({ length: 0x20 }, (_, code) => String.fromCharCode(code)).join('');
+    for (const text of [
+      '',
+      'plain',
+      'data: {"a":"b\\n"}\n\n',
+      `all ${controls} of them`,
+      'Grüße 😀 \u2028\u2029 \u007f \\ " /',
+    ]) {
+      expect(jsonStringOfUtf8(Buffer.from(text)).json).toBe(JSON.stringify(text));
+    }
+    expect(jsonStringOfUtf8(Buffer.from('a\nb\tc')).controls).toBe((1 << 0x0a) | (1 << 0x09));
+    expect(jsonStringOfUtf8(Buffer.from(controls)).controls).toBe(-1);
+    const long = 'x"'.repeat(400_000);
+    expect(jsonStringOfUtf8(Buffer.from(long)).json).toBe(JSON.stringify(long));
   });
 
   it('counts text in UTF-16 units and encoded pieces in bytes', () => {

@@ -1,16 +1,17 @@
+import type { Redactor } from '../redaction/redactor.js';
 import { encodedText, type EncodedPiece, type EventPiece } from './events.js';
 
 /**
  * How recorded events cross to the capture worker: frames in a byte buffer, so that the request path only
  * copies bytes. A `TEXT` frame is JSON text as UTF-8; `JSON` and `STRING` frames are an event's encoded
- * pieces (EncodedPiece; a StringPiece is a `STRING` frame), made JSON text by the worker; `END` closes one
- * event's line. The other frames
- * are `tag, u32 little-endian length, bytes`.
+ * pieces (EncodedPiece), `STREAMED` a StringPiece (a stream's text, redacted already), made JSON text by the
+ * worker; `END` closes one event's line. The other frames are `tag, u32 little-endian length, bytes`.
  */
 const TEXT = 1;
 const JSON_TEXT = 2;
 const STRING = 3;
 const END = 4;
+const STREAMED = 6;
 const HEADER = 5;
 const COMMA = 0x2c;
 const CLOSING = 0x7d; // }
@@ -73,7 +74,7 @@ export function writeEventFrames(
     if (text >= 0) buffer.writeUInt32LE(at - text - 4, text);
     text = -1;
     if ('text' in piece) {
-      buffer[at] = STRING;
+      buffer[at] = STREAMED;
       const start = at + HEADER;
       at = start + buffer.write(piece.text, start);
       buffer.writeUInt32LE(at - start, start - 4);
@@ -97,19 +98,53 @@ export function writeEventFrames(
 }
 
 /**
- * The lines of the events framed in `buffer` up to `length`, in order. Each line is joined from its pieces
- * at once, into one flat string: appending piece by piece would make a rope that every later step (the
- * redaction's scan, the file's batch) would have to flatten again.
+ * A line read from the frames around a stream's text (a StringPiece), which its stream redacted already:
+ * the line is `before`, the text as JSON (`json`), `after`.
  */
-export function readEventFrames(buffer: Buffer, length: number, pieces = new PieceCache()): string[] {
-  const lines: string[] = [];
+export interface StreamedLine {
+  readonly before: string;
+  readonly json: string;
+  /** The control characters the text holds: bit `c` set for U+000c … U+001F's `c`. */
+  readonly controls: number;
+  readonly after: string;
+}
+
+/** One event's line as read from the frames: whole, or around a stream's text. Neither is redacted yet. */
+export type FramedLine = string | StreamedLine;
+
+/** The line's text, joined. */
+export function lineText(line: FramedLine): string {
+  return typeof line === 'string' ? line : line.before + line.json + line.after;
+}
+
+/**
+ * The line redacted: all of it, or, around a stream's text, the rest — the text again only where
+ * JSON-encoding it could form a secret (Redactor.jsonEncodingMayForm).
+ */
+export function redactLine(line: FramedLine, redactor: Redactor): string {
+  if (typeof line === 'string') return redactor.redact(line);
+  if (redactor.jsonEscapesMayForm(line.controls)) return redactor.redact(lineText(line));
+  return redactor.redact(line.before) + line.json + redactor.redact(line.after);
+}
+
+/**
+ * The lines of the events framed in `buffer` up to `length`, in order. Each line is joined from its pieces
+ * at once, into flat strings: appending piece by piece would make a rope that every later step (the
+ * redaction's scan, the file's batch) would have to flatten again. A line with a stream's text is read
+ * around the first such piece (see StreamedLine).
+ */
+export function readEventFrames(buffer: Buffer, length: number, pieces = new PieceCache()): FramedLine[] {
+  const lines: FramedLine[] = [];
   let parts: string[] = [];
+  let streamed: { before: string; json: string; controls: number } | undefined;
   let at = 0;
   while (at < length) {
     const tag = buffer[at];
     if (tag === END) {
-      lines.push(parts.length === 1 ? parts[0]! : parts.join(''));
+      const rest = parts.length === 1 ? parts[0]! : parts.join('');
+      lines.push(streamed === undefined ? rest : { ...streamed, after: rest });
       parts = [];
+      streamed = undefined;
       at++;
       continue;
     }
@@ -118,6 +153,12 @@ export function readEventFrames(buffer: Buffer, length: number, pieces = new Pie
     if (tag === TEXT) parts.push(buffer.toString('utf8', start, end));
     else if (tag === JSON_TEXT || tag === STRING) {
       parts.push(pieces.text(buffer.subarray(start, end), tag === STRING ? 'string' : 'json'));
+    } else if (tag === STREAMED) {
+      const piece = pieces.streamed(buffer.subarray(start, end));
+      if (streamed === undefined) {
+        streamed = { before: parts.join(''), ...piece };
+        parts = [];
+      } else parts.push(piece.json);
     } else throw new Error(`capture frame of unknown type ${tag}`);
     at = end;
   }
@@ -133,18 +174,93 @@ const CACHED_PIECES = 4;
  * and as sent), and is decoded and encoded once. Pieces are compared by their bytes.
  */
 export class PieceCache {
-  private readonly entries: { bytes: Buffer; as: EncodedPiece['as']; text: string }[] = [];
+  private readonly entries: { bytes: Buffer; as: PieceKind; text: string; controls: number }[] = [];
 
+  /** An encoded piece's JSON text. */
   text(bytes: Buffer, as: EncodedPiece['as']): string {
+    return this.entry(bytes, as).text;
+  }
+
+  /** A stream's text (a StringPiece's bytes) as JSON, and the control characters it holds. */
+  streamed(bytes: Buffer): { json: string; controls: number } {
+    const entry = this.entry(bytes, 'streamed');
+    return { json: entry.text, controls: entry.controls };
+  }
+
+  private entry(bytes: Buffer, as: PieceKind): { text: string; controls: number } {
     for (const entry of this.entries) {
-      if (entry.as === as && entry.bytes.equals(bytes)) return entry.text;
+      if (entry.as === as && entry.bytes.equals(bytes)) return entry;
     }
-    const text = encodedText({ utf8: bytes, as });
+    let controls = 0;
+    let text: string;
+    if (as === 'streamed') ({ json: text, controls } = jsonStringOfUtf8(bytes));
+    else text = encodedText({ utf8: bytes, as });
+    const entry = { bytes, as, text, controls };
     if (bytes.length <= CACHED_PIECE_BYTES) {
       // A copy: `bytes` is a view of a buffer that is filled again.
-      this.entries.unshift({ bytes: Buffer.from(bytes), as, text });
+      this.entries.unshift({ ...entry, bytes: Buffer.from(bytes) });
       if (this.entries.length > CACHED_PIECES) this.entries.pop();
     }
-    return text;
+    return entry;
   }
+}
+
+type PieceKind = EncodedPiece['as'] | 'streamed';
+
+/**
+ * Per byte: 0 when JSON writes it as it is, else the letter of its two-character escape (`\"`, `\\`, `\b`,
+ * `\f`, `\n`, `\r`, `\t`), or 1 for `\u00XX` (the other control characters).
+ */
+const ESCAPES = new Uint8Array(256);
+for (let code = 0; code < 0x20; code++) ESCAPES[code] = 1;
+for (const [code, letter] of [
+  [0x22, '"'],
+  [0x5c, '\\'],
+  [0x08, 'b'],
+  [0x0c, 'f'],
+  [0x0a, 'n'],
+  [0x0d, 'r'],
+  [0x09, 't'],
+] as const) {
+  ESCAPES[code] = letter.charCodeAt(0);
+}
+const HEX = Buffer.from('0123456789abcdef');
+/** Where jsonStringOfUtf8 writes: grown for a longer text, up to ESCAPED_KEPT_BYTES. */
+let escaped = Buffer.allocUnsafeSlow(64 * 1024);
+const ESCAPED_KEPT_BYTES = 1024 * 1024;
+
+/**
+ * The JSON string of the text that `utf8` encodes — what `JSON.stringify` writes for it, bytes beyond ASCII
+ * copied as they are — and the control characters it holds (bit `c` for U+000c … U+001F's `c`). Escaped byte
+ * by byte: a stream's text is mostly quotes and plain characters, which `JSON.stringify` takes longer over.
+ * The bytes are valid UTF-8 (written from a string by the proxy), so they hold no lone surrogate to escape.
+ */
+export function jsonStringOfUtf8(utf8: Uint8Array): { json: string; controls: number } {
+  const bound = utf8.length * 6 + 2;
+  if (escaped.length < bound && bound <= ESCAPED_KEPT_BYTES) escaped = Buffer.allocUnsafeSlow(bound);
+  const out = escaped.length >= bound ? escaped : Buffer.allocUnsafe(bound);
+  let at = 0;
+  let controls = 0;
+  out[at++] = 0x22;
+  for (let i = 0; i < utf8.length; i++) {
+    const byte = utf8[i]!;
+    const escape = ESCAPES[byte]!;
+    if (escape === 0) {
+      out[at++] = byte;
+      continue;
+    }
+    if (byte < 0x20) controls |= 1 << byte;
+    out[at++] = 0x5c;
+    if (escape !== 1) {
+      out[at++] = escape;
+      continue;
+    }
+    out[at++] = 0x75; // u00XX
+    out[at++] = 0x30;
+    out[at++] = 0x30;
+    out[at++] = HEX[byte >> 4]!;
+    out[at++] = HEX[byte & 15]!;
+  }
+  out[at++] = 0x22;
+  return { json: out.toString('utf8', 0, at), controls };
 }

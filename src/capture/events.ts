@@ -57,8 +57,10 @@ export interface EncodedPiece {
 }
 
 /**
- * A piece of an event that is a string value, JSON-encoded by the sink: streamed text, full of quotes to
- * escape, is encoded off the request path.
+ * A piece of an event that is a stream's text, redacted already as part of its whole stream (see
+ * RequestRecorder.openStream), JSON-encoded by the sink: streamed text, full of quotes to escape, is encoded
+ * off the request path, and redacted again only where JSON-encoding it could form a secret
+ * (Redactor.jsonEncodingMayForm).
  */
 export interface StringPiece {
   readonly text: string;
@@ -92,9 +94,9 @@ export function encodedText(piece: EncodedPiece): string {
 
 /**
  * Where recorded events go. `writeEvent` takes one event's members as JSON text without the braces
- * (`"request_id":…,"direction":…`), in pieces to be joined, **not yet redacted**, and the redactor in force
- * when it was recorded: the sink must pass the text through `redactor` before it goes anywhere, and adds
- * its own stamps in front. WorkerCaptureWriter (redacts and writes in a worker thread) and CaptureWriter (in
+ * (`"request_id":…,"direction":…`), in pieces to be joined, **not yet redacted** (a StringPiece's text
+ * aside), and the redactor in force when it was recorded: the sink must pass the text through `redactor`
+ * before it goes anywhere, and adds its own stamps in front. WorkerCaptureWriter (redacts and writes in a worker thread) and CaptureWriter (in
  * this thread) are sinks.
  *
  * Redacting a whole event's text catches whatever a field holds — the masks are plain characters, so the
@@ -109,10 +111,16 @@ export interface PassThroughCapture {
   /** Records the text released so far (redacted) on both legs; `wireChunks` as for CaptureStream. */
   chunk(text: string, wireChunks?: number): void;
   /**
-   * Records what was held back, `stream_end` of the inbound leg (with `inboundMetadata`, e.g. an error),
-   * then `added` and `stream_end` on the outbound leg.
+   * Records `text` (the last chunks, `wireChunks` of them) and what was held back as one piece, `stream_end`
+   * of the inbound leg (with `inboundMetadata`, e.g. an error), then `added` and `stream_end` on the
+   * outbound leg.
    */
-  end(inboundMetadata: Record<string, unknown>, added: string | null): void;
+  end(
+    inboundMetadata: Record<string, unknown>,
+    added: string | null,
+    text?: string,
+    wireChunks?: number,
+  ): void;
 }
 
 const BOTH_LEGS: readonly StreamLeg[] = ['inbound', 'outbound'];
@@ -124,8 +132,11 @@ export interface CaptureStream {
    * `wireChunks`: how many chunks of the wire `text` is (more than one when a caller batched them).
    */
   chunk(text: string, wireChunks?: number): void;
-  /** Records what was held back, then `stream_end` (with `metadata`, e.g. an error or the chunk count). */
-  end(metadata?: Record<string, unknown>): void;
+  /**
+   * Records `text` (the leg's last chunks, `wireChunks` of them) and what was held back, as one piece, then
+   * `stream_end` (with `metadata`, e.g. an error).
+   */
+  end(metadata?: Record<string, unknown>, text?: string, wireChunks?: number): void;
 }
 
 /**
@@ -193,16 +204,16 @@ export class RequestRecorder {
    * are the redacted text released so far: concatenating a leg's `stream_chunk` payloads gives the whole
    * redacted stream, though the split points may differ from the wire's by up to a small held-back tail
    * (`stream_end` carries the wire counts: `metadata.chunks`, `metadata.bytes`). The stream is redacted
-   * here, as a whole, so that a secret split across chunks is caught; the sink redacts each event again,
-   * which catches what JSON-encoding the released text could form.
+   * here, as a whole, so that a secret split across chunks is caught; the sink redacts the rest of each
+   * event, and the released text again where JSON-encoding it could form a secret (see StringPiece).
    */
   openStream(leg: StreamLeg, metadata: Record<string, unknown> = {}): CaptureStream {
     const legs = this.streamLegs([leg], metadata);
     return {
       chunk: (text, wireChunks) => quietly(() => legs.push(text, wireChunks)),
-      end: (endMetadata) =>
+      end: (endMetadata, text = '', wireChunks = 0) =>
         quietly(() => {
-          legs.flush();
+          legs.push(text, wireChunks, true);
           this.record('stream_end', { metadata: { ...endMetadata, ...legs.counts(leg) } });
         }),
     };
@@ -217,9 +228,9 @@ export class RequestRecorder {
     const legs = this.streamLegs(BOTH_LEGS, metadata);
     return {
       chunk: (text, wireChunks) => quietly(() => legs.push(text, wireChunks)),
-      end: (inboundMetadata, added) =>
+      end: (inboundMetadata, added, text = '', wireChunks = 0) =>
         quietly(() => {
-          legs.flush();
+          legs.push(text, wireChunks, true);
           this.record('stream_end', { metadata: { ...inboundMetadata, ...legs.counts('inbound') } });
           if (added !== null) legs.add('outbound', added);
           this.record('stream_end', { metadata: legs.counts('outbound') });
@@ -229,7 +240,8 @@ export class RequestRecorder {
 
   /**
    * Records `stream_start` for each of `legs` and returns what records their chunks: text pushed is
-   * redacted as one stream and recorded on every leg; `add` records text of the proxy's own on one leg.
+   * redacted as one stream and recorded on every leg (with what was held back, when it is the `last`);
+   * `add` records text of the proxy's own on one leg.
    */
   private streamLegs(legs: readonly StreamLeg[], metadata: Record<string, unknown>) {
     const redactor = this.getRedactor();
@@ -249,12 +261,12 @@ export class RequestRecorder {
       }
     };
     return {
-      push: (text: string, wireChunks = 1): void => {
+      push: (text: string, wireChunks = 1, last = false): void => {
         chunks += wireChunks;
-        bytes += Buffer.byteLength(text);
-        recordText(stream.push(text), legs, chunks);
+        if (text !== '') bytes += Buffer.byteLength(text);
+        const released = text === '' ? '' : stream.push(text);
+        recordText(last ? released + stream.flush() : released, legs, chunks);
       },
-      flush: (): void => recordText(stream.flush(), legs, chunks),
       add: (leg: StreamLeg, text: string): void => {
         if (text === '') return;
         addedChunks++;

@@ -11,7 +11,7 @@ export interface CaptureWorkerData {
 export type ToCaptureWorker =
   /**
    * `entries` stamped events, not yet redacted, framed (event-frames.ts) in the first `length` bytes of
-   * `buffer` (moved, not copied, to the worker, which moves it back as a `spare` once read).
+   * `buffer` (moved, not copied, to the worker, which moves it back with the batch's `settled`).
    */
   | {
       readonly type: 'lines';
@@ -28,10 +28,11 @@ export type ToCaptureWorker =
 
 /** Messages from the capture worker. */
 export type FromCaptureWorker =
-  /** A buffer of `lines`, read: the proxy fills it again. */
-  | { readonly type: 'spare'; readonly buffer: ArrayBuffer }
-  /** The oldest `batches` batches of lines are settled: written or dropped. */
-  | { readonly type: 'settled'; readonly batches: number }
+  /**
+   * The oldest `batches` batches of lines are settled: written or dropped. `buffers`: theirs, read, for the
+   * proxy to fill again.
+   */
+  | { readonly type: 'settled'; readonly batches: number; readonly buffers: readonly ArrayBuffer[] }
   | {
       readonly type: 'drop';
       readonly reason: CaptureDropReason;

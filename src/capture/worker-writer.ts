@@ -15,8 +15,12 @@ import {
 /** As for CaptureWriter; the bounds count what is recorded here and not yet written by the worker. */
 export type WorkerCaptureWriterOptions = Omit<CaptureWriterOptions, 'onProgress'>;
 
-/** Lines wait this long to be sent to the worker together … */
-const SEND_DELAY_MS = 5;
+/**
+ * Lines wait this long to be sent to the worker together … (each message wakes the worker, which answers
+ * with one of its own once the batch is written: at a few hundred requests a second, those wake-ups cost
+ * the threads more than the lines do)
+ */
+const SEND_DELAY_MS = 25;
 /** … unless their buffer (this size, unless one line needs more) is full. */
 const BUFFER_BYTES = 256 * 1024;
 /** Buffers the worker has handed back, kept for reuse. */
@@ -34,7 +38,7 @@ interface Batch {
  * worker (a {@link CaptureWriter} there), on another core. Capture is the heaviest per-request work the proxy
  * can be asked for, and this keeps it out of the path that serves clients.
  *
- * Lines cross to the worker unredacted, a few milliseconds' worth at a time, each with the secrets of the
+ * Lines cross to the worker unredacted, some 25 milliseconds' worth at a time, each with the secrets of the
  * redactor they were recorded under (a key rotated between two events applies from the second on). They are
  * encoded straight into a buffer (event-frames.ts) that is moved to the worker, not copied, and comes back
  * to be filled again: the pieces of an event are never joined into one string here, and bodies given as
@@ -132,7 +136,7 @@ export class WorkerCaptureWriter implements CaptureSink {
       this.pendingEntries++;
       this.pendingChars += chars;
       if (this.timer === undefined) {
-        // Each message to the worker has a fixed cost on this thread: the events of a few milliseconds
+        // Each message to the worker has a fixed cost on both threads: the events of 25 milliseconds
         // cross in one. Their stamps were taken as they were recorded.
         this.timer = setTimeout(this.sendLater, SEND_DELAY_MS);
         this.timer.unref();
@@ -215,11 +219,10 @@ export class WorkerCaptureWriter implements CaptureSink {
           this.inFlightEntries -= batch.entries;
           this.inFlightChars -= batch.chars;
         }
-        break;
-      case 'spare':
-        // An oversized buffer (one long line) is left to the garbage collector.
-        if (this.spares.length < SPARE_BUFFERS && message.buffer.byteLength === BUFFER_BYTES) {
-          this.spares.push(message.buffer);
+        for (const buffer of message.buffers) {
+          // An oversized buffer (one long line) is left to the garbage collector.
+          if (this.spares.length < SPARE_BUFFERS && buffer.byteLength === BUFFER_BYTES)
+            this.spares.push(buffer);
         }
         break;
       case 'drop':

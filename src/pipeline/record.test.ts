@@ -60,14 +60,14 @@ describe('RequestCapture.openLeg', () => {
       expect((first.payload as string).length).toBeGreaterThan(pieces[0]!.length * 2);
       leg.chunk(pieces[3]!);
       leg.end();
-      // The fourth chunk, then what the redactor held back.
+      // The fourth chunk and what the redactor held back, as one event.
       expect(sink.events.map((e) => e.direction)).toEqual([
         'stream_start',
         'stream_chunk',
         'stream_chunk',
-        'stream_chunk',
         'stream_end',
       ]);
+      expect(chunksOf(sink.events)[1]!.metadata).toEqual({ leg: 'outbound', chunk: 4 });
       const whole = pieces.join('');
       expect(
         chunksOf(sink.events)
@@ -81,7 +81,7 @@ describe('RequestCapture.openLeg', () => {
       });
       // The timer that comes after the end records nothing more.
       vi.advanceTimersByTime(5);
-      expect(sink.events).toHaveLength(5);
+      expect(sink.events).toHaveLength(4);
     } finally {
       vi.useRealTimers();
     }
@@ -131,6 +131,14 @@ describe('RequestCapture.passThrough', () => {
       ]);
       tap.chunk(pieces[2]!);
       tap.end('data: [DONE]\n\n');
+      // The third chunk with what the redactor held back, once per leg; then the proxy's own end.
+      expect(chunksOf(sink.events).map((e) => e.metadata)).toEqual([
+        { leg: 'inbound', chunk: 2 },
+        { leg: 'outbound', chunk: 2 },
+        { leg: 'inbound', chunk: 3 },
+        { leg: 'outbound', chunk: 3 },
+        { leg: 'outbound', chunk: 4 },
+      ]);
       const whole = Buffer.concat(pieces).toString();
       const legText = (leg: string) =>
         chunksOf(sink.events)

@@ -111,34 +111,33 @@ export class RequestCapture {
     // Chunks that arrive within a few milliseconds are recorded as one piece (see waitingLegs): an event
     // per wire chunk would cost more than the stream itself.
     let pending: Uint8Array[] = [];
+    /** The chunks waiting, decoded (they leave `pending`). */
+    const take = (): string => {
+      let text = '';
+      for (const chunk of pending) text += decoder.write(chunk as Buffer);
+      pending = [];
+      return text;
+    };
     const waiting = {
       flush: (): void => {
         if (pending.length === 0) return;
-        const chunks = pending;
-        pending = [];
-        let text = '';
-        for (const chunk of chunks) text += decoder.write(chunk as Buffer);
-        if (text !== '') legs.chunk(text, chunks.length);
+        const chunks = pending.length;
+        const text = take();
+        if (text !== '') legs.chunk(text, chunks);
       },
     };
-    const finish = (): void => {
-      waiting.flush();
-      const rest = decoder.end();
-      if (rest !== '') legs.chunk(rest, 0);
+    // The chunks still waiting are recorded with what the redaction held back, as one piece.
+    const finish = (metadata: Record<string, unknown>, added: string | null): void => {
+      const chunks = pending.length;
+      legs.end(metadata, added, take() + decoder.end(), chunks);
     };
     return {
       chunk: (bytes) => {
         if (pending.length === 0) waitToRecord(waiting);
         pending.push(bytes);
       },
-      end: (added) => {
-        finish();
-        legs.end({}, added);
-      },
-      fail: (err, added) => {
-        finish();
-        legs.end({ error: failureCode(err) }, added);
-      },
+      end: (added) => finish({}, added),
+      fail: (err, added) => finish({ error: failureCode(err) }, added),
     };
   }
 
@@ -221,7 +220,7 @@ export class LegTap {
     waitToRecord(this);
   }
 
-  /** Records the chunks waiting (the timer's call, and the end's). */
+  /** Records the chunks waiting (the timer's call). */
   flush(): void {
     this.waiting = false;
     if (this.pending === '') return;
@@ -231,12 +230,16 @@ export class LegTap {
     this.chunks = 0;
   }
 
-  /** The leg ended (`failure`: why, when the stream broke): what waits, then `stream_end`. */
+  /**
+   * The leg ended (`failure`: why, when the stream broke): what waits and what the redaction held back, as
+   * one piece, then `stream_end`.
+   */
   end(failure?: unknown): void {
     if (this.ended) return;
     this.ended = true;
-    this.pending += this.decoder.end();
-    this.flush();
-    this.stream.end(failure === undefined ? {} : { error: failureCode(failure) });
+    const text = this.pending + this.decoder.end();
+    this.pending = '';
+    this.stream.end(failure === undefined ? {} : { error: failureCode(failure) }, text, this.chunks);
+    this.chunks = 0;
   }
 }

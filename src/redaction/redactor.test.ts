@@ -343,3 +343,56 @@ describe('redactPromptSecrets over a body given as bytes', () => {
     expect(untouched).toEqual({ body: clean, changed: false });
   });
 });
+
+describe('Redactor.jsonEncodingMayForm', () => {
+  const secrets = ['bench-proxy-key-0123456789', 'nightly-key-0123456789', '0a1b2c3d4e5f'];
+  const redactor = new Redactor(secrets);
+  /** Text after an escape's backslash that could start a match: each secret and rule, less 0–3 leading characters. */
+  const tails = [
+    ...secrets,
+    'Bearer abcdefgh12345678',
+    'sk-abcdefghijklmnopqrstuvwx',
+    'AIzaabcdefghijklmnopqrstuvwxyz0123456',
+    '?key=value',
+    '"authorization": "value"',
+  ].flatMap((tail) => [0, 1, 2, 3].map((cut) => tail.slice(cut)));
+  const escaped = [
+    ...Array.from({ length: 0x20 }, (_, code) => String.fromCharCode(code)),
+    '"',
+    '\\',
+    '\ud800',
+    '\udc00',
+  ];
+
+  it.each([
+    ['one starts with b', redactor],
+    ['none starts with b', new Redactor(secrets.slice(1))],
+  ])('is true wherever JSON-encoding a redacted text forms a match (secrets: %s)', (_, subject) => {
+    for (const char of escaped) {
+      for (const tail of tails) {
+        const text = subject.redact(`x${char}${tail}`);
+        const json = JSON.stringify(text);
+        if (!subject.jsonEncodingMayForm(text)) expect(subject.redact(json)).toBe(json);
+        let controls = 0;
+        for (const c of text) if (c < ' ') controls |= 1 << c.charCodeAt(0);
+        const lone = /[\ud800-\udfff]/.test(text);
+        if (!lone && !subject.jsonEscapesMayForm(controls)) expect(subject.redact(json)).toBe(json);
+      }
+    }
+  });
+
+  it('is false for text with newlines, carriage returns, tabs and surrogate pairs when no secret starts with their letter', () => {
+    const plain = new Redactor(['bench-proxy-key-0123456789']);
+    expect(plain.jsonEncodingMayForm('data: {"a":"b\\n"}\r\n\r\n\t😀')).toBe(false);
+    expect(plain.jsonEncodingMayForm('x\u001by')).toBe(true);
+    expect(plain.jsonEncodingMayForm('x\by')).toBe(true);
+    expect(plain.jsonEncodingMayForm('x\ud800y')).toBe(true);
+    expect(plain.jsonEncodingMayForm('x\udc00y')).toBe(true);
+    expect(redactor.jsonEncodingMayForm('line\nnext')).toBe(true);
+  });
+
+  it('is always true when a secret is not verbatim in JSON, or short', () => {
+    expect(new Redactor(['quote"secret-123']).jsonEncodingMayForm('plain')).toBe(true);
+    expect(new Redactor(['ab', 'bench-proxy-key-0123456789']).jsonEncodingMayForm('plain')).toBe(true);
+  });
+});

@@ -82,6 +82,11 @@ export class Redactor {
    * stream chunks).
    */
   readonly secretsVerbatimInJson: boolean;
+  /**
+   * The characters whose JSON escape could write the start of a match (see {@link jsonEncodingMayForm});
+   * undefined when JSON-encoding may form one whatever the text.
+   */
+  private readonly formingEscapes: { controls: RegExp; mask: number } | undefined;
   /** Exact secrets (4+) in all their forms; undefined when none are configured. */
   private readonly exact: ExactMatcher | undefined;
   /** The pattern rules in force, one capturing group each (group i + 1 is `rules[i]`). */
@@ -126,6 +131,8 @@ export class Redactor {
     this.secretsVerbatimInJson =
       raw.every((secret) => VERBATIM_IN_JSON.test(secret)) &&
       short.every((secret) => VERBATIM_IN_JSON.test(secret) && isMaskableShortSecret(secret));
+    this.formingEscapes =
+      this.secretsVerbatimInJson && short.length === 0 ? formingEscapes(forms) : undefined;
     const longestExact = Math.max(forms[0]?.length ?? 0, shortForms[0]?.length ?? 0);
     this.holdback = Math.max(...PATTERN_RULES.map((r) => r.decisionLength)) + longestExact + 1;
   }
@@ -143,6 +150,28 @@ export class Redactor {
       match = this.next(text, pos, pending);
     }
     return out + text.slice(pos);
+  }
+
+  /**
+   * Whether JSON-encoding `text`, which this redactor has redacted (as a whole, or as a stream), could form
+   * a match that `text` does not hold — so that the encoded text must be redacted again. When every secret
+   * is verbatim in JSON and none is short, it can only where an escape writes a letter or digit that a
+   * match may start with (see formingEscapes): a character of `text` that JSON writes that way. Otherwise
+   * always.
+   */
+  jsonEncodingMayForm(text: string): boolean {
+    const forming = this.formingEscapes;
+    if (forming === undefined) return true;
+    // A text of one-byte characters (most) holds no surrogate: V8 answers the first test without a scan.
+    return forming.controls.test(text) || (ANY_SURROGATE.test(text) && LONE_SURROGATE.test(text));
+  }
+
+  /**
+   * {@link jsonEncodingMayForm} for a text without lone surrogates (decoded from UTF-8), told which control
+   * characters it holds: bit `c` of `controls` set for U+000c … U+001F's `c`.
+   */
+  jsonEscapesMayForm(controls: number): boolean {
+    return this.formingEscapes === undefined || (controls & this.formingEscapes.mask) !== 0;
   }
 
   /**
@@ -361,6 +390,37 @@ export class Redactor {
  * Go's and .NET's), control or non-ASCII characters (escaped by ensure_ascii encoders).
  */
 const VERBATIM_IN_JSON = /^[A-Za-z0-9._~+=:-]+$/;
+
+/**
+ * The characters of a redacted text whose JSON escape could form a match in the encoded text (secrets all
+ * verbatim in JSON, none short; see Redactor.jsonEncodingMayForm). A match in the encoded text that holds
+ * no escape's character is in the text itself, which holds none (an escape beside it, where the text had a
+ * quote, backslash or control character, only ends a rule's run or check sooner). No rule and no such
+ * secret holds a backslash, so a match holding part of an escape starts inside it, after its backslash: at
+ * the `\` of `\\` or the quote of `\"`, which start no match there (the credential-header rule needs an
+ * unescaped quote after the header's name, and inside a JSON string every quote is escaped), or at a letter
+ * or digit of `\b`, `\f`, `\n`, `\r`, `\t`, `\u00XX` (the other control characters) or `\udXXX` (a lone
+ * surrogate). The rules start with `Bearer`, `sk-`, `AIza`, `?`, `&` or a quote: `b` and the hex digits may
+ * start `Bearer` or a secret, `n`, `r` and `t` only a secret. So every control character counts but a
+ * newline, carriage return or tab (those only when a secret starts with their letter), and so does a lone
+ * surrogate.
+ */
+function formingEscapes(forms: readonly string[]): { controls: RegExp; mask: number } {
+  let controls = '';
+  let mask = 0;
+  for (let code = 0; code < 0x20; code++) {
+    const escape = JSON.stringify(String.fromCharCode(code)).slice(2, -1);
+    const quiet = escape.length === 1 && 'nrt'.includes(escape);
+    if (!quiet || forms.some((form) => form.startsWith(escape))) {
+      controls += `\\u${code.toString(16).padStart(4, '0')}`;
+      mask |= 1 << code;
+    }
+  }
+  return { controls: new RegExp(`[${controls}]`), mask };
+}
+
+const ANY_SURROGATE = /[\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Bytes of a request body scanned for prompt secrets at a time (below V8's large-object size, 128 KB). */
 const PROMPT_SCAN_WINDOW = 64 * 1024;
