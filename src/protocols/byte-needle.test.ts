@@ -72,6 +72,45 @@ describe('ByteNeedle', () => {
     expect(error.indexInEvents(new Uint8Array(Buffer.from('a"error"b')))).toBe(1);
     expect(error.indexInEvents(Buffer.from('"errors"'))).toBe(-1);
     expect(eventsHoldAny([new ByteNeedle('"usage"'), error], Buffer.from('{"error":null}'))).toBe(true);
-    expect(() => new ByteNeedle('x'.repeat(256))).toThrow('more than 255 bytes');
+  });
+
+  it('a needle of more than 255 bytes (a long secret) is found where Buffer.indexOf finds it', () => {
+    const long = new ByteNeedle(`${'ab'.repeat(200)}Z`);
+    for (const text of [`${'ab'.repeat(600)}Z`, `${'ab'.repeat(600)}`, `x${'ab'.repeat(200)}Zab`]) {
+      const bytes = Buffer.from(text);
+      const expected = bytes.indexOf(long.bytes);
+      expect(long.indexIn(bytes)).toBe(expected);
+      expect(long.indexInEvents(bytes)).toBe(expected);
+    }
+  });
+
+  it('long spans: the native search from the rarest byte, past candidates whose start differs', () => {
+    // `_call` is in every name; only the last one is "tool_call — past the misses the whole needle is searched.
+    const tool = new ByteNeedle('"tool_call');
+    for (const names of [3, 7, 8, 9, 40]) {
+      const text = `${'{"make_call":1,"tool__call":2,'.repeat(names)}${' '.repeat(600)}"tool_calls"`;
+      const bytes = Buffer.from(text);
+      expect(tool.indexIn(bytes), `${names} names`).toBe(bytes.indexOf(tool.bytes));
+      expect(tool.indexIn(bytes, 0, bytes.length - 3), `${names} names, cut`).toBe(-1);
+      expect(tool.indexIn(new Uint8Array(bytes)), `${names} names, Uint8Array`).toBe(
+        bytes.indexOf(tool.bytes),
+      );
+    }
+  });
+
+  it('indexIn over long spans finds what Buffer.indexOf finds, from any start and up to any end (fuzz)', () => {
+    let seed = 11;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const alphabet = Buffer.from('"tool_call-Kk ');
+    const some = (length: number) =>
+      Buffer.from(Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]!));
+    for (let round = 0; round < 300; round++) {
+      const needle = new ByteNeedle(some(1 + Math.floor(random() * 6)).toString('latin1'));
+      const hay = some(400 + Math.floor(random() * 1600));
+      const from = Math.floor(random() * 200);
+      const to = hay.length - Math.floor(random() * 200);
+      const expected = hay.subarray(0, to).indexOf(needle.bytes, from);
+      expect(needle.indexIn(hay, from, to), `${needle.text} [${from}, ${to})`).toBe(expected);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { ByteNeedle, holdsAny } from '../protocols/byte-needle.js';
 import { ExactMatcher, type ExactHit } from './exact.js';
 import {
   BEARER_RULE,
@@ -99,7 +100,7 @@ export class Redactor {
    * The byte strings whose presence in a body's bytes means a prompt secret may be there (each secret, and
    * each short secret as a whole JSON string), when few enough to search one by one; else undefined.
    */
-  private readonly promptNeedles: readonly Buffer[] | undefined;
+  private readonly promptNeedles: readonly ByteNeedle[] | undefined;
   private readonly shortSet: ReadonlySet<string>;
 
   constructor(secrets: Iterable<string> = []) {
@@ -114,7 +115,7 @@ export class Redactor {
     this.prompt = ExactMatcher.of(raw);
     const needles = [...raw, ...short.map((secret) => `"${secret}"`)];
     this.promptNeedles =
-      needles.length <= MAX_PROMPT_NEEDLES ? needles.map((needle) => Buffer.from(needle, 'utf8')) : undefined;
+      needles.length <= MAX_PROMPT_NEEDLES ? needles.map((needle) => new ByteNeedle(needle)) : undefined;
     const shortForms = uniqueLongestFirst(short.filter(isMaskableShortSecret).flatMap(secretForms));
     const shortSource = shortForms.length > 0 ? shortForms.map(escapeRegExp).join('|') : undefined;
     const rules: PatternRule[] = [];
@@ -326,9 +327,10 @@ export class Redactor {
   private mayHoldPromptSecret(raw: string | Uint8Array): boolean {
     if (typeof raw === 'string') return this.promptSecretIn(raw);
     if (this.promptNeedles !== undefined) {
-      // A few secrets: one native byte search each, over the bytes as they are (no copy, no decoding).
-      const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-      return this.promptNeedles.some((needle) => bytes.includes(needle));
+      // A few secrets: one native byte search each, over the bytes as they are (no copy, no decoding), from
+      // the secret's rarest byte on (`ByteNeedle`: a secret that starts with `s` or `b` stopped the search
+      // at every such letter of the prompt).
+      return holdsAny(this.promptNeedles, raw);
     }
     const longest = Math.max(this.secrets[0]?.length ?? 0, (this.shortSecrets[0]?.length ?? 0) + 2);
     for (let start = 0; start < raw.length; start += PROMPT_SCAN_WINDOW) {
