@@ -52,6 +52,36 @@ describe('collectWhenIdle', () => {
     stop();
   });
 
+  it('turns back to speed at the first quick look that sees traffic, not at the next slow one', () => {
+    vi.useFakeTimers();
+    const heap = { used: 25 * MB, total: 50 * MB };
+    const calls: string[] = [];
+    const stop = collectWhenIdle({
+      checkMs: 10_000,
+      favourCheckMs: 1000,
+      heap: { used: () => heap.used, total: () => heap.total },
+      collect: () => {
+        calls.push('collect');
+        heap.total = 60 * MB;
+      },
+      favourMemory: (on) => calls.push(on ? 'favour memory' : 'favour speed'),
+    });
+    heap.total = 100 * MB;
+    vi.advanceTimersByTime(10_000);
+    expect(calls).toEqual(['favour memory', 'collect']);
+    // Quiet quick looks change nothing.
+    vi.advanceTimersByTime(3000);
+    expect(calls).toEqual(['favour memory', 'collect']);
+    // Traffic: the next quick look (within 1 s, the slow look 6 s away) turns V8 back to speed, once.
+    heap.used = 40 * MB;
+    vi.advanceTimersByTime(1000);
+    expect(calls).toEqual(['favour memory', 'collect', 'favour speed']);
+    heap.used = 70 * MB;
+    vi.advanceTimersByTime(10_000);
+    expect(calls).toEqual(['favour memory', 'collect', 'favour speed']);
+    stop();
+  });
+
   it('leaves a quiet heap alone that has not grown by more than 16 MB', () => {
     vi.useFakeTimers();
     const { heap, calls, stop } = fakeHeap(25 * MB, 50 * MB);

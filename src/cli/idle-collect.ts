@@ -16,6 +16,8 @@ export interface IdleCollectOptions {
   growthBytes?: number;
   /** Less change in the heap in use than this between two looks is quiet (default 1 MB). */
   quietBytes?: number;
+  /** While V8 favours memory, how often the heap is looked at for traffic's return (default 1 s). */
+  favourCheckMs?: number;
   heap?: HeapReader;
   /** Runs one full collection; by default V8's own, through its `gc` extension. */
   collect?: () => void;
@@ -70,7 +72,8 @@ function optimizeForSize(): (on: boolean) => void {
  * How: every `checkMs` (a timer that keeps no process alive), the heap in use is compared with the last look.
  * Quiet (it moved by less than `quietBytes`: next to nothing was allocated in between) and the committed heap
  * more than `growthBytes` above its quiet size: V8 is told to favour memory, one collection runs, and none
- * again until there was traffic; the first look that sees traffic again turns V8 back to speed. Busy or
+ * again until there was traffic; while V8 favours memory the heap is looked at every `favourCheckMs`, and
+ * the first look that sees traffic again turns V8 back to speed. Busy or
  * small: nothing — a request never waits for this, and a steadily loaded proxy is left to V8.
  * Returns a function that stops it.
  */
@@ -81,29 +84,44 @@ export function collectWhenIdle(options: IdleCollectOptions = {}): () => void {
   const heap = options.heap ?? v8Heap;
   let collect = options.collect;
   const favourMemory = options.favourMemory ?? optimizeForSize();
+  const favourCheckMs = options.favourCheckMs ?? 1000;
   let lastUsed = heap.used();
   let floor = heap.total();
   let collected = false;
-  let favouring = false;
+  /** Set while V8 favours memory: a look every favourCheckMs, so that returning traffic gets speed soon. */
+  let favouring: NodeJS.Timeout | null = null;
+  const backToSpeed = (): void => {
+    if (favouring === null) return;
+    clearInterval(favouring);
+    favouring = null;
+    favourMemory(false);
+  };
   const timer = setInterval(() => {
     const used = heap.used();
     const quiet = Math.abs(used - lastUsed) < quietBytes;
     lastUsed = used;
     if (!quiet) {
       collected = false;
-      if (favouring) favourMemory(false);
-      favouring = false;
+      backToSpeed();
       return;
     }
     const total = heap.total();
     if (!collected && total > floor + growth) {
       collect ??= v8FullCollection();
       favourMemory(true);
-      favouring = true;
       collect();
       collected = true;
       lastUsed = heap.used();
       floor = heap.total();
+      // Measured (docs/performance.md, fifth session): requests served while V8 favours memory cost more
+      // CPU, and the 10 s look left up to 10 s of returning traffic in that mode.
+      let seen = lastUsed;
+      favouring = setInterval(() => {
+        const now = heap.used();
+        if (Math.abs(now - seen) >= quietBytes) backToSpeed();
+        seen = now;
+      }, favourCheckMs);
+      favouring.unref();
       return;
     }
     floor = Math.min(floor, total);
@@ -111,6 +129,6 @@ export function collectWhenIdle(options: IdleCollectOptions = {}): () => void {
   timer.unref();
   return () => {
     clearInterval(timer);
-    if (favouring) favourMemory(false);
+    backToSpeed();
   };
 }
