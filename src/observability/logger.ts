@@ -67,23 +67,19 @@ export async function createLogger(opts: LoggerOptions): Promise<ProxyLogger> {
     streams.length === 1 ? consoleDest : pino.multistream(streams),
   );
   const redact = lineRedactor(opts.redactor);
-  // 'silent' has no number: it takes nothing.
-  const takesInfo = (pino.levels.values[opts.level] ?? Infinity) <= pino.levels.values.info!;
-  const infoDestinations = takesInfo ? streams.map((s) => s.stream) : [];
-  const writeInfoLine = pretty
-    ? null
-    : (line: string): void => {
-        const safe = redact(line);
-        for (const destination of infoDestinations) destination.write(safe);
-      };
-  const takesWarn = (pino.levels.values[opts.level] ?? Infinity) <= pino.levels.values.warn!;
-  const warnDestinations = takesWarn ? streams.map((s) => s.stream) : [];
-  const writeWarnLine = pretty
-    ? null
-    : (line: string): void => {
-        const safe = redact(line);
-        for (const destination of warnDestinations) destination.write(safe);
-      };
+  /** A writer of finished lines at `level` (redacted), or null for a terminal (pino-pretty formats there). */
+  const lineWriter = (level: 'info' | 'warn'): ((line: string) => void) | null => {
+    if (pretty) return null;
+    // 'silent' has no number: it takes nothing.
+    const takes = (pino.levels.values[opts.level] ?? Infinity) <= pino.levels.values[level]!;
+    const destinations = takes ? streams.map((s) => s.stream) : [];
+    return (line: string): void => {
+      const safe = redact(line);
+      for (const destination of destinations) destination.write(safe);
+    };
+  };
+  const writeInfoLine = lineWriter('info');
+  const writeWarnLine = lineWriter('warn');
   const flush = async (): Promise<void> => {
     for (const dest of [consoleDest, fileDest]) {
       const sonic = dest as unknown as { flushSync?: () => void; fd?: number };
