@@ -6,11 +6,11 @@ import { collectWhenIdle } from './idle-collect.js';
 const MB = 1024 * 1024;
 
 /** A heap whose readings the test sets, and a record of what the collector did. */
-function fakeHeap(used: number, total: number) {
+function fakeHeap(used: number, total: number, looks = { checkMs: 1000, favourCheckMs: 1000 }) {
   const heap = { used, total };
   const calls: string[] = [];
   const stop = collectWhenIdle({
-    checkMs: 1000,
+    ...looks,
     heap: { used: () => heap.used, total: () => heap.total },
     collect: () => {
       calls.push('collect');
@@ -54,18 +54,7 @@ describe('collectWhenIdle', () => {
 
   it('turns back to speed at the first quick look that sees traffic, not at the next slow one', () => {
     vi.useFakeTimers();
-    const heap = { used: 25 * MB, total: 50 * MB };
-    const calls: string[] = [];
-    const stop = collectWhenIdle({
-      checkMs: 10_000,
-      favourCheckMs: 1000,
-      heap: { used: () => heap.used, total: () => heap.total },
-      collect: () => {
-        calls.push('collect');
-        heap.total = 60 * MB;
-      },
-      favourMemory: (on) => calls.push(on ? 'favour memory' : 'favour speed'),
-    });
+    const { heap, calls, stop } = fakeHeap(25 * MB, 50 * MB, { checkMs: 10_000, favourCheckMs: 1000 });
     heap.total = 100 * MB;
     vi.advanceTimersByTime(10_000);
     expect(calls).toEqual(['favour memory', 'collect']);
