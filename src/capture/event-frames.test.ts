@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Redactor } from '../redaction/redactor.js';
 import {
   eventChars,
+  eventFramesAscii,
   eventFramesBound,
   jsonStringOfUtf8,
   lineText,
@@ -127,6 +128,43 @@ describe('event frames', () => {
     const big = Buffer.from(JSON.stringify({ pad: 'z'.repeat(70_000) }));
     expect(cache.text(big, 'json')).toBe(big.toString());
     expect(cache.text(big, 'json')).toBe(big.toString());
+  });
+
+  it('fills a buffer as far as ASCII text goes and says when text beyond it may not fit (tight)', () => {
+    const opening = '{"sequence":8';
+    const ascii: EventPiece[] = ['"p":', { text: 'data: {"q":"plain"}\n\n' }, ',"m":1'];
+    const exact = eventFramesAscii(eventChars(opening, ascii), ascii);
+    const buffer = Buffer.alloc(exact);
+    const end = writeEventFrames(buffer, 0, opening, ascii, true);
+    expect(end).toBeGreaterThan(0);
+    expect(end).toBeLessThanOrEqual(exact);
+    expect(readEventFrames(buffer, end).map(lineText)).toEqual([`${opening},${eventText(ascii)}}\n`]);
+    // The same length of text beyond ASCII takes more bytes than that: refused, whichever piece holds it.
+    for (const members of [
+      ['"p":', { text: `data: {"q":"${'ï'.repeat(40)}"}\n\n` }, ',"m":1'],
+      ['"p":', { text: 'data: {"q":"plain"}\n\n' }, `,"m":"${'ü'.repeat(40)}"`],
+      [`"${'ü'.repeat(40)}":`, { text: 'data: {"q":"plain"}\n\n' }],
+    ] as EventPiece[][]) {
+      const room = Buffer.alloc(eventFramesAscii(eventChars(opening, members), members));
+      expect(writeEventFrames(room, 0, opening, members, true)).toBe(-1);
+      const bound = Buffer.alloc(eventFramesBound(opening, members));
+      const written = writeEventFrames(bound, 0, opening, members, true);
+      expect(readEventFrames(bound, written).map(lineText)).toEqual([`${opening},${eventText(members)}}\n`]);
+    }
+  });
+
+  it("reads a stream's text that comes again in the next event (both legs of a stream passed through)", () => {
+    const events: [string, EventPiece[]][] = [
+      ['{"s":1', ['"p":', { text: 'same "text"' }, ',"leg":"in"']],
+      ['{"s":2', ['"p":', { text: 'same "text"' }, ',"leg":"out"']],
+      ['{"s":3', ['"p":', { text: 'other' }]],
+    ];
+    const buffer = Buffer.alloc(events.reduce((n, [o, m]) => n + eventFramesBound(o, m), 0));
+    let at = 0;
+    for (const [opening, members] of events) at = writeEventFrames(buffer, at, opening, members);
+    expect(readEventFrames(buffer, at).map(lineText)).toEqual(
+      events.map(([opening, members]) => `${opening},${eventText(members)}}\n`),
+    );
   });
 
   it('refuses a buffer that does not hold frames', () => {

@@ -46,20 +46,37 @@ export function eventChars(opening: string, members: readonly EventPiece[]): num
 }
 
 /**
- * Writes one event — `{` stamps `,` members `}` and a newline — as frames at `at` (room for
- * {@link eventFramesBound} bytes is the caller's job); returns where they end.
+ * The bytes {@link writeEventFrames} takes for one event whose text is all one-byte UTF-8 (ASCII, as most
+ * capture text is), given its {@link eventChars}: what a buffer is filled up to before it is sent, so that
+ * a stream's text does not count three times over (the buffer would go to the worker a third full).
+ */
+export function eventFramesAscii(chars: number, members: readonly EventPiece[]): number {
+  // A frame header per piece and two more, the end tag, and the room `tight` keeps after the last string.
+  return chars + HEADER * (members.length + 3) + 4;
+}
+
+/**
+ * Writes one event — `{` stamps `,` members `}` and a newline — as frames at `at`; returns where they end.
+ * Room for {@link eventFramesBound} bytes is the caller's job, unless `tight`: then the frames are written
+ * only as far as the buffer goes and -1 is returned when they may not all fit (text beyond ASCII takes
+ * more than {@link eventFramesAscii}); the caller writes the event again where there is room for the bound.
  */
 export function writeEventFrames(
   buffer: Buffer,
   at: number,
   opening: string,
   members: readonly EventPiece[],
+  tight = false,
 ): number {
+  // Past this, a string's bytes may have been cut short (buffer.write writes what fits, silently), or the
+  // frames that follow may not fit: the bytes of the last tag, length and closing.
+  const room = tight ? buffer.length - HEADER - 3 : Infinity;
   // `text`: where the open TEXT frame's length goes, or -1 when none is open.
   buffer[at] = TEXT;
   let text = at + 1;
   at += HEADER;
   at += buffer.write(opening, at);
+  if (at > room) return -1;
   if (members.length > 0) buffer[at++] = COMMA;
   for (const piece of members) {
     if (typeof piece === 'string') {
@@ -69,6 +86,7 @@ export function writeEventFrames(
         at += HEADER;
       }
       at += buffer.write(piece, at);
+      if (at > room) return -1;
       continue;
     }
     if (text >= 0) buffer.writeUInt32LE(at - text - 4, text);
@@ -77,9 +95,11 @@ export function writeEventFrames(
       buffer[at] = STREAMED;
       const start = at + HEADER;
       at = start + buffer.write(piece.text, start);
+      if (at > room) return -1;
       buffer.writeUInt32LE(at - start, start - 4);
       continue;
     }
+    if (at + HEADER + piece.utf8.byteLength > room) return -1;
     buffer[at] = piece.as === 'json' ? JSON_TEXT : STRING;
     buffer.writeUInt32LE(piece.utf8.byteLength, at + 1);
     buffer.set(piece.utf8, at + HEADER);

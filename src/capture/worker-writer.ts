@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Redactor } from '../redaction/redactor.js';
-import { eventChars, eventFramesBound, writeEventFrames } from './event-frames.js';
+import { eventChars, eventFramesAscii, eventFramesBound, writeEventFrames } from './event-frames.js';
 import type { CaptureSink, EventPiece } from './events.js';
 import { CaptureStamps } from './stamps.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
@@ -131,8 +131,16 @@ export class WorkerCaptureWriter implements CaptureSink {
         this.post({ type: 'secrets', secrets: [...redactor.secrets, ...redactor.shortSecrets] });
         this.sentRedactor = redactor;
       }
-      this.reserve(eventFramesBound(opening, members));
-      this.used = writeEventFrames(this.buffer, this.used, opening, members);
+      // Written as ASCII first (most capture text is): the buffer is filled as far as it goes. Text beyond
+      // ASCII that does not fit is written again where the frames' bound fits, after the lines before it.
+      this.reserve(eventFramesAscii(chars, members));
+      let end = writeEventFrames(this.buffer, this.used, opening, members, true);
+      if (end < 0) {
+        this.send();
+        this.reserve(eventFramesBound(opening, members));
+        end = writeEventFrames(this.buffer, this.used, opening, members);
+      }
+      this.used = end;
       this.pendingEntries++;
       this.pendingChars += chars;
       if (this.timer === undefined) {

@@ -202,7 +202,8 @@ function waitToRecord(leg: { flush(): void }): void {
 
 /** See RequestCapture.openLeg. */
 export class LegTap {
-  private readonly decoder = new StringDecoder('utf8');
+  /** Made for the first chunk given as bytes: a translated stream's legs are told text only. */
+  private decoder: StringDecoder | undefined;
   private pending = '';
   /** Wire chunks in `pending`. */
   private chunks = 0;
@@ -213,7 +214,8 @@ export class LegTap {
 
   chunk(chunk: Uint8Array | string): void {
     if (this.ended) return;
-    this.pending += typeof chunk === 'string' ? chunk : this.decoder.write(chunk as Buffer);
+    this.pending +=
+      typeof chunk === 'string' ? chunk : (this.decoder ??= new StringDecoder('utf8')).write(chunk as Buffer);
     this.chunks++;
     if (this.waiting) return;
     this.waiting = true;
@@ -237,7 +239,7 @@ export class LegTap {
   end(failure?: unknown): void {
     if (this.ended) return;
     this.ended = true;
-    const text = this.pending + this.decoder.end();
+    const text = this.decoder === undefined ? this.pending : this.pending + this.decoder.end();
     this.pending = '';
     this.stream.end(failure === undefined ? {} : { error: failureCode(failure) }, text, this.chunks);
     this.chunks = 0;
