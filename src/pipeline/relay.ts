@@ -444,7 +444,7 @@ async function relayError({ ex, route, dispatched, from, redactor, capture, mete
     metadata: { status: upstream.status },
   });
   const passed: Record<string, string> = {};
-  for (const name of RATE_LIMIT_HEADERS) ex.res.removeHeader(name);
+  ex.state.limitHeaders = undefined;
   for (const name of PASSED_ERROR_HEADERS) {
     const value = upstream.headers[name];
     if (typeof value === 'string') passed[name] = value;

@@ -3,7 +3,7 @@ import { ProxyError } from '../proxy-error.js';
 import type { Protocol } from '../protocols/types.js';
 import type { TokenUsage } from '../protocols/usage.js';
 import type { UsageStats } from '../observability/usage-stats.js';
-import type { LimitCheck, LimitStore, Lease } from '../state/limits.js';
+import type { AcquireResult, LimitCheck, LimitStore, Lease } from '../state/limits.js';
 import { dayOf, type UsageLedger, type UsageRow } from '../state/usage-ledger.js';
 import type { KeyPolicy, LimitScope, PolicyTable } from '../teams/policies.js';
 import { costOf, type PriceTable } from '../teams/prices.js';
@@ -258,6 +258,12 @@ export class Spend {
     // The key's labels go with its usage, policy or not: one Map lookup.
     const charges = this.chargesFor(this.deps.policies(), ex.authKeyName);
     if (!charges.acquires) return new UsageMeter(this, ex, charges.policy, null);
+    const store = this.deps.limits;
+    if (charges.tpm.length === 0 && charges.budgets.length === 0 && store.acquireNow !== undefined) {
+      // Request limits alone, in this process's memory: the plan's own checks, decided with no promise.
+      const checks = (charges.request as KeyPlan).checks;
+      return this.taken(ex, charges, checks, 0, 0, 0, store.acquireNow(checks, this.now()));
+    }
     return this.reserve(ex, from, body, targets, charges);
   }
 
@@ -269,7 +275,6 @@ export class Spend {
     charges: KeyCharges,
   ): Promise<UsageMeter> {
     const request = charges.request;
-    const first = request === null ? 0 : request.checks.length;
     let checks: readonly LimitCheck[];
     let inputEstimate = 0;
     let reservedTokens = 0;
@@ -319,6 +324,21 @@ export class Spend {
       checks = all;
     }
     const result = await this.deps.limits.acquire(checks, this.now());
+    return this.taken(ex, charges, checks, inputEstimate, reservedTokens, reservedUsd, result);
+  }
+
+  /** The request's meter once its checks were taken, or the 429 of the first that refused. */
+  private taken(
+    ex: ChatExchange,
+    charges: KeyCharges,
+    checks: readonly LimitCheck[],
+    inputEstimate: number,
+    reservedTokens: number,
+    reservedUsd: number,
+    result: AcquireResult,
+  ): UsageMeter {
+    const request = charges.request;
+    const first = request === null ? 0 : request.checks.length;
     if (!result.granted) {
       if (result.check < first) {
         throw (this.deps.requestLimits as RequestLimits).refused(
@@ -345,10 +365,11 @@ export class Spend {
       ? { lease: result.lease, charges, first, reservedTokens, reservedUsd, inputEstimate }
       : null;
     const meter = new UsageMeter(this, ex, charges.policy, reservation);
-    // A client that goes away before any answer still ends the lease (once: `done` is idempotent).
+    // A client that goes away before any answer still ends the lease (`done` runs once: 'close' is
+    // emitted once, and a meter settled already does nothing).
     if (reservation !== null) {
       if (ex.res.destroyed) meter.closed();
-      else ex.res.once('close', () => meter.closed());
+      else ex.res.on('close', () => meter.closed());
     }
     return meter;
   }
@@ -437,7 +458,13 @@ export class Spend {
       for (let i = 0; i < tpm; i++) actual[first + i] = tokens;
       for (let i = 0; i < budgets; i++) actual[first + tpm + i] = costUsd;
     }
-    this.deps.limits.release(reservation.lease, nowMs, actual).catch((err: unknown) => {
+    const store = this.deps.limits;
+    if (store.releaseNow !== undefined) {
+      // In this process's memory: no promise (and nothing that can fail on the way).
+      store.releaseNow(reservation.lease, nowMs, actual);
+      return;
+    }
+    store.release(reservation.lease, nowMs, actual).catch((err: unknown) => {
       this.deps.log.warn(
         { request_id: ex.id, key: ex.authKeyName, error: (err as Error).message },
         'A concurrency slot, budget or tpm reservation could not be given back: it frees itself after the lease time',
