@@ -33,20 +33,37 @@ export class UsageStats {
     tokens: { input: number; output: number; cacheRead: number; cacheWrite: number },
     costUsd: number,
   ): void {
+    addToSeries(this.seriesOf(key, backend, model), tokens, costUsd);
+  }
+
+  /**
+   * The series of `key`, `backend` and `model`, made on first use: a caller that keeps it (the spend step,
+   * per key) adds to it with `addToSeries` without looking it up again. Series are never dropped.
+   */
+  seriesOf(key: string, backend: string, model: string): UsageSeries {
     const id = `${key}\u0000${backend}\u0000${model}`;
     let series = this.byId.get(id);
     if (series === undefined) {
       series = { key, backend, model, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, costUsd: 0 };
       this.byId.set(id, series);
     }
-    series.input += tokens.input;
-    series.output += tokens.output;
-    series.cacheRead += tokens.cacheRead;
-    series.cacheWrite += tokens.cacheWrite;
-    series.costUsd += costUsd;
+    return series;
   }
 
   series(): Iterable<UsageSeries> {
     return this.byId.values();
   }
+}
+
+/** Adds an answer's tokens and cost to its series. */
+export function addToSeries(
+  series: UsageSeries,
+  tokens: { input: number; output: number; cacheRead: number; cacheWrite: number },
+  costUsd: number,
+): void {
+  series.input += tokens.input;
+  series.output += tokens.output;
+  series.cacheRead += tokens.cacheRead;
+  series.cacheWrite += tokens.cacheWrite;
+  series.costUsd += costUsd;
 }

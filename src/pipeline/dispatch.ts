@@ -12,7 +12,8 @@ import type { ChatRoute } from './route.js';
 /** Ties the upstream request's life to the client's: a client that goes away aborts the backend call. */
 export function abortOnClientGone(res: ServerResponse): Cancellation {
   const controller = new Cancellation();
-  res.once('close', () => {
+  // `on`: a response emits 'close' once (no wrapper to make and remove).
+  res.on('close', () => {
     if (!res.writableFinished) controller.abort();
   });
   return controller;

@@ -6,17 +6,17 @@ import { ProxyError } from '../proxy-error.js';
 import { MemoryLimitStore, type LimitStore } from '../state/limits.js';
 import { PolicyTable, type PolicyKey } from '../teams/policies.js';
 import type { ChatExchange } from './exchange.js';
+import type { RequestState } from './state.js';
 import { RequestLimits, resetDuration, type RequestLimitName } from './limits.js';
 
 const T0 = 1_700_000_000_000;
 
-/** A response that records its headers and can close (or be gone already). */
+/** A response that can close (or be gone already), with its request's state: the headers its answer gets. */
 class FakeResponse extends EventEmitter {
-  readonly headers = new Map<string, string>();
+  readonly state: RequestState = { start: 0, backendMs: 0, backend: null, model: null };
   destroyed = false;
-  setHeader(name: string, value: string): this {
-    this.headers.set(name, value);
-    return this;
+  get headers(): Map<string, string> {
+    return new Map(Object.entries(this.state.limitHeaders ?? {}));
   }
   close(): void {
     this.destroyed = true;
@@ -25,7 +25,8 @@ class FakeResponse extends EventEmitter {
 }
 
 function exchange(authKeyName: string | null, res = new FakeResponse()) {
-  return { ex: { id: 'req-1', authKeyName, res: res as unknown as ServerResponse } as ChatExchange, res };
+  const ex = { id: 'req-1', authKeyName, res: res as unknown as ServerResponse, state: res.state };
+  return { ex: ex as ChatExchange, res };
 }
 
 /** A store that counts its calls, around a memory store. */

@@ -181,14 +181,13 @@ export class RequestLimits {
     for (const index of plan.rpm)
       if ((remaining[index] as number) < (remaining[tightest] as number)) tightest = index;
     const { limit } = plan.checks[tightest] as LimitCheck;
-    // Back to the full limit once this request leaves the sliding window.
-    const res = ex.res;
-    res.setHeader('x-ratelimit-limit-requests', String(limit));
-    res.setHeader(
-      'x-ratelimit-remaining-requests',
-      String(Math.max(0, Math.floor(remaining[tightest] as number))),
-    );
-    res.setHeader('x-ratelimit-reset-requests', RESET_WINDOW);
+    // Back to the full limit once this request leaves the sliding window. Kept on the request's state: the
+    // answer's head carries them (respond.ts), whichever answer it gets.
+    ex.state.limitHeaders = {
+      'x-ratelimit-limit-requests': String(limit),
+      'x-ratelimit-remaining-requests': String(Math.max(0, Math.floor(remaining[tightest] as number))),
+      'x-ratelimit-reset-requests': RESET_WINDOW,
+    };
   }
 
   /** Gives the lease back once, when the response closes (ended, or the client gone). */

@@ -29,7 +29,8 @@ import { FinishWatch, midStreamError, passThroughIterable, type StreamUsageSink 
 import { mayHoldToolCall, ToolCallTap } from './tool-call-tap.js';
 import type { UsageMeter } from './spend.js';
 import { UsageChunkStripper } from './usage-strip.js';
-import { usageInText, usageOfAnswer, type TokenUsage } from '../protocols/usage.js';
+import { usageOfAnswer } from '../protocols/usage.js';
+import { usageInBytes } from '../protocols/usage-bytes.js';
 import { ResponsesOutline } from '../protocols/responses/outline.js';
 
 const SSE_HEADERS = {
@@ -307,20 +308,6 @@ function streamUsage(relay: Relay): StreamUsage {
   };
 }
 
-/** How much of a whole answer's end is searched first for its usage block. */
-const WHOLE_TAIL_BYTES = 4096;
-
-/** The usage of a whole answer's bytes: its end searched first, then, when not found there, all of it. */
-function usageOfBytes(protocol: Protocol, bytes: Uint8Array): TokenUsage | null {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const tail = usageInText(
-    protocol,
-    buffer.toString('latin1', Math.max(0, buffer.length - WHOLE_TAIL_BYTES)),
-  );
-  if (tail !== null || buffer.length <= WHOLE_TAIL_BYTES) return tail;
-  return usageInText(protocol, buffer.toString('latin1'));
-}
-
 /**
  * A stream's backend bytes watched for their usage on their way (translated streams: the backend's
  * protocol is read before translation); `done` once, when the stream ends, fails or is dropped.
@@ -444,7 +431,7 @@ async function relayError({ ex, route, dispatched, from, redactor, capture, mete
     metadata: { status: upstream.status },
   });
   const passed: Record<string, string> = {};
-  for (const name of RATE_LIMIT_HEADERS) ex.res.removeHeader(name);
+  ex.state.limitHeaders = undefined;
   for (const name of PASSED_ERROR_HEADERS) {
     const value = upstream.headers[name];
     if (typeof value === 'string') passed[name] = value;
@@ -627,7 +614,7 @@ function relayReceived(
     const passOn = (): void => {
       capture?.record('outbound_response', { payload: bytes, metadata: { status: upstream.status } });
       writeJson(ex, upstream.status, bytes, { 'content-type': contentType || 'application/json' });
-      if (meter !== undefined) meter.done(route, usageOfBytes(backend.protocol, received), 'answered');
+      if (meter !== undefined) meter.done(route, usageInBytes(backend.protocol, received), 'answered');
     };
     const storing = ex.state.storing;
     if (storing !== undefined) return storing.then(passOn);

@@ -182,4 +182,20 @@ describe('responseHead', () => {
   it('sends no x-proxy-dropped header when nothing was dropped', () => {
     expect('x-proxy-dropped' in responseHead(to(), undefined)).toBe(false);
   });
+
+  it("carries the key's rate-limit headers, which an upstream error's own replace", () => {
+    const limited = to();
+    const state = limited.state as typeof limited.state & { limitHeaders?: Record<string, string> };
+    state.limitHeaders = {
+      'x-ratelimit-limit-requests': '10',
+      'x-ratelimit-remaining-requests': '9',
+      'x-ratelimit-reset-requests': '1m0s',
+    };
+    const head = responseHead(limited, { 'x-ratelimit-limit-requests': '500' });
+    expect(head['x-ratelimit-limit-requests']).toBe('500');
+    expect(head['x-ratelimit-remaining-requests']).toBe('9');
+    expect(head['x-ratelimit-reset-requests']).toBe('1m0s');
+    expect(head['x-request-id']).toBe('req-1');
+    expect('x-ratelimit-limit-requests' in responseHead(to(), undefined)).toBe(false);
+  });
 });

@@ -42,8 +42,8 @@ export function overheadHeader(state: RequestState): string {
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
- * The head of an answer: the base headers, the request id, then `extra` (which may replace them), then the
- * overhead. Built with plain loops into a fresh object, not object spread, which costs more on this path
+ * The head of an answer: the base headers, the request id, the key's rate-limit headers, then `extra` (which
+ * may replace them), then the overhead. Built with plain loops into a fresh object, not object spread, which costs more on this path
  * (docs/performance.md).
  */
 export function responseHead(
@@ -54,8 +54,11 @@ export function responseHead(
   const base = to.baseHeaders;
   for (const name in base) head[name] = base[name];
   head['x-request-id'] = to.id;
-  if (extra !== undefined) for (const name in extra) head[name] = extra[name];
   const state = to.state;
+  // Before `extra`: an upstream error's own rate-limit headers, passed on, replace the proxy's.
+  const limited = state.limitHeaders;
+  if (limited !== undefined) for (const name in limited) head[name] = limited[name];
+  if (extra !== undefined) for (const name in extra) head[name] = extra[name];
   if (state.attempts !== undefined) accountingHeaders(head, state);
   const dropped = state.dropped;
   if (dropped !== undefined) head['x-proxy-dropped'] = dropped.join(', ');

@@ -1,5 +1,15 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_OUTPUT_TOKENS, maxOutputTokens, periodOf } from './spend.js';
+import type { BackendRegistry } from '../backends/registry.js';
+import { UsageStats } from '../observability/usage-stats.js';
+import { MemoryLimitStore } from '../state/limits.js';
+import { MemoryUsageLedger } from '../state/usage-ledger.js';
+import { PolicyTable, type PolicyKey } from '../teams/policies.js';
+import { PriceTable } from '../teams/prices.js';
+import type { ChatExchange } from './exchange.js';
+import { RequestLimits } from './limits.js';
+import type { RequestState } from './state.js';
+import { DEFAULT_MAX_OUTPUT_TOKENS, maxOutputTokens, periodOf, Spend } from './spend.js';
 
 describe('budget periods (UTC)', () => {
   const at = Date.UTC(2026, 11, 6, 13, 30); // a Sunday
@@ -19,5 +29,91 @@ describe("a request's output limit", () => {
     expect(maxOutputTokens('responses', { max_output_tokens: 3 })).toBe(3);
     expect(maxOutputTokens('gemini', { generationConfig: { maxOutputTokens: 11 } })).toBe(11);
     expect(maxOutputTokens('gemini', {})).toBe(DEFAULT_MAX_OUTPUT_TOKENS);
+  });
+});
+
+describe('Spend: settling answers', () => {
+  const T0 = Date.UTC(2026, 11, 6, 12);
+  function setup(keys: PolicyKey[]) {
+    const stats = new UsageStats();
+    const ledger = new MemoryUsageLedger();
+    const warned: string[] = [];
+    const limits = new MemoryLimitStore();
+    const table = new PolicyTable(keys, {});
+    const requestLimits = new RequestLimits({ store: limits, now: () => T0 });
+    const spend = new Spend({
+      policies: () => table,
+      prices: new PriceTable({ 'mine:cheap': { input: 1, output: 2 } }, {}),
+      ledger,
+      stats,
+      limits,
+      requestLimits,
+      registry: undefined as unknown as BackendRegistry,
+      log: { warn: (_obj, msg) => warned.push(msg) },
+      now: () => T0,
+    });
+    return { spend, stats, ledger, warned, limits };
+  }
+  const exchange = (authKeyName: string | null) => {
+    const res = new EventEmitter() as EventEmitter & { destroyed: boolean };
+    res.destroyed = false;
+    const state = { start: 0, backendMs: 0, backend: null, model: null } as RequestState;
+    return { id: 'r', authKeyName, res, state } as unknown as ChatExchange;
+  };
+  const answer = (spend: Spend, ex: ChatExchange, backend: string, model: string, input: number) => {
+    const meter = spend.begin(ex, 'openai', {}, []);
+    if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
+    const answerer = { backend: { name: backend }, model };
+    meter.answering(answerer);
+    meter.done(answerer, { input, output: 1, cacheRead: 0, cacheWrite: 0 }, 'answered');
+  };
+
+  it("adds each answer to its key's series and prices, the answerer changing or not", async () => {
+    const { spend, stats, ledger, warned } = setup([{ name: 'alice' }]);
+    answer(spend, exchange('alice'), 'mine', 'cheap', 10);
+    answer(spend, exchange('alice'), 'mine', 'cheap', 20);
+    answer(spend, exchange('alice'), 'mine', 'other', 5);
+    answer(spend, exchange('alice'), 'mine', 'cheap', 1);
+    answer(spend, exchange(null), 'mine', 'cheap', 2);
+    answer(spend, exchange('alice'), 'mine', 'other', 5);
+    const series = [...stats.series()].map((s) => [s.key, s.model, s.input, s.output, s.costUsd]);
+    expect(series).toEqual([
+      ['alice', 'cheap', 31, 3, (31 * 1 + 3 * 2) / 1e6],
+      ['alice', 'other', 10, 2, 0],
+      ['none', 'cheap', 2, 1, (2 + 2) / 1e6],
+    ]);
+    // Once per unpriced model, however often it answers.
+    expect(warned).toEqual([
+      'No price for this model: its usage is counted at cost 0 (add it under prices: in the YAML)',
+    ]);
+    const rows = await ledger.rows('2026-12-06', '2026-12-06');
+    expect(rows.map((r) => [r.key, r.model, r.input])).toEqual([
+      ['alice', 'cheap', 31],
+      ['alice', 'other', 10],
+      ['', 'cheap', 2],
+    ]);
+  });
+
+  it("takes a key's request limits at once from the memory store, and gives them back when the answer ends", () => {
+    const { spend, limits } = setup([{ name: 'bob', limits: { rpm: 3, max_concurrent: 1 } }]);
+    const ex = exchange('bob');
+    const meter = spend.begin(ex, 'openai', {}, []);
+    if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
+    expect(ex.state.limitHeaders).toEqual({
+      'x-ratelimit-limit-requests': '3',
+      'x-ratelimit-remaining-requests': '2',
+      'x-ratelimit-reset-requests': '1m0s',
+    });
+    expect(() => spend.begin(exchange('bob'), 'openai', {}, [])).toThrow(
+      "Too many requests in flight: at most 1 at once for key 'bob'. Try again when one ends.",
+    );
+    expect(limits.counters).toBe(2);
+    meter.done({ backend: { name: 'mine' }, model: 'cheap' }, null, 'answered');
+    expect(limits.counters).toBe(1);
+    // The refused request took nothing from the rpm (all or nothing): one is left after this one.
+    const next = exchange('bob');
+    spend.begin(next, 'openai', {}, []);
+    expect(next.state.limitHeaders?.['x-ratelimit-remaining-requests']).toBe('1');
+    expect(() => spend.begin(exchange('bob'), 'openai', {}, [])).toThrow(/at most 1 at once/);
   });
 });

@@ -2,10 +2,11 @@ import type { BackendRegistry } from '../backends/registry.js';
 import { ProxyError } from '../proxy-error.js';
 import type { Protocol } from '../protocols/types.js';
 import type { TokenUsage } from '../protocols/usage.js';
-import type { UsageStats } from '../observability/usage-stats.js';
-import type { LimitCheck, LimitStore, Lease } from '../state/limits.js';
+import { addToSeries, type UsageSeries, type UsageStats } from '../observability/usage-stats.js';
+import type { AcquireResult, LimitCheck, LimitStore, Lease } from '../state/limits.js';
 import { dayOf, type UsageLedger, type UsageRow } from '../state/usage-ledger.js';
 import type { KeyPolicy, LimitScope, PolicyTable } from '../teams/policies.js';
+import type { ModelPrice } from '../config/schema.js';
 import { costOf, type PriceTable } from '../teams/prices.js';
 import { estimateInputTokens } from '../tokens/estimate.js';
 import type { ChatExchange } from './exchange.js';
@@ -124,6 +125,19 @@ interface KeyCharges {
   readonly acquires: boolean;
   /** Whether the lease holds something to give back (a slot, a reservation). */
   readonly holds: boolean;
+  /**
+   * Where this key's last answer was settled: its price and metrics series, kept for the next answer from
+   * the same backend and model (a client's usual case) — no lookup, no key string built per answer.
+   */
+  last: Settled | null;
+}
+
+/** An answerer's price and a key's metrics series for it (`KeyCharges.last`). */
+interface Settled {
+  readonly backend: string;
+  readonly model: string;
+  readonly price: ModelPrice | null;
+  readonly series: UsageSeries;
 }
 
 /** What a request holds between its reservation and its answer's end. */
@@ -164,7 +178,7 @@ export class UsageMeter {
   constructor(
     private readonly spend: Spend,
     private readonly ex: ChatExchange,
-    private readonly policy: KeyPolicy | null,
+    private readonly charges: KeyCharges,
     private readonly reservation: Reservation | null,
   ) {}
 
@@ -176,7 +190,7 @@ export class UsageMeter {
   done(answerer: Answerer | null, usage: TokenUsage | null, outcome: AnswerOutcome): void {
     if (this.settled) return;
     this.settled = true;
-    this.spend.settle(this.ex, this.policy, this.reservation, answerer, usage, outcome);
+    this.spend.settle(this.ex, this.charges, this.reservation, answerer, usage, outcome);
   }
 
   /**
@@ -238,6 +252,7 @@ export class Spend {
         budgets,
         acquires: reserves || request !== null,
         holds: reserves || request?.holdsSlots === true,
+        last: null,
       };
       this.charges.set(name, charges);
     }
@@ -257,7 +272,13 @@ export class Spend {
   ): UsageMeter | Promise<UsageMeter> {
     // The key's labels go with its usage, policy or not: one Map lookup.
     const charges = this.chargesFor(this.deps.policies(), ex.authKeyName);
-    if (!charges.acquires) return new UsageMeter(this, ex, charges.policy, null);
+    if (!charges.acquires) return new UsageMeter(this, ex, charges, null);
+    const store = this.deps.limits;
+    if (charges.tpm.length === 0 && charges.budgets.length === 0 && store.acquireNow !== undefined) {
+      // Request limits alone, in this process's memory: the plan's own checks, decided with no promise.
+      const checks = (charges.request as KeyPlan).checks;
+      return this.taken(ex, charges, checks, 0, 0, 0, store.acquireNow(checks, this.now()));
+    }
     return this.reserve(ex, from, body, targets, charges);
   }
 
@@ -269,7 +290,6 @@ export class Spend {
     charges: KeyCharges,
   ): Promise<UsageMeter> {
     const request = charges.request;
-    const first = request === null ? 0 : request.checks.length;
     let checks: readonly LimitCheck[];
     let inputEstimate = 0;
     let reservedTokens = 0;
@@ -319,6 +339,21 @@ export class Spend {
       checks = all;
     }
     const result = await this.deps.limits.acquire(checks, this.now());
+    return this.taken(ex, charges, checks, inputEstimate, reservedTokens, reservedUsd, result);
+  }
+
+  /** The request's meter once its checks were taken, or the 429 of the first that refused. */
+  private taken(
+    ex: ChatExchange,
+    charges: KeyCharges,
+    checks: readonly LimitCheck[],
+    inputEstimate: number,
+    reservedTokens: number,
+    reservedUsd: number,
+    result: AcquireResult,
+  ): UsageMeter {
+    const request = charges.request;
+    const first = request === null ? 0 : request.checks.length;
     if (!result.granted) {
       if (result.check < first) {
         throw (this.deps.requestLimits as RequestLimits).refused(
@@ -344,11 +379,12 @@ export class Spend {
     const reservation: Reservation | null = charges.holds
       ? { lease: result.lease, charges, first, reservedTokens, reservedUsd, inputEstimate }
       : null;
-    const meter = new UsageMeter(this, ex, charges.policy, reservation);
-    // A client that goes away before any answer still ends the lease (once: `done` is idempotent).
+    const meter = new UsageMeter(this, ex, charges, reservation);
+    // A client that goes away before any answer still ends the lease (`done` runs once: 'close' is
+    // emitted once, and a meter settled already does nothing).
     if (reservation !== null) {
       if (ex.res.destroyed) meter.closed();
-      else ex.res.once('close', () => meter.closed());
+      else ex.res.on('close', () => meter.closed());
     }
     return meter;
   }
@@ -386,7 +422,7 @@ export class Spend {
   /** Records an ended answer's usage and settles its reservation (see `UsageMeter.done`). */
   settle(
     ex: ChatExchange,
-    policy: KeyPolicy | null,
+    charges: KeyCharges,
     reservation: Reservation | null,
     answerer: Answerer | null,
     usage: TokenUsage | null,
@@ -398,8 +434,15 @@ export class Spend {
     if (outcome !== 'failed' && answerer !== null) {
       const backend = answerer.backend.name;
       const model = answerer.model;
-      const price = this.deps.prices.priceOf(backend, model);
-      if (price === null) this.warnUnpriced(backend, model);
+      const key = ex.authKeyName ?? '';
+      let settled = charges.last;
+      if (settled === null || settled.backend !== backend || settled.model !== model) {
+        const price = this.deps.prices.priceOf(backend, model);
+        if (price === null) this.warnUnpriced(backend, model);
+        settled = { backend, model, price, series: this.deps.stats.seriesOf(key || 'none', backend, model) };
+        charges.last = settled;
+      }
+      const price = settled.price;
       const counted = usage ?? {
         input: reservation?.inputEstimate ?? 0,
         output: 0,
@@ -411,12 +454,11 @@ export class Spend {
         usage === null && reservation !== null
           ? reservation.reservedTokens
           : counted.input + counted.output + counted.cacheRead + counted.cacheWrite;
-      const key = ex.authKeyName ?? '';
-      this.deps.stats.add(key || 'none', backend, model, counted, costUsd);
+      addToSeries(settled.series, counted, costUsd);
       this.deps.ledger.record({
         at: nowMs,
         key,
-        labels: policy?.labels ?? [],
+        labels: charges.policy?.labels ?? [],
         backend,
         model,
         input: counted.input,
@@ -428,7 +470,7 @@ export class Spend {
       });
     }
     if (reservation === null) return;
-    const { charges, first } = reservation;
+    const { first } = reservation;
     const tpm = charges.tpm.length;
     const budgets = charges.budgets.length;
     let actual: Record<number, number> | undefined;
@@ -437,7 +479,13 @@ export class Spend {
       for (let i = 0; i < tpm; i++) actual[first + i] = tokens;
       for (let i = 0; i < budgets; i++) actual[first + tpm + i] = costUsd;
     }
-    this.deps.limits.release(reservation.lease, nowMs, actual).catch((err: unknown) => {
+    const store = this.deps.limits;
+    if (store.releaseNow !== undefined) {
+      // In this process's memory: no promise (and nothing that can fail on the way).
+      store.releaseNow(reservation.lease, nowMs, actual);
+      return;
+    }
+    store.release(reservation.lease, nowMs, actual).catch((err: unknown) => {
       this.deps.log.warn(
         { request_id: ex.id, key: ex.authKeyName, error: (err as Error).message },
         'A concurrency slot, budget or tpm reservation could not be given back: it frees itself after the lease time',

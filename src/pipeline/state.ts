@@ -15,6 +15,12 @@ export interface RequestState {
    * it was just answered, on any replica, finds it.
    */
   storing?: Promise<void> | undefined;
+  /**
+   * The `x-ratelimit-*-requests` headers of a request its key's rpm let in (limits.ts), on every answer it
+   * gets: put in the answer's head by `responseHead`, not set on the response beforehand (a header set
+   * before `writeHead` sends every header of the head through Node's slower path, each validated again).
+   */
+  limitHeaders?: Readonly<Record<string, string>> | undefined;
 }
 
 /** One attempt, for the access line, the capture and `x-proxy-attempts`. */

@@ -175,7 +175,8 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
               metadata,
             );
     const responder: Responder = { res, id, url, baseHeaders, state, ownAnswer };
-    res.once('close', () => {
+    // `on`, not `once`: a response emits 'close' once, and a wrapper removed on the way costs more.
+    res.on('close', () => {
       // A response that never finished was cut off (the client left, or the backend failed mid-stream).
       const status = res.writableFinished ? res.statusCode : 499;
       try {

@@ -70,6 +70,13 @@ export interface LimitStore {
    * Idempotent: replicas that all do it count the spend once.
    */
   floorSpent(key: string, amount: number, periodEndMs: number, nowMs: number): Promise<void>;
+  /**
+   * `acquire` decided at once, without a promise: present on a store that decides in this process (memory),
+   * so that a request's limits cost it no await (docs/performance.md).
+   */
+  acquireNow?(checks: readonly LimitCheck[], nowMs: number): AcquireResult;
+  /** `release` at once, without a promise: present with `acquireNow`. */
+  releaseNow?(lease: Lease, nowMs: number, actual?: Settlement): void;
 }
 
 export interface LimitStoreOptions {
