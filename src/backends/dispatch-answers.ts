@@ -331,8 +331,8 @@ export class StreamingAnswer extends WholeAnswer {
 
   /**
    * Writes waiting chunks while the sink takes them; ends the sink once all are written and undici is done.
-   * Chunks that wait together go as one (up to JOINED_BYTES): a short answer often arrives whole before the
-   * relay takes it, and each chunk costs the relay its checks and the client a write of its own
+   * Chunks that wait together go as one (until they reach JOINED_BYTES): a short answer often arrives whole
+   * before the relay takes it, and each chunk costs the relay its checks and the client a write of its own
    * (docs/performance.md, "A stream's chunks and events").
    */
   private deliver(): void {
@@ -344,7 +344,7 @@ export class StreamingAnswer extends WholeAnswer {
     if (this.chunks.length === 0 && this.finished && !this.sinkFull) sink.end();
   }
 
-  /** The waiting chunks at the front, joined up to JOINED_BYTES (a chunk alone as it is). */
+  /** The waiting chunks at the front, joined until they reach JOINED_BYTES (a chunk alone as it is). */
   private nextWaiting(): Buffer {
     const chunks = this.chunks;
     let count = 1;
@@ -355,7 +355,7 @@ export class StreamingAnswer extends WholeAnswer {
   }
 }
 
-/** The most bytes of waiting chunks handed to a stream's sink as one. */
+/** Waiting chunks are joined until they reach this many bytes (the last one joined may pass it). */
 const JOINED_BYTES = 64 * 1024;
 
 /** The answer of a StreamingAnswer that is an event stream: taken by one consumer, or iterated. */
