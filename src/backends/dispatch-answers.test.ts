@@ -186,4 +186,35 @@ describe('StreamingAnswer', () => {
     expect(answer.onData(Buffer.alloc(60))).toBe(false);
     expect(aborted.map((e) => (e as { code?: string }).code)).toEqual(['upstream_too_large']);
   });
+
+  it('hands chunks that waited together to the sink as one, up to 64 KB; a later chunk as it comes', () => {
+    let resolved: UpstreamResponse | undefined;
+    const answer = new StreamingAnswer(
+      new Cancellation(),
+      1024 * 1024,
+      (r) => (resolved = r),
+      () => undefined,
+      new UpstreamDeadlines(60_000),
+    );
+    answer.onConnect(() => undefined);
+    answer.onHeaders(200, [Buffer.from('content-type'), Buffer.from('text/event-stream')], () => undefined);
+    const events = Array.from({ length: 5 }, (_, i) => Buffer.from(event(i, 30_000)));
+    for (const chunk of events.slice(0, 4)) expect(answer.onData(chunk)).toBe(true);
+    const written: Buffer[] = [];
+    let ended = false;
+    resolved!.take!({
+      write: (chunk) => written.push(chunk as Buffer) > 0,
+      end: () => (ended = true),
+      fail: (err) => {
+        throw err;
+      },
+    });
+    // 30 KB + 30 KB is under 64 KB, a third reaches it: three joined, then the fourth alone.
+    expect(written.map((chunk) => chunk.length)).toEqual([90_000, 30_000]);
+    expect(answer.onData(events[4]!)).toBe(true);
+    expect(written[2]).toBe(events[4]);
+    answer.onComplete();
+    expect(ended).toBe(true);
+    expect(Buffer.concat(written).equals(Buffer.concat(events))).toBe(true);
+  });
 });

@@ -329,16 +329,34 @@ export class StreamingAnswer extends WholeAnswer {
     this.abort?.(new Error('client gone'));
   }
 
-  /** Writes waiting chunks while the sink takes them; ends the sink once all are written and undici is done. */
+  /**
+   * Writes waiting chunks while the sink takes them; ends the sink once all are written and undici is done.
+   * Chunks that wait together go as one (until they reach JOINED_BYTES): a short answer often arrives whole
+   * before the relay takes it, and each chunk costs the relay its checks and the client a write of its own
+   * (docs/performance.md, "A stream's chunks and events").
+   */
   private deliver(): void {
     const sink = this.sink;
     if (sink === null || this.failure !== null) return;
     while (this.chunks.length > 0 && !this.sinkFull) {
-      if (!sink.write(this.chunks.shift()!)) this.sinkFull = true;
+      if (!sink.write(this.nextWaiting())) this.sinkFull = true;
     }
     if (this.chunks.length === 0 && this.finished && !this.sinkFull) sink.end();
   }
+
+  /** The waiting chunks at the front, joined until they reach JOINED_BYTES (a chunk alone as it is). */
+  private nextWaiting(): Buffer {
+    const chunks = this.chunks;
+    let count = 1;
+    let bytes = chunks[0]!.length;
+    while (count < chunks.length && bytes < JOINED_BYTES) bytes += chunks[count++]!.length;
+    if (count === 1) return chunks.shift()!;
+    return Buffer.concat(chunks.splice(0, count), bytes);
+  }
 }
+
+/** Waiting chunks are joined until they reach this many bytes (the last one joined may pass it). */
+const JOINED_BYTES = 64 * 1024;
 
 /** The answer of a StreamingAnswer that is an event stream: taken by one consumer, or iterated. */
 class StreamedResponse extends DispatchedResponse implements UpstreamResponse {

@@ -73,28 +73,175 @@ export function scanJson(bytes: Uint8Array, checkStrings = false): JsonScan {
  * checked on the bytes, nothing decoded or built (a stream's events passed through,
  * src/pipeline/event-filter.ts). An object key `__proto__` counts as invalid, as in `scanJson`; nesting past
  * the depth cap is left to `JSON.parse`. `end` must be the end of `bytes` or fall on a line break (as an
- * event's data line ends): a number or literal is read on past it.
+ * event's data line ends): nothing past it is read.
+ *
+ * Strings' contents are checked too (an event is small, and JSON.parse's verdict is the one promised). One
+ * flat loop with the position in a local and the open containers on a small stack, not the recursive
+ * `Scanner`, whose calls kept the position in the object: it is run on every event of every stream passed
+ * through (docs/performance.md, "A stream's chunks and events").
  */
 export function isJsonValue(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
-  // One scanner for every check: a check runs to its end synchronously, so none overlaps another. Strings'
-  // contents are checked too: an event is small, and JSON.parse's verdict is the one promised.
-  const scanner = (shared ??= new Scanner(bytes, true));
-  try {
-    scanner.check(bytes, start, end);
-    return true;
-  } catch (err) {
-    if (err === INVALID) return false;
-    if (err !== UNDECIDED) throw err;
+  const b = bytes;
+  let i = start;
+  let depth = 0;
+  while (i < end && SPACE[b[i]!] === 1) i++;
+  for (;;) {
+    // A value at `i`.
+    if (i >= end) return false;
+    const c = b[i]!;
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      // Deeper than the cap: the verdict (too deep, or invalid further on) is the full parser's to give.
+      if (++depth > MAX_JSON_DEPTH) return parses(b, start, end);
+      i++;
+      while (i < end && SPACE[b[i]!] === 1) i++;
+      if (c === 0x7b) {
+        OPEN[depth] = 0x7d;
+        if (b[i] === 0x7d && i < end) {
+          i++;
+          depth--;
+        } else {
+          i = member(b, i, end);
+          if (i < 0) return false;
+          continue;
+        }
+      } else {
+        OPEN[depth] = 0x5d;
+        if (b[i] === 0x5d && i < end) {
+          i++;
+          depth--;
+        } else continue;
+      }
+    } else if (c === QUOTE) {
+      i = stringEnd(b, i, end);
+      if (i < 0) return false;
+    } else if (c === 0x74 /* t */) {
+      if (i + 4 > end || b[i + 1] !== 0x72 || b[i + 2] !== 0x75 || b[i + 3] !== 0x65) return false;
+      i += 4;
+    } else if (c === 0x66 /* f */) {
+      if (i + 5 > end || b[i + 1] !== 0x61 || b[i + 2] !== 0x6c || b[i + 3] !== 0x73 || b[i + 4] !== 0x65)
+        return false;
+      i += 5;
+    } else if (c === 0x6e /* n */) {
+      if (i + 4 > end || b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return false;
+      i += 4;
+    } else {
+      i = numberEnd(b, i, end);
+      if (i < 0) return false;
+    }
+    // After a value: containers closed, until a comma leads to the next value (a member's, in an object).
+    for (;;) {
+      while (i < end && SPACE[b[i]!] === 1) i++;
+      if (depth === 0) return i === end;
+      if (i >= end) return false;
+      const next = b[i]!;
+      if (next === 0x2c /* , */) {
+        i++;
+        while (i < end && SPACE[b[i]!] === 1) i++;
+        if (OPEN[depth] === 0x7d) {
+          i = member(b, i, end);
+          if (i < 0) return false;
+        }
+        break;
+      }
+      if (next !== OPEN[depth]) return false;
+      i++;
+      depth--;
+    }
   }
+}
+
+/** The closing byte of each open container by depth (`isJsonValue`: a check runs to its end synchronously). */
+const OPEN = new Uint8Array(MAX_JSON_DEPTH + 1);
+
+/** Set by `stringEnd`: the string held an escape. */
+let stringEscaped = false;
+
+/**
+ * The end (after its closing quote) of the string whose opening quote is at `i`, its contents checked as
+ * `JSON.parse` checks them (no control character, only the escapes JSON has); -1 when it is not one.
+ */
+function stringEnd(b: Uint8Array, i: number, end: number): number {
+  let k = i + 1;
+  stringEscaped = false;
+  while (k < end) {
+    const c = b[k]!;
+    if (c === QUOTE) return k + 1;
+    if (c < 0x20) return -1;
+    if (c !== BACKSLASH) {
+      k++;
+      continue;
+    }
+    stringEscaped = true;
+    if (k + 1 >= end) return -1;
+    const e = b[k + 1]!;
+    if (ESCAPABLE[e] === 1) k += 2;
+    else if (e === 0x75 /* u */) {
+      if (k + 6 > end) return -1;
+      if (HEX[b[k + 2]!] !== 1 || HEX[b[k + 3]!] !== 1 || HEX[b[k + 4]!] !== 1 || HEX[b[k + 5]!] !== 1)
+        return -1;
+      k += 6;
+    } else return -1;
+  }
+  return -1;
+}
+
+const PROTO_BYTES = Buffer.from(PROTO);
+
+/**
+ * An object member's name at `i` and its colon: where its value starts, or -1 (not a name, or `__proto__`,
+ * which secure-json-parse refuses). A name is decoded only when it may be `__proto__`: 9 bytes, or escaped.
+ */
+function member(b: Uint8Array, i: number, end: number): number {
+  if (i >= end || b[i] !== QUOTE) return -1;
+  const after = stringEnd(b, i, end);
+  if (after < 0) return -1;
+  if (stringEscaped) {
+    const name = JSON.parse(Buffer.from(b.buffer, b.byteOffset + i, after - i).toString('utf8')) as string;
+    if (name === PROTO) return -1;
+  } else if (after - i === PROTO.length + 2) {
+    let same = true;
+    for (let k = 0; k < PROTO.length && same; k++) same = b[i + 1 + k] === PROTO_BYTES[k];
+    if (same) return -1;
+  }
+  let k = after;
+  while (k < end && SPACE[b[k]!] === 1) k++;
+  if (k >= end || b[k] !== 0x3a /* : */) return -1;
+  k++;
+  while (k < end && SPACE[b[k]!] === 1) k++;
+  return k;
+}
+
+/** The end of the number at `i`, -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?; -1 when it is not one. */
+function numberEnd(b: Uint8Array, i: number, end: number): number {
+  let k = i;
+  if (b[k] === 0x2d) k++;
+  if (k >= end) return -1;
+  if (b[k] === 0x30) k++;
+  else if (isDigit(b[k]!)) while (k < end && isDigit(b[k]!)) k++;
+  else return -1;
+  if (k < end && b[k] === 0x2e /* . */) {
+    k++;
+    if (k >= end || !isDigit(b[k]!)) return -1;
+    while (k < end && isDigit(b[k]!)) k++;
+  }
+  if (k < end && (b[k] === 0x65 || b[k] === 0x45) /* e E */) {
+    k++;
+    if (k < end && (b[k] === 0x2b || b[k] === 0x2d)) k++;
+    if (k >= end || !isDigit(b[k]!)) return -1;
+    while (k < end && isDigit(b[k]!)) k++;
+  }
+  return k;
+}
+
+/** `JSON.parse`'s verdict on the range's UTF-8 text. */
+function parses(b: Uint8Array, start: number, end: number): boolean {
   try {
-    JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'));
+    JSON.parse(Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8'));
     return true;
   } catch {
     return false;
   }
 }
-
-let shared: Scanner | undefined;
 
 class Scanner {
   private i = 0;
@@ -105,7 +252,7 @@ class Scanner {
   private end: number;
 
   constructor(
-    private b: Uint8Array,
+    private readonly b: Uint8Array,
     private readonly checkStrings: boolean,
   ) {
     this.end = b.length;
@@ -123,21 +270,6 @@ class Scanner {
     this.skipSpace();
     if (this.i !== b.length) throw INVALID;
     return { verdict: 'ok', isObject: first === 0x7b, members };
-  }
-
-  /**
-   * `b[start, end)` is one value with whitespace around it, and nothing else. The value's scan may look past
-   * `end` (a string or number read on) but never succeeds there: it must stop exactly at `end`.
-   */
-  check(b: Uint8Array, start: number, end: number): void {
-    this.b = b;
-    this.i = start;
-    this.end = end;
-    this.depth = 0;
-    this.skipSpace();
-    this.value();
-    this.skipSpace();
-    if (this.i !== end) throw INVALID;
   }
 
   private skipSpace(): void {
