@@ -116,3 +116,53 @@ describe('UpstreamHttp.send, whole answers (no body stream)', () => {
     expect(err.status).toBe(499);
   });
 });
+
+describe('UpstreamHttp.send, streams started a share per turn', () => {
+  it('starts every stream of a burst over the following turns, and answers each', async () => {
+    const paced = new UpstreamHttp({ timeoutMs: 5_000, streamsPerTurn: 2 });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 7 }, () =>
+          paced.send({
+            url: `${origin}/json`,
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{}',
+            signal: new Cancellation(),
+            backendName: 'test',
+          }),
+        ),
+      );
+      const bodies = await Promise.all(answers.map((answer) => readText(answer)));
+      expect(answers.map((answer) => answer.status)).toEqual([201, 201, 201, 201, 201, 201, 201]);
+      expect(new Set(bodies)).toEqual(new Set(['{"ok":"✓"}']));
+    } finally {
+      await paced.close();
+    }
+  });
+
+  it('drops a stream whose client leaves while it waits for its turn (499)', async () => {
+    const paced = new UpstreamHttp({ timeoutMs: 5_000, streamsPerTurn: 1 });
+    const stream = (signal: Cancellation) =>
+      paced.send({
+        url: `${origin}/json`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+        signal,
+        backendName: 'test',
+      });
+    try {
+      const first = stream(new Cancellation());
+      const signal = new Cancellation();
+      const second = stream(signal).catch((e: unknown) => e);
+      signal.abort();
+      const err = (await second) as ProxyError;
+      expect(err).toBeInstanceOf(ProxyError);
+      expect(err.status).toBe(499);
+      expect(await readText(await first)).toBe('{"ok":"✓"}');
+    } finally {
+      await paced.close();
+    }
+  });
+});

@@ -3,6 +3,7 @@ import { Pool, poolRequest, UNDICI_BODY_TIMEOUT, UNDICI_HEADERS_TIMEOUT } from '
 import type { CancelSignal } from './cancel.js';
 import { ConnectionGate, DEFAULT_MAX_CONNECTIONS } from './connection-gate.js';
 import { UpstreamDeadlines } from './deadlines.js';
+import { StreamPacer } from './stream-pacer.js';
 import { StreamingAnswer, tooLarge, WholeAnswer } from './dispatch-answers.js';
 import { ProxyError } from '../proxy-error.js';
 import type { UpstreamResponse } from './types.js';
@@ -15,6 +16,8 @@ export interface HttpSettings {
   timeoutMs: number;
   /** Connections per backend, by backend name (`backends.<name>.max_connections`); else the default. */
   maxConnections?: Readonly<Record<string, number>>;
+  /** Streamed calls started per turn of the event loop (`StreamPacer`); the default otherwise. */
+  streamsPerTurn?: number;
 }
 
 export interface UpstreamRequest {
@@ -54,6 +57,8 @@ export class UpstreamHttp {
   /** The timeouts of dispatched calls (whole answers, direct streams): one sweep, not a timer per call. */
   private readonly deadlines: UpstreamDeadlines;
   private readonly maxConnections: Readonly<Record<string, number>>;
+  /** Streams start a bounded batch per turn of the event loop, so that quick calls are not stuck behind them. */
+  private readonly pacer: StreamPacer;
   private readonly pools = new Map<string, Connections>();
   /** Request URLs split once into pool origin and path: no URL parsing per request. */
   private readonly targets = new Map<string, { origin: string; path: string }>();
@@ -62,6 +67,7 @@ export class UpstreamHttp {
     this.timeoutMs = settings.timeoutMs;
     this.deadlines = new UpstreamDeadlines(settings.timeoutMs);
     this.maxConnections = settings.maxConnections ?? {};
+    this.pacer = new StreamPacer(settings.streamsPerTurn);
   }
 
   /**
@@ -76,8 +82,13 @@ export class UpstreamHttp {
       // Streams hold their connection long; quick calls (whole answers, model lists) have a reserve.
       const stream = !req.whole && req.method === 'POST';
       let waitedSince = 0;
-      if (!gate.tryEnter(stream)) {
+      // A stream's turn to start: the wait counts against the timeout as a wait for a connection does.
+      if (stream && !this.pacer.tryStart()) {
         waitedSince = Date.now();
+        await this.pacer.wait(req.signal, clientGone);
+      }
+      if (!gate.tryEnter(stream)) {
+        if (waitedSince === 0) waitedSince = Date.now();
         await gate.wait(stream, req.signal, clientGone);
       }
       if (req.whole || req.direct) {
