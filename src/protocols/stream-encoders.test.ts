@@ -92,4 +92,30 @@ describe('stream encoders write what serialising their events writes', () => {
       },
     ]);
   });
+
+  it('gemini: a text written without the serialiser when it needs no escaping, else with it', () => {
+    const texts = [
+      'tok1 ',
+      '',
+      'plain ASCII, and é 👋 too',
+      'a "quote"',
+      'a \\ backslash',
+      'a line\nbreak',
+      'a \u0001 control',
+      'a lone \ud800 surrogate',
+      'its pair \udc00 alone',
+      'x'.repeat(64),
+      'y'.repeat(65),
+      `${'z'.repeat(70)}"`,
+    ];
+    for (const text of texts) {
+      const encoder = codecs.gemini.createStreamEncoder(meta);
+      const whole = {
+        candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0 }],
+        modelVersion: 'client-model',
+        responseId: 'req_1',
+      };
+      expect(encoder.encode({ type: 'text', text })).toBe(`data: ${JSON.stringify(whole)}\n\n`);
+    }
+  });
 });

@@ -313,3 +313,77 @@ describe('Anthropic codec: errors and models', () => {
     });
   });
 });
+
+describe('Anthropic codec: stream decoder', () => {
+  // `ping`, a block's stop and `message_stop`, as Anthropic writes them, are read without the parser: what
+  // they decode to is the same as for the same events spelt otherwise (which go through the parser).
+  const stream = (spell: (type: string, index?: number) => string) => [
+    {
+      event: 'message_start',
+      data: JSON.stringify({
+        type: 'message_start',
+        message: { id: 'msg_1', model: 'claude-x', usage: { input_tokens: 7, output_tokens: 1 } },
+      }),
+    },
+    {
+      event: 'content_block_start',
+      data: '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+    },
+    { event: 'ping', data: spell('ping') },
+    {
+      event: 'content_block_delta',
+      data: '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}',
+    },
+    { event: 'content_block_stop', data: spell('content_block_stop', 0) },
+    {
+      event: 'content_block_start',
+      data: '{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"f","input":{}}}',
+    },
+    {
+      event: 'content_block_delta',
+      data: '{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{}"}}',
+    },
+    { event: 'content_block_stop', data: spell('content_block_stop', 1) },
+    {
+      event: 'message_delta',
+      data: '{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}',
+    },
+    { event: 'message_stop', data: spell('message_stop') },
+  ];
+  const decode = (messages: Array<{ event: string; data: string }>) => {
+    const decoder = codec.createStreamDecoder();
+    return [...messages.flatMap((m) => decoder.push(m)), ...decoder.end()];
+  };
+
+  it('decodes the events that carry only their type as it decodes them parsed', () => {
+    const asWritten = (type: string, index?: number) =>
+      index === undefined ? `{"type":"${type}"}` : `{"type":"${type}","index":${index}}`;
+    const spaced = (type: string, index?: number) =>
+      index === undefined ? `{ "type": "${type}" }` : `{ "index": ${index}, "type": "${type}" }`;
+    const events = decode(stream(asWritten));
+    expect(events).toEqual(decode(stream(spaced)));
+    expect(events).toEqual([
+      { type: 'start', id: 'msg_1', model: 'claude-x', inputTokens: 7 },
+      { type: 'text', text: 'hi' },
+      { type: 'tool_call_start', index: 0, id: 't1', name: 'f' },
+      { type: 'tool_call_delta', index: 0, arguments: '{}' },
+      {
+        type: 'finish',
+        stopReason: 'tool_use',
+        stopSequence: undefined,
+        usage: { inputTokens: 7, outputTokens: 9 },
+      },
+    ]);
+  });
+
+  it('finishes once: a second message_stop, or the end, adds nothing', () => {
+    const messages = stream((type, index) =>
+      index === undefined ? `{"type":"${type}"}` : `{"type":"${type}","index":${index}}`,
+    );
+    const decoder = codec.createStreamDecoder();
+    const events = messages.flatMap((m) => decoder.push(m));
+    expect(events.filter((e) => e.type === 'finish')).toHaveLength(1);
+    expect(decoder.push({ event: 'message_stop', data: '{"type":"message_stop"}' })).toEqual([]);
+    expect(decoder.end()).toEqual([]);
+  });
+});

@@ -509,6 +509,24 @@ function answerArguments(text: string): Json {
   }
 }
 
+/**
+ * Stream events whose data is exactly one of these texts carry nothing but their type: what `push` makes of
+ * them is known without `JSON.parse` (`ping` and a block's stop decode to nothing, `message_stop` finishes).
+ * Any other spelling goes through the parser as before. A null-prototype table: no inherited name matches.
+ */
+const SAYS_NOTHING: Record<string, 'nothing' | 'stop' | undefined> = Object.assign(
+  Object.create(null) as Record<string, 'nothing' | 'stop' | undefined>,
+  {
+    '{"type":"ping"}': 'nothing',
+    '{"type": "ping"}': 'nothing',
+    '{"type":"message_stop"}': 'stop',
+    '{"type": "message_stop"}': 'stop',
+    ...Object.fromEntries(
+      Array.from({ length: 8 }, (_, i) => [`{"type":"content_block_stop","index":${i}}`, 'nothing']),
+    ),
+  },
+);
+
 class AnthropicStreamDecoder implements StreamDecoder {
   readonly textRepeats = true;
   /** Anthropic content-block index → canonical tool-call index (text blocks map to undefined). */
@@ -524,6 +542,9 @@ class AnthropicStreamDecoder implements StreamDecoder {
 
   push(msg: SseMessage): StreamEvent[] {
     if (this.finished) return [];
+    // The events that say nothing but their type, as Anthropic writes them: read without the parser.
+    const known = SAYS_NOTHING[msg.data];
+    if (known !== undefined) return known === 'stop' ? this.finish() : [];
     const data = parseJson(msg.data);
     if (!isRecord(data)) return [];
     const type = data.type ?? msg.event;
