@@ -343,12 +343,14 @@ export class AttemptRun {
     // A same-protocol stream is taken `direct` (primeDirect): after its commit point the relay passes it
     // on as it passes a stream without failover; so is a translated one unless it may be continued
     // (`continue_streams`: the translator continues it, reading iterables).
-    // A judged answer is read (its tool calls), never taken direct.
+    // A judged answer (its tool calls read) is taken direct too, the relay's tap judging it as it goes,
+    // unless it may be continued: a continuation reads it as iterables.
     const judge = this.judgeFor(route.backend.protocol);
     const direct =
       route.stream &&
-      judge === undefined &&
-      (route.backend.protocol === from || !this.settings.continueStreams);
+      (judge === undefined
+        ? route.backend.protocol === from || !this.settings.continueStreams
+        : !this.settings.continueStreams);
     let dispatched: Dispatched;
     try {
       dispatched = await dispatch(ex, route, request, from, { signal, direct });
@@ -391,6 +393,7 @@ export class AttemptRun {
           capture,
           ex,
           ...kept,
+          judge,
           stripUsage: request.stripUsage === true,
         });
       }
@@ -423,10 +426,11 @@ export class AttemptRun {
   }
 
   /**
-   * A stream taken `direct` (same protocol; or translated, without `continue_streams`) commits with its
-   * first bytes, as primeStream's, but is held by a PrimedStream: after the commit point the relay takes it
-   * `direct` — passed on (its events checked for JSON, relay.ts, event-filter.ts) or translated
-   * (translateToClient) as for a stream without failover — watched for silence by one timer.
+   * A stream taken `direct` (same protocol; or translated or judged, without `continue_streams`) commits
+   * with its first bytes, as primeStream's, but is held by a PrimedStream: after the commit point the relay
+   * takes it `direct` — passed on (its events checked for JSON, relay.ts, event-filter.ts) or translated
+   * (translateToClient), its tool calls judged by the relay's tap when a shell tool was offered, as for a
+   * stream without failover — watched for silence by one timer.
    */
   private async primeDirect(
     route: ChatRoute,
@@ -441,6 +445,7 @@ export class AttemptRun {
       ex: ChatExchange;
       codecs: ResponsesTurn['codecs'];
       watch: ResponsesTurn['watch'];
+      judge: ToolJudge | undefined;
       stripUsage: boolean;
     },
   ): Promise<Outcome> {
@@ -475,6 +480,7 @@ export class AttemptRun {
           dropped: this.droppedEvents(),
           meter: this.meter,
           stripUsage: relayParts.stripUsage,
+          judge: relayParts.judge,
           watch,
           ...(outline === undefined ? {} : { outline, cut: () => this.continueResponses(outline) }),
           ...(said === null

@@ -178,6 +178,93 @@ describe('newestToolTurnsDiffer', () => {
     expect(differ(body([0xc3, 0xa9], [0xc3, 0xa8]))).toBe(true);
   });
 
+  it('reads a repeated member name as JSON.parse does: the last one counts', () => {
+    const differ = (text: string, protocol: Protocol = 'openai', member = 'messages') => {
+      const bytes = Buffer.from(text);
+      const scan = scanJson(bytes);
+      if (scan.verdict !== 'ok') throw new Error('not JSON');
+      const [start, end] = scan.members.get(member)!;
+      return newestToolTurnsDiffer(protocol, bytes, arrayTailStarts(bytes, start, end, 4)!.starts);
+    };
+    const call = (fn: string) => `{"role":"assistant","tool_calls":[{"function":${fn}}]}`;
+    const openai = (first: string, second: string) =>
+      `{"messages":[${first},{"role":"tool","content":"x"},${second},{"role":"tool","content":"y"}]}`;
+    // The two calls differ only in a `function` or a `tool_calls` that a later member of the name replaces.
+    const same = '{"name":"Bash","arguments":"ls"}';
+    expect(differ(openai(call(same), call(same)))).toBe(false);
+    expect(
+      differ(
+        openai(
+          `{"role":"assistant","tool_calls":[{"function":{"name":"a","arguments":"1"},"function":${same}}]}`,
+          call(same),
+        ),
+      ),
+    ).toBe(false);
+    expect(
+      differ(
+        openai(
+          `{"role":"assistant","tool_calls":[{"function":{"name":"a","arguments":"1"}}],"tool_calls":[{"function":${same}}]}`,
+          call(same),
+        ),
+      ),
+    ).toBe(false);
+    expect(
+      differ(
+        openai(
+          `{"role":"assistant","tool_calls":[{"function":${same}}],"tool_calls":[{"function":{"name":"a","arguments":"1"}}]}`,
+          call(same),
+        ),
+      ),
+    ).toBe(true);
+    // A later `function` that is not an object leaves the call without a name: no call in that turn.
+    expect(
+      differ(openai(`{"role":"assistant","tool_calls":[{"function":${same},"function":null}]}`, call(same))),
+    ).toBe(false);
+    // Anthropic: a later `content` replaces the blocks, results included.
+    const block = (command: string) => `{"type":"tool_use","name":"Bash","input":{"command":"${command}"}}`;
+    const result = (text: string) => `{"role":"user","content":[{"type":"tool_result","content":"${text}"}]}`;
+    const anthropic = (first: string, second: string) =>
+      `{"messages":[${first},${result('x')},${second},${result('y')}]}`;
+    expect(
+      differ(
+        anthropic(
+          `{"role":"assistant","content":[${block('a')}]}`,
+          `{"role":"assistant","content":[${block('b')}]}`,
+        ),
+        'anthropic',
+      ),
+    ).toBe(true);
+    expect(
+      differ(
+        anthropic(
+          `{"role":"assistant","content":[${block('a')}],"content":[${block('b')}]}`,
+          `{"role":"assistant","content":[${block('b')}]}`,
+        ),
+        'anthropic',
+      ),
+    ).toBe(false);
+    for (const [text, protocol] of [
+      [
+        openai(
+          `{"role":"assistant","tool_calls":[{"function":{"name":"a","arguments":"1"},"function":${same}}]}`,
+          call(same),
+        ),
+        'openai',
+      ],
+      [
+        anthropic(
+          `{"role":"assistant","content":[${block('a')}],"content":[${block('b')}]}`,
+          `{"role":"assistant","content":[${block('b')}]}`,
+        ),
+        'anthropic',
+      ],
+    ] as const) {
+      // The parser's reading of the same turns agrees: the same call twice.
+      const turns = CONVERSATIONS[protocol].turns(JSON.parse(text) as Record<string, unknown>)!;
+      expect(checkLoop(turns, CONVERSATIONS[protocol], 2)).not.toBeUndefined();
+    }
+  });
+
   it('does not read a string that is not valid JSON: the parser reports it', () => {
     const bytes = Buffer.from(
       '{"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"a","arguments":"1"}}]},' +

@@ -44,32 +44,30 @@ const ESCAPED = 0;
  */
 const CANONICAL = 1;
 
-/**
- * A JSON value in the bytes, [start, end), read in one pass: an object's member names (as [start, end) pairs
- * in `names`) and values (`items`), an array's elements (`items`); for a string, how its bytes write it.
- */
-class Node {
-  constructor(
-    readonly start: number,
-    readonly end: number,
-    readonly form: number,
-    readonly items: Node[] | null,
-    readonly names: number[] | null,
-  ) {}
-}
-
-/** A value's text as a protocol's reader takes it (`jsonText`): a string's own text, any other value's JSON. */
-type Text = Node | 'null' | '{}';
+/** A value's text that is not in the bytes: `jsonText` of a missing value, and Gemini's missing `args`. */
+const NULL_TEXT = -1;
+const EMPTY_OBJECT_TEXT = -2;
 
 const isSpace = (b: number | undefined) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 
+/** A name or a value as its JSON string's bytes (`"role"`), and as text. */
+interface Literal {
+  bytes: Buffer;
+  text: string;
+}
+
+const quoted = (text: string): Literal => ({ bytes: Buffer.from(JSON.stringify(text)), text });
+
 /**
  * Reads values from the bytes, checking strings' contents as `JSON.parse` does (the chat lane checked the
- * rest: src/protocols/json-scan.ts); `next` is where the last value read ended.
+ * rest: src/protocols/json-scan.ts), without building anything: a value is skipped to its end, and an
+ * object's wanted members are found by `members`, which writes where each value is into a scratch array.
+ * So an agent's request costs no allocation here (docs/performance.md, "Guards that do not fire").
  */
 class Reader {
-  next = 0;
-  constructor(readonly bytes: Buffer) {}
+  /** How the last string read writes its text (`skipString`). */
+  form = ESCAPED;
+  bytes: Buffer = Buffer.alloc(0);
 
   skipSpace(at: number): number {
     const bytes = this.bytes;
@@ -77,14 +75,25 @@ class Reader {
     return at;
   }
 
-  /** The value at `at` (its first byte). */
-  value(at: number): Node {
-    const b = this.bytes[at];
-    if (b === QUOTE) return this.#string(at);
-    if (b === OPEN_OBJECT) return this.#object(at);
-    if (b === OPEN_ARRAY) return this.#array(at);
-    // A number or a literal: up to the next delimiter.
+  /** The end of the value at `at` (its first byte), every string in it checked. */
+  skip(at: number): number {
     const bytes = this.bytes;
+    const b = bytes[at];
+    if (b === QUOTE) return this.skipString(at);
+    if (b === OPEN_OBJECT) return this.members(at, NO_NAMES, NO_SLOTS);
+    if (b === OPEN_ARRAY) {
+      let i = this.skipSpace(at + 1);
+      if (bytes[i] !== CLOSE_ARRAY) {
+        for (;;) {
+          i = this.skipSpace(this.skip(i));
+          if (bytes[i] !== COMMA) break;
+          i = this.skipSpace(i + 1);
+        }
+        if (bytes[i] !== CLOSE_ARRAY) throw UNREAD;
+      }
+      return i + 1;
+    }
+    // A number or a literal: up to the next delimiter.
     let i = at;
     for (
       let c = bytes[i];
@@ -93,11 +102,11 @@ class Reader {
     ) {
       if (isSpace(c)) break;
     }
-    this.next = i;
-    return new Node(at, i, ESCAPED, null, null);
+    return i;
   }
 
-  #string(at: number): Node {
+  /** The end of the string at `at`; `form` says how it writes its text. */
+  skipString(at: number): number {
     const bytes = this.bytes;
     const n = bytes.length;
     let canonical = true;
@@ -124,124 +133,181 @@ class Reader {
       // A control character (or the end of the bytes) is not JSON.
       throw UNREAD;
     }
-    this.next = i + 1;
-    return new Node(at, i + 1, canonical ? CANONICAL : ESCAPED, null, null);
+    this.form = canonical ? CANONICAL : ESCAPED;
+    return i + 1;
   }
 
-  #object(at: number): Node {
+  /**
+   * Reads the object at `at` to its end (returned), every member checked; for each of `names`, the last
+   * member of that name (as JSON.parse keeps the last) goes into `slots` as its value's start, end and form
+   * (a string's; ESCAPED for any other value), or a start of -1 when there is none.
+   */
+  members(at: number, names: readonly Literal[], slots: Int32Array): number {
     const bytes = this.bytes;
-    const names: number[] = [];
-    const items: Node[] = [];
+    slots.fill(-1);
     let i = this.skipSpace(at + 1);
     if (bytes[i] !== CLOSE_OBJECT) {
       for (;;) {
-        const name = this.#string(i);
+        const nameEnd = this.skipString(i);
         // A name written with `\u` escapes is not compared here.
-        if (name.form === ESCAPED) throw UNREAD;
-        names.push(name.start, name.end);
-        i = this.skipSpace(this.next);
+        if (this.form === ESCAPED) throw UNREAD;
+        const wanted = nameIndex(bytes, i, nameEnd, names);
+        i = this.skipSpace(nameEnd);
         if (bytes[i] !== COLON) throw UNREAD;
-        items.push(this.value(this.skipSpace(i + 1)));
-        i = this.skipSpace(this.next);
+        const valueStart = this.skipSpace(i + 1);
+        const valueEnd = this.skip(valueStart);
+        if (wanted >= 0) {
+          slots[3 * wanted] = valueStart;
+          slots[3 * wanted + 1] = valueEnd;
+          slots[3 * wanted + 2] = bytes[valueStart] === QUOTE ? this.form : ESCAPED;
+        }
+        i = this.skipSpace(valueEnd);
         if (bytes[i] !== COMMA) break;
         i = this.skipSpace(i + 1);
       }
       if (bytes[i] !== CLOSE_OBJECT) throw UNREAD;
     }
-    this.next = i + 1;
-    return new Node(at, i + 1, ESCAPED, items, names);
+    return i + 1;
   }
 
-  #array(at: number): Node {
+  /** Where the value of the member whose name `memberName` read starts. */
+  valueAt = 0;
+  /** Where the object whose members were walked ended (after `firstMember` or `nextMember` gave -1). */
+  closed = 0;
+
+  /** The first member's name in the object at `at`; -1 for an empty one. */
+  firstMember(at: number): number {
+    const i = this.skipSpace(at + 1);
+    if (this.bytes[i] !== CLOSE_OBJECT) return i;
+    this.closed = i + 1;
+    return -1;
+  }
+
+  /** Reads the member name at `at` and its colon: which of `names` it is (-1: none); see `valueAt`. */
+  memberName(at: number, names: readonly Literal[]): number {
+    const nameEnd = this.skipString(at);
+    // A name written with `\u` escapes is not compared here.
+    if (this.form === ESCAPED) throw UNREAD;
+    const wanted = nameIndex(this.bytes, at, nameEnd, names);
+    const i = this.skipSpace(nameEnd);
+    if (this.bytes[i] !== COLON) throw UNREAD;
+    this.valueAt = this.skipSpace(i + 1);
+    return wanted;
+  }
+
+  /** After a member's value that ended at `end`: the next member's name, or -1 (see `closed`). */
+  nextMember(end: number): number {
+    const i = this.skipSpace(end);
+    if (this.bytes[i] === COMMA) return this.skipSpace(i + 1);
+    if (this.bytes[i] !== CLOSE_OBJECT) throw UNREAD;
+    this.closed = i + 1;
+    return -1;
+  }
+
+  /** Reads the array at `at` to its end (returned): each object in it by `read`, anything else skipped. */
+  objects(at: number, read: ElementReader, calls: Texts, results: Texts): number {
     const bytes = this.bytes;
-    const items: Node[] = [];
     let i = this.skipSpace(at + 1);
     if (bytes[i] !== CLOSE_ARRAY) {
       for (;;) {
-        items.push(this.value(i));
-        i = this.skipSpace(this.next);
+        const end = bytes[i] === OPEN_OBJECT ? read(this, i, calls, results) : this.skip(i);
+        i = this.skipSpace(end);
         if (bytes[i] !== COMMA) break;
         i = this.skipSpace(i + 1);
       }
       if (bytes[i] !== CLOSE_ARRAY) throw UNREAD;
     }
-    this.next = i + 1;
-    return new Node(at, i + 1, ESCAPED, items, null);
+    return i + 1;
   }
 }
 
-/** A name or a value as its JSON string's bytes (`"role"`), and as text. */
-interface Literal {
-  bytes: Buffer;
-  text: string;
+const NO_NAMES: readonly Literal[] = [];
+const NO_SLOTS = new Int32Array(0);
+
+/** Which of `names` the name at [start, end) is (-1: none). */
+function nameIndex(bytes: Buffer, start: number, end: number, names: readonly Literal[]): number {
+  const n = end - start;
+  for (let k = 0; k < names.length; k++) {
+    const expected = names[k]!.bytes;
+    if (expected.length !== n) continue;
+    let i = 0;
+    while (i < n && bytes[start + i] === expected[i]) i++;
+    if (i === n) return k;
+  }
+  return -1;
 }
 
-const quoted = (text: string): Literal => ({ bytes: Buffer.from(JSON.stringify(text)), text });
-
-/** Whether `v` is the JSON string `literal`: on its bytes when they are its text, else on its text. */
-function isString(bytes: Buffer, v: Node | undefined, literal: Literal): boolean {
-  if (v === undefined || bytes[v.start] !== QUOTE) return false;
-  if (v.form === ESCAPED) return JSON.parse(bytes.toString('utf8', v.start, v.end)) === literal.text;
+/** Whether the value in `slots` at `k` is the JSON string `literal`: on its bytes when they are its text. */
+function isString(bytes: Buffer, slots: Int32Array, k: number, literal: Literal): boolean {
+  const start = slots[3 * k]!;
+  if (start < 0 || bytes[start] !== QUOTE) return false;
+  const end = slots[3 * k + 1]!;
+  if (slots[3 * k + 2] === ESCAPED) return JSON.parse(bytes.toString('utf8', start, end)) === literal.text;
   const expected = literal.bytes;
-  if (v.end - v.start !== expected.length) return false;
-  for (let i = 0; i < expected.length; i++) if (bytes[v.start + i] !== expected[i]) return false;
+  if (end - start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (bytes[start + i] !== expected[i]) return false;
   return true;
 }
 
-const isStringNode = (bytes: Buffer, v: Node | undefined): v is Node =>
-  v !== undefined && bytes[v.start] === QUOTE;
+/** Whether the value in `slots` at `k` is a string. */
+const isStringAt = (bytes: Buffer, slots: Int32Array, k: number): boolean =>
+  slots[3 * k]! >= 0 && bytes[slots[3 * k]!] === QUOTE;
 
-/** The object `v` (undefined: not an object), for `member`. */
-function objectOf(bytes: Buffer, v: Node | undefined): Node | undefined {
-  return v !== undefined && v.names !== null ? v : undefined;
-}
+/** Whether the value in `slots` at `k` is an object. */
+const isObjectAt = (bytes: Buffer, slots: Int32Array, k: number): boolean =>
+  slots[3 * k]! >= 0 && bytes[slots[3 * k]!] === OPEN_OBJECT;
 
-/** Member `name` of the object `o`, the last of a repeated name as JSON.parse keeps it. */
-function member(bytes: Buffer, o: Node, name: Literal): Node | undefined {
-  const names = o.names!;
-  const expected = name.bytes;
-  const n = expected.length;
-  for (let k = names.length - 2; k >= 0; k -= 2) {
-    const at = names[k]!;
-    if (names[k + 1]! - at !== n) continue;
-    let i = 0;
-    while (i < n && bytes[at + i] === expected[i]) i++;
-    if (i === n) return o.items![k >> 1];
+/**
+ * A list of texts as a protocol's reader takes them (`jsonText`): three numbers each, the value's start, end
+ * and form (a string's own text, any other value's JSON), or a start of NULL_TEXT (`null`) or
+ * EMPTY_OBJECT_TEXT (`{}`).
+ */
+class Texts {
+  /** How many numbers are in use (three per text); set lower to drop texts, nothing is freed. */
+  length = 0;
+  a = new Int32Array(24);
+
+  push(start: number, end: number, form: number): void {
+    if (this.length + 3 > this.a.length) {
+      const grown = new Int32Array(this.a.length * 2);
+      grown.set(this.a);
+      this.a = grown;
+    }
+    const a = this.a;
+    a[this.length] = start;
+    a[this.length + 1] = end;
+    a[this.length + 2] = form;
+    this.length += 3;
   }
-  return undefined;
 }
 
-/** The objects among an array's elements (none when `v` is not an array): `listOf(…)` filtered by `isJson`. */
-function objectsIn(bytes: Buffer, v: Node | undefined): Node[] {
-  if (v === undefined || v.names !== null || v.items === null || bytes[v.start] !== OPEN_ARRAY) return [];
-  return v.items.filter((item) => item.names !== null);
+/** Appends the text of the value in `slots` at `k` (`jsonText`: a missing value reads as `null`). */
+function pushText(texts: Texts, slots: Int32Array, k: number): void {
+  texts.push(slots[3 * k]!, slots[3 * k + 1]!, slots[3 * k + 2]!);
 }
 
-/** One turn's tool calls (name, arguments' text, …) and tool results, as the protocol's reader gives them. */
-interface ToolTurn {
-  assistant: boolean;
-  calls: Text[];
-  results: Text[];
-}
+/**
+ * One turn's tool calls (name, arguments' text, … into `calls`) and tool results (into `results`), as the
+ * protocol's reader gives them; answers whether the turn is the assistant's.
+ */
+type TurnOf = (r: Reader, turn: number, calls: Texts, results: Texts) => boolean;
 
-type TurnOf = (bytes: Buffer, turn: Node) => ToolTurn;
+const OPENAI_TURN = ['role', 'tool_calls', 'content'].map(quoted);
+const OPENAI_CALL = ['function'].map(quoted);
+const OPENAI_FUNCTION = ['name', 'arguments'].map(quoted);
+const ANTHROPIC_TURN = ['role', 'content'].map(quoted);
+const ANTHROPIC_BLOCK = ['type', 'name', 'input', 'content'].map(quoted);
+const GEMINI_TURN = ['role', 'parts'].map(quoted);
+const GEMINI_PART = ['functionCall', 'functionResponse'].map(quoted);
+const GEMINI_CALL = ['name', 'args'].map(quoted);
+const GEMINI_RESPONSE = ['response'].map(quoted);
+const RESPONSES_ITEM = ['type', 'name', 'role', 'arguments', 'input', 'output'].map(quoted);
 
-const K = {
-  role: quoted('role'),
-  type: quoted('type'),
-  name: quoted('name'),
-  content: quoted('content'),
-  tool_calls: quoted('tool_calls'),
-  function: quoted('function'),
-  arguments: quoted('arguments'),
-  input: quoted('input'),
-  output: quoted('output'),
-  parts: quoted('parts'),
-  functionCall: quoted('functionCall'),
-  functionResponse: quoted('functionResponse'),
-  args: quoted('args'),
-  response: quoted('response'),
-};
+/** Where the members read go: one scratch array per level (the reader is synchronous: one read at a time). */
+const S_TURN = new Int32Array(3 * 6);
+const S_ITEM = new Int32Array(3 * 4);
+const S_INNER = new Int32Array(3 * 2);
+
 const V = {
   assistant: quoted('assistant'),
   tool: quoted('tool'),
@@ -255,78 +321,156 @@ const V = {
   custom_tool_call_output: quoted('custom_tool_call_output'),
 };
 
-/** `jsonText(value)`: a missing value reads as `null`. */
-const textOf = (v: Node | undefined): Text => v ?? 'null';
+/** Reads one object of a list (a tool call, a content block, a part) to its end (returned). */
+type ElementReader = (r: Reader, at: number, calls: Texts, results: Texts) => number;
+
+/**
+ * Reads the turn at `at`, each member once: the values of `names` go into S_TURN, except the list at
+ * `listIndex`, whose objects `read` takes as they come — the lists are emptied at each member of that name
+ * first, as JSON.parse keeps the last of a repeated name.
+ */
+function readTurn(
+  r: Reader,
+  at: number,
+  names: readonly Literal[],
+  listIndex: number,
+  read: ElementReader,
+  calls: Texts,
+  results: Texts,
+): void {
+  const bytes = r.bytes;
+  S_TURN.fill(-1);
+  for (let i = r.firstMember(at); i >= 0;) {
+    const k = r.memberName(i, names);
+    const v = r.valueAt;
+    let end: number;
+    if (k === listIndex) {
+      calls.length = 0;
+      results.length = 0;
+      end = bytes[v] === OPEN_ARRAY ? r.objects(v, read, calls, results) : r.skip(v);
+    } else {
+      end = r.skip(v);
+      if (k >= 0) {
+        S_TURN[3 * k] = v;
+        S_TURN[3 * k + 1] = end;
+        S_TURN[3 * k + 2] = bytes[v] === QUOTE ? r.form : ESCAPED;
+      }
+    }
+    i = r.nextMember(end);
+  }
+}
+
+/** An OpenAI tool call: its `function`'s name and arguments (the last `function`, as JSON.parse keeps). */
+const openaiCall: ElementReader = (r, at, calls) => {
+  const bytes = r.bytes;
+  const mark = calls.length;
+  for (let i = r.firstMember(at); i >= 0;) {
+    const k = r.memberName(i, OPENAI_CALL);
+    const v = r.valueAt;
+    let end: number;
+    if (k === 0 && bytes[v] === OPEN_OBJECT) {
+      calls.length = mark;
+      end = r.members(v, OPENAI_FUNCTION, S_INNER);
+      if (isStringAt(bytes, S_INNER, 0)) {
+        pushText(calls, S_INNER, 0);
+        pushText(calls, S_INNER, 1);
+      }
+    } else {
+      if (k === 0) calls.length = mark;
+      end = r.skip(v);
+    }
+    i = r.nextMember(end);
+  }
+  return r.closed;
+};
+
+/** An Anthropic content block: a `tool_use`'s name and input, a `tool_result`'s content. */
+const anthropicBlock: ElementReader = (r, at, calls, results) => {
+  const bytes = r.bytes;
+  const end = r.members(at, ANTHROPIC_BLOCK, S_ITEM);
+  if (isString(bytes, S_ITEM, 0, V.tool_use) && isStringAt(bytes, S_ITEM, 1)) {
+    pushText(calls, S_ITEM, 1);
+    pushText(calls, S_ITEM, 2);
+  }
+  if (isString(bytes, S_ITEM, 0, V.tool_result)) pushText(results, S_ITEM, 3);
+  return end;
+};
+
+/** A Gemini part: a `functionCall`'s name and args, a `functionResponse`'s response. */
+const geminiPart: ElementReader = (r, at, calls, results) => {
+  const bytes = r.bytes;
+  const end = r.members(at, GEMINI_PART, S_ITEM);
+  // Read before S_INNER is reused: where the functionResponse is.
+  const response = isObjectAt(bytes, S_ITEM, 1) ? S_ITEM[3]! : -1;
+  if (isObjectAt(bytes, S_ITEM, 0)) {
+    r.members(S_ITEM[0]!, GEMINI_CALL, S_INNER);
+    if (isStringAt(bytes, S_INNER, 0)) {
+      pushText(calls, S_INNER, 0);
+      const args = S_INNER[3]!;
+      // `args ?? {}`: a missing or null argument list reads as `{}`.
+      if (args < 0 || bytes[args] === 0x6e) calls.push(EMPTY_OBJECT_TEXT, 0, ESCAPED);
+      else pushText(calls, S_INNER, 1);
+    }
+  }
+  if (response >= 0) {
+    r.members(response, GEMINI_RESPONSE, S_INNER);
+    pushText(results, S_INNER, 0);
+  }
+  return end;
+};
 
 /** Each protocol's `role` (whether `assistant`), `toolCalls` and `toolResults`, as conversation.ts reads them. */
 const TURNS: Readonly<Record<Protocol, TurnOf>> = {
-  openai(bytes, turn) {
-    const role = member(bytes, turn, K.role);
-    const calls: Text[] = [];
-    for (const call of objectsIn(bytes, member(bytes, turn, K.tool_calls))) {
-      const fn = objectOf(bytes, member(bytes, call, K.function));
-      const name = fn === undefined ? undefined : member(bytes, fn, K.name);
-      if (fn !== undefined && isStringNode(bytes, name))
-        calls.push(name, textOf(member(bytes, fn, K.arguments)));
-    }
-    return {
-      assistant: isString(bytes, role, V.assistant),
-      calls,
-      results: isString(bytes, role, V.tool) ? [textOf(member(bytes, turn, K.content))] : [],
-    };
+  openai(r, at, calls, results) {
+    // role 0, tool_calls 1, content 2
+    readTurn(r, at, OPENAI_TURN, 1, openaiCall, calls, results);
+    if (isString(r.bytes, S_TURN, 0, V.tool)) pushText(results, S_TURN, 2);
+    return isString(r.bytes, S_TURN, 0, V.assistant);
   },
-  anthropic(bytes, turn) {
-    const calls: Text[] = [];
-    const results: Text[] = [];
-    for (const block of objectsIn(bytes, member(bytes, turn, K.content))) {
-      const type = member(bytes, block, K.type);
-      const name = member(bytes, block, K.name);
-      if (isString(bytes, type, V.tool_use) && isStringNode(bytes, name))
-        calls.push(name, textOf(member(bytes, block, K.input)));
-      if (isString(bytes, type, V.tool_result)) results.push(textOf(member(bytes, block, K.content)));
-    }
-    return { assistant: isString(bytes, member(bytes, turn, K.role), V.assistant), calls, results };
+  anthropic(r, at, calls, results) {
+    // role 0, content 1
+    readTurn(r, at, ANTHROPIC_TURN, 1, anthropicBlock, calls, results);
+    return isString(r.bytes, S_TURN, 0, V.assistant);
   },
-  gemini(bytes, turn) {
-    const calls: Text[] = [];
-    const results: Text[] = [];
-    for (const part of objectsIn(bytes, member(bytes, turn, K.parts))) {
-      const call = objectOf(bytes, member(bytes, part, K.functionCall));
-      const name = call === undefined ? undefined : member(bytes, call, K.name);
-      if (call !== undefined && isStringNode(bytes, name)) {
-        const args = member(bytes, call, K.args);
-        // `args ?? {}`: a missing or null argument list reads as `{}`.
-        calls.push(name, args === undefined || bytes[args.start] === 0x6e ? '{}' : args);
-      }
-      const response = objectOf(bytes, member(bytes, part, K.functionResponse));
-      if (response !== undefined) results.push(textOf(member(bytes, response, K.response)));
-    }
-    return { assistant: isString(bytes, member(bytes, turn, K.role), V.model), calls, results };
+  gemini(r, at, calls, results) {
+    // role 0, parts 1
+    readTurn(r, at, GEMINI_TURN, 1, geminiPart, calls, results);
+    return isString(r.bytes, S_TURN, 0, V.model);
   },
-  responses(bytes, turn) {
-    const type = member(bytes, turn, K.type);
-    const name = member(bytes, turn, K.name);
-    const functionCall = isString(bytes, type, V.function_call);
-    const customCall = isString(bytes, type, V.custom_tool_call);
+  responses(r, at, calls, results) {
+    const bytes = r.bytes;
+    r.members(at, RESPONSES_ITEM, S_TURN);
+    // type 0, name 1, role 2, arguments 3, input 4, output 5
+    const functionCall = isString(bytes, S_TURN, 0, V.function_call);
+    const customCall = isString(bytes, S_TURN, 0, V.custom_tool_call);
     let assistant: boolean;
     if (functionCall || customCall) assistant = true;
-    else if (type !== undefined && !isString(bytes, type, V.message)) assistant = false;
-    else assistant = isString(bytes, member(bytes, turn, K.role), V.assistant);
-    const calls: Text[] = [];
-    if (isStringNode(bytes, name)) {
-      if (functionCall) calls.push(name, textOf(member(bytes, turn, K.arguments)));
-      else if (customCall) calls.push(name, textOf(member(bytes, turn, K.input)));
+    else if (S_TURN[0]! >= 0 && !isString(bytes, S_TURN, 0, V.message)) assistant = false;
+    else assistant = isString(bytes, S_TURN, 2, V.assistant);
+    if (isStringAt(bytes, S_TURN, 1)) {
+      if (functionCall) {
+        pushText(calls, S_TURN, 1);
+        pushText(calls, S_TURN, 3);
+      } else if (customCall) {
+        pushText(calls, S_TURN, 1);
+        pushText(calls, S_TURN, 4);
+      }
     }
-    const output =
-      isString(bytes, type, V.function_call_output) || isString(bytes, type, V.custom_tool_call_output);
-    return { assistant, calls, results: output ? [textOf(member(bytes, turn, K.output))] : [] };
+    if (
+      isString(bytes, S_TURN, 0, V.function_call_output) ||
+      isString(bytes, S_TURN, 0, V.custom_tool_call_output)
+    )
+      pushText(results, S_TURN, 5);
+    return assistant;
   },
 };
 
 /** A text as the reader gives it (`jsonText`): a string's text, any other value's JSON text. */
-function decode(bytes: Buffer, t: Text): string {
-  if (t === 'null' || t === '{}') return t;
-  const parsed = JSON.parse(bytes.toString('utf8', t.start, t.end)) as unknown;
+function decode(bytes: Buffer, texts: Texts, i: number): string {
+  const start = texts.a[i]!;
+  if (start === NULL_TEXT) return 'null';
+  if (start === EMPTY_OBJECT_TEXT) return '{}';
+  const parsed = JSON.parse(bytes.toString('utf8', start, texts.a[i + 1])) as unknown;
   return typeof parsed === 'string' ? parsed : JSON.stringify(parsed ?? null);
 }
 
@@ -336,22 +480,25 @@ function decode(bytes: Buffer, t: Text): string {
  * a string written the one way JSON can (no text then holds a separator) and the lists are as long — on
  * the bytes (`compareBytes`), or their UTF-8 text when those cannot tell; else on the joined texts.
  */
-function differ(bytes: Buffer, a: Text[], b: Text[], pairs: boolean): boolean {
-  let canonical = a.length === b.length;
-  for (let i = 0; canonical && i < a.length; i++) {
+function differ(bytes: Buffer, at: Texts, bt: Texts, pairs: boolean): boolean {
+  const n = at.length;
+  if (n !== bt.length) return joined(bytes, at, pairs) !== joined(bytes, bt, pairs);
+  const a = at.a;
+  const b = bt.a;
+  let canonical = true;
+  // A form other than ESCAPED is only ever a string's (in the bytes).
+  for (let i = 0; canonical && i < n; i += 3)
+    canonical = a[i]! >= 0 && b[i]! >= 0 && a[i + 2] !== ESCAPED && b[i + 2] !== ESCAPED;
+  if (!canonical) return joined(bytes, at, pairs) !== joined(bytes, bt, pairs);
+  for (let i = 0; i < n; i += 3) {
     const x = a[i]!;
+    const xEnd = a[i + 1]!;
     const y = b[i]!;
-    // A form other than ESCAPED is only ever a string's.
-    canonical = typeof x !== 'string' && typeof y !== 'string' && x.form !== ESCAPED && y.form !== ESCAPED;
-  }
-  if (!canonical) return joined(bytes, a, pairs) !== joined(bytes, b, pairs);
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as Node;
-    const y = b[i] as Node;
-    const compared = compareBytes(bytes, x, y);
+    const yEnd = b[i + 1]!;
+    const compared = compareBytes(bytes, x, xEnd, y, yEnd);
     if (compared === SAME) continue;
     if (compared === DIFFERENT) return true;
-    if (bytes.toString('utf8', x.start, x.end) !== bytes.toString('utf8', y.start, y.end)) return true;
+    if (bytes.toString('utf8', x, xEnd) !== bytes.toString('utf8', y, yEnd)) return true;
   }
   return false;
 }
@@ -365,26 +512,33 @@ const UNSURE = 2;
  * first bytes that differ, both ASCII, follow the same text and make it differ there. Bytes past ASCII
  * that differ may still read as the same text (U+FFFD for bytes that are not UTF-8): UNSURE.
  */
-function compareBytes(bytes: Buffer, x: Node, y: Node): number {
-  const n = Math.min(x.end - x.start, y.end - y.start);
+function compareBytes(bytes: Buffer, x: number, xEnd: number, y: number, yEnd: number): number {
+  const n = Math.min(xEnd - x, yEnd - y);
   for (let k = 0; k < n; k++) {
-    const p = bytes[x.start + k]!;
-    const q = bytes[y.start + k]!;
+    const p = bytes[x + k]!;
+    const q = bytes[y + k]!;
     if (p !== q) return p < 0x80 && q < 0x80 ? DIFFERENT : UNSURE;
   }
   // Each ends with its closing quote: one cannot be the other's beginning.
-  return x.end - x.start === y.end - y.start ? SAME : UNSURE;
+  return xEnd - x === yEnd - y ? SAME : UNSURE;
 }
 
 /** The texts as the guard joins them: calls `name\u0000args` by `\u0001`, results by `\u0001`. */
-function joined(bytes: Buffer, texts: Text[], pairs: boolean): string {
+function joined(bytes: Buffer, texts: Texts, pairs: boolean): string {
   let out = '';
-  for (let i = 0; i < texts.length; i++) {
-    if (i > 0) out += pairs && i % 2 === 1 ? '\u0000' : '\u0001';
-    out += decode(bytes, texts[i]!);
+  for (let i = 0; i < texts.length; i += 3) {
+    const index = i / 3;
+    if (index > 0) out += pairs && index % 2 === 1 ? '\u0000' : '\u0001';
+    out += decode(bytes, texts, i);
   }
   return out;
 }
+
+/** The reader and its lists, kept from one request to the next (nothing here is ever asynchronous). */
+const READER = new Reader();
+/** The newest two turns' calls and results, and a third list for a turn that is not kept. */
+const CALLS = [new Texts(), new Texts(), new Texts()];
+const RESULTS = [new Texts(), new Texts(), new Texts()];
 
 /**
  * Whether the newest two tool calls differ and the newest two tool results differ, read from the bytes of
@@ -392,23 +546,32 @@ function joined(bytes: Buffer, texts: Text[], pairs: boolean): string {
  * bytes are not read here.
  */
 export function newestToolTurnsDiffer(protocol: Protocol, bytes: Buffer, starts: readonly number[]): boolean {
-  const reader = new Reader(bytes);
+  const reader = READER;
+  reader.bytes = bytes;
   const turnOf = TURNS[protocol];
-  const calls: Text[][] = [];
-  const results: Text[][] = [];
+  let calls = 0;
+  let results = 0;
   try {
     // Every turn given is read (its strings checked, as parsing them would), newest first.
     for (const start of starts) {
-      const node = reader.value(start);
-      if (node.names === null) return false;
-      const turn = turnOf(bytes, node);
-      if (turn.assistant && turn.calls.length > 0 && calls.length < 2) calls.push(turn.calls);
-      if (turn.results.length > 0 && results.length < 2) results.push(turn.results);
+      if (bytes[start] !== OPEN_OBJECT) return false;
+      const turnCalls = CALLS[calls]!;
+      const turnResults = RESULTS[results]!;
+      turnCalls.length = 0;
+      turnResults.length = 0;
+      const assistant = turnOf(reader, start, turnCalls, turnResults);
+      if (assistant && turnCalls.length > 0 && calls < 2) calls++;
+      if (turnResults.length > 0 && results < 2) results++;
     }
-    if (calls.length < 2 || results.length < 2) return false;
-    return differ(bytes, calls[0]!, calls[1]!, true) && differ(bytes, results[0]!, results[1]!, false);
+    if (calls < 2 || results < 2) return false;
+    return differ(bytes, CALLS[0]!, CALLS[1]!, true) && differ(bytes, RESULTS[0]!, RESULTS[1]!, false);
   } catch (err) {
     if (err === UNREAD || err instanceof SyntaxError) return false;
     throw err;
+  } finally {
+    // The body is not kept past the request.
+    reader.bytes = EMPTY;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
