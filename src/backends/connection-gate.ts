@@ -1,5 +1,6 @@
 import { ProxyError } from '../proxy-error.js';
-import { onCancel, type CancelSignal } from './cancel.js';
+import type { CancelSignal } from './cancel.js';
+import { waitInQueue, type Waiter as QueuedCall } from './waiting.js';
 
 /** Connections to one backend when its YAML says nothing (`backends.<name>.max_connections`). */
 export const DEFAULT_MAX_CONNECTIONS = 4096;
@@ -13,10 +14,8 @@ export function quickReserve(max: number): number {
 }
 
 /** A call waiting for a connection. */
-interface Waiter {
+interface Waiter extends QueuedCall {
   readonly stream: boolean;
-  readonly admit: () => void;
-  readonly refuse: (err: Error) => void;
 }
 
 /** The answer to a call that found no connection free within the timeout (README, "Connections to backends"). */
@@ -79,28 +78,10 @@ export class ConnectionGate {
    * after the timeout, or with `gone()` when the client leaves first.
    */
   wait(stream: boolean, signal: CancelSignal, gone: () => Error): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const queue = stream ? this.streamWaiting : this.quickWaiting;
-      const end = () => {
-        clearTimeout(timer);
-        stopListening();
-        queue.delete(waiter);
-      };
-      const waiter: Waiter = {
-        stream,
-        admit: () => {
-          end();
-          resolve();
-        },
-        refuse: (err) => {
-          end();
-          reject(err);
-        },
-      };
-      const timer = setTimeout(() => waiter.refuse(connectionWaitTimeout(this.backendName)), this.timeoutMs);
-      const stopListening = onCancel(signal, () => waiter.refuse(gone()));
-      if (signal.aborted) return waiter.refuse(gone());
-      queue.add(waiter);
+    const queue = stream ? this.streamWaiting : this.quickWaiting;
+    return waitInQueue(queue, { stream }, signal, gone, {
+      ms: this.timeoutMs,
+      error: () => connectionWaitTimeout(this.backendName),
     });
   }
 

@@ -1,13 +1,8 @@
-import { onCancel, type CancelSignal } from './cancel.js';
+import type { CancelSignal } from './cancel.js';
+import { waitInQueue, type Waiter } from './waiting.js';
 
 /** Streams started per turn of the event loop by default (docs/performance.md, "Quick calls among opening streams"). */
 export const DEFAULT_STREAMS_PER_TURN = 32;
-
-/** A stream call waiting for its turn. */
-interface Waiter {
-  readonly admit: () => void;
-  readonly refuse: (err: Error) => void;
-}
 
 /**
  * Paces the start of streamed backend calls: at most `perTurn` start in one turn of the event loop, the
@@ -45,26 +40,9 @@ export class StreamPacer {
 
   /** Waits for a later turn (after `tryStart` said no); rejects with `gone()` when the client leaves first. */
   wait(signal: CancelSignal, gone: () => Error): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const end = () => {
-        stopListening();
-        this.waiting.delete(waiter);
-      };
-      const waiter: Waiter = {
-        admit: () => {
-          end();
-          resolve();
-        },
-        refuse: (err) => {
-          end();
-          reject(err);
-        },
-      };
-      const stopListening = onCancel(signal, () => waiter.refuse(gone()));
-      if (signal.aborted) return waiter.refuse(gone());
-      this.waiting.add(waiter);
-      this.scheduleTurnEnd();
-    });
+    const waited = waitInQueue(this.waiting, {}, signal, gone);
+    this.scheduleTurnEnd();
+    return waited;
   }
 
   private started(): void {
