@@ -1,3 +1,4 @@
+import { jsonText } from '../protocols/json-text.js';
 import type { CancelSignal } from './cancel.js';
 import type { UpstreamHttp } from './http.js';
 import type { HttpProfile } from './profiles.js';
@@ -171,11 +172,15 @@ export class HttpBackend implements Backend {
     });
   }
 
-  /** A call's body as sent: the client's bytes when unchanged, the provider's model name in it. */
+  /**
+   * A call's body as sent: the client's bytes when unchanged, the provider's model name in it. A body
+   * built here (translated, or changed by a step) is written by `jsonText`: what `JSON.stringify` writes,
+   * without its walk over each character of the prompt's strings.
+   */
   private bodyOf(call: BackendCall): string | Buffer {
     return this.profile.modelInBody && call.body.model !== call.model
-      ? JSON.stringify({ ...call.body, model: call.model })
-      : (call.rawBody ?? JSON.stringify(call.body));
+      ? jsonText({ ...call.body, model: call.model })
+      : (call.rawBody ?? jsonText(call.body));
   }
 
   /** Makes `view` (the same provider in another protocol) this backend's native door for that protocol. */

@@ -629,7 +629,13 @@ function relayReceived(
   }
   const decoded = codecs[backend.protocol].decodeResponse(parsed);
   sealResponseSignatures(decoded, from, sealer ?? processSignatureSealer());
-  const answer = clientCodecs[from].encodeResponse(decoded);
+  const client = clientCodecs[from];
+  // Written as text where the client's codec can (no objects, no serialiser's walk); the capture records
+  // the answer as an object.
+  const answer =
+    capture === null && client.encodeResponseText !== undefined
+      ? client.encodeResponseText(decoded)
+      : client.encodeResponse(decoded);
   const translated = (): void => {
     capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
     writeJson(ex, upstream.status, answer);

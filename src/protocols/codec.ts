@@ -45,6 +45,11 @@ export interface ProtocolCodec {
   encodeRequest(req: ChatRequest): Record<string, unknown>;
   decodeResponse(body: unknown): ChatResponse;
   encodeResponse(res: ChatResponse): Record<string, unknown>;
+  /**
+   * `JSON.stringify(encodeResponse(res))`, written directly where the answer has the common shape (text
+   * only): no objects built for it, no serialiser's walk (docs/performance.md).
+   */
+  encodeResponseText?(res: ChatResponse): string;
   createStreamDecoder(): StreamDecoder;
   createStreamEncoder(meta: StreamMeta): StreamEncoder;
   /**

@@ -43,6 +43,7 @@ import {
 } from '../shared.js';
 import { effortFromWire, reasoningBudget } from '../reasoning.js';
 import { isWrapped } from '../signatures.js';
+import { numberJson, quotedJson } from '../json-text.js';
 
 const FINISH_REASONS: Record<string, StopReason> = {
   STOP: 'end_turn',
@@ -760,6 +761,29 @@ function errorFromBody(body: Json, status: number): ErrorInfo {
   return { status, message, code: codeForBackendError(status, message) };
 }
 
+/** A whole answer in Gemini's shape. */
+function encodeResponse(res: ChatResponse): Json {
+  const parts = withThoughts(res.content, (p) =>
+    p.type === 'text'
+      ? { text: p.text }
+      : p.type === 'tool_call'
+        ? { functionCall: { id: p.id, name: p.name, args: answerArguments(p.arguments) } }
+        : null,
+  );
+  return {
+    candidates: [
+      {
+        content: { role: 'model', parts: parts.length ? parts : [{ text: '' }] },
+        finishReason: CANONICAL_TO_FINISH[res.stopReason],
+        index: 0,
+      },
+    ],
+    usageMetadata: encodeUsage(res.usage),
+    modelVersion: res.model,
+    responseId: res.id,
+  };
+}
+
 export function createGeminiCodec(): ProtocolCodec {
   return {
     decodeRequest(body, ctx) {
@@ -864,26 +888,34 @@ export function createGeminiCodec(): ProtocolCodec {
       };
     },
 
-    encodeResponse(res: ChatResponse) {
-      const parts = withThoughts(res.content, (p) =>
-        p.type === 'text'
-          ? { text: p.text }
-          : p.type === 'tool_call'
-            ? { functionCall: { id: p.id, name: p.name, args: answerArguments(p.arguments) } }
-            : null,
+    encodeResponse,
+
+    encodeResponseText(res: ChatResponse): string {
+      const { model, id } = res;
+      const finish = CANONICAL_TO_FINISH[res.stopReason];
+      const { inputTokens, outputTokens } = res.usage;
+      if (
+        typeof model !== 'string' ||
+        typeof id !== 'string' ||
+        finish === undefined ||
+        typeof inputTokens !== 'number' ||
+        typeof outputTokens !== 'number' ||
+        res.content.length === 0
+      )
+        return JSON.stringify(encodeResponse(res));
+      // Text parts alone (the usual answer), each written as `encodeResponse` writes it.
+      let parts = '';
+      for (const part of res.content) {
+        if (part.type !== 'text') return JSON.stringify(encodeResponse(res));
+        parts += `${parts === '' ? '' : ','}{"text":${quotedJson(part.text)}}`;
+      }
+      return (
+        `{"candidates":[{"content":{"role":"model","parts":[${parts}]},"finishReason":"${finish}","index":0}],` +
+        `"usageMetadata":{"promptTokenCount":${numberJson(inputTokens)},` +
+        `"candidatesTokenCount":${numberJson(outputTokens)},` +
+        `"totalTokenCount":${numberJson(inputTokens + outputTokens)}},` +
+        `"modelVersion":${quotedJson(model)},"responseId":${quotedJson(id)}}`
       );
-      return {
-        candidates: [
-          {
-            content: { role: 'model', parts: parts.length ? parts : [{ text: '' }] },
-            finishReason: CANONICAL_TO_FINISH[res.stopReason],
-            index: 0,
-          },
-        ],
-        usageMetadata: encodeUsage(res.usage),
-        modelVersion: res.model,
-        responseId: res.id,
-      };
     },
 
     createStreamDecoder: () => new GeminiStreamDecoder(),
