@@ -109,6 +109,9 @@ const NEUTRAL_GENERATION: Record<string, (v: unknown) => boolean> = {
   responseModalities: (v) => Array.isArray(v) && v.length === 1 && String(v[0]).toUpperCase() === 'TEXT',
 };
 
+/** The same, listed once (not an `Object.entries` per request). */
+const NEUTRAL_GENERATION_ENTRIES = Object.entries(NEUTRAL_GENERATION);
+
 const THINKING_FIELDS = new Set(['thinkingBudget', 'thinkingLevel', 'includeThoughts']);
 
 /**
@@ -792,7 +795,7 @@ export function createGeminiCodec(): ProtocolCodec {
       const notes: { dropped?: string[] | undefined } = {};
       dropHints(b, HINTS, notes);
       const gen = b.generationConfig === undefined ? {} : record(b.generationConfig, 'generationConfig');
-      for (const [field, neutral] of Object.entries(NEUTRAL_GENERATION)) {
+      for (const [field, neutral] of NEUTRAL_GENERATION_ENTRIES) {
         if (gen[field] !== undefined && gen[field] !== null && !neutral(gen[field]))
           throw untranslatable(`generationConfig.${field}`);
       }
@@ -800,11 +803,15 @@ export function createGeminiCodec(): ProtocolCodec {
       const topK = optInteger(gen.topK, 'generationConfig.topK');
       const reasoning = decodeThinking(gen.thinkingConfig);
       const responseFormat = decodeResponseFormat(gen);
-      const sourcePaths = {
-        ...(topK !== undefined ? { topK: ['generationConfig.topK'] } : {}),
-        ...(reasoning ? { reasoning: ['generationConfig.thinkingConfig'] } : {}),
-        ...(responseFormat ? { responseFormat: ['generationConfig.responseMimeType'] } : {}),
-      };
+      // Built only when a setting has a source to name (most requests have none).
+      const sourcePaths =
+        topK === undefined && !reasoning && !responseFormat
+          ? undefined
+          : {
+              ...(topK !== undefined ? { topK: ['generationConfig.topK'] } : {}),
+              ...(reasoning ? { reasoning: ['generationConfig.thinkingConfig'] } : {}),
+              ...(responseFormat ? { responseFormat: ['generationConfig.responseMimeType'] } : {}),
+            };
       return {
         model: ctx.model,
         system:
@@ -825,7 +832,7 @@ export function createGeminiCodec(): ProtocolCodec {
         stream: ctx.stream,
         reasoning,
         responseFormat,
-        sourcePaths: Object.keys(sourcePaths).length ? sourcePaths : undefined,
+        sourcePaths,
         dropped: notes.dropped,
       };
     },

@@ -615,29 +615,31 @@ export function createOpenAICodec(options: CodecOptions = {}): ProtocolCodec {
       // OpenAI has no top_k: a sampling hint, dropped with notice.
       if (req.topK !== undefined) dropSetting(req, 'topK', 'top_k');
       const body: Json = { model: req.model, messages: encodeMessages(req) };
-      const optional: Json = {
-        temperature: req.temperature,
-        top_p: req.topP,
-        // max_tokens is deprecated, and refused by reasoning models.
-        max_completion_tokens: req.maxTokens,
-        stop: req.stop,
-        presence_penalty: req.presencePenalty,
-        frequency_penalty: req.frequencyPenalty,
-        seed: req.seed,
-        tools: req.tools?.map((t) => ({
+      // Each set only when present, in this order (no object of them and its entries per request).
+      if (req.temperature !== undefined) body.temperature = req.temperature;
+      if (req.topP !== undefined) body.top_p = req.topP;
+      // max_tokens is deprecated, and refused by reasoning models.
+      if (req.maxTokens !== undefined) body.max_completion_tokens = req.maxTokens;
+      if (req.stop !== undefined) body.stop = req.stop;
+      if (req.presencePenalty !== undefined) body.presence_penalty = req.presencePenalty;
+      if (req.frequencyPenalty !== undefined) body.frequency_penalty = req.frequencyPenalty;
+      if (req.seed !== undefined) body.seed = req.seed;
+      if (req.tools !== undefined)
+        body.tools = req.tools.map((t) => ({
           type: 'function',
           function: {
             name: t.name,
             ...(t.description !== undefined ? { description: t.description } : {}),
             parameters: t.parameters,
           },
-        })),
-        tool_choice: req.toolChoice && encodeToolChoice(req.toolChoice),
-        parallel_tool_calls: req.parallelToolCalls,
-        reasoning_effort: req.reasoning && reasoningWord(req.reasoning, 'openai'),
-        response_format: req.responseFormat && encodeResponseFormat(req.responseFormat),
-      };
-      for (const [k, v] of Object.entries(optional)) if (v !== undefined) body[k] = v;
+        }));
+      const toolChoice = req.toolChoice && encodeToolChoice(req.toolChoice);
+      if (toolChoice !== undefined) body.tool_choice = toolChoice;
+      if (req.parallelToolCalls !== undefined) body.parallel_tool_calls = req.parallelToolCalls;
+      const effort = req.reasoning && reasoningWord(req.reasoning, 'openai');
+      if (effort !== undefined) body.reasoning_effort = effort;
+      const format = req.responseFormat && encodeResponseFormat(req.responseFormat);
+      if (format !== undefined) body.response_format = format;
       if (req.stream) {
         body.stream = true;
         body.stream_options = { include_usage: true };
