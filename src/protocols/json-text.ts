@@ -2,7 +2,7 @@
  * JSON text written without `JSON.stringify`'s walk over each character of a string: Node 20's serialiser
  * looks at a string one character at a time, which under callgrind was the largest single difference
  * between a translated whole answer and a passed-through one (docs/performance.md, "The Gemini client's
- * whole answers"). A string none of whose characters JSON escapes is tested by one regular expression (a
+ * whole answers, and 200 KB bodies"). A string none of whose characters JSON escapes is tested by one regular expression (a
  * native scan) and written between quotes; anything else goes to `JSON.stringify`. The text written is
  * always exactly what `JSON.stringify` writes (`json-text.test.ts` holds that, fuzzed).
  */
