@@ -6,7 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redactor } from '../redaction/redactor.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
-import { PieceCache, readEventFrames, redactLine, type FramedLine } from './event-frames.js';
+import { CaptureStreams, PieceCache, readEventFrames, redactLine, type FramedLine } from './event-frames.js';
+import { CaptureStamps } from './stamps.js';
 import { CaptureWriter } from './writer.js';
 
 const port = parentPort!;
@@ -15,9 +16,12 @@ const post = (message: FromCaptureWorker): void => port.postMessage(message);
 
 let redactor = new Redactor();
 const pieces = new PieceCache();
+/** The lines' stamps: the proxy sends each event's time; sequence numbers are given here, in order. */
+const stamps = new CaptureStamps();
+const streams = new CaptureStreams();
 /**
- * Each batch received: where it ends, in entries (it is settled once that many entries are), and its
- * buffer, read already, which goes back with the batch's `settled`: one message per batch.
+ * Each batch received: where its lines end, counted over every line read (it is settled once that many
+ * are), and its buffer, read already, which goes back with the batch's `settled`: one message per batch.
  */
 const batchEnds: number[] = [];
 const batchBuffers: ArrayBuffer[] = [];
@@ -58,14 +62,14 @@ port.on('message', (message: ToCaptureWorker) => {
     case 'lines': {
       let lines: FramedLine[];
       try {
-        lines = readEventFrames(Buffer.from(message.buffer, 0, message.length), message.length, pieces);
+        const bytes = Buffer.from(message.buffer, 0, message.length);
+        lines = readEventFrames(bytes, message.length, pieces, { stamps, redactor, streams });
       } catch (error) {
         // Never expected (the proxy wrote these frames); counted as lost rather than guessed at.
         lines = [];
         post({ type: 'drop', reason: 'unserialisable', entries: message.entries, error: describe(error) });
       }
-      received += message.entries;
-      lost += message.entries - lines.length;
+      received += lines.length;
       batchEnds.push(received);
       batchBuffers.push(message.buffer);
       for (const line of lines) {
