@@ -24,21 +24,24 @@ const streams = new CaptureStreams();
  * are), and its buffer, read already, which goes back with the batch's `settled`: one message per batch.
  */
 const batchEnds: number[] = [];
-const batchBuffers: ArrayBuffer[] = [];
 let received = 0;
 /** Entries lost before reaching the writer (a redaction that threw). */
 let lost = 0;
 let settled = 0;
 
-function acknowledge(): void {
+/**
+ * Tells the proxy which batches are settled, and hands back `read`, a batch's buffer read already: at once,
+ * not once its lines are written — the proxy, out of buffers, would allocate one, and a buffer moved to this
+ * thread fresh costs the proxy's event loop several times what one it had before does.
+ */
+function acknowledge(read?: ArrayBuffer): void {
   let batches = 0;
-  const buffers: ArrayBuffer[] = [];
   while (batchEnds.length > 0 && batchEnds[0]! <= settled + lost) {
     batchEnds.shift();
-    buffers.push(batchBuffers.shift()!);
     batches++;
   }
-  if (batches > 0)
+  const buffers = read === undefined ? [] : [read];
+  if (batches > 0 || read !== undefined)
     port.postMessage({ type: 'settled', batches, buffers } satisfies FromCaptureWorker, buffers);
 }
 
@@ -71,7 +74,6 @@ port.on('message', (message: ToCaptureWorker) => {
       }
       received += lines.length;
       batchEnds.push(received);
-      batchBuffers.push(message.buffer);
       for (const line of lines) {
         let redacted: string;
         try {
@@ -83,7 +85,7 @@ port.on('message', (message: ToCaptureWorker) => {
         }
         writer.writeLine(redacted);
       }
-      acknowledge();
+      acknowledge(message.buffer);
       break;
     }
     case 'secrets':

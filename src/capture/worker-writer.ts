@@ -36,7 +36,7 @@ const SEND_DELAY_MS = 25;
 /** … unless their buffer (this size, unless one line needs more) is full. */
 const BUFFER_BYTES = 256 * 1024;
 /** Buffers the worker has handed back, kept for reuse. */
-const SPARE_BUFFERS = 2;
+const SPARE_BUFFERS = 4;
 
 /** What the stamps add to an event's length, about (for the bound, which counts characters). */
 const STAMP_CHARS = 56;
