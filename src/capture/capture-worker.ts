@@ -21,7 +21,7 @@ const stamps = new CaptureStamps();
 const streams = new CaptureStreams();
 /**
  * Each batch received: where its lines end, counted over every line read (it is settled once that many
- * are), and its buffer, read already, which goes back with the batch's `settled`: one message per batch.
+ * are written or lost). Its buffer goes back as soon as it is read (see acknowledge).
  */
 const batchEnds: number[] = [];
 let received = 0;

@@ -58,7 +58,7 @@ export interface EncodedPiece {
 
 /**
  * A piece of an event that is a stream's text, redacted already as part of its whole stream (see
- * RequestRecorder.openStream), JSON-encoded by the sink: streamed text, full of quotes to escape, is encoded
+ * redactedStream), JSON-encoded by the sink: streamed text, full of quotes to escape, is encoded
  * off the request path, and redacted again only where JSON-encoding it could form a secret
  * (Redactor.jsonEncodingMayForm).
  */
@@ -243,9 +243,10 @@ export class RequestRecorder {
    * Records `stream_start` (with `metadata` and the leg) now and returns the leg's recorder. Chunk payloads
    * are the redacted text released so far: concatenating a leg's `stream_chunk` payloads gives the whole
    * redacted stream, though the split points may differ from the wire's by up to a small held-back tail
-   * (`stream_end` carries the wire counts: `metadata.chunks`, `metadata.bytes`). The stream is redacted
-   * here, as a whole, so that a secret split across chunks is caught; the sink redacts the rest of each
-   * event, and the released text again where JSON-encoding it could form a secret (see StringPiece).
+   * (`stream_end` carries the wire counts: `metadata.chunks`, `metadata.bytes`). The stream is redacted as
+   * a whole, so that a secret split across chunks is caught — by the sink (CaptureSink.openStream: the
+   * capture worker), or here for a sink without it; the sink redacts the rest of each event, and the
+   * released text again where JSON-encoding it could form a secret (see StringPiece).
    */
   openStream(leg: StreamLeg, metadata: Record<string, unknown> = {}): CaptureStream {
     const legs = this.streamLegs([leg], metadata);
