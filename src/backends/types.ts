@@ -12,6 +12,7 @@ export interface BackendCall {
   /**
    * The same body as the client's exact JSON (text, or the bytes received), when it passes through
    * unchanged (same protocol, nothing rewritten): sent as is, sparing a re-serialisation on the hot path.
+   * Or `JSON.stringify(body)`, when the pipeline serialised a rewritten body already (for the capture).
    */
   rawBody?: string | Buffer | undefined;
   /** Aborted when the client goes away or the proxy shuts down. */

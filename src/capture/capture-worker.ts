@@ -6,7 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redactor } from '../redaction/redactor.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
-import { PieceCache, readEventFrames, redactLine, type FramedLine } from './event-frames.js';
+import { CaptureStreams, PieceCache, readEventFrames, redactLine, type FramedLine } from './event-frames.js';
+import { CaptureStamps } from './stamps.js';
 import { CaptureWriter } from './writer.js';
 
 const port = parentPort!;
@@ -15,26 +16,32 @@ const post = (message: FromCaptureWorker): void => port.postMessage(message);
 
 let redactor = new Redactor();
 const pieces = new PieceCache();
+/** The lines' stamps: the proxy sends each event's time; sequence numbers are given here, in order. */
+const stamps = new CaptureStamps();
+const streams = new CaptureStreams();
 /**
- * Each batch received: where it ends, in entries (it is settled once that many entries are), and its
- * buffer, read already, which goes back with the batch's `settled`: one message per batch.
+ * Each batch received: where its lines end, counted over every line read (it is settled once that many
+ * are written or lost). Its buffer goes back as soon as it is read (see acknowledge).
  */
 const batchEnds: number[] = [];
-const batchBuffers: ArrayBuffer[] = [];
 let received = 0;
 /** Entries lost before reaching the writer (a redaction that threw). */
 let lost = 0;
 let settled = 0;
 
-function acknowledge(): void {
+/**
+ * Tells the proxy which batches are settled, and hands back `read`, a batch's buffer read already: at once,
+ * not once its lines are written — the proxy, out of buffers, would allocate one, and a buffer moved to this
+ * thread fresh costs the proxy's event loop several times what one it had before does.
+ */
+function acknowledge(read?: ArrayBuffer): void {
   let batches = 0;
-  const buffers: ArrayBuffer[] = [];
   while (batchEnds.length > 0 && batchEnds[0]! <= settled + lost) {
     batchEnds.shift();
-    buffers.push(batchBuffers.shift()!);
     batches++;
   }
-  if (batches > 0)
+  const buffers = read === undefined ? [] : [read];
+  if (batches > 0 || read !== undefined)
     port.postMessage({ type: 'settled', batches, buffers } satisfies FromCaptureWorker, buffers);
 }
 
@@ -58,16 +65,15 @@ port.on('message', (message: ToCaptureWorker) => {
     case 'lines': {
       let lines: FramedLine[];
       try {
-        lines = readEventFrames(Buffer.from(message.buffer, 0, message.length), message.length, pieces);
+        const bytes = Buffer.from(message.buffer, 0, message.length);
+        lines = readEventFrames(bytes, message.length, pieces, { stamps, redactor, streams });
       } catch (error) {
         // Never expected (the proxy wrote these frames); counted as lost rather than guessed at.
         lines = [];
         post({ type: 'drop', reason: 'unserialisable', entries: message.entries, error: describe(error) });
       }
-      received += message.entries;
-      lost += message.entries - lines.length;
+      received += lines.length;
       batchEnds.push(received);
-      batchBuffers.push(message.buffer);
       for (const line of lines) {
         let redacted: string;
         try {
@@ -79,7 +85,7 @@ port.on('message', (message: ToCaptureWorker) => {
         }
         writer.writeLine(redacted);
       }
-      acknowledge();
+      acknowledge(message.buffer);
       break;
     }
     case 'secrets':

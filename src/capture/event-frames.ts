@@ -1,18 +1,27 @@
 import type { Redactor } from '../redaction/redactor.js';
-import { encodedText, type EncodedPiece, type EventPiece } from './events.js';
+import { StreamRedactor } from '../redaction/stream.js';
+import { encodedText, type EncodedPiece, type EventPiece, type StreamLeg } from './events.js';
+import type { CaptureStamps } from './stamps.js';
 
 /**
  * How recorded events cross to the capture worker: frames in a byte buffer, so that the request path only
  * copies bytes. A `TEXT` frame is JSON text as UTF-8; `JSON` and `STRING` frames are an event's encoded
  * pieces (EncodedPiece), `STREAMED` a StringPiece (a stream's text, redacted already), made JSON text by the
- * worker; `END` closes one event's line. The other frames are `tag, u32 little-endian length, bytes`.
+ * worker; `END` closes one event's line. These frames are `tag, u32 little-endian length, bytes`. A `STAMP`
+ * frame (`tag, f64 milliseconds, u32 sequence numbers skipped`) opens an event whose stamps the worker
+ * writes; a `STREAM` frame (see {@link writeStreamFrame}) stands alone: a stream's text as received, which
+ * the worker redacts as one stream and records as zero or more lines.
  */
 const TEXT = 1;
 const JSON_TEXT = 2;
 const STRING = 3;
 const END = 4;
 const STREAMED = 6;
+const STAMP = 7;
+const STREAM = 8;
 const HEADER = 5;
+/** The bytes of a `STAMP` frame. */
+export const STAMP_BYTES = 13;
 const COMMA = 0x2c;
 const CLOSING = 0x7d; // }
 const NEWLINE = 0x0a;
@@ -118,6 +127,96 @@ export function writeEventFrames(
 }
 
 /**
+ * Writes the frame that opens an event whose stamps the worker writes (see {@link FrameContext}): when it
+ * was recorded (`ms`, since the epoch) and how many sequence numbers dropped events took since the last
+ * frame. The event's own frames follow, written by {@link writeEventFrames} with an empty opening.
+ */
+export function writeStamp(buffer: Buffer, at: number, ms: number, skipped: number): number {
+  buffer[at] = STAMP;
+  buffer.writeDoubleLE(ms, at + 1);
+  buffer.writeUInt32LE(skipped, at + 9);
+  return at + STAMP_BYTES;
+}
+
+/** Flags of a `STREAM` frame. */
+export const STREAM_OPEN = 1;
+/** The stream's last text: what its redaction held back is released with it, and the stream forgotten. */
+export const STREAM_LAST = 2;
+/**
+ * Text of the stream was dropped before this frame (the writer's bound): the worker records none of the
+ * stream's text from here on, so that no part of a secret cut by the gap is written (with STREAM_LAST, the
+ * frame only tells the worker to forget the stream).
+ */
+export const STREAM_GAP = 4;
+/** Bit of each leg in a `STREAM` frame's legs. */
+const LEG_BITS: Readonly<Record<StreamLeg, number>> = { inbound: 1, outbound: 2 };
+
+/** The bit set of `legs` that a `STREAM_OPEN` frame carries. */
+export function legBits(legs: readonly StreamLeg[]): number {
+  let bits = 0;
+  for (const leg of legs) bits |= LEG_BITS[leg];
+  return bits;
+}
+
+/** The fixed bytes of a `STREAM` frame (with the part that opens a stream). */
+const STREAM_FIXED = 1 + 4 + 8 + 4 + 4 + 1 + 1 + 4 + 4;
+
+/**
+ * An upper bound of the bytes {@link writeStreamFrame} takes: three per UTF-16 unit (UTF-8's most); or, with
+ * `ascii`, what it takes when the text is all one-byte UTF-8 (what a buffer is filled up to, see
+ * eventFramesAscii).
+ */
+export function streamFrameBound(head: string | undefined, text: string, ascii = false): number {
+  // With `ascii`, one byte more: a text that fills the buffer to its very end may have been cut.
+  return ascii
+    ? STREAM_FIXED + 1 + (head?.length ?? 0) + text.length
+    : STREAM_FIXED + ((head?.length ?? 0) + text.length) * 3;
+}
+
+/**
+ * Writes one `STREAM` frame: `tag, u32 stream, f64 ms, u32 skipped, u32 chunk, u8 flags`, then, when it
+ * opens the stream, `u8 legs, u32 length, head` (the chunk events' members before their payload), then
+ * `u32 length, text`. `chunk`: the wire chunks that had arrived when this text was pushed; `ms` and
+ * `skipped` as for {@link writeStamp}. Room for {@link streamFrameBound} is the caller's job, unless `tight`
+ * (see writeEventFrames): -1 when the frame may not fit.
+ */
+export function writeStreamFrame(
+  buffer: Buffer,
+  at: number,
+  stream: number,
+  ms: number,
+  skipped: number,
+  chunk: number,
+  flags: number,
+  legs: number,
+  head: string | undefined,
+  text: string,
+  tight = false,
+): number {
+  const room = tight ? buffer.length : Infinity;
+  buffer[at] = STREAM;
+  buffer.writeUInt32LE(stream, at + 1);
+  buffer.writeDoubleLE(ms, at + 5);
+  buffer.writeUInt32LE(skipped, at + 13);
+  buffer.writeUInt32LE(chunk, at + 17);
+  buffer[at + 21] = flags;
+  at += 22;
+  if ((flags & STREAM_OPEN) !== 0) {
+    buffer[at] = legs;
+    const start = at + 5;
+    at = start + buffer.write(head ?? '', start);
+    // Four bytes left for the text's length, which buffer.write's silent cut would not leave.
+    if (at + 4 > room - 1) return -1;
+    buffer.writeUInt32LE(at - start, start - 4);
+  }
+  const start = at + 4;
+  at = start + buffer.write(text, start);
+  if (at > room - 1) return -1;
+  buffer.writeUInt32LE(at - start, start - 4);
+  return at;
+}
+
+/**
  * A line read from the frames around a stream's text (a StringPiece), which its stream redacted already:
  * the line is `before`, the text as JSON (`json`), `after`.
  */
@@ -127,6 +226,78 @@ export interface StreamedLine {
   /** The control characters the text holds: bit `c` set for U+000c … U+001F's `c`. */
   readonly controls: number;
   readonly after: string;
+  /** The redactor of the stream the text belongs to, when not the one of the batch (a STREAM frame's). */
+  readonly redactor?: Redactor;
+}
+
+/** What the worker keeps across batches to read frames: the stamps, the redactor in force, the streams. */
+export interface FrameContext {
+  readonly stamps: CaptureStamps;
+  readonly redactor: Redactor;
+  readonly streams: CaptureStreams;
+}
+
+/** One stream whose text the worker redacts (see {@link CaptureStreams}). */
+interface OpenStream {
+  readonly redactor: Redactor;
+  readonly text: StreamRedactor;
+  /** `,"payload":`'s prefix: the chunk events' members before it. */
+  readonly head: string;
+  readonly legs: readonly StreamLeg[];
+}
+
+/**
+ * The streams whose text the worker redacts, by the number the proxy gave them: each redacted as one text
+ * (a secret split across chunks is caught) with the redactor in force when it opened, as the proxy would
+ * have in its own thread (RequestRecorder.openStream). A stream is forgotten with its last text, or when
+ * the proxy says it is gone (a gap, a stream dropped unended).
+ */
+export class CaptureStreams {
+  private readonly open = new Map<number, OpenStream>();
+
+  /** Streams open (for tests and the bound's sake). */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /**
+   * Takes one STREAM frame's text; returns the stream and the text now released (redacted), or undefined
+   * when there is nothing to record (a gap: the stream is forgotten; a stream not known).
+   */
+  push(
+    id: number,
+    flags: number,
+    legs: number,
+    head: string | undefined,
+    text: string,
+    redactor: Redactor,
+  ): { stream: OpenStream; released: string } | undefined {
+    let stream = this.open.get(id);
+    if ((flags & STREAM_OPEN) !== 0 && stream === undefined && head !== undefined) {
+      stream = {
+        redactor,
+        text: new StreamRedactor(redactor),
+        head,
+        legs: (['inbound', 'outbound'] as const).filter((leg) => (legs & LEG_BITS[leg]) !== 0),
+      };
+      this.open.set(id, stream);
+    }
+    if (stream === undefined) return undefined;
+    const last = (flags & STREAM_LAST) !== 0;
+    if ((flags & STREAM_GAP) !== 0) {
+      this.open.delete(id);
+      return undefined;
+    }
+    if (last) this.open.delete(id);
+    try {
+      const released = text === '' ? '' : stream.text.push(text);
+      return { stream, released: last ? released + stream.text.flush() : released };
+    } catch {
+      // Never expected; the stream's text is not recorded from here on (as after a gap).
+      this.open.delete(id);
+      return undefined;
+    }
+  }
 }
 
 /** One event's line as read from the frames: whole, or around a stream's text. Neither is redacted yet. */
@@ -141,8 +312,9 @@ export function lineText(line: FramedLine): string {
  * The line redacted: all of it, or, around a stream's text, the rest — the text again only where
  * JSON-encoding it could form a secret (Redactor.jsonEncodingMayForm).
  */
-export function redactLine(line: FramedLine, redactor: Redactor): string {
-  if (typeof line === 'string') return redactor.redact(line);
+export function redactLine(line: FramedLine, batchRedactor: Redactor): string {
+  if (typeof line === 'string') return batchRedactor.redact(line);
+  const redactor = line.redactor ?? batchRedactor;
   if (redactor.jsonEscapesMayForm(line.controls)) return redactor.redact(lineText(line));
   return redactor.redact(line.before) + line.json + redactor.redact(line.after);
 }
@@ -153,13 +325,30 @@ export function redactLine(line: FramedLine, redactor: Redactor): string {
  * redaction's scan, the file's batch) would have to flatten again. A line with a stream's text is read
  * around the first such piece (see StreamedLine).
  */
-export function readEventFrames(buffer: Buffer, length: number, pieces = new PieceCache()): FramedLine[] {
+export function readEventFrames(
+  buffer: Buffer,
+  length: number,
+  pieces = new PieceCache(),
+  context?: FrameContext,
+): FramedLine[] {
   const lines: FramedLine[] = [];
   let parts: string[] = [];
   let streamed: { before: string; json: string; controls: number } | undefined;
   let at = 0;
   while (at < length) {
     const tag = buffer[at];
+    if (tag === STAMP) {
+      if (context === undefined) throw new Error('capture frame of unknown type 7');
+      context.stamps.skip(buffer.readUInt32LE(at + 9));
+      parts.push(context.stamps.openingAt(buffer.readDoubleLE(at + 1)));
+      at += STAMP_BYTES;
+      continue;
+    }
+    if (tag === STREAM) {
+      if (context === undefined) throw new Error('capture frame of unknown type 8');
+      at = readStreamFrame(buffer, at, pieces, context, lines);
+      continue;
+    }
     if (tag === END) {
       const rest = parts.length === 1 ? parts[0]! : parts.join('');
       lines.push(streamed === undefined ? rest : { ...streamed, after: rest });
@@ -183,6 +372,58 @@ export function readEventFrames(buffer: Buffer, length: number, pieces = new Pie
     at = end;
   }
   return lines;
+}
+
+/** Reads the STREAM frame at `at` into the lines it releases (none, or one per leg); returns where it ends. */
+function readStreamFrame(
+  buffer: Buffer,
+  at: number,
+  pieces: PieceCache,
+  context: FrameContext,
+  lines: FramedLine[],
+): number {
+  const id = buffer.readUInt32LE(at + 1);
+  const ms = buffer.readDoubleLE(at + 5);
+  const chunk = buffer.readUInt32LE(at + 17);
+  const flags = buffer[at + 21]!;
+  context.stamps.skip(buffer.readUInt32LE(at + 13));
+  at += 22;
+  let legs = 0;
+  let head: string | undefined;
+  if ((flags & STREAM_OPEN) !== 0) {
+    legs = buffer[at]!;
+    const start = at + 5;
+    at = start + buffer.readUInt32LE(at + 1);
+    head = buffer.toString('utf8', start, at);
+  }
+  const start = at + 4;
+  const end = start + buffer.readUInt32LE(at);
+  const text = buffer.toString('utf8', start, end);
+  const pushed = context.streams.push(id, flags, legs, head, text, context.redactor);
+  if (pushed === undefined || pushed.released === '') return end;
+  const { stream, released } = pushed;
+  // Most often the text comes out as it went in (no secret, nothing held back): its bytes are at hand.
+  const piece = pieces.streamed(released === text ? buffer.subarray(start, end) : utf8Of(released));
+  for (const leg of stream.legs) {
+    lines.push({
+      before: `${context.stamps.openingAt(ms)},${stream.head},"payload":`,
+      ...piece,
+      after: `,"metadata":{"leg":"${leg}","chunk":${chunk}}}\n`,
+      redactor: stream.redactor,
+    });
+  }
+  return end;
+}
+
+/** Where utf8Of writes: grown for a longer text, up to ESCAPED_KEPT_BYTES. */
+let encoded = Buffer.allocUnsafeSlow(16 * 1024);
+
+/** The UTF-8 of `text`, in a scratch buffer valid until the next call (lone surrogates as buffer.write has them). */
+function utf8Of(text: string): Buffer {
+  const bound = text.length * 3;
+  if (encoded.length < bound && bound <= ESCAPED_KEPT_BYTES) encoded = Buffer.allocUnsafeSlow(bound);
+  const out = encoded.length >= bound ? encoded : Buffer.allocUnsafe(bound);
+  return out.subarray(0, out.write(text));
 }
 
 /** Pieces longer than this are not kept by PieceCache. */

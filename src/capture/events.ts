@@ -58,7 +58,7 @@ export interface EncodedPiece {
 
 /**
  * A piece of an event that is a stream's text, redacted already as part of its whole stream (see
- * RequestRecorder.openStream), JSON-encoded by the sink: streamed text, full of quotes to escape, is encoded
+ * redactedStream), JSON-encoded by the sink: streamed text, full of quotes to escape, is encoded
  * off the request path, and redacted again only where JSON-encoding it could form a secret
  * (Redactor.jsonEncodingMayForm).
  */
@@ -104,6 +104,46 @@ export function encodedText(piece: EncodedPiece): string {
  */
 export interface CaptureSink {
   writeEvent(members: readonly EventPiece[], redactor: Redactor): void;
+  /**
+   * A stream's chunk events, whose text the sink redacts as one stream (a secret split across chunks is
+   * caught) with `redactor`: each text pushed releases what can no longer change, recorded as one
+   * `stream_chunk` event per leg — `head` (the members before the payload), the released text as the
+   * payload, the leg and chunk count as metadata — and nothing when nothing is released yet. A sink without
+   * it is handed each event's text redacted already (see {@link redactedStream}); WorkerCaptureWriter
+   * redacts a stream's text in its worker.
+   */
+  openStream?(head: string, legs: readonly StreamLeg[], redactor: Redactor): StreamSink;
+}
+
+/** See CaptureSink.openStream. */
+export interface StreamSink {
+  /**
+   * `text` (not yet redacted) in; what the stream releases recorded. `chunk`: the wire chunks that had
+   * arrived with it; `last`: what was held back is released too, and the stream is done.
+   */
+  push(text: string, chunk: number, last: boolean): void;
+}
+
+/** A stream's text redacted here, in the caller's thread, and handed to `sink` event by event. */
+export function redactedStream(
+  sink: CaptureSink,
+  head: string,
+  legs: readonly StreamLeg[],
+  redactor: Redactor,
+): StreamSink {
+  const stream = new StreamRedactor(redactor);
+  return {
+    push: (text, chunk, last) => {
+      const released = text === '' ? '' : stream.push(text);
+      const out = last ? released + stream.flush() : released;
+      if (out === '') return;
+      for (const leg of legs) {
+        // `chunk`: how many wire chunks had arrived when this text was released.
+        const own = `,"metadata":{"leg":"${leg}","chunk":${chunk}}`;
+        sink.writeEvent([head, ',"payload":', { text: out }, own], redactor);
+      }
+    },
+  };
 }
 
 /** See RequestRecorder.openPassThrough. */
@@ -203,9 +243,10 @@ export class RequestRecorder {
    * Records `stream_start` (with `metadata` and the leg) now and returns the leg's recorder. Chunk payloads
    * are the redacted text released so far: concatenating a leg's `stream_chunk` payloads gives the whole
    * redacted stream, though the split points may differ from the wire's by up to a small held-back tail
-   * (`stream_end` carries the wire counts: `metadata.chunks`, `metadata.bytes`). The stream is redacted
-   * here, as a whole, so that a secret split across chunks is caught; the sink redacts the rest of each
-   * event, and the released text again where JSON-encoding it could form a secret (see StringPiece).
+   * (`stream_end` carries the wire counts: `metadata.chunks`, `metadata.bytes`). The stream is redacted as
+   * a whole, so that a secret split across chunks is caught — by the sink (CaptureSink.openStream: the
+   * capture worker), or here for a sink without it; the sink redacts the rest of each event, and the
+   * released text again where JSON-encoding it could form a secret (see StringPiece).
    */
   openStream(leg: StreamLeg, metadata: Record<string, unknown> = {}): CaptureStream {
     const legs = this.streamLegs([leg], metadata);
@@ -245,33 +286,28 @@ export class RequestRecorder {
    */
   private streamLegs(legs: readonly StreamLeg[], metadata: Record<string, unknown>) {
     const redactor = this.getRedactor();
-    const stream = new StreamRedactor(redactor);
     const chunkHead = this.head('stream_chunk');
     let chunks = 0;
     let bytes = 0;
     let addedChunks = 0;
     let addedBytes = 0;
     for (const leg of legs) this.record('stream_start', { metadata: { ...metadata, leg } });
-    const recordText = (text: string, on: readonly StreamLeg[], chunk: number): void => {
-      if (text === '') return;
-      for (const leg of on) {
-        // `chunk`: how many wire chunks had arrived when this text was released.
-        const own = `,"metadata":{"leg":"${leg}","chunk":${chunk}}`;
-        this.sink.writeEvent([chunkHead, ',"payload":', { text }, own], redactor);
-      }
-    };
+    const sink = this.sink;
+    const stream =
+      sink.openStream?.(chunkHead, legs, redactor) ?? redactedStream(sink, chunkHead, legs, redactor);
     return {
       push: (text: string, wireChunks = 1, last = false): void => {
         chunks += wireChunks;
         if (text !== '') bytes += Buffer.byteLength(text);
-        const released = text === '' ? '' : stream.push(text);
-        recordText(last ? released + stream.flush() : released, legs, chunks);
+        if (text !== '' || last) stream.push(text, chunks, last);
       },
       add: (leg: StreamLeg, text: string): void => {
         if (text === '') return;
         addedChunks++;
         addedBytes += Buffer.byteLength(text);
-        recordText(redactor.redact(text), [leg], chunks + addedChunks);
+        const own = `,"metadata":{"leg":"${leg}","chunk":${chunks + addedChunks}}`;
+        const redacted = redactor.redact(text);
+        if (redacted !== '') sink.writeEvent([chunkHead, ',"payload":', { text: redacted }, own], redactor);
       },
       /** A leg's `stream_end` metadata: the leg and its wire counts (text the proxy added included). */
       counts: (leg: StreamLeg) =>

@@ -11,9 +11,9 @@ export class CaptureStamps {
   /** `clock`: milliseconds since the epoch (Date.now unless a test sets one; no Date object per event). */
   constructor(private readonly clock: () => number = Date.now) {}
 
-  /** Takes the next sequence number for an event that will not be written. */
-  skip(): void {
-    this.sequence++;
+  /** Takes the next `count` sequence numbers for events that will not be written. */
+  skip(count = 1): void {
+    this.sequence += count;
   }
 
   /** The line for one event given as its JSON members without the braces, stamps first. */
@@ -24,12 +24,16 @@ export class CaptureStamps {
 
   /** The start of the next line: `{"timestamp":"…","sequence":N` (no closing brace, no comma). */
   opening(): string {
-    return `{"timestamp":"${this.timestamp()}","sequence":${++this.sequence}`;
+    return this.openingAt(this.clock());
   }
 
-  /** ISO 8601 of now, formatted once per millisecond: a busy proxy records many events in each. */
-  private timestamp(): string {
-    const ms = this.clock();
+  /** {@link opening} for an event recorded at `ms` (since the epoch), elsewhere (the capture worker's). */
+  openingAt(ms: number): string {
+    return `{"timestamp":"${this.timestamp(ms)}","sequence":${++this.sequence}`;
+  }
+
+  /** ISO 8601 of `ms`, formatted once per millisecond: a busy proxy records many events in each. */
+  private timestamp(ms: number): string {
     if (ms !== this.stampedAt) {
       this.stampedAt = ms;
       this.stamp = new Date(ms).toISOString();

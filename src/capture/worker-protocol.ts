@@ -11,7 +11,7 @@ export interface CaptureWorkerData {
 export type ToCaptureWorker =
   /**
    * `entries` stamped events, not yet redacted, framed (event-frames.ts) in the first `length` bytes of
-   * `buffer` (moved, not copied, to the worker, which moves it back with the batch's `settled`).
+   * `buffer` (moved, not copied, to the worker, which moves it back once read, with a `settled`).
    */
   | {
       readonly type: 'lines';
@@ -29,8 +29,8 @@ export type ToCaptureWorker =
 /** Messages from the capture worker. */
 export type FromCaptureWorker =
   /**
-   * The oldest `batches` batches of lines are settled: written or dropped. `buffers`: theirs, read, for the
-   * proxy to fill again.
+   * The oldest `batches` batches of lines are settled: written or dropped. `buffers`: batches' buffers read
+   * already (their lines may not be written yet), for the proxy to fill again.
    */
   | { readonly type: 'settled'; readonly batches: number; readonly buffers: readonly ArrayBuffer[] }
   | {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Redactor } from '../redaction/redactor.js';
+import { CaptureRecorder, type CaptureSink } from './events.js';
 import { WorkerCaptureWriter } from './worker-writer.js';
 import type { CaptureDropInfo } from './writer.js';
 
@@ -167,4 +168,112 @@ describe('WorkerCaptureWriter', () => {
     expect(drops.map((d) => d.reason)).toEqual(['closed']);
     expect((await lines()).map((l) => l['n'])).toEqual([1]);
   });
+
+  /**
+   * The same streams recorded twice: by the worker's redaction of each stream (the writer's openStream),
+   * and by the redaction in this thread that came before it (a sink without openStream, which hands the
+   * writer each chunk's text redacted already). The files must be the same, byte for byte.
+   */
+  it("redacts a stream's text in the worker into the same bytes as in this thread", async () => {
+    const secrets = [PROXY_KEY_IN_STREAM, 'canary-short-0007'];
+    const texts = [
+      // Configured secrets, key formats and a bearer token, each cut across chunks somewhere.
+      `data: {"c":"use ${PROXY_KEY_IN_STREAM} now"}\n\ndata: {"c":"sk-proj-Abcdefgh12345678XYZ and Bearer tok_0123456789abcdef"}\n\n`,
+      `data: {"c":"escaped \\"${PROXY_KEY_IN_STREAM}\\" ü 😀 canary-short-0007"}\n\n`.repeat(3),
+      `data: {"c":"a long run sk-${'k'.repeat(300)} then ?key=AIzaSyCanary012345678901234567890123&alt=sse"}\n\n`,
+    ];
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const plans = texts.flatMap((text) =>
+      Array.from({ length: 12 }, () => {
+        const cuts = new Set<number>();
+        for (let i = 0, n = 1 + random(8); i < n; i++) cuts.add(1 + random(text.length - 1));
+        const points = [0, ...[...cuts].sort((a, b) => a - b), text.length];
+        return points.slice(1).map((end, i) => text.slice(points[i], end));
+      }),
+    );
+    const record = async (file: string, inWorker: boolean): Promise<string> => {
+      const { writer } = open({ path: join(dir, file) });
+      const sink: CaptureSink = inWorker ? writer : { writeEvent: (m, r) => writer.writeEvent(m, r) };
+      let redactor = new Redactor(secrets);
+      const recorder = new CaptureRecorder(() => redactor, sink);
+      plans.forEach((chunks, i) => {
+        const events = recorder.forRequest({ request_id: `req-${i}`, backend: 'openai' });
+        if (i % 3 === 0) {
+          const legs = events.openPassThrough({ status: 200 });
+          for (const chunk of chunks) legs.chunk(chunk, 2);
+          legs.end({}, i % 2 === 0 ? `data: {"error":"${PROXY_KEY_IN_STREAM}"}\n\n` : null);
+        } else {
+          const inbound = events.openStream('inbound', { status: 200 });
+          const outbound = events.openStream('outbound', { status: 200 });
+          chunks.forEach((chunk, k) => {
+            inbound.chunk(chunk);
+            outbound.chunk(chunk.replaceAll('data:', 'event: x\ndata:'));
+            // A key rotated while the streams run: their text keeps the redactor they opened with.
+            if (k === 1) redactor = new Redactor(i % 2 === 0 ? secrets : [...secrets, 'canary-rotated-0009']);
+            events.record('inbound_response', {
+              payload: `between ${PROXY_KEY_IN_STREAM} canary-rotated-0009`,
+            });
+          });
+          inbound.end({}, 'data: [DONE]\n\n', 1);
+          outbound.end({ error: 'x' });
+        }
+      });
+      await writer.close();
+      return readFile(join(dir, file), 'utf8');
+    };
+    const inThread = await record('in-thread.jsonl', false);
+    const inWorker = await record('in-worker.jsonl', true);
+    expect(inWorker).toBe(inThread);
+    expect(inWorker.split('\n').length).toBeGreaterThan(plans.length * 4);
+    for (const secret of [PROXY_KEY_IN_STREAM, 'Abcdefgh12345678XYZ', 'tok_0123456789abcdef', 'kkkkkkkk']) {
+      expect(inWorker).not.toContain(secret);
+    }
+  });
+
+  it("drops a stream's text after a gap, and no part of a secret cut by it", async () => {
+    const { writer, drops } = open({ maxQueueEntries: 3 });
+    const recorder = new CaptureRecorder(() => new Redactor([PROXY_KEY_IN_STREAM]), writer);
+    const events = recorder.forRequest({ request_id: 'req-gap' });
+    const leg = events.openStream('inbound', { status: 200 });
+    const [head, middle, tail] = [
+      PROXY_KEY_IN_STREAM.slice(0, 8),
+      PROXY_KEY_IN_STREAM.slice(8, 16),
+      PROXY_KEY_IN_STREAM.slice(16),
+    ];
+    leg.chunk(`data: {"c":"${'x'.repeat(200)} ${head}`);
+    events.record('inbound_response', { payload: 'filler' });
+    // The bound is full (stream_start, the first chunk, the filler): this chunk is dropped, a gap.
+    leg.chunk(middle);
+    await writer.flush();
+    leg.chunk(`${tail} and more text after the gap"}\n\n`);
+    leg.end({});
+    events.record('outbound_response', { payload: 'after' });
+    await writer.close();
+    const text = await readFile(join(dir, 'wire.jsonl'), 'utf8');
+    const written = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(written.map((l) => [l['sequence'], l['direction']])).toEqual([
+      [1, 'stream_start'],
+      [2, 'stream_chunk'],
+      [3, 'inbound_response'],
+      // 4: the dropped chunk; 5: the text after the gap, dropped too.
+      [6, 'stream_end'],
+      [7, 'outbound_response'],
+    ]);
+    // What was released before the gap: the text up to the part held back, which held the secret's start.
+    expect(written[1]?.['payload']).toMatch(/^data: \{"c":"x{100,}$/);
+    for (const part of [head, middle, tail, 'after the gap']) expect(text).not.toContain(part);
+    expect(drops.map((d) => [d.reason, d.entries])).toEqual([
+      ['queue_full', 1],
+      ['queue_full', 1],
+    ]);
+  });
 });
+
+const PROXY_KEY_IN_STREAM = 'canary-stream-key-0123456789';

@@ -1,8 +1,20 @@
 import { Worker } from 'node:worker_threads';
 import type { Redactor } from '../redaction/redactor.js';
-import { eventChars, eventFramesAscii, eventFramesBound, writeEventFrames } from './event-frames.js';
-import type { CaptureSink, EventPiece } from './events.js';
-import { CaptureStamps } from './stamps.js';
+import {
+  eventChars,
+  eventFramesAscii,
+  eventFramesBound,
+  legBits,
+  STAMP_BYTES,
+  STREAM_GAP,
+  STREAM_LAST,
+  STREAM_OPEN,
+  streamFrameBound,
+  writeEventFrames,
+  writeStamp,
+  writeStreamFrame,
+} from './event-frames.js';
+import type { CaptureSink, EventPiece, StreamLeg, StreamSink } from './events.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
 import {
   DEFAULT_MAX_QUEUE_BYTES,
@@ -24,7 +36,24 @@ const SEND_DELAY_MS = 25;
 /** … unless their buffer (this size, unless one line needs more) is full. */
 const BUFFER_BYTES = 256 * 1024;
 /** Buffers the worker has handed back, kept for reuse. */
-const SPARE_BUFFERS = 2;
+const SPARE_BUFFERS = 4;
+
+/** What the stamps add to an event's length, about (for the bound, which counts characters). */
+const STAMP_CHARS = 56;
+
+/**
+ * One stream whose text the worker redacts (see WorkerCaptureWriter.openStream). Its state is apart from
+ * the stream itself, for the finalizer that tells the worker about a stream dropped without its end.
+ */
+interface StreamState {
+  readonly id: number;
+  /** The worker knows the stream (a frame that opened it was written). */
+  opened: boolean;
+  /** Text of the stream was dropped: none is sent from then on. */
+  gapped: boolean;
+  /** Its last text was pushed (or it was given up): nothing more to tell the worker. */
+  done: boolean;
+}
 
 /** Lines handed to the worker in one message and not yet settled there. */
 interface Batch {
@@ -53,7 +82,12 @@ export class WorkerCaptureWriter implements CaptureSink {
   private readonly maxQueueBytes: number;
   private readonly maxQueueEntries: number;
   private readonly onDrop: ((info: CaptureDropInfo) => void) | undefined;
-  private readonly stamps: CaptureStamps;
+  private readonly clock: () => number;
+  /** Sequence numbers taken by events dropped since the last frame: the next frame tells the worker. */
+  private skipped = 0;
+  private nextStreamId = 0;
+  /** Tells the worker to forget a stream that was dropped (garbage) before its end: see forgetStream. */
+  private readonly unended = new FinalizationRegistry<StreamState>((state) => this.forgetStream(state));
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
 
@@ -83,7 +117,7 @@ export class WorkerCaptureWriter implements CaptureSink {
     this.maxQueueEntries = options.maxQueueEntries ?? DEFAULT_MAX_QUEUE_ENTRIES;
     this.onDrop = options.onDrop;
     const now = options.now;
-    this.stamps = new CaptureStamps(now ? () => now().getTime() : Date.now);
+    this.clock = now ? () => now().getTime() : Date.now;
     const workerData: CaptureWorkerData = {
       path: options.path,
       maxBytes: options.maxBytes ?? 0,
@@ -112,46 +146,181 @@ export class WorkerCaptureWriter implements CaptureSink {
     return this.pendingEntries + this.inFlightEntries;
   }
 
-  /** Stamps one event and queues it for the worker, which redacts it with `redactor` and writes it. */
+  /**
+   * Stamps one event (its time here; its sequence number in the worker, in the order recorded) and queues
+   * it for the worker, which redacts it with `redactor` and writes it.
+   */
   writeEvent(members: readonly EventPiece[], redactor: Redactor): void {
     try {
-      const opening = this.stamps.opening();
+      const ms = this.clock();
       if (this.ended !== undefined || this.closing !== undefined) {
+        this.skipped++;
         return this.drop(this.ended?.reason ?? 'closed', 1, this.ended?.error);
       }
-      const chars = eventChars(opening, members);
-      if (
-        this.queued >= this.maxQueueEntries ||
-        this.pendingChars + this.inFlightChars + chars > this.maxQueueBytes
-      ) {
+      const chars = eventChars('', members) + STAMP_CHARS;
+      if (!this.fits(1, chars)) {
+        this.skipped++;
         return this.drop('queue_full', 1);
       }
-      if (redactor !== this.sentRedactor) {
-        this.send();
-        this.post({ type: 'secrets', secrets: [...redactor.secrets, ...redactor.shortSecrets] });
-        this.sentRedactor = redactor;
-      }
+      this.use(redactor);
       // Written as ASCII first (most capture text is): the buffer is filled as far as it goes. Text beyond
       // ASCII that does not fit is written again where the frames' bound fits, after the lines before it.
-      this.reserve(eventFramesAscii(chars, members));
-      let end = writeEventFrames(this.buffer, this.used, opening, members, true);
+      this.reserve(STAMP_BYTES + eventFramesAscii(chars, members));
+      let end = writeEventFrames(this.buffer, this.stamp(ms), '', members, true);
       if (end < 0) {
         this.send();
-        this.reserve(eventFramesBound(opening, members));
-        end = writeEventFrames(this.buffer, this.used, opening, members);
+        this.reserve(STAMP_BYTES + eventFramesBound('', members));
+        end = writeEventFrames(this.buffer, this.stamp(ms), '', members);
       }
-      this.used = end;
-      this.pendingEntries++;
-      this.pendingChars += chars;
-      if (this.timer === undefined) {
-        // Each message to the worker has a fixed cost on both threads: the events of 25 milliseconds
-        // cross in one. Their stamps were taken as they were recorded.
-        this.timer = setTimeout(this.sendLater, SEND_DELAY_MS);
-        this.timer.unref();
-      }
+      this.queue(end, 1, chars);
     } catch {
       // Capture must never break traffic; an unexpected failure here is as good as a drop.
+      this.skipped++;
       this.droppedCount++;
+    }
+  }
+
+  /**
+   * A stream's chunk events (CaptureSink.openStream): its text crosses to the worker as received, with the
+   * chunk events' head once, and the worker redacts it as one stream — the event loop only copies it. When
+   * the bound drops some of its text, the rest of the stream's text is dropped too (counted), and the worker
+   * forgets what it held back: no part of a secret cut by the gap is written.
+   */
+  openStream(head: string, legs: readonly StreamLeg[], redactor: Redactor): StreamSink {
+    const state: StreamState = { id: ++this.nextStreamId, opened: false, gapped: false, done: false };
+    const bits = legBits(legs);
+    const count = legs.length;
+    const stream: StreamSink = {
+      push: (text, chunk, last) => {
+        this.pushStream(state, stream, head, bits, count, redactor, text, chunk, last);
+      },
+    };
+    this.unended.register(stream, state, stream);
+    return stream;
+  }
+
+  private pushStream(
+    state: StreamState,
+    stream: StreamSink,
+    head: string,
+    bits: number,
+    legs: number,
+    redactor: Redactor,
+    text: string,
+    chunk: number,
+    last: boolean,
+  ): void {
+    if (state.done) return;
+    if (last) {
+      state.done = true;
+      this.unended.unregister(stream);
+    }
+    try {
+      const ms = this.clock();
+      if (this.ended !== undefined || this.closing !== undefined) {
+        if (text === '') return;
+        this.skipped += legs;
+        return this.drop(this.ended?.reason ?? 'closed', legs, this.ended?.error);
+      }
+      const chars = (text.length + head.length + STAMP_CHARS) * legs;
+      if (!state.gapped && !this.fits(legs, chars)) state.gapped = true;
+      if (state.gapped) {
+        if (last && state.opened) this.forgetStream(state);
+        if (text === '') return;
+        this.skipped += legs;
+        return this.drop('queue_full', legs);
+      }
+      const opening = !state.opened;
+      if (opening) this.use(redactor);
+      const flags = (opening ? STREAM_OPEN : 0) | (last ? STREAM_LAST : 0);
+      const sent = opening ? head : undefined;
+      const { id } = state;
+      this.reserve(streamFrameBound(sent, text, true));
+      let end = writeStreamFrame(
+        this.buffer,
+        this.used,
+        id,
+        ms,
+        this.skipped,
+        chunk,
+        flags,
+        bits,
+        sent,
+        text,
+        true,
+      );
+      if (end < 0) {
+        this.send();
+        this.reserve(streamFrameBound(sent, text));
+        end = writeStreamFrame(this.buffer, this.used, id, ms, this.skipped, chunk, flags, bits, sent, text);
+      }
+      state.opened = true;
+      this.queue(end, legs, chars);
+    } catch {
+      // As in writeEvent; the stream's text stops here.
+      this.skipped += legs;
+      this.droppedCount += legs;
+      state.gapped = true;
+    }
+  }
+
+  /**
+   * Tells the worker to forget a stream it knows whose text stops: its held-back text is dropped. Not
+   * counted in the bound (a few bytes, once per stream).
+   */
+  private forgetStream(state: StreamState): void {
+    if (!state.opened || this.ended !== undefined || this.closing !== undefined) return;
+    state.opened = false;
+    state.done = true;
+    try {
+      const flags = STREAM_GAP | STREAM_LAST;
+      this.reserve(streamFrameBound(undefined, ''));
+      this.used = writeStreamFrame(this.buffer, this.used, state.id, 0, 0, 0, flags, 0, undefined, '');
+      this.later();
+    } catch {
+      // Nothing to count: no event is lost by it.
+    }
+  }
+
+  /** Whether `entries` more events of `chars` characters stay within the bound. */
+  private fits(entries: number, chars: number): boolean {
+    return (
+      this.queued + entries <= this.maxQueueEntries &&
+      this.pendingChars + this.inFlightChars + chars <= this.maxQueueBytes
+    );
+  }
+
+  /** The worker redacts what is written next with `redactor`'s secrets. */
+  private use(redactor: Redactor): void {
+    if (redactor === this.sentRedactor) return;
+    this.send();
+    this.post({ type: 'secrets', secrets: [...redactor.secrets, ...redactor.shortSecrets] });
+    this.sentRedactor = redactor;
+  }
+
+  /** Writes an event's stamp frame where the buffer is filled up to; returns where the event goes on. */
+  private stamp(ms: number): number {
+    return writeStamp(this.buffer, this.used, ms, this.skipped);
+  }
+
+  /**
+   * Frames written up to `end`: `entries` events of `chars` characters, in the bound until settled; the
+   * sequence numbers skipped before them are told.
+   */
+  private queue(end: number, entries: number, chars: number): void {
+    this.skipped = 0;
+    this.used = end;
+    this.pendingEntries += entries;
+    this.pendingChars += chars;
+    this.later();
+  }
+
+  private later(): void {
+    if (this.timer === undefined) {
+      // Each message to the worker has a fixed cost on both threads: the events of 25 milliseconds
+      // cross in one. Their stamps were taken as they were recorded.
+      this.timer = setTimeout(this.sendLater, SEND_DELAY_MS);
+      this.timer.unref();
     }
   }
 
@@ -199,7 +368,7 @@ export class WorkerCaptureWriter implements CaptureSink {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.pendingEntries === 0 || this.ended !== undefined) return;
+    if (this.used === 0 || this.ended !== undefined) return;
     const batch: Batch = { entries: this.pendingEntries, chars: this.pendingChars };
     const buffer = this.buffer.buffer as ArrayBuffer;
     this.post({ type: 'lines', buffer, length: this.used, entries: batch.entries }, [buffer]);

@@ -20,7 +20,10 @@ import { openWireSignatures } from '../protocols/signatures-wire.js';
 export interface PreparedRequest {
   /** In the backend's wire protocol. */
   readonly body: Record<string, unknown>;
-  /** The client's exact bytes (or text), when `body` is the client's body unchanged: sent as they came. */
+  /**
+   * The client's exact bytes (or text), when `body` is the client's body unchanged: sent as they came; or
+   * `body` serialised, when it was for the capture.
+   */
   readonly rawBody: string | Buffer | undefined;
   /** The client's headers the backend gets besides its own (same protocol only; see forward-headers.ts). */
   readonly headers: Readonly<Record<string, string>> | undefined;
@@ -142,6 +145,9 @@ export function prepareRequest(
   // Fields left out with notice: named in `x-proxy-dropped` on the answer and in the capture.
   if (wire.dropped !== undefined && wire.dropped.length > 0) ex.state.dropped = wire.dropped;
   const headers = forwardedHeaders(ex.headers, from, route.backend.protocol);
+  // A body rewritten (translated) is serialised once when it is captured: the backend sends that text, as
+  // it would have serialised it itself (docs/performance.md, "The wire capture's cost").
+  if (capture !== null && rawBody === undefined) rawBody = JSON.stringify(outbound);
   capture?.record('outbound_request', {
     headers: route.backend.headersFor(headers),
     payload: outbound,
