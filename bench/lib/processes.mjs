@@ -130,6 +130,12 @@ export async function startAttacker() {
   return { child, pid: child.pid };
 }
 
+/** Forks the many-streams row's quick client (lib/quick-client.mjs): a client process of its own, driven over IPC. */
+export async function startQuickClient() {
+  const { child } = await forkChild('lib/quick-client.mjs', {});
+  return { child, pid: child.pid };
+}
+
 export function startPassthrough({ upstreamOrigin }) {
   return forkServer('passthrough.mjs', {
     PASSTHROUGH_UPSTREAM: upstreamOrigin,

@@ -133,6 +133,14 @@ export class UpstreamHttp {
     }
   }
 
+  /**
+   * The server accepted a connection (its `connection` event): while connections keep arriving, streams start
+   * at a slower pace so that accepts, and quick calls, keep up (`StreamPacer`).
+   */
+  connectionAccepted(): void {
+    this.pacer.connectionAccepted();
+  }
+
   /** GETs a small JSON document from a backend (its model list); refusals and non-JSON become ProxyErrors. */
   async getJson(
     url: string,

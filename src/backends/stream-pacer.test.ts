@@ -2,7 +2,12 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../proxy-error.js';
 import { Cancellation } from './cancel.js';
-import { DEFAULT_STREAMS_PER_TURN, StreamPacer } from './stream-pacer.js';
+import {
+  DEFAULT_STREAMS_PER_TURN,
+  MAX_HELD_FOR_ACCEPTS,
+  STREAMS_PER_TURN_AFTER_ACCEPTS,
+  StreamPacer,
+} from './stream-pacer.js';
 
 const gone = () => new ProxyError(499, 'gone', { code: 'client_closed' });
 
@@ -61,5 +66,106 @@ describe('StreamPacer', () => {
     const err = await pacer.wait(signal, gone).catch((e: unknown) => e);
     expect((err as ProxyError).status).toBe(499);
     expect(pacer.queued).toBe(0);
+  });
+
+  describe('while connections are being accepted', () => {
+    it('starts no stream in the turn after one that accepted a connection, and its full share once a turn accepts none', async () => {
+      const pacer = new StreamPacer(2);
+      pacer.connectionAccepted();
+      await nextTurn();
+      expect(pacer.tryStart()).toBe(false);
+      const order: number[] = [];
+      const waits = [1, 2, 3].map((n) => pacer.wait(new Cancellation(), gone).then(() => order.push(n)));
+      // Another accept: the turn after is the accepts' again.
+      pacer.connectionAccepted();
+      await nextTurn();
+      expect(order).toEqual([]);
+      expect(pacer.queued).toBe(3);
+      // A turn without an accept: the streams start, a full share per turn, in arrival order.
+      await nextTurn();
+      expect(order).toEqual([1, 2]);
+      await Promise.all(waits);
+      expect(order).toEqual([1, 2, 3]);
+      // Nothing waits and the turn has room: a newcomer starts at once, as without accepts.
+      expect(pacer.tryStart()).toBe(true);
+    });
+
+    it('holds streams while every turn accepts, then starts them all in arrival order', async () => {
+      const pacer = new StreamPacer(4);
+      pacer.connectionAccepted();
+      await nextTurn();
+      const order: number[] = [];
+      const waits: Promise<unknown>[] = [];
+      for (let turn = 0; turn < 5; turn++) {
+        waits.push(pacer.wait(new Cancellation(), gone).then(() => order.push(turn)));
+        pacer.connectionAccepted();
+        await nextTurn();
+        expect(order).toEqual([]);
+      }
+      await Promise.all(waits);
+      expect(order).toEqual([0, 1, 2, 3, 4]);
+      expect(pacer.queued).toBe(0);
+    });
+
+    it(`starts the streams held for accepts ${STREAMS_PER_TURN_AFTER_ACCEPTS} a turn, then a full share again`, async () => {
+      const pacer = new StreamPacer();
+      pacer.connectionAccepted();
+      await nextTurn();
+      const held = 2 * STREAMS_PER_TURN_AFTER_ACCEPTS + 1;
+      let started = 0;
+      const waits = Array.from({ length: held }, () =>
+        pacer.wait(new Cancellation(), gone).then(() => started++),
+      );
+      pacer.connectionAccepted();
+      await nextTurn();
+      expect(started).toBe(0);
+      await nextTurn();
+      expect(started).toBe(STREAMS_PER_TURN_AFTER_ACCEPTS);
+      await nextTurn();
+      expect(started).toBe(2 * STREAMS_PER_TURN_AFTER_ACCEPTS);
+      await Promise.all(waits);
+      expect(started).toBe(held);
+      // All started: the next turn has the full share.
+      await nextTurn();
+      let now = 0;
+      while (pacer.tryStart()) now++;
+      expect(now).toBe(DEFAULT_STREAMS_PER_TURN);
+    });
+
+    it('drops a held stream whose client goes away; the others keep their places', async () => {
+      const pacer = new StreamPacer(1);
+      pacer.connectionAccepted();
+      await nextTurn();
+      const signal = new Cancellation();
+      const order: string[] = [];
+      const first = pacer.wait(new Cancellation(), gone).then(() => order.push('first'));
+      const leaving = pacer.wait(signal, gone).catch((e: unknown) => e);
+      const last = pacer.wait(new Cancellation(), gone).then(() => order.push('last'));
+      signal.abort();
+      expect(((await leaving) as ProxyError).status).toBe(499);
+      expect(pacer.queued).toBe(2);
+      await Promise.all([first, last]);
+      expect(order).toEqual(['first', 'last']);
+    });
+
+    it(`takes its full share back once ${MAX_HELD_FOR_ACCEPTS} streams wait`, async () => {
+      const pacer = new StreamPacer(8);
+      let started = 0;
+      const waits = Array.from({ length: MAX_HELD_FOR_ACCEPTS }, () =>
+        pacer.wait(new Cancellation(), gone).then(() => started++),
+      );
+      pacer.connectionAccepted();
+      await nextTurn();
+      // Accepting, but the pacer holds as many as it may: this turn starts its full share.
+      expect(started).toBe(8);
+      // Fewer than that wait now: the next accepting turn holds them again.
+      pacer.connectionAccepted();
+      await nextTurn();
+      expect(started).toBe(8);
+      await nextTurn();
+      expect(started).toBe(16);
+      await Promise.all(waits);
+      expect(started).toBe(MAX_HELD_FOR_ACCEPTS);
+    });
   });
 });

@@ -89,6 +89,8 @@ export interface AppOptions {
   registerExtraRoutes?: (app: FastifyInstance) => void;
   /** Certificate and key to serve HTTPS (`--tls-cert`/`--tls-key`); plain HTTP when absent. */
   tls?: TlsFiles | null;
+  /** Told of every accepted connection (the stream pacer's pace, `UpstreamHttp.connectionAccepted`). */
+  onConnection?: (() => void) | undefined;
 }
 
 export interface TlsFiles {
@@ -157,6 +159,7 @@ function laneFirstServer(
   timeouts: ReturnType<typeof clientTimeouts>,
   lane: () => ChatLane | null,
   connections: ConnectionGuard,
+  onConnection: (() => void) | undefined,
 ) {
   return (fastifyHandler: FastifyServerFactoryHandler) => {
     const dispatch = (req: IncomingMessage, res: ServerResponse) => {
@@ -168,7 +171,10 @@ function laneFirstServer(
     const server = tls
       ? https.createServer({ ...tls, ...TLS_POLICY, ...timeouts }, admit)
       : http.createServer(timeouts, admit);
-    server.on('connection', (socket: Socket) => connections.accept(socket));
+    server.on('connection', (socket: Socket) => {
+      onConnection?.();
+      connections.accept(socket);
+    });
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       awaitContinue(req);
@@ -228,7 +234,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const closeAfterRefusal = (req: IncomingMessage, res: ServerResponse, refusal: AuthRefusal) =>
     connections.refuse(req, res, refusal.status === 429 ? refusal.retryAfterSeconds : undefined);
   const app = Fastify({
-    serverFactory: laneFirstServer(opts.tls, timeouts, () => lane, connections),
+    serverFactory: laneFirstServer(opts.tls, timeouts, () => lane, connections, opts.onConnection),
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Our own access line (onResponse) replaces Fastify's two request log lines.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),

@@ -249,6 +249,7 @@ export async function startProxy({
     auth: auth.check,
     trustProxy: auth.trustProxy,
     tls,
+    onConnection: () => upstream.connectionAccepted(),
     registerExtraRoutes: (instance) => {
       registerAuthAdminRoutes(instance, { guard: auth.guard });
       registerKeyReloadRoute(instance, auth.reloader);
