@@ -5,6 +5,7 @@ import { Cancellation } from './cancel.js';
 import {
   DEFAULT_STREAMS_PER_TURN,
   MAX_HELD_FOR_ACCEPTS,
+  MAX_HOLD_FOR_ACCEPTS_MS,
   STREAMS_PER_TURN_AFTER_ACCEPTS,
   StreamPacer,
 } from './stream-pacer.js';
@@ -130,6 +131,46 @@ describe('StreamPacer', () => {
       let now = 0;
       while (pacer.tryStart()) now++;
       expect(now).toBe(DEFAULT_STREAMS_PER_TURN);
+    });
+
+    it(`holds streams ${MAX_HOLD_FOR_ACCEPTS_MS} ms at most, then starts them a few a turn while accepts go on`, async () => {
+      let clock = 0;
+      const pacer = new StreamPacer(DEFAULT_STREAMS_PER_TURN, () => clock);
+      pacer.connectionAccepted();
+      await nextTurn();
+      let started = 0;
+      const waits = Array.from({ length: 3 * STREAMS_PER_TURN_AFTER_ACCEPTS }, () =>
+        pacer.wait(new Cancellation(), gone).then(() => started++),
+      );
+      // Every turn accepts (a flood of new connections): held while the hold is young…
+      for (const at of [0, 1, MAX_HOLD_FOR_ACCEPTS_MS - 1]) {
+        clock = at;
+        pacer.connectionAccepted();
+        await nextTurn();
+        expect(started).toBe(0);
+      }
+      // …and no longer: the accepts keep coming, the streams start anyway, a few a turn.
+      clock = MAX_HOLD_FOR_ACCEPTS_MS;
+      pacer.connectionAccepted();
+      await nextTurn();
+      expect(started).toBe(STREAMS_PER_TURN_AFTER_ACCEPTS);
+      pacer.connectionAccepted();
+      await nextTurn();
+      expect(started).toBe(2 * STREAMS_PER_TURN_AFTER_ACCEPTS);
+      await Promise.all(waits);
+      expect(pacer.queued).toBe(0);
+      // The next hold is measured from its own start.
+      pacer.connectionAccepted();
+      const next = pacer.wait(new Cancellation(), gone).then(() => started++);
+      await nextTurn();
+      pacer.connectionAccepted();
+      await nextTurn();
+      expect(started).toBe(3 * STREAMS_PER_TURN_AFTER_ACCEPTS);
+      clock += MAX_HOLD_FOR_ACCEPTS_MS;
+      pacer.connectionAccepted();
+      await nextTurn();
+      await next;
+      expect(started).toBe(3 * STREAMS_PER_TURN_AFTER_ACCEPTS + 1);
     });
 
     it('drops a held stream whose client goes away; the others keep their places', async () => {

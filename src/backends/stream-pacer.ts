@@ -17,6 +17,14 @@ export const STREAMS_PER_TURN_AFTER_ACCEPTS = 8;
 export const MAX_HELD_FOR_ACCEPTS = 4096;
 
 /**
+ * How long streams are held back for accepts at most: past it, they start `STREAMS_PER_TURN_AFTER_ACCEPTS` a
+ * turn even in turns that accept. Without a bound, clients opening connections faster than the proxy accepts
+ * them (a flood of new connections, refused or not) would hold every stream, a keep-alive client's too, until
+ * its timeout.
+ */
+export const MAX_HOLD_FOR_ACCEPTS_MS = 2000;
+
+/**
  * Paces the start of streamed backend calls: at most `perTurn` start in one turn of the event loop, the
  * rest wait (first come, first served) for the next turns. Quick calls are never paced.
  *
@@ -34,7 +42,8 @@ export const MAX_HELD_FOR_ACCEPTS = 4096;
  * stream, so while connections queue up the turns stay short and accept them (and read and answer the quick
  * calls among them) faster than they arrive; the streams wait here instead, in arrival order, and start as
  * soon as a turn passes without an accept, `STREAMS_PER_TURN_AFTER_ACCEPTS` a turn until those held are started. Keep-alive traffic accepts nothing and
- * keeps the full share; past `MAX_HELD_FOR_ACCEPTS` streams waiting, they take it back too.
+ * keeps the full share; past `MAX_HELD_FOR_ACCEPTS` streams waiting, they take it back too, and a hold that has
+ * lasted `MAX_HOLD_FOR_ACCEPTS_MS` gives way to the slower share even while connections keep arriving.
  *
  * The hot path (no stream waiting, room in this turn) is two comparisons and a counter; the turn ends at the
  * next check phase (`setImmediate`), scheduled once per turn in which a stream started or a connection was
@@ -47,11 +56,17 @@ export class StreamPacer {
   private acceptedThisTurn = false;
   /** Streams were held back for accepts, and some of them still wait. */
   private heldForAccepts = false;
+  /** When the current hold for accepts began (`now()`), or undefined when no stream is held. */
+  private holdingSince: number | undefined;
   private turnEnd: NodeJS.Immediate | undefined;
   /** Insertion-ordered: first come, first served; a call that gives up is removed in O(1). */
   private readonly waiting = new Set<Waiter>();
 
-  constructor(readonly perTurn: number = DEFAULT_STREAMS_PER_TURN) {
+  constructor(
+    readonly perTurn: number = DEFAULT_STREAMS_PER_TURN,
+    /** Milliseconds, for the hold's bound (injectable for tests). */
+    private readonly now: () => number = performance.now.bind(performance),
+  ) {
     this.turnShare = perTurn;
   }
 
@@ -95,14 +110,22 @@ export class StreamPacer {
     this.startedThisTurn = 0;
     const accepted = this.acceptedThisTurn;
     this.acceptedThisTurn = false;
-    if (this.waiting.size === 0) this.heldForAccepts = false;
-    if (accepted && this.waiting.size < MAX_HELD_FOR_ACCEPTS) {
+    if (this.waiting.size === 0) {
+      this.heldForAccepts = false;
+      this.holdingSince = undefined;
+    }
+    const holdable = this.waiting.size < MAX_HELD_FOR_ACCEPTS;
+    if (accepted && holdable && !this.heldTooLong()) {
       // Connections are arriving: this turn is the accepts' (and their quick calls'). The turn after is
       // looked at too: the streams start again once a turn passes without an accept.
       this.turnShare = 0;
-      if (this.waiting.size > 0) this.heldForAccepts = true;
+      if (this.waiting.size > 0) {
+        this.heldForAccepts = true;
+        this.holdingSince ??= this.now();
+      }
       this.scheduleTurnEnd();
-    } else if (this.heldForAccepts && !accepted) {
+    } else if (this.heldForAccepts && holdable) {
+      // Held streams start a few a turn: after a turn without an accept, or once the hold has lasted too long.
       this.turnShare = Math.min(this.perTurn, STREAMS_PER_TURN_AFTER_ACCEPTS);
     } else {
       this.turnShare = this.perTurn;
@@ -112,7 +135,13 @@ export class StreamPacer {
       this.started();
       waiter.admit();
     }
-    // Calls still waiting: the next check phase goes on with them (a poll phase runs in between).
+    // Calls still waiting: the next check phase goes on with them (a poll phase runs in between). None: the
+    // hold is over, and the next one is timed from its own start.
     if (this.waiting.size > 0) this.scheduleTurnEnd();
+    else this.holdingSince = undefined;
   };
+
+  private heldTooLong(): boolean {
+    return this.holdingSince !== undefined && this.now() - this.holdingSince >= MAX_HOLD_FOR_ACCEPTS_MS;
+  }
 }
