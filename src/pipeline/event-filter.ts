@@ -126,8 +126,9 @@ function lastEventEnd(bytes: Buffer): number {
     return n;
   const lf = bytes.lastIndexOf(LFLF);
   const crlf = bytes.lastIndexOf(CRLFCRLF);
-  if (lf < 0 && crlf < 0) return -1;
-  return lf + 2 > crlf + 4 ? lf + 2 : crlf + 4;
+  // Each end only where it was found: a blank line in a chunk's first bytes must not lose to a CRLF one
+  // that is not there (-1 + 4).
+  return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4);
 }
 
 /** The end of the event starting at `start` (after its blank line), or the end of `bytes`. */
