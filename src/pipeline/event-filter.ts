@@ -1,5 +1,5 @@
 import { MAX_SSE_LINE_BYTES } from '../protocols/sse.js';
-import { isJsonValue } from '../protocols/json-scan.js';
+import { isJsonValue, jsonLineEnd } from '../protocols/json-scan.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -103,6 +103,13 @@ export class EventCheck {
     let from = 0;
     const n = events.length;
     while (start < n) {
+      // An event that is one line of JSON data, as nearly every one is: checked in the one pass that finds
+      // its end. Any other is looked at line by line.
+      const single = singleDataEventEnd(events, start);
+      if (single > 0) {
+        start = single;
+        continue;
+      }
       const end = eventEnd(events, start);
       if (!validEvent(events, start, end)) {
         this.dropped += 1;
@@ -142,6 +149,55 @@ function eventEnd(bytes: Buffer, start: number): number {
     if (next === CR && bytes[lf + 2] === LF) return lf + 3;
     i = lf + 1;
   }
+}
+
+/**
+ * The end of the event at `start` (after its blank line) when it is one `data:` line whose data is JSON or
+ * `[DONE]`, after an `event:` line or not, as `validEvent` would pass it; -1 for any other event (then
+ * `eventEnd` and `validEvent` decide). The data's scan stops at the line's end (`jsonLineEnd`): no search
+ * for the line's or the event's end before it.
+ */
+function singleDataEventEnd(bytes: Buffer, start: number): number {
+  let line = start;
+  if (isEventField(bytes, line)) {
+    // The event's name: a short line, read to its end here.
+    const limit = Math.min(bytes.length, line + EVENT_LINE_BYTES);
+    let i = line + 6;
+    while (i < limit && bytes[i] !== LF) i++;
+    if (i === limit) return -1;
+    line = i + 1;
+  }
+  if (!isDataField(bytes, line)) return -1;
+  const at = bytes[line + 5] === 0x20 ? line + 6 : line + 5;
+  let lf = isDone(bytes, at) ? at + DONE.length : jsonLineEnd(bytes, at);
+  if (lf < 0) return -1;
+  if (bytes[lf] === CR) lf++;
+  if (bytes[lf] !== LF) return -1;
+  const next = bytes[lf + 1];
+  if (next === LF) return lf + 2;
+  if (next === CR && bytes[lf + 2] === LF) return lf + 3;
+  return -1;
+}
+
+/** The longest `event:` line `singleDataEventEnd` reads to its end (a longer one is read by `eventEnd`). */
+const EVENT_LINE_BYTES = 128;
+
+/** `event:` at `i`. */
+function isEventField(b: Buffer, i: number): boolean {
+  return (
+    b[i] === 0x65 &&
+    b[i + 1] === 0x76 &&
+    b[i + 2] === 0x65 &&
+    b[i + 3] === 0x6e &&
+    b[i + 4] === 0x74 &&
+    b[i + 5] === 0x3a
+  );
+}
+
+/** `[DONE]` at `i`. */
+function isDone(b: Buffer, i: number): boolean {
+  for (let k = 0; k < DONE.length; k++) if (b[i + k] !== DONE[k]) return false;
+  return true;
 }
 
 /** `data:` at `i`. */
