@@ -46,6 +46,23 @@ describe('EventCheck', () => {
     expect(f.dropped).toBe(1);
   });
 
+  it('says when what it passed cannot hold the bytes "error" (one JSON data line each, no such string)', () => {
+    const free = (stream: string) => {
+      const f = new EventCheck();
+      expect(f.push(b(stream))).not.toBeNull();
+      return f.markFree;
+    };
+    expect(free('data: {"a":"errors","b":"xerror","error_code":1}\n\ndata: [DONE]\n\n')).toBe(true);
+    expect(free('event: message\ndata: {"a":"\\"error\\""}\r\n\r\n')).toBe(true);
+    expect(free('data: {"error":{"message":"m"}}\n\n')).toBe(false);
+    expect(free('data: {"type":"error"}\n\n')).toBe(false);
+    expect(free('data: {"a":"say \\"error"}\n\n')).toBe(false);
+    expect(free('event: "error"\ndata: {}\n\n')).toBe(false);
+    // Any event not read in one pass: not known.
+    expect(free(': ping\n\ndata: {}\n\n')).toBe(false);
+    expect(free('data: {"a":\ndata: 1}\n\n')).toBe(false);
+  });
+
   it('reads data split over several lines as one value', () => {
     const f = new EventCheck();
     expect(text(f.push(b('data: {"a":\ndata: 1}\n\ndata: {"a":\ndata: oops\n\n')))).toBe(
@@ -94,6 +111,8 @@ describe('EventCheck', () => {
       '{"__proto__":1}',
       '{"a":"line\\nbreak"}',
       '{"a":1}}',
+      '{"error":{"message":"m","type":"error"}}',
+      '{"a":"say \\"error","b":"\\"error\\"","c":"errors"}',
       '{"a":',
       'not json',
       '',
@@ -108,7 +127,9 @@ describe('EventCheck', () => {
       const end = pick(['\n', '\n', '\r\n']);
       const lines: string[] = [];
       if (random() < 0.3)
-        lines.push(pick(['event: message_delta', 'event:x', ': ping', 'id: 7', 'retry: 10']));
+        lines.push(
+          pick(['event: message_delta', 'event:x', 'event: "error"', ': ping', 'id: 7', 'retry: 10']),
+        );
       const data = damaged(pick(DATA));
       const field = pick(['data: ', 'data: ', 'data:']);
       if (random() < 0.1 && data.length > 2) {
@@ -150,7 +171,9 @@ describe('EventCheck', () => {
       let out = '';
       for (let at = 0; at < bytes.length;) {
         const size = random() < 0.5 ? bytes.length : 1 + Math.floor(random() * 40);
-        out += text(f.push(bytes.subarray(at, at + size)));
+        const passed = f.push(bytes.subarray(at, at + size));
+        if (f.markFree) expect(passed?.includes('"error"'), text(passed)).toBe(false);
+        out += text(passed);
         at += size;
       }
       out += text(f.end());

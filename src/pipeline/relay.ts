@@ -119,9 +119,9 @@ function streamToClient(
         }
         return true;
       }
-      if (tools === undefined) return pass(guard.see(kept));
+      if (tools === undefined) return pass(guard.see(kept, check.markFree));
       try {
-        return pass(judged(guard.see(kept)));
+        return pass(judged(guard.see(kept, check.markFree)));
       } catch (err) {
         stop(err);
         return true;

@@ -96,8 +96,31 @@ export function isJsonValue(bytes: Uint8Array, start = 0, end = bytes.length): b
  * no value or string may hold one, so the scan stops at the first (an event's data line: event-filter.ts).
  */
 export function jsonLineEnd(bytes: Uint8Array, start: number): number {
+  errorMarked = false;
   const after = valueEnd(bytes, start, bytes.length, LINE_SPACE);
   return after >= 0 && bytes[after] === LF ? after : -1;
+}
+
+/**
+ * Whether the value the last `jsonLineEnd` found may hold the bytes `"error"` (the mark of a backend's
+ * error event: src/redaction/upstream-errors.ts). In JSON text those bytes can only be a string that is
+ * `error`, or the end of one whose last characters are an escaped quote and `error` (a quote there is a
+ * string's opening or closing one, or an escaped one; after a closing quote no `e` may follow): every
+ * string's end is looked at for them as it is scanned, so a line that holds neither is known free of
+ * the mark without a search of its bytes.
+ */
+export function lineMayHoldErrorMark(): boolean {
+  return errorMarked;
+}
+
+/** Set by `stringEnd` when a string is `error` or ends in `\"error` (`lineMayHoldErrorMark`). */
+let errorMarked = false;
+const ERROR_WORD = [0x65, 0x72, 0x72, 0x6f, 0x72];
+
+/** `error` at `i`. */
+function isErrorWord(b: Uint8Array, i: number): boolean {
+  for (let k = 0; k < ERROR_WORD.length; k++) if (b[i + k] !== ERROR_WORD[k]) return false;
+  return true;
 }
 
 const LF = 0x0a;
@@ -194,7 +217,16 @@ function stringEnd(b: Uint8Array, i: number, end: number): number {
   stringEscaped = false;
   while (k < end) {
     const c = b[k]!;
-    if (c === QUOTE) return k + 1;
+    if (c === QUOTE) {
+      const length = k - i - 1;
+      if (
+        length === ERROR_WORD.length
+          ? isErrorWord(b, i + 1)
+          : stringEscaped && length > ERROR_WORD.length + 1 && b[k - 6] === QUOTE && isErrorWord(b, k - 5)
+      )
+        errorMarked = true;
+      return k + 1;
+    }
     if (c < 0x20) return -1;
     if (c !== BACKSLASH) {
       k++;
