@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_SSE_LINE_BYTES } from '../protocols/sse.js';
+import { parseJsonText } from '../server/json-body.js';
 import { EventCheck } from './event-filter.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -34,6 +35,34 @@ describe('EventCheck', () => {
     expect(f.dropped).toBe(1);
   });
 
+  it('cuts a chunk right when its blank line is in its first bytes', () => {
+    const f = new EventCheck();
+    const out =
+      text(f.push(b('data: "text"'))) +
+      text(f.push(b('\n\n:'))) +
+      text(f.push(b(' ping\ndata: {"__proto__":1}\n\ndata: {"a":1}\n\n'))) +
+      text(f.end());
+    expect(out).toBe('data: "text"\n\ndata: {"a":1}\n\n');
+    expect(f.dropped).toBe(1);
+  });
+
+  it('says when what it passed cannot hold the bytes "error" (one JSON data line each, no such string)', () => {
+    const free = (stream: string) => {
+      const f = new EventCheck();
+      expect(f.push(b(stream))).not.toBeNull();
+      return f.markFree;
+    };
+    expect(free('data: {"a":"errors","b":"xerror","error_code":1}\n\ndata: [DONE]\n\n')).toBe(true);
+    expect(free('event: message\ndata: {"a":"\\"error\\""}\r\n\r\n')).toBe(true);
+    expect(free('data: {"error":{"message":"m"}}\n\n')).toBe(false);
+    expect(free('data: {"type":"error"}\n\n')).toBe(false);
+    expect(free('data: {"a":"say \\"error"}\n\n')).toBe(false);
+    expect(free('event: "error"\ndata: {}\n\n')).toBe(false);
+    // Any event not read in one pass: not known.
+    expect(free(': ping\n\ndata: {}\n\n')).toBe(false);
+    expect(free('data: {"a":\ndata: 1}\n\n')).toBe(false);
+  });
+
   it('reads data split over several lines as one value', () => {
     const f = new EventCheck();
     expect(text(f.push(b('data: {"a":\ndata: 1}\n\ndata: {"a":\ndata: oops\n\n')))).toBe(
@@ -60,5 +89,96 @@ describe('EventCheck', () => {
     for (let sent = 0; sent <= MAX_SSE_LINE_BYTES && !f.oversized; sent += lines.length) out = f.push(lines);
     expect(out).toBeNull();
     expect(f.oversized).toBe(true);
+  });
+  it('keeps and drops what a reading of each event line by line does, on random streams cut anywhere (fuzz)', () => {
+    let seed = 0x1d872b41;
+    const random = () => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const DATA = [
+      '{"id":"c1","choices":[{"index":0,"delta":{"content":"tok é"},"finish_reason":null}]}',
+      '{"type":"content_block_delta","delta":{"text":"a\\"b\\n"}}',
+      '[1, 2.5e3, true, false, null, "x"]',
+      '"text"',
+      '12',
+      '{}',
+      '[DONE]',
+      ' {"a" : 1 }\t\r',
+      '{"__proto__":1}',
+      '{"a":"line\\nbreak"}',
+      '{"a":1}}',
+      '{"error":{"message":"m","type":"error"}}',
+      '{"a":"say \\"error","b":"\\"error\\"","c":"errors"}',
+      '{"a":',
+      'not json',
+      '',
+    ];
+    const NOISE = ['"', '\\', '{', '}', ']', ',', ' ', '\r', '\u0001', 'é', '[DONE]'];
+    const damaged = (data: string) => {
+      if (random() > 0.2) return data;
+      const at = Math.floor(random() * (data.length + 1));
+      return random() < 0.5 ? data.slice(0, at) + pick(NOISE) + data.slice(at) : data.slice(0, at);
+    };
+    const eventOf = () => {
+      const end = pick(['\n', '\n', '\r\n']);
+      const lines: string[] = [];
+      if (random() < 0.3)
+        lines.push(
+          pick(['event: message_delta', 'event:x', 'event: "error"', ': ping', 'id: 7', 'retry: 10']),
+        );
+      const data = damaged(pick(DATA));
+      const field = pick(['data: ', 'data: ', 'data:']);
+      if (random() < 0.1 && data.length > 2) {
+        const cut = Math.floor(data.length / 2);
+        lines.push(field + data.slice(0, cut), field + data.slice(cut));
+      } else if (random() < 0.95) lines.push(field + data);
+      if (random() < 0.05 || lines.length === 0) lines.push(pick(['event: late', ': no data']));
+      return lines.map((line) => line + end).join('') + end;
+    };
+    /** The rules, read plainly: events end at a blank line; data lines joined; JSON, `[DONE]` or none pass. */
+    const expected = (stream: string): { kept: string; dropped: number } => {
+      let kept = '';
+      let dropped = 0;
+      const events = stream.match(/[^]*?\n\r?\n|[^]+$/g) ?? [];
+      for (const event of events) {
+        const data = event
+          .split('\n')
+          .map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line))
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5));
+        let good = data.length === 0 || data.join('\n') === '[DONE]';
+        if (!good) {
+          try {
+            parseJsonText(data.join('\n'));
+            good = true;
+          } catch {
+            good = false;
+          }
+        }
+        if (good) kept += event;
+        else dropped += 1;
+      }
+      return { kept, dropped };
+    };
+    for (let round = 0; round < 1500; round++) {
+      const stream = Array.from({ length: 1 + Math.floor(random() * 6) }, eventOf).join('');
+      const bytes = b(stream);
+      const f = new EventCheck();
+      let out = '';
+      for (let at = 0; at < bytes.length;) {
+        const size = random() < 0.5 ? bytes.length : 1 + Math.floor(random() * 40);
+        const passed = f.push(bytes.subarray(at, at + size));
+        if (f.markFree) expect(passed?.includes('"error"'), text(passed)).toBe(false);
+        out += text(passed);
+        at += size;
+      }
+      out += text(f.end());
+      const want = expected(stream);
+      expect({ stream, out, dropped: f.dropped }).toEqual({ stream, out: want.kept, dropped: want.dropped });
+    }
   });
 });

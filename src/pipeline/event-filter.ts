@@ -1,5 +1,5 @@
 import { MAX_SSE_LINE_BYTES } from '../protocols/sse.js';
-import { isJsonValue } from '../protocols/json-scan.js';
+import { isJsonValue, jsonLineEnd, lineMayHoldErrorMark } from '../protocols/json-scan.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -41,12 +41,19 @@ export class EventCheck {
   dropped = 0;
   /** An event grew past the bound without ending. */
   oversized = false;
+  /**
+   * The events the last `push` returned are known not to hold the bytes `"error"`: each was one data line
+   * of JSON whose scan found no string that can make them (`lineMayHoldErrorMark`), after an `event:` line
+   * without a quote. The error-event guard then has no search to make (`ErrorEventGuard.see`).
+   */
+  markFree = false;
   /** The start of an event whose blank line has not arrived, as it came (joined once it is complete). */
   private held: Buffer[] = [];
   private heldLength = 0;
 
   /** The complete events of what has arrived so far, bad ones left out; null when none is complete. */
   push(chunk: Buffer): Buffer | null {
+    this.markFree = false;
     let cut = lastEventEnd(chunk);
     if (this.heldLength > 0 && cut < 0) cut = this.endAcross(chunk);
     if (cut < 0) {
@@ -77,6 +84,7 @@ export class EventCheck {
 
   /** What is left when the stream ends: a last event without its blank line is checked the same way. */
   end(): Buffer | null {
+    this.markFree = false;
     if (this.heldLength === 0) return null;
     const rest = Buffer.concat(this.held);
     this.held = [];
@@ -101,8 +109,18 @@ export class EventCheck {
     let kept: Buffer[] | null = null;
     let start = 0;
     let from = 0;
+    let markFree = true;
     const n = events.length;
     while (start < n) {
+      // An event that is one line of JSON data, as nearly every one is: checked in the one pass that finds
+      // its end. Any other is looked at line by line.
+      const single = singleDataEventEnd(events, start);
+      if (single > 0) {
+        if (eventMayHoldMark) markFree = false;
+        start = single;
+        continue;
+      }
+      markFree = false;
       const end = eventEnd(events, start);
       if (!validEvent(events, start, end)) {
         this.dropped += 1;
@@ -112,6 +130,7 @@ export class EventCheck {
       }
       start = end;
     }
+    this.markFree = markFree;
     if (kept === null) return events;
     if (n > from) kept.push(events.subarray(from, n));
     return kept.length === 0 ? null : Buffer.concat(kept);
@@ -126,8 +145,9 @@ function lastEventEnd(bytes: Buffer): number {
     return n;
   const lf = bytes.lastIndexOf(LFLF);
   const crlf = bytes.lastIndexOf(CRLFCRLF);
-  if (lf < 0 && crlf < 0) return -1;
-  return lf + 2 > crlf + 4 ? lf + 2 : crlf + 4;
+  // Each end only where it was found: a blank line in a chunk's first bytes must not lose to a CRLF one
+  // that is not there (-1 + 4).
+  return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4);
 }
 
 /** The end of the event starting at `start` (after its blank line), or the end of `bytes`. */
@@ -141,6 +161,69 @@ function eventEnd(bytes: Buffer, start: number): number {
     if (next === CR && bytes[lf + 2] === LF) return lf + 3;
     i = lf + 1;
   }
+}
+
+/**
+ * The end of the event at `start` (after its blank line) when it is one `data:` line whose data is JSON or
+ * `[DONE]`, after an `event:` line or not, as `validEvent` would pass it; -1 for any other event (then
+ * `eventEnd` and `validEvent` decide). The data's scan stops at the line's end (`jsonLineEnd`): no search
+ * for the line's or the event's end before it.
+ */
+function singleDataEventEnd(bytes: Buffer, start: number): number {
+  let line = start;
+  eventMayHoldMark = false;
+  if (isEventField(bytes, line)) {
+    // The event's name: a short line, read to its end here.
+    const limit = Math.min(bytes.length, line + EVENT_LINE_BYTES);
+    let i = line + 6;
+    for (; i < limit; i++) {
+      const c = bytes[i];
+      if (c === LF) break;
+      if (c === QUOTE) eventMayHoldMark = true;
+    }
+    if (i === limit) return -1;
+    line = i + 1;
+  }
+  if (!isDataField(bytes, line)) return -1;
+  const at = bytes[line + 5] === 0x20 ? line + 6 : line + 5;
+  let lf: number;
+  if (isDone(bytes, at)) lf = at + DONE.length;
+  else {
+    lf = jsonLineEnd(bytes, at);
+    if (lineMayHoldErrorMark()) eventMayHoldMark = true;
+  }
+  if (lf < 0) return -1;
+  if (bytes[lf] === CR) lf++;
+  if (bytes[lf] !== LF) return -1;
+  const next = bytes[lf + 1];
+  if (next === LF) return lf + 2;
+  if (next === CR && bytes[lf + 2] === LF) return lf + 3;
+  return -1;
+}
+
+/** Set by `singleDataEventEnd`: the event it passed may hold the bytes `"error"` (`EventCheck.markFree`). */
+let eventMayHoldMark = false;
+const QUOTE = 0x22;
+
+/** The longest `event:` line `singleDataEventEnd` reads to its end (a longer one is read by `eventEnd`). */
+const EVENT_LINE_BYTES = 128;
+
+/** `event:` at `i`. */
+function isEventField(b: Buffer, i: number): boolean {
+  return (
+    b[i] === 0x65 &&
+    b[i + 1] === 0x76 &&
+    b[i + 2] === 0x65 &&
+    b[i + 3] === 0x6e &&
+    b[i + 4] === 0x74 &&
+    b[i + 5] === 0x3a
+  );
+}
+
+/** `[DONE]` at `i`. */
+function isDone(b: Buffer, i: number): boolean {
+  for (let k = 0; k < DONE.length; k++) if (b[i + k] !== DONE[k]) return false;
+  return true;
 }
 
 /** `data:` at `i`. */

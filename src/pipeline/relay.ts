@@ -119,9 +119,9 @@ function streamToClient(
         }
         return true;
       }
-      if (tools === undefined) return pass(guard.see(kept));
+      if (tools === undefined) return pass(guard.see(kept, check.markFree));
       try {
-        return pass(judged(guard.see(kept)));
+        return pass(judged(guard.see(kept, check.markFree)));
       } catch (err) {
         stop(err);
         return true;
@@ -450,7 +450,8 @@ function relayStream(relay: Relay): void {
   const { ex, route, dispatched, from, redactor, capture, watch, judge } = relay;
   const { upstream, signal } = dispatched;
   const { backend } = route;
-  ex.res.once('close', () => upstream.dispose());
+  // `on`: a response emits 'close' once (no wrapper to make and remove).
+  ex.res.on('close', () => upstream.dispose());
   // A stream that may be continued (`resume`) goes through the iterables.
   if (isTakeable(upstream) && backend.protocol !== from && relay.resume === undefined) {
     translateToClient(relay, upstream, judge);

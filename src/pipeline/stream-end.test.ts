@@ -104,3 +104,37 @@ describe('FinishWatch (OpenAI): the end and the usage read from the last chunks'
     }
   });
 });
+
+describe('FinishWatch: the usage read on bytes as on text', () => {
+  it('reads the same usage from a stream of bytes as from the same stream of text, every protocol', () => {
+    const filler = (n: number) =>
+      Array.from({ length: n }, (_, i) => `data: {"i":${i},"usage":null,"t":"x\\"y"}\n\n`).join('');
+    const blocks = {
+      openai: '{"prompt_tokens":42,"completion_tokens":180,"prompt_tokens_details":{"cached_tokens":2}}',
+      responses: '{"input_tokens":7,"output_tokens":9}',
+      gemini: '{"promptTokenCount":3,"candidatesTokenCount":4}',
+    } as const;
+    for (const protocol of ['openai', 'responses', 'gemini'] as const) {
+      const key = protocol === 'gemini' ? 'usageMetadata' : 'usage';
+      const last = `data: {"${key}":${blocks[protocol]}}\n\n`;
+      for (const stream of [
+        filler(3) + last + filler(1),
+        filler(2) + last + filler(30),
+        filler(5),
+        last.slice(0, 25) + filler(2),
+        filler(200) + last,
+      ]) {
+        for (const size of [9, 300, 100_000]) {
+          const bytes = new FinishWatch(protocol);
+          const text = new FinishWatch(protocol);
+          for (let at = 0; at < stream.length; at += size) {
+            bytes.see(Buffer.from(stream.slice(at, at + size)));
+            text.see(stream.slice(at, at + size));
+          }
+          expect(bytes.usage(), `${protocol}, pieces of ${size}`).toEqual(text.usage());
+          expect(bytes.missingEnd('b')).toBe(text.missingEnd('b'));
+        }
+      }
+    }
+  });
+});

@@ -3,7 +3,7 @@ import { ProxyError } from '../proxy-error.js';
 import { toProxyError } from '../server/failures.js';
 import { parseJsonText, readJsonBody } from '../server/json-body.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
-import { isJsonValue, scanJson } from './json-scan.js';
+import { isJsonValue, jsonLineEnd, scanJson } from './json-scan.js';
 
 /** What the chat lane answered when it decoded and parsed every body: 'ok', or the refusal's message. */
 function reference(bytes: Buffer): string {
@@ -153,6 +153,19 @@ const CASES = [
 ];
 
 describe('isJsonValue on a range', () => {
+  it('jsonLineEnd: the line feed that ends one JSON value and the whitespace after it, else -1', () => {
+    const at = (text: string) => jsonLineEnd(Buffer.from(text), 0);
+    expect(at('{"a":[1,true,"x"]}\n')).toBe(18);
+    expect(at('{"a":1} \t\r\n{')).toBe(10);
+    expect(at('[DONE]\n')).toBe(-1);
+    expect(at('{"a":1}')).toBe(-1);
+    expect(at('{"a":\n1}\n')).toBe(-1);
+    expect(at('"line\nbreak"\n')).toBe(-1);
+    expect(at('{"a":1} x\n')).toBe(-1);
+    expect(at('{"__proto__":1}\n')).toBe(-1);
+    expect(at(`${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}\n`)).toBe(-1);
+  });
+
   it('checks the value between start and end (a line break), not what is around it', () => {
     const line = Buffer.from('data: {"a":[1,true,"x"]}\r\n\ndata: 12\n');
     expect(isJsonValue(line, 6, 24)).toBe(true);
@@ -268,6 +281,15 @@ describe('scanJson: the chat lane checks on bytes, as the full parser made them'
         bytes[Math.floor(random() * bytes.length)] = pick([0x80, 0xc3, 0xff, 0xed]);
       }
       expectEquivalent(bytes);
+      // The same bytes as an event's data line: its end found by the scan is the first line feed, when
+      // what is before it is one JSON value (whitespace around it) and nowhere otherwise.
+      const line = Buffer.concat([
+        Buffer.from('data: '),
+        bytes,
+        Buffer.from(pick(['\n\n', ' \r\n', '\t\n'])),
+      ]);
+      const lf = line.indexOf(0x0a);
+      expect([text, jsonLineEnd(line, 6)]).toEqual([text, isJsonValue(line, 6, lf) ? lf : -1]);
     }
   });
 });

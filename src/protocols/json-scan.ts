@@ -45,6 +45,9 @@ const indexOf = Buffer.prototype.indexOf;
 /** JSON whitespace. */
 const SPACE = new Uint8Array(256);
 for (const b of [0x20, 0x09, 0x0a, 0x0d]) SPACE[b] = 1;
+/** JSON whitespace within one line: a line feed ends the line (`jsonLineEnd`). */
+const LINE_SPACE = SPACE.slice();
+LINE_SPACE[0x0a] = 0;
 /** Characters a backslash may escape besides `u`. */
 const ESCAPABLE = new Uint8Array(256);
 for (const c of '"\\/bfnrt') ESCAPABLE[c.charCodeAt(0)] = 1;
@@ -81,27 +84,76 @@ export function scanJson(bytes: Uint8Array, checkStrings = false): JsonScan {
  * through (docs/performance.md, "A stream's chunks and events").
  */
 export function isJsonValue(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  const after = valueEnd(bytes, start, end, SPACE);
+  return after === UNDECIDED_END ? parses(bytes, start, end) : after === end;
+}
+
+/**
+ * Where the line that holds one JSON value from `start` on ends — the index of its line feed — when the value
+ * is JSON as `isJsonValue` reads it and only whitespace follows it on the line; -1 otherwise (not JSON, more
+ * than one line, no line feed, nesting past the depth cap: `isJsonValue` over the line gives the verdict).
+ * One pass over the line, which needs no search for its end first: a line feed is no whitespace here, and
+ * no value or string may hold one, so the scan stops at the first (an event's data line: event-filter.ts).
+ */
+export function jsonLineEnd(bytes: Uint8Array, start: number): number {
+  errorMarked = false;
+  const after = valueEnd(bytes, start, bytes.length, LINE_SPACE);
+  return after >= 0 && bytes[after] === LF ? after : -1;
+}
+
+/**
+ * Whether the value the last `jsonLineEnd` found may hold the bytes `"error"` (the mark of a backend's
+ * error event: src/redaction/upstream-errors.ts). In JSON text those bytes can only be a string that is
+ * `error`, or the end of one whose last characters are an escaped quote and `error` (a quote there is a
+ * string's opening or closing one, or an escaped one; after a closing quote no `e` may follow): every
+ * string's end is looked at for them as it is scanned, so a line that holds neither is known free of
+ * the mark without a search of its bytes.
+ */
+export function lineMayHoldErrorMark(): boolean {
+  return errorMarked;
+}
+
+/** Set by `stringEnd` when a string is `error` or ends in `\"error` (`lineMayHoldErrorMark`). */
+let errorMarked = false;
+const ERROR_WORD = [0x65, 0x72, 0x72, 0x6f, 0x72];
+
+/** `error` at `i`. */
+function isErrorWord(b: Uint8Array, i: number): boolean {
+  for (let k = 0; k < ERROR_WORD.length; k++) if (b[i + k] !== ERROR_WORD[k]) return false;
+  return true;
+}
+
+const LF = 0x0a;
+/** Set by `valueEnd` for nesting past the depth cap: the full parser's verdict. */
+const UNDECIDED_END = -2;
+
+/**
+ * The end of the JSON value at `start` and the whitespace after it (`space`: the bytes taken for it), or -1
+ * when the bytes are not one (`UNDECIDED_END` past the depth cap). Nothing at or past `end` is taken as part
+ * of the value.
+ */
+function valueEnd(bytes: Uint8Array, start: number, end: number, space: Uint8Array): number {
   const b = bytes;
   let i = start;
   let depth = 0;
-  while (i < end && SPACE[b[i]!] === 1) i++;
+  while (i < end && space[b[i]!] === 1) i++;
   for (;;) {
     // A value at `i`.
-    if (i >= end) return false;
+    if (i >= end) return -1;
     const c = b[i]!;
     if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
       // Deeper than the cap: the verdict (too deep, or invalid further on) is the full parser's to give.
-      if (++depth > MAX_JSON_DEPTH) return parses(b, start, end);
+      if (++depth > MAX_JSON_DEPTH) return UNDECIDED_END;
       i++;
-      while (i < end && SPACE[b[i]!] === 1) i++;
+      while (i < end && space[b[i]!] === 1) i++;
       if (c === 0x7b) {
         OPEN[depth] = 0x7d;
         if (b[i] === 0x7d && i < end) {
           i++;
           depth--;
         } else {
-          i = member(b, i, end);
-          if (i < 0) return false;
+          i = member(b, i, end, space);
+          if (i < 0) return -1;
           continue;
         }
       } else {
@@ -113,37 +165,37 @@ export function isJsonValue(bytes: Uint8Array, start = 0, end = bytes.length): b
       }
     } else if (c === QUOTE) {
       i = stringEnd(b, i, end);
-      if (i < 0) return false;
+      if (i < 0) return -1;
     } else if (c === 0x74 /* t */) {
-      if (i + 4 > end || b[i + 1] !== 0x72 || b[i + 2] !== 0x75 || b[i + 3] !== 0x65) return false;
+      if (i + 4 > end || b[i + 1] !== 0x72 || b[i + 2] !== 0x75 || b[i + 3] !== 0x65) return -1;
       i += 4;
     } else if (c === 0x66 /* f */) {
       if (i + 5 > end || b[i + 1] !== 0x61 || b[i + 2] !== 0x6c || b[i + 3] !== 0x73 || b[i + 4] !== 0x65)
-        return false;
+        return -1;
       i += 5;
     } else if (c === 0x6e /* n */) {
-      if (i + 4 > end || b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return false;
+      if (i + 4 > end || b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return -1;
       i += 4;
     } else {
       i = numberEnd(b, i, end);
-      if (i < 0) return false;
+      if (i < 0) return -1;
     }
     // After a value: containers closed, until a comma leads to the next value (a member's, in an object).
     for (;;) {
-      while (i < end && SPACE[b[i]!] === 1) i++;
-      if (depth === 0) return i === end;
-      if (i >= end) return false;
+      while (i < end && space[b[i]!] === 1) i++;
+      if (depth === 0) return i;
+      if (i >= end) return -1;
       const next = b[i]!;
       if (next === 0x2c /* , */) {
         i++;
-        while (i < end && SPACE[b[i]!] === 1) i++;
+        while (i < end && space[b[i]!] === 1) i++;
         if (OPEN[depth] === 0x7d) {
-          i = member(b, i, end);
-          if (i < 0) return false;
+          i = member(b, i, end, space);
+          if (i < 0) return -1;
         }
         break;
       }
-      if (next !== OPEN[depth]) return false;
+      if (next !== OPEN[depth]) return -1;
       i++;
       depth--;
     }
@@ -165,7 +217,16 @@ function stringEnd(b: Uint8Array, i: number, end: number): number {
   stringEscaped = false;
   while (k < end) {
     const c = b[k]!;
-    if (c === QUOTE) return k + 1;
+    if (c === QUOTE) {
+      const length = k - i - 1;
+      if (
+        length === ERROR_WORD.length
+          ? isErrorWord(b, i + 1)
+          : stringEscaped && length > ERROR_WORD.length + 1 && b[k - 6] === QUOTE && isErrorWord(b, k - 5)
+      )
+        errorMarked = true;
+      return k + 1;
+    }
     if (c < 0x20) return -1;
     if (c !== BACKSLASH) {
       k++;
@@ -191,7 +252,7 @@ const PROTO_BYTES = Buffer.from(PROTO);
  * An object member's name at `i` and its colon: where its value starts, or -1 (not a name, or `__proto__`,
  * which secure-json-parse refuses). A name is decoded only when it may be `__proto__`: 9 bytes, or escaped.
  */
-function member(b: Uint8Array, i: number, end: number): number {
+function member(b: Uint8Array, i: number, end: number, space: Uint8Array): number {
   if (i >= end || b[i] !== QUOTE) return -1;
   const after = stringEnd(b, i, end);
   if (after < 0) return -1;
@@ -204,10 +265,10 @@ function member(b: Uint8Array, i: number, end: number): number {
     if (same) return -1;
   }
   let k = after;
-  while (k < end && SPACE[b[k]!] === 1) k++;
+  while (k < end && space[b[k]!] === 1) k++;
   if (k >= end || b[k] !== 0x3a /* : */) return -1;
   k++;
-  while (k < end && SPACE[b[k]!] === 1) k++;
+  while (k < end && space[b[k]!] === 1) k++;
   return k;
 }
 

@@ -48,6 +48,59 @@ describe('usage blocks of every protocol', () => {
     });
   });
 
+  it('finds the block a backward search finds, in random tails (fuzz)', () => {
+    /** The reading before it searched forwards: the last `"key"` whose `:{…}` parses, searching back. */
+    const backwards = (key: string, text: string): unknown => {
+      const needle = `"${key}"`;
+      for (
+        let at = text.lastIndexOf(needle);
+        at >= 0;
+        at = at === 0 ? -1 : text.lastIndexOf(needle, at - 1)
+      ) {
+        const rest = /^\s*:\s*/.exec(text.slice(at + needle.length));
+        if (rest === null || text[at + needle.length + rest[0].length] !== '{') continue;
+        const from = at + needle.length + rest[0].length;
+        for (let end = from + 1; end <= text.length; end++) {
+          try {
+            const block: unknown = JSON.parse(text.slice(from, end));
+            if (typeof block === 'object' && block !== null) return block;
+          } catch {
+            // Not yet a whole object.
+          }
+        }
+      }
+      return null;
+    };
+    let seed = 0x6a09e667;
+    const random = () => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const PIECES = [
+      'data: {"usage":null}\n\n',
+      '"usage": {"prompt_tokens":1,"completion_tokens":2}',
+      '"usage":{"prompt_tokens":3}}',
+      '"usage":{"prompt_tokens":',
+      '{"t":"\\"usage\\":{\\"x\\":1}"}',
+      'usage":{"a":1}',
+      '"usageMetadata":{"promptTokenCount":5}',
+      '"usages":{"b":2}',
+      'data: {"choices":[{"delta":{"content":"tok"}}]}\n\n',
+    ];
+    for (let round = 0; round < 2000; round++) {
+      const text = Array.from({ length: Math.floor(random() * 6) }, () => pick(PIECES)).join('');
+      const cut = text.slice(Math.floor(random() * 12));
+      for (const [protocol, key] of [
+        ['openai', 'usage'],
+        ['gemini', 'usageMetadata'],
+      ] as const)
+        expect([cut, lastUsageBlock(protocol, cut)]).toEqual([cut, backwards(key, cut)]);
+    }
+  });
+
   it('joins Anthropic’s message_start input with its last message_delta output', () => {
     const head =
       'event: message_start\ndata: {"type":"message_start","message":{"content":[],"usage":{"input_tokens":12,"cache_read_input_tokens":5,"output_tokens":1}}}\n\n';

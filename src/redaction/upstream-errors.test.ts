@@ -91,6 +91,23 @@ describe('ErrorEventGuard', () => {
     }
   });
 
+  it('takes a chunk said to be free of the marker as it is, but finishes a marker held back before it', () => {
+    const guard = new ErrorEventGuard(redactor);
+    const chunk = Buffer.from(content);
+    expect(guard.see(chunk, true)).toBe(chunk);
+    // The event check only says so of whole events; the guard still searches what a held start joins.
+    const held = new ErrorEventGuard(redactor);
+    let out = '';
+    for (const [piece, free] of [
+      [`${content}data: {"err`, false],
+      [errorEvent.slice('data: {"err'.length), true],
+    ] as const) {
+      const passed = held.see(Buffer.from(piece), free);
+      out += typeof passed === 'string' ? passed : Buffer.from(passed).toString('utf8');
+    }
+    expect(out + held.end()).toBe(`${content}data: {"error":{"message":"key sk-proj-**** refused"}}\n\n`);
+  });
+
   it('finds the marker in text by its tail: words that end like it pass, a marker opening a chunk is found', () => {
     const guard = new ErrorEventGuard(redactor);
     const near = `data: {"terror":"mirror\\"","Error":"rror","x":"${PROVIDER}"}\n\n`;

@@ -174,18 +174,25 @@ export class ErrorEventGuard {
 
   constructor(private readonly redactor: Redactor) {}
 
-  /** What to pass on for `chunk`: the chunk itself, or (once redacting) the text now safe to release. */
-  see(input: Chunk): Chunk {
+  /**
+   * What to pass on for `chunk`: the chunk itself, or (once redacting) the text now safe to release.
+   * `markFree`: the caller knows the chunk does not hold the marker's bytes (the event check, which scanned
+   * every byte of it: `EventCheck.markFree`), so it is not searched again — unless the start of a marker
+   * was held back from the chunk before, which this one may finish.
+   */
+  see(input: Chunk, markFree = false): Chunk {
     let chunk = input;
     if (this.decoder === undefined) {
+      let free = markFree;
       if (this.held !== '') {
         chunk =
           typeof chunk === 'string'
             ? this.held + chunk
             : Buffer.concat([Buffer.from(this.held, 'latin1'), chunk]);
         this.held = '';
+        free = false;
       }
-      if (!hasMarker(chunk)) {
+      if (free || !hasMarker(chunk)) {
         const keep = markerStartAtEnd(chunk);
         if (keep === 0) return chunk;
         const cut = chunk.length - keep;
