@@ -55,12 +55,12 @@ import { verifyCompletion, verifyRejectsBadKeys, verifyResponses, verifyStream }
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 
-function envNumber(name, fallback) {
+function envNumber(name, fallback, { zero = false } = {}) {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`${name} must be a positive number, got '${raw}'`);
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !zero))
+    throw new Error(`${name} must be a ${zero ? 'non-negative' : 'positive'} number, got '${raw}'`);
   return value;
 }
 
@@ -68,6 +68,8 @@ const config = {
   durationS: envNumber('BENCH_DURATION', 3),
   rounds: envNumber('BENCH_ROUNDS', 3),
   warmupS: envNumber('BENCH_WARMUP', 2),
+  // Seconds of unmeasured load given to each target right before each of its measured runs (0: none).
+  preRunS: envNumber('BENCH_PRE_RUN', 1, { zero: true }),
   streamChunks: envNumber('BENCH_STREAM_CHUNKS', DEFAULT_STREAM_CHUNKS),
   highConnections: envNumber('BENCH_CONNECTIONS', 32),
   streamConnections: envNumber('BENCH_STREAM_CONNECTIONS', 16),
@@ -346,6 +348,11 @@ async function measureRounds(targets, project) {
     for (const scenario of SCENARIOS) {
       for (const target of order) {
         if (!takesPart(target, scenario)) continue;
+        // Each target sat idle while the others ran (~40 s), and any Node process's first second after an
+        // idle gap costs more (V8 shrinks the young generation and a full collection in the gap drops
+        // optimised code: bench/README.md, "Idle gaps"); the same unmeasured second for every target, so that
+        // a ratio compares the targets, not how each came out of the gap.
+        if (config.preRunS > 0) await runOnce(target, scenario, config.preRunS);
         const stats = await runOnce(target, scenario, config.durationS);
         results[scenario.id][target.name].push(stats);
         console.log(

@@ -13,9 +13,12 @@ import v8 from 'node:v8';
  *
  * How: `--max-semi-space-size` is read only when the heap is set up, but the growth factor is read each
  * time the new space grows. After every garbage collection the factor is set to 1 (no growth) once the
- * new space has reached the cap, and back to V8's default of 2 when V8 has shrunk it below (it does when
- * traffic is low). Growth needs a new space's worth of surviving bytes, so it cannot run past the cap
- * between two collections.
+ * new space has reached the cap, and below it to V8's default of 2 until the cap was first reached; after
+ * that, to the factor that takes the new space straight back to the cap. V8 shrinks the new space to its
+ * least (1 MB semi-spaces) at the first collection after a quiet spell (its allocation rate then reads
+ * low); growing back by doubling took ~40–60 collections of the next burst, each promoting the objects of
+ * the requests in flight (docs/performance.md, "The first second after an idle gap"). Growth needs a new
+ * space's worth of surviving bytes, so it cannot run past the cap between two collections.
  *
  * Nothing is done when the operator chose the young generation's size themselves (either flag in the
  * node options or NODE_OPTIONS). Returns a function that stops the observer.
@@ -25,8 +28,11 @@ export function capYoungGeneration(semiSpaceMb = 8): () => void {
   if (/--(max-semi-space-size|semi-space-growth-factor)\b/.test(chosen)) return () => undefined;
   const cap = 2 * semiSpaceMb * 1024 * 1024;
   let factor = 2;
+  let reachedCap = false;
   const observer = new PerformanceObserver(() => {
-    const want = newSpaceSize() >= cap ? 1 : 2;
+    const size = newSpaceSize();
+    if (size >= cap) reachedCap = true;
+    const want = growthFactor(size >= cap, reachedCap, semiSpaceCapacity(), cap / 2);
     if (want !== factor) {
       v8.setFlagsFromString(`--semi-space-growth-factor=${want}`);
       factor = want;
@@ -39,6 +45,35 @@ export function capYoungGeneration(semiSpaceMb = 8): () => void {
   };
 }
 
+/**
+ * V8's growth factor for the new space: none at the cap; doubling until the cap was first reached (start-up
+ * grows as V8 would); after that, the whole multiple of the semi-space that reaches the cap in one growth, or
+ * none when no whole multiple fits (a semi-space V8 shrank to an odd size stays a little under the cap).
+ * `semiBytes` is the semi-space's usable capacity, a little under its size, so the multiple can overshoot
+ * the cap by at most that difference (under 2 %).
+ */
+export function growthFactor(
+  atCap: boolean,
+  reachedCap: boolean,
+  semiBytes: number,
+  capSemiBytes: number,
+): number {
+  if (atCap) return 1;
+  if (!reachedCap || semiBytes <= 0) return 2;
+  return Math.max(1, Math.floor(capSemiBytes / semiBytes));
+}
+
+/** Bytes of the new space's two semi-spaces that are committed. */
 export function newSpaceSize(): number {
-  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  return newSpace()?.space_size ?? 0;
+}
+
+/** Usable bytes of one semi-space (what the new space holds between two collections). */
+function semiSpaceCapacity(): number {
+  const space = newSpace();
+  return space ? space.space_used_size + space.space_available_size : 0;
+}
+
+function newSpace(): v8.HeapSpaceInfo | undefined {
+  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
 }
