@@ -54,10 +54,12 @@ beforeAll(async () => {
       '  capped:',
       '    chain: [openai:fault-status-503-capped, anthropic:fault-status-503-capped, gemini:gemini-capped]',
       '    max_attempts: 3',
-      // A Retry-After the route would wait out (2 s), but not within its deadline (1 s).
+      // A Retry-After the route would wait out (90 s), but not within its deadline (60 s); scaled by
+      // time_scale, the first attempt has 1.8 s, room enough on a loaded machine.
       '  hurried:',
-      '    chain: [openai:fault-status-429-retry-after-2-hurried, anthropic:claude-hurried]',
-      '    deadline_s: 1',
+      '    chain: [openai:fault-status-429-retry-after-90-hurried, anthropic:claude-hurried]',
+      '    deadline_s: 60',
+      '    max_retry_after_s: 100',
       'resilience:',
       '  time_scale: 0.03',
       '',
@@ -206,10 +208,10 @@ describe('routes', () => {
     const before = fake.requests.length;
     const res = await chat(proxy.url, 'hurried');
     expect(res.status).toBe(429);
-    expect(res.headers.get('retry-after')).toBe('2');
+    expect(res.headers.get('retry-after')).toBe('90');
     // Neither the retry after the Retry-After nor the next element: the deadline would be past.
     expect(fake.requests.slice(before).map((r) => r.model)).toEqual([
-      'fault-status-429-retry-after-2-hurried',
+      'fault-status-429-retry-after-90-hurried',
     ]);
   });
 
