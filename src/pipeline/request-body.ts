@@ -91,7 +91,7 @@ export class RequestBody {
 
   /** The (object) body as an object whose members are parsed as they are read. */
   get fields(): Record<string, unknown> {
-    return (this.view ??= new Proxy({}, fieldsHandler(this)) as Record<string, unknown>);
+    return (this.view ??= new Proxy({}, new FieldsHandler(this)) as Record<string, unknown>);
   }
 }
 
@@ -127,19 +127,44 @@ function readOwn(value: unknown, name: string): unknown {
   return Reflect.get(value as object, name);
 }
 
-function fieldsHandler(body: RequestBody): ProxyHandler<object> {
-  const whole = () => body.value as object;
-  return {
-    get: (_target, key) => {
-      if (typeof key !== 'string') return Reflect.get(whole(), key);
-      const member = body.field(key);
-      return member === undefined ? Reflect.get(PLAIN_OBJECT, key) : member;
-    },
-    has: (_target, key) => key in whole(),
-    ownKeys: () => Reflect.ownKeys(whole()),
-    getOwnPropertyDescriptor: (_target, key) => Reflect.getOwnPropertyDescriptor(whole(), key),
-    set: (_target, key, item) => Reflect.set(whole(), key, item),
-    deleteProperty: (_target, key) => Reflect.deleteProperty(whole(), key),
-    defineProperty: (_target, key, descriptor) => Reflect.defineProperty(whole(), key, descriptor),
-  };
+/**
+ * The view's traps: one object per body, its methods on the prototype (not a handler of seven closures made
+ * for every request's view).
+ */
+class FieldsHandler implements ProxyHandler<object> {
+  constructor(private readonly body: RequestBody) {}
+
+  private whole(): object {
+    return this.body.value as object;
+  }
+
+  get(_target: object, key: string | symbol): unknown {
+    if (typeof key !== 'string') return Reflect.get(this.whole(), key);
+    const member = this.body.field(key);
+    return member === undefined ? Reflect.get(PLAIN_OBJECT, key) : member;
+  }
+
+  has(_target: object, key: string | symbol): boolean {
+    return key in this.whole();
+  }
+
+  ownKeys(): ArrayLike<string | symbol> {
+    return Reflect.ownKeys(this.whole());
+  }
+
+  getOwnPropertyDescriptor(_target: object, key: string | symbol): PropertyDescriptor | undefined {
+    return Reflect.getOwnPropertyDescriptor(this.whole(), key);
+  }
+
+  set(_target: object, key: string | symbol, item: unknown): boolean {
+    return Reflect.set(this.whole(), key, item);
+  }
+
+  deleteProperty(_target: object, key: string | symbol): boolean {
+    return Reflect.deleteProperty(this.whole(), key);
+  }
+
+  defineProperty(_target: object, key: string | symbol, descriptor: PropertyDescriptor): boolean {
+    return Reflect.defineProperty(this.whole(), key, descriptor);
+  }
 }

@@ -15,6 +15,7 @@ import {
 } from '../protocols/signatures.js';
 import type { Protocol } from '../protocols/types.js';
 import { ID_MARK } from '../protocols/signatures-id.js';
+import { ByteNeedle } from '../protocols/byte-needle.js';
 
 export interface SignatureDeps {
   readonly sealer: SignatureSealer;
@@ -51,11 +52,11 @@ export function openSignatures(
  * or for OpenAI chat the tool call id carrier's mark (`__lip1_`).
  */
 const WRAP_MARK = `"${WRAP_PREFIX}.`;
-const MARKS: Record<Protocol, { text: string; bytes: Buffer }> = {
-  openai: { text: ID_MARK, bytes: Buffer.from(ID_MARK) },
-  responses: { text: WRAP_MARK, bytes: Buffer.from(WRAP_MARK) },
-  anthropic: { text: WRAP_MARK, bytes: Buffer.from(WRAP_MARK) },
-  gemini: { text: WRAP_MARK, bytes: Buffer.from(WRAP_MARK) },
+const MARKS: Record<Protocol, ByteNeedle> = {
+  openai: new ByteNeedle(ID_MARK),
+  responses: new ByteNeedle(WRAP_MARK),
+  anthropic: new ByteNeedle(WRAP_MARK),
+  gemini: new ByteNeedle(WRAP_MARK),
 };
 
 /**
@@ -65,7 +66,8 @@ const MARKS: Record<Protocol, { text: string; bytes: Buffer }> = {
 export function mayHoldWraps(protocol: Protocol, received: string | Buffer | undefined): boolean {
   if (received === undefined) return true;
   const mark = MARKS[protocol];
-  return typeof received === 'string' ? received.includes(mark.text) : received.indexOf(mark.bytes) !== -1;
+  // A needle, not `Buffer.indexOf` given bytes: that call takes the slow way into C++ (byte-needle.ts).
+  return typeof received === 'string' ? received.includes(mark.text) : mark.in(received);
 }
 
 /** A wrap that does not verify, reported by place and reason: never its value. */

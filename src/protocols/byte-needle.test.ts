@@ -98,6 +98,32 @@ describe('ByteNeedle', () => {
     }
   });
 
+  it('indexIn over short spans (the anchor byte searched natively) finds what Buffer.indexOf finds, views and starts past the end included (fuzz)', () => {
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const alphabet = Buffer.from('"tool_call-!/Kk ');
+    const some = (length: number) =>
+      Buffer.from(Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]!));
+    for (let round = 0; round < 500; round++) {
+      const needle = new ByteNeedle(some(1 + Math.floor(random() * 5)).toString('latin1'));
+      // A view into a larger buffer, as a socket's chunk is: the search must stay within it.
+      const outer = some(40 + Math.floor(random() * 500));
+      const offset = Math.floor(random() * 20);
+      const view = new Uint8Array(
+        outer.buffer,
+        outer.byteOffset + offset,
+        outer.length - offset - Math.floor(random() * 20),
+      );
+      const hay = Buffer.from(view);
+      const from = Math.floor(random() * (hay.length + 4));
+      const to = Math.max(0, hay.length - Math.floor(random() * 40));
+      const found = hay.subarray(0, to).indexOf(needle.bytes, from);
+      const expected = from > to ? -1 : found;
+      expect(needle.indexIn(view, from, to), `${needle.text} [${from}, ${to}) view`).toBe(expected);
+      expect(needle.indexIn(hay, from, to), `${needle.text} [${from}, ${to})`).toBe(expected);
+    }
+  });
+
   it('indexIn over long spans finds what Buffer.indexOf finds, from any start and up to any end (fuzz)', () => {
     let seed = 11;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;

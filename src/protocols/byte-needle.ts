@@ -4,13 +4,15 @@
  * tool-call marker in the turns). Two searches, because the text decides which is fast
  * (docs/performance.md, "Searching bytes"):
  *
- * - `indexIn`, for any bytes: `Buffer.indexOf` crosses into C++ on every call, which costs more than
- *   searching a few hundred bytes; so a short span is searched for the needle's rarest byte with the
- *   engine's own `Uint8Array.prototype.indexOf` (no boundary crossed) and the rest compared in place. A long
- *   span goes to `Buffer.indexOf`, whose native search wins on a request's prose and code — given the
- *   needle from its rarest byte on: that search stops at each occurrence of its needle's first byte (a
- *   `memchr`), and a quote or a lower-case letter there is met every few bytes of a prompt (`"tool_call`
- *   over the bench's 32 KB body: 35–60 µs whole, 0.4–2 µs from its `_`).
+ * - `indexIn`, for any bytes: a short span is searched for the needle's rarest byte with `Buffer.indexOf`
+ *   given a number (a `memchr` behind one of V8's fast calls: 12–25 ns up to 1 KB), and the rest compared
+ *   in place. Not the engine's own `Uint8Array.prototype.indexOf`, which walks the elements one by one in
+ *   C++ (~100 ns over 128 bytes, ~1.1 µs over the bench's 310-byte body). Given a needle as bytes,
+ *   `Buffer.indexOf` takes the slow way into C++ (~370 ns a call): a long span goes there, whose native
+ *   search wins on a request's prose and code — given the needle from its rarest byte on: that search stops
+ *   at each occurrence of its needle's first byte (a `memchr`), and a quote or a lower-case letter there is
+ *   met every few bytes of a prompt (`"tool_call` over the bench's 32 KB body: 35–60 µs whole, 0.4–2 µs
+ *   from its `_`).
  * - `indexInEvents`, for a stream's events — JSON envelopes around a few words: Node's native search starts
  *   from the needle's first byte, and needles that start with a quote stop it at every string of the
  *   envelope (4–12 µs for `"error"` over the bench's 4.6 KB stream of 20 events). A Boyer–Moore–Horspool
@@ -19,10 +21,8 @@
  */
 
 /**
- * Past this many bytes, `indexIn` leaves the search to the native one: a native search for a needle that
- * starts with a rare byte costs ~90 ns however long the span, the engine's own search ~0.2 ns a byte for the
- * first hundred and ~0.8 past a few hundred (measured over the bench's body: 512 bytes 212 against 89 ns,
- * 1 KB 802 against 91).
+ * Past this many bytes, `indexIn` leaves the search to the native search of the needle's tail: on a long
+ * prompt the anchor byte alone may be met often enough that one search per meeting costs more.
  */
 const NATIVE_FROM = 512;
 
@@ -38,7 +38,6 @@ const COMMON = '" :,{}0123456789etaoinsrhldcumfpgwybvkxjqz\\.-_/()[]\'=;<>*TSAIC
  */
 const TAIL_MISSES = 8;
 
-const u8IndexOf = Uint8Array.prototype.indexOf;
 const nativeIndexOf = Buffer.prototype.indexOf;
 
 export class ByteNeedle {
@@ -103,9 +102,9 @@ export class ByteNeedle {
     }
     const last = end - n + anchorAt;
     for (
-      let at = u8IndexOf.call(bytes, this.#anchor, start + anchorAt);
+      let at = nativeIndexOf.call(bytes, this.#anchor, start + anchorAt) as number;
       at >= 0 && at <= last;
-      at = u8IndexOf.call(bytes, this.#anchor, at + 1)
+      at = nativeIndexOf.call(bytes, this.#anchor, at + 1) as number
     ) {
       const from = at - anchorAt;
       let i = 0;

@@ -148,7 +148,8 @@ export class ConnectionGuard {
   private start(state: ConnectionState, req: IncomingMessage, res: ServerResponse, handle: RequestHandler) {
     state.inFlight++;
     const socket = req.socket as GuardedSocket;
-    res.once('close', () => this.release(socket, state));
+    // `on`, not `once`: a response emits 'close' once, and a wrapper removed on the way costs more.
+    res.on('close', () => this.release(socket, state));
     handle(req, res);
   }
 
