@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_SSE_LINE_BYTES } from '../protocols/sse.js';
 import { parseJsonText } from '../server/json-body.js';
 import { EventCheck } from './event-filter.js';
+import { seededRandom } from '../../test/helpers/seeded-random.js';
 
 const b = (s: string) => Buffer.from(s);
 const text = (out: Buffer | null) => (out === null ? '' : out.toString('utf8'));
@@ -91,14 +92,7 @@ describe('EventCheck', () => {
     expect(f.oversized).toBe(true);
   });
   it('keeps and drops what a reading of each event line by line does, on random streams cut anywhere (fuzz)', () => {
-    let seed = 0x1d872b41;
-    const random = () => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) / 2 ** 32;
-    };
-    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const { random, pick } = seededRandom(0x1d872b41);
     const DATA = [
       '{"id":"c1","choices":[{"index":0,"delta":{"content":"tok é"},"finish_reason":null}]}',
       '{"type":"content_block_delta","delta":{"text":"a\\"b\\n"}}',

@@ -4,6 +4,7 @@ import { toProxyError } from '../server/failures.js';
 import { parseJsonText, readJsonBody } from '../server/json-body.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
 import { isJsonValue, jsonLineEnd, scanJson } from './json-scan.js';
+import { seededRandom } from '../../test/helpers/seeded-random.js';
 
 /** What the chat lane answered when it decoded and parsed every body: 'ok', or the refusal's message. */
 function reference(bytes: Buffer): string {
@@ -210,14 +211,7 @@ describe('scanJson: the chat lane checks on bytes, as the full parser made them'
   });
 
   it('agrees with the full parser on random JSON and on random damage to it (fuzz)', () => {
-    let seed = 0x2545f491;
-    const random = () => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) / 2 ** 32;
-    };
-    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const { random, pick } = seededRandom(0x2545f491);
     const STRINGS = [
       '',
       'model',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lastUsageBlock, usageInText, usageOfAnswer, usageOfStream } from './usage.js';
+import { seededRandom } from '../../test/helpers/seeded-random.js';
 
 describe('usage blocks of every protocol', () => {
   it('reads each protocol’s block, cached prompt tokens apart from the input', () => {
@@ -71,14 +72,7 @@ describe('usage blocks of every protocol', () => {
       }
       return null;
     };
-    let seed = 0x6a09e667;
-    const random = () => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) / 2 ** 32;
-    };
-    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const { random, pick } = seededRandom(0x6a09e667);
     const PIECES = [
       'data: {"usage":null}\n\n',
       '"usage": {"prompt_tokens":1,"completion_tokens":2}',
