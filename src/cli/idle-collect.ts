@@ -1,18 +1,21 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
+/** One space of the V8 heap, as `v8.getHeapSpaceStatistics()` names and sizes it. */
+export type HeapSpace = Pick<v8.HeapSpaceInfo, 'space_name' | 'space_size'>;
+
 /** What the idle check reads; injectable for tests. */
 export interface HeapReader {
   /** Bytes of the V8 heap in use (live and not yet collected). */
   used(): number;
-  /** Bytes the V8 heap has committed. */
-  total(): number;
+  /** The heap's spaces with the bytes each has committed. */
+  spaces(): readonly HeapSpace[];
 }
 
 export interface IdleCollectOptions {
   /** How often the heap is looked at (default 10 s). */
   checkMs?: number;
-  /** Growth of the committed heap over its quiet size that is worth one collection (default 16 MB). */
+  /** Growth of the committed old generation over its quiet size that is worth one collection (default 16 MB). */
   growthBytes?: number;
   /** Less change in the heap in use than this between two looks is quiet (default 1 MB). */
   quietBytes?: number;
@@ -32,8 +35,20 @@ const MB = 1024 * 1024;
 
 const v8Heap: HeapReader = {
   used: () => v8.getHeapStatistics().used_heap_size,
-  total: () => v8.getHeapStatistics().total_heap_size,
+  spaces: () => v8.getHeapSpaceStatistics(),
 };
+
+/**
+ * Bytes committed by the old generation: every space but the young generation's (`new_space` and
+ * `new_large_object_space`). The young generation is left out because V8 sizes it by the allocation rate
+ * alone: it shrinks it at the first scavenge of a quiet spell and grows it back by up to 2 × 8 MB in the
+ * next burst (`src/cli/young-generation.ts`), and a full collection gives none of that back.
+ */
+export function oldGenerationBytes(spaces: readonly HeapSpace[]): number {
+  let bytes = 0;
+  for (const space of spaces) if (!space.space_name.startsWith('new_')) bytes += space.space_size;
+  return bytes;
+}
 
 /**
  * V8's `gc()` without starting node with `--expose-gc`: the flag is set just long enough for one new context
@@ -70,10 +85,14 @@ function optimizeForSize(): (on: boolean) => void {
  * collection.
  *
  * How: every `checkMs` (a timer that keeps no process alive), the heap in use is compared with the last look.
- * Quiet (it moved by less than `quietBytes`: next to nothing was allocated in between) and the committed heap
- * more than `growthBytes` above its quiet size: V8 is told to favour memory, one collection runs, and none
+ * Quiet (it moved by less than `quietBytes`: next to nothing was allocated in between) and the committed old
+ * generation more than `growthBytes` above its quiet size: V8 is told to favour memory, one collection runs, and none
  * again until there was traffic; while V8 favours memory the heap is looked at every `favourCheckMs`, and
- * the first look that sees traffic again turns V8 back to speed. Busy or
+ * the first look that sees traffic again turns V8 back to speed. Growth is judged on the old generation only
+ * (`oldGenerationBytes`): the whole committed heap regrew by ~14 MB of young generation in every burst after a
+ * gap, so the collection ran after bursts that had left nothing to give back, and a full collection in a gap
+ * drops optimised code that the next burst recompiles (docs/performance.md, "The first second after an idle
+ * gap" and "The idle collector judges the old generation"). Busy or
  * small: nothing — a request never waits for this, and a steadily loaded proxy is left to V8.
  * Returns a function that stops it.
  */
@@ -86,7 +105,8 @@ export function collectWhenIdle(options: IdleCollectOptions = {}): () => void {
   const favourMemory = options.favourMemory ?? optimizeForSize();
   const favourCheckMs = options.favourCheckMs ?? 1000;
   let lastUsed = heap.used();
-  let floor = heap.total();
+  const oldGeneration = (): number => oldGenerationBytes(heap.spaces());
+  let floor = oldGeneration();
   let collected = false;
   /** Set while V8 favours memory: a look every favourCheckMs, so that returning traffic gets speed soon. */
   let favouring: NodeJS.Timeout | null = null;
@@ -105,14 +125,14 @@ export function collectWhenIdle(options: IdleCollectOptions = {}): () => void {
       backToSpeed();
       return;
     }
-    const total = heap.total();
-    if (!collected && total > floor + growth) {
+    const old = oldGeneration();
+    if (!collected && old > floor + growth) {
       collect ??= v8FullCollection();
       favourMemory(true);
       collect();
       collected = true;
       lastUsed = heap.used();
-      floor = heap.total();
+      floor = oldGeneration();
       // Measured (docs/performance.md, fifth session): requests served while V8 favours memory cost more
       // CPU, and the 10 s look left up to 10 s of returning traffic in that mode.
       let seen = lastUsed;
@@ -124,7 +144,7 @@ export function collectWhenIdle(options: IdleCollectOptions = {}): () => void {
       favouring.unref();
       return;
     }
-    floor = Math.min(floor, total);
+    floor = Math.min(floor, old);
   }, checkMs);
   timer.unref();
   return () => {
