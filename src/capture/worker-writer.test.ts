@@ -135,6 +135,24 @@ describe('WorkerCaptureWriter', () => {
     ]);
   });
 
+  it('settles each batch once written, its buffer back: the bound is released batch after batch', async () => {
+    const { writer, drops } = open({ maxQueueBytes: 2_500_000 });
+    const redactor = new Redactor([OLD_KEY]);
+    const pad = 'x'.repeat(100_000);
+    for (let round = 0; round < 4; round++) {
+      // ~1 MB a round: a buffer filled and sent, the rest sent by flush.
+      for (let i = 0; i < 10; i++)
+        writer.writeEvent([`"n":${round * 10 + i},"pad":"${pad} ${OLD_KEY}"`], redactor);
+      await writer.flush();
+      expect(writer.queued).toBe(0);
+    }
+    await writer.close();
+    expect(drops).toEqual([]);
+    const written = await lines();
+    expect(written.map((l) => l['n'])).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(written.every((l) => l['pad'] === `${pad} ****`)).toBe(true);
+  });
+
   it('reports writes the worker could not do as drops, and never throws', async () => {
     const path = join(dir, 'a-directory');
     await mkdir(path);

@@ -29,12 +29,12 @@ export type WorkerCaptureWriterOptions = Omit<CaptureWriterOptions, 'onProgress'
 
 /**
  * Lines wait this long to be sent to the worker together … (each message wakes the worker, which answers
- * with one of its own once the batch is written: at a few hundred requests a second, those wake-ups cost
- * the threads more than the lines do)
+ * with its own: a post of a moved buffer alone takes the event loop ~100 µs on a busy machine, the wake-ups
+ * more — docs/performance.md, "The wire capture's cost", eighth session; a capture line lags by this much)
  */
-const SEND_DELAY_MS = 25;
-/** … unless their buffer (this size, unless one line needs more) is full. */
-const BUFFER_BYTES = 256 * 1024;
+const SEND_DELAY_MS = 100;
+/** … unless their buffer (this size, unless one line needs more: ~100 streams' events) is full. */
+const BUFFER_BYTES = 1024 * 1024;
 /** Buffers the worker has handed back, kept for reuse. */
 const SPARE_BUFFERS = 4;
 
@@ -67,7 +67,7 @@ interface Batch {
  * worker (a {@link CaptureWriter} there), on another core. Capture is the heaviest per-request work the proxy
  * can be asked for, and this keeps it out of the path that serves clients.
  *
- * Lines cross to the worker unredacted, some 25 milliseconds' worth at a time, each with the secrets of the
+ * Lines cross to the worker unredacted, some 100 milliseconds' worth at a time, each with the secrets of the
  * redactor they were recorded under (a key rotated between two events applies from the second on). They are
  * encoded straight into a buffer (event-frames.ts) that is moved to the worker, not copied, and comes back
  * to be filled again: the pieces of an event are never joined into one string here, and bodies given as
@@ -317,7 +317,7 @@ export class WorkerCaptureWriter implements CaptureSink {
 
   private later(): void {
     if (this.timer === undefined) {
-      // Each message to the worker has a fixed cost on both threads: the events of 25 milliseconds
+      // Each message to the worker has a fixed cost on both threads: the events of 100 milliseconds
       // cross in one. Their stamps were taken as they were recorded.
       this.timer = setTimeout(this.sendLater, SEND_DELAY_MS);
       this.timer.unref();
