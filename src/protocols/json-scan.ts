@@ -122,14 +122,15 @@ const ERROR_WORD = [0x65, 0x72, 0x72, 0x6f, 0x72];
  * Whether the value the last `jsonLineEnd` found may hold a tool call's marker: any of `TOOL_MARK_WORDS` as
  * a JSON string's bytes (`"tool_calls"`: what the dangerous-command guard's stream tap searches for,
  * src/pipeline/tool-call-tap.ts). By the reasoning of `lineMayHoldErrorMark`, such bytes can only be a
- * string that is the word, or one that ends in an escaped quote and the word; each string's end is looked
- * at for them as it is scanned.
+ * string that is the word, or one that ends in an escaped quote and the word. The scan keeps no more than
+ * one table lookup per string for it: a string with an escape, or as long as a word and ending in that
+ * word's last byte, may be one (false only when no string can be).
  */
 export function lineMayHoldToolMark(): boolean {
   return toolMarked;
 }
 
-/** Set by `stringEnd` when a string is one of TOOL_MARK_WORDS or ends in `\"` and one (`lineMayHoldToolMark`). */
+/** Set by `stringEnd` for a string that may be one of TOOL_MARK_WORDS or end in `\"` and one. */
 let toolMarked = false;
 /**
  * Every protocol's tool-call markers, without their quotes (tool-call-tap.ts `CALL_MARKERS`; a test holds
@@ -144,25 +145,11 @@ export const TOOL_MARK_WORDS: readonly string[] = [
   'local_shell_call',
   'shell_call',
 ];
-const TOOL_WORDS = TOOL_MARK_WORDS.map((word) => Buffer.from(word));
-/** The longest word's length plus one: a string's length is looked up below it. */
-const TOOL_WORD_BOUND = Math.max(...TOOL_WORDS.map((word) => word.length)) + 1;
-/** Whether some word is this many bytes long (a string of another length can only end in one, escaped). */
-const TOOL_WORD_LENGTH = new Uint8Array(TOOL_WORD_BOUND);
-for (const word of TOOL_WORDS) TOOL_WORD_LENGTH[word.length] = 1;
-
-/** One of TOOL_WORDS ends at `k` (the string's closing quote), after a quote: the string's opening one or an escaped one. */
-function endsInToolWord(b: Uint8Array, start: number, k: number): boolean {
-  for (let w = 0; w < TOOL_WORDS.length; w++) {
-    const word = TOOL_WORDS[w]!;
-    const from = k - word.length;
-    if (from - 1 < start || b[from - 1] !== QUOTE) continue;
-    let same = true;
-    for (let j = 0; j < word.length && same; j++) same = b[from + j] === word[j];
-    if (same) return true;
-  }
-  return false;
-}
+/** One past the longest word's length: a longer string without an escape is none of them. */
+const TOOL_WORD_BOUND = Math.max(...TOOL_MARK_WORDS.map((word) => word.length)) + 1;
+/** 1 at `length << 8 | last byte` of each word. */
+const TOOL_WORD_END = new Uint8Array(TOOL_WORD_BOUND << 8);
+for (const word of TOOL_MARK_WORDS) TOOL_WORD_END[(word.length << 8) | word.charCodeAt(word.length - 1)] = 1;
 
 /** `error` at `i`. */
 function isErrorWord(b: Uint8Array, i: number): boolean {
@@ -272,9 +259,8 @@ function stringEnd(b: Uint8Array, i: number, end: number): number {
           : stringEscaped && length > ERROR_WORD.length + 1 && b[k - 6] === QUOTE && isErrorWord(b, k - 5)
       )
         errorMarked = true;
-      if ((length < TOOL_WORD_BOUND && TOOL_WORD_LENGTH[length] === 1) || stringEscaped) {
-        if (endsInToolWord(b, i, k)) toolMarked = true;
-      }
+      if (stringEscaped || (length < TOOL_WORD_BOUND && TOOL_WORD_END[(length << 8) | b[k - 1]!] === 1))
+        toolMarked = true;
       return k + 1;
     }
     if (c < 0x20) return -1;
