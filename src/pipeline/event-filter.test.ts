@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TOOL_MARK_WORDS } from '../protocols/json-scan.js';
 import { MAX_SSE_LINE_BYTES } from '../protocols/sse.js';
 import { parseJsonText } from '../server/json-body.js';
 import { EventCheck } from './event-filter.js';
@@ -64,6 +65,31 @@ describe('EventCheck', () => {
     expect(free('data: {"a":\ndata: 1}\n\n')).toBe(false);
   });
 
+  it('says when what it passed cannot hold a tool-call marker (one JSON data line each, no such string)', () => {
+    const free = (stream: string) => {
+      const f = new EventCheck();
+      expect(f.push(b(stream))).not.toBeNull();
+      return f.toolFree;
+    };
+    expect(
+      free(
+        'data: {"a":"tool_callsx","b":"xtool_use","tool_call_id":1,"c":"shell_call "}\n\ndata: [DONE]\n\n',
+      ),
+    ).toBe(true);
+    expect(free('event: message\ndata: {"a":"\\"tool_use","b":"x\\"functionCall\\""}\r\n\r\n')).toBe(false);
+    // Any string with an escape may end in one: not known.
+    expect(free('data: {"a":"x\\"functionCall\\" y"}\n\n')).toBe(false);
+    for (const word of TOOL_MARK_WORDS) {
+      expect(free(`data: {"${word}":[]}\n\n`)).toBe(false);
+      expect(free(`data: {"type":"${word}"}\n\n`)).toBe(false);
+      expect(free(`data: {"a":"say \\"${word}"}\n\n`)).toBe(false);
+      expect(free(`data: {"a":"${word}s","b":"x${word}x"}\n\n`)).toBe(true);
+    }
+    expect(free('event: "tool_use"\ndata: {}\n\n')).toBe(false);
+    // Any event not read in one pass: not known.
+    expect(free(': ping\n\ndata: {}\n\n')).toBe(false);
+  });
+
   it('reads data split over several lines as one value', () => {
     const f = new EventCheck();
     expect(text(f.push(b('data: {"a":\ndata: 1}\n\ndata: {"a":\ndata: oops\n\n')))).toBe(
@@ -107,6 +133,10 @@ describe('EventCheck', () => {
       '{"a":1}}',
       '{"error":{"message":"m","type":"error"}}',
       '{"a":"say \\"error","b":"\\"error\\"","c":"errors"}',
+      '{"choices":[{"delta":{"tool_calls":[{"id":"c"}]}}]}',
+      '{"type":"tool_use","name":"Bash"}',
+      '{"a":"say \\"functionCall","b":"shell_calls","c":"xlocal_shell_call","d":"tool_use\\""}',
+      '{"function_call":1,"x":"\\"custom_tool_call\\""}',
       '{"a":',
       'not json',
       '',
@@ -122,7 +152,15 @@ describe('EventCheck', () => {
       const lines: string[] = [];
       if (random() < 0.3)
         lines.push(
-          pick(['event: message_delta', 'event:x', 'event: "error"', ': ping', 'id: 7', 'retry: 10']),
+          pick([
+            'event: message_delta',
+            'event:x',
+            'event: "error"',
+            'event: "tool_use"',
+            ': ping',
+            'id: 7',
+            'retry: 10',
+          ]),
         );
       const data = damaged(pick(DATA));
       const field = pick(['data: ', 'data: ', 'data:']);
@@ -167,6 +205,8 @@ describe('EventCheck', () => {
         const size = random() < 0.5 ? bytes.length : 1 + Math.floor(random() * 40);
         const passed = f.push(bytes.subarray(at, at + size));
         if (f.markFree) expect(passed?.includes('"error"'), text(passed)).toBe(false);
+        if (f.toolFree)
+          for (const word of TOOL_MARK_WORDS) expect(passed?.includes(`"${word}"`), text(passed)).toBe(false);
         out += text(passed);
         at += size;
       }

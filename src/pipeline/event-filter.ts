@@ -1,5 +1,10 @@
 import { MAX_SSE_LINE_BYTES } from '../protocols/sse.js';
-import { isJsonValue, jsonLineEnd, lineMayHoldErrorMark } from '../protocols/json-scan.js';
+import {
+  isJsonValue,
+  jsonLineEnd,
+  lineMayHoldErrorMark,
+  lineMayHoldToolMark,
+} from '../protocols/json-scan.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -47,6 +52,12 @@ export class EventCheck {
    * without a quote. The error-event guard then has no search to make (`ErrorEventGuard.see`).
    */
   markFree = false;
+  /**
+   * The events the last `push` returned are known not to hold a tool call's marker (any protocol's:
+   * `lineMayHoldToolMark`), by the same one-pass reading as `markFree`: the dangerous-command guard's tap
+   * then has no search to make (`ToolCallTap.see`).
+   */
+  toolFree = false;
   /** The start of an event whose blank line has not arrived, as it came (joined once it is complete). */
   private held: Buffer[] = [];
   private heldLength = 0;
@@ -54,6 +65,7 @@ export class EventCheck {
   /** The complete events of what has arrived so far, bad ones left out; null when none is complete. */
   push(chunk: Buffer): Buffer | null {
     this.markFree = false;
+    this.toolFree = false;
     let cut = lastEventEnd(chunk);
     if (this.heldLength > 0 && cut < 0) cut = this.endAcross(chunk);
     if (cut < 0) {
@@ -85,6 +97,7 @@ export class EventCheck {
   /** What is left when the stream ends: a last event without its blank line is checked the same way. */
   end(): Buffer | null {
     this.markFree = false;
+    this.toolFree = false;
     if (this.heldLength === 0) return null;
     const rest = Buffer.concat(this.held);
     this.held = [];
@@ -110,6 +123,7 @@ export class EventCheck {
     let start = 0;
     let from = 0;
     let markFree = true;
+    let toolFree = true;
     const n = events.length;
     while (start < n) {
       // An event that is one line of JSON data, as nearly every one is: checked in the one pass that finds
@@ -117,10 +131,12 @@ export class EventCheck {
       const single = singleDataEventEnd(events, start);
       if (single > 0) {
         if (eventMayHoldMark) markFree = false;
+        if (eventMayHoldToolMark) toolFree = false;
         start = single;
         continue;
       }
       markFree = false;
+      toolFree = false;
       const end = eventEnd(events, start);
       if (!validEvent(events, start, end)) {
         this.dropped += 1;
@@ -131,6 +147,7 @@ export class EventCheck {
       start = end;
     }
     this.markFree = markFree;
+    this.toolFree = toolFree;
     if (kept === null) return events;
     if (n > from) kept.push(events.subarray(from, n));
     return kept.length === 0 ? null : Buffer.concat(kept);
@@ -172,6 +189,7 @@ function eventEnd(bytes: Buffer, start: number): number {
 function singleDataEventEnd(bytes: Buffer, start: number): number {
   let line = start;
   eventMayHoldMark = false;
+  eventMayHoldToolMark = false;
   if (isEventField(bytes, line)) {
     // The event's name: a short line, read to its end here.
     const limit = Math.min(bytes.length, line + EVENT_LINE_BYTES);
@@ -179,7 +197,10 @@ function singleDataEventEnd(bytes: Buffer, start: number): number {
     for (; i < limit; i++) {
       const c = bytes[i];
       if (c === LF) break;
-      if (c === QUOTE) eventMayHoldMark = true;
+      if (c === QUOTE) {
+        eventMayHoldMark = true;
+        eventMayHoldToolMark = true;
+      }
     }
     if (i === limit) return -1;
     line = i + 1;
@@ -191,6 +212,7 @@ function singleDataEventEnd(bytes: Buffer, start: number): number {
   else {
     lf = jsonLineEnd(bytes, at);
     if (lineMayHoldErrorMark()) eventMayHoldMark = true;
+    if (lineMayHoldToolMark()) eventMayHoldToolMark = true;
   }
   if (lf < 0) return -1;
   if (bytes[lf] === CR) lf++;
@@ -203,6 +225,8 @@ function singleDataEventEnd(bytes: Buffer, start: number): number {
 
 /** Set by `singleDataEventEnd`: the event it passed may hold the bytes `"error"` (`EventCheck.markFree`). */
 let eventMayHoldMark = false;
+/** Set by `singleDataEventEnd`: the event it passed may hold a tool call's marker (`EventCheck.toolFree`). */
+let eventMayHoldToolMark = false;
 const QUOTE = 0x22;
 
 /** The longest `event:` line `singleDataEventEnd` reads to its end (a longer one is read by `eventEnd`). */

@@ -85,7 +85,8 @@ function streamToClient(
   const { stripper } = usage;
   /** Set when the proxy ended the stream itself (the guard refused a tool call): nothing more is written. */
   let stopped = false;
-  const judged = (chunk: Uint8Array | string) => (tools === undefined ? chunk : tools.see(chunk));
+  const judged = (chunk: Uint8Array | string, toolFree = false) =>
+    tools === undefined ? chunk : tools.see(chunk, toolFree);
   const stop = (err: unknown): void => {
     stopped = true;
     upstream.dispose();
@@ -121,7 +122,9 @@ function streamToClient(
       }
       if (tools === undefined) return pass(guard.see(kept, check.markFree));
       try {
-        return pass(judged(guard.see(kept, check.markFree)));
+        const guarded = guard.see(kept, check.markFree);
+        // The events as the check read them (the error guard passed them on untouched): its word holds.
+        return pass(judged(guarded, guarded === kept && check.toolFree));
       } catch (err) {
         stop(err);
         return true;

@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { TOOL_MARK_WORDS } from '../protocols/json-scan.js';
 import type { ToolJudge } from '../protocols/tool-call-guard.js';
-import { ToolCallTap } from './tool-call-tap.js';
+import { EventCheck } from './event-filter.js';
+import { CALL_MARKERS, ToolCallTap } from './tool-call-tap.js';
 
 const judge: ToolJudge = (name, args) =>
   args.includes('--force') ? { kind: 'replace', text: `stopped ${name}` } : undefined;
@@ -138,5 +140,46 @@ describe('ToolCallTap', () => {
   it('refuses an event longer than the bound', () => {
     const tap = new ToolCallTap('openai', judge);
     expect(() => tap.see(Buffer.alloc(1024 * 1024 + 10, 0x61))).toThrow(/longer than/);
+  });
+});
+
+describe('ToolCallTap after the event check (toolFree)', () => {
+  it("searches for the words the event check looks for: every protocol's markers", () => {
+    const markers = new Set(Object.values(CALL_MARKERS).flatMap((needles) => needles.map((n) => n.text)));
+    expect(markers).toEqual(new Set(TOOL_MARK_WORDS.map((word) => `"${word}"`)));
+  });
+
+  it("answers the same with the check's word as without it, however the stream is cut", () => {
+    const judged = (text: string, cuts: number[], told: boolean) => {
+      const check = new EventCheck();
+      const tap = new ToolCallTap('openai', judge);
+      const bytes = Buffer.from(text);
+      const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+      let out = '';
+      let from = 0;
+      const write = (piece: Uint8Array | string) => {
+        out += typeof piece === 'string' ? piece : Buffer.from(piece).toString('utf8');
+      };
+      for (const at of [...points, bytes.length]) {
+        const kept = check.push(bytes.subarray(from, at));
+        if (kept !== null) write(tap.see(kept, told && check.toolFree));
+        from = at;
+      }
+      const last = check.end();
+      if (last !== null) write(tap.see(last, told && check.toolFree));
+      write(tap.end());
+      return out;
+    };
+    fc.assert(
+      fc.property(
+        fc.constantFrom('ls -la', 'git push --force', 'echo "tool_calls"'),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (command, cuts) => {
+          const text = stream(command);
+          expect(judged(text, cuts, true)).toBe(judged(text, cuts, false));
+        },
+      ),
+      { seed: 7, numRuns: 300 },
+    );
   });
 });

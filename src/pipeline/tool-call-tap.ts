@@ -13,7 +13,7 @@ import type { Protocol } from '../protocols/types.js';
  * Bytes of which every event that starts, continues or ends a tool call holds one, per protocol (README,
  * "Agent guardrails"): an event without any, while no call is held, is passed on as its bytes, unparsed.
  */
-const CALL_MARKERS: Readonly<Record<Protocol, readonly ByteNeedle[]>> = {
+export const CALL_MARKERS: Readonly<Record<Protocol, readonly ByteNeedle[]>> = {
   openai: ['"tool_calls"'].map((m) => new ByteNeedle(m)),
   anthropic: ['"tool_use"'].map((m) => new ByteNeedle(m)),
   gemini: ['"functionCall"'].map((m) => new ByteNeedle(m)),
@@ -91,15 +91,20 @@ export class ToolCallTap {
     return this.#filter !== null && this.#filter.busy();
   }
 
-  /** What to write for `chunk` now (possibly nothing); throws `sseLineTooLong` past the event bound. */
-  see(chunk: Uint8Array | string): Uint8Array | string {
+  /**
+   * What to write for `chunk` now (possibly nothing); throws `sseLineTooLong` past the event bound.
+   * `toolFree`: the caller knows the chunk's events hold no tool call's marker (the relay's event check,
+   * which read every byte of them: `EventCheck.toolFree`), so they are not searched again.
+   */
+  see(chunk: Uint8Array | string, toolFree = false): Uint8Array | string {
     if (chunk.length === 0) return chunk;
     // The common case, first: whole events (the relay's event check cuts them so), no call held, no
-    // marker — the chunk goes on as it came, one search of its bytes (no copy, no view); text (a translated
-    // stream's, decoded once before translation) is searched as text.
+    // marker — the chunk goes on as it came, one search of its bytes (none when the event check has read
+    // them; no copy, no view); text (a translated stream's, decoded once before translation) is searched
+    // as text.
     if (this.#carry === null && !this.#busy()) {
       if (typeof chunk !== 'string') {
-        if (endsEvent(chunk) && !eventsHoldAny(this.#markers, chunk)) return chunk;
+        if (endsEvent(chunk) && (toolFree || !eventsHoldAny(this.#markers, chunk))) return chunk;
       } else if (textEndsEvent(chunk) && !this.#markers.some((m) => chunk.includes(m.text))) {
         return chunk;
       }

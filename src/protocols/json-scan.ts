@@ -97,6 +97,7 @@ export function isJsonValue(bytes: Uint8Array, start = 0, end = bytes.length): b
  */
 export function jsonLineEnd(bytes: Uint8Array, start: number): number {
   errorMarked = false;
+  toolMarked = false;
   const after = valueEnd(bytes, start, bytes.length, LINE_SPACE);
   return after >= 0 && bytes[after] === LF ? after : -1;
 }
@@ -116,6 +117,39 @@ export function lineMayHoldErrorMark(): boolean {
 /** Set by `stringEnd` when a string is `error` or ends in `\"error` (`lineMayHoldErrorMark`). */
 let errorMarked = false;
 const ERROR_WORD = [0x65, 0x72, 0x72, 0x6f, 0x72];
+
+/**
+ * Whether the value the last `jsonLineEnd` found may hold a tool call's marker: any of `TOOL_MARK_WORDS` as
+ * a JSON string's bytes (`"tool_calls"`: what the dangerous-command guard's stream tap searches for,
+ * src/pipeline/tool-call-tap.ts). By the reasoning of `lineMayHoldErrorMark`, such bytes can only be a
+ * string that is the word, or one that ends in an escaped quote and the word. The scan keeps no more than
+ * one table lookup per string for it: a string with an escape, or as long as a word and ending in that
+ * word's last byte, may be one (false only when no string can be).
+ */
+export function lineMayHoldToolMark(): boolean {
+  return toolMarked;
+}
+
+/** Set by `stringEnd` for a string that may be one of TOOL_MARK_WORDS or end in `\"` and one. */
+let toolMarked = false;
+/**
+ * Every protocol's tool-call markers, without their quotes (tool-call-tap.ts `CALL_MARKERS`; a test holds
+ * the two lists equal).
+ */
+export const TOOL_MARK_WORDS: readonly string[] = [
+  'tool_calls',
+  'tool_use',
+  'functionCall',
+  'function_call',
+  'custom_tool_call',
+  'local_shell_call',
+  'shell_call',
+];
+/** One past the longest word's length: a longer string without an escape is none of them. */
+const TOOL_WORD_BOUND = Math.max(...TOOL_MARK_WORDS.map((word) => word.length)) + 1;
+/** 1 at `length << 8 | last byte` of each word. */
+const TOOL_WORD_END = new Uint8Array(TOOL_WORD_BOUND << 8);
+for (const word of TOOL_MARK_WORDS) TOOL_WORD_END[(word.length << 8) | word.charCodeAt(word.length - 1)] = 1;
 
 /** `error` at `i`. */
 function isErrorWord(b: Uint8Array, i: number): boolean {
@@ -225,6 +259,8 @@ function stringEnd(b: Uint8Array, i: number, end: number): number {
           : stringEscaped && length > ERROR_WORD.length + 1 && b[k - 6] === QUOTE && isErrorWord(b, k - 5)
       )
         errorMarked = true;
+      if (stringEscaped || (length < TOOL_WORD_BOUND && TOOL_WORD_END[(length << 8) | b[k - 1]!] === 1))
+        toolMarked = true;
       return k + 1;
     }
     if (c < 0x20) return -1;
