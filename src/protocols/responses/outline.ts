@@ -46,28 +46,8 @@ export class ResponsesOutline {
 
   /** One chunk of the stream's bytes, as the client gets them. */
   see(chunk: Uint8Array | string): void {
-    if (this.whole || typeof chunk === 'string') {
-      this.seeText(typeof chunk === 'string' ? chunk : this.decoder.write(chunk as Buffer));
-      return;
-    }
-    if (this.response !== null) return;
-    // Only the opening is read: the chunk is decoded an event at a time (a blank line is whole in one
-    // chunk's bytes or split by its end, which the text's search then joins), up to the event that opens
-    // the response — not the whole chunk the stream's first events came in.
-    const bytes = Buffer.isBuffer(chunk)
-      ? chunk
-      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    let from = 0;
-    for (let end = bytes.indexOf(BLANK_LINE); end >= 0; end = bytes.indexOf(BLANK_LINE, from)) {
-      this.seeText(this.decoder.write(bytes.subarray(from, end + 2)));
-      from = end + 2;
-      if (this.response !== null) return;
-    }
-    if (from < bytes.length) this.seeText(this.decoder.write(bytes.subarray(from)));
-  }
-
-  private seeText(text: string): void {
     if (!this.whole && this.response !== null) return;
+    const text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk as Buffer);
     // Most chunks hold whole events: nothing pending to join them to.
     this.pending = this.pending === '' ? text : this.pending + text;
     let start = 0;
@@ -255,7 +235,6 @@ export class ResponsesOutline {
   }
 }
 
-const BLANK_LINE = Buffer.from('\n\n');
 const DELTA = '{"type":"response.output_text.delta",';
 const IN_PROGRESS = '{"type":"response.in_progress",';
 
