@@ -47,9 +47,10 @@ export class EventCheck {
   /** An event grew past the bound without ending. */
   oversized = false;
   /**
-   * The events the last `push` returned are known not to hold the bytes `"error"`: each was one data line
-   * of JSON whose scan found no string that can make them (`lineMayHoldErrorMark`), after an `event:` line
-   * without a quote. The error-event guard then has no search to make (`ErrorEventGuard.see`).
+   * The events the last `push` returned are known not to hold the bytes `"error"`, but as a member
+   * `"error": null`: each was one data line of JSON whose scan found no string that can make them
+   * (`lineMayHoldErrorMark`), after an `event:` line without a quote. The error-event guard, which passes
+   * `"error": null` too, then has no search to make (`ErrorEventGuard.see`).
    */
   markFree = false;
   /**

@@ -6,6 +6,7 @@ import { sseLineTooLong } from '../protocols/sse.js';
 import { EventCheck } from './event-filter.js';
 import type { Protocol } from '../protocols/types.js';
 import { usageOfStream, type TokenUsage } from '../protocols/usage.js';
+import { usageInStreamTail } from '../protocols/usage-bytes.js';
 import { ResponsesOutline } from '../protocols/responses/outline.js';
 
 /**
@@ -130,8 +131,10 @@ export class FinishWatch {
   private head: Array<Uint8Array | string> | null;
   private headLength = 0;
   private readonly keep: number;
-  /** The tail's text, decoded once when the stream ended (`missingEnd` and `usage` both read it). */
+  /** The tail's text, decoded once when the stream ended (`missingEnd` and `nextSequence` read it). */
   private tail: string | null = null;
+  /** The kept chunks' bytes, joined once when the stream ended (`usage` and `lastEvent` both read them). */
+  private joined: Buffer | null = null;
   /** Set by `missingEnd` when the stream stopped before its answer was finished. */
   cutShort = false;
   /**
@@ -152,6 +155,7 @@ export class FinishWatch {
       this.headLength += chunk.length;
     }
     this.tail = null;
+    this.joined = null;
     this.recent.push(chunk);
     this.recentLength += chunk.length;
     // Trimmed in batches: one splice per 32 chunks rather than a shift per chunk.
@@ -189,7 +193,7 @@ export class FinishWatch {
     // The chunks kept as they are first (no copy of a single chunk); with the carry only when they hold
     // no whole `event:` line.
     return (
-      lastEventName(bytesOf(this.recent)) ??
+      lastEventName(this.keptBytes()) ??
       lastEventName(bytesOf([this.carry, ...this.recent])) ??
       this.trimmedEvent
     );
@@ -200,11 +204,23 @@ export class FinishWatch {
     return this.tail;
   }
 
+  private keptBytes(): Buffer {
+    this.joined ??= bytesOf(this.recent);
+    return this.joined;
+  }
+
   /**
    * The tokens the stream used, read from its end (and Anthropic's start) once it is over: only the few
    * chunks kept are searched (README, Teams: usage); null when the stream gave no usage block.
    */
   usage(): TokenUsage | null {
+    // A Responses stream's tail (8 KB kept: its last event holds the whole response) searched as its bytes
+    // (`usageInStreamTail` reads what `usageOfStream` reads in their latin1 text), not decoded first. The
+    // other protocols' 2 KB tails, and a stream read as text, go the text's way.
+    if (this.protocol === 'responses' && !this.recent.every(isText)) {
+      const bytes = this.keptBytes();
+      return usageInStreamTail(this.protocol, bytes.subarray(Math.max(0, bytes.length - this.keep)));
+    }
     return usageOfStream(
       this.protocol,
       this.head === null ? '' : textOf(this.head, Infinity),

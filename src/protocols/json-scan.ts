@@ -108,7 +108,7 @@ export function jsonLineEnd(bytes: Uint8Array, start: number): number {
  * `error`, or the end of one whose last characters are an escaped quote and `error` (a quote there is a
  * string's opening or closing one, or an escaped one; after a closing quote no `e` may follow): every
  * string's end is looked at for them as it is scanned, so a line that holds neither is known free of
- * the mark without a search of its bytes.
+ * the mark without a search of its bytes. A member `"error": null` is no mark (the guard passes it too).
  */
 export function lineMayHoldErrorMark(): boolean {
   return errorMarked;
@@ -290,6 +290,7 @@ const PROTO_BYTES = Buffer.from(PROTO);
  */
 function member(b: Uint8Array, i: number, end: number, space: Uint8Array): number {
   if (i >= end || b[i] !== QUOTE) return -1;
+  const marked = errorMarked;
   const after = stringEnd(b, i, end);
   if (after < 0) return -1;
   if (stringEscaped) {
@@ -305,7 +306,18 @@ function member(b: Uint8Array, i: number, end: number, space: Uint8Array): numbe
   if (k >= end || b[k] !== 0x3a /* : */) return -1;
   k++;
   while (k < end && space[b[k]!] === 1) k++;
+  // The name `error` with the value `null` says there is no error, and the error-event guard reads it so
+  // (`noErrorAfter`, src/redaction/upstream-errors.ts): not a mark. A Responses stream's first and last
+  // events carry it, and would otherwise send every stream's bytes to the guard's search. The value is
+  // checked to be `null` by the scan that goes on from `k`.
+  if (!marked && errorMarked && after - i === ERROR_WORD.length + 2 && isNullAt(b, k, end))
+    errorMarked = false;
   return k;
+}
+
+/** `null` at `i` (its four bytes; the scan checks what follows). */
+function isNullAt(b: Uint8Array, i: number, end: number): boolean {
+  return i + 4 <= end && b[i] === 0x6e && b[i + 1] === 0x75 && b[i + 2] === 0x6c && b[i + 3] === 0x6c;
 }
 
 /** The end of the number at `i`, -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?; -1 when it is not one. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Protocol } from './types.js';
-import { usageInBytes } from './usage-bytes.js';
+import { usageInBytes, usageInStreamTail } from './usage-bytes.js';
 import { usageInText } from './usage.js';
 
 const PROTOCOLS: readonly Protocol[] = ['openai', 'responses', 'anthropic', 'gemini'];
@@ -45,6 +45,27 @@ describe('usageInBytes', () => {
     expect(usageInBytes('openai', Buffer.from('{"choices":[]}'))).toBeNull();
     expect(usageInBytes('openai', Buffer.from(''))).toBeNull();
     expect(usageInBytes('openai', Buffer.from('"usage"'))).toBeNull();
+  });
+
+  it("reads a stream's tail as the text reader does: a block at its end, far from it, or none", () => {
+    const completed = (usage: string) =>
+      `event: response.completed\ndata: {"type":"response.completed","response":{"usage":${usage}}}\n\n`;
+    const created = 'event: response.created\ndata: {"response":{"error":null,"usage":null}}\n\n';
+    const pad = `event: x\ndata: {"delta":"${'b'.repeat(3000)}"}\n\n`;
+    for (const text of [
+      created + pad + completed('{"input_tokens":42,"output_tokens":180,"total_tokens":222}'),
+      created + completed('{"input_tokens":3,"output_tokens":4}') + pad,
+      created + pad + completed('null'),
+      created + pad,
+      pad.slice(0, 100),
+      '',
+    ]) {
+      const bytes = Buffer.from(text);
+      expect(usageInStreamTail('responses', bytes), text).toEqual(byText('responses', bytes));
+    }
+    expect(
+      usageInStreamTail('responses', Buffer.from(created + pad + completed('{"input_tokens":1}'))),
+    ).toEqual({ input: 1, output: 0, cacheRead: 0, cacheWrite: 0 });
   });
 
   it('finds a block far from the end (the native search past the last bytes)', () => {
@@ -120,10 +141,14 @@ describe('usageInBytes', () => {
         parts.push(`,"${key}"${space()}:${space()}${value}`);
         if (random() < 0.3) parts.push(`,"text":"${'é'.repeat(Math.floor(random() * 300))} \\"${key}\\":{"`);
       }
+      // Blocks pushed back past the last bytes a backward loop looks at.
+      if (random() < 0.3) parts.push(`,"pad":"${'a'.repeat(Math.floor(random() * 1500))}"`);
       let text = `${parts.join('')}}`;
       if (random() < 0.1) text = text.slice(0, Math.floor(random() * text.length));
       const bytes = Buffer.from(text);
-      expect(usageInBytes(protocol, bytes), text).toEqual(byText(protocol, bytes));
+      const want = byText(protocol, bytes);
+      expect(usageInBytes(protocol, bytes), text).toEqual(want);
+      expect(usageInStreamTail(protocol, bytes), text).toEqual(want);
     }
   });
 });

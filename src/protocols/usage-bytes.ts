@@ -1,3 +1,4 @@
+import { ByteNeedle } from './byte-needle.js';
 import type { Protocol } from './types.js';
 import { readUsageBlock, type TokenUsage } from './usage.js';
 
@@ -64,20 +65,64 @@ export function usageInBytes(protocol: Protocol, bytes: Uint8Array): TokenUsage 
   return null;
 }
 
+/**
+ * The usage of a stream's tail (a few KB kept by `FinishWatch`, src/pipeline/stream-end.ts), as
+ * `usageInBytes` gives it. Its last bytes are looked at backwards (a Responses stream's usage ends its last
+ * event); the rest, when no block is there, by a forward search (`ByteNeedle.indexIn`) whose candidates
+ * are then tried from the last: the native backward search is a plain loop in C++, several times slower
+ * over a tail without a block than decoding it to text was (docs/performance.md).
+ */
+export function usageInStreamTail(protocol: Protocol, bytes: Uint8Array): TokenUsage | null {
+  const buffer = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const needle = NEEDLES[protocol];
+  const stop = Math.max(0, buffer.length - NEAR_END);
+  for (let at = nearLastIndexOf(buffer, needle, buffer.length - needle.length, stop); at >= 0;) {
+    const block = blockAt(buffer, at + needle.length);
+    if (block !== null) return readUsageBlock(protocol, block);
+    at = at === stop ? -1 : nearLastIndexOf(buffer, needle, at - 1, stop);
+  }
+  if (stop === 0) return null;
+  // Keys that start before `stop` (the needle may reach past it).
+  const end = Math.min(buffer.length, stop + needle.length - 1);
+  const search = STREAM_NEEDLES[protocol];
+  const found: number[] = [];
+  for (let at = search.indexIn(buffer, 0, end); at >= 0; at = search.indexIn(buffer, at + 1, end))
+    found.push(at);
+  for (let k = found.length - 1; k >= 0; k--) {
+    const block = blockAt(buffer, found[k]! + needle.length);
+    if (block !== null) return readUsageBlock(protocol, block);
+  }
+  return null;
+}
+
+const STREAM_NEEDLES: Record<Protocol, ByteNeedle> = {
+  openai: new ByteNeedle('"usage"'),
+  responses: new ByteNeedle('"usage"'),
+  anthropic: new ByteNeedle('"usage"'),
+  gemini: new ByteNeedle('"usageMetadata"'),
+};
+
 /** The last index at or before `from` where `needle` starts in `bytes`; -1 when none. */
 function lastIndexOf(bytes: Buffer, needle: Buffer, from: number): number {
+  const stop = Math.max(0, from - NEAR_END);
+  const at = nearLastIndexOf(bytes, needle, from, stop);
+  return at >= 0 || stop === 0 ? at : bytes.lastIndexOf(needle, stop - 1);
+}
+
+/** `lastIndexOf` by a JavaScript loop down to `stop`: -1 when the needle starts nowhere in between. */
+function nearLastIndexOf(bytes: Buffer, needle: Buffer, from: number, stop: number): number {
   const length = needle.length;
   const first = needle[0] as number;
   const second = needle[1] as number;
-  const stop = Math.max(0, from - NEAR_END);
-  let i = Math.min(from, bytes.length - length);
-  for (; i >= stop; i--) {
+  for (let i = Math.min(from, bytes.length - length); i >= stop; i--) {
     if (bytes[i] !== first || bytes[i + 1] !== second) continue;
     let k = 2;
     while (k < length && bytes[i + k] === needle[k]) k++;
     if (k === length) return i;
   }
-  return i < 0 ? -1 : bytes.lastIndexOf(needle, i);
+  return -1;
 }
 
 /** The usage block after the key that ends at `i`, when `:` and a JSON object follow; null otherwise. */

@@ -176,8 +176,8 @@ export class ErrorEventGuard {
 
   /**
    * What to pass on for `chunk`: the chunk itself, or (once redacting) the text now safe to release.
-   * `markFree`: the caller knows the chunk does not hold the marker's bytes (the event check, which scanned
-   * every byte of it: `EventCheck.markFree`), so it is not searched again — unless the start of a marker
+   * `markFree`: the caller knows the chunk holds no marker but `"error": null` (the event check, which
+   * scanned every byte of it: `EventCheck.markFree`), so it is not searched again — unless the start of a marker
    * was held back from the chunk before, which this one may finish.
    */
   see(input: Chunk, markFree = false): Chunk {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../../proxy-error.js';
 import type { StreamEvent } from '../canonical.js';
-import { createResponsesCodec, responsesContext, type ResponsesContext } from './codec.js';
+import { createResponsesCodec, newResponseId, responsesContext, type ResponsesContext } from './codec.js';
 
 const ctx = (body: Record<string, unknown> = {}): ResponsesContext => ({
   ...responsesContext(body, () => 1_700_000_000_000),
@@ -287,5 +287,13 @@ describe('Responses codec: answers', () => {
     const types = [...sse.matchAll(/^event: (.+)$/gm)].map((m) => m[1]);
     expect(types.slice(-2)).toEqual(['error', 'response.failed']);
     expect(types).not.toContain('response.completed');
+  });
+});
+
+describe('newResponseId', () => {
+  it("is `resp_` and a random UUID's 32 hex digits, a new one each time", () => {
+    const ids = Array.from({ length: 200 }, newResponseId);
+    for (const id of ids) expect(id).toMatch(/^resp_[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });

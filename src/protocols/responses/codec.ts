@@ -135,7 +135,9 @@ export interface ResponsesContext {
 }
 
 export function newResponseId(): string {
-  return `resp_${randomUUID().replaceAll('-', '')}`;
+  // The UUID's 32 hex digits without its four dashes (8-4-4-4-12): slices, not a `replaceAll` (a search).
+  const u = randomUUID();
+  return `resp_${u.slice(0, 8)}${u.slice(9, 13)}${u.slice(14, 18)}${u.slice(19, 23)}${u.slice(24)}`;
 }
 
 /** The Response fields that repeat the request, with the API's defaults. */

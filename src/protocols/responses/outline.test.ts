@@ -124,6 +124,32 @@ describe('ResponsesOutline', () => {
     expect(events(new ResponsesOutline().failed(info)).map((e) => e.type)).toEqual(['error']);
   });
 
+  it('read only to its opening, finds the same response in bytes however they are cut', () => {
+    // A comment, an event that is not JSON and one whose `response` is no object come first.
+    const text =
+      ': keep-alive\n\n' +
+      'event: response.created\ndata: {"type":"response.created","response":\n\n' +
+      sse({ type: 'response.created', sequence_number: 0, response: 'no object' }) +
+      sse({ type: 'response.created', sequence_number: 1, response: { ...RESPONSE, model: 'é' } }) +
+      sse({ type: 'response.in_progress', sequence_number: 2, response: { ...RESPONSE, id: 'later' } }) +
+      sse({ type: 'response.output_text.delta', sequence_number: 3, delta: 'x' });
+    const info = { status: 502, code: 'upstream_stream_error', message: 'broke' };
+    const fromText = new ResponsesOutline(false);
+    fromText.see(text);
+    expect(fromText.response).toEqual({ ...RESPONSE, model: 'é' });
+    const want = fromText.failed(info, 9);
+    const bytes = Buffer.from(text);
+    for (let a = 0; a <= bytes.length; a += 7) {
+      for (const b of [a, Math.min(bytes.length, a + 1), Math.min(bytes.length, a + 150)]) {
+        const outline = new ResponsesOutline(false);
+        outline.see(bytes.subarray(0, a));
+        outline.see(new Uint8Array(bytes.subarray(a, b)));
+        outline.see(bytes.subarray(b));
+        expect(outline.failed(info, 9), `${a} ${b}`).toBe(want);
+      }
+    }
+  });
+
   it('writes a continuation on as the rest of the same response', () => {
     const outline = new ResponsesOutline();
     opened(outline);
