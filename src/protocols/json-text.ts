@@ -25,13 +25,17 @@ export function quotedJson(text: string): string {
  * goes to the serialiser, faster there than this loop.
  */
 export function deltaJson(text: string): string {
-  if (text.length > 64) return JSON.stringify(text);
+  return isShortVerbatim(text) ? `"${text}"` : JSON.stringify(text);
+}
+
+/** Whether `deltaJson` writes `text` as it is, between quotes (see there). */
+export function isShortVerbatim(text: string): boolean {
+  if (text.length > 64) return false;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff))
-      return JSON.stringify(text);
+    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff)) return false;
   }
-  return `"${text}"`;
+  return true;
 }
 
 /** `JSON.stringify(value)` of a finite number or not: `null` for NaN and the infinities. */

@@ -24,7 +24,7 @@ import type {
   StreamMeta,
 } from '../codec.js';
 import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
-import { deltaJson, numberJson, quotedJson } from '../json-text.js';
+import { isShortVerbatim, numberJson, quotedJson } from '../json-text.js';
 import {
   array,
   codeForBackendError,
@@ -737,6 +737,30 @@ class AnthropicStreamEncoder implements StreamEncoder {
     return `${TEXT_BLOCK_START_HEAD}${index}${TEXT_BLOCK_START_TAIL}`;
   }
 
+  /** A text delta's event up to its text, and to its text's opening quote, for block `textHeadOf`. */
+  private textHead = '';
+  private textHeadQuoted = '';
+  private textHeadOf = -1;
+
+  encodeText(text: string): string {
+    if (this.done) return '';
+    let out = '';
+    if (!this.started) out += this.start(0);
+    if (this.open?.kind !== 'text') out += this.closeBlock() + this.openTextBlock();
+    const index = this.open!.index;
+    if (this.textHeadOf !== index) {
+      this.textHead = `${TEXT_DELTA_HEAD}${index}${TEXT_DELTA_MIDDLE}`;
+      this.textHeadQuoted = `${this.textHead}"`;
+      this.textHeadOf = index;
+    }
+    // The hottest event, written as `sseEvent` would write it: only the text is serialised, and a short
+    // one that needs no escaping not even that (two concatenations an event).
+    const delta = isShortVerbatim(text)
+      ? `${this.textHeadQuoted}${text}"}}\n\n`
+      : `${this.textHead}${JSON.stringify(text)}}}\n\n`;
+    return out === '' ? delta : out + delta;
+  }
+
   encode(event: StreamEvent): string {
     if (this.done) return '';
     let out = '';
@@ -746,9 +770,7 @@ class AnthropicStreamEncoder implements StreamEncoder {
       case 'start':
         return out;
       case 'text':
-        if (this.open?.kind !== 'text') out += this.closeBlock() + this.openTextBlock();
-        // The hottest event, written as `sseEvent` would write it: only the text is serialised.
-        return `${out}${TEXT_DELTA_HEAD}${this.open!.index}${TEXT_DELTA_MIDDLE}${deltaJson(event.text)}}}\n\n`;
+        return out + this.encodeText(event.text);
       case 'reasoning':
         if (this.open?.kind !== 'thinking') {
           out += this.closeBlock() + this.openBlock({ type: 'thinking', thinking: '', signature: '' });
