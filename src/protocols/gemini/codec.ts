@@ -673,6 +673,13 @@ class GeminiStreamEncoder implements StreamEncoder {
     return parts;
   }
 
+  encodeText(text: string): string {
+    if (this.done) return '';
+    // The usual event (see `encode`), without the event's object.
+    if (this.pending.length === 0 && this.signature === '') return this.textChunk(text);
+    return this.encode({ type: 'text', text });
+  }
+
   encode(event: StreamEvent): string {
     if (this.done) return '';
     switch (event.type) {
