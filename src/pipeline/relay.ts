@@ -1,5 +1,4 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { StringDecoder } from 'node:string_decoder';
 import type { CancelSignal } from '../backends/cancel.js';
 import type { UpstreamResponse } from '../backends/types.js';
 import { ProxyError } from '../proxy-error.js';
@@ -10,7 +9,7 @@ import { StreamTranslation, translateStream, type StreamResume } from '../protoc
 import { sealResponseSignatures, type SignatureSealer } from '../protocols/signatures.js';
 import { processSignatureSealer } from './signatures.js';
 import { RefusedToolCall, TOOL_CALL_GUARDS, sseText, type ToolJudge } from '../protocols/tool-call-guard.js';
-import { parseSse, sseLineTooLong } from '../protocols/sse.js';
+import { parseSse, sseLineTooLong, StreamText } from '../protocols/sse.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import {
@@ -222,7 +221,7 @@ function translateToClient(
   let over = false;
   // The backend's bytes are decoded once, here: the guard, the usage watch, the capture and the parser all
   // read that text (each decoding or searching the bytes on its own cost more than the translation).
-  const decoder = new StringDecoder('utf8');
+  const decoder = new StreamText();
   const send = (text: string): boolean => {
     if (text === '') return true;
     const safe = clientGuard.see(text) as string;

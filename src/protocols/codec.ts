@@ -29,6 +29,11 @@ export interface StreamDecoder {
 /** Turns canonical events into one protocol's exact SSE text. Events after a finish or error are ignored. */
 export interface StreamEncoder {
   encode(event: StreamEvent): string;
+  /**
+   * `encode({ type: 'text', text })`, byte for byte, without the event's object: a stream's text deltas
+   * read without the decoder go straight here (`StreamTranslation`; docs/performance.md).
+   */
+  encodeText?(text: string): string;
   /** True once a finish or an error has been written. */
   readonly done: boolean;
 }

@@ -1,5 +1,7 @@
+import { StringDecoder } from 'node:string_decoder';
 import { describe, expect, it } from 'vitest';
-import { MAX_SSE_LINE_BYTES, SseParser } from './sse.js';
+import { seededRandom } from '../../test/helpers/seeded-random.js';
+import { MAX_SSE_LINE_BYTES, SseParser, StreamText } from './sse.js';
 
 const bytes = (text: string) => Buffer.from(text, 'utf8');
 
@@ -56,5 +58,38 @@ describe('SseParser', () => {
     }).toThrow(/longer than/);
     const many = `data: ${'z'.repeat(1000)}\n\n`.repeat(Math.ceil(MAX_SSE_LINE_BYTES / 1000) + 10);
     expect(new SseParser().feedText(many)).toHaveLength(Math.ceil(MAX_SSE_LINE_BYTES / 1000) + 10);
+  });
+});
+
+describe('StreamText', () => {
+  // ASCII chunks are read as latin1 until the first that is not: each chunk's text must be exactly what a
+  // streaming UTF-8 decoder gives for it, whatever the cuts, split characters and malformed bytes.
+  it("gives each chunk's text as StringDecoder does, for random streams cut anywhere", () => {
+    const { random, pick } = seededRandom(0x5eed7e47);
+    const pieces = ['data: {"a":"tok1 "}\n\n', 'plain ascii ', '\u0000\u007f', 'é', '👋', '中文', '\ufeff'];
+    const odd = [Buffer.from([0xff]), Buffer.from([0xc3]), Buffer.from([0xe2, 0x82]), Buffer.from([0x80])];
+    for (let round = 0; round < 300; round++) {
+      const parts: Buffer[] = [];
+      const asciiOnly = random() < 0.3;
+      for (let n = Math.floor(random() * 12); n > 0; n--) {
+        const r = random();
+        if (asciiOnly || r < 0.6) parts.push(Buffer.from(pick(pieces.slice(0, 3))));
+        else if (r < 0.9) parts.push(Buffer.from(pick(pieces)));
+        else parts.push(pick(odd));
+      }
+      const whole = Buffer.concat(parts);
+      const chunks: Uint8Array[] = [];
+      for (let at = 0; at < whole.length;) {
+        const size = 1 + Math.floor(random() * 9);
+        const slice = whole.subarray(at, at + size);
+        // Plain Uint8Array views too, as a caller may hand in.
+        chunks.push(random() < 0.5 ? slice : new Uint8Array(slice.buffer, slice.byteOffset, slice.length));
+        at += size;
+      }
+      const text = new StreamText();
+      const decoder = new StringDecoder('utf8');
+      for (const chunk of chunks) expect(text.write(chunk)).toBe(decoder.write(chunk as Buffer));
+      expect(text.end()).toBe(decoder.end());
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { ProxyError } from '../proxy-error.js';
@@ -29,6 +30,36 @@ function lastLineBreak(text: string): number {
   return -1;
 }
 
+/**
+ * A byte stream's text, chunk by chunk, as a streaming UTF-8 decoder gives it (a character split across
+ * chunks decoded whole, malformed bytes as U+FFFD): while every chunk so far was ASCII, nothing is held
+ * back between chunks and a chunk's text is its bytes one for one, read as latin1 after one native check
+ * (`isAscii`) — cheaper than the decoder's validation, which every byte of an event stream went through
+ * (docs/performance.md, "An Anthropic client's translated stream"). The first chunk that is not ASCII, and
+ * every one after it, go through the decoder.
+ */
+export class StreamText {
+  private decoder: StringDecoder | undefined;
+
+  write(chunk: Uint8Array): string {
+    if (this.decoder === undefined) {
+      if (isAscii(chunk)) return latin1(chunk);
+      this.decoder = new StringDecoder('utf8');
+    }
+    return this.decoder.write(chunk as Buffer);
+  }
+
+  end(): string {
+    return this.decoder === undefined ? '' : this.decoder.end();
+  }
+}
+
+function latin1(chunk: Uint8Array): string {
+  return (
+    Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  ).toString('latin1');
+}
+
 const NONE: readonly SseMessage[] = [];
 
 /**
@@ -41,10 +72,10 @@ const NONE: readonly SseMessage[] = [];
  */
 export class SseParser {
   /**
-   * Node's decoder: about half a TextDecoder's cost per chunk (docs/performance.md, "Translation"). Made
-   * on the first bytes: a stream fed text never needs one (each allocates a buffer).
+   * Node's decoder behind an ASCII check (`StreamText`): about half a TextDecoder's cost per chunk
+   * (docs/performance.md, "Translation"). Made on the first bytes: a stream fed text never needs one.
    */
-  private decoder: StringDecoder | undefined;
+  private decoder: StreamText | undefined;
   private readonly parser: EventSourceParser;
   private ready: SseMessage[] = [];
   /** Text fed since the parser last finished an event or a comment: an upper bound of what it holds. */
@@ -64,8 +95,8 @@ export class SseParser {
   }
 
   feed(chunk: Uint8Array): readonly SseMessage[] {
-    this.decoder ??= new StringDecoder('utf8');
-    return this.feedText(this.decoder.write(chunk as Buffer));
+    this.decoder ??= new StreamText();
+    return this.feedText(this.decoder.write(chunk));
   }
 
   /** `feed` for text already decoded: the events its lines completed. */

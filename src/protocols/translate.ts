@@ -44,6 +44,9 @@ export class StreamTranslation {
   private continuing = false;
   /** The backend's text deltas read without the decoder, when it allows (null when it does not). */
   private repeated: RepeatedText | null;
+  /** `repeated`, when its text goes straight to the encoder's `encodeText` (null otherwise). */
+  private plainText: RepeatedText | null = null;
+  private readonly encodeText: ((text: string) => string) | undefined;
 
   constructor(
     from: Protocol,
@@ -59,6 +62,13 @@ export class StreamTranslation {
     this.encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
     this.carry = sealer && streamIdCarrier(to, sealer);
     this.said = continuable ? '' : null;
+    this.encodeText = this.encoder.encodeText?.bind(this.encoder);
+    this.plainText = this.textStraight();
+  }
+
+  /** `repeated`, when the text it reads may skip the event objects (see `push`). */
+  private textStraight(): RepeatedText | null {
+    return this.encodeText !== undefined && this.carry === undefined ? this.repeated : null;
   }
 
   /**
@@ -69,7 +79,16 @@ export class StreamTranslation {
     const messages = typeof chunk === 'string' ? this.parser.feedText(chunk) : this.parser.feed(chunk);
     let out = '';
     try {
-      for (let i = 0; i < messages.length; i++) out += this.emit(this.decode(messages[i]!));
+      for (let i = 0; i < messages.length; i++) {
+        const message = messages[i]!;
+        // A text delta read without the decoder goes to the encoder as text (no event object, no array),
+        // when nothing else must see the event: an OpenAI client's id carrier watches every one.
+        const text = this.plainText === null ? undefined : this.plainText.match(message);
+        if (text !== undefined) {
+          if (this.said !== null) this.said += text;
+          out += this.encodeText!(text);
+        } else out += this.emit(this.plainText === null ? this.decode(message) : this.learn(message));
+      }
     } catch (err) {
       this.held = out;
       throw err;
@@ -83,8 +102,13 @@ export class StreamTranslation {
     if (repeated === null) return this.decoder.push(message);
     const text = repeated.match(message);
     if (text !== undefined) return [{ type: 'text', text }];
+    return this.learn(message);
+  }
+
+  /** One backend event through the decoder, its shape learned when it was text alone (`repeated` set). */
+  private learn(message: SseMessage): StreamEvent[] {
     const events = this.decoder.push(message);
-    repeated.learn(message, events);
+    this.repeated!.learn(message, events);
     return events;
   }
 
@@ -128,6 +152,7 @@ export class StreamTranslation {
     this.parser = new SseParser();
     this.decoder = this.codecs[protocol].createStreamDecoder();
     this.repeated = this.decoder.textRepeats === true ? new RepeatedText() : null;
+    this.plainText = this.textStraight();
     this.continuing = true;
     return held;
   }

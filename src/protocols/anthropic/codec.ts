@@ -24,6 +24,7 @@ import type {
   StreamMeta,
 } from '../codec.js';
 import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
+import { isShortVerbatim, numberJson, quotedJson } from '../json-text.js';
 import {
   array,
   codeForBackendError,
@@ -671,6 +672,13 @@ function optStr(v: unknown): string | undefined {
 /** A text delta event up to its block's index, and from there to its text. */
 const TEXT_DELTA_HEAD = 'event: content_block_delta\ndata: {"type":"content_block_delta","index":';
 const TEXT_DELTA_MIDDLE = ',"delta":{"type":"text_delta","text":';
+// The events every text answer writes, as `sseEvent` writes them, with only their variable members
+// serialised (docs/performance.md, "An Anthropic client's translated stream"): held byte for byte by
+// src/protocols/stream-encoders.test.ts.
+const TEXT_BLOCK_START_HEAD = 'event: content_block_start\ndata: {"type":"content_block_start","index":';
+const TEXT_BLOCK_START_TAIL = ',"content_block":{"type":"text","text":""}}\n\n';
+const BLOCK_STOP_HEAD = 'event: content_block_stop\ndata: {"type":"content_block_stop","index":';
+const MESSAGE_STOP = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
 
 class AnthropicStreamEncoder implements StreamEncoder {
   done = false;
@@ -684,6 +692,14 @@ class AnthropicStreamEncoder implements StreamEncoder {
 
   private start(inputTokens = 0): string {
     this.started = true;
+    const { id, model } = this.meta;
+    if (typeof id === 'string' && typeof model === 'string' && typeof inputTokens === 'number') {
+      return (
+        `event: message_start\ndata: {"type":"message_start","message":{"id":${quotedJson(id)},"type":"message",` +
+        `"role":"assistant","model":${quotedJson(model)},"content":[],"stop_reason":null,"stop_sequence":null,` +
+        `"usage":{"input_tokens":${numberJson(inputTokens)},"output_tokens":0}}}\n\n`
+      );
+    }
     return sseEvent('message_start', {
       type: 'message_start',
       message: {
@@ -703,7 +719,7 @@ class AnthropicStreamEncoder implements StreamEncoder {
     if (!this.open) return '';
     const index = this.open.index;
     this.open = null;
-    return sseEvent('content_block_stop', { type: 'content_block_stop', index });
+    return `${BLOCK_STOP_HEAD}${index}}\n\n`;
   }
 
   private openBlock(block: Json, tool?: number): string {
@@ -712,6 +728,37 @@ class AnthropicStreamEncoder implements StreamEncoder {
     this.open = tool === undefined ? { index, kind } : { index, kind: 'tool', tool };
     if (tool !== undefined) this.toolBlocks.set(tool, index);
     return sseEvent('content_block_start', { type: 'content_block_start', index, content_block: block });
+  }
+
+  /** `openBlock({ type: 'text', text: '' })`, written without the serialiser. */
+  private openTextBlock(): string {
+    const index = this.nextBlock++;
+    this.open = { index, kind: 'text' };
+    return `${TEXT_BLOCK_START_HEAD}${index}${TEXT_BLOCK_START_TAIL}`;
+  }
+
+  /** A text delta's event up to its text, and to its text's opening quote, for block `textHeadOf`. */
+  private textHead = '';
+  private textHeadQuoted = '';
+  private textHeadOf = -1;
+
+  encodeText(text: string): string {
+    if (this.done) return '';
+    let out = '';
+    if (!this.started) out += this.start(0);
+    if (this.open?.kind !== 'text') out += this.closeBlock() + this.openTextBlock();
+    const index = this.open!.index;
+    if (this.textHeadOf !== index) {
+      this.textHead = `${TEXT_DELTA_HEAD}${index}${TEXT_DELTA_MIDDLE}`;
+      this.textHeadQuoted = `${this.textHead}"`;
+      this.textHeadOf = index;
+    }
+    // The hottest event, written as `sseEvent` would write it: only the text is serialised, and a short
+    // one that needs no escaping not even that (two concatenations an event).
+    const delta = isShortVerbatim(text)
+      ? `${this.textHeadQuoted}${text}"}}\n\n`
+      : `${this.textHead}${JSON.stringify(text)}}}\n\n`;
+    return out === '' ? delta : out + delta;
   }
 
   encode(event: StreamEvent): string {
@@ -723,11 +770,7 @@ class AnthropicStreamEncoder implements StreamEncoder {
       case 'start':
         return out;
       case 'text':
-        if (this.open?.kind !== 'text') {
-          out += this.closeBlock() + this.openBlock({ type: 'text', text: '' });
-        }
-        // The hottest event, written as `sseEvent` would write it: only the text is serialised.
-        return `${out}${TEXT_DELTA_HEAD}${this.open!.index}${TEXT_DELTA_MIDDLE}${JSON.stringify(event.text)}}}\n\n`;
+        return out + this.encodeText(event.text);
       case 'reasoning':
         if (this.open?.kind !== 'thinking') {
           out += this.closeBlock() + this.openBlock({ type: 'thinking', thinking: '', signature: '' });
@@ -783,27 +826,44 @@ class AnthropicStreamEncoder implements StreamEncoder {
       }
       case 'finish':
         this.done = true;
-        return (
-          out +
-          this.closeBlock() +
-          sseEvent('message_delta', {
-            type: 'message_delta',
-            delta: {
-              stop_reason: CANONICAL_TO_STOP[event.stopReason],
-              stop_sequence: event.stopSequence ?? null,
-            },
-            usage: {
-              output_tokens: event.usage?.outputTokens ?? 0,
-              ...(event.usage ? { input_tokens: event.usage.inputTokens } : {}),
-            },
-          }) +
-          sseEvent('message_stop', { type: 'message_stop' })
-        );
+        return out + this.closeBlock() + messageDelta(event) + MESSAGE_STOP;
       case 'error':
         this.done = true;
         return out + encodeError(event.error);
     }
   }
+}
+
+/** The `message_delta` that ends a stream, as `sseEvent` writes it; only its values serialised. */
+function messageDelta(event: Extract<StreamEvent, { type: 'finish' }>): string {
+  const stopReason = CANONICAL_TO_STOP[event.stopReason] as string | undefined;
+  const stopSequence = event.stopSequence ?? null;
+  const output = event.usage?.outputTokens ?? 0;
+  const input = event.usage?.inputTokens;
+  if (
+    typeof stopReason === 'string' &&
+    (stopSequence === null || typeof stopSequence === 'string') &&
+    typeof output === 'number' &&
+    (event.usage === undefined || typeof input === 'number')
+  ) {
+    return (
+      `event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":${quotedJson(stopReason)},` +
+      `"stop_sequence":${stopSequence === null ? 'null' : quotedJson(stopSequence)}},` +
+      `"usage":{"output_tokens":${numberJson(output)}` +
+      `${event.usage === undefined ? '' : `,"input_tokens":${numberJson(input!)}`}}}\n\n`
+    );
+  }
+  return sseEvent('message_delta', {
+    type: 'message_delta',
+    delta: {
+      stop_reason: CANONICAL_TO_STOP[event.stopReason],
+      stop_sequence: event.stopSequence ?? null,
+    },
+    usage: {
+      output_tokens: event.usage?.outputTokens ?? 0,
+      ...(event.usage ? { input_tokens: event.usage.inputTokens } : {}),
+    },
+  });
 }
 
 function encodeError(info: ErrorInfo): string {

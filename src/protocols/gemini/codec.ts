@@ -43,7 +43,7 @@ import {
 } from '../shared.js';
 import { effortFromWire, reasoningBudget } from '../reasoning.js';
 import { isWrapped } from '../signatures.js';
-import { numberJson, quotedJson } from '../json-text.js';
+import { deltaJson, numberJson, quotedJson } from '../json-text.js';
 
 const FINISH_REASONS: Record<string, StopReason> = {
   STOP: 'end_turn',
@@ -615,22 +615,6 @@ class GeminiStreamDecoder implements StreamDecoder {
   }
 }
 
-/**
- * `JSON.stringify(text)`: the text in quotes as it is when no character of it needs escaping (a quote, a
- * backslash, a control character or a surrogate, which `JSON.stringify` writes as `\u` escapes when alone) —
- * a stream's short text deltas, looked at one character at a time, without the call (longer text goes to
- * the serialiser, faster there than this loop).
- */
-function jsonString(text: string): string {
-  if (text.length > 64) return JSON.stringify(text);
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff))
-      return JSON.stringify(text);
-  }
-  return `"${text}"`;
-}
-
 /** What every text chunk of a Gemini stream starts with (`GeminiStreamEncoder.textChunk`). */
 const TEXT_CHUNK_HEAD = 'data: {"candidates":[{"content":{"role":"model","parts":[{"text":';
 
@@ -667,7 +651,7 @@ class GeminiStreamEncoder implements StreamEncoder {
 
   /** What `chunk([{ text }])` writes, without the part's array and object. */
   private textChunk(text: string): string {
-    return `${TEXT_CHUNK_HEAD}${jsonString(text)}${this.textTail}`;
+    return `${TEXT_CHUNK_HEAD}${deltaJson(text)}${this.textTail}`;
   }
 
   private flushCalls(): Json[] {
@@ -687,6 +671,13 @@ class GeminiStreamEncoder implements StreamEncoder {
       this.signature = '';
     }
     return parts;
+  }
+
+  encodeText(text: string): string {
+    if (this.done) return '';
+    // The usual event (see `encode`), without the event's object.
+    if (this.pending.length === 0 && this.signature === '') return this.textChunk(text);
+    return this.encode({ type: 'text', text });
   }
 
   encode(event: StreamEvent): string {
