@@ -152,13 +152,19 @@ async function startTargets(workDir) {
     ],
   });
   // The Responses API: passed through to the mock's /v1/responses, and translated to chat completions
-  // (`openrouter:` names a chat-completions backend on the same mock). A process of its own, so that the
-  // project's access-log count stays the project's.
-  const responses = await startProject({
-    upstreamOrigin: mock.origin,
-    logFile: path.join(workDir, 'project-responses.log'),
-    extraEnv: { OPENROUTER_API_KEY: UPSTREAM_KEY, OPENROUTER_API_BASE_URL: `${mock.origin}/v1` },
-  });
+  // (`openrouter:` names a chat-completions backend on the same mock); and an Anthropic client's request
+  // translated. Each judged target has a process of its own, as the chat row it is compared with does (and
+  // so that the project's access-log count stays the project's): a target read in a process that another
+  // target's work has shaped (its heap, its compiled code) is not compared like with like.
+  const translatingProject = (name) =>
+    startProject({
+      upstreamOrigin: mock.origin,
+      logFile: path.join(workDir, `project-${name}.log`),
+      extraEnv: { OPENROUTER_API_KEY: UPSTREAM_KEY, OPENROUTER_API_BASE_URL: `${mock.origin}/v1` },
+    });
+  const responses = await translatingProject('responses');
+  const responsesTranslated = await translatingProject('resp-xlate');
+  const anthropicTranslated = await translatingProject('anth-xlate');
   const responsesRequest = (model) => ({
     path: RESPONSES_PATH,
     body: (stream) => responsesRequestBody({ stream, model }),
@@ -209,7 +215,19 @@ async function startTargets(workDir) {
     peers.push(await startPeer(peer, { upstreamOrigin: mock.origin, logFile }));
   }
   return {
-    processes: { mock, passthrough, project, captured, responses, routed, guarded, unguarded, limited },
+    processes: {
+      mock,
+      passthrough,
+      project,
+      captured,
+      responses,
+      responsesTranslated,
+      anthropicTranslated,
+      routed,
+      guarded,
+      unguarded,
+      limited,
+    },
     peerProcesses: peers.map((p) => p.process),
     profileDir,
     targets: [
@@ -226,8 +244,8 @@ async function startTargets(workDir) {
       },
       {
         name: 'resp-xlate',
-        origin: responses.origin,
-        pid: responses.pid,
+        origin: responsesTranslated.origin,
+        pid: responsesTranslated.pid,
         key: PROXY_KEY,
         request: responsesRequest('openrouter:gpt-4o-mini'),
       },
@@ -235,8 +253,8 @@ async function startTargets(workDir) {
         // An Anthropic client's request translated to the OpenAI backend (issue #22: a translated stream
         // >= 0.7x the same-protocol path).
         name: 'anth-xlate',
-        origin: responses.origin,
-        pid: responses.pid,
+        origin: anthropicTranslated.origin,
+        pid: anthropicTranslated.pid,
         key: PROXY_KEY,
         request: {
           path: ANTHROPIC_PATH,
@@ -685,6 +703,8 @@ async function main() {
     stopChild(project.child),
     stopChild(processes.captured.child),
     stopChild(processes.responses.child),
+    stopChild(processes.responsesTranslated.child),
+    stopChild(processes.anthropicTranslated.child),
     stopChild(processes.routed.child),
     stopChild(processes.guarded.child),
     stopChild(processes.limited.child),
