@@ -22,9 +22,6 @@ const STREAM = 8;
 const HEADER = 5;
 /** The bytes of a `STAMP` frame. */
 export const STAMP_BYTES = 13;
-const COMMA = 0x2c;
-const CLOSING = 0x7d; // }
-const NEWLINE = 0x0a;
 
 /**
  * An upper bound of the bytes {@link writeEventFrames} takes for one event: three per UTF-16 unit of text
@@ -80,26 +77,19 @@ export function writeEventFrames(
   // Past this, a string's bytes may have been cut short (buffer.write writes what fits, silently), or the
   // frames that follow may not fit: the bytes of the last tag, length and closing.
   const room = tight ? buffer.length - HEADER - 3 : Infinity;
-  // `text`: where the open TEXT frame's length goes, or -1 when none is open.
-  buffer[at] = TEXT;
-  let text = at + 1;
-  at += HEADER;
-  at += buffer.write(opening, at);
-  if (at > room) return -1;
-  if (members.length > 0) buffer[at++] = COMMA;
+  // Text pieces next to each other are joined and written as one TEXT frame: one write (a call into C++)
+  // per run of text rather than per piece.
+  let text = members.length > 0 ? `${opening},` : opening;
   for (const piece of members) {
     if (typeof piece === 'string') {
-      if (text < 0) {
-        buffer[at] = TEXT;
-        text = at + 1;
-        at += HEADER;
-      }
-      at += buffer.write(piece, at);
-      if (at > room) return -1;
+      text += piece;
       continue;
     }
-    if (text >= 0) buffer.writeUInt32LE(at - text - 4, text);
-    text = -1;
+    if (text !== '') {
+      at = writeText(buffer, at, text);
+      if (at > room) return -1;
+      text = '';
+    }
     if ('text' in piece) {
       buffer[at] = STREAMED;
       const start = at + HEADER;
@@ -114,16 +104,19 @@ export function writeEventFrames(
     buffer.set(piece.utf8, at + HEADER);
     at += HEADER + piece.utf8.byteLength;
   }
-  if (text < 0) {
-    buffer[at] = TEXT;
-    text = at + 1;
-    at += HEADER;
-  }
-  buffer[at++] = CLOSING;
-  buffer[at++] = NEWLINE;
-  buffer.writeUInt32LE(at - text - 4, text);
+  at = writeText(buffer, at, `${text}}\n`);
+  if (at > room) return -1;
   buffer[at++] = END;
   return at;
+}
+
+/** Writes one TEXT frame of `text` at `at`; returns where it ends. */
+function writeText(buffer: Buffer, at: number, text: string): number {
+  buffer[at] = TEXT;
+  const start = at + HEADER;
+  const end = start + buffer.write(text, start);
+  buffer.writeUInt32LE(end - start, start - 4);
+  return end;
 }
 
 /**
@@ -237,14 +230,23 @@ export interface FrameContext {
   readonly streams: CaptureStreams;
 }
 
-/** One stream whose text the worker redacts (see {@link CaptureStreams}). */
-interface OpenStream {
+/** What a stream's chunk lines are made of (see {@link CaptureStreams}). */
+interface StreamLines {
   readonly redactor: Redactor;
-  readonly text: StreamRedactor;
   /** `,"payload":`'s prefix: the chunk events' members before it. */
   readonly head: string;
   readonly legs: readonly StreamLeg[];
 }
+
+/** One stream whose text the worker redacts, open across frames. */
+interface OpenStream extends StreamLines {
+  readonly text: StreamRedactor;
+}
+
+/** The legs of each bit set a `STREAM_OPEN` frame can carry (see legBits). */
+const LEGS_OF_BITS: readonly (readonly StreamLeg[])[] = [0, 1, 2, 3].map((bits) =>
+  (['inbound', 'outbound'] as const).filter((leg) => (bits & LEG_BITS[leg]) !== 0),
+);
 
 /**
  * The streams whose text the worker redacts, by the number the proxy gave them: each redacted as one text
@@ -271,19 +273,24 @@ export class CaptureStreams {
     head: string | undefined,
     text: string,
     redactor: Redactor,
-  ): { stream: OpenStream; released: string } | undefined {
+  ): { stream: StreamLines; released: string } | undefined {
     let stream = this.open.get(id);
+    const last = (flags & STREAM_LAST) !== 0;
     if ((flags & STREAM_OPEN) !== 0 && stream === undefined && head !== undefined) {
-      stream = {
-        redactor,
-        text: new StreamRedactor(redactor),
-        head,
-        legs: (['inbound', 'outbound'] as const).filter((leg) => (legs & LEG_BITS[leg]) !== 0),
-      };
+      const lines = { redactor, head, legs: LEGS_OF_BITS[legs & 3]! };
+      // A whole stream in one frame (its chunks came close together: see LegTap) is redacted as one text —
+      // what a StreamRedactor's pushes and flush add up to (StreamRedactor) — and never held open.
+      if (last && (flags & STREAM_GAP) === 0) {
+        try {
+          return { stream: lines, released: text === '' ? '' : redactor.redact(text) };
+        } catch {
+          return undefined; // As below.
+        }
+      }
+      stream = { ...lines, text: new StreamRedactor(redactor) };
       this.open.set(id, stream);
     }
     if (stream === undefined) return undefined;
-    const last = (flags & STREAM_LAST) !== 0;
     if ((flags & STREAM_GAP) !== 0) {
       this.open.delete(id);
       return undefined;

@@ -222,8 +222,18 @@ describe('WorkerCaptureWriter', () => {
         const events = recorder.forRequest({ request_id: `req-${i}`, backend: 'openai' });
         if (i % 3 === 0) {
           const legs = events.openPassThrough({ status: 200 });
-          for (const chunk of chunks) legs.chunk(chunk, 2);
-          legs.end({}, i % 2 === 0 ? `data: {"error":"${PROXY_KEY_IN_STREAM}"}\n\n` : null);
+          // Every fifth stream whole in one piece, as the stream's end (the worker redacts it as one text).
+          if (i % 5 === 0) legs.end({}, null, chunks.join(''), chunks.length);
+          else {
+            for (const chunk of chunks) legs.chunk(chunk, 2);
+            legs.end({}, i % 2 === 0 ? `data: {"error":"${PROXY_KEY_IN_STREAM}"}\n\n` : null);
+          }
+        } else if (i % 4 === 1) {
+          // Both legs whole in one piece each (a short answer whose chunks came together).
+          const inbound = events.openStream('inbound', { status: 200 });
+          const outbound = events.openStream('outbound', { status: 200 });
+          inbound.end({}, chunks.join(''), chunks.length);
+          outbound.end({}, chunks.join('').replaceAll('data:', 'event: x\ndata:'), chunks.length);
         } else {
           const inbound = events.openStream('inbound', { status: 200 });
           const outbound = events.openStream('outbound', { status: 200 });

@@ -53,6 +53,11 @@ interface StreamState {
   gapped: boolean;
   /** Its last text was pushed (or it was given up): nothing more to tell the worker. */
   done: boolean;
+  /**
+   * Registered with the finalizer: only once the worker knows the stream and its end is still to come — a
+   * stream whose text all comes in one push (the usual short answer) never is.
+   */
+  watched: boolean;
 }
 
 /** Lines handed to the worker in one message and not yet settled there. */
@@ -187,7 +192,13 @@ export class WorkerCaptureWriter implements CaptureSink {
    * forgets what it held back: no part of a secret cut by the gap is written.
    */
   openStream(head: string, legs: readonly StreamLeg[], redactor: Redactor): StreamSink {
-    const state: StreamState = { id: ++this.nextStreamId, opened: false, gapped: false, done: false };
+    const state: StreamState = {
+      id: ++this.nextStreamId,
+      opened: false,
+      gapped: false,
+      done: false,
+      watched: false,
+    };
     const bits = legBits(legs);
     const count = legs.length;
     const stream: StreamSink = {
@@ -195,7 +206,6 @@ export class WorkerCaptureWriter implements CaptureSink {
         this.pushStream(state, stream, head, bits, count, redactor, text, chunk, last);
       },
     };
-    this.unended.register(stream, state, stream);
     return stream;
   }
 
@@ -213,7 +223,7 @@ export class WorkerCaptureWriter implements CaptureSink {
     if (state.done) return;
     if (last) {
       state.done = true;
-      this.unended.unregister(stream);
+      if (state.watched) this.unended.unregister(stream);
     }
     try {
       const ms = this.clock();
@@ -255,6 +265,10 @@ export class WorkerCaptureWriter implements CaptureSink {
         end = writeStreamFrame(this.buffer, this.used, id, ms, this.skipped, chunk, flags, bits, sent, text);
       }
       state.opened = true;
+      if (!last && !state.watched) {
+        state.watched = true;
+        this.unended.register(stream, state, stream);
+      }
       this.queue(end, legs, chars);
     } catch {
       // As in writeEvent; the stream's text stops here.
