@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { APPEND_NOFOLLOW, PRIVATE_FILE_MODE } from '../observability/private-files.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { eventText, type EventPiece } from './events.js';
+import { LINE_CHUNK_BYTES, LineQueue, type QueuedLines } from './line-queue.js';
 import { CaptureStamps } from './stamps.js';
 
 export type CaptureDropReason = 'queue_full' | 'closed' | 'unserialisable' | 'write_failed';
@@ -22,7 +23,7 @@ export interface CaptureWriterOptions {
   readonly maxBytes?: number;
   /** Rotated files kept (`PATH.1` newest … `PATH.N` oldest); 0 = keep none. Default 5. */
   readonly maxFiles?: number;
-  /** Bound of queued, not yet written data in UTF-16 code units (≈ bytes). Default 8 MiB. */
+  /** Bound of queued, not yet written data in bytes (UTF-8). Default 8 MiB. */
   readonly maxQueueBytes?: number;
   /** Bound of queued, not yet written entries. Default 10 000. */
   readonly maxQueueEntries?: number;
@@ -40,19 +41,8 @@ export interface CaptureWriterOptions {
 export const DEFAULT_MAX_QUEUE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_QUEUE_ENTRIES = 10_000;
 
-/** Lines taken from the queue for one write. */
-interface Batch {
-  /** The lines, encoded (a view of the writer's scratch buffer: valid until the next batch). */
-  data: Buffer;
-  entries: number;
-}
-
-/** Largest chunk of queued lines handed to one `write` call. */
-const MAX_BATCH_BYTES = 256 * 1024;
-/** A scratch buffer grown past this (by a very long line) is not kept for the next batch. */
-const SCRATCH_KEPT_BYTES = 1024 * 1024;
-/** Compact the queue array once this many entries at its head have been consumed. */
-const QUEUE_COMPACT_AT = 1024;
+/** Largest chunk of queued lines handed to one `write` call (a line longer goes alone). */
+const MAX_BATCH_BYTES = LINE_CHUNK_BYTES;
 
 /**
  * The wire-capture file (README, Wire capture): JSON Lines, written in the background so that capture never
@@ -78,12 +68,10 @@ export class CaptureWriter {
 
   private droppedCount = 0;
   private writtenCount = 0;
-  private queue: string[] = [];
-  private head = 0;
-  private queuedChars = 0;
+  /** The lines waiting, encoded as they came (see LineQueue). */
+  private readonly lines = new LineQueue();
   private file: FileHandle | undefined;
   private fileBytes = 0;
-  private scratch: Buffer = Buffer.alloc(0);
   /** The running background loop, if any; flush() waits for it. */
   private pumping: Promise<void> | undefined;
   private closed = false;
@@ -107,7 +95,7 @@ export class CaptureWriter {
 
   /** Entries waiting to be written. */
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.lines.count;
   }
 
   /** Stamps, serialises and enqueues one event; the writer's stamps win over same-named fields. */
@@ -154,11 +142,11 @@ export class CaptureWriter {
   writeLine(line: string): void {
     try {
       if (this.closed) return this.drop('closed', 1);
-      if (this.queued >= this.maxQueueEntries || this.queuedChars + line.length > this.maxQueueBytes) {
+      // The line's characters: its bytes, or fewer (beyond ASCII) — the bound is checked before encoding.
+      if (this.queued >= this.maxQueueEntries || this.lines.bytes + line.length > this.maxQueueBytes) {
         return this.drop('queue_full', 1);
       }
-      this.queue.push(line);
-      this.queuedChars += line.length;
+      this.lines.push(line);
       // Started on the next turn of the event loop: the caller's request path does no file work, and the
       // entries written meanwhile go out in one batch.
       this.pumping ??= new Promise<void>((resolve) => setImmediate(resolve))
@@ -191,7 +179,7 @@ export class CaptureWriter {
         try {
           file = await this.openFile();
         } catch (error) {
-          this.dropLines(this.pick(MAX_BATCH_BYTES, Infinity), error);
+          this.dropLines(this.lines.peek(MAX_BATCH_BYTES, Infinity), error);
           continue;
         }
         const room = this.maxBytes > 0 ? this.maxBytes - this.fileBytes : Infinity;
@@ -202,14 +190,14 @@ export class CaptureWriter {
         }
         try {
           await file.write(batch.data, 0, batch.data.length, null);
+          this.lines.shift(batch.count);
           this.fileBytes += batch.data.length;
-          this.writtenCount += batch.entries;
+          this.writtenCount += batch.count;
           this.progress();
         } catch (error) {
-          this.dropBatch(batch, error);
+          this.dropLines(batch, error);
           await this.closeFile();
         }
-        if (this.scratch.length > SCRATCH_KEPT_BYTES) this.scratch = Buffer.alloc(0);
       }
     } finally {
       this.pumping = undefined;
@@ -217,89 +205,20 @@ export class CaptureWriter {
   }
 
   /**
-   * Takes queued lines up to `maxBatch` bytes that fit in `room` bytes of the current file, encoded.
-   * Returns undefined when the next line does not fit (rotate first) — unless the file is empty, where any
-   * line goes, so that a line larger than `maxBytes` still gets written (alone in its file).
-   *
-   * Lines are picked by their length in characters (no more bytes than that for ASCII, the usual case) and
-   * encoded one after the other into one buffer: no joined copy of the batch, no pass to measure it. Only a
-   * batch whose bytes overshoot the room (characters beyond ASCII, near a rotation) is taken again line by
-   * line.
+   * The first queued lines, up to `maxBatch` bytes that fit in `room` bytes of the current file. Undefined
+   * when the next line does not fit (rotate first) — unless the file is empty, where any line goes, so that
+   * a line larger than `maxBytes` still gets written (alone in its file). Shifted once written.
    */
-  private takeBatch(maxBatch: number, room: number): Batch | undefined {
-    const picked = this.pick(maxBatch, room);
-    if (picked === undefined) return undefined;
-    const data = this.encode(this.head, this.head + picked.count, picked.chars * 3);
-    const alone = picked.count === 1 && this.fileBytes === 0;
-    if (data.length > room && !alone) return this.takeBatchByBytes(maxBatch, room);
-    this.take(picked.count, picked.chars);
-    return { data, entries: picked.count };
+  private takeBatch(maxBatch: number, room: number): QueuedLines | undefined {
+    const firstMax = this.fileBytes === 0 ? Infinity : room;
+    return this.lines.peek(Math.min(maxBatch, room), firstMax);
   }
 
-  /** How many queued lines (and characters) make a batch up to `maxBatch` characters within `room`. */
-  private pick(maxBatch: number, room: number): { count: number; chars: number } | undefined {
-    let chars = 0;
-    let end = this.head;
-    while (end < this.queue.length) {
-      const length = this.queue[end]!.length;
-      const fits = chars + length <= room || (chars === 0 && this.fileBytes === 0);
-      if (!fits || (chars > 0 && chars + length > maxBatch)) break;
-      chars += length;
-      end++;
-    }
-    return end === this.head ? undefined : { count: end - this.head, chars };
-  }
-
-  private takeBatchByBytes(maxBatch: number, room: number): Batch | undefined {
-    let bytes = 0;
-    let chars = 0;
-    let end = this.head;
-    for (; end < this.queue.length; end++) {
-      const line = this.queue[end]!;
-      const lineBytes = Buffer.byteLength(line);
-      const fits = bytes + lineBytes <= room || (bytes === 0 && this.fileBytes === 0);
-      if (!fits || (bytes > 0 && bytes + lineBytes > maxBatch)) break;
-      bytes += lineBytes;
-      chars += line.length;
-    }
-    const count = end - this.head;
-    if (count === 0) return undefined;
-    const data = this.encode(this.head, end, bytes);
-    this.take(count, chars);
-    return { data, entries: count };
-  }
-
-  /** Queued lines `start` to `end` as UTF-8 in the scratch buffer (`bound`: bytes they take at most). */
-  private encode(start: number, end: number, bound: number): Buffer {
-    if (this.scratch.length < bound)
-      this.scratch = Buffer.allocUnsafeSlow(Math.max(bound, MAX_BATCH_BYTES * 3));
-    let bytes = 0;
-    for (let i = start; i < end; i++) bytes += this.scratch.write(this.queue[i]!, bytes);
-    return this.scratch.subarray(0, bytes);
-  }
-
-  /** Drops picked lines without writing them (the file cannot be opened). */
-  private dropLines(picked: { count: number; chars: number } | undefined, error: unknown): void {
-    if (picked === undefined) return;
-    this.take(picked.count, picked.chars);
-    this.drop('write_failed', picked.count, error);
-  }
-
-  /** Removes `count` lines (`chars` characters) from the head of the queue. */
-  private take(count: number, chars: number): void {
-    this.head += count;
-    this.queuedChars -= chars;
-    this.compactQueue();
-  }
-
-  private compactQueue(): void {
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head >= QUEUE_COMPACT_AT) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
+  /** Drops lines without writing them (the file cannot be opened, or the write failed). */
+  private dropLines(lines: QueuedLines | undefined, error: unknown): void {
+    if (lines === undefined) return;
+    this.lines.shift(lines.count);
+    this.drop('write_failed', lines.count, error);
   }
 
   private async openFile(): Promise<FileHandle> {
@@ -333,12 +252,9 @@ export class CaptureWriter {
       await fs.rename(this.path, rotated(1)).catch(ignoreMissing);
     } catch (error) {
       // Cannot rotate (permissions, disk): drop what is queued rather than grow the file without bound.
-      this.dropLines(this.pick(Infinity, Infinity), error);
+      const count = this.lines.clear();
+      if (count > 0) this.drop('write_failed', count, error);
     }
-  }
-
-  private dropBatch(batch: { entries: number } | undefined, error: unknown): void {
-    if (batch !== undefined) this.drop('write_failed', batch.entries, error);
   }
 
   private drop(reason: CaptureDropReason, entries: number, error?: unknown): void {
