@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Redactor } from '../redaction/redactor.js';
 import {
@@ -37,6 +38,18 @@ const SEND_DELAY_MS = 100;
 const BUFFER_BYTES = 1024 * 1024;
 /** Buffers the worker has handed back, kept for reuse. */
 const SPARE_BUFFERS = 4;
+
+/**
+ * The least size of the worker's young generation's semi-spaces, in MB (V8's most for a heap this size).
+ * V8 shrinks a young generation to its least (1 MB semi-spaces) at the first collection after an idle
+ * spell, and the worker's does not grow back while the proxy holds its own at its cap (the growth factor is
+ * one flag for the process: cli/young-generation.ts): handed 1 MiB of frames at once, the worker collected
+ * every few milliseconds, copying what it held each time, and promoted so much that full collections
+ * followed: 1,167 young and 32 full collections over two 30 s pauses and the 4 s of load after each,
+ * against 82 and 3 with this floor (docs/performance.md, "The wire capture's cost", ninth session). 32 MB
+ * of young generation, in the worker only: ~15 MB more resident once idle, with capture on.
+ */
+const WORKER_MIN_SEMI_SPACE_MB = 16;
 
 /** What the stamps add to an event's length, about (for the bound, which counts characters). */
 const STAMP_CHARS = 56;
@@ -128,7 +141,17 @@ export class WorkerCaptureWriter implements CaptureSink {
       maxBytes: options.maxBytes ?? 0,
       maxFiles: options.maxFiles ?? 5,
     };
-    this.worker = new Worker(workerEntry(), { workerData });
+    // V8's flags are the process's: set for the worker's heap while it is made (a heap reads the flag when
+    // it is set up — the proxy's own was set up long before), and set back once the worker runs.
+    setFlagsFromString(`--min-semi-space-size=${WORKER_MIN_SEMI_SPACE_MB}`);
+    try {
+      this.worker = new Worker(workerEntry(), { workerData });
+    } catch (error) {
+      setFlagsFromString('--min-semi-space-size=0');
+      throw error;
+    }
+    const restore = (): void => setFlagsFromString('--min-semi-space-size=0');
+    for (const event of ['online', 'error', 'exit']) this.worker.once(event, restore);
     // The worker never keeps the process alive by itself; flush() and close() hold it while they wait.
     this.worker.unref();
     this.worker.on('message', (message: FromCaptureWorker) => this.receive(message));
