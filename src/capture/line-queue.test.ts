@@ -58,6 +58,19 @@ describe('LineQueue', () => {
     expect(drain(queue, LINE_CHUNK_BYTES)).toEqual({ text: lines.join(''), batches: [1, 1, 1] });
   });
 
+  it('takes a long line, or one beyond ASCII that does not fit, after every line was written', () => {
+    const queue = new LineQueue();
+    queue.push('{"first":1}\n');
+    expect(drain(queue, LINE_CHUNK_BYTES).batches).toEqual([1]);
+    const long = `${'c'.repeat(LINE_CHUNK_BYTES + 10)}\n`;
+    queue.push(long);
+    expect(drain(queue, LINE_CHUNK_BYTES)).toEqual({ text: long, batches: [1] });
+    // Fits the emptied buffer by its characters, not by its bytes.
+    const wide = `${'é'.repeat(LINE_CHUNK_BYTES / 2 + 10)}\n`;
+    queue.push(wide);
+    expect(drain(queue, LINE_CHUNK_BYTES)).toEqual({ text: wide, batches: [1] });
+  });
+
   it('shifts across buffers and clears, reusing its buffers for what comes next', () => {
     const queue = new LineQueue();
     const line = `${'b'.repeat(1023)}\n`;

@@ -123,6 +123,14 @@ export class LineQueue {
 
   /** A new buffer at the end of the queue, for a line of `bytes`. */
   private chunk(bytes: number): Chunk {
+    // A last buffer read to its end goes: no buffer without lines may stay at the head (see peek).
+    const tail = this.chunks.at(-1);
+    if (tail !== undefined && tail.first === tail.lengths.length) {
+      this.chunks.pop();
+      if (this.spares.length < SPARE_CHUNKS && tail.buffer.length === LINE_CHUNK_BYTES) {
+        this.spares.push(tail.buffer);
+      }
+    }
     const buffer =
       bytes <= LINE_CHUNK_BYTES
         ? (this.spares.pop() ?? Buffer.allocUnsafeSlow(LINE_CHUNK_BYTES))

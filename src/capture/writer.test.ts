@@ -126,6 +126,21 @@ describe('CaptureWriter', () => {
     expect((await readLines(path)).at(-1)?.['n']).toBe(19);
   });
 
+  it('writes lines of every size, before and after the queue ran empty, in order', async () => {
+    const path = join(dir, 'c.jsonl');
+    const writer = new CaptureWriter({ path });
+    const sizes = [10, 300 * 1024, 10, 600 * 1024, 200 * 1024, 100 * 1024, 10];
+    for (const [i, size] of sizes.entries()) {
+      writer.write({ i, text: 'é'.repeat(size) });
+      // Every other line once everything before it was written (the queue empty).
+      if (i % 2 === 0) await writer.flush();
+    }
+    await writer.close();
+    expect((await readLines(path)).map((l) => [l['i'], (l['text'] as string).length])).toEqual(
+      sizes.map((size, i) => [i, size]),
+    );
+  });
+
   it('writes a line larger than maxBytes alone in its file', async () => {
     const path = join(dir, 'c.jsonl');
     const writer = new CaptureWriter({ path, maxBytes: 50, maxFiles: 2 });
