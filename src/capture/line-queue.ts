@@ -108,9 +108,7 @@ export class LineQueue {
         return;
       }
       this.chunks.shift();
-      if (this.spares.length < SPARE_CHUNKS && head.buffer.length === LINE_CHUNK_BYTES) {
-        this.spares.push(head.buffer);
-      }
+      this.release(head.buffer);
     }
   }
 
@@ -121,15 +119,18 @@ export class LineQueue {
     return count;
   }
 
+  /** A buffer no longer in the queue: kept for the lines to come (up to SPARE_CHUNKS), or let go. */
+  private release(buffer: Buffer): void {
+    if (this.spares.length < SPARE_CHUNKS && buffer.length === LINE_CHUNK_BYTES) this.spares.push(buffer);
+  }
+
   /** A new buffer at the end of the queue, for a line of `bytes`. */
   private chunk(bytes: number): Chunk {
     // A last buffer read to its end goes: no buffer without lines may stay at the head (see peek).
     const tail = this.chunks.at(-1);
     if (tail !== undefined && tail.first === tail.lengths.length) {
       this.chunks.pop();
-      if (this.spares.length < SPARE_CHUNKS && tail.buffer.length === LINE_CHUNK_BYTES) {
-        this.spares.push(tail.buffer);
-      }
+      this.release(tail.buffer);
     }
     const buffer =
       bytes <= LINE_CHUNK_BYTES
