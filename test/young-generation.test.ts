@@ -91,9 +91,14 @@ describe('capYoungGeneration after a quiet spell', () => {
       }
       await churn(300);
       const first = Math.max(...sizes);
-      sizes.length = 0;
-      await new Promise((resolve) => setTimeout(resolve, 8000));
-      await churn(300);
+      // Whether V8 judges 8 s quiet enough to shrink is its heuristic (a loaded machine may keep it from
+      // shrinking): the quiet spell is tried again, up to three times, until it shrank.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        sizes.length = 0;
+        await new Promise((resolve) => setTimeout(resolve, 8000));
+        await churn(300);
+        if (Math.min(...sizes) < 4) break;
+      }
       stop();
       seen.disconnect();
       console.log(JSON.stringify({ first, after: sizes }));
@@ -110,5 +115,5 @@ describe('capYoungGeneration after a quiet spell', () => {
     // … and they came back to the cap without stopping on the way (doubling went 1, 2, 4).
     expect(after.slice(after.indexOf(least)).every((size) => size === least || size === 4)).toBe(true);
     expect(after.at(-1)).toBe(4);
-  }, 30_000);
+  }, 60_000);
 });
