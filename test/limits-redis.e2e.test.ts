@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { startRedisMonitor } from './helpers/redis-monitor.js';
 
 /**
  * Limits and usage on a real redis-server (README, "Teams"): a request's check-and-reserve is one Redis
@@ -125,35 +125,25 @@ describe('on Redis', () => {
   it('checks and reserves every limit of a request in one Redis command, and gives them back in one', async () => {
     // The first request loads the scripts and gives the budget its spend so far: not what is counted.
     expect(await hi(proxy, KEYS.full)).toEqual({ status: 200 });
-    const client = new Redis(redis.url);
-    const monitor = await client.monitor();
-    const limitCommands: string[][] = [];
-    const others: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      // What the scripts run inside Redis is shown too: only what clients send counts.
-      if (source === 'lua') return;
-      if (args.some((arg) => arg.startsWith('llm-interactive-proxy:{limits}:'))) limitCommands.push(args);
-      else others.push(args);
-    });
+    const monitor = await startRedisMonitor(redis.port);
+    const limitCommands = () =>
+      monitor.commands.filter((args) =>
+        args.some((arg) => arg.startsWith('llm-interactive-proxy:{limits}:')),
+      );
     try {
-      // MONITOR is on once it relays a command of its own connection's peer.
-      const probe = new Redis(redis.url);
-      await probe.ping('monitor-probe');
-      await vi.waitFor(() => expect(others.some((args) => args.includes('monitor-probe'))).toBe(true));
-      probe.disconnect();
       for (let i = 0; i < 5; i++) expect(await hi(proxy, KEYS.full)).toEqual({ status: 200 });
       // Five checks (the key's rpm, max_concurrent, tpm and budget, the label's rpm): three keys each.
       const acquires = () =>
-        limitCommands.filter((args) => args[2] === '15' && args.length === 2 + 1 + 15 + 3 + 25);
+        limitCommands().filter((args) => args[2] === '15' && args.length === 2 + 1 + 15 + 3 + 25);
       const releases = () =>
-        limitCommands.filter((args) => args[2] === '15' && args.length === 2 + 1 + 15 + 3 + 20);
+        limitCommands().filter((args) => args[2] === '15' && args.length === 2 + 1 + 15 + 3 + 20);
       await vi.waitFor(() => expect(releases()).toHaveLength(5));
+      await monitor.settle();
       expect(acquires()).toHaveLength(5);
-      expect(limitCommands.every((args) => args[0]?.toLowerCase() === 'evalsha')).toBe(true);
-      expect(limitCommands).toHaveLength(10);
+      expect(limitCommands().every((args) => args[0]?.toLowerCase() === 'evalsha')).toBe(true);
+      expect(limitCommands()).toHaveLength(10);
     } finally {
-      monitor.disconnect();
-      client.disconnect();
+      monitor.close();
     }
   });
 

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { redisCommandsDuring } from './helpers/redis-monitor.js';
 
 /**
  * Sessions in the shared state store (README, "Shared state" and "Sessions"): two replicas on one real
@@ -148,29 +149,10 @@ describe('sessions shared by two replicas', () => {
 
   it('asks Redis only for a session that has settings: none for the others, one call for it', async () => {
     /** The commands the replicas send about sessions while `run` runs (MONITOR). */
-    const sessionCommands = async (run: () => Promise<void>): Promise<string[][]> => {
-      const client = new Redis(redis.url);
-      const monitor = await client.monitor();
-      const seen: string[][] = [];
-      monitor.on('monitor', (_time: string, args: string[], source: string) => {
-        if (source !== 'lua') seen.push(args);
-      });
-      const probe = new Redis(redis.url);
-      try {
-        // MONITOR is on once it relays a command of another connection.
-        await probe.ping('monitor-on');
-        await vi.waitFor(() => expect(seen.some((args) => args.includes('monitor-on'))).toBe(true));
-        seen.length = 0;
-        await run();
-        await probe.ping('monitor-off');
-        await vi.waitFor(() => expect(seen.some((args) => args.includes('monitor-off'))).toBe(true));
-        return seen.filter((args) => args.some((arg) => arg.includes('{sessions}')));
-      } finally {
-        probe.disconnect();
-        monitor.disconnect();
-        client.disconnect();
-      }
-    };
+    const sessionCommands = async (run: () => Promise<void>): Promise<string[][]> =>
+      (await redisCommandsDuring(redis.port, run)).filter((args) =>
+        args.some((arg) => arg.includes('{sessions}')),
+      );
     // Before the mirror of which sessions have settings, each of these was one script call (EVALSHA).
     const quiet = await sessionCommands(async () => {
       for (const replica of [0, 1, 0, 1]) await say(openai(replica, BOB, 'quiet-1'), 'hi');

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { redisCommandsDuring } from '../../test/helpers/redis-monitor.js';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
 import { MemoryIdleEntries, type IdleEntries, type IdleEntriesLimits } from './idle-entries.js';
 import { FallbackIdleEntries, RedisIdleEntries } from './idle-entries-redis.js';
@@ -111,27 +112,8 @@ describe('RedisIdleEntries', () => {
 });
 
 /** The commands clients send to Redis while `run` runs (MONITOR; what scripts run inside is left out). */
-async function commandsDuring(run: () => Promise<void>): Promise<string[][]> {
-  const client = new Redis(redis.url);
-  const monitor = await client.monitor();
-  const seen: string[][] = [];
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source !== 'lua') seen.push(args);
-  });
-  try {
-    // MONITOR is on once it relays a command of another connection.
-    await inspector.ping('monitor-on');
-    await vi.waitFor(() => expect(seen.some((args) => args.includes('monitor-on'))).toBe(true));
-    seen.length = 0;
-    await run();
-    await inspector.ping('monitor-off');
-    await vi.waitFor(() => expect(seen.some((args) => args.includes('monitor-off'))).toBe(true));
-    return seen.filter((args) => !args.includes('monitor-off'));
-  } finally {
-    monitor.disconnect();
-    client.disconnect();
-  }
-}
+const commandsDuring = (run: () => Promise<void>): Promise<string[][]> =>
+  redisCommandsDuring(redis.port, run);
 
 describe('RedisIdleEntries: the mirror of which entries exist', () => {
   it('reads an id without an entry with no round trip, and one with an entry with one', async () => {
