@@ -1,19 +1,25 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Redactor } from '../redaction/redactor.js';
 import {
+  CaptureStreams,
   eventChars,
   eventFramesAscii,
   eventFramesBound,
   jsonStringOfUtf8,
+  legBits,
   lineText,
   PieceCache,
   readEventFrames,
   redactLine,
+  streamEdgeFrameBound,
   writeEventFrames,
+  writeStreamEndFrame,
+  writeStreamStartFrame,
   type FramedLine,
   type StreamedLine,
 } from './event-frames.js';
 import { eventText, type EventPiece } from './events.js';
+import { CaptureStamps } from './stamps.js';
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 
@@ -167,7 +173,61 @@ describe('event frames', () => {
     );
   });
 
+  it("makes a stream's start and end lines from their frames, as the recorder would write them", () => {
+    const head = { id: '"request_id":"r-ü"', rest: ',"backend":"openai","model":"gpt 😀"' };
+    const frames = [
+      { start: true, legs: ['inbound', 'outbound'] as const, metadata: '{"status":200}', skipped: 0 },
+      { start: true, legs: ['outbound'] as const, metadata: '{}', skipped: 1 },
+      {
+        start: false,
+        legs: ['inbound'] as const,
+        metadata: '{"error":"stream_error"}',
+        skipped: 2,
+        chunks: 3,
+        bytes: 70,
+      },
+      { start: false, legs: ['outbound'] as const, metadata: '', skipped: 0, chunks: 0, bytes: 0 },
+    ];
+    const buffer = Buffer.alloc(frames.length * streamEdgeFrameBound(head, '{"error":"stream_error"}'));
+    let at = 0;
+    frames.forEach((frame, i) => {
+      at = frame.start
+        ? writeStreamStartFrame(
+            buffer,
+            at,
+            1_000 + i,
+            frame.skipped,
+            legBits(frame.legs),
+            head,
+            frame.metadata,
+          )
+        : writeStreamEndFrame(
+            buffer,
+            at,
+            1_000 + i,
+            frame.skipped,
+            frame.legs[0],
+            frame.chunks!,
+            frame.bytes!,
+            head,
+            frame.metadata,
+          );
+    });
+    const context = { stamps: new CaptureStamps(), redactor: new Redactor(), streams: new CaptureStreams() };
+    const stamp = (ms: number, sequence: number) =>
+      `{"timestamp":"${new Date(ms).toISOString()}","sequence":${sequence},"request_id":"r-ü"`;
+    expect(readEventFrames(buffer, at, new PieceCache(), context)).toEqual([
+      `${stamp(1000, 1)},"direction":"stream_start"${head.rest},"metadata":{"status":200,"leg":"inbound"}}\n`,
+      `${stamp(1000, 2)},"direction":"stream_start"${head.rest},"metadata":{"status":200,"leg":"outbound"}}\n`,
+      // Sequence numbers skipped (events dropped) before a frame: one before the second, two before the third.
+      `${stamp(1001, 4)},"direction":"stream_start"${head.rest},"metadata":{"leg":"outbound"}}\n`,
+      `${stamp(1002, 7)},"direction":"stream_end"${head.rest},` +
+        '"metadata":{"error":"stream_error","leg":"inbound","chunks":3,"bytes":70}}\n',
+      `${stamp(1003, 8)},"direction":"stream_end"${head.rest},"metadata":{"leg":"outbound","chunks":0,"bytes":0}}\n`,
+    ]);
+  });
+
   it('refuses a buffer that does not hold frames', () => {
-    expect(() => readEventFrames(Buffer.from([9, 0, 0, 0, 0]), 5)).toThrow(/unknown type 9/);
+    expect(() => readEventFrames(Buffer.from([11, 0, 0, 0, 0]), 5)).toThrow(/unknown type 11/);
   });
 });

@@ -1,6 +1,13 @@
 import type { Redactor } from '../redaction/redactor.js';
 import { StreamRedactor } from '../redaction/stream.js';
-import { encodedText, type EncodedPiece, type EventPiece, type StreamLeg } from './events.js';
+import {
+  encodedText,
+  type CaptureDirection,
+  type EncodedPiece,
+  type EventPiece,
+  type StreamHead,
+  type StreamLeg,
+} from './events.js';
 import type { CaptureStamps } from './stamps.js';
 
 /**
@@ -10,7 +17,8 @@ import type { CaptureStamps } from './stamps.js';
  * worker; `END` closes one event's line. These frames are `tag, u32 little-endian length, bytes`. A `STAMP`
  * frame (`tag, f64 milliseconds, u32 sequence numbers skipped`) opens an event whose stamps the worker
  * writes; a `STREAM` frame (see {@link writeStreamFrame}) stands alone: a stream's text as received, which
- * the worker redacts as one stream and records as zero or more lines.
+ * the worker redacts as one stream and records as zero or more lines; so do `STREAM_START` and `STREAM_END`
+ * frames (see {@link writeStreamStartFrame}), a stream's first and last events, which the worker makes.
  */
 const TEXT = 1;
 const JSON_TEXT = 2;
@@ -19,6 +27,8 @@ const END = 4;
 const STREAMED = 6;
 const STAMP = 7;
 const STREAM = 8;
+const STREAM_START_TAG = 9;
+const STREAM_END_TAG = 10;
 const HEADER = 5;
 /** The bytes of a `STAMP` frame. */
 export const STAMP_BYTES = 13;
@@ -154,16 +164,48 @@ export function legBits(legs: readonly StreamLeg[]): number {
 /** The fixed bytes of a `STREAM` frame (with the part that opens a stream). */
 const STREAM_FIXED = 1 + 4 + 8 + 4 + 4 + 1 + 1 + 4 + 4;
 
+/** The most characters of `,"direction":"…"` (the longest direction's). */
+const DIRECTION_CHARS = ',"direction":"outbound_response"'.length;
+
+/** `,"direction":"…"` of each direction a frame's head is written with. */
+const DIRECTION_MEMBERS: Readonly<Record<CaptureDirection, string>> = {
+  inbound_request: ',"direction":"inbound_request"',
+  outbound_request: ',"direction":"outbound_request"',
+  inbound_response: ',"direction":"inbound_response"',
+  outbound_response: ',"direction":"outbound_response"',
+  stream_start: ',"direction":"stream_start"',
+  stream_chunk: ',"direction":"stream_chunk"',
+  stream_end: ',"direction":"stream_end"',
+};
+
+/** The characters of a head with its direction, at most. */
+function headChars(head: StreamHead | undefined): number {
+  return head === undefined ? 0 : head.id.length + DIRECTION_CHARS + head.rest.length;
+}
+
 /**
  * An upper bound of the bytes {@link writeStreamFrame} takes: three per UTF-16 unit (UTF-8's most); or, with
  * `ascii`, what it takes when the text is all one-byte UTF-8 (what a buffer is filled up to, see
  * eventFramesAscii).
  */
-export function streamFrameBound(head: string | undefined, text: string, ascii = false): number {
+export function streamFrameBound(head: StreamHead | undefined, text: string, ascii = false): number {
   // With `ascii`, one byte more: a text that fills the buffer to its very end may have been cut.
   return ascii
-    ? STREAM_FIXED + 1 + (head?.length ?? 0) + text.length
-    : STREAM_FIXED + ((head?.length ?? 0) + text.length) * 3;
+    ? STREAM_FIXED + 1 + headChars(head) + text.length
+    : STREAM_FIXED + (headChars(head) + text.length) * 3;
+}
+
+/**
+ * Writes `head` with `direction` between its members at `at`, as UTF-8 after its u32 length: the pieces
+ * one after the other, never joined into one string here. Room for three bytes a character is the caller's.
+ */
+function writeHead(buffer: Buffer, at: number, head: StreamHead, direction: CaptureDirection): number {
+  const start = at + 4;
+  let end = start + buffer.write(head.id, start);
+  end += buffer.write(DIRECTION_MEMBERS[direction], end);
+  end += buffer.write(head.rest, end);
+  buffer.writeUInt32LE(end - start, at);
+  return end;
 }
 
 /**
@@ -182,7 +224,7 @@ export function writeStreamFrame(
   chunk: number,
   flags: number,
   legs: number,
-  head: string | undefined,
+  head: StreamHead | undefined,
   text: string,
   tight = false,
 ): number {
@@ -196,17 +238,84 @@ export function writeStreamFrame(
   at += 22;
   if ((flags & STREAM_OPEN) !== 0) {
     buffer[at] = legs;
-    const start = at + 5;
-    at = start + buffer.write(head ?? '', start);
-    // Four bytes left for the text's length, which buffer.write's silent cut would not leave.
+    at = head === undefined ? at + 5 : writeHead(buffer, at + 1, head, 'stream_chunk');
+    // Four bytes left for the text's length, which buffer.write's silent cut (of any of the head's pieces:
+    // the ones after it write nothing) would not leave.
     if (at + 4 > room - 1) return -1;
-    buffer.writeUInt32LE(at - start, start - 4);
   }
   const start = at + 4;
   at = start + buffer.write(text, start);
   if (at > room - 1) return -1;
   buffer.writeUInt32LE(at - start, start - 4);
   return at;
+}
+
+/** An upper bound of the bytes {@link writeStreamStartFrame} or {@link writeStreamEndFrame} takes. */
+export function streamEdgeFrameBound(head: StreamHead, metadata: string): number {
+  return 1 + 8 + 4 + 1 + 4 + 8 + 4 + 4 + (headChars(head) + metadata.length) * 3;
+}
+
+/**
+ * Writes one `STREAM_START` frame: `tag, f64 ms, u32 skipped, u8 legs, u32 length, head, u32 length,
+ * metadata` — the worker records `stream_start` for each leg in `legs` (bits, see legBits), in order, its
+ * metadata `metadata`'s members and the leg. `metadata`: JSON text of an object without `leg`. Room for
+ * {@link streamEdgeFrameBound} is the caller's job.
+ */
+export function writeStreamStartFrame(
+  buffer: Buffer,
+  at: number,
+  ms: number,
+  skipped: number,
+  legs: number,
+  head: StreamHead,
+  metadata: string,
+): number {
+  buffer[at] = STREAM_START_TAG;
+  buffer.writeDoubleLE(ms, at + 1);
+  buffer.writeUInt32LE(skipped, at + 9);
+  buffer[at + 13] = legs;
+  at = writeHead(buffer, at + 14, head, 'stream_start');
+  return writeString(buffer, at, metadata);
+}
+
+/**
+ * Writes one `STREAM_END` frame: `tag, f64 ms, u32 skipped, u8 leg, u32 chunks, f64 bytes, u32 length,
+ * head, u32 length, metadata` — the worker records the leg's `stream_end`, its metadata `metadata`'s members
+ * (JSON text of an object without `leg`, `chunks` or `bytes`; '' for none), then the leg, `chunks` and
+ * `bytes`. Room for {@link streamEdgeFrameBound} is the caller's job.
+ */
+export function writeStreamEndFrame(
+  buffer: Buffer,
+  at: number,
+  ms: number,
+  skipped: number,
+  leg: StreamLeg,
+  chunks: number,
+  bytes: number,
+  head: StreamHead,
+  metadata: string,
+): number {
+  buffer[at] = STREAM_END_TAG;
+  buffer.writeDoubleLE(ms, at + 1);
+  buffer.writeUInt32LE(skipped, at + 9);
+  buffer[at + 13] = LEG_BITS[leg];
+  buffer.writeUInt32LE(chunks, at + 14);
+  buffer.writeDoubleLE(bytes, at + 18);
+  at = writeHead(buffer, at + 26, head, 'stream_end');
+  return writeString(buffer, at, metadata);
+}
+
+/** `text` as UTF-8 after its u32 length; returns where it ends. */
+function writeString(buffer: Buffer, at: number, text: string): number {
+  const start = at + 4;
+  const end = start + buffer.write(text, start);
+  buffer.writeUInt32LE(end - start, at);
+  return end;
+}
+
+/** `object`'s members, then `members`, as one JSON object's text (`object`: an object's JSON text, or ''). */
+function withMembers(object: string, members: string): string {
+  return object === '' || object === '{}' ? `{${members}}` : `${object.slice(0, -1)},${members}}`;
 }
 
 /**
@@ -356,6 +465,11 @@ export function readEventFrames(
       at = readStreamFrame(buffer, at, pieces, context, lines);
       continue;
     }
+    if (tag === STREAM_START_TAG || tag === STREAM_END_TAG) {
+      if (context === undefined) throw new Error(`capture frame of unknown type ${tag}`);
+      at = readStreamEdgeFrame(buffer, at, context, lines);
+      continue;
+    }
     if (tag === END) {
       const rest = parts.length === 1 ? parts[0]! : parts.join('');
       lines.push(streamed === undefined ? rest : { ...streamed, after: rest });
@@ -418,6 +532,32 @@ function readStreamFrame(
       after: `,"metadata":{"leg":"${leg}","chunk":${chunk}}}\n`,
       redactor: stream.redactor,
     });
+  }
+  return end;
+}
+
+/**
+ * Reads the STREAM_START or STREAM_END frame at `at` into its lines (one per leg; one), not yet redacted;
+ * returns where it ends.
+ */
+function readStreamEdgeFrame(buffer: Buffer, at: number, context: FrameContext, lines: FramedLine[]): number {
+  const start = buffer[at] === STREAM_START_TAG;
+  const ms = buffer.readDoubleLE(at + 1);
+  context.stamps.skip(buffer.readUInt32LE(at + 9));
+  const legs = buffer[at + 13]!;
+  let counts = '';
+  if (start) at += 14;
+  else {
+    counts = `,"chunks":${buffer.readUInt32LE(at + 14)},"bytes":${buffer.readDoubleLE(at + 18)}`;
+    at += 26;
+  }
+  const headEnd = at + 4 + buffer.readUInt32LE(at);
+  const head = buffer.toString('utf8', at + 4, headEnd);
+  const end = headEnd + 4 + buffer.readUInt32LE(headEnd);
+  const metadata = buffer.toString('utf8', headEnd + 4, end);
+  for (const leg of LEGS_OF_BITS[legs & 3]!) {
+    const own = withMembers(metadata, `"leg":"${leg}"${counts}`);
+    lines.push(`${context.stamps.openingAt(ms)},${head},"metadata":${own}}\n`);
   }
   return end;
 }

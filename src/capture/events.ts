@@ -105,32 +105,79 @@ export function encodedText(piece: EncodedPiece): string {
 export interface CaptureSink {
   writeEvent(members: readonly EventPiece[], redactor: Redactor): void;
   /**
-   * A stream's chunk events, whose text the sink redacts as one stream (a secret split across chunks is
-   * caught) with `redactor`: each text pushed releases what can no longer change, recorded as one
-   * `stream_chunk` event per leg — `head` (the members before the payload), the released text as the
-   * payload, the leg and chunk count as metadata — and nothing when nothing is released yet. A sink without
-   * it is handed each event's text redacted already (see {@link redactedStream}); WorkerCaptureWriter
-   * redacts a stream's text in its worker.
+   * One stream's events on `legs`: `stream_start` of each leg (now, with `metadata` and the leg) and its
+   * chunk events, whose text the sink redacts as one stream (a secret split across chunks is caught) with
+   * `redactor`: each text pushed releases what can no longer change, recorded as one `stream_chunk` event
+   * per leg — the released text as the payload, the leg and chunk count as metadata — and nothing when
+   * nothing is released yet; then each leg's `stream_end` (StreamSink.end). `head`: the members every event
+   * of the request shares. A sink without it is handed each event's text, the stream's redacted already
+   * (see {@link redactedStream}); WorkerCaptureWriter redacts a stream's text, and makes its start and end
+   * events, in its worker.
    */
-  openStream?(head: string, legs: readonly StreamLeg[], redactor: Redactor): StreamSink;
+  openStream?(
+    head: StreamHead,
+    legs: readonly StreamLeg[],
+    metadata: Record<string, unknown>,
+    redactor: Redactor,
+  ): StreamSink;
+}
+
+/**
+ * The members every event of a request shares, around its direction: an event is
+ * `id,"direction":"…"rest` and its own members (RequestRecorder).
+ */
+export interface StreamHead {
+  /** `"request_id":…` */
+  readonly id: string;
+  /** `,"client":…,"backend":…,"model":…,"key_name":…` (those the request has) */
+  readonly rest: string;
+}
+
+/** `head`'s members with `direction` between them. */
+export function headOf(head: StreamHead, direction: CaptureDirection): string {
+  return `${head.id},"direction":"${direction}"${head.rest}`;
 }
 
 /** See CaptureSink.openStream. */
 export interface StreamSink {
   /**
    * `text` (not yet redacted) in; what the stream releases recorded. `chunk`: the wire chunks that had
-   * arrived with it; `last`: what was held back is released too, and the stream is done.
+   * arrived with it; `last`: what was held back is released too, and the stream's text is done.
    */
   push(text: string, chunk: number, last: boolean): void;
+  /**
+   * Records `leg`'s `stream_end`, redacted with `redactor` (the one in force now): its metadata is
+   * `metadata`'s members (none holds `leg`, `chunks` or `bytes`), then the leg, `chunks` and `bytes`.
+   */
+  end(
+    leg: StreamLeg,
+    metadata: Record<string, unknown>,
+    chunks: number,
+    bytes: number,
+    redactor: Redactor,
+  ): void;
 }
 
-/** A stream's text redacted here, in the caller's thread, and handed to `sink` event by event. */
+/**
+ * A stream's events made here, its text redacted here, in the caller's thread, and handed to `sink` event by
+ * event (see CaptureSink.openStream).
+ */
 export function redactedStream(
   sink: CaptureSink,
-  head: string,
+  head: StreamHead,
   legs: readonly StreamLeg[],
+  metadata: Record<string, unknown>,
   redactor: Redactor,
 ): StreamSink {
+  for (const leg of legs) {
+    quietly(() =>
+      sink.writeEvent(
+        [headOf(head, 'stream_start'), `,"metadata":${JSON.stringify({ ...metadata, leg })}`],
+        redactor,
+      ),
+    );
+  }
+  const chunkHead = headOf(head, 'stream_chunk');
   const stream = new StreamRedactor(redactor);
   return {
     push: (text, chunk, last) => {
@@ -140,8 +187,12 @@ export function redactedStream(
       for (const leg of legs) {
         // `chunk`: how many wire chunks had arrived when this text was released.
         const own = `,"metadata":{"leg":"${leg}","chunk":${chunk}}`;
-        sink.writeEvent([head, ',"payload":', { text: out }, own], redactor);
+        sink.writeEvent([chunkHead, ',"payload":', { text: out }, own], redactor);
       }
+    },
+    end: (leg, endMetadata, chunks, bytes, endRedactor) => {
+      const own = JSON.stringify({ ...endMetadata, leg, chunks, bytes });
+      sink.writeEvent([headOf(head, 'stream_end'), `,"metadata":${own}`], endRedactor);
     },
   };
 }
@@ -252,10 +303,10 @@ export class RequestRecorder {
     const legs = this.streamLegs([leg], metadata);
     return {
       chunk: (text, wireChunks) => quietly(() => legs.push(text, wireChunks)),
-      end: (endMetadata, text = '', wireChunks = 0) =>
+      end: (endMetadata = {}, text = '', wireChunks = 0) =>
         quietly(() => {
           legs.push(text, wireChunks, true);
-          this.record('stream_end', { metadata: { ...endMetadata, ...legs.counts(leg) } });
+          legs.end(leg, endMetadata);
         }),
     };
   }
@@ -272,9 +323,9 @@ export class RequestRecorder {
       end: (inboundMetadata, added, text = '', wireChunks = 0) =>
         quietly(() => {
           legs.push(text, wireChunks, true);
-          this.record('stream_end', { metadata: { ...inboundMetadata, ...legs.counts('inbound') } });
+          legs.end('inbound', inboundMetadata);
           if (added !== null) legs.add('outbound', added);
-          this.record('stream_end', { metadata: legs.counts('outbound') });
+          legs.end('outbound', {});
         }),
     };
   }
@@ -282,19 +333,20 @@ export class RequestRecorder {
   /**
    * Records `stream_start` for each of `legs` and returns what records their chunks: text pushed is
    * redacted as one stream and recorded on every leg (with what was held back, when it is the `last`);
-   * `add` records text of the proxy's own on one leg.
+   * `add` records text of the proxy's own on one leg; `end`, a leg's `stream_end`, with its wire counts
+   * (text the proxy added included).
    */
   private streamLegs(legs: readonly StreamLeg[], metadata: Record<string, unknown>) {
     const redactor = this.getRedactor();
-    const chunkHead = this.head('stream_chunk');
     let chunks = 0;
     let bytes = 0;
     let addedChunks = 0;
     let addedBytes = 0;
-    for (const leg of legs) this.record('stream_start', { metadata: { ...metadata, leg } });
     const sink = this.sink;
+    const head: StreamHead = { id: this.id, rest: this.rest };
     const stream =
-      sink.openStream?.(chunkHead, legs, redactor) ?? redactedStream(sink, chunkHead, legs, redactor);
+      sink.openStream?.(head, legs, metadata, redactor) ??
+      redactedStream(sink, head, legs, metadata, redactor);
     return {
       push: (text: string, wireChunks = 1, last = false): void => {
         chunks += wireChunks;
@@ -307,13 +359,20 @@ export class RequestRecorder {
         addedBytes += Buffer.byteLength(text);
         const own = `,"metadata":{"leg":"${leg}","chunk":${chunks + addedChunks}}`;
         const redacted = redactor.redact(text);
-        if (redacted !== '') sink.writeEvent([chunkHead, ',"payload":', { text: redacted }, own], redactor);
+        if (redacted !== '') {
+          sink.writeEvent([this.head('stream_chunk'), ',"payload":', { text: redacted }, own], redactor);
+        }
       },
-      /** A leg's `stream_end` metadata: the leg and its wire counts (text the proxy added included). */
-      counts: (leg: StreamLeg) =>
-        leg === 'outbound' && addedChunks > 0
-          ? { leg, chunks: chunks + addedChunks, bytes: bytes + addedBytes }
-          : { leg, chunks, bytes },
+      end: (leg: StreamLeg, endMetadata: Record<string, unknown>): void => {
+        const added = leg === 'outbound' && addedChunks > 0;
+        stream.end(
+          leg,
+          endMetadata,
+          added ? chunks + addedChunks : chunks,
+          added ? bytes + addedBytes : bytes,
+          this.getRedactor(),
+        );
+      },
     };
   }
 

@@ -10,12 +10,15 @@ import {
   STREAM_GAP,
   STREAM_LAST,
   STREAM_OPEN,
+  streamEdgeFrameBound,
   streamFrameBound,
   writeEventFrames,
   writeStamp,
+  writeStreamEndFrame,
   writeStreamFrame,
+  writeStreamStartFrame,
 } from './event-frames.js';
-import type { CaptureSink, EventPiece, StreamLeg, StreamSink } from './events.js';
+import type { CaptureSink, EventPiece, StreamHead, StreamLeg, StreamSink } from './events.js';
 import type { CaptureWorkerData, FromCaptureWorker, ToCaptureWorker } from './worker-protocol.js';
 import {
   DEFAULT_MAX_QUEUE_BYTES,
@@ -209,12 +212,18 @@ export class WorkerCaptureWriter implements CaptureSink {
   }
 
   /**
-   * A stream's chunk events (CaptureSink.openStream): its text crosses to the worker as received, with the
-   * chunk events' head once, and the worker redacts it as one stream — the event loop only copies it. When
-   * the bound drops some of its text, the rest of the stream's text is dropped too (counted), and the worker
-   * forgets what it held back: no part of a secret cut by the gap is written.
+   * A stream's events (CaptureSink.openStream): its start and end cross to the worker as the few fields
+   * they differ by, and its text as received, with the chunk events' head once; the worker makes their
+   * lines and redacts the text as one stream — the event loop only copies it. When the bound drops some of
+   * its text, the rest of the stream's text is dropped too (counted), and the worker forgets what it held
+   * back: no part of a secret cut by the gap is written.
    */
-  openStream(head: string, legs: readonly StreamLeg[], redactor: Redactor): StreamSink {
+  openStream(
+    head: StreamHead,
+    legs: readonly StreamLeg[],
+    metadata: Record<string, unknown>,
+    redactor: Redactor,
+  ): StreamSink {
     const state: StreamState = {
       id: ++this.nextStreamId,
       opened: false,
@@ -224,18 +233,60 @@ export class WorkerCaptureWriter implements CaptureSink {
     };
     const bits = legBits(legs);
     const count = legs.length;
+    const startMetadata = JSON.stringify(metadata);
+    this.writeStreamEdge(head, count, startMetadata, redactor, (buffer, at, ms, skipped) =>
+      writeStreamStartFrame(buffer, at, ms, skipped, bits, head, startMetadata),
+    );
     const stream: StreamSink = {
       push: (text, chunk, last) => {
         this.pushStream(state, stream, head, bits, count, redactor, text, chunk, last);
+      },
+      end: (leg, endMetadata, chunks, bytes, endRedactor) => {
+        const own = isEmpty(endMetadata) ? '' : JSON.stringify(endMetadata);
+        this.writeStreamEdge(head, 1, own, endRedactor, (buffer, at, ms, skipped) =>
+          writeStreamEndFrame(buffer, at, ms, skipped, leg, chunks, bytes, head, own),
+        );
       },
     };
     return stream;
   }
 
+  /**
+   * Queues a stream's start or end (`write` writes its frame), `entries` events whose metadata is
+   * `metadata` (JSON text): within the bound, or dropped and counted as an event would be.
+   */
+  private writeStreamEdge(
+    head: StreamHead,
+    entries: number,
+    metadata: string,
+    redactor: Redactor,
+    write: (buffer: Buffer, at: number, ms: number, skipped: number) => number,
+  ): void {
+    try {
+      const ms = this.clock();
+      if (this.ended !== undefined || this.closing !== undefined) {
+        this.skipped += entries;
+        return this.drop(this.ended?.reason ?? 'closed', entries, this.ended?.error);
+      }
+      const chars = (head.id.length + head.rest.length + metadata.length + STAMP_CHARS + 60) * entries;
+      if (!this.fits(entries, chars)) {
+        this.skipped += entries;
+        return this.drop('queue_full', entries);
+      }
+      this.use(redactor);
+      this.reserve(streamEdgeFrameBound(head, metadata));
+      this.queue(write(this.buffer, this.used, ms, this.skipped), entries, chars);
+    } catch {
+      // As in writeEvent.
+      this.skipped += entries;
+      this.droppedCount += entries;
+    }
+  }
+
   private pushStream(
     state: StreamState,
     stream: StreamSink,
-    head: string,
+    head: StreamHead,
     bits: number,
     legs: number,
     redactor: Redactor,
@@ -255,7 +306,7 @@ export class WorkerCaptureWriter implements CaptureSink {
         this.skipped += legs;
         return this.drop(this.ended?.reason ?? 'closed', legs, this.ended?.error);
       }
-      const chars = (text.length + head.length + STAMP_CHARS) * legs;
+      const chars = (text.length + head.id.length + head.rest.length + STAMP_CHARS + 60) * legs;
       if (!state.gapped && !this.fits(legs, chars)) state.gapped = true;
       if (state.gapped) {
         if (last && state.opened) this.forgetStream(state);
@@ -473,6 +524,12 @@ export class WorkerCaptureWriter implements CaptureSink {
       // A failing observer must not turn a drop into a failed request.
     }
   }
+}
+
+/** Whether `object` has no members of its own. */
+function isEmpty(object: Record<string, unknown>): boolean {
+  for (const _ in object) return false;
+  return true;
 }
 
 /**
