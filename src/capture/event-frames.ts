@@ -270,12 +270,8 @@ export function writeStreamStartFrame(
   head: StreamHead,
   metadata: string,
 ): number {
-  buffer[at] = STREAM_START_TAG;
-  buffer.writeDoubleLE(ms, at + 1);
-  buffer.writeUInt32LE(skipped, at + 9);
-  buffer[at + 13] = legs;
-  at = writeHead(buffer, at + 14, head, 'stream_start');
-  return writeString(buffer, at, metadata);
+  at = writeEdgeOpening(buffer, at, STREAM_START_TAG, ms, skipped, legs);
+  return writeString(buffer, writeHead(buffer, at, head, 'stream_start'), metadata);
 }
 
 /**
@@ -295,14 +291,26 @@ export function writeStreamEndFrame(
   head: StreamHead,
   metadata: string,
 ): number {
-  buffer[at] = STREAM_END_TAG;
+  at = writeEdgeOpening(buffer, at, STREAM_END_TAG, ms, skipped, LEG_BITS[leg]);
+  buffer.writeUInt32LE(chunks, at);
+  buffer.writeDoubleLE(bytes, at + 4);
+  return writeString(buffer, writeHead(buffer, at + 12, head, 'stream_end'), metadata);
+}
+
+/** A STREAM_START or STREAM_END frame's first fields, `tag, f64 ms, u32 skipped, u8 legs`; returns their end. */
+function writeEdgeOpening(
+  buffer: Buffer,
+  at: number,
+  tag: number,
+  ms: number,
+  skipped: number,
+  legs: number,
+): number {
+  buffer[at] = tag;
   buffer.writeDoubleLE(ms, at + 1);
   buffer.writeUInt32LE(skipped, at + 9);
-  buffer[at + 13] = LEG_BITS[leg];
-  buffer.writeUInt32LE(chunks, at + 14);
-  buffer.writeDoubleLE(bytes, at + 18);
-  at = writeHead(buffer, at + 26, head, 'stream_end');
-  return writeString(buffer, at, metadata);
+  buffer[at + 13] = legs;
+  return at + 14;
 }
 
 /** `text` as UTF-8 after its u32 length; returns where it ends. */
