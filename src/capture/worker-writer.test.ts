@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Redactor } from '../redaction/redactor.js';
 import { CaptureRecorder, type CaptureSink } from './events.js';
-import { WorkerCaptureWriter } from './worker-writer.js';
+import { operatorSetMinSemiSpace, WorkerCaptureWriter } from './worker-writer.js';
 import type { CaptureDropInfo } from './writer.js';
 
 const OLD_KEY = 'canary-old-proxy-key-0001';
@@ -305,3 +305,13 @@ describe('WorkerCaptureWriter', () => {
 });
 
 const PROXY_KEY_IN_STREAM = 'canary-stream-key-0123456789';
+
+describe('operatorSetMinSemiSpace', () => {
+  it("tells when the operator set the worker's semi-space floor themselves, in either spelling", () => {
+    expect(operatorSetMinSemiSpace([], undefined)).toBe(false);
+    expect(operatorSetMinSemiSpace(['--max-semi-space-size=8'], '--max-old-space-size=512')).toBe(false);
+    expect(operatorSetMinSemiSpace(['--min-semi-space-size=4'], undefined)).toBe(true);
+    expect(operatorSetMinSemiSpace([], '--trace-gc --min_semi_space_size=2')).toBe(true);
+    expect(operatorSetMinSemiSpace(['--min-semi-space-size', '4'], '')).toBe(true);
+  });
+});

@@ -145,15 +145,19 @@ export class WorkerCaptureWriter implements CaptureSink {
       maxFiles: options.maxFiles ?? 5,
     };
     // V8's flags are the process's: set for the worker's heap while it is made (a heap reads the flag when
-    // it is set up — the proxy's own was set up long before), and set back once the worker runs.
-    setFlagsFromString(`--min-semi-space-size=${WORKER_MIN_SEMI_SPACE_MB}`);
+    // it is set up — the proxy's own was set up long before), and set back once the worker runs. Left alone
+    // when the operator set it: their value holds for the worker too.
+    const floor = !operatorSetMinSemiSpace(process.execArgv, process.env.NODE_OPTIONS);
+    if (floor) setFlagsFromString(`--min-semi-space-size=${WORKER_MIN_SEMI_SPACE_MB}`);
+    const restore = (): void => {
+      if (floor) setFlagsFromString('--min-semi-space-size=0');
+    };
     try {
       this.worker = new Worker(workerEntry(), { workerData });
     } catch (error) {
-      setFlagsFromString('--min-semi-space-size=0');
+      restore();
       throw error;
     }
-    const restore = (): void => setFlagsFromString('--min-semi-space-size=0');
     for (const event of ['online', 'error', 'exit']) this.worker.once(event, restore);
     // The worker never keeps the process alive by itself; flush() and close() hold it while they wait.
     this.worker.unref();
@@ -530,6 +534,17 @@ export class WorkerCaptureWriter implements CaptureSink {
 function isEmpty(object: Record<string, unknown>): boolean {
   for (const _ in object) return false;
   return true;
+}
+
+/** V8's flag for the least semi-space size, in either spelling V8 takes (dashes or underscores). */
+const MIN_SEMI_SPACE_FLAG = /(?:^|\s)--min[-_]semi[-_]space[-_]size(?:[=\s]|$)/;
+
+/** Whether the operator set the least semi-space size, on node's command line or in NODE_OPTIONS. */
+export function operatorSetMinSemiSpace(
+  execArgv: readonly string[],
+  nodeOptions: string | undefined,
+): boolean {
+  return MIN_SEMI_SPACE_FLAG.test([...execArgv, nodeOptions ?? ''].join(' '));
 }
 
 /**
