@@ -243,7 +243,7 @@ export class CaptureRecorder {
   /** The recorder of one request's events; the members they share are serialised once, here. */
   forRequest(shared: SharedFields): RequestRecorder {
     const id = `"request_id":${JSON.stringify(shared.request_id)}`;
-    return new RequestRecorder(this.getRedactor, this.sink, id, sharedMembers(shared));
+    return new RequestRecorder(this.getRedactor, this.sink, { id, rest: sharedMembers(shared) });
   }
 }
 
@@ -262,14 +262,13 @@ export class RequestRecorder {
   private lastPayload: { source: unknown; json: EventPiece | undefined } | undefined;
 
   /**
-   * `id`: `"request_id":…` — only the direction comes between it and `rest`
+   * `shared`: `"request_id":…` — only the direction comes between it and the rest
    * (`,"client":…,"backend":…,"model":…,"key_name":…`), in the order README "Wire capture" lists them.
    */
   constructor(
     private readonly getRedactor: () => Redactor,
     private readonly sink: CaptureSink,
-    private readonly id: string,
-    private readonly rest: string,
+    private readonly shared: StreamHead,
   ) {}
 
   /** Records one event; for streamed text use {@link openStream}, which catches secrets split across chunks. */
@@ -343,7 +342,7 @@ export class RequestRecorder {
     let addedChunks = 0;
     let addedBytes = 0;
     const sink = this.sink;
-    const head: StreamHead = { id: this.id, rest: this.rest };
+    const head = this.shared;
     const stream =
       sink.openStream?.(head, legs, metadata, redactor) ??
       redactedStream(sink, head, legs, metadata, redactor);
@@ -392,7 +391,7 @@ export class RequestRecorder {
   }
 
   private head(direction: CaptureDirection): string {
-    return `${this.id},"direction":"${direction}"${this.rest}`;
+    return headOf(this.shared, direction);
   }
 }
 

@@ -56,6 +56,8 @@ const WORKER_MIN_SEMI_SPACE_MB = 16;
 
 /** What the stamps add to an event's length, about (for the bound, which counts characters). */
 const STAMP_CHARS = 56;
+/** What an event adds to the request's shared members, about: its direction and own metadata (ditto). */
+const EVENT_CHARS = 60;
 
 /**
  * One stream whose text the worker redacts (see WorkerCaptureWriter.openStream). Its state is apart from
@@ -272,7 +274,8 @@ export class WorkerCaptureWriter implements CaptureSink {
         this.skipped += entries;
         return this.drop(this.ended?.reason ?? 'closed', entries, this.ended?.error);
       }
-      const chars = (head.id.length + head.rest.length + metadata.length + STAMP_CHARS + 60) * entries;
+      const chars =
+        (head.id.length + head.rest.length + metadata.length + STAMP_CHARS + EVENT_CHARS) * entries;
       if (!this.fits(entries, chars)) {
         this.skipped += entries;
         return this.drop('queue_full', entries);
@@ -310,7 +313,7 @@ export class WorkerCaptureWriter implements CaptureSink {
         this.skipped += legs;
         return this.drop(this.ended?.reason ?? 'closed', legs, this.ended?.error);
       }
-      const chars = (text.length + head.id.length + head.rest.length + STAMP_CHARS + 60) * legs;
+      const chars = (text.length + head.id.length + head.rest.length + STAMP_CHARS + EVENT_CHARS) * legs;
       if (!state.gapped && !this.fits(legs, chars)) state.gapped = true;
       if (state.gapped) {
         if (last && state.opened) this.forgetStream(state);
