@@ -7,8 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CLIENTS,
   readStream,
+  scenarioRows,
   streamedText,
   translationSummary,
+  translationTargets,
   type TranslationRow,
 } from '../bench/lib/translation.mjs';
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
@@ -131,6 +133,60 @@ describe('the translation part reads streams as each protocol ends them', () => 
       path: '/v1/chat/completions',
       body: { stream: false },
     });
+  });
+});
+
+describe('targets and their references', () => {
+  const instances = {
+    project: { origin: 'http://project', pid: 1 },
+    captured: { origin: 'http://captured', pid: 2 },
+    uncaptured: { origin: 'http://uncaptured', pid: 3 },
+    capturePair: 'anthropic>openai',
+  };
+
+  it("judges each pair by its client's same-protocol path on the project", () => {
+    const targets = translationTargets(instances);
+    const pairs = targets.filter((t) => t.origin === 'http://project');
+    expect(pairs).toHaveLength(9);
+    expect(pairs.find((t) => t.name === 'gemini>anthropic')).toMatchObject({
+      reference: 'gemini>gemini',
+      pid: 1,
+    });
+  });
+
+  it('judges the capture pair by the same pair on an instance of its own with capture off', () => {
+    const targets = translationTargets(instances);
+    expect(targets.slice(9)).toMatchObject([
+      {
+        name: 'capture-off:anthropic>openai',
+        origin: 'http://uncaptured',
+        pid: 3,
+        reference: 'capture-off:anthropic>openai',
+        captureOff: true,
+        streamOnly: true,
+      },
+      {
+        name: 'capture:anthropic>openai',
+        origin: 'http://captured',
+        pid: 2,
+        reference: 'capture-off:anthropic>openai',
+        capture: true,
+        streamOnly: true,
+      },
+    ]);
+    const run = (reqPerSec: number, cpuUs: number) => ({ reqPerSec, mean: 1, p99: 2, cpuUs });
+    const runs = new Map([
+      ['capture-off:anthropic>openai', [run(1000, 200), run(2000, 210), run(1000, 190)]],
+      ['capture:anthropic>openai', [run(700, 300), run(1200, 320), run(900, 280)]],
+    ]);
+    const rows = scenarioRows(targets.slice(9), runs);
+    // The median of the rounds' own ratios (0.7, 0.6, 0.9), not the ratio of the medians.
+    expect(rows[1]).toMatchObject({ capture: true, ratio: 0.7, cpuUs: 300, refCpuUs: 200 });
+    expect(rows[0]).toMatchObject({ captureOff: true, ratio: 1 });
+    const summary = translationSummary([{ stream: true, rows }]);
+    expect(summary.line).toMatch(
+      /^SUMMARY3 xlate_capture_on\/off_anthropic>openai_stream=0\.70x\(ok\)\[cpu=300\/200us\] \(/,
+    );
   });
 });
 

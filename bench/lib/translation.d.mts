@@ -24,6 +24,8 @@ export interface TranslationRow {
   backend: ClientProtocol;
   reference: string;
   capture: boolean;
+  /** The capture pair's reference: the same pair on an instance with capture off. */
+  captureOff?: boolean;
   reqPerSec: number;
   mean: number;
   p99: number;
@@ -50,3 +52,31 @@ export function translationConfig(env: Record<string, string | undefined>): {
   capturePair: string;
   idleS: number;
 };
+
+/** A process the part measures: its origin and pid. */
+export interface TranslationInstance {
+  origin: string;
+  pid: number;
+}
+export interface TranslationTarget {
+  name: string;
+  client: ClientProtocol;
+  backend: ClientProtocol;
+  origin: string;
+  pid: number;
+  /** The target whose req/s, in the same round, this one's is divided by. */
+  reference: string;
+  capture?: boolean;
+  captureOff?: boolean;
+  streamOnly?: boolean;
+}
+export function translationTargets(instances: {
+  project: TranslationInstance;
+  captured: TranslationInstance;
+  uncaptured: TranslationInstance;
+  capturePair: string;
+}): TranslationTarget[];
+export function scenarioRows(
+  targets: TranslationTarget[],
+  runs: Map<string, Array<{ reqPerSec: number; mean: number; p99: number; cpuUs: number }>>,
+): TranslationRow[];

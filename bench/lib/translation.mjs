@@ -1,9 +1,10 @@
 // The translation rows (docs/performance.md, "Translation"): each client protocol (OpenAI chat, Anthropic,
 // Gemini) reaching each backend protocol (the openai, anthropic and gemini backends, all pointed at the canned
 // mock) through one project instance — six translated pairs and three same-protocol paths, non-streaming and
-// streaming — plus one translated stream through a second instance with the wire capture on. Rounds with the
-// order rotated, as the other parts; each pair is judged by its ratio to the same-protocol path of the same
-// client, taken within each round (the median of the rounds' ratios).
+// streaming — plus one translated stream through a second instance with the wire capture on, against the same
+// stream through a third with it off. Rounds with the order rotated, as the other parts; each pair is judged by
+// its ratio to the same-protocol path of the same client, the capture pair by its ratio to the capture-off
+// instance, taken within each round (the median of the rounds' ratios).
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
@@ -162,8 +163,15 @@ async function measureTarget(target, stream, connections, durationS) {
   });
 }
 
-/** The targets: every client × backend pair on the project, and the capture pair on the capture instance. */
-export function translationTargets({ project, captured, capturePair }) {
+/**
+ * The targets: every client × backend pair on the project (each judged against its client's same-protocol
+ * path), and the capture pair on the capture instance, judged against the same pair on an instance of its own
+ * with capture off. That reference is not the project's pair: the project serves all nine paths and never
+ * pauses, while an instance serving one pair sits idle while the others run — and a Node process comes out of
+ * a long idle gap recompiling what a full collection in the gap dropped (docs/performance.md, "The capture
+ * instance's idle gaps"). Two instances that differ in capture alone, idle alike, compare capture alone.
+ */
+export function translationTargets({ project, captured, uncaptured, capturePair }) {
   const targets = [];
   for (const client of PROTOCOLS) {
     for (const backend of PROTOCOLS) {
@@ -173,6 +181,7 @@ export function translationTargets({ project, captured, capturePair }) {
         backend,
         origin: project.origin,
         pid: project.pid,
+        reference: pairName(client, client),
         request: (stream) => CLIENTS[client](BACKEND_MODELS[backend], stream),
       });
     }
@@ -183,16 +192,32 @@ export function translationTargets({ project, captured, capturePair }) {
       `BENCH_XLATE_CAPTURE_PAIR: '${capturePair}' is not client>backend (openai, anthropic, gemini)`,
     );
   }
-  targets.push({
-    name: `capture:${capturePair}`,
-    client,
-    backend,
-    origin: captured.origin,
-    pid: captured.pid,
-    captureOf: capturePair,
-    streamOnly: true,
-    request: (stream) => CLIENTS[client](BACKEND_MODELS[backend], stream),
-  });
+  const request = (stream) => CLIENTS[client](BACKEND_MODELS[backend], stream);
+  const off = `capture-off:${capturePair}`;
+  targets.push(
+    {
+      name: off,
+      client,
+      backend,
+      origin: uncaptured.origin,
+      pid: uncaptured.pid,
+      reference: off,
+      captureOff: true,
+      streamOnly: true,
+      request,
+    },
+    {
+      name: `capture:${capturePair}`,
+      client,
+      backend,
+      origin: captured.origin,
+      pid: captured.pid,
+      reference: off,
+      capture: true,
+      streamOnly: true,
+      request,
+    },
+  );
   return targets;
 }
 
@@ -206,6 +231,16 @@ async function measureRounds(targets, scenario, settings) {
     const shift = (round - 1) % targets.length;
     const order = [...targets.slice(shift), ...targets.slice(0, shift)];
     for (const target of order) {
+      // The capture pair's two instances sit idle while the nine paths run (and through the whole
+      // non-streaming scenario before their first round), and a full collection in a gap drops optimised
+      // code whose objects died, recompiled in the next burst (docs/performance.md, "The capture instance's
+      // idle gaps"). As in the main part (bench/README.md, "Idle gaps"): the same unmeasured load first, on
+      // every target, so that a ratio compares the targets more than how each came out of its gap.
+      if (settings.preRunS > 0) {
+        const warm = await measureTarget(target, scenario.stream, scenario.connections, settings.preRunS);
+        const problems = failuresOf(warm);
+        if (problems.length > 0) throw new Error(`${target.name} pre-run: ${problems.join('; ')}`);
+      }
       const cpuBefore = cpuSeconds(target.pid);
       const stats = await measureTarget(target, scenario.stream, scenario.connections, settings.durationS);
       const problems = failuresOf(stats);
@@ -229,23 +264,23 @@ async function measureRounds(targets, scenario, settings) {
 
 /**
  * Per target of a scenario: medians of req/s, latency and CPU, and its ratio to its reference (the
- * same-protocol path of its client; for the capture target, the same pair without capture), the median of
- * the per-round ratios.
+ * same-protocol path of its client; for the capture target, the same pair on the capture-off instance), the
+ * median of the per-round ratios.
  */
 export function scenarioRows(targets, runs) {
-  const referenceOf = (t) => (t.captureOf ? t.captureOf : pairName(t.client, t.client));
   return targets
     .filter((t) => runs.has(t.name))
     .map((t) => {
       const own = runs.get(t.name);
-      const ref = runs.get(referenceOf(t));
+      const ref = runs.get(t.reference);
       const ratios = own.map((run, i) => run.reqPerSec / ref[i].reqPerSec);
       return {
         name: t.name,
         client: t.client,
         backend: t.backend,
-        reference: referenceOf(t),
-        capture: Boolean(t.captureOf),
+        reference: t.reference,
+        capture: Boolean(t.capture),
+        captureOff: Boolean(t.captureOff),
         reqPerSec: median(own.map((r) => r.reqPerSec)),
         mean: median(own.map((r) => r.mean)),
         p99: median(own.map((r) => r.p99)),
@@ -266,14 +301,15 @@ export function printScenario(scenario, rows, rounds) {
     console.log(
       `  ${row.name.padEnd(26)}${fmt.rps(row.reqPerSec).padStart(9)}${fmt.ms(row.mean).padStart(10)}` +
         `${fmt.ms(row.p99).padStart(10)}${row.cpuUs.toFixed(0).padStart(12)}   ` +
-        `${row.name === row.reference ? '(same protocol)' : `${fmt.ratio(row.ratio)} ${row.reference}`}`,
+        `${row.captureOff ? '(capture off)' : row.name === row.reference ? '(same protocol)' : `${fmt.ratio(row.ratio)} ${row.reference}`}`,
     );
   }
 }
 
 /**
  * The SUMMARY3 line from each scenario's rows (`{stream, rows}`): every translated pair and the capture pair
- * as `field=ratio(ok|MISS)[cpu=<its µs>/<reference's µs>us]`; same-protocol rows are the references, not fields.
+ * as `field=ratio(ok|MISS)[cpu=<its µs>/<reference's µs>us]`; same-protocol and capture-off rows are the
+ * references, not fields.
  */
 export function translationSummary(scenarios, memory = null) {
   const fields = [];
@@ -288,7 +324,7 @@ export function translationSummary(scenarios, memory = null) {
           : TRANSLATION_TARGETS.nonstream;
       const ok = row.ratio >= floor;
       const name = row.capture
-        ? `xlate_capture_on/off_${row.reference}_${mode}`
+        ? `xlate_capture_on/off_${pairName(row.client, row.backend)}_${mode}`
         : `xlate_${row.name}_${mode}`;
       const cpu = `[cpu=${row.cpuUs.toFixed(0)}/${row.refCpuUs.toFixed(0)}us]`;
       fields.push({ field: `${name}=${fmt.ratio(row.ratio)}(${verdict(ok)})${cpu}`, ok });
@@ -320,8 +356,8 @@ export function translationConfig(env) {
 }
 
 /**
- * Runs the part on its own processes (a mock, the project, the project with capture), stops them, and
- * returns the SUMMARY3 line and whether every target was met. `settings`: rounds, durationS, warmupS,
+ * Runs the part on its own processes (a mock, the project, the project with capture and without), stops them, and
+ * returns the SUMMARY3 line and whether every target was met. `settings`: rounds, durationS, warmupS, preRunS,
  * streamChunks, highConnections, streamConnections, capturePair.
  */
 export async function runTranslation({ workDir, settings }) {
@@ -370,7 +406,18 @@ export async function runTranslation({ workDir, settings }) {
       ],
     });
     processes.push(captured);
-    const targets = translationTargets({ project, captured, capturePair: settings.capturePair });
+    const uncaptured = await startProject({
+      upstreamOrigin: mock.origin,
+      logFile: path.join(workDir, 'project-translation-capture-off.log'),
+      extraEnv: backendEnv,
+    });
+    processes.push(uncaptured);
+    const targets = translationTargets({
+      project,
+      captured,
+      uncaptured,
+      capturePair: settings.capturePair,
+    });
     for (const target of targets) await verifyTarget(target, settings.streamChunks);
     console.log(
       'translation: verified: every client>backend pair answers 200 with the mock content, whole and streamed',
