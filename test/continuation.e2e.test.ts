@@ -17,6 +17,7 @@ import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js
  */
 
 const KEY = 'continuation-proxy-key-0123456789';
+const ADMIN_KEY = 'continuation-admin-key-0123456789ab';
 /** The fake provider cuts a streamed answer into this many pieces; `reset-mid-stream` sends the first. */
 const PIECES = 4;
 
@@ -46,6 +47,7 @@ beforeAll(async () => {
     ['--config', config, '--default-backend', 'openai', '--capture-file', path.join(dir, 'capture.jsonl')],
     {
       LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
       OPENAI_API_KEY: 'sk-continuation-openai-0123456789',
       OPENAI_API_BASE_URL: fake.baseUrls.openai,
       ANTHROPIC_API_KEY: 'sk-ant-continuation-0123456789',
@@ -219,6 +221,74 @@ async function recordsOf(model: string): Promise<{
     await new Promise((resolve) => setTimeout(resolve, 20));
   return { access, captured: await read() };
 }
+
+/** Today's usage by `backend:model` (README, Reading usage): requests and tokens of each. */
+async function usageByModel(): Promise<Map<string, { requests: number; input: number; output: number }>> {
+  const res = await fetch(`${proxy.url}/admin/usage?group_by=model`, {
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as {
+    groups: Array<{ model: string; requests: number; tokens: { input: number; output: number } }>;
+  };
+  return new Map(
+    body.groups.map((g) => [
+      g.model,
+      { requests: g.requests, input: g.tokens.input, output: g.tokens.output },
+    ]),
+  );
+}
+
+describe('a continued stream is charged once, with both answers', () => {
+  // The cut answer gave no usage (no policy reserved an estimate: nothing counted); the continuation's
+  // tokens count (the fake counts characters: the prompt in, the rest of the answer out), not as a
+  // request of its own.
+  it('passed through, continued from another protocol', async () => {
+    const prompt = 'meter the passed through one';
+    const { full, first } = answerOf(prompt);
+    const primary = 'fault-reset-mid-stream-m1';
+    const fallback = 'fault-accepts-prefill-m1';
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: `openai:${primary}|anthropic:${fallback}`,
+        stream: true,
+        messages: [{ role: 'user', content: prompt }],
+      }),
+    });
+    expect(await res.text()).toContain('data: [DONE]');
+    const usage = await usageByModel();
+    expect(usage.get(`openai:${primary}`)).toEqual({ requests: 1, input: 0, output: 0 });
+    expect(usage.get(`anthropic:${fallback}`)).toEqual({
+      requests: 0,
+      input: prompt.length,
+      output: full.length - first.length,
+    });
+  });
+
+  it('translated, continued by the translator', async () => {
+    const prompt = 'meter the translated one';
+    const { full, first } = answerOf(prompt);
+    const primary = 'fault-reset-mid-stream-m2';
+    const fallback = 'fault-accepts-prefill-m2';
+    const message = await anthropicClient()
+      .messages.stream({
+        model: `openai:${primary}|anthropic:${fallback}`,
+        max_tokens: 256,
+        messages: [{ role: 'user', content: prompt }],
+      })
+      .finalMessage();
+    expect(message.content).toEqual([{ type: 'text', text: full }]);
+    const usage = await usageByModel();
+    expect(usage.get(`openai:${primary}`)).toEqual({ requests: 1, input: 0, output: 0 });
+    expect(usage.get(`anthropic:${fallback}`)).toEqual({
+      requests: 0,
+      input: prompt.length,
+      output: full.length - first.length,
+    });
+  });
+});
 
 describe('a continued stream names every element that wrote to it', () => {
   it('passed through: the head names the first element; the access line and the capture both', async () => {

@@ -22,7 +22,7 @@ import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
-import { isJsonObject, relayAnswer, streamOut } from './relay.js';
+import { isJsonObject, meteredContinuation, relayAnswer, streamOut } from './relay.js';
 import { findPrevious, responsesTurn, type PreviousResponse, type ResponsesTurn } from './responses.js';
 import { continuable, prefilledBody, StreamText, writeContinuation } from './continuation.js';
 import { ResponsesOutline } from '../protocols/responses/outline.js';
@@ -465,6 +465,8 @@ export class AttemptRun {
     const said = this.settings.continueStreams && continuable(from) ? new StreamText(from) : null;
     const outline =
       this.settings.continueStreams && from === 'responses' ? new ResponsesOutline() : undefined;
+    // A cut answer that may be continued is charged with its continuation, once (spend.ts).
+    if (said !== null || outline !== undefined) this.meter?.mayContinue();
     return {
       ok: true,
       relay: () =>
@@ -519,6 +521,8 @@ export class AttemptRun {
       redactor: next.redactor,
       capture: next.capture,
       captureMetadata: next.captureMetadata,
+      meter: this.meter,
+      stripUsage: next.stripUsage,
     });
     await writeContinuation(ex.res, from, out);
     return true;
@@ -547,6 +551,8 @@ export class AttemptRun {
       redactor: next.redactor,
       capture: next.capture,
       captureMetadata: next.captureMetadata,
+      meter: this.meter,
+      stripUsage: next.stripUsage,
     });
     // The response is kept (`store`) before its end reaches the client, as a stream that was not cut.
     if (this.ex.state.storing !== undefined) await this.ex.state.storing;
@@ -566,9 +572,11 @@ export class AttemptRun {
     const next = await this.openContinuation(text);
     if (next === null) return null;
     const { upstream } = next.dispatched;
+    const { protocol } = next.route.backend;
     let source: AsyncIterable<Uint8Array> = guardErrorEvents(upstream.body, next.redactor);
+    source = meteredContinuation(source, protocol, this.meter, next.route);
     if (next.capture) source = next.capture.tee(source, 'inbound', next.captureMetadata);
-    return { source, protocol: next.route.backend.protocol };
+    return { source, protocol };
   }
 
   /**
@@ -583,6 +591,8 @@ export class AttemptRun {
     capture: RequestCapture | null;
     /** The continuation's stream records name every element that wrote to the answer. */
     captureMetadata: Record<string, unknown>;
+    /** The proxy asked for the usage chunk the client did not: it is taken out on the way. */
+    stripUsage: boolean | undefined;
   } | null> {
     const { ex, settings, clock, deps, from } = this;
     if (text === '' || ex.res.destroyed) return null;
@@ -666,6 +676,8 @@ export class AttemptRun {
     if (first.done) return failed(upstream.status, true);
     firstContent.cancel();
     this.note(route, upstream.status, 'continued', clock.now() - began, true);
+    // The continuation answers from here: its usage is settled with the cut answer's (spend.ts).
+    this.meter?.answering(route);
     await breakers.succeeded(key);
     const rest: UpstreamResponse = {
       status: upstream.status,
@@ -682,6 +694,7 @@ export class AttemptRun {
       redactor,
       capture,
       captureMetadata: { status: upstream.status, answered_by: this.answeredBy() },
+      stripUsage: request.stripUsage,
     };
   }
 
@@ -758,6 +771,8 @@ export class AttemptRun {
     firstContent.cancel();
     const { from } = this;
     const { ex } = relayParts;
+    // With continue_streams a cut answer may be continued: charged with its continuation, once.
+    if (this.settings.continueStreams) this.meter?.mayContinue();
     const body = this.watched(first.value, iterator, upstream, route.backend.name);
     const committed: UpstreamResponse = {
       status: upstream.status,

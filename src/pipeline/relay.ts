@@ -26,7 +26,7 @@ import type { RequestCapture, StreamTap } from './record.js';
 import type { ChatRoute } from './route.js';
 import { FinishWatch, midStreamError, passThroughIterable, type StreamUsageSink } from './stream-end.js';
 import { mayHoldToolCall, ToolCallTap } from './tool-call-tap.js';
-import type { UsageMeter } from './spend.js';
+import type { Answerer, UsageMeter } from './spend.js';
 import { UsageChunkStripper } from './usage-strip.js';
 import { usageOfAnswer } from '../protocols/usage.js';
 import { usageInBytes } from '../protocols/usage-bytes.js';
@@ -330,6 +330,23 @@ async function* usageTapped(
   } finally {
     usage.done(watch.usage(), complete);
   }
+}
+
+/**
+ * A continuation's backend bytes (attempts.ts, a translated stream's `resume`), watched for their usage as
+ * the first answer's were: `meter` settles both answers when this one ends.
+ */
+export function meteredContinuation(
+  source: AsyncIterable<Uint8Array>,
+  protocol: Protocol,
+  meter: UsageMeter | undefined,
+  answerer: Answerer,
+): AsyncIterable<Uint8Array> {
+  if (meter === undefined) return source;
+  return usageTapped(source, protocol, {
+    stripper: null,
+    done: (usage, complete) => meter.done(answerer, usage, complete ? 'answered' : 'cut'),
+  });
 }
 
 function isTakeable(

@@ -116,4 +116,78 @@ describe('Spend: settling answers', () => {
     expect(next.state.limitHeaders?.['x-ratelimit-remaining-requests']).toBe('1');
     expect(() => spend.begin(exchange('bob'), 'openai', {}, [])).toThrow(/at most 1 at once/);
   });
+
+  const usage = (input: number, output: number) => ({ input, output, cacheRead: 0, cacheWrite: 0 });
+  const first = { backend: { name: 'mine' }, model: 'cheap' };
+  const second = { backend: { name: 'mine' }, model: 'other' };
+
+  it('settles a cut answer and its continuation once: a line each, one request, one release', async () => {
+    const { spend, stats, ledger, limits } = setup([{ name: 'bob', limits: { max_concurrent: 1 } }]);
+    const ex = exchange('bob');
+    const meter = spend.begin(ex, 'openai', {}, []);
+    if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
+    meter.answering(first);
+    meter.mayContinue();
+    meter.done(first, null, 'cut');
+    // Held for the continuation: nothing recorded, the slot still taken.
+    expect(await ledger.rows('2026-12-06', '2026-12-06')).toEqual([]);
+    expect(limits.counters).toBe(1);
+    meter.answering(second);
+    meter.done(second, usage(12, 5), 'answered');
+    const rows = await ledger.rows('2026-12-06', '2026-12-06');
+    expect(rows.map((r) => [r.model, r.requests, r.input, r.output])).toEqual([
+      ['cheap', 1, 0, 0],
+      ['other', 0, 12, 5],
+    ]);
+    expect([...stats.series()].map((s) => [s.model, s.input, s.output])).toEqual([
+      ['cheap', 0, 0],
+      ['other', 12, 5],
+    ]);
+    expect(limits.counters).toBe(0);
+    // Settled once: the close that follows changes nothing.
+    ex.res.emit('close');
+    expect((await ledger.rows('2026-12-06', '2026-12-06')).length).toBe(2);
+  });
+
+  it('settles a held cut answer alone when no continuation began before the response closed', async () => {
+    const { spend, ledger } = setup([{ name: 'alice' }]);
+    const ex = exchange('alice');
+    const meter = spend.begin(ex, 'openai', {}, []);
+    if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
+    meter.answering(first);
+    meter.mayContinue();
+    meter.done(first, usage(3, 2), 'cut');
+    expect(await ledger.rows('2026-12-06', '2026-12-06')).toEqual([]);
+    ex.res.emit('close');
+    const rows = await ledger.rows('2026-12-06', '2026-12-06');
+    expect(rows.map((r) => [r.model, r.requests, r.input, r.output])).toEqual([['cheap', 1, 3, 2]]);
+  });
+
+  it('charges a continuation cut by the client with the cut answer, as one request', async () => {
+    const { spend, ledger } = setup([{ name: 'alice' }]);
+    const ex = exchange('alice');
+    const meter = spend.begin(ex, 'openai', {}, []);
+    if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
+    meter.answering(first);
+    meter.mayContinue();
+    meter.done(first, usage(3, 2), 'cut');
+    meter.answering(second);
+    ex.res.emit('close');
+    const rows = await ledger.rows('2026-12-06', '2026-12-06');
+    expect(rows.map((r) => [r.model, r.requests, r.input, r.output])).toEqual([
+      ['cheap', 1, 3, 2],
+      ['other', 0, 0, 0],
+    ]);
+  });
+
+  it('settles at once when the answer ends whole, continuation allowed or not', async () => {
+    const { spend, ledger } = setup([{ name: 'alice' }]);
+    const meter = spend.begin(exchange('alice'), 'openai', {}, []);
+    if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
+    meter.answering(first);
+    meter.mayContinue();
+    meter.done(first, usage(4, 1), 'answered');
+    const rows = await ledger.rows('2026-12-06', '2026-12-06');
+    expect(rows.map((r) => [r.model, r.requests, r.input])).toEqual([['cheap', 1, 4]]);
+  });
 });

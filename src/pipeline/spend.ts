@@ -4,7 +4,7 @@ import type { Protocol } from '../protocols/types.js';
 import type { TokenUsage } from '../protocols/usage.js';
 import { addToSeries, type UsageSeries, type UsageStats } from '../observability/usage-stats.js';
 import type { AcquireResult, LimitCheck, LimitStore, Lease } from '../state/limits.js';
-import { dayOf, type UsageLedger, type UsageRow } from '../state/usage-ledger.js';
+import { dayOf, type UsageEntry, type UsageLedger, type UsageRow } from '../state/usage-ledger.js';
 import type { KeyPolicy, LimitScope, PolicyTable } from '../teams/policies.js';
 import type { ModelPrice } from '../config/schema.js';
 import { costOf, type PriceTable } from '../teams/prices.js';
@@ -165,15 +165,33 @@ export interface Answerer {
   readonly model: string;
 }
 
+/** One answer's part of a request's usage: who answered, its usage block (if any), how it ended. */
+export interface AnswerPart {
+  readonly answerer: Answerer | null;
+  readonly usage: TokenUsage | null;
+  readonly outcome: AnswerOutcome;
+}
+
 /**
  * One request's usage, settled once when its answer ends (`done`); a second call does nothing. An answer
  * without a usage block is charged its reservation (the budget's bound), and recorded with its input
  * estimate.
+ *
+ * A stream cut and continued (`continue_streams`) is one request with two answers: told that a cut may be
+ * continued (`mayContinue`), the meter holds the cut answer's part and settles once, when the continuation
+ * ends, with both — a ledger line per answerer, one release of the reservation with what both took. A cut
+ * answer that is not continued is settled when the client's response closes, as before.
  */
 export class UsageMeter {
   private settled = false;
   /** Set when the answer begins (`answering`): who answers. */
   private answerer: Answerer | null = null;
+  /** The next cut answer waits for its continuation (see mayContinue). */
+  private holdNextCut = false;
+  /** A cut answer waiting for its continuation's end. */
+  private held: AnswerPart | null = null;
+  /** The continuation of the held answer began answering. */
+  private continuing = false;
 
   constructor(
     private readonly spend: Spend,
@@ -182,22 +200,58 @@ export class UsageMeter {
     private readonly reservation: Reservation | null,
   ) {}
 
-  /** The answer begins to reach the client (relay.ts): from now on a lost usage block is charged. */
+  /**
+   * The answer begins to reach the client (relay.ts): from now on a lost usage block is charged. Told again
+   * for a continuation, once it has its first bytes (attempts.ts).
+   */
   answering(answerer: Answerer): void {
     this.answerer = answerer;
+    if (this.held !== null) this.continuing = true;
+  }
+
+  /**
+   * The answer, if cut now, may be continued (attempts.ts, `continue_streams`): its part waits for the
+   * continuation's, or for the client's response to close when there is none.
+   */
+  mayContinue(): void {
+    if (this.settled || this.held !== null) return;
+    this.holdNextCut = true;
+    // Without a reservation nothing listens for the close yet: a held part must not wait past it.
+    if (this.reservation === null) {
+      const { res } = this.ex;
+      if (res.destroyed) this.holdNextCut = false;
+      else res.once('close', () => this.closed());
+    }
   }
 
   done(answerer: Answerer | null, usage: TokenUsage | null, outcome: AnswerOutcome): void {
     if (this.settled) return;
+    if (outcome === 'cut' && this.holdNextCut) {
+      this.holdNextCut = false;
+      this.held = { answerer, usage, outcome };
+      return;
+    }
     this.settled = true;
-    this.spend.settle(this.ex, this.charges, this.reservation, answerer, usage, outcome);
+    const part: AnswerPart = { answerer, usage, outcome };
+    const held = this.held;
+    this.held = null;
+    this.spend.settle(this.ex, this.charges, this.reservation, held === null ? [part] : [held, part]);
   }
 
   /**
    * The client's connection closed: an answer that began and was not settled was cut (charged its
-   * reservation); one that never began cost nothing.
+   * reservation); one that never began cost nothing. A cut answer held for a continuation that never began
+   * is settled alone.
    */
   closed(): void {
+    this.holdNextCut = false;
+    const held = this.held;
+    if (held !== null && !this.continuing) {
+      this.held = null;
+      this.settled = true;
+      this.spend.settle(this.ex, this.charges, this.reservation, [held]);
+      return;
+    }
     if (this.answerer !== null) this.done(this.answerer, null, 'cut');
     else this.done(null, null, 'failed');
   }
@@ -420,55 +474,95 @@ export class Spend {
   }
 
   /** Records an ended answer's usage and settles its reservation (see `UsageMeter.done`). */
+  /**
+   * A request's answers settled (`parts`: one, or a cut answer and its continuation): a ledger line and the
+   * key's series per answer, then the reservation released with what they took together. An answer without
+   * a usage block counts its input estimate; the last is charged the reservation then (the budget's bound),
+   * a continued one not — its continuation's usage counts what it said (the prefill) as input.
+   */
   settle(
     ex: ChatExchange,
     charges: KeyCharges,
     reservation: Reservation | null,
-    answerer: Answerer | null,
-    usage: TokenUsage | null,
-    outcome: AnswerOutcome,
+    parts: readonly AnswerPart[],
   ): void {
     const nowMs = this.now();
     let costUsd = 0;
     let tokens = 0;
-    if (outcome !== 'failed' && answerer !== null) {
-      const backend = answerer.backend.name;
-      const model = answerer.model;
-      const key = ex.authKeyName ?? '';
-      let settled = charges.last;
-      if (settled === null || settled.backend !== backend || settled.model !== model) {
-        const price = this.deps.prices.priceOf(backend, model);
-        if (price === null) this.warnUnpriced(backend, model);
-        settled = { backend, model, price, series: this.deps.stats.seriesOf(key || 'none', backend, model) };
-        charges.last = settled;
-      }
-      const price = settled.price;
-      const counted = usage ?? {
-        input: reservation?.inputEstimate ?? 0,
-        output: 0,
-        cacheRead: 0,
-        cacheWrite: 0,
-      };
-      costUsd = usage === null && reservation !== null ? reservation.reservedUsd : costOf(counted, price);
-      tokens =
-        usage === null && reservation !== null
-          ? reservation.reservedTokens
-          : counted.input + counted.output + counted.cacheRead + counted.cacheWrite;
-      addToSeries(settled.series, counted, costUsd);
-      this.deps.ledger.record({
-        at: nowMs,
-        key,
-        labels: charges.policy?.labels ?? [],
-        backend,
-        model,
-        input: counted.input,
-        output: counted.output,
-        cacheRead: counted.cacheRead,
-        cacheWrite: counted.cacheWrite,
-        costUsd,
-        priced: price !== null,
-      });
+    let lines = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const last = i === parts.length - 1;
+      const charged = this.charge(ex, charges, reservation, parts[i]!, last, lines > 0, nowMs);
+      if (charged === null) continue;
+      costUsd += charged.costUsd;
+      tokens += charged.tokens;
+      lines++;
     }
+    this.release(ex, charges, reservation, nowMs, tokens, costUsd);
+  }
+
+  /** One answer's ledger line and series; what it is charged. */
+  private charge(
+    ex: ChatExchange,
+    charges: KeyCharges,
+    reservation: Reservation | null,
+    { answerer, usage, outcome }: AnswerPart,
+    last: boolean,
+    continuation: boolean,
+    nowMs: number,
+  ): { costUsd: number; tokens: number } | null {
+    if (outcome === 'failed' || answerer === null) return null;
+    const backend = answerer.backend.name;
+    const model = answerer.model;
+    const key = ex.authKeyName ?? '';
+    let settled = charges.last;
+    if (settled === null || settled.backend !== backend || settled.model !== model) {
+      const price = this.deps.prices.priceOf(backend, model);
+      if (price === null) this.warnUnpriced(backend, model);
+      settled = { backend, model, price, series: this.deps.stats.seriesOf(key || 'none', backend, model) };
+      charges.last = settled;
+    }
+    const price = settled.price;
+    const counted = usage ?? {
+      input: reservation?.inputEstimate ?? 0,
+      output: 0,
+      cacheRead: 0,
+      cacheWrite: 0,
+    };
+    const bound = usage === null && reservation !== null && last;
+    const costUsd = bound ? reservation.reservedUsd : costOf(counted, price);
+    const tokens = bound
+      ? reservation.reservedTokens
+      : counted.input + counted.output + counted.cacheRead + counted.cacheWrite;
+    addToSeries(settled.series, counted, costUsd);
+    const entry: { -readonly [K in keyof UsageEntry]: UsageEntry[K] } = {
+      at: nowMs,
+      key,
+      labels: charges.policy?.labels ?? [],
+      backend,
+      model,
+      input: counted.input,
+      output: counted.output,
+      cacheRead: counted.cacheRead,
+      cacheWrite: counted.cacheWrite,
+      costUsd,
+      priced: price !== null,
+    };
+    // Only on a continuation's line: every other line stays as it was.
+    if (continuation) entry.continuation = true;
+    this.deps.ledger.record(entry);
+    return { costUsd, tokens };
+  }
+
+  /** The reservation given back, with what the answers took for its tpm checks and budgets. */
+  private release(
+    ex: ChatExchange,
+    charges: KeyCharges,
+    reservation: Reservation | null,
+    nowMs: number,
+    tokens: number,
+    costUsd: number,
+  ): void {
     if (reservation === null) return;
     const { first } = reservation;
     const tpm = charges.tpm.length;

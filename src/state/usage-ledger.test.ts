@@ -58,6 +58,17 @@ describe('the usage ledger', () => {
     expect(parseEntry('{"key":"a"}')).toBeNull();
     expect(parseEntry(JSON.stringify({ ...entry(), input: -1 }))).toBeNull();
     expect(parseEntry('not json')).toBeNull();
+    const continued = entry({ continuation: true });
+    expect(parseEntry(JSON.stringify(continued))).toEqual(continued);
+    expect(parseEntry(JSON.stringify({ ...entry(), continuation: false }))).toBeNull();
+  });
+
+  it("counts a continuation's tokens and cost, not as another request", async () => {
+    const ledger = new MemoryUsageLedger();
+    ledger.record(entry());
+    ledger.record(entry({ continuation: true, input: 7, costUsd: 0.25 }));
+    const [row] = await ledger.rows('2026-12-06', '2026-12-06');
+    expect(row).toMatchObject({ requests: 1, input: 17, costUsd: 0.75 });
   });
 });
 

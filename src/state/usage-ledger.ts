@@ -32,6 +32,11 @@ export interface UsageEntry {
   readonly costUsd: number;
   /** Whether the model had a price (an unpriced model's cost is 0). */
   readonly priced: boolean;
+  /**
+   * The answer continued a cut stream of the same request (`continue_streams`): its tokens and cost count,
+   * not as another request. Absent otherwise.
+   */
+  readonly continuation?: true;
 }
 
 /** The sums of one day, key (and labels), backend and model. */
@@ -125,7 +130,7 @@ export class RowIds {
 }
 
 export function addToRow(row: UsageRow, entry: UsageEntry): void {
-  row.requests++;
+  if (entry.continuation !== true) row.requests++;
   row.input += entry.input;
   row.output += entry.output;
   row.cacheRead += entry.cacheRead;
@@ -206,6 +211,7 @@ export function parseEntry(line: string): UsageEntry | null {
   if (!NUMBER_FIELDS.every((f) => typeof e[f] === 'number' && Number.isFinite(e[f]) && (e[f] as number) >= 0))
     return null;
   if (typeof e.priced !== 'boolean') return null;
+  if (e.continuation !== undefined && e.continuation !== true) return null;
   return e as unknown as UsageEntry;
 }
 

@@ -64,7 +64,7 @@ export class RedisUsageLedger implements UsageLedger {
 
   record(entry: UsageEntry): void {
     const values = [
-      1,
+      entry.continuation === true ? 0 : 1,
       entry.input,
       entry.output,
       entry.cacheRead,
