@@ -239,13 +239,25 @@ async function usageByModel(): Promise<Map<string, { requests: number; input: nu
   );
 }
 
+/**
+ * One request, two answers: the cut one (no usage, and no policy reserved an estimate: nothing counted) and
+ * the continuation's tokens (the fake counts characters: the prompt in, the rest of the answer out), not
+ * as a request of its own.
+ */
+async function expectChargedOnce(primary: string, fallback: string, prompt: string): Promise<void> {
+  const { full, first } = answerOf(prompt);
+  const usage = await usageByModel();
+  expect(usage.get(`openai:${primary}`)).toEqual({ requests: 1, input: 0, output: 0 });
+  expect(usage.get(`anthropic:${fallback}`)).toEqual({
+    requests: 0,
+    input: prompt.length,
+    output: full.length - first.length,
+  });
+}
+
 describe('a continued stream is charged once, with both answers', () => {
-  // The cut answer gave no usage (no policy reserved an estimate: nothing counted); the continuation's
-  // tokens count (the fake counts characters: the prompt in, the rest of the answer out), not as a
-  // request of its own.
   it('passed through, continued from another protocol', async () => {
     const prompt = 'meter the passed through one';
-    const { full, first } = answerOf(prompt);
     const primary = 'fault-reset-mid-stream-m1';
     const fallback = 'fault-accepts-prefill-m1';
     const res = await fetch(`${proxy.url}/v1/chat/completions`, {
@@ -258,18 +270,12 @@ describe('a continued stream is charged once, with both answers', () => {
       }),
     });
     expect(await res.text()).toContain('data: [DONE]');
-    const usage = await usageByModel();
-    expect(usage.get(`openai:${primary}`)).toEqual({ requests: 1, input: 0, output: 0 });
-    expect(usage.get(`anthropic:${fallback}`)).toEqual({
-      requests: 0,
-      input: prompt.length,
-      output: full.length - first.length,
-    });
+    await expectChargedOnce(primary, fallback, prompt);
   });
 
   it('translated, continued by the translator', async () => {
     const prompt = 'meter the translated one';
-    const { full, first } = answerOf(prompt);
+    const { full } = answerOf(prompt);
     const primary = 'fault-reset-mid-stream-m2';
     const fallback = 'fault-accepts-prefill-m2';
     const message = await anthropicClient()
@@ -280,13 +286,7 @@ describe('a continued stream is charged once, with both answers', () => {
       })
       .finalMessage();
     expect(message.content).toEqual([{ type: 'text', text: full }]);
-    const usage = await usageByModel();
-    expect(usage.get(`openai:${primary}`)).toEqual({ requests: 1, input: 0, output: 0 });
-    expect(usage.get(`anthropic:${fallback}`)).toEqual({
-      requests: 0,
-      input: prompt.length,
-      output: full.length - first.length,
-    });
+    await expectChargedOnce(primary, fallback, prompt);
   });
 });
 

@@ -120,15 +120,20 @@ describe('Spend: settling answers', () => {
   const usage = (input: number, output: number) => ({ input, output, cacheRead: 0, cacheWrite: 0 });
   const first = { backend: { name: 'mine' }, model: 'cheap' };
   const second = { backend: { name: 'mine' }, model: 'other' };
-
-  it('settles a cut answer and its continuation once: a line each, one request, one release', async () => {
-    const { spend, stats, ledger, limits } = setup([{ name: 'bob', limits: { max_concurrent: 1 } }]);
-    const ex = exchange('bob');
+  /** A request to `first` whose stream may be continued, cut with `cutUsage`: held by its meter. */
+  const cutForContinuation = (spend: Spend, ex: ChatExchange, cutUsage: ReturnType<typeof usage> | null) => {
     const meter = spend.begin(ex, 'openai', {}, []);
     if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
     meter.answering(first);
     meter.mayContinue();
-    meter.done(first, null, 'cut');
+    meter.done(first, cutUsage, 'cut');
+    return meter;
+  };
+
+  it('settles a cut answer and its continuation once: a line each, one request, one release', async () => {
+    const { spend, stats, ledger, limits } = setup([{ name: 'bob', limits: { max_concurrent: 1 } }]);
+    const ex = exchange('bob');
+    const meter = cutForContinuation(spend, ex, null);
     // Held for the continuation: nothing recorded, the slot still taken.
     expect(await ledger.rows('2026-12-06', '2026-12-06')).toEqual([]);
     expect(limits.counters).toBe(1);
@@ -152,11 +157,7 @@ describe('Spend: settling answers', () => {
   it('settles a held cut answer alone when no continuation began before the response closed', async () => {
     const { spend, ledger } = setup([{ name: 'alice' }]);
     const ex = exchange('alice');
-    const meter = spend.begin(ex, 'openai', {}, []);
-    if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
-    meter.answering(first);
-    meter.mayContinue();
-    meter.done(first, usage(3, 2), 'cut');
+    cutForContinuation(spend, ex, usage(3, 2));
     expect(await ledger.rows('2026-12-06', '2026-12-06')).toEqual([]);
     ex.res.emit('close');
     const rows = await ledger.rows('2026-12-06', '2026-12-06');
@@ -166,12 +167,7 @@ describe('Spend: settling answers', () => {
   it('charges a continuation cut by the client with the cut answer, as one request', async () => {
     const { spend, ledger } = setup([{ name: 'alice' }]);
     const ex = exchange('alice');
-    const meter = spend.begin(ex, 'openai', {}, []);
-    if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
-    meter.answering(first);
-    meter.mayContinue();
-    meter.done(first, usage(3, 2), 'cut');
-    meter.answering(second);
+    cutForContinuation(spend, ex, usage(3, 2)).answering(second);
     ex.res.emit('close');
     const rows = await ledger.rows('2026-12-06', '2026-12-06');
     expect(rows.map((r) => [r.model, r.requests, r.input, r.output])).toEqual([
