@@ -255,20 +255,25 @@ async function expectChargedOnce(primary: string, fallback: string, prompt: stri
   });
 }
 
+/** An OpenAI client's stream to `primary`, failing over to `fallback` (the Anthropic backend). */
+function chatStream(primary: string, fallback: string, prompt: string): Promise<Response> {
+  return fetch(`${proxy.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: `openai:${primary}|anthropic:${fallback}`,
+      stream: true,
+      messages: [{ role: 'user', content: prompt }],
+    }),
+  });
+}
+
 describe('a continued stream is charged once, with both answers', () => {
   it('passed through, continued from another protocol', async () => {
     const prompt = 'meter the passed through one';
     const primary = 'fault-reset-mid-stream-m1';
     const fallback = 'fault-accepts-prefill-m1';
-    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model: `openai:${primary}|anthropic:${fallback}`,
-        stream: true,
-        messages: [{ role: 'user', content: prompt }],
-      }),
-    });
+    const res = await chatStream(primary, fallback, prompt);
     expect(await res.text()).toContain('data: [DONE]');
     await expectChargedOnce(primary, fallback, prompt);
   });
@@ -294,15 +299,7 @@ describe('a continued stream names every element that wrote to it', () => {
   it('passed through: the head names the first element; the access line and the capture both', async () => {
     const primary = 'fault-reset-mid-stream-h1';
     const fallback = 'fault-accepts-prefill-h1';
-    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model: `openai:${primary}|anthropic:${fallback}`,
-        stream: true,
-        messages: [{ role: 'user', content: 'who wrote this' }],
-      }),
-    });
+    const res = await chatStream(primary, fallback, 'who wrote this');
     const text = await res.text();
     expect(text).toContain('data: [DONE]');
     // Sent before the cut: they name the element that began the answer, and the attempts made by then.
