@@ -75,7 +75,7 @@ port.on('message', (message: ToCaptureWorker) => {
       received += lines.length;
       batchEnds.push(received);
       for (const line of lines) {
-        let redacted: string;
+        let redacted: string | readonly string[];
         try {
           redacted = redactLine(line, redactor);
         } catch (error) {

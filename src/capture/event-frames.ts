@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import type { Redactor } from '../redaction/redactor.js';
 import { StreamRedactor } from '../redaction/stream.js';
 import {
@@ -434,13 +435,15 @@ export function lineText(line: FramedLine): string {
 
 /**
  * The line redacted: all of it, or, around a stream's text, the rest — the text again only where
- * JSON-encoding it could form a secret (Redactor.jsonEncodingMayForm).
+ * JSON-encoding it could form a secret (Redactor.jsonEncodingMayForm). A line around a stream's text comes
+ * in its three parts, for the writer to write one after the other (LineQueue.push): joined, the text would
+ * be copied once more.
  */
-export function redactLine(line: FramedLine, batchRedactor: Redactor): string {
+export function redactLine(line: FramedLine, batchRedactor: Redactor): string | readonly string[] {
   if (typeof line === 'string') return batchRedactor.redact(line);
   const redactor = line.redactor ?? batchRedactor;
   if (redactor.jsonEscapesMayForm(line.controls)) return redactor.redact(lineText(line));
-  return redactor.redact(line.before) + line.json + redactor.redact(line.after);
+  return [redactor.redact(line.before), line.json, redactor.redact(line.after)];
 }
 
 /**
@@ -527,7 +530,7 @@ function readStreamFrame(
   }
   const start = at + 4;
   const end = start + buffer.readUInt32LE(at);
-  const text = buffer.toString('utf8', start, end);
+  const text = textOfBytes(buffer, start, end, isAscii(buffer.subarray(start, end)));
   const pushed = context.streams.push(id, flags, legs, head, text, context.redactor);
   if (pushed === undefined || pushed.released === '') return end;
   const { stream, released } = pushed;
@@ -641,6 +644,15 @@ for (const [code, letter] of [
   ESCAPES[code] = letter.charCodeAt(0);
 }
 const HEX = Buffer.from('0123456789abcdef');
+/**
+ * The text `buffer` holds from `start` to `end` as UTF-8; `ascii`: its bytes are all ASCII (node's
+ * `isAscii`, a vector scan), which are then read as Latin-1 — the same characters, copied without UTF-8's
+ * decoding (a stream's text, the worker's most: docs/performance.md, "The wire capture's cost").
+ */
+function textOfBytes(buffer: Buffer, start: number, end: number, ascii: boolean): string {
+  return buffer.toString(ascii ? 'latin1' : 'utf8', start, end);
+}
+
 /** Where jsonStringOfUtf8 writes: grown for a longer text, up to ESCAPED_KEPT_BYTES. */
 let escaped = Buffer.allocUnsafeSlow(64 * 1024);
 const ESCAPED_KEPT_BYTES = 1024 * 1024;
@@ -678,5 +690,5 @@ export function jsonStringOfUtf8(utf8: Uint8Array): { json: string; controls: nu
     out[at++] = HEX[byte & 15]!;
   }
   out[at++] = 0x22;
-  return { json: out.toString('utf8', 0, at), controls };
+  return { json: textOfBytes(out, 0, at, isAscii(utf8)), controls };
 }

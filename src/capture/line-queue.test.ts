@@ -50,6 +50,24 @@ describe('LineQueue', () => {
     expect(batches).toEqual([1, 2]);
   });
 
+  it('writes a line given in parts as the line joined, whole in one buffer', () => {
+    const queue = new LineQueue();
+    const filler = `${'a'.repeat(LINE_CHUNK_BYTES - 37)}\n`;
+    queue.push(filler);
+    const parts = ['{"p":', '"ééé😀"', ',"m":1}\n'];
+    expect(queue.push(parts)).toBe(Buffer.byteLength(parts.join('')));
+    // 11 bytes left, and a line of 11 characters in 13 bytes: its last part does not fit.
+    expect(LINE_CHUNK_BYTES - Buffer.byteLength(filler + parts.join(''))).toBe(11);
+    const wide = ['{"p":', '"éé"', '}\n'];
+    expect([wide.join('').length, Buffer.byteLength(wide.join(''))]).toEqual([11, 13]);
+    expect(queue.push(wide)).toBe(13);
+    queue.push(['{"after":', '1', '}\n']);
+    expect(queue.count).toBe(4);
+    const { text, batches } = drain(queue, LINE_CHUNK_BYTES);
+    expect(text).toBe(filler + parts.join('') + wide.join('') + '{"after":1}\n');
+    expect(batches).toEqual([2, 2]);
+  });
+
   it('gives a line longer than a buffer a buffer of its own', () => {
     const queue = new LineQueue();
     const long = `${'ü'.repeat(LINE_CHUNK_BYTES)}\n`;

@@ -47,20 +47,21 @@ export class LineQueue {
     return this.byteCount;
   }
 
-  /** Encodes `line` at the end of the queue; returns its bytes. */
-  push(line: string): number {
+  /**
+   * Encodes `line` at the end of the queue; returns its bytes. A line given in parts (the capture worker's
+   * stream lines: the text's JSON between the event's other members) is written part after part — never
+   * joined into one string first, which would copy the text once more.
+   */
+  push(line: string | readonly string[]): number {
+    const chars = typeof line === 'string' ? line.length : charsOf(line);
     let tail = this.chunks.at(-1);
     let bytes = -1;
-    if (tail !== undefined && tail.buffer.length - tail.fill >= line.length) {
-      const room = tail.buffer.length - tail.fill;
-      bytes = tail.buffer.write(line, tail.fill);
-      // buffer.write stops short, silently, only before a character that does not fit (up to 4 bytes):
-      // a write that ends further from the end than that wrote the whole line.
-      if (bytes > room - 4 && bytes !== Buffer.byteLength(line)) bytes = -1;
+    if (tail !== undefined && tail.buffer.length - tail.fill >= chars) {
+      bytes = writeWhole(tail.buffer, tail.fill, line);
     }
     if (bytes < 0) {
-      tail = this.chunk(Buffer.byteLength(line));
-      bytes = tail.buffer.write(line, tail.fill);
+      tail = this.chunk(byteLengthOf(line));
+      bytes = writeWhole(tail.buffer, tail.fill, line);
     }
     tail!.fill += bytes;
     tail!.lengths.push(bytes);
@@ -140,4 +141,42 @@ export class LineQueue {
     this.chunks.push(chunk);
     return chunk;
   }
+}
+
+/** The UTF-16 units of a line's parts. */
+function charsOf(parts: readonly string[]): number {
+  let chars = 0;
+  for (const part of parts) chars += part.length;
+  return chars;
+}
+
+/** The UTF-8 bytes of a line, whole or in parts. */
+function byteLengthOf(line: string | readonly string[]): number {
+  if (typeof line === 'string') return Buffer.byteLength(line);
+  let bytes = 0;
+  for (const part of line) bytes += Buffer.byteLength(part);
+  return bytes;
+}
+
+/**
+ * Writes `line` (its parts one after the other) into `buffer` at `at`; returns the bytes written, or -1 when
+ * it did not all fit. buffer.write stops short, silently, only before a character that does not fit (up to
+ * 4 bytes): a write that ends further from the end than that wrote its whole text.
+ */
+function writeWhole(buffer: Buffer, at: number, line: string | readonly string[]): number {
+  if (typeof line === 'string') return writeFits(buffer, at, line);
+  let end = at;
+  for (const part of line) {
+    const bytes = writeFits(buffer, end, part);
+    if (bytes < 0) return -1;
+    end += bytes;
+  }
+  return end - at;
+}
+
+/** `text` written into `buffer` at `at`: its bytes, or -1 when it did not all fit (see writeWhole). */
+function writeFits(buffer: Buffer, at: number, text: string): number {
+  const room = buffer.length - at;
+  const bytes = buffer.write(text, at);
+  return bytes > room - 4 && bytes !== Buffer.byteLength(text) ? -1 : bytes;
 }

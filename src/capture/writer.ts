@@ -138,12 +138,15 @@ export class CaptureWriter {
     }
   }
 
-  /** Enqueues one whole line as it is (stamped and redacted already, ending in a newline). */
-  writeLine(line: string): void {
+  /**
+   * Enqueues one whole line as it is (stamped and redacted already, ending in a newline), or in parts to be
+   * written one after the other (see LineQueue.push).
+   */
+  writeLine(line: string | readonly string[]): void {
     try {
       if (this.closed) return this.drop('closed', 1);
       // The line's characters: its bytes, or fewer (beyond ASCII) — the bound is checked before encoding.
-      if (this.queued >= this.maxQueueEntries || this.lines.bytes + line.length > this.maxQueueBytes) {
+      if (this.queued >= this.maxQueueEntries || this.lines.bytes + lineChars(line) > this.maxQueueBytes) {
         return this.drop('queue_full', 1);
       }
       this.lines.push(line);
@@ -278,4 +281,12 @@ export class CaptureWriter {
 
 function ignoreMissing(error: unknown): void {
   if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+}
+
+/** The UTF-16 units of a line, whole or in parts. */
+function lineChars(line: string | readonly string[]): number {
+  if (typeof line === 'string') return line.length;
+  let chars = 0;
+  for (const part of line) chars += part.length;
+  return chars;
 }

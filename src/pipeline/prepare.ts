@@ -1,4 +1,5 @@
 import type { Backend } from '../backends/types.js';
+import { jsonText } from '../protocols/json-text.js';
 import { codecs } from '../protocols/registry.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
@@ -146,8 +147,9 @@ export function prepareRequest(
   if (wire.dropped !== undefined && wire.dropped.length > 0) ex.state.dropped = wire.dropped;
   const headers = forwardedHeaders(ex.headers, from, route.backend.protocol);
   // A body rewritten (translated) is serialised once when it is captured: the backend sends that text, as
-  // it would have serialised it itself (docs/performance.md, "The wire capture's cost").
-  if (capture !== null && rawBody === undefined) rawBody = JSON.stringify(outbound);
+  // it would have serialised it itself, and with its serialiser (docs/performance.md, "The wire capture's
+  // cost").
+  if (capture !== null && rawBody === undefined) rawBody = jsonText(outbound);
   capture?.record('outbound_request', {
     headers: route.backend.headersFor(headers),
     payload: outbound,
