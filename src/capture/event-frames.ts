@@ -647,7 +647,7 @@ const HEX = Buffer.from('0123456789abcdef');
 /**
  * The text `buffer` holds from `start` to `end` as UTF-8; `ascii`: its bytes are all ASCII (node's
  * `isAscii`, a vector scan), which are then read as Latin-1 — the same characters, copied without UTF-8's
- * decoding (a stream's text, the worker's most: docs/performance.md, "The wire capture's cost").
+ * decoding (a stream's text, the worker's most: docs/performance.md, "The capture instance on two cores").
  */
 function textOfBytes(buffer: Buffer, start: number, end: number, ascii: boolean): string {
   return buffer.toString(ascii ? 'latin1' : 'utf8', start, end);
