@@ -53,7 +53,7 @@ export class LineQueue {
    * joined into one string first, which would copy the text once more.
    */
   push(line: string | readonly string[]): number {
-    const chars = typeof line === 'string' ? line.length : charsOf(line);
+    const chars = lineChars(line);
     let tail = this.chunks.at(-1);
     let bytes = -1;
     if (tail !== undefined && tail.buffer.length - tail.fill >= chars) {
@@ -143,10 +143,11 @@ export class LineQueue {
   }
 }
 
-/** The UTF-16 units of a line's parts. */
-function charsOf(parts: readonly string[]): number {
+/** The UTF-16 units of a line, whole or in parts (the bound a line is checked against before encoding). */
+export function lineChars(line: string | readonly string[]): number {
+  if (typeof line === 'string') return line.length;
   let chars = 0;
-  for (const part of parts) chars += part.length;
+  for (const part of line) chars += part.length;
   return chars;
 }
 

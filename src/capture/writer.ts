@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { APPEND_NOFOLLOW, PRIVATE_FILE_MODE } from '../observability/private-files.js';
 import type { Redactor } from '../redaction/redactor.js';
 import { eventText, type EventPiece } from './events.js';
-import { LINE_CHUNK_BYTES, LineQueue, type QueuedLines } from './line-queue.js';
+import { LINE_CHUNK_BYTES, LineQueue, lineChars, type QueuedLines } from './line-queue.js';
 import { CaptureStamps } from './stamps.js';
 
 export type CaptureDropReason = 'queue_full' | 'closed' | 'unserialisable' | 'write_failed';
@@ -281,12 +281,4 @@ export class CaptureWriter {
 
 function ignoreMissing(error: unknown): void {
   if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-}
-
-/** The UTF-16 units of a line, whole or in parts. */
-function lineChars(line: string | readonly string[]): number {
-  if (typeof line === 'string') return line.length;
-  let chars = 0;
-  for (const part of line) chars += part.length;
-  return chars;
 }
