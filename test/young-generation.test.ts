@@ -40,6 +40,45 @@ describe('capYoungGeneration', () => {
     expect(largestNewSpace(2)).toBeLessThanOrEqual(4);
   });
 
+  it('holds the cap when a worker thread starts, whose heap set-up resets the growth factor', () => {
+    // At the cap, a worker thread starts (as the capture's does); the churn goes on once it runs. Without
+    // the cap set again as the worker came online, the new space doubled past it (V8 put its growth factor
+    // back to 2 while setting up the worker's heap).
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      import { capYoungGeneration, newSpaceSize } from ${JSON.stringify(MODULE)};
+      const stop = capYoungGeneration(2);
+      const kept = [];
+      async function churn(rounds) {
+        let largest = 0;
+        for (let round = 0; round < rounds; round++) {
+          for (let i = 0; i < 20000; i++) {
+            const o = { a: i, b: 'x' + i, c: [i, i] };
+            if (i % 40 === 0) kept.push(o);
+          }
+          if (kept.length > 30000) kept.splice(0, 15000);
+          largest = Math.max(largest, newSpaceSize());
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        return largest / 1048576;
+      }
+      const before = await churn(150);
+      const worker = new Worker('setTimeout(() => {}, 60000)', { eval: true });
+      await new Promise((resolve) => worker.once('online', resolve));
+      const after = await churn(300);
+      await worker.terminate();
+      stop();
+      console.log(JSON.stringify({ before, after }));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+      encoding: 'utf8',
+    });
+    const { before, after } = JSON.parse(out) as { before: number; after: number };
+    expect(before).toBe(4);
+    expect(after).toBe(4);
+  });
+
   it('leaves the young generation alone when the operator sized it with node flags', () => {
     expect(largestNewSpace(2, ['--max-semi-space-size=16'])).toBeGreaterThan(8);
   });

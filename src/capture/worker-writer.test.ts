@@ -153,6 +153,19 @@ describe('WorkerCaptureWriter', () => {
     expect(written.every((l) => l['pad'] === `${pad} ****`)).toBe(true);
   });
 
+  it('tells when its worker runs, and when it could not start', async () => {
+    const { writer } = open();
+    await writer.online;
+    const redactor = new Redactor();
+    writer.writeEvent(['"n":1'], redactor);
+    await writer.close();
+    expect((await lines()).map((l) => l['n'])).toEqual([1]);
+    // A worker that ends before it runs (here: terminated at once) settles it too: start-up never hangs.
+    const gone = open({ path: join(dir, 'gone.jsonl') }).writer;
+    void (gone as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await gone.online;
+  });
+
   it('reports writes the worker could not do as drops, and never throws', async () => {
     const path = join(dir, 'a-directory');
     await mkdir(path);

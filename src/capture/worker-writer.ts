@@ -113,6 +113,12 @@ export class WorkerCaptureWriter implements CaptureSink {
   private readonly unended = new FinalizationRegistry<StreamState>((state) => this.forgetStream(state));
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
+  /**
+   * Resolves once the worker runs (or failed to start: its events are then dropped and counted). Its heap is
+   * set up by then, which resets V8's young-generation growth factor for the whole process
+   * (cli/young-generation.ts sets it again as the worker comes online).
+   */
+  readonly online: Promise<void>;
 
   /** Lines not yet sent: UTF-8 in `buffer` up to `used`. */
   private buffer: Buffer = Buffer.allocUnsafeSlow(BUFFER_BYTES);
@@ -161,6 +167,9 @@ export class WorkerCaptureWriter implements CaptureSink {
       throw error;
     }
     for (const event of ['online', 'error', 'exit']) this.worker.once(event, restore);
+    this.online = new Promise<void>((resolve) => {
+      for (const event of ['online', 'error', 'exit']) this.worker.once(event, () => resolve());
+    });
     // The worker never keeps the process alive by itself; flush() and close() hold it while they wait.
     this.worker.unref();
     this.worker.on('message', (message: FromCaptureWorker) => this.receive(message));

@@ -1,5 +1,6 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
+import type { Worker } from 'node:worker_threads';
 
 /**
  * Caps V8's young generation at `semiSpaceMb` per semi-space (new space = twice that) from inside the
@@ -39,8 +40,19 @@ export function capYoungGeneration(semiSpaceMb = 8): () => void {
     }
   });
   observer.observe({ entryTypes: ['gc'] });
+  // Setting up a worker thread's heap (the capture's) puts V8's process-wide growth factor back to its
+  // default when it is under 2: with the cap reached, the proxy's new space then doubled at its next
+  // collections (to V8's 2 × 16 MB, kept under load). Set again as each worker comes online; a caller that
+  // starts a worker waits for that before it allocates much (server/start.ts). Shown by
+  // test/young-generation.test.ts.
+  const reassert = (): void => {
+    if (factor !== 2) v8.setFlagsFromString(`--semi-space-growth-factor=${factor}`);
+  };
+  const onWorker = (worker: Worker): void => void worker.once('online', reassert);
+  process.on('worker', onWorker);
   return () => {
     observer.disconnect();
+    process.off('worker', onWorker);
     if (factor !== 2) v8.setFlagsFromString('--semi-space-growth-factor=2');
   };
 }

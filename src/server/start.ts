@@ -239,6 +239,10 @@ export async function startProxy({
         },
       })
     : null;
+  // Its worker's heap set-up resets the young generation's growth factor (cli/young-generation.ts), which
+  // is set again once the worker runs: waited for here, before building the app allocates, so that no
+  // collection of the proxy's own runs in between and grows its new space past the cap.
+  await captureWriter?.online;
 
   const app = await buildApp({
     config,
