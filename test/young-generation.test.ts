@@ -6,16 +6,15 @@ import { growthFactor } from '../src/cli/young-generation.js';
 const MODULE = fileURLToPath(new URL('../dist/cli/young-generation.js', import.meta.url));
 
 /**
- * A fresh node process that churns through short- and longer-lived objects (as a busy proxy does) and
- * prints the largest new space it saw, in MB. `cap` turns the in-process cap on (semi-space MB).
+ * Script source of `churn(rounds)`: allocates short- and longer-lived objects (as a busy proxy does), a
+ * turn of the event loop each round, and returns the largest new space it saw, in MB.
  */
-function largestNewSpace(cap: number | null, nodeFlags: string[] = []): number {
-  const script = `
-    import { capYoungGeneration, newSpaceSize } from ${JSON.stringify(MODULE)};
-    const stop = ${cap === null ? '() => {}' : `capYoungGeneration(${cap})`};
-    const kept = [];
+const CHURN = `
+  import { capYoungGeneration, newSpaceSize } from ${JSON.stringify(MODULE)};
+  const kept = [];
+  async function churn(rounds) {
     let largest = 0;
-    for (let round = 0; round < 300; round++) {
+    for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < 20000; i++) {
         const o = { a: i, b: 'x' + i, c: [i, i] };
         if (i % 40 === 0) kept.push(o);
@@ -24,14 +23,27 @@ function largestNewSpace(cap: number | null, nodeFlags: string[] = []): number {
       largest = Math.max(largest, newSpaceSize());
       await new Promise((resolve) => setImmediate(resolve));
     }
-    stop();
-    console.log(largest / 1048576);
-  `;
-  const out = execFileSync(process.execPath, [...nodeFlags, '--input-type=module', '-e', script], {
+    return largest / 1048576;
+  }
+`;
+
+/** Runs `script` (an ES module) in a fresh node process with `nodeFlags`; returns what it printed. */
+function runScript(script: string, nodeFlags: string[] = []): string {
+  return execFileSync(process.execPath, [...nodeFlags, '--input-type=module', '-e', script], {
     env: { ...process.env, NODE_OPTIONS: '' },
     encoding: 'utf8',
-  });
-  return Number(out.trim());
+  }).trim();
+}
+
+/** The largest new space, in MB, of a fresh process's churn. `cap` turns the in-process cap on (semi-space MB). */
+function largestNewSpace(cap: number | null, nodeFlags: string[] = []): number {
+  const script = `${CHURN}
+    const stop = ${cap === null ? '() => {}' : `capYoungGeneration(${cap})`};
+    const largest = await churn(300);
+    stop();
+    console.log(largest);
+  `;
+  return Number(runScript(script, nodeFlags));
 }
 
 describe('capYoungGeneration', () => {
@@ -44,24 +56,9 @@ describe('capYoungGeneration', () => {
     // At the cap, a worker thread starts (as the capture's does); the churn goes on once it runs. Without
     // the cap set again as the worker came online, the new space doubled past it (V8 put its growth factor
     // back to 2 while setting up the worker's heap).
-    const script = `
+    const script = `${CHURN}
       import { Worker } from 'node:worker_threads';
-      import { capYoungGeneration, newSpaceSize } from ${JSON.stringify(MODULE)};
       const stop = capYoungGeneration(2);
-      const kept = [];
-      async function churn(rounds) {
-        let largest = 0;
-        for (let round = 0; round < rounds; round++) {
-          for (let i = 0; i < 20000; i++) {
-            const o = { a: i, b: 'x' + i, c: [i, i] };
-            if (i % 40 === 0) kept.push(o);
-          }
-          if (kept.length > 30000) kept.splice(0, 15000);
-          largest = Math.max(largest, newSpaceSize());
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-        return largest / 1048576;
-      }
       const before = await churn(150);
       const worker = new Worker('setTimeout(() => {}, 60000)', { eval: true });
       await new Promise((resolve) => worker.once('online', resolve));
@@ -70,10 +67,7 @@ describe('capYoungGeneration', () => {
       stop();
       console.log(JSON.stringify({ before, after }));
     `;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, NODE_OPTIONS: '' },
-      encoding: 'utf8',
-    });
+    const out = runScript(script);
     const { before, after } = JSON.parse(out) as { before: number; after: number };
     expect(before).toBe(4);
     expect(after).toBe(4);
@@ -142,10 +136,7 @@ describe('capYoungGeneration after a quiet spell', () => {
       seen.disconnect();
       console.log(JSON.stringify({ first, after: sizes }));
     `;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, NODE_OPTIONS: '' },
-      encoding: 'utf8',
-    });
+    const out = runScript(script);
     const { first, after } = JSON.parse(out) as { first: number; after: number[] };
     expect(first).toBe(4);
     // V8 shrank the semi-spaces after the quiet spell (the case this is about) …
