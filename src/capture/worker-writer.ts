@@ -166,9 +166,14 @@ export class WorkerCaptureWriter implements CaptureSink {
       restore();
       throw error;
     }
-    for (const event of ['online', 'error', 'exit']) this.worker.once(event, restore);
+    // Whichever comes first: the worker's heap is set up (or never will be).
     this.online = new Promise<void>((resolve) => {
-      for (const event of ['online', 'error', 'exit']) this.worker.once(event, () => resolve());
+      for (const event of ['online', 'error', 'exit']) {
+        this.worker.once(event, () => {
+          restore();
+          resolve();
+        });
+      }
     });
     // The worker never keeps the process alive by itself; flush() and close() hold it while they wait.
     this.worker.unref();
