@@ -17,6 +17,7 @@ import { replyLocally } from './local-reply.js';
 import { loopStep } from './loop-step.js';
 import { shellJudge } from './guard-step.js';
 import { relayAnswer } from './relay.js';
+import { clientAsksStreamUsage } from './usage-strip.js';
 import { beginResponsesTurn, type ResponsesTurn } from './responses.js';
 import { readTarget, requireObjectBody, resolveRoute } from './route.js';
 import type { SessionStep } from './session.js';
@@ -101,8 +102,9 @@ export function createChatPipeline(
       if (loopRepeats > 0) {
         const steering = loopStep(from, ex, loopRepeats);
         if (steering !== undefined) {
-          const target = frontEnd.target(requireObjectBody(ex), ex.url);
-          replyLocally(ex, from, steering, target.model, target.stream);
+          const body = requireObjectBody(ex);
+          const target = frontEnd.target(body, ex.url);
+          replyLocally(ex, from, steering, target.model, target.stream, clientAsksStreamUsage(from, body));
           return;
         }
       }
@@ -112,7 +114,14 @@ export function createChatPipeline(
         const outcome = await sessions.run(ex, from, body);
         if (outcome.kind === 'reply') {
           const target = frontEnd.target(body, ex.url);
-          replyLocally(ex, from, outcome.text, target.model, target.stream);
+          replyLocally(
+            ex,
+            from,
+            outcome.text,
+            target.model,
+            target.stream,
+            clientAsksStreamUsage(from, body),
+          );
           return;
         }
         // A changed body is no longer the bytes received: those must not be forwarded.

@@ -21,6 +21,8 @@ export function replyLocally(
   text: string,
   model: string,
   stream: boolean,
+  /** The client asked for the stream's usage (see StreamMeta.includeUsage). */
+  includeUsage = false,
 ): void {
   ex.state.backend = 'proxy';
   ex.state.model = model;
@@ -37,7 +39,7 @@ export function replyLocally(
     writeJson(ex, 200, codec.encodeResponse(answer));
     return;
   }
-  const encoder = codec.createStreamEncoder({ model, id });
+  const encoder = codec.createStreamEncoder({ model, id, includeUsage });
   const events =
     encoder.encode({ type: 'start', id, model, inputTokens: 0 }) +
     encoder.encode({ type: 'text', text }) +

@@ -5,7 +5,12 @@ import { ProxyError } from '../proxy-error.js';
 import type { ProtocolCodec } from '../protocols/codec.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { codecs } from '../protocols/registry.js';
-import { StreamTranslation, translateStream, type StreamResume } from '../protocols/translate.js';
+import {
+  StreamTranslation,
+  translateStream,
+  type StreamResume,
+  type TranslationMeta,
+} from '../protocols/translate.js';
 import { sealResponseSignatures, type SignatureSealer } from '../protocols/signatures.js';
 import { processSignatureSealer } from './signatures.js';
 import { RefusedToolCall, TOOL_CALL_GUARDS, sseText, type ToolJudge } from '../protocols/tool-call-guard.js';
@@ -27,7 +32,7 @@ import type { ChatRoute } from './route.js';
 import { FinishWatch, midStreamError, passThroughIterable, type StreamUsageSink } from './stream-end.js';
 import { mayHoldToolCall, ToolCallTap } from './tool-call-tap.js';
 import type { Answerer, UsageMeter } from './spend.js';
-import { UsageChunkStripper } from './usage-strip.js';
+import { clientAsksStreamUsage, UsageChunkStripper } from './usage-strip.js';
 import { usageOfAnswer } from '../protocols/usage.js';
 import { usageInBytes } from '../protocols/usage-bytes.js';
 import { ResponsesOutline } from '../protocols/responses/outline.js';
@@ -185,6 +190,19 @@ function streamToClient(
 }
 
 /**
+ * The client's side of a translated stream. An OpenAI chat client gets the usage chunk only when it asked
+ * (`stream_options.include_usage`), as from OpenAI itself: one that did not may read `choices[0]` of every
+ * chunk, and the usage chunk has none.
+ */
+function translationMeta({ ex, route, from }: Pick<Relay, 'ex' | 'route' | 'from'>): TranslationMeta {
+  return {
+    model: route.model,
+    requestId: ex.id,
+    includeUsage: clientAsksStreamUsage(from, route.clientBody),
+  };
+}
+
+/**
  * A translated stream, synchronously from undici to the client (the way `streamToClient` relays a
  * same-protocol one): each chunk of the backend's bytes is checked for an error event (redacted), watched
  * for the usage, recorded, translated — every event it completes, one string — and written, the response's
@@ -209,7 +227,7 @@ function translateToClient(
   const translation = new StreamTranslation(
     backend.protocol,
     from,
-    { model: route.model, requestId: ex.id },
+    translationMeta(relay),
     relay.codecs,
     relay.sealer ?? processSignatureSealer(),
   );
@@ -544,7 +562,7 @@ export function streamOut({
             source,
             backend.protocol,
             from,
-            { model: route.model, requestId: ex.id },
+            translationMeta({ ex, route, from }),
             relay.codecs,
             relay.sealer ?? processSignatureSealer(),
             relay.resume,

@@ -1,4 +1,5 @@
 import { ByteNeedle } from '../protocols/byte-needle.js';
+import type { Protocol } from '../protocols/types.js';
 import { readUsageBlock, type TokenUsage } from '../protocols/usage.js';
 
 /**
@@ -162,6 +163,14 @@ export function asksStreamUsage(body: Record<string, unknown>): boolean {
     options !== null &&
     (options as { include_usage?: unknown }).include_usage === true
   );
+}
+
+/**
+ * Whether a client of protocol `from` asked for a stream's usage as a chunk of its own: an OpenAI chat client
+ * with `stream_options.include_usage` (StreamMeta.includeUsage). Other protocols' streams carry usage always.
+ */
+export function clientAsksStreamUsage(from: Protocol, body: Record<string, unknown>): boolean {
+  return from === 'openai' && asksStreamUsage(body);
 }
 
 const STREAM_OPTIONS_KEY = new ByteNeedle('"stream_options"');

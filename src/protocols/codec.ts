@@ -41,6 +41,12 @@ export interface StreamEncoder {
 export interface StreamMeta {
   model: string;
   id: string;
+  /**
+   * The client asked for the stream's usage (OpenAI chat's `stream_options.include_usage`): the OpenAI
+   * encoder writes its usage chunk (`choices: []`) only then, as OpenAI does — a client that did not ask
+   * may read `choices[0]` of every chunk. Other protocols carry usage in their own events, always.
+   */
+  includeUsage?: boolean | undefined;
 }
 
 export interface ProtocolCodec {

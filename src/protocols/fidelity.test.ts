@@ -444,7 +444,6 @@ describe('hints are dropped with notice, each protocol by its table', () => {
       'service_tier',
       'user',
       'safety_identifier',
-      'stream_options',
     ]);
     // Anthropic can take parallel_tool_calls; Gemini cannot.
     expect(codecs.anthropic.encodeRequest({ ...req, dropped: undefined }).tool_choice).toBeUndefined();

@@ -146,18 +146,23 @@ describe.each(['anthropic', 'gemini'] as const)('openai SDK → %s backend', (b)
     expect(plain.choices[0]?.message.content).toBe(echo(b, QUESTION));
     expect(plain.choices[0]?.finish_reason).toBe('stop');
 
+    // Without `stream_options.include_usage` every chunk has a choice, as from OpenAI: the common
+    // `chunk.choices[0].delta` read does not throw.
     let text = '';
     for await (const chunk of await client.chat.completions.create({
       model: MODELS[b].ok,
       stream: true,
       messages: [{ role: 'user', content: QUESTION }],
     })) {
-      text += chunk.choices[0]?.delta.content ?? '';
+      expect(chunk.choices).toHaveLength(1);
+      expect(chunk.usage ?? null).toBeNull();
+      text += chunk.choices[0]!.delta.content ?? '';
     }
     expect(text).toBe(echo(b, QUESTION));
 
     const runner = client.chat.completions.stream({
       model: MODELS[b].ok,
+      stream_options: { include_usage: true },
       messages: [{ role: 'user', content: 'Paris' }],
       tools: [{ type: 'function', function: { name: 'weather', parameters: weatherParams } }],
     });

@@ -8,7 +8,8 @@ import type { Protocol } from './types.js';
 
 const PROTOCOLS: Protocol[] = ['openai', 'anthropic', 'gemini', 'responses'];
 const PAIRS = PROTOCOLS.flatMap((from) => PROTOCOLS.map((to) => [from, to] as const));
-const meta = { model: 'client-model', requestId: 'req_1' };
+// An OpenAI chat client's usage chunk comes only when it asked for it (see the test of that below).
+const meta = { model: 'client-model', requestId: 'req_1', includeUsage: true };
 
 /** The transcript up to (not including) the second text delta, cut at an event boundary. */
 function headOf(from: Protocol): string {
@@ -54,6 +55,28 @@ describe('translateStream', () => {
         expect(answer.usage).toEqual({ inputTokens: 11, outputTokens: 22 });
       },
     );
+
+    if (to === 'openai') {
+      it('writes no usage chunk (choices: []) when the client did not ask for one', async () => {
+        const unasked = { model: 'client-model', requestId: 'req_1' };
+        const out = (await collect(translateStream(chunked(TRANSCRIPTS[from], 64), from, to, unasked))).join(
+          '',
+        );
+        const chunks = out
+          .split('\n\n')
+          .filter((e) => e.startsWith('data: {'))
+          .map((e) => JSON.parse(e.slice('data: '.length)) as { choices: unknown[]; usage?: unknown });
+        expect(chunks.length).toBeGreaterThan(2);
+        for (const chunk of chunks) {
+          expect(chunk.choices).toHaveLength(1);
+          expect(chunk.usage).toBeUndefined();
+        }
+        expect(out.endsWith('data: [DONE]\n\n')).toBe(true);
+        const answer = reassemble(await decodeSseText(to, out));
+        expect(answer.text).toBe(TEXT);
+        expect(answer.stopReason).toBe('tool_use');
+      });
+    }
 
     it('ends with the target protocol error event when the source fails mid-stream', async () => {
       async function* failing(): AsyncGenerator<Uint8Array> {

@@ -18,6 +18,14 @@ function interruption(err: unknown): ErrorInfo {
   return { status: 502, message: 'Backend stream was interrupted', code: 'upstream_interrupted' };
 }
 
+/** The client's side of a translated stream: its model and request id, and whether it asked for usage. */
+export interface TranslationMeta {
+  model: string;
+  requestId: string;
+  /** See StreamMeta.includeUsage. */
+  includeUsage?: boolean | undefined;
+}
+
 const INCOMPLETE: ErrorInfo = {
   status: 502,
   message: 'Backend stream ended before the answer was finished',
@@ -51,7 +59,7 @@ export class StreamTranslation {
   constructor(
     from: Protocol,
     private readonly to: Protocol,
-    meta: { model: string; requestId: string },
+    meta: TranslationMeta,
     private readonly codecs: Record<Protocol, ProtocolCodec> = defaultCodecs,
     private readonly sealer?: SignatureSealer,
     /** Keep the text told, for a continuation (`continue_streams`). */
@@ -59,7 +67,11 @@ export class StreamTranslation {
   ) {
     this.decoder = codecs[from].createStreamDecoder();
     this.repeated = this.decoder.textRepeats === true ? new RepeatedText() : null;
-    this.encoder = codecs[to].createStreamEncoder({ model: meta.model, id: meta.requestId });
+    this.encoder = codecs[to].createStreamEncoder({
+      model: meta.model,
+      id: meta.requestId,
+      includeUsage: meta.includeUsage,
+    });
     this.carry = sealer && streamIdCarrier(to, sealer);
     this.said = continuable ? '' : null;
     this.encodeText = this.encoder.encodeText?.bind(this.encoder);
@@ -198,7 +210,7 @@ export async function* translateStream(
   source: AsyncIterable<Uint8Array>,
   from: Protocol,
   to: Protocol,
-  meta: { model: string; requestId: string },
+  meta: TranslationMeta,
   codecs: Record<Protocol, ProtocolCodec> = defaultCodecs,
   sealer?: SignatureSealer,
   resume?: StreamResume,

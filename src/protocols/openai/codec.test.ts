@@ -69,7 +69,6 @@ const canonical: ChatRequest = {
   tools: [{ name: 'weather', description: 'Weather', parameters: { type: 'object' } }],
   toolChoice: { type: 'tool', name: 'weather' },
   stream: false,
-  dropped: ['stream_options'],
 };
 
 function strip<T extends object>(o: T): T {
@@ -148,7 +147,7 @@ describe('OpenAI codec: requests', () => {
   it('drops top_k, which OpenAI cannot express, naming the client field it came from', () => {
     const req: ChatRequest = { ...canonical, topK: 5, sourcePaths: { topK: ['generationConfig.topK'] } };
     expect(codec.encodeRequest(req)).not.toHaveProperty('top_k');
-    expect(req.dropped).toEqual(['stream_options', 'generationConfig.topK']);
+    expect(req.dropped).toEqual(['generationConfig.topK']);
   });
 
   it('marks failed tool results so the model still learns they failed', () => {
@@ -280,8 +279,8 @@ describe('OpenAI codec: stream decoder', () => {
 });
 
 describe('OpenAI codec: stream encoder', () => {
-  it('writes chat.completion.chunk events ending in [DONE]', () => {
-    const enc = codec.createStreamEncoder({ model: 'gpt-x', id: 'chatcmpl-r' });
+  it('writes chat.completion.chunk events ending in [DONE], the usage chunk when asked', () => {
+    const enc = codec.createStreamEncoder({ model: 'gpt-x', id: 'chatcmpl-r', includeUsage: true });
     const out = [
       enc.encode({ type: 'start' }),
       enc.encode({ type: 'text', text: 'Hi' }),
@@ -317,6 +316,16 @@ describe('OpenAI codec: stream encoder', () => {
       usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
     });
     expect(enc.done).toBe(true);
+  });
+
+  it('writes no usage chunk when the client did not ask (stream_options.include_usage)', () => {
+    const enc = codec.createStreamEncoder({ model: 'gpt-x', id: 'chatcmpl-r' });
+    const out =
+      enc.encode({ type: 'text', text: 'Hi' }) +
+      enc.encode({ type: 'finish', stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 2 } });
+    expect(out).not.toContain('"usage"');
+    expect(out).not.toContain('"choices":[]');
+    expect(out.endsWith('data: [DONE]\n\n')).toBe(true);
   });
 
   it('encodes a mid-stream error as an OpenAI error chunk', () => {

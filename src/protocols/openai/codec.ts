@@ -78,12 +78,14 @@ const REQUEST_FIELDS = new Set([
   'seed',
   'reasoning_effort',
   'response_format',
+  // Read by the proxy, not the backend: `include_usage` decides whether a translated stream ends with its
+  // usage chunk (StreamMeta.includeUsage); the rest of it is transport detail.
+  'stream_options',
 ]);
 
 /**
  * Hints dropped with notice when the request is translated (README, "Fields that do not translate"): their
- * loss changes only cost, caching, telemetry or beta behaviour. `stream_options` only asks for usage, which
- * a translated stream sends anyway.
+ * loss changes only cost, caching, telemetry or beta behaviour.
  */
 const HINTS = [
   'store',
@@ -93,7 +95,6 @@ const HINTS = [
   'service_tier',
   'user',
   'safety_identifier',
-  'stream_options',
 ];
 
 /** Fields accepted only at their neutral value: anything else would change the answer untranslated. */
@@ -474,8 +475,11 @@ class OpenAIStreamEncoder implements StreamEncoder {
   /** Every chunk's JSON up to its delta, written once: per event only the delta is serialised. */
   private readonly head: string;
 
+  private readonly includeUsage: boolean;
+
   constructor(meta: StreamMeta, created: number) {
     this.base = { id: meta.id, object: 'chat.completion.chunk', created, model: meta.model };
+    this.includeUsage = meta.includeUsage === true;
     const base = JSON.stringify(this.base);
     this.head = `data: ${base.slice(0, -1)},"choices":[{"index":0,"delta":`;
   }
@@ -525,7 +529,8 @@ class OpenAIStreamEncoder implements StreamEncoder {
       case 'finish':
         this.done = true;
         out += this.chunk({}, CANONICAL_TO_FINISH[event.stopReason]);
-        if (event.usage) out += sseData({ ...this.base, choices: [], usage: encodeUsage(event.usage) });
+        if (event.usage && this.includeUsage)
+          out += sseData({ ...this.base, choices: [], usage: encodeUsage(event.usage) });
         return out + 'data: [DONE]\n\n';
       case 'error':
         this.done = true;
