@@ -376,6 +376,30 @@ describe('Anthropic codec: stream decoder', () => {
     ]);
   });
 
+  it('gives a tool call that streams no input the arguments {} when its block stops', () => {
+    const asWritten = (type: string, index?: number) =>
+      index === undefined ? `{"type":"${type}"}` : `{"type":"${type}","index":${index}}`;
+    // No input_json_delta at all, or only an empty one: both are how a call without arguments streams.
+    const none = stream(asWritten).filter((m) => !m.data.includes('input_json_delta'));
+    const empty = stream(asWritten).map((m) =>
+      m.data.includes('input_json_delta') ? { ...m, data: m.data.replace('"{}"', '""') } : m,
+    );
+    for (const messages of [none, empty]) {
+      const events = decode(messages);
+      expect(events.filter((e) => e.type === 'tool_call_delta')).toEqual([
+        { type: 'tool_call_delta', index: 0, arguments: '{}' },
+      ]);
+      // Before the finish, where the block stopped.
+      expect(events.findIndex((e) => e.type === 'tool_call_delta')).toBe(3);
+    }
+    // A stream that never stopped the block still gives the call its arguments before the finish.
+    const unstopped = none.filter((m) => m.data !== asWritten('content_block_stop', 1));
+    expect(decode(unstopped).slice(-2)).toEqual([
+      { type: 'tool_call_delta', index: 0, arguments: '{}' },
+      expect.objectContaining({ type: 'finish' }),
+    ]);
+  });
+
   it('finishes once: a second message_stop, or the end, adds nothing', () => {
     const messages = stream((type, index) =>
       index === undefined ? `{"type":"${type}"}` : `{"type":"${type}","index":${index}}`,

@@ -532,6 +532,12 @@ class AnthropicStreamDecoder implements StreamDecoder {
   readonly textRepeats = true;
   /** Anthropic content-block index → canonical tool-call index (text blocks map to undefined). */
   private readonly toolBlocks = new Map<number, number>();
+  /**
+   * Tool blocks (content-block index → tool-call index) with no input yet: a call without arguments streams
+   * `input: {}` and no `input_json_delta` (or an empty one). Its arguments are `{}` when the block stops —
+   * what a whole answer says — rather than nothing, which a client's `JSON.parse` rejects.
+   */
+  private readonly noInputYet = new Map<number, number>();
   /** Content blocks that call the answer tool: their input streams as the answer's text. */
   private readonly answerBlocks = new Set<number>();
   private nextTool = 0;
@@ -545,7 +551,8 @@ class AnthropicStreamDecoder implements StreamDecoder {
     if (this.finished) return [];
     // The events that say nothing but their type, as Anthropic writes them: read without the parser.
     const known = SAYS_NOTHING[msg.data];
-    if (known !== undefined) return known === 'stop' ? this.finish() : [];
+    if (known === 'stop') return this.finish();
+    if (known !== undefined && this.noInputYet.size === 0) return [];
     const data = parseJson(msg.data);
     if (!isRecord(data)) return [];
     const type = data.type ?? msg.event;
@@ -583,7 +590,9 @@ class AnthropicStreamDecoder implements StreamDecoder {
           // Anthropic starts tool blocks with input {}; anything richer would be lost without this.
           const input =
             isRecord(block.input) && Object.keys(block.input).length ? JSON.stringify(block.input) : '';
-          return input ? [start, { type: 'tool_call_delta', index: toolIndex, arguments: input }] : [start];
+          if (input) return [start, { type: 'tool_call_delta', index: toolIndex, arguments: input }];
+          this.noInputYet.set(index, toolIndex);
+          return [start];
         }
         if (block.type === 'text' && typeof block.text === 'string' && block.text)
           return [{ type: 'text', text: block.text }];
@@ -614,6 +623,7 @@ class AnthropicStreamDecoder implements StreamDecoder {
           typeof delta.partial_json === 'string' &&
           delta.partial_json
         ) {
+          this.noInputYet.delete(Number(data.index));
           return [{ type: 'tool_call_delta', index: toolIndex, arguments: delta.partial_json }];
         }
         if (delta.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking)
@@ -642,6 +652,8 @@ class AnthropicStreamDecoder implements StreamDecoder {
         }
         return [];
       }
+      case 'content_block_stop':
+        return this.inputless(Number(data.index));
       case 'message_stop':
         return this.finish();
       case 'error':
@@ -652,10 +664,21 @@ class AnthropicStreamDecoder implements StreamDecoder {
     }
   }
 
+  /** The `{}` arguments of the tool block at `block` when it stops without input (see noInputYet). */
+  private inputless(block: number): StreamEvent[] {
+    const toolIndex = this.noInputYet.get(block);
+    if (toolIndex === undefined) return [];
+    this.noInputYet.delete(block);
+    return [{ type: 'tool_call_delta', index: toolIndex, arguments: '{}' }];
+  }
+
   private finish(): StreamEvent[] {
     if (this.finished || this.stopReason === undefined) return [];
     this.finished = true;
+    // A tool block the stream never stopped still gets its arguments.
+    const owed = [...this.noInputYet.keys()].flatMap((block) => this.inputless(block));
     return [
+      ...owed,
       { type: 'finish', stopReason: this.stopReason, stopSequence: this.stopSequence, usage: this.usage },
     ];
   }
@@ -687,6 +710,12 @@ class AnthropicStreamEncoder implements StreamEncoder {
   private open: { index: number; kind: 'text' | 'thinking' | 'tool'; tool?: number } | null = null;
   private nextBlock = 0;
   private readonly toolBlocks = new Map<number, number>();
+  /**
+   * Tool blocks (content-block index → tool-call index) with no input yet: a call without arguments streams
+   * `input: {}` and no `input_json_delta` (or an empty one). Its arguments are `{}` when the block stops —
+   * what a whole answer says — rather than nothing, which a client's `JSON.parse` rejects.
+   */
+  private readonly noInputYet = new Map<number, number>();
 
   constructor(private readonly meta: StreamMeta) {}
 
