@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../../proxy-error.js';
-import type { StreamEvent } from '../canonical.js';
+import type { ChatRequest, StreamEvent } from '../canonical.js';
 import { createResponsesCodec, newResponseId, responsesContext, type ResponsesContext } from './codec.js';
 
 const ctx = (body: Record<string, unknown> = {}): ResponsesContext => ({
@@ -169,6 +169,18 @@ describe('Responses codec: requests', () => {
     expect(() => codec.encodeRequest({ model: 'm', messages: [], stop: ['x'], stream: false })).toThrow(
       expect.objectContaining({ param: 'stop' }),
     );
+  });
+
+  it('drops top_k with notice, naming the client field it came from (as to OpenAI chat)', () => {
+    const req: ChatRequest = {
+      model: 'm',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+      topK: 5,
+      sourcePaths: { topK: ['top_k'] },
+      stream: false,
+    };
+    expect(codec.encodeRequest(req)).not.toHaveProperty('top_k');
+    expect(req.dropped).toEqual(['top_k']);
   });
 });
 

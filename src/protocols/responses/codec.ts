@@ -40,6 +40,7 @@ import { createOpenAICodec } from '../openai/codec.js';
 import { effortFromWire, reasoningWord } from '../reasoning.js';
 import {
   array,
+  dropSetting,
   dropWithNotice,
   invalid,
   isRecord,
@@ -546,8 +547,9 @@ function encodeTextFormat(format: ResponseFormat): Json {
 }
 
 function encodeRequest(req: ChatRequest): Json {
+  // The Responses API has no top_k: a sampling hint, dropped with notice (as to OpenAI chat).
+  if (req.topK !== undefined) dropSetting(req, 'topK', 'top_k');
   const refused: Array<[unknown, string]> = [
-    [req.topK, 'top_k'],
     [req.stop, 'stop'],
     [req.presencePenalty, 'presence_penalty'],
     [req.frequencyPenalty, 'frequency_penalty'],
