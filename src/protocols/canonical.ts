@@ -152,8 +152,24 @@ export type StopReason =
   'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'content_filter' | 'error';
 
 export interface Usage {
+  /** Every prompt token, those read from a prompt cache included. */
   inputTokens: number;
+  /** Every output token, reasoning included. */
   outputTokens: number;
+  /** Of `inputTokens`, those read from the provider's prompt cache — when the backend said. */
+  cachedInputTokens?: number | undefined;
+  /** Of `outputTokens`, the reasoning's — when the backend said. */
+  reasoningTokens?: number | undefined;
+}
+
+/**
+ * `usage` with the breakdown a backend gave (`cached`, `reasoning`: its numbers, or anything else when it
+ * gave none): members only for numbers, so that a usage without a breakdown stays two members.
+ */
+export function withBreakdown(usage: Usage, cached: unknown, reasoning: unknown): Usage {
+  if (typeof cached === 'number') usage.cachedInputTokens = cached;
+  if (typeof reasoning === 'number') usage.reasoningTokens = reasoning;
+  return usage;
 }
 
 /** Response content: the model only ever produces reasoning, text and tool calls. */

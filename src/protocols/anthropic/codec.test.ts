@@ -218,8 +218,26 @@ describe('Anthropic codec: responses', () => {
         output_tokens: 1,
       },
     });
-    expect(res.usage).toEqual({ inputTokens: 110, outputTokens: 1 });
+    expect(res.usage).toEqual({ inputTokens: 110, outputTokens: 1, cachedInputTokens: 100 });
     expect(res).toMatchObject({ stopReason: 'stop_sequence', stopSequence: '###' });
+  });
+
+  it('writes cache reads apart from input_tokens, as Anthropic counts them', () => {
+    const body = codec.encodeResponse({
+      id: 'msg_1',
+      model: 'claude-x',
+      content: [{ type: 'text', text: 'hi' }],
+      stopReason: 'end_turn',
+      usage: { inputTokens: 11, outputTokens: 2, cachedInputTokens: 3 },
+    });
+    expect(body.usage).toEqual({ input_tokens: 8, cache_read_input_tokens: 3, output_tokens: 2 });
+    const encoder = codec.createStreamEncoder({ model: 'claude-x', id: 'msg_1' });
+    const out = encoder.encode({
+      type: 'finish',
+      stopReason: 'end_turn',
+      usage: { inputTokens: 11, outputTokens: 2, cachedInputTokens: 3 },
+    });
+    expect(out).toContain('"usage":{"output_tokens":2,"input_tokens":8,"cache_read_input_tokens":3}');
   });
 });
 

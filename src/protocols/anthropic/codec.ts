@@ -15,6 +15,7 @@ import type {
   ToolDefinition,
   Usage,
 } from '../canonical.js';
+import { withBreakdown } from '../canonical.js';
 import type {
   CodecOptions,
   ProtocolCodec,
@@ -489,7 +490,22 @@ function decodeUsage(value: unknown): Usage {
     Number(u.input_tokens ?? 0) +
     Number(u.cache_creation_input_tokens ?? 0) +
     Number(u.cache_read_input_tokens ?? 0);
-  return { inputTokens: input, outputTokens: Number(u.output_tokens ?? 0) };
+  return withBreakdown(
+    { inputTokens: input, outputTokens: Number(u.output_tokens ?? 0) },
+    u.cache_read_input_tokens,
+    undefined,
+  );
+}
+
+/**
+ * Anthropic's usage members for `u`: its `input_tokens` leaves out the tokens read from the cache, which
+ * `cache_read_input_tokens` counts (the other protocols count them in the prompt's tokens).
+ */
+function encodeInputUsage(u: Usage): { input_tokens: number; cache_read_input_tokens?: number } {
+  const cached = u.cachedInputTokens;
+  return cached === undefined
+    ? { input_tokens: u.inputTokens }
+    : { input_tokens: u.inputTokens - cached, cache_read_input_tokens: cached };
 }
 
 /** A structured answer came as a call of the answer tool: with no other call, the turn simply ended. */
@@ -644,11 +660,16 @@ class AnthropicStreamDecoder implements StreamDecoder {
         }
         if (typeof delta.stop_sequence === 'string') this.stopSequence = delta.stop_sequence;
         if (isRecord(data.usage)) {
+          // A final count of the prompt when it has one, else message_start's (with its cache reads).
           const u = decodeUsage(data.usage);
-          this.usage = {
-            inputTokens: data.usage.input_tokens !== undefined ? u.inputTokens : (this.inputTokens ?? 0),
-            outputTokens: u.outputTokens,
-          };
+          this.usage =
+            data.usage.input_tokens !== undefined
+              ? u
+              : withBreakdown(
+                  { inputTokens: this.inputTokens ?? 0, outputTokens: u.outputTokens },
+                  this.usage.cachedInputTokens,
+                  undefined,
+                );
         }
         return [];
       }
@@ -873,7 +894,7 @@ function messageDelta(event: Extract<StreamEvent, { type: 'finish' }>): string {
     typeof stopReason === 'string' &&
     (stopSequence === null || typeof stopSequence === 'string') &&
     typeof output === 'number' &&
-    (event.usage === undefined || typeof input === 'number')
+    (event.usage === undefined || (typeof input === 'number' && event.usage.cachedInputTokens === undefined))
   ) {
     return (
       `event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":${quotedJson(stopReason)},` +
@@ -890,7 +911,7 @@ function messageDelta(event: Extract<StreamEvent, { type: 'finish' }>): string {
     },
     usage: {
       output_tokens: event.usage?.outputTokens ?? 0,
-      ...(event.usage ? { input_tokens: event.usage.inputTokens } : {}),
+      ...(event.usage ? encodeInputUsage(event.usage) : {}),
     },
   });
 }
@@ -1051,7 +1072,7 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
           .filter((b) => b !== null),
         stop_reason: CANONICAL_TO_STOP[res.stopReason],
         stop_sequence: res.stopSequence ?? null,
-        usage: { input_tokens: res.usage.inputTokens, output_tokens: res.usage.outputTokens },
+        usage: { ...encodeInputUsage(res.usage), output_tokens: res.usage.outputTokens },
       };
     },
 

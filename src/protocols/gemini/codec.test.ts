@@ -247,7 +247,7 @@ describe('Gemini codec: responses', () => {
         { type: 'tool_call', id: 'call_r-1_0', name: 'weather', arguments: '{"city":"Paris"}' },
       ],
       stopReason: 'tool_use',
-      usage: { inputTokens: 10, outputTokens: 7 },
+      usage: { inputTokens: 10, outputTokens: 7, reasoningTokens: 2 },
     });
   });
 

@@ -16,6 +16,7 @@ import type {
   ToolDefinition,
   Usage,
 } from '../canonical.js';
+import { withBreakdown } from '../canonical.js';
 import type { ProtocolCodec, SseMessage, StreamDecoder, StreamEncoder, StreamMeta } from '../codec.js';
 import { errorEnvelope, type ErrorInfo } from '../error-envelopes.js';
 import {
@@ -481,17 +482,24 @@ function encodeToolConfig(choice: ToolChoice): Json {
 function decodeUsage(value: unknown): Usage | undefined {
   if (!isRecord(value)) return undefined;
   // Thinking tokens are output the caller pays for, as other protocols count them.
-  return {
-    inputTokens: Number(value.promptTokenCount ?? 0),
-    outputTokens: Number(value.candidatesTokenCount ?? 0) + Number(value.thoughtsTokenCount ?? 0),
-  };
+  return withBreakdown(
+    {
+      inputTokens: Number(value.promptTokenCount ?? 0),
+      outputTokens: Number(value.candidatesTokenCount ?? 0) + Number(value.thoughtsTokenCount ?? 0),
+    },
+    value.cachedContentTokenCount,
+    value.thoughtsTokenCount,
+  );
 }
 
 function encodeUsage(u: Usage): Json {
+  // Gemini counts thoughts apart from the candidates' tokens.
   return {
     promptTokenCount: u.inputTokens,
-    candidatesTokenCount: u.outputTokens,
+    candidatesTokenCount: u.outputTokens - (u.reasoningTokens ?? 0),
     totalTokenCount: u.inputTokens + u.outputTokens,
+    ...(u.cachedInputTokens !== undefined ? { cachedContentTokenCount: u.cachedInputTokens } : {}),
+    ...(u.reasoningTokens !== undefined ? { thoughtsTokenCount: u.reasoningTokens } : {}),
   };
 }
 
@@ -898,6 +906,8 @@ export function createGeminiCodec(): ProtocolCodec {
         finish === undefined ||
         typeof inputTokens !== 'number' ||
         typeof outputTokens !== 'number' ||
+        res.usage.cachedInputTokens !== undefined ||
+        res.usage.reasoningTokens !== undefined ||
         res.content.length === 0
       )
         return JSON.stringify(encodeResponse(res));

@@ -13,6 +13,7 @@ import type {
   ToolDefinition,
   Usage,
 } from '../canonical.js';
+import { withBreakdown } from '../canonical.js';
 import type {
   CodecOptions,
   ProtocolCodec,
@@ -368,10 +369,13 @@ function encodeToolChoice(choice: ToolChoice): unknown {
 
 function decodeUsage(value: unknown): Usage | undefined {
   if (!isRecord(value)) return undefined;
-  return {
-    inputTokens: Number(value.prompt_tokens ?? 0),
-    outputTokens: Number(value.completion_tokens ?? 0),
-  };
+  const prompt = isRecord(value.prompt_tokens_details) ? value.prompt_tokens_details : {};
+  const completion = isRecord(value.completion_tokens_details) ? value.completion_tokens_details : {};
+  return withBreakdown(
+    { inputTokens: Number(value.prompt_tokens ?? 0), outputTokens: Number(value.completion_tokens ?? 0) },
+    prompt.cached_tokens,
+    completion.reasoning_tokens,
+  );
 }
 
 function encodeUsage(u: Usage): Json {
@@ -379,6 +383,12 @@ function encodeUsage(u: Usage): Json {
     prompt_tokens: u.inputTokens,
     completion_tokens: u.outputTokens,
     total_tokens: u.inputTokens + u.outputTokens,
+    ...(u.cachedInputTokens !== undefined
+      ? { prompt_tokens_details: { cached_tokens: u.cachedInputTokens } }
+      : {}),
+    ...(u.reasoningTokens !== undefined
+      ? { completion_tokens_details: { reasoning_tokens: u.reasoningTokens } }
+      : {}),
   };
 }
 

@@ -27,6 +27,7 @@ import type {
   ToolDefinition,
   Usage,
 } from '../canonical.js';
+import { withBreakdown } from '../canonical.js';
 import type {
   CodecOptions,
   ProtocolCodec,
@@ -595,9 +596,10 @@ function encodeRequest(req: ChatRequest): Json {
 export function encodeUsage(u: Usage): Json {
   return {
     input_tokens: u.inputTokens,
-    input_tokens_details: { cached_tokens: 0 },
+    // Members every Responses usage has: 0 when the backend gave no breakdown.
+    input_tokens_details: { cached_tokens: u.cachedInputTokens ?? 0 },
     output_tokens: u.outputTokens,
-    output_tokens_details: { reasoning_tokens: 0 },
+    output_tokens_details: { reasoning_tokens: u.reasoningTokens ?? 0 },
     total_tokens: u.inputTokens + u.outputTokens,
   };
 }
@@ -714,7 +716,13 @@ function encodeResponse(ctx: ResponsesContext, res: ChatResponse): Json {
 
 function decodeUsage(value: unknown): Usage | undefined {
   if (!isRecord(value)) return undefined;
-  return { inputTokens: Number(value.input_tokens ?? 0), outputTokens: Number(value.output_tokens ?? 0) };
+  const input = isRecord(value.input_tokens_details) ? value.input_tokens_details : {};
+  const output = isRecord(value.output_tokens_details) ? value.output_tokens_details : {};
+  return withBreakdown(
+    { inputTokens: Number(value.input_tokens ?? 0), outputTokens: Number(value.output_tokens ?? 0) },
+    input.cached_tokens,
+    output.reasoning_tokens,
+  );
 }
 
 function stopReasonOf(response: Json, calls: boolean): StopReason {
