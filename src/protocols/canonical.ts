@@ -148,8 +148,7 @@ export interface ChatRequest {
   dropped?: string[] | undefined;
 }
 
-export type StopReason =
-  'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'content_filter' | 'error';
+export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'content_filter';
 
 export interface Usage {
   /** Every prompt token, those read from a prompt cache included. */

@@ -134,7 +134,6 @@ function anthropicBySerialiser(meta: { model: string; id: string }, events: Stre
     stop_sequence: 'stop_sequence',
     tool_use: 'tool_use',
     content_filter: 'refusal',
-    error: 'end_turn',
   };
   let out = '';
   let started = false;
@@ -224,15 +223,7 @@ describe('anthropic stream encoder: templates against the serialiser', () => {
       'z'.repeat(64),
     ];
     const numbers = [0, 5, 1234567, 1e21, -0, Number.NaN, 2.5];
-    const reasons = [
-      'end_turn',
-      'max_tokens',
-      'stop_sequence',
-      'tool_use',
-      'content_filter',
-      'error',
-      'other',
-    ];
+    const reasons = ['end_turn', 'max_tokens', 'stop_sequence', 'tool_use', 'content_filter', 'other'];
     for (let round = 0; round < 400; round++) {
       // Meta and usage members missing at run time too (the encoder falls back to the serialiser).
       const meta = {

@@ -68,7 +68,6 @@ const CANONICAL_TO_STOP: Record<StopReason, string> = {
   stop_sequence: 'stop_sequence',
   tool_use: 'tool_use',
   content_filter: 'refusal',
-  error: 'end_turn',
 };
 
 /** Anthropic error `type` → the HTTP status it stands for (used for errors that arrive inside a stream). */

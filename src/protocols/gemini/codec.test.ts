@@ -355,3 +355,41 @@ describe('Gemini codec: errors and models', () => {
     });
   });
 });
+
+describe('Gemini codec: answers that failed', () => {
+  // No other protocol has a stop reason for these: read as a normal end, an agent would take an empty or cut
+  // answer for the model's last word.
+  it.each(['MALFORMED_FUNCTION_CALL', 'UNEXPECTED_TOOL_CALL', 'OTHER', 'LANGUAGE'])(
+    'turns finishReason %s into a 502, whole or streamed',
+    (reason) => {
+      const answer = {
+        candidates: [{ content: { role: 'model', parts: [] }, finishReason: reason, index: 0 }],
+        usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 0, totalTokenCount: 3 },
+      };
+      expect(() => codec.decodeResponse(answer)).toThrow(
+        expect.objectContaining({
+          status: 502,
+          code: 'upstream_incomplete',
+          message: `Backend ended the answer with finishReason ${reason}`,
+        }),
+      );
+      const decoder = codec.createStreamDecoder();
+      const events = [
+        ...decoder.push({
+          data: JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text: 'Let me' }] } }] }),
+        }),
+        ...decoder.push({ data: JSON.stringify(answer) }),
+      ];
+      expect(events.map((e) => e.type)).toEqual(['start', 'text', 'error']);
+      expect(events.at(-1)).toEqual({
+        type: 'error',
+        error: {
+          status: 502,
+          code: 'upstream_incomplete',
+          message: `Backend ended the answer with finishReason ${reason}`,
+        },
+      });
+      expect(decoder.push({ data: JSON.stringify(answer) })).toEqual([]);
+    },
+  );
+});

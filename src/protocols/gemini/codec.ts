@@ -55,17 +55,35 @@ const FINISH_REASONS: Record<string, StopReason> = {
   PROHIBITED_CONTENT: 'content_filter',
   SPII: 'content_filter',
   IMAGE_SAFETY: 'content_filter',
-  MALFORMED_FUNCTION_CALL: 'error',
-  OTHER: 'error',
-  LANGUAGE: 'error',
 };
+/**
+ * Finish reasons that say the answer failed — a function call the model could not form, a language it
+ * does not serve, an unknown cause. No other protocol has a stop reason for them, and read as a normal end
+ * an agent would take an empty or cut answer for the model's last word: the client gets a 502 (whole) or
+ * its protocol's error event (streamed), which agents retry.
+ */
+const FAILED_FINISH = new Set(['MALFORMED_FUNCTION_CALL', 'UNEXPECTED_TOOL_CALL', 'OTHER', 'LANGUAGE']);
+
+function failedAnswer(reason: string): ErrorInfo {
+  return {
+    status: 502,
+    message: `Backend ended the answer with finishReason ${reason}`,
+    code: 'upstream_incomplete',
+  };
+}
+
+/** The candidate's finish reason when it says the answer failed (see FAILED_FINISH), else undefined. */
+function failedFinish(candidate: Json | undefined): string | undefined {
+  const reason = candidate?.finishReason;
+  return typeof reason === 'string' && FAILED_FINISH.has(reason) ? reason : undefined;
+}
+
 const CANONICAL_TO_FINISH: Record<StopReason, string> = {
   end_turn: 'STOP',
   stop_sequence: 'STOP',
   tool_use: 'STOP',
   max_tokens: 'MAX_TOKENS',
   content_filter: 'SAFETY',
-  error: 'OTHER',
 };
 
 const REQUEST_FIELDS = new Set([
@@ -609,6 +627,12 @@ class GeminiStreamDecoder implements StreamDecoder {
         out.push({ type: 'tool_call_delta', index, arguments: part.arguments });
       }
     }
+    const failed = failedFinish(candidate);
+    if (failed !== undefined) {
+      this.finished = true;
+      out.push({ type: 'error', error: failedAnswer(failed) });
+      return out;
+    }
     const stopReason = stopReasonOf(candidate, this.toolCount > 0, isBlocked(chunk));
     if (stopReason) {
       this.finished = true;
@@ -877,6 +901,11 @@ export function createGeminiCodec(): ProtocolCodec {
       const b = record(body, 'response');
       const candidate =
         Array.isArray(b.candidates) && isRecord(b.candidates[0]) ? b.candidates[0] : undefined;
+      const failed = failedFinish(candidate);
+      if (failed !== undefined) {
+        const { status, message, code } = failedAnswer(failed);
+        throw new ProxyError(status, message, { code });
+      }
       const nextId = callIdFactory(typeof b.responseId === 'string' ? b.responseId : undefined);
       let n = 0;
       const content = candidate ? decodeParts(candidate, () => nextId(n++)) : [];

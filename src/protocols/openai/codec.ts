@@ -58,7 +58,6 @@ const CANONICAL_TO_FINISH: Record<StopReason, string> = {
   ...invert(FINISH_REASONS),
   end_turn: 'stop',
   stop_sequence: 'stop',
-  error: 'stop',
 } as Record<StopReason, string>;
 
 /** Request fields read below, plus hints that change nothing about the answer. */
