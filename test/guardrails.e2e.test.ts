@@ -185,16 +185,20 @@ describe('dangerous-command guard', () => {
     }
   });
 
-  it.each(['sudo  git  push -f', 'bash -c "git push --force"', 'env X=1 git push --force'])(
-    'sees through %j',
-    async (command) => {
-      for (const client of SIDES) {
-        const answer = await ask(client, client, command, true);
-        expect(answer.calls).toEqual([]);
-        expect(answer.text).toContain('(git-push-force)');
-      }
-    },
-  );
+  it.each([
+    'sudo  git  push -f',
+    'bash -c "git push --force"',
+    // How Codex runs every command (its argv ["bash", "-lc", …], joined).
+    "bash -lc 'git push --force'",
+    'env X=1 git push --force',
+    'eval git push --force',
+  ])('sees through %j', async (command) => {
+    for (const client of SIDES) {
+      const answer = await ask(client, client, command, true);
+      expect(answer.calls).toEqual([]);
+      expect(answer.text).toContain('(git-push-force)');
+    }
+  });
 
   it('refuses the answer with action block', async () => {
     await expect(ask('anthropic', 'anthropic', 'rm -rf /', false, blocking.url)).rejects.toMatchObject({

@@ -1,8 +1,9 @@
 /**
  * The dangerous-command guard's rules (README, "Agent guardrails"): what a shell command in a tool call must
  * not do. A command is normalised first — split into simple commands at `;`, `&&`, `||`, `|` and new lines,
- * quotes removed, `sudo`, `env VAR=…`, `command`, `exec`, `nohup`, `time` and paths of programs stripped,
- * `bash -c '…'` / `sh -c '…'` unwrapped — so that spacing and quoting do not hide a match.
+ * quotes removed, `sudo`, `env VAR=…`, `command`, `exec`, `nohup`, `time`, `nice`, `timeout`, `xargs` and
+ * paths of programs stripped, `bash -c '…'` / `sh -lc '…'` (any option cluster with `c`) and `eval '…'`
+ * unwrapped — so that spacing, quoting and wrapping do not hide a match.
  */
 
 /** One simple command: the program and its arguments, normalised. */
@@ -61,9 +62,53 @@ export function shellWords(line: string): string[] {
   return words;
 }
 
-/** Wrappers that run the command that follows them. */
-const WRAPPERS: ReadonlySet<string> = new Set(['sudo', 'command', 'exec', 'nohup', 'time', 'nice', 'doas']);
+/**
+ * Wrappers that run the command that follows them, each with its options that take the next word as their
+ * value (`sudo -u root`, `xargs -n 1`, `nice -n 5`); `timeout` also takes a duration before the command.
+ */
+const WRAPPERS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  Object.entries({
+    sudo: ['-u', '-g', '-C', '-D', '-h', '-p', '-r', '-t', '-T', '-U'],
+    doas: ['-u', '-C'],
+    env: ['-u', '-C', '--unset', '--chdir'],
+    command: [],
+    exec: ['-a'],
+    nohup: [],
+    time: ['-f', '-o', '--format', '--output'],
+    nice: ['-n', '--adjustment'],
+    timeout: ['-s', '-k', '--signal', '--kill-after'],
+    xargs: ['-a', '-d', '-E', '-I', '-L', '-n', '-P', '-s', '--arg-file', '--delimiter', '--max-args'],
+  }).map(([name, options]) => [name, new Set(options)]),
+);
+/** Wrappers whose command comes after one operand of their own. */
+const WRAPPER_OPERANDS: ReadonlyMap<string, number> = new Map([['timeout', 1]]);
 const SHELLS: ReadonlySet<string> = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh']);
+/** A shell's options that take the next word as their value (`bash -o pipefail -c …`). */
+const SHELL_VALUE_OPTIONS: ReadonlySet<string> = new Set(['-o', '+o', '-O', '+O', '--rcfile', '--init-file']);
+
+/**
+ * The script a shell is given to run (`bash -c '…'`, `bash -lc '…'`, `sh -e -c '…'`): the first operand
+ * after options when one of its short option clusters holds `c`; undefined when it reads a file or stdin.
+ */
+function shellScript(args: readonly string[]): string | undefined {
+  let command = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--' || arg === '-') return command ? args[i + 1] : undefined;
+    if (SHELL_VALUE_OPTIONS.has(arg)) {
+      i++;
+    } else if (arg.startsWith('--')) {
+      // A long option without a value (`--login`, `--norc`).
+    } else if ((arg.startsWith('-') || arg.startsWith('+')) && arg.length > 1) {
+      if (arg.startsWith('-') && arg.includes('c')) command = true;
+      // A cluster ending in `o` takes the next word (`bash -eo pipefail -c …`).
+      if (arg.endsWith('o') || arg.endsWith('O')) i++;
+    } else {
+      return command ? arg : undefined;
+    }
+  }
+  return undefined;
+}
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 
 function baseName(program: string): string {
@@ -89,9 +134,9 @@ export function simpleCommands(line: string, depth = 0): SimpleCommand[] {
   const parsed = segments.map((segment) => unwrap(segment.words));
   parsed.forEach((command, i) => {
     if (command === undefined) return;
-    if (SHELLS.has(command.program) && depth < 4) {
-      const c = command.args.indexOf('-c');
-      const script = c >= 0 ? command.args[c + 1] : undefined;
+    if (depth < 4 && (SHELLS.has(command.program) || command.program === 'eval')) {
+      // `eval` runs its arguments, joined, as a command line.
+      const script = command.program === 'eval' ? command.args.join(' ') : shellScript(command.args);
       if (script !== undefined) {
         out.push(...simpleCommands(script, depth + 1));
         return;
@@ -111,10 +156,12 @@ function unwrap(words: string[]): Omit<SimpleCommand, 'pipesTo'> | undefined {
     const name = baseName(word);
     if (ASSIGNMENT.test(word)) {
       i++;
-    } else if (name === 'env' || WRAPPERS.has(name)) {
+    } else if (WRAPPERS.has(name)) {
       i++;
-      // Options of the wrapper (`sudo -u root`, `env -i`): skipped with the value of `-u`-like ones.
-      while (words[i]?.startsWith('-')) i += words[i] === '-u' || words[i] === '-g' ? 2 : 1;
+      // Options of the wrapper (`sudo -u root`, `env -i`), skipped with the values of those that take one.
+      const valued = WRAPPERS.get(name)!;
+      while (words[i]?.startsWith('-')) i += valued.has(words[i]!) ? 2 : 1;
+      i += WRAPPER_OPERANDS.get(name) ?? 0;
     } else {
       return { program: name, args: words.slice(i + 1) };
     }
