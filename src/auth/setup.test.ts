@@ -90,6 +90,42 @@ describe('setupAuth', () => {
     expect(runtime.describe()).toBe('on (2 keys)');
   });
 
+  it('refuses a key name given twice across sources, at start and on reload', async () => {
+    const start = (env: Record<string, string>, apiKeys: unknown[], keysFile?: string) =>
+      setupAuth({
+        config: base({ api_keys: apiKeys, ...(keysFile ? { api_keys_file: keysFile } : {}) }),
+        env,
+        logger: capturingLogger().logger,
+        metrics: new ProxyMetrics(),
+      });
+    const keysFile = join(dir, 'keys');
+    writeFileSync(keysFile, 'env:other-key-of-the-file\n');
+    await expect(start({ LLM_INTERACTIVE_PROXY_API_KEY: 'env-key-0' }, [], keysFile)).rejects.toThrow(
+      `proxy key name "env" is given twice (LLM_INTERACTIVE_PROXY_API_KEY, then the keys file ${keysFile})`,
+    );
+    await expect(
+      start({}, [
+        { name: 'a', key: 'yaml-key-a1' },
+        { name: 'a', key: 'yaml-key-a2', role: 'admin' },
+      ]),
+    ).rejects.toThrow('proxy key name "a" is given twice (auth.api_keys[0], then auth.api_keys[1])');
+    writeFileSync(keysFile, 'alice:alice-key-of-the-file\n');
+    await expect(start({}, [{ name: 'alice', key: 'yaml-key-alice' }], keysFile)).rejects.toThrow(
+      /"alice" is given twice/,
+    );
+
+    // A reload that would make two keys one: refused, the keys in use stay.
+    writeFileSync(keysFile, 'bob:bob-key-of-the-file\n');
+    const runtime = await start({}, [{ name: 'alice', key: 'yaml-key-alice' }], keysFile);
+    runtimes.push(runtime);
+    writeFileSync(keysFile, 'bob:bob-key-of-the-file\nalice:another-alice-key\n');
+    expect(runtime.reloader.reload('test')).toEqual({
+      ok: false,
+      error: expect.stringContaining('"alice" is given twice') as unknown,
+    });
+    expect(runtime.secrets()).toEqual(['yaml-key-alice', 'bob-key-of-the-file']);
+  });
+
   it('starts with an unreachable Redis store, degraded, and says so in readiness and metrics', async () => {
     const { logger, lines } = capturingLogger();
     const metrics = new ProxyMetrics();

@@ -109,27 +109,43 @@ export function collectKeyEntries(
 ): KeyEntry[] {
   const { env, apiKeys, keysFile } = sources;
   const entries: KeyEntry[] = [];
+  // Where each name was first given: a name is a key's identity (policies, limits, usage, sessions, stored
+  // responses), so two keys may not share one, whatever their sources.
+  const givenIn = new Map<string, string>();
+  const add = (entry: KeyEntry, source: string): void => {
+    const earlier = givenIn.get(entry.name);
+    if (earlier !== undefined) {
+      throw new ConfigError(
+        `proxy key name "${entry.name}" is given twice (${earlier}, then ${source}): a name identifies ` +
+          'one key (its policies, limits, usage and stored responses); give each key its own',
+      );
+    }
+    givenIn.set(entry.name, source);
+    entries.push(entry);
+  };
   const primary = env.LLM_INTERACTIVE_PROXY_API_KEY?.trim();
-  if (primary) entries.push({ name: 'env', key: primary });
+  if (primary) add({ name: 'env', key: primary }, 'LLM_INTERACTIVE_PROXY_API_KEY');
   const admin = env.LLM_INTERACTIVE_PROXY_ADMIN_KEY?.trim();
-  if (admin) entries.push({ name: ENV_ADMIN_KEY_NAME, key: admin, role: 'admin' });
+  if (admin) {
+    add({ name: ENV_ADMIN_KEY_NAME, key: admin, role: 'admin' }, 'LLM_INTERACTIVE_PROXY_ADMIN_KEY');
+  }
   (env.API_KEYS ?? '')
     .split(',')
     .map((k) => k.trim())
     .filter(Boolean)
-    .forEach((key, i) => entries.push({ name: `API_KEYS[${i}]`, key }));
+    .forEach((key, i) => add({ name: `API_KEYS[${i}]`, key }, 'API_KEYS'));
   let plaintextInYaml = false;
   apiKeys.forEach((entry, i) => {
     if (typeof entry === 'string') {
       plaintextInYaml = true;
-      entries.push({ name: `api_keys[${i}]`, key: entry });
+      add({ name: `api_keys[${i}]`, key: entry }, `auth.api_keys[${i}]`);
     } else {
       if (entry.key !== undefined) plaintextInYaml = true;
-      entries.push(yamlKeyEntry(entry));
+      add(yamlKeyEntry(entry), `auth.api_keys[${i}]`);
     }
   });
   if (plaintextInYaml) onPlaintextInYaml();
-  if (keysFile) entries.push(...readKeysFile(keysFile));
+  if (keysFile) for (const entry of readKeysFile(keysFile)) add(entry, `the keys file ${keysFile}`);
   return entries;
 }
 
