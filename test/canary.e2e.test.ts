@@ -307,9 +307,10 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       .create({ model: `anthropic:${CANARY.adminKey}`, messages: [{ role: 'user', content: 'x' }] })
       .catch((e: unknown) => e);
     expect(notFound).toBeInstanceOf(OpenAI.NotFoundError);
-    // Its one request a minute, then a 429 (limits), and its filtered model list. (Not the key in the prompt:
-    // known by its hash only, the proxy could not redact it there.)
-    const prompt = [{ role: 'user' as const, content: 'limited' }];
+    // Its one request a minute, then a 429 (limits), and its filtered model list. Configured by its hash
+    // only, the key is known to the proxy once presented (above): redacted from the prompt — on its way
+    // upstream, in the capture and the debug log — like every other key.
+    const prompt = [{ role: 'user' as const, content: `limited ${CANARY.limitedKey}` }];
     await limited.chat.completions.create({ model: 'openai:gpt-4o', messages: prompt });
     const refusedByLimit = await limited.chat.completions
       .create({ model: 'openai:gpt-4o', messages: prompt })
@@ -421,6 +422,7 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     expect(upstreamSaw).not.toContain(CANARY.proxy);
     expect(upstreamSaw).not.toContain(CANARY.teamKey);
     expect(upstreamSaw).not.toContain(CANARY.adminKey);
+    expect(upstreamSaw).not.toContain(CANARY.limitedKey);
     expect(upstreamSaw).toContain('(API_KEY_HAS_BEEN_REDACTED)');
     for (const req of openai.requests) expect(req.headers.authorization).toBe(`Bearer ${CANARY.openai}`);
     // The pool rotated over both of its keys.

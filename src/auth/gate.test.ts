@@ -563,6 +563,7 @@ describe('tarpit for blocked clients', () => {
         keyName: 'env',
         role: 'client',
         expiresAtMs: null,
+        hashed: false,
       });
       await vi.advanceTimersByTimeAsync(1);
       expect(answered).toEqual({ status: 429, retryAfterSeconds: 30 });
@@ -677,23 +678,32 @@ describe('auth gate: roles', () => {
       keyName: 'ops',
       role: 'admin',
       expiresAtMs: null,
+      hashed: false,
     });
-    expect(check.decide(subject(CLIENT, KEY))).toEqual({ keyName: 'env', role: 'client', expiresAtMs: null });
+    expect(check.decide(subject(CLIENT, KEY))).toEqual({
+      keyName: 'env',
+      role: 'client',
+      expiresAtMs: null,
+      hashed: false,
+    });
     // A trusted address is a client without a key, and what its key grants with one.
     expect(check.decide(subject('192.0.2.7'))).toEqual({
       keyName: 'trusted-ip',
       role: 'client',
       expiresAtMs: null,
+      hashed: false,
     });
     expect(check.decide(subject('192.0.2.7', 'wrong'))).toEqual({
       keyName: 'trusted-ip',
       role: 'client',
       expiresAtMs: null,
+      hashed: false,
     });
     expect(check.decide(subject('192.0.2.7', ADMIN_KEY))).toEqual({
       keyName: 'ops',
       role: 'admin',
       expiresAtMs: null,
+      hashed: false,
     });
     expect(check.hasAdminKey()).toBe(true);
   });

@@ -53,6 +53,11 @@ export interface AuthGateOptions {
    * once. At most MAX_HELD_REFUSALS wait at a time; beyond that they are sent at once (memory bound).
    */
   blockedDelayMs?: number;
+  /**
+   * A key configured by its digest was presented (`grant.hashed`): the proxy now knows it, and redacts it
+   * like a plaintext key from then on (KeyReloader.learn). Called on every such request, synchronously.
+   */
+  onHashedKey?: (grant: KeyGrant, key: string) => void;
 }
 
 const MAX_HELD_REFUSALS = 10_000;
@@ -69,6 +74,7 @@ export const TRUSTED_IP_GRANT: KeyGrant = Object.freeze({
   keyName: TRUSTED_IP_KEY_NAME,
   role: 'client',
   expiresAtMs: null,
+  hashed: false,
 });
 
 const STORE_ERROR_LOG_INTERVAL_MS = 60_000;
@@ -190,6 +196,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     const query = queryStart < 0 ? '' : url.slice(queryStart + 1);
     const credential = extractCredential(headers, query, raw.rawHeaders);
     const grant = credential !== null && credential.value !== null ? getKeys().grant(credential.value) : null;
+    if (grant?.hashed === true) options.onHashedKey?.(grant, credential!.value!);
     return { credential, grant };
   };
 

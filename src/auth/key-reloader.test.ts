@@ -254,3 +254,38 @@ describe('KeyReloader: oversized and weak keys', () => {
     expect(JSON.stringify(logs)).not.toMatch(/"abc"|"abd"|your-secret-proxy-key|shared-team-key/);
   });
 });
+
+describe('KeyReloader: keys configured by their digest', () => {
+  const hashed = 'hashed-key-0123456789abc';
+  const other = 'other-key-0123456789abcd';
+
+  it('learns a key when it is presented, for the redactor, and keeps it while its digest is configured', () => {
+    const { file, reloader } = setup(`ci:sha256:${hashKey(hashed)}\nops:sha256:${hashKey(other)}\n`);
+    let changes = 0;
+    reloader.onSecretsChanged(() => changes++);
+    expect(reloader.secrets()).toEqual(['env-key-0123456789']);
+
+    const grant = reloader.keys.grant(hashed)!;
+    expect(grant).toMatchObject({ keyName: 'ci', hashed: true });
+    reloader.learn(grant, hashed);
+    expect(reloader.secrets()).toEqual(['env-key-0123456789', hashed]);
+    expect(changes).toBe(1);
+    // Presented again: nothing changes, no listener called.
+    reloader.learn(reloader.keys.grant(hashed)!, hashed);
+    expect(changes).toBe(1);
+    // A plaintext key's grant is never learnt (the redactor has it already).
+    const plain = reloader.keys.grant('env-key-0123456789')!;
+    expect(plain.hashed).toBe(false);
+    reloader.learn(plain, 'env-key-0123456789');
+    expect(changes).toBe(1);
+
+    // A reload that keeps ci's digest keeps the key learnt; one that drops it forgets it.
+    writeFileSync(file, `ci:sha256:${hashKey(hashed)}\n`);
+    expect(reloader.reload('test').ok).toBe(true);
+    expect(reloader.secrets()).toEqual(['env-key-0123456789', hashed]);
+    expect(changes).toBe(2);
+    writeFileSync(file, `ops:sha256:${hashKey(other)}\n`);
+    expect(reloader.reload('test').ok).toBe(true);
+    expect(reloader.secrets()).toEqual(['env-key-0123456789']);
+  });
+});

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { KeySet, hashKey, weakKeyReason, weakKeyWarning, type KeyEntry } from './keys.js';
+import { KeySet, hashKey, weakKeyReason, weakKeyWarning, type KeyEntry, type KeyGrant } from './keys.js';
 
 export type ReloadResult = { ok: true; keys: number } | { ok: false; error: string };
 
@@ -60,8 +60,16 @@ export class KeyReloader {
   private current: KeySet;
   private currentEntries: readonly KeyEntry[];
   private plaintext: readonly string[];
+  /**
+   * Keys configured by their digest, learnt when a client presented them (by their hex digest): redacted as
+   * plaintext keys are. Kept across reloads while their digest is still configured.
+   */
+  private learned = new Map<string, string>();
+  /** The grants of the keys in use whose key is learnt: one set lookup a request once it is. */
+  private learnedGrants = new WeakSet<KeyGrant>();
   private names: readonly string[];
   private readonly listeners: Array<() => void> = [];
+  private readonly secretListeners: Array<() => void> = [];
   private watcher: FSWatcher | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private fileFingerprint = '';
@@ -89,9 +97,28 @@ export class KeyReloader {
     return this.currentEntries;
   }
 
-  /** Every plaintext key in use, for the secret redactor. */
+  /** Every plaintext key in use, and every key configured by its digest that a client presented. */
   secrets(): readonly string[] {
     return this.plaintext;
+  }
+
+  /** Called whenever `secrets()` changes: after a successful reload, and when a key is learnt. */
+  onSecretsChanged(listener: () => void): void {
+    this.secretListeners.push(listener);
+  }
+
+  /**
+   * `key` was presented and matched `grant`, a key configured by its digest: from now on it is a secret the
+   * redactor knows. The first time per key and key set only; after that, one set lookup.
+   */
+  learn(grant: KeyGrant, key: string): void {
+    if (!grant.hashed || this.learnedGrants.has(grant)) return;
+    this.learnedGrants.add(grant);
+    const digest = hashKey(key);
+    if (this.learned.has(digest)) return;
+    this.learned.set(digest, key);
+    this.plaintext = [...plaintextOf(this.currentEntries), ...this.learned.values()];
+    for (const listener of this.secretListeners) listener();
   }
 
   /** The error of the last reload, or null if it succeeded (or none happened). */
@@ -125,7 +152,13 @@ export class KeyReloader {
     const removed = this.names.filter((name) => !names.includes(name));
     this.current = next;
     this.currentEntries = entries;
-    this.plaintext = plaintextOf(entries);
+    // A learnt key stays learnt while its digest is configured; the new set's grants are looked up afresh.
+    const digests = new Set(
+      entries.flatMap((entry) => ('sha256' in entry ? [entry.sha256.toLowerCase()] : [])),
+    );
+    this.learned = new Map([...this.learned].filter(([digest]) => digests.has(digest)));
+    this.learnedGrants = new WeakSet();
+    this.plaintext = [...plaintextOf(entries), ...this.learned.values()];
     this.names = names;
     this.lastError = null;
     this.options.log.info(
@@ -134,6 +167,7 @@ export class KeyReloader {
     );
     this.warnWeakKeys(entries);
     for (const listener of this.listeners) listener();
+    for (const listener of this.secretListeners) listener();
     return { ok: true, keys: next.size };
   }
 

@@ -217,8 +217,18 @@ describe('KeySet: grants', () => {
       { name: 'ops', key: 'ops-secret-0123456789', role: 'admin' },
       { name: 'dev', key: 'dev-secret-0123456789', expiresAtMs: 5 },
     ]);
-    expect(keys.grant('ops-secret-0123456789')).toEqual({ keyName: 'ops', role: 'admin', expiresAtMs: null });
-    expect(keys.grant('dev-secret-0123456789')).toEqual({ keyName: 'dev', role: 'client', expiresAtMs: 5 });
+    expect(keys.grant('ops-secret-0123456789')).toEqual({
+      keyName: 'ops',
+      role: 'admin',
+      expiresAtMs: null,
+      hashed: false,
+    });
+    expect(keys.grant('dev-secret-0123456789')).toEqual({
+      keyName: 'dev',
+      role: 'client',
+      expiresAtMs: 5,
+      hashed: false,
+    });
     expect(keys.grant('dev-secret-0123456789')).toBe(keys.grant('dev-secret-0123456789'));
     expect(keys.grant('nope')).toBeNull();
     expect(keys.hasAdmin).toBe(true);

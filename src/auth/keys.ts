@@ -34,6 +34,8 @@ export interface KeyGrant {
   readonly keyName: string;
   readonly role: KeyRole;
   readonly expiresAtMs: number | null;
+  /** Configured by its digest (`sha256`): the proxy knows the key itself only once a client presents it. */
+  readonly hashed: boolean;
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
@@ -136,6 +138,7 @@ export class KeySet {
           keyName: entry.name,
           role: entry.role ?? 'client',
           expiresAtMs: entry.expiresAtMs ?? null,
+          hashed: !('key' in entry),
         }),
       );
     });

@@ -119,7 +119,7 @@ describe('setupAuth', () => {
     const runtime = await start({}, [{ name: 'alice', key: 'yaml-key-alice' }], keysFile);
     runtimes.push(runtime);
     writeFileSync(keysFile, 'bob:bob-key-of-the-file\nalice:another-alice-key\n');
-    expect(runtime.reloader.reload('test')).toEqual({
+    expect(runtime.reloader!.reload('test')).toEqual({
       ok: false,
       error: expect.stringContaining('"alice" is given twice') as unknown,
     });

@@ -28,8 +28,13 @@ export interface AuthRuntime {
   /** For the banner: `on (2 keys)` / `OFF`. */
   describe(): string;
   bruteForceSummary(): Record<string, unknown> | 'off';
-  /** Every plaintext proxy key in use now (they change on reload), for the redactor. */
+  /**
+   * Every plaintext proxy key in use now (they change on reload), and every key configured by its digest
+   * that a client has presented: the redactor's proxy keys.
+   */
   secrets(): string[];
+  /** Called whenever `secrets()` changes (a reload, a digest-configured key presented): rebuild the redactor. */
+  onSecretsChanged(listener: () => void): void;
   /** Called after every successful key reload, e.g. to rebuild the redactor from `secrets()`. */
   onKeysChanged(listener: () => void): void;
   /**
@@ -292,6 +297,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
       bruteForceSummary: () => 'off',
       secrets: () => [],
       onKeysChanged: () => undefined,
+      onSecretsChanged: () => undefined,
       policySources: () => ({ keys: [], labels: {} }),
       hasAdminKey: () => false,
       close: async () => {
@@ -347,6 +353,8 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   const corsOrigins = new Set(config.server.cors_origins);
   const check = createAuthCheck({
     getKeys: () => reloader.keys,
+    // A key configured by its digest is redacted once a client has presented it (README, Key hygiene).
+    onHashedKey: (grant, key) => reloader.learn(grant, key),
     guard,
     // With no --cors-origin every origin may call the proxy; cross-site key-less requests still go uncounted.
     isAllowedOrigin: corsOrigins.size > 0 ? (origin) => corsOrigins.has(origin) : undefined,
@@ -397,6 +405,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
         : 'off',
     secrets: () => [...reloader.secrets()],
     onKeysChanged: (listener) => reloader.onChange(listener),
+    onSecretsChanged: (listener) => reloader.onSecretsChanged(listener),
     close: async () => {
       reloader.close();
       await guard?.close();

@@ -130,14 +130,7 @@ describe('jsonText', () => {
 
 describe('Gemini encodeResponseText', () => {
   const codec = createGeminiCodec();
-  const stops: StopReason[] = [
-    'end_turn',
-    'stop_sequence',
-    'tool_use',
-    'max_tokens',
-    'content_filter',
-    'error',
-  ];
+  const stops: StopReason[] = ['end_turn', 'stop_sequence', 'tool_use', 'max_tokens', 'content_filter'];
 
   it('writes JSON.stringify(encodeResponse(res)) byte for byte, text-only answers and others', () => {
     const next = random(3);

@@ -243,7 +243,7 @@ describe('chat lane: what it answers itself', () => {
 
   it('passes the key name on, and records one access entry per request', async () => {
     const passing: AuthCheck = {
-      decide: () => ({ keyName: 'team-a', role: 'client', expiresAtMs: null }),
+      decide: () => ({ keyName: 'team-a', role: 'client', expiresAtMs: null, hashed: false }),
       hasAdminKey: () => false,
     };
     const h = await start({ auth: passing });

@@ -20,8 +20,8 @@ describe('isOperatorRoute', () => {
 });
 
 describe('operatorRefusal', () => {
-  const admin = { keyName: 'ops', role: 'admin', expiresAtMs: null } as const;
-  const client = { keyName: 'dev', role: 'client', expiresAtMs: null } as const;
+  const admin = { keyName: 'ops', role: 'admin', expiresAtMs: null, hashed: false } as const;
+  const client = { keyName: 'dev', role: 'client', expiresAtMs: null, hashed: false } as const;
 
   it('lets only the admin role in, and says when no admin key exists', () => {
     expect(operatorRefusal(admin, true)).toBeNull();

@@ -186,7 +186,7 @@ export async function startProxy({
     state,
     writeWarnLine: log.writeWarnLine,
   });
-  auth.onKeysChanged(() => secrets.update(auth.secrets()));
+  auth.onSecretsChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
   // The teams policies, rebuilt with the keys they belong to (README, Teams: policies).
   const buildPolicies = () => {
