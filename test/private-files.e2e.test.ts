@@ -69,6 +69,29 @@ describe('private files', () => {
     expect(readFileSync(target, 'utf8')).toBe('precious\n');
   });
 
+  it.each([
+    ['--log-file', 'log file (--log-file)'],
+    ['--capture-file', 'capture file (--capture-file)'],
+  ])('refuses to start when %s cannot be written, saying why', async (flag, what) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lip-unwritable-'));
+    const aFile = join(dir, 'a-file');
+    writeFileSync(aFile, '');
+    const env = { LLM_INTERACTIVE_PROXY_API_KEY: KEY };
+    const isDir = await runCli([flag, dir, '--port', '0'], env);
+    expect(isDir.code).toBe(1);
+    expect(isDir.stderr).toBe(
+      `llm-interactive-proxy: ${what} ${dir} cannot be opened (EISDIR: it is a directory (give the path of a file in it))\n`,
+    );
+    const underFile = join(aFile, 'x.jsonl');
+    const parentIsFile = await runCli([flag, underFile, '--port', '0'], env);
+    expect(parentIsFile.code).toBe(1);
+    expect(parentIsFile.stderr).toMatch(
+      new RegExp(
+        `^llm-interactive-proxy: ${what.replace(/[()-]/g, '\\$&')} ${underFile} cannot be opened \\(E(EXIST|NOTDIR): a part of its path is a file, not a directory\\)\n$`,
+      ),
+    );
+  });
+
   it('warns once at startup about a keys file, log file and directory others can read', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lip-loose-'));
     const keysFile = join(dir, 'keys');

@@ -1,4 +1,4 @@
-import { constants, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { constants, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../config/config-error.js';
 
@@ -19,12 +19,26 @@ export const PRIVATE_DIR_MODE = 0o700;
 export const APPEND_NOFOLLOW =
   constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
 
-/** The error a refused symbolic link gives, in words an operator can act on. */
+/** What the usual reasons a file cannot be opened to append mean, in words an operator can act on. */
+const OPEN_FAILURES: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied (the proxy runs as a user that may not write there)',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a directory (give the path of a file in it)',
+  ENOTDIR: 'a part of its path is a file, not a directory',
+  // mkdir's answer when a part of the path exists as a file.
+  EEXIST: 'a part of its path is a file, not a directory',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'the disk is full',
+};
+
+/** The error opening `path` gave, in words an operator can act on (a refused symbolic link included). */
 export function describeOpenFailure(what: string, path: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException | null)?.code ?? 'unknown error';
-  return code === 'ELOOP'
-    ? `${what} ${path} is a symbolic link: refusing to write through it (give the real path)`
-    : `${what} ${path} cannot be opened (${code})`;
+  if (code === 'ELOOP') {
+    return `${what} ${path} is a symbolic link: refusing to write through it (give the real path)`;
+  }
+  const meaning = OPEN_FAILURES[code];
+  return `${what} ${path} cannot be opened (${code}${meaning === undefined ? '' : `: ${meaning}`})`;
 }
 
 /**
@@ -38,17 +52,6 @@ export function openPrivateAppend(what: string, path: string): number {
   } catch (err) {
     throw new ConfigError(describeOpenFailure(what, path, err));
   }
-}
-
-/** A startup error when `path` exists as a symbolic link (checked before anything is written there). */
-export function refuseSymlink(what: string, path: string): void {
-  let isLink: boolean;
-  try {
-    isLink = lstatSync(path).isSymbolicLink();
-  } catch {
-    return; // Missing: it will be created, private.
-  }
-  if (isLink) throw new ConfigError(describeOpenFailure(what, path, { code: 'ELOOP' }));
 }
 
 /** Group and other permission bits. */

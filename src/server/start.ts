@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { CaptureRecorder } from '../capture/events.js';
 import { WorkerCaptureWriter } from '../capture/worker-writer.js';
@@ -7,7 +8,11 @@ import type { LoadedConfig } from '../config/load.js';
 import type { ProxyConfig } from '../config/schema.js';
 import { createLogger, type ProxyLogger } from '../observability/logger.js';
 import { ProxyMetrics } from '../observability/metrics.js';
-import { loosePermissionWarnings, refuseSymlink, type PathToCheck } from '../observability/private-files.js';
+import {
+  loosePermissionWarnings,
+  openPrivateAppend,
+  type PathToCheck,
+} from '../observability/private-files.js';
 import { RedactorHolder } from '../redaction/holder.js';
 import { collectEnvSecrets, type Redactor } from '../redaction/redactor.js';
 import { createStoredResponses } from '../state/responses-factory.js';
@@ -136,10 +141,12 @@ export async function startProxy({
   // First: a missing or short secret is a configuration error, before anything is opened.
   const stateSettings = resolveStateSettings(config, stateSecret);
   const tls = readTlsFiles(config);
-  // The capture file is opened later, by its writer (which refuses a link too): a link planted there is a
+  // The capture file is written by its worker, later: opened once here (made if missing, private; a link
+  // refused) so that a path the proxy cannot write — a directory, no permission, a link planted there — is a
   // startup error now rather than a stream of dropped entries.
-  if (config.logging.capture_file)
-    refuseSymlink('capture file (--capture-file)', config.logging.capture_file);
+  if (config.logging.capture_file) {
+    closeSync(openPrivateAppend('capture file (--capture-file)', config.logging.capture_file));
+  }
   const secrets = new RedactorHolder([
     ...environmentSecrets(config, env),
     ...(stateSettings.secret !== undefined ? [stateSettings.secret] : []),
