@@ -250,6 +250,18 @@ describe('configuration errors name what the user wrote', () => {
       /auth\.brute_force_protection\.max_failed_attempts: expected integer >= 1/,
     ],
     [
+      // Past Node's longest timer (2^31 - 1 ms) a timer fires at once: a long wait would be none.
+      'a duration longer than a timer can wait',
+      () => loadConfig({ env: { SHUTDOWN_TIMEOUT: '3000000' }, cli: new Map() }),
+      /^SHUTDOWN_TIMEOUT: expected number <= 2147483 \(about 24\.8 days, the longest a timer can wait\)/,
+    ],
+    [
+      'a YAML duration longer than a timer can wait',
+      () =>
+        loadConfig({ configFile: yamlFile('resilience:\n  deadline_s: 9999999\n'), env: {}, cli: new Map() }),
+      /resilience\.deadline_s: expected number <= 2147483 /,
+    ],
+    [
       'YAML type',
       () => loadConfig({ configFile: yamlFile('server:\n  port: "x"\n'), env: {}, cli: new Map() }),
       /server\.port: expected integer/,

@@ -51,7 +51,19 @@ export function settingMeta(schema: z.ZodType): SettingMeta | undefined {
   return meta?.[SETTING] as SettingMeta | undefined;
 }
 
-const seconds = (min: number) => z.number().min(min);
+/**
+ * The longest time a timer can wait, in seconds: Node's timers hold at most 2^31 − 1 ms (~24.8 days); a
+ * longer one fires at once. Durations that become timers stop there.
+ */
+export const MAX_TIMER_SECONDS = 2_147_483;
+/** A duration that becomes a timer: at least `min`, at most MAX_TIMER_SECONDS. */
+const seconds = (min: number) =>
+  z
+    .number()
+    .min(min)
+    .max(MAX_TIMER_SECONDS, {
+      message: `expected number <= ${MAX_TIMER_SECONDS} (about 24.8 days, the longest a timer can wait)`,
+    });
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 
 const ServerSchema = z
@@ -627,7 +639,8 @@ const ResponsesSchema = z
       env: 'RESPONSES_MAX_STORED',
       help: 'Responses API: most stored responses kept, in memory (least recently used go first) or, with --state-store redis://…, across all replicas (oldest written go first)',
     }),
-    ttl_seconds: setting(seconds(1).default(3600), {
+    // A time to live, not a timer: a stored response may outlive a timer's longest wait.
+    ttl_seconds: setting(z.number().min(1).default(3600), {
       kind: 'number',
       group: 'Server',
       flag: '--responses-ttl',
@@ -646,12 +659,12 @@ const ResilienceFields = {
   retries: int(0, 10).optional(),
   backoff_s: z.number().min(0).max(60).optional(),
   max_retry_after_s: z.number().min(0).max(3600).optional(),
-  ttft_timeout_s: z.number().min(0.001).optional(),
-  stall_timeout_s: z.number().min(0.001).optional(),
+  ttft_timeout_s: seconds(0.001).optional(),
+  stall_timeout_s: seconds(0.001).optional(),
   max_attempts: int(1, 100).optional(),
-  deadline_s: z.number().min(0.001).optional(),
+  deadline_s: seconds(0.001).optional(),
   breaker: z
-    .object({ failures: int(1, 1000).optional(), cooldown_s: z.number().min(0).optional() })
+    .object({ failures: int(1, 1000).optional(), cooldown_s: seconds(0).optional() })
     .strict()
     .optional(),
   /** A text stream cut after the commit point is continued by the next element, by assistant prefill. */
