@@ -95,6 +95,25 @@ describe('every setting in every form', () => {
   }
 });
 
+describe('a boolean setting given both ways', () => {
+  it('is refused, naming both flags, rather than one of them winning', () => {
+    for (const argv of [
+      ['--enable-brute-force-protection', '--disable-brute-force-protection'],
+      ['--disable-brute-force-protection', '--enable-brute-force-protection'],
+    ]) {
+      expect(() => parseCli(argv, defaultAt)).toThrow(
+        '--enable-brute-force-protection and --disable-brute-force-protection contradict each other: give one of them',
+      );
+    }
+    // The same flag twice says the same thing twice.
+    const twice = parseCli(
+      ['--disable-brute-force-protection', '--disable-brute-force-protection'],
+      defaultAt,
+    );
+    expect([...twice.values.values()]).toEqual([false]);
+  });
+});
+
 describe('precedence: CLI > env > YAML > default', () => {
   const file = yamlFile(
     'server:\n  port: 9001\n  timeout_seconds: 30\nauth:\n  brute_force_protection:\n    max_failed_attempts: 3\n',

@@ -136,9 +136,21 @@ export function parseCli(argv: string[], defaults: (key: string) => unknown): Pa
   program.parse(argv, { from: 'user' });
   const opts = program.opts<Record<string, unknown>>();
   const values = new Map<string, unknown>();
+  /** The flag that set each setting, to name two that contradict each other. */
+  const setBy = new Map<string, string>();
+  const flagOf = (attribute: string): string =>
+    program.options.find((option) => option.attributeName() === attribute)?.long ?? attribute;
   for (const [attribute, [key, flagValue]] of attributes) {
     if (opts[attribute] === undefined) continue;
-    values.set(key, flagValue ?? opts[attribute]);
+    const value = flagValue ?? opts[attribute];
+    const earlier = setBy.get(key);
+    // An on flag and its off flag together (`--enable-x --disable-x`): which one was meant is not known,
+    // and picking one silently could turn a protection off.
+    if (earlier !== undefined && values.get(key) !== value) {
+      throw new ConfigError(`${earlier} and ${flagOf(attribute)} contradict each other: give one of them`);
+    }
+    setBy.set(key, flagOf(attribute));
+    values.set(key, value);
   }
   return { command, configFile: opts.config as string | undefined, values };
 }
