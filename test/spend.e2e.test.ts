@@ -179,7 +179,7 @@ describe('budgets and tpm on one instance', () => {
     });
     const gemini = new GoogleGenAI({ apiKey: KEYS.eve, httpOptions: { baseUrl: proxy.url } });
     const gerr = await gemini.models
-      .generateContent({ model: 'openai:gpt-budget', contents: 'hi' })
+      .generateContent({ model: 'openai:gpt-budget', contents: 'hi', config: { maxOutputTokens: 2 } })
       .catch((e: unknown) => e);
     expect(gerr).toBeInstanceOf(ApiError);
     expect((gerr as ApiError).status).toBe(429);
@@ -203,6 +203,35 @@ describe('budgets and tpm on one instance', () => {
     expect(error.headers?.get('x-ratelimit-reset-tokens')).toBe(`${retryAfter}s`);
     // A smaller request still fits what is left.
     expect((await hi(proxy, KEYS.ben, 5)).status).toBe(200);
+  });
+
+  it('refuses a request that could never fit its tpm or budget with a 400, not a 429 to retry', async () => {
+    // team-t's tpm is 30: 7 estimated + 40 allowed could never fit a minute's window, however long one waited.
+    const tooMany = await hi(proxy, KEYS.ben, 40);
+    expect(tooMany.status).toBe(400);
+    const error = tooMany.error as InstanceType<typeof OpenAI.APIError>;
+    expect(error.code).toBe('request_too_large');
+    expect(error.headers?.get('retry-after')).toBeNull();
+    expect(error.message).toBe(
+      "400 This request may take about 7 input and up to 40 output tokens, more than the 30 tokens per minute of label 'team-t': give it a lower max_tokens.",
+    );
+    // A request that names no limit is assumed to take the default, and told so.
+    const unnamed = await openai(proxy, KEYS.ben)
+      .chat.completions.create({ model: 'openai:gpt-budget', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+    expect(unnamed).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((unnamed as InstanceType<typeof OpenAI.APIError>).message).toContain(
+      '(it names no max_completion_tokens: 8192 are assumed)',
+    );
+    // cat's budget is 4 USD a month: 7 + 40 tokens at 0.1 USD could never be paid for.
+    const tooDear = await hi(proxy, KEYS.cat, 40);
+    expect(tooDear.status).toBe(400);
+    expect(tooDear.error?.message).toBe(
+      "400 This request may take about 7 input and up to 40 output tokens, up to 4.70 USD, more than the budget of 4 USD per month of key 'cat': give it a lower max_tokens.",
+    );
+    // Nothing was reserved or spent: a request that fits still goes through, and nothing was counted.
+    expect((await hi(proxy, KEYS.cat, 2)).status).toBe(200);
+    expect((await adminUsage(proxy, 'key=cat')).body.total.requests).toBe(1);
   });
 
   it('says when a budget is charged nothing for a model without a price', async () => {

@@ -36,6 +36,17 @@ const MAX_OUTPUT: Record<Protocol, (body: Record<string, unknown>) => unknown> =
   gemini: (b) => (b.generationConfig as { maxOutputTokens?: unknown } | undefined)?.maxOutputTokens,
 };
 
+/** The name of that limit in each protocol (as the client wrote it), for an error that asks to lower it. */
+const MAX_OUTPUT_NAME: Record<Protocol, (body: Record<string, unknown>) => string> = {
+  openai: (b) =>
+    b.max_completion_tokens === undefined && b.max_tokens !== undefined
+      ? 'max_tokens'
+      : 'max_completion_tokens',
+  anthropic: () => 'max_tokens',
+  responses: () => 'max_output_tokens',
+  gemini: () => 'generationConfig.maxOutputTokens',
+};
+
 export function maxOutputTokens(protocol: Protocol, body: Record<string, unknown>): number {
   const value = MAX_OUTPUT[protocol](body);
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : DEFAULT_MAX_OUTPUT_TOKENS;
@@ -360,6 +371,7 @@ export class Spend {
         const cost = costOf({ input: inputEstimate, output: maxOutput, cacheRead: 0, cacheWrite: 0 }, price);
         if (cost > reservedUsd) reservedUsd = cost;
       }
+      refuseWhatNeverFits(charges, from, body, inputEstimate, maxOutput, reservedTokens, reservedUsd);
       const nowMs = this.now();
       const all: LimitCheck[] = request === null ? [] : request.checks.slice();
       for (const scope of charges.tpm) {
@@ -599,6 +611,51 @@ export class Spend {
 }
 
 /** 429 for a spent budget, as each SDK reads it (OpenAI `insufficient_quota`). */
+/**
+ * A request whose reservation alone is more than a `tpm` or a budget allows — it could never be admitted,
+ * however long the client waited — is refused as a request to change (400), not as a limit reached (429 with
+ * a Retry-After that clients would follow for ever).
+ */
+function refuseWhatNeverFits(
+  charges: KeyCharges,
+  from: Protocol,
+  body: Record<string, unknown>,
+  inputEstimate: number,
+  maxOutput: number,
+  reservedTokens: number,
+  reservedUsd: number,
+): void {
+  const named = MAX_OUTPUT[from](body) !== undefined;
+  const limitName = MAX_OUTPUT_NAME[from](body);
+  const takes =
+    `about ${inputEstimate} input and up to ${maxOutput} output tokens` +
+    (named ? '' : ` (it names no ${limitName}: ${DEFAULT_MAX_OUTPUT_TOKENS} are assumed)`);
+  const refuse = (what: string): never => {
+    throw new ProxyError(400, `This request may take ${takes}, ${what}: give it a lower ${limitName}.`, {
+      code: 'request_too_large',
+      param: limitName,
+    });
+  };
+  for (const scope of charges.tpm) {
+    if (reservedTokens > (scope.tpm as number)) {
+      refuse(`more than the ${scope.tpm} tokens per minute of ${whoseLimit(scope)}`);
+    }
+  }
+  for (const slot of charges.budgets) {
+    const { budget } = slot;
+    if (reservedUsd > budget.usd) {
+      const per = budget.per === 'total' ? 'in total' : `per ${budget.per}`;
+      refuse(
+        `up to ${reservedUsd.toPrecision(3)} USD, more than the budget of ${budget.usd} USD ${per} of ${whoseLimit(slot.scope)}`,
+      );
+    }
+  }
+}
+
+function whoseLimit(scope: LimitScope): string {
+  return scope.scope === 'key' ? `key '${scope.name}'` : `label '${scope.name}'`;
+}
+
 function budgetSpent(scope: LimitScope, retryAfterSeconds: number): ProxyError {
   const budget = scope.budget as NonNullable<LimitScope['budget']>;
   const whose = scope.scope === 'key' ? `key '${scope.name}'` : `label '${scope.name}'`;
