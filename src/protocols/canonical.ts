@@ -32,6 +32,11 @@ export interface ToolResultPart {
   /** The called function's name when the source protocol says it (OpenAI legacy, Gemini). */
   name?: string | undefined;
   content: string;
+  /**
+   * Images the tool returned beside its text (an Anthropic `tool_result` holding `image` blocks: Claude Code
+   * reading a screenshot). Each protocol carries them its own way (README, "Fields that do not translate").
+   */
+  images?: ImagePart[] | undefined;
   /** The tool reported a failure (Anthropic `is_error`, Gemini `response.error`). */
   isError?: boolean | undefined;
 }

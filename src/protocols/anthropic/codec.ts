@@ -3,6 +3,7 @@ import { ProxyError } from '../../proxy-error.js';
 import type {
   ChatRequest,
   ContentPart,
+  ImagePart,
   Message,
   ModelInfo,
   ReasoningControl,
@@ -138,7 +139,7 @@ function decodeSystem(value: unknown, at: string, notes: Notes): string | undefi
     .join('\n\n');
 }
 
-function decodeImage(block: Json, at: string): ContentPart {
+function decodeImage(block: Json, at: string): ImagePart {
   const source = record(block.source, `${at}.source`);
   if (source.type === 'base64') {
     return {
@@ -153,21 +154,28 @@ function decodeImage(block: Json, at: string): ContentPart {
   throw untranslatable(`${at}.source.type`);
 }
 
-function decodeToolResultContent(value: unknown, at: string, notes: Notes): string {
-  if (typeof value === 'string') return value;
-  if (value === undefined || value === null) return '';
-  return array(value, at)
-    .map((b, i) => {
-      const block = record(b, `${at}[${i}]`);
-      noteCacheControl(block, `${at}[${i}]`, notes);
-      if (block.type !== 'text')
-        throw untranslatable(
-          `${at}[${i}].type`,
-          `'${String(block.type)}' in a tool result cannot be translated`,
-        );
-      return string(block.text, `${at}[${i}].text`);
-    })
-    .join('\n');
+/** A tool result's text (its text blocks joined) and its images. */
+function decodeToolResultContent(
+  value: unknown,
+  at: string,
+  notes: Notes,
+): { text: string; images: ImagePart[] } {
+  if (typeof value === 'string') return { text: value, images: [] };
+  if (value === undefined || value === null) return { text: '', images: [] };
+  const texts: string[] = [];
+  const images: ImagePart[] = [];
+  array(value, at).forEach((b, i) => {
+    const block = record(b, `${at}[${i}]`);
+    noteCacheControl(block, `${at}[${i}]`, notes);
+    if (block.type === 'text') texts.push(string(block.text, `${at}[${i}].text`));
+    else if (block.type === 'image') images.push(decodeImage(block, `${at}[${i}]`));
+    else
+      throw untranslatable(
+        `${at}[${i}].type`,
+        `'${String(block.type)}' in a tool result cannot be translated`,
+      );
+  });
+  return { text: texts.join('\n'), images };
 }
 
 function decodeBlock(b: unknown, at: string, role: 'user' | 'assistant', notes: Notes): ContentPart {
@@ -191,10 +199,12 @@ function decodeBlock(b: unknown, at: string, role: 'user' | 'assistant', notes: 
       break;
     case 'tool_result':
       if (role === 'user') {
+        const { text, images } = decodeToolResultContent(block.content, `${at}.content`, notes);
         return {
           type: 'tool_result',
           toolCallId: string(block.tool_use_id, `${at}.tool_use_id`),
-          content: decodeToolResultContent(block.content, `${at}.content`, notes),
+          content: text,
+          ...(images.length > 0 ? { images } : {}),
           ...(block.is_error === true ? { isError: true } : {}),
         };
       }
@@ -379,7 +389,12 @@ function encodePart(part: ContentPart, at: string, role: Message['role']): Json 
       return {
         type: 'tool_result',
         tool_use_id: part.toolCallId,
-        content: part.content,
+        content: part.images?.length
+          ? [
+              ...(part.content ? [{ type: 'text', text: part.content }] : []),
+              ...part.images.map((image, k) => encodePart(image, `${at}.images[${k}]`, role)),
+            ]
+          : part.content,
         ...(part.isError ? { is_error: true } : {}),
       };
   }

@@ -400,6 +400,17 @@ function decodeToolConfig(value: unknown): ToolChoice | undefined {
   }
 }
 
+/**
+ * A tool result's images as parts of their own right after its `functionResponse` (which holds text only),
+ * in the same turn; content without them is returned as it is.
+ */
+function withToolImages(content: readonly ContentPart[]): readonly ContentPart[] {
+  if (!content.some((p) => p.type === 'tool_result' && p.images?.length)) return content;
+  return content.flatMap((p) =>
+    p.type === 'tool_result' && p.images?.length ? [{ ...p, images: undefined }, ...p.images] : [p],
+  );
+}
+
 function encodePart(part: ContentPart, at: string, names: Map<string, string>): Json | null {
   switch (part.type) {
     case 'reasoning':
@@ -472,7 +483,9 @@ function encodeContents(messages: Message[], model: string): Json[] {
   const out: Array<{ role: string; parts: Json[] }> = [];
   messages.forEach((msg, i) => {
     const role = msg.role === 'assistant' ? 'model' : 'user';
-    const parts = withThoughts(msg.content, (p, j) => encodePart(p, `messages[${i}].content[${j}]`, names));
+    const parts = withThoughts(withToolImages(msg.content), (p, j) =>
+      encodePart(p, `messages[${i}].content[${j}]`, names),
+    );
     if (!parts.length) return;
     const last = out[out.length - 1];
     if (last?.role === role) last.parts.push(...parts);

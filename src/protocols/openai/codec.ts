@@ -316,6 +316,8 @@ function encodeMessages(req: ChatRequest): Json[] {
   req.messages.forEach((msg, i) => {
     const at = `messages[${i}]`;
     const rest: ContentPart[] = [];
+    /** Images tool results returned: a `tool` message holds text only, so they follow in a user message. */
+    const toolImages: ContentPart[] = [];
     for (const part of msg.content) {
       // OpenAI carries each tool result as its own `tool` message.
       if (part.type === 'tool_result') {
@@ -324,8 +326,14 @@ function encodeMessages(req: ChatRequest): Json[] {
           tool_call_id: part.toolCallId,
           content: part.isError ? `Error: ${part.content}` : part.content,
         });
+        if (part.images?.length) {
+          toolImages.push({ type: 'text', text: `Images from the result of tool call ${part.toolCallId}:` });
+          toolImages.push(...part.images);
+        }
       } else rest.push(part);
     }
+    if (toolImages.length > 0)
+      out.push({ role: 'user', content: encodeContent(toolImages, `${at}.content`) });
     if (msg.role === 'assistant') {
       const calls = rest.filter((p) => p.type === 'tool_call');
       // Reasoning goes back as `reasoning_content` (servers that think in tool loops want it) when it is

@@ -522,11 +522,27 @@ function encodeItems(req: ChatRequest): Json[] {
           break;
         case 'tool_result':
           flush();
-          items.push({
-            type: 'function_call_output',
-            call_id: part.toolCallId,
-            output: part.isError ? `Error: ${part.content}` : part.content,
-          });
+          {
+            const text = part.isError ? `Error: ${part.content}` : part.content;
+            // With images, the output is a list of input items (the Responses API takes images there).
+            items.push({
+              type: 'function_call_output',
+              call_id: part.toolCallId,
+              output: part.images?.length
+                ? [
+                    ...(text ? [{ type: 'input_text', text }] : []),
+                    ...part.images.map((image) => ({
+                      type: 'input_image',
+                      detail: 'auto',
+                      image_url:
+                        image.source === 'base64'
+                          ? `data:${image.mediaType};base64,${image.data}`
+                          : image.url,
+                    })),
+                  ]
+                : text,
+            });
+          }
           break;
       }
     }
