@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
@@ -329,5 +332,33 @@ describe('a client that leaves mid-stream', () => {
     expect(response.status).toBe(200);
     expect(data.choices[0]?.message.content).toBe('echo: still here?');
     expect(proxy.child.exitCode).toBeNull();
+  });
+});
+
+describe('the embedded mock as the fallback', () => {
+  it('says which declared backend lacks its key, not that none is configured', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lip-keyless-'));
+    const config = join(dir, 'config.yaml');
+    writeFileSync(
+      config,
+      'backends:\n  local: {type: openai, base_url: "http://127.0.0.1:9/v1", api_key_env: LOCAL_KEY_UNSET}\n',
+    );
+    const proxy = await startProxyProcess(['--config', config], { LLM_INTERACTIVE_PROXY_API_KEY: PROXY_KEY });
+    try {
+      await expect
+        .poll(() => proxy.stdout())
+        .toContain(
+          '"msg":"No backend has its key — local (set LOCAL_KEY_UNSET): requests that name no backend go to the embedded mock backend, which echoes the last user message"',
+        );
+      const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: PROXY_KEY, maxRetries: 0 });
+      const err = await client.chat.completions
+        .create({ model: 'local:m', messages: [{ role: 'user', content: 'hi' }] })
+        .catch((e: unknown) => e);
+      expect((err as APIError).status).toBe(400);
+      expect((err as APIError).message).toContain('LOCAL_KEY_UNSET');
+    } finally {
+      await proxy.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

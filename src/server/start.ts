@@ -317,8 +317,17 @@ export async function startProxy({
   const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
 
   if (registry.mockIsFallback) {
+    // Backends the YAML declares whose key is not set: the likeliest reason a real backend was meant.
+    const { default_backend: _default, ...declared } = config.backends;
+    const keyless = Object.keys(declared).flatMap((name) => {
+      const missing = registry.get(name)?.missingCredential;
+      return missing ? [`${name} (set ${missing})`] : [];
+    });
     logger.warn(
-      'No backend is configured: requests go to the embedded mock backend, which echoes the last user message',
+      keyless.length > 0
+        ? `No backend has its key — ${keyless.join(', ')}: requests that name no backend go to the embedded ` +
+            'mock backend, which echoes the last user message'
+        : 'No backend is configured: requests go to the embedded mock backend, which echoes the last user message',
     );
   }
   logger.info(
