@@ -72,6 +72,7 @@ describe('private files', () => {
   it.each([
     ['--log-file', 'log file (--log-file)'],
     ['--capture-file', 'capture file (--capture-file)'],
+    ['--usage-file', 'usage file (--usage-file)'],
   ])('refuses to start when %s cannot be written, saying why', async (flag, what) => {
     const dir = mkdtempSync(join(tmpdir(), 'lip-unwritable-'));
     const aFile = join(dir, 'a-file');

@@ -1,13 +1,6 @@
-import {
-  constants,
-  createReadStream,
-  createWriteStream,
-  mkdirSync,
-  openSync,
-  type WriteStream,
-} from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { openPrivateAppend } from '../observability/private-files.js';
 
 /**
  * Where usage settles (README, Teams: usage): per UTC day, key (with its labels when it was used), backend
@@ -239,12 +232,8 @@ export class FileUsageLedger implements UsageLedger {
 
   static async open(path: string, log: FileLedgerLog): Promise<FileUsageLedger> {
     const ledger = new FileUsageLedger(path, log);
-    mkdirSync(dirname(resolve(path)), { recursive: true, mode: 0o700 });
-    const fd = openSync(
-      path,
-      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
-      0o600,
-    );
+    // Private, never through a link; a path it cannot write is a startup error naming the setting.
+    const fd = openPrivateAppend('usage file (--usage-file)', path);
     await ledger.replay();
     ledger.out = createWriteStream('', { fd, flags: 'a' });
     ledger.out.on('error', (err) => ledger.writeFailed(err));
