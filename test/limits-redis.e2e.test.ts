@@ -165,6 +165,15 @@ describe('on Redis', () => {
     );
     await redis.stop();
     for (let i = 0; i < 3; i++) expect(await hi(proxy, KEYS.plain)).toEqual({ status: 200 });
+    // The report cannot be read meanwhile: a 503 naming the state store, not a 500.
+    const down = await fetch(`${proxy.url}/admin/usage?group_by=key&key=plain`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'state_store_unavailable',
+      message: expect.stringContaining('the state store (--state-store) is unreachable') as unknown,
+    });
     await redis.restart();
     // The one request before the outage (kept by Redis's own file) and the three during it.
     await vi.waitFor(

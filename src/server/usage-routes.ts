@@ -34,10 +34,40 @@ function badRequest(reply: FastifyReply, message: string): FastifyReply {
 
 const round = (usd: number): number => Math.round(usd * 1e6) / 1e6;
 
+/** The ledger could not be read (its store is unreachable): a 503 the operator can act on, not a 500. */
+class LedgerUnavailable extends Error {}
+
+/** The ledger's rows of `from` to `to`; a failure to read them as LedgerUnavailable. */
+async function rowsOf(ledger: UsageLedger, from: string, to: string) {
+  try {
+    return await ledger.rows(from, to);
+  } catch (err) {
+    throw new LedgerUnavailable((err as Error).message);
+  }
+}
+
 export function registerUsageRoutes(app: FastifyInstance, options: UsageRouteOptions): void {
   const now = options.now ?? Date.now;
   app.get('/admin/usage', async (request, reply) => {
-    const query = (request.query ?? {}) as Record<string, unknown>;
+    try {
+      return await usageReport(request.query, reply);
+    } catch (err) {
+      if (!(err instanceof LedgerUnavailable)) throw err;
+      request.log.warn({ error: err.message }, 'Usage could not be read: the state store is unreachable');
+      return reply.code(503).send(
+        errorEnvelope('openai', {
+          status: 503,
+          code: 'state_store_unavailable',
+          message:
+            'Usage could not be read: the state store (--state-store) is unreachable; usage settled meanwhile ' +
+            'is kept and written when it is back. Try again later.',
+        }),
+      );
+    }
+  });
+
+  async function usageReport(rawQuery: unknown, reply: FastifyReply) {
+    const query = (rawQuery ?? {}) as Record<string, unknown>;
     const nowMs = now();
     const from = dayParam(query.from);
     const to = dayParam(query.to);
@@ -54,13 +84,13 @@ export function registerUsageRoutes(app: FastifyInstance, options: UsageRouteOpt
     const toDay = to ?? dayOf(nowMs);
     const fromDay = from ?? dayOf(periodOf('month', nowMs).start);
     if (fromDay > toDay) return badRequest(reply, 'from must not be after to');
-    const rows = await options.ledger.rows(fromDay, toDay);
+    const rows = await rowsOf(options.ledger, fromDay, toDay);
     const { groups, total } = groupUsage(rows, filter, groupBy);
     const budgets = [];
     for (const scope of budgetScopes(options.policies().all(), filter)) {
       const budget = scope.budget as NonNullable<typeof scope.budget>;
       const period = periodOf(budget.per, nowMs);
-      const spentRows = (await options.ledger.rows(dayOf(period.start), dayOf(nowMs))).filter((row) =>
+      const spentRows = (await rowsOf(options.ledger, dayOf(period.start), dayOf(nowMs))).filter((row) =>
         rowInScope(row, scope),
       );
       const spent = spentRows.reduce((sum, row) => sum + row.costUsd, 0);
@@ -95,5 +125,5 @@ export function registerUsageRoutes(app: FastifyInstance, options: UsageRouteOpt
       total: rounded(total),
       budgets,
     };
-  });
+  }
 }
