@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TRUSTED_IP_GRANT } from '../auth/gate.js';
 import { isOperatorRoute, operatorRefusal } from './operator-access.js';
 
 describe('isOperatorRoute', () => {
@@ -28,5 +29,12 @@ describe('operatorRefusal', () => {
     expect(operatorRefusal(client, true)?.code).toBe('admin_key_required');
     expect(operatorRefusal(client, false)?.code).toBe('admin_key_not_configured');
     expect(operatorRefusal(admin, false)?.code).toBe('admin_key_not_configured');
+  });
+
+  it('tells a trusted address that sent no key so, rather than blaming a key it never sent', () => {
+    const refusal = operatorRefusal(TRUSTED_IP_GRANT, true);
+    expect(refusal?.code).toBe('admin_key_required');
+    expect(refusal?.message).toContain('this request sent none: a trusted address (--trusted-ip)');
+    expect(operatorRefusal(client, true)?.message).toContain('the key is valid for proxy traffic only');
   });
 });

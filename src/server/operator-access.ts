@@ -1,3 +1,4 @@
+import { TRUSTED_IP_GRANT } from '../auth/gate.js';
 import type { KeyGrant } from '../auth/keys.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { protocolForPath } from '../pipeline/route-table.js';
@@ -37,13 +38,22 @@ const NOT_ADMIN: OperatorRefusal = Object.freeze({
     `proxy traffic only. Send an admin key (${HOW_TO_ADMIN}).`,
 });
 
+/** A trusted address (`--trusted-ip`) that sent no admin key: let in as a client, it had no key to blame. */
+const TRUSTED_IP_NOT_ADMIN: OperatorRefusal = Object.freeze({
+  code: 'admin_key_required',
+  message:
+    'This operator endpoint needs an admin key, and this request sent none: a trusted address (--trusted-ip) ' +
+    `skips authentication, not the admin check. Send an admin key (${HOW_TO_ADMIN}).`,
+});
+
 /**
  * Whether a request authenticated as `grant` may use an operator endpoint: only with the admin role. Without
  * any admin key configured the answer says how to configure one, whoever asks.
  */
 export function operatorRefusal(grant: KeyGrant, adminKeyConfigured: boolean): OperatorRefusal | null {
   if (!adminKeyConfigured) return NOT_CONFIGURED;
-  return grant.role === 'admin' ? null : NOT_ADMIN;
+  if (grant.role === 'admin') return null;
+  return grant === TRUSTED_IP_GRANT ? TRUSTED_IP_NOT_ADMIN : NOT_ADMIN;
 }
 
 /** The 403 in the envelope of the path's protocol (the operator endpoints speak OpenAI's). */
