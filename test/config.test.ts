@@ -36,11 +36,18 @@ function sample(setting: SettingEntry): { value: unknown; text: string; yaml: st
       return { value, text: String(value), yaml: String(value) };
     }
     case 'list':
-      return {
-        value: ['10.0.0.0/8', '192.0.2.1'],
-        text: '10.0.0.0/8,192.0.2.1',
-        yaml: '["10.0.0.0/8", "192.0.2.1"]',
-      };
+      // CORS origins are origins; the other lists hold addresses and ranges.
+      return setting.key === 'server.cors_origins'
+        ? {
+            value: ['https://a.example', 'http://127.0.0.1:3000'],
+            text: 'https://a.example,http://127.0.0.1:3000',
+            yaml: '["https://a.example", "http://127.0.0.1:3000"]',
+          }
+        : {
+            value: ['10.0.0.0/8', '192.0.2.1'],
+            text: '10.0.0.0/8,192.0.2.1',
+            yaml: '["10.0.0.0/8", "192.0.2.1"]',
+          };
     default: {
       const byKey: Record<string, string> = {
         'logging.level': 'debug',
@@ -267,6 +274,17 @@ describe('configuration errors name what the user wrote', () => {
           cli: new Map(),
         }),
       /auth\.brute_force_protection\.max_failed_attempts: expected integer >= 1/,
+    ],
+    [
+      // A browser sends its Origin without a path: a trailing slash would never match, silently.
+      'a CORS origin with a path, named by its flag',
+      () => loadConfig({ env: {}, cli: new Map([['server.cors_origins', ['https://app.example.com/']]]) }),
+      /^--cors-origin: expected an origin: scheme:\/\/host\[:port\] and nothing after/,
+    ],
+    [
+      'a CORS origin with a path, named by its variable',
+      () => loadConfig({ env: { CORS_ORIGINS: 'https://a.example,https://b.example/x' }, cli: new Map() }),
+      /^CORS_ORIGINS: expected an origin/,
     ],
     [
       // Past Node's longest timer (2^31 - 1 ms) a timer fires at once: a long wait would be none.

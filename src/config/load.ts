@@ -115,7 +115,10 @@ export function schemaIssues(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIs
 
 function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string>, configFile?: string): string {
   const dotted = issue.path.map(String).join('.');
-  const origin = origins.get(dotted);
+  // An item of a list setting (`server.cors_origins.0`) came from where the list did.
+  const listPath =
+    issue.path.length > 1 && typeof issue.path.at(-1) === 'number' ? issue.path.slice(0, -1) : null;
+  const origin = origins.get(dotted) ?? (listPath ? origins.get(listPath.map(String).join('.')) : undefined);
   const where = origin ?? (dotted ? `${dotted}` : 'configuration');
   const suffix = !origin && configFile && dotted ? ` (in ${configFile})` : '';
   return `${where}: ${describeIssue(issue)}${suffix}`;

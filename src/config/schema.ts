@@ -66,6 +66,22 @@ const seconds = (min: number) =>
     });
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 
+/**
+ * A browser origin as it sends it in `Origin`: scheme, host and port, nothing after (a trailing slash or a
+ * path would never match, and the preflight would get no CORS answer).
+ */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.origin === value;
+  } catch {
+    return false;
+  }
+}
+const corsOrigin = z.string().min(1).refine(isOrigin, {
+  message: 'expected an origin: scheme://host[:port] and nothing after (https://app.example.com)',
+});
+
 const ServerSchema = z
   .object({
     host: setting(z.string().min(1).default('127.0.0.1'), {
@@ -108,7 +124,7 @@ const ServerSchema = z
       env: 'SHUTDOWN_TIMEOUT',
       help: 'On SIGINT/SIGTERM, how long in-flight requests and streams may take to finish',
     }),
-    cors_origins: setting(z.array(z.string().min(1)).default([]), {
+    cors_origins: setting(z.array(corsOrigin).default([]), {
       kind: 'list',
       group: 'Server',
       flag: '--cors-origin',
