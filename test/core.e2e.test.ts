@@ -242,6 +242,22 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
     expect(((await res.json()) as { error: { param: string } }).error.param).toBe('model');
   });
 
+  it('answers 400 when stream is not a boolean, rather than taking it for a whole answer', async () => {
+    for (const [path, extra] of [
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] }],
+      ['/anthropic/v1/messages', { max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }],
+      ['/v1/responses', { input: 'hi' }],
+    ] as const) {
+      const res = await fetch(`${proxy.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${PROXY_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', stream: 'yes', ...extra }),
+      });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(await res.json())).toContain("Invalid type for 'stream': expected a boolean");
+    }
+  });
+
   it('serves public /health, /openapi.json and /docs, and keeps /internal/health behind the admin key', async () => {
     const health = await fetch(`${proxy.url}/health`);
     expect(await health.json()).toEqual({ status: 'ok' });

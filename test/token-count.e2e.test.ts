@@ -96,6 +96,17 @@ describe('Anthropic count_tokens', () => {
     expect(got.status).toBe(401);
     expect(got.body).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
   });
+
+  it('answers 400 for a request with nothing to count, as the provider does, rather than 0', async () => {
+    for (const model of ['anthropic:claude-mock-1', 'openai:gpt-4o-mini']) {
+      const got = await post('/anthropic/v1/messages/count_tokens', { model });
+      expect(got.status).toBe(400);
+      expect(got.body).toMatchObject({
+        type: 'error',
+        error: { type: 'invalid_request_error', message: 'Missing required parameter: messages' },
+      });
+    }
+  });
 });
 
 describe('Gemini countTokens', () => {
@@ -130,5 +141,15 @@ describe('Gemini countTokens', () => {
     expect(refused.body).toMatchObject({ error: { status: 'UNAUTHENTICATED' } });
     const noModel = await post('/v1beta/models/:countTokens', geminiBody);
     expect(noModel.status).toBe(404);
+  });
+
+  it('answers 400 for a request with nothing to count, rather than 0', async () => {
+    for (const model of ['gemini:gemini-mock-flash', 'openai:gpt-4o-mini']) {
+      const got = await post(`/v1beta/models/${model}:countTokens`, {});
+      expect(got.status).toBe(400);
+      expect(got.body).toMatchObject({
+        error: { status: 'INVALID_ARGUMENT', message: 'Missing required parameter: contents' },
+      });
+    }
   });
 });

@@ -42,13 +42,41 @@ export function geminiCountModel(url: string): string {
   return model;
 }
 
+/**
+ * A count of nothing is a mistake, not 0 tokens: the request must hold what is counted (Anthropic's
+ * `messages`, Gemini's `contents` or `generateContentRequest`), as the providers' own counts require.
+ */
+function requireCounted(present: boolean, param: string): void {
+  if (!present) {
+    throw new ProxyError(400, `Missing required parameter: ${param}`, {
+      code: 'missing_required_parameter',
+      param,
+    });
+  }
+}
+
 /** Where each protocol's count request names its model; a count is never streamed. */
 const COUNT_FRONT_ENDS: Partial<Record<Protocol, FrontEnd>> = {
   anthropic: {
     protocol: 'anthropic',
-    target: (body, url) => ({ model: FRONT_ENDS.anthropic.target(body, url).model, stream: false }),
+    target: (body, url) => {
+      const { model } = FRONT_ENDS.anthropic.target(body, url);
+      requireCounted(Array.isArray(body.messages), 'messages');
+      return { model, stream: false };
+    },
   },
-  gemini: { protocol: 'gemini', target: (_body, url) => ({ model: geminiCountModel(url), stream: false }) },
+  gemini: {
+    protocol: 'gemini',
+    target: (body, url) => {
+      const model = geminiCountModel(url);
+      const nested = body.generateContentRequest;
+      requireCounted(
+        Array.isArray(body.contents) || (typeof nested === 'object' && nested !== null),
+        'contents',
+      );
+      return { model, stream: false };
+    },
+  },
 };
 
 /** Each protocol's answer to a token count. */

@@ -20,7 +20,15 @@ function bodyTarget(body: Record<string, unknown>): ChatTarget {
       param: 'model',
     });
   }
-  return { model: body.model, stream: body.stream === true };
+  // `stream: "yes"` would otherwise be taken silently for a whole answer; null is the SDKs' "not set".
+  const { stream } = body;
+  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
+    throw new ProxyError(400, "Invalid type for 'stream': expected a boolean (true or false)", {
+      code: 'invalid_request',
+      param: 'stream',
+    });
+  }
+  return { model: body.model, stream: stream === true };
 }
 
 // A Map, not an object literal: an action named `constructor` must not find Object's.
