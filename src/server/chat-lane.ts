@@ -64,7 +64,10 @@ function isJsonContentType(value: string | undefined): boolean {
  * How a chat body is read, by its Content-Type, as HTTP servers commonly do: JSON is parsed; no type and no
  * body leaves the body absent (the pipeline then asks for a JSON object); anything else is a 415.
  */
-function bodyKind(headers: IncomingHttpHeaders): 'json' | 'none' | 'unsupported' {
+function bodyKind(headers: IncomingHttpHeaders): 'json' | 'none' | 'unsupported' | 'encoded' {
+  // A compressed body would be read as broken JSON: said for what it is instead.
+  const encoding = headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return 'encoded';
   const type = headers['content-type'];
   if (type !== undefined) return isJsonContentType(type) ? 'json' : 'unsupported';
   const length = headers['content-length'];
@@ -212,6 +215,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
       }
       const kind = bodyKind(req.headers);
       if (kind === 'unsupported') throw bodyError('unsupportedMediaType');
+      if (kind === 'encoded') throw bodyError('unsupportedEncoding');
       let json: RequestBody | undefined;
       if (kind === 'json') {
         continueIfAwaited(req, res);

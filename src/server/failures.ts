@@ -16,6 +16,11 @@ export const BODY_ERRORS = {
     message: 'Unsupported Content-Type; send application/json',
     code: 'unsupported_media_type',
   },
+  unsupportedEncoding: {
+    status: 415,
+    message: 'Unsupported Content-Encoding; send the body uncompressed (identity)',
+    code: 'unsupported_media_type',
+  },
   tooDeep: {
     status: 400,
     message: `Request body is nested too deeply (more than ${MAX_JSON_DEPTH} levels of arrays and objects)`,
