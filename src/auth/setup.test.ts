@@ -90,6 +90,25 @@ describe('setupAuth', () => {
     expect(runtime.describe()).toBe('on (2 keys)');
   });
 
+  it('warns at a reload when the rest of the file would stop the next start', async () => {
+    const configFile = yaml('auth:\n  api_keys:\n    - {name: one, key: yaml-key-one-0123456789}\n');
+    const { logger, lines } = capturingLogger();
+    const runtime = await setupAuth({
+      config: base({ api_keys: [{ name: 'one', key: 'yaml-key-one-0123456789' }] }),
+      env: {},
+      logger,
+      metrics: new ProxyMetrics(),
+      configFile,
+    });
+    runtimes.push(runtime);
+    yaml('auth:\n  bogus: 1\n  api_keys:\n    - {name: two, key: yaml-key-two-0123456789}\n');
+    expect(runtime.reloader!.reload('test')).toEqual({ ok: true, keys: 1 });
+    expect(lines.map((l) => l.msg)).toContain(
+      `Config file ${configFile} would not start the proxy: auth: unknown setting "bogus" (a reload takes only ` +
+        'auth.api_keys and auth.policies from it; fix it before the next start)',
+    );
+  });
+
   it('refuses a key name given twice across sources, at start and on reload', async () => {
     const start = (env: Record<string, string>, apiKeys: unknown[], keysFile?: string) =>
       setupAuth({

@@ -189,14 +189,29 @@ function readKeysFile(file: string): KeyEntry[] {
  * `auth.api_keys` and `auth.policies` as the YAML file says now, validated by the same schema as at startup.
  * Only these are taken: other settings need a restart.
  */
-export function readYamlKeySettings(configFile: string): { apiKeys: ApiKeyEntry[]; policies: LabelPolicies } {
+export function readYamlKeySettings(configFile: string): {
+  apiKeys: ApiKeyEntry[];
+  policies: LabelPolicies;
+  /** What in the rest of the file would stop the next start (not taken by a reload), if anything. */
+  elsewhere?: string | undefined;
+} {
   const tree = readYamlFile(configFile);
   const auth = tree.auth;
   const section = typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>) : {};
   const parsed = ConfigSchema.safeParse({
     auth: { api_keys: section.api_keys, policies: section.policies },
   });
-  if (parsed.success) return { apiKeys: parsed.data.auth.api_keys, policies: parsed.data.auth.policies };
+  if (parsed.success) {
+    const whole = ConfigSchema.safeParse(tree);
+    const issue = whole.success ? undefined : schemaIssues(whole.error.issues)[0];
+    return {
+      apiKeys: parsed.data.auth.api_keys,
+      policies: parsed.data.auth.policies,
+      ...(issue === undefined
+        ? {}
+        : { elsewhere: `${issue.path.map(String).join('.') || 'configuration'}: ${describeIssue(issue)}` }),
+    };
+  }
   const issue = schemaIssues(parsed.error.issues)[0];
   const where = issue?.path.map(String).join('.') ?? 'auth.api_keys';
   throw new ConfigError(`config file ${configFile}: ${where}: ${issue ? describeIssue(issue) : 'invalid'}`);
@@ -327,7 +342,15 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
         load: () => {
           const yamlKeys = configFile
             ? readYamlKeySettings(configFile)
-            : { apiKeys: auth.api_keys, policies: auth.policies };
+            : { apiKeys: auth.api_keys, policies: auth.policies, elsewhere: undefined };
+          // The keys reload; a mistake elsewhere in the file would surface only at the next start: said now.
+          if (yamlKeys.elsewhere !== undefined) {
+            logger.warn(
+              { file: configFile },
+              `Config file ${configFile} would not start the proxy: ${yamlKeys.elsewhere} (a reload takes only ` +
+                'auth.api_keys and auth.policies from it; fix it before the next start)',
+            );
+          }
           loadedPolicies = yamlKeys.policies;
           return collectKeyEntries({ env, apiKeys: yamlKeys.apiKeys, keysFile }, warnPlaintextOnce);
         },
