@@ -89,3 +89,32 @@ describe('model lists filtered by the key’s allow-list', () => {
     expect(names).toEqual(['models/coder', 'models/gpt-4o', 'models/gpt-4o-mini']);
   });
 });
+
+describe('one model by its id, as the SDKs retrieve it', () => {
+  it('OpenAI: models.retrieve gives the list’s entry; a model outside the allow-list is 404', async () => {
+    const limited = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: LIMITED, maxRetries: 0 });
+    expect(await limited.models.retrieve('gpt-4o-mini')).toMatchObject({
+      id: 'gpt-4o-mini',
+      object: 'model',
+    });
+    expect(await limited.models.retrieve('coder')).toMatchObject({ id: 'coder' });
+    const hidden = await limited.models.retrieve('o3').catch((e: unknown) => e);
+    expect(hidden).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((hidden as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('model_not_found');
+    const free = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: FREE, maxRetries: 0 });
+    expect(await free.models.retrieve('o3')).toMatchObject({ id: 'o3' });
+  });
+
+  it('Anthropic: models.retrieve in its shape', async () => {
+    const client = new Anthropic({ baseURL: `${proxy.url}/anthropic`, apiKey: LIMITED, maxRetries: 0 });
+    expect(await client.models.retrieve('gpt-4o')).toMatchObject({ type: 'model', id: 'gpt-4o' });
+    await expect(client.models.retrieve('o3')).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+  });
+
+  it('Gemini: models.get in its shape, with or without the models/ prefix', async () => {
+    const client = new GoogleGenAI({ apiKey: LIMITED, httpOptions: { baseUrl: proxy.url } });
+    expect(await client.models.get({ model: 'gpt-4o' })).toMatchObject({ name: 'models/gpt-4o' });
+    expect(await client.models.get({ model: 'models/coder' })).toMatchObject({ name: 'models/coder' });
+    await expect(client.models.get({ model: 'o3' })).rejects.toMatchObject({ status: 404 });
+  });
+});

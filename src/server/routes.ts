@@ -9,7 +9,7 @@ import { abortOnClientGone } from '../pipeline/dispatch.js';
 import type { ChatExchange } from '../pipeline/exchange.js';
 import { createCountTokensPipeline } from '../pipeline/count-tokens.js';
 import { FRONT_ENDS } from '../pipeline/front-ends.js';
-import { listModels } from '../pipeline/models.js';
+import { listModels, retrieveModel } from '../pipeline/models.js';
 import { modelListFilter } from '../pipeline/policy.js';
 import { ownerOf, storedInputItems, storedResponse } from '../pipeline/responses.js';
 import { CHAT_ROUTES, MODEL_ROUTES, type ChatRouteSpec } from '../pipeline/route-table.js';
@@ -61,6 +61,28 @@ function modelsHandler(protocol: Protocol, deps: RouteDeps) {
         deps.registry,
         request.proxyState,
         abortOnClientGone(reply.raw),
+        deps.failover?.routes.names(),
+        modelListFilter(deps.policies(), request.authKeyName ?? null),
+      ),
+    );
+  };
+}
+
+/** One model of that list, by the id in the path (the SDKs' `models.retrieve` / `models.get`). */
+function modelHandler(protocol: Protocol, deps: RouteDeps) {
+  return async function retrieveModelRoute(
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const id = (request.params as Record<string, string | undefined>)['*'] ?? '';
+    return reply.send(
+      await retrieveModel(
+        protocol,
+        id,
+        deps.registry,
+        request.proxyState,
+        abortOnClientGone(reply.raw),
+        deps.redactor(),
         deps.failover?.routes.names(),
         modelListFilter(deps.policies(), request.authKeyName ?? null),
       ),
@@ -130,6 +152,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       route.url,
       { schema: { tags: [TAGS[route.protocol]], summary: 'Models of the default backend' } },
       modelsHandler(route.protocol, deps),
+    );
+    // A wildcard: model ids may hold a slash (`anthropic/claude-3-haiku`, Gemini's `models/…`).
+    app.get(
+      `${route.url}/*`,
+      { schema: { tags: [TAGS[route.protocol]], summary: 'One model of the default backend, by its id' } },
+      modelHandler(route.protocol, deps),
     );
   }
 
