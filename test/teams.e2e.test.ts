@@ -172,7 +172,16 @@ describe('admin keys on the operator endpoints', () => {
     });
     const keyless = await call(proxy, 'GET', '/metrics');
     expect(keyless.status).toBe(403);
-    expect(JSON.parse(keyless.text)).toEqual(NOT_ADMIN_BODY);
+    // Told that it sent no key (not that its key is a client's).
+    expect(JSON.parse(keyless.text)).toEqual({
+      error: {
+        ...NOT_ADMIN_BODY.error,
+        message:
+          'This operator endpoint needs an admin key, and this request sent none: a trusted address ' +
+          '(--trusted-ip) skips authentication, not the admin check. Send an admin key ' +
+          '(LLM_INTERACTIVE_PROXY_ADMIN_KEY, or role: admin on a key in auth.api_keys or role=admin in the keys file).',
+      },
+    });
     expect((await call(proxy, 'GET', '/metrics', bearer(ADMIN_KEY))).status).toBe(200);
   });
 });
