@@ -44,6 +44,8 @@ const GEMINI_STATUS: Record<number, string> = {
   502: 'UNAVAILABLE',
   503: 'UNAVAILABLE',
   504: 'DEADLINE_EXCEEDED',
+  // Anthropic's "overloaded": a Gemini client retries UNAVAILABLE, as it would Google's own 503.
+  529: 'UNAVAILABLE',
 };
 
 export function openaiErrorType(status: number): string {
