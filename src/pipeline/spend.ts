@@ -610,7 +610,6 @@ export class Spend {
   }
 }
 
-/** 429 for a spent budget, as each SDK reads it (OpenAI `insufficient_quota`). */
 /**
  * A request whose reservation alone is more than a `tpm` or a budget allows — it could never be admitted,
  * however long the client waited — is refused as a request to change (400), not as a limit reached (429 with
@@ -652,13 +651,15 @@ function refuseWhatNeverFits(
   }
 }
 
+/** Whose limit it is, as the refusals name it: `key 'x'` or `label 'y'`. */
 function whoseLimit(scope: LimitScope): string {
   return scope.scope === 'key' ? `key '${scope.name}'` : `label '${scope.name}'`;
 }
 
+/** 429 for a spent budget, as each SDK reads it (OpenAI `insufficient_quota`). */
 function budgetSpent(scope: LimitScope, retryAfterSeconds: number): ProxyError {
   const budget = scope.budget as NonNullable<LimitScope['budget']>;
-  const whose = scope.scope === 'key' ? `key '${scope.name}'` : `label '${scope.name}'`;
+  const whose = whoseLimit(scope);
   const per = budget.per === 'total' ? 'in total' : `per ${budget.per}`;
   return new ProxyError(429, `The budget of ${budget.usd} USD ${per} of ${whose} is spent.`, {
     code: 'insufficient_quota',
@@ -673,7 +674,7 @@ function tokensExceeded(
   remaining: number,
   retryAfterSeconds: number,
 ): ProxyError {
-  const whose = scope.scope === 'key' ? `key '${scope.name}'` : `label '${scope.name}'`;
+  const whose = whoseLimit(scope);
   return new ProxyError(429, `Rate limit of ${limit} tokens per minute of ${whose} reached.`, {
     code: 'rate_limit_exceeded',
     retryAfter: retryAfterSeconds,

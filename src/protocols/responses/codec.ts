@@ -16,6 +16,7 @@ import type {
   ChatRequest,
   ChatResponse,
   ContentPart,
+  ImagePart,
   Message,
   ReasoningControl,
   ReasoningPart,
@@ -498,11 +499,7 @@ function encodeItems(req: ChatRequest): Json[] {
         case 'image':
           if (msg.role === 'assistant')
             throw untranslatable(`${at}.content`, 'images in assistant messages cannot be sent');
-          content.push({
-            type: 'input_image',
-            detail: 'auto',
-            image_url: part.source === 'base64' ? `data:${part.mediaType};base64,${part.data}` : part.url,
-          });
+          content.push(inputImage(part));
           break;
         case 'tool_call':
           flush();
@@ -529,17 +526,7 @@ function encodeItems(req: ChatRequest): Json[] {
               type: 'function_call_output',
               call_id: part.toolCallId,
               output: part.images?.length
-                ? [
-                    ...(text ? [{ type: 'input_text', text }] : []),
-                    ...part.images.map((image) => ({
-                      type: 'input_image',
-                      detail: 'auto',
-                      image_url:
-                        image.source === 'base64'
-                          ? `data:${image.mediaType};base64,${image.data}`
-                          : image.url,
-                    })),
-                  ]
+                ? [...(text ? [{ type: 'input_text', text }] : []), ...part.images.map(inputImage)]
                 : text,
             });
           }
@@ -560,6 +547,15 @@ function encodeTextFormat(format: ResponseFormat): Json {
     schema: format.schema,
     ...(format.description !== undefined ? { description: format.description } : {}),
     ...(format.strict !== undefined ? { strict: format.strict } : {}),
+  };
+}
+
+/** An image as a Responses `input_image` item (inline data as a data: URL). */
+function inputImage(image: ImagePart): Json {
+  return {
+    type: 'input_image',
+    detail: 'auto',
+    image_url: image.source === 'base64' ? `data:${image.mediaType};base64,${image.data}` : image.url,
   };
 }
 
