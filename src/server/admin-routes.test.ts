@@ -19,6 +19,7 @@ afterEach(async () => {
 
 function build(withGuard = true, adminRole: 'admin' | 'client' = 'admin') {
   const clock = { ms: 1_700_000_000_000 };
+  const unblocked: string[] = [];
   const guard = withGuard ? new BruteForceGuard({ now: () => clock.ms }) : null;
   const app = Fastify();
   apps.push(app);
@@ -37,14 +38,14 @@ function build(withGuard = true, adminRole: 'admin' | 'client' = 'admin') {
       log: { warn: () => undefined },
     }),
   );
-  registerAuthAdminRoutes(app, { guard });
+  registerAuthAdminRoutes(app, { guard, onUnblocked: (clientKey) => unblocked.push(clientKey) });
   app.get('/v1/models', async () => ({ data: [] }));
   const failFrom = async (ip: string, times: number) => {
     for (let i = 0; i < times; i++) await app.inject({ method: 'GET', url: '/v1/models', remoteAddress: ip });
   };
   const admin = (method: 'GET' | 'DELETE', url: string) =>
     app.inject({ method, url, headers: auth, remoteAddress: OPERATOR });
-  return { app, guard, clock, failFrom, admin };
+  return { app, guard, clock, failFrom, admin, unblocked };
 }
 
 describe('GET /admin/auth/blocks', () => {
@@ -170,7 +171,7 @@ describe('GET /admin/auth/blocks', () => {
 
 describe('DELETE /admin/auth/blocks/{address}', () => {
   it('unblocks an IPv4 address at once', async () => {
-    const { app, failFrom, admin } = build();
+    const { app, failFrom, admin, unblocked } = build();
     await failFrom('203.0.113.9', 5);
     const before = await app.inject({
       method: 'GET',
@@ -183,6 +184,8 @@ describe('DELETE /admin/auth/blocks/{address}', () => {
     const response = await admin('DELETE', '/admin/auth/blocks/203.0.113.9');
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ unblocked: true, address: '203.0.113.9' });
+    // The server is told too, so its connection guard stops closing the address's reconnects.
+    expect(unblocked).toEqual(['203.0.113.9']);
     const after = await app.inject({
       method: 'GET',
       url: '/v1/models',
@@ -198,17 +201,19 @@ describe('DELETE /admin/auth/blocks/{address}', () => {
     encodeURIComponent('2001:db8:1:2::abcd'),
     '2001:db8:1:2::abcd',
   ])('unblocks an IPv6 /64 given as %s', async (address) => {
-    const { failFrom, admin } = build();
+    const { failFrom, admin, unblocked } = build();
     await failFrom('2001:db8:1:2::7', 5);
     const response = await admin('DELETE', `/admin/auth/blocks/${address}`);
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ unblocked: true, address: '2001:db8:1:2::/64' });
+    expect(unblocked).toEqual(['2001:db8:1:2::/64']);
   });
 
   it('answers 404 in the OpenAI envelope for an untracked address', async () => {
-    const { admin } = build();
+    const { admin, unblocked } = build();
     const response = await admin('DELETE', '/admin/auth/blocks/198.51.100.1');
     expect(response.statusCode).toBe(404);
+    expect(unblocked).toEqual([]);
     expect(response.json()).toEqual({
       error: {
         message: 'Address 198.51.100.1 is not tracked',

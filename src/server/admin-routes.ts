@@ -14,6 +14,8 @@ import type { KeyReloader } from '../auth/key-reloader.js';
 export interface AuthAdminRoutesOptions {
   /** Null when brute-force protection is disabled. */
   guard: BruteForceGuard | null;
+  /** Called with an unblocked address, so the server stops closing its reconnects too. */
+  onUnblocked?: (clientKey: string) => void;
 }
 
 const DEFAULT_LIST_LIMIT = 1000;
@@ -103,6 +105,7 @@ export function registerAuthAdminRoutes<Logger extends FastifyBaseLogger>(
     if (!(await guard.unblock(clientKey))) {
       return sendError(reply, 404, 'not_found', `Address ${clientKey} is not tracked`);
     }
+    options.onUnblocked?.(clientKey);
     request.log.info(
       { request_id: request.id, clientKey, keyName: request.authKeyName },
       `Unblocked ${clientKey} by operator request`,

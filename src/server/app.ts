@@ -73,6 +73,12 @@ function recordFastifyAnswer(
   );
 }
 
+/** What the server lends the operator routes registered beside it. */
+export interface ExtraRouteContext {
+  /** Forgets an address the connection guard closes reconnects from (an operator's unblock). */
+  forgetRefused: (clientKey: string) => void;
+}
+
 export interface AppOptions {
   config: ProxyConfig;
   logger: Logger;
@@ -86,7 +92,7 @@ export interface AppOptions {
   trustProxy: TrustedProxies | false;
   routes: Omit<RouteDeps, 'registry' | 'metrics' | 'config' | 'log' | 'answerFailure'>;
   /** Extra routes registered inside the authenticated scope (operator endpoints). */
-  registerExtraRoutes?: (app: FastifyInstance) => void;
+  registerExtraRoutes?: (app: FastifyInstance, server: ExtraRouteContext) => void;
   /** Certificate and key to serve HTTPS (`--tls-cert`/`--tls-key`); plain HTTP when absent. */
   tls?: TlsFiles | null;
   /** Told of every accepted connection (the stream pacer's pace, `UpstreamHttp.connectionAccepted`). */
@@ -347,7 +353,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   };
   const chatRoutes = createChatRoutes(deps);
   registerRoutes(app, deps);
-  opts.registerExtraRoutes?.(app);
+  opts.registerExtraRoutes?.(app, { forgetRefused: (clientKey) => connections.forget(clientKey) });
   lane = createChatLane({
     routes: chatRoutes,
     auth: opts.auth,

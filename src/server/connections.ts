@@ -145,6 +145,14 @@ export class ConnectionGuard {
     if (retryAfterSeconds !== undefined) this.remember(address, retryAfterSeconds);
   }
 
+  /**
+   * Forgets a refused address (an operator's unblock): its reconnects are accepted at once rather than
+   * closed for the rest of the quiet interval. On this replica only; the others forget within `quietMs`.
+   */
+  forget(clientKey: string): void {
+    this.refused.delete(clientKey);
+  }
+
   private start(state: ConnectionState, req: IncomingMessage, res: ServerResponse, handle: RequestHandler) {
     state.inFlight++;
     const socket = req.socket as GuardedSocket;

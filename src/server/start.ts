@@ -261,8 +261,8 @@ export async function startProxy({
     trustProxy: auth.trustProxy,
     tls,
     onConnection: () => upstream.connectionAccepted(),
-    registerExtraRoutes: (instance) => {
-      registerAuthAdminRoutes(instance, { guard: auth.guard });
+    registerExtraRoutes: (instance, server) => {
+      registerAuthAdminRoutes(instance, { guard: auth.guard, onUnblocked: server.forgetRefused });
       registerKeyReloadRoute(instance, auth.reloader);
       registerUsageRoutes(instance, { ledger: usageLedger, policies: () => policies });
     },
