@@ -287,6 +287,23 @@ describe('configuration errors name what the user wrote', () => {
       /^CORS_ORIGINS: expected an origin/,
     ],
     [
+      // Checked with the other settings, so the error names the flag the operator typed.
+      'a trusted proxy that is no address, named by its flag with the value',
+      () => loadConfig({ env: {}, cli: new Map([['auth.trusted_proxies', ['loopback', 'proxy.internal']]]) }),
+      /^--trusted-proxy: "proxy\.internal" is not an IP address, a CIDR or loopback\|linklocal\|uniquelocal /,
+    ],
+    [
+      // `toString` is on every object: a lookup of range names must not take it for one.
+      'a trusted proxy named like an object member, named by its variable',
+      () => loadConfig({ env: { TRUSTED_PROXIES: 'toString' }, cli: new Map() }),
+      /^TRUSTED_PROXIES: "toString" is not an IP address/,
+    ],
+    [
+      'a trusted IP with a prefix past 32 bits, named by its flag',
+      () => loadConfig({ env: {}, cli: new Map([['auth.trusted_ips', ['192.0.2.0/40']]]) }),
+      /^--trusted-ip: "192\.0\.2\.0\/40" is not an IP address or CIDR \(e\.g\. 10\.0\.0\.0\/8/,
+    ],
+    [
       // Past Node's longest timer (2^31 - 1 ms) a timer fires at once: a long wait would be none.
       'a duration longer than a timer can wait',
       () => loadConfig({ env: { SHUTDOWN_TIMEOUT: '3000000' }, cli: new Map() }),
@@ -307,6 +324,34 @@ describe('configuration errors name what the user wrote', () => {
       'YAML unknown key',
       () => loadConfig({ configFile: yamlFile('auth:\n  disable_auht: true\n'), env: {}, cli: new Map() }),
       /auth: unknown setting "disable_auht"/,
+    ],
+    [
+      // Every issue without a flag or variable to name came from the file: it says which file.
+      'YAML unknown top-level key, with the file',
+      () => loadConfig({ configFile: yamlFile('bogus: 1\n'), env: {}, cli: new Map() }),
+      /^configuration: unknown setting "bogus" \(in \/.*config\.yaml\)$/,
+    ],
+    [
+      // A cross-field check names the other setting as the user set it: here by its variable.
+      'header timeout above the request timeout set by env',
+      () =>
+        loadConfig({
+          env: { CLIENT_REQUEST_TIMEOUT: '30' },
+          cli: new Map([['server.client_headers_timeout_seconds', 50]]),
+        }),
+      /^--client-headers-timeout: expected at most CLIENT_REQUEST_TIMEOUT \(30\): headers are part of the request$/,
+    ],
+    [
+      'header timeout above the request timeout, both in YAML',
+      () =>
+        loadConfig({
+          configFile: yamlFile(
+            'server:\n  client_request_timeout_seconds: 10\n  client_headers_timeout_seconds: 20\n',
+          ),
+          env: {},
+          cli: new Map(),
+        }),
+      /^server\.client_headers_timeout_seconds: expected at most server\.client_request_timeout_seconds \(10\)/,
     ],
     [
       'YAML syntax',

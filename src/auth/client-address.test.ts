@@ -7,6 +7,8 @@ import {
   CidrMatcher,
   clientKeyFor,
   compileTrustProxy,
+  isAddressRange,
+  isTrustedProxyEntry,
   normalizeClientKey,
   resolveClientAddress,
 } from './client-address.js';
@@ -296,6 +298,14 @@ describe('TrustedProxies.clientAddress', () => {
       /invalid trusted proxy "proxy\.internal"/,
     );
     expect(() => compileTrustProxy(['010.0.0.1'])).toThrow(/"010\.0\.0\.1"/);
+    expect(() => compileTrustProxy(['toString'])).toThrow(/invalid trusted proxy "toString"/);
+  });
+
+  it('tells the settings which entries it takes', () => {
+    expect(['loopback', ' 10.0.0.0/8 ', '::1', '2001:db8::/32'].every(isTrustedProxyEntry)).toBe(true);
+    expect(['toString', 'proxy.internal', '10.0.0.0/33', ''].some(isTrustedProxyEntry)).toBe(false);
+    expect(isAddressRange('192.0.2.7')).toBe(true);
+    expect(isAddressRange('loopback')).toBe(false);
   });
 
   describe('the warning about an unusable header', () => {

@@ -72,6 +72,16 @@ function parseRange(text: string): Range | null {
   return bits >= 0 && bits <= maxBits ? [address, bits] : null;
 }
 
+/** Whether `text` is an IP address or a CIDR, as `--trusted-ip` takes them (settings validate with this). */
+export function isAddressRange(text: string): boolean {
+  return parseRange(text.trim()) !== null;
+}
+
+/** Whether `text` is an entry `--trusted-proxy` takes: an address, a CIDR or a proxy-addr range name. */
+export function isTrustedProxyEntry(text: string): boolean {
+  return namedRange(text) !== undefined || isAddressRange(text);
+}
+
 /** The first 64 bits of an IPv6 address, as `2001:db8:1:2::/64`. */
 function ipv6Prefix64(address: ipaddr.IPv6): string {
   const parts = [...address.parts.slice(0, 4), 0, 0, 0, 0];
@@ -141,6 +151,12 @@ const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = {
   linklocal: ['169.254.0.0/16', 'fe80::/10'],
   uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
 };
+
+/** The ranges a proxy-addr name stands for; undefined for any other text (`toString` included). */
+function namedRange(text: string): readonly string[] | undefined {
+  const name = text.trim();
+  return Object.hasOwn(NAMED_RANGES, name) ? NAMED_RANGES[name] : undefined;
+}
 
 /** No real chain has this many proxies; a longer run of trusted addresses is not believed. */
 const MAX_TRUSTED_HOPS = 32;
@@ -252,7 +268,7 @@ export class TrustedProxies {
     entries: readonly string[],
     private readonly log: ClientAddressLog | null = null,
   ) {
-    const expanded = entries.flatMap((entry) => NAMED_RANGES[entry.trim()] ?? [entry]);
+    const expanded = entries.flatMap((entry) => namedRange(entry) ?? [entry]);
     this.matcher = new CidrMatcher(expanded, 'trusted proxy');
   }
 

@@ -65,8 +65,18 @@ export function readYamlFile(file: string): Tree {
   return value as Tree;
 }
 
-/** What a schema issue expects, in the words the user sees (`expected integer >= 1`). */
-export function describeIssue(issue: z.core.$ZodIssue): string {
+/** `{server.client_request_timeout_seconds}` in a schema message: another setting, named as the user knows it. */
+const SETTING_REFERENCE = /\{([a-z_]+(?:\.[a-z_]+)+)\}/g;
+
+/**
+ * What a schema issue expects, in the words the user sees (`expected integer >= 1`); `nameSetting` names
+ * another setting a message refers to (by default its YAML path).
+ */
+export function describeIssue(issue: z.core.$ZodIssue, nameSetting = (key: string) => key): string {
+  return issueWords(issue).replace(SETTING_REFERENCE, (_, key: string) => nameSetting(key));
+}
+
+function issueWords(issue: z.core.$ZodIssue): string {
   // A message the schema words itself ("expected …") says it best, except for a value of the wrong type
   // (a schema's message may cover that too, and misname it); zod's own messages start otherwise.
   if (issue.code !== 'invalid_type' && issue.message.startsWith('expected ')) return issue.message;
@@ -120,8 +130,18 @@ function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string>, conf
     issue.path.length > 1 && typeof issue.path.at(-1) === 'number' ? issue.path.slice(0, -1) : null;
   const origin = origins.get(dotted) ?? (listPath ? origins.get(listPath.map(String).join('.')) : undefined);
   const where = origin ?? (dotted ? `${dotted}` : 'configuration');
-  const suffix = !origin && configFile && dotted ? ` (in ${configFile})` : '';
-  return `${where}: ${describeIssue(issue)}${suffix}`;
+  // Without an env var or flag to name, the issue came from the file (an unknown top-level key too).
+  const suffix = !origin && configFile ? ` (in ${configFile})` : '';
+  const message = describeIssue(issue, (key) => settingName(key, origins, configFile));
+  return `${where}: ${message}${suffix}`;
+}
+
+/** How a setting is named to the user: as they set it (env var, flag), else its YAML path or its flag. */
+function settingName(key: string, origins: Map<string, string>, configFile?: string): string {
+  const origin = origins.get(key);
+  if (origin !== undefined) return origin;
+  const flag = SETTINGS.find((s) => s.key === key)?.meta.flag;
+  return configFile !== undefined || flag === undefined ? key : flag;
 }
 
 /**

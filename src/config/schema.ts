@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isAddressRange, isTrustedProxyEntry } from '../auth/client-address.js';
 import { EXPIRES_AT_FORMAT, LABEL_PATTERN, parseExpiresAt } from './key-attributes.js';
 
 /**
@@ -81,6 +82,22 @@ function isOrigin(value: string): boolean {
 const corsOrigin = z.string().min(1).refine(isOrigin, {
   message: 'expected an origin: scheme://host[:port] and nothing after (https://app.example.com)',
 });
+
+const RANGE_EXAMPLES = 'e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32';
+const addressRange = z
+  .string()
+  .min(1)
+  .refine(isAddressRange, {
+    error: (issue) => `${JSON.stringify(issue.input)} is not an IP address or CIDR (${RANGE_EXAMPLES})`,
+  });
+const trustedProxy = z
+  .string()
+  .min(1)
+  .refine(isTrustedProxyEntry, {
+    error: (issue) =>
+      `${JSON.stringify(issue.input)} is not an IP address, a CIDR or loopback|linklocal|uniquelocal ` +
+      `(${RANGE_EXAMPLES})`,
+  });
 
 const ServerSchema = z
   .object({
@@ -179,7 +196,8 @@ const ServerSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['client_headers_timeout_seconds'],
-        message: `expected at most server.client_request_timeout_seconds (${server.client_request_timeout_seconds}): headers are part of the request`,
+        // `{…}` names the other setting as the user set it (config/load.ts).
+        message: `expected at most {server.client_request_timeout_seconds} (${server.client_request_timeout_seconds}): headers are part of the request`,
       });
     }
   });
@@ -366,7 +384,7 @@ const AuthSchema = z
       help: 'File of proxy keys, one "name:key" or "name:sha256:<hex>" a line',
     }),
     bypass_paths: z.array(z.string().regex(/^\//, 'expected a path starting with /')).optional(),
-    trusted_proxies: setting(z.array(z.string().min(1)).default([]), {
+    trusted_proxies: setting(z.array(trustedProxy).default([]), {
       kind: 'list',
       group: 'Authentication',
       flag: '--trusted-proxy',
@@ -374,7 +392,7 @@ const AuthSchema = z
       env: 'TRUSTED_PROXIES',
       help: 'Reverse proxy whose X-Forwarded-For / Forwarded is believed (repeatable)',
     }),
-    trusted_ips: setting(z.array(z.string().min(1)).default([]), {
+    trusted_ips: setting(z.array(addressRange).default([]), {
       kind: 'list',
       group: 'Authentication',
       flag: '--trusted-ip',
