@@ -29,6 +29,7 @@ const OPEN_FAILURES: Readonly<Record<string, string>> = {
   EEXIST: 'a part of its path is a file, not a directory',
   EROFS: 'the file system is read-only',
   ENOSPC: 'the disk is full',
+  ENOENT: 'a directory on its path cannot be created there',
 };
 
 /** The error opening `path` gave, in words an operator can act on (a refused symbolic link included). */
@@ -42,12 +43,38 @@ export function describeOpenFailure(what: string, path: string, err: unknown): s
 }
 
 /**
+ * `mkdir -p` with {@link PRIVATE_DIR_MODE}, one level at a time: Node's recursive `mkdirSync` never returns
+ * under a pseudo file system that refuses new entries with ENOENT (`/proc/nope/x` loops for ever), where
+ * this throws that ENOENT.
+ */
+export function makePrivateDirectory(directory: string): void {
+  const missing: string[] = [];
+  for (let dir = directory; ; dir = dirname(dir)) {
+    try {
+      statSync(dir);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err;
+      missing.push(dir);
+    }
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      mkdirSync(dir, { mode: PRIVATE_DIR_MODE });
+    } catch (err) {
+      // Made meanwhile by someone else (another replica starting): as good as made here.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(dir).isDirectory()) throw err;
+    }
+  }
+}
+
+/**
  * Opens `path` to append, as {@link APPEND_NOFOLLOW} says (its directory made first, private), and returns
  * the descriptor; a startup error naming `what` when it cannot be.
  */
 export function openPrivateAppend(what: string, path: string): number {
   try {
-    mkdirSync(dirname(resolve(path)), { recursive: true, mode: PRIVATE_DIR_MODE });
+    makePrivateDirectory(dirname(resolve(path)));
     return openSync(path, APPEND_NOFOLLOW, PRIVATE_FILE_MODE);
   } catch (err) {
     throw new ConfigError(describeOpenFailure(what, path, err));
