@@ -10,6 +10,11 @@ describe('codeForBackendError', () => {
       'context_length_exceeded',
     ],
     [413, 'Request exceeds the context window', 'context_length_exceeded'],
+    [
+      400,
+      'input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000, decrease input length or `max_tokens` and try again',
+      'context_length_exceeded',
+    ],
     [400, 'Your credit balance is too low to access the Anthropic API.', 'insufficient_quota'],
     [400, 'messages: field required', 'invalid_request'],
     [429, 'Number of request tokens has exceeded your per-minute rate limit', 'rate_limit_exceeded'],

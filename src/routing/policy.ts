@@ -1,3 +1,5 @@
+import { CONTEXT_TOO_LONG } from '../protocols/shared.js';
+
 /**
  * Which failures are tried again, as data (README, Routes and failover): what an attempt's failure leads
  * to. `retry`: the same element again after a backoff (while retries are left); `next`: the next element
@@ -17,13 +19,6 @@ export type AttemptFailure =
 /** Statuses tried again on the same element. Every other error status is passed on. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 409, 429, 500, 502, 503, 504, 529]);
 
-/**
- * A prompt too long for the model, in each protocol's words: OpenAI's code, Anthropic's message, Gemini's
- * message. Another element (a model with a longer context) may take it; this one never will.
- */
-const CONTEXT_LENGTH =
-  /context_length_exceeded|prompt is too long|maximum context length|exceeds the maximum number of tokens/i;
-
 /** What a failure leads to; the data above decides. */
 export function failureAction(failure: AttemptFailure): FailureAction {
   switch (failure.kind) {
@@ -33,7 +28,8 @@ export function failureAction(failure: AttemptFailure): FailureAction {
       return 'next';
     case 'status':
       if (RETRYABLE_STATUSES.has(failure.status)) return 'retry';
-      if (failure.status === 400 && CONTEXT_LENGTH.test(failure.body)) return 'next';
+      // A prompt too long for this model: another element (a longer context) may take it, this one never.
+      if (failure.status === 400 && CONTEXT_TOO_LONG.test(failure.body)) return 'next';
       return 'final';
   }
 }

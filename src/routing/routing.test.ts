@@ -32,6 +32,9 @@ describe('failure policy (the table of what is retried)', () => {
       '{"error":{"code":"context_length_exceeded"}}',
       '{"error":{"message":"prompt is too long: 200001 tokens > 200000 maximum"}}',
       '{"error":{"message":"The input token count (1048577) exceeds the maximum number of tokens allowed"}}',
+      // Anthropic's other wording, when the prompt fits but not with max_tokens.
+      '{"type":"error","error":{"type":"invalid_request_error","message":"input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000, decrease input length or `max_tokens` and try again"}}',
+      '{"error":{"message":"This request exceeds the model\'s context window"}}',
     ]) {
       expect(failureAction({ kind: 'status', status: 400, body })).toBe('next');
     }
