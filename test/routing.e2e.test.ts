@@ -60,6 +60,11 @@ beforeAll(async () => {
       '    chain: [openai:fault-status-429-retry-after-90-hurried, anthropic:claude-hurried]',
       '    deadline_s: 60',
       '    max_retry_after_s: 100',
+      // Retries left, but the second failure opens the breaker: no wait for a retry that cannot come.
+      '  tripped:',
+      '    chain: [openai:fault-status-503-tripped, gemini:gemini-tripped]',
+      '    retries: 3',
+      '    breaker: { failures: 2, cooldown_s: 1000 }',
       'resilience:',
       '  time_scale: 0.03',
       '',
@@ -109,12 +114,13 @@ describe('routes', () => {
     const openai = (await (await fetch(`${proxy.url}/v1/models`, { headers: AUTH })).json()) as {
       data: Array<{ id: string }>;
     };
-    expect(openai.data.map((m) => m.id).slice(0, 6)).toEqual([
+    expect(openai.data.map((m) => m.id).slice(0, 7)).toEqual([
       'coder',
       'fragile',
       'patient',
       'capped',
       'hurried',
+      'tripped',
       'gpt-4o-mini',
     ]);
     const anthropic = (await (
@@ -122,22 +128,24 @@ describe('routes', () => {
         headers: { ...AUTH, 'anthropic-version': '2023-06-01' },
       })
     ).json()) as { data: Array<{ id: string }> };
-    expect(anthropic.data.map((m) => m.id).slice(0, 5)).toEqual([
+    expect(anthropic.data.map((m) => m.id).slice(0, 6)).toEqual([
       'coder',
       'fragile',
       'patient',
       'capped',
       'hurried',
+      'tripped',
     ]);
     const gemini = (await (await fetch(`${proxy.url}/v1beta/models`, { headers: AUTH })).json()) as {
       models: Array<{ name: string }>;
     };
-    expect(gemini.models.map((m) => m.name).slice(0, 5)).toEqual([
+    expect(gemini.models.map((m) => m.name).slice(0, 6)).toEqual([
       'models/coder',
       'models/fragile',
       'models/patient',
       'models/capped',
       'models/hurried',
+      'models/tripped',
     ]);
   });
 
@@ -204,15 +212,40 @@ describe('routes', () => {
     ]);
   });
 
-  it('deadline_s: a wait that would end past the deadline is not begun; the client gets the failure', async () => {
+  it('deadline_s: a wait that would end past the deadline is not begun; the next element answers at once', async () => {
     const before = fake.requests.length;
     const res = await chat(proxy.url, 'hurried');
-    expect(res.status).toBe(429);
-    expect(res.headers.get('retry-after')).toBe('90');
-    // Neither the retry after the Retry-After nor the next element: the deadline would be past.
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-proxy-backend')).toBe('anthropic');
+    // No retry after the Retry-After (the deadline would be past), but the next element is tried.
     expect(fake.requests.slice(before).map((r) => r.model)).toEqual([
       'fault-status-429-retry-after-90-hurried',
+      'claude-hurried',
     ]);
+  });
+
+  it('a failure that opens the breaker is not waited on for a retry: the next element at once', async () => {
+    const before = fake.requests.length;
+    const res = await chat(proxy.url, 'tripped');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-proxy-attempts')).toBe('3');
+    expect(fake.requests.slice(before).map((r) => r.model)).toEqual([
+      'fault-status-503-tripped',
+      'fault-status-503-tripped',
+      'gemini-tripped',
+    ]);
+    const line = () =>
+      proxy
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('"msg":"request"') && l.includes('gemini-tripped'));
+    while (line() === undefined) await new Promise((resolve) => setImmediate(resolve));
+    // Before, a backoff was slept after the second failure only to find the element skipped.
+    expect(JSON.parse(line() ?? '{}')).toMatchObject({
+      attempts: expect.stringMatching(
+        /^openai:fault-status-503-tripped 503 retry \d+ms; openai:fault-status-503-tripped 503 retry \d+ms; gemini:gemini-tripped 200 ok \d+ms$/,
+      ),
+    });
   });
 
   it('without routes or resilience a plain request is one attempt, without failover headers', async () => {

@@ -224,13 +224,14 @@ export class AttemptRun {
         if (this.ex.res.destroyed)
           throw new ProxyError(499, 'Client closed the request', { code: 'client_closed' });
         last = outcome;
-        if (countsForBreaker(outcome.failure)) await breakers.failed(key, limits, clock.now());
+        const opened = countsForBreaker(outcome.failure) && (await breakers.failed(key, limits, clock.now()));
         const action = failureAction(outcome.failure);
         this.note(route, outcome.status, action, ms);
         if (action === 'final') break chain;
         outcome.record(action);
         if (action === 'next') continue chain;
-        if (retry === settings.retries) continue chain;
+        // No retry left, or none to wait for: the breaker this failure opened would skip the element.
+        if (retry === settings.retries || opened) continue chain;
         let wait = backoffMs(retry, settings, deps.failover.random);
         if (outcome.retryAfterS !== null) {
           // A wait longer than allowed is not waited out here: the next element, or the 429 for the client.
@@ -239,7 +240,8 @@ export class AttemptRun {
         }
         // Counted from the failure, not the send: the gap holds as the provider sees the two requests arrive.
         wait = Math.max(wait, settings.minGapMs);
-        if (clock.now() + wait >= deadlineAt) break chain;
+        // A wait past the deadline is not waited: the next element, tried at once, may still answer in time.
+        if (clock.now() + wait >= deadlineAt) continue chain;
         await clock.sleep(wait);
         if (this.ex.res.destroyed)
           throw new ProxyError(499, 'Client closed the request', { code: 'client_closed' });

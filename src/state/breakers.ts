@@ -27,8 +27,11 @@ export interface BreakerStore {
   admit(element: string, limits: BreakerLimits, now: number): boolean | Promise<boolean>;
   /** The element answered: closed again, its count cleared. */
   succeeded(element: string): void | Promise<void>;
-  /** A retryable failure: counted; the breaker opens at the limit, and a failed probe opens it again. */
-  failed(element: string, limits: BreakerLimits, now: number): void | Promise<void>;
+  /**
+   * A retryable failure: counted; the breaker opens at the limit, and a failed probe opens it again. True
+   * when the breaker is open after it (no retry of the element is worth waiting for).
+   */
+  failed(element: string, limits: BreakerLimits, now: number): boolean | Promise<boolean>;
   /** Every element with a count or not closed, for /internal/health and /metrics. */
   snapshot(): BreakerView[] | Promise<BreakerView[]>;
 }
@@ -61,7 +64,7 @@ export class MemoryBreakerStore implements BreakerStore {
     this.entries.delete(element);
   }
 
-  failed(element: string, limits: BreakerLimits, now: number): void {
+  failed(element: string, limits: BreakerLimits, now: number): boolean {
     let entry = this.entries.get(element);
     if (entry === undefined) {
       if (this.entries.size >= MAX_ELEMENTS) this.entries.clear();
@@ -73,6 +76,7 @@ export class MemoryBreakerStore implements BreakerStore {
       entry.phase = 'open';
       entry.since = now;
     }
+    return entry.phase === 'open';
   }
 
   snapshot(): BreakerView[] {
@@ -107,7 +111,7 @@ redis.call('HSET', KEYS[1], ARGV[1], 'half_open|' .. failures .. '|' .. now)
 return 1
 `;
 
-/** KEYS: hash. ARGV: element, failures limit, most elements, expiry ms. */
+/** KEYS: hash. ARGV: element, failures limit, most elements, expiry ms. Returns 1 when open after it, else 0. */
 const FAILED_SCRIPT = `${NOW}
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 local phase, failures, since = 'closed', 0, now
@@ -124,7 +128,8 @@ if phase == 'half_open' or failures >= tonumber(ARGV[2]) then
 end
 redis.call('HSET', KEYS[1], ARGV[1], phase .. '|' .. failures .. '|' .. string.format('%d', since))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
+if phase == 'open' then return 1 end
+return 0
 `;
 
 interface ScriptCommands {
@@ -172,15 +177,16 @@ export class RedisBreakerStore implements BreakerStore {
     await this.client.hdel(this.key, element);
   }
 
-  async failed(element: string, limits: BreakerLimits): Promise<void> {
+  async failed(element: string, limits: BreakerLimits): Promise<boolean> {
     await this.target.connection.connected();
-    await this.client.breakerFailed(
+    const open = await this.client.breakerFailed(
       this.key,
       element,
       String(limits.failures),
       String(MAX_ELEMENTS),
       String(EXPIRY_MS),
     );
+    return open === 1;
   }
 
   async snapshot(): Promise<BreakerView[]> {
