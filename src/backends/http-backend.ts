@@ -1,4 +1,5 @@
 import { jsonText } from '../protocols/json-text.js';
+import { errorEnvelope } from '../protocols/error-envelopes.js';
 import type { CancelSignal } from './cancel.js';
 import type { UpstreamHttp } from './http.js';
 import type { HttpProfile } from './profiles.js';
@@ -149,6 +150,8 @@ export class HttpBackend implements Backend {
    * ready, the last refusal is the answer (the client, or failover, gets it as without a pool).
    */
   private async sendPooled(call: BackendCall, pool: KeyPool): Promise<UpstreamResponse> {
+    const resting = pool.restingFor();
+    if (resting !== null) return this.poolResting(resting);
     for (let left = this.poolKeys.length; ; left--) {
       const index = pool.take();
       const answer = await this.send(call, this.poolKeys[index]!);
@@ -157,6 +160,34 @@ export class HttpBackend implements Backend {
       if (left <= 1 || call.signal.aborted || !pool.hasReady()) return answer;
       answer.dispose();
     }
+  }
+
+  /**
+   * Every usable key rests after a 429: the pool's own 429, in this backend's protocol, with the seconds
+   * to the first key's return as `Retry-After` — what the provider would answer, without asking it again
+   * (failover waits it out or moves on, as for the provider's).
+   */
+  private poolResting(ms: number): UpstreamResponse {
+    const seconds = Math.max(1, Math.ceil(ms / 1000));
+    const bytes = Buffer.from(
+      JSON.stringify(
+        errorEnvelope(this.protocol, {
+          status: 429,
+          code: 'rate_limit_exceeded',
+          message: `Every key of backend '${this.name}' is resting after a rate limit; try again in ${seconds}s`,
+        }),
+      ),
+    );
+    return {
+      status: 429,
+      headers: { 'content-type': 'application/json', 'retry-after': String(seconds) },
+      contentType: 'application/json',
+      bytes,
+      body: (async function* () {
+        yield bytes;
+      })(),
+      dispose: () => undefined,
+    };
   }
 
   private send(call: BackendCall, key: KeyHeaders): Promise<UpstreamResponse> {

@@ -28,6 +28,25 @@ describe('KeyPool', () => {
     expect(pool.take()).toBe(1);
   });
 
+  it('says how long until a key is back when every usable key rests, else null', () => {
+    let now = 0;
+    const pool = new KeyPool(keys, () => now);
+    expect(pool.restingFor()).toBeNull();
+    pool.report(0, 401, null);
+    pool.report(1, 429, 5);
+    expect(pool.restingFor()).toBeNull();
+    pool.report(2, 429, 3);
+    expect(pool.restingFor()).toBe(3000);
+    now = 2500;
+    expect(pool.restingFor()).toBe(500);
+    now = 3000;
+    expect(pool.restingFor()).toBeNull();
+    // Every key out: no rest to wait for (the provider's 401 reaches the client).
+    const refused = new KeyPool(keys.slice(0, 1), () => now);
+    refused.report(0, 403, null);
+    expect(refused.restingFor()).toBeNull();
+  });
+
   it('has a ready key while one is neither out nor resting', () => {
     let now = 0;
     const pool = new KeyPool(keys.slice(0, 2), () => now);

@@ -59,8 +59,9 @@ export class KeyPool {
 
   /**
    * The key for the next request: the next in rotation that is neither out nor resting. When none is, the
-   * one whose rest ends first (a key taken out is used only when all are out: the provider's 401 then
-   * reaches the client, as without a pool).
+   * one whose rest ends first (callers ask `restingFor` first: the pool answers for resting keys itself); a
+   * key taken out is used only when all are out: the provider's 401 then reaches the client, as without a
+   * pool.
    */
   take(): number {
     const n = this.keys.length;
@@ -79,6 +80,23 @@ export class KeyPool {
     const index = best >= 0 ? best : this.next;
     this.next = (index + 1) % n;
     return index;
+  }
+
+  /**
+   * When no key is ready but one rests (none ready, not all out): the milliseconds until the first rest
+   * ends — the pool answers 429 itself meanwhile rather than send a key the provider just refused. Null
+   * otherwise.
+   */
+  restingFor(): number | null {
+    const now = this.now();
+    let soonest = Infinity;
+    for (let i = 0; i < this.keys.length; i++) {
+      if (this.out[i]) continue;
+      const until = this.restUntil[i]!;
+      if (until <= now) return null;
+      soonest = Math.min(soonest, until);
+    }
+    return soonest === Infinity ? null : soonest - now;
   }
 
   /** Whether some key is neither out nor resting: a refused request may be sent again with it. */
