@@ -117,33 +117,38 @@ export class RedisUsageLedger implements UsageLedger {
    * share one flush.
    */
   private flush(): Promise<void> {
-    this.flushing ??= (async () => {
-      try {
-        while (this.pending.size > 0) {
-          const rows = [...this.pending.values()];
-          this.pending.clear();
-          const results = await Promise.allSettled(
-            rows.map((row) => this.write(row.hash, row.id, row.values)),
-          );
-          let failed: unknown = null;
-          results.forEach((result, i) => {
-            if (result.status === 'rejected') {
-              const row = rows[i] as Pending;
-              failed = result.reason;
-              this.keep(row.hash, row.id, row.values, result.reason);
-            }
-          });
-          if (failed !== null) return;
+    if (this.flushing !== null) return this.flushing;
+    const run = this.writePending();
+    // Set after the call, cleared when it settles: a run with nothing to await settles before `??=` could
+    // store it, and a cleared-then-stored promise would stand for every later flush, writing nothing.
+    this.flushing = run;
+    const clear = () => {
+      if (this.flushing === run) this.flushing = null;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
+  /** One flush: what waits, written; stops at the first round with a failure (those rows wait again). */
+  private async writePending(): Promise<void> {
+    while (this.pending.size > 0) {
+      const rows = [...this.pending.values()];
+      this.pending.clear();
+      const results = await Promise.allSettled(rows.map((row) => this.write(row.hash, row.id, row.values)));
+      let failed: unknown = null;
+      results.forEach((result, i) => {
+        if (result.status === 'rejected') {
+          const row = rows[i] as Pending;
+          failed = result.reason;
+          this.keep(row.hash, row.id, row.values, result.reason);
         }
-        if (this.dropped > 0) {
-          this.options.log.warn({ dropped: this.dropped }, 'Usage rows dropped while Redis was away');
-          this.dropped = 0;
-        }
-      } finally {
-        this.flushing = null;
-      }
-    })();
-    return this.flushing;
+      });
+      if (failed !== null) return;
+    }
+    if (this.dropped > 0) {
+      this.options.log.warn({ dropped: this.dropped }, 'Usage rows dropped while Redis was away');
+      this.dropped = 0;
+    }
   }
 
   private warn(err: unknown, msg: string): void {
