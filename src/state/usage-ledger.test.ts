@@ -99,4 +99,27 @@ describe('the usage file', () => {
     });
     await second.close();
   });
+
+  it('ends a line a crash cut before appending: the next entry survives the next replay', async () => {
+    const path = join(dir, 'usage.jsonl');
+    writeFileSync(path, `${JSON.stringify(entry())}\n{"at":1796681343790,"key":"bud","labe`);
+    const first = await FileUsageLedger.open(path, log());
+    first.record(entry({ key: 'free' }));
+    await first.close();
+    const logged = log();
+    const second = await FileUsageLedger.open(path, logged);
+    expect((await second.rows('2026-12-06', '2026-12-06')).map((r) => [r.key, r.requests])).toEqual([
+      ['alice', 1],
+      ['free', 1],
+    ]);
+    expect(logged.lines[0]?.obj).toEqual({ file: path, bad_lines: 1, first_bad_lines: [2] });
+    // A file that ends its last line gets no empty one.
+    second.record(entry({ key: 'free' }));
+    await second.close();
+    expect(
+      readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((line) => line === ''),
+    ).toHaveLength(1);
+  });
 });

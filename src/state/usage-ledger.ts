@@ -1,4 +1,13 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fstatSync,
+  openSync,
+  readSync,
+  writeSync,
+  type WriteStream,
+} from 'node:fs';
 import { createInterface } from 'node:readline';
 import { openPrivateAppend } from '../observability/private-files.js';
 
@@ -220,6 +229,20 @@ export interface FileLedgerLog {
  * proxy's user only (0600) and never written through a symbolic link. Lines that are not entries (a line
  * cut by a crash, a hand edit) are counted and reported, not fatal.
  */
+/** Whether the file's last byte is not a newline (an empty file is not inside a line). */
+function endsInsideALine(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const { size } = fstatSync(fd);
+    if (size === 0) return false;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] !== 0x0a;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export class FileUsageLedger implements UsageLedger {
   private readonly memory = new MemoryUsageLedger();
   private out: WriteStream | null = null;
@@ -235,6 +258,9 @@ export class FileUsageLedger implements UsageLedger {
     // Private, never through a link; a path it cannot write is a startup error naming the setting.
     const fd = openPrivateAppend('usage file (--usage-file)', path);
     await ledger.replay();
+    // A line cut by a crash (no newline at its end) is ended first: the next entry starts a line of its own
+    // instead of being glued to it, and lost with it, at the next replay.
+    if (endsInsideALine(path)) writeSync(fd, '\n');
     ledger.out = createWriteStream('', { fd, flags: 'a' });
     ledger.out.on('error', (err) => ledger.writeFailed(err));
     return ledger;
