@@ -91,6 +91,9 @@ const EXPECTED: Record<string, Record<Backend, Expected>> = {
   // (its hosted tools, tool_search included, dropped with notice).
   'codex-0.171.0/01-post-v1-responses.json': { openai: OK, anthropic: OK, gemini: OK },
   'codex-0.171.0/02-post-v1-responses.json': { openai: OK, anthropic: OK, gemini: OK },
+  // Codex's default model: no `tools`, its tools in an `additional_tools` input item, grouped in namespaces
+  // (flattened for a translated backend: src/protocols/responses/tool-namespaces.ts).
+  'codex-0.171.0-default/01-post-v1-responses.json': { openai: OK, anthropic: OK, gemini: OK },
 };
 
 interface Fixture {

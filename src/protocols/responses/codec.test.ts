@@ -302,6 +302,72 @@ describe('Responses codec: answers', () => {
   });
 });
 
+describe("Responses codec: Codex's tool namespaces", () => {
+  const body = {
+    input: [
+      {
+        type: 'additional_tools',
+        role: 'developer',
+        tools: [
+          { type: 'namespace', name: 'functions', tools: [{ type: 'custom', name: 'exec' }] },
+          { type: 'namespace', name: 'clock', tools: [{ type: 'function', name: 'sleep', parameters: {} }] },
+        ],
+      },
+      { type: 'message', role: 'user', content: 'wait a bit' },
+      { type: 'function_call', call_id: 'c1', namespace: 'clock', name: 'sleep', arguments: '{"ms":5}' },
+      { type: 'function_call_output', call_id: 'c1', output: 'slept' },
+    ],
+  };
+
+  it('gives a translated backend the flat tools, and history calls by their flat names', () => {
+    const req = createResponsesCodec().decodeRequest(body, { model: 'm', stream: false });
+    expect(req.tools?.map((t) => t.name)).toEqual(['exec', 'clock__sleep']);
+    expect(req.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'wait a bit' }] },
+      {
+        role: 'assistant',
+        content: [{ type: 'tool_call', id: 'c1', name: 'clock__sleep', arguments: '{"ms":5}' }],
+      },
+      { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'c1', content: 'slept' }] },
+    ]);
+  });
+
+  it('answers a call of a namespaced tool with its name and namespace, whole and streamed', () => {
+    const calls = [
+      { type: 'tool_call' as const, id: 'c2', name: 'clock__sleep', arguments: '{"ms":5}' },
+      { type: 'tool_call' as const, id: 'c3', name: 'exec', arguments: '{"input":"text(1)"}' },
+    ];
+    const res = createResponsesCodec({ context: ctx(body) }).encodeResponse({
+      id: 'x',
+      model: 'm',
+      content: calls,
+      stopReason: 'tool_use',
+      usage: { inputTokens: 1, outputTokens: 1 },
+    });
+    const expected = [
+      { type: 'function_call', call_id: 'c2', name: 'sleep', namespace: 'clock', arguments: '{"ms":5}' },
+      { type: 'custom_tool_call', call_id: 'c3', name: 'exec', input: 'text(1)' },
+    ];
+    expect(res.output).toMatchObject(expected);
+    expect((res.output as Array<Record<string, unknown>>)[1]).not.toHaveProperty('namespace');
+
+    const encoder = createResponsesCodec({ context: ctx(body) }).createStreamEncoder({ model: 'm', id: 'r' });
+    const sse = [
+      { type: 'tool_call_start', index: 0, id: 'c2', name: 'clock__sleep' },
+      { type: 'tool_call_delta', index: 0, arguments: '{"ms":5}' },
+      { type: 'finish', stopReason: 'tool_use' },
+    ]
+      .map((e) => encoder.encode(e as StreamEvent))
+      .join('');
+    const added = sse
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => JSON.parse(l.slice(6)) as { type: string; item?: unknown })
+      .find((d) => d.type === 'response.output_item.added');
+    expect(added?.item).toMatchObject({ type: 'function_call', name: 'sleep', namespace: 'clock' });
+  });
+});
+
 describe('newResponseId', () => {
   it("is `resp_` and a random UUID's 32 hex digits, a new one each time", () => {
     const ids = Array.from({ length: 200 }, newResponseId);

@@ -58,13 +58,13 @@ import {
   untranslatable,
   type Json,
 } from '../shared.js';
+import { flatToolName, flattenTools, type NamespacedName } from './tool-namespaces.js';
 
 /**
- * Tools a translated backend cannot be given, dropped with notice: hosted tools (run by OpenAI itself), and
- * Codex CLI's `namespace` groups (its sub-agent tools), whose calls have no form outside OpenAI's API.
+ * Tools a translated backend cannot be given, dropped with notice: hosted tools, run by OpenAI itself.
+ * (Codex CLI's `namespace` groups are flattened into named tools: tool-namespaces.ts.)
  */
 export const HOSTED_TOOLS: ReadonlySet<string> = new Set([
-  'namespace',
   'web_search',
   'web_search_preview',
   'web_search_preview_2025_03_11',
@@ -131,6 +131,8 @@ export interface ResponsesContext {
   readonly createdAt: number;
   /** Names of the client's freeform tools: their calls are answered as `custom_tool_call` items. */
   readonly customTools: ReadonlySet<string>;
+  /** Flat names of tools of a namespace (Codex's): their calls are answered with `name` and `namespace`. */
+  readonly namespaced: ReadonlyMap<string, NamespacedName>;
   /** Request fields the Response object repeats (instructions, tools, tool_choice, sampling …). */
   readonly echo: Json;
   /** Told the finished Response object (a whole answer, or the stream's final one). */
@@ -167,17 +169,16 @@ function echoOf(body: Json): Json {
 
 /** The context of one Responses request, read from the client's body. */
 export function responsesContext(body: Json, now: () => number = Date.now): ResponsesContext {
+  const { tools, namespaced } = flattenTools(body);
   const customTools = new Set<string>();
-  if (Array.isArray(body.tools)) {
-    for (const tool of body.tools) {
-      if (isRecord(tool) && tool.type === 'custom' && typeof tool.name === 'string')
-        customTools.add(tool.name);
-    }
+  for (const tool of tools) {
+    if (tool.type === 'custom' && typeof tool.name === 'string') customTools.add(tool.name);
   }
   return {
     responseId: newResponseId(),
     createdAt: Math.floor(now() / 1000),
     customTools,
+    namespaced,
     echo: echoOf(body),
   };
 }
@@ -268,7 +269,7 @@ function decodeInputItem(item: Json, at: string, turns: Turns): void {
         {
           type: 'tool_call',
           id: string(item.call_id, `${at}.call_id`),
-          name: string(item.name, `${at}.name`),
+          name: flatToolName(item.namespace, string(item.name, `${at}.name`)),
           arguments: optString(item.arguments, `${at}.arguments`) ?? '',
         },
       ]);
@@ -278,7 +279,7 @@ function decodeInputItem(item: Json, at: string, turns: Turns): void {
         {
           type: 'tool_call',
           id: string(item.call_id, `${at}.call_id`),
-          name: string(item.name, `${at}.name`),
+          name: flatToolName(item.namespace, string(item.name, `${at}.name`)),
           arguments: JSON.stringify({ input: optString(item.input, `${at}.input`) ?? '' }),
         },
       ]);
@@ -296,6 +297,9 @@ function decodeInputItem(item: Json, at: string, turns: Turns): void {
     case 'reasoning':
       // Its summary and encrypted content: back to OpenAI, or through the relay to the family that made it.
       turns.add('assistant', [reasoningPart(item)]);
+      return;
+    case 'additional_tools':
+      // Codex's tools: read with the request's own (flattenTools).
       return;
     default:
       throw untranslatable(`${at}.type`, `'${String(type)}' input items cannot be translated`);
@@ -401,7 +405,8 @@ function decodeTextFormat(value: unknown): ResponseFormat | undefined {
   }
 }
 
-const REASONING_FIELDS = new Set(['effort', 'summary', 'generate_summary']);
+/** `context` (Codex's default model: which turns' reasoning the model sees) is a hint, dropped with notice. */
+const REASONING_FIELDS = new Set(['effort', 'summary', 'generate_summary', 'context']);
 
 /**
  * `reasoning` as a reasoning control (README, "Reasoning controls"): `effort` through the reasoning table
@@ -442,6 +447,8 @@ function decodeRequest(body: unknown, ctx: { model: string; stream: boolean }): 
     if (b[field] !== undefined && b[field] !== null) dropWithNotice(req, field);
   if (isRecord(b.text) && b.text.verbosity !== undefined && b.text.verbosity !== null)
     dropWithNotice(req, 'text.verbosity');
+  if (isRecord(b.reasoning) && b.reasoning.context !== undefined && b.reasoning.context !== null)
+    dropWithNotice(req, 'reasoning.context');
   const turns = new Turns();
   if (b.instructions !== undefined && b.instructions !== null)
     turns.systems.push(textContent(b.instructions, 'instructions'));
@@ -453,7 +460,7 @@ function decodeRequest(body: unknown, ctx: { model: string; stream: boolean }): 
   }
   req.system = turns.systems.length > 0 ? turns.systems.join('\n\n') : undefined;
   req.messages = turns.messages;
-  req.tools = decodeTools(b.tools, req);
+  req.tools = decodeTools(flattenTools(b).tools, req);
   const choice = decodeToolChoice(b.tool_choice);
   if (choice?.type === 'tool' && !req.tools?.some((t) => t.name === choice.name))
     throw invalid('tool_choice', `names '${choice.name}', which is not among the tools`);
@@ -468,7 +475,9 @@ function decodeRequest(body: unknown, ctx: { model: string; stream: boolean }): 
   if (b.reasoning !== undefined && b.reasoning !== null) {
     req.reasoning = decodeReasoning(b.reasoning);
     if (req.reasoning !== undefined) {
-      const given = Object.keys(b.reasoning as Json).filter((k) => (b.reasoning as Json)[k] != null);
+      const given = Object.keys(b.reasoning as Json).filter(
+        (k) => k !== 'context' && (b.reasoning as Json)[k] != null,
+      );
       req.sourcePaths = { ...req.sourcePaths, reasoning: given.map((k) => `reasoning.${k}`) };
     }
   }
@@ -637,6 +646,12 @@ function customInput(args: string): string {
   return isRecord(parsed) && typeof parsed.input === 'string' ? parsed.input : args;
 }
 
+/** A call's name as the client declared its tool: with its namespace, for a tool of one. */
+function callName(ctx: ResponsesContext, name: string): { name: string; namespace?: string } {
+  const namespaced = ctx.namespaced.get(name);
+  return namespaced === undefined ? { name } : { name: namespaced.name, namespace: namespaced.namespace };
+}
+
 function callItem(
   ctx: ResponsesContext,
   id: string,
@@ -648,7 +663,7 @@ function callItem(
       type: 'custom_tool_call',
       status: 'completed',
       call_id: call.id,
-      name: call.name,
+      ...callName(ctx, call.name),
       input: customInput(call.arguments),
     };
   }
@@ -657,7 +672,7 @@ function callItem(
     type: 'function_call',
     status: 'completed',
     call_id: call.id,
-    name: call.name,
+    ...callName(ctx, call.name),
     arguments: call.arguments,
   };
 }
@@ -1011,9 +1026,10 @@ class ResponsesStreamEncoder implements StreamEncoder {
     const part: ResponsePart = { type: 'tool_call', id, name, arguments: '' };
     const item = this.addItem(custom ? 'custom_tool_call' : 'function_call', part, { id, name });
     this.calls.set(index, item);
+    const names = callName(this.ctx, name);
     const added = custom
-      ? { id: item.id, type: 'custom_tool_call', status: 'in_progress', call_id: id, name, input: '' }
-      : { id: item.id, type: 'function_call', status: 'in_progress', call_id: id, name, arguments: '' };
+      ? { id: item.id, type: 'custom_tool_call', status: 'in_progress', call_id: id, ...names, input: '' }
+      : { id: item.id, type: 'function_call', status: 'in_progress', call_id: id, ...names, arguments: '' };
     return out + this.event('response.output_item.added', { output_index: item.outputIndex, item: added });
   }
 
@@ -1206,6 +1222,7 @@ export function createResponsesCodec(options: ResponsesCodecOptions = {}): Proto
       responseId: newResponseId(),
       createdAt: Math.floor(now() / 1000),
       customTools: new Set(),
+      namespaced: new Map(),
       echo: echoOf({}),
     };
   return {
