@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
@@ -60,6 +61,12 @@ beforeAll(async () => {
       '    chain: [openai:fault-status-429-retry-after-90-hurried, anthropic:claude-hurried]',
       '    deadline_s: 60',
       '    max_retry_after_s: 100',
+      // Before any answer: an error event in the stream, or an opening and then nothing.
+      '  opening-error:',
+      '    chain: [anthropic:fault-error-before-content-oe, gemini:gemini-oe]',
+      '    retries: 0',
+      '  opening-silence:',
+      '    chain: [anthropic:fault-opening-then-silence-os, openai:gpt-os]',
       // Retries left, but the second failure opens the breaker: no wait for a retry that cannot come.
       '  tripped:',
       '    chain: [openai:fault-status-503-tripped, gemini:gemini-tripped]',
@@ -114,12 +121,14 @@ describe('routes', () => {
     const openai = (await (await fetch(`${proxy.url}/v1/models`, { headers: AUTH })).json()) as {
       data: Array<{ id: string }>;
     };
-    expect(openai.data.map((m) => m.id).slice(0, 7)).toEqual([
+    expect(openai.data.map((m) => m.id).slice(0, 9)).toEqual([
       'coder',
       'fragile',
       'patient',
       'capped',
       'hurried',
+      'opening-error',
+      'opening-silence',
       'tripped',
       'gpt-4o-mini',
     ]);
@@ -128,23 +137,27 @@ describe('routes', () => {
         headers: { ...AUTH, 'anthropic-version': '2023-06-01' },
       })
     ).json()) as { data: Array<{ id: string }> };
-    expect(anthropic.data.map((m) => m.id).slice(0, 6)).toEqual([
+    expect(anthropic.data.map((m) => m.id).slice(0, 8)).toEqual([
       'coder',
       'fragile',
       'patient',
       'capped',
       'hurried',
+      'opening-error',
+      'opening-silence',
       'tripped',
     ]);
     const gemini = (await (await fetch(`${proxy.url}/v1beta/models`, { headers: AUTH })).json()) as {
       models: Array<{ name: string }>;
     };
-    expect(gemini.models.map((m) => m.name).slice(0, 6)).toEqual([
+    expect(gemini.models.map((m) => m.name).slice(0, 8)).toEqual([
       'models/coder',
       'models/fragile',
       'models/patient',
       'models/capped',
       'models/hurried',
+      'models/opening-error',
+      'models/opening-silence',
       'models/tripped',
     ]);
   });
@@ -391,6 +404,65 @@ describe('a key pool behind the Responses door', () => {
       await pooled.stop();
       await upstream.close();
     }
+  });
+});
+
+describe('the commit point is the answer’s first content', () => {
+  const streamed = async (model: string) => {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const sse = await res.text();
+    // The answer's text, its deltas joined.
+    const text = sse
+      .split('\n')
+      .filter((line) => line.startsWith('data: {'))
+      .map((line) => JSON.parse(line.slice(6)) as { choices?: Array<{ delta?: { content?: string } }> })
+      .map((chunk) => chunk.choices?.[0]?.delta?.content ?? '')
+      .join('');
+    return { res, sse, text };
+  };
+
+  it('an error event before any answer fails over like an HTTP error', async () => {
+    const before = fake.requests.length;
+    const { res, sse, text } = await streamed('opening-error');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-proxy-backend')).toBe('gemini');
+    expect(res.headers.get('x-proxy-attempts')).toBe('2');
+    expect(text).toBe('echo: hi');
+    expect(sse).not.toContain('overloaded');
+    expect(fake.requests.slice(before).map((r) => r.model)).toEqual([
+      'fault-error-before-content-oe',
+      'gemini-oe',
+    ]);
+  });
+
+  it('an opening (message_start, a ping, a comment) is no first content: the first-token timeout fails over', async () => {
+    const { res, sse, text } = await streamed('opening-silence');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-proxy-backend')).toBe('openai');
+    expect(text).toBe('echo: hi');
+    expect(sse).toMatch(/data: \[DONE\]\n\n$/);
+  });
+
+  it('with one element, the error before any answer reaches the client as its status, not a 200', async () => {
+    const client = new Anthropic({ baseURL: `${proxy.url}/anthropic`, apiKey: KEY, maxRetries: 0 });
+    const error = await client.messages
+      .stream({
+        model: 'anthropic:fault-error-before-content-single',
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'hi' }],
+      })
+      .finalMessage()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.APIError);
+    expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
+    expect((error as InstanceType<typeof Anthropic.APIError>).error).toEqual({
+      type: 'error',
+      error: { type: 'overloaded_error', message: 'overloaded before the answer' },
+    });
   });
 });
 

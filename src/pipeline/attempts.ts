@@ -18,6 +18,8 @@ import type { AttemptRecord } from './state.js';
 import { dispatch, type Dispatched } from './dispatch.js';
 import { droppedEventsLog, type DroppedEvents } from './event-filter.js';
 import { PrimedStream, type TakeableResponse } from './primed-stream.js';
+import { StreamOpening, type Opening } from './stream-opening.js';
+import type { ErrorInfo } from '../protocols/error-envelopes.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
@@ -453,14 +455,22 @@ export class AttemptRun {
   ): Promise<Outcome> {
     const { from } = this;
     const { ex, watch } = relayParts;
-    const primed = new PrimedStream(upstream, this.clock, this.settings.stallMs, () =>
-      this.stallError(route.backend.name),
+    const primed = new PrimedStream(
+      upstream,
+      this.clock,
+      this.settings.stallMs,
+      () => this.stallError(route.backend.name),
+      new StreamOpening(route.backend.protocol),
     );
     const start = await primed.started;
     if (start.kind === 'failed') {
       return this.transportFailure(route, wasSilent(), start.err, failed);
     }
     if (start.kind === 'ended') return this.endedEarly(route, upstream.status, failed);
+    if (start.kind === 'refused') {
+      primed.dispose();
+      return this.refusedInStream(start.error, failed);
+    }
     firstContent.cancel();
     // With continue_streams, what the client is told is read as it goes, for a continuation if it is cut
     // (a Responses stream by its outline, which the relay reads anyway).
@@ -685,7 +695,7 @@ export class AttemptRun {
       status: upstream.status,
       headers: upstream.headers,
       contentType: upstream.contentType,
-      body: this.watched(first.value, iterator, upstream, route.backend.name),
+      body: this.watched([first.value], iterator, upstream, route.backend.name),
       dispose: () => upstream.dispose(),
     };
     ex.res.once('close', () => upstream.dispose());
@@ -721,6 +731,24 @@ export class AttemptRun {
     return failed(timedOut ? { kind: 'silent' } : { kind: 'transport' }, 0, () => {
       throw error;
     });
+  }
+
+  /**
+   * The backend failed in its stream before any answer (an error event, README, Routes and failover): a
+   * failure as its HTTP status would be — retried, failed over, or the client's error with that status.
+   */
+  private refusedInStream(
+    error: ErrorInfo,
+    failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
+  ): Outcome {
+    const answer = new ProxyError(error.status, error.message, { code: error.code });
+    return failed(
+      { kind: 'status', status: error.status, body: JSON.stringify({ error }) },
+      error.status,
+      () => {
+        throw answer;
+      },
+    );
   }
 
   private endedEarly(
@@ -761,21 +789,38 @@ export class AttemptRun {
   ): Promise<Outcome> {
     const { upstream } = dispatched;
     const iterator = upstream.body[Symbol.asyncIterator]();
-    let first: IteratorResult<Uint8Array>;
+    // Read up to the answer's first content (what the opening says): held, then relayed from the first.
+    const opening = new StreamOpening(route.backend.protocol);
+    const held: Uint8Array[] = [];
+    let said: Opening = { kind: 'more' };
+    let ended = false;
     try {
-      do first = await iterator.next();
-      while (!first.done && first.value.length === 0);
+      while (said.kind === 'more') {
+        const next = await iterator.next();
+        if (next.done) {
+          ended = true;
+          said = opening.end();
+          break;
+        }
+        if (next.value.length === 0) continue;
+        held.push(next.value);
+        said = opening.see(next.value);
+      }
     } catch (err) {
       upstream.dispose();
       return transportFailure(wasSilent() ? null : err);
     }
-    if (first.done) return this.endedEarly(route, upstream.status, failed);
+    if (said.kind === 'error') {
+      upstream.dispose();
+      return this.refusedInStream(said.error, failed);
+    }
+    if (said.kind === 'more' || held.length === 0) return this.endedEarly(route, upstream.status, failed);
     firstContent.cancel();
     const { from } = this;
     const { ex } = relayParts;
     // With continue_streams a cut answer may be continued: charged with its continuation, once.
     if (this.settings.continueStreams) this.meter?.mayContinue();
-    const body = this.watched(first.value, iterator, upstream, route.backend.name);
+    const body = this.watched(held, ended ? null : iterator, upstream, route.backend.name);
     const committed: UpstreamResponse = {
       status: upstream.status,
       headers: upstream.headers,
@@ -806,13 +851,18 @@ export class AttemptRun {
     };
   }
 
-  /** The committed stream's chunks: aborted after `stall_timeout_s` of silence from the backend. */
+  /**
+   * The committed stream's chunks — those held, then the rest (none when it ended already): aborted after
+   * `stall_timeout_s` of silence from the backend.
+   */
   private async *watched(
-    first: Uint8Array,
-    iterator: AsyncIterator<Uint8Array>,
+    held: readonly Uint8Array[],
+    iterator: AsyncIterator<Uint8Array> | null,
     upstream: UpstreamResponse,
     backendName: string,
   ): AsyncGenerator<Uint8Array> {
+    for (const chunk of held) yield chunk;
+    if (iterator === null) return;
     let waiting = false;
     let stalled = false;
     const stall = this.deps.failover.clock.timer(this.settings.stallMs, () => {
@@ -825,7 +875,6 @@ export class AttemptRun {
       upstream.dispose();
     });
     try {
-      yield first;
       for (;;) {
         waiting = true;
         stall.refresh();

@@ -1,20 +1,28 @@
 import { iterate } from '../backends/dispatch-answers.js';
 import type { StreamControl, StreamSink, UpstreamResponse } from '../backends/types.js';
+import type { ErrorInfo } from '../protocols/error-envelopes.js';
 import type { Clock, Timer } from '../routing/clock.js';
+import type { StreamOpening } from './stream-opening.js';
 
 /** An upstream answer whose event stream is taken by one sink (a `direct` call's). */
 export type TakeableResponse = UpstreamResponse & Pick<Required<UpstreamResponse>, 'take'>;
 
-/** How a primed stream began: its first bytes came, it ended before any, or it failed before any. */
+/**
+ * How a primed stream began: its answer's first content came, it ended before any, it failed before any,
+ * or the backend said it failed (an error event) before any.
+ */
 export type Start =
-  { readonly kind: 'first' } | { readonly kind: 'ended' } | { readonly kind: 'failed'; err: Error };
+  | { readonly kind: 'first' }
+  | { readonly kind: 'ended' }
+  | { readonly kind: 'failed'; err: Error }
+  | { readonly kind: 'refused'; error: ErrorInfo };
 
 /** What is held, at most, before the backend is paused until the relay takes the stream. */
 const HOLD_BYTES = 64 * 1024;
 
 /**
- * A same-protocol stream of a failover attempt (src/pipeline/attempts.ts), taken up to its first bytes — the
- * commit point — and then handed on as the backend's own answer, so that the relay takes it `direct`
+ * A same-protocol stream of a failover attempt (src/pipeline/attempts.ts), taken up to its answer's first
+ * content (what its `opening` says; without one, its first bytes) — the commit point — and then handed on as the backend's own answer, so that the relay takes it `direct`
  * (streamToClient) as it takes a stream without failover. Until the hand-over what comes is held (the
  * backend paused once HOLD_BYTES are). After it, the only per-chunk cost is a flag: the stall watchdog is one timer that, each
  * `stallMs`, looks whether the backend sent anything meanwhile (silence while the client is slow to take
@@ -45,6 +53,8 @@ export class PrimedStream implements StreamSink, UpstreamResponse {
     private readonly clock: Clock,
     private readonly stallMs: number,
     private readonly stallError: () => Error,
+    /** Reads the opening for the answer's first content; without it, the first bytes commit. */
+    private readonly opening?: StreamOpening,
   ) {
     this.status = upstream.status;
     this.contentType = upstream.contentType;
@@ -75,8 +85,14 @@ export class PrimedStream implements StreamSink, UpstreamResponse {
     this.held.push(chunk);
     this.heldBytes += chunk.length;
     if (!this.sawFirst) {
-      this.sawFirst = true;
-      this.settle({ kind: 'first' });
+      const opening = this.opening?.see(chunk);
+      if (opening === undefined || opening.kind === 'content') {
+        this.sawFirst = true;
+        this.settle({ kind: 'first' });
+      } else if (opening.kind === 'error') {
+        this.sawFirst = true;
+        this.settle({ kind: 'refused', error: opening.error });
+      }
     }
     // Not paused for the little that comes before the relay takes the stream (a few microtasks later, when
     // nothing fails): pausing the backend and resuming it costs more than holding it. Paused past HOLD_BYTES.
@@ -88,7 +104,13 @@ export class PrimedStream implements StreamSink, UpstreamResponse {
     if (this.sink !== null) this.sink.end();
     else {
       this.ended = true;
-      if (!this.sawFirst) this.settle({ kind: 'ended' });
+      if (this.sawFirst) return;
+      this.sawFirst = true;
+      // An answer its end completes (a finish never terminated) commits; the relay finalises it.
+      const opening = this.opening?.end();
+      if (opening?.kind === 'content') this.settle({ kind: 'first' });
+      else if (opening?.kind === 'error') this.settle({ kind: 'refused', error: opening.error });
+      else this.settle({ kind: 'ended' });
     }
   }
 

@@ -23,6 +23,9 @@ export const FAULTS = {
   'reset-mid-stream': 'the head and a first piece, then the connection is destroyed',
   'stall-mid-stream': 'the head and a first piece, then silence',
   'error-mid-stream': "a stream: first piece, then the protocol's error event; whole: 500",
+  'error-before-content':
+    "a stream: the protocol's opening (Anthropic's message_start and a ping), then its error event; whole: 500",
+  'opening-then-silence': "a stream: the protocol's opening and an SSE comment, then silence; whole: silence",
   'key-in-stream-error': 'a stream: first piece, then an error event echoing the key, written in two cuts',
   'malformed-chunk': 'a stream with one event that is not JSON between good pieces',
   'truncated-stream': 'a stream that ends cleanly without its finish (no [DONE], no message_stop)',
@@ -1269,7 +1272,8 @@ export async function startFakeProvider(options = {}) {
   };
 
   const answerWhole = async (fault, protocol, model, answer, call, req, res) => {
-    if (fault?.name === 'error-mid-stream') {
+    if (fault?.name === 'opening-then-silence') return;
+    if (fault?.name === 'error-mid-stream' || fault?.name === 'error-before-content') {
       json(res, 500, WIRE[protocol].error(500, 'upstream failed'));
       return;
     }
@@ -1302,6 +1306,16 @@ export async function startFakeProvider(options = {}) {
       res.flushHeaders();
       await sleep(fault.ms ?? dripMs);
       if (res.destroyed) return;
+    }
+    // Before any answer: the opening only (`writes[0]`: Anthropic's message_start and ping, a Responses
+    // backend's response.created; nothing for OpenAI and Gemini), then the error event, or silence.
+    if (fault?.name === 'error-before-content') {
+      res.end(writes[0] + wire.streamError('overloaded before the answer'));
+      return;
+    }
+    if (fault?.name === 'opening-then-silence') {
+      res.write(`${writes[0]}: keep-alive\n\n`);
+      return;
     }
     let finish = writes.pop();
     if (fault?.name === 'missing-done')
