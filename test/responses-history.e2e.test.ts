@@ -132,3 +132,47 @@ describe('Responses history translated', () => {
     });
   }
 });
+
+describe('Responses history: messages in a row', () => {
+  /** Two user messages in a row as each backend received them: apart, never glued into one text. */
+  const RECEIVED: Record<Translated, unknown[]> = {
+    chat: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'hello' },
+          { type: 'text', text: 'next' },
+        ],
+      },
+    ],
+    anthropic: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'hello' },
+          { type: 'text', text: 'next' },
+        ],
+      },
+    ],
+    gemini: [{ role: 'user', parts: [{ text: 'hello' }, { text: 'next' }] }],
+  };
+
+  for (const backend of ['chat', 'anthropic', 'gemini'] as const) {
+    it(`${backend}: two user messages keep their texts apart`, async () => {
+      await client().responses.create({
+        model: MODEL[backend],
+        store: false,
+        input: [
+          { role: 'user', content: 'hello' },
+          { role: 'user', content: 'next' },
+        ],
+      });
+      expect(receivedTurns(backend)).toEqual(RECEIVED[backend]);
+    });
+  }
+
+  it('chat: one user message is still a plain string', async () => {
+    await client().responses.create({ model: MODEL.chat, store: false, input: 'hello' });
+    expect(receivedTurns('chat')).toEqual([{ role: 'user', content: 'hello' }]);
+  });
+});
