@@ -138,6 +138,17 @@ describe('dangerIn', () => {
   });
 });
 
+describe('dangerIn, nested code', () => {
+  it('reads substitutions nested past its depth as grouping, still finding their commands', () => {
+    const nested = (depth: number) => `${'echo $('.repeat(depth)}rm -rf /${')'.repeat(depth)}`;
+    expect(dangerIn(nested(3))?.name).toBe('rm-rf-root');
+    expect(dangerIn(nested(6))?.name).toBe('rm-rf-root');
+    // Deeper than any stack would take, were each level read by a call of its own.
+    expect(dangerIn(nested(20_000))?.name).toBe('rm-rf-root');
+    expect(dangerIn(nested(20_000).replace('rm -rf /', 'ls'))).toBeUndefined();
+  });
+});
+
 describe('normalisedPath', () => {
   it.each([
     ['/', '/'],

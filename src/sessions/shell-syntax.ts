@@ -48,10 +48,16 @@ type Token = Word | Operator | HereDocument;
 const WORD_ENDS = new Set([' ', '\t', '\n', ';', '&', '|', '(', ')', '<', '>', '`']);
 
 /**
- * The tokens of `line` from `start`: to its end, or — `nested`, inside a substitution — to the `)` that
- * closes it (its index is `end`).
+ * How deep code inside code (`bash -c "eval '…'"`, `$(… $(…))`) is read as such; deeper substitutions are
+ * read as grouping, their commands beside the others (so a long line cannot run the reader out of stack).
  */
-function lex(line: string, start: number, nested: boolean): { tokens: Token[]; end: number } {
+const MAX_DEPTH = 4;
+
+/**
+ * The tokens of `line` from `start`: to its end, or — `nesting` substitutions deep — to the `)` that closes
+ * the innermost (its index is `end`).
+ */
+function lex(line: string, start: number, nesting: number): { tokens: Token[]; end: number } {
   const tokens: Token[] = [];
   let word = '';
   let inWord = false;
@@ -69,10 +75,16 @@ function lex(line: string, start: number, nested: boolean): { tokens: Token[]; e
     push();
     tokens.push({ kind: 'operator', text });
   };
-  /** A `$(…)`, `<(…)` or `>(…)` at `i` (its opening `opening` characters long): the index of its `)`. */
-  const substitution = (i: number, opening: number): number => {
-    const inner = lex(line, i + opening, true);
-    substitutions.push(line.slice(i + opening, inner.end));
+  /** A `$(…)`, `<(…)` or `>(…)` at `i`: the index of its `)`. */
+  const substitution = (i: number): number => {
+    if (nesting >= MAX_DEPTH) {
+      // Too deep: the parenthesis goes on as grouping.
+      word += line[i];
+      inWord = true;
+      return i;
+    }
+    const inner = lex(line, i + 2, nesting + 1);
+    substitutions.push(line.slice(i + 2, inner.end));
     word += line.slice(i, inner.end + 1);
     inWord = true;
     return inner.end;
@@ -101,7 +113,7 @@ function lex(line: string, start: number, nested: boolean): { tokens: Token[]; e
       for (i++; i < line.length && line[i] !== '"'; i++) {
         const d = line[i]!;
         if (d === '\\' && i + 1 < line.length) word += line[++i];
-        else if (d === '$' && line[i + 1] === '(') i = substitution(i, 2);
+        else if (d === '$' && line[i + 1] === '(') i = substitution(i);
         else if (d === '`') i = backquoted(i);
         else word += d;
       }
@@ -111,10 +123,10 @@ function lex(line: string, start: number, nested: boolean): { tokens: Token[]; e
       inWord = inWord || next !== '\n';
       i++;
     } else if (c === '$' && next === '(') {
-      i = substitution(i, 2);
+      i = substitution(i);
     } else if ((c === '<' || c === '>') && next === '(') {
       push();
-      i = substitution(i, 2);
+      i = substitution(i);
     } else if (c === '`') {
       i = backquoted(i);
     } else if (c === '<' && next === '<' && line[i + 2] === '<') {
@@ -140,7 +152,7 @@ function lex(line: string, start: number, nested: boolean): { tokens: Token[]; e
       pending.push({ token, delimiter, tabs, quoted });
     } else if (c === '\n') {
       operator(';');
-      i = hereDocuments(line, i, pending.splice(0));
+      i = hereDocuments(line, i, pending.splice(0), nesting);
     } else if (c === ';' || c === '&' || c === '|') {
       const doubled = (c === '&' || c === '|') && next === c;
       operator(doubled ? c + c : c);
@@ -149,7 +161,7 @@ function lex(line: string, start: number, nested: boolean): { tokens: Token[]; e
       open++;
       operator(';');
     } else if (c === ')') {
-      if (nested && open === 0) {
+      if (nesting > 0 && open === 0) {
         push();
         return { tokens, end: i };
       }
@@ -174,6 +186,7 @@ function hereDocuments(
   line: string,
   newline: number,
   opened: Array<{ token: HereDocument; delimiter: string; tabs: boolean; quoted: boolean }>,
+  nesting: number,
 ): number {
   let at = newline;
   for (const { token, delimiter, tabs, quoted } of opened) {
@@ -187,19 +200,20 @@ function hereDocuments(
       body.push(text);
     }
     token.body = body.join('\n');
-    if (!quoted) token.substitutions = substitutionsIn(token.body);
+    if (!quoted) token.substitutions = substitutionsIn(token.body, nesting);
   }
   return at;
 }
 
 /** The code of the substitutions in a text the shell expands (an unquoted here-document's body). */
-function substitutionsIn(text: string): string[] {
+function substitutionsIn(text: string, nesting: number): string[] {
   const found: string[] = [];
+  if (nesting >= MAX_DEPTH) return found;
   for (let i = 0; i < text.length; i++) {
     if (text[i] === '\\') {
       i++;
     } else if (text[i] === '$' && text[i + 1] === '(') {
-      const inner = lex(text, i + 2, true);
+      const inner = lex(text, i + 2, nesting + 1);
       found.push(text.slice(i + 2, inner.end));
       i = inner.end;
     } else if (text[i] === '`') {
@@ -214,7 +228,7 @@ function substitutionsIn(text: string): string[] {
 
 /** Splits a command line into words, honouring quotes and backslashes; operators apart (parentheses as `;`). */
 export function shellWords(line: string): string[] {
-  return lex(line, 0, false).tokens.flatMap((t) => (t.kind === 'here-document' ? [] : [t.text]));
+  return lex(line, 0, 0).tokens.flatMap((t) => (t.kind === 'here-document' ? [] : [t.text]));
 }
 
 /**
@@ -322,8 +336,6 @@ const SCRIPTS: ReadonlyMap<string, (args: readonly string[]) => Script | undefin
 const FILE_RUNNERS: ReadonlySet<string> = new Set([...SHELLS, 'source', '.']);
 
 const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=/;
-/** How deep code inside code (`bash -c "eval '…'"`, substitutions) is read. */
-const MAX_DEPTH = 4;
 
 function baseName(program: string): string {
   const slash = program.lastIndexOf('/');
@@ -342,7 +354,7 @@ interface Segment {
 export function simpleCommands(line: string, depth = 0): SimpleCommand[] {
   const segments: Segment[] = [];
   let current: Segment = { words: [], hereDocuments: [], pipe: false };
-  for (const token of lex(line, 0, false).tokens) {
+  for (const token of lex(line, 0, depth).tokens) {
     if (token.kind === 'word') current.words.push(token);
     else if (token.kind === 'here-document') current.hereDocuments.push(token);
     else {
