@@ -1,11 +1,18 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Anthropic from '@anthropic-ai/sdk';
-import { GoogleGenAI, type Part } from '@google/genai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import {
+  askAgent,
+  askResponsesAgent,
+  CODEX_TOOLS,
+  SHELL_TOOL,
+  type AgentAnswer,
+  type AgentSide,
+  type ResponsesAnswer,
+} from './helpers/shell-agents.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs';
 
 /**
@@ -41,109 +48,24 @@ afterAll(async () => {
   await provider?.close();
 });
 
-type Side = 'openai' | 'anthropic' | 'gemini';
+type Side = AgentSide;
 const SIDES: Side[] = ['openai', 'anthropic', 'gemini'];
 const BACKEND_MODEL: Record<Side, string> = {
   openai: 'openai:gpt-shell-call',
   anthropic: 'anthropic:claude-shell-call',
   gemini: 'gemini:gemini-shell-call',
 };
-/** The shell tool each client's agent offers (Codex-like, Claude Code, Gemini CLI). */
-const TOOL: Record<Side, string> = { openai: 'shell', anthropic: 'Bash', gemini: 'run_shell_command' };
+const TOOL = SHELL_TOOL;
 const SCHEMA = { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] };
 
-interface Answer {
-  text: string;
-  calls: Array<{ name: string; command: string }>;
-  finish: string;
-}
-
-async function ask(
+const ask = (
   client: Side,
   backend: Side,
   command: string,
   stream: boolean,
   url = proxy.url,
   model = BACKEND_MODEL[backend],
-): Promise<Answer> {
-  if (client === 'openai') {
-    const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: KEY, maxRetries: 0 });
-    const params = {
-      model,
-      messages: [{ role: 'user' as const, content: command }],
-      tools: [{ type: 'function' as const, function: { name: TOOL.openai, parameters: SCHEMA } }],
-    };
-    if (!stream) {
-      const res = await c.chat.completions.create(params);
-      const m = res.choices[0]!.message;
-      return {
-        text: m.content ?? '',
-        calls: (m.tool_calls ?? []).map((t) => ({
-          name: t.type === 'function' ? t.function.name : '',
-          command:
-            t.type === 'function' ? (JSON.parse(t.function.arguments) as { command: string }).command : '',
-        })),
-        finish: res.choices[0]!.finish_reason,
-      };
-    }
-    const s = c.chat.completions.stream({ ...params, stream: true });
-    const res = await s.finalChatCompletion();
-    const m = res.choices[0]!.message;
-    return {
-      text: m.content ?? '',
-      calls: (m.tool_calls ?? []).map((t) => ({
-        name: t.type === 'function' ? t.function.name : '',
-        command:
-          t.type === 'function' ? (JSON.parse(t.function.arguments) as { command: string }).command : '',
-      })),
-      finish: res.choices[0]!.finish_reason,
-    };
-  }
-  if (client === 'anthropic') {
-    const c = new Anthropic({ baseURL: `${url}/anthropic`, apiKey: KEY, maxRetries: 0 });
-    const params = {
-      model,
-      max_tokens: 1000,
-      messages: [{ role: 'user' as const, content: command }],
-      tools: [{ name: TOOL.anthropic, input_schema: SCHEMA as Anthropic.Tool.InputSchema }],
-    };
-    const m = stream ? await c.messages.stream(params).finalMessage() : await c.messages.create(params);
-    return {
-      text: m.content.map((b) => (b.type === 'text' ? b.text : '')).join(''),
-      calls: m.content.flatMap((b) =>
-        b.type === 'tool_use' ? [{ name: b.name, command: (b.input as { command: string }).command }] : [],
-      ),
-      finish: m.stop_reason ?? '',
-    };
-  }
-  const g = new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: url } });
-  const request = {
-    model,
-    contents: command,
-    config: { tools: [{ functionDeclarations: [{ name: TOOL.gemini, parametersJsonSchema: SCHEMA }] }] },
-  };
-  const parts: Part[] = [];
-  let finish = '';
-  if (stream) {
-    for await (const chunk of await g.models.generateContentStream(request)) {
-      parts.push(...(chunk.candidates?.[0]?.content?.parts ?? []));
-      finish = chunk.candidates?.[0]?.finishReason ?? finish;
-    }
-  } else {
-    const res = await g.models.generateContent(request);
-    parts.push(...(res.candidates?.[0]?.content?.parts ?? []));
-    finish = res.candidates?.[0]?.finishReason ?? '';
-  }
-  return {
-    text: parts.map((p) => p.text ?? '').join(''),
-    calls: parts.flatMap((p) =>
-      p.functionCall
-        ? [{ name: p.functionCall.name ?? '', command: (p.functionCall.args as { command: string }).command }]
-        : [],
-    ),
-    finish,
-  };
-}
+): Promise<AgentAnswer> => askAgent(client, { url, key: KEY, model, command, stream });
 
 const TURN_END: Record<Side, string> = { openai: 'stop', anthropic: 'end_turn', gemini: 'STOP' };
 const TOOL_TURN: Record<Side, string> = { openai: 'tool_calls', anthropic: 'tool_use', gemini: 'STOP' };
@@ -228,43 +150,16 @@ describe('dangerous-command guard', () => {
   });
 });
 
-/** Codex's tools as recorded (test/fixtures/clients/codex-0.171.0): `exec_command` and a freeform tool. */
-const CODEX_TOOLS = [
-  {
-    type: 'function' as const,
-    name: 'exec_command',
-    strict: false,
-    parameters: { type: 'object', properties: { cmd: { type: 'string' } }, required: ['cmd'] },
-  },
-];
 const FREEFORM_SHELL = [{ type: 'custom' as const, name: 'shell' }];
 
-interface ResponsesAnswer {
-  text: string;
-  calls: Array<{ name: string; command: string }>;
-}
-
 /** The Responses API through the proxy to the openai backend speaking it (Codex passed through). */
-async function askResponses(
+const askResponses = (
   command: string,
   stream: boolean,
   tools: OpenAI.Responses.Tool[] = CODEX_TOOLS,
   url = proxy.url,
-): Promise<ResponsesAnswer> {
-  const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: KEY, maxRetries: 0 });
-  const params = { model: 'openai:gpt-shell-call', input: command, tools, store: false };
-  const res = stream ? await c.responses.stream(params).finalResponse() : await c.responses.create(params);
-  return {
-    text: res.output_text,
-    calls: res.output.flatMap((item) =>
-      item.type === 'function_call'
-        ? [{ name: item.name, command: (JSON.parse(item.arguments) as { command: string }).command }]
-        : item.type === 'custom_tool_call'
-          ? [{ name: item.name, command: item.input }]
-          : [],
-    ),
-  };
-}
+): Promise<ResponsesAnswer> =>
+  askResponsesAgent({ url, key: KEY, model: 'openai:gpt-shell-call', input: command, tools, stream });
 
 describe('dangerous-command guard: logged and captured', () => {
   it('logs each stop (tool, action, key; never the command) and captures the answer the client got', async () => {

@@ -185,3 +185,63 @@ describe('Responses tool-call guard', () => {
     ).toEqual(['exec_command', 'apply_patch', 'local_shell', 'shell']);
   });
 });
+
+describe('OpenAI chat tool-call guard, parallel calls', () => {
+  const openai = TOOL_CALL_GUARDS.openai!;
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null): SseMessage => ({
+    data: JSON.stringify({ id: 'c1', choices: [{ index: 0, delta, finish_reason: finish }] }),
+  });
+  const head = (index: number, command: string, id = `call_${index}`): Record<string, unknown> => ({
+    index,
+    id,
+    type: 'function',
+    function: { name: 'Bash', arguments: JSON.stringify({ command }) },
+  });
+  /** Three calls, the middle one condemned: each call whole in its own chunk, then the finish. */
+  const messages = [
+    chunk({ role: 'assistant', content: null, tool_calls: [head(0, 'npm test')] }),
+    chunk({ tool_calls: [head(1, 'git push --force')] }),
+    chunk({ tool_calls: [head(2, 'ls')] }),
+    chunk({}, 'tool_calls'),
+    { data: '[DONE]' },
+  ];
+
+  it('numbers the kept calls from 0 again, in order, when one is replaced', () => {
+    const filter = openai.createStreamFilter(judge());
+    const out = [...messages.flatMap((m) => filter.push(m)), ...filter.end()];
+    expect(out.map((m) => m.data)).toEqual([
+      JSON.stringify({
+        id: 'c1',
+        choices: [
+          {
+            index: 0,
+            delta: { role: 'assistant', content: null, tool_calls: [head(0, 'npm test')] },
+            finish_reason: null,
+          },
+        ],
+      }),
+      JSON.stringify({
+        id: 'c1',
+        choices: [
+          {
+            index: 0,
+            delta: { tool_calls: [head(1, 'ls', 'call_2')] },
+            finish_reason: null,
+          },
+        ],
+      }),
+      JSON.stringify({
+        id: 'c1',
+        choices: [{ index: 0, delta: { content: 'stopped Bash' }, finish_reason: null }],
+      }),
+      JSON.stringify({ id: 'c1', choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] }),
+      '[DONE]',
+    ]);
+  });
+
+  it('leaves the indexes alone when nothing is replaced', () => {
+    const filter = openai.createStreamFilter(() => undefined);
+    const out = [...messages.flatMap((m) => filter.push(m)), ...filter.end()];
+    expect(out.map((m) => m.data)).toEqual(messages.map((m) => m.data));
+  });
+});

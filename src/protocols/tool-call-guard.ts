@@ -218,16 +218,22 @@ const openai: ToolCallGuard = {
         }
         if (verdict !== undefined) condemned.set(index, verdict.text);
       }
-      const kept = calls.size - condemned.size;
+      // The kept calls are numbered again from 0, in the order they came: the SDKs assemble calls into an
+      // array by index, and a gap (index 1 without 0) is a hole that breaks the assembly.
+      const renumbered = new Map<number, number>();
+      for (const index of calls.keys()) if (!condemned.has(index)) renumbered.set(index, renumbered.size);
+      const kept = renumbered.size;
       calls.clear();
       const chunks = held.splice(0);
       if (condemned.size === 0) return [...chunks, ...(finish ? [finish] : [])].map((c) => message(c));
       const out: SseMessage[] = [];
       for (const chunk of chunks) {
         const choice = listOf(chunk.choices)[0] as Json;
-        const keptCalls = openaiToolCalls(chunk).filter(
-          (c) => !(isJson(c) && typeof c.index === 'number' && condemned.has(c.index)),
-        );
+        const keptCalls = openaiToolCalls(chunk).flatMap((c) => {
+          if (!isJson(c) || typeof c.index !== 'number') return [c];
+          const index = renumbered.get(c.index);
+          return index === undefined ? [] : [index === c.index ? c : { ...c, index }];
+        });
         const { tool_calls: _dropped, ...delta } = isJson(choice.delta) ? choice.delta : {};
         const nextDelta = keptCalls.length > 0 ? { ...delta, tool_calls: keptCalls } : delta;
         // A chunk that held only condemned fragments goes (its role, if any, was said before or is said below).

@@ -208,22 +208,26 @@ function answerFor(protocol, body, model = '') {
   if ((result === null || looping) && tools.length > 0 && choice !== 'none') {
     const first = turns.find((t) => t.role === 'user' || t.role === undefined);
     const shell = choice ? undefined : tools.find((name) => Object.hasOwn(SHELL_TOOLS, name));
-    // `shell-call` in the model: a shell tool's call running the user's text as its command.
-    const input = looping
-      ? { query: first ? read.userText(first) : '', units: 'metric' }
-      : model.includes('shell-call')
-        ? { command: userText }
-        : shell
-          ? SHELL_TOOLS[shell]
-          : { query: userText, units: 'metric' };
-    const tool = { id: 'call_fake_1', name: choice ?? shell ?? tools[0], input };
+    // `shell-call` in the model: a shell tool's call running the user's text as its command;
+    // `shell-calls`: parallel calls, one per line of the user's text.
+    const inputs = looping
+      ? [{ query: first ? read.userText(first) : '', units: 'metric' }]
+      : model.includes('shell-calls')
+        ? userText.split('\n').map((command) => ({ command }))
+        : model.includes('shell-call')
+          ? [{ command: userText }]
+          : shell
+            ? [SHELL_TOOLS[shell]]
+            : [{ query: userText, units: 'metric' }];
+    const name = choice ?? shell ?? tools[0];
+    const calls = inputs.map((input, i) => ({ id: `call_fake_${i + 1}`, name, input }));
     return {
       text: '',
-      tool,
+      tools: calls,
       stop: 'tool',
       stopSequence: null,
       inputTokens,
-      outputTokens: JSON.stringify(input).length,
+      outputTokens: inputs.reduce((sum, input) => sum + JSON.stringify(input).length, 0),
     };
   }
   let text = result === null ? `echo: ${userText}` : `Tool said: ${result}`;
@@ -242,7 +246,7 @@ function answerFor(protocol, body, model = '') {
     text = text.slice(0, limit);
     stop = 'length';
   }
-  return { text, tool: null, stop, stopSequence, inputTokens, outputTokens: text.length };
+  return { text, tools: [], stop, stopSequence, inputTokens, outputTokens: text.length };
 }
 
 /** `accepts-prefill`: after an assistant's last turn, the answer is what follows that text (when it fits). */
@@ -250,7 +254,7 @@ function continuePrefill(protocol, body, answer) {
   const read = READ[protocol];
   const turns = read.turns(body) ?? [];
   const last = turns[turns.length - 1];
-  if (!last || (last.role !== 'assistant' && last.role !== 'model') || answer.tool) return;
+  if (!last || (last.role !== 'assistant' && last.role !== 'model') || answer.tools.length > 0) return;
   const prefill = read.userText(last);
   if (!answer.text.startsWith(prefill)) return;
   answer.text = answer.text.slice(prefill.length);
@@ -427,17 +431,15 @@ const WIRE = {
         {
           index: 0,
           message: {
-            ...(a.tool
+            ...(a.tools.length > 0
               ? {
                   role: 'assistant',
                   content: null,
-                  tool_calls: [
-                    {
-                      id: a.tool.id,
-                      type: 'function',
-                      function: { name: a.tool.name, arguments: JSON.stringify(a.tool.input) },
-                    },
-                  ],
+                  tool_calls: a.tools.map((tool) => ({
+                    id: tool.id,
+                    type: 'function',
+                    function: { name: tool.name, arguments: JSON.stringify(tool.input) },
+                  })),
                 }
               : { role: 'assistant', content: a.text }),
             ...(a.thinking ? { reasoning_content: a.thinking.text } : {}),
@@ -459,22 +461,23 @@ const WIRE = {
           ),
         );
       }
-      if (a.tool) {
-        const args = JSON.stringify(a.tool.input);
-        writes.push(
-          sse(
-            openaiChunk(model, {
-              role: 'assistant',
-              content: null,
-              tool_calls: [
-                { index: 0, id: a.tool.id, type: 'function', function: { name: a.tool.name, arguments: '' } },
-              ],
-            }),
-          ),
-          ...split(args, pieces).map((part) =>
-            sse(openaiChunk(model, { tool_calls: [{ index: 0, function: { arguments: part } }] })),
-          ),
-        );
+      if (a.tools.length > 0) {
+        a.tools.forEach((tool, index) => {
+          const head = { index, id: tool.id, type: 'function', function: { name: tool.name, arguments: '' } };
+          writes.push(
+            sse(
+              openaiChunk(
+                model,
+                index === 0
+                  ? { role: 'assistant', content: null, tool_calls: [head] }
+                  : { tool_calls: [head] },
+              ),
+            ),
+            ...split(JSON.stringify(tool.input), pieces).map((part) =>
+              sse(openaiChunk(model, { tool_calls: [{ index, function: { arguments: part } }] })),
+            ),
+          );
+        });
       } else {
         const parts = split(a.text, pieces);
         writes.push(
@@ -514,7 +517,7 @@ const WIRE = {
           ? [{ type: 'thinking', thinking: a.thinking.text, signature: a.thinking.signature }]
           : []),
         ...(a.text ? [{ type: 'text', text: a.text }] : []),
-        ...(a.tool ? [{ type: 'tool_use', ...a.tool }] : []),
+        ...a.tools.map((tool) => ({ type: 'tool_use', ...tool })),
       ],
       stop_reason: ANTHROPIC_STOP[a.stop],
       stop_sequence: a.stopSequence,
@@ -561,14 +564,14 @@ const WIRE = {
         const deltas = split(a.text, pieces).map((text) => ({ type: 'text_delta', text }));
         writes.push(...block(first, { type: 'text', text: '' }, deltas));
       }
-      if (a.tool) {
-        const deltas = split(JSON.stringify(a.tool.input), pieces).map((partial_json) => ({
+      a.tools.forEach((tool, i) => {
+        const deltas = split(JSON.stringify(tool.input), pieces).map((partial_json) => ({
           type: 'input_json_delta',
           partial_json,
         }));
-        const start = { type: 'tool_use', id: a.tool.id, name: a.tool.name, input: {} };
-        writes.push(...block(first + (a.text ? 1 : 0), start, deltas));
-      }
+        const start = { type: 'tool_use', id: tool.id, name: tool.name, input: {} };
+        writes.push(...block(first + (a.text ? 1 : 0) + i, start, deltas));
+      });
       writes.push(
         sse(
           {
@@ -607,7 +610,7 @@ const WIRE = {
         model,
         geminiThinking(a, [
           ...(a.text ? [{ text: a.text }] : []),
-          ...(a.tool ? [{ functionCall: { name: a.tool.name, args: a.tool.input } }] : []),
+          ...a.tools.map((tool) => ({ functionCall: { name: tool.name, args: tool.input } })),
         ]),
         { usageMetadata: geminiUsage(a) },
         { finishReason: GEMINI_FINISH[a.stop] },
@@ -632,7 +635,9 @@ const WIRE = {
           model,
           geminiThinking(
             { ...a, thinking: a.thinking && { signature: a.thinking.signature } },
-            a.tool ? [{ functionCall: { name: a.tool.name, args: a.tool.input } }] : [{ text: '' }],
+            a.tools.length > 0
+              ? a.tools.map((tool) => ({ functionCall: { name: tool.name, args: tool.input } }))
+              : [{ text: '' }],
           ),
           { usageMetadata: geminiUsage(a) },
           { finishReason: GEMINI_FINISH[a.stop] },
@@ -672,34 +677,39 @@ const responseOf = (model, a, body, status, output) => ({
   extra_field_from_upstream: 'kept',
 });
 const isCustomTool = (body, name) => (body.tools ?? []).some((t) => t.type === 'custom' && t.name === name);
-const responsesItem = (a, body) => {
-  if (!a.tool) {
-    return {
-      id: 'msg_fake_1',
-      type: 'message',
-      status: 'completed',
-      role: 'assistant',
-      content: [{ type: 'output_text', text: a.text, annotations: [] }],
-    };
+/** The Responses API's output items: the text's message, or one item per call (numbered from 1). */
+const responsesItems = (a, body) => {
+  if (a.tools.length === 0) {
+    return [
+      {
+        id: 'msg_fake_1',
+        type: 'message',
+        status: 'completed',
+        role: 'assistant',
+        content: [{ type: 'output_text', text: a.text, annotations: [] }],
+      },
+    ];
   }
   // A freeform tool takes the user's text itself as its input.
-  return isCustomTool(body, a.tool.name)
-    ? {
-        id: 'ctc_fake_1',
-        type: 'custom_tool_call',
-        status: 'completed',
-        call_id: a.tool.id,
-        name: a.tool.name,
-        input: a.tool.input.query ?? a.tool.input.command,
-      }
-    : {
-        id: 'fc_fake_1',
-        type: 'function_call',
-        status: 'completed',
-        call_id: a.tool.id,
-        name: a.tool.name,
-        arguments: JSON.stringify(a.tool.input),
-      };
+  return a.tools.map((tool, i) =>
+    isCustomTool(body, tool.name)
+      ? {
+          id: `ctc_fake_${i + 1}`,
+          type: 'custom_tool_call',
+          status: 'completed',
+          call_id: tool.id,
+          name: tool.name,
+          input: tool.input.query ?? tool.input.command,
+        }
+      : {
+          id: `fc_fake_${i + 1}`,
+          type: 'function_call',
+          status: 'completed',
+          call_id: tool.id,
+          name: tool.name,
+          arguments: JSON.stringify(tool.input),
+        },
+  );
 };
 WIRE.responses = {
   error: WIRE.openai.error,
@@ -707,57 +717,56 @@ WIRE.responses = {
     sse({ type: 'error', code: 'server_error', message, param: null, sequence_number: 99 }, 'error'),
   contextLength: WIRE.openai.contextLength,
   contentFilter: WIRE.openai.contentFilter,
-  whole: (model, a, body) => responseOf(model, a, body, 'completed', [responsesItem(a, body)]),
+  whole: (model, a, body) => responseOf(model, a, body, 'completed', responsesItems(a, body)),
   stream: (model, a, pieces, body) => {
     let sequence = 0;
     const event = (type, data) => sse({ type, sequence_number: sequence++, ...data }, type);
-    const item = responsesItem(a, body);
-    const at = { item_id: item.id, output_index: 0 };
-    const opening =
+    // The first output item opens with the response, so that the first piece a fault lets through
+    // (`reset-mid-stream`, `stall-mid-stream`) is the first piece of its text, as in the other protocols; each
+    // item's closing goes with the next one's opening.
+    let lead =
       event('response.created', { response: responseOf(model, a, body, 'in_progress', []) }) +
       event('response.in_progress', { response: responseOf(model, a, body, 'in_progress', []) });
-    // The output item opens with the response, so that the first piece a fault lets through
-    // (`reset-mid-stream`, `stall-mid-stream`) is the first piece of its text, as in the other protocols.
     const writes = [];
-    let closing;
-    if (item.type === 'message') {
-      const part = { type: 'output_text', text: '', annotations: [] };
-      writes.push(
-        opening +
-          event('response.output_item.added', {
-            output_index: 0,
-            item: { ...item, status: 'in_progress', content: [] },
-          }) +
-          event('response.content_part.added', { ...at, content_index: 0, part }),
-        ...split(a.text, pieces).map((delta) =>
-          event('response.output_text.delta', { ...at, content_index: 0, delta, logprobs: [] }),
-        ),
-      );
-      closing =
-        event('response.output_text.done', { ...at, content_index: 0, text: a.text, logprobs: [] }) +
-        event('response.content_part.done', { ...at, content_index: 0, part: item.content[0] });
-    } else {
-      const custom = item.type === 'custom_tool_call';
-      const text = custom ? item.input : item.arguments;
-      const kind = custom ? 'custom_tool_call_input' : 'function_call_arguments';
-      writes.push(
-        opening +
-          event('response.output_item.added', {
-            output_index: 0,
-            item: { ...item, status: 'in_progress', ...(custom ? { input: '' } : { arguments: '' }) },
-          }),
-        ...split(text, pieces).map((delta) => event(`response.${kind}.delta`, { ...at, delta })),
-      );
-      closing = event(`response.${kind}.done`, {
-        ...at,
-        ...(custom ? { input: text } : { arguments: text }),
-      });
-    }
-    writes.push(
-      closing +
-        event('response.output_item.done', { output_index: 0, item }) +
-        event('response.completed', { response: WIRE.responses.whole(model, a, body) }),
-    );
+    responsesItems(a, body).forEach((item, output_index) => {
+      const at = { item_id: item.id, output_index };
+      let closing;
+      if (item.type === 'message') {
+        const part = { type: 'output_text', text: '', annotations: [] };
+        writes.push(
+          lead +
+            event('response.output_item.added', {
+              output_index,
+              item: { ...item, status: 'in_progress', content: [] },
+            }) +
+            event('response.content_part.added', { ...at, content_index: 0, part }),
+          ...split(a.text, pieces).map((delta) =>
+            event('response.output_text.delta', { ...at, content_index: 0, delta, logprobs: [] }),
+          ),
+        );
+        closing =
+          event('response.output_text.done', { ...at, content_index: 0, text: a.text, logprobs: [] }) +
+          event('response.content_part.done', { ...at, content_index: 0, part: item.content[0] });
+      } else {
+        const custom = item.type === 'custom_tool_call';
+        const text = custom ? item.input : item.arguments;
+        const kind = custom ? 'custom_tool_call_input' : 'function_call_arguments';
+        writes.push(
+          lead +
+            event('response.output_item.added', {
+              output_index,
+              item: { ...item, status: 'in_progress', ...(custom ? { input: '' } : { arguments: '' }) },
+            }),
+          ...split(text, pieces).map((delta) => event(`response.${kind}.delta`, { ...at, delta })),
+        );
+        closing = event(`response.${kind}.done`, {
+          ...at,
+          ...(custom ? { input: text } : { arguments: text }),
+        });
+      }
+      lead = closing + event('response.output_item.done', { output_index, item });
+    });
+    writes.push(lead + event('response.completed', { response: WIRE.responses.whole(model, a, body) }));
     return writes;
   },
 };

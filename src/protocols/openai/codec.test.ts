@@ -160,6 +160,54 @@ describe('OpenAI codec: requests', () => {
     });
     expect(wire.messages).toEqual([{ role: 'tool', tool_call_id: 'c', content: 'Error: boom' }]);
   });
+
+  it('keeps the texts of one turn apart as content parts; one text stays a plain string', () => {
+    const wire = codec.encodeRequest({
+      model: 'm',
+      stream: false,
+      messages: [
+        // Two user messages in a row, and two assistant ones, as the canonical model holds them: one turn each.
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'hello' },
+            { type: 'text', text: 'next' },
+          ],
+        },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'One.' },
+            { type: 'text', text: 'Two.' },
+            { type: 'tool_call', id: 'c', name: 'f', arguments: '{}' },
+          ],
+        },
+        { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'c', content: 'ok' }] },
+        { role: 'assistant', content: [{ type: 'text', text: 'Done.' }] },
+        { role: 'user', content: [{ type: 'text', text: 'thanks' }] },
+      ],
+    });
+    expect(wire.messages).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'hello' },
+          { type: 'text', text: 'next' },
+        ],
+      },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'One.' },
+          { type: 'text', text: 'Two.' },
+        ],
+        tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }],
+      },
+      { role: 'tool', tool_call_id: 'c', content: 'ok' },
+      { role: 'assistant', content: 'Done.' },
+      { role: 'user', content: 'thanks' },
+    ]);
+  });
 });
 
 describe('OpenAI codec: responses', () => {

@@ -299,8 +299,15 @@ function decodeToolChoice(value: unknown): ToolChoice | undefined {
   throw untranslatable('tool_choice');
 }
 
+/**
+ * A message's content: one text part as a plain string (the common case, kept cheap), several parts as
+ * content parts, so that texts the canonical message holds apart (two user messages in a row, merged into one
+ * turn) stay apart, as the other encoders keep them (Anthropic blocks, Gemini parts).
+ */
 function encodeContent(parts: ContentPart[], param: string): string | Json[] {
-  if (parts.every((p) => p.type === 'text')) return parts.map((p) => p.text).join('');
+  const only = parts.length === 1 ? parts[0]! : undefined;
+  if (only?.type === 'text') return only.text;
+  if (parts.length === 0) return '';
   return parts.map((p) => {
     if (p.type === 'text') return { type: 'text', text: p.text };
     if (p.type === 'image') {
@@ -344,12 +351,20 @@ function encodeMessages(req: ChatRequest): Json[] {
       const other = rest.filter((p) => p.type !== 'tool_call' && p.type !== 'reasoning');
       if (other.some((p) => p.type !== 'text'))
         throw untranslatable(`${at}.content`, 'images in assistant messages cannot be sent to OpenAI');
-      const text = other.map((p) => (p.type === 'text' ? p.text : '')).join('');
+      const texts = other.flatMap((p) => (p.type === 'text' && p.text !== '' ? [p.text] : []));
       // A message that held only tool results has been fully written above.
       if (!rest.length && msg.content.length) return;
       out.push({
         role: 'assistant',
-        content: text || (calls.length ? null : ''),
+        // Texts of two assistant messages in a row stay apart, as a user's do (encodeContent).
+        content:
+          texts.length === 0
+            ? calls.length
+              ? null
+              : ''
+            : texts.length === 1
+              ? texts[0]
+              : texts.map((text) => ({ type: 'text', text })),
         ...(reasoning ? { reasoning_content: reasoning } : {}),
         ...(calls.length
           ? {

@@ -78,6 +78,41 @@ describe('Responses codec: requests', () => {
     expect(req.dropped).toEqual(['include', 'tools[].web_search']);
   });
 
+  it('decodes local_shell calls made by an earlier Responses backend into a local_shell function turn', () => {
+    const action = { type: 'exec', command: ['bash', '-lc', 'ls -la'], env: {}, working_directory: '/w' };
+    const req = codec.decodeRequest(
+      {
+        model: 'm',
+        tools: [{ type: 'local_shell' }],
+        input: [
+          { role: 'user', content: 'List the files.' },
+          { type: 'local_shell_call', id: 'lsh_1', call_id: 'call_1', status: 'completed', action },
+          // The API names the call by its id; Codex answers with the call id.
+          { type: 'local_shell_call_output', id: 'lsh_1', output: 'a.txt' },
+          { type: 'local_shell_call', id: 'lsh_2', call_id: 'call_2', status: 'completed', action },
+          { type: 'local_shell_call_output', call_id: 'call_2', output: 'b.txt' },
+        ],
+      },
+      { model: 'm', stream: false },
+    );
+    const call = (id: string) => ({
+      type: 'tool_call',
+      id,
+      name: 'local_shell',
+      arguments: '{"type":"exec","command":["bash","-lc","ls -la"],"env":{},"working_directory":"/w"}',
+    });
+    expect(req.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'List the files.' }] },
+      { role: 'assistant', content: [call('call_1')] },
+      { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'call_1', content: 'a.txt' }] },
+      { role: 'assistant', content: [call('call_2')] },
+      { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'call_2', content: 'b.txt' }] },
+    ]);
+    // The tool itself is hosted: the backend cannot run it, so it is dropped with notice (README, §8.3).
+    expect(req.tools).toBeUndefined();
+    expect(req.dropped).toEqual(['tools[].local_shell']);
+  });
+
   it('decodes reasoning.effort and reasoning.summary into the reasoning control (README, "Reasoning controls")', () => {
     const decode = (reasoning: unknown) =>
       codec.decodeRequest({ model: 'm', input: 'x', reasoning }, { model: 'm', stream: false });

@@ -79,6 +79,9 @@ export const HOSTED_TOOLS: ReadonlySet<string> = new Set([
   'tool_search',
 ]);
 
+/** The function a `local_shell_call` input item becomes on translation (its tool is dropped: HOSTED_TOOLS). */
+const LOCAL_SHELL = 'local_shell';
+
 /** Request fields read below. */
 const READ_FIELDS = [
   'model',
@@ -235,6 +238,8 @@ function outputText(value: unknown, param: string): string {
 class Turns {
   readonly systems: string[] = [];
   readonly messages: Message[] = [];
+  /** `local_shell_call` items' ids to their call ids: an output may name its call by either. */
+  readonly localShellCalls = new Map<string, string>();
 
   private last(role: Message['role']): Message {
     const last = this.messages[this.messages.length - 1];
@@ -294,6 +299,33 @@ function decodeInputItem(item: Json, at: string, turns: Turns): void {
         },
       ]);
       return;
+    case 'local_shell_call': {
+      // Codex's built-in shell, run through a backend that speaks the Responses API earlier in the session:
+      // a call of a `local_shell` function whose arguments are its action (the argv is its `command`).
+      const callId = optString(item.call_id, `${at}.call_id`) ?? string(item.id, `${at}.id`);
+      if (typeof item.id === 'string') turns.localShellCalls.set(item.id, callId);
+      turns.add('assistant', [
+        {
+          type: 'tool_call',
+          id: callId,
+          name: LOCAL_SHELL,
+          arguments: JSON.stringify(record(item.action, `${at}.action`)),
+        },
+      ]);
+      return;
+    }
+    case 'local_shell_call_output': {
+      // The API names the call by `id`; Codex sends its `call_id`.
+      const call = optString(item.call_id, `${at}.call_id`) ?? string(item.id, `${at}.id`);
+      turns.add('tool', [
+        {
+          type: 'tool_result',
+          toolCallId: turns.localShellCalls.get(call) ?? call,
+          content: outputText(item.output, `${at}.output`),
+        },
+      ]);
+      return;
+    }
     case 'reasoning':
       // Its summary and encrypted content: back to OpenAI, or through the relay to the family that made it.
       turns.add('assistant', [reasoningPart(item)]);
