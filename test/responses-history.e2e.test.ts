@@ -136,15 +136,8 @@ describe('Responses history translated', () => {
 describe('Responses history: messages in a row', () => {
   /** Two user messages in a row as each backend received them: apart, never glued into one text. */
   const RECEIVED: Record<Translated, unknown[]> = {
-    chat: [
-      {
-        role: 'user',
-        content: [
-          { type: 'text', text: 'hello' },
-          { type: 'text', text: 'next' },
-        ],
-      },
-    ],
+    // A blank line between them: one string, the content shape every OpenAI-compatible server takes.
+    chat: [{ role: 'user', content: 'hello\n\nnext' }],
     anthropic: [
       {
         role: 'user',

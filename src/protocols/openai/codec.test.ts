@@ -161,7 +161,7 @@ describe('OpenAI codec: requests', () => {
     expect(wire.messages).toEqual([{ role: 'tool', tool_call_id: 'c', content: 'Error: boom' }]);
   });
 
-  it('keeps the texts of one turn apart as content parts; one text stays a plain string', () => {
+  it('keeps the texts of one turn apart, a blank line between them, in a plain string', () => {
     const wire = codec.encodeRequest({
       model: 'm',
       stream: false,
@@ -188,19 +188,10 @@ describe('OpenAI codec: requests', () => {
       ],
     });
     expect(wire.messages).toEqual([
-      {
-        role: 'user',
-        content: [
-          { type: 'text', text: 'hello' },
-          { type: 'text', text: 'next' },
-        ],
-      },
+      { role: 'user', content: 'hello\n\nnext' },
       {
         role: 'assistant',
-        content: [
-          { type: 'text', text: 'One.' },
-          { type: 'text', text: 'Two.' },
-        ],
+        content: 'One.\n\nTwo.',
         tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }],
       },
       { role: 'tool', tool_call_id: 'c', content: 'ok' },

@@ -300,14 +300,18 @@ function decodeToolChoice(value: unknown): ToolChoice | undefined {
 }
 
 /**
- * A message's content: one text part as a plain string (the common case, kept cheap), several parts as
- * content parts, so that texts the canonical message holds apart (two user messages in a row, merged into one
- * turn) stay apart, as the other encoders keep them (Anthropic blocks, Gemini parts).
+ * Texts the canonical message holds apart (two user messages in a row, merged into one turn; Claude Code's
+ * reminder blocks beside the prompt) written as one string, a blank line between them: they stay apart, as
+ * the other encoders keep them (Anthropic blocks, Gemini parts), in the one content shape every
+ * OpenAI-compatible server takes (some refuse content parts, for an assistant's turn above all).
  */
+const TEXT_SEPARATOR = '\n\n';
+
+/** A message's content: its text as a plain string (one part: as it is, the common case), parts with images. */
 function encodeContent(parts: ContentPart[], param: string): string | Json[] {
   const only = parts.length === 1 ? parts[0]! : undefined;
   if (only?.type === 'text') return only.text;
-  if (parts.length === 0) return '';
+  if (parts.every((p) => p.type === 'text')) return parts.map((p) => p.text).join(TEXT_SEPARATOR);
   return parts.map((p) => {
     if (p.type === 'text') return { type: 'text', text: p.text };
     if (p.type === 'image') {
@@ -357,14 +361,7 @@ function encodeMessages(req: ChatRequest): Json[] {
       out.push({
         role: 'assistant',
         // Texts of two assistant messages in a row stay apart, as a user's do (encodeContent).
-        content:
-          texts.length === 0
-            ? calls.length
-              ? null
-              : ''
-            : texts.length === 1
-              ? texts[0]
-              : texts.map((text) => ({ type: 'text', text })),
+        content: texts.length === 0 ? (calls.length ? null : '') : texts.join(TEXT_SEPARATOR),
         ...(reasoning ? { reasoning_content: reasoning } : {}),
         ...(calls.length
           ? {
