@@ -485,19 +485,19 @@ describe('--disable-commands', () => {
 });
 
 describe('loop guard', () => {
-  it('steers an agent repeating one tool call on the 7th repeat, then refuses the loop going on', async () => {
-    const client = openai(ALICE, 'loop-1');
-    const tools = [
-      {
-        type: 'function' as const,
-        function: {
-          name: 'Bash',
-          parameters: { type: 'object', properties: { command: { type: 'string' } } },
-        },
+  const tools = [
+    {
+      type: 'function' as const,
+      function: {
+        name: 'Bash',
+        parameters: { type: 'object', properties: { command: { type: 'string' } } },
       },
-    ];
+    },
+  ];
+
+  it('steers an agent repeating one tool call on the 7th repeat, counts anew after the user speaks, and refuses the run going on past the warning', async () => {
+    const client = openai(ALICE, 'loop-1');
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'make the tests pass' }];
-    let answer: string | null = null;
     /** One agent turn: the model's answer appended, a tool call run (always failing the same way). */
     const turn = async () => {
       const res = await client.chat.completions.create({ model: 'tool-loop', tools, messages });
@@ -508,21 +508,66 @@ describe('loop guard', () => {
       messages.push({ role: 'tool', tool_call_id: call.id, content: '1 test failed' });
       return true;
     };
-    const calls = await callsDuring(async () => {
+    /** The agent's turns until the model (or the proxy) answers without a tool call; that answer. */
+    const untilAnswer = async () => {
       while (await turn()) {
-        if (messages.length > 40) throw new Error('the loop was never stopped');
+        if (messages.length > 80) throw new Error('the loop was never stopped');
       }
-      answer = messages.at(-1)!.content as string;
+      return messages.at(-1)!.content as string;
+    };
+    let answer = '';
+    const calls = await callsDuring(async () => {
+      answer = await untilAnswer();
     });
     expect(calls).toHaveLength(7);
     expect(answer).toContain('[proxy: tool-call loop] This conversation has made the same tool call 7 times');
 
-    // The user asks it to go on: forwarded; the model calls the same tool once more: refused.
+    // The user asks it to go on: a new run, forwarded until it too repeats 7 times — steered, not refused.
     messages.push({ role: 'user', content: 'go on' });
     const more = await callsDuring(async () => {
-      expect(await turn()).toBe(true);
+      answer = await untilAnswer();
+    });
+    expect(more).toHaveLength(7);
+    expect(answer).toContain('[proxy: tool-call loop] This conversation has made the same tool call 7 times');
+
+    // An agent that calls on past the warning, without the user: the same run, refused.
+    const last = messages.at(-3) as OpenAI.ChatCompletionAssistantMessageParam;
+    messages.push(last, { role: 'tool', tool_call_id: last.tool_calls![0]!.id, content: '1 test failed' });
+    const refused = await callsDuring(async () => {
       await expect(turn()).rejects.toMatchObject({ status: 400, code: 'tool_loop' });
     });
-    expect(more).toHaveLength(1);
+    expect(refused).toEqual([]);
+  });
+
+  it('forwards the next question once the model answered and the user moved on from a loop', async () => {
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'do it' }];
+    for (let i = 0; i < 7; i++) {
+      messages.push(
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            {
+              id: `call_${i}`,
+              type: 'function',
+              function: { name: 'Bash', arguments: '{"command":"ls -la"}' },
+            },
+          ],
+        },
+        { role: 'tool', tool_call_id: `call_${i}`, content: `total ${i}` },
+      );
+    }
+    messages.push(
+      { role: 'assistant', content: 'All done: the directory is empty.' },
+      { role: 'user', content: 'thanks. now explain what a monad is' },
+    );
+    const client = openai(ALICE, 'loop-2');
+    let reply = '';
+    const calls = await callsDuring(async () => {
+      const res = await client.chat.completions.create({ model: 'gpt-4o-mini', tools, messages });
+      reply = res.choices[0]!.message.content ?? '';
+    });
+    expect(calls).toHaveLength(1);
+    expect(reply).not.toContain('[proxy: tool-call loop]');
   });
 });

@@ -40,21 +40,124 @@ describe('checkLoop', () => {
     expect(checkLoop(turns, openai, 7)).toBeUndefined();
   });
 
-  it('lets the conversation go on after the steering message, and refuses the loop going on', () => {
+  it('lets the conversation go on after the steering message, and refuses the same run going on', () => {
     const steered = [
       ...history(7),
       { role: 'assistant', content: `${LOOP_MARKER} stop` },
       { role: 'user', content: 'try another way' },
     ];
     expect(checkLoop(steered, openai, 7)).toBeUndefined();
+    // The agent calls on after the warning, no word from the user in between: the same run, refused.
     const turns = [
       ...history(7),
       { role: 'assistant', content: `${LOOP_MARKER} stop` },
-      { role: 'user', content: 'go on' },
       call('npm test'),
       result('run 8'),
     ];
-    expect(checkLoop(turns, openai, 7)?.kind).toBe('refuse');
+    expect(checkLoop(turns, openai, 7)).toEqual({
+      kind: 'refuse',
+      message:
+        'Tool-call loop: the same tool call 8 times in a row (Bash {"command":"npm test"}), and it went on after ' +
+        "the proxy's warning. Change the approach or start a new session.",
+    });
+  });
+
+  it('ends a run at a user turn: after the steering message the user starts a new one', () => {
+    const steer = { role: 'assistant', content: `${LOOP_MARKER} stop` };
+    const turns: unknown[] = [...history(7), steer, { role: 'user', content: 'go on' }];
+    // One more of the same call is the new run's first, not the old one going on; and so on to six.
+    for (let n = 1; n <= 6; n++) {
+      turns.push(call('npm test'), result(`again ${n}`));
+      expect(checkLoop(turns, openai, 7)).toBeUndefined();
+    }
+    // The seventh of the new run is steered again, not refused.
+    turns.push(call('npm test'), result('again 7'));
+    expect(checkLoop(turns, openai, 7)?.kind).toBe('steer');
+  });
+
+  it('forgets a loop the model ended with its answer and the user moved on from', () => {
+    const turns: unknown[] = [{ role: 'user', content: 'do it' }];
+    for (let i = 0; i < 7; i++) turns.push(call('ls -la'), result(`total ${i}`));
+    expect(checkLoop(turns, openai, 7)?.kind).toBe('steer');
+    const answered = [...turns, { role: 'assistant', content: 'All done: the directory is listed.' }];
+    expect(checkLoop(answered, openai, 7)).toBeUndefined();
+    const moved = [...answered, { role: 'user', content: 'thanks. now explain what a monad is' }];
+    expect(checkLoop(moved, openai, 7)).toBeUndefined();
+    // The same call once more after the user's word: the first of a new run.
+    expect(checkLoop([...moved, call('ls -la'), result('total 7')], openai, 7)).toBeUndefined();
+  });
+
+  it('counts the same output run by run too', () => {
+    const turns: unknown[] = [{ role: 'user', content: 'go' }];
+    for (let i = 0; i < 4; i++) turns.push(call(`step ${i}`), result('permission denied'));
+    turns.push({ role: 'user', content: 'try again' });
+    for (let i = 0; i < 6; i++) turns.push(call(`other ${i}`), result('permission denied'));
+    expect(checkLoop(turns, openai, 7)).toBeUndefined();
+    turns.push(call('other 6'), result('permission denied'));
+    expect(checkLoop(turns, openai, 7)).toMatchObject({ kind: 'steer' });
+  });
+
+  it('ends runs the same way in every protocol', () => {
+    const anthropicCall = (i: number) => ({
+      role: 'assistant',
+      content: [
+        { type: 'text', text: 'Listing.' },
+        { type: 'tool_use', id: `t${i}`, name: 'Bash', input: { command: 'ls -la' } },
+      ],
+    });
+    // Claude Code writes its reminders beside tool results: still a tool-result turn, not the user's word.
+    const anthropicResult = (i: number) => ({
+      role: 'user',
+      content: [
+        { type: 'tool_result', tool_use_id: `t${i}`, content: `total ${i}` },
+        { type: 'text', text: '<system-reminder>keep going</system-reminder>' },
+      ],
+    });
+    const geminiCall = () => ({
+      role: 'model',
+      parts: [{ functionCall: { name: 'run_shell_command', args: { command: 'ls' } } }],
+    });
+    const geminiResult = (i: number) => ({
+      role: 'user',
+      parts: [{ functionResponse: { name: 'run_shell_command', response: { output: `total ${i}` } } }],
+    });
+    // The Responses API: the model's words, its reasoning and its call are items of one answer.
+    const responsesCall = (i: number) => [
+      { type: 'reasoning', summary: [] },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Listing again.' }] },
+      { type: 'function_call', call_id: `f${i}`, name: 'shell', arguments: '{"command":["ls"]}' },
+    ];
+    const responsesResult = (i: number) => ({
+      type: 'function_call_output',
+      call_id: `f${i}`,
+      output: `total ${i}`,
+    });
+    const cases = [
+      {
+        reader: CONVERSATIONS.anthropic,
+        loop: Array.from({ length: 7 }, (_, i) => [anthropicCall(i), anthropicResult(i)]).flat(),
+        answer: { role: 'assistant', content: [{ type: 'text', text: 'All done.' }] },
+        user: { role: 'user', content: [{ type: 'text', text: 'thanks' }] },
+      },
+      {
+        reader: CONVERSATIONS.gemini,
+        loop: Array.from({ length: 7 }, (_, i) => [geminiCall(), geminiResult(i)]).flat(),
+        answer: { role: 'model', parts: [{ text: 'All done.' }] },
+        user: { role: 'user', parts: [{ text: 'thanks' }] },
+      },
+      {
+        reader: CONVERSATIONS.responses,
+        loop: Array.from({ length: 7 }, (_, i) => [...responsesCall(i), responsesResult(i)]).flat(),
+        answer: { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'All done.' }] },
+        user: { type: 'message', role: 'user', content: 'thanks' },
+      },
+    ];
+    for (const { reader, loop, answer, user } of cases) {
+      expect(checkLoop(loop, reader, 7)?.kind).toBe('steer');
+      expect(checkLoop([...loop, answer], reader, 7)).toBeUndefined();
+      expect(checkLoop([...loop, user], reader, 7)).toBeUndefined();
+      expect(checkLoop([...loop, answer, user], reader, 7)).toBeUndefined();
+    }
   });
 
   it('reads Anthropic and Gemini turns too', () => {

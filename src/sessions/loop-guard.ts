@@ -3,7 +3,8 @@ import type { ToolCallText, TurnRole, TurnText } from '../protocols/conversation
 /**
  * The tool-call loop guard (README, "Agent guardrails"): an agent stuck repeating the same tool call (same
  * name and arguments), or getting the same tool output back, is steered instead of forwarded once the
- * repeat reaches `repeats`; if it goes on after the steering message, the request is refused. Read from the
+ * repeats in a row reach `repeats`; if the same run goes on after the steering message, the request is
+ * refused. A user's turn or the model's answer without tool calls ends a run: the loop is over. Read from the
  * conversation the client sends — the history is the session — so it needs no state and holds across
  * replicas.
  */
@@ -25,28 +26,58 @@ function signature(calls: ToolCallText[]): string {
   return calls.map((call) => `${call.name}\u0000${call.args}`).join('\u0001');
 }
 
+/** What a turn is to a run: its signature, or one of these. */
+const PASSED = 0;
+const ENDS = 1;
+type Mark = string | typeof PASSED | typeof ENDS;
+
 /**
- * How often the newest entry repeats, walking back over the turns that have one (`of` gives a turn's
- * signature, or undefined for a turn that says nothing about it), and whether the proxy steered within it.
+ * Whether a turn ends any run of repeats (README, "Agent guardrails": repeats in a row): a user's own turn
+ * (words, not tool results), or an assistant's answer without tool calls, as the model ends its turn — but
+ * not one followed by the same answer's tool calls (the Responses API gives each its own item).
+ */
+function endsRun(
+  turn: unknown,
+  role: TurnRole,
+  newerRole: TurnRole | undefined,
+  reader: TurnReader,
+): boolean {
+  if (role === 'user') return reader.toolResults(turn).length === 0;
+  if (role === 'assistant') return newerRole !== 'assistant' && reader.toolCalls(turn).length === 0;
+  return false;
+}
+
+/**
+ * How often the newest entry repeats in a row, walking back from the newest turn (`of` gives a turn's
+ * signature, or PASSED for a turn that says nothing about it, or ENDS), and whether the proxy steered
+ * within the run. A run ends at a different signature or at a turn that ends every run (`endsRun`): a
+ * loop the agent left, by the user's word or the model's own answer, is not counted on after it.
  */
 function run(
   turns: readonly unknown[],
   reader: TurnReader,
-  of: (turn: unknown) => string | undefined,
+  of: (turn: unknown) => Mark,
 ): { count: number; steered: boolean; sample: string; decided: boolean } {
   let count = 0;
   let steered = false;
   let newest: string | undefined;
+  /** The role of the nearest newer turn that is the user's or the assistant's. */
+  let newerRole: TurnRole | undefined;
   for (let i = turns.length - 1; i >= 0; i--) {
     const turn = turns[i];
-    if (reader.role(turn) === 'assistant' && reader.texts(turn).some((t) => t.text.includes(LOOP_MARKER))) {
+    const role = reader.role(turn);
+    if (role === 'assistant' && reader.texts(turn).some((t) => t.text.includes(LOOP_MARKER))) {
       // Steered after the newest repeat: the agent stopped there, no loop now. Steered within the run: it
-      // went on regardless.
+      // went on regardless, with no word from the user in between.
       if (count === 0) return { count: 0, steered: false, sample: '', decided: true };
       steered = true;
+      newerRole = role;
+      continue;
     }
-    const sig = of(turn);
-    if (sig === undefined) continue;
+    const sig = endsRun(turn, role, newerRole, reader) ? ENDS : of(turn);
+    if (role !== 'other') newerRole = role;
+    if (sig === PASSED) continue;
+    if (sig === ENDS) return { count, steered, sample: newest ?? '', decided: true };
     if (newest === undefined) newest = sig;
     else if (sig !== newest) return { count, steered, sample: newest, decided: true };
     count++;
@@ -78,13 +109,13 @@ export function checkLoop(
   tail = false,
 ): LoopVerdict | 'undecided' {
   const calls = run(turns, reader, (turn) => {
-    if (reader.role(turn) !== 'assistant') return undefined;
+    if (reader.role(turn) !== 'assistant') return PASSED;
     const list = reader.toolCalls(turn);
-    return list.length === 0 ? undefined : signature(list);
+    return list.length === 0 ? PASSED : signature(list);
   });
   const results = run(turns, reader, (turn) => {
     const list = reader.toolResults(turn);
-    return list.length === 0 ? undefined : list.join('\u0001');
+    return list.length === 0 ? PASSED : list.join('\u0001');
   });
   if (tail && (!calls.decided || !results.decided)) return 'undecided';
   const hit = calls.count >= repeats ? calls : results.count >= repeats ? results : undefined;
