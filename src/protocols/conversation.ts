@@ -22,6 +22,20 @@ export interface ToolCallText {
   name: string;
   /** The arguments as JSON text (a protocol's object arguments serialised). */
   args: string;
+  /** The id its result answers to (`tool_call_id`, `tool_use_id`, `call_id`), when the protocol gives one. */
+  id?: string | undefined;
+}
+
+/** A tool result a turn carries back. */
+export interface ToolResultText {
+  /** The output as text (JSON for structured results). */
+  text: string;
+  /** Whether the output says nothing: only white space, empty lists and members (see `isEmptyOutput`). */
+  empty: boolean;
+  /** The call it answers, by id; absent when the protocol names the tool instead (`name`). */
+  id?: string | undefined;
+  /** The tool's name, when the result carries it (Gemini's `functionResponse.name`). */
+  name?: string | undefined;
 }
 
 export interface WireConversation {
@@ -36,8 +50,8 @@ export interface WireConversation {
   withText(turn: unknown, at: TurnText, text: string): unknown;
   /** The tool calls of an assistant turn, each as its name and its arguments' JSON text. */
   toolCalls(turn: unknown): ToolCallText[];
-  /** The tool results a turn carries back, as text (JSON for structured results). */
-  toolResults(turn: unknown): string[];
+  /** The tool results a turn carries back. */
+  toolResults(turn: unknown): ToolResultText[];
   /** A copy of the body with this sampling temperature. */
   withTemperature(body: Json, temperature: number): Json;
   /** A copy of the body asking for this reasoning effort (`off`: none). */
@@ -54,6 +68,29 @@ function jsonText(value: unknown): string {
 
 function listOf(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
+}
+
+function stringOr(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * Whether a tool's output says nothing: null, a string of white space, or a list or object of such (an
+ * object's `type` aside, so that a text part `{type: 'text', text: ''}` and Gemini's `{output: ''}` are
+ * empty too). Every protocol wraps an empty shell output in its own way; the loop guard does not count
+ * outputs that say nothing as the same output.
+ */
+export function isEmptyOutput(value: unknown): boolean {
+  if (value === null || value === undefined) return true;
+  if (typeof value === 'string') return value.trim() === '';
+  if (Array.isArray(value)) return value.every(isEmptyOutput);
+  if (isJson(value))
+    return Object.entries(value).every(([key, member]) => key === 'type' || isEmptyOutput(member));
+  return false;
+}
+
+function toolResult(output: unknown, id: unknown, name?: unknown): ToolResultText {
+  return { text: jsonText(output), empty: isEmptyOutput(output), id: stringOr(id), name: stringOr(name) };
 }
 
 /** Token budgets for protocols that take a budget rather than a level. */
@@ -107,12 +144,14 @@ const openai: WireConversation = {
     if (!isJson(turn)) return [];
     return listOf(turn.tool_calls).flatMap((call) => {
       const fn = isJson(call) && isJson(call.function) ? call.function : undefined;
-      return fn && typeof fn.name === 'string' ? [{ name: fn.name, args: jsonText(fn.arguments) }] : [];
+      return fn && typeof fn.name === 'string'
+        ? [{ name: fn.name, args: jsonText(fn.arguments), id: stringOr((call as Json).id) }]
+        : [];
     });
   },
   toolResults(turn) {
     if (!isJson(turn) || turn.role !== 'tool') return [];
-    return [jsonText(turn.content)];
+    return [toolResult(turn.content, turn.tool_call_id)];
   },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
   withReasoning(body, effort) {
@@ -127,14 +166,14 @@ const anthropic: WireConversation = {
     if (!isJson(turn)) return [];
     return listOf(turn.content).flatMap((block) =>
       isJson(block) && block.type === 'tool_use' && typeof block.name === 'string'
-        ? [{ name: block.name, args: jsonText(block.input) }]
+        ? [{ name: block.name, args: jsonText(block.input), id: stringOr(block.id) }]
         : [],
     );
   },
   toolResults(turn) {
     if (!isJson(turn)) return [];
     return listOf(turn.content).flatMap((block) =>
-      isJson(block) && block.type === 'tool_result' ? [jsonText(block.content)] : [],
+      isJson(block) && block.type === 'tool_result' ? [toolResult(block.content, block.tool_use_id)] : [],
     );
   },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
@@ -187,14 +226,16 @@ const gemini: WireConversation = {
     return listOf(turn.parts).flatMap((part) => {
       const call = isJson(part) && isJson(part.functionCall) ? part.functionCall : undefined;
       return call && typeof call.name === 'string'
-        ? [{ name: call.name, args: jsonText(call.args ?? {}) }]
+        ? [{ name: call.name, args: jsonText(call.args ?? {}), id: stringOr(call.id) }]
         : [];
     });
   },
   toolResults(turn) {
     if (!isJson(turn)) return [];
     return listOf(turn.parts).flatMap((part) =>
-      isJson(part) && isJson(part.functionResponse) ? [jsonText(part.functionResponse.response)] : [],
+      isJson(part) && isJson(part.functionResponse)
+        ? [toolResult(part.functionResponse.response, part.functionResponse.id, part.functionResponse.name)]
+        : [],
     );
   },
   withTemperature: (body, temperature) => ({
@@ -256,14 +297,15 @@ const responses: WireConversation = {
   },
   toolCalls(turn) {
     if (!isJson(turn) || typeof turn.name !== 'string') return [];
-    if (turn.type === 'function_call') return [{ name: turn.name, args: jsonText(turn.arguments) }];
-    if (turn.type === 'custom_tool_call') return [{ name: turn.name, args: jsonText(turn.input) }];
+    const id = stringOr(turn.call_id);
+    if (turn.type === 'function_call') return [{ name: turn.name, args: jsonText(turn.arguments), id }];
+    if (turn.type === 'custom_tool_call') return [{ name: turn.name, args: jsonText(turn.input), id }];
     return [];
   },
   toolResults(turn) {
     if (!isJson(turn)) return [];
     return turn.type === 'function_call_output' || turn.type === 'custom_tool_call_output'
-      ? [jsonText(turn.output)]
+      ? [toolResult(turn.output, turn.call_id)]
       : [];
   },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
