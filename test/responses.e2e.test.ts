@@ -699,6 +699,31 @@ describe('routed requests (failover) keep the Responses state', () => {
   });
 });
 
+describe('the loop guard reads the conversation a previous_response_id continues', () => {
+  it.each([
+    ['one backend', 'chat:tool-loop'],
+    ['failover', 'chat:fault-status-503|chat:tool-loop'],
+  ])('%s: steers the 7th repeat though each request sends only the newest tool output', async (_, model) => {
+    const calls = () => openaiUp.requests.filter((r) => r.model === 'tool-loop').length;
+    const before = calls();
+    let res = await client().responses.create({ model, input: 'make the tests pass', tools: [weather] });
+    for (let turn = 0; turn < 12; turn++) {
+      const call = res.output.find((item) => item.type === 'function_call');
+      if (call?.type !== 'function_call') break;
+      res = await client().responses.create({
+        model,
+        previous_response_id: res.id,
+        input: [{ type: 'function_call_output', call_id: call.call_id, output: '1 test failed' }],
+        tools: [weather],
+      });
+    }
+    expect(res.output_text).toContain(
+      '[proxy: tool-call loop] This conversation has made the same tool call 7 times in a row (weather ',
+    );
+    expect(calls() - before).toBe(7);
+  });
+});
+
 describe('chat clients reach a Responses-only backend by translation', () => {
   it('answers chat completions, whole and streamed, through POST {base}/responses', async () => {
     const whole = await client().chat.completions.create({

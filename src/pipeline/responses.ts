@@ -39,7 +39,7 @@ export function ownerOf(ex: { authKeyName: string | null }): string {
 }
 
 /** What is kept for a translated response: the Response object and the whole input that led to it. */
-interface StoredTurn {
+export interface StoredTurn {
   response: Json;
   input: unknown[];
 }
@@ -120,6 +120,14 @@ export interface ResponsesDeps {
 export interface PreviousResponse {
   readonly id: string;
   readonly entry: StoredEntry;
+  /** What the proxy kept (parsed once, for every reader); undefined when a Responses backend holds it. */
+  readonly stored: StoredTurn | undefined;
+}
+
+/** Whether a Responses request names a response it continues (`previous_response_id`). */
+export function continuesResponse(body: Json): boolean {
+  const previous = body.previous_response_id;
+  return previous !== undefined && previous !== null;
 }
 
 /**
@@ -132,10 +140,9 @@ export function findPrevious(
   body: Json,
   store: StoredResponses | null,
 ): Promise<PreviousResponse | undefined> | undefined {
-  const previous = body.previous_response_id;
   // Most requests: nothing to look up, and no promise made.
-  if (previous === undefined || previous === null) return undefined;
-  return lookUpPrevious(ex, previous, store);
+  if (!continuesResponse(body)) return undefined;
+  return lookUpPrevious(ex, body.previous_response_id, store);
 }
 
 async function lookUpPrevious(
@@ -147,7 +154,20 @@ async function lookUpPrevious(
     throw new ProxyError(400, 'previous_response_id: expected a string', { param: 'previous_response_id' });
   const entry = store ? await store.get(previous, ownerOf(ex)) : undefined;
   if (entry === undefined) throw notFound(previous, 'previous_response_id');
-  return { id: previous, entry };
+  const stored = entry.value === null ? undefined : (JSON.parse(entry.value) as StoredTurn);
+  return { id: previous, entry, stored };
+}
+
+/**
+ * The whole conversation a request that continues a response the proxy kept goes on with (on translation,
+ * in place of `previous_response_id`): the stored input and output, then this request's input. Undefined
+ * when a Responses backend holds the response (the proxy has not seen its conversation).
+ */
+export function continuedInput(previous: PreviousResponse, body: Json): unknown[] | undefined {
+  const { stored } = previous;
+  if (stored === undefined) return undefined;
+  const output = Array.isArray(stored.response.output) ? stored.response.output : [];
+  return [...stored.input, ...output, ...inputItems(body.input)];
 }
 
 /**
@@ -190,9 +210,7 @@ export function responsesTurn(
         );
       }
     } else {
-      const stored = JSON.parse(entry.value) as StoredTurn;
-      const output = Array.isArray(stored.response.output) ? stored.response.output : [];
-      input = [...stored.input, ...output, ...inputItems(body.input)];
+      input = continuedInput(previous, body);
       const rebuilt: Json = { ...body, input };
       delete rebuilt.previous_response_id;
       // The body changed: the client's bytes are not what goes on.
@@ -210,20 +228,6 @@ export function responsesTurn(
     };
   }
   return { ex, route, codecs: { ...codecs, responses: createResponsesCodec({ context }) } };
-}
-
-/**
- * The Responses step of a request with one backend: `findPrevious`, then `responsesTurn`; synchronous
- * without a `previous_response_id`.
- */
-export function beginResponsesTurn(
-  ex: ChatExchange,
-  route: ChatRoute,
-  deps: ResponsesDeps,
-): ResponsesTurn | Promise<ResponsesTurn> {
-  const found = findPrevious(ex, route.clientBody, deps.store);
-  if (found === undefined) return responsesTurn(ex, route, undefined, deps);
-  return found.then((previous) => responsesTurn(ex, route, previous, deps));
 }
 
 /**
