@@ -22,6 +22,7 @@ import {
   continuedInput,
   continuesResponse,
   findPrevious,
+  localAnswerCodec,
   responsesTurn,
   type PreviousResponse,
   type ResponsesTurn,
@@ -103,10 +104,22 @@ export function createChatPipeline(
   // Stream events that are not JSON, dropped on the way: counted with failover's (one metric).
   const droppedEvents = failover === undefined ? undefined : droppedEventsLog(failover.stats, deps.log);
   const spend = deps.spend ?? null;
-  /** The proxy's own answer (a command's reply, the loop guard's steering), in the client's protocol. */
-  const answerLocally = (ex: ChatExchange, body: Record<string, unknown>, text: string) => {
+  /**
+   * The proxy's own answer (a command's reply, the loop guard's steering), in the client's protocol; a
+   * Responses answer is kept as any other (`previous`: the response the request continues;
+   * `withoutCommands`: see `localAnswerCodec`).
+   */
+  const answerLocally = (
+    ex: ChatExchange,
+    body: Record<string, unknown>,
+    text: string,
+    previous?: PreviousResponse,
+    withoutCommands?: Record<string, unknown>,
+  ) => {
     const target = frontEnd.target(body, ex.url);
-    replyLocally(ex, from, text, target.model, target.stream, clientAsksStreamUsage(from, body));
+    const codec =
+      from === 'responses' ? localAnswerCodec(ex, body, previous, responsesDeps, withoutCommands) : undefined;
+    replyLocally(ex, from, text, target.model, target.stream, clientAsksStreamUsage(from, body), codec);
   };
   /**
    * The loop guard for a Responses request continuing a response the proxy kept: on the whole conversation
@@ -118,7 +131,7 @@ export function createChatPipeline(
     const steering =
       turns === undefined ? loopStep(from, ex, loopRepeats) : loopStepOnTurns(from, turns, loopRepeats);
     if (steering === undefined) return false;
-    answerLocally(ex, body, steering);
+    answerLocally(ex, body, steering, previous);
     return true;
   };
   return async function runChat(ex) {
@@ -138,7 +151,11 @@ export function createChatPipeline(
         const body = requireObjectBody(ex);
         const outcome = await sessions.run(ex, from, body);
         if (outcome.kind === 'reply') {
-          answerLocally(ex, body, outcome.text);
+          // A Responses reply is kept: with the conversation it continues, when it names one.
+          const finding = from === 'responses' ? findPrevious(ex, body, responsesDeps.store) : undefined;
+          const previous = finding === undefined ? undefined : await finding;
+          const without = from === 'responses' ? outcome.withoutCommands() : undefined;
+          answerLocally(ex, body, outcome.text, previous, without);
           return;
         }
         // A changed body is no longer the bytes received: those must not be forwarded.

@@ -42,6 +42,11 @@ export function ownerOf(ex: { authKeyName: string | null }): string {
 export interface StoredTurn {
   response: Json;
   input: unknown[];
+  /**
+   * What a response continued from this one goes on with, when not its input and output: for the reply to
+   * a command, the conversation without the command and the reply (README, "In-chat commands").
+   */
+  history?: unknown[];
 }
 
 export function notFound(id: string, param?: string): ProxyError {
@@ -166,8 +171,54 @@ async function lookUpPrevious(
 export function continuedInput(previous: PreviousResponse, body: Json): unknown[] | undefined {
   const { stored } = previous;
   if (stored === undefined) return undefined;
+  if (stored.history !== undefined) return [...stored.history, ...inputItems(body.input)];
   const output = Array.isArray(stored.response.output) ? stored.response.output : [];
   return [...stored.input, ...output, ...inputItems(body.input)];
+}
+
+/** Keeps a response for the request's owner; a write that is not done at once is waited for by the answer's end. */
+function keepResponse(
+  ex: ChatExchange,
+  deps: ResponsesDeps,
+  id: string,
+  value: string | null,
+  backend: string | undefined,
+): void {
+  const { store, log } = deps;
+  if (store === null) return;
+  const writing = store.put(id, ownerOf(ex), value, backend);
+  // Kept already (memory): the answer's end waits for nothing.
+  if (writing === undefined) return;
+  const put = writing.catch((err: unknown) => log.error({ err }, 'storing a response failed'));
+  const { state } = ex;
+  const before = state.storing;
+  state.storing = before === undefined ? put : Promise.all([before, put]).then(() => undefined);
+}
+
+/**
+ * The Responses codec for an answer the proxy gives itself (a command's reply, the loop guard's steering):
+ * kept as any translated answer is (`store`), so that `GET /v1/responses/{id}` finds it and a
+ * `previous_response_id` goes on from it. `withoutCommands`: for a command's reply, the request's body
+ * without its command text — what a response continued from this one goes on with, the reply left out, as
+ * a client that resends its history has both removed (src/pipeline/session.ts).
+ */
+export function localAnswerCodec(
+  ex: ChatExchange,
+  body: Json,
+  previous: PreviousResponse | undefined,
+  deps: ResponsesDeps,
+  withoutCommands?: Json,
+): ProtocolCodec {
+  const context: ResponsesContext = responsesContext(body);
+  if (deps.store !== null && body.store !== false) {
+    const conversation = (of: Json) =>
+      (previous === undefined ? undefined : continuedInput(previous, of)) ?? inputItems(of.input);
+    const input = conversation(body);
+    const history = withoutCommands === undefined ? undefined : conversation(withoutCommands);
+    context.onResponse = (response) =>
+      keepResponse(ex, deps, context.responseId, JSON.stringify({ response, input, history }), undefined);
+  }
+  return createResponsesCodec({ context });
 }
 
 /**
@@ -182,21 +233,12 @@ export function responsesTurn(
   previous: PreviousResponse | undefined,
   deps: ResponsesDeps,
 ): ResponsesTurn {
-  const { store, log } = deps;
   const body = route.clientBody;
-  const keep = store !== null && body.store !== false;
+  const keep = deps.store !== null && body.store !== false;
   const passThrough = route.backend.protocol === 'responses';
   const backendName = route.backend.name;
-  const save = (id: string, value: string | null) => {
-    if (store === null) return;
-    const writing = store.put(id, ownerOf(ex), value, value === null ? backendName : undefined);
-    // Kept already (memory): the answer's end waits for nothing.
-    if (writing === undefined) return;
-    const put = writing.catch((err: unknown) => log.error({ err }, 'storing a response failed'));
-    const { state } = ex;
-    const before = state.storing;
-    state.storing = before === undefined ? put : Promise.all([before, put]).then(() => undefined);
-  };
+  const save = (id: string, value: string | null) =>
+    keepResponse(ex, deps, id, value, value === null ? backendName : undefined);
   let input: unknown[] | undefined;
   if (previous !== undefined) {
     const { entry } = previous;

@@ -25,8 +25,12 @@ export interface SessionStepOptions {
 
 /** What the session step decided for one request. */
 export type SessionOutcome =
-  /** The message held only commands: the proxy answers it, nothing goes to a backend. */
-  | { kind: 'reply'; text: string }
+  /**
+   * The message held only commands: the proxy answers it, nothing goes to a backend. `withoutCommands`: the
+   * body as a later turn's history holds it, its command text removed (for a protocol whose history the
+   * proxy keeps: the Responses API's stored responses).
+   */
+  | { kind: 'reply'; text: string; withoutCommands: () => Json }
   /** Forward: `body` when the step changed it (else the client's), `model` when the session picks one. */
   | { kind: 'forward'; body: Json | undefined; model: string | undefined };
 
@@ -93,13 +97,14 @@ export class SessionStep {
       const newestUser = newestUserTurn(conversation, turns);
       const newest = found.find((f) => f.turn === newestUser);
       if (newest !== undefined) {
-        if (!newest.parsed.ok)
-          return { kind: 'reply', text: invalidReply(newest.parsed.error, this.#prefix) };
+        const withoutCommands = () => conversation.withTurns(body, stripCommands(conversation, turns, found));
+        const reply = (text: string): SessionOutcome => ({ kind: 'reply', text, withoutCommands });
+        if (!newest.parsed.ok) return reply(invalidReply(newest.parsed.error, this.#prefix));
         const applied = this.#apply(settings, newest.parsed.commands);
-        if (typeof applied === 'string') return { kind: 'reply', text: invalidReply(applied, this.#prefix) };
+        if (typeof applied === 'string') return reply(invalidReply(applied, this.#prefix));
         settings = applied.settings;
         await this.#store.set(key, settings);
-        if (newest.parsed.rest.trim() === '') return { kind: 'reply', text: applied.lines.join('\n\n') };
+        if (newest.parsed.rest.trim() === '') return reply(applied.lines.join('\n\n'));
       }
       if (found.length > 0) out = conversation.withTurns(body, stripCommands(conversation, turns, found));
     }
