@@ -371,6 +371,66 @@ describe('session settings', () => {
     ]);
   });
 
+  it('sends the parts after a command-only part on to the model, and keeps the parts before it', async () => {
+    const calls = await callsDuring(async () => {
+      const res = await openai(ALICE, 'parts-1').chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: '!/set(temperature=1.1)' },
+              { type: 'text', text: 'what now' },
+            ],
+          },
+        ],
+      });
+      expect(res.choices[0]?.message.content).toBe('echo: what now');
+      // Claude Code's reminders come before the user's words: kept, and a command alone is still answered.
+      const anthropic = new Anthropic({
+        baseURL: `${proxy.url}/anthropic`,
+        apiKey: ALICE,
+        maxRetries: 0,
+        defaultHeaders: { 'x-session-id': 'parts-2' },
+      });
+      const reminder = { type: 'text' as const, text: '<system-reminder>be brief</system-reminder>' };
+      const ask = (content: Anthropic.ContentBlockParam[]) =>
+        anthropic.messages.create({
+          model: 'anthropic:claude-x',
+          max_tokens: 100,
+          messages: [{ role: 'user', content }],
+        });
+      const alone = await ask([
+        reminder,
+        { type: 'text', text: '!/set(temperature=0.2)' },
+        { type: 'text', text: ' ' },
+      ]);
+      expect(alone.content).toEqual([{ type: 'text', text: 'Set for this session: temperature=0.2.' }]);
+      await ask([reminder, { type: 'text', text: '!/session' }, { type: 'text', text: 'and then?' }]);
+    });
+    expect(calls.map((c) => c.body)).toEqual([
+      {
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'what now' }] }],
+        temperature: 1.1,
+      },
+      {
+        model: 'claude-x',
+        max_tokens: 100,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: '<system-reminder>be brief</system-reminder>' },
+              { type: 'text', text: 'and then?' },
+            ],
+          },
+        ],
+        temperature: 0.2,
+      },
+    ]);
+  });
+
   it('maps !/set(reasoning=…) onto each protocol’s own field', async () => {
     const anthropic = new Anthropic({
       baseURL: `${proxy.url}/anthropic`,

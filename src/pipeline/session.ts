@@ -104,7 +104,7 @@ export class SessionStep {
         if (typeof applied === 'string') return reply(invalidReply(applied, this.#prefix));
         settings = applied.settings;
         await this.#store.set(key, settings);
-        if (newest.parsed.rest.trim() === '') return reply(applied.lines.join('\n\n'));
+        if (commandOnly(conversation, turns, newest)) return reply(applied.lines.join('\n\n'));
       }
       if (found.length > 0) out = conversation.withTurns(body, stripCommands(conversation, turns, found));
     }
@@ -281,9 +281,24 @@ function newestUserTurn(conversation: WireConversation, turns: readonly unknown[
   return -1;
 }
 
+/** The text after a turn's commands, in their own text (a bad command's is none). */
+function restOf(f: Found): string {
+  return f.parsed.ok ? f.parsed.rest : '';
+}
+
+/**
+ * Whether a turn holds nothing but its commands for the model: no text after them, in their own text or in
+ * a part after it (README, "In-chat commands": text after the commands goes on). Parts before the commands
+ * (an agent's reminders, a tool's result) are not the user's words to the model.
+ */
+function commandOnly(conversation: WireConversation, turns: readonly unknown[], f: Found): boolean {
+  return restOf(f).trim() === '' && !conversation.holdsMoreAfter(turns[f.turn], f.at);
+}
+
 /**
  * The history without command text: a command-only user turn goes, with the proxy's answer to it (the
- * assistant turn after it); a turn with text after its commands keeps that text.
+ * assistant turn after it); a turn with text after its commands keeps that text (its commands' own part
+ * left out when nothing follows them in it).
  */
 function stripCommands(conversation: WireConversation, turns: readonly unknown[], found: Found[]): unknown[] {
   const byTurn = new Map(found.map((f) => [f.turn, f]));
@@ -294,9 +309,13 @@ function stripCommands(conversation: WireConversation, turns: readonly unknown[]
       out.push(turns[i]);
       continue;
     }
-    const rest = f.parsed.ok ? f.parsed.rest : '';
-    if (rest.trim() !== '') {
-      out.push(conversation.withText(turns[i], f.at, rest));
+    const rest = restOf(f);
+    if (!commandOnly(conversation, turns, f)) {
+      out.push(
+        rest.trim() === ''
+          ? conversation.withoutText(turns[i], f.at)
+          : conversation.withText(turns[i], f.at, rest),
+      );
     } else if (i + 1 < turns.length && conversation.role(turns[i + 1]) === 'assistant') {
       i++;
     }

@@ -48,6 +48,10 @@ export interface WireConversation {
   texts(turn: unknown): TurnText[];
   /** A copy of the turn with one text replaced. */
   withText(turn: unknown, at: TurnText, text: string): unknown;
+  /** A copy of the turn without one text (its part left out; a content given as one string, empty). */
+  withoutText(turn: unknown, at: TurnText): unknown;
+  /** Whether the turn holds more after one text: a part that is not text, or text that is not white space. */
+  holdsMoreAfter(turn: unknown, at: TurnText): boolean;
   /** The tool calls of an assistant turn, each as its name and its arguments' JSON text. */
   toolCalls(turn: unknown): ToolCallText[];
   /** The tool results a turn carries back. */
@@ -93,6 +97,26 @@ function toolResult(output: unknown, id: unknown, name?: unknown): ToolResultTex
   return { text: jsonText(output), empty: isEmptyOutput(output), id: stringOr(id), name: stringOr(name) };
 }
 
+/** The words of one part of a turn's list, or undefined for a part that is not words. */
+type PartText = (part: unknown) => string | undefined;
+
+/** `withoutText` and `holdsMoreAfter` of a protocol whose turns keep their parts in `member`. */
+function partsOf(member: string, textOf: PartText): Pick<WireConversation, 'withoutText' | 'holdsMoreAfter'> {
+  return {
+    withoutText(turn, at) {
+      const item = turn as Json;
+      if (at.part < 0) return { ...item, [member]: '' };
+      return { ...item, [member]: listOf(item[member]).filter((_, i) => i !== at.part) };
+    },
+    holdsMoreAfter(turn, at) {
+      if (at.part < 0 || !isJson(turn)) return false;
+      return listOf(turn[member])
+        .slice(at.part + 1)
+        .some((part) => textOf(part)?.trim() !== '');
+    },
+  };
+}
+
 /** Token budgets for protocols that take a budget rather than a level. */
 export const REASONING_BUDGETS: Readonly<Record<Exclude<ReasoningEffort, 'off'>, number>> = {
   low: 1024,
@@ -104,11 +128,15 @@ export const REASONING_BUDGETS: Readonly<Record<Exclude<ReasoningEffort, 'off'>,
  * OpenAI chat and Anthropic messages: `messages[]` with `role` and `content` (a string, or a list of parts
  * of which `{type: 'text', text}` are the words).
  */
+const messagePartText: PartText = (part) =>
+  isJson(part) && part.type === 'text' && typeof part.text === 'string' ? part.text : undefined;
+
 function messagesConversation(roles: {
   user: string;
   assistant: string;
 }): Omit<WireConversation, 'withTemperature' | 'withReasoning' | 'toolCalls' | 'toolResults'> {
   return {
+    ...partsOf('content', messagePartText),
     turns: (body) => (Array.isArray(body.messages) ? body.messages : undefined),
     withTurns: (body, turns) => ({ ...body, messages: turns }),
     role(turn) {
@@ -122,9 +150,8 @@ function messagesConversation(roles: {
       if (!Array.isArray(content)) return [];
       const texts: TurnText[] = [];
       content.forEach((part, i) => {
-        if (isJson(part) && part.type === 'text' && typeof part.text === 'string') {
-          texts.push({ text: part.text, part: i });
-        }
+        const text = messagePartText(part);
+        if (text !== undefined) texts.push({ text, part: i });
       });
       return texts;
     },
@@ -196,8 +223,12 @@ function generationConfig(body: Json): Json {
   return isJson(body.generationConfig) ? body.generationConfig : {};
 }
 
+const geminiPartText: PartText = (part) =>
+  isJson(part) && typeof part.text === 'string' && part.thought !== true ? part.text : undefined;
+
 /** Gemini: `contents[]` with `role` `user` | `model` and `parts[]`, of which `{text}` without `thought`. */
 const gemini: WireConversation = {
+  ...partsOf('parts', geminiPartText),
   turns: (body) => (Array.isArray(body.contents) ? body.contents : undefined),
   withTurns: (body, turns) => ({ ...body, contents: turns }),
   role(turn) {
@@ -209,9 +240,8 @@ const gemini: WireConversation = {
     if (!isJson(turn) || !Array.isArray(turn.parts)) return [];
     const texts: TurnText[] = [];
     turn.parts.forEach((part, i) => {
-      if (isJson(part) && typeof part.text === 'string' && part.thought !== true) {
-        texts.push({ text: part.text, part: i });
-      }
+      const text = geminiPartText(part);
+      if (text !== undefined) texts.push({ text, part: i });
     });
     return texts;
   },
@@ -267,7 +297,13 @@ function responsesItems(body: Json): unknown[] | undefined {
 
 const RESPONSES_TEXT_PARTS: ReadonlySet<unknown> = new Set(['input_text', 'output_text', 'text']);
 
+const responsesPartText: PartText = (part) =>
+  isJson(part) && RESPONSES_TEXT_PARTS.has(part.type) && typeof part.text === 'string'
+    ? part.text
+    : undefined;
+
 const responses: WireConversation = {
+  ...partsOf('content', responsesPartText),
   turns: responsesItems,
   withTurns: (body, turns) => ({ ...body, input: turns }),
   role(turn) {
@@ -282,9 +318,8 @@ const responses: WireConversation = {
     if (typeof content === 'string') return [{ text: content, part: -1 }];
     const texts: TurnText[] = [];
     listOf(content).forEach((part, i) => {
-      if (isJson(part) && RESPONSES_TEXT_PARTS.has(part.type) && typeof part.text === 'string') {
-        texts.push({ text: part.text, part: i });
-      }
+      const text = responsesPartText(part);
+      if (text !== undefined) texts.push({ text, part: i });
     });
     return texts;
   },
