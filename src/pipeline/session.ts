@@ -17,6 +17,11 @@ export interface SessionStepOptions {
   /** Throws an error naming what is wrong when a model name cannot be routed. */
   checkModel(model: string): void;
   /**
+   * Throws an error naming why a key may not use a model, a route or an `a|b` chain (its allow-list, README
+   * "Teams"), judged as the requests that name it will be. Absent: every key may use every model.
+   */
+  checkAllowed?: ((model: string, keyName: string | null) => void) | undefined;
+  /**
    * The configured routes (README, "Routes and failover"): what `!/route(name)` may name, and a route's chain
    * for the replies. Absent: no routes.
    */
@@ -54,6 +59,7 @@ export class SessionStep {
   readonly #prefixTexts: readonly string[];
   readonly #prefixBytes: readonly (Buffer | ByteNeedle)[];
   readonly #checkModel: (model: string) => void;
+  readonly #checkAllowed: (model: string, keyName: string | null) => void;
   readonly #routes: SessionStepOptions['routes'];
   readonly #chainOf: ChainOf;
 
@@ -66,6 +72,7 @@ export class SessionStep {
       Buffer.byteLength(form) <= MAX_NEEDLE_BYTES ? new ByteNeedle(form) : Buffer.from(form),
     );
     this.#checkModel = options.checkModel;
+    this.#checkAllowed = options.checkAllowed ?? (() => undefined);
     this.#routes = options.routes;
     this.#chainOf = (name) => options.routes?.chain(name);
   }
@@ -100,7 +107,7 @@ export class SessionStep {
         const withoutCommands = () => conversation.withTurns(body, stripCommands(conversation, turns, found));
         const reply = (text: string): SessionOutcome => ({ kind: 'reply', text, withoutCommands });
         if (!newest.parsed.ok) return reply(invalidReply(newest.parsed.error, this.#prefix));
-        const applied = this.#apply(settings, newest.parsed.commands);
+        const applied = this.#apply(settings, newest.parsed.commands, ex.authKeyName);
         if (typeof applied === 'string') return reply(invalidReply(applied, this.#prefix));
         settings = applied.settings;
         await this.#store.set(key, settings);
@@ -136,10 +143,14 @@ export class SessionStep {
     return found;
   }
 
-  /** The settings after the commands, with a line for each; or the first error, nothing applied. */
+  /**
+   * The settings after the commands, with a line for each; or the first error, nothing applied. A model a
+   * command names must be one the key (`keyName`) may use: stored, it would refuse every later request.
+   */
   #apply(
     settings: SessionSettings,
     commands: Command[],
+    keyName: string | null,
   ): { settings: SessionSettings; lines: string[] } | string {
     for (const command of commands) {
       if (command.name === 'route' && this.#chainOf(command.route) === undefined) {
@@ -147,17 +158,21 @@ export class SessionStep {
       }
       for (const model of modelsNamed(command)) {
         // A route's name is checked by its chain's attempts, not as a model of the default backend.
-        if (this.#chainOf(model) !== undefined) continue;
+        const routed = this.#chainOf(model) !== undefined;
         // A chain written inline (`a|b`): each of its elements, and at least one.
-        const elements = model.includes('|')
-          ? model
-              .split('|')
-              .map((element) => element.trim())
-              .filter((element) => element.length > 0)
-          : [model];
-        if (elements.length === 0) return `${this.#prefix}${command.name}: '${model}' names no model`;
+        const elements = routed
+          ? []
+          : model.includes('|')
+            ? model
+                .split('|')
+                .map((element) => element.trim())
+                .filter((element) => element.length > 0)
+            : [model];
+        if (!routed && elements.length === 0)
+          return `${this.#prefix}${command.name}: '${model}' names no model`;
         try {
           for (const element of elements) this.#checkModel(element);
+          this.#checkAllowed(model, keyName);
         } catch (err) {
           return `${this.#prefix}${command.name}: ${(err as Error).message}`;
         }
