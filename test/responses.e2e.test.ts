@@ -699,6 +699,83 @@ describe('routed requests (failover) keep the Responses state', () => {
   });
 });
 
+describe('the loop guard reads the conversation a previous_response_id continues', () => {
+  it.each([
+    ['one backend', 'chat:tool-loop'],
+    ['failover', 'chat:fault-status-503|chat:tool-loop'],
+  ])('%s: steers the 7th repeat though each request sends only the newest tool output', async (_, model) => {
+    const calls = () => openaiUp.requests.filter((r) => r.model === 'tool-loop').length;
+    const before = calls();
+    let res = await client().responses.create({ model, input: 'make the tests pass', tools: [weather] });
+    for (let turn = 0; turn < 12; turn++) {
+      const call = res.output.find((item) => item.type === 'function_call');
+      if (call?.type !== 'function_call') break;
+      res = await client().responses.create({
+        model,
+        previous_response_id: res.id,
+        input: [{ type: 'function_call_output', call_id: call.call_id, output: '1 test failed' }],
+        tools: [weather],
+      });
+    }
+    expect(res.output_text).toContain(
+      '[proxy: tool-call loop] This conversation has made the same tool call 7 times in a row (weather ',
+    );
+    expect(calls() - before).toBe(7);
+    // The steering is an answer like any other: kept.
+    expect((await client().responses.retrieve(res.id)).output_text).toBe(res.output_text);
+  });
+});
+
+describe("the proxy's own answers are kept like any other", () => {
+  const sentMessages = () =>
+    (openaiUp.requests.at(-1)?.body as { messages: Array<{ role: string; content: unknown }> }).messages;
+
+  it.each([false, true])(
+    'a command reply (streamed: %s) is stored; previous_response_id goes on without the command',
+    async (stream) => {
+      const model = 'chat:gpt-4o-mini';
+      const first = await client().responses.create({ model, input: 'first question' });
+      const before = openaiUp.requests.length;
+      const params = { model, input: '!/help', previous_response_id: first.id };
+      const help = stream ? (await streamed(params)).final : await client().responses.create(params);
+      expect(openaiUp.requests.length).toBe(before);
+      expect(help.id).toMatch(/^resp_/);
+      expect(help.output_text).toContain('!/set(model=backend:model)');
+      const kept = await client().responses.retrieve(help.id);
+      expect(kept.id).toBe(help.id);
+      expect(kept.output_text).toBe(help.output_text);
+      await expect(client(OTHER_KEY).responses.retrieve(help.id)).rejects.toBeInstanceOf(
+        OpenAI.NotFoundError,
+      );
+
+      const next = await client().responses.create({
+        model,
+        input: 'what now',
+        previous_response_id: help.id,
+      });
+      expect(next.output_text).toBe('echo: what now');
+      expect(next.previous_response_id).toBe(help.id);
+      // The conversation before the command goes on; the command and its reply are not in it.
+      expect(sentMessages()).toEqual([
+        { role: 'user', content: 'first question' },
+        { role: 'assistant', content: 'echo: first question' },
+        { role: 'user', content: 'what now' },
+      ]);
+    },
+  );
+
+  it('a command reply that starts a conversation leaves nothing of it to the next turn', async () => {
+    const model = 'chat:gpt-4o-mini';
+    const session = await client().responses.create({ model, input: '!/session' });
+    const next = await client().responses.create({ model, input: 'hello', previous_response_id: session.id });
+    expect(next.output_text).toBe('echo: hello');
+    expect(sentMessages()).toEqual([{ role: 'user', content: 'hello' }]);
+    // store: false keeps nothing, as for any answer.
+    const unkept = await client().responses.create({ model, input: '!/session', store: false });
+    await expect(client().responses.retrieve(unkept.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+});
+
 describe('chat clients reach a Responses-only backend by translation', () => {
   it('answers chat completions, whole and streamed, through POST {base}/responses', async () => {
     const whole = await client().chat.completions.create({

@@ -371,6 +371,66 @@ describe('session settings', () => {
     ]);
   });
 
+  it('sends the parts after a command-only part on to the model, and keeps the parts before it', async () => {
+    const calls = await callsDuring(async () => {
+      const res = await openai(ALICE, 'parts-1').chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: '!/set(temperature=1.1)' },
+              { type: 'text', text: 'what now' },
+            ],
+          },
+        ],
+      });
+      expect(res.choices[0]?.message.content).toBe('echo: what now');
+      // Claude Code's reminders come before the user's words: kept, and a command alone is still answered.
+      const anthropic = new Anthropic({
+        baseURL: `${proxy.url}/anthropic`,
+        apiKey: ALICE,
+        maxRetries: 0,
+        defaultHeaders: { 'x-session-id': 'parts-2' },
+      });
+      const reminder = { type: 'text' as const, text: '<system-reminder>be brief</system-reminder>' };
+      const ask = (content: Anthropic.ContentBlockParam[]) =>
+        anthropic.messages.create({
+          model: 'anthropic:claude-x',
+          max_tokens: 100,
+          messages: [{ role: 'user', content }],
+        });
+      const alone = await ask([
+        reminder,
+        { type: 'text', text: '!/set(temperature=0.2)' },
+        { type: 'text', text: ' ' },
+      ]);
+      expect(alone.content).toEqual([{ type: 'text', text: 'Set for this session: temperature=0.2.' }]);
+      await ask([reminder, { type: 'text', text: '!/session' }, { type: 'text', text: 'and then?' }]);
+    });
+    expect(calls.map((c) => c.body)).toEqual([
+      {
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'what now' }] }],
+        temperature: 1.1,
+      },
+      {
+        model: 'claude-x',
+        max_tokens: 100,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: '<system-reminder>be brief</system-reminder>' },
+              { type: 'text', text: 'and then?' },
+            ],
+          },
+        ],
+        temperature: 0.2,
+      },
+    ]);
+  });
+
   it('maps !/set(reasoning=…) onto each protocol’s own field', async () => {
     const anthropic = new Anthropic({
       baseURL: `${proxy.url}/anthropic`,
@@ -485,19 +545,19 @@ describe('--disable-commands', () => {
 });
 
 describe('loop guard', () => {
-  it('steers an agent repeating one tool call on the 7th repeat, then refuses the loop going on', async () => {
-    const client = openai(ALICE, 'loop-1');
-    const tools = [
-      {
-        type: 'function' as const,
-        function: {
-          name: 'Bash',
-          parameters: { type: 'object', properties: { command: { type: 'string' } } },
-        },
+  const tools = [
+    {
+      type: 'function' as const,
+      function: {
+        name: 'Bash',
+        parameters: { type: 'object', properties: { command: { type: 'string' } } },
       },
-    ];
+    },
+  ];
+
+  it('steers an agent repeating one tool call on the 7th repeat, counts anew after the user speaks, and refuses the run going on past the warning', async () => {
+    const client = openai(ALICE, 'loop-1');
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'make the tests pass' }];
-    let answer: string | null = null;
     /** One agent turn: the model's answer appended, a tool call run (always failing the same way). */
     const turn = async () => {
       const res = await client.chat.completions.create({ model: 'tool-loop', tools, messages });
@@ -508,21 +568,66 @@ describe('loop guard', () => {
       messages.push({ role: 'tool', tool_call_id: call.id, content: '1 test failed' });
       return true;
     };
-    const calls = await callsDuring(async () => {
+    /** The agent's turns until the model (or the proxy) answers without a tool call; that answer. */
+    const untilAnswer = async () => {
       while (await turn()) {
-        if (messages.length > 40) throw new Error('the loop was never stopped');
+        if (messages.length > 80) throw new Error('the loop was never stopped');
       }
-      answer = messages.at(-1)!.content as string;
+      return messages.at(-1)!.content as string;
+    };
+    let answer = '';
+    const calls = await callsDuring(async () => {
+      answer = await untilAnswer();
     });
     expect(calls).toHaveLength(7);
     expect(answer).toContain('[proxy: tool-call loop] This conversation has made the same tool call 7 times');
 
-    // The user asks it to go on: forwarded; the model calls the same tool once more: refused.
+    // The user asks it to go on: a new run, forwarded until it too repeats 7 times — steered, not refused.
     messages.push({ role: 'user', content: 'go on' });
     const more = await callsDuring(async () => {
-      expect(await turn()).toBe(true);
+      answer = await untilAnswer();
+    });
+    expect(more).toHaveLength(7);
+    expect(answer).toContain('[proxy: tool-call loop] This conversation has made the same tool call 7 times');
+
+    // An agent that calls on past the warning, without the user: the same run, refused.
+    const last = messages.at(-3) as OpenAI.ChatCompletionAssistantMessageParam;
+    messages.push(last, { role: 'tool', tool_call_id: last.tool_calls![0]!.id, content: '1 test failed' });
+    const refused = await callsDuring(async () => {
       await expect(turn()).rejects.toMatchObject({ status: 400, code: 'tool_loop' });
     });
-    expect(more).toHaveLength(1);
+    expect(refused).toEqual([]);
+  });
+
+  it('forwards the next question once the model answered and the user moved on from a loop', async () => {
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'do it' }];
+    for (let i = 0; i < 7; i++) {
+      messages.push(
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            {
+              id: `call_${i}`,
+              type: 'function',
+              function: { name: 'Bash', arguments: '{"command":"ls -la"}' },
+            },
+          ],
+        },
+        { role: 'tool', tool_call_id: `call_${i}`, content: `total ${i}` },
+      );
+    }
+    messages.push(
+      { role: 'assistant', content: 'All done: the directory is empty.' },
+      { role: 'user', content: 'thanks. now explain what a monad is' },
+    );
+    const client = openai(ALICE, 'loop-2');
+    let reply = '';
+    const calls = await callsDuring(async () => {
+      const res = await client.chat.completions.create({ model: 'gpt-4o-mini', tools, messages });
+      reply = res.choices[0]!.message.content ?? '';
+    });
+    expect(calls).toHaveLength(1);
+    expect(reply).not.toContain('[proxy: tool-call loop]');
   });
 });

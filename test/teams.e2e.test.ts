@@ -368,6 +368,49 @@ describe('model allow-list: 404 model_not_found in each protocol', () => {
     });
   });
 
+  it('refuses a session command naming a model the key may not use, or no model, and stores nothing', async () => {
+    const client = new OpenAI({
+      baseURL: `${proxy.url}/v1`,
+      apiKey: LIMITED_KEY,
+      maxRetries: 0,
+      defaultHeaders: { 'x-session-id': 'allow-list-commands' },
+    });
+    const say = async (content: string) => {
+      const res = await client.chat.completions.create({
+        model: 'mock:m',
+        messages: [{ role: 'user', content }],
+      });
+      return res.choices[0]?.message.content ?? '';
+    };
+    const refusals: Array<[string, string]> = [
+      [
+        '!/set(model=openai:gpt-4o)',
+        "!/set: 'openai:gpt-4o' is not among the models this key may use (its `models:` allow-list)",
+      ],
+      [
+        '!/oneoff(openai:gpt-4o)',
+        "!/oneoff: 'openai:gpt-4o' is not among the models this key may use (its `models:` allow-list)",
+      ],
+      // A chain is judged by its name, as a request naming it is.
+      [
+        '!/set(model=mock:a|openai:gpt-4o-mini)',
+        "!/set: 'mock:a|openai:gpt-4o-mini' is not among the models this key may use (its `models:` allow-list)",
+      ],
+      ['!/set(model=mock:)', "!/set: 'mock:' names backend 'mock' but no model, e.g. mock:<model>"],
+    ];
+    for (const [command, why] of refusals) {
+      const reply = await say(command);
+      expect(reply).toContain(why);
+      // The reply is the command error, with the valid forms.
+      expect(reply).toContain('!/set(model=backend:model)');
+    }
+    expect(await say('!/session')).toBe("This session has no settings: the client's own choices apply.");
+    expect(await say('!/set(model=openai:gpt-4o-mini)')).toBe(
+      'Set for this session: model=openai:gpt-4o-mini.',
+    );
+    expect(await say('!/oneoff(mock:any)')).toBe('The next request goes to mock:any.');
+  });
+
   it('never sent a refused request upstream', () => {
     expect(
       upstream.requests.map((request) => (request.body as { model?: string } | undefined)?.model),

@@ -25,7 +25,7 @@ import type { FrontEnd } from './front-ends.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { isJsonObject, meteredContinuation, relayAnswer, streamOut } from './relay.js';
-import { findPrevious, responsesTurn, type PreviousResponse, type ResponsesTurn } from './responses.js';
+import { responsesTurn, type PreviousResponse, type ResponsesTurn } from './responses.js';
 import { continuable, prefilledBody, StreamText, writeContinuation } from './continuation.js';
 import { ResponsesOutline } from '../protocols/responses/outline.js';
 import { codecs } from '../protocols/registry.js';
@@ -165,6 +165,8 @@ export class AttemptRun {
     private readonly judgeFor: (protocol: Protocol) => ToolJudge | undefined = () => undefined,
     /** Told the committed answer's usage (src/pipeline/spend.ts). */
     private readonly meter?: UsageMeter,
+    /** The stored response a Responses request continues (`findPrevious`, once for every element). */
+    private readonly previous?: PreviousResponse,
   ) {
     this.settings = plan.settings;
     this.clock = deps.failover.clock;
@@ -181,10 +183,9 @@ export class AttemptRun {
     const deadlineAt = this.startedAt + settings.deadlineMs;
     let last: Outcome | null = null;
     let unresolved: Error | null = null;
-    // The Responses API's state: the conversation continued is found once, for every element.
+    // The Responses API's state: the conversation continued (found by the caller), for every element.
     const responses = this.from === 'responses' ? { store: deps.responses ?? null, log: deps.log } : null;
-    let previous: PreviousResponse | undefined;
-    if (responses !== null) previous = await findPrevious(this.ex, this.read.clientBody, responses.store);
+    const { previous } = this;
     chain: for (const [index, element] of this.plan.elements.entries()) {
       this.current = index;
       let route: ChatRoute;

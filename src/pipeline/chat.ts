@@ -14,11 +14,19 @@ import type { RequestLimits } from './limits.js';
 import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
-import { loopStep } from './loop-step.js';
+import { loopStep, loopStepOnTurns } from './loop-step.js';
 import { shellJudge } from './guard-step.js';
 import { relayAnswer } from './relay.js';
 import { clientAsksStreamUsage } from './usage-strip.js';
-import { beginResponsesTurn, type ResponsesTurn } from './responses.js';
+import {
+  continuedInput,
+  continuesResponse,
+  findPrevious,
+  localAnswerCodec,
+  responsesTurn,
+  type PreviousResponse,
+  type ResponsesTurn,
+} from './responses.js';
 import { readTarget, requireObjectBody, resolveRoute } from './route.js';
 import type { SessionStep } from './session.js';
 import type { ShellGuard } from '../sessions/shell-guard.js';
@@ -96,15 +104,45 @@ export function createChatPipeline(
   // Stream events that are not JSON, dropped on the way: counted with failover's (one metric).
   const droppedEvents = failover === undefined ? undefined : droppedEventsLog(failover.stats, deps.log);
   const spend = deps.spend ?? null;
+  /**
+   * The proxy's own answer (a command's reply, the loop guard's steering), in the client's protocol; a
+   * Responses answer is kept as any other (`previous`: the response the request continues;
+   * `withoutCommands`: see `localAnswerCodec`).
+   */
+  const answerLocally = (
+    ex: ChatExchange,
+    body: Record<string, unknown>,
+    text: string,
+    previous?: PreviousResponse,
+    withoutCommands?: Record<string, unknown>,
+  ) => {
+    const target = frontEnd.target(body, ex.url);
+    const codec =
+      from === 'responses' ? localAnswerCodec(ex, body, previous, responsesDeps, withoutCommands) : undefined;
+    replyLocally(ex, from, text, target.model, target.stream, clientAsksStreamUsage(from, body), codec);
+  };
+  /**
+   * The loop guard for a Responses request continuing a response the proxy kept: on the whole conversation
+   * the backend will see, once the stored one is found (its `input` alone is only the newest turns); for a
+   * response a Responses backend holds, on the `input` sent, as for any other request. True when answered.
+   */
+  const guardContinued = (ex: ChatExchange, body: Record<string, unknown>, previous: PreviousResponse) => {
+    const turns = continuedInput(previous, body);
+    const steering =
+      turns === undefined ? loopStep(from, ex, loopRepeats) : loopStepOnTurns(from, turns, loopRepeats);
+    if (steering === undefined) return false;
+    answerLocally(ex, body, steering, previous);
+    return true;
+  };
   return async function runChat(ex) {
     let meter: UsageMeter | undefined;
     try {
-      if (loopRepeats > 0) {
+      // A Responses request that continues a stored response is guarded once that is found (below).
+      const guardLater = loopRepeats > 0 && from === 'responses' && continuesResponse(requireObjectBody(ex));
+      if (loopRepeats > 0 && !guardLater) {
         const steering = loopStep(from, ex, loopRepeats);
         if (steering !== undefined) {
-          const body = requireObjectBody(ex);
-          const target = frontEnd.target(body, ex.url);
-          replyLocally(ex, from, steering, target.model, target.stream, clientAsksStreamUsage(from, body));
+          answerLocally(ex, requireObjectBody(ex), steering);
           return;
         }
       }
@@ -113,15 +151,11 @@ export function createChatPipeline(
         const body = requireObjectBody(ex);
         const outcome = await sessions.run(ex, from, body);
         if (outcome.kind === 'reply') {
-          const target = frontEnd.target(body, ex.url);
-          replyLocally(
-            ex,
-            from,
-            outcome.text,
-            target.model,
-            target.stream,
-            clientAsksStreamUsage(from, body),
-          );
+          // A Responses reply is kept: with the conversation it continues, when it names one.
+          const finding = from === 'responses' ? findPrevious(ex, body, responsesDeps.store) : undefined;
+          const previous = finding === undefined ? undefined : await finding;
+          const without = from === 'responses' ? outcome.withoutCommands() : undefined;
+          answerLocally(ex, body, outcome.text, previous, without);
           return;
         }
         // A changed body is no longer the bytes received: those must not be forwarded.
@@ -145,6 +179,11 @@ export function createChatPipeline(
       if (plan !== null) {
         const policies = deps.policies();
         checkRoutedPolicy(policies, ex, read.target.model, deps.redactor());
+        // The conversation continued is found once, for every element of the chain.
+        const finding =
+          from === 'responses' ? findPrevious(ex, read.clientBody, responsesDeps.store) : undefined;
+        const previous = finding === undefined ? undefined : await finding;
+        if (guardLater && previous !== undefined && guardContinued(ex, read.clientBody, previous)) return;
         // One request, one unit of its key's limits, however many attempts failover makes.
         // With the spend step, its one acquire takes them (spend.ts): one Redis round trip.
         if (spend === null && policies.hasCounters && limits !== undefined) await limits.admit(ex, policies);
@@ -153,19 +192,32 @@ export function createChatPipeline(
           meter = begun instanceof Promise ? await begun : begun;
         }
         // Every element's answer is judged as a single attempt's is.
-        await new AttemptRun(ex, frontEnd, read, plan, deps as AttemptDeps, () => judge, meter).run();
+        await new AttemptRun(
+          ex,
+          frontEnd,
+          read,
+          plan,
+          deps as AttemptDeps,
+          () => judge,
+          meter,
+          previous,
+        ).run();
         return;
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
       const redactor = deps.redactor();
       const policies = deps.policies();
       checkPolicy(policies, ex, route, redactor);
+      // The Responses API's state: the stored conversation (no promise made without one), guarded whole.
+      const finding =
+        from === 'responses' ? findPrevious(ex, route.clientBody, responsesDeps.store) : undefined;
+      const previous = finding === undefined ? undefined : await finding;
+      if (guardLater && previous !== undefined && guardContinued(ex, route.clientBody, previous)) return;
       if (spend === null && policies.hasCounters && limits !== undefined) await limits.admit(ex, policies);
-      // The Responses API's state: the stored conversation, and how this answer is kept.
+      // How this answer is kept, the stored conversation folded in on translation.
       let turn: Pick<ResponsesTurn, 'codecs' | 'watch'> | undefined;
       if (from === 'responses') {
-        const turning = beginResponsesTurn(ex, route, responsesDeps);
-        const begun = turning instanceof Promise ? await turning : turning;
+        const begun = responsesTurn(ex, route, previous, responsesDeps);
         ex = begun.ex;
         route = begun.route;
         turn = { codecs: begun.codecs, watch: begun.watch };

@@ -1,4 +1,5 @@
 import type { ChatResponse } from '../protocols/canonical.js';
+import type { ProtocolCodec } from '../protocols/codec.js';
 import { codecs } from '../protocols/registry.js';
 import type { Protocol } from '../protocols/types.js';
 import { responseHead, writeJson } from './respond.js';
@@ -23,10 +24,11 @@ export function replyLocally(
   stream: boolean,
   /** The client asked for the stream's usage (see StreamMeta.includeUsage). */
   includeUsage = false,
+  /** The client protocol's codec for this request (a Responses answer that is kept), else the shared one. */
+  codec: ProtocolCodec = codecs[from],
 ): void {
   ex.state.backend = 'proxy';
   ex.state.model = model;
-  const codec = codecs[from];
   const id = `proxy-${ex.id}`;
   if (!stream) {
     const answer: ChatResponse = {

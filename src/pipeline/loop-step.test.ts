@@ -89,11 +89,22 @@ describe('loopStep on the body bytes', () => {
   });
 
   it('agrees with the whole-conversation check on any history', () => {
+    // Two tools, answered by id or not, outputs that say nothing, the user's and the model's words.
+    const read = (path: string) => ({
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: `r-${path}`, type: 'function', function: { name: 'Read', arguments: path } }],
+    });
     const turn = fc.oneof(
       fc.constantFrom('ls', 'npm test').map(call),
-      fc.constantFrom('FAIL', 'ok').map(result),
+      fc.constantFrom('a', 'b').map(read),
+      fc.constantFrom('FAIL', 'ok', '', ' ').map(result),
+      fc
+        .tuple(fc.constantFrom('r-a', 'c-ls', 'x'), fc.constantFrom('FAIL', ''))
+        .map(([id, content]) => ({ role: 'tool', tool_call_id: id, content })),
       fc.constant(steered),
       fc.constant({ role: 'user', content: 'more' }),
+      fc.constant({ role: 'assistant', content: 'done' }),
     );
     fc.assert(
       fc.property(

@@ -110,3 +110,16 @@ export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): str
   if (turns === undefined || turns.length < repeats) return undefined;
   return answer(checkLoop(turns, conversation, repeats));
 }
+
+/**
+ * The loop guard's step for a conversation the proxy holds, not the client's bytes (a Responses request
+ * continuing a stored response: its `input` is only the newest turns of what the backend will see).
+ */
+export function loopStepOnTurns(
+  from: Protocol,
+  turns: readonly unknown[],
+  repeats: number,
+): string | undefined {
+  if (turns.length < repeats) return undefined;
+  return answer(checkLoop(turns, CONVERSATIONS[from], repeats));
+}

@@ -1,5 +1,6 @@
 import { ProxyError } from '../proxy-error.js';
 import type { Redactor } from '../redaction/redactor.js';
+import type { ModelRequest } from '../teams/model-allow-list.js';
 import type { PolicyTable } from '../teams/policies.js';
 import type { ChatExchange } from './exchange.js';
 import type { ChatRoute } from './route.js';
@@ -32,10 +33,19 @@ export function checkPolicy(
   redactor: Redactor,
 ): void {
   if (!policies.hasModelRules) return;
-  const models = policies.policyFor(ex.authKeyName)?.models;
-  if (models === undefined || models === null) return;
   const request = { requested: route.requested, backend: route.backend.name, model: route.model };
-  if (!models.allows(request)) throw modelNotFound(route.requested, redactor);
+  if (!allowsModel(policies, ex.authKeyName, request)) throw modelNotFound(route.requested, redactor);
+}
+
+/**
+ * Whether the key's allow-list (its own and its labels') lets `request` through: a model on its backend as
+ * `checkPolicy` asks, or a route name or chain as `checkRoutedPolicy` does (`backend` empty, `model` the name).
+ * True for a key without one. Also asked by a session command that names a model for later requests.
+ */
+export function allowsModel(policies: PolicyTable, keyName: string | null, request: ModelRequest): boolean {
+  if (!policies.hasModelRules) return true;
+  const models = policies.policyFor(keyName)?.models;
+  return models === undefined || models === null || models.allows(request);
 }
 
 /**
@@ -48,10 +58,8 @@ export function checkRoutedPolicy(
   requested: string,
   redactor: Redactor,
 ): void {
-  if (!policies.hasModelRules) return;
-  const models = policies.policyFor(ex.authKeyName)?.models;
-  if (models === undefined || models === null) return;
-  if (!models.allows({ requested, backend: '', model: requested })) throw modelNotFound(requested, redactor);
+  if (!allowsModel(policies, ex.authKeyName, { requested, backend: '', model: requested }))
+    throw modelNotFound(requested, redactor);
 }
 
 /** Which entries of a model list a key sees: `id` is a model of `backend`, or a route name (`backend` null). */

@@ -39,9 +39,14 @@ export function ownerOf(ex: { authKeyName: string | null }): string {
 }
 
 /** What is kept for a translated response: the Response object and the whole input that led to it. */
-interface StoredTurn {
+export interface StoredTurn {
   response: Json;
   input: unknown[];
+  /**
+   * What a response continued from this one goes on with, when not its input and output: for the reply to
+   * a command, the conversation without the command and the reply (README, "In-chat commands").
+   */
+  history?: unknown[];
 }
 
 export function notFound(id: string, param?: string): ProxyError {
@@ -120,6 +125,14 @@ export interface ResponsesDeps {
 export interface PreviousResponse {
   readonly id: string;
   readonly entry: StoredEntry;
+  /** What the proxy kept (parsed once, for every reader); undefined when a Responses backend holds it. */
+  readonly stored: StoredTurn | undefined;
+}
+
+/** Whether a Responses request names a response it continues (`previous_response_id`). */
+export function continuesResponse(body: Json): boolean {
+  const previous = body.previous_response_id;
+  return previous !== undefined && previous !== null;
 }
 
 /**
@@ -132,10 +145,9 @@ export function findPrevious(
   body: Json,
   store: StoredResponses | null,
 ): Promise<PreviousResponse | undefined> | undefined {
-  const previous = body.previous_response_id;
   // Most requests: nothing to look up, and no promise made.
-  if (previous === undefined || previous === null) return undefined;
-  return lookUpPrevious(ex, previous, store);
+  if (!continuesResponse(body)) return undefined;
+  return lookUpPrevious(ex, body.previous_response_id, store);
 }
 
 async function lookUpPrevious(
@@ -147,7 +159,66 @@ async function lookUpPrevious(
     throw new ProxyError(400, 'previous_response_id: expected a string', { param: 'previous_response_id' });
   const entry = store ? await store.get(previous, ownerOf(ex)) : undefined;
   if (entry === undefined) throw notFound(previous, 'previous_response_id');
-  return { id: previous, entry };
+  const stored = entry.value === null ? undefined : (JSON.parse(entry.value) as StoredTurn);
+  return { id: previous, entry, stored };
+}
+
+/**
+ * The whole conversation a request that continues a response the proxy kept goes on with (on translation,
+ * in place of `previous_response_id`): the stored input and output, then this request's input. Undefined
+ * when a Responses backend holds the response (the proxy has not seen its conversation).
+ */
+export function continuedInput(previous: PreviousResponse, body: Json): unknown[] | undefined {
+  const { stored } = previous;
+  if (stored === undefined) return undefined;
+  if (stored.history !== undefined) return [...stored.history, ...inputItems(body.input)];
+  const output = Array.isArray(stored.response.output) ? stored.response.output : [];
+  return [...stored.input, ...output, ...inputItems(body.input)];
+}
+
+/** Keeps a response for the request's owner; a write that is not done at once is waited for by the answer's end. */
+function keepResponse(
+  ex: ChatExchange,
+  deps: ResponsesDeps,
+  id: string,
+  value: string | null,
+  backend: string | undefined,
+): void {
+  const { store, log } = deps;
+  if (store === null) return;
+  const writing = store.put(id, ownerOf(ex), value, backend);
+  // Kept already (memory): the answer's end waits for nothing.
+  if (writing === undefined) return;
+  const put = writing.catch((err: unknown) => log.error({ err }, 'storing a response failed'));
+  const { state } = ex;
+  const before = state.storing;
+  state.storing = before === undefined ? put : Promise.all([before, put]).then(() => undefined);
+}
+
+/**
+ * The Responses codec for an answer the proxy gives itself (a command's reply, the loop guard's steering):
+ * kept as any translated answer is (`store`), so that `GET /v1/responses/{id}` finds it and a
+ * `previous_response_id` goes on from it. `withoutCommands`: for a command's reply, the request's body
+ * without its command text — what a response continued from this one goes on with, the reply left out, as
+ * a client that resends its history has both removed (src/pipeline/session.ts).
+ */
+export function localAnswerCodec(
+  ex: ChatExchange,
+  body: Json,
+  previous: PreviousResponse | undefined,
+  deps: ResponsesDeps,
+  withoutCommands?: Json,
+): ProtocolCodec {
+  const context: ResponsesContext = responsesContext(body);
+  if (deps.store !== null && body.store !== false) {
+    const conversation = (of: Json) =>
+      (previous === undefined ? undefined : continuedInput(previous, of)) ?? inputItems(of.input);
+    const input = conversation(body);
+    const history = withoutCommands === undefined ? undefined : conversation(withoutCommands);
+    context.onResponse = (response) =>
+      keepResponse(ex, deps, context.responseId, JSON.stringify({ response, input, history }), undefined);
+  }
+  return createResponsesCodec({ context });
 }
 
 /**
@@ -162,21 +233,12 @@ export function responsesTurn(
   previous: PreviousResponse | undefined,
   deps: ResponsesDeps,
 ): ResponsesTurn {
-  const { store, log } = deps;
   const body = route.clientBody;
-  const keep = store !== null && body.store !== false;
+  const keep = deps.store !== null && body.store !== false;
   const passThrough = route.backend.protocol === 'responses';
   const backendName = route.backend.name;
-  const save = (id: string, value: string | null) => {
-    if (store === null) return;
-    const writing = store.put(id, ownerOf(ex), value, value === null ? backendName : undefined);
-    // Kept already (memory): the answer's end waits for nothing.
-    if (writing === undefined) return;
-    const put = writing.catch((err: unknown) => log.error({ err }, 'storing a response failed'));
-    const { state } = ex;
-    const before = state.storing;
-    state.storing = before === undefined ? put : Promise.all([before, put]).then(() => undefined);
-  };
+  const save = (id: string, value: string | null) =>
+    keepResponse(ex, deps, id, value, value === null ? backendName : undefined);
   let input: unknown[] | undefined;
   if (previous !== undefined) {
     const { entry } = previous;
@@ -190,9 +252,7 @@ export function responsesTurn(
         );
       }
     } else {
-      const stored = JSON.parse(entry.value) as StoredTurn;
-      const output = Array.isArray(stored.response.output) ? stored.response.output : [];
-      input = [...stored.input, ...output, ...inputItems(body.input)];
+      input = continuedInput(previous, body);
       const rebuilt: Json = { ...body, input };
       delete rebuilt.previous_response_id;
       // The body changed: the client's bytes are not what goes on.
@@ -210,20 +270,6 @@ export function responsesTurn(
     };
   }
   return { ex, route, codecs: { ...codecs, responses: createResponsesCodec({ context }) } };
-}
-
-/**
- * The Responses step of a request with one backend: `findPrevious`, then `responsesTurn`; synchronous
- * without a `previous_response_id`.
- */
-export function beginResponsesTurn(
-  ex: ChatExchange,
-  route: ChatRoute,
-  deps: ResponsesDeps,
-): ResponsesTurn | Promise<ResponsesTurn> {
-  const found = findPrevious(ex, route.clientBody, deps.store);
-  if (found === undefined) return responsesTurn(ex, route, undefined, deps);
-  return found.then((previous) => responsesTurn(ex, route, previous, deps));
 }
 
 /**

@@ -17,6 +17,11 @@ export interface SessionStepOptions {
   /** Throws an error naming what is wrong when a model name cannot be routed. */
   checkModel(model: string): void;
   /**
+   * Throws an error naming why a key may not use a model, a route or an `a|b` chain (its allow-list, README
+   * "Teams"), judged as the requests that name it will be. Absent: every key may use every model.
+   */
+  checkAllowed?: ((model: string, keyName: string | null) => void) | undefined;
+  /**
    * The configured routes (README, "Routes and failover"): what `!/route(name)` may name, and a route's chain
    * for the replies. Absent: no routes.
    */
@@ -25,8 +30,12 @@ export interface SessionStepOptions {
 
 /** What the session step decided for one request. */
 export type SessionOutcome =
-  /** The message held only commands: the proxy answers it, nothing goes to a backend. */
-  | { kind: 'reply'; text: string }
+  /**
+   * The message held only commands: the proxy answers it, nothing goes to a backend. `withoutCommands`: the
+   * body as a later turn's history holds it, its command text removed (for a protocol whose history the
+   * proxy keeps: the Responses API's stored responses).
+   */
+  | { kind: 'reply'; text: string; withoutCommands: () => Json }
   /** Forward: `body` when the step changed it (else the client's), `model` when the session picks one. */
   | { kind: 'forward'; body: Json | undefined; model: string | undefined };
 
@@ -50,6 +59,7 @@ export class SessionStep {
   readonly #prefixTexts: readonly string[];
   readonly #prefixBytes: readonly (Buffer | ByteNeedle)[];
   readonly #checkModel: (model: string) => void;
+  readonly #checkAllowed: (model: string, keyName: string | null) => void;
   readonly #routes: SessionStepOptions['routes'];
   readonly #chainOf: ChainOf;
 
@@ -62,6 +72,7 @@ export class SessionStep {
       Buffer.byteLength(form) <= MAX_NEEDLE_BYTES ? new ByteNeedle(form) : Buffer.from(form),
     );
     this.#checkModel = options.checkModel;
+    this.#checkAllowed = options.checkAllowed ?? (() => undefined);
     this.#routes = options.routes;
     this.#chainOf = (name) => options.routes?.chain(name);
   }
@@ -93,13 +104,14 @@ export class SessionStep {
       const newestUser = newestUserTurn(conversation, turns);
       const newest = found.find((f) => f.turn === newestUser);
       if (newest !== undefined) {
-        if (!newest.parsed.ok)
-          return { kind: 'reply', text: invalidReply(newest.parsed.error, this.#prefix) };
-        const applied = this.#apply(settings, newest.parsed.commands);
-        if (typeof applied === 'string') return { kind: 'reply', text: invalidReply(applied, this.#prefix) };
+        const withoutCommands = () => conversation.withTurns(body, stripCommands(conversation, turns, found));
+        const reply = (text: string): SessionOutcome => ({ kind: 'reply', text, withoutCommands });
+        if (!newest.parsed.ok) return reply(invalidReply(newest.parsed.error, this.#prefix));
+        const applied = this.#apply(settings, newest.parsed.commands, ex.authKeyName);
+        if (typeof applied === 'string') return reply(invalidReply(applied, this.#prefix));
         settings = applied.settings;
         await this.#store.set(key, settings);
-        if (newest.parsed.rest.trim() === '') return { kind: 'reply', text: applied.lines.join('\n\n') };
+        if (commandOnly(conversation, turns, newest)) return reply(applied.lines.join('\n\n'));
       }
       if (found.length > 0) out = conversation.withTurns(body, stripCommands(conversation, turns, found));
     }
@@ -131,10 +143,14 @@ export class SessionStep {
     return found;
   }
 
-  /** The settings after the commands, with a line for each; or the first error, nothing applied. */
+  /**
+   * The settings after the commands, with a line for each; or the first error, nothing applied. A model a
+   * command names must be one the key (`keyName`) may use: stored, it would refuse every later request.
+   */
   #apply(
     settings: SessionSettings,
     commands: Command[],
+    keyName: string | null,
   ): { settings: SessionSettings; lines: string[] } | string {
     for (const command of commands) {
       if (command.name === 'route' && this.#chainOf(command.route) === undefined) {
@@ -142,17 +158,21 @@ export class SessionStep {
       }
       for (const model of modelsNamed(command)) {
         // A route's name is checked by its chain's attempts, not as a model of the default backend.
-        if (this.#chainOf(model) !== undefined) continue;
+        const routed = this.#chainOf(model) !== undefined;
         // A chain written inline (`a|b`): each of its elements, and at least one.
-        const elements = model.includes('|')
-          ? model
-              .split('|')
-              .map((element) => element.trim())
-              .filter((element) => element.length > 0)
-          : [model];
-        if (elements.length === 0) return `${this.#prefix}${command.name}: '${model}' names no model`;
+        const elements = routed
+          ? []
+          : model.includes('|')
+            ? model
+                .split('|')
+                .map((element) => element.trim())
+                .filter((element) => element.length > 0)
+            : [model];
+        if (!routed && elements.length === 0)
+          return `${this.#prefix}${command.name}: '${model}' names no model`;
         try {
           for (const element of elements) this.#checkModel(element);
+          this.#checkAllowed(model, keyName);
         } catch (err) {
           return `${this.#prefix}${command.name}: ${(err as Error).message}`;
         }
@@ -276,9 +296,24 @@ function newestUserTurn(conversation: WireConversation, turns: readonly unknown[
   return -1;
 }
 
+/** The text after a turn's commands, in their own text (a bad command's is none). */
+function restOf(f: Found): string {
+  return f.parsed.ok ? f.parsed.rest : '';
+}
+
+/**
+ * Whether a turn holds nothing but its commands for the model: no text after them, in their own text or in
+ * a part after it (README, "In-chat commands": text after the commands goes on). Parts before the commands
+ * (an agent's reminders, a tool's result) are not the user's words to the model.
+ */
+function commandOnly(conversation: WireConversation, turns: readonly unknown[], f: Found): boolean {
+  return restOf(f).trim() === '' && !conversation.holdsMoreAfter(turns[f.turn], f.at);
+}
+
 /**
  * The history without command text: a command-only user turn goes, with the proxy's answer to it (the
- * assistant turn after it); a turn with text after its commands keeps that text.
+ * assistant turn after it); a turn with text after its commands keeps that text (its commands' own part
+ * left out when nothing follows them in it).
  */
 function stripCommands(conversation: WireConversation, turns: readonly unknown[], found: Found[]): unknown[] {
   const byTurn = new Map(found.map((f) => [f.turn, f]));
@@ -289,9 +324,13 @@ function stripCommands(conversation: WireConversation, turns: readonly unknown[]
       out.push(turns[i]);
       continue;
     }
-    const rest = f.parsed.ok ? f.parsed.rest : '';
-    if (rest.trim() !== '') {
-      out.push(conversation.withText(turns[i], f.at, rest));
+    const rest = restOf(f);
+    if (!commandOnly(conversation, turns, f)) {
+      out.push(
+        rest.trim() === ''
+          ? conversation.withoutText(turns[i], f.at)
+          : conversation.withText(turns[i], f.at, rest),
+      );
     } else if (i + 1 < turns.length && conversation.role(turns[i + 1]) === 'assistant') {
       i++;
     }

@@ -34,6 +34,44 @@ describe('CONVERSATIONS', () => {
     expect(g.texts(turn)).toEqual([{ text: '!/session', part: 1 }]);
   });
 
+  it('tells whether a turn holds more after a text, and leaves a text out, in each protocol', () => {
+    const image = { type: 'image_url', image_url: { url: 'data:image/png;base64,AA==' } };
+    const o = CONVERSATIONS.openai;
+    const parts = (...content: unknown[]) => ({ role: 'user', content });
+    const text = (t: string) => ({ type: 'text', text: t });
+    const turn = parts(text('note'), text('!/help'), text(' \n'));
+    const at = o.texts(turn)[1]!;
+    expect(o.holdsMoreAfter(turn, at)).toBe(false);
+    expect(
+      o.holdsMoreAfter(parts(text('!/help'), text('what now')), o.texts(parts(text('!/help')))[0]!),
+    ).toBe(true);
+    expect(o.holdsMoreAfter(parts(text('!/help'), image), { text: '!/help', part: 0 })).toBe(true);
+    expect(o.holdsMoreAfter({ role: 'user', content: '!/help' }, { text: '!/help', part: -1 })).toBe(false);
+    expect(o.withoutText(turn, at)).toEqual(parts(text('note'), text(' \n')));
+    expect(o.withoutText({ role: 'user', content: '!/help' }, { text: '!/help', part: -1 })).toEqual({
+      role: 'user',
+      content: '',
+    });
+    const g = CONVERSATIONS.gemini;
+    const gTurn = { role: 'user', parts: [{ text: '!/session' }, { text: 'go' }] };
+    expect(g.holdsMoreAfter(gTurn, { text: '!/session', part: 0 })).toBe(true);
+    expect(g.withoutText(gTurn, { text: '!/session', part: 0 })).toEqual({
+      role: 'user',
+      parts: [{ text: 'go' }],
+    });
+    const r = CONVERSATIONS.responses;
+    const rTurn = {
+      type: 'message',
+      role: 'user',
+      content: [
+        { type: 'input_text', text: '!/session' },
+        { type: 'input_image', image_url: 'data:image/png;base64,AA==' },
+      ],
+    };
+    expect(r.holdsMoreAfter(rTurn, { text: '!/session', part: 0 })).toBe(true);
+    expect(r.holdsMoreAfter(rTurn, { text: '!/session', part: 1 })).toBe(false);
+  });
+
   it('sets temperature and reasoning in each protocol’s own fields', () => {
     expect(CONVERSATIONS.openai.withReasoning({ reasoning_effort: 'low', model: 'm' }, 'off')).toEqual({
       model: 'm',

@@ -22,6 +22,20 @@ export interface ToolCallText {
   name: string;
   /** The arguments as JSON text (a protocol's object arguments serialised). */
   args: string;
+  /** The id its result answers to (`tool_call_id`, `tool_use_id`, `call_id`), when the protocol gives one. */
+  id?: string | undefined;
+}
+
+/** A tool result a turn carries back. */
+export interface ToolResultText {
+  /** The output as text (JSON for structured results). */
+  text: string;
+  /** Whether the output says nothing: only white space, empty lists and members (see `isEmptyOutput`). */
+  empty: boolean;
+  /** The call it answers, by id; absent when the protocol names the tool instead (`name`). */
+  id?: string | undefined;
+  /** The tool's name, when the result carries it (Gemini's `functionResponse.name`). */
+  name?: string | undefined;
 }
 
 export interface WireConversation {
@@ -34,10 +48,14 @@ export interface WireConversation {
   texts(turn: unknown): TurnText[];
   /** A copy of the turn with one text replaced. */
   withText(turn: unknown, at: TurnText, text: string): unknown;
+  /** A copy of the turn without one text (its part left out; a content given as one string, empty). */
+  withoutText(turn: unknown, at: TurnText): unknown;
+  /** Whether the turn holds more after one text: a part that is not text, or text that is not white space. */
+  holdsMoreAfter(turn: unknown, at: TurnText): boolean;
   /** The tool calls of an assistant turn, each as its name and its arguments' JSON text. */
   toolCalls(turn: unknown): ToolCallText[];
-  /** The tool results a turn carries back, as text (JSON for structured results). */
-  toolResults(turn: unknown): string[];
+  /** The tool results a turn carries back. */
+  toolResults(turn: unknown): ToolResultText[];
   /** A copy of the body with this sampling temperature. */
   withTemperature(body: Json, temperature: number): Json;
   /** A copy of the body asking for this reasoning effort (`off`: none). */
@@ -56,6 +74,49 @@ function listOf(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
+function stringOr(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * Whether a tool's output says nothing: null, a string of white space, or a list or object of such (an
+ * object's `type` aside, so that a text part `{type: 'text', text: ''}` and Gemini's `{output: ''}` are
+ * empty too). Every protocol wraps an empty shell output in its own way; the loop guard does not count
+ * outputs that say nothing as the same output.
+ */
+export function isEmptyOutput(value: unknown): boolean {
+  if (value === null || value === undefined) return true;
+  if (typeof value === 'string') return value.trim() === '';
+  if (Array.isArray(value)) return value.every(isEmptyOutput);
+  if (isJson(value))
+    return Object.entries(value).every(([key, member]) => key === 'type' || isEmptyOutput(member));
+  return false;
+}
+
+function toolResult(output: unknown, id: unknown, name?: unknown): ToolResultText {
+  return { text: jsonText(output), empty: isEmptyOutput(output), id: stringOr(id), name: stringOr(name) };
+}
+
+/** The words of one part of a turn's list, or undefined for a part that is not words. */
+type PartText = (part: unknown) => string | undefined;
+
+/** `withoutText` and `holdsMoreAfter` of a protocol whose turns keep their parts in `member`. */
+function partsOf(member: string, textOf: PartText): Pick<WireConversation, 'withoutText' | 'holdsMoreAfter'> {
+  return {
+    withoutText(turn, at) {
+      const item = turn as Json;
+      if (at.part < 0) return { ...item, [member]: '' };
+      return { ...item, [member]: listOf(item[member]).filter((_, i) => i !== at.part) };
+    },
+    holdsMoreAfter(turn, at) {
+      if (at.part < 0 || !isJson(turn)) return false;
+      return listOf(turn[member])
+        .slice(at.part + 1)
+        .some((part) => textOf(part)?.trim() !== '');
+    },
+  };
+}
+
 /** Token budgets for protocols that take a budget rather than a level. */
 export const REASONING_BUDGETS: Readonly<Record<Exclude<ReasoningEffort, 'off'>, number>> = {
   low: 1024,
@@ -67,11 +128,15 @@ export const REASONING_BUDGETS: Readonly<Record<Exclude<ReasoningEffort, 'off'>,
  * OpenAI chat and Anthropic messages: `messages[]` with `role` and `content` (a string, or a list of parts
  * of which `{type: 'text', text}` are the words).
  */
+const messagePartText: PartText = (part) =>
+  isJson(part) && part.type === 'text' && typeof part.text === 'string' ? part.text : undefined;
+
 function messagesConversation(roles: {
   user: string;
   assistant: string;
 }): Omit<WireConversation, 'withTemperature' | 'withReasoning' | 'toolCalls' | 'toolResults'> {
   return {
+    ...partsOf('content', messagePartText),
     turns: (body) => (Array.isArray(body.messages) ? body.messages : undefined),
     withTurns: (body, turns) => ({ ...body, messages: turns }),
     role(turn) {
@@ -85,9 +150,8 @@ function messagesConversation(roles: {
       if (!Array.isArray(content)) return [];
       const texts: TurnText[] = [];
       content.forEach((part, i) => {
-        if (isJson(part) && part.type === 'text' && typeof part.text === 'string') {
-          texts.push({ text: part.text, part: i });
-        }
+        const text = messagePartText(part);
+        if (text !== undefined) texts.push({ text, part: i });
       });
       return texts;
     },
@@ -107,12 +171,14 @@ const openai: WireConversation = {
     if (!isJson(turn)) return [];
     return listOf(turn.tool_calls).flatMap((call) => {
       const fn = isJson(call) && isJson(call.function) ? call.function : undefined;
-      return fn && typeof fn.name === 'string' ? [{ name: fn.name, args: jsonText(fn.arguments) }] : [];
+      return fn && typeof fn.name === 'string'
+        ? [{ name: fn.name, args: jsonText(fn.arguments), id: stringOr((call as Json).id) }]
+        : [];
     });
   },
   toolResults(turn) {
     if (!isJson(turn) || turn.role !== 'tool') return [];
-    return [jsonText(turn.content)];
+    return [toolResult(turn.content, turn.tool_call_id)];
   },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
   withReasoning(body, effort) {
@@ -127,14 +193,14 @@ const anthropic: WireConversation = {
     if (!isJson(turn)) return [];
     return listOf(turn.content).flatMap((block) =>
       isJson(block) && block.type === 'tool_use' && typeof block.name === 'string'
-        ? [{ name: block.name, args: jsonText(block.input) }]
+        ? [{ name: block.name, args: jsonText(block.input), id: stringOr(block.id) }]
         : [],
     );
   },
   toolResults(turn) {
     if (!isJson(turn)) return [];
     return listOf(turn.content).flatMap((block) =>
-      isJson(block) && block.type === 'tool_result' ? [jsonText(block.content)] : [],
+      isJson(block) && block.type === 'tool_result' ? [toolResult(block.content, block.tool_use_id)] : [],
     );
   },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
@@ -157,8 +223,12 @@ function generationConfig(body: Json): Json {
   return isJson(body.generationConfig) ? body.generationConfig : {};
 }
 
+const geminiPartText: PartText = (part) =>
+  isJson(part) && typeof part.text === 'string' && part.thought !== true ? part.text : undefined;
+
 /** Gemini: `contents[]` with `role` `user` | `model` and `parts[]`, of which `{text}` without `thought`. */
 const gemini: WireConversation = {
+  ...partsOf('parts', geminiPartText),
   turns: (body) => (Array.isArray(body.contents) ? body.contents : undefined),
   withTurns: (body, turns) => ({ ...body, contents: turns }),
   role(turn) {
@@ -170,9 +240,8 @@ const gemini: WireConversation = {
     if (!isJson(turn) || !Array.isArray(turn.parts)) return [];
     const texts: TurnText[] = [];
     turn.parts.forEach((part, i) => {
-      if (isJson(part) && typeof part.text === 'string' && part.thought !== true) {
-        texts.push({ text: part.text, part: i });
-      }
+      const text = geminiPartText(part);
+      if (text !== undefined) texts.push({ text, part: i });
     });
     return texts;
   },
@@ -187,14 +256,16 @@ const gemini: WireConversation = {
     return listOf(turn.parts).flatMap((part) => {
       const call = isJson(part) && isJson(part.functionCall) ? part.functionCall : undefined;
       return call && typeof call.name === 'string'
-        ? [{ name: call.name, args: jsonText(call.args ?? {}) }]
+        ? [{ name: call.name, args: jsonText(call.args ?? {}), id: stringOr(call.id) }]
         : [];
     });
   },
   toolResults(turn) {
     if (!isJson(turn)) return [];
     return listOf(turn.parts).flatMap((part) =>
-      isJson(part) && isJson(part.functionResponse) ? [jsonText(part.functionResponse.response)] : [],
+      isJson(part) && isJson(part.functionResponse)
+        ? [toolResult(part.functionResponse.response, part.functionResponse.id, part.functionResponse.name)]
+        : [],
     );
   },
   withTemperature: (body, temperature) => ({
@@ -226,7 +297,13 @@ function responsesItems(body: Json): unknown[] | undefined {
 
 const RESPONSES_TEXT_PARTS: ReadonlySet<unknown> = new Set(['input_text', 'output_text', 'text']);
 
+const responsesPartText: PartText = (part) =>
+  isJson(part) && RESPONSES_TEXT_PARTS.has(part.type) && typeof part.text === 'string'
+    ? part.text
+    : undefined;
+
 const responses: WireConversation = {
+  ...partsOf('content', responsesPartText),
   turns: responsesItems,
   withTurns: (body, turns) => ({ ...body, input: turns }),
   role(turn) {
@@ -241,9 +318,8 @@ const responses: WireConversation = {
     if (typeof content === 'string') return [{ text: content, part: -1 }];
     const texts: TurnText[] = [];
     listOf(content).forEach((part, i) => {
-      if (isJson(part) && RESPONSES_TEXT_PARTS.has(part.type) && typeof part.text === 'string') {
-        texts.push({ text: part.text, part: i });
-      }
+      const text = responsesPartText(part);
+      if (text !== undefined) texts.push({ text, part: i });
     });
     return texts;
   },
@@ -256,14 +332,15 @@ const responses: WireConversation = {
   },
   toolCalls(turn) {
     if (!isJson(turn) || typeof turn.name !== 'string') return [];
-    if (turn.type === 'function_call') return [{ name: turn.name, args: jsonText(turn.arguments) }];
-    if (turn.type === 'custom_tool_call') return [{ name: turn.name, args: jsonText(turn.input) }];
+    const id = stringOr(turn.call_id);
+    if (turn.type === 'function_call') return [{ name: turn.name, args: jsonText(turn.arguments), id }];
+    if (turn.type === 'custom_tool_call') return [{ name: turn.name, args: jsonText(turn.input), id }];
     return [];
   },
   toolResults(turn) {
     if (!isJson(turn)) return [];
     return turn.type === 'function_call_output' || turn.type === 'custom_tool_call_output'
-      ? [jsonText(turn.output)]
+      ? [toolResult(turn.output, turn.call_id)]
       : [];
   },
   withTemperature: (body, temperature) => ({ ...body, temperature }),

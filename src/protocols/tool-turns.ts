@@ -4,7 +4,8 @@
  * the newest two tool results? When both do, no run of repeats can be there and nothing needs parsing. The
  * turns are read as `WireConversation` reads them parsed (conversation.ts: `role`, `toolCalls`,
  * `toolResults`), per protocol; a call's identity is its name and its arguments' JSON text, as the guard
- * compares them. Anything this reader does not take on (a key written with `\u` escapes, a string that is not
+ * compares them. The guard tells results apart by their tool's name too, and does not count empty ones:
+ * two results whose texts differ are different to it whatever their tools, so the texts alone decide here. Anything this reader does not take on (a key written with `\u` escapes, a string that is not
  * valid JSON, a turn that is not an object) answers "cannot tell", and the caller parses as before, so the
  * verdict (and a 400 for a bad string) is the parser's. `tool-turns.test.ts` holds the two equal by fuzzing.
  */

@@ -29,6 +29,7 @@ import { DEFAULT_SHELL_RULES, patternRule } from '../sessions/shell-rules.js';
 import { resolveStateSettings } from '../state/settings.js';
 import { openStateStore, type StateStore } from '../state/store.js';
 import { PolicyTable } from '../teams/policies.js';
+import { allowsModel } from '../pipeline/policy.js';
 import { createSignatureSealer, signatureKey } from '../protocols/signatures.js';
 import { RequestLimits } from '../pipeline/limits.js';
 import { createLimitStore } from '../state/limits-redis.js';
@@ -273,7 +274,28 @@ export async function startProxy({
         ? new SessionStep({
             store: sessionStoreOf(config.sessions, state),
             prefix: config.sessions.command_prefix,
-            checkModel: (model) => void registry.resolve(model),
+            checkModel: (model) => {
+              const resolved = registry.resolve(model);
+              // `gemini:` names a backend and nothing to send it: every request would fail upstream.
+              if (resolved.model === '')
+                throw new Error(
+                  `'${model}' names backend '${resolved.backend.name}' but no model, e.g. ${resolved.backend.name}:<model>`,
+                );
+            },
+            // Judged as the request naming it will be (chat.ts): by name when failover plans it, else on
+            // the backend it resolves to.
+            checkAllowed: (model, keyName) => {
+              if (!policies.hasModelRules) return;
+              const resolved = failover.routes.plan(model) === null ? registry.resolve(model) : undefined;
+              const request =
+                resolved === undefined
+                  ? { requested: model, backend: '', model }
+                  : { requested: model, backend: resolved.backend.name, model: resolved.model };
+              if (!allowsModel(policies, keyName, request))
+                throw new Error(
+                  `'${model}' is not among the models this key may use (its \`models:\` allow-list)`,
+                );
+            },
             routes: failover.routes,
           })
         : null,
