@@ -40,6 +40,9 @@ const CASES: { names: string[]; description?: string; watched: boolean }[] = [
   { names: ['Read', 'Write'], watched: false },
   { names: ['run_shell_command'], watched: true },
   { names: ['execute_command'], watched: true },
+  // opencode's shell tool, and Codex's string-command one.
+  { names: ['read', 'bash'], watched: true },
+  { names: ['shell_command'], watched: true },
   { names: ['my "odd" tool'], watched: true },
   { names: ['Bashful'], watched: false },
   // A watched name inside a description is escaped text, not a tool's name.
@@ -84,6 +87,15 @@ describe('shellJudge', () => {
       'replace',
     );
     expect(warnings).toEqual([{ request_id: 'r1', key: 'k', tool: 'Bash', action: 'replace' }]);
+  });
+
+  it("reads opencode's bash call: its command", () => {
+    const body = { model: 'm', tools: TOOLS.openai(['bash']) };
+    const judge = shellJudge(guard, exchange(body), 'openai', body, {});
+    expect(judge?.('bash', JSON.stringify({ command: 'ls -la', description: 'List' }))).toBeUndefined();
+    expect(judge?.('bash', JSON.stringify({ command: 'git reset --hard', description: 'Reset' }))?.kind).toBe(
+      'replace',
+    );
   });
 
   it('reads nothing of a body without tools', () => {

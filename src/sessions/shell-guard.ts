@@ -48,8 +48,10 @@ export const SHELL_TOOLS: ReadonlyMap<string, CommandReader> = new Map<string, C
     ),
   ], // Codex (unified exec)
   ['local_shell', argv((a) => (a.action as Json | undefined)?.command ?? a.command)], // Codex (Responses)
+  ['shell_command', text('command')], // Codex (a string command)
   ['execute_command', text('command')], // Cline, Roo
   ['run_shell_command', text('command')], // Gemini CLI
+  ['bash', text('command')], // opencode
 ]);
 
 /** What a tool named in the configuration may keep its command in. */
