@@ -1,5 +1,6 @@
 /** Small helpers every codec uses: strict field reading that fails with a 400 naming the field. */
 import { ProxyError } from '../proxy-error.js';
+import { CONTEXT_TOO_LONG } from '../provider-errors.js';
 import type { ChatRequest, SourcePaths, StopReason } from './canonical.js';
 import type { ErrorInfo } from './error-envelopes.js';
 
@@ -163,14 +164,6 @@ export function parseJson(text: string): unknown {
  * context on `context_length_exceeded`, stops on `insufficient_quota`), read from the message of a
  * protocol that has no such code (Anthropic, Gemini). The first pattern that matches names the code.
  */
-/**
- * A prompt too long for the model, in each provider's words: OpenAI's code, Anthropic's two messages
- * ("prompt is too long", "input length and `max_tokens` exceed context limit"), Gemini's, vLLM's and
- * OpenRouter's. Failover reads it too (src/routing/policy.ts): another model may take the prompt.
- */
-export const CONTEXT_TOO_LONG =
-  /context_length_exceeded|prompt is too long|maximum context length|exceeds the maximum number of tokens|exceed context limit|context window/i;
-
 const CLIENT_ERROR_MEANINGS: ReadonlyArray<readonly [pattern: RegExp, code: string]> = [
   [CONTEXT_TOO_LONG, 'context_length_exceeded'],
   [/credit balance is too low/i, 'insufficient_quota'],

@@ -1,4 +1,4 @@
-import { CONTEXT_TOO_LONG } from '../protocols/shared.js';
+import { CONTEXT_TOO_LONG } from '../provider-errors.js';
 
 /**
  * Which failures are tried again, as data (README, Routes and failover): what an attempt's failure leads
