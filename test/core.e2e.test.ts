@@ -174,6 +174,20 @@ describe('proxy core against a local OpenAI-compatible upstream', () => {
     expect(body.error.message).toBe('upstream says 429');
   });
 
+  it("gives a Retry-After in seconds for a provider's retry-after-ms alone, beside it", async () => {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PROXY_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'fault-status-429-retry-after-ms-1500',
+        messages: [{ role: 'user', content: 'x' }],
+      }),
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after-ms')).toBe('1500');
+    expect(res.headers.get('retry-after')).toBe('2');
+  });
+
   it('answers 504 when the backend sends no first byte within --timeout', async () => {
     const err = await client.chat.completions
       .create({ model: 'fault-no-head', messages: [{ role: 'user', content: 'x' }] })

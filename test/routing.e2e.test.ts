@@ -27,6 +27,18 @@ let keyed: FakeProvider;
 const POOL_GOOD = 'sk-ant-pool-good-0123456789abcdef';
 const POOL_BAD = 'sk-ant-pool-revoked-0123456789abcd';
 const POOL_BUSY = 'sk-ant-pool-busy-0123456789abcdefg';
+/** The routes of the proxy's YAML below, in their order (every model list names them first). */
+const ROUTE_NAMES = [
+  'coder',
+  'fragile',
+  'patient',
+  'capped',
+  'hurried',
+  'opening-error',
+  'opening-silence',
+  'lonely',
+  'tripped',
+];
 let proxy: ProxyProcess;
 let plain: ProxyProcess;
 let dir: string;
@@ -67,6 +79,10 @@ beforeAll(async () => {
       '    retries: 0',
       '  opening-silence:',
       '    chain: [anthropic:fault-opening-then-silence-os, openai:gpt-os]',
+      // One element, whose breaker the first request opens: the next is answered without trying it.
+      '  lonely:',
+      '    chain: [openai:fault-status-500-lonely]',
+      '    breaker: { failures: 2, cooldown_s: 1000 }',
       // Retries left, but the second failure opens the breaker: no wait for a retry that cannot come.
       '  tripped:',
       '    chain: [openai:fault-status-503-tripped, gemini:gemini-tripped]',
@@ -121,15 +137,8 @@ describe('routes', () => {
     const openai = (await (await fetch(`${proxy.url}/v1/models`, { headers: AUTH })).json()) as {
       data: Array<{ id: string }>;
     };
-    expect(openai.data.map((m) => m.id).slice(0, 9)).toEqual([
-      'coder',
-      'fragile',
-      'patient',
-      'capped',
-      'hurried',
-      'opening-error',
-      'opening-silence',
-      'tripped',
+    expect(openai.data.map((m) => m.id).slice(0, ROUTE_NAMES.length + 1)).toEqual([
+      ...ROUTE_NAMES,
       'gpt-4o-mini',
     ]);
     const anthropic = (await (
@@ -137,29 +146,13 @@ describe('routes', () => {
         headers: { ...AUTH, 'anthropic-version': '2023-06-01' },
       })
     ).json()) as { data: Array<{ id: string }> };
-    expect(anthropic.data.map((m) => m.id).slice(0, 8)).toEqual([
-      'coder',
-      'fragile',
-      'patient',
-      'capped',
-      'hurried',
-      'opening-error',
-      'opening-silence',
-      'tripped',
-    ]);
+    expect(anthropic.data.map((m) => m.id).slice(0, ROUTE_NAMES.length)).toEqual(ROUTE_NAMES);
     const gemini = (await (await fetch(`${proxy.url}/v1beta/models`, { headers: AUTH })).json()) as {
       models: Array<{ name: string }>;
     };
-    expect(gemini.models.map((m) => m.name).slice(0, 8)).toEqual([
-      'models/coder',
-      'models/fragile',
-      'models/patient',
-      'models/capped',
-      'models/hurried',
-      'models/opening-error',
-      'models/opening-silence',
-      'models/tripped',
-    ]);
+    expect(gemini.models.map((m) => m.name).slice(0, ROUTE_NAMES.length)).toEqual(
+      ROUTE_NAMES.map((name) => `models/${name}`),
+    );
   });
 
   it('a named route takes its chain with its own retries, and says who answered', async () => {
@@ -628,6 +621,23 @@ describe('circuit breaker and accounting', () => {
       attempts: expect.stringMatching(
         /^openai:fault-status-500-fragile 0 skipped 0ms; gemini:gemini-fragile 200 ok \d+ms$/,
       ),
+    });
+  });
+
+  it('every element passed for its open breaker: a 503 that says so, with the cooldown as Retry-After', async () => {
+    expect((await chat(proxy.url, 'lonely')).status).toBe(500);
+    const res = await chat(proxy.url, 'lonely');
+    expect(res.status).toBe(503);
+    // cooldown_s 1000, scaled by the test profile's time_scale (0.03).
+    expect(res.headers.get('retry-after')).toBe('30');
+    expect(((await res.json()) as { error: unknown }).error).toEqual({
+      message:
+        "No backend of 'lonely' could be tried: its circuit breakers are open after repeated failures " +
+        '(one request goes through to try again within 30s)',
+      type: 'server_error',
+      code: 'no_backend_available',
+      param: null,
+      retry_after: 30,
     });
   });
 });

@@ -183,6 +183,8 @@ export class AttemptRun {
     const deadlineAt = this.startedAt + settings.deadlineMs;
     let last: Outcome | null = null;
     let unresolved: Error | null = null;
+    /** An element was passed because its circuit breaker is open. */
+    let skipped = false;
     // The Responses API's state: the conversation continued (found by the caller), for every element.
     const responses = this.from === 'responses' ? { store: deps.responses ?? null, log: deps.log } : null;
     const { previous } = this;
@@ -210,6 +212,7 @@ export class AttemptRun {
         const admitted = breakers.admit(key, limits, clock.now());
         if (!(admitted instanceof Promise ? await admitted : admitted)) {
           this.note(route, 0, 'skipped', 0);
+          skipped = true;
           continue chain;
         }
         this.tried += 1;
@@ -255,13 +258,18 @@ export class AttemptRun {
       return;
     }
     if (unresolved !== null) throw unresolved;
-    throw new ProxyError(
-      503,
-      `No backend of '${this.plan.name ?? this.plan.elements.join('|')}' could be tried`,
-      {
-        code: 'no_backend_available',
-      },
-    );
+    const name = this.plan.name ?? this.plan.elements.join('|');
+    if (skipped) {
+      // Every element passed for its open breaker: one probe goes through after the cooldown, at the latest.
+      const retryAfter = Math.max(1, Math.ceil(settings.breakerCooldownMs / 1000));
+      throw new ProxyError(
+        503,
+        `No backend of '${name}' could be tried: its circuit breakers are open after repeated failures ` +
+          `(one request goes through to try again within ${retryAfter}s)`,
+        { code: 'no_backend_available', retryAfter },
+      );
+    }
+    throw new ProxyError(503, `No backend of '${name}' could be tried`, { code: 'no_backend_available' });
   }
 
   private routeTo(element: string, chatDoor = false): ChatRoute {

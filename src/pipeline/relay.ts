@@ -473,6 +473,11 @@ async function relayError({ ex, route, dispatched, from, redactor, capture, mete
     const value = upstream.headers[name];
     if (typeof value === 'string') passed[name] = value;
   }
+  // OpenAI's `retry-after-ms` alone: its `Retry-After` too, in whole seconds, which every client reads.
+  if (passed['retry-after'] === undefined && passed['retry-after-ms'] !== undefined) {
+    const ms = Number(passed['retry-after-ms']);
+    if (Number.isFinite(ms) && ms >= 0) passed['retry-after'] = String(Math.ceil(ms / 1000));
+  }
   const answer = upstreamErrorBody(text, upstream.status, from, route.backend.protocol);
   capture?.record('outbound_response', { payload: answer, metadata: { status: upstream.status } });
   writeJson(ex, upstream.status, answer, passed);

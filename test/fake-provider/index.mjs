@@ -50,6 +50,11 @@ const PARAMETERISED = [
     read: (m) => ({ name: 'status', status: Number(m[1]), retryAfter: m[2] }),
   },
   {
+    // OpenAI's own form: milliseconds, in `retry-after-ms`, without a `Retry-After`.
+    pattern: /^status-(\d{3})-retry-after-ms-(\d+)$/,
+    read: (m) => ({ name: 'status', status: Number(m[1]), retryAfterMs: m[2] }),
+  },
+  {
     pattern: /^slow-first-byte(?:-(\d+))?$/,
     read: (m) => ({ name: 'slow-first-byte', ms: m[1] && Number(m[1]) }),
   },
@@ -1230,6 +1235,7 @@ export async function startFakeProvider(options = {}) {
       case 'status':
         json(res, fault.status, wire.error(fault.status, `upstream says ${fault.status}`), {
           ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}),
+          ...(fault.retryAfterMs ? { 'retry-after-ms': fault.retryAfterMs } : {}),
         });
         return true;
       case 'rate-limited-reset-only':
