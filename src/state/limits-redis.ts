@@ -327,6 +327,47 @@ class UnsettledLeases {
   }
 }
 
+/** At most this many budgets' spend is remembered for the memory fallback; past it the oldest is forgotten. */
+const MAX_KNOWN_BUDGETS = 10_000;
+
+/**
+ * What Redis last said each budget had used (spend and reservations, this request's included), so that the
+ * memory fallback counts a budget from there rather than from 0 while Redis is down (README, Shared state): a
+ * budget this replica saw spent stays spent. Read from the acquire's answer, at no extra cost; bounded.
+ */
+class KnownBudgets {
+  private readonly used = new Map<string, { amount: number; periodEndMs: number; readAtMs: number }>();
+
+  /** Notes the budgets of `checks` that Redis answered `result` for at `nowMs`. */
+  read(checks: readonly LimitCheck[], result: AcquireResult, nowMs: number): void {
+    if (!result.granted) {
+      const check = checks[result.check] as LimitCheck;
+      if (check.kind === 'budget') this.note(check, check.limit - result.remaining, nowMs);
+      return;
+    }
+    for (let index = 0; index < checks.length; index++) {
+      const check = checks[index] as LimitCheck;
+      if (check.kind === 'budget') this.note(check, check.limit - (result.remaining[index] as number), nowMs);
+    }
+  }
+
+  /**
+   * Gives a memory store that takes over from Redis every budget's last known use as its spend so far (until
+   * the period's end): what this replica spends meanwhile adds to it.
+   */
+  seed(memory: LimitStore): void {
+    for (const [key, known] of this.used)
+      void memory.floorSpent(key, known.amount, known.periodEndMs, known.readAtMs);
+  }
+
+  private note(check: Extract<LimitCheck, { kind: 'budget' }>, amount: number, nowMs: number): void {
+    // Re-inserted last: the oldest is the one forgotten.
+    this.used.delete(check.key);
+    if (this.used.size >= MAX_KNOWN_BUDGETS) this.used.delete(this.used.keys().next().value as string);
+    this.used.set(check.key, { amount, periodEndMs: check.periodEndMs, readAtMs: nowMs });
+  }
+}
+
 /** A limit store on Redis behind its memory fallback (`createLimitStore`). */
 export interface SharedLimitStore extends LimitStore {
   /**
@@ -357,6 +398,7 @@ export function createLimitStore(options: { store: StateStore } & LimitStoreOpti
   if (target === null) return new MemoryLimitStore(leaseTtl);
   const primary = new RedisLimitStore({ ...target, ...leaseTtl });
   const unsettled = new UnsettledLeases(primary);
+  const knownBudgets = new KnownBudgets();
   const fallback = new Fallback<LimitStore>({
     primary,
     ping: () => primary.ping(),
@@ -368,7 +410,9 @@ export function createLimitStore(options: { store: StateStore } & LimitStoreOpti
     log: store.log,
     onDegradedChange: (degraded) => {
       store.reportDegraded(LIMITS_FEATURE, degraded);
-      if (!degraded) void unsettled.flush();
+      // Called before the memory store decides anything: it starts from the budgets' spend last read.
+      if (degraded) knownBudgets.seed(fallback.memory);
+      else void unsettled.flush();
     },
   });
   store.onClose(() => fallback.close());
@@ -392,6 +436,7 @@ export function createLimitStore(options: { store: StateStore } & LimitStoreOpti
         call.unanswered = lease;
         const answer = await primary.acquireAs(lease, nowMs);
         call.unanswered = null;
+        knownBudgets.read(checks, answer, nowMs);
         return answer;
       });
       const shared = call.unanswered;

@@ -332,6 +332,61 @@ describe('createLimitStore: calls a paused Redis did not answer (SIGSTOP, real r
   });
 });
 
+describe('createLimitStore: budgets while Redis is down', () => {
+  const settings = (store: string) => ({
+    store,
+    bruteForceStore: store,
+    bruteForceInState: true,
+    bruteForceStoreIgnored: false,
+    secret: 'limits-test-secret-0123456789abcdefghij',
+  });
+  const log = { error: () => undefined, info: () => undefined, warn: () => undefined };
+
+  it('counts a budget in memory from the spend Redis last said, so a spent budget stays spent', async () => {
+    const local = await startRedisServer();
+    const state = await openStateStore({ settings: settings(local.url), log });
+    try {
+      const store = createLimitStore({ store: state });
+      const periodEndMs = T0 + 3_600_000;
+      const budget = (key: string): LimitCheck => ({
+        kind: 'budget',
+        key,
+        limit: 1,
+        cost: 0.25,
+        periodEndMs,
+      });
+      /** One request of the budget `key` that spends what it reserved; whether it was let in. */
+      const spend = async (key: string, at: number) => {
+        const result = await store.acquire([budget(key)], at);
+        if (result.granted) await store.release(result.lease, at);
+        return result.granted;
+      };
+      // `spent` is spent through Redis and refused there; `half` has spent half of its budget.
+      for (let i = 0; i < 4; i++) expect(await spend('spent', T0 + i)).toBe(true);
+      expect(await spend('spent', T0 + 4)).toBe(false);
+      for (let i = 0; i < 2; i++) expect(await spend('half', T0 + i)).toBe(true);
+      await local.stop();
+      // Per replica while Redis is down (README), from what this replica last knew.
+      expect(await spend('spent', T0 + 10)).toBe(false);
+      expect(state.degradedFeatures()).toEqual(['limits']);
+      expect(await store.acquire([budget('half')], T0 + 11)).toMatchObject({
+        granted: true,
+        remaining: [0.25],
+      });
+      expect(await spend('half', T0 + 12)).toBe(true);
+      expect(await spend('half', T0 + 13)).toBe(false);
+      // A budget Redis never told of counts from 0 meanwhile.
+      expect(await store.acquire([budget('unseen')], T0 + 14)).toMatchObject({
+        granted: true,
+        remaining: [0.75],
+      });
+    } finally {
+      await state.close();
+      await local.stop();
+    }
+  });
+});
+
 describe('MemoryLimitStore with a minute of requests in its window', () => {
   it('counts per-second buckets exactly, in bounded memory, and settles a lease in its own bucket', () => {
     const store = new MemoryLimitStore({ leaseTtlMs: LEASE_TTL_MS });
