@@ -67,10 +67,13 @@ export class ProxyMetrics {
     labelNames: ['feature'] as const,
     registers: [this.registry],
   });
-  /** Requests refused by a key's rpm or max_concurrent (its own or a label's): src/pipeline/limits.ts. */
+  /**
+   * Requests refused by a key's rpm or max_concurrent (src/pipeline/limits.ts), tpm or budget
+   * (src/pipeline/spend.ts): its own or a label's.
+   */
   readonly limitRejections = new Counter({
     name: 'llm_proxy_limit_rejections_total',
-    help: "Requests refused with 429 by a key's limits, by key name and limit (rpm, max_concurrent)",
+    help: "Requests refused with 429 by a key's limits, by key name and limit (rpm, max_concurrent, tpm, budget)",
     labelNames: ['key', 'limit'] as const,
     registers: [this.registry],
   });

@@ -19,8 +19,10 @@ import type { ChatExchange } from './exchange.js';
  * a start or a reload; a proxy where no key has a counter never gets here (`PolicyTable.hasCounters`).
  */
 
-/** The name of a limit in answers and in `llm_proxy_limit_rejections_total{limit}`. */
+/** The name of a request limit in answers and in `llm_proxy_limit_rejections_total{limit}`. */
 export type RequestLimitName = 'rpm' | 'max_concurrent';
+/** Every `limit` of `llm_proxy_limit_rejections_total`: the request limits and the spend step's (spend.ts). */
+export type LimitName = RequestLimitName | 'tpm' | 'budget';
 
 /** One check of a key's plan, with what it is for answers. */
 interface PlannedCheck {

@@ -9,7 +9,7 @@ import { PriceTable } from '../teams/prices.js';
 import type { ChatExchange } from './exchange.js';
 import { RequestLimits } from './limits.js';
 import type { RequestState } from './state.js';
-import { DEFAULT_MAX_OUTPUT_TOKENS, maxOutputTokens, periodOf, Spend } from './spend.js';
+import { budgetKey, DEFAULT_MAX_OUTPUT_TOKENS, maxOutputTokens, periodOf, Spend } from './spend.js';
 
 describe('budget periods (UTC)', () => {
   const at = Date.UTC(2026, 11, 6, 13, 30); // a Sunday
@@ -40,7 +40,9 @@ describe('Spend: settling answers', () => {
     const warned: string[] = [];
     const limits = new MemoryLimitStore();
     const table = new PolicyTable(keys, {});
-    const requestLimits = new RequestLimits({ store: limits, now: () => T0 });
+    const rejected: Array<[string, string]> = [];
+    const onRejected = (key: string, limit: string) => rejected.push([key, limit]);
+    const requestLimits = new RequestLimits({ store: limits, now: () => T0, onRejected });
     const spend = new Spend({
       policies: () => table,
       prices: new PriceTable({ 'mine:cheap': { input: 1, output: 2 } }, {}),
@@ -50,9 +52,10 @@ describe('Spend: settling answers', () => {
       requestLimits,
       registry: undefined as unknown as BackendRegistry,
       log: { warn: (_obj, msg) => warned.push(msg) },
+      onRejected,
       now: () => T0,
     });
-    return { spend, stats, ledger, warned, limits };
+    return { spend, stats, ledger, warned, limits, table, rejected };
   }
   const exchange = (authKeyName: string | null) => {
     const res = new EventEmitter() as EventEmitter & { destroyed: boolean };
@@ -185,5 +188,35 @@ describe('Spend: settling answers', () => {
     meter.done(first, usage(4, 1), 'answered');
     const rows = await ledger.rows('2026-12-06', '2026-12-06');
     expect(rows.map((r) => [r.model, r.requests, r.input])).toEqual([['cheap', 1, 4]]);
+  });
+
+  it('counts every limit that refuses in the metric, by key and limit: rpm, max_concurrent, tpm, budget', async () => {
+    const { spend, limits, table, rejected } = setup([
+      { name: 'rpm', limits: { rpm: 1 } },
+      { name: 'slots', limits: { max_concurrent: 1 } },
+      { name: 'tokens', limits: { tpm: 100 } },
+      { name: 'spender', limits: { budget: { usd: 1, per: 'day' } } },
+    ]);
+    const body = { max_tokens: 60, messages: [{ role: 'user', content: 'hi' }] };
+    // A memory store refuses the request limits at once (a throw), the others through a promise: both rejections here.
+    const take = async (key: string) => spend.begin(exchange(key), 'openai', body, [first]);
+    await take('rpm');
+    await expect(take('rpm')).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+    await take('slots');
+    await expect(take('slots')).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+    // 60 output tokens and the input reserved twice are more than 100 a minute.
+    await take('tokens');
+    await expect(take('tokens')).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+    const scope = table.policyFor('spender')?.scopes[0];
+    if (scope === undefined) throw new Error('spender has a budget');
+    const { start, end } = periodOf('day', T0);
+    await limits.floorSpent(budgetKey(scope, 'day', start), 1, end, T0);
+    await expect(take('spender')).rejects.toMatchObject({ status: 429, code: 'insufficient_quota' });
+    expect(rejected).toEqual([
+      ['rpm', 'rpm'],
+      ['slots', 'max_concurrent'],
+      ['tokens', 'tpm'],
+      ['spender', 'budget'],
+    ]);
   });
 });

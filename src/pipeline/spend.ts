@@ -10,7 +10,7 @@ import type { ModelPrice } from '../config/schema.js';
 import { costOf, type PriceTable } from '../teams/prices.js';
 import { estimateInputTokens } from '../tokens/estimate.js';
 import type { ChatExchange } from './exchange.js';
-import type { KeyPlan, RequestLimits } from './limits.js';
+import type { KeyPlan, LimitName, RequestLimits } from './limits.js';
 
 /**
  * The spend step (README, Teams: usage, budgets): every answered request's tokens are read (the relay's
@@ -108,6 +108,8 @@ export interface SpendDeps {
   requestLimits?: RequestLimits | undefined;
   registry: BackendRegistry;
   log: { warn(obj: object, msg: string): void };
+  /** Told of every tpm or budget refusal (the request limits tell theirs themselves): the metric. */
+  onRejected?: (keyName: string, limit: Extract<LimitName, 'tpm' | 'budget'>) => void;
   now?: () => number;
 }
 
@@ -430,6 +432,8 @@ export class Spend {
       }
       const check = checks[result.check] as LimitCheck;
       const at = result.check - first;
+      // Only a key's requests get here (a request without a key has no policy, so no tpm or budget).
+      this.deps.onRejected?.(ex.authKeyName ?? '', check.kind === 'budget' ? 'budget' : 'tpm');
       if (check.kind === 'budget') {
         const slot = charges.budgets[at - charges.tpm.length] as BudgetSlot;
         throw budgetSpent(slot.scope, result.retryAfterSeconds);

@@ -8,6 +8,28 @@ export type CorsOptions = {
 };
 
 /**
+ * The answer headers a browser client may read: a browser hides every other one from the page. The proxy's
+ * own (request id, overhead, where failover answered, dropped fields, a token count's estimate) and the
+ * rate-limit headers of its limits (README, Teams) and of the providers it passes on.
+ */
+export const EXPOSED_HEADERS: readonly string[] = [
+  'x-request-id',
+  'x-proxy-overhead-ms',
+  'retry-after',
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-tokens',
+  'x-proxy-backend',
+  'x-proxy-model',
+  'x-proxy-attempts',
+  'x-proxy-dropped',
+  'x-proxy-token-count',
+];
+
+/**
  * CORS for browser-based clients: any origin unless `--cors-origin` narrows it — but with authentication off,
  * none unless `--cors-origin` names some (README "Turning it off"): any web page could otherwise spend the
  * provider keys and read the answers. Null: no CORS at all.
@@ -37,7 +59,7 @@ export function corsOptionsFor(config: ProxyConfig, authOn: boolean): CorsOption
       'x-goog-api-client',
       'anthropic-dangerous-direct-browser-access',
     ],
-    exposedHeaders: ['x-request-id', 'x-proxy-overhead-ms', 'retry-after'],
+    exposedHeaders: EXPOSED_HEADERS.slice(),
     maxAge: 600,
   };
 }

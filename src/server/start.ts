@@ -31,7 +31,7 @@ import { openStateStore, type StateStore } from '../state/store.js';
 import { PolicyTable } from '../teams/policies.js';
 import { allowsModel } from '../pipeline/policy.js';
 import { createSignatureSealer, signatureKey } from '../protocols/signatures.js';
-import { RequestLimits } from '../pipeline/limits.js';
+import { RequestLimits, type LimitName } from '../pipeline/limits.js';
 import { createLimitStore } from '../state/limits-redis.js';
 import { PriceTable } from '../teams/prices.js';
 import { Spend } from '../pipeline/spend.js';
@@ -208,11 +208,8 @@ export async function startProxy({
   // Per-key rpm and max_concurrent, in the state store: exact across replicas on Redis (README, Teams).
   // One limit store (the state store's) for every counter: rpm, max_concurrent, tpm and budgets.
   const limitStore = createLimitStore({ store: state });
-  const limits = new RequestLimits({
-    store: limitStore,
-    onRejected: (key, limit) => metrics.limitRejections.inc({ key, limit }),
-    log: logger,
-  });
+  const countRejection = (key: string, limit: LimitName) => metrics.limitRejections.inc({ key, limit });
+  const limits = new RequestLimits({ store: limitStore, onRejected: countRejection, log: logger });
 
   // Usage, prices, tpm and budgets (README, Teams: usage).
   const usageLedger = await openUsageLedger(state, config.state.usage_file, logger);
@@ -225,6 +222,7 @@ export async function startProxy({
     requestLimits: limits,
     registry,
     log: logger,
+    onRejected: countRejection,
   });
 
   // The circuit breakers live in the state store, so replicas on Redis share them (README, Shared state).

@@ -20,11 +20,19 @@ export interface UsageRouteOptions {
 
 const DAY = /^(\d{4}-\d{2}-\d{2})(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))?$/i;
 
+/** Whether `YYYY-MM-DD` names a day of the calendar: `Date.parse` takes `2026-02-30` as March 2nd. */
+function isCalendarDay(day: string): boolean {
+  const ms = Date.parse(`${day}T00:00:00Z`);
+  return Number.isFinite(ms) && dayOf(ms) === day;
+}
+
 /** A `from`/`to` value as its UTC day; undefined when absent, null when it is not a date. */
 function dayParam(value: unknown): string | undefined | null {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !DAY.test(value)) return null;
-  const ms = Date.parse(value.length === 10 ? `${value}T00:00:00Z` : value);
+  const day = typeof value === 'string' ? DAY.exec(value)?.[1] : undefined;
+  if (day === undefined || !isCalendarDay(day)) return null;
+  if (day.length === (value as string).length) return day;
+  const ms = Date.parse(value as string);
   return Number.isFinite(ms) ? dayOf(ms) : null;
 }
 

@@ -99,8 +99,13 @@ end
 return { 'granted', unpack(remaining) }
 `;
 
-/** KEYS: per check ledger, total, spent. ARGV: now, lease, n, then per check kind, cost, actual or '', period end. */
+/**
+ * KEYS: per check ledger, total, spent. ARGV: now, lease, n, then per check kind, cost, actual or '', period
+ * end, then `ifHeld`: '1' settles a budget only if its reservation is still held — a release that may have
+ * run already, or of an acquire that may never have run (an unanswered call), counts its spend at most once.
+ */
 const RELEASE_SCRIPT = `${COMMON}
+local ifHeld = ARGV[4 + n * 4] == '1'
 for i = 1, n do
   local k, a = (i - 1) * 3, 3 + (i - 1) * 4
   local ledger, total, spent = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
@@ -117,9 +122,10 @@ for i = 1, n do
       end
     end
   else
-    if redis.call('ZREM', ledger, member) == 1 then setTotal(ledger, total, t - cost) end
+    local held = redis.call('ZREM', ledger, member) == 1
+    if held then setTotal(ledger, total, t - cost) end
     local periodEnd = tonumber(ARGV[a + 4])
-    if kind == 'budget' and now < periodEnd then
+    if kind == 'budget' and now < periodEnd and (held or not ifHeld) then
       if spentOf(spent) == 0 then redis.call('DEL', spent) end
       redis.call('HINCRBYFLOAT', spent, 'a', actual ~= '' and actual or ARGV[a + 2])
       redis.call('HSET', spent, 'u', ARGV[a + 4])
@@ -174,9 +180,24 @@ export class RedisLimitStore implements LimitStore {
     return this.options.connection.ping();
   }
 
+  /** Fails at once while there is no connection: nothing is sent then. */
+  connected(): Promise<void> {
+    return this.options.connection.connected();
+  }
+
+  /** A lease of this store for `checks`, its id chosen before any call that may take it. */
+  leaseFor(checks: readonly LimitCheck[]): Lease {
+    return { id: randomBytes(9).toString('base64url'), checks: [...checks], released: false, shared: true };
+  }
+
   async acquire(checks: readonly LimitCheck[], nowMs: number): Promise<AcquireResult> {
     await this.options.connection.connected();
-    const lease: Lease = { id: randomBytes(9).toString('base64url'), checks: [...checks], released: false };
+    return this.acquireAs(this.leaseFor(checks), nowMs);
+  }
+
+  /** `acquire`, under a lease made by `leaseFor`: an unanswered call can still be released by its id. */
+  async acquireAs(lease: Lease, nowMs: number): Promise<AcquireResult> {
+    const checks = lease.checks;
     const args = checks.flatMap((check) => [
       check.kind,
       String(check.limit),
@@ -204,6 +225,16 @@ export class RedisLimitStore implements LimitStore {
 
   async release(lease: Lease, nowMs: number, actual: Settlement = {}): Promise<void> {
     if (lease.released) return;
+    await this.settle(lease, nowMs, actual, false);
+    lease.released = true;
+  }
+
+  /**
+   * Ends `lease` in Redis whether or not it was released before. With `ifHeld`, only what it still holds
+   * there is settled (a budget's spend among it): idempotent, for a release that may have run already or an
+   * acquire that may never have.
+   */
+  async settle(lease: Lease, nowMs: number, actual: Settlement, ifHeld: boolean): Promise<void> {
     await this.options.connection.connected();
     const args = lease.checks.flatMap((check, index) => [
       check.kind,
@@ -216,8 +247,8 @@ export class RedisLimitStore implements LimitStore {
       lease.id,
       String(lease.checks.length),
       ...args,
+      ifHeld ? '1' : '0',
     ]);
-    lease.released = true;
   }
 
   async floorSpent(key: string, amount: number, periodEndMs: number, nowMs: number): Promise<void> {
@@ -248,11 +279,117 @@ export class RedisLimitStore implements LimitStore {
 /** The limits feature's name in key prefixes, health and the degraded gauge. */
 export const LIMITS_FEATURE = 'limits';
 
+/** At most this many leases wait to be ended in Redis; past it the oldest is left to its lease TTL. */
+const MAX_UNSETTLED = 10_000;
+
+/**
+ * Leases that Redis may still hold though this replica has ended them: one whose release Redis did not answer
+ * (down, or slower than the command timeout), and one taken by an acquire it did not answer — a timeout is not
+ * a refusal: a paused Redis runs the script when it wakes, and nothing would give that slot or reservation back
+ * for the lease TTL, on every replica. Each is settled there, only what it still holds, once Redis answers.
+ * Bounded in memory.
+ */
+class UnsettledLeases {
+  private readonly waiting = new Map<string, { lease: Lease; nowMs: number; actual: Settlement }>();
+  private flushing: Promise<void> | null = null;
+
+  constructor(private readonly primary: RedisLimitStore) {}
+
+  keep(lease: Lease, nowMs: number, actual: Settlement): void {
+    if (!this.waiting.has(lease.id) && this.waiting.size >= MAX_UNSETTLED) {
+      const oldest = this.waiting.keys().next().value as string;
+      this.waiting.delete(oldest);
+    }
+    this.waiting.set(lease.id, { lease, nowMs, actual });
+  }
+
+  /** Settles every waiting lease in Redis; when Redis fails again, the rest wait for its next return. */
+  flush(): Promise<void> {
+    if (this.flushing === null) {
+      const run = this.settleAll();
+      this.flushing = run;
+      void run.finally(() => {
+        if (this.flushing === run) this.flushing = null;
+      });
+    }
+    return this.flushing;
+  }
+
+  private async settleAll(): Promise<void> {
+    for (const [id, entry] of [...this.waiting]) {
+      try {
+        await this.primary.settle(entry.lease, entry.nowMs, entry.actual, true);
+      } catch {
+        return;
+      }
+      if (this.waiting.get(id) === entry) this.waiting.delete(id);
+    }
+  }
+}
+
+/** At most this many budgets' spend is remembered for the memory fallback; past it the oldest is forgotten. */
+const MAX_KNOWN_BUDGETS = 10_000;
+
+/**
+ * What Redis last said each budget had used (spend and reservations, this request's included), so that the
+ * memory fallback counts a budget from there rather than from 0 while Redis is down (README, Shared state): a
+ * budget this replica saw spent stays spent. Read from the acquire's answer, at no extra cost; bounded.
+ */
+class KnownBudgets {
+  private readonly used = new Map<string, { amount: number; periodEndMs: number; readAtMs: number }>();
+
+  /** Notes the budgets of `checks` that Redis answered `result` for at `nowMs`. */
+  read(checks: readonly LimitCheck[], result: AcquireResult, nowMs: number): void {
+    if (!result.granted) {
+      const check = checks[result.check] as LimitCheck;
+      if (check.kind === 'budget') this.note(check, check.limit - result.remaining, nowMs);
+      return;
+    }
+    for (let index = 0; index < checks.length; index++) {
+      const check = checks[index] as LimitCheck;
+      if (check.kind === 'budget') this.note(check, check.limit - (result.remaining[index] as number), nowMs);
+    }
+  }
+
+  /**
+   * Gives a memory store that takes over from Redis every budget's last known use as its spend so far (until
+   * the period's end): what this replica spends meanwhile adds to it.
+   */
+  seed(memory: LimitStore): void {
+    for (const [key, known] of this.used)
+      void memory.floorSpent(key, known.amount, known.periodEndMs, known.readAtMs);
+  }
+
+  private note(check: Extract<LimitCheck, { kind: 'budget' }>, amount: number, nowMs: number): void {
+    // Re-inserted last: the oldest is the one forgotten.
+    this.used.delete(check.key);
+    if (this.used.size >= MAX_KNOWN_BUDGETS) this.used.delete(this.used.keys().next().value as string);
+    this.used.set(check.key, { amount, periodEndMs: check.periodEndMs, readAtMs: nowMs });
+  }
+}
+
+/** A limit store on Redis behind its memory fallback (`createLimitStore`). */
+export interface SharedLimitStore extends LimitStore {
+  /**
+   * Checks Redis now, as the fallback's probe timer does, and once it answers settles there the leases that
+   * waited for it. For tests: they need not wait for the timer.
+   */
+  probe(): Promise<void>;
+}
+
+/** A settlement of nothing: a request refused took nothing, whatever Redis may have granted it. */
+function nothingTaken(checks: readonly LimitCheck[]): Settlement {
+  const actual: Record<number, number> = {};
+  for (let index = 0; index < checks.length; index++) actual[index] = 0;
+  return actual;
+}
+
 /**
  * The limit store for this proxy: one instance's memory store with the memory state store; with Redis, the
  * shared store, falling back to memory while Redis is down (limits then hold per replica; logged, and the
- * state store's degraded gauge set for `limits`). A lease taken in Redis and released while it is down
- * stays counted there until its lease TTL. Closed with the state store.
+ * state store's degraded gauge set for `limits`). A lease Redis may hold and did not hear the end of (its
+ * acquire or its release unanswered) is ended there once Redis answers again (`UnsettledLeases`). Closed with
+ * the state store.
  */
 export function createLimitStore(options: { store: StateStore } & LimitStoreOptions): LimitStore {
   const { store } = options;
@@ -260,6 +397,8 @@ export function createLimitStore(options: { store: StateStore } & LimitStoreOpti
   const target = store.redisTarget(LIMITS_FEATURE);
   if (target === null) return new MemoryLimitStore(leaseTtl);
   const primary = new RedisLimitStore({ ...target, ...leaseTtl });
+  const unsettled = new UnsettledLeases(primary);
+  const knownBudgets = new KnownBudgets();
   const fallback = new Fallback<LimitStore>({
     primary,
     ping: () => primary.ping(),
@@ -269,13 +408,63 @@ export function createLimitStore(options: { store: StateStore } & LimitStoreOpti
     degradedNote: 'limits hold per replica meanwhile',
     recoveredNote: 'limits are shared across replicas again',
     log: store.log,
-    onDegradedChange: (degraded) => store.reportDegraded(LIMITS_FEATURE, degraded),
+    onDegradedChange: (degraded) => {
+      store.reportDegraded(LIMITS_FEATURE, degraded);
+      // Called before the memory store decides anything: it starts from the budgets' spend last read.
+      if (degraded) knownBudgets.seed(fallback.memory);
+      else void unsettled.flush();
+    },
   });
   store.onClose(() => fallback.close());
-  return {
-    acquire: (checks, nowMs) => fallback.run((limits) => limits.acquire(checks, nowMs)),
-    release: (lease, nowMs, actual) => fallback.run((limits) => limits.release(lease, nowMs, actual)),
+  /** Memory leases granted when Redis did not answer the acquire, and the Redis lease that acquire may hold. */
+  const unanswered = new WeakMap<Lease, Lease>();
+  /** Ends `lease` in Redis, only what it still holds there; waits for Redis while it is down. */
+  const settleInRedis = (lease: Lease, nowMs: number, actual: Settlement): Promise<void> =>
+    fallback.run(async (limits) => {
+      if (limits === primary) return primary.settle(lease, nowMs, actual, true);
+      unsettled.keep(lease, nowMs, actual);
+    });
+  const sharedLimits: SharedLimitStore = {
+    acquire: async (checks, nowMs) => {
+      // The Redis lease whose acquire was sent and not answered, if any: set before the call, cleared after.
+      const call: { unanswered: Lease | null } = { unanswered: null };
+      const result = await fallback.run(async (limits) => {
+        if (limits !== primary) return limits.acquire(checks, nowMs);
+        await primary.connected();
+        // Its id chosen before the call: if Redis does not answer, the lease is still released by it.
+        const lease = primary.leaseFor(checks);
+        call.unanswered = lease;
+        const answer = await primary.acquireAs(lease, nowMs);
+        call.unanswered = null;
+        knownBudgets.read(checks, answer, nowMs);
+        return answer;
+      });
+      const shared = call.unanswered;
+      if (shared === null) return result;
+      if (result.granted) unanswered.set(result.lease, shared);
+      else void settleInRedis(shared, nowMs, nothingTaken(checks));
+      return result;
+    },
+    release: async (lease, nowMs, actual = {}) => {
+      const shared = unanswered.get(lease);
+      if (shared !== undefined) {
+        // Granted by this replica's memory: ended there, and in Redis what the unanswered acquire took.
+        await fallback.memory.release(lease, nowMs, actual);
+        return settleInRedis(shared, nowMs, actual);
+      }
+      return fallback.run(async (limits) => {
+        if (limits === primary || lease.shared !== true) return limits.release(lease, nowMs, actual);
+        // A Redis lease ended while Redis does not answer: counted here meanwhile, ended there once it does.
+        unsettled.keep(lease, nowMs, actual);
+        return limits.release(lease, nowMs, actual);
+      });
+    },
     floorSpent: (key, amount, periodEndMs, nowMs) =>
       fallback.run((limits) => limits.floorSpent(key, amount, periodEndMs, nowMs)),
+    probe: async () => {
+      await fallback.probe();
+      await unsettled.flush();
+    },
   };
+  return sharedLimits;
 }

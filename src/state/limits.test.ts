@@ -1,10 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
-import { MemoryLimitStore, type AcquireResult, type LimitCheck, type LimitStore } from './limits.js';
-import { createLimitStore, RedisLimitStore } from './limits-redis.js';
+import {
+  MemoryLimitStore,
+  type AcquireResult,
+  type Lease,
+  type LimitCheck,
+  type LimitStore,
+} from './limits.js';
+import { createLimitStore, RedisLimitStore, type SharedLimitStore } from './limits-redis.js';
 import { RedisConnection } from './redis-connection.js';
-import { openStateStore } from './store.js';
+import { openStateStore, stateKeyPrefix } from './store.js';
 
 const T0 = 1_700_000_000_000;
 const LEASE_TTL_MS = 600_000;
@@ -225,6 +231,155 @@ describe('createLimitStore', () => {
       expect(granted(await a.acquire([rpm(2, 'c:rpm')], T0)).remaining).toEqual([1]);
       expect(changes).toEqual([['limits', true]]);
       expect(state.health()).toMatchObject({ status: 'degraded', degraded: ['limits'] });
+    } finally {
+      await state.close();
+      await local.stop();
+    }
+  });
+});
+
+describe('createLimitStore: calls a paused Redis did not answer (SIGSTOP, real redis-server)', () => {
+  const settings = (store: string) => ({
+    store,
+    bruteForceStore: store,
+    bruteForceInState: true,
+    bruteForceStoreIgnored: false,
+    secret: 'limits-test-secret-0123456789abcdefghij',
+  });
+  const log = { error: () => undefined, info: () => undefined, warn: () => undefined };
+  const prefix = stateKeyPrefix('limits');
+
+  /** A limit store on a fresh redis-server, its scripts loaded (as on a proxy that served before), and a reader. */
+  async function pausable() {
+    const local = await startRedisServer();
+    const state = await openStateStore({ settings: settings(local.url), log });
+    const reader = new RedisConnection({ url: local.url });
+    connections.push(reader);
+    const store = createLimitStore({ store: state }) as SharedLimitStore;
+    const warm = granted(await store.acquire([{ kind: 'concurrency', key: 'warm', limit: 1 }], T0));
+    await store.release(warm.lease, T0);
+    const close = async () => {
+      local.resume();
+      await state.close();
+      await local.stop();
+    };
+    return { local, state, reader: reader.client, store, close };
+  }
+
+  it('gives back in Redis the slots of acquires that timed out there, ended during the pause or after it', async () => {
+    const { local, state, reader, store, close } = await pausable();
+    try {
+      const slot: LimitCheck = { kind: 'concurrency', key: 'key:p:concurrent', limit: 3 };
+      local.pause();
+      // Each acquire times out and is granted by this replica's memory; Redis runs it when it wakes.
+      const held = (await Promise.all([1, 2, 3].map(() => store.acquire([slot], T0)))).map(granted);
+      expect(state.degradedFeatures()).toEqual(['limits']);
+      await store.release((held[0] as { lease: Lease }).lease, T0 + 300);
+      await store.release((held[1] as { lease: Lease }).lease, T0 + 300);
+      local.resume();
+      await store.probe();
+      expect(state.degradedFeatures()).toEqual([]);
+      // The third ends after Redis is back.
+      await store.release((held[2] as { lease: Lease }).lease, T0 + 400);
+      expect(await reader.zcard(`${prefix}l:key:p:concurrent`)).toBe(0);
+      expect(await reader.exists(`${prefix}t:key:p:concurrent`)).toBe(0);
+      const next = (await Promise.all([1, 2, 3].map(() => store.acquire([slot], T0 + 500)))).map(granted);
+      expect(next.map((result) => result.remaining[0]).sort()).toEqual([0, 1, 2]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('settles in Redis the tpm and budget reservations of an acquire that timed out there', async () => {
+    const { local, reader, store, close } = await pausable();
+    try {
+      const periodEndMs = T0 + 3_600_000;
+      const checks: LimitCheck[] = [
+        { kind: 'window', key: 'tpm:key:p', limit: 1000, windowSeconds: 60, cost: 100 },
+        { kind: 'budget', key: 'budget:key:p', limit: 10, cost: 4, periodEndMs },
+      ];
+      local.pause();
+      const reserved = granted(await store.acquire(checks, T0));
+      await store.release(reserved.lease, T0 + 300, { 0: 30, 1: 1.5 });
+      local.resume();
+      await store.probe();
+      // What it took, 30 tokens and 1.5 USD, not what it reserved (100, 4) still held.
+      expect(granted(await store.acquire(checks, T0 + 400)).remaining).toEqual([870, 4.5]);
+      expect(await reader.hget(`${prefix}s:budget:key:p`, 'a')).toBe('1.5');
+      // Settled once: probing again changes nothing.
+      await store.probe();
+      expect(granted(await store.acquire(checks, T0 + 500)).remaining).toEqual([770, 0.5]);
+    } finally {
+      await close();
+    }
+  });
+  it('settles a Redis lease whose release timed out once, though Redis runs that release when it wakes', async () => {
+    const { local, store, close } = await pausable();
+    try {
+      const checks: LimitCheck[] = [
+        { kind: 'concurrency', key: 'key:q:concurrent', limit: 1 },
+        { kind: 'budget', key: 'budget:key:q', limit: 10, cost: 4, periodEndMs: T0 + 3_600_000 },
+      ];
+      const taken = granted(await store.acquire(checks, T0));
+      local.pause();
+      await store.release(taken.lease, T0 + 300, { 1: 1.5 });
+      local.resume();
+      await store.probe();
+      expect(granted(await store.acquire(checks, T0 + 400)).remaining).toEqual([0, 4.5]);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('createLimitStore: budgets while Redis is down', () => {
+  const settings = (store: string) => ({
+    store,
+    bruteForceStore: store,
+    bruteForceInState: true,
+    bruteForceStoreIgnored: false,
+    secret: 'limits-test-secret-0123456789abcdefghij',
+  });
+  const log = { error: () => undefined, info: () => undefined, warn: () => undefined };
+
+  it('counts a budget in memory from the spend Redis last said, so a spent budget stays spent', async () => {
+    const local = await startRedisServer();
+    const state = await openStateStore({ settings: settings(local.url), log });
+    try {
+      const store = createLimitStore({ store: state });
+      const periodEndMs = T0 + 3_600_000;
+      const budget = (key: string): LimitCheck => ({
+        kind: 'budget',
+        key,
+        limit: 1,
+        cost: 0.25,
+        periodEndMs,
+      });
+      /** One request of the budget `key` that spends what it reserved; whether it was let in. */
+      const spend = async (key: string, at: number) => {
+        const result = await store.acquire([budget(key)], at);
+        if (result.granted) await store.release(result.lease, at);
+        return result.granted;
+      };
+      // `spent` is spent through Redis and refused there; `half` has spent half of its budget.
+      for (let i = 0; i < 4; i++) expect(await spend('spent', T0 + i)).toBe(true);
+      expect(await spend('spent', T0 + 4)).toBe(false);
+      for (let i = 0; i < 2; i++) expect(await spend('half', T0 + i)).toBe(true);
+      await local.stop();
+      // Per replica while Redis is down (README), from what this replica last knew.
+      expect(await spend('spent', T0 + 10)).toBe(false);
+      expect(state.degradedFeatures()).toEqual(['limits']);
+      expect(await store.acquire([budget('half')], T0 + 11)).toMatchObject({
+        granted: true,
+        remaining: [0.25],
+      });
+      expect(await spend('half', T0 + 12)).toBe(true);
+      expect(await spend('half', T0 + 13)).toBe(false);
+      // A budget Redis never told of counts from 0 meanwhile.
+      expect(await store.acquire([budget('unseen')], T0 + 14)).toMatchObject({
+        granted: true,
+        remaining: [0.75],
+      });
     } finally {
       await state.close();
       await local.stop();

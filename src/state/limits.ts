@@ -32,6 +32,8 @@ export interface Lease {
   readonly atMs?: number;
   /** Set by `release`: a second release does nothing. */
   released: boolean;
+  /** Taken in Redis (limits-redis.ts): ended there, even when that waits for Redis to answer. */
+  readonly shared?: true;
 }
 
 export type AcquireResult =

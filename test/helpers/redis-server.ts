@@ -14,17 +14,38 @@ export interface RedisServer {
   resume(): void;
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether `port` (0: any) can be bound on 127.0.0.1 now; the port bound, or null. */
+function bindable(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => resolve(null));
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
+      const bound = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * A port that was free a moment ago on 127.0.0.1: any, or one of `TEST_PORTS` (`28000-28999`) when set — a
+ * machine whose tests may use only some ports.
+ */
+export async function freePort(): Promise<number> {
+  const range = /^(\d+)-(\d+)$/.exec(process.env.TEST_PORTS ?? '');
+  if (range === null) {
+    const port = await bindable(0);
+    if (port === null) throw new Error('no free port on 127.0.0.1');
+    return port;
+  }
+  const low = Number(range[1]);
+  const size = Number(range[2]) - low + 1;
+  const offset = Math.floor(Math.random() * size);
+  for (let i = 0; i < size; i++) {
+    const port = await bindable(low + ((offset + i) % size));
+    if (port !== null) return port;
+  }
+  throw new Error(`no free port in TEST_PORTS=${process.env.TEST_PORTS}`);
 }
 
 function ping(port: number): Promise<boolean> {
