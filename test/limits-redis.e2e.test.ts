@@ -135,8 +135,9 @@ describe('on Redis', () => {
       // Five checks (the key's rpm, max_concurrent, tpm and budget, the label's rpm): three keys each.
       const acquires = () =>
         limitCommands().filter((args) => args[2] === '15' && args.length === 2 + 1 + 15 + 3 + 25);
+      // A release's last argument: whether it settles only what Redis still holds (after a lost answer).
       const releases = () =>
-        limitCommands().filter((args) => args[2] === '15' && args.length === 2 + 1 + 15 + 3 + 20);
+        limitCommands().filter((args) => args[2] === '15' && args.length === 2 + 1 + 15 + 3 + 20 + 1);
       await vi.waitFor(() => expect(releases()).toHaveLength(5));
       await monitor.settle();
       expect(acquires()).toHaveLength(5);
