@@ -334,6 +334,12 @@ describe('Responses codec: answers', () => {
     const types = [...sse.matchAll(/^event: (.+)$/gm)].map((m) => m[1]);
     expect(types.slice(-2)).toEqual(['error', 'response.failed']);
     expect(types).not.toContain('response.completed');
+    // The message it cut is incomplete, not completed.
+    const failed = JSON.parse(sse.trimEnd().split('\n').at(-1)!.slice(6)) as {
+      response: { status: string; output: Array<{ type: string; status: string }> };
+    };
+    expect(failed.response.status).toBe('failed');
+    expect(failed.response.output).toMatchObject([{ type: 'message', status: 'incomplete' }]);
   });
 });
 

@@ -1117,11 +1117,15 @@ class ResponsesStreamEncoder implements StreamEncoder {
       case 'error': {
         this.done = true;
         out += errorEvent(event.error, this.sequence++);
+        // What was still open when the stream broke is cut: never presented as complete.
+        const output = outputItems(this.ctx, this.parts);
+        for (const item of this.open) {
+          const cut = output[item.outputIndex];
+          if (cut !== undefined && 'status' in cut) cut.status = 'incomplete';
+        }
         return (
           out +
-          this.event('response.failed', {
-            response: this.snapshot('failed', { error: event.error }, outputItems(this.ctx, this.parts)),
-          })
+          this.event('response.failed', { response: this.snapshot('failed', { error: event.error }, output) })
         );
       }
     }
