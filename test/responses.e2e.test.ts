@@ -116,6 +116,20 @@ function comparable(res: OpenAIResponse): unknown {
   );
 }
 
+describe('headers on the pass-through', () => {
+  it("forwards the client's OpenAI-Beta to a Responses backend, and never its key", async () => {
+    await client()
+      .responses.create(
+        { model: 'resp:gpt-4o-mini', input: 'hi', store: false },
+        { headers: { 'OpenAI-Beta': 'responses=v1' } },
+      )
+      .withResponse();
+    const headers = openaiUp.requests.at(-1)?.headers;
+    expect(headers?.['openai-beta']).toBe('responses=v1');
+    expect(JSON.stringify(headers)).not.toContain(KEY);
+  });
+});
+
 async function streamed(params: Parameters<OpenAI['responses']['stream']>[0], key = KEY) {
   const stream = client(key).responses.stream(params);
   const types: string[] = [];

@@ -56,6 +56,11 @@ describe('forwardedHeaders', () => {
     expect(forwardedHeaders(CLIENT, 'openai', 'openai')).toEqual({ 'openai-beta': 'assistants=v2' });
   });
 
+  it("passes OpenAI's beta header on the Responses API's pass-through too", () => {
+    expect(forwardedHeaders(CLIENT, 'responses', 'responses')).toEqual({ 'openai-beta': 'assistants=v2' });
+    expect(forwardedHeaders(CLIENT, 'responses', 'openai')).toBeUndefined();
+  });
+
   it('passes nothing to a Gemini backend, nor across protocols', () => {
     expect(forwardedHeaders(CLIENT, 'gemini', 'gemini')).toBeUndefined();
     expect(forwardedHeaders(CLIENT, 'anthropic', 'openai')).toBeUndefined();

@@ -9,6 +9,8 @@ import type { Protocol } from '../protocols/types.js';
  */
 export const FORWARDED_HEADERS: Readonly<Partial<Record<Protocol, readonly string[]>>> = {
   openai: ['openai-beta'],
+  // The Responses API is OpenAI's too: its pass-through forwards the same header.
+  responses: ['openai-beta'],
   anthropic: ['anthropic-version', 'anthropic-beta'],
 };
 
