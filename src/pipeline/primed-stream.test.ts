@@ -142,4 +142,19 @@ describe('PrimedStream', () => {
     expect(relay.failed).toEqual(new Error('went silent'));
     expect(backend.disposed).toBe(1);
   });
+
+  it('catches the silence within a quarter more than the stall timeout, not up to twice it', async () => {
+    const clock = new ManualClock();
+    const backend = backendStream();
+    const primed = new PrimedStream(backend.response, clock, 1000, stalled);
+    backend.send('a');
+    await primed.started;
+    const relay = relaySink();
+    primed.take(relay.sink);
+    backend.send('b');
+    clock.advance(1249);
+    expect(relay.failed).toBeNull();
+    clock.advance(1);
+    expect(relay.failed).toEqual(new Error('went silent'));
+  });
 });

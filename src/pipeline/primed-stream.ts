@@ -17,6 +17,12 @@ export type Start =
   | { readonly kind: 'failed'; err: Error }
   | { readonly kind: 'refused'; error: ErrorInfo };
 
+/**
+ * The stall watchdog looks this many times per `stallMs`, and ends the stream after as many quiet looks in a
+ * row: silence is caught between `stallMs` and a quarter more, not up to twice it.
+ */
+const LOOKS_PER_STALL = 4;
+
 /** What is held, at most, before the backend is paused until the relay takes the stream. */
 const HOLD_BYTES = 64 * 1024;
 
@@ -24,9 +30,10 @@ const HOLD_BYTES = 64 * 1024;
  * A same-protocol stream of a failover attempt (src/pipeline/attempts.ts), taken up to its answer's first
  * content (what its `opening` says; without one, its first bytes) — the commit point — and then handed on as the backend's own answer, so that the relay takes it `direct`
  * (streamToClient) as it takes a stream without failover. Until the hand-over what comes is held (the
- * backend paused once HOLD_BYTES are). After it, the only per-chunk cost is a flag: the stall watchdog is one timer that, each
- * `stallMs`, looks whether the backend sent anything meanwhile (silence while the client is slow to take
- * what it was sent does not count), and ends the stream with `stallError` when it did not.
+ * backend paused once HOLD_BYTES are). After it, the only per-chunk cost is a flag: the stall watchdog is one timer that, four
+ * times per `stallMs`, looks whether the backend sent anything meanwhile (silence while the client is slow
+ * to take what it was sent does not count), and ends the stream with `stallError` after a `stallMs` of
+ * looks that found nothing.
  */
 export class PrimedStream implements StreamSink, UpstreamResponse {
   readonly status: number;
@@ -46,6 +53,8 @@ export class PrimedStream implements StreamSink, UpstreamResponse {
   /** The sink said it is full and has not resumed since. */
   private pausedByClient = false;
   private stalled = false;
+  /** The watchdog's looks in a row that found the backend silent. */
+  private quietLooks = 0;
   private watchdog: Timer | null = null;
 
   constructor(
@@ -142,7 +151,7 @@ export class PrimedStream implements StreamSink, UpstreamResponse {
     if (this.failure !== null) sink.fail(this.failure);
     else if (this.ended) sink.end();
     else {
-      this.watchdog = this.clock.timer(this.stallMs, () => this.look());
+      this.watchdog = this.clock.timer(this.stallMs / LOOKS_PER_STALL, () => this.look());
       if (!this.pausedByClient) this.control.resume();
     }
     return control;
@@ -156,6 +165,11 @@ export class PrimedStream implements StreamSink, UpstreamResponse {
   private look(): void {
     if (this.lively || this.pausedByClient) {
       this.lively = false;
+      this.quietLooks = 0;
+      this.watchdog?.refresh();
+      return;
+    }
+    if (++this.quietLooks < LOOKS_PER_STALL) {
       this.watchdog?.refresh();
       return;
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FinishWatch } from './stream-end.js';
+import { ProxyError } from '../proxy-error.js';
+import { FinishWatch, midStreamError } from './stream-end.js';
 
 const created = 'event: response.created\ndata: {"type":"response.created","sequence_number":0}\n\n';
 const delta =
@@ -136,5 +137,19 @@ describe('FinishWatch: the usage read on bytes as on text', () => {
         }
       }
     }
+  });
+});
+
+describe('midStreamError', () => {
+  it('names a backend gone silent as such, a broken stream as broken', () => {
+    const silent = new ProxyError(504, "Backend 'openai' went silent mid-stream", {
+      code: 'upstream_stalled',
+    });
+    expect(midStreamError('openai', 'openai', silent)).toBe(
+      `data: ${JSON.stringify({ error: { message: "Backend 'openai' went silent mid-stream", type: 'server_error', code: 'upstream_stalled', param: null } })}\n\n`,
+    );
+    expect(midStreamError('openai', 'openai', new Error('socket hang up'))).toContain(
+      `"message":"Backend 'openai' failed mid-stream"`,
+    );
   });
 });

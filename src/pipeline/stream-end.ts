@@ -33,6 +33,9 @@ export function midStreamError(
     const info = { status: failure.status, message: failure.message, code: failure.code };
     return `\n\n${encode(info)}`;
   }
+  // A backend gone silent (the stall timeout) is named as such: not a broken stream.
+  if (failure.code === 'upstream_stalled')
+    return encode({ status: failure.status, message: failure.message, code: failure.code });
   return encode({
     status: failure.status,
     message: `Backend '${backendName}' failed mid-stream`,
