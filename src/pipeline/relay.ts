@@ -36,6 +36,7 @@ import { clientAsksStreamUsage, UsageChunkStripper } from './usage-strip.js';
 import { usageOfAnswer } from '../protocols/usage.js';
 import { usageInBytes } from '../protocols/usage-bytes.js';
 import { ResponsesOutline } from '../protocols/responses/outline.js';
+import { answerCutInCall, CUT_TOOL_CALL } from '../protocols/shared.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -666,6 +667,10 @@ function relayReceived(
     throw invalidAnswer(backend.name);
   }
   const decoded = codecs[backend.protocol].decodeResponse(parsed);
+  if (answerCutInCall(decoded)) {
+    const { status, message, code } = CUT_TOOL_CALL;
+    throw new ProxyError(status, message, { code });
+  }
   sealResponseSignatures(decoded, from, sealer ?? processSignatureSealer());
   const client = clientCodecs[from];
   // Written as text where the client's codec can (no objects, no serialiser's walk); the capture records

@@ -214,10 +214,13 @@ function answerFor(protocol, body, model = '') {
           ? SHELL_TOOLS[shell]
           : { query: userText, units: 'metric' };
     const tool = { id: 'call_fake_1', name: choice ?? shell ?? tools[0], input };
+    // `cut-call` in the model: the output limit stops the model inside the call's arguments.
+    const cut = model.includes('cut-call');
     return {
       text: '',
       tool,
-      stop: 'tool',
+      stop: cut ? 'length' : 'tool',
+      cutCall: cut,
       stopSequence: null,
       inputTokens,
       outputTokens: JSON.stringify(input).length,
@@ -240,6 +243,15 @@ function answerFor(protocol, body, model = '') {
     stop = 'length';
   }
   return { text, tool: null, stop, stopSequence, inputTokens, outputTokens: text.length };
+}
+
+/**
+ * A call's arguments as the wire writes them: the JSON text, or, when the output limit cut the call
+ * (`cutCall`), its first half (a whole Anthropic answer still gives its input as an object).
+ */
+function argumentsOf(a) {
+  const text = JSON.stringify(a.tool.input);
+  return a.cutCall ? text.slice(0, Math.floor(text.length / 2)) : text;
 }
 
 /** `accepts-prefill`: after an assistant's last turn, the answer is what follows that text (when it fits). */
@@ -432,7 +444,7 @@ const WIRE = {
                     {
                       id: a.tool.id,
                       type: 'function',
-                      function: { name: a.tool.name, arguments: JSON.stringify(a.tool.input) },
+                      function: { name: a.tool.name, arguments: argumentsOf(a) },
                     },
                   ],
                 }
@@ -457,7 +469,7 @@ const WIRE = {
         );
       }
       if (a.tool) {
-        const args = JSON.stringify(a.tool.input);
+        const args = argumentsOf(a);
         writes.push(
           sse(
             openaiChunk(model, {
@@ -559,7 +571,7 @@ const WIRE = {
         writes.push(...block(first, { type: 'text', text: '' }, deltas));
       }
       if (a.tool) {
-        const deltas = split(JSON.stringify(a.tool.input), pieces).map((partial_json) => ({
+        const deltas = split(argumentsOf(a), pieces).map((partial_json) => ({
           type: 'input_json_delta',
           partial_json,
         }));
@@ -695,7 +707,7 @@ const responsesItem = (a, body) => {
         status: 'completed',
         call_id: a.tool.id,
         name: a.tool.name,
-        arguments: JSON.stringify(a.tool.input),
+        arguments: argumentsOf(a),
       };
 };
 WIRE.responses = {

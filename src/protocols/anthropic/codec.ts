@@ -49,6 +49,8 @@ import {
   string,
   untranslatable,
   type Json,
+  CUT_TOOL_CALL,
+  stoppedInsideCall,
 } from '../shared.js';
 import { effortFromWire, reasoningBudget } from '../reasoning.js';
 
@@ -751,6 +753,8 @@ class AnthropicStreamEncoder implements StreamEncoder {
    * what a whole answer says — rather than nothing, which a client's `JSON.parse` rejects.
    */
   private readonly noInputYet = new Map<number, number>();
+  /** Each tool call's arguments so far (by tool-call index), for the finish to tell a call the limit cut. */
+  private readonly callArguments = new Map<number, string>();
 
   constructor(private readonly meta: StreamMeta) {}
 
@@ -872,6 +876,7 @@ class AnthropicStreamEncoder implements StreamEncoder {
         );
       }
       case 'tool_call_start':
+        this.callArguments.set(event.index, '');
         out += this.closeBlock();
         return (
           out + this.openBlock({ type: 'tool_use', id: event.id, name: event.name, input: {} }, event.index)
@@ -879,6 +884,7 @@ class AnthropicStreamEncoder implements StreamEncoder {
       case 'tool_call_delta': {
         const index = this.toolBlocks.get(event.index);
         if (index === undefined) return out;
+        this.callArguments.set(event.index, (this.callArguments.get(event.index) ?? '') + event.arguments);
         return (
           out +
           sseEvent('content_block_delta', {
@@ -889,6 +895,9 @@ class AnthropicStreamEncoder implements StreamEncoder {
         );
       }
       case 'finish':
+        // No `content_block_stop` for a cut call either: an SDK would parse the part it has as a whole input.
+        if (stoppedInsideCall(event.stopReason, this.callArguments.values()))
+          return out + this.encode({ type: 'error', error: CUT_TOOL_CALL });
         this.done = true;
         return out + this.closeBlock() + messageDelta(event) + MESSAGE_STOP;
       case 'error':

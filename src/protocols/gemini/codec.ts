@@ -23,6 +23,7 @@ import {
   array,
   codeForBackendError,
   codeForStatus,
+  CUT_TOOL_CALL,
   dropHints,
   dropSetting,
   fallbackError,
@@ -40,6 +41,7 @@ import {
   sseData,
   string,
   untranslatable,
+  wholeArguments,
   type Json,
 } from '../shared.js';
 import { effortFromWire, reasoningBudget } from '../reasoning.js';
@@ -763,6 +765,12 @@ class GeminiStreamEncoder implements StreamEncoder {
         return this.chunk(this.signed([...ready, { text: event.text }]));
       }
       case 'finish': {
+        // A call cut by the output limit, or arguments that are no object, cannot be written as a Gemini call:
+        // the client gets its error event instead of a finish (`done` is set by it, not before).
+        if (this.pending.some((call) => !wholeArguments(call.args))) {
+          const error = event.stopReason === 'max_tokens' ? CUT_TOOL_CALL : INVALID_ARGUMENTS;
+          return this.encode({ type: 'error', error });
+        }
         this.done = true;
         const parts = this.flushCalls();
         if (this.signature && !parts.length) parts.push({ text: '' });
@@ -780,13 +788,19 @@ class GeminiStreamEncoder implements StreamEncoder {
   }
 }
 
+/** Arguments that are not a JSON object, which a Gemini call (`args`, an object) cannot carry. */
+const INVALID_ARGUMENTS: ErrorInfo = {
+  status: 502,
+  message: 'Backend returned tool-call arguments that are not a JSON object',
+  code: 'upstream_invalid_response',
+};
+
 function answerArguments(text: string): Json {
   try {
     return parseArguments(text, 'arguments');
   } catch {
-    throw new ProxyError(502, 'Backend returned tool-call arguments that are not a JSON object', {
-      code: 'upstream_invalid_response',
-    });
+    const { status, message, code } = INVALID_ARGUMENTS;
+    throw new ProxyError(status, message, { code });
   }
 }
 
