@@ -742,6 +742,7 @@ const MESSAGE_STOP = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
 
 class AnthropicStreamEncoder implements StreamEncoder {
   done = false;
+  failed = false;
   private started = false;
   /** The open content block: its Anthropic index, its kind and, for tool blocks, the canonical tool index. */
   private open: { index: number; kind: 'text' | 'thinking' | 'tool'; tool?: number } | null = null;
@@ -902,6 +903,7 @@ class AnthropicStreamEncoder implements StreamEncoder {
         return out + this.closeBlock() + messageDelta(event) + MESSAGE_STOP;
       case 'error':
         this.done = true;
+        this.failed = true;
         return out + encodeError(event.error);
     }
   }

@@ -667,6 +667,7 @@ const TEXT_CHUNK_HEAD = 'data: {"candidates":[{"content":{"role":"model","parts"
 
 class GeminiStreamEncoder implements StreamEncoder {
   done = false;
+  failed = false;
   /** Gemini sends whole function calls, so streamed arguments are held until the call is complete. */
   private pending: Array<{ id: string; name: string; args: string }> = [];
   /** `"modelVersion":…,"responseId":…`, the members every chunk ends with, serialised once. */
@@ -783,6 +784,7 @@ class GeminiStreamEncoder implements StreamEncoder {
       }
       case 'error':
         this.done = true;
+        this.failed = true;
         return encodeError(event.error);
     }
   }

@@ -489,6 +489,7 @@ function optStr(v: unknown): string | undefined {
 
 class OpenAIStreamEncoder implements StreamEncoder {
   done = false;
+  failed = false;
   private started = false;
   private readonly base: Json;
   /** Every chunk's JSON up to its delta, written once: per event only the delta is serialised. */
@@ -559,6 +560,7 @@ class OpenAIStreamEncoder implements StreamEncoder {
         return out + 'data: [DONE]\n\n';
       case 'error':
         this.done = true;
+        this.failed = true;
         return out + encodeError(event.error);
     }
   }

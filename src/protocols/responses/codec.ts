@@ -826,6 +826,7 @@ function* callArguments(items: Iterable<OpenItem>): Iterable<string> {
 
 class ResponsesStreamEncoder implements StreamEncoder {
   done = false;
+  failed = false;
   private sequence = 0;
   private started = false;
   private model: string;
@@ -1078,6 +1079,7 @@ class ResponsesStreamEncoder implements StreamEncoder {
       }
       case 'error': {
         this.done = true;
+        this.failed = true;
         out += errorEvent(event.error, this.sequence++);
         return (
           out +

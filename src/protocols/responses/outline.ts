@@ -268,6 +268,7 @@ interface Call {
 
 class ResponsesContinuation implements StreamEncoder {
   done = false;
+  failed = false;
   private inputTokens: number | undefined;
   private readonly message: Json;
   private readonly part: Json;
@@ -333,6 +334,7 @@ class ResponsesContinuation implements StreamEncoder {
         return this.finish(ev.usage, ev.stopReason);
       case 'error':
         this.done = true;
+        this.failed = true;
         return this.outline.failed(ev.error);
     }
   }
