@@ -103,3 +103,17 @@ describe.each(BACKENDS)('%s: the output limit inside a tool call', (model) => {
       await expect(openai().responses.stream(responsesParams(model)).finalResponse()).rejects.toThrow(CUT);
   });
 });
+
+describe('a Gemini client that names no output limit, to an Anthropic backend', () => {
+  it.each([
+    ['anthropic:claude-sonnet-4-5-20250929', 64000],
+    ['anthropic:claude-opus-4-1-20250805', 32000],
+    ['anthropic:claude-3-5-haiku-20241022', 8192],
+    ['anthropic:compatible-model', 4096],
+  ])('%s is sent max_tokens %i, and the answer is whole', async (model, maxTokens) => {
+    const res = await gemini().models.generateContent({ model, contents: 'hello' });
+    expect(res.text).toBe('echo: hello');
+    const sent = provider.requests.filter((r) => r.url.startsWith('/v1/messages')).at(-1);
+    expect((sent?.body as { max_tokens?: number }).max_tokens).toBe(maxTokens);
+  });
+});

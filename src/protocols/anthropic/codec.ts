@@ -54,8 +54,39 @@ import {
 } from '../shared.js';
 import { effortFromWire, reasoningBudget } from '../reasoning.js';
 
-/** Anthropic requires max_tokens; used when the client's protocol let it be omitted. */
-export const DEFAULT_MAX_TOKENS = 4096;
+/**
+ * Anthropic requires max_tokens, which other protocols let a client leave out (Gemini CLI never sends
+ * one). Such a request gets its model's own output limit, as the other providers' defaults let an answer
+ * run: one cut at 4096 tokens would cut any longer answer or file write. Anthropic's published limits per
+ * model family, the first glob that matches (`*`: any run of characters); anything else — an
+ * Anthropic-compatible server's model — gets 4096, which every Claude model takes.
+ */
+const OUTPUT_LIMITS: ReadonlyArray<readonly [glob: string, maxTokens: number]> = [
+  ['claude-3-haiku*', 4096],
+  ['claude-3-5-*', 8192],
+  ['claude-3-7-sonnet*', 64000],
+  ['claude-sonnet-4*', 64000],
+  ['claude-opus-4', 32000],
+  ['claude-opus-4-0*', 32000],
+  ['claude-opus-4-1*', 32000],
+  // claude-opus-4-20250514: Opus 4 by its dated name.
+  ['claude-opus-4-20*', 32000],
+  ['claude-opus-4-*', 64000],
+  ['claude-haiku-4*', 64000],
+];
+const UNKNOWN_MODEL_MAX_TOKENS = 4096;
+
+const OUTPUT_LIMIT_RULES = OUTPUT_LIMITS.map(([glob, maxTokens]) => ({
+  pattern: new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`),
+  maxTokens,
+}));
+
+/** max_tokens for a request to `model` that names none (see OUTPUT_LIMITS). */
+export function defaultMaxTokens(model: string): number {
+  const name = model.toLowerCase();
+  for (const rule of OUTPUT_LIMIT_RULES) if (rule.pattern.test(name)) return rule.maxTokens;
+  return UNKNOWN_MODEL_MAX_TOKENS;
+}
 
 const STOP_REASONS: Record<string, StopReason> = {
   end_turn: 'end_turn',
@@ -481,7 +512,8 @@ function encodeThinking(req: ChatRequest, control: ReasoningControl, body: Json)
     (req.topP !== undefined && req.topP < 0.95) ||
     (req.messages[req.messages.length - 1]?.role === 'tool' && !lastTurnThinks(body));
   const wanted = reasoningBudget(control);
-  const maxTokens = req.maxTokens ?? wanted + DEFAULT_MAX_TOKENS;
+  // With no limit named, room for the budget and an answer after it, within the model's own limit.
+  const maxTokens = req.maxTokens ?? Math.max(defaultMaxTokens(req.model), wanted + UNKNOWN_MODEL_MAX_TOKENS);
   const budget = Math.min(Math.max(wanted, MIN_THINKING_BUDGET), maxTokens - 1);
   if (conflict || budget < MIN_THINKING_BUDGET) {
     dropSetting(req, 'reasoning', 'reasoning');
@@ -1013,7 +1045,7 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
       if (req.temperature !== undefined && req.temperature > 1) {
         throw invalid('temperature', 'Anthropic accepts temperature between 0 and 1');
       }
-      const body: Json = { model: req.model, max_tokens: req.maxTokens ?? DEFAULT_MAX_TOKENS };
+      const body: Json = { model: req.model, max_tokens: req.maxTokens ?? defaultMaxTokens(req.model) };
       if (req.system !== undefined && req.system !== '') body.system = req.system;
       body.messages = encodeMessages(req.messages);
       let tools: Json[] | undefined = req.tools?.map((t) => ({
