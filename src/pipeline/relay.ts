@@ -29,13 +29,20 @@ import { EventCheck, type DroppedEvents } from './event-filter.js';
 import type { ChatExchange } from './exchange.js';
 import type { RequestCapture, StreamTap } from './record.js';
 import type { ChatRoute } from './route.js';
-import { FinishWatch, midStreamError, passThroughIterable, type StreamUsageSink } from './stream-end.js';
+import {
+  endStream,
+  FinishWatch,
+  midStreamError,
+  passThroughIterable,
+  type StreamUsageSink,
+} from './stream-end.js';
 import { mayHoldToolCall, ToolCallTap } from './tool-call-tap.js';
 import type { Answerer, UsageMeter } from './spend.js';
 import { clientAsksStreamUsage, UsageChunkStripper } from './usage-strip.js';
 import { usageOfAnswer } from '../protocols/usage.js';
 import { usageInBytes } from '../protocols/usage-bytes.js';
 import { ResponsesOutline } from '../protocols/responses/outline.js';
+import { answerCutInCall, CUT_TOOL_CALL } from '../protocols/shared.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -97,7 +104,7 @@ function streamToClient(
     usage.done(stripper?.usage ?? finish.usage(), false);
     const event = midStreamError(protocol, backendName, err, finish.nextSequence(), outline);
     tap?.fail(err as Error, event);
-    res.end(event);
+    endStream(res, protocol, true, event);
   };
   const pass = (received: Uint8Array | string): boolean => {
     const chunk = stripper === null ? received : stripper.see(received);
@@ -151,9 +158,10 @@ function streamToClient(
       const used = stripper?.usage ?? finish.usage();
       const owed = finish.missingEnd(backendName, outline);
       tap?.end(owed);
+      const failed = finish.endedFailing();
       const { storing } = ex.state;
-      if (storing === undefined) res.end(owed ?? undefined);
-      else void storing.then(() => res.end(owed ?? undefined));
+      if (storing === undefined) endStream(res, protocol, failed, owed ?? undefined);
+      else void storing.then(() => endStream(res, protocol, failed, owed ?? undefined));
       usage.done(used, !finish.cutShort);
     },
     fail(failure) {
@@ -170,17 +178,17 @@ function streamToClient(
         const event = midStreamError(protocol, backendName, err, finish.nextSequence(), outline);
         if (cut === undefined || cutFor !== null) {
           tap?.fail(err, event);
-          res.end(event);
+          endStream(res, protocol, true, event);
           return;
         }
         void cut(event).then(
           (continued) => {
             tap?.fail(err, continued ? null : event);
-            if (!continued && !res.destroyed) res.end(event);
+            if (!continued && !res.destroyed) endStream(res, protocol, true, event);
           },
           () => {
             tap?.fail(err, event);
-            if (!res.destroyed) res.end(event);
+            if (!res.destroyed) endStream(res, protocol, true, event);
           },
         );
       }
@@ -265,9 +273,10 @@ function translateToClient(
     outbound?.end();
     usage.done(watch.usage(), complete);
     if (res.destroyed) return;
+    const failed = translation.failed;
     const { storing } = ex.state;
-    if (storing === undefined) res.end();
-    else void storing.then(() => res.end());
+    if (storing === undefined) endStream(res, from, failed);
+    else void storing.then(() => endStream(res, from, failed));
   };
   const control = upstream.take({
     write(chunk) {
@@ -671,6 +680,10 @@ function relayReceived(
     throw invalidAnswer(backend.name);
   }
   const decoded = codecs[backend.protocol].decodeResponse(parsed);
+  if (answerCutInCall(decoded)) {
+    const { status, message, code } = CUT_TOOL_CALL;
+    throw new ProxyError(status, message, { code });
+  }
   sealResponseSignatures(decoded, from, sealer ?? processSignatureSealer());
   const client = clientCodecs[from];
   // Written as text where the client's codec can (no objects, no serialiser's walk); the capture records

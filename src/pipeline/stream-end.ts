@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { upstreamFailure } from '../backends/http.js';
 import type { CancelSignal } from '../backends/cancel.js';
 import type { ProxyError } from '../proxy-error.js';
@@ -41,6 +42,35 @@ export function midStreamError(
     message: `Backend '${backendName}' failed mid-stream`,
     code: 'upstream_stream_error',
   });
+}
+
+/**
+ * A failed stream toward a client whose SDK may read past its error event: the last event that says so, in
+ * a stream's tail (null: the protocol's SDKs raise its error events, and the stream ends cleanly after one).
+ * The Gemini API writes a mid-stream failure as `data: {"error": …}`: recent @google/genai raises it
+ * (`throwIfStreamErrorChunk`), older releases (googleapis/js-genai#461), as bundled by Gemini CLI builds, read
+ * past it and take the cut answer for the whole one. A response ended without its chunked terminator fails
+ * every HTTP client ("terminated"), so such a stream is cut after its error event (`endStream`).
+ */
+const CUT_AFTER_ERROR: Record<Protocol, RegExp | null> = {
+  openai: null,
+  anthropic: null,
+  gemini: /(?:^|\n)data: ?\{\s*"error"\s*:/,
+  responses: null,
+};
+
+/**
+ * Ends a stream's response after `last`: cleanly, or — a failed stream (`failed`) toward a client of a
+ * protocol in `CUT_AFTER_ERROR` — by ending the connection itself once what was written has gone out, so
+ * that the chunked body's terminator never comes.
+ */
+export function endStream(res: ServerResponse, protocol: Protocol, failed: boolean, last?: string): void {
+  if (!failed || CUT_AFTER_ERROR[protocol] === null || res.socket === null) {
+    res.end(last);
+    return;
+  }
+  if (last) res.write(last);
+  res.socket.end();
 }
 
 /** The last `sequence_number` of a Responses stream's text. */
@@ -245,6 +275,16 @@ export class FinishWatch {
     let last = -1;
     for (const match of this.tailText().matchAll(SEQUENCE_NUMBER)) last = Number(match[1]);
     return last + 1;
+  }
+
+  /**
+   * Whether the stream ended failing, as far as a client that must be cut after a failure needs to know
+   * (`CUT_AFTER_ERROR`): cut short, or ended by an error event. Read once, after `missingEnd`.
+   */
+  endedFailing(): boolean {
+    const error = CUT_AFTER_ERROR[this.protocol];
+    if (error === null) return false;
+    return this.cutShort || error.test(this.tail === null ? textOf(this.recent, TAIL_CHARS) : this.tail);
   }
 
   missingEnd(backendName: string, outline?: ResponsesOutline): string | null {

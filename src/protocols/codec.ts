@@ -36,6 +36,8 @@ export interface StreamEncoder {
   encodeText?(text: string): string;
   /** True once a finish or an error has been written. */
   readonly done: boolean;
+  /** True once an error has been written: the stream ended failing. */
+  readonly failed: boolean;
 }
 
 export interface StreamMeta {

@@ -268,7 +268,7 @@ describe('anthropic SDK → gemini backend, tools', () => {
     // The function response reached Gemini named after its call, though Anthropic only gave the call id.
     const sent = geminiUp.requests.at(-1)?.body as { contents: Array<{ parts: unknown[] }> };
     expect(sent.contents.at(-1)?.parts).toEqual([
-      { functionResponse: { name: 'weather', response: { output: 'snow' } } },
+      { functionResponse: { id: 'call_fakeResponse1_0', name: 'weather', response: { output: 'snow' } } },
     ]);
   });
 });

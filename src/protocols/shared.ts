@@ -1,7 +1,7 @@
 /** Small helpers every codec uses: strict field reading that fails with a 400 naming the field. */
 import { ProxyError } from '../proxy-error.js';
 import { CONTEXT_TOO_LONG } from '../provider-errors.js';
-import type { ChatRequest, SourcePaths, StopReason } from './canonical.js';
+import type { ChatRequest, ChatResponse, SourcePaths, StopReason } from './canonical.js';
 import type { ErrorInfo } from './error-envelopes.js';
 
 export type Json = Record<string, unknown>;
@@ -105,6 +105,47 @@ export function parseArguments(text: string, param: string): Json {
   }
   if (!isRecord(parsed)) throw invalid(param, 'tool call arguments must be a JSON object');
   return parsed;
+}
+
+/** Whether tool-call arguments are whole: nothing (no arguments) or a JSON object. */
+export function wholeArguments(text: string): boolean {
+  if (text.trim() === '') return true;
+  try {
+    return isRecord(JSON.parse(text));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The answer stopped at the output limit inside a tool call (SPEC §9.2: a truncated answer is never
+ * presented as complete). The call cannot run, and no protocol can say "this call is cut": a Gemini client
+ * gets calls whole or not at all, and the others' SDKs hand a partly parsed call on as if it were whole. So
+ * the client gets what came before and its protocol's error event (a whole answer: a 502), which agents
+ * retry, rather than a finish.
+ */
+export const CUT_TOOL_CALL: ErrorInfo = {
+  status: 502,
+  message: "Backend reached its output token limit inside a tool call's arguments: the call is incomplete",
+  code: 'upstream_incomplete',
+};
+
+/** A stream's finish at `stopReason` while the calls' arguments read `args` so far: whether one was cut. */
+export function stoppedInsideCall(stopReason: StopReason, args: Iterable<string>): boolean {
+  if (stopReason !== 'max_tokens') return false;
+  for (const text of args) if (!wholeArguments(text)) return true;
+  return false;
+}
+
+/**
+ * A whole answer stopped at the output limit inside a tool call: a call's arguments are not whole, or its
+ * last part is a call — the model was writing it when the limit came (Anthropic gives a cut call's input
+ * as an object, parsed as far as it went).
+ */
+export function answerCutInCall(res: ChatResponse): boolean {
+  if (res.stopReason !== 'max_tokens') return false;
+  if (res.content[res.content.length - 1]?.type === 'tool_call') return true;
+  return res.content.some((part) => part.type === 'tool_call' && !wholeArguments(part.arguments));
 }
 
 const DATA_URL = /^data:([^;,]+)(?:;[^,]*)?;base64,(.*)$/s;

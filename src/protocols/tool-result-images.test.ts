@@ -82,7 +82,7 @@ describe('images in an Anthropic tool result', () => {
     expect(body.contents[2]).toEqual({
       role: 'user',
       parts: [
-        { functionResponse: { name: 'Read', response: { output: 'Read 1 image' } } },
+        { functionResponse: { id: 'toolu_1', name: 'Read', response: { output: 'Read 1 image' } } },
         { inlineData: { mimeType: 'image/png', data: PNG } },
         { text: 'Describe it.' },
       ],

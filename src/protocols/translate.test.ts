@@ -201,6 +201,97 @@ describe('translateStream', () => {
     }
   });
 
+  describe('a backend that stops at max_tokens inside a tool call', () => {
+    // The call's arguments as far as the backend wrote them: a file's content cut mid-line.
+    const CUT_ARGS = '{"file_path":"/tmp/x.txt","content":"line one\\nline tw';
+    const event = (name: string, payload: object) => `event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`;
+    const chunk = (delta: object, finish: string | null = null) =>
+      `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'gpt-x', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    const CUT: Partial<Record<Protocol, string>> = {
+      anthropic:
+        event('message_start', {
+          type: 'message_start',
+          message: {
+            id: 'msg_1',
+            type: 'message',
+            role: 'assistant',
+            model: 'claude-x',
+            content: [],
+            usage: { input_tokens: 11, output_tokens: 1 },
+          },
+        }) +
+        event('content_block_start', {
+          type: 'content_block_start',
+          index: 0,
+          content_block: { type: 'text', text: '' },
+        }) +
+        event('content_block_delta', {
+          type: 'content_block_delta',
+          index: 0,
+          delta: { type: 'text_delta', text: 'Writing it.' },
+        }) +
+        event('content_block_stop', { type: 'content_block_stop', index: 0 }) +
+        event('content_block_start', {
+          type: 'content_block_start',
+          index: 1,
+          content_block: { type: 'tool_use', id: 'toolu_1', name: 'write_file', input: {} },
+        }) +
+        event('content_block_delta', {
+          type: 'content_block_delta',
+          index: 1,
+          delta: { type: 'input_json_delta', partial_json: CUT_ARGS },
+        }) +
+        event('content_block_stop', { type: 'content_block_stop', index: 1 }) +
+        event('message_delta', {
+          type: 'message_delta',
+          delta: { stop_reason: 'max_tokens', stop_sequence: null },
+          usage: { output_tokens: 40 },
+        }) +
+        event('message_stop', { type: 'message_stop' }),
+      openai:
+        chunk({ role: 'assistant', content: 'Writing it.' }) +
+        chunk({
+          tool_calls: [
+            { index: 0, id: 'call_1', type: 'function', function: { name: 'write_file', arguments: '' } },
+          ],
+        }) +
+        chunk({ tool_calls: [{ index: 0, function: { arguments: CUT_ARGS } }] }) +
+        chunk({}, 'length') +
+        'data: [DONE]\n\n',
+    };
+    const cases = (['anthropic', 'openai'] as const).flatMap((from) =>
+      PROTOCOLS.filter((to) => to !== from).map((to) => [from, to] as const),
+    );
+
+    it.each(cases)('%s → %s: what came before, then the error event, never a finish', async (from, to) => {
+      const out = await collect(translateStream(chunked(CUT[from]!, 7), from, to, meta));
+      const answer = reassemble(await decodeSseText(to, out.join('')));
+      expect(answer.text).toBe('Writing it.');
+      expect(answer.stopReason).toBeUndefined();
+      expect(answer.errors).toEqual([
+        readBack502(
+          to,
+          "Backend reached its output token limit inside a tool call's arguments: the call is incomplete",
+          'upstream_incomplete',
+        ),
+      ]);
+    });
+
+    it.each(cases)('%s → %s: the same through the synchronous translation', async (from, to) => {
+      const translation = new StreamTranslation(from, to, meta);
+      let out: string;
+      try {
+        out = translation.push(Buffer.from(CUT[from]!)) + translation.end();
+      } catch (err) {
+        out = translation.fail(err);
+      }
+      const answer = reassemble(await decodeSseText(to, out));
+      expect(answer.text).toBe('Writing it.');
+      expect(answer.stopReason).toBeUndefined();
+      expect(answer.errors).toHaveLength(1);
+    });
+  });
+
   describe.each(PAIRS)('%s → %s, continued (resume)', (from, to) => {
     async function* cut(): AsyncGenerator<Uint8Array> {
       yield* chunked(headOf(from), 5);

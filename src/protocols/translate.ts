@@ -148,6 +148,11 @@ export class StreamTranslation {
     return this.encoder.done ? held : held + this.encoder.encode({ type: 'error', error: interruption(err) });
   }
 
+  /** The client's stream ended in its protocol's error event. */
+  get failed(): boolean {
+    return this.encoder.failed;
+  }
+
   /** After a break: the text the client was told, when the answer is unfinished text only; else null. */
   get continuableText(): string | null {
     return this.encoder.done || this.said === null || this.said === '' ? null : this.said;

@@ -226,10 +226,13 @@ function answerFor(protocol, body, model = '') {
             : [{ query: userText, units: 'metric' }];
     const name = choice ?? shell ?? tools[0];
     const calls = inputs.map((input, i) => ({ id: `call_fake_${i + 1}`, name, input }));
+    // `cut-call` in the model: the output limit stops the model inside the (last) call's arguments.
+    const cut = model.includes('cut-call');
     return {
       text: '',
       tools: calls,
-      stop: 'tool',
+      stop: cut ? 'length' : 'tool',
+      cutCall: cut,
       stopSequence: null,
       inputTokens,
       outputTokens: inputs.reduce((sum, input) => sum + JSON.stringify(input).length, 0),
@@ -252,6 +255,15 @@ function answerFor(protocol, body, model = '') {
     stop = 'length';
   }
   return { text, tools: [], stop, stopSequence, inputTokens, outputTokens: text.length };
+}
+
+/**
+ * A call's arguments as the wire writes them: the JSON text, or, when the output limit cut the answer
+ * (`cutCall`), the last call's first half (a whole Anthropic answer still gives its input as an object).
+ */
+function argumentsOf(a, tool) {
+  const text = JSON.stringify(tool.input);
+  return a.cutCall && tool === a.tools.at(-1) ? text.slice(0, Math.floor(text.length / 2)) : text;
 }
 
 /** `accepts-prefill`: after an assistant's last turn, the answer is what follows that text (when it fits). */
@@ -443,7 +455,7 @@ const WIRE = {
                   tool_calls: a.tools.map((tool) => ({
                     id: tool.id,
                     type: 'function',
-                    function: { name: tool.name, arguments: JSON.stringify(tool.input) },
+                    function: { name: tool.name, arguments: argumentsOf(a, tool) },
                   })),
                 }
               : { role: 'assistant', content: a.text }),
@@ -478,7 +490,7 @@ const WIRE = {
                   : { tool_calls: [head] },
               ),
             ),
-            ...split(JSON.stringify(tool.input), pieces).map((part) =>
+            ...split(argumentsOf(a, tool), pieces).map((part) =>
               sse(openaiChunk(model, { tool_calls: [{ index, function: { arguments: part } }] })),
             ),
           );
@@ -570,7 +582,7 @@ const WIRE = {
         writes.push(...block(first, { type: 'text', text: '' }, deltas));
       }
       a.tools.forEach((tool, i) => {
-        const deltas = split(JSON.stringify(tool.input), pieces).map((partial_json) => ({
+        const deltas = split(argumentsOf(a, tool), pieces).map((partial_json) => ({
           type: 'input_json_delta',
           partial_json,
         }));
@@ -712,7 +724,7 @@ const responsesItems = (a, body) => {
           status: 'completed',
           call_id: tool.id,
           name: tool.name,
-          arguments: JSON.stringify(tool.input),
+          arguments: argumentsOf(a, tool),
         },
   );
 };

@@ -227,6 +227,8 @@ export interface Exchange {
   headers: Record<string, string | string[] | undefined>;
   text: string;
   outcome: Outcome;
+  /** The body ended without HTTP's end (a failed stream toward a Gemini client is cut after its error). */
+  cut: boolean;
 }
 
 /**
@@ -249,13 +251,24 @@ export async function exchange(
       signal,
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
     });
-    const text = await res.body.text();
+    // Read as it comes, so that a body cut after its error event still tells what it said.
+    const decoder = new TextDecoder();
+    let text = '';
+    let cut = false;
+    try {
+      for await (const chunk of res.body) text += decoder.decode(chunk as Buffer, { stream: true });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      cut = true;
+    }
+    text += decoder.decode();
     const contentType = String(res.headers['content-type'] ?? '');
     return {
       status: res.statusCode,
       headers: res.headers,
       text,
       outcome: classify(front, res.statusCode, contentType, text),
+      cut,
     };
   } catch (err) {
     if (signal.aborted)

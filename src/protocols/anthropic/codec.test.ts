@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatRequest, ChatResponse } from '../canonical.js';
-import { createAnthropicCodec, DEFAULT_MAX_TOKENS } from './codec.js';
+import { createAnthropicCodec } from './codec.js';
 
 const codec = createAnthropicCodec({ now: () => Date.UTC(2025, 0, 2) });
 const ctx = { model: 'claude-x', stream: false };
@@ -127,7 +127,7 @@ describe('Anthropic codec: requests', () => {
     });
     expect(wire).toEqual({
       model: 'm',
-      max_tokens: DEFAULT_MAX_TOKENS,
+      max_tokens: 4096,
       messages: [
         { role: 'user', content: [{ type: 'text', text: 'hi' }] },
         { role: 'assistant', content: [{ type: 'tool_use', id: 'c1', name: 'f', input: {} }] },
@@ -160,6 +160,41 @@ describe('Anthropic codec: requests', () => {
   ])('rejects %j with a 400 naming %s', (extra, param) => {
     const body = { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], ...extra };
     expect(() => codec.decodeRequest(body, ctx)).toThrow(expect.objectContaining({ status: 400, param }));
+  });
+
+  // A client that names no limit (Gemini CLI never does) gets the model's own output limit, not a cut at 4096.
+  it.each([
+    ['claude-3-haiku-20240307', 4096],
+    ['claude-3-5-haiku-20241022', 8192],
+    ['claude-3-5-sonnet-latest', 8192],
+    ['claude-3-7-sonnet-20250219', 64000],
+    ['claude-sonnet-4-20250514', 64000],
+    ['claude-sonnet-4-5', 64000],
+    ['claude-opus-4-20250514', 32000],
+    ['claude-opus-4-0', 32000],
+    ['claude-opus-4-1-20250805', 32000],
+    ['claude-opus-4-5-20251101', 64000],
+    ['claude-opus-4-6', 64000],
+    ['claude-haiku-4-5-20251001', 64000],
+    // Anthropic-compatible servers' models: the limit every Claude model takes.
+    ['glm-4.6', 4096],
+    ['claude-mock-1', 4096],
+  ])('max_tokens for %s, when the client names none: %i', (model, maxTokens) => {
+    const req = { model, stream: false, messages: [{ role: 'user' as const, content: [] }] };
+    expect(codec.encodeRequest(req).max_tokens).toBe(maxTokens);
+    expect(codec.encodeRequest({ ...req, maxTokens: 100 }).max_tokens).toBe(100);
+  });
+
+  it('with thinking and no limit named: the model limit, or the budget and 4096 above it, the larger', () => {
+    const req = {
+      stream: false,
+      messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'hi' }] }],
+      reasoning: { mode: 'enabled' as const, budgetTokens: 10000 },
+    };
+    const sonnet = codec.encodeRequest({ ...req, model: 'claude-sonnet-4-5' });
+    expect([sonnet.max_tokens, sonnet.thinking]).toEqual([64000, { type: 'enabled', budget_tokens: 10000 }]);
+    const other = codec.encodeRequest({ ...req, model: 'compatible-model' });
+    expect([other.max_tokens, other.thinking]).toEqual([14096, { type: 'enabled', budget_tokens: 10000 }]);
   });
 
   it('rejects tool-call arguments that are not a JSON object with the offending field named', () => {

@@ -49,11 +49,44 @@ import {
   string,
   untranslatable,
   type Json,
+  CUT_TOOL_CALL,
+  stoppedInsideCall,
 } from '../shared.js';
 import { effortFromWire, reasoningBudget } from '../reasoning.js';
 
-/** Anthropic requires max_tokens; used when the client's protocol let it be omitted. */
-export const DEFAULT_MAX_TOKENS = 4096;
+/**
+ * Anthropic requires max_tokens, which other protocols let a client leave out (Gemini CLI never sends
+ * one). Such a request gets its model's own output limit, as the other providers' defaults let an answer
+ * run: one cut at 4096 tokens would cut any longer answer or file write. Anthropic's published limits per
+ * model family, the first glob that matches (`*`: any run of characters); anything else — an
+ * Anthropic-compatible server's model — gets 4096, which every Claude model takes.
+ */
+const OUTPUT_LIMITS: ReadonlyArray<readonly [glob: string, maxTokens: number]> = [
+  ['claude-3-haiku*', 4096],
+  ['claude-3-5-*', 8192],
+  ['claude-3-7-sonnet*', 64000],
+  ['claude-sonnet-4*', 64000],
+  ['claude-opus-4', 32000],
+  ['claude-opus-4-0*', 32000],
+  ['claude-opus-4-1*', 32000],
+  // claude-opus-4-20250514: Opus 4 by its dated name.
+  ['claude-opus-4-20*', 32000],
+  ['claude-opus-4-*', 64000],
+  ['claude-haiku-4*', 64000],
+];
+const UNKNOWN_MODEL_MAX_TOKENS = 4096;
+
+const OUTPUT_LIMIT_RULES = OUTPUT_LIMITS.map(([glob, maxTokens]) => ({
+  pattern: new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`),
+  maxTokens,
+}));
+
+/** max_tokens for a request to `model` that names none (see OUTPUT_LIMITS). */
+export function defaultMaxTokens(model: string): number {
+  const name = model.toLowerCase();
+  for (const rule of OUTPUT_LIMIT_RULES) if (rule.pattern.test(name)) return rule.maxTokens;
+  return UNKNOWN_MODEL_MAX_TOKENS;
+}
 
 const STOP_REASONS: Record<string, StopReason> = {
   end_turn: 'end_turn',
@@ -479,7 +512,8 @@ function encodeThinking(req: ChatRequest, control: ReasoningControl, body: Json)
     (req.topP !== undefined && req.topP < 0.95) ||
     (req.messages[req.messages.length - 1]?.role === 'tool' && !lastTurnThinks(body));
   const wanted = reasoningBudget(control);
-  const maxTokens = req.maxTokens ?? wanted + DEFAULT_MAX_TOKENS;
+  // With no limit named, room for the budget and an answer after it, within the model's own limit.
+  const maxTokens = req.maxTokens ?? Math.max(defaultMaxTokens(req.model), wanted + UNKNOWN_MODEL_MAX_TOKENS);
   const budget = Math.min(Math.max(wanted, MIN_THINKING_BUDGET), maxTokens - 1);
   if (conflict || budget < MIN_THINKING_BUDGET) {
     dropSetting(req, 'reasoning', 'reasoning');
@@ -740,6 +774,7 @@ const MESSAGE_STOP = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
 
 class AnthropicStreamEncoder implements StreamEncoder {
   done = false;
+  failed = false;
   private started = false;
   /** The open content block: its Anthropic index, its kind and, for tool blocks, the canonical tool index. */
   private open: { index: number; kind: 'text' | 'thinking' | 'tool'; tool?: number } | null = null;
@@ -751,6 +786,8 @@ class AnthropicStreamEncoder implements StreamEncoder {
    * what a whole answer says — rather than nothing, which a client's `JSON.parse` rejects.
    */
   private readonly noInputYet = new Map<number, number>();
+  /** Each tool call's arguments so far (by tool-call index), for the finish to tell a call the limit cut. */
+  private readonly callArguments = new Map<number, string>();
 
   constructor(private readonly meta: StreamMeta) {}
 
@@ -872,6 +909,7 @@ class AnthropicStreamEncoder implements StreamEncoder {
         );
       }
       case 'tool_call_start':
+        this.callArguments.set(event.index, '');
         out += this.closeBlock();
         return (
           out + this.openBlock({ type: 'tool_use', id: event.id, name: event.name, input: {} }, event.index)
@@ -879,6 +917,7 @@ class AnthropicStreamEncoder implements StreamEncoder {
       case 'tool_call_delta': {
         const index = this.toolBlocks.get(event.index);
         if (index === undefined) return out;
+        this.callArguments.set(event.index, (this.callArguments.get(event.index) ?? '') + event.arguments);
         return (
           out +
           sseEvent('content_block_delta', {
@@ -889,10 +928,14 @@ class AnthropicStreamEncoder implements StreamEncoder {
         );
       }
       case 'finish':
+        // No `content_block_stop` for a cut call either: an SDK would parse the part it has as a whole input.
+        if (stoppedInsideCall(event.stopReason, this.callArguments.values()))
+          return out + this.encode({ type: 'error', error: CUT_TOOL_CALL });
         this.done = true;
         return out + this.closeBlock() + messageDelta(event) + MESSAGE_STOP;
       case 'error':
         this.done = true;
+        this.failed = true;
         return out + encodeError(event.error);
     }
   }
@@ -1002,7 +1045,7 @@ export function createAnthropicCodec(options: CodecOptions = {}): ProtocolCodec 
       if (req.temperature !== undefined && req.temperature > 1) {
         throw invalid('temperature', 'Anthropic accepts temperature between 0 and 1');
       }
-      const body: Json = { model: req.model, max_tokens: req.maxTokens ?? DEFAULT_MAX_TOKENS };
+      const body: Json = { model: req.model, max_tokens: req.maxTokens ?? defaultMaxTokens(req.model) };
       if (req.system !== undefined && req.system !== '') body.system = req.system;
       body.messages = encodeMessages(req.messages);
       let tools: Json[] | undefined = req.tools?.map((t) => ({

@@ -141,7 +141,74 @@ describe('Gemini codec: requests', () => {
           ],
         },
       ],
+      // Each call and its response carry the call's id.
+      contents: [
+        wireRequest.contents[0],
+        {
+          role: 'model',
+          parts: [
+            { functionCall: { id: 'call_1_0', name: 'weather', args: { city: 'Paris' } } },
+            { functionCall: { id: 'call_1_1', name: 'weather', args: { city: 'Rome' } } },
+          ],
+        },
+        {
+          role: 'user',
+          parts: [
+            { functionResponse: { id: 'call_1_0', name: 'weather', response: { output: 'rain' } } },
+            { functionResponse: { id: 'call_1_1', name: 'weather', response: { temp: 30 } } },
+          ],
+        },
+      ],
     });
+  });
+
+  it('puts function responses in the order of the calls they answer, with their images', () => {
+    // As a Responses (or OpenAI, Anthropic) client may send them: B's output, then A's.
+    const req: ChatRequest = {
+      model: 'm',
+      stream: false,
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'run both' }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'tool_call', id: 'call_A', name: 'shell', arguments: '{"command":"echo A"}' },
+            { type: 'tool_call', id: 'call_B', name: 'shell', arguments: '{"command":"echo B"}' },
+          ],
+        },
+        {
+          role: 'tool',
+          content: [
+            {
+              type: 'tool_result',
+              toolCallId: 'call_B',
+              content: 'result-B',
+              images: [{ type: 'image', source: 'base64', mediaType: 'image/png', data: PNG }],
+            },
+          ],
+        },
+        { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'call_A', content: 'result-A' }] },
+        { role: 'user', content: [{ type: 'text', text: 'and now?' }] },
+      ],
+    };
+    expect((codec.encodeRequest(req).contents as unknown[]).slice(1)).toEqual([
+      {
+        role: 'model',
+        parts: [
+          { functionCall: { id: 'call_A', name: 'shell', args: { command: 'echo A' } } },
+          { functionCall: { id: 'call_B', name: 'shell', args: { command: 'echo B' } } },
+        ],
+      },
+      {
+        role: 'user',
+        parts: [
+          { functionResponse: { id: 'call_A', name: 'shell', response: { output: 'result-A' } } },
+          { functionResponse: { id: 'call_B', name: 'shell', response: { output: 'result-B' } } },
+          { inlineData: { mimeType: 'image/png', data: PNG } },
+          { text: 'and now?' },
+        ],
+      },
+    ]);
   });
 
   it('wraps failed tool results in response.error and decodes them back as errors', () => {
@@ -159,7 +226,7 @@ describe('Gemini codec: requests', () => {
     const wire = codec.encodeRequest(req);
     expect((wire.contents as unknown[])[1]).toEqual({
       role: 'user',
-      parts: [{ functionResponse: { name: 'f', response: { error: 'boom' } } }],
+      parts: [{ functionResponse: { id: 'toolu_9', name: 'f', response: { error: 'boom' } } }],
     });
     const back = codec.decodeRequest(wire, ctx);
     expect(back.messages[1]?.content[0]).toMatchObject({

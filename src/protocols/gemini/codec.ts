@@ -23,6 +23,7 @@ import {
   array,
   codeForBackendError,
   codeForStatus,
+  CUT_TOOL_CALL,
   dropHints,
   dropSetting,
   fallbackError,
@@ -40,6 +41,7 @@ import {
   sseData,
   string,
   untranslatable,
+  wholeArguments,
   type Json,
 } from '../shared.js';
 import { effortFromWire, reasoningBudget } from '../reasoning.js';
@@ -423,11 +425,24 @@ function encodePart(part: ContentPart, at: string, names: Map<string, string>): 
         ? { inlineData: { mimeType: part.mediaType, data: part.data } }
         : { fileData: { mimeType: part.mediaType ?? guessImageType(part.url), fileUri: part.url } };
     case 'tool_call':
-      return { functionCall: { name: part.name, args: parseArguments(part.arguments, at) } };
+      // The call's id goes with it (optional in Gemini's API), so that its response can name it.
+      return {
+        functionCall: {
+          ...(part.id ? { id: part.id } : {}),
+          name: part.name,
+          args: parseArguments(part.arguments, at),
+        },
+      };
     case 'tool_result': {
       const name = names.get(part.toolCallId) ?? part.name;
       if (!name) throw invalid(at, `no tool call with id '${part.toolCallId}' precedes this result`);
-      return { functionResponse: { name, response: textToResponse(part.content, part.isError) } };
+      return {
+        functionResponse: {
+          ...(part.toolCallId ? { id: part.toolCallId } : {}),
+          name,
+          response: textToResponse(part.content, part.isError),
+        },
+      };
     }
   }
 }
@@ -476,6 +491,46 @@ function withThoughts(
   return parts;
 }
 
+const idOf = (part: Json, member: 'functionCall' | 'functionResponse'): unknown =>
+  isRecord(part[member]) ? part[member].id : undefined;
+
+/**
+ * A user turn's function responses in the order of the model turn's calls before it (matched by id): a
+ * client may give its results in any order, and Gemini reads responses by position as much as by id. Each
+ * response keeps the images that follow it (`withToolImages`); the responses come first, then the rest of
+ * the turn (a user's text after its tool results).
+ */
+function inCallOrder(parts: Json[], calls: readonly Json[]): void {
+  let responses = 0;
+  for (const part of parts) if (part.functionResponse !== undefined) responses++;
+  if (responses < 2) return;
+  const position = new Map<unknown, number>();
+  calls.forEach((part, i) => {
+    const id = idOf(part, 'functionCall');
+    if (id !== undefined && !position.has(id)) position.set(id, i);
+  });
+  const groups: Json[][] = [];
+  const rest: Json[] = [];
+  let first = -1;
+  let inGroup = false;
+  for (const part of parts) {
+    if (part.functionResponse !== undefined) {
+      if (first < 0) first = rest.length;
+      groups.push([part]);
+      inGroup = true;
+    } else if (inGroup && (part.inlineData !== undefined || part.fileData !== undefined)) {
+      groups[groups.length - 1]!.push(part);
+    } else {
+      rest.push(part);
+      inGroup = false;
+    }
+  }
+  const rank = (group: Json[]) => position.get(idOf(group[0]!, 'functionResponse')) ?? calls.length;
+  // A stable sort: responses to no known call keep their order, after the others.
+  groups.sort((a, b) => rank(a) - rank(b));
+  parts.splice(0, parts.length, ...rest.slice(0, first), ...groups.flat(), ...rest.slice(first));
+}
+
 /** Gemini wants every response to a turn's calls in one content, so consecutive same-role turns merge. */
 function encodeContents(messages: Message[], model: string): Json[] {
   const names = new Map<string, string>();
@@ -491,6 +546,10 @@ function encodeContents(messages: Message[], model: string): Json[] {
     if (last?.role === role) last.parts.push(...parts);
     else out.push({ role, parts });
   });
+  for (let k = 1; k < out.length; k++) {
+    const calls = out[k - 1]!;
+    if (calls.role === 'model' && out[k]!.role === 'user') inCallOrder(out[k]!.parts, calls.parts);
+  }
   if (VALIDATES_SIGNATURES.test(model)) {
     for (const content of out) {
       const call = content.role === 'model' ? content.parts.find((p) => p.functionCall) : undefined;
@@ -665,6 +724,7 @@ const TEXT_CHUNK_HEAD = 'data: {"candidates":[{"content":{"role":"model","parts"
 
 class GeminiStreamEncoder implements StreamEncoder {
   done = false;
+  failed = false;
   /** Gemini sends whole function calls, so streamed arguments are held until the call is complete. */
   private pending: Array<{ id: string; name: string; args: string }> = [];
   /** `"modelVersion":…,"responseId":…`, the members every chunk ends with, serialised once. */
@@ -763,6 +823,12 @@ class GeminiStreamEncoder implements StreamEncoder {
         return this.chunk(this.signed([...ready, { text: event.text }]));
       }
       case 'finish': {
+        // A call cut by the output limit, or arguments that are no object, cannot be written as a Gemini call:
+        // the client gets its error event instead of a finish (`done` is set by it, not before).
+        if (this.pending.some((call) => !wholeArguments(call.args))) {
+          const error = event.stopReason === 'max_tokens' ? CUT_TOOL_CALL : INVALID_ARGUMENTS;
+          return this.encode({ type: 'error', error });
+        }
         this.done = true;
         const parts = this.flushCalls();
         if (this.signature && !parts.length) parts.push({ text: '' });
@@ -775,18 +841,25 @@ class GeminiStreamEncoder implements StreamEncoder {
       }
       case 'error':
         this.done = true;
+        this.failed = true;
         return encodeError(event.error);
     }
   }
 }
 
+/** Arguments that are not a JSON object, which a Gemini call (`args`, an object) cannot carry. */
+const INVALID_ARGUMENTS: ErrorInfo = {
+  status: 502,
+  message: 'Backend returned tool-call arguments that are not a JSON object',
+  code: 'upstream_invalid_response',
+};
+
 function answerArguments(text: string): Json {
   try {
     return parseArguments(text, 'arguments');
   } catch {
-    throw new ProxyError(502, 'Backend returned tool-call arguments that are not a JSON object', {
-      code: 'upstream_invalid_response',
-    });
+    const { status, message, code } = INVALID_ARGUMENTS;
+    throw new ProxyError(status, message, { code });
   }
 }
 

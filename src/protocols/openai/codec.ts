@@ -44,6 +44,8 @@ import {
   string,
   untranslatable,
   type Json,
+  CUT_TOOL_CALL,
+  stoppedInsideCall,
 } from '../shared.js';
 import { effortFromWire, reasoningWord } from '../reasoning.js';
 
@@ -499,12 +501,15 @@ function optStr(v: unknown): string | undefined {
 
 class OpenAIStreamEncoder implements StreamEncoder {
   done = false;
+  failed = false;
   private started = false;
   private readonly base: Json;
   /** Every chunk's JSON up to its delta, written once: per event only the delta is serialised. */
   private readonly head: string;
 
   private readonly includeUsage: boolean;
+  /** Each tool call's arguments so far (by index), for the finish to tell a call the output limit cut. */
+  private readonly callArguments = new Map<number, string>();
 
   constructor(meta: StreamMeta, created: number) {
     this.base = { id: meta.id, object: 'chat.completion.chunk', created, model: meta.model };
@@ -538,6 +543,7 @@ class OpenAIStreamEncoder implements StreamEncoder {
         // OpenAI chat has no place for a signature.
         return out;
       case 'tool_call_start':
+        this.callArguments.set(event.index, '');
         return (
           out +
           this.chunk({
@@ -552,10 +558,13 @@ class OpenAIStreamEncoder implements StreamEncoder {
           })
         );
       case 'tool_call_delta':
+        this.callArguments.set(event.index, (this.callArguments.get(event.index) ?? '') + event.arguments);
         return (
           out + this.chunk({ tool_calls: [{ index: event.index, function: { arguments: event.arguments } }] })
         );
       case 'finish':
+        if (stoppedInsideCall(event.stopReason, this.callArguments.values()))
+          return out + this.encode({ type: 'error', error: CUT_TOOL_CALL });
         this.done = true;
         out += this.chunk({}, CANONICAL_TO_FINISH[event.stopReason]);
         if (event.usage && this.includeUsage)
@@ -563,6 +572,7 @@ class OpenAIStreamEncoder implements StreamEncoder {
         return out + 'data: [DONE]\n\n';
       case 'error':
         this.done = true;
+        this.failed = true;
         return out + encodeError(event.error);
     }
   }

@@ -57,6 +57,8 @@ import {
   string,
   untranslatable,
   type Json,
+  CUT_TOOL_CALL,
+  stoppedInsideCall,
 } from '../shared.js';
 import { flatToolName, flattenTools, type NamespacedName } from './tool-namespaces.js';
 
@@ -864,8 +866,14 @@ interface OpenItem {
 }
 
 /** Canonical events → the typed Responses event stream, every event numbered (`sequence_number`). */
+/** The arguments of calls' items. */
+function* callArguments(items: Iterable<OpenItem>): Iterable<string> {
+  for (const item of items) yield item.text;
+}
+
 class ResponsesStreamEncoder implements StreamEncoder {
   done = false;
+  failed = false;
   private sequence = 0;
   private started = false;
   private model: string;
@@ -1102,6 +1110,9 @@ class ResponsesStreamEncoder implements StreamEncoder {
       case 'tool_call_delta':
         return out + this.onCallDelta(event.index, event.arguments);
       case 'finish': {
+        // The open items stay open: closing a cut call would say `response.function_call_arguments.done`.
+        if (stoppedInsideCall(event.stopReason, callArguments(this.calls.values())))
+          return out + this.encode({ type: 'error', error: CUT_TOOL_CALL });
         this.done = true;
         out += this.closeAll();
         const usage = event.usage ?? { inputTokens: this.inputTokens ?? 0, outputTokens: 0 };
@@ -1116,6 +1127,7 @@ class ResponsesStreamEncoder implements StreamEncoder {
       }
       case 'error': {
         this.done = true;
+        this.failed = true;
         out += errorEvent(event.error, this.sequence++);
         // What was still open when the stream broke is cut: never presented as complete.
         const output = outputItems(this.ctx, this.parts);

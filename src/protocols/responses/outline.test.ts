@@ -195,6 +195,29 @@ describe('ResponsesOutline', () => {
     expect(encoder.encode({ type: 'text', text: 'late' })).toBe('');
   });
 
+  it('a continuation the output limit stops inside a tool call ends in error and response.failed', () => {
+    const outline = new ResponsesOutline();
+    opened(outline);
+    const encoder = outline.continuation();
+    const out =
+      encoder.encode({ type: 'tool_call_start', index: 0, id: 'call_1', name: 'write_file' }) +
+      encoder.encode({ type: 'tool_call_delta', index: 0, arguments: '{"content":"line one\\nline tw' }) +
+      encoder.encode({ type: 'finish', stopReason: 'max_tokens' });
+    const written = events(out);
+    expect(written.map((e) => [e.type, e.sequence_number])).toEqual([
+      ['response.output_item.added', 5],
+      ['response.function_call_arguments.delta', 6],
+      ['error', 7],
+      ['response.failed', 8],
+    ]);
+    expect(written[2]).toMatchObject({
+      code: 'upstream_incomplete',
+      message:
+        "Backend reached its output token limit inside a tool call's arguments: the call is incomplete",
+    });
+    expect([encoder.done, encoder.failed]).toEqual([true, true]);
+  });
+
   it('a continuation that breaks ends in error and response.failed, numbered on', () => {
     const outline = new ResponsesOutline();
     opened(outline);

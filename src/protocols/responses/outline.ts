@@ -3,6 +3,7 @@ import type { StreamEvent, Usage } from '../canonical.js';
 import type { StreamEncoder } from '../codec.js';
 import type { ErrorInfo } from '../error-envelopes.js';
 import { encodeUsage } from './codec.js';
+import { CUT_TOOL_CALL, stoppedInsideCall } from '../shared.js';
 
 /**
  * A Responses stream passed to the client as the backend wrote it, read as it goes (README, Routes and
@@ -266,8 +267,14 @@ interface Call {
   readonly item: Json;
 }
 
+/** The arguments of a continuation's calls. */
+function* callArguments(calls: Iterable<Call>): Iterable<string> {
+  for (const call of calls) yield String(call.item.arguments);
+}
+
 class ResponsesContinuation implements StreamEncoder {
   done = false;
+  failed = false;
   private inputTokens: number | undefined;
   private readonly message: Json;
   private readonly part: Json;
@@ -330,9 +337,13 @@ class ResponsesContinuation implements StreamEncoder {
         // The continuation's own reasoning is not part of the answer the client is reading.
         return '';
       case 'finish':
+        // As every encoder does (`stoppedInsideCall`): a call the output limit cut is never closed as whole.
+        if (stoppedInsideCall(ev.stopReason, callArguments(this.calls.values())))
+          return this.encode({ type: 'error', error: CUT_TOOL_CALL });
         return this.finish(ev.usage, ev.stopReason);
       case 'error':
         this.done = true;
+        this.failed = true;
         return this.outline.failed(ev.error);
     }
   }
