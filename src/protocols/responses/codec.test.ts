@@ -373,6 +373,19 @@ describe("Responses codec: Codex's tool namespaces", () => {
     ]);
   });
 
+  it('refuses a tool that is no object with a 400, and builds its context without failing', () => {
+    const bad = { model: 'm', input: 'hi', tools: [null] };
+    expect(() => responsesContext(bad)).not.toThrow();
+    let error: unknown;
+    try {
+      createResponsesCodec().decodeRequest(bad, { model: 'm', stream: false });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ProxyError);
+    expect((error as ProxyError).status).toBe(400);
+  });
+
   it('answers a call of a namespaced tool with its name and namespace, whole and streamed', () => {
     const calls = [
       { type: 'tool_call' as const, id: 'c2', name: 'clock__sleep', arguments: '{"ms":5}' },

@@ -177,7 +177,8 @@ export function responsesContext(body: Json, now: () => number = Date.now): Resp
   const { tools, namespaced } = flattenTools(body);
   const customTools = new Set<string>();
   for (const tool of tools) {
-    if (tool.type === 'custom' && typeof tool.name === 'string') customTools.add(tool.name);
+    // Not a tool object: the decoder answers it with a 400 naming it; nothing to know here.
+    if (isRecord(tool) && tool.type === 'custom' && typeof tool.name === 'string') customTools.add(tool.name);
   }
   return {
     responseId: newResponseId(),

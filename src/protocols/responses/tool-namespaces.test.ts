@@ -28,7 +28,16 @@ const CODEX_DEFAULT = {
   ],
 };
 
+type Tool = Record<string, unknown>;
+
 describe('flattenTools', () => {
+  it('leaves an entry that is no object as it came, for the decoder to refuse by name', () => {
+    expect(flattenTools({ tools: [null] }).tools).toEqual([null]);
+    expect(flattenTools({ tools: [null, { type: 'namespace', name: 'n', tools: [] }] }).tools).toEqual([
+      null,
+    ]);
+  });
+
   it('gives a request without namespaces its own tools, not a copy', () => {
     const tools = [{ type: 'function', name: 'a' }];
     const flat = flattenTools({ tools, input: 'hi' });
@@ -39,7 +48,7 @@ describe('flattenTools', () => {
   it("lifts Codex's additional_tools: the default namespace's names bare, the others prefixed", () => {
     const before = JSON.stringify(CODEX_DEFAULT);
     const flat = flattenTools(CODEX_DEFAULT);
-    expect(flat.tools.map((t) => [t.type, t.name])).toEqual([
+    expect((flat.tools as Tool[]).map((t) => [t.type, t.name])).toEqual([
       ['custom', 'exec'],
       ['function', 'wait'],
       ['function', 'clock__sleep'],
@@ -51,12 +60,16 @@ describe('flattenTools', () => {
 
   it('keeps the first of a name given twice (the same tools replayed in a later turn)', () => {
     const again = { ...CODEX_DEFAULT, input: [CODEX_DEFAULT.input[0], ...CODEX_DEFAULT.input] };
-    expect(flattenTools(again).tools.map((t) => t.name)).toEqual(['exec', 'wait', 'clock__sleep']);
+    expect((flattenTools(again).tools as Tool[]).map((t) => t.name)).toEqual([
+      'exec',
+      'wait',
+      'clock__sleep',
+    ]);
     const both = flattenTools({
       tools: [{ type: 'function', name: 'wait', description: 'mine' }],
       input: again.input,
     });
-    expect(both.tools.map((t) => [t.name, t.description])).toEqual([
+    expect((both.tools as Tool[]).map((t) => [t.name, t.description])).toEqual([
       ['wait', 'mine'],
       ['exec', undefined],
       ['clock__sleep', undefined],

@@ -28,8 +28,11 @@ export function flatToolName(namespace: unknown, name: string): string {
 
 /** The request's tools, flat, and what each flat name of a namespace's tool stands for. */
 export interface FlatTools {
-  /** `tools`, then the tools of every `additional_tools` input item; a name given twice, the first. */
-  readonly tools: Json[];
+  /**
+   * `tools`, then the tools of every `additional_tools` input item; a name given twice, the first. Entries
+   * that are not objects are left as they came, for the decoder to refuse by name.
+   */
+  readonly tools: unknown[];
   /** Flat names of tools outside the default namespace → their namespace and name. */
   readonly namespaced: ReadonlyMap<string, NamespacedName>;
 }
@@ -50,8 +53,8 @@ export function flattenTools(body: Json): FlatTools {
     }
   }
   if (extra.length === 0 && !own.some((tool) => isRecord(tool) && tool.type === 'namespace'))
-    return { tools: own as Json[], namespaced: NONE };
-  const tools: Json[] = [];
+    return { tools: own, namespaced: NONE };
+  const tools: unknown[] = [];
   const namespaced = new Map<string, NamespacedName>();
   const seen = new Set<string>();
   const add = (tool: Json, name: string) => {
@@ -60,7 +63,10 @@ export function flattenTools(body: Json): FlatTools {
     tools.push(tool.name === name ? tool : { ...tool, name });
   };
   for (const tool of [...own, ...extra]) {
-    if (!isRecord(tool)) continue;
+    if (!isRecord(tool)) {
+      tools.push(tool);
+      continue;
+    }
     if (tool.type !== 'namespace') {
       if (typeof tool.name === 'string') add(tool, tool.name);
       else tools.push(tool);
