@@ -19,6 +19,7 @@ const KEY = 'routing-proxy-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
 /** The operator endpoints (/internal/health, /metrics) need the admin key. */
 const ADMIN_KEY = 'routing-admin-key-0123456789abcdef';
+const PROVIDER_ANTHROPIC_KEY = 'sk-ant-routing-0123456789';
 const ADMIN = { authorization: `Bearer ${ADMIN_KEY}` };
 
 let fake: FakeProvider;
@@ -98,7 +99,7 @@ beforeAll(async () => {
     LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
     OPENAI_API_KEY: 'sk-routing-openai-0123456789',
     OPENAI_API_BASE_URL: fake.baseUrls.openai,
-    ANTHROPIC_API_KEY: 'sk-ant-routing-0123456789',
+    ANTHROPIC_API_KEY: PROVIDER_ANTHROPIC_KEY,
     ANTHROPIC_API_BASE_URL: fake.baseUrls.anthropic,
     GEMINI_API_KEY: 'AIzaRoutingKey0123456789abcdef',
     GEMINI_API_BASE_URL: fake.baseUrls.gemini,
@@ -438,6 +439,27 @@ describe('the commit point is the answer’s first content', () => {
     expect(res.headers.get('x-proxy-backend')).toBe('openai');
     expect(text).toBe('echo: hi');
     expect(sse).toMatch(/data: \[DONE\]\n\n$/);
+  });
+
+  it('an error before any answer that echoes the provider key reaches neither the client nor the capture', async () => {
+    const client = new Anthropic({ baseURL: `${proxy.url}/anthropic`, apiKey: KEY, maxRetries: 0 });
+    const error = await client.messages
+      .stream({
+        model: 'anthropic:fault-key-before-content',
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'hi' }],
+      })
+      .finalMessage()
+      .catch((e: unknown) => e);
+    expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
+    const message = JSON.stringify((error as InstanceType<typeof Anthropic.APIError>).error);
+    expect(message).toContain('this key is overloaded: ');
+    expect(message).not.toContain(PROVIDER_ANTHROPIC_KEY);
+    await expect
+      .poll(async () => readFile(path.join(dir, 'capture.jsonl'), 'utf8'))
+      .toContain('fault-key-before-content');
+    expect(await readFile(path.join(dir, 'capture.jsonl'), 'utf8')).not.toContain(PROVIDER_ANTHROPIC_KEY);
+    expect(proxy.stdout()).not.toContain(PROVIDER_ANTHROPIC_KEY);
   });
 
   it('with one element, the error before any answer reaches the client as its status, not a 200', async () => {

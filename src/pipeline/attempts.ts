@@ -478,7 +478,7 @@ export class AttemptRun {
     if (start.kind === 'ended') return this.endedEarly(route, upstream.status, failed);
     if (start.kind === 'refused') {
       primed.dispose();
-      return this.refusedInStream(start.error, failed);
+      return this.refusedInStream(start.error, failed, relayParts.redactor);
     }
     firstContent.cancel();
     // With continue_streams, what the client is told is read as it goes, for a continuation if it is cut
@@ -747,9 +747,12 @@ export class AttemptRun {
    * failure as its HTTP status would be — retried, failed over, or the client's error with that status.
    */
   private refusedInStream(
-    error: ErrorInfo,
+    reported: ErrorInfo,
     failed: (f: AttemptFailure, status: number, answer: () => void) => Outcome,
+    redactor: Redactor,
   ): Outcome {
+    // The provider's words may echo a key it was sent: redacted, as an HTTP error's body is (relay.ts).
+    const error = { ...reported, message: redactor.redact(reported.message) };
     const answer = new ProxyError(error.status, error.message, { code: error.code });
     return failed(
       { kind: 'status', status: error.status, body: JSON.stringify({ error }) },
@@ -821,7 +824,7 @@ export class AttemptRun {
     }
     if (said.kind === 'error') {
       upstream.dispose();
-      return this.refusedInStream(said.error, failed);
+      return this.refusedInStream(said.error, failed, relayParts.redactor);
     }
     if (said.kind === 'more' || held.length === 0) return this.endedEarly(route, upstream.status, failed);
     firstContent.cancel();

@@ -118,11 +118,11 @@ export function wholeArguments(text: string): boolean {
 }
 
 /**
- * The answer stopped at the output limit inside a tool call (SPEC §9.2: a truncated answer is never
- * presented as complete). The call cannot run, and no protocol can say "this call is cut": a Gemini client
- * gets calls whole or not at all, and the others' SDKs hand a partly parsed call on as if it were whole. So
- * the client gets what came before and its protocol's error event (a whole answer: a 502), which agents
- * retry, rather than a finish.
+ * The answer stopped at the output limit inside a tool call (README, Routes and failover: a truncated
+ * answer is never presented as complete). The call cannot run, and no protocol can say "this call is
+ * cut": a Gemini client gets calls whole or not at all, and the others' SDKs hand a partly parsed call on
+ * as if it were whole. So the client gets what came before and its protocol's error event (a whole
+ * answer: a 502), which agents retry, rather than a finish.
  */
 export const CUT_TOOL_CALL: ErrorInfo = {
   status: 502,

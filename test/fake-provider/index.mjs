@@ -25,6 +25,7 @@ export const FAULTS = {
   'error-mid-stream': "a stream: first piece, then the protocol's error event; whole: 500",
   'error-before-content':
     "a stream: the protocol's opening (Anthropic's message_start and a ping), then its error event; whole: 500",
+  'key-before-content': 'as error-before-content, its message echoing the key the provider received',
   'opening-then-silence': "a stream: the protocol's opening and an SSE comment, then silence; whole: silence",
   'key-in-stream-error': 'a stream: first piece, then an error event echoing the key, written in two cuts',
   'malformed-chunk': 'a stream with one event that is not JSON between good pieces',
@@ -1336,8 +1337,12 @@ export async function startFakeProvider(options = {}) {
     }
     // Before any answer: the opening only (`writes[0]`: Anthropic's message_start and ping, a Responses
     // backend's response.created; nothing for OpenAI and Gemini), then the error event, or silence.
-    if (fault?.name === 'error-before-content') {
-      res.end(writes[0] + wire.streamError('overloaded before the answer'));
+    if (fault?.name === 'error-before-content' || fault?.name === 'key-before-content') {
+      const message =
+        fault.name === 'error-before-content'
+          ? 'overloaded before the answer'
+          : `this key is overloaded: ${KEY_OF[protocol](req.headers) ?? ''}`;
+      res.end(writes[0] + wire.streamError(message));
       return;
     }
     if (fault?.name === 'opening-then-silence') {
