@@ -247,6 +247,15 @@ describe('routes', () => {
         .split('\n')
         .find((l) => l.includes('"msg":"request"') && l.includes('gemini-tripped'));
     while (line() === undefined) await new Promise((resolve) => setImmediate(resolve));
+    // The client sent its request once: one inbound_request in the capture, an outbound one per attempt.
+    const id = res.headers.get('x-request-id');
+    const records = async () =>
+      (await readFile(path.join(dir, 'capture.jsonl'), 'utf8'))
+        .split('\n')
+        .filter((l) => l.includes(`"request_id":"${id}"`))
+        .map((l) => (JSON.parse(l) as { direction: string }).direction);
+    await expect.poll(async () => (await records()).filter((d) => d === 'outbound_request').length).toBe(3);
+    expect((await records()).filter((d) => d === 'inbound_request')).toHaveLength(1);
     // Before, a backoff was slept after the second failure only to find the element skipped.
     expect(JSON.parse(line() ?? '{}')).toMatchObject({
       attempts: expect.stringMatching(

@@ -323,10 +323,17 @@ export class AttemptRun {
       ? new RequestCapture(deps.capture, ex, route.backend.name, route.model, route.backend.credentialName)
       : null;
     const sealer = deps.signatures ?? processSignatureSealer();
-    const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture, {
-      sealer,
-      log: deps.log,
-    });
+    const request = prepareRequest(
+      ex,
+      route,
+      from,
+      redactor,
+      deps.scrubPrompts,
+      capture,
+      { sealer, log: deps.log },
+      // The client's request, in the capture once: with the first attempt.
+      this.tried === 1,
+    );
     const signal = new Cancellation();
     const onClose = () => {
       if (!ex.res.writableFinished) signal.abort();
@@ -649,7 +656,16 @@ export class AttemptRun {
           route.backend.credentialName,
         )
       : null;
-    const request = prepareRequest(continued, route, from, redactor, deps.scrubPrompts, capture);
+    const request = prepareRequest(
+      continued,
+      route,
+      from,
+      redactor,
+      deps.scrubPrompts,
+      capture,
+      undefined,
+      false,
+    );
     const signal = new Cancellation();
     const onClose = () => signal.abort();
     ex.res.once('close', onClose);

@@ -88,16 +88,20 @@ export function prepareRequest(
   scrubPrompts: boolean,
   capture: RequestCapture | null,
   signatures: SignatureDeps = { sealer: processSignatureSealer(), log: {} },
+  /** False for a failover attempt after the first: the client sent its request once, recorded once. */
+  recordInbound = true,
 ): PreparedRequest {
   const { clientBody } = route;
   // The client's body as received: bytes when the server path kept them, else text.
   const received = ex.rawBytes ?? ex.rawBody;
-  capture?.record('inbound_request', {
-    headers: ex.headers,
-    payload: clientBody,
-    payloadJson: received,
-    metadata: { method: ex.method, url: ex.url, protocol: from },
-  });
+  if (recordInbound) {
+    capture?.record('inbound_request', {
+      headers: ex.headers,
+      payload: clientBody,
+      payloadJson: received,
+      metadata: { method: ex.method, url: ex.url, protocol: from },
+    });
+  }
   let body = clientBody;
   if (scrubPrompts) {
     // The bytes when the chat lane kept them: the text is never decoded for a scan (docs/performance.md).
