@@ -16,14 +16,12 @@ import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs'
  * 0, or the SDK's assembly of the answer fails.
  */
 const KEY = 'guardrails-parallel-key-0123456789';
-const PROVIDER_PORT = 26101;
-const PROXY_PORT = 26102;
 let provider: FakeProvider;
 let proxy: ProxyProcess;
 
 beforeAll(async () => {
-  provider = await startFakeProvider({ port: PROVIDER_PORT });
-  proxy = await startProxyProcess(['--port', String(PROXY_PORT), '--default-backend', 'openai'], {
+  provider = await startFakeProvider();
+  proxy = await startProxyProcess(['--default-backend', 'openai'], {
     LLM_INTERACTIVE_PROXY_API_KEY: KEY,
     OPENAI_API_KEY: 'sk-openai-guard-test',
     OPENAI_API_BASE_URL: provider.baseUrls.openai,

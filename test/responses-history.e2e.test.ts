@@ -12,14 +12,12 @@ import { startFakeProvider, type FakeProvider } from './fake-provider/index.mjs'
  * switched models, must reach the next backend whole.
  */
 const KEY = 'responses-history-key-0123456789';
-const PROVIDER_PORT = 26401;
-const PROXY_PORT = 26402;
 let provider: FakeProvider;
 let proxy: ProxyProcess;
 let dir: string;
 
 beforeAll(async () => {
-  provider = await startFakeProvider({ port: PROVIDER_PORT });
+  provider = await startFakeProvider();
   dir = mkdtempSync(path.join(tmpdir(), 'responses-history-'));
   const config = path.join(dir, 'config.yaml');
   // A chat-completions server: Responses requests to it are translated.
@@ -27,7 +25,7 @@ beforeAll(async () => {
     config,
     `backends:\n  chat:\n    type: openai\n    base_url: ${provider.baseUrls.openai}\n    api_key_env: OPENAI_API_KEY\n`,
   );
-  proxy = await startProxyProcess(['--port', String(PROXY_PORT), '--config', config], {
+  proxy = await startProxyProcess(['--config', config], {
     LLM_INTERACTIVE_PROXY_API_KEY: KEY,
     OPENAI_API_KEY: 'sk-openai-history-test',
     OPENAI_API_BASE_URL: provider.baseUrls.openai,
