@@ -323,3 +323,67 @@ describe('dangerous-command guard on routed requests (failover)', () => {
     );
   });
 });
+
+describe("dangerous-command guard on Codex's default model (its code cell, `exec`)", () => {
+  // Codex's default model declares its tools in an `additional_tools` input item (no `tools` member) and runs
+  // shell commands from JavaScript in its `exec` tool: the recorded request, with the user's text replaced.
+  const recorded = JSON.parse(
+    readFileSync(
+      new URL('./fixtures/clients/codex-0.171.0-default/01-post-v1-responses.json', import.meta.url),
+      'utf8',
+    ),
+  ) as { body: { input: Array<{ role?: string; content?: Array<{ text: string }> }> } };
+  const codexTurn = (model: string, script: string, stream: boolean) => {
+    const input = structuredClone(recorded.body.input);
+    input.at(-1)!.content = [{ type: 'input_text', text: script } as { text: string }];
+    return { ...recorded.body, model, input, stream, store: false };
+  };
+  const ask = async (model: string, script: string, stream: boolean, url = proxy.url) => {
+    const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const body = codexTurn(
+      model,
+      script,
+      stream,
+    ) as unknown as OpenAI.Responses.ResponseCreateParamsNonStreaming;
+    const res = stream
+      ? await c.responses
+          .stream(body as unknown as OpenAI.Responses.ResponseCreateParamsStreaming)
+          .finalResponse()
+      : await c.responses.create(body);
+    return {
+      text: res.output_text,
+      calls: res.output.flatMap((item) => (item.type === 'custom_tool_call' ? [item.name] : [])),
+    };
+  };
+  const DANGEROUS =
+    'const r = await tools.exec_command({ cmd: "git reset --hard HEAD~3" });\ntext(r.output);';
+  const SAFE = 'const r = await tools.exec_command({ cmd: "git status" });\ntext(r.output);';
+
+  for (const [backend, model] of [
+    ['openai (passed through)', 'openai:gpt-shell-call'],
+    ['anthropic', 'anthropic:claude-shell-call'],
+    ['gemini', 'gemini:gemini-shell-call'],
+  ] as const) {
+    for (const stream of [false, true]) {
+      it(`${backend} backend${stream ? ', streamed' : ''}: steers a script running a hard reset, passes a safe one`, async () => {
+        const steered = await ask(model, DANGEROUS, stream);
+        expect(steered.calls).toEqual([]);
+        expect(steered.text).toBe(
+          '[proxy: dangerous command] I was about to run `git reset --hard HEAD~3`, but the proxy stopped it ' +
+            '(git-reset-hard): a hard reset throws away uncommitted work. I will not run it. If it is really ' +
+            'needed, the user can run it themselves.',
+        );
+        const passed = await ask(model, SAFE, stream);
+        expect(passed.calls).toEqual(['exec']);
+        expect(passed.text).toBe('');
+      });
+    }
+  }
+
+  it('refuses the answer with action block', async () => {
+    await expect(ask('anthropic:claude-shell-call', DANGEROUS, false, blocking.url)).rejects.toMatchObject({
+      status: 400,
+      code: 'dangerous_command',
+    });
+  });
+});

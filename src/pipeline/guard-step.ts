@@ -1,3 +1,5 @@
+import { ByteNeedle } from '../protocols/byte-needle.js';
+import { isRecord } from '../protocols/shared.js';
 import { OFFERED_TOOLS, type ToolJudge } from '../protocols/tool-call-guard.js';
 import type { Protocol } from '../protocols/types.js';
 import type { ShellGuard } from '../sessions/shell-guard.js';
@@ -17,16 +19,7 @@ export function shellJudge(
   log: { warn?(obj: object, msg: string): void },
 ): ToolJudge | undefined {
   if (guard === null) return undefined;
-  const json = ex.json;
-  // No `tools` member in the body as received: nothing offered, nothing read.
-  if (json !== undefined && json.lacks('tools')) return undefined;
-  // The `tools` member's bytes when nothing has parsed it (the chat lane's body, unchanged): not parsed here.
-  const range = json?.unparsedRange('tools');
-  const offered =
-    range !== undefined && json !== undefined
-      ? guard.namedIn(json.bytes, range[0], range[1])
-      : guard.watches(OFFERED_TOOLS[from](clientBody));
-  if (!offered) return undefined;
+  if (!offersShellTool(guard, ex, from, clientBody)) return undefined;
   return (name, args) => {
     const verdict = guard.judge(name, args);
     if (verdict !== undefined) {
@@ -37,4 +30,39 @@ export function shellJudge(
     }
     return verdict;
   };
+}
+
+/** Codex declares its tools in `additional_tools` input items (src/protocols/responses/tool-namespaces.ts). */
+const ADDITIONAL_TOOLS = new ByteNeedle('"additional_tools"');
+
+/**
+ * Whether the request offers a tool that runs shell commands. On the bytes of `tools` (and, for a Responses
+ * request, of `input` when it declares `additional_tools`) while the body is the client's own and unparsed:
+ * a watched name there as a whole JSON string; else on the parsed body.
+ */
+function offersShellTool(
+  guard: ShellGuard,
+  ex: ChatExchange,
+  from: Protocol,
+  clientBody: Record<string, unknown>,
+): boolean {
+  const json = ex.json;
+  const watchesParsed = () => guard.watches(OFFERED_TOOLS[from](clientBody));
+  if (json === undefined) return watchesParsed();
+  const tools = json.unparsedRange('tools');
+  if (tools !== undefined && guard.namedIn(json.bytes, tools[0], tools[1])) return true;
+  if (from === 'responses' && !json.lacks('input')) {
+    const input = json.unparsedRange('input');
+    if (input === undefined) {
+      // Already parsed (a step read it): its items say.
+      const items = clientBody.input;
+      if (Array.isArray(items) && items.some((item) => isRecord(item) && item.type === 'additional_tools'))
+        return watchesParsed();
+    } else if (ADDITIONAL_TOOLS.in(json.bytes, input[0], input[1])) {
+      return guard.namedIn(json.bytes, input[0], input[1]);
+    }
+  }
+  // `tools` absent, or read on its bytes above: nothing more offered.
+  if (json.lacks('tools') || tools !== undefined) return false;
+  return watchesParsed();
 }

@@ -6,6 +6,7 @@
  */
 import type { SseMessage } from './codec.js';
 import { errorEnvelope } from './error-envelopes.js';
+import { flattenTools } from './responses/tool-namespaces.js';
 import type { Protocol } from './types.js';
 
 type Json = Record<string, unknown>;
@@ -546,13 +547,16 @@ export const TOOL_CALL_GUARDS: Readonly<Partial<Record<Protocol, ToolCallGuard>>
   responses,
 };
 
-/** The names of the tools a request offers, by the client's protocol (Responses: function, custom, local_shell). */
+/**
+ * The names of the tools a request offers, by the client's protocol (Responses: function, custom, local_shell,
+ * and those of Codex's `additional_tools` input items, by the names a translated backend is given).
+ */
 export const OFFERED_TOOLS: Readonly<Record<Protocol, (body: Json) => string[]>> = {
   openai: openai.toolNames,
   anthropic: anthropic.toolNames,
   gemini: gemini.toolNames,
   responses: (body) =>
-    listOf(body.tools).flatMap((t) =>
+    flattenTools(body).tools.flatMap((t) =>
       !isJson(t)
         ? []
         : typeof t.name === 'string'

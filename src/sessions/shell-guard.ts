@@ -1,5 +1,6 @@
 import { ByteNeedle, holdsAny } from '../protocols/byte-needle.js';
 import type { ToolJudge } from '../protocols/tool-call-guard.js';
+import { shellCommandsInScript } from './script-commands.js';
 import { dangerIn, type ShellRule } from './shell-rules.js';
 
 /**
@@ -54,6 +55,14 @@ export const SHELL_TOOLS: ReadonlyMap<string, CommandReader> = new Map<string, C
   ['bash', text('command')], // opencode
 ]);
 
+/**
+ * Tools that run a script which calls the agent's shell tools (see script-commands.ts): Codex's code cell,
+ * a freeform tool whose input is JavaScript, and where each keeps its script.
+ */
+export const SCRIPT_TOOLS: ReadonlyMap<string, CommandReader> = new Map<string, CommandReader>([
+  ['exec', text('command')], // Codex (its default model's code cell)
+]);
+
 /** What a tool named in the configuration may keep its command in. */
 const CONFIGURED_TOOL: CommandReader = firstOf(
   text('command'),
@@ -79,16 +88,22 @@ export class ShellGuard {
   /** Each watched name as a JSON string's bytes (`"Bash"`), searched for in a request's `tools`. */
   readonly #quotedNames: readonly ByteNeedle[];
 
+  /** The shell tools' names, as a script calls them. */
+  readonly #shellNames: ReadonlySet<string>;
+
   constructor(options: ShellGuardOptions) {
     this.#options = options;
     this.#tools = new Map(SHELL_TOOLS);
     for (const name of options.extraTools) this.#tools.set(name, CONFIGURED_TOOL);
-    this.#quotedNames = [...this.#tools.keys()].map((name) => new ByteNeedle(JSON.stringify(name)));
+    this.#shellNames = new Set(this.#tools.keys());
+    this.#quotedNames = [...this.#tools.keys(), ...SCRIPT_TOOLS.keys()].map(
+      (name) => new ByteNeedle(JSON.stringify(name)),
+    );
   }
 
   /** Whether any offered tool runs shell commands: only then is the answer looked at. */
   watches(toolNames: readonly string[]): boolean {
-    return toolNames.some((name) => this.#tools.has(name));
+    return toolNames.some((name) => this.#tools.has(name) || SCRIPT_TOOLS.has(name));
   }
 
   /**
@@ -103,7 +118,8 @@ export class ShellGuard {
 
   readonly judge: ToolJudge = (name, args) => {
     const read = this.#tools.get(name);
-    if (read === undefined) return undefined;
+    const readScript = read === undefined ? SCRIPT_TOOLS.get(name) : undefined;
+    if (read === undefined && readScript === undefined) return undefined;
     let parsed: unknown;
     try {
       parsed = JSON.parse(args);
@@ -111,10 +127,19 @@ export class ShellGuard {
       return undefined;
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
-    const line = read(parsed as Json);
-    if (line === undefined) return undefined;
-    const rule = dangerIn(line, this.#options.rules);
-    if (rule === undefined) return undefined;
+    const given = freeformAsCommand(parsed as Json);
+    const lines =
+      read !== undefined ? lineOf(read(given)) : scriptLines(readScript!(given), this.#shellNames);
+    let line: string | undefined;
+    let rule: ShellRule | undefined;
+    for (const candidate of lines) {
+      rule = dangerIn(candidate, this.#options.rules);
+      if (rule !== undefined) {
+        line = candidate;
+        break;
+      }
+    }
+    if (rule === undefined || line === undefined) return undefined;
     const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
     if (this.#options.action === 'block') {
       return {
@@ -129,4 +154,23 @@ export class ShellGuard {
         'I will not run it. If it is really needed, the user can run it themselves.',
     };
   };
+}
+
+/**
+ * A freeform (`custom`) tool's call reaches a translated backend as a function with one string argument,
+ * `input` (src/protocols/responses/codec.ts); read there, its input is the command, as a Responses backend's
+ * `custom_tool_call` gives it (src/protocols/tool-call-guard.ts).
+ */
+function freeformAsCommand(args: Json): Json {
+  return typeof args.input === 'string' && args.command === undefined && Object.keys(args).length === 1
+    ? { command: args.input }
+    : args;
+}
+
+function lineOf(line: string | undefined): readonly string[] {
+  return line === undefined ? [] : [line];
+}
+
+function scriptLines(script: string | undefined, shellNames: ReadonlySet<string>): readonly string[] {
+  return script === undefined ? [] : (shellCommandsInScript(script, shellNames) ?? []);
 }

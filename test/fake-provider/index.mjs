@@ -97,6 +97,24 @@ export function faultInModel(model) {
 
 // --- what a normal answer says -----------------------------------------------------------------------------
 
+/**
+ * A Responses request's tools as OpenAI reads them: `tools`, and those of Codex's `additional_tools` input
+ * items, whose `namespace` entries hold tools (the `functions` namespace's called by their bare names).
+ */
+const responsesTools = (body) =>
+  [
+    ...(body.tools ?? []),
+    ...(Array.isArray(body.input) ? body.input : []).flatMap((item) =>
+      item?.type === 'additional_tools' ? (item.tools ?? []) : [],
+    ),
+  ].flatMap((t) =>
+    t?.type === 'namespace'
+      ? (t.tools ?? []).map((inner) =>
+          t.name === 'functions' ? inner : { ...inner, name: `${t.name}.${inner.name}` },
+        )
+      : [t],
+  );
+
 /** Per protocol: where the turns are, how a tool is offered and answered, and the answer's length limit. */
 const READ = {
   openai: {
@@ -136,7 +154,7 @@ const READ = {
         ? textOf(turn.output)
         : null,
     tools: (body) =>
-      (body.tools ?? []).map((t) => (t.type === 'function' || t.type === 'custom' ? t.name : null)),
+      responsesTools(body).map((t) => (t.type === 'function' || t.type === 'custom' ? t.name : null)),
     toolChoice: (body) => (body.tool_choice === 'none' ? 'none' : (body.tool_choice?.name ?? null)),
     limit: () => undefined,
     stopSequences: () => [],
@@ -694,7 +712,7 @@ const responseOf = (model, a, body, status, output) => ({
   // A field the proxy does not know: a same-protocol answer must keep it.
   extra_field_from_upstream: 'kept',
 });
-const isCustomTool = (body, name) => (body.tools ?? []).some((t) => t.type === 'custom' && t.name === name);
+const isCustomTool = (body, name) => responsesTools(body).some((t) => t.type === 'custom' && t.name === name);
 /** The Responses API's output items: the text's message, or one item per call (numbered from 1). */
 const responsesItems = (a, body) => {
   if (a.tools.length === 0) {
