@@ -15,6 +15,7 @@ import { prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
 import { loopStep, loopStepOnTurns } from './loop-step.js';
+import { mayReferenceItems, resolveItemReferences } from './item-references.js';
 import { shellJudge } from './guard-step.js';
 import { relayAnswer } from './relay.js';
 import { clientAsksStreamUsage } from './usage-strip.js';
@@ -137,6 +138,10 @@ export function createChatPipeline(
   return async function runChat(ex) {
     let meter: UsageMeter | undefined;
     try {
+      // References to items the proxy made are replaced by the items, for every step after this one.
+      const kept = responsesDeps.store;
+      if (from === 'responses' && kept !== null && mayReferenceItems(ex))
+        ex = await resolveItemReferences(ex, kept);
       // A Responses request that continues a stored response is guarded once that is found (below).
       const guardLater = loopRepeats > 0 && from === 'responses' && continuesResponse(requireObjectBody(ex));
       if (loopRepeats > 0 && !guardLater) {

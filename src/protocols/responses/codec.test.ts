@@ -177,6 +177,22 @@ describe('Responses codec: requests', () => {
     expect(decode).toThrow(expect.objectContaining({ status: 400, param: 'tool_choice' }));
   });
 
+  it('refuses an item_reference left unresolved (no item the proxy kept), naming its id', () => {
+    const decode = () =>
+      codec.decodeRequest(
+        {
+          model: 'm',
+          input: [
+            { role: 'user', content: 'hi' },
+            { type: 'item_reference', id: 'msg_backend' },
+          ],
+        },
+        { model: 'm', stream: false },
+      );
+    expect(decode).toThrow(expect.objectContaining({ status: 400, param: 'input[1].id' }));
+    expect(decode).toThrow(/no item of a response this proxy kept for this key/);
+  });
+
   it('encodes canonical requests for a Responses-only backend, and refuses what it has no form for', () => {
     const body = codec.encodeRequest({
       model: 'm',

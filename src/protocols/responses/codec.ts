@@ -336,6 +336,13 @@ function decodeInputItem(item: Json, at: string, turns: Turns): void {
     case 'additional_tools':
       // Codex's tools: read with the request's own (flattenTools).
       return;
+    case 'item_reference':
+      // The pipeline replaced every reference to an item of a response the proxy kept for this key
+      // (src/pipeline/item-references.ts): this one names an item only a Responses backend could know.
+      throw untranslatable(
+        `${at}.id`,
+        "names no item of a response this proxy kept for this key: an 'item_reference' is resolved from the proxy's stored responses (`store`), or by a backend that speaks the Responses API",
+      );
     default:
       throw untranslatable(`${at}.type`, `'${String(type)}' input items cannot be translated`);
   }
@@ -663,6 +670,18 @@ export function encodeUsage(u: Usage): Json {
 /** The suffix item ids share with their response: `resp_x` → `msg_x_0`, `fc_x_1`. */
 function itemBase(responseId: string): string {
   return responseId.startsWith('resp_') ? responseId.slice(5) : responseId;
+}
+
+/** An output item id the proxy made (`itemId`): its type's prefix, the response's id, the item's place. */
+const OWN_ITEM_ID = /^[a-z]{2,4}_([0-9a-f]{32})_\d{1,6}$/;
+
+/**
+ * The response whose output holds an item the proxy named (`msg_x_0` → `resp_x`), or undefined for an id
+ * of another shape (a Responses backend's own): where an `item_reference` to it is looked up.
+ */
+export function responseOfItem(id: string): string | undefined {
+  const match = OWN_ITEM_ID.exec(id);
+  return match === null ? undefined : `resp_${match[1] as string}`;
 }
 
 function messageItem(id: string, text: string, status: string): Json {
