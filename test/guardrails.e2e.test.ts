@@ -137,6 +137,36 @@ describe('dangerous-command guard', () => {
     expect(fine.calls).toEqual([{ name: 'shell', command: 'ls' }]);
   });
 
+  it('steers rm -rf of the project root the agent states, by its absolute path, in every client', async () => {
+    const prompts: Record<Side, string> = {
+      // As Claude Code, Codex and the Gemini CLI state it (test/fixtures/clients).
+      anthropic: 'Here is the environment:\n - Primary working directory: /home/dev/proj\n - Platform: linux',
+      openai: '<environment_context>\n  <cwd>/home/dev/proj</cwd>\n</environment_context>',
+      gemini: '- **Workspace Directories:**\n  - /home/dev/proj\n',
+    };
+    for (const client of SIDES) {
+      const steered = await askAgent(client, {
+        url: proxy.url,
+        key: KEY,
+        model: BACKEND_MODEL.openai,
+        command: 'cd /home/dev/proj && rm -rf /home/dev/proj',
+        stream: false,
+        system: prompts[client],
+      });
+      expect(steered.calls, client).toEqual([]);
+      expect(steered.text, client).toContain('but the proxy stopped it (rm-rf-root)');
+      // Elsewhere, or without the prompt: the path is just a path.
+      const passed = await askAgent(client, {
+        url: proxy.url,
+        key: KEY,
+        model: BACKEND_MODEL.openai,
+        command: 'rm -rf /home/dev/proj',
+        stream: true,
+      });
+      expect(passed.calls, client).toEqual([{ name: TOOL[client], command: 'rm -rf /home/dev/proj' }]);
+    }
+  });
+
   it('leaves answers to requests without a shell tool alone', async () => {
     const c = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
     const res = await c.chat.completions.create({

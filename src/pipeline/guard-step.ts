@@ -2,6 +2,7 @@ import { ByteNeedle } from '../protocols/byte-needle.js';
 import { isRecord } from '../protocols/shared.js';
 import { OFFERED_TOOLS, type ToolJudge } from '../protocols/tool-call-guard.js';
 import type { Protocol } from '../protocols/types.js';
+import { projectRootsIn } from '../sessions/project-root.js';
 import type { ShellGuard } from '../sessions/shell-guard.js';
 import type { ChatExchange } from './exchange.js';
 
@@ -20,8 +21,12 @@ export function shellJudge(
 ): ToolJudge | undefined {
   if (guard === null) return undefined;
   if (!offersShellTool(guard, ex, from, clientBody)) return undefined;
+  let roots: readonly string[] | undefined;
+  // The project roots the agent states in its prompt, read from the request's text only when a rule asks.
+  const requestRoots = () =>
+    (roots ??= projectRootsIn(ex.json !== undefined ? ex.json.text : JSON.stringify(clientBody)));
   return (name, args) => {
-    const verdict = guard.judge(name, args);
+    const verdict = guard.judge(name, args, requestRoots);
     if (verdict !== undefined) {
       log.warn?.(
         { request_id: ex.id, key: ex.authKeyName, tool: name, action: verdict.kind },

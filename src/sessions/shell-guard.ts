@@ -1,7 +1,7 @@
 import { ByteNeedle, holdsAny } from '../protocols/byte-needle.js';
 import type { ToolJudge } from '../protocols/tool-call-guard.js';
 import { shellCommandsInScript } from './script-commands.js';
-import { dangerIn, type ShellRule } from './shell-rules.js';
+import { dangerIn, type RuleContext, type ShellRule } from './shell-rules.js';
 
 /**
  * The dangerous-command guard (README, "Agent guardrails"): which tools run shell commands, where each keeps
@@ -116,7 +116,11 @@ export class ShellGuard {
     return holdsAny(this.#quotedNames, bytes, start, end);
   }
 
-  readonly judge: ToolJudge = (name, args) => {
+  /**
+   * The verdict on one call. `requestRoots`: the project roots the request states (project-root.ts), asked
+   * only when a rule needs them; the call's own `workdir` (Codex, opencode) counts as one too.
+   */
+  judge(name: string, args: string, requestRoots: () => readonly string[] = NO_ROOTS): ReturnType<ToolJudge> {
     const read = this.#tools.get(name);
     const readScript = read === undefined ? SCRIPT_TOOLS.get(name) : undefined;
     if (read === undefined && readScript === undefined) return undefined;
@@ -128,12 +132,13 @@ export class ShellGuard {
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
     const given = freeformAsCommand(parsed as Json);
+    const context = rootsContext(given, requestRoots);
     const lines =
       read !== undefined ? lineOf(read(given)) : scriptLines(readScript!(given), this.#shellNames);
     let line: string | undefined;
     let rule: ShellRule | undefined;
     for (const candidate of lines) {
-      rule = dangerIn(candidate, this.#options.rules);
+      rule = dangerIn(candidate, this.#options.rules, context);
       if (rule !== undefined) {
         line = candidate;
         break;
@@ -153,6 +158,20 @@ export class ShellGuard {
         `${SHELL_MARKER} I was about to run \`${shown}\`, but the proxy stopped it (${rule.name}): ${rule.reason}. ` +
         'I will not run it. If it is really needed, the user can run it themselves.',
     };
+  }
+}
+
+const NO_ROOTS = (): readonly string[] => [];
+
+/** The call's working directory (an absolute `workdir`), then the request's roots, read once when asked. */
+function rootsContext(args: Json, requestRoots: () => readonly string[]): RuleContext {
+  let roots: readonly string[] | undefined;
+  return {
+    projectRoots: () =>
+      (roots ??= [
+        ...(typeof args.workdir === 'string' && args.workdir.startsWith('/') ? [args.workdir] : []),
+        ...requestRoots(),
+      ]),
   };
 }
 

@@ -12,8 +12,19 @@ export interface ShellRule {
   name: string;
   /** Why it is refused, for the steering message. */
   reason: string;
-  matches(command: SimpleCommand): boolean;
+  matches(command: SimpleCommand, context: RuleContext): boolean;
 }
+
+/** What a rule may know of the request beyond the command. */
+export interface RuleContext {
+  /**
+   * The project's root directories as absolute paths (the tool call's own working directory, the one the
+   * agent states in its prompt: project-root.ts), read when first asked.
+   */
+  projectRoots(): readonly string[];
+}
+
+export const NO_CONTEXT: RuleContext = { projectRoots: () => [] };
 
 /** Short flags (`-fd` → f, d) and long flags of an argument list. */
 function flags(args: string[]): { short: Set<string>; long: Set<string> } {
@@ -50,6 +61,13 @@ const ROOTS: ReadonlySet<string> = new Set(['/', '/*', '~', '~/*', '.', '*', '..
 const SYSTEM_ROOTS: ReadonlySet<string> = new Set(['/', '/*']);
 /** What runs code fed to it: a shell, or the programs that run a substitution's output or a file. */
 const CODE_RUNNERS: ReadonlySet<string> = new Set([...SHELLS, 'eval', 'source', '.']);
+
+/** Whether deleting `path` deletes the project at `root` (both absolute, normalised or not). */
+function holdsProject(path: string, root: string): boolean {
+  const project = normalisedPath(root);
+  if (project === undefined) return false;
+  return path === project || project.startsWith(path === '/' ? '/' : `${path}/`);
+}
 
 const isOneOf = (roots: ReadonlySet<string>) => (word: string) => {
   const path = normalisedPath(word);
@@ -103,12 +121,24 @@ export const DEFAULT_SHELL_RULES: readonly ShellRule[] = [
   {
     name: 'rm-rf-root',
     reason: 'rm -rf of /, the home directory or the project root deletes everything in it',
-    matches: (command) => {
+    matches: (command, context) => {
       if (command.program !== 'rm') return false;
       const f = flags(command.args);
       const recursive = f.short.has('r') || f.short.has('R') || f.long.has('recursive');
       const force = f.short.has('f') || f.long.has('force');
-      return recursive && force && operands(command.args).some(isOneOf(ROOTS));
+      if (!recursive || !force) return false;
+      const ops = operands(command.args);
+      if (ops.some(isOneOf(ROOTS))) return true;
+      // An absolute path: the project root, what holds it, or everything in it (`/repo/*`).
+      const absolute = ops.map(normalisedPath).filter((p): p is string => p?.startsWith('/') === true);
+      return (
+        absolute.length > 0 &&
+        context
+          .projectRoots()
+          .some((root) =>
+            absolute.some((p) => holdsProject(p.endsWith('/*') ? p.slice(0, -2) || '/' : p, root)),
+          )
+      );
     },
   },
   {
@@ -164,9 +194,10 @@ export function patternRule(spec: { name: string; pattern: string; reason: strin
 export function dangerIn(
   line: string,
   rules: readonly ShellRule[] = DEFAULT_SHELL_RULES,
+  context: RuleContext = NO_CONTEXT,
 ): ShellRule | undefined {
   for (const command of simpleCommands(line)) {
-    const rule = rules.find((r) => r.matches(command));
+    const rule = rules.find((r) => r.matches(command, context));
     if (rule !== undefined) return rule;
   }
   return undefined;

@@ -23,6 +23,8 @@ export interface AgentAsk {
   model: string;
   command: string;
   stream: boolean;
+  /** The agent's system prompt (where agents state their working directory), when it matters. */
+  system?: string;
 }
 
 export interface AgentAnswer {
@@ -44,12 +46,15 @@ function openaiAnswer(res: OpenAI.ChatCompletion): AgentAnswer {
 }
 
 export async function askAgent(client: AgentSide, ask: AgentAsk): Promise<AgentAnswer> {
-  const { url, key, model, command, stream } = ask;
+  const { url, key, model, command, stream, system } = ask;
   if (client === 'openai') {
     const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
     const params = {
       model,
-      messages: [{ role: 'user' as const, content: command }],
+      messages: [
+        ...(system === undefined ? [] : [{ role: 'system' as const, content: system }]),
+        { role: 'user' as const, content: command },
+      ],
       tools: [{ type: 'function' as const, function: { name: SHELL_TOOL.openai, parameters: SCHEMA } }],
     };
     return openaiAnswer(
@@ -63,6 +68,7 @@ export async function askAgent(client: AgentSide, ask: AgentAsk): Promise<AgentA
     const params = {
       model,
       max_tokens: 1000,
+      ...(system === undefined ? {} : { system }),
       messages: [{ role: 'user' as const, content: command }],
       tools: [{ name: SHELL_TOOL.anthropic, input_schema: SCHEMA as Anthropic.Tool.InputSchema }],
     };
@@ -80,6 +86,7 @@ export async function askAgent(client: AgentSide, ask: AgentAsk): Promise<AgentA
     model,
     contents: command,
     config: {
+      ...(system === undefined ? {} : { systemInstruction: system }),
       tools: [{ functionDeclarations: [{ name: SHELL_TOOL.gemini, parametersJsonSchema: SCHEMA }] }],
     },
   };
