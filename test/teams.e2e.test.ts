@@ -331,6 +331,32 @@ describe('model allow-list: 404 model_not_found in each protocol', () => {
     expect(allowed.choices[0]?.message.content).toBe('echo: allowed');
   });
 
+  it('token counts: a model outside the list is 404 in both protocols, one inside it is counted', async () => {
+    const before = upstream.requests.length;
+    const count = (path: string, body: unknown) =>
+      fetch(`${proxy.url}${path}`, {
+        method: 'POST',
+        headers: { 'x-api-key': LIMITED_KEY, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const messages = [{ role: 'user', content: 'count me' }];
+    const refused = await count('/anthropic/v1/messages/count_tokens', { model: 'openai:gpt-4o', messages });
+    expect(refused.status).toBe(404);
+    expect(((await refused.json()) as { error: { type: string } }).error.type).toBe('not_found_error');
+    const gemini = await count('/v1beta/models/openai:gpt-4o:countTokens', {
+      contents: [{ role: 'user', parts: [{ text: 'count me' }] }],
+    });
+    expect(gemini.status).toBe(404);
+    expect(((await gemini.json()) as { error: { status: string } }).error.status).toBe('NOT_FOUND');
+    const allowed = await count('/anthropic/v1/messages/count_tokens', {
+      model: 'openai:gpt-4o-mini',
+      messages,
+    });
+    expect(allowed.status).toBe(200);
+    expect(((await allowed.json()) as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
+    expect(upstream.requests.length).toBe(before);
+  });
+
   it('Anthropic SDK: NotFoundError with not_found_error', async () => {
     const client = new Anthropic({ baseURL: `${proxy.url}/anthropic`, apiKey: LIMITED_KEY, maxRetries: 0 });
     const error = await client.messages
