@@ -23,11 +23,12 @@ import type { ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import type { TrustedProxies } from '../auth/client-address.js';
 import type { AuthCheck, AuthRefusal } from '../auth/gate.js';
+import { isCorsPreflight } from '../auth/bypass.js';
 import { fastifyAuthHook, installClientAddress, registerAuthDecorations } from './auth-hook.js';
 import { createAccessRecorder } from './access-log.js';
 import { createChatLane, type ChatLane } from './chat-lane.js';
 import { ConnectionGuard } from './connections.js';
-import { corsOptionsFor, laneHeaders } from './cors.js';
+import { corsOptionsFor, grantableRequestHeaders, laneHeaders, preflightRefusal } from './cors.js';
 import { answerFailure, registerErrorHandling, sendProxyError } from './failures.js';
 import { awaitContinue, continueIfAwaited } from './expect-continue.js';
 import { createHostCheck, misdirected, type HostCheck } from './host-check.js';
@@ -305,7 +306,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       else void sendProxyError(request, reply, misdirected());
     });
   }
-  if (corsOptions !== null) await app.register(cors, corsOptions);
+  if (corsOptions !== null) {
+    // Before CORS, which grants a pre-flight the headers it asks for: only a bounded list of names is granted.
+    app.addHook('onRequest', (request, reply, done) => {
+      const requested = request.headers['access-control-request-headers'];
+      if (!isCorsPreflight(request.method, request.headers) || grantableRequestHeaders(requested)) done();
+      else void sendProxyError(request, reply, preflightRefusal());
+    });
+    await app.register(cors, corsOptions);
+  }
   if (opts.auth) {
     const onRefusal = (request: FastifyRequest, reply: FastifyReply, refusal: AuthRefusal) =>
       closeAfterRefusal(request.raw, reply.raw, refusal);

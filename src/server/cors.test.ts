@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../config/schema.js';
-import { corsOptionsFor, laneHeaders } from './cors.js';
+import { corsOptionsFor, grantableRequestHeaders, laneHeaders, REQUESTED_HEADERS_LIMITS } from './cors.js';
 
 /** What a browser page may read of an answer: everything the proxy says to clients in its headers. */
 const EXPOSED =
@@ -22,5 +22,41 @@ describe('CORS', () => {
 
   it('sends no CORS headers with auth off and no origin named', () => {
     expect(corsOptionsFor(ConfigSchema.parse({}), false)).toBeNull();
+  });
+
+  it('leaves allowed headers to the pre-flight: @fastify/cors grants what it asks for', () => {
+    const options = corsOptionsFor(ConfigSchema.parse({}), true);
+    expect(options).not.toHaveProperty('allowedHeaders');
+    expect(options?.credentials).toBe(false);
+  });
+
+  it('grants a bounded list of header names, as browsers write it or with spaces', () => {
+    const { names, characters } = REQUESTED_HEADERS_LIMITS;
+    for (const value of [
+      undefined,
+      '',
+      'authorization',
+      'authorization,content-type,x-stainless-helper-method',
+      'X-Session-Id, session-id ,\topenai-beta',
+      "x-!#$%&'*+.^_`|~1",
+      Array.from({ length: names }, (_, i) => `h${i}`).join(','),
+      'h'.repeat(characters),
+    ])
+      expect(grantableRequestHeaders(value), String(value)).toBe(true);
+    for (const value of [
+      ',',
+      'a,',
+      ',a',
+      'a,,b',
+      'a b',
+      'a;b',
+      'a:b',
+      '"a"',
+      'a\u00e9',
+      'a\r\nb',
+      Array.from({ length: names + 1 }, (_, i) => `h${i}`).join(','),
+      'h'.repeat(characters + 1),
+    ])
+      expect(grantableRequestHeaders(value), JSON.stringify(value)).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import type { ProxyConfig } from '../config/schema.js';
+import { ProxyError } from '../proxy-error.js';
 
 /** The options of @fastify/cors that the lane mirrors (see laneHeaders). */
 export type CorsOptions = {
@@ -30,9 +31,47 @@ export const EXPOSED_HEADERS: readonly string[] = [
 ];
 
 /**
+ * What a pre-flight's `Access-Control-Request-Headers` may be for the proxy to grant it: a list of header
+ * names (RFC 9110 tokens, comma-separated, as browsers write it), at most `names` of them in at most
+ * `characters`. Anything else is no browser's pre-flight and gets a 400 (preflightRefusal).
+ */
+export const REQUESTED_HEADERS_LIMITS = { names: 64, characters: 2048 } as const;
+
+const HEADER_NAME = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const HEADER_NAME_LIST = new RegExp(`^${HEADER_NAME}(?:[ \\t]*,[ \\t]*${HEADER_NAME})*$`);
+
+/** True when a pre-flight's `Access-Control-Request-Headers` (absent or empty: none asked) may be granted. */
+export function grantableRequestHeaders(value: string | undefined): boolean {
+  if (value === undefined || value === '') return true;
+  return (
+    value.length <= REQUESTED_HEADERS_LIMITS.characters &&
+    HEADER_NAME_LIST.test(value) &&
+    value.split(',').length <= REQUESTED_HEADERS_LIMITS.names
+  );
+}
+
+/** The answer to a pre-flight whose requested headers are not grantable (grantableRequestHeaders). */
+export function preflightRefusal(): ProxyError {
+  return new ProxyError(
+    400,
+    `Invalid CORS pre-flight: Access-Control-Request-Headers must be a comma-separated list of at most ` +
+      `${REQUESTED_HEADERS_LIMITS.names} header names in at most ${REQUESTED_HEADERS_LIMITS.characters} characters`,
+    { code: 'invalid_preflight' },
+  );
+}
+
+/**
  * CORS for browser-based clients: any origin unless `--cors-origin` narrows it — but with authentication off,
  * none unless `--cors-origin` names some (README "Turning it off"): any web page could otherwise spend the
  * provider keys and read the answers. Null: no CORS at all.
+ *
+ * No `allowedHeaders`: @fastify/cors then grants a pre-flight the headers it asks for (adding
+ * `Vary: Access-Control-Request-Headers`), once app.ts has checked that they are a bounded list of names
+ * (grantableRequestHeaders). A fixed list always lags the SDKs — each release adds `x-stainless-*` helper
+ * headers, `anthropic-*` ones, tracing headers, a user's `defaultHeaders` — and a name missing from it makes
+ * the browser drop the request. It guards nothing: credentials are never allowed (no cookies, no ambient
+ * authority: a page must hold a proxy key to get anything; with auth off only `--cors-origin` origins get
+ * CORS at all), and anyone can send the same headers from outside a browser.
  */
 export function corsOptionsFor(config: ProxyConfig, authOn: boolean): CorsOptions | null {
   if (!authOn && config.server.cors_origins.length === 0) return null;
@@ -40,25 +79,6 @@ export function corsOptionsFor(config: ProxyConfig, authOn: boolean): CorsOption
     origin: config.server.cors_origins.length > 0 ? config.server.cors_origins : '*',
     credentials: false,
     methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: [
-      'authorization',
-      'content-type',
-      'x-api-key',
-      'x-goog-api-key',
-      'anthropic-version',
-      'anthropic-beta',
-      'x-request-id',
-      'x-stainless-arch',
-      'x-stainless-lang',
-      'x-stainless-os',
-      'x-stainless-package-version',
-      'x-stainless-retry-count',
-      'x-stainless-runtime',
-      'x-stainless-runtime-version',
-      'x-stainless-timeout',
-      'x-goog-api-client',
-      'anthropic-dangerous-direct-browser-access',
-    ],
     exposedHeaders: EXPOSED_HEADERS.slice(),
     maxAge: 600,
   };
