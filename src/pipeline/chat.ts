@@ -11,7 +11,7 @@ import type { FrontEnd } from './front-ends.js';
 import type { PolicyTable } from '../teams/policies.js';
 import { checkModelPolicy } from './policy.js';
 import type { RequestLimits } from './limits.js';
-import { prepareRequest } from './prepare.js';
+import { logDropped, prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
 import { loopStep, loopStepOnTurns } from './loop-step.js';
@@ -239,10 +239,7 @@ export function createChatPipeline(
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
         : null;
       const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture, signatures);
-      // The names of the fields dropped with notice, never their values (README, "Fields that do not translate").
-      const dropped = ex.state.dropped;
-      if (dropped !== undefined)
-        deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
+      logDropped(deps.log, ex, route, request);
       const dispatched = await dispatch(ex, route, request, from);
       const stripUsage = request.stripUsage;
       await relayAnswer({
