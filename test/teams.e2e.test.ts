@@ -417,10 +417,10 @@ describe('model allow-list: 404 model_not_found in each protocol', () => {
         '!/oneoff(openai:gpt-4o)',
         "!/oneoff: 'openai:gpt-4o' is not among the models this key may use (its `models:` allow-list)",
       ],
-      // A chain is judged by its name, as a request naming it is.
+      // A chain is judged element by element, as a request naming it is: the one refused is named.
       [
-        '!/set(model=mock:a|openai:gpt-4o-mini)',
-        "!/set: 'mock:a|openai:gpt-4o-mini' is not among the models this key may use (its `models:` allow-list)",
+        '!/set(model=mock:a|openai:gpt-4o)',
+        "!/set: 'openai:gpt-4o' is not among the models this key may use (its `models:` allow-list)",
       ],
       ['!/set(model=mock:)', "!/set: 'mock:' names backend 'mock' but no model, e.g. mock:<model>"],
     ];
@@ -435,6 +435,10 @@ describe('model allow-list: 404 model_not_found in each protocol', () => {
       'Set for this session: model=openai:gpt-4o-mini.',
     );
     expect(await say('!/oneoff(mock:any)')).toBe('The next request goes to mock:any.');
+    // Each element of this chain is one the key may use.
+    expect(await say('!/set(model=mock:a|openai:gpt-4o-mini)')).toBe(
+      'Set for this session: model=mock:a|openai:gpt-4o-mini.',
+    );
   });
 
   it('never sent a refused request upstream', () => {

@@ -22,7 +22,7 @@ import { StreamOpening, type Opening } from './stream-opening.js';
 import type { ErrorInfo } from '../protocols/error-envelopes.js';
 import type { ChatExchange } from './exchange.js';
 import type { FrontEnd } from './front-ends.js';
-import { prepareRequest } from './prepare.js';
+import { logDropped, prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { isJsonObject, meteredContinuation, relayAnswer, streamOut } from './relay.js';
 import { responsesTurn, type PreviousResponse, type ResponsesTurn } from './responses.js';
@@ -80,7 +80,11 @@ export interface AttemptDeps {
   readonly redactor: () => Redactor;
   readonly scrubPrompts: boolean;
   readonly capture: CaptureRecorder | null;
-  readonly log: { warn?(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  readonly log: {
+    warn?(obj: object, msg: string): void;
+    error(obj: object, msg: string): void;
+    debug?(obj: object, msg: string): void;
+  };
   readonly failover: FailoverDeps;
   /** Stored Responses-API responses; absent or null: nothing is stored. */
   readonly responses?: StoredResponses | null | undefined;
@@ -334,6 +338,7 @@ export class AttemptRun {
       // The client's request, in the capture once: with the first attempt.
       this.tried === 1,
     );
+    logDropped(deps.log, ex, route, request);
     const signal = new Cancellation();
     const onClose = () => {
       if (!ex.res.writableFinished) signal.abort();
@@ -666,6 +671,7 @@ export class AttemptRun {
       undefined,
       false,
     );
+    logDropped(deps.log, continued, route, request);
     const signal = new Cancellation();
     const onClose = () => signal.abort();
     ex.res.once('close', onClose);

@@ -9,9 +9,9 @@ import type { ChatExchange } from './exchange.js';
 import type { Responder } from './respond.js';
 import type { FrontEnd } from './front-ends.js';
 import type { PolicyTable } from '../teams/policies.js';
-import { checkPolicy, checkRoutedPolicy } from './policy.js';
+import { checkModelPolicy } from './policy.js';
 import type { RequestLimits } from './limits.js';
-import { prepareRequest } from './prepare.js';
+import { logDropped, prepareRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { replyLocally } from './local-reply.js';
 import { loopStep, loopStepOnTurns } from './loop-step.js';
@@ -177,13 +177,18 @@ export function createChatPipeline(
           code: 'invalid_request',
           param: 'model',
         });
+      // The key's allow-list judges the models the request names alike on both paths below: a route, each
+      // element of a chain, or the one model, each as the backend it goes to.
+      const policies = deps.policies();
+      if (policies.hasModelRules) {
+        const named = plan ?? { name: null, elements: [read.target.model] };
+        checkModelPolicy(policies, ex, named, deps.registry, deps.redactor());
+      }
       // Answers to a request that offers a shell tool are looked at (README, "Agent guardrails").
-      const judge = deps.policies().allows(ex.authKeyName, 'guardrails')
+      const judge = policies.allows(ex.authKeyName, 'guardrails')
         ? shellJudge(shellGuard, ex, from, read.clientBody, deps.log)
         : undefined;
       if (plan !== null) {
-        const policies = deps.policies();
-        checkRoutedPolicy(policies, ex, read.target.model, deps.redactor());
         // The conversation continued is found once, for every element of the chain.
         const finding =
           from === 'responses' ? findPrevious(ex, read.clientBody, responsesDeps.store) : undefined;
@@ -211,8 +216,6 @@ export function createChatPipeline(
       }
       let route = resolveRoute(frontEnd, ex, deps.registry, read);
       const redactor = deps.redactor();
-      const policies = deps.policies();
-      checkPolicy(policies, ex, route, redactor);
       // The Responses API's state: the stored conversation (no promise made without one), guarded whole.
       const finding =
         from === 'responses' ? findPrevious(ex, route.clientBody, responsesDeps.store) : undefined;
@@ -236,10 +239,7 @@ export function createChatPipeline(
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
         : null;
       const request = prepareRequest(ex, route, from, redactor, deps.scrubPrompts, capture, signatures);
-      // The names of the fields dropped with notice, never their values (README, "Fields that do not translate").
-      const dropped = ex.state.dropped;
-      if (dropped !== undefined)
-        deps.log.debug?.({ request_id: ex.id, dropped }, 'Request fields dropped with notice');
+      logDropped(deps.log, ex, route, request);
       const dispatched = await dispatch(ex, route, request, from);
       const stripUsage = request.stripUsage;
       await relayAnswer({

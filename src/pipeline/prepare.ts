@@ -33,6 +33,32 @@ export interface PreparedRequest {
    * not: the relay takes the usage chunk out again (README, Teams: usage).
    */
   readonly stripUsage?: boolean;
+  /** The fields this request left out with notice (README, "Fields that do not translate"), when any. */
+  readonly dropped?: readonly string[];
+}
+
+/** Where `logDropped` writes. */
+export interface DroppedFieldsLog {
+  debug?(obj: object, msg: string): void;
+}
+
+/**
+ * The debug line naming the fields one request to a backend left out with notice — beside `x-proxy-dropped`
+ * and the capture's metadata (README, "Fields that do not translate") — once per attempt that dropped any, on
+ * every path: their names and the backend, never their values.
+ */
+export function logDropped(
+  log: DroppedFieldsLog,
+  ex: ChatExchange,
+  route: ChatRoute,
+  request: PreparedRequest,
+): void {
+  const { dropped } = request;
+  if (dropped !== undefined)
+    log.debug?.(
+      { request_id: ex.id, backend: route.backend.name, model: route.model, dropped },
+      'Request fields dropped with notice',
+    );
 }
 
 /** The body to send upstream: the client's own (same protocol), or translated through the canonical model. */
@@ -147,8 +173,10 @@ export function prepareRequest(
       rawBody = undefined;
     }
   }
-  // Fields left out with notice: named in `x-proxy-dropped` on the answer and in the capture.
-  if (wire.dropped !== undefined && wire.dropped.length > 0) ex.state.dropped = wire.dropped;
+  // Fields left out with notice: named in `x-proxy-dropped` on the answer, in the capture and (`logDropped`)
+  // in a debug line.
+  const dropped = wire.dropped !== undefined && wire.dropped.length > 0 ? wire.dropped : undefined;
+  if (dropped !== undefined) ex.state.dropped = dropped;
   const headers = forwardedHeaders(ex.headers, from, route.backend.protocol);
   // A body rewritten (translated) is serialised once when it is captured: the backend sends that text, as
   // it would have serialised it itself, and with its serialiser (docs/performance.md, "The wire capture's
@@ -163,5 +191,8 @@ export function prepareRequest(
         ? { protocol: route.backend.protocol, stream: route.stream }
         : { protocol: route.backend.protocol, stream: route.stream, dropped: wire.dropped },
   });
-  return stripUsage ? { body: outbound, rawBody, headers, stripUsage } : { body: outbound, rawBody, headers };
+  const prepared: PreparedRequest = stripUsage
+    ? { body: outbound, rawBody, headers, stripUsage }
+    : { body: outbound, rawBody, headers };
+  return dropped === undefined ? prepared : { ...prepared, dropped };
 }

@@ -62,7 +62,7 @@ function modelsHandler(protocol: Protocol, deps: RouteDeps) {
         request.proxyState,
         abortOnClientGone(reply.raw),
         deps.failover?.routes.names(),
-        modelListFilter(deps.policies(), request.authKeyName ?? null),
+        modelListFilter(deps.policies(), request.authKeyName ?? null, deps.failover?.routes, deps.registry),
       ),
     );
   };
@@ -84,7 +84,7 @@ function modelHandler(protocol: Protocol, deps: RouteDeps) {
         abortOnClientGone(reply.raw),
         deps.redactor(),
         deps.failover?.routes.names(),
-        modelListFilter(deps.policies(), request.authKeyName ?? null),
+        modelListFilter(deps.policies(), request.authKeyName ?? null, deps.failover?.routes, deps.registry),
       ),
     );
   };

@@ -29,7 +29,7 @@ import { DEFAULT_SHELL_RULES, patternRule } from '../sessions/shell-rules.js';
 import { resolveStateSettings } from '../state/settings.js';
 import { openStateStore, type StateStore } from '../state/store.js';
 import { PolicyTable } from '../teams/policies.js';
-import { allowsModel } from '../pipeline/policy.js';
+import { refusedModel } from '../pipeline/policy.js';
 import { createSignatureSealer, signatureKey } from '../protocols/signatures.js';
 import { RequestLimits, type LimitName } from '../pipeline/limits.js';
 import { createLimitStore } from '../state/limits-redis.js';
@@ -280,18 +280,15 @@ export async function startProxy({
                   `'${model}' names backend '${resolved.backend.name}' but no model, e.g. ${resolved.backend.name}:<model>`,
                 );
             },
-            // Judged as the request naming it will be (chat.ts): by name when failover plans it, else on
-            // the backend it resolves to.
+            // Judged as the request naming it will be (chat.ts, `refusedModel`): a route by its name or its
+            // chain, a chain and a model element by element.
             checkAllowed: (model, keyName) => {
               if (!policies.hasModelRules) return;
-              const resolved = failover.routes.plan(model) === null ? registry.resolve(model) : undefined;
-              const request =
-                resolved === undefined
-                  ? { requested: model, backend: '', model }
-                  : { requested: model, backend: resolved.backend.name, model: resolved.model };
-              if (!allowsModel(policies, keyName, request))
+              const named = failover.routes.plan(model) ?? { name: null, elements: [model] };
+              const refused = refusedModel(policies, keyName, named, registry);
+              if (refused !== null)
                 throw new Error(
-                  `'${model}' is not among the models this key may use (its \`models:\` allow-list)`,
+                  `'${refused}' is not among the models this key may use (its \`models:\` allow-list)`,
                 );
             },
             routes: failover.routes,
