@@ -8,7 +8,7 @@ import type { ChatPipelineDeps } from './chat.js';
 import { abortOnClientGone, dispatched, type Dispatched } from './dispatch.js';
 import type { ChatExchange } from './exchange.js';
 import { FRONT_ENDS, type FrontEnd } from './front-ends.js';
-import { checkPolicy } from './policy.js';
+import { checkModelPolicy } from './policy.js';
 import { prepareRequest, type PreparedRequest } from './prepare.js';
 import { RequestCapture } from './record.js';
 import { relayAnswer } from './relay.js';
@@ -121,7 +121,8 @@ export function createCountTokensPipeline(
     try {
       const route = resolveRoute(frontEnd, ex, deps.registry);
       // A model outside the key's allow-list is 404 here too: neither counted nor sent (README, Teams).
-      checkPolicy(deps.policies(), ex, route, deps.redactor());
+      const named = { name: null, elements: [route.requested] };
+      checkModelPolicy(deps.policies(), ex, named, deps.registry, deps.redactor());
       const { backend } = route;
       const capture = deps.capture
         ? new RequestCapture(deps.capture, ex, backend.name, route.model, backend.credentialName)
