@@ -30,25 +30,23 @@ export class ProxyError extends Error {
   }
 }
 
+/**
+ * The code of an error that names none, by status. A 5xx without a code of its own (a provider's 500 or
+ * 503, decoded by src/protocols/shared.ts) is OpenAI's `server_error`, the code the Responses API puts in
+ * `response.failed` and agents act on (README, Errors); the proxy's own crash says `internal_error`
+ * explicitly (src/server/failures.ts).
+ */
+const DEFAULT_CODES: Readonly<Record<number, string>> = {
+  400: 'invalid_request',
+  401: 'invalid_api_key',
+  403: 'permission_denied',
+  404: 'not_found',
+  413: 'request_too_large',
+  429: 'rate_limit_exceeded',
+  502: 'upstream_unreachable',
+  504: 'upstream_timeout',
+};
+
 function defaultCode(status: number): string {
-  switch (status) {
-    case 400:
-      return 'invalid_request';
-    case 401:
-      return 'invalid_api_key';
-    case 403:
-      return 'permission_denied';
-    case 404:
-      return 'not_found';
-    case 413:
-      return 'request_too_large';
-    case 429:
-      return 'rate_limit_exceeded';
-    case 502:
-      return 'upstream_unreachable';
-    case 504:
-      return 'upstream_timeout';
-    default:
-      return status >= 500 ? 'internal_error' : 'error';
-  }
+  return DEFAULT_CODES[status] ?? (status >= 500 ? 'server_error' : 'error');
 }

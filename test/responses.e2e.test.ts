@@ -297,6 +297,61 @@ describe('backend errors carry the OpenAI codes agents act on', () => {
     const { status, type } = await fails(`${prefix}:fault-status-503`, false);
     expect({ status, type }).toEqual({ status: 503, type: 'server_error' });
   });
+
+  /** A chat-completions client's error for `model`, as the `openai` SDK raises it. */
+  const chatFails = async (model: string, stream: boolean) => {
+    const messages = [{ role: 'user' as const, content: 'x' }];
+    const err = await (async () => {
+      if (!stream) return client().chat.completions.create({ model, messages });
+      for await (const chunk of await client().chat.completions.create({ model, messages, stream }))
+        void chunk;
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    const { status, code, type } = err as InstanceType<typeof OpenAI.APIError>;
+    return { status, code, type };
+  };
+
+  it.each(['anthropic', 'gemini'])(
+    "%s: a provider's 5xx is code server_error, on both OpenAI front-ends, streamed and not",
+    async (prefix) => {
+      for (const status of [500, 503]) {
+        for (const stream of [false, true]) {
+          const expected = { status, code: 'server_error', type: 'server_error' };
+          expect(await fails(`${prefix}:fault-status-${status}`, stream)).toEqual(expected);
+          expect(await chatFails(`${prefix}:fault-status-${status}`, stream)).toEqual(expected);
+        }
+      }
+      // A failure with a code of its own keeps it: Anthropic's overload.
+      if (prefix === 'anthropic') {
+        expect(await fails('anthropic:fault-status-529', false)).toMatchObject({ code: 'overloaded' });
+      }
+    },
+  );
+
+  it("gemini: a provider's error mid-stream is server_error in the error and response.failed events", async () => {
+    const res = await fetch(`${proxy.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gemini:fault-error-mid-stream',
+        input: 'x',
+        stream: true,
+        store: false,
+      }),
+    });
+    const seen = (await res.text())
+      .split('\n')
+      .filter((line) => line.startsWith('data: '))
+      .map((line) => JSON.parse(line.slice(6)) as { type: string });
+    expect(seen.at(-2)).toMatchObject({ type: 'error', code: 'server_error' });
+    expect(seen.at(-1)).toMatchObject({
+      type: 'response.failed',
+      response: { error: { code: 'server_error' } },
+    });
+    expect(
+      await chatFails('gemini:fault-error-mid-stream', true).then(({ code, type }) => ({ code, type })),
+    ).toEqual({ code: 'server_error', type: 'server_error' });
+  });
 });
 
 /** What the fake provider answers after a tool result: Gemini's codec carries a text result as `{output}`. */

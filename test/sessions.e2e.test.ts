@@ -457,12 +457,134 @@ describe('session settings', () => {
     });
     expect(calls[0]?.body).toEqual({
       model: 'claude-r',
-      max_tokens: 9216,
+      max_tokens: 13312,
       messages: [{ role: 'user', content: 'think' }],
-      thinking: { type: 'enabled', budget_tokens: 8192 },
+      thinking: { type: 'enabled', budget_tokens: 12288 },
     });
     expect((calls[1]?.body as { generationConfig: unknown }).generationConfig).toEqual({
       thinkingConfig: { thinkingBudget: 0 },
+    });
+  });
+
+  describe('!/set(reasoning=…) reaches every backend from every client, by the one reasoning table', () => {
+    /**
+     * One request per client protocol, each with a temperature, an output limit and a reasoning control of
+     * its own that the session's setting replaces; the backend is the model's prefix.
+     */
+    const requests: Record<string, (model: string) => { path: string; body: Record<string, unknown> }> = {
+      openai: (model) => ({
+        path: '/v1/chat/completions',
+        body: {
+          model,
+          temperature: 0.5,
+          max_tokens: 1000,
+          reasoning_effort: 'minimal',
+          messages: [{ role: 'user', content: 'think' }],
+        },
+      }),
+      responses: (model) => ({
+        path: '/v1/responses',
+        body: {
+          model,
+          temperature: 0.5,
+          max_output_tokens: 1000,
+          reasoning: { effort: 'minimal' },
+          store: false,
+          input: 'think',
+        },
+      }),
+      anthropic: (model) => ({
+        path: '/anthropic/v1/messages',
+        body: { model, temperature: 0.5, max_tokens: 1000, messages: [{ role: 'user', content: 'think' }] },
+      }),
+      gemini: (model) => ({
+        path: `/v1beta/models/${model}:generateContent`,
+        body: {
+          contents: [{ role: 'user', parts: [{ text: 'think' }] }],
+          generationConfig: {
+            temperature: 0.5,
+            maxOutputTokens: 1000,
+            thinkingConfig: { thinkingBudget: 512 },
+          },
+        },
+      }),
+    };
+    /** What each backend protocol received that reasoning touches. */
+    const reasoningOf = (call: RecordedRequest): Record<string, unknown> => {
+      const b = call.body as Record<string, unknown>;
+      if (call.url.startsWith('/v1beta/')) return b.generationConfig as Record<string, unknown>;
+      if (call.url.endsWith('/messages'))
+        return { max_tokens: b.max_tokens, temperature: b.temperature, thinking: b.thinking };
+      if (call.url.endsWith('/responses'))
+        return { max_output_tokens: b.max_output_tokens, temperature: b.temperature, reasoning: b.reasoning };
+      return {
+        max_tokens: b.max_completion_tokens ?? b.max_tokens,
+        temperature: b.temperature,
+        reasoning_effort: b.reasoning_effort,
+      };
+    };
+    const received = async (session: string, from: string, model: string) => {
+      const { path, body } = requests[from]!(model);
+      const calls = await callsDuring(async () => {
+        const res = await fetch(`${proxy.url}${path}`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${ALICE}`,
+            'content-type': 'application/json',
+            'x-session-id': session,
+          },
+          body: JSON.stringify(body),
+        });
+        expect(res.status, `${from} → ${model}: ${await res.text()}`).toBe(200);
+      });
+      const chat = calls.filter((c) => c.method === 'POST');
+      expect(chat).toHaveLength(1);
+      return reasoningOf(chat[0]!);
+    };
+    const set = async (session: string, level: string) => {
+      const calls = await callsDuring(() => say(openai(ALICE, session), `!/set(reasoning=${level})`));
+      expect(calls).toEqual([]);
+    };
+    const BACKENDS = ['anthropic:claude-r', 'gemini:gemini-r', 'openai:gpt-r'] as const;
+
+    /**
+     * What `backend` gets at `level` from a client of `from`: the table's budget (README, "Reasoning
+     * controls"), or its word, whatever the client spoke. Anthropic takes thinking only above the budget
+     * and without a temperature other than 1; the OpenAI backend speaks Responses to a Responses client.
+     */
+    const expected = (level: 'low' | 'high' | 'off', backend: (typeof BACKENDS)[number], from: string) => {
+      const budget = { low: 4096, high: 24576, off: 0 }[level];
+      const on = level !== 'off';
+      if (backend === 'anthropic:claude-r') {
+        return on
+          ? {
+              max_tokens: budget + 1024,
+              temperature: undefined,
+              thinking: { type: 'enabled', budget_tokens: budget },
+            }
+          : { max_tokens: 1000, temperature: 0.5, thinking: undefined };
+      }
+      if (backend === 'gemini:gemini-r')
+        return { temperature: 0.5, maxOutputTokens: 1000, thinkingConfig: { thinkingBudget: budget } };
+      return from === 'responses'
+        ? { max_output_tokens: 1000, temperature: 0.5, reasoning: on ? { effort: level } : undefined }
+        : { max_tokens: 1000, temperature: 0.5, reasoning_effort: on ? level : undefined };
+    };
+
+    it.each(['high', 'low', 'off'] as const)('reasoning=%s', async (level) => {
+      const session = `reason-all-${level}`;
+      await set(session, level);
+      for (const from of Object.keys(requests)) {
+        for (const backend of BACKENDS) {
+          // A Gemini path names its model in the URL, its `:` escaped.
+          const got = await received(
+            session,
+            from,
+            from === 'gemini' ? backend.replace(':', '%3A') : backend,
+          );
+          expect.soft(got, `${from} client → ${backend}`).toEqual(expected(level, backend, from));
+        }
+      }
     });
   });
 

@@ -16,8 +16,12 @@ import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js
  */
 const ALICE_KEY = 'usage-alice-key-0123456789abcdef';
 const BOB_KEY = 'usage-bob-key-0123456789abcdefgh';
+const CAROL_KEY = 'usage-carol-key-0123456789abcdef';
 const ADMIN_KEY = 'usage-admin-key-0123456789abcdef';
 const PROVIDER_KEY = 'sk-usage-provider-key-abcdefghijkl';
+
+/** Faults of the fake provider that break a stream after its head (test/fake-provider/README.md). */
+const FAULTS = ['error-before-content', 'error-mid-stream', 'reset-mid-stream'] as const;
 
 let dir: string;
 let provider: FakeProvider;
@@ -34,8 +38,10 @@ beforeAll(async () => {
       '  api_keys:',
       `    - {name: alice, key: ${ALICE_KEY}, labels: [team-a]}`,
       `    - {name: bob, key: ${BOB_KEY}, labels: [team-a, team-b]}`,
+      `    - {name: carol, key: ${CAROL_KEY}, labels: [team-a], budget: {usd: 1000, per: day}, tpm: 10000000}`,
       'prices:',
       '  "anthropic:claude-3-5-haiku": {input: 1, output: 2}',
+      ...FAULTS.map((fault) => `  fault-${fault}: {input: 1, output: 2}`),
       '',
     ].join('\n'),
   );
@@ -176,6 +182,97 @@ describe('usage of a request tried by failover', () => {
     expect((after?.requests ?? 0) - (before?.requests ?? 0)).toBe(1);
     expect((after?.tokens.input ?? 0) - (before?.tokens.input ?? 0)).toBe(text.length);
     expect(await modelUsage('openai:fault-status-503')).toBeUndefined();
+  });
+});
+
+/**
+ * A stream the backend failed — its error event before any content or after some, or the connection reset
+ * mid-way — is a failed attempt, and failed attempts are never counted as usage (README, Teams: usage):
+ * whatever the stream reported before it failed (Anthropic's `message_start` holds the prompt's tokens,
+ * Gemini's every chunk its usage so far; an OpenAI stream's usage comes last, so it never has any), every
+ * protocol alike, passed through or translated, one attempt or a chain's.
+ */
+describe('a stream the backend failed counts no usage, whatever its protocol', () => {
+  /** A streamed request of each client protocol, to `model`. */
+  const streamed: Record<Client, (model: string) => { path: string; body: unknown }> = {
+    openai: (model) => ({
+      path: '/v1/chat/completions',
+      body: { model, stream: true, messages: [{ role: 'user', content: 'fail me' }] },
+    }),
+    responses: (model) => ({
+      path: '/v1/responses',
+      body: { model, stream: true, store: false, input: 'fail me' },
+    }),
+    anthropic: (model) => ({
+      path: '/anthropic/v1/messages',
+      body: { model, stream: true, max_tokens: 64, messages: [{ role: 'user', content: 'fail me' }] },
+    }),
+    gemini: (model) => ({
+      path: `/v1beta/models/${model.replace(':', '%3A')}:streamGenerateContent?alt=sse`,
+      body: { contents: [{ role: 'user', parts: [{ text: 'fail me' }] }] },
+    }),
+  };
+  const send = async (client: Client, model: string) => {
+    const { path, body } = streamed[client](model);
+    const res = await fetch(`${proxy.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CAROL_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    // The stream began (its head went out) and ended failing; read to its end, or to its cut.
+    expect(res.status, `${client} → ${model}`).toBe(200);
+    await res.text().catch(() => '');
+  };
+  const carol = async () => {
+    const { total, budgets } = await usage('key=carol');
+    return {
+      requests: total.requests,
+      tokens: total.tokens.total,
+      spent: (budgets[0] as { spent_usd: number }).spent_usd,
+    };
+  };
+
+  it('counts nothing for any client × backend; counts a stream the client left, and an answer', async () => {
+    for (const fault of FAULTS) {
+      for (const backend of ['openai', 'anthropic', 'gemini']) {
+        for (const client of ['openai', 'responses', 'anthropic', 'gemini'] as const) {
+          const model = `${backend}:fault-${fault}`;
+          await send(client, model);
+          // Through failover's attempts too: the first element fails after the answer began, or fails over.
+          if (fault !== 'error-before-content') await send(client, `${model}|${model}`);
+          expect.soft(await carol(), `${client} → ${model}`).toEqual({ requests: 0, tokens: 0, spent: 0 });
+        }
+      }
+    }
+    // A stream the client left is no failed attempt: the backend did its part, and it is counted.
+    const left = new AbortController();
+    const { path, body } = streamed.anthropic('anthropic:fault-hold');
+    const res = await fetch(`${proxy.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CAROL_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: left.signal,
+    });
+    await res.body?.getReader().read();
+    left.abort();
+    let cut = await carol();
+    for (let tries = 0; tries < 200 && cut.requests === 0; tries++) {
+      await new Promise((r) => setTimeout(r, 5));
+      cut = await carol();
+    }
+    provider.release();
+    expect(cut.requests).toBe(1);
+    // The key's usage is counted at all: an answer that ends well is.
+    expect(
+      (await ask('anthropic', 'anthropic:claude-3-5-haiku', 'then count me', true, CAROL_KEY)).toLowerCase(),
+    ).toBe('echo: then count me');
+    let after = await carol();
+    for (let tries = 0; tries < 50 && after.requests === 1; tries++) {
+      await new Promise((r) => setImmediate(r));
+      after = await carol();
+    }
+    expect(after.requests - cut.requests).toBe(1);
+    expect(after.tokens - cut.tokens).toBe('then count me'.length + 'echo: then count me'.length);
   });
 });
 

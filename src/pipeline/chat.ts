@@ -167,6 +167,7 @@ export function createChatPipeline(
         if (outcome.body !== undefined)
           ex = { ...ex, json: undefined, body: outcome.body, rawBody: undefined, rawBytes: undefined };
         model = outcome.model;
+        ex.state.reasoning = outcome.reasoning;
       }
       let read = readTarget(frontEnd, ex);
       if (model !== undefined) read = { ...read, target: { ...read.target, model } };

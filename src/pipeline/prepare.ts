@@ -1,6 +1,8 @@
 import type { Backend } from '../backends/types.js';
 import { jsonText } from '../protocols/json-text.js';
+import { CONVERSATIONS } from '../protocols/conversation.js';
 import { codecs } from '../protocols/registry.js';
+import { applyReasoningSetting, type ReasoningSetting } from '../protocols/reasoning.js';
 import type { Protocol } from '../protocols/types.js';
 import type { Redactor } from '../redaction/redactor.js';
 import type { ChatExchange } from './exchange.js';
@@ -73,32 +75,50 @@ function wireBody(
   received: string | Buffer | undefined,
   /** The body as a plain parsed object, when `body` is the chat lane's lazy view of it. */
   plain: Record<string, unknown> | undefined,
+  /** The session's reasoning setting (`!/set(reasoning=…)`), when it has one. */
+  reasoning: ReasoningSetting | undefined,
 ): { body: Record<string, unknown>; dropped?: string[] | undefined } {
   if (backend.protocol === from) {
-    // Signatures wrapped for this client by an earlier translated answer: opened in the body's own shape.
-    // One search of the bytes for the wrap's prefix, and nothing more, when there is none.
-    if (mayHoldWraps(from, received)) {
-      const opened = openWireSignatures(body, from, signatures.sealer, (at) =>
-        warnDropped(signatures, requestId, at),
-      );
-      if (opened !== null) {
-        const out =
-          from === 'gemini' || opened.body.model === model ? opened.body : { ...opened.body, model };
-        return { body: out, dropped: opened.dropped.length > 0 ? opened.dropped : undefined };
-      }
-    }
-    // Gemini carries the model in the URL; the others in the body, where a backend prefix must go.
-    if (from === 'gemini' || body.model === model) return { body };
-    return { body: { ...body, model } };
+    const wire = sameProtocolBody(body, from, model, signatures, requestId, received);
+    // The session's reasoning in the body's own shape, as the protocol's encoder would write it.
+    if (reasoning === undefined) return wire;
+    return { ...wire, body: CONVERSATIONS[from].withReasoning(wire.body, reasoning) };
   }
   // The decoder reads every member: the parsed object, not the lazy view (whose every read goes through a
   // Proxy's traps — listing its names alone cost more than the rest of decoding).
   const canonical = codecs[from].decodeRequest(plain ?? body, { model, stream });
+  // The session's reasoning replaces the client's: every backend gets it through the one table.
+  if (reasoning !== undefined) applyReasoningSetting(canonical, reasoning);
   // Reasoning signatures: unwrapped for the family that made them, another family's never sent.
   openSignatures(canonical, from, backend.protocol, signatures, requestId);
   // The encoder may drop more (what this backend lacks), so the list is read after it ran.
   const encoded = codecs[backend.protocol].encodeRequest(canonical);
   return { body: encoded, dropped: canonical.dropped };
+}
+
+/** The client's own body for a backend of its protocol: its model set, wrapped signatures opened. */
+function sameProtocolBody(
+  body: Record<string, unknown>,
+  from: Protocol,
+  model: string,
+  signatures: SignatureDeps,
+  requestId: string,
+  received: string | Buffer | undefined,
+): { body: Record<string, unknown>; dropped?: string[] | undefined } {
+  // Signatures wrapped for this client by an earlier translated answer: opened in the body's own shape.
+  // One search of the bytes for the wrap's prefix, and nothing more, when there is none.
+  if (mayHoldWraps(from, received)) {
+    const opened = openWireSignatures(body, from, signatures.sealer, (at) =>
+      warnDropped(signatures, requestId, at),
+    );
+    if (opened !== null) {
+      const out = from === 'gemini' || opened.body.model === model ? opened.body : { ...opened.body, model };
+      return { body: out, dropped: opened.dropped.length > 0 ? opened.dropped : undefined };
+    }
+  }
+  // Gemini carries the model in the URL; the others in the body, where a backend prefix must go.
+  if (from === 'gemini' || body.model === model) return { body };
+  return { body: { ...body, model } };
 }
 
 /**
@@ -146,6 +166,7 @@ export function prepareRequest(
     body === clientBody && ex.json !== undefined && route.backend.protocol !== from
       ? (ex.json.value as Record<string, unknown>)
       : undefined,
+    ex.state.reasoning,
   );
   let outbound = wire.body;
   let rawBody = outbound === clientBody ? received : undefined;

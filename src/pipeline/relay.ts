@@ -37,7 +37,7 @@ import {
   type StreamUsageSink,
 } from './stream-end.js';
 import { mayHoldToolCall, ToolCallTap } from './tool-call-tap.js';
-import type { Answerer, UsageMeter } from './spend.js';
+import type { AnswerOutcome, Answerer, UsageMeter } from './spend.js';
 import { clientAsksStreamUsage, UsageChunkStripper } from './usage-strip.js';
 import { usageOfAnswer } from '../protocols/usage.js';
 import { usageInBytes } from '../protocols/usage-bytes.js';
@@ -101,7 +101,7 @@ function streamToClient(
   const stop = (err: unknown): void => {
     stopped = true;
     upstream.dispose();
-    usage.done(stripper?.usage ?? finish.usage(), false);
+    usage.done(stripper?.usage ?? finish.usage(), stoppedOutcome(err));
     const event = midStreamError(protocol, backendName, err, finish.nextSequence(), outline);
     tap?.fail(err as Error, event);
     endStream(res, protocol, true, event);
@@ -162,7 +162,7 @@ function streamToClient(
       const { storing } = ex.state;
       if (storing === undefined) endStream(res, protocol, failed, owed ?? undefined);
       else void storing.then(() => endStream(res, protocol, failed, owed ?? undefined));
-      usage.done(used, !finish.cutShort);
+      usage.done(used, finish.endOutcome());
     },
     fail(failure) {
       if (stopped) return;
@@ -170,8 +170,10 @@ function streamToClient(
       pass(guard.end());
       if (stripper !== null) pass(stripper.end());
       counted();
-      usage.done(stripper?.usage ?? finish.usage(), false);
-      if (res.destroyed || (signal.aborted && cutFor === null)) {
+      const gone = res.destroyed || (signal.aborted && cutFor === null);
+      // The client gone, the answer was cut; else the backend's stream broke: a failed attempt.
+      usage.done(stripper?.usage ?? finish.usage(), gone ? 'cut' : 'failed');
+      if (gone) {
         tap?.fail(err, null);
         res.destroy();
       } else {
@@ -265,13 +267,13 @@ function translateToClient(
     return send(translation.push(tools === undefined ? guarded : textOf(tools.see(guarded))));
   };
   /** The last words (`tail`), then the end: `failure` when the backend's stream broke. */
-  const close = (tail: string, failure: unknown, complete: boolean): void => {
+  const close = (tail: string, failure: unknown, outcome: AnswerOutcome): void => {
     over = true;
     inbound?.end(failure);
     send(tail);
     send(clientGuard.end());
     outbound?.end();
-    usage.done(watch.usage(), complete);
+    usage.done(watch.usage(), outcome);
     if (res.destroyed) return;
     const failed = translation.failed;
     const { storing } = ex.state;
@@ -285,7 +287,7 @@ function translateToClient(
         return pass(decoder.write(chunk));
       } catch (err) {
         // Closed first: the abort that disposing causes is then no failure of the backend's.
-        close(translation.fail(err), err, false);
+        close(translation.fail(err), err, stoppedOutcome(err));
         upstream.dispose();
         return true;
       }
@@ -305,11 +307,13 @@ function translateToClient(
         failure = err;
         tail = translation.fail(err);
       }
-      close(tail, failure, failure === undefined);
+      close(tail, failure, failure === undefined ? watch.endOutcome() : stoppedOutcome(failure));
     },
     fail(err) {
       if (over) return;
-      close(res.destroyed ? '' : translation.fail(err), err, false);
+      // The client gone, the answer was cut; else the backend's stream broke: a failed attempt.
+      if (res.destroyed) close('', err, 'cut');
+      else close(translation.fail(err), err, 'failed');
     },
   });
   res.on('drain', () => control.resume());
@@ -324,8 +328,10 @@ function textOf(chunk: Uint8Array | string): string {
 
 /**
  * A stream's usage on its way (README, Teams: usage): the stripper of the usage chunk the proxy asked for
- * (an OpenAI stream whose client did not ask), and where the usage goes when the stream ends (`complete`:
- * it reached its end; else it was cut — a client gone, a backend failed).
+ * (an OpenAI stream whose client did not ask), and where the usage goes when the stream ends: answered (it
+ * reached its end), failed (the backend failed it: counted as no usage, whatever it reported before — an
+ * Anthropic stream's `message_start` holds the prompt's tokens), cut (the client left, or the proxy's
+ * guard stopped it: the backend did its part).
  */
 type StreamUsage = StreamUsageSink & { readonly stripper: UsageChunkStripper | null };
 
@@ -333,29 +339,38 @@ function streamUsage(relay: Relay): StreamUsage {
   const { meter, route } = relay;
   return {
     stripper: relay.stripUsage === true ? new UsageChunkStripper() : null,
-    done: (usage, complete) => meter?.done(route, usage, complete ? 'answered' : 'cut'),
+    done: (usage, outcome) => meter?.done(route, usage, outcome),
   };
+}
+
+/** How a stream the proxy stopped itself counts: the guard refused a tool call (cut), else a failure. */
+function stoppedOutcome(err: unknown): AnswerOutcome {
+  return err instanceof RefusedToolCall ? 'cut' : 'failed';
 }
 
 /**
  * A stream's backend bytes watched for their usage on their way (translated streams: the backend's
- * protocol is read before translation); `done` once, when the stream ends, fails or is dropped.
+ * protocol is read before translation); `done` once, when the stream ends, fails or is dropped (returned
+ * early: the client left, or the translation stopped at the backend's error event).
  */
 async function* usageTapped(
   source: AsyncIterable<Uint8Array>,
   protocol: Protocol,
-  usage: StreamUsage,
+  usage: StreamUsageSink,
 ): AsyncGenerator<Uint8Array> {
   const watch = new FinishWatch(protocol);
-  let complete = false;
+  let outcome: AnswerOutcome | undefined;
   try {
     for await (const chunk of source) {
       watch.see(chunk);
       yield chunk;
     }
-    complete = true;
+    outcome = watch.endOutcome();
+  } catch (err) {
+    outcome = 'failed';
+    throw err;
   } finally {
-    usage.done(watch.usage(), complete);
+    usage.done(watch.usage(), outcome ?? (watch.endsInError() ? 'failed' : 'cut'));
   }
 }
 
@@ -372,7 +387,7 @@ export function meteredContinuation(
   if (meter === undefined) return source;
   return usageTapped(source, protocol, {
     stripper: null,
-    done: (usage, complete) => meter.done(answerer, usage, complete ? 'answered' : 'cut'),
+    done: (usage, outcome) => meter.done(answerer, usage, outcome),
   });
 }
 

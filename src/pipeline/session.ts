@@ -2,7 +2,12 @@ import { CONVERSATIONS, type WireConversation } from '../protocols/conversation.
 import { ByteNeedle } from '../protocols/byte-needle.js';
 import type { Protocol } from '../protocols/types.js';
 import { applyCommand, modelsNamed } from '../sessions/apply.js';
-import { parseCommands, type Command, type SessionSettings } from '../sessions/commands.js';
+import {
+  parseCommands,
+  type Command,
+  type ReasoningLevel,
+  type SessionSettings,
+} from '../sessions/commands.js';
 import { confirmation, invalidReply, type ChainOf } from '../sessions/replies.js';
 import { sessionIdOf, sessionKey } from '../sessions/session-id.js';
 import { isEmpty, type SessionStore } from '../sessions/store.js';
@@ -36,8 +41,17 @@ export type SessionOutcome =
    * proxy keeps: the Responses API's stored responses).
    */
   | { kind: 'reply'; text: string; withoutCommands: () => Json }
-  /** Forward: `body` when the step changed it (else the client's), `model` when the session picks one. */
-  | { kind: 'forward'; body: Json | undefined; model: string | undefined };
+  /**
+   * Forward: `body` when the step changed it (else the client's), `model` when the session picks one,
+   * `reasoning` when it sets one — applied where the backend's protocol is known (src/pipeline/prepare.ts),
+   * through the one reasoning table, so that every backend gets it whatever the client's protocol.
+   */
+  | {
+      kind: 'forward';
+      body: Json | undefined;
+      model: string | undefined;
+      reasoning: ReasoningLevel | undefined;
+    };
 
 interface Found {
   /** Index of the turn, and its text that starts with the prefix. */
@@ -49,8 +63,9 @@ interface Found {
 /**
  * The session step (README, "Sessions" and "In-chat commands"): reads commands in the user's newest
  * message, keeps the session's settings, strips command text from the history the backend sees, and applies
- * the settings (model, temperature, reasoning) to the request. Costs a search of the body's bytes per spelling
- * of the prefix (`jsonForms`: two for `!/`) when no session has settings and no message carries the prefix.
+ * the settings to the request (model, temperature; reasoning is handed on, see `SessionOutcome`). Costs a
+ * search of the body's bytes per spelling of the prefix (`jsonForms`: two for `!/`) when no session has
+ * settings and no message carries the prefix.
  */
 export class SessionStep {
   readonly #store: SessionStore;
@@ -115,7 +130,7 @@ export class SessionStep {
       }
       if (found.length > 0) out = conversation.withTurns(body, stripCommands(conversation, turns, found));
     }
-    if (isEmpty(settings)) return { kind: 'forward', body: out, model: undefined };
+    if (isEmpty(settings)) return { kind: 'forward', body: out, model: undefined, reasoning: undefined };
     const model = settings.oneoff ?? settings.model;
     if (settings.oneoff !== undefined) {
       const { oneoff: _used, ...rest } = settings;
@@ -123,8 +138,7 @@ export class SessionStep {
     }
     let next = out ?? body;
     if (settings.temperature !== undefined) next = conversation.withTemperature(next, settings.temperature);
-    if (settings.reasoning !== undefined) next = conversation.withReasoning(next, settings.reasoning);
-    return { kind: 'forward', body: next === body ? undefined : next, model };
+    return { kind: 'forward', body: next === body ? undefined : next, model, reasoning: settings.reasoning };
   }
 
   /** Every user turn's first text that starts with the prefix, with what it says. */

@@ -179,6 +179,44 @@ describe('Spend: settling answers', () => {
     ]);
   });
 
+  it('counts no usage for an answer its backend failed, whatever usage it reported, unless it was continued', async () => {
+    const { spend, ledger, limits } = setup([{ name: 'bob', limits: { max_concurrent: 1 } }]);
+    const failed = spend.begin(exchange('bob'), 'openai', {}, []);
+    if (failed instanceof Promise) throw new Error('a memory store decides without a promise');
+    failed.answering(first);
+    failed.done(first, usage(3, 1), 'failed');
+    expect(await ledger.rows('2026-12-06', '2026-12-06')).toEqual([]);
+    // Its slot given back all the same.
+    expect(limits.counters).toBe(0);
+    // Failed, held for a continuation that never began: nothing either.
+    const ex = exchange('bob');
+    const held = spend.begin(ex, 'openai', {}, []);
+    if (held instanceof Promise) throw new Error('a memory store decides without a promise');
+    held.answering(first);
+    held.mayContinue();
+    held.done(first, usage(3, 1), 'failed');
+    ex.res.emit('close');
+    expect(await ledger.rows('2026-12-06', '2026-12-06')).toEqual([]);
+    expect(limits.counters).toBe(0);
+  });
+
+  it('counts a failed answer that was continued as the first part of the answer', async () => {
+    const { spend, ledger } = setup([{ name: 'alice' }]);
+    const ex = exchange('alice');
+    const meter = spend.begin(ex, 'openai', {}, []);
+    if (meter instanceof Promise) throw new Error('a memory store decides without a promise');
+    meter.answering(first);
+    meter.mayContinue();
+    meter.done(first, usage(3, 2), 'failed');
+    meter.answering(second);
+    meter.done(second, usage(12, 5), 'answered');
+    const rows = await ledger.rows('2026-12-06', '2026-12-06');
+    expect(rows.map((r) => [r.model, r.requests, r.input, r.output])).toEqual([
+      ['cheap', 1, 3, 2],
+      ['other', 0, 12, 5],
+    ]);
+  });
+
   it('settles at once when the answer ends whole, continuation allowed or not', async () => {
     const { spend, ledger } = setup([{ name: 'alice' }]);
     const meter = spend.begin(exchange('alice'), 'openai', {}, []);

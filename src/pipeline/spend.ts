@@ -167,9 +167,13 @@ interface Reservation {
 export type AnswerOutcome =
   /** The answer reached its end: its usage block says what it took (null: it gave none). */
   | 'answered'
-  /** The backend refused or failed before answering: nothing is charged. */
+  /**
+   * The backend refused, or failed the answer — before it began or after (its error event, a broken or
+   * unfinished stream): a failed attempt, and failed attempts are never counted as usage (README, Teams:
+   * usage), whatever usage the backend reported before failing — unless the answer was continued.
+   */
   | 'failed'
-  /** The answer began and was cut (the client left, the backend failed mid-way): usage may be missing. */
+  /** The answer began and was cut by the client (it left) or the proxy (its guard): usage may be missing. */
   | 'cut';
 
 /** Where the answer came from, for the price and the labels. */
@@ -239,7 +243,8 @@ export class UsageMeter {
 
   done(answerer: Answerer | null, usage: TokenUsage | null, outcome: AnswerOutcome): void {
     if (this.settled) return;
-    if (outcome === 'cut' && this.holdNextCut) {
+    // A stream that may be continued waits, cut by the client or failed by its backend (what continues).
+    if (outcome !== 'answered' && this.answerer !== null && this.holdNextCut) {
       this.holdNextCut = false;
       this.held = { answerer, usage, outcome };
       return;
@@ -248,7 +253,9 @@ export class UsageMeter {
     const part: AnswerPart = { answerer, usage, outcome };
     const held = this.held;
     this.held = null;
-    this.spend.settle(this.ex, this.charges, this.reservation, held === null ? [part] : [held, part]);
+    // A failed answer that was continued is the first part of the client's answer: charged as cut.
+    const first: AnswerPart | null = held?.outcome === 'failed' ? { ...held, outcome: 'cut' } : held;
+    this.spend.settle(this.ex, this.charges, this.reservation, first === null ? [part] : [first, part]);
   }
 
   /**

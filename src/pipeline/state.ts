@@ -1,3 +1,5 @@
+import type { ReasoningSetting } from '../protocols/reasoning.js';
+
 /** What the proxy learns about a request as it passes through, for the access log, metrics and headers. */
 export interface RequestState {
   /** performance.now() when the request arrived. */
@@ -6,6 +8,11 @@ export interface RequestState {
   backendMs: number;
   backend: string | null;
   model: string | null;
+  /**
+   * The session's `!/set(reasoning=…)`, put on the request for each backend tried, in its protocol
+   * (src/pipeline/prepare.ts).
+   */
+  reasoning?: ReasoningSetting | undefined;
   /** Request fields left out with notice on the way to the backend, sent back in `x-proxy-dropped`. */
   dropped?: readonly string[] | undefined;
   /** Each attempt of a request tried by failover (src/pipeline/attempts.ts); absent for a single one. */

@@ -9,6 +9,7 @@ import type { Protocol } from '../protocols/types.js';
 import { usageOfStream, type TokenUsage } from '../protocols/usage.js';
 import { usageInStreamTail } from '../protocols/usage-bytes.js';
 import { ResponsesOutline } from '../protocols/responses/outline.js';
+import type { AnswerOutcome } from './spend.js';
 
 /**
  * How a stream relayed to the client ends when the backend's does not end well: the protocol's error event
@@ -101,6 +102,19 @@ const STREAM_ENDS: Record<Protocol, { ended: RegExp; complete: RegExp | null; te
     terminator: '',
   },
 };
+
+/**
+ * How each protocol's stream says "the backend failed": its own error event as its last word (an OpenAI or
+ * Gemini `{"error": {…}}` chunk, Anthropic's `error` event, a Responses `error` or `response.failed`). A
+ * stream that ended so is a failed attempt, counted as no usage (README, Teams: usage).
+ */
+const STREAM_ERRORS: Record<Protocol, RegExp> = {
+  openai: /(?:^|\n)data: ?\{\s*"error"\s*:\s*\{/,
+  anthropic: /(?:^|\n)event: ?error\b|"type"\s*:\s*"error"/,
+  gemini: /(?:^|\n)data: ?\{\s*"error"\s*:\s*\{/,
+  responses: /"type"\s*:\s*"(?:response\.failed|error)"/,
+};
+const RESPONSES_FAILED_EVENTS: ReadonlySet<string> = new Set(['response.failed', 'error']);
 
 const TAIL_CHARS = 512;
 /**
@@ -287,6 +301,38 @@ export class FinishWatch {
     return this.cutShort || error.test(this.tail === null ? textOf(this.recent, TAIL_CHARS) : this.tail);
   }
 
+  /**
+   * Whether the stream, as far as it came, ends in the backend's own error event (`STREAM_ERRORS`): read
+   * once, when it is over — also when it stopped early, the client gone or the proxy's guard stopping it.
+   */
+  endsInError(): boolean {
+    if (this.recent.length === 0) return false;
+    if (this.protocol === 'responses') {
+      const last = this.lastEvent();
+      if (last !== undefined) return RESPONSES_FAILED_EVENTS.has(last);
+    }
+    return STREAM_ERRORS[this.protocol].test(this.lastText());
+  }
+
+  /**
+   * How the answer of a stream that came to its end counts (README, Teams: usage): failed when it ended in
+   * the backend's error event or before the answer was finished (no terminator and no stop reason), else
+   * answered. Read once, after the end.
+   */
+  endOutcome(): 'answered' | 'failed' {
+    if (this.endsInError()) return 'failed';
+    const tail = this.lastText();
+    const ends = STREAM_ENDS[this.protocol];
+    if (this.protocol === 'responses' && RESPONSES_FINAL_EVENTS.has(this.lastEvent() ?? ''))
+      return 'answered';
+    return ends.ended.test(tail) || ends.complete?.test(tail) === true ? 'answered' : 'failed';
+  }
+
+  /** The last TAIL_CHARS of the stream's text: decoded alone unless the usage's longer tail already was. */
+  private lastText(): string {
+    return this.tail === null ? textOf(this.recent, TAIL_CHARS) : this.tail.slice(-TAIL_CHARS);
+  }
+
   missingEnd(backendName: string, outline?: ResponsesOutline): string | null {
     // Only the last TAIL_CHARS are looked at: decoded alone unless the usage's longer tail already was.
     const tail = this.tail === null ? textOf(this.recent, TAIL_CHARS) : this.tail.slice(-TAIL_CHARS);
@@ -357,7 +403,8 @@ export async function* passThroughIterable(
   const stripper = usage?.stripper ?? null;
   // A Responses stream is read as it goes: a failure ends it as a translated one ends (`response.failed`).
   const outline = protocol === 'responses' ? new ResponsesOutline(false) : undefined;
-  let complete = false;
+  // A generator the client's response returned early (the client left) ends cut.
+  let outcome: AnswerOutcome = 'cut';
   const pass = function* (received: Uint8Array | null) {
     if (received === null) return;
     const chunk = stripper === null ? received : stripper.see(received);
@@ -381,16 +428,18 @@ export async function* passThroughIterable(
       }
     } catch (err) {
       if (signal.aborted) return;
+      // The backend's stream broke (or outgrew the event bound): a failed attempt.
+      outcome = 'failed';
       yield midStreamError(protocol, backendName, err, watch.nextSequence(), outline);
       return;
     }
     const owed = watch.missingEnd(backendName, outline);
-    complete = !watch.cutShort;
+    outcome = watch.endOutcome();
     if (owed) yield owed;
   } finally {
     if (check.dropped > 0) dropped?.(check.dropped);
     // Told once, however the stream ends (a client that leaves returns the generator early).
-    usage?.done(stripper?.usage ?? watch.usage(), complete);
+    usage?.done(stripper?.usage ?? watch.usage(), outcome);
   }
 }
 
@@ -401,5 +450,6 @@ export interface StreamUsageSink {
     end(): Uint8Array;
     usage: TokenUsage | null;
   } | null;
-  done(usage: TokenUsage | null, complete: boolean): void;
+  /** `outcome`: answered (it came to its end), failed (the backend failed it), cut (the client left). */
+  done(usage: TokenUsage | null, outcome: AnswerOutcome): void;
 }

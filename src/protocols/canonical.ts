@@ -98,6 +98,11 @@ export interface ReasoningControl {
   budgetTokens?: number | undefined;
   /** The client wants the model's thoughts in the answer (Gemini `includeThoughts`). */
   includeThoughts?: boolean | undefined;
+  /**
+   * Set by the session (`!/set(reasoning=…)`, README "In-chat commands"), which replaces the client's own
+   * settings: sampling that a backend refuses beside reasoning gives way, not the reasoning.
+   */
+  insist?: boolean | undefined;
 }
 
 /** Structured output: the answer is a JSON object, of a given schema or any. */
@@ -143,6 +148,11 @@ export interface ChatRequest {
   responseFormat?: ResponseFormat | undefined;
   stream: boolean;
   reasoning?: ReasoningControl | undefined;
+  /**
+   * The session turned reasoning off (`!/set(reasoning=off)`): a backend whose models think unless told not
+   * to (Gemini) is told so; the others get nothing, their default.
+   */
+  reasoningOff?: boolean | undefined;
   /** Where the droppable settings came from in the client's request (see `SourcePaths`). */
   sourcePaths?: SourcePaths | undefined;
   /**

@@ -80,9 +80,18 @@ describe('CONVERSATIONS', () => {
       model: 'm',
       reasoning_effort: 'high',
     });
+    // The budgets of the one reasoning table (src/protocols/reasoning.ts); the sampling Anthropic refuses
+    // beside thinking left out, a top_p it takes kept.
     expect(
-      CONVERSATIONS.anthropic.withReasoning({ max_tokens: 64000, temperature: 0.2, top_k: 5 }, 'low'),
-    ).toEqual({ max_tokens: 64000, thinking: { type: 'enabled', budget_tokens: 1024 } });
+      CONVERSATIONS.anthropic.withReasoning(
+        { max_tokens: 64000, temperature: 0.2, top_k: 5, top_p: 0.97 },
+        'low',
+      ),
+    ).toEqual({ max_tokens: 64000, top_p: 0.97, thinking: { type: 'enabled', budget_tokens: 4096 } });
+    expect(CONVERSATIONS.anthropic.withReasoning({ max_tokens: 100, top_p: 0.5 }, 'medium')).toEqual({
+      max_tokens: 13312,
+      thinking: { type: 'enabled', budget_tokens: 12288 },
+    });
     expect(
       CONVERSATIONS.anthropic.withReasoning({ thinking: { type: 'enabled' }, max_tokens: 5 }, 'off'),
     ).toEqual({
@@ -100,6 +109,15 @@ describe('CONVERSATIONS', () => {
       ),
     ).toEqual({
       generationConfig: { temperature: 1, thinkingConfig: { includeThoughts: true, thinkingBudget: 24576 } },
+    });
+    expect(
+      CONVERSATIONS.gemini.withReasoning(
+        { generationConfig: { thinkingConfig: { thinkingLevel: 'high', includeThoughts: true } } },
+        'off',
+      ),
+    ).toEqual({ generationConfig: { thinkingConfig: { thinkingBudget: 0 } } });
+    expect(CONVERSATIONS.responses.withReasoning({ reasoning: { summary: 'auto' } }, 'medium')).toEqual({
+      reasoning: { summary: 'auto', effort: 'medium' },
     });
     expect(CONVERSATIONS.gemini.withTemperature({ contents: [] }, 0.1)).toEqual({
       contents: [],

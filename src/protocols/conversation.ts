@@ -4,12 +4,19 @@
  * and written on the client's own wire shape, so a request that a command did not change is forwarded as
  * its bytes, and one that it did keeps every field it does not touch.
  */
+import {
+  maxTokensWithThinking,
+  reasoningBudget,
+  reasoningWord,
+  refusedBesideThinking,
+  settingControl,
+  type ReasoningSetting,
+} from './reasoning.js';
 import type { Protocol } from './types.js';
 
 type Json = Record<string, unknown>;
 
 export type TurnRole = 'user' | 'assistant' | 'other';
-export type ReasoningEffort = 'off' | 'low' | 'medium' | 'high';
 
 /** Where a text sits in a turn: its content as a whole (a string), or one part of a list. */
 export interface TurnText {
@@ -58,8 +65,12 @@ export interface WireConversation {
   toolResults(turn: unknown): ToolResultText[];
   /** A copy of the body with this sampling temperature. */
   withTemperature(body: Json, temperature: number): Json;
-  /** A copy of the body asking for this reasoning effort (`off`: none). */
-  withReasoning(body: Json, effort: ReasoningEffort): Json;
+  /**
+   * A copy of the body asking for the session's reasoning, through the one reasoning table, as the
+   * protocol's encoder writes it for a request translated to it (src/protocols/reasoning.ts): for a
+   * request that goes to a backend of its own protocol.
+   */
+  withReasoning(body: Json, setting: ReasoningSetting): Json;
 }
 
 function isJson(value: unknown): value is Json {
@@ -116,13 +127,6 @@ function partsOf(member: string, textOf: PartText): Pick<WireConversation, 'with
     },
   };
 }
-
-/** Token budgets for protocols that take a budget rather than a level. */
-export const REASONING_BUDGETS: Readonly<Record<Exclude<ReasoningEffort, 'off'>, number>> = {
-  low: 1024,
-  medium: 8192,
-  high: 24576,
-};
 
 /**
  * OpenAI chat and Anthropic messages: `messages[]` with `role` and `content` (a string, or a list of parts
@@ -181,9 +185,10 @@ const openai: WireConversation = {
     return [toolResult(turn.content, turn.tool_call_id)];
   },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
-  withReasoning(body, effort) {
+  withReasoning(body, setting) {
     const { reasoning_effort: _dropped, ...rest } = body;
-    return effort === 'off' ? rest : { ...rest, reasoning_effort: effort };
+    const control = settingControl(setting);
+    return control ? { ...rest, reasoning_effort: reasoningWord(control, 'openai') } : rest;
   },
 };
 
@@ -204,16 +209,17 @@ const anthropic: WireConversation = {
     );
   },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
-  withReasoning(body, effort) {
+  withReasoning(body, setting) {
     const { thinking: _thinking, ...rest } = body;
-    if (effort === 'off') return rest;
-    const budget = REASONING_BUDGETS[effort];
-    // Anthropic takes thinking only with max_tokens above the budget and the default temperature.
+    const control = settingControl(setting);
+    if (!control) return rest;
+    const budget = reasoningBudget(control);
+    // Anthropic takes thinking only with max_tokens above the budget and without the sampling it refuses.
+    for (const field of refusedBesideThinking(rest)) delete rest[field];
     const maxTokens = typeof rest.max_tokens === 'number' ? rest.max_tokens : 0;
-    const { temperature: _t, top_k: _k, ...sampled } = rest;
     return {
-      ...sampled,
-      max_tokens: Math.max(maxTokens, budget + 1024),
+      ...rest,
+      max_tokens: maxTokensWithThinking(maxTokens, budget),
       thinking: { type: 'enabled', budget_tokens: budget },
     };
   },
@@ -272,12 +278,14 @@ const gemini: WireConversation = {
     ...body,
     generationConfig: { ...generationConfig(body), temperature },
   }),
-  withReasoning(body, effort) {
+  withReasoning(body, setting) {
     const config = generationConfig(body);
-    const thinkingBudget = effort === 'off' ? 0 : REASONING_BUDGETS[effort];
+    const control = settingControl(setting);
+    // Off: Gemini's models think unless told not to, so they are told (budget 0), and nothing else.
+    if (!control) return { ...body, generationConfig: { ...config, thinkingConfig: { thinkingBudget: 0 } } };
     const thinkingConfig: Json = {
       ...(isJson(config.thinkingConfig) ? config.thinkingConfig : {}),
-      thinkingBudget,
+      thinkingBudget: reasoningBudget(control),
     };
     // A level and a budget together are refused; the session's choice replaces the client's.
     delete thinkingConfig.thinkingLevel;
@@ -344,9 +352,11 @@ const responses: WireConversation = {
       : [];
   },
   withTemperature: (body, temperature) => ({ ...body, temperature }),
-  withReasoning(body, effort) {
+  withReasoning(body, setting) {
     const { reasoning, ...rest } = body;
-    if (effort === 'off') return rest;
+    const control = settingControl(setting);
+    if (!control) return rest;
+    const effort = reasoningWord(control, 'responses');
     return { ...rest, reasoning: { ...(isJson(reasoning) ? reasoning : {}), effort } };
   },
 };

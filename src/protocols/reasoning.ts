@@ -3,7 +3,7 @@
  * level with the thinking budget it stands for and each protocol's own word for it. Decoders read the client's
  * control into a `ReasoningControl`; encoders write it in the backend's terms with the functions below.
  */
-import type { ReasoningControl, ReasoningEffort } from './canonical.js';
+import type { ChatRequest, ReasoningControl, ReasoningEffort } from './canonical.js';
 
 export interface ReasoningRow {
   effort: ReasoningEffort;
@@ -80,4 +80,56 @@ export function reasoningBudget(control: ReasoningControl): number {
 /** A protocol's word for the control's level. */
 export function reasoningWord(control: ReasoningControl, column: ReasoningColumn): string {
   return row(reasoningEffort(control))[column];
+}
+
+/** The levels of `!/set(reasoning=…)` (README, "In-chat commands"): rows of the table, or off. */
+export type ReasoningSetting = 'off' | 'low' | 'medium' | 'high';
+
+/** The session's reasoning as a control of the table's, or undefined for off. */
+export function settingControl(setting: ReasoningSetting): ReasoningControl | undefined {
+  return setting === 'off' ? undefined : { mode: 'enabled', effort: setting, insist: true };
+}
+
+/**
+ * A session's reasoning setting on a request of any protocol, before it is encoded for the backend: it
+ * replaces the client's control (the client's wish to see thoughts stays), so every backend gets it through
+ * this table, whatever protocol the client spoke.
+ */
+export function applyReasoningSetting(req: ChatRequest, setting: ReasoningSetting): void {
+  const control = settingControl(setting);
+  const includeThoughts = req.reasoning?.includeThoughts;
+  req.reasoning = control && (includeThoughts ? { ...control, includeThoughts } : control);
+  req.reasoningOff = setting === 'off' ? true : undefined;
+}
+
+/** Tokens left for the answer above a thinking budget the session raised `max_tokens` for. */
+const ANSWER_ROOM = 1024;
+
+/**
+ * Anthropic's `max_tokens` beside thinking the session asked for: above the budget, with room for an answer
+ * after it, and never below the client's own limit.
+ */
+export function maxTokensWithThinking(maxTokens: number, budget: number): number {
+  return Math.max(maxTokens, budget + ANSWER_ROOM);
+}
+
+/**
+ * The sampling settings Anthropic refuses beside thinking (README, "Reasoning controls"), by their wire
+ * names, each with the values it refuses: a client's own stay and its reasoning control is dropped; the
+ * session's reasoning replaces them.
+ */
+const ANTHROPIC_THINKING_REFUSES: ReadonlyArray<
+  readonly [field: 'temperature' | 'top_k' | 'top_p', refused: (value: number) => boolean]
+> = [
+  ['temperature', (value) => value !== 1],
+  ['top_k', () => true],
+  ['top_p', (value) => value < 0.95],
+];
+
+/** The fields of an Anthropic body that Anthropic refuses beside thinking. */
+export function refusedBesideThinking(body: Record<string, unknown>): string[] {
+  return ANTHROPIC_THINKING_REFUSES.flatMap(([field, refused]) => {
+    const value = body[field];
+    return typeof value === 'number' && refused(value) ? [field] : [];
+  });
 }

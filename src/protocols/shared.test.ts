@@ -18,7 +18,7 @@ describe('codeForBackendError', () => {
     [400, 'Your credit balance is too low to access the Anthropic API.', 'insufficient_quota'],
     [400, 'messages: field required', 'invalid_request'],
     [429, 'Number of request tokens has exceeded your per-minute rate limit', 'rate_limit_exceeded'],
-    [500, 'prompt is too long', 'internal_error'],
+    [500, 'prompt is too long', 'server_error'],
   ])('%i %j → %s', (status, message, code) => {
     expect(codeForBackendError(status, message)).toBe(code);
   });

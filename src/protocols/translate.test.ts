@@ -24,7 +24,7 @@ function headOf(from: Protocol): string {
  */
 const READ_BACK_502: Record<Protocol, (code: string) => { status: number; code: string; param?: null }> = {
   openai: (code) => ({ status: 502, code, param: null }),
-  anthropic: () => ({ status: 500, code: 'internal_error' }),
+  anthropic: () => ({ status: 500, code: 'server_error' }),
   gemini: () => ({ status: 502, code: 'upstream_unreachable' }),
   responses: (code) => ({ status: 502, code }),
 };
@@ -358,7 +358,7 @@ describe('translateStream', () => {
     expect(reassemble(await decodeSseText('anthropic', timedOut)).errors).toEqual([
       {
         type: 'error',
-        error: { status: 500, message: 'Backend stream stalled and timed out', code: 'internal_error' },
+        error: { status: 500, message: 'Backend stream stalled and timed out', code: 'server_error' },
       },
     ]);
     // The Anthropic wire format carries the error *type*; 504 is an api_error there.

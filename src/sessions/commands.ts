@@ -4,8 +4,10 @@
  * `!/unset(…)`, `!/oneoff(backend:model)`, `!/route(name)`, `!/session` — several in a row, then optional
  * text that goes on to the model. This module only reads them; what they do is `session-step.ts`'s.
  */
+import type { ReasoningSetting } from '../protocols/reasoning.js';
 
-export type ReasoningLevel = 'off' | 'low' | 'medium' | 'high';
+/** The levels `!/set(reasoning=…)` takes: rows of the one reasoning table, or off. */
+export type ReasoningLevel = ReasoningSetting;
 
 /** A session's settings, as the commands set them. */
 export interface SessionSettings {

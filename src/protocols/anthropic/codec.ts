@@ -52,7 +52,12 @@ import {
   CUT_TOOL_CALL,
   stoppedInsideCall,
 } from '../shared.js';
-import { effortFromWire, reasoningBudget } from '../reasoning.js';
+import {
+  effortFromWire,
+  maxTokensWithThinking,
+  reasoningBudget,
+  refusedBesideThinking,
+} from '../reasoning.js';
 
 /**
  * Anthropic requires max_tokens, which other protocols let a client leave out (Gemini CLI never sends
@@ -498,27 +503,33 @@ const MIN_THINKING_BUDGET = 1024;
 
 /**
  * Thinking with the budget the reasoning table gives (README, "Reasoning controls"), at least Anthropic's
- * smallest and inside max_tokens (raised by the budget when the client set no limit). Anthropic refuses thinking beside a forced tool, a temperature
- * other than 1, top_k, top_p under 0.95, or a tool loop whose earlier turn carries no thinking block: those
- * settings change the answer, so they stay and the reasoning control is dropped with notice.
+ * smallest and inside max_tokens (raised by the budget when the client set no limit). Anthropic refuses
+ * thinking beside a forced tool, a temperature other than 1, top_k, top_p under 0.95, or a tool loop whose
+ * earlier turn carries no thinking block: the client's settings change the answer, so they stay and its
+ * reasoning control is dropped with notice. The session's reasoning (`insist`) replaces the client's
+ * sampling settings and raises max_tokens above its budget, as it does for an Anthropic client; a forced
+ * tool or a tool loop still drops it.
  */
 function encodeThinking(req: ChatRequest, control: ReasoningControl, body: Json): void {
   const choice = body.tool_choice as Json | undefined;
+  const sampling = refusedBesideThinking(body);
   const conflict =
     choice?.type === 'any' ||
     choice?.type === 'tool' ||
-    (req.temperature !== undefined && req.temperature !== 1) ||
-    req.topK !== undefined ||
-    (req.topP !== undefined && req.topP < 0.95) ||
+    (sampling.length > 0 && !control.insist) ||
     (req.messages[req.messages.length - 1]?.role === 'tool' && !lastTurnThinks(body));
   const wanted = reasoningBudget(control);
   // With no limit named, room for the budget and an answer after it, within the model's own limit.
-  const maxTokens = req.maxTokens ?? Math.max(defaultMaxTokens(req.model), wanted + UNKNOWN_MODEL_MAX_TOKENS);
+  const roomy = Math.max(defaultMaxTokens(req.model), wanted + UNKNOWN_MODEL_MAX_TOKENS);
+  const maxTokens = control.insist
+    ? maxTokensWithThinking(req.maxTokens ?? roomy, wanted)
+    : (req.maxTokens ?? roomy);
   const budget = Math.min(Math.max(wanted, MIN_THINKING_BUDGET), maxTokens - 1);
   if (conflict || budget < MIN_THINKING_BUDGET) {
     dropSetting(req, 'reasoning', 'reasoning');
     return;
   }
+  for (const field of sampling) delete body[field];
   body.max_tokens = maxTokens;
   body.thinking = { type: 'enabled', budget_tokens: budget };
 }

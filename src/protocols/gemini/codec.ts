@@ -177,6 +177,11 @@ function decodeResponseFormat(gen: Json): ResponseFormat | undefined {
   return { type: 'json_schema', schema: normaliseSchema(record(schema, `generationConfig.${at}`)) as Json };
 }
 
+/** Reasoning turned off by the session: Gemini's models think unless told not to. */
+function thinkingOff(): Json {
+  return { thinkingBudget: 0 };
+}
+
 /** Gemini's thinking settings for a reasoning control: budget -1 when the model is left to decide. */
 function encodeThinking(control: ReasoningControl): Json {
   const decides =
@@ -964,7 +969,11 @@ export function createGeminiCodec(): ProtocolCodec {
         seed: req.seed,
         responseMimeType: format && 'application/json',
         responseJsonSchema: format?.type === 'json_schema' ? format.schema : undefined,
-        thinkingConfig: req.reasoning && encodeThinking(req.reasoning),
+        thinkingConfig: req.reasoning
+          ? encodeThinking(req.reasoning)
+          : req.reasoningOff
+            ? thinkingOff()
+            : undefined,
       };
       for (const [k, v] of Object.entries(settings)) if (v !== undefined) generation[k] = v;
       if (Object.keys(generation).length) body.generationConfig = generation;

@@ -394,7 +394,7 @@ describe('OpenAI codec: errors and models', () => {
     expect(codec.decodeError(503, '<html>down</html>')).toEqual({
       status: 503,
       message: '<html>down</html>',
-      code: 'internal_error',
+      code: 'server_error',
     });
   });
 
