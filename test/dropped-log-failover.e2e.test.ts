@@ -101,6 +101,8 @@ describe.each([
     // Retried once on the same element (`retries: 1`), then the next element answers.
     expect(got.lines).toEqual([line('fault-status-503-chain'), line('fault-status-503-chain')]);
     expect(upstream.requests.at(-1)?.body).toMatchObject({ model: 'gpt-x', user: USER });
+    // The header speaks of the answer the client got: OpenAI kept the field.
+    expect(got.dropped).toBe(null);
   });
 
   it('a chain whose Anthropic element answers: one line', async () => {

@@ -197,7 +197,8 @@ export function prepareRequest(
   // Fields left out with notice: named in `x-proxy-dropped` on the answer, in the capture and (`logDropped`)
   // in a debug line.
   const dropped = wire.dropped !== undefined && wire.dropped.length > 0 ? wire.dropped : undefined;
-  if (dropped !== undefined) ex.state.dropped = dropped;
+  // Set on every attempt: a failed attempt's drops are not the answering one's.
+  ex.state.dropped = dropped;
   const headers = forwardedHeaders(ex.headers, from, route.backend.protocol);
   // A body rewritten (translated) is serialised once when it is captured: the backend sends that text, as
   // it would have serialised it itself, and with its serialiser (docs/performance.md, "The wire capture's
