@@ -7,6 +7,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider/index.mjs';
 import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js';
+import { createSignatureSealer, signatureKey } from '../src/protocols/signatures.js';
 
 /**
  * `continue_streams` for a cut stream the proxy TRANSLATED (README, Routes and failover): the translator
@@ -17,6 +18,7 @@ import { startProxyProcess, type ProxyProcess } from './helpers/proxy-process.js
  */
 
 const KEY = 'continuation-proxy-key-0123456789';
+const STATE_SECRET = 'continuation-state-secret-0123456789abcdef';
 const ADMIN_KEY = 'continuation-admin-key-0123456789ab';
 /** The fake provider cuts a streamed answer into this many pieces; `reset-mid-stream` sends the first. */
 const PIECES = 4;
@@ -54,6 +56,7 @@ beforeAll(async () => {
       ANTHROPIC_API_BASE_URL: fake.baseUrls.anthropic,
       GEMINI_API_KEY: 'AIzaContinuationKey0123456789abcd',
       GEMINI_API_BASE_URL: fake.baseUrls.gemini,
+      PROXY_STATE_SECRET: STATE_SECRET,
     },
   );
 });
@@ -292,6 +295,47 @@ describe('a continued stream is charged once, with both answers', () => {
       .finalMessage();
     expect(message.content).toEqual([{ type: 'text', text: full }]);
     await expectChargedOnce(primary, fallback, prompt);
+  });
+});
+
+describe('a continued stream keeps the history the first attempt sent', () => {
+  it("a wrapped signature in the client's history reaches the continuing element too", async () => {
+    // What the proxy gave a Gemini client for an Anthropic thinking block, sealed with PROXY_STATE_SECRET.
+    const wrapped = createSignatureSealer(signatureKey(STATE_SECRET)).wrap({
+      family: 'anthropic',
+      value: 'anthropic-signature-bytes',
+    });
+    const primary = 'fault-reset-mid-stream-s1';
+    const fallback = 'fault-accepts-prefill-s1';
+    const since = fake.requests.length;
+    const model = encodeURIComponent(`anthropic:${primary}|anthropic:${fallback}`);
+    const res = await fetch(`${proxy.url}/v1beta/models/${model}:streamGenerateContent?alt=sse`, {
+      method: 'POST',
+      headers: { 'x-goog-api-key': KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        contents: [
+          { role: 'user', parts: [{ text: 'first question' }] },
+          {
+            role: 'model',
+            parts: [
+              { text: 'thought it over', thought: true, thoughtSignature: wrapped },
+              { text: 'first answer' },
+            ],
+          },
+          { role: 'user', parts: [{ text: 'second question' }] },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    const thinking = (call: RecordedRequest | undefined) =>
+      (call?.body as { messages: Array<{ content: unknown }> }).messages[1]?.content;
+    const expected = [
+      { type: 'thinking', thinking: 'thought it over', signature: 'anthropic-signature-bytes' },
+      { type: 'text', text: 'first answer' },
+    ];
+    expect(thinking(callsFor(since, primary)[0])).toEqual(expected);
+    expect(thinking(callsFor(since, fallback)[0])).toEqual(expected);
   });
 });
 

@@ -668,7 +668,8 @@ export class AttemptRun {
       redactor,
       deps.scrubPrompts,
       capture,
-      undefined,
+      // The history's wrapped signatures are opened with the configured secret, as every attempt's are.
+      { sealer: deps.signatures ?? processSignatureSealer(), log: deps.log },
       false,
     );
     logDropped(deps.log, continued, route, request);
