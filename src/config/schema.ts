@@ -446,10 +446,10 @@ const StateSchema = z
 export const BACKEND_TYPES = ['openai', 'anthropic', 'gemini', 'responses'] as const;
 
 /**
- * A custom backend (`type`, `base_url`, `api_key_env`), or a built-in one's connection limit alone
- * (`backends.openai: {max_connections: 100}`). Which names are built in is the backends' to know: the
- * registry (src/backends/registry.ts) requires `base_url` of a custom backend and refuses the other fields
- * for a built-in one.
+ * A custom backend (`type`, `base_url`, `api_key_env`), or a built-in one's connection limit, prefill models
+ * and key pool alone (`backends.openai: {max_connections: 100, api_key_envs: [KEY_A, KEY_B]}`). Which names
+ * are built in is the backends' to know: the registry (src/backends/registry.ts) requires `base_url` of a
+ * custom backend and refuses the other fields for a built-in one.
  */
 const CustomBackendSchema = z
   .object({
