@@ -84,8 +84,9 @@ function environmentSecrets(config: ProxyConfig, env: NodeJS.ProcessEnv): string
 
 /** The dangerous-command guard as configured: the default rules (unless turned off) and the YAML ones. */
 function shellGuardOf(settings: ProxyConfig['guardrails']): ShellGuard {
-  const rules = [...(settings.default_rules ? DEFAULT_SHELL_RULES : []), ...settings.rules.map(patternRule)];
-  return new ShellGuard({ action: settings.action, rules, extraTools: settings.shell_tools });
+  const { shell } = settings;
+  const rules = [...(shell.default_rules ? DEFAULT_SHELL_RULES : []), ...shell.rules.map(patternRule)];
+  return new ShellGuard({ action: settings.action, rules, extraTools: shell.tools });
 }
 
 /** Sessions' settings: in the state store when it is Redis (shared by replicas, sealed), else this proxy's. */
