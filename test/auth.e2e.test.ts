@@ -275,6 +275,56 @@ describe('brute-force protection', () => {
     ).toBe(403);
   });
 
+  it('/metrics counts a refused request under its route; unmatched only a path no route serves', async () => {
+    proxy = await startProxyProcess(['--trusted-proxy', '127.0.0.1', '--auth-max-failed-attempts', '2'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
+    });
+    const url = proxy.url;
+    const from = (address: string, key: string) => ({
+      'x-forwarded-for': address,
+      authorization: `Bearer ${key}`,
+    });
+    const bad = 'nope-nope-nope-nope';
+    // A chat route (the chat lane): refused for its keys, then blocked.
+    expect((await post(url, from('203.0.113.9', bad))).status).toBe(401);
+    expect((await post(url, from('203.0.113.9', bad))).status).toBe(401);
+    expect((await post(url, from('203.0.113.9', KEY))).status).toBe(429);
+    // A Fastify route, and a chat route's path asked with a method it does not take.
+    const get = (path: string, headers: Record<string, string>) =>
+      fetch(`${url}${path}`, { headers }).then((r) => r.status);
+    expect(await get('/v1/chat/completions', from('203.0.113.10', bad))).toBe(401);
+    expect(await get('/v1/models', from('203.0.113.10', bad))).toBe(401);
+    expect(await get('/v1/models', from('203.0.113.10', KEY))).toBe(429);
+    // With a valid key: a path a route serves with another method, and one no route serves.
+    const stored = await fetch(`${url}/v1/responses/resp_label_probe`, {
+      method: 'POST',
+      headers: { ...from('203.0.113.11', KEY), 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(stored.status).toBe(404);
+    expect(await get('/v1/no-such-route/made-up-path-xyz', from('203.0.113.11', KEY))).toBe(404);
+
+    const metrics = await (
+      await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+    ).text();
+    expect(
+      metrics
+        .split('\n')
+        .filter((l) => l.startsWith('llm_proxy_requests_total{'))
+        .sort(),
+    ).toEqual([
+      'llm_proxy_requests_total{route="/v1/chat/completions",backend="",status="401"} 3',
+      'llm_proxy_requests_total{route="/v1/chat/completions",backend="",status="429"} 1',
+      'llm_proxy_requests_total{route="/v1/models",backend="",status="401"} 1',
+      'llm_proxy_requests_total{route="/v1/models",backend="",status="429"} 1',
+      'llm_proxy_requests_total{route="/v1/responses/:id",backend="",status="404"} 1',
+      'llm_proxy_requests_total{route="unmatched",backend="",status="404"} 1',
+    ]);
+    expect(metrics).not.toContain('made-up-path-xyz');
+    expect(metrics).not.toContain('resp_label_probe');
+  });
+
   it('ignores a spoofed X-Forwarded-For from an untrusted peer', async () => {
     proxy = await startProxyProcess([], { LLM_INTERACTIVE_PROXY_API_KEY: KEY });
     for (let i = 0; i < 5; i++) {

@@ -141,6 +141,74 @@ describe('precedence: CLI > env > YAML > default', () => {
   });
 });
 
+describe('guardrails.shell: the shell guard’s block, and the flat keys it replaced', () => {
+  const rule = (indent: string) =>
+    `${indent}- {name: no-npm-publish, pattern: "^npm publish", reason: the release pipeline publishes}\n`;
+  const load = (yaml: string, env: NodeJS.ProcessEnv = {}, argv: string[] = []) =>
+    loadConfig({ configFile: yamlFile(yaml), env, cli: parseCli(argv, defaultAt).values }).config.guardrails;
+  const expected = {
+    enabled: true,
+    action: 'block',
+    shell: {
+      tools: ['run_in_terminal'],
+      default_rules: false,
+      rules: [{ name: 'no-npm-publish', pattern: '^npm publish', reason: 'the release pipeline publishes' }],
+    },
+  };
+
+  it('reads the block as SPEC and README spell it', () => {
+    const yaml =
+      'guardrails:\n  action: block\n  shell:\n    tools: [run_in_terminal]\n    default_rules: false\n' +
+      `    rules:\n${rule('      ')}`;
+    expect(load(yaml)).toEqual(expected);
+  });
+
+  it('still reads the flat keys, to the same settings', () => {
+    const yaml =
+      'guardrails:\n  action: block\n  shell_tools: [run_in_terminal]\n  default_rules: false\n' +
+      `  rules:\n${rule('    ')}`;
+    expect(load(yaml)).toEqual(expected);
+    // One spelling of one setting beside the other spelling of another.
+    expect(load('guardrails:\n  shell_tools: [a]\n  shell:\n    default_rules: false\n').shell).toEqual({
+      tools: ['a'],
+      default_rules: false,
+      rules: [],
+    });
+  });
+
+  it('lets the env var and the flag override the YAML however it spells the tools', () => {
+    for (const yaml of [
+      'guardrails:\n  shell_tools: [from_yaml]\n',
+      'guardrails:\n  shell:\n    tools: [from_yaml]\n',
+    ]) {
+      expect(load(yaml, { GUARDRAILS_SHELL_TOOLS: 'from_env' }).shell.tools).toEqual(['from_env']);
+      expect(load(yaml, {}, ['--guardrails-shell-tool', 'from_flag']).shell.tools).toEqual(['from_flag']);
+    }
+  });
+
+  it('refuses one setting given both ways, naming both', () => {
+    const file = yamlFile('guardrails:\n  rules: []\n  shell:\n    rules: []\n');
+    const run = () => loadConfig({ configFile: file, env: {}, cli: new Map() });
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(
+      `guardrails.rules and guardrails.shell.rules are one setting, given twice: keep guardrails.shell.rules (in ${file})`,
+    );
+  });
+
+  it('names a bad value the way the YAML wrote it', () => {
+    const bad = '{name: x, pattern: "(", reason: y}';
+    expect(() => load(`guardrails:\n  rules: [${bad}]\n`)).toThrow(
+      /^guardrails\.rules\.0\.pattern: expected a regular expression \(in /,
+    );
+    expect(() => load(`guardrails:\n  shell:\n    rules: [${bad}]\n`)).toThrow(
+      /^guardrails\.shell\.rules\.0\.pattern: expected a regular expression \(in /,
+    );
+    expect(() => load('guardrails:\n  shell:\n    tool: [x]\n')).toThrow(
+      /^guardrails\.shell: unknown setting "tool" \(in /,
+    );
+  });
+});
+
 describe('the state store: --state-store, its alias --brute-force-store, and the secret', () => {
   const SECRET = 'state-secret-for-config-tests-0123456789';
   const A = 'redis://:hunter2pass@state-a.internal:6379/0';

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -415,5 +415,57 @@ describe("dangerous-command guard on Codex's default model (its code cell, `exec
       status: 400,
       code: 'dangerous_command',
     });
+  });
+});
+
+describe('the shell guard’s YAML block, guardrails.shell', () => {
+  it('takes its tools and rules: a listed tool is read, its own rule steers, default rules off', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lip-guard-yaml-'));
+    const config = join(dir, 'proxy.yaml');
+    writeFileSync(
+      config,
+      [
+        'guardrails:',
+        '  action: steer',
+        '  shell:',
+        '    tools: [run_in_terminal]',
+        '    default_rules: false',
+        '    rules:',
+        '      - name: no-npm-publish',
+        '        pattern: "^npm publish"',
+        '        reason: publishing is done by the release pipeline',
+        '',
+      ].join('\n'),
+    );
+    const own = await startProxyProcess(['--config', config, '--default-backend', 'openai'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      OPENAI_API_KEY: 'sk-openai-guard-test',
+      OPENAI_API_BASE_URL: provider.baseUrls.openai,
+    });
+    try {
+      const c = new OpenAI({ baseURL: `${own.url}/v1`, apiKey: KEY, maxRetries: 0 });
+      const call = async (command: string) => {
+        const res = await c.chat.completions.create({
+          model: 'gpt-shell-call',
+          messages: [{ role: 'user', content: command }],
+          tools: [{ type: 'function', function: { name: 'run_in_terminal', parameters: SCHEMA } }],
+        });
+        return res.choices[0]!.message;
+      };
+      const steered = await call('npm publish --access public');
+      expect(steered.tool_calls ?? []).toEqual([]);
+      expect(steered.content).toContain(
+        '[proxy: dangerous command] I was about to run `npm publish --access public`, but the proxy stopped it ' +
+          '(no-npm-publish): publishing is done by the release pipeline.',
+      );
+      // The default rules are off: a force push is passed on.
+      const passed = await call('git push --force origin main');
+      expect(passed.tool_calls?.[0]).toMatchObject({
+        function: { name: 'run_in_terminal', arguments: '{"command":"git push --force origin main"}' },
+      });
+    } finally {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

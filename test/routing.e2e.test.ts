@@ -351,6 +351,52 @@ describe('provider key pools', () => {
   });
 });
 
+describe('a built-in backend’s key pool from the YAML', () => {
+  it('backends.openai.api_key_envs: requests rotate over its keys; OPENAI_API_KEY is not one of them', async () => {
+    const [first, second, unlisted] = ['first', 'second', 'unlisted'].map(
+      (k) => `sk-openai-yaml-pool-${k}-0123456789`,
+    );
+    const upstream = await startFakeProvider();
+    const config = path.join(dir, 'builtin-pool.yaml');
+    writeFileSync(
+      config,
+      'backends:\n  openai:\n    api_key_envs: [OPENAI_POOL_FIRST, OPENAI_POOL_SECOND]\n',
+    );
+    const pooled = await startProxyProcess(['--config', config, '--default-backend', 'openai'], {
+      LLM_INTERACTIVE_PROXY_API_KEY: KEY,
+      LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
+      OPENAI_API_KEY: unlisted,
+      OPENAI_POOL_FIRST: first,
+      OPENAI_POOL_SECOND: second,
+      OPENAI_API_BASE_URL: upstream.baseUrls.openai,
+    });
+    try {
+      for (let i = 0; i < 4; i++) expect((await chat(pooled.url, `gpt-pool-${i}`)).status).toBe(200);
+      expect(upstream.requests.map((r) => r.headers.authorization)).toEqual([
+        `Bearer ${first}`,
+        `Bearer ${second}`,
+        `Bearer ${first}`,
+        `Bearer ${second}`,
+      ]);
+      const health = await (await fetch(`${pooled.url}/internal/health`, { headers: ADMIN })).text();
+      expect((JSON.parse(health) as { key_pools: unknown }).key_pools).toEqual({
+        openai: [
+          { key: 'OPENAI_POOL_FIRST', state: 'ready' },
+          { key: 'OPENAI_POOL_SECOND', state: 'ready' },
+        ],
+      });
+      for (const key of [first, second, unlisted]) {
+        expect(health).not.toContain(key);
+        expect(pooled.stdout()).not.toContain(key);
+        expect(pooled.stderr()).not.toContain(key);
+      }
+    } finally {
+      await pooled.stop();
+      await upstream.close();
+    }
+  });
+});
+
 describe('a key pool behind the Responses door', () => {
   it('the openai backend’s Responses endpoint rotates the same pool, counted on /metrics as chat is', async () => {
     const [bad, busy, good] = ['revoked', 'busy', 'good'].map((k) => `sk-openai-pool-${k}-0123456789abcd`);

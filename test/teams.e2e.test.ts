@@ -77,6 +77,15 @@ function jsonLines(proxy: ProxyProcess): Array<Record<string, unknown>> {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
+/** The startup banner's line (there is exactly one). */
+function banner(proxy: ProxyProcess): Record<string, unknown> | undefined {
+  const lines = jsonLines(proxy).filter((line) =>
+    String(line.msg).startsWith('LLM Interactive Proxy listening on '),
+  );
+  expect(lines).toHaveLength(1);
+  return lines[0];
+}
+
 describe('admin keys on the operator endpoints', () => {
   let proxy: ProxyProcess | undefined;
   afterEach(async () => {
@@ -137,24 +146,29 @@ describe('admin keys on the operator endpoints', () => {
     expect(answer.choices[0]?.message.content).toBe('admin says hi');
   });
 
-  it('without an admin key: 403 naming LLM_INTERACTIVE_PROXY_ADMIN_KEY everywhere, and one startup line', async () => {
+  it('without an admin key: 403 naming LLM_INTERACTIVE_PROXY_ADMIN_KEY everywhere, and the banner says so', async () => {
     proxy = await startProxyProcess([], { LLM_INTERACTIVE_PROXY_API_KEY: CLIENT_KEY });
     for (const { method, path } of OPERATOR_ENDPOINTS) {
       const answer = await call(proxy, method, path, bearer(CLIENT_KEY));
       expect(answer.status, `${method} ${path}`).toBe(403);
       expect(JSON.parse(answer.text)).toEqual(NO_ADMIN_BODY);
     }
-    const banner = jsonLines(proxy).filter((line) =>
-      String(line.msg).startsWith('No admin key is configured'),
-    );
-    expect(banner).toEqual([
-      expect.objectContaining({
-        level: 40,
-        msg:
-          'No admin key is configured: /admin/*, /metrics and /internal/health answer 403 until one is: set ' +
-          'LLM_INTERACTIVE_PROXY_ADMIN_KEY, or give a key role: admin (a reload picks that up)',
-      }),
-    ]);
+    // One statement, in the banner (a warning then); no line of its own besides.
+    expect(banner(proxy)).toMatchObject({
+      level: 40,
+      admin:
+        'none: /admin/*, /metrics and /internal/health answer 403 until one is: set ' +
+        'LLM_INTERACTIVE_PROXY_ADMIN_KEY, or give a key role: admin (a reload picks that up)',
+    });
+    expect(jsonLines(proxy).filter((line) => String(line.msg).startsWith('No admin key'))).toEqual([]);
+  });
+
+  it('with an admin key the banner says it is configured, at info', async () => {
+    proxy = await startProxyProcess([], {
+      LLM_INTERACTIVE_PROXY_API_KEY: CLIENT_KEY,
+      LLM_INTERACTIVE_PROXY_ADMIN_KEY: ADMIN_KEY,
+    });
+    expect(banner(proxy)).toMatchObject({ level: 30, admin: 'configured' });
   });
 
   it('with auth disabled the operator endpoints stay reachable without a key, as documented', async () => {
@@ -162,7 +176,10 @@ describe('admin keys on the operator endpoints', () => {
     for (const { method, path } of OPERATOR_ENDPOINTS.filter((e) => e.method === 'GET')) {
       expect((await call(proxy, method, path)).status, `${method} ${path}`).toBe(200);
     }
-    expect(proxy.stdout()).not.toContain('No admin key is configured');
+    expect(banner(proxy)).toMatchObject({
+      level: 30,
+      admin: 'not needed: auth is off, the operator endpoints are open',
+    });
   });
 
   it('a trusted address is a client there: it needs the admin key too', async () => {

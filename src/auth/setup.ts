@@ -11,7 +11,7 @@ import { parseKeysFile, type KeyEntry } from './keys.js';
 import { FallbackBruteForceStore } from './stores/fallback.js';
 import { bruteForcePolicyOf } from './brute-force-policy.js';
 import { ConfigError } from '../config/config-error.js';
-import { describeIssue, readYamlFile, schemaIssues } from '../config/load.js';
+import { describeIssue, readYamlFile, schemaIssues, yamlTreeIssue } from '../config/load.js';
 import { ConfigSchema, type ApiKeyEntry, type PolicyLimits, type ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import type { StateStore } from '../state/store.js';
@@ -202,14 +202,11 @@ export function readYamlKeySettings(configFile: string): {
     auth: { api_keys: section.api_keys, policies: section.policies },
   });
   if (parsed.success) {
-    const whole = ConfigSchema.safeParse(tree);
-    const issue = whole.success ? undefined : schemaIssues(whole.error.issues)[0];
+    const elsewhere = yamlTreeIssue(tree);
     return {
       apiKeys: parsed.data.auth.api_keys,
       policies: parsed.data.auth.policies,
-      ...(issue === undefined
-        ? {}
-        : { elsewhere: `${issue.path.map(String).join('.') || 'configuration'}: ${describeIssue(issue)}` }),
+      ...(elsewhere === undefined ? {} : { elsewhere }),
     };
   }
   const issue = schemaIssues(parsed.error.issues)[0];

@@ -1,6 +1,6 @@
 /**
  * A provider key pool (README, Routes and failover): `*_API_KEY` with `*_API_KEY_1 … _N` beside it, or a
- * custom backend's `api_key_envs`. Requests rotate over the keys; a key answered 401 or 403 is taken out of
+ * backend's `api_key_envs` (built-in or custom). Requests rotate over the keys; a key answered 401 or 403 is taken out of
  * rotation; one answered 429 rests for its `Retry-After`. The request that met the refusal is sent again
  * with the next ready key (`HttpBackend.chat`), so the client sees the pool's answer, not one key's. Keys
  * are known by their env var's name, never their value.

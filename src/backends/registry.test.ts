@@ -21,10 +21,12 @@ describe('backends.<name>.max_connections', () => {
     expect(registry.resolve('plain:m').backend.protocol).toBe('openai');
   });
 
-  it('is the only field a built-in backend takes, and a custom backend needs its base_url', () => {
+  it('is one of the few fields a built-in backend takes, and a custom backend needs its base_url', () => {
     expect(() =>
       createBackendRegistry(configWith({ openai: { base_url: 'http://x' } }), {}, upstream),
-    ).toThrow(ConfigError);
+    ).toThrow(
+      'backends.openai: "openai" is a built-in backend; choose another name (a built-in backend takes only max_connections, prefill, api_key_envs)',
+    );
     expect(() => createBackendRegistry(configWith({ mock: { max_connections: 2 } }), {}, upstream)).toThrow(
       /"mock" is a built-in backend/,
     );
@@ -77,5 +79,57 @@ describe('key pools of a backend with a Responses door', () => {
         { key: keys[1], state: 'resting' },
       ]);
     }
+  });
+});
+
+describe('backends.<built-in>.api_key_envs', () => {
+  const pooled = configWith({
+    openai: { api_key_envs: ['OPENAI_KEY_A', 'OPENAI_KEY_B'], max_connections: 4 },
+  });
+  const keysOf = (registry: ReturnType<typeof createBackendRegistry>, name: string) =>
+    (registry.get(name) as HttpBackend).keyPool?.keys.map((k) => k.name);
+
+  it('is the built-in backend’s whole pool: OPENAI_API_KEY is in it only if listed', () => {
+    const registry = createBackendRegistry(
+      pooled,
+      { OPENAI_API_KEY: 'sk-unlisted', OPENAI_KEY_A: 'sk-a', OPENAI_KEY_B: 'sk-b' },
+      upstream,
+    );
+    expect(keysOf(registry, 'openai')).toEqual(['OPENAI_KEY_A', 'OPENAI_KEY_B']);
+    const chat = registry.get('openai') as HttpBackend;
+    expect((chat.speaking('responses') as HttpBackend).keyPool).toBe(chat.keyPool);
+    expect(registry.configuredNames()).toContain('openai');
+  });
+
+  it('with none of its vars set, the backend is not configured and the error names them', () => {
+    const registry = createBackendRegistry(pooled, { OPENAI_API_KEY: 'sk-unlisted' }, upstream);
+    expect(() => registry.resolve('openai:gpt-4o')).toThrow(
+      "Backend 'openai' is not configured: set OPENAI_KEY_A, OPENAI_KEY_B in the proxy's environment",
+    );
+  });
+
+  it('beside a numbered var it leaves out, refuses to start, naming both', () => {
+    const env = { OPENAI_KEY_A: 'sk-a', OPENAI_API_KEY_1: 'sk-1', OPENAI_API_KEY_2: 'sk-2' };
+    expect(() => createBackendRegistry(pooled, env, upstream)).toThrow(ConfigError);
+    expect(() => createBackendRegistry(pooled, env, upstream)).toThrow(
+      "backends.openai.api_key_envs and OPENAI_API_KEY_1, OPENAI_API_KEY_2 both give the openai backend's key pool: list them in api_key_envs, or unset them, or drop api_key_envs",
+    );
+    // Listed, a numbered var is simply one of the pool's keys.
+    const listed = configWith({ openai: { api_key_envs: ['OPENAI_API_KEY_1', 'OPENAI_API_KEY_2'] } });
+    expect(keysOf(createBackendRegistry(listed, env, upstream), 'openai')).toEqual([
+      'OPENAI_API_KEY_1',
+      'OPENAI_API_KEY_2',
+    ]);
+  });
+
+  it('leaves the other built-in backends’ numbered pools as they are', () => {
+    const registry = createBackendRegistry(
+      pooled,
+      { OPENAI_KEY_A: 'sk-a', ANTHROPIC_API_KEY: 'sk-ant-0', ANTHROPIC_API_KEY_1: 'sk-ant-1' },
+      upstream,
+    );
+    expect(keysOf(registry, 'anthropic')).toEqual(['ANTHROPIC_API_KEY', 'ANTHROPIC_API_KEY_1']);
+    // One key is no pool: it is sent as the backend's key.
+    expect((registry.get('openai') as HttpBackend).missingCredential).toBeNull();
   });
 });

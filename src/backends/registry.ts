@@ -170,7 +170,43 @@ function customOptions(
 }
 
 /** The fields a built-in backend's YAML entry may set. */
-const BUILTIN_FIELDS: ReadonlySet<string> = new Set(['max_connections', 'prefill']);
+const BUILTIN_FIELDS: ReadonlySet<string> = new Set(['max_connections', 'prefill', 'api_key_envs']);
+const BUILTIN_FIELDS_TEXT = [...BUILTIN_FIELDS].join(', ');
+
+/** The embedded mock and the built-in providers: named in the YAML only to tune them. */
+const isBuiltin = (name: string): boolean => name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name);
+
+/** A backend's YAML entry, if the `backends` section has one. */
+function yamlEntryOf(config: ProxyConfig, name: string): CustomBackendConfig | undefined {
+  const { default_backend: _default, ...entries } = config.backends;
+  const entry = entries[name];
+  return entry && typeof entry === 'object' ? entry : undefined;
+}
+
+/**
+ * A built-in backend's key pool and the env vars to name when it has none: its `api_key_envs` when the YAML
+ * gives them (the whole pool: `*_API_KEY` is in it only if listed), else `*_API_KEY` and `*_API_KEY_1 … _N`.
+ * A numbered var set beside `api_key_envs` but not listed in it is refused: two places would each seem to
+ * say what the pool is, and one would be silently ignored (README, Routes and failover: key pools).
+ */
+function builtinPool(
+  builtin: BuiltinBackend,
+  entry: CustomBackendConfig | undefined,
+  env: NodeJS.ProcessEnv,
+): { pool: PoolKey[]; apiKeyEnv: string } {
+  const numbered = poolEnvNames(env, builtin.keyEnv);
+  const listed = entry?.api_key_envs;
+  if (listed === undefined) return { pool: poolOf(env, numbered), apiKeyEnv: builtin.keyEnv };
+  const unlisted = numbered.filter((name) => name !== builtin.keyEnv && !listed.includes(name));
+  if (unlisted.length > 0) {
+    throw new ConfigError(
+      `backends.${builtin.name}.api_key_envs and ${unlisted.join(', ')} both give the ${builtin.name} ` +
+        `backend's key pool: list ${unlisted.length > 1 ? 'them' : 'it'} in api_key_envs, or unset ` +
+        `${unlisted.length > 1 ? 'them' : 'it'}, or drop api_key_envs`,
+    );
+  }
+  return { pool: poolOf(env, listed), apiKeyEnv: listed.join(', ') };
+}
 
 /** Each backend's connection limit set in the YAML (`backends.<name>.max_connections`), by name. */
 export function connectionLimits(config: ProxyConfig): Record<string, number> {
@@ -195,13 +231,24 @@ export function createBackendRegistry(
   onKeyLeave?: HttpBackendOptions['onKeyLeave'],
 ): BackendRegistry {
   const backends: Backend[] = [];
+  const { default_backend: defaultSpec, ...custom } = config.backends;
+  for (const [name, cfg] of Object.entries(custom)) {
+    if (!cfg || typeof cfg !== 'object' || !isBuiltin(name)) continue;
+    // A built-in backend's entry may only tune its connections, say which models take a prefill and name
+    // its key pool (not the embedded mock, which has no connections, keys or prefill).
+    if (name === 'mock' || !Object.keys(cfg).every((field) => BUILTIN_FIELDS.has(field))) {
+      throw new ConfigError(
+        `backends.${name}: "${name}" is a built-in backend; choose another name (a built-in backend takes only ${BUILTIN_FIELDS_TEXT})`,
+      );
+    }
+  }
   for (const builtin of BUILTIN_BACKENDS) {
-    const pool = poolOf(env, poolEnvNames(env, builtin.keyEnv));
+    const { pool, apiKeyEnv } = builtinPool(builtin, yamlEntryOf(config, builtin.name), env);
     const options: HttpBackendOptions = {
       name: builtin.name,
       baseUrl: env[builtin.baseUrlEnv] || builtin.defaultBaseUrl,
       apiKey: pool[0]?.value,
-      apiKeyEnv: builtin.keyEnv,
+      apiKeyEnv,
       pool,
       onKeyLeave,
     };
@@ -213,18 +260,8 @@ export function createBackendRegistry(
       );
     backends.push(backend);
   }
-  const { default_backend: defaultSpec, ...custom } = config.backends;
   for (const [name, cfg] of Object.entries(custom)) {
-    if (!cfg || typeof cfg !== 'object') continue;
-    const builtin = name === 'mock' || BUILTIN_BACKENDS.some((b) => b.name === name);
-    if (builtin) {
-      // A built-in backend's entry may only tune its connections and say which models take a prefill (not
-      // the embedded mock, which has no connections and takes none).
-      if (name !== 'mock' && Object.keys(cfg).every((field) => BUILTIN_FIELDS.has(field))) continue;
-      throw new ConfigError(
-        `backends.${name}: "${name}" is a built-in backend; choose another name (a built-in backend takes only max_connections and prefill)`,
-      );
-    }
+    if (!cfg || typeof cfg !== 'object' || isBuiltin(name)) continue;
     if (cfg.base_url === undefined) {
       throw new ConfigError(`backends.${name}.base_url: required for a custom backend`);
     }

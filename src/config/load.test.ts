@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from './load.js';
+import { loadConfig, yamlTreeIssue } from './load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lip-load-'));
 function errorOf(yaml: string): string {
@@ -35,5 +35,24 @@ describe('loadConfig: how an issue is worded', () => {
     ],
   ])('%j', (yaml, message) => {
     expect(errorOf(yaml)).toBe(message);
+  });
+});
+
+describe('yamlTreeIssue: what would stop the next start (a reload’s check)', () => {
+  it('reads the earlier spellings as loadConfig does, and names an issue as written', () => {
+    expect(yamlTreeIssue({ guardrails: { shell_tools: ['a'], default_rules: false } })).toBeUndefined();
+    expect(yamlTreeIssue({ guardrails: { shell: { tools: ['a'] } } })).toBeUndefined();
+    expect(yamlTreeIssue({ guardrails: { rules: [{ name: 'x', pattern: '(', reason: 'y' }] } })).toBe(
+      'guardrails.rules.0.pattern: expected a regular expression',
+    );
+    expect(yamlTreeIssue({ guardrails: { shell_tools: [], shell: { tools: [] } } })).toBe(
+      'guardrails.shell_tools and guardrails.shell.tools are one setting, given twice: keep guardrails.shell.tools',
+    );
+  });
+
+  it('leaves the tree it is given as it was', () => {
+    const tree = { guardrails: { shell_tools: ['a'] } };
+    yamlTreeIssue(tree);
+    expect(tree).toEqual({ guardrails: { shell_tools: ['a'] } });
   });
 });

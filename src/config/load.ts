@@ -3,7 +3,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from './config-error.js';
 import { parseSettingValue } from './parse.js';
-import { ConfigSchema, type ProxyConfig } from './schema.js';
+import { ConfigSchema, YAML_ALIASES, type ProxyConfig } from './schema.js';
 import { SETTINGS, settingAt } from './settings.js';
 
 type Tree = Record<string, unknown>;
@@ -65,6 +65,67 @@ export function readYamlFile(file: string): Tree {
   return value as Tree;
 }
 
+/** The mapping at `path` in the tree, if there is one there. */
+function mappingAt(tree: Tree, path: readonly string[]): Tree | undefined {
+  let node: unknown = tree;
+  for (const part of path) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
+    node = (node as Tree)[part];
+  }
+  return typeof node === 'object' && node !== null && !Array.isArray(node) ? (node as Tree) : undefined;
+}
+
+/**
+ * Moves the settings a YAML tree gives under an earlier spelling (`YAML_ALIASES`) to their place. Returns,
+ * by the place (dotted), the spelling written, for error messages; one setting given both ways is an error.
+ */
+function applyYamlAliases(tree: Tree, configFile?: string): Map<string, string> {
+  const written = new Map<string, string>();
+  for (const { from, to } of YAML_ALIASES) {
+    const fromPath = from.split('.');
+    const parent = mappingAt(tree, fromPath.slice(0, -1));
+    const leaf = fromPath[fromPath.length - 1] as string;
+    if (parent === undefined || !Object.hasOwn(parent, leaf)) continue;
+    const toPath = to.split('.');
+    if (mappingAt(tree, toPath.slice(0, -1))?.[toPath[toPath.length - 1] as string] !== undefined) {
+      throw new ConfigError(
+        `${from} and ${to} are one setting, given twice: keep ${to}${configFile ? ` (in ${configFile})` : ''}`,
+      );
+    }
+    setPath(tree, toPath, parent[leaf], configFile);
+    delete parent[leaf];
+    written.set(to, from);
+  }
+  return written;
+}
+
+/** A dotted path as the YAML wrote it: under an earlier spelling (`written`), that spelling. */
+function asWritten(dotted: string, written: ReadonlyMap<string, string>): string {
+  for (const [to, from] of written) {
+    if (dotted === to || dotted.startsWith(`${to}.`)) return `${from}${dotted.slice(to.length)}`;
+  }
+  return dotted;
+}
+
+/**
+ * What in a YAML file's tree would stop the proxy from starting, as `path: what` (the first such thing), or
+ * undefined: for a reload, which takes only part of the file.
+ */
+export function yamlTreeIssue(tree: Tree): string | undefined {
+  const copy = structuredClone(tree);
+  let written: Map<string, string>;
+  try {
+    written = applyYamlAliases(copy);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  const parsed = ConfigSchema.safeParse(copy);
+  const issue = parsed.success ? undefined : schemaIssues(parsed.error.issues)[0];
+  if (issue === undefined) return undefined;
+  return `${asWritten(issue.path.map(String).join('.'), written) || 'configuration'}: ${describeIssue(issue)}`;
+}
+
 /** `{server.client_request_timeout_seconds}` in a schema message: another setting, named as the user knows it. */
 const SETTING_REFERENCE = /\{([a-z_]+(?:\.[a-z_]+)+)\}/g;
 
@@ -123,13 +184,18 @@ export function schemaIssues(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIs
   });
 }
 
-function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string>, configFile?: string): string {
+function formatIssue(
+  issue: z.core.$ZodIssue,
+  origins: Map<string, string>,
+  written: ReadonlyMap<string, string>,
+  configFile?: string,
+): string {
   const dotted = issue.path.map(String).join('.');
   // An item of a list setting (`server.cors_origins.0`) came from where the list did.
   const listPath =
     issue.path.length > 1 && typeof issue.path.at(-1) === 'number' ? issue.path.slice(0, -1) : null;
   const origin = origins.get(dotted) ?? (listPath ? origins.get(listPath.map(String).join('.')) : undefined);
-  const where = origin ?? (dotted ? `${dotted}` : 'configuration');
+  const where = origin ?? (dotted ? asWritten(dotted, written) : 'configuration');
   // Without an env var or flag to name, the issue came from the file (an unknown top-level key too).
   const suffix = !origin && configFile ? ` (in ${configFile})` : '';
   const message = describeIssue(issue, (key) => settingName(key, origins, configFile));
@@ -150,6 +216,8 @@ function settingName(key: string, origins: Map<string, string>, configFile?: str
  */
 export function loadConfig(sources: ConfigSources): LoadedConfig {
   const tree: Tree = sources.configFile ? readYamlFile(sources.configFile) : {};
+  // Before the environment and flags: they override the YAML's setting, however the YAML spelled it.
+  const written = applyYamlAliases(tree, sources.configFile);
   const origins = new Map<string, string>();
 
   for (const setting of SETTINGS) {
@@ -170,7 +238,7 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
   const parsed = ConfigSchema.safeParse(tree);
   if (!parsed.success) {
     const lines = schemaIssues(parsed.error.issues).map((issue) =>
-      formatIssue(issue, origins, sources.configFile),
+      formatIssue(issue, origins, written, sources.configFile),
     );
     throw new ConfigError(lines.join('\n'));
   }

@@ -446,10 +446,10 @@ const StateSchema = z
 export const BACKEND_TYPES = ['openai', 'anthropic', 'gemini', 'responses'] as const;
 
 /**
- * A custom backend (`type`, `base_url`, `api_key_env`), or a built-in one's connection limit alone
- * (`backends.openai: {max_connections: 100}`). Which names are built in is the backends' to know: the
- * registry (src/backends/registry.ts) requires `base_url` of a custom backend and refuses the other fields
- * for a built-in one.
+ * A custom backend (`type`, `base_url`, `api_key_env`), or a built-in one's connection limit, prefill models
+ * and key pool alone (`backends.openai: {max_connections: 100, api_key_envs: [KEY_A, KEY_B]}`). Which names
+ * are built in is the backends' to know: the registry (src/backends/registry.ts) requires `base_url` of a
+ * custom backend and refuses the other fields for a built-in one.
  */
 const CustomBackendSchema = z
   .object({
@@ -557,7 +557,7 @@ const LoopGuardSchema = z
   })
   .strict();
 
-/** One shell rule of the dangerous-command guard, from YAML `guardrails.rules`. */
+/** One shell rule of the dangerous-command guard, from YAML `guardrails.shell.rules`. */
 const ShellRuleSchema = z
   .object({
     name: z.string().min(1).max(64),
@@ -575,6 +575,23 @@ const ShellRuleSchema = z
         }
       }, 'expected a regular expression'),
     reason: z.string().min(1).max(300),
+  })
+  .strict();
+
+/** `guardrails.shell`: the dangerous-command guard's tools and rules (README, "Agent guardrails"). */
+const ShellGuardSchema = z
+  .object({
+    tools: setting(z.array(z.string().min(1).max(128)).default([]), {
+      kind: 'list',
+      group: 'Sessions, commands and guards',
+      flag: '--guardrails-shell-tool',
+      arg: 'NAME',
+      env: 'GUARDRAILS_SHELL_TOOLS',
+      help: 'Another tool whose calls run shell commands (repeatable; its command, cmd or script argument)',
+    }),
+    /** `false` keeps only the YAML's own rules. */
+    default_rules: z.boolean().default(true),
+    rules: z.array(ShellRuleSchema).default([]),
   })
   .strict();
 
@@ -597,18 +614,21 @@ const GuardrailsSchema = z
       env: 'GUARDRAILS_ACTION',
       help: 'steer: replace a dangerous call with an explanation; block: refuse the answer',
     }),
-    shell_tools: setting(z.array(z.string().min(1).max(128)).default([]), {
-      kind: 'list',
-      group: 'Sessions, commands and guards',
-      flag: '--guardrails-shell-tool',
-      arg: 'NAME',
-      env: 'GUARDRAILS_SHELL_TOOLS',
-      help: 'Another tool whose calls run shell commands (repeatable; its command, cmd or script argument)',
-    }),
-    default_rules: z.boolean().default(true),
-    rules: z.array(ShellRuleSchema).default([]),
+    /** The shell guard's block: what it reads as shell commands and the rules it checks them against. */
+    shell: ShellGuardSchema.prefault({}),
   })
   .strict();
+
+/**
+ * Earlier YAML spellings of settings, still read (README, "Agent guardrails"): `from` is moved to `to` before
+ * the environment and flags are laid over, and an error about its value names it as written; both given is
+ * an error (config/load.ts).
+ */
+export const YAML_ALIASES: ReadonlyArray<{ readonly from: string; readonly to: string }> = [
+  { from: 'guardrails.shell_tools', to: 'guardrails.shell.tools' },
+  { from: 'guardrails.default_rules', to: 'guardrails.shell.default_rules' },
+  { from: 'guardrails.rules', to: 'guardrails.shell.rules' },
+];
 
 const LoggingSchema = z
   .object({

@@ -10,7 +10,10 @@ export interface AccessEntry {
   /** The URL as received; only its path is logged (a query may carry a credential). */
   url: string;
   status: number;
-  /** The route pattern (a bounded metric label), or `unmatched`. */
+  /**
+   * The route pattern (a bounded metric label): of the route that took the request, else of one serving its
+   * path with another method, else `unmatched` (src/server/route-labels.ts).
+   */
   route: string;
   state: RequestState | null;
   keyName: string | null;

@@ -37,6 +37,8 @@ import { requestIdFor } from './request-id.js';
 import { overheadHeader, SECURITY_HEADERS } from '../pipeline/respond.js';
 import { chatRoutePaths, createChatRoutes, registerRoutes, type RouteDeps } from './routes.js';
 import { registerRequestState } from './state.js';
+import { RouteLabels } from './route-labels.js';
+import { CHAT_ROUTES } from '../pipeline/route-table.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import { recordOwnAnswer } from '../pipeline/record.js';
 
@@ -258,6 +260,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
   });
+  // Every route's pattern, the chat lane's first (its table's order): the label of a request no route of its
+  // method took.
+  const routeLabels = new RouteLabels();
+  for (const route of CHAT_ROUTES) routeLabels.add(route.url);
+  app.addHook('onRoute', (route) => routeLabels.add(route.url));
   installClientAddress(app, opts.trustProxy);
   registerRequestState(app);
   registerJsonParser(app);
@@ -289,7 +296,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         method: request.method,
         url: request.url,
         status: reply.statusCode,
-        route: request.routeOptions.url ?? 'unmatched',
+        route: request.routeOptions.url ?? routeLabels.labelOf(request.url),
         state: request.proxyState,
         keyName: request.authKeyName,
         client: request.ip,

@@ -84,8 +84,21 @@ function environmentSecrets(config: ProxyConfig, env: NodeJS.ProcessEnv): string
 
 /** The dangerous-command guard as configured: the default rules (unless turned off) and the YAML ones. */
 function shellGuardOf(settings: ProxyConfig['guardrails']): ShellGuard {
-  const rules = [...(settings.default_rules ? DEFAULT_SHELL_RULES : []), ...settings.rules.map(patternRule)];
-  return new ShellGuard({ action: settings.action, rules, extraTools: settings.shell_tools });
+  const { shell } = settings;
+  const rules = [...(shell.default_rules ? DEFAULT_SHELL_RULES : []), ...shell.rules.map(patternRule)];
+  return new ShellGuard({ action: settings.action, rules, extraTools: shell.tools });
+}
+
+/** The banner's `admin` field (README, Admin keys): whether the operator endpoints can be reached, and how. */
+function adminSummary(authOn: boolean, hasAdminKey: boolean): { text: string; missing: boolean } {
+  if (!authOn) return { text: 'not needed: auth is off, the operator endpoints are open', missing: false };
+  if (hasAdminKey) return { text: 'configured', missing: false };
+  return {
+    text:
+      'none: /admin/*, /metrics and /internal/health answer 403 until one is: set ' +
+      'LLM_INTERACTIVE_PROXY_ADMIN_KEY, or give a key role: admin (a reload picks that up)',
+    missing: true,
+  };
 }
 
 /** Sessions' settings: in the state store when it is Redis (shared by replicas, sealed), else this proxy's. */
@@ -347,10 +360,13 @@ export async function startProxy({
         : 'No backend is configured: requests go to the embedded mock backend, which echoes the last user message',
     );
   }
-  logger.info(
+  // Without an admin key the operator endpoints refuse everyone: the banner says so, and is a warning then.
+  const admin = adminSummary(auth.check !== null, auth.hasAdminKey());
+  logger[admin.missing ? 'warn' : 'info'](
     {
       url,
       auth: auth.describe(),
+      admin: admin.text,
       backends: registry.configuredNames(),
       default_backend: registry.defaultBackend.name,
       brute_force: auth.bruteForceSummary(),
@@ -359,12 +375,6 @@ export async function startProxy({
     },
     `LLM Interactive Proxy listening on ${url}`,
   );
-  if (auth.check !== null && !auth.hasAdminKey()) {
-    logger.warn(
-      'No admin key is configured: /admin/*, /metrics and /internal/health answer 403 until one is: set ' +
-        'LLM_INTERACTIVE_PROXY_ADMIN_KEY, or give a key role: admin (a reload picks that up)',
-    );
-  }
 
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {

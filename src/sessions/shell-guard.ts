@@ -75,7 +75,7 @@ export interface ShellGuardOptions {
   /** `steer` replaces a condemned call with an explanation; `block` refuses the answer. */
   action: 'steer' | 'block';
   rules: readonly ShellRule[];
-  /** More tool names whose calls carry shell commands (YAML `guardrails.shell_tools`). */
+  /** More tool names whose calls carry shell commands (YAML `guardrails.shell.tools`). */
   extraTools: readonly string[];
 }
 
