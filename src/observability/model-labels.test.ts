@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Redactor } from '../redaction/redactor.js';
 import { MAX_MODEL_LABEL_LENGTH, ModelLabels, OTHER_MODEL } from './model-labels.js';
 
 describe('model labels', () => {
@@ -29,5 +30,22 @@ describe('model labels', () => {
     expect(labels.ofElement('openai:first')).toBe('openai:first');
     expect(labels.ofElement('openai:second:with-colon')).toBe('openai:other');
     expect(labels.ofElement('openai:first')).toBe('openai:first');
+  });
+
+  it('redact a secret sent as a model name, in the label and where the name is written', () => {
+    const secret = 'configured-key-0123456789abcdef';
+    let redactor = new Redactor([secret]);
+    const labels = new ModelLabels({ redactor: () => redactor, maxOthers: 10 });
+    expect(labels.of('mock', secret)).toBe('****');
+    expect(labels.written(secret)).toBe('****');
+    expect(labels.of('mock', 'sk-proj-abcdefghijklmnopqrstuvwxyz0123')).toBe('sk-proj-****');
+    expect(labels.written(`prefix-${secret}`)).toBe('prefix-****');
+    // A short configured secret, as the whole name.
+    redactor = new Redactor(['ab']);
+    expect(labels.of('mock', 'ab')).toBe('****');
+    // Keys rotated: what was judged before is judged again.
+    redactor = new Redactor([]);
+    expect(labels.of('mock', secret)).toBe(secret);
+    expect(labels.written(secret)).toBe(secret);
   });
 });

@@ -566,7 +566,8 @@ export class Spend {
       key,
       labels: charges.policy?.labels ?? [],
       backend,
-      model,
+      // The model's own name, as the proxy writes it: a secret sent as a model's name is written masked.
+      model: this.labels.written(model),
       input: counted.input,
       output: counted.output,
       cacheRead: counted.cacheRead,

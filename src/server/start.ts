@@ -243,7 +243,10 @@ export async function startProxy({
 
   // Usage, prices, tpm and budgets (README, Teams: usage), models counted under bounded names.
   const prices = new PriceTable(config.prices);
-  const modelLabels = new ModelLabels({ known: configuredModels(registry, failover.routes, prices) });
+  const modelLabels = new ModelLabels({
+    known: configuredModels(registry, failover.routes, prices),
+    redactor: () => secrets.current,
+  });
   const usageLedger = await openUsageLedger(state, config.state.usage_file, logger, modelLabels);
   const spend = new Spend({
     policies: () => policies,
@@ -298,7 +301,11 @@ export async function startProxy({
     registerExtraRoutes: (instance, server) => {
       registerAuthAdminRoutes(instance, { guard: auth.guard, onUnblocked: server.forgetRefused });
       registerKeyReloadRoute(instance, auth.reloader);
-      registerUsageRoutes(instance, { ledger: usageLedger, policies: () => policies });
+      registerUsageRoutes(instance, {
+        ledger: usageLedger,
+        policies: () => policies,
+        redactor: () => secrets.current,
+      });
     },
     routes: {
       redactor: () => secrets.current,
