@@ -7,6 +7,7 @@ import { addToSeries, type UsageSeries, type UsageStats } from '../observability
 import type { AcquireResult, LimitCheck, LimitStore, Lease } from '../state/limits.js';
 import { dayOf, type UsageEntry, type UsageLedger, type UsageRow } from '../state/usage-ledger.js';
 import type { KeyPolicy, LimitScope, PolicyTable } from '../teams/policies.js';
+import { NO_KEY_METRIC_NAME } from '../config/key-attributes.js';
 import type { ModelPrice } from '../config/schema.js';
 import { costOf, type PriceTable } from '../teams/prices.js';
 import { estimateInputTokens } from '../tokens/estimate.js';
@@ -545,7 +546,12 @@ export class Spend {
       const price = this.deps.prices.priceOf(backend, model);
       const label = this.labels.of(backend, model);
       if (price === null) this.warnUnpriced(backend, label);
-      settled = { backend, model, price, series: this.deps.stats.seriesOf(key || 'none', backend, label) };
+      settled = {
+        backend,
+        model,
+        price,
+        series: this.deps.stats.seriesOf(key || NO_KEY_METRIC_NAME, backend, label),
+      };
       charges.last = settled;
     }
     const price = settled.price;
