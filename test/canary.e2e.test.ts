@@ -98,6 +98,9 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
   let dir: string;
   const bodies: string[] = [];
   const refused: Array<[string, number]> = [];
+  /** /metrics and /admin/usage by model once secrets were sent as model names. */
+  let metricsText = '';
+  let usageByModel = '';
 
   const record = async (res: Response): Promise<Response> => {
     bodies.push(await res.clone().text());
@@ -326,12 +329,38 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       refused.push([what, answer.status]);
       bodies.push(answer.raw);
     }
-    // Usage names keys, never their values.
-    for (const groupBy of ['key', 'model']) {
-      const usage = await recordingFetch(`${proxy.url}/admin/usage?group_by=${groupBy}`, {
+    // Secrets sent as model names (the mock answers any): counted, written and reported masked. The answers
+    // name the model the client asked for, as providers' do, to the client that sent it: not searched.
+    for (const [secret, stream] of [
+      [CANARY.teamKey, false],
+      [CANARY.openai, true],
+      [CANARY.adminKey, false],
+    ] as const) {
+      const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${CANARY.proxy}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: `mock:${secret}`, stream, messages: [{ role: 'user', content: 'x' }] }),
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    await vi.waitFor(async () => {
+      const res = await recordingFetch(`${proxy.url}/metrics`, { headers: { 'x-api-key': CANARY.adminKey } });
+      metricsText = await res.text();
+      expect(metricsText).toContain('model="sk-proj-****"');
+    });
+    // Usage names keys, never their values, even asked for by a secret.
+    for (const query of [
+      'group_by=key',
+      'group_by=model',
+      `group_by=model&key=${CANARY.teamKey}`,
+      `label=${CANARY.proxy}`,
+    ]) {
+      const usage = await recordingFetch(`${proxy.url}/admin/usage?${query}`, {
         headers: { authorization: `Bearer ${CANARY.adminKey}` },
       });
       expect(usage.status).toBe(200);
+      if (query === 'group_by=model') usageByModel = await usage.text();
     }
     expect(await proxy.stop()).toBe(0);
   });
@@ -377,6 +406,24 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       expect(line).not.toContain(CANARY.poolKey1);
       expect(line).not.toContain(CANARY.poolKey2);
     }
+  });
+
+  it('counts a secret sent as a model name under its mask: /metrics, /admin/usage, the usage file', () => {
+    expect(metricsText).toMatch(
+      /llm_proxy_tokens_total\{key="env",backend="mock",model="\*\*\*\*",direction="input"\}/,
+    );
+    expect(metricsText).toContain('backend="mock",model="sk-proj-****"');
+    const models = (JSON.parse(usageByModel) as { groups: Array<{ model: string }> }).groups.map(
+      (g) => g.model,
+    );
+    expect(models).toEqual(expect.arrayContaining(['mock:****', 'mock:sk-proj-****']));
+    const written = readFileSync(join(dir, 'usage.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { backend: string; model: string })
+      .filter((entry) => entry.backend === 'mock')
+      .map((entry) => entry.model);
+    expect(written.sort()).toEqual(['****', '****', 'sk-proj-****']);
   });
 
   it('refused every malformed request with the right status', () => {

@@ -548,6 +548,12 @@ describe('strict validation at startup', () => {
       'auth.policies.team-a.budget.per: expected one of "day", "week", "month", "total"',
     ],
     [
+      'a reserved name',
+      'auth:\n  api_keys:\n    - {name: none, key: teams-secret-0123456789}\n',
+      'auth.api_keys.0.name: key name "none" is reserved (the proxy\'s name for requests without a key on ' +
+        '/metrics): give the key another name',
+    ],
+    [
       'both key and sha256',
       'auth:\n  api_keys:\n    - {name: a, key: teams-secret-0123456789, sha256: ' + 'a'.repeat(64) + '}\n',
       'auth.api_keys.0: expected exactly one of key or sha256',
@@ -560,6 +566,18 @@ describe('strict validation at startup', () => {
     });
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(`llm-interactive-proxy: ${message} (in ${configFile})\n`);
+    expect(result.stderr).not.toContain('teams-secret');
+  });
+
+  it('refuses a key named as the proxy names a trusted address without a key, naming the line', async () => {
+    const keysFile = join(dir, 'reserved-keys.txt');
+    writeFileSync(keysFile, `a:${CLIENT_KEY}\ntrusted-ip:teams-secret-0123456789\n`, { mode: 0o600 });
+    const result = await runCli(['--api-keys-file', keysFile, '--trusted-ip', '127.0.0.1', '--port', '0']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `llm-interactive-proxy: api keys file ${keysFile}: keys file line 2: key name "trusted-ip" is reserved ` +
+        "(the proxy's name for requests from a --trusted-ip address that send no key): give the key another name\n",
+    );
     expect(result.stderr).not.toContain('teams-secret');
   });
 

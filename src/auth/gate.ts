@@ -6,6 +6,7 @@ import { clientKeyFor, type CidrMatcher } from './client-address.js';
 import { extractCredential, type PresentedCredential } from './credentials.js';
 import { failureMessage, failureObject, formatFailureLine, type FailureFields } from './failure-line.js';
 import type { KeyGrant, KeySet } from './keys.js';
+import { TRUSTED_IP_KEY_NAME } from '../config/key-attributes.js';
 
 /**
  * What metrics and logs call a refused attempt (README, Logs: `auth failures by reason`). `expired` is a
@@ -63,8 +64,6 @@ export interface AuthGateOptions {
 const MAX_HELD_REFUSALS = 10_000;
 
 const EXPIRED: AuthRefusal = Object.freeze({ status: 401, kind: 'expired' });
-
-export const TRUSTED_IP_KEY_NAME = 'trusted-ip';
 
 /**
  * What a trusted address (`--trusted-ip`) is granted when it sends no valid key: the proxy, as a client. It

@@ -132,6 +132,13 @@ describe('parseKeysFile', () => {
     ['a short digest', `x:sha256:${'a'.repeat(63)}`, /line 1: sha256 of "x" must be 64 hexadecimal/],
     ['a non-hex digest', `x:sha256:${'z'.repeat(64)}`, /line 1: sha256 of "x" must be 64 hexadecimal/],
     ['a duplicate name', 'a:one\n\na:two', /line 3: duplicate key name "a" \(first on line 1\)/],
+    [
+      "the trusted addresses' name",
+      'a:one\ntrusted-ip:secret-value',
+      /^keys file line 2: key name "trusted-ip" is reserved \(the proxy's name for requests from a --trusted-ip address that send no key\): give the key another name$/,
+    ],
+    ["/metrics' name for requests without a key", 'none:secret-value', /line 1: key name "none" is reserved/],
+    ["/admin/usage's name for them", '(none):secret-value', /line 1: key name "\(none\)" is reserved/],
   ])('rejects %s, naming the line', (_label, text, expected) => {
     expect(() => parseKeysFile(text)).toThrow(expected);
   });

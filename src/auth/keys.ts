@@ -1,6 +1,11 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { EXPIRES_AT_FORMAT, LABEL_PATTERN, parseExpiresAt } from '../config/key-attributes.js';
+import {
+  EXPIRES_AT_FORMAT,
+  LABEL_PATTERN,
+  parseExpiresAt,
+  reservedKeyName,
+} from '../config/key-attributes.js';
 import type { PolicyLimits } from '../config/schema.js';
 
 /** What a key may do (README, Admin keys): `admin` keys also reach the operator endpoints. */
@@ -261,6 +266,8 @@ export function parseKeysFile(text: string): KeyEntry[] {
     const rest = line.slice(colon + 1).trim();
     if (name === '') fail(`missing key name (${KEYS_FILE_FORMAT})`);
     if (rest === '') fail(`missing key for "${name}"`);
+    const reserved = reservedKeyName(name);
+    if (reserved !== null) fail(reserved);
     const earlier = firstLineOfName.get(name);
     if (earlier !== undefined) fail(`duplicate key name "${name}" (first on line ${earlier})`);
     firstLineOfName.set(name, lineNumber);

@@ -145,6 +145,32 @@ describe('setupAuth', () => {
     expect(runtime.secrets()).toEqual(['yaml-key-alice', 'bob-key-of-the-file']);
   });
 
+  it('refuses a key by a name the proxy gives what is not a key, at reload too: keys file and YAML', async () => {
+    const keysFile = join(dir, 'keys');
+    writeFileSync(keysFile, 'bob:bob-key-of-the-file\n');
+    const configFile = yaml('auth:\n  api_keys:\n    - {name: alice, key: yaml-key-alice}\n');
+    const runtime = await setupAuth({
+      config: base({ api_keys: [{ name: 'alice', key: 'yaml-key-alice' }], api_keys_file: keysFile }),
+      env: {},
+      logger: capturingLogger().logger,
+      metrics: new ProxyMetrics(),
+      configFile,
+    });
+    runtimes.push(runtime);
+    writeFileSync(keysFile, 'bob:bob-key-of-the-file\ntrusted-ip:a-trusted-key-0123456789\n');
+    expect(runtime.reloader!.reload('test')).toEqual({
+      ok: false,
+      error: expect.stringContaining('keys file line 2: key name "trusted-ip" is reserved') as unknown,
+    });
+    writeFileSync(keysFile, 'bob:bob-key-of-the-file\n');
+    yaml('auth:\n  api_keys:\n    - {name: trusted-ip, key: yaml-key-alice}\n');
+    expect(runtime.reloader!.reload('test')).toEqual({
+      ok: false,
+      error: expect.stringContaining('auth.api_keys.0.name: key name "trusted-ip" is reserved') as unknown,
+    });
+    expect(runtime.secrets()).toEqual(['yaml-key-alice', 'bob-key-of-the-file']);
+  });
+
   it('starts with an unreachable Redis store, degraded, and says so in readiness and metrics', async () => {
     const { logger, lines } = capturingLogger();
     const metrics = new ProxyMetrics();

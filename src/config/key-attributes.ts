@@ -27,3 +27,30 @@ export function parseExpiresAt(text: string): number | null {
 
 export const EXPIRES_AT_FORMAT =
   'expected an RFC 3339 date-time with its offset (2027-01-01T00:00:00Z) or a date (2027-01-01)';
+
+/** The identity of a request from a `--trusted-ip` address that sent no key (src/auth/gate.ts). */
+export const TRUSTED_IP_KEY_NAME = 'trusted-ip';
+/** How /metrics names requests without a key (the `key` label). */
+export const NO_KEY_METRIC_NAME = 'none';
+/** How /admin/usage groups requests without a key. */
+export const NO_KEY_USAGE_NAME = '(none)';
+
+/**
+ * Names the proxy gives principals that are not keys, and what each stands for. A key's name is its identity
+ * (README, Authentication: Keys): a key by one of these would take on theirs — a trusted address's stored
+ * responses, sessions, usage and limits, or the key-less requests' lines in /metrics and /admin/usage — so
+ * every key source refuses them, at startup and at a reload.
+ */
+const RESERVED_KEY_NAMES: ReadonlyMap<string, string> = new Map([
+  [TRUSTED_IP_KEY_NAME, 'requests from a --trusted-ip address that send no key'],
+  [NO_KEY_METRIC_NAME, 'requests without a key on /metrics'],
+  [NO_KEY_USAGE_NAME, 'requests without a key in /admin/usage'],
+]);
+
+/** Why `name` may not name a proxy key, or null when it may. */
+export function reservedKeyName(name: string): string | null {
+  const stands = RESERVED_KEY_NAMES.get(name);
+  return stands === undefined
+    ? null
+    : `key name "${name}" is reserved (the proxy's name for ${stands}): give the key another name`;
+}

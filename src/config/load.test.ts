@@ -30,6 +30,11 @@ describe('loadConfig: how an issue is worded', () => {
       'auth.api_keys.0.role: expected one of "client", "admin"',
     ],
     [
+      `auth:\n  api_keys:\n    - {name: trusted-ip, sha256: ${'a'.repeat(64)}}\n`,
+      'auth.api_keys.0.name: key name "trusted-ip" is reserved (the proxy\'s name for requests from a ' +
+        '--trusted-ip address that send no key): give the key another name',
+    ],
+    [
       'auth:\n  api_keys:\n    - 5\n',
       'auth.api_keys.0: expected a key string, {name, key} or {name, sha256}',
     ],

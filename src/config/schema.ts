@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isAddressRange, isTrustedProxyEntry } from '../auth/client-address.js';
-import { EXPIRES_AT_FORMAT, LABEL_PATTERN, parseExpiresAt } from './key-attributes.js';
+import { EXPIRES_AT_FORMAT, LABEL_PATTERN, parseExpiresAt, reservedKeyName } from './key-attributes.js';
 
 /**
  * The one source of truth for every setting: its YAML path (the object nesting below), its type and range,
@@ -332,7 +332,13 @@ const LabelSchema = z
 
 const ApiKeyObjectSchema = z
   .object({
-    name: z.string().min(1),
+    name: z
+      .string()
+      .min(1)
+      .superRefine((name, ctx) => {
+        const reserved = reservedKeyName(name);
+        if (reserved !== null) ctx.addIssue({ code: 'custom', message: reserved });
+      }),
     key: z.string().min(1).optional(),
     sha256: z
       .string()

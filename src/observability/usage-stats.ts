@@ -38,7 +38,9 @@ export class UsageStats {
 
   /**
    * The series of `key`, `backend` and `model`, made on first use: a caller that keeps it (the spend step,
-   * per key) adds to it with `addToSeries` without looking it up again. Series are never dropped.
+   * per key) adds to it with `addToSeries` without looking it up again. Series are never dropped: `model` is
+   * the name the spend step counts it under (src/observability/model-labels.ts), so they are bounded by keys ×
+   * backends × those names, not by what clients send.
    */
   seriesOf(key: string, backend: string, model: string): UsageSeries {
     const id = `${key}\u0000${backend}\u0000${model}`;

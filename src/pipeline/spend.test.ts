@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { BackendRegistry } from '../backends/registry.js';
+import { ModelLabels } from '../observability/model-labels.js';
 import { UsageStats } from '../observability/usage-stats.js';
 import { MemoryLimitStore } from '../state/limits.js';
 import { MemoryUsageLedger } from '../state/usage-ledger.js';
@@ -34,9 +35,9 @@ describe("a request's output limit", () => {
 
 describe('Spend: settling answers', () => {
   const T0 = Date.UTC(2026, 11, 6, 12);
-  function setup(keys: PolicyKey[]) {
+  function setup(keys: PolicyKey[], labels?: ModelLabels) {
     const stats = new UsageStats();
-    const ledger = new MemoryUsageLedger();
+    const ledger = new MemoryUsageLedger(labels);
     const warned: string[] = [];
     const limits = new MemoryLimitStore();
     const table = new PolicyTable(keys, {});
@@ -48,6 +49,7 @@ describe('Spend: settling answers', () => {
       prices: new PriceTable({ 'mine:cheap': { input: 1, output: 2 } }, {}),
       ledger,
       stats,
+      labels,
       limits,
       requestLimits,
       registry: undefined as unknown as BackendRegistry,
@@ -95,6 +97,26 @@ describe('Spend: settling answers', () => {
       ['alice', 'other', 10],
       ['', 'cheap', 2],
     ]);
+  });
+
+  it('counts models clients make up under bounded labels: series, warnings and ledger rows', async () => {
+    const labels = new ModelLabels({ known: (_backend, model) => model === 'cheap', maxOthers: 3 });
+    const { spend, stats, ledger, warned } = setup([{ name: 'alice' }], labels);
+    for (let i = 0; i < 50; i++) answer(spend, exchange('alice'), 'mine', `made-up-${i}`, 1);
+    answer(spend, exchange('alice'), 'mine', 'cheap', 1);
+    const models = [...stats.series()].map((s) => [s.model, s.input]);
+    expect(models).toEqual([
+      ['made-up-0', 1],
+      ['made-up-1', 1],
+      ['made-up-2', 1],
+      ['other', 47],
+      ['cheap', 1],
+    ]);
+    // Three admitted names and `other`.
+    expect(warned.length).toBe(4);
+    expect((await ledger.rows('2026-12-06', '2026-12-06')).map((r) => r.model)).toEqual(
+      models.map(([model]) => model),
+    );
   });
 
   it("takes a key's request limits at once from the memory store, and gives them back when the answer ends", () => {

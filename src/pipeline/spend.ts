@@ -2,10 +2,12 @@ import type { BackendRegistry } from '../backends/registry.js';
 import { ProxyError } from '../proxy-error.js';
 import type { Protocol } from '../protocols/types.js';
 import type { TokenUsage } from '../protocols/usage.js';
+import { ModelLabels } from '../observability/model-labels.js';
 import { addToSeries, type UsageSeries, type UsageStats } from '../observability/usage-stats.js';
 import type { AcquireResult, LimitCheck, LimitStore, Lease } from '../state/limits.js';
 import { dayOf, type UsageEntry, type UsageLedger, type UsageRow } from '../state/usage-ledger.js';
 import type { KeyPolicy, LimitScope, PolicyTable } from '../teams/policies.js';
+import { NO_KEY_METRIC_NAME } from '../config/key-attributes.js';
 import type { ModelPrice } from '../config/schema.js';
 import { costOf, type PriceTable } from '../teams/prices.js';
 import { estimateInputTokens } from '../tokens/estimate.js';
@@ -99,6 +101,11 @@ export interface SpendDeps {
   prices: PriceTable;
   ledger: UsageLedger;
   stats: UsageStats;
+  /**
+   * The name each model is counted under in the metrics and the price warning (clients name models: the
+   * series stay bounded); the ledger sums under the same.
+   */
+  labels?: ModelLabels;
   /** The limits primitive; shared through Redis when the state store is. */
   limits: LimitStore;
   /**
@@ -279,6 +286,8 @@ export class UsageMeter {
 
 export class Spend {
   private readonly now: () => number;
+  private readonly labels: ModelLabels;
+  /** Backends and model labels warned about: bounded as the labels are. */
   private readonly warnedUnpriced = new Set<string>();
   private table: PolicyTable | null = null;
   /** Per key name, its charges under `table`. */
@@ -286,6 +295,7 @@ export class Spend {
 
   constructor(private readonly deps: SpendDeps) {
     this.now = deps.now ?? Date.now;
+    this.labels = deps.labels ?? new ModelLabels();
   }
 
   /** The charges of `keyName` under `table`, built on its first request after a start or a reload. */
@@ -541,8 +551,14 @@ export class Spend {
     let settled = charges.last;
     if (settled === null || settled.backend !== backend || settled.model !== model) {
       const price = this.deps.prices.priceOf(backend, model);
-      if (price === null) this.warnUnpriced(backend, model);
-      settled = { backend, model, price, series: this.deps.stats.seriesOf(key || 'none', backend, model) };
+      const label = this.labels.of(backend, model);
+      if (price === null) this.warnUnpriced(backend, label);
+      settled = {
+        backend,
+        model,
+        price,
+        series: this.deps.stats.seriesOf(key || NO_KEY_METRIC_NAME, backend, label),
+      };
       charges.last = settled;
     }
     const price = settled.price;
@@ -563,7 +579,8 @@ export class Spend {
       key,
       labels: charges.policy?.labels ?? [],
       backend,
-      model,
+      // The model's own name, as the proxy writes it: a secret sent as a model's name is written masked.
+      model: this.labels.written(model),
       input: counted.input,
       output: counted.output,
       cacheRead: counted.cacheRead,
@@ -610,9 +627,10 @@ export class Spend {
     });
   }
 
+  /** Once per backend and model label: a client sending a new name per request is not a new line each. */
   private warnUnpriced(backend: string, model: string): void {
     const id = `${backend}:${model}`;
-    if (this.warnedUnpriced.has(id) || this.warnedUnpriced.size >= 1000) return;
+    if (this.warnedUnpriced.has(id)) return;
     this.warnedUnpriced.add(id);
     this.deps.log.warn(
       { backend, model },

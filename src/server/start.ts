@@ -3,11 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import { CaptureRecorder } from '../capture/events.js';
 import { WorkerCaptureWriter } from '../capture/worker-writer.js';
 import { UpstreamHttp } from '../backends/http.js';
-import { connectionLimits, createBackendRegistry } from '../backends/registry.js';
+import { connectionLimits, createBackendRegistry, type BackendRegistry } from '../backends/registry.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ProxyConfig } from '../config/schema.js';
 import { createLogger, type ProxyLogger } from '../observability/logger.js';
 import { ProxyMetrics } from '../observability/metrics.js';
+import { ModelLabels } from '../observability/model-labels.js';
 import {
   loosePermissionWarnings,
   openPrivateAppend,
@@ -34,9 +35,35 @@ import { createSignatureSealer, signatureKey } from '../protocols/signatures.js'
 import { RequestLimits, type LimitName } from '../pipeline/limits.js';
 import { createLimitStore } from '../state/limits-redis.js';
 import { PriceTable } from '../teams/prices.js';
+import type { RouteTable } from '../routing/routes.js';
 import { Spend } from '../pipeline/spend.js';
 import { openUsageLedger } from '../state/usage-factory.js';
 import { registerUsageRoutes } from './usage-routes.js';
+
+/**
+ * The models the configuration names, which always count under their own name (src/observability/
+ * model-labels.ts): every named route's elements, the default backend's model, and the price table's names.
+ */
+function configuredModels(
+  registry: BackendRegistry,
+  routes: RouteTable,
+  prices: PriceTable,
+): (backend: string, model: string) => boolean {
+  const named = new Set<string>();
+  if (registry.defaultModel !== undefined)
+    named.add(`${registry.defaultBackend.name}\u0000${registry.defaultModel}`);
+  for (const name of routes.names()) {
+    for (const element of routes.chain(name) ?? []) {
+      try {
+        const resolved = registry.resolve(element);
+        named.add(`${resolved.backend.name}\u0000${resolved.model}`);
+      } catch {
+        // A backend without credentials answers nothing: nothing to count.
+      }
+    }
+  }
+  return (backend, model) => named.has(`${backend}\u0000${model}`) || prices.names(backend, model);
+}
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -224,13 +251,22 @@ export async function startProxy({
   const countRejection = (key: string, limit: LimitName) => metrics.limitRejections.inc({ key, limit });
   const limits = new RequestLimits({ store: limitStore, onRejected: countRejection, log: logger });
 
-  // Usage, prices, tpm and budgets (README, Teams: usage).
-  const usageLedger = await openUsageLedger(state, config.state.usage_file, logger);
+  // The circuit breakers live in the state store, so replicas on Redis share them (README, Shared state).
+  const failover = createFailover(config, createBreakerStore(state));
+
+  // Usage, prices, tpm and budgets (README, Teams: usage), models counted under bounded names.
+  const prices = new PriceTable(config.prices);
+  const modelLabels = new ModelLabels({
+    known: configuredModels(registry, failover.routes, prices),
+    redactor: () => secrets.current,
+  });
+  const usageLedger = await openUsageLedger(state, config.state.usage_file, logger, modelLabels);
   const spend = new Spend({
     policies: () => policies,
-    prices: new PriceTable(config.prices),
+    prices,
     ledger: usageLedger,
     stats: metrics.usage,
+    labels: modelLabels,
     limits: limitStore,
     requestLimits: limits,
     registry,
@@ -238,12 +274,14 @@ export async function startProxy({
     onRejected: countRejection,
   });
 
-  // The circuit breakers live in the state store, so replicas on Redis share them (README, Shared state).
-  const failover = createFailover(config, createBreakerStore(state));
   metrics.failoverSource = async () => ({
     attempts: failover.stats.attempts,
     invalidEventsDropped: failover.stats.invalidEventsDropped,
-    breakers: await failover.breakers.snapshot(),
+    // Elements name the clients' models: labelled as usage counts them.
+    breakers: (await failover.breakers.snapshot()).map((b) => ({
+      ...b,
+      element: modelLabels.ofElement(b.element),
+    })),
   });
   const captureFile = config.logging.capture_file;
   const reportDrop = dropLogger(logger);
@@ -276,7 +314,11 @@ export async function startProxy({
     registerExtraRoutes: (instance, server) => {
       registerAuthAdminRoutes(instance, { guard: auth.guard, onUnblocked: server.forgetRefused });
       registerKeyReloadRoute(instance, auth.reloader);
-      registerUsageRoutes(instance, { ledger: usageLedger, policies: () => policies });
+      registerUsageRoutes(instance, {
+        ledger: usageLedger,
+        policies: () => policies,
+        redactor: () => secrets.current,
+      });
     },
     routes: {
       redactor: () => secrets.current,

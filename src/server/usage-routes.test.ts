@@ -1,18 +1,19 @@
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UsageLedger } from '../state/usage-ledger.js';
+import { Redactor } from '../redaction/redactor.js';
+import { emptyRow, type UsageLedger, type UsageRow } from '../state/usage-ledger.js';
 import { PolicyTable } from '../teams/policies.js';
 import { registerUsageRoutes } from './usage-routes.js';
 
 const NOW = Date.UTC(2026, 11, 7, 12);
 
-/** A ledger with no usage that remembers the days it was asked for. */
-function emptyLedger(asked: Array<[string, string]>): UsageLedger {
+/** A ledger holding `held` (none by default) that remembers the days it was asked for. */
+function emptyLedger(asked: Array<[string, string]>, held: UsageRow[] = []): UsageLedger {
   return {
     record: () => {},
     rows: (from, to) => {
       asked.push([from, to]);
-      return Promise.resolve([]);
+      return Promise.resolve(held);
     },
     close: () => Promise.resolve(),
   };
@@ -23,15 +24,38 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
 });
 
-async function usage(query: string) {
+async function usage(query: string, held: UsageRow[] = [], secrets: string[] = []) {
   const asked: Array<[string, string]> = [];
   const app = Fastify();
   apps.push(app);
   const table = new PolicyTable([], {});
-  registerUsageRoutes(app, { ledger: emptyLedger(asked), policies: () => table, now: () => NOW });
+  const redactor = new Redactor(secrets);
+  registerUsageRoutes(app, {
+    ledger: emptyLedger(asked, held),
+    policies: () => table,
+    redactor: () => redactor,
+    now: () => NOW,
+  });
   const res = await app.inject({ method: 'GET', url: `/admin/usage?${query}` });
-  return { status: res.statusCode, body: res.json<Record<string, unknown>>(), asked };
+  return { status: res.statusCode, body: res.json<Record<string, unknown>>(), text: res.body, asked };
 }
+
+describe('GET /admin/usage: secrets', () => {
+  it('answers the key asked for and the models counted redacted, whatever the ledger holds', async () => {
+    const secret = 'configured-proxy-key-0123456789';
+    // As a usage file written before models were redacted would replay it.
+    const row = {
+      ...emptyRow('2026-12-07', { key: '', labels: [], backend: 'mock', model: secret }),
+      requests: 1,
+    };
+    const byModel = await usage('group_by=model', [row], [secret]);
+    expect(byModel.status).toBe(200);
+    expect(byModel.body.groups).toEqual([expect.objectContaining({ model: 'mock:****', requests: 1 })]);
+    const byKey = await usage(`group_by=key&key=${secret}`, [], [secret]);
+    expect(byKey.body.key).toBe('****');
+    for (const answer of [byModel, byKey]) expect(answer.text).not.toContain(secret);
+  });
+});
 
 describe('GET /admin/usage: from and to', () => {
   it.each([

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { periodOf, rowInScope } from '../pipeline/spend.js';
+import type { Redactor } from '../redaction/redactor.js';
 import { dayOf, type UsageLedger } from '../state/usage-ledger.js';
 import type { PolicyTable } from '../teams/policies.js';
 import { GROUPINGS, budgetScopes, groupUsage, type Grouping } from '../teams/usage-report.js';
@@ -15,6 +16,11 @@ import { GROUPINGS, budgetScopes, groupUsage, type Grouping } from '../teams/usa
 export interface UsageRouteOptions {
   ledger: UsageLedger;
   policies: () => PolicyTable;
+  /**
+   * The answer is redacted as a whole (README, Key hygiene): it echoes the `key` and `label` asked for, and
+   * names models that clients named — any of which may be a secret.
+   */
+  redactor: () => Redactor;
   now?: () => number;
 }
 
@@ -123,7 +129,7 @@ export function registerUsageRoutes(app: FastifyInstance, options: UsageRouteOpt
       });
     }
     const rounded = (sums: typeof total) => ({ ...sums, cost_usd: round(sums.cost_usd) });
-    return {
+    return options.redactor().redactValue({
       from: fromDay,
       to: toDay,
       group_by: groupBy,
@@ -132,6 +138,6 @@ export function registerUsageRoutes(app: FastifyInstance, options: UsageRouteOpt
       groups: groups.map((g) => ({ ...g, cost_usd: round(g.cost_usd) })),
       total: rounded(total),
       budgets,
-    };
+    });
   }
 }

@@ -103,3 +103,26 @@ describe('createBreakerStore', () => {
     }
   });
 });
+
+describe('an element named by a model a client made up, megabytes long', () => {
+  const long = `openai:${'m'.repeat(1_000_000)}`;
+  const other = `openai:${'m'.repeat(999_999)}n`;
+  const limits = { failures: 1, cooldownMs: 60_000 };
+
+  it.each([
+    ['in memory', () => new MemoryBreakerStore()],
+    ['in Redis', () => replicas(1)[0]!],
+  ])('is kept by a bounded name %s, and still has a breaker of its own', async (_where, make) => {
+    const store = make();
+    await store.failed(long, limits, 0);
+    expect(await store.admit(long, limits, 0)).toBe(false);
+    expect(await store.admit(other, limits, 0)).toBe(true);
+    const views = await store.snapshot();
+    expect(views.map((v) => v.element.length)).toEqual([64 + 2 + 32]);
+    expect(views[0]?.element.startsWith('openai:mmm')).toBe(true);
+    // Its probe, then a success: closed.
+    expect(await store.admit(long, { failures: 1, cooldownMs: 0 }, 1)).toBe(true);
+    await store.succeeded(long);
+    expect(await store.snapshot()).toEqual([]);
+  });
+});

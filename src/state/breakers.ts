@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Fallback } from './fallback.js';
 import type { RedisConnection } from './redis-connection.js';
@@ -46,12 +47,25 @@ interface Entry {
 /** Most elements remembered: a bound on memory when clients name arbitrary models in chains. */
 const MAX_ELEMENTS = 10_000;
 
+/** Longer elements are kept by their start and a digest (a model's name is a few dozen characters). */
+const MAX_ELEMENT_LENGTH = 256;
+
+/**
+ * The name an element's breaker is kept under: itself, or for an over-long one (a model name a client made
+ * up, megabytes long) its first characters and a digest of the whole — each entry bounded, as their count is.
+ */
+export function breakerKey(element: string): string {
+  if (element.length <= MAX_ELEMENT_LENGTH) return element;
+  const digest = createHash('sha256').update(element).digest('hex').slice(0, 32);
+  return `${element.slice(0, 64)}…#${digest}`;
+}
+
 /** The breakers of one proxy, in memory. */
 export class MemoryBreakerStore implements BreakerStore {
   private readonly entries = new Map<string, Entry>();
 
   admit(element: string, limits: BreakerLimits, now: number): boolean {
-    const entry = this.entries.get(element);
+    const entry = this.entries.get(breakerKey(element));
     if (entry === undefined || entry.phase === 'closed') return true;
     // Open, or half-open with a probe out: a probe that never reported is replaced after a cooldown.
     if (now - entry.since < limits.cooldownMs) return false;
@@ -61,15 +75,16 @@ export class MemoryBreakerStore implements BreakerStore {
   }
 
   succeeded(element: string): void {
-    this.entries.delete(element);
+    this.entries.delete(breakerKey(element));
   }
 
   failed(element: string, limits: BreakerLimits, now: number): boolean {
-    let entry = this.entries.get(element);
+    const key = breakerKey(element);
+    let entry = this.entries.get(key);
     if (entry === undefined) {
       if (this.entries.size >= MAX_ELEMENTS) this.entries.clear();
       entry = { phase: 'closed', failures: 0, since: now };
-      this.entries.set(element, entry);
+      this.entries.set(key, entry);
     }
     entry.failures += 1;
     if (entry.phase === 'half_open' || entry.failures >= limits.failures) {
@@ -162,26 +177,28 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   async admit(element: string, limits: BreakerLimits): Promise<boolean> {
+    const key = breakerKey(element);
     await this.target.connection.connected();
-    const verdict = await this.client.breakerAdmit(this.key, element, String(Math.ceil(limits.cooldownMs)));
+    const verdict = await this.client.breakerAdmit(this.key, key, String(Math.ceil(limits.cooldownMs)));
     if (verdict === 1) {
       if (this.seen.size >= MAX_ELEMENTS) this.seen.clear();
-      this.seen.add(element);
+      this.seen.add(key);
     }
     return verdict !== 0;
   }
 
   async succeeded(element: string): Promise<void> {
-    if (!this.seen.delete(element)) return;
+    const key = breakerKey(element);
+    if (!this.seen.delete(key)) return;
     await this.target.connection.connected();
-    await this.client.hdel(this.key, element);
+    await this.client.hdel(this.key, key);
   }
 
   async failed(element: string, limits: BreakerLimits): Promise<boolean> {
     await this.target.connection.connected();
     const open = await this.client.breakerFailed(
       this.key,
-      element,
+      breakerKey(element),
       String(limits.failures),
       String(MAX_ELEMENTS),
       String(EXPIRY_MS),

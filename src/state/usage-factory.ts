@@ -1,3 +1,4 @@
+import type { ModelLabels } from '../observability/model-labels.js';
 import type { StateStore } from './store.js';
 import { FileUsageLedger, MemoryUsageLedger, type FileLedgerLog, type UsageLedger } from './usage-ledger.js';
 import { RedisUsageLedger } from './usage-redis.js';
@@ -14,13 +15,15 @@ export async function openUsageLedger(
   store: StateStore,
   usageFile: string | undefined,
   log: FileLedgerLog,
+  /** The names models are summed under (src/observability/model-labels.ts). */
+  labels: ModelLabels,
 ): Promise<UsageLedger> {
   const target = store.redisTarget(USAGE_FEATURE);
   if (target !== null) {
     if (usageFile !== undefined)
       log.warn({ file: usageFile }, '--usage-file is not used: usage lives in the Redis state store');
-    return new RedisUsageLedger({ ...target, log });
+    return new RedisUsageLedger({ ...target, log, labels });
   }
-  if (usageFile !== undefined) return FileUsageLedger.open(usageFile, log);
-  return new MemoryUsageLedger();
+  if (usageFile !== undefined) return FileUsageLedger.open(usageFile, log, labels);
+  return new MemoryUsageLedger(labels);
 }

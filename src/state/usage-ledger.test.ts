@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ModelLabels } from '../observability/model-labels.js';
 import { FileUsageLedger, MemoryUsageLedger, parseEntry, type UsageEntry } from './usage-ledger.js';
 
 const entry = (over: Partial<UsageEntry> = {}): UsageEntry => ({
@@ -53,6 +54,16 @@ describe('the usage ledger', () => {
     ]);
   });
 
+  it('sums models under their labels: the names clients send do not grow it', async () => {
+    const ledger = new MemoryUsageLedger(new ModelLabels({ maxOthers: 1 }));
+    for (const model of ['first', 'second', 'third']) ledger.record(entry({ model }));
+    const rows = await ledger.rows('2026-12-06', '2026-12-06');
+    expect(rows.map((r) => [r.model, r.requests])).toEqual([
+      ['first', 1],
+      ['other', 2],
+    ]);
+  });
+
   it('reads only whole entries back', () => {
     expect(parseEntry(JSON.stringify(entry()))).toEqual(entry());
     expect(parseEntry('{"key":"a"}')).toBeNull();
@@ -97,6 +108,25 @@ describe('the usage file', () => {
       obj: { file: path, bad_lines: 1, first_bad_lines: [2] },
       msg: 'Usage file: lines that are not usage entries were skipped',
     });
+    await second.close();
+  });
+
+  it('keeps each model name in the file, and sums replayed lines under their labels', async () => {
+    const path = join(dir, 'usage.jsonl');
+    const first = await FileUsageLedger.open(path, log(), new ModelLabels({ maxOthers: 1 }));
+    for (const model of ['first', 'second', 'third']) first.record(entry({ model }));
+    expect((await first.rows('2026-12-06', '2026-12-06')).map((r) => [r.model, r.requests])).toEqual([
+      ['first', 1],
+      ['other', 2],
+    ]);
+    await first.close();
+    const lines = readFileSync(path, 'utf8').trim().split('\n');
+    expect(lines.map((line) => (JSON.parse(line) as UsageEntry).model)).toEqual(['first', 'second', 'third']);
+    const second = await FileUsageLedger.open(path, log(), new ModelLabels({ maxOthers: 1 }));
+    expect((await second.rows('2026-12-06', '2026-12-06')).map((r) => [r.model, r.requests])).toEqual([
+      ['first', 1],
+      ['other', 2],
+    ]);
     await second.close();
   });
 

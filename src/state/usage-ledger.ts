@@ -9,6 +9,7 @@ import {
   type WriteStream,
 } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { ModelLabels } from '../observability/model-labels.js';
 import { openPrivateAppend } from '../observability/private-files.js';
 
 /**
@@ -85,7 +86,7 @@ export function rowId(entry: Pick<UsageEntry, 'key' | 'labels' | 'backend' | 'mo
   return JSON.stringify([entry.key, entry.labels, entry.backend, entry.model]);
 }
 
-type RowIdentity = Pick<UsageEntry, 'key' | 'labels' | 'backend' | 'model'>;
+export type RowIdentity = Pick<UsageEntry, 'key' | 'labels' | 'backend' | 'model'>;
 
 const sameLabels = (a: readonly string[], b: readonly string[]): boolean =>
   a === b || (a.length === b.length && a.every((label, i) => label === b[i]));
@@ -161,10 +162,26 @@ export function emptyRow(
   };
 }
 
-/** One instance's usage, as day aggregates: bounded by days × keys × models, not by requests. */
+/**
+ * The identity an entry is summed under: its model as `labels` counts it (the client names models; the
+ * aggregates stay bounded). The entry itself when its model is its own label.
+ */
+export function aggregateIdentity(entry: UsageEntry, labels: ModelLabels): RowIdentity {
+  const model = labels.of(entry.backend, entry.model);
+  return model === entry.model
+    ? entry
+    : { key: entry.key, labels: entry.labels, backend: entry.backend, model };
+}
+
+/**
+ * One instance's usage, as day aggregates: bounded by days × keys × models, not by requests — models as
+ * `labels` counts them (src/observability/model-labels.ts), not as clients name them.
+ */
 export class MemoryUsageLedger implements UsageLedger {
   private readonly days = new Map<string, Map<string, UsageRow>>();
   private readonly ids = new RowIds();
+
+  constructor(private readonly labels: ModelLabels = new ModelLabels()) {}
 
   record(entry: UsageEntry): void {
     const day = dayOf(entry.at);
@@ -173,10 +190,11 @@ export class MemoryUsageLedger implements UsageLedger {
       rows = new Map();
       this.days.set(day, rows);
     }
-    const id = this.ids.of(entry);
+    const identity = aggregateIdentity(entry, this.labels);
+    const id = this.ids.of(identity);
     let row = rows.get(id);
     if (row === undefined) {
-      row = emptyRow(day, entry);
+      row = emptyRow(day, identity);
       rows.set(id, row);
     }
     addToRow(row, entry);
@@ -244,17 +262,28 @@ function endsInsideALine(path: string): boolean {
 }
 
 export class FileUsageLedger implements UsageLedger {
-  private readonly memory = new MemoryUsageLedger();
+  private readonly memory: MemoryUsageLedger;
   private out: WriteStream | null = null;
   private failed = false;
 
   private constructor(
     private readonly path: string,
     private readonly log: FileLedgerLog,
-  ) {}
+    labels: ModelLabels,
+  ) {
+    this.memory = new MemoryUsageLedger(labels);
+  }
 
-  static async open(path: string, log: FileLedgerLog): Promise<FileUsageLedger> {
-    const ledger = new FileUsageLedger(path, log);
+  /**
+   * Each line keeps the model's own name (the file is the record); what is summed in memory, replayed lines
+   * too, names models as `labels` counts them.
+   */
+  static async open(
+    path: string,
+    log: FileLedgerLog,
+    labels: ModelLabels = new ModelLabels(),
+  ): Promise<FileUsageLedger> {
+    const ledger = new FileUsageLedger(path, log, labels);
     // Private, never through a link; a path it cannot write is a startup error naming the setting.
     const fd = openPrivateAppend('usage file (--usage-file)', path);
     await ledger.replay();

@@ -1,6 +1,15 @@
 import type { Redis } from 'ioredis';
+import { ModelLabels } from '../observability/model-labels.js';
 import type { RedisTarget } from './store.js';
-import { dayOf, emptyRow, RowIds, type UsageEntry, type UsageLedger, type UsageRow } from './usage-ledger.js';
+import {
+  aggregateIdentity,
+  dayOf,
+  emptyRow,
+  RowIds,
+  type UsageEntry,
+  type UsageLedger,
+  type UsageRow,
+} from './usage-ledger.js';
 
 /**
  * The usage ledger in Redis (README, Teams: usage), shared by every replica on the state store: one hash per
@@ -32,6 +41,11 @@ export interface RedisUsageLedgerOptions extends RedisTarget {
   log: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void };
   /** At most this many rows (day, key, labels, backend, model) kept while Redis is down (default 10,000). */
   maxPendingRows?: number;
+  /**
+   * The name each model is summed under (src/observability/model-labels.ts): the hash of a day holds at most
+   * the configured models and each replica's cap of others, whatever names clients send.
+   */
+  labels?: ModelLabels;
 }
 
 /** Usage not yet written to Redis: one row's increments, summed while Redis is away. */
@@ -47,6 +61,7 @@ export class RedisUsageLedger implements UsageLedger {
   private readonly client: Redis & ScriptCommands;
   private lastWarned = 0;
   private readonly ids = new RowIds();
+  private readonly labels: ModelLabels;
   /**
    * Usage whose write failed (Redis down), summed per row and written when Redis is back (its `ready`, or
    * the next write that succeeds); bounded by `maxPendingRows`, past which new rows are dropped and counted.
@@ -60,6 +75,7 @@ export class RedisUsageLedger implements UsageLedger {
     options.connection.defineScript('usageRecord', 1, RECORD_SCRIPT);
     this.client = options.connection.client as Redis & ScriptCommands;
     this.client.on('ready', this.onReady);
+    this.labels = options.labels ?? new ModelLabels();
   }
 
   record(entry: UsageEntry): void {
@@ -73,7 +89,7 @@ export class RedisUsageLedger implements UsageLedger {
       entry.priced ? 0 : 1,
     ];
     const hash = `${this.options.keyPrefix}d:${dayOf(entry.at)}`;
-    const id = this.ids.of(entry);
+    const id = this.ids.of(aggregateIdentity(entry, this.labels));
     this.write(hash, id, values).then(
       () => {
         if (this.pending.size > 0) void this.flush();

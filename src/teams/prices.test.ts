@@ -24,6 +24,21 @@ describe('the price table', () => {
     expect(table.priceOf('custom', 'unknown-model')).toBeNull();
   });
 
+  it('names only the models it holds themselves, not the dated or prefixed forms a client can make up', () => {
+    const table = new PriceTable({
+      'openai:gpt-4o': { input: 1, output: 1 },
+      'my-model': { input: 2, output: 3 },
+    });
+    expect(table.names('openai', 'gpt-4o')).toBe(true);
+    expect(table.names('custom', 'my-model')).toBe(true);
+    expect(table.names('anthropic', 'claude-sonnet-4-5')).toBe(true);
+    expect(table.names('anthropic', 'claude-sonnet-4-5-20250929')).toBe(false);
+    expect(table.names('openrouter', 'anything/gpt-4o-mini')).toBe(false);
+    expect(table.names('custom', 'unknown-model')).toBe(false);
+    // Priced all the same.
+    expect(table.priceOf('openrouter', 'anything/gpt-4o-mini')).not.toBeNull();
+  });
+
   it('costs tokens per million, cache without a price of its own at the input price', () => {
     const tokens = { input: 1_000_000, output: 500_000, cacheRead: 2_000_000, cacheWrite: 1_000_000 };
     expect(costOf(tokens, { input: 3, output: 15, cache_read: 0.3, cache_write: 3.75 })).toBeCloseTo(

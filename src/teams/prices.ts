@@ -32,6 +32,8 @@ function namesOf(model: string): string[] {
 
 /** At most this many backend/model pairs are remembered (model names are the clients' own text). */
 const MAX_REMEMBERED = 4096;
+/** Longer names are not remembered. */
+const MAX_REMEMBERED_NAME = 256;
 
 export class PriceTable {
   private readonly configured: ReadonlyMap<string, ModelPrice>;
@@ -48,6 +50,8 @@ export class PriceTable {
 
   /** The price of `model` on `backend`; null when neither the YAML nor the shipped table has one. */
   priceOf(backend: string, model: string): ModelPrice | null {
+    // A name longer than any model's is looked up each time: remembered, a few thousand would hold megabytes.
+    if (model.length > MAX_REMEMBERED_NAME) return this.lookUp(backend, model);
     const id = `${backend}:${model}`;
     const known = this.remembered.get(id);
     if (known !== undefined) return known;
@@ -55,6 +59,16 @@ export class PriceTable {
     if (this.remembered.size >= MAX_REMEMBERED) this.remembered.clear();
     this.remembered.set(id, price);
     return price;
+  }
+
+  /**
+   * Whether the table names `model` of `backend` itself — as a YAML `backend:model` or bare name, or a shipped
+   * name — not only through a dated or prefixed form of it (which any client can make up).
+   */
+  names(backend: string, model: string): boolean {
+    return (
+      this.configured.has(`${backend}:${model}`) || this.configured.has(model) || this.builtIn.has(model)
+    );
   }
 
   private lookUp(backend: string, model: string): ModelPrice | null {

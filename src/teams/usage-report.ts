@@ -1,3 +1,4 @@
+import { NO_KEY_USAGE_NAME } from '../config/key-attributes.js';
 import type { KeyPolicy, LimitScope } from './policies.js';
 
 /**
@@ -58,7 +59,7 @@ function add(sums: UsageSums, row: ReportRow): void {
 
 /** A row's group names under a grouping: a row of a key with two labels counts under each. */
 const GROUP_OF: Record<Grouping, (row: ReportRow) => readonly string[]> = {
-  key: (row) => [row.key === '' ? '(none)' : row.key],
+  key: (row) => [row.key === '' ? NO_KEY_USAGE_NAME : row.key],
   label: (row) => (row.labels.length === 0 ? ['(none)'] : row.labels),
   model: (row) => [`${row.backend}:${row.model}`],
   day: (row) => [row.day],
