@@ -162,6 +162,107 @@ describe('two replicas sharing one redis-server', () => {
   });
 });
 
+/**
+ * A replica that loses Redis keeps what it saw (README, "When Redis is down or slow"): its memory store is a
+ * shadow of every verdict Redis gave it, and what it counts during the outage is written back before it uses
+ * Redis again. Redis is paused (SIGSTOP), not timed: every request during the pause is answered from memory.
+ */
+describe('one replica through a Redis outage', () => {
+  let redis: RedisServer;
+  let a: ProxyProcess;
+  let b: ProxyProcess;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    [a, b] = await Promise.all([startReplica(redis.url), startReplica(redis.url)]);
+  });
+
+  afterAll(async () => {
+    redis?.resume();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await redis?.stop();
+  });
+
+  async function retryAfter(response: Promise<Response>): Promise<number> {
+    const res = await response;
+    await res.arrayBuffer();
+    expect(res.status).toBe(429);
+    return Number(res.headers.get('retry-after'));
+  }
+
+  it('keeps a block Redis holds in force during the outage, and after it, on the replica that saw it', async () => {
+    const client = '203.0.113.71';
+    for (const replica of [b, a, b, a, a]) expect(await statusOf(chat(replica, client, BAD_KEY))).toBe(401);
+    const before = await retryAfter(chat(a, client, BAD_KEY));
+
+    redis.pause();
+    try {
+      const during = await retryAfter(chat(a, client, BAD_KEY));
+      expect(during).toBeLessThanOrEqual(before);
+      expect(await statusOf(chat(a, client, KEY))).toBe(429);
+      expect(await statusOf(chat(a, client, null))).toBe(429);
+      expect(await storeStatus(a)).toBe('degraded');
+    } finally {
+      redis.resume();
+    }
+    await eventually(() => storeStatus(a), 'ok', 'replica A store status after the outage');
+    expect(await statusOf(chat(a, client, BAD_KEY))).toBe(429);
+    expect(await statusOf(chat(b, client, KEY))).toBe(429);
+    const blocks = await getJson(b, '/admin/auth/blocks');
+    expect(blocks.blocked).toContainEqual(
+      expect.objectContaining({ address: client, failures: 5, blocked: true }),
+    );
+  });
+
+  it('carries counts through the outage both ways: five guesses judged in all, the block shared after', async () => {
+    const client = '203.0.113.72';
+    const judged: number[] = [];
+    for (let i = 0; i < 2; i++) judged.push(await statusOf(chat(a, client, BAD_KEY)));
+    redis.pause();
+    try {
+      // Counted on from Redis's two, in memory: the third and fourth.
+      for (let i = 0; i < 2; i++) judged.push(await statusOf(chat(a, client, BAD_KEY)));
+      expect(await storeStatus(a)).toBe('degraded');
+    } finally {
+      redis.resume();
+    }
+    await eventually(() => storeStatus(a), 'ok', 'replica A store status after the outage');
+    // Written back: B's guess is the fifth, which blocks, on both replicas.
+    judged.push(await statusOf(chat(b, client, BAD_KEY)));
+    expect(judged).toEqual([401, 401, 401, 401, 401]);
+    expect(await statusOf(chat(a, client, BAD_KEY))).toBe(429);
+    expect(await statusOf(chat(b, client, KEY))).toBe(429);
+  });
+
+  it('writes a block started during the outage back to Redis, never shortened', async () => {
+    const client = '203.0.113.73';
+    expect(await statusOf(chat(a, client, BAD_KEY))).toBe(401);
+    redis.pause();
+    let startedAt: number;
+    let during: number;
+    try {
+      for (let i = 0; i < 4; i++) expect(await statusOf(chat(a, client, BAD_KEY))).toBe(401);
+      startedAt = Date.now();
+      during = await retryAfter(chat(a, client, KEY));
+    } finally {
+      redis.resume();
+    }
+    await eventually(() => storeStatus(a), 'ok', 'replica A store status after the outage');
+    const onB = await retryAfter(chat(b, client, BAD_KEY));
+    const onA = await retryAfter(chat(a, client, BAD_KEY));
+    // What is left is what was left, less the time since (rounded up, so give a second): not a fresh start.
+    const elapsedSeconds = Math.ceil((Date.now() - startedAt) / 1000);
+    for (const left of [onB, onA]) {
+      expect(left).toBeGreaterThanOrEqual(during - elapsedSeconds - 1);
+      expect(left).toBeLessThanOrEqual(during);
+    }
+    const blocks = await getJson(b, '/admin/auth/blocks');
+    expect(blocks.blocked).toContainEqual(
+      expect.objectContaining({ address: client, failures: 5, blocked: true }),
+    );
+  });
+});
+
 describe('a replica started while Redis is down', () => {
   let proxy: ProxyProcess | undefined;
   let redis: RedisServer | undefined;

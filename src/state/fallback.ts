@@ -33,6 +33,14 @@ export interface FallbackOptions<T> {
    * again. False: it is kept (the owner may still read what was written there during the outage).
    */
   freshMemoryOnRecover?: boolean;
+  /**
+   * What the memory store learnt during the outage that the primary must have before it is used again (the
+   * brute-force store's counts and blocks): `pending` says whether anything is left, `write` writes some of
+   * it to the primary (rejecting if it cannot). Once the primary answers a probe, it is written while this
+   * replica still answers from memory; the switch back comes in the same tick as the `pending` that finds
+   * nothing left, so nothing recorded in memory meanwhile is left behind.
+   */
+  writeBack?: { pending(): boolean; write(): Promise<void> };
   /** Clock for log throttling; defaults to Date.now. */
   now?: (() => number) | undefined;
   /** How often to check whether the primary is back (default 1000 ms). */
@@ -103,26 +111,27 @@ export class Fallback<T> {
   }
 
   /**
-   * Pings the primary; switches back to it if it answers. Returns whether the primary is in use. Runs on a
-   * timer while degraded; exposed so tests need not wait for the timer.
+   * Pings the primary; switches back to it if it answers (after `writeBack`). Returns whether the primary is
+   * in use. Runs on a timer while degraded; exposed so tests need not wait for the timer.
    */
   probe(): Promise<boolean> {
-    this.probing ??= this.options
-      .ping()
-      .then(
-        () => {
-          if (this.isDegraded && !this.closed) this.recover();
-          return true;
-        },
-        (error: unknown) => {
-          if (this.isDegraded) this.logUnreachable(error, 'still unreachable');
-          return false;
-        },
-      )
-      .finally(() => {
-        this.probing = null;
-      });
+    this.probing ??= this.probeOnce().finally(() => {
+      this.probing = null;
+    });
     return this.probing;
+  }
+
+  private async probeOnce(): Promise<boolean> {
+    try {
+      await this.options.ping();
+      const writeBack = this.options.writeBack;
+      while (this.isDegraded && !this.closed && writeBack?.pending() === true) await writeBack.write();
+      if (this.isDegraded && !this.closed) this.recover();
+      return !this.isDegraded;
+    } catch (error) {
+      if (this.isDegraded) this.logUnreachable(error, 'still unreachable');
+      return false;
+    }
   }
 
   /** Stops probing. The primary's connection is its owner's to close. */

@@ -1,5 +1,39 @@
 import { Redis, type RedisOptions } from 'ioredis';
 
+type SendCommand = Redis['sendCommand'];
+type Command = Parameters<SendCommand>[0];
+
+/**
+ * A client whose command timeout is not fooled by a busy event loop. ioredis's own timer fires in the timers
+ * phase, before the poll phase reads the socket: after the process was stalled for longer than the timeout
+ * (a CPU-starved host, a long synchronous task), every command in flight timed out although its reply had
+ * long arrived, and a replica fell back to memory under load alone. Here the expired timer waits for one
+ * poll phase (setImmediate) and times the command out only if its reply is still missing then.
+ */
+class PatientRedis extends Redis {
+  /** Set after super(): the constructor may start connecting, but sends no command before it returns. */
+  private deadlineMs = 0;
+
+  constructor(url: string, options: RedisOptions, deadlineMs: number) {
+    super(url, options);
+    this.deadlineMs = deadlineMs;
+  }
+
+  override sendCommand(command: Command, stream?: Parameters<SendCommand>[1]): unknown {
+    const sent = super.sendCommand(command, stream);
+    if (this.deadlineMs > 0 && !command.isResolved) {
+      const timer = setTimeout(() => {
+        setImmediate(() => {
+          if (!command.isResolved) command.reject(new Error('Command timed out'));
+        });
+      }, this.deadlineMs);
+      const clear = () => clearTimeout(timer);
+      command.promise.then(clear, clear);
+    }
+    return sent;
+  }
+}
+
 /**
  * One connection to the Redis that replicas share (README, "Shared state"), used by every store built on
  * it. Commands fail fast rather than queue: while Redis is down or slow, a caller gets an error within
@@ -42,7 +76,7 @@ export class RedisConnection {
   constructor(options: RedisConnectionOptions) {
     this.description = describeRedisUrl(options.url);
     const redisOptions: RedisOptions = {
-      commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      // No `commandTimeout`: PatientRedis times commands out itself.
       connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       // Fail fast instead of queueing while disconnected, and never replay a command after a reconnect:
       // a decision (an authentication, a limit) is only useful now.
@@ -51,7 +85,11 @@ export class RedisConnection {
       autoResendUnfulfilledCommands: false,
       retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
     };
-    const client = new Redis(options.url, redisOptions);
+    const client = new PatientRedis(
+      options.url,
+      redisOptions,
+      options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    );
     // Connection errors surface as rejected commands (see `connected`); the stores' owners log them, throttled.
     client.on('error', (err: Error) => {
       this.lastConnectionError = err.message;

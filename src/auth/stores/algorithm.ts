@@ -81,6 +81,30 @@ function nextBlockSeconds(
   return failures >= policy.maxFailedAttempts ? policy.initialBlockSeconds : 0;
 }
 
+/**
+ * The stricter of two records of one client, field by field: the most failures, the latest failure, the
+ * latest block end and the longest last block. Used where two stores' views of a client meet (a replica's
+ * outage counts written back to the shared store): neither view can shorten a block or lose a count the
+ * other has. Both must be live (not forgotten).
+ */
+export function strictestOf(a: FailureRecord, b: FailureRecord): FailureRecord {
+  return {
+    failures: Math.max(a.failures, b.failures),
+    lastFailureMs: Math.max(a.lastFailureMs, b.lastFailureMs),
+    blockedUntilMs: Math.max(a.blockedUntilMs, b.blockedUntilMs),
+    lastBlockSeconds: Math.max(a.lastBlockSeconds, b.lastBlockSeconds),
+  };
+}
+
+export function sameRecord(a: FailureRecord, b: FailureRecord): boolean {
+  return (
+    a.failures === b.failures &&
+    a.lastFailureMs === b.lastFailureMs &&
+    a.blockedUntilMs === b.blockedUntilMs &&
+    a.lastBlockSeconds === b.lastBlockSeconds
+  );
+}
+
 export function describeRecord(address: string, record: FailureRecord, nowMs: number): TrackedClient {
   const left = secondsLeft(record, nowMs);
   return {

@@ -72,4 +72,37 @@ describe('MemoryBruteForceStore', () => {
     expect(await store.list(T0 + 900_001)).toEqual([]);
     expect(await store.size()).toBe(0);
   });
+
+  it('mirrors a shared store’s record: exactly while it answers, the stricter once judging alone', () => {
+    const store = new MemoryBruteForceStore({ ...policy, maxTrackedClients: 2 });
+    const blocked: FailureRecord = {
+      failures: 5,
+      lastFailureMs: T0,
+      blockedUntilMs: T0 + 30_000,
+      lastBlockSeconds: 30,
+    };
+    const three: FailureRecord = {
+      failures: 3,
+      lastFailureMs: T0 + 1,
+      blockedUntilMs: 0,
+      lastBlockSeconds: 0,
+    };
+    store.mirror('a', blocked, T0, 'exact');
+    expect(store.checkNow('a', T0 + 1)).toEqual({ blocked: true, retryAfterSeconds: 30 });
+    store.mirror('a', three, T0 + 1, 'stricter');
+    expect(store.peek('a', T0 + 1)).toEqual({ ...blocked, lastFailureMs: T0 + 1 });
+    store.mirror('a', undefined, T0 + 1, 'stricter');
+    expect(store.checkNow('a', T0 + 1)).toEqual({ blocked: true, retryAfterSeconds: 30 });
+    store.mirror('a', three, T0 + 1, 'exact');
+    expect(store.peek('a', T0 + 1)).toEqual(three);
+    store.mirror('a', undefined, T0 + 1, 'exact');
+    expect(store.peek('a', T0 + 1)).toBeUndefined();
+    // Bounded like any record: a third client evicts the oldest unblocked one, never the blocked one.
+    store.mirror('b', blocked, T0, 'exact');
+    store.mirror('c', three, T0 + 1, 'exact');
+    store.mirror('d', three, T0 + 1, 'exact');
+    expect(store.count()).toBe(2);
+    expect(store.peek('b', T0 + 1)).toEqual(blocked);
+    expect(store.peek('c', T0 + 1)).toBeUndefined();
+  });
 });

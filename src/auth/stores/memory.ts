@@ -1,4 +1,12 @@
-import { applyFailure, checkRecord, describeRecord, isBlocked, isForgotten } from './algorithm.js';
+import {
+  applyFailure,
+  checkRecord,
+  describeRecord,
+  isBlocked,
+  isForgotten,
+  sameRecord,
+  strictestOf,
+} from './algorithm.js';
 import type {
   AttemptResult,
   BruteForcePolicy,
@@ -93,11 +101,40 @@ export class MemoryBruteForceStore implements BruteForceStore, LocalBruteForceSt
 
   recordFailureNow(clientKey: string, nowMs: number): FailureOutcome {
     const previous = this.get(clientKey);
-    if (previous === undefined) this.makeRoom(nowMs);
-    else this.forget(clientKey);
     const { record, outcome } = applyFailure(previous, nowMs, this.policy);
-    (isBlocked(record, nowMs) ? this.blocked : this.unblocked).set(clientKey, record);
+    this.put(clientKey, record, previous !== undefined, nowMs);
     return outcome;
+  }
+
+  /** The client's record while it is live (not forgotten), else undefined; changes nothing. */
+  peek(clientKey: string, nowMs: number): FailureRecord | undefined {
+    const record = this.count() === 0 ? undefined : this.get(clientKey);
+    return record !== undefined && !isForgotten(record, nowMs, this.policy) ? record : undefined;
+  }
+
+  /**
+   * Takes what a shared store said a client's record is after an operation (undefined: it holds none), so
+   * that this store, kept as the shared store's shadow, starts an outage from the last-known state.
+   * `exact`: the record replaces this store's (the shared store is the truth while it answers). `stricter`:
+   * it is merged field by field (strictestOf), for an answer that arrives while this store judges on its
+   * own, so it cannot undo a count or a block made meanwhile.
+   */
+  mirror(
+    clientKey: string,
+    record: FailureRecord | undefined,
+    nowMs: number,
+    how: 'exact' | 'stricter',
+  ): void {
+    const current = this.count() === 0 ? undefined : this.get(clientKey);
+    if (record === undefined || isForgotten(record, nowMs, this.policy)) {
+      if (how === 'exact' && current !== undefined) this.forget(clientKey);
+      return;
+    }
+    const live = current !== undefined && !isForgotten(current, nowMs, this.policy) ? current : undefined;
+    const next = how === 'stricter' && live !== undefined ? strictestOf(live, record) : record;
+    // A repeated answer (429s to a blocked client) leaves the record, and its place in the eviction order, as is.
+    if (current !== undefined && sameRecord(current, next)) return;
+    this.put(clientKey, next, current !== undefined, nowMs);
   }
 
   count(): number {
@@ -106,6 +143,13 @@ export class MemoryBruteForceStore implements BruteForceStore, LocalBruteForceSt
 
   private get(clientKey: string): FailureRecord | undefined {
     return this.blocked.get(clientKey) ?? this.unblocked.get(clientKey);
+  }
+
+  /** Stores `record` as the client's newest, in the Map its state orders it by, within the bound. */
+  private put(clientKey: string, record: FailureRecord, known: boolean, nowMs: number): void {
+    if (known) this.forget(clientKey);
+    else this.makeRoom(nowMs);
+    (isBlocked(record, nowMs) ? this.blocked : this.unblocked).set(clientKey, record);
   }
 
   private forget(clientKey: string): boolean {

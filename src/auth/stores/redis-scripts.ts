@@ -27,6 +27,9 @@ local function load(key)
   return { f = tonumber(v[1]), l = tonumber(v[2]), b = tonumber(v[3]), s = tonumber(v[4]) }
 end
 
+-- A record as the reply carries it: failures, lastFailureMs, blockedUntilMs, lastBlockSeconds.
+local function fields(r) return num(r.f), num(r.l), num(r.b), num(r.s) end
+
 local function isForgotten(r, now, ttlSeconds) return now - math.max(r.l, r.b) > ttlSeconds * 1000 end
 local function isBlocked(r, now) return now < r.b end
 
@@ -50,14 +53,15 @@ if isForgotten(r, now, ttlSeconds) then
   drop(ARGV[2])
   return false
 end
-return { num(r.f), num(r.l), num(r.b), num(r.s) }
+return { fields(r) }
 `;
 
 /**
  * The failure logic shared by FAILURE_SCRIPT and ATTEMPT_SCRIPT. KEYS: record, unblocked, blocked, seq.
  * ARGV: prefix, client, now, maxFailedAttempts, ttlSeconds, initialBlockSeconds, blockMultiplier,
- * maxBlockSeconds, maxTrackedClients. Defines `recordFailure(previous)`, which stores the failure and
- * returns (failures, blockSeconds), blockSeconds 0 when this failure started no block.
+ * maxBlockSeconds, maxTrackedClients. Defines `put(member, previous, r)`, which stores a client's record
+ * within the bound, and `recordFailure(previous)`, which stores the failure and returns (failures,
+ * blockSeconds, record), blockSeconds 0 when this failure started no block.
  */
 const FAILURE_LOGIC = `${COMMON}
 local member, now = ARGV[2], tonumber(ARGV[3])
@@ -92,17 +96,29 @@ local function evictOne()
   if not u or blockEndedFirst then drop(b) else drop(u) end
 end
 
-local function recordFailure(previous)
+-- memory.ts put: r becomes the client's record, newest in the index its state orders it by.
+local function put(client, previous, r)
   if previous then
-    drop(member)
+    drop(client)
   else
-    redis.call('ZREM', UNBLOCKED, member)
-    redis.call('ZREM', BLOCKED, member)
+    redis.call('ZREM', UNBLOCKED, client)
+    redis.call('ZREM', BLOCKED, client)
     pruneExpired(UNBLOCKED)
     pruneExpired(BLOCKED)
     while count() >= maxTracked do evictOne() end
   end
+  local key = RECORD_PREFIX .. client
+  redis.call('HSET', key, 'f', num(r.f), 'l', num(r.l), 'b', num(r.b), 's', num(r.s))
+  -- Forgotten a window after the last activity (isForgotten), +1 ms so expiry never precedes the rule.
+  redis.call('PEXPIRE', key, math.ceil(math.max(r.l, r.b) + ttlSeconds * 1000 - now) + 1)
+  local seq = redis.call('INCR', KEYS[4])
+  redis.call('ZADD', isBlocked(r, now) and BLOCKED or UNBLOCKED, seq, client)
+  -- Every record is gone once the longest block and a window have passed: so are the indexes then.
+  local indexLifeMs = (maxBlock + ttlSeconds) * 1000 + 1000
+  for _, index in ipairs({ UNBLOCKED, BLOCKED, KEYS[4] }) do redis.call('PEXPIRE', index, indexLifeMs) end
+end
 
+local function recordFailure(previous)
   -- algorithm.ts applyFailure / nextBlockSeconds
   local current = previous
   if current and isForgotten(current, now, ttlSeconds) then current = nil end
@@ -122,33 +138,27 @@ local function recordFailure(previous)
   else
     r = { f = failures, l = now, b = now + blockSeconds * 1000, s = blockSeconds }
   end
-
-  redis.call('HSET', KEYS[1], 'f', num(r.f), 'l', num(r.l), 'b', num(r.b), 's', num(r.s))
-  -- Forgotten a window after the last activity (isForgotten), +1 ms so expiry never precedes the rule.
-  redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(r.l, r.b) + ttlSeconds * 1000 - now) + 1)
-  local seq = redis.call('INCR', KEYS[4])
-  redis.call('ZADD', isBlocked(r, now) and BLOCKED or UNBLOCKED, seq, member)
-  -- Every record is gone once the longest block and a window have passed: so are the indexes then.
-  local indexLifeMs = (maxBlock + ttlSeconds) * 1000 + 1000
-  for _, key in ipairs({ UNBLOCKED, BLOCKED, KEYS[4] }) do redis.call('PEXPIRE', key, indexLifeMs) end
-  return failures, blockSeconds
+  put(member, previous, r)
+  return failures, blockSeconds, r
 end
 `;
 
 /**
  * A failure recorded whatever the client's state (the store's primitive; the gate uses ATTEMPT_SCRIPT).
- * KEYS and ARGV as FAILURE_LOGIC. Returns {failures, blockSeconds} (blockSeconds '' when this failure
- * started no block).
+ * KEYS and ARGV as FAILURE_LOGIC. Returns {failures, blockSeconds, record…} (blockSeconds '' when this
+ * failure started no block; the record's four fields as `fields` gives them).
  */
 export const FAILURE_SCRIPT = `${FAILURE_LOGIC}
-local failures, blockSeconds = recordFailure(load(KEYS[1]))
-return { num(failures), blockSeconds > 0 and num(blockSeconds) or '' }
+local failures, blockSeconds, r = recordFailure(load(KEYS[1]))
+return { num(failures), blockSeconds > 0 and num(blockSeconds) or '', fields(r) }
 `;
 
 /**
  * One authentication attempt, checked and recorded in one atomic step (memory.ts attemptNow). KEYS and ARGV
- * as FAILURE_LOGIC, plus ARGV[10] '1' when the presented key was valid. Returns {'blocked', blockedUntilMs}
- * (nothing recorded), {'ok'} (the record cleared) or {'failed', failures, blockSeconds}.
+ * as FAILURE_LOGIC, plus ARGV[10] '1' when the presented key was valid. Returns {'blocked', '', record…}
+ * (nothing recorded), {'ok'} (the record cleared) or {'failed', blockSeconds, record…}, the record's four
+ * fields as `fields` gives them: the client's record after the attempt, which a replica keeps as its
+ * shadow (FallbackBruteForceStore).
  */
 export const ATTEMPT_SCRIPT = `${FAILURE_LOGIC}
 local previous = load(KEYS[1])
@@ -156,13 +166,41 @@ if previous and isForgotten(previous, now, ttlSeconds) then
   drop(member)
   previous = nil
 end
-if previous and isBlocked(previous, now) then return { 'blocked', num(previous.b) } end
+if previous and isBlocked(previous, now) then return { 'blocked', '', fields(previous) } end
 if ARGV[10] == '1' then
   if previous then drop(member) end
   return { 'ok' }
 end
-local failures, blockSeconds = recordFailure(previous)
-return { 'failed', num(failures), blockSeconds > 0 and num(blockSeconds) or '' }
+local _, blockSeconds, r = recordFailure(previous)
+return { 'failed', blockSeconds > 0 and num(blockSeconds) or '', fields(r) }
+`;
+
+/**
+ * The records a replica counted on its own while it could not reach Redis, written back when Redis
+ * returns: each is merged field by field with the record Redis holds (algorithm.ts strictestOf), so a block or a
+ * count made during the outage survives it and Redis's own is never shortened. KEYS: -, unblocked,
+ * blocked, seq. ARGV as FAILURE_LOGIC with ARGV[2] unused, then from ARGV[10] groups of five: client and
+ * its record's four fields. Returns the merged records in the same groups of five (forgotten ones left out).
+ */
+export const MERGE_SCRIPT = `${FAILURE_LOGIC}
+local out = {}
+for i = 10, #ARGV, 5 do
+  local client = ARGV[i]
+  local r = { f = tonumber(ARGV[i + 1]), l = tonumber(ARGV[i + 2]), b = tonumber(ARGV[i + 3]), s = tonumber(ARGV[i + 4]) }
+  local theirs = load(RECORD_PREFIX .. client)
+  if theirs and isForgotten(theirs, now, ttlSeconds) then
+    drop(client)
+    theirs = nil
+  end
+  if theirs then
+    r = { f = math.max(r.f, theirs.f), l = math.max(r.l, theirs.l), b = math.max(r.b, theirs.b), s = math.max(r.s, theirs.s) }
+  end
+  if not isForgotten(r, now, ttlSeconds) then
+    put(client, theirs, r)
+    for _, v in ipairs({ client, fields(r) }) do out[#out + 1] = v end
+  end
+end
+return out
 `;
 
 /** KEYS: record, unblocked, blocked. ARGV: prefix, client. Returns 1 if the client had a record. */

@@ -175,6 +175,80 @@ describe('RedisBruteForceStore', () => {
     await waitUntilAnswers(store);
   });
 
+  it('tells its observer each record a reply shows, with no extra command', async () => {
+    const [store] = replicas(1) as [RedisBruteForceStore];
+    const seen: Array<[string, unknown]> = [];
+    store.observe({
+      held: (clientKey, record) => seen.push([clientKey, record]),
+      gone: (clientKey) => seen.push([clientKey, null]),
+    });
+    for (let i = 0; i < 5; i++) await store.attempt('192.0.2.9', T0, false);
+    await store.attempt('192.0.2.9', T0 + 1, true);
+    await store.attempt('192.0.2.10', T0, true);
+    const blockedRecord = {
+      failures: 5,
+      lastFailureMs: T0,
+      blockedUntilMs: T0 + 30_000,
+      lastBlockSeconds: 30,
+    };
+    expect(seen).toEqual([
+      ['192.0.2.9', { failures: 1, lastFailureMs: T0, blockedUntilMs: 0, lastBlockSeconds: 0 }],
+      ['192.0.2.9', { failures: 2, lastFailureMs: T0, blockedUntilMs: 0, lastBlockSeconds: 0 }],
+      ['192.0.2.9', { failures: 3, lastFailureMs: T0, blockedUntilMs: 0, lastBlockSeconds: 0 }],
+      ['192.0.2.9', { failures: 4, lastFailureMs: T0, blockedUntilMs: 0, lastBlockSeconds: 0 }],
+      ['192.0.2.9', blockedRecord],
+      ['192.0.2.9', blockedRecord],
+      ['192.0.2.10', null],
+    ]);
+    seen.length = 0;
+    await store.unblock('192.0.2.9');
+    expect(seen).toEqual([['192.0.2.9', null]]);
+  });
+
+  it('merges records field by field: a block is never shortened, a count never lowered', async () => {
+    const [store, other] = replicas(2) as [RedisBruteForceStore, RedisBruteForceStore];
+    // Redis holds a 60 s block of .11 and three failures of .12; the merged records hold four clients.
+    for (let i = 0; i < 5; i++) await other.recordFailure('192.0.2.11', T0);
+    await other.recordFailure('192.0.2.11', T0 + 30_000);
+    for (let i = 0; i < 3; i++) await other.recordFailure('192.0.2.12', T0);
+    const merged: Array<[string, unknown]> = [];
+    store.observe({ held: (clientKey, record) => merged.push([clientKey, record]), gone: () => undefined });
+    const now = T0 + 31_000;
+    await store.merge(
+      [
+        [
+          '192.0.2.11',
+          { failures: 5, lastFailureMs: T0 + 31_000, blockedUntilMs: T0 + 61_000, lastBlockSeconds: 30 },
+        ],
+        [
+          '192.0.2.12',
+          { failures: 5, lastFailureMs: T0 + 31_000, blockedUntilMs: T0 + 61_000, lastBlockSeconds: 30 },
+        ],
+        ['192.0.2.13', { failures: 2, lastFailureMs: T0 + 31_000, blockedUntilMs: 0, lastBlockSeconds: 0 }],
+        // Forgotten long ago: left out.
+        [
+          '192.0.2.14',
+          { failures: 9, lastFailureMs: T0 - 3_600_000, blockedUntilMs: 0, lastBlockSeconds: 0 },
+        ],
+      ],
+      now,
+    );
+    expect(merged.map(([clientKey]) => clientKey)).toEqual(['192.0.2.11', '192.0.2.12', '192.0.2.13']);
+    expect(await other.check('192.0.2.11', now)).toEqual({ blocked: true, retryAfterSeconds: 59 });
+    expect(await other.check('192.0.2.12', now)).toEqual({ blocked: true, retryAfterSeconds: 30 });
+    expect(await other.attempt('192.0.2.13', now, false)).toEqual({ blocked: false, failures: 3 });
+    expect(await other.check('192.0.2.14', now)).toEqual({ blocked: false, tracked: false });
+    const listed = await other.list(now);
+    expect(listed.find((client) => client.address === '192.0.2.11')).toMatchObject({ failures: 6 });
+    expect(listed.find((client) => client.address === '192.0.2.12')).toMatchObject({ failures: 5 });
+    // The merged blocks escalate as any: the next failure after .12's block blocks for 60 s.
+    expect(await other.attempt('192.0.2.12', T0 + 62_000, false)).toEqual({
+      blocked: false,
+      failures: 6,
+      blockedForSeconds: 60,
+    });
+  });
+
   it('hides credentials when it describes its URL', () => {
     expect(describeRedisUrl('redis://:s3cret@cache.internal:6380/2')).toBe(
       'redis://:****@cache.internal:6380/2',

@@ -6,6 +6,7 @@ import {
   FAILURE_SCRIPT,
   FORGET_SCRIPT,
   LIST_PAGE_SCRIPT,
+  MERGE_SCRIPT,
   SIZE_SCRIPT,
 } from './redis-scripts.js';
 import type {
@@ -15,6 +16,7 @@ import type {
   CheckResult,
   FailureOutcome,
   FailureRecord,
+  RecordObserver,
   TrackedClient,
 } from './types.js';
 import { RedisConnection, describeRedisUrl } from '../../state/redis-connection.js';
@@ -44,12 +46,15 @@ export interface RedisStoreOptions {
 export const DEFAULT_REDIS_KEY_PREFIX = 'llm-interactive-proxy:{brute-force}:';
 /** Records per list script call: each call holds Redis for well under a millisecond. */
 const LIST_PAGE_SIZE = 500;
+/** Records per merge script call (writing back a replica's outage), for the same reason. */
+const MERGE_PAGE_SIZE = 200;
 
 type Reply = string | null;
 interface ScriptCommands {
   bfCheck(k1: string, k2: string, k3: string, ...argv: string[]): Promise<Reply[] | null>;
-  bfFailure(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<[string, string]>;
+  bfFailure(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<string[]>;
   bfAttempt(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<string[]>;
+  bfMerge(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<string[]>;
   bfForget(k1: string, k2: string, k3: string, ...argv: string[]): Promise<number>;
   bfList(k1: string, k2: string, k3: string, ...argv: string[]): Promise<string[]>;
   bfSize(k1: string, k2: string, k3: string, ...argv: string[]): Promise<number>;
@@ -68,7 +73,9 @@ function toRecord(fields: readonly Reply[], offset = 0): FailureRecord {
  * Brute-force records in Redis, shared by every replica pointed at the same server (README.md, "The Redis
  * store"). Each operation is one Lua script — one atomic round trip — running the same algorithm as the
  * memory store, bound included. Commands fail fast rather than queue: while Redis is down or slow, callers get an error
- * within `commandTimeoutMs` and can fall back (see `FallbackBruteForceStore`).
+ * within `commandTimeoutMs` and can fall back (see `FallbackBruteForceStore`). Every reply that says what a
+ * client's record now is goes to the observer (`observe`), so a fallback can keep a shadow of it at no
+ * extra round trip.
  */
 export class RedisBruteForceStore implements BruteForceStore {
   readonly description: string;
@@ -80,6 +87,7 @@ export class RedisBruteForceStore implements BruteForceStore {
   private readonly indexKeys: [unblocked: string, blocked: string];
   private readonly seqKey: string;
   private readonly policyArgs: string[];
+  private observer: RecordObserver | null = null;
 
   constructor(private readonly options: RedisStoreOptions) {
     const prefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
@@ -115,6 +123,7 @@ export class RedisBruteForceStore implements BruteForceStore {
     connection.defineScript('bfAttempt', 4, ATTEMPT_SCRIPT);
     connection.defineScript('bfList', 3, LIST_PAGE_SCRIPT);
     connection.defineScript('bfSize', 3, SIZE_SCRIPT);
+    connection.defineScript('bfMerge', 4, MERGE_SCRIPT);
     this.client = connection.client as Redis & ScriptCommands;
   }
 
@@ -128,6 +137,14 @@ export class RedisBruteForceStore implements BruteForceStore {
     return this.connection.waitUntilReady(timeoutMs, untilFirstError);
   }
 
+  /**
+   * Tells `observer` a client's record whenever a reply says what it now is, after the operation and before
+   * its caller hears of it. One observer; a later call replaces it.
+   */
+  observe(observer: RecordObserver): void {
+    this.observer = observer;
+  }
+
   async check(clientKey: string, nowMs: number): Promise<CheckResult> {
     await this.connected();
     const fields = await this.client.bfCheck(
@@ -138,12 +155,17 @@ export class RedisBruteForceStore implements BruteForceStore {
       String(nowMs),
       String(this.options.policy.ttlSeconds),
     );
-    return checkRecord(fields === null ? undefined : toRecord(fields), nowMs, this.options.policy);
+    const record = fields === null ? undefined : toRecord(fields);
+    if (record === undefined) this.observer?.gone(clientKey);
+    else this.observer?.held(clientKey, record, nowMs);
+    return checkRecord(record, nowMs, this.options.policy);
   }
 
   async recordFailure(clientKey: string, nowMs: number): Promise<FailureOutcome> {
     await this.connected();
-    const [failures, blockSeconds] = await this.client.bfFailure(...this.failureArgs(clientKey, nowMs));
+    const reply = await this.client.bfFailure(...this.failureArgs(clientKey, nowMs));
+    this.observer?.held(clientKey, toRecord(reply, 2), nowMs);
+    const [failures, blockSeconds] = reply;
     const outcome: FailureOutcome = { failures: Number(failures) };
     if (blockSeconds !== '') outcome.blockedForSeconds = Number(blockSeconds);
     return outcome;
@@ -151,21 +173,46 @@ export class RedisBruteForceStore implements BruteForceStore {
 
   async attempt(clientKey: string, nowMs: number, succeeded: boolean): Promise<AttemptResult> {
     await this.connected();
-    const [state, a, b] = await this.client.bfAttempt(
-      ...this.failureArgs(clientKey, nowMs),
-      succeeded ? '1' : '0',
-    );
-    if (state === 'blocked') {
-      const retryAfterSeconds = secondsLeft(
-        { failures: 0, lastFailureMs: 0, blockedUntilMs: Number(a), lastBlockSeconds: 0 },
-        nowMs,
-      );
-      return { blocked: true, retryAfterSeconds };
+    const reply = await this.client.bfAttempt(...this.failureArgs(clientKey, nowMs), succeeded ? '1' : '0');
+    const [state, blockSeconds] = reply;
+    if (state === 'ok') {
+      this.observer?.gone(clientKey);
+      return { blocked: false, failures: 0 };
     }
-    if (state === 'ok') return { blocked: false, failures: 0 };
-    const result: AttemptResult = { blocked: false, failures: Number(a) };
-    if (b !== '' && b !== undefined) result.blockedForSeconds = Number(b);
+    const record = toRecord(reply, 2);
+    this.observer?.held(clientKey, record, nowMs);
+    if (state === 'blocked') return { blocked: true, retryAfterSeconds: secondsLeft(record, nowMs) };
+    const result: AttemptResult = { blocked: false, failures: record.failures };
+    if (blockSeconds !== '' && blockSeconds !== undefined) result.blockedForSeconds = Number(blockSeconds);
     return result;
+  }
+
+  /**
+   * Merges each record into the one Redis holds for its client, field by field (MERGE_SCRIPT), in pages;
+   * the merged records go to the observer. For a replica's outage counts when Redis returns.
+   */
+  async merge(records: ReadonlyArray<readonly [string, FailureRecord]>, nowMs: number): Promise<void> {
+    await this.connected();
+    for (let start = 0; start < records.length; start += MERGE_PAGE_SIZE) {
+      const page = records
+        .slice(start, start + MERGE_PAGE_SIZE)
+        .flatMap(([clientKey, r]) => [
+          clientKey,
+          ...[r.failures, r.lastFailureMs, r.blockedUntilMs, r.lastBlockSeconds].map(String),
+        ]);
+      const [unblocked, blocked] = this.indexKeys;
+      const merged = await this.client.bfMerge(
+        unblocked,
+        unblocked,
+        blocked,
+        this.seqKey,
+        ...this.failureArgv('', nowMs),
+        ...page,
+      );
+      for (let i = 0; i + 4 < merged.length; i += 5) {
+        this.observer?.held(merged[i] as string, toRecord(merged, i + 1), nowMs);
+      }
+    }
   }
 
   async recordSuccess(clientKey: string): Promise<void> {
@@ -219,6 +266,7 @@ export class RedisBruteForceStore implements BruteForceStore {
       this.recordPrefix,
       clientKey,
     );
+    this.observer?.gone(clientKey);
     return removed === 1;
   }
 
@@ -234,11 +282,12 @@ export class RedisBruteForceStore implements BruteForceStore {
       unblocked,
       blocked,
       this.seqKey,
-      this.recordPrefix,
-      clientKey,
-      String(nowMs),
-      ...this.policyArgs,
+      ...this.failureArgv(clientKey, nowMs),
     ];
+  }
+
+  private failureArgv(clientKey: string, nowMs: number): string[] {
+    return [this.recordPrefix, clientKey, String(nowMs), ...this.policyArgs];
   }
 
   private recordKey(clientKey: string): string {

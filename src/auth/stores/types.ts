@@ -84,6 +84,14 @@ export interface BruteForceStore {
   readonly local?: LocalBruteForceStore;
 }
 
+/** Told what a store holds for a client after each operation that shows it (see RedisBruteForceStore.observe). */
+export interface RecordObserver {
+  /** The store now holds `record` for the client, as of `nowMs`. */
+  held(clientKey: string, record: FailureRecord, nowMs: number): void;
+  /** The store now holds no record for the client. */
+  gone(clientKey: string): void;
+}
+
 /** Synchronous forms of a store whose records live in this process. */
 export interface LocalBruteForceStore {
   checkNow(clientKey: string, nowMs: number): CheckResult;
