@@ -239,6 +239,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   const closeAfterRefusal = (req: IncomingMessage, res: ServerResponse, refusal: AuthRefusal) =>
     connections.refuse(req, res, refusal.status === 429 ? refusal.retryAfterSeconds : undefined);
+  // The current redactor (keys rotate): for the client input the proxy's own error answers quote.
+  const redact = (text: string): string => opts.routes.redactor().redact(text);
   const app = Fastify({
     serverFactory: laneFirstServer(opts.tls, timeouts, () => lane, connections, opts.onConnection),
     loggerInstance: opts.logger as FastifyBaseLogger,
@@ -302,7 +304,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Before CORS: a misdirected pre-flight gets its 421 and no CORS headers.
     app.addHook('onRequest', (request, reply, done) => {
       if (hostCheck(request.headers.host)) done();
-      else void sendProxyError(request, reply, misdirected());
+      else void sendProxyError(request, reply, misdirected(), redact);
     });
   }
   if (corsOptions !== null) await app.register(cors, corsOptions);
@@ -342,14 +344,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     staticCSP: true,
   });
 
-  registerErrorHandling(app, (text) => opts.routes.redactor().redact(text));
+  registerErrorHandling(app, redact);
   const deps: RouteDeps = {
     ...opts.routes,
     registry: opts.registry,
     metrics: opts.metrics,
     config,
     log: opts.logger,
-    answerFailure: (to, err) => answerFailure(to, err, opts.logger),
+    answerFailure: (to, err) => answerFailure(to, err, opts.logger, redact),
   };
   const chatRoutes = createChatRoutes(deps);
   registerRoutes(app, deps);
@@ -365,6 +367,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     onRefusal: closeAfterRefusal,
     isOpen: () => app.server.listening,
     log: opts.logger,
+    redact,
     capture: opts.routes.capture,
   });
   return app;

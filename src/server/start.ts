@@ -295,6 +295,7 @@ export async function startProxy({
                 );
             },
             routes: failover.routes,
+            redact: (text) => secrets.current.redact(text),
           })
         : null,
       loopRepeats: config.loop_guard.enabled ? config.loop_guard.repeats : 0,
