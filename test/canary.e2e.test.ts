@@ -202,6 +202,10 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       headers: { authorization: `Bearer ${CANARY.wrongKey}` },
     });
     await recordingFetch(`${proxy.url}/v1/models?key=${CANARY.wrongKey}`);
+    // A path its warning quotes cut short (256 characters), 20 characters into a secret.
+    await recordingFetch(`${proxy.url}/v1/models/${'a'.repeat(225)}${CANARY.authToken}`, {
+      headers: { authorization: `Bearer ${CANARY.wrongKey}` },
+    });
     // Refused on the chat lane, the wrong key in the query string: the refusal has its capture line.
     await recordingFetch(`${proxy.url}/v1beta/models/gpt-4o:generateContent?key=${CANARY.wrongKey}`, {
       method: 'POST',
@@ -414,7 +418,7 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     }
   });
 
-  it('quotes client text in its own answers with the secrets in it masked, before any cut', () => {
+  it('quotes client text in its answers and logs with the secrets in it masked, before any cut', () => {
     const said = ownAnswers.join('\n');
     expect(said.match(/Response with id '\*\*\*\*' not found\./g)).toHaveLength(4);
     expect(said).toContain("no input item '****' in this response");
@@ -424,6 +428,10 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     expect(said).toContain("cannot set '****'");
     expect(said).toContain(`No route for GET /${'a'.repeat(179)}****`);
     expect(said).toContain(`The model 'anthropic:${'x'.repeat(170)}****' does not exist`);
+    // And so do its logs: the path of a failed authentication.
+    expect(readFileSync(join(dir, 'proxy.log'), 'utf8')).toContain(
+      `"path":"/v1/models/${'a'.repeat(225)}****"`,
+    );
   });
 
   it('logs each pool key leaving the rotation by its env var name and place, never its value', () => {
@@ -566,6 +574,18 @@ describe('canary with the Redis state store: PROXY_STATE_SECRET never leaves the
       expect(await chat(CANARY.proxy, `the state secret is ${CANARY.stateSecret}`)).toBe(200);
       // Failures from another address stay in Redis as brute-force records.
       for (let i = 0; i < 3; i++) expect(await chat(CANARY.wrongKey, CANARY.stateSecret)).toBe(401);
+      // A forwarded-for value that is no address, from the trusted proxy: its warning quotes it cut short
+      // (64 characters), 24 characters into the secret.
+      const garbled = await fetch(`${url}/v1/models`, {
+        headers: {
+          authorization: `Bearer ${CANARY.proxy}`,
+          'x-forwarded-for': `${'g'.repeat(40)}${CANARY.stateSecret}`,
+        },
+      });
+      bodies.push(await garbled.text());
+      await vi.waitFor(() =>
+        expect(readFileSync(join(dir, 'proxy.log'), 'utf8')).toContain(`"value":"${'g'.repeat(40)}****"`),
+      );
       for (const path of ['/internal/health', '/metrics']) {
         expect(await call(path, { headers: { 'x-api-key': CANARY.adminKey } })).toBe(200);
       }

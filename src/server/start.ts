@@ -193,6 +193,7 @@ export async function startProxy({
     configFile,
     state,
     writeWarnLine: log.writeWarnLine,
+    redact: (text) => secrets.current.redact(text),
   });
   auth.onSecretsChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
