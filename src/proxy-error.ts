@@ -1,7 +1,8 @@
 /**
  * An error the proxy answers itself. It carries an HTTP status and a short machine code; the server turns
  * it into the envelope of the client's protocol (src/protocols/error-envelopes.ts). The message must never hold a
- * secret or echo a credential.
+ * secret or echo a credential; what it quotes of the client's text is redacted where the answer is written
+ * (proxyErrorAnswer, src/pipeline/respond.ts), and quoted cut short only after that (redactedExcerpt).
  */
 export class ProxyError extends Error {
   readonly status: number;

@@ -101,6 +101,8 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
   /** /metrics and /admin/usage by model once secrets were sent as model names. */
   let metricsText = '';
   let usageByModel = '';
+  /** The proxy's own answers that quote a secret the client sent. */
+  const ownAnswers: string[] = [];
 
   const record = async (res: Response): Promise<Response> => {
     bodies.push(await res.clone().text());
@@ -203,6 +205,10 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       headers: { authorization: `Bearer ${CANARY.wrongKey}` },
     });
     await recordingFetch(`${proxy.url}/v1/models?key=${CANARY.wrongKey}`);
+    // A path its warning quotes cut short (256 characters), 20 characters into a secret.
+    await recordingFetch(`${proxy.url}/v1/models/${'a'.repeat(225)}${CANARY.authToken}`, {
+      headers: { authorization: `Bearer ${CANARY.wrongKey}` },
+    });
     // Refused on the chat lane, the wrong key in the query string: the refusal has its capture line.
     await recordingFetch(`${proxy.url}/v1beta/models/gpt-4o:generateContent?key=${CANARY.wrongKey}`, {
       method: 'POST',
@@ -274,6 +280,44 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
     await oa.responses.retrieve(translated.id);
     await oa.responses.create({ model: 'fault-key-in-error', input: 'x' }).catch(() => undefined);
     await oa.responses.create({ model: 'anthropic:fault-key-in-error', input: 'x' }).catch(() => undefined);
+    // The proxy's own answers quote what the client sent (an id, a model, a command): a secret sent there
+    // comes back masked, never whole, nor cut short (a cut secret is no longer recognised: its start shows).
+    const ask = async (path: string, init: RequestInit = {}) => {
+      const res = await recordingFetch(`${proxy.url}${path}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${CANARY.proxy}`,
+          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+      });
+      ownAnswers.push(await res.text());
+    };
+    const quoted = CANARY.authToken;
+    /** Longer than what a reply quotes of a bad command (40 characters). */
+    const long = CANARY.stateSecret;
+    await ask(`/v1/responses/${quoted}`);
+    await ask(`/v1/responses/${quoted}`, { method: 'DELETE' });
+    await ask(`/v1/responses/${quoted}/input_items`);
+    await ask(`/v1/responses/${translated.id}/input_items?after=${quoted}`);
+    await ask('/v1/responses', {
+      method: 'POST',
+      body: JSON.stringify({ model: 'gpt-4o', input: 'x', previous_response_id: quoted }),
+    });
+    const command = (content: string) =>
+      ask('/v1/chat/completions', {
+        method: 'POST',
+        body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content }] }),
+      });
+    for (const content of [
+      `!/set(model=openai:${quoted})`,
+      `!/route(${quoted})`,
+      `!/${long}`,
+      `!/set(${quoted}=1)`,
+      '!/unset(model)',
+    ])
+      await command(content);
+    // Quoted cut short, 20 characters into the secret.
+    await ask(`/${'a'.repeat(179)}${long}`);
     const ge = new GoogleGenAI({ apiKey: CANARY.proxy, httpOptions: { baseUrl: proxy.url } });
     await ge.models.generateContent({ model: 'anthropic:claude', contents: `gemini sdk ${CANARY.gemini}` });
     // Token counts carry prompts too: passed through (scrubbed) and estimated locally.
@@ -310,6 +354,15 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       .create({ model: `anthropic:${CANARY.adminKey}`, messages: [{ role: 'user', content: 'x' }] })
       .catch((e: unknown) => e);
     expect(notFound).toBeInstanceOf(OpenAI.NotFoundError);
+    // A model name quoted cut short (200 characters), 20 characters into the secret.
+    const cutModel = await limited.chat.completions
+      .create({
+        model: `anthropic:${'x'.repeat(170)}${CANARY.stateSecret}`,
+        messages: [{ role: 'user', content: 'x' }],
+      })
+      .catch((e: unknown) => e);
+    expect(cutModel).toBeInstanceOf(OpenAI.NotFoundError);
+    ownAnswers.push((cutModel as Error).message);
     // Its one request a minute, then a 429 (limits), and its filtered model list. Configured by its hash
     // only, the key is known to the proxy once presented (above): redacted from the prompt — on its way
     // upstream, in the capture and the debug log — like every other key.
@@ -386,8 +439,28 @@ describe.each(['debug', 'trace'])('canary at log level %s: no secret ever leaves
       const searched = text + withBytesDecoded(text);
       for (const [name, canary] of Object.entries(CANARY)) {
         expect(searched.includes(canary), `${name} canary found in ${where}`).toBe(false);
+        // Nor its start, as a cut would leave it.
+        expect(searched.includes(canary.slice(0, 16)), `${name} canary's start found in ${where}`).toBe(
+          false,
+        );
       }
     }
+  });
+
+  it('quotes client text in its answers and logs with the secrets in it masked, before any cut', () => {
+    const said = ownAnswers.join('\n');
+    expect(said.match(/Response with id '\*\*\*\*' not found\./g)).toHaveLength(4);
+    expect(said).toContain("no input item '****' in this response");
+    expect(said).toContain('Set for this session: model=openai:****.');
+    expect(said).toContain("!/route: '****' is not a configured route");
+    expect(said).toContain("'!/****' is not a command");
+    expect(said).toContain("cannot set '****'");
+    expect(said).toContain(`No route for GET /${'a'.repeat(179)}****`);
+    expect(said).toContain(`The model 'anthropic:${'x'.repeat(170)}****' does not exist`);
+    // And so do its logs: the path of a failed authentication.
+    expect(readFileSync(join(dir, 'proxy.log'), 'utf8')).toContain(
+      `"path":"/v1/models/${'a'.repeat(225)}****"`,
+    );
   });
 
   it('logs each pool key leaving the rotation by its env var name and place, never its value', () => {
@@ -548,6 +621,18 @@ describe('canary with the Redis state store: PROXY_STATE_SECRET never leaves the
       expect(await chat(CANARY.proxy, `the state secret is ${CANARY.stateSecret}`)).toBe(200);
       // Failures from another address stay in Redis as brute-force records.
       for (let i = 0; i < 3; i++) expect(await chat(CANARY.wrongKey, CANARY.stateSecret)).toBe(401);
+      // A forwarded-for value that is no address, from the trusted proxy: its warning quotes it cut short
+      // (64 characters), 24 characters into the secret.
+      const garbled = await fetch(`${url}/v1/models`, {
+        headers: {
+          authorization: `Bearer ${CANARY.proxy}`,
+          'x-forwarded-for': `${'g'.repeat(40)}${CANARY.stateSecret}`,
+        },
+      });
+      bodies.push(await garbled.text());
+      await vi.waitFor(() =>
+        expect(readFileSync(join(dir, 'proxy.log'), 'utf8')).toContain(`"value":"${'g'.repeat(40)}****"`),
+      );
       for (const path of ['/internal/health', '/metrics']) {
         expect(await call(path, { headers: { 'x-api-key': CANARY.adminKey } })).toBe(200);
       }

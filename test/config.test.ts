@@ -10,6 +10,9 @@ import { SETTINGS, type SettingEntry } from '../src/config/settings.js';
 import { resolveStateSettings } from '../src/state/settings.js';
 import { runCli } from './helpers/proxy-process.js';
 
+/** No secret on these command lines: nothing to redact. */
+const keep = (text: string): string => text;
+
 const DEFAULTS = ConfigSchema.parse({});
 const defaultAt = (key: string): unknown =>
   key
@@ -95,7 +98,7 @@ describe('every setting in every form', () => {
             : setting.meta.kind === 'list'
               ? text.split(',').flatMap((v) => [flag, v])
               : [flag, text];
-        const cli = parseCli(argv, defaultAt);
+        const cli = parseCli(argv, defaultAt, keep);
         expect(valueAt(loadConfig({ env: {}, cli: cli.values }).config, setting.key)).toEqual(value);
       }
     });
@@ -108,7 +111,7 @@ describe('a boolean setting given both ways', () => {
       ['--enable-brute-force-protection', '--disable-brute-force-protection'],
       ['--disable-brute-force-protection', '--enable-brute-force-protection'],
     ]) {
-      expect(() => parseCli(argv, defaultAt)).toThrow(
+      expect(() => parseCli(argv, defaultAt, keep)).toThrow(
         '--enable-brute-force-protection and --disable-brute-force-protection contradict each other: give one of them',
       );
     }
@@ -116,6 +119,7 @@ describe('a boolean setting given both ways', () => {
     const twice = parseCli(
       ['--disable-brute-force-protection', '--disable-brute-force-protection'],
       defaultAt,
+      keep,
     );
     expect([...twice.values.values()]).toEqual([false]);
   });
@@ -127,7 +131,7 @@ describe('precedence: CLI > env > YAML > default', () => {
   );
 
   it('layers the four sources', () => {
-    const cli = parseCli(['--port', '9003'], defaultAt);
+    const cli = parseCli(['--port', '9003'], defaultAt, keep);
     const { config } = loadConfig({
       configFile: file,
       env: { APP_PORT: '9002', PROXY_TIMEOUT: '45', BRUTE_FORCE_TTL_SECONDS: '60' },
@@ -145,7 +149,8 @@ describe('guardrails.shell: the shell guard’s block, and the flat keys it repl
   const rule = (indent: string) =>
     `${indent}- {name: no-npm-publish, pattern: "^npm publish", reason: the release pipeline publishes}\n`;
   const load = (yaml: string, env: NodeJS.ProcessEnv = {}, argv: string[] = []) =>
-    loadConfig({ configFile: yamlFile(yaml), env, cli: parseCli(argv, defaultAt).values }).config.guardrails;
+    loadConfig({ configFile: yamlFile(yaml), env, cli: parseCli(argv, defaultAt, keep).values }).config
+      .guardrails;
   const expected = {
     enabled: true,
     action: 'block',
@@ -215,7 +220,7 @@ describe('the state store: --state-store, its alias --brute-force-store, and the
   const B = 'redis://bf-b.internal:6379/3';
 
   function resolve(sources: { yaml?: string; env?: NodeJS.ProcessEnv; argv?: string[] }, secret?: string) {
-    const cli = parseCli(sources.argv ?? [], defaultAt);
+    const cli = parseCli(sources.argv ?? [], defaultAt, keep);
     const { config } = loadConfig({
       configFile: sources.yaml === undefined ? undefined : yamlFile(sources.yaml),
       env: sources.env ?? {},
@@ -459,6 +464,28 @@ describe('configuration errors name what the user wrote', () => {
     expect(code).toBe(1);
     expect(stderr).toContain("'--auth-max-failed-attempts <N>' argument 'lots' is invalid");
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a key given to a flag, or as one, is masked in the error: never printed, nor its start', async () => {
+    // Longer than the 40 characters a bad value's error would quote.
+    const key = 'opaque-provider-key-Zq7xW2vB9nL4-0123456789abcdef';
+    const env = { OPENAI_API_KEY: key };
+    const given = await runCli(['--auth-max-failed-attempts', key], env);
+    expect([given.code, given.stderr.split('\n')[0]]).toEqual([
+      1,
+      "error: option '--auth-max-failed-attempts <N>' argument '****' is invalid. expected an integer, " +
+        'got a value of 49 characters',
+    ]);
+    const asFlag = await runCli([`--${key}`], env);
+    expect([asFlag.code, asFlag.stderr.split('\n')[0]]).toEqual([1, "error: unknown option '--****'"]);
+    // The same mistake in the environment.
+    const inEnv = await runCli([], { ...env, BRUTE_FORCE_MAX_FAILED_ATTEMPTS: key });
+    expect([inEnv.code, inEnv.stderr]).toEqual([
+      1,
+      'llm-interactive-proxy: BRUTE_FORCE_MAX_FAILED_ATTEMPTS: expected an integer, got a value of 49 characters\n',
+    ]);
+    for (const { stdout, stderr } of [given, asFlag, inEnv])
+      expect(stdout + stderr).not.toContain(key.slice(0, 12));
   });
 });
 

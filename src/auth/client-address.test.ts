@@ -2,6 +2,7 @@ import Fastify from 'fastify';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Redactor } from '../redaction/redactor.js';
 import { installClientAddress } from '../server/auth-hook.js';
 import {
   CidrMatcher,
@@ -310,9 +311,12 @@ describe('TrustedProxies.clientAddress', () => {
 
   describe('the warning about an unusable header', () => {
     const logged: Array<{ obj: Record<string, unknown>; msg: string }> = [];
-    const logging = compileTrustProxy(['10.0.0.0/8'], {
-      warn: (obj, msg) => logged.push({ obj: obj as Record<string, unknown>, msg }),
-    });
+    const secret = 'opaque-secret-key-0123456789abcdefghij';
+    const redactor = new Redactor([secret]);
+    const log = {
+      warn: (obj: object, msg: string) => logged.push({ obj: obj as Record<string, unknown>, msg }),
+    };
+    const logging = compileTrustProxy(['10.0.0.0/8'], { log, redact: (text) => redactor.redact(text) });
 
     it('is logged once per header name, with the value cut short and printable', () => {
       const hostile = `\u00e9vil\t${'x'.repeat(200)}`;
@@ -328,11 +332,18 @@ describe('TrustedProxies.clientAddress', () => {
       expect(forwarded?.obj).toMatchObject({ header: 'forwarded', value: '_hidden', proxy: PEER });
     });
 
+    it('quotes the value with a secret in it redacted before the cut', () => {
+      const other = compileTrustProxy(['10.0.0.0/8'], { log, redact: (text) => redactor.redact(text) });
+      // The cut at 64 falls 14 characters into the secret.
+      other.clientAddress(PEER, { 'x-forwarded-for': `${'g'.repeat(50)}${secret}` });
+      const warning = logged.at(-1);
+      expect(warning?.obj.value).toBe(`${'g'.repeat(50)}****`);
+      expect(JSON.stringify(warning)).not.toContain(secret.slice(0, 8));
+    });
+
     it('is not logged for an untrusted peer or a usable header', () => {
       const before = logged.length;
-      const quiet = compileTrustProxy(['10.0.0.0/8'], {
-        warn: (obj, msg) => logged.push({ obj: obj as Record<string, unknown>, msg }),
-      });
+      const quiet = compileTrustProxy(['10.0.0.0/8'], { log, redact: (text) => text });
       quiet.clientAddress('203.0.113.9', { 'x-forwarded-for': 'garbage' });
       quiet.clientAddress(PEER, { 'x-forwarded-for': '203.0.113.9' });
       expect(logged).toHaveLength(before);

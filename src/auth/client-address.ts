@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Redact } from '../redaction/excerpt.js';
 
 type IPAddress = ipaddr.IPv4 | ipaddr.IPv6;
 type Range = [IPAddress, number];
@@ -232,15 +233,25 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return text === undefined || trimOws(text) === '' ? undefined : text;
 }
 
-/** An attacker-controlled value, fit for a log line: cut short, printable ASCII only. */
-function loggable(value: string): string {
-  const cut = value.length > MAX_LOGGED_VALUE_LENGTH ? value.slice(0, MAX_LOGGED_VALUE_LENGTH) : value;
+/**
+ * An attacker-controlled value, fit for a log line: redacted, cut short, printable ASCII only. Redacted first,
+ * as a whole: a secret cut in two, or with a character replaced, is no longer recognised by the log's writer.
+ */
+function loggable(value: string, redact: Redact): string {
+  const safe = redact(value);
+  const cut = safe.length > MAX_LOGGED_VALUE_LENGTH ? safe.slice(0, MAX_LOGGED_VALUE_LENGTH) : safe;
   const printable = cut.replace(/[^\x20-\x7e]/g, '?');
-  return cut.length < value.length ? `${printable}…` : printable;
+  return cut.length < safe.length ? `${printable}…` : printable;
 }
 
 export interface ClientAddressLog {
   warn(obj: object, msg: string): void;
+}
+
+/** Where the warning about an unusable forwarding header goes, and the redactor its quote of the header uses. */
+export interface ClientAddressWarnings {
+  log: ClientAddressLog;
+  redact: Redact;
 }
 
 /**
@@ -266,7 +277,7 @@ export class TrustedProxies {
   /** Throws an error naming the first entry that is not an IP address, a CIDR or a proxy-addr range name. */
   constructor(
     entries: readonly string[],
-    private readonly log: ClientAddressLog | null = null,
+    private readonly warnings: ClientAddressWarnings | null = null,
   ) {
     const expanded = entries.flatMap((entry) => namedRange(entry) ?? [entry]);
     this.matcher = new CidrMatcher(expanded, 'trusted proxy');
@@ -330,11 +341,13 @@ export class TrustedProxies {
   }
 
   private warnOnce(header: string, value: string, peer: string): void {
-    if (this.log === null || this.warned.has(header)) return;
+    const warnings = this.warnings;
+    if (warnings === null || this.warned.has(header)) return;
     this.warned.add(header);
-    this.log.warn(
-      { header, value: loggable(value), proxy: peer },
-      `Trusted proxy ${peer} sent a ${header} header whose client is not an IP address ("${loggable(value)}"): ` +
+    const shown = loggable(value, warnings.redact);
+    warnings.log.warn(
+      { header, value: shown, proxy: peer },
+      `Trusted proxy ${peer} sent a ${header} header whose client is not an IP address ("${shown}"): ` +
         "such requests are counted against the proxy's own address (logged once)",
     );
   }
@@ -342,10 +355,13 @@ export class TrustedProxies {
 
 /**
  * The trusted proxies (`--trusted-proxy`): IP addresses, CIDRs and proxy-addr's names `loopback`,
- * `linklocal`, `uniquelocal`. `log` gets the warning about an unusable forwarding header.
+ * `linklocal`, `uniquelocal`. `warnings` gets the warning about an unusable forwarding header.
  */
-export function compileTrustProxy(cidrs: readonly string[], log?: ClientAddressLog): TrustedProxies {
-  return new TrustedProxies(cidrs, log ?? null);
+export function compileTrustProxy(
+  cidrs: readonly string[],
+  warnings?: ClientAddressWarnings,
+): TrustedProxies {
+  return new TrustedProxies(cidrs, warnings ?? null);
 }
 
 /**

@@ -9,11 +9,16 @@ import { createAuthGate, installClientAddress, registerAuthDecorations } from '.
 import { createAuthCheck, type AuthFailureReason } from './gate.js';
 import { hashKey, KeySet } from './keys.js';
 import { MemoryBruteForceStore } from './stores/memory.js';
+import { Redactor } from '../redaction/redactor.js';
 import type { BruteForceStore } from './stores/types.js';
 
 const KEY = 'proxy-key-0123456789abcdef';
 const TEAM_KEY = 'team-key-fedcba9876543210';
 const CLIENT = '203.0.113.9';
+/** A configured secret that is no proxy key (a provider's): what a client may paste into a path. */
+const PROVIDER_KEY = 'opaque-provider-key-Zq7xW2vB9nL4';
+const redactor = new Redactor([KEY, TEAM_KEY, PROVIDER_KEY]);
+const redact = (text: string): string => redactor.redact(text);
 
 interface LogLine {
   level: 'warn' | 'error';
@@ -96,6 +101,7 @@ function build(
         onSuccess: (name) => events.successes.push(name),
       },
       now,
+      redact,
     }),
   );
   // Stands in for the security-header / CORS hooks the server adds: they must still run on 401/429.
@@ -256,6 +262,22 @@ describe('auth gate: 401 answers', () => {
       expect(h.events.failures).toEqual(['invalid', 'missing']);
     },
   );
+
+  it.each([
+    ['through the logger', false],
+    ['as a finished line', true],
+  ])('quotes a path cut short with a secret in it redacted before the cut (%s)', async (_how, warnLine) => {
+    const h = build({ warnLine });
+    // `/v1/models/` and the padding are 240 characters: the cut at 256 falls 16 characters into the key.
+    const padding = 'a'.repeat(240 - '/v1/models/'.length);
+    await h.send({ method: 'GET', url: `/v1/models/${padding}${PROVIDER_KEY}/more` });
+    expect(h.logs).toHaveLength(1);
+    const path = (h.logs[0]?.obj as { path: string }).path;
+    expect(path).toBe(`/v1/models/${padding}****/more`);
+    expect(JSON.stringify(h.logs)).not.toContain(PROVIDER_KEY.slice(0, 8));
+    await h.send({ method: 'GET', url: `/v1/models/${padding}${'b'.repeat(20)}${PROVIDER_KEY}` });
+    expect((h.logs[1]?.obj as { path: string }).path).toBe(`/v1/models/${padding}${'b'.repeat(16)}…`);
+  });
 });
 
 describe('auth gate: valid keys', () => {
@@ -549,6 +571,7 @@ describe('tarpit for blocked clients', () => {
         bypass: new BypassMatcher(DEFAULT_BYPASS_PATHS),
         trustedIps: new CidrMatcher([]),
         log: { warn: () => undefined },
+        redact,
         blockedDelayMs: 1000,
       });
       // The first failure answers at once (401) and blocks the address.
@@ -666,6 +689,7 @@ describe('auth gate: roles', () => {
       bypass: new BypassMatcher(DEFAULT_BYPASS_PATHS),
       trustedIps: new CidrMatcher(['192.0.2.0/24']),
       log: { warn: () => undefined },
+      redact,
     });
     const subject = (ip: string, key?: string) => ({
       method: 'GET',

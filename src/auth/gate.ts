@@ -7,6 +7,7 @@ import { extractCredential, type PresentedCredential } from './credentials.js';
 import { failureMessage, failureObject, formatFailureLine, type FailureFields } from './failure-line.js';
 import type { KeyGrant, KeySet } from './keys.js';
 import { TRUSTED_IP_KEY_NAME } from '../config/key-attributes.js';
+import { redactedExcerpt, type Redact } from '../redaction/excerpt.js';
 
 /**
  * What metrics and logs call a refused attempt (README, Logs: `auth failures by reason`). `expired` is a
@@ -59,6 +60,8 @@ export interface AuthGateOptions {
    * like a plaintext key from then on (KeyReloader.learn). Called on every such request, synchronously.
    */
   onHashedKey?: (grant: KeyGrant, key: string) => void;
+  /** The current redactor's: for the request path the warnings quote cut short (see pathOf). */
+  redact: Redact;
 }
 
 const MAX_HELD_REFUSALS = 10_000;
@@ -99,10 +102,15 @@ function failureKind(credential: PresentedCredential | null): Exclude<FailureKin
   return credential.value === null ? 'malformed' : 'invalid';
 }
 
-function pathOf(url: string): string {
+/**
+ * The path as the warnings quote it. A path cut short is redacted first, as a whole: a secret cut in two is
+ * no longer recognised by the log's writer, and its start would show. One that fits is left to the writer,
+ * which redacts every line: no second pass on the path of every failed attempt (an attack's hot path).
+ */
+function pathOf(url: string, redact: Redact): string {
   const queryStart = url.indexOf('?');
   const path = queryStart < 0 ? url : url.slice(0, queryStart);
-  return path.length > MAX_LOGGED_PATH_LENGTH ? `${path.slice(0, MAX_LOGGED_PATH_LENGTH)}…` : path;
+  return path.length > MAX_LOGGED_PATH_LENGTH ? redactedExcerpt(path, MAX_LOGGED_PATH_LENGTH, redact) : path;
 }
 
 /** What a request must show the gate: FastifyRequest has it, and so has the chat lane's own request. */
@@ -155,7 +163,7 @@ export interface AuthCheck {
  * constant time, so that check and record are one round trip — the answer is the same 429), then the key.
  */
 export function createAuthCheck(options: AuthGateOptions): AuthCheck {
-  const { getKeys, guard, bypass, trustedIps, log, events = {} } = options;
+  const { getKeys, guard, bypass, trustedIps, log, redact, events = {} } = options;
   const isAllowedOrigin = options.isAllowedOrigin ?? (() => true);
   const now = options.now ?? Date.now;
   let lastStoreErrorLogMs = -Infinity;
@@ -223,7 +231,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     log.warn(
       {
         method: subject.method,
-        path: pathOf(subject.url),
+        path: pathOf(subject.url, redact),
         clientAddress: subject.ip,
         reason: 'expired',
         keyName: grant.keyName,
@@ -250,7 +258,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     const reason = REASONS[kind];
     const fields: FailureFields = {
       method: subject.method,
-      path: pathOf(subject.url),
+      path: pathOf(subject.url, redact),
       clientAddress: subject.ip,
       reason,
       credentialSource: credential?.source ?? null,
@@ -268,7 +276,7 @@ export function createAuthCheck(options: AuthGateOptions): AuthCheck {
     log.warn(
       {
         method: subject.method,
-        path: pathOf(subject.url),
+        path: pathOf(subject.url, redact),
         clientAddress: subject.ip,
         clientKey,
         blockSeconds: outcome.blockedForSeconds,

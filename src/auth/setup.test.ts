@@ -70,6 +70,7 @@ describe('setupAuth', () => {
       env: { LLM_INTERACTIVE_PROXY_API_KEY: 'env-key-0' },
       logger,
       metrics: new ProxyMetrics(),
+      redact: (text: string) => text,
       configFile,
     });
     runtimes.push(runtime);
@@ -98,6 +99,7 @@ describe('setupAuth', () => {
       env: {},
       logger,
       metrics: new ProxyMetrics(),
+      redact: (text: string) => text,
       configFile,
     });
     runtimes.push(runtime);
@@ -116,6 +118,7 @@ describe('setupAuth', () => {
         env,
         logger: capturingLogger().logger,
         metrics: new ProxyMetrics(),
+        redact: (text: string) => text,
       });
     const keysFile = join(dir, 'keys');
     writeFileSync(keysFile, 'env:other-key-of-the-file\n');
@@ -154,6 +157,7 @@ describe('setupAuth', () => {
       env: {},
       logger: capturingLogger().logger,
       metrics: new ProxyMetrics(),
+      redact: (text: string) => text,
       configFile,
     });
     runtimes.push(runtime);
@@ -180,6 +184,7 @@ describe('setupAuth', () => {
       env: { LLM_INTERACTIVE_PROXY_API_KEY: 'env-key-0' },
       logger,
       metrics,
+      redact: (text: string) => text,
     });
     runtimes.push(runtime);
     expect(runtime.readiness()).toEqual({
@@ -206,12 +211,14 @@ describe('setupAuth', () => {
       env: { LLM_INTERACTIVE_PROXY_API_KEY: 'env-key-0' },
       logger,
       metrics: new ProxyMetrics(),
+      redact: (text: string) => text,
     });
     const disabled = await setupAuth({
       config: base({ disable_auth: true }),
       env: {},
       logger,
       metrics: new ProxyMetrics(),
+      redact: (text: string) => text,
     });
     expect(process.listenerCount('SIGHUP')).toBe(before + 2);
     await enabled.close();

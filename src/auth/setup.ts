@@ -15,6 +15,7 @@ import { describeIssue, readYamlFile, schemaIssues, yamlTreeIssue } from '../con
 import { ConfigSchema, type ApiKeyEntry, type PolicyLimits, type ProxyConfig } from '../config/schema.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 import type { StateStore } from '../state/store.js';
+import type { Redact } from '../redaction/excerpt.js';
 
 export interface AuthRuntime {
   /** The gate's check (the server wraps it for Fastify and for the chat lane); null when auth is off. */
@@ -73,6 +74,8 @@ export interface AuthSetupOptions {
   state?: StateStore | undefined;
   /** The logger's writer for finished warn-level lines (ProxyLogger.writeWarnLine); absent: through `logger`. */
   writeWarnLine?: ((line: string) => void) | null;
+  /** The current redactor's: for client text a warning quotes cut short (a path, a forwarding header). */
+  redact: Redact;
 }
 
 /** The state store's feature name for brute-force records (key prefix, health, gauge). */
@@ -283,7 +286,9 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
   const auth = config.auth;
   const trustProxy =
     auth.trusted_proxies.length > 0
-      ? configError('auth.trusted_proxies', () => compileTrustProxy(auth.trusted_proxies, logger))
+      ? configError('auth.trusted_proxies', () =>
+          compileTrustProxy(auth.trusted_proxies, { log: logger, redact: options.redact }),
+        )
       : false;
 
   if (auth.disable_auth) {
@@ -382,6 +387,7 @@ export async function setupAuth(options: AuthSetupOptions): Promise<AuthRuntime>
     bypass,
     trustedIps,
     log: gateLogger(logger, options.writeWarnLine ?? null),
+    redact: options.redact,
     events: {
       onFailure: (reason) => metrics.authFailures.inc({ reason }),
       onBlock: () => metrics.blocksStarted.inc(),

@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     log: (what, text) => exitLog?.(what, text),
   });
   const { parseCli } = await import('./program.js');
-  const cli = parseCli(process.argv.slice(2), defaultAt);
+  const cli = parseCli(process.argv.slice(2), defaultAt, redacted);
   if (cli.command === 'keygen') {
     const { key, sha256 } = generateProxyKey();
     process.stdout.write(

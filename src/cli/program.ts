@@ -4,6 +4,7 @@ import { CONFIG_FILE_SETTING, EXTRA_ENV_HELP, HELP_GROUPS, type SettingMeta } fr
 import { SETTINGS } from '../config/settings.js';
 import { ConfigError } from '../config/config-error.js';
 import { PACKAGE_VERSION } from '../package-version.js';
+import type { Redact } from '../redaction/excerpt.js';
 
 export interface ParsedCli {
   command: 'serve' | 'keygen';
@@ -69,7 +70,10 @@ function valueParser(meta: SettingMeta, flag: string) {
  * Builds the command line from the config schema: every flag, its env var and default come from the same
  * place as YAML validation, so `--help` cannot drift from what the proxy accepts.
  */
-export function buildProgram(defaults: (key: string) => unknown): {
+export function buildProgram(
+  defaults: (key: string) => unknown,
+  redact: Redact,
+): {
   program: Command;
   /** Commander attribute name → [dotted setting path, value to store for valueless boolean flags]. */
   attributes: Map<string, [string, boolean | null]>;
@@ -82,6 +86,10 @@ export function buildProgram(defaults: (key: string) => unknown): {
     .version(PACKAGE_VERSION, '-V, --version', 'Print the version and exit')
     .helpOption('-h, --help', 'Print this help and exit')
     .showHelpAfterError('(run with --help for all options)')
+    // Commander's errors quote what was typed (`argument '<value>' is invalid`, `unknown option '--<x>'`):
+    // a key given to the wrong flag, or pasted as one, is masked (README, Key hygiene). Set before the
+    // subcommand is added, which copies it.
+    .configureOutput({ outputError: (text, write) => write(redact(text)) })
     .allowExcessArguments(false);
   const attributes = new Map<string, [string, boolean | null]>();
 
@@ -126,8 +134,9 @@ export function buildProgram(defaults: (key: string) => unknown): {
   return { program, attributes };
 }
 
-export function parseCli(argv: string[], defaults: (key: string) => unknown): ParsedCli {
-  const { program, attributes } = buildProgram(defaults);
+/** `redact` masks the secrets known so far (the environment's) in the errors commander prints. */
+export function parseCli(argv: string[], defaults: (key: string) => unknown, redact: Redact): ParsedCli {
+  const { program, attributes } = buildProgram(defaults, redact);
   let command: ParsedCli['command'] = 'serve';
   program.commands[0]?.action(() => {
     command = 'keygen';

@@ -4,9 +4,16 @@ import type { SettingKind } from './schema.js';
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);
 
+/** The longest value an error quotes; no boolean or number is longer. */
+const MAX_QUOTED_VALUE = 40;
+
+/**
+ * A wrong value as an error names it: quoted whole (the error is redacted where it is printed), or, when
+ * longer, by its length only. Never cut: a secret given by mistake (a key in the wrong variable), cut short,
+ * is no longer recognised by the redaction, and its start would be printed.
+ */
 function shown(raw: string): string {
-  const trimmed = raw.length > 40 ? `${raw.slice(0, 40)}…` : raw;
-  return JSON.stringify(trimmed);
+  return raw.length > MAX_QUOTED_VALUE ? `a value of ${raw.length} characters` : JSON.stringify(raw);
 }
 
 /** Parses a value from an env var or a flag; `source` names it in the error (`APP_PORT`, `--port`). */

@@ -2,6 +2,7 @@ import { ProxyError } from '../proxy-error.js';
 import type { BackendRegistry } from '../backends/registry.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import type { Redactor } from '../redaction/redactor.js';
+import type { Redact } from '../redaction/excerpt.js';
 import { AttemptRun, type AttemptDeps, type FailoverDeps } from './attempts.js';
 import { dispatch } from './dispatch.js';
 import { droppedEventsLog } from './event-filter.js';
@@ -105,10 +106,13 @@ export function createChatPipeline(
   // Stream events that are not JSON, dropped on the way: counted with failover's (one metric).
   const droppedEvents = failover === undefined ? undefined : droppedEventsLog(failover.stats, deps.log);
   const spend = deps.spend ?? null;
+  /** The current redactor's (keys rotate): for the client text the proxy's own answers quote. */
+  const redact: Redact = (text) => deps.redactor().redact(text);
   /**
    * The proxy's own answer (a command's reply, the loop guard's steering), in the client's protocol; a
    * Responses answer is kept as any other (`previous`: the response the request continues;
-   * `withoutCommands`: see `localAnswerCodec`).
+   * `withoutCommands`: see `localAnswerCodec`). Redacted here, where every such answer passes: it quotes
+   * what the client wrote (a model name, a route, a bad command), which may be a secret.
    */
   const answerLocally = (
     ex: ChatExchange,
@@ -120,7 +124,8 @@ export function createChatPipeline(
     const target = frontEnd.target(body, ex.url);
     const codec =
       from === 'responses' ? localAnswerCodec(ex, body, previous, responsesDeps, withoutCommands) : undefined;
-    replyLocally(ex, from, text, target.model, target.stream, clientAsksStreamUsage(from, body), codec);
+    const said = redact(text);
+    replyLocally(ex, from, said, target.model, target.stream, clientAsksStreamUsage(from, body), codec);
   };
   /**
    * The loop guard for a Responses request continuing a response the proxy kept: on the whole conversation
@@ -130,7 +135,9 @@ export function createChatPipeline(
   const guardContinued = (ex: ChatExchange, body: Record<string, unknown>, previous: PreviousResponse) => {
     const turns = continuedInput(previous, body);
     const steering =
-      turns === undefined ? loopStep(from, ex, loopRepeats) : loopStepOnTurns(from, turns, loopRepeats);
+      turns === undefined
+        ? loopStep(from, ex, loopRepeats, redact)
+        : loopStepOnTurns(from, turns, loopRepeats, redact);
     if (steering === undefined) return false;
     answerLocally(ex, body, steering, previous);
     return true;
@@ -145,7 +152,7 @@ export function createChatPipeline(
       // A Responses request that continues a stored response is guarded once that is found (below).
       const guardLater = loopRepeats > 0 && from === 'responses' && continuesResponse(requireObjectBody(ex));
       if (loopRepeats > 0 && !guardLater) {
-        const steering = loopStep(from, ex, loopRepeats);
+        const steering = loopStep(from, ex, loopRepeats, redact);
         if (steering !== undefined) {
           answerLocally(ex, requireObjectBody(ex), steering);
           return;

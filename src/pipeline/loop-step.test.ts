@@ -7,6 +7,9 @@ import type { ChatExchange } from './exchange.js';
 import { loopStep } from './loop-step.js';
 import { RequestBody } from './request-body.js';
 
+/** No secret in these conversations: nothing to redact. */
+const keep = (text: string): string => text;
+
 /** An exchange whose body is `body`'s bytes, read as the chat lane hands them over (nothing parsed yet). */
 function exchange(body: object): { ex: ChatExchange; json: RequestBody } {
   const bytes = Buffer.from(JSON.stringify(body));
@@ -40,14 +43,14 @@ const large = { role: 'system', content: 'x'.repeat(40_000) };
 
 /** What the guard says about a whole conversation, parsed: the reference. */
 function reference(messages: unknown[], repeats: number): string | undefined {
-  const verdict = checkLoop(messages, CONVERSATIONS.openai, repeats);
+  const verdict = checkLoop(messages, CONVERSATIONS.openai, repeats, keep);
   if (verdict?.kind === 'refuse') return `refuse: ${verdict.message}`;
   return verdict?.text;
 }
 
 function viaBytes(messages: unknown[], repeats: number): string | undefined {
   try {
-    return loopStep('openai', exchange({ model: 'm', messages }).ex, repeats);
+    return loopStep('openai', exchange({ model: 'm', messages }).ex, repeats, keep);
   } catch (err) {
     return `refuse: ${(err as Error).message}`;
   }
@@ -57,7 +60,7 @@ describe('loopStep on the body bytes', () => {
   it('parses nothing of a conversation with fewer tool markers than the repeats', () => {
     const messages = [{ role: 'user', content: 'hi' }, call('ls'), result('a'), call('ls'), result('a')];
     const { ex, json } = exchange({ model: 'm', messages });
-    expect(loopStep('openai', ex, 7)).toBeUndefined();
+    expect(loopStep('openai', ex, 7, keep)).toBeUndefined();
     // Still unparsed: the member's range is there to read.
     expect(json.unparsedRange('messages')).toBeDefined();
   });
@@ -66,7 +69,7 @@ describe('loopStep on the body bytes', () => {
     const messages: unknown[] = [large, { role: 'user', content: 'go' }];
     for (let i = 0; i < 200; i++) messages.push(call(`step ${i}`), result(`out ${i}`));
     const { ex, json } = exchange({ model: 'm', messages });
-    expect(loopStep('openai', ex, 7)).toBeUndefined();
+    expect(loopStep('openai', ex, 7, keep)).toBeUndefined();
     expect(json.unparsedRange('messages')).toBeDefined();
   });
 
@@ -74,7 +77,7 @@ describe('loopStep on the body bytes', () => {
     const messages: unknown[] = [{ role: 'user', content: 'go' }];
     for (let i = 0; i < 8; i++) messages.push(call(`cat file${i}`), result(`out ${i}`));
     const { ex, json } = exchange({ model: 'm', messages });
-    expect(loopStep('openai', ex, 7)).toBeUndefined();
+    expect(loopStep('openai', ex, 7, keep)).toBeUndefined();
     expect(json.unparsedRange('messages')).toBeDefined();
   });
 
@@ -131,6 +134,6 @@ describe('loopStep on turns that are not valid JSON inside a string', () => {
     const scan = scanJson(bytes);
     if (scan.verdict !== 'ok') throw new Error('the scan checks no string values');
     const ex = { json: new RequestBody(bytes, scan.members) } as unknown as ChatExchange;
-    expect(() => loopStep('openai', ex, 2)).toThrow(SyntaxError);
+    expect(() => loopStep('openai', ex, 2, keep)).toThrow(SyntaxError);
   });
 });

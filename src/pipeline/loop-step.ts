@@ -2,6 +2,7 @@ import { ProxyError } from '../proxy-error.js';
 import { ByteNeedle } from '../protocols/byte-needle.js';
 import { CONVERSATIONS } from '../protocols/conversation.js';
 import type { Protocol } from '../protocols/types.js';
+import type { Redact } from '../redaction/excerpt.js';
 import { checkLoop, type LoopVerdict } from '../sessions/loop-guard.js';
 import { newestToolTurnsDiffer } from '../protocols/tool-turns.js';
 import { arrayTail, arrayTailStarts } from './array-tail.js';
@@ -81,7 +82,12 @@ function answer(verdict: LoopVerdict): string | undefined {
  * (src/protocols/tool-turns.ts), there is no loop and nothing is parsed; else they are parsed alone; when they do not, fewer markers than `repeats` in all the turns cannot hold a loop; then the
  * last `2 × repeats + 2`, and the whole conversation only when a run of repeats reaches back past them.
  */
-export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): string | undefined {
+export function loopStep(
+  from: Protocol,
+  ex: ChatExchange,
+  repeats: number,
+  redact: Redact,
+): string | undefined {
   const conversation = CONVERSATIONS[from];
   const member = TURNS_MEMBER[from];
   const range = ex.json?.unparsedRange(member);
@@ -98,9 +104,9 @@ export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): str
       if (tail === null) break;
       if (tail.all) {
         if (tail.elements.length < repeats) return undefined;
-        return answer(checkLoop(tail.elements, conversation, repeats));
+        return answer(checkLoop(tail.elements, conversation, repeats, redact));
       }
-      const verdict = checkLoop(tail.elements, conversation, repeats, true);
+      const verdict = checkLoop(tail.elements, conversation, repeats, redact, true);
       if (verdict !== 'undecided') return answer(verdict);
       // Fewer markers than repeats in all the turns: no run of repeats anywhere.
       if (!atLeast(bytes, range[0], range[1], markers, repeats)) return undefined;
@@ -108,7 +114,7 @@ export function loopStep(from: Protocol, ex: ChatExchange, repeats: number): str
   }
   const turns = conversation.turns(requireObjectBody(ex));
   if (turns === undefined || turns.length < repeats) return undefined;
-  return answer(checkLoop(turns, conversation, repeats));
+  return answer(checkLoop(turns, conversation, repeats, redact));
 }
 
 /**
@@ -119,7 +125,8 @@ export function loopStepOnTurns(
   from: Protocol,
   turns: readonly unknown[],
   repeats: number,
+  redact: Redact,
 ): string | undefined {
   if (turns.length < repeats) return undefined;
-  return answer(checkLoop(turns, CONVERSATIONS[from], repeats));
+  return answer(checkLoop(turns, CONVERSATIONS[from], repeats, redact));
 }

@@ -1,4 +1,5 @@
 import { ProxyError } from '../proxy-error.js';
+import { redactedExcerpt } from '../redaction/excerpt.js';
 import type { Redactor } from '../redaction/redactor.js';
 import type { BackendRegistry, ResolvedRoute } from '../backends/registry.js';
 import type { RouteTable } from '../routing/routes.js';
@@ -11,11 +12,10 @@ const MAX_QUOTED_MODEL = 200;
 
 /**
  * The 404 for a model outside the key's allow-list: what the providers answer for a model one cannot use.
- * The model is the client's own text, quoted cut short and redacted (a key pasted there is not echoed).
+ * The model is the client's own text, quoted redacted and cut short (a key pasted there is not echoed).
  */
 export function modelNotFound(model: string, redactor: Redactor): ProxyError {
-  const cut = model.length > MAX_QUOTED_MODEL ? `${model.slice(0, MAX_QUOTED_MODEL)}…` : model;
-  const quoted = redactor.redact(cut);
+  const quoted = redactedExcerpt(model, MAX_QUOTED_MODEL, (text) => redactor.redact(text));
   return new ProxyError(404, `The model '${quoted}' does not exist or you do not have access to it.`, {
     code: 'model_not_found',
     param: 'model',

@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { ProxyError } from '../proxy-error.js';
+import type { Redact } from '../redaction/excerpt.js';
 import { errorEnvelope } from '../protocols/error-envelopes.js';
 import { protocolForPath } from './route-table.js';
 import type { RequestState } from './state.js';
@@ -94,16 +95,21 @@ export function writeJson(
   to.res.end(payload);
 }
 
-/** A ProxyError as its answer: the envelope of the path's protocol, with retry-after and extra headers. */
+/**
+ * A ProxyError as its answer: the envelope of the path's protocol, with retry-after and extra headers. The
+ * message is redacted here, where every ProxyError answer passes: messages quote what the client sent (a
+ * response id, a model, a parameter's value), and a client may send a secret there.
+ */
 export function proxyErrorAnswer(
   url: string,
   error: ProxyError,
+  redact: Redact,
 ): { headers: Record<string, string>; body: Record<string, unknown> } {
   const headers: Record<string, string> = { ...error.headers };
   if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
   const body = errorEnvelope(protocolForPath(url), {
     status: error.status,
-    message: error.message,
+    message: redact(error.message),
     code: error.code,
     param: error.param,
     retryAfter: error.retryAfter,
@@ -111,8 +117,8 @@ export function proxyErrorAnswer(
   return { headers, body };
 }
 
-export function writeProxyError(to: Responder, error: ProxyError): void {
-  const answer = proxyErrorAnswer(to.url, error);
+export function writeProxyError(to: Responder, error: ProxyError, redact: Redact): void {
+  const answer = proxyErrorAnswer(to.url, error, redact);
   to.ownAnswer?.(error.status, answer.body, { code: error.code });
   writeJson(to, error.status, answer.body, answer.headers);
 }

@@ -11,6 +11,7 @@ import {
 import { confirmation, invalidReply, type ChainOf } from '../sessions/replies.js';
 import { sessionIdOf, sessionKey } from '../sessions/session-id.js';
 import { isEmpty, type SessionStore } from '../sessions/store.js';
+import type { Redact } from '../redaction/excerpt.js';
 import type { ChatExchange } from './exchange.js';
 
 type Json = Record<string, unknown>;
@@ -31,6 +32,8 @@ export interface SessionStepOptions {
    * for the replies. Absent: no routes.
    */
   routes?: { names(): string[]; chain(name: string): readonly string[] | undefined } | undefined;
+  /** Scrubs secrets from the command text a reply quotes (the current redactor's). */
+  redact: Redact;
 }
 
 /** What the session step decided for one request. */
@@ -77,6 +80,7 @@ export class SessionStep {
   readonly #checkAllowed: (model: string, keyName: string | null) => void;
   readonly #routes: SessionStepOptions['routes'];
   readonly #chainOf: ChainOf;
+  readonly #redact: Redact;
 
   constructor(options: SessionStepOptions) {
     this.#store = options.store;
@@ -90,6 +94,7 @@ export class SessionStep {
     this.#checkAllowed = options.checkAllowed ?? (() => undefined);
     this.#routes = options.routes;
     this.#chainOf = (name) => options.routes?.chain(name);
+    this.#redact = options.redact;
   }
 
   /** Whether the step has anything to look at for this request (synchronous: the hot path's only cost). */
@@ -147,7 +152,7 @@ export class SessionStep {
     turns.forEach((turn, index) => {
       if (conversation.role(turn) !== 'user') return;
       for (const at of conversation.texts(turn)) {
-        const parsed = parseCommands(at.text, this.#prefix);
+        const parsed = parseCommands(at.text, this.#prefix, this.#redact);
         if (parsed !== undefined) {
           found.push({ turn: index, at, parsed });
           return;

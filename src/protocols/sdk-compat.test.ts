@@ -87,7 +87,8 @@ beforeAll(async () => {
         policies: () => NO_POLICIES,
         capture: null,
         log: { error: () => undefined },
-        answerFailure: (to, err) => answerFailure(to, err, { error: () => undefined }),
+        answerFailure: (to, err) =>
+          answerFailure(to, err, { error: () => undefined }, (t) => redactor.redact(t)),
       }),
       auth: null,
       hostCheck: null,
@@ -97,6 +98,7 @@ beforeAll(async () => {
       headers: laneHeaders(SECURITY_HEADERS, null),
       isOpen: () => true,
       log: { error: () => undefined },
+      redact: (text) => redactor.redact(text),
     });
   }
   server = createServer((req, res) => {

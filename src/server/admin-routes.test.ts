@@ -36,6 +36,7 @@ function build(withGuard = true, adminRole: 'admin' | 'client' = 'admin') {
       bypass: new BypassMatcher(DEFAULT_BYPASS_PATHS),
       trustedIps: new CidrMatcher([]),
       log: { warn: () => undefined },
+      redact: (text) => text,
     }),
   );
   registerAuthAdminRoutes(app, { guard, onUnblocked: (clientKey) => unblocked.push(clientKey) });

@@ -242,6 +242,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   const closeAfterRefusal = (req: IncomingMessage, res: ServerResponse, refusal: AuthRefusal) =>
     connections.refuse(req, res, refusal.status === 429 ? refusal.retryAfterSeconds : undefined);
+  // The current redactor (keys rotate): for the client input the proxy's own error answers quote.
+  const redact = (text: string): string => opts.routes.redactor().redact(text);
   const app = Fastify({
     serverFactory: laneFirstServer(opts.tls, timeouts, () => lane, connections, opts.onConnection),
     loggerInstance: opts.logger as FastifyBaseLogger,
@@ -310,7 +312,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Before CORS: a misdirected pre-flight gets its 421 and no CORS headers.
     app.addHook('onRequest', (request, reply, done) => {
       if (hostCheck(request.headers.host)) done();
-      else void sendProxyError(request, reply, misdirected());
+      else void sendProxyError(request, reply, misdirected(), redact);
     });
   }
   if (corsOptions !== null) {
@@ -318,7 +320,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     app.addHook('onRequest', (request, reply, done) => {
       const requested = request.headers['access-control-request-headers'];
       if (!isCorsPreflight(request.method, request.headers) || grantableRequestHeaders(requested)) done();
-      else void sendProxyError(request, reply, preflightRefusal());
+      else void sendProxyError(request, reply, preflightRefusal(), redact);
     });
     await app.register(cors, corsOptions);
   }
@@ -358,14 +360,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     staticCSP: true,
   });
 
-  registerErrorHandling(app, (text) => opts.routes.redactor().redact(text));
+  registerErrorHandling(app, redact);
   const deps: RouteDeps = {
     ...opts.routes,
     registry: opts.registry,
     metrics: opts.metrics,
     config,
     log: opts.logger,
-    answerFailure: (to, err) => answerFailure(to, err, opts.logger),
+    answerFailure: (to, err) => answerFailure(to, err, opts.logger, redact),
   };
   const chatRoutes = createChatRoutes(deps);
   registerRoutes(app, deps);
@@ -381,6 +383,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     onRefusal: closeAfterRefusal,
     isOpen: () => app.server.listening,
     log: opts.logger,
+    redact,
     capture: opts.routes.capture,
   });
   return app;

@@ -47,6 +47,7 @@ async function start(options: Partial<ChatLaneOptions> = {}): Promise<Harness> {
     headers: laneHeaders({ 'x-content-type-options': 'nosniff' }, CORS),
     isOpen: () => open.value,
     log: { error: () => undefined },
+    redact: (text) => text,
     ...options,
   });
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {

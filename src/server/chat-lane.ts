@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { isRefusal, type AuthCheck, type AuthRefusal, type AuthSubject } from '../auth/gate.js';
 import { resolveClientAddress, type TrustedProxies } from '../auth/client-address.js';
 import { ProxyError } from '../proxy-error.js';
+import type { Redact } from '../redaction/excerpt.js';
 import type { CaptureRecorder } from '../capture/events.js';
 import { recordOwnAnswer } from '../pipeline/record.js';
 import type { AccessRecorder } from './access-log.js';
@@ -44,6 +45,8 @@ export interface ChatLaneOptions {
   /** False once the server stops accepting: Fastify then answers 503. */
   isOpen: () => boolean;
   log: { error(obj: object, msg: string): void };
+  /** Scrubs secrets from the client input an error answer quotes (the current redactor's). */
+  redact: Redact;
   /** The wire capture, null when off: then no answer costs any capture work. */
   capture?: CaptureRecorder | null;
 }
@@ -145,7 +148,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 export function createChatLane(options: ChatLaneOptions): ChatLane {
-  const { auth, hostCheck, trustProxy, maxBodyBytes, recordAccess, isOpen, log, onRefusal } = options;
+  const { auth, hostCheck, trustProxy, maxBodyBytes, recordAccess, isOpen, log, onRefusal, redact } = options;
   const capture = options.capture ?? null;
   const headersFor = options.headers;
   const match = compileMatcher(options.routes);
@@ -237,7 +240,7 @@ export function createChatLane(options: ChatLaneOptions): ChatLane {
         }),
       );
     } catch (err) {
-      answerFailure(responder, err as Error, log);
+      answerFailure(responder, err as Error, log, redact);
     }
   }
 

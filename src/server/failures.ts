@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProxyError } from '../proxy-error.js';
+import { redactedExcerpt, type Redact } from '../redaction/excerpt.js';
 import { MAX_JSON_DEPTH } from '../protocols/json-depth.js';
 import { proxyErrorAnswer, writeProxyError, type Responder } from '../pipeline/respond.js';
 
@@ -66,16 +67,20 @@ export function sendProxyError(
   request: FastifyRequest,
   reply: FastifyReply,
   error: ProxyError,
+  redact: Redact,
 ): FastifyReply {
-  const answer = proxyErrorAnswer(request.url, error);
+  const answer = proxyErrorAnswer(request.url, error, redact);
   return reply.code(error.status).headers(answer.headers).send(answer.body);
 }
 
 /** Our internal status for "the client went away": nobody is listening for an answer. */
 const CLIENT_GONE = 499;
 
-/** `redact` scrubs the one piece of client input an error echoes: the path of an unknown route. */
-export function registerErrorHandling(app: FastifyInstance, redact: (text: string) => string): void {
+/** The longest part of an unknown path a 404 quotes. */
+const MAX_QUOTED_PATH = 200;
+
+/** `redact` scrubs the client input an error echoes (see proxyErrorAnswer). */
+export function registerErrorHandling(app: FastifyInstance, redact: Redact): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const proxyError = failureAnswer(error, request.id, request.log);
     if (reply.sent || reply.raw.headersSent) return;
@@ -83,21 +88,13 @@ export function registerErrorHandling(app: FastifyInstance, redact: (text: strin
       reply.raw.destroy();
       return;
     }
-    return sendProxyError(request, reply, proxyError);
+    return sendProxyError(request, reply, proxyError, redact);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProxyError(
-      request,
-      reply,
-      new ProxyError(
-        404,
-        `No route for ${request.method} ${redact((request.url.split('?')[0] ?? '').slice(0, 200))}`,
-        {
-          code: 'not_found',
-        },
-      ),
-    ),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = redactedExcerpt(request.url.split('?')[0] ?? '', MAX_QUOTED_PATH, redact);
+    const error = new ProxyError(404, `No route for ${request.method} ${path}`, { code: 'not_found' });
+    return sendProxyError(request, reply, error, redact);
+  });
 }
 
 /**
@@ -118,7 +115,7 @@ type FailureLog = { error(obj: object, msg: string): void };
  * Answers a failure on a response the proxy writes itself (chat lane, chat pipeline): the envelope while
  * nothing is sent yet; mid-answer, or for a client that went away (499), the connection is closed.
  */
-export function answerFailure(to: Responder, err: Error, log: FailureLog): void {
+export function answerFailure(to: Responder, err: Error, log: FailureLog, redact: Redact): void {
   const failure = failureAnswer(err, to.id, log);
   if (to.res.headersSent || failure.status === CLIENT_GONE) {
     to.res.destroy();
@@ -126,5 +123,5 @@ export function answerFailure(to: Responder, err: Error, log: FailureLog): void 
   }
   // The rest of a refused body is never read: the connection cannot be reused.
   if (failure.status === 413) to.res.shouldKeepAlive = false;
-  writeProxyError(to, failure);
+  writeProxyError(to, failure, redact);
 }

@@ -233,6 +233,7 @@ export async function startProxy({
     configFile,
     state,
     writeWarnLine: log.writeWarnLine,
+    redact: (text) => secrets.current.redact(text),
   });
   auth.onSecretsChanged(() => secrets.update(auth.secrets()));
   secrets.update(auth.secrets());
@@ -347,6 +348,7 @@ export async function startProxy({
                 );
             },
             routes: failover.routes,
+            redact: (text) => secrets.current.redact(text),
           })
         : null,
       loopRepeats: config.loop_guard.enabled ? config.loop_guard.repeats : 0,

@@ -5,6 +5,7 @@
  * text that goes on to the model. This module only reads them; what they do is `session-step.ts`'s.
  */
 import type { ReasoningSetting } from '../protocols/reasoning.js';
+import { redactedExcerpt, type Redact } from '../redaction/excerpt.js';
 
 /** The levels `!/set(reasoning=…)` takes: rows of the one reasoning table, or off. */
 export type ReasoningLevel = ReasoningSetting;
@@ -113,9 +114,10 @@ const MAX_COMMAND_TEXT = 4096;
 
 /**
  * Reads the commands at the start of `text` (after leading white space). Undefined when the text does not
- * start with the prefix (an ordinary message); an error naming the first bad command otherwise.
+ * start with the prefix (an ordinary message); an error naming the first bad command otherwise, quoting it
+ * redacted by `redact` (a client may paste a key there).
  */
-export function parseCommands(text: string, prefix: string): ParsedCommands | undefined {
+export function parseCommands(text: string, prefix: string, redact: Redact): ParsedCommands | undefined {
   let pos = 0;
   while (pos < text.length && /\s/.test(text[pos]!)) pos++;
   if (!text.startsWith(prefix, pos)) return undefined;
@@ -130,14 +132,14 @@ export function parseCommands(text: string, prefix: string): ParsedCommands | un
     if (text[pos] === '(') {
       const close = text.indexOf(')', pos + 1);
       if (close < 0 || close - pos > 512) {
-        return { ok: false, error: `'${excerpt(text, start)}' is missing its closing ')'` };
+        return { ok: false, error: `'${excerpt(text, start, redact)}' is missing its closing ')'` };
       }
       args = text.slice(pos + 1, close);
       pos = close + 1;
     }
     const parser = PARSERS.get(name);
     if (parser === undefined) {
-      return { ok: false, error: `'${excerpt(text, start)}' is not a command` };
+      return { ok: false, error: `'${excerpt(text, start, redact)}' is not a command` };
     }
     const parsed = parser(args);
     if (typeof parsed === 'string') return { ok: false, error: `${prefix}${name} ${parsed}` };
@@ -147,8 +149,11 @@ export function parseCommands(text: string, prefix: string): ParsedCommands | un
   return { ok: true, commands, rest: text.slice(pos) };
 }
 
-function excerpt(text: string, start: number): string {
+/** The longest part of a bad command a reply quotes. */
+const MAX_QUOTED_COMMAND = 40;
+
+function excerpt(text: string, start: number, redact: Redact): string {
   const end = text.slice(start).search(/\s/);
   const word = end < 0 ? text.slice(start) : text.slice(start, start + end);
-  return word.length > 40 ? `${word.slice(0, 40)}…` : word;
+  return redactedExcerpt(word, MAX_QUOTED_COMMAND, redact);
 }

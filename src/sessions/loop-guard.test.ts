@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { CONVERSATIONS } from '../protocols/conversation.js';
+import { Redactor } from '../redaction/redactor.js';
 import { checkLoop, LOOP_MARKER } from './loop-guard.js';
+
+/** No secret in these conversations: nothing to redact. */
+const keep = (text: string): string => text;
 
 const call = (command: string) => ({
   role: 'assistant',
@@ -21,24 +25,38 @@ describe('checkLoop', () => {
   const openai = CONVERSATIONS.openai;
 
   it('lets six repeats through and steers the seventh', () => {
-    expect(checkLoop(history(6), openai, 7)).toBeUndefined();
-    const verdict = checkLoop(history(7), openai, 7);
+    expect(checkLoop(history(6), openai, 7, keep)).toBeUndefined();
+    const verdict = checkLoop(history(7), openai, 7, keep);
     expect(verdict?.kind).toBe('steer');
     expect(verdict?.kind === 'steer' && verdict.text).toContain(
       'the same tool call 7 times in a row (Bash {"command":"npm test"})',
     );
   });
 
+  it('quotes the repeated call with the secrets in it masked before it is cut short', () => {
+    const secret = 'opaque-secret-key-0123456789abcdefghij';
+    const redactor = new Redactor([secret]);
+    const turns: unknown[] = [{ role: 'user', content: 'go' }];
+    // The call as quoted: `Bash {"command":"curl -H 'k: ` (30 characters), the padding, then the secret
+    // across the cut at 120.
+    const command = `curl -H 'k: ${'p'.repeat(80)}${secret}' x`;
+    for (let i = 0; i < 7; i++) turns.push(call(command), result(`run ${i}`));
+    const verdict = checkLoop(turns, openai, 7, (text) => redactor.redact(text));
+    expect(verdict?.kind === 'steer' && verdict.text).toContain(
+      `(Bash {"command":"curl -H 'k: ${'p'.repeat(80)}****' x"})`,
+    );
+  });
+
   it('counts the same output coming back, whatever the calls', () => {
     const turns: unknown[] = [{ role: 'user', content: 'go' }];
     for (let i = 0; i < 7; i++) turns.push(call(`step ${i}`), result('permission denied'));
-    expect(checkLoop(turns, openai, 7)?.kind).toBe('steer');
+    expect(checkLoop(turns, openai, 7, keep)?.kind).toBe('steer');
   });
 
   it('does not count outputs that say nothing: different calls that all print nothing are no loop', () => {
     const turns: unknown[] = [{ role: 'user', content: 'make the dirs' }];
     for (let i = 0; i < 7; i++) turns.push(call(`mkdir -p dir${i}`), result(i % 2 === 0 ? '' : ' \n'));
-    expect(checkLoop(turns, openai, 7)).toBeUndefined();
+    expect(checkLoop(turns, openai, 7, keep)).toBeUndefined();
     // Each protocol's way of writing nothing.
     const a: unknown[] = [];
     const g: unknown[] = [];
@@ -64,8 +82,8 @@ describe('checkLoop', () => {
         },
       );
     }
-    expect(checkLoop(a, CONVERSATIONS.anthropic, 7)).toBeUndefined();
-    expect(checkLoop(g, CONVERSATIONS.gemini, 7)).toBeUndefined();
+    expect(checkLoop(a, CONVERSATIONS.anthropic, 7, keep)).toBeUndefined();
+    expect(checkLoop(g, CONVERSATIONS.gemini, 7, keep)).toBeUndefined();
   });
 
   it('counts the same output only from the same tool', () => {
@@ -83,7 +101,7 @@ describe('checkLoop', () => {
         content: 'No such file',
       });
     }
-    expect(checkLoop(turns, openai, 7)).toBeUndefined();
+    expect(checkLoop(turns, openai, 7, keep)).toBeUndefined();
     // Parallel calls answered in turn: each result is the tool's whose call has its id.
     const parallel: unknown[] = [{ role: 'user', content: 'look around' }];
     for (let i = 0; i < 7; i++) {
@@ -100,8 +118,8 @@ describe('checkLoop', () => {
         { role: 'tool', tool_call_id: `g${i}`, content: 'No such file' },
       );
     }
-    expect(checkLoop(parallel, openai, 7)).toBeUndefined();
-    expect(checkLoop(parallel, openai, 2)).toBeUndefined();
+    expect(checkLoop(parallel, openai, 7, keep)).toBeUndefined();
+    expect(checkLoop(parallel, openai, 2, keep)).toBeUndefined();
   });
 
   it('tells the tool of a result by its call id, and still counts the same output from the same tool', () => {
@@ -121,13 +139,13 @@ describe('checkLoop', () => {
         { type: 'function_call_output', call_id: `a${i}`, output: failed },
       );
     }
-    expect(checkLoop(items, CONVERSATIONS.responses, 7)).toBeUndefined();
+    expect(checkLoop(items, CONVERSATIONS.responses, 7, keep)).toBeUndefined();
     // shell alone, different arguments, the same output 7 times: a loop.
     const shellOnly = items.filter((item) => {
       const id = (item as { call_id?: string }).call_id;
       return id === undefined || id.startsWith('a');
     });
-    expect(checkLoop(shellOnly, CONVERSATIONS.responses, 7)).toEqual({
+    expect(checkLoop(shellOnly, CONVERSATIONS.responses, 7, keep)).toEqual({
       kind: 'steer',
       text:
         `${LOOP_MARKER} This conversation has made the same tool output back 7 times in a row; repeating it ` +
@@ -162,15 +180,15 @@ describe('checkLoop', () => {
       { role: 'tool', tool_call_id: 'k', content: 'No such file' },
     ];
     // Grep's output three times in a row; Read's before it is another tool's.
-    expect(checkLoop(turns, openai, 3)?.kind).toBe('steer');
-    expect(checkLoop(turns, openai, 3, true)).toMatchObject({ kind: 'steer' });
+    expect(checkLoop(turns, openai, 3, keep)?.kind).toBe('steer');
+    expect(checkLoop(turns, openai, 3, keep, true)).toMatchObject({ kind: 'steer' });
     // Without the answer that holds call 'g', its result's tool cannot be told: not "no loop".
-    expect(checkLoop(turns.slice(2), openai, 3, true)).toBe('undecided');
+    expect(checkLoop(turns.slice(2), openai, 3, keep, true)).toBe('undecided');
   });
 
   it('stops counting at a different call', () => {
     const turns = [...history(3), call('ls'), result('x'), ...history(6).slice(1)];
-    expect(checkLoop(turns, openai, 7)).toBeUndefined();
+    expect(checkLoop(turns, openai, 7, keep)).toBeUndefined();
   });
 
   it('lets the conversation go on after the steering message, and refuses the same run going on', () => {
@@ -179,7 +197,7 @@ describe('checkLoop', () => {
       { role: 'assistant', content: `${LOOP_MARKER} stop` },
       { role: 'user', content: 'try another way' },
     ];
-    expect(checkLoop(steered, openai, 7)).toBeUndefined();
+    expect(checkLoop(steered, openai, 7, keep)).toBeUndefined();
     // The agent calls on after the warning, no word from the user in between: the same run, refused.
     const turns = [
       ...history(7),
@@ -187,7 +205,7 @@ describe('checkLoop', () => {
       call('npm test'),
       result('run 8'),
     ];
-    expect(checkLoop(turns, openai, 7)).toEqual({
+    expect(checkLoop(turns, openai, 7, keep)).toEqual({
       kind: 'refuse',
       message:
         'Tool-call loop: the same tool call 8 times in a row (Bash {"command":"npm test"}), and it went on after ' +
@@ -201,23 +219,23 @@ describe('checkLoop', () => {
     // One more of the same call is the new run's first, not the old one going on; and so on to six.
     for (let n = 1; n <= 6; n++) {
       turns.push(call('npm test'), result(`again ${n}`));
-      expect(checkLoop(turns, openai, 7)).toBeUndefined();
+      expect(checkLoop(turns, openai, 7, keep)).toBeUndefined();
     }
     // The seventh of the new run is steered again, not refused.
     turns.push(call('npm test'), result('again 7'));
-    expect(checkLoop(turns, openai, 7)?.kind).toBe('steer');
+    expect(checkLoop(turns, openai, 7, keep)?.kind).toBe('steer');
   });
 
   it('forgets a loop the model ended with its answer and the user moved on from', () => {
     const turns: unknown[] = [{ role: 'user', content: 'do it' }];
     for (let i = 0; i < 7; i++) turns.push(call('ls -la'), result(`total ${i}`));
-    expect(checkLoop(turns, openai, 7)?.kind).toBe('steer');
+    expect(checkLoop(turns, openai, 7, keep)?.kind).toBe('steer');
     const answered = [...turns, { role: 'assistant', content: 'All done: the directory is listed.' }];
-    expect(checkLoop(answered, openai, 7)).toBeUndefined();
+    expect(checkLoop(answered, openai, 7, keep)).toBeUndefined();
     const moved = [...answered, { role: 'user', content: 'thanks. now explain what a monad is' }];
-    expect(checkLoop(moved, openai, 7)).toBeUndefined();
+    expect(checkLoop(moved, openai, 7, keep)).toBeUndefined();
     // The same call once more after the user's word: the first of a new run.
-    expect(checkLoop([...moved, call('ls -la'), result('total 7')], openai, 7)).toBeUndefined();
+    expect(checkLoop([...moved, call('ls -la'), result('total 7')], openai, 7, keep)).toBeUndefined();
   });
 
   it('counts the same output run by run too', () => {
@@ -225,9 +243,9 @@ describe('checkLoop', () => {
     for (let i = 0; i < 4; i++) turns.push(call(`step ${i}`), result('permission denied'));
     turns.push({ role: 'user', content: 'try again' });
     for (let i = 0; i < 6; i++) turns.push(call(`other ${i}`), result('permission denied'));
-    expect(checkLoop(turns, openai, 7)).toBeUndefined();
+    expect(checkLoop(turns, openai, 7, keep)).toBeUndefined();
     turns.push(call('other 6'), result('permission denied'));
-    expect(checkLoop(turns, openai, 7)).toMatchObject({ kind: 'steer' });
+    expect(checkLoop(turns, openai, 7, keep)).toMatchObject({ kind: 'steer' });
   });
 
   it('ends runs the same way in every protocol', () => {
@@ -286,10 +304,10 @@ describe('checkLoop', () => {
       },
     ];
     for (const { reader, loop, answer, user } of cases) {
-      expect(checkLoop(loop, reader, 7)?.kind).toBe('steer');
-      expect(checkLoop([...loop, answer], reader, 7)).toBeUndefined();
-      expect(checkLoop([...loop, user], reader, 7)).toBeUndefined();
-      expect(checkLoop([...loop, answer, user], reader, 7)).toBeUndefined();
+      expect(checkLoop(loop, reader, 7, keep)?.kind).toBe('steer');
+      expect(checkLoop([...loop, answer], reader, 7, keep)).toBeUndefined();
+      expect(checkLoop([...loop, user], reader, 7, keep)).toBeUndefined();
+      expect(checkLoop([...loop, answer, user], reader, 7, keep)).toBeUndefined();
     }
   });
 
@@ -302,7 +320,7 @@ describe('checkLoop', () => {
       });
       a.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: `t${i}`, content: `out ${i}` }] });
     }
-    expect(checkLoop(a, CONVERSATIONS.anthropic, 7)?.kind).toBe('steer');
+    expect(checkLoop(a, CONVERSATIONS.anthropic, 7, keep)?.kind).toBe('steer');
     const g: unknown[] = [];
     for (let i = 0; i < 7; i++) {
       g.push({
@@ -314,7 +332,7 @@ describe('checkLoop', () => {
         parts: [{ functionResponse: { name: 'run_shell_command', response: { output: `${i}` } } }],
       });
     }
-    expect(checkLoop(g, CONVERSATIONS.gemini, 7)?.kind).toBe('steer');
-    expect(checkLoop(g.slice(2), CONVERSATIONS.gemini, 7)).toBeUndefined();
+    expect(checkLoop(g, CONVERSATIONS.gemini, 7, keep)?.kind).toBe('steer');
+    expect(checkLoop(g.slice(2), CONVERSATIONS.gemini, 7, keep)).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import type { ToolCallText, ToolResultText, TurnRole, TurnText } from '../protocols/conversation.js';
+import { redactedExcerpt, type Redact } from '../redaction/excerpt.js';
 
 /**
  * The tool-call loop guard (README, "Agent guardrails"): an agent stuck repeating the same tool call (same
@@ -130,26 +131,36 @@ function run(
   return { count, steered, sample: newest ?? '', decided: false };
 }
 
-function excerpt(text: string): string {
-  const flat = text.replace(/\s+/g, ' ');
-  return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat;
+/** The longest part of a repeated tool call the guard's messages quote. */
+const MAX_QUOTED_CALL = 120;
+
+function quotedCall(sample: string, redact: Redact): string {
+  return redactedExcerpt(sample.replace('\u0000', ' ').replace(/\s+/g, ' '), MAX_QUOTED_CALL, redact);
 }
 
 /**
  * The verdict for the whole conversation, or for its newest turns alone (`tail`: older turns were left out):
- * then `undecided` when a run reached the first turn given, since older turns might lengthen it.
+ * then `undecided` when a run reached the first turn given, since older turns might lengthen it. The tool
+ * call a message quotes is the client's text: redacted by `redact` (it may carry a key).
  */
-export function checkLoop(turns: readonly unknown[], reader: TurnReader, repeats: number): LoopVerdict;
 export function checkLoop(
   turns: readonly unknown[],
   reader: TurnReader,
   repeats: number,
+  redact: Redact,
+): LoopVerdict;
+export function checkLoop(
+  turns: readonly unknown[],
+  reader: TurnReader,
+  repeats: number,
+  redact: Redact,
   tail: boolean,
 ): LoopVerdict | 'undecided';
 export function checkLoop(
   turns: readonly unknown[],
   reader: TurnReader,
   repeats: number,
+  redact: Redact,
   tail = false,
 ): LoopVerdict | 'undecided' {
   const calls = run(turns, reader, (turn) => {
@@ -176,7 +187,7 @@ export function checkLoop(
   if (hit === undefined) return undefined;
   const what =
     hit === calls
-      ? `the same tool call ${calls.count} times in a row (${excerpt(calls.sample.replace('\u0000', ' '))})`
+      ? `the same tool call ${calls.count} times in a row (${quotedCall(calls.sample, redact)})`
       : `the same tool output back ${results.count} times in a row`;
   if (hit.steered) {
     return {
